@@ -1,0 +1,520 @@
+/*
+ * catalog.c: the catalogue (orgs, locations, instructors, customers, series)
+ * and the generation of dated events from series.
+ *
+ * Ids are dense per kind (1, 2, 3, ...) and index arrays allocated once, so
+ * an object's address never changes: shard threads read a series (its title)
+ * without a lock, having learnt of it through a ring (release/acquire).
+ * Decisions here only read; records change the catalogue in catalog_apply.
+ *
+ * Generation: a series is a weekly pattern in an IANA zone. For each local
+ * date from max(first_date, today in the zone, generated_through + 1) up to
+ * min(last_date, until) whose weekday is in the pattern and that is not
+ * skipped, the local start is converted to UTC with that date's offset, so
+ * 18:00 stays 18:00 across DST changes. Classes already started are not
+ * generated. Every chunk ends with a REC_SERIES_GENERATED record, so running
+ * generation again continues where it stopped and never duplicates.
+ */
+#include "internal.h"
+#include "tz.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DAY_MS INT64_C(86400000)
+
+static uint32_t series_count(const struct catalog *cat);
+
+static void *zalloc(size_t count, size_t size)
+{
+	return calloc(count ? count : 1, size);
+}
+
+struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days)
+{
+	struct catalog *cat = calloc(1, sizeof(*cat));
+
+	if (!cat)
+		return NULL;
+	cat->count_max = count_max;
+	cat->horizon_days = horizon_days;
+	cat->next_event_id = 1;
+	cat->orgs = zalloc(count_max, sizeof(*cat->orgs));
+	cat->locations = zalloc(count_max, sizeof(*cat->locations));
+	cat->instructors = zalloc(count_max, sizeof(*cat->instructors));
+	cat->series = zalloc(count_max, sizeof(*cat->series));
+	cat->customers = zalloc(count_max, sizeof(*cat->customers));
+	if (!cat->orgs || !cat->locations || !cat->instructors ||
+	    !cat->series || !cat->customers ||
+	    map_init(&cat->customer_by_hash, count_max) != 0) {
+		catalog_free(cat);
+		return NULL;
+	}
+	return cat;
+}
+
+void catalog_free(struct catalog *cat)
+{
+	if (!cat)
+		return;
+	for (uint32_t i = 0; i < cat->series_count; i++)
+		tz_free(cat->series[i].zone);
+	free(cat->orgs);
+	free(cat->locations);
+	free(cat->instructors);
+	free(cat->series);
+	free(cat->customers);
+	map_free(&cat->customer_by_hash);
+	free(cat);
+}
+
+const struct cat_series *catalog_series(const struct catalog *cat, uint64_t id)
+{
+	if (id == 0 || id > series_count(cat))
+		return NULL;
+	return &cat->series[id - 1];
+}
+
+/* Counts are published with release stores after the object is written,
+ * and read with acquire loads: readers on other threads see whole objects. */
+static uint32_t count_get(const uint32_t *count)
+{
+	return __atomic_load_n(count, __ATOMIC_ACQUIRE);
+}
+
+static void count_publish(uint32_t *count, uint32_t n)
+{
+	__atomic_store_n(count, n, __ATOMIC_RELEASE);
+}
+
+static uint32_t series_count(const struct catalog *cat)
+{
+	return count_get(&cat->series_count);
+}
+
+static const struct cat_named *named(const struct catalog *cat,
+				     enum core_op kind, uint64_t id)
+{
+	const struct cat_named *arr;
+	uint32_t n;
+
+	switch (kind) {
+	case CORE_OP_ORG_CREATE:
+		arr = cat->orgs, n = count_get(&cat->org_count);
+		break;
+	case CORE_OP_LOCATION_CREATE:
+		arr = cat->locations, n = count_get(&cat->location_count);
+		break;
+	case CORE_OP_INSTRUCTOR_CREATE:
+		arr = cat->instructors, n = count_get(&cat->instructor_count);
+		break;
+	default:
+		return NULL;
+	}
+	return id && id <= n ? &arr[id - 1] : NULL;
+}
+
+bool catalog_has(const struct catalog *cat, enum core_op kind, uint64_t id)
+{
+	return named(cat, kind, id) != NULL;
+}
+
+void core__event_title(const struct catalog *cat, struct core_event_view *v)
+{
+	const struct cat_series *s = catalog_series(cat, v->series_id);
+
+	v->title[0] = '\0';
+	if (s)
+		memcpy(v->title, s->spec.title, sizeof(v->title));
+}
+
+/* ---- dates ---- */
+
+static int64_t date_days(struct core_date d)
+{
+	return tz_days_from_civil(d.year, d.month, d.day);
+}
+
+static struct core_date days_date(int64_t days)
+{
+	int y, m, d;
+	tz_civil_from_days(days, &y, &m, &d);
+	return (struct core_date){ (int16_t)y, (int8_t)m, (int8_t)d };
+}
+
+static bool date_ok(struct core_date d)
+{
+	return tz_date_valid(d.year, d.month, d.day);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Today's date in zone z at UTC instant now. */
+static int64_t today_days(const struct tz *z, core_time now)
+{
+	int64_t s = floor_div(now, 1000);
+	return floor_div(s + tz_offset_at(z, s), 86400);
+}
+
+/* ---- decisions ---- */
+
+static bool name_ok(const char *s, size_t field_size)
+{
+	size_t n = strnlen(s, field_size);
+	return n > 0 && n < field_size;
+}
+
+static bool zone_ok(const char *name)
+{
+	struct tz *z;
+
+	if (tz_load(name, &z) != 0)
+		return false;
+	tz_free(z);
+	return true;
+}
+
+static bool currency_ok(const char *c, uint32_t price_cents)
+{
+	if (price_cents == 0 && c[0] == '\0')
+		return true;
+	for (int i = 0; i < 3; i++)
+		if (c[i] < 'a' || c[i] > 'z')
+			return false;
+	return c[3] == '\0';
+}
+
+static enum core_code series_check(const struct catalog *cat,
+				   const struct core_series_spec *s)
+{
+	const struct cat_named *loc, *ins;
+
+	if (!named(cat, CORE_OP_ORG_CREATE, s->org_id))
+		return CORE_NO_ORG;
+	loc = named(cat, CORE_OP_LOCATION_CREATE, s->location_id);
+	if (!loc || loc->org_id != s->org_id)
+		return CORE_NO_LOCATION;
+	ins = named(cat, CORE_OP_INSTRUCTOR_CREATE, s->instructor_id);
+	if (!ins || ins->org_id != s->org_id)
+		return CORE_NO_INSTRUCTOR;
+	if (!name_ok(s->title, sizeof(s->title)) || s->capacity > 1000000 ||
+	    s->waitlist_capacity > 1000000 || s->price_cents > 100000000 ||
+	    !currency_ok(s->currency, s->price_cents) ||
+	    (s->weekday_mask & 0x7f) == 0 || s->weekday_mask > 0x7f ||
+	    s->start_minute >= 1440 || s->duration_min == 0 ||
+	    s->duration_min > 1440 || !date_ok(s->first_date) ||
+	    s->skip_count > CORE_SKIP_DATE_COUNT_MAX)
+		return CORE_INVALID;
+	if (s->last_date.year != 0 &&
+	    (!date_ok(s->last_date) ||
+	     date_days(s->last_date) < date_days(s->first_date)))
+		return CORE_INVALID;
+	for (uint32_t i = 0; i < s->skip_count; i++)
+		if (!date_ok(s->skip[i]))
+			return CORE_INVALID;
+	if (!name_ok(s->timezone, sizeof(s->timezone)) || !zone_ok(s->timezone))
+		return CORE_INVALID;
+	return CORE_OK;
+}
+
+static bool customer_id_ok(const char *id)
+{
+	size_t n = strnlen(id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
+
+	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == ':' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+enum core_code catalog_decide(const struct catalog *cat,
+			      const struct core_req *req,
+			      struct core_resp *resp, struct wbuf *w)
+{
+	struct rec r = { .at = req->now };
+	enum core_code code;
+
+	switch (req->op) {
+	case CORE_OP_ORG_CREATE:
+		if (!name_ok(req->u.cat.name, sizeof(req->u.cat.name)) ||
+		    !name_ok(req->u.cat.timezone, sizeof(req->u.cat.timezone)) ||
+		    !zone_ok(req->u.cat.timezone))
+			return CORE_INVALID;
+		if (cat->org_count == cat->count_max)
+			return CORE_FULL;
+		r.type = REC_ORG;
+		r.u.cat.id = cat->org_count + 1;
+		memcpy(r.u.cat.timezone, req->u.cat.timezone,
+		       sizeof(r.u.cat.timezone));
+		break;
+	case CORE_OP_LOCATION_CREATE:
+	case CORE_OP_INSTRUCTOR_CREATE: {
+		uint32_t n = req->op == CORE_OP_LOCATION_CREATE
+				     ? cat->location_count
+				     : cat->instructor_count;
+		if (!name_ok(req->u.cat.name, sizeof(req->u.cat.name)))
+			return CORE_INVALID;
+		if (!named(cat, CORE_OP_ORG_CREATE, req->u.cat.org_id))
+			return CORE_NO_ORG;
+		if (n == cat->count_max)
+			return CORE_FULL;
+		r.type = req->op == CORE_OP_LOCATION_CREATE ? REC_LOCATION
+							    : REC_INSTRUCTOR;
+		r.u.cat.id = n + 1;
+		r.u.cat.org_id = req->u.cat.org_id;
+		break;
+	}
+	case CORE_OP_CUSTOMER_UPSERT:
+		if (!customer_id_ok(req->customer_id))
+			return CORE_INVALID;
+		if (cat->customer_count == cat->count_max)
+			return CORE_FULL;
+		r.type = REC_CUSTOMER;
+		memcpy(r.u.customer.id, req->customer_id,
+		       sizeof(r.u.customer.id));
+		memcpy(r.u.customer.email, req->u.cat.email,
+		       sizeof(r.u.customer.email));
+		memcpy(r.u.customer.name, req->u.cat.name,
+		       sizeof(r.u.customer.name));
+		r.u.customer.email[sizeof(r.u.customer.email) - 1] = '\0';
+		r.u.customer.name[sizeof(r.u.customer.name) - 1] = '\0';
+		break;
+	case CORE_OP_SERIES_CREATE:
+		if (!req->u.series)
+			return CORE_INVALID;
+		code = series_check(cat, req->u.series);
+		if (code != CORE_OK)
+			return code;
+		if (cat->series_count == cat->count_max)
+			return CORE_FULL;
+		r.type = REC_SERIES;
+		r.u.series.id = cat->series_count + 1;
+		r.u.series.spec = *req->u.series;
+		resp->count = catalog_planned(cat, req->u.series, req->now);
+		break;
+	default:
+		return CORE_INVALID;
+	}
+	if (r.type == REC_ORG || r.type == REC_LOCATION ||
+	    r.type == REC_INSTRUCTOR) {
+		memcpy(r.u.cat.name, req->u.cat.name, sizeof(r.u.cat.name));
+		r.u.cat.name[sizeof(r.u.cat.name) - 1] = '\0';
+	}
+	rec_encode(w, &r);
+	if (w->overflow)
+		return CORE_INVALID;
+	resp->id = r.type == REC_SERIES ? r.u.series.id : r.u.cat.id;
+	return CORE_OK;
+}
+
+static bool skipped(const struct core_series_spec *s, int64_t day)
+{
+	for (uint32_t i = 0; i < s->skip_count; i++)
+		if (date_days(s->skip[i]) == day)
+			return true;
+	return false;
+}
+
+/* The local dates [*from, *to] still to generate; false if none. */
+static bool series_window(const struct catalog *cat,
+			  const struct core_series_spec *spec,
+			  const struct tz *zone, struct core_date through,
+			  struct core_date until, core_time now, int64_t *from,
+			  int64_t *to)
+{
+	int64_t today = today_days(zone, now);
+
+	*from = date_days(spec->first_date);
+	if (*from < today)
+		*from = today;
+	if (through.year && *from <= date_days(through))
+		*from = date_days(through) + 1;
+	*to = until.year ? date_days(until) : today + cat->horizon_days;
+	if (spec->last_date.year && *to > date_days(spec->last_date))
+		*to = date_days(spec->last_date);
+	return *from <= *to;
+}
+
+/* The UTC start of the class on local day `day`, or 0 if there is none. */
+static core_time class_start(const struct core_series_spec *spec,
+			     const struct tz *zone, int64_t day, core_time now)
+{
+	core_time start_at;
+
+	if (!(spec->weekday_mask & (1u << tz_weekday(day))) ||
+	    skipped(spec, day))
+		return 0;
+	start_at = tz_local_to_utc(zone, day * 86400 + spec->start_minute * 60) *
+		   1000;
+	return start_at > now ? start_at : 0;
+}
+
+uint32_t catalog_planned(const struct catalog *cat,
+			 const struct core_series_spec *spec, core_time now)
+{
+	struct core_date none = { 0, 0, 0 };
+	struct tz *zone;
+	int64_t from, to;
+	uint32_t n = 0;
+
+	if (tz_load(spec->timezone, &zone) != 0)
+		return 0;
+	if (series_window(cat, spec, zone, none, none, now, &from, &to))
+		for (int64_t day = from; day <= to; day++)
+			n += class_start(spec, zone, day, now) != 0;
+	tz_free(zone);
+	return n;
+}
+
+enum core_code catalog_generate(const struct catalog *cat, uint64_t series_id,
+				struct core_date until, core_time now,
+				struct core_resp *resp, struct wbuf *w)
+{
+	const struct cat_series *s = NULL;
+	int64_t from = 0, to = -1;
+	uint64_t next_id = cat->next_event_id;
+	struct rec r = { .at = now };
+
+	resp->count = 0;
+	resp->more = false;
+	if (until.year && !date_ok(until))
+		return CORE_INVALID;
+	if (series_id) {
+		s = catalog_series(cat, series_id);
+		if (!s)
+			return CORE_NO_SERIES;
+		if (!series_window(cat, &s->spec, s->zone, s->generated_through,
+				   until, now, &from, &to))
+			return CORE_OK;
+	} else {
+		uint32_t n = series_count(cat);
+		for (uint32_t i = 0; i < n && !s; i++)
+			if (series_window(cat, &cat->series[i].spec,
+					  cat->series[i].zone,
+					  cat->series[i].generated_through,
+					  until, now, &from, &to))
+				s = &cat->series[i];
+		if (!s)
+			return CORE_OK;
+		series_id = (uint64_t)(s - cat->series) + 1;
+	}
+
+	int64_t day = from;
+	for (; day <= to; day++) {
+		core_time start_at = class_start(&s->spec, s->zone, day, now);
+
+		if (!start_at)
+			continue;
+		if (next_id > CORE_EVENT_ID_MAX)
+			return CORE_FULL;
+		memset(&r.u, 0, sizeof(r.u));
+		r.type = REC_EVENT_CREATE;
+		r.u.event.id = next_id++;
+		r.u.event.series_id = series_id;
+		r.u.event.org_id = s->spec.org_id;
+		r.u.event.location_id = s->spec.location_id;
+		r.u.event.instructor_id = s->spec.instructor_id;
+		r.u.event.start_at = start_at;
+		r.u.event.duration_min = s->spec.duration_min;
+		r.u.event.capacity = s->spec.capacity;
+		r.u.event.waitlist_capacity = s->spec.waitlist_capacity;
+		r.u.event.price_cents = s->spec.price_cents;
+		memcpy(r.u.event.currency, s->spec.currency, 4);
+		rec_encode(w, &r);
+		if (++resp->count == CORE_GENERATE_CHUNK_MAX)
+			break;
+	}
+	if (day > to)
+		day = to;
+	memset(&r.u, 0, sizeof(r.u));
+	r.type = REC_SERIES_GENERATED;
+	r.u.generated.series_id = series_id;
+	r.u.generated.through = days_date(day);
+	rec_encode(w, &r);
+	ASSERT(!w->overflow);
+	resp->more = true; /* an entry was made: the caller asks again */
+	resp->id = series_id;
+	return CORE_OK;
+}
+
+/* ---- applying records ---- */
+
+static int named_apply(struct cat_named *arr, uint32_t *count,
+		       const struct catalog *cat, const struct rec *r)
+{
+	if (r->u.cat.id != (uint64_t)*count + 1 || *count == cat->count_max)
+		return -EINVAL;
+	struct cat_named *o = &arr[*count];
+	o->org_id = r->u.cat.org_id;
+	memcpy(o->name, r->u.cat.name, sizeof(o->name));
+	memcpy(o->timezone, r->u.cat.timezone, sizeof(o->timezone));
+	count_publish(count, *count + 1);
+	return 0;
+}
+
+int catalog_apply(struct catalog *cat, const struct rec *r)
+{
+	switch (r->type) {
+	case REC_ORG:
+		return named_apply(cat->orgs, &cat->org_count, cat, r);
+	case REC_LOCATION:
+		return named_apply(cat->locations, &cat->location_count, cat, r);
+	case REC_INSTRUCTOR:
+		return named_apply(cat->instructors, &cat->instructor_count,
+				   cat, r);
+	case REC_CUSTOMER: {
+		uint64_t h = hash_bytes(r->u.customer.id,
+					strlen(r->u.customer.id));
+		uint32_t slot = map_get(&cat->customer_by_hash, h);
+		if (!slot) {
+			if (cat->customer_count == cat->count_max)
+				return -EINVAL;
+			slot = ++cat->customer_count;
+			if (map_put(&cat->customer_by_hash, h, slot) != 0)
+				return -EINVAL;
+		}
+		struct cat_customer *c = &cat->customers[slot - 1];
+		memcpy(c->id, r->u.customer.id, sizeof(c->id));
+		memcpy(c->email, r->u.customer.email, sizeof(c->email));
+		memcpy(c->name, r->u.customer.name, sizeof(c->name));
+		return 0;
+	}
+	case REC_SERIES: {
+		struct cat_series *s;
+		if (r->u.series.id != (uint64_t)cat->series_count + 1 ||
+		    cat->series_count == cat->count_max)
+			return -EINVAL;
+		s = &cat->series[cat->series_count];
+		memset(s, 0, sizeof(*s));
+		s->spec = r->u.series.spec;
+		if (tz_load(s->spec.timezone, &s->zone) != 0)
+			return -EINVAL;
+		count_publish(&cat->series_count, cat->series_count + 1);
+		return 0;
+	}
+	case REC_SERIES_GENERATED: {
+		struct cat_series *s =
+			(struct cat_series *)catalog_series(cat,
+						r->u.generated.series_id);
+		if (!s || !date_ok(r->u.generated.through))
+			return -EINVAL;
+		s->generated_through = r->u.generated.through;
+		return 0;
+	}
+	case REC_EVENT_CREATE:
+		if (r->u.event.id >= cat->next_event_id)
+			cat->next_event_id = r->u.event.id + 1;
+		return 0;
+	default:
+		return 0; /* not the catalogue's */
+	}
+}

@@ -1,0 +1,317 @@
+/*
+ * core.h: the booking core of bookd (public API).
+ *
+ * Two layers, one set of types:
+ *
+ *  - core_state: the deterministic state machine. Single-threaded, no clock,
+ *    no I/O. Every decision is checked first, then expressed as an entry (a
+ *    few records, see core_entry_*), and the state is changed only by applying
+ *    that entry. Replaying the same entries into an empty state rebuilds the
+ *    same state: state = fold(entries). Used by the runtime below for each
+ *    shard, by WAL recovery, and by tests.
+ *
+ *  - core: the sharded runtime. N shards, each owned by one worker thread,
+ *    events spread over them by XXH3 of the event id. Callers talk to shards
+ *    through a core_port (one per calling thread): lock-free SPSC rings in,
+ *    SPSC rings back. No mutex on the booking path. Catalogue writes (orgs,
+ *    series, generation) are rare and serialised by one mutex.
+ *
+ * Times are core_time: milliseconds since the Unix epoch, UTC, always passed
+ * in by the caller (req.now), never read inside decisions.
+ * Functions return 0 or -errno; decisions return an enum core_code.
+ */
+#ifndef BOOKD_CORE_H
+#define BOOKD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
+
+#define CORE_CUSTOMER_ID_SIZE_MAX 64 /* bytes, A-Za-z0-9._:@- */
+#define CORE_NAME_SIZE_MAX 128
+#define CORE_TZ_SIZE_MAX 64
+#define CORE_SHARD_COUNT_MAX 64
+#define CORE_SKIP_DATE_COUNT_MAX 64
+#define CORE_LIST_LIMIT_MAX 500
+
+/* Outcome of a decision. Expected outcomes, not errors. */
+enum core_code {
+	CORE_OK = 0,
+	CORE_EVENT_FULL,           /* no seat, no waitlist room */
+	CORE_ALREADY_BOOKED,       /* customer has an active booking on the event */
+	CORE_NOT_BOOKABLE,         /* event cancelled or already started */
+	CORE_NO_EVENT,
+	CORE_NO_BOOKING,
+	CORE_NO_ORG,
+	CORE_NO_LOCATION,
+	CORE_NO_INSTRUCTOR,
+	CORE_NO_SERIES,
+	CORE_NO_CUSTOMER,
+	CORE_NOT_ACTIVE,           /* cancel of a booking already ended */
+	CORE_NOT_PENDING,          /* payment for a booking not holding a seat */
+	CORE_PAYMENT_MISMATCH,     /* amount/currency differ: recorded, flagged */
+	CORE_CAPACITY_BELOW_TAKEN, /* capacity < confirmed + held */
+	CORE_IDEM_MISMATCH,        /* key reused with another request */
+	CORE_IDEM_IN_FLIGHT,       /* same key still being decided */
+	CORE_INVALID,              /* malformed request */
+	CORE_FULL,                 /* a table reached its configured maximum */
+	CORE_CODE_COUNT
+};
+
+enum core_booking_status {
+	CORE_BOOKING_NONE = 0,
+	CORE_BOOKING_CONFIRMED,
+	CORE_BOOKING_PENDING_PAYMENT,
+	CORE_BOOKING_WAITLISTED,
+	CORE_BOOKING_CANCELLED,
+	CORE_BOOKING_EXPIRED,        /* hold ran out */
+	CORE_BOOKING_PAYMENT_FAILED, /* hold released by a failed payment */
+};
+
+enum core_event_status {
+	CORE_EVENT_SCHEDULED = 1,
+	CORE_EVENT_CANCELLED,
+};
+
+enum core_payment {
+	CORE_PAY_AUTO = 0, /* the price decides: priced -> hold, free -> confirm */
+	CORE_PAY_NONE,     /* confirm at once (paid at the desk; service key) */
+	CORE_PAY_STRIPE,   /* hold a seat until the payment succeeds */
+};
+
+enum core_notify_kind {
+	CORE_NOTIFY_BOOKING_CONFIRMED = 1,
+	CORE_NOTIFY_PROMOTED,
+	CORE_NOTIFY_CANCELLED,
+	CORE_NOTIFY_EVENT_CANCELLED,
+	CORE_NOTIFY_REMINDER,
+	CORE_NOTIFY_HOLD_EXPIRED,
+};
+
+enum core_op {
+	CORE_OP_NONE = 0,
+	/* shard operations, routed by event (or by the event inside a booking id) */
+	CORE_OP_BOOK,
+	CORE_OP_CANCEL,
+	CORE_OP_PAY,
+	CORE_OP_EVENT_PATCH,
+	CORE_OP_EVENT_GET,
+	CORE_OP_BOOKING_GET,
+	CORE_OP_TICK,   /* expire holds due at req.now (to every shard) */
+	/* fan out to every shard */
+	CORE_OP_CUSTOMER_BOOKINGS,
+	CORE_OP_EVENT_LIST,
+	/* catalogue operations (core_call only) */
+	CORE_OP_ORG_CREATE,
+	CORE_OP_LOCATION_CREATE,
+	CORE_OP_INSTRUCTOR_CREATE,
+	CORE_OP_CUSTOMER_UPSERT,
+	CORE_OP_SERIES_CREATE,
+	CORE_OP_GENERATE,
+	CORE_OP_COUNT
+};
+
+/* Idempotency: the caller hashes (scope, key) into key and (method, path,
+ * body) into fingerprint. key.hi == key.lo == 0 means no key. */
+struct core_idem {
+	uint64_t hi, lo;
+	uint64_t fingerprint;
+};
+
+static inline bool core_idem_present(const struct core_idem *k)
+{
+	return (k->hi | k->lo) != 0;
+}
+
+/* A calendar date and a local wall-clock time, as the series states them. */
+struct core_date {
+	int16_t year;
+	int8_t month; /* 1..12 */
+	int8_t day;   /* 1..31 */
+};
+
+struct core_series_spec {
+	uint64_t org_id, location_id, instructor_id;
+	char title[CORE_NAME_SIZE_MAX];
+	uint32_t capacity, waitlist_capacity;
+	uint32_t price_cents;
+	char currency[4]; /* ISO 4217, lower case, "" when free */
+	char timezone[CORE_TZ_SIZE_MAX];
+	uint8_t weekday_mask; /* bit 0 = Monday ... bit 6 = Sunday */
+	uint16_t start_minute; /* local minutes after midnight */
+	uint32_t duration_min;
+	struct core_date first_date;
+	struct core_date last_date; /* year 0: open ended */
+	uint32_t skip_count;
+	struct core_date skip[CORE_SKIP_DATE_COUNT_MAX];
+};
+
+struct core_req {
+	enum core_op op;
+	core_time now;
+	struct core_idem idem;
+	uint64_t event_id;   /* BOOK, EVENT_PATCH, EVENT_GET */
+	uint64_t booking_id; /* CANCEL, PAY, BOOKING_GET */
+	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	union {
+		struct {
+			enum core_payment payment;
+		} book;
+		struct {
+			bool succeeded;
+			uint64_t amount_cents;
+			char currency[4];
+			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
+		} pay;
+		struct {
+			int64_t capacity;       /* < 0: unchanged */
+			bool cancel;            /* set status cancelled */
+			uint64_t instructor_id; /* 0: unchanged */
+		} patch;
+		struct {
+			uint64_t org_id, location_id, instructor_id; /* 0: any */
+			core_time from, to; /* [from, to) */
+			uint64_t after_id;  /* cursor: strictly after (after_start, after_id) */
+			core_time after_start;
+			uint32_t limit;
+			struct core_event_view *out;  /* caller's buffer, limit entries */
+		} list;
+		struct {
+			struct core_booking_view *out; /* caller's buffer */
+			uint32_t capacity;
+		} customer;
+		struct {
+			char name[CORE_NAME_SIZE_MAX];
+			char timezone[CORE_TZ_SIZE_MAX];
+			uint64_t org_id; /* location, instructor */
+			char email[CORE_NAME_SIZE_MAX]; /* customer */
+		} cat;
+		struct core_series_spec *series; /* SERIES_CREATE: caller-owned */
+		struct {
+			struct core_date until; /* year 0: horizon from config */
+			uint64_t series_id;     /* 0: every series */
+		} generate;
+	} u;
+};
+
+struct core_booking_view {
+	uint64_t id, event_id;
+	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	uint8_t status;       /* enum core_booking_status */
+	uint32_t position;    /* 1-based waitlist place, 0 when not waitlisted */
+	core_time hold_expires_at; /* 0 when no hold */
+	core_time created_at;
+};
+
+struct core_event_view {
+	uint64_t id, series_id, org_id, location_id, instructor_id;
+	char title[CORE_NAME_SIZE_MAX];
+	core_time start_at;
+	uint32_t duration_min;
+	uint32_t capacity, booked, held, waitlist_length, waitlist_capacity;
+	uint32_t price_cents;
+	char currency[4];
+	uint8_t status; /* enum core_event_status */
+	uint64_t version; /* changes whenever the view changes: ETags */
+};
+
+struct core_resp {
+	uint64_t tag; /* caller's, copied from core_submit */
+	enum core_op op;
+	enum core_code code;
+	bool replayed;      /* an idempotent replay of the first result */
+	uint64_t lsn;       /* log position to be durable before answering */
+	uint64_t id;        /* created object (catalogue) */
+	uint32_t count;     /* list length, generated events, promotions */
+	bool more;          /* list cut at its limit */
+	bool has_promoted;
+	struct core_booking_view booking;
+	struct core_booking_view promoted;
+	struct core_event_view event;
+};
+
+/* ---- Configuration ---------------------------------------------------- */
+
+/* The log hook: called with each decision's entry before its answer is
+ * released; returns 0 and the entry's log position in *lsn, or -errno
+ * (then nothing is applied and the caller gets the error). Called from
+ * shard threads and from catalogue callers (serialised per shard). */
+typedef int (*core_log_fn)(void *ctx, unsigned shard_index, const void *entry,
+			   size_t entry_size, uint64_t *lsn);
+
+struct core_config {
+	unsigned shard_count;          /* 1..CORE_SHARD_COUNT_MAX */
+	unsigned port_count;           /* calling threads */
+	uint32_t event_count_max;      /* per shard */
+	uint32_t booking_count_max;    /* per shard */
+	uint32_t customer_count_max;   /* per shard */
+	uint32_t idem_count_max;       /* per shard */
+	uint32_t ring_size;            /* entries, power of two */
+	core_time hold_ms;             /* default 10 min */
+	core_time idem_retention_ms;   /* default 24 h */
+	uint32_t horizon_days;         /* default 120 */
+	core_log_fn log;               /* NULL: no log */
+	void *log_ctx;
+};
+
+void core_config_default(struct core_config *cfg);
+
+/* ---- The deterministic state machine (one shard) ---------------------- */
+
+typedef struct core_state core_state;
+
+core_state *core_state_new(const struct core_config *cfg);
+void core_state_free(core_state *st);
+
+/* Decide req; on success *entry holds the records (valid until the next
+ * call) and resp the answer. The state is not changed: apply the entry. */
+enum core_code core_state_decide(core_state *st, const struct core_req *req,
+				 struct core_resp *resp, const void **entry,
+				 size_t *entry_size);
+/* Apply an entry (from decide, or from the log). -EINVAL: a malformed
+ * entry, not applied at all. -EUCLEAN: a well-formed record that does not
+ * fit the state (log and state diverged): the state is no longer usable. */
+int core_state_apply(core_state *st, const void *entry, size_t entry_size);
+
+/* Reads. */
+enum core_code core_state_event(const core_state *st, uint64_t event_id,
+				struct core_event_view *out);
+enum core_code core_state_booking(const core_state *st, uint64_t booking_id,
+				  struct core_booking_view *out);
+
+struct core_stats {
+	uint64_t event_count, booking_count, customer_count, idem_count,
+		hold_count;
+	uint64_t bytes_allocated;
+};
+void core_state_stats(const core_state *st, struct core_stats *out);
+
+/* ---- The sharded runtime ---------------------------------------------- */
+
+typedef struct core core;
+typedef struct core_port core_port;
+
+int core_open(const struct core_config *cfg, core **out);
+/* Stops the workers after the requests already submitted. */
+void core_close(core *c);
+
+unsigned core_shard_of_event(const core *c, uint64_t event_id);
+static inline uint64_t core_booking_event(uint64_t booking_id)
+{
+	return booking_id >> 24;
+}
+
+core_port *core_port_get(core *c, unsigned port_index);
+/* Asynchronous: 0, or -EAGAIN when the ring is full (poll, then retry). */
+int core_submit(core_port *p, const struct core_req *req, uint64_t tag);
+/* Up to max answers; returns how many. */
+int core_poll(core_port *p, struct core_resp *out, int max);
+/* Synchronous: submit and wait; every op, catalogue ones included. */
+int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);
+
+const char *core_code_name(enum core_code code);
+const char *core_booking_status_name(uint8_t status);
+
+#endif

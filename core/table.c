@@ -1,0 +1,122 @@
+/*
+ * table.c: the map every index of the core is made of.
+ *
+ * Open addressing with linear probing over two parallel arrays (keys, vals),
+ * capacity a power of two of at least twice count_max, so probes stay short
+ * and the arrays are allocated once (calloc: untouched pages cost nothing).
+ * Deletion shifts later entries of the cluster back (no tombstones), so a
+ * map that sees many inserts and deletes never degrades.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+static inline uint32_t map__slot(const struct map *m, uint64_t key)
+{
+	/* Fibonacci hashing: keys are often dense ids. */
+	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+}
+
+int map_init(struct map *m, uint32_t count_max)
+{
+	uint64_t cap = 16;
+
+	while (cap < (uint64_t)count_max * 2)
+		cap <<= 1;
+	if (cap > (UINT64_C(1) << 32))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->keys = calloc(cap, sizeof(*m->keys));
+	m->vals = calloc(cap, sizeof(*m->vals));
+	if (!m->keys || !m->vals) {
+		map_free(m);
+		return -ENOMEM;
+	}
+	m->mask = (uint32_t)(cap - 1);
+	m->count_max = count_max;
+	return 0;
+}
+
+void map_free(struct map *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+uint32_t map_get(const struct map *m, uint64_t key)
+{
+	assert(key != 0);
+	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
+		if (m->keys[i] == key)
+			return m->vals[i];
+		if (m->keys[i] == 0)
+			return 0;
+	}
+}
+
+int map_put(struct map *m, uint64_t key, uint32_t val)
+{
+	assert(key != 0);
+	assert(val != 0);
+	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
+		if (m->keys[i] == key) {
+			m->vals[i] = val;
+			return 0;
+		}
+		if (m->keys[i] == 0) {
+			if (m->count == m->count_max)
+				return -ENOSPC;
+			m->keys[i] = key;
+			m->vals[i] = val;
+			m->count++;
+			return 0;
+		}
+	}
+}
+
+bool map_del(struct map *m, uint64_t key)
+{
+	uint32_t i = map__slot(m, key);
+
+	while (m->keys[i] != key) {
+		if (m->keys[i] == 0)
+			return false;
+		i = (i + 1) & m->mask;
+	}
+	/* Backward shift: move later members of the cluster into the hole
+	 * when their home slot is not between the hole and them. */
+	for (uint32_t j = (i + 1) & m->mask; m->keys[j] != 0;
+	     j = (j + 1) & m->mask) {
+		uint32_t home = map__slot(m, m->keys[j]);
+		bool movable = (i <= j) ? (home <= i || home > j)
+					: (home <= i && home > j);
+		if (movable) {
+			m->keys[i] = m->keys[j];
+			m->vals[i] = m->vals[j];
+			i = j;
+		}
+	}
+	m->keys[i] = 0;
+	m->vals[i] = 0;
+	m->count--;
+	return true;
+}
+
+size_t map_bytes(const struct map *m)
+{
+	return ((size_t)m->mask + 1) * (sizeof(*m->keys) + sizeof(*m->vals));
+}
+
+uint64_t hash_bytes(const void *p, size_t n)
+{
+	uint64_t h = XXH3_64bits(p, n);
+	return h ? h : 1;
+}
+
+uint64_t hash_u64(uint64_t x)
+{
+	return XXH3_64bits(&x, sizeof(x));
+}

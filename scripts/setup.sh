@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what bookd builds and tests with (Debian 12), when missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      liburing-dev libjemalloc-dev libpq-dev libmsgpack-dev libxxhash-dev
+      libssl-dev postgresql tzdata)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi

@@ -1,0 +1,184 @@
+/*
+ * wal.h: the write-ahead log of bookd (public API).
+ *
+ * A payload-agnostic, checksummed, segmented log of records numbered by LSN
+ * (1, 2, 3, ... no gaps). Appenders on many threads get their LSN at once;
+ * one writer thread makes batches durable with one write + one fdatasync
+ * (group commit); callers answer only once wal_durable_lsn() covers them.
+ * Snapshots of the caller's state let old segments go. The byte format and
+ * the recovery rules are in wal.c and docs/wal.md.
+ *
+ * Life cycle:
+ *   wal_snapshot_load()  (optional: newest state and its LSN s)
+ *   wal_open()           (locks the directory, recovers the tail)
+ *   wal_replay(s + 1)    (records after the snapshot)
+ *   wal_start()          (starts the writer)
+ *   wal_append() / wal_wait_durable() / wal_snapshot_*() ...
+ *   wal_close()
+ *
+ * Functions return 0 or -errno. wal_open() also fills a caller's buffer
+ * with a one-line message on failure.
+ */
+#ifndef BOOKD_WAL_H
+#define BOOKD_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WAL_RECORD_SIZE_MAX (64u * 1024)          /* payload bytes */
+#define WAL_SEGMENT_SIZE_DEFAULT (64ull << 20)
+#define WAL_SEGMENT_SIZE_MIN (128ull << 10)       /* holds a maximal record */
+#define WAL_SEGMENT_SIZE_MAX (1ull << 30)
+#define WAL_BUFFER_SIZE_DEFAULT (8u << 20)
+#define WAL_BUFFER_SIZE_MIN (256u << 10)          /* two halves >= a record */
+#define WAL_BUFFER_SIZE_MAX (1u << 30)
+
+/* The on-disk layout (docs/wal.md has it byte by byte). */
+#define WAL_SEGMENT_HEADER_SIZE 64
+#define WAL_RECORD_HEADER_SIZE 32
+#define WAL_RECORD_ALIGN 8
+
+typedef struct wal wal;
+
+enum wal_sync {
+	WAL_SYNC_FDATASYNC = 0, /* default: durable = after fdatasync */
+	WAL_SYNC_WRITE,         /* durable = after write(2) reached the page
+				 * cache; fdatasync every WAL_SYNC_WRITE_INTERVAL
+				 * and at each segment end. Loses the last
+				 * moments on power loss (not on kill -9).
+				 * Opt-in only. */
+};
+
+enum wal_io {
+	WAL_IO_THREAD = 0, /* default: writer thread, pwrite + fdatasync */
+	WAL_IO_URING,      /* writer thread submits a linked write+fdatasync
+			    * to io_uring (measured: no faster, see docs) */
+};
+
+struct wal_config {
+	const char *dir;       /* created if missing (not its parents) */
+	uint64_t segment_size; /* bytes, multiple of 4096, MIN..MAX */
+	enum wal_sync sync;
+	enum wal_io io;
+	uint32_t buffer_size;  /* group-commit buffer, split in two halves */
+	bool cut_corrupt;      /* cut the log at a corrupt record even if valid
+				* records follow (default: refuse to start) */
+};
+
+void wal_config_default(struct wal_config *cfg);
+
+/*
+ * Creates cfg->dir, takes its LOCK file (-EBUSY if another process or
+ * another wal_open holds it), scans the segments and finds the end of the
+ * log. A torn or corrupt tail (partial record, bad length or checksum,
+ * garbage in the preallocated space) is cut and reported on stderr with
+ * segment and offset. Corruption with records after it that were written
+ * once it was durable (so acknowledged data would be lost) fails with
+ * -EUCLEAN, unless cfg->cut_corrupt: then the log is cut there and what
+ * follows is kept aside as *.cut files. Prints a recovery summary.
+ */
+int wal_open(const struct wal_config *cfg, wal **out, char *err,
+	     size_t err_size);
+
+/*
+ * Before wal_start(): calls fn for every record with lsn >= from_lsn, in
+ * order. fn returning non-zero stops the replay and is returned.
+ * -ENODATA: from_lsn is older than the oldest record kept (a snapshot
+ * must cover it). -EIO: a segment changed since wal_open().
+ */
+int wal_replay(wal *w, uint64_t from_lsn,
+	       int (*fn)(void *ctx, uint64_t lsn, const void *payload,
+			 size_t size),
+	       void *ctx);
+
+/* Starts the writer and the segment preparer threads. */
+int wal_start(wal *w);
+
+/*
+ * After wal_start(), from any number of threads: copies the record into the
+ * group-commit buffer and returns its LSN in *lsn at once. Blocks only while
+ * the buffer is full. -EMSGSIZE: size > WAL_RECORD_SIZE_MAX. After a failed
+ * write or fdatasync, returns that sticky error (-EIO, -ENOSPC, ...) and
+ * appends nothing.
+ */
+int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn);
+
+/* Every record <= this LSN is durable. Never moves back. */
+uint64_t wal_durable_lsn(const wal *w);
+
+/* Blocks until lsn is durable (0) or the log failed (its -errno). */
+int wal_wait_durable(wal *w, uint64_t lsn);
+
+/* An eventfd (EFD_NONBLOCK) written after each durable advance and on
+ * failure, for io_uring network threads to wake on. Owned by the log. */
+int wal_event_fd(const wal *w);
+
+/* 0, or the sticky -errno after a failed write or fdatasync. */
+int wal_error(const wal *w);
+
+/* The replicator holds back removal of segments with records >= lsn.
+ * Default: nothing held. */
+void wal_retain(wal *w, uint64_t lsn);
+
+struct wal_stats {
+	uint64_t appended_lsn;      /* last LSN handed out */
+	uint64_t durable_lsn;
+	uint64_t batch_count;       /* writer turns that wrote something */
+	uint64_t batch_records_max;
+	uint64_t sync_count;        /* fdatasyncs of log data */
+	uint64_t sync_ns_total;     /* time spent in them */
+	uint64_t sync_ns_max;
+	uint64_t bytes_written;     /* log bytes, headers included */
+	uint64_t segment_count;     /* segments started since open */
+	uint64_t append_wait_count; /* appends that waited for buffer space */
+};
+
+/* A consistent-enough copy of the counters (each is read atomically). */
+void wal_stats(const wal *w, struct wal_stats *out);
+
+/*
+ * Snapshots: the caller serialises its state at LSN s (all records <= s
+ * applied, s <= the last LSN appended) as opaque bytes. Commit waits until
+ * s is durable, writes a checksum trailer, fsyncs, renames the temp file to
+ * snap-<s as 16 hex digits>, fsyncs the directory, then keeps only the two
+ * newest snapshots and removes the segments whose records are all covered
+ * by the older of the two (so a corrupt newest one can fall back and
+ * replay) and are all below the wal_retain() lsn. May run on any thread
+ * while the log runs. A snapshot is freed by commit or abort.
+ */
+typedef struct wal_snap wal_snap;
+
+int wal_snapshot_begin(wal *w, uint64_t lsn, wal_snap **out);
+int wal_snapshot_write(wal_snap *s, const void *buf, size_t size);
+int wal_snapshot_commit(wal_snap *s);
+void wal_snapshot_abort(wal_snap *s);
+
+/*
+ * The newest snapshot in dir whose checksum verifies (a corrupt newer one
+ * is reported and skipped). *buf is malloc'ed: free() it. -ENOENT: no
+ * snapshot at all; -EUCLEAN: snapshots exist but none verifies.
+ */
+int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
+		      size_t *size, char *err, size_t err_size);
+
+/* Drains the buffer, syncs, stops the threads, releases the lock and
+ * frees w. Appenders must have stopped. */
+void wal_close(wal *w);
+
+/*
+ * Fault injection for tests (SQLite aSyscall style): the log calls these
+ * for segment and snapshot data. A NULL member means the real call; sc
+ * must stay valid until replaced; NULL restores the real ones. Process-wide
+ * and effective at once. WAL_IO_URING bypasses pwrite and fdatasync.
+ */
+struct wal_syscalls {
+	ssize_t (*pwrite)(int fd, const void *buf, size_t size, off_t off);
+	int (*fdatasync)(int fd);
+	int (*fallocate)(int fd, int mode, off_t off, off_t len);
+};
+
+void wal_set_syscalls(const struct wal_syscalls *sc);
+
+#endif /* BOOKD_WAL_H */

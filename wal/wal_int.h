@@ -1,0 +1,224 @@
+/*
+ * wal_int.h: internals shared by wal.c (format, open, recovery, replay,
+ * close), wal_writer.c (append, group commit, segments) and wal_snapshot.c.
+ * Not installed; nothing outside wal/ includes it. See wal.c for the design.
+ */
+#ifndef BOOKD_WAL_INT_H
+#define BOOKD_WAL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <liburing.h>
+
+#include "wal.h"
+
+/* Cheap invariant checks stay on in release builds (Redis serverAssert). */
+#define WAL_ASSERT(x) \
+	((x) ? (void)0 : wal__assert_fail(#x, __FILE__, __LINE__))
+void wal__assert_fail(const char *expr, const char *file, int line)
+	__attribute__((noreturn));
+
+/* ---- Byte format (little-endian; docs/wal.md) ------------------------- */
+
+#define WAL_SEGMENT_MAGIC 0x47455357444b4f42ull /* "BOKDWSEG" */
+#define WAL_SEGMENT_VERSION 1u
+#define WAL_RECORD_MAGIC 0xb7u
+#define WAL_RECORD_VERSION 1u
+#define WAL_RECORD_TYPE_DATA 1u
+
+/* Segment header, at offset 0 of every segment file. */
+struct wal_seg_hdr {
+	uint64_t magic;        /* WAL_SEGMENT_MAGIC */
+	uint32_t version;      /* WAL_SEGMENT_VERSION */
+	uint32_t header_size;  /* WAL_SEGMENT_HEADER_SIZE */
+	uint64_t segment_size; /* file size, bytes */
+	uint64_t first_lsn;    /* = the number in the file name */
+	uint8_t reserved[24];  /* zero */
+	uint64_t checksum;     /* XXH3-64 of bytes 0..55 */
+};
+_Static_assert(sizeof(struct wal_seg_hdr) == WAL_SEGMENT_HEADER_SIZE,
+	       "wal segment header");
+
+/* Record header, then the payload, then zero padding to 8 bytes. */
+struct wal_rec_hdr {
+	uint64_t checksum;   /* XXH3-64 of bytes 8..len-1 (rest of header,
+			      * payload, padding) */
+	uint64_t lsn;
+	uint64_t synced_lsn; /* every record <= this was fdatasync'ed before
+			      * this one was appended (recovery evidence) */
+	uint32_t size;       /* payload bytes, <= WAL_RECORD_SIZE_MAX */
+	uint8_t magic;       /* WAL_RECORD_MAGIC */
+	uint8_t version;     /* WAL_RECORD_VERSION */
+	uint8_t type;        /* WAL_RECORD_TYPE_DATA */
+	uint8_t flags;       /* 0 */
+};
+_Static_assert(sizeof(struct wal_rec_hdr) == WAL_RECORD_HEADER_SIZE,
+	       "wal record header");
+_Static_assert(WAL_SEGMENT_HEADER_SIZE % WAL_RECORD_ALIGN == 0,
+	       "records start aligned");
+_Static_assert(WAL_SEGMENT_SIZE_MIN >=
+		       WAL_SEGMENT_HEADER_SIZE + WAL_RECORD_HEADER_SIZE +
+			       WAL_RECORD_SIZE_MAX,
+	       "a segment holds a maximal record");
+_Static_assert(WAL_BUFFER_SIZE_MIN / 2 >=
+		       WAL_RECORD_HEADER_SIZE + WAL_RECORD_SIZE_MAX,
+	       "a buffer half holds a maximal record");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "the format is little-endian; add byte swaps to port");
+
+/* Bytes a record of payload size takes in the log. */
+static inline uint32_t wal__record_len(size_t size)
+{
+	return (uint32_t)((WAL_RECORD_HEADER_SIZE + size +
+			   (WAL_RECORD_ALIGN - 1)) &
+			  ~(size_t)(WAL_RECORD_ALIGN - 1));
+}
+
+#define WAL_SEGMENT_NAME_SIZE 32 /* "%020llu.wal" + NUL, rounded up */
+#define WAL_PREP_NAME "next.tmp" /* the segment prepared ahead */
+#define WAL_LOCK_NAME "LOCK"
+#define WAL_ZERO_CHUNK_SIZE (1u << 20)
+#define WAL_SEGMENT_COUNT_MAX (1u << 20) /* files scanned at open */
+#define WAL_SYNC_WRITE_INTERVAL_NS (10 * 1000 * 1000ull)
+#define WAL_SNAPSHOT_KEEP 2
+#define WAL_ERR_SIZE 256
+
+/* ---- The handle ------------------------------------------------------- */
+
+/* One half of the group-commit buffer. Appenders reserve in the active
+ * half under wal.mu and fill outside it; the writer owns the other. */
+struct wal_buf {
+	uint8_t *data;
+	uint32_t used;             /* bytes reserved (under mu) */
+	uint32_t record_count;     /* (under mu) */
+	uint64_t first_lsn;        /* of the first record (under mu) */
+	_Atomic uint32_t pending;  /* reserved but still being filled */
+};
+
+/* What recovery found, for wal_replay. */
+struct wal_seg_info {
+	uint64_t first_lsn;
+	uint64_t record_count;
+	uint64_t end_off;      /* after the last valid record */
+};
+
+enum wal_prep_state {
+	WAL_PREP_IDLE = 0, /* nothing wanted (the writer is activating) */
+	WAL_PREP_WANTED,
+	WAL_PREP_BUSY,
+	WAL_PREP_READY,    /* prep_fd is a zero-filled WAL_PREP_NAME */
+	WAL_PREP_FAILED,   /* prep_error; the writer retries itself */
+};
+
+struct wal {
+	/* Fixed after wal_open. */
+	char *dir;
+	int dir_fd;
+	int lock_fd;
+	int event_fd;
+	uint64_t segment_size;  /* for new segments */
+	enum wal_sync sync;
+	enum wal_io io;
+	uint32_t half_size;
+	bool started;
+	uint8_t *zero;          /* WAL_ZERO_CHUNK_SIZE zero bytes */
+
+	/* Recovery result, used before wal_start. */
+	struct wal_seg_info *segs;
+	size_t seg_count;
+
+	/* Appenders and writer, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t writer_cv;  /* writer waits for records */
+	pthread_cond_t space_cv;   /* appenders wait for a free half */
+	struct wal_buf bufs[2];
+	struct wal_buf *active;
+	uint64_t next_lsn;
+	uint32_t space_waiters;
+	bool writer_idle;
+	bool stopping;
+
+	/* Published by the writer. */
+	_Atomic uint64_t appended_lsn; /* mirror of next_lsn - 1 */
+	_Atomic uint64_t durable_lsn;
+	_Atomic uint64_t synced_lsn;   /* <= durable; fdatasync'ed */
+	_Atomic int error;             /* sticky -errno */
+	pthread_mutex_t durable_mu;
+	pthread_cond_t durable_cv;
+	_Atomic uint32_t durable_waiters;
+
+	/* Writer only (and wal_open before the writer starts). */
+	int seg_fd;
+	uint64_t seg_first_lsn;
+	uint64_t seg_off;          /* where the next record goes */
+	uint64_t seg_size;         /* of the current segment */
+	uint64_t unsynced_since_ns; /* WAL_SYNC_WRITE: 0 if all synced */
+	struct io_uring ring;
+	bool ring_ok;
+	pthread_t writer_thread;
+
+	/* The preparer, under prep_mu. */
+	pthread_mutex_t prep_mu;
+	pthread_cond_t prep_cv;
+	enum wal_prep_state prep_state;
+	int prep_fd;
+	int prep_error;
+	bool prep_stop;
+	pthread_t prep_thread;
+
+	/* Snapshots and retention. */
+	_Atomic uint64_t retain_lsn;
+	pthread_mutex_t snap_mu;
+
+	/* Counters (written by the writer, read anywhere). */
+	_Atomic uint64_t st_batch_count, st_batch_records_max, st_sync_count,
+		st_sync_ns_total, st_sync_ns_max, st_bytes_written,
+		st_segment_count, st_append_wait_count;
+};
+
+/* ---- Shared helpers --------------------------------------------------- */
+
+/* The syscall table (wal_set_syscalls). */
+ssize_t wal__pwrite(int fd, const void *buf, size_t size, off_t off);
+int wal__fdatasync(int fd);
+int wal__fallocate(int fd, int mode, off_t off, off_t len);
+/* Writes all of buf or returns -errno (EINTR and short writes retried). */
+int wal__pwrite_all(int fd, const void *buf, size_t size, uint64_t off);
+/* fdatasync; 0 or -errno. */
+int wal__sync(int fd);
+
+void wal__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void wal__errf(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+uint64_t wal__now_ns(void);
+void wal__segment_name(char out[WAL_SEGMENT_NAME_SIZE], uint64_t first_lsn);
+/* Parses "<20 digits>.wal"; false for anything else. */
+bool wal__parse_segment_name(const char *name, uint64_t *first_lsn);
+/* Parses "snap-<16 hex>"; false for anything else (temp files too). */
+bool wal__parse_snapshot_name(const char *name, uint64_t *lsn);
+
+/* The first LSNs of the segments in dir_fd, ascending, malloc'ed. With
+ * clean_leftovers (wal_open only) removes next.tmp and snap-*.tmp. */
+int wal__segment_lsns(int dir_fd, bool clean_leftovers, uint64_t **out,
+		      size_t *count_out);
+
+void wal__seg_hdr_encode(struct wal_seg_hdr *h, uint64_t segment_size,
+			 uint64_t first_lsn);
+
+/* wal_writer.c */
+int wal__prepare_segment(wal *w, int *fd_out);
+int wal__activate_segment(wal *w, int fd, uint64_t first_lsn);
+int wal__writer_start(wal *w);
+void wal__writer_stop(wal *w);
+
+/* wal_snapshot.c */
+/* Newest snapshot lsn in dir by name (0 and false if none). */
+bool wal__newest_snapshot_lsn(int dir_fd, uint64_t *lsn);
+
+#endif /* BOOKD_WAL_INT_H */

@@ -1,0 +1,707 @@
+/*
+ * wal_writer.c: appending and group commit (see THREADS in wal.c).
+ *
+ * The buffer is two halves. Appenders reserve space in the active half
+ * under wal.mu (a few loads and stores: LSN, offset, pending count) and
+ * fill it outside the lock: header, payload, padding, checksum. The writer
+ * takes the active half whenever it is not empty and it is not busy, makes
+ * the other half active, waits until the taken half's pending count is 0,
+ * then writes it and syncs it. So a lone record goes out at once, and
+ * under load a batch is everything appended during the previous write and
+ * sync. An appender waits only when its record does not fit in the active
+ * half, i.e. while the writer is still busy with the other one.
+ *
+ * Segments: the writer appends into its current segment at seg_off. When
+ * the next record does not fit, it syncs the segment, publishes what it
+ * holds, takes the zero-filled file the preparer made ahead (next.tmp),
+ * writes and syncs its header, renames it to the first LSN it will hold
+ * and syncs the directory. Then the preparer makes the next one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "wal_int.h"
+
+#define WAL_SPIN_COUNT_MAX 64 /* spins before yielding to a filler */
+
+/* ---- Segments ------------------------------------------------------------ */
+
+int wal__prepare_segment(wal *w, int *fd_out)
+{
+	uint64_t off;
+	int fd, rc = 0;
+
+	fd = openat(w->dir_fd, WAL_PREP_NAME,
+		    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	/* Reserve the blocks (ENOSPC now, not mid-segment), then write the
+	 * zeros for real: unwritten extents would make every fdatasync also
+	 * commit an extent conversion. */
+	if (wal__fallocate(fd, 0, 0, (off_t)w->segment_size) != 0 &&
+	    errno != EOPNOTSUPP) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	for (off = 0; off < w->segment_size; off += WAL_ZERO_CHUNK_SIZE) {
+		uint64_t n = w->segment_size - off;
+
+		if (n > WAL_ZERO_CHUNK_SIZE)
+			n = WAL_ZERO_CHUNK_SIZE;
+		rc = wal__pwrite_all(fd, w->zero, n, off);
+		if (rc != 0)
+			goto out_unlink;
+	}
+	rc = wal__sync(fd);
+	if (rc != 0)
+		goto out_unlink;
+	*fd_out = fd;
+	return 0;
+
+out_unlink:
+	close(fd);
+	unlinkat(w->dir_fd, WAL_PREP_NAME, 0);
+	return rc;
+}
+
+/* Makes the prepared file fd the current segment starting at first_lsn.
+ * Takes fd (closed on failure). Only after the previous segment's sync. */
+int wal__activate_segment(wal *w, int fd, uint64_t first_lsn)
+{
+	char name[WAL_SEGMENT_NAME_SIZE];
+	struct wal_seg_hdr h;
+	int rc;
+
+	WAL_ASSERT(fd >= 0);
+	WAL_ASSERT(first_lsn >= 1);
+	wal__seg_hdr_encode(&h, w->segment_size, first_lsn);
+	wal__segment_name(name, first_lsn);
+	rc = wal__pwrite_all(fd, &h, sizeof(h), 0);
+	if (rc == 0)
+		rc = wal__sync(fd);
+	if (rc != 0)
+		goto out_unlink;
+	/* Atomic: the name appears with a durable header or not at all. */
+	if (renameat(w->dir_fd, WAL_PREP_NAME, w->dir_fd, name) != 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	rc = wal__sync(w->dir_fd);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	if (w->seg_fd >= 0)
+		close(w->seg_fd);
+	w->seg_fd = fd;
+	w->seg_first_lsn = first_lsn;
+	w->seg_off = WAL_SEGMENT_HEADER_SIZE;
+	w->seg_size = w->segment_size;
+	atomic_fetch_add_explicit(&w->st_segment_count, 1,
+				  memory_order_relaxed);
+	return 0;
+
+out_unlink:
+	close(fd);
+	unlinkat(w->dir_fd, WAL_PREP_NAME, 0);
+	return rc;
+}
+
+static void *wal__prep_main(void *arg)
+{
+	wal *w = arg;
+
+	pthread_mutex_lock(&w->prep_mu);
+	for (;;) {
+		int fd = -1, rc;
+
+		while (!w->prep_stop && w->prep_state != WAL_PREP_WANTED)
+			pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+		if (w->prep_stop)
+			break;
+		w->prep_state = WAL_PREP_BUSY;
+		pthread_mutex_unlock(&w->prep_mu);
+		rc = wal__prepare_segment(w, &fd);
+		pthread_mutex_lock(&w->prep_mu);
+		if (rc == 0) {
+			w->prep_fd = fd;
+			w->prep_state = WAL_PREP_READY;
+		} else {
+			w->prep_error = rc;
+			w->prep_state = WAL_PREP_FAILED;
+		}
+		pthread_cond_broadcast(&w->prep_cv);
+	}
+	pthread_mutex_unlock(&w->prep_mu);
+	return NULL;
+}
+
+/* Rolls over to a new segment whose first record is first_lsn. */
+static int wal__next_segment(wal *w, uint64_t first_lsn)
+{
+	int fd = -1, rc = 0;
+
+	pthread_mutex_lock(&w->prep_mu);
+	while (w->prep_state == WAL_PREP_WANTED ||
+	       w->prep_state == WAL_PREP_BUSY)
+		pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+	if (w->prep_state == WAL_PREP_READY) {
+		fd = w->prep_fd;
+		w->prep_fd = -1;
+	} else {
+		rc = w->prep_error;
+	}
+	w->prep_state = WAL_PREP_IDLE; /* until the rename is done */
+	pthread_mutex_unlock(&w->prep_mu);
+
+	if (fd < 0) {
+		/* Space may have come back since: one more try, here. */
+		wal__log("preparing the next segment failed (%s); retrying",
+			 strerror(-rc));
+		rc = wal__prepare_segment(w, &fd);
+		if (rc != 0)
+			return rc;
+	}
+	rc = wal__activate_segment(w, fd, first_lsn);
+
+	pthread_mutex_lock(&w->prep_mu);
+	w->prep_state = WAL_PREP_WANTED;
+	pthread_cond_broadcast(&w->prep_cv);
+	pthread_mutex_unlock(&w->prep_mu);
+	return rc;
+}
+
+/* ---- Appending ------------------------------------------------------------ */
+
+static void wal__encode_record(uint8_t *dst, uint64_t lsn, uint64_t synced_lsn,
+			       const void *payload, size_t size, uint32_t len)
+{
+	struct wal_rec_hdr h = {
+		.lsn = lsn,
+		.synced_lsn = synced_lsn,
+		.size = (uint32_t)size,
+		.magic = WAL_RECORD_MAGIC,
+		.version = WAL_RECORD_VERSION,
+		.type = WAL_RECORD_TYPE_DATA,
+		.flags = 0,
+	};
+
+	WAL_ASSERT(synced_lsn < lsn);
+	WAL_ASSERT(len == wal__record_len(size));
+	memcpy(dst, &h, sizeof(h));
+	if (size > 0)
+		memcpy(dst + sizeof(h), payload, size);
+	memset(dst + sizeof(h) + size, 0, len - sizeof(h) - size);
+	h.checksum = XXH3_64bits(dst + sizeof(h.checksum),
+				 len - sizeof(h.checksum));
+	memcpy(dst, &h.checksum, sizeof(h.checksum));
+}
+
+int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
+{
+	struct wal_buf *b;
+	uint64_t lsn;
+	uint32_t len, off;
+	bool wake;
+	int rc;
+
+	WAL_ASSERT(payload != NULL || size == 0);
+	if (size > WAL_RECORD_SIZE_MAX)
+		return -EMSGSIZE;
+	len = wal__record_len(size);
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		rc = atomic_load_explicit(&w->error, memory_order_acquire);
+		if (rc != 0 || !w->started || w->stopping) {
+			pthread_mutex_unlock(&w->mu);
+			return rc != 0 ? rc : -EINVAL;
+		}
+		b = w->active;
+		if (b->used + len <= w->half_size)
+			break;
+		/* Full: the writer is busy with the other half. */
+		w->space_waiters++;
+		atomic_fetch_add_explicit(&w->st_append_wait_count, 1,
+					  memory_order_relaxed);
+		pthread_cond_wait(&w->space_cv, &w->mu);
+		w->space_waiters--;
+	}
+	off = b->used;
+	b->used += len;
+	lsn = w->next_lsn++;
+	if (b->record_count++ == 0)
+		b->first_lsn = lsn;
+	atomic_fetch_add_explicit(&b->pending, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->appended_lsn, lsn, memory_order_relaxed);
+	wake = w->writer_idle;
+	w->writer_idle = false;
+	pthread_mutex_unlock(&w->mu);
+
+	/* Outside the lock: the slot is ours until pending drops. */
+	wal__encode_record(b->data + off, lsn,
+			   atomic_load_explicit(&w->synced_lsn,
+						memory_order_acquire),
+			   payload, size, len);
+	atomic_fetch_sub_explicit(&b->pending, 1, memory_order_release);
+	if (wake)
+		pthread_cond_signal(&w->writer_cv);
+	*lsn_out = lsn;
+	return 0;
+}
+
+int wal_wait_durable(wal *w, uint64_t lsn)
+{
+	int rc;
+
+	if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn)
+		return 0;
+	rc = atomic_load_explicit(&w->error, memory_order_acquire);
+	if (rc != 0)
+		return rc;
+	if (lsn > atomic_load_explicit(&w->appended_lsn, memory_order_relaxed))
+		return -EINVAL; /* never handed out: would wait forever */
+
+	pthread_mutex_lock(&w->durable_mu);
+	atomic_fetch_add(&w->durable_waiters, 1);
+	/* seq_cst pairs with wal__publish: it stores durable_lsn, then
+	 * reads durable_waiters; one of us sees the other. */
+	while (atomic_load(&w->durable_lsn) < lsn &&
+	       atomic_load(&w->error) == 0)
+		pthread_cond_wait(&w->durable_cv, &w->durable_mu);
+	atomic_fetch_sub(&w->durable_waiters, 1);
+	pthread_mutex_unlock(&w->durable_mu);
+	return atomic_load(&w->durable_lsn) >= lsn ? 0 : atomic_load(&w->error);
+}
+
+/* ---- The writer ------------------------------------------------------------- */
+
+static void wal__notify(wal *w)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN only when the counter is near 2^64: readers are behind. */
+	if (write(w->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		wal__log("eventfd write: %s", strerror(errno));
+	if (atomic_load(&w->durable_waiters) > 0) {
+		pthread_mutex_lock(&w->durable_mu);
+		pthread_cond_broadcast(&w->durable_cv);
+		pthread_mutex_unlock(&w->durable_mu);
+	}
+}
+
+static void wal__publish(wal *w, uint64_t lsn, bool synced)
+{
+	WAL_ASSERT(lsn >= atomic_load(&w->durable_lsn));
+	WAL_ASSERT(lsn <= atomic_load(&w->appended_lsn));
+	if (synced) {
+		atomic_store_explicit(&w->synced_lsn, lsn,
+				      memory_order_release);
+		w->unsynced_since_ns = 0;
+	}
+	atomic_store(&w->durable_lsn, lsn);
+	wal__notify(w);
+}
+
+/* The sticky failure: logged once, loudly; everybody wakes up. */
+static void wal__fail(wal *w, int rc, const char *what)
+{
+	char name[WAL_SEGMENT_NAME_SIZE];
+	int zero = 0;
+
+	WAL_ASSERT(rc < 0);
+	if (!atomic_compare_exchange_strong(&w->error, &zero, rc))
+		return;
+	wal__segment_name(name, w->seg_first_lsn);
+	wal__log("FATAL: %s failed in %s/%s: %s. The log now refuses every "
+		 "append until a restart recovers it; records after LSN %" PRIu64
+		 " are not durable and were not acknowledged.",
+		 what, w->dir, name, strerror(-rc),
+		 atomic_load(&w->durable_lsn));
+	pthread_mutex_lock(&w->mu);
+	pthread_cond_broadcast(&w->space_cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_lock(&w->durable_mu);
+	pthread_cond_broadcast(&w->durable_cv);
+	pthread_mutex_unlock(&w->durable_mu);
+	wal__notify(w);
+}
+
+static void wal__count_sync(wal *w, uint64_t t0)
+{
+	uint64_t ns = wal__now_ns() - t0;
+
+	atomic_store_explicit(&w->st_sync_count,
+			      atomic_load_explicit(&w->st_sync_count,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&w->st_sync_ns_total,
+			      atomic_load_explicit(&w->st_sync_ns_total,
+						   memory_order_relaxed) + ns,
+			      memory_order_relaxed);
+	if (ns > atomic_load_explicit(&w->st_sync_ns_max, memory_order_relaxed))
+		atomic_store_explicit(&w->st_sync_ns_max, ns,
+				      memory_order_relaxed);
+}
+
+/* io_uring: one submission of a write linked to an fdatasync. */
+static int wal__uring_write(wal *w, const uint8_t *p, size_t size,
+			    uint64_t off, bool sync)
+{
+	unsigned round;
+
+	/* Each round either finishes or makes the write shorter. */
+	for (round = 0; size > 0 || sync; round++) {
+		struct io_uring_sqe *sqe;
+		struct io_uring_cqe *cqe;
+		unsigned i, count = 0;
+		bool synced = false;
+		int rc;
+
+		WAL_ASSERT(round < 1024);
+		if (size > 0) {
+			sqe = io_uring_get_sqe(&w->ring);
+			WAL_ASSERT(sqe != NULL);
+			io_uring_prep_write(sqe, w->seg_fd, p, (unsigned)size,
+					    off);
+			sqe->user_data = 1;
+			if (sync)
+				sqe->flags |= IOSQE_IO_LINK;
+			count++;
+		}
+		if (sync) {
+			sqe = io_uring_get_sqe(&w->ring);
+			WAL_ASSERT(sqe != NULL);
+			io_uring_prep_fsync(sqe, w->seg_fd,
+					    IORING_FSYNC_DATASYNC);
+			sqe->user_data = 2;
+			count++;
+		}
+		do
+			rc = io_uring_submit_and_wait(&w->ring, count);
+		while (rc == -EINTR);
+		if (rc < 0)
+			return rc;
+		rc = 0;
+		for (i = 0; i < count; i++) {
+			int res;
+
+			do
+				res = io_uring_wait_cqe(&w->ring, &cqe);
+			while (res == -EINTR);
+			if (res < 0)
+				return res;
+			res = cqe->res;
+			if (cqe->user_data == 1) {
+				if (res < 0 && rc == 0)
+					rc = res;
+				else if (res == 0 && rc == 0)
+					rc = -EIO;
+				else if (res > 0) {
+					p += res;
+					off += (unsigned)res;
+					size -= (unsigned)res;
+				}
+			} else if (res == 0) {
+				synced = true;
+			} else if (res != -ECANCELED && rc == 0) {
+				rc = res;
+			}
+			io_uring_cqe_seen(&w->ring, cqe);
+		}
+		if (rc != 0)
+			return rc;
+		if (synced)
+			sync = false;
+	}
+	return 0;
+}
+
+/* Writes size bytes at seg_off of the current segment, then syncs it if
+ * sync. 0 or -errno; the failing call's name in *what. */
+static int wal__write(wal *w, const uint8_t *p, size_t size, bool sync,
+		      const char **what)
+{
+	uint64_t t0;
+	int rc = 0;
+
+	if (w->io == WAL_IO_URING) {
+		*what = sync ? "io_uring write+fdatasync" : "io_uring write";
+		t0 = wal__now_ns();
+		rc = wal__uring_write(w, p, size, w->seg_off, sync);
+		if (rc == 0 && sync)
+			wal__count_sync(w, t0);
+	} else {
+		*what = "pwrite";
+		if (size > 0)
+			rc = wal__pwrite_all(w->seg_fd, p, size, w->seg_off);
+		if (rc == 0 && sync) {
+			*what = "fdatasync";
+			t0 = wal__now_ns();
+			rc = wal__sync(w->seg_fd);
+			if (rc == 0)
+				wal__count_sync(w, t0);
+		}
+	}
+	if (rc == 0) {
+		w->seg_off += size;
+		atomic_store_explicit(
+			&w->st_bytes_written,
+			atomic_load_explicit(&w->st_bytes_written,
+					     memory_order_relaxed) + size,
+			memory_order_relaxed);
+	}
+	return rc;
+}
+
+/* Writes the half b to the log and makes it durable. */
+static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
+{
+	const uint8_t *p = b->data;
+	uint64_t lsn = b->first_lsn, last = b->first_lsn + b->record_count - 1;
+	size_t size = b->used;
+	int rc;
+
+	WAL_ASSERT(b->record_count > 0);
+	WAL_ASSERT(atomic_load(&b->pending) == 0);
+	while (size > 0) {
+		uint64_t room = w->seg_size - w->seg_off;
+		uint64_t count = last - lsn + 1;
+		size_t n = size;
+
+		WAL_ASSERT(w->seg_off <= w->seg_size);
+		if (n > room) {
+			/* Only whole records go in: find how many fit. */
+			n = 0;
+			count = 0;
+			while (n < size) {
+				struct wal_rec_hdr h;
+
+				memcpy(&h, p + n, sizeof(h));
+				WAL_ASSERT(h.magic == WAL_RECORD_MAGIC);
+				WAL_ASSERT(h.lsn == lsn + count);
+				if (n + wal__record_len(h.size) > room)
+					break;
+				n += wal__record_len(h.size);
+				count++;
+			}
+		}
+		if (n == size) {
+			rc = wal__write(w, p, n, w->sync == WAL_SYNC_FDATASYNC,
+					what);
+			if (rc != 0)
+				return rc;
+			lsn += count;
+			break;
+		}
+		/* Roll over: seal this segment, then the next one. */
+		rc = wal__write(w, p, n, true, what);
+		if (rc != 0)
+			return rc;
+		if (count > 0)
+			wal__publish(w, lsn + count - 1, true);
+		p += n;
+		size -= n;
+		lsn += count;
+		*what = "starting a new segment";
+		rc = wal__next_segment(w, lsn);
+		if (rc != 0)
+			return rc;
+	}
+	WAL_ASSERT(lsn == last + 1);
+	if (w->sync == WAL_SYNC_FDATASYNC) {
+		wal__publish(w, last, true);
+	} else {
+		if (w->unsynced_since_ns == 0)
+			w->unsynced_since_ns = wal__now_ns();
+		wal__publish(w, last, false);
+	}
+	return 0;
+}
+
+/* WAL_SYNC_WRITE: syncs what was written since the last sync. */
+static int wal__sync_written(wal *w, const char **what)
+{
+	uint64_t lsn = atomic_load(&w->durable_lsn), t0 = wal__now_ns();
+	int rc;
+
+	*what = "fdatasync";
+	rc = wal__sync(w->seg_fd);
+	if (rc != 0)
+		return rc;
+	wal__count_sync(w, t0);
+	atomic_store_explicit(&w->synced_lsn, lsn, memory_order_release);
+	w->unsynced_since_ns = 0;
+	return 0;
+}
+
+/* Under mu: waits for records and takes the active half, or returns NULL
+ * when stopping with nothing left or when a WAL_SYNC_WRITE sync is due. */
+static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
+{
+	struct wal_buf *b, *other;
+
+	*sync_due = false;
+	while (w->active->used == 0) {
+		if (w->stopping)
+			return NULL;
+		w->writer_idle = true;
+		if (w->unsynced_since_ns != 0) {
+			uint64_t due = w->unsynced_since_ns +
+				       WAL_SYNC_WRITE_INTERVAL_NS;
+			struct timespec ts = {
+				.tv_sec = (time_t)(due / 1000000000ull),
+				.tv_nsec = (long)(due % 1000000000ull),
+			};
+
+			if (wal__now_ns() >= due) {
+				*sync_due = true;
+				w->writer_idle = false;
+				return NULL;
+			}
+			pthread_cond_timedwait(&w->writer_cv, &w->mu, &ts);
+		} else {
+			pthread_cond_wait(&w->writer_cv, &w->mu);
+		}
+	}
+	w->writer_idle = false;
+	b = w->active;
+	other = b == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
+	WAL_ASSERT(other->used == 0);
+	WAL_ASSERT(other->record_count == 0);
+	w->active = other;
+	if (w->space_waiters > 0)
+		pthread_cond_broadcast(&w->space_cv);
+	return b;
+}
+
+static void *wal__writer_main(void *arg)
+{
+	wal *w = arg;
+	const char *what = "";
+	int rc = 0;
+
+	for (;;) {
+		struct wal_buf *b;
+		unsigned spin = 0;
+		bool sync_due;
+		uint64_t records_max;
+
+		pthread_mutex_lock(&w->mu);
+		b = wal__take_batch(w, &sync_due);
+		pthread_mutex_unlock(&w->mu);
+		if (b == NULL) {
+			if (!sync_due)
+				break;
+			rc = wal__sync_written(w, &what);
+			if (rc != 0)
+				break;
+			continue;
+		}
+		/* Fillers hold no lock and never block: short wait. */
+		while (atomic_load_explicit(&b->pending,
+					    memory_order_acquire) != 0) {
+			if (++spin >= WAL_SPIN_COUNT_MAX) {
+				sched_yield();
+				spin = 0;
+			}
+		}
+		rc = wal__write_batch(w, b, &what);
+		if (rc != 0)
+			break;
+		atomic_store_explicit(
+			&w->st_batch_count,
+			atomic_load_explicit(&w->st_batch_count,
+					     memory_order_relaxed) + 1,
+			memory_order_relaxed);
+		records_max = atomic_load_explicit(&w->st_batch_records_max,
+						   memory_order_relaxed);
+		if (b->record_count > records_max)
+			atomic_store_explicit(&w->st_batch_records_max,
+					      b->record_count,
+					      memory_order_relaxed);
+		/* Not active, not ours any more after this: no lock needed
+		 * (it becomes active again only by our own swap, under mu). */
+		b->used = 0;
+		b->record_count = 0;
+	}
+	if (rc == 0 && w->unsynced_since_ns != 0)
+		rc = wal__sync_written(w, &what);
+	if (rc != 0)
+		wal__fail(w, rc, what);
+	return NULL;
+}
+
+/* ---- Start and stop ------------------------------------------------------- */
+
+int wal_start(wal *w)
+{
+	int rc;
+
+	WAL_ASSERT(w != NULL);
+	if (w->started)
+		return -EINVAL;
+	if (w->io == WAL_IO_URING) {
+		rc = io_uring_queue_init(4, &w->ring, 0);
+		if (rc < 0)
+			return rc;
+		w->ring_ok = true;
+	}
+	w->prep_state = WAL_PREP_WANTED;
+	rc = -pthread_create(&w->prep_thread, NULL, wal__prep_main, w);
+	if (rc != 0)
+		goto out_ring;
+	pthread_mutex_lock(&w->mu);
+	w->started = true;
+	pthread_mutex_unlock(&w->mu);
+	rc = -pthread_create(&w->writer_thread, NULL, wal__writer_main, w);
+	if (rc != 0)
+		goto out_prep;
+	return 0;
+
+out_prep:
+	pthread_mutex_lock(&w->mu);
+	w->started = false;
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_lock(&w->prep_mu);
+	w->prep_stop = true;
+	pthread_cond_broadcast(&w->prep_cv);
+	pthread_mutex_unlock(&w->prep_mu);
+	pthread_join(w->prep_thread, NULL);
+out_ring:
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring);
+	w->ring_ok = false;
+	return rc;
+}
+
+void wal__writer_stop(wal *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_signal(&w->writer_cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->writer_thread, NULL);
+
+	pthread_mutex_lock(&w->prep_mu);
+	w->prep_stop = true;
+	pthread_cond_broadcast(&w->prep_cv);
+	pthread_mutex_unlock(&w->prep_mu);
+	pthread_join(w->prep_thread, NULL);
+	if (w->prep_fd >= 0) {
+		close(w->prep_fd);
+		unlinkat(w->dir_fd, WAL_PREP_NAME, 0);
+		w->prep_fd = -1;
+	}
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring);
+	w->ring_ok = false;
+	w->started = false;
+}
