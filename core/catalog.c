@@ -375,7 +375,7 @@ uint32_t catalog_planned(const struct catalog *cat,
 	return n;
 }
 
-enum core_code catalog_generate(const struct catalog *cat, uint64_t series_id,
+enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 				struct core_date until, core_time now,
 				struct core_resp *resp, struct wbuf *w)
 {
@@ -396,13 +396,19 @@ enum core_code catalog_generate(const struct catalog *cat, uint64_t series_id,
 				   until, now, &from, &to))
 			return CORE_OK;
 	} else {
+		/* Each series in turn, starting where the last call found work
+		 * (a hint only: the whole ring of series is looked at). */
 		uint32_t n = series_count(cat);
-		for (uint32_t i = 0; i < n && !s; i++)
+		for (uint32_t k = 0; k < n && !s; k++) {
+			uint32_t i = (cat->generate_hint + k) % n;
 			if (series_window(cat, &cat->series[i].spec,
 					  cat->series[i].zone,
 					  cat->series[i].generated_through,
-					  until, now, &from, &to))
+					  until, now, &from, &to)) {
 				s = &cat->series[i];
+				cat->generate_hint = i;
+			}
+		}
 		if (!s)
 			return CORE_OK;
 		series_id = (uint64_t)(s - cat->series) + 1;

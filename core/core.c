@@ -74,9 +74,14 @@ struct slot {
 	struct slot *next_free;
 };
 
+/* Each side keeps a private copy of the other side's index and reads the
+ * shared one only when the copy says full (producer) or empty (consumer),
+ * so a busy ring moves few cache lines between cores. */
 struct ring {
-	_Alignas(CACHE_LINE) _Atomic uint32_t head; /* consumer */
-	_Alignas(CACHE_LINE) _Atomic uint32_t tail; /* producer */
+	_Alignas(CACHE_LINE) _Atomic uint32_t head; /* consumer's */
+	uint32_t tail_seen;                         /* consumer's copy */
+	_Alignas(CACHE_LINE) _Atomic uint32_t tail; /* producer's */
+	uint32_t head_seen;                         /* producer's copy */
 	_Alignas(CACHE_LINE) uint32_t mask;
 	struct slot **items;
 };
@@ -140,10 +145,11 @@ static int ring_init(struct ring *r, uint32_t size)
 static void ring_push(struct ring *r, struct slot *s)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 
+	if (tail - r->head_seen > r->mask)
+		r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
 	/* Sized for every slot that exists: it can't be full. */
-	ASSERT(tail - head <= r->mask);
+	ASSERT(tail - r->head_seen <= r->mask);
 	r->items[tail & r->mask] = s;
 	atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
 }
@@ -151,16 +157,19 @@ static void ring_push(struct ring *r, struct slot *s)
 static struct slot *ring_pop(struct ring *r)
 {
 	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
 	struct slot *s;
 
-	if (head == tail)
-		return NULL;
+	if (head == r->tail_seen) {
+		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (head == r->tail_seen)
+			return NULL;
+	}
 	s = r->items[head & r->mask];
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 	return s;
 }
 
+/* For a sleeper's last look, from the consumer's side. */
 static bool ring_empty(struct ring *r)
 {
 	return atomic_load_explicit(&r->head, memory_order_relaxed) ==

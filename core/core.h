@@ -227,9 +227,13 @@ struct core_resp {
 	uint32_t count;     /* list length, generated events, promotions */
 	bool more;          /* list cut at its limit */
 	bool has_promoted;
-	struct core_booking_view booking;
-	struct core_booking_view promoted;
-	struct core_event_view event;
+	union {
+		struct { /* booking operations */
+			struct core_booking_view booking;
+			struct core_booking_view promoted;
+		};
+		struct core_event_view event; /* EVENT_GET, EVENT_PATCH */
+	};
 };
 
 /* ---- Configuration ---------------------------------------------------- */

@@ -132,9 +132,12 @@ uint64_t rec_event_id(const struct rec *r);
 /* ---- An open-addressing map u64 -> u32 (table.c) -----------------------
  * Linear probing, backward-shift deletion, key 0 and value 0 reserved
  * ("absent"); sized once at init for count_max entries at load <= 1/2. */
+struct map_slot {
+	uint64_t key;
+	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */
+};
 struct map {
-	uint64_t *keys;
-	uint32_t *vals;
+	struct map_slot *slots;
 	uint32_t mask, count, count_max;
 };
 int map_init(struct map *m, uint32_t count_max);
@@ -174,6 +177,7 @@ struct catalog {
 	struct map customer_by_hash;
 	uint64_t next_event_id;
 	uint32_t horizon_days;
+	uint32_t generate_hint; /* series index where generation last found work */
 };
 struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days);
 void catalog_free(struct catalog *cat);
@@ -185,8 +189,8 @@ enum core_code catalog_decide(const struct catalog *cat,
 			      struct core_resp *resp, struct wbuf *w);
 /* One chunk of generation for series (0: each series in turn) up to `until`
  * (year 0: today + horizon, in the series' zone). resp->count = events in
- * this chunk; resp->more = call again. */
-enum core_code catalog_generate(const struct catalog *cat, uint64_t series_id,
+ * this chunk; resp->more = call again. Changes only a look-up hint. */
+enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 				struct core_date until, core_time now,
 				struct core_resp *resp, struct wbuf *w);
 /* How many events generation would create for spec now (a dry run). */

@@ -18,7 +18,7 @@
 
 /* ---- writing ---- */
 
-static void put(struct wbuf *w, const void *p, size_t n)
+static inline void put(struct wbuf *w, const void *p, size_t n)
 {
 	if (w->size + n > w->capacity) {
 		w->overflow = true;
@@ -28,29 +28,13 @@ static void put(struct wbuf *w, const void *p, size_t n)
 	w->size += n;
 }
 
+/* Integers are little-endian on disk; the hosts we build for are too. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host");
+
 static void put_u8(struct wbuf *w, uint8_t v) { put(w, &v, 1); }
-
-static void put_u16(struct wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-	put(w, b, 2);
-}
-
-static void put_u32(struct wbuf *w, uint32_t v)
-{
-	uint8_t b[4];
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	put(w, b, 4);
-}
-
-static void put_u64(struct wbuf *w, uint64_t v)
-{
-	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	put(w, b, 8);
-}
+static void put_u16(struct wbuf *w, uint16_t v) { put(w, &v, 2); }
+static void put_u32(struct wbuf *w, uint32_t v) { put(w, &v, 4); }
+static void put_u64(struct wbuf *w, uint64_t v) { put(w, &v, 8); }
 
 static void put_str(struct wbuf *w, const char *s, size_t field_size)
 {
@@ -201,7 +185,7 @@ struct rbuf {
 	bool bad;
 };
 
-static const uint8_t *take(struct rbuf *r, size_t n)
+static inline const uint8_t *take(struct rbuf *r, size_t n)
 {
 	if (r->bad || r->size - r->pos < n) {
 		r->bad = true;
@@ -212,22 +196,20 @@ static const uint8_t *take(struct rbuf *r, size_t n)
 	return p;
 }
 
-static uint64_t get_le(struct rbuf *r, int n)
-{
-	const uint8_t *p = take(r, (size_t)n);
-	uint64_t v = 0;
-
-	if (!p)
-		return 0;
-	for (int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-#define get_u8(r) ((uint8_t)get_le(r, 1))
-#define get_u16(r) ((uint16_t)get_le(r, 2))
-#define get_u32(r) ((uint32_t)get_le(r, 4))
-#define get_u64(r) (get_le(r, 8))
+#define GET(name, type)                                                       \
+	static inline type name(struct rbuf *r)                               \
+	{                                                                     \
+		const uint8_t *p = take(r, sizeof(type));                     \
+		type v = 0;                                                   \
+		if (p)                                                        \
+			memcpy(&v, p, sizeof(type)); /* little-endian host */ \
+		return v;                                                     \
+	}
+GET(get_u8, uint8_t)
+GET(get_u16, uint16_t)
+GET(get_u32, uint32_t)
+GET(get_u64, uint64_t)
+#undef GET
 
 static void get_str(struct rbuf *r, char *out, size_t field_size)
 {

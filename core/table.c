@@ -1,9 +1,10 @@
 /*
  * table.c: the map every index of the core is made of.
  *
- * Open addressing with linear probing over two parallel arrays (keys, vals),
- * capacity a power of two of at least twice count_max, so probes stay short
- * and the arrays are allocated once (calloc: untouched pages cost nothing).
+ * Open addressing with linear probing over one array of (key, value) pairs,
+ * 16 bytes each so a probe costs one cache miss; capacity a power of two of
+ * at least twice count_max, so probes stay short, allocated once (calloc:
+ * untouched pages cost nothing).
  * Deletion shifts later entries of the cluster back (no tombstones), so a
  * map that sees many inserts and deletes never degrades.
  */
@@ -28,12 +29,9 @@ int map_init(struct map *m, uint32_t count_max)
 	if (cap > (UINT64_C(1) << 32))
 		return -EINVAL;
 	memset(m, 0, sizeof(*m));
-	m->keys = calloc(cap, sizeof(*m->keys));
-	m->vals = calloc(cap, sizeof(*m->vals));
-	if (!m->keys || !m->vals) {
-		map_free(m);
+	m->slots = calloc(cap, sizeof(*m->slots));
+	if (!m->slots)
 		return -ENOMEM;
-	}
 	m->mask = (uint32_t)(cap - 1);
 	m->count_max = count_max;
 	return 0;
@@ -41,8 +39,7 @@ int map_init(struct map *m, uint32_t count_max)
 
 void map_free(struct map *m)
 {
-	free(m->keys);
-	free(m->vals);
+	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -50,9 +47,9 @@ uint32_t map_get(const struct map *m, uint64_t key)
 {
 	assert(key != 0);
 	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
-		if (m->keys[i] == key)
-			return m->vals[i];
-		if (m->keys[i] == 0)
+		if (m->slots[i].key == key)
+			return (uint32_t)m->slots[i].val;
+		if (m->slots[i].key == 0)
 			return 0;
 	}
 }
@@ -62,15 +59,15 @@ int map_put(struct map *m, uint64_t key, uint32_t val)
 	assert(key != 0);
 	assert(val != 0);
 	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
-		if (m->keys[i] == key) {
-			m->vals[i] = val;
+		if (m->slots[i].key == key) {
+			m->slots[i].val = val;
 			return 0;
 		}
-		if (m->keys[i] == 0) {
+		if (m->slots[i].key == 0) {
 			if (m->count == m->count_max)
 				return -ENOSPC;
-			m->keys[i] = key;
-			m->vals[i] = val;
+			m->slots[i].key = key;
+			m->slots[i].val = val;
 			m->count++;
 			return 0;
 		}
@@ -81,33 +78,33 @@ bool map_del(struct map *m, uint64_t key)
 {
 	uint32_t i = map__slot(m, key);
 
-	while (m->keys[i] != key) {
-		if (m->keys[i] == 0)
+	while (m->slots[i].key != key) {
+		if (m->slots[i].key == 0)
 			return false;
 		i = (i + 1) & m->mask;
 	}
 	/* Backward shift: move later members of the cluster into the hole
 	 * when their home slot is not between the hole and them. */
-	for (uint32_t j = (i + 1) & m->mask; m->keys[j] != 0;
+	for (uint32_t j = (i + 1) & m->mask; m->slots[j].key != 0;
 	     j = (j + 1) & m->mask) {
-		uint32_t home = map__slot(m, m->keys[j]);
+		uint32_t home = map__slot(m, m->slots[j].key);
 		bool movable = (i <= j) ? (home <= i || home > j)
 					: (home <= i && home > j);
 		if (movable) {
-			m->keys[i] = m->keys[j];
-			m->vals[i] = m->vals[j];
+			m->slots[i].key = m->slots[j].key;
+			m->slots[i].val = m->slots[j].val;
 			i = j;
 		}
 	}
-	m->keys[i] = 0;
-	m->vals[i] = 0;
+	m->slots[i].key = 0;
+	m->slots[i].val = 0;
 	m->count--;
 	return true;
 }
 
 size_t map_bytes(const struct map *m)
 {
-	return ((size_t)m->mask + 1) * (sizeof(*m->keys) + sizeof(*m->vals));
+	return ((size_t)m->mask + 1) * sizeof(*m->slots);
 }
 
 uint64_t hash_bytes(const void *p, size_t n)

@@ -1,0 +1,335 @@
+/*
+ * bench_core.c: raw decision throughput of the core, and its memory footprint.
+ *
+ *   bench_core throughput [--ops N] [--depth D]
+ *       Bookings through the rings into the shards (no log, no network):
+ *       1 and 2 shards, 1 and 2 producer threads, each keeping D requests in
+ *       flight; also the state machine alone on one thread. Prints a table.
+ *   bench_core memory [--events N] [--bookings N]
+ *       Builds one state with N events (generated from daily series, 120 days)
+ *       and N bookings and prints the resident bytes per event and per
+ *       booking, indexes included (RSS from /proc/self/statm).
+ */
+#include "core.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
+#define CUSTOMER_COUNT 1000000
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	if (f)
+		fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_core: %s\n", what);
+	exit(1);
+}
+
+/* One org, location, instructor; `series` daily series with `capacity`,
+ * generated up to the configured horizon. */
+static void make_catalogue(core_state *st, core *c, uint32_t series,
+			   uint32_t capacity)
+{
+	static struct core_series_spec spec;
+	struct core_req q = { .now = NOW };
+	struct core_resp r;
+	const void *entry;
+	size_t size;
+
+#define DO(req)                                                               \
+	do {                                                                  \
+		if (st) {                                                     \
+			if (core_state_decide(st, &(req), &r, &entry, &size) != CORE_OK || \
+			    core_state_apply(st, entry, size) != 0)           \
+				die("catalogue");                             \
+		} else if (core_call(core_port_get(c, 0), &(req), &r) != 0 ||  \
+			   r.code != CORE_OK) {                               \
+			die("catalogue");                                     \
+		}                                                             \
+	} while (0)
+
+	q.op = CORE_OP_ORG_CREATE;
+	strcpy(q.u.cat.name, "Bench");
+	strcpy(q.u.cat.timezone, "Europe/Berlin");
+	DO(q);
+	q.op = CORE_OP_LOCATION_CREATE;
+	q.u.cat.org_id = 1;
+	DO(q);
+	q.op = CORE_OP_INSTRUCTOR_CREATE;
+	DO(q);
+	memset(&spec, 0, sizeof(spec));
+	spec.org_id = spec.location_id = spec.instructor_id = 1;
+	strcpy(spec.title, "Class");
+	spec.capacity = capacity;
+	spec.waitlist_capacity = 10;
+	strcpy(spec.timezone, "Europe/Berlin");
+	spec.weekday_mask = 0x7f;
+	spec.duration_min = 60;
+	spec.first_date = (struct core_date){ 2026, 1, 2 };
+	for (uint32_t i = 0; i < series; i++) {
+		spec.start_minute = (uint16_t)(360 + i % 900);
+		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = NOW,
+				       .u.series = &spec };
+		DO(q);
+	}
+	/* Generation up to the configured horizon, chunk by chunk. */
+	for (;;) {
+		q = (struct core_req){ .op = CORE_OP_GENERATE, .now = NOW };
+		if (!st) {
+			if (core_call(core_port_get(c, 0), &q, &r) != 0)
+				die("generate");
+			break;
+		}
+		if (core_state_decide(st, &q, &r, &entry, &size) != CORE_OK)
+			die("generate");
+		if (!size)
+			break;
+		if (core_state_apply(st, entry, size) != 0)
+			die("generate apply");
+	}
+#undef DO
+}
+
+/* ---- throughput ---- */
+
+struct producer {
+	core *c;
+	unsigned port;
+	uint64_t ops, depth, events;
+	uint64_t ok, refused;
+	pthread_t thread;
+};
+
+static void book_req(struct core_req *q, uint64_t *seed, uint64_t events)
+{
+	memset(q, 0, sizeof(*q));
+	q->op = CORE_OP_BOOK;
+	q->now = NOW;
+	q->event_id = 1 + rnd(seed) % events;
+	snprintf(q->customer_id, sizeof(q->customer_id), "customer-%07" PRIu64,
+		 rnd(seed) % CUSTOMER_COUNT);
+}
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	core_port *port = core_port_get(p->c, p->port);
+	uint64_t seed = 42 + p->port, sent = 0, got = 0;
+	struct core_resp out[64];
+	struct core_req q;
+
+	while (got < p->ops) {
+		while (sent < p->ops && sent - got < p->depth) {
+			book_req(&q, &seed, p->events);
+			if (core_submit(port, &q, sent) != 0)
+				break;
+			sent++;
+		}
+		int n = core_poll(port, out, 64);
+		for (int i = 0; i < n; i++) {
+			if (out[i].code == CORE_OK)
+				p->ok++;
+			else
+				p->refused++;
+		}
+		got += (uint64_t)n;
+	}
+	return NULL;
+}
+
+static void throughput_run(unsigned shards, unsigned producers, uint64_t ops,
+			   uint64_t depth)
+{
+	struct core_config cfg;
+	struct producer p[8];
+	core *c;
+	const uint32_t series = 100, days = 100;
+	double t0, dt;
+	uint64_t ok = 0, refused = 0;
+
+	core_config_default(&cfg);
+	cfg.shard_count = shards;
+	cfg.port_count = producers;
+	cfg.event_count_max = series * days + 1024;
+	cfg.booking_count_max = (uint32_t)(ops / shards + ops / 4 + 1024);
+	cfg.customer_count_max = CUSTOMER_COUNT;
+	cfg.ring_size = (uint32_t)(depth > 64 ? depth : 64);
+	cfg.horizon_days = days - 1;
+	if (core_open(&cfg, &c) != 0)
+		die("core_open");
+	make_catalogue(NULL, c, series, 1000000);
+	t0 = seconds();
+	for (unsigned i = 0; i < producers; i++) {
+		p[i] = (struct producer){ .c = c, .port = i, .ops = ops / producers,
+					  .depth = depth, .events = series * days };
+		pthread_create(&p[i].thread, NULL, produce, &p[i]);
+	}
+	for (unsigned i = 0; i < producers; i++) {
+		pthread_join(p[i].thread, NULL);
+		ok += p[i].ok;
+		refused += p[i].refused;
+	}
+	dt = seconds() - t0;
+	printf("| rings  | %6u | %9u | %5" PRIu64 " | %10" PRIu64 " | %6.2f | %12.0f | %9.2f%% |\n",
+	       shards, producers, depth, ok + refused, dt, (double)(ok + refused) / dt,
+	       100.0 * (double)refused / (double)(ok + refused));
+	core_close(c);
+}
+
+static void throughput_state(uint64_t ops)
+{
+	struct core_config cfg;
+	core_state *st;
+	uint64_t seed = 42, ok = 0;
+	struct core_req q;
+	struct core_resp r;
+	const void *entry;
+	size_t size;
+	double t0, dt;
+
+	core_config_default(&cfg);
+	cfg.event_count_max = 20000;
+	cfg.horizon_days = 99;
+	cfg.booking_count_max = (uint32_t)ops + 1024;
+	cfg.customer_count_max = CUSTOMER_COUNT;
+	st = core_state_new(&cfg);
+	if (!st)
+		die("core_state_new");
+	make_catalogue(st, NULL, 100, 1000000);
+	t0 = seconds();
+	for (uint64_t i = 0; i < ops; i++) {
+		book_req(&q, &seed, 100 * 100);
+		if (core_state_decide(st, &q, &r, &entry, &size) == CORE_OK) {
+			ok++;
+			if (core_state_apply(st, entry, size) != 0)
+				die("apply");
+		}
+	}
+	dt = seconds() - t0;
+	printf("| state  | %6s | %9s | %5s | %10" PRIu64 " | %6.2f | %12.0f | %9.2f%% |\n",
+	       "-", "1 (same)", "-", ops, dt, (double)ops / dt,
+	       100.0 * (double)(ops - ok) / (double)ops);
+	core_state_free(st);
+}
+
+/* ---- memory ---- */
+
+static void memory(uint64_t events, uint64_t bookings)
+{
+	struct core_config cfg;
+	core_state *st;
+	struct core_stats stats;
+	uint64_t rss0, rss1, rss2, seed = 7;
+	uint32_t series = (uint32_t)(events / 120);
+	struct core_req q;
+	struct core_resp r;
+	const void *entry;
+	size_t size;
+	double t0;
+
+	core_config_default(&cfg);
+	cfg.event_count_max = (uint32_t)events + 1024;
+	cfg.booking_count_max = (uint32_t)bookings + 1024;
+	cfg.customer_count_max = CUSTOMER_COUNT;
+	cfg.idem_count_max = 1024;
+	cfg.horizon_days = 119;
+	rss0 = rss_bytes();
+	st = core_state_new(&cfg);
+	if (!st)
+		die("core_state_new");
+	t0 = seconds();
+	make_catalogue(st, NULL, series, 1000);
+	rss1 = rss_bytes();
+	core_state_stats(st, &stats);
+	uint64_t event_count = stats.event_count;
+	printf("events:   %" PRIu64 " from %u daily series in %.1f s\n", event_count,
+	       series, seconds() - t0);
+
+	t0 = seconds();
+	for (uint64_t i = 0; i < bookings; i++) {
+		book_req(&q, &seed, event_count);
+		if (core_state_decide(st, &q, &r, &entry, &size) == CORE_OK &&
+		    core_state_apply(st, entry, size) != 0)
+			die("apply");
+	}
+	rss2 = rss_bytes();
+	core_state_stats(st, &stats);
+	printf("bookings: %" PRIu64 " of %" PRIu64 " attempts, %" PRIu64
+	       " customers, in %.1f s\n",
+	       stats.booking_count, bookings, stats.customer_count, seconds() - t0);
+	printf("\n| what | count | resident bytes | bytes each |\n|---|---|---|---|\n");
+	printf("| events (with catalogue, maps, day index) | %" PRIu64 " | %" PRIu64 " | %.0f |\n",
+	       event_count, rss1 - rss0, (double)(rss1 - rss0) / (double)event_count);
+	printf("| bookings (with customers, maps) | %" PRIu64 " | %" PRIu64 " | %.0f |\n",
+	       stats.booking_count, rss2 - rss1,
+	       (double)(rss2 - rss1) / (double)stats.booking_count);
+	printf("| total | | %" PRIu64 " | |\n", rss2 - rss0);
+	core_state_free(st);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "throughput";
+	uint64_t ops = 4000000, depth = 256, events = 2400000, bookings = 20000000;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		uint64_t v = strtoull(argv[i + 1], NULL, 10);
+		if (!strcmp(argv[i], "--ops"))
+			ops = v;
+		else if (!strcmp(argv[i], "--depth"))
+			depth = v;
+		else if (!strcmp(argv[i], "--events"))
+			events = v;
+		else if (!strcmp(argv[i], "--bookings"))
+			bookings = v;
+		else
+			die("unknown flag");
+	}
+	if (!strcmp(mode, "throughput")) {
+		printf("bookings through the core: %" PRIu64 " per run, %ld cpus\n\n",
+		       ops, sysconf(_SC_NPROCESSORS_ONLN));
+		printf("| path   | shards | producers | depth |  decisions | secs   |  decisions/s | refused   |\n");
+		printf("|--------|--------|-----------|-------|------------|--------|--------------|-----------|\n");
+		throughput_state(ops);
+		throughput_run(1, 1, ops, depth);
+		throughput_run(2, 1, ops, depth);
+		throughput_run(1, 2, ops, depth);
+		throughput_run(2, 2, ops, depth);
+	} else if (!strcmp(mode, "memory")) {
+		memory(events, bookings);
+	} else {
+		die("usage: bench_core throughput|memory [--ops N] [--depth D] [--events N] [--bookings N]");
+	}
+	return 0;
+}
