@@ -4,6 +4,7 @@
  *   bench_wal [--threads N] [--size BYTES] [--duration S] [--sync fdatasync|write]
  *             [--io thread|uring] [--buffer BYTES] [--segment BYTES]
  *             [--replay-records N] [--phases tlhr] [--dir PATH] [--keep]
+ *             [--cold]
  *
  * Phases (each bounded by --duration, default 5 s; the whole run stops by
  * itself):
@@ -15,7 +16,8 @@
  *      record every 200 us and waiting for it; then the same at half the
  *      measured maximum rate.
  *   r  replay: writes --replay-records (default 10 million) records, closes,
- *      and times wal_open + wal_replay of all of them.
+ *      and times wal_open + wal_replay of all of them (--cold: drops the
+ *      page cache first; needs root, affects the whole machine).
  * Data goes to a fresh directory under /tmp (or under --dir), removed at
  * the end unless --keep.
  */
@@ -50,6 +52,7 @@ struct opts {
 	const char *phases;
 	const char *dir_parent;
 	bool keep;
+	bool cold;
 };
 
 static struct opts opt = {
@@ -378,6 +381,16 @@ static void replay_phase(void)
 		die("wal_wait_durable", -EIO);
 	t1 = now_ns();
 	wal_close(w);
+	if (opt.cold) {
+		/* Replay from disk, not from the page cache (root only). */
+		FILE *f = fopen("/proc/sys/vm/drop_caches", "w");
+
+		sync();
+		if (f == NULL || fputs("3\n", f) < 0)
+			printf("bench_wal: cannot drop caches: replay is warm\n");
+		if (f != NULL)
+			fclose(f);
+	}
 
 	t2 = now_ns();
 	w = open_log();
@@ -406,7 +419,7 @@ static void usage(void)
 		"                 [--sync fdatasync|write] [--io thread|uring]\n"
 		"                 [--buffer BYTES] [--segment BYTES]\n"
 		"                 [--replay-records N] [--phases tlhr]\n"
-		"                 [--dir PARENT] [--keep]\n");
+		"                 [--dir PARENT] [--keep] [--cold]\n");
 	exit(2);
 }
 
@@ -424,6 +437,7 @@ int main(int argc, char **argv)
 		{ "phases", required_argument, NULL, 'p' },
 		{ "dir", required_argument, NULL, 'D' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "cold", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -455,6 +469,7 @@ int main(int argc, char **argv)
 		case 'p': opt.phases = optarg; break;
 		case 'D': opt.dir_parent = optarg; break;
 		case 'k': opt.keep = true; break;
+		case 'c': opt.cold = true; break;
 		default: usage();
 		}
 	}

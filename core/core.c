@@ -43,6 +43,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -50,7 +51,8 @@
 #include <unistd.h>
 
 #define CACHE_LINE 64
-#define WORKER_SPIN_MAX 100 /* empty turns before a worker sleeps */
+#define WORKER_SPIN_MAX 100 /* empty turns spinning, */
+#define WORKER_YIELD_MAX 16 /* then yielding, before a worker sleeps */
 #define SLEEP_NS_MAX 2000000 /* a sleeper re-checks at least this often */
 
 enum slot_kind {
@@ -484,6 +486,10 @@ static void *shard_main(void *arg)
 			__builtin_ia32_pause();
 			continue;
 		}
+		if (idle < WORKER_SPIN_MAX + WORKER_YIELD_MAX) {
+			sched_yield(); /* cores are shared with the callers */
+			continue;
+		}
 		bell_wait(&sh->bell, shard_has_work, sh);
 	}
 	return NULL;
@@ -733,6 +739,22 @@ static bool port_has_work(void *arg)
 		if (!ring_empty(&c->to_port[sh * c->port_count + p->index]))
 			return true;
 	return false;
+}
+
+void core_wait(core_port *p)
+{
+	/* Spin a little, then give the core away, then sleep. */
+	for (unsigned spin = 0; spin < 1000; spin++) {
+		if (port_has_work(p))
+			return;
+		__builtin_ia32_pause();
+	}
+	for (unsigned k = 0; k < 16; k++) {
+		if (port_has_work(p))
+			return;
+		sched_yield();
+	}
+	bell_wait(&p->bell, port_has_work, p);
 }
 
 /* Waits for one answer on p (sync callers: nothing else is in flight). */

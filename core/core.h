@@ -312,6 +312,8 @@ core_port *core_port_get(core *c, unsigned port_index);
 int core_submit(core_port *p, const struct core_req *req, uint64_t tag);
 /* Up to max answers; returns how many. */
 int core_poll(core_port *p, struct core_resp *out, int max);
+/* Blocks until an answer may be waiting (or a short timeout passed). */
+void core_wait(core_port *p);
 /* Synchronous: submit and wait; every op, catalogue ones included. */
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);
 
