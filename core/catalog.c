@@ -524,3 +524,51 @@ int catalog_apply(struct catalog *cat, const struct rec *r)
 		return 0; /* not the catalogue's */
 	}
 }
+
+static void dump_named(const struct cat_named *arr, uint32_t n, uint8_t type,
+		       rec_sink fn, void *ctx)
+{
+	struct rec r = { .type = type };
+
+	for (uint32_t i = 0; i < n; i++) {
+		r.u.cat.id = i + 1;
+		r.u.cat.org_id = arr[i].org_id;
+		memcpy(r.u.cat.name, arr[i].name, sizeof(r.u.cat.name));
+		memcpy(r.u.cat.timezone, arr[i].timezone, sizeof(r.u.cat.timezone));
+		fn(ctx, &r);
+	}
+}
+
+void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
+{
+	struct rec r;
+
+	dump_named(cat->orgs, cat->org_count, REC_ORG, fn, ctx);
+	dump_named(cat->locations, cat->location_count, REC_LOCATION, fn, ctx);
+	dump_named(cat->instructors, cat->instructor_count, REC_INSTRUCTOR, fn,
+		   ctx);
+	for (uint32_t i = 0; i < cat->customer_count; i++) {
+		memset(&r, 0, sizeof(r));
+		r.type = REC_CUSTOMER;
+		memcpy(r.u.customer.id, cat->customers[i].id, sizeof(r.u.customer.id));
+		memcpy(r.u.customer.email, cat->customers[i].email,
+		       sizeof(r.u.customer.email));
+		memcpy(r.u.customer.name, cat->customers[i].name,
+		       sizeof(r.u.customer.name));
+		fn(ctx, &r);
+	}
+	for (uint32_t i = 0; i < cat->series_count; i++) {
+		memset(&r, 0, sizeof(r));
+		r.type = REC_SERIES;
+		r.u.series.id = i + 1;
+		r.u.series.spec = cat->series[i].spec;
+		fn(ctx, &r);
+		if (cat->series[i].generated_through.year) {
+			memset(&r, 0, sizeof(r));
+			r.type = REC_SERIES_GENERATED;
+			r.u.generated.series_id = i + 1;
+			r.u.generated.through = cat->series[i].generated_through;
+			fn(ctx, &r);
+		}
+	}
+}

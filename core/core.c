@@ -61,6 +61,7 @@ enum slot_kind {
 	SLOT_RESERVE, /* catalogue op: reserve the key at its home */
 	SLOT_COMPLETE,/* catalogue op: store or release the key at its home */
 	SLOT_APPLY,   /* apply an entry's records (generation) */
+	SLOT_PARK,    /* stop between decisions until core_unpark */
 };
 
 struct slot {
@@ -101,6 +102,7 @@ struct shard {
 	struct bell bell;
 	core_time now; /* latest request time seen: time never goes back */
 	struct map in_flight; /* idempotency keys being decided -> 1 */
+	uint64_t lsn; /* of the last entry this shard logged and applied */
 };
 
 struct core_port {
@@ -125,6 +127,8 @@ struct core {
 	struct ring *to_port;  /* [shard * P + port] */
 	struct ring *between;  /* [from * S + to] */
 	_Atomic bool stop;
+	uint64_t cat_lsn;      /* of the last catalogue entry (under cat_lock) */
+	_Atomic uint32_t parked; /* shards wait while non-zero (a futex word) */
 };
 
 /* ---- rings and bells ---- */
@@ -258,6 +262,8 @@ static int shard_commit(struct shard *sh, const void *entry, size_t size,
 	rc = core_state_apply(sh->st, entry, size);
 	/* Our own decision must fit our own state. */
 	ASSERT(rc == 0);
+	if (*lsn)
+		sh->lsn = *lsn;
 	return 0;
 }
 
@@ -273,6 +279,14 @@ static void shard_tick(struct shard *sh, core_time now, uint32_t *expired)
 		if (expired)
 			(*expired)++;
 	}
+}
+
+static bool patch_view_matches(const core_state *st, const struct core_resp *resp)
+{
+	struct core_event_view v;
+
+	return core_state_event(st, resp->event.id, &v) == CORE_OK &&
+	       memcmp(&v, &resp->event, sizeof(v)) == 0;
 }
 
 static void shard_decide(struct shard *sh, struct slot *s)
@@ -327,8 +341,9 @@ static void shard_decide(struct shard *sh, struct slot *s)
 			s->rc = rc;
 		}
 	}
-	if (resp->code == CORE_OK && req->op == CORE_OP_EVENT_PATCH)
-		core_state_event(sh->st, req->event_id, &resp->event);
+	/* The decided view of a patched event must be what apply made. */
+	DEBUG_ASSERT(resp->code != CORE_OK || req->op != CORE_OP_EVENT_PATCH ||
+		     patch_view_matches(sh->st, resp));
 }
 
 static uint64_t in_flight_key(const struct core_idem *k)
@@ -435,6 +450,16 @@ static void shard_handle(struct shard *sh, struct slot *s)
 		s->rc = core_state_apply(sh->st, s->entry, s->entry_size);
 		to_port(c, sh->index, s);
 		return;
+	case SLOT_PARK:
+		/* The answer releases the caller, which then owns our state
+		 * until it clears `parked` (release; our acquire load). */
+		to_port(c, sh->index, s);
+		while (atomic_load_explicit(&c->parked, memory_order_acquire)) {
+			struct timespec ts = { 0, SLEEP_NS_MAX };
+			syscall(SYS_futex, &c->parked, FUTEX_WAIT_PRIVATE, 1, &ts,
+				NULL, 0);
+		}
+		return;
 	default:
 		ASSERT(!"unknown slot kind");
 	}
@@ -506,7 +531,7 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 	p->slots = calloc(n, sizeof(*p->slots));
 	p->list_scratch = calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
 				 sizeof(*p->list_scratch));
-	p->customer_scratch = calloc((size_t)c->shard_count * CORE_LIST_LIMIT_MAX,
+	p->customer_scratch = calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
 				     sizeof(*p->customer_scratch));
 	p->entry = malloc(CORE_ENTRY_SIZE_MAX);
 	if (!p->slots || !p->list_scratch || !p->customer_scratch || !p->entry)
@@ -843,13 +868,14 @@ static int call_list(core_port *p, const struct core_req *req,
 	return 0;
 }
 
+/* Newest first. */
 static int booking_order(const void *a, const void *b)
 {
 	const struct core_booking_view *x = a, *y = b;
 
 	if (x->created_at != y->created_at)
-		return x->created_at < y->created_at ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
+		return x->created_at > y->created_at ? -1 : 1;
+	return x->id > y->id ? -1 : x->id < y->id;
 }
 
 static int call_customer(core_port *p, const struct core_req *req,
@@ -858,38 +884,40 @@ static int call_customer(core_port *p, const struct core_req *req,
 	core *c = p->c;
 	unsigned S = c->shard_count;
 	uint32_t cap = req->u.customer.capacity, n = 0;
+	struct core_booking_view *all = p->customer_scratch;
 
 	if (cap == 0 || cap > CORE_LIST_LIMIT_MAX || !req->u.customer.out)
 		return -EINVAL;
 	if (p->free_count < S)
 		return -EAGAIN;
+	/* Each shard gives its newest cap + 1; the newest cap overall win,
+	 * and one more anywhere means the list was cut. */
 	for (unsigned sh = 0; sh < S; sh++) {
 		struct slot *s = slot_get(p);
 		s->req = *req;
-		s->req.u.customer.out = p->customer_scratch + sh * CORE_LIST_LIMIT_MAX;
+		s->req.u.customer.out = all + sh * (CORE_LIST_LIMIT_MAX + 1);
+		s->req.u.customer.capacity = cap + 1;
 		s->kind = SLOT_REQ;
 		s->target = s->home = (uint8_t)sh;
 		to_shard(c, s, sh);
 	}
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
+	uint32_t got[CORE_SHARD_COUNT_MAX];
 	for (unsigned k = 0; k < S; k++) {
 		struct slot *s = port_wait(p);
-		const struct core_booking_view *v =
-			p->customer_scratch + s->target * CORE_LIST_LIMIT_MAX;
-		/* Each shard gives its newest first; keep the newest overall. */
-		for (uint32_t i = 0; i < s->resp.count; i++) {
-			if (n < cap) {
-				req->u.customer.out[n++] = v[i];
-			} else {
-				resp->more = true;
-				break;
-			}
-		}
+		got[s->target] = s->resp.count;
 		slot_put(p, s);
 	}
-	qsort(req->u.customer.out, n, sizeof(*req->u.customer.out), booking_order);
-	resp->count = n;
+	for (unsigned sh = 0; sh < S; sh++) { /* every shard is done: compact */
+		memmove(all + n, all + sh * (CORE_LIST_LIMIT_MAX + 1),
+			got[sh] * sizeof(*all));
+		n += got[sh];
+	}
+	qsort(all, n, sizeof(*all), booking_order);
+	resp->more = n > cap;
+	resp->count = n > cap ? cap : n;
+	memcpy(req->u.customer.out, all, resp->count * sizeof(*all));
 	return 0;
 }
 
@@ -959,6 +987,8 @@ static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 		if (rc)
 			return rc;
 		cat_apply(p, w.data, w.size);
+		if (lsn)
+			c->cat_lsn = lsn;
 		resp->count += chunk.count;
 		resp->lsn = lsn;
 	}
@@ -998,6 +1028,8 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 					  .capacity = CORE_ENTRY_SIZE_MAX };
 			emit_idem(&w, req, resp);
 			rc = log_entry(c, c->shard_count, w.data, w.size, &resp->lsn);
+			if (rc == 0 && resp->lsn)
+				c->cat_lsn = resp->lsn;
 		}
 	} else {
 		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
@@ -1010,6 +1042,8 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 				       &resp->lsn);
 			if (rc == 0)
 				cat_apply(p, w.data, w.size);
+			if (rc == 0 && resp->lsn)
+				c->cat_lsn = resp->lsn;
 		}
 		if (rc == 0 && resp->code == CORE_OK &&
 		    req->op == CORE_OP_SERIES_CREATE) {
@@ -1077,6 +1111,205 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 	ASSERT(port_wait(p) == s);
 	*resp = s->resp;
 	slot_put(p, s);
+	return 0;
+}
+
+/* ---- parking, snapshots, recovery ----
+ *
+ * A snapshot is the whole state written as entries of records (the same
+ * records as the log, plus REC_BOOKING_RESTORE), after a header with the
+ * cut: for each lane (shard, and the catalogue as the last lane) the log
+ * position of its last entry in the snapshot. Every lane applies its
+ * entries in log order, so an entry of lane l is in the snapshot iff its
+ * position is <= cut[l]. Idempotency records are the exception: a shard
+ * keeps keys decided on other shards, so they are replayed whatever their
+ * lane and stored once (duplicates are recognised).
+ */
+
+#define SNAP_MAGIC UINT64_C(0x31504e534b4f4f42) /* "BOOKSNP1" */
+
+int core_park(core *c)
+{
+	core_port *p = &c->ports[0];
+
+	pthread_mutex_lock(&c->cat_lock);
+	ASSERT(atomic_load(&c->parked) == 0);
+	atomic_store_explicit(&c->parked, 1, memory_order_release);
+	for (unsigned sh = 0; sh < c->shard_count; sh++) {
+		struct slot *s = slot_get(p);
+		ASSERT(s); /* port 0 is reserved for the caller of core_park */
+		s->kind = SLOT_PARK;
+		s->target = s->home = (uint8_t)sh;
+		call_slot(p, s, sh);
+		slot_put(p, s);
+	}
+	return 0;
+}
+
+void core_unpark(core *c)
+{
+	atomic_store_explicit(&c->parked, 0, memory_order_release);
+	syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	pthread_mutex_unlock(&c->cat_lock);
+}
+
+struct snap_out {
+	int (*fn)(void *ctx, const void *buf, size_t size);
+	void *ctx;
+	struct wbuf w;
+	uint8_t buf[CORE_ENTRY_SIZE_MAX];
+	int rc;
+};
+
+static void snap_flush(struct snap_out *o)
+{
+	uint32_t n = (uint32_t)o->w.size;
+
+	if (n == 0 || o->rc)
+		return;
+	o->rc = o->fn(o->ctx, &n, sizeof(n));
+	if (!o->rc)
+		o->rc = o->fn(o->ctx, o->w.data, n);
+	o->w.size = 0;
+}
+
+static void snap_rec(void *arg, const struct rec *r)
+{
+	struct snap_out *o = arg;
+	size_t before = o->w.size;
+
+	rec_encode(&o->w, r);
+	if (o->w.overflow) { /* entry full: flush it, start the next */
+		o->w.size = before;
+		o->w.overflow = false;
+		snap_flush(o);
+		rec_encode(&o->w, r);
+		ASSERT(!o->w.overflow);
+	}
+}
+
+int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t size),
+			void *ctx, struct core_cut *cut)
+{
+	struct snap_out *o = calloc(1, sizeof(*o));
+	uint64_t magic = SNAP_MAGIC;
+	uint32_t lanes = c->shard_count + 1;
+	int rc;
+
+	ASSERT(atomic_load(&c->parked));
+	if (!o)
+		return -ENOMEM;
+	o->fn = fn;
+	o->ctx = ctx;
+	o->w = (struct wbuf){ .data = o->buf, .capacity = sizeof(o->buf) };
+	cut->lane_count = lanes;
+	for (unsigned sh = 0; sh < c->shard_count; sh++)
+		cut->lsn[sh] = c->shards[sh].lsn;
+	cut->lsn[c->shard_count] = c->cat_lsn;
+	o->rc = fn(ctx, &magic, sizeof(magic));
+	if (!o->rc)
+		o->rc = fn(ctx, &lanes, sizeof(lanes));
+	if (!o->rc)
+		o->rc = fn(ctx, cut->lsn, lanes * sizeof(cut->lsn[0]));
+	catalog_dump(c->cat, snap_rec, o);
+	for (unsigned sh = 0; sh < c->shard_count && !o->rc; sh++)
+		core__state_dump(c->shards[sh].st, snap_rec, o);
+	snap_flush(o);
+	rc = o->rc;
+	free(o);
+	return rc;
+}
+
+/* Apply an entry to the catalogue and to every shard (each takes its own
+ * records); idem_only: the entry is covered by the snapshot but for keys. */
+static int replay_entry(core *c, const void *entry, size_t size, bool idem_only)
+{
+	const uint8_t *p = entry;
+	struct rec r;
+	size_t pos = 0;
+	int rc;
+
+	if (!idem_only) {
+		while (pos < size) {
+			if (rec_decode(p, size, &pos, &r) != 0)
+				return -EINVAL;
+			rc = catalog_apply(c->cat, &r);
+			if (rc)
+				return -EUCLEAN;
+		}
+	}
+	for (unsigned sh = 0; sh < c->shard_count; sh++) {
+		rc = core__state_apply_mode(c->shards[sh].st, entry, size, idem_only);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int core_snapshot_load(core *c, const void *buf, size_t size, struct core_cut *cut)
+{
+	const uint8_t *p = buf;
+	uint64_t magic;
+	uint32_t lanes, n;
+	size_t pos;
+	int rc;
+
+	ASSERT(atomic_load(&c->parked));
+	if (size < 12)
+		return -EINVAL;
+	memcpy(&magic, p, 8);
+	memcpy(&lanes, p + 8, 4);
+	if (magic != SNAP_MAGIC || lanes == 0 || lanes > CORE_SHARD_COUNT_MAX + 1 ||
+	    size - 12 < lanes * sizeof(uint64_t))
+		return -EINVAL;
+	cut->lane_count = lanes;
+	memcpy(cut->lsn, p + 12, lanes * sizeof(uint64_t));
+	for (pos = 12 + lanes * sizeof(uint64_t); pos < size; pos += n) {
+		if (size - pos < 4)
+			return -EINVAL;
+		memcpy(&n, p + pos, 4);
+		pos += 4;
+		if (n == 0 || n > CORE_ENTRY_SIZE_MAX || n > size - pos)
+			return -EINVAL;
+		rc = replay_entry(c, p + pos, n, false);
+		if (rc)
+			return rc;
+	}
+	core__recovered(c, cut);
+	return 0;
+}
+
+/* Everything up to the newest position seen is in the state: a later cut of
+ * an idle shard must not claim less. */
+void core__recovered(core *c, const struct core_cut *cut)
+{
+	uint64_t max = 0;
+
+	for (unsigned l = 0; l < cut->lane_count; l++)
+		if (cut->lsn[l] > max)
+			max = cut->lsn[l];
+	for (unsigned sh = 0; sh < c->shard_count; sh++)
+		if (c->shards[sh].lsn < max)
+			c->shards[sh].lsn = max;
+	if (c->cat_lsn < max)
+		c->cat_lsn = max;
+}
+
+int core_replay(core *c, const struct core_cut *cut, unsigned lane,
+		uint64_t lsn, const void *entry, size_t size)
+{
+	bool covered = lane < cut->lane_count && lsn <= cut->lsn[lane];
+	int rc;
+
+	ASSERT(atomic_load(&c->parked));
+	rc = replay_entry(c, entry, size, covered);
+	if (rc)
+		return rc;
+	for (unsigned sh = 0; sh < c->shard_count; sh++)
+		if (c->shards[sh].lsn < lsn)
+			c->shards[sh].lsn = lsn;
+	if (c->cat_lsn < lsn)
+		c->cat_lsn = lsn;
 	return 0;
 }
 

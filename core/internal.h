@@ -19,6 +19,11 @@
 			core__assert_fail(#cond, __FILE__, __LINE__);         \
 	} while (0)
 _Noreturn void core__assert_fail(const char *what, const char *file, int line);
+#ifdef NDEBUG
+#define DEBUG_ASSERT(cond) ((void)0)
+#else
+#define DEBUG_ASSERT(cond) ASSERT(cond)
+#endif
 
 #define CORE_BOOKING_SEQ_BITS 24
 #define CORE_BOOKING_SEQ_MAX ((1u << CORE_BOOKING_SEQ_BITS) - 1)
@@ -50,6 +55,7 @@ enum rec_type {
 	REC_PAYMENT,          /* a payment outcome recorded (also flagged ones) */
 	REC_NOTIFY,           /* outbox: a notification to deliver */
 	REC_IDEM,             /* an idempotency key and its first result */
+	REC_BOOKING_RESTORE,  /* snapshots: a booking as it is, any status */
 	REC_TYPE_COUNT
 };
 
@@ -60,7 +66,12 @@ struct idem_result {
 	uint8_t has_promoted;
 	uint32_t count;
 	uint64_t id;
-	struct core_booking_view booking, promoted;
+	union {
+		struct {
+			struct core_booking_view booking, promoted;
+		};
+		struct core_event_view event; /* op EVENT_PATCH */
+	};
 };
 
 struct rec {
@@ -101,7 +112,7 @@ struct rec {
 			uint8_t status;
 			core_time hold_expires_at;
 			char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1]; /* NEW only */
-		} booking; /* BOOKING_NEW, BOOKING_SET */
+		} booking; /* BOOKING_NEW, BOOKING_SET, BOOKING_RESTORE */
 		struct {
 			uint64_t booking_id, amount_cents, payment_ref;
 			char currency[4];
@@ -199,7 +210,16 @@ uint32_t catalog_planned(const struct catalog *cat,
 /* Apply one catalogue record; -EINVAL if it does not fit the state. */
 int catalog_apply(struct catalog *cat, const struct rec *r);
 
+/* Snapshot writers: every record that rebuilds the state, through fn. */
+typedef void (*rec_sink)(void *ctx, const struct rec *r);
+void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
+
 /* ---- State (state.c) --------------------------------------------------- */
+void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
+/* core_state_apply; idem_only: apply only idempotency records. */
+int core__state_apply_mode(core_state *st, const void *entry, size_t size,
+			   bool idem_only);
+void core__recovered(core *c, const struct core_cut *cut);
 struct core_state;
 /* A state for shard `index` of `count` reading the shared catalogue `cat`
  * (the state then owns no catalogue), or owning one when cat is NULL. */

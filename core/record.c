@@ -62,6 +62,27 @@ static void put_view(struct wbuf *w, const struct core_booking_view *v)
 	put_u64(w, (uint64_t)v->created_at);
 }
 
+static void put_event_view(struct wbuf *w, const struct core_event_view *v)
+{
+	put_u64(w, v->id);
+	put_u64(w, v->series_id);
+	put_u64(w, v->org_id);
+	put_u64(w, v->location_id);
+	put_u64(w, v->instructor_id);
+	put_str(w, v->title, sizeof(v->title));
+	put_u64(w, (uint64_t)v->start_at);
+	put_u32(w, v->duration_min);
+	put_u32(w, v->capacity);
+	put_u32(w, v->booked);
+	put_u32(w, v->held);
+	put_u32(w, v->waitlist_length);
+	put_u32(w, v->waitlist_capacity);
+	put_u32(w, v->price_cents);
+	put_str(w, v->currency, sizeof(v->currency));
+	put_u8(w, v->status);
+	put_u64(w, v->version);
+}
+
 static void put_spec(struct wbuf *w, const struct core_series_spec *s)
 {
 	put_u64(w, s->org_id);
@@ -134,10 +155,11 @@ void rec_encode(struct wbuf *w, const struct rec *r)
 		break;
 	case REC_BOOKING_NEW:
 	case REC_BOOKING_SET:
+	case REC_BOOKING_RESTORE:
 		put_u64(w, r->u.booking.booking_id);
 		put_u8(w, r->u.booking.status);
 		put_u64(w, (uint64_t)r->u.booking.hold_expires_at);
-		if (r->type == REC_BOOKING_NEW)
+		if (r->type != REC_BOOKING_SET)
 			put_str(w, r->u.booking.customer_id,
 				sizeof(r->u.booking.customer_id));
 		break;
@@ -162,6 +184,10 @@ void rec_encode(struct wbuf *w, const struct rec *r)
 		put_u8(w, r->u.idem.result.has_promoted);
 		put_u32(w, r->u.idem.result.count);
 		put_u64(w, r->u.idem.result.id);
+		if (r->u.idem.result.op == CORE_OP_EVENT_PATCH) {
+			put_event_view(w, &r->u.idem.result.event);
+			break;
+		}
 		put_view(w, &r->u.idem.result.booking);
 		if (r->u.idem.result.has_promoted)
 			put_view(w, &r->u.idem.result.promoted);
@@ -252,6 +278,27 @@ static void get_view(struct rbuf *r, struct core_booking_view *v)
 	v->created_at = (core_time)get_u64(r);
 }
 
+static void get_event_view(struct rbuf *r, struct core_event_view *v)
+{
+	v->id = get_u64(r);
+	v->series_id = get_u64(r);
+	v->org_id = get_u64(r);
+	v->location_id = get_u64(r);
+	v->instructor_id = get_u64(r);
+	get_str(r, v->title, sizeof(v->title));
+	v->start_at = (core_time)get_u64(r);
+	v->duration_min = get_u32(r);
+	v->capacity = get_u32(r);
+	v->booked = get_u32(r);
+	v->held = get_u32(r);
+	v->waitlist_length = get_u32(r);
+	v->waitlist_capacity = get_u32(r);
+	v->price_cents = get_u32(r);
+	get_str(r, v->currency, sizeof(v->currency));
+	v->status = get_u8(r);
+	v->version = get_u64(r);
+}
+
 static void get_spec(struct rbuf *r, struct core_series_spec *s)
 {
 	s->org_id = get_u64(r);
@@ -333,10 +380,11 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos, struct rec *out)
 		break;
 	case REC_BOOKING_NEW:
 	case REC_BOOKING_SET:
+	case REC_BOOKING_RESTORE:
 		out->u.booking.booking_id = get_u64(&r);
 		out->u.booking.status = get_u8(&r);
 		out->u.booking.hold_expires_at = (core_time)get_u64(&r);
-		if (type == REC_BOOKING_NEW)
+		if (type != REC_BOOKING_SET)
 			get_str(&r, out->u.booking.customer_id,
 				sizeof(out->u.booking.customer_id));
 		break;
@@ -361,6 +409,10 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos, struct rec *out)
 		out->u.idem.result.has_promoted = get_u8(&r);
 		out->u.idem.result.count = get_u32(&r);
 		out->u.idem.result.id = get_u64(&r);
+		if (out->u.idem.result.op == CORE_OP_EVENT_PATCH) {
+			get_event_view(&r, &out->u.idem.result.event);
+			break;
+		}
 		get_view(&r, &out->u.idem.result.booking);
 		if (out->u.idem.result.has_promoted)
 			get_view(&r, &out->u.idem.result.promoted);
@@ -381,6 +433,7 @@ uint64_t rec_event_id(const struct rec *r)
 		return r->u.patch.event_id;
 	case REC_BOOKING_NEW:
 	case REC_BOOKING_SET:
+	case REC_BOOKING_RESTORE:
 		return core_booking_event(r->u.booking.booking_id);
 	case REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);

@@ -388,27 +388,37 @@ enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
 	if (e->fingerprint != k->fingerprint)
 		return CORE_IDEM_MISMATCH;
 	resp->replayed = true;
+	resp->lsn = e->result.lsn; /* the first answer waits for this too */
 	resp->op = e->result.op;
 	resp->code = e->result.code;
 	resp->count = e->result.count;
 	resp->id = e->result.id;
-	resp->booking = e->result.booking;
 	resp->has_promoted = e->result.has_promoted;
-	resp->promoted = e->result.promoted;
+	if (e->result.op == CORE_OP_EVENT_PATCH) {
+		resp->event = e->result.event;
+	} else {
+		resp->booking = e->result.booking;
+		resp->promoted = e->result.promoted;
+	}
 	return CORE_OK;
 }
 
 void core__idem_result(const struct core_resp *resp, struct idem_result *out)
 {
 	memset(out, 0, sizeof(*out));
+	out->lsn = resp->lsn;
 	out->op = (uint8_t)resp->op;
 	out->code = (uint8_t)resp->code;
 	out->count = resp->count;
 	out->id = resp->id;
-	out->booking = resp->booking;
 	out->has_promoted = resp->has_promoted;
-	if (resp->has_promoted)
-		out->promoted = resp->promoted;
+	if (resp->op == CORE_OP_EVENT_PATCH) {
+		out->event = resp->event;
+	} else {
+		out->booking = resp->booking;
+		if (resp->has_promoted)
+			out->promoted = resp->promoted;
+	}
 }
 
 void core__idem_store(core_state *st, const struct core_idem *k,
@@ -416,9 +426,17 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 {
 	uint32_t max = st->cfg.idem_count_max;
 	uint64_t key = idem_map_key(k->hi, k->lo);
-	struct idem_entry *e;
+	struct idem_entry *e = idem_find(st, k->hi, k->lo);
 	uint32_t slot;
 
+	/* The same key again: from its own entry and from the runtime's
+	 * answer (which knows the log position), or a replay after a
+	 * snapshot that holds it. Kept once. */
+	if (e && e->fingerprint == k->fingerprint && e->created == created) {
+		if (res->lsn)
+			e->result.lsn = res->lsn;
+		return;
+	}
 	idem_expire(st, created);
 	if (st->idem_count == max) {
 		/* Full of live keys: the oldest goes early. Sized by config so
@@ -681,8 +699,27 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	emit(st, &r);
 	/* Cancelling the event cancels its active bookings: implied by the
 	 * record, applied in apply_patch. Raising capacity promotes. */
-	resp->count = promote(st, e, seats, req->now, &resp->promoted);
-	resp->has_promoted = resp->count > 0;
+	resp->count = promote(st, e, seats, req->now, NULL);
+	/* The answer is the event as the entry leaves it (apply_patch and
+	 * booking_move count one version per change). */
+	struct core_event_view *v = &resp->event;
+	event_view(st, e, v);
+	v->capacity = r.u.patch.capacity;
+	v->instructor_id = r.u.patch.instructor_id;
+	v->version += 1;
+	if (r.u.patch.status == CORE_EVENT_CANCELLED &&
+	    e->status == CORE_EVENT_SCHEDULED) {
+		v->version += e->confirmed + e->held + e->waitlist_len;
+		v->booked = v->held = v->waitlist_length = 0;
+	} else {
+		v->version += resp->count;
+		v->waitlist_length -= resp->count;
+		if (e->price_cents)
+			v->held += resp->count;
+		else
+			v->booked += resp->count;
+	}
+	v->status = r.u.patch.status;
 	return CORE_OK;
 }
 
@@ -1022,22 +1059,28 @@ static bool status_valid(uint8_t s)
 	return s >= CORE_BOOKING_CONFIRMED && s <= CORE_BOOKING_PAYMENT_FAILED;
 }
 
+/* BOOKING_NEW: a new booking in an active status. BOOKING_RESTORE (from a
+ * snapshot): a booking as it was, in any status, bookings of an event in
+ * sequence order (so waitlisted ones rejoin in FIFO order). */
 static int apply_booking_new(core_state *st, const struct rec *r)
 {
 	uint64_t id = r->u.booking.booking_id;
 	struct event *e = event_get(st, core_booking_event(id));
+	uint8_t status = r->u.booking.status;
+	bool live = status_active(status);
 	uint32_t eslot, cust, slot;
 	struct booking *b;
 
 	if (!e || (id & CORE_BOOKING_SEQ_MAX) != e->booking_seq + 1 ||
-	    !status_active(r->u.booking.status) ||
-	    !move_fits(e, CORE_BOOKING_NONE, r->u.booking.status) ||
+	    !status_valid(status) ||
+	    (r->type == REC_BOOKING_NEW && !live) ||
+	    (live && !move_fits(e, CORE_BOOKING_NONE, status)) ||
 	    !customer_id_ok(r->u.booking.customer_id))
 		return -EINVAL;
 	eslot = (uint32_t)(e - st->events);
 	cust = customer_find(st, r->u.booking.customer_id);
 	if (cust == UINT32_MAX ||
-	    (cust && map_get(&st->active, active_key(eslot, cust))))
+	    (live && cust && map_get(&st->active, active_key(eslot, cust))))
 		return -EINVAL;
 	if (st->booking_count == st->cfg.booking_count_max ||
 	    (!cust && st->customer_count == st->cfg.customer_count_max))
@@ -1063,8 +1106,12 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 	st->customers[cust].bookings_head = slot;
 	e->booking_seq++;
 	ASSERT(map_put(&st->booking_by_id, id, slot) == 0);
-	ASSERT(map_put(&st->active, active_key(eslot, cust), slot) == 0);
-	booking_move(st, b, r->u.booking.status, r->u.booking.hold_expires_at);
+	if (live) {
+		ASSERT(map_put(&st->active, active_key(eslot, cust), slot) == 0);
+		booking_move(st, b, status, r->u.booking.hold_expires_at);
+	} else {
+		b->status = status;
+	}
 	return 0;
 }
 
@@ -1143,6 +1190,7 @@ static int apply_rec(core_state *st, const struct rec *r)
 	case REC_EVENT_PATCH:
 		return apply_patch(st, r);
 	case REC_BOOKING_NEW:
+	case REC_BOOKING_RESTORE:
 		return apply_booking_new(st, r);
 	case REC_BOOKING_SET:
 		return apply_booking_set(st, r);
@@ -1156,6 +1204,12 @@ static int apply_rec(core_state *st, const struct rec *r)
 }
 
 int core_state_apply(core_state *st, const void *entry, size_t entry_size)
+{
+	return core__state_apply_mode(st, entry, entry_size, false);
+}
+
+int core__state_apply_mode(core_state *st, const void *entry, size_t entry_size,
+			   bool idem_only)
 {
 	const uint8_t *p = entry;
 	struct rec r;
@@ -1172,6 +1226,8 @@ int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
 	for (pos = 0; pos < entry_size;) {
 		ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
+		if (idem_only && r.type != REC_IDEM)
+			continue;
 		rc = apply_rec(st, &r);
 		if (rc)
 			return rc == -EINVAL ? -EUCLEAN : rc;
@@ -1294,4 +1350,66 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 		map_bytes(&st->event_by_id) + map_bytes(&st->booking_by_id) +
 		map_bytes(&st->active) + map_bytes(&st->customer_by_hash) +
 		map_bytes(&st->idem_by_key);
+}
+
+void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
+{
+	struct rec r;
+
+	for (uint32_t slot = 1; slot <= st->event_count; slot++) {
+		const struct event *e = &st->events[slot];
+
+		memset(&r, 0, sizeof(r));
+		r.type = REC_EVENT_CREATE;
+		r.u.event.id = e->id;
+		r.u.event.series_id = e->series_id;
+		r.u.event.org_id = e->org_id;
+		r.u.event.location_id = e->location_id;
+		r.u.event.instructor_id = e->instructor_id;
+		r.u.event.start_at = e->start_at;
+		r.u.event.duration_min = e->duration_min;
+		r.u.event.capacity = e->capacity;
+		r.u.event.waitlist_capacity = e->waitlist_capacity;
+		r.u.event.price_cents = e->price_cents;
+		memcpy(r.u.event.currency, e->currency, sizeof(r.u.event.currency));
+		fn(ctx, &r);
+		if (e->status != CORE_EVENT_SCHEDULED) {
+			memset(&r.u, 0, sizeof(r.u));
+			r.type = REC_EVENT_PATCH;
+			r.u.patch.event_id = e->id;
+			r.u.patch.instructor_id = e->instructor_id;
+			r.u.patch.capacity = e->capacity;
+			r.u.patch.status = e->status;
+			fn(ctx, &r);
+		}
+		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+			const struct booking *b =
+				booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+			ASSERT(b);
+			memset(&r, 0, sizeof(r));
+			r.type = REC_BOOKING_RESTORE;
+			r.at = b->created_at;
+			r.u.booking.booking_id = b->id;
+			r.u.booking.status = b->status;
+			r.u.booking.hold_expires_at = b->hold_expires_at;
+			memcpy(r.u.booking.customer_id,
+			       st->customers[b->customer_slot].id,
+			       sizeof(r.u.booking.customer_id));
+			fn(ctx, &r);
+		}
+	}
+	for (uint32_t k = 0; k < st->idem_count; k++) {
+		const struct idem_entry *e =
+			&st->idem[(st->idem_head + k) % st->cfg.idem_count_max + 1];
+
+		memset(&r, 0, sizeof(r));
+		r.type = REC_IDEM;
+		r.at = e->created;
+		r.u.idem.hi = e->hi;
+		r.u.idem.lo = e->lo;
+		r.u.idem.fingerprint = e->fingerprint;
+		r.u.idem.result = e->result;
+		r.u.idem.result.lsn = 0;
+		fn(ctx, &r);
+	}
 }

@@ -8,7 +8,9 @@
  * speed. Every answer is compared, the touched event and bookings after
  * every step, everything every CHECK_EVERY steps. At the end every logged
  * entry is replayed into a fresh state, which must equal the model too
- * (state = fold(entries)).
+ * (state = fold(entries)); and a snapshot taken half-way plus the log are
+ * recovered into a runtime with one more shard, which must equal the model
+ * and replay every remembered idempotency key as the model does.
  *
  *     MODEL_SEED=n MODEL_OPS=n MODEL_SHARDS=n ./test_model
  * The seed is printed first; a failure prints the step to replay it.
@@ -544,17 +546,40 @@ static int log_hook(void *ctx, unsigned lane, const void *entry, size_t size,
 		    uint64_t *lsn)
 {
 	pthread_mutex_lock(&log_lock);
-	if (log_size + size + 4 > log_cap) {
+	if (log_size + size + 16 > log_cap) {
 		log_cap = log_cap ? log_cap * 2 : (1u << 24);
 		log_buf = realloc(log_buf, log_cap);
 	}
-	uint32_t n = (uint32_t)size;
-	memcpy(log_buf + log_size, &n, 4);
-	memcpy(log_buf + log_size + 4, entry, size);
-	log_size += 4 + size;
+	uint32_t n = (uint32_t)size, l = lane;
 	*lsn = ++log_lsn;
+	memcpy(log_buf + log_size, &n, 4);
+	memcpy(log_buf + log_size + 4, &l, 4);
+	memcpy(log_buf + log_size + 8, lsn, 8);
+	memcpy(log_buf + log_size + 16, entry, size);
+	log_size += 16 + size;
 	pthread_mutex_unlock(&log_lock);
 	return 0;
+}
+
+static uint8_t *snap_buf;
+static size_t snap_size;
+
+static int snap_write(void *ctx, const void *buf, size_t size)
+{
+	snap_buf = realloc(snap_buf, snap_size + size);
+	memcpy(snap_buf + snap_size, buf, size);
+	snap_size += size;
+	return 0;
+}
+
+static void snapshot(core *rt)
+{
+	struct core_cut cut;
+
+	core_park(rt);
+	if (core_snapshot_write(rt, snap_write, NULL, &cut) != 0)
+		fail("snapshot write");
+	core_unpark(rt);
 }
 
 static void call(const struct core_req *q, struct core_resp *r)
@@ -842,6 +867,8 @@ int main(void)
 		}
 		if (step % CHECK_EVERY == CHECK_EVERY - 1)
 			check_all(now, rt_event, rt_booking, &now);
+		if (step == ops / 2)
+			snapshot(c);
 	}
 	check_all(now, rt_event, rt_booking, &now);
 	core_close(c);
@@ -854,12 +881,45 @@ int main(void)
 	for (size_t pos = 0; pos < log_size;) {
 		uint32_t n;
 		memcpy(&n, log_buf + pos, 4);
-		if (core_state_apply(st, log_buf + pos + 4, n) != 0)
+		if (core_state_apply(st, log_buf + pos + 16, n) != 0)
 			fail("replay of the log failed at byte %zu", pos);
-		pos += 4 + n;
+		pos += 16 + n;
 	}
 	check_all(now, st_event, st_booking, st);
 	core_state_free(st);
+
+	/* Recovery: the mid-run snapshot plus the log, into a runtime with
+	 * another shard count. Keys must replay as before. */
+	cfg.shard_count = shards + 1;
+	if (core_open(&cfg, &c) != 0)
+		fail("core_open for recovery");
+	port = core_port_get(c, 0);
+	struct core_cut cut;
+	core_park(c);
+	if (core_snapshot_load(c, snap_buf, snap_size, &cut) != 0)
+		fail("snapshot load");
+	for (size_t pos = 0; pos < log_size;) {
+		uint32_t n, lane;
+		uint64_t lsn;
+		memcpy(&n, log_buf + pos, 4);
+		memcpy(&lane, log_buf + pos + 4, 4);
+		memcpy(&lsn, log_buf + pos + 8, 8);
+		if (core_replay(c, &cut, lane, lsn, log_buf + pos + 16, n) != 0)
+			fail("core_replay failed at lsn %" PRIu64, lsn);
+		pos += 16 + n;
+	}
+	core_unpark(c);
+	check_all(now, rt_event, rt_booking, &now);
+	for (uint32_t i = 0; i < history_count; i++) {
+		struct core_req q = history[i];
+		struct core_resp a, m;
+		q.now = now;
+		call(&q, &a);
+		m_apply(&q, &m);
+		cmp_resp(&a, &m);
+	}
+	core_close(c);
+	free(snap_buf);
 
 	printf("model: %-12s %8s %8s\n", "operation", "outcome", "count");
 	static const char *ops_names[CORE_OP_COUNT] = {
