@@ -281,7 +281,8 @@ static void shard_tick(struct shard *sh, core_time now, uint32_t *expired)
 	}
 }
 
-static bool patch_view_matches(const core_state *st, const struct core_resp *resp)
+static bool __attribute__((unused))
+patch_view_matches(const core_state *st, const struct core_resp *resp)
 {
 	struct core_event_view v;
 

@@ -36,7 +36,7 @@
 #define WAL_SNAP_BUF_SIZE (1u << 20)
 #define WAL_SNAP_SIZE_MAX (1ull << 40)
 #define WAL_SNAP_NAME_SIZE 32
-#define WAL_SNAP_COUNT_MAX 4096 /* snapshot files considered */
+#define WAL_SNAP_COUNT_MAX 256 /* newest snapshot files considered */
 
 struct wal_snap_hdr {
 	uint64_t magic;
@@ -73,12 +73,14 @@ static void wal__snap_name(char *out, size_t out_size, uint64_t lsn)
 	snprintf(out, out_size, "snap-%016" PRIx64, lsn);
 }
 
-/* The snapshot LSNs in dir_fd by name, descending. */
+/* The snapshot LSNs in dir_fd by name, descending (lsns holds
+ * WAL_SNAP_COUNT_MAX). */
 static int wal__list_snapshots(int dir_fd, uint64_t *lsns, size_t *count)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd = dup(dir_fd);
+	/* Not dup(): a shared directory offset would start at the end. */
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	*count = 0;
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
@@ -94,9 +96,13 @@ static int wal__list_snapshots(int dir_fd, uint64_t *lsns, size_t *count)
 
 		if (!wal__parse_snapshot_name(de->d_name, &lsn))
 			continue;
-		if (*count == WAL_SNAP_COUNT_MAX)
-			break; /* the newest are kept below anyway */
-		/* Insertion sort, descending; counts are tiny. */
+		/* Insertion sort, descending, keeping the newest
+		 * WAL_SNAP_COUNT_MAX; there are normally two. */
+		if (*count == WAL_SNAP_COUNT_MAX) {
+			if (lsn <= lsns[*count - 1])
+				continue;
+			(*count)--;
+		}
 		for (i = (*count)++; i > 0 && lsns[i - 1] < lsn; i--)
 			lsns[i] = lsns[i - 1];
 		lsns[i] = lsn;
@@ -107,7 +113,7 @@ static int wal__list_snapshots(int dir_fd, uint64_t *lsns, size_t *count)
 
 bool wal__newest_snapshot_lsn(int dir_fd, uint64_t *lsn)
 {
-	static uint64_t lsns[WAL_SNAP_COUNT_MAX]; /* only under wal_open */
+	uint64_t lsns[WAL_SNAP_COUNT_MAX];
 	size_t count;
 
 	*lsn = 0;
@@ -231,7 +237,7 @@ void wal_snapshot_abort(wal_snap *s)
  * whose records are all <= the older kept one and < the retain LSN. */
 static void wal__retain(wal *w)
 {
-	static uint64_t snaps[WAL_SNAP_COUNT_MAX]; /* under snap_mu */
+	uint64_t snaps[WAL_SNAP_COUNT_MAX];
 	uint64_t retain = atomic_load(&w->retain_lsn), cover, *segs = NULL;
 	char name[WAL_SEGMENT_NAME_SIZE];
 	size_t count, i, seg_count = 0, removed = 0;
@@ -420,8 +426,7 @@ out:
 int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
 		      size_t *size, char *err, size_t err_size)
 {
-	static uint64_t lsns[WAL_SNAP_COUNT_MAX];
-	static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t lsns[WAL_SNAP_COUNT_MAX];
 	size_t count, i;
 	int dir_fd, rc;
 
@@ -433,7 +438,6 @@ int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
 			  strerror(-rc));
 		return rc;
 	}
-	pthread_mutex_lock(&load_mu); /* for lsns[] */
 	rc = wal__list_snapshots(dir_fd, lsns, &count);
 	if (rc != 0) {
 		wal__errf(err, err_size, "wal: cannot list %s: %s", dir,
@@ -465,7 +469,6 @@ int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
 		  count, dir, lsns[0]);
 	rc = -EUCLEAN;
 out:
-	pthread_mutex_unlock(&load_mu);
 	close(dir_fd);
 	return rc;
 }

@@ -13,11 +13,14 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -992,6 +995,100 @@ static void test_missing_segment(void)
 	rm_rf(dir);
 }
 
+/* ---- kill -9 ------------------------------------------------------------- */
+
+/* Payload keyed by LSN, so any prefix of the log can be checked. */
+struct lsn_check {
+	uint64_t next, bad;
+};
+
+static int lsn_check_fn(void *ctx, uint64_t lsn, const void *p, size_t size)
+{
+	struct lsn_check *c = ctx;
+	uint8_t want[512];
+
+	if (lsn != c->next || size != 8 + lsn % 300) {
+		c->bad++;
+	} else {
+		memcpy(want, &lsn, 8);
+		fill(want + 8, size - 8, lsn);
+		if (memcmp(want, p, size) != 0)
+			c->bad++;
+	}
+	c->next = lsn + 1;
+	return 0;
+}
+
+/* A child appends and publishes what it saw durable; it is killed at a
+ * random moment; every LSN it saw durable must replay, intact. */
+static void test_kill9(void)
+{
+	struct wal_config cfg;
+	char dir[128];
+	int round;
+
+	sub_dir(dir, sizeof(dir), "kill9");
+	config(&cfg, dir, SEG_SMALL);
+	for (round = 0; round < 12; round++) {
+		_Atomic uint64_t *acked = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		struct lsn_check c = { .next = 1 };
+		pid_t pid;
+		int status;
+		wal *w;
+
+		REQUIRE(acked != MAP_FAILED);
+		atomic_store(acked, 0);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			uint8_t p[512];
+			uint64_t lsn;
+
+			quiet(true);
+			w = open_ok(&cfg);
+			if (wal_start(w) != 0)
+				_exit(1);
+			/* One appender: the payload is keyed by the LSN it
+			 * will get, which is the durable end + 1. */
+			lsn = wal_durable_lsn(w);
+			for (;;) {
+				uint64_t want = lsn + 1, got = 0;
+
+				memcpy(p, &want, 8);
+				fill(p + 8, want % 300, want);
+				if (wal_append(w, p, 8 + want % 300, &got) != 0 ||
+				    got != want)
+					_exit(2);
+				lsn = got;
+				if (lsn % 7 == 0) {
+					if (wal_wait_durable(w, lsn) != 0)
+						_exit(3);
+					atomic_store(acked, lsn);
+				}
+			}
+		}
+		{
+			struct timespec ts = { 0, (long)(rnd() % 150) * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+		kill(pid, SIGKILL);
+		REQUIRE(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFSIGNALED(status));
+		quiet(true);
+		w = open_ok(&cfg);
+		quiet(false);
+		CHECK(wal_durable_lsn(w) >= atomic_load(acked));
+		CHECK_EQ(wal_replay(w, 1, lsn_check_fn, &c), 0);
+		CHECK_EQ(c.bad, 0);
+		CHECK(c.next - 1 >= atomic_load(acked));
+		wal_close(w);
+		munmap((void *)acked, 4096);
+	}
+	rm_rf(dir);
+}
+
 /* ---- The lock ------------------------------------------------------------- */
 
 static void test_lock(void)
@@ -1089,6 +1186,7 @@ int main(void)
 	RUN(test_tail_rules());
 	RUN(test_bit_flips());
 	RUN(test_missing_segment());
+	RUN(test_kill9());
 	RUN(test_lock());
 
 	rm_rf(root);
