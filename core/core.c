@@ -61,7 +61,6 @@ enum slot_kind {
 	SLOT_RESERVE, /* catalogue op: reserve the key at its home */
 	SLOT_COMPLETE,/* catalogue op: store or release the key at its home */
 	SLOT_APPLY,   /* apply an entry's records (generation) */
-	SLOT_PARK,    /* stop between decisions until core_unpark */
 };
 
 struct slot {
@@ -102,7 +101,7 @@ struct shard {
 	struct bell bell;
 	core_time now; /* latest request time seen: time never goes back */
 	struct map in_flight; /* idempotency keys being decided -> 1 */
-	uint64_t lsn; /* of the last entry this shard logged and applied */
+	bool park_acked; /* this park: we take no more requests from ports */
 };
 
 struct core_port {
@@ -127,8 +126,11 @@ struct core {
 	struct ring *to_port;  /* [shard * P + port] */
 	struct ring *between;  /* [from * S + to] */
 	_Atomic bool stop;
-	uint64_t cat_lsn;      /* of the last catalogue entry (under cat_lock) */
-	_Atomic uint32_t parked; /* shards wait while non-zero (a futex word) */
+	/* Parking (see core_park): odd while asked, a futex word. */
+	_Atomic uint32_t park_gen;
+	_Atomic uint32_t park_acks;  /* shards that stopped taking requests */
+	_Atomic uint32_t park_count; /* shards parked */
+	_Atomic int64_t between_count; /* slots in shard-to-shard rings */
 };
 
 /* ---- rings and bells ---- */
@@ -236,6 +238,7 @@ static void to_port(core *c, unsigned from_shard, struct slot *s)
 
 static void between(core *c, unsigned from, unsigned to, struct slot *s)
 {
+	atomic_fetch_add_explicit(&c->between_count, 1, memory_order_relaxed);
 	ring_push(&c->between[from * c->shard_count + to], s);
 	bell_ring(&c->shards[to].bell);
 }
@@ -262,8 +265,6 @@ static int shard_commit(struct shard *sh, const void *entry, size_t size,
 	rc = core_state_apply(sh->st, entry, size);
 	/* Our own decision must fit our own state. */
 	ASSERT(rc == 0);
-	if (*lsn)
-		sh->lsn = *lsn;
 	return 0;
 }
 
@@ -451,16 +452,7 @@ static void shard_handle(struct shard *sh, struct slot *s)
 		s->rc = core_state_apply(sh->st, s->entry, s->entry_size);
 		to_port(c, sh->index, s);
 		return;
-	case SLOT_PARK:
-		/* The answer releases the caller, which then owns our state
-		 * until it clears `parked` (release; our acquire load). */
-		to_port(c, sh->index, s);
-		while (atomic_load_explicit(&c->parked, memory_order_acquire)) {
-			struct timespec ts = { 0, SLEEP_NS_MAX };
-			syscall(SYS_futex, &c->parked, FUTEX_WAIT_PRIVATE, 1, &ts,
-				NULL, 0);
-		}
-		return;
+
 	default:
 		ASSERT(!"unknown slot kind");
 	}
@@ -477,10 +469,42 @@ static bool shard_has_work(void *arg)
 	for (unsigned f = 0; f < c->shard_count; f++)
 		if (!ring_empty(&c->between[f * c->shard_count + sh->index]))
 			return true;
-	return atomic_load(&c->stop);
+	return atomic_load(&c->stop) ||
+	       (atomic_load(&c->park_gen) & 1 && !sh->park_acked);
 }
 
 #define SHARD_BATCH 64
+
+/* Parking, from the shard's side: stop taking requests from ports, finish
+ * what travels between shards, and once every shard has stopped and nothing
+ * travels, wait. Returns true while parking is asked. */
+static bool shard_park(struct shard *sh, unsigned *handled)
+{
+	core *c = sh->c;
+	uint32_t gen = atomic_load_explicit(&c->park_gen, memory_order_acquire);
+
+	if (!(gen & 1))
+		return false;
+	if (!sh->park_acked) {
+		sh->park_acked = true;
+		atomic_fetch_add(&c->park_acks, 1);
+	}
+	if (*handled == 0 && atomic_load(&c->park_acks) == c->shard_count &&
+	    atomic_load(&c->between_count) == 0) {
+		/* Nothing moves: our state is the parker's until it bumps
+		 * the generation (release there, acquire here). */
+		atomic_fetch_add_explicit(&c->park_count, 1, memory_order_release);
+		syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+			NULL, 0);
+		while (atomic_load_explicit(&c->park_gen, memory_order_acquire) == gen) {
+			struct timespec ts = { 0, SLEEP_NS_MAX };
+			syscall(SYS_futex, &c->park_gen, FUTEX_WAIT_PRIVATE, gen,
+				&ts, NULL, 0);
+		}
+		sh->park_acked = false;
+	}
+	return true;
+}
 
 static void *shard_main(void *arg)
 {
@@ -494,9 +518,14 @@ static void *shard_main(void *arg)
 
 		for (unsigned f = 0; f < c->shard_count; f++) {
 			struct ring *r = &c->between[f * c->shard_count + sh->index];
-			for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r)); k++, n++)
+			for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r)); k++, n++) {
 				shard_handle(sh, s);
+				atomic_fetch_sub_explicit(&c->between_count, 1,
+							  memory_order_relaxed);
+			}
 		}
+		if (shard_park(sh, &n))
+			continue;
 		for (unsigned p = 0; p < c->port_count; p++) {
 			struct ring *r = &c->to_shard[p * c->shard_count + sh->index];
 			for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r)); k++, n++)
@@ -988,8 +1017,6 @@ static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 		if (rc)
 			return rc;
 		cat_apply(p, w.data, w.size);
-		if (lsn)
-			c->cat_lsn = lsn;
 		resp->count += chunk.count;
 		resp->lsn = lsn;
 	}
@@ -1029,8 +1056,6 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 					  .capacity = CORE_ENTRY_SIZE_MAX };
 			emit_idem(&w, req, resp);
 			rc = log_entry(c, c->shard_count, w.data, w.size, &resp->lsn);
-			if (rc == 0 && resp->lsn)
-				c->cat_lsn = resp->lsn;
 		}
 	} else {
 		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
@@ -1043,8 +1068,6 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 				       &resp->lsn);
 			if (rc == 0)
 				cat_apply(p, w.data, w.size);
-			if (rc == 0 && resp->lsn)
-				c->cat_lsn = resp->lsn;
 		}
 		if (rc == 0 && resp->code == CORE_OK &&
 		    req->op == CORE_OP_SERIES_CREATE) {
@@ -1117,40 +1140,45 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 
 /* ---- parking, snapshots, recovery ----
  *
- * A snapshot is the whole state written as entries of records (the same
- * records as the log, plus REC_BOOKING_RESTORE), after a header with the
- * cut: for each lane (shard, and the catalogue as the last lane) the log
- * position of its last entry in the snapshot. Every lane applies its
- * entries in log order, so an entry of lane l is in the snapshot iff its
- * position is <= cut[l]. Idempotency records are the exception: a shard
- * keeps keys decided on other shards, so they are replayed whatever their
- * lane and stored once (duplicates are recognised).
+ * Parking stops every shard between two decisions, with nothing in flight
+ * between shards and the catalogue lock held: every entry the log was
+ * given is then applied, so the state is exactly the log up to its last
+ * position, and the caller may read it (snapshot) or change it (recovery).
+ * A snapshot is the whole state written as entries of records (the log's
+ * records, plus REC_BOOKING_RESTORE for a booking as it is), each entry
+ * preceded by its u32 size, after a u64 magic.
  */
 
 #define SNAP_MAGIC UINT64_C(0x31504e534b4f4f42) /* "BOOKSNP1" */
 
 int core_park(core *c)
 {
-	core_port *p = &c->ports[0];
+	uint32_t gen, n;
 
 	pthread_mutex_lock(&c->cat_lock);
-	ASSERT(atomic_load(&c->parked) == 0);
-	atomic_store_explicit(&c->parked, 1, memory_order_release);
+	atomic_store(&c->park_acks, 0);
+	atomic_store(&c->park_count, 0);
+	gen = atomic_fetch_add(&c->park_gen, 1) + 1;
+	ASSERT(gen & 1);
 	for (unsigned sh = 0; sh < c->shard_count; sh++) {
-		struct slot *s = slot_get(p);
-		ASSERT(s); /* port 0 is reserved for the caller of core_park */
-		s->kind = SLOT_PARK;
-		s->target = s->home = (uint8_t)sh;
-		call_slot(p, s, sh);
-		slot_put(p, s);
+		atomic_fetch_add(&c->shards[sh].bell.seq, 1);
+		syscall(SYS_futex, &c->shards[sh].bell.seq, FUTEX_WAKE_PRIVATE,
+			INT_MAX, NULL, NULL, 0);
+	}
+	while ((n = atomic_load_explicit(&c->park_count, memory_order_acquire)) <
+	       c->shard_count) {
+		struct timespec ts = { 0, 100000 };
+		syscall(SYS_futex, &c->park_gen, FUTEX_WAIT_PRIVATE, gen, &ts,
+			NULL, 0);
 	}
 	return 0;
 }
 
 void core_unpark(core *c)
 {
-	atomic_store_explicit(&c->parked, 0, memory_order_release);
-	syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	ASSERT(atomic_load(&c->park_gen) & 1);
+	atomic_fetch_add_explicit(&c->park_gen, 1, memory_order_release);
+	syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	pthread_mutex_unlock(&c->cat_lock);
 }
 
@@ -1190,28 +1218,19 @@ static void snap_rec(void *arg, const struct rec *r)
 }
 
 int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t size),
-			void *ctx, struct core_cut *cut)
+			void *ctx)
 {
 	struct snap_out *o = calloc(1, sizeof(*o));
 	uint64_t magic = SNAP_MAGIC;
-	uint32_t lanes = c->shard_count + 1;
 	int rc;
 
-	ASSERT(atomic_load(&c->parked));
+	ASSERT(atomic_load(&c->park_gen) & 1);
 	if (!o)
 		return -ENOMEM;
 	o->fn = fn;
 	o->ctx = ctx;
 	o->w = (struct wbuf){ .data = o->buf, .capacity = sizeof(o->buf) };
-	cut->lane_count = lanes;
-	for (unsigned sh = 0; sh < c->shard_count; sh++)
-		cut->lsn[sh] = c->shards[sh].lsn;
-	cut->lsn[c->shard_count] = c->cat_lsn;
 	o->rc = fn(ctx, &magic, sizeof(magic));
-	if (!o->rc)
-		o->rc = fn(ctx, &lanes, sizeof(lanes));
-	if (!o->rc)
-		o->rc = fn(ctx, cut->lsn, lanes * sizeof(cut->lsn[0]));
 	catalog_dump(c->cat, snap_rec, o);
 	for (unsigned sh = 0; sh < c->shard_count && !o->rc; sh++)
 		core__state_dump(c->shards[sh].st, snap_rec, o);
@@ -1221,96 +1240,55 @@ int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t si
 	return rc;
 }
 
-/* Apply an entry to the catalogue and to every shard (each takes its own
- * records); idem_only: the entry is covered by the snapshot but for keys. */
-static int replay_entry(core *c, const void *entry, size_t size, bool idem_only)
+int core_replay(core *c, const void *entry, size_t size)
 {
 	const uint8_t *p = entry;
 	struct rec r;
 	size_t pos = 0;
 	int rc;
 
-	if (!idem_only) {
-		while (pos < size) {
-			if (rec_decode(p, size, &pos, &r) != 0)
-				return -EINVAL;
-			rc = catalog_apply(c->cat, &r);
-			if (rc)
-				return -EUCLEAN;
-		}
+	ASSERT(atomic_load(&c->park_gen) & 1);
+	if (size > CORE_ENTRY_SIZE_MAX)
+		return -EINVAL;
+	while (pos < size)
+		if (rec_decode(p, size, &pos, &r) != 0)
+			return -EINVAL;
+	for (pos = 0; pos < size;) {
+		ASSERT(rec_decode(p, size, &pos, &r) == 0);
+		if (catalog_apply(c->cat, &r) != 0)
+			return -EUCLEAN;
 	}
 	for (unsigned sh = 0; sh < c->shard_count; sh++) {
-		rc = core__state_apply_mode(c->shards[sh].st, entry, size, idem_only);
+		rc = core_state_apply(c->shards[sh].st, entry, size);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int core_snapshot_load(core *c, const void *buf, size_t size, struct core_cut *cut)
+int core_snapshot_load(core *c, const void *buf, size_t size)
 {
 	const uint8_t *p = buf;
 	uint64_t magic;
-	uint32_t lanes, n;
-	size_t pos;
+	uint32_t n;
 	int rc;
 
-	ASSERT(atomic_load(&c->parked));
-	if (size < 12)
+	if (size < sizeof(magic))
 		return -EINVAL;
-	memcpy(&magic, p, 8);
-	memcpy(&lanes, p + 8, 4);
-	if (magic != SNAP_MAGIC || lanes == 0 || lanes > CORE_SHARD_COUNT_MAX + 1 ||
-	    size - 12 < lanes * sizeof(uint64_t))
+	memcpy(&magic, p, sizeof(magic));
+	if (magic != SNAP_MAGIC)
 		return -EINVAL;
-	cut->lane_count = lanes;
-	memcpy(cut->lsn, p + 12, lanes * sizeof(uint64_t));
-	for (pos = 12 + lanes * sizeof(uint64_t); pos < size; pos += n) {
+	for (size_t pos = sizeof(magic); pos < size; pos += n) {
 		if (size - pos < 4)
 			return -EINVAL;
 		memcpy(&n, p + pos, 4);
 		pos += 4;
 		if (n == 0 || n > CORE_ENTRY_SIZE_MAX || n > size - pos)
 			return -EINVAL;
-		rc = replay_entry(c, p + pos, n, false);
+		rc = core_replay(c, p + pos, n);
 		if (rc)
 			return rc;
 	}
-	core__recovered(c, cut);
-	return 0;
-}
-
-/* Everything up to the newest position seen is in the state: a later cut of
- * an idle shard must not claim less. */
-void core__recovered(core *c, const struct core_cut *cut)
-{
-	uint64_t max = 0;
-
-	for (unsigned l = 0; l < cut->lane_count; l++)
-		if (cut->lsn[l] > max)
-			max = cut->lsn[l];
-	for (unsigned sh = 0; sh < c->shard_count; sh++)
-		if (c->shards[sh].lsn < max)
-			c->shards[sh].lsn = max;
-	if (c->cat_lsn < max)
-		c->cat_lsn = max;
-}
-
-int core_replay(core *c, const struct core_cut *cut, unsigned lane,
-		uint64_t lsn, const void *entry, size_t size)
-{
-	bool covered = lane < cut->lane_count && lsn <= cut->lsn[lane];
-	int rc;
-
-	ASSERT(atomic_load(&c->parked));
-	rc = replay_entry(c, entry, size, covered);
-	if (rc)
-		return rc;
-	for (unsigned sh = 0; sh < c->shard_count; sh++)
-		if (c->shards[sh].lsn < lsn)
-			c->shards[sh].lsn = lsn;
-	if (c->cat_lsn < lsn)
-		c->cat_lsn = lsn;
 	return 0;
 }
 

@@ -318,31 +318,24 @@ void core_wait(core_port *p);
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);
 
 /* ---- Snapshots and recovery (with the log) ----------------------------
- * Entries reach the log hook with a lane: the shard's index, or shard_count
- * for catalogue entries. A cut says, per lane, the log position of the last
- * entry a snapshot holds. Recovery: core_open, core_park, core_snapshot_load
- * (or a zero cut), core_replay of every logged entry in log order,
- * core_unpark. */
-struct core_cut {
-	unsigned lane_count;
-	uint64_t lsn[CORE_SHARD_COUNT_MAX + 1];
-};
+ * Recovery: core_open, core_park, core_snapshot_load (if any), core_replay
+ * of every logged entry after the snapshot's position in log order,
+ * core_unpark. Snapshot: core_park (the state is then exactly the log up
+ * to the last position handed out), core_snapshot_write, core_unpark. */
 
-/* Stop every shard between two decisions (and catalogue writes) so that
- * their state can be read or changed; uses port 0, which must be idle. */
+/* Stop every shard between two decisions, with nothing travelling between
+ * them, and hold the catalogue: the caller owns all state until unpark. */
 int core_park(core *c);
 void core_unpark(core *c);
-/* Parked: write all state through fn as snapshot bytes; *cut its cut. */
+/* Parked: write all state through fn as snapshot bytes. */
 int core_snapshot_write(core *c,
 			int (*fn)(void *ctx, const void *buf, size_t size),
-			void *ctx, struct core_cut *cut);
-/* Parked, on a fresh core: load snapshot bytes; *cut its cut. */
-int core_snapshot_load(core *c, const void *buf, size_t size,
-		       struct core_cut *cut);
-/* Parked: apply an entry read from the log (skipped where the cut holds
- * it). -EINVAL malformed, -EUCLEAN does not fit the state: stop. */
-int core_replay(core *c, const struct core_cut *cut, unsigned lane,
-		uint64_t lsn, const void *entry, size_t size);
+			void *ctx);
+/* Parked, on a fresh core: load snapshot bytes. */
+int core_snapshot_load(core *c, const void *buf, size_t size);
+/* Parked: apply an entry read back from the log. -EINVAL malformed (not
+ * applied), -EUCLEAN does not fit the state (stop: state unusable). */
+int core_replay(core *c, const void *entry, size_t size);
 
 const char *core_code_name(enum core_code code);
 const char *core_booking_status_name(uint8_t status);

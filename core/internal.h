@@ -216,10 +216,6 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
 
 /* ---- State (state.c) --------------------------------------------------- */
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
-/* core_state_apply; idem_only: apply only idempotency records. */
-int core__state_apply_mode(core_state *st, const void *entry, size_t size,
-			   bool idem_only);
-void core__recovered(core *c, const struct core_cut *cut);
 struct core_state;
 /* A state for shard `index` of `count` reading the shared catalogue `cat`
  * (the state then owns no catalogue), or owning one when cat is NULL. */

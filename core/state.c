@@ -429,9 +429,8 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 	struct idem_entry *e = idem_find(st, k->hi, k->lo);
 	uint32_t slot;
 
-	/* The same key again: from its own entry and from the runtime's
-	 * answer (which knows the log position), or a replay after a
-	 * snapshot that holds it. Kept once. */
+	/* The same key again, from its own entry and from the runtime's
+	 * answer (which knows the log position): kept once. */
 	if (e && e->fingerprint == k->fingerprint && e->created == created) {
 		if (res->lsn)
 			e->result.lsn = res->lsn;
@@ -1205,12 +1204,6 @@ static int apply_rec(core_state *st, const struct rec *r)
 
 int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 {
-	return core__state_apply_mode(st, entry, entry_size, false);
-}
-
-int core__state_apply_mode(core_state *st, const void *entry, size_t entry_size,
-			   bool idem_only)
-{
 	const uint8_t *p = entry;
 	struct rec r;
 	size_t pos = 0;
@@ -1226,8 +1219,6 @@ int core__state_apply_mode(core_state *st, const void *entry, size_t entry_size,
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
 	for (pos = 0; pos < entry_size;) {
 		ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
-		if (idem_only && r.type != REC_IDEM)
-			continue;
 		rc = apply_rec(st, &r);
 		if (rc)
 			return rc == -EINVAL ? -EUCLEAN : rc;
