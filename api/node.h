@@ -1,0 +1,44 @@
+/*
+ * node.h: one bookd node: the sharded core made durable by the write-ahead
+ * log. What bookd runs, and what the crash tests drive.
+ *
+ * node_open recovers (newest snapshot, then the log after it), then starts
+ * the core and the log. Every decision's entry is appended to the log before
+ * it is applied; its answer carries resp.lsn, and may be sent only once
+ * node_durable(n, resp.lsn) (or node_wait_durable). If the log fails (disk
+ * full, EIO), decisions are refused with CORE_FULL and nothing is applied;
+ * reads go on.
+ */
+#ifndef BOOKD_NODE_H
+#define BOOKD_NODE_H
+
+#include "core.h"
+#include "wal.h"
+
+typedef struct node node;
+
+struct node_config {
+	const char *data_dir;
+	struct core_config core; /* its log hook is set by the node */
+	enum wal_sync sync;      /* default WAL_SYNC_FDATASYNC */
+	uint64_t segment_size;   /* 0: the log's default */
+	bool cut_corrupt;        /* see wal_config */
+	bool quiet;              /* no recovery summary on stderr */
+};
+
+void node_config_default(struct node_config *cfg);
+int node_open(const struct node_config *cfg, node **out, char *err,
+	      size_t err_size);
+void node_close(node *n);
+
+core *node_core(node *n);
+wal *node_wal(node *n);
+bool node_durable(node *n, uint64_t lsn);
+int node_wait_durable(node *n, uint64_t lsn);
+
+/* Writes a snapshot: the core is parked while it serialises itself into
+ * memory, then written, synced and renamed while bookings go on. Old
+ * snapshots and covered segments go (wal_snapshot_commit). */
+int node_snapshot(node *n);
+
+#endif
