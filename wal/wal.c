@@ -81,7 +81,10 @@
  *    non-zero byte are zeroed and the cut is reported.
  * A bad checksum in the last synced batch cannot be told from a torn write;
  * like PostgreSQL we cut there. A segment whose header is corrupt while it
- * holds records is always corruption (headers are synced before use).
+ * holds records is always corruption (headers are synced before use). A
+ * log ending before the newest snapshot lost records: -EUCLEAN too. Last,
+ * the tail segment is fdatasync'ed: what a killed process left in the page
+ * cache counts as durable only once it is on disk.
  *
  * THREADS
  *

@@ -1,0 +1,494 @@
+/*
+ * test_wal_snapshot.c: snapshots (write, commit, load, fall back past a
+ * corrupt one) and retention (segments go only when covered by the older
+ * kept snapshot and below wal_retain), and how the log continues after a
+ * snapshot. Exit 0 when every check passes. Seed: WAL_SEED or the time.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../wal/wal.h"
+
+static unsigned long check_count, fail_count;
+
+#define CHECK(cond)                                                        \
+	do {                                                               \
+		check_count++;                                             \
+		if (!(cond)) {                                             \
+			fail_count++;                                      \
+			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__,     \
+			       #cond);                                     \
+		}                                                          \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                     \
+	do {                                                               \
+		long long a_ = (long long)(a), b_ = (long long)(b);        \
+		check_count++;                                             \
+		if (a_ != b_) {                                            \
+			fail_count++;                                      \
+			printf("FAIL %s:%d: %s == %lld, not %lld\n",       \
+			       __FILE__, __LINE__, #a, a_, b_);            \
+		}                                                          \
+	} while (0)
+
+#define REQUIRE(cond)                                                      \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			printf("FATAL %s:%d: %s\n", __FILE__, __LINE__,    \
+			       #cond);                                     \
+			exit(1);                                           \
+		}                                                          \
+	} while (0)
+
+#define SEG_SMALL (128u << 10)
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static char root[64];
+
+static void rm_rf(const char *path)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	REQUIRE(system(cmd) == 0);
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(((k * 131 + i * 7) % 255) + 1);
+}
+
+static wal *open_dir(const char *dir, bool cut_corrupt)
+{
+	struct wal_config cfg;
+	char err[256] = "";
+	wal *w = NULL;
+	int rc;
+
+	wal_config_default(&cfg);
+	cfg.dir = dir;
+	cfg.segment_size = SEG_SMALL;
+	cfg.buffer_size = 1u << 20;
+	cfg.cut_corrupt = cut_corrupt;
+	rc = wal_open(&cfg, &w, err, sizeof(err));
+	if (rc != 0)
+		printf("wal_open(%s): %d %s\n", dir, rc, err);
+	REQUIRE(rc == 0);
+	return w;
+}
+
+/* Appends count records of size bytes keyed by their LSN; waits. */
+static void append_n(wal *w, uint64_t count, size_t size)
+{
+	static uint8_t p[4096];
+	uint64_t i, lsn = 0;
+
+	REQUIRE(size <= sizeof(p));
+	for (i = 0; i < count; i++) {
+		fill(p, size, wal_durable_lsn(w) + i + 1000000);
+		REQUIRE(wal_append(w, p, size, &lsn) == 0);
+	}
+	REQUIRE(wal_wait_durable(w, lsn) == 0);
+}
+
+/* Writes a snapshot at lsn holding size bytes of key, in odd chunks. */
+static int snapshot(wal *w, uint64_t lsn, size_t size, uint64_t key)
+{
+	uint8_t *buf = malloc(size + 1);
+	wal_snap *s = NULL;
+	size_t off = 0;
+	int rc;
+
+	REQUIRE(buf != NULL);
+	fill(buf, size, key);
+	rc = wal_snapshot_begin(w, lsn, &s);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	while (off < size) {
+		size_t n = 1 + rnd() % 300000;
+
+		if (n > size - off)
+			n = size - off;
+		REQUIRE(wal_snapshot_write(s, buf + off, n) == 0);
+		off += n;
+	}
+	free(buf);
+	return wal_snapshot_commit(s);
+}
+
+static bool load_is(const char *dir, uint64_t lsn, size_t size, uint64_t key)
+{
+	char err[256] = "";
+	uint64_t got_lsn = 0;
+	void *buf = NULL;
+	size_t got = 0;
+	uint8_t *want;
+	bool ok;
+	int rc = wal_snapshot_load(dir, &got_lsn, &buf, &got, err, sizeof(err));
+
+	if (rc != 0) {
+		printf("  load: %d %s\n", rc, err);
+		return false;
+	}
+	want = malloc(size + 1);
+	REQUIRE(want != NULL);
+	fill(want, size, key);
+	ok = got_lsn == lsn && got == size && memcmp(buf, want, size) == 0;
+	if (!ok)
+		printf("  load: lsn %" PRIu64 " size %zu\n", got_lsn, got);
+	free(want);
+	free(buf);
+	return ok;
+}
+
+static void snap_path(char *out, size_t size, const char *dir, uint64_t lsn)
+{
+	snprintf(out, size, "%s/snap-%016" PRIx64, dir, lsn);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	REQUIRE(fd >= 0);
+	REQUIRE(pread(fd, &b, 1, off) == 1);
+	b ^= 0x40;
+	REQUIRE(pwrite(fd, &b, 1, off) == 1);
+	close(fd);
+}
+
+/* The first LSNs of the segments in dir, ascending. */
+static size_t segments(const char *dir, uint64_t *out, size_t max)
+{
+	struct dirent *de;
+	size_t n = 0, i, j;
+	DIR *d = opendir(dir);
+
+	REQUIRE(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		uint64_t v;
+		char tail[8];
+
+		if (strlen(de->d_name) != 24 ||
+		    sscanf(de->d_name, "%20" SCNu64 "%4s", &v, tail) != 2 ||
+		    strcmp(tail, ".wal") != 0)
+			continue;
+		REQUIRE(n < max);
+		out[n++] = v;
+	}
+	closedir(d);
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			uint64_t t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+static size_t count_snapshots(const char *dir)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(dir);
+
+	REQUIRE(d != NULL);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "snap-", 5) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+struct replay_count {
+	uint64_t next, count, bad;
+};
+
+static int count_fn(void *ctx, uint64_t lsn, const void *p, size_t size)
+{
+	struct replay_count *c = ctx;
+	uint8_t want[4096];
+
+	(void)p;
+	if (lsn != c->next || size > sizeof(want))
+		c->bad++;
+	c->next = lsn + 1;
+	c->count++;
+	return 0;
+}
+
+/* ---- Tests ---------------------------------------------------------------- */
+
+static void test_snapshot_basic(void)
+{
+	char dir[128], path[256], err[256];
+	uint64_t lsn = 0;
+	void *buf = NULL;
+	size_t size = 0;
+	wal_snap *s = NULL;
+	wal *w;
+
+	snprintf(dir, sizeof(dir), "%s/basic", root);
+	w = open_dir(dir, false);
+	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)),
+		 -ENOENT);
+	CHECK_EQ(wal_start(w), 0);
+	/* Empty state at LSN 0 is a valid snapshot. */
+	CHECK_EQ(snapshot(w, 0, 0, 0), 0);
+	CHECK(load_is(dir, 0, 0, 0));
+	append_n(w, 100, 50);
+	CHECK_EQ(wal_snapshot_begin(w, 101, &s), -EINVAL); /* ahead of log */
+	CHECK(s == NULL);
+	CHECK_EQ(snapshot(w, 50, 3u << 20, 7), 0);
+	CHECK(load_is(dir, 50, 3u << 20, 7));
+	/* Abort leaves nothing behind. */
+	CHECK_EQ(wal_snapshot_begin(w, 60, &s), 0);
+	CHECK_EQ(wal_snapshot_write(s, "abc", 3), 0);
+	wal_snapshot_abort(s);
+	snap_path(path, sizeof(path), dir, 60);
+	CHECK(access(path, F_OK) != 0);
+	CHECK_EQ(count_snapshots(dir), 2);
+	CHECK(load_is(dir, 50, 3u << 20, 7));
+	/* Commit of a record just appended waits for it to be durable. */
+	{
+		uint64_t l = 0;
+
+		CHECK_EQ(wal_append(w, "zz", 2, &l), 0);
+		CHECK_EQ(snapshot(w, l, 1000, 8), 0);
+		CHECK(wal_durable_lsn(w) >= l);
+		CHECK(load_is(dir, l, 1000, 8));
+		CHECK_EQ(count_snapshots(dir), 2); /* the two newest kept */
+	}
+	wal_close(w);
+	rm_rf(dir);
+}
+
+static void test_snapshot_fallback(void)
+{
+	char dir[128], path[256], err[256];
+	uint64_t lsn = 0;
+	void *buf = NULL;
+	size_t size = 0;
+	wal *w;
+
+	snprintf(dir, sizeof(dir), "%s/fallback", root);
+	w = open_dir(dir, false);
+	CHECK_EQ(wal_start(w), 0);
+	append_n(w, 200, 100);
+	CHECK_EQ(snapshot(w, 100, 100000, 1), 0);
+	CHECK_EQ(snapshot(w, 200, 100000, 2), 0);
+	CHECK(load_is(dir, 200, 100000, 2));
+	wal_close(w);
+
+	/* A flipped payload byte in the newest: falls back to the older. */
+	snap_path(path, sizeof(path), dir, 200);
+	flip_byte(path, 32 + 5000);
+	CHECK(load_is(dir, 100, 100000, 1));
+	/* The log still holds what replaying from the older one needs. */
+	w = open_dir(dir, false);
+	{
+		struct replay_count c = { .next = 101 };
+
+		CHECK_EQ(wal_replay(w, 101, count_fn, &c), 0);
+		CHECK_EQ(c.count, 100);
+		CHECK_EQ(c.bad, 0);
+	}
+	wal_close(w);
+	/* Truncated (header and trailer no longer match the size). */
+	snap_path(path, sizeof(path), dir, 100);
+	REQUIRE(truncate(path, 50000) == 0);
+	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)),
+		 -EUCLEAN);
+	CHECK(strstr(err, "none of the 2 snapshots") != NULL);
+	rm_rf(dir);
+}
+
+/* Which segments must be left after retention. */
+static bool must_stay(const uint64_t *segs, size_t n, size_t i,
+		      uint64_t cover, uint64_t retain)
+{
+	uint64_t last;
+
+	if (i + 1 == n)
+		return true;
+	last = segs[i + 1] - 1;
+	return last > cover || last >= retain;
+}
+
+static void check_retention(const char *dir, const uint64_t *before,
+			    size_t before_n, uint64_t cover, uint64_t retain)
+{
+	uint64_t after[4096];
+	size_t i, j = 0, n = segments(dir, after, 4096);
+	bool ok = true;
+
+	/* Exactly the segments that must stay, stayed. */
+	for (i = 0; i < before_n; i++) {
+		if (!must_stay(before, before_n, i, cover, retain))
+			continue;
+		if (j >= n || after[j] != before[i])
+			ok = false;
+		j++;
+	}
+	CHECK(ok);
+	CHECK(j <= n); /* and the ones the writer added since */
+}
+
+static void test_retention(void)
+{
+	uint64_t before[4096];
+	size_t n;
+	char dir[128];
+	wal *w;
+
+	snprintf(dir, sizeof(dir), "%s/retain", root);
+	w = open_dir(dir, false);
+	CHECK_EQ(wal_start(w), 0);
+	append_n(w, 2000, 1000); /* ~125 records a segment */
+	n = segments(dir, before, 4096);
+	CHECK(n >= 15);
+
+	/* Held back by the replicator at 600: only segments below it. */
+	wal_retain(w, 600);
+	CHECK_EQ(snapshot(w, 1500, 10, 1), 0);
+	check_retention(dir, before, n, 1500, 600);
+	CHECK(segments(dir, before, 4096) < n);
+	n = segments(dir, before, 4096);
+	CHECK(before[0] <= 600);
+
+	/* Released: the older kept snapshot (1500) bounds removal. */
+	wal_retain(w, UINT64_MAX);
+	CHECK_EQ(snapshot(w, 1800, 10, 2), 0);
+	check_retention(dir, before, n, 1500, UINT64_MAX);
+	n = segments(dir, before, 4096);
+	CHECK(before[0] <= 1501);
+	CHECK(before[0] > 1000);
+
+	append_n(w, 200, 1000);
+	CHECK_EQ(snapshot(w, 2200, 10, 3), 0); /* keeps 2200 and 1800 */
+	check_retention(dir, before, n, 1800, UINT64_MAX);
+	CHECK_EQ(count_snapshots(dir), 2);
+	n = segments(dir, before, 4096);
+	CHECK(before[0] <= 1801);
+	wal_close(w);
+
+	/* Reopen: the log starts where retention left it. */
+	w = open_dir(dir, false);
+	CHECK(load_is(dir, 2200, 10, 3));
+	{
+		struct replay_count c = { .next = 1801 };
+
+		CHECK_EQ(wal_replay(w, 1, count_fn, &c), -ENODATA);
+		CHECK_EQ(wal_replay(w, 1801, count_fn, &c), 0);
+		CHECK_EQ(c.count, 400);
+		CHECK_EQ(c.bad, 0);
+	}
+	CHECK_EQ(wal_durable_lsn(w), 2200);
+	wal_close(w);
+	rm_rf(dir);
+}
+
+/* The log never restarts below a snapshot. */
+static void test_log_after_snapshot(void)
+{
+	char dir[128], dir2[128], cmd[512], err[256];
+	uint64_t segs[64];
+	wal *w = NULL;
+	struct wal_config cfg;
+
+	snprintf(dir, sizeof(dir), "%s/after", root);
+	w = open_dir(dir, false);
+	CHECK_EQ(wal_start(w), 0);
+	append_n(w, 10, 10);
+	CHECK_EQ(snapshot(w, 10, 10, 1), 0);
+	wal_close(w);
+	/* All segments gone (e.g. moved away): a new log after it. */
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.wal", dir);
+	REQUIRE(system(cmd) == 0);
+	w = open_dir(dir, false);
+	CHECK_EQ(wal_durable_lsn(w), 10);
+	CHECK_EQ(wal_start(w), 0);
+	append_n(w, 5, 10);
+	CHECK_EQ(wal_durable_lsn(w), 15);
+	CHECK_EQ(segments(dir, segs, 64), 1);
+	CHECK_EQ(segs[0], 11);
+	wal_close(w);
+
+	/* A log that ends before the snapshot lost records: refused. */
+	snprintf(dir2, sizeof(dir2), "%s/after2", root);
+	w = open_dir(dir2, false);
+	CHECK_EQ(wal_start(w), 0);
+	append_n(w, 5, 10);
+	wal_close(w);
+	snprintf(cmd, sizeof(cmd), "cp %s/snap-000000000000000a %s/", dir,
+		 dir2);
+	REQUIRE(system(cmd) == 0);
+	wal_config_default(&cfg);
+	cfg.dir = dir2;
+	cfg.segment_size = SEG_SMALL;
+	CHECK_EQ(wal_open(&cfg, &w, err, sizeof(err)), -EUCLEAN);
+	CHECK(strstr(err, "records are missing") != NULL);
+	w = open_dir(dir2, true);
+	CHECK_EQ(wal_durable_lsn(w), 10);
+	wal_close(w);
+	w = open_dir(dir2, false);
+	CHECK_EQ(wal_durable_lsn(w), 10);
+	wal_close(w);
+	rm_rf(dir);
+	rm_rf(dir2);
+}
+
+int main(void)
+{
+	const char *seed_env = getenv("WAL_SEED");
+	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
+				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+
+	printf("wal_snapshot: seed %" PRIu64 " (set WAL_SEED to repeat)\n",
+	       seed);
+	rng_state = seed;
+	strcpy(root, "/tmp/test_wal_snap.XXXXXX");
+	REQUIRE(mkdtemp(root) != NULL);
+
+	test_snapshot_basic();
+	test_snapshot_fallback();
+	test_retention();
+	test_log_after_snapshot();
+
+	rm_rf(root);
+	if (fail_count > 0) {
+		printf("wal: %lu of %lu checks FAILED (snapshot, seed %" PRIu64
+		       ")\n", fail_count, check_count, seed);
+		return 1;
+	}
+	printf("wal: %lu checks passed (snapshot)\n", check_count);
+	return 0;
+}
