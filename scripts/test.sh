@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All tests: set up, then build and run ctest in the Release build and in the
-# ASan+UBSan build.
+# ASan+UBSan build, then run each libFuzzer target briefly on its corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,4 +9,16 @@ for kind in release asan; do
   dir=build; [ "$kind" = asan ] && dir=build-asan
   echo "== ctest ($kind)"
   (cd "$dir" && ctest --output-on-failure -j2 --timeout 1200)
+done
+
+echo "== fuzz (${FUZZ_SECONDS:=30} s each)"
+CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+  "-DCMAKE_C_FLAGS_DEBUG=-g -O1" >/dev/null
+for src in tests/fuzz/fuzz_*.c; do
+  name=$(basename "$src" .c)
+  cmake --build build-fuzz --target "$name" -j"$(nproc)" >/dev/null
+  work=$(mktemp -d)
+  build-fuzz/tests/fuzz/"$name" -max_total_time="$FUZZ_SECONDS" -max_len=4096 \
+    -print_final_stats=1 "$work" "tests/fuzz/corpus/${name#fuzz_}" 2>&1 | tail -n 4
+  rm -rf "$work"
 done
