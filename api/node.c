@@ -13,18 +13,23 @@
  * all the records of a batch).
  *
  * Snapshots: the core is parked (every entry handed to the log is then
- * applied, so the state is exactly the log up to its last LSN), serialises
- * itself into memory, and is unparked; the bytes are then written, synced
- * and renamed by the log while bookings go on.
+ * applied, so the state is exactly the log up to its last LSN) just long
+ * enough to fork; the child, a frozen copy-on-write image, serialises the
+ * core into a pipe and exits, while the parent unparks at once and feeds
+ * the pipe to the log's snapshot file (checksum, fsync, rename), so
+ * bookings go on during the whole write (Redis BGSAVE).
  */
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 struct node {
 	core *core;
@@ -194,61 +199,88 @@ int node_wait_durable(node *n, uint64_t lsn)
 	return lsn ? wal_wait_durable(n->wal, lsn) : 0;
 }
 
-struct membuf {
-	uint8_t *data;
-	size_t size, capacity;
-};
-
-static int membuf_write(void *ctx, const void *buf, size_t size)
+static int pipe_write(void *ctx, const void *buf, size_t size)
 {
-	struct membuf *m = ctx;
+	int fd = *(int *)ctx;
+	const char *p = buf;
 
-	if (m->size + size > m->capacity) {
-		size_t cap = m->capacity ? m->capacity : (1u << 20);
-		while (cap < m->size + size)
-			cap *= 2;
-		uint8_t *p = realloc(m->data, cap);
-		if (!p)
-			return -ENOMEM;
-		m->data = p;
-		m->capacity = cap;
+	while (size) {
+		ssize_t k = write(fd, p, size);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		p += k;
+		size -= (size_t)k;
 	}
-	memcpy(m->data + m->size, buf, size);
-	m->size += size;
 	return 0;
+}
+
+/* The child of the fork: a frozen copy of the parked core. It writes the
+ * snapshot into the pipe and leaves without running any exit handler. */
+static _Noreturn void snapshot_child(node *n, int fd)
+{
+	int rc = core_snapshot_write(n->core, pipe_write, &fd);
+
+	_exit(rc ? 1 : 0);
 }
 
 int node_snapshot(node *n)
 {
-	struct membuf m = { 0 };
 	struct wal_stats st;
 	wal_snap *snap;
 	double t0 = now_s(), t_parked;
-	int rc;
+	uint64_t size = 0;
+	int fds[2], status, rc;
+	pid_t pid;
+	static char buf[1 << 20];
 
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
 	core_park(n->core);
 	wal_stats(n->wal, &st); /* parked: every appended entry is applied */
-	rc = core_snapshot_write(n->core, membuf_write, &m);
+	rc = wal_snapshot_begin(n->wal, st.appended_lsn, &snap);
+	pid = rc ? -1 : fork();
+	if (pid == 0)
+		snapshot_child(n, fds[1]);
 	core_unpark(n->core);
 	t_parked = now_s() - t0;
-	if (rc)
-		goto out;
-	rc = wal_snapshot_begin(n->wal, st.appended_lsn, &snap);
-	if (rc)
-		goto out;
-	rc = wal_snapshot_write(snap, m.data, m.size);
+	close(fds[1]);
+	if (rc || pid < 0) {
+		rc = rc ? rc : -errno;
+		if (!rc)
+			wal_snapshot_abort(snap);
+		close(fds[0]);
+		return rc;
+	}
+	/* Bookings go on while the child serialises its copy. */
+	for (;;) {
+		ssize_t k = read(fds[0], buf, sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = k < 0 ? -errno : 0;
+			break;
+		}
+		size += (uint64_t)k;
+		if (rc == 0)
+			rc = wal_snapshot_write(snap, buf, (size_t)k);
+	}
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = -EIO;
 	if (rc) {
 		wal_snapshot_abort(snap);
-		goto out;
+		return rc;
 	}
 	rc = wal_snapshot_commit(snap);
 	if (rc == 0 && !n->quiet)
 		fprintf(stderr,
-			"bookd: snapshot at LSN %" PRIu64 ": %zu bytes, "
+			"bookd: snapshot at LSN %" PRIu64 ": %" PRIu64 " bytes, "
 			"parked %.1f ms, %.1f ms in all\n",
-			st.appended_lsn, m.size, t_parked * 1e3,
+			st.appended_lsn, size, t_parked * 1e3,
 			(now_s() - t0) * 1e3);
-out:
-	free(m.data);
 	return rc;
 }

@@ -36,9 +36,10 @@ wal *node_wal(node *n);
 bool node_durable(node *n, uint64_t lsn);
 int node_wait_durable(node *n, uint64_t lsn);
 
-/* Writes a snapshot: the core is parked while it serialises itself into
- * memory, then written, synced and renamed while bookings go on. Old
- * snapshots and covered segments go (wal_snapshot_commit). */
+/* Writes a snapshot: the core is parked only to fork; a child process
+ * serialises the frozen copy while bookings go on. Old snapshots and
+ * covered segments go (wal_snapshot_commit). Blocks its caller until the
+ * snapshot is durable. */
 int node_snapshot(node *n);
 
 #endif
