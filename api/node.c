@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,11 @@ struct node {
 	core *core;
 	wal *wal;
 	bool quiet;
+	uint64_t snapshot_every, snapshot_lsn;
+	pthread_t snapshotter;
+	bool snapshotter_started, stopping;
+	pthread_mutex_t lock; /* stopping, and one snapshot at a time */
+	pthread_cond_t wake;
 };
 
 void node_config_default(struct node_config *cfg)
@@ -43,6 +49,7 @@ void node_config_default(struct node_config *cfg)
 	cfg->data_dir = "./data";
 	core_config_default(&cfg->core);
 	cfg->sync = WAL_SYNC_FDATASYNC;
+	cfg->snapshot_every = 1000000;
 }
 
 static int node_log(void *ctx, unsigned lane, const void *entry, size_t size,
@@ -82,6 +89,32 @@ static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	return 0;
 }
 
+static int snapshot_locked(node *n);
+
+/* Takes a snapshot whenever the log grew by snapshot_every records. */
+static void *snapshotter_main(void *arg)
+{
+	node *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	while (!n->stopping) {
+		struct timespec ts;
+		struct wal_stats st;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&n->wake, &n->lock, &ts);
+		if (n->stopping)
+			break;
+		wal_stats(n->wal, &st);
+		if (st.appended_lsn - n->snapshot_lsn >= n->snapshot_every &&
+		    snapshot_locked(n) != 0 && wal_error(n->wal) == 0)
+			fprintf(stderr, "bookd: background snapshot failed\n");
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
 int node_open(const struct node_config *cfg, node **out, char *err,
 	      size_t err_size)
 {
@@ -100,6 +133,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	if (!n)
 		return -ENOMEM;
 	n->quiet = cfg->quiet;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->wake, NULL);
 
 	wal_config_default(&wcfg);
 	wcfg.dir = cfg->data_dir;
@@ -156,6 +191,11 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		snprintf(err, err_size, "cannot start the log: %s", strerror(-rc));
 		goto out_close_core;
 	}
+	n->snapshot_every = cfg->snapshot_every;
+	n->snapshot_lsn = snap_lsn + rp.count;
+	if (n->snapshot_every &&
+	    pthread_create(&n->snapshotter, NULL, snapshotter_main, n) == 0)
+		n->snapshotter_started = true;
 	if (!n->quiet)
 		fprintf(stderr,
 			"bookd: recovered: snapshot at LSN %" PRIu64
@@ -173,6 +213,8 @@ out_close_wal:
 	wal_close(n->wal);
 out_free:
 	free(snap);
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->wake);
 	free(n);
 	return rc;
 }
@@ -181,8 +223,17 @@ void node_close(node *n)
 {
 	if (!n)
 		return;
+	if (n->snapshotter_started) {
+		pthread_mutex_lock(&n->lock);
+		n->stopping = true;
+		pthread_cond_signal(&n->wake);
+		pthread_mutex_unlock(&n->lock);
+		pthread_join(n->snapshotter, NULL);
+	}
 	core_close(n->core); /* no more appends after this */
 	wal_close(n->wal);   /* drains and syncs */
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->wake);
 	free(n);
 }
 
@@ -226,6 +277,16 @@ static _Noreturn void snapshot_child(node *n, int fd)
 }
 
 int node_snapshot(node *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	rc = snapshot_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	return rc;
+}
+
+static int snapshot_locked(node *n)
 {
 	struct wal_stats st;
 	wal_snap *snap;
@@ -276,6 +337,8 @@ int node_snapshot(node *n)
 		return rc;
 	}
 	rc = wal_snapshot_commit(snap);
+	if (rc == 0)
+		n->snapshot_lsn = st.appended_lsn;
 	if (rc == 0 && !n->quiet)
 		fprintf(stderr,
 			"bookd: snapshot at LSN %" PRIu64 ": %" PRIu64 " bytes, "

@@ -24,6 +24,9 @@ struct node_config {
 	uint64_t segment_size;   /* 0: the log's default */
 	bool cut_corrupt;        /* see wal_config */
 	bool quiet;              /* no recovery summary on stderr */
+	/* A background snapshot once the log grew by this many records
+	 * (checked every second); 0: only node_snapshot(). */
+	uint64_t snapshot_every;
 };
 
 void node_config_default(struct node_config *cfg);
