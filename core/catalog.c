@@ -220,22 +220,6 @@ static enum core_code series_check(const struct catalog *cat,
 	return CORE_OK;
 }
 
-static bool customer_id_ok(const char *id)
-{
-	size_t n = strnlen(id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
-
-	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == ':' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 enum core_code catalog_decide(const struct catalog *cat,
 			      const struct core_req *req,
 			      struct core_resp *resp, struct wbuf *w)
@@ -274,7 +258,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 		break;
 	}
 	case CORE_OP_CUSTOMER_UPSERT:
-		if (!customer_id_ok(req->customer_id))
+		if (!core__customer_id_ok(req->customer_id))
 			return CORE_INVALID;
 		if (cat->customer_count == cat->count_max)
 			return CORE_FULL;

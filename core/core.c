@@ -847,6 +847,35 @@ static bool view_before(const struct core_event_view *a,
 	       (a->start_at == b->start_at && a->id < b->id);
 }
 
+/* Sends req to every shard and waits for all: got[shard] = its count.
+ * Listings write into the shard's own part of the port's scratch, one more
+ * than asked, so that a cut list is known. The caller checked free slots. */
+static void fan_out(core_port *p, const struct core_req *req, uint32_t *got)
+{
+	core *c = p->c;
+
+	for (unsigned sh = 0; sh < c->shard_count; sh++) {
+		struct slot *s = slot_get(p);
+		s->req = *req;
+		if (req->op == CORE_OP_EVENT_LIST) {
+			s->req.u.list.limit = req->u.list.limit + 1;
+			s->req.u.list.out = p->list_scratch + sh * (CORE_LIST_LIMIT_MAX + 1);
+		} else if (req->op == CORE_OP_CUSTOMER_BOOKINGS) {
+			s->req.u.customer.capacity = req->u.customer.capacity + 1;
+			s->req.u.customer.out =
+				p->customer_scratch + sh * (CORE_LIST_LIMIT_MAX + 1);
+		}
+		s->kind = SLOT_REQ;
+		s->target = s->home = (uint8_t)sh;
+		to_shard(c, s, sh);
+	}
+	for (unsigned k = 0; k < c->shard_count; k++) {
+		struct slot *s = port_wait(p);
+		got[s->target] = s->resp.count;
+		slot_put(p, s);
+	}
+}
+
 static int call_list(core_port *p, const struct core_req *req,
 		     struct core_resp *resp)
 {
@@ -859,20 +888,7 @@ static int call_list(core_port *p, const struct core_req *req,
 		return -EINVAL;
 	if (p->free_count < S)
 		return -EAGAIN;
-	for (unsigned sh = 0; sh < S; sh++) {
-		struct slot *s = slot_get(p);
-		s->req = *req;
-		s->req.u.list.limit = limit + 1;
-		s->req.u.list.out = p->list_scratch + sh * (CORE_LIST_LIMIT_MAX + 1);
-		s->kind = SLOT_REQ;
-		s->target = s->home = (uint8_t)sh;
-		to_shard(c, s, sh);
-	}
-	for (unsigned k = 0; k < S; k++) {
-		struct slot *s = port_wait(p);
-		got[s->target] = s->resp.count;
-		slot_put(p, s);
-	}
+	fan_out(p, req, got);
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
 	for (;;) {
@@ -922,23 +938,10 @@ static int call_customer(core_port *p, const struct core_req *req,
 		return -EAGAIN;
 	/* Each shard gives its newest cap + 1; the newest cap overall win,
 	 * and one more anywhere means the list was cut. */
-	for (unsigned sh = 0; sh < S; sh++) {
-		struct slot *s = slot_get(p);
-		s->req = *req;
-		s->req.u.customer.out = all + sh * (CORE_LIST_LIMIT_MAX + 1);
-		s->req.u.customer.capacity = cap + 1;
-		s->kind = SLOT_REQ;
-		s->target = s->home = (uint8_t)sh;
-		to_shard(c, s, sh);
-	}
+	uint32_t got[CORE_SHARD_COUNT_MAX];
+	fan_out(p, req, got);
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
-	uint32_t got[CORE_SHARD_COUNT_MAX];
-	for (unsigned k = 0; k < S; k++) {
-		struct slot *s = port_wait(p);
-		got[s->target] = s->resp.count;
-		slot_put(p, s);
-	}
 	for (unsigned sh = 0; sh < S; sh++) { /* every shard is done: compact */
 		memmove(all + n, all + sh * (CORE_LIST_LIMIT_MAX + 1),
 			got[sh] * sizeof(*all));
@@ -1106,21 +1109,17 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 		return call_list(p, req, resp);
 	case CORE_OP_CUSTOMER_BOOKINGS:
 		return call_customer(p, req, resp);
-	case CORE_OP_TICK:
+	case CORE_OP_TICK: {
+		uint32_t got[CORE_SHARD_COUNT_MAX];
+		if (p->free_count < c->shard_count)
+			return -EAGAIN;
+		fan_out(p, req, got);
 		memset(resp, 0, sizeof(*resp));
 		resp->op = req->op;
-		for (unsigned sh = 0; sh < c->shard_count; sh++) {
-			s = slot_get(p);
-			if (!s)
-				return -EAGAIN;
-			s->req = *req;
-			s->kind = SLOT_REQ;
-			s->target = s->home = (uint8_t)sh;
-			call_slot(p, s, sh);
-			resp->count += s->resp.count;
-			slot_put(p, s);
-		}
+		for (unsigned sh = 0; sh < c->shard_count; sh++)
+			resp->count += got[sh];
 		return 0;
+	}
 	default:
 		break;
 	}

@@ -159,6 +159,8 @@ bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
 uint64_t hash_bytes(const void *p, size_t n); /* XXH3-64, never 0 */
 uint64_t hash_u64(uint64_t x);                /* XXH3-64 of the 8 bytes */
+/* A platform's customer id: 1-64 of A-Za-z0-9._:@- */
+bool core__customer_id_ok(const char *id);
 
 /* ---- Catalogue (catalog.c) ---------------------------------------------
  * Orgs, locations, instructors and series live in arrays indexed by id - 1:

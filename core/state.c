@@ -260,7 +260,7 @@ static bool status_active(uint8_t s)
 	       s == CORE_BOOKING_WAITLISTED;
 }
 
-static bool customer_id_ok(const char *id)
+bool core__customer_id_ok(const char *id)
 {
 	size_t n = strnlen(id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
 
@@ -529,7 +529,7 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 
 	if (!e)
 		return CORE_NO_EVENT;
-	if (!customer_id_ok(req->customer_id))
+	if (!core__customer_id_ok(req->customer_id))
 		return CORE_INVALID;
 	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= req->now)
 		return CORE_NOT_BOOKABLE;
@@ -1074,7 +1074,7 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 	    !status_valid(status) ||
 	    (r->type == REC_BOOKING_NEW && !live) ||
 	    (live && !move_fits(e, CORE_BOOKING_NONE, status)) ||
-	    !customer_id_ok(r->u.booking.customer_id))
+	    !core__customer_id_ok(r->u.booking.customer_id))
 		return -EINVAL;
 	eslot = (uint32_t)(e - st->events);
 	cust = customer_find(st, r->u.booking.customer_id);
