@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,11 +270,21 @@ static int pipe_write(void *ctx, const void *buf, size_t size)
 }
 
 /* The child of the fork: a frozen copy of the parked core. It writes the
- * snapshot into the pipe and leaves without running any exit handler. */
-static _Noreturn void snapshot_child(node *n, int fd)
+ * snapshot into the pipe and leaves without running any exit handler. It
+ * keeps no other file open (not the log's lock, not the pipe's read end)
+ * and dies with its parent, so a killed bookd leaves nothing behind that
+ * holds the data directory. */
+static _Noreturn void snapshot_child(node *n, pid_t parent, int fd)
 {
-	int rc = core_snapshot_write(n->core, pipe_write, &fd);
+	int rc;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0u, 0);
+	rc = core_snapshot_write(n->core, pipe_write, &fd);
 	_exit(rc ? 1 : 0);
 }
 
@@ -301,9 +313,10 @@ static int snapshot_locked(node *n)
 	core_park(n->core);
 	wal_stats(n->wal, &st); /* parked: every appended entry is applied */
 	rc = wal_snapshot_begin(n->wal, st.appended_lsn, &snap);
+	pid_t parent = getpid();
 	pid = rc ? -1 : fork();
 	if (pid == 0)
-		snapshot_child(n, fds[1]);
+		snapshot_child(n, parent, fds[1]);
 	core_unpark(n->core);
 	t_parked = now_s() - t0;
 	close(fds[1]);
