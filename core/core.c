@@ -585,7 +585,8 @@ int core_open(const struct core_config *cfg, core **out)
 
 	*out = NULL;
 	if (S == 0 || S > CORE_SHARD_COUNT_MAX || P == 0 || P > UINT16_MAX ||
-	    cfg->ring_size == 0 || cfg->ring_size > (1u << 20))
+	    cfg->ring_size == 0 || cfg->ring_size > (1u << 20) ||
+	    cfg->catalog_count_max == 0 || cfg->catalog_count_max > CORE_CATALOG_COUNT_MAX)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -595,7 +596,7 @@ int core_open(const struct core_config *cfg, core **out)
 	c->port_count = P;
 	slots_total = cfg->ring_size * P;
 	pthread_mutex_init(&c->cat_lock, NULL);
-	c->cat = catalog_new(CORE_CATALOG_COUNT_MAX, cfg->horizon_days);
+	c->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days);
 	c->shards = calloc(S, sizeof(*c->shards));
 	c->ports = calloc(P, sizeof(*c->ports));
 	c->to_shard = calloc((size_t)P * S, sizeof(*c->to_shard));
@@ -1044,7 +1045,21 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 		if (key_slot->rc) { /* answered at the home */
 			*resp = key_slot->resp;
 			slot_put(p, key_slot);
-			return 0;
+			/* The key is logged with the series, its events after:
+			 * a crash between them left a series to generate.
+			 * Generating again is idempotent. */
+			if (resp->replayed && req->op == CORE_OP_SERIES_CREATE &&
+			    resp->code == CORE_OK) {
+				struct core_resp gen;
+				memset(&gen, 0, sizeof(gen));
+				pthread_mutex_lock(&c->cat_lock);
+				rc = cat_generate(p, req->now, resp->id,
+						  (struct core_date){ 0, 0, 0 }, &gen);
+				pthread_mutex_unlock(&c->cat_lock);
+				if (gen.lsn > resp->lsn)
+					resp->lsn = gen.lsn;
+			}
+			return rc;
 		}
 	}
 

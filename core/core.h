@@ -35,6 +35,7 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_SHARD_COUNT_MAX 64
 #define CORE_SKIP_DATE_COUNT_MAX 64
 #define CORE_LIST_LIMIT_MAX 500
+#define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each, at most */
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {
@@ -252,6 +253,7 @@ struct core_config {
 	uint32_t booking_count_max;    /* per shard */
 	uint32_t customer_count_max;   /* per shard */
 	uint32_t idem_count_max;       /* per shard */
+	uint32_t catalog_count_max;    /* orgs, locations, ... series: each */
 	uint32_t ring_size;            /* entries, power of two */
 	core_time hold_ms;             /* default 10 min */
 	core_time idem_retention_ms;   /* default 24 h */

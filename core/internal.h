@@ -30,7 +30,7 @@ _Noreturn void core__assert_fail(const char *what, const char *file, int line);
 #define CORE_EVENT_ID_MAX ((UINT64_C(1) << 40) - 1)
 #define CORE_ENTRY_SIZE_MAX 65536
 #define CORE_GENERATE_CHUNK_MAX 200 /* events per generation entry */
-#define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each */
+
 
 /* ---- Records: the entry format (record.c) ------------------------------
  *

@@ -136,6 +136,7 @@ void core_config_default(struct core_config *cfg)
 	cfg->booking_count_max = 1u << 22;
 	cfg->customer_count_max = 1u << 20;
 	cfg->idem_count_max = 1u << 20;
+	cfg->catalog_count_max = 100000;
 	cfg->ring_size = 4096;
 	cfg->hold_ms = 10 * 60 * 1000;
 	cfg->idem_retention_ms = 24 * 3600 * 1000;
@@ -170,8 +171,7 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	st->count = count;
 	st->cat = cat;
 	if (!cat) {
-		st->cat = catalog_new(CORE_CATALOG_COUNT_MAX / 16,
-				      cfg->horizon_days);
+		st->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days);
 		st->owns_cat = true;
 	}
 	st->events = calloc((size_t)cfg->event_count_max + 1,

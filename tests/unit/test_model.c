@@ -4,18 +4,19 @@
  * Seeded random operations (book, cancel, pay, fail payment, change
  * capacity, cancel events, time passing, retries with the same idempotency
  * key, keys reused for other requests) go to the sharded runtime through
- * core_call and to a small reference model written for obviousness, not
- * speed. Every answer is compared, the touched event and bookings after
- * every step, everything every CHECK_EVERY steps. At the end every logged
- * entry is replayed into a fresh state, which must equal the model too
- * (state = fold(entries)); and a snapshot taken half-way plus the log are
- * recovered into a runtime with one more shard, which must equal the model
- * and replay every remembered idempotency key as the model does.
+ * core_call and to the small reference model of tests/model.c (written for
+ * obviousness, not speed). Every answer is compared, the touched event and
+ * bookings after every step, everything every CHECK_EVERY steps. At the end
+ * every logged entry is replayed into a fresh state, which must equal the
+ * model too (state = fold(entries)); and a snapshot taken half-way plus the
+ * log are recovered into a runtime with one more shard, which must equal the
+ * model and replay every remembered idempotency key as the model does.
  *
  *     MODEL_SEED=n MODEL_OPS=n MODEL_SHARDS=n ./test_model
  * The seed is printed first; a failure prints the step to replay it.
  */
 #include "core.h"
+#include "model.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,8 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUSTOMER_COUNT 60
-#define EVENT_COUNT_MAX 4096
 #define CHECK_EVERY 100000
 #define HOLD_MS (10 * 60 * 1000)
 #define RETENTION_MS (60 * 60 * 1000)
@@ -59,446 +58,9 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- the reference model ---- */
-
-struct m_booking {
-	uint64_t id;
-	int customer;
-	uint8_t status;
-	core_time created, hold_expires;
-};
-
-struct m_event {
-	uint64_t id;
-	core_time start_at;
-	uint32_t capacity, waitlist_capacity, price;
-	char currency[4];
-	uint8_t status;
-	struct m_booking *b; /* by sequence - 1 */
-	uint32_t n, cap;
-};
-
-struct m_key {
-	uint64_t hi, lo, fp;
-	core_time created;
-	struct core_resp first;
-};
-
-static struct m_event events[EVENT_COUNT_MAX];
-static uint32_t event_count;
-static struct m_key *keys;
-static uint32_t key_count, key_cap;
-static char customer_ids[CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
-
-static struct m_event *m_event_get(uint64_t id)
+static void model_failed(const char *msg)
 {
-	for (uint32_t i = 0; i < event_count; i++)
-		if (events[i].id == id)
-			return &events[i];
-	return NULL;
-}
-
-static struct m_booking *m_booking_get(uint64_t id, struct m_event **ev)
-{
-	struct m_event *e = m_event_get(id >> 24);
-	uint64_t seq = id & 0xffffff;
-
-	if (!e || seq == 0 || seq > e->n)
-		return NULL;
-	if (ev)
-		*ev = e;
-	return &e->b[seq - 1];
-}
-
-static bool active(uint8_t s)
-{
-	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_PENDING_PAYMENT ||
-	       s == CORE_BOOKING_WAITLISTED;
-}
-
-static uint32_t taken(const struct m_event *e)
-{
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < e->n; i++)
-		n += e->b[i].status == CORE_BOOKING_CONFIRMED ||
-		     e->b[i].status == CORE_BOOKING_PENDING_PAYMENT;
-	return n;
-}
-
-static uint32_t count_status(const struct m_event *e, uint8_t s)
-{
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < e->n; i++)
-		n += e->b[i].status == s;
-	return n;
-}
-
-/* The waitlist is the waitlisted bookings in the order they were made. */
-static struct m_booking *wl_head(struct m_event *e)
-{
-	for (uint32_t i = 0; i < e->n; i++)
-		if (e->b[i].status == CORE_BOOKING_WAITLISTED)
-			return &e->b[i];
-	return NULL;
-}
-
-static uint32_t wl_position(const struct m_event *e, const struct m_booking *b)
-{
-	uint32_t pos = 0;
-	for (uint32_t i = 0; i < e->n; i++) {
-		if (e->b[i].status == CORE_BOOKING_WAITLISTED)
-			pos++;
-		if (&e->b[i] == b)
-			return b->status == CORE_BOOKING_WAITLISTED ? pos : 0;
-	}
-	return 0;
-}
-
-static void m_view(const struct m_event *e, const struct m_booking *b,
-		   struct core_booking_view *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->id = b->id;
-	v->event_id = e->id;
-	strcpy(v->customer_id, customer_ids[b->customer]);
-	v->status = b->status;
-	v->position = wl_position(e, b);
-	v->hold_expires_at = b->status == CORE_BOOKING_PENDING_PAYMENT ? b->hold_expires : 0;
-	v->created_at = b->created;
-}
-
-/* No hold expires before this (a lower bound, lowered by every new hold),
- * so that m_tick only looks when something may be due. */
-static core_time next_due = INT64_MAX;
-
-static void hold_made(core_time expires)
-{
-	if (expires && expires < next_due)
-		next_due = expires;
-}
-
-/* A seat freed: the first waitlisted takes it. */
-static uint32_t m_promote(struct m_event *e, core_time now, struct core_resp *r)
-{
-	uint32_t n = 0;
-	struct m_booking *w;
-
-	while (e->status == CORE_EVENT_SCHEDULED && taken(e) < e->capacity &&
-	       (w = wl_head(e))) {
-		w->status = e->price ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
-		w->hold_expires = e->price ? now + HOLD_MS : 0;
-		hold_made(w->hold_expires);
-		if (n++ == 0 && r) {
-			m_view(e, w, &r->promoted);
-			r->has_promoted = true;
-		}
-	}
-	return n;
-}
-
-static void m_release(struct m_event *e, struct m_booking *b, uint8_t status,
-		      core_time now, struct core_resp *r)
-{
-	b->status = status;
-	b->hold_expires = 0;
-	if (r)
-		m_view(e, b, &r->booking);
-	uint32_t n = m_promote(e, now, r);
-	if (r)
-		r->count = n;
-}
-
-/* Holds due at now expire in (expiry, booking id) order. */
-static void m_tick(core_time now)
-{
-	if (now < next_due)
-		return;
-	for (;;) {
-		struct m_event *best_e = NULL;
-		struct m_booking *best = NULL;
-		for (uint32_t i = 0; i < event_count; i++)
-			for (uint32_t j = 0; j < events[i].n; j++) {
-				struct m_booking *b = &events[i].b[j];
-				if (b->status != CORE_BOOKING_PENDING_PAYMENT ||
-				    b->hold_expires > now)
-					continue;
-				if (!best || b->hold_expires < best->hold_expires ||
-				    (b->hold_expires == best->hold_expires && b->id < best->id)) {
-					best = b;
-					best_e = &events[i];
-				}
-			}
-		if (!best)
-			break;
-		m_release(best_e, best, CORE_BOOKING_EXPIRED, now, NULL);
-	}
-	next_due = INT64_MAX;
-	for (uint32_t i = 0; i < event_count; i++)
-		for (uint32_t j = 0; j < events[i].n; j++)
-			if (events[i].b[j].status == CORE_BOOKING_PENDING_PAYMENT)
-				hold_made(events[i].b[j].hold_expires);
-}
-
-static bool customer_ok(const char *id)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-", id[i]))
-			return false;
-	return true;
-}
-
-static int customer_index(const char *id)
-{
-	for (int i = 0; i < CUSTOMER_COUNT; i++)
-		if (strcmp(customer_ids[i], id) == 0)
-			return i;
-	return -1;
-}
-
-static enum core_code m_book(const struct core_req *q, struct core_resp *r)
-{
-	struct m_event *e = m_event_get(q->event_id);
-	int cust = customer_index(q->customer_id);
-	struct m_booking *b;
-	bool hold;
-
-	if (!e)
-		return CORE_NO_EVENT;
-	if (!customer_ok(q->customer_id) || cust < 0)
-		return CORE_INVALID;
-	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= q->now)
-		return CORE_NOT_BOOKABLE;
-	for (uint32_t i = 0; i < e->n; i++)
-		if (e->b[i].customer == cust && active(e->b[i].status))
-			return CORE_ALREADY_BOOKED;
-	hold = e->price > 0 && q->u.book.payment != CORE_PAY_NONE;
-	uint8_t status;
-	if (taken(e) < e->capacity)
-		status = hold ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
-	else if (count_status(e, CORE_BOOKING_WAITLISTED) < e->waitlist_capacity)
-		status = CORE_BOOKING_WAITLISTED;
-	else
-		return CORE_EVENT_FULL;
-	if (e->n == e->cap) {
-		e->cap = e->cap ? e->cap * 2 : 8;
-		e->b = realloc(e->b, e->cap * sizeof(*e->b));
-	}
-	b = &e->b[e->n++];
-	b->id = e->id << 24 | e->n;
-	b->customer = cust;
-	b->status = status;
-	b->created = q->now;
-	b->hold_expires = status == CORE_BOOKING_PENDING_PAYMENT ? q->now + HOLD_MS : 0;
-	hold_made(b->hold_expires);
-	m_view(e, b, &r->booking);
-	return CORE_OK;
-}
-
-static enum core_code m_cancel(const struct core_req *q, struct core_resp *r)
-{
-	struct m_event *e;
-	struct m_booking *b = m_booking_get(q->booking_id, &e);
-
-	if (!b)
-		return CORE_NO_BOOKING;
-	if (!active(b->status))
-		return CORE_NOT_ACTIVE;
-	m_release(e, b, CORE_BOOKING_CANCELLED, q->now, r);
-	return CORE_OK;
-}
-
-static enum core_code m_pay(const struct core_req *q, struct core_resp *r)
-{
-	struct m_event *e;
-	struct m_booking *b = m_booking_get(q->booking_id, &e);
-
-	if (!b)
-		return CORE_NO_BOOKING;
-	if (b->status != CORE_BOOKING_PENDING_PAYMENT) {
-		m_view(e, b, &r->booking);
-		return CORE_NOT_PENDING;
-	}
-	if (q->u.pay.succeeded && (q->u.pay.amount_cents != e->price ||
-				   strcmp(q->u.pay.currency, e->currency) != 0)) {
-		m_view(e, b, &r->booking);
-		return CORE_PAYMENT_MISMATCH;
-	}
-	if (q->u.pay.succeeded) {
-		b->status = CORE_BOOKING_CONFIRMED;
-		b->hold_expires = 0;
-		m_view(e, b, &r->booking);
-	} else {
-		m_release(e, b, CORE_BOOKING_PAYMENT_FAILED, q->now, r);
-	}
-	return CORE_OK;
-}
-
-static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
-{
-	struct m_event *e = m_event_get(q->event_id);
-
-	if (!e)
-		return CORE_NO_EVENT;
-	if (q->u.patch.capacity > 1000000)
-		return CORE_INVALID;
-	if (e->status == CORE_EVENT_CANCELLED && q->u.patch.capacity >= 0)
-		return CORE_NOT_BOOKABLE;
-	if (q->u.patch.cancel) {
-		e->status = CORE_EVENT_CANCELLED;
-		for (uint32_t i = 0; i < e->n; i++)
-			if (active(e->b[i].status)) {
-				e->b[i].status = CORE_BOOKING_CANCELLED;
-				e->b[i].hold_expires = 0;
-			}
-		if (q->u.patch.capacity >= 0)
-			e->capacity = (uint32_t)q->u.patch.capacity;
-		return CORE_OK;
-	}
-	if (q->u.patch.capacity >= 0) {
-		if ((uint32_t)q->u.patch.capacity < taken(e))
-			return CORE_CAPACITY_BELOW_TAKEN;
-		e->capacity = (uint32_t)q->u.patch.capacity;
-		r->count = m_promote(e, q->now, r);
-	}
-	return CORE_OK;
-}
-
-static bool m_stored(const struct core_req *q, enum core_code code)
-{
-	return code == CORE_OK ||
-	       (q->op == CORE_OP_PAY &&
-		(code == CORE_NOT_PENDING || code == CORE_PAYMENT_MISMATCH));
-}
-
-/* Keys by (lo mod 2^20), newest last in each chain: a plain chained table. */
-#define KEY_BUCKETS (1u << 20)
-static uint32_t *key_bucket; /* index + 1 of the newest key in the bucket */
-static uint32_t *key_next;   /* index + 1 of the previous key in the bucket */
-
-static struct m_key *m_key_find(const struct core_idem *k)
-{
-	for (uint32_t i = key_bucket[k->lo % KEY_BUCKETS]; i; i = key_next[i - 1])
-		if (keys[i - 1].hi == k->hi && keys[i - 1].lo == k->lo)
-			return &keys[i - 1];
-	return NULL;
-}
-
-static void m_key_add(const struct core_req *q, const struct core_resp *r)
-{
-	uint32_t b = q->idem.lo % KEY_BUCKETS;
-
-	if (key_count == key_cap) {
-		key_cap = key_cap ? key_cap * 2 : 1024;
-		keys = realloc(keys, key_cap * sizeof(*keys));
-		key_next = realloc(key_next, key_cap * sizeof(*key_next));
-	}
-	keys[key_count] = (struct m_key){ q->idem.hi, q->idem.lo,
-					  q->idem.fingerprint, q->now, *r };
-	key_next[key_count] = key_bucket[b];
-	key_bucket[b] = ++key_count;
-}
-
-static void m_apply(const struct core_req *q, struct core_resp *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->op = q->op;
-	m_tick(q->now);
-	if (core_idem_present(&q->idem)) {
-		struct m_key *k = m_key_find(&q->idem);
-		if (k && k->created + RETENTION_MS > q->now) {
-			if (k->fp != q->idem.fingerprint) {
-				r->code = CORE_IDEM_MISMATCH;
-				return;
-			}
-			*r = k->first;
-			r->replayed = true;
-			return;
-		}
-	}
-	switch (q->op) {
-	case CORE_OP_BOOK: r->code = m_book(q, r); break;
-	case CORE_OP_CANCEL: r->code = m_cancel(q, r); break;
-	case CORE_OP_PAY: r->code = m_pay(q, r); break;
-	case CORE_OP_EVENT_PATCH: r->code = m_patch(q, r); break;
-	case CORE_OP_TICK: r->code = CORE_OK; break;
-	default: fail("model: op %d", q->op);
-	}
-	if (r->code != CORE_OK && !(q->op == CORE_OP_PAY && m_stored(q, r->code)))
-		memset(&r->booking, 0, sizeof(r->booking)), r->has_promoted = false,
-		memset(&r->promoted, 0, sizeof(r->promoted)), r->count = 0;
-	if (core_idem_present(&q->idem) && m_stored(q, r->code)) {
-		m_key_add(q, r);
-	}
-}
-
-/* ---- comparing ---- */
-
-static void cmp_view(const char *what, const struct core_booking_view *a,
-		     const struct core_booking_view *m)
-{
-	if (a->id != m->id || a->event_id != m->event_id ||
-	    strcmp(a->customer_id, m->customer_id) != 0 || a->status != m->status ||
-	    a->position != m->position || a->hold_expires_at != m->hold_expires_at ||
-	    a->created_at != m->created_at)
-		fail("%s differs: core {id %" PRIx64 " %s pos %u hold %" PRId64
-		     " created %" PRId64 " cust %s} model {id %" PRIx64
-		     " %s pos %u hold %" PRId64 " created %" PRId64 " cust %s}",
-		     what, a->id, core_booking_status_name(a->status), a->position,
-		     a->hold_expires_at, a->created_at, a->customer_id, m->id,
-		     core_booking_status_name(m->status), m->position,
-		     m->hold_expires_at, m->created_at, m->customer_id);
-}
-
-static void cmp_resp(const struct core_resp *a, const struct core_resp *m)
-{
-	if (a->code != m->code)
-		fail("op %d: code %s, model %s", m->op, core_code_name(a->code),
-		     core_code_name(m->code));
-	if (a->replayed != m->replayed)
-		fail("op %d: replayed %d, model %d", m->op, a->replayed, m->replayed);
-	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH)
-		return;
-	if (a->code == CORE_OK || m_stored(&(struct core_req){ .op = m->op }, m->code))
-		cmp_view("answer booking", &a->booking, &m->booking);
-	if (a->has_promoted != m->has_promoted)
-		fail("op %d: promoted %d, model %d", m->op, a->has_promoted,
-		     m->has_promoted);
-	if (m->has_promoted)
-		cmp_view("answer promoted", &a->promoted, &m->promoted);
-}
-
-typedef int (*event_get_fn)(void *ctx, uint64_t id, struct core_event_view *v);
-typedef int (*booking_get_fn)(void *ctx, uint64_t id, struct core_booking_view *v);
-
-static void cmp_event(const struct m_event *e, event_get_fn eg, booking_get_fn bg,
-		      void *ctx, bool bookings)
-{
-	struct core_event_view v;
-
-	if (eg(ctx, e->id, &v) != CORE_OK)
-		fail("event %" PRIu64 " missing", e->id);
-	if (v.capacity != e->capacity || v.booked != count_status(e, CORE_BOOKING_CONFIRMED) ||
-	    v.held != count_status(e, CORE_BOOKING_PENDING_PAYMENT) ||
-	    v.waitlist_length != count_status(e, CORE_BOOKING_WAITLISTED) ||
-	    v.status != e->status)
-		fail("event %" PRIu64 ": core cap %u booked %u held %u wl %u status %u; "
-		     "model cap %u booked %u held %u wl %u status %u",
-		     e->id, v.capacity, v.booked, v.held, v.waitlist_length, v.status,
-		     e->capacity, count_status(e, CORE_BOOKING_CONFIRMED),
-		     count_status(e, CORE_BOOKING_PENDING_PAYMENT),
-		     count_status(e, CORE_BOOKING_WAITLISTED), e->status);
-	if (v.booked + v.held > v.capacity && v.status == CORE_EVENT_SCHEDULED)
-		fail("event %" PRIu64 " overbooked", e->id);
-	for (uint32_t i = 0; bookings && i < e->n; i++) {
-		struct core_booking_view a, m;
-		if (bg(ctx, e->b[i].id, &a) != CORE_OK)
-			fail("booking %" PRIx64 " missing", e->b[i].id);
-		m_view(e, &e->b[i], &m);
-		cmp_view("stored booking", &a, &m);
-	}
+	fail("%s", msg);
 }
 
 /* ---- the runtime side ---- */
@@ -582,6 +144,14 @@ static void snapshot(core *rt)
 	core_unpark(rt);
 }
 
+static void cmp_resp(const struct core_resp *a, const struct core_resp *m)
+{
+	char err[512];
+
+	if (!model_cmp_resp(a, m, err, sizeof(err)))
+		fail("%s", err);
+}
+
 static void call(const struct core_req *q, struct core_resp *r)
 {
 	if (core_call(port, q, r) != 0)
@@ -591,39 +161,10 @@ static void call(const struct core_req *q, struct core_resp *r)
 /* Mirror the events the core generated into the model. */
 static void load_events(core_time now)
 {
-	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
-	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
-	struct core_resp r;
+	char err[512];
 
-	q.u.list.from = 0;
-	q.u.list.to = INT64_MAX;
-	q.u.list.limit = CORE_LIST_LIMIT_MAX;
-	q.u.list.out = views;
-	do {
-		call(&q, &r);
-		for (uint32_t i = 0; i < r.count; i++) {
-			const struct core_event_view *v = &views[i];
-			if (m_event_get(v->id))
-				continue;
-			if (event_count == EVENT_COUNT_MAX)
-				fail("too many events");
-			struct m_event *e = &events[event_count++];
-			memset(e, 0, sizeof(*e));
-			e->id = v->id;
-			e->start_at = v->start_at;
-			e->capacity = v->capacity;
-			e->waitlist_capacity = v->waitlist_capacity;
-			e->price = v->price_cents;
-			memcpy(e->currency, v->currency, 4);
-			e->status = v->status;
-			if (v->booked || v->held || v->waitlist_length)
-				fail("new event %" PRIu64 " not empty", v->id);
-		}
-		if (r.count) {
-			q.u.list.after_start = views[r.count - 1].start_at;
-			q.u.list.after_id = views[r.count - 1].id;
-		}
-	} while (r.more);
+	if (!model_load_events(port, now, err, sizeof(err)))
+		fail("%s", err);
 }
 
 static void setup_catalogue(core_time now)
@@ -672,37 +213,20 @@ static void random_idem(struct core_idem *k)
 	k->lo = rnd();
 }
 
-static uint64_t fingerprint(const struct core_req *q)
-{
-	/* What the API layer would hash: op and arguments. */
-	uint64_t h = (uint64_t)q->op * 1000003;
-	h = (h ^ q->event_id) * 1000003;
-	h = (h ^ q->booking_id) * 1000003;
-	for (const char *s = q->customer_id; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1000003;
-	if (q->op == CORE_OP_BOOK)
-		h = (h ^ (uint64_t)q->u.book.payment) * 1000003;
-	if (q->op == CORE_OP_PAY)
-		h = ((h ^ q->u.pay.succeeded) * 1000003 ^ q->u.pay.amount_cents) * 1000003;
-	if (q->op == CORE_OP_EVENT_PATCH)
-		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^ q->u.patch.cancel) * 1000003;
-	return h;
-}
-
 /* Mostly an event still to come: past ones only refuse. */
-static struct m_event *pick_event(core_time now)
+static struct model_event *pick_event(core_time now)
 {
-	struct m_event *e = &events[rnd_below(event_count)];
+	struct model_event *e = &model_events[rnd_below(model_event_count)];
 
 	for (int tries = 0; tries < 16 && e->start_at <= now && rnd_below(10); tries++)
-		e = &events[rnd_below(event_count)];
+		e = &model_events[rnd_below(model_event_count)];
 	return e;
 }
 
-static struct m_booking *pick_booking(struct m_event **ev, core_time now)
+static struct model_booking *pick_booking(struct model_event **ev, core_time now)
 {
 	for (int tries = 0; tries < 8; tries++) {
-		struct m_event *e = pick_event(now);
+		struct model_event *e = pick_event(now);
 		if (e->n) {
 			*ev = e;
 			return &e->b[rnd_below(e->n)];
@@ -717,8 +241,8 @@ static uint32_t history_count;
 static void make_request(struct core_req *q, core_time now)
 {
 	uint32_t dice = rnd_below(100);
-	struct m_event *e = pick_event(now);
-	struct m_booking *b;
+	struct model_event *e = pick_event(now);
+	struct model_booking *b;
 
 	memset(q, 0, sizeof(*q));
 	q->now = now;
@@ -739,7 +263,7 @@ static void make_request(struct core_req *q, core_time now)
 	if (dice < 55) {
 		q->op = CORE_OP_BOOK;
 		q->event_id = rnd_below(50) ? e->id : e->id + 100000;
-		strcpy(q->customer_id, rnd_below(200) ? customer_ids[rnd_below(CUSTOMER_COUNT)]
+		strcpy(q->customer_id, rnd_below(200) ? model_customer_ids[rnd_below(MODEL_CUSTOMER_COUNT)]
 						      : "bad id!");
 		q->u.book.payment = rnd_below(5) ? CORE_PAY_AUTO : CORE_PAY_NONE;
 	} else if (dice < 75) {
@@ -767,16 +291,19 @@ static void make_request(struct core_req *q, core_time now)
 	}
 	if (q->op == CORE_OP_BOOK || q->op == CORE_OP_CANCEL || rnd_below(2)) {
 		random_idem(&q->idem);
-		q->idem.fingerprint = fingerprint(q);
+		q->idem.fingerprint = model_fingerprint(q);
 		history[history_count < KEY_HISTORY ? history_count++
 						    : rnd_below(KEY_HISTORY)] = *q;
 	}
 }
 
-static void check_all(core_time now, event_get_fn eg, booking_get_fn bg, void *ctx)
+static void check_all(core_time now, model_event_get_fn eg,
+		      model_booking_get_fn bg, void *ctx)
 {
-	for (uint32_t i = 0; i < event_count; i++)
-		cmp_event(&events[i], eg, bg, ctx, true);
+	char err[512];
+
+	if (!model_cmp_all(eg, bg, ctx, err, sizeof(err)))
+		fail("%s", err);
 }
 
 int main(void)
@@ -798,15 +325,12 @@ int main(void)
 	printf("model: seed %" PRIu64 ", %ld operations, %u shards\n", seed, ops, shards);
 	rng_state = seed;
 
-	key_bucket = calloc(KEY_BUCKETS, sizeof(*key_bucket));
-	for (int i = 0; i < CUSTOMER_COUNT; i++)
-		snprintf(customer_ids[i], sizeof(customer_ids[i]),
-			 "cust-%02d@example.org", i);
+	model_init(HOLD_MS, RETENTION_MS, model_failed);
 
 	core_config_default(&cfg);
 	cfg.shard_count = shards;
 	cfg.port_count = 1;
-	cfg.event_count_max = EVENT_COUNT_MAX;
+	cfg.event_count_max = MODEL_EVENT_COUNT_MAX;
 	cfg.booking_count_max = 1u << 21;
 	cfg.customer_count_max = 1024;
 	cfg.idem_count_max = 1u << 20;
@@ -820,12 +344,13 @@ int main(void)
 	port = core_port_get(c, 0);
 	setup_catalogue(now);
 	load_events(now);
-	if (event_count == 0)
+	if (model_event_count == 0)
 		fail("no events generated");
 
 	for (step = 0; step < ops; step++) {
 		struct core_req q;
 		struct core_resp a, m;
+		char err[512];
 
 		if (step % 20000 == 0 && step) {
 			struct core_req g = { .op = CORE_OP_GENERATE, .now = now };
@@ -841,29 +366,31 @@ int main(void)
 		}
 		make_request(&q, now);
 		call(&q, &a);
-		m_apply(&q, &m);
+		model_apply(&q, &m);
 		cmp_resp(&a, &m);
 		counts[q.op][a.code]++;
 
-		struct m_event *e = NULL;
+		struct model_event *e = NULL;
 		if (q.op == CORE_OP_BOOK || q.op == CORE_OP_EVENT_PATCH)
-			e = m_event_get(q.event_id);
+			e = model_event_get(q.event_id);
 		else if (q.op == CORE_OP_CANCEL || q.op == CORE_OP_PAY)
-			m_booking_get(q.booking_id, &e);
-		if (e)
-			cmp_event(e, rt_event, rt_booking, &now, false);
+			model_booking_get(q.booking_id, &e);
+		if (e && !model_cmp_event(e, rt_event, rt_booking, &now, false,
+					  err, sizeof(err)))
+			fail("%s", err);
 		/* The bookings this step touched, as stored now. */
 		uint64_t touched[2] = { m.booking.id, m.has_promoted ? m.promoted.id : 0 };
 		for (int i = 0; i < 2; i++) {
-			struct m_event *te;
-			struct m_booking *tb = touched[i] ? m_booking_get(touched[i], &te) : NULL;
+			struct model_event *te;
+			struct model_booking *tb = touched[i] ? model_booking_get(touched[i], &te) : NULL;
 			struct core_booking_view av, mv;
 			if (!tb)
 				continue;
 			if (rt_booking(&now, tb->id, &av) != CORE_OK)
 				fail("booking %" PRIx64 " missing", tb->id);
-			m_view(te, tb, &mv);
-			cmp_view("stored booking", &av, &mv);
+			model_view(te, tb, &mv);
+			if (!model_cmp_view("stored booking", &av, &mv, err, sizeof(err)))
+				fail("%s", err);
 		}
 		if (step % CHECK_EVERY == CHECK_EVERY - 1)
 			check_all(now, rt_event, rt_booking, &now);
@@ -913,7 +440,7 @@ int main(void)
 		struct core_resp a, m;
 		q.now = now;
 		call(&q, &a);
-		m_apply(&q, &m);
+		model_apply(&q, &m);
 		cmp_resp(&a, &m);
 	}
 	core_close(c);
@@ -930,12 +457,8 @@ int main(void)
 				printf("model: %-12s %-24s %8ld\n", ops_names[o],
 				       core_code_name(k), counts[o][k]);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
-	       ops, event_count, log_size);
+	       ops, model_event_count, log_size);
 	free(log_buf);
-	free(keys);
-	free(key_next);
-	free(key_bucket);
-	for (uint32_t i = 0; i < event_count; i++)
-		free(events[i].b);
+	model_free();
 	return 0;
 }

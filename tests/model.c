@@ -1,0 +1,607 @@
+/*
+ * model.c: the reference model of the booking rules (see model.h).
+ *
+ * The rules, as the core must follow them:
+ *  - a booking takes a seat while the event has one (confirmed when free or
+ *    paid at the desk, else pending payment with a hold of hold_ms), else a
+ *    waitlist place while there is room, else EVENT_FULL;
+ *  - one active booking per customer and event; no booking once the event
+ *    started or was cancelled;
+ *  - a freed seat goes to the first waitlisted booking (promotion);
+ *  - holds due at req.now expire first, in (expiry, booking id) order;
+ *  - a keyed request whose key is remembered (stored outcomes only, for
+ *    idem_retention_ms) replays the first answer, or is refused with
+ *    IDEM_MISMATCH when its fingerprint differs.
+ */
+#include "model.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct model_event model_events[MODEL_EVENT_COUNT_MAX];
+uint32_t model_event_count;
+char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
+
+static core_time hold_ms, retention_ms;
+static void (*fail_hook)(const char *msg);
+
+struct m_key {
+	uint64_t hi, lo, fp;
+	core_time created;
+	struct core_resp first;
+};
+
+/* Keys by (lo mod 2^20), newest first in each chain: a plain chained table. */
+#define KEY_BUCKETS (1u << 20)
+static struct m_key *keys;
+static uint32_t key_count, key_cap;
+static uint32_t *key_bucket; /* index + 1 of the newest key in the bucket */
+static uint32_t *key_next;   /* index + 1 of the previous key in the bucket */
+
+/* No hold expires before this (a lower bound, lowered by every new hold),
+ * so that m_tick only looks when something may be due. */
+static core_time next_due = INT64_MAX;
+
+void model_init(core_time hold, core_time idem_retention,
+		void (*fail)(const char *msg))
+{
+	hold_ms = hold;
+	retention_ms = idem_retention;
+	fail_hook = fail;
+	key_bucket = calloc(KEY_BUCKETS, sizeof(*key_bucket));
+	if (!key_bucket)
+		fail("model: out of memory");
+	for (int i = 0; i < MODEL_CUSTOMER_COUNT; i++)
+		snprintf(model_customer_ids[i], sizeof(model_customer_ids[i]),
+			 "cust-%02d@example.org", i);
+}
+
+void model_free(void)
+{
+	free(keys);
+	free(key_next);
+	free(key_bucket);
+	keys = NULL;
+	key_next = key_bucket = NULL;
+	key_count = key_cap = 0;
+	for (uint32_t i = 0; i < model_event_count; i++)
+		free(model_events[i].b);
+	model_event_count = 0;
+	next_due = INT64_MAX;
+}
+
+static void *grow(void *p, size_t size)
+{
+	p = realloc(p, size);
+	if (!p)
+		fail_hook("model: out of memory");
+	return p;
+}
+
+/* ---- events and bookings ---- */
+
+struct model_event *model_event_get(uint64_t id)
+{
+	for (uint32_t i = 0; i < model_event_count; i++)
+		if (model_events[i].id == id)
+			return &model_events[i];
+	return NULL;
+}
+
+struct model_booking *model_booking_get(uint64_t id, struct model_event **ev)
+{
+	struct model_event *e = model_event_get(id >> 24);
+	uint64_t seq = id & 0xffffff;
+
+	if (!e || seq == 0 || seq > e->n)
+		return NULL;
+	if (ev)
+		*ev = e;
+	return &e->b[seq - 1];
+}
+
+static bool active(uint8_t s)
+{
+	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_PENDING_PAYMENT ||
+	       s == CORE_BOOKING_WAITLISTED;
+}
+
+static uint32_t taken(const struct model_event *e)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < e->n; i++)
+		n += e->b[i].status == CORE_BOOKING_CONFIRMED ||
+		     e->b[i].status == CORE_BOOKING_PENDING_PAYMENT;
+	return n;
+}
+
+uint32_t model_count_status(const struct model_event *e, uint8_t s)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < e->n; i++)
+		n += e->b[i].status == s;
+	return n;
+}
+
+/* The waitlist is the waitlisted bookings in the order they were made. */
+static struct model_booking *wl_head(struct model_event *e)
+{
+	for (uint32_t i = 0; i < e->n; i++)
+		if (e->b[i].status == CORE_BOOKING_WAITLISTED)
+			return &e->b[i];
+	return NULL;
+}
+
+static uint32_t wl_position(const struct model_event *e,
+			    const struct model_booking *b)
+{
+	uint32_t pos = 0;
+	for (uint32_t i = 0; i < e->n; i++) {
+		if (e->b[i].status == CORE_BOOKING_WAITLISTED)
+			pos++;
+		if (&e->b[i] == b)
+			return b->status == CORE_BOOKING_WAITLISTED ? pos : 0;
+	}
+	return 0;
+}
+
+void model_view(const struct model_event *e, const struct model_booking *b,
+		struct core_booking_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->id = b->id;
+	v->event_id = e->id;
+	strcpy(v->customer_id, model_customer_ids[b->customer]);
+	v->status = b->status;
+	v->position = wl_position(e, b);
+	v->hold_expires_at = b->status == CORE_BOOKING_PENDING_PAYMENT ? b->hold_expires : 0;
+	v->created_at = b->created;
+}
+
+static void hold_made(core_time expires)
+{
+	if (expires && expires < next_due)
+		next_due = expires;
+}
+
+/* A seat freed: the first waitlisted takes it. */
+static uint32_t m_promote(struct model_event *e, core_time now,
+			  struct core_resp *r)
+{
+	uint32_t n = 0;
+	struct model_booking *w;
+
+	while (e->status == CORE_EVENT_SCHEDULED && taken(e) < e->capacity &&
+	       (w = wl_head(e))) {
+		w->status = e->price ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
+		w->hold_expires = e->price ? now + hold_ms : 0;
+		hold_made(w->hold_expires);
+		if (n++ == 0 && r) {
+			model_view(e, w, &r->promoted);
+			r->has_promoted = true;
+		}
+	}
+	return n;
+}
+
+static void m_release(struct model_event *e, struct model_booking *b,
+		      uint8_t status, core_time now, struct core_resp *r)
+{
+	b->status = status;
+	b->hold_expires = 0;
+	if (r)
+		model_view(e, b, &r->booking);
+	uint32_t n = m_promote(e, now, r);
+	if (r)
+		r->count = n;
+}
+
+/* Holds due at now expire in (expiry, booking id) order. */
+static void m_tick(core_time now)
+{
+	if (now < next_due)
+		return;
+	for (;;) {
+		struct model_event *best_e = NULL;
+		struct model_booking *best = NULL;
+		for (uint32_t i = 0; i < model_event_count; i++)
+			for (uint32_t j = 0; j < model_events[i].n; j++) {
+				struct model_booking *b = &model_events[i].b[j];
+				if (b->status != CORE_BOOKING_PENDING_PAYMENT ||
+				    b->hold_expires > now)
+					continue;
+				if (!best || b->hold_expires < best->hold_expires ||
+				    (b->hold_expires == best->hold_expires && b->id < best->id)) {
+					best = b;
+					best_e = &model_events[i];
+				}
+			}
+		if (!best)
+			break;
+		m_release(best_e, best, CORE_BOOKING_EXPIRED, now, NULL);
+	}
+	next_due = INT64_MAX;
+	for (uint32_t i = 0; i < model_event_count; i++)
+		for (uint32_t j = 0; j < model_events[i].n; j++)
+			if (model_events[i].b[j].status == CORE_BOOKING_PENDING_PAYMENT)
+				hold_made(model_events[i].b[j].hold_expires);
+}
+
+static bool customer_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-", id[i]))
+			return false;
+	return true;
+}
+
+static int customer_index(const char *id)
+{
+	for (int i = 0; i < MODEL_CUSTOMER_COUNT; i++)
+		if (strcmp(model_customer_ids[i], id) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- decisions ---- */
+
+static enum core_code m_book(const struct core_req *q, struct core_resp *r)
+{
+	struct model_event *e = model_event_get(q->event_id);
+	int cust = customer_index(q->customer_id);
+	struct model_booking *b;
+	bool hold;
+
+	if (!e)
+		return CORE_NO_EVENT;
+	if (!customer_ok(q->customer_id) || cust < 0)
+		return CORE_INVALID;
+	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= q->now)
+		return CORE_NOT_BOOKABLE;
+	for (uint32_t i = 0; i < e->n; i++)
+		if (e->b[i].customer == cust && active(e->b[i].status))
+			return CORE_ALREADY_BOOKED;
+	hold = e->price > 0 && q->u.book.payment != CORE_PAY_NONE;
+	uint8_t status;
+	if (taken(e) < e->capacity)
+		status = hold ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
+	else if (model_count_status(e, CORE_BOOKING_WAITLISTED) < e->waitlist_capacity)
+		status = CORE_BOOKING_WAITLISTED;
+	else
+		return CORE_EVENT_FULL;
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 8;
+		e->b = grow(e->b, e->cap * sizeof(*e->b));
+	}
+	b = &e->b[e->n++];
+	b->id = e->id << 24 | e->n;
+	b->customer = cust;
+	b->status = status;
+	b->created = q->now;
+	b->hold_expires = status == CORE_BOOKING_PENDING_PAYMENT ? q->now + hold_ms : 0;
+	hold_made(b->hold_expires);
+	model_view(e, b, &r->booking);
+	return CORE_OK;
+}
+
+static enum core_code m_cancel(const struct core_req *q, struct core_resp *r)
+{
+	struct model_event *e;
+	struct model_booking *b = model_booking_get(q->booking_id, &e);
+
+	if (!b)
+		return CORE_NO_BOOKING;
+	if (!active(b->status))
+		return CORE_NOT_ACTIVE;
+	m_release(e, b, CORE_BOOKING_CANCELLED, q->now, r);
+	return CORE_OK;
+}
+
+static enum core_code m_pay(const struct core_req *q, struct core_resp *r)
+{
+	struct model_event *e;
+	struct model_booking *b = model_booking_get(q->booking_id, &e);
+
+	if (!b)
+		return CORE_NO_BOOKING;
+	if (b->status != CORE_BOOKING_PENDING_PAYMENT) {
+		model_view(e, b, &r->booking);
+		return CORE_NOT_PENDING;
+	}
+	if (q->u.pay.succeeded && (q->u.pay.amount_cents != e->price ||
+				   strcmp(q->u.pay.currency, e->currency) != 0)) {
+		model_view(e, b, &r->booking);
+		return CORE_PAYMENT_MISMATCH;
+	}
+	if (q->u.pay.succeeded) {
+		b->status = CORE_BOOKING_CONFIRMED;
+		b->hold_expires = 0;
+		model_view(e, b, &r->booking);
+	} else {
+		m_release(e, b, CORE_BOOKING_PAYMENT_FAILED, q->now, r);
+	}
+	return CORE_OK;
+}
+
+static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
+{
+	struct model_event *e = model_event_get(q->event_id);
+
+	if (!e)
+		return CORE_NO_EVENT;
+	if (q->u.patch.capacity > 1000000)
+		return CORE_INVALID;
+	if (e->status == CORE_EVENT_CANCELLED && q->u.patch.capacity >= 0)
+		return CORE_NOT_BOOKABLE;
+	if (q->u.patch.cancel) {
+		e->status = CORE_EVENT_CANCELLED;
+		for (uint32_t i = 0; i < e->n; i++)
+			if (active(e->b[i].status)) {
+				e->b[i].status = CORE_BOOKING_CANCELLED;
+				e->b[i].hold_expires = 0;
+			}
+		if (q->u.patch.capacity >= 0)
+			e->capacity = (uint32_t)q->u.patch.capacity;
+		return CORE_OK;
+	}
+	if (q->u.patch.capacity >= 0) {
+		if ((uint32_t)q->u.patch.capacity < taken(e))
+			return CORE_CAPACITY_BELOW_TAKEN;
+		e->capacity = (uint32_t)q->u.patch.capacity;
+		r->count = m_promote(e, q->now, r);
+	}
+	return CORE_OK;
+}
+
+/* Outcomes remembered under an idempotency key (and answered with views). */
+static bool m_stored(enum core_op op, enum core_code code)
+{
+	return code == CORE_OK ||
+	       (op == CORE_OP_PAY &&
+		(code == CORE_NOT_PENDING || code == CORE_PAYMENT_MISMATCH));
+}
+
+/* ---- idempotency keys ---- */
+
+static struct m_key *m_key_find(const struct core_idem *k)
+{
+	for (uint32_t i = key_bucket[k->lo % KEY_BUCKETS]; i; i = key_next[i - 1])
+		if (keys[i - 1].hi == k->hi && keys[i - 1].lo == k->lo)
+			return &keys[i - 1];
+	return NULL;
+}
+
+static void m_key_add(const struct core_req *q, const struct core_resp *r)
+{
+	uint32_t b = q->idem.lo % KEY_BUCKETS;
+
+	if (key_count == key_cap) {
+		key_cap = key_cap ? key_cap * 2 : 1024;
+		keys = grow(keys, key_cap * sizeof(*keys));
+		key_next = grow(key_next, key_cap * sizeof(*key_next));
+	}
+	keys[key_count] = (struct m_key){ q->idem.hi, q->idem.lo,
+					  q->idem.fingerprint, q->now, *r };
+	key_next[key_count] = key_bucket[b];
+	key_bucket[b] = ++key_count;
+}
+
+void model_apply(const struct core_req *q, struct core_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = q->op;
+	m_tick(q->now);
+	if (core_idem_present(&q->idem)) {
+		struct m_key *k = m_key_find(&q->idem);
+		if (k && k->created + retention_ms > q->now) {
+			if (k->fp != q->idem.fingerprint) {
+				r->code = CORE_IDEM_MISMATCH;
+				return;
+			}
+			*r = k->first;
+			r->replayed = true;
+			return;
+		}
+	}
+	switch (q->op) {
+	case CORE_OP_BOOK: r->code = m_book(q, r); break;
+	case CORE_OP_CANCEL: r->code = m_cancel(q, r); break;
+	case CORE_OP_PAY: r->code = m_pay(q, r); break;
+	case CORE_OP_EVENT_PATCH: r->code = m_patch(q, r); break;
+	case CORE_OP_TICK: r->code = CORE_OK; break;
+	default: {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "model: op %d", q->op);
+		fail_hook(msg);
+		return;
+	}
+	}
+	/* A refusal carries no views (a stored PAY refusal keeps them). */
+	if (!m_stored(q->op, r->code)) {
+		memset(&r->booking, 0, sizeof(r->booking));
+		memset(&r->promoted, 0, sizeof(r->promoted));
+		r->has_promoted = false;
+		r->count = 0;
+	}
+	if (core_idem_present(&q->idem) && m_stored(q->op, r->code))
+		m_key_add(q, r);
+}
+
+uint64_t model_fingerprint(const struct core_req *q)
+{
+	/* What the API layer would hash: op and arguments. */
+	uint64_t h = (uint64_t)q->op * 1000003;
+	h = (h ^ q->event_id) * 1000003;
+	h = (h ^ q->booking_id) * 1000003;
+	for (const char *s = q->customer_id; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1000003;
+	if (q->op == CORE_OP_BOOK)
+		h = (h ^ (uint64_t)q->u.book.payment) * 1000003;
+	if (q->op == CORE_OP_PAY)
+		h = ((h ^ q->u.pay.succeeded) * 1000003 ^ q->u.pay.amount_cents) * 1000003;
+	if (q->op == CORE_OP_EVENT_PATCH)
+		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^ q->u.patch.cancel) * 1000003;
+	return h;
+}
+
+/* ---- mirroring generated events ---- */
+
+bool model_event_add(const struct core_event_view *v, char *err,
+		     size_t err_size)
+{
+	struct model_event *e;
+
+	if (model_event_get(v->id))
+		return true;
+	if (model_event_count == MODEL_EVENT_COUNT_MAX) {
+		snprintf(err, err_size, "too many events");
+		return false;
+	}
+	e = &model_events[model_event_count++];
+	memset(e, 0, sizeof(*e));
+	e->id = v->id;
+	e->start_at = v->start_at;
+	e->capacity = v->capacity;
+	e->waitlist_capacity = v->waitlist_capacity;
+	e->price = v->price_cents;
+	memcpy(e->currency, v->currency, 4);
+	e->status = v->status;
+	if (v->booked || v->held || v->waitlist_length) {
+		snprintf(err, err_size, "new event %" PRIu64 " not empty", v->id);
+		return false;
+	}
+	return true;
+}
+
+bool model_load_events(core_port *p, core_time now, char *err,
+		       size_t err_size)
+{
+	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
+	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
+	struct core_resp r;
+
+	q.u.list.from = 0;
+	q.u.list.to = INT64_MAX;
+	q.u.list.limit = CORE_LIST_LIMIT_MAX;
+	q.u.list.out = views;
+	do {
+		if (core_call(p, &q, &r) != 0) {
+			snprintf(err, err_size, "core_call op %d", q.op);
+			return false;
+		}
+		for (uint32_t i = 0; i < r.count; i++)
+			if (!model_event_add(&views[i], err, err_size))
+				return false;
+		if (r.count) {
+			q.u.list.after_start = views[r.count - 1].start_at;
+			q.u.list.after_id = views[r.count - 1].id;
+		}
+	} while (r.more);
+	return true;
+}
+
+/* ---- comparing ---- */
+
+bool model_cmp_view(const char *what, const struct core_booking_view *a,
+		    const struct core_booking_view *m, char *err,
+		    size_t err_size)
+{
+	if (a->id == m->id && a->event_id == m->event_id &&
+	    strcmp(a->customer_id, m->customer_id) == 0 && a->status == m->status &&
+	    a->position == m->position && a->hold_expires_at == m->hold_expires_at &&
+	    a->created_at == m->created_at)
+		return true;
+	snprintf(err, err_size,
+		 "%s differs: core {id %" PRIx64 " %s pos %u hold %" PRId64
+		 " created %" PRId64 " cust %s} model {id %" PRIx64
+		 " %s pos %u hold %" PRId64 " created %" PRId64 " cust %s}",
+		 what, a->id, core_booking_status_name(a->status), a->position,
+		 a->hold_expires_at, a->created_at, a->customer_id, m->id,
+		 core_booking_status_name(m->status), m->position,
+		 m->hold_expires_at, m->created_at, m->customer_id);
+	return false;
+}
+
+bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
+		    char *err, size_t err_size)
+{
+	if (a->code != m->code) {
+		snprintf(err, err_size, "op %d: code %s, model %s", m->op,
+			 core_code_name(a->code), core_code_name(m->code));
+		return false;
+	}
+	if (a->replayed != m->replayed) {
+		snprintf(err, err_size, "op %d: replayed %d, model %d", m->op,
+			 a->replayed, m->replayed);
+		return false;
+	}
+	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH)
+		return true;
+	if ((a->code == CORE_OK || m_stored(m->op, m->code)) &&
+	    !model_cmp_view("answer booking", &a->booking, &m->booking, err, err_size))
+		return false;
+	if (a->has_promoted != m->has_promoted) {
+		snprintf(err, err_size, "op %d: promoted %d, model %d", m->op,
+			 a->has_promoted, m->has_promoted);
+		return false;
+	}
+	if (m->has_promoted &&
+	    !model_cmp_view("answer promoted", &a->promoted, &m->promoted, err, err_size))
+		return false;
+	return true;
+}
+
+bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
+		     model_booking_get_fn bg, void *ctx, bool bookings,
+		     char *err, size_t err_size)
+{
+	struct core_event_view v;
+	uint32_t booked = model_count_status(e, CORE_BOOKING_CONFIRMED);
+	uint32_t held = model_count_status(e, CORE_BOOKING_PENDING_PAYMENT);
+	uint32_t wl = model_count_status(e, CORE_BOOKING_WAITLISTED);
+
+	if (eg(ctx, e->id, &v) != CORE_OK) {
+		snprintf(err, err_size, "event %" PRIu64 " missing", e->id);
+		return false;
+	}
+	if (v.capacity != e->capacity || v.booked != booked || v.held != held ||
+	    v.waitlist_length != wl || v.status != e->status) {
+		snprintf(err, err_size,
+			 "event %" PRIu64 ": core cap %u booked %u held %u wl %u status %u; "
+			 "model cap %u booked %u held %u wl %u status %u",
+			 e->id, v.capacity, v.booked, v.held, v.waitlist_length,
+			 v.status, e->capacity, booked, held, wl, e->status);
+		return false;
+	}
+	if (v.booked + v.held > v.capacity && v.status == CORE_EVENT_SCHEDULED) {
+		snprintf(err, err_size, "event %" PRIu64 " overbooked", e->id);
+		return false;
+	}
+	for (uint32_t i = 0; bookings && i < e->n; i++) {
+		struct core_booking_view a, m;
+		if (bg(ctx, e->b[i].id, &a) != CORE_OK) {
+			snprintf(err, err_size, "booking %" PRIx64 " missing",
+				 e->b[i].id);
+			return false;
+		}
+		model_view(e, &e->b[i], &m);
+		if (!model_cmp_view("stored booking", &a, &m, err, err_size))
+			return false;
+	}
+	return true;
+}
+
+bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,
+		   char *err, size_t err_size)
+{
+	for (uint32_t i = 0; i < model_event_count; i++)
+		if (!model_cmp_event(&model_events[i], eg, bg, ctx, true, err,
+				     err_size))
+			return false;
+	return true;
+}

@@ -1,0 +1,99 @@
+/*
+ * model.h: a small reference model of the booking rules, for the tests.
+ *
+ * Written for obviousness, not speed: events in an array, bookings in an
+ * array per event, the waitlist derived from the bookings' order. Tests
+ * drive the core and the model with the same requests (model_apply) and
+ * compare answers and stored state (model_cmp_*). One model per process:
+ * its state is the globals below.
+ *
+ * Events are not created by the model: the tests mirror the events the
+ * core generated (model_event_add, model_load_events).
+ *
+ * Comparisons return true when equal, else false with a one-line message
+ * in the caller's buffer. The model's own misuse (an op it does not know)
+ * goes to the failure hook given to model_init, which must not return.
+ */
+#ifndef BOOKD_TESTS_MODEL_H
+#define BOOKD_TESTS_MODEL_H
+
+#include "core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_CUSTOMER_COUNT 60
+#define MODEL_EVENT_COUNT_MAX 4096
+
+struct model_booking {
+	uint64_t id;
+	int customer; /* index into model_customer_ids */
+	uint8_t status;
+	core_time created, hold_expires;
+};
+
+struct model_event {
+	uint64_t id;
+	core_time start_at;
+	uint32_t capacity, waitlist_capacity, price;
+	char currency[4];
+	uint8_t status;
+	struct model_booking *b; /* by sequence - 1 */
+	uint32_t n, cap;
+};
+
+extern struct model_event model_events[MODEL_EVENT_COUNT_MAX];
+extern uint32_t model_event_count;
+/* "cust-00@example.org" ...: the only customers the model knows. */
+extern char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
+
+/* hold_ms and idem_retention_ms as configured in the core. */
+void model_init(core_time hold_ms, core_time idem_retention_ms,
+		void (*fail)(const char *msg));
+void model_free(void);
+
+struct model_event *model_event_get(uint64_t id);
+struct model_booking *model_booking_get(uint64_t id, struct model_event **ev);
+uint32_t model_count_status(const struct model_event *e, uint8_t status);
+void model_view(const struct model_event *e, const struct model_booking *b,
+		struct core_booking_view *v);
+
+/* Decide and apply q (BOOK, CANCEL, PAY, EVENT_PATCH, TICK) as the core
+ * should; r is the answer the core should give. */
+void model_apply(const struct core_req *q, struct core_resp *r);
+
+/* What the API layer would hash for an idempotency fingerprint. */
+uint64_t model_fingerprint(const struct core_req *q);
+
+/* Mirror a generated event: a known id is skipped; false when the event is
+ * not empty or the table is full. */
+bool model_event_add(const struct core_event_view *v, char *err,
+		     size_t err_size);
+/* Lists every event through p and mirrors the new ones. */
+bool model_load_events(core_port *p, core_time now, char *err,
+		       size_t err_size);
+
+/* ---- comparing ---- */
+
+/* Read the core's side: return an enum core_code. */
+typedef int (*model_event_get_fn)(void *ctx, uint64_t id,
+				  struct core_event_view *v);
+typedef int (*model_booking_get_fn)(void *ctx, uint64_t id,
+				    struct core_booking_view *v);
+
+bool model_cmp_view(const char *what, const struct core_booking_view *a,
+		    const struct core_booking_view *m, char *err,
+		    size_t err_size);
+/* a: the core's answer, m: the model's. */
+bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
+		    char *err, size_t err_size);
+/* The event's counts and status (and, with bookings, every booking). */
+bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
+		     model_booking_get_fn bg, void *ctx, bool bookings,
+		     char *err, size_t err_size);
+/* Every event and every booking. */
+bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,
+		   char *err, size_t err_size);
+
+#endif
