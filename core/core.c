@@ -32,6 +32,9 @@
  * mutex (decide, log, apply); generated events reach their shards as an
  * APPLY message holding the entry, and the caller waits for every shard.
  *
+ * Parking (core_park) stops every shard between decisions with nothing in
+ * flight between shards, for snapshots and recovery (see that section).
+ *
  * Sleep and wake-up: an idle worker (or a waiting core_call) announces it
  * sleeps, checks its rings once more and waits on a futex; a pusher fences
  * and wakes it only if it announced (Dekker-style), so the fast path costs
