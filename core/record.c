@@ -1,7 +1,7 @@
 /*
  * record.c: encoding and decoding of the records that make up an entry.
  *
- * Byte format (little-endian), documented for the log in docs/wal.md:
+ * Byte format (little-endian), documented in docs/core.md ("Records"):
  *     u8 type | u8 version | u16 body size | body
  * The body's fields are written in the order of struct rec's members for
  * that type; strings as u8 length + bytes (no NUL). The decoder checks every
