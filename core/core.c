@@ -531,8 +531,16 @@ static void *shard_main(void *arg)
 			continue;
 		for (unsigned p = 0; p < c->port_count; p++) {
 			struct ring *r = &c->to_shard[p * c->shard_count + sh->index];
-			for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r)); k++, n++)
-				shard_handle(sh, s);
+			struct slot *batch[SHARD_BATCH];
+			unsigned k = 0;
+
+			while (k < SHARD_BATCH && (s = ring_pop(r)))
+				batch[k++] = s;
+			for (unsigned i = 0; i < k; i++)
+				core__state_prefetch(sh->st, &batch[i]->req);
+			for (unsigned i = 0; i < k; i++)
+				shard_handle(sh, batch[i]);
+			n += k;
 		}
 		if (n) {
 			idle = 0;

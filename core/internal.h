@@ -157,6 +157,7 @@ uint32_t map_get(const struct map *m, uint64_t key);
 int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOSPC when full */
 bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
+void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
 uint64_t hash_bytes(const void *p, size_t n); /* XXH3-64, never 0 */
 uint64_t hash_u64(uint64_t x);                /* XXH3-64 of the 8 bytes */
 /* A platform's customer id: 1-64 of A-Za-z0-9._:@- */
@@ -218,6 +219,9 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
 
 /* ---- State (state.c) --------------------------------------------------- */
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
+/* Start loading what deciding req will read first (a batch is prefetched,
+ * then decided, so the cache misses overlap). */
+void core__state_prefetch(const core_state *st, const struct core_req *req);
 struct core_state;
 /* A state for shard `index` of `count` reading the shared catalogue `cat`
  * (the state then owns no catalogue), or owning one when cat is NULL. */

@@ -228,6 +228,27 @@ void core_state_free(core_state *st)
 
 /* ---- look-ups ---- */
 
+void core__state_prefetch(const core_state *st, const struct core_req *req)
+{
+	switch (req->op) {
+	case CORE_OP_BOOK:
+		map_prefetch(&st->event_by_id, req->event_id ? req->event_id : 1);
+		map_prefetch(&st->customer_by_hash,
+			     hash_bytes(req->customer_id,
+					strnlen(req->customer_id,
+						sizeof(req->customer_id))));
+		break;
+	case CORE_OP_CANCEL:
+	case CORE_OP_PAY:
+	case CORE_OP_BOOKING_GET:
+		map_prefetch(&st->booking_by_id,
+			     req->booking_id ? req->booking_id : 1);
+		break;
+	default:
+		break;
+	}
+}
+
 static struct event *event_get(const core_state *st, uint64_t id)
 {
 	uint32_t slot = id ? map_get(&st->event_by_id, id) : 0;

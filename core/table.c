@@ -102,6 +102,11 @@ bool map_del(struct map *m, uint64_t key)
 	return true;
 }
 
+void map_prefetch(const struct map *m, uint64_t key)
+{
+	__builtin_prefetch(&m->slots[map__slot(m, key)]);
+}
+
 size_t map_bytes(const struct map *m)
 {
 	return ((size_t)m->mask + 1) * sizeof(*m->slots);
