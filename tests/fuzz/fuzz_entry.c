@@ -33,6 +33,7 @@ static core_state *fresh(void)
 	cfg.booking_count_max = 256;
 	cfg.customer_count_max = 64;
 	cfg.idem_count_max = 64;
+	cfg.catalog_count_max = 16;
 	cfg.horizon_days = 6;
 	st = core_state_new(&cfg);
 	if (!st)
