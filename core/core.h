@@ -290,7 +290,7 @@ enum core_code core_state_booking(const core_state *st, uint64_t booking_id,
 struct core_stats {
 	uint64_t event_count, booking_count, customer_count, idem_count,
 		hold_count;
-	uint64_t bytes_allocated;
+	uint64_t bytes_allocated; /* records in use + index tables as sized */
 };
 void core_state_stats(const core_state *st, struct core_stats *out);
 

@@ -393,16 +393,7 @@ static int wal__lock(wal *w, char *err, size_t err_size)
 
 /* ---- Reading segments ---------------------------------------------------- */
 
-/* A segment mapped read-only for recovery or replay. */
-struct wal_map {
-	char name[WAL_SEGMENT_NAME_SIZE];
-	const uint8_t *base;
-	uint64_t file_size;
-	uint64_t limit;        /* records end before min(file, header size) */
-	uint64_t header_size;  /* segment size from a valid header, else 0 */
-};
-
-static int wal__map(wal *w, uint64_t first_lsn, struct wal_map *m)
+int wal__map(wal *w, uint64_t first_lsn, bool live, struct wal_map *m)
 {
 	struct stat st;
 	int fd, rc = 0;
@@ -422,8 +413,11 @@ static int wal__map(wal *w, uint64_t first_lsn, struct wal_map *m)
 		goto out_close;
 	}
 	if (m->file_size > 0) {
+		/* Live (a reader tailing the log): shared, so later writes
+		 * of the writer show, and faulted in as it goes. */
 		void *p = mmap(NULL, m->file_size, PROT_READ,
-			       MAP_PRIVATE | MAP_POPULATE, fd, 0);
+			       live ? MAP_SHARED : MAP_PRIVATE | MAP_POPULATE,
+			       fd, 0);
 		if (p == MAP_FAILED) {
 			rc = -errno;
 			goto out_close;
@@ -437,7 +431,7 @@ out_close:
 	return rc;
 }
 
-static void wal__unmap(struct wal_map *m)
+void wal__unmap(struct wal_map *m)
 {
 	if (m->base != NULL)
 		munmap((void *)m->base, m->file_size);
@@ -446,7 +440,7 @@ static void wal__unmap(struct wal_map *m)
 
 /* Why the segment header is not valid, or NULL (then m->limit and
  * m->header_size are set from it). */
-static const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
+const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 {
 	struct wal_seg_hdr h;
 
@@ -487,9 +481,9 @@ static bool wal__is_zero(const uint8_t *p, size_t size)
 /* Why the record at off is not valid, or NULL with *h and *len set. The
  * length is checked against the segment before anything depends on it.
  * expect_lsn 0 accepts any LSN. */
-static const char *wal__check_record(const struct wal_map *m, uint64_t off,
-				     uint64_t expect_lsn,
-				     struct wal_rec_hdr *h, uint32_t *len)
+const char *wal__check_record(const struct wal_map *m, uint64_t off,
+			      uint64_t expect_lsn, struct wal_rec_hdr *h,
+			      uint32_t *len)
 {
 	WAL_ASSERT(off % WAL_RECORD_ALIGN == 0);
 	if (off + WAL_RECORD_HEADER_SIZE > m->limit)
@@ -741,7 +735,7 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	bool corrupt;
 	int rc;
 
-	rc = wal__map(w, lsns[stop->index], &m);
+	rc = wal__map(w, lsns[stop->index], false, &m);
 	if (rc != 0) {
 		wal__errf(err, err_size, "wal: cannot read %s/%020" PRIu64
 			  ".wal: %s", w->dir, lsns[stop->index],
@@ -894,7 +888,7 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		const char *why;
 		uint64_t off = WAL_SEGMENT_HEADER_SIZE;
 
-		rc = wal__map(w, lsns[i], &m);
+		rc = wal__map(w, lsns[i], false, &m);
 		if (rc != 0) {
 			wal__errf(err, err_size,
 				  "wal: cannot read %s/%020" PRIu64 ".wal: %s",
@@ -1167,7 +1161,7 @@ int wal_replay(wal *w, uint64_t from_lsn,
 
 		if (si->first_lsn + si->record_count <= from_lsn)
 			continue;
-		rc = wal__map(w, si->first_lsn, &m);
+		rc = wal__map(w, si->first_lsn, false, &m);
 		if (rc != 0)
 			return rc;
 		if (wal__check_seg_hdr(&m, si->first_lsn) != NULL) {

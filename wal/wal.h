@@ -14,6 +14,7 @@
  *   wal_replay(s + 1)    (records after the snapshot)
  *   wal_start()          (starts the writer)
  *   wal_append() / wal_wait_durable() / wal_snapshot_*() ...
+ *   wal_reader_*()       (tail the durable log from another thread)
  *   wal_close()
  *
  * Functions return 0 or -errno. wal_open() also fills a caller's buffer
@@ -121,6 +122,49 @@ int wal_error(const wal *w);
 /* The replicator holds back removal of segments with records >= lsn.
  * Default: nothing held. */
 void wal_retain(wal *w, uint64_t lsn);
+
+/*
+ * A tailing reader, for the replicator: reads the segment files while the
+ * log runs, from one thread other than the writer's (one reader per
+ * thread; any number of readers). It returns only durable records, so
+ * never a half-written one, checks every segment header and record as
+ * recovery does, and never blocks waiting for new records (wake on
+ * wal_event_fd() and call again).
+ *
+ * Retention: call wal_retain(w, lsn) with the oldest LSN still needed
+ * (before wal_reader_open with from_lsn, then with wal_reader_lsn() as it
+ * advances), so that snapshot commits keep the segments ahead of the
+ * reader. Without it a commit may remove them: the reader then fails with
+ * -ENODATA (never crashes); the caller must resynchronise from a snapshot.
+ * Close readers before wal_close().
+ */
+typedef struct wal_reader wal_reader;
+
+/* A reader whose first record is from_lsn (0 means 1). -ENODATA: from_lsn
+ * is older than the oldest record kept. from_lsn may lie ahead of the
+ * durable LSN: the reader returns nothing until it is durable. May block
+ * briefly on a snapshot commit's segment removal. */
+int wal_reader_open(wal *w, uint64_t from_lsn, wal_reader **out);
+
+/*
+ * Passes up to max_records records with lsn <= wal_durable_lsn(), in LSN
+ * order, to fn; payload is valid only during the call. Returns how many
+ * were passed (0: nothing durable beyond wal_reader_lsn()), or -errno:
+ * -EUCLEAN for a corrupt segment header or record (bad length, LSN or
+ * checksum), -ENODATA if the segment holding the next LSN was removed;
+ * the reader then stays where it is. fn returning non-zero stops the call
+ * before that record is consumed (it is passed again next time); a
+ * negative value is returned as is, a positive one returns the count.
+ */
+int wal_reader_next(wal_reader *r, uint32_t max_records,
+		    int (*fn)(void *ctx, uint64_t lsn, const void *payload,
+			      size_t size),
+		    void *ctx);
+
+/* The next LSN the reader will pass. */
+uint64_t wal_reader_lsn(const wal_reader *r);
+
+void wal_reader_close(wal_reader *r);
 
 struct wal_stats {
 	uint64_t appended_lsn;      /* last LSN handed out */

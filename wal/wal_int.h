@@ -211,6 +211,28 @@ int wal__segment_lsns(int dir_fd, bool clean_leftovers, uint64_t **out,
 void wal__seg_hdr_encode(struct wal_seg_hdr *h, uint64_t segment_size,
 			 uint64_t first_lsn);
 
+/* A segment mapped read-only for recovery, replay or a reader. */
+struct wal_map {
+	char name[WAL_SEGMENT_NAME_SIZE];
+	const uint8_t *base;
+	uint64_t file_size;
+	uint64_t limit;        /* records end before min(file, header size) */
+	uint64_t header_size;  /* segment size from a valid header, else 0 */
+};
+
+/* Maps segment first_lsn (-ENOENT if it has no such file). live: for a
+ * reader of the running log (MAP_SHARED, not populated). */
+int wal__map(wal *w, uint64_t first_lsn, bool live, struct wal_map *m);
+void wal__unmap(struct wal_map *m);
+/* Why the segment header is not valid, or NULL (then m->limit and
+ * m->header_size are set from it). */
+const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn);
+/* Why the record at off is not valid, or NULL with *h and *len set; the
+ * checks recovery makes, length first. expect_lsn 0 accepts any LSN. */
+const char *wal__check_record(const struct wal_map *m, uint64_t off,
+			      uint64_t expect_lsn, struct wal_rec_hdr *h,
+			      uint32_t *len);
+
 /* wal_writer.c */
 int wal__prepare_segment(wal *w, int *fd_out);
 int wal__activate_segment(wal *w, int fd, uint64_t first_lsn);
