@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# All tests: set up, then build and run ctest in the Release build and in the
-# ASan+UBSan build, then run each libFuzzer target briefly on its corpus.
+# All tests: set up, start a throwaway PostgreSQL, build and run ctest in the
+# Release build and in the ASan+UBSan build, then run each libFuzzer target
+# briefly on its corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A throwaway PostgreSQL for the integration tests, stopped on the way out.
+eval "$(scripts/pg.sh start)"
+trap 'scripts/pg.sh stop "$BOOKD_PG_DIR"' EXIT
 for kind in release asan; do
   scripts/build.sh "$kind"
   dir=build; [ "$kind" = asan ] && dir=build-asan
