@@ -1037,6 +1037,21 @@ static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 	}
 }
 
+/* Generates what series `id` still lacks up to the horizon (idempotent);
+ * the answer then also waits for the last chunk. With cat_lock held. */
+static int series_generate(core_port *p, core_time now, uint64_t id,
+			   struct core_resp *resp)
+{
+	struct core_resp gen;
+	int rc;
+
+	memset(&gen, 0, sizeof(gen));
+	rc = cat_generate(p, now, id, (struct core_date){ 0, 0, 0 }, &gen);
+	if (gen.lsn > resp->lsn)
+		resp->lsn = gen.lsn;
+	return rc;
+}
+
 static int call_catalogue(core_port *p, const struct core_req *req,
 			  struct core_resp *resp)
 {
@@ -1061,14 +1076,9 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 			 * Generating again is idempotent. */
 			if (resp->replayed && req->op == CORE_OP_SERIES_CREATE &&
 			    resp->code == CORE_OK) {
-				struct core_resp gen;
-				memset(&gen, 0, sizeof(gen));
 				pthread_mutex_lock(&c->cat_lock);
-				rc = cat_generate(p, req->now, resp->id,
-						  (struct core_date){ 0, 0, 0 }, &gen);
+				rc = series_generate(p, req->now, resp->id, resp);
 				pthread_mutex_unlock(&c->cat_lock);
-				if (gen.lsn > resp->lsn)
-					resp->lsn = gen.lsn;
 			}
 			return rc;
 		}
@@ -1099,14 +1109,8 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 				cat_apply(p, w.data, w.size);
 		}
 		if (rc == 0 && resp->code == CORE_OK &&
-		    req->op == CORE_OP_SERIES_CREATE) {
-			struct core_resp gen;
-			memset(&gen, 0, sizeof(gen));
-			rc = cat_generate(p, req->now, resp->id,
-					  (struct core_date){ 0, 0, 0 }, &gen);
-			if (gen.lsn)
-				resp->lsn = gen.lsn;
-		}
+		    req->op == CORE_OP_SERIES_CREATE)
+			rc = series_generate(p, req->now, resp->id, resp);
 	}
 	pthread_mutex_unlock(&c->cat_lock);
 

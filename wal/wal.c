@@ -1,8 +1,8 @@
 /*
  * wal.c: the write-ahead log of bookd: format, open and recovery, replay,
  * close. Appending and the writer are in wal_writer.c, snapshots and
- * retention in wal_snapshot.c; docs/wal.md has the format byte by byte and
- * the benchmarks.
+ * retention in wal_snapshot.c, the tailing reader in wal_reader.c;
+ * docs/wal.md has the format byte by byte and the benchmarks.
  *
  * PURPOSE
  *
@@ -99,6 +99,8 @@
  *    lone record is written at once. No timer.
  *  - The preparer: zero-fills next.tmp so a segment is ready at roll-over.
  *  - Snapshot commits, on the caller's thread, remove old files.
+ *  - Readers (wal_reader.c), one per thread: map segment files and read
+ *    records up to durable_lsn with the checks of RECOVERY below.
  *
  * FAILURE BEHAVIOUR
  *

@@ -1,6 +1,7 @@
 /*
  * wal_int.h: internals shared by wal.c (format, open, recovery, replay,
- * close), wal_writer.c (append, group commit, segments) and wal_snapshot.c.
+ * close), wal_writer.c (append, group commit, segments), wal_snapshot.c
+ * and wal_reader.c.
  * Not installed; nothing outside wal/ includes it. See wal.c for the design.
  */
 #ifndef BOOKD_WAL_INT_H
