@@ -30,18 +30,8 @@
 #include "wal_test.h"
 
 /* Fatal setup failures: nothing after them makes sense. */
-#define SEG_SMALL (128u << 10)
 
 /* ---- Helpers ---------------------------------------------------------- */
-
-
-static char root[64];
-
-static void make_root(void)
-{
-	strcpy(root, "/tmp/test_wal.XXXXXX");
-	REQUIRE(mkdtemp(root) != NULL);
-}
 
 static void sub_dir(char *out, size_t size, const char *name)
 {
@@ -1108,13 +1098,7 @@ static double now_s(void)
 
 int main(void)
 {
-	const char *seed_env = getenv("WAL_SEED");
-	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
-				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-
-	printf("wal: seed %" PRIu64 " (set WAL_SEED to repeat)\n", seed);
-	rng_state = seed;
-	make_root();
+	uint64_t seed = wal_test_start("wal");
 
 	RUN(test_config());
 	RUN(test_round_trip());

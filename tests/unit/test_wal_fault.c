@@ -24,11 +24,6 @@
 #include "../../wal/wal.h"
 #include "wal_test.h"
 
-#define SEG_SMALL (128u << 10)
-
-
-static char root[64];
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -112,19 +107,12 @@ static void faults_clear(void)
 static wal *open_dir(const char *dir, uint32_t buffer_size)
 {
 	struct wal_config cfg;
-	char err[256] = "";
-	wal *w = NULL;
-	int rc;
 
 	wal_config_default(&cfg);
 	cfg.dir = dir;
 	cfg.segment_size = SEG_SMALL;
 	cfg.buffer_size = buffer_size;
-	rc = wal_open(&cfg, &w, err, sizeof(err));
-	if (rc != 0)
-		printf("wal_open(%s): %d %s\n", dir, rc, err);
-	REQUIRE(rc == 0);
-	return w;
+	return wal_test_open(&cfg);
 }
 
 #define REC_SIZE 200
@@ -391,15 +379,7 @@ static void test_snapshot_failure(void)
 
 int main(void)
 {
-	const char *seed_env = getenv("WAL_SEED");
-	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
-				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-
-	printf("wal_fault: seed %" PRIu64 " (set WAL_SEED to repeat)\n", seed);
-	rng_state = seed;
-	(void)rnd;
-	strcpy(root, "/tmp/test_wal_fault.XXXXXX");
-	REQUIRE(mkdtemp(root) != NULL);
+	uint64_t seed = wal_test_start("wal_fault");
 
 	test_fsync_failure(EIO);
 	test_fsync_failure(ENOSPC);

@@ -24,21 +24,15 @@
 #include "../../wal/wal.h"
 #include "wal_test.h"
 
-#define SEG_SMALL (128u << 10)
 #define APPENDER_COUNT 2
 #define PER_THREAD 12000
 #define TAIL_TOTAL (APPENDER_COUNT * PER_THREAD)
 #define PAYLOAD_MAX 600
 
-static char root[64];
-
 static wal *open_dir_with(const char *dir, enum wal_io io,
 			 enum wal_sync sync)
 {
 	struct wal_config cfg;
-	char err[256] = "";
-	wal *w = NULL;
-	int rc;
 
 	wal_config_default(&cfg);
 	cfg.dir = dir;
@@ -46,11 +40,7 @@ static wal *open_dir_with(const char *dir, enum wal_io io,
 	cfg.sync = sync;
 	cfg.segment_size = SEG_SMALL;
 	cfg.buffer_size = 256u << 10;
-	rc = wal_open(&cfg, &w, err, sizeof(err));
-	if (rc != 0)
-		printf("wal_open(%s): %d %s\n", dir, rc, err);
-	REQUIRE(rc == 0);
-	return w;
+	return wal_test_open(&cfg);
 }
 
 static wal *open_dir(const char *dir)
@@ -590,15 +580,7 @@ static void test_corrupt(void)
 
 int main(void)
 {
-	const char *seed_env = getenv("WAL_SEED");
-	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
-				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-
-	printf("wal_reader: seed %" PRIu64 " (set WAL_SEED to repeat)\n",
-	       seed);
-	rng_state = seed;
-	strcpy(root, "/tmp/test_wal_reader.XXXXXX");
-	REQUIRE(mkdtemp(root) != NULL);
+	uint64_t seed = wal_test_start("wal_reader");
 
 	test_tail(WAL_IO_THREAD, WAL_SYNC_FDATASYNC);
 	test_tail(WAL_IO_URING, WAL_SYNC_WRITE);

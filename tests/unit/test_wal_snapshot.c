@@ -20,28 +20,16 @@
 #include "../../wal/wal.h"
 #include "wal_test.h"
 
-#define SEG_SMALL (128u << 10)
-
-
-static char root[64];
-
 static wal *open_dir(const char *dir, bool cut_corrupt)
 {
 	struct wal_config cfg;
-	char err[256] = "";
-	wal *w = NULL;
-	int rc;
 
 	wal_config_default(&cfg);
 	cfg.dir = dir;
 	cfg.segment_size = SEG_SMALL;
 	cfg.buffer_size = 1u << 20;
 	cfg.cut_corrupt = cut_corrupt;
-	rc = wal_open(&cfg, &w, err, sizeof(err));
-	if (rc != 0)
-		printf("wal_open(%s): %d %s\n", dir, rc, err);
-	REQUIRE(rc == 0);
-	return w;
+	return wal_test_open(&cfg);
 }
 
 /* Appends count records of size bytes keyed by their LSN; waits. */
@@ -411,15 +399,7 @@ static void test_log_after_snapshot(void)
 
 int main(void)
 {
-	const char *seed_env = getenv("WAL_SEED");
-	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0)
-				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-
-	printf("wal_snapshot: seed %" PRIu64 " (set WAL_SEED to repeat)\n",
-	       seed);
-	rng_state = seed;
-	strcpy(root, "/tmp/test_wal_snap.XXXXXX");
-	REQUIRE(mkdtemp(root) != NULL);
+	uint64_t seed = wal_test_start("wal_snap");
 
 	test_snapshot_basic();
 	test_snapshot_fallback();
