@@ -1,0 +1,48 @@
+/*
+ * fields.h: the values both protocols carry, checked and converted the same
+ * way (internal to api/): ids, customer ids, dates, times, weekdays, and
+ * the error code and HTTP status of each core outcome.
+ *
+ * Parsers take (s, n), need no NUL, never allocate, and return 0 or -EINVAL.
+ */
+#ifndef BOOKD_FIELDS_H
+#define BOOKD_FIELDS_H
+
+#include "core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLD_TIME_SIZE 32 /* "2026-11-25T18:00:00Z" and its NUL, with room */
+
+/* 1-64 of A-Za-z0-9._:@- */
+bool fld_customer_id_valid(const char *s, size_t n);
+/* An id as the API shows it: a decimal string of a non-zero uint64. */
+int fld_id_parse(const char *s, size_t n, uint64_t *out);
+/* "YYYY-MM-DD", a real calendar date. */
+int fld_date_parse(const char *s, size_t n, struct core_date *out);
+/* "HH:MM", 00:00..23:59, as minutes after midnight. */
+int fld_hhmm_parse(const char *s, size_t n, uint16_t *out);
+/* "MO".."SU" as a bit of core_series_spec.weekday_mask. */
+int fld_weekday_parse(const char *s, size_t n, uint8_t *bit);
+/* RFC 3339 ("2026-11-25T18:00:00Z", "...T19:00:00.250+01:00") or a date
+ * ("2026-11-25", midnight UTC). */
+int fld_time_parse(const char *s, size_t n, core_time *out);
+/* RFC 3339 in UTC with milliseconds only when not zero. Returns length. */
+size_t fld_time_format(core_time t, char out[FLD_TIME_SIZE]);
+/* A three-letter currency, lower-cased into out[4]. */
+int fld_currency_parse(const char *s, size_t n, char out[4]);
+/* Checks an IANA zone name by loading it. */
+bool fld_timezone_valid(const char *name);
+
+const char *fld_event_status_name(uint8_t status);   /* "scheduled", ... */
+const char *fld_booking_status_name(uint8_t status); /* "confirmed", ... */
+
+/* The API's error for a core outcome other than CORE_OK: its code string
+ * ("event_full", ...) and HTTP status (409, 404, ...). */
+const char *fld_code_error(enum core_code code, int *http_status);
+/* The same for a transport error from srv render (rc < 0). */
+const char *fld_errno_error(int rc, int *http_status);
+
+#endif

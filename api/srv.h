@@ -1,0 +1,130 @@
+/*
+ * srv.h: the server's parts and how they meet (internal to api/).
+ *
+ *   net.c     io_uring loop per network thread: accepts, reads, writes,
+ *             owns the connections and their in-order answer queues.
+ *   http.c    HTTP/1.1 + JSON adapter: a protocol (struct srv_proto).
+ *   bin.c     binary msgpack protocol: a protocol (struct srv_proto).
+ *   auth.c    keys, HS256 JWT, Stripe signatures, rate limits (auth.h).
+ *   bookd.c   main: flags, node, threads, timers, signals.
+ *
+ * A protocol parses what a connection received into requests. For each
+ * request it does exactly one of:
+ *   - srv_answer(): an answer it can give at once (errors, /health, ...);
+ *   - srv_submit(): a core request; the loop submits it (shard operations
+ *     through the thread's core port, fan-out reads and catalogue
+ *     operations through the slow workers), waits until its log record is
+ *     durable, and then calls the protocol's render() with the answer.
+ * Answers leave in request order (pipelining), whatever order they are
+ * decided in. Nothing is sent before it is durable.
+ */
+#ifndef BOOKD_SRV_H
+#define BOOKD_SRV_H
+
+#include "auth.h"
+#include "core.h"
+#include "node.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_CTX_SIZE_MAX 256          /* a protocol's per-request context */
+#define SRV_OUT_SIZE_MAX (8u << 20)   /* unsent bytes per connection: then close */
+#define SRV_IN_SIZE_MAX (1u << 20)    /* one request or frame at most */
+#define SRV_PIPELINE_MAX 1024         /* requests in flight per connection */
+
+struct srv;       /* the server: config, node, slow workers, counters */
+struct srv_conn;  /* one connection (owned by net.c) */
+
+/* A growable output buffer; appends never fail (on allocation failure the
+ * buffer is marked broken and the connection is closed). */
+struct srv_buf {
+	uint8_t *data;
+	size_t size, cap;
+	bool broken;
+};
+void srv_buf_put(struct srv_buf *b, const void *p, size_t n);
+void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* What a slow (fan-out) read brings back besides the core_resp. */
+struct srv_views {
+	struct core_event_view *events;     /* EVENT_LIST: resp.count of them */
+	struct core_booking_view *bookings; /* CUSTOMER_BOOKINGS */
+};
+
+/* Server-wide facts for /v1/admin/status, /metrics and /ready. */
+struct srv_status {
+	unsigned shard_count, thread_count;
+	uint64_t conn_count;
+	uint64_t wal_appended_lsn, wal_durable_lsn;
+	uint64_t wal_sync_count, wal_sync_ns_total, wal_sync_ns_max;
+	uint64_t wal_bytes_written;
+	int wal_error; /* 0 or -errno: writes refused */
+	/* Replication (DATABASE_URL): "disabled", "streaming", "catching_up"
+	 * or "down", and its lag. */
+	const char *repl_state;
+	uint64_t repl_lag_records, repl_lag_bytes;
+	double repl_lag_seconds;
+	uint64_t repl_applied_lsn;
+	/* Counters since start. */
+	uint64_t requests_total, responses_by_class[6]; /* [status / 100] */
+	uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
+	uint64_t rate_limited_total;
+	core_time started_at;
+};
+
+/* A protocol: one instance per connection kind (HTTP, binary). */
+struct srv_proto {
+	const char *name;
+	size_t conn_state_size; /* per-connection state, zeroed at accept */
+	/* New bytes arrived. Parse complete requests from in[0..len) and
+	 * return how many bytes were used (the rest is kept and offered
+	 * again with more), or -1 to close the connection once what is
+	 * queued was sent (after queuing a last answer if wanted). A
+	 * protocol must not use more than one request's bytes beyond
+	 * SRV_IN_SIZE_MAX: it answers "too large" and returns -1. */
+	long (*parse)(struct srv_conn *c, void *state, const uint8_t *in,
+		      size_t len);
+	/* The answer to a srv_submit() request, decided and durable (or
+	 * refused: rc < 0, -ENOSPC/-EIO when the log failed, -EAGAIN when
+	 * overloaded). ctx is what srv_submit() was given. */
+	void (*render)(struct srv_conn *c, void *state, const void *ctx,
+		       int rc, const struct core_resp *resp,
+		       const struct srv_views *views, struct srv_buf *out);
+};
+
+extern const struct srv_proto srv_http_proto;
+extern const struct srv_proto srv_bin_proto;
+
+/* ---- For protocols, during parse() ---- */
+
+/* Queue an answer given at once (copied). */
+void srv_answer(struct srv_conn *c, const void *bytes, size_t size);
+/* Or build it in place: returns the buffer to append to, then call
+ * srv_answer_done(). */
+struct srv_buf *srv_answer_begin(struct srv_conn *c);
+void srv_answer_done(struct srv_conn *c);
+/* Queue a core request; ctx (ctx_size <= SRV_CTX_SIZE_MAX) is copied and
+ * handed back to render(). req.now is set by the caller. Returns 0, or
+ * -EAGAIN when this connection has SRV_PIPELINE_MAX requests in flight
+ * (stop parsing: return the bytes used so far; parse is called again once
+ * answers went out). */
+int srv_submit(struct srv_conn *c, const struct core_req *req,
+	       const void *ctx, size_t ctx_size);
+
+struct srv *srv_conn_srv(struct srv_conn *c);
+/* The peer's address as a string ("127.0.0.1", "::1", "unix"). */
+const char *srv_conn_peer(const struct srv_conn *c);
+/* The peer's address as a rate-limit key. */
+uint64_t srv_conn_peer_key(const struct srv_conn *c);
+
+/* ---- Server-wide, any thread ---- */
+
+const struct auth_config *srv_auth(const struct srv *s);
+struct auth_limiter *srv_limiter(struct srv *s);
+void srv_status_get(struct srv *s, struct srv_status *out);
+core_time srv_now(void); /* CLOCK_REALTIME, ms */
+
+#endif
