@@ -188,7 +188,10 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 				 strerror(-rc));
 		goto out_close_core;
 	}
-	rc = wal_start(n->wal);
+	for (unsigned i = 0; i < cfg->wake_fd_count && rc == 0; i++)
+		rc = wal_event_fd_add(n->wal, cfg->wake_fds[i]);
+	if (rc == 0)
+		rc = wal_start(n->wal);
 	if (rc) {
 		snprintf(err, err_size, "cannot start the log: %s", strerror(-rc));
 		goto out_close_core;

@@ -27,6 +27,10 @@ struct node_config {
 	/* A background snapshot once the log grew by this many records
 	 * (checked every second); 0: only node_snapshot(). */
 	uint64_t snapshot_every;
+	/* Extra eventfds the log writes after each durable advance (see
+	 * wal_event_fd_add): one per thread that waits for durability. */
+	const int *wake_fds;
+	unsigned wake_fd_count;
 };
 
 void node_config_default(struct node_config *cfg);

@@ -94,6 +94,7 @@ struct ring {
 struct bell {
 	_Alignas(CACHE_LINE) _Atomic uint32_t seq;
 	_Atomic uint32_t sleepers;
+	int wake_fd; /* >= 0: an eventfd to write instead of a futex wake */
 };
 
 struct shard {
@@ -192,8 +193,14 @@ static void bell_ring(struct bell *b)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&b->sleepers, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
-		syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-			NULL, 0);
+		if (b->wake_fd >= 0) {
+			uint64_t one = 1;
+			/* Only fails if the counter is at its maximum: awake. */
+			(void)!write(b->wake_fd, &one, sizeof(one));
+		} else {
+			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
+				NULL, NULL, 0);
+		}
 	}
 }
 
@@ -569,6 +576,7 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 
 	p->c = c;
 	p->index = index;
+	p->bell.wake_fd = -1;
 	p->slots = calloc(n, sizeof(*p->slots));
 	p->list_scratch = calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
 				 sizeof(*p->list_scratch));
@@ -630,6 +638,7 @@ int core_open(const struct core_config *cfg, core **out)
 		struct shard *sh = &c->shards[s];
 		sh->c = c;
 		sh->index = s;
+		sh->bell.wake_fd = -1;
 		sh->st = core__state_new(cfg, c->cat, s, S);
 		if (!sh->st || map_init(&sh->in_flight, slots_total))
 			goto out_free;
@@ -806,6 +815,25 @@ static bool port_has_work(void *arg)
 		if (!ring_empty(&c->to_port[sh * c->port_count + p->index]))
 			return true;
 	return false;
+}
+
+void core_port_set_wake_fd(core_port *p, int fd)
+{
+	p->bell.wake_fd = fd;
+}
+
+bool core_port_idle_begin(core_port *p)
+{
+	atomic_fetch_add_explicit(&p->bell.sleepers, 1, memory_order_seq_cst);
+	if (!port_has_work(p))
+		return true;
+	atomic_fetch_sub_explicit(&p->bell.sleepers, 1, memory_order_relaxed);
+	return false;
+}
+
+void core_port_idle_end(core_port *p)
+{
+	atomic_fetch_sub_explicit(&p->bell.sleepers, 1, memory_order_relaxed);
 }
 
 void core_wait(core_port *p)

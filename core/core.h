@@ -316,7 +316,16 @@ int core_submit(core_port *p, const struct core_req *req, uint64_t tag);
 int core_poll(core_port *p, struct core_resp *out, int max);
 /* Blocks until an answer may be waiting (or a short timeout passed). */
 void core_wait(core_port *p);
-/* Synchronous: submit and wait; every op, catalogue ones included. */
+/* For event loops (io_uring) instead of core_wait: with a wake fd (an
+ * eventfd), answers arriving while the port's owner is idle write 1 to it.
+ * Idle: core_port_idle_begin() returns true (no answer waiting; now block
+ * on the fd), and core_port_idle_end() once awake; false means answers are
+ * waiting: poll, do not block. */
+void core_port_set_wake_fd(core_port *p, int fd);
+bool core_port_idle_begin(core_port *p);
+void core_port_idle_end(core_port *p);
+/* Synchronous: submit and wait; fan-out reads and catalogue ops too. Only
+ * on a port with nothing else in flight. */
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);
 
 /* ---- Snapshots and recovery (with the log) ----------------------------

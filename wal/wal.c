@@ -1236,6 +1236,16 @@ int wal_event_fd(const wal *w)
 	return w->event_fd;
 }
 
+int wal_event_fd_add(wal *w, int fd)
+{
+	if (w->started || fd < 0)
+		return -EINVAL;
+	if (w->watch_fd_count == WAL_WATCH_FD_COUNT_MAX)
+		return -EMFILE;
+	w->watch_fds[w->watch_fd_count++] = fd;
+	return 0;
+}
+
 void wal_retain(wal *w, uint64_t lsn)
 {
 	atomic_store_explicit(&w->retain_lsn, lsn, memory_order_release);

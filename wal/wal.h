@@ -115,6 +115,11 @@ int wal_wait_durable(wal *w, uint64_t lsn);
 /* An eventfd (EFD_NONBLOCK) written after each durable advance and on
  * failure, for io_uring network threads to wake on. Owned by the log. */
 int wal_event_fd(const wal *w);
+/* Before wal_start(): one more eventfd (the caller's, not closed by the
+ * log) to write like the one above, so that several threads can each wake
+ * on their own. -EMFILE beyond WAL_WATCH_FD_COUNT_MAX. */
+#define WAL_WATCH_FD_COUNT_MAX 16
+int wal_event_fd_add(wal *w, int fd);
 
 /* 0, or the sticky -errno after a failed write or fdatasync. */
 int wal_error(const wal *w);

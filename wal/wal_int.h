@@ -123,6 +123,8 @@ struct wal {
 	int dir_fd;
 	int lock_fd;
 	int event_fd;
+	int watch_fds[WAL_WATCH_FD_COUNT_MAX]; /* wal_event_fd_add */
+	unsigned watch_fd_count;
 	uint64_t segment_size;  /* for new segments */
 	enum wal_sync sync;
 	enum wal_io io;

@@ -298,6 +298,10 @@ static void wal__notify(wal *w)
 	/* EAGAIN only when the counter is near 2^64: readers are behind. */
 	if (write(w->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		wal__log("eventfd write: %s", strerror(errno));
+	for (unsigned i = 0; i < w->watch_fd_count; i++)
+		if (write(w->watch_fds[i], &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			wal__log("eventfd write: %s", strerror(errno));
 	if (atomic_load(&w->durable_waiters) > 0) {
 		pthread_mutex_lock(&w->durable_mu);
 		pthread_cond_broadcast(&w->durable_cv);
