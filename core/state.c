@@ -626,6 +626,12 @@ static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 
 	if (!b)
 		return CORE_NO_BOOKING;
+	/* A customer cancelling for itself (req.customer_id set, e.g. from a
+	 * JWT): another customer's booking is as good as unknown. */
+	if (req->customer_id[0] != '\0' &&
+	    strncmp(st->customers[b->customer_slot].id, req->customer_id,
+		    sizeof(req->customer_id)) != 0)
+		return CORE_NO_BOOKING;
 	if (!status_active(b->status))
 		return CORE_NOT_ACTIVE;
 	decide_release(st, b, CORE_BOOKING_CANCELLED, CORE_NOTIFY_CANCELLED,

@@ -1004,6 +1004,30 @@ static void test_cancel_promotes_fifo(void)
 	core_state_free(st);
 }
 
+/* A cancel naming a customer (the HTTP adapter sets a JWT's sub) cancels
+ * only that customer's booking; another's is CORE_NO_BOOKING, unchanged. */
+static void test_cancel_by_customer_own_only(void)
+{
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 2, 0, 0, "");
+	struct core_resp a = st_book(st, T0, ev, "alice", CORE_PAY_AUTO);
+	struct core_resp r;
+	struct core_req q;
+
+	CHECK(a.code == CORE_OK);
+	q = q_cancel(T0 + 1, a.booking.id);
+	set_customer(&q, "mallory");
+	CHECK(sdo(st, &q, &r) == CORE_NO_BOOKING);
+	CHECK(st_bk(st, a.booking.id).status == CORE_BOOKING_CONFIRMED);
+	set_customer(&q, "alic"); /* a prefix is another customer */
+	CHECK(sdo(st, &q, &r) == CORE_NO_BOOKING);
+	set_customer(&q, "alice");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	CHECK(r.booking.status == CORE_BOOKING_CANCELLED);
+	CHECK(st_bk(st, a.booking.id).status == CORE_BOOKING_CANCELLED);
+	core_state_free(st);
+}
+
 static void test_cancel_priced_promotes_to_hold(void)
 {
 	core_state *st = st_setup();
@@ -2581,6 +2605,7 @@ static const struct test tests[] = {
 	T(test_book_unknown_or_not_bookable),
 	T(test_book_priced_hold),
 	T(test_cancel_promotes_fifo),
+	T(test_cancel_by_customer_own_only),
 	T(test_cancel_priced_promotes_to_hold),
 	T(test_hold_expiry_passes_seat),
 	T(test_payment_outcomes),
