@@ -1,0 +1,398 @@
+/*
+ * fields.c: the values both protocols carry (fields.h).
+ *
+ * Purpose: one place where the HTTP adapter and the binary protocol check
+ * and convert ids, customer ids, dates, times, weekdays and currencies, and
+ * map core outcomes and transport errors to an API error code and an HTTP
+ * status, so that both protocols say the same thing for the same input.
+ *
+ * Rules:
+ *  - Parsers take (s, n), read at most n bytes, need no NUL, never allocate
+ *    and return 0 or -EINVAL; *out is written only on success.
+ *  - Ids: a decimal uint64 in 1..UINT64_MAX, digits only: no sign, no
+ *    leading zero, no blanks, no overflow (wraps are refused, not reduced).
+ *  - Calendar: proleptic Gregorian (core/tz.h's days_from_civil), years
+ *    0000..9999, no locale, no time-zone database. A date is a real day:
+ *    1900-02-29 is refused, 2000-02-29 accepted.
+ *  - RFC 3339: "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)", 'T' and 'Z'
+ *    in either case; the fraction (1..9 digits) is cut to milliseconds
+ *    (truncated, never rounded up into the next second); a leap second
+ *    (:60) is refused (core_time is POSIX time). A bare date is midnight
+ *    UTC.
+ *  - Output times are UTC with "Z", milliseconds only when not zero, so a
+ *    formatted time parses back to the same core_time.
+ *
+ * Threads: everything here is pure and reentrant, except
+ * fld_timezone_valid(), which reads the zone file (not for the hot path).
+ */
+#include "fields.h"
+
+#include "tz.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FLD__ID_DIGITS_MAX 20   /* UINT64_MAX = 18446744073709551615 */
+#define FLD__FRAC_DIGITS_MAX 9  /* nanoseconds: RFC 3339 allows more, we don't */
+#define FLD__MS_PER_DAY INT64_C(86400000)
+
+_Static_assert(FLD_TIME_SIZE >= sizeof("-292275055-05-16T16:47:04.192Z"),
+	       "fld time size holds any core_time");
+
+static bool fld__digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* n decimal digits at s as an int; false if any is not a digit. */
+static bool fld__digits(const char *s, size_t n, int *out)
+{
+	int v = 0;
+
+	assert(n <= 9);
+	for (size_t i = 0; i < n; i++) {
+		if (!fld__digit(s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool fld__leap_year(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int fld__month_days(int y, int m)
+{
+	static const int8_t days[12] = { 31, 28, 31, 30, 31, 30,
+					 31, 31, 30, 31, 30, 31 };
+
+	assert(m >= 1);
+	assert(m <= 12);
+	return days[m - 1] + (m == 2 && fld__leap_year(y));
+}
+
+bool fld_customer_id_valid(const char *s, size_t n)
+{
+	if (!s || n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    fld__digit(c))
+			continue;
+		if (c == '.' || c == '_' || c == ':' || c == '@' || c == '-')
+			continue;
+		return false;
+	}
+	return true;
+}
+
+int fld_id_parse(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || n == 0 || n > FLD__ID_DIGITS_MAX || s[0] == '0')
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d;
+
+		if (!fld__digit(s[i]))
+			return -EINVAL;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL; /* overflow */
+		v = v * 10 + d;
+	}
+	assert(v != 0); /* no leading zero and at least one digit */
+	*out = v;
+	return 0;
+}
+
+/* "YYYY-MM-DD" at s (exactly 10 bytes available). */
+static int fld__date(const char *s, int *y, int *m, int *d)
+{
+	if (s[4] != '-' || s[7] != '-')
+		return -EINVAL;
+	if (!fld__digits(s, 4, y) || !fld__digits(s + 5, 2, m) ||
+	    !fld__digits(s + 8, 2, d))
+		return -EINVAL;
+	if (*m < 1 || *m > 12 || *d < 1 || *d > fld__month_days(*y, *m))
+		return -EINVAL;
+	return 0;
+}
+
+int fld_date_parse(const char *s, size_t n, struct core_date *out)
+{
+	int y, m, d;
+
+	if (!s || n != 10 || fld__date(s, &y, &m, &d) < 0)
+		return -EINVAL;
+	out->year = (int16_t)y;
+	out->month = (int8_t)m;
+	out->day = (int8_t)d;
+	return 0;
+}
+
+int fld_hhmm_parse(const char *s, size_t n, uint16_t *out)
+{
+	int h, m;
+
+	if (!s || n != 5 || s[2] != ':')
+		return -EINVAL;
+	if (!fld__digits(s, 2, &h) || !fld__digits(s + 3, 2, &m))
+		return -EINVAL;
+	if (h > 23 || m > 59)
+		return -EINVAL;
+	*out = (uint16_t)(h * 60 + m);
+	assert(*out < 24 * 60);
+	return 0;
+}
+
+int fld_weekday_parse(const char *s, size_t n, uint8_t *bit)
+{
+	static const char names[7][2] = { { 'M', 'O' }, { 'T', 'U' },
+					  { 'W', 'E' }, { 'T', 'H' },
+					  { 'F', 'R' }, { 'S', 'A' },
+					  { 'S', 'U' } };
+
+	if (!s || n != 2)
+		return -EINVAL;
+	for (unsigned i = 0; i < 7; i++) {
+		if (s[0] == names[i][0] && s[1] == names[i][1]) {
+			*bit = (uint8_t)(1u << i);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int fld_time_parse(const char *s, size_t n, core_time *out)
+{
+	int y, mo, d, h, mi, sec, oh, om, ms = 0;
+	int64_t days, offset_min = 0;
+	size_t i;
+
+	if (!s || n < 10 || fld__date(s, &y, &mo, &d) < 0)
+		return -EINVAL;
+	days = tz_days_from_civil(y, mo, d);
+	if (n == 10) {
+		*out = days * FLD__MS_PER_DAY;
+		return 0;
+	}
+	/* "THH:MM:SS" then at least "Z" */
+	if (n < 20 || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+	    s[16] != ':')
+		return -EINVAL;
+	if (!fld__digits(s + 11, 2, &h) || !fld__digits(s + 14, 2, &mi) ||
+	    !fld__digits(s + 17, 2, &sec))
+		return -EINVAL;
+	if (h > 23 || mi > 59 || sec > 59)
+		return -EINVAL;
+	i = 19;
+	if (s[i] == '.') {
+		size_t first = ++i;
+
+		while (i < n && fld__digit(s[i])) {
+			if (i - first == FLD__FRAC_DIGITS_MAX)
+				return -EINVAL;
+			if (i - first < 3)
+				ms = ms * 10 + (s[i] - '0');
+			i++;
+		}
+		if (i == first)
+			return -EINVAL; /* "." without digits */
+		for (size_t k = i - first; k < 3; k++)
+			ms *= 10;
+	}
+	if (i >= n)
+		return -EINVAL; /* no zone */
+	if (s[i] == 'Z' || s[i] == 'z') {
+		i++;
+	} else if (s[i] == '+' || s[i] == '-') {
+		if (n - i < 6 || s[i + 3] != ':')
+			return -EINVAL;
+		if (!fld__digits(s + i + 1, 2, &oh) ||
+		    !fld__digits(s + i + 4, 2, &om))
+			return -EINVAL;
+		if (oh > 23 || om > 59)
+			return -EINVAL;
+		offset_min = (int64_t)oh * 60 + om;
+		if (s[i] == '-')
+			offset_min = -offset_min;
+		i += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (i != n)
+		return -EINVAL; /* trailing bytes */
+	assert(ms >= 0);
+	assert(ms < 1000);
+	*out = days * FLD__MS_PER_DAY +
+	       ((int64_t)h * 3600 + mi * 60 + sec - offset_min * 60) * 1000 + ms;
+	return 0;
+}
+
+size_t fld_time_format(core_time t, char out[FLD_TIME_SIZE])
+{
+	int64_t days = t / FLD__MS_PER_DAY, rem = t % FLD__MS_PER_DAY;
+	int y, mo, d, len;
+	int64_t h, mi, sec, ms;
+
+	if (rem < 0) { /* floor division: times before 1970 */
+		rem += FLD__MS_PER_DAY;
+		days--;
+	}
+	tz_civil_from_days(days, &y, &mo, &d);
+	ms = rem % 1000;
+	sec = rem / 1000 % 60;
+	mi = rem / 60000 % 60;
+	h = rem / 3600000;
+	if (ms)
+		len = snprintf(out, FLD_TIME_SIZE,
+			       "%04d-%02d-%02dT%02" PRId64 ":%02" PRId64
+			       ":%02" PRId64 ".%03" PRId64 "Z",
+			       y, mo, d, h, mi, sec, ms);
+	else
+		len = snprintf(out, FLD_TIME_SIZE,
+			       "%04d-%02d-%02dT%02" PRId64 ":%02" PRId64
+			       ":%02" PRId64 "Z",
+			       y, mo, d, h, mi, sec);
+	assert(len > 0);
+	assert((size_t)len < FLD_TIME_SIZE);
+	return (size_t)len;
+}
+
+int fld_currency_parse(const char *s, size_t n, char out[4])
+{
+	char c[3];
+
+	if (!s || n != 3)
+		return -EINVAL;
+	for (unsigned i = 0; i < 3; i++) {
+		c[i] = s[i];
+		if (c[i] >= 'A' && c[i] <= 'Z')
+			c[i] = (char)(c[i] - 'A' + 'a');
+		if (c[i] < 'a' || c[i] > 'z')
+			return -EINVAL;
+	}
+	memcpy(out, c, 3);
+	out[3] = '\0';
+	return 0;
+}
+
+bool fld_timezone_valid(const char *name)
+{
+	struct tz *z = NULL;
+
+	if (!name || !*name || strnlen(name, CORE_TZ_SIZE_MAX) >= CORE_TZ_SIZE_MAX)
+		return false;
+	if (tz_load(name, &z) < 0)
+		return false;
+	tz_free(z);
+	return true;
+}
+
+const char *fld_event_status_name(uint8_t status)
+{
+	switch (status) {
+	case CORE_EVENT_SCHEDULED:
+		return "scheduled";
+	case CORE_EVENT_CANCELLED:
+		return "cancelled";
+	default:
+		return "unknown";
+	}
+}
+
+const char *fld_booking_status_name(uint8_t status)
+{
+	return core_booking_status_name(status);
+}
+
+const char *fld_code_error(enum core_code code, int *http_status)
+{
+	assert(code != CORE_OK); /* not an error: the caller renders it */
+	switch (code) {
+	case CORE_EVENT_FULL:
+		*http_status = 409;
+		return "event_full";
+	case CORE_ALREADY_BOOKED:
+		*http_status = 409;
+		return "already_booked";
+	case CORE_NOT_BOOKABLE:
+		*http_status = 409;
+		return "event_not_bookable";
+	case CORE_NO_EVENT:
+	case CORE_NO_BOOKING:
+	case CORE_NO_ORG:
+	case CORE_NO_LOCATION:
+	case CORE_NO_INSTRUCTOR:
+	case CORE_NO_SERIES:
+	case CORE_NO_CUSTOMER:
+		*http_status = 404;
+		return "not_found";
+	case CORE_NOT_ACTIVE:
+		*http_status = 409;
+		return "booking_not_active";
+	case CORE_NOT_PENDING:
+		*http_status = 409;
+		return "booking_not_pending";
+	case CORE_PAYMENT_MISMATCH:
+		*http_status = 409;
+		return "payment_mismatch";
+	case CORE_CAPACITY_BELOW_TAKEN:
+		*http_status = 409;
+		return "capacity_below_taken";
+	case CORE_IDEM_MISMATCH:
+		*http_status = 422;
+		return "idempotency_key_reused";
+	case CORE_IDEM_IN_FLIGHT:
+		*http_status = 409;
+		return "idempotency_key_in_flight";
+	case CORE_INVALID:
+		*http_status = 400;
+		return "invalid_request";
+	case CORE_FULL:
+		*http_status = 503;
+		return "unavailable";
+	case CORE_OK:
+	case CORE_CODE_COUNT:
+		break;
+	}
+	*http_status = 500;
+	return "internal";
+}
+
+const char *fld_errno_error(int rc, int *http_status)
+{
+	assert(rc < 0);
+	switch (rc) {
+	case -EAGAIN:
+		*http_status = 503;
+		return "overloaded";
+	case -EINVAL:
+		*http_status = 400;
+		return "invalid_request";
+	/* The log failed or is going away: writes are refused. */
+	case -ENOSPC:
+	case -EIO:
+	case -EROFS:
+	case -EDQUOT:
+	case -EFBIG:
+	case -ENOMEM:
+	case -ESHUTDOWN:
+	case -ECANCELED:
+		*http_status = 503;
+		return "unavailable";
+	default:
+		*http_status = 500;
+		return "internal";
+	}
+}
