@@ -1,0 +1,287 @@
+/*
+ * bookd_client.h: the C client library of bookd's binary protocol
+ * (docs/protocol.md). Link the static library bookd_client (and msgpack-c).
+ *
+ * One bc_client is one connection: connect (with the hello and its key),
+ * then either
+ *   - synchronous calls, one request at a time: each returns < 0 (-errno)
+ *     when the transport failed (the connection is then unusable), else the
+ *     server's answer as an enum bc_code (BC_OK, or a refusal such as
+ *     BC_EVENT_FULL); the whole last answer (code string, message,
+ *     retry_after, replayed) is bc_last(c);
+ *   - or the pipelined calls (*_async): each queues a request and returns
+ *     its request id; bc_flush() sends what is queued; bc_recv() returns
+ *     the answers one at a time, matched by their request id (the server
+ *     sends them in request order, but match by id). A book_batch request
+ *     gets one answer per item, each with the batch's request id and the
+ *     item's index. Do not mix: a synchronous call while pipelined answers
+ *     are pending returns -EBUSY.
+ * Blocking sockets; one thread per bc_client. Ids are uint64 (never 0),
+ * customer ids strings (1-64 of A-Za-z0-9._:@-), times ms since the Unix
+ * epoch (UTC), dates "YYYY-MM-DD".
+ */
+#ifndef BOOKD_CLIENT_H
+#define BOOKD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_PROTOCOL_VERSION 1
+#define BC_FRAME_SIZE_MAX (1u << 20)   /* a frame's msgpack body, bytes */
+#define BC_CUSTOMER_ID_SIZE_MAX 64
+#define BC_NAME_SIZE_MAX 128
+#define BC_KEY_SIZE_MAX 255           /* idempotency key, bytes */
+#define BC_CODE_SIZE 40               /* an error code string and its NUL */
+#define BC_MESSAGE_SIZE 160
+#define BC_CURSOR_SIZE 64
+#define BC_BATCH_COUNT_MAX 256        /* items of one book_batch */
+#define BC_LIST_LIMIT_MAX 500
+#define BC_DEFAULT_ADDR "127.0.0.1:7070"
+
+typedef struct bc_client bc_client;
+
+/* The server's answer. Every code string the server sends maps to one of
+ * these; an unknown one is BC_OTHER (the string is in bc_last()). */
+enum bc_code {
+	BC_OK = 0,
+	BC_EVENT_FULL,            /* no seat, no waitlist room */
+	BC_ALREADY_BOOKED,
+	BC_EVENT_NOT_BOOKABLE,    /* cancelled or started */
+	BC_NOT_FOUND,             /* unknown id, or not yours */
+	BC_BOOKING_NOT_ACTIVE,
+	BC_BOOKING_NOT_PENDING,
+	BC_PAYMENT_MISMATCH,
+	BC_CAPACITY_BELOW_TAKEN,
+	BC_IDEMPOTENCY_KEY_REUSED,    /* same key, another request */
+	BC_IDEMPOTENCY_KEY_IN_FLIGHT, /* same key still being decided */
+	BC_IDEMPOTENCY_KEY_REQUIRED,  /* book and cancel need a key */
+	BC_INVALID_REQUEST,
+	BC_UNAUTHORIZED,          /* no hello, bad or expired key */
+	BC_FORBIDDEN,             /* the key may not do this */
+	BC_RATE_LIMITED,          /* see bc_last()->retry_after_s */
+	BC_OVERLOADED,
+	BC_UNAVAILABLE,           /* writes refused (log failed, full) */
+	BC_FRAME_TOO_LARGE,
+	BC_UNSUPPORTED_VERSION,
+	BC_INTERNAL,
+	BC_OTHER,
+	BC_CODE_COUNT
+};
+
+enum bc_payment {
+	BC_PAY_AUTO = 0, /* the price decides */
+	BC_PAY_NONE,     /* confirm at once (service key only) */
+	BC_PAY_STRIPE,   /* hold until paid */
+};
+
+enum bc_booking_status {
+	BC_BOOKING_UNKNOWN = 0,
+	BC_BOOKING_CONFIRMED,
+	BC_BOOKING_PENDING_PAYMENT,
+	BC_BOOKING_WAITLISTED,
+	BC_BOOKING_CANCELLED,
+	BC_BOOKING_EXPIRED,
+	BC_BOOKING_PAYMENT_FAILED,
+};
+
+enum bc_event_status {
+	BC_EVENT_UNKNOWN = 0,
+	BC_EVENT_SCHEDULED,
+	BC_EVENT_CANCELLED,
+};
+
+struct bc_booking {
+	uint64_t id, event_id;
+	char customer_id[BC_CUSTOMER_ID_SIZE_MAX + 1];
+	enum bc_booking_status status;
+	uint32_t position;       /* waitlist place (1-based), 0 when none */
+	int64_t hold_expires_at; /* 0 when no hold */
+	int64_t created_at;
+};
+
+struct bc_event {
+	uint64_t id, series_id, org_id, location_id, instructor_id;
+	char title[BC_NAME_SIZE_MAX];
+	int64_t start_at;
+	uint32_t duration_min;
+	uint32_t capacity, booked, held, available;
+	uint32_t waitlist_length, waitlist_capacity;
+	uint32_t price_cents;
+	char currency[4]; /* "" when free */
+	enum bc_event_status status;
+	uint64_t version;
+};
+
+/* A series as the HTTP body states it. Strings are NUL-terminated;
+ * optional ones may be NULL. */
+struct bc_series_spec {
+	uint64_t org_id, location_id, instructor_id;
+	const char *title;
+	uint32_t capacity, waitlist_capacity;
+	uint32_t price_cents;
+	const char *currency;   /* NULL or "" when free */
+	const char *timezone;   /* IANA, "Europe/Vienna" */
+	const char *weekdays;   /* "MO,WE,FR" */
+	const char *start_time; /* "HH:MM" local */
+	uint32_t duration_min;
+	const char *first_date; /* "YYYY-MM-DD" */
+	const char *last_date;  /* NULL: open ended */
+	const char *skip_dates; /* NULL, or "YYYY-MM-DD,YYYY-MM-DD" */
+};
+
+struct bc_event_patch {
+	int64_t capacity;       /* < 0: unchanged */
+	bool cancel;            /* set status cancelled */
+	uint64_t instructor_id; /* 0: unchanged */
+};
+
+struct bc_list_query {
+	uint64_t org_id, location_id, instructor_id; /* 0: any */
+	int64_t from, to;   /* ms, [from, to); 0: unset */
+	uint32_t limit;     /* 0: the server's default (50) */
+	const char *cursor; /* NULL, or a next_cursor */
+};
+
+struct bc_status_info {
+	uint32_t shard_count, thread_count;
+	uint64_t conn_count;
+	uint64_t wal_appended_lsn, wal_durable_lsn, wal_sync_count;
+	uint64_t wal_sync_us_avg, wal_sync_us_max;
+	int64_t wal_error; /* 0 or -errno */
+	char repl_state[24];
+	uint64_t repl_lag_records;
+	double repl_lag_seconds;
+	uint64_t requests_total;
+	int64_t started_at;
+};
+
+/* One answer, as bc_recv() returns it and as bc_last() keeps it. The
+ * pointers (events, bookings) stay valid until the next call on the
+ * client. */
+struct bc_answer {
+	uint64_t req_id;
+	int32_t index;  /* book_batch: the item's index, else -1 */
+	uint32_t count; /* book_batch: the batch's item count */
+	int code;       /* enum bc_code */
+	char code_name[BC_CODE_SIZE]; /* "ok", "event_full", ... */
+	char message[BC_MESSAGE_SIZE];
+	uint32_t retry_after_s;
+	bool replayed;  /* an idempotent replay of the first answer */
+	uint64_t id;    /* org, location, instructor, series created */
+	char customer_id[BC_CUSTOMER_ID_SIZE_MAX + 1]; /* customer created */
+	uint32_t generated;
+	bool has_booking, has_promoted, has_event, has_status;
+	struct bc_booking booking, promoted;
+	struct bc_event event;
+	const struct bc_event *events;
+	uint32_t event_count;
+	const struct bc_booking *bookings;
+	uint32_t booking_count;
+	bool more;
+	char next_cursor[BC_CURSOR_SIZE]; /* "" at the end */
+	struct bc_status_info status;
+};
+
+/* ---- Connection ---- */
+
+/* addr: "host:port" ("127.0.0.1:7070", "[::1]:7070", "localhost:7070"),
+ * or a unix socket path ("unix:/run/bookd.sock" or "/run/bookd.sock").
+ * auth: the service key, the anon key or a customer JWT. Sends the hello
+ * and waits for its answer. 0, or -errno with a message in err:
+ * -ECONNREFUSED, -EACCES (key refused: bc code unauthorized), -EPROTO. */
+int bc_connect(const char *addr, const char *auth, bc_client **out,
+	       char *err, size_t err_size);
+void bc_close(bc_client *c);
+/* Receive timeout for every blocking wait, ms (default 30000; 0: none). */
+void bc_set_timeout(bc_client *c, int timeout_ms);
+/* "service", "anon" or "customer", as the hello answer said. */
+const char *bc_role(const bc_client *c);
+/* The last answer received (code string, message, retry_after, ...). */
+const struct bc_answer *bc_last(const bc_client *c);
+int bc_fd(const bc_client *c);
+
+/* ---- Synchronous calls: < 0 -errno (transport), else enum bc_code ----
+ * key: the idempotency key, NULL for none (book and cancel require one). */
+
+int bc_org_create(bc_client *c, const char *name, const char *timezone,
+		  const char *key, uint64_t *id);
+int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
+		       const char *key, uint64_t *id);
+int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
+			 const char *key, uint64_t *id);
+/* email, name: NULL for none. */
+int bc_customer_create(bc_client *c, const char *customer_id,
+		       const char *email, const char *name, const char *key);
+int bc_series_create(bc_client *c, const struct bc_series_spec *spec,
+		     const char *key, uint64_t *series_id,
+		     uint32_t *generated);
+/* until: "YYYY-MM-DD" or NULL (the horizon); series_id 0: every series. */
+int bc_generate(bc_client *c, const char *until, uint64_t series_id,
+		const char *key, uint32_t *generated);
+int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out);
+/* Up to cap events into out; next_cursor (BC_CURSOR_SIZE) "" at the end. */
+int bc_event_list(bc_client *c, const struct bc_list_query *q,
+		  struct bc_event *out, uint32_t cap, uint32_t *count,
+		  char *next_cursor);
+int bc_event_patch(bc_client *c, uint64_t event_id,
+		   const struct bc_event_patch *patch, const char *key,
+		   struct bc_event *out);
+int bc_book(bc_client *c, uint64_t event_id, const char *customer_id,
+	    const char *key, enum bc_payment payment, struct bc_booking *out);
+/* promoted: NULL, or filled (id 0 when nobody was promoted). */
+int bc_cancel(bc_client *c, uint64_t booking_id, const char *key,
+	      struct bc_booking *out, struct bc_booking *promoted);
+int bc_booking_get(bc_client *c, uint64_t booking_id, struct bc_booking *out);
+/* Newest first, up to cap (<= BC_LIST_LIMIT_MAX). */
+int bc_customer_bookings(bc_client *c, const char *customer_id,
+			 struct bc_booking *out, uint32_t cap,
+			 uint32_t *count);
+int bc_status(bc_client *c, struct bc_status_info *out);
+
+struct bc_book_item {
+	uint64_t event_id;
+	const char *customer_id;
+	const char *key; /* required */
+	enum bc_payment payment;
+};
+/* n <= BC_BATCH_COUNT_MAX bookings in one frame. Returns < 0 (transport),
+ * or the batch's own code (BC_OK, or a refusal of the whole batch such as
+ * BC_INVALID_REQUEST: then nothing was booked); each item's code
+ * (enum bc_code) in codes[i] and its booking in out[i] (out may be NULL). */
+int bc_book_batch(bc_client *c, const struct bc_book_item *items, uint32_t n,
+		  int *codes, struct bc_booking *out);
+
+/* ---- Pipelined calls ----
+ * Each queues one request and gives its id; 0 or -errno (-EBUSY: too many
+ * unanswered, BC_PIPELINE_MAX). Send with bc_flush(), then bc_recv(). */
+#define BC_PIPELINE_MAX 65536
+
+int bc_book_async(bc_client *c, uint64_t event_id, const char *customer_id,
+		  const char *key, enum bc_payment payment, uint64_t *req_id);
+/* One answer per item (answer.index, answer.count), or one answer with
+ * index -1 when the whole batch was refused. */
+int bc_book_batch_async(bc_client *c, const struct bc_book_item *items,
+			uint32_t n, uint64_t *req_id);
+int bc_cancel_async(bc_client *c, uint64_t booking_id, const char *key,
+		    uint64_t *req_id);
+int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id);
+int bc_booking_get_async(bc_client *c, uint64_t booking_id,
+			 uint64_t *req_id);
+/* Sends everything queued (reading answers meanwhile so that neither side
+ * blocks). 0 or -errno. */
+int bc_flush(bc_client *c);
+/* Blocks for the next answer (flushing first). 0, -ETIMEDOUT, -ECONNRESET
+ * (closed: a connection-level error answer, if any, is in bc_last()),
+ * -EPROTO (malformed answer). */
+int bc_recv(bc_client *c, struct bc_answer *out);
+/* Answers still expected (batch items count one each). */
+uint64_t bc_pending(const bc_client *c);
+
+/* ---- Names ---- */
+const char *bc_code_name(int code);
+int bc_code_from_name(const char *s, size_t n);
+const char *bc_booking_status_name(enum bc_booking_status s);
+const char *bc_event_status_name(enum bc_event_status s);
+
+#endif
