@@ -1,0 +1,155 @@
+/*
+ * entry.h: log entries and snapshots as typed records, for readers outside
+ * core/ (the replicator, tools). The byte format stays the core's own
+ * (core/record.c, docs/core.md "Records"); this header only decodes it.
+ *
+ * An entry (one log record's payload) is the outcome of one decision: a
+ * sequence of records, facts in the order they happened. Walk it with
+ *
+ *     size_t pos = 0;
+ *     struct core_rec r;
+ *     int rc;
+ *     while ((rc = core_entry_next(buf, size, &pos, &r)) > 0)
+ *             use(&r);
+ *     if (rc < 0) ... malformed: stop, never skip
+ *
+ * What the records mean (the core's rules, docs/core.md):
+ *   ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES   catalogue object created
+ *                     (CUSTOMER: created or updated)
+ *   SERIES_GENERATED  the series' events exist through a local date
+ *   EVENT_CREATE      an event, scheduled, nothing booked; its title is its
+ *                     series' title
+ *   EVENT_PATCH       the event's capacity, instructor and status as they are
+ *                     now (all three set); status CANCELLED also cancels every
+ *                     active booking of the event (no BOOKING_SET for them)
+ *   BOOKING_NEW       a booking created: confirmed, pending_payment (a hold
+ *                     until hold_expires_at) or waitlisted (joins the end of
+ *                     the event's FIFO waitlist)
+ *   BOOKING_SET       an active booking moved to another status: confirmed
+ *                     (payment succeeded, or promoted from the waitlist),
+ *                     pending_payment (promoted on a priced event), cancelled,
+ *                     expired (hold ran out), payment_failed. Never back to
+ *                     waitlisted. A promotion is followed by NOTIFY PROMOTED.
+ *   BOOKING_RESTORE   snapshots only: a booking as it is, in any status; the
+ *                     bookings of an event in sequence order (waitlisted ones
+ *                     in FIFO order)
+ *   PAYMENT           a payment outcome recorded; code CORE_OK applied, else
+ *                     flagged (CORE_NOT_PENDING, CORE_PAYMENT_MISMATCH)
+ *   NOTIFY            outbox: a notification to deliver
+ *   IDEM              an idempotency key and its first answer (nothing for
+ *                     reporting)
+ *
+ * A snapshot file (wal_snapshot_load) is a u64 magic and then entries, each
+ * preceded by its u32 size: walk it with core_snapshot_next, then each entry
+ * with core_entry_next. Its records rebuild the state at the snapshot's LSN:
+ * the catalogue, then per event EVENT_CREATE (capacity and instructor as they
+ * are), EVENT_PATCH if cancelled, and its bookings as BOOKING_RESTORE, then
+ * IDEM keys. An event's records may span two entries.
+ *
+ * Decoders take (buf, size), never allocate, never read past size, and check
+ * every length and string: bytes from disk are validated, never trusted.
+ */
+#ifndef BOOKD_CORE_ENTRY_H
+#define BOOKD_CORE_ENTRY_H
+
+#include "core.h"
+
+enum core_rec_type {
+	CORE_REC_ORG = 1,
+	CORE_REC_LOCATION,
+	CORE_REC_INSTRUCTOR,
+	CORE_REC_CUSTOMER,
+	CORE_REC_SERIES,
+	CORE_REC_SERIES_GENERATED,
+	CORE_REC_EVENT_CREATE,
+	CORE_REC_EVENT_PATCH,
+	CORE_REC_BOOKING_NEW,
+	CORE_REC_BOOKING_SET,
+	CORE_REC_PAYMENT,
+	CORE_REC_NOTIFY,
+	CORE_REC_IDEM,
+	CORE_REC_BOOKING_RESTORE,
+	CORE_REC_TYPE_COUNT
+};
+
+struct core_rec {
+	uint8_t type;  /* enum core_rec_type */
+	core_time at;  /* decision time, ms since the epoch (UTC) */
+	union {
+		struct { /* ORG, LOCATION, INSTRUCTOR */
+			uint64_t id, org_id; /* org_id 0 for an org */
+			char name[CORE_NAME_SIZE_MAX];
+			char timezone[CORE_TZ_SIZE_MAX]; /* "" when none */
+		} cat;
+		struct {
+			char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+			char email[CORE_NAME_SIZE_MAX], name[CORE_NAME_SIZE_MAX];
+		} customer;
+		struct {
+			uint64_t id;
+			struct core_series_spec spec;
+		} series;
+		struct {
+			uint64_t series_id;
+			struct core_date through;
+		} generated;
+		struct {
+			uint64_t id, series_id, org_id, location_id, instructor_id;
+			core_time start_at;
+			uint32_t duration_min, capacity, waitlist_capacity,
+				price_cents;
+			char currency[4];
+		} event;
+		struct {
+			uint64_t event_id, instructor_id;
+			uint32_t capacity;
+			uint8_t status; /* enum core_event_status */
+		} patch;
+		struct { /* BOOKING_NEW, BOOKING_SET, BOOKING_RESTORE */
+			uint64_t booking_id; /* event id = booking_id >> 24 */
+			uint8_t status;      /* enum core_booking_status */
+			core_time hold_expires_at; /* 0: no hold */
+			/* NEW and RESTORE only ("" for SET) */
+			char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+		} booking;
+		struct {
+			uint64_t booking_id, amount_cents;
+			uint64_t payment_ref; /* hash of the provider's event id */
+			char currency[4];
+			bool succeeded;
+			uint8_t code; /* enum core_code: CORE_OK applied */
+		} payment;
+		struct {
+			uint64_t booking_id;
+			uint8_t kind; /* enum core_notify_kind */
+		} notify;
+		struct {
+			uint64_t hi, lo, fingerprint;
+			uint8_t op, code; /* enum core_op, enum core_code */
+		} idem;
+	} u;
+};
+
+/* Decodes the record at *pos of an entry and advances *pos: 1 a record,
+ * 0 at the end (*pos == size), -EINVAL malformed (*pos unchanged). */
+int core_entry_next(const void *entry, size_t size, size_t *pos,
+		    struct core_rec *out);
+
+/* Checks a whole entry: 0 when every record decodes, else -EINVAL. *count
+ * (if not NULL) gets the number of records. */
+int core_entry_check(const void *entry, size_t size, uint32_t *count);
+
+/* The event a record belongs to; 0 for catalogue and IDEM records. */
+uint64_t core_rec_event_id(const struct core_rec *r);
+
+/* Snapshot bytes: *pos = 0 to start (the magic is checked and skipped).
+ * 1 with the next entry in *entry / *entry_size, 0 at the end, -EINVAL
+ * for a bad magic or framing. */
+int core_snapshot_next(const void *snap, size_t size, size_t *pos,
+		       const void **entry, size_t *entry_size);
+
+/* Names as the reporting schema spells them ("org", "confirmed", ...). */
+const char *core_rec_type_name(uint8_t type);
+const char *core_notify_kind_name(uint8_t kind);
+
+#endif
