@@ -115,6 +115,9 @@ int srv_submit(struct srv_conn *c, const struct core_req *req,
 	       const void *ctx, size_t ctx_size);
 
 struct srv *srv_conn_srv(struct srv_conn *c);
+/* Counts an answer by status (HTTP's, or the binary protocol's
+ * equivalent) for /metrics; 429 also counts as rate limited. */
+void srv_count_response(struct srv_conn *c, int status);
 /* The peer's address as a string ("127.0.0.1", "::1", "unix"). */
 const char *srv_conn_peer(const struct srv_conn *c);
 /* The peer's address as a rate-limit key. */

@@ -1,0 +1,422 @@
+/*
+ * bookd.c: the server's main: flags (with env fallbacks), the node, the
+ * network threads, the replicator, the timers, signals.
+ *
+ * Threads: main (timers and signals), the core's shard workers, the log's
+ * writer and snapshotter, the network threads and slow workers (net.c),
+ * and the replicator when DATABASE_URL is set. Core ports: 0 is main's,
+ * then the network threads', then the slow workers'.
+ *
+ * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
+ * out are expired even on quiet shards); at start and then daily a
+ * CORE_OP_GENERATE (series are generated up to the horizon; generation is
+ * idempotent).
+ *
+ * SIGTERM or SIGINT: the network threads stop taking requests and answer
+ * what is in flight, then the node closes (the log syncs), exit 0.
+ */
+#include "net.h"
+#include "node.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 1000
+#define GENERATE_EVERY_MS (24 * 3600 * 1000)
+
+struct opts {
+	const char *http_listen, *binary_listen, *data_dir, *database_url;
+	const char *service_key, *anon_key, *jwt_secret, *stripe_secret;
+	const char *allowed_origins, *sync;
+	unsigned threads, shards;
+	bool demo;
+};
+
+struct flag {
+	const char *name, *env, *help;
+	int has_arg;
+};
+
+static const struct flag flags[] = {
+	{ "listen", "BOOKD_LISTEN", "HTTP address (127.0.0.1:8080)", 1 },
+	{ "binary-listen", "BOOKD_BINARY_LISTEN",
+	  "binary protocol address (127.0.0.1:7070)", 1 },
+	{ "data-dir", "BOOKD_DATA_DIR", "log and snapshots (./data)", 1 },
+	{ "database-url", "DATABASE_URL",
+	  "PostgreSQL to replicate into (unset: embedded mode, log only)", 1 },
+	{ "service-key", "BOOKD_SERVICE_KEY", "bearer key that may do anything", 1 },
+	{ "anon-key", "BOOKD_ANON_KEY", "bearer key for public listings", 1 },
+	{ "jwt-secret", "BOOKD_JWT_SECRET",
+	  "HS256 secret of customer JWTs (sub = customer id)", 1 },
+	{ "stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET",
+	  "secret of Stripe-Signature on /v1/webhooks/stripe", 1 },
+	{ "allowed-origins", "ALLOWED_ORIGINS",
+	  "CORS origins, comma separated, or *", 1 },
+	{ "threads", "BOOKD_THREADS", "network threads (1)", 1 },
+	{ "shards", "BOOKD_SHARDS", "core shards, one thread each (2)", 1 },
+	{ "sync", "BOOKD_SYNC",
+	  "durability: fdatasync (default) or write (page cache only)", 1 },
+	{ "demo", "BOOKD_DEMO",
+	  "create a demo studio with a week of classes when empty", 0 },
+	{ "help", NULL, "this text", 0 },
+};
+#define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bookd [flags]\n\nFlags (environment variable in "
+		   "brackets, used when the flag is not given):\n");
+	for (size_t i = 0; i < FLAG_COUNT; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s", flags[i].name,
+			 flags[i].has_arg ? " VALUE" : "");
+		fprintf(f, "  %-30s %s", left, flags[i].help);
+		if (flags[i].env)
+			fprintf(f, " [%s]", flags[i].env);
+		fprintf(f, "\n");
+	}
+}
+
+static int parse_unsigned(const char *name, const char *s, unsigned lo,
+			  unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "bookd: --%s must be %u..%u, not '%s'\n", name,
+			lo, hi, s);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	const char *val[FLAG_COUNT] = { 0 };
+	struct option lo[FLAG_COUNT + 1];
+	int c;
+
+	memset(lo, 0, sizeof(lo));
+	for (size_t i = 0; i < FLAG_COUNT; i++) {
+		lo[i].name = flags[i].name;
+		lo[i].has_arg = flags[i].has_arg;
+		lo[i].val = (int)i;
+	}
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (c == 'h' || (c >= 0 && (size_t)c < FLAG_COUNT &&
+				 !strcmp(flags[c].name, "help"))) {
+			usage(stdout);
+			exit(0);
+		}
+		if (c < 0 || (size_t)c >= FLAG_COUNT) {
+			usage(stderr);
+			return -EINVAL;
+		}
+		val[c] = flags[c].has_arg ? optarg : "1";
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bookd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		if (!val[i] && flags[i].env && getenv(flags[i].env) &&
+		    *getenv(flags[i].env))
+			val[i] = getenv(flags[i].env);
+
+	o->http_listen = val[0] ? val[0] : "127.0.0.1:8080";
+	o->binary_listen = val[1] ? val[1] : "127.0.0.1:7070";
+	o->data_dir = val[2] ? val[2] : "./data";
+	o->database_url = val[3];
+	o->service_key = val[4];
+	o->anon_key = val[5];
+	o->jwt_secret = val[6];
+	o->stripe_secret = val[7];
+	o->allowed_origins = val[8];
+	o->threads = 1;
+	o->shards = 2;
+	if (val[9] && parse_unsigned("threads", val[9], 1, NET_THREAD_COUNT_MAX,
+				     &o->threads))
+		return -EINVAL;
+	if (val[10] && parse_unsigned("shards", val[10], 1, CORE_SHARD_COUNT_MAX,
+				      &o->shards))
+		return -EINVAL;
+	o->sync = val[11] ? val[11] : "fdatasync";
+	if (strcmp(o->sync, "fdatasync") && strcmp(o->sync, "write")) {
+		fprintf(stderr, "bookd: --sync must be fdatasync or write\n");
+		return -EINVAL;
+	}
+	o->demo = val[12] && strcmp(val[12], "0") && strcmp(val[12], "false");
+	return 0;
+}
+
+static int copy_key(const char *name, const char *v, char *dst, size_t size)
+{
+	if (!v)
+		return 0;
+	if (strlen(v) >= size) {
+		fprintf(stderr, "bookd: %s is longer than %zu bytes\n", name,
+			size - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+/* ---- the demo studio ---- */
+
+static int call(core_port *p, struct core_req *q, struct core_resp *r,
+		const char *what)
+{
+	int rc = core_call(p, q, r);
+
+	if (rc == 0 && r->code != CORE_OK)
+		rc = -EINVAL;
+	if (rc)
+		fprintf(stderr, "bookd: demo: %s failed: %s\n", what,
+			rc == -EINVAL ? core_code_name(r->code) : strerror(-rc));
+	return rc;
+}
+
+static struct core_date date_of(core_time t)
+{
+	time_t s = (time_t)(t / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	return (struct core_date){ (int16_t)(tm.tm_year + 1900),
+				   (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday };
+}
+
+/* A studio with three weekly classes for the coming week, unless there
+ * are events already. Returns the first event's id (0: none). */
+static uint64_t demo_load(core_port *p)
+{
+	static const struct {
+		const char *title;
+		uint8_t weekdays;
+		uint16_t start;
+		uint32_t duration, capacity, waitlist, price;
+	} classes[] = {
+		{ "Morning Yoga", 0x1f, 7 * 60, 60, 20, 10, 0 },
+		{ "HIIT", 0x0a, 18 * 60, 45, 12, 5, 1500 },
+		{ "Weekend Pilates", 0x60, 10 * 60, 50, 15, 10, 0 },
+	};
+	struct core_event_view first;
+	struct core_resp r;
+	core_time now = srv_now();
+	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
+	uint64_t org, loc, ins;
+
+	q.u.list.from = 0;
+	q.u.list.to = INT64_MAX;
+	q.u.list.limit = 1;
+	q.u.list.out = &first;
+	if (core_call(p, &q, &r) == 0 && r.count > 0)
+		return 0; /* not empty: leave it */
+
+	q = (struct core_req){ .op = CORE_OP_ORG_CREATE, .now = now };
+	strcpy(q.u.cat.name, "Demo Studio");
+	strcpy(q.u.cat.timezone, "Europe/Berlin");
+	if (call(p, &q, &r, "org"))
+		return 0;
+	org = r.id;
+	q = (struct core_req){ .op = CORE_OP_LOCATION_CREATE, .now = now };
+	strcpy(q.u.cat.name, "Main Hall");
+	q.u.cat.org_id = org;
+	if (call(p, &q, &r, "location"))
+		return 0;
+	loc = r.id;
+	q = (struct core_req){ .op = CORE_OP_INSTRUCTOR_CREATE, .now = now };
+	strcpy(q.u.cat.name, "Alex Rivera");
+	q.u.cat.org_id = org;
+	if (call(p, &q, &r, "instructor"))
+		return 0;
+	ins = r.id;
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		struct core_series_spec spec = {
+			.org_id = org, .location_id = loc, .instructor_id = ins,
+			.capacity = classes[i].capacity,
+			.waitlist_capacity = classes[i].waitlist,
+			.price_cents = classes[i].price,
+			.weekday_mask = classes[i].weekdays,
+			.start_minute = classes[i].start,
+			.duration_min = classes[i].duration,
+			.first_date = date_of(now),
+			.last_date = date_of(now + 6 * 86400000LL),
+		};
+		strcpy(spec.title, classes[i].title);
+		strcpy(spec.timezone, "Europe/Berlin");
+		if (classes[i].price)
+			strcpy(spec.currency, "eur");
+		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = now,
+				       .u.series = &spec };
+		if (call(p, &q, &r, "series"))
+			return 0;
+	}
+	q = (struct core_req){ .op = CORE_OP_EVENT_LIST, .now = now };
+	q.u.list.from = now;
+	q.u.list.to = INT64_MAX;
+	q.u.list.limit = 1;
+	q.u.list.out = &first;
+	if (core_call(p, &q, &r) == 0 && r.count > 0)
+		return first.id;
+	return 0;
+}
+
+/* ---- main ---- */
+
+static void generate(core_port *p)
+{
+	struct core_req q = { .op = CORE_OP_GENERATE, .now = srv_now() };
+	struct core_resp r;
+	int rc = core_call(p, &q, &r);
+
+	if (rc || r.code != CORE_OK)
+		fprintf(stderr, "bookd: daily generation failed: %s\n",
+			rc ? strerror(-rc) : core_code_name(r.code));
+	else if (r.count)
+		fprintf(stderr, "bookd: generated %u events\n", r.count);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct net_config nc;
+	struct node_config cfg;
+	struct srv *srv = NULL;
+	node *n = NULL;
+	sigset_t sigs;
+	char err[256];
+	const int *fds;
+	unsigned fd_count;
+	core_port *port;
+	core_time last_generate;
+	int rc;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	if (o.demo) {
+		if (!o.service_key)
+			o.service_key = "demo-service-key";
+		if (!o.anon_key)
+			o.anon_key = "demo-anon-key";
+	}
+
+	/* Signals are taken by the main thread only (sigtimedwait). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	net_config_default(&nc);
+	nc.http_listen = o.http_listen;
+	nc.binary_listen = o.binary_listen;
+	nc.thread_count = o.threads;
+	nc.shard_count = o.shards;
+	nc.first_port = 1;
+	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
+		     sizeof(nc.auth.service_key)) ||
+	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,
+		     sizeof(nc.auth.anon_key)) ||
+	    copy_key("BOOKD_JWT_SECRET", o.jwt_secret, nc.auth.jwt_secret,
+		     sizeof(nc.auth.jwt_secret)) ||
+	    copy_key("STRIPE_WEBHOOK_SECRET", o.stripe_secret,
+		     nc.auth.stripe_secret, sizeof(nc.auth.stripe_secret)))
+		return 2;
+	if (o.allowed_origins &&
+	    auth_config_set_origins(&nc.auth, o.allowed_origins)) {
+		fprintf(stderr, "bookd: bad ALLOWED_ORIGINS\n");
+		return 2;
+	}
+	rc = net_prepare(&nc, &srv, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "bookd: %s\n", err);
+		return 1;
+	}
+	net_wake_fds(srv, &fds, &fd_count);
+
+	node_config_default(&cfg);
+	cfg.data_dir = o.data_dir;
+	cfg.core.shard_count = o.shards;
+	cfg.core.port_count = 1 + net_port_count(&nc);
+	cfg.core.ring_size = 16384;
+	cfg.sync = strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
+	cfg.wake_fds = fds;
+	cfg.wake_fd_count = fd_count;
+	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
+		cfg.sync == WAL_SYNC_FDATASYNC
+			? "fdatasync before every answer (group commit)"
+			: "write (page cache; not safe against power loss)");
+	rc = node_open(&cfg, &n, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "bookd: %s\n", err);
+		net_free(srv);
+		return 1;
+	}
+	port = core_port_get(node_core(n), 0);
+	generate(port);
+	last_generate = srv_now();
+	rc = net_start(srv, n);
+	if (rc) {
+		fprintf(stderr, "bookd: cannot start network threads: %s\n",
+			strerror(-rc));
+		net_stop(srv, 0);
+		node_close(n);
+		net_free(srv);
+		return 1;
+	}
+	printf("bookd: HTTP on http://%s, binary protocol on %s, %u network "
+	       "thread(s), %u shard(s), mode %s\n",
+	       net_http_address(srv), net_binary_address(srv), o.threads,
+	       o.shards, o.database_url ? "replicating" : "embedded (log only)");
+	if (o.demo) {
+		uint64_t ev = demo_load(port);
+		const char *h = net_http_address(srv);
+		if (ev)
+			printf("bookd: demo studio created. Try:\n"
+			       "  curl -s 'http://%s/v1/events?limit=3' -H 'Authorization: Bearer %s'\n"
+			       "  curl -s -X POST http://%s/v1/events/%" PRIu64 "/bookings -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' -d '{\"customer_id\":\"alice\"}'\n"
+			       "  curl -s -X POST http://%s/v1/bookings/BOOKING_ID/cancel -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-2'   # BOOKING_ID from the answer above\n",
+			       h, o.anon_key, h, ev, o.service_key, h, o.service_key);
+		else
+			printf("bookd: data dir not empty: demo studio not created\n");
+	}
+	fflush(stdout);
+
+	for (;;) {
+		struct timespec ts = { TICK_MS / 1000, (TICK_MS % 1000) * 1000000L };
+		struct core_req tick = { .op = CORE_OP_TICK };
+		struct core_resp r;
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			fprintf(stderr, "bookd: %s: draining\n",
+				sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		tick.now = srv_now();
+		core_call(port, &tick, &r);
+		if (tick.now - last_generate >= GENERATE_EVERY_MS) {
+			generate(port);
+			last_generate = tick.now;
+		}
+	}
+	net_stop(srv, 5000);
+	node_close(n);
+	net_free(srv);
+	fprintf(stderr, "bookd: stopped\n");
+	return 0;
+}

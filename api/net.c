@@ -1,0 +1,1566 @@
+/*
+ * net.c: the network threads of bookd (api/net.h, api/srv.h).
+ *
+ * Threads. thread_count network threads, each with its own io_uring, its
+ * own listening sockets (SO_REUSEPORT: the kernel spreads connections over
+ * them), its own connections and its own core port; slow_count slow
+ * workers, each with a core port of its own, for what the core only does
+ * synchronously (listings that fan out to every shard, catalogue
+ * operations). No thread per connection; nothing on a network thread
+ * blocks except io_uring_submit_and_wait when there is nothing to do.
+ *
+ * A request's path. The protocol's parse() turns received bytes into
+ * requests: srv_answer() queues an answer at once; srv_submit() takes a
+ * "pending" from the thread's pool and puts it at the tail of the
+ * connection's FIFO. Shard operations go through core_submit() (if the
+ * port is out of slots, the pending waits in a backlog and is submitted on
+ * a later turn); the others go to the slow workers' queue. A decision's
+ * answer carries its log position: it waits until wal_durable_lsn() covers
+ * it. A connection's FIFO is flushed from its head while the head is done:
+ * the protocol renders it into the connection's output. So answers leave
+ * in request order (HTTP pipelining needs it) and never before they are
+ * durable. Reads (no log position) are answered as soon as they are
+ * decided.
+ *
+ * Wake-ups. One eventfd per thread is written by the core when answers
+ * reach the port while the thread is idle (core_port_set_wake_fd), by the
+ * log after each durable advance (node_config.wake_fds), and by slow
+ * workers when they finish. The thread keeps one read of it in flight.
+ *
+ * Buffers. Reads use a provided-buffer ring per thread (one recv in flight
+ * per connection, the kernel picks the buffer), so idle connections hold
+ * no read buffer; bytes a protocol did not use yet are copied into the
+ * connection's own input buffer (at most SRV_IN_SIZE_MAX plus one read).
+ * Output goes to one of two buffers per connection: one being sent (one
+ * send in flight), one filling. A connection whose unsent output passes
+ * SRV_OUT_SIZE_MAX (a client that never reads) is closed.
+ *
+ * Back-pressure. A connection stops reading (no recv armed) while it has
+ * SRV_PIPELINE_MAX requests in flight, the thread's pool is empty, or its
+ * output passed half its limit; it starts again once answers went out.
+ *
+ * Closing: shutdown(2) makes the in-flight recv and send complete; the slot
+ * is reused only once no operation and no pending refers to it (each
+ * user_data carries the slot's generation).
+ *
+ * Stop: the listeners close, no more requests are parsed, in-flight ones
+ * are answered and sent (bounded by a timeout), then the threads exit.
+ */
+#include "net.h"
+
+#include "fields.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NET_RING_ENTRIES 4096
+#define NET_BUF_COUNT 2048          /* provided read buffers per thread */
+#define NET_BUF_SIZE (16u << 10)
+#define NET_BUF_GROUP 1
+#define NET_PENDING_COUNT_MAX 32768 /* requests in flight per thread */
+#define NET_POLL_BATCH 256
+#define NET_CQE_BATCH 256
+#define NET_LISTEN_BACKLOG 4096
+
+#define ASSERT(x)                                                            \
+	do {                                                                 \
+		if (!(x)) {                                                  \
+			fprintf(stderr, "%s:%d: assertion failed: %s\n",     \
+				__FILE__, __LINE__, #x);                     \
+			abort();                                             \
+		}                                                            \
+	} while (0)
+
+enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE };
+
+enum pend_state {
+	PEND_FREE = 0,
+	PEND_BACKLOG, /* waits for a core slot */
+	PEND_CORE,    /* submitted to a shard */
+	PEND_SLOW,    /* with a slow worker */
+	PEND_DURABLE, /* decided, waits for its log position */
+	PEND_DONE,    /* to render */
+	PEND_ANSWER,  /* a ready answer (bytes) */
+};
+
+struct pending {
+	uint8_t state;
+	uint32_t conn;     /* index in the thread's connection table */
+	uint32_t conn_gen;
+	uint32_t next;     /* next in the connection's FIFO, or backlog */
+	uint32_t dnext;    /* next in the durability list */
+	int rc;
+	uint64_t started_ns;
+	struct core_req req;
+	struct core_resp resp;
+	struct srv_views views;
+	struct srv_buf answer;
+	size_t ctx_size;
+	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
+};
+
+#define NIL UINT32_MAX
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	const struct srv_proto *proto;
+	void *state;
+	uint8_t ops;         /* io_uring operations in flight (recv, send) */
+	bool recv_armed, sending, closing, close_after, dirty_listed;
+	bool in_parse;
+	uint32_t fifo_head, fifo_tail, fifo_count;
+	struct srv_buf in;   /* unparsed bytes */
+	struct srv_buf out;  /* being sent */
+	size_t out_sent;
+	struct srv_buf next; /* filling */
+	uint32_t answer_pend; /* srv_answer_begin: the pending being built */
+	char peer[INET6_ADDRSTRLEN];
+	uint64_t peer_key;
+	uint32_t dirty_next;
+	uint32_t free_next;
+	struct net_thread *t;
+};
+
+struct listener {
+	int fd;
+	const struct srv_proto *proto;
+};
+
+struct slow_job {
+	struct net_thread *t;
+	uint32_t pend;
+	struct slow_job *next;
+};
+
+struct net_thread {
+	struct srv *s;
+	unsigned index;
+	pthread_t thread;
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	int wake_fd;
+	uint64_t wake_value;
+	bool wake_armed;
+	struct listener listeners[2];
+	core_port *port;
+
+	struct conn *conns;
+	uint32_t conn_count_max, conn_free, conn_count;
+	struct pending *pends;
+	uint32_t pend_free, pend_count;
+	uint32_t backlog_head, backlog_tail;
+	uint32_t durable_head, durable_tail;
+	uint32_t dirty_head; /* connections to flush */
+	uint32_t core_in_flight;
+	uint32_t stalled_conns; /* waiting for pool space: resumed on free */
+	struct srv_buf discard;
+
+	/* Slow workers' answers, under s->slow_lock. */
+	struct slow_job *slow_done;
+
+	/* Counters, read by srv_status_get from other threads. */
+	_Atomic uint64_t requests_total, responses[6];
+	_Atomic uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
+	_Atomic uint64_t conn_gauge;
+};
+
+struct srv {
+	struct net_config cfg;
+	node *node;
+	core *core;
+	struct auth_limiter *limiter;
+	struct net_thread *threads;
+	unsigned thread_count;
+	int *wake_fds;
+	char http_addr[INET6_ADDRSTRLEN + 8], bin_addr[INET6_ADDRSTRLEN + 8];
+	_Atomic bool stopping;
+	_Atomic uint64_t rate_limited;
+	core_time started_at;
+
+	pthread_mutex_t slow_lock;
+	pthread_cond_t slow_cond;
+	struct slow_job *slow_head, *slow_tail;
+	pthread_t *slow_threads;
+	unsigned slow_started;
+	bool slow_stop;
+};
+
+/* ---- small things ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+core_time srv_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (core_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t ud_make(enum ud_kind kind, uint32_t index, uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(index & 0xffffff) << 32 | gen;
+}
+
+static enum ud_kind ud_kind(uint64_t ud)
+{
+	return (enum ud_kind)(ud >> 56);
+}
+
+static uint32_t ud_index(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & 0xffffff;
+}
+
+static uint32_t ud_gen(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
+
+void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
+{
+	if (b->broken || n == 0)
+		return;
+	if (b->size + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *d;
+		while (cap < b->size + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d) {
+			b->broken = true;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->size, p, n);
+	b->size += n;
+}
+
+void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
+{
+	char small[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->broken = true;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		srv_buf_put(b, small, (size_t)n);
+		return;
+	}
+	char *big = malloc((size_t)n + 1);
+	if (!big) {
+		b->broken = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	srv_buf_put(b, big, (size_t)n);
+	free(big);
+}
+
+static void buf_free(struct srv_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static void buf_consume(struct srv_buf *b, size_t n)
+{
+	ASSERT(n <= b->size);
+	memmove(b->data, b->data + n, b->size - n);
+	b->size -= n;
+}
+
+static struct io_uring_sqe *get_sqe(struct net_thread *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+
+	if (!sqe) {
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	ASSERT(sqe); /* the ring was just emptied */
+	return sqe;
+}
+
+/* ---- connections ---- */
+
+static struct conn *conn_at(struct net_thread *t, uint32_t index)
+{
+	return &t->conns[index];
+}
+
+static uint32_t conn_index(struct net_thread *t, const struct conn *c)
+{
+	return (uint32_t)(c - t->conns);
+}
+
+static void conn_mark_dirty(struct conn *c)
+{
+	struct net_thread *t = c->t;
+
+	if (c->dirty_listed)
+		return;
+	c->dirty_listed = true;
+	c->dirty_next = t->dirty_head;
+	t->dirty_head = conn_index(t, c);
+}
+
+static size_t conn_unsent(const struct conn *c)
+{
+	return c->out.size - c->out_sent + c->next.size;
+}
+
+static bool conn_may_read(const struct conn *c)
+{
+	return !c->closing && !c->close_after &&
+	       c->fifo_count < SRV_PIPELINE_MAX && c->t->pend_free != NIL &&
+	       conn_unsent(c) < SRV_OUT_SIZE_MAX / 2 &&
+	       !atomic_load_explicit(&c->t->s->stopping, memory_order_relaxed);
+}
+
+static void arm_recv(struct conn *c)
+{
+	struct net_thread *t = c->t;
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || !conn_may_read(c))
+		return;
+	sqe = get_sqe(t);
+	io_uring_prep_recv(sqe, c->fd, NULL, NET_BUF_SIZE, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = NET_BUF_GROUP;
+	io_uring_sqe_set_data64(sqe, ud_make(UD_RECV, conn_index(t, c), c->gen));
+	c->recv_armed = true;
+	c->ops++;
+}
+
+static void conn_release(struct conn *c)
+{
+	struct net_thread *t = c->t;
+
+	ASSERT(c->ops == 0);
+	ASSERT(c->fifo_count == 0);
+	close(c->fd);
+	c->fd = -1;
+	free(c->state);
+	c->state = NULL;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->next);
+	c->gen++;
+	c->closing = false;
+	c->free_next = t->conn_free;
+	t->conn_free = conn_index(t, c);
+	t->conn_count--;
+	atomic_fetch_sub_explicit(&t->conn_gauge, 1, memory_order_relaxed);
+}
+
+/* Stops the connection; the slot goes once nothing refers to it. */
+static void conn_close(struct conn *c)
+{
+	if (!c->closing) {
+		c->closing = true;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	if (c->ops == 0 && c->fifo_count == 0 && !c->dirty_listed)
+		conn_release(c);
+}
+
+static void start_send(struct conn *c)
+{
+	struct net_thread *t = c->t;
+	struct io_uring_sqe *sqe;
+
+	if (c->sending || c->closing)
+		return;
+	if (c->out_sent == c->out.size) {
+		struct srv_buf tmp;
+		if (c->next.size == 0)
+			return;
+		tmp = c->out;
+		c->out = c->next;
+		c->next = tmp;
+		c->next.size = 0;
+		c->out_sent = 0;
+	}
+	sqe = get_sqe(t);
+	io_uring_prep_send(sqe, c->fd, c->out.data + c->out_sent,
+			   c->out.size - c->out_sent, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, conn_index(t, c), c->gen));
+	c->sending = true;
+	c->ops++;
+}
+
+/* ---- pendings ---- */
+
+static struct pending *pend_at(struct net_thread *t, uint32_t i)
+{
+	return &t->pends[i];
+}
+
+static uint32_t pend_get(struct net_thread *t)
+{
+	uint32_t i = t->pend_free;
+	struct pending *p;
+
+	if (i == NIL)
+		return NIL;
+	p = pend_at(t, i);
+	t->pend_free = p->next;
+	t->pend_count++;
+	memset(&p->resp, 0, sizeof(p->resp));
+	memset(&p->views, 0, sizeof(p->views));
+	memset(&p->answer, 0, sizeof(p->answer));
+	p->next = p->dnext = NIL;
+	p->rc = 0;
+	return i;
+}
+
+static void pend_put(struct net_thread *t, uint32_t i)
+{
+	struct pending *p = pend_at(t, i);
+
+	free(p->views.events);
+	free(p->views.bookings);
+	buf_free(&p->answer);
+	p->state = PEND_FREE;
+	p->next = t->pend_free;
+	t->pend_free = i;
+	t->pend_count--;
+}
+
+static void fifo_append(struct conn *c, uint32_t i)
+{
+	struct pending *p = pend_at(c->t, i);
+
+	p->conn = conn_index(c->t, c);
+	p->conn_gen = c->gen;
+	p->next = NIL;
+	if (c->fifo_tail == NIL)
+		c->fifo_head = i;
+	else
+		pend_at(c->t, c->fifo_tail)->next = i;
+	c->fifo_tail = i;
+	c->fifo_count++;
+}
+
+/* The answer of pending i is ready (or failed): its connection may flush. */
+static void pend_ready(struct net_thread *t, uint32_t i)
+{
+	struct pending *p = pend_at(t, i);
+
+	p->state = PEND_DONE;
+	conn_mark_dirty(conn_at(t, p->conn));
+}
+
+static void count_op(struct net_thread *t, struct pending *p)
+{
+	enum core_op op = p->req.op;
+
+	if (op > CORE_OP_NONE && op < CORE_OP_COUNT) {
+		atomic_fetch_add_explicit(&t->ops_total[op], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->ops_ns_total[op],
+					  mono_ns() - p->started_ns,
+					  memory_order_relaxed);
+	}
+}
+
+/* Decided: answer now, or once durable. */
+static void pend_decided(struct net_thread *t, uint32_t i)
+{
+	struct pending *p = pend_at(t, i);
+
+	if (p->rc == 0 && p->resp.lsn != 0 &&
+	    !node_durable(t->s->node, p->resp.lsn)) {
+		int err = wal_error(node_wal(t->s->node));
+		if (err) {
+			p->rc = err;
+		} else {
+			p->state = PEND_DURABLE;
+			p->dnext = NIL;
+			if (t->durable_tail == NIL)
+				t->durable_head = i;
+			else
+				pend_at(t, t->durable_tail)->dnext = i;
+			t->durable_tail = i;
+			return;
+		}
+	}
+	count_op(t, p);
+	pend_ready(t, i);
+}
+
+static bool op_is_shard(enum core_op op)
+{
+	return op >= CORE_OP_BOOK && op <= CORE_OP_BOOKING_GET;
+}
+
+static void backlog_push(struct net_thread *t, uint32_t i)
+{
+	struct pending *p = pend_at(t, i);
+
+	p->state = PEND_BACKLOG;
+	p->dnext = NIL;
+	if (t->backlog_tail == NIL)
+		t->backlog_head = i;
+	else
+		pend_at(t, t->backlog_tail)->dnext = i;
+	t->backlog_tail = i;
+}
+
+static void slow_push(struct net_thread *t, uint32_t i)
+{
+	struct srv *s = t->s;
+	struct slow_job *job = malloc(sizeof(*job));
+
+	if (!job) {
+		pend_at(t, i)->rc = -ENOMEM;
+		pend_ready(t, i);
+		return;
+	}
+	job->t = t;
+	job->pend = i;
+	job->next = NULL;
+	pend_at(t, i)->state = PEND_SLOW;
+	pthread_mutex_lock(&s->slow_lock);
+	if (s->slow_tail)
+		s->slow_tail->next = job;
+	else
+		s->slow_head = job;
+	s->slow_tail = job;
+	pthread_cond_signal(&s->slow_cond);
+	pthread_mutex_unlock(&s->slow_lock);
+}
+
+static bool try_submit(struct net_thread *t, uint32_t i)
+{
+	struct pending *p = pend_at(t, i);
+	int rc = core_submit(t->port, &p->req, i);
+
+	if (rc == -EAGAIN)
+		return false;
+	if (rc) {
+		p->rc = rc;
+		pend_ready(t, i);
+		return true;
+	}
+	p->state = PEND_CORE;
+	t->core_in_flight++;
+	return true;
+}
+
+/* ---- for protocols ---- */
+
+struct srv *srv_conn_srv(struct srv_conn *sc)
+{
+	return ((struct conn *)sc)->t->s;
+}
+
+const char *srv_conn_peer(const struct srv_conn *sc)
+{
+	return ((const struct conn *)sc)->peer;
+}
+
+uint64_t srv_conn_peer_key(const struct srv_conn *sc)
+{
+	return ((const struct conn *)sc)->peer_key;
+}
+
+const struct auth_config *srv_auth(const struct srv *s)
+{
+	return &s->cfg.auth;
+}
+
+struct auth_limiter *srv_limiter(struct srv *s)
+{
+	return s->limiter;
+}
+
+struct srv_buf *srv_answer_begin(struct srv_conn *sc)
+{
+	struct conn *c = (struct conn *)sc;
+	struct net_thread *t = c->t;
+	uint32_t i;
+
+	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
+	c->answer_pend = NIL;
+	if (c->fifo_count == 0)
+		return &c->next; /* nothing before it: straight out */
+	i = pend_get(t);
+	if (i == NIL) {
+		/* Out of pendings with answers ahead: the connection floods;
+		 * this answer is dropped and the connection closed. */
+		c->close_after = true;
+		t->discard.size = 0;
+		return &t->discard;
+	}
+	c->answer_pend = i;
+	pend_at(t, i)->state = PEND_ANSWER;
+	pend_at(t, i)->req.op = CORE_OP_NONE;
+	fifo_append(c, i);
+	return &pend_at(t, i)->answer;
+}
+
+void srv_answer_done(struct srv_conn *sc)
+{
+	struct conn *c = (struct conn *)sc;
+
+	conn_mark_dirty(c);
+	c->answer_pend = NIL;
+}
+
+void srv_answer(struct srv_conn *sc, const void *bytes, size_t size)
+{
+	srv_buf_put(srv_answer_begin(sc), bytes, size);
+	srv_answer_done(sc);
+}
+
+int srv_submit(struct srv_conn *sc, const struct core_req *req,
+	       const void *ctx, size_t ctx_size)
+{
+	struct conn *c = (struct conn *)sc;
+	struct net_thread *t = c->t;
+	struct pending *p;
+	uint32_t i;
+
+	ASSERT(ctx_size <= SRV_CTX_SIZE_MAX);
+	if (c->fifo_count >= SRV_PIPELINE_MAX)
+		return -EAGAIN;
+	i = pend_get(t);
+	if (i == NIL) {
+		t->stalled_conns++;
+		return -EAGAIN;
+	}
+	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
+	p = pend_at(t, i);
+	p->req = *req;
+	p->ctx_size = ctx_size;
+	memcpy(p->ctx, ctx, ctx_size);
+	p->started_ns = mono_ns();
+	fifo_append(c, i);
+	if (!op_is_shard(req->op))
+		slow_push(t, i);
+	else if (t->backlog_head != NIL || !try_submit(t, i))
+		backlog_push(t, i);
+	return 0;
+}
+
+/* ---- the slow workers ---- */
+
+static int slow_run(core_port *port, node *n, struct pending *p)
+{
+	uint32_t limit;
+	int rc;
+
+	switch (p->req.op) {
+	case CORE_OP_EVENT_LIST:
+		limit = p->req.u.list.limit;
+		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
+			return -EINVAL;
+		p->views.events = calloc(limit, sizeof(*p->views.events));
+		if (!p->views.events)
+			return -ENOMEM;
+		p->req.u.list.out = p->views.events;
+		break;
+	case CORE_OP_CUSTOMER_BOOKINGS:
+		limit = p->req.u.customer.capacity;
+		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
+			return -EINVAL;
+		p->views.bookings = calloc(limit, sizeof(*p->views.bookings));
+		if (!p->views.bookings)
+			return -ENOMEM;
+		p->req.u.customer.out = p->views.bookings;
+		break;
+	default:
+		break;
+	}
+	rc = core_call(port, &p->req, &p->resp);
+	if (rc == 0 && p->resp.lsn)
+		rc = node_wait_durable(n, p->resp.lsn);
+	return rc;
+}
+
+struct slow_arg {
+	struct srv *s;
+	unsigned index;
+};
+
+static void *slow_main(void *arg)
+{
+	struct slow_arg *a = arg;
+	struct srv *s = a->s;
+	core_port *port = core_port_get(s->core, s->cfg.first_port +
+						       s->thread_count + a->index);
+
+	free(a);
+	pthread_mutex_lock(&s->slow_lock);
+	for (;;) {
+		struct slow_job *job;
+		struct net_thread *t;
+		uint64_t one = 1;
+
+		while (!s->slow_head && !s->slow_stop)
+			pthread_cond_wait(&s->slow_cond, &s->slow_lock);
+		if (!s->slow_head)
+			break;
+		job = s->slow_head;
+		s->slow_head = job->next;
+		if (!s->slow_head)
+			s->slow_tail = NULL;
+		pthread_mutex_unlock(&s->slow_lock);
+
+		t = job->t;
+		pend_at(t, job->pend)->rc =
+			slow_run(port, s->node, pend_at(t, job->pend));
+
+		pthread_mutex_lock(&s->slow_lock);
+		job->next = t->slow_done;
+		t->slow_done = job;
+		(void)!write(t->wake_fd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&s->slow_lock);
+	return NULL;
+}
+
+/* ---- the loop ---- */
+
+static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
+		       bool from_in);
+
+static void flush_conn(struct conn *c)
+{
+	struct net_thread *t = c->t;
+
+	while (c->fifo_head != NIL) {
+		uint32_t i = c->fifo_head;
+		struct pending *p = pend_at(t, i);
+		if (p->state == PEND_ANSWER) {
+			if (c->answer_pend == i)
+				break; /* still being built */
+			srv_buf_put(&c->next, p->answer.data, p->answer.size);
+			if (p->answer.broken)
+				c->next.broken = true;
+		} else if (p->state == PEND_DONE) {
+			if (!c->closing)
+				c->proto->render((struct srv_conn *)c, c->state,
+						 p->ctx, p->rc, &p->resp,
+						 &p->views, &c->next);
+		} else {
+			break;
+		}
+		c->fifo_head = p->next;
+		if (c->fifo_head == NIL)
+			c->fifo_tail = NIL;
+		c->fifo_count--;
+		pend_put(t, i);
+	}
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	if (c->next.broken || conn_unsent(c) > SRV_OUT_SIZE_MAX) {
+		conn_close(c); /* cannot keep up with, or never reads */
+		return;
+	}
+	start_send(c);
+	if (c->close_after && c->fifo_count == 0 && !c->sending) {
+		conn_close(c);
+		return;
+	}
+	/* Requests left unparsed for lack of room: try again. */
+	if (c->in.size && !c->in_parse && conn_may_read(c))
+		parse_conn(c, NULL, 0, true);
+	arm_recv(c);
+}
+
+static void flush_dirty(struct net_thread *t)
+{
+	while (t->dirty_head != NIL) {
+		struct conn *c = conn_at(t, t->dirty_head);
+		t->dirty_head = c->dirty_next;
+		c->dirty_listed = false;
+		flush_conn(c);
+	}
+}
+
+/* Feeds bytes to the protocol: from a read buffer (data, size) after what
+ * the connection kept, or only what it kept (from_in). */
+static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
+		       bool from_in)
+{
+	const uint8_t *p;
+	size_t n;
+	long used;
+
+	if (!from_in && c->in.size) {
+		srv_buf_put(&c->in, data, size);
+		if (c->in.broken) {
+			conn_close(c);
+			return;
+		}
+		from_in = true;
+	}
+	p = from_in ? c->in.data : data;
+	n = from_in ? c->in.size : size;
+	c->in_parse = true;
+	used = c->proto->parse((struct srv_conn *)c, c->state, p, n);
+	c->in_parse = false;
+	if (used < 0) {
+		c->close_after = true;
+		used = (long)n;
+	}
+	ASSERT((size_t)used <= n);
+	if (from_in) {
+		buf_consume(&c->in, (size_t)used);
+	} else if ((size_t)used < n) {
+		srv_buf_put(&c->in, p + used, n - (size_t)used);
+	}
+	if (c->in.size > SRV_IN_SIZE_MAX + NET_BUF_SIZE || c->in.broken) {
+		/* The protocol must refuse a request this large itself. */
+		c->close_after = true;
+		buf_free(&c->in);
+	}
+	conn_mark_dirty(c);
+}
+
+static void on_accept(struct net_thread *t, struct listener *l, int res,
+		      uint32_t flags)
+{
+	struct srv *s = t->s;
+	struct conn *c;
+	uint32_t i;
+	int one = 1;
+
+	if (!(flags & IORING_CQE_F_MORE) && !atomic_load(&s->stopping)) {
+		/* The multishot accept ended (e.g. ENFILE): re-arm it. */
+		struct io_uring_sqe *sqe = get_sqe(t);
+		io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL,
+					       SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT,
+						     (uint32_t)(l - t->listeners), 0));
+	}
+	if (res < 0)
+		return;
+	if (t->conn_free == NIL || atomic_load(&s->stopping)) {
+		close(res); /* full: refuse rather than starve the others */
+		return;
+	}
+	i = t->conn_free;
+	c = conn_at(t, i);
+	c->state = calloc(1, l->proto->conn_state_size ? l->proto->conn_state_size : 1);
+	if (!c->state) {
+		close(res);
+		return;
+	}
+	t->conn_free = c->free_next;
+	t->conn_count++;
+	atomic_fetch_add_explicit(&t->conn_gauge, 1, memory_order_relaxed);
+	c->fd = res;
+	c->proto = l->proto;
+	c->ops = 0;
+	c->recv_armed = c->sending = c->closing = c->close_after = false;
+	c->dirty_listed = c->in_parse = false;
+	c->fifo_head = c->fifo_tail = NIL;
+	c->fifo_count = 0;
+	c->out_sent = 0;
+	c->answer_pend = NIL;
+	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		c->peer[0] = 0;
+		c->peer_key = 0;
+		if (getpeername(res, (struct sockaddr *)&ss, &len) == 0) {
+			if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+				inet_ntop(AF_INET, &a->sin_addr, c->peer, sizeof(c->peer));
+			} else if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+				inet_ntop(AF_INET6, &a->sin6_addr, c->peer, sizeof(c->peer));
+			}
+		}
+		if (!c->peer[0])
+			strcpy(c->peer, "unix");
+		c->peer_key = auth_limit_key(c->peer, strlen(c->peer));
+	}
+	arm_recv(c);
+}
+
+static void on_recv(struct net_thread *t, struct conn *c, int res,
+		    uint32_t flags)
+{
+	c->recv_armed = false;
+	if (flags & IORING_CQE_F_BUFFER) {
+		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+		uint8_t *buf = t->bufs + (size_t)bid * NET_BUF_SIZE;
+		if (res > 0 && !c->closing)
+			parse_conn(c, buf, (size_t)res, false);
+		io_uring_buf_ring_add(t->br, buf, NET_BUF_SIZE, bid,
+				      io_uring_buf_ring_mask(NET_BUF_COUNT), 0);
+		io_uring_buf_ring_advance(t->br, 1);
+	}
+	if (res == -ENOBUFS) {
+		conn_mark_dirty(c); /* no read buffer free: retry next turn */
+		return;
+	}
+	if (res <= 0) {
+		/* EOF (or a half-close): answer what was asked, then close. */
+		if (res == 0 && !c->closing) {
+			c->close_after = true;
+			conn_mark_dirty(c);
+		} else {
+			conn_close(c);
+		}
+	}
+}
+
+static void on_send(struct conn *c, int res)
+{
+	c->sending = false;
+	if (res < 0) {
+		conn_close(c);
+		return;
+	}
+	c->out_sent += (size_t)res;
+	conn_mark_dirty(c);
+}
+
+static void arm_wake(struct net_thread *t)
+{
+	struct io_uring_sqe *sqe;
+
+	if (t->wake_armed)
+		return;
+	sqe = get_sqe(t);
+	io_uring_prep_read(sqe, t->wake_fd, &t->wake_value, sizeof(t->wake_value), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+	t->wake_armed = true;
+}
+
+static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct conn *c;
+
+	switch (ud_kind(ud)) {
+	case UD_ACCEPT:
+		on_accept(t, &t->listeners[ud_index(ud)], cqe->res, cqe->flags);
+		return;
+	case UD_WAKE:
+		t->wake_armed = false;
+		return;
+	case UD_RECV:
+	case UD_SEND:
+		c = conn_at(t, ud_index(ud));
+		ASSERT(c->gen == ud_gen(ud)); /* slots outlive their operations */
+		ASSERT(c->ops > 0);
+		c->ops--;
+		if (ud_kind(ud) == UD_RECV)
+			on_recv(t, c, cqe->res, cqe->flags);
+		else
+			on_send(c, cqe->res);
+		if (c->closing)
+			conn_close(c);
+		return;
+	}
+	ASSERT(!"unknown user_data");
+}
+
+static void poll_core(struct net_thread *t)
+{
+	struct core_resp resp[NET_POLL_BATCH];
+	int n;
+
+	while ((n = core_poll(t->port, resp, NET_POLL_BATCH)) > 0) {
+		for (int k = 0; k < n; k++) {
+			uint32_t i = (uint32_t)resp[k].tag;
+			struct pending *p = pend_at(t, i);
+			ASSERT(p->state == PEND_CORE);
+			p->resp = resp[k];
+			t->core_in_flight--;
+			pend_decided(t, i);
+		}
+	}
+}
+
+static void poll_slow(struct net_thread *t)
+{
+	struct srv *s = t->s;
+	struct slow_job *done;
+
+	if (!__atomic_load_n(&t->slow_done, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&s->slow_lock);
+	done = t->slow_done;
+	t->slow_done = NULL;
+	pthread_mutex_unlock(&s->slow_lock);
+	while (done) {
+		struct slow_job *next = done->next;
+		struct pending *p = pend_at(t, done->pend);
+		/* A slow worker waited for durability itself. */
+		count_op(t, p);
+		pend_ready(t, done->pend);
+		free(done);
+		done = next;
+	}
+}
+
+static void poll_durable(struct net_thread *t)
+{
+	node *n = t->s->node;
+	int err;
+
+	if (t->durable_head == NIL)
+		return;
+	err = wal_error(node_wal(n));
+	while (t->durable_head != NIL) {
+		uint32_t i = t->durable_head;
+		struct pending *p = pend_at(t, i);
+		if (!err && !node_durable(n, p->resp.lsn))
+			break; /* later ones are mostly later in the log too */
+		if (err && !node_durable(n, p->resp.lsn))
+			p->rc = err;
+		t->durable_head = p->dnext;
+		if (t->durable_head == NIL)
+			t->durable_tail = NIL;
+		count_op(t, p);
+		pend_ready(t, i);
+	}
+}
+
+static void drain_backlog(struct net_thread *t)
+{
+	while (t->backlog_head != NIL) {
+		uint32_t i = t->backlog_head;
+		uint32_t next = pend_at(t, i)->dnext;
+		if (!try_submit(t, i))
+			break;
+		t->backlog_head = next;
+		if (next == NIL)
+			t->backlog_tail = NIL;
+	}
+}
+
+/* Connections that stopped for lack of pendings: read again. */
+static void resume_stalled(struct net_thread *t)
+{
+	if (!t->stalled_conns || t->pend_free == NIL)
+		return;
+	t->stalled_conns = 0;
+	for (uint32_t i = 0; i < t->conn_count_max; i++) {
+		struct conn *c = conn_at(t, i);
+		if (c->fd >= 0 && !c->closing && c->in.size)
+			conn_mark_dirty(c);
+	}
+}
+
+static void stop_listeners(struct net_thread *t)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		if (t->listeners[k].fd >= 0) {
+			shutdown(t->listeners[k].fd, SHUT_RDWR);
+			close(t->listeners[k].fd);
+			t->listeners[k].fd = -1;
+		}
+	}
+}
+
+static void *net_main(void *arg)
+{
+	struct net_thread *t = arg;
+	struct srv *s = t->s;
+	bool stopping = false;
+	uint64_t stop_deadline = 0;
+
+	for (unsigned k = 0; k < 2; k++) {
+		struct io_uring_sqe *sqe;
+		if (t->listeners[k].fd < 0)
+			continue;
+		sqe = get_sqe(t);
+		io_uring_prep_multishot_accept(sqe, t->listeners[k].fd, NULL, NULL,
+					       SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, k, 0));
+	}
+	for (;;) {
+		struct io_uring_cqe *cqes[NET_CQE_BATCH];
+		unsigned n;
+
+		n = io_uring_peek_batch_cqe(&t->ring, cqes, NET_CQE_BATCH);
+		for (unsigned k = 0; k < n; k++)
+			handle_cqe(t, cqes[k]);
+		io_uring_cq_advance(&t->ring, n);
+
+		poll_core(t);
+		poll_slow(t);
+		poll_durable(t);
+		drain_backlog(t);
+		resume_stalled(t);
+		flush_dirty(t);
+
+		if (atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+			if (!stopping) {
+				stopping = true;
+				stop_deadline = mono_ns() + 5000000000ull;
+				stop_listeners(t);
+			}
+			bool sending = false;
+			for (uint32_t i = 0; i < t->conn_count_max; i++) {
+				struct conn *c = conn_at(t, i);
+				if (c->fd < 0 || c->closing)
+					continue;
+				if (c->fifo_count == 0 && !c->sending)
+					conn_close(c);
+				else
+					sending = true;
+			}
+			if ((!sending && t->pend_count == 0) ||
+			    mono_ns() > stop_deadline)
+				break;
+		}
+		if (n == NET_CQE_BATCH || t->dirty_head != NIL) {
+			io_uring_submit(&t->ring);
+			continue;
+		}
+		arm_wake(t);
+		if (stopping) {
+			struct __kernel_timespec ts = { 0, 10000000 };
+			struct io_uring_cqe *cqe;
+			io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
+			continue;
+		}
+		if (!core_port_idle_begin(t->port)) {
+			io_uring_submit(&t->ring);
+			continue;
+		}
+		/* Nothing to do until the kernel, the core, the log or a slow
+		 * worker says so (they all write wake_fd). */
+		io_uring_submit_and_wait(&t->ring, 1);
+		core_port_idle_end(t->port);
+	}
+	/* Whatever is left is closed hard. */
+	for (uint32_t i = 0; i < t->conn_count_max; i++) {
+		struct conn *c = conn_at(t, i);
+		if (c->fd >= 0) {
+			shutdown(c->fd, SHUT_RDWR);
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+	return NULL;
+}
+
+/* ---- set-up ---- */
+
+void net_config_default(struct net_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->http_listen = "127.0.0.1:8080";
+	cfg->binary_listen = "127.0.0.1:7070";
+	cfg->thread_count = 1;
+	cfg->slow_count = 1;
+	cfg->conn_count_max = 16384;
+	auth_limit_config_default(&cfg->limits);
+}
+
+unsigned net_port_count(const struct net_config *cfg)
+{
+	return cfg->thread_count + cfg->slow_count;
+}
+
+static int split_addr(const char *addr, char *host, size_t host_size,
+		      char *port, size_t port_size)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t hn;
+
+	if (!colon)
+		return -EINVAL;
+	hn = (size_t)(colon - addr);
+	if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+		h++;
+		hn -= 2;
+	}
+	if (hn == 0 || hn >= host_size || strlen(colon + 1) == 0 ||
+	    strlen(colon + 1) >= port_size)
+		return -EINVAL;
+	memcpy(host, h, hn);
+	host[hn] = 0;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+/* Binds addr with SO_REUSEPORT; *port_io: 0 to take the address's port
+ * (then set to the real one), else that port. */
+static int listen_on(const char *addr, unsigned *port_io, char *shown,
+		     size_t shown_size, char *err, size_t err_size)
+{
+	char host[256], port[16];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *ai;
+	int fd, one = 1, rc;
+
+	if (split_addr(addr, host, sizeof(host), port, sizeof(port))) {
+		snprintf(err, err_size, "bad listen address '%s' (host:port)", addr);
+		return -EINVAL;
+	}
+	if (*port_io)
+		snprintf(port, sizeof(port), "%u", *port_io);
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc) {
+		snprintf(err, err_size, "listen address '%s': %s", addr,
+			 gai_strerror(rc));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, NET_LISTEN_BACKLOG)) {
+		rc = -errno;
+		snprintf(err, err_size, "cannot listen on %s: %s", addr,
+			 strerror(errno));
+		close(fd);
+		goto out_free;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char ip[INET6_ADDRSTRLEN] = "?";
+		unsigned p = 0;
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			p = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			p = ntohs(a->sin6_port);
+		}
+		*port_io = p;
+		snprintf(shown, shown_size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 ip, p);
+	}
+	rc = fd;
+out_free:
+	freeaddrinfo(ai);
+	return rc;
+}
+
+static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
+		       char *err, size_t err_size)
+{
+	struct io_uring_params params = { 0 };
+	struct io_uring_buf_reg reg = { 0 };
+	size_t ring_bytes;
+	int rc;
+
+	t->s = s;
+	t->index = index;
+	t->wake_fd = -1;
+	t->listeners[0].fd = t->listeners[1].fd = -1;
+	t->listeners[0].proto = &srv_http_proto;
+	t->listeners[1].proto = &srv_bin_proto;
+	t->backlog_head = t->backlog_tail = NIL;
+	t->durable_head = t->durable_tail = NIL;
+	t->dirty_head = NIL;
+	t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->wake_fd < 0)
+		return -errno;
+	params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+	rc = io_uring_queue_init_params(NET_RING_ENTRIES, &t->ring, &params);
+	if (rc) {
+		snprintf(err, err_size, "io_uring_queue_init: %s", strerror(-rc));
+		return rc;
+	}
+	ring_bytes = NET_BUF_COUNT * sizeof(struct io_uring_buf);
+	if (posix_memalign((void **)&t->br, 4096, ring_bytes) ||
+	    !(t->bufs = malloc((size_t)NET_BUF_COUNT * NET_BUF_SIZE)))
+		return -ENOMEM;
+	io_uring_buf_ring_init(t->br);
+	reg.ring_addr = (uint64_t)(uintptr_t)t->br;
+	reg.ring_entries = NET_BUF_COUNT;
+	reg.bgid = NET_BUF_GROUP;
+	rc = io_uring_register_buf_ring(&t->ring, &reg, 0);
+	if (rc) {
+		snprintf(err, err_size, "io_uring_register_buf_ring: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	for (unsigned b = 0; b < NET_BUF_COUNT; b++)
+		io_uring_buf_ring_add(t->br, t->bufs + (size_t)b * NET_BUF_SIZE,
+				      NET_BUF_SIZE, (uint16_t)b,
+				      io_uring_buf_ring_mask(NET_BUF_COUNT), (int)b);
+	io_uring_buf_ring_advance(t->br, NET_BUF_COUNT);
+
+	t->conn_count_max = s->cfg.conn_count_max;
+	t->conns = calloc(t->conn_count_max, sizeof(*t->conns));
+	t->pends = calloc(NET_PENDING_COUNT_MAX, sizeof(*t->pends));
+	if (!t->conns || !t->pends)
+		return -ENOMEM;
+	t->conn_free = NIL;
+	for (uint32_t i = t->conn_count_max; i-- > 0;) {
+		t->conns[i].fd = -1;
+		t->conns[i].t = t;
+		t->conns[i].free_next = t->conn_free;
+		t->conn_free = i;
+	}
+	t->pend_free = NIL;
+	for (uint32_t i = NET_PENDING_COUNT_MAX; i-- > 0;) {
+		t->pends[i].next = t->pend_free;
+		t->pend_free = i;
+	}
+	return 0;
+}
+
+int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
+		size_t err_size)
+{
+	struct srv *s;
+	unsigned http_port = 0, bin_port = 0;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (cfg->thread_count == 0 || cfg->thread_count > NET_THREAD_COUNT_MAX ||
+	    cfg->slow_count == 0 || cfg->conn_count_max == 0 ||
+	    cfg->conn_count_max > NET_CONN_COUNT_MAX) {
+		snprintf(err, err_size, "threads must be 1..%d", NET_THREAD_COUNT_MAX);
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->thread_count = cfg->thread_count;
+	pthread_mutex_init(&s->slow_lock, NULL);
+	pthread_cond_init(&s->slow_cond, NULL);
+	s->limiter = auth_limiter_new(&cfg->limits);
+	s->threads = calloc(s->thread_count, sizeof(*s->threads));
+	s->wake_fds = calloc(s->thread_count, sizeof(*s->wake_fds));
+	if (!s->limiter || !s->threads || !s->wake_fds)
+		goto out_free;
+	snprintf(err, err_size, "out of memory");
+	for (unsigned i = 0; i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		rc = thread_init(s, t, i, err, err_size);
+		if (rc)
+			goto out_free;
+		s->wake_fds[i] = t->wake_fd;
+		rc = listen_on(cfg->http_listen, &http_port, s->http_addr,
+			       sizeof(s->http_addr), err, err_size);
+		if (rc < 0)
+			goto out_free;
+		t->listeners[0].fd = rc;
+		rc = listen_on(cfg->binary_listen, &bin_port, s->bin_addr,
+			       sizeof(s->bin_addr), err, err_size);
+		if (rc < 0)
+			goto out_free;
+		t->listeners[1].fd = rc;
+	}
+	*out = s;
+	return 0;
+out_free:
+	net_free(s);
+	return rc;
+}
+
+void net_wake_fds(struct srv *s, const int **fds, unsigned *count)
+{
+	*fds = s->wake_fds;
+	*count = s->thread_count;
+}
+
+const char *net_http_address(const struct srv *s)
+{
+	return s->http_addr;
+}
+
+const char *net_binary_address(const struct srv *s)
+{
+	return s->bin_addr;
+}
+
+int net_start(struct srv *s, node *n)
+{
+	int rc;
+
+	s->node = n;
+	s->core = node_core(n);
+	s->started_at = srv_now();
+	s->slow_threads = calloc(s->cfg.slow_count, sizeof(*s->slow_threads));
+	if (!s->slow_threads)
+		return -ENOMEM;
+	for (; s->slow_started < s->cfg.slow_count; s->slow_started++) {
+		struct slow_arg *a = malloc(sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a->s = s;
+		a->index = s->slow_started;
+		rc = -pthread_create(&s->slow_threads[s->slow_started], NULL,
+				     slow_main, a);
+		if (rc) {
+			free(a);
+			return rc;
+		}
+	}
+	for (unsigned i = 0; i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		t->port = core_port_get(s->core, s->cfg.first_port + i);
+		core_port_set_wake_fd(t->port, t->wake_fd);
+		rc = -pthread_create(&t->thread, NULL, net_main, t);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void net_stop(struct srv *s, int timeout_ms)
+{
+	uint64_t one = 1;
+
+	(void)timeout_ms;
+	atomic_store(&s->stopping, true);
+	for (unsigned i = 0; i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		(void)!write(t->wake_fd, &one, sizeof(one));
+		if (t->thread)
+			pthread_join(t->thread, NULL);
+		t->thread = 0;
+	}
+	pthread_mutex_lock(&s->slow_lock);
+	s->slow_stop = true;
+	pthread_cond_broadcast(&s->slow_cond);
+	pthread_mutex_unlock(&s->slow_lock);
+	for (unsigned i = 0; i < s->slow_started; i++)
+		pthread_join(s->slow_threads[i], NULL);
+	s->slow_started = 0;
+}
+
+void net_free(struct srv *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; s->threads && i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		if (t->ring.ring_fd > 0)
+			io_uring_queue_exit(&t->ring);
+		stop_listeners(t);
+		if (t->wake_fd >= 0)
+			close(t->wake_fd);
+		if (t->conns)
+			for (uint32_t k = 0; k < t->conn_count_max; k++) {
+				free(t->conns[k].state);
+				buf_free(&t->conns[k].in);
+				buf_free(&t->conns[k].out);
+				buf_free(&t->conns[k].next);
+			}
+		if (t->pends)
+			for (uint32_t k = 0; k < NET_PENDING_COUNT_MAX; k++) {
+				free(t->pends[k].views.events);
+				free(t->pends[k].views.bookings);
+				buf_free(&t->pends[k].answer);
+			}
+		free(t->conns);
+		free(t->pends);
+		free(t->br);
+		free(t->bufs);
+		buf_free(&t->discard);
+	}
+	while (s->slow_head) {
+		struct slow_job *j = s->slow_head;
+		s->slow_head = j->next;
+		free(j);
+	}
+	auth_limiter_free(s->limiter);
+	free(s->threads);
+	free(s->wake_fds);
+	free(s->slow_threads);
+	free(s);
+}
+
+void srv_count_response(struct srv_conn *sc, int status)
+{
+	struct conn *c = (struct conn *)sc;
+	unsigned k = (unsigned)status / 100;
+
+	atomic_fetch_add_explicit(&c->t->responses[k < 6 ? k : 0], 1,
+				  memory_order_relaxed);
+	if (status == 429)
+		atomic_fetch_add_explicit(&c->t->s->rate_limited, 1,
+					  memory_order_relaxed);
+}
+
+void srv_status_get(struct srv *s, struct srv_status *out)
+{
+	struct wal_stats ws;
+	struct net_repl_status rs = { .state = "disabled" };
+
+	memset(out, 0, sizeof(*out));
+	out->thread_count = s->thread_count;
+	out->shard_count = s->cfg.shard_count;
+	out->started_at = s->started_at;
+	if (s->node) {
+		wal_stats(node_wal(s->node), &ws);
+		out->wal_appended_lsn = ws.appended_lsn;
+		out->wal_durable_lsn = ws.durable_lsn;
+		out->wal_sync_count = ws.sync_count;
+		out->wal_sync_ns_total = ws.sync_ns_total;
+		out->wal_sync_ns_max = ws.sync_ns_max;
+		out->wal_bytes_written = ws.bytes_written;
+		out->wal_error = wal_error(node_wal(s->node));
+	}
+	if (s->cfg.repl_status)
+		s->cfg.repl_status(s->cfg.repl_ctx, &rs);
+	out->repl_state = rs.state;
+	out->repl_applied_lsn = rs.applied_lsn;
+	out->repl_lag_records = rs.lag_records;
+	out->repl_lag_bytes = rs.lag_bytes;
+	out->repl_lag_seconds = rs.lag_seconds;
+	out->rate_limited_total = atomic_load(&s->rate_limited);
+	for (unsigned i = 0; i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		out->conn_count += atomic_load(&t->conn_gauge);
+		out->requests_total += atomic_load(&t->requests_total);
+		for (unsigned k = 0; k < 6; k++)
+			out->responses_by_class[k] += atomic_load(&t->responses[k]);
+		for (unsigned k = 0; k < CORE_OP_COUNT; k++) {
+			out->ops_total[k] += atomic_load(&t->ops_total[k]);
+			out->ops_ns_total[k] += atomic_load(&t->ops_ns_total[k]);
+		}
+	}
+}

@@ -1,0 +1,62 @@
+/*
+ * net.h: the server's network side (api/net.c): io_uring network threads
+ * serving the HTTP and binary protocols over the node, and the slow
+ * workers behind them. bookd.c fills a net_config and runs it.
+ */
+#ifndef BOOKD_NET_H
+#define BOOKD_NET_H
+
+#include "auth.h"
+#include "node.h"
+#include "srv.h"
+
+#include <stdbool.h>
+
+#define NET_THREAD_COUNT_MAX 32
+#define NET_CONN_COUNT_MAX 65536 /* per thread */
+
+/* Replication facts for status, filled by a callback (bookd.c owns the
+ * replicator). */
+struct net_repl_status {
+	const char *state; /* "disabled", "streaming", "catching_up", "down" */
+	uint64_t applied_lsn, lag_records, lag_bytes;
+	double lag_seconds;
+};
+
+struct net_config {
+	const char *http_listen;   /* "host:port"; port 0: any free port */
+	const char *binary_listen;
+	unsigned thread_count;     /* network threads */
+	unsigned slow_count;       /* workers for listings and catalogue ops */
+	unsigned conn_count_max;   /* per thread */
+	unsigned shard_count;      /* the core's, for status */
+	struct auth_config auth;
+	struct auth_limit_config limits;
+	/* The core's ports from first_port on are the server's: one per
+	 * network thread, then one per slow worker. */
+	unsigned first_port;
+	void (*repl_status)(void *ctx, struct net_repl_status *out);
+	void *repl_ctx;
+};
+
+void net_config_default(struct net_config *cfg);
+/* Core ports the server needs (network threads + slow workers). */
+unsigned net_port_count(const struct net_config *cfg);
+
+/* Binds the listeners (and reports the real ports), makes the eventfds
+ * that node_config.wake_fds must carry (net_wake_fds): call before
+ * node_open. */
+int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
+		size_t err_size);
+void net_wake_fds(struct srv *s, const int **fds, unsigned *count);
+/* The bound addresses, e.g. "127.0.0.1:8080". */
+const char *net_http_address(const struct srv *s);
+const char *net_binary_address(const struct srv *s);
+/* Starts the threads over the opened node. */
+int net_start(struct srv *s, node *n);
+/* Stops taking connections and requests, answers what is in flight (up to
+ * timeout_ms), closes every connection, joins the threads. */
+void net_stop(struct srv *s, int timeout_ms);
+void net_free(struct srv *s);
+
+#endif
