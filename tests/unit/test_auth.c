@@ -1,0 +1,740 @@
+/*
+ * test_auth.c: bearer keys, HS256 JWTs, Stripe signatures, CORS origins,
+ * idempotency key scoping and the rate limiter (api/auth.h).
+ *
+ * JWTs and Stripe signatures are built here with OpenSSL's HMAC() and a
+ * base64url encoder of the test's own, independent of auth.c's decoder.
+ * Tokens are placed right before a PROT_NONE guard page (no NUL after),
+ * so a read past token_size crashes the test.
+ *
+ * Prints "auth: N checks, M failed" and exits 0 only when all passed.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static unsigned check_count, check_fail_count;
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		check_count++;                                                \
+		if (!(cond)) {                                                \
+			check_fail_count++;                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
+				__FILE__, __LINE__, #cond);                   \
+		}                                                             \
+	} while (0)
+
+#define NOW INT64_C(1795000000000) /* 2026-11-18, ms */
+#define NOW_S (NOW / 1000)
+#define SECRET "jwt-secret-0123456789"
+
+/* ---- guard page ---- */
+
+static char *guard_base;
+static size_t page_size;
+
+static void guard_init(void)
+{
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	guard_base = mmap(NULL, 3 * page_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guard_base == MAP_FAILED ||
+	    mprotect(guard_base + 2 * page_size, page_size, PROT_NONE) < 0) {
+		perror("guard page");
+		exit(1);
+	}
+}
+
+static const char *guarded(const char *s, size_t n)
+{
+	char *p = guard_base + 2 * page_size - n;
+
+	if (n > 2 * page_size)
+		abort();
+	memcpy(p, s, n);
+	return p;
+}
+
+/* ---- building tokens ---- */
+
+static size_t b64url(const void *in, size_t n, char *out)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const uint8_t *p = in;
+	size_t o = 0, i;
+
+	for (i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+		out[o++] = abc[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* header.payload.signature, signed with HMAC(md, secret). */
+static char *jwt_md(const char *header, const char *payload, const char *secret,
+		    const EVP_MD *md)
+{
+	static char tok[16384];
+	uint8_t mac[64];
+	unsigned mac_size = 0;
+	size_t n;
+
+	n = b64url(header, strlen(header), tok);
+	tok[n++] = '.';
+	n += b64url(payload, strlen(payload), tok + n);
+	HMAC(md, secret, (int)strlen(secret), (const uint8_t *)tok, n, mac,
+	     &mac_size);
+	tok[n++] = '.';
+	b64url(mac, mac_size, tok + n);
+	return tok;
+}
+
+static char *jwt(const char *header, const char *payload, const char *secret)
+{
+	return jwt_md(header, payload, secret, EVP_sha256());
+}
+
+#define HS256 "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+
+static struct auth_config cfg;
+
+static enum auth_result bearer_at(const char *tok, core_time now,
+				  struct auth_principal *who)
+{
+	size_t n = strlen(tok);
+
+	return auth_bearer(&cfg, guarded(tok, n), n, now, who);
+}
+
+static enum auth_result bearer(const char *tok, struct auth_principal *who)
+{
+	return bearer_at(tok, NOW, who);
+}
+
+static char *claims(const char *sub, const char *extra)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"sub\":\"%s\"%s}", sub, extra);
+	return buf;
+}
+
+static char *exp_in(int64_t s)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), ",\"exp\":%" PRId64, NOW_S + s);
+	return buf;
+}
+
+/* ---- tests ---- */
+
+static void config_init(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.service_key, "service-key-abcdef");
+	strcpy(cfg.anon_key, "anon-key-123456");
+	strcpy(cfg.jwt_secret, SECRET);
+	strcpy(cfg.stripe_secret, "whsec_test");
+}
+
+static void test_keys(void)
+{
+	struct auth_principal who;
+	struct auth_config saved = cfg;
+
+	CHECK(bearer("service-key-abcdef", &who) == AUTH_OK);
+	CHECK(who.role == AUTH_SERVICE);
+	CHECK(bearer("anon-key-123456", &who) == AUTH_OK);
+	CHECK(who.role == AUTH_ANON);
+	CHECK(bearer("service-key-abcde", &who) == AUTH_BAD_TOKEN); /* prefix */
+	CHECK(who.role == AUTH_NONE);
+	CHECK(bearer("service-key-abcdefg", &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer("service-key-abcdeF", &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer("Service-key-abcdef", &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer("x", &who) == AUTH_BAD_TOKEN);
+	CHECK(auth_bearer(&cfg, "", 0, NOW, &who) == AUTH_MISSING);
+	CHECK(auth_bearer(&cfg, NULL, 0, NOW, &who) == AUTH_MISSING);
+	CHECK(who.role == AUTH_NONE);
+	/* the length given is what counts, not a NUL */
+	CHECK(auth_bearer(&cfg, "service-key-abcdefXYZ", 18, NOW, &who) == AUTH_OK);
+	CHECK(who.role == AUTH_SERVICE);
+	CHECK(auth_bearer(&cfg, "service-key-abcdef", 17, NOW, &who) ==
+	      AUTH_BAD_TOKEN);
+	/* unconfigured keys match nothing, not even an empty-looking token */
+	cfg.service_key[0] = '\0';
+	cfg.anon_key[0] = '\0';
+	CHECK(bearer("service-key-abcdef", &who) == AUTH_BAD_TOKEN);
+	CHECK(auth_bearer(&cfg, "\0", 1, NOW, &who) == AUTH_BAD_TOKEN);
+	cfg = saved;
+	/* over the size limit */
+	{
+		static char big[AUTH_TOKEN_SIZE_MAX + 2];
+
+		memset(big, 'a', sizeof(big) - 1);
+		CHECK(bearer(big, &who) == AUTH_BAD_TOKEN);
+	}
+}
+
+static void test_jwt(void)
+{
+	struct auth_principal who;
+	char *t, buf[16384];
+	char sub65[70];
+
+	/* valid */
+	t = jwt(HS256, claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_OK);
+	CHECK(who.role == AUTH_CUSTOMER);
+	CHECK(strcmp(who.customer_id, "cus_42") == 0);
+	t = jwt("{\"alg\":\"HS256\"}",
+		claims("550e8400-e29b-41d4-a716-446655440000",
+		       ",\"exp\":1795000060.5,\"iat\":1794999000"),
+		SECRET);
+	CHECK(bearer(t, &who) == AUTH_OK);
+	CHECK(strcmp(who.customer_id, "550e8400-e29b-41d4-a716-446655440000") == 0);
+
+	/* wrong secret, tampered payload or signature */
+	t = jwt(HS256, claims("cus_42", exp_in(60)), "other-secret");
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	CHECK(who.role == AUTH_NONE && who.customer_id[0] == '\0');
+	t = jwt(HS256, claims("cus_42", exp_in(60)), SECRET);
+	strcpy(buf, t);
+	{
+		char *dot = strchr(buf, '.');
+
+		dot[2] = dot[2] == 'A' ? 'B' : 'A'; /* payload byte */
+		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+		strcpy(buf, t);
+		dot = strrchr(buf, '.');
+		dot[1] = dot[1] == 'A' ? 'B' : 'A'; /* signature byte */
+		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	}
+
+	/* alg none: no signature, or a valid HS256 signature under "none" */
+	{
+		char h[256], p[256];
+		size_t n;
+
+		n = b64url("{\"alg\":\"none\"}", 14, h);
+		h[n] = '\0';
+		n = b64url(claims("cus_42", exp_in(60)),
+			   strlen(claims("cus_42", exp_in(60))), p);
+		p[n] = '\0';
+		snprintf(buf, sizeof(buf), "%s.%s.", h, p);
+		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+		snprintf(buf, sizeof(buf), "%s.%s", h, p);
+		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	}
+	t = jwt("{\"alg\":\"none\"}", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("{\"alg\":\"hs256\"}", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("{\"typ\":\"JWT\"}", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("{\"alg\":\"HS256\",\"crit\":[\"b64\"]}",
+		claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("[\"HS256\"]", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	/* HS512, signed with HS512 or (confused) with HS256 */
+	t = jwt_md("{\"alg\":\"HS512\"}", claims("cus_42", exp_in(60)), SECRET,
+		   EVP_sha512());
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("{\"alg\":\"HS512\"}", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt("{\"alg\":\"RS256\"}", claims("cus_42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+
+	/* exp */
+	t = jwt(HS256, claims("cus_42", exp_in(-1)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_EXPIRED);
+	CHECK(who.role == AUTH_NONE);
+	t = jwt(HS256, claims("cus_42", exp_in(0)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_EXPIRED);         /* now == exp */
+	CHECK(bearer_at(t, NOW - 1, &who) == AUTH_OK);  /* 1 ms before */
+	t = jwt(HS256, claims("cus_42", ""), SECRET);
+	CHECK(bearer(t, &who) == AUTH_EXPIRED);         /* missing */
+	t = jwt(HS256, claims("cus_42", ",\"exp\":\"1895000000\""), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* not a number */
+	t = jwt(HS256, claims("cus_42", ",\"exp\":null"), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	/* nbf */
+	snprintf(buf, sizeof(buf), "%s,\"nbf\":%" PRId64, exp_in(3600),
+		 NOW_S + 600);
+	t = jwt(HS256, claims("cus_42", buf), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer_at(t, NOW + 600 * 1000, &who) == AUTH_OK);
+	snprintf(buf, sizeof(buf), "%s,\"nbf\":%" PRId64, exp_in(3600),
+		 NOW_S - 600);
+	t = jwt(HS256, claims("cus_42", buf), SECRET);
+	CHECK(bearer(t, &who) == AUTH_OK);
+	snprintf(buf, sizeof(buf), "%s,\"nbf\":\"soon\"", exp_in(3600));
+	t = jwt(HS256, claims("cus_42", buf), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+
+	/* sub */
+	t = jwt(HS256, claims("cus 42", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt(HS256, claims("", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt(HS256, claims("a\\u0000b", exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	memset(sub65, 'x', 65);
+	sub65[65] = '\0';
+	t = jwt(HS256, claims(sub65, exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	sub65[64] = '\0';
+	t = jwt(HS256, claims(sub65, exp_in(60)), SECRET);
+	CHECK(bearer(t, &who) == AUTH_OK);
+	CHECK(strcmp(who.customer_id, sub65) == 0);
+	snprintf(buf, sizeof(buf), "{\"sub\":42%s}", exp_in(60));
+	t = jwt(HS256, buf, SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	snprintf(buf, sizeof(buf), "{\"x\":1%s}", exp_in(60));
+	t = jwt(HS256, buf, SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	snprintf(buf, sizeof(buf), "{\"sub\":\"a\",\"sub\":\"b\"%s}", exp_in(60));
+	t = jwt(HS256, buf, SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* duplicate claim */
+	t = jwt(HS256, "not json", SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+	t = jwt(HS256, "[1,2]", SECRET);
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+
+	/* shape and base64 */
+	t = jwt(HS256, claims("cus_42", exp_in(60)), SECRET);
+	strcpy(buf, t);
+	for (size_t k = 1; k < strlen(t); k++) { /* every truncation */
+		enum auth_result r = auth_bearer(&cfg, guarded(t, k), k, NOW, &who);
+
+		if (r != AUTH_BAD_TOKEN) {
+			fprintf(stderr, "  truncated to %zu: %d\n", k, r);
+			CHECK(r == AUTH_BAD_TOKEN);
+		}
+	}
+	snprintf(buf, sizeof(buf), "%s.", t);
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);     /* 4 parts */
+	snprintf(buf, sizeof(buf), "%s=", t);
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);     /* padding */
+	strcpy(buf, t);
+	*strchr(buf, '.') = '+';                        /* not base64url */
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	strcpy(buf, t);
+	buf[1] = '/';
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	strcpy(buf, t);
+	buf[0] = '.';
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer("..", &who) == AUTH_BAD_TOKEN);
+	CHECK(bearer("a.b.c", &who) == AUTH_BAD_TOKEN);
+	/* a non-canonical last signature character (unused bits set) */
+	{
+		static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		char *last;
+
+		strcpy(buf, t);
+		last = buf + strlen(buf) - 1; /* 43 chars: 2 unused bits */
+		CHECK((strchr(abc, *last) - abc) % 4 == 0);
+		*last = abc[(strchr(abc, *last) - abc) | 1];
+		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
+	}
+
+	/* JWTs refused when no secret is configured */
+	{
+		struct auth_config saved = cfg;
+
+		cfg.jwt_secret[0] = '\0';
+		t = jwt(HS256, claims("cus_42", exp_in(60)), "");
+		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		cfg = saved;
+	}
+}
+
+static char *stripe_header(const char *secret, int64_t t, const char *body,
+			   const char *prefix, const char *suffix)
+{
+	static char out[1024];
+	char msg[4096], hex[65];
+	uint8_t mac[32];
+	unsigned mac_size = 0;
+	int n = snprintf(msg, sizeof(msg), "%" PRId64 ".%s", t, body);
+
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (uint8_t *)msg,
+	     (size_t)n, mac, &mac_size);
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", mac[i]);
+	snprintf(out, sizeof(out), "t=%" PRId64 ",%sv1=%s%s", t, prefix, hex,
+		 suffix);
+	return out;
+}
+
+static int stripe(const char *h, const char *body, core_time now)
+{
+	size_t n = strlen(h);
+
+	return auth_stripe_verify(&cfg, guarded(h, n), n, body, strlen(body),
+				  now);
+}
+
+static void test_stripe(void)
+{
+	const char *body = "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\"}";
+	const int64_t tol_s = AUTH_STRIPE_TOLERANCE_MS / 1000;
+	char h[2048];
+
+	CHECK(stripe(stripe_header("whsec_test", NOW_S, body, "", ""), body,
+		     NOW) == 0);
+	CHECK(stripe(stripe_header("whsec_other", NOW_S, body, "", ""), body,
+		     NOW) == -EINVAL);
+	CHECK(stripe(stripe_header("whsec_test", NOW_S, body, "", ""),
+		     "{\"id\":\"evt_2\"}", NOW) == -EINVAL);
+	/* tolerance, both directions */
+	CHECK(stripe(stripe_header("whsec_test", NOW_S - tol_s, body, "", ""),
+		     body, NOW) == 0);
+	CHECK(stripe(stripe_header("whsec_test", NOW_S - tol_s - 1, body, "", ""),
+		     body, NOW) == -ETIME);
+	CHECK(stripe(stripe_header("whsec_test", NOW_S + tol_s, body, "", ""),
+		     body, NOW) == 0);
+	CHECK(stripe(stripe_header("whsec_test", NOW_S + tol_s + 1, body, "", ""),
+		     body, NOW) == -ETIME);
+	CHECK(stripe(stripe_header("whsec_test", 1, body, "", ""), body, NOW) ==
+	      -ETIME);
+	/* a stale header with a bad signature is just bad */
+	CHECK(stripe(stripe_header("whsec_other", 1, body, "", ""), body, NOW) ==
+	      -EINVAL);
+	/* several v1 (secret rotation), v0 ignored, order free */
+	CHECK(stripe(stripe_header("whsec_test", NOW_S, body,
+				   "v1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff,",
+				   ",v0=deadbeef"),
+		     body, NOW) == 0);
+	snprintf(h, sizeof(h), "%s", stripe_header("whsec_test", NOW_S, body, "", ""));
+	{
+		char v1[128], re[2048];
+		const char *comma = strchr(h, ',');
+
+		snprintf(v1, sizeof(v1), "%s", comma + 1);
+		snprintf(re, sizeof(re), "v0=abc, %s, t=%" PRId64, v1, NOW_S);
+		CHECK(stripe(re, body, NOW) == 0);
+		/* uppercase hex is the same bytes */
+		for (char *p = re; *p; p++)
+			if (*p >= 'a' && *p <= 'f' && p > strstr(re, "v1="))
+				*p = (char)(*p - 'a' + 'A');
+		CHECK(stripe(re, body, NOW) == 0);
+		/* only a v0 with the right value does not count */
+		snprintf(re, sizeof(re), "t=%" PRId64 ",v0=%s", NOW_S, v1 + 3);
+		CHECK(stripe(re, body, NOW) == -EINVAL);
+		/* two timestamps */
+		snprintf(re, sizeof(re), "t=%" PRId64 ",%s,t=1", NOW_S, v1);
+		CHECK(stripe(re, body, NOW) == -EINVAL);
+		/* truncated signature */
+		snprintf(re, sizeof(re), "%s", h);
+		re[strlen(re) - 1] = '\0';
+		CHECK(stripe(re, body, NOW) == -EINVAL);
+		/* every truncation of the header is refused */
+		for (size_t k = 0; k < strlen(h); k++)
+			CHECK(auth_stripe_verify(&cfg, guarded(h, k), k, body,
+						 strlen(body), NOW) == -EINVAL);
+	}
+	CHECK(stripe("", body, NOW) == -EINVAL);
+	CHECK(stripe("garbage", body, NOW) == -EINVAL);
+	CHECK(stripe("t=,v1=00", body, NOW) == -EINVAL);
+	CHECK(stripe("t=12a,v1=00", body, NOW) == -EINVAL);
+	CHECK(stripe("t=-1,v1=00", body, NOW) == -EINVAL);
+	CHECK(stripe("t=99999999999999999999999,v1=00", body, NOW) == -EINVAL);
+	snprintf(h, sizeof(h), "t=%" PRId64, NOW_S);
+	CHECK(stripe(h, body, NOW) == -EINVAL); /* no v1 */
+	CHECK(stripe("v1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		     body, NOW) == -EINVAL); /* no t */
+	/* no secret configured: everything refused */
+	{
+		struct auth_config saved = cfg;
+
+		cfg.stripe_secret[0] = '\0';
+		CHECK(stripe(stripe_header("", NOW_S, body, "", ""), body, NOW) ==
+		      -EINVAL);
+		cfg = saved;
+	}
+	/* an empty body signs too */
+	CHECK(stripe(stripe_header("whsec_test", NOW_S, "", "", ""), "", NOW) == 0);
+}
+
+static void test_origins(void)
+{
+	struct auth_config c;
+	char long_item[AUTH_KEY_SIZE_MAX + 8], many[4096];
+
+	memset(&c, 0, sizeof(c));
+	CHECK(!auth_origin_allowed(&c, "https://a.example", 17));
+	CHECK(auth_config_set_origins(&c, "https://a.example, https://b.example:8443") == 0);
+	CHECK(c.origin_count == 2);
+	CHECK(auth_origin_allowed(&c, "https://a.example", 17));
+	CHECK(auth_origin_allowed(&c, "https://b.example:8443", 22));
+	CHECK(!auth_origin_allowed(&c, "https://a.example.evil.com", 26));
+	CHECK(!auth_origin_allowed(&c, "https://a.exampl", 16));
+	CHECK(!auth_origin_allowed(&c, "http://a.example", 16));
+	CHECK(!auth_origin_allowed(&c, "https://b.example", 17));
+	CHECK(!auth_origin_allowed(&c, "", 0));
+	CHECK(!auth_origin_allowed(&c, NULL, 0));
+	CHECK(auth_origin_allowed(&c, "https://a.exampleXX", 17)); /* by size */
+
+	CHECK(auth_config_set_origins(&c, "*") == 0);
+	CHECK(auth_origin_allowed(&c, "https://anything.test", 21));
+	CHECK(auth_config_set_origins(&c, ",, ,") == 0 && c.origin_count == 0);
+	CHECK(auth_config_set_origins(&c, "") == 0 && c.origin_count == 0);
+	CHECK(auth_config_set_origins(&c, NULL) == 0 && c.origin_count == 0);
+
+	/* too long, too many: refused, cfg unchanged */
+	CHECK(auth_config_set_origins(&c, "https://keep.example") == 0);
+	memset(long_item, 'a', AUTH_KEY_SIZE_MAX);
+	long_item[AUTH_KEY_SIZE_MAX] = '\0';
+	CHECK(auth_config_set_origins(&c, long_item) == -EINVAL);
+	long_item[AUTH_KEY_SIZE_MAX - 1] = '\0';
+	{
+		struct auth_config d = { 0 };
+
+		CHECK(auth_config_set_origins(&d, long_item) == 0);
+		CHECK(d.origin_count == 1);
+	}
+	many[0] = '\0';
+	for (int i = 0; i <= AUTH_ORIGIN_COUNT_MAX; i++)
+		sprintf(many + strlen(many), "https://o%d.example,", i);
+	CHECK(auth_config_set_origins(&c, many) == -EINVAL);
+	CHECK(c.origin_count == 1);
+	CHECK(auth_origin_allowed(&c, "https://keep.example", 20));
+	*strrchr(many, 'h') = '\0'; /* exactly the maximum */
+	CHECK(auth_config_set_origins(&c, many) == 0);
+	CHECK(c.origin_count == AUTH_ORIGIN_COUNT_MAX);
+	CHECK(auth_origin_allowed(&c, "https://o31.example", 19));
+}
+
+static bool idem_eq(const struct core_idem *a, const struct core_idem *b)
+{
+	return a->hi == b->hi && a->lo == b->lo;
+}
+
+static void test_idem(void)
+{
+	struct auth_principal alice = { AUTH_CUSTOMER, "alice" };
+	struct auth_principal bob = { AUTH_CUSTOMER, "bob" };
+	struct auth_principal ab = { AUTH_CUSTOMER, "ab" };
+	struct auth_principal a = { AUTH_CUSTOMER, "a" };
+	struct auth_principal svc = { AUTH_SERVICE, "" };
+	struct auth_principal svc_junk = { AUTH_SERVICE, "alice" };
+	struct auth_principal anon = { AUTH_ANON, "" };
+	struct core_idem k1, k2, k3;
+
+	auth_idem_key(&alice, "key-1", 5, &k1);
+	auth_idem_key(&alice, "key-1", 5, &k2);
+	CHECK(core_idem_present(&k1));
+	CHECK(idem_eq(&k1, &k2));
+	auth_idem_key(&bob, "key-1", 5, &k2);
+	CHECK(!idem_eq(&k1, &k2));             /* same key, other customer */
+	auth_idem_key(&svc, "key-1", 5, &k2);
+	CHECK(!idem_eq(&k1, &k2));             /* customer vs service */
+	auth_idem_key(&anon, "key-1", 5, &k3);
+	CHECK(!idem_eq(&k2, &k3));             /* service vs anon */
+	auth_idem_key(&svc_junk, "key-1", 5, &k3);
+	CHECK(idem_eq(&k2, &k3));              /* service ignores customer_id */
+	auth_idem_key(&alice, "key-2", 5, &k2);
+	CHECK(!idem_eq(&k1, &k2));
+	/* ("ab", "c") vs ("a", "bc"): the boundary is encoded */
+	auth_idem_key(&ab, "c", 1, &k1);
+	auth_idem_key(&a, "bc", 2, &k2);
+	CHECK(!idem_eq(&k1, &k2));
+	/* no key: not present; the fingerprint is left to the caller */
+	k1.hi = k1.lo = 5;
+	k1.fingerprint = 77;
+	auth_idem_key(&alice, "", 0, &k1);
+	CHECK(!core_idem_present(&k1));
+	CHECK(k1.fingerprint == 77);
+	auth_idem_key(&alice, NULL, 0, &k1);
+	CHECK(!core_idem_present(&k1));
+	k1.fingerprint = 78;
+	auth_idem_key(&alice, "x", 1, &k1);
+	CHECK(k1.fingerprint == 78 && core_idem_present(&k1));
+
+	/* fingerprints: deterministic, boundaries count */
+	CHECK(auth_fingerprint("POST", 4, "/v1/x", 5, "{}", 2) ==
+	      auth_fingerprint("POST", 4, "/v1/x", 5, "{}", 2));
+	CHECK(auth_fingerprint("POST", 4, "/v1/x", 5, "{}", 2) !=
+	      auth_fingerprint("POST", 4, "/v1/x", 5, "{ }", 3));
+	CHECK(auth_fingerprint("ab", 2, "c", 1, "", 0) !=
+	      auth_fingerprint("a", 1, "bc", 2, "", 0));
+	CHECK(auth_fingerprint("a", 1, "", 0, "b", 1) !=
+	      auth_fingerprint("a", 1, "b", 1, "", 0));
+	CHECK(auth_fingerprint(NULL, 0, NULL, 0, NULL, 0) ==
+	      auth_fingerprint("", 0, "", 0, "", 0));
+	CHECK(auth_limit_key("alice", 5) == auth_limit_key("alice", 5));
+	CHECK(auth_limit_key("alice", 5) != auth_limit_key("alicf", 5));
+}
+
+static struct auth_limiter *limiter(double rate, double burst, uint32_t count)
+{
+	struct auth_limit_config c;
+
+	auth_limit_config_default(&c);
+	c.rate[AUTH_LIMIT_CUSTOMER] = rate;
+	c.burst[AUTH_LIMIT_CUSTOMER] = burst;
+	c.bucket_count = count;
+	return auth_limiter_new(&c);
+}
+
+static unsigned take_n(struct auth_limiter *l, uint64_t key, core_time now,
+		       unsigned n)
+{
+	unsigned ok = 0;
+	uint32_t retry;
+
+	for (unsigned i = 0; i < n; i++)
+		ok += auth_limit_take(l, AUTH_LIMIT_CUSTOMER, key, now, &retry);
+	return ok;
+}
+
+struct race {
+	struct auth_limiter *l;
+	uint64_t key;
+	unsigned tries, allowed;
+};
+
+static void *race_main(void *p)
+{
+	struct race *r = p;
+
+	r->allowed = take_n(r->l, r->key, NOW, r->tries);
+	return NULL;
+}
+
+static void test_limiter(void)
+{
+	struct auth_limit_config c;
+	struct auth_limiter *l;
+	uint32_t retry = 99;
+
+	auth_limit_config_default(&c);
+	CHECK(c.rate[AUTH_LIMIT_ADDRESS] >= 500);   /* hundreds per second */
+	CHECK(c.burst[AUTH_LIMIT_ADDRESS] >= c.rate[AUTH_LIMIT_ADDRESS]);
+	CHECK(c.rate[AUTH_LIMIT_KEY] == 0);
+	CHECK(c.rate[AUTH_LIMIT_CUSTOMER] > 0);
+	CHECK(c.bucket_count == 65536);
+	l = auth_limiter_new(&c);
+	CHECK(l != NULL);
+	/* the defaults: a burst of 4000 from one address, keys unlimited */
+	CHECK(l && take_n(l, 1, NOW, 0) == 0);
+	if (l) {
+		unsigned ok = 0;
+
+		for (int i = 0; i < 5000; i++)
+			ok += auth_limit_take(l, AUTH_LIMIT_ADDRESS, 7, NOW, &retry);
+		CHECK(ok == 4000);
+		for (int i = 0; i < 100000; i++)
+			ok += auth_limit_take(l, AUTH_LIMIT_KEY, 7, NOW, &retry);
+		CHECK(ok == 104000);
+		CHECK(retry == 0);
+		auth_limiter_free(l);
+	}
+
+	/* burst, then refusal with retry_after; refill by elapsed time */
+	l = limiter(10, 5, 1024);
+	CHECK(take_n(l, 42, NOW, 5) == 5);
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 42, NOW, &retry));
+	CHECK(retry == 1);
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 42, NOW + 99, &retry));
+	CHECK(auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 42, NOW + 100, &retry));
+	CHECK(retry == 0);
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 42, NOW + 100, &retry));
+	/* other keys are independent */
+	CHECK(take_n(l, 43, NOW, 10) == 5);
+	/* a long pause refills to the burst, not beyond */
+	CHECK(take_n(l, 42, NOW + 3600 * 1000, 10) == 5);
+	/* time running backwards refills nothing */
+	CHECK(take_n(l, 42, NOW, 10) == 0);
+	CHECK(take_n(l, 42, NOW + 3600 * 1000 + 200, 10) == 2);
+	auth_limiter_free(l);
+
+	/* slow rates: retry_after rounds up */
+	l = limiter(0.5, 1, 16);
+	CHECK(auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 1, NOW, &retry));
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 1, NOW, &retry));
+	CHECK(retry == 2);
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 1, NOW + 1500, &retry));
+	CHECK(retry == 1);
+	CHECK(auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 1, NOW + 2000, NULL));
+	auth_limiter_free(l);
+	l = limiter(3, 1, 16);
+	CHECK(take_n(l, 1, NOW, 2) == 1);
+	CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 1, NOW, &retry));
+	CHECK(retry == 1); /* 1/3 s, still at least 1 */
+	auth_limiter_free(l);
+
+	/* one bucket: a colliding key takes it over with a full burst */
+	l = limiter(1, 3, 1);
+	CHECK(take_n(l, 1, NOW, 5) == 3);
+	CHECK(take_n(l, 2, NOW, 5) == 3);
+	CHECK(take_n(l, 1, NOW, 5) == 3);
+	/* key 0 is a key like any other */
+	CHECK(take_n(l, 0, NOW, 5) == 3);
+	auth_limiter_free(l);
+
+	/* invalid configurations */
+	CHECK(limiter(10, 5, 0) == NULL);
+	CHECK(limiter(-1, 5, 16) == NULL);
+	CHECK(limiter(10, 0.5, 16) == NULL);
+
+	/* two threads on one key and on many: counts stay exact */
+	l = limiter(1e-9, 60000, 4096);
+	{
+		struct race r[2] = { { l, 5, 50000, 0 }, { l, 5, 50000, 0 } };
+		pthread_t th[2];
+
+		for (int i = 0; i < 2; i++)
+			pthread_create(&th[i], NULL, race_main, &r[i]);
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		CHECK(r[0].allowed + r[1].allowed == 60000);
+		CHECK(!auth_limit_take(l, AUTH_LIMIT_CUSTOMER, 5, NOW, &retry));
+		CHECK(retry >= 1);
+	}
+	auth_limiter_free(l);
+}
+
+int main(void)
+{
+	guard_init();
+	config_init();
+	test_keys();
+	test_jwt();
+	test_stripe();
+	test_origins();
+	test_idem();
+	test_limiter();
+	printf("auth: %u checks, %u failed\n", check_count, check_fail_count);
+	return check_fail_count ? 1 : 0;
+}
