@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define BC_PROTOCOL_VERSION 1
-#define BC_FRAME_SIZE_MAX (1u << 20)   /* a frame's msgpack body, bytes */
+#define BC_FRAME_SIZE_MAX (1u << 20)   /* a frame, its 4-byte length included */
 #define BC_CUSTOMER_ID_SIZE_MAX 64
 #define BC_NAME_SIZE_MAX 128
 #define BC_KEY_SIZE_MAX 255           /* idempotency key, bytes */
@@ -275,7 +275,8 @@ int bc_flush(bc_client *c);
  * (closed: a connection-level error answer, if any, is in bc_last()),
  * -EPROTO (malformed answer). */
 int bc_recv(bc_client *c, struct bc_answer *out);
-/* Answers still expected (batch items count one each). */
+/* Requests still unanswered (a batch counts until its last item's answer,
+ * or its one refusal). */
 uint64_t bc_pending(const bc_client *c);
 
 /* ---- Names ---- */

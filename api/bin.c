@@ -1,0 +1,1149 @@
+/*
+ * bin.c: the binary protocol's server side (docs/protocol.md), a struct
+ * srv_proto (srv.h) on top of proto.c's frames.
+ *
+ * parse(): frame by frame. A partial frame is left for the next call; a
+ * length over MP_BODY_SIZE_MAX is answered frame_too_large and the
+ * connection closes (the stream cannot be resynchronised); a body that is
+ * not one msgpack map is answered invalid_request (id 0, or the request's
+ * id once readable) and the connection goes on, the framing being intact.
+ * The first frame must be the hello: it fixes the connection's principal
+ * (auth_bearer); a failed hello is answered and the connection closes.
+ *
+ * A request is checked whole (types, fields.h validators, the principal's
+ * rights, the rate limit for anon and customer connections), then becomes
+ * one core_req given to srv_submit() with a struct bin_ctx, or is answered
+ * at once (errors, status). render() turns the decided core_resp into the
+ * answer frame. Idempotency keys are scoped by the principal
+ * (auth_idem_key); the fingerprint is auth_fingerprint over the op name and
+ * the request's parsed fields in a fixed order (struct canon).
+ *
+ * book.batch: every item is checked before any is submitted (a bad item
+ * refuses the whole frame, nothing booked), then each item is its own core
+ * request whose answer is its own frame carrying the batch's id and the
+ * item's index. If srv_submit() is out of room (-EAGAIN) halfway, the
+ * connection state remembers how many items went (batch_resume) and the
+ * frame is parsed again later, skipping those.
+ *
+ * Memory: msgpack objects live in one zone per network thread, cleared
+ * after each frame; mp_decode bounds the tree by the frame's size. The only
+ * allocation on a request's path is a series spec (series.create, rare),
+ * freed by render().
+ */
+#include "fields.h"
+#include "proto.h"
+#include "srv.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIN_CANON_SIZE_MAX 2048
+#define BIN_MESSAGE_SIZE_MAX 160
+
+struct bin_conn {
+	bool hello_done;
+	bool closing;
+	struct auth_principal who;
+	uint64_t limit_key;    /* anon: its key; customer: its id */
+	uint64_t batch_id;     /* the batch whose first batch_resume items went */
+	uint32_t batch_resume;
+};
+
+struct bin_ctx {
+	uint64_t id;
+	uint8_t op;   /* enum mp_op */
+	uint8_t role; /* enum auth_role */
+	bool batch;
+	uint16_t index, count;
+	uint32_t limit;
+	struct core_series_spec *series; /* series.create: freed by render */
+	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+};
+_Static_assert(sizeof(struct bin_ctx) <= SRV_CTX_SIZE_MAX, "bin ctx");
+
+/* A refusal found while reading a request. */
+struct bin_err {
+	const char *code;
+	char message[BIN_MESSAGE_SIZE_MAX];
+	uint32_t retry_after;
+};
+
+/* ---- the per-thread zone ---- */
+
+static pthread_key_t bin__zone_key;
+static pthread_once_t bin__zone_once = PTHREAD_ONCE_INIT;
+static __thread msgpack_zone *bin__zone;
+
+static void bin__zone_free(void *z)
+{
+	msgpack_zone_free(z);
+}
+
+static void bin__zone_key_init(void)
+{
+	(void)pthread_key_create(&bin__zone_key, bin__zone_free);
+}
+
+static msgpack_zone *bin__zone_get(void)
+{
+	if (!bin__zone) {
+		pthread_once(&bin__zone_once, bin__zone_key_init);
+		bin__zone = msgpack_zone_new(MP_ZONE_CHUNK_SIZE);
+		if (bin__zone)
+			(void)pthread_setspecific(bin__zone_key, bin__zone);
+	}
+	return bin__zone;
+}
+
+/* ---- writing answers ---- */
+
+static int bin__write(void *data, const char *buf, size_t len)
+{
+	srv_buf_put(data, buf, len);
+	return 0;
+}
+
+static void bin__frame_end(struct srv_buf *b, size_t start)
+{
+	if (b->broken)
+		return;
+	if (mp_frame_end(b->data, start, b->size) != 0)
+		b->broken = true; /* an answer over 1 MiB: our bug; close */
+}
+
+/* The head of an answer: id, [index, count], code; n more pairs follow. */
+static void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
+		      const char *code, unsigned more)
+{
+	msgpack_pack_map(pk, 2 + (x->batch ? 2 : 0) + more);
+	mp_pack_kv_uint(pk, "id", x->id);
+	if (x->batch) {
+		mp_pack_kv_uint(pk, "index", x->index);
+		mp_pack_kv_uint(pk, "count", x->count);
+	}
+	mp_pack_kv_str(pk, "code", code);
+}
+
+static void bin__error_to(struct srv_buf *b, const struct bin_ctx *x,
+			  const struct bin_err *e)
+{
+	msgpack_packer pk;
+	size_t start;
+
+	msgpack_packer_init(&pk, b, bin__write);
+	start = mp_frame_begin(&pk, b->size);
+	bin__head(&pk, x, e->code, 1 + (e->retry_after > 0));
+	mp_pack_kv_str(&pk, "message", e->message);
+	if (e->retry_after > 0)
+		mp_pack_kv_uint(&pk, "retry_after", e->retry_after);
+	bin__frame_end(b, start);
+}
+
+static void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
+			      const struct bin_err *e)
+{
+	bin__error_to(srv_answer_begin(c), x, e);
+	srv_answer_done(c);
+}
+
+static void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
+			    const char *message)
+{
+	struct bin_ctx x = { .id = id };
+	struct bin_err e = { .code = code };
+
+	snprintf(e.message, sizeof(e.message), "%s", message);
+	bin__answer_error(c, &x, &e);
+}
+
+__attribute__((format(printf, 3, 4))) static int
+bin__fail(struct bin_err *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *bin__core_message(enum core_code code)
+{
+	switch (code) {
+	case CORE_EVENT_FULL: return "the event is full and so is its waitlist";
+	case CORE_ALREADY_BOOKED: return "the customer already has a booking on this event";
+	case CORE_NOT_BOOKABLE: return "the event is cancelled or has started";
+	case CORE_NO_EVENT: return "no such event";
+	case CORE_NO_BOOKING: return "no such booking";
+	case CORE_NO_ORG: return "no such org";
+	case CORE_NO_LOCATION: return "no such location";
+	case CORE_NO_INSTRUCTOR: return "no such instructor";
+	case CORE_NO_SERIES: return "no such series";
+	case CORE_NO_CUSTOMER: return "no such customer";
+	case CORE_NOT_ACTIVE: return "the booking is no longer active";
+	case CORE_NOT_PENDING: return "the booking holds no seat";
+	case CORE_PAYMENT_MISMATCH: return "amount or currency differ from the hold";
+	case CORE_CAPACITY_BELOW_TAKEN: return "capacity below the seats taken";
+	case CORE_IDEM_MISMATCH: return "idempotency key reused for another request";
+	case CORE_IDEM_IN_FLIGHT: return "a request with this idempotency key is in flight";
+	case CORE_INVALID: return "invalid request";
+	case CORE_FULL: return "a table is full or the log refused the write";
+	default: return "internal error";
+	}
+}
+
+/* ---- canonical fields for the fingerprint ---- */
+
+struct canon {
+	char buf[BIN_CANON_SIZE_MAX];
+	size_t size;
+};
+
+static void canon_put(struct canon *k, const char *name, const void *p,
+		      size_t n)
+{
+	int w = snprintf(k->buf + k->size, sizeof(k->buf) - k->size, "%s=%zu:",
+			 name, n);
+	if (w < 0 || (size_t)w >= sizeof(k->buf) - k->size ||
+	    n > sizeof(k->buf) - k->size - (size_t)w) {
+		k->size = sizeof(k->buf); /* full: still deterministic */
+		return;
+	}
+	k->size += (size_t)w;
+	memcpy(k->buf + k->size, p, n);
+	k->size += n;
+}
+
+static void canon_u64(struct canon *k, const char *name, uint64_t v)
+{
+	char s[24];
+	int n = snprintf(s, sizeof(s), "%" PRIu64, v);
+
+	canon_put(k, name, s, (size_t)n);
+}
+
+static void canon_str(struct canon *k, const char *name, const char *s)
+{
+	canon_put(k, name, s, strlen(s));
+}
+
+/* ---- reading fields ---- */
+
+/* A required or optional id. */
+static int bin__id(const msgpack_object *m, const char *name, bool required,
+		   uint64_t *out, struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, name);
+
+	if (!o) {
+		if (required)
+			return bin__fail(e, "invalid_request", "%s required", name);
+		return 0;
+	}
+	if (mp_id(o, out) != 0)
+		return bin__fail(e, "invalid_request", "%s: not an id", name);
+	return 0;
+}
+
+static int bin__text(const msgpack_object *m, const char *name, bool required,
+		     char *dst, size_t cap, struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, name);
+
+	if (!o) {
+		if (required)
+			return bin__fail(e, "invalid_request", "%s required", name);
+		return 0;
+	}
+	if (mp_str_copy(o, dst, cap) != 0)
+		return bin__fail(e, "invalid_request",
+				 "%s: a string of at most %zu bytes", name,
+				 cap - 1);
+	if (required && dst[0] == '\0')
+		return bin__fail(e, "invalid_request", "%s is empty", name);
+	return 0;
+}
+
+static int bin__u32(const msgpack_object *m, const char *name, bool required,
+		    uint32_t *out, struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, name);
+	uint64_t v;
+
+	if (!o) {
+		if (required)
+			return bin__fail(e, "invalid_request", "%s required", name);
+		return 0;
+	}
+	if (mp_uint(o, &v) != 0 || v > UINT32_MAX)
+		return bin__fail(e, "invalid_request",
+				 "%s: an integer 0..4294967295", name);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int bin__date(const msgpack_object *o, const char *name,
+		     struct core_date *out, struct bin_err *e)
+{
+	const char *s;
+	size_t n;
+
+	if (mp_str(o, &s, &n) != 0 || fld_date_parse(s, n, out) != 0)
+		return bin__fail(e, "invalid_request", "%s: YYYY-MM-DD", name);
+	return 0;
+}
+
+static int bin__time(const msgpack_object *m, const char *name, core_time *out,
+		     struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, name);
+	const char *s;
+	size_t n;
+	int64_t v;
+
+	if (!o)
+		return 0;
+	if (mp_int(o, &v) == 0) {
+		*out = v;
+		return 0;
+	}
+	if (mp_str(o, &s, &n) == 0 && fld_time_parse(s, n, out) == 0)
+		return 0;
+	return bin__fail(e, "invalid_request", "%s: ms since the epoch or RFC 3339",
+			 name);
+}
+
+/* The customer id of a request: given, or the JWT's. */
+static int bin__customer(const msgpack_object *m, const struct bin_conn *st,
+			 char out[CORE_CUSTOMER_ID_SIZE_MAX + 1],
+			 struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, "customer_id");
+	const char *s;
+	size_t n;
+
+	if (!o) {
+		if (st->who.role == AUTH_CUSTOMER) {
+			memcpy(out, st->who.customer_id,
+			       CORE_CUSTOMER_ID_SIZE_MAX + 1);
+			return 0;
+		}
+		return bin__fail(e, "invalid_request", "customer_id required");
+	}
+	if (mp_str(o, &s, &n) != 0 || !fld_customer_id_valid(s, n))
+		return bin__fail(e, "invalid_request",
+				 "customer_id: 1-64 of A-Za-z0-9._:@-");
+	memcpy(out, s, n);
+	out[n] = '\0';
+	if (st->who.role == AUTH_CUSTOMER &&
+	    strcmp(out, st->who.customer_id) != 0)
+		return bin__fail(e, "forbidden",
+				 "a customer acts only for itself");
+	return 0;
+}
+
+/* The idempotency key: sets req->idem from key and the canonical fields. */
+static int bin__idem(const msgpack_object *m, const struct bin_conn *st,
+		     enum mp_op op, bool required, const struct canon *k,
+		     struct core_req *req, struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, "key");
+	const char *s, *name = mp_op_name(op);
+	size_t n;
+
+	if (!o) {
+		if (required)
+			return bin__fail(e, "idempotency_key_required",
+					 "%s needs an idempotency key", name);
+		return 0;
+	}
+	if (mp_str(o, &s, &n) != 0 || n == 0 || n > MP_KEY_SIZE_MAX)
+		return bin__fail(e, "invalid_request",
+				 "key: a string of 1-%d bytes", MP_KEY_SIZE_MAX);
+	auth_idem_key(&st->who, s, n, &req->idem);
+	req->idem.fingerprint = auth_fingerprint(name, strlen(name), k->buf,
+						 k->size, NULL, 0);
+	return 0;
+}
+
+static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
+			enum core_payment *out, struct bin_err *e)
+{
+	const msgpack_object *o = mp_get(m, "payment");
+	const char *s;
+	size_t n;
+
+	*out = CORE_PAY_AUTO;
+	if (!o)
+		return 0;
+	if (mp_str(o, &s, &n) != 0)
+		return bin__fail(e, "invalid_request", "payment: a string");
+	if (n == 4 && memcmp(s, "none", 4) == 0)
+		*out = CORE_PAY_NONE;
+	else if (n == 6 && memcmp(s, "stripe", 6) == 0)
+		*out = CORE_PAY_STRIPE;
+	else if (n == 4 && memcmp(s, "auto", 4) == 0)
+		*out = CORE_PAY_AUTO;
+	else
+		return bin__fail(e, "invalid_request",
+				 "payment: \"none\" or \"stripe\"");
+	if (*out == CORE_PAY_NONE && st->who.role != AUTH_SERVICE)
+		return bin__fail(e, "forbidden",
+				 "payment \"none\" needs the service key");
+	return 0;
+}
+
+/* ---- ops into core requests ---- */
+
+static int bin__book(const msgpack_object *m, const struct bin_conn *st,
+		     struct core_req *req, struct bin_err *e)
+{
+	struct canon k = { .size = 0 };
+
+	req->op = CORE_OP_BOOK;
+	if (bin__id(m, "event_id", true, &req->event_id, e) ||
+	    bin__customer(m, st, req->customer_id, e) ||
+	    bin__payment(m, st, &req->u.book.payment, e))
+		return -EINVAL;
+	canon_u64(&k, "event_id", req->event_id);
+	canon_str(&k, "customer_id", req->customer_id);
+	canon_u64(&k, "payment", req->u.book.payment);
+	return bin__idem(m, st, MP_OP_BOOK, true, &k, req, e);
+}
+
+static int bin__series(const msgpack_object *m, struct core_series_spec *s,
+		       struct canon *k, struct bin_err *e)
+{
+	const msgpack_object *o;
+	char text[CORE_TZ_SIZE_MAX];
+	uint32_t v = 0;
+
+	if (bin__id(m, "org_id", true, &s->org_id, e) ||
+	    bin__id(m, "location_id", true, &s->location_id, e) ||
+	    bin__id(m, "instructor_id", true, &s->instructor_id, e) ||
+	    bin__text(m, "title", true, s->title, sizeof(s->title), e) ||
+	    bin__u32(m, "capacity", true, &s->capacity, e) ||
+	    bin__u32(m, "waitlist_capacity", false, &s->waitlist_capacity, e) ||
+	    bin__u32(m, "price_cents", false, &s->price_cents, e) ||
+	    bin__text(m, "timezone", true, s->timezone, sizeof(s->timezone), e) ||
+	    bin__u32(m, "duration_min", true, &s->duration_min, e))
+		return -EINVAL;
+	if (s->capacity == 0 || s->capacity > 1000000)
+		return bin__fail(e, "invalid_request", "capacity: 1..1000000");
+	if (s->duration_min == 0 || s->duration_min > 24 * 60)
+		return bin__fail(e, "invalid_request", "duration_min: 1..1440");
+	if (!fld_timezone_valid(s->timezone))
+		return bin__fail(e, "invalid_request", "timezone: not an IANA zone");
+	if ((o = mp_get(m, "currency"))) {
+		const char *c;
+		size_t n;
+		if (mp_str(o, &c, &n) != 0 ||
+		    (n > 0 && fld_currency_parse(c, n, s->currency) != 0))
+			return bin__fail(e, "invalid_request",
+					 "currency: three letters");
+	}
+	if (s->price_cents > 0 && s->currency[0] == '\0')
+		return bin__fail(e, "invalid_request",
+				 "currency required with a price");
+	o = mp_get(m, "weekdays");
+	if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
+	    o->via.array.size > 7)
+		return bin__fail(e, "invalid_request",
+				 "weekdays: an array of \"MO\"..\"SU\"");
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const char *d;
+		size_t n;
+		uint8_t bit;
+		if (mp_str(&o->via.array.ptr[i], &d, &n) != 0 ||
+		    fld_weekday_parse(d, n, &bit) != 0)
+			return bin__fail(e, "invalid_request",
+					 "weekdays: an array of \"MO\"..\"SU\"");
+		s->weekday_mask |= bit;
+	}
+	if (bin__text(m, "start_time", true, text, sizeof(text), e))
+		return -EINVAL;
+	if (fld_hhmm_parse(text, strlen(text), &s->start_minute) != 0)
+		return bin__fail(e, "invalid_request", "start_time: HH:MM");
+	if (!(o = mp_get(m, "first_date")))
+		return bin__fail(e, "invalid_request", "first_date required");
+	if (bin__date(o, "first_date", &s->first_date, e))
+		return -EINVAL;
+	if ((o = mp_get(m, "last_date")) &&
+	    bin__date(o, "last_date", &s->last_date, e))
+		return -EINVAL;
+	if ((o = mp_get(m, "skip_dates"))) {
+		if (o->type != MSGPACK_OBJECT_ARRAY ||
+		    o->via.array.size > CORE_SKIP_DATE_COUNT_MAX)
+			return bin__fail(e, "invalid_request",
+					 "skip_dates: an array of at most %d dates",
+					 CORE_SKIP_DATE_COUNT_MAX);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (bin__date(&o->via.array.ptr[i], "skip_dates",
+				      &s->skip[i], e))
+				return -EINVAL;
+		s->skip_count = o->via.array.size;
+	}
+	(void)v;
+	canon_u64(k, "org_id", s->org_id);
+	canon_u64(k, "location_id", s->location_id);
+	canon_u64(k, "instructor_id", s->instructor_id);
+	canon_str(k, "title", s->title);
+	canon_u64(k, "capacity", s->capacity);
+	canon_u64(k, "waitlist_capacity", s->waitlist_capacity);
+	canon_u64(k, "price_cents", s->price_cents);
+	canon_str(k, "currency", s->currency);
+	canon_str(k, "timezone", s->timezone);
+	canon_u64(k, "weekdays", s->weekday_mask);
+	canon_u64(k, "start_minute", s->start_minute);
+	canon_u64(k, "duration_min", s->duration_min);
+	canon_put(k, "first_date", &s->first_date, sizeof(s->first_date));
+	canon_put(k, "last_date", &s->last_date, sizeof(s->last_date));
+	canon_put(k, "skip", s->skip, s->skip_count * sizeof(s->skip[0]));
+	return 0;
+}
+
+static bool bin__allowed(enum mp_op op, enum auth_role role)
+{
+	switch (op) {
+	case MP_OP_EVENT_GET:
+	case MP_OP_EVENT_LIST:
+		return role >= AUTH_ANON;
+	case MP_OP_BOOK:
+	case MP_OP_BOOK_BATCH:
+	case MP_OP_CANCEL:
+	case MP_OP_BOOKING_GET:
+	case MP_OP_CUSTOMER_BOOKINGS:
+		return role == AUTH_SERVICE || role == AUTH_CUSTOMER;
+	default:
+		return role == AUTH_SERVICE;
+	}
+}
+
+/* Builds req (and x) for a non-batch op; 0, or -EINVAL with e set. */
+static int bin__request(const msgpack_object *m, const struct bin_conn *st,
+			enum mp_op op, struct core_req *req, struct bin_ctx *x,
+			struct bin_err *e)
+{
+	struct canon k = { .size = 0 };
+	uint64_t u = 0;
+	const msgpack_object *o;
+
+	switch (op) {
+	case MP_OP_ORG_CREATE:
+		req->op = CORE_OP_ORG_CREATE;
+		if (bin__text(m, "name", true, req->u.cat.name,
+			      sizeof(req->u.cat.name), e) ||
+		    bin__text(m, "timezone", true, req->u.cat.timezone,
+			      sizeof(req->u.cat.timezone), e))
+			return -EINVAL;
+		if (!fld_timezone_valid(req->u.cat.timezone))
+			return bin__fail(e, "invalid_request",
+					 "timezone: not an IANA zone");
+		canon_str(&k, "name", req->u.cat.name);
+		canon_str(&k, "timezone", req->u.cat.timezone);
+		break;
+	case MP_OP_LOCATION_CREATE:
+	case MP_OP_INSTRUCTOR_CREATE:
+		req->op = op == MP_OP_LOCATION_CREATE ? CORE_OP_LOCATION_CREATE :
+							 CORE_OP_INSTRUCTOR_CREATE;
+		if (bin__id(m, "org_id", true, &req->u.cat.org_id, e) ||
+		    bin__text(m, "name", true, req->u.cat.name,
+			      sizeof(req->u.cat.name), e))
+			return -EINVAL;
+		canon_u64(&k, "org_id", req->u.cat.org_id);
+		canon_str(&k, "name", req->u.cat.name);
+		break;
+	case MP_OP_CUSTOMER_CREATE:
+		req->op = CORE_OP_CUSTOMER_UPSERT;
+		if (bin__customer(m, st, req->customer_id, e) ||
+		    bin__text(m, "name", false, req->u.cat.name,
+			      sizeof(req->u.cat.name), e) ||
+		    bin__text(m, "email", false, req->u.cat.email,
+			      sizeof(req->u.cat.email), e))
+			return -EINVAL;
+		canon_str(&k, "customer_id", req->customer_id);
+		canon_str(&k, "name", req->u.cat.name);
+		canon_str(&k, "email", req->u.cat.email);
+		memcpy(x->customer_id, req->customer_id, sizeof(x->customer_id));
+		break;
+	case MP_OP_SERIES_CREATE: {
+		struct core_series_spec spec;
+		memset(&spec, 0, sizeof(spec));
+		req->op = CORE_OP_SERIES_CREATE;
+		if (bin__series(m, &spec, &k, e))
+			return -EINVAL;
+		if (bin__idem(m, st, op, false, &k, req, e))
+			return -EINVAL;
+		x->series = malloc(sizeof(spec));
+		if (!x->series)
+			return bin__fail(e, "unavailable", "out of memory");
+		*x->series = spec;
+		req->u.series = x->series;
+		return 0;
+	}
+	case MP_OP_GENERATE:
+		req->op = CORE_OP_GENERATE;
+		if ((o = mp_get(m, "until")) &&
+		    bin__date(o, "until", &req->u.generate.until, e))
+			return -EINVAL;
+		if (bin__id(m, "series_id", false, &req->u.generate.series_id, e))
+			return -EINVAL;
+		canon_put(&k, "until", &req->u.generate.until,
+			  sizeof(req->u.generate.until));
+		canon_u64(&k, "series_id", req->u.generate.series_id);
+		break;
+	case MP_OP_EVENT_GET:
+		req->op = CORE_OP_EVENT_GET;
+		return bin__id(m, "event_id", true, &req->event_id, e);
+	case MP_OP_EVENT_LIST: {
+		uint32_t limit = MP_LIST_LIMIT_DEFAULT;
+		req->op = CORE_OP_EVENT_LIST;
+		req->u.list.from = 0;
+		req->u.list.to = INT64_MAX;
+		if (bin__id(m, "org_id", false, &req->u.list.org_id, e) ||
+		    bin__id(m, "location_id", false, &req->u.list.location_id, e) ||
+		    bin__id(m, "instructor_id", false, &req->u.list.instructor_id, e) ||
+		    bin__time(m, "from", &req->u.list.from, e) ||
+		    bin__time(m, "to", &req->u.list.to, e) ||
+		    bin__u32(m, "limit", false, &limit, e))
+			return -EINVAL;
+		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
+			return bin__fail(e, "invalid_request", "limit: 1..%d",
+					 CORE_LIST_LIMIT_MAX);
+		req->u.list.limit = limit;
+		if ((o = mp_get(m, "cursor"))) {
+			char cur[BC_CURSOR_SIZE];
+			int64_t at;
+			uint64_t id;
+			int used = 0;
+			if (mp_str_copy(o, cur, sizeof(cur)) != 0 ||
+			    sscanf(cur, "%" SCNd64 ".%" SCNu64 "%n", &at, &id,
+				   &used) != 2 ||
+			    (size_t)used != strlen(cur) || id == 0)
+				return bin__fail(e, "invalid_request",
+						 "cursor: not one of ours");
+			req->u.list.after_start = at;
+			req->u.list.after_id = id;
+		}
+		x->limit = limit;
+		return 0;
+	}
+	case MP_OP_EVENT_PATCH: {
+		const msgpack_object *cap = mp_get(m, "capacity");
+		int64_t c = -1;
+		req->op = CORE_OP_EVENT_PATCH;
+		req->u.patch.capacity = -1;
+		if (bin__id(m, "event_id", true, &req->event_id, e) ||
+		    bin__id(m, "instructor_id", false, &req->u.patch.instructor_id, e))
+			return -EINVAL;
+		if (cap) {
+			if (mp_int(cap, &c) != 0 || c < 0 || c > 1000000)
+				return bin__fail(e, "invalid_request",
+						 "capacity: 0..1000000");
+			req->u.patch.capacity = c;
+		}
+		if ((o = mp_get(m, "status"))) {
+			const char *s;
+			size_t n;
+			if (mp_str(o, &s, &n) != 0 || n != 9 ||
+			    memcmp(s, "cancelled", 9) != 0)
+				return bin__fail(e, "invalid_request",
+						 "status: only \"cancelled\"");
+			req->u.patch.cancel = true;
+		}
+		if (!cap && !o && !req->u.patch.instructor_id)
+			return bin__fail(e, "invalid_request",
+					 "nothing to change");
+		canon_u64(&k, "event_id", req->event_id);
+		canon_u64(&k, "capacity", (uint64_t)req->u.patch.capacity);
+		canon_u64(&k, "cancel", req->u.patch.cancel);
+		canon_u64(&k, "instructor_id", req->u.patch.instructor_id);
+		break;
+	}
+	case MP_OP_BOOK:
+		return bin__book(m, st, req, e);
+	case MP_OP_CANCEL:
+		req->op = CORE_OP_CANCEL;
+		if (bin__id(m, "booking_id", true, &req->booking_id, e))
+			return -EINVAL;
+		/* A customer cancels only its own: the core checks it. */
+		if (st->who.role == AUTH_CUSTOMER)
+			memcpy(req->customer_id, st->who.customer_id,
+			       sizeof(req->customer_id));
+		canon_u64(&k, "booking_id", req->booking_id);
+		return bin__idem(m, st, op, true, &k, req, e);
+	case MP_OP_BOOKING_GET:
+		req->op = CORE_OP_BOOKING_GET;
+		if (st->who.role == AUTH_CUSTOMER)
+			memcpy(x->customer_id, st->who.customer_id,
+			       sizeof(x->customer_id));
+		return bin__id(m, "booking_id", true, &req->booking_id, e);
+	case MP_OP_CUSTOMER_BOOKINGS: {
+		uint32_t limit = MP_LIST_LIMIT_DEFAULT;
+		req->op = CORE_OP_CUSTOMER_BOOKINGS;
+		if (bin__customer(m, st, req->customer_id, e) ||
+		    bin__u32(m, "limit", false, &limit, e))
+			return -EINVAL;
+		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
+			return bin__fail(e, "invalid_request", "limit: 1..%d",
+					 CORE_LIST_LIMIT_MAX);
+		req->u.customer.capacity = limit;
+		return 0;
+	}
+	default:
+		return bin__fail(e, "invalid_request", "unknown op");
+	}
+	(void)u;
+	return bin__idem(m, st, op, false, &k, req, e);
+}
+
+/* ---- status: answered at once ---- */
+
+static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
+{
+	struct srv_status s;
+	struct srv_buf *b = srv_answer_begin(c);
+	msgpack_packer pk;
+	size_t start;
+
+	memset(&s, 0, sizeof(s));
+	srv_status_get(srv_conn_srv(c), &s);
+	msgpack_packer_init(&pk, b, bin__write);
+	start = mp_frame_begin(&pk, b->size);
+	bin__head(&pk, x, "ok", 1);
+	mp_pack_str(&pk, "status");
+	msgpack_pack_map(&pk, 14);
+	mp_pack_kv_uint(&pk, "shard_count", s.shard_count);
+	mp_pack_kv_uint(&pk, "thread_count", s.thread_count);
+	mp_pack_kv_uint(&pk, "conn_count", s.conn_count);
+	mp_pack_kv_uint(&pk, "wal_appended_lsn", s.wal_appended_lsn);
+	mp_pack_kv_uint(&pk, "wal_durable_lsn", s.wal_durable_lsn);
+	mp_pack_kv_uint(&pk, "wal_sync_count", s.wal_sync_count);
+	mp_pack_kv_uint(&pk, "wal_sync_us_avg",
+			s.wal_sync_count ? s.wal_sync_ns_total / s.wal_sync_count / 1000 : 0);
+	mp_pack_kv_uint(&pk, "wal_sync_us_max", s.wal_sync_ns_max / 1000);
+	mp_pack_kv_int(&pk, "wal_error", s.wal_error);
+	mp_pack_kv_str(&pk, "repl_state", s.repl_state ? s.repl_state : "disabled");
+	mp_pack_kv_uint(&pk, "repl_lag_records", s.repl_lag_records);
+	mp_pack_str(&pk, "repl_lag_seconds");
+	msgpack_pack_double(&pk, s.repl_lag_seconds);
+	mp_pack_kv_uint(&pk, "requests_total", s.requests_total);
+	mp_pack_kv_int(&pk, "started_at", s.started_at);
+	bin__frame_end(b, start);
+	srv_answer_done(c);
+}
+
+/* ---- parse ---- */
+
+/* Rate limits for anon and customer connections; true: allowed. */
+static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
+		       struct bin_err *e)
+{
+	struct auth_limiter *l;
+	core_time now;
+	uint32_t retry = 1;
+
+	if (st->who.role == AUTH_SERVICE)
+		return true;
+	l = srv_limiter(srv_conn_srv(c));
+	if (!l)
+		return true;
+	now = srv_now();
+	if (auth_limit_take(l, AUTH_LIMIT_ADDRESS, srv_conn_peer_key(c), now,
+			    &retry) &&
+	    auth_limit_take(l, st->who.role == AUTH_CUSTOMER ? AUTH_LIMIT_CUSTOMER :
+								AUTH_LIMIT_KEY,
+			    st->limit_key, now, &retry))
+		return true;
+	bin__fail(e, "rate_limited", "too many requests: retry in %u s", retry);
+	e->retry_after = retry ? retry : 1;
+	return false;
+}
+
+static int bin__hello(struct srv_conn *c, struct bin_conn *st,
+		      const msgpack_object *m)
+{
+	const msgpack_object *auth = mp_get(m, "auth");
+	const char *tok;
+	size_t n;
+	uint64_t v = 0;
+	struct srv_buf *b;
+	msgpack_packer pk;
+	size_t start;
+	const char *code = NULL, *msg = NULL;
+	static const char *const roles[] = { "none", "anon", "customer", "service" };
+
+	if (!mp_get(m, "v") || mp_get_uint(m, "v", &v) != 0) {
+		code = "unauthorized";
+		msg = "hello required: {\"v\":1,\"auth\":...}";
+	} else if (v != MP_VERSION) {
+		code = "unsupported_version";
+		msg = "this server speaks version 1";
+	} else if (!auth || mp_str(auth, &tok, &n) != 0 || n == 0 ||
+		   n > AUTH_TOKEN_SIZE_MAX) {
+		code = "unauthorized";
+		msg = "auth: the service key, the anon key or a customer JWT";
+	} else {
+		switch (auth_bearer(srv_auth(srv_conn_srv(c)), tok, n, srv_now(),
+				    &st->who)) {
+		case AUTH_OK:
+			break;
+		case AUTH_EXPIRED:
+			code = "unauthorized";
+			msg = "token expired";
+			break;
+		default:
+			code = "unauthorized";
+			msg = "unknown key or bad token";
+			break;
+		}
+		if (!code && st->who.role == AUTH_NONE) {
+			code = "unauthorized";
+			msg = "unknown key";
+		}
+	}
+	b = srv_answer_begin(c);
+	msgpack_packer_init(&pk, b, bin__write);
+	start = mp_frame_begin(&pk, b->size);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kv_uint(&pk, "v", MP_VERSION);
+	if (code) {
+		mp_pack_kv_str(&pk, "code", code);
+		mp_pack_kv_str(&pk, "message", msg);
+	} else {
+		mp_pack_kv_str(&pk, "code", "ok");
+		mp_pack_kv_str(&pk, "role", roles[st->who.role & 3]);
+	}
+	bin__frame_end(b, start);
+	srv_answer_done(c);
+	if (code) {
+		memset(&st->who, 0, sizeof(st->who));
+		return -1;
+	}
+	st->hello_done = true;
+	st->limit_key = st->who.role == AUTH_CUSTOMER ?
+				auth_limit_key(st->who.customer_id,
+					       strlen(st->who.customer_id)) :
+				auth_limit_key(tok, n);
+	return 0;
+}
+
+static int bin__batch(struct srv_conn *c, struct bin_conn *st,
+		      const msgpack_object *m, uint64_t id)
+{
+	const msgpack_object *items = mp_get(m, "items");
+	struct bin_ctx x = { .id = id, .op = MP_OP_BOOK_BATCH,
+			     .role = (uint8_t)st->who.role };
+	struct bin_err e = { .code = NULL };
+	struct core_req req;
+	uint32_t n, first = 0;
+
+	if (!items || items->type != MSGPACK_OBJECT_ARRAY ||
+	    items->via.array.size == 0 ||
+	    items->via.array.size > MP_BATCH_COUNT_MAX) {
+		bin__fail(&e, "invalid_request", "items: an array of 1-%d bookings",
+			  MP_BATCH_COUNT_MAX);
+		bin__answer_error(c, &x, &e);
+		return 0;
+	}
+	n = items->via.array.size;
+	/* Every item first: a bad one refuses the whole frame. */
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *it = &items->via.array.ptr[i];
+		memset(&req, 0, sizeof(req));
+		if (it->type != MSGPACK_OBJECT_MAP) {
+			bin__fail(&e, "invalid_request", "items[%u]: not a map", i);
+		} else if (bin__book(it, st, &req, &e) == 0) {
+			continue;
+		} else {
+			char msg[BIN_MESSAGE_SIZE_MAX + 16];
+			snprintf(msg, sizeof(msg), "items[%u]: %s", i, e.message);
+			memcpy(e.message, msg, sizeof(e.message) - 1);
+			e.message[sizeof(e.message) - 1] = '\0';
+		}
+		bin__answer_error(c, &x, &e);
+		return 0;
+	}
+	if (st->batch_resume && st->batch_id == id)
+		first = st->batch_resume;
+	x.batch = true;
+	x.count = (uint16_t)n;
+	for (uint32_t i = first; i < n; i++) {
+		x.index = (uint16_t)i;
+		memset(&req, 0, sizeof(req));
+		(void)bin__book(&items->via.array.ptr[i], st, &req, &e);
+		if (!bin__limit(c, st, &e)) {
+			bin__answer_error(c, &x, &e);
+			continue;
+		}
+		req.now = srv_now();
+		if (srv_submit(c, &req, &x, sizeof(x)) == -EAGAIN) {
+			st->batch_id = id;
+			st->batch_resume = i;
+			return -EAGAIN;
+		}
+	}
+	st->batch_resume = 0;
+	st->batch_id = 0;
+	return 0;
+}
+
+/* One frame's body. 0 done, -EAGAIN parse it again later, -1 close. */
+static int bin__frame(struct srv_conn *c, struct bin_conn *st,
+		      const uint8_t *body, size_t size)
+{
+	msgpack_zone *z = bin__zone_get();
+	msgpack_object m;
+	struct bin_ctx x = { .id = 0 };
+	struct bin_err e = { .code = NULL };
+	struct core_req req;
+	enum mp_op op;
+	int rc;
+
+	if (!z) {
+		bin__conn_error(c, 0, "unavailable", "out of memory");
+		return -1;
+	}
+	rc = mp_decode(z, body, size, &m);
+	if (rc != 0 || m.type != MSGPACK_OBJECT_MAP) {
+		bin__conn_error(c, 0, "invalid_request",
+				rc ? "malformed msgpack" : "a frame is a map");
+		rc = st->hello_done ? 0 : -1;
+		goto out;
+	}
+	if (!st->hello_done) {
+		rc = bin__hello(c, st, &m);
+		goto out;
+	}
+	if (mp_id(mp_get(&m, "id"), &x.id) != 0) {
+		bin__conn_error(c, 0, "invalid_request",
+				"id: a request id 1..2^64-1");
+		rc = 0;
+		goto out;
+	}
+	op = mp_op_from(mp_get(&m, "op"));
+	x.op = (uint8_t)op;
+	x.role = (uint8_t)st->who.role;
+	rc = 0;
+	if (op == MP_OP_NONE) {
+		bin__fail(&e, "invalid_request", "op: unknown or missing");
+		bin__answer_error(c, &x, &e);
+		goto out;
+	}
+	if (!bin__allowed(op, st->who.role)) {
+		bin__fail(&e, "forbidden", "%s: not with this key", mp_op_name(op));
+		bin__answer_error(c, &x, &e);
+		goto out;
+	}
+	if (op == MP_OP_BOOK_BATCH) {
+		rc = bin__batch(c, st, &m, x.id);
+		goto out;
+	}
+	if (op == MP_OP_STATUS) {
+		bin__status(c, &x);
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	if (bin__request(&m, st, op, &req, &x, &e) != 0 ||
+	    !bin__limit(c, st, &e)) {
+		free(x.series);
+		bin__answer_error(c, &x, &e);
+		goto out;
+	}
+	req.now = srv_now();
+	rc = srv_submit(c, &req, &x, sizeof(x));
+	if (rc != 0)
+		free(x.series);
+out:
+	msgpack_zone_clear(z);
+	return rc;
+}
+
+static long bin_parse(struct srv_conn *c, void *state, const uint8_t *in,
+		      size_t len)
+{
+	struct bin_conn *st = state;
+	size_t used = 0;
+
+	if (st->closing)
+		return -1;
+	while (used < len) {
+		long size = mp_frame_size(in + used, len - used);
+		int rc;
+		if (size == -2)
+			break;
+		if (size < 0) {
+			bin__conn_error(c, 0, "frame_too_large",
+					"a frame is 1..1048572 bytes after its length");
+			st->closing = true;
+			return -1;
+		}
+		rc = bin__frame(c, st, in + used + MP_HEADER_SIZE,
+				(size_t)size - MP_HEADER_SIZE);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
+			st->closing = true;
+			return -1;
+		}
+		used += (size_t)size;
+	}
+	return (long)used;
+}
+
+/* ---- render ---- */
+
+static void bin_render(struct srv_conn *c, void *state, const void *ctx,
+		       int rc, const struct core_resp *resp,
+		       const struct srv_views *views, struct srv_buf *out)
+{
+	const struct bin_ctx *x = ctx;
+	struct bin_err e = { .code = NULL };
+	msgpack_packer pk;
+	size_t start;
+	bool replayed;
+	int http;
+
+	free(x->series);
+	if (rc < 0) {
+		e.code = fld_errno_error(rc, &http);
+		snprintf(e.message, sizeof(e.message), "%s", strerror(-rc));
+		bin__error_to(out, x, &e);
+		return;
+	}
+	if (resp->code != CORE_OK) {
+		e.code = fld_code_error(resp->code, &http);
+		snprintf(e.message, sizeof(e.message), "%s",
+			 bin__core_message(resp->code));
+		bin__error_to(out, x, &e);
+		return;
+	}
+	if (x->op == MP_OP_BOOKING_GET && x->customer_id[0] &&
+	    strcmp(resp->booking.customer_id, x->customer_id) != 0) {
+		e.code = fld_code_error(CORE_NO_BOOKING, &http);
+		snprintf(e.message, sizeof(e.message), "%s",
+			 bin__core_message(CORE_NO_BOOKING));
+		bin__error_to(out, x, &e);
+		return;
+	}
+	/* Only decisions that changed state are replays. */
+	replayed = resp->replayed && x->op != MP_OP_EVENT_GET &&
+		   x->op != MP_OP_EVENT_LIST && x->op != MP_OP_BOOKING_GET &&
+		   x->op != MP_OP_CUSTOMER_BOOKINGS;
+	msgpack_packer_init(&pk, out, bin__write);
+	start = mp_frame_begin(&pk, out->size);
+	switch (x->op) {
+	case MP_OP_ORG_CREATE:
+	case MP_OP_LOCATION_CREATE:
+	case MP_OP_INSTRUCTOR_CREATE:
+		bin__head(&pk, x, "ok", 1 + replayed);
+		mp_pack_str(&pk, x->op == MP_OP_ORG_CREATE ? "org" :
+				 x->op == MP_OP_LOCATION_CREATE ? "location" :
+								  "instructor");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_kv_uint(&pk, "id", resp->id);
+		break;
+	case MP_OP_CUSTOMER_CREATE:
+		bin__head(&pk, x, "ok", 1 + replayed);
+		mp_pack_str(&pk, "customer");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_kv_str(&pk, "id", x->customer_id);
+		break;
+	case MP_OP_SERIES_CREATE:
+		bin__head(&pk, x, "ok", 2 + replayed);
+		mp_pack_str(&pk, "series");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_kv_uint(&pk, "id", resp->id);
+		mp_pack_kv_uint(&pk, "generated", resp->count);
+		break;
+	case MP_OP_GENERATE:
+		bin__head(&pk, x, "ok", 1 + replayed);
+		mp_pack_kv_uint(&pk, "generated", resp->count);
+		break;
+	case MP_OP_EVENT_GET:
+	case MP_OP_EVENT_PATCH:
+		bin__head(&pk, x, "ok", 1 + replayed);
+		mp_pack_str(&pk, "event");
+		mp_pack_event(&pk, &resp->event);
+		break;
+	case MP_OP_EVENT_LIST: {
+		uint32_t n = views && views->events ? resp->count : 0;
+		bin__head(&pk, x, "ok", 3);
+		mp_pack_str(&pk, "events");
+		msgpack_pack_array(&pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_event(&pk, &views->events[i]);
+		mp_pack_str(&pk, "more");
+		if (resp->more)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
+		mp_pack_str(&pk, "next_cursor");
+		if (resp->more && n > 0) {
+			char cur[BC_CURSOR_SIZE];
+			const struct core_event_view *l = &views->events[n - 1];
+			int w = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
+					 l->start_at, l->id);
+			mp_pack_strn(&pk, cur, (size_t)w);
+		} else {
+			msgpack_pack_nil(&pk);
+		}
+		break;
+	}
+	case MP_OP_BOOK:
+	case MP_OP_BOOK_BATCH:
+	case MP_OP_BOOKING_GET:
+		bin__head(&pk, x, "ok", 1 + replayed);
+		mp_pack_str(&pk, "booking");
+		mp_pack_booking(&pk, &resp->booking);
+		break;
+	case MP_OP_CANCEL:
+		bin__head(&pk, x, "ok", 2 + replayed);
+		mp_pack_str(&pk, "booking");
+		mp_pack_booking(&pk, &resp->booking);
+		mp_pack_str(&pk, "promoted");
+		if (resp->has_promoted)
+			mp_pack_booking(&pk, &resp->promoted);
+		else
+			msgpack_pack_nil(&pk);
+		break;
+	case MP_OP_CUSTOMER_BOOKINGS: {
+		uint32_t n = views && views->bookings ? resp->count : 0;
+		bin__head(&pk, x, "ok", 2);
+		mp_pack_str(&pk, "bookings");
+		msgpack_pack_array(&pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_booking(&pk, &views->bookings[i]);
+		mp_pack_str(&pk, "more");
+		if (resp->more)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_false(&pk);
+		break;
+	}
+	default:
+		bin__head(&pk, x, "internal", 1);
+		mp_pack_kv_str(&pk, "message", "unknown op in render");
+		replayed = false;
+		break;
+	}
+	if (replayed) {
+		mp_pack_str(&pk, "replayed");
+		msgpack_pack_true(&pk);
+	}
+	bin__frame_end(out, start);
+}
+
+const struct srv_proto srv_bin_proto = {
+	.name = "binary",
+	.conn_state_size = sizeof(struct bin_conn),
+	.parse = bin_parse,
+	.render = bin_render,
+};

@@ -1,0 +1,964 @@
+/*
+ * client.c: the C client library of the binary protocol (bookd_client.h,
+ * docs/protocol.md).
+ *
+ * One blocking socket per bc_client. Requests are packed (proto.c) into an
+ * output buffer; bc_flush() sends it, polling for input at the same time
+ * and reading whatever answers arrive into the input buffer, so that a
+ * client sending many requests never deadlocks against a server that
+ * blocks on answers nobody reads. bc_recv() takes one frame from the input
+ * buffer (reading more when needed), decodes it in the client's zone and
+ * fills a struct bc_answer (mp_read_answer). Synchronous calls are one
+ * request, flush, and bc_recv until the answer with its id.
+ *
+ * Limits: the input buffer grows to at most CLIENT_IN_SIZE_MAX unread
+ * bytes; a frame announced over MP_BODY_SIZE_MAX is -EPROTO.
+ */
+#include "bookd_client.h"
+#include "proto.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CLIENT_IN_SIZE_MAX (64u << 20)
+#define CLIENT_READ_SIZE (64u << 10)
+#define CLIENT_TIMEOUT_MS_DEFAULT 30000
+#define CLIENT_FLUSH_AT (256u << 10) /* queued bytes: send without waiting */
+
+struct bc_client {
+	int fd;
+	int timeout_ms;
+	bool broken;
+	uint64_t next_id;
+	uint64_t pending;
+	struct mp_buf out;
+	size_t out_sent;
+	msgpack_packer pk;
+	uint8_t *in;
+	size_t in_off, in_size, in_cap;
+	msgpack_zone zone;
+	char role[16];
+	struct bc_answer last;
+	struct bc_event *events;
+	struct bc_booking *bookings;
+};
+
+/* ---- connection ---- */
+
+static int client__dial(const char *addr, char *err, size_t err_size)
+{
+	const char *path = NULL;
+	int fd, one = 1;
+
+	if (strncmp(addr, "unix:", 5) == 0)
+		path = addr + 5;
+	else if (addr[0] == '/')
+		path = addr;
+	if (path) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		if (strlen(path) >= sizeof(sa.sun_path)) {
+			snprintf(err, err_size, "%s: path too long", path);
+			return -ENAMETOOLONG;
+		}
+		strcpy(sa.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			int rc = -errno;
+			snprintf(err, err_size, "connect %s: %s", path, strerror(-rc));
+			close(fd);
+			return rc;
+		}
+		return fd;
+	}
+
+	char host[256];
+	const char *colon = strrchr(addr, ':'), *h = addr;
+	size_t hn;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int rc;
+
+	if (!colon || colon[1] == '\0') {
+		snprintf(err, err_size, "%s: want host:port or a unix path", addr);
+		return -EINVAL;
+	}
+	hn = (size_t)(colon - addr);
+	if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+		h++;
+		hn -= 2;
+	}
+	if (hn == 0 || hn >= sizeof(host)) {
+		snprintf(err, err_size, "%s: bad host", addr);
+		return -EINVAL;
+	}
+	memcpy(host, h, hn);
+	host[hn] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, err_size, "%s: %s", addr, gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	rc = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					 sizeof(one));
+			freeaddrinfo(res);
+			return fd;
+		}
+		rc = -errno;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	snprintf(err, err_size, "connect %s: %s", addr, strerror(-rc));
+	return rc;
+}
+
+static int client__poll(bc_client *c, short events)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+	int rc;
+
+	do
+		rc = poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : -1);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return -errno;
+	if (rc == 0)
+		return -ETIMEDOUT;
+	return p.revents;
+}
+
+/* Reads what is there into the input buffer. 0, or -errno
+ * (-ECONNRESET: the server closed). */
+static int client__read(bc_client *c)
+{
+	ssize_t n;
+
+	if (c->in_off > 0 && c->in_off == c->in_size) {
+		c->in_off = c->in_size = 0;
+	} else if (c->in_off > 0 && c->in_cap - c->in_size < CLIENT_READ_SIZE) {
+		memmove(c->in, c->in + c->in_off, c->in_size - c->in_off);
+		c->in_size -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->in_cap - c->in_size < CLIENT_READ_SIZE) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : 2 * CLIENT_READ_SIZE;
+		uint8_t *p;
+		if (cap > CLIENT_IN_SIZE_MAX)
+			return -ENOBUFS;
+		p = realloc(c->in, cap);
+		if (!p)
+			return -ENOMEM;
+		c->in = p;
+		c->in_cap = cap;
+	}
+	do
+		n = recv(c->fd, c->in + c->in_size, c->in_cap - c->in_size, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	c->in_size += (size_t)n;
+	return 0;
+}
+
+int bc_flush(bc_client *c)
+{
+	int rc = 0;
+
+	if (c->broken)
+		return -ECONNRESET;
+	if (c->out.broken) {
+		c->broken = true;
+		return -ENOMEM;
+	}
+	while (c->out_sent < c->out.size) {
+		int ev = client__poll(c, POLLOUT | POLLIN);
+		if (ev < 0) {
+			rc = ev;
+			break;
+		}
+		if (ev & POLLIN) {
+			rc = client__read(c);
+			if (rc == -ENOBUFS) /* full of answers: just send */
+				rc = 0;
+			if (rc < 0)
+				break;
+		}
+		if (ev & (POLLOUT | POLLERR | POLLHUP)) {
+			ssize_t n = send(c->fd, c->out.data + c->out_sent,
+					 c->out.size - c->out_sent,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			if (n > 0)
+				c->out_sent += (size_t)n;
+		}
+	}
+	if (rc < 0) {
+		c->broken = true;
+		return rc;
+	}
+	c->out.size = 0;
+	c->out_sent = 0;
+	return 0;
+}
+
+/* The next frame's body, decoded into *o (valid until the zone is
+ * cleared). 0 or -errno. */
+static int client__frame(bc_client *c, msgpack_object *o)
+{
+	for (;;) {
+		long size = mp_frame_size(c->in + c->in_off, c->in_size - c->in_off);
+		if (size > 0) {
+			const uint8_t *body = c->in + c->in_off + MP_HEADER_SIZE;
+			int rc;
+			msgpack_zone_clear(&c->zone);
+			rc = mp_decode(&c->zone, body, (size_t)size - MP_HEADER_SIZE, o);
+			c->in_off += (size_t)size;
+			return rc == 0 ? 0 : -EPROTO;
+		}
+		if (size == -1)
+			return -EPROTO;
+		int ev = client__poll(c, POLLIN);
+		if (ev < 0)
+			return ev;
+		int rc = client__read(c);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static void client__copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src);
+}
+
+int bc_connect(const char *addr, const char *auth, bc_client **out,
+	       char *err, size_t err_size)
+{
+	bc_client *c;
+	msgpack_object o;
+	const msgpack_object *v;
+	struct bc_answer a;
+	char dummy[8];
+	size_t start;
+	int rc;
+
+	if (!err) {
+		err = dummy;
+		err_size = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (!addr)
+		addr = BC_DEFAULT_ADDR;
+	if (!auth)
+		auth = "";
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->timeout_ms = CLIENT_TIMEOUT_MS_DEFAULT;
+	c->next_id = 1;
+	c->events = calloc(BC_LIST_LIMIT_MAX, sizeof(*c->events));
+	c->bookings = calloc(BC_LIST_LIMIT_MAX, sizeof(*c->bookings));
+	if (!c->events || !c->bookings ||
+	    !msgpack_zone_init(&c->zone, MP_ZONE_CHUNK_SIZE)) {
+		free(c->events);
+		free(c->bookings);
+		free(c);
+		return -ENOMEM;
+	}
+	msgpack_packer_init(&c->pk, &c->out, mp_buf_write);
+	c->fd = client__dial(addr, err, err_size);
+	if (c->fd < 0) {
+		rc = c->fd;
+		c->fd = -1;
+		goto out_free;
+	}
+	start = mp_frame_begin(&c->pk, c->out.size);
+	msgpack_pack_map(&c->pk, 2);
+	mp_pack_kv_uint(&c->pk, "v", MP_VERSION);
+	mp_pack_kv_str(&c->pk, "auth", auth);
+	if (c->out.broken || mp_frame_end(c->out.data, start, c->out.size)) {
+		snprintf(err, err_size, "auth too long");
+		rc = -EINVAL;
+		goto out_free;
+	}
+	rc = bc_flush(c);
+	if (rc == 0)
+		rc = client__frame(c, &o);
+	if (rc < 0) {
+		snprintf(err, err_size, "hello: %s", strerror(-rc));
+		goto out_free;
+	}
+	if (mp_read_answer(&o, &a, NULL, 0, NULL, 0) != 0) {
+		snprintf(err, err_size, "hello: malformed answer");
+		rc = -EPROTO;
+		goto out_free;
+	}
+	c->last = a;
+	if (a.code != BC_OK) {
+		snprintf(err, err_size, "%s: %s", a.code_name, a.message);
+		rc = a.code == BC_UNSUPPORTED_VERSION ? -EPROTONOSUPPORT : -EACCES;
+		goto out_free;
+	}
+	v = mp_get(&o, "role");
+	if (!v || mp_str_copy(v, c->role, sizeof(c->role)) != 0)
+		client__copy(c->role, sizeof(c->role), "unknown");
+	*out = c;
+	return 0;
+
+out_free:
+	bc_close(c);
+	return rc;
+}
+
+void bc_close(bc_client *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	msgpack_zone_destroy(&c->zone);
+	mp_buf_free(&c->out);
+	free(c->in);
+	free(c->events);
+	free(c->bookings);
+	free(c);
+}
+
+void bc_set_timeout(bc_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+const char *bc_role(const bc_client *c)
+{
+	return c->role;
+}
+
+const struct bc_answer *bc_last(const bc_client *c)
+{
+	return &c->last;
+}
+
+int bc_fd(const bc_client *c)
+{
+	return c->fd;
+}
+
+uint64_t bc_pending(const bc_client *c)
+{
+	return c->pending;
+}
+
+/* ---- answers ---- */
+
+int bc_recv(bc_client *c, struct bc_answer *out)
+{
+	msgpack_object o;
+	int rc;
+
+	if (c->broken)
+		return -ECONNRESET;
+	rc = bc_flush(c);
+	if (rc < 0)
+		return rc;
+	rc = client__frame(c, &o);
+	if (rc < 0) {
+		c->broken = true;
+		return rc;
+	}
+	if (mp_read_answer(&o, &c->last, c->events, BC_LIST_LIMIT_MAX,
+			   c->bookings, BC_LIST_LIMIT_MAX) != 0) {
+		c->broken = true;
+		return -EPROTO;
+	}
+	if (c->last.req_id != 0 && c->pending > 0 &&
+	    (c->last.index < 0 || (uint32_t)c->last.index + 1 >= c->last.count))
+		c->pending--;
+	if (out)
+		*out = c->last;
+	return 0;
+}
+
+/* ---- requests ---- */
+
+/* Starts a request frame of n fields besides id and op. */
+static size_t req_begin(bc_client *c, enum mp_op op, uint32_t n, uint64_t *id)
+{
+	size_t start = mp_frame_begin(&c->pk, c->out.size);
+
+	*id = c->next_id++;
+	msgpack_pack_map(&c->pk, 2 + n);
+	mp_pack_kv_uint(&c->pk, "id", *id);
+	mp_pack_kv_uint(&c->pk, "op", op);
+	return start;
+}
+
+static int req_end(bc_client *c, size_t start)
+{
+	if (c->out.broken) {
+		c->broken = true;
+		return -ENOMEM;
+	}
+	if (mp_frame_end(c->out.data, start, c->out.size) != 0) {
+		c->out.size = start; /* drop it */
+		return -EMSGSIZE;
+	}
+	c->pending++;
+	if (c->out.size - c->out_sent >= CLIENT_FLUSH_AT)
+		return bc_flush(c);
+	return 0;
+}
+
+static void kv_opt_str(bc_client *c, const char *k, const char *v)
+{
+	if (v)
+		mp_pack_kv_str(&c->pk, k, v);
+}
+
+static bool str_ok(const char *s, size_t max)
+{
+	return s && strlen(s) <= max;
+}
+
+/* Waits for the answer to id (synchronous calls): its code, or -errno. */
+static int call_wait(bc_client *c, uint64_t id)
+{
+	for (;;) {
+		int rc = bc_recv(c, NULL);
+		if (rc < 0)
+			return rc;
+		if (c->last.req_id == id || c->last.req_id == 0)
+			return c->last.code;
+	}
+}
+
+static int call_check(bc_client *c)
+{
+	if (c->broken)
+		return -ECONNRESET;
+	if (c->pending > 0)
+		return -EBUSY;
+	return 0;
+}
+
+#define CALL_START(c)                                                        \
+	do {                                                                 \
+		int rc_ = call_check(c);                                     \
+		if (rc_ < 0)                                                 \
+			return rc_;                                          \
+	} while (0)
+
+static int call_end(bc_client *c, size_t start, uint64_t id)
+{
+	int rc = req_end(c, start);
+
+	if (rc < 0)
+		return rc;
+	rc = call_wait(c, id);
+	if (rc >= 0)
+		c->pending = 0;
+	return rc;
+}
+
+int bc_org_create(bc_client *c, const char *name, const char *timezone,
+		  const char *key, uint64_t *id)
+{
+	uint64_t rid;
+	size_t start;
+	int rc;
+
+	CALL_START(c);
+	if (!str_ok(name, BC_NAME_SIZE_MAX) || !str_ok(timezone, 64))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_ORG_CREATE, 2 + (key != NULL), &rid);
+	mp_pack_kv_str(&c->pk, "name", name);
+	mp_pack_kv_str(&c->pk, "timezone", timezone);
+	kv_opt_str(c, "key", key);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK && id)
+		*id = c->last.id;
+	return rc;
+}
+
+static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
+		      const char *name, const char *key, uint64_t *id)
+{
+	uint64_t rid;
+	size_t start;
+	int rc;
+
+	CALL_START(c);
+	if (!str_ok(name, BC_NAME_SIZE_MAX))
+		return -EINVAL;
+	start = req_begin(c, op, 2 + (key != NULL), &rid);
+	mp_pack_kv_uint(&c->pk, "org_id", org_id);
+	mp_pack_kv_str(&c->pk, "name", name);
+	kv_opt_str(c, "key", key);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK && id)
+		*id = c->last.id;
+	return rc;
+}
+
+int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
+		       const char *key, uint64_t *id)
+{
+	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, key, id);
+}
+
+int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
+			 const char *key, uint64_t *id)
+{
+	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, key, id);
+}
+
+int bc_customer_create(bc_client *c, const char *customer_id,
+		       const char *email, const char *name, const char *key)
+{
+	uint64_t rid;
+	size_t start;
+
+	CALL_START(c);
+	if (!str_ok(customer_id, BC_CUSTOMER_ID_SIZE_MAX))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_CUSTOMER_CREATE,
+			  1 + (email != NULL) + (name != NULL) + (key != NULL),
+			  &rid);
+	mp_pack_kv_str(&c->pk, "customer_id", customer_id);
+	kv_opt_str(c, "email", email);
+	kv_opt_str(c, "name", name);
+	kv_opt_str(c, "key", key);
+	return call_end(c, start, rid);
+}
+
+/* "A,B,C" as an array of strings. */
+static void pack_list(msgpack_packer *pk, const char *s)
+{
+	uint32_t n = 0;
+	const char *p;
+
+	for (p = s; *p; p++)
+		n += *p == ',';
+	n += *s != '\0';
+	msgpack_pack_array(pk, n);
+	while (*s) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		mp_pack_strn(pk, s, len);
+		s += len + (e != NULL);
+		if (e && *s == '\0') { /* trailing comma: an empty item */
+			mp_pack_strn(pk, "", 0);
+		}
+	}
+}
+
+int bc_series_create(bc_client *c, const struct bc_series_spec *s,
+		     const char *key, uint64_t *series_id, uint32_t *generated)
+{
+	uint64_t rid;
+	size_t start;
+	uint32_t n = 12;
+	int rc;
+
+	CALL_START(c);
+	if (!str_ok(s->title, BC_NAME_SIZE_MAX) || !str_ok(s->timezone, 64) ||
+	    !s->weekdays || !s->start_time || !s->first_date)
+		return -EINVAL;
+	n += (s->currency != NULL) + (s->last_date != NULL) +
+	     (s->skip_dates != NULL) + (key != NULL);
+	start = req_begin(c, MP_OP_SERIES_CREATE, n, &rid);
+	mp_pack_kv_uint(&c->pk, "org_id", s->org_id);
+	mp_pack_kv_uint(&c->pk, "location_id", s->location_id);
+	mp_pack_kv_uint(&c->pk, "instructor_id", s->instructor_id);
+	mp_pack_kv_str(&c->pk, "title", s->title);
+	mp_pack_kv_uint(&c->pk, "capacity", s->capacity);
+	mp_pack_kv_uint(&c->pk, "waitlist_capacity", s->waitlist_capacity);
+	mp_pack_kv_uint(&c->pk, "price_cents", s->price_cents);
+	mp_pack_kv_str(&c->pk, "timezone", s->timezone);
+	mp_pack_str(&c->pk, "weekdays");
+	pack_list(&c->pk, s->weekdays);
+	mp_pack_kv_str(&c->pk, "start_time", s->start_time);
+	mp_pack_kv_uint(&c->pk, "duration_min", s->duration_min);
+	mp_pack_kv_str(&c->pk, "first_date", s->first_date);
+	kv_opt_str(c, "currency", s->currency);
+	kv_opt_str(c, "last_date", s->last_date);
+	if (s->skip_dates) {
+		mp_pack_str(&c->pk, "skip_dates");
+		pack_list(&c->pk, s->skip_dates);
+	}
+	kv_opt_str(c, "key", key);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK) {
+		if (series_id)
+			*series_id = c->last.id;
+		if (generated)
+			*generated = c->last.generated;
+	}
+	return rc;
+}
+
+int bc_generate(bc_client *c, const char *until, uint64_t series_id,
+		const char *key, uint32_t *generated)
+{
+	uint64_t rid;
+	size_t start;
+	int rc;
+
+	CALL_START(c);
+	start = req_begin(c, MP_OP_GENERATE,
+			  (until != NULL) + (series_id != 0) + (key != NULL),
+			  &rid);
+	kv_opt_str(c, "until", until);
+	if (series_id)
+		mp_pack_kv_uint(&c->pk, "series_id", series_id);
+	kv_opt_str(c, "key", key);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK && generated)
+		*generated = c->last.generated;
+	return rc;
+}
+
+int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	start = req_begin(c, MP_OP_EVENT_GET, 1, req_id);
+	mp_pack_kv_uint(&c->pk, "event_id", event_id);
+	return req_end(c, start);
+}
+
+int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out)
+{
+	uint64_t rid;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_event_get_async(c, event_id, &rid);
+	if (rc < 0)
+		return rc;
+	rc = call_wait(c, rid);
+	c->pending = 0;
+	if (rc == BC_OK && out)
+		*out = c->last.event;
+	return rc;
+}
+
+int bc_event_list(bc_client *c, const struct bc_list_query *q,
+		  struct bc_event *out, uint32_t cap, uint32_t *count,
+		  char *next_cursor)
+{
+	uint64_t rid;
+	size_t start;
+	uint32_t n;
+	int rc;
+
+	CALL_START(c);
+	n = (q->org_id != 0) + (q->location_id != 0) + (q->instructor_id != 0) +
+	    (q->from != 0) + (q->to != 0) + (q->limit != 0) + (q->cursor != NULL);
+	start = req_begin(c, MP_OP_EVENT_LIST, n, &rid);
+	if (q->org_id)
+		mp_pack_kv_uint(&c->pk, "org_id", q->org_id);
+	if (q->location_id)
+		mp_pack_kv_uint(&c->pk, "location_id", q->location_id);
+	if (q->instructor_id)
+		mp_pack_kv_uint(&c->pk, "instructor_id", q->instructor_id);
+	if (q->from)
+		mp_pack_kv_int(&c->pk, "from", q->from);
+	if (q->to)
+		mp_pack_kv_int(&c->pk, "to", q->to);
+	if (q->limit)
+		mp_pack_kv_uint(&c->pk, "limit", q->limit);
+	kv_opt_str(c, "cursor", q->cursor);
+	rc = call_end(c, start, rid);
+	if (count)
+		*count = 0;
+	if (next_cursor)
+		next_cursor[0] = '\0';
+	if (rc != BC_OK)
+		return rc;
+	n = c->last.event_count < cap ? c->last.event_count : cap;
+	if (out && n)
+		memcpy(out, c->last.events, n * sizeof(*out));
+	if (count)
+		*count = n;
+	if (next_cursor)
+		client__copy(next_cursor, BC_CURSOR_SIZE, c->last.next_cursor);
+	return rc;
+}
+
+int bc_event_patch(bc_client *c, uint64_t event_id,
+		   const struct bc_event_patch *p, const char *key,
+		   struct bc_event *out)
+{
+	uint64_t rid;
+	size_t start;
+	int rc;
+
+	CALL_START(c);
+	start = req_begin(c, MP_OP_EVENT_PATCH,
+			  1 + (p->capacity >= 0) + p->cancel +
+				  (p->instructor_id != 0) + (key != NULL),
+			  &rid);
+	mp_pack_kv_uint(&c->pk, "event_id", event_id);
+	if (p->capacity >= 0)
+		mp_pack_kv_int(&c->pk, "capacity", p->capacity);
+	if (p->cancel)
+		mp_pack_kv_str(&c->pk, "status", "cancelled");
+	if (p->instructor_id)
+		mp_pack_kv_uint(&c->pk, "instructor_id", p->instructor_id);
+	kv_opt_str(c, "key", key);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK && out)
+		*out = c->last.event;
+	return rc;
+}
+
+static const char *pay_name(enum bc_payment p)
+{
+	return p == BC_PAY_NONE ? "none" : p == BC_PAY_STRIPE ? "stripe" : NULL;
+}
+
+static void pack_book_fields(bc_client *c, uint64_t event_id,
+			     const char *customer_id, const char *key,
+			     enum bc_payment payment, bool with_count)
+{
+	const char *pay = pay_name(payment);
+
+	if (with_count)
+		msgpack_pack_map(&c->pk, 1 + (customer_id != NULL) +
+						 (key != NULL) + (pay != NULL));
+	mp_pack_kv_uint(&c->pk, "event_id", event_id);
+	kv_opt_str(c, "customer_id", customer_id);
+	kv_opt_str(c, "key", key);
+	kv_opt_str(c, "payment", pay);
+}
+
+int bc_book_async(bc_client *c, uint64_t event_id, const char *customer_id,
+		  const char *key, enum bc_payment payment, uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	if ((customer_id && !str_ok(customer_id, BC_CUSTOMER_ID_SIZE_MAX)) ||
+	    (key && !str_ok(key, BC_KEY_SIZE_MAX)))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_BOOK,
+			  1 + (customer_id != NULL) + (key != NULL) +
+				  (pay_name(payment) != NULL),
+			  req_id);
+	pack_book_fields(c, event_id, customer_id, key, payment, false);
+	return req_end(c, start);
+}
+
+int bc_book(bc_client *c, uint64_t event_id, const char *customer_id,
+	    const char *key, enum bc_payment payment, struct bc_booking *out)
+{
+	uint64_t rid;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_book_async(c, event_id, customer_id, key, payment, &rid);
+	if (rc < 0)
+		return rc;
+	rc = call_wait(c, rid);
+	c->pending = 0;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (c->last.has_booking && out)
+		*out = c->last.booking;
+	return rc;
+}
+
+int bc_book_batch_async(bc_client *c, const struct bc_book_item *items,
+			uint32_t n, uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	if (n == 0 || n > BC_BATCH_COUNT_MAX)
+		return -EINVAL;
+	start = req_begin(c, MP_OP_BOOK_BATCH, 1, req_id);
+	mp_pack_str(&c->pk, "items");
+	msgpack_pack_array(&c->pk, n);
+	for (uint32_t i = 0; i < n; i++)
+		pack_book_fields(c, items[i].event_id, items[i].customer_id,
+				 items[i].key, items[i].payment, true);
+	return req_end(c, start);
+}
+
+int bc_book_batch(bc_client *c, const struct bc_book_item *items, uint32_t n,
+		  int *codes, struct bc_booking *out)
+{
+	uint64_t rid;
+	uint32_t got = 0;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_book_batch_async(c, items, n, &rid);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		codes[i] = BC_INTERNAL;
+		if (out)
+			memset(&out[i], 0, sizeof(out[i]));
+	}
+	while (got < n) {
+		rc = bc_recv(c, NULL);
+		if (rc < 0)
+			return rc;
+		if (c->last.req_id == 0) {
+			c->pending = 0;
+			return c->last.code;
+		}
+		if (c->last.req_id != rid)
+			continue;
+		if (c->last.index < 0) {
+			c->pending = 0;
+			return c->last.code; /* the whole batch refused */
+		}
+		if ((uint32_t)c->last.index >= n)
+			return -EPROTO;
+		codes[c->last.index] = c->last.code;
+		if (out && c->last.has_booking)
+			out[c->last.index] = c->last.booking;
+		got++;
+	}
+	c->pending = 0;
+	return BC_OK;
+}
+
+int bc_cancel_async(bc_client *c, uint64_t booking_id, const char *key,
+		    uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	if (key && !str_ok(key, BC_KEY_SIZE_MAX))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_CANCEL, 1 + (key != NULL), req_id);
+	mp_pack_kv_uint(&c->pk, "booking_id", booking_id);
+	kv_opt_str(c, "key", key);
+	return req_end(c, start);
+}
+
+int bc_cancel(bc_client *c, uint64_t booking_id, const char *key,
+	      struct bc_booking *out, struct bc_booking *promoted)
+{
+	uint64_t rid;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_cancel_async(c, booking_id, key, &rid);
+	if (rc < 0)
+		return rc;
+	rc = call_wait(c, rid);
+	c->pending = 0;
+	if (out)
+		*out = c->last.booking;
+	if (promoted) {
+		memset(promoted, 0, sizeof(*promoted));
+		if (c->last.has_promoted)
+			*promoted = c->last.promoted;
+	}
+	return rc;
+}
+
+int bc_booking_get_async(bc_client *c, uint64_t booking_id, uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	start = req_begin(c, MP_OP_BOOKING_GET, 1, req_id);
+	mp_pack_kv_uint(&c->pk, "booking_id", booking_id);
+	return req_end(c, start);
+}
+
+int bc_booking_get(bc_client *c, uint64_t booking_id, struct bc_booking *out)
+{
+	uint64_t rid;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_booking_get_async(c, booking_id, &rid);
+	if (rc < 0)
+		return rc;
+	rc = call_wait(c, rid);
+	c->pending = 0;
+	if (rc == BC_OK && out)
+		*out = c->last.booking;
+	return rc;
+}
+
+int bc_customer_bookings(bc_client *c, const char *customer_id,
+			 struct bc_booking *out, uint32_t cap, uint32_t *count)
+{
+	uint64_t rid;
+	size_t start;
+	uint32_t n;
+	int rc;
+
+	CALL_START(c);
+	if (customer_id && !str_ok(customer_id, BC_CUSTOMER_ID_SIZE_MAX))
+		return -EINVAL;
+	if (cap == 0 || cap > BC_LIST_LIMIT_MAX)
+		cap = BC_LIST_LIMIT_MAX;
+	start = req_begin(c, MP_OP_CUSTOMER_BOOKINGS, 1 + (customer_id != NULL),
+			  &rid);
+	kv_opt_str(c, "customer_id", customer_id);
+	mp_pack_kv_uint(&c->pk, "limit", cap);
+	rc = call_end(c, start, rid);
+	if (count)
+		*count = 0;
+	if (rc != BC_OK)
+		return rc;
+	n = c->last.booking_count < cap ? c->last.booking_count : cap;
+	if (out && n)
+		memcpy(out, c->last.bookings, n * sizeof(*out));
+	if (count)
+		*count = n;
+	return rc;
+}
+
+int bc_status(bc_client *c, struct bc_status_info *out)
+{
+	uint64_t rid;
+	size_t start;
+	int rc;
+
+	CALL_START(c);
+	start = req_begin(c, MP_OP_STATUS, 0, &rid);
+	rc = call_end(c, start, rid);
+	if (rc == BC_OK && out)
+		*out = c->last.status;
+	return rc;
+}

@@ -1,0 +1,789 @@
+/*
+ * proto.c: the binary protocol's encoding (docs/protocol.md), shared by the
+ * server (bin.c) and the client library (client.c).
+ *
+ * Frame: u32 big-endian body size, then one msgpack map of that size; the
+ * frame with its header is at most MP_FRAME_SIZE_MAX.
+ *
+ * Decoding: msgpack-c builds the object tree in a caller's zone. It would
+ * allocate an array's or map's elements from the count in the bytes, before
+ * reading them, so mp_decode first walks the bytes (mp__check): every
+ * container's count must fit the bytes left (an element is at least one
+ * byte), every string and bin its length, nesting at most MP_DEPTH_MAX.
+ * The tree is then at most ~24 bytes per input byte. Accessors check every
+ * type; strings are copied only into buffers that hold them.
+ *
+ * Encoding: through a msgpack_packer with the caller's write callback.
+ */
+#include "proto.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MP_DEPTH_MAX 32 /* msgpack-c's own stack holds 32 levels */
+
+_Static_assert((int)BC_BOOKING_CONFIRMED == (int)CORE_BOOKING_CONFIRMED, "st");
+_Static_assert((int)BC_BOOKING_PAYMENT_FAILED ==
+		       (int)CORE_BOOKING_PAYMENT_FAILED, "st");
+_Static_assert((int)BC_EVENT_CANCELLED == (int)CORE_EVENT_CANCELLED, "st");
+_Static_assert((int)BC_PAY_STRIPE == (int)CORE_PAY_STRIPE, "pay");
+
+static const char *const op_names[MP_OP_COUNT] = {
+	[MP_OP_NONE] = "",
+	[MP_OP_ORG_CREATE] = "org.create",
+	[MP_OP_LOCATION_CREATE] = "location.create",
+	[MP_OP_INSTRUCTOR_CREATE] = "instructor.create",
+	[MP_OP_CUSTOMER_CREATE] = "customer.create",
+	[MP_OP_SERIES_CREATE] = "series.create",
+	[MP_OP_GENERATE] = "generate",
+	[MP_OP_EVENT_GET] = "event.get",
+	[MP_OP_EVENT_LIST] = "event.list",
+	[MP_OP_EVENT_PATCH] = "event.patch",
+	[MP_OP_BOOK] = "book",
+	[MP_OP_BOOK_BATCH] = "book.batch",
+	[MP_OP_CANCEL] = "cancel",
+	[MP_OP_BOOKING_GET] = "booking.get",
+	[MP_OP_CUSTOMER_BOOKINGS] = "customer.bookings",
+	[MP_OP_STATUS] = "status",
+};
+
+const char *mp_op_name(enum mp_op op)
+{
+	if ((unsigned)op >= MP_OP_COUNT)
+		return "";
+	return op_names[op];
+}
+
+enum mp_op mp_op_from(const msgpack_object *o)
+{
+	const char *s;
+	size_t n;
+	uint64_t v;
+
+	if (!o)
+		return MP_OP_NONE;
+	if (mp_uint(o, &v) == 0)
+		return v > 0 && v < MP_OP_COUNT ? (enum mp_op)v : MP_OP_NONE;
+	if (mp_str(o, &s, &n) != 0)
+		return MP_OP_NONE;
+	for (unsigned i = 1; i < MP_OP_COUNT; i++)
+		if (strlen(op_names[i]) == n && memcmp(op_names[i], s, n) == 0)
+			return (enum mp_op)i;
+	return MP_OP_NONE;
+}
+
+/* ---- Frames and decoding ---- */
+
+long mp_frame_size(const uint8_t *in, size_t len)
+{
+	uint32_t body;
+
+	if (len < MP_HEADER_SIZE)
+		return -2;
+	body = mp_be32_get(in);
+	if (body == 0 || body > MP_BODY_SIZE_MAX)
+		return -1;
+	if (len - MP_HEADER_SIZE < body)
+		return -2;
+	return (long)(MP_HEADER_SIZE + body);
+}
+
+static uint64_t be_get(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Bytes of the value at p[0..n), or -1. Containers: their count checked
+ * against the bytes left before anything is walked. */
+static long mp__check(const uint8_t *p, size_t n, int depth)
+{
+	uint8_t t;
+	uint64_t len = 0, count = 0;
+	size_t head = 1;
+	bool container = false, is_map = false;
+
+	if (n == 0 || depth > MP_DEPTH_MAX)
+		return -1;
+	t = p[0];
+	if (t <= 0x7f || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3 && t != 0xc1))
+		return 1;
+	if (t >= 0x80 && t <= 0x8f) {
+		container = is_map = true;
+		count = t & 0x0f;
+	} else if (t >= 0x90 && t <= 0x9f) {
+		container = true;
+		count = t & 0x0f;
+	} else if (t >= 0xa0 && t <= 0xbf) {
+		len = t & 0x1f;
+	} else {
+		switch (t) {
+		case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+		case 0xd9: case 0xda: case 0xdb: { /* str 8/16/32 */
+			unsigned w = (t == 0xc4 || t == 0xd9) ? 1 :
+				     (t == 0xc5 || t == 0xda) ? 2 : 4;
+			if (n < 1 + w)
+				return -1;
+			len = be_get(p + 1, w);
+			head = 1 + w;
+			break;
+		}
+		case 0xc7: case 0xc8: case 0xc9: { /* ext 8/16/32 */
+			unsigned w = t == 0xc7 ? 1 : t == 0xc8 ? 2 : 4;
+			if (n < 1 + w + 1)
+				return -1;
+			len = be_get(p + 1, w);
+			head = 1 + w + 1;
+			break;
+		}
+		case 0xca: len = 4; break;
+		case 0xcb: len = 8; break;
+		case 0xcc: case 0xd0: len = 1; break;
+		case 0xcd: case 0xd1: len = 2; break;
+		case 0xce: case 0xd2: len = 4; break;
+		case 0xcf: case 0xd3: len = 8; break;
+		case 0xd4: len = 2; break; /* fixext: type + data */
+		case 0xd5: len = 3; break;
+		case 0xd6: len = 5; break;
+		case 0xd7: len = 9; break;
+		case 0xd8: len = 17; break;
+		case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+			unsigned w = (t == 0xdc || t == 0xde) ? 2 : 4;
+			if (n < 1 + w)
+				return -1;
+			count = be_get(p + 1, w);
+			head = 1 + w;
+			container = true;
+			is_map = t >= 0xde;
+			break;
+		}
+		default: /* 0xc1 */
+			return -1;
+		}
+	}
+	if (head > n)
+		return -1;
+	if (!container) {
+		if (len > n - head)
+			return -1;
+		return (long)(head + len);
+	}
+	if (is_map) {
+		if (count > (n - head) / 2)
+			return -1;
+		count *= 2;
+	} else if (count > n - head) {
+		return -1;
+	}
+	size_t at = head;
+	for (uint64_t i = 0; i < count; i++) {
+		long k = mp__check(p + at, n - at, depth + 1);
+		if (k < 0)
+			return -1;
+		at += (size_t)k;
+	}
+	return (long)at;
+}
+
+int mp_decode(msgpack_zone *zone, const uint8_t *body, size_t size,
+	      msgpack_object *out)
+{
+	size_t off = 0;
+	long k;
+
+	assert(zone);
+	if (size == 0 || size > MP_BODY_SIZE_MAX)
+		return -EINVAL;
+	k = mp__check(body, size, 1);
+	if (k < 0 || (size_t)k != size)
+		return -EINVAL;
+	switch (msgpack_unpack((const char *)body, size, &off, zone, out)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		return -ENOMEM;
+	default:
+		return -EINVAL;
+	}
+	if (off != size)
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- Reading ---- */
+
+static bool key_is(const msgpack_object *k, const char *key, size_t key_size)
+{
+	if (k->type == MSGPACK_OBJECT_STR)
+		return k->via.str.size == key_size &&
+		       memcmp(k->via.str.ptr, key, key_size) == 0;
+	return false;
+}
+
+const msgpack_object *mp_get(const msgpack_object *map, const char *key)
+{
+	size_t key_size = strlen(key);
+
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+		if (key_is(&kv->key, key, key_size))
+			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL :
+								  &kv->val;
+	}
+	return NULL;
+}
+
+int mp_uint(const msgpack_object *o, uint64_t *out)
+{
+	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -EINVAL;
+	*out = o->via.u64;
+	return 0;
+}
+
+int mp_int(const msgpack_object *o, int64_t *out)
+{
+	if (!o)
+		return -EINVAL;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = o->via.i64;
+		return 0;
+	}
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    o->via.u64 <= (uint64_t)INT64_MAX) {
+		*out = (int64_t)o->via.u64;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int mp_id(const msgpack_object *o, uint64_t *out)
+{
+	const char *s;
+	size_t n;
+	uint64_t v = 0;
+
+	if (mp_uint(o, &v) == 0) {
+		if (v == 0)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	if (mp_str(o, &s, &n) != 0 || n == 0 || n > 20)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (v == 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int mp_bool(const msgpack_object *o, bool *out)
+{
+	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return -EINVAL;
+	*out = o->via.boolean;
+	return 0;
+}
+
+int mp_str(const msgpack_object *o, const char **s, size_t *n)
+{
+	if (!o)
+		return -EINVAL;
+	if (o->type == MSGPACK_OBJECT_STR) {
+		*s = o->via.str.ptr;
+		*n = o->via.str.size;
+		return 0;
+	}
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		*s = o->via.bin.ptr;
+		*n = o->via.bin.size;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int mp_str_copy(const msgpack_object *o, char *dst, size_t cap)
+{
+	const char *s;
+	size_t n;
+
+	assert(cap > 0);
+	if (mp_str(o, &s, &n) != 0 || n >= cap || memchr(s, 0, n))
+		return -EINVAL;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int mp_get_uint(const msgpack_object *map, const char *key, uint64_t *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	return o ? mp_uint(o, out) : 0;
+}
+
+int mp_get_id(const msgpack_object *map, const char *key, uint64_t *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	return o ? mp_id(o, out) : 0;
+}
+
+int mp_get_str_copy(const msgpack_object *map, const char *key, char *dst,
+		    size_t cap)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	return o ? mp_str_copy(o, dst, cap) : 0;
+}
+
+static int get_u32(const msgpack_object *map, const char *key, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (mp_get_uint(map, key, &v) != 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int get_i64(const msgpack_object *map, const char *key, int64_t *out)
+{
+	const msgpack_object *o = mp_get(map, key);
+
+	return o ? mp_int(o, out) : 0;
+}
+
+/* ---- Writing ---- */
+
+void mp_buf_put(struct mp_buf *b, const void *p, size_t n)
+{
+	if (b->broken)
+		return;
+	if (n > b->cap - b->size) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *d;
+		while (cap - b->size < n) {
+			if (cap > SIZE_MAX / 2) {
+				b->broken = true;
+				return;
+			}
+			cap *= 2;
+		}
+		d = realloc(b->data, cap);
+		if (!d) {
+			b->broken = true;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->data + b->size, p, n);
+	b->size += n;
+}
+
+void mp_buf_free(struct mp_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+int mp_buf_write(void *data, const char *buf, size_t len)
+{
+	struct mp_buf *b = data;
+
+	mp_buf_put(b, buf, len);
+	return b->broken ? -1 : 0;
+}
+
+size_t mp_frame_begin(msgpack_packer *pk, size_t size_now)
+{
+	static const char zero[MP_HEADER_SIZE];
+
+	pk->callback(pk->data, zero, sizeof(zero));
+	return size_now;
+}
+
+int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
+{
+	size_t body;
+
+	assert(size_now >= frame_start + MP_HEADER_SIZE);
+	body = size_now - frame_start - MP_HEADER_SIZE;
+	if (body == 0 || body > MP_BODY_SIZE_MAX)
+		return -EMSGSIZE;
+	mp_be32_put(data + frame_start, (uint32_t)body);
+	return 0;
+}
+
+void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+void mp_pack_str(msgpack_packer *pk, const char *s)
+{
+	mp_pack_strn(pk, s, strlen(s));
+}
+
+void mp_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+	mp_pack_str(pk, k);
+	mp_pack_str(pk, v);
+}
+
+void mp_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	mp_pack_str(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
+void mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+	mp_pack_str(pk, k);
+	msgpack_pack_int64(pk, v);
+}
+
+static const char *const booking_status_names[] = {
+	[CORE_BOOKING_NONE] = "unknown",
+	[CORE_BOOKING_CONFIRMED] = "confirmed",
+	[CORE_BOOKING_PENDING_PAYMENT] = "pending_payment",
+	[CORE_BOOKING_WAITLISTED] = "waitlisted",
+	[CORE_BOOKING_CANCELLED] = "cancelled",
+	[CORE_BOOKING_EXPIRED] = "expired",
+	[CORE_BOOKING_PAYMENT_FAILED] = "payment_failed",
+};
+#define BOOKING_STATUS_COUNT \
+	(sizeof(booking_status_names) / sizeof(booking_status_names[0]))
+
+static const char *const event_status_names[] = {
+	"unknown", "scheduled", "cancelled",
+};
+
+const char *mp_booking_status_name(unsigned status)
+{
+	return status < BOOKING_STATUS_COUNT ? booking_status_names[status] :
+					       "unknown";
+}
+
+const char *mp_event_status_name(unsigned status)
+{
+	return status < 3 ? event_status_names[status] : "unknown";
+}
+
+void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b)
+{
+	bool waiting = b->status == CORE_BOOKING_WAITLISTED && b->position;
+	bool hold = b->hold_expires_at != 0;
+
+	msgpack_pack_map(pk, 5 + waiting + hold);
+	mp_pack_kv_uint(pk, "id", b->id);
+	mp_pack_kv_uint(pk, "event_id", b->event_id);
+	mp_pack_str(pk, "customer_id");
+	mp_pack_strn(pk, b->customer_id,
+		     strnlen(b->customer_id, sizeof(b->customer_id)));
+	mp_pack_kv_str(pk, "status", mp_booking_status_name(b->status));
+	if (waiting)
+		mp_pack_kv_uint(pk, "position", b->position);
+	if (hold)
+		mp_pack_kv_int(pk, "hold_expires_at", b->hold_expires_at);
+	mp_pack_kv_int(pk, "created_at", b->created_at);
+}
+
+void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e)
+{
+	uint32_t taken = e->booked + e->held;
+
+	msgpack_pack_map(pk, 18);
+	mp_pack_kv_uint(pk, "id", e->id);
+	mp_pack_kv_uint(pk, "series_id", e->series_id);
+	mp_pack_kv_uint(pk, "org_id", e->org_id);
+	mp_pack_kv_uint(pk, "location_id", e->location_id);
+	mp_pack_kv_uint(pk, "instructor_id", e->instructor_id);
+	mp_pack_str(pk, "title");
+	mp_pack_strn(pk, e->title, strnlen(e->title, sizeof(e->title)));
+	mp_pack_kv_int(pk, "start_at", e->start_at);
+	mp_pack_kv_uint(pk, "duration_min", e->duration_min);
+	mp_pack_kv_uint(pk, "capacity", e->capacity);
+	mp_pack_kv_uint(pk, "booked", e->booked);
+	mp_pack_kv_uint(pk, "held", e->held);
+	mp_pack_kv_uint(pk, "available",
+			e->capacity > taken ? e->capacity - taken : 0);
+	mp_pack_kv_uint(pk, "waitlist_length", e->waitlist_length);
+	mp_pack_kv_uint(pk, "waitlist_capacity", e->waitlist_capacity);
+	mp_pack_kv_uint(pk, "price_cents", e->price_cents);
+	mp_pack_str(pk, "currency");
+	mp_pack_strn(pk, e->currency, strnlen(e->currency, sizeof(e->currency)));
+	mp_pack_kv_str(pk, "status", mp_event_status_name(e->status));
+	mp_pack_kv_uint(pk, "version", e->version);
+}
+
+/* ---- The client's side ---- */
+
+static int status_from(const msgpack_object *o, const char *const *names,
+		       unsigned count, unsigned *out)
+{
+	const char *s;
+	size_t n;
+
+	if (mp_str(o, &s, &n) != 0)
+		return -EINVAL;
+	for (unsigned i = 1; i < count; i++)
+		if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0) {
+			*out = i;
+			return 0;
+		}
+	*out = 0; /* a newer server's status: unknown, not an error */
+	return 0;
+}
+
+int mp_read_booking(const msgpack_object *o, struct bc_booking *out)
+{
+	unsigned status = 0;
+	const msgpack_object *st;
+
+	memset(out, 0, sizeof(*out));
+	if (!o || o->type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	if (mp_get_id(o, "id", &out->id) || mp_get_id(o, "event_id", &out->event_id) ||
+	    mp_get_str_copy(o, "customer_id", out->customer_id,
+			    sizeof(out->customer_id)) ||
+	    get_u32(o, "position", &out->position) ||
+	    get_i64(o, "hold_expires_at", &out->hold_expires_at) ||
+	    get_i64(o, "created_at", &out->created_at))
+		return -EINVAL;
+	st = mp_get(o, "status");
+	if (st && status_from(st, booking_status_names, BOOKING_STATUS_COUNT,
+			      &status))
+		return -EINVAL;
+	out->status = (enum bc_booking_status)status;
+	return out->id ? 0 : -EINVAL;
+}
+
+int mp_read_event(const msgpack_object *o, struct bc_event *out)
+{
+	unsigned status = 0;
+	const msgpack_object *st;
+
+	memset(out, 0, sizeof(*out));
+	if (!o || o->type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	if (mp_get_id(o, "id", &out->id) ||
+	    mp_get_uint(o, "series_id", &out->series_id) ||
+	    mp_get_uint(o, "org_id", &out->org_id) ||
+	    mp_get_uint(o, "location_id", &out->location_id) ||
+	    mp_get_uint(o, "instructor_id", &out->instructor_id) ||
+	    mp_get_str_copy(o, "title", out->title, sizeof(out->title)) ||
+	    get_i64(o, "start_at", &out->start_at) ||
+	    get_u32(o, "duration_min", &out->duration_min) ||
+	    get_u32(o, "capacity", &out->capacity) ||
+	    get_u32(o, "booked", &out->booked) ||
+	    get_u32(o, "held", &out->held) ||
+	    get_u32(o, "available", &out->available) ||
+	    get_u32(o, "waitlist_length", &out->waitlist_length) ||
+	    get_u32(o, "waitlist_capacity", &out->waitlist_capacity) ||
+	    get_u32(o, "price_cents", &out->price_cents) ||
+	    mp_get_str_copy(o, "currency", out->currency,
+			    sizeof(out->currency)) ||
+	    mp_get_uint(o, "version", &out->version))
+		return -EINVAL;
+	st = mp_get(o, "status");
+	if (st && status_from(st, event_status_names, 3, &status))
+		return -EINVAL;
+	out->status = (enum bc_event_status)status;
+	return out->id ? 0 : -EINVAL;
+}
+
+int mp_read_status(const msgpack_object *o, struct bc_status_info *out)
+{
+	const msgpack_object *lag;
+
+	memset(out, 0, sizeof(*out));
+	if (!o || o->type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	if (get_u32(o, "shard_count", &out->shard_count) ||
+	    get_u32(o, "thread_count", &out->thread_count) ||
+	    mp_get_uint(o, "conn_count", &out->conn_count) ||
+	    mp_get_uint(o, "wal_appended_lsn", &out->wal_appended_lsn) ||
+	    mp_get_uint(o, "wal_durable_lsn", &out->wal_durable_lsn) ||
+	    mp_get_uint(o, "wal_sync_count", &out->wal_sync_count) ||
+	    mp_get_uint(o, "wal_sync_us_avg", &out->wal_sync_us_avg) ||
+	    mp_get_uint(o, "wal_sync_us_max", &out->wal_sync_us_max) ||
+	    get_i64(o, "wal_error", &out->wal_error) ||
+	    mp_get_str_copy(o, "repl_state", out->repl_state,
+			    sizeof(out->repl_state)) ||
+	    mp_get_uint(o, "repl_lag_records", &out->repl_lag_records) ||
+	    mp_get_uint(o, "requests_total", &out->requests_total) ||
+	    get_i64(o, "started_at", &out->started_at))
+		return -EINVAL;
+	lag = mp_get(o, "repl_lag_seconds");
+	if (lag) {
+		int64_t i;
+		if (lag->type == MSGPACK_OBJECT_FLOAT64 ||
+		    lag->type == MSGPACK_OBJECT_FLOAT32)
+			out->repl_lag_seconds = lag->via.f64;
+		else if (mp_int(lag, &i) == 0)
+			out->repl_lag_seconds = (double)i;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *const code_names[BC_CODE_COUNT] = {
+	[BC_OK] = "ok",
+	[BC_EVENT_FULL] = "event_full",
+	[BC_ALREADY_BOOKED] = "already_booked",
+	[BC_EVENT_NOT_BOOKABLE] = "event_not_bookable",
+	[BC_NOT_FOUND] = "not_found",
+	[BC_BOOKING_NOT_ACTIVE] = "booking_not_active",
+	[BC_BOOKING_NOT_PENDING] = "booking_not_pending",
+	[BC_PAYMENT_MISMATCH] = "payment_mismatch",
+	[BC_CAPACITY_BELOW_TAKEN] = "capacity_below_taken",
+	[BC_IDEMPOTENCY_KEY_REUSED] = "idempotency_key_reused",
+	[BC_IDEMPOTENCY_KEY_IN_FLIGHT] = "idempotency_key_in_flight",
+	[BC_IDEMPOTENCY_KEY_REQUIRED] = "idempotency_key_required",
+	[BC_INVALID_REQUEST] = "invalid_request",
+	[BC_UNAUTHORIZED] = "unauthorized",
+	[BC_FORBIDDEN] = "forbidden",
+	[BC_RATE_LIMITED] = "rate_limited",
+	[BC_OVERLOADED] = "overloaded",
+	[BC_UNAVAILABLE] = "unavailable",
+	[BC_FRAME_TOO_LARGE] = "frame_too_large",
+	[BC_UNSUPPORTED_VERSION] = "unsupported_version",
+	[BC_INTERNAL] = "internal",
+	[BC_OTHER] = "other",
+};
+
+const char *bc_code_name(int code)
+{
+	if (code < 0 || code >= BC_CODE_COUNT)
+		return "other";
+	return code_names[code];
+}
+
+int bc_code_from_name(const char *s, size_t n)
+{
+	for (int i = 0; i < BC_OTHER; i++)
+		if (strlen(code_names[i]) == n && memcmp(code_names[i], s, n) == 0)
+			return i;
+	return BC_OTHER;
+}
+
+const char *bc_booking_status_name(enum bc_booking_status s)
+{
+	return mp_booking_status_name((unsigned)s);
+}
+
+const char *bc_event_status_name(enum bc_event_status s)
+{
+	return mp_event_status_name((unsigned)s);
+}
+
+int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
+		   struct bc_event *events, uint32_t event_cap,
+		   struct bc_booking *bookings, uint32_t booking_cap)
+{
+	const msgpack_object *v;
+	const char *s;
+	size_t n;
+	int64_t index = -1;
+	uint64_t u = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->index = -1;
+	if (!o || o->type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	if (mp_get_uint(o, "id", &out->req_id) || get_i64(o, "index", &index) ||
+	    index < -1 || index >= BC_BATCH_COUNT_MAX ||
+	    get_u32(o, "count", &out->count) ||
+	    mp_get_str_copy(o, "message", out->message, sizeof(out->message)))
+		return -EINVAL;
+	out->index = (int32_t)index;
+	if (mp_str(mp_get(o, "code"), &s, &n) != 0 || n == 0 ||
+	    n >= sizeof(out->code_name))
+		return -EINVAL;
+	memcpy(out->code_name, s, n);
+	out->code = bc_code_from_name(s, n);
+	if (mp_get_uint(o, "retry_after", &u) || u > UINT32_MAX)
+		return -EINVAL;
+	out->retry_after_s = (uint32_t)u;
+	v = mp_get(o, "replayed");
+	if (v && mp_bool(v, &out->replayed))
+		return -EINVAL;
+	if ((v = mp_get(o, "booking"))) {
+		if (mp_read_booking(v, &out->booking))
+			return -EINVAL;
+		out->has_booking = true;
+	}
+	if ((v = mp_get(o, "promoted"))) {
+		if (mp_read_booking(v, &out->promoted))
+			return -EINVAL;
+		out->has_promoted = true;
+	}
+	if ((v = mp_get(o, "event"))) {
+		if (mp_read_event(v, &out->event))
+			return -EINVAL;
+		out->has_event = true;
+	}
+	if ((v = mp_get(o, "status"))) {
+		if (mp_read_status(v, &out->status))
+			return -EINVAL;
+		out->has_status = true;
+	}
+	static const char *const created[] = { "org", "location", "instructor",
+					       "series" };
+	for (unsigned i = 0; i < 4; i++)
+		if ((v = mp_get(o, created[i])) &&
+		    (v->type != MSGPACK_OBJECT_MAP || mp_get_id(v, "id", &out->id)))
+			return -EINVAL;
+	if ((v = mp_get(o, "customer")) &&
+	    (v->type != MSGPACK_OBJECT_MAP ||
+	     mp_get_str_copy(v, "id", out->customer_id,
+			     sizeof(out->customer_id))))
+		return -EINVAL;
+	if (get_u32(o, "generated", &out->generated))
+		return -EINVAL;
+	v = mp_get(o, "more");
+	if (v && mp_bool(v, &out->more))
+		return -EINVAL;
+	if (mp_get_str_copy(o, "next_cursor", out->next_cursor,
+			    sizeof(out->next_cursor)))
+		return -EINVAL;
+	if ((v = mp_get(o, "events"))) {
+		if (v->type != MSGPACK_OBJECT_ARRAY ||
+		    v->via.array.size > event_cap)
+			return -EINVAL;
+		for (uint32_t i = 0; i < v->via.array.size; i++)
+			if (mp_read_event(&v->via.array.ptr[i], &events[i]))
+				return -EINVAL;
+		out->events = events;
+		out->event_count = v->via.array.size;
+	}
+	if ((v = mp_get(o, "bookings"))) {
+		if (v->type != MSGPACK_OBJECT_ARRAY ||
+		    v->via.array.size > booking_cap)
+			return -EINVAL;
+		for (uint32_t i = 0; i < v->via.array.size; i++)
+			if (mp_read_booking(&v->via.array.ptr[i], &bookings[i]))
+				return -EINVAL;
+		out->bookings = bookings;
+		out->booking_count = v->via.array.size;
+	}
+	return 0;
+}
