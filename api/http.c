@@ -1,0 +1,516 @@
+/*
+ * http.c: the HTTP/1.1 + JSON adapter of bookd (srv_http_proto, srv.h).
+ *
+ * Parts: this file frames requests and answers; http_routes.c maps routes
+ * to core requests and renders answers; http_json.c writes and reads JSON.
+ * The routes, fields, status and error codes are SPEC.md's; docs/openapi.yaml
+ * describes them.
+ *
+ * Framing. http-parser (nodejs, Debian libhttp-parser) runs incrementally
+ * over what the connection received. net.c offers all unused bytes again
+ * with more (from the start of the request being read), so the parser's
+ * state and the offsets of what it found (URL, the headers we use, body
+ * pieces) are kept per connection relative to the request's first byte:
+ * bytes are fed once, and a request delivered byte by byte costs the same
+ * as one delivered whole. The parser pauses at the end of each message, so
+ * several pipelined requests in one read are taken one at a time: each is
+ * answered at once (srv_answer) or submitted (srv_submit) before the next
+ * is looked at; net.c sends the answers in request order.
+ *
+ * Limits, each answered and then closed (the framing is lost):
+ *   - request line + headers > HTTP_HEAD_SIZE_MAX (16 KiB), or more than
+ *     HTTP_HEADER_COUNT_MAX headers: 431;
+ *   - Content-Length > HTTP_BODY_SIZE_MAX (64 KiB): 413 at once, from the
+ *     headers, without reading the body;
+ *   - malformed (http-parser's errors, obs-fold, duplicate Authorization,
+ *     Idempotency-Key, Origin...): 400.
+ * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
+ * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
+ * buffer; trailers are ignored. Expect: 100-continue gets its interim 100
+ * once the head is in (before any check: the final answer follows).
+ *
+ * Connections: HTTP/1.1 keeps alive unless "Connection: close"; HTTP/1.0
+ * closes unless "Connection: keep-alive". parse() returns -1 after the
+ * last request's answer is queued, and net.c closes once it is sent. An
+ * Upgrade request is answered as a plain one, then the connection closes.
+ *
+ * Per connection: struct http_conn (the parser, the spans of the request
+ * being read, and the catalogue slot, see http_internal.h), about 1.3 KiB.
+ * Per thread: one joined-body buffer and one answer-body buffer. Nothing is
+ * allocated per request except by jansson while reading a JSON body.
+ */
+#include "http_internal.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct span {
+	uint32_t off, len;
+};
+
+enum last_cb { LAST_NONE = 0, LAST_FIELD, LAST_VALUE };
+
+struct http_conn {
+	http_parser p;
+	bool started;       /* p is reading a request */
+	bool headers_done;
+	bool continue_sent; /* 100 Continue queued for this request */
+	uint32_t fed;       /* bytes of this request given to p */
+	int status_err;     /* set by a callback: answer this and close */
+	const char *err_msg;
+	const uint8_t *base; /* the request's first byte, during execute */
+	struct span url, field;
+	struct span hdr[HTTP_H_COUNT];
+	uint32_t hdr_seen;  /* bit per enum http_hdr */
+	int cur;            /* the header whose value is being read, or -1 */
+	uint8_t last;       /* enum last_cb */
+	uint32_t header_count;
+	struct span body[HTTP_BODY_SPAN_MAX];
+	uint32_t body_span_count, body_size;
+	struct http_cat_slot slot;
+};
+
+static const char *const hdr_name[HTTP_H_COUNT] = {
+	[HTTP_H_AUTHORIZATION] = "authorization",
+	[HTTP_H_IDEMPOTENCY_KEY] = "idempotency-key",
+	[HTTP_H_ORIGIN] = "origin",
+	[HTTP_H_IF_NONE_MATCH] = "if-none-match",
+	[HTTP_H_STRIPE_SIGNATURE] = "stripe-signature",
+	[HTTP_H_ACR_METHOD] = "access-control-request-method",
+	[HTTP_H_EXPECT] = "expect",
+};
+
+struct http_cat_slot *http_conn_slot(void *state)
+{
+	return &((struct http_conn *)state)->slot;
+}
+
+/* ---- http-parser callbacks ---- */
+
+static int fail(struct http_conn *h, int status, const char *msg)
+{
+	if (!h->status_err) {
+		h->status_err = status;
+		h->err_msg = msg;
+	}
+	return 1; /* any non-zero stops the parser with an error */
+}
+
+static uint32_t off_of(const struct http_conn *h, const char *at)
+{
+	return (uint32_t)((const uint8_t *)at - h->base);
+}
+
+/* Extends s with the piece at off (pieces of one item are contiguous);
+ * false when it is not contiguous. */
+static bool span_add(struct span *s, uint32_t off, size_t len)
+{
+	if (s->len == 0) {
+		s->off = off;
+		s->len = (uint32_t)len;
+		return true;
+	}
+	if (s->off + s->len != off)
+		return false;
+	s->len += (uint32_t)len;
+	return true;
+}
+
+static bool head_too_big(const struct http_conn *h, uint32_t off, size_t len)
+{
+	return !h->headers_done && (size_t)off + len > HTTP_HEAD_SIZE_MAX;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *h = p->data;
+	uint32_t off = off_of(h, at);
+
+	if (head_too_big(h, off, len))
+		return fail(h, 431, "request head too large");
+	if (!span_add(&h->url, off, len))
+		return fail(h, 400, "malformed request line");
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *h = p->data;
+	uint32_t off = off_of(h, at);
+
+	if (head_too_big(h, off, len))
+		return fail(h, 431, "request head too large");
+	if (h->last == LAST_FIELD && span_add(&h->field, off, len))
+		return 0;
+	if (++h->header_count > HTTP_HEADER_COUNT_MAX)
+		return fail(h, 431, "too many headers");
+	h->field.off = off;
+	h->field.len = (uint32_t)len;
+	h->last = LAST_FIELD;
+	h->cur = -1;
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *h = p->data;
+	uint32_t off = off_of(h, at);
+
+	if (head_too_big(h, off, len))
+		return fail(h, 431, "request head too large");
+	if (h->last == LAST_FIELD) {
+		const char *name = (const char *)h->base + h->field.off;
+		h->cur = -1;
+		for (int i = 0; i < HTTP_H_COUNT; i++) {
+			if (strlen(hdr_name[i]) == h->field.len &&
+			    strncasecmp(name, hdr_name[i], h->field.len) == 0) {
+				h->cur = i;
+				break;
+			}
+		}
+		h->last = LAST_VALUE;
+		if (h->cur < 0)
+			return 0;
+		if (h->hdr_seen & (1u << h->cur))
+			return fail(h, 400, "duplicate header");
+		h->hdr_seen |= 1u << h->cur;
+		h->hdr[h->cur].off = off;
+		h->hdr[h->cur].len = (uint32_t)len;
+		return 0;
+	}
+	if (h->cur >= 0 && !span_add(&h->hdr[h->cur], off, len))
+		return fail(h, 400, "obsolete line folding");
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_conn *h = p->data;
+
+	h->headers_done = true;
+	if ((p->flags & F_CONTENTLENGTH) &&
+	    p->content_length > HTTP_BODY_SIZE_MAX)
+		return fail(h, 413, "request body too large (at most 64 KiB)");
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *h = p->data;
+	uint32_t off = off_of(h, at);
+
+	if (len > HTTP_BODY_SIZE_MAX - h->body_size)
+		return fail(h, 413, "request body too large (at most 64 KiB)");
+	h->body_size += (uint32_t)len;
+	if (h->body_span_count &&
+	    span_add(&h->body[h->body_span_count - 1], off, len))
+		return 0;
+	if (h->body_span_count == HTTP_BODY_SPAN_MAX)
+		return fail(h, 413, "too many chunks in the request body");
+	h->body[h->body_span_count].off = off;
+	h->body[h->body_span_count].len = (uint32_t)len;
+	h->body_span_count++;
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	http_parser_pause(p, 1); /* one request at a time */
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static void request_start(struct http_conn *h)
+{
+	memset(h, 0, offsetof(struct http_conn, slot));
+	http_parser_init(&h->p, HTTP_REQUEST);
+	h->p.data = h;
+	h->cur = -1;
+	h->started = true;
+}
+
+/* ---- answers ---- */
+
+char *http_scratch(void)
+{
+	static __thread char buf[HTTP_OUT_BODY_MAX];
+	return buf;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+/* "Date: ..." per second, cached per thread. */
+static const char *date_header(void)
+{
+	static __thread time_t last;
+	static __thread char buf[64];
+	time_t now = time(NULL);
+
+	if (now != last || buf[0] == '\0') {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
+	return buf;
+}
+
+void http_write(struct srv_buf *out, int status, const struct http_meta *m,
+		const char *body, size_t body_size)
+{
+	static const struct http_meta none;
+	bool no_body = status == 204 || status == 304 || (status >= 100 &&
+							 status < 200);
+
+	if (!m)
+		m = &none;
+	srv_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+		       reason(status), date_header());
+	if (!no_body)
+		srv_buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+			       m->content_type ? m->content_type
+					       : "application/json",
+			       body_size);
+	if (m->close)
+		srv_buf_printf(out, "Connection: close\r\n");
+	else if (m->keep_alive_10)
+		srv_buf_printf(out, "Connection: keep-alive\r\n");
+	if (m->replayed)
+		srv_buf_printf(out, "Idempotent-Replayed: true\r\n");
+	if (m->etag)
+		srv_buf_printf(out, "ETag: %s\r\n", m->etag);
+	if (m->cache_control)
+		srv_buf_printf(out, "Cache-Control: %s\r\n", m->cache_control);
+	if (m->allow)
+		srv_buf_printf(out, "Allow: %s\r\n", m->allow);
+	if (m->retry_after_s)
+		srv_buf_printf(out, "Retry-After: %u\r\n", m->retry_after_s);
+	if (m->www_authenticate)
+		srv_buf_printf(out, "WWW-Authenticate: Bearer\r\n");
+	if (m->origin && m->origin_size) {
+		srv_buf_put(out, "Access-Control-Allow-Origin: ", 29);
+		srv_buf_put(out, m->origin, m->origin_size);
+		srv_buf_printf(out, "\r\nVary: Origin\r\n");
+		if (m->preflight)
+			srv_buf_printf(out,
+				       "Access-Control-Allow-Methods: %s\r\n"
+				       "Access-Control-Allow-Headers: "
+				       "Authorization, Content-Type, "
+				       "Idempotency-Key\r\n"
+				       "Access-Control-Max-Age: 600\r\n",
+				       m->preflight_methods
+					       ? m->preflight_methods
+					       : "GET");
+		else
+			srv_buf_printf(out,
+				       "Access-Control-Expose-Headers: ETag, "
+				       "Idempotent-Replayed, Retry-After\r\n");
+	}
+	srv_buf_put(out, "\r\n", 2);
+	if (!no_body && !m->head)
+		srv_buf_put(out, body, body_size);
+}
+
+void http_write_error(struct srv_buf *out, int status,
+		      const struct http_meta *m, const char *code,
+		      const char *message)
+{
+	char buf[512];
+	struct jw w;
+
+	jw_init(&w, buf, sizeof(buf));
+	jw_obj_begin(&w);
+	jw_key(&w, "error");
+	jw_obj_begin(&w);
+	jw_key(&w, "code");
+	jw_cstr(&w, code);
+	jw_key(&w, "message");
+	jw_cstr(&w, message ? message : code);
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+	if (w.overflow) { /* a message too long for buf: drop it */
+		jw_init(&w, buf, sizeof(buf));
+		jw_raw(&w, "{\"error\":{\"code\":", 17);
+		jw_cstr(&w, code);
+		jw_raw(&w, ",\"message\":\"\"}}", 15);
+	}
+	http_write(out, status, m, buf, w.n);
+}
+
+/* A framing error: answer it and close. */
+static void answer_broken(struct srv_conn *c, int status, const char *msg)
+{
+	struct http_meta m = { .close = true };
+	const char *code = status == 413 ? "payload_too_large"
+			   : status == 431 ? "headers_too_large"
+					   : "invalid_request";
+
+	http_write_error(srv_answer_begin(c), status, &m, code, msg);
+	srv_answer_done(c);
+}
+
+/* ---- one complete request ---- */
+
+static int request_done(struct srv_conn *c, struct http_conn *h,
+			const uint8_t *base)
+{
+	static __thread uint8_t joined[HTTP_BODY_SIZE_MAX];
+	struct http_request rq;
+	const char *url = (const char *)base + h->url.off;
+	size_t url_size = h->url.len, q;
+	int rc;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = h->p.method;
+	rq.method_name = http_method_str((enum http_method)h->p.method);
+	rq.http10 = h->p.http_major == 1 && h->p.http_minor == 0;
+	rq.keep_alive = http_should_keep_alive(&h->p) && !h->p.upgrade;
+	for (q = 0; q < url_size && url[q] != '?' && url[q] != '#'; q++)
+		;
+	rq.path.p = url;
+	rq.path.n = q;
+	if (q < url_size && url[q] == '?') {
+		size_t e = q + 1;
+		while (e < url_size && url[e] != '#')
+			e++;
+		rq.query.p = url + q + 1;
+		rq.query.n = e - q - 1;
+	}
+	for (int i = 0; i < HTTP_H_COUNT; i++) {
+		if (h->hdr_seen & (1u << i)) {
+			rq.hdr[i].p = (const char *)base + h->hdr[i].off;
+			rq.hdr[i].n = h->hdr[i].len;
+		}
+	}
+	if (h->body_span_count == 1) {
+		rq.body = base + h->body[0].off;
+		rq.body_size = h->body[0].len;
+	} else if (h->body_span_count > 1) {
+		size_t n = 0;
+		for (uint32_t i = 0; i < h->body_span_count; i++) {
+			/* on_body kept the sum within the buffer */
+			memcpy(joined + n, base + h->body[i].off, h->body[i].len);
+			n += h->body[i].len;
+		}
+		rq.body = joined;
+		rq.body_size = n;
+	}
+	rc = http_route(c, &h->slot, &rq);
+	if (rc == 0 && !rq.keep_alive)
+		rc = -EPIPE;
+	return rc;
+}
+
+/* Expect: 100-continue, once the head is in and the body is not. */
+static void maybe_continue(struct srv_conn *c, struct http_conn *h,
+			   const uint8_t *base)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	const struct span *e = &h->hdr[HTTP_H_EXPECT];
+
+	if (!h->headers_done || h->continue_sent ||
+	    !(h->hdr_seen & (1u << HTTP_H_EXPECT)) || e->len != 12 ||
+	    strncasecmp((const char *)base + e->off, "100-continue", 12) != 0)
+		return;
+	h->continue_sent = true;
+	srv_answer(c, cont, sizeof(cont) - 1);
+}
+
+static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
+		       size_t len)
+{
+	struct http_conn *h = state;
+	size_t used = 0;
+
+	while (used < len) {
+		const uint8_t *base = in + used;
+		size_t avail = len - used, n;
+		enum http_errno e;
+		int rc;
+
+		if (!h->started)
+			request_start(h);
+		if (avail <= h->fed)
+			break; /* nothing new for this request */
+		h->base = base;
+		n = http_parser_execute(&h->p, &settings,
+					(const char *)base + h->fed,
+					avail - h->fed);
+		h->base = NULL;
+		e = HTTP_PARSER_ERRNO(&h->p);
+		if (e == HPE_PAUSED) {
+			size_t size = h->fed + n;
+			rc = request_done(c, h, base);
+			h->started = false; /* read the next one afresh */
+			if (rc == -EAGAIN)
+				break; /* this one again later */
+			if (rc < 0)
+				return -1;
+			used += size;
+			continue;
+		}
+		if (e != HPE_OK || h->status_err) {
+			int status = h->status_err ? h->status_err
+				     : e == HPE_HEADER_OVERFLOW ? 431
+								: 400;
+			answer_broken(c, status,
+				      h->err_msg ? h->err_msg
+						 : http_errno_description(e));
+			h->started = false;
+			return -1;
+		}
+		h->fed += (uint32_t)n;
+		if (!h->headers_done && h->fed > HTTP_HEAD_SIZE_MAX) {
+			answer_broken(c, 431, "request head too large");
+			h->started = false;
+			return -1;
+		}
+		maybe_continue(c, h, base);
+		break;
+	}
+	return (long)used;
+}
+
+const struct srv_proto srv_http_proto = {
+	.name = "http",
+	.conn_state_size = sizeof(struct http_conn),
+	.parse = http_parse,
+	.render = http_render,
+};

@@ -1,0 +1,538 @@
+/*
+ * http_json.c: JSON for the HTTP adapter (see http.c for the design).
+ *
+ * The writer appends to a caller's bounded buffer: it never allocates and
+ * never fails, it only overflows (the answer is then replaced by a 500).
+ * Strings are escaped per RFC 8259 ('"', '\\', control characters) and
+ * checked as UTF-8 on the way out: a byte that starts no valid sequence
+ * (overlong, surrogate, > U+10FFFF, truncated) becomes U+FFFD, so the
+ * output is valid JSON whatever bytes a value holds. Ids are written as
+ * strings, times as RFC 3339 UTC.
+ *
+ * The readers take a request body through jansson (json_loadb with
+ * JSON_REJECT_DUPLICATES; jansson refuses invalid UTF-8, NUL in strings and
+ * integers beyond int64) and check every field's type and range strictly,
+ * with a message naming the field. Ids are accepted as decimal strings (as
+ * the API writes them) or as positive integers.
+ */
+#include "http_internal.h"
+
+#include "fields.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- writer ---- */
+
+void jw_init(struct jw *w, char *buf, size_t cap)
+{
+	w->p = buf;
+	w->n = 0;
+	w->cap = cap;
+	w->overflow = false;
+	w->depth = 0;
+	w->first = 1;
+}
+
+void jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (w->overflow || n > w->cap - w->n) {
+		w->overflow = true;
+		return;
+	}
+	memcpy(w->p + w->n, s, n);
+	w->n += n;
+}
+
+static void jw_ch(struct jw *w, char c)
+{
+	if (w->overflow || w->n == w->cap) {
+		w->overflow = true;
+		return;
+	}
+	w->p[w->n++] = c;
+}
+
+/* Before a value: a comma unless it is the first at this depth (a value
+ * after a key never takes one: jw_key cleared the flag). */
+static void jw_sep(struct jw *w)
+{
+	uint32_t bit = 1u << (w->depth & 31);
+
+	if (w->first & bit)
+		w->first &= ~bit;
+	else
+		jw_ch(w, ',');
+}
+
+static void jw_open(struct jw *w, char c)
+{
+	jw_sep(w);
+	jw_ch(w, c);
+	if (w->depth >= 31) {
+		w->overflow = true; /* our own documents are shallow */
+		return;
+	}
+	w->depth++;
+	w->first |= 1u << w->depth;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	if (w->depth == 0) {
+		w->overflow = true;
+		return;
+	}
+	w->depth--;
+	jw_ch(w, c);
+}
+
+void jw_obj_begin(struct jw *w) { jw_open(w, '{'); }
+void jw_obj_end(struct jw *w) { jw_close(w, '}'); }
+void jw_arr_begin(struct jw *w) { jw_open(w, '['); }
+void jw_arr_end(struct jw *w) { jw_close(w, ']'); }
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 (RFC 3629). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe0 && s[1] < 0xa0)
+			return 0; /* overlong */
+		if (c == 0xed && s[1] >= 0xa0)
+			return 0; /* surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xf0 && s[1] < 0x90)
+			return 0; /* overlong */
+		if (c == 0xf4 && s[1] >= 0x90)
+			return 0; /* > U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
+static void jw_escaped(struct jw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	jw_ch(w, '"');
+	while (i < n && !w->overflow) {
+		unsigned char c = u[i];
+		size_t k;
+
+		if (c == '"' || c == '\\') {
+			jw_ch(w, '\\');
+			jw_ch(w, (char)c);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4],
+				      hex[c & 15] };
+			switch (c) {
+			case '\n': jw_raw(w, "\\n", 2); break;
+			case '\r': jw_raw(w, "\\r", 2); break;
+			case '\t': jw_raw(w, "\\t", 2); break;
+			case '\b': jw_raw(w, "\\b", 2); break;
+			case '\f': jw_raw(w, "\\f", 2); break;
+			default: jw_raw(w, e, 6); break;
+			}
+			i++;
+		} else if ((k = utf8_len(u + i, n - i)) == 0) {
+			jw_raw(w, "\\ufffd", 6);
+			i++;
+		} else {
+			jw_raw(w, s + i, k);
+			i += k;
+		}
+	}
+	jw_ch(w, '"');
+}
+
+void jw_key(struct jw *w, const char *k)
+{
+	jw_sep(w);
+	jw_escaped(w, k, strlen(k));
+	jw_ch(w, ':');
+	w->first |= 1u << (w->depth & 31); /* the value takes no comma */
+}
+
+void jw_str(struct jw *w, const char *s, size_t n)
+{
+	jw_sep(w);
+	jw_escaped(w, s, n);
+}
+
+void jw_cstr(struct jw *w, const char *s)
+{
+	if (!s)
+		jw_null(w);
+	else
+		jw_str(w, s, strlen(s));
+}
+
+static void jw_fmt(struct jw *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void jw_fmt(struct jw *w, const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(tmp)) {
+		w->overflow = true;
+		return;
+	}
+	jw_raw(w, tmp, (size_t)k);
+}
+
+void jw_u64(struct jw *w, uint64_t v)
+{
+	jw_sep(w);
+	jw_fmt(w, "%" PRIu64, v);
+}
+
+void jw_i64(struct jw *w, int64_t v)
+{
+	jw_sep(w);
+	jw_fmt(w, "%" PRId64, v);
+}
+
+void jw_double(struct jw *w, double v)
+{
+	if (!isfinite(v)) {
+		jw_null(w);
+		return;
+	}
+	jw_sep(w);
+	jw_fmt(w, "%.3f", v);
+}
+
+void jw_bool(struct jw *w, bool v)
+{
+	jw_sep(w);
+	if (v)
+		jw_raw(w, "true", 4);
+	else
+		jw_raw(w, "false", 5);
+}
+
+void jw_null(struct jw *w)
+{
+	jw_sep(w);
+	jw_raw(w, "null", 4);
+}
+
+void jw_id(struct jw *w, uint64_t id)
+{
+	jw_sep(w);
+	jw_fmt(w, "\"%" PRIu64 "\"", id);
+}
+
+void jw_time(struct jw *w, core_time t)
+{
+	char buf[FLD_TIME_SIZE];
+	size_t n = fld_time_format(t, buf);
+
+	jw_str(w, buf, n);
+}
+
+void jw_date(struct jw *w, struct core_date d)
+{
+	if (d.year == 0) {
+		jw_null(w);
+		return;
+	}
+	jw_sep(w);
+	jw_fmt(w, "\"%04d-%02d-%02d\"", d.year, d.month, d.day);
+}
+
+/* ---- views ---- */
+
+void jw_event(struct jw *w, const struct core_event_view *e)
+{
+	uint32_t taken = e->booked + e->held;
+	uint32_t available = e->status == CORE_EVENT_SCHEDULED &&
+					     e->capacity > taken
+				     ? e->capacity - taken
+				     : 0;
+	size_t cur = strnlen(e->currency, sizeof(e->currency));
+
+	jw_obj_begin(w);
+	jw_key(w, "id");
+	jw_id(w, e->id);
+	jw_key(w, "series_id");
+	jw_id(w, e->series_id);
+	jw_key(w, "org_id");
+	jw_id(w, e->org_id);
+	jw_key(w, "location_id");
+	jw_id(w, e->location_id);
+	jw_key(w, "instructor_id");
+	jw_id(w, e->instructor_id);
+	jw_key(w, "title");
+	jw_str(w, e->title, strnlen(e->title, sizeof(e->title)));
+	jw_key(w, "start_at");
+	jw_time(w, e->start_at);
+	jw_key(w, "duration_min");
+	jw_u64(w, e->duration_min);
+	jw_key(w, "capacity");
+	jw_u64(w, e->capacity);
+	jw_key(w, "booked");
+	jw_u64(w, e->booked);
+	jw_key(w, "held");
+	jw_u64(w, e->held);
+	jw_key(w, "available");
+	jw_u64(w, available);
+	jw_key(w, "waitlist_length");
+	jw_u64(w, e->waitlist_length);
+	jw_key(w, "waitlist_capacity");
+	jw_u64(w, e->waitlist_capacity);
+	jw_key(w, "price_cents");
+	jw_u64(w, e->price_cents);
+	jw_key(w, "currency");
+	if (cur)
+		jw_str(w, e->currency, cur);
+	else
+		jw_null(w);
+	jw_key(w, "status");
+	jw_cstr(w, fld_event_status_name(e->status));
+	jw_obj_end(w);
+}
+
+void jw_booking(struct jw *w, const struct core_booking_view *b)
+{
+	jw_obj_begin(w);
+	jw_key(w, "id");
+	jw_id(w, b->id);
+	jw_key(w, "event_id");
+	jw_id(w, b->event_id);
+	jw_key(w, "customer_id");
+	jw_str(w, b->customer_id,
+	       strnlen(b->customer_id, sizeof(b->customer_id)));
+	jw_key(w, "status");
+	jw_cstr(w, fld_booking_status_name(b->status));
+	if (b->status == CORE_BOOKING_WAITLISTED && b->position) {
+		jw_key(w, "position");
+		jw_u64(w, b->position);
+	}
+	if (b->status == CORE_BOOKING_PENDING_PAYMENT && b->hold_expires_at) {
+		jw_key(w, "hold_expires_at");
+		jw_time(w, b->hold_expires_at);
+	}
+	jw_key(w, "created_at");
+	jw_time(w, b->created_at);
+	jw_obj_end(w);
+}
+
+void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
+{
+	static const char *const day[7] = { "MO", "TU", "WE", "TH",
+					    "FR", "SA", "SU" };
+	size_t cur = strnlen(s->currency, sizeof(s->currency));
+
+	jw_obj_begin(w);
+	jw_key(w, "id");
+	jw_id(w, id);
+	jw_key(w, "org_id");
+	jw_id(w, s->org_id);
+	jw_key(w, "location_id");
+	jw_id(w, s->location_id);
+	jw_key(w, "instructor_id");
+	jw_id(w, s->instructor_id);
+	jw_key(w, "title");
+	jw_str(w, s->title, strnlen(s->title, sizeof(s->title)));
+	jw_key(w, "capacity");
+	jw_u64(w, s->capacity);
+	jw_key(w, "waitlist_capacity");
+	jw_u64(w, s->waitlist_capacity);
+	jw_key(w, "price_cents");
+	jw_u64(w, s->price_cents);
+	jw_key(w, "currency");
+	if (cur)
+		jw_str(w, s->currency, cur);
+	else
+		jw_null(w);
+	jw_key(w, "timezone");
+	jw_str(w, s->timezone, strnlen(s->timezone, sizeof(s->timezone)));
+	jw_key(w, "weekdays");
+	jw_arr_begin(w);
+	for (int i = 0; i < 7; i++)
+		if (s->weekday_mask & (1u << i))
+			jw_cstr(w, day[i]);
+	jw_arr_end(w);
+	jw_key(w, "start_time");
+	jw_sep(w);
+	jw_fmt(w, "\"%02u:%02u\"", s->start_minute / 60u % 100u,
+	       s->start_minute % 60u);
+	jw_key(w, "duration_min");
+	jw_u64(w, s->duration_min);
+	jw_key(w, "first_date");
+	jw_date(w, s->first_date);
+	jw_key(w, "last_date");
+	jw_date(w, s->last_date);
+	jw_key(w, "skip_dates");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < s->skip_count && i < CORE_SKIP_DATE_COUNT_MAX;
+	     i++)
+		jw_date(w, s->skip[i]);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+/* ---- readers ---- */
+
+int jr_fail(struct jr *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int jr_open(struct jr *r, const void *body, size_t size)
+{
+	json_error_t e;
+
+	r->root = NULL;
+	r->err[0] = '\0';
+	if (size == 0)
+		return jr_fail(r, "a JSON object body is required");
+	r->root = json_loadb(body, size, JSON_REJECT_DUPLICATES, &e);
+	if (!r->root)
+		return jr_fail(r, "malformed JSON at byte %d: %.80s",
+			       e.position, e.text);
+	if (!json_is_object(r->root)) {
+		json_decref(r->root);
+		r->root = NULL;
+		return jr_fail(r, "the body must be a JSON object");
+	}
+	return 0;
+}
+
+void jr_close(struct jr *r)
+{
+	if (r->root)
+		json_decref(r->root);
+	r->root = NULL;
+}
+
+int jr_only(struct jr *r, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(r->root, key, v) {
+		size_t i;
+		for (i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (!allowed[i])
+			return jr_fail(r, "unknown field '%.40s'", key);
+	}
+	return 0;
+}
+
+static json_t *jr_get(struct jr *r, const char *key)
+{
+	json_t *v = json_object_get(r->root, key);
+
+	return v && json_is_null(v) ? NULL : v;
+}
+
+int jr_str(struct jr *r, const char *key, bool required, char *out,
+	   size_t out_size, size_t *len)
+{
+	json_t *v = jr_get(r, key);
+	size_t n;
+
+	if (!v)
+		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if (!json_is_string(v))
+		return jr_fail(r, "field '%s' must be a string", key);
+	n = json_string_length(v);
+	if (n >= out_size)
+		return jr_fail(r, "field '%s' is too long (at most %zu bytes)",
+			       key, out_size - 1);
+	if (memchr(json_string_value(v), '\0', n))
+		return jr_fail(r, "field '%s' holds a NUL", key);
+	memcpy(out, json_string_value(v), n);
+	out[n] = '\0';
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int jr_uint(struct jr *r, const char *key, bool required, uint64_t max,
+	    uint64_t *out, bool *present)
+{
+	json_t *v = jr_get(r, key);
+	json_int_t i;
+
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if (!json_is_integer(v))
+		return jr_fail(r, "field '%s' must be an integer", key);
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i > max)
+		return jr_fail(r, "field '%s' must be within 0..%" PRIu64, key,
+			       max);
+	*out = (uint64_t)i;
+	return 0;
+}
+
+int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
+	  bool *present)
+{
+	json_t *v = jr_get(r, key);
+
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v) &&
+	    fld_id_parse(json_string_value(v), json_string_length(v), out) == 0)
+		return 0;
+	return jr_fail(r, "field '%s' must be an id (a decimal string)", key);
+}
+
+int jr_date(struct jr *r, const char *key, bool required,
+	    struct core_date *out, bool *present)
+{
+	json_t *v = jr_get(r, key);
+
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if (!json_is_string(v) ||
+	    fld_date_parse(json_string_value(v), json_string_length(v), out))
+		return jr_fail(r, "field '%s' must be a date YYYY-MM-DD", key);
+	return 0;
+}

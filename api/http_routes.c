@@ -1,0 +1,1814 @@
+/*
+ * http_routes.c: the routes of the HTTP adapter (see http.c, SPEC.md and
+ * docs/openapi.yaml): path -> route, auth, rate limits, request -> core_req,
+ * and render() of the core's answers.
+ *
+ * Order of checks for a request: route (404), OPTIONS preflight (204),
+ * method (405 with Allow), address rate limit (429), bearer token (401
+ * unauthorized / token_expired), role (403 forbidden), key or customer rate
+ * limit (429), Idempotency-Key (400 idempotency_key_required on bookings
+ * and cancels), query and body (400 invalid_request naming the field), then
+ * the core decides (render maps its outcome: fld_code_error).
+ *
+ * Who may do what:
+ *   - none:     /health, /ready, /metrics; /v1/webhooks/stripe (its
+ *               Stripe-Signature instead);
+ *   - public:   GET /v1/events, /v1/events/{id} (anon key, JWT or service);
+ *   - customer: bookings: a JWT's sub books, cancels and reads only its
+ *               own: booking for another customer_id is 403, another's
+ *               customer list is 403; another's booking is 404 (GET: the
+ *               answer's customer is checked in render; cancel: the core is
+ *               given the sub in req.customer_id and refuses another's
+ *               booking as unknown, before deciding anything). "payment":
+ *               "none" is the service key's only (403).
+ *   - service:  everything.
+ *
+ * Idempotency keys are scoped by the caller (auth_idem_key: service key,
+ * or the JWT's customer); the fingerprint is auth_fingerprint(method, path,
+ * body). Stripe webhooks use the Stripe event id as their key (scope
+ * "stripe"), so a redelivered event is a replay, and its hash as the
+ * payment reference.
+ *
+ * What render() needs travels in struct http_ctx (copied by srv_submit).
+ * A catalogue create also needs what the core reads through a pointer (the
+ * series spec) and what the answer echoes (names): the connection's one
+ * catalogue slot holds them until render; a second catalogue request on
+ * the same connection waits (-EAGAIN) until the first was answered.
+ */
+#include "http_internal.h"
+
+#include "fields.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <xxhash.h>
+
+#define HTTP_SEG_COUNT_MAX 5
+#define HTTP_SEG_SIZE_MAX 128
+#define HTTP_QUERY_KEY_SIZE_MAX 32
+#define HTTP_QUERY_VALUE_SIZE_MAX 128
+#define HTTP_LIST_LIMIT_DEFAULT 50
+#define HTTP_CACHE_CONTROL "public, max-age=5"
+#define HTTP_CURSOR_SIZE 22 /* base64url of 16 bytes, unpadded */
+
+enum route {
+	R_NONE = 0,
+	R_EVENTS,
+	R_EVENT,
+	R_EVENT_BOOKINGS,
+	R_BOOKING,
+	R_BOOKING_CANCEL,
+	R_CUSTOMER_BOOKINGS,
+	R_ORGS,
+	R_LOCATIONS,
+	R_INSTRUCTORS,
+	R_CUSTOMERS,
+	R_SERIES,
+	R_ADMIN_GENERATE,
+	R_ADMIN_STATUS,
+	R_WEBHOOK_STRIPE,
+	R_HEALTH,
+	R_READY,
+	R_METRICS,
+	R_COUNT
+};
+
+enum { M_GET = 1, M_POST = 2, M_PATCH = 4 };
+
+enum access { A_NONE = 0, A_PUBLIC, A_CUSTOMER, A_SERVICE };
+
+static const struct {
+	unsigned methods;
+	const char *allow;
+} routes[R_COUNT] = {
+	[R_EVENTS] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_EVENT] = { M_GET | M_PATCH, "GET, HEAD, PATCH, OPTIONS" },
+	[R_EVENT_BOOKINGS] = { M_POST, "POST, OPTIONS" },
+	[R_BOOKING] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_BOOKING_CANCEL] = { M_POST, "POST, OPTIONS" },
+	[R_CUSTOMER_BOOKINGS] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_ORGS] = { M_POST, "POST, OPTIONS" },
+	[R_LOCATIONS] = { M_POST, "POST, OPTIONS" },
+	[R_INSTRUCTORS] = { M_POST, "POST, OPTIONS" },
+	[R_CUSTOMERS] = { M_POST, "POST, OPTIONS" },
+	[R_SERIES] = { M_POST, "POST, OPTIONS" },
+	[R_ADMIN_GENERATE] = { M_POST, "POST, OPTIONS" },
+	[R_ADMIN_STATUS] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_WEBHOOK_STRIPE] = { M_POST, "POST, OPTIONS" },
+	[R_HEALTH] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_READY] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_METRICS] = { M_GET, "GET, HEAD, OPTIONS" },
+};
+
+static enum access route_access(enum route r, unsigned m)
+{
+	switch (r) {
+	case R_EVENTS:
+		return A_PUBLIC;
+	case R_EVENT:
+		return m == M_GET ? A_PUBLIC : A_SERVICE;
+	case R_EVENT_BOOKINGS:
+	case R_BOOKING:
+	case R_BOOKING_CANCEL:
+	case R_CUSTOMER_BOOKINGS:
+		return A_CUSTOMER;
+	case R_ORGS:
+	case R_LOCATIONS:
+	case R_INSTRUCTORS:
+	case R_CUSTOMERS:
+	case R_SERIES:
+	case R_ADMIN_GENERATE:
+	case R_ADMIN_STATUS:
+		return A_SERVICE;
+	default:
+		return A_NONE;
+	}
+}
+
+/* ---- what render needs ---- */
+
+enum {
+	X_HEAD = 1 << 0,
+	X_CLOSE = 1 << 1,
+	X_KEEP_ALIVE_10 = 1 << 2,
+	X_OWN = 1 << 3,   /* the answer's booking must be customer's */
+	X_SLOT = 1 << 4,  /* free the catalogue slot */
+	X_INM_ANY = 1 << 5, /* If-None-Match: * */
+};
+
+struct http_ctx {
+	uint8_t route;
+	uint8_t flags;
+	uint8_t origin_size; /* 0: no CORS header */
+	uint8_t inm_count;
+	uint32_t limit;
+	uint64_t inm[HTTP_INM_COUNT_MAX]; /* hashes of If-None-Match tags */
+	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	char origin[HTTP_ORIGIN_SIZE_MAX];
+};
+_Static_assert(sizeof(struct http_ctx) <= SRV_CTX_SIZE_MAX, "ctx fits");
+
+/* ---- one request being handled ---- */
+
+struct call {
+	struct srv_conn *c;
+	const struct http_request *rq;
+	struct http_cat_slot *slot;
+	const struct auth_config *cfg;
+	struct auth_limiter *limiter;
+	struct http_meta meta;
+	struct http_ctx ctx;
+	struct auth_principal who;
+	struct http_str token;
+	enum route route;
+	unsigned m;
+	core_time now;
+	char id_seg[HTTP_SEG_SIZE_MAX]; /* the {id} of the path, decoded */
+	size_t id_size;
+};
+
+static int answer(struct call *k, int status, const char *body, size_t n)
+{
+	http_write(srv_answer_begin(k->c), status, &k->meta, body, n);
+	srv_answer_done(k->c);
+	return 0;
+}
+
+static int answer_error(struct call *k, int status, const char *code,
+			const char *msg)
+{
+	http_write_error(srv_answer_begin(k->c), status, &k->meta, code, msg);
+	srv_answer_done(k->c);
+	return 0;
+}
+
+static int answer_invalid(struct call *k, const char *msg)
+{
+	return answer_error(k, 400, "invalid_request", msg);
+}
+
+/* Answers a body built in the thread's scratch buffer. */
+static int answer_jw(struct call *k, int status, const struct jw *w)
+{
+	if (w->overflow)
+		return answer_error(k, 500, "internal", "answer too large");
+	return answer(k, status, w->p, w->n);
+}
+
+/* ---- small parsers ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..n) into out (NUL-terminated); -EINVAL on a bad
+ * escape, a NUL, or when it does not fit. '+' stays '+'. */
+static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
+		      size_t *out_n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '%') {
+			int hi, lo;
+			if (i + 2 >= n)
+				return -EINVAL;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			ch = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (ch == '\0' || o + 1 >= out_size)
+			return -EINVAL;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	*out_n = o;
+	return 0;
+}
+
+static bool seg_is(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+/* The route of a path; the {id} segment (decoded) into k->id_seg. */
+static enum route route_of(struct call *k, const char *p, size_t n)
+{
+	const char *seg[HTTP_SEG_COUNT_MAX];
+	size_t len[HTTP_SEG_COUNT_MAX], count = 0, i = 1, id_at = 0;
+	enum route r = R_NONE;
+
+	if (n == 0 || p[0] != '/')
+		return R_NONE;
+	while (i <= n) {
+		size_t start = i;
+		while (i < n && p[i] != '/')
+			i++;
+		if (count == HTTP_SEG_COUNT_MAX)
+			return R_NONE;
+		seg[count] = p + start;
+		len[count] = i - start;
+		count++;
+		i++;
+	}
+#define S(j, lit) seg_is(seg[j], len[j], lit)
+	if (count == 1) {
+		if (S(0, "health"))
+			return R_HEALTH;
+		if (S(0, "ready"))
+			return R_READY;
+		if (S(0, "metrics"))
+			return R_METRICS;
+		return R_NONE;
+	}
+	if (!S(0, "v1"))
+		return R_NONE;
+	if (count == 2) {
+		if (S(1, "events"))
+			return R_EVENTS;
+		if (S(1, "orgs"))
+			return R_ORGS;
+		if (S(1, "locations"))
+			return R_LOCATIONS;
+		if (S(1, "instructors"))
+			return R_INSTRUCTORS;
+		if (S(1, "customers"))
+			return R_CUSTOMERS;
+		if (S(1, "series"))
+			return R_SERIES;
+		return R_NONE;
+	}
+	if (count == 3) {
+		if (S(1, "admin") && S(2, "generate"))
+			return R_ADMIN_GENERATE;
+		if (S(1, "admin") && S(2, "status"))
+			return R_ADMIN_STATUS;
+		if (S(1, "webhooks") && S(2, "stripe"))
+			return R_WEBHOOK_STRIPE;
+		if (S(1, "events"))
+			r = R_EVENT;
+		else if (S(1, "bookings"))
+			r = R_BOOKING;
+		id_at = 2;
+	} else if (count == 4) {
+		if (S(1, "events") && S(3, "bookings"))
+			r = R_EVENT_BOOKINGS;
+		else if (S(1, "bookings") && S(3, "cancel"))
+			r = R_BOOKING_CANCEL;
+		else if (S(1, "customers") && S(3, "bookings"))
+			r = R_CUSTOMER_BOOKINGS;
+		id_at = 2;
+	}
+#undef S
+	if (r == R_NONE || len[id_at] == 0)
+		return R_NONE;
+	if (pct_decode(seg[id_at], len[id_at], k->id_seg, sizeof(k->id_seg),
+		       &k->id_size))
+		return R_NONE;
+	return r;
+}
+
+/* The {id} as an object id: false when it is no id (then 404). */
+static bool path_id(struct call *k, uint64_t *id)
+{
+	return fld_id_parse(k->id_seg, k->id_size, id) == 0;
+}
+
+/* Query parameters: calls fn for each (decoded, empty values skipped);
+ * unknown or repeated names are refused by fn / here. */
+struct qparam {
+	const char *name;
+	char value[HTTP_QUERY_VALUE_SIZE_MAX];
+	size_t n;
+	bool present;
+};
+
+static int query_parse(struct call *k, struct qparam *q, size_t q_count)
+{
+	const char *s = k->rq->query.p;
+	size_t n = k->rq->query.n, i = 0;
+	char err[HTTP_ERR_SIZE_MAX];
+
+	while (i < n) {
+		size_t start = i, eq, kn;
+		char key[HTTP_QUERY_KEY_SIZE_MAX];
+		char val[HTTP_QUERY_VALUE_SIZE_MAX];
+		size_t vn;
+		size_t j;
+
+		while (i < n && s[i] != '&')
+			i++;
+		if (i == start) {
+			i++;
+			continue;
+		}
+		for (eq = start; eq < i && s[eq] != '='; eq++)
+			;
+		if (pct_decode(s + start, eq - start, key, sizeof(key), &kn))
+			return answer_invalid(k, "malformed query parameter"),
+			       -EINVAL;
+		if (pct_decode(s + eq + (eq < i), i - eq - (eq < i), val,
+			       sizeof(val), &vn)) {
+			snprintf(err, sizeof(err),
+				 "query parameter '%.32s' is malformed or too long",
+				 key);
+			return answer_invalid(k, err), -EINVAL;
+		}
+		i++;
+		for (j = 0; j < q_count; j++)
+			if (strcmp(q[j].name, key) == 0)
+				break;
+		if (j == q_count) {
+			snprintf(err, sizeof(err),
+				 "unknown query parameter '%.32s'", key);
+			return answer_invalid(k, err), -EINVAL;
+		}
+		if (q[j].present) {
+			snprintf(err, sizeof(err),
+				 "query parameter '%.32s' repeated", key);
+			return answer_invalid(k, err), -EINVAL;
+		}
+		if (vn == 0)
+			continue; /* "org_id=": as if absent */
+		memcpy(q[j].value, val, vn + 1);
+		q[j].n = vn;
+		q[j].present = true;
+	}
+	return 0;
+}
+
+static int query_bad(struct call *k, const char *name, const char *what)
+{
+	char err[HTTP_ERR_SIZE_MAX];
+
+	snprintf(err, sizeof(err), "query parameter '%s' must be %s", name,
+		 what);
+	answer_invalid(k, err);
+	return -EINVAL;
+}
+
+static int query_id(struct call *k, const struct qparam *q, uint64_t *out)
+{
+	if (q->present && fld_id_parse(q->value, q->n, out))
+		return query_bad(k, q->name, "an id");
+	return 0;
+}
+
+static int query_limit(struct call *k, const struct qparam *q, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	*out = HTTP_LIST_LIMIT_DEFAULT;
+	if (!q->present)
+		return 0;
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->value[i] < '0' || q->value[i] > '9' || v > 100000)
+			return query_bad(k, "limit", "an integer 1..500");
+		v = v * 10 + (uint64_t)(q->value[i] - '0');
+	}
+	if (v == 0 || v > CORE_LIST_LIMIT_MAX)
+		return query_bad(k, "limit", "an integer 1..500");
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* ---- cursors: base64url of (after_start i64, after_id u64), LE ---- */
+
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void cursor_encode(core_time start, uint64_t id,
+			  char out[HTTP_CURSOR_SIZE + 1])
+{
+	uint8_t b[18] = { 0 };
+	size_t o = 0;
+
+	for (int i = 0; i < 8; i++) {
+		b[i] = (uint8_t)((uint64_t)start >> (8 * i));
+		b[8 + i] = (uint8_t)(id >> (8 * i));
+	}
+	for (size_t i = 0; i < 18 && o < HTTP_CURSOR_SIZE; i += 3) {
+		uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 |
+			     b[i + 2];
+		out[o++] = b64url[v >> 18 & 63];
+		out[o++] = b64url[v >> 12 & 63];
+		if (o < HTTP_CURSOR_SIZE)
+			out[o++] = b64url[v >> 6 & 63];
+		if (o < HTTP_CURSOR_SIZE)
+			out[o++] = b64url[v & 63];
+	}
+	out[HTTP_CURSOR_SIZE] = '\0';
+}
+
+static int cursor_decode(const char *s, size_t n, core_time *start,
+			 uint64_t *id)
+{
+	uint8_t b[18] = { 0 };
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	uint64_t st = 0;
+
+	if (n != HTTP_CURSOR_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = memchr(b64url, s[i], 64);
+		if (!p || s[i] == '\0')
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			b[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (o != 16 || (acc & ((1u << bits) - 1)) != 0)
+		return -EINVAL; /* non-canonical trailing bits */
+	*id = 0;
+	for (int i = 0; i < 8; i++) {
+		st |= (uint64_t)b[i] << (8 * i);
+		*id |= (uint64_t)b[8 + i] << (8 * i);
+	}
+	*start = (core_time)st;
+	return *id ? 0 : -EINVAL;
+}
+
+/* ---- ETags ---- */
+
+static uint64_t tag_hash(const char *s, size_t n)
+{
+	return XXH3_64bits(s, n);
+}
+
+/* If-None-Match: up to HTTP_INM_COUNT_MAX tags, as hashes (W/ dropped). */
+static void inm_parse(struct call *k)
+{
+	const char *s = k->rq->hdr[HTTP_H_IF_NONE_MATCH].p;
+	size_t n = k->rq->hdr[HTTP_H_IF_NONE_MATCH].n, i = 0;
+
+	if (!s)
+		return;
+	while (i < n) {
+		size_t start;
+		while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+			i++;
+		if (i >= n)
+			break;
+		if (s[i] == '*') {
+			k->ctx.flags |= X_INM_ANY;
+			i++;
+			continue;
+		}
+		if (n - i >= 2 && s[i] == 'W' && s[i + 1] == '/')
+			i += 2;
+		if (i >= n || s[i] != '"')
+			return; /* malformed: ignore the rest */
+		start = i++;
+		while (i < n && s[i] != '"')
+			i++;
+		if (i >= n)
+			return;
+		i++;
+		if (k->ctx.inm_count < HTTP_INM_COUNT_MAX)
+			k->ctx.inm[k->ctx.inm_count++] =
+				tag_hash(s + start, i - start);
+	}
+}
+
+static bool inm_matches(const struct http_ctx *x, const char *etag)
+{
+	uint64_t h;
+
+	if (x->flags & X_INM_ANY)
+		return true;
+	h = tag_hash(etag, strlen(etag));
+	for (unsigned i = 0; i < x->inm_count && i < HTTP_INM_COUNT_MAX; i++)
+		if (x->inm[i] == h)
+			return true;
+	return false;
+}
+
+/* ---- auth, limits, keys ---- */
+
+static bool origin_star(const struct auth_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->origin_count && i < AUTH_ORIGIN_COUNT_MAX;
+	     i++)
+		if (strcmp(cfg->allowed_origins[i], "*") == 0)
+			return true;
+	return false;
+}
+
+static int limited(struct call *k, enum auth_limit_kind kind, uint64_t key)
+{
+	uint32_t retry = 1;
+
+	if (!k->limiter ||
+	    auth_limit_take(k->limiter, kind, key, k->now, &retry))
+		return 0;
+	k->meta.retry_after_s = retry ? retry : 1;
+	answer_error(k, 429, "rate_limited", "too many requests");
+	return -EAGAIN;
+}
+
+/* 0: k->who is allowed; else answered. */
+static int authorize(struct call *k, enum access a)
+{
+	const struct http_str *h = &k->rq->hdr[HTTP_H_AUTHORIZATION];
+	enum auth_result ar;
+	size_t i = 0;
+
+	memset(&k->who, 0, sizeof(k->who));
+	if (a == A_NONE)
+		return 0;
+	if (!h->p || h->n < 7 || strncasecmp(h->p, "Bearer ", 7) != 0) {
+		k->meta.www_authenticate = true;
+		answer_error(k, 401, "unauthorized",
+			     h->p ? "Authorization must be 'Bearer <token>'"
+				  : "missing Authorization: Bearer <token>");
+		return -EACCES;
+	}
+	for (i = 7; i < h->n && (h->p[i] == ' ' || h->p[i] == '\t'); i++)
+		;
+	k->token.p = h->p + i;
+	k->token.n = h->n - i;
+	while (k->token.n && (k->token.p[k->token.n - 1] == ' ' ||
+			      k->token.p[k->token.n - 1] == '\t'))
+		k->token.n--;
+	ar = k->token.n == 0 || k->token.n > AUTH_TOKEN_SIZE_MAX
+		     ? AUTH_BAD_TOKEN
+		     : auth_bearer(k->cfg, k->token.p, k->token.n, k->now,
+				   &k->who);
+	if (ar != AUTH_OK) {
+		k->meta.www_authenticate = true;
+		if (ar == AUTH_EXPIRED)
+			answer_error(k, 401, "token_expired", "token expired");
+		else
+			answer_error(k, 401, "unauthorized",
+				     "unknown or invalid token");
+		return -EACCES;
+	}
+	if ((a == A_SERVICE && k->who.role != AUTH_SERVICE) ||
+	    (a == A_CUSTOMER && k->who.role != AUTH_SERVICE &&
+	     k->who.role != AUTH_CUSTOMER) ||
+	    k->who.role == AUTH_NONE) {
+		answer_error(k, 403, "forbidden",
+			     a == A_SERVICE ? "needs the service key"
+					    : "needs a customer token or the "
+					      "service key");
+		return -EACCES;
+	}
+	if (k->who.role == AUTH_CUSTOMER)
+		return limited(k, AUTH_LIMIT_CUSTOMER,
+			       auth_limit_key(k->who.customer_id,
+					      strnlen(k->who.customer_id,
+						      sizeof(k->who.customer_id))));
+	return limited(k, AUTH_LIMIT_KEY,
+		       auth_limit_key(k->token.p, k->token.n));
+}
+
+/* Idempotency-Key: into req.idem (with the fingerprint); 0 or answered. */
+static int idem(struct call *k, struct core_req *req, bool required)
+{
+	const struct http_str *h = &k->rq->hdr[HTTP_H_IDEMPOTENCY_KEY];
+	const struct http_request *rq = k->rq;
+
+	if (!h->p || h->n == 0) {
+		if (!required)
+			return 0;
+		answer_error(k, 400, "idempotency_key_required",
+			     "the Idempotency-Key header is required");
+		return -EINVAL;
+	}
+	if (h->n > HTTP_IDEM_KEY_SIZE_MAX) {
+		answer_invalid(k, "Idempotency-Key is longer than 255 bytes");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		if ((unsigned char)h->p[i] < 0x20 ||
+		    (unsigned char)h->p[i] > 0x7e) {
+			answer_invalid(k, "Idempotency-Key must be printable "
+					  "ASCII");
+			return -EINVAL;
+		}
+	}
+	auth_idem_key(&k->who, h->p, h->n, &req->idem);
+	req->idem.fingerprint =
+		auth_fingerprint(rq->method_name, strlen(rq->method_name),
+				 rq->path.p, rq->path.n, rq->body,
+				 rq->body_size);
+	return 0;
+}
+
+static int submit(struct call *k, const struct core_req *req)
+{
+	int rc;
+
+	if (k->meta.head)
+		k->ctx.flags |= X_HEAD;
+	if (k->meta.close)
+		k->ctx.flags |= X_CLOSE;
+	if (k->meta.keep_alive_10)
+		k->ctx.flags |= X_KEEP_ALIVE_10;
+	rc = srv_submit(k->c, req, &k->ctx, sizeof(k->ctx));
+	if (rc == -EAGAIN && (k->ctx.flags & X_SLOT))
+		k->slot->busy = false;
+	return rc == -EAGAIN ? -EAGAIN : 0;
+}
+
+/* Takes the connection's catalogue slot, or -EAGAIN while it is busy. */
+static int slot_take(struct call *k)
+{
+	if (k->slot->busy)
+		return -EAGAIN;
+	memset(k->slot, 0, sizeof(*k->slot));
+	k->slot->busy = true;
+	k->ctx.flags |= X_SLOT;
+	return 0;
+}
+
+/* A body that must be empty or {} (cancel). */
+static int body_empty(struct call *k)
+{
+	static const char *const none[] = { NULL };
+	struct jr r;
+	int rc;
+
+	if (k->rq->body_size == 0)
+		return 0;
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (!rc)
+		rc = jr_only(&r, none);
+	if (rc)
+		answer_invalid(k, r.err);
+	jr_close(&r);
+	return rc;
+}
+
+/* ---- routes ---- */
+
+static int do_events(struct call *k)
+{
+	struct qparam q[] = { { .name = "org_id" },     { .name = "from" },
+			      { .name = "to" },         { .name = "location_id" },
+			      { .name = "instructor_id" }, { .name = "limit" },
+			      { .name = "cursor" } };
+	struct core_req req = { .op = CORE_OP_EVENT_LIST, .now = k->now };
+	uint32_t limit;
+
+	if (query_parse(k, q, sizeof(q) / sizeof(q[0])) ||
+	    query_id(k, &q[0], &req.u.list.org_id) ||
+	    query_id(k, &q[3], &req.u.list.location_id) ||
+	    query_id(k, &q[4], &req.u.list.instructor_id) ||
+	    query_limit(k, &q[5], &limit))
+		return 0;
+	req.u.list.from = k->now;
+	req.u.list.to = INT64_MAX;
+	if (q[1].present && fld_time_parse(q[1].value, q[1].n, &req.u.list.from))
+		return query_bad(k, "from", "an RFC 3339 time or a date"), 0;
+	if (q[2].present && fld_time_parse(q[2].value, q[2].n, &req.u.list.to))
+		return query_bad(k, "to", "an RFC 3339 time or a date"), 0;
+	if (req.u.list.to <= req.u.list.from)
+		return answer_invalid(k, "'to' must be after 'from'");
+	if (q[6].present &&
+	    cursor_decode(q[6].value, q[6].n, &req.u.list.after_start,
+			  &req.u.list.after_id))
+		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
+	req.u.list.limit = limit;
+	k->ctx.limit = limit;
+	inm_parse(k);
+	return submit(k, &req);
+}
+
+static int do_event_get(struct call *k)
+{
+	struct core_req req = { .op = CORE_OP_EVENT_GET, .now = k->now };
+
+	if (!path_id(k, &req.event_id))
+		return answer_error(k, 404, "not_found", "no such event");
+	inm_parse(k);
+	return submit(k, &req);
+}
+
+static int do_event_patch(struct call *k)
+{
+	static const char *const allowed[] = { "capacity", "status",
+					       "instructor_id", NULL };
+	struct core_req req = { .op = CORE_OP_EVENT_PATCH, .now = k->now };
+	struct jr r;
+	uint64_t cap = 0;
+	bool has_cap = false, has_ins = false;
+	char status[16] = "";
+	size_t status_n = 0;
+	int rc;
+
+	if (!path_id(k, &req.event_id))
+		return answer_error(k, 404, "not_found", "no such event");
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (!rc)
+		rc = jr_only(&r, allowed);
+	if (!rc)
+		rc = jr_uint(&r, "capacity", false, 1000000, &cap, &has_cap);
+	if (!rc)
+		rc = jr_id(&r, "instructor_id", false, &req.u.patch.instructor_id,
+			   &has_ins);
+	if (!rc)
+		rc = jr_str(&r, "status", false, status, sizeof(status),
+			    &status_n);
+	if (!rc && status_n && strcmp(status, "cancelled") != 0)
+		rc = jr_fail(&r, "field 'status' can only be \"cancelled\"");
+	if (!rc && !has_cap && !has_ins && !status_n)
+		rc = jr_fail(&r, "nothing to change: capacity, status or "
+				 "instructor_id");
+	if (rc) {
+		answer_invalid(k, r.err);
+		jr_close(&r);
+		return 0;
+	}
+	jr_close(&r);
+	req.u.patch.capacity = has_cap ? (int64_t)cap : -1;
+	req.u.patch.cancel = status_n != 0;
+	if (idem(k, &req, false))
+		return 0;
+	return submit(k, &req);
+}
+
+static int do_book(struct call *k)
+{
+	static const char *const allowed[] = { "customer_id", "payment", NULL };
+	struct core_req req = { .op = CORE_OP_BOOK, .now = k->now };
+	char pay[16] = "";
+	size_t cust_n = 0, pay_n = 0;
+	struct jr r;
+	int rc;
+
+	if (!path_id(k, &req.event_id))
+		return answer_error(k, 404, "not_found", "no such event");
+	if (idem(k, &req, true))
+		return 0;
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (!rc)
+		rc = jr_only(&r, allowed);
+	if (!rc)
+		rc = jr_str(&r, "customer_id", k->who.role == AUTH_SERVICE,
+			    req.customer_id, sizeof(req.customer_id), &cust_n);
+	if (!rc && cust_n && !fld_customer_id_valid(req.customer_id, cust_n))
+		rc = jr_fail(&r, "field 'customer_id' must be 1-64 of "
+				 "A-Za-z0-9._:@-");
+	if (!rc)
+		rc = jr_str(&r, "payment", false, pay, sizeof(pay), &pay_n);
+	if (!rc && pay_n && strcmp(pay, "none") && strcmp(pay, "stripe"))
+		rc = jr_fail(&r, "field 'payment' must be \"none\" or "
+				 "\"stripe\"");
+	if (rc) {
+		answer_invalid(k, r.err);
+		jr_close(&r);
+		return 0;
+	}
+	jr_close(&r);
+	if (k->who.role == AUTH_CUSTOMER) {
+		if (cust_n && strcmp(req.customer_id, k->who.customer_id) != 0)
+			return answer_error(k, 403, "forbidden",
+					    "a customer books only for itself");
+		if (pay_n && strcmp(pay, "none") == 0)
+			return answer_error(k, 403, "forbidden",
+					    "payment \"none\" needs the "
+					    "service key");
+		memcpy(req.customer_id, k->who.customer_id,
+		       sizeof(req.customer_id));
+	} else if (limited(k, AUTH_LIMIT_CUSTOMER,
+			   auth_limit_key(req.customer_id, cust_n))) {
+		return 0;
+	}
+	req.u.book.payment = !pay_n                    ? CORE_PAY_AUTO
+			     : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
+							: CORE_PAY_STRIPE;
+	return submit(k, &req);
+}
+
+static int do_cancel(struct call *k)
+{
+	struct core_req req = { .op = CORE_OP_CANCEL, .now = k->now };
+
+	if (!path_id(k, &req.booking_id))
+		return answer_error(k, 404, "not_found", "no such booking");
+	if (idem(k, &req, true) || body_empty(k))
+		return 0;
+	if (k->who.role == AUTH_CUSTOMER) /* the core checks the owner */
+		memcpy(req.customer_id, k->who.customer_id,
+		       sizeof(req.customer_id));
+	return submit(k, &req);
+}
+
+static int do_booking_get(struct call *k)
+{
+	struct core_req req = { .op = CORE_OP_BOOKING_GET, .now = k->now };
+
+	if (!path_id(k, &req.booking_id))
+		return answer_error(k, 404, "not_found", "no such booking");
+	if (k->who.role == AUTH_CUSTOMER) {
+		k->ctx.flags |= X_OWN;
+		memcpy(k->ctx.customer, k->who.customer_id,
+		       sizeof(k->ctx.customer));
+	}
+	return submit(k, &req);
+}
+
+static int do_customer_bookings(struct call *k)
+{
+	struct qparam q[] = { { .name = "limit" } };
+	struct core_req req = { .op = CORE_OP_CUSTOMER_BOOKINGS,
+				.now = k->now };
+	uint32_t limit;
+
+	if (!fld_customer_id_valid(k->id_seg, k->id_size))
+		return answer_error(k, 404, "not_found", "no such customer");
+	if (k->who.role == AUTH_CUSTOMER &&
+	    strcmp(k->id_seg, k->who.customer_id) != 0)
+		return answer_error(k, 403, "forbidden",
+				    "a customer reads only its own bookings");
+	if (query_parse(k, q, 1) || query_limit(k, &q[0], &limit))
+		return 0;
+	memcpy(req.customer_id, k->id_seg, k->id_size + 1);
+	req.u.customer.capacity = limit;
+	k->ctx.limit = limit;
+	return submit(k, &req);
+}
+
+/* Orgs, locations, instructors, customers. */
+static int do_catalogue(struct call *k)
+{
+	static const char *const org[] = { "name", "timezone", NULL };
+	static const char *const named[] = { "org_id", "name", NULL };
+	static const char *const cust[] = { "id", "email", "name", NULL };
+	struct core_req req = { .now = k->now };
+	struct http_cat_slot *s = k->slot;
+	size_t n = 0;
+	struct jr r;
+	int rc;
+
+	if (s->busy)
+		return -EAGAIN;
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (rc)
+		goto out_invalid;
+	switch (k->route) {
+	case R_ORGS:
+		req.op = CORE_OP_ORG_CREATE;
+		rc = jr_only(&r, org);
+		if (!rc)
+			rc = jr_str(&r, "name", true, req.u.cat.name,
+				    sizeof(req.u.cat.name), &n);
+		if (!rc && n == 0)
+			rc = jr_fail(&r, "field 'name' must not be empty");
+		strcpy(req.u.cat.timezone, "UTC");
+		if (!rc)
+			rc = jr_str(&r, "timezone", false, req.u.cat.timezone,
+				    sizeof(req.u.cat.timezone), NULL);
+		if (!rc && !fld_timezone_valid(req.u.cat.timezone))
+			rc = jr_fail(&r, "field 'timezone' must be an IANA "
+					 "time zone");
+		break;
+	case R_LOCATIONS:
+	case R_INSTRUCTORS:
+		req.op = k->route == R_LOCATIONS ? CORE_OP_LOCATION_CREATE
+						 : CORE_OP_INSTRUCTOR_CREATE;
+		rc = jr_only(&r, named);
+		if (!rc)
+			rc = jr_id(&r, "org_id", true, &req.u.cat.org_id, NULL);
+		if (!rc)
+			rc = jr_str(&r, "name", true, req.u.cat.name,
+				    sizeof(req.u.cat.name), &n);
+		if (!rc && n == 0)
+			rc = jr_fail(&r, "field 'name' must not be empty");
+		break;
+	default:
+		req.op = CORE_OP_CUSTOMER_UPSERT;
+		rc = jr_only(&r, cust);
+		if (!rc)
+			rc = jr_str(&r, "id", true, req.customer_id,
+				    sizeof(req.customer_id), &n);
+		if (!rc && !fld_customer_id_valid(req.customer_id, n))
+			rc = jr_fail(&r, "field 'id' must be 1-64 of "
+					 "A-Za-z0-9._:@-");
+		if (!rc)
+			rc = jr_str(&r, "email", false, req.u.cat.email,
+				    sizeof(req.u.cat.email), NULL);
+		if (!rc)
+			rc = jr_str(&r, "name", false, req.u.cat.name,
+				    sizeof(req.u.cat.name), NULL);
+		break;
+	}
+	if (rc)
+		goto out_invalid;
+	jr_close(&r);
+	if (idem(k, &req, false))
+		return 0;
+	rc = slot_take(k);
+	if (rc)
+		return rc;
+	memcpy(s->name, req.u.cat.name, sizeof(s->name));
+	memcpy(s->timezone, req.u.cat.timezone, sizeof(s->timezone));
+	memcpy(s->email, req.u.cat.email, sizeof(s->email));
+	memcpy(s->customer_id, req.customer_id, sizeof(s->customer_id));
+	s->org_id = req.u.cat.org_id;
+	return submit(k, &req);
+
+out_invalid:
+	answer_invalid(k, r.err);
+	jr_close(&r);
+	return 0;
+}
+
+static int series_read(struct jr *r, struct core_series_spec *s)
+{
+	static const char *const allowed[] = {
+		"org_id",      "location_id",  "instructor_id", "title",
+		"capacity",    "waitlist_capacity", "price_cents", "currency",
+		"timezone",    "weekdays",     "start_time",    "duration_min",
+		"first_date",  "last_date",    "skip_dates",    NULL
+	};
+	uint64_t v;
+	size_t n = 0;
+	char buf[16];
+	json_t *a, *e;
+	size_t i;
+	int rc;
+
+	if ((rc = jr_only(r, allowed)) ||
+	    (rc = jr_id(r, "org_id", true, &s->org_id, NULL)) ||
+	    (rc = jr_id(r, "location_id", true, &s->location_id, NULL)) ||
+	    (rc = jr_id(r, "instructor_id", true, &s->instructor_id, NULL)) ||
+	    (rc = jr_str(r, "title", true, s->title, sizeof(s->title), &n)))
+		return rc;
+	if (n == 0)
+		return jr_fail(r, "field 'title' must not be empty");
+	if ((rc = jr_uint(r, "capacity", true, 1000000, &v, NULL)))
+		return rc;
+	s->capacity = (uint32_t)v;
+	v = 0;
+	if ((rc = jr_uint(r, "waitlist_capacity", false, 1000000, &v, NULL)))
+		return rc;
+	s->waitlist_capacity = (uint32_t)v;
+	v = 0;
+	if ((rc = jr_uint(r, "price_cents", false, 100000000, &v, NULL)))
+		return rc;
+	s->price_cents = (uint32_t)v;
+	n = 0;
+	if ((rc = jr_str(r, "currency", false, buf, sizeof(buf), &n)))
+		return rc;
+	if (n && fld_currency_parse(buf, n, s->currency))
+		return jr_fail(r, "field 'currency' must be a 3-letter ISO "
+				  "4217 code");
+	if (!n && s->price_cents)
+		return jr_fail(r, "field 'currency' is required with a price");
+	if ((rc = jr_str(r, "timezone", true, s->timezone,
+			 sizeof(s->timezone), NULL)))
+		return rc;
+	if (!fld_timezone_valid(s->timezone))
+		return jr_fail(r, "field 'timezone' must be an IANA time zone");
+	a = json_object_get(r->root, "weekdays");
+	if (!a || !json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > 7)
+		return jr_fail(r, "field 'weekdays' must be an array of 1-7 "
+				  "of \"MO\"..\"SU\"");
+	json_array_foreach(a, i, e) {
+		uint8_t bit;
+		if (!json_is_string(e) ||
+		    fld_weekday_parse(json_string_value(e),
+				      json_string_length(e), &bit))
+			return jr_fail(r, "field 'weekdays' must be an array of "
+					  "\"MO\"..\"SU\"");
+		s->weekday_mask |= bit;
+	}
+	n = 0;
+	if ((rc = jr_str(r, "start_time", true, buf, sizeof(buf), &n)))
+		return rc;
+	if (fld_hhmm_parse(buf, n, &s->start_minute))
+		return jr_fail(r, "field 'start_time' must be HH:MM");
+	if ((rc = jr_uint(r, "duration_min", true, 1440, &v, NULL)))
+		return rc;
+	if (v == 0)
+		return jr_fail(r, "field 'duration_min' must be within 1..1440");
+	s->duration_min = (uint32_t)v;
+	if ((rc = jr_date(r, "first_date", true, &s->first_date, NULL)) ||
+	    (rc = jr_date(r, "last_date", false, &s->last_date, NULL)))
+		return rc;
+	a = json_object_get(r->root, "skip_dates");
+	if (a && !json_is_null(a)) {
+		if (!json_is_array(a) ||
+		    json_array_size(a) > CORE_SKIP_DATE_COUNT_MAX)
+			return jr_fail(r, "field 'skip_dates' must be an array "
+					  "of at most 64 dates");
+		json_array_foreach(a, i, e) {
+			if (!json_is_string(e) ||
+			    fld_date_parse(json_string_value(e),
+					   json_string_length(e),
+					   &s->skip[s->skip_count]))
+				return jr_fail(r, "field 'skip_dates' must hold "
+						  "dates YYYY-MM-DD");
+			s->skip_count++;
+		}
+	}
+	return 0;
+}
+
+static int do_series(struct call *k)
+{
+	static struct core_series_spec empty;
+	struct core_series_spec *spec;
+	struct core_req req = { .op = CORE_OP_SERIES_CREATE, .now = k->now };
+	struct jr r;
+	int rc;
+
+	if (k->slot->busy)
+		return -EAGAIN;
+	/* Read into the slot (free: nothing in flight uses it); it is taken
+	 * only once the request is good. */
+	spec = &k->slot->series;
+	*spec = empty;
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (!rc)
+		rc = series_read(&r, spec);
+	if (rc) {
+		answer_invalid(k, r.err);
+		jr_close(&r);
+		return 0;
+	}
+	jr_close(&r);
+	if (idem(k, &req, false))
+		return 0;
+	{
+		struct core_series_spec keep = *spec;
+		rc = slot_take(k); /* clears the slot */
+		if (rc)
+			return rc;
+		k->slot->series = keep;
+	}
+	req.u.series = &k->slot->series;
+	return submit(k, &req);
+}
+
+static int do_generate(struct call *k)
+{
+	static const char *const allowed[] = { "until", "series_id", NULL };
+	struct core_req req = { .op = CORE_OP_GENERATE, .now = k->now };
+	struct jr r;
+	int rc = 0;
+
+	if (k->rq->body_size) {
+		rc = jr_open(&r, k->rq->body, k->rq->body_size);
+		if (!rc)
+			rc = jr_only(&r, allowed);
+		if (!rc)
+			rc = jr_date(&r, "until", false, &req.u.generate.until,
+				     NULL);
+		if (!rc)
+			rc = jr_id(&r, "series_id", false,
+				   &req.u.generate.series_id, NULL);
+		if (rc)
+			answer_invalid(k, r.err);
+		jr_close(&r);
+		if (rc)
+			return 0;
+	}
+	if (idem(k, &req, false))
+		return 0;
+	return submit(k, &req);
+}
+
+static int do_stripe(struct call *k)
+{
+	const struct http_str *sig = &k->rq->hdr[HTTP_H_STRIPE_SIGNATURE];
+	struct core_req req = { .op = CORE_OP_PAY, .now = k->now };
+	struct auth_principal stripe = { .role = AUTH_NONE };
+	json_t *root, *id, *type, *obj, *meta, *bid, *amount, *cur;
+	json_error_t e;
+	const char *t;
+	int rc;
+
+	if (!sig->p)
+		return answer_error(k, 400, "invalid_signature",
+				    "missing Stripe-Signature");
+	rc = auth_stripe_verify(k->cfg, sig->p, sig->n, k->rq->body,
+				k->rq->body_size, k->now);
+	if (rc)
+		return answer_error(k, 400, "invalid_signature",
+				    rc == -ETIME ? "signature too old or new"
+						 : "bad signature");
+	root = json_loadb((const char *)k->rq->body, k->rq->body_size,
+			  JSON_REJECT_DUPLICATES, &e);
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		return answer_invalid(k, "malformed event");
+	}
+	id = json_object_get(root, "id");
+	type = json_object_get(root, "type");
+	obj = json_object_get(json_object_get(root, "data"), "object");
+	if (!json_is_string(id) || json_string_length(id) == 0 ||
+	    json_string_length(id) > 255 || !json_is_string(type)) {
+		json_decref(root);
+		return answer_invalid(k, "an event needs an id and a type");
+	}
+	t = json_string_value(type);
+	if (strcmp(t, "payment_intent.succeeded") != 0 &&
+	    strcmp(t, "payment_intent.payment_failed") != 0) {
+		json_decref(root);
+		return answer(k, 200, "{\"received\":true,\"ignored\":true}", 31);
+	}
+	req.u.pay.succeeded = strcmp(t, "payment_intent.succeeded") == 0;
+	meta = json_object_get(obj, "metadata");
+	bid = json_object_get(meta, "booking_id");
+	if (!json_is_object(obj) || !bid) {
+		json_decref(root);
+		return answer(k, 200, "{\"received\":true,\"ignored\":true}", 31);
+	}
+	if (!json_is_string(bid) ||
+	    fld_id_parse(json_string_value(bid), json_string_length(bid),
+			 &req.booking_id)) {
+		json_decref(root);
+		return answer(k, 200,
+			      "{\"received\":true,\"outcome\":\"not_found\"}",
+			      40);
+	}
+	amount = json_object_get(obj, "amount_received");
+	if (!json_is_integer(amount) || json_integer_value(amount) <= 0)
+		amount = json_object_get(obj, "amount");
+	cur = json_object_get(obj, "currency");
+	if (!json_is_integer(amount) || json_integer_value(amount) < 0 ||
+	    !json_is_string(cur) ||
+	    fld_currency_parse(json_string_value(cur), json_string_length(cur),
+			       req.u.pay.currency)) {
+		json_decref(root);
+		return answer_invalid(k, "a payment intent needs amount and "
+					 "currency");
+	}
+	req.u.pay.amount_cents = (uint64_t)json_integer_value(amount);
+	req.u.pay.payment_ref = XXH3_64bits(json_string_value(id),
+					    json_string_length(id));
+	if (req.u.pay.payment_ref == 0)
+		req.u.pay.payment_ref = 1;
+	strcpy(stripe.customer_id, "stripe");
+	auth_idem_key(&stripe, json_string_value(id), json_string_length(id),
+		      &req.idem);
+	req.idem.fingerprint = auth_fingerprint("POST", 4, k->rq->path.p,
+						k->rq->path.n, k->rq->body,
+						k->rq->body_size);
+	json_decref(root);
+	return submit(k, &req);
+}
+
+/* ---- status, metrics, health ---- */
+
+static const char *const op_name[CORE_OP_COUNT] = {
+	[CORE_OP_NONE] = "none",
+	[CORE_OP_BOOK] = "book",
+	[CORE_OP_CANCEL] = "cancel",
+	[CORE_OP_PAY] = "pay",
+	[CORE_OP_EVENT_PATCH] = "event_patch",
+	[CORE_OP_EVENT_GET] = "event_get",
+	[CORE_OP_BOOKING_GET] = "booking_get",
+	[CORE_OP_TICK] = "tick",
+	[CORE_OP_CUSTOMER_BOOKINGS] = "customer_bookings",
+	[CORE_OP_EVENT_LIST] = "event_list",
+	[CORE_OP_ORG_CREATE] = "org_create",
+	[CORE_OP_LOCATION_CREATE] = "location_create",
+	[CORE_OP_INSTRUCTOR_CREATE] = "instructor_create",
+	[CORE_OP_CUSTOMER_UPSERT] = "customer_upsert",
+	[CORE_OP_SERIES_CREATE] = "series_create",
+	[CORE_OP_GENERATE] = "generate",
+};
+
+#define HTTP_FSYNC_SLOW_NS (100u * 1000 * 1000)
+#define HTTP_REPL_LAG_ALERT_S 60.0
+
+static void status_alerts(struct jw *w, const struct srv_status *st)
+{
+	jw_arr_begin(w);
+	if (st->wal_error) {
+		jw_obj_begin(w);
+		jw_key(w, "name");
+		jw_cstr(w, "wal_failing");
+		jw_key(w, "severity");
+		jw_cstr(w, "critical");
+		jw_key(w, "message");
+		jw_cstr(w, "the log failed: writes are refused");
+		jw_obj_end(w);
+	}
+	if (st->repl_state && strcmp(st->repl_state, "down") == 0) {
+		jw_obj_begin(w);
+		jw_key(w, "name");
+		jw_cstr(w, "replication_down");
+		jw_key(w, "severity");
+		jw_cstr(w, "warning");
+		jw_key(w, "message");
+		jw_cstr(w, "PostgreSQL unreachable: replication waits");
+		jw_obj_end(w);
+	}
+	if (st->repl_lag_seconds > HTTP_REPL_LAG_ALERT_S) {
+		jw_obj_begin(w);
+		jw_key(w, "name");
+		jw_cstr(w, "replication_lag");
+		jw_key(w, "severity");
+		jw_cstr(w, "warning");
+		jw_key(w, "message");
+		jw_cstr(w, "replication is more than 60 s behind");
+		jw_obj_end(w);
+	}
+	if (st->wal_sync_ns_max > HTTP_FSYNC_SLOW_NS) {
+		jw_obj_begin(w);
+		jw_key(w, "name");
+		jw_cstr(w, "fsync_slow");
+		jw_key(w, "severity");
+		jw_cstr(w, "warning");
+		jw_key(w, "message");
+		jw_cstr(w, "an fsync took more than 100 ms");
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+static int do_admin_status(struct call *k)
+{
+	struct srv_status st;
+	struct jw w;
+	double avg_us;
+
+	memset(&st, 0, sizeof(st));
+	srv_status_get(srv_conn_srv(k->c), &st);
+	avg_us = st.wal_sync_count
+			 ? (double)st.wal_sync_ns_total / st.wal_sync_count / 1e3
+			 : 0.0;
+	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
+	jw_obj_begin(&w);
+	jw_key(&w, "status");
+	jw_cstr(&w, st.wal_error ? "degraded" : "ok");
+	jw_key(&w, "shards");
+	jw_u64(&w, st.shard_count);
+	jw_key(&w, "threads");
+	jw_u64(&w, st.thread_count);
+	jw_key(&w, "connections");
+	jw_u64(&w, st.conn_count);
+	jw_key(&w, "started_at");
+	jw_time(&w, st.started_at);
+	jw_key(&w, "wal");
+	jw_obj_begin(&w);
+	jw_key(&w, "appended_lsn");
+	jw_u64(&w, st.wal_appended_lsn);
+	jw_key(&w, "durable_lsn");
+	jw_u64(&w, st.wal_durable_lsn);
+	jw_key(&w, "bytes_written");
+	jw_u64(&w, st.wal_bytes_written);
+	jw_key(&w, "fsync_count");
+	jw_u64(&w, st.wal_sync_count);
+	jw_key(&w, "fsync_latency_us");
+	jw_obj_begin(&w);
+	jw_key(&w, "avg");
+	jw_double(&w, avg_us);
+	jw_key(&w, "max");
+	jw_double(&w, (double)st.wal_sync_ns_max / 1e3);
+	jw_obj_end(&w);
+	jw_key(&w, "error");
+	if (st.wal_error) {
+		char e[32];
+		snprintf(e, sizeof(e), "errno %d", -st.wal_error);
+		jw_cstr(&w, e);
+	} else {
+		jw_null(&w);
+	}
+	jw_obj_end(&w);
+	jw_key(&w, "replication");
+	jw_obj_begin(&w);
+	jw_key(&w, "state");
+	jw_cstr(&w, st.repl_state ? st.repl_state : "disabled");
+	jw_key(&w, "lag_records");
+	jw_u64(&w, st.repl_lag_records);
+	jw_key(&w, "lag_bytes");
+	jw_u64(&w, st.repl_lag_bytes);
+	jw_key(&w, "lag_seconds");
+	jw_double(&w, st.repl_lag_seconds);
+	jw_key(&w, "applied_lsn");
+	jw_u64(&w, st.repl_applied_lsn);
+	jw_obj_end(&w);
+	jw_key(&w, "requests_total");
+	jw_u64(&w, st.requests_total);
+	jw_key(&w, "rate_limited_total");
+	jw_u64(&w, st.rate_limited_total);
+	jw_key(&w, "responses");
+	jw_obj_begin(&w);
+	for (int i = 1; i < 6; i++) {
+		char key[4] = { (char)('0' + i), 'x', 'x', '\0' };
+		jw_key(&w, key);
+		jw_u64(&w, st.responses_by_class[i]);
+	}
+	jw_obj_end(&w);
+	jw_key(&w, "alerts");
+	status_alerts(&w, &st);
+	jw_obj_end(&w);
+	return answer_jw(k, 200, &w);
+}
+
+static void metric(struct jw *w, const char *name, const char *type,
+		   const char *help)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n",
+			 name, help, name, type);
+	if (n > 0 && (size_t)n < sizeof(line))
+		jw_raw(w, line, (size_t)n);
+}
+
+static void mline(struct jw *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void mline(struct jw *w, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line))
+		jw_raw(w, line, (size_t)n);
+}
+
+static int do_metrics(struct call *k)
+{
+	struct srv_status st;
+	struct jw w;
+
+	memset(&st, 0, sizeof(st));
+	srv_status_get(srv_conn_srv(k->c), &st);
+	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
+	metric(&w, "bookd_up", "gauge", "1 while bookd serves");
+	mline(&w, "bookd_up 1\n");
+	metric(&w, "bookd_start_time_seconds", "gauge", "start time, Unix");
+	mline(&w, "bookd_start_time_seconds %.3f\n", st.started_at / 1e3);
+	metric(&w, "bookd_shards", "gauge", "core shards");
+	mline(&w, "bookd_shards %u\n", st.shard_count);
+	metric(&w, "bookd_threads", "gauge", "network threads");
+	mline(&w, "bookd_threads %u\n", st.thread_count);
+	metric(&w, "bookd_connections", "gauge", "open connections");
+	mline(&w, "bookd_connections %" PRIu64 "\n", st.conn_count);
+	metric(&w, "bookd_requests_total", "counter", "requests parsed");
+	mline(&w, "bookd_requests_total %" PRIu64 "\n", st.requests_total);
+	metric(&w, "bookd_responses_total", "counter",
+	       "answers by status class");
+	for (int i = 1; i < 6; i++)
+		mline(&w, "bookd_responses_total{class=\"%dxx\"} %" PRIu64 "\n",
+		      i, st.responses_by_class[i]);
+	metric(&w, "bookd_rate_limited_total", "counter",
+	       "requests refused by rate limits");
+	mline(&w, "bookd_rate_limited_total %" PRIu64 "\n",
+	      st.rate_limited_total);
+	metric(&w, "bookd_operations_total", "counter", "core operations");
+	for (int i = 1; i < CORE_OP_COUNT; i++)
+		mline(&w, "bookd_operations_total{op=\"%s\"} %" PRIu64 "\n",
+		      op_name[i] ? op_name[i] : "other", st.ops_total[i]);
+	metric(&w, "bookd_operation_seconds_total", "counter",
+	       "time from request to answer, by operation");
+	for (int i = 1; i < CORE_OP_COUNT; i++)
+		mline(&w, "bookd_operation_seconds_total{op=\"%s\"} %.6f\n",
+		      op_name[i] ? op_name[i] : "other", st.ops_ns_total[i] / 1e9);
+	metric(&w, "bookd_wal_appended_lsn", "gauge", "last log position");
+	mline(&w, "bookd_wal_appended_lsn %" PRIu64 "\n", st.wal_appended_lsn);
+	metric(&w, "bookd_wal_durable_lsn", "gauge", "last durable position");
+	mline(&w, "bookd_wal_durable_lsn %" PRIu64 "\n", st.wal_durable_lsn);
+	metric(&w, "bookd_wal_bytes_written_total", "counter", "log bytes");
+	mline(&w, "bookd_wal_bytes_written_total %" PRIu64 "\n",
+	      st.wal_bytes_written);
+	metric(&w, "bookd_wal_fsync_total", "counter", "log syncs");
+	mline(&w, "bookd_wal_fsync_total %" PRIu64 "\n", st.wal_sync_count);
+	metric(&w, "bookd_wal_fsync_seconds_total", "counter",
+	       "time in log syncs");
+	mline(&w, "bookd_wal_fsync_seconds_total %.6f\n",
+	      st.wal_sync_ns_total / 1e9);
+	metric(&w, "bookd_wal_fsync_seconds_max", "gauge", "longest log sync");
+	mline(&w, "bookd_wal_fsync_seconds_max %.6f\n", st.wal_sync_ns_max / 1e9);
+	metric(&w, "bookd_wal_failing", "gauge", "1 while writes are refused");
+	mline(&w, "bookd_wal_failing %d\n", st.wal_error ? 1 : 0);
+	metric(&w, "bookd_replication_state", "gauge",
+	       "1 for the replicator's current state");
+	mline(&w, "bookd_replication_state{state=\"%s\"} 1\n",
+	      st.repl_state ? st.repl_state : "disabled");
+	metric(&w, "bookd_replication_lag_records", "gauge",
+	       "log records not yet in PostgreSQL");
+	mline(&w, "bookd_replication_lag_records %" PRIu64 "\n",
+	      st.repl_lag_records);
+	metric(&w, "bookd_replication_lag_bytes", "gauge",
+	       "log bytes not yet in PostgreSQL");
+	mline(&w, "bookd_replication_lag_bytes %" PRIu64 "\n",
+	      st.repl_lag_bytes);
+	metric(&w, "bookd_replication_lag_seconds", "gauge",
+	       "age of the oldest record not yet in PostgreSQL");
+	mline(&w, "bookd_replication_lag_seconds %.3f\n", st.repl_lag_seconds);
+	k->meta.content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return answer_jw(k, 200, &w);
+}
+
+static int do_simple(struct call *k)
+{
+	struct srv_status st;
+
+	if (k->route == R_HEALTH)
+		return answer(k, 200, "{\"status\":\"ok\"}", 15);
+	if (k->route == R_METRICS)
+		return do_metrics(k);
+	memset(&st, 0, sizeof(st));
+	srv_status_get(srv_conn_srv(k->c), &st);
+	if (st.wal_error)
+		return answer_error(k, 503, "unavailable",
+				    "the log is failing: writes are refused");
+	return answer(k, 200, "{\"status\":\"ready\"}", 18);
+}
+
+/* ---- the entry ---- */
+
+static unsigned method_bit(unsigned method)
+{
+	switch (method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+		return M_GET;
+	case HTTP_POST:
+		return M_POST;
+	case HTTP_PATCH:
+		return M_PATCH;
+	default:
+		return 0;
+	}
+}
+
+int http_route(struct srv_conn *c, struct http_cat_slot *slot,
+	       const struct http_request *rq)
+{
+	struct srv *s = srv_conn_srv(c);
+	const struct http_str *origin = &rq->hdr[HTTP_H_ORIGIN];
+	struct call k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	k.c = c;
+	k.rq = rq;
+	k.slot = slot;
+	k.cfg = srv_auth(s);
+	k.limiter = srv_limiter(s);
+	k.now = srv_now();
+	k.meta.close = !rq->keep_alive;
+	k.meta.keep_alive_10 = rq->http10 && rq->keep_alive;
+	k.meta.head = rq->method == HTTP_HEAD;
+	if (origin->p && origin->n &&
+	    auth_origin_allowed(k.cfg, origin->p, origin->n)) {
+		k.meta.origin = origin->p;
+		k.meta.origin_size = origin->n;
+		if (origin->n <= HTTP_ORIGIN_SIZE_MAX) {
+			memcpy(k.ctx.origin, origin->p, origin->n);
+			k.ctx.origin_size = (uint8_t)origin->n;
+		} else if (origin_star(k.cfg)) {
+			k.ctx.origin[0] = '*';
+			k.ctx.origin_size = 1;
+		}
+	}
+	k.route = route_of(&k, rq->path.p, rq->path.n);
+	k.ctx.route = (uint8_t)k.route;
+	if (k.route == R_NONE)
+		return answer_error(&k, 404, "not_found", "no such route");
+	if (rq->method == HTTP_OPTIONS) {
+		k.meta.allow = routes[k.route].allow;
+		k.meta.preflight = true;
+		k.meta.preflight_methods = routes[k.route].allow;
+		return answer(&k, 204, NULL, 0);
+	}
+	k.m = method_bit(rq->method);
+	if (!(routes[k.route].methods & k.m)) {
+		k.meta.allow = routes[k.route].allow;
+		return answer_error(&k, 405, "method_not_allowed",
+				    "method not allowed on this route");
+	}
+	if (k.route < R_HEALTH &&
+	    limited(&k, AUTH_LIMIT_ADDRESS, srv_conn_peer_key(c)))
+		return 0;
+	if (authorize(&k, route_access(k.route, k.m)))
+		return 0;
+	switch (k.route) {
+	case R_EVENTS:
+		rc = do_events(&k);
+		break;
+	case R_EVENT:
+		rc = k.m == M_GET ? do_event_get(&k) : do_event_patch(&k);
+		break;
+	case R_EVENT_BOOKINGS:
+		rc = do_book(&k);
+		break;
+	case R_BOOKING:
+		rc = do_booking_get(&k);
+		break;
+	case R_BOOKING_CANCEL:
+		rc = do_cancel(&k);
+		break;
+	case R_CUSTOMER_BOOKINGS:
+		rc = do_customer_bookings(&k);
+		break;
+	case R_ORGS:
+	case R_LOCATIONS:
+	case R_INSTRUCTORS:
+	case R_CUSTOMERS:
+		rc = do_catalogue(&k);
+		break;
+	case R_SERIES:
+		rc = do_series(&k);
+		break;
+	case R_ADMIN_GENERATE:
+		rc = do_generate(&k);
+		break;
+	case R_ADMIN_STATUS:
+		rc = do_admin_status(&k);
+		break;
+	case R_WEBHOOK_STRIPE:
+		rc = do_stripe(&k);
+		break;
+	default:
+		rc = do_simple(&k);
+		break;
+	}
+	return rc == -EAGAIN ? -EAGAIN : 0;
+}
+
+/* ---- render ---- */
+
+static void render_error(struct srv_buf *out, const struct http_meta *m,
+			 int status, const char *code, const char *msg)
+{
+	http_write_error(out, status, m, code, msg);
+}
+
+static void etag_of_event(const struct core_event_view *e, char out[24])
+{
+	uint64_t v[2] = { e->id, e->version };
+	snprintf(out, 24, "\"%016" PRIx64 "\"", XXH3_64bits(v, sizeof(v)));
+}
+
+static void etag_of_list(const struct core_event_view *e, uint32_t n,
+			 bool more, char out[24])
+{
+	uint64_t h = XXH3_64bits(&more, sizeof(more));
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v[2] = { e[i].id, e[i].version };
+		h = XXH3_64bits_withSeed(v, sizeof(v), h);
+	}
+	snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+}
+
+void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
+		 const struct core_resp *resp, const struct srv_views *views,
+		 struct srv_buf *out)
+{
+	const struct http_ctx *x = ctx_p;
+	struct http_cat_slot *slot = http_conn_slot(state);
+	struct http_meta m = { 0 };
+	struct jw w;
+	char etag[24];
+	int status = 200;
+	const char *code;
+
+	m.head = x->flags & X_HEAD;
+	m.close = x->flags & X_CLOSE;
+	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
+	if (x->origin_size) {
+		m.origin = x->origin;
+		m.origin_size = x->origin_size;
+	}
+	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
+	if (rc < 0) {
+		code = fld_errno_error(rc, &status);
+		render_error(out, &m, status, code,
+			     status == 503 ? "try again later" : code);
+		goto out_slot;
+	}
+	m.replayed = resp->replayed;
+	if (x->route == R_WEBHOOK_STRIPE) {
+		/* Stripe retries anything but 2xx: a decided payment, also a
+		 * flagged or unknown one, is received. */
+		jw_obj_begin(&w);
+		jw_key(&w, "received");
+		jw_bool(&w, true);
+		jw_key(&w, "outcome");
+		jw_cstr(&w, resp->code == CORE_OK ? "applied"
+						  : core_code_name(resp->code));
+		if (resp->code == CORE_OK || resp->code == CORE_NOT_PENDING ||
+		    resp->code == CORE_PAYMENT_MISMATCH) {
+			jw_key(&w, "booking");
+			jw_booking(&w, &resp->booking);
+		}
+		jw_obj_end(&w);
+		goto out_body;
+	}
+	if (resp->code != CORE_OK ||
+	    ((x->flags & X_OWN) &&
+	     strncmp(resp->booking.customer_id, x->customer,
+		     sizeof(x->customer)) != 0)) {
+		enum core_code cc = resp->code != CORE_OK ? resp->code
+							  : CORE_NO_BOOKING;
+		code = fld_code_error(cc, &status);
+		render_error(out, &m, status, code,
+			     status == 404 ? "not found" : code);
+		goto out_slot;
+	}
+	jw_obj_begin(&w);
+	switch (x->route) {
+	case R_EVENTS: {
+		char cursor[HTTP_CURSOR_SIZE + 1];
+		uint32_t n = resp->count;
+		if (!views || (n && !views->events))
+			n = 0;
+		etag_of_list(views ? views->events : NULL, n, resp->more, etag);
+		if (inm_matches(x, etag))
+			goto out_304;
+		m.etag = etag;
+		m.cache_control = HTTP_CACHE_CONTROL;
+		jw_key(&w, "events");
+		jw_arr_begin(&w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_event(&w, &views->events[i]);
+		jw_arr_end(&w);
+		jw_key(&w, "next_cursor");
+		if (resp->more && n) {
+			cursor_encode(views->events[n - 1].start_at,
+				      views->events[n - 1].id, cursor);
+			jw_cstr(&w, cursor);
+		} else {
+			jw_null(&w);
+		}
+		break;
+	}
+	case R_EVENT:
+		if (resp->op == CORE_OP_EVENT_GET) {
+			etag_of_event(&resp->event, etag);
+			if (inm_matches(x, etag))
+				goto out_304;
+			m.etag = etag;
+			m.cache_control = HTTP_CACHE_CONTROL;
+		}
+		jw_key(&w, "event");
+		jw_event(&w, &resp->event);
+		break;
+	case R_EVENT_BOOKINGS:
+		status = 201;
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		break;
+	case R_BOOKING:
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		break;
+	case R_BOOKING_CANCEL:
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		jw_key(&w, "promoted");
+		if (resp->has_promoted)
+			jw_booking(&w, &resp->promoted);
+		else
+			jw_null(&w);
+		break;
+	case R_CUSTOMER_BOOKINGS: {
+		uint32_t n = resp->count;
+		if (!views || (n && !views->bookings))
+			n = 0;
+		jw_key(&w, "bookings");
+		jw_arr_begin(&w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_booking(&w, &views->bookings[i]);
+		jw_arr_end(&w);
+		jw_key(&w, "next_cursor");
+		jw_null(&w);
+		jw_key(&w, "truncated");
+		jw_bool(&w, resp->more);
+		break;
+	}
+	case R_ORGS:
+		status = 201;
+		jw_key(&w, "org");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_id(&w, resp->id);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name);
+		jw_key(&w, "timezone");
+		jw_cstr(&w, slot->timezone);
+		jw_obj_end(&w);
+		break;
+	case R_LOCATIONS:
+	case R_INSTRUCTORS:
+		status = 201;
+		jw_key(&w, x->route == R_LOCATIONS ? "location" : "instructor");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_id(&w, resp->id);
+		jw_key(&w, "org_id");
+		jw_id(&w, slot->org_id);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name);
+		jw_obj_end(&w);
+		break;
+	case R_CUSTOMERS:
+		status = 201;
+		jw_key(&w, "customer");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_cstr(&w, slot->customer_id);
+		jw_key(&w, "email");
+		jw_cstr(&w, slot->email[0] ? slot->email : NULL);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name[0] ? slot->name : NULL);
+		jw_obj_end(&w);
+		break;
+	case R_SERIES:
+		status = 201;
+		jw_key(&w, "series");
+		jw_series(&w, resp->id, &slot->series);
+		jw_key(&w, "generated");
+		jw_u64(&w, resp->count);
+		break;
+	case R_ADMIN_GENERATE:
+		jw_key(&w, "generated");
+		jw_u64(&w, resp->count);
+		break;
+	default:
+		jw_key(&w, "ok");
+		jw_bool(&w, true);
+		break;
+	}
+	jw_obj_end(&w);
+out_body:
+	if (w.overflow)
+		render_error(out, &m, 500, "internal", "answer too large");
+	else
+		http_write(out, status, &m, w.p, w.n);
+	goto out_slot;
+out_304:
+	m.etag = etag;
+	m.cache_control = HTTP_CACHE_CONTROL;
+	http_write(out, 304, &m, NULL, 0);
+out_slot:
+	if (x->flags & X_SLOT)
+		slot->busy = false;
+	(void)c;
+}
