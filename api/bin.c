@@ -864,7 +864,7 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 			continue;
 		} else {
 			char msg[BIN_MESSAGE_SIZE_MAX + 16];
-			snprintf(msg, sizeof(msg), "items[%u]: %s", i, e.message);
+			snprintf(msg, sizeof(msg), "items[%u]: %.140s", i, e.message);
 			memcpy(e.message, msg, sizeof(e.message) - 1);
 			e.message[sizeof(e.message) - 1] = '\0';
 		}
