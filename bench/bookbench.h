@@ -1,0 +1,238 @@
+/*
+ * bookbench.h: the parts of bookbench (internal to bench/).
+ *
+ *   bookbench.c         main: flags, scenarios, the load loops, the checks
+ *   bookbench_hist.c    log-linear latency histograms (bounded memory)
+ *   bookbench_report.c  the end table, the JSON result, the HTML report
+ *   bookbench_pg.c      driver baseline-pg: the seed's design in PostgreSQL
+ *   bookbench_http.c    driver bookd-http: HTTP/1.1 keep-alive, pipelined
+ *   bookbench_bin.c     driver bookd-binary: the client library (bookd_client.h)
+ *
+ * A driver is one way to reach a booking system. A scenario is written once
+ * against the driver interface: operations (bb_op) go in on a connection,
+ * results (bb_result) come back in the order they were submitted.
+ */
+#ifndef BOOKBENCH_H
+#define BOOKBENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BB_KEY_SIZE_MAX 48
+#define BB_CUSTOMER_SIZE_MAX 64
+#define BB_ERR_SIZE 256
+
+/* ---- Histograms ------------------------------------------------------- */
+
+/* Log-linear buckets over nanoseconds: below 2^BB_HIST_SUB_BITS one bucket
+ * per ns; above, each power of two is cut into 2^BB_HIST_SUB_BITS equal
+ * buckets (relative error < 1/64). Values above 2^BB_HIST_MAG_MAX ns
+ * (~18 min) are clamped. Fixed size: no allocation. */
+#define BB_HIST_SUB_BITS 6
+#define BB_HIST_MAG_MAX 40
+#define BB_HIST_BUCKET_COUNT ((BB_HIST_MAG_MAX - BB_HIST_SUB_BITS + 1) << BB_HIST_SUB_BITS)
+
+struct bb_hist {
+	uint64_t count;
+	uint64_t min_ns, max_ns;
+	double sum_ns;
+	uint64_t buckets[BB_HIST_BUCKET_COUNT];
+};
+
+void bb_hist_reset(struct bb_hist *h);
+void bb_hist_record(struct bb_hist *h, uint64_t ns);
+void bb_hist_add(struct bb_hist *into, const struct bb_hist *from);
+/* The value at quantile q (0..1): the upper edge of its bucket, capped by
+ * the maximum seen; 0 when empty. */
+uint64_t bb_hist_quantile(const struct bb_hist *h, double q);
+/* Bucket index <-> value range, for plots. */
+unsigned bb_hist_index(uint64_t ns);
+uint64_t bb_hist_bucket_low(unsigned index);
+uint64_t bb_hist_bucket_high(unsigned index); /* exclusive */
+
+/* ---- Operations and results ------------------------------------------- */
+
+enum bb_op_kind {
+	BB_OP_BOOK = 0,
+	BB_OP_CANCEL,
+	BB_OP_EVENT_GET,   /* availability of one event */
+	BB_OP_EVENT_LIST,  /* an org's listing for a time window */
+	BB_OP_BOOKING_GET, /* read back (checks) */
+	BB_OP_KIND_COUNT
+};
+
+struct bb_op {
+	enum bb_op_kind kind;
+	uint64_t event_id;   /* BOOK, EVENT_GET */
+	uint64_t booking_id; /* CANCEL, BOOKING_GET */
+	uint64_t org_id;     /* EVENT_LIST */
+	int64_t from_ms, to_ms; /* EVENT_LIST window, [from, to) */
+	char customer[BB_CUSTOMER_SIZE_MAX + 1];
+	char key[BB_KEY_SIZE_MAX]; /* idempotency key, "" for reads */
+};
+
+/* Outcomes. Up to BB_REFUSAL_LAST they are answers the system is right to
+ * give (decisions); after it, errors. */
+enum bb_code {
+	BB_OK = 0,
+	BB_EVENT_FULL,
+	BB_ALREADY_BOOKED,
+	BB_NOT_BOOKABLE,
+	BB_NOT_ACTIVE,    /* cancel of a booking already ended */
+	BB_REFUSAL_LAST = BB_NOT_ACTIVE,
+	BB_NOT_FOUND,
+	BB_IDEM_MISMATCH, /* key reused with another request */
+	BB_RATE_LIMITED,  /* 429 */
+	BB_UNAVAILABLE,   /* 503 */
+	BB_BAD_REQUEST,   /* 400, 401, 403, 422 */
+	BB_SERVER_ERROR,  /* other 5xx */
+	BB_TRANSPORT,     /* connection lost, malformed answer */
+	BB_REPLAY_DIFFERS, /* an idempotent replay answered differently (bookbench's own check) */
+	BB_OTHER,
+	BB_CODE_COUNT
+};
+
+const char *bb_code_name(enum bb_code code);
+static inline bool bb_code_is_error(enum bb_code code)
+{
+	return code > BB_REFUSAL_LAST;
+}
+
+enum bb_status {
+	BB_ST_NONE = 0,
+	BB_ST_CONFIRMED,
+	BB_ST_PENDING,
+	BB_ST_WAITLISTED,
+	BB_ST_CANCELLED,
+	BB_ST_OTHER, /* expired, payment_failed */
+};
+
+static inline bool bb_status_active(enum bb_status st)
+{
+	return st == BB_ST_CONFIRMED || st == BB_ST_PENDING || st == BB_ST_WAITLISTED;
+}
+
+struct bb_result {
+	enum bb_code code;
+	enum bb_status status;
+	uint64_t booking_id; /* BOOK, CANCEL, BOOKING_GET */
+	uint64_t event_id;   /* BOOKING_GET */
+	uint64_t promoted_id; /* CANCEL: the booking that got the seat, 0 none */
+	uint32_t position;   /* waitlist place, 0 when not waiting */
+	/* EVENT_GET */
+	uint32_t capacity, booked, held, waitlist_length;
+	bool event_cancelled;
+	uint32_t count;      /* EVENT_LIST: events returned */
+	bool replayed;
+};
+
+/* ---- The data set ----------------------------------------------------- */
+
+struct bb_dataset {
+	/* asked for */
+	uint32_t org_count;
+	uint32_t event_count;       /* series of one event each, on one day */
+	uint32_t capacity, waitlist_capacity;
+	char day[11];               /* YYYY-MM-DD (UTC) the events are on */
+	int64_t day_ms;             /* its midnight, UTC */
+	char run_tag[24];           /* names objects of this run */
+	/* made by the driver's setup */
+	uint64_t *org_ids;          /* org_count */
+	uint64_t *event_ids;        /* event_count */
+	uint32_t *event_org;        /* event_count: index into org_ids */
+};
+
+/* ---- Drivers ---------------------------------------------------------- */
+
+struct bb_config; /* bookbench.c */
+
+struct bb_driver {
+	const char *name;
+	/* Largest useful --inflight per connection (1: one at a time). */
+	unsigned inflight_max;
+	/* Creates the data set (fills org_ids, event_ids, event_org). */
+	int (*setup)(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
+		     size_t err_size);
+	int (*open)(const struct bb_config *cfg, void **conn, char *err, size_t err_size);
+	/* Queues an operation (sent at the latest by the next poll). 0 or
+	 * -errno (the connection is then unusable). */
+	int (*submit)(void *conn, const struct bb_op *op);
+	/* Waits up to timeout_ns (0: do not wait) for results, returns how
+	 * many were written to out (in submit order), or -errno. */
+	int (*poll)(void *conn, struct bb_result *out, int max, int64_t timeout_ns);
+	void (*close)(void *conn);
+	/* Optional: the driver's own consistency checks after a run (e.g. the
+	 * SQL invariants of the baseline). Appends lines to report; returns
+	 * the number of problems found, or -errno. */
+	int (*check)(const struct bb_config *cfg, const struct bb_dataset *ds,
+		     char *report, size_t report_size);
+	/* Optional: what the system says about itself, JSON object text. */
+	void (*describe)(const struct bb_config *cfg, char *out, size_t out_size);
+};
+
+extern const struct bb_driver bb_driver_pg;
+extern const struct bb_driver bb_driver_http;
+extern const struct bb_driver bb_driver_bin; /* .submit NULL when not built */
+
+/* ---- Configuration (flags) -------------------------------------------- */
+
+struct bb_config {
+	const char *database_url;  /* baseline-pg, and the replication check */
+	const char *http_addr;     /* host:port */
+	const char *binary_addr;   /* host:port */
+	const char *service_key;
+	const char *baseline_sql_dir;
+	bool pg_durable;           /* ALTER SYSTEM fsync = on before the baseline */
+	bool verbose;
+};
+
+/* Small helpers shared by the drivers (bookbench.c). */
+int64_t bb_now_ns(void);
+int bb_parse_addr(const char *addr, char *host, size_t host_size, int *port);
+void bb_errf(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- Results and reports ---------------------------------------------- */
+
+#define BB_TIMELINE_MAX 86400
+
+struct bb_second {
+	double t;          /* seconds since start, end of the interval */
+	uint64_t count, errors;
+	uint64_t p50_ns, p99_ns, max_ns;
+};
+
+struct bb_run {
+	char scenario[32];
+	char driver[32];
+	char mode[16];            /* closed | open */
+	unsigned connections, inflight;
+	double rate;              /* open loop, requests/s offered */
+	struct bb_dataset *ds;
+	double elapsed_s;
+	uint64_t count;           /* completed requests */
+	uint64_t by_code[BB_CODE_COUNT];
+	uint64_t by_kind[BB_OP_KIND_COUNT];
+	uint64_t bookings_acked;  /* confirmed + waitlisted answers */
+	uint64_t cancels_acked;
+	uint64_t promotions;
+	struct bb_hist hist;      /* all requests */
+	struct bb_hist hist_kind[BB_OP_KIND_COUNT];
+	struct bb_second *timeline;
+	unsigned timeline_count;
+	/* the check */
+	bool checked;
+	int check_problems;
+	char check_report[4096];
+	char system[1024];        /* describe(): JSON object, or "" */
+};
+
+void bb_report_table(const struct bb_run *run, FILE *f);
+int bb_report_json(const struct bb_run *const *runs, unsigned run_count,
+		   const char *command, const char *machine, const char *path);
+int bb_report_html(const struct bb_run *const *runs, unsigned run_count,
+		   const char *command, const char *machine, const char *path);
+
+#endif

@@ -1,0 +1,373 @@
+/*
+ * bookbench_bin.c: driver bookd-binary, through the client library's
+ * pipelined API (api/bookd_client.h): bc_*_async queue, bc_flush sends,
+ * bc_recv answers in request order. One bc_client per bookbench connection
+ * (the library's rule: one thread per client).
+ *
+ * The library has no pipelined listing: an EVENT_LIST first collects every
+ * answer still due (kept in a ready queue, so results stay in submit order),
+ * then makes the synchronous call. poll() waits in bc_recv (the library
+ * keeps its own input buffer, so the socket alone cannot tell whether an
+ * answer is ready): in an open-loop run a send that falls due meanwhile
+ * leaves late, and its latency still counts from its intended time.
+ *
+ * The data set is made with the library's synchronous calls (org,
+ * location, instructor, one series per event), then listed.
+ */
+#include "bookbench.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef BOOKBENCH_HAVE_CLIENT
+#include "bookd_client.h"
+
+#define BIN_QUEUE_MAX 4096
+
+struct bin_pending {
+	uint64_t req_id;
+	enum bb_op_kind kind;
+	uint64_t booking_id;
+};
+
+struct bin_conn {
+	bc_client *bc;
+	struct bin_pending q[BIN_QUEUE_MAX];
+	uint32_t q_head, q_count;
+	struct bb_result ready[BIN_QUEUE_MAX];
+	uint32_t r_head, r_count;
+	bool dirty; /* queued, not flushed */
+};
+
+static enum bb_code code_of(int code)
+{
+	switch (code) {
+	case BC_OK: return BB_OK;
+	case BC_EVENT_FULL: return BB_EVENT_FULL;
+	case BC_ALREADY_BOOKED: return BB_ALREADY_BOOKED;
+	case BC_EVENT_NOT_BOOKABLE: return BB_NOT_BOOKABLE;
+	case BC_BOOKING_NOT_ACTIVE: return BB_NOT_ACTIVE;
+	case BC_NOT_FOUND: return BB_NOT_FOUND;
+	case BC_IDEMPOTENCY_KEY_REUSED: return BB_IDEM_MISMATCH;
+	case BC_RATE_LIMITED: return BB_RATE_LIMITED;
+	case BC_UNAVAILABLE: case BC_OVERLOADED: return BB_UNAVAILABLE;
+	case BC_INVALID_REQUEST: case BC_UNAUTHORIZED: case BC_FORBIDDEN:
+	case BC_IDEMPOTENCY_KEY_REQUIRED: case BC_FRAME_TOO_LARGE:
+		return BB_BAD_REQUEST;
+	case BC_INTERNAL: return BB_SERVER_ERROR;
+	default: return BB_OTHER;
+	}
+}
+
+static enum bb_status status_of(enum bc_booking_status s)
+{
+	switch (s) {
+	case BC_BOOKING_CONFIRMED: return BB_ST_CONFIRMED;
+	case BC_BOOKING_PENDING_PAYMENT: return BB_ST_PENDING;
+	case BC_BOOKING_WAITLISTED: return BB_ST_WAITLISTED;
+	case BC_BOOKING_CANCELLED: return BB_ST_CANCELLED;
+	case BC_BOOKING_UNKNOWN: return BB_ST_NONE;
+	default: return BB_ST_OTHER;
+	}
+}
+
+static int bin_open(const struct bb_config *cfg, void **out, char *err, size_t err_size)
+{
+	struct bin_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	int rc = bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &c->bc,
+			    err, err_size);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static void bin_close(void *conn)
+{
+	struct bin_conn *c = conn;
+	if (c == NULL)
+		return;
+	bc_close(c->bc);
+	free(c);
+}
+
+static void fill(struct bb_result *out, const struct bc_answer *a, enum bb_op_kind kind)
+{
+	memset(out, 0, sizeof(*out));
+	out->code = code_of(a->code);
+	out->replayed = a->replayed;
+	if (a->has_booking) {
+		out->booking_id = a->booking.id;
+		out->event_id = a->booking.event_id;
+		out->status = status_of(a->booking.status);
+		out->position = a->booking.position;
+	}
+	if (kind == BB_OP_CANCEL && a->has_promoted)
+		out->promoted_id = a->promoted.id;
+	if (kind == BB_OP_EVENT_GET && a->has_event) {
+		out->capacity = a->event.capacity;
+		out->booked = a->event.booked;
+		out->held = a->event.held;
+		out->waitlist_length = a->event.waitlist_length;
+		out->event_cancelled = a->event.status == BC_EVENT_CANCELLED;
+	}
+}
+
+/* Receives one pipelined answer into the ready queue. 0 or -errno. */
+static int recv_one(struct bin_conn *c)
+{
+	struct bc_answer a;
+	if (c->dirty) {
+		int rc = bc_flush(c->bc);
+		if (rc < 0)
+			return rc;
+		c->dirty = false;
+	}
+	int rc = bc_recv(c->bc, &a);
+	if (rc < 0)
+		return rc;
+	if (c->q_count == 0 || a.req_id != c->q[c->q_head].req_id)
+		return -EPROTO; /* answers come in request order */
+	struct bin_pending *p = &c->q[c->q_head];
+	struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+	fill(out, &a, p->kind);
+	if (p->kind == BB_OP_BOOKING_GET && out->booking_id == 0)
+		out->booking_id = p->booking_id;
+	c->r_count++;
+	c->q_head = (c->q_head + 1) % BIN_QUEUE_MAX;
+	c->q_count--;
+	return 0;
+}
+
+static int bin_submit(void *conn, const struct bb_op *op)
+{
+	struct bin_conn *c = conn;
+	uint64_t id = 0;
+	int rc;
+	if (c->q_count + c->r_count >= BIN_QUEUE_MAX - 1)
+		return -EBUSY;
+	switch (op->kind) {
+	case BB_OP_BOOK:
+		rc = bc_book_async(c->bc, op->event_id, op->customer, op->key, BC_PAY_NONE, &id);
+		break;
+	case BB_OP_CANCEL:
+		rc = bc_cancel_async(c->bc, op->booking_id, op->key, &id);
+		break;
+	case BB_OP_EVENT_GET:
+		rc = bc_event_get_async(c->bc, op->event_id, &id);
+		break;
+	case BB_OP_BOOKING_GET:
+		rc = bc_booking_get_async(c->bc, op->booking_id, &id);
+		break;
+	case BB_OP_EVENT_LIST: {
+		/* synchronous: first everything due before it */
+		while (c->q_count > 0) {
+			rc = recv_one(c);
+			if (rc < 0)
+				return rc;
+		}
+		static __thread struct bc_event events[50];
+		struct bc_list_query q = { .org_id = op->org_id, .from = op->from_ms,
+					   .to = op->to_ms, .limit = 50 };
+		uint32_t count = 0;
+		char cursor[BC_CURSOR_SIZE];
+		rc = bc_event_list(c->bc, &q, events, 50, &count, cursor);
+		if (rc < 0)
+			return rc;
+		struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+		memset(out, 0, sizeof(*out));
+		out->code = code_of(rc);
+		out->count = count;
+		c->r_count++;
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+	if (rc < 0)
+		return rc;
+	struct bin_pending *p = &c->q[(c->q_head + c->q_count) % BIN_QUEUE_MAX];
+	p->req_id = id;
+	p->kind = op->kind;
+	p->booking_id = op->booking_id;
+	c->q_count++;
+	c->dirty = true;
+	return 0;
+}
+
+static int bin_poll(void *conn, struct bb_result *out, int max, int64_t timeout_ns)
+{
+	struct bin_conn *c = conn;
+	(void)timeout_ns;
+	if (c->r_count == 0 && c->q_count > 0) {
+		int rc = recv_one(c);
+		if (rc < 0)
+			return rc;
+	} else if (c->dirty) {
+		int rc = bc_flush(c->bc);
+		if (rc < 0)
+			return rc;
+		c->dirty = false;
+	}
+	int n = 0;
+	while (n < max && c->r_count > 0) {
+		out[n++] = c->ready[c->r_head];
+		c->r_head = (c->r_head + 1) % BIN_QUEUE_MAX;
+		c->r_count--;
+	}
+	return n;
+}
+
+static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
+		     size_t err_size)
+{
+	bc_client *bc;
+	int rc = bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &bc, err,
+			    err_size);
+	if (rc < 0)
+		return rc;
+	uint32_t no = ds->org_count, ne = ds->event_count;
+	uint64_t *locs = calloc(no, sizeof(*locs)), *insts = calloc(no, sizeof(*insts));
+	ds->org_ids = calloc(no, sizeof(*ds->org_ids));
+	ds->event_ids = calloc(ne, sizeof(*ds->event_ids));
+	ds->event_org = calloc(ne, sizeof(*ds->event_org));
+	struct bc_event *page = calloc(BC_LIST_LIMIT_MAX, sizeof(*page));
+	if (locs == NULL || insts == NULL || ds->org_ids == NULL || ds->event_ids == NULL ||
+	    ds->event_org == NULL || page == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	char name[96], key[96];
+	for (uint32_t o = 0; o < no; o++) {
+		snprintf(name, sizeof(name), "bb-%s-org-%u", ds->run_tag, o);
+		snprintf(key, sizeof(key), "bb-%s-org-%u", ds->run_tag, o);
+		rc = bc_org_create(bc, name, "UTC", key, &ds->org_ids[o]);
+		if (rc != BC_OK)
+			goto refused;
+		snprintf(key, sizeof(key), "bb-%s-loc-%u", ds->run_tag, o);
+		rc = bc_location_create(bc, ds->org_ids[o], "studio", key, &locs[o]);
+		if (rc != BC_OK)
+			goto refused;
+		snprintf(key, sizeof(key), "bb-%s-ins-%u", ds->run_tag, o);
+		rc = bc_instructor_create(bc, ds->org_ids[o], "coach", key, &insts[o]);
+		if (rc != BC_OK)
+			goto refused;
+	}
+	for (uint32_t i = 0; i < ne; i++) {
+		uint32_t o = i % no;
+		unsigned minute = (unsigned)((uint64_t)i * 1440 / ne);
+		char title[32], start[16];
+		snprintf(title, sizeof(title), "class %u", i);
+		snprintf(start, sizeof(start), "%02u:%02u", minute / 60, minute % 60);
+		struct bc_series_spec spec = {
+			.org_id = ds->org_ids[o], .location_id = locs[o], .instructor_id = insts[o],
+			.title = title, .capacity = ds->capacity,
+			.waitlist_capacity = ds->waitlist_capacity, .price_cents = 0,
+			.currency = NULL, .timezone = "UTC", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
+			.start_time = start, .duration_min = 60, .first_date = ds->day,
+			.last_date = ds->day,
+		};
+		uint64_t sid;
+		uint32_t gen;
+		snprintf(key, sizeof(key), "bb-%s-series-%u", ds->run_tag, i);
+		rc = bc_series_create(bc, &spec, key, &sid, &gen);
+		if (rc != BC_OK)
+			goto refused;
+	}
+	uint32_t found = 0;
+	for (uint32_t o = 0; o < no; o++) {
+		char cursor[BC_CURSOR_SIZE] = "";
+		for (int pg = 0; pg < 100000; pg++) {
+			struct bc_list_query q = { .org_id = ds->org_ids[o], .from = ds->day_ms,
+						   .limit = BC_LIST_LIMIT_MAX,
+						   .cursor = cursor[0] ? cursor : NULL };
+			uint32_t count = 0;
+			char next[BC_CURSOR_SIZE];
+			rc = bc_event_list(bc, &q, page, BC_LIST_LIMIT_MAX, &count, next);
+			if (rc != BC_OK)
+				goto refused;
+			for (uint32_t k = 0; k < count; k++) {
+				if (found < ne) {
+					ds->event_ids[found] = page[k].id;
+					ds->event_org[found] = o;
+				}
+				found++;
+			}
+			if (next[0] == 0)
+				break;
+			snprintf(cursor, sizeof(cursor), "%s", next);
+		}
+	}
+	if (found != ne) {
+		bb_errf(err, err_size, "bookd lists %u events for the run's orgs, wanted %u", found,
+			ne);
+		rc = -EIO;
+		goto out;
+	}
+	rc = 0;
+	goto out;
+refused:
+	if (rc < 0)
+		bb_errf(err, err_size, "binary connection: %s", strerror(-rc));
+	else
+		bb_errf(err, err_size, "refused: %s (%s)", bc_last(bc)->code_name,
+			bc_last(bc)->message);
+	rc = -EIO;
+out:
+	free(page);
+	free(locs);
+	free(insts);
+	bc_close(bc);
+	return rc;
+}
+
+void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size);
+
+static void bin_describe(const struct bb_config *cfg, char *out, size_t out_size)
+{
+	bc_client *bc;
+	char err[BB_ERR_SIZE];
+	struct bc_status_info st;
+	if (bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &bc, err,
+		       sizeof(err)) < 0) {
+		snprintf(out, out_size, "{\"system\":\"bookd (binary)\"}");
+		return;
+	}
+	if (bc_status(bc, &st) == BC_OK)
+		snprintf(out, out_size,
+			 "{\"system\":\"bookd (binary)\",\"replication\":\"%s\",\"shards\":%u,"
+			 "\"threads\":%u,\"wal_sync_us_avg\":%" PRIu64 ",\"binary\":\"%s\"}",
+			 st.repl_state, st.shard_count, st.thread_count, st.wal_sync_us_avg,
+			 cfg->binary_addr);
+	else
+		snprintf(out, out_size, "{\"system\":\"bookd (binary)\"}");
+	bc_close(bc);
+}
+
+const struct bb_driver bb_driver_bin = {
+	.name = "bookd-binary",
+	.inflight_max = 1024,
+	.setup = bin_setup,
+	.open = bin_open,
+	.submit = bin_submit,
+	.poll = bin_poll,
+	.close = bin_close,
+	.check = NULL,
+	.describe = bin_describe,
+};
+
+#else /* no client library in this build */
+
+const struct bb_driver bb_driver_bin = {
+	.name = "bookd-binary",
+	.inflight_max = 1,
+};
+
+#endif

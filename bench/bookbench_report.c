@@ -1,0 +1,496 @@
+/*
+ * bookbench_report.c: what a run leaves behind. The table on stdout, a JSON
+ * result (every number of the run: latency quantiles per operation, outcome
+ * counts, the per-second timeline, the non-empty histogram buckets, the
+ * check) and a self-contained HTML report: inline SVG plots of throughput
+ * and latency over time and of the latency distribution; no script, no
+ * external file, no network.
+ */
+#include "bookbench.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *kind_names[BB_OP_KIND_COUNT] = {
+	"book", "cancel", "event_get", "event_list", "booking_get",
+};
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static uint64_t errors_of(const struct bb_run *run)
+{
+	uint64_t e = 0;
+	for (int c = 0; c < BB_CODE_COUNT; c++)
+		if (bb_code_is_error((enum bb_code)c))
+			e += run->by_code[c];
+	return e;
+}
+
+static double rate_of(const struct bb_run *run)
+{
+	return run->elapsed_s > 0 ? (double)run->count / run->elapsed_s : 0;
+}
+
+static void lat_row(FILE *f, const char *name, const struct bb_hist *h)
+{
+	fprintf(f, "  %-12s %10" PRIu64 " %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, h->count,
+		ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
+		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns),
+		h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0);
+}
+
+void bb_report_table(const struct bb_run *run, FILE *f)
+{
+	fprintf(f, "\n== %s on %s: %s loop, %u connections x %u in flight", run->scenario,
+		run->driver, run->mode, run->connections, run->inflight);
+	if (run->rate > 0)
+		fprintf(f, ", %.0f req/s offered", run->rate);
+	fprintf(f, "\n  %" PRIu64 " requests in %.2f s: %.0f req/s; %" PRIu64
+		   " bookings and %" PRIu64 " cancels acknowledged, %" PRIu64 " promotions\n",
+		run->count, run->elapsed_s, rate_of(run), run->bookings_acked, run->cancels_acked,
+		run->promotions);
+	fprintf(f, "  %-12s %10s %9s %9s %9s %9s %9s %9s\n", "latency ms", "count", "p50", "p90",
+		"p99", "p99.9", "max", "mean");
+	lat_row(f, "all", &run->hist);
+	for (int k = 0; k < BB_OP_KIND_COUNT; k++)
+		if (run->hist_kind[k].count > 0)
+			lat_row(f, kind_names[k], &run->hist_kind[k]);
+	fprintf(f, "  outcomes:");
+	for (int c = 0; c < BB_CODE_COUNT; c++)
+		if (run->by_code[c] > 0)
+			fprintf(f, " %s%s %" PRIu64, bb_code_name((enum bb_code)c),
+				bb_code_is_error((enum bb_code)c) ? " (error)" : "", run->by_code[c]);
+	fprintf(f, "\n  errors: %" PRIu64 "\n", errors_of(run));
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_lat(FILE *f, const struct bb_hist *h)
+{
+	fprintf(f,
+		"{\"count\":%" PRIu64 ",\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
+		"\"max\":%.4f,\"mean\":%.4f}",
+		h->count, ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
+		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns),
+		h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0);
+}
+
+static void now_utc(char *out, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const char *command,
+		   const char *machine, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	char date[32];
+	now_utc(date, sizeof(date));
+	fprintf(f, "{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":", date);
+	json_str(f, command);
+	fprintf(f, ",\"machine\":");
+	json_str(f, machine);
+	fprintf(f, ",\"latency_unit\":\"ms\",\"runs\":[");
+	for (unsigned i = 0; i < run_count; i++) {
+		const struct bb_run *r = runs[i];
+		const struct bb_dataset *ds = r->ds;
+		fprintf(f, "%s\n{\"scenario\":\"%s\",\"driver\":\"%s\",\"mode\":\"%s\","
+			   "\"connections\":%u,\"inflight\":%u,\"rate_offered\":%.1f,",
+			i ? "," : "", r->scenario, r->driver, r->mode, r->connections, r->inflight,
+			r->rate);
+		fprintf(f, "\"dataset\":{\"orgs\":%u,\"events\":%u,\"capacity\":%u,"
+			   "\"waitlist_capacity\":%u,\"day\":\"%s\",\"run_tag\":\"%s\"},",
+			ds->org_count, ds->event_count, ds->capacity, ds->waitlist_capacity, ds->day,
+			ds->run_tag);
+		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,"
+			   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
+			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"latency\":",
+			r->elapsed_s, r->count, rate_of(r), r->bookings_acked, r->cancels_acked,
+			r->promotions, errors_of(r));
+		json_lat(f, &r->hist);
+		fprintf(f, ",\"by_operation\":{");
+		bool first = true;
+		for (int k = 0; k < BB_OP_KIND_COUNT; k++) {
+			if (r->hist_kind[k].count == 0)
+				continue;
+			fprintf(f, "%s\"%s\":", first ? "" : ",", kind_names[k]);
+			json_lat(f, &r->hist_kind[k]);
+			first = false;
+		}
+		fprintf(f, "},\"by_code\":{");
+		first = true;
+		for (int c = 0; c < BB_CODE_COUNT; c++) {
+			if (r->by_code[c] == 0)
+				continue;
+			fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",",
+				bb_code_name((enum bb_code)c), r->by_code[c]);
+			first = false;
+		}
+		fprintf(f, "},\"check\":");
+		if (r->checked) {
+			fprintf(f, "{\"ok\":%s,\"problems\":%d,\"report\":",
+				r->check_problems == 0 ? "true" : "false", r->check_problems);
+			json_str(f, r->check_report);
+			fprintf(f, "}");
+		} else {
+			fprintf(f, "null");
+		}
+		fprintf(f, ",\"system\":%s", r->system[0] ? r->system : "null");
+		fprintf(f, ",\"timeline\":{\"columns\":[\"t_s\",\"requests\",\"errors\",\"p50\","
+			   "\"p99\",\"max\"],\"rows\":[");
+		for (unsigned t = 0; t < r->timeline_count; t++) {
+			const struct bb_second *s = &r->timeline[t];
+			fprintf(f, "%s[%.3f,%" PRIu64 ",%" PRIu64 ",%.4f,%.4f,%.4f]", t ? "," : "", s->t,
+				s->count, s->errors, ms(s->p50_ns), ms(s->p99_ns), ms(s->max_ns));
+		}
+		fprintf(f, "]},\"histogram\":{\"columns\":[\"low_ns\",\"high_ns\",\"count\"],\"rows\":[");
+		first = true;
+		for (unsigned b = 0; b < BB_HIST_BUCKET_COUNT; b++) {
+			if (r->hist.buckets[b] == 0)
+				continue;
+			fprintf(f, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", first ? "" : ",",
+				bb_hist_bucket_low(b), bb_hist_bucket_high(b), r->hist.buckets[b]);
+			first = false;
+		}
+		fprintf(f, "]}}");
+	}
+	fprintf(f, "\n]}\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- HTML ------------------------------------------------------------- */
+
+static void html_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+#define W 640
+#define H 240
+#define ML 64 /* margins */
+#define MR 16
+#define MT 24
+#define MB 36
+
+static const char *colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd" };
+
+/* A line chart: n points (x[i], ys[s][i]) for each series s. Log y when
+ * logy (values <= 0 are skipped). */
+static void svg_lines(FILE *f, const char *title, const char *ylabel, const double *x,
+		      const double *const *ys, const char *const *names, unsigned series, unsigned n,
+		      bool logy)
+{
+	double xmax = 1, ymin = INFINITY, ymax = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (x[i] > xmax)
+			xmax = x[i];
+	for (unsigned s = 0; s < series; s++)
+		for (unsigned i = 0; i < n; i++) {
+			double v = ys[s][i];
+			if (logy && v <= 0)
+				continue;
+			if (v > ymax)
+				ymax = v;
+			if (v < ymin)
+				ymin = v;
+		}
+	if (ymax <= 0)
+		ymax = 1;
+	if (!isfinite(ymin) || !logy)
+		ymin = logy ? ymax / 10 : 0;
+	double lo = 0, hi = ymax * 1.1;
+	if (logy) {
+		lo = floor(log10(ymin));
+		hi = ceil(log10(ymax));
+		if (hi <= lo)
+			hi = lo + 1;
+	}
+	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+		   "viewBox='0 0 %d %d' font-family='sans-serif' font-size='11'>\n",
+		W, H, W, H);
+	fprintf(f, "<text x='%d' y='14' font-size='13' font-weight='bold'>", ML);
+	html_text(f, title);
+	fprintf(f, "</text>\n<rect x='%d' y='%d' width='%d' height='%d' fill='none' "
+		   "stroke='#999'/>\n",
+		ML, MT, W - ML - MR, H - MT - MB);
+	int pw = W - ML - MR, ph = H - MT - MB;
+	/* y ticks */
+	if (logy) {
+		for (double e = lo; e <= hi + 1e-9; e += 1) {
+			double y = MT + ph - (e - lo) / (hi - lo) * ph;
+			fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#eee'/>"
+				   "<text x='%d' y='%.1f' text-anchor='end'>%g</text>\n",
+				ML, W - MR, y, y, ML - 4, y + 4, pow(10, e));
+		}
+	} else {
+		for (int t = 0; t <= 4; t++) {
+			double v = hi * t / 4;
+			double y = MT + ph - (double)t / 4 * ph;
+			fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#eee'/>"
+				   "<text x='%d' y='%.1f' text-anchor='end'>%.4g</text>\n",
+				ML, W - MR, y, y, ML - 4, y + 4, v);
+		}
+	}
+	for (int t = 0; t <= 5; t++) {
+		double v = xmax * t / 5;
+		double xx = ML + (double)t / 5 * pw;
+		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%.3g</text>\n", xx, H - MB + 14,
+			v);
+	}
+	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>seconds</text>\n", ML + pw / 2, H - 6);
+	fprintf(f, "<text x='12' y='%d' transform='rotate(-90 12 %d)' text-anchor='middle'>",
+		MT + ph / 2, MT + ph / 2);
+	html_text(f, ylabel);
+	fprintf(f, "</text>\n");
+	for (unsigned s = 0; s < series; s++) {
+		fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='1.5' points='",
+			colors[s % 4]);
+		for (unsigned i = 0; i < n; i++) {
+			double v = ys[s][i];
+			double yy;
+			if (logy) {
+				if (v <= 0)
+					continue;
+				yy = MT + ph - (log10(v) - lo) / (hi - lo) * ph;
+			} else {
+				yy = MT + ph - v / hi * ph;
+			}
+			fprintf(f, "%.1f,%.1f ", ML + x[i] / xmax * pw, yy);
+		}
+		fprintf(f, "'/>\n<text x='%d' y='%d' fill='%s'>", W - MR - 120 + 0, MT + 14 + 14 * (int)s,
+			colors[s % 4]);
+		html_text(f, names[s]);
+		fprintf(f, "</text>\n");
+	}
+	fprintf(f, "</svg>\n");
+}
+
+/* The latency distribution: requests per log-spaced latency bin (10 per
+ * decade), bars on a log x axis, with p50/p99/p99.9 marked. */
+static void svg_hist(FILE *f, const struct bb_hist *h)
+{
+	enum { PER_DECADE = 10 };
+	if (h->count == 0)
+		return;
+	double lo = floor(log10((double)(h->min_ns ? h->min_ns : 1)));
+	double hi = ceil(log10((double)h->max_ns + 1));
+	if (hi <= lo)
+		hi = lo + 1;
+	unsigned bins = (unsigned)((hi - lo) * PER_DECADE);
+	uint64_t counts[BB_HIST_MAG_MAX * PER_DECADE] = { 0 };
+	if (bins > sizeof(counts) / sizeof(counts[0]))
+		bins = sizeof(counts) / sizeof(counts[0]);
+	for (unsigned b = 0; b < BB_HIST_BUCKET_COUNT; b++) {
+		if (h->buckets[b] == 0)
+			continue;
+		double mid = ((double)bb_hist_bucket_low(b) + (double)bb_hist_bucket_high(b)) / 2;
+		int bin = (int)((log10(mid) - lo) * PER_DECADE);
+		if (bin < 0)
+			bin = 0;
+		if (bin >= (int)bins)
+			bin = (int)bins - 1;
+		counts[bin] += h->buckets[b];
+	}
+	uint64_t cmax = 1;
+	for (unsigned i = 0; i < bins; i++)
+		if (counts[i] > cmax)
+			cmax = counts[i];
+	int pw = W - ML - MR, ph = H - MT - MB;
+	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+		   "viewBox='0 0 %d %d' font-family='sans-serif' font-size='11'>\n",
+		W, H, W, H);
+	fprintf(f, "<text x='%d' y='14' font-size='13' font-weight='bold'>Latency histogram "
+		   "(requests per bin, 10 bins per decade)</text>\n",
+		ML);
+	fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#999'/>\n", ML, MT,
+		pw, ph);
+	double bw = (double)pw / bins;
+	for (unsigned i = 0; i < bins; i++) {
+		if (counts[i] == 0)
+			continue;
+		double bh = (double)counts[i] / (double)cmax * ph;
+		fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4'>"
+			   "<title>%.4g-%.4g ms: %" PRIu64 "</title></rect>\n",
+			ML + i * bw, MT + ph - bh, bw > 1.5 ? bw - 1 : bw, bh,
+			pow(10, lo + (double)i / PER_DECADE) / 1e6,
+			pow(10, lo + (double)(i + 1) / PER_DECADE) / 1e6, counts[i]);
+	}
+	for (double e = lo; e <= hi + 1e-9; e += 1) {
+		double xx = ML + (e - lo) / (hi - lo) * pw;
+		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%g ms</text>\n", xx,
+			H - MB + 14, pow(10, e) / 1e6);
+	}
+	const double qs[] = { 0.5, 0.99, 0.999 };
+	const char *qn[] = { "p50", "p99", "p99.9" };
+	for (int i = 0; i < 3; i++) {
+		double v = (double)bb_hist_quantile(h, qs[i]);
+		if (v <= 0)
+			continue;
+		double xx = ML + (log10(v) - lo) / (hi - lo) * pw;
+		fprintf(f, "<line x1='%.1f' x2='%.1f' y1='%d' y2='%d' stroke='#d62728' "
+			   "stroke-dasharray='4 3'/><text x='%.1f' y='%d' fill='#d62728'>%s</text>\n",
+			xx, xx, MT, MT + ph, xx + 3, MT + 12 + 12 * i, qn[i]);
+	}
+	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>latency</text>\n", ML + pw / 2, H - 6);
+	fprintf(f, "</svg>\n");
+}
+
+static void html_lat_row(FILE *f, const char *name, const struct bb_hist *h)
+{
+	fprintf(f, "<tr><td>%s</td><td>%" PRIu64 "</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
+		   "<td>%.3f</td><td>%.3f</td></tr>\n",
+		name, h->count, ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
+		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns));
+}
+
+int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const char *command,
+		   const char *machine, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	char date[32];
+	now_utc(date, sizeof(date));
+	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>bookbench report"
+		   "</title>\n<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;"
+		   "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid "
+		   "#ccc;padding:2px 8px;text-align:right}th{background:#f4f4f4}td:first-child,"
+		   "th:first-child{text-align:left}pre{background:#f8f8f8;padding:.5em}.bad{color:"
+		   "#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>\n");
+	fprintf(f, "<h1>bookbench report</h1>\n<p>%s UTC &middot; ", date);
+	html_text(f, machine);
+	fprintf(f, "</p>\n<pre>");
+	html_text(f, command);
+	fprintf(f, "</pre>\n<h2>Summary</h2>\n<table><tr><th>scenario</th><th>system</th>"
+		   "<th>mode</th><th>connections &times; in flight</th><th>requests</th><th>req/s</th>"
+		   "<th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th>"
+		   "<th>check</th></tr>\n");
+	for (unsigned i = 0; i < run_count; i++) {
+		const struct bb_run *r = runs[i];
+		fprintf(f, "<tr><td><a href='#run%u'>%s</a></td><td>%s</td><td>%s", i, r->scenario,
+			r->driver, r->mode);
+		if (r->rate > 0)
+			fprintf(f, " %.0f/s", r->rate);
+		fprintf(f, "</td><td>%u &times; %u</td><td>%" PRIu64 "</td><td>%.0f</td><td>%.3f</td>"
+			   "<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64 "</td><td>%s</td></tr>\n",
+			r->connections, r->inflight, r->count, rate_of(r),
+			ms(bb_hist_quantile(&r->hist, 0.5)), ms(bb_hist_quantile(&r->hist, 0.99)),
+			ms(bb_hist_quantile(&r->hist, 0.999)), ms(r->hist.max_ns), errors_of(r),
+			!r->checked ? "-" : r->check_problems == 0 ? "<span class='ok'>OK</span>"
+								   : "<span class='bad'>PROBLEMS</span>");
+	}
+	fprintf(f, "</table>\n");
+	for (unsigned i = 0; i < run_count; i++) {
+		const struct bb_run *r = runs[i];
+		const struct bb_dataset *ds = r->ds;
+		fprintf(f, "<h2 id='run%u'>%s on %s</h2>\n<p>%s loop, %u connections &times; %u in "
+			   "flight",
+			i, r->scenario, r->driver, r->mode, r->connections, r->inflight);
+		if (r->rate > 0)
+			fprintf(f, ", %.0f requests/s offered (latency from the intended send time)",
+				r->rate);
+		fprintf(f, ". Data set: %u orgs, %u events on %s, capacity %u, waitlist %u. "
+			   "%" PRIu64 " requests in %.2f s (%.0f/s); %" PRIu64 " bookings and %" PRIu64
+			   " cancels acknowledged, %" PRIu64 " promotions.</p>\n",
+			ds->org_count, ds->event_count, ds->day, ds->capacity, ds->waitlist_capacity,
+			r->count, r->elapsed_s, rate_of(r), r->bookings_acked, r->cancels_acked,
+			r->promotions);
+		fprintf(f, "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th>"
+			   "<th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+		html_lat_row(f, "all", &r->hist);
+		for (int k = 0; k < BB_OP_KIND_COUNT; k++)
+			if (r->hist_kind[k].count > 0)
+				html_lat_row(f, kind_names[k], &r->hist_kind[k]);
+		fprintf(f, "</table>\n<table><tr><th>outcome</th><th>count</th></tr>\n");
+		for (int c = 0; c < BB_CODE_COUNT; c++)
+			if (r->by_code[c] > 0)
+				fprintf(f, "<tr><td>%s%s</td><td>%" PRIu64 "</td></tr>\n",
+					bb_code_name((enum bb_code)c),
+					bb_code_is_error((enum bb_code)c) ? " (error)" : "",
+					r->by_code[c]);
+		fprintf(f, "</table>\n");
+		unsigned n = r->timeline_count;
+		double *xs = calloc(n + 1, sizeof(double));
+		double *thr = calloc(n + 1, sizeof(double));
+		double *p50 = calloc(n + 1, sizeof(double));
+		double *p99 = calloc(n + 1, sizeof(double));
+		double *mx = calloc(n + 1, sizeof(double));
+		if (xs != NULL && thr != NULL && p50 != NULL && p99 != NULL && mx != NULL) {
+			double prev = 0;
+			for (unsigned t = 0; t < n; t++) {
+				const struct bb_second *s = &r->timeline[t];
+				double span = s->t - prev;
+				xs[t] = s->t;
+				thr[t] = span > 0 ? (double)s->count / span : 0;
+				p50[t] = ms(s->p50_ns);
+				p99[t] = ms(s->p99_ns);
+				mx[t] = ms(s->max_ns);
+				prev = s->t;
+			}
+			const double *ys1[] = { thr };
+			const char *n1[] = { "requests/s" };
+			svg_lines(f, "Throughput (requests/s, per second)", "requests/s", xs, ys1, n1, 1,
+				  n, false);
+			const double *ys2[] = { p50, p99, mx };
+			const char *n2[] = { "p50", "p99", "max" };
+			svg_lines(f, "Latency over time (ms, log scale)", "ms", xs, ys2, n2, 3, n, true);
+		}
+		free(xs);
+		free(thr);
+		free(p50);
+		free(p99);
+		free(mx);
+		svg_hist(f, &r->hist);
+		if (r->checked) {
+			fprintf(f, "<h3>Check: %s</h3>\n<pre>",
+				r->check_problems == 0 ? "<span class='ok'>OK</span>"
+						       : "<span class='bad'>PROBLEMS FOUND</span>");
+			html_text(f, r->check_report);
+			fprintf(f, "</pre>\n");
+		}
+		if (r->system[0]) {
+			fprintf(f, "<h3>System</h3>\n<pre>");
+			html_text(f, r->system);
+			fprintf(f, "</pre>\n");
+		}
+	}
+	fprintf(f, "</body></html>\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
