@@ -23,7 +23,8 @@
  *   - Content-Length > HTTP_BODY_SIZE_MAX (64 KiB): 413 at once, from the
  *     headers, without reading the body;
  *   - malformed (http-parser's errors, obs-fold, duplicate Authorization,
- *     Idempotency-Key, Origin...): 400.
+ *     Idempotency-Key, Origin...): 400; an HTTP major version other than
+ *     1: 505.
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
  * buffer; trailers are ignored. Expect: 100-continue gets its interim 100
@@ -193,8 +194,26 @@ static int on_headers_complete(http_parser *p)
 	struct http_conn *h = p->data;
 
 	h->headers_done = true;
+	/* 1 and 2 mean "skip the body" and "upgrade" here: errors are -1. */
+	if (p->http_major != 1) {
+		fail(h, 505, "only HTTP/1.0 and HTTP/1.1");
+		return -1;
+	}
 	if ((p->flags & F_CONTENTLENGTH) &&
-	    p->content_length > HTTP_BODY_SIZE_MAX)
+	    p->content_length > HTTP_BODY_SIZE_MAX) {
+		fail(h, 413, "request body too large (at most 64 KiB)");
+		return -1;
+	}
+	return 0;
+}
+
+/* A chunk's size is known before its bytes: refuse a body that will not
+ * fit at once. */
+static int on_chunk_header(http_parser *p)
+{
+	struct http_conn *h = p->data;
+
+	if (p->content_length > HTTP_BODY_SIZE_MAX - h->body_size)
 		return fail(h, 413, "request body too large (at most 64 KiB)");
 	return 0;
 }
@@ -231,6 +250,7 @@ static const http_parser_settings settings = {
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
 };
 
 static void request_start(struct http_conn *h)
@@ -272,6 +292,7 @@ static const char *reason(int status)
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Status";
 	}
 }
@@ -380,6 +401,7 @@ static void answer_broken(struct srv_conn *c, int status, const char *msg)
 	struct http_meta m = { .close = true };
 	const char *code = status == 413 ? "payload_too_large"
 			   : status == 431 ? "headers_too_large"
+			   : status == 505 ? "http_version_not_supported"
 					   : "invalid_request";
 
 	http_write_error(srv_answer_begin(c), status, &m, code, msg);
