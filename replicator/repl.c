@@ -1,0 +1,2498 @@
+/*
+ * repl.c: the replicator. The node's log into the PostgreSQL reporting
+ * schema, exactly once, never on the booking path (repl.h,
+ * docs/replication.md).
+ *
+ * Threads
+ *   main   one connection: migrations at connect, then tails the log with a
+ *          wal_reader from replication_state.applied_lsn + 1, gathers whole
+ *          entries into a batch (batch_records records or batch_ms after the
+ *          first), and applies the batch in ONE transaction that also moves
+ *          applied_lsn (guarded: WHERE applied_lsn = the value we started
+ *          from, so two replicators of one log cannot both apply).
+ *   maint  its own connection: performance_metrics from the server's
+ *          counters, health_checks, and the materialized views refreshed
+ *          CONCURRENTLY on a schedule and on demand. Never delays a batch.
+ *
+ * A batch, in one transaction
+ *   The records are folded in memory first: per booking its final status,
+ *   hold, when it joined or left the waitlist; per event whether it was
+ *   created, its final capacity / instructor / status, whether it was
+ *   cancelled; catalogue rows, payments and notifications as they come.
+ *   These go by COPY into temporary staging tables (ON COMMIT DELETE ROWS),
+ *   then set-based statements move them into the reporting tables:
+ *     catalogue upserts; missing class_events partitions ensured
+ *     (ensure_class_events_partitions) before the events of a new month;
+ *     new events inserted; each staged booking's previous status read from
+ *     registrations; per event ONE update that sets the counters by the
+ *     difference of (final - previous) statuses together with the final
+ *     capacity and status, so the no-overbooking CHECK sees only states the
+ *     core had; registrations updated then inserted in id order (the partial
+ *     unique index sees a customer's old booking leave before the new one
+ *     arrives); waitlist rows (position = order of joining); an event
+ *     cancel cancels its active registrations (the core's PATCH implies it);
+ *     payments and notifications (ids n<lsn>.<k>, stable); replication_state.
+ *   Counters are differences against what PostgreSQL holds, never replayed
+ *   increments, so they stay equal to the count of registrations whatever
+ *   the batch boundaries, and a snapshot's absolute rows (resync) fold in
+ *   the same way.
+ *
+ * Failure behaviour
+ *   PostgreSQL down or refusing (connection lost, SQLSTATE classes 08, 53,
+ *   57, 58, 40, lock timeouts): the transaction is lost as a whole, the
+ *   connection dropped, state "down", reconnect after a capped exponential
+ *   backoff, and the reader reopens at the committed applied_lsn + 1.
+ *   Anything else (a constraint violation, a record that does not decode, a
+ *   booking changed that PostgreSQL never saw, PostgreSQL ahead of the
+ *   log): reported once on stderr with the LSN range, state "down" with
+ *   stopped = true; nothing is skipped and nothing more is applied.
+ *   The log keeps what is not applied: wal_retain(applied_lsn + 1). If it
+ *   is gone anyway (-ENODATA: replication enabled after a long run), the
+ *   newest snapshot is applied (its records are absolute: upserts), then
+ *   applied_lsn = the snapshot's LSN, and tailing resumes after it.
+ */
+#include "repl.h"
+
+#include "entry.h"
+#include "migrations.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPL_ENTRY_RECORDS_MAX (65536 / 12) /* smallest record: 12 bytes */
+#define REPL_LAG_SAMPLE_COUNT 8192
+#define REPL_LAG_SAMPLE_MS 20
+#define REPL_COPY_SIZE_MAX (512u << 20)
+#define REPL_RESYNC_ATTEMPT_MAX 3
+#define REPL_LOOKUP_CHUNK 10000
+#define REPL_START_CACHE_MAX (64u << 20) /* event ids cached (512 MiB) */
+#define REPL_MONTH_BASE 1970
+#define REPL_MONTH_COUNT (200 * 12) /* 1970..2169 tracked in a bitmap */
+#define REPL_IDLE_WAIT_MS 100
+
+/* What a step returned: transient errors retry, the rest stop. */
+#define REPL_TRANSIENT (-EAGAIN)
+
+/* ---- growable byte buffers (COPY text) ---------------------------------- */
+
+struct buf {
+	char *data;
+	size_t size, cap;
+	bool overflow; /* REPL_COPY_SIZE_MAX reached or no memory */
+};
+
+static bool buf_reserve(struct buf *b, size_t n)
+{
+	size_t cap;
+	char *d;
+
+	if (b->size + n <= b->cap)
+		return true;
+	if (b->overflow)
+		return false;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->size + n)
+		cap *= 2;
+	if (cap > REPL_COPY_SIZE_MAX || !(d = realloc(b->data, cap))) {
+		b->overflow = true;
+		return false;
+	}
+	b->data = d;
+	b->cap = cap;
+	return true;
+}
+
+static void buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (!buf_reserve(b, n))
+		return;
+	memcpy(b->data + b->size, p, n);
+	b->size += n;
+}
+
+static void buf_c(struct buf *b, char c)
+{
+	buf_put(b, &c, 1);
+}
+
+static void buf_i64(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	buf_put(b, tmp, (size_t)n);
+}
+
+static void buf_u64(struct buf *b, uint64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* A string as a COPY text field: escaped; bytes that are not UTF-8 become
+ * U+FFFD, so a name PostgreSQL would refuse never stops replication. */
+static void buf_str(struct buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		size_t len = utf8_len(p, n);
+
+		if (len == 0) {
+			buf_put(b, "\xef\xbf\xbd", 3);
+			p++, n--;
+			continue;
+		}
+		if (len == 1) {
+			switch (*p) {
+			case '\\': buf_put(b, "\\\\", 2); break;
+			case '\t': buf_put(b, "\\t", 2); break;
+			case '\n': buf_put(b, "\\n", 2); break;
+			case '\r': buf_put(b, "\\r", 2); break;
+			default: buf_c(b, (char)*p);
+			}
+		} else {
+			buf_put(b, p, len);
+		}
+		p += len, n -= len;
+	}
+}
+
+static void buf_null(struct buf *b)
+{
+	buf_put(b, "\\N", 2);
+}
+
+#define TAB(b) buf_c((b), '\t')
+#define EOL(b) buf_c((b), '\n')
+
+static void buf_date(struct buf *b, struct core_date d)
+{
+	char tmp[16];
+	int n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", d.year, d.month,
+			 d.day);
+	buf_put(b, tmp, (size_t)n);
+}
+
+/* ---- the batch: records folded per booking and per event ---------------- */
+
+enum bk_kind { BK_SET = 0, BK_NEW = 1, BK_RESTORE = 2 };
+
+struct bk {
+	uint64_t id;
+	int64_t created_at, updated_at, hold, exit_at;
+	uint32_t join_seq; /* order of joining the waitlist, 0: did not */
+	uint8_t kind, status, exit_status;
+	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+};
+
+struct ev {
+	uint64_t id;
+	int64_t start_at; /* ms; 0 until known */
+	int64_t created_at, updated_at, cancel_at;
+	bool created, set, cancelled;
+	uint64_t series_id, org_id, location_id, instructor_id;
+	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
+	char currency[4];
+	uint32_t capacity;        /* final, when set */
+	uint64_t set_instructor;  /* final, when set */
+	uint8_t status;           /* final, when set */
+};
+
+/* Open addressing, id -> index + 1, sized at twice the entries. */
+struct idx {
+	uint32_t *slots;
+	uint32_t mask;
+};
+
+enum stage {
+	ST_CAT, ST_CUSTOMER, ST_SERIES, ST_GEN, ST_EVENT, ST_BOOKING,
+	ST_PAYMENT, ST_NOTIFY, ST_COUNT
+};
+
+static const char *const stage_copy[ST_COUNT] = {
+	[ST_CAT] = "COPY s_cat FROM STDIN",
+	[ST_CUSTOMER] = "COPY s_customer FROM STDIN",
+	[ST_SERIES] = "COPY s_series FROM STDIN",
+	[ST_GEN] = "COPY s_gen FROM STDIN",
+	[ST_EVENT] = "COPY s_event FROM STDIN",
+	[ST_BOOKING] = "COPY s_booking (id, event_id, kind, customer_id, status, "
+		       "hold, created_at, updated_at, join_seq, exit_at, exit_status) "
+		       "FROM STDIN",
+	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
+	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
+};
+
+struct batch {
+	struct bk *bk;
+	struct ev *ev;
+	uint32_t bk_count, ev_count, cap; /* cap: bookings and events each */
+	struct idx bk_idx, ev_idx;
+	struct buf st[ST_COUNT];
+	uint32_t rows[ST_COUNT];
+	uint32_t seq, join_seq, restore_count;
+	uint32_t records, entries;
+	uint64_t bytes, first_lsn, last_lsn;
+	bool full;          /* stop adding: the next entry may not fit */
+	bool snapshot;      /* records from a snapshot (resync) */
+	int64_t now_ms;     /* wall clock at the start of the batch */
+	uint32_t month_lo, month_hi; /* months of new events not yet ensured */
+	bool months;
+	char err[REPL_ERROR_SIZE];
+};
+
+/* ---- the replicator ------------------------------------------------------ */
+
+struct lag_sample {
+	int64_t t_ms;
+	uint64_t lsn;
+};
+
+struct repl {
+	struct repl_config cfg;
+	char *conninfo, *log_id, *data_dir;
+	wal *w;
+
+	pthread_t main_thread, maint_thread;
+	bool main_started, maint_started;
+	atomic_bool stopping;
+
+	/* main thread only */
+	PGconn *conn;
+	wal_reader *reader;
+	struct batch b;
+	int64_t *start_cache; /* event id -> start_at ms, 0 unknown */
+	uint64_t start_cache_cap;
+	uint8_t months[REPL_MONTH_COUNT / 8]; /* partitions known to exist */
+
+	/* shared, under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* applied, refreshed, stop, refresh asked */
+	struct repl_status st;
+	bool connected, schema_ready, refresh_asked;
+	uint64_t bytes_applied;
+	struct lag_sample samples[REPL_LAG_SAMPLE_COUNT];
+	uint32_t sample_head, sample_count;
+	int64_t caught_up_ms; /* last time applied == durable */
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(repl *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(repl *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->cfg.quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("bookd: replicator: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Records the last error in the status (and on stderr when loud). */
+static void set_error(repl *r, bool loud, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_error(repl *r, bool loud, const char *fmt, ...)
+{
+	char msg[REPL_ERROR_SIZE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->st.error, sizeof(r->st.error), "%s", msg);
+	r->st.error_count++;
+	pthread_mutex_unlock(&r->lock);
+	if (loud || !r->cfg.quiet)
+		fprintf(stderr, "bookd: replicator: %s\n", msg);
+}
+
+/* ---- batch folding ------------------------------------------------------- */
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static int batch_init(struct batch *b, uint32_t batch_records)
+{
+	/* A batch stops taking entries at batch_records records; one more
+	 * entry may bring REPL_ENTRY_RECORDS_MAX more. Each record makes at
+	 * most one booking and touches at most one event. */
+	uint32_t cap = batch_records + REPL_ENTRY_RECORDS_MAX;
+	uint32_t slots = pow2_at_least(cap * 2);
+
+	memset(b, 0, sizeof(*b));
+	b->cap = cap;
+	b->bk = calloc(cap, sizeof(*b->bk));
+	b->ev = calloc(cap, sizeof(*b->ev));
+	b->bk_idx.slots = calloc(slots, sizeof(uint32_t));
+	b->ev_idx.slots = calloc(slots, sizeof(uint32_t));
+	b->bk_idx.mask = b->ev_idx.mask = slots - 1;
+	if (!b->bk || !b->ev || !b->bk_idx.slots || !b->ev_idx.slots)
+		return -ENOMEM;
+	for (int s = 0; s < ST_COUNT; s++)
+		if (!buf_reserve(&b->st[s], 1u << 16))
+			return -ENOMEM;
+	return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->bk);
+	free(b->ev);
+	free(b->bk_idx.slots);
+	free(b->ev_idx.slots);
+	for (int s = 0; s < ST_COUNT; s++)
+		free(b->st[s].data);
+	memset(b, 0, sizeof(*b));
+}
+
+static void batch_reset(struct batch *b)
+{
+	/* Clear only the slots in use: batches are often small. */
+	for (uint32_t i = 0; i < b->bk_count; i++) {
+		uint32_t h = (uint32_t)(b->bk[i].id * 0x9E3779B97F4A7C15ull >> 32) &
+			     b->bk_idx.mask;
+		while (b->bk_idx.slots[h]) {
+			b->bk_idx.slots[h] = 0;
+			h = (h + 1) & b->bk_idx.mask;
+		}
+	}
+	for (uint32_t i = 0; i < b->ev_count; i++) {
+		uint32_t h = (uint32_t)(b->ev[i].id * 0x9E3779B97F4A7C15ull >> 32) &
+			     b->ev_idx.mask;
+		while (b->ev_idx.slots[h]) {
+			b->ev_idx.slots[h] = 0;
+			h = (h + 1) & b->ev_idx.mask;
+		}
+	}
+	b->bk_count = b->ev_count = 0;
+	for (int s = 0; s < ST_COUNT; s++) {
+		b->st[s].size = 0;
+		b->st[s].overflow = false;
+		b->rows[s] = 0;
+	}
+	b->seq = b->join_seq = b->restore_count = 0;
+	b->records = b->entries = 0;
+	b->bytes = b->first_lsn = b->last_lsn = 0;
+	b->full = b->snapshot = b->months = false;
+	b->now_ms = wall_ms();
+	b->err[0] = '\0';
+}
+
+/* The entry of id in the table, created (zeroed, id set) when asked. */
+static uint32_t idx_find(struct idx *x, uint64_t id, bool *found,
+			 uint64_t (*key)(const void *base, uint32_t i),
+			 const void *base)
+{
+	uint32_t h = (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 32) & x->mask;
+
+	for (uint32_t probes = 0; probes <= x->mask; probes++) {
+		uint32_t v = x->slots[h];
+		if (v == 0) {
+			*found = false;
+			return h;
+		}
+		if (key(base, v - 1) == id) {
+			*found = true;
+			return h;
+		}
+		h = (h + 1) & x->mask;
+	}
+	assert(!"index full: batch capacity bound broken");
+	abort();
+}
+
+static uint64_t bk_key(const void *base, uint32_t i)
+{
+	return ((const struct bk *)base)[i].id;
+}
+
+static uint64_t ev_key(const void *base, uint32_t i)
+{
+	return ((const struct ev *)base)[i].id;
+}
+
+static struct bk *bk_get(struct batch *b, uint64_t id, bool *existed)
+{
+	uint32_t h = idx_find(&b->bk_idx, id, existed, bk_key, b->bk);
+	struct bk *k;
+
+	if (*existed)
+		return &b->bk[b->bk_idx.slots[h] - 1];
+	assert(b->bk_count < b->cap);
+	k = &b->bk[b->bk_count++];
+	memset(k, 0, sizeof(*k));
+	k->id = id;
+	b->bk_idx.slots[h] = b->bk_count;
+	return k;
+}
+
+static struct ev *ev_get(struct batch *b, uint64_t id)
+{
+	bool found;
+	uint32_t h = idx_find(&b->ev_idx, id, &found, ev_key, b->ev);
+	struct ev *e;
+
+	if (found)
+		return &b->ev[b->ev_idx.slots[h] - 1];
+	assert(b->ev_count < b->cap);
+	e = &b->ev[b->ev_count++];
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	b->ev_idx.slots[h] = b->ev_count;
+	return e;
+}
+
+/* Months since 1970-01 (UTC) of a time in ms. */
+static int64_t month_of(int64_t ms)
+{
+	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	/* civil from days (H. Hinnant) */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = yoe + era * 400;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	return (y - REPL_MONTH_BASE) * 12 + (m - 1);
+}
+
+static bool month_known(const repl *r, int64_t m)
+{
+	return m >= 0 && m < REPL_MONTH_COUNT && (r->months[m / 8] >> (m % 8) & 1);
+}
+
+static const char *status_name(uint8_t s)
+{
+	switch (s) {
+	case CORE_BOOKING_CONFIRMED: return "confirmed";
+	case CORE_BOOKING_PENDING_PAYMENT: return "pending_payment";
+	case CORE_BOOKING_WAITLISTED: return "waitlisted";
+	case CORE_BOOKING_CANCELLED: return "cancelled";
+	case CORE_BOOKING_EXPIRED: return "expired";
+	case CORE_BOOKING_PAYMENT_FAILED: return "payment_failed";
+	default: return NULL;
+	}
+}
+
+/* Folds one record into the batch; -EUCLEAN (with b->err) when it cannot
+ * be right: the log and PostgreSQL would diverge. */
+static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
+		     uint64_t lsn, uint32_t notify_index)
+{
+	struct buf *o;
+	struct bk *k;
+	struct ev *e;
+	bool existed;
+
+	b->seq++;
+	switch (c->type) {
+	case CORE_REC_ORG:
+	case CORE_REC_LOCATION:
+	case CORE_REC_INSTRUCTOR:
+		o = &b->st[ST_CAT];
+		buf_u64(o, b->seq); TAB(o);
+		buf_u64(o, c->type); TAB(o);
+		buf_u64(o, c->u.cat.id); TAB(o);
+		buf_u64(o, c->u.cat.org_id); TAB(o);
+		buf_str(o, c->u.cat.name); TAB(o);
+		buf_str(o, c->u.cat.timezone); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_CAT]++;
+		return 0;
+	case CORE_REC_CUSTOMER:
+		o = &b->st[ST_CUSTOMER];
+		buf_u64(o, b->seq); TAB(o);
+		buf_str(o, c->u.customer.id); TAB(o);
+		buf_str(o, c->u.customer.email); TAB(o);
+		buf_str(o, c->u.customer.name); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_CUSTOMER]++;
+		return 0;
+	case CORE_REC_SERIES: {
+		const struct core_series_spec *s = &c->u.series.spec;
+		char t[8];
+
+		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
+			goto bad;
+		o = &b->st[ST_SERIES];
+		buf_u64(o, b->seq); TAB(o);
+		buf_u64(o, c->u.series.id); TAB(o);
+		buf_u64(o, s->org_id); TAB(o);
+		buf_u64(o, s->location_id); TAB(o);
+		buf_u64(o, s->instructor_id); TAB(o);
+		buf_str(o, s->title); TAB(o);
+		buf_u64(o, s->capacity); TAB(o);
+		buf_u64(o, s->waitlist_capacity); TAB(o);
+		buf_u64(o, s->price_cents); TAB(o);
+		buf_str(o, s->currency); TAB(o);
+		buf_str(o, s->timezone); TAB(o);
+		buf_u64(o, s->weekday_mask); TAB(o);
+		snprintf(t, sizeof(t), "%02u:%02u", s->start_minute / 60u,
+			 s->start_minute % 60u);
+		buf_str(o, t); TAB(o);
+		buf_u64(o, s->duration_min); TAB(o);
+		buf_date(o, s->first_date); TAB(o);
+		if (s->last_date.year == 0)
+			buf_null(o);
+		else
+			buf_date(o, s->last_date);
+		TAB(o);
+		buf_c(o, '{');
+		for (uint32_t i = 0; i < s->skip_count; i++) {
+			if (i)
+				buf_c(o, ',');
+			buf_date(o, s->skip[i]);
+		}
+		buf_c(o, '}'); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_SERIES]++;
+		return 0;
+	}
+	case CORE_REC_SERIES_GENERATED:
+		o = &b->st[ST_GEN];
+		buf_u64(o, b->seq); TAB(o);
+		buf_u64(o, c->u.generated.series_id); TAB(o);
+		buf_date(o, c->u.generated.through); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_GEN]++;
+		return 0;
+	case CORE_REC_EVENT_CREATE: {
+		int64_t m = month_of(c->u.event.start_at);
+
+		e = ev_get(b, c->u.event.id);
+		if (e->created)
+			goto bad;
+		e->created = e->set = true;
+		e->created_at = c->at;
+		e->start_at = c->u.event.start_at;
+		e->series_id = c->u.event.series_id;
+		e->org_id = c->u.event.org_id;
+		e->location_id = c->u.event.location_id;
+		e->instructor_id = e->set_instructor = c->u.event.instructor_id;
+		e->duration_min = c->u.event.duration_min;
+		e->capacity0 = e->capacity = c->u.event.capacity;
+		e->waitlist_capacity = c->u.event.waitlist_capacity;
+		e->price_cents = c->u.event.price_cents;
+		memcpy(e->currency, c->u.event.currency, sizeof(e->currency));
+		e->status = CORE_EVENT_SCHEDULED;
+		if (c->at > e->updated_at)
+			e->updated_at = c->at;
+		if (e->start_at == 0 || e->duration_min == 0)
+			goto bad;
+		if (e->id < r->start_cache_cap)
+			r->start_cache[e->id] = e->start_at;
+		if (!month_known(r, m) && m >= 0 && m < REPL_MONTH_COUNT) {
+			if (!b->months || (uint32_t)m < b->month_lo)
+				b->month_lo = (uint32_t)m;
+			if (!b->months || (uint32_t)m > b->month_hi)
+				b->month_hi = (uint32_t)m;
+			b->months = true;
+		} else if (m < 0 || m >= REPL_MONTH_COUNT) {
+			goto bad; /* before 1970 or after 2169 */
+		}
+		return 0;
+	}
+	case CORE_REC_EVENT_PATCH:
+		if (c->u.patch.status != CORE_EVENT_SCHEDULED &&
+		    c->u.patch.status != CORE_EVENT_CANCELLED)
+			goto bad;
+		e = ev_get(b, c->u.patch.event_id);
+		if (e->cancelled && c->u.patch.status == CORE_EVENT_SCHEDULED)
+			goto bad;
+		e->set = true;
+		e->capacity = c->u.patch.capacity;
+		e->set_instructor = c->u.patch.instructor_id;
+		e->status = c->u.patch.status;
+		if (c->u.patch.status == CORE_EVENT_CANCELLED && !e->cancelled) {
+			e->cancelled = true;
+			e->cancel_at = b->snapshot ? b->now_ms : c->at;
+		}
+		if (c->at > e->updated_at)
+			e->updated_at = c->at;
+		return 0;
+	case CORE_REC_BOOKING_NEW:
+	case CORE_REC_BOOKING_RESTORE:
+		if (!status_name(c->u.booking.status) ||
+		    c->u.booking.customer_id[0] == '\0')
+			goto bad;
+		k = bk_get(b, c->u.booking.booking_id, &existed);
+		if (existed)
+			goto bad;
+		k->kind = c->type == CORE_REC_BOOKING_NEW ? BK_NEW : BK_RESTORE;
+		memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
+		k->status = c->u.booking.status;
+		k->hold = c->u.booking.hold_expires_at;
+		k->created_at = c->at;
+		k->updated_at = c->type == CORE_REC_BOOKING_NEW ? c->at : b->now_ms;
+		if (k->status == CORE_BOOKING_WAITLISTED)
+			k->join_seq = ++b->join_seq;
+		else if (k->kind == BK_RESTORE) { /* left the waitlist, maybe */
+			k->exit_status = k->status;
+			k->exit_at = b->now_ms;
+		}
+		if (k->kind == BK_RESTORE)
+			b->restore_count++;
+		e = ev_get(b, core_booking_event(k->id));
+		if (k->updated_at > e->updated_at)
+			e->updated_at = k->updated_at;
+		return 0;
+	case CORE_REC_BOOKING_SET: {
+		uint8_t was;
+
+		if (!status_name(c->u.booking.status) ||
+		    c->u.booking.status == CORE_BOOKING_WAITLISTED)
+			goto bad;
+		k = bk_get(b, c->u.booking.booking_id, &existed);
+		if (!existed)
+			k->kind = BK_SET;
+		was = existed ? k->status : 0;
+		if (k->exit_status == 0 &&
+		    (k->kind == BK_SET || was == CORE_BOOKING_WAITLISTED)) {
+			/* For a booking this batch did not create, its first
+			 * move is its exit from the waitlist if PostgreSQL
+			 * has it waitlisted (checked there). */
+			k->exit_status = c->u.booking.status;
+			k->exit_at = c->at;
+		}
+		k->status = c->u.booking.status;
+		k->hold = c->u.booking.hold_expires_at;
+		k->updated_at = c->at;
+		e = ev_get(b, core_booking_event(k->id));
+		if (c->at > e->updated_at)
+			e->updated_at = c->at;
+		return 0;
+	}
+	case CORE_REC_PAYMENT: {
+		const char *st;
+		uint64_t amount = c->u.payment.amount_cents;
+
+		switch (c->u.payment.code) {
+		case CORE_OK:
+			st = c->u.payment.succeeded ? "succeeded" : "failed";
+			break;
+		case CORE_PAYMENT_MISMATCH:
+			st = "mismatch";
+			break;
+		case CORE_NOT_PENDING:
+			st = "not_pending";
+			break;
+		default:
+			goto bad;
+		}
+		if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
+			amount = INT64_MAX;
+		o = &b->st[ST_PAYMENT];
+		buf_u64(o, c->u.payment.booking_id); TAB(o);
+		buf_u64(o, c->u.payment.payment_ref); TAB(o);
+		buf_u64(o, amount); TAB(o);
+		buf_str(o, c->u.payment.currency); TAB(o);
+		buf_str(o, st); TAB(o);
+		buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
+		buf_u64(o, c->u.payment.code); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_PAYMENT]++;
+		return 0;
+	}
+	case CORE_REC_NOTIFY: {
+		const char *kind = core_notify_kind_name(c->u.notify.kind);
+		char id[48];
+
+		if (strcmp(kind, "unknown") == 0)
+			goto bad;
+		snprintf(id, sizeof(id), "n%" PRIu64 ".%" PRIu32, lsn,
+			 notify_index);
+		o = &b->st[ST_NOTIFY];
+		buf_str(o, id); TAB(o);
+		buf_str(o, kind); TAB(o);
+		buf_u64(o, c->u.notify.booking_id); TAB(o);
+		buf_u64(o, lsn); TAB(o);
+		buf_i64(o, c->at); EOL(o);
+		b->rows[ST_NOTIFY]++;
+		return 0;
+	}
+	case CORE_REC_IDEM:
+		return 0;
+	default:
+		break;
+	}
+bad:
+	snprintf(b->err, sizeof(b->err),
+		 "record %s at LSN %" PRIu64 " does not fit what was applied "
+		 "(log and PostgreSQL diverged)",
+		 core_rec_type_name(c->type), lsn);
+	return -EUCLEAN;
+}
+
+/* Folds one entry (all its records) into the batch. */
+static int batch_add_entry(repl *r, struct batch *b, uint64_t lsn,
+			   const void *payload, size_t size)
+{
+	struct core_rec c;
+	size_t pos = 0;
+	uint32_t notify_index = 0;
+	int rc;
+
+	while ((rc = core_entry_next(payload, size, &pos, &c)) > 0) {
+		rc = batch_add(r, b, &c, lsn,
+			       c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
+		if (rc)
+			return rc;
+		b->records++;
+	}
+	if (rc < 0) {
+		snprintf(b->err, sizeof(b->err),
+			 "entry at LSN %" PRIu64 " does not decode (offset %zu "
+			 "of %zu)", lsn, pos, size);
+		return -EUCLEAN;
+	}
+	b->entries++;
+	b->bytes += size;
+	if (!b->first_lsn)
+		b->first_lsn = lsn;
+	b->last_lsn = lsn;
+	return 0;
+}
+
+/* Staged bookings and events as COPY rows, once the batch is complete. */
+static void batch_finish(struct batch *b)
+{
+	struct buf *o = &b->st[ST_BOOKING];
+
+	for (uint32_t i = 0; i < b->bk_count; i++) {
+		const struct bk *k = &b->bk[i];
+
+		buf_u64(o, k->id); TAB(o);
+		buf_u64(o, k->id >> 24); TAB(o);
+		buf_u64(o, k->kind); TAB(o);
+		if (k->kind == BK_SET)
+			buf_null(o);
+		else
+			buf_str(o, k->customer);
+		TAB(o);
+		buf_str(o, status_name(k->status)); TAB(o);
+		buf_i64(o, k->hold); TAB(o);
+		if (k->kind == BK_SET)
+			buf_null(o);
+		else
+			buf_i64(o, k->created_at);
+		TAB(o);
+		buf_i64(o, k->updated_at); TAB(o);
+		if (k->join_seq)
+			buf_u64(o, k->join_seq);
+		else
+			buf_null(o);
+		TAB(o);
+		if (k->exit_status) {
+			buf_i64(o, k->exit_at); TAB(o);
+			buf_str(o, status_name(k->exit_status)); EOL(o);
+		} else {
+			buf_null(o); TAB(o);
+			buf_null(o); EOL(o);
+		}
+	}
+	b->rows[ST_BOOKING] = b->bk_count;
+	o = &b->st[ST_EVENT];
+	for (uint32_t i = 0; i < b->ev_count; i++) {
+		const struct ev *e = &b->ev[i];
+
+		buf_u64(o, e->id); TAB(o);
+		buf_i64(o, e->start_at); TAB(o);
+		buf_str(o, e->created ? "t" : "f"); TAB(o);
+		buf_u64(o, e->series_id); TAB(o);
+		buf_u64(o, e->org_id); TAB(o);
+		buf_u64(o, e->location_id); TAB(o);
+		buf_u64(o, e->instructor_id); TAB(o);
+		buf_u64(o, e->duration_min); TAB(o);
+		buf_u64(o, e->capacity0); TAB(o);
+		buf_u64(o, e->waitlist_capacity); TAB(o);
+		buf_u64(o, e->price_cents); TAB(o);
+		buf_str(o, e->currency); TAB(o);
+		if (e->set) {
+			buf_u64(o, e->capacity); TAB(o);
+			buf_u64(o, e->set_instructor); TAB(o);
+			buf_str(o, e->status == CORE_EVENT_CANCELLED ? "cancelled"
+								     : "scheduled");
+			TAB(o);
+		} else {
+			buf_null(o); TAB(o);
+			buf_null(o); TAB(o);
+			buf_null(o); TAB(o);
+		}
+		buf_str(o, e->cancelled ? "t" : "f"); TAB(o);
+		buf_i64(o, e->cancel_at); TAB(o);
+		buf_i64(o, e->created_at); TAB(o);
+		buf_i64(o, e->updated_at); EOL(o);
+	}
+	b->rows[ST_EVENT] = b->ev_count;
+}
+
+static uint64_t batch_rows(const struct batch *b)
+{
+	uint64_t n = 0;
+	for (int s = 0; s < ST_COUNT; s++)
+		if (s != ST_GEN)
+			n += b->rows[s];
+	return n;
+}
+
+/* ---- SQL ------------------------------------------------------------------ */
+
+#define TS(x) "to_timestamp((" x ") / 1000.0)"
+#define ACTIVE "('confirmed', 'pending_payment', 'waitlisted')"
+#define SEATED "('confirmed', 'pending_payment')"
+
+/* Staging tables, one set per connection, emptied at every commit. */
+static const char sql_stage[] =
+	"SET TimeZone = 'UTC';"
+	"CREATE TEMP TABLE IF NOT EXISTS s_cat (seq int, kind smallint, id bigint,"
+	" org_id bigint, name text, tz text, at bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_customer (seq int, id text, email text,"
+	" name text, at bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_series (seq int, id bigint, org_id bigint,"
+	" location_id bigint, instructor_id bigint, title text, capacity bigint,"
+	" waitlist_capacity bigint, price_cents bigint, currency text, timezone text,"
+	" weekday_mask smallint, start_time time, duration_min bigint,"
+	" first_date date, last_date date, skip_dates date[], at bigint)"
+	" ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_gen (seq int, series_id bigint,"
+	" through date, at bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_event (id bigint, start_at bigint,"
+	" created bool, series_id bigint, org_id bigint, location_id bigint,"
+	" instructor_id bigint, duration_min bigint, capacity0 bigint,"
+	" waitlist_capacity bigint, price_cents bigint, currency text,"
+	" capacity bigint, set_instructor bigint, status text, cancelled bool,"
+	" cancel_at bigint, created_at bigint, updated_at bigint)"
+	" ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
+	" kind smallint, customer_id text, status text, hold bigint,"
+	" created_at bigint, updated_at bigint, join_seq int, exit_at bigint,"
+	" exit_status text, old_status text) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_payment (booking_id bigint, ref text,"
+	" amount bigint, currency text, status text, flagged bool, code smallint,"
+	" at bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_notify (id text, kind text,"
+	" booking_id bigint, lsn bigint, at bigint) ON COMMIT DELETE ROWS;";
+
+static const char sql_catalog[] =
+	"INSERT INTO organizations AS t (id, name, timezone, created_at, updated_at)"
+	" SELECT DISTINCT ON (id) id, name, coalesce(nullif(tz, ''), 'UTC'),"
+	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 1 ORDER BY id, seq DESC"
+	" ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+	" timezone = excluded.timezone, updated_at = excluded.updated_at;"
+	"INSERT INTO locations AS t (id, org_id, name, timezone, created_at, updated_at)"
+	" SELECT DISTINCT ON (id) id, org_id, name, nullif(tz, ''),"
+	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 2 ORDER BY id, seq DESC"
+	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
+	" timezone = excluded.timezone, updated_at = excluded.updated_at;"
+	"INSERT INTO instructors AS t (id, org_id, name, created_at, updated_at)"
+	" SELECT DISTINCT ON (id) id, org_id, name,"
+	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 3 ORDER BY id, seq DESC"
+	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
+	" updated_at = excluded.updated_at;"
+	"INSERT INTO customers AS t (id, email, name, created_at, updated_at)"
+	" SELECT DISTINCT ON (id) id, nullif(email, ''), nullif(name, ''),"
+	" " TS("at") ", " TS("at") " FROM s_customer ORDER BY id, seq DESC"
+	" ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,"
+	" updated_at = excluded.updated_at;"
+	"INSERT INTO class_series AS t (id, org_id, location_id, instructor_id, title,"
+	" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
+	" start_time, duration_min, first_date, last_date, skip_dates, created_at,"
+	" updated_at)"
+	" SELECT DISTINCT ON (id) id, org_id, location_id, instructor_id, title,"
+	" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
+	" start_time, duration_min, first_date, last_date, skip_dates,"
+	" " TS("at") ", " TS("at") " FROM s_series ORDER BY id, seq DESC"
+	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id,"
+	" location_id = excluded.location_id, instructor_id = excluded.instructor_id,"
+	" title = excluded.title, capacity = excluded.capacity,"
+	" waitlist_capacity = excluded.waitlist_capacity,"
+	" price_cents = excluded.price_cents, currency = excluded.currency,"
+	" timezone = excluded.timezone, weekday_mask = excluded.weekday_mask,"
+	" start_time = excluded.start_time, duration_min = excluded.duration_min,"
+	" first_date = excluded.first_date, last_date = excluded.last_date,"
+	" skip_dates = excluded.skip_dates, updated_at = excluded.updated_at;"
+	"UPDATE class_series t SET generated_through = g.through,"
+	" updated_at = greatest(t.updated_at, " TS("g.at") ")"
+	" FROM (SELECT DISTINCT ON (series_id) series_id, through, at FROM s_gen"
+	" ORDER BY series_id, seq DESC) g WHERE t.id = g.series_id;";
+
+/* Events this batch touches but did not create: their start_at (the
+ * partition key) from PostgreSQL, for the cache. */
+static const char sql_event_start[] =
+	"UPDATE s_event s SET start_at = (extract(epoch FROM c.start_at) * 1000)::bigint"
+	" FROM class_events c WHERE c.id = s.id AND s.start_at = 0"
+	" RETURNING s.id, s.start_at";
+
+static const char sql_event_insert[] =
+	"INSERT INTO class_events (id, series_id, org_id, location_id, instructor_id,"
+	" title, start_at, duration_min, capacity, waitlist_capacity, price_cents,"
+	" currency, created_at, updated_at)"
+	" SELECT e.id, nullif(e.series_id, 0), e.org_id, nullif(e.location_id, 0),"
+	" nullif(e.instructor_id, 0), coalesce(s.title, ''), " TS("e.start_at") ","
+	" e.duration_min, e.capacity0, e.waitlist_capacity, e.price_cents, e.currency,"
+	" " TS("e.created_at") ", " TS("e.created_at")
+	" FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id"
+	" WHERE e.created ORDER BY e.id ON CONFLICT (id, start_at) DO NOTHING";
+
+static const char sql_old_status[] =
+	"UPDATE s_booking s SET old_status = r.status FROM registrations r"
+	" WHERE r.id = s.id AND s.kind <> 1";
+
+static const char sql_missing_booking[] =
+	"SELECT id FROM s_booking WHERE kind = 0 AND old_status IS NULL"
+	" ORDER BY id LIMIT 1";
+
+/* One update per event: counters by (final - previous) statuses, with the
+ * final capacity, instructor and status, so the CHECK sees one row version
+ * the core had. */
+static const char sql_event_update[] =
+	"UPDATE class_events c SET"
+	" reg_count = CASE WHEN x.cancelled THEN 0 ELSE c.reg_count + x.dc END,"
+	" held_count = CASE WHEN x.cancelled THEN 0 ELSE c.held_count + x.dh END,"
+	" waitlist_count = CASE WHEN x.cancelled THEN 0 ELSE c.waitlist_count + x.dw END,"
+	" capacity = coalesce(x.capacity, c.capacity),"
+	" instructor_id = coalesce(nullif(x.set_instructor, 0), c.instructor_id),"
+	" status = coalesce(x.status, c.status),"
+	" updated_at = greatest(c.updated_at, " TS("x.updated_at") ")"
+	" FROM (SELECT e.*, coalesce(d.dc, 0) AS dc, coalesce(d.dh, 0) AS dh,"
+	"  coalesce(d.dw, 0) AS dw FROM s_event e LEFT JOIN"
+	"  (SELECT event_id,"
+	"   count(*) FILTER (WHERE status = 'confirmed')"
+	"    - count(*) FILTER (WHERE old_status = 'confirmed') AS dc,"
+	"   count(*) FILTER (WHERE status = 'pending_payment')"
+	"    - count(*) FILTER (WHERE old_status = 'pending_payment') AS dh,"
+	"   count(*) FILTER (WHERE status = 'waitlisted')"
+	"    - count(*) FILTER (WHERE old_status = 'waitlisted') AS dw"
+	"   FROM s_booking GROUP BY event_id) d ON d.event_id = e.id) x"
+	" WHERE c.id = x.id AND c.start_at = " TS("x.start_at");
+
+static const char sql_customers_implied[] =
+	"INSERT INTO customers (id, created_at, updated_at)"
+	" SELECT customer_id, " TS("min(created_at)") ", " TS("min(created_at)")
+	" FROM s_booking WHERE kind <> 0 GROUP BY customer_id"
+	" ON CONFLICT (id) DO NOTHING;";
+
+static const char sql_reg_update[] =
+	"UPDATE registrations r SET status = s.status,"
+	" hold_expires_at = " TS("nullif(s.hold, 0)") ","
+	" updated_at = " TS("s.updated_at")
+	" FROM s_booking s WHERE r.id = s.id AND s.kind = 0;";
+
+static const char sql_reg_insert[] =
+	"INSERT INTO registrations (id, event_id, customer_id, status,"
+	" hold_expires_at, created_at, updated_at)"
+	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
+	" " TS("created_at") ", " TS("updated_at")
+	" FROM s_booking WHERE kind = 1 ORDER BY id;";
+
+static const char sql_reg_restore[] =
+	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
+	" hold_expires_at, created_at, updated_at)"
+	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
+	" " TS("created_at") ", " TS("updated_at")
+	" FROM s_booking WHERE kind = 2 ORDER BY id"
+	" ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+	" hold_expires_at = excluded.hold_expires_at, updated_at = excluded.updated_at"
+	" WHERE r.status IS DISTINCT FROM excluded.status"
+	" OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at;";
+
+static const char sql_waitlist[] =
+	"INSERT INTO event_waitlists (booking_id, event_id, customer_id, position,"
+	" joined_at, promoted_at, left_at)"
+	" SELECT s.id, s.event_id, s.customer_id,"
+	" coalesce((SELECT max(w.position) FROM event_waitlists w"
+	"  WHERE w.event_id = s.event_id), 0)"
+	" + row_number() OVER (PARTITION BY s.event_id ORDER BY s.join_seq),"
+	" " TS("s.created_at") ","
+	" CASE WHEN s.exit_status IN " SEATED " THEN " TS("s.exit_at") " END,"
+	" CASE WHEN s.exit_status NOT IN " SEATED " THEN " TS("s.exit_at") " END"
+	" FROM s_booking s"
+	" WHERE s.join_seq IS NOT NULL AND (s.kind = 1 OR s.old_status IS NULL)"
+	" ON CONFLICT (booking_id) DO NOTHING;"
+	"UPDATE event_waitlists w SET"
+	" promoted_at = CASE WHEN s.exit_status IN " SEATED " THEN " TS("s.exit_at") " END,"
+	" left_at = CASE WHEN s.exit_status IN " SEATED " THEN NULL ELSE " TS("s.exit_at") " END"
+	" FROM s_booking s WHERE w.booking_id = s.id AND s.kind <> 1"
+	" AND s.old_status = 'waitlisted' AND s.exit_status IS NOT NULL"
+	" AND w.promoted_at IS NULL AND w.left_at IS NULL;";
+
+/* The core's event cancel cancels every active booking (no record each). */
+static const char sql_event_cancel[] =
+	"UPDATE registrations r SET status = 'cancelled', hold_expires_at = NULL,"
+	" updated_at = " TS("e.cancel_at")
+	" FROM s_event e WHERE e.cancelled AND r.event_id = e.id"
+	" AND r.status IN " ACTIVE ";"
+	"UPDATE event_waitlists w SET left_at = " TS("e.cancel_at")
+	" FROM s_event e WHERE e.cancelled AND w.event_id = e.id"
+	" AND w.promoted_at IS NULL AND w.left_at IS NULL;";
+
+static const char sql_payments[] =
+	"INSERT INTO payments (booking_id, customer_id, provider, payment_ref,"
+	" amount_cents, currency, status, flagged, code, recorded_at)"
+	" SELECT p.booking_id, r.customer_id, 'stripe', p.ref, p.amount, p.currency,"
+	" p.status, p.flagged, p.code, " TS("p.at")
+	" FROM s_payment p LEFT JOIN registrations r ON r.id = p.booking_id"
+	" ON CONFLICT (provider, payment_ref, booking_id) DO NOTHING;";
+
+static const char sql_notify[] =
+	"INSERT INTO notifications (id, kind, booking_id, event_id, customer_id,"
+	" payload, created_at)"
+	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24, r.customer_id,"
+	" jsonb_build_object('lsn', n.lsn), " TS("n.at")
+	" FROM s_notify n LEFT JOIN registrations r ON r.id = n.booking_id"
+	" ON CONFLICT (id) DO NOTHING;";
+
+static const char sql_state_move[] =
+	"UPDATE replication_state SET applied_lsn = $2, updated_at = now()"
+	" WHERE log_id = $1 AND applied_lsn = $3";
+
+/* ---- libpq helpers -------------------------------------------------------- */
+
+/* Is this failure worth a retry on a new connection? */
+static bool pg_transient(PGconn *c, const PGresult *res)
+{
+	const char *state;
+
+	if (!c || PQstatus(c) != CONNECTION_OK)
+		return true;
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!state || strlen(state) != 5)
+		return true; /* no SQLSTATE: the client side or the link */
+	if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2) ||
+	    !strncmp(state, "57", 2) || !strncmp(state, "58", 2) ||
+	    !strncmp(state, "40", 2) || !strcmp(state, "55P03") ||
+	    !strcmp(state, "55006"))
+		return true;
+	return false;
+}
+
+/* The first line of a message, for one-line reports. */
+static void one_line(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	for (; src && *src && *src != '\n' && n + 1 < size; src++)
+		dst[n++] = *src;
+	dst[n] = '\0';
+}
+
+static void pg_notice_quiet(void *arg, const char *message)
+{
+	(void)arg, (void)message; /* "already exists, skipping" and the like */
+}
+
+/* Runs sql expecting `want`; on failure fills err and returns
+ * REPL_TRANSIENT or -EPROTO (permanent). *out (if given) keeps the result. */
+static int pg_run(PGconn *c, const char *what, const char *sql, int nparams,
+		  const char *const *params, ExecStatusType want,
+		  PGresult **out, char *err, size_t err_size)
+{
+	PGresult *res = nparams ? PQexecParams(c, sql, nparams, NULL, params,
+					       NULL, NULL, 0)
+				: PQexec(c, sql);
+	char msg[300];
+
+	if (res && PQresultStatus(res) == want) {
+		if (out)
+			*out = res;
+		else
+			PQclear(res);
+		return 0;
+	}
+	one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+				       : PQerrorMessage(c));
+	if (!msg[0])
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+	snprintf(err, err_size, "%s: %s%s%s%s", what, msg,
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? " (SQLSTATE " : "",
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			 ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? ")" : "");
+	bool transient = pg_transient(c, res);
+	PQclear(res);
+	return transient ? REPL_TRANSIENT : -EPROTO;
+}
+
+static int pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
+		   size_t err_size)
+{
+	PGresult *res = PQexec(c, sql);
+	int rc;
+
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+		char msg[300];
+		bool transient = pg_transient(c, res);
+
+		one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+					       : PQerrorMessage(c));
+		snprintf(err, err_size, "%s: %s", sql, msg);
+		PQclear(res);
+		return transient ? REPL_TRANSIENT : -EPROTO;
+	}
+	PQclear(res);
+	rc = PQputCopyData(c, b->data, (int)b->size) == 1 ? 0 : -1;
+	if (PQputCopyEnd(c, rc ? "replicator: copy failed" : NULL) != 1)
+		rc = -1;
+	res = PQgetResult(c);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char msg[300];
+		bool transient = pg_transient(c, res);
+
+		one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+					       : PQerrorMessage(c));
+		snprintf(err, err_size, "%s: %s", sql, msg);
+		PQclear(res);
+		while ((res = PQgetResult(c)))
+			PQclear(res);
+		return transient ? REPL_TRANSIENT : -EPROTO;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(c)))
+		PQclear(res);
+	return rc ? REPL_TRANSIENT : 0;
+}
+
+/* A decimal integer PostgreSQL sent, validated. */
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- status and lag ---------------------------------------------------- */
+
+static void lag_sample(repl *r)
+{
+	int64_t now = mono_ms();
+	uint64_t d = wal_durable_lsn(r->w);
+
+	pthread_mutex_lock(&r->lock);
+	if (r->sample_count == 0 ||
+	    (d > r->samples[(r->sample_head + r->sample_count - 1) %
+			     REPL_LAG_SAMPLE_COUNT].lsn &&
+	     now - r->samples[(r->sample_head + r->sample_count - 1) %
+			      REPL_LAG_SAMPLE_COUNT].t_ms >= REPL_LAG_SAMPLE_MS)) {
+		if (r->sample_count < REPL_LAG_SAMPLE_COUNT) {
+			struct lag_sample *s =
+				&r->samples[(r->sample_head + r->sample_count) %
+					    REPL_LAG_SAMPLE_COUNT];
+			s->t_ms = now;
+			s->lsn = d;
+			r->sample_count++;
+		}
+	}
+	if (d <= r->st.applied_lsn)
+		r->caught_up_ms = now;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Under r->lock: applied moved; samples it covers are history. */
+static void lag_pop(repl *r)
+{
+	while (r->sample_count > 0 &&
+	       r->samples[r->sample_head].lsn <= r->st.applied_lsn) {
+		r->sample_head = (r->sample_head + 1) % REPL_LAG_SAMPLE_COUNT;
+		r->sample_count--;
+	}
+}
+
+static void set_connected(repl *r, bool up)
+{
+	pthread_mutex_lock(&r->lock);
+	r->connected = up;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* A permanent error: say it once, loudly, and stop applying. */
+static void stop_loudly(repl *r, const char *msg)
+{
+	fprintf(stderr,
+		"bookd: replicator: STOPPED: %s. Nothing was skipped: fix the "
+		"cause and restart bookd; replication resumes after applied_lsn "
+		"%" PRIu64 ".\n",
+		msg, r->st.applied_lsn);
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->st.error, sizeof(r->st.error), "%s", msg);
+	r->st.error_count++;
+	r->st.stopped = true;
+	r->connected = false;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the event start cache (partition key of updates) ------------------ */
+
+static void cache_set(repl *r, uint64_t id, int64_t ms)
+{
+	if (id >= r->start_cache_cap) {
+		uint64_t cap = r->start_cache_cap ? r->start_cache_cap : 1u << 16;
+		int64_t *p;
+
+		while (cap <= id)
+			cap *= 2;
+		if (cap > REPL_START_CACHE_MAX)
+			return; /* beyond: looked up in PostgreSQL */
+		p = realloc(r->start_cache, cap * sizeof(*p));
+		if (!p)
+			return;
+		memset(p + r->start_cache_cap, 0,
+		       (cap - r->start_cache_cap) * sizeof(*p));
+		r->start_cache = p;
+		r->start_cache_cap = cap;
+	}
+	r->start_cache[id] = ms;
+}
+
+/* ---- partitions ---------------------------------------------------------- */
+
+static void month_date(uint32_t m, char out[16])
+{
+	snprintf(out, 16, "%04u-%02u-01", REPL_MONTH_BASE + m / 12, m % 12 + 1);
+}
+
+/* The partitions that exist, into r->months. */
+static int partitions_load(repl *r, char *err, size_t es)
+{
+	PGresult *res;
+	int rc = pg_run(r->conn, "listing partitions",
+			"SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+			" ON c.oid = i.inhrelid"
+			" WHERE i.inhparent = 'class_events'::regclass",
+			0, NULL, PGRES_TUPLES_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	memset(r->months, 0, sizeof(r->months));
+	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 1; i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		unsigned y, m;
+		char tail;
+
+		if (sscanf(name, "class_events_%4u_%2u%c", &y, &m, &tail) != 2 ||
+		    strlen(name) != strlen("class_events_2026_01") ||
+		    y < REPL_MONTH_BASE || m < 1 || m > 12)
+			continue; /* not ours: a detached or foreign child */
+		uint32_t idx = (y - REPL_MONTH_BASE) * 12 + (m - 1);
+		if (idx < REPL_MONTH_COUNT)
+			r->months[idx / 8] |= (uint8_t)(1u << (idx % 8));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* ensure_class_events_partitions for months lo..hi (chunks of 10 years). */
+static int partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
+			     size_t es)
+{
+	for (uint32_t a = lo; a <= hi; a += 120) {
+		uint32_t z = hi - a >= 119 ? a + 119 : hi;
+		char from[16], to[16];
+		const char *p[2] = { from, to };
+		int rc;
+
+		month_date(a, from);
+		month_date(z, to);
+		rc = pg_run(r->conn, "ensure_class_events_partitions",
+			    "SELECT ensure_class_events_partitions($1::date, $2::date)",
+			    2, p, PGRES_TUPLES_OK, NULL, err, es);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+static int migrate(repl *r, char *err, size_t es)
+{
+	PGconn *c = r->conn;
+	int rc = pg_run(c, "schema_migrations",
+			"CREATE TABLE IF NOT EXISTS schema_migrations ("
+			" version bigint PRIMARY KEY, name text,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+
+	for (unsigned i = 0; rc == 0 && i < repl_migration_count; i++) {
+		const struct repl_migration *m = &repl_migrations[i];
+		char version[24];
+		const char *p[2] = { version, m->name };
+		PGresult *res;
+
+		snprintf(version, sizeof(version), "%ld", m->version);
+		/* One runner at a time (nodes sharing a database). */
+		rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+			    err, es);
+		if (!rc)
+			rc = pg_run(c, "migration lock",
+				    "SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
+				    0, NULL, PGRES_TUPLES_OK, NULL, err, es);
+		if (!rc)
+			rc = pg_run(c, "schema_migrations",
+				    "SELECT 1 FROM schema_migrations WHERE version = $1",
+				    1, p, PGRES_TUPLES_OK, &res, err, es);
+		if (rc)
+			break;
+		bool applied = PQntuples(res) > 0;
+		PQclear(res);
+		if (applied) {
+			rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				    PGRES_COMMAND_OK, NULL, err, es);
+			continue;
+		}
+		res = PQexec(c, m->sql);
+		if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			     PQresultStatus(res) != PGRES_TUPLES_OK)) {
+			char msg[300];
+			bool transient = pg_transient(c, res);
+
+			one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+						       : PQerrorMessage(c));
+			snprintf(err, es, "migration %s: %s", m->name, msg);
+			PQclear(res);
+			PQclear(PQexec(c, "ROLLBACK"));
+			return transient ? REPL_TRANSIENT : -EPROTO;
+		}
+		PQclear(res);
+		rc = pg_run(c, "schema_migrations",
+			    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+			    2, p, PGRES_COMMAND_OK, NULL, err, es);
+		if (!rc)
+			rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				    PGRES_COMMAND_OK, NULL, err, es);
+		if (!rc)
+			say(r, "migration %s applied", m->name);
+	}
+	if (rc && PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
+
+/* ---- applying a batch -------------------------------------------------------- */
+
+/* Applies the batch in one transaction moving applied_lsn from -> to.
+ * 0, REPL_TRANSIENT (retry on a new connection) or -EPROTO / -EUCLEAN /
+ * -ENOMEM (permanent), with b->err. */
+static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
+{
+	PGconn *c = r->conn;
+	char *err = b->err;
+	size_t es = sizeof(b->err);
+	char from_s[24], to_s[24], n_s[24];
+	const char *mp[3] = { r->log_id, to_s, from_s };
+	bool kinds[3] = { false, false, false }, cancels = false, created = false;
+	uint32_t misses = 0;
+	PGresult *res;
+	char *multi;
+	size_t multi_size = 0;
+	int rc;
+
+	assert(r->conn);
+	assert(to >= from);
+	for (uint32_t i = 0; i < b->ev_count; i++) {
+		struct ev *e = &b->ev[i];
+
+		created |= e->created;
+		cancels |= e->cancelled;
+		if (!e->start_at && e->id < r->start_cache_cap)
+			e->start_at = r->start_cache[e->id];
+		if (!e->start_at)
+			misses++;
+	}
+	for (uint32_t i = 0; i < b->bk_count; i++)
+		kinds[b->bk[i].kind] = true;
+	batch_finish(b);
+	for (int s = 0; s < ST_COUNT; s++)
+		if (b->st[s].overflow) {
+			snprintf(err, es, "batch too large to stage (out of memory)");
+			return -ENOMEM;
+		}
+
+	rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	for (int s = 0; !rc && s < ST_COUNT; s++)
+		if (b->rows[s])
+			rc = pg_copy(c, stage_copy[s], &b->st[s], err, es);
+	if (!rc && (b->rows[ST_CAT] || b->rows[ST_CUSTOMER] ||
+		    b->rows[ST_SERIES] || b->rows[ST_GEN]))
+		rc = pg_run(c, "catalogue", sql_catalog, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc && b->months)
+		rc = partitions_ensure(r, b->month_lo, b->month_hi, err, es);
+	if (!rc && misses) {
+		rc = pg_run(c, "event look-up", sql_event_start, 0, NULL,
+			    PGRES_TUPLES_OK, &res, err, es);
+		for (int i = 0; !rc && i < PQntuples(res); i++) {
+			int64_t id, ms;
+
+			if (PQnfields(res) != 2 ||
+			    !parse_i64(PQgetvalue(res, i, 0), &id) ||
+			    !parse_i64(PQgetvalue(res, i, 1), &ms) || id <= 0 ||
+			    ms == 0) {
+				snprintf(err, es, "event look-up: unexpected row");
+				rc = -EPROTO;
+				break;
+			}
+			cache_set(r, (uint64_t)id, ms);
+		}
+		if (res && !rc)
+			PQclear(res);
+		else if (rc && res && PQresultStatus(res) == PGRES_TUPLES_OK)
+			PQclear(res);
+	}
+	if (!rc && created)
+		rc = pg_run(c, "inserting events", sql_event_insert, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc && (kinds[BK_SET] || kinds[BK_RESTORE]))
+		rc = pg_run(c, "previous statuses", sql_old_status, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc && kinds[BK_SET]) {
+		rc = pg_run(c, "previous statuses", sql_missing_booking, 0, NULL,
+			    PGRES_TUPLES_OK, &res, err, es);
+		if (!rc) {
+			if (PQntuples(res) > 0) {
+				snprintf(err, es,
+					 "booking %s changed in the log but is not "
+					 "in registrations (log and PostgreSQL "
+					 "diverged)",
+					 PQgetvalue(res, 0, 0));
+				rc = -EUCLEAN;
+			}
+			PQclear(res);
+		}
+	}
+	if (!rc && b->ev_count) {
+		rc = pg_run(c, "updating events", sql_event_update, 0, NULL,
+			    PGRES_COMMAND_OK, &res, err, es);
+		if (!rc) {
+			int64_t n;
+
+			if (!parse_i64(PQcmdTuples(res), &n) || n != b->ev_count) {
+				snprintf(err, es,
+					 "%u events touched, %s found in class_events "
+					 "(an event the log has is missing: "
+					 "detached partition, or another log's data?)",
+					 b->ev_count, PQcmdTuples(res));
+				rc = -EUCLEAN;
+			}
+			PQclear(res);
+		}
+	}
+	if (!rc) {
+		/* The rest needs no answer: one round trip. */
+		const char *parts[9];
+		size_t np = 0;
+
+		if (kinds[BK_NEW] || kinds[BK_RESTORE])
+			parts[np++] = sql_customers_implied;
+		if (kinds[BK_SET])
+			parts[np++] = sql_reg_update;
+		if (kinds[BK_NEW])
+			parts[np++] = sql_reg_insert;
+		if (kinds[BK_RESTORE])
+			parts[np++] = sql_reg_restore;
+		if (b->bk_count)
+			parts[np++] = sql_waitlist;
+		if (cancels)
+			parts[np++] = sql_event_cancel;
+		if (b->rows[ST_PAYMENT])
+			parts[np++] = sql_payments;
+		if (b->rows[ST_NOTIFY])
+			parts[np++] = sql_notify;
+		for (size_t i = 0; i < np; i++)
+			multi_size += strlen(parts[i]);
+		if (np) {
+			multi = malloc(multi_size + 1);
+			if (!multi) {
+				snprintf(err, es, "out of memory");
+				rc = -ENOMEM;
+			} else {
+				multi[0] = '\0';
+				for (size_t i = 0; i < np; i++)
+					strcat(multi, parts[i]);
+				rc = pg_run(c, "applying bookings", multi, 0, NULL,
+					    PGRES_COMMAND_OK, NULL, err, es);
+				free(multi);
+			}
+		}
+	}
+	if (!rc) {
+		snprintf(from_s, sizeof(from_s), "%" PRIu64, from);
+		snprintf(to_s, sizeof(to_s), "%" PRIu64, to);
+		rc = pg_run(c, "replication_state", sql_state_move, 3, mp,
+			    PGRES_COMMAND_OK, &res, err, es);
+		if (!rc) {
+			snprintf(n_s, sizeof(n_s), "%s", PQcmdTuples(res));
+			PQclear(res);
+			if (strcmp(n_s, "1") != 0) {
+				snprintf(err, es,
+					 "replication_state of log '%s' is no longer "
+					 "at %s: another replicator applies this log",
+					 r->log_id, from_s);
+				rc = -EUCLEAN;
+			}
+		}
+	}
+	if (!rc)
+		rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+			    NULL, err, es);
+	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+	if (!rc && b->months)
+		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)
+			r->months[m / 8] |= (uint8_t)(1u << (m % 8));
+	return rc;
+}
+
+/* ---- sessions: connect, migrate, position, reader ---------------------------- */
+
+static void session_close(repl *r)
+{
+	if (r->reader) {
+		wal_reader_close(r->reader);
+		r->reader = NULL;
+	}
+	if (r->conn) {
+		PQfinish(r->conn);
+		r->conn = NULL;
+	}
+	set_connected(r, false);
+}
+
+static void commit_applied(repl *r, const struct batch *b, uint64_t to,
+			   double seconds)
+{
+	pthread_mutex_lock(&r->lock);
+	r->st.applied_lsn = to;
+	r->st.batch_count++;
+	r->st.records_applied += b->records;
+	r->st.entries_applied += b->entries;
+	r->st.rows_written += batch_rows(b);
+	r->st.last_batch_ms = seconds * 1000;
+	r->bytes_applied += b->bytes;
+	lag_pop(r);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	wal_retain(r->w, to + 1);
+}
+
+static int resync(repl *r, char *err, size_t es);
+
+static int session_open(repl *r, char *err, size_t es)
+{
+	const char *keys[] = { "connect_timeout", "application_name", "dbname",
+			       NULL };
+	const char *vals[] = { "5", "bookd-replicator", r->conninfo, NULL };
+	const char *p[1] = { r->log_id };
+	PGresult *res;
+	int64_t applied;
+	uint64_t durable;
+	char ahead[8];
+	int rc;
+
+	r->conn = PQconnectdbParams(keys, vals, 1);
+	if (!r->conn || PQstatus(r->conn) != CONNECTION_OK) {
+		char msg[300];
+		one_line(msg, sizeof(msg),
+			 r->conn ? PQerrorMessage(r->conn) : "out of memory");
+		snprintf(err, es, "cannot connect to PostgreSQL: %s", msg);
+		return REPL_TRANSIENT;
+	}
+	PQsetNoticeProcessor(r->conn, pg_notice_quiet, NULL);
+	rc = migrate(r, err, es);
+	if (!rc)
+		rc = pg_run(r->conn, "staging tables", sql_stage, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc)
+		rc = pg_run(r->conn, "replication_state",
+			    "INSERT INTO replication_state (log_id) VALUES ($1)"
+			    " ON CONFLICT (log_id) DO NOTHING",
+			    1, p, PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc)
+		rc = pg_run(r->conn, "replication_state",
+			    "SELECT applied_lsn FROM replication_state WHERE log_id = $1",
+			    1, p, PGRES_TUPLES_OK, &res, err, es);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 ||
+	    !parse_i64(PQgetvalue(res, 0, 0), &applied) || applied < 0) {
+		PQclear(res);
+		snprintf(err, es, "replication_state of log '%s': unexpected answer",
+			 r->log_id);
+		return -EPROTO;
+	}
+	PQclear(res);
+	durable = wal_durable_lsn(r->w);
+	if ((uint64_t)applied > durable) {
+		snprintf(err, es,
+			 "PostgreSQL has log '%s' applied up to LSN %" PRId64
+			 " but the log ends at %" PRIu64
+			 ": another log's data (set another log_id) or a lost log",
+			 r->log_id, applied, durable);
+		return -EUCLEAN;
+	}
+	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
+	const char *pa[1] = { ahead };
+	rc = pg_run(r->conn, "partitions ahead",
+		    "SELECT ensure_class_events_partitions("
+		    "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
+		    " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
+		    1, pa, PGRES_TUPLES_OK, NULL, err, es);
+	if (!rc)
+		rc = partitions_load(r, err, es);
+	if (rc)
+		return rc;
+
+	pthread_mutex_lock(&r->lock);
+	r->st.applied_lsn = (uint64_t)applied;
+	r->schema_ready = true;
+	r->connected = true;
+	lag_pop(r);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+
+	wal_retain(r->w, (uint64_t)applied + 1);
+	rc = wal_reader_open(r->w, (uint64_t)applied + 1, &r->reader);
+	if (rc == -ENODATA)
+		return resync(r, err, es);
+	if (rc) {
+		snprintf(err, es, "cannot read the log from LSN %" PRId64 ": %s",
+			 applied + 1, strerror(-rc));
+		return rc;
+	}
+	say(r, "connected; log '%s' applied up to LSN %" PRId64 ", log at %" PRIu64,
+	    r->log_id, applied, durable);
+	return 0;
+}
+
+/* The log before applied_lsn + 1 is gone: apply the newest snapshot (its
+ * records are absolute), then tail after it. */
+static int resync(repl *r, char *err, size_t es)
+{
+	for (int attempt = 0; attempt < REPL_RESYNC_ATTEMPT_MAX; attempt++) {
+		uint64_t applied = r->st.applied_lsn, snap_lsn = 0;
+		void *snap = NULL;
+		size_t size = 0, pos = 0;
+		const void *entry;
+		size_t entry_size;
+		char lerr[256];
+		struct batch *b = &r->b;
+		int rc;
+
+		if (!r->data_dir) {
+			snprintf(err, es,
+				 "the log from LSN %" PRIu64 " was removed and no "
+				 "data_dir is set to resynchronise from a snapshot",
+				 applied + 1);
+			return -ENODATA;
+		}
+		rc = wal_snapshot_load(r->data_dir, &snap_lsn, &snap, &size, lerr,
+				       sizeof(lerr));
+		if (rc) {
+			snprintf(err, es, "resync: no snapshot: %s", lerr);
+			return rc;
+		}
+		if (snap_lsn <= applied) {
+			free(snap);
+			snprintf(err, es,
+				 "the log lacks LSN %" PRIu64 " and the newest "
+				 "snapshot is at %" PRIu64 ": cannot resynchronise",
+				 applied + 1, snap_lsn);
+			return -ENODATA;
+		}
+		say(r, "log from LSN %" PRIu64 " removed: resynchronising from "
+		       "the snapshot at LSN %" PRIu64 " (%zu bytes)",
+		    applied + 1, snap_lsn, size);
+		batch_reset(b);
+		b->snapshot = true;
+		while (!rc && (rc = core_snapshot_next(snap, size, &pos, &entry,
+						       &entry_size)) > 0) {
+			struct core_rec c;
+			size_t at = 0;
+			int n;
+
+			rc = 0;
+			while (!rc && (n = core_entry_next(entry, entry_size, &at,
+							   &c)) > 0) {
+				/* Cut only before an event: an event's
+				 * capacity and its bookings go together. */
+				if (c.type == CORE_REC_EVENT_CREATE &&
+				    b->records >= r->cfg.batch_records / 2) {
+					b->first_lsn = b->last_lsn = snap_lsn;
+					rc = apply_batch(r, b, applied, applied);
+					if (rc)
+						break;
+					commit_applied(r, b, applied, 0);
+					batch_reset(b);
+					b->snapshot = true;
+				}
+				rc = batch_add(r, b, &c, snap_lsn, 0);
+				b->records++;
+				if (!rc && (b->bk_count + 1 >= b->cap ||
+					    b->ev_count + 1 >= b->cap)) {
+					/* one event with more bookings than a
+					 * batch holds: not expected (24-bit
+					 * sequence, batch >= 10k) */
+					snprintf(b->err, sizeof(b->err),
+						 "resync: an event with more bookings "
+						 "than a batch holds");
+					rc = -E2BIG;
+				}
+			}
+			if (!rc && n < 0) {
+				snprintf(b->err, sizeof(b->err),
+					 "snapshot at LSN %" PRIu64 ": an entry does "
+					 "not decode", snap_lsn);
+				rc = -EUCLEAN;
+			}
+		}
+		if (rc < 0 && b->err[0] == '\0')
+			snprintf(b->err, sizeof(b->err),
+				 "snapshot at LSN %" PRIu64 " is malformed", snap_lsn);
+		if (!rc) {
+			b->entries = 1;
+			b->first_lsn = b->last_lsn = snap_lsn;
+			rc = apply_batch(r, b, applied, snap_lsn);
+		}
+		free(snap);
+		if (rc) {
+			snprintf(err, es, "resync: %.400s", b->err);
+			return rc;
+		}
+		commit_applied(r, b, snap_lsn, 0);
+		pthread_mutex_lock(&r->lock);
+		r->st.resync_count++;
+		pthread_mutex_unlock(&r->lock);
+		say(r, "resynchronised at LSN %" PRIu64, snap_lsn);
+		rc = wal_reader_open(r->w, snap_lsn + 1, &r->reader);
+		if (rc == 0)
+			return 0;
+		if (rc != -ENODATA) {
+			snprintf(err, es, "cannot read the log from LSN %" PRIu64
+					  ": %s", snap_lsn + 1, strerror(-rc));
+			return rc;
+		}
+	}
+	snprintf(err, es, "resync: the log keeps moving past the snapshots");
+	return REPL_TRANSIENT;
+}
+
+/* ---- the main thread ---------------------------------------------------------- */
+
+static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
+{
+	repl *r = ctx;
+	struct batch *b = &r->b;
+	int rc;
+
+	if (b->records >= r->cfg.batch_records) {
+		b->full = true;
+		return 1; /* passed again next time */
+	}
+	rc = batch_add_entry(r, b, lsn, payload, size);
+	return rc ? rc : 0;
+}
+
+static void wait_log(repl *r, int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	if (r->cfg.wake_fd >= 0) {
+		struct pollfd pfd = { .fd = r->cfg.wake_fd, .events = POLLIN };
+		uint64_t v;
+
+		if (poll(&pfd, 1, (int)ms) > 0 && (pfd.revents & POLLIN))
+			(void)!read(r->cfg.wake_fd, &v, sizeof(v));
+		return;
+	}
+	usleep((useconds_t)(ms < 2 ? ms : 2) * 1000);
+}
+
+/* Reads whole entries into r->b: 0 with a batch, -ECANCELED on stop,
+ * -ENODATA (resync), or a permanent -errno (b->err). */
+static int read_batch(repl *r)
+{
+	struct batch *b = &r->b;
+	int64_t first_ms = 0;
+
+	batch_reset(b);
+	for (;;) {
+		int n;
+
+		if (atomic_load(&r->stopping))
+			return -ECANCELED;
+		n = wal_reader_next(r->reader, 4096, on_entry, r);
+		lag_sample(r);
+		if (n < 0) {
+			if (n == -ENODATA && b->entries)
+				return 0; /* apply these, then resync */
+			if (n == -EUCLEAN && b->err[0] == '\0')
+				snprintf(b->err, sizeof(b->err),
+					 "the log is corrupt at LSN %" PRIu64,
+					 wal_reader_lsn(r->reader));
+			else if (n != -ENODATA && b->err[0] == '\0')
+				snprintf(b->err, sizeof(b->err),
+					 "reading the log at LSN %" PRIu64 ": %s",
+					 wal_reader_lsn(r->reader), strerror(-n));
+			return n;
+		}
+		if (b->full)
+			return 0;
+		if (b->entries && !first_ms)
+			first_ms = mono_ms();
+		if (n > 0) {
+			if (mono_ms() - first_ms >= r->cfg.batch_ms)
+				return 0;
+			continue;
+		}
+		if (b->entries) {
+			int64_t left = r->cfg.batch_ms - (mono_ms() - first_ms);
+			if (left <= 0)
+				return 0;
+			wait_log(r, left);
+		} else {
+			wait_log(r, REPL_IDLE_WAIT_MS);
+		}
+	}
+}
+
+static void sleep_backoff(repl *r, uint32_t ms)
+{
+	int64_t until = mono_ms() + ms;
+
+	while (!atomic_load(&r->stopping) && mono_ms() < until) {
+		lag_sample(r);
+		usleep(20000);
+	}
+}
+
+static void *main_thread(void *arg)
+{
+	repl *r = arg;
+	uint32_t backoff = r->cfg.backoff_min_ms;
+	char err[REPL_ERROR_SIZE];
+	int rc;
+
+	while (!atomic_load(&r->stopping)) {
+		if (!r->conn) {
+			rc = session_open(r, err, sizeof(err));
+			if (rc == REPL_TRANSIENT) {
+				set_error(r, false, "%s (retry in %u ms)", err, backoff);
+				session_close(r);
+				pthread_mutex_lock(&r->lock);
+				r->st.reconnect_count++;
+				pthread_mutex_unlock(&r->lock);
+				sleep_backoff(r, backoff);
+				backoff = backoff * 2 > r->cfg.backoff_max_ms
+						  ? r->cfg.backoff_max_ms
+						  : backoff * 2;
+				continue;
+			}
+			if (rc) {
+				stop_loudly(r, err);
+				break;
+			}
+			backoff = r->cfg.backoff_min_ms;
+		}
+		rc = read_batch(r);
+		if (rc == -ECANCELED)
+			break;
+		if (rc == -ENODATA) {
+			wal_reader_close(r->reader);
+			r->reader = NULL;
+			rc = resync(r, err, sizeof(err));
+			if (rc == REPL_TRANSIENT) {
+				set_error(r, false, "%s", err);
+				session_close(r);
+				sleep_backoff(r, backoff);
+			} else if (rc) {
+				stop_loudly(r, err);
+				break;
+			}
+			continue;
+		}
+		if (rc) {
+			stop_loudly(r, r->b.err);
+			break;
+		}
+		uint64_t from = r->st.applied_lsn, to = r->b.last_lsn;
+		double t0 = mono_s();
+
+		assert(r->b.first_lsn == from + 1);
+		rc = apply_batch(r, &r->b, from, to);
+		if (rc == 0) {
+			commit_applied(r, &r->b, to, mono_s() - t0);
+			continue;
+		}
+		if (rc == REPL_TRANSIENT) {
+			set_error(r, false, "batch LSN %" PRIu64 "..%" PRIu64
+				  " not applied, will retry: %s", from + 1, to,
+				  r->b.err);
+			session_close(r);
+			sleep_backoff(r, backoff);
+			continue;
+		}
+		snprintf(err, sizeof(err), "batch LSN %" PRIu64 "..%" PRIu64 ": %.400s",
+			 from + 1, to, r->b.err);
+		stop_loudly(r, err);
+		break;
+	}
+	session_close(r);
+	return NULL;
+}
+
+/* ---- the maintenance thread: metrics, health, views ------------------------- */
+
+static bool op_name_ok(const char *s)
+{
+	size_t n = strnlen(s, sizeof(((struct repl_op_stat *)0)->operation));
+
+	if (n == 0 || n >= sizeof(((struct repl_op_stat *)0)->operation))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+struct maint {
+	PGconn *conn;
+	struct repl_op_stat prev[REPL_OP_STAT_COUNT_MAX];
+	unsigned prev_count;
+	int64_t prev_ms;
+};
+
+static const struct repl_op_stat *op_find(const struct maint *m,
+					  const char *name)
+{
+	for (unsigned i = 0; i < m->prev_count; i++)
+		if (strcmp(m->prev[i].operation, name) == 0)
+			return &m->prev[i];
+	return NULL;
+}
+
+/* One aggregated row per operation and interval: value = mean ms, tags
+ * carry the count, so the table stays small whatever the booking rate. */
+static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
+{
+	struct repl_op_stat cur[REPL_OP_STAT_COUNT_MAX];
+	unsigned n = r->cfg.metrics(r->cfg.metrics_ctx, cur, REPL_OP_STAT_COUNT_MAX);
+	int64_t now = mono_ms(), interval = now - m->prev_ms;
+	uint64_t rows = 0;
+	int rc = 0;
+
+	if (n > REPL_OP_STAT_COUNT_MAX)
+		n = REPL_OP_STAT_COUNT_MAX;
+	rc = pg_run(m->conn, "metrics", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+		    err, es);
+	for (unsigned i = 0; !rc && i < n; i++) {
+		const struct repl_op_stat *p;
+		uint64_t count, errors, ns;
+		char v[32], c_s[24], iv[24], e_s[24];
+		const char *params[4] = { cur[i].operation, v, c_s, iv };
+
+		cur[i].operation[sizeof(cur[i].operation) - 1] = '\0';
+		if (!op_name_ok(cur[i].operation))
+			continue;
+		p = op_find(m, cur[i].operation);
+		count = cur[i].count - (p ? p->count : 0);
+		errors = cur[i].error_count - (p ? p->error_count : 0);
+		ns = cur[i].ns_total - (p ? p->ns_total : 0);
+		if (p && (cur[i].count < p->count || cur[i].ns_total < p->ns_total ||
+			  cur[i].error_count < p->error_count))
+			continue; /* counters went back (server restarted?) */
+		snprintf(iv, sizeof(iv), "%" PRId64, interval);
+		if (count > 0) {
+			snprintf(v, sizeof(v), "%.6f", (double)ns / 1e6 / (double)count);
+			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
+			rc = pg_run(m->conn, "metrics",
+				    "INSERT INTO performance_metrics (metric_name,"
+				    " metric_value, tags) VALUES"
+				    " ('booking_operation_duration', $2::float8,"
+				    " jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
+				    " 'count', $3::bigint, 'interval_ms', $4::bigint))",
+				    4, params, PGRES_COMMAND_OK, NULL, err, es);
+			rows++;
+		}
+		if (!rc && errors > 0) {
+			const char *ep[3] = { cur[i].operation, e_s, iv };
+
+			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
+			rc = pg_run(m->conn, "metrics",
+				    "INSERT INTO performance_metrics (metric_name,"
+				    " metric_value, tags) VALUES"
+				    " ('booking_operation_errors', $2::float8,"
+				    " jsonb_build_object('operation', $1::text,"
+				    " 'interval_ms', $3::bigint))",
+				    3, ep, PGRES_COMMAND_OK, NULL, err, es);
+			rows++;
+		}
+	}
+	if (!rc)
+		rc = pg_run(m->conn, "metrics", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+			    NULL, err, es);
+	if (rc) {
+		if (PQstatus(m->conn) == CONNECTION_OK)
+			PQclear(PQexec(m->conn, "ROLLBACK"));
+		return rc; /* the deltas stay for the next interval */
+	}
+	memcpy(m->prev, cur, n * sizeof(cur[0]));
+	m->prev_count = n;
+	m->prev_ms = now;
+	pthread_mutex_lock(&r->lock);
+	r->st.metrics_rows += rows;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int maint_health(repl *r, struct maint *m, char *err, size_t es)
+{
+	struct repl_status st;
+	const char *status;
+	char applied[24], lag_r[24], lag_s[32];
+	int rc;
+
+	rc = pg_run(m->conn, "health_check_database",
+		    "SELECT health_check_database()", 0, NULL, PGRES_TUPLES_OK,
+		    NULL, err, es);
+	if (rc)
+		return rc;
+	repl_status(r, &st);
+	if (st.state == REPL_DOWN || st.lag_seconds > 60)
+		status = "critical";
+	else if (st.lag_seconds > 5)
+		status = "warning";
+	else
+		status = "healthy";
+	snprintf(applied, sizeof(applied), "%" PRIu64, st.applied_lsn);
+	snprintf(lag_r, sizeof(lag_r), "%" PRIu64, st.lag_records);
+	snprintf(lag_s, sizeof(lag_s), "%.3f", st.lag_seconds);
+	const char *p[7] = { status, repl_state_name(st.state), applied, lag_r,
+			     lag_s, r->log_id, st.error };
+	return pg_run(m->conn, "health_checks",
+		      "INSERT INTO health_checks (check_name, status, details)"
+		      " VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
+		      " 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
+		      " 'lag_seconds', $5::float8, 'log_id', $6::text,"
+		      " 'error', nullif($7::text, '')))",
+		      7, p, PGRES_COMMAND_OK, NULL, err, es);
+}
+
+static void *maint_thread(void *arg)
+{
+	repl *r = arg;
+	struct maint m = { 0 };
+	char err[REPL_ERROR_SIZE];
+	int64_t now = mono_ms();
+	int64_t next_metrics = now + r->cfg.metrics_interval_ms;
+	int64_t next_health = now + 1000; /* a first check soon after start */
+	int64_t next_refresh = now + r->cfg.refresh_interval_ms;
+	int64_t next_connect = 0;
+	uint32_t backoff = r->cfg.backoff_min_ms;
+
+	if (r->cfg.metrics) { /* the baseline: rows cover one interval each */
+		m.prev_count = r->cfg.metrics(r->cfg.metrics_ctx, m.prev,
+					      REPL_OP_STAT_COUNT_MAX);
+		if (m.prev_count > REPL_OP_STAT_COUNT_MAX)
+			m.prev_count = REPL_OP_STAT_COUNT_MAX;
+	}
+	m.prev_ms = now;
+	pthread_mutex_lock(&r->lock);
+	while (!atomic_load(&r->stopping)) {
+		bool metrics, health, refresh;
+		int64_t due = INT64_MAX;
+		int rc = 0;
+
+		now = mono_ms();
+		if (r->cfg.metrics && r->cfg.metrics_interval_ms)
+			due = next_metrics;
+		if (r->cfg.health_interval_ms && next_health < due)
+			due = next_health;
+		if (r->cfg.refresh_interval_ms && next_refresh < due)
+			due = next_refresh;
+		if (!r->refresh_asked && (due > now || !r->schema_ready)) {
+			struct timespec ts;
+			int64_t wait = due > now ? due - now : 1000;
+
+			if (wait > 1000)
+				wait = 1000;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+			continue;
+		}
+		now = mono_ms();
+		metrics = r->cfg.metrics && r->cfg.metrics_interval_ms &&
+			  now >= next_metrics;
+		health = r->cfg.health_interval_ms && now >= next_health;
+		refresh = r->refresh_asked ||
+			  (r->cfg.refresh_interval_ms && now >= next_refresh);
+		if (!metrics && !health && !refresh)
+			continue;
+		pthread_mutex_unlock(&r->lock);
+
+		if (!m.conn && now >= next_connect) {
+			const char *keys[] = { "connect_timeout", "application_name",
+					       "dbname", NULL };
+			const char *vals[] = { "5", "bookd-maintenance",
+					       r->conninfo, NULL };
+
+			m.conn = PQconnectdbParams(keys, vals, 1);
+			if (!m.conn || PQstatus(m.conn) != CONNECTION_OK) {
+				PQfinish(m.conn);
+				m.conn = NULL;
+				next_connect = now + backoff;
+				backoff = backoff * 2 > r->cfg.backoff_max_ms
+						  ? r->cfg.backoff_max_ms
+						  : backoff * 2;
+			} else {
+				PQsetNoticeProcessor(m.conn, pg_notice_quiet, NULL);
+				backoff = r->cfg.backoff_min_ms;
+			}
+		}
+		if (m.conn && metrics) {
+			rc = maint_metrics(r, &m, err, sizeof(err));
+			if (!rc)
+				next_metrics = now + r->cfg.metrics_interval_ms;
+		}
+		if (m.conn && !rc && health) {
+			rc = maint_health(r, &m, err, sizeof(err));
+			if (!rc)
+				next_health = now + r->cfg.health_interval_ms;
+		}
+		if (m.conn && !rc && refresh) {
+			double t0 = mono_s();
+
+			rc = pg_run(m.conn, "refresh_all_materialized_views",
+				    "SELECT refresh_all_materialized_views()", 0,
+				    NULL, PGRES_TUPLES_OK, NULL, err, sizeof(err));
+			if (!rc) {
+				say(r, "materialized views refreshed in %.0f ms",
+				    (mono_s() - t0) * 1000);
+				next_refresh = mono_ms() + r->cfg.refresh_interval_ms;
+				pthread_mutex_lock(&r->lock);
+				r->refresh_asked = false;
+				r->st.refresh_count++;
+				pthread_cond_broadcast(&r->cond);
+				pthread_mutex_unlock(&r->lock);
+			}
+		}
+		if (rc) {
+			fprintf(stderr, "bookd: replicator (maintenance): %s\n", err);
+			if (rc == REPL_TRANSIENT) {
+				PQfinish(m.conn);
+				m.conn = NULL;
+				next_connect = mono_ms() + backoff;
+			} else {
+				/* a permanent error here does not touch the
+				 * data: try again next interval */
+				int64_t t = mono_ms();
+				if (metrics)
+					next_metrics = t + r->cfg.metrics_interval_ms;
+				if (health)
+					next_health = t + r->cfg.health_interval_ms;
+				if (refresh) {
+					next_refresh = t + r->cfg.refresh_interval_ms;
+					pthread_mutex_lock(&r->lock);
+					r->refresh_asked = false;
+					pthread_mutex_unlock(&r->lock);
+				}
+			}
+		} else if (!m.conn) {
+			usleep(20000); /* wait for next_connect, not spin */
+		}
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	PQfinish(m.conn);
+	return NULL;
+}
+
+/* ---- public API -------------------------------------------------------------- */
+
+void repl_config_default(struct repl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_id = "bookd";
+	cfg->batch_records = 10000;
+	cfg->batch_ms = 50;
+	cfg->refresh_interval_ms = 60000;
+	cfg->metrics_interval_ms = 10000;
+	cfg->health_interval_ms = 60000;
+	cfg->backoff_min_ms = 100;
+	cfg->backoff_max_ms = 10000;
+	cfg->partition_months_ahead = 13;
+	cfg->wake_fd = -1;
+}
+
+const char *repl_state_name(enum repl_state s)
+{
+	switch (s) {
+	case REPL_DISABLED: return "disabled";
+	case REPL_STREAMING: return "streaming";
+	case REPL_CATCHING_UP: return "catching_up";
+	case REPL_DOWN: return "down";
+	}
+	return "unknown";
+}
+
+int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
+	       size_t err_size)
+{
+	PQconninfoOption *opts;
+	char *perr = NULL;
+	repl *r;
+	int rc;
+
+	*out = NULL;
+	if (!cfg->conninfo || !cfg->conninfo[0] || !w) {
+		snprintf(err, err_size, "replicator: no PostgreSQL conninfo");
+		return -EINVAL;
+	}
+	opts = PQconninfoParse(cfg->conninfo, &perr);
+	if (!opts) {
+		snprintf(err, err_size, "replicator: bad conninfo: %s",
+			 perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return -EINVAL;
+	}
+	PQconninfoFree(opts);
+	if (cfg->batch_records == 0 || cfg->batch_records > REPL_BATCH_RECORDS_MAX ||
+	    cfg->batch_ms == 0 || cfg->backoff_min_ms == 0 ||
+	    cfg->backoff_max_ms < cfg->backoff_min_ms ||
+	    cfg->partition_months_ahead > 120 ||
+	    !cfg->log_id || !cfg->log_id[0] || strlen(cfg->log_id) > 200) {
+		snprintf(err, err_size, "replicator: configuration out of range");
+		return -EINVAL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		goto out_nomem;
+	r->cfg = *cfg;
+	r->w = w;
+	r->conninfo = strdup(cfg->conninfo);
+	r->log_id = strdup(cfg->log_id);
+	r->data_dir = cfg->data_dir ? strdup(cfg->data_dir) : NULL;
+	if (!r->conninfo || !r->log_id || (cfg->data_dir && !r->data_dir))
+		goto out_free;
+	r->cfg.conninfo = r->conninfo;
+	r->cfg.log_id = r->log_id;
+	r->cfg.data_dir = r->data_dir;
+	if (batch_init(&r->b, cfg->batch_records) != 0)
+		goto out_free;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->caught_up_ms = mono_ms();
+	rc = pthread_create(&r->main_thread, NULL, main_thread, r);
+	if (rc) {
+		snprintf(err, err_size, "replicator: thread: %s", strerror(rc));
+		goto out_destroy;
+	}
+	r->main_started = true;
+	rc = pthread_create(&r->maint_thread, NULL, maint_thread, r);
+	if (rc) {
+		snprintf(err, err_size, "replicator: thread: %s", strerror(rc));
+		repl_stop(r);
+		return -rc;
+	}
+	r->maint_started = true;
+	*out = r;
+	return 0;
+
+out_destroy:
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+out_free:
+	batch_free(&r->b);
+	free(r->conninfo);
+	free(r->log_id);
+	free(r->data_dir);
+	free(r);
+out_nomem:
+	snprintf(err, err_size, "replicator: out of memory");
+	return -ENOMEM;
+}
+
+void repl_status(repl *r, struct repl_status *out)
+{
+	int64_t now = mono_ms();
+
+	memset(out, 0, sizeof(*out));
+	if (!r) {
+		out->state = REPL_DISABLED;
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	*out = r->st;
+	out->durable_lsn = wal_durable_lsn(r->w);
+	out->lag_records = out->durable_lsn > out->applied_lsn
+				   ? out->durable_lsn - out->applied_lsn
+				   : 0;
+	if (r->st.entries_applied)
+		out->lag_bytes = out->lag_records *
+				 (r->bytes_applied / r->st.entries_applied);
+	if (out->lag_records > 0 && r->sample_count > 0 &&
+	    r->samples[r->sample_head].lsn > out->applied_lsn)
+		out->lag_seconds =
+			(double)(now - r->samples[r->sample_head].t_ms) / 1000.0;
+	else if (out->lag_records > 0)
+		out->lag_seconds = (double)(now - r->caught_up_ms) / 1000.0;
+	if (r->st.stopped || !r->connected)
+		out->state = REPL_DOWN;
+	else if (out->lag_records > r->cfg.batch_records)
+		out->state = REPL_CATCHING_UP;
+	else
+		out->state = REPL_STREAMING;
+	pthread_mutex_unlock(&r->lock);
+}
+
+int repl_refresh_views(repl *r)
+{
+	if (!r)
+		return -ENOTCONN;
+	pthread_mutex_lock(&r->lock);
+	r->refresh_asked = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int repl_wait_applied(repl *r, uint64_t lsn, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	if (!r)
+		return -ENOTCONN;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	while (r->st.applied_lsn < lsn && !r->st.stopped && rc == 0)
+		rc = pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	if (r->st.applied_lsn >= lsn)
+		rc = 0;
+	else if (r->st.stopped)
+		rc = -EIO;
+	else
+		rc = -ETIMEDOUT;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void repl_stop(repl *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stopping, true);
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (r->main_started)
+		pthread_join(r->main_thread, NULL);
+	if (r->maint_started)
+		pthread_join(r->maint_thread, NULL);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	batch_free(&r->b);
+	free(r->start_cache);
+	free(r->conninfo);
+	free(r->log_id);
+	free(r->data_dir);
+	free(r);
+}

@@ -1,0 +1,907 @@
+/*
+ * test_repl.c: the replicator (replicator/repl.h) against a real
+ * PostgreSQL 15 (DATABASE_URL; exit 77 without it). Each case works in its
+ * own database (CREATE DATABASE bookd_repl_<pid>_<n>), dropped at the end.
+ *
+ *   basic    a node driven through bookings, waitlists, cancellations and
+ *            promotions, holds that expire, payments (succeeded, failed,
+ *            mismatched, late), capacity changes and event cancels; then
+ *            PostgreSQL must equal the core row for row (every event's
+ *            counters, capacity, status, instructor, start; every booking's
+ *            status, customer, hold; every waitlisted booking's place), the
+ *            log's records must each be there once (events, bookings,
+ *            payments, notifications), the seed's debug and dashboard
+ *            queries run and the booking-conflicts one returns no row,
+ *            every month holding an event has its partition; a restart
+ *            applies no migration twice; metrics, health rows and a view
+ *            refresh arrive.
+ *   kill9    a child process books and replicates; it is SIGKILLed at a
+ *            random moment (3 cycles); the parent recovers the node,
+ *            replicates, and everything must be equal, once.
+ *   resync   the log before the snapshots was removed and the database is
+ *            new: the replicator applies the newest snapshot, then tails.
+ *   pgdown   (argv[1] == "pgdown", needs BOOKD_PG_DIR: the cluster is
+ *            stopped with -m immediate under load and started again; run
+ *            by tests/integration/test_repl_pgdown.sh on its own cluster).
+ *
+ *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|pgdown]
+ */
+#include "entry.h"
+#include "node.h"
+#include "repl.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOW0 INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
+#define OP_MS 1000
+#define HOLD_MS 20000
+#define CUSTOMER_COUNT 40
+#define WAIT_MS 60000
+
+static int checks, failures;
+static uint64_t seed, seed0;
+static char base_dir[] = "/tmp/test_repl.XXXXXX";
+static char data_dir[300];
+static const char *base_url;
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		checks++;                                                     \
+		if (!(cond)) {                                                \
+			failures++;                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                             \
+		}                                                             \
+	} while (0)
+
+static uint64_t rnd(void)
+{
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	return seed;
+}
+
+/* ---- PostgreSQL helpers ---- */
+
+/* base conninfo with another dbname, as key=value pairs. */
+static char *conninfo_for(const char *db)
+{
+	PQconninfoOption *opts = PQconninfoParse(base_url, NULL), *o;
+	static char out[1024];
+	size_t n = 0;
+
+	if (!opts)
+		return NULL;
+	for (o = opts; o->keyword; o++) {
+		if (!o->val || !o->val[0] || !strcmp(o->keyword, "dbname"))
+			continue;
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s='%s' ",
+				      o->keyword, o->val);
+	}
+	snprintf(out + n, sizeof(out) - n, "dbname='%s'", db);
+	PQconninfoFree(opts);
+	return out;
+}
+
+static PGconn *pg_open(const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static PGresult *q(PGconn *c, const char *fmt, ...)
+{
+	char sql[4096];
+	va_list ap;
+	PGresult *r;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+	    PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "query failed: %s\n  %s", sql,
+			PQresultErrorMessage(r));
+		failures++;
+	}
+	return r;
+}
+
+static int64_t q_int(PGconn *c, const char *fmt, ...)
+{
+	char sql[4096];
+	va_list ap;
+	PGresult *r;
+	int64_t v = -1;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = q(c, "%s", sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    !PQgetisnull(r, 0, 0))
+		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
+static char db_name[64];
+
+static char *db_create(void)
+{
+	static int n;
+	PGconn *c = pg_open(base_url);
+
+	if (!c)
+		return NULL;
+	snprintf(db_name, sizeof(db_name), "bookd_repl_%d_%d_%u", (int)getpid(),
+		 n++, (unsigned)(rnd() % 100000));
+	PQclear(q(c, "CREATE DATABASE %s", db_name));
+	PQfinish(c);
+	return conninfo_for(db_name);
+}
+
+static void db_drop(void)
+{
+	PGconn *c = pg_open(base_url);
+	if (!c)
+		return;
+	PQclear(q(c, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name));
+	PQfinish(c);
+}
+
+/* ---- the node ---- */
+
+static int rm_one(const char *p, const struct stat *sb, int f, struct FTW *w)
+{
+	(void)sb, (void)f, (void)w;
+	return remove(p);
+}
+
+static void fresh_dir(void)
+{
+	static int n;
+	snprintf(data_dir, sizeof(data_dir), "%s/d%d", base_dir, n++);
+}
+
+static node *open_node(uint64_t segment_size, uint64_t snapshot_every)
+{
+	struct node_config cfg;
+	char err[256];
+	node *n = NULL;
+
+	node_config_default(&cfg);
+	cfg.data_dir = data_dir;
+	cfg.quiet = true;
+	cfg.segment_size = segment_size;
+	cfg.snapshot_every = snapshot_every;
+	cfg.core.shard_count = 2;
+	cfg.core.port_count = 2;
+	cfg.core.event_count_max = 4096;
+	cfg.core.booking_count_max = 1 << 16;
+	cfg.core.customer_count_max = 1024;
+	cfg.core.idem_count_max = 1 << 14;
+	cfg.core.catalog_count_max = 64;
+	cfg.core.ring_size = 64;
+	cfg.core.hold_ms = HOLD_MS;
+	if (node_open(&cfg, &n, err, sizeof(err)) != 0) {
+		fprintf(stderr, "node_open: %s\n", err);
+		return NULL;
+	}
+	return n;
+}
+
+static int64_t now_ms = NOW0;
+
+static struct core_resp call(node *n, struct core_req req)
+{
+	struct core_resp r;
+
+	memset(&r, 0, sizeof(r));
+	if (core_call(core_port_get(node_core(n), 0), &req, &r) != 0)
+		r.code = CORE_FULL;
+	return r;
+}
+
+static uint64_t catalogue(node *n)
+{
+	static struct core_series_spec s[2];
+	struct core_req req = { .op = CORE_OP_ORG_CREATE, .now = now_ms };
+	struct core_resp r;
+	uint64_t lsn = 0;
+
+	strcpy(req.u.cat.name, "Studio\tOne \\ \xc3\xa9t\xff");
+	strcpy(req.u.cat.timezone, "Europe/Berlin");
+	CHECK(call(n, req).code == CORE_OK);
+	req.op = CORE_OP_LOCATION_CREATE;
+	req.u.cat.org_id = 1;
+	strcpy(req.u.cat.name, "Main hall");
+	CHECK(call(n, req).code == CORE_OK);
+	req.op = CORE_OP_INSTRUCTOR_CREATE;
+	strcpy(req.u.cat.name, "Ana");
+	CHECK(call(n, req).code == CORE_OK);
+	strcpy(req.u.cat.name, "Ben");
+	CHECK(call(n, req).code == CORE_OK);
+	req.op = CORE_OP_CUSTOMER_UPSERT;
+	strcpy(req.customer_id, "c1");
+	strcpy(req.u.cat.email, "c1@example.com");
+	strcpy(req.u.cat.name, "Customer One");
+	CHECK(call(n, req).code == CORE_OK);
+	for (int i = 0; i < 2; i++) {
+		s[i].org_id = s[i].location_id = s[i].instructor_id = 1;
+		strcpy(s[i].title, i ? "Paid pilates" : "Free yoga");
+		s[i].capacity = 3;
+		s[i].waitlist_capacity = 2;
+		s[i].price_cents = i ? 1500 : 0;
+		strcpy(s[i].currency, i ? "eur" : "");
+		strcpy(s[i].timezone, "Europe/Berlin");
+		s[i].weekday_mask = i ? 0x15 : 0x7f;
+		s[i].start_minute = 18 * 60 + 30 * i;
+		s[i].duration_min = 60;
+		s[i].first_date = (struct core_date){ 2026, 1, 1 };
+		s[i].skip_count = 1;
+		s[i].skip[0] = (struct core_date){ 2026, 1, 6 };
+		r = call(n, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+					       .now = now_ms, .u.series = &s[i] });
+		CHECK(r.code == CORE_OK);
+		lsn = r.lsn;
+	}
+	return lsn;
+}
+
+static uint32_t event_count(node *n)
+{
+	uint32_t id = 1;
+	while (call(n, (struct core_req){ .op = CORE_OP_EVENT_GET, .now = now_ms,
+					  .event_id = id }).code == CORE_OK)
+		id++;
+	return id - 1;
+}
+
+/* One random decision; the events are 1..events (a few busy ones). */
+static uint64_t random_op(node *n, uint32_t events)
+{
+	struct core_req req = { .now = (now_ms += OP_MS) };
+	uint64_t ev = 1 + rnd() % (events < 12 ? events : 12);
+	uint32_t k = (uint32_t)(rnd() % 100);
+	struct core_resp r;
+
+	if (rnd() % 50 == 0)
+		ev = 1 + rnd() % events;
+	if (k < 50) {
+		req.op = CORE_OP_BOOK;
+		req.event_id = ev;
+		snprintf(req.customer_id, sizeof(req.customer_id), "c%u",
+			 (unsigned)(1 + rnd() % CUSTOMER_COUNT));
+		req.u.book.payment = rnd() % 8 == 0 ? CORE_PAY_NONE : CORE_PAY_AUTO;
+		req.idem = (struct core_idem){ rnd() | 1, rnd(), rnd() };
+	} else if (k < 72) {
+		req.op = CORE_OP_CANCEL;
+		req.booking_id = ev << 24 | (1 + rnd() % 8);
+		req.idem = (struct core_idem){ rnd() | 1, rnd(), rnd() };
+	} else if (k < 90) {
+		uint32_t p = (uint32_t)(rnd() % 10);
+
+		req.op = CORE_OP_PAY;
+		req.booking_id = ev << 24 | (1 + rnd() % 8);
+		req.u.pay.succeeded = p < 7;
+		req.u.pay.amount_cents = p == 0 ? 999 : 1500;
+		strcpy(req.u.pay.currency, "eur");
+		req.u.pay.payment_ref = rnd();
+	} else if (k < 98) {
+		req.op = CORE_OP_EVENT_PATCH;
+		req.event_id = ev;
+		req.u.patch.capacity = (int64_t)(rnd() % 6);
+		req.u.patch.instructor_id = rnd() % 3 == 0 ? 1 + rnd() % 2 : 0;
+	} else {
+		req.op = CORE_OP_EVENT_PATCH;
+		req.event_id = 1 + rnd() % events;
+		req.u.patch.capacity = -1;
+		req.u.patch.cancel = rnd() % 4 == 0;
+	}
+	r = call(n, req);
+	return r.lsn;
+}
+
+/* Expire what is due at now on every shard, then wait for the log. */
+static uint64_t settle(node *n)
+{
+	struct core_req req = { .op = CORE_OP_TICK, .now = now_ms };
+	struct wal_stats ws;
+
+	call(n, req);
+	wal_stats(node_wal(n), &ws);
+	CHECK(node_wait_durable(n, ws.appended_lsn) == 0);
+	return ws.appended_lsn;
+}
+
+/* ---- PostgreSQL == core ---- */
+
+struct counts {
+	uint64_t events, bookings, payments, notifications;
+};
+
+static int count_rec(void *ctx, uint64_t lsn, const void *p, size_t size)
+{
+	struct counts *c = ctx;
+	struct core_rec r;
+	size_t pos = 0;
+	(void)lsn;
+
+	while (core_entry_next(p, size, &pos, &r) > 0) {
+		c->events += r.type == CORE_REC_EVENT_CREATE;
+		c->bookings += r.type == CORE_REC_BOOKING_NEW;
+		c->payments += r.type == CORE_REC_PAYMENT;
+		c->notifications += r.type == CORE_REC_NOTIFY;
+	}
+	return 0;
+}
+
+static void compare(node *n, PGconn *c, bool whole_log)
+{
+	uint32_t events = event_count(n), bookings = 0, waiting = 0;
+	PGresult *er, *br, *wr;
+	int bad = failures;
+
+	er = q(c, "SELECT id, capacity, reg_count, held_count, waitlist_count,"
+		  " status, coalesce(instructor_id, 0),"
+		  " (extract(epoch FROM start_at) * 1000)::bigint, title,"
+		  " series_id, duration_min FROM class_events ORDER BY id");
+	br = q(c, "SELECT id, customer_id, status, coalesce((extract(epoch FROM"
+		  " hold_expires_at) * 1000)::bigint, 0) FROM registrations ORDER BY id");
+	wr = q(c, "SELECT booking_id, rank() OVER (PARTITION BY event_id ORDER BY"
+		  " position) FROM event_waitlists WHERE promoted_at IS NULL AND"
+		  " left_at IS NULL ORDER BY booking_id");
+	CHECK(PQntuples(er) == (int)events);
+	for (uint32_t id = 1; id <= events && (int)id <= PQntuples(er); id++) {
+		struct core_event_view v = call(n, (struct core_req){
+			.op = CORE_OP_EVENT_GET, .now = now_ms, .event_id = id }).event;
+		int row = (int)id - 1;
+
+		CHECK(strtoull(PQgetvalue(er, row, 0), NULL, 10) == id);
+		CHECK(strtoul(PQgetvalue(er, row, 1), NULL, 10) == v.capacity);
+		CHECK(strtoul(PQgetvalue(er, row, 2), NULL, 10) == v.booked);
+		CHECK(strtoul(PQgetvalue(er, row, 3), NULL, 10) == v.held);
+		CHECK(strtoul(PQgetvalue(er, row, 4), NULL, 10) == v.waitlist_length);
+		CHECK(strcmp(PQgetvalue(er, row, 5),
+			     v.status == CORE_EVENT_CANCELLED ? "cancelled"
+							      : "scheduled") == 0);
+		CHECK(strtoull(PQgetvalue(er, row, 6), NULL, 10) == v.instructor_id);
+		CHECK(strtoll(PQgetvalue(er, row, 7), NULL, 10) == v.start_at);
+		CHECK(strcmp(PQgetvalue(er, row, 8), v.title) == 0);
+		CHECK(strtoull(PQgetvalue(er, row, 9), NULL, 10) == v.series_id);
+		CHECK(strtoul(PQgetvalue(er, row, 10), NULL, 10) == v.duration_min);
+		if (failures != bad) {
+			fprintf(stderr, "event %u: core cap %u booked %u held %u wl %u "
+				"status %u\n", id, v.capacity, v.booked, v.held,
+				v.waitlist_length, v.status);
+			bad = failures;
+		}
+		for (uint32_t seq = 1;; seq++) {
+			struct core_resp r = call(n, (struct core_req){
+				.op = CORE_OP_BOOKING_GET, .now = now_ms,
+				.booking_id = (uint64_t)id << 24 | seq });
+			int b;
+
+			if (r.code != CORE_OK)
+				break;
+			b = (int)bookings++;
+			if (b >= PQntuples(br)) {
+				CHECK(!"booking missing in registrations");
+				continue;
+			}
+			CHECK(strtoull(PQgetvalue(br, b, 0), NULL, 10) == r.booking.id);
+			CHECK(strcmp(PQgetvalue(br, b, 1), r.booking.customer_id) == 0);
+			CHECK(strcmp(PQgetvalue(br, b, 2),
+				     core_booking_status_name(r.booking.status)) == 0);
+			CHECK(strtoll(PQgetvalue(br, b, 3), NULL, 10) ==
+			      r.booking.hold_expires_at);
+			if (r.booking.status == CORE_BOOKING_WAITLISTED) {
+				int w = (int)waiting++;
+				CHECK(w < PQntuples(wr));
+				if (w < PQntuples(wr)) {
+					CHECK(strtoull(PQgetvalue(wr, w, 0), NULL, 10) ==
+					      r.booking.id);
+					CHECK(strtoul(PQgetvalue(wr, w, 1), NULL, 10) ==
+					      r.booking.position);
+				}
+			}
+			if (failures != bad) {
+				fprintf(stderr, "booking %" PRIu64 ": core %s hold %" PRId64
+					" pos %u; pg %s\n", r.booking.id,
+					core_booking_status_name(r.booking.status),
+					r.booking.hold_expires_at, r.booking.position,
+					b < PQntuples(br) ? PQgetvalue(br, b, 2) : "-");
+				bad = failures;
+			}
+		}
+	}
+	CHECK(PQntuples(br) == (int)bookings);
+	CHECK(PQntuples(wr) == (int)waiting);
+	printf("  compared %u events, %u bookings (%u waitlisted)\n", events,
+	       bookings, waiting);
+	PQclear(er);
+	PQclear(br);
+	PQclear(wr);
+
+	/* The seed's booking-conflicts query: no row. */
+	CHECK(q_int(c, "SELECT count(*) FROM (SELECT event_id, count(*) AS"
+		       " registration_count, capacity, reg_count FROM"
+		       " public.registrations r JOIN public.class_events e ON"
+		       " e.id = r.event_id WHERE r.status = 'confirmed' GROUP BY"
+		       " event_id, capacity, reg_count HAVING count(*) != reg_count) x")
+	      == 0);
+	/* Counters = registrations, for every status. */
+	CHECK(q_int(c, "SELECT count(*) FROM class_events e WHERE"
+		       " e.held_count <> (SELECT count(*) FROM registrations r WHERE"
+		       " r.event_id = e.id AND r.status = 'pending_payment') OR"
+		       " e.waitlist_count <> (SELECT count(*) FROM registrations r"
+		       " WHERE r.event_id = e.id AND r.status = 'waitlisted')") == 0);
+	/* A waiting row <=> a waitlisted registration. */
+	CHECK(q_int(c, "SELECT count(*) FROM event_waitlists w JOIN registrations r"
+		       " ON r.id = w.booking_id WHERE (w.promoted_at IS NULL AND"
+		       " w.left_at IS NULL) <> (r.status = 'waitlisted')") == 0);
+	/* Every month holding an event has its partition (and rows are in it). */
+	CHECK(q_int(c, "SELECT count(*) FROM class_events e WHERE"
+		       " e.tableoid::regclass::text <> 'class_events_' ||"
+		       " to_char(e.start_at AT TIME ZONE 'UTC', 'YYYY_MM')") == 0);
+	CHECK(q_int(c, "SELECT count(DISTINCT to_char(start_at AT TIME ZONE 'UTC',"
+		       " 'YYYY_MM')) FROM class_events") >= 1);
+	/* Every customer of a booking is a customer row. */
+	CHECK(q_int(c, "SELECT count(*) FROM registrations r WHERE NOT EXISTS"
+		       " (SELECT 1 FROM customers c WHERE c.id = r.customer_id)") == 0);
+	if (whole_log) { /* each record of the log once */
+		struct counts cn = { 0 };
+		wal_reader *rd;
+
+		CHECK(wal_reader_open(node_wal(n), 1, &rd) == 0);
+		while (wal_reader_next(rd, 100000, count_rec, &cn) > 0)
+			;
+		wal_reader_close(rd);
+		CHECK(q_int(c, "SELECT count(*) FROM class_events") == (int64_t)cn.events);
+		CHECK(q_int(c, "SELECT count(*) FROM registrations") ==
+		      (int64_t)cn.bookings);
+		CHECK(q_int(c, "SELECT count(*) FROM payments") == (int64_t)cn.payments);
+		CHECK(q_int(c, "SELECT count(*) FROM notifications") ==
+		      (int64_t)cn.notifications);
+		printf("  log: %" PRIu64 " events, %" PRIu64 " bookings, %" PRIu64
+		       " payments, %" PRIu64 " notifications: each once\n",
+		       cn.events, cn.bookings, cn.payments, cn.notifications);
+	}
+}
+
+/* The seed's Debug and Dashboard queries, unchanged. */
+static void seed_queries(PGconn *c)
+{
+	static const char *const sql[] = {
+		"SELECT schemaname, tablename,"
+		" pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename)) as size"
+		" FROM pg_tables WHERE tablename LIKE 'class_events_%'"
+		" ORDER BY pg_total_relation_size(schemaname||'.'||tablename) DESC",
+		"SELECT event_id, count(*) as registration_count, capacity, reg_count"
+		" FROM public.registrations r JOIN public.class_events e ON e.id = r.event_id"
+		" WHERE r.status = 'confirmed' GROUP BY event_id, capacity, reg_count"
+		" HAVING count(*) != reg_count",
+		"SELECT event_id, count(*) as waitlist_size,"
+		" count(*) FILTER (WHERE promoted_at IS NOT NULL) as promoted_count"
+		" FROM public.event_waitlists GROUP BY event_id ORDER BY waitlist_size DESC",
+		"SELECT tags->>'operation' as operation, AVG(metric_value) as avg_ms,"
+		" PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY metric_value) as p95_ms,"
+		" COUNT(*) as count FROM public.performance_metrics"
+		" WHERE metric_name = 'booking_operation_duration'"
+		" AND recorded_at > now() - interval '24 hours' GROUP BY tags->>'operation'",
+		"SELECT * FROM public.active_alerts",
+		"SELECT public.get_system_health_summary()",
+		"SELECT public.health_check_database()",
+		"SELECT public.get_booking_performance_summary()",
+		"SELECT public.refresh_all_materialized_views()",
+		"SELECT count(*) FROM public.event_search_mv",
+		"SELECT count(*) FROM public.customer_dashboard_mv",
+		"SELECT count(*) FROM public.instructor_schedule_mv",
+		"SELECT count(*) FROM public.org_analytics_mv",
+	};
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		PGresult *r = PQexec(c, sql[i]);
+		CHECK(PQresultStatus(r) == PGRES_TUPLES_OK);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			fprintf(stderr, "seed query %zu: %s", i,
+				PQresultErrorMessage(r));
+		if (i == 1)
+			CHECK(PQntuples(r) == 0); /* no booking conflict */
+		PQclear(r);
+	}
+}
+
+/* ---- the replicator ---- */
+
+static struct repl_op_stat fake_ops[2];
+
+static unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigned cap)
+{
+	(void)ctx;
+	strcpy(fake_ops[0].operation, "book");
+	strcpy(fake_ops[1].operation, "cancel");
+	fake_ops[0].count += 1000;
+	fake_ops[0].ns_total += 1000 * 250000ull; /* 0.25 ms each */
+	fake_ops[1].count += 10;
+	fake_ops[1].error_count += 1;
+	fake_ops[1].ns_total += 10 * 1000000ull;
+	memcpy(out, fake_ops, (cap < 2 ? cap : 2) * sizeof(*out));
+	return cap < 2 ? cap : 2;
+}
+
+static repl *start_repl(node *n, const char *conninfo, uint32_t batch)
+{
+	struct repl_config cfg;
+	char err[256];
+	repl *r = NULL;
+
+	repl_config_default(&cfg);
+	cfg.conninfo = conninfo;
+	cfg.data_dir = data_dir;
+	cfg.batch_records = batch;
+	cfg.batch_ms = 20;
+	cfg.metrics_interval_ms = 300;
+	cfg.health_interval_ms = 300;
+	cfg.refresh_interval_ms = 0;
+	cfg.backoff_min_ms = 50;
+	cfg.backoff_max_ms = 400;
+	cfg.quiet = getenv("TEST_REPL_VERBOSE") == NULL;
+	cfg.metrics = fake_metrics;
+	if (repl_start(&cfg, node_wal(n), &r, err, sizeof(err)) != 0) {
+		fprintf(stderr, "repl_start: %s\n", err);
+		return NULL;
+	}
+	return r;
+}
+
+static bool catch_up(repl *r, uint64_t lsn)
+{
+	struct repl_status st;
+	int rc = repl_wait_applied(r, lsn, WAIT_MS);
+
+	repl_status(r, &st);
+	if (rc)
+		fprintf(stderr, "catch-up to %" PRIu64 ": %s (applied %" PRIu64
+			", %s: %s)\n", lsn, strerror(-rc), st.applied_lsn,
+			repl_state_name(st.state), st.error);
+	return rc == 0;
+}
+
+static void test_basic(void)
+{
+	char *conninfo = db_create();
+	node *n;
+	repl *r;
+	PGconn *c;
+	struct repl_status st;
+	uint32_t events;
+	uint64_t lsn;
+
+	printf("basic\n");
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	for (int i = 0; i < 3000; i++)
+		random_op(n, events);
+	lsn = settle(n);
+
+	/* Invalid configurations are refused. */
+	{
+		struct repl_config cfg;
+		char err[128];
+		repl *bad = NULL;
+
+		repl_config_default(&cfg);
+		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) == -EINVAL);
+		cfg.conninfo = "postgresql://[bad";
+		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) == -EINVAL);
+		repl_status(NULL, &st);
+		CHECK(st.state == REPL_DISABLED);
+	}
+
+	r = start_repl(n, conninfo, 500);
+	CHECK(r != NULL);
+	CHECK(catch_up(r, lsn));
+	c = pg_open(conninfo);
+	CHECK(c != NULL);
+	compare(n, c, true);
+	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") == (int64_t)lsn);
+
+	/* Streaming: more decisions while it runs. */
+	for (int i = 0; i < 2000; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(st.state == REPL_STREAMING);
+	CHECK(st.lag_records == 0);
+	CHECK(st.batch_count > 1);
+	compare(n, c, true);
+
+	/* Metrics, health, views. */
+	usleep(1000 * 1000);
+	CHECK(repl_refresh_views(r) == 0);
+	for (int i = 0; i < 100; i++) {
+		repl_status(r, &st);
+		if (st.refresh_count > 0)
+			break;
+		usleep(100 * 1000);
+	}
+	CHECK(st.refresh_count > 0);
+	CHECK(st.metrics_rows > 0);
+	CHECK(q_int(c, "SELECT count(*) FROM performance_metrics WHERE metric_name ="
+		       " 'booking_operation_duration' AND tags->>'operation' = 'book'"
+		       " AND metric_value BETWEEN 0.24 AND 0.26 AND"
+		       " (tags->>'count')::int = 1000") > 0);
+	CHECK(q_int(c, "SELECT count(*) FROM performance_metrics WHERE metric_name ="
+		       " 'booking_operation_errors' AND tags->>'operation' = 'cancel'") > 0);
+	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
+		       " 'replication' AND status = 'healthy'") > 0);
+	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
+		       " 'database'") > 0 ||
+	      q_int(c, "SELECT count(*) FROM health_checks WHERE check_name <>"
+		       " 'replication'") > 0);
+	/* (event_search_mv holds events from yesterday on: these are past) */
+	CHECK(q_int(c, "SELECT count(*) FROM org_analytics_mv") > 0);
+	seed_queries(c);
+	repl_stop(r);
+
+	/* A restart: migrations once, resumes where it was. */
+	for (int i = 0; i < 500; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 10000);
+	CHECK(r != NULL);
+	CHECK(catch_up(r, lsn));
+	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 3);
+	compare(n, c, true);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
+/* Child: book and replicate until killed. */
+static void kill9_child(const char *conninfo, uint64_t child_seed)
+{
+	node *n = open_node(1 << 20, 0);
+	repl *r;
+	uint32_t events;
+
+	if (!n)
+		_exit(2);
+	seed = child_seed;
+	now_ms = NOW0 + (int64_t)(child_seed % 1000) * 3600 * 1000;
+	r = start_repl(n, conninfo, 50);
+	if (!r)
+		_exit(3);
+	events = event_count(n);
+	for (;;) {
+		random_op(n, events);
+		if (rnd() % 64 == 0)
+			usleep(500);
+	}
+}
+
+static void test_kill9(void)
+{
+	char *conninfo = db_create();
+	node *n;
+	repl *r;
+	PGconn *c;
+	uint64_t lsn;
+
+	printf("kill9\n");
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	settle(n);
+	node_close(n);
+	for (int cycle = 0; cycle < 3; cycle++) {
+		pid_t pid = fork();
+		int status;
+
+		CHECK(pid >= 0);
+		if (pid == 0)
+			kill9_child(conninfo, seed + (uint64_t)cycle * 7919);
+		usleep((useconds_t)(700 + rnd() % 900) * 1000);
+		CHECK(kill(pid, SIGKILL) == 0);
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		c = pg_open(conninfo);
+		printf("  cycle %d: killed at applied_lsn %" PRId64 "\n", cycle,
+		       q_int(c, "SELECT applied_lsn FROM replication_state"));
+		PQfinish(c);
+	}
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	now_ms = NOW0 + 1000LL * 3600 * 1000;
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 1000);
+	CHECK(r != NULL && catch_up(r, lsn));
+	c = pg_open(conninfo);
+	compare(n, c, true);
+	seed_queries(c);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
+static void test_resync(void)
+{
+	char *conninfo = db_create();
+	node *n;
+	repl *r;
+	PGconn *c;
+	uint32_t events;
+	uint64_t lsn;
+	struct repl_status st;
+	wal_reader *rd;
+
+	printf("resync\n");
+	fresh_dir();
+	n = open_node(128 << 10, 0); /* small segments, removed by snapshots */
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 3000; i++)
+			random_op(n, events);
+		settle(n);
+		CHECK(node_snapshot(n) == 0);
+	}
+	CHECK(wal_reader_open(node_wal(n), 1, &rd) == -ENODATA);
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 2000);
+	CHECK(r != NULL && catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(st.resync_count == 1);
+	c = pg_open(conninfo);
+	compare(n, c, false);
+	seed_queries(c);
+	/* then tails as usual */
+	for (int i = 0; i < 1000; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	compare(n, c, false);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
+static int pg_ctl(const char *action)
+{
+	const char *dir = getenv("BOOKD_PG_DIR");
+	char cmd[2048];
+	const char *as = geteuid() == 0 ? "runuser -u postgres -- " : "";
+
+	if (!strcmp(action, "stop"))
+		snprintf(cmd, sizeof(cmd),
+			 "%s/usr/lib/postgresql/15/bin/pg_ctl -D %s/data -m immediate"
+			 " -w stop >/dev/null 2>&1", as, dir);
+	else
+		snprintf(cmd, sizeof(cmd),
+			 "%s/usr/lib/postgresql/15/bin/pg_ctl -D %s/data -l %s/server.log"
+			 " -w -t 60 -o \"-p 5432 -k %s -c listen_addresses='' -c fsync=off"
+			 " -c synchronous_commit=off -c full_page_writes=off"
+			 " -c max_connections=50 -c timezone=UTC\" start >/dev/null 2>&1",
+			 as, dir, dir, dir);
+	return system(cmd);
+}
+
+static void test_pgdown(void)
+{
+	char *conninfo;
+	node *n;
+	repl *r;
+	PGconn *c;
+	uint32_t events;
+	uint64_t lsn;
+	struct repl_status st;
+
+	if (!getenv("BOOKD_PG_DIR") || !strstr(base_url, "port=5432")) {
+		printf("pgdown: skipped (needs BOOKD_PG_DIR of a pg.sh cluster)\n");
+		return;
+	}
+	printf("pgdown\n");
+	conninfo = db_create();
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	r = start_repl(n, conninfo, 200);
+	CHECK(r != NULL);
+	for (int i = 0; i < 1500; i++)
+		random_op(n, events);
+	CHECK(pg_ctl("stop") == 0);
+	for (int i = 0; i < 3000; i++) { /* bookings go on */
+		random_op(n, events);
+		if (i % 100 == 0)
+			usleep(10000);
+	}
+	usleep(500 * 1000);
+	repl_status(r, &st);
+	CHECK(st.state == REPL_DOWN);
+	CHECK(st.lag_records > 0);
+	CHECK(st.lag_seconds > 0.2);
+	printf("  down: lag %" PRIu64 " records, %.1f s, %s\n", st.lag_records,
+	       st.lag_seconds, st.error);
+	CHECK(pg_ctl("start") == 0);
+	for (int i = 0; i < 1000; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(st.reconnect_count > 0);
+	c = pg_open(conninfo);
+	compare(n, c, true);
+	seed_queries(c);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+	const char *s = getenv("TEST_REPL_SEED");
+
+	base_url = getenv("DATABASE_URL");
+	if (!base_url || !base_url[0]) {
+		printf("test_repl: DATABASE_URL not set: skipped\n");
+		return 77;
+	}
+	seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	if (!seed)
+		seed = 1;
+	seed0 = seed;
+	printf("test_repl: seed %" PRIu64 "\n", seed);
+	if (!mkdtemp(base_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	if (!only || !strcmp(only, "basic"))
+		test_basic();
+	if (!only || !strcmp(only, "kill9"))
+		test_kill9();
+	if (!only || !strcmp(only, "resync"))
+		test_resync();
+	if (only && !strcmp(only, "pgdown"))
+		test_pgdown();
+	if (failures == 0)
+		nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		fprintf(stderr, "test_repl: seed %" PRIu64 ", data in %s\n", seed0,
+			base_dir);
+	printf("test_repl: %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
