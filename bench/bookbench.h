@@ -185,6 +185,8 @@ struct bb_config {
 	const char *service_key;
 	const char *baseline_sql_dir;
 	bool pg_durable;           /* ALTER SYSTEM fsync = on before the baseline */
+	unsigned source_count;     /* HTTP to loopback: spread connections over
+				      127.0.0.2.. (as many clients would come) */
 	bool verbose;
 };
 

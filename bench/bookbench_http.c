@@ -29,10 +29,14 @@
 #define HTTP_IN_SIZE_MAX (64u << 20) /* one answer, at most */
 #define HTTP_QUEUE_MAX 4096          /* requests in flight */
 #define HTTP_RAW (-1)                /* a setup request: keep the body */
+#define SETUP_RETRY_MAX 100000       /* 429s resent during setup */
 
 struct http_pending {
 	int kind; /* enum bb_op_kind, or HTTP_RAW */
 	uint64_t booking_id;
+	uint32_t index;   /* HTTP_RAW: the caller's */
+	char *raw_req;    /* HTTP_RAW: the request, to send again after a 429 */
+	size_t raw_len;
 };
 
 struct http_conn {
@@ -49,9 +53,14 @@ struct http_conn {
 	int raw_status;
 	char *raw_body;
 	size_t raw_len;
+	uint32_t raw_index;
+	char *raw_req; /* owned: the answered request */
+	size_t raw_req_len;
 };
 
-static int tcp_connect(const char *addr, char *err, size_t err_size)
+static _Atomic unsigned source_next;
+
+static int tcp_connect(const char *addr, unsigned source_count, char *err, size_t err_size)
 {
 	char host[256];
 	int port;
@@ -68,6 +77,18 @@ static int tcp_connect(const char *addr, char *err, size_t err_size)
 		return -EHOSTUNREACH;
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && source_count > 0 && ai->ai_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127) {
+		unsigned k = source_next++ % source_count;
+		struct sockaddr_in src = { .sin_family = AF_INET };
+		src.sin_addr.s_addr = htonl((127u << 24) | (2 + k));
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+			bb_errf(err, err_size, "bind 127.0.0.%u: %s", 2 + k, strerror(errno));
+			close(fd);
+			freeaddrinfo(ai);
+			return -EADDRNOTAVAIL;
+		}
+	}
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		rc = -errno;
 		bb_errf(err, err_size, "connect %s: %s", addr, strerror(errno));
@@ -87,7 +108,7 @@ static int http_open(const struct bb_config *cfg, void **out, char *err, size_t 
 	struct http_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	c->fd = tcp_connect(cfg->http_addr, err, err_size);
+	c->fd = tcp_connect(cfg->http_addr, cfg->source_count, err, err_size);
 	if (c->fd < 0) {
 		int rc = c->fd;
 		free(c);
@@ -119,6 +140,9 @@ static void http_close(void *conn)
 	free(c->out);
 	free(c->in);
 	free(c->raw_body);
+	free(c->raw_req);
+	for (uint32_t i = 0; i < c->q_count; i++)
+		free(c->q[(c->q_head + i) % HTTP_QUEUE_MAX].raw_req);
 	free(c);
 }
 
@@ -157,6 +181,7 @@ static int queue_request(struct http_conn *c, const char *method, const char *pa
 		      (key ? strlen(key) : 0) + body_len + 200;
 	if (out_reserve(c, need) < 0)
 		return -ENOMEM;
+	size_t start = c->out_len;
 	int n = snprintf(c->out + c->out_len, c->out_cap - c->out_len,
 			 "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n", method, path,
 			 c->host, c->auth);
@@ -177,6 +202,34 @@ static int queue_request(struct http_conn *c, const char *method, const char *pa
 	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
 	p->kind = kind;
 	p->booking_id = booking_id;
+	p->index = (uint32_t)booking_id;
+	p->raw_req = NULL;
+	if (kind == HTTP_RAW) {
+		size_t len = c->out_len - start;
+		p->raw_req = malloc(len);
+		if (p->raw_req == NULL)
+			return -ENOMEM;
+		memcpy(p->raw_req, c->out + start, len);
+		p->raw_len = len;
+	}
+	c->q_count++;
+	return 0;
+}
+
+/* Queues a raw request again (after a 429). */
+static int requeue_raw(struct http_conn *c, char *req, size_t len, uint32_t index)
+{
+	if (c->q_count == HTTP_QUEUE_MAX || out_reserve(c, len) < 0) {
+		free(req);
+		return -ENOMEM;
+	}
+	memcpy(c->out + c->out_len, req, len);
+	c->out_len += len;
+	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
+	p->kind = HTTP_RAW;
+	p->index = index;
+	p->raw_req = req;
+	p->raw_len = len;
 	c->q_count++;
 	return 0;
 }
@@ -481,6 +534,11 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 		c->raw_body[body_len] = 0;
 		c->raw_len = body_len;
 		c->raw_status = status;
+		c->raw_index = p->index;
+		free(c->raw_req);
+		c->raw_req = p->raw_req;
+		c->raw_req_len = p->raw_len;
+		p->raw_req = NULL;
 		memset(out, 0, sizeof(*out));
 	} else {
 		parse_answer(p, status, replayed, body, body_len, out);
@@ -586,8 +644,8 @@ static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int s
 						     const char *body, size_t len),
 		     void *ctx, char *err, size_t err_size)
 {
-	unsigned i = 0;
 	struct bb_result dummy;
+	unsigned retries = 0;
 	while (c->q_count > 0) {
 		int n = http_poll(c, &dummy, 1, 30 * 1000000000LL);
 		if (n < 0) {
@@ -598,7 +656,17 @@ static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int s
 			bb_errf(err, err_size, "HTTP: no answer within 30 s");
 			return -ETIMEDOUT;
 		}
-		int rc = fn(ctx, i++, c->raw_status, c->raw_body, c->raw_len);
+		if (c->raw_status == 429 && retries < SETUP_RETRY_MAX) {
+			/* bookd's rate limits: wait a little, send it again */
+			retries++;
+			usleep(2000);
+			int rc = requeue_raw(c, c->raw_req, c->raw_req_len, c->raw_index);
+			c->raw_req = NULL;
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		int rc = fn(ctx, c->raw_index, c->raw_status, c->raw_body, c->raw_len);
 		if (rc < 0) {
 			bb_errf(err, err_size, "HTTP %d: %.200s", c->raw_status, c->raw_body);
 			return rc;
@@ -624,7 +692,7 @@ static int take_id(void *ctx, unsigned i, int status, const char *body, size_t l
 	uint64_t id = o ? jnum(jget(o, end, "id"), end) : 0;
 	if (id == 0)
 		return -EPROTO;
-	s->ids[s->base + i] = id;
+	s->ids[i] = id;
 	return 0;
 }
 
@@ -674,7 +742,7 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 						 "{\"org_id\":\"%" PRIu64 "\",\"name\":\"%s %u\"}",
 						 ds->org_ids[i], pass == 1 ? "studio" : "coach", i);
 				snprintf(key, sizeof(key), "bb-%s-%s-%u", ds->run_tag, wraps[pass], i);
-				rc = queue_request(c, "POST", paths[pass], key, body, HTTP_RAW, 0);
+				rc = queue_request(c, "POST", paths[pass], key, body, HTTP_RAW, i);
 				if (rc < 0)
 					goto out;
 			}
@@ -701,7 +769,7 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 				 ds->org_ids[o], locs[o], insts[o], i, ds->capacity,
 				 ds->waitlist_capacity, minute / 60, minute % 60, ds->day, ds->day);
 			snprintf(key, sizeof(key), "bb-%s-series-%u", ds->run_tag, i);
-			rc = queue_request(c, "POST", "/v1/series", key, body, HTTP_RAW, 0);
+			rc = queue_request(c, "POST", "/v1/series", key, body, HTTP_RAW, i);
 			if (rc < 0)
 				goto out;
 		}
@@ -722,6 +790,11 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 				goto out;
 			struct bb_result dummy;
 			int n = http_poll(c, &dummy, 1, 30 * 1000000000LL);
+			if (n == 1 && c->raw_status == 429 && page < SETUP_RETRY_MAX) {
+				usleep(2000);
+				page--; /* the same page again */
+				continue;
+			}
 			if (n <= 0 || c->raw_status != 200) {
 				bb_errf(err, err_size, "listing events: HTTP %d %.200s", c->raw_status,
 					c->raw_body ? c->raw_body : "");
