@@ -179,6 +179,9 @@ static int answer(struct call *k, int status, const char *body, size_t n)
 	return 0;
 }
 
+/* A literal body, its size from the compiler. */
+#define ANSWER_LIT(k, status, lit) answer((k), (status), lit, sizeof(lit) - 1)
+
 static int answer_error(struct call *k, int status, const char *code,
 			const char *msg)
 {
@@ -1170,22 +1173,21 @@ static int do_stripe(struct call *k)
 	if (strcmp(t, "payment_intent.succeeded") != 0 &&
 	    strcmp(t, "payment_intent.payment_failed") != 0) {
 		json_decref(root);
-		return answer(k, 200, "{\"received\":true,\"ignored\":true}", 31);
+		return ANSWER_LIT(k, 200, "{\"received\":true,\"ignored\":true}");
 	}
 	req.u.pay.succeeded = strcmp(t, "payment_intent.succeeded") == 0;
 	meta = json_object_get(obj, "metadata");
 	bid = json_object_get(meta, "booking_id");
 	if (!json_is_object(obj) || !bid) {
 		json_decref(root);
-		return answer(k, 200, "{\"received\":true,\"ignored\":true}", 31);
+		return ANSWER_LIT(k, 200, "{\"received\":true,\"ignored\":true}");
 	}
 	if (!json_is_string(bid) ||
 	    fld_id_parse(json_string_value(bid), json_string_length(bid),
 			 &req.booking_id)) {
 		json_decref(root);
-		return answer(k, 200,
-			      "{\"received\":true,\"outcome\":\"not_found\"}",
-			      40);
+		return ANSWER_LIT(k, 200, "{\"received\":true,\"outcome\":"
+					  "\"booking_not_found\"}");
 	}
 	amount = json_object_get(obj, "amount_received");
 	if (!json_is_integer(amount) || json_integer_value(amount) <= 0)
@@ -1468,7 +1470,7 @@ static int do_simple(struct call *k)
 	struct srv_status st;
 
 	if (k->route == R_HEALTH)
-		return answer(k, 200, "{\"status\":\"ok\"}", 15);
+		return ANSWER_LIT(k, 200, "{\"status\":\"ok\"}");
 	if (k->route == R_METRICS)
 		return do_metrics(k);
 	memset(&st, 0, sizeof(st));
@@ -1476,7 +1478,7 @@ static int do_simple(struct call *k)
 	if (st.wal_error)
 		return answer_error(k, 503, "unavailable",
 				    "the log is failing: writes are refused");
-	return answer(k, 200, "{\"status\":\"ready\"}", 18);
+	return ANSWER_LIT(k, 200, "{\"status\":\"ready\"}");
 }
 
 /* ---- the entry ---- */
@@ -1644,9 +1646,11 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		goto out_slot;
 	}
 	m.replayed = resp->replayed;
-	if (x->route == R_WEBHOOK_STRIPE) {
+	if (x->route == R_WEBHOOK_STRIPE && resp->code != CORE_FULL &&
+	    resp->code != CORE_IDEM_IN_FLIGHT) {
 		/* Stripe retries anything but 2xx: a decided payment, also a
-		 * flagged or unknown one, is received. */
+		 * flagged or unknown one, is received; a refusal to decide now
+		 * (log failing, the same event in flight) is not. */
 		jw_obj_begin(&w);
 		jw_key(&w, "received");
 		jw_bool(&w, true);

@@ -1163,7 +1163,8 @@ static void test_stripe(void)
 	/* Unknown types: 200 ignored, nothing submitted. */
 	snprintf(h, sizeof(h), "Stripe-Signature: %s\r\n", stripe_sig(other));
 	CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", h, other)) > 0);
-	CHECK(out_status(c) == 200 && out_has(c, "\"ignored\":true"));
+	CHECK(out_status(c) == 200);
+	CHECK(strcmp(out_body(c), "{\"received\":true,\"ignored\":true}") == 0);
 	CHECK(c->sub_count == 3);
 	/* Bad or missing signature: 400, no bearer needed either way. */
 	out_reset(c);
