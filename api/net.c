@@ -85,7 +85,7 @@
 		}                                                            \
 	} while (0)
 
-enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE };
+enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER };
 
 enum pend_state {
 	PEND_FREE = 0,
@@ -123,6 +123,7 @@ struct conn {
 	uint8_t ops;         /* io_uring operations in flight (recv, send) */
 	bool recv_armed, sending, closing, close_after, dirty_listed;
 	bool in_parse;
+	bool in_blocked; /* parse stopped at a full pipeline: retry later */
 	uint32_t fifo_head, fifo_tail, fifo_count;
 	struct srv_buf in;   /* unparsed bytes */
 	struct srv_buf out;  /* being sent */
@@ -133,6 +134,9 @@ struct conn {
 	uint64_t peer_key;
 	uint32_t dirty_next;
 	uint32_t free_next;
+	/* Timeouts (see sweep): last bytes read, last bytes sent, since when
+	 * an unfinished request waits for the rest. */
+	uint64_t read_ns, send_ns, partial_ns;
 	struct net_thread *t;
 };
 
@@ -157,6 +161,8 @@ struct net_thread {
 	int wake_fd;
 	uint64_t wake_value;
 	bool wake_armed;
+	struct __kernel_timespec timer_ts;
+	uint64_t sweep_ns;
 	struct listener listeners[2];
 	core_port *port;
 
@@ -413,6 +419,8 @@ static void start_send(struct conn *c)
 		c->next.size = 0;
 		c->out_sent = 0;
 	}
+	if (c->out_sent == 0)
+		c->send_ns = mono_ns(); /* a new send: its clock starts */
 	sqe = get_sqe(t);
 	io_uring_prep_send(sqe, c->fd, c->out.data + c->out_sent,
 			   c->out.size - c->out_sent, MSG_NOSIGNAL);
@@ -614,6 +622,12 @@ struct srv_buf *srv_answer_begin(struct srv_conn *sc)
 
 	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
 	c->answer_pend = NIL;
+	if (conn_unsent(c) > SRV_OUT_SIZE_MAX || c->close_after) {
+		/* Answers pile up faster than the client reads them. */
+		c->close_after = true;
+		t->discard.size = 0;
+		return &t->discard;
+	}
 	if (c->fifo_count == 0)
 		return &c->next; /* nothing before it: straight out */
 	i = pend_get(t);
@@ -639,6 +653,14 @@ void srv_answer_done(struct srv_conn *sc)
 	c->answer_pend = NIL;
 }
 
+bool srv_conn_writable(const struct srv_conn *sc)
+{
+	const struct conn *c = (const struct conn *)sc;
+
+	return !c->close_after && !c->closing &&
+	       conn_unsent(c) <= SRV_OUT_SIZE_MAX;
+}
+
 void srv_answer(struct srv_conn *sc, const void *bytes, size_t size)
 {
 	srv_buf_put(srv_answer_begin(sc), bytes, size);
@@ -654,10 +676,13 @@ int srv_submit(struct srv_conn *sc, const struct core_req *req,
 	uint32_t i;
 
 	ASSERT(ctx_size <= SRV_CTX_SIZE_MAX);
-	if (c->fifo_count >= SRV_PIPELINE_MAX)
+	if (c->fifo_count >= SRV_PIPELINE_MAX) {
+		c->in_blocked = true;
 		return -EAGAIN;
+	}
 	i = pend_get(t);
 	if (i == NIL) {
+		c->in_blocked = true;
 		t->stalled_conns++;
 		return -EAGAIN;
 	}
@@ -798,7 +823,7 @@ static void flush_conn(struct conn *c)
 		return;
 	}
 	/* Requests left unparsed for lack of room: try again. */
-	if (c->in.size && !c->in_parse && conn_may_read(c))
+	if (c->in_blocked && !c->in_parse && conn_may_read(c))
 		parse_conn(c, NULL, 0, true);
 	arm_recv(c);
 }
@@ -833,6 +858,7 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	p = from_in ? c->in.data : data;
 	n = from_in ? c->in.size : size;
 	c->in_parse = true;
+	c->in_blocked = false;
 	used = c->proto->parse((struct srv_conn *)c, c->state, p, n);
 	c->in_parse = false;
 	if (used < 0) {
@@ -845,6 +871,10 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	} else if ((size_t)used < n) {
 		srv_buf_put(&c->in, p + used, n - (size_t)used);
 	}
+	if (c->in.size == 0)
+		c->partial_ns = 0;
+	else if ((size_t)used > 0 || c->partial_ns == 0)
+		c->partial_ns = mono_ns();
 	if (c->in.size > SRV_IN_SIZE_MAX + NET_BUF_SIZE || c->in.broken) {
 		/* The protocol must refuse a request this large itself. */
 		c->close_after = true;
@@ -889,11 +919,13 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 	c->proto = l->proto;
 	c->ops = 0;
 	c->recv_armed = c->sending = c->closing = c->close_after = false;
-	c->dirty_listed = c->in_parse = false;
+	c->dirty_listed = c->in_parse = c->in_blocked = false;
 	c->fifo_head = c->fifo_tail = NIL;
 	c->fifo_count = 0;
 	c->out_sent = 0;
 	c->answer_pend = NIL;
+	c->read_ns = c->send_ns = mono_ns();
+	c->partial_ns = 0;
 	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	{
 		struct sockaddr_storage ss;
@@ -923,8 +955,10 @@ static void on_recv(struct net_thread *t, struct conn *c, int res,
 	if (flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
 		uint8_t *buf = t->bufs + (size_t)bid * NET_BUF_SIZE;
-		if (res > 0 && !c->closing)
+		if (res > 0 && !c->closing && !c->close_after) {
+			c->read_ns = mono_ns();
 			parse_conn(c, buf, (size_t)res, false);
+		}
 		io_uring_buf_ring_add(t->br, buf, NET_BUF_SIZE, bid,
 				      io_uring_buf_ring_mask(NET_BUF_COUNT), 0);
 		io_uring_buf_ring_advance(t->br, 1);
@@ -952,6 +986,7 @@ static void on_send(struct conn *c, int res)
 		return;
 	}
 	c->out_sent += (size_t)res;
+	c->send_ns = mono_ns();
 	conn_mark_dirty(c);
 }
 
@@ -967,6 +1002,44 @@ static void arm_wake(struct net_thread *t)
 	t->wake_armed = true;
 }
 
+static void arm_timer(struct net_thread *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+
+	t->timer_ts.tv_sec = 1;
+	t->timer_ts.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &t->timer_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_TIMER, 0, 0));
+}
+
+/* Once a second: close connections that stalled. A send that made no
+ * progress for send_timeout (a client that does not read), a request
+ * left unfinished for read_timeout (slow senders), nothing at all for
+ * idle_timeout. */
+static void sweep(struct net_thread *t)
+{
+	const struct net_config *cfg = &t->s->cfg;
+	uint64_t now = mono_ns();
+
+	if (now - t->sweep_ns < 1000000000ull)
+		return;
+	t->sweep_ns = now;
+	for (uint32_t i = 0; i < t->conn_count_max; i++) {
+		struct conn *c = conn_at(t, i);
+		bool stalled;
+		if (c->fd < 0 || c->closing)
+			continue;
+		stalled = (c->sending &&
+			   now - c->send_ns > cfg->send_timeout_ms * 1000000ull) ||
+			  (c->partial_ns && c->fifo_count == 0 &&
+			   now - c->partial_ns > cfg->read_timeout_ms * 1000000ull) ||
+			  (c->fifo_count == 0 && !c->sending && c->in.size == 0 &&
+			   now - c->read_ns > cfg->idle_timeout_ms * 1000000ull);
+		if (stalled)
+			conn_close(c);
+	}
+}
+
 static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -978,6 +1051,9 @@ static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
 		return;
 	case UD_WAKE:
 		t->wake_armed = false;
+		return;
+	case UD_TIMER:
+		arm_timer(t);
 		return;
 	case UD_RECV:
 	case UD_SEND:
@@ -1079,7 +1155,7 @@ static void resume_stalled(struct net_thread *t)
 	t->stalled_conns = 0;
 	for (uint32_t i = 0; i < t->conn_count_max; i++) {
 		struct conn *c = conn_at(t, i);
-		if (c->fd >= 0 && !c->closing && c->in.size)
+		if (c->fd >= 0 && !c->closing && c->in_blocked)
 			conn_mark_dirty(c);
 	}
 }
@@ -1111,6 +1187,8 @@ static void *net_main(void *arg)
 					       SOCK_CLOEXEC);
 		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, k, 0));
 	}
+	t->sweep_ns = mono_ns();
+	arm_timer(t);
 	for (;;) {
 		struct io_uring_cqe *cqes[NET_CQE_BATCH];
 		unsigned n;
@@ -1126,6 +1204,7 @@ static void *net_main(void *arg)
 		drain_backlog(t);
 		resume_stalled(t);
 		flush_dirty(t);
+		sweep(t);
 
 		if (atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
 			if (!stopping) {
@@ -1189,6 +1268,9 @@ void net_config_default(struct net_config *cfg)
 	cfg->thread_count = 1;
 	cfg->slow_count = 1;
 	cfg->conn_count_max = 16384;
+	cfg->read_timeout_ms = 10000;
+	cfg->send_timeout_ms = 10000;
+	cfg->idle_timeout_ms = 300000;
 	auth_limit_config_default(&cfg->limits);
 }
 

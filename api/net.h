@@ -30,6 +30,10 @@ struct net_config {
 	unsigned slow_count;       /* workers for listings and catalogue ops */
 	unsigned conn_count_max;   /* per thread */
 	unsigned shard_count;      /* the core's, for status */
+	/* A connection is closed when a request stays unfinished this long
+	 * (slow senders), its answers are not read this long, or nothing
+	 * happens on it this long. */
+	uint64_t read_timeout_ms, send_timeout_ms, idle_timeout_ms;
 	struct auth_config auth;
 	struct auth_limit_config limits;
 	/* The core's ports from first_port on are the server's: one per

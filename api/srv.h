@@ -114,6 +114,10 @@ void srv_answer_done(struct srv_conn *c);
 int srv_submit(struct srv_conn *c, const struct core_req *req,
 	       const void *ctx, size_t ctx_size);
 
+/* False once the connection is to be closed (a fatal error, or answers
+ * piling up unread beyond SRV_OUT_SIZE_MAX): stop parsing, return -1. */
+bool srv_conn_writable(const struct srv_conn *c);
+
 struct srv *srv_conn_srv(struct srv_conn *c);
 /* Counts an answer by status (HTTP's, or the binary protocol's
  * equivalent) for /metrics; 429 also counts as rate limited. */

@@ -11,7 +11,8 @@
  * kinds; 60 connections racing for a 20-seat event get exactly 20 seats;
  * a half-closed connection still gets its answers; a client that never
  * reads is disconnected while the others go on; a request line over the
- * limit closes only that connection; net_stop answers what is in flight.
+ * limit closes only that connection, and so does a request left
+ * unfinished; net_stop answers what is in flight.
  */
 #include "net.h"
 
@@ -61,6 +62,8 @@ static long line_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		char line[LINE_MAX_SIZE];
 		size_t n;
 
+		if (!srv_conn_writable(c))
+			return -1;
 		if (!nl) {
 			if (len - used > LINE_MAX_SIZE) {
 				srv_answer(c, "TOO LONG\n", 9);
@@ -279,6 +282,19 @@ static void test_never_reads(void)
 	close(other);
 }
 
+/* Half a request, then nothing: closed after read_timeout (1 s here). */
+static void test_slow_sender(void)
+{
+	int fd = dial();
+	char buf[16];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	send_all(fd, "PI", 2);
+	CHECK(poll(&p, 1, 5000) == 1);
+	CHECK(recv(fd, buf, sizeof(buf), 0) <= 0);
+	close(fd);
+}
+
 static void test_too_long(void)
 {
 	int fd = dial();
@@ -361,6 +377,8 @@ int main(void)
 	nc.thread_count = 2;
 	nc.conn_count_max = 256;
 	nc.first_port = 1;
+	nc.send_timeout_ms = 1000;
+	nc.read_timeout_ms = 1000;
 	if (net_prepare(&nc, &s, err, sizeof(err))) {
 		fprintf(stderr, "net_prepare: %s\n", err);
 		return 1;
@@ -391,6 +409,7 @@ int main(void)
 	test_race();
 	test_never_reads();
 	test_too_long();
+	test_slow_sender();
 
 	net_stop(s, 5000);
 	node_close(n);
