@@ -17,6 +17,7 @@
  */
 #include "net.h"
 #include "node.h"
+#include "repl.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,6 +277,64 @@ static uint64_t demo_load(core_port *p)
 	return 0;
 }
 
+/* ---- the replicator's view of the server, and the server's of it ---- */
+
+struct repl_glue {
+	struct srv *srv;
+	repl *r;
+};
+
+static const char *op_metric_name(enum core_op op)
+{
+	switch (op) {
+	case CORE_OP_BOOK: return "book";
+	case CORE_OP_CANCEL: return "cancel";
+	case CORE_OP_PAY: return "payment";
+	case CORE_OP_EVENT_PATCH: return "event_patch";
+	case CORE_OP_EVENT_GET: return "event_get";
+	case CORE_OP_BOOKING_GET: return "booking_get";
+	case CORE_OP_CUSTOMER_BOOKINGS: return "customer_bookings";
+	case CORE_OP_EVENT_LIST: return "event_list";
+	case CORE_OP_SERIES_CREATE: return "series_create";
+	case CORE_OP_GENERATE: return "generate";
+	default: return NULL;
+	}
+}
+
+static unsigned glue_metrics(void *ctx, struct repl_op_stat *out,
+			     unsigned capacity)
+{
+	struct repl_glue *g = ctx;
+	struct srv_status st;
+	unsigned n = 0;
+
+	srv_status_get(g->srv, &st);
+	for (unsigned op = 0; op < CORE_OP_COUNT && n < capacity; op++) {
+		const char *name = op_metric_name((enum core_op)op);
+		if (!name)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		snprintf(out[n].operation, sizeof(out[n].operation), "%s", name);
+		out[n].count = st.ops_total[op];
+		out[n].ns_total = st.ops_ns_total[op];
+		n++;
+	}
+	return n;
+}
+
+static void glue_status(void *ctx, struct net_repl_status *out)
+{
+	struct repl_glue *g = ctx;
+	struct repl_status st;
+
+	repl_status(g->r, &st);
+	out->state = repl_state_name(st.state);
+	out->applied_lsn = st.applied_lsn;
+	out->lag_records = st.lag_records;
+	out->lag_bytes = st.lag_bytes;
+	out->lag_seconds = st.lag_seconds;
+}
+
 /* ---- main ---- */
 
 static void generate(core_port *p)
@@ -300,7 +360,10 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	char err[256];
 	const int *fds;
+	int wake_fds[NET_THREAD_COUNT_MAX + 1];
 	unsigned fd_count;
+	struct repl_glue glue = { 0 };
+	int repl_fd = -1;
 	core_port *port;
 	core_time last_generate;
 	int rc;
@@ -327,6 +390,8 @@ int main(int argc, char **argv)
 	nc.thread_count = o.threads;
 	nc.shard_count = o.shards;
 	nc.first_port = 1;
+	nc.repl_status = glue_status;
+	nc.repl_ctx = &glue;
 	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
 		     sizeof(nc.auth.service_key)) ||
 	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,
@@ -346,7 +411,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bookd: %s\n", err);
 		return 1;
 	}
+	glue.srv = srv;
 	net_wake_fds(srv, &fds, &fd_count);
+	memcpy(wake_fds, fds, fd_count * sizeof(*fds));
+	if (o.database_url) {
+		repl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (repl_fd < 0) {
+			perror("bookd: eventfd");
+			return 1;
+		}
+		wake_fds[fd_count++] = repl_fd;
+	}
 
 	node_config_default(&cfg);
 	cfg.data_dir = o.data_dir;
@@ -354,7 +429,7 @@ int main(int argc, char **argv)
 	cfg.core.port_count = 1 + net_port_count(&nc);
 	cfg.core.ring_size = 16384;
 	cfg.sync = strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
-	cfg.wake_fds = fds;
+	cfg.wake_fds = wake_fds;
 	cfg.wake_fd_count = fd_count;
 	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
 		cfg.sync == WAL_SYNC_FDATASYNC
@@ -366,6 +441,22 @@ int main(int argc, char **argv)
 		net_free(srv);
 		return 1;
 	}
+	if (o.database_url) {
+		struct repl_config rc_cfg;
+		repl_config_default(&rc_cfg);
+		rc_cfg.conninfo = o.database_url;
+		rc_cfg.data_dir = o.data_dir;
+		rc_cfg.wake_fd = repl_fd;
+		rc_cfg.metrics = glue_metrics;
+		rc_cfg.metrics_ctx = &glue;
+		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "bookd: replicator: %s\n", err);
+			node_close(n);
+			net_free(srv);
+			return 1;
+		}
+	}
 	port = core_port_get(node_core(n), 0);
 	generate(port);
 	last_generate = srv_now();
@@ -374,6 +465,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bookd: cannot start network threads: %s\n",
 			strerror(-rc));
 		net_stop(srv, 0);
+		repl_stop(glue.r);
 		node_close(n);
 		net_free(srv);
 		return 1;
@@ -415,7 +507,10 @@ int main(int argc, char **argv)
 		}
 	}
 	net_stop(srv, 5000);
+	repl_stop(glue.r);
 	node_close(n);
+	if (repl_fd >= 0)
+		close(repl_fd);
 	net_free(srv);
 	fprintf(stderr, "bookd: stopped\n");
 	return 0;
