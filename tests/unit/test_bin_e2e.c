@@ -1,0 +1,904 @@
+/*
+ * test_bin_e2e.c: bookd end to end over the binary protocol, through the
+ * client library (bookd_client.h) and raw sockets.
+ *
+ * Starts bookd (BOOKD_BIN, else ../api/bookd beside this test's directory;
+ * exit 77 when there is none) on a temp data dir with ports chosen by the
+ * kernel (read back from its start-up line), then:
+ *   - the life cycle: catalogue, series, generate, list, book, waitlist,
+ *     cancel with promotion, patch, customer bookings, status;
+ *   - 200 clients (threads, one connection each) racing for a 20-seat event
+ *     with a 100-place waitlist: exactly 20 confirmed, 100 waitlisted with
+ *     positions 1..100 in decision (booking id) order, 80 event_full, no
+ *     customer twice;
+ *   - pipelining: 1000 requests in flight on one connection, every answer
+ *     matched once by id; a batch of 50 bookings in one frame;
+ *   - idempotent replay, and again after kill -9 and a restart: the same
+ *     key gives the same booking, flagged replayed; another request with
+ *     the key is idempotency_key_reused;
+ *   - auth: no hello, a bad key, an anon booking, another customer's JWT,
+ *     an expired JWT;
+ *   - an oversized frame is answered frame_too_large and closed while
+ *     others are served; a client that never reads is disconnected and
+ *     the server goes on;
+ *   - SIGTERM: exit 0.
+ */
+#include "bookd_client.h"
+#include "proto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SKIP 77
+#define SVC "e2e-service-key"
+#define ANON "e2e-anon-key"
+#define SECRET "e2e-jwt-secret"
+#define RACE_CLIENT_COUNT 200
+#define RACE_CAPACITY 20
+#define RACE_WAITLIST 100
+#define PIPELINE_COUNT 1000
+#define BATCH_COUNT 50
+
+static unsigned check_count, check_fail_count;
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);        \
+		if (!(cond)) {                                                \
+			__atomic_add_fetch(&check_fail_count, 1,              \
+					   __ATOMIC_RELAXED);                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
+				__FILE__, __LINE__, #cond);                   \
+		}                                                             \
+	} while (0)
+
+static char bookd_bin[4096];
+static char data_dir[256];
+static char log_path[300];
+static char addr[128];
+static pid_t bookd_pid;
+
+/* ---- the server ---- */
+
+static bool find_bookd(void)
+{
+	const char *env = getenv("BOOKD_BIN");
+	char self[2048];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(bookd_bin, sizeof(bookd_bin), "%s", env);
+		return access(bookd_bin, X_OK) == 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0'; /* build/tests */
+	snprintf(bookd_bin, sizeof(bookd_bin), "%s/../api/bookd", self);
+	return access(bookd_bin, X_OK) == 0;
+}
+
+static int start_bookd(void)
+{
+	int fd;
+
+	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	bookd_pid = fork();
+	if (bookd_pid < 0)
+		return -errno;
+	if (bookd_pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bookd_bin, "bookd", "--data-dir", data_dir, "--listen",
+		      "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
+		      "--service-key", SVC, "--anon-key", ANON, "--jwt-secret",
+		      SECRET, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	/* Its start-up line says where it listens. */
+	for (int i = 0; i < 200; i++) {
+		char buf[8192];
+		FILE *f = fopen(log_path, "r");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		char *p = strstr(buf, "binary protocol on ");
+		if (p) {
+			p += strlen("binary protocol on ");
+			size_t k = strcspn(p, ", \n");
+			if (k > 0 && k < sizeof(addr)) {
+				memcpy(addr, p, k);
+				addr[k] = '\0';
+				return 0;
+			}
+		}
+		int st;
+		if (waitpid(bookd_pid, &st, WNOHANG) == bookd_pid) {
+			fprintf(stderr, "bookd exited:\n%s\n", buf);
+			return -ECHILD;
+		}
+		usleep(50 * 1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static void kill9_bookd(void)
+{
+	int st;
+
+	kill(bookd_pid, SIGKILL);
+	waitpid(bookd_pid, &st, 0);
+}
+
+/* ---- helpers ---- */
+
+static bc_client *connect_as(const char *auth)
+{
+	bc_client *c = NULL;
+	char err[256];
+	int rc = bc_connect(addr, auth, &c, err, sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "connect %s: %s (%d)\n", addr, err, rc);
+		return NULL;
+	}
+	return c;
+}
+
+static size_t b64url(const void *in, size_t n, char *o)
+{
+	static const char t[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const uint8_t *p = in;
+	size_t k = 0, i = 0;
+
+	for (; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		o[k++] = t[v >> 18];
+		o[k++] = t[(v >> 12) & 63];
+		o[k++] = t[(v >> 6) & 63];
+		o[k++] = t[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		o[k++] = t[v >> 18];
+		o[k++] = t[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		o[k++] = t[v >> 18];
+		o[k++] = t[(v >> 12) & 63];
+		o[k++] = t[(v >> 6) & 63];
+	}
+	return k;
+}
+
+/* An HS256 JWT for customer sub, expiring exp (unix seconds). */
+static void make_jwt(const char *sub, long long exp, char out[512])
+{
+	char claims[256];
+	const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	uint8_t mac[32];
+	unsigned mac_size = sizeof(mac);
+	size_t n;
+
+	snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":%lld}", sub, exp);
+	n = b64url(h, strlen(h), out);
+	out[n++] = '.';
+	n += b64url(claims, strlen(claims), out + n);
+	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const uint8_t *)out, n,
+	     mac, &mac_size);
+	out[n++] = '.';
+	n += b64url(mac, mac_size, out + n);
+	out[n] = '\0';
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	int fd;
+
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A frame from a packer callback into an mp_buf. */
+static void frame_map_start(struct mp_buf *b, msgpack_packer *pk, size_t *start,
+			    uint32_t n)
+{
+	msgpack_packer_init(pk, b, mp_buf_write);
+	*start = mp_frame_begin(pk, b->size);
+	msgpack_pack_map(pk, n);
+}
+
+static bool send_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+
+	while (n) {
+		ssize_t k = send(fd, q, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			return false;
+		q += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* Reads one answer frame from a raw socket (timeout 5 s): its code, or ""
+ * when the connection closed first. */
+static int raw_read_answer(int fd, struct bc_answer *a)
+{
+	static uint8_t buf[1 << 16];
+	size_t have = 0;
+	msgpack_zone z;
+
+	for (;;) {
+		long f = mp_frame_size(buf, have);
+		if (f > 0 && (size_t)f <= sizeof(buf)) {
+			msgpack_object o;
+			int rc;
+			msgpack_zone_init(&z, 4096);
+			rc = mp_decode(&z, buf + 4, (size_t)f - 4, &o);
+			if (rc == 0)
+				rc = mp_read_answer(&o, a, NULL, 0, NULL, 0);
+			msgpack_zone_destroy(&z);
+			return rc;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 5000) <= 0)
+			return -ETIMEDOUT;
+		ssize_t k = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (k <= 0)
+			return -ECONNRESET;
+		have += (size_t)k;
+	}
+}
+
+/* After an error answer: the server closes (EOF within 5 s). */
+static bool raw_closed(int fd)
+{
+	uint8_t b[4096];
+
+	for (int i = 0; i < 1000; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 5000) <= 0)
+			return false;
+		ssize_t k = recv(fd, b, sizeof(b), 0);
+		if (k <= 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- the catalogue every part uses ---- */
+
+static uint64_t org_id, loc_id, ins_id;
+
+static uint64_t make_series_days(bc_client *c, const char *title, uint32_t cap,
+				 uint32_t waitlist, unsigned days,
+				 uint32_t *generated)
+{
+	struct bc_series_spec s = {
+		.org_id = org_id, .location_id = loc_id, .instructor_id = ins_id,
+		.title = title, .capacity = cap, .waitlist_capacity = waitlist,
+		.timezone = "Europe/Vienna", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
+		.start_time = "23:30", .duration_min = 30, .first_date = NULL,
+	};
+	char first[16], last[16];
+	time_t t = time(NULL) + 2 * 86400;
+	struct tm tm;
+	uint64_t id = 0;
+
+	gmtime_r(&t, &tm);
+	strftime(first, sizeof(first), "%Y-%m-%d", &tm);
+	t += (time_t)(days - 1) * 86400;
+	gmtime_r(&t, &tm);
+	strftime(last, sizeof(last), "%Y-%m-%d", &tm);
+	s.first_date = first;
+	s.last_date = last;
+	CHECK(bc_series_create(c, &s, NULL, &id, generated) == BC_OK);
+	return id;
+}
+
+static uint64_t make_series(bc_client *c, const char *title, uint32_t cap,
+			    uint32_t waitlist, uint32_t *generated)
+{
+	return make_series_days(c, title, cap, waitlist, 7, generated);
+}
+
+/* The first event of a series (list by org, ordered by start). */
+static uint64_t first_event_of(bc_client *c, uint64_t series)
+{
+	static struct bc_event ev[BC_LIST_LIMIT_MAX];
+	struct bc_list_query q = { .org_id = org_id, .limit = 500 };
+	uint32_t n = 0;
+
+	CHECK(bc_event_list(c, &q, ev, BC_LIST_LIMIT_MAX, &n, NULL) == BC_OK);
+	for (uint32_t i = 0; i < n; i++)
+		if (ev[i].series_id == series)
+			return ev[i].id;
+	return 0;
+}
+
+static void test_lifecycle(bc_client *c)
+{
+	struct bc_booking b1, b2, b3, p, got;
+	struct bc_event e;
+	uint32_t generated = 0, n = 0;
+	uint64_t series, ev;
+	static struct bc_booking list[BC_LIST_LIMIT_MAX];
+
+	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key", &org_id) == BC_OK);
+	CHECK(org_id > 0);
+	/* The same create with its key: replayed, same id. */
+	uint64_t again = 0;
+	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key", &again) == BC_OK);
+	CHECK(again == org_id && bc_last(c)->replayed);
+	CHECK(bc_org_create(c, "Other", "Europe/Vienna", "org-key", &again) ==
+	      BC_IDEMPOTENCY_KEY_REUSED);
+	CHECK(bc_org_create(c, "Bad", "Mars/Olympus", NULL, &again) == BC_INVALID_REQUEST);
+	CHECK(bc_location_create(c, org_id, "Hall", NULL, &loc_id) == BC_OK);
+	CHECK(bc_instructor_create(c, org_id, "Ana", NULL, &ins_id) == BC_OK);
+	CHECK(bc_location_create(c, 999999, "Nowhere", NULL, &again) == BC_NOT_FOUND);
+	CHECK(bc_customer_create(c, "life-1", "l1@example.com", "Life One", NULL) == BC_OK);
+	CHECK(bc_customer_create(c, "bad id!", NULL, NULL, NULL) == BC_INVALID_REQUEST);
+
+	series = make_series(c, "Life", 2, 1, &generated);
+	CHECK(series > 0);
+	CHECK(generated == 7);
+	CHECK(bc_generate(c, NULL, series, NULL, &generated) == BC_OK);
+	CHECK(generated == 0); /* idempotent */
+	ev = first_event_of(c, series);
+	CHECK(ev > 0);
+	CHECK(bc_event_get(c, ev, &e) == BC_OK);
+	CHECK(e.id == ev && e.capacity == 2 && e.available == 2);
+	CHECK(e.status == BC_EVENT_SCHEDULED && strcmp(e.title, "Life") == 0);
+	CHECK(bc_event_get(c, 1ull << 40, &e) == BC_NOT_FOUND);
+
+	CHECK(bc_book(c, ev, "life-1", "lk1", BC_PAY_AUTO, &b1) == BC_OK);
+	CHECK(b1.status == BC_BOOKING_CONFIRMED && b1.event_id == ev);
+	CHECK(bc_book(c, ev, "life-2", "lk2", BC_PAY_AUTO, &b2) == BC_OK);
+	CHECK(b2.status == BC_BOOKING_CONFIRMED);
+	CHECK(bc_book(c, ev, "life-3", "lk3", BC_PAY_AUTO, &b3) == BC_OK);
+	CHECK(b3.status == BC_BOOKING_WAITLISTED && b3.position == 1);
+	CHECK(bc_book(c, ev, "life-4", "lk4", BC_PAY_AUTO, &got) == BC_EVENT_FULL);
+	CHECK(bc_book(c, ev, "life-1", "lk5", BC_PAY_AUTO, &got) == BC_ALREADY_BOOKED);
+	CHECK(bc_book(c, ev, "life-5", NULL, BC_PAY_AUTO, &got) ==
+	      BC_IDEMPOTENCY_KEY_REQUIRED);
+	CHECK(bc_booking_get(c, b3.id, &got) == BC_OK);
+	CHECK(got.id == b3.id && got.position == 1);
+
+	CHECK(bc_cancel(c, b1.id, "lc1", &got, &p) == BC_OK);
+	CHECK(got.id == b1.id && got.status == BC_BOOKING_CANCELLED);
+	CHECK(p.id == b3.id && p.status == BC_BOOKING_CONFIRMED);
+	CHECK(bc_cancel(c, b1.id, "lc2", &got, &p) == BC_BOOKING_NOT_ACTIVE);
+	CHECK(bc_cancel(c, b1.id, "lc1", &got, &p) == BC_OK); /* replay */
+	CHECK(bc_last(c)->replayed && got.id == b1.id);
+	CHECK(bc_cancel(c, 12345, NULL, &got, &p) == BC_IDEMPOTENCY_KEY_REQUIRED);
+
+	CHECK(bc_customer_bookings(c, "life-1", list, 50, &n) == BC_OK);
+	CHECK(n == 1 && list[0].id == b1.id && list[0].status == BC_BOOKING_CANCELLED);
+
+	struct bc_event_patch patch = { .capacity = 1 };
+	CHECK(bc_event_patch(c, ev, &patch, NULL, &e) == BC_CAPACITY_BELOW_TAKEN);
+	patch.capacity = 5;
+	CHECK(bc_event_patch(c, ev, &patch, NULL, &e) == BC_OK);
+	CHECK(e.capacity == 5 && e.booked == 2 && e.available == 3);
+	patch.capacity = -1;
+	patch.cancel = true;
+	CHECK(bc_event_patch(c, ev, &patch, "pk", &e) == BC_OK);
+	CHECK(e.status == BC_EVENT_CANCELLED);
+	CHECK(bc_book(c, ev, "life-6", "lk6", BC_PAY_AUTO, &got) == BC_EVENT_NOT_BOOKABLE);
+	CHECK(bc_booking_get(c, b2.id, &got) == BC_OK);
+	CHECK(got.status == BC_BOOKING_CANCELLED);
+
+	/* Listing pages: limit 3 with the cursor walks every event once. */
+	struct bc_list_query q = { .org_id = org_id, .limit = 3 };
+	char cursor[BC_CURSOR_SIZE] = "";
+	static struct bc_event page[3];
+	uint64_t last_id = 0;
+	int64_t last_start = 0;
+	unsigned pages = 0, total = 0;
+	do {
+		q.cursor = cursor[0] ? cursor : NULL;
+		CHECK(bc_event_list(c, &q, page, 3, &n, cursor) == BC_OK);
+		for (uint32_t i = 0; i < n; i++) {
+			CHECK(page[i].start_at > last_start ||
+			      (page[i].start_at == last_start && page[i].id > last_id));
+			last_start = page[i].start_at;
+			last_id = page[i].id;
+		}
+		total += n;
+	} while (cursor[0] && ++pages < 100);
+	CHECK(total == 7);
+
+	struct bc_status_info st;
+	CHECK(bc_status(c, &st) == BC_OK);
+	CHECK(st.shard_count > 0 && st.wal_durable_lsn > 0);
+	CHECK(strcmp(st.repl_state, "disabled") == 0);
+}
+
+/* ---- the race ---- */
+
+struct racer {
+	unsigned index;
+	uint64_t event_id;
+	pthread_barrier_t *barrier;
+	int code;
+	struct bc_booking booking;
+};
+
+static void *race_main(void *arg)
+{
+	struct racer *r = arg;
+	bc_client *c = connect_as(SVC);
+	char cust[32], key[32];
+
+	pthread_barrier_wait(r->barrier);
+	if (!c) {
+		r->code = -ECONNREFUSED;
+		return NULL;
+	}
+	snprintf(cust, sizeof(cust), "racer-%u", r->index);
+	snprintf(key, sizeof(key), "race-%u", r->index);
+	r->code = bc_book(c, r->event_id, cust, key, BC_PAY_AUTO, &r->booking);
+	bc_close(c);
+	return NULL;
+}
+
+static int booking_by_id(const void *a, const void *b)
+{
+	const struct racer *x = *(struct racer *const *)a, *y = *(struct racer *const *)b;
+
+	return x->booking.id < y->booking.id ? -1 : x->booking.id > y->booking.id;
+}
+
+static void test_race(bc_client *c)
+{
+	static struct racer r[RACE_CLIENT_COUNT];
+	static struct racer *w[RACE_CLIENT_COUNT];
+	pthread_t t[RACE_CLIENT_COUNT];
+	pthread_barrier_t barrier;
+	uint64_t series, ev;
+	unsigned confirmed = 0, waitlisted = 0, full = 0, other = 0, nw = 0;
+	struct bc_event e;
+
+	series = make_series(c, "Race", RACE_CAPACITY, RACE_WAITLIST, NULL);
+	ev = first_event_of(c, series);
+	CHECK(ev > 0);
+	pthread_barrier_init(&barrier, NULL, RACE_CLIENT_COUNT);
+	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++) {
+		r[i] = (struct racer){ .index = i, .event_id = ev, .barrier = &barrier };
+		if (pthread_create(&t[i], NULL, race_main, &r[i]) != 0) {
+			fprintf(stderr, "pthread_create failed\n");
+			exit(1);
+		}
+	}
+	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&barrier);
+	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++) {
+		if (r[i].code == BC_OK && r[i].booking.status == BC_BOOKING_CONFIRMED)
+			confirmed++;
+		else if (r[i].code == BC_OK &&
+			 r[i].booking.status == BC_BOOKING_WAITLISTED)
+			w[nw++] = &r[i], waitlisted++;
+		else if (r[i].code == BC_EVENT_FULL)
+			full++;
+		else
+			other++;
+	}
+	printf("race: %u confirmed, %u waitlisted, %u full, %u other\n", confirmed,
+	       waitlisted, full, other);
+	CHECK(confirmed == RACE_CAPACITY);
+	CHECK(waitlisted == RACE_WAITLIST);
+	CHECK(full == RACE_CLIENT_COUNT - RACE_CAPACITY - RACE_WAITLIST);
+	CHECK(other == 0);
+	/* Waitlisted in decision order: by booking id, positions 1..N. */
+	qsort(w, nw, sizeof(w[0]), booking_by_id);
+	for (unsigned i = 0; i < nw; i++)
+		CHECK(w[i]->booking.position == i + 1);
+	/* No customer twice, and the server agrees. */
+	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++) {
+		struct bc_booking list[4];
+		uint32_t n = 0;
+		char cust[32];
+		snprintf(cust, sizeof(cust), "racer-%u", i);
+		CHECK(bc_customer_bookings(c, cust, list, 4, &n) == BC_OK);
+		CHECK(n == (r[i].code == BC_OK ? 1u : 0u));
+	}
+	CHECK(bc_event_get(c, ev, &e) == BC_OK);
+	CHECK(e.booked == RACE_CAPACITY && e.waitlist_length == RACE_WAITLIST);
+	CHECK(e.available == 0);
+}
+
+/* ---- pipelining ---- */
+
+static void test_pipeline(bc_client *c)
+{
+	static uint8_t seen[PIPELINE_COUNT + 1];
+	static struct bc_book_item items[BATCH_COUNT];
+	static char custs[BATCH_COUNT][32], keys[BATCH_COUNT][32];
+	static int codes[BATCH_COUNT];
+	static struct bc_booking out[BATCH_COUNT];
+	uint64_t series, ev, first = 0, id;
+	unsigned ok = 0, bad_id = 0;
+	struct bc_answer a;
+	char cust[32], key[32];
+
+	series = make_series(c, "Pipe", 2000, 0, NULL);
+	ev = first_event_of(c, series);
+	CHECK(ev > 0);
+	for (unsigned i = 0; i < PIPELINE_COUNT; i++) {
+		snprintf(cust, sizeof(cust), "pipe-%u", i);
+		snprintf(key, sizeof(key), "pipe-%u", i);
+		int rc = i % 4 == 3 ? bc_event_get_async(c, ev, &id) :
+				      bc_book_async(c, ev, cust, key, BC_PAY_AUTO, &id);
+		CHECK(rc == 0);
+		if (i == 0)
+			first = id;
+	}
+	CHECK(bc_pending(c) == PIPELINE_COUNT);
+	CHECK(bc_flush(c) == 0);
+	CHECK(bc_book(c, ev, "x", "y", BC_PAY_AUTO, NULL) == -EBUSY);
+	for (unsigned i = 0; i < PIPELINE_COUNT; i++) {
+		if (bc_recv(c, &a) != 0) {
+			CHECK(!"recv");
+			break;
+		}
+		if (a.req_id < first || a.req_id >= first + PIPELINE_COUNT ||
+		    seen[a.req_id - first]++) {
+			bad_id++;
+			continue;
+		}
+		ok += a.code == BC_OK;
+	}
+	CHECK(bad_id == 0);
+	CHECK(ok == PIPELINE_COUNT);
+	CHECK(bc_pending(c) == 0);
+
+	/* A batch: one frame, one answer per item; one duplicate inside
+	 * (items 6 and 7: which one wins is the core's order of decision,
+	 * items with different keys may be decided in any order). */
+	for (unsigned i = 0; i < BATCH_COUNT; i++) {
+		snprintf(custs[i], sizeof(custs[i]), "batch-%u", i == 7 ? 6 : i);
+		snprintf(keys[i], sizeof(keys[i]), "batch-key-%u", i);
+		items[i] = (struct bc_book_item){ .event_id = ev,
+						  .customer_id = custs[i],
+						  .key = keys[i] };
+	}
+	CHECK(bc_book_batch(c, items, BATCH_COUNT, codes, out) == BC_OK);
+	CHECK((codes[6] == BC_OK && codes[7] == BC_ALREADY_BOOKED) ||
+	      (codes[7] == BC_OK && codes[6] == BC_ALREADY_BOOKED));
+	for (unsigned i = 0; i < BATCH_COUNT; i++) {
+		if (i == 6 || i == 7) {
+			continue;
+		} else {
+			CHECK(codes[i] == BC_OK);
+			CHECK(out[i].status == BC_BOOKING_CONFIRMED);
+			CHECK(strcmp(out[i].customer_id, custs[i]) == 0);
+		}
+	}
+	/* A bad item refuses the whole frame: nothing booked. */
+	items[3].key = NULL;
+	snprintf(custs[0], sizeof(custs[0]), "batch-new-0");
+	CHECK(bc_book_batch(c, items, 5, codes, out) == BC_IDEMPOTENCY_KEY_REQUIRED);
+	struct bc_booking l[2];
+	uint32_t n = 9;
+	CHECK(bc_customer_bookings(c, "batch-new-0", l, 2, &n) == BC_OK);
+	CHECK(n == 0);
+}
+
+/* ---- idempotency across a crash ---- */
+
+static void test_replay_across_crash(bc_client **cp)
+{
+	bc_client *c = *cp;
+	struct bc_booking b, again;
+	uint64_t series, ev;
+
+	series = make_series(c, "Crash", 5, 5, NULL);
+	ev = first_event_of(c, series);
+	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &b) == BC_OK);
+	CHECK(!bc_last(c)->replayed);
+	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) == BC_OK);
+	CHECK(bc_last(c)->replayed && again.id == b.id);
+
+	bc_close(c);
+	*cp = NULL;
+	kill9_bookd();
+	if (start_bookd() != 0) {
+		CHECK(!"restart");
+		return;
+	}
+	c = connect_as(SVC);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	*cp = c;
+	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) == BC_OK);
+	CHECK(bc_last(c)->replayed && again.id == b.id);
+	CHECK(again.status == BC_BOOKING_CONFIRMED);
+	CHECK(bc_book(c, ev, "crash-2", "crash-key", BC_PAY_AUTO, &again) ==
+	      BC_IDEMPOTENCY_KEY_REUSED);
+	/* Everything acknowledged before the crash is there. */
+	struct bc_event e;
+	CHECK(bc_event_get(c, ev, &e) == BC_OK);
+	CHECK(e.booked == 1);
+}
+
+/* ---- auth ---- */
+
+static void test_auth(bc_client *svc)
+{
+	char tok[512], err[256];
+	bc_client *c = NULL;
+	struct bc_booking b, mine;
+	struct bc_event e;
+	uint64_t series, ev;
+	int fd;
+
+	series = make_series(svc, "Auth", 5, 0, NULL);
+	ev = first_event_of(svc, series);
+
+	/* No hello: the first frame is a request. */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		struct mp_buf buf = { 0 };
+		msgpack_packer pk;
+		size_t start;
+		struct bc_answer a;
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "id", 1);
+		mp_pack_kv_str(&pk, "op", "status");
+		mp_frame_end(buf.data, start, buf.size);
+		CHECK(send_all(fd, buf.data, buf.size));
+		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(a.code == BC_UNAUTHORIZED);
+		CHECK(raw_closed(fd));
+		close(fd);
+		mp_buf_free(&buf);
+	}
+	CHECK(bc_connect(addr, "wrong-key", &c, err, sizeof(err)) == -EACCES);
+	CHECK(strstr(err, "unauthorized") != NULL);
+	CHECK(bc_connect(addr, "", &c, err, sizeof(err)) == -EACCES);
+
+	/* Anon: reads events, books nothing. */
+	c = connect_as(ANON);
+	CHECK(c && strcmp(bc_role(c), "anon") == 0);
+	if (c) {
+		CHECK(bc_event_get(c, ev, &e) == BC_OK);
+		CHECK(bc_book(c, ev, "anon-1", "ak", BC_PAY_AUTO, &b) == BC_FORBIDDEN);
+		CHECK(bc_org_create(c, "x", "UTC", NULL, NULL) == BC_FORBIDDEN);
+		bc_close(c);
+	}
+
+	/* A customer: itself only. */
+	make_jwt("jwt-alice", (long long)time(NULL) + 3600, tok);
+	c = connect_as(tok);
+	CHECK(c && strcmp(bc_role(c), "customer") == 0);
+	if (c) {
+		CHECK(bc_book(c, ev, NULL, "alice-1", BC_PAY_AUTO, &mine) == BC_OK);
+		CHECK(strcmp(mine.customer_id, "jwt-alice") == 0);
+		CHECK(bc_book(c, ev, "jwt-bob", "alice-2", BC_PAY_AUTO, &b) == BC_FORBIDDEN);
+		CHECK(bc_book(c, ev, NULL, "alice-3", BC_PAY_NONE, &b) == BC_FORBIDDEN);
+		CHECK(bc_status(c, NULL) == BC_FORBIDDEN);
+		CHECK(bc_booking_get(c, mine.id, &b) == BC_OK);
+		bc_close(c);
+	}
+	/* Bob's booking, made by the service. */
+	CHECK(bc_book(svc, ev, "jwt-bob", "bob-1", BC_PAY_AUTO, &b) == BC_OK);
+	c = connect_as(tok);
+	if (c) {
+		struct bc_booking tmp, list[2];
+		uint32_t n = 0;
+		CHECK(bc_booking_get(c, b.id, &tmp) == BC_NOT_FOUND);
+		CHECK(bc_cancel(c, b.id, "alice-c1", &tmp, NULL) == BC_NOT_FOUND);
+		CHECK(bc_customer_bookings(c, "jwt-bob", list, 2, &n) == BC_FORBIDDEN);
+		CHECK(bc_customer_bookings(c, NULL, list, 2, &n) == BC_OK);
+		CHECK(n == 1 && list[0].id == mine.id);
+		CHECK(bc_cancel(c, mine.id, "alice-c2", &tmp, NULL) == BC_OK);
+		bc_close(c);
+	}
+	CHECK(bc_booking_get(svc, b.id, &b) == BC_OK);
+	CHECK(b.status == BC_BOOKING_CONFIRMED);
+	/* Expired, and signed with another secret. */
+	make_jwt("jwt-alice", (long long)time(NULL) - 10, tok);
+	CHECK(bc_connect(addr, tok, &c, err, sizeof(err)) == -EACCES);
+	CHECK(strstr(err, "expired") != NULL);
+	make_jwt("jwt-alice", (long long)time(NULL) + 3600, tok);
+	tok[strlen(tok) - 2] ^= 1;
+	CHECK(bc_connect(addr, tok, &c, err, sizeof(err)) == -EACCES);
+}
+
+/* ---- bad clients ---- */
+
+static void test_bad_clients(bc_client *svc)
+{
+	struct bc_status_info st;
+	struct bc_answer a;
+	int fd;
+
+	/* Oversized frame: answered, closed; the others go on. */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		struct mp_buf buf = { 0 };
+		msgpack_packer pk;
+		size_t start;
+		uint8_t hdr[4];
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "v", 1);
+		mp_pack_kv_str(&pk, "auth", SVC);
+		mp_frame_end(buf.data, start, buf.size);
+		CHECK(send_all(fd, buf.data, buf.size));
+		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
+		mp_be32_put(hdr, 2u << 20);
+		CHECK(send_all(fd, hdr, 4));
+		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(a.code == BC_FRAME_TOO_LARGE && a.req_id == 0);
+		CHECK(raw_closed(fd));
+		close(fd);
+		mp_buf_free(&buf);
+	}
+	CHECK(bc_status(svc, &st) == BC_OK);
+
+	/* Malformed msgpack inside a good frame: answered, connection kept. */
+	fd = raw_connect();
+	if (fd >= 0) {
+		struct mp_buf buf = { 0 };
+		msgpack_packer pk;
+		size_t start;
+		static const uint8_t junk[] = { 0, 0, 0, 3, 0x82, 0xa1, 'v' };
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "v", 1);
+		mp_pack_kv_str(&pk, "auth", SVC);
+		mp_frame_end(buf.data, start, buf.size);
+		CHECK(send_all(fd, buf.data, buf.size));
+		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
+		CHECK(send_all(fd, junk, sizeof(junk)));
+		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(a.code == BC_INVALID_REQUEST && a.req_id == 0);
+		buf.size = 0;
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "id", 5);
+		mp_pack_kv_str(&pk, "op", "status");
+		mp_frame_end(buf.data, start, buf.size);
+		CHECK(send_all(fd, buf.data, buf.size));
+		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(a.code == BC_OK && a.req_id == 5);
+		close(fd);
+		mp_buf_free(&buf);
+	}
+
+	/* A client that never reads: large answers pile up; the server drops
+	 * it (its connection count goes back) and goes on. */
+	uint64_t conns_before;
+	CHECK(bc_status(svc, &st) == BC_OK);
+	conns_before = st.conn_count;
+	make_series_days(svc, "Bulk", 5, 0, 100, NULL);
+	fd = raw_connect();
+	if (fd >= 0) {
+		struct mp_buf buf = { 0 };
+		msgpack_packer pk;
+		size_t start, sent = 0;
+		bool dropped = false;
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "v", 1);
+		mp_pack_kv_str(&pk, "auth", SVC);
+		mp_frame_end(buf.data, start, buf.size);
+		for (unsigned i = 0; i < 2000; i++) {
+			frame_map_start(&buf, &pk, &start, 4);
+			mp_pack_kv_uint(&pk, "id", i + 1);
+			mp_pack_kv_str(&pk, "op", "event.list");
+			mp_pack_kv_uint(&pk, "org_id", org_id);
+			mp_pack_kv_uint(&pk, "limit", 500);
+			mp_frame_end(buf.data, start, buf.size);
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		for (int tries = 0; sent < buf.size && tries < 300; tries++) {
+			ssize_t k = send(fd, buf.data + sent, buf.size - sent, MSG_NOSIGNAL);
+			if (k > 0)
+				sent += (size_t)k;
+			else if (k < 0 && errno != EAGAIN)
+				break;
+			else
+				usleep(10 * 1000);
+		}
+		for (int i = 0; i < 100 && !dropped; i++) {
+			/* Meanwhile the server answers others at once. */
+			CHECK(bc_status(svc, &st) == BC_OK);
+			dropped = st.conn_count <= conns_before;
+			if (!dropped)
+				usleep(50 * 1000);
+		}
+		printf("never-reader: sent %zu of %zu bytes, %s\n", sent, buf.size,
+		       dropped ? "dropped by the server" : "still connected");
+		CHECK(dropped);
+		close(fd);
+		mp_buf_free(&buf);
+	}
+	CHECK(bc_status(svc, &st) == BC_OK);
+}
+
+int main(void)
+{
+	bc_client *c;
+	int st;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!find_bookd()) {
+		printf("bin_e2e: no bookd binary (BOOKD_BIN or ../api/bookd): skip\n");
+		return SKIP;
+	}
+	snprintf(data_dir, sizeof(data_dir), "/tmp/bookd-bin-e2e-XXXXXX");
+	if (!mkdtemp(data_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
+	if (start_bookd() != 0) {
+		fprintf(stderr, "bin_e2e: bookd did not start (log %s)\n", log_path);
+		return 1;
+	}
+	printf("bin_e2e: %s on %s, data %s\n", bookd_bin, addr, data_dir);
+	c = connect_as(SVC);
+	if (!c) {
+		kill9_bookd();
+		return 1;
+	}
+	CHECK(strcmp(bc_role(c), "service") == 0);
+	test_lifecycle(c);
+	test_race(c);
+	test_pipeline(c);
+	test_auth(c);
+	test_bad_clients(c);
+	test_replay_across_crash(&c);
+	bc_close(c);
+
+	/* SIGTERM: drain, sync, exit 0. */
+	kill(bookd_pid, SIGTERM);
+	CHECK(waitpid(bookd_pid, &st, 0) == bookd_pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	printf("bin_e2e: %u checks, %u failed\n", check_count, check_fail_count);
+	if (check_fail_count == 0) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data_dir, log_path);
+		(void)!system(cmd);
+	}
+	return check_fail_count ? 1 : 0;
+}
