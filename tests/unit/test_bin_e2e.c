@@ -72,6 +72,7 @@ static char data_dir[256];
 static char log_path[300];
 static char addr[128];
 static pid_t bookd_pid;
+static unsigned start_count; /* start-up lines seen in the log */
 
 /* ---- the server ---- */
 
@@ -98,7 +99,7 @@ static int start_bookd(void)
 {
 	int fd;
 
-	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	bookd_pid = fork();
@@ -114,16 +115,24 @@ static int start_bookd(void)
 		_exit(127);
 	}
 	close(fd);
-	/* Its start-up line says where it listens. */
+	/* Its start-up line says where it listens (the log is appended to
+	 * across restarts: the last such line). */
 	for (int i = 0; i < 200; i++) {
-		char buf[8192];
+		static char buf[1 << 20];
 		FILE *f = fopen(log_path, "r");
 		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 		if (f)
 			fclose(f);
 		buf[n] = '\0';
-		char *p = strstr(buf, "binary protocol on ");
-		if (p) {
+		char *p = NULL, *q = buf;
+		unsigned seen = 0;
+		while ((q = strstr(q, "binary protocol on "))) {
+			p = q;
+			q++;
+			seen++;
+		}
+		if (seen > start_count && strstr(p, "\n")) {
+			start_count = seen;
 			p += strlen("binary protocol on ");
 			size_t k = strcspn(p, ", \n");
 			if (k > 0 && k < sizeof(addr)) {
@@ -894,6 +903,19 @@ int main(void)
 	kill(bookd_pid, SIGTERM);
 	CHECK(waitpid(bookd_pid, &st, 0) == bookd_pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* A sanitizer build of bookd reports into its log. */
+	{
+		static char logbuf[1 << 20];
+		FILE *f = fopen(log_path, "r");
+		size_t n = f ? fread(logbuf, 1, sizeof(logbuf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		logbuf[n] = '\0';
+		CHECK(strstr(logbuf, "Sanitizer") == NULL);
+		CHECK(strstr(logbuf, "runtime error") == NULL);
+		if (strstr(logbuf, "Sanitizer") || strstr(logbuf, "runtime error"))
+			fprintf(stderr, "bookd's log %s:\n%s\n", log_path, logbuf);
+	}
 	printf("bin_e2e: %u checks, %u failed\n", check_count, check_fail_count);
 	if (check_fail_count == 0) {
 		char cmd[600];
