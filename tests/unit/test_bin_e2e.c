@@ -864,6 +864,93 @@ static void test_bad_clients(bc_client *svc)
 	CHECK(bc_status(svc, &st) == BC_OK);
 }
 
+/* ---- bookctl ---- */
+
+/* Runs bookctl with args against the server: its exit status; its stdout
+ * and stderr (merged) in out. */
+static int bookctl(const char *args, char *out, size_t out_size)
+{
+	char cmd[4096], ctl[4096];
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(ctl, sizeof(ctl), "%s", bookd_bin);
+	*strrchr(ctl, '/') = '\0';
+	snprintf(cmd, sizeof(cmd), "%.2000s/bookctl --addr %s --key %s %.1500s 2>&1", ctl,
+		 addr, SVC, args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, out_size - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_bookctl(bc_client *c)
+{
+	static char out[1 << 16];
+	char path[300], args[600];
+	FILE *f;
+	struct bc_booking l[4];
+	uint32_t n = 0;
+	uint64_t series, ev;
+
+	CHECK(bookctl("--help", out, sizeof(out)) == 0);
+	CHECK(strstr(out, "import customers FILE") != NULL);
+	CHECK(bookctl("status", out, sizeof(out)) == 0);
+	CHECK(strstr(out, "\"shards\"") != NULL);
+	CHECK(bookctl("frobnicate", out, sizeof(out)) == 2);
+	CHECK(bookctl("book --event 1", out, sizeof(out)) == 1); /* no customer */
+	CHECK(bookctl("show event 99999999", out, sizeof(out)) == 1);
+	CHECK(strstr(out, "not_found") != NULL);
+
+	snprintf(path, sizeof(path), "%s.customers.csv", data_dir);
+	f = fopen(path, "w");
+	fputs("id,email,name\n"
+	      "ctl-1,a@example.com,\"Alice, A.\"\n"
+	      "bad id,x@example.com,Bad\n"
+	      "ctl-2,,\"Bob\nB.\"\n"
+	      "ctl-3,c@example.com\n"
+	      "ctl-4,d@example.com,Dee\n", f);
+	fclose(f);
+	snprintf(args, sizeof(args), "import customers %s", path);
+	CHECK(bookctl(args, out, sizeof(out)) == 1);
+	CHECK(strstr(out, "\"imported\": 3, \"failed\": 2") != NULL);
+	CHECK(strstr(out, ":3: customer id") != NULL); /* line numbers */
+	CHECK(strstr(out, ":6: 2 fields") != NULL);
+	/* Again: the same rows apply nothing twice (replays). */
+	CHECK(bookctl(args, out, sizeof(out)) == 1);
+	CHECK(strstr(out, "\"imported\": 3, \"failed\": 2") != NULL);
+	unlink(path);
+
+	series = make_series(c, "Ctl", 10, 0, NULL);
+	ev = first_event_of(c, series);
+	snprintf(path, sizeof(path), "%s.bookings.csv", data_dir);
+	f = fopen(path, "w");
+	fprintf(f, "event_id,customer_id,status\n%" PRIu64 ",ctl-1,confirmed\n"
+		   "%" PRIu64 ",ctl-2,cancelled\nnope,ctl-3,confirmed\n"
+		   "%" PRIu64 ",ctl-4,waitlisted\n", ev, ev, ev);
+	fclose(f);
+	snprintf(args, sizeof(args), "import bookings %s", path);
+	CHECK(bookctl(args, out, sizeof(out)) == 1);
+	CHECK(strstr(out, "\"imported\": 2, \"failed\": 1, \"skipped\": 1") != NULL);
+	CHECK(bookctl(args, out, sizeof(out)) == 1);
+	unlink(path);
+	CHECK(bc_customer_bookings(c, "ctl-1", l, 4, &n) == BC_OK && n == 1);
+	CHECK(bc_customer_bookings(c, "ctl-2", l, 4, &n) == BC_OK && n == 0);
+
+	snprintf(args, sizeof(args), "book --event %" PRIu64 " --customer ctl-9 --idem ctl-k9", ev);
+	CHECK(bookctl(args, out, sizeof(out)) == 0);
+	CHECK(strstr(out, "\"confirmed\"") != NULL);
+	CHECK(bookctl(args, out, sizeof(out)) == 0);
+	CHECK(strstr(out, "\"replayed\": true") != NULL);
+	snprintf(args, sizeof(args), "show event %" PRIu64, ev);
+	CHECK(bookctl(args, out, sizeof(out)) == 0);
+	CHECK(strstr(out, "\"booked\": 3") != NULL);
+}
+
 int main(void)
 {
 	bc_client *c;
@@ -896,6 +983,7 @@ int main(void)
 	test_pipeline(c);
 	test_auth(c);
 	test_bad_clients(c);
+	test_bookctl(c);
 	test_replay_across_crash(&c);
 	bc_close(c);
 
