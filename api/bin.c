@@ -206,27 +206,43 @@ struct canon {
 	size_t size;
 };
 
+/* name=<size>:<bytes>, so that no two field lists give the same bytes. */
 static void canon_put(struct canon *k, const char *name, const void *p,
 		      size_t n)
 {
-	int w = snprintf(k->buf + k->size, sizeof(k->buf) - k->size, "%s=%zu:",
-			 name, n);
-	if (w < 0 || (size_t)w >= sizeof(k->buf) - k->size ||
-	    n > sizeof(k->buf) - k->size - (size_t)w) {
+	size_t name_size = strlen(name);
+	char digits[24];
+	size_t d = sizeof(digits), m = n;
+
+	do {
+		digits[--d] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	if (name_size + 1 + (sizeof(digits) - d) + 1 + n >
+	    sizeof(k->buf) - k->size) {
 		k->size = sizeof(k->buf); /* full: still deterministic */
 		return;
 	}
-	k->size += (size_t)w;
+	memcpy(k->buf + k->size, name, name_size);
+	k->size += name_size;
+	k->buf[k->size++] = '=';
+	memcpy(k->buf + k->size, digits + d, sizeof(digits) - d);
+	k->size += sizeof(digits) - d;
+	k->buf[k->size++] = ':';
 	memcpy(k->buf + k->size, p, n);
 	k->size += n;
 }
 
 static void canon_u64(struct canon *k, const char *name, uint64_t v)
 {
-	char s[24];
-	int n = snprintf(s, sizeof(s), "%" PRIu64, v);
+	char digits[24];
+	size_t d = sizeof(digits);
 
-	canon_put(k, name, s, (size_t)n);
+	do {
+		digits[--d] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	canon_put(k, name, digits + d, sizeof(digits) - d);
 }
 
 static void canon_str(struct canon *k, const char *name, const char *s)
@@ -796,7 +812,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 		case AUTH_OK:
 			break;
 		case AUTH_EXPIRED:
-			code = "unauthorized";
+			code = "token_expired";
 			msg = "token expired";
 			break;
 		default:

@@ -667,6 +667,7 @@ static const char *const code_names[BC_CODE_COUNT] = {
 	[BC_FRAME_TOO_LARGE] = "frame_too_large",
 	[BC_UNSUPPORTED_VERSION] = "unsupported_version",
 	[BC_INTERNAL] = "internal",
+	[BC_TOKEN_EXPIRED] = "token_expired",
 	[BC_OTHER] = "other",
 };
 
