@@ -621,6 +621,48 @@ static void test_pipeline(bc_client *c)
 			CHECK(strcmp(out[i].customer_id, custs[i]) == 0);
 		}
 	}
+	/* Batches beyond the server's 1024 requests in flight: 8 x 256
+	 * items pipelined (a batch cut by back-pressure resumes where it
+	 * stopped): every item answered once. */
+	{
+		enum { BATCHES = 8, ITEMS = BC_BATCH_COUNT_MAX };
+		static struct bc_book_item big[BATCHES][ITEMS];
+		static char bc[BATCHES][ITEMS][24], bk[BATCHES][ITEMS][24];
+		static uint8_t got[BATCHES][ITEMS];
+		uint64_t ids[BATCHES];
+		unsigned answers = 0, good = 0, wrong = 0;
+		uint64_t s2 = make_series(c, "Batches", BATCHES * ITEMS, 0, NULL);
+		uint64_t ev2 = first_event_of(c, s2);
+		for (unsigned b = 0; b < BATCHES; b++) {
+			for (unsigned i = 0; i < ITEMS; i++) {
+				snprintf(bc[b][i], sizeof(bc[b][i]), "bb-%u-%u", b, i);
+				snprintf(bk[b][i], sizeof(bk[b][i]), "bbk-%u-%u", b, i);
+				big[b][i] = (struct bc_book_item){ .event_id = ev2,
+					.customer_id = bc[b][i], .key = bk[b][i] };
+			}
+			CHECK(bc_book_batch_async(c, big[b], ITEMS, &ids[b]) == 0);
+		}
+		CHECK(bc_pending(c) == BATCHES);
+		while (bc_pending(c) > 0 && bc_recv(c, &a) == 0) {
+			unsigned b = 0;
+			while (b < BATCHES && ids[b] != a.req_id)
+				b++;
+			answers++;
+			if (b == BATCHES || a.index < 0 || a.index >= ITEMS ||
+			    a.count != ITEMS || got[b][a.index]++) {
+				wrong++;
+				continue;
+			}
+			good += a.code == BC_OK && a.has_booking &&
+				strcmp(a.booking.customer_id, bc[b][a.index]) == 0;
+		}
+		CHECK(answers == BATCHES * ITEMS && wrong == 0);
+		CHECK(good == BATCHES * ITEMS);
+		struct bc_event e2;
+		CHECK(bc_event_get(c, ev2, &e2) == BC_OK);
+		CHECK(e2.booked == BATCHES * ITEMS);
+	}
+
 	/* A bad item refuses the whole frame: nothing booked. */
 	items[3].key = NULL;
 	snprintf(custs[0], sizeof(custs[0]), "batch-new-0");
