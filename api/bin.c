@@ -27,8 +27,10 @@
  *
  * Memory: msgpack objects live in one zone per network thread, cleared
  * after each frame; mp_decode bounds the tree by the frame's size. The only
- * allocation on a request's path is a series spec (series.create, rare),
- * freed by render().
+ * allocation on a request's path is a series spec (series.create, rare:
+ * core_req carries a pointer to it and the context has no room), freed by
+ * render(); a connection closed before that answer leaks it (net.c does not
+ * render for closed connections; srv.h has no hook to drop a context).
  */
 #include "fields.h"
 #include "proto.h"
