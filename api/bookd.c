@@ -62,7 +62,8 @@ static const struct flag flags[] = {
 	{ "allowed-origins", "ALLOWED_ORIGINS",
 	  "CORS origins, comma separated, or *", 1 },
 	{ "threads", "BOOKD_THREADS", "network threads (1)", 1 },
-	{ "shards", "BOOKD_SHARDS", "core shards, one thread each (2)", 1 },
+	{ "shards", "BOOKD_SHARDS",
+	  "core shards, one thread each (half the cores, at least 1)", 1 },
 	{ "sync", "BOOKD_SYNC",
 	  "durability: fdatasync (default) or write (page cache only)", 1 },
 	{ "demo", "BOOKD_DEMO",
@@ -147,7 +148,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->stripe_secret = val[7];
 	o->allowed_origins = val[8];
 	o->threads = 1;
-	o->shards = 2;
+	/* The shards share the cores with the network threads, the log's
+	 * writer and, in a benchmark, the load generator: on 2 cores one shard
+	 * does twice the work of two (docs/benchmarks.md). */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	o->shards = cores >= 4 ? (unsigned)(cores / 2) : 1;
+	if (o->shards > CORE_SHARD_COUNT_MAX)
+		o->shards = CORE_SHARD_COUNT_MAX;
 	if (val[9] && parse_unsigned("threads", val[9], 1, NET_THREAD_COUNT_MAX,
 				     &o->threads))
 		return -EINVAL;
