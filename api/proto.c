@@ -10,8 +10,11 @@
  * reading them, so mp_decode first walks the bytes (mp__check): every
  * container's count must fit the bytes left (an element is at least one
  * byte), every string and bin its length, nesting at most MP_DEPTH_MAX.
- * The tree is then at most ~24 bytes per input byte. Accessors check every
- * type; strings are copied only into buffers that hold them.
+ * The tree is then at most ~24 bytes per input byte. msgpack_unpack (not
+ * msgpack_unpack_next, which makes a new zone per value) decodes into the
+ * caller's zone, cleared between frames, so a steady stream of small frames
+ * allocates nothing. Accessors check every type; strings are copied only
+ * into buffers that hold them.
  *
  * Encoding: through a msgpack_packer with the caller's write callback.
  */
