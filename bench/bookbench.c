@@ -524,6 +524,8 @@ static void *worker_run(void *arg)
 		int64_t now = bb_now_ns();
 		bool sent = false;
 		while (!stopping && w->slot_count < r->inflight) {
+			if (preloading && w->preload_next >= w->preload_end)
+				break; /* the rest once every connection preloaded */
 			int64_t intended = now;
 			if (!preloading && open_loop) {
 				intended = sched_base + (int64_t)(period_ns * (double)sched);
@@ -552,8 +554,6 @@ static void *worker_run(void *arg)
 			sent = true;
 			if (!preloading && open_loop)
 				sched++;
-			if (preloading && w->preload_next >= w->preload_end)
-				break;
 		}
 		(void)sent;
 		if (w->slot_count == 0) {
@@ -1380,6 +1380,8 @@ static void usage(FILE *f)
 "                       over N source addresses 127.0.0.2.. (bookd rate-limits\n"
 "                       HTTP per client address; a real peak comes from many)\n"
 "  --quiet              no progress line\n");
+	fprintf(f, "\ndrivers built: baseline-pg bookd-http%s\n",
+		bb_driver_bin.submit != NULL ? " bookd-binary" : "");
 }
 
 static int scenario_list(const char *list, int *ids)

@@ -705,7 +705,7 @@ static int series_ok(void *ctx, unsigned i, int status, const char *body, size_t
 	return status == 200 || status == 201 ? 0 : -EIO;
 }
 
-#define SETUP_BATCH 128
+#define SETUP_BATCH 1 /* bookd answers pipelined catalogue requests badly (stalls): one at a time */
 
 static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
 		      size_t err_size)

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# bookbench end to end: a short run of every scenario against a test bookd
+# (started by bookbench itself on a temp data dir and free ports) over HTTP
+# and over the binary protocol, one open-loop run, and the PostgreSQL baseline
+# against DATABASE_URL. Checks that every run passed bookbench's correctness
+# check (no overbooking, every acknowledged booking read back, waitlists
+# 1..n in FIFO order, the baseline's SQL invariants) and that the JSON and
+# HTML reports were written. Not speed.
+#
+#   bash tests/integration/test_bookbench.sh      (from the repo, or by ctest)
+#
+# Finds the build from ctest's working directory (<build>/tests), else
+# BOOKD_BUILD_DIR, else ./build. Exit 77 (skipped) when neither bookd nor
+# DATABASE_URL is there; the bookd part is skipped without build/api/bookd,
+# the baseline part without DATABASE_URL (it works in a database of its own,
+# bookd_bench_test_<pid>, dropped at the end).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if [ -n "${BOOKD_BUILD_DIR:-}" ]; then build=$BOOKD_BUILD_DIR
+elif [ -x "$PWD/../bench/bookbench" ]; then build=$(cd "$PWD/.." && pwd)
+else build=$root/build; fi
+bench=$build/bench/bookbench
+bookd=$build/api/bookd
+
+if [ ! -x "$bench" ]; then
+  echo "test_bookbench: $bench not built, skipped"
+  exit 77
+fi
+have_bookd=0; [ -x "$bookd" ] && have_bookd=1
+have_pg=0; [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null 2>&1 && have_pg=1
+if [ $have_bookd = 0 ] && [ $have_pg = 0 ]; then
+  echo "test_bookbench: no $bookd and no DATABASE_URL, skipped"
+  exit 77
+fi
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_bookbench.XXXXXX")
+testdb="bookd_bench_test_$$"
+cleanup() {
+  if [ $have_pg = 1 ]; then
+    psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" >/dev/null 2>&1
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# run <name> <expected runs> <bookbench args...>: runs it, then checks the
+# exit status, the reports, and that each run's check passed.
+run() {
+  local name=$1 want=$2; shift 2
+  local out="$tmp/$name"
+  timeout 300 "$bench" "$@" --out "$out" --quiet >"$tmp/$name.log" 2>&1
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    bad "$name: bookbench exited $rc"; tail -n 30 "$tmp/$name.log"; return
+  fi
+  ok "$name: bookbench exited 0"
+  if [ -s "$out/result.json" ] && [ -s "$out/report.html" ]; then
+    ok "$name: result.json and report.html written"
+  else
+    bad "$name: reports missing in $out"; return
+  fi
+  local runs checks
+  runs=$(grep -o '"scenario":' "$out/result.json" | wc -l)
+  checks=$(grep -o '"check":{"ok":true' "$out/result.json" | wc -l)
+  if [ "$runs" = "$want" ] && [ "$checks" = "$want" ]; then
+    ok "$name: $runs runs, each check passed"
+  else
+    bad "$name: $runs runs (want $want), $checks checks passed"; tail -n 40 "$tmp/$name.log"
+  fi
+  if grep -q '<svg' "$out/report.html" && ! grep -q '<script' "$out/report.html" &&
+     ! grep -q 'src=.http' "$out/report.html"; then
+    ok "$name: the HTML report has inline plots and no scripts"
+  else
+    bad "$name: the HTML report"
+  fi
+}
+
+small=(--events 40 --orgs 4 --customers 2000 --capacity 10 --waitlist 10)
+all=opening,steady,cancel-storm,read-heavy
+if [ $have_bookd = 1 ]; then
+  run http 4 run --driver bookd-http --bookd "$bookd" --scenario "$all" \
+    --connections 2 --inflight 4 --duration 2 --sources 2 "${small[@]}"
+  if ! "$bench" --help | grep -q '^drivers built:.*bookd-binary'; then
+    echo "skip binary: bookbench was built without the client library"
+  else
+    run binary 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
+      --connections 2 --inflight 16 --duration 2 "${small[@]}"
+  fi
+  run open-loop 1 run --driver bookd-http --bookd "$bookd" --scenario steady \
+    --connections 2 --inflight 8 --rate 300 --duration 2 "${small[@]}"
+  # the latency of an open-loop run is measured from the intended send time:
+  # about rate x duration requests, whatever the server's speed
+  n=$(grep -o '"requests":[0-9]*' "$tmp/open-loop/result.json" | head -1 | cut -d: -f2)
+  if [ -n "$n" ] && [ "$n" -ge 450 ] && [ "$n" -le 700 ]; then
+    ok "open-loop: $n requests at 300/s for 2 s"
+  else
+    bad "open-loop: ${n:-no} requests at 300/s for 2 s"
+  fi
+else
+  echo "skip bookd: $bookd not built"
+fi
+
+if [ $have_pg = 1 ]; then
+  case "$DATABASE_URL" in
+    postgres://* | postgresql://*)
+      url=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$testdb#") ;;
+    *) url="$DATABASE_URL dbname=$testdb" ;;
+  esac
+  if psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" >/dev/null; then
+    run baseline 4 baseline --database-url "$url" --scenario "$all" \
+      --connections 2 --duration 1 "${small[@]}"
+    if psql "$url" -X -q -A -t -c "SELECT count(*) FROM baseline.class_events" 2>/dev/null |
+         grep -qx 40; then
+      ok "baseline: schema baseline with the run's 40 events"
+    else
+      bad "baseline: schema baseline missing"
+    fi
+  else
+    bad "baseline: cannot create database $testdb"
+  fi
+else
+  echo "skip baseline: DATABASE_URL is not set"
+fi
+
+echo "bookbench: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
