@@ -265,6 +265,7 @@ struct bb_worker {
 	uint64_t by_code[BB_CODE_COUNT];
 	uint64_t by_kind[BB_OP_KIND_COUNT];
 	uint64_t bookings_acked, cancels_acked, promotions;
+	uint64_t unsent; /* open loop: due, not sent when the run ended */
 	struct bb_hist hist;
 	struct bb_hist hist_kind[BB_OP_KIND_COUNT];
 	/* shared with the reporter */
@@ -516,8 +517,14 @@ static void *worker_run(void *arg)
 		if (!preloading && sched_base == 0) {
 			sched_base = r->start_ns + (int64_t)(period_ns * w->index / r->connections);
 		}
-		if (atomic_load(&r->stop) || interrupted)
+		if ((atomic_load(&r->stop) || interrupted) && !stopping) {
 			stopping = true;
+			if (open_loop && !preloading && sched_base != 0) {
+				double due = (double)(bb_now_ns() - sched_base) / period_ns;
+				if (due > (double)sched)
+					w->unsent = (uint64_t)(due - (double)sched);
+			}
+		}
 		if (stopping && w->slot_count == 0)
 			break;
 
@@ -1192,6 +1199,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		run->bookings_acked += w->bookings_acked;
 		run->cancels_acked += w->cancels_acked;
 		run->promotions += w->promotions;
+		run->unsent += w->unsent;
 		if (w->fatal != 0) {
 			fatal++;
 			if (fatal <= 3)

@@ -220,6 +220,7 @@ struct bb_run {
 	uint64_t bookings_acked;  /* confirmed + waitlisted answers */
 	uint64_t cancels_acked;
 	uint64_t promotions;
+	uint64_t unsent;          /* open loop: due but not sent at the end (fell behind) */
 	struct bb_hist hist;      /* all requests */
 	struct bb_hist hist_kind[BB_OP_KIND_COUNT];
 	struct bb_second *timeline;

@@ -56,6 +56,11 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 		   " bookings and %" PRIu64 " cancels acknowledged, %" PRIu64 " promotions\n",
 		run->count, run->elapsed_s, rate_of(run), run->bookings_acked, run->cancels_acked,
 		run->promotions);
+	if (run->rate > 0)
+		fprintf(f, "  open loop: %.0f req/s offered, %.0f answered; %" PRIu64
+			   " requests were due but not sent when the run ended%s\n",
+			run->rate, rate_of(run), run->unsent,
+			run->unsent > run->rate / 100 ? " (the system fell behind)" : "");
 	fprintf(f, "  %-12s %10s %9s %9s %9s %9s %9s %9s\n", "latency ms", "count", "p50", "p90",
 		"p99", "p99.9", "max", "mean");
 	lat_row(f, "all", &run->hist);
@@ -133,9 +138,10 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 			ds->run_tag);
 		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,"
 			   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
-			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"latency\":",
+			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64
+			   ",\"latency\":",
 			r->elapsed_s, r->count, rate_of(r), r->bookings_acked, r->cancels_acked,
-			r->promotions, errors_of(r));
+			r->promotions, errors_of(r), r->unsent);
 		json_lat(f, &r->hist);
 		fprintf(f, ",\"by_operation\":{");
 		bool first = true;
@@ -424,8 +430,9 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 			   "flight",
 			i, r->scenario, r->driver, r->mode, r->connections, r->inflight);
 		if (r->rate > 0)
-			fprintf(f, ", %.0f requests/s offered (latency from the intended send time)",
-				r->rate);
+			fprintf(f, ", %.0f requests/s offered (latency from the intended send time; "
+				   "%" PRIu64 " were due but not sent when the run ended)",
+				r->rate, r->unsent);
 		fprintf(f, ". Data set: %u orgs, %u events on %s, capacity %u, waitlist %u. "
 			   "%" PRIu64 " requests in %.2f s (%.0f/s); %" PRIu64 " bookings and %" PRIu64
 			   " cancels acknowledged, %" PRIu64 " promotions.</p>\n",
