@@ -55,6 +55,7 @@ struct bin_conn {
 	uint64_t limit_key;    /* anon: its key; customer: its id */
 	uint64_t batch_id;     /* the batch whose first batch_resume items went */
 	uint32_t batch_resume;
+	core_time now;         /* read once per parse() */
 };
 
 struct bin_ctx {
@@ -105,18 +106,59 @@ static msgpack_zone *bin__zone_get(void)
 
 /* ---- writing answers ---- */
 
-static int bin__write(void *data, const char *buf, size_t len)
-{
-	srv_buf_put(data, buf, len);
-	return 0;
-}
-
 static void bin__frame_end(struct srv_buf *b, size_t start)
 {
 	if (b->broken)
 		return;
 	if (mp_frame_end(b->data, start, b->size) != 0)
 		b->broken = true; /* an answer over 1 MiB: our bug; close */
+}
+
+/* Packs an answer frame through a small buffer into a srv_buf: one
+ * srv_buf_put per BIN_W_SIZE bytes rather than one per msgpack token. */
+#define BIN_W_SIZE 2048
+
+struct bin_w {
+	struct srv_buf *b;
+	size_t start; /* the frame's header in b */
+	size_t n;
+	msgpack_packer pk;
+	uint8_t buf[BIN_W_SIZE];
+};
+
+static int bin__w_write(void *data, const char *p, size_t len)
+{
+	struct bin_w *w = data;
+
+	if (len > sizeof(w->buf) - w->n) {
+		srv_buf_put(w->b, w->buf, w->n);
+		w->n = 0;
+		if (len > sizeof(w->buf)) {
+			srv_buf_put(w->b, p, len);
+			return 0;
+		}
+	}
+	memcpy(w->buf + w->n, p, len);
+	w->n += len;
+	return 0;
+}
+
+static msgpack_packer *bin__begin(struct bin_w *w, struct srv_buf *b)
+{
+	static const uint8_t zero[MP_HEADER_SIZE];
+
+	w->b = b;
+	w->n = 0;
+	w->start = b->size;
+	srv_buf_put(b, zero, sizeof(zero));
+	msgpack_packer_init(&w->pk, w, bin__w_write);
+	return &w->pk;
+}
+
+static void bin__end(struct bin_w *w)
+{
+	srv_buf_put(w->b, w->buf, w->n);
+	bin__frame_end(w->b, w->start);
 }
 
 /* The head of an answer: id, [index, count], code; n more pairs follow. */
@@ -135,16 +177,15 @@ static void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
 static void bin__error_to(struct srv_buf *b, const struct bin_ctx *x,
 			  const struct bin_err *e)
 {
-	msgpack_packer pk;
-	size_t start;
+	struct bin_w w;
+	msgpack_packer *pk;
 
-	msgpack_packer_init(&pk, b, bin__write);
-	start = mp_frame_begin(&pk, b->size);
-	bin__head(&pk, x, e->code, 1 + (e->retry_after > 0));
-	mp_pack_kv_str(&pk, "message", e->message);
+	pk = bin__begin(&w, b);
+	bin__head(pk, x, e->code, 1 + (e->retry_after > 0));
+	mp_pack_kv_str(pk, "message", e->message);
 	if (e->retry_after > 0)
-		mp_pack_kv_uint(&pk, "retry_after", e->retry_after);
-	bin__frame_end(b, start);
+		mp_pack_kv_uint(pk, "retry_after", e->retry_after);
+	bin__end(&w);
 }
 
 static void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
@@ -728,33 +769,32 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 {
 	struct srv_status s;
 	struct srv_buf *b = srv_answer_begin(c);
-	msgpack_packer pk;
-	size_t start;
+	struct bin_w w;
+	msgpack_packer *pk;
 
 	memset(&s, 0, sizeof(s));
 	srv_status_get(srv_conn_srv(c), &s);
-	msgpack_packer_init(&pk, b, bin__write);
-	start = mp_frame_begin(&pk, b->size);
-	bin__head(&pk, x, "ok", 1);
-	mp_pack_str(&pk, "status");
-	msgpack_pack_map(&pk, 14);
-	mp_pack_kv_uint(&pk, "shard_count", s.shard_count);
-	mp_pack_kv_uint(&pk, "thread_count", s.thread_count);
-	mp_pack_kv_uint(&pk, "conn_count", s.conn_count);
-	mp_pack_kv_uint(&pk, "wal_appended_lsn", s.wal_appended_lsn);
-	mp_pack_kv_uint(&pk, "wal_durable_lsn", s.wal_durable_lsn);
-	mp_pack_kv_uint(&pk, "wal_sync_count", s.wal_sync_count);
-	mp_pack_kv_uint(&pk, "wal_sync_us_avg",
+	pk = bin__begin(&w, b);
+	bin__head(pk, x, "ok", 1);
+	mp_pack_str(pk, "status");
+	msgpack_pack_map(pk, 14);
+	mp_pack_kv_uint(pk, "shard_count", s.shard_count);
+	mp_pack_kv_uint(pk, "thread_count", s.thread_count);
+	mp_pack_kv_uint(pk, "conn_count", s.conn_count);
+	mp_pack_kv_uint(pk, "wal_appended_lsn", s.wal_appended_lsn);
+	mp_pack_kv_uint(pk, "wal_durable_lsn", s.wal_durable_lsn);
+	mp_pack_kv_uint(pk, "wal_sync_count", s.wal_sync_count);
+	mp_pack_kv_uint(pk, "wal_sync_us_avg",
 			s.wal_sync_count ? s.wal_sync_ns_total / s.wal_sync_count / 1000 : 0);
-	mp_pack_kv_uint(&pk, "wal_sync_us_max", s.wal_sync_ns_max / 1000);
-	mp_pack_kv_int(&pk, "wal_error", s.wal_error);
-	mp_pack_kv_str(&pk, "repl_state", s.repl_state ? s.repl_state : "disabled");
-	mp_pack_kv_uint(&pk, "repl_lag_records", s.repl_lag_records);
-	mp_pack_str(&pk, "repl_lag_seconds");
-	msgpack_pack_double(&pk, s.repl_lag_seconds);
-	mp_pack_kv_uint(&pk, "requests_total", s.requests_total);
-	mp_pack_kv_int(&pk, "started_at", s.started_at);
-	bin__frame_end(b, start);
+	mp_pack_kv_uint(pk, "wal_sync_us_max", s.wal_sync_ns_max / 1000);
+	mp_pack_kv_int(pk, "wal_error", s.wal_error);
+	mp_pack_kv_str(pk, "repl_state", s.repl_state ? s.repl_state : "disabled");
+	mp_pack_kv_uint(pk, "repl_lag_records", s.repl_lag_records);
+	mp_pack_str(pk, "repl_lag_seconds");
+	msgpack_pack_double(pk, s.repl_lag_seconds);
+	mp_pack_kv_uint(pk, "requests_total", s.requests_total);
+	mp_pack_kv_int(pk, "started_at", s.started_at);
+	bin__end(&w);
 	srv_answer_done(c);
 }
 
@@ -773,7 +813,7 @@ static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
 	l = srv_limiter(srv_conn_srv(c));
 	if (!l)
 		return true;
-	now = srv_now();
+	now = st->now;
 	if (auth_limit_take(l, AUTH_LIMIT_ADDRESS, srv_conn_peer_key(c), now,
 			    &retry) &&
 	    auth_limit_take(l, st->who.role == AUTH_CUSTOMER ? AUTH_LIMIT_CUSTOMER :
@@ -793,8 +833,8 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 	size_t n;
 	uint64_t v = 0;
 	struct srv_buf *b;
-	msgpack_packer pk;
-	size_t start;
+	struct bin_w w;
+	msgpack_packer *pk;
 	const char *code = NULL, *msg = NULL;
 	static const char *const roles[] = { "none", "anon", "customer", "service" };
 
@@ -809,7 +849,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 		code = "unauthorized";
 		msg = "auth: the service key, the anon key or a customer JWT";
 	} else {
-		switch (auth_bearer(srv_auth(srv_conn_srv(c)), tok, n, srv_now(),
+		switch (auth_bearer(srv_auth(srv_conn_srv(c)), tok, n, st->now,
 				    &st->who)) {
 		case AUTH_OK:
 			break;
@@ -828,18 +868,17 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 		}
 	}
 	b = srv_answer_begin(c);
-	msgpack_packer_init(&pk, b, bin__write);
-	start = mp_frame_begin(&pk, b->size);
-	msgpack_pack_map(&pk, 3);
-	mp_pack_kv_uint(&pk, "v", MP_VERSION);
+	pk = bin__begin(&w, b);
+	msgpack_pack_map(pk, 3);
+	mp_pack_kv_uint(pk, "v", MP_VERSION);
 	if (code) {
-		mp_pack_kv_str(&pk, "code", code);
-		mp_pack_kv_str(&pk, "message", msg);
+		mp_pack_kv_str(pk, "code", code);
+		mp_pack_kv_str(pk, "message", msg);
 	} else {
-		mp_pack_kv_str(&pk, "code", "ok");
-		mp_pack_kv_str(&pk, "role", roles[st->who.role & 3]);
+		mp_pack_kv_str(pk, "code", "ok");
+		mp_pack_kv_str(pk, "role", roles[st->who.role & 3]);
 	}
-	bin__frame_end(b, start);
+	bin__end(&w);
 	srv_answer_done(c);
 	if (code) {
 		memset(&st->who, 0, sizeof(st->who));
@@ -901,7 +940,7 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 			bin__answer_error(c, &x, &e);
 			continue;
 		}
-		req.now = srv_now();
+		req.now = st->now;
 		if (srv_submit(c, &req, &x, sizeof(x)) == -EAGAIN) {
 			st->batch_id = id;
 			st->batch_resume = i;
@@ -975,7 +1014,7 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 		bin__answer_error(c, &x, &e);
 		goto out;
 	}
-	req.now = srv_now();
+	req.now = st->now;
 	rc = srv_submit(c, &req, &x, sizeof(x));
 	if (rc != 0)
 		free(x.series);
@@ -992,6 +1031,7 @@ static long bin_parse(struct srv_conn *c, void *state, const uint8_t *in,
 
 	if (st->closing)
 		return -1;
+	st->now = srv_now();
 	while (used < len) {
 		long size = mp_frame_size(in + used, len - used);
 		int rc;
@@ -1024,8 +1064,8 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 {
 	const struct bin_ctx *x = ctx;
 	struct bin_err e = { .code = NULL };
-	msgpack_packer pk;
-	size_t start;
+	struct bin_w w;
+	msgpack_packer *pk;
 	bool replayed;
 	int http;
 
@@ -1055,108 +1095,107 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 	replayed = resp->replayed && x->op != MP_OP_EVENT_GET &&
 		   x->op != MP_OP_EVENT_LIST && x->op != MP_OP_BOOKING_GET &&
 		   x->op != MP_OP_CUSTOMER_BOOKINGS;
-	msgpack_packer_init(&pk, out, bin__write);
-	start = mp_frame_begin(&pk, out->size);
+	pk = bin__begin(&w, out);
 	switch (x->op) {
 	case MP_OP_ORG_CREATE:
 	case MP_OP_LOCATION_CREATE:
 	case MP_OP_INSTRUCTOR_CREATE:
-		bin__head(&pk, x, "ok", 1 + replayed);
-		mp_pack_str(&pk, x->op == MP_OP_ORG_CREATE ? "org" :
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, x->op == MP_OP_ORG_CREATE ? "org" :
 				 x->op == MP_OP_LOCATION_CREATE ? "location" :
 								  "instructor");
-		msgpack_pack_map(&pk, 1);
-		mp_pack_kv_uint(&pk, "id", resp->id);
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "id", resp->id);
 		break;
 	case MP_OP_CUSTOMER_CREATE:
-		bin__head(&pk, x, "ok", 1 + replayed);
-		mp_pack_str(&pk, "customer");
-		msgpack_pack_map(&pk, 1);
-		mp_pack_kv_str(&pk, "id", x->customer_id);
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "customer");
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_str(pk, "id", x->customer_id);
 		break;
 	case MP_OP_SERIES_CREATE:
-		bin__head(&pk, x, "ok", 2 + replayed);
-		mp_pack_str(&pk, "series");
-		msgpack_pack_map(&pk, 1);
-		mp_pack_kv_uint(&pk, "id", resp->id);
-		mp_pack_kv_uint(&pk, "generated", resp->count);
+		bin__head(pk, x, "ok", 2 + replayed);
+		mp_pack_str(pk, "series");
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "id", resp->id);
+		mp_pack_kv_uint(pk, "generated", resp->count);
 		break;
 	case MP_OP_GENERATE:
-		bin__head(&pk, x, "ok", 1 + replayed);
-		mp_pack_kv_uint(&pk, "generated", resp->count);
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_kv_uint(pk, "generated", resp->count);
 		break;
 	case MP_OP_EVENT_GET:
 	case MP_OP_EVENT_PATCH:
-		bin__head(&pk, x, "ok", 1 + replayed);
-		mp_pack_str(&pk, "event");
-		mp_pack_event(&pk, &resp->event);
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "event");
+		mp_pack_event(pk, &resp->event);
 		break;
 	case MP_OP_EVENT_LIST: {
 		uint32_t n = views && views->events ? resp->count : 0;
-		bin__head(&pk, x, "ok", 3);
-		mp_pack_str(&pk, "events");
-		msgpack_pack_array(&pk, n);
+		bin__head(pk, x, "ok", 3);
+		mp_pack_str(pk, "events");
+		msgpack_pack_array(pk, n);
 		for (uint32_t i = 0; i < n; i++)
-			mp_pack_event(&pk, &views->events[i]);
-		mp_pack_str(&pk, "more");
+			mp_pack_event(pk, &views->events[i]);
+		mp_pack_str(pk, "more");
 		if (resp->more)
-			msgpack_pack_true(&pk);
+			msgpack_pack_true(pk);
 		else
-			msgpack_pack_false(&pk);
-		mp_pack_str(&pk, "next_cursor");
+			msgpack_pack_false(pk);
+		mp_pack_str(pk, "next_cursor");
 		if (resp->more && n > 0) {
 			char cur[BC_CURSOR_SIZE];
 			const struct core_event_view *l = &views->events[n - 1];
-			int w = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
-					 l->start_at, l->id);
-			mp_pack_strn(&pk, cur, (size_t)w);
+			int cn = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
+					  l->start_at, l->id);
+			mp_pack_strn(pk, cur, (size_t)cn);
 		} else {
-			msgpack_pack_nil(&pk);
+			msgpack_pack_nil(pk);
 		}
 		break;
 	}
 	case MP_OP_BOOK:
 	case MP_OP_BOOK_BATCH:
 	case MP_OP_BOOKING_GET:
-		bin__head(&pk, x, "ok", 1 + replayed);
-		mp_pack_str(&pk, "booking");
-		mp_pack_booking(&pk, &resp->booking);
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "booking");
+		mp_pack_booking(pk, &resp->booking);
 		break;
 	case MP_OP_CANCEL:
-		bin__head(&pk, x, "ok", 2 + replayed);
-		mp_pack_str(&pk, "booking");
-		mp_pack_booking(&pk, &resp->booking);
-		mp_pack_str(&pk, "promoted");
+		bin__head(pk, x, "ok", 2 + replayed);
+		mp_pack_str(pk, "booking");
+		mp_pack_booking(pk, &resp->booking);
+		mp_pack_str(pk, "promoted");
 		if (resp->has_promoted)
-			mp_pack_booking(&pk, &resp->promoted);
+			mp_pack_booking(pk, &resp->promoted);
 		else
-			msgpack_pack_nil(&pk);
+			msgpack_pack_nil(pk);
 		break;
 	case MP_OP_CUSTOMER_BOOKINGS: {
 		uint32_t n = views && views->bookings ? resp->count : 0;
-		bin__head(&pk, x, "ok", 2);
-		mp_pack_str(&pk, "bookings");
-		msgpack_pack_array(&pk, n);
+		bin__head(pk, x, "ok", 2);
+		mp_pack_str(pk, "bookings");
+		msgpack_pack_array(pk, n);
 		for (uint32_t i = 0; i < n; i++)
-			mp_pack_booking(&pk, &views->bookings[i]);
-		mp_pack_str(&pk, "more");
+			mp_pack_booking(pk, &views->bookings[i]);
+		mp_pack_str(pk, "more");
 		if (resp->more)
-			msgpack_pack_true(&pk);
+			msgpack_pack_true(pk);
 		else
-			msgpack_pack_false(&pk);
+			msgpack_pack_false(pk);
 		break;
 	}
 	default:
-		bin__head(&pk, x, "internal", 1);
-		mp_pack_kv_str(&pk, "message", "unknown op in render");
+		bin__head(pk, x, "internal", 1);
+		mp_pack_kv_str(pk, "message", "unknown op in render");
 		replayed = false;
 		break;
 	}
 	if (replayed) {
-		mp_pack_str(&pk, "replayed");
-		msgpack_pack_true(&pk);
+		mp_pack_str(pk, "replayed");
+		msgpack_pack_true(pk);
 	}
-	bin__frame_end(out, start);
+	bin__end(&w);
 }
 
 const struct srv_proto srv_bin_proto = {

@@ -433,35 +433,6 @@ int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
 	return 0;
 }
 
-void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
-{
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
-void mp_pack_str(msgpack_packer *pk, const char *s)
-{
-	mp_pack_strn(pk, s, strlen(s));
-}
-
-void mp_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-	mp_pack_str(pk, k);
-	mp_pack_str(pk, v);
-}
-
-void mp_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	mp_pack_str(pk, k);
-	msgpack_pack_uint64(pk, v);
-}
-
-void mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
-{
-	mp_pack_str(pk, k);
-	msgpack_pack_int64(pk, v);
-}
-
 static const char *const booking_status_names[] = {
 	[CORE_BOOKING_NONE] = "unknown",
 	[CORE_BOOKING_CONFIRMED] = "confirmed",

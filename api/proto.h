@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MP_VERSION 1
 #define MP_HEADER_SIZE 4
@@ -124,11 +125,37 @@ int mp_buf_write(void *data, const char *buf, size_t len);
 size_t mp_frame_begin(msgpack_packer *pk, size_t size_now);
 int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now);
 
-void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);
-void mp_pack_str(msgpack_packer *pk, const char *s);
-void mp_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
-void mp_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v);
-void mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
+/* Inline: a key given as a literal costs no strlen. */
+static inline void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static inline void mp_pack_str(msgpack_packer *pk, const char *s)
+{
+	mp_pack_strn(pk, s, strlen(s));
+}
+
+static inline void mp_pack_kv_str(msgpack_packer *pk, const char *k,
+				  const char *v)
+{
+	mp_pack_str(pk, k);
+	mp_pack_str(pk, v);
+}
+
+static inline void mp_pack_kv_uint(msgpack_packer *pk, const char *k,
+				   uint64_t v)
+{
+	mp_pack_str(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
+static inline void mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+	mp_pack_str(pk, k);
+	msgpack_pack_int64(pk, v);
+}
 
 /* Objects, as the server sends them. */
 void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b);
