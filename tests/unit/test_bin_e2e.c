@@ -783,6 +783,20 @@ static void test_auth(bc_client *svc)
 		CHECK(bc_customer_bookings(c, NULL, list, 2, &n) == BC_OK);
 		CHECK(n == 1 && list[0].id == mine.id);
 		CHECK(bc_cancel(c, mine.id, "alice-c2", &tmp, NULL) == BC_OK);
+		/* A customer's rate limit (20/s, burst 40 by default): a burst
+		 * of reads is refused in part, with retry_after. */
+		unsigned limited = 0, served = 0;
+		for (unsigned i = 0; i < 100; i++) {
+			int rc = bc_booking_get(c, mine.id, &tmp);
+			if (rc == BC_RATE_LIMITED) {
+				limited++;
+				CHECK(bc_last(c)->retry_after_s >= 1);
+			} else {
+				served += rc == BC_OK;
+			}
+		}
+		printf("customer burst: %u served, %u rate_limited\n", served, limited);
+		CHECK(limited > 0 && served > 0);
 		bc_close(c);
 	}
 	CHECK(bc_booking_get(svc, b.id, &b) == BC_OK);
