@@ -664,7 +664,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 	case MP_OP_EVENT_LIST: {
 		uint32_t limit = MP_LIST_LIMIT_DEFAULT;
 		req->op = CORE_OP_EVENT_LIST;
-		req->u.list.from = 0;
+		req->u.list.from = st->now; /* as HTTP: upcoming events */
 		req->u.list.to = INT64_MAX;
 		if (bin__id(m, "org_id", false, &req->u.list.org_id, e) ||
 		    bin__id(m, "location_id", false, &req->u.list.location_id, e) ||
@@ -676,6 +676,8 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
 			return bin__fail(e, "invalid_request", "limit: 1..%d",
 					 CORE_LIST_LIMIT_MAX);
+		if (req->u.list.to <= req->u.list.from)
+			return bin__fail(e, "invalid_request", "to must be after from");
 		req->u.list.limit = limit;
 		if ((o = mp_get(m, "cursor"))) {
 			char cur[BC_CURSOR_SIZE];
