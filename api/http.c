@@ -404,6 +404,7 @@ static void answer_broken(struct srv_conn *c, int status, const char *msg)
 			   : status == 505 ? "http_version_not_supported"
 					   : "invalid_request";
 
+	srv_count_response(c, status);
 	http_write_error(srv_answer_begin(c), status, &m, code, msg);
 	srv_answer_done(c);
 }
@@ -487,6 +488,8 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		enum http_errno e;
 		int rc;
 
+		if (!srv_conn_writable(c))
+			return -1; /* closing: read no more */
 		if (!h->started)
 			request_start(h);
 		if (avail <= h->fed)

@@ -167,9 +167,10 @@ struct http_cat_slot {
 };
 
 /* Handles one complete request: queues its answer or submits it.
- * 0: handled (keep going if keep_alive), -EAGAIN: not now (the request
- * stays unparsed: the caller returns the bytes used before it),
- * -EPIPE: handled, close the connection after its answer. */
+ * 0: handled (keep going if keep_alive), -EAGAIN: srv_submit is full (the
+ * request stays unparsed: the caller returns the bytes used before it;
+ * net.c parses again once answers went out), -EPIPE: handled, close the
+ * connection after its answer. */
 int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	       const struct http_request *rq);
 

@@ -31,9 +31,12 @@
  *
  * What render() needs travels in struct http_ctx (copied by srv_submit).
  * A catalogue create also needs what the core reads through a pointer (the
- * series spec) and what the answer echoes (names): the connection's one
- * catalogue slot holds them until render; a second catalogue request on
- * the same connection waits (-EAGAIN) until the first was answered.
+ * series spec) and what the answer echoes (names): the connection's own
+ * catalogue slot holds them until render (no allocation); while it is busy
+ * (catalogue requests pipelined on one connection) a slot is allocated and
+ * freed by render. net.c does not render for a connection closed before
+ * the answer: such an allocated slot is then leaked (rare: only the second
+ * and later catalogue requests in flight on one connection).
  */
 #include "http_internal.h"
 
@@ -44,6 +47,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <xxhash.h>
@@ -139,6 +143,7 @@ enum {
 	X_OWN = 1 << 3,   /* the answer's booking must be customer's */
 	X_SLOT = 1 << 4,  /* free the catalogue slot */
 	X_INM_ANY = 1 << 5, /* If-None-Match: * */
+	X_HEAP = 1 << 6,  /* the slot is ctx.heap (allocated), not the conn's */
 };
 
 struct http_ctx {
@@ -148,6 +153,7 @@ struct http_ctx {
 	uint8_t inm_count;
 	uint32_t limit;
 	uint64_t inm[HTTP_INM_COUNT_MAX]; /* hashes of If-None-Match tags */
+	struct http_cat_slot *heap;       /* X_HEAP */
 	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 	char origin[HTTP_ORIGIN_SIZE_MAX];
 };
@@ -158,7 +164,8 @@ _Static_assert(sizeof(struct http_ctx) <= SRV_CTX_SIZE_MAX, "ctx fits");
 struct call {
 	struct srv_conn *c;
 	const struct http_request *rq;
-	struct http_cat_slot *slot;
+	struct http_cat_slot *slot; /* the connection's */
+	struct http_cat_slot *cat;  /* taken for this request (slot_take) */
 	const struct auth_config *cfg;
 	struct auth_limiter *limiter;
 	struct http_meta meta;
@@ -174,6 +181,7 @@ struct call {
 
 static int answer(struct call *k, int status, const char *body, size_t n)
 {
+	srv_count_response(k->c, status);
 	http_write(srv_answer_begin(k->c), status, &k->meta, body, n);
 	srv_answer_done(k->c);
 	return 0;
@@ -185,6 +193,7 @@ static int answer(struct call *k, int status, const char *body, size_t n)
 static int answer_error(struct call *k, int status, const char *code,
 			const char *msg)
 {
+	srv_count_response(k->c, status);
 	http_write_error(srv_answer_begin(k->c), status, &k->meta, code, msg);
 	srv_answer_done(k->c);
 	return 0;
@@ -670,18 +679,31 @@ static int submit(struct call *k, const struct core_req *req)
 	if (k->meta.keep_alive_10)
 		k->ctx.flags |= X_KEEP_ALIVE_10;
 	rc = srv_submit(k->c, req, &k->ctx, sizeof(k->ctx));
-	if (rc == -EAGAIN && (k->ctx.flags & X_SLOT))
-		k->slot->busy = false;
+	if (rc == -EAGAIN && (k->ctx.flags & X_HEAP))
+		free(k->cat);
+	else if (rc == -EAGAIN && (k->ctx.flags & X_SLOT))
+		k->cat->busy = false;
 	return rc == -EAGAIN ? -EAGAIN : 0;
 }
 
-/* Takes the connection's catalogue slot, or -EAGAIN while it is busy. */
+/* A catalogue slot for this request (k->cat): the connection's, or an
+ * allocated one while that is busy; 0, or answered (503). */
 static int slot_take(struct call *k)
 {
-	if (k->slot->busy)
-		return -EAGAIN;
-	memset(k->slot, 0, sizeof(*k->slot));
-	k->slot->busy = true;
+	struct http_cat_slot *s = k->slot;
+
+	if (s->busy) {
+		s = malloc(sizeof(*s));
+		if (!s) {
+			answer_error(k, 503, "overloaded", "out of memory");
+			return -ENOMEM;
+		}
+		k->ctx.flags |= X_HEAP;
+		k->ctx.heap = s;
+	}
+	memset(s, 0, sizeof(*s));
+	s->busy = true;
+	k->cat = s;
 	k->ctx.flags |= X_SLOT;
 	return 0;
 }
@@ -901,13 +923,11 @@ static int do_catalogue(struct call *k)
 	static const char *const named[] = { "org_id", "name", NULL };
 	static const char *const cust[] = { "id", "email", "name", NULL };
 	struct core_req req = { .now = k->now };
-	struct http_cat_slot *s = k->slot;
+	struct http_cat_slot *s;
 	size_t n = 0;
 	struct jr r;
 	int rc;
 
-	if (s->busy)
-		return -EAGAIN;
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (rc)
 		goto out_invalid;
@@ -961,11 +981,9 @@ static int do_catalogue(struct call *k)
 	if (rc)
 		goto out_invalid;
 	jr_close(&r);
-	if (idem(k, &req, false))
+	if (idem(k, &req, false) || slot_take(k))
 		return 0;
-	rc = slot_take(k);
-	if (rc)
-		return rc;
+	s = k->cat;
 	memcpy(s->name, req.u.cat.name, sizeof(s->name));
 	memcpy(s->timezone, req.u.cat.timezone, sizeof(s->timezone));
 	memcpy(s->email, req.u.cat.email, sizeof(s->email));
@@ -1074,37 +1092,25 @@ static int series_read(struct jr *r, struct core_series_spec *s)
 
 static int do_series(struct call *k)
 {
-	static struct core_series_spec empty;
-	struct core_series_spec *spec;
+	struct core_series_spec spec;
 	struct core_req req = { .op = CORE_OP_SERIES_CREATE, .now = k->now };
 	struct jr r;
 	int rc;
 
-	if (k->slot->busy)
-		return -EAGAIN;
-	/* Read into the slot (free: nothing in flight uses it); it is taken
-	 * only once the request is good. */
-	spec = &k->slot->series;
-	*spec = empty;
+	memset(&spec, 0, sizeof(spec));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
-		rc = series_read(&r, spec);
+		rc = series_read(&r, &spec);
 	if (rc) {
 		answer_invalid(k, r.err);
 		jr_close(&r);
 		return 0;
 	}
 	jr_close(&r);
-	if (idem(k, &req, false))
+	if (idem(k, &req, false) || slot_take(k))
 		return 0;
-	{
-		struct core_series_spec keep = *spec;
-		rc = slot_take(k); /* clears the slot */
-		if (rc)
-			return rc;
-		k->slot->series = keep;
-	}
-	req.u.series = &k->slot->series;
+	k->cat->series = spec;
+	req.u.series = &k->cat->series;
 	return submit(k, &req);
 }
 
@@ -1624,7 +1630,8 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		 struct srv_buf *out)
 {
 	const struct http_ctx *x = ctx_p;
-	struct http_cat_slot *slot = http_conn_slot(state);
+	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap
+							 : http_conn_slot(state);
 	struct http_meta m = { 0 };
 	struct jw w;
 	char etag[24];
@@ -1802,17 +1809,22 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 	}
 	jw_obj_end(&w);
 out_body:
-	if (w.overflow)
-		render_error(out, &m, 500, "internal", "answer too large");
-	else
+	if (w.overflow) {
+		status = 500;
+		render_error(out, &m, status, "internal", "answer too large");
+	} else {
 		http_write(out, status, &m, w.p, w.n);
+	}
 	goto out_slot;
 out_304:
+	status = 304;
 	m.etag = etag;
 	m.cache_control = HTTP_CACHE_CONTROL;
-	http_write(out, 304, &m, NULL, 0);
+	http_write(out, status, &m, NULL, 0);
 out_slot:
-	if (x->flags & X_SLOT)
+	srv_count_response(c, status);
+	if (x->flags & X_HEAP)
+		free(x->heap);
+	else if (x->flags & X_SLOT)
 		slot->busy = false;
-	(void)c;
 }
