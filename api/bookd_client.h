@@ -272,7 +272,8 @@ int bc_booking_get_async(bc_client *c, uint64_t booking_id,
 /* Sends everything queued (reading answers meanwhile so that neither side
  * blocks). 0 or -errno. */
 int bc_flush(bc_client *c);
-/* Blocks for the next answer (flushing first). 0, -ETIMEDOUT, -ECONNRESET
+/* The next answer: one already received, else flushes what is queued and
+ * blocks until one comes. 0, -ETIMEDOUT, -ECONNRESET
  * (closed: a connection-level error answer, if any, is in bc_last()),
  * -EPROTO (malformed answer). */
 int bc_recv(bc_client *c, struct bc_answer *out);

@@ -382,9 +382,13 @@ int bc_recv(bc_client *c, struct bc_answer *out)
 
 	if (c->broken)
 		return -ECONNRESET;
-	rc = bc_flush(c);
-	if (rc < 0)
-		return rc;
+	/* Send what is queued before waiting; not while whole answers are
+	 * buffered already (queued requests then go out in one write). */
+	if (!c->in || mp_frame_size(c->in + c->in_off, c->in_size - c->in_off) <= 0) {
+		rc = bc_flush(c);
+		if (rc < 0)
+			return rc;
+	}
 	rc = client__frame(c, &o);
 	if (rc < 0) {
 		c->broken = true;
