@@ -69,6 +69,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define REPL_ENTRY_RECORDS_MAX (65536 / 12) /* smallest record: 12 bytes */
 #define REPL_LAG_SAMPLE_COUNT 8192
@@ -80,6 +81,7 @@
 #define REPL_MONTH_BASE 1970
 #define REPL_MONTH_COUNT (200 * 12) /* 1970..2169 tracked in a bitmap */
 #define REPL_IDLE_WAIT_MS 100
+#define REPL_CUSTOMER_SET_SLOTS (1u << 22) /* 32 MiB, up to 2M ids */
 
 /* What a step returned: transient errors retry, the rest stop. */
 #define REPL_TRANSIENT (-EAGAIN)
@@ -240,6 +242,8 @@ struct ev {
 	uint64_t series_id, org_id, location_id, instructor_id;
 	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
 	char currency[4];
+	uint32_t n_conf, n_held, n_wl; /* final counters of a new event */
+	bool needs_update;        /* counters or settings move in PostgreSQL */
 	uint32_t capacity;        /* final, when set */
 	uint64_t set_instructor;  /* final, when set */
 	uint8_t status;           /* final, when set */
@@ -261,10 +265,14 @@ static const char *const stage_copy[ST_COUNT] = {
 	[ST_CUSTOMER] = "COPY s_customer FROM STDIN",
 	[ST_SERIES] = "COPY s_series FROM STDIN",
 	[ST_GEN] = "COPY s_gen FROM STDIN",
-	[ST_EVENT] = "COPY s_event FROM STDIN",
+	[ST_EVENT] = "COPY s_event (id, start_at, created, series_id, org_id, "
+		     "location_id, instructor_id, duration_min, capacity0, "
+		     "waitlist_capacity, price_cents, currency, capacity, "
+		     "set_instructor, status, cancelled, cancel_at, created_at, "
+		     "updated_at, needs_update, reg, held, wl) FROM STDIN",
 	[ST_BOOKING] = "COPY s_booking (id, event_id, kind, customer_id, status, "
-		       "hold, created_at, updated_at, join_seq, exit_at, exit_status) "
-		       "FROM STDIN",
+		       "hold, created_at, updated_at, join_seq, exit_at, exit_status, "
+		       "customer_known) FROM STDIN",
 	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
 	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
 };
@@ -310,6 +318,8 @@ struct repl {
 	int64_t *start_cache; /* event id -> start_at ms, 0 unknown */
 	uint64_t start_cache_cap;
 	uint8_t months[REPL_MONTH_COUNT / 8]; /* partitions known to exist */
+	uint64_t *customers; /* hashes of customer ids PostgreSQL has */
+	uint32_t customer_mask, customer_count;
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -377,6 +387,8 @@ static void set_error(repl *r, bool loud, const char *fmt, ...)
 }
 
 /* ---- batch folding ------------------------------------------------------- */
+
+static void cache_set(repl *r, uint64_t id, int64_t ms);
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -499,6 +511,14 @@ static struct bk *bk_get(struct batch *b, uint64_t id, bool *existed)
 	k->id = id;
 	b->bk_idx.slots[h] = b->bk_count;
 	return k;
+}
+
+static const struct bk *bk_find(struct batch *b, uint64_t id)
+{
+	bool found;
+	uint32_t h = idx_find(&b->bk_idx, id, &found, bk_key, b->bk);
+
+	return found ? &b->bk[b->bk_idx.slots[h] - 1] : NULL;
 }
 
 static struct ev *ev_get(struct batch *b, uint64_t id)
@@ -657,8 +677,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 			e->updated_at = c->at;
 		if (e->start_at == 0 || e->duration_min == 0)
 			goto bad;
-		if (e->id < r->start_cache_cap)
-			r->start_cache[e->id] = e->start_at;
+		cache_set(r, e->id, e->start_at);
 		if (!month_known(r, m) && m >= 0 && m < REPL_MONTH_COUNT) {
 			if (!b->months || (uint32_t)m < b->month_lo)
 				b->month_lo = (uint32_t)m;
@@ -767,7 +786,13 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, st); TAB(o);
 		buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
 		buf_u64(o, c->u.payment.code); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, c->at); TAB(o);
+		k = (struct bk *)bk_find(b, c->u.payment.booking_id);
+		if (k && k->kind != BK_SET)
+			buf_str(o, k->customer);
+		else
+			buf_null(o);
+		EOL(o);
 		b->rows[ST_PAYMENT]++;
 		return 0;
 	}
@@ -784,7 +809,13 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, kind); TAB(o);
 		buf_u64(o, c->u.notify.booking_id); TAB(o);
 		buf_u64(o, lsn); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, c->at); TAB(o);
+		k = (struct bk *)bk_find(b, c->u.notify.booking_id);
+		if (k && k->kind != BK_SET)
+			buf_str(o, k->customer);
+		else
+			buf_null(o); /* looked up in registrations */
+		EOL(o);
 		b->rows[ST_NOTIFY]++;
 		return 0;
 	}
@@ -831,10 +862,66 @@ static int batch_add_entry(repl *r, struct batch *b, uint64_t lsn,
 	return 0;
 }
 
+static uint64_t customer_hash(const char *id)
+{
+	uint64_t h = XXH3_64bits(id, strlen(id));
+	return h ? h : 1;
+}
+
+static bool customer_known(const repl *r, const char *id)
+{
+	uint64_t h = customer_hash(id);
+
+	if (!r->customers)
+		return false;
+	for (uint32_t i = (uint32_t)h & r->customer_mask;; i = (i + 1) & r->customer_mask) {
+		if (r->customers[i] == h)
+			return true;
+		if (r->customers[i] == 0)
+			return false;
+	}
+}
+
+/* After a commit: these customers exist (a full set stops growing). */
+static void customer_add(repl *r, const char *id)
+{
+	uint64_t h = customer_hash(id);
+
+	if (!r->customers || r->customer_count >= r->customer_mask / 2)
+		return;
+	for (uint32_t i = (uint32_t)h & r->customer_mask;; i = (i + 1) & r->customer_mask) {
+		if (r->customers[i] == h)
+			return;
+		if (r->customers[i] == 0) {
+			r->customers[i] = h;
+			r->customer_count++;
+			return;
+		}
+	}
+}
+
 /* Staged bookings and events as COPY rows, once the batch is complete. */
-static void batch_finish(struct batch *b)
+static void batch_finish(repl *r, struct batch *b)
 {
 	struct buf *o = &b->st[ST_BOOKING];
+
+	/* A new event's bookings are all new in this batch: its counters
+	 * are known here and it is inserted as it ends, with no update. A
+	 * snapshot's events may exist already: they are updated. */
+	for (uint32_t i = 0; i < b->ev_count; i++)
+		b->ev[i].needs_update = !b->ev[i].created || b->snapshot;
+	for (uint32_t i = 0; i < b->bk_count; i++) {
+		const struct bk *k = &b->bk[i];
+		struct ev *e = ev_get(b, k->id >> 24);
+
+		if (e->needs_update || e->cancelled)
+			continue;
+		if (k->kind != BK_NEW)
+			continue; /* impossible; refused below (no such booking) */
+		e->n_conf += k->status == CORE_BOOKING_CONFIRMED;
+		e->n_held += k->status == CORE_BOOKING_PENDING_PAYMENT;
+		e->n_wl += k->status == CORE_BOOKING_WAITLISTED;
+	}
 
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
@@ -862,11 +949,14 @@ static void batch_finish(struct batch *b)
 		TAB(o);
 		if (k->exit_status) {
 			buf_i64(o, k->exit_at); TAB(o);
-			buf_str(o, status_name(k->exit_status)); EOL(o);
+			buf_str(o, status_name(k->exit_status)); TAB(o);
 		} else {
 			buf_null(o); TAB(o);
-			buf_null(o); EOL(o);
+			buf_null(o); TAB(o);
 		}
+		buf_str(o, k->kind != BK_SET && customer_known(r, k->customer)
+				   ? "t" : "f");
+		EOL(o);
 	}
 	b->rows[ST_BOOKING] = b->bk_count;
 	o = &b->st[ST_EVENT];
@@ -899,7 +989,11 @@ static void batch_finish(struct batch *b)
 		buf_str(o, e->cancelled ? "t" : "f"); TAB(o);
 		buf_i64(o, e->cancel_at); TAB(o);
 		buf_i64(o, e->created_at); TAB(o);
-		buf_i64(o, e->updated_at); EOL(o);
+		buf_i64(o, e->updated_at); TAB(o);
+		buf_str(o, e->needs_update ? "t" : "f"); TAB(o);
+		buf_u64(o, e->n_conf); TAB(o);
+		buf_u64(o, e->n_held); TAB(o);
+		buf_u64(o, e->n_wl); EOL(o);
 	}
 	b->rows[ST_EVENT] = b->ev_count;
 }
@@ -939,17 +1033,21 @@ static const char sql_stage[] =
 	" instructor_id bigint, duration_min bigint, capacity0 bigint,"
 	" waitlist_capacity bigint, price_cents bigint, currency text,"
 	" capacity bigint, set_instructor bigint, status text, cancelled bool,"
-	" cancel_at bigint, created_at bigint, updated_at bigint)"
+	" cancel_at bigint, created_at bigint, updated_at bigint,"
+	" needs_update bool, reg int, held int, wl int, dc int NOT NULL DEFAULT 0,"
+	" dh int NOT NULL DEFAULT 0, dw int NOT NULL DEFAULT 0)"
 	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
 	" kind smallint, customer_id text, status text, hold bigint,"
 	" created_at bigint, updated_at bigint, join_seq int, exit_at bigint,"
-	" exit_status text, old_status text) ON COMMIT DELETE ROWS;"
+	" exit_status text, customer_known bool, old_status text)"
+	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_payment (booking_id bigint, ref text,"
 	" amount bigint, currency text, status text, flagged bool, code smallint,"
-	" at bigint) ON COMMIT DELETE ROWS;"
+	" at bigint, customer_id text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_notify (id text, kind text,"
-	" booking_id bigint, lsn bigint, at bigint) ON COMMIT DELETE ROWS;";
+	" booking_id bigint, lsn bigint, at bigint, customer_id text)"
+	" ON COMMIT DELETE ROWS;";
 
 static const char sql_catalog[] =
 	"INSERT INTO organizations AS t (id, name, timezone, created_at, updated_at)"
@@ -1001,16 +1099,25 @@ static const char sql_event_start[] =
 	" FROM class_events c WHERE c.id = s.id AND s.start_at = 0"
 	" RETURNING s.id, s.start_at";
 
-static const char sql_event_insert[] =
-	"INSERT INTO class_events (id, series_id, org_id, location_id, instructor_id,"
-	" title, start_at, duration_min, capacity, waitlist_capacity, price_cents,"
-	" currency, created_at, updated_at)"
-	" SELECT e.id, nullif(e.series_id, 0), e.org_id, nullif(e.location_id, 0),"
-	" nullif(e.instructor_id, 0), coalesce(s.title, ''), " TS("e.start_at") ","
-	" e.duration_min, e.capacity0, e.waitlist_capacity, e.price_cents, e.currency,"
-	" " TS("e.created_at") ", " TS("e.created_at")
-	" FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id"
-	" WHERE e.created ORDER BY e.id ON CONFLICT (id, start_at) DO NOTHING";
+/* New events as they end the batch (final settings and counters); an
+ * event that exists already is an error (a unique violation stops). */
+#define EVENT_INSERT                                                           \
+	"INSERT INTO class_events (id, series_id, org_id, location_id,"        \
+	" instructor_id, title, start_at, duration_min, capacity,"             \
+	" waitlist_capacity, price_cents, currency, reg_count, held_count,"    \
+	" waitlist_count, status, created_at, updated_at)"                     \
+	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                      \
+	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"              \
+	" coalesce(s.title, ''), " TS("e.start_at") ", e.duration_min,"        \
+	" e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"  \
+	" e.held, e.wl, e.status, " TS("e.created_at") ","                     \
+	" " TS("e.updated_at")                                                 \
+	" FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id"      \
+	" WHERE e.created ORDER BY e.id"
+static const char sql_event_insert[] = EVENT_INSERT;
+/* From a snapshot: the event may be there; the update below sets it. */
+static const char sql_event_insert_snapshot[] =
+	EVENT_INSERT " ON CONFLICT (id, start_at) DO NOTHING";
 
 static const char sql_old_status[] =
 	"UPDATE s_booking s SET old_status = r.status FROM registrations r"
@@ -1020,9 +1127,27 @@ static const char sql_missing_booking[] =
 	"SELECT id FROM s_booking WHERE kind = 0 AND old_status IS NULL"
 	" ORDER BY id LIMIT 1";
 
-/* One update per event: counters by (final - previous) statuses, with the
- * final capacity, instructor and status, so the CHECK sees one row version
- * the core had. */
+/* Per event, the counters' change: (final - previous) statuses. */
+static const char sql_event_delta[] =
+	"UPDATE s_event e SET dc = d.dc, dh = d.dh, dw = d.dw FROM"
+	" (SELECT event_id,"
+	"  count(*) FILTER (WHERE status = 'confirmed')"
+	"   - count(*) FILTER (WHERE old_status = 'confirmed') AS dc,"
+	"  count(*) FILTER (WHERE status = 'pending_payment')"
+	"   - count(*) FILTER (WHERE old_status = 'pending_payment') AS dh,"
+	"  count(*) FILTER (WHERE status = 'waitlisted')"
+	"   - count(*) FILTER (WHERE old_status = 'waitlisted') AS dw"
+	"  FROM s_booking GROUP BY event_id) d"
+	" WHERE d.event_id = e.id AND e.needs_update";
+
+/* From here on, the staging tables are small and the reporting tables
+ * large: index look-ups (nested loops), never a scan of a whole table
+ * (the partition key in the events' join prunes to one partition). */
+static const char sql_nested_loops[] =
+	"SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+
+/* One update per event: the counters' change with the final capacity,
+ * instructor and status, so the CHECK sees one row version the core had. */
 static const char sql_event_update[] =
 	"UPDATE class_events c SET"
 	" reg_count = CASE WHEN x.cancelled THEN 0 ELSE c.reg_count + x.dc END,"
@@ -1032,22 +1157,13 @@ static const char sql_event_update[] =
 	" instructor_id = coalesce(nullif(x.set_instructor, 0), c.instructor_id),"
 	" status = coalesce(x.status, c.status),"
 	" updated_at = greatest(c.updated_at, " TS("x.updated_at") ")"
-	" FROM (SELECT e.*, coalesce(d.dc, 0) AS dc, coalesce(d.dh, 0) AS dh,"
-	"  coalesce(d.dw, 0) AS dw FROM s_event e LEFT JOIN"
-	"  (SELECT event_id,"
-	"   count(*) FILTER (WHERE status = 'confirmed')"
-	"    - count(*) FILTER (WHERE old_status = 'confirmed') AS dc,"
-	"   count(*) FILTER (WHERE status = 'pending_payment')"
-	"    - count(*) FILTER (WHERE old_status = 'pending_payment') AS dh,"
-	"   count(*) FILTER (WHERE status = 'waitlisted')"
-	"    - count(*) FILTER (WHERE old_status = 'waitlisted') AS dw"
-	"   FROM s_booking GROUP BY event_id) d ON d.event_id = e.id) x"
-	" WHERE c.id = x.id AND c.start_at = " TS("x.start_at");
+	" FROM s_event x"
+	" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS("x.start_at");
 
 static const char sql_customers_implied[] =
 	"INSERT INTO customers (id, created_at, updated_at)"
 	" SELECT customer_id, " TS("min(created_at)") ", " TS("min(created_at)")
-	" FROM s_booking WHERE kind <> 0 GROUP BY customer_id"
+	" FROM s_booking WHERE kind <> 0 AND NOT customer_known GROUP BY customer_id"
 	" ON CONFLICT (id) DO NOTHING;";
 
 static const char sql_reg_update[] =
@@ -1107,17 +1223,19 @@ static const char sql_event_cancel[] =
 static const char sql_payments[] =
 	"INSERT INTO payments (booking_id, customer_id, provider, payment_ref,"
 	" amount_cents, currency, status, flagged, code, recorded_at)"
-	" SELECT p.booking_id, r.customer_id, 'stripe', p.ref, p.amount, p.currency,"
-	" p.status, p.flagged, p.code, " TS("p.at")
-	" FROM s_payment p LEFT JOIN registrations r ON r.id = p.booking_id"
+	" SELECT p.booking_id, coalesce(p.customer_id, (SELECT r.customer_id FROM"
+	" registrations r WHERE r.id = p.booking_id)), 'stripe', p.ref, p.amount,"
+	" p.currency, p.status, p.flagged, p.code, " TS("p.at")
+	" FROM s_payment p"
 	" ON CONFLICT (provider, payment_ref, booking_id) DO NOTHING;";
 
 static const char sql_notify[] =
 	"INSERT INTO notifications (id, kind, booking_id, event_id, customer_id,"
 	" payload, created_at)"
-	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24, r.customer_id,"
-	" jsonb_build_object('lsn', n.lsn), " TS("n.at")
-	" FROM s_notify n LEFT JOIN registrations r ON r.id = n.booking_id"
+	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24,"
+	" coalesce(n.customer_id, (SELECT r.customer_id FROM registrations r"
+	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS("n.at")
+	" FROM s_notify n"
 	" ON CONFLICT (id) DO NOTHING;";
 
 static const char sql_state_move[] =
@@ -1154,6 +1272,15 @@ static void one_line(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+/* BOOKD_REPL_TRACE=1: each statement's time on stderr (tuning). */
+static bool trace_on(void)
+{
+	static int on = -1;
+	if (on < 0)
+		on = getenv("BOOKD_REPL_TRACE") != NULL;
+	return on;
+}
+
 static void pg_notice_quiet(void *arg, const char *message)
 {
 	(void)arg, (void)message; /* "already exists, skipping" and the like */
@@ -1165,10 +1292,15 @@ static int pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 		  const char *const *params, ExecStatusType want,
 		  PGresult **out, char *err, size_t err_size)
 {
+	double t0 = trace_on() ? mono_s() : 0;
 	PGresult *res = nparams ? PQexecParams(c, sql, nparams, NULL, params,
 					       NULL, NULL, 0)
 				: PQexec(c, sql);
 	char msg[300];
+
+	if (t0)
+		fprintf(stderr, "trace: %-28s %8.2f ms\n", what,
+			(mono_s() - t0) * 1000);
 
 	if (res && PQresultStatus(res) == want) {
 		if (out)
@@ -1194,6 +1326,7 @@ static int pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 static int pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 		   size_t err_size)
 {
+	double t0 = trace_on() ? mono_s() : 0;
 	PGresult *res = PQexec(c, sql);
 	int rc;
 
@@ -1227,6 +1360,9 @@ static int pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 	PQclear(res);
 	while ((res = PQgetResult(c)))
 		PQclear(res);
+	if (t0)
+		fprintf(stderr, "trace: %-28.28s %8.2f ms (%zu bytes)\n", sql,
+			(mono_s() - t0) * 1000, b->size);
 	return rc ? REPL_TRANSIENT : 0;
 }
 
@@ -1467,7 +1603,7 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 	char from_s[24], to_s[24], n_s[24];
 	const char *mp[3] = { r->log_id, to_s, from_s };
 	bool kinds[3] = { false, false, false }, cancels = false, created = false;
-	uint32_t misses = 0;
+	uint32_t misses = 0, updates = 0;
 	PGresult *res;
 	char *multi;
 	size_t multi_size = 0;
@@ -1487,7 +1623,7 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 	}
 	for (uint32_t i = 0; i < b->bk_count; i++)
 		kinds[b->bk[i].kind] = true;
-	batch_finish(b);
+	batch_finish(r, b);
 	for (int s = 0; s < ST_COUNT; s++)
 		if (b->st[s].overflow) {
 			snprintf(err, es, "batch too large to stage (out of memory)");
@@ -1526,8 +1662,9 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			PQclear(res);
 	}
 	if (!rc && created)
-		rc = pg_run(c, "inserting events", sql_event_insert, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+		rc = pg_run(c, "inserting events",
+			    b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
+			    0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && (kinds[BK_SET] || kinds[BK_RESTORE]))
 		rc = pg_run(c, "previous statuses", sql_old_status, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
@@ -1546,18 +1683,40 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			PQclear(res);
 		}
 	}
-	if (!rc && b->ev_count) {
+	if (!rc && getenv("BOOKD_REPL_EXPLAIN")) {
+		char *x = malloc(strlen(sql_event_update) + 64);
+		if (x) {
+			sprintf(x, "EXPLAIN (ANALYZE, BUFFERS) %s", sql_event_update);
+			res = PQexec(c, x);
+			for (int i = 0; i < PQntuples(res); i++)
+				fprintf(stderr, "%s\n", PQgetvalue(res, i, 0));
+			PQclear(res);
+			free(x);
+		}
+		rc = pg_run(c, "BEGIN", "ROLLBACK; BEGIN", 0, NULL, PGRES_COMMAND_OK,
+			    NULL, err, es);
+		return REPL_TRANSIENT;
+	}
+	for (uint32_t i = 0; i < b->ev_count; i++)
+		updates += b->ev[i].needs_update;
+	if (!rc && updates && b->bk_count)
+		rc = pg_run(c, "event deltas", sql_event_delta, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc)
+		rc = pg_run(c, "nested loops", sql_nested_loops, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc && updates) {
 		rc = pg_run(c, "updating events", sql_event_update, 0, NULL,
 			    PGRES_COMMAND_OK, &res, err, es);
 		if (!rc) {
 			int64_t n;
 
-			if (!parse_i64(PQcmdTuples(res), &n) || n != b->ev_count) {
+			if (!parse_i64(PQcmdTuples(res), &n) || n != updates) {
 				snprintf(err, es,
 					 "%u events touched, %s found in class_events "
 					 "(an event the log has is missing: "
 					 "detached partition, or another log's data?)",
-					 b->ev_count, PQcmdTuples(res));
+					 updates, PQcmdTuples(res));
 				rc = -EUCLEAN;
 			}
 			PQclear(res);
@@ -1586,6 +1745,15 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			parts[np++] = sql_notify;
 		for (size_t i = 0; i < np; i++)
 			multi_size += strlen(parts[i]);
+		if (np && trace_on()) { /* one by one, timed */
+			for (size_t i = 0; !rc && i < np; i++) {
+				char what[40];
+				snprintf(what, sizeof(what), "%.36s", parts[i]);
+				rc = pg_run(c, what, parts[i], 0, NULL,
+					    PGRES_COMMAND_OK, NULL, err, es);
+			}
+			np = 0;
+		}
 		if (np) {
 			multi = malloc(multi_size + 1);
 			if (!multi) {
@@ -1659,6 +1827,9 @@ static void commit_applied(repl *r, const struct batch *b, uint64_t to,
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	wal_retain(r->w, to + 1);
+	for (uint32_t i = 0; i < b->bk_count; i++)
+		if (b->bk[i].kind != BK_SET)
+			customer_add(r, b->bk[i].customer);
 }
 
 static int resync(repl *r, char *err, size_t es);
@@ -2371,6 +2542,10 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 	r->cfg.data_dir = r->data_dir;
 	if (batch_init(&r->b, cfg->batch_records) != 0)
 		goto out_free;
+	r->customers = calloc(REPL_CUSTOMER_SET_SLOTS, sizeof(uint64_t));
+	if (!r->customers)
+		goto out_free;
+	r->customer_mask = REPL_CUSTOMER_SET_SLOTS - 1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->caught_up_ms = mono_ms();
@@ -2395,6 +2570,7 @@ out_destroy:
 	pthread_mutex_destroy(&r->lock);
 out_free:
 	batch_free(&r->b);
+	free(r->customers);
 	free(r->conninfo);
 	free(r->log_id);
 	free(r->data_dir);
@@ -2490,6 +2666,7 @@ void repl_stop(repl *r)
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	batch_free(&r->b);
+	free(r->customers);
 	free(r->start_cache);
 	free(r->conninfo);
 	free(r->log_id);

@@ -159,13 +159,18 @@ static char *db_create(void)
 	return conninfo_for(db_name);
 }
 
-static void db_drop(void)
+static void db_drop_name(const char *name)
 {
 	PGconn *c = pg_open(base_url);
 	if (!c)
 		return;
-	PQclear(q(c, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name));
+	PQclear(q(c, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name));
 	PQfinish(c);
+}
+
+static void db_drop(void)
+{
+	db_drop_name(db_name);
 }
 
 /* ---- the node ---- */
@@ -588,7 +593,7 @@ static bool catch_up(repl *r, uint64_t lsn)
 
 static void test_basic(void)
 {
-	char *conninfo = db_create();
+	char conninfo[1024];
 	node *n;
 	repl *r;
 	PGconn *c;
@@ -597,6 +602,7 @@ static void test_basic(void)
 	uint64_t lsn;
 
 	printf("basic\n");
+	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
 	fresh_dir();
 	n = open_node(1 << 20, 0);
 	CHECK(n != NULL);
@@ -627,6 +633,27 @@ static void test_basic(void)
 	CHECK(c != NULL);
 	compare(n, c, true);
 	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") == (int64_t)lsn);
+
+	/* The whole log in one transaction (events created and booked in
+	 * the same batch), into a second database: the same rows. */
+	{
+		char first[64], second[1024];
+		repl *r2;
+		PGconn *c2;
+
+		snprintf(first, sizeof(first), "%s", db_name);
+		snprintf(second, sizeof(second), "%s", db_create());
+		r2 = start_repl(n, second, REPL_BATCH_RECORDS_MAX);
+		CHECK(r2 != NULL && catch_up(r2, lsn));
+		repl_status(r2, &st);
+		CHECK(st.batch_count == 1);
+		c2 = pg_open(second);
+		compare(n, c2, true);
+		PQfinish(c2);
+		repl_stop(r2);
+		db_drop();
+		snprintf(db_name, sizeof(db_name), "%s", first);
+	}
 
 	/* Streaming: more decisions while it runs. */
 	for (int i = 0; i < 2000; i++)
@@ -674,7 +701,7 @@ static void test_basic(void)
 	r = start_repl(n, conninfo, 10000);
 	CHECK(r != NULL);
 	CHECK(catch_up(r, lsn));
-	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 3);
+	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 4);
 	compare(n, c, true);
 	repl_stop(r);
 	PQfinish(c);
