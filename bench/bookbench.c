@@ -288,6 +288,7 @@ struct bb_runner {
 	atomic_bool stop;
 	atomic_uint preload_pending;
 	atomic_bool measuring;
+	atomic_uint finished;   /* connections that ran out of work (opening) */
 	struct bb_worker *workers;
 	uint32_t customer_count;
 	char key_prefix[32];
@@ -335,6 +336,22 @@ static uint64_t own_pop_random(struct bb_worker *w)
 	w->own[at] = w->own[last];
 	w->own_count--;
 	return id;
+}
+
+/* opening: this connection's customers, and its share of the attempts
+ * (each of its customers once on every event); then the opening is over. */
+static uint64_t opening_share(const struct bb_runner *r, const struct bb_worker *w)
+{
+	uint64_t n = (r->customer_count + r->connections - 1 - w->index) / r->connections;
+	return n;
+}
+
+static bool out_of_work(const struct bb_runner *r, const struct bb_worker *w)
+{
+	if (r->sc != &scenarios[SC_OPENING])
+		return false;
+	uint64_t n = opening_share(r, w);
+	return n == 0 || w->cursor >= n * r->ds->event_count;
 }
 
 /* The next operation of this connection. */
@@ -391,8 +408,7 @@ static void make_op(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s)
 		/* connection k takes customers k, k+N, ...; round j books event
 		 * (customer + j) mod E: first every customer once, then again */
 		uint64_t i = w->cursor++;
-		uint64_t per_round = (r->customer_count + r->connections - 1 - w->index) /
-				     r->connections;
+		uint64_t per_round = opening_share(r, w);
 		if (per_round == 0)
 			per_round = 1;
 		uint64_t c = w->index + (i % per_round) * r->connections;
@@ -490,11 +506,20 @@ struct bb_worker_arg {
 	struct bb_worker *w;
 };
 
+static void worker_loop(struct bb_runner *r, struct bb_worker *w);
+
 static void *worker_run(void *arg)
 {
 	struct bb_worker_arg *a = arg;
 	struct bb_runner *r = a->r;
 	struct bb_worker *w = a->w;
+	worker_loop(r, w);
+	atomic_fetch_add(&r->finished, 1);
+	return NULL;
+}
+
+static void worker_loop(struct bb_runner *r, struct bb_worker *w)
+{
 	struct bb_result results[BB_INFLIGHT_MAX];
 	bool open_loop = r->rate > 0;
 	double period_ns = open_loop ? 1e9 * r->connections / r->rate : 0;
@@ -539,6 +564,10 @@ static void *worker_run(void *arg)
 				if (intended > now)
 					break;
 			}
+			if (!preloading && out_of_work(r, w)) {
+				stopping = true; /* the opening is over for this connection */
+				break;
+			}
 			if (!preloading && !take_ticket(r)) {
 				stopping = true;
 				break;
@@ -555,7 +584,7 @@ static void *worker_run(void *arg)
 				bb_errf(w->err, sizeof(w->err), "submit: %s", strerror(-rc));
 				w->fatal = rc;
 				atomic_store(&r->stop, true);
-				return NULL;
+				return;
 			}
 			w->slot_count++;
 			sent = true;
@@ -598,7 +627,7 @@ static void *worker_run(void *arg)
 				w->slot_head = (w->slot_head + 1) % BB_INFLIGHT_MAX;
 				w->slot_count--;
 			}
-			return NULL;
+			return;
 		}
 		now = bb_now_ns();
 		for (int i = 0; i < n; i++) {
@@ -609,7 +638,7 @@ static void *worker_run(void *arg)
 			w->slot_count--;
 		}
 	}
-	return NULL;
+	return;
 }
 
 /* ---- One run ---------------------------------------------------------- */
@@ -1136,6 +1165,8 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 			atomic_store(&r.stop, true);
 		if (interrupted)
 			atomic_store(&r.stop, true);
+		if (atomic_load(&r.finished) == r.connections)
+			atomic_store(&r.stop, true); /* every connection ran out of work */
 		bool all_idle = atomic_load(&r.stop);
 		if (now < next_tick && !all_idle)
 			continue;
@@ -1616,26 +1647,8 @@ int main(int argc, char **argv)
 			runs[run_count++] = run;
 		}
 	}
-	if (compare) {
-		printf("\n%-13s %-13s %12s %10s %-13s %12s %10s %9s %9s\n", "scenario", "system",
-		       "req/s", "p99 ms", "system", "req/s", "p99 ms", "x req/s", "p99 /");
-		for (unsigned i = 0; i < run_count; i++) {
-			if (strcmp(runs[i]->driver, "baseline-pg") != 0)
-				continue;
-			for (unsigned j = 0; j < run_count; j++) {
-				if (j == i || strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
-				    strcmp(runs[j]->driver, "baseline-pg") == 0)
-					continue;
-				double a = runs[i]->elapsed_s > 0 ? runs[i]->count / runs[i]->elapsed_s : 0;
-				double b = runs[j]->elapsed_s > 0 ? runs[j]->count / runs[j]->elapsed_s : 0;
-				double pa = (double)bb_hist_quantile(&runs[i]->hist, 0.99) / 1e6;
-				double pb = (double)bb_hist_quantile(&runs[j]->hist, 0.99) / 1e6;
-				printf("%-13s %-13s %12.0f %10.3f %-13s %12.0f %10.3f %8.1fx %8.1fx\n",
-				       runs[i]->scenario, runs[i]->driver, a, pa, runs[j]->driver, b, pb,
-				       a > 0 ? b / a : 0, pb > 0 ? pa / pb : 0);
-			}
-		}
-	}
+	if (compare)
+		bb_report_compare((const struct bb_run *const *)runs, run_count, stdout);
 	if (run_count > 0)
 		write_reports(runs, run_count);
 	bookd_stop();

@@ -233,6 +233,8 @@ struct bb_run {
 };
 
 void bb_report_table(const struct bb_run *run, FILE *f);
+/* Each non-baseline run against the baseline run of the same scenario. */
+void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f);
 int bb_report_json(const struct bb_run *const *runs, unsigned run_count,
 		   const char *command, const char *machine, const char *path);
 int bb_report_html(const struct bb_run *const *runs, unsigned run_count,

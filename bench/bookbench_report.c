@@ -38,6 +38,12 @@ static double rate_of(const struct bb_run *run)
 	return run->elapsed_s > 0 ? (double)run->count / run->elapsed_s : 0;
 }
 
+/* Answers that are decisions (not errors) per second: what comparisons use. */
+static double goodput_of(const struct bb_run *run)
+{
+	return run->elapsed_s > 0 ? (double)(run->count - errors_of(run)) / run->elapsed_s : 0;
+}
+
 static void lat_row(FILE *f, const char *name, const struct bb_hist *h)
 {
 	fprintf(f, "  %-12s %10" PRIu64 " %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, h->count,
@@ -52,10 +58,10 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 		run->driver, run->mode, run->connections, run->inflight);
 	if (run->rate > 0)
 		fprintf(f, ", %.0f req/s offered", run->rate);
-	fprintf(f, "\n  %" PRIu64 " requests in %.2f s: %.0f req/s; %" PRIu64
+	fprintf(f, "\n  %" PRIu64 " requests in %.2f s: %.0f req/s, %.0f/s not errors; %" PRIu64
 		   " bookings and %" PRIu64 " cancels acknowledged, %" PRIu64 " promotions\n",
-		run->count, run->elapsed_s, rate_of(run), run->bookings_acked, run->cancels_acked,
-		run->promotions);
+		run->count, run->elapsed_s, rate_of(run), goodput_of(run), run->bookings_acked,
+		run->cancels_acked, run->promotions);
 	if (run->rate > 0)
 		fprintf(f, "  open loop: %.0f req/s offered, %.0f answered; %" PRIu64
 			   " requests were due but not sent when the run ended%s\n",
@@ -73,6 +79,38 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 			fprintf(f, " %s%s %" PRIu64, bb_code_name((enum bb_code)c),
 				bb_code_is_error((enum bb_code)c) ? " (error)" : "", run->by_code[c]);
 	fprintf(f, "\n  errors: %" PRIu64 "\n", errors_of(run));
+}
+
+/* ---- Comparisons: each bookd run against the baseline of its scenario -- */
+
+void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f)
+{
+	bool header = false;
+	for (unsigned i = 0; i < run_count; i++) {
+		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
+			continue;
+		for (unsigned j = 0; j < run_count; j++) {
+			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
+			    strcmp(runs[j]->driver, "baseline-pg") == 0)
+				continue;
+			if (!header) {
+				fprintf(f, "\n%-13s %-13s %11s %9s %-13s %11s %9s %9s %11s\n",
+					"scenario", "baseline", "req/s", "p99 ms", "system", "req/s",
+					"p99 ms", "x req/s", "p99 ratio");
+				header = true;
+			}
+			const struct bb_run *a = runs[i], *b = runs[j];
+			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
+			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
+			fprintf(f, "%-13s %-13s %11.0f %9.3f %-13s %11.0f %9.3f %8.1fx %10.1fx\n",
+				a->scenario, a->driver, goodput_of(a), pa, b->driver, goodput_of(b), pb,
+				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0, pb > 0 ? pa / pb : 0);
+		}
+	}
+	if (header)
+		fprintf(f, "(x req/s: the system's answers that are not errors per second over the baseline's; p99 ratio: the "
+			   "baseline's p99 over the system's, > 1 is better; same connections, the "
+			   "baseline one request in flight per connection)\n");
 }
 
 /* ---- JSON ------------------------------------------------------------- */
@@ -136,12 +174,12 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 			   "\"waitlist_capacity\":%u,\"day\":\"%s\",\"run_tag\":\"%s\"},",
 			ds->org_count, ds->event_count, ds->capacity, ds->waitlist_capacity, ds->day,
 			ds->run_tag);
-		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,"
+		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,\"goodput\":%.1f,"
 			   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
 			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64
 			   ",\"latency\":",
-			r->elapsed_s, r->count, rate_of(r), r->bookings_acked, r->cancels_acked,
-			r->promotions, errors_of(r), r->unsent);
+			r->elapsed_s, r->count, rate_of(r), goodput_of(r), r->bookings_acked,
+			r->cancels_acked, r->promotions, errors_of(r), r->unsent);
 		json_lat(f, &r->hist);
 		fprintf(f, ",\"by_operation\":{");
 		bool first = true;
@@ -277,8 +315,8 @@ static void svg_lines(FILE *f, const char *title, const char *ylabel, const doub
 	for (int t = 0; t <= 5; t++) {
 		double v = xmax * t / 5;
 		double xx = ML + (double)t / 5 * pw;
-		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%.3g</text>\n", xx, H - MB + 14,
-			v);
+		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%.*f</text>\n", xx, H - MB + 14,
+			xmax >= 5 ? 0 : 1, v);
 	}
 	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>seconds</text>\n", ML + pw / 2, H - 6);
 	fprintf(f, "<text x='12' y='%d' transform='rotate(-90 12 %d)' text-anchor='middle'>",
@@ -360,8 +398,8 @@ static void svg_hist(FILE *f, const struct bb_hist *h)
 	}
 	for (double e = lo; e <= hi + 1e-9; e += 1) {
 		double xx = ML + (e - lo) / (hi - lo) * pw;
-		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%g ms</text>\n", xx,
-			H - MB + 14, pow(10, e) / 1e6);
+		fprintf(f, "<text x='%.1f' y='%d' text-anchor='%s'>%g ms</text>\n", xx,
+			H - MB + 14, e >= hi - 1e-9 ? "end" : "middle", pow(10, e) / 1e6);
 	}
 	const double qs[] = { 0.5, 0.99, 0.999 };
 	const char *qn[] = { "p50", "p99", "p99.9" };
@@ -406,6 +444,7 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 	html_text(f, command);
 	fprintf(f, "</pre>\n<h2>Summary</h2>\n<table><tr><th>scenario</th><th>system</th>"
 		   "<th>mode</th><th>connections &times; in flight</th><th>requests</th><th>req/s</th>"
+		   "<th>not errors/s</th>"
 		   "<th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th>"
 		   "<th>check</th></tr>\n");
 	for (unsigned i = 0; i < run_count; i++) {
@@ -414,15 +453,43 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 			r->driver, r->mode);
 		if (r->rate > 0)
 			fprintf(f, " %.0f/s", r->rate);
-		fprintf(f, "</td><td>%u &times; %u</td><td>%" PRIu64 "</td><td>%.0f</td><td>%.3f</td>"
-			   "<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64 "</td><td>%s</td></tr>\n",
-			r->connections, r->inflight, r->count, rate_of(r),
+		fprintf(f, "</td><td>%u &times; %u</td><td>%" PRIu64 "</td><td>%.0f</td><td>%.0f</td>"
+			   "<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64 "</td>"
+			   "<td>%s</td></tr>\n",
+			r->connections, r->inflight, r->count, rate_of(r), goodput_of(r),
 			ms(bb_hist_quantile(&r->hist, 0.5)), ms(bb_hist_quantile(&r->hist, 0.99)),
 			ms(bb_hist_quantile(&r->hist, 0.999)), ms(r->hist.max_ns), errors_of(r),
 			!r->checked ? "-" : r->check_problems == 0 ? "<span class='ok'>OK</span>"
 								   : "<span class='bad'>PROBLEMS</span>");
 	}
 	fprintf(f, "</table>\n");
+	bool cmp_header = false;
+	for (unsigned i = 0; i < run_count; i++) {
+		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
+			continue;
+		for (unsigned j = 0; j < run_count; j++) {
+			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
+			    strcmp(runs[j]->driver, "baseline-pg") == 0)
+				continue;
+			if (!cmp_header) {
+				fprintf(f, "<h2>Side by side</h2>\n<table><tr><th>scenario</th>"
+					   "<th>system</th><th>req/s</th><th>baseline req/s</th>"
+					   "<th>throughput ratio</th><th>p99 ms</th><th>baseline p99 ms</th>"
+					   "<th>p99 ratio (baseline / system)</th></tr>\n");
+				cmp_header = true;
+			}
+			const struct bb_run *a = runs[i], *b = runs[j];
+			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
+			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
+			fprintf(f, "<tr><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td><td>%.1f&times;"
+				   "</td><td>%.3f</td><td>%.3f</td><td>%.1f&times;</td></tr>\n",
+				a->scenario, b->driver, goodput_of(b), goodput_of(a),
+				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0, pb, pa,
+				pb > 0 ? pa / pb : 0);
+		}
+	}
+	if (cmp_header)
+		fprintf(f, "</table>\n");
 	for (unsigned i = 0; i < run_count; i++) {
 		const struct bb_run *r = runs[i];
 		const struct bb_dataset *ds = r->ds;
