@@ -75,7 +75,28 @@ struct bin_err {
 	const char *code;
 	char message[BIN_MESSAGE_SIZE_MAX];
 	uint32_t retry_after;
+	int status; /* HTTP's for the same refusal (metrics); 0: from code */
 };
+
+/* The HTTP status of the refusals bin.c makes itself (the core's come
+ * from fields.h), for srv_count_response. */
+static int bin__http_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		int status;
+	} t[] = {
+		{ "unauthorized", 401 },      { "token_expired", 401 },
+		{ "forbidden", 403 },         { "rate_limited", 429 },
+		{ "frame_too_large", 413 },   { "unavailable", 503 },
+		{ "overloaded", 503 },        { "not_found", 404 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].code, code) == 0)
+			return t[i].status;
+	return 400; /* invalid_request, idempotency_key_required, versions */
+}
 
 /* ---- the per-thread zone ---- */
 
@@ -174,9 +195,10 @@ static void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
 	mp_pack_kv_str(pk, "code", code);
 }
 
-static void bin__error_to(struct srv_buf *b, const struct bin_ctx *x,
-			  const struct bin_err *e)
+static void bin__error_to(struct srv_conn *c, struct srv_buf *b,
+			  const struct bin_ctx *x, const struct bin_err *e)
 {
+	srv_count_response(c, e->status ? e->status : bin__http_status(e->code));
 	struct bin_w w;
 	msgpack_packer *pk;
 
@@ -191,7 +213,7 @@ static void bin__error_to(struct srv_buf *b, const struct bin_ctx *x,
 static void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
 			      const struct bin_err *e)
 {
-	bin__error_to(srv_answer_begin(c), x, e);
+	bin__error_to(c, srv_answer_begin(c), x, e);
 	srv_answer_done(c);
 }
 
@@ -776,6 +798,7 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 
 	memset(&s, 0, sizeof(s));
 	srv_status_get(srv_conn_srv(c), &s);
+	srv_count_response(c, 200);
 	pk = bin__begin(&w, b);
 	bin__head(pk, x, "ok", 1);
 	mp_pack_str(pk, "status");
@@ -869,6 +892,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 			msg = "unknown key";
 		}
 	}
+	srv_count_response(c, code ? bin__http_status(code) : 200);
 	b = srv_answer_begin(c);
 	pk = bin__begin(&w, b);
 	msgpack_pack_map(pk, 3);
@@ -1037,6 +1061,10 @@ static long bin_parse(struct srv_conn *c, void *state, const uint8_t *in,
 	while (used < len) {
 		long size = mp_frame_size(in + used, len - used);
 		int rc;
+		if (!srv_conn_writable(c)) { /* closing: flooded or failed */
+			st->closing = true;
+			return -1;
+		}
 		if (size == -2)
 			break;
 		if (size < 0) {
@@ -1074,29 +1102,40 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 	free(x->series);
 	if (rc < 0) {
 		e.code = fld_errno_error(rc, &http);
+		e.status = http;
 		snprintf(e.message, sizeof(e.message), "%s", strerror(-rc));
-		bin__error_to(out, x, &e);
+		bin__error_to(c, out, x, &e);
 		return;
 	}
 	if (resp->code != CORE_OK) {
 		e.code = fld_code_error(resp->code, &http);
+		e.status = http;
 		snprintf(e.message, sizeof(e.message), "%s",
 			 bin__core_message(resp->code));
-		bin__error_to(out, x, &e);
+		bin__error_to(c, out, x, &e);
 		return;
 	}
 	if (x->op == MP_OP_BOOKING_GET && x->customer_id[0] &&
 	    strcmp(resp->booking.customer_id, x->customer_id) != 0) {
 		e.code = fld_code_error(CORE_NO_BOOKING, &http);
+		e.status = http;
 		snprintf(e.message, sizeof(e.message), "%s",
 			 bin__core_message(CORE_NO_BOOKING));
-		bin__error_to(out, x, &e);
+		bin__error_to(c, out, x, &e);
 		return;
 	}
 	/* Only decisions that changed state are replays. */
 	replayed = resp->replayed && x->op != MP_OP_EVENT_GET &&
 		   x->op != MP_OP_EVENT_LIST && x->op != MP_OP_BOOKING_GET &&
 		   x->op != MP_OP_CUSTOMER_BOOKINGS;
+	/* As HTTP: 201 for what a request created, 200 otherwise. */
+	srv_count_response(c, x->op == MP_OP_BOOK || x->op == MP_OP_BOOK_BATCH ||
+				      x->op == MP_OP_ORG_CREATE ||
+				      x->op == MP_OP_LOCATION_CREATE ||
+				      x->op == MP_OP_INSTRUCTOR_CREATE ||
+				      x->op == MP_OP_CUSTOMER_CREATE ||
+				      x->op == MP_OP_SERIES_CREATE ?
+			      201 : 200);
 	pk = bin__begin(&w, out);
 	switch (x->op) {
 	case MP_OP_ORG_CREATE:
