@@ -65,15 +65,16 @@ cleanup() {
 trap cleanup EXIT
 
 start_bookd() {
-  : >"$tmp/bookd.log"
+  echo "--- bookd start" >>"$tmp/bookd.log"
   BOOKD_SERVICE_KEY=$SVC BOOKD_ANON_KEY=$ANON BOOKD_JWT_SECRET=$SECRET \
   ALLOWED_ORIGINS=$ORIGIN BOOKD_LISTEN=127.0.0.1:0 \
   BOOKD_BINARY_LISTEN=127.0.0.1:0 BOOKD_DATA_DIR=$tmp/data \
     "$bookd" >>"$tmp/bookd.log" 2>&1 &
   pid=$!
+  starts=$(grep -c '^--- bookd start' "$tmp/bookd.log")
   URL=
   for _ in $(seq 1 300); do
-    URL=$(grep -o 'HTTP on http://[0-9.:]*' "$tmp/bookd.log" | head -n1 | sed 's/HTTP on //')
+    URL=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/bookd.log" | sed -n "${starts}p" | sed 's/HTTP on //')
     [ -n "$URL" ] && break
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.1
@@ -323,5 +324,11 @@ check "after restart: replay of the first booking, same body" \
 req GET "/v1/events/$race_ev" -H "Authorization: Bearer $ANON"
 check "after restart: the race event is as it was" test "$(j .event.booked)" = 20 -a "$(j .event.waitlist_length)" = 50
 
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+check "SIGTERM after the restart: exit 0 (also no sanitizer report)" test $rc = 0
+
+if [ $failed != 0 ]; then
+  echo "--- bookd log (tail)"; tail -n 40 "$tmp/bookd.log"
+fi
 echo "test_http_e2e: $passed passed, $failed failed"
 [ $failed = 0 ]
