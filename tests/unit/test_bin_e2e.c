@@ -22,6 +22,8 @@
  *     others are served; a client that never reads is disconnected and
  *     the server goes on;
  *   - SIGTERM: exit 0.
+ * The data dir and bookd's log are removed after a clean run, unless
+ * BIN_E2E_KEEP is set.
  */
 #include "bookd_client.h"
 #include "proto.h"
@@ -1061,7 +1063,7 @@ int main(void)
 			fprintf(stderr, "bookd's log %s:\n%s\n", log_path, logbuf);
 	}
 	printf("bin_e2e: %u checks, %u failed\n", check_count, check_fail_count);
-	if (check_fail_count == 0) {
+	if (check_fail_count == 0 && !getenv("BIN_E2E_KEEP")) {
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data_dir, log_path);
 		(void)!system(cmd);
