@@ -165,7 +165,8 @@ struct bb_opts {
 	uint64_t seed;
 	const char *out_dir;
 	const char *bookd_path;   /* start this bookd */
-	bool bookd_replicate;     /* pass DATABASE_URL to the started bookd */
+	bool bookd_replicate;     /* the started bookd replicates into a fresh database */
+	const char *replica_url;  /* where bookd replicates (the check reads it) */
 	bool no_check;
 	bool quiet;
 	unsigned replay_pct;
@@ -773,7 +774,8 @@ static int read_window(const struct bb_driver *drv, void *conn, const struct bb_
 }
 
 int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
-			size_t count, double wait_s, char *report, size_t report_size);
+			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
+			size_t booking_count, double wait_s, char *report, size_t report_size);
 
 static void run_check(struct bb_runner *r, struct bb_run *run)
 {
@@ -976,7 +978,7 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 	}
 
 	/* 6. replication into PostgreSQL (bookd with DATABASE_URL) */
-	if (drv != &bb_driver_pg && opts.cfg.database_url != NULL &&
+	if (drv != &bb_driver_pg && opts.replica_url != NULL &&
 	    strstr(run->system, "\"replication\":\"disabled\"") == NULL &&
 	    strstr(run->system, "\"replication\"") != NULL) {
 		uint32_t *booked = calloc(ds->event_count, sizeof(*booked));
@@ -984,11 +986,22 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 			die("out of memory");
 		for (uint32_t e = 0; e < ds->event_count; e++)
 			booked[e] = ev[e].booked;
+		uint64_t *ids = malloc((nb + 1) * sizeof(*ids));
+		uint8_t *gone = malloc(nb + 1);
+		if (ids == NULL || gone == NULL)
+			die("out of memory");
+		for (size_t i = 0; i < nb; i++) {
+			ids[i] = acks[i].booking_id;
+			gone[i] = acks[i].cancelled;
+		}
 		char buf[1024] = "";
-		int n = bb_pg_replica_check(opts.cfg.database_url, ds->event_ids, booked,
-					    ds->event_count, opts.check_wait_s, buf, sizeof(buf));
+		int n = bb_pg_replica_check(opts.replica_url, ds->event_ids, booked,
+					    ds->event_count, ids, gone, nb, opts.check_wait_s, buf,
+					    sizeof(buf));
 		rep(run, "%s", buf);
 		problems += n < 0 ? 1 : n;
+		free(ids);
+		free(gone);
 		free(booked);
 	}
 out_items:
@@ -1263,6 +1276,11 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 
 static pid_t bookd_pid;
 static char bookd_dir[256];
+static char repl_db[64]; /* the fresh database of --bookd-replicate */
+
+int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
+		    char *err, size_t err_size);
+int bb_pg_drop_db(const char *url, const char *name);
 
 static int free_port(void);
 
@@ -1283,6 +1301,11 @@ static void bookd_stop(void)
 		kill(bookd_pid, SIGKILL);
 		waitpid(bookd_pid, &status, 0);
 		bookd_pid = 0;
+	}
+	if (repl_db[0] != 0) {
+		if (bb_pg_drop_db(opts.cfg.database_url, repl_db) < 0)
+			fprintf(stderr, "bookbench: could not drop database %s\n", repl_db);
+		repl_db[0] = 0;
 	}
 	if (bookd_dir[0] != 0) {
 		char cmd[320];
@@ -1312,6 +1335,18 @@ static void bookd_start(const char *path)
 	}
 	opts.cfg.http_addr = http_addr;
 	opts.cfg.binary_addr = bin_addr;
+	static char repl_url[1024];
+	if (opts.bookd_replicate) {
+		char err[BB_ERR_SIZE];
+		if (opts.cfg.database_url == NULL)
+			die("--bookd-replicate needs DATABASE_URL");
+		snprintf(repl_db, sizeof(repl_db), "bookbench_repl_%d", (int)getpid());
+		if (bb_pg_create_db(opts.cfg.database_url, repl_db, repl_url, sizeof(repl_url), err,
+				    sizeof(err)) < 0)
+			die("%s", err);
+		opts.replica_url = repl_url;
+		fprintf(stderr, "bookbench: the bookd replicates into a fresh database %s\n", repl_db);
+	}
 	char log_path[300];
 	snprintf(log_path, sizeof(log_path), "%s/bookd.log", bookd_dir);
 	pid_t pid = fork();
@@ -1324,7 +1359,9 @@ static void bookd_start(const char *path)
 		setenv("BOOKD_BINARY_LISTEN", bin_addr, 1);
 		setenv("BOOKD_DATA_DIR", bookd_dir, 1);
 		setenv("BOOKD_SERVICE_KEY", opts.cfg.service_key, 1);
-		if (!opts.bookd_replicate)
+		if (opts.bookd_replicate)
+			setenv("DATABASE_URL", opts.replica_url, 1);
+		else
 			unsetenv("DATABASE_URL");
 		execl(path, path, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
@@ -1406,9 +1443,11 @@ static void usage(FILE *f)
 "  --binary ADDR        bookd binary (BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
 "  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
 "  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
-"  --bookd-replicate    pass DATABASE_URL to the started bookd (else embedded mode)\n"
-"  --database-url URL   PostgreSQL (DATABASE_URL): the baseline, and the\n"
-"                       replication check of bookd runs\n"
+"  --bookd-replicate    the started bookd replicates into a fresh database next to\n"
+"                       DATABASE_URL's (dropped at the end); else embedded mode\n"
+"  --database-url URL   PostgreSQL (DATABASE_URL): the baseline; and for bookd runs\n"
+"                       (not started by bookbench) the replication check: if the\n"
+"                       bookd says it replicates, its tables are compared\n"
 "  --baseline-sql DIR   the baseline's SQL files (default: the source tree's)\n"
 "  --pg-durable         ALTER SYSTEM SET fsync = on, synchronous_commit = on before\n"
 "                       the baseline (a test cluster may run with fsync off)\n"
@@ -1624,6 +1663,8 @@ int main(int argc, char **argv)
 	bool uses_bookd = false;
 	for (unsigned i = 0; i < driver_count; i++)
 		uses_bookd |= drivers[i] != &bb_driver_pg;
+	if (uses_bookd && opts.bookd_path == NULL)
+		opts.replica_url = opts.cfg.database_url; /* a bookd of yours may replicate there */
 	if (uses_bookd && opts.bookd_path != NULL)
 		bookd_start(opts.bookd_path);
 

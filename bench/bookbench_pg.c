@@ -537,8 +537,104 @@ static int idc_cmp(const void *a, const void *b)
 
 /* bookd's replicated tables against bookd's own counts: waits up to wait_s
  * for them to agree. Returns the number of events that still differ. */
+/* url with its database replaced by name. */
+static int url_with_db(const char *url, const char *name, char *out, size_t out_size)
+{
+	const char *scheme = strstr(url, "://");
+	if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
+		/* key=value form: a later dbname wins */
+		snprintf(out, out_size, "%s dbname=%s", url, name);
+		return 0;
+	}
+	const char *host = scheme + 3;
+	const char *slash = strchr(host, '/');
+	const char *query = strchr(host, '?');
+	if (slash != NULL && query != NULL && slash > query)
+		slash = NULL;
+	size_t head = slash ? (size_t)(slash - url) : query ? (size_t)(query - url) : strlen(url);
+	const char *tail = query ? query : "";
+	int n = snprintf(out, out_size, "%.*s/%s%s", (int)head, url, name, tail);
+	return n > 0 && (size_t)n < out_size ? 0 : -ENAMETOOLONG;
+}
+
+int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
+		    char *err, size_t err_size)
+{
+	PGconn *pg = PQconnectdb(url);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		bb_errf(err, err_size, "connect: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return -ECONNREFUSED;
+	}
+	char sql[160];
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	int rc = pg_exec(pg, sql, err, err_size);
+	PQfinish(pg);
+	if (rc < 0)
+		return rc;
+	rc = url_with_db(url, name, new_url, new_url_size);
+	if (rc < 0)
+		bb_errf(err, err_size, "database URL too long");
+	return rc;
+}
+
+int bb_pg_drop_db(const char *url, const char *name)
+{
+	char err[BB_ERR_SIZE], sql[160];
+	PGconn *pg = PQconnectdb(url);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		PQfinish(pg);
+		return -ECONNREFUSED;
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	int rc = pg_exec(pg, sql, err, sizeof(err));
+	PQfinish(pg);
+	return rc;
+}
+
+/* "{1,2,3}": ids[i] where want[i] == pick (want NULL: all), as a bigint[]
+ * literal; malloc'ed. */
+static char *id_array(const uint64_t *ids, const uint8_t *want, uint8_t pick, size_t count)
+{
+	size_t cap = count * 21 + 4;
+	char *arr = malloc(cap);
+	if (arr == NULL)
+		return NULL;
+	size_t used = 0;
+	arr[used++] = '{';
+	bool first = true;
+	for (size_t i = 0; i < count; i++) {
+		if (want != NULL && want[i] != pick)
+			continue;
+		used += (size_t)snprintf(arr + used, cap - used, "%s%" PRIu64, first ? "" : ",",
+					 ids[i]);
+		first = false;
+	}
+	arr[used++] = '}';
+	arr[used] = 0;
+	return arr;
+}
+
+/* How many of the bookings (ids) are in public.registrations with a status
+ * in statuses (an SQL list); -1 on error. */
+static long count_in(PGconn *pg, const char *arr, const char *statuses)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM public.registrations WHERE id = ANY ($1::bigint[]) "
+		 "AND status IN (%s)", statuses);
+	const char *params[1] = { arr };
+	PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+	long n = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		n = atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
-			size_t count, double wait_s, char *report, size_t report_size)
+			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
+			size_t booking_count, double wait_s, char *report, size_t report_size)
 {
 	PGconn *pg = PQconnectdb(url);
 	if (PQstatus(pg) != CONNECTION_OK) {
@@ -546,19 +642,19 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 		PQfinish(pg);
 		return -ECONNREFUSED;
 	}
-	size_t cap = count * 21 + 4;
-	char *arr = malloc(cap);
-	if (arr == NULL) {
+	char *arr = id_array(event_ids, NULL, 0, count);
+	char *active_arr = id_array(booking_ids, cancelled, 0, booking_count);
+	char *cancel_arr = id_array(booking_ids, cancelled, 1, booking_count);
+	size_t n_cancelled = 0;
+	for (size_t i = 0; i < booking_count; i++)
+		n_cancelled += cancelled[i] != 0;
+	if (arr == NULL || active_arr == NULL || cancel_arr == NULL) {
+		free(arr);
+		free(active_arr);
+		free(cancel_arr);
 		PQfinish(pg);
 		return -ENOMEM;
 	}
-	size_t used = 0;
-	arr[used++] = '{';
-	for (size_t i = 0; i < count; i++)
-		used += (size_t)snprintf(arr + used, cap - used, "%s%" PRIu64, i ? "," : "",
-					 event_ids[i]);
-	arr[used++] = '}';
-	arr[used] = 0;
 	const char *sql =
 		"SELECT e.id, e.reg_count, (SELECT count(*) FROM public.registrations r "
 		"WHERE r.event_id = e.id AND r.status = 'confirmed') "
@@ -580,7 +676,7 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 	}
 	qsort(sorted, count, sizeof(*sorted), idc_cmp);
 	int64_t start = bb_now_ns();
-	long differ = -1, seen = 0;
+	long differ = -1, seen = 0, active_there = -1, cancelled_there = -1;
 	for (;;) {
 		PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -602,16 +698,38 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 				differ++;
 		}
 		PQclear(res);
-		if (differ == 0 || (double)(bb_now_ns() - start) / 1e9 >= wait_s)
+		active_there = count_in(pg, active_arr,
+					"'confirmed', 'pending_payment', 'waitlisted'");
+		cancelled_there = count_in(pg, cancel_arr, "'cancelled'");
+		bool bookings_ok = active_there == (long)(booking_count - n_cancelled) &&
+				   cancelled_there == (long)n_cancelled;
+		if ((differ == 0 && bookings_ok) ||
+		    (double)(bb_now_ns() - start) / 1e9 >= wait_s)
 			break;
 		usleep(500000);
 	}
 	free(sorted);
-	if (differ >= 0)
-		snprintf(report, report_size,
-			 "replication: %zu events compared with PostgreSQL (%ld there), %ld differ "
-			 "(reg_count or confirmed registrations vs bookd's booked) after %.1f s",
+	free(active_arr);
+	free(cancel_arr);
+	if (differ >= 0) {
+		long missing = (long)(booking_count - n_cancelled) - active_there +
+			       (long)n_cancelled - cancelled_there;
+		if (missing != 0)
+			differ += 1;
+		size_t used = strlen(report);
+		snprintf(report + used, report_size - used,
+			 "%s%zu acknowledged bookings: %ld active and %ld cancelled there as "
+			 "expected, %ld not (missing or in another state); ",
+			 used ? "" : "replication: ", booking_count, active_there, cancelled_there,
+			 missing);
+	}
+	if (differ >= 0) {
+		size_t used = strlen(report);
+		snprintf(report + used, report_size - used,
+			 "%zu events compared with PostgreSQL (%ld there), reg_count and confirmed "
+			 "registrations vs bookd's booked: problems %ld, after %.1f s",
 			 count, seen, differ, (double)(bb_now_ns() - start) / 1e9);
+	}
 	free(arr);
 	PQfinish(pg);
 	return differ < 0 ? -EIO : (int)differ;

@@ -101,6 +101,18 @@ if [ $have_bookd = 1 ]; then
   else
     bad "open-loop: ${n:-no} requests at 300/s for 2 s"
   fi
+  if [ $have_pg = 1 ]; then
+    # bookd replicating into a fresh database: PostgreSQL catches up and matches
+    run replicated 2 run --driver bookd-http --bookd "$bookd" --bookd-replicate \
+      --scenario steady,cancel-storm --connections 2 --inflight 4 --duration 2 \
+      --sources 2 --check-wait 60 "${small[@]}"
+    if grep -q '"report":"[^"]*replication: [0-9]* acknowledged bookings' \
+         "$tmp/replicated/result.json"; then
+      ok "replicated: the check compared PostgreSQL"
+    else
+      bad "replicated: no replication check in the report"
+    fi
+  fi
 else
   echo "skip bookd: $bookd not built"
 fi
