@@ -46,6 +46,7 @@
 #include <http_parser.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -85,6 +86,12 @@ static const char *const hdr_name[HTTP_H_COUNT] = {
 	[HTTP_H_ACR_METHOD] = "access-control-request-method",
 	[HTTP_H_EXPECT] = "expect",
 };
+
+_Noreturn void http_assert_fail(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
+	abort();
+}
 
 struct http_cat_slot *http_conn_slot(void *state)
 {
@@ -449,6 +456,7 @@ static int request_done(struct srv_conn *c, struct http_conn *h,
 		size_t n = 0;
 		for (uint32_t i = 0; i < h->body_span_count; i++) {
 			/* on_body kept the sum within the buffer */
+			HTTP_ASSERT(h->body[i].len <= sizeof(joined) - n);
 			memcpy(joined + n, base + h->body[i].off, h->body[i].len);
 			n += h->body[i].len;
 		}
@@ -499,9 +507,11 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 					(const char *)base + h->fed,
 					avail - h->fed);
 		h->base = NULL;
+		HTTP_ASSERT(n <= avail - h->fed);
 		e = HTTP_PARSER_ERRNO(&h->p);
 		if (e == HPE_PAUSED) {
 			size_t size = h->fed + n;
+			HTTP_ASSERT(size > 0 && size <= avail);
 			rc = request_done(c, h, base);
 			h->started = false; /* read the next one afresh */
 			if (rc == -EAGAIN)
@@ -530,6 +540,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		maybe_continue(c, h, base);
 		break;
 	}
+	HTTP_ASSERT(used <= len);
 	return (long)used;
 }
 

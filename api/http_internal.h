@@ -29,6 +29,14 @@
 #define HTTP_IDEM_KEY_SIZE_MAX 255
 #define HTTP_ERR_SIZE_MAX 160           /* an error message */
 
+/* Our own invariants (never input): on in release builds too. */
+#define HTTP_ASSERT(x)                                                       \
+	do {                                                                 \
+		if (!(x))                                                    \
+			http_assert_fail(__FILE__, __LINE__, #x);            \
+	} while (0)
+_Noreturn void http_assert_fail(const char *file, int line, const char *what);
+
 _Static_assert(HTTP_HEAD_SIZE_MAX + HTTP_BODY_SIZE_MAX < SRV_IN_SIZE_MAX,
 	       "a request fits the network's input limit");
 

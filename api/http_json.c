@@ -46,6 +46,7 @@ void jw_raw(struct jw *w, const char *s, size_t n)
 	}
 	memcpy(w->p + w->n, s, n);
 	w->n += n;
+	HTTP_ASSERT(w->n <= w->cap);
 }
 
 static void jw_ch(struct jw *w, char c)

@@ -704,6 +704,7 @@ static int slot_take(struct call *k)
 	memset(s, 0, sizeof(*s));
 	s->busy = true;
 	k->cat = s;
+	HTTP_ASSERT(k->cat == k->slot || (k->ctx.flags & X_HEAP));
 	k->ctx.flags |= X_SLOT;
 	return 0;
 }
@@ -1638,6 +1639,8 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 	int status = 200;
 	const char *code;
 
+	HTTP_ASSERT(x->route > R_NONE && x->route < R_COUNT);
+	HTTP_ASSERT(!(x->flags & X_SLOT) || slot->busy);
 	m.head = x->flags & X_HEAD;
 	m.close = x->flags & X_CLOSE;
 	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
