@@ -106,6 +106,13 @@ int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size)
 		if (rc < 0)
 			goto out;
 		usleep(200000); /* the reload reaches the backends */
+		PGresult *res = PQexec(pg, "SELECT current_setting('fsync')");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 0), "on") != 0)
+			fprintf(stderr, "bookbench: warning: fsync stays off (set on the server's "
+					"command line, as scripts/pg.sh does): the baseline is not "
+					"durable\n");
+		PQclear(res);
 	}
 	rc = pg_exec(pg, "SET client_min_messages = warning", err, err_size);
 	if (rc == 0)
