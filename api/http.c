@@ -320,6 +320,33 @@ static const char *date_header(void)
 	return buf;
 }
 
+size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])
+{
+	char tmp[HTTP_U64_DEC_SIZE];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+static void put(struct srv_buf *b, const char *s)
+{
+	srv_buf_put(b, s, strlen(s));
+}
+
+static void put_u64(struct srv_buf *b, uint64_t v)
+{
+	char d[HTTP_U64_DEC_SIZE];
+	srv_buf_put(b, d, http_u64_dec(v, d));
+}
+
+/* No printf here: this runs for every answer. */
 void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size)
 {
@@ -329,49 +356,66 @@ void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 
 	if (!m)
 		m = &none;
-	srv_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-		       reason(status), date_header());
-	if (!no_body)
-		srv_buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-			       m->content_type ? m->content_type
-					       : "application/json",
-			       body_size);
-	if (m->close)
-		srv_buf_printf(out, "Connection: close\r\n");
-	else if (m->keep_alive_10)
-		srv_buf_printf(out, "Connection: keep-alive\r\n");
-	if (m->replayed)
-		srv_buf_printf(out, "Idempotent-Replayed: true\r\n");
-	if (m->etag)
-		srv_buf_printf(out, "ETag: %s\r\n", m->etag);
-	if (m->cache_control)
-		srv_buf_printf(out, "Cache-Control: %s\r\n", m->cache_control);
-	if (m->allow)
-		srv_buf_printf(out, "Allow: %s\r\n", m->allow);
-	if (m->retry_after_s)
-		srv_buf_printf(out, "Retry-After: %u\r\n", m->retry_after_s);
-	if (m->www_authenticate)
-		srv_buf_printf(out, "WWW-Authenticate: Bearer\r\n");
-	if (m->origin && m->origin_size) {
-		srv_buf_put(out, "Access-Control-Allow-Origin: ", 29);
-		srv_buf_put(out, m->origin, m->origin_size);
-		srv_buf_printf(out, "\r\nVary: Origin\r\n");
-		if (m->preflight)
-			srv_buf_printf(out,
-				       "Access-Control-Allow-Methods: %s\r\n"
-				       "Access-Control-Allow-Headers: "
-				       "Authorization, Content-Type, "
-				       "Idempotency-Key\r\n"
-				       "Access-Control-Max-Age: 600\r\n",
-				       m->preflight_methods
-					       ? m->preflight_methods
-					       : "GET");
-		else
-			srv_buf_printf(out,
-				       "Access-Control-Expose-Headers: ETag, "
-				       "Idempotent-Replayed, Retry-After\r\n");
+	HTTP_ASSERT(status >= 100 && status <= 599);
+	put(out, "HTTP/1.1 ");
+	put_u64(out, (uint64_t)status);
+	put(out, " ");
+	put(out, reason(status));
+	put(out, "\r\nDate: ");
+	put(out, date_header());
+	put(out, "\r\n");
+	if (!no_body) {
+		put(out, "Content-Type: ");
+		put(out, m->content_type ? m->content_type : "application/json");
+		put(out, "\r\nContent-Length: ");
+		put_u64(out, body_size);
+		put(out, "\r\n");
 	}
-	srv_buf_put(out, "\r\n", 2);
+	if (m->close)
+		put(out, "Connection: close\r\n");
+	else if (m->keep_alive_10)
+		put(out, "Connection: keep-alive\r\n");
+	if (m->replayed)
+		put(out, "Idempotent-Replayed: true\r\n");
+	if (m->etag) {
+		put(out, "ETag: ");
+		put(out, m->etag);
+		put(out, "\r\n");
+	}
+	if (m->cache_control) {
+		put(out, "Cache-Control: ");
+		put(out, m->cache_control);
+		put(out, "\r\n");
+	}
+	if (m->allow) {
+		put(out, "Allow: ");
+		put(out, m->allow);
+		put(out, "\r\n");
+	}
+	if (m->retry_after_s) {
+		put(out, "Retry-After: ");
+		put_u64(out, m->retry_after_s);
+		put(out, "\r\n");
+	}
+	if (m->www_authenticate)
+		put(out, "WWW-Authenticate: Bearer\r\n");
+	if (m->origin && m->origin_size) {
+		put(out, "Access-Control-Allow-Origin: ");
+		srv_buf_put(out, m->origin, m->origin_size);
+		put(out, "\r\nVary: Origin\r\n");
+		if (m->preflight) {
+			put(out, "Access-Control-Allow-Methods: ");
+			put(out, m->preflight_methods ? m->preflight_methods
+						      : "GET");
+			put(out, "\r\nAccess-Control-Allow-Headers: "
+				 "Authorization, Content-Type, Idempotency-Key"
+				 "\r\nAccess-Control-Max-Age: 600\r\n");
+		} else {
+			put(out, "Access-Control-Expose-Headers: ETag, "
+				 "Idempotent-Replayed, Retry-After\r\n");
+		}
+	}
+	put(out, "\r\n");
 	if (!no_body && !m->head)
 		srv_buf_put(out, body, body_size);
 }

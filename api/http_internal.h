@@ -120,6 +120,10 @@ struct http_meta {
 	const char *preflight_methods;
 };
 
+#define HTTP_U64_DEC_SIZE 21 /* 20 digits and a NUL */
+/* v in decimal into out (NUL-terminated); returns the length. */
+size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE]);
+
 /* Writes a whole answer into out. */
 void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size);

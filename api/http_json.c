@@ -136,9 +136,19 @@ static void jw_escaped(struct jw *w, const char *s, size_t n)
 
 	jw_ch(w, '"');
 	while (i < n && !w->overflow) {
-		unsigned char c = u[i];
-		size_t k;
+		unsigned char c;
+		size_t k, run = i;
 
+		/* Plain ASCII goes out in one copy. */
+		while (run < n && u[run] >= 0x20 && u[run] < 0x7f &&
+		       u[run] != '"' && u[run] != '\\')
+			run++;
+		if (run > i) {
+			jw_raw(w, s + i, run - i);
+			i = run;
+			continue;
+		}
+		c = u[i];
 		if (c == '"' || c == '\\') {
 			jw_ch(w, '\\');
 			jw_ch(w, (char)c);
@@ -208,8 +218,10 @@ static void jw_fmt(struct jw *w, const char *fmt, ...)
 
 void jw_u64(struct jw *w, uint64_t v)
 {
+	char d[HTTP_U64_DEC_SIZE];
+
 	jw_sep(w);
-	jw_fmt(w, "%" PRIu64, v);
+	jw_raw(w, d, http_u64_dec(v, d));
 }
 
 void jw_i64(struct jw *w, int64_t v)
@@ -245,8 +257,13 @@ void jw_null(struct jw *w)
 
 void jw_id(struct jw *w, uint64_t id)
 {
+	char d[HTTP_U64_DEC_SIZE + 2];
+	size_t n = http_u64_dec(id, d + 1);
+
+	d[0] = '"';
+	d[n + 1] = '"';
 	jw_sep(w);
-	jw_fmt(w, "\"%" PRIu64 "\"", id);
+	jw_raw(w, d, n + 2);
 }
 
 void jw_time(struct jw *w, core_time t)
