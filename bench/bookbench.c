@@ -555,7 +555,6 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			break;
 
 		int64_t now = bb_now_ns();
-		bool sent = false;
 		while (!stopping && w->slot_count < r->inflight) {
 			if (preloading && w->preload_next >= w->preload_end)
 				break; /* the rest once every connection preloaded */
@@ -575,9 +574,7 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			}
 			struct bb_slot *s = &w->slots[(w->slot_head + w->slot_count) % BB_INFLIGHT_MAX];
 			make_op(r, w, s);
-			if (!preloading && s->preload) { /* cannot happen: preload ended */
-				assert(0);
-			}
+			assert(preloading || !s->preload);
 			s->intended_ns = intended;
 			s->sent_ns = now;
 			int rc = w->drv->submit(w->conn, &s->op);
@@ -588,11 +585,9 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 				return;
 			}
 			w->slot_count++;
-			sent = true;
 			if (!preloading && open_loop)
 				sched++;
 		}
-		(void)sent;
 		if (w->slot_count == 0) {
 			if (stopping)
 				break;
