@@ -31,7 +31,7 @@
  *     unique index sees a customer's old booking leave before the new one
  *     arrives); waitlist rows (position = order of joining); an event
  *     cancel cancels its active registrations (the core's PATCH implies it);
- *     payments and notifications (ids n<lsn>.<k>, stable); replication_state.
+ *     payments and notifications (ids <log_id>/<lsn>.<k>, stable); replication_state.
  *   Counters are differences against what PostgreSQL holds, never replayed
  *   increments, so they stay equal to the count of registrations whatever
  *   the batch boundaries, and a snapshot's absolute rows (resync) fold in
@@ -798,12 +798,13 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 	}
 	case CORE_REC_NOTIFY: {
 		const char *kind = core_notify_kind_name(c->u.notify.kind);
-		char id[48];
+		char id[240];
 
 		if (strcmp(kind, "unknown") == 0)
 			goto bad;
-		snprintf(id, sizeof(id), "n%" PRIu64 ".%" PRIu32, lsn,
-			 notify_index);
+		/* stable: the log, its LSN, the k-th NOTIFY of the entry */
+		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, r->log_id,
+			 lsn, notify_index);
 		o = &b->st[ST_NOTIFY];
 		buf_str(o, id); TAB(o);
 		buf_str(o, kind); TAB(o);
@@ -1235,8 +1236,7 @@ static const char sql_notify[] =
 	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24,"
 	" coalesce(n.customer_id, (SELECT r.customer_id FROM registrations r"
 	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS("n.at")
-	" FROM s_notify n"
-	" ON CONFLICT (id) DO NOTHING;";
+	" FROM s_notify n;"; /* ids are unique per log: a conflict stops */
 
 static const char sql_state_move[] =
 	"UPDATE replication_state SET applied_lsn = $2, updated_at = now()"
