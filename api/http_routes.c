@@ -567,6 +567,16 @@ static bool origin_star(const struct auth_config *cfg)
 	return false;
 }
 
+/* An Origin we may echo into a header: visible ASCII only. */
+static bool origin_printable(const struct http_str *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if ((unsigned char)o->p[i] <= 0x20 ||
+		    (unsigned char)o->p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 static int limited(struct call *k, enum auth_limit_kind kind, uint64_t key)
 {
 	uint32_t retry = 1;
@@ -750,6 +760,8 @@ static int do_events(struct call *k)
 		return query_bad(k, "from", "an RFC 3339 time or a date"), 0;
 	if (q[2].present && fld_time_parse(q[2].value, q[2].n, &req.u.list.to))
 		return query_bad(k, "to", "an RFC 3339 time or a date"), 0;
+	if (!q[1].present && req.u.list.to <= req.u.list.from)
+		req.u.list.from = 0; /* only 'to', in the past: all before it */
 	if (req.u.list.to <= req.u.list.from)
 		return answer_invalid(k, "'to' must be after 'from'");
 	if (q[6].present &&
@@ -1523,7 +1535,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	k.meta.close = !rq->keep_alive;
 	k.meta.keep_alive_10 = rq->http10 && rq->keep_alive;
 	k.meta.head = rq->method == HTTP_HEAD;
-	if (origin->p && origin->n &&
+	if (origin->p && origin->n && origin_printable(origin) &&
 	    auth_origin_allowed(k.cfg, origin->p, origin->n)) {
 		k.meta.origin = origin->p;
 		k.meta.origin_size = origin->n;

@@ -525,6 +525,16 @@ static void test_events_list(void)
 			   AUTH_ANON, NULL)) > 0);
 	CHECK(c->answer_count == 0 && c->sub_count == 4);
 	CHECK(c->subs[3].req.u.list.limit == 50);
+	/* Only 'to', in the past: everything before it. */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?to=2026-01-01", AUTH_ANON, NULL)) > 0);
+	CHECK(c->answer_count == 0 && c->sub_count == 5);
+	CHECK(c->subs[4].req.u.list.from == 0);
+	CHECK(c->subs[4].req.u.list.to == INT64_C(1767225600000));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?from=2026-02-01&to=2026-01-01",
+			   AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && c->sub_count == 5);
 	/* An empty list has no cursor. */
 	out_reset(c);
 	resp.count = 0;
