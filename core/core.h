@@ -155,6 +155,8 @@ struct core_req {
 	struct core_idem idem;
 	uint64_t event_id;   /* BOOK, EVENT_PATCH, EVENT_GET */
 	uint64_t booking_id; /* CANCEL, PAY, BOOKING_GET */
+	/* BOOK, CUSTOMER_BOOKINGS, CUSTOMER_UPSERT; CANCEL: when set, only
+	 * that customer's booking (another's is CORE_NO_BOOKING) */
 	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 	union {
 		struct {
