@@ -227,7 +227,27 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 		}
 		fprintf(f, "]}}");
 	}
-	fprintf(f, "\n]}\n");
+	fprintf(f, "\n],\"comparisons\":[");
+	bool first_cmp = true;
+	for (unsigned i = 0; i < run_count; i++) {
+		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
+			continue;
+		for (unsigned j = 0; j < run_count; j++) {
+			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
+			    strcmp(runs[j]->driver, "baseline-pg") == 0)
+				continue;
+			const struct bb_run *a = runs[i], *b = runs[j];
+			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
+			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
+			fprintf(f, "%s\n{\"scenario\":\"%s\",\"baseline\":\"%s\",\"system\":\"%s\","
+				   "\"goodput_ratio\":%.2f,\"p99_ratio\":%.2f}",
+				first_cmp ? "" : ",", a->scenario, a->driver, b->driver,
+				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0,
+				pb > 0 ? pa / pb : 0);
+			first_cmp = false;
+		}
+	}
+	fprintf(f, "]}\n");
 	return fclose(f) == 0 ? 0 : -1;
 }
 
