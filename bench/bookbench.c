@@ -1249,6 +1249,11 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	}
 	run->count = run->hist.count;
 	bb_report_table(run, stdout);
+	if (run->by_code[BB_RATE_LIMITED] > 0 && drv == &bb_driver_http)
+		printf("  note: bookd refused %" PRIu64 " requests with 429 (its HTTP rate limit "
+		       "is per client address); --sources N spreads the connections over N "
+		       "loopback addresses\n",
+		       run->by_code[BB_RATE_LIMITED]);
 
 	if (!opts.no_check) {
 		fprintf(stderr, "bookbench: checking %s on %s\n", sc->name, drv->name);

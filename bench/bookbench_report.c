@@ -458,7 +458,7 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 		   "#ccc;padding:2px 8px;text-align:right}th{background:#f4f4f4}td:first-child,"
 		   "th:first-child{text-align:left}pre{background:#f8f8f8;padding:.5em}.bad{color:"
 		   "#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>\n");
-	fprintf(f, "<h1>bookbench report</h1>\n<p>%s UTC &middot; ", date);
+	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", date);
 	html_text(f, machine);
 	fprintf(f, "</p>\n<pre>");
 	html_text(f, command);
