@@ -15,8 +15,9 @@
 #   - 200 concurrent bookings racing for a 20-seat event with a waitlist of
 #     50: exactly 20 confirmed, 50 waitlisted (positions 1..50), 130
 #     event_full, no customer twice, and the event's counters agree;
-#   - SIGTERM exits 0; after a restart on the same data dir a replay of the
-#     first booking's key returns the first answer.
+#   - SIGTERM exits 0; after a restart on the same data dir, and again after
+#     a kill -9, replays of acknowledged bookings return the first answers;
+#   - a half-closed client still gets its answers.
 #
 #   bash tests/integration/test_http_e2e.sh     (from the repo, or by ctest)
 #
@@ -324,8 +325,45 @@ check "after restart: replay of the first booking, same body" \
 req GET "/v1/events/$race_ev" -H "Authorization: Bearer $ANON"
 check "after restart: the race event is as it was" test "$(j .event.booked)" = 20 -a "$(j .event.waitlist_length)" = 50
 
+book c7 k-c7-after-restart
+check "after restart: a new booking" test "$st" = 201
+body_c7=$body
+
+# ---- kill -9, restart, replay both ----
+kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
+start_bookd
+book c1 k-c1
+check "after kill -9: replay of the first booking, same body" \
+  test "$st" = 201 -a "$body" = "$body_b1" -a "$(hdr Idempotent-Replayed)" = true
+book c7 k-c7-after-restart
+check "after kill -9: replay of the acknowledged booking, same body" \
+  test "$st" = 201 -a "$body" = "$body_c7" -a "$(hdr Idempotent-Replayed)" = true
+
+# ---- a half-closed client still gets its answers ----
+if command -v python3 >/dev/null 2>&1; then
+  half=$(python3 - "${HOSTPORT%:*}" "${HOSTPORT##*:}" "$ANON" "$ev" <<'PY'
+import socket, sys
+host, port, anon, ev = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port))
+s.sendall(("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /v1/events/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+           % (ev, anon)).encode())
+s.shutdown(socket.SHUT_WR)
+s.settimeout(10)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.count(b"HTTP/1.1 200 OK"))
+PY
+)
+  check "half-closed client: both answers, then the server closes" test "$half" = 2
+fi
+
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
-check "SIGTERM after the restart: exit 0 (also no sanitizer report)" test $rc = 0
+check "SIGTERM after the restarts: exit 0 (also no sanitizer report)" test $rc = 0
 
 if [ $failed != 0 ]; then
   echo "--- bookd log (tail)"; tail -n 40 "$tmp/bookd.log"
