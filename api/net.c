@@ -796,10 +796,13 @@ static void flush_conn(struct conn *c)
 			if (p->answer.broken)
 				c->next.broken = true;
 		} else if (p->state == PEND_DONE) {
-			if (!c->closing)
-				c->proto->render((struct srv_conn *)c, c->state,
-						 p->ctx, p->rc, &p->resp,
-						 &p->views, &c->next);
+			/* Rendered even for a closed connection (into the
+			 * discard buffer): the protocol frees what its ctx
+			 * holds. */
+			struct srv_buf *out = c->closing ? &t->discard : &c->next;
+			c->proto->render((struct srv_conn *)c, c->state, p->ctx,
+					 p->rc, &p->resp, &p->views, out);
+			t->discard.size = 0;
 		} else {
 			break;
 		}

@@ -89,7 +89,9 @@ struct srv_proto {
 		      size_t len);
 	/* The answer to a srv_submit() request, decided and durable (or
 	 * refused: rc < 0, -ENOSPC/-EIO when the log failed, -EAGAIN when
-	 * overloaded). ctx is what srv_submit() was given. */
+	 * overloaded). ctx is what srv_submit() was given. Called exactly
+	 * once per request, also after the connection closed (then out is
+	 * dropped), so that what ctx holds can be freed. */
 	void (*render)(struct srv_conn *c, void *state, const void *ctx,
 		       int rc, const struct core_resp *resp,
 		       const struct srv_views *views, struct srv_buf *out);
