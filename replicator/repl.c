@@ -242,7 +242,7 @@ struct ev {
 	uint64_t series_id, org_id, location_id, instructor_id;
 	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
 	char currency[4];
-	uint32_t n_conf, n_held, n_wl; /* final counters of a new event */
+	uint32_t n_conf, n_held, n_wl; /* from its new bookings (a new event: all) */
 	bool needs_update;        /* counters or settings move in PostgreSQL */
 	uint32_t capacity;        /* final, when set */
 	uint64_t set_instructor;  /* final, when set */
@@ -911,18 +911,22 @@ static void batch_finish(repl *r, struct batch *b)
 	 * snapshot's events may exist already: they are updated. */
 	for (uint32_t i = 0; i < b->ev_count; i++)
 		b->ev[i].needs_update = !b->ev[i].created || b->snapshot;
+	/* A booking new in this batch had no status before: its share of
+	 * the counters' change is known here. Only the others' previous
+	 * statuses are read from PostgreSQL (sql_event_delta). */
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
 		struct ev *e = ev_get(b, k->id >> 24);
 
-		if (e->needs_update || e->cancelled)
-			continue;
 		if (k->kind != BK_NEW)
-			continue; /* impossible; refused below (no such booking) */
+			continue;
 		e->n_conf += k->status == CORE_BOOKING_CONFIRMED;
 		e->n_held += k->status == CORE_BOOKING_PENDING_PAYMENT;
 		e->n_wl += k->status == CORE_BOOKING_WAITLISTED;
 	}
+	for (uint32_t i = 0; i < b->ev_count; i++)
+		if (b->ev[i].cancelled) /* the cancel emptied it */
+			b->ev[i].n_conf = b->ev[i].n_held = b->ev[i].n_wl = 0;
 
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
@@ -1017,6 +1021,8 @@ static uint64_t batch_rows(const struct batch *b)
 /* Staging tables, one set per connection, emptied at every commit. */
 static const char sql_stage[] =
 	"SET TimeZone = 'UTC';"
+	/* a hung statement becomes an error (57014: retried), not a stall */
+	"SET statement_timeout = '300s';"
 	"CREATE TEMP TABLE IF NOT EXISTS s_cat (seq int, kind smallint, id bigint,"
 	" org_id bigint, name text, tz text, at bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_customer (seq int, id text, email text,"
@@ -1128,7 +1134,8 @@ static const char sql_missing_booking[] =
 	"SELECT id FROM s_booking WHERE kind = 0 AND old_status IS NULL"
 	" ORDER BY id LIMIT 1";
 
-/* Per event, the counters' change: (final - previous) statuses. */
+/* Per event, the counters' change from bookings this batch did not create:
+ * (final - previous) statuses. */
 static const char sql_event_delta[] =
 	"UPDATE s_event e SET dc = d.dc, dh = d.dh, dw = d.dw FROM"
 	" (SELECT event_id,"
@@ -1138,7 +1145,7 @@ static const char sql_event_delta[] =
 	"   - count(*) FILTER (WHERE old_status = 'pending_payment') AS dh,"
 	"  count(*) FILTER (WHERE status = 'waitlisted')"
 	"   - count(*) FILTER (WHERE old_status = 'waitlisted') AS dw"
-	"  FROM s_booking GROUP BY event_id) d"
+	"  FROM s_booking WHERE kind <> 1 GROUP BY event_id) d"
 	" WHERE d.event_id = e.id AND e.needs_update";
 
 /* From here on, the staging tables are small and the reporting tables
@@ -1151,9 +1158,12 @@ static const char sql_nested_loops[] =
  * instructor and status, so the CHECK sees one row version the core had. */
 static const char sql_event_update[] =
 	"UPDATE class_events c SET"
-	" reg_count = CASE WHEN x.cancelled THEN 0 ELSE c.reg_count + x.dc END,"
-	" held_count = CASE WHEN x.cancelled THEN 0 ELSE c.held_count + x.dh END,"
-	" waitlist_count = CASE WHEN x.cancelled THEN 0 ELSE c.waitlist_count + x.dw END,"
+	" reg_count = CASE WHEN x.cancelled THEN 0"
+	"  ELSE c.reg_count + x.reg + x.dc END,"
+	" held_count = CASE WHEN x.cancelled THEN 0"
+	"  ELSE c.held_count + x.held + x.dh END,"
+	" waitlist_count = CASE WHEN x.cancelled THEN 0"
+	"  ELSE c.waitlist_count + x.wl + x.dw END,"
 	" capacity = coalesce(x.capacity, c.capacity),"
 	" instructor_id = coalesce(nullif(x.set_instructor, 0), c.instructor_id),"
 	" status = coalesce(x.status, c.status),"
@@ -1178,7 +1188,7 @@ static const char sql_reg_insert[] =
 	" hold_expires_at, created_at, updated_at)"
 	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
 	" " TS("created_at") ", " TS("updated_at")
-	" FROM s_booking WHERE kind = 1 ORDER BY id;";
+	" FROM s_booking WHERE kind = 1;"; /* new: one active per customer */
 
 static const char sql_reg_restore[] =
 	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
@@ -1683,23 +1693,9 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			PQclear(res);
 		}
 	}
-	if (!rc && getenv("BOOKD_REPL_EXPLAIN")) {
-		char *x = malloc(strlen(sql_event_update) + 64);
-		if (x) {
-			sprintf(x, "EXPLAIN (ANALYZE, BUFFERS) %s", sql_event_update);
-			res = PQexec(c, x);
-			for (int i = 0; i < PQntuples(res); i++)
-				fprintf(stderr, "%s\n", PQgetvalue(res, i, 0));
-			PQclear(res);
-			free(x);
-		}
-		rc = pg_run(c, "BEGIN", "ROLLBACK; BEGIN", 0, NULL, PGRES_COMMAND_OK,
-			    NULL, err, es);
-		return REPL_TRANSIENT;
-	}
 	for (uint32_t i = 0; i < b->ev_count; i++)
 		updates += b->ev[i].needs_update;
-	if (!rc && updates && b->bk_count)
+	if (!rc && updates && (kinds[BK_SET] || kinds[BK_RESTORE]))
 		rc = pg_run(c, "event deltas", sql_event_delta, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
@@ -1836,9 +1832,13 @@ static int resync(repl *r, char *err, size_t es);
 
 static int session_open(repl *r, char *err, size_t es)
 {
-	const char *keys[] = { "connect_timeout", "application_name", "dbname",
-			       NULL };
-	const char *vals[] = { "5", "bookd-replicator", r->conninfo, NULL };
+	/* Before dbname: the conninfo's own settings win. Keepalives find a
+	 * dead server on TCP within a minute. */
+	const char *keys[] = { "connect_timeout", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count",
+			       "application_name", "dbname", NULL };
+	const char *vals[] = { "5", "30", "10", "3", "bookd-replicator",
+			       r->conninfo, NULL };
 	const char *p[1] = { r->log_id };
 	PGresult *res;
 	int64_t applied;
