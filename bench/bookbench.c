@@ -24,9 +24,12 @@
  *    for the requests it kept waiting (no coordinated omission). A window of
  *    --inflight bounds what is outstanding; a late request still counts from
  *    when it should have left.
- *  - Every run is bounded (--duration, --requests) and stops by itself. The
- *    main thread prints a progress line each second from per-connection
- *    interval histograms (bookbench_hist.c) and keeps the timeline.
+ *  - Every run is bounded (--duration, --requests) and stops by itself; an
+ *    opening is also over once every customer tried every event. The main
+ *    thread prints a progress line each second from per-connection interval
+ *    histograms (bookbench_hist.c) and keeps the timeline.
+ *  - Throughput counts every answer; comparisons use the answers that are
+ *    not errors (a 429 or a lost connection is not a decision).
  *  - After the run, the check reads back through the same driver: every
  *    event within its capacity, every acknowledged booking present in the
  *    state bookbench expects (active, or cancelled by bookbench), each
