@@ -20,11 +20,15 @@
  *            replicates, and everything must be equal, once.
  *   resync   the log before the snapshots was removed and the database is
  *            new: the replicator applies the newest snapshot, then tails.
+ *   stop     a row PostgreSQL should not have (the next booking's id): the
+ *            batch fails, replication stops (state down, stopped, the LSN
+ *            range and the error in status), applied_lsn stays; once the
+ *            row is gone, a restart applies everything, once.
  *   pgdown   (argv[1] == "pgdown", needs BOOKD_PG_DIR: the cluster is
  *            stopped with -m immediate under load and started again; run
  *            by tests/integration/test_repl_pgdown.sh on its own cluster).
  *
- *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|pgdown]
+ *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|stop|pgdown]
  */
 #include "entry.h"
 #include "node.h"
@@ -823,6 +827,71 @@ static void test_resync(void)
 	db_drop();
 }
 
+/* A permanent error stops replication loudly and skips nothing; once the
+ * cause is gone, a restart applies from where it stopped. */
+static void test_stop(void)
+{
+	char conninfo[1024];
+	node *n;
+	repl *r;
+	PGconn *c;
+	struct repl_status st;
+	struct core_resp b;
+	uint32_t events;
+	uint64_t lsn, before;
+
+	printf("stop\n");
+	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	for (int i = 0; i < 500; i++)
+		random_op(n, events);
+	before = settle(n);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, before));
+	repl_stop(r);
+	c = pg_open(conninfo);
+
+	/* A row PostgreSQL should not have: the next booking's id. */
+	struct core_req bq = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
+			       .event_id = events };
+	strcpy(bq.customer_id, "late-customer");
+	b = call(n, bq);
+	CHECK(b.code == CORE_OK);
+	PQclear(q(c, "INSERT INTO registrations (id, event_id, customer_id, status)"
+		     " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
+		  b.booking.id, b.booking.event_id));
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL);
+	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
+	repl_status(r, &st);
+	CHECK(st.stopped);
+	CHECK(st.state == REPL_DOWN);
+	CHECK(strstr(st.error, "batch LSN") != NULL);
+	CHECK(strstr(st.error, "registrations_pkey") != NULL);
+	CHECK(st.applied_lsn >= before && st.applied_lsn < b.lsn);
+	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") ==
+	      (int64_t)st.applied_lsn);
+	printf("  stopped at %" PRIu64 ": %s\n", st.applied_lsn, st.error);
+	repl_stop(r);
+
+	/* The cause removed: everything, once. */
+	PQclear(q(c, "DELETE FROM registrations WHERE customer_id = 'intruder'"));
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, lsn));
+	compare(n, c, true);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
 static int pg_ctl(const char *action)
 {
 	const char *dir = getenv("BOOKD_PG_DIR");
@@ -922,6 +991,8 @@ int main(int argc, char **argv)
 		test_kill9();
 	if (!only || !strcmp(only, "resync"))
 		test_resync();
+	if (!only || !strcmp(only, "stop"))
+		test_stop();
 	if (only && !strcmp(only, "pgdown"))
 		test_pgdown();
 	if (failures == 0)
