@@ -577,6 +577,8 @@ static const char *status_name(uint8_t s)
 static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		     uint64_t lsn, uint32_t notify_index)
 {
+	/* Snapshot records of events and the catalogue carry no time. */
+	const int64_t at = c->at ? c->at : b->now_ms;
 	struct buf *o;
 	struct bk *k;
 	struct ev *e;
@@ -594,7 +596,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_u64(o, c->u.cat.org_id); TAB(o);
 		buf_str(o, c->u.cat.name); TAB(o);
 		buf_str(o, c->u.cat.timezone); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, at); EOL(o);
 		b->rows[ST_CAT]++;
 		return 0;
 	case CORE_REC_CUSTOMER:
@@ -603,7 +605,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, c->u.customer.id); TAB(o);
 		buf_str(o, c->u.customer.email); TAB(o);
 		buf_str(o, c->u.customer.name); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, at); EOL(o);
 		b->rows[ST_CUSTOMER]++;
 		return 0;
 	case CORE_REC_SERIES: {
@@ -642,7 +644,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 			buf_date(o, s->skip[i]);
 		}
 		buf_c(o, '}'); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, at); EOL(o);
 		b->rows[ST_SERIES]++;
 		return 0;
 	}
@@ -651,7 +653,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.generated.series_id); TAB(o);
 		buf_date(o, c->u.generated.through); TAB(o);
-		buf_i64(o, c->at); EOL(o);
+		buf_i64(o, at); EOL(o);
 		b->rows[ST_GEN]++;
 		return 0;
 	case CORE_REC_EVENT_CREATE: {
@@ -661,7 +663,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (e->created)
 			goto bad;
 		e->created = e->set = true;
-		e->created_at = c->at;
+		e->created_at = at;
 		e->start_at = c->u.event.start_at;
 		e->series_id = c->u.event.series_id;
 		e->org_id = c->u.event.org_id;
@@ -673,8 +675,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		e->price_cents = c->u.event.price_cents;
 		memcpy(e->currency, c->u.event.currency, sizeof(e->currency));
 		e->status = CORE_EVENT_SCHEDULED;
-		if (c->at > e->updated_at)
-			e->updated_at = c->at;
+		if (at > e->updated_at)
+			e->updated_at = at;
 		if (e->start_at == 0 || e->duration_min == 0)
 			goto bad;
 		cache_set(r, e->id, e->start_at);
@@ -702,10 +704,10 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		e->status = c->u.patch.status;
 		if (c->u.patch.status == CORE_EVENT_CANCELLED && !e->cancelled) {
 			e->cancelled = true;
-			e->cancel_at = b->snapshot ? b->now_ms : c->at;
+			e->cancel_at = b->snapshot ? b->now_ms : at;
 		}
-		if (c->at > e->updated_at)
-			e->updated_at = c->at;
+		if (at > e->updated_at)
+			e->updated_at = at;
 		return 0;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
@@ -719,8 +721,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
 		k->status = c->u.booking.status;
 		k->hold = c->u.booking.hold_expires_at;
-		k->created_at = c->at;
-		k->updated_at = c->type == CORE_REC_BOOKING_NEW ? c->at : b->now_ms;
+		k->created_at = at;
+		k->updated_at = c->type == CORE_REC_BOOKING_NEW ? at : b->now_ms;
 		if (k->status == CORE_BOOKING_WAITLISTED)
 			k->join_seq = ++b->join_seq;
 		else if (k->kind == BK_RESTORE) { /* left the waitlist, maybe */
@@ -749,14 +751,14 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 			 * move is its exit from the waitlist if PostgreSQL
 			 * has it waitlisted (checked there). */
 			k->exit_status = c->u.booking.status;
-			k->exit_at = c->at;
+			k->exit_at = at;
 		}
 		k->status = c->u.booking.status;
 		k->hold = c->u.booking.hold_expires_at;
-		k->updated_at = c->at;
+		k->updated_at = at;
 		e = ev_get(b, core_booking_event(k->id));
-		if (c->at > e->updated_at)
-			e->updated_at = c->at;
+		if (at > e->updated_at)
+			e->updated_at = at;
 		return 0;
 	}
 	case CORE_REC_PAYMENT: {
@@ -786,7 +788,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, st); TAB(o);
 		buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
 		buf_u64(o, c->u.payment.code); TAB(o);
-		buf_i64(o, c->at); TAB(o);
+		buf_i64(o, at); TAB(o);
 		k = (struct bk *)bk_find(b, c->u.payment.booking_id);
 		if (k && k->kind != BK_SET)
 			buf_str(o, k->customer);
@@ -810,7 +812,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, kind); TAB(o);
 		buf_u64(o, c->u.notify.booking_id); TAB(o);
 		buf_u64(o, lsn); TAB(o);
-		buf_i64(o, c->at); TAB(o);
+		buf_i64(o, at); TAB(o);
 		k = (struct bk *)bk_find(b, c->u.notify.booking_id);
 		if (k && k->kind != BK_SET)
 			buf_str(o, k->customer);
