@@ -2150,7 +2150,9 @@ static void *main_thread(void *arg)
 				stop_loudly(r, err);
 				break;
 			}
-			backoff = r->cfg.backoff_min_ms;
+			pthread_mutex_lock(&r->lock);
+			r->st.error[0] = '\0'; /* up again: the last error is history */
+			pthread_mutex_unlock(&r->lock);
 		}
 		rc = read_batch(r);
 		if (rc == -ECANCELED)
@@ -2176,18 +2178,28 @@ static void *main_thread(void *arg)
 		uint64_t from = r->st.applied_lsn, to = r->b.last_lsn;
 		double t0 = mono_s();
 
-		assert(r->b.first_lsn == from + 1);
-		rc = apply_batch(r, &r->b, from, to);
+		if (r->b.first_lsn != from + 1 || to < from + 1) {
+			snprintf(r->b.err, sizeof(r->b.err),
+				 "the log gave LSN %" PRIu64 "..%" PRIu64
+				 " after %" PRIu64, r->b.first_lsn, to, from);
+			rc = -EUCLEAN;
+		} else {
+			rc = apply_batch(r, &r->b, from, to);
+		}
 		if (rc == 0) {
 			commit_applied(r, &r->b, to, mono_s() - t0);
+			backoff = r->cfg.backoff_min_ms;
 			continue;
 		}
 		if (rc == REPL_TRANSIENT) {
 			set_error(r, false, "batch LSN %" PRIu64 "..%" PRIu64
-				  " not applied, will retry: %s", from + 1, to,
-				  r->b.err);
+				  " not applied, will retry in %u ms: %s", from + 1,
+				  to, backoff, r->b.err);
 			session_close(r);
 			sleep_backoff(r, backoff);
+			backoff = backoff * 2 > r->cfg.backoff_max_ms
+					  ? r->cfg.backoff_max_ms
+					  : backoff * 2;
 			continue;
 		}
 		snprintf(err, sizeof(err), "batch LSN %" PRIu64 "..%" PRIu64 ": %.400s",
