@@ -27,7 +27,8 @@
  *     1: 505.
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
- * buffer; trailers are ignored. Expect: 100-continue gets its interim 100
+ * buffer; trailers are ignored; a request of more than
+ * HTTP_REQUEST_SIZE_MAX bytes in all (chunk framing, trailers) is 413. Expect: 100-continue gets its interim 100
  * once the head is in (before any check: the final answer follows).
  *
  * Connections: HTTP/1.1 keeps alive unless "Connection: close"; HTTP/1.0
@@ -151,6 +152,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	struct http_conn *h = p->data;
 	uint32_t off = off_of(h, at);
 
+	if (h->headers_done)
+		return 0; /* a trailer: ignored */
 	if (head_too_big(h, off, len))
 		return fail(h, 431, "request head too large");
 	if (h->last == LAST_FIELD && span_add(&h->field, off, len))
@@ -169,6 +172,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct http_conn *h = p->data;
 	uint32_t off = off_of(h, at);
 
+	if (h->headers_done)
+		return 0; /* a trailer: ignored */
 	if (head_too_big(h, off, len))
 		return fail(h, 431, "request head too large");
 	if (h->last == LAST_FIELD) {
@@ -578,6 +583,12 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		h->fed += (uint32_t)n;
 		if (!h->headers_done && h->fed > HTTP_HEAD_SIZE_MAX) {
 			answer_broken(c, 431, "request head too large");
+			h->started = false;
+			return -1;
+		}
+		if (h->fed > HTTP_REQUEST_SIZE_MAX) {
+			/* chunk extensions or trailers without end */
+			answer_broken(c, 413, "request too large");
 			h->started = false;
 			return -1;
 		}

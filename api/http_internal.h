@@ -22,6 +22,7 @@
 #define HTTP_HEAD_SIZE_MAX (16u << 10)  /* request line + headers: 431 */
 #define HTTP_BODY_SIZE_MAX (64u << 10)  /* request body: 413 */
 #define HTTP_BODY_SPAN_MAX 32           /* chunks of a chunked body */
+#define HTTP_REQUEST_SIZE_MAX (128u << 10) /* all of one request: 413 */
 #define HTTP_HEADER_COUNT_MAX 100       /* headers per request: 431 */
 #define HTTP_OUT_BODY_MAX (1u << 20)    /* one answer's body */
 #define HTTP_ORIGIN_SIZE_MAX 112        /* an Origin echoed after submit */
@@ -37,7 +38,9 @@
 	} while (0)
 _Noreturn void http_assert_fail(const char *file, int line, const char *what);
 
-_Static_assert(HTTP_HEAD_SIZE_MAX + HTTP_BODY_SIZE_MAX < SRV_IN_SIZE_MAX,
+_Static_assert(HTTP_HEAD_SIZE_MAX + HTTP_BODY_SIZE_MAX < HTTP_REQUEST_SIZE_MAX,
+	       "head and body fit a request");
+_Static_assert(HTTP_REQUEST_SIZE_MAX < SRV_IN_SIZE_MAX,
 	       "a request fits the network's input limit");
 
 /* ---- the JSON writer: into a bounded buffer, never fails but overflows */
