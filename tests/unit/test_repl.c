@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ static int checks, failures;
 static uint64_t seed, seed0;
 static char base_dir[] = "/tmp/test_repl.XXXXXX";
 static char data_dir[300];
+static int wake_fd = -1; /* basic: the replicator wakes on the log's eventfd */
 static const char *base_url;
 
 #define CHECK(cond)                                                           \
@@ -211,6 +213,10 @@ static node *open_node(uint64_t segment_size, uint64_t snapshot_every)
 	cfg.core.catalog_count_max = 64;
 	cfg.core.ring_size = 64;
 	cfg.core.hold_ms = HOLD_MS;
+	if (wake_fd >= 0) {
+		cfg.wake_fds = &wake_fd;
+		cfg.wake_fd_count = 1;
+	}
 	if (node_open(&cfg, &n, err, sizeof(err)) != 0) {
 		fprintf(stderr, "node_open: %s\n", err);
 		return NULL;
@@ -575,6 +581,7 @@ static repl *start_repl(node *n, const char *conninfo, uint32_t batch)
 	cfg.backoff_max_ms = 400;
 	cfg.quiet = getenv("TEST_REPL_VERBOSE") == NULL;
 	cfg.metrics = fake_metrics;
+	cfg.wake_fd = wake_fd;
 	if (repl_start(&cfg, node_wal(n), &r, err, sizeof(err)) != 0) {
 		fprintf(stderr, "repl_start: %s\n", err);
 		return NULL;
@@ -608,6 +615,8 @@ static void test_basic(void)
 	printf("basic\n");
 	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
 	fresh_dir();
+	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(wake_fd >= 0);
 	n = open_node(1 << 20, 0);
 	CHECK(n != NULL);
 	catalogue(n);
@@ -710,6 +719,8 @@ static void test_basic(void)
 	repl_stop(r);
 	PQfinish(c);
 	node_close(n);
+	close(wake_fd);
+	wake_fd = -1;
 	db_drop();
 }
 
