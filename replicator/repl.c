@@ -326,6 +326,7 @@ struct repl {
 	pthread_cond_t cond; /* applied, refreshed, stop, refresh asked */
 	struct repl_status st;
 	bool connected, schema_ready, refresh_asked;
+	PGcancel *cancel; /* of the main connection: repl_stop interrupts */
 	uint64_t bytes_applied;
 	struct lag_sample samples[REPL_LAG_SAMPLE_COUNT];
 	uint32_t sample_head, sample_count;
@@ -1803,6 +1804,12 @@ static void session_close(repl *r)
 		wal_reader_close(r->reader);
 		r->reader = NULL;
 	}
+	pthread_mutex_lock(&r->lock);
+	if (r->cancel) {
+		PQfreeCancel(r->cancel);
+		r->cancel = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
 	if (r->conn) {
 		PQfinish(r->conn);
 		r->conn = NULL;
@@ -1857,6 +1864,9 @@ static int session_open(repl *r, char *err, size_t es)
 		return REPL_TRANSIENT;
 	}
 	PQsetNoticeProcessor(r->conn, pg_notice_quiet, NULL);
+	pthread_mutex_lock(&r->lock);
+	r->cancel = PQgetCancel(r->conn);
+	pthread_mutex_unlock(&r->lock);
 	rc = migrate(r, err, es);
 	if (!rc)
 		rc = pg_run(r->conn, "staging tables", sql_stage, 0, NULL,
@@ -2672,6 +2682,11 @@ void repl_stop(repl *r)
 	atomic_store(&r->stopping, true);
 	pthread_mutex_lock(&r->lock);
 	pthread_cond_broadcast(&r->cond);
+	if (r->cancel) { /* a batch in flight is rolled back: not lost, the
+			  * next start applies it again */
+		char msg[128];
+		(void)PQcancel(r->cancel, msg, sizeof(msg));
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (r->main_started)
 		pthread_join(r->main_thread, NULL);

@@ -107,7 +107,8 @@ int repl_refresh_views(repl *r);
  * (-EIO), or timeout_ms passed (-ETIMEDOUT). For tests and drains. */
 int repl_wait_applied(repl *r, uint64_t lsn, int timeout_ms);
 
-/* Stops the threads (a batch in flight is committed or rolled back) and
+/* Stops the threads (a statement in flight is cancelled: its batch rolls
+ * back and is applied again at the next start; nothing lost) and
  * frees r. Call before closing the log. */
 void repl_stop(repl *r);
 
