@@ -23,15 +23,18 @@
  *   then set-based statements move them into the reporting tables:
  *     catalogue upserts; missing class_events partitions ensured
  *     (ensure_class_events_partitions) before the events of a new month;
- *     new events inserted; each staged booking's previous status read from
- *     registrations; per event ONE update that sets the counters by the
- *     difference of (final - previous) statuses together with the final
- *     capacity and status, so the no-overbooking CHECK sees only states the
- *     core had; registrations updated then inserted in id order (the partial
- *     unique index sees a customer's old booking leave before the new one
- *     arrives); waitlist rows (position = order of joining); an event
- *     cancel cancels its active registrations (the core's PATCH implies it);
- *     payments and notifications (ids <log_id>/<lsn>.<k>, stable); replication_state.
+ *     new events inserted as the batch leaves them (final settings and
+ *     counters); the previous status of each staged booking the batch did
+ *     not create read from registrations; per other event ONE update that
+ *     moves the counters by (final - previous) statuses together with the
+ *     final capacity and status, so the no-overbooking CHECK sees only
+ *     states the core had; registrations updated, then new ones inserted
+ *     (the partial unique index sees a customer's old booking leave before
+ *     the rebooking arrives; among new ones only the last can be active),
+ *     snapshot rows upserted in id order; waitlist rows (position = order
+ *     of joining); an event cancel cancels its active registrations (the
+ *     core's PATCH implies it); payments; notifications (ids
+ *     <log_id>/<lsn>.<k>, stable); replication_state.
  *   Counters are differences against what PostgreSQL holds, never replayed
  *   increments, so they stay equal to the count of registrations whatever
  *   the batch boundaries, and a snapshot's absolute rows (resync) fold in
