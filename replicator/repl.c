@@ -1029,6 +1029,9 @@ static const char sql_stage[] =
 	"SET TimeZone = 'UTC';"
 	/* a hung statement becomes an error (57014: retried), not a stall */
 	"SET statement_timeout = '300s';"
+	/* a commit it acknowledged survives a crash of PostgreSQL: the log
+	 * is released (wal_retain) only behind a durable applied_lsn */
+	"SET synchronous_commit = on;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_cat (seq int, kind smallint, id bigint,"
 	" org_id bigint, name text, tz text, at bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_customer (seq int, id text, email text,"
@@ -2576,6 +2579,10 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->caught_up_ms = mono_ms();
+	/* Until PostgreSQL says where it is, keep the whole log: a snapshot
+	 * taken before the first connect must not drop what it still needs
+	 * (then only a resync would do). */
+	wal_retain(w, 1);
 	rc = pthread_create(&r->main_thread, NULL, main_thread, r);
 	if (rc) {
 		snprintf(err, err_size, "replicator: thread: %s", strerror(rc));
