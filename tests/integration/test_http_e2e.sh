@@ -17,7 +17,8 @@
 #     event_full, no customer twice, and the event's counters agree;
 #   - SIGTERM exits 0; after a restart on the same data dir, and again after
 #     a kill -9, replays of acknowledged bookings return the first answers;
-#   - a half-closed client still gets its answers.
+#   - a half-closed client still gets its answers; a slow-loris sender is
+#     closed while others are served.
 #
 #   bash tests/integration/test_http_e2e.sh     (from the repo, or by ctest)
 #
@@ -360,6 +361,38 @@ print(data.count(b"HTTP/1.1 200 OK"))
 PY
 )
   check "half-closed client: both answers, then the server closes" test "$half" = 2
+
+  # A slow-loris sender dripping a request head byte by byte is closed
+  # (net.c's read timeout, 10 s), and others are served meanwhile.
+  python3 - "${HOSTPORT%:*}" "${HOSTPORT##*:}" >"$tmp/loris" <<'PY' &
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+head = b"GET /health HTTP/1.1\r\nX-Slow: " + b"a" * 100
+t0 = time.time()
+closed = False
+for i in range(len(head)):
+    try:
+        s.sendall(head[i:i + 1])
+        s.settimeout(0.25)
+        if s.recv(1) == b"":
+            closed = True
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+        break
+    if time.time() - t0 > 20:
+        break
+print("closed" if closed else "open", int(time.time() - t0))
+PY
+  loris=$!
+  sleep 2
+  req GET /health
+  check "served while a slow sender drips" test "$st" = 200
+  wait $loris
+  check "slow-loris sender closed within 20 s ($(cat "$tmp/loris"))" \
+    test "$(cut -d' ' -f1 "$tmp/loris")" = closed
 fi
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
