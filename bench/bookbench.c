@@ -692,6 +692,41 @@ static int chk_event_pos_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* event id -> index in ds->event_ids, through a sorted copy. */
+struct ev_idx {
+	uint64_t id;
+	uint32_t index;
+};
+static struct ev_idx *ev_sorted;
+static uint32_t ev_sorted_count;
+
+static int ev_idx_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ev_idx *)a)->id, y = ((const struct ev_idx *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static void event_index_build(const struct bb_dataset *ds)
+{
+	free(ev_sorted);
+	ev_sorted = malloc((ds->event_count + 1) * sizeof(*ev_sorted));
+	if (ev_sorted == NULL)
+		die("out of memory");
+	for (uint32_t e = 0; e < ds->event_count; e++)
+		ev_sorted[e] = (struct ev_idx){ .id = ds->event_ids[e], .index = e };
+	qsort(ev_sorted, ds->event_count, sizeof(*ev_sorted), ev_idx_cmp);
+	ev_sorted_count = ds->event_count;
+}
+
+/* ds->event_count when not found. */
+static uint32_t event_index(const struct bb_dataset *ds, uint64_t id)
+{
+	struct ev_idx key = { .id = id };
+	const struct ev_idx *at = bsearch(&key, ev_sorted, ev_sorted_count, sizeof(*ev_sorted),
+					  ev_idx_cmp);
+	return at ? at->index : ds->event_count;
+}
+
 static void rep(struct bb_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rep(struct bb_run *run, const char *fmt, ...)
 {
@@ -771,6 +806,60 @@ static int read_window(const struct bb_driver *drv, void *conn, const struct bb_
 	return 0;
 }
 
+/* The check's reads, split over up to BB_CHECK_CONN_MAX connections of
+ * their own (threads), so that a per-connection limit (bookd's HTTP rate
+ * limit is per client address) does not stretch the check. */
+#define BB_CHECK_CONN_MAX 16
+
+struct read_part {
+	const struct bb_driver *drv;
+	const struct bb_op *ops;
+	struct bb_result *res;
+	size_t n;
+	int rc;
+	char err[BB_ERR_SIZE];
+};
+
+static void *read_part_main(void *arg)
+{
+	struct read_part *p = arg;
+	void *conn = NULL;
+	p->rc = p->drv->open(&opts.cfg, &conn, p->err, sizeof(p->err));
+	if (p->rc < 0)
+		return NULL;
+	p->rc = read_many(p->drv, conn, p->ops, p->res, p->n);
+	if (p->rc < 0)
+		snprintf(p->err, sizeof(p->err), "%s", strerror(-p->rc));
+	p->drv->close(conn);
+	return NULL;
+}
+
+static int read_parallel(const struct bb_driver *drv, const struct bb_op *ops,
+			 struct bb_result *res, size_t n, char *err, size_t err_size)
+{
+	unsigned k = opts.connections < BB_CHECK_CONN_MAX ? opts.connections : BB_CHECK_CONN_MAX;
+	if (n < (size_t)k * 64)
+		k = 1;
+	struct read_part parts[BB_CHECK_CONN_MAX];
+	pthread_t threads[BB_CHECK_CONN_MAX];
+	for (unsigned i = 0; i < k; i++) {
+		size_t a = n * i / k, b = n * (i + 1) / k;
+		parts[i] = (struct read_part){ .drv = drv, .ops = ops + a, .res = res + a,
+					       .n = b - a };
+		if (pthread_create(&threads[i], NULL, read_part_main, &parts[i]) != 0)
+			die("pthread_create failed");
+	}
+	int rc = 0;
+	for (unsigned i = 0; i < k; i++) {
+		pthread_join(threads[i], NULL);
+		if (parts[i].rc < 0 && rc == 0) {
+			rc = parts[i].rc;
+			snprintf(err, err_size, "%s", parts[i].err);
+		}
+	}
+	return rc;
+}
+
 int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
 			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
 			size_t booking_count, double wait_s, char *report, size_t report_size);
@@ -779,18 +868,12 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 {
 	const struct bb_driver *drv = r->drv;
 	struct bb_dataset *ds = r->ds;
-	char err[BB_ERR_SIZE];
-	void *conn = NULL;
+	char err[BB_ERR_SIZE] = "";
 	int problems = 0;
 	bool complete = true;
 
 	run->checked = true;
-	int rc = drv->open(&opts.cfg, &conn, err, sizeof(err));
-	if (rc < 0) {
-		rep(run, "check: cannot connect: %s", err);
-		run->check_problems = 1;
-		return;
-	}
+	int rc;
 	/* 1. events: within capacity */
 	struct bb_op *ops = calloc(ds->event_count, sizeof(*ops));
 	struct bb_result *ev = calloc(ds->event_count, sizeof(*ev));
@@ -800,9 +883,9 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 		ops[i].kind = BB_OP_EVENT_GET;
 		ops[i].event_id = ds->event_ids[i];
 	}
-	rc = read_many(drv, conn, ops, ev, ds->event_count);
+	rc = read_parallel(drv, ops, ev, ds->event_count, err, sizeof(err));
 	if (rc < 0) {
-		rep(run, "check: reading events failed: %s", strerror(-rc));
+		rep(run, "check: reading events failed: %s", err);
 		problems++;
 		goto out;
 	}
@@ -863,9 +946,9 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 		bops[i].kind = BB_OP_BOOKING_GET;
 		bops[i].booking_id = acks[i].booking_id;
 	}
-	rc = read_many(drv, conn, bops, bres, nb);
+	rc = read_parallel(drv, bops, bres, nb, err, sizeof(err));
 	if (rc < 0) {
-		rep(run, "check: reading bookings failed: %s", strerror(-rc));
+		rep(run, "check: reading bookings failed: %s", err);
 		problems++;
 		goto out_items;
 	}
@@ -907,6 +990,10 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 
 	/* 3. waitlists: positions 1..n, n = the event's waitlist length, FIFO */
 	qsort(items, n_wait, sizeof(*items), chk_event_pos_cmp);
+	uint32_t *wl_seen = calloc(ds->event_count, sizeof(*wl_seen));
+	if (wl_seen == NULL)
+		die("out of memory");
+	event_index_build(ds);
 	uint64_t gaps = 0, fifo = 0, len_diff = 0, events_waiting = 0;
 	for (size_t i = 0; i < n_wait;) {
 		size_t j = i;
@@ -922,26 +1009,18 @@ static void run_check(struct bb_runner *r, struct bb_run *run)
 			j++;
 		}
 		events_waiting++;
-		/* find the event's waitlist length */
-		for (uint32_t e = 0; e < ds->event_count; e++)
-			if (ds->event_ids[e] == items[i].event_id) {
-				if (ev[e].waitlist_length != (uint32_t)(j - i))
-					len_diff++;
-				break;
-			}
+		uint32_t e = event_index(ds, items[i].event_id);
+		if (e < ds->event_count)
+			wl_seen[e] = (uint32_t)(j - i);
 		i = j;
 	}
-	if (complete) {
-		/* events with a waitlist none of whose bookings we know */
-		for (uint32_t e = 0; e < ds->event_count; e++)
-			if (ev[e].code == BB_OK && ev[e].waitlist_length > 0) {
-				bool seen = false;
-				for (size_t i = 0; i < n_wait && !seen; i++)
-					seen = items[i].event_id == ds->event_ids[e];
-				if (!seen)
-					len_diff++;
-			}
-	}
+	/* each event's waitlist length = its waitlisted bookings we know of
+	 * (all of them when every acknowledgement was tracked) */
+	for (uint32_t e = 0; e < ds->event_count; e++)
+		if (ev[e].code == BB_OK && (complete || wl_seen[e] > 0) &&
+		    ev[e].waitlist_length != wl_seen[e])
+			len_diff++;
+	free(wl_seen);
 	rep(run, "waitlists: %" PRIu64 " events, %" PRIu64 " waiting; %" PRIu64
 		 " position gaps, %" PRIu64 " FIFO inversions, %" PRIu64 " length mismatches",
 	    events_waiting, n_wait, gaps, fifo, len_diff);
@@ -1010,7 +1089,6 @@ out_items:
 out:
 	free(ev);
 	free(ops);
-	drv->close(conn);
 	run->check_problems = problems;
 }
 
