@@ -38,6 +38,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -550,10 +551,13 @@ static void seed_queries(PGconn *c)
 /* ---- the replicator ---- */
 
 static struct repl_op_stat fake_ops[2];
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The server's cumulative counters; two replicators may ask at once. */
 static unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigned cap)
 {
 	(void)ctx;
+	pthread_mutex_lock(&fake_lock);
 	strcpy(fake_ops[0].operation, "book");
 	strcpy(fake_ops[1].operation, "cancel");
 	fake_ops[0].count += 1000;
@@ -562,6 +566,7 @@ static unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigned cap)
 	fake_ops[1].error_count += 1;
 	fake_ops[1].ns_total += 10 * 1000000ull;
 	memcpy(out, fake_ops, (cap < 2 ? cap : 2) * sizeof(*out));
+	pthread_mutex_unlock(&fake_lock);
 	return cap < 2 ? cap : 2;
 }
 
