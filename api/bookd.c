@@ -38,6 +38,7 @@ struct opts {
 	const char *service_key, *anon_key, *jwt_secret, *stripe_secret;
 	const char *allowed_origins, *sync;
 	unsigned threads, shards;
+	const char *address_rate, *customer_rate;
 	bool demo;
 };
 
@@ -66,6 +67,10 @@ static const struct flag flags[] = {
 	  "core shards, one thread each (half the cores, at least 1)", 1 },
 	{ "sync", "BOOKD_SYNC",
 	  "durability: fdatasync (default) or write (page cache only)", 1 },
+	{ "address-rate", "BOOKD_ADDRESS_RATE",
+	  "requests/s per client address, burst twice that (2000; 0: no limit)", 1 },
+	{ "customer-rate", "BOOKD_CUSTOMER_RATE",
+	  "requests/s per customer, burst twice that (20; 0: no limit)", 1 },
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
 	{ "help", NULL, "this text", 0 },
@@ -166,7 +171,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "bookd: --sync must be fdatasync or write\n");
 		return -EINVAL;
 	}
-	o->demo = val[12] && strcmp(val[12], "0") && strcmp(val[12], "false");
+	o->address_rate = val[12];
+	o->customer_rate = val[13];
+	o->demo = val[14] && strcmp(val[14], "0") && strcmp(val[14], "false");
 	return 0;
 }
 
@@ -180,6 +187,20 @@ static int copy_key(const char *name, const char *v, char *dst, size_t size)
 		return -EINVAL;
 	}
 	strcpy(dst, v);
+	return 0;
+}
+
+static int set_rate(const char *name, const char *v,
+		    struct auth_limit_config *lim, enum auth_limit_kind kind)
+{
+	unsigned rate;
+
+	if (!v)
+		return 0;
+	if (parse_unsigned(name, v, 0, 100000000, &rate))
+		return -EINVAL;
+	lim->rate[kind] = rate;
+	lim->burst[kind] = 2.0 * rate;
 	return 0;
 }
 
@@ -413,6 +434,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bookd: bad ALLOWED_ORIGINS\n");
 		return 2;
 	}
+	if (set_rate("address-rate", o.address_rate, &nc.limits,
+		     AUTH_LIMIT_ADDRESS) ||
+	    set_rate("customer-rate", o.customer_rate, &nc.limits,
+		     AUTH_LIMIT_CUSTOMER))
+		return 2;
 	rc = net_prepare(&nc, &srv, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "bookd: %s\n", err);
