@@ -1538,6 +1538,9 @@ static void usage(FILE *f)
 "  --sources N          bookd-http to a loopback address: spread the connections\n"
 "                       over N source addresses 127.0.0.2.. (bookd rate-limits\n"
 "                       HTTP per client address; a real peak comes from many)\n"
+"  --batch N            bookd-binary: send consecutive bookings of a connection as\n"
+"                       one book.batch frame of up to N (each still one request,\n"
+"                       with its own answer and latency)\n"
 "  --quiet              no progress line\n");
 	fprintf(f, "\ndrivers built: baseline-pg bookd-http%s\n",
 		bb_driver_bin.submit != NULL ? " bookd-binary" : "");
@@ -1587,7 +1590,7 @@ int main(int argc, char **argv)
 		O_DRIVER = 256, O_SCENARIO, O_CONN, O_INFLIGHT, O_RATE, O_DURATION, O_REQUESTS,
 		O_EVENTS, O_CUSTOMERS, O_ORGS, O_CAPACITY, O_WAITLIST, O_SEED, O_OUT, O_HTTP,
 		O_BINARY, O_KEY, O_BOOKD, O_REPLICATE, O_DBURL, O_SQL, O_DURABLE, O_NOCHECK,
-		O_CHECKWAIT, O_TRACK, O_QUIET, O_REPLAY, O_SOURCES, O_HELP
+		O_CHECKWAIT, O_TRACK, O_QUIET, O_REPLAY, O_SOURCES, O_BATCH, O_HELP
 	};
 	static const struct option longs[] = {
 		{ "driver", 1, 0, O_DRIVER }, { "scenario", 1, 0, O_SCENARIO },
@@ -1603,6 +1606,7 @@ int main(int argc, char **argv)
 		{ "no-check", 0, 0, O_NOCHECK }, { "check-wait", 1, 0, O_CHECKWAIT },
 		{ "track-max", 1, 0, O_TRACK }, { "quiet", 0, 0, O_QUIET },
 		{ "replay-pct", 1, 0, O_REPLAY }, { "sources", 1, 0, O_SOURCES },
+		{ "batch", 1, 0, O_BATCH },
 		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 
@@ -1671,6 +1675,7 @@ int main(int argc, char **argv)
 		case O_QUIET: opts.quiet = true; break;
 		case O_REPLAY: opts.replay_pct = (unsigned)atoi(optarg); break;
 		case O_SOURCES: opts.cfg.source_count = (unsigned)atoi(optarg); break;
+		case O_BATCH: opts.cfg.batch = (unsigned)atoi(optarg); break;
 		case O_HELP: case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -185,6 +185,7 @@ struct bb_config {
 	const char *service_key;
 	const char *baseline_sql_dir;
 	bool pg_durable;           /* ALTER SYSTEM fsync = on before the baseline */
+	unsigned batch;            /* bookd-binary: bookings per book.batch frame (<= 1: none) */
 	unsigned source_count;     /* HTTP to loopback: spread connections over
 				      127.0.0.2.. (as many clients would come) */
 	bool verbose;

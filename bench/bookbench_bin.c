@@ -28,7 +28,8 @@
 #define BIN_QUEUE_MAX 4096
 
 struct bin_pending {
-	uint64_t req_id;
+	uint64_t req_id;  /* 0: in the batch being gathered */
+	int32_t index;    /* its item in a book.batch, -1 for a plain request */
 	enum bb_op_kind kind;
 	uint64_t booking_id;
 };
@@ -40,7 +41,32 @@ struct bin_conn {
 	struct bb_result ready[BIN_QUEUE_MAX];
 	uint32_t r_head, r_count;
 	bool dirty; /* queued, not flushed */
+	/* --batch: bookings gathered into one book.batch frame */
+	uint32_t batch_max, batch_count;
+	struct bc_book_item items[BC_BATCH_COUNT_MAX];
+	char customers[BC_BATCH_COUNT_MAX][BB_CUSTOMER_SIZE_MAX + 1];
+	char keys[BC_BATCH_COUNT_MAX][BB_KEY_SIZE_MAX];
 };
+
+/* Sends the gathered bookings as one book.batch request. 0 or -errno. */
+static int batch_send(struct bin_conn *c)
+{
+	if (c->batch_count == 0)
+		return 0;
+	uint64_t id = 0;
+	int rc = bc_book_batch_async(c->bc, c->items, c->batch_count, &id);
+	if (rc < 0)
+		return rc;
+	/* its items are the last batch_count pending requests */
+	for (uint32_t i = 0; i < c->batch_count; i++) {
+		struct bin_pending *p =
+			&c->q[(c->q_head + c->q_count - c->batch_count + i) % BIN_QUEUE_MAX];
+		p->req_id = id;
+	}
+	c->batch_count = 0;
+	c->dirty = true;
+	return 0;
+}
 
 static enum bb_code code_of(int code)
 {
@@ -85,6 +111,7 @@ static int bin_open(const struct bb_config *cfg, void **out, char *err, size_t e
 		free(c);
 		return rc;
 	}
+	c->batch_max = cfg->batch > BC_BATCH_COUNT_MAX ? BC_BATCH_COUNT_MAX : cfg->batch;
 	*out = c;
 	return 0;
 }
@@ -124,6 +151,9 @@ static void fill(struct bb_result *out, const struct bc_answer *a, enum bb_op_ki
 static int recv_one(struct bin_conn *c)
 {
 	struct bc_answer a;
+	int brc = batch_send(c);
+	if (brc < 0)
+		return brc;
 	if (c->dirty) {
 		int rc = bc_flush(c->bc);
 		if (rc < 0)
@@ -135,6 +165,20 @@ static int recv_one(struct bin_conn *c)
 		return rc;
 	if (c->q_count == 0 || a.req_id != c->q[c->q_head].req_id)
 		return -EPROTO; /* answers come in request order */
+	if (a.index < 0 && c->q[c->q_head].index >= 0) {
+		/* a whole batch refused: each of its items gets the answer */
+		uint64_t id = a.req_id;
+		while (c->q_count > 0 && c->q[c->q_head].req_id == id) {
+			struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+			fill(out, &a, BB_OP_BOOK);
+			c->r_count++;
+			c->q_head = (c->q_head + 1) % BIN_QUEUE_MAX;
+			c->q_count--;
+		}
+		return 0;
+	}
+	if (a.index != c->q[c->q_head].index)
+		return -EPROTO; /* a batch's items come in order too */
 	struct bin_pending *p = &c->q[c->q_head];
 	struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
 	fill(out, &a, p->kind);
@@ -153,6 +197,22 @@ static int bin_submit(void *conn, const struct bb_op *op)
 	int rc;
 	if (c->q_count + c->r_count >= BIN_QUEUE_MAX - 1)
 		return -EBUSY;
+	if (op->kind == BB_OP_BOOK && c->batch_max > 1) {
+		uint32_t i = c->batch_count++;
+		snprintf(c->customers[i], sizeof(c->customers[i]), "%s", op->customer);
+		snprintf(c->keys[i], sizeof(c->keys[i]), "%s", op->key);
+		c->items[i] = (struct bc_book_item){ .event_id = op->event_id,
+						     .customer_id = c->customers[i],
+						     .key = c->keys[i],
+						     .payment = BC_PAY_NONE };
+		struct bin_pending *p = &c->q[(c->q_head + c->q_count) % BIN_QUEUE_MAX];
+		*p = (struct bin_pending){ .req_id = 0, .index = (int32_t)i, .kind = BB_OP_BOOK };
+		c->q_count++;
+		return c->batch_count == c->batch_max ? batch_send(c) : 0;
+	}
+	rc = batch_send(c); /* what was gathered goes first */
+	if (rc < 0)
+		return rc;
 	switch (op->kind) {
 	case BB_OP_BOOK:
 		rc = bc_book_async(c->bc, op->event_id, op->customer, op->key, BC_PAY_NONE, &id);
@@ -195,6 +255,7 @@ static int bin_submit(void *conn, const struct bb_op *op)
 		return rc;
 	struct bin_pending *p = &c->q[(c->q_head + c->q_count) % BIN_QUEUE_MAX];
 	p->req_id = id;
+	p->index = -1;
 	p->kind = op->kind;
 	p->booking_id = op->booking_id;
 	c->q_count++;
@@ -206,6 +267,9 @@ static int bin_poll(void *conn, struct bb_result *out, int max, int64_t timeout_
 {
 	struct bin_conn *c = conn;
 	(void)timeout_ns;
+	int brc = batch_send(c);
+	if (brc < 0)
+		return brc;
 	if (c->r_count == 0 && c->q_count > 0) {
 		int rc = recv_one(c);
 		if (rc < 0)
