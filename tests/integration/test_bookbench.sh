@@ -90,6 +90,8 @@ if [ $have_bookd = 1 ]; then
   else
     run binary 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
       --connections 2 --inflight 16 --duration 2 "${small[@]}"
+    run batch 2 run --driver bookd-binary --bookd "$bookd" --scenario opening,steady \
+      --connections 2 --inflight 64 --batch 16 --duration 2 "${small[@]}"
   fi
   run open-loop 1 run --driver bookd-http --bookd "$bookd" --scenario steady \
     --connections 2 --inflight 8 --rate 300 --duration 2 "${small[@]}"
