@@ -1114,7 +1114,7 @@ static void machine_line(char *out, size_t size)
 		fclose(f);
 	}
 	uname(&u);
-	snprintf(out, size, "%ld cpus (%s), %s %s, load generator on the same machine",
+	snprintf(out, size, "%ld cpus (%.64s), %.16s %.48s, load generator on the same machine",
 		 sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname, u.release);
 }
 
