@@ -135,9 +135,10 @@ static void json_str(FILE *f, const char *s)
 static void json_lat(FILE *f, const struct bb_hist *h)
 {
 	fprintf(f,
-		"{\"count\":%" PRIu64 ",\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
-		"\"max\":%.4f,\"mean\":%.4f}",
+		"{\"count\":%" PRIu64 ",\"p50\":%.4f,\"p90\":%.4f,\"p95\":%.4f,\"p99\":%.4f,"
+		"\"p999\":%.4f,\"max\":%.4f,\"mean\":%.4f}",
 		h->count, ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
+		ms(bb_hist_quantile(h, 0.95)),
 		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns),
 		h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0);
 }
