@@ -71,7 +71,7 @@ start_bookd() {
   BOOKD_SERVICE_KEY=$SVC BOOKD_ANON_KEY=$ANON BOOKD_JWT_SECRET=$SECRET \
   ALLOWED_ORIGINS=$ORIGIN BOOKD_LISTEN=127.0.0.1:0 \
   BOOKD_BINARY_LISTEN=127.0.0.1:0 BOOKD_DATA_DIR=$tmp/data \
-    "$bookd" >>"$tmp/bookd.log" 2>&1 &
+    env -u DATABASE_URL "$bookd" >>"$tmp/bookd.log" 2>&1 &  # embedded mode
   pid=$!
   starts=$(grep -c '^--- bookd start' "$tmp/bookd.log")
   URL=

@@ -110,6 +110,7 @@ static int start_bookd(void)
 	if (bookd_pid == 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
+		unsetenv("DATABASE_URL"); /* embedded mode: status says disabled */
 		execl(bookd_bin, "bookd", "--data-dir", data_dir, "--listen",
 		      "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
 		      "--service-key", SVC, "--anon-key", ANON, "--jwt-secret",
