@@ -363,6 +363,13 @@ static void glue_status(void *ctx, struct net_repl_status *out)
 	out->lag_seconds = st.lag_seconds;
 }
 
+static int glue_refresh(void *ctx)
+{
+	struct repl_glue *g = ctx;
+
+	return g->r ? repl_refresh_views(g->r) : -ENOTSUP;
+}
+
 /* ---- main ---- */
 
 static void generate(core_port *p)
@@ -420,6 +427,7 @@ int main(int argc, char **argv)
 	nc.first_port = 1;
 	nc.repl_status = glue_status;
 	nc.repl_ctx = &glue;
+	nc.repl_refresh = glue_refresh;
 	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
 		     sizeof(nc.auth.service_key)) ||
 	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,

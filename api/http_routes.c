@@ -75,6 +75,7 @@ enum route {
 	R_SERIES,
 	R_ADMIN_GENERATE,
 	R_ADMIN_STATUS,
+	R_ADMIN_REFRESH,
 	R_WEBHOOK_STRIPE,
 	R_HEALTH,
 	R_READY,
@@ -103,6 +104,7 @@ static const struct {
 	[R_SERIES] = { M_POST, "POST, OPTIONS" },
 	[R_ADMIN_GENERATE] = { M_POST, "POST, OPTIONS" },
 	[R_ADMIN_STATUS] = { M_GET, "GET, HEAD, OPTIONS" },
+	[R_ADMIN_REFRESH] = { M_POST, "POST, OPTIONS" },
 	[R_WEBHOOK_STRIPE] = { M_POST, "POST, OPTIONS" },
 	[R_HEALTH] = { M_GET, "GET, HEAD, OPTIONS" },
 	[R_READY] = { M_GET, "GET, HEAD, OPTIONS" },
@@ -128,6 +130,7 @@ static enum access route_access(enum route r, unsigned m)
 	case R_SERIES:
 	case R_ADMIN_GENERATE:
 	case R_ADMIN_STATUS:
+	case R_ADMIN_REFRESH:
 		return A_SERVICE;
 	default:
 		return A_NONE;
@@ -311,6 +314,8 @@ static enum route route_of(struct call *k, const char *p, size_t n)
 			return R_ADMIN_GENERATE;
 		if (S(1, "admin") && S(2, "status"))
 			return R_ADMIN_STATUS;
+		if (S(1, "admin") && S(2, "refresh"))
+			return R_ADMIN_REFRESH;
 		if (S(1, "webhooks") && S(2, "stripe"))
 			return R_WEBHOOK_STRIPE;
 		if (S(1, "events"))
@@ -1305,6 +1310,20 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 	jw_arr_end(w);
 }
 
+/* The reporting views, refreshed now rather than on the schedule. */
+static int do_admin_refresh(struct call *k)
+{
+	int rc = srv_refresh_views(srv_conn_srv(k->c));
+
+	if (rc == -ENOTSUP)
+		return answer_error(k, 409, "replication_disabled",
+				    "no PostgreSQL configured (DATABASE_URL)");
+	if (rc)
+		return answer_error(k, 503, "unavailable",
+				    "the refresh could not be asked for");
+	return answer(k, 202, "{\"refresh\":\"requested\"}", 23);
+}
+
 static int do_admin_status(struct call *k)
 {
 	struct srv_status st;
@@ -1601,6 +1620,9 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 		break;
 	case R_ADMIN_STATUS:
 		rc = do_admin_status(&k);
+		break;
+	case R_ADMIN_REFRESH:
+		rc = do_admin_refresh(&k);
 		break;
 	case R_WEBHOOK_STRIPE:
 		rc = do_stripe(&k);

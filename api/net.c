@@ -1598,6 +1598,12 @@ void net_free(struct srv *s)
 	free(s);
 }
 
+int srv_refresh_views(struct srv *s)
+{
+	return s->cfg.repl_refresh ? s->cfg.repl_refresh(s->cfg.repl_ctx)
+				   : -ENOTSUP;
+}
+
 void srv_count_response(struct srv_conn *sc, int status)
 {
 	struct conn *c = (struct conn *)sc;

@@ -40,6 +40,7 @@ struct net_config {
 	 * network thread, then one per slow worker. */
 	unsigned first_port;
 	void (*repl_status)(void *ctx, struct net_repl_status *out);
+	int (*repl_refresh)(void *ctx); /* NULL: embedded mode */
 	void *repl_ctx;
 };
 

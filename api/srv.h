@@ -134,6 +134,9 @@ uint64_t srv_conn_peer_key(const struct srv_conn *c);
 const struct auth_config *srv_auth(const struct srv *s);
 struct auth_limiter *srv_limiter(struct srv *s);
 void srv_status_get(struct srv *s, struct srv_status *out);
+/* Asks the replicator to refresh the reporting views now: 0, or -ENOTSUP
+ * in embedded mode. */
+int srv_refresh_views(struct srv *s);
 core_time srv_now(void); /* CLOCK_REALTIME, ms */
 
 #endif

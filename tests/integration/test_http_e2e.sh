@@ -147,6 +147,9 @@ check "POST /v1/admin/generate 200" test "$st" = 200 -a "$(j .generated)" -ge 0
 svc GET /v1/admin/status
 check "GET /v1/admin/status: shards, wal, replication disabled" \
   test "$st" = 200 -a "$(j .shards)" -ge 1 -a "$(j .replication.state)" = disabled
+svc POST /v1/admin/refresh
+check "POST /v1/admin/refresh in embedded mode: 409 replication_disabled" \
+  test "$st" = 409 -a "$(j .error.code)" = replication_disabled
 
 # ---- listing ----
 req GET "/v1/events?org_id=$org&limit=2" -H "Authorization: Bearer $ANON"

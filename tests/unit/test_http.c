@@ -152,6 +152,7 @@ uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 0x7f00000
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
 struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
+int srv_refresh_views(struct srv *s) { (void)s; return -ENOTSUP; }
 core_time srv_now(void) { return g_now; }
 
 /* ---- helpers ---- */
