@@ -38,7 +38,7 @@ struct opts {
 	const char *service_key, *anon_key, *jwt_secret, *stripe_secret;
 	const char *allowed_origins, *sync;
 	unsigned threads, shards;
-	const char *address_rate, *customer_rate;
+	const char *address_rate, *customer_rate, *snapshot_every;
 	bool demo;
 };
 
@@ -71,6 +71,8 @@ static const struct flag flags[] = {
 	  "requests/s per client address, burst twice that (2000; 0: no limit)", 1 },
 	{ "customer-rate", "BOOKD_CUSTOMER_RATE",
 	  "requests/s per customer, burst twice that (20; 0: no limit)", 1 },
+	{ "snapshot-every", "BOOKD_SNAPSHOT_EVERY",
+	  "records between background snapshots (10000000; 0: none)", 1 },
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
 	{ "help", NULL, "this text", 0 },
@@ -173,7 +175,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	o->address_rate = val[12];
 	o->customer_rate = val[13];
-	o->demo = val[14] && strcmp(val[14], "0") && strcmp(val[14], "false");
+	o->snapshot_every = val[14];
+	o->demo = val[15] && strcmp(val[15], "0") && strcmp(val[15], "false");
 	return 0;
 }
 
@@ -471,6 +474,17 @@ int main(int argc, char **argv)
 	cfg.core.ring_size = 16384;
 	cfg.sync = strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 	cfg.wake_fds = wake_fds;
+	/* Each background snapshot forks: the pages the shards then write are
+	 * copied (about 10% of throughput while it lasts); replaying 10 M
+	 * records at start takes about a second (docs/wal.md). */
+	cfg.snapshot_every = 10000000;
+	if (o.snapshot_every) {
+		unsigned every;
+		if (parse_unsigned("snapshot-every", o.snapshot_every, 0,
+				   4000000000u, &every))
+			return 2;
+		cfg.snapshot_every = every;
+	}
 	cfg.wake_fd_count = fd_count;
 	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
 		cfg.sync == WAL_SYNC_FDATASYNC
