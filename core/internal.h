@@ -152,6 +152,8 @@ struct map {
 	uint32_t mask, count, count_max;
 };
 int map_init(struct map *m, uint32_t count_max);
+/* calloc for the big tables: asks for transparent huge pages (see table.c). */
+void *table_calloc(size_t count, size_t size);
 void map_free(struct map *m);
 uint32_t map_get(const struct map *m, uint64_t key);
 int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOSPC when full */

@@ -174,15 +174,16 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		st->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days);
 		st->owns_cat = true;
 	}
-	st->events = calloc((size_t)cfg->event_count_max + 1,
-			    sizeof(*st->events));
-	st->bookings = calloc((size_t)cfg->booking_count_max + 1,
-			      sizeof(*st->bookings));
-	st->customers = calloc((size_t)cfg->customer_count_max + 1,
-			       sizeof(*st->customers));
-	st->holds = calloc((size_t)cfg->booking_count_max + 1,
-			   sizeof(*st->holds));
-	st->idem = calloc((size_t)cfg->idem_count_max + 1, sizeof(*st->idem));
+	st->events = table_calloc((size_t)cfg->event_count_max + 1,
+				  sizeof(*st->events));
+	st->bookings = table_calloc((size_t)cfg->booking_count_max + 1,
+				    sizeof(*st->bookings));
+	st->customers = table_calloc((size_t)cfg->customer_count_max + 1,
+				     sizeof(*st->customers));
+	st->holds = table_calloc((size_t)cfg->booking_count_max + 1,
+				 sizeof(*st->holds));
+	st->idem = table_calloc((size_t)cfg->idem_count_max + 1,
+				sizeof(*st->idem));
 	if (!st->cat || !st->events || !st->bookings || !st->customers ||
 	    !st->holds || !st->idem ||
 	    map_init(&st->event_by_id, cfg->event_count_max) ||

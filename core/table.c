@@ -3,8 +3,8 @@
  *
  * Open addressing with linear probing over one array of (key, value) pairs,
  * 16 bytes each so a probe costs one cache miss; capacity a power of two of
- * at least twice count_max, so probes stay short, allocated once (calloc:
- * untouched pages cost nothing).
+ * at least twice count_max, so probes stay short, allocated once at
+ * start-up (table_calloc).
  * Deletion shifts later entries of the cluster back (no tombstones), so a
  * map that sees many inserts and deletes never degrades.
  */
@@ -12,7 +12,34 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
+
+#define HUGE_PAGE_SIZE ((size_t)2 << 20)
+
+/* The big tables are read and written at random. With 4 KiB pages every
+ * first write to a page faults (and after a snapshot's fork, copies), each
+ * with a TLB shootdown, and TLB misses add to every cache miss. So they get
+ * transparent huge pages (madvise: the Debian default) and are faulted in
+ * here, at start-up, as configured (STYLE: allocate at start-up): bookd's
+ * defaults take ~1.2 GB at once, and throughput rose from ~207k to ~250k
+ * durable decisions/s with p99 from 10 to 5 ms (docs/benchmarks.md). */
+void *table_calloc(size_t count, size_t size)
+{
+	void *p = calloc(count, size);
+	uintptr_t start, end;
+
+	if (!p || count * size < 2 * HUGE_PAGE_SIZE)
+		return p;
+	start = ((uintptr_t)p + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
+	end = ((uintptr_t)p + count * size) & ~(HUGE_PAGE_SIZE - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+	/* Fault them in now, not on the booking path. */
+	for (uintptr_t a = start; a < end; a += HUGE_PAGE_SIZE)
+		*(volatile char *)a = 0;
+	return p;
+}
 
 static inline uint32_t map__slot(const struct map *m, uint64_t key)
 {
@@ -29,7 +56,7 @@ int map_init(struct map *m, uint32_t count_max)
 	if (cap > (UINT64_C(1) << 32))
 		return -EINVAL;
 	memset(m, 0, sizeof(*m));
-	m->slots = calloc(cap, sizeof(*m->slots));
+	m->slots = table_calloc(cap, sizeof(*m->slots));
 	if (!m->slots)
 		return -ENOMEM;
 	m->mask = (uint32_t)(cap - 1);
