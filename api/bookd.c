@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -450,6 +451,14 @@ int main(int argc, char **argv)
 	    set_rate("customer-rate", o.customer_rate, &nc.limits,
 		     AUTH_LIMIT_CUSTOMER))
 		return 2;
+	/* Thousands of connections: as many descriptors as allowed. */
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	rc = net_prepare(&nc, &srv, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "bookd: %s\n", err);
