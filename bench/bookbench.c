@@ -1223,7 +1223,9 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	}
 	if (preload_total > 0) {
 		fprintf(stderr, "bookbench: preloading %" PRIu64 " bookings\n", preload_total);
-		while (atomic_load(&r.preload_pending) > 0 && !interrupted)
+		/* Workers that failed (bookd gone) end without their share. */
+		while (atomic_load(&r.preload_pending) > 0 && !interrupted &&
+		       atomic_load(&r.finished) < r.connections)
 			usleep(10000);
 	}
 	run->timeline = calloc(BB_TIMELINE_MAX, sizeof(*run->timeline));
