@@ -50,37 +50,6 @@ static struct auth_limiter *limiter;
 static char conn_dummy;
 static struct srv_conn *const conn = (struct srv_conn *)&conn_dummy;
 
-void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
-{
-	if (b->broken)
-		return;
-	if (n > b->cap - b->size) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap - b->size < n)
-			cap *= 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d)
-			abort();
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->size, p, n);
-	b->size += n;
-}
-
-void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		srv_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 {
 	(void)c;

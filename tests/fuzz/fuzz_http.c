@@ -42,38 +42,6 @@ struct srv_conn {
 static struct srv g_srv;
 static struct srv_conn g_conn;
 
-void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
-{
-	if (b->broken || n == 0)
-		return;
-	if (b->size + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->size + n)
-			cap *= 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d)
-			abort();
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->size, p, n);
-	b->size += n;
-}
-
-void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
-{
-	char tmp[8192];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		abort(); /* our formats are short */
-	srv_buf_put(b, tmp, (size_t)n);
-}
-
 static void check_answer(const struct srv_buf *b, size_t from)
 {
 	if (b->size - from < 12 || memcmp(b->data + from, "HTTP/1.1 ", 9) != 0)

@@ -80,42 +80,6 @@ static struct srv g_srv;
 static unsigned g_counted[6]; /* srv_count_response by class */
 static core_time g_now;
 
-void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
-{
-	if (b->broken || n == 0)
-		return;
-	if (b->size + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->size + n)
-			cap *= 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d) {
-			b->broken = true;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->size, p, n);
-	b->size += n;
-}
-
-void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
-{
-	char tmp[8192];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->broken = true;
-		return;
-	}
-	srv_buf_put(b, tmp, (size_t)n);
-}
-
 struct srv_buf *srv_answer_begin(struct srv_conn *c)
 {
 	c->answer_count++;
