@@ -258,6 +258,7 @@ struct bb_worker {
 	uint32_t recent_count;
 	/* preload (cancel-storm): bookings still to make */
 	uint64_t preload_next, preload_end;
+	bool preload_counted; /* still counted in preload_pending */
 	/* outstanding */
 	struct bb_slot slots[BB_INFLIGHT_MAX];
 	uint32_t slot_head, slot_count;
@@ -518,6 +519,8 @@ static void *worker_run(void *arg)
 	struct bb_runner *r = a->r;
 	struct bb_worker *w = a->w;
 	worker_loop(r, w);
+	if (w->preload_counted) /* ended (failed) before its share was done */
+		atomic_fetch_sub(&r->preload_pending, 1);
 	atomic_fetch_add(&r->finished, 1);
 	return NULL;
 }
@@ -535,6 +538,7 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 	for (;;) {
 		if (preloading && w->preload_next >= w->preload_end && w->slot_count == 0) {
 			preloading = false;
+			w->preload_counted = false;
 			atomic_fetch_sub(&r->preload_pending, 1);
 			while (!atomic_load(&r->measuring) && !atomic_load(&r->stop))
 				usleep(1000);
@@ -1210,8 +1214,11 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		}
 	}
 	unsigned preloaders = 0;
-	for (unsigned k = 0; k < r.connections; k++)
-		preloaders += r.workers[k].preload_next < r.workers[k].preload_end;
+	for (unsigned k = 0; k < r.connections; k++) {
+		struct bb_worker *w = &r.workers[k];
+		w->preload_counted = w->preload_next < w->preload_end;
+		preloaders += w->preload_counted;
+	}
 	atomic_store(&r.preload_pending, preloaders);
 	atomic_store(&r.measuring, false);
 	atomic_store(&r.stop, false);
