@@ -70,7 +70,6 @@
 #define NET_BUF_COUNT 2048          /* provided read buffers per thread */
 #define NET_BUF_SIZE (16u << 10)
 #define NET_BUF_GROUP 1
-#define NET_PENDING_COUNT_MAX 32768 /* requests in flight per thread */
 #define NET_POLL_BATCH 256
 #define NET_CQE_BATCH 256
 #define NET_LISTEN_BACKLOG 4096
@@ -93,7 +92,6 @@ enum pend_state {
 	PEND_SLOW,    /* with a slow worker */
 	PEND_DURABLE, /* decided, waits for its log position */
 	PEND_DONE,    /* to render */
-	PEND_ANSWER,  /* a ready answer (bytes) */
 };
 
 struct pending {
@@ -107,7 +105,7 @@ struct pending {
 	struct core_req req;
 	struct core_resp resp;
 	struct srv_views views;
-	struct srv_buf answer;
+	struct srv_buf after; /* answers given at once after this request's */
 	size_t ctx_size;
 	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
 };
@@ -122,13 +120,12 @@ struct conn {
 	uint8_t ops;         /* io_uring operations in flight (recv, send) */
 	bool recv_armed, sending, closing, close_after, dirty_listed;
 	bool in_parse;
-	bool in_blocked; /* parse stopped at a full pipeline: retry later */
+	bool in_blocked; /* stopped for lack of room (pipeline, pool): retry */
 	uint32_t fifo_head, fifo_tail, fifo_count;
 	struct srv_buf in;   /* unparsed bytes */
 	struct srv_buf out;  /* being sent */
 	size_t out_sent;
 	struct srv_buf next; /* filling */
-	uint32_t answer_pend; /* srv_answer_begin: the pending being built */
 	char peer[INET6_ADDRSTRLEN];
 	uint64_t peer_key;
 	uint32_t dirty_next;
@@ -308,8 +305,15 @@ static void arm_recv(struct conn *c)
 	struct net_thread *t = c->t;
 	struct io_uring_sqe *sqe;
 
-	if (c->recv_armed || !conn_may_read(c))
+	if (c->recv_armed)
 		return;
+	if (!conn_may_read(c)) {
+		if (t->pend_free == NIL && !c->closing) {
+			c->in_blocked = true; /* resume_stalled kicks it */
+			t->stalled_conns++;
+		}
+		return;
+	}
 	sqe = get_sqe(t);
 	io_uring_prep_recv(sqe, c->fd, NULL, NET_BUF_SIZE, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -397,7 +401,7 @@ static uint32_t pend_get(struct net_thread *t)
 	t->pend_count++;
 	memset(&p->resp, 0, sizeof(p->resp));
 	memset(&p->views, 0, sizeof(p->views));
-	memset(&p->answer, 0, sizeof(p->answer));
+	memset(&p->after, 0, sizeof(p->after));
 	p->next = p->dnext = NIL;
 	p->rc = 0;
 	return i;
@@ -409,7 +413,7 @@ static void pend_put(struct net_thread *t, uint32_t i)
 
 	free(p->views.events);
 	free(p->views.bookings);
-	buf_free(&p->answer);
+	buf_free(&p->after);
 	p->state = PEND_FREE;
 	p->next = t->pend_free;
 	t->pend_free = i;
@@ -563,14 +567,15 @@ struct auth_limiter *srv_limiter(struct srv *s)
 	return s->limiter;
 }
 
+/* An answer given at once goes out right away when nothing is queued
+ * before it, else right after the answer of the last request queued (so it
+ * needs no room of its own: a connection can always be answered). */
 struct srv_buf *srv_answer_begin(struct srv_conn *sc)
 {
 	struct conn *c = (struct conn *)sc;
 	struct net_thread *t = c->t;
-	uint32_t i;
 
 	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
-	c->answer_pend = NIL;
 	if (conn_unsent(c) > SRV_OUT_SIZE_MAX || c->close_after) {
 		/* Answers pile up faster than the client reads them. */
 		c->close_after = true;
@@ -578,28 +583,13 @@ struct srv_buf *srv_answer_begin(struct srv_conn *sc)
 		return &t->discard;
 	}
 	if (c->fifo_count == 0)
-		return &c->next; /* nothing before it: straight out */
-	i = pend_get(t);
-	if (i == NIL) {
-		/* Out of pendings with answers ahead: the connection floods;
-		 * this answer is dropped and the connection closed. */
-		c->close_after = true;
-		t->discard.size = 0;
-		return &t->discard;
-	}
-	c->answer_pend = i;
-	pend_at(t, i)->state = PEND_ANSWER;
-	pend_at(t, i)->req.op = CORE_OP_NONE;
-	fifo_append(c, i);
-	return &pend_at(t, i)->answer;
+		return &c->next;
+	return &pend_at(t, c->fifo_tail)->after;
 }
 
 void srv_answer_done(struct srv_conn *sc)
 {
-	struct conn *c = (struct conn *)sc;
-
-	conn_mark_dirty(c);
-	c->answer_pend = NIL;
+	conn_mark_dirty((struct conn *)sc);
 }
 
 bool srv_conn_writable(const struct srv_conn *sc)
@@ -738,22 +728,17 @@ static void flush_conn(struct conn *c)
 	while (c->fifo_head != NIL) {
 		uint32_t i = c->fifo_head;
 		struct pending *p = pend_at(t, i);
-		if (p->state == PEND_ANSWER) {
-			if (c->answer_pend == i)
-				break; /* still being built */
-			srv_buf_put(&c->next, p->answer.data, p->answer.size);
-			if (p->answer.broken)
-				c->next.broken = true;
-		} else if (p->state == PEND_DONE) {
-			/* Rendered even for a closed connection (into the
-			 * discard buffer): the protocol frees what its ctx
-			 * holds. */
-			struct srv_buf *out = c->closing ? &t->discard : &c->next;
-			c->proto->render((struct srv_conn *)c, c->state, p->ctx,
-					 p->rc, &p->resp, &p->views, out);
-			t->discard.size = 0;
-		} else {
+		if (p->state != PEND_DONE)
 			break;
+		/* Rendered even for a closed connection (into the discard
+		 * buffer): the protocol frees what its ctx holds. */
+		struct srv_buf *out = c->closing ? &t->discard : &c->next;
+		c->proto->render((struct srv_conn *)c, c->state, p->ctx, p->rc,
+				 &p->resp, &p->views, out);
+		t->discard.size = 0;
+		if (!c->closing) {
+			srv_buf_put(&c->next, p->after.data, p->after.size);
+			c->next.broken |= p->after.broken;
 		}
 		c->fifo_head = p->next;
 		if (c->fifo_head == NIL)
@@ -775,8 +760,12 @@ static void flush_conn(struct conn *c)
 		return;
 	}
 	/* Requests left unparsed for lack of room: try again. */
-	if (c->in_blocked && !c->in_parse && conn_may_read(c))
-		parse_conn(c, NULL, 0, true);
+	if (c->in_blocked && !c->in_parse && conn_may_read(c)) {
+		if (c->in.size)
+			parse_conn(c, NULL, 0, true);
+		else
+			c->in_blocked = false;
+	}
 	arm_recv(c);
 }
 
@@ -875,7 +864,6 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 	c->fifo_head = c->fifo_tail = NIL;
 	c->fifo_count = 0;
 	c->out_sent = 0;
-	c->answer_pend = NIL;
 	c->read_ns = c->send_ns = mono_ns();
 	c->partial_ns = 0;
 	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -983,7 +971,7 @@ static void sweep(struct net_thread *t)
 			continue;
 		stalled = (c->sending &&
 			   now - c->send_ns > cfg->send_timeout_ms * 1000000ull) ||
-			  (c->partial_ns && c->fifo_count == 0 &&
+			  (c->partial_ns && c->fifo_count == 0 && !c->in_blocked &&
 			   now - c->partial_ns > cfg->read_timeout_ms * 1000000ull) ||
 			  (c->fifo_count == 0 && !c->sending && c->in.size == 0 &&
 			   now - c->read_ns > cfg->idle_timeout_ms * 1000000ull);
@@ -1220,6 +1208,7 @@ void net_config_default(struct net_config *cfg)
 	cfg->thread_count = 1;
 	cfg->slow_count = 1;
 	cfg->conn_count_max = 16384;
+	cfg->pending_count_max = 32768;
 	cfg->read_timeout_ms = 10000;
 	cfg->send_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 300000;
@@ -1364,7 +1353,7 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 
 	t->conn_count_max = s->cfg.conn_count_max;
 	t->conns = calloc(t->conn_count_max, sizeof(*t->conns));
-	t->pends = calloc(NET_PENDING_COUNT_MAX, sizeof(*t->pends));
+	t->pends = calloc(s->cfg.pending_count_max, sizeof(*t->pends));
 	if (!t->conns || !t->pends)
 		return -ENOMEM;
 	t->conn_free = NIL;
@@ -1375,7 +1364,7 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 		t->conn_free = i;
 	}
 	t->pend_free = NIL;
-	for (uint32_t i = NET_PENDING_COUNT_MAX; i-- > 0;) {
+	for (uint32_t i = s->cfg.pending_count_max; i-- > 0;) {
 		t->pends[i].next = t->pend_free;
 		t->pend_free = i;
 	}
@@ -1392,8 +1381,10 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 	*out = NULL;
 	if (cfg->thread_count == 0 || cfg->thread_count > NET_THREAD_COUNT_MAX ||
 	    cfg->slow_count == 0 || cfg->conn_count_max == 0 ||
+	    cfg->pending_count_max == 0 || cfg->pending_count_max > (1u << 24) ||
 	    cfg->conn_count_max > NET_CONN_COUNT_MAX) {
-		snprintf(err, err_size, "threads must be 1..%d", NET_THREAD_COUNT_MAX);
+		snprintf(err, err_size, "bad network configuration (threads 1..%d)",
+			 NET_THREAD_COUNT_MAX);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -1524,10 +1515,10 @@ void net_free(struct srv *s)
 				buf_free(&t->conns[k].next);
 			}
 		if (t->pends)
-			for (uint32_t k = 0; k < NET_PENDING_COUNT_MAX; k++) {
+			for (uint32_t k = 0; k < s->cfg.pending_count_max; k++) {
 				free(t->pends[k].views.events);
 				free(t->pends[k].views.bookings);
-				buf_free(&t->pends[k].answer);
+				buf_free(&t->pends[k].after);
 			}
 		free(t->conns);
 		free(t->pends);

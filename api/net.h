@@ -29,6 +29,7 @@ struct net_config {
 	unsigned thread_count;     /* network threads */
 	unsigned slow_count;       /* workers for listings and catalogue ops */
 	unsigned conn_count_max;   /* per thread */
+	unsigned pending_count_max; /* requests in flight per thread */
 	unsigned shard_count;      /* the core's, for status */
 	/* A connection is closed when a request stays unfinished this long
 	 * (slow senders), its answers are not read this long, or nothing

@@ -12,7 +12,8 @@
  * a half-closed connection still gets its answers; a client that never
  * reads is disconnected while the others go on; a request line over the
  * limit closes only that connection, and so does a request left
- * unfinished; net_stop answers what is in flight.
+ * unfinished; connections that run the server out of room for requests
+ * stop and resume, answered in order; net_stop answers what is in flight.
  */
 #include "net.h"
 
@@ -282,6 +283,54 @@ static void test_never_reads(void)
 	close(other);
 }
 
+/* More requests in flight than the server's pool (16 per thread here):
+ * connections stop reading, then resume as answers go out; every request
+ * is answered, in order. */
+static void *piper(void *arg)
+{
+	char req[64 * 40], buf[64 * 40 + 1];
+	size_t n = 0;
+	int fd = dial(), ok = 1;
+
+	for (int k = 0; k < 40; k++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "PING\nBOOK pipe%ld\n",
+				      (long)(intptr_t)arg);
+	send_all(fd, req, n);
+	read_lines(fd, buf, sizeof(buf), 80);
+	/* PONG and a booking's outcome, 40 times, in that order (the event
+	 * is full by now, but the outcome is the shard's to say). */
+	{
+		char *save, *line = strtok_r(buf, "\n", &save);
+		for (int k = 0; k < 80 && ok; k++, line = strtok_r(NULL, "\n", &save)) {
+			if (!line)
+				ok = 0;
+			else if (k % 2 == 0)
+				ok = !strcmp(line, "PONG");
+			else
+				ok = !strcmp(line, "ok confirmed") ||
+				     !strcmp(line, "event_full -") ||
+				     !strcmp(line, "already_booked -");
+		}
+	}
+	close(fd);
+	return (void *)(intptr_t)ok;
+}
+
+static void test_pool_exhausted(void)
+{
+	pthread_t th[8];
+	long ok = 0;
+
+	for (long i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, piper, (void *)(intptr_t)i);
+	for (int i = 0; i < 8; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		ok += (long)(intptr_t)r;
+	}
+	CHECK(ok == 8);
+}
+
 /* Half a request, then nothing: closed after read_timeout (1 s here). */
 static void test_slow_sender(void)
 {
@@ -376,6 +425,7 @@ int main(void)
 	nc.binary_listen = "127.0.0.1:0";
 	nc.thread_count = 2;
 	nc.conn_count_max = 256;
+	nc.pending_count_max = 16; /* small: the race and the pipes exhaust it */
 	nc.first_port = 1;
 	nc.send_timeout_ms = 1000;
 	nc.read_timeout_ms = 1000;
@@ -410,6 +460,7 @@ int main(void)
 	test_never_reads();
 	test_too_long();
 	test_slow_sender();
+	test_pool_exhausted();
 
 	net_stop(s, 5000);
 	node_close(n);
