@@ -10,9 +10,10 @@
  * blocks except io_uring_submit_and_wait when there is nothing to do.
  *
  * A request's path. The protocol's parse() turns received bytes into
- * requests: srv_answer() queues an answer at once; srv_submit() takes a
- * "pending" from the thread's pool and puts it at the tail of the
- * connection's FIFO. Shard operations go through core_submit() (if the
+ * requests: srv_answer() gives an answer at once (sent right away when
+ * nothing is queued before it, else kept with the last queued request and
+ * sent right after its answer); srv_submit() takes a "pending" from the
+ * thread's pool and puts it at the tail of the connection's FIFO. Shard operations go through core_submit() (if the
  * port is out of slots, the pending waits in a backlog and is submitted on
  * a later turn); the others go to the slow workers' queue. A decision's
  * answer carries its log position: it waits until wal_durable_lsn() covers
@@ -33,7 +34,10 @@
  * connection's own input buffer (at most SRV_IN_SIZE_MAX plus one read).
  * Output goes to one of two buffers per connection: one being sent (one
  * send in flight), one filling. A connection whose unsent output passes
- * SRV_OUT_SIZE_MAX (a client that never reads) is closed.
+ * SRV_OUT_SIZE_MAX, or whose send makes no progress for send_timeout (a
+ * client that never reads), is closed; so is one that leaves a request
+ * unfinished for read_timeout (slow senders) or is idle for idle_timeout
+ * (a sweep once a second, woken by an io_uring timeout).
  *
  * Back-pressure. A connection stops reading (no recv armed) while it has
  * SRV_PIPELINE_MAX requests in flight, the thread's pool is empty, or its
@@ -48,7 +52,6 @@
  */
 #include "net.h"
 
-#include "fields.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
