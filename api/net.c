@@ -52,7 +52,6 @@
  */
 #include "net.h"
 
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
