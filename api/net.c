@@ -194,6 +194,7 @@ struct srv {
 	int *wake_fds;
 	char http_addr[INET6_ADDRSTRLEN + 8], bin_addr[INET6_ADDRSTRLEN + 8];
 	_Atomic bool stopping;
+	uint64_t stop_timeout_ns; /* set before stopping */
 	_Atomic uint64_t rate_limited;
 	core_time started_at;
 
@@ -1151,7 +1152,7 @@ static void *net_main(void *arg)
 		if (atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
 			if (!stopping) {
 				stopping = true;
-				stop_deadline = mono_ns() + 5000000000ull;
+				stop_deadline = mono_ns() + s->stop_timeout_ns;
 				stop_listeners(t);
 			}
 			bool sending = false;
@@ -1480,7 +1481,7 @@ void net_stop(struct srv *s, int timeout_ms)
 {
 	uint64_t one = 1;
 
-	(void)timeout_ms;
+	s->stop_timeout_ns = (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
 	atomic_store(&s->stopping, true);
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
