@@ -1149,7 +1149,7 @@ static void *net_main(void *arg)
 		flush_dirty(t);
 		sweep(t);
 
-		if (atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+		if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
 			if (!stopping) {
 				stopping = true;
 				stop_deadline = mono_ns() + s->stop_timeout_ns;
