@@ -20,15 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
-#define CUSTOMER_COUNT 1000000
+#include "bench_util.h"
 
-static double seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+const char *bench_name = "bench_core";
+
 
 static uint64_t rss_bytes(void)
 {
@@ -40,20 +35,6 @@ static uint64_t rss_bytes(void)
 	if (f)
 		fclose(f);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_core: %s\n", what);
-	exit(1);
 }
 
 /* One org, location, instructor; `series` daily series with `capacity`,

@@ -29,31 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
-#define CUSTOMER_COUNT 1000000
+#include "bench_util.h"
+
+const char *bench_name = "bench_repl";
+
 #define DEPTH 512
 #define LAG_SAMPLE_MAX 100000
-
-static double seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_repl: %s\n", what);
-	exit(1);
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
 
 static char db_name[64], conninfo[1024];
 
