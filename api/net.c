@@ -1209,7 +1209,7 @@ void net_config_default(struct net_config *cfg)
 	cfg->http_listen = "127.0.0.1:8080";
 	cfg->binary_listen = "127.0.0.1:7070";
 	cfg->thread_count = 1;
-	cfg->slow_count = 1;
+	cfg->slow_count = 4; /* listings wait on the shards: several at once */
 	cfg->conn_count_max = 16384;
 	cfg->pending_count_max = 32768;
 	cfg->read_timeout_ms = 10000;
