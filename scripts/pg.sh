@@ -8,7 +8,10 @@
 # The cluster lives in a fresh directory (mktemp -d), listens on a unix socket
 # in that directory only (set BOOKD_PG_TCP=1 to also listen on 127.0.0.1, on a
 # free port), trusts local connections, runs with fsync off (test data only)
-# and has a database `bookd_test`. As root, the server runs as the `postgres`
+# and has a database `bookd_test`. BOOKD_PG_DURABLE=1 starts it durable
+# instead (fsync, full_page_writes and synchronous_commit on) with the seed's
+# "Database Tuning" (max_connections 200, shared_buffers 256MB, ...): the
+# PostgreSQL baseline for bookbench. As root, the server runs as the `postgres`
 # user (runuser); otherwise as the calling user. Only `export ...` lines go to
 # stdout, so the output can be eval'ed; progress and errors go to stderr.
 set -euo pipefail
@@ -47,9 +50,14 @@ start() {
   as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
     -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; die "initdb failed ($dir)"; }
+  local settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off
+    -c max_connections=50"
+  if [ "${BOOKD_PG_DURABLE:-0}" = 1 ]; then
+    settings="-c max_connections=200 -c shared_buffers=256MB
+      -c effective_cache_size=1GB -c work_mem=4MB -c maintenance_work_mem=64MB"
+  fi
   as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses='$listen' -c fsync=off \
-        -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 \
+    -o "-p $port -k $dir -c listen_addresses='$listen' $settings \
         -c timezone=UTC" start >&2 ||
     { cat "$dir/server.log" >&2; die "server did not start ($dir)"; }
   as_owner "$PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres \
