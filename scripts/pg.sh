@@ -50,11 +50,12 @@ start() {
   as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
     -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; die "initdb failed ($dir)"; }
-  local settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off
-    -c max_connections=50"
+  # pg_ctl hands -o to a shell: one line.
+  local settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  settings+=" -c max_connections=50"
   if [ "${BOOKD_PG_DURABLE:-0}" = 1 ]; then
-    settings="-c max_connections=200 -c shared_buffers=256MB
-      -c effective_cache_size=1GB -c work_mem=4MB -c maintenance_work_mem=64MB"
+    settings="-c max_connections=200 -c shared_buffers=256MB"
+    settings+=" -c effective_cache_size=1GB -c work_mem=4MB -c maintenance_work_mem=64MB"
   fi
   as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses='$listen' $settings \
