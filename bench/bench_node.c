@@ -28,15 +28,6 @@
 const char *bench_name = "bench_node";
 
 
-static struct core_resp call(core_port *p, struct core_req q)
-{
-	struct core_resp r;
-
-	if (core_call(p, &q, &r) != 0 || (r.code != CORE_OK))
-		die("catalogue call refused");
-	return r;
-}
-
 static node *open_node(const char *dir, uint32_t series, uint64_t bookings,
 		       enum wal_sync sync)
 {
@@ -97,24 +88,8 @@ int main(int argc, char **argv)
 
 	/* 1. The catalogue and 120 days of classes. */
 	t0 = seconds();
-	struct core_req q = { .op = CORE_OP_ORG_CREATE, .now = NOW };
-	strcpy(q.u.cat.name, "Bench");
-	strcpy(q.u.cat.timezone, "Europe/Berlin");
-	call(p, q);
-	q.op = CORE_OP_LOCATION_CREATE;
-	q.u.cat.org_id = 1;
-	call(p, q);
-	q.op = CORE_OP_INSTRUCTOR_CREATE;
-	call(p, q);
 	static struct core_series_spec spec;
-	spec.org_id = spec.location_id = spec.instructor_id = 1;
-	strcpy(spec.title, "Class");
-	spec.capacity = 20;
-	spec.waitlist_capacity = 10;
-	strcpy(spec.timezone, "Europe/Berlin");
-	spec.weekday_mask = 0x7f;
-	spec.duration_min = 60;
-	spec.first_date = (struct core_date){ 2026, 1, 2 };
+	bench_studio(p, &spec, 20, 10);
 	uint64_t events = 0, lsn = 0;
 	for (uint32_t i = 0; i < series; i++) {
 		spec.start_minute = (uint16_t)(360 + i % 900);

@@ -73,15 +73,6 @@ static void drop_db(const char *base)
 	PQfinish(c);
 }
 
-static struct core_resp call(core_port *p, struct core_req q)
-{
-	struct core_resp r;
-
-	if (core_call(p, &q, &r) != 0 || r.code != CORE_OK)
-		die("catalogue call refused");
-	return r;
-}
-
 /* Keeps up to DEPTH bookings in flight; returns how many were answered. */
 static uint64_t book(node *n, core_port *p, uint64_t count, uint64_t events,
 		     uint64_t *seed, double rate, uint64_t *booked)
@@ -191,24 +182,8 @@ int main(int argc, char **argv)
 		die(err);
 	core_port *p = core_port_get(node_core(n), 1);
 
-	struct core_req q = { .op = CORE_OP_ORG_CREATE, .now = NOW };
-	strcpy(q.u.cat.name, "Bench");
-	strcpy(q.u.cat.timezone, "Europe/Berlin");
-	call(p, q);
-	q.op = CORE_OP_LOCATION_CREATE;
-	q.u.cat.org_id = 1;
-	call(p, q);
-	q.op = CORE_OP_INSTRUCTOR_CREATE;
-	call(p, q);
 	static struct core_series_spec spec;
-	spec.org_id = spec.location_id = spec.instructor_id = 1;
-	strcpy(spec.title, "Class");
-	spec.capacity = 200;
-	spec.waitlist_capacity = 20;
-	strcpy(spec.timezone, "Europe/Berlin");
-	spec.weekday_mask = 0x7f;
-	spec.duration_min = 60;
-	spec.first_date = (struct core_date){ 2026, 1, 2 };
+	bench_studio(p, &spec, 200, 20);
 	uint64_t events = 0;
 	for (uint32_t i = 0; i < series; i++) {
 		spec.start_minute = (uint16_t)(360 + i % 900);

@@ -1,14 +1,17 @@
 /*
  * bench_util.h: what the micro-benchmarks (bench_core, bench_node,
- * bench_repl) share: a monotonic clock, a seeded generator, and dying with
- * the program's name.
+ * bench_repl) share: a monotonic clock, a seeded generator, dying with the
+ * program's name, and a bench studio's catalogue.
  */
 #ifndef BOOKD_BENCH_UTIL_H
 #define BOOKD_BENCH_UTIL_H
 
+#include "core.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
@@ -36,6 +39,41 @@ static inline void die(const char *what)
 {
 	fprintf(stderr, "%s: %s\n", bench_name, what);
 	exit(1);
+}
+
+static inline struct core_resp call(core_port *p, struct core_req q)
+{
+	struct core_resp r;
+
+	if (core_call(p, &q, &r) != 0 || r.code != CORE_OK)
+		die("catalogue call refused");
+	return r;
+}
+
+/* Org, location and instructor 1, and a daily series template on them
+ * (title, zone, 60 minutes, from 2026-01-02) for the caller to finish. */
+static inline void bench_studio(core_port *p, struct core_series_spec *spec,
+				uint32_t capacity, uint32_t waitlist_capacity)
+{
+	struct core_req q = { .op = CORE_OP_ORG_CREATE, .now = NOW };
+
+	strcpy(q.u.cat.name, "Bench");
+	strcpy(q.u.cat.timezone, "Europe/Berlin");
+	call(p, q);
+	q.op = CORE_OP_LOCATION_CREATE;
+	q.u.cat.org_id = 1;
+	call(p, q);
+	q.op = CORE_OP_INSTRUCTOR_CREATE;
+	call(p, q);
+	memset(spec, 0, sizeof(*spec));
+	spec->org_id = spec->location_id = spec->instructor_id = 1;
+	strcpy(spec->title, "Class");
+	spec->capacity = capacity;
+	spec->waitlist_capacity = waitlist_capacity;
+	strcpy(spec->timezone, "Europe/Berlin");
+	spec->weekday_mask = 0x7f;
+	spec->duration_min = 60;
+	spec->first_date = (struct core_date){ 2026, 1, 2 };
 }
 
 #endif
