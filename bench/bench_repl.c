@@ -2,8 +2,8 @@
  * bench_repl.c: the replicator (replicator/repl.h) into a real PostgreSQL.
  *
  *   DATABASE_URL=... bench_repl [--bookings N] [--series N] [--rate R]
- *                    [--seconds S] [--batch N] [--sync fdatasync|write]
- *                    [--keep]
+ *                    [--seconds S] [--batch N] [--streams N]
+ *                    [--sync fdatasync|write] [--keep]
  *
  * Works in its own database bookd_bench_<pid> next to DATABASE_URL's
  * (dropped at the end unless --keep).
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/bench_repl.XXXXXX";
 	const char *base = getenv("DATABASE_URL");
-	uint32_t series = 100, batch = 10000;
+	uint32_t series = 100, batch = 10000, streams = 0;
 	uint64_t bookings = 1000000, seed = 1, booked = 0;
 	double rate = 50000, run_s = 10;
 	enum wal_sync sync = WAL_SYNC_FDATASYNC;
@@ -149,11 +149,14 @@ int main(int argc, char **argv)
 			run_s = strtod(v, NULL);
 		else if (!strcmp(argv[i], "--batch"))
 			batch = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(argv[i], "--streams"))
+			streams = (uint32_t)strtoul(v, NULL, 10);
 		else if (!strcmp(argv[i], "--sync"))
 			sync = strcmp(v, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 		else
 			die("usage: bench_repl [--bookings N] [--series N] [--rate R] "
-			    "[--seconds S] [--batch N] [--sync fdatasync|write] [--keep]");
+			    "[--seconds S] [--batch N] [--streams N] "
+			    "[--sync fdatasync|write] [--keep]");
 		i++;
 	}
 	if (!base || !base[0]) {
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
 	rc.conninfo = conninfo;
 	rc.data_dir = dir;
 	rc.batch_records = batch;
+	if (streams)
+		rc.streams = streams;
 	rc.refresh_interval_ms = 0;
 	rc.quiet = true;
 	t0 = seconds();

@@ -233,7 +233,7 @@ struct bk {
 	uint64_t id;
 	int64_t created_at, updated_at, hold, exit_at;
 	uint32_t join_seq; /* order of joining the waitlist, 0: did not */
-	uint8_t kind, status, exit_status;
+	uint8_t kind, status, exit_status, stream;
 	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 };
 
@@ -242,6 +242,7 @@ struct ev {
 	int64_t start_at; /* ms; 0 until known */
 	int64_t created_at, updated_at, cancel_at;
 	bool created, set, cancelled;
+	uint8_t stream;
 	uint64_t series_id, org_id, location_id, instructor_id;
 	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
 	char currency[4];
@@ -260,7 +261,7 @@ struct idx {
 
 enum stage {
 	ST_CAT, ST_CUSTOMER, ST_SERIES, ST_GEN, ST_EVENT, ST_BOOKING,
-	ST_PAYMENT, ST_NOTIFY, ST_COUNT
+	ST_PAYMENT, ST_NOTIFY, ST_NEWCUST, ST_COUNT
 };
 
 static const char *const stage_copy[ST_COUNT] = {
@@ -274,10 +275,23 @@ static const char *const stage_copy[ST_COUNT] = {
 		     "set_instructor, status, cancelled, cancel_at, created_at, "
 		     "updated_at, needs_update, reg, held, wl) FROM STDIN",
 	[ST_BOOKING] = "COPY s_booking (id, event_id, kind, customer_id, status, "
-		       "hold, created_at, updated_at, join_seq, exit_at, exit_status, "
-		       "customer_known) FROM STDIN",
+		       "hold, created_at, updated_at, join_seq, exit_at, exit_status) "
+		       "FROM STDIN",
 	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
 	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
+	[ST_NEWCUST] = "COPY s_newcust FROM STDIN",
+};
+
+/* One stream's share of a batch: its rows, staged, and what they hold. */
+struct part {
+	struct buf st[ST_COUNT];
+	uint32_t rows[ST_COUNT];
+	uint64_t from;  /* the stream's applied LSN: records up to it are in */
+	bool kinds[3], cancels, created;
+	uint32_t misses, updates; /* events: start_at unknown; to update */
+	bool committed; /* its transaction moved the stream */
+	int rc;
+	char err[REPL_ERROR_SIZE];
 };
 
 struct batch {
@@ -285,8 +299,8 @@ struct batch {
 	struct ev *ev;
 	uint32_t bk_count, ev_count, cap; /* cap: bookings and events each */
 	struct idx bk_idx, ev_idx;
-	struct buf st[ST_COUNT];
-	uint32_t rows[ST_COUNT];
+	struct part part[REPL_STREAM_MAX];
+	uint32_t parts;     /* streams (parts in use) */
 	uint32_t seq, join_seq, restore_count;
 	uint32_t records, entries;
 	uint64_t bytes, first_lsn, last_lsn;
@@ -314,8 +328,11 @@ struct repl {
 	bool main_started, maint_started;
 	atomic_bool stopping;
 
-	/* main thread only */
-	PGconn *conn;
+	/* main thread only (a stream's connection: its thread, during a
+	 * phase) */
+	PGconn *conn[REPL_STREAM_MAX]; /* [0] also migrations and partitions */
+	uint32_t streams;              /* in this session */
+	uint64_t stream_lsn[REPL_STREAM_MAX]; /* applied per stream */
 	wal_reader *reader;
 	struct batch b;
 	int64_t *start_cache; /* event id -> start_at ms, 0 unknown */
@@ -329,7 +346,8 @@ struct repl {
 	pthread_cond_t cond; /* applied, refreshed, stop, refresh asked */
 	struct repl_status st;
 	bool connected, schema_ready, refresh_asked;
-	PGcancel *cancel; /* of the main connection: repl_stop interrupts */
+	PGcancel *cancel[REPL_STREAM_MAX]; /* repl_stop interrupts them */
+	pthread_mutex_t cache_lock; /* start_cache: streams fill it */
 	uint64_t bytes_applied;
 	struct lag_sample samples[REPL_LAG_SAMPLE_COUNT];
 	uint32_t sample_head, sample_count;
@@ -419,9 +437,11 @@ static int batch_init(struct batch *b, uint32_t batch_records)
 	b->bk_idx.mask = b->ev_idx.mask = slots - 1;
 	if (!b->bk || !b->ev || !b->bk_idx.slots || !b->ev_idx.slots)
 		return -ENOMEM;
-	for (int s = 0; s < ST_COUNT; s++)
-		if (!buf_reserve(&b->st[s], 1u << 16))
-			return -ENOMEM;
+	for (int k = 0; k < REPL_STREAM_MAX; k++)
+		for (int s = 0; s < ST_COUNT; s++)
+			if (!buf_reserve(&b->part[k].st[s], 1u << 12))
+				return -ENOMEM;
+	b->parts = 1;
 	return 0;
 }
 
@@ -431,8 +451,9 @@ static void batch_free(struct batch *b)
 	free(b->ev);
 	free(b->bk_idx.slots);
 	free(b->ev_idx.slots);
-	for (int s = 0; s < ST_COUNT; s++)
-		free(b->st[s].data);
+	for (int k = 0; k < REPL_STREAM_MAX; k++)
+		for (int s = 0; s < ST_COUNT; s++)
+			free(b->part[k].st[s].data);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -456,10 +477,19 @@ static void batch_reset(struct batch *b)
 		}
 	}
 	b->bk_count = b->ev_count = 0;
-	for (int s = 0; s < ST_COUNT; s++) {
-		b->st[s].size = 0;
-		b->st[s].overflow = false;
-		b->rows[s] = 0;
+	for (int k = 0; k < REPL_STREAM_MAX; k++) {
+		struct part *p = &b->part[k];
+
+		for (int s = 0; s < ST_COUNT; s++) {
+			p->st[s].size = 0;
+			p->st[s].overflow = false;
+			p->rows[s] = 0;
+		}
+		memset(p->kinds, 0, sizeof(p->kinds));
+		p->cancels = p->created = p->committed = false;
+		p->misses = p->updates = 0;
+		p->rc = 0;
+		p->err[0] = '\0';
 	}
 	b->seq = b->join_seq = b->restore_count = 0;
 	b->records = b->entries = 0;
@@ -502,6 +532,27 @@ static uint64_t ev_key(const void *base, uint32_t i)
 	return ((const struct ev *)base)[i].id;
 }
 
+/* The stream of an event. All rows about an event (the event, its
+ * bookings, their waitlist rows, payments and notifications) go through
+ * one stream, in log order; the catalogue goes through stream 0. A
+ * snapshot's batches (resync) go through stream 0 alone. */
+static uint32_t event_stream(const struct batch *b, uint64_t event_id)
+{
+	if (b->parts == 1 || b->snapshot)
+		return 0;
+	return (uint32_t)((event_id * 0xD6E8FEB86659FD93ull) >> 40) % b->parts;
+}
+
+/* The part a record goes to, or NULL when its stream has the record
+ * already (lsn <= from: the batch before a crash committed on some
+ * streams only; those skip what they have). */
+static struct part *part_for(struct batch *b, uint32_t stream, uint64_t lsn)
+{
+	struct part *p = &b->part[stream];
+
+	return lsn > p->from ? p : NULL;
+}
+
 static struct bk *bk_get(struct batch *b, uint64_t id, bool *existed)
 {
 	uint32_t h = idx_find(&b->bk_idx, id, existed, bk_key, b->bk);
@@ -513,6 +564,7 @@ static struct bk *bk_get(struct batch *b, uint64_t id, bool *existed)
 	k = &b->bk[b->bk_count++];
 	memset(k, 0, sizeof(*k));
 	k->id = id;
+	k->stream = (uint8_t)event_stream(b, core_booking_event(id));
 	b->bk_idx.slots[h] = b->bk_count;
 	return k;
 }
@@ -537,6 +589,7 @@ static struct ev *ev_get(struct batch *b, uint64_t id)
 	e = &b->ev[b->ev_count++];
 	memset(e, 0, sizeof(*e));
 	e->id = id;
+	e->stream = (uint8_t)event_stream(b, id);
 	b->ev_idx.slots[h] = b->ev_count;
 	return e;
 }
@@ -583,6 +636,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 {
 	/* Snapshot records of events and the catalogue carry no time. */
 	const int64_t at = c->at ? c->at : b->now_ms;
+	struct part *p;
 	struct buf *o;
 	struct bk *k;
 	struct ev *e;
@@ -593,7 +647,9 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
-		o = &b->st[ST_CAT];
+		if (!(p = part_for(b, 0, lsn)))
+			return 0;
+		o = &p->st[ST_CAT];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->type); TAB(o);
 		buf_u64(o, c->u.cat.id); TAB(o);
@@ -601,16 +657,18 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		buf_str(o, c->u.cat.name); TAB(o);
 		buf_str(o, c->u.cat.timezone); TAB(o);
 		buf_i64(o, at); EOL(o);
-		b->rows[ST_CAT]++;
+		p->rows[ST_CAT]++;
 		return 0;
 	case CORE_REC_CUSTOMER:
-		o = &b->st[ST_CUSTOMER];
+		if (!(p = part_for(b, 0, lsn)))
+			return 0;
+		o = &p->st[ST_CUSTOMER];
 		buf_u64(o, b->seq); TAB(o);
 		buf_str(o, c->u.customer.id); TAB(o);
 		buf_str(o, c->u.customer.email); TAB(o);
 		buf_str(o, c->u.customer.name); TAB(o);
 		buf_i64(o, at); EOL(o);
-		b->rows[ST_CUSTOMER]++;
+		p->rows[ST_CUSTOMER]++;
 		return 0;
 	case CORE_REC_SERIES: {
 		const struct core_series_spec *s = &c->u.series.spec;
@@ -618,7 +676,9 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 
 		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
 			goto bad;
-		o = &b->st[ST_SERIES];
+		if (!(p = part_for(b, 0, lsn)))
+			return 0;
+		o = &p->st[ST_SERIES];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.series.id); TAB(o);
 		buf_u64(o, s->org_id); TAB(o);
@@ -649,20 +709,26 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		}
 		buf_c(o, '}'); TAB(o);
 		buf_i64(o, at); EOL(o);
-		b->rows[ST_SERIES]++;
+		p->rows[ST_SERIES]++;
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED:
-		o = &b->st[ST_GEN];
+		if (!(p = part_for(b, 0, lsn)))
+			return 0;
+		o = &p->st[ST_GEN];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.generated.series_id); TAB(o);
 		buf_date(o, c->u.generated.through); TAB(o);
 		buf_i64(o, at); EOL(o);
-		b->rows[ST_GEN]++;
+		p->rows[ST_GEN]++;
 		return 0;
 	case CORE_REC_EVENT_CREATE: {
 		int64_t m = month_of(c->u.event.start_at);
 
+		if (!part_for(b, event_stream(b, c->u.event.id), lsn)) {
+			cache_set(r, c->u.event.id, c->u.event.start_at);
+			return 0;
+		}
 		e = ev_get(b, c->u.event.id);
 		if (e->created)
 			goto bad;
@@ -699,6 +765,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (c->u.patch.status != CORE_EVENT_SCHEDULED &&
 		    c->u.patch.status != CORE_EVENT_CANCELLED)
 			goto bad;
+		if (!part_for(b, event_stream(b, c->u.patch.event_id), lsn))
+			return 0;
 		e = ev_get(b, c->u.patch.event_id);
 		if (e->cancelled && c->u.patch.status == CORE_EVENT_SCHEDULED)
 			goto bad;
@@ -718,6 +786,9 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (!status_name(c->u.booking.status) ||
 		    c->u.booking.customer_id[0] == '\0')
 			goto bad;
+		if (!part_for(b, event_stream(b, core_booking_event(
+					 c->u.booking.booking_id)), lsn))
+			return 0;
 		k = bk_get(b, c->u.booking.booking_id, &existed);
 		if (existed)
 			goto bad;
@@ -745,6 +816,9 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (!status_name(c->u.booking.status) ||
 		    c->u.booking.status == CORE_BOOKING_WAITLISTED)
 			goto bad;
+		if (!part_for(b, event_stream(b, core_booking_event(
+					 c->u.booking.booking_id)), lsn))
+			return 0;
 		k = bk_get(b, c->u.booking.booking_id, &existed);
 		if (!existed)
 			k->kind = BK_SET;
@@ -784,7 +858,10 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		}
 		if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
 			amount = INT64_MAX;
-		o = &b->st[ST_PAYMENT];
+		if (!(p = part_for(b, event_stream(b, core_booking_event(
+					      c->u.payment.booking_id)), lsn)))
+			return 0;
+		o = &p->st[ST_PAYMENT];
 		buf_u64(o, c->u.payment.booking_id); TAB(o);
 		buf_u64(o, c->u.payment.payment_ref); TAB(o);
 		buf_u64(o, amount); TAB(o);
@@ -799,7 +876,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		else
 			buf_null(o);
 		EOL(o);
-		b->rows[ST_PAYMENT]++;
+		p->rows[ST_PAYMENT]++;
 		return 0;
 	}
 	case CORE_REC_NOTIFY: {
@@ -808,10 +885,13 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 
 		if (strcmp(kind, "unknown") == 0)
 			goto bad;
+		if (!(p = part_for(b, event_stream(b, core_booking_event(
+					      c->u.notify.booking_id)), lsn)))
+			return 0;
 		/* stable: the log, its LSN, the k-th NOTIFY of the entry */
 		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, r->log_id,
 			 lsn, notify_index);
-		o = &b->st[ST_NOTIFY];
+		o = &p->st[ST_NOTIFY];
 		buf_str(o, id); TAB(o);
 		buf_str(o, kind); TAB(o);
 		buf_u64(o, c->u.notify.booking_id); TAB(o);
@@ -823,7 +903,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		else
 			buf_null(o); /* looked up in registrations */
 		EOL(o);
-		b->rows[ST_NOTIFY]++;
+		p->rows[ST_NOTIFY]++;
 		return 0;
 	}
 	case CORE_REC_IDEM:
@@ -907,23 +987,47 @@ static void customer_add(repl *r, const char *id)
 	}
 }
 
-/* Staged bookings and events as COPY rows, once the batch is complete. */
+/* Staged bookings, events and new customers as COPY rows, each in its
+ * stream's part, once the batch is complete. */
 static void batch_finish(repl *r, struct batch *b)
 {
-	struct buf *o = &b->st[ST_BOOKING];
-
 	/* A new event's bookings are all new in this batch: its counters
 	 * are known here and it is inserted as it ends, with no update. A
 	 * snapshot's events may exist already: they are updated. */
-	for (uint32_t i = 0; i < b->ev_count; i++)
-		b->ev[i].needs_update = !b->ev[i].created || b->snapshot;
+	for (uint32_t i = 0; i < b->ev_count; i++) {
+		struct ev *e = &b->ev[i];
+		struct part *p = &b->part[e->stream];
+
+		e->needs_update = !e->created || b->snapshot;
+		if (!e->start_at && e->id < r->start_cache_cap)
+			e->start_at = r->start_cache[e->id];
+		p->misses += !e->start_at;
+		p->updates += e->needs_update;
+		p->created |= e->created;
+		p->cancels |= e->cancelled;
+	}
 	/* A booking new in this batch had no status before: its share of
 	 * the counters' change is known here. Only the others' previous
-	 * statuses are read from PostgreSQL (sql_event_delta). */
+	 * statuses are read from PostgreSQL (sql_event_delta). Its customer,
+	 * unless known to exist, goes to the stream of the customer id: each
+	 * customer is inserted by one stream only, so streams never wait
+	 * for each other's rows. */
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
 		struct ev *e = ev_get(b, k->id >> 24);
 
+		b->part[k->stream].kinds[k->kind] = true;
+		if (k->kind == BK_SET)
+			continue;
+		if (!customer_known(r, k->customer)) {
+			struct part *p = &b->part[b->snapshot ? 0 :
+				customer_hash(k->customer) % b->parts];
+			struct buf *o = &p->st[ST_NEWCUST];
+
+			buf_str(o, k->customer); TAB(o);
+			buf_i64(o, k->created_at); EOL(o);
+			p->rows[ST_NEWCUST]++;
+		}
 		if (k->kind != BK_NEW)
 			continue;
 		e->n_conf += k->status == CORE_BOOKING_CONFIRMED;
@@ -936,6 +1040,8 @@ static void batch_finish(repl *r, struct batch *b)
 
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
+		struct part *p = &b->part[k->stream];
+		struct buf *o = &p->st[ST_BOOKING];
 
 		buf_u64(o, k->id); TAB(o);
 		buf_u64(o, k->id >> 24); TAB(o);
@@ -960,19 +1066,18 @@ static void batch_finish(repl *r, struct batch *b)
 		TAB(o);
 		if (k->exit_status) {
 			buf_i64(o, k->exit_at); TAB(o);
-			buf_str(o, status_name(k->exit_status)); TAB(o);
+			buf_str(o, status_name(k->exit_status));
 		} else {
 			buf_null(o); TAB(o);
-			buf_null(o); TAB(o);
+			buf_null(o);
 		}
-		buf_str(o, k->kind != BK_SET && customer_known(r, k->customer)
-				   ? "t" : "f");
 		EOL(o);
+		p->rows[ST_BOOKING]++;
 	}
-	b->rows[ST_BOOKING] = b->bk_count;
-	o = &b->st[ST_EVENT];
 	for (uint32_t i = 0; i < b->ev_count; i++) {
 		const struct ev *e = &b->ev[i];
+		struct part *p = &b->part[e->stream];
+		struct buf *o = &p->st[ST_EVENT];
 
 		buf_u64(o, e->id); TAB(o);
 		buf_i64(o, e->start_at); TAB(o);
@@ -1005,16 +1110,18 @@ static void batch_finish(repl *r, struct batch *b)
 		buf_u64(o, e->n_conf); TAB(o);
 		buf_u64(o, e->n_held); TAB(o);
 		buf_u64(o, e->n_wl); EOL(o);
+		p->rows[ST_EVENT]++;
 	}
-	b->rows[ST_EVENT] = b->ev_count;
 }
 
-static uint64_t batch_rows(const struct batch *b)
+/* Rows a part writes (not counted: series marks, and customers implied by
+ * bookings, which are written only when new). */
+static uint64_t part_rows(const struct part *p)
 {
 	uint64_t n = 0;
 	for (int s = 0; s < ST_COUNT; s++)
-		if (s != ST_GEN)
-			n += b->rows[s];
+		if (s != ST_GEN && s != ST_NEWCUST)
+			n += p->rows[s];
 	return n;
 }
 
@@ -1056,11 +1163,12 @@ static const char sql_stage[] =
 	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
 	" kind smallint, customer_id text, status text, hold bigint,"
 	" created_at bigint, updated_at bigint, join_seq int, exit_at bigint,"
-	" exit_status text, customer_known bool, old_status text)"
-	" ON COMMIT DELETE ROWS;"
+	" exit_status text, old_status text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_payment (booking_id bigint, ref text,"
 	" amount bigint, currency text, status text, flagged bool, code smallint,"
 	" at bigint, customer_id text) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_newcust (id text, at bigint)"
+	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_notify (id text, kind text,"
 	" booking_id bigint, lsn bigint, at bigint, customer_id text)"
 	" ON COMMIT DELETE ROWS;";
@@ -1180,11 +1288,12 @@ static const char sql_event_update[] =
 	" FROM s_event x"
 	" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS("x.start_at");
 
-static const char sql_customers_implied[] =
+/* Customers the bookings imply, in a transaction of their own before the
+ * batch's (a repeat does nothing): each stream inserts those of its ids. */
+static const char sql_customers_new[] =
 	"INSERT INTO customers (id, created_at, updated_at)"
-	" SELECT customer_id, " TS("min(created_at)") ", " TS("min(created_at)")
-	" FROM s_booking WHERE kind <> 0 AND NOT customer_known GROUP BY customer_id"
-	" ON CONFLICT (id) DO NOTHING;";
+	" SELECT id, " TS("min(at)") ", " TS("min(at)")
+	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
 
 static const char sql_reg_update[] =
 	"UPDATE registrations r SET status = s.status,"
@@ -1257,9 +1366,22 @@ static const char sql_notify[] =
 	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS("n.at")
 	" FROM s_notify n;"; /* ids are unique per log: a conflict stops */
 
-static const char sql_state_move[] =
-	"UPDATE replication_state SET applied_lsn = $2, updated_at = now()"
-	" WHERE log_id = $1 AND applied_lsn = $3";
+/* A stream moves its own position, guarded by where it started from (two
+ * replicators of one log cannot both apply). applied_lsn is what every
+ * stream has: the first statement locks the row, so the second sees the
+ * other streams' committed moves. */
+static const char sql_state_stream[] =
+	"UPDATE replication_state SET streams[$2::int] = $3::bigint,"
+	" updated_at = now() WHERE log_id = $1 AND streams[$2::int] = $4::bigint";
+static const char sql_state_min[] =
+	"UPDATE replication_state SET applied_lsn ="
+	" (SELECT min(v) FROM unnest(streams) v) WHERE log_id = $1";
+/* A resync's batch moves every stream at once ($3 NULL: the guard only). */
+static const char sql_state_all[] =
+	"UPDATE replication_state SET streams = CASE WHEN $3::bigint IS NULL"
+	" THEN streams ELSE array_fill($3::bigint, ARRAY[cardinality(streams)]) END,"
+	" applied_lsn = coalesce($3::bigint, applied_lsn), updated_at = now()"
+	" WHERE log_id = $1 AND streams = $2::bigint[]";
 
 /* ---- libpq helpers -------------------------------------------------------- */
 
@@ -1466,6 +1588,7 @@ static void stop_loudly(repl *r, const char *msg)
 
 static void cache_set(repl *r, uint64_t id, int64_t ms)
 {
+	pthread_mutex_lock(&r->cache_lock);
 	if (id >= r->start_cache_cap) {
 		uint64_t cap = r->start_cache_cap ? r->start_cache_cap : 1u << 16;
 		int64_t *p;
@@ -1473,16 +1596,18 @@ static void cache_set(repl *r, uint64_t id, int64_t ms)
 		while (cap <= id)
 			cap *= 2;
 		if (cap > REPL_START_CACHE_MAX)
-			return; /* beyond: looked up in PostgreSQL */
+			goto out; /* beyond: looked up in PostgreSQL */
 		p = realloc(r->start_cache, cap * sizeof(*p));
 		if (!p)
-			return;
+			goto out;
 		memset(p + r->start_cache_cap, 0,
 		       (cap - r->start_cache_cap) * sizeof(*p));
 		r->start_cache = p;
 		r->start_cache_cap = cap;
 	}
 	r->start_cache[id] = ms;
+out:
+	pthread_mutex_unlock(&r->cache_lock);
 }
 
 /* ---- partitions ---------------------------------------------------------- */
@@ -1496,7 +1621,7 @@ static void month_date(uint32_t m, char out[16])
 static int partitions_load(repl *r, char *err, size_t es)
 {
 	PGresult *res;
-	int rc = pg_run(r->conn, "listing partitions",
+	int rc = pg_run(r->conn[0], "listing partitions",
 			"SELECT c.relname FROM pg_inherits i JOIN pg_class c"
 			" ON c.oid = i.inhrelid"
 			" WHERE i.inhparent = 'class_events'::regclass",
@@ -1534,7 +1659,7 @@ static int partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 
 		month_date(a, from);
 		month_date(z, to);
-		rc = pg_run(r->conn, "ensure_class_events_partitions",
+		rc = pg_run(r->conn[0], "ensure_class_events_partitions",
 			    "SELECT ensure_class_events_partitions($1::date, $2::date)",
 			    2, p, PGRES_TUPLES_OK, NULL, err, es);
 		if (rc)
@@ -1547,7 +1672,7 @@ static int partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 
 static int migrate(repl *r, char *err, size_t es)
 {
-	PGconn *c = r->conn;
+	PGconn *c = r->conn[0];
 	int rc = pg_run(c, "schema_migrations",
 			"CREATE TABLE IF NOT EXISTS schema_migrations ("
 			" version bigint PRIMARY KEY, name text,"
@@ -1611,55 +1736,107 @@ static int migrate(repl *r, char *err, size_t es)
 
 /* ---- applying a batch -------------------------------------------------------- */
 
-/* Applies the batch in one transaction moving applied_lsn from -> to.
- * 0, REPL_TRANSIENT (retry on a new connection) or -EPROTO / -EUCLEAN /
- * -ENOMEM (permanent), with b->err. */
-static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
+/* The customers part k implies, in a transaction of their own. */
+static int apply_customers(repl *r, struct batch *b, uint32_t k)
 {
-	PGconn *c = r->conn;
-	char *err = b->err;
-	size_t es = sizeof(b->err);
-	char from_s[24], to_s[24], n_s[24];
-	const char *mp[3] = { r->log_id, to_s, from_s };
-	bool kinds[3] = { false, false, false }, cancels = false, created = false;
-	uint32_t misses = 0, updates = 0;
+	PGconn *c = r->conn[k];
+	struct part *p = &b->part[k];
+	int rc;
+
+	if (!p->rows[ST_NEWCUST])
+		return 0;
+	rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+		    p->err, sizeof(p->err));
+	if (!rc)
+		rc = pg_copy(c, stage_copy[ST_NEWCUST], &p->st[ST_NEWCUST], p->err,
+			     sizeof(p->err));
+	if (!rc)
+		rc = pg_run(c, "customers", sql_customers_new, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
+	if (!rc)
+		rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL,
+			    p->err, sizeof(p->err));
+	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
+
+/* The replication_state move of part k, in its transaction: 0 or an
+ * error. A resync's batch (b->snapshot) moves every stream (move false:
+ * none, the guard only). */
+static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
+		      bool move)
+{
+	PGconn *c = r->conn[k];
+	struct part *p = &b->part[k];
+	char stream_s[12], to_s[24], from_s[24], all_s[REPL_STREAM_MAX * 24 + 2];
+	PGresult *res;
+	int rc;
+
+	snprintf(to_s, sizeof(to_s), "%" PRIu64, to);
+	if (b->snapshot) {
+		size_t n = 0;
+		const char *pa[3] = { r->log_id, all_s, move ? to_s : NULL };
+
+		all_s[n++] = '{';
+		for (uint32_t i = 0; i < r->streams; i++)
+			n += (size_t)snprintf(all_s + n, sizeof(all_s) - n,
+					      "%s%" PRIu64, i ? "," : "",
+					      r->stream_lsn[i]);
+		snprintf(all_s + n, sizeof(all_s) - n, "}");
+		rc = pg_run(c, "replication_state", sql_state_all, 3, pa,
+			    PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+		snprintf(from_s, sizeof(from_s), "%.20s", all_s);
+	} else {
+		const char *ps[4] = { r->log_id, stream_s, to_s, from_s };
+
+		snprintf(stream_s, sizeof(stream_s), "%u", k + 1);
+		snprintf(from_s, sizeof(from_s), "%" PRIu64, p->from);
+		rc = pg_run(c, "replication_state", sql_state_stream, 4, ps,
+			    PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+	}
+	if (rc)
+		return rc;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		snprintf(p->err, sizeof(p->err),
+			 "replication_state of log '%s' is no longer at %s: "
+			 "another replicator applies this log", r->log_id, from_s);
+		rc = -EUCLEAN;
+	}
+	PQclear(res);
+	if (!rc && !b->snapshot) {
+		const char *pm[1] = { r->log_id };
+		rc = pg_run(c, "replication_state", sql_state_min, 1, pm,
+			    PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
+	}
+	return rc;
+}
+
+/* Applies part k of the batch on stream k's connection in one transaction
+ * that also moves the stream's position to `to`. 0, REPL_TRANSIENT (retry
+ * on a new connection) or -EPROTO / -EUCLEAN (permanent), with p->err. */
+static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
+		      bool move)
+{
+	PGconn *c = r->conn[k];
+	struct part *p = &b->part[k];
+	char *err = p->err;
+	size_t es = sizeof(p->err);
 	PGresult *res;
 	char *multi;
 	size_t multi_size = 0;
 	int rc;
 
-	assert(r->conn);
-	assert(to >= from);
-	for (uint32_t i = 0; i < b->ev_count; i++) {
-		struct ev *e = &b->ev[i];
-
-		created |= e->created;
-		cancels |= e->cancelled;
-		if (!e->start_at && e->id < r->start_cache_cap)
-			e->start_at = r->start_cache[e->id];
-		if (!e->start_at)
-			misses++;
-	}
-	for (uint32_t i = 0; i < b->bk_count; i++)
-		kinds[b->bk[i].kind] = true;
-	batch_finish(r, b);
-	for (int s = 0; s < ST_COUNT; s++)
-		if (b->st[s].overflow) {
-			snprintf(err, es, "batch too large to stage (out of memory)");
-			return -ENOMEM;
-		}
-
+	assert(c);
 	rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	for (int s = 0; !rc && s < ST_COUNT; s++)
-		if (b->rows[s])
-			rc = pg_copy(c, stage_copy[s], &b->st[s], err, es);
-	if (!rc && (b->rows[ST_CAT] || b->rows[ST_CUSTOMER] ||
-		    b->rows[ST_SERIES] || b->rows[ST_GEN]))
+		if (p->rows[s] && s != ST_NEWCUST)
+			rc = pg_copy(c, stage_copy[s], &p->st[s], err, es);
+	if (!rc && (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] ||
+		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
 		rc = pg_run(c, "catalogue", sql_catalog, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && b->months)
-		rc = partitions_ensure(r, b->month_lo, b->month_hi, err, es);
-	if (!rc && misses) {
+	if (!rc && p->misses) {
 		rc = pg_run(c, "event look-up", sql_event_start, 0, NULL,
 			    PGRES_TUPLES_OK, &res, err, es);
 		for (int i = 0; !rc && i < PQntuples(res); i++) {
@@ -1680,14 +1857,14 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 		else if (rc && res && PQresultStatus(res) == PGRES_TUPLES_OK)
 			PQclear(res);
 	}
-	if (!rc && created)
+	if (!rc && p->created)
 		rc = pg_run(c, "inserting events",
 			    b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
 			    0, NULL, PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && (kinds[BK_SET] || kinds[BK_RESTORE]))
+	if (!rc && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = pg_run(c, "previous statuses", sql_old_status, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && kinds[BK_SET]) {
+	if (!rc && p->kinds[BK_SET]) {
 		rc = pg_run(c, "previous statuses", sql_missing_booking, 0, NULL,
 			    PGRES_TUPLES_OK, &res, err, es);
 		if (!rc) {
@@ -1702,26 +1879,24 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			PQclear(res);
 		}
 	}
-	for (uint32_t i = 0; i < b->ev_count; i++)
-		updates += b->ev[i].needs_update;
-	if (!rc && updates && (kinds[BK_SET] || kinds[BK_RESTORE]))
+	if (!rc && p->updates && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = pg_run(c, "event deltas", sql_event_delta, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = pg_run(c, "nested loops", sql_nested_loops, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && updates) {
+	if (!rc && p->updates) {
 		rc = pg_run(c, "updating events", sql_event_update, 0, NULL,
 			    PGRES_COMMAND_OK, &res, err, es);
 		if (!rc) {
 			int64_t n;
 
-			if (!parse_i64(PQcmdTuples(res), &n) || n != updates) {
+			if (!parse_i64(PQcmdTuples(res), &n) || n != p->updates) {
 				snprintf(err, es,
 					 "%u events touched, %s found in class_events "
 					 "(an event the log has is missing: "
 					 "detached partition, or another log's data?)",
-					 updates, PQcmdTuples(res));
+					 p->updates, PQcmdTuples(res));
 				rc = -EUCLEAN;
 			}
 			PQclear(res);
@@ -1729,24 +1904,22 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 	}
 	if (!rc) {
 		/* The rest needs no answer: one round trip. */
-		const char *parts[9];
+		const char *parts[8];
 		size_t np = 0;
 
-		if (kinds[BK_NEW] || kinds[BK_RESTORE])
-			parts[np++] = sql_customers_implied;
-		if (kinds[BK_SET])
+		if (p->kinds[BK_SET])
 			parts[np++] = sql_reg_update;
-		if (kinds[BK_NEW])
+		if (p->kinds[BK_NEW])
 			parts[np++] = sql_reg_insert;
-		if (kinds[BK_RESTORE])
+		if (p->kinds[BK_RESTORE])
 			parts[np++] = sql_reg_restore;
-		if (b->bk_count)
+		if (p->rows[ST_BOOKING])
 			parts[np++] = sql_waitlist;
-		if (cancels)
+		if (p->cancels)
 			parts[np++] = sql_event_cancel;
-		if (b->rows[ST_PAYMENT])
+		if (p->rows[ST_PAYMENT])
 			parts[np++] = sql_payments;
-		if (b->rows[ST_NOTIFY])
+		if (p->rows[ST_NOTIFY])
 			parts[np++] = sql_notify;
 		for (size_t i = 0; i < np; i++)
 			multi_size += strlen(parts[i]);
@@ -1774,32 +1947,121 @@ static int apply_batch(repl *r, struct batch *b, uint64_t from, uint64_t to)
 			}
 		}
 	}
-	if (!rc) {
-		snprintf(from_s, sizeof(from_s), "%" PRIu64, from);
-		snprintf(to_s, sizeof(to_s), "%" PRIu64, to);
-		rc = pg_run(c, "replication_state", sql_state_move, 3, mp,
-			    PGRES_COMMAND_OK, &res, err, es);
-		if (!rc) {
-			snprintf(n_s, sizeof(n_s), "%s", PQcmdTuples(res));
-			PQclear(res);
-			if (strcmp(n_s, "1") != 0) {
-				snprintf(err, es,
-					 "replication_state of log '%s' is no longer "
-					 "at %s: another replicator applies this log",
-					 r->log_id, from_s);
-				rc = -EUCLEAN;
-			}
-		}
-	}
+	if (!rc)
+		rc = move_state(r, b, k, to, move);
 	if (!rc)
 		rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
 			    NULL, err, es);
 	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
 		PQclear(PQexec(c, "ROLLBACK"));
-	if (!rc && b->months)
+	return rc;
+}
+
+/* One step of a batch on streams lo..hi-1 at once: stream lo on the
+ * calling thread, the others on threads of their own. */
+enum phase { PHASE_CUSTOMERS, PHASE_APPLY };
+
+struct job {
+	repl *r;
+	struct batch *b;
+	uint32_t k;
+	enum phase phase;
+	uint64_t to;
+	bool move;
+	pthread_t thread;
+	bool started;
+};
+
+static void *job_run(void *arg)
+{
+	struct job *j = arg;
+	struct part *p = &j->b->part[j->k];
+
+	if (j->phase == PHASE_CUSTOMERS)
+		p->rc = apply_customers(j->r, j->b, j->k);
+	else if (p->from < j->to || j->b->snapshot)
+		p->committed = (p->rc = apply_part(j->r, j->b, j->k, j->to,
+						   j->move)) == 0;
+	return NULL;
+}
+
+/* 0, or the first permanent error (else a transient one) into b->err. */
+static int run_phase(repl *r, struct batch *b, enum phase phase, uint32_t lo,
+		     uint32_t hi, uint64_t to, bool move)
+{
+	struct job jobs[REPL_STREAM_MAX];
+	int rc = 0;
+
+	for (uint32_t k = lo; k < hi; k++) {
+		jobs[k] = (struct job){ .r = r, .b = b, .k = k, .phase = phase,
+					.to = to, .move = move };
+		b->part[k].rc = 0;
+		if (k > lo)
+			jobs[k].started = pthread_create(&jobs[k].thread, NULL,
+							 job_run, &jobs[k]) == 0;
+		if (k > lo && !jobs[k].started)
+			job_run(&jobs[k]); /* no thread: in turn */
+	}
+	job_run(&jobs[lo]);
+	for (uint32_t k = lo; k < hi; k++) {
+		struct part *p = &b->part[k];
+
+		if (jobs[k].started)
+			pthread_join(jobs[k].thread, NULL);
+		if (p->rc == 0 || (rc && rc != REPL_TRANSIENT) ||
+		    (rc == REPL_TRANSIENT && p->rc == REPL_TRANSIENT))
+			continue;
+		rc = p->rc;
+		if (r->streams > 1)
+			snprintf(b->err, sizeof(b->err), "stream %u: %s", k + 1,
+				 p->err);
+		else
+			snprintf(b->err, sizeof(b->err), "%s", p->err);
+	}
+	return rc;
+}
+
+/* Applies the batch: each stream's part in a transaction of its own that
+ * moves the stream's position to `to` (a resync's batch: stream 0 alone,
+ * moving every stream; move false: none). Partitions first (harmless
+ * ahead of time), then the customers, then the parts: stream 0 first when
+ * it has catalogue rows (the events of a new series read its title), else
+ * all at once. 0, REPL_TRANSIENT (retry on new connections) or a
+ * permanent -errno, with b->err; b->part[k].committed says which streams
+ * moved. */
+static int apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
+{
+	const struct part *p0 = &b->part[0];
+	uint32_t n = b->snapshot ? 1 : b->parts;
+	int rc;
+
+	batch_finish(r, b);
+	for (uint32_t k = 0; k < n; k++)
+		for (int s = 0; s < ST_COUNT; s++)
+			if (b->part[k].st[s].overflow) {
+				snprintf(b->err, sizeof(b->err),
+					 "batch too large to stage (out of memory)");
+				return -ENOMEM;
+			}
+	if (b->months) {
+		rc = partitions_ensure(r, b->month_lo, b->month_hi, b->err,
+				       sizeof(b->err));
+		if (rc)
+			return rc;
 		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)
 			r->months[m / 8] |= (uint8_t)(1u << (m % 8));
-	return rc;
+	}
+	rc = run_phase(r, b, PHASE_CUSTOMERS, 0, n, to, move);
+	if (rc)
+		return rc;
+	if (n > 1 && (p0->rows[ST_CAT] || p0->rows[ST_CUSTOMER] ||
+		      p0->rows[ST_SERIES] || p0->rows[ST_GEN])) {
+		rc = run_phase(r, b, PHASE_APPLY, 0, 1, to, move);
+		if (!rc)
+			rc = run_phase(r, b, PHASE_APPLY, 1, n, to, move);
+		return rc;
+	}
+	return run_phase(r, b, PHASE_APPLY, 0, n, to, move);
 }
 
 /* ---- sessions: connect, migrate, position, reader ---------------------------- */
@@ -1811,41 +2073,72 @@ static void session_close(repl *r)
 		r->reader = NULL;
 	}
 	pthread_mutex_lock(&r->lock);
-	if (r->cancel) {
-		PQfreeCancel(r->cancel);
-		r->cancel = NULL;
-	}
+	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
+		if (r->cancel[k]) {
+			PQfreeCancel(r->cancel[k]);
+			r->cancel[k] = NULL;
+		}
 	pthread_mutex_unlock(&r->lock);
-	if (r->conn) {
-		PQfinish(r->conn);
-		r->conn = NULL;
-	}
+	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
+		if (r->conn[k]) {
+			PQfinish(r->conn[k]);
+			r->conn[k] = NULL;
+		}
 	set_connected(r, false);
 }
 
-static void commit_applied(repl *r, const struct batch *b, uint64_t to,
-			   double seconds)
+/* A new batch, each part knowing where its stream is. */
+static void batch_start(repl *r, struct batch *b)
 {
+	batch_reset(b);
+	b->parts = r->streams;
+	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
+		b->part[k].from = k < r->streams ? r->stream_lsn[k] : UINT64_MAX;
+}
+
+/* After a batch, whole or not: the streams that committed are at `to`
+ * (a resync's batch moves them all, when move); applied_lsn is what every
+ * stream has. */
+static void batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
+		       double seconds)
+{
+	uint64_t lo = UINT64_MAX;
+	bool whole = true;
+
+	for (uint32_t k = 0; k < r->streams; k++) {
+		const struct part *p = &b->part[b->snapshot ? 0 : k];
+
+		if (p->committed && move)
+			r->stream_lsn[k] = to;
+		if (r->stream_lsn[k] < lo)
+			lo = r->stream_lsn[k];
+		whole &= r->stream_lsn[k] >= to;
+	}
 	pthread_mutex_lock(&r->lock);
-	r->st.applied_lsn = to;
-	r->st.batch_count++;
-	r->st.records_applied += b->records;
-	r->st.entries_applied += b->entries;
-	r->st.rows_written += batch_rows(b);
-	r->st.last_batch_ms = seconds * 1000;
-	r->bytes_applied += b->bytes;
+	r->st.applied_lsn = lo;
+	for (uint32_t k = 0; k < (b->snapshot ? 1 : r->streams); k++)
+		if (b->part[k].committed)
+			r->st.rows_written += part_rows(&b->part[k]);
+	if (whole) {
+		r->st.batch_count++;
+		r->st.records_applied += b->records;
+		r->st.entries_applied += b->entries;
+		r->st.last_batch_ms = seconds * 1000;
+		r->bytes_applied += b->bytes;
+	}
 	lag_pop(r);
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	wal_retain(r->w, to + 1);
-	for (uint32_t i = 0; i < b->bk_count; i++)
-		if (b->bk[i].kind != BK_SET)
-			customer_add(r, b->bk[i].customer);
+	wal_retain(r->w, lo + 1);
+	if (whole) /* these customers exist now */
+		for (uint32_t i = 0; i < b->bk_count; i++)
+			if (b->bk[i].kind != BK_SET)
+				customer_add(r, b->bk[i].customer);
 }
 
 static int resync(repl *r, char *err, size_t es);
 
-static int session_open(repl *r, char *err, size_t es)
+static PGconn *pg_connect(repl *r, uint32_t k, char *err, size_t es)
 {
 	/* Before dbname: the conninfo's own settings win. Keepalives find a
 	 * dead server on TCP within a minute. */
@@ -1854,88 +2147,169 @@ static int session_open(repl *r, char *err, size_t es)
 			       "application_name", "dbname", NULL };
 	const char *vals[] = { "5", "30", "10", "3", "bookd-replicator",
 			       r->conninfo, NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		char msg[300];
+		one_line(msg, sizeof(msg), c ? PQerrorMessage(c) : "out of memory");
+		snprintf(err, es, "cannot connect to PostgreSQL: %s", msg);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, pg_notice_quiet, NULL);
+	r->conn[k] = c;
+	pthread_mutex_lock(&r->lock);
+	r->cancel[k] = PQgetCancel(c);
+	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
+/* Where each stream is, from replication_state, into r->stream_lsn and
+ * r->streams: the configured count when all are at one LSN (a row from
+ * before streams, or another count, is set to it), else the stored count
+ * until the streams behind have caught up (a batch committed on some
+ * streams only). */
+static int streams_load(repl *r, char *err, size_t es)
+{
 	const char *p[1] = { r->log_id };
+	char n_s[12], v_s[24];
+	const char *pu[3] = { r->log_id, n_s, v_s };
 	PGresult *res;
-	int64_t applied;
-	uint64_t durable;
+	bool equal = true;
+	int rows, rc;
+
+	rc = pg_run(r->conn[0], "replication_state",
+		    "SELECT u.v, s.streams IS NULL FROM replication_state s,"
+		    " unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
+		    " WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
+		    1, p, PGRES_TUPLES_OK, &res, err, es);
+	if (rc)
+		return rc;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && i < REPL_STREAM_MAX; i++) {
+		int64_t v;
+
+		if (PQnfields(res) != 2 || !parse_i64(PQgetvalue(res, i, 0), &v) ||
+		    v < 0) {
+			rows = 0;
+			break;
+		}
+		r->stream_lsn[i] = (uint64_t)v;
+		equal &= r->stream_lsn[i] == r->stream_lsn[0];
+	}
+	bool legacy = rows > 0 && PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	if (rows < 1 || rows > REPL_STREAM_MAX) {
+		snprintf(err, es, "replication_state of log '%s': unexpected "
+				  "streams (%d)", r->log_id, rows);
+		return -EPROTO;
+	}
+	r->streams = (uint32_t)rows;
+	if (!equal) {
+		say(r, "%d streams at different LSNs (a batch committed on some "
+		       "only): those behind catch up first", rows);
+		return 0;
+	}
+	if (!legacy && r->streams == r->cfg.streams)
+		return 0;
+	snprintf(n_s, sizeof(n_s), "%u", r->cfg.streams);
+	snprintf(v_s, sizeof(v_s), "%" PRIu64, r->stream_lsn[0]);
+	rc = pg_run(r->conn[0], "replication_state",
+		    "UPDATE replication_state SET streams ="
+		    " array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
+		    " AND applied_lsn = $3::bigint AND coalesce(streams,"
+		    " ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
+		    3, pu, PGRES_COMMAND_OK, &res, err, es);
+	if (rc)
+		return rc;
+	rc = strcmp(PQcmdTuples(res), "1") ? -EUCLEAN : 0;
+	PQclear(res);
+	if (rc) {
+		snprintf(err, es, "replication_state of log '%s' moved while "
+				  "starting: another replicator applies this log",
+			 r->log_id);
+		return rc;
+	}
+	r->streams = r->cfg.streams;
+	for (uint32_t k = 1; k < r->streams; k++)
+		r->stream_lsn[k] = r->stream_lsn[0];
+	return 0;
+}
+
+static int session_open(repl *r, char *err, size_t es)
+{
+	const char *p[1] = { r->log_id };
+	uint64_t applied = UINT64_MAX, top = 0, durable;
 	char ahead[8];
 	int rc;
 
-	r->conn = PQconnectdbParams(keys, vals, 1);
-	if (!r->conn || PQstatus(r->conn) != CONNECTION_OK) {
-		char msg[300];
-		one_line(msg, sizeof(msg),
-			 r->conn ? PQerrorMessage(r->conn) : "out of memory");
-		snprintf(err, es, "cannot connect to PostgreSQL: %s", msg);
+	if (!pg_connect(r, 0, err, es))
 		return REPL_TRANSIENT;
-	}
-	PQsetNoticeProcessor(r->conn, pg_notice_quiet, NULL);
-	pthread_mutex_lock(&r->lock);
-	r->cancel = PQgetCancel(r->conn);
-	pthread_mutex_unlock(&r->lock);
 	rc = migrate(r, err, es);
 	if (!rc)
-		rc = pg_run(r->conn, "staging tables", sql_stage, 0, NULL,
+		rc = pg_run(r->conn[0], "staging tables", sql_stage, 0, NULL,
 			    PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
-		rc = pg_run(r->conn, "replication_state",
-			    "INSERT INTO replication_state (log_id) VALUES ($1)"
-			    " ON CONFLICT (log_id) DO NOTHING",
+		rc = pg_run(r->conn[0], "replication_state",
+			    "INSERT INTO replication_state (log_id, streams)"
+			    " VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
 			    1, p, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
-		rc = pg_run(r->conn, "replication_state",
-			    "SELECT applied_lsn FROM replication_state WHERE log_id = $1",
-			    1, p, PGRES_TUPLES_OK, &res, err, es);
+		rc = streams_load(r, err, es);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1 || PQnfields(res) != 1 ||
-	    !parse_i64(PQgetvalue(res, 0, 0), &applied) || applied < 0) {
-		PQclear(res);
-		snprintf(err, es, "replication_state of log '%s': unexpected answer",
-			 r->log_id);
-		return -EPROTO;
+	for (uint32_t k = 0; k < r->streams; k++) {
+		applied = r->stream_lsn[k] < applied ? r->stream_lsn[k] : applied;
+		top = r->stream_lsn[k] > top ? r->stream_lsn[k] : top;
 	}
-	PQclear(res);
 	durable = wal_durable_lsn(r->w);
-	if ((uint64_t)applied > durable) {
+	if (top > durable) {
 		snprintf(err, es,
-			 "PostgreSQL has log '%s' applied up to LSN %" PRId64
+			 "PostgreSQL has log '%s' applied up to LSN %" PRIu64
 			 " but the log ends at %" PRIu64
 			 ": another log's data (set another log_id) or a lost log",
-			 r->log_id, applied, durable);
+			 r->log_id, top, durable);
 		return -EUCLEAN;
+	}
+	for (uint32_t k = 1; !rc && k < r->streams; k++) {
+		if (!pg_connect(r, k, err, es))
+			return REPL_TRANSIENT;
+		rc = pg_run(r->conn[k], "staging tables", sql_stage, 0, NULL,
+			    PGRES_COMMAND_OK, NULL, err, es);
 	}
 	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
 	const char *pa[1] = { ahead };
-	rc = pg_run(r->conn, "partitions ahead",
-		    "SELECT ensure_class_events_partitions("
-		    "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
-		    " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
-		    1, pa, PGRES_TUPLES_OK, NULL, err, es);
+	if (!rc)
+		rc = pg_run(r->conn[0], "partitions ahead",
+			    "SELECT ensure_class_events_partitions("
+			    "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
+			    " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
+			    1, pa, PGRES_TUPLES_OK, NULL, err, es);
 	if (!rc)
 		rc = partitions_load(r, err, es);
 	if (rc)
 		return rc;
 
 	pthread_mutex_lock(&r->lock);
-	r->st.applied_lsn = (uint64_t)applied;
+	r->st.applied_lsn = applied;
 	r->schema_ready = true;
 	r->connected = true;
 	lag_pop(r);
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 
-	wal_retain(r->w, (uint64_t)applied + 1);
-	rc = wal_reader_open(r->w, (uint64_t)applied + 1, &r->reader);
+	wal_retain(r->w, applied + 1);
+	rc = wal_reader_open(r->w, applied + 1, &r->reader);
 	if (rc == -ENODATA)
 		return resync(r, err, es);
 	if (rc) {
-		snprintf(err, es, "cannot read the log from LSN %" PRId64 ": %s",
+		snprintf(err, es, "cannot read the log from LSN %" PRIu64 ": %s",
 			 applied + 1, strerror(-rc));
 		return rc;
 	}
-	say(r, "connected; log '%s' applied up to LSN %" PRId64 ", log at %" PRIu64,
-	    r->log_id, applied, durable);
+	say(r, "connected (%u stream%s); log '%s' applied up to LSN %" PRIu64
+	       ", log at %" PRIu64,
+	    r->streams, r->streams == 1 ? "" : "s", r->log_id, applied, durable);
 	return 0;
 }
 
@@ -1944,7 +2318,7 @@ static int session_open(repl *r, char *err, size_t es)
 static int resync(repl *r, char *err, size_t es)
 {
 	for (int attempt = 0; attempt < REPL_RESYNC_ATTEMPT_MAX; attempt++) {
-		uint64_t applied = r->st.applied_lsn, snap_lsn = 0;
+		uint64_t applied = r->st.applied_lsn, snap_lsn = 0, top = 0;
 		void *snap = NULL;
 		size_t size = 0, pos = 0;
 		const void *entry;
@@ -1966,7 +2340,9 @@ static int resync(repl *r, char *err, size_t es)
 			snprintf(err, es, "resync: no snapshot: %s", lerr);
 			return rc;
 		}
-		if (snap_lsn <= applied) {
+		for (uint32_t k = 0; k < r->streams; k++)
+			top = r->stream_lsn[k] > top ? r->stream_lsn[k] : top;
+		if (snap_lsn <= applied || snap_lsn < top) {
 			free(snap);
 			snprintf(err, es,
 				 "the log lacks LSN %" PRIu64 " and the newest "
@@ -1977,7 +2353,7 @@ static int resync(repl *r, char *err, size_t es)
 		say(r, "log from LSN %" PRIu64 " removed: resynchronising from "
 		       "the snapshot at LSN %" PRIu64 " (%zu bytes)",
 		    applied + 1, snap_lsn, size);
-		batch_reset(b);
+		batch_start(r, b);
 		b->snapshot = true;
 		while (!rc && (rc = core_snapshot_next(snap, size, &pos, &entry,
 						       &entry_size)) > 0) {
@@ -1993,11 +2369,11 @@ static int resync(repl *r, char *err, size_t es)
 				if (c.type == CORE_REC_EVENT_CREATE &&
 				    b->records >= r->cfg.batch_records / 2) {
 					b->first_lsn = b->last_lsn = snap_lsn;
-					rc = apply_batch(r, b, applied, applied);
+					rc = apply_batch(r, b, applied, false);
 					if (rc)
 						break;
-					commit_applied(r, b, applied, 0);
-					batch_reset(b);
+					batch_done(r, b, applied, false, 0);
+					batch_start(r, b);
 					b->snapshot = true;
 				}
 				rc = batch_add(r, b, &c, snap_lsn, 0);
@@ -2026,14 +2402,14 @@ static int resync(repl *r, char *err, size_t es)
 		if (!rc) {
 			b->entries = 1;
 			b->first_lsn = b->last_lsn = snap_lsn;
-			rc = apply_batch(r, b, applied, snap_lsn);
+			rc = apply_batch(r, b, snap_lsn, true);
 		}
 		free(snap);
 		if (rc) {
 			snprintf(err, es, "resync: %.400s", b->err);
 			return rc;
 		}
-		commit_applied(r, b, snap_lsn, 0);
+		batch_done(r, b, snap_lsn, true, 0);
 		pthread_mutex_lock(&r->lock);
 		r->st.resync_count++;
 		pthread_mutex_unlock(&r->lock);
@@ -2089,7 +2465,7 @@ static int read_batch(repl *r)
 	struct batch *b = &r->b;
 	int64_t first_ms = 0;
 
-	batch_reset(b);
+	batch_start(r, b);
 	for (;;) {
 		int n;
 
@@ -2148,7 +2524,7 @@ static void *main_thread(void *arg)
 	int rc;
 
 	while (!atomic_load(&r->stopping)) {
-		if (!r->conn) {
+		if (!r->conn[0]) {
 			rc = session_open(r, err, sizeof(err));
 			if (rc == REPL_TRANSIENT) {
 				set_error(r, false, "%s (retry in %u ms)", err, backoff);
@@ -2200,10 +2576,10 @@ static void *main_thread(void *arg)
 				 " after %" PRIu64, r->b.first_lsn, to, from);
 			rc = -EUCLEAN;
 		} else {
-			rc = apply_batch(r, &r->b, from, to);
+			rc = apply_batch(r, &r->b, to, true);
+			batch_done(r, &r->b, to, true, mono_s() - t0);
 		}
 		if (rc == 0) {
-			commit_applied(r, &r->b, to, mono_s() - t0);
 			backoff = r->cfg.backoff_min_ms;
 			continue;
 		}
@@ -2514,6 +2890,7 @@ void repl_config_default(struct repl_config *cfg)
 	cfg->backoff_min_ms = 100;
 	cfg->backoff_max_ms = 10000;
 	cfg->partition_months_ahead = 13;
+	cfg->streams = 2;
 	cfg->wake_fd = -1;
 }
 
@@ -2552,7 +2929,8 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 	if (cfg->batch_records == 0 || cfg->batch_records > REPL_BATCH_RECORDS_MAX ||
 	    cfg->batch_ms == 0 || cfg->backoff_min_ms == 0 ||
 	    cfg->backoff_max_ms < cfg->backoff_min_ms ||
-	    cfg->partition_months_ahead > 120 ||
+	    cfg->partition_months_ahead > 120 || cfg->streams == 0 ||
+	    cfg->streams > REPL_STREAM_MAX ||
 	    !cfg->log_id || !cfg->log_id[0] || strlen(cfg->log_id) > 200) {
 		snprintf(err, err_size, "replicator: configuration out of range");
 		return -EINVAL;
@@ -2577,6 +2955,7 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 		goto out_free;
 	r->customer_mask = REPL_CUSTOMER_SET_SLOTS - 1;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->cache_lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->caught_up_ms = mono_ms();
 	/* Until PostgreSQL says where it is, keep the whole log: a snapshot
@@ -2602,6 +2981,7 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 out_destroy:
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->cache_lock);
 out_free:
 	batch_free(&r->b);
 	free(r->customers);
@@ -2692,11 +3072,12 @@ void repl_stop(repl *r)
 	atomic_store(&r->stopping, true);
 	pthread_mutex_lock(&r->lock);
 	pthread_cond_broadcast(&r->cond);
-	if (r->cancel) { /* a batch in flight is rolled back: not lost, the
-			  * next start applies it again */
-		char msg[128];
-		(void)PQcancel(r->cancel, msg, sizeof(msg));
-	}
+	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
+		if (r->cancel[k]) { /* a batch in flight is rolled back: not
+				     * lost, the next start applies it again */
+			char msg[128];
+			(void)PQcancel(r->cancel[k], msg, sizeof(msg));
+		}
 	pthread_mutex_unlock(&r->lock);
 	if (r->main_started)
 		pthread_join(r->main_thread, NULL);
@@ -2704,6 +3085,7 @@ void repl_stop(repl *r)
 		pthread_join(r->maint_thread, NULL);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->cache_lock);
 	batch_free(&r->b);
 	free(r->customers);
 	free(r->start_cache);

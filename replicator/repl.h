@@ -30,6 +30,7 @@
 typedef struct repl repl;
 
 #define REPL_BATCH_RECORDS_MAX 100000
+#define REPL_STREAM_MAX 8
 #define REPL_OP_STAT_COUNT_MAX 32
 #define REPL_ERROR_SIZE 512
 
@@ -58,6 +59,8 @@ struct repl_config {
 	uint32_t health_interval_ms;  /* health_checks (60000; 0 never) */
 	uint32_t backoff_min_ms, backoff_max_ms; /* reconnects (100, 10000) */
 	uint32_t partition_months_ahead; /* ensured at connect (13) */
+	uint32_t streams; /* connections applying a batch at once, each the
+			   * events hashed to it, 1..REPL_STREAM_MAX (2) */
 	int wake_fd; /* an eventfd the log writes on durable advance
 		      * (node_config.wake_fds); -1: poll every few ms */
 	bool quiet;  /* no progress lines on stderr (errors still go) */
