@@ -721,7 +721,7 @@ static void test_basic(void)
 	r = start_repl(n, conninfo, 10000);
 	CHECK(r != NULL);
 	CHECK(catch_up(r, lsn));
-	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 5);
+	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 6);
 	compare(n, c, true);
 	repl_stop(r);
 	PQfinish(c);
