@@ -411,6 +411,8 @@ static void set_error(repl *r, bool loud, const char *fmt, ...)
 /* ---- batch folding ------------------------------------------------------- */
 
 static void cache_set(repl *r, uint64_t id, int64_t ms);
+static void customer_stage(repl *r, struct batch *b, const char *id,
+			   int64_t at);
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -786,6 +788,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (!status_name(c->u.booking.status) ||
 		    c->u.booking.customer_id[0] == '\0')
 			goto bad;
+		customer_stage(r, b, c->u.booking.customer_id, at);
 		if (!part_for(b, event_stream(b, core_booking_event(
 					 c->u.booking.booking_id)), lsn))
 			return 0;
@@ -987,8 +990,29 @@ static void customer_add(repl *r, const char *id)
 	}
 }
 
-/* Staged bookings, events and new customers as COPY rows, each in its
- * stream's part, once the batch is complete. */
+/* A booking's customer, unless known to exist, staged in the part of the
+ * stream the customer id hashes to: each customer is inserted by one stream
+ * only (streams never wait for each other's rows), and from every booking
+ * of the batch, even those a stream skips as already applied (their
+ * customer's stream may not have them). */
+static void customer_stage(repl *r, struct batch *b, const char *id,
+			   int64_t at)
+{
+	struct part *p;
+	struct buf *o;
+
+	if (customer_known(r, id))
+		return;
+	p = &b->part[b->parts == 1 || b->snapshot ? 0
+						  : customer_hash(id) % b->parts];
+	o = &p->st[ST_NEWCUST];
+	buf_str(o, id); TAB(o);
+	buf_i64(o, at); EOL(o);
+	p->rows[ST_NEWCUST]++;
+}
+
+/* Staged bookings and events as COPY rows, each in its stream's part, once
+ * the batch is complete. */
 static void batch_finish(repl *r, struct batch *b)
 {
 	/* A new event's bookings are all new in this batch: its counters
@@ -1008,26 +1032,12 @@ static void batch_finish(repl *r, struct batch *b)
 	}
 	/* A booking new in this batch had no status before: its share of
 	 * the counters' change is known here. Only the others' previous
-	 * statuses are read from PostgreSQL (sql_event_delta). Its customer,
-	 * unless known to exist, goes to the stream of the customer id: each
-	 * customer is inserted by one stream only, so streams never wait
-	 * for each other's rows. */
+	 * statuses are read from PostgreSQL (sql_event_delta). */
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
 		struct ev *e = ev_get(b, k->id >> 24);
 
 		b->part[k->stream].kinds[k->kind] = true;
-		if (k->kind == BK_SET)
-			continue;
-		if (!customer_known(r, k->customer)) {
-			struct part *p = &b->part[b->snapshot ? 0 :
-				customer_hash(k->customer) % b->parts];
-			struct buf *o = &p->st[ST_NEWCUST];
-
-			buf_str(o, k->customer); TAB(o);
-			buf_i64(o, k->created_at); EOL(o);
-			p->rows[ST_NEWCUST]++;
-		}
 		if (k->kind != BK_NEW)
 			continue;
 		e->n_conf += k->status == CORE_BOOKING_CONFIRMED;
@@ -1288,12 +1298,11 @@ static const char sql_event_update[] =
 	" FROM s_event x"
 	" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS("x.start_at");
 
-/* Customers the bookings imply, in a transaction of their own before the
- * batch's (a repeat does nothing): each stream inserts those of its ids. */
+/* Customers the bookings imply (a repeat does nothing). */
 static const char sql_customers_new[] =
 	"INSERT INTO customers (id, created_at, updated_at)"
 	" SELECT id, " TS("min(at)") ", " TS("min(at)")
-	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
+	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING;";
 
 static const char sql_reg_update[] =
 	"UPDATE registrations r SET status = s.status,"
@@ -1736,31 +1745,6 @@ static int migrate(repl *r, char *err, size_t es)
 
 /* ---- applying a batch -------------------------------------------------------- */
 
-/* The customers part k implies, in a transaction of their own. */
-static int apply_customers(repl *r, struct batch *b, uint32_t k)
-{
-	PGconn *c = r->conn[k];
-	struct part *p = &b->part[k];
-	int rc;
-
-	if (!p->rows[ST_NEWCUST])
-		return 0;
-	rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
-		    p->err, sizeof(p->err));
-	if (!rc)
-		rc = pg_copy(c, stage_copy[ST_NEWCUST], &p->st[ST_NEWCUST], p->err,
-			     sizeof(p->err));
-	if (!rc)
-		rc = pg_run(c, "customers", sql_customers_new, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
-	if (!rc)
-		rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL,
-			    p->err, sizeof(p->err));
-	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
-	return rc;
-}
-
 /* The replication_state move of part k, in its transaction: 0 or an
  * error. A resync's batch (b->snapshot) moves every stream (move false:
  * none, the guard only). */
@@ -1830,7 +1814,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	assert(c);
 	rc = pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	for (int s = 0; !rc && s < ST_COUNT; s++)
-		if (p->rows[s] && s != ST_NEWCUST)
+		if (p->rows[s])
 			rc = pg_copy(c, stage_copy[s], &p->st[s], err, es);
 	if (!rc && (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] ||
 		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
@@ -1907,6 +1891,8 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		const char *parts[8];
 		size_t np = 0;
 
+		if (p->rows[ST_NEWCUST])
+			parts[np++] = sql_customers_new;
 		if (p->kinds[BK_SET])
 			parts[np++] = sql_reg_update;
 		if (p->kinds[BK_NEW])
@@ -1947,7 +1933,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 			}
 		}
 	}
-	if (!rc)
+	if (!rc && (p->from < to || b->snapshot))
 		rc = move_state(r, b, k, to, move);
 	if (!rc)
 		rc = pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
@@ -1957,15 +1943,12 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	return rc;
 }
 
-/* One step of a batch on streams lo..hi-1 at once: stream lo on the
- * calling thread, the others on threads of their own. */
-enum phase { PHASE_CUSTOMERS, PHASE_APPLY };
-
+/* Part k's transaction, on a thread of its own (or the caller's). A stream
+ * that has the whole batch already may still have customers to insert. */
 struct job {
 	repl *r;
 	struct batch *b;
 	uint32_t k;
-	enum phase phase;
 	uint64_t to;
 	bool move;
 	pthread_t thread;
@@ -1977,25 +1960,24 @@ static void *job_run(void *arg)
 	struct job *j = arg;
 	struct part *p = &j->b->part[j->k];
 
-	if (j->phase == PHASE_CUSTOMERS)
-		p->rc = apply_customers(j->r, j->b, j->k);
-	else if (p->from < j->to || j->b->snapshot)
+	p->rc = 0;
+	if (p->from < j->to || j->b->snapshot || p->rows[ST_NEWCUST])
 		p->committed = (p->rc = apply_part(j->r, j->b, j->k, j->to,
 						   j->move)) == 0;
 	return NULL;
 }
 
-/* 0, or the first permanent error (else a transient one) into b->err. */
-static int run_phase(repl *r, struct batch *b, enum phase phase, uint32_t lo,
-		     uint32_t hi, uint64_t to, bool move)
+/* Parts lo..hi-1 at once. 0, or the first permanent error (else a
+ * transient one) into b->err. */
+static int run_parts(repl *r, struct batch *b, uint32_t lo, uint32_t hi,
+		     uint64_t to, bool move)
 {
 	struct job jobs[REPL_STREAM_MAX];
 	int rc = 0;
 
 	for (uint32_t k = lo; k < hi; k++) {
-		jobs[k] = (struct job){ .r = r, .b = b, .k = k, .phase = phase,
-					.to = to, .move = move };
-		b->part[k].rc = 0;
+		jobs[k] = (struct job){ .r = r, .b = b, .k = k, .to = to,
+					.move = move };
 		if (k > lo)
 			jobs[k].started = pthread_create(&jobs[k].thread, NULL,
 							 job_run, &jobs[k]) == 0;
@@ -2024,11 +2006,10 @@ static int run_phase(repl *r, struct batch *b, enum phase phase, uint32_t lo,
 /* Applies the batch: each stream's part in a transaction of its own that
  * moves the stream's position to `to` (a resync's batch: stream 0 alone,
  * moving every stream; move false: none). Partitions first (harmless
- * ahead of time), then the customers, then the parts: stream 0 first when
- * it has catalogue rows (the events of a new series read its title), else
- * all at once. 0, REPL_TRANSIENT (retry on new connections) or a
- * permanent -errno, with b->err; b->part[k].committed says which streams
- * moved. */
+ * ahead of time), then the parts: stream 0 first when it has catalogue
+ * rows (the events of a new series read its title), else all at once.
+ * 0, REPL_TRANSIENT (retry on new connections) or a permanent -errno,
+ * with b->err; b->part[k].committed says which streams moved. */
 static int apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 {
 	const struct part *p0 = &b->part[0];
@@ -2051,17 +2032,12 @@ static int apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)
 			r->months[m / 8] |= (uint8_t)(1u << (m % 8));
 	}
-	rc = run_phase(r, b, PHASE_CUSTOMERS, 0, n, to, move);
-	if (rc)
-		return rc;
 	if (n > 1 && (p0->rows[ST_CAT] || p0->rows[ST_CUSTOMER] ||
 		      p0->rows[ST_SERIES] || p0->rows[ST_GEN])) {
-		rc = run_phase(r, b, PHASE_APPLY, 0, 1, to, move);
-		if (!rc)
-			rc = run_phase(r, b, PHASE_APPLY, 1, n, to, move);
-		return rc;
+		rc = run_parts(r, b, 0, 1, to, move);
+		return rc ? rc : run_parts(r, b, 1, n, to, move);
 	}
-	return run_phase(r, b, PHASE_APPLY, 0, n, to, move);
+	return run_parts(r, b, 0, n, to, move);
 }
 
 /* ---- sessions: connect, migrate, position, reader ---------------------------- */
