@@ -40,6 +40,7 @@ struct opts {
 	const char *allowed_origins, *sync;
 	unsigned threads, shards;
 	const char *address_rate, *customer_rate, *snapshot_every;
+	unsigned repl_streams, refresh_every;
 	bool demo;
 };
 
@@ -74,6 +75,10 @@ static const struct flag flags[] = {
 	  "requests/s per customer, burst twice that (20; 0: no limit)", 1 },
 	{ "snapshot-every", "BOOKD_SNAPSHOT_EVERY",
 	  "records between background snapshots (10000000; 0: none)", 1 },
+	{ "repl-streams", "BOOKD_REPL_STREAMS",
+	  "PostgreSQL connections the replicator applies on at once (2)", 1 },
+	{ "refresh-every", "BOOKD_REFRESH_EVERY",
+	  "seconds between refreshes of the materialized views (60; 0: never)", 1 },
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
 	{ "help", NULL, "this text", 0 },
@@ -177,7 +182,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->address_rate = val[12];
 	o->customer_rate = val[13];
 	o->snapshot_every = val[14];
-	o->demo = val[15] && strcmp(val[15], "0") && strcmp(val[15], "false");
+	o->repl_streams = 2;
+	if (val[15] && parse_unsigned("repl-streams", val[15], 1, REPL_STREAM_MAX,
+				      &o->repl_streams))
+		return -EINVAL;
+	o->refresh_every = 60;
+	if (val[16] && parse_unsigned("refresh-every", val[16], 0, 86400,
+				      &o->refresh_every))
+		return -EINVAL;
+	o->demo = val[17] && strcmp(val[17], "0") && strcmp(val[17], "false");
 	return 0;
 }
 
@@ -511,6 +524,8 @@ int main(int argc, char **argv)
 		rc_cfg.conninfo = o.database_url;
 		rc_cfg.data_dir = o.data_dir;
 		rc_cfg.wake_fd = repl_fd;
+		rc_cfg.streams = o.repl_streams;
+		rc_cfg.refresh_interval_ms = o.refresh_every * 1000;
 		rc_cfg.metrics = glue_metrics;
 		rc_cfg.metrics_ctx = &glue;
 		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err, sizeof(err));

@@ -289,6 +289,7 @@ struct part {
 	uint64_t from;  /* the stream's applied LSN: records up to it are in */
 	bool kinds[3], cancels, created;
 	uint32_t misses, updates; /* events: start_at unknown; to update */
+	uint32_t customers; /* new customers it inserted */
 	bool committed; /* its transaction moved the stream */
 	int rc;
 	char err[REPL_ERROR_SIZE];
@@ -489,7 +490,7 @@ static void batch_reset(struct batch *b)
 		}
 		memset(p->kinds, 0, sizeof(p->kinds));
 		p->cancels = p->created = p->committed = false;
-		p->misses = p->updates = 0;
+		p->misses = p->updates = p->customers = 0;
 		p->rc = 0;
 		p->err[0] = '\0';
 	}
@@ -1124,11 +1125,11 @@ static void batch_finish(repl *r, struct batch *b)
 	}
 }
 
-/* Rows a part writes (not counted: series marks, and customers implied by
- * bookings, which are written only when new). */
+/* Rows a part wrote (series marks not counted; customers implied by
+ * bookings as inserted, when new). */
 static uint64_t part_rows(const struct part *p)
 {
-	uint64_t n = 0;
+	uint64_t n = p->customers;
 	for (int s = 0; s < ST_COUNT; s++)
 		if (s != ST_GEN && s != ST_NEWCUST)
 			n += p->rows[s];
@@ -1302,7 +1303,7 @@ static const char sql_event_update[] =
 static const char sql_customers_new[] =
 	"INSERT INTO customers (id, created_at, updated_at)"
 	" SELECT id, " TS("min(at)") ", " TS("min(at)")
-	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING;";
+	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
 
 static const char sql_reg_update[] =
 	"UPDATE registrations r SET status = s.status,"
@@ -1886,13 +1887,22 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 			PQclear(res);
 		}
 	}
+	if (!rc && p->rows[ST_NEWCUST]) {
+		rc = pg_run(c, "customers", sql_customers_new, 0, NULL,
+			    PGRES_COMMAND_OK, &res, err, es);
+		if (!rc) {
+			int64_t n;
+
+			if (parse_i64(PQcmdTuples(res), &n) && n > 0)
+				p->customers = (uint32_t)n;
+			PQclear(res);
+		}
+	}
 	if (!rc) {
 		/* The rest needs no answer: one round trip. */
 		const char *parts[8];
 		size_t np = 0;
 
-		if (p->rows[ST_NEWCUST])
-			parts[np++] = sql_customers_new;
 		if (p->kinds[BK_SET])
 			parts[np++] = sql_reg_update;
 		if (p->kinds[BK_NEW])
@@ -2858,7 +2868,7 @@ void repl_config_default(struct repl_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_id = "bookd";
-	cfg->batch_records = 10000;
+	cfg->batch_records = 30000;
 	cfg->batch_ms = 50;
 	cfg->refresh_interval_ms = 60000;
 	cfg->metrics_interval_ms = 10000;
