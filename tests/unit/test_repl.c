@@ -24,11 +24,18 @@
  *            batch fails, replication stops (state down, stopped, the LSN
  *            range and the error in status), applied_lsn stays; once the
  *            row is gone, a restart applies everything, once.
+ *   streams  3 streams; a trigger refuses one event's registrations with
+ *            SQLSTATE 40001: its stream stays behind (error names it, not
+ *            stopped) while the others commit past it, also across a
+ *            restart asking 2 (the stored 3 kept); the trigger off, it
+ *            catches up, everything once. Then restarts with 1 and 4
+ *            streams, and a row with streams NULL (from before streams):
+ *            each equal, all elements at applied_lsn, the asked count.
  *   pgdown   (argv[1] == "pgdown", needs BOOKD_PG_DIR: the cluster is
  *            stopped with -m immediate under load and started again; run
  *            by tests/integration/test_repl_pgdown.sh on its own cluster).
  *
- *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|stop|pgdown]
+ *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|stop|streams|pgdown]
  */
 #include "entry.h"
 #include "node.h"
@@ -570,13 +577,17 @@ static unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigned cap)
 	return cap < 2 ? cap : 2;
 }
 
-static repl *start_repl(node *n, const char *conninfo, uint32_t batch)
+/* streams 0: the default count. */
+static repl *start_repl_streams(node *n, const char *conninfo, uint32_t batch,
+				uint32_t streams)
 {
 	struct repl_config cfg;
 	char err[256];
 	repl *r = NULL;
 
 	repl_config_default(&cfg);
+	if (streams)
+		cfg.streams = streams;
 	cfg.conninfo = conninfo;
 	cfg.data_dir = data_dir;
 	cfg.batch_records = batch;
@@ -594,6 +605,11 @@ static repl *start_repl(node *n, const char *conninfo, uint32_t batch)
 		return NULL;
 	}
 	return r;
+}
+
+static repl *start_repl(node *n, const char *conninfo, uint32_t batch)
+{
+	return start_repl_streams(n, conninfo, batch, 0);
 }
 
 static bool catch_up(repl *r, uint64_t lsn)
@@ -910,6 +926,278 @@ static void test_stop(void)
 	db_drop();
 }
 
+/* ---- streams ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* replication_state's positions: applied_lsn and its streams' elements
+ * (all -1 without a row or with streams NULL). */
+struct positions {
+	int64_t applied, lo, hi, distinct, count;
+};
+
+static struct positions positions(PGconn *c)
+{
+	struct positions s = { -1, -1, -1, -1, -1 };
+	PGresult *res = q(c, "SELECT applied_lsn, min(v), max(v), count(DISTINCT v),"
+			     " count(v) FROM replication_state, unnest(streams) v"
+			     " GROUP BY log_id, applied_lsn");
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		s.applied = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		s.lo = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		s.hi = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		s.distinct = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		s.count = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	}
+	PQclear(res);
+	return s;
+}
+
+/* Caught up at lsn with stream_count streams, all at applied_lsn. */
+static void check_positions(PGconn *c, uint64_t lsn, int64_t stream_count)
+{
+	struct positions s = positions(c);
+
+	CHECK(s.count == stream_count);
+	CHECK(s.distinct == 1);
+	CHECK(s.applied == (int64_t)lsn);
+	CHECK(s.lo == s.applied && s.hi == s.applied);
+	printf("  %" PRId64 " stream%s, all at %" PRId64 "\n", s.count,
+	       s.count == 1 ? "" : "s", s.applied);
+}
+
+static struct core_resp book(node *n, uint64_t event_id, const char *customer)
+{
+	struct core_req req = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
+				.event_id = event_id };
+
+	snprintf(req.customer_id, sizeof(req.customer_id), "%s", customer);
+	req.u.book.payment = CORE_PAY_AUTO;
+	req.idem = (struct core_idem){ rnd() | 1, rnd(), rnd() };
+	return call(n, req);
+}
+
+/* Waits (bounded) until the error names a stream and one stream is
+ * behind lsn_e while another is at or past it; *pos gets the positions,
+ * err the error seen. */
+static bool wait_stuck(repl *r, PGconn *c, uint64_t lsn_e, struct positions *pos,
+		       char *err, size_t err_size, bool *stopped)
+{
+	int64_t deadline = mono_ms() + 30000;
+	bool named = false, behind = false;
+	struct repl_status st;
+
+	err[0] = '\0';
+	do {
+		repl_status(r, &st);
+		if (strstr(st.error, "stream ")) {
+			named = true;
+			*stopped = st.stopped;
+			snprintf(err, err_size, "%s", st.error);
+		}
+		*pos = positions(c);
+		behind = pos->distinct > 1 && pos->applied < (int64_t)lsn_e &&
+			 pos->lo == pos->applied && pos->hi >= (int64_t)lsn_e;
+		if (named && behind)
+			return true;
+		usleep(20 * 1000);
+	} while (mono_ms() < deadline);
+	fprintf(stderr, "wait_stuck: error '%s', applied %" PRId64 ", streams %"
+		PRId64 "..%" PRId64 " (%" PRId64 " distinct), first refused LSN %"
+		PRIu64 "\n", err, pos->applied, pos->lo, pos->hi, pos->distinct,
+		lsn_e);
+	return false;
+}
+
+/* Streams: one stream keeps failing (a transient error on one event's
+ * registrations) while the others commit; it catches up once the cause
+ * is gone, also across a restart with another count (the stored count is
+ * kept while the elements differ). Then the count changes across restarts
+ * (3, 1, 4), and a row from before streams (streams NULL) is taken as all
+ * at applied_lsn. Every step ends equal to the core, each record once. */
+static void test_streams(void)
+{
+	char conninfo[1024], err[REPL_ERROR_SIZE], named[16] = "";
+	const char *colon;
+	node *n;
+	repl *r;
+	PGconn *c;
+	struct repl_status st;
+	struct positions pos;
+	struct core_resp b;
+	uint32_t events, booked_e = 0, booked_other = 0;
+	uint64_t lsn, lsn_e = 0, ev_e = 0, errors;
+	bool stopped = true;
+
+	printf("streams\n");
+	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl_streams(n, conninfo, 50, 3);
+	CHECK(r != NULL && catch_up(r, lsn));
+	c = pg_open(conninfo);
+	CHECK(c != NULL);
+	check_positions(c, lsn, 3);
+
+	/* E: a scheduled event random_op leaves alone (ids above 12). */
+	CHECK(events > 12);
+	for (int i = 0; i < 100 && !ev_e && events > 12; i++) {
+		uint64_t id = 13 + rnd() % (events - 12);
+		struct core_resp e = call(n, (struct core_req){
+			.op = CORE_OP_EVENT_GET, .now = now_ms, .event_id = id });
+
+		if (e.code == CORE_OK && e.event.status == CORE_EVENT_SCHEDULED &&
+		    e.event.capacity > 0)
+			ev_e = id;
+	}
+	CHECK(ev_e != 0);
+	PQclear(q(c, "CREATE TABLE test_refuse (event_id bigint, on_ boolean)"));
+	PQclear(q(c, "INSERT INTO test_refuse VALUES (%" PRIu64 ", true)", ev_e));
+	PQclear(q(c, "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql"
+		     " AS $$ BEGIN IF EXISTS (SELECT 1 FROM test_refuse t WHERE t.on_"
+		     " AND t.event_id = NEW.event_id) THEN RAISE EXCEPTION"
+		     " 'test: event %% refused', NEW.event_id USING ERRCODE = '40001';"
+		     " END IF; RETURN NEW; END $$"));
+	PQclear(q(c, "CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON"
+		     " registrations FOR EACH ROW EXECUTE FUNCTION test_refuse()"));
+
+	/* Bookings on E (one cancelled: an update too) and on the others. */
+	for (int i = 0; i < 4; i++) {
+		char customer[16];
+
+		snprintf(customer, sizeof(customer), "e%d", i);
+		b = book(n, ev_e, customer);
+		if (b.code == CORE_OK && !lsn_e)
+			lsn_e = b.lsn;
+		booked_e += b.code == CORE_OK;
+		if (i == 1 && b.code == CORE_OK)
+			CHECK(call(n, (struct core_req){
+				.op = CORE_OP_CANCEL, .now = (now_ms += OP_MS),
+				.booking_id = b.booking.id }).code == CORE_OK);
+	}
+	for (int i = 0; i < 200; i++) {
+		random_op(n, events);
+		if (i % 10 == 0) {
+			char customer[16];
+			uint64_t id = 1 + (uint64_t)i / 10 % 12;
+
+			snprintf(customer, sizeof(customer), "o%d", i);
+			booked_other += book(n, id, customer).code == CORE_OK;
+		}
+	}
+	lsn = settle(n);
+	CHECK(booked_e > 0);
+	CHECK(lsn_e > 0 && lsn_e < lsn);
+	printf("  event %" PRIu64 " refused from LSN %" PRIu64 " (%u bookings;"
+	       " %u explicit on others), log at %" PRIu64 "\n", ev_e, lsn_e,
+	       booked_e, booked_other, lsn);
+
+	/* One stream stays behind E's first booking; the others go on. */
+	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
+	CHECK(!stopped);
+	CHECK(strstr(err, "SQLSTATE 40001") != NULL);
+	CHECK(strstr(err, "not applied, will retry") != NULL);
+	CHECK(pos.count == 3);
+	CHECK(pos.applied < (int64_t)lsn);
+	if ((colon = strstr(err, "stream ")) != NULL)
+		snprintf(named, sizeof(named), "%.*s", (int)strcspn(colon, ":") + 1,
+			 colon);
+	printf("  stuck: applied %" PRId64 ", streams up to %" PRId64 "; %s\n",
+	       pos.applied, pos.hi, err);
+	/* ... and stays there, retrying. */
+	repl_status(r, &st);
+	errors = st.error_count;
+	for (int i = 0; i < 300 && st.error_count < errors + 3; i++) {
+		usleep(20 * 1000);
+		repl_status(r, &st);
+	}
+	CHECK(st.error_count >= errors + 3);
+	CHECK(!st.stopped);
+	CHECK(st.applied_lsn < lsn_e);
+	pos = positions(c);
+	CHECK(pos.distinct > 1);
+	CHECK(pos.applied < (int64_t)lsn_e);
+	CHECK(pos.hi >= (int64_t)lsn_e);
+	CHECK(pos.count == 3);
+
+	/* Restarted with another count while they differ: the stored count
+	 * stays (the same stream is behind), nothing stops. */
+	repl_stop(r);
+	r = start_repl_streams(n, conninfo, 50, 2);
+	CHECK(r != NULL);
+	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
+	CHECK(!stopped);
+	CHECK(named[0] && strstr(err, named) != NULL);
+	CHECK(pos.count == 3);
+
+	/* The cause gone: the stream behind catches up; all equal, once. */
+	PQclear(q(c, "UPDATE test_refuse SET on_ = false"));
+	for (int i = 0; i < 100; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(!st.stopped);
+	CHECK(st.applied_lsn == lsn);
+	compare(n, c, true);
+	check_positions(c, lsn, 3); /* the stored count, until a restart */
+	CHECK(q_int(c, "SELECT count(*) FROM registrations WHERE event_id = %"
+		       PRIu64, ev_e) >= booked_e);
+	PQclear(q(c, "DROP TRIGGER test_refuse ON registrations"));
+
+	/* Another count at each restart: 1, then 4. */
+	for (int j = 0; j < 2; j++) {
+		uint32_t k = j ? 4 : 1;
+
+		repl_stop(r);
+		for (int i = 0; i < 200; i++)
+			random_op(n, events);
+		settle(n);
+		r = start_repl_streams(n, conninfo, 50, k);
+		CHECK(r != NULL);
+		for (int i = 0; i < 300; i++)
+			random_op(n, events);
+		lsn = settle(n);
+		CHECK(catch_up(r, lsn));
+		compare(n, c, true);
+		check_positions(c, lsn, k);
+	}
+
+	/* A row from before streams: all at applied_lsn, set to the count. */
+	repl_stop(r);
+	PQclear(q(c, "UPDATE replication_state SET streams = NULL"));
+	CHECK(q_int(c, "SELECT count(*) FROM replication_state WHERE streams IS NULL"
+		       " AND applied_lsn = %" PRIu64, lsn) == 1);
+	for (int i = 0; i < 200; i++)
+		random_op(n, events);
+	settle(n);
+	r = start_repl_streams(n, conninfo, 50, 2);
+	CHECK(r != NULL);
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	compare(n, c, true);
+	check_positions(c, lsn, 2);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
 static int pg_ctl(const char *action)
 {
 	const char *dir = getenv("BOOKD_PG_DIR");
@@ -1014,6 +1302,8 @@ int main(int argc, char **argv)
 		test_resync();
 	if (!only || !strcmp(only, "stop"))
 		test_stop();
+	if (!only || !strcmp(only, "streams"))
+		test_streams();
 	if (only && !strcmp(only, "pgdown"))
 		test_pgdown();
 	if (failures == 0)
