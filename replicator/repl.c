@@ -4,32 +4,40 @@
  * docs/replication.md).
  *
  * Threads
- *   main   one connection: migrations at connect, then tails the log with a
- *          wal_reader from replication_state.applied_lsn + 1, gathers whole
- *          entries into a batch (batch_records records or batch_ms after the
- *          first), and applies the batch in ONE transaction that also moves
- *          applied_lsn (guarded: WHERE applied_lsn = the value we started
- *          from, so two replicators of one log cannot both apply).
+ *   main   conn[0]: migrations at connect, then tails the log with a
+ *          wal_reader from the smallest stream position + 1, gathers whole
+ *          entries into a batch (batch_records records or batch_ms after
+ *          the first), and applies it on `streams` connections at once,
+ *          one thread per stream (run_parts): each event (its bookings,
+ *          waitlist rows, payments, notifications) belongs to the stream
+ *          its id hashes to, the catalogue to stream 0, an implied customer
+ *          to the stream its id hashes to. Each stream commits its share in
+ *          ONE transaction that also moves its own position
+ *          (replication_state.streams[k], guarded: WHERE it is still the
+ *          value we started from, so two replicators of one log cannot both
+ *          apply); applied_lsn = the smallest position. A crash between the
+ *          streams' commits leaves them unequal: each stream then skips the
+ *          records at or below its position (part_for).
  *   maint  its own connection: performance_metrics from the server's
  *          counters, health_checks, and the materialized views refreshed
  *          CONCURRENTLY on a schedule and on demand. Never delays a batch.
  *
- * A batch, in one transaction
+ * A stream's share of a batch, in one transaction
  *   The records are folded in memory first: per booking its final status,
  *   hold, when it joined or left the waitlist; per event whether it was
  *   created, its final capacity / instructor / status, whether it was
  *   cancelled; catalogue rows, payments and notifications as they come.
  *   These go by COPY into temporary staging tables (ON COMMIT DELETE ROWS),
  *   then set-based statements move them into the reporting tables:
- *     catalogue upserts; missing class_events partitions ensured
- *     (ensure_class_events_partitions) before the events of a new month;
- *     new events inserted as the batch leaves them (final settings and
+ *     (missing class_events partitions are ensured before, in a
+ *     transaction of their own: ensure_class_events_partitions)
+ *     catalogue upserts; new events inserted as the batch leaves them (final settings and
  *     counters); the previous status of each staged booking the batch did
  *     not create read from registrations; per other event ONE update that
  *     moves the counters by (final - previous) statuses together with the
  *     final capacity and status, so the no-overbooking CHECK sees only
- *     states the core had; registrations updated, then new ones inserted
- *     (the partial unique index sees a customer's old booking leave before
+ *     states the core had; new customers; registrations updated, then new
+ *     ones inserted (the one-active-booking index sees a customer's old booking leave before
  *     the rebooking arrives; among new ones only the last can be active),
  *     snapshot rows upserted in id order; waitlist rows (position = order
  *     of joining); an event cancel cancels its active registrations (the
@@ -42,17 +50,19 @@
  *
  * Failure behaviour
  *   PostgreSQL down or refusing (connection lost, SQLSTATE classes 08, 53,
- *   57, 58, 40, lock timeouts): the transaction is lost as a whole, the
- *   connection dropped, state "down", reconnect after a capped exponential
- *   backoff, and the reader reopens at the committed applied_lsn + 1.
+ *   57, 58, 40, lock timeouts): that stream's transaction is lost as a
+ *   whole, the connections dropped, state "down", reconnect after a capped
+ *   exponential backoff, and the reader reopens at the committed
+ *   applied_lsn + 1 (each stream skipping what it has).
  *   Anything else (a constraint violation, a record that does not decode, a
  *   booking changed that PostgreSQL never saw, PostgreSQL ahead of the
  *   log): reported once on stderr with the LSN range, state "down" with
  *   stopped = true; nothing is skipped and nothing more is applied.
  *   The log keeps what is not applied: wal_retain(applied_lsn + 1). If it
  *   is gone anyway (-ENODATA: replication enabled after a long run), the
- *   newest snapshot is applied (its records are absolute: upserts), then
- *   applied_lsn = the snapshot's LSN, and tailing resumes after it.
+ *   newest snapshot is applied on stream 0 (its records are absolute:
+ *   upserts), then every stream's position = the snapshot's LSN, and
+ *   tailing resumes after it.
  */
 #include "repl.h"
 
