@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/bench_repl.XXXXXX";
 	const char *base = getenv("DATABASE_URL");
-	uint32_t series = 100, batch = 30000, streams = 0;
+	uint32_t series = 100, batch = 100000, streams = 0;
 	uint64_t bookings = 1000000, seed = 1, booked = 0;
 	double rate = 50000, run_s = 10;
 	enum wal_sync sync = WAL_SYNC_FDATASYNC;

@@ -1326,7 +1326,7 @@ static const char sql_reg_insert[] =
 	" hold_expires_at, created_at, updated_at)"
 	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
 	" " TS("created_at") ", " TS("updated_at")
-	" FROM s_booking WHERE kind = 1;"; /* new: one active per customer */
+	" FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new: one active per customer */
 
 static const char sql_reg_restore[] =
 	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
@@ -1384,7 +1384,10 @@ static const char sql_notify[] =
 	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24,"
 	" coalesce(n.customer_id, (SELECT r.customer_id FROM registrations r"
 	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS("n.at")
-	" FROM s_notify n;"; /* ids are unique per log: a conflict stops */
+	" FROM s_notify n ORDER BY 5;"; /* ids are unique per log: a conflict
+					  * stops; in customer order, the
+					  * only index that is not appended
+					  * to at its end */
 
 /* A stream moves its own position, guarded by where it started from (two
  * replicators of one log cannot both apply). applied_lsn is what every
@@ -2878,7 +2881,7 @@ void repl_config_default(struct repl_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_id = "bookd";
-	cfg->batch_records = 30000;
+	cfg->batch_records = 100000;
 	cfg->batch_ms = 50;
 	cfg->refresh_interval_ms = 60000;
 	cfg->metrics_interval_ms = 10000;

@@ -52,7 +52,7 @@ struct repl_config {
 	const char *log_id;     /* row of replication_state (default "bookd") */
 	const char *data_dir;   /* the log's directory, for snapshots (resync);
 				 * NULL: a removed log stops replication */
-	uint32_t batch_records; /* records per batch, 1..MAX (30000) */
+	uint32_t batch_records; /* records per batch, 1..MAX (100000) */
 	uint32_t batch_ms;      /* a partial batch waits at most this (50) */
 	uint32_t refresh_interval_ms; /* materialized views (60000; 0 never) */
 	uint32_t metrics_interval_ms; /* performance_metrics (10000; 0 never) */

@@ -1,4 +1,4 @@
--- 0006: fewer index entries per booking.
+-- 0006: cheaper rows: fewer index entries per booking, a cheaper id check.
 --
 -- Replication costs B-tree inserts above all (a booking writes its
 -- registration, a notification and maybe a customer: ~9 index entries).
@@ -20,3 +20,9 @@ DROP INDEX IF EXISTS registrations_event_status_idx;
 CREATE INDEX IF NOT EXISTS customers_email_present_idx ON customers (lower(email))
   WHERE email IS NOT NULL;
 DROP INDEX IF EXISTS customers_email_idx;
+
+-- customers: the id check without a bounded repetition ({1,64} costs the
+-- regex engine ~2.4 us a row, this ~0.2 us; same ids pass).
+ALTER TABLE customers DROP CONSTRAINT IF EXISTS customers_id_check;
+ALTER TABLE customers ADD CONSTRAINT customers_id_check
+  CHECK (id ~ '^[A-Za-z0-9._:@-]+$' AND length(id) <= 64);
