@@ -362,7 +362,9 @@ struct repl {
 	uint64_t bytes_applied;
 	struct lag_sample samples[REPL_LAG_SAMPLE_COUNT];
 	uint32_t sample_head, sample_count;
-	int64_t caught_up_ms; /* last time applied == durable */
+	int64_t caught_up_ms; /* last time applied == durable, or the time of
+			       * a sample applied since: what is not applied
+			       * became durable after it */
 };
 
 static int64_t wall_ms(void)
@@ -1578,6 +1580,8 @@ static void lag_pop(repl *r)
 {
 	while (r->sample_count > 0 &&
 	       r->samples[r->sample_head].lsn <= r->st.applied_lsn) {
+		if (r->samples[r->sample_head].t_ms > r->caught_up_ms)
+			r->caught_up_ms = r->samples[r->sample_head].t_ms;
 		r->sample_head = (r->sample_head + 1) % REPL_LAG_SAMPLE_COUNT;
 		r->sample_count--;
 	}
