@@ -31,11 +31,16 @@
  *            catches up, everything once. Then restarts with 1 and 4
  *            streams, and a row with streams NULL (from before streams):
  *            each equal, all elements at applied_lsn, the asked count.
+ *   archive  the month of the busy events is archived
+ *            (archive_class_events_month) while more decisions on them
+ *            follow: replication goes on, their registrations equal the
+ *            core, their rows stay in the renamed partition only, and an
+ *            event missing without being archived still stops it.
  *   pgdown   (argv[1] == "pgdown", needs BOOKD_PG_DIR: the cluster is
  *            stopped with -m immediate under load and started again; run
  *            by tests/integration/test_repl_pgdown.sh on its own cluster).
  *
- *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|stop|streams|pgdown]
+ *     TEST_REPL_SEED=n ./test_repl [basic|kill9|resync|stop|streams|archive|pgdown]
  */
 #include "entry.h"
 #include "node.h"
@@ -737,7 +742,7 @@ static void test_basic(void)
 	r = start_repl(n, conninfo, 10000);
 	CHECK(r != NULL);
 	CHECK(catch_up(r, lsn));
-	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 6);
+	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 7);
 	compare(n, c, true);
 	repl_stop(r);
 	PQfinish(c);
@@ -1218,6 +1223,139 @@ static int pg_ctl(const char *action)
 	return system(cmd);
 }
 
+/* Every booking of events lo..hi in registrations as the core has it. */
+static void compare_bookings(node *n, PGconn *c, uint64_t lo, uint64_t hi)
+{
+	uint32_t count = 0;
+
+	for (uint64_t ev = lo; ev <= hi; ev++)
+		for (uint32_t seq = 1;; seq++) {
+			struct core_resp r = call(n, (struct core_req){
+				.op = CORE_OP_BOOKING_GET, .now = now_ms,
+				.booking_id = ev << 24 | seq });
+			PGresult *res;
+
+			if (r.code != CORE_OK)
+				break;
+			res = q(c, "SELECT status, customer_id FROM registrations"
+				   " WHERE id = %" PRIu64, r.booking.id);
+			CHECK(PQntuples(res) == 1);
+			if (PQntuples(res) == 1) {
+				CHECK(strcmp(PQgetvalue(res, 0, 0),
+					     core_booking_status_name(
+						     r.booking.status)) == 0);
+				CHECK(strcmp(PQgetvalue(res, 0, 1),
+					     r.booking.customer_id) == 0);
+			}
+			PQclear(res);
+			count++;
+		}
+	CHECK(q_int(c, "SELECT count(*) FROM registrations WHERE event_id"
+		       " BETWEEN %" PRIu64 " AND %" PRIu64, lo, hi) == count);
+}
+
+static void test_archive(void)
+{
+	char conninfo[1024], part[64], gone[80];
+	node *n;
+	repl *r;
+	PGconn *c;
+	PGresult *res;
+	struct repl_status st;
+	uint32_t events;
+	uint64_t lsn, last;
+	int64_t in_month, archived;
+
+	printf("archive\n");
+	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	events = event_count(n);
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, lsn));
+	c = pg_open(conninfo);
+
+	/* The month of event 1 (early 2026: over) holds busy events. */
+	res = q(c, "SELECT to_char(start_at AT TIME ZONE 'UTC', 'YYYY_MM')"
+		   " FROM class_events WHERE id = 1");
+	CHECK(PQntuples(res) == 1);
+	snprintf(part, sizeof(part), "class_events_%s",
+		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
+	PQclear(res);
+	snprintf(gone, sizeof(gone), "%s_archived", part);
+	in_month = q_int(c, "SELECT count(*) FROM %s", part);
+	res = PQexec(c, "SELECT archive_class_events_month("
+			"(now() AT TIME ZONE 'UTC')::date)"); /* not over */
+	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
+	PQclear(res);
+	archived = q_int(c, "SELECT archive_class_events_month(min(start_at)::date)"
+			    " FROM class_events WHERE id = 1");
+	CHECK(archived == in_month && archived > 0);
+	CHECK(q_int(c, "SELECT count(*) FROM class_events WHERE id = 1") == 0);
+	CHECK(q_int(c, "SELECT count(*) FROM archived_class_events WHERE"
+		       " archived_in = '%s'", gone) == archived);
+	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
+	CHECK(q_int(c, "SELECT count(*) FROM pg_inherits WHERE inhrelid ="
+		       " '%s'::regclass", gone) == 0);
+	res = PQexec(c, "SELECT archive_class_events_month(start_at::date)"
+			" FROM archived_class_events WHERE id = 1"); /* again */
+	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
+	PQclear(res);
+
+	/* Decisions on archived events, while replicating and after a
+	 * restart (the start cache gone): they apply, nothing stops. */
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	repl_stop(r);
+	for (int i = 0; i < 200; i++)
+		random_op(n, events);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(!st.stopped && st.error[0] == '\0');
+	compare_bookings(n, c, 1, events);
+	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
+	printf("  %" PRId64 " events of %s archived; every booking equal after "
+	       "500 more decisions\n", archived, part);
+	repl_stop(r);
+
+	/* The last event's partition detached by hand (not archived): the
+	 * next change to one of its events stops replication, loudly. */
+	res = q(c, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
+		   " c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
+		   " AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %u"
+		   " AND e.tableoid = c.oid)", events);
+	CHECK(PQntuples(res) == 1);
+	snprintf(part, sizeof(part), "%s",
+		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
+	PQclear(res);
+	PQclear(q(c, "ALTER TABLE class_events DETACH PARTITION %s", part));
+	last = events;
+	struct core_req bq = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
+			       .event_id = last };
+	strcpy(bq.customer_id, "detached");
+	CHECK(call(n, bq).code == CORE_OK);
+	lsn = settle(n);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL);
+	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
+	repl_status(r, &st);
+	CHECK(st.stopped && strstr(st.error, "archive_class_events_month"));
+	printf("  %s detached by hand: %s\n", part, st.error);
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
 static void test_pgdown(void)
 {
 	char *conninfo;
@@ -1304,6 +1442,8 @@ int main(int argc, char **argv)
 		test_stop();
 	if (!only || !strcmp(only, "streams"))
 		test_streams();
+	if (!only || !strcmp(only, "archive"))
+		test_archive();
 	if (only && !strcmp(only, "pgdown"))
 		test_pgdown();
 	if (failures == 0)
