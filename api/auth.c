@@ -384,6 +384,7 @@ static enum auth_result auth__jwt(const struct auth_config *cfg,
 	}
 	assert(sub_size <= CORE_CUSTOMER_ID_SIZE_MAX);
 	out->role = AUTH_CUSTOMER;
+	out->expires_at = (core_time)(json_number_value(exp) * 1000.0);
 	memcpy(out->customer_id, json_string_value(sub), sub_size);
 	out->customer_id[sub_size] = '\0';
 	r = AUTH_OK;

@@ -52,6 +52,7 @@ enum auth_role {
 struct auth_principal {
 	enum auth_role role;
 	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1]; /* AUTH_CUSTOMER */
+	core_time expires_at; /* AUTH_CUSTOMER: the JWT's exp; 0 never */
 };
 
 enum auth_result {

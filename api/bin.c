@@ -1014,6 +1014,14 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 	op = mp_op_from(mp_get(&m, "op"));
 	x.op = (uint8_t)op;
 	x.role = (uint8_t)st->who.role;
+	if (st->who.expires_at && st->now >= st->who.expires_at) {
+		/* The hello's JWT ran out: answered, then closed. */
+		bin__fail(&e, "token_expired",
+			  "token expired: connect again with a new one");
+		bin__answer_error(c, &x, &e);
+		rc = -1;
+		goto out;
+	}
 	rc = 0;
 	if (op == MP_OP_NONE) {
 		bin__fail(&e, "invalid_request", "op: unknown or missing");

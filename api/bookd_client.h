@@ -65,7 +65,8 @@ enum bc_code {
 	BC_FRAME_TOO_LARGE,
 	BC_UNSUPPORTED_VERSION,
 	BC_INTERNAL,
-	BC_TOKEN_EXPIRED,         /* the JWT's exp passed (hello) */
+	BC_TOKEN_EXPIRED,         /* the JWT's exp passed (hello, or since:
+				   * then the connection closes) */
 	BC_OTHER,
 	BC_CODE_COUNT
 };

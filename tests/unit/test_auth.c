@@ -542,13 +542,13 @@ static bool idem_eq(const struct core_idem *a, const struct core_idem *b)
 
 static void test_idem(void)
 {
-	struct auth_principal alice = { AUTH_CUSTOMER, "alice" };
-	struct auth_principal bob = { AUTH_CUSTOMER, "bob" };
-	struct auth_principal ab = { AUTH_CUSTOMER, "ab" };
-	struct auth_principal a = { AUTH_CUSTOMER, "a" };
-	struct auth_principal svc = { AUTH_SERVICE, "" };
-	struct auth_principal svc_junk = { AUTH_SERVICE, "alice" };
-	struct auth_principal anon = { AUTH_ANON, "" };
+	struct auth_principal alice = { .role = AUTH_CUSTOMER, .customer_id = "alice" };
+	struct auth_principal bob = { .role = AUTH_CUSTOMER, .customer_id = "bob" };
+	struct auth_principal ab = { .role = AUTH_CUSTOMER, .customer_id = "ab" };
+	struct auth_principal a = { .role = AUTH_CUSTOMER, .customer_id = "a" };
+	struct auth_principal svc = { .role = AUTH_SERVICE, .customer_id = "" };
+	struct auth_principal svc_junk = { .role = AUTH_SERVICE, .customer_id = "alice" };
+	struct auth_principal anon = { .role = AUTH_ANON, .customer_id = "" };
 	struct core_idem k1, k2, k3;
 
 	auth_idem_key(&alice, "key-1", 5, &k1);

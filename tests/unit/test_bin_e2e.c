@@ -811,6 +811,22 @@ static void test_auth(bc_client *svc)
 	make_jwt("jwt-alice", (long long)time(NULL) + 3600, tok);
 	tok[strlen(tok) - 2] ^= 1;
 	CHECK(bc_connect(addr, tok, &c, err, sizeof(err)) == -EACCES);
+	/* A token that runs out while connected: the next request is
+	 * refused (token_expired) and the connection closed. */
+	long long exp = (long long)time(NULL) + 2;
+	make_jwt("jwt-alice", exp, tok);
+	c = connect_as(tok);
+	CHECK(c != NULL);
+	if (c) {
+		struct bc_booking tmp;
+		int rc = bc_booking_get(c, mine.id, &tmp);
+		CHECK(rc == BC_OK || rc == BC_RATE_LIMITED); /* alice's burst */
+		while ((long long)time(NULL) < exp)
+			usleep(50000);
+		CHECK(bc_booking_get(c, mine.id, &tmp) == BC_TOKEN_EXPIRED);
+		CHECK(bc_booking_get(c, mine.id, &tmp) < 0); /* closed */
+		bc_close(c);
+	}
 }
 
 /* ---- bad clients ---- */
