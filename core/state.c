@@ -14,7 +14,11 @@
  *               customer hash, idempotency key (table.c, 24 B a slot)
  *   holds       min-heap of (expiry, booking) for pending payments; stale
  *               entries (booking no longer pending) are dropped when seen
- *   days        events bucketed by UTC day, for listings by time range
+ *   days        events bucketed by UTC day, for listings by time range;
+ *               a bucket is sorted by (org, start, id) when a listing for
+ *               one org reads it after a change, so that listing visits
+ *               only its org's events (binary search), whatever the
+ *               number of orgs
  *   idem        ring of idempotency entries in arrival order, so the oldest
  *               are dropped first once older than the retention
  *
@@ -83,6 +87,7 @@ struct idem_entry {
 struct day_bucket {
 	uint32_t *slots;
 	uint32_t count, capacity;
+	bool by_org; /* slots sorted by (org, start, id) */
 };
 
 struct core_state {
@@ -1001,6 +1006,7 @@ static int apply_event_create(core_state *st, const struct rec *r)
 	e->version = 1;
 	ASSERT(map_put(&st->event_by_id, e->id, slot) == 0);
 	d->slots[d->count++] = slot;
+	d->by_org = false;
 	return 0;
 }
 
@@ -1301,6 +1307,39 @@ static void top_insert(const core_state *st, uint32_t *out, size_t *n,
 	out[i] = slot;
 }
 
+static int org_order(const void *a, const void *b, void *arg)
+{
+	const struct event *x = &((const core_state *)arg)->events[*(const uint32_t *)a];
+	const struct event *y = &((const core_state *)arg)->events[*(const uint32_t *)b];
+
+	if (x->org_id != y->org_id)
+		return x->org_id < y->org_id ? -1 : 1;
+	return event_before(x, y) ? -1 : event_before(y, x);
+}
+
+/* The first of a bucket's slots whose event has org_id (or count), sorting
+ * the bucket first if a change left it unsorted. The shard's own thread
+ * reads its state: sorting in place is safe. */
+static uint32_t org_first(const core_state *st, struct day_bucket *d,
+			  uint64_t org_id)
+{
+	uint32_t lo = 0, hi = d->count;
+
+	if (!d->by_org) {
+		qsort_r(d->slots, d->count, sizeof(*d->slots), org_order,
+			(void *)st);
+		d->by_org = true;
+	}
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (st->events[d->slots[mid]].org_id < org_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 size_t core__state_list(const core_state *st, const struct core_req *req,
 			struct core_event_view *out, size_t out_capacity)
 {
@@ -1325,13 +1364,22 @@ size_t core__state_list(const core_state *st, const struct core_req *req,
 	/* Day by day in order: once a day filled the list, later days cannot
 	 * hold earlier events. */
 	for (; day <= last; day++) {
-		const struct day_bucket *d = day_bucket((core_state *)st,
-							day * DAY_MS, false);
+		struct day_bucket *d = day_bucket((core_state *)st, day * DAY_MS,
+						  false);
+		uint32_t i = 0;
+
 		if (!d)
 			continue;
-		for (uint32_t i = 0; i < d->count; i++)
-			if (event_matches(&st->events[d->slots[i]], req))
+		if (q->org_id)
+			i = org_first(st, d, q->org_id);
+		for (; i < d->count; i++) {
+			const struct event *e = &st->events[d->slots[i]];
+
+			if (q->org_id && e->org_id != q->org_id)
+				break; /* past the org's run */
+			if (event_matches(e, req))
 				top_insert(st, slots, &n, cap, d->slots[i]);
+		}
 		if (n == cap)
 			break;
 	}
