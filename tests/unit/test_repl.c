@@ -630,6 +630,25 @@ static bool catch_up(repl *r, uint64_t lsn)
 	return rc == 0;
 }
 
+/* A fresh database (conninfo) and node: the catalogue and `ops` random
+ * decisions, settled at *lsn; *events their count. */
+static node *fresh_node(char *conninfo, size_t size, int ops, uint32_t *events,
+			uint64_t *lsn)
+{
+	node *n;
+
+	snprintf(conninfo, size, "%s", db_create());
+	fresh_dir();
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	*events = event_count(n);
+	for (int i = 0; i < ops; i++)
+		random_op(n, *events);
+	*lsn = settle(n);
+	return n;
+}
+
 static void test_basic(void)
 {
 	char conninfo[1024];
@@ -880,15 +899,7 @@ static void test_stop(void)
 	uint64_t lsn, before;
 
 	printf("stop\n");
-	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
-	fresh_dir();
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
-	for (int i = 0; i < 500; i++)
-		random_op(n, events);
-	before = settle(n);
+	n = fresh_node(conninfo, sizeof(conninfo), 500, &events, &before);
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL && catch_up(r, before));
 	repl_stop(r);
@@ -1042,15 +1053,7 @@ static void test_streams(void)
 	bool stopped = true;
 
 	printf("streams\n");
-	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
-	fresh_dir();
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
 	r = start_repl_streams(n, conninfo, 50, 3);
 	CHECK(r != NULL && catch_up(r, lsn));
 	c = pg_open(conninfo);
@@ -1267,15 +1270,7 @@ static void test_archive(void)
 	int64_t in_month, archived;
 
 	printf("archive\n");
-	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
-	fresh_dir();
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL && catch_up(r, lsn));
 	c = pg_open(conninfo);
@@ -1327,23 +1322,29 @@ static void test_archive(void)
 	       "500 more decisions\n", archived, part);
 	repl_stop(r);
 
-	/* The last event's partition detached by hand (not archived): the
-	 * next change to one of its events stops replication, loudly. */
+	/* A partition detached by hand (not archived): the next change to
+	 * one of its events (a booking on the last event that takes one)
+	 * stops replication, loudly. */
+	struct core_resp br;
+	last = events + 1;
+	do {
+		struct core_req bq = { .op = CORE_OP_BOOK,
+				       .now = (now_ms += OP_MS),
+				       .event_id = --last };
+		strcpy(bq.customer_id, "detached");
+		br = call(n, bq);
+	} while (br.code != CORE_OK && last > 1);
+	CHECK(br.code == CORE_OK);
+	lsn = settle(n);
 	res = q(c, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
 		   " c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
-		   " AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %u"
-		   " AND e.tableoid = c.oid)", events);
+		   " AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %" PRIu64
+		   " AND e.tableoid = c.oid)", last);
 	CHECK(PQntuples(res) == 1);
 	snprintf(part, sizeof(part), "%s",
 		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
 	PQclear(res);
 	PQclear(q(c, "ALTER TABLE class_events DETACH PARTITION %s", part));
-	last = events;
-	struct core_req bq = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
-			       .event_id = last };
-	strcpy(bq.customer_id, "detached");
-	CHECK(call(n, bq).code == CORE_OK);
-	lsn = settle(n);
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL);
 	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
