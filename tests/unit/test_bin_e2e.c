@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define SKIP 77
 #define SVC "e2e-service-key"
 #define ANON "e2e-anon-key"
@@ -56,18 +58,7 @@
 #define PIPELINE_COUNT 1000
 #define BATCH_COUNT 50
 
-static unsigned check_count, check_fail_count;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);        \
-		if (!(cond)) {                                                \
-			__atomic_add_fetch(&check_fail_count, 1,              \
-					   __ATOMIC_RELAXED);                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-		}                                                             \
-	} while (0)
 
 static char bookd_bin[4096];
 static char data_dir[256];

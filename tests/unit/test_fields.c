@@ -20,17 +20,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static unsigned check_count, check_fail_count;
+#include "check.h"
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		check_count++;                                                \
-		if (!(cond)) {                                                \
-			check_fail_count++;                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-		}                                                             \
-	} while (0)
+
 
 /* ---- guard page ---- */
 

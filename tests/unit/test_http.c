@@ -31,17 +31,9 @@
 #include <string.h>
 #include <time.h>
 
-static int checks, failures;
+#include "check.h"
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		checks++;                                                     \
-		if (!(cond)) {                                                \
-			failures++;                                           \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                             \
-		}                                                             \
-	} while (0)
+
 
 #define SERVICE_KEY "svc-key-0123456789"
 #define ANON_KEY "anon-key-0123456789"
@@ -1534,7 +1526,7 @@ static void test_json_writer(void)
 			  "\"bad\":\"x\\ufffd\\ufffd\\ufffdy\\ufffd\\ufffd\\ufffdz"
 			  "\\ufffd\\ufffd\","
 			  "\"a\":[1,null,false,{}],\"d\":null}") == 0);
-	if (strcmp(buf, "") && failures)
+	if (strcmp(buf, "") && check_fail_count)
 		fprintf(stderr, "writer: %s\n", buf);
 	/* The output parses back (valid JSON, valid UTF-8). */
 	{
@@ -1608,6 +1600,6 @@ int main(void)
 	test_rate_limit();
 	test_json_writer();
 	test_random_input();
-	printf("http: %d checks (%d failed)\n", checks, failures);
-	return failures ? 1 : 0;
+	printf("http: %u checks (%u failed)\n", check_count, check_fail_count);
+	return check_fail_count ? 1 : 0;
 }

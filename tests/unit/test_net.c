@@ -29,20 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define NOW_BASE INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define LINE_MAX_SIZE 4096
 
-static int checks, failures;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		checks++;                                                     \
-		if (!(cond)) {                                                \
-			failures++;                                           \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                             \
-		}                                                             \
-	} while (0)
 
 static uint64_t event_id;
 
@@ -470,6 +462,6 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		CHECK(system(cmd) == 0);
 	}
-	printf("test_net: %d checks, %d failures\n", checks, failures);
-	return failures ? 1 : 0;
+	printf("test_net: %u checks, %u failed\n", check_count, check_fail_count);
+	return check_fail_count ? 1 : 0;
 }

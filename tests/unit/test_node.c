@@ -15,19 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 
-static int checks, failures;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		checks++;                                                     \
-		if (!(cond)) {                                                \
-			failures++;                                           \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                             \
-		}                                                             \
-	} while (0)
 
 static char dir[] = "/tmp/test_node.XXXXXX";
 
@@ -211,26 +203,27 @@ int main(void)
 {
 	struct wal_syscalls eio = { .fdatasync = fail_fdatasync };
 	struct wal_syscalls enospc = { .pwrite = fail_pwrite };
-	int passed = 0, failed = 0, f0;
+	int passed = 0, failed = 0;
+	unsigned f0;
 	char cmd[64];
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;
 	}
-	f0 = failures;
+	f0 = check_fail_count;
 	test_restart();
-	failures == f0 ? passed++ : failed++;
-	f0 = failures;
+	check_fail_count == f0 ? passed++ : failed++;
+	f0 = check_fail_count;
 	test_disk_failure(&eio, "eio", 300);
-	failures == f0 ? passed++ : failed++;
-	f0 = failures;
+	check_fail_count == f0 ? passed++ : failed++;
+	f0 = check_fail_count;
 	test_disk_failure(&enospc, "enospc", 500);
-	failures == f0 ? passed++ : failed++;
+	check_fail_count == f0 ? passed++ : failed++;
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	printf("node: %d checks, %d passed, %d failed\n", checks, passed, failed);
+	printf("node: %u checks, %d passed, %d failed\n", check_count, passed, failed);
 	return failed ? 1 : 0;
 }

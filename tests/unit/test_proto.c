@@ -20,20 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define GUARD_SIZE (256u << 10)
 #define RANDOM_ROUND_COUNT 20000
 
-static unsigned check_count, check_fail_count;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		check_count++;                                                \
-		if (!(cond)) {                                                \
-			check_fail_count++;                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-		}                                                             \
-	} while (0)
 
 static uint8_t *guard_base;
 static size_t page_size;

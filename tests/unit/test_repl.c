@@ -61,28 +61,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define NOW0 INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define OP_MS 1000
 #define HOLD_MS 20000
 #define CUSTOMER_COUNT 40
 #define WAIT_MS 60000
 
-static int checks, failures;
 static uint64_t seed, seed0;
 static char base_dir[] = "/tmp/test_repl.XXXXXX";
 static char data_dir[300];
 static int wake_fd = -1; /* basic: the replicator wakes on the log's eventfd */
 static const char *base_url;
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		checks++;                                                     \
-		if (!(cond)) {                                                \
-			failures++;                                           \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                             \
-		}                                                             \
-	} while (0)
 
 static uint64_t rnd(void)
 {
@@ -139,7 +131,7 @@ static PGresult *q(PGconn *c, const char *fmt, ...)
 	    PQresultStatus(r) != PGRES_COMMAND_OK) {
 		fprintf(stderr, "query failed: %s\n  %s", sql,
 			PQresultErrorMessage(r));
-		failures++;
+		check_fail_count++;
 	}
 	return r;
 }
@@ -387,7 +379,7 @@ static void compare(node *n, PGconn *c, bool whole_log)
 {
 	uint32_t events = event_count(n), bookings = 0, waiting = 0;
 	PGresult *er, *br, *wr;
-	int bad = failures;
+	unsigned bad = check_fail_count;
 
 	er = q(c, "SELECT id, capacity, reg_count, held_count, waitlist_count,"
 		  " status, coalesce(instructor_id, 0),"
@@ -417,11 +409,11 @@ static void compare(node *n, PGconn *c, bool whole_log)
 		CHECK(strcmp(PQgetvalue(er, row, 8), v.title) == 0);
 		CHECK(strtoull(PQgetvalue(er, row, 9), NULL, 10) == v.series_id);
 		CHECK(strtoul(PQgetvalue(er, row, 10), NULL, 10) == v.duration_min);
-		if (failures != bad) {
+		if (check_fail_count != bad) {
 			fprintf(stderr, "event %u: core cap %u booked %u held %u wl %u "
 				"status %u\n", id, v.capacity, v.booked, v.held,
 				v.waitlist_length, v.status);
-			bad = failures;
+			bad = check_fail_count;
 		}
 		for (uint32_t seq = 1;; seq++) {
 			struct core_resp r = call(n, (struct core_req){
@@ -452,13 +444,13 @@ static void compare(node *n, PGconn *c, bool whole_log)
 					      r.booking.position);
 				}
 			}
-			if (failures != bad) {
+			if (check_fail_count != bad) {
 				fprintf(stderr, "booking %" PRIu64 ": core %s hold %" PRId64
 					" pos %u; pg %s\n", r.booking.id,
 					core_booking_status_name(r.booking.status),
 					r.booking.hold_expires_at, r.booking.position,
 					b < PQntuples(br) ? PQgetvalue(br, b, 2) : "-");
-				bad = failures;
+				bad = check_fail_count;
 			}
 		}
 	}
@@ -1447,11 +1439,11 @@ int main(int argc, char **argv)
 		test_archive();
 	if (only && !strcmp(only, "pgdown"))
 		test_pgdown();
-	if (failures == 0)
+	if (check_fail_count == 0)
 		nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	else
 		fprintf(stderr, "test_repl: seed %" PRIu64 ", data in %s\n", seed0,
 			base_dir);
-	printf("test_repl: %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	printf("test_repl: %u checks, %u failed\n", check_count, check_fail_count);
+	return check_fail_count ? 1 : 0;
 }
