@@ -50,9 +50,10 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-	{ "listen", "BOOKD_LISTEN", "HTTP address (127.0.0.1:8080)", 1 },
+	{ "listen", "BOOKD_LISTEN",
+	  "HTTP address, host:port or unix:PATH (127.0.0.1:8080)", 1 },
 	{ "binary-listen", "BOOKD_BINARY_LISTEN",
-	  "binary protocol address (127.0.0.1:7070)", 1 },
+	  "binary protocol address, host:port or unix:PATH (127.0.0.1:7070)", 1 },
 	{ "data-dir", "BOOKD_DATA_DIR", "log and snapshots (./data)", 1 },
 	{ "database-url", "DATABASE_URL",
 	  "PostgreSQL to replicate into (unset: embedded mode, log only)", 1 },

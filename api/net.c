@@ -64,7 +64,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,7 +195,10 @@ struct srv {
 	struct net_thread *threads;
 	unsigned thread_count;
 	int *wake_fds;
-	char http_addr[INET6_ADDRSTRLEN + 8], bin_addr[INET6_ADDRSTRLEN + 8];
+	char http_addr[sizeof(struct sockaddr_un) + 8],
+		bin_addr[sizeof(struct sockaddr_un) + 8];
+	char unix_path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int unix_fd[2]; /* bound once, dup'ed for each thread */
 	_Atomic bool stopping;
 	uint64_t stop_timeout_ns; /* set before stopping */
 	_Atomic uint64_t rate_limited;
@@ -1246,6 +1252,64 @@ static int split_addr(const char *addr, char *host, size_t host_size,
 	return 0;
 }
 
+/* "unix:PATH": a unix socket, bound once (the threads share it: dup). A
+ * socket file left by an earlier run is replaced, one a live server
+ * answers on is not. Removed by net_free. */
+static int listen_unix(struct srv *s, int which, const char *addr,
+		       char *shown, size_t shown_size, char *err,
+		       size_t err_size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = addr + 5;
+	struct stat st;
+	int fd, probe;
+
+	if (s->unix_fd[which] >= 0) {
+		fd = fcntl(s->unix_fd[which], F_DUPFD_CLOEXEC, 0);
+		return fd >= 0 ? fd : -errno;
+	}
+	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, err_size, "bad listen address '%s' (unix:PATH, "
+			 "at most %zu bytes)", addr, sizeof(sa.sun_path) - 1);
+		return -EINVAL;
+	}
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, err_size, "cannot listen on %s: a file "
+				 "that is not a socket is there", addr);
+			return -EEXIST;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 &&
+		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			snprintf(err, err_size, "cannot listen on %s: a server "
+				 "answers there", addr);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path); /* stale: its server is gone */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fd, NET_LISTEN_BACKLOG)) {
+		int e = errno;
+		snprintf(err, err_size, "cannot listen on %s: %s", addr,
+			 strerror(e));
+		close(fd);
+		return -e;
+	}
+	s->unix_fd[which] = fd;
+	snprintf(s->unix_path[which], sizeof(s->unix_path[which]), "%s", path);
+	snprintf(shown, shown_size, "%s", addr);
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return fd >= 0 ? fd : -errno;
+}
+
 /* Binds addr with SO_REUSEPORT; *port_io: 0 to take the address's port
  * (then set to the real one), else that port. */
 static int listen_on(const char *addr, unsigned *port_io, char *shown,
@@ -1395,6 +1459,7 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->thread_count = cfg->thread_count;
+	s->unix_fd[0] = s->unix_fd[1] = -1;
 	pthread_mutex_init(&s->slow_lock, NULL);
 	pthread_cond_init(&s->slow_cond, NULL);
 	s->limiter = auth_limiter_new(&cfg->limits);
@@ -1409,13 +1474,19 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		if (rc)
 			goto out_free;
 		s->wake_fds[i] = t->wake_fd;
-		rc = listen_on(cfg->http_listen, &http_port, s->http_addr,
-			       sizeof(s->http_addr), err, err_size);
+		rc = strncmp(cfg->http_listen, "unix:", 5) == 0
+			     ? listen_unix(s, 0, cfg->http_listen, s->http_addr,
+					   sizeof(s->http_addr), err, err_size)
+			     : listen_on(cfg->http_listen, &http_port, s->http_addr,
+					 sizeof(s->http_addr), err, err_size);
 		if (rc < 0)
 			goto out_free;
 		t->listeners[0].fd = rc;
-		rc = listen_on(cfg->binary_listen, &bin_port, s->bin_addr,
-			       sizeof(s->bin_addr), err, err_size);
+		rc = strncmp(cfg->binary_listen, "unix:", 5) == 0
+			     ? listen_unix(s, 1, cfg->binary_listen, s->bin_addr,
+					   sizeof(s->bin_addr), err, err_size)
+			     : listen_on(cfg->binary_listen, &bin_port, s->bin_addr,
+					 sizeof(s->bin_addr), err, err_size);
 		if (rc < 0)
 			goto out_free;
 		t->listeners[1].fd = rc;
@@ -1503,6 +1574,11 @@ void net_free(struct srv *s)
 {
 	if (!s)
 		return;
+	for (int k = 0; k < 2; k++)
+		if (s->unix_fd[k] >= 0) {
+			close(s->unix_fd[k]);
+			unlink(s->unix_path[k]);
+		}
 	for (unsigned i = 0; s->threads && i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
 		if (t->ring.ring_fd > 0)

@@ -24,7 +24,8 @@ struct net_repl_status {
 };
 
 struct net_config {
-	const char *http_listen;   /* "host:port"; port 0: any free port */
+	const char *http_listen;   /* "host:port" (port 0: any free port) or
+				    * "unix:PATH" */
 	const char *binary_listen;
 	unsigned thread_count;     /* network threads */
 	unsigned slow_count;       /* workers for listings and catalogue ops */

@@ -64,6 +64,7 @@ static char bookd_bin[4096];
 static char data_dir[256];
 static char log_path[300];
 static char addr[128];
+static char bin_listen[320] = "127.0.0.1:0";
 static pid_t bookd_pid;
 static unsigned start_count; /* start-up lines seen in the log */
 
@@ -103,7 +104,7 @@ static int start_bookd(void)
 		dup2(fd, 2);
 		unsetenv("DATABASE_URL"); /* embedded mode: status says disabled */
 		execl(bookd_bin, "bookd", "--data-dir", data_dir, "--listen",
-		      "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
+		      "127.0.0.1:0", "--binary-listen", bin_listen,
 		      "--service-key", SVC, "--anon-key", ANON, "--jwt-secret",
 		      SECRET, (char *)NULL);
 		_exit(127);
@@ -1017,6 +1018,40 @@ static void test_bookctl(bc_client *c)
 	CHECK(strstr(out, "\"booked\": 3") != NULL);
 }
 
+/* The binary protocol on a unix socket: served, the socket file of a
+ * killed bookd replaced at the next start, removed at a clean exit. */
+static void test_unix_socket(void)
+{
+	struct bc_status_info si;
+	char path[300];
+	bc_client *c;
+	int st;
+
+	snprintf(path, sizeof(path), "%s.sock", data_dir);
+	snprintf(bin_listen, sizeof(bin_listen), "unix:%s", path);
+	for (int round = 0; round < 2; round++) {
+		CHECK(start_bookd() == 0);
+		CHECK(strcmp(addr, bin_listen) == 0);
+		c = connect_as(SVC);
+		CHECK(c != NULL);
+		if (c) {
+			CHECK(bc_status(c, &si) == BC_OK);
+			bc_close(c);
+		}
+		CHECK(access(path, F_OK) == 0);
+		if (round == 0) {
+			kill9_bookd(); /* leaves the socket file */
+			CHECK(access(path, F_OK) == 0);
+		}
+	}
+	kill(bookd_pid, SIGTERM);
+	CHECK(waitpid(bookd_pid, &st, 0) == bookd_pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(access(path, F_OK) != 0);
+	printf("bin_e2e: served on %s, a stale socket replaced, removed at exit\n",
+	       bin_listen);
+}
+
 int main(void)
 {
 	bc_client *c;
@@ -1057,6 +1092,7 @@ int main(void)
 	kill(bookd_pid, SIGTERM);
 	CHECK(waitpid(bookd_pid, &st, 0) == bookd_pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	test_unix_socket();
 	/* A sanitizer build of bookd reports into its log. */
 	{
 		static char logbuf[1 << 20];
