@@ -31,18 +31,19 @@
  *   then set-based statements move them into the reporting tables:
  *     (missing class_events partitions are ensured before, in a
  *     transaction of their own: ensure_class_events_partitions)
- *     catalogue upserts; new events inserted as the batch leaves them (final settings and
- *     counters); the previous status of each staged booking the batch did
- *     not create read from registrations; per other event ONE update that
- *     moves the counters by (final - previous) statuses together with the
- *     final capacity and status, so the no-overbooking CHECK sees only
- *     states the core had; new customers; registrations updated, then new
- *     ones inserted (the one-active-booking index sees a customer's old booking leave before
- *     the rebooking arrives; among new ones only the last can be active),
- *     snapshot rows upserted in id order; waitlist rows (position = order
- *     of joining); an event cancel cancels its active registrations (the
- *     core's PATCH implies it); payments; notifications (ids
- *     <log_id>/<lsn>.<k>, stable); replication_state.
+ *     catalogue upserts; new events inserted as the batch leaves them
+ *     (final settings and counters); the previous status of each staged
+ *     booking the batch did not create read from registrations; per other
+ *     event ONE update that moves the counters by (final - previous)
+ *     statuses together with the final capacity and status, so the
+ *     no-overbooking CHECK sees only states the core had; new customers;
+ *     registrations updated, then new ones inserted (the one-active-booking
+ *     index sees a customer's old booking leave before the rebooking
+ *     arrives; among new ones only the last can be active), snapshot rows
+ *     upserted in id order; waitlist rows (position = order of joining); an
+ *     event cancel cancels its active registrations (the core's PATCH
+ *     implies it); payments; notifications (ids <log_id>/<lsn>.<k>,
+ *     stable); the stream's position.
  *   Counters are differences against what PostgreSQL holds, never replayed
  *   increments, so they stay equal to the count of registrations whatever
  *   the batch boundaries, and a snapshot's absolute rows (resync) fold in
@@ -339,8 +340,7 @@ struct repl {
 	bool main_started, maint_started;
 	atomic_bool stopping;
 
-	/* main thread only (a stream's connection: its thread, during a
-	 * phase) */
+	/* main thread only (conn[k]: stream k's thread during run_parts) */
 	PGconn *conn[REPL_STREAM_MAX]; /* [0] also migrations and partitions */
 	uint32_t streams;              /* in this session */
 	uint64_t stream_lsn[REPL_STREAM_MAX]; /* applied per stream */
@@ -1335,7 +1335,9 @@ static const char sql_reg_insert[] =
 	" hold_expires_at, created_at, updated_at)"
 	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
 	" " TS("created_at") ", " TS("updated_at")
-	" FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new: one active per customer */
+	" FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new ones, in id order:
+							* an event's rows land
+							* on one index leaf */
 
 static const char sql_reg_restore[] =
 	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
@@ -2131,8 +2133,9 @@ static void batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
 	for (uint32_t k = 0; k < r->streams; k++) {
 		const struct part *p = &b->part[b->snapshot ? 0 : k];
 
-		if (p->committed && move)
-			r->stream_lsn[k] = to;
+		if (p->committed && move && r->stream_lsn[k] < to)
+			r->stream_lsn[k] = to; /* (one ahead only inserted
+						* customers) */
 		if (r->stream_lsn[k] < lo)
 			lo = r->stream_lsn[k];
 		whole &= r->stream_lsn[k] >= to;
