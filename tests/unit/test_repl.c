@@ -1139,9 +1139,12 @@ static void test_streams(void)
 	CHECK(pos.count == 3);
 
 	/* Restarted with another count while they differ: the stored count
-	 * stays (the same stream is behind), nothing stops. */
+	 * stays (the same stream is behind), nothing stops. Batches of one
+	 * entry end below the streams ahead, and the new replicator knows no
+	 * customer yet: the streams ahead insert customers only, and keep
+	 * their positions. */
 	repl_stop(r);
-	r = start_repl_streams(n, conninfo, 50, 2);
+	r = start_repl_streams(n, conninfo, 1, 2);
 	CHECK(r != NULL);
 	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
 	CHECK(!stopped);
