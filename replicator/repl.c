@@ -558,12 +558,13 @@ static uint32_t event_stream(const struct batch *b, uint64_t event_id)
 	return (uint32_t)((event_id * 0xD6E8FEB86659FD93ull) >> 40) % b->parts;
 }
 
-/* The part a record goes to, or NULL when its stream has the record
- * already (lsn <= from: the batch before a crash committed on some
- * streams only; those skip what they have). */
-static struct part *part_for(struct batch *b, uint32_t stream, uint64_t lsn)
+/* The part a record about event_id goes to (0: the catalogue, stream 0),
+ * or NULL when its stream has the record already (lsn <= from: the batch
+ * before a crash committed on some streams only; those skip what they
+ * have). */
+static struct part *part_for(struct batch *b, uint64_t event_id, uint64_t lsn)
 {
-	struct part *p = &b->part[stream];
+	struct part *p = &b->part[event_id ? event_stream(b, event_id) : 0];
 
 	return lsn > p->from ? p : NULL;
 }
@@ -651,19 +652,20 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 {
 	/* Snapshot records of events and the catalogue carry no time. */
 	const int64_t at = c->at ? c->at : b->now_ms;
-	struct part *p;
+	struct part *p = &b->part[0]; /* the catalogue's */
 	struct buf *o;
 	struct bk *k;
 	struct ev *e;
 	bool existed;
 
 	b->seq++;
+	if (c->type >= CORE_REC_ORG && c->type <= CORE_REC_SERIES_GENERATED &&
+	    !part_for(b, 0, lsn))
+		return 0; /* the catalogue: stream 0 has it */
 	switch (c->type) {
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
-		if (!(p = part_for(b, 0, lsn)))
-			return 0;
 		o = &p->st[ST_CAT];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->type); TAB(o);
@@ -675,8 +677,6 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		p->rows[ST_CAT]++;
 		return 0;
 	case CORE_REC_CUSTOMER:
-		if (!(p = part_for(b, 0, lsn)))
-			return 0;
 		o = &p->st[ST_CUSTOMER];
 		buf_u64(o, b->seq); TAB(o);
 		buf_str(o, c->u.customer.id); TAB(o);
@@ -691,8 +691,6 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 
 		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
 			goto bad;
-		if (!(p = part_for(b, 0, lsn)))
-			return 0;
 		o = &p->st[ST_SERIES];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.series.id); TAB(o);
@@ -728,8 +726,6 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED:
-		if (!(p = part_for(b, 0, lsn)))
-			return 0;
 		o = &p->st[ST_GEN];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.generated.series_id); TAB(o);
@@ -740,7 +736,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 	case CORE_REC_EVENT_CREATE: {
 		int64_t m = month_of(c->u.event.start_at);
 
-		if (!part_for(b, event_stream(b, c->u.event.id), lsn)) {
+		if (!part_for(b, c->u.event.id, lsn)) {
 			cache_set(r, c->u.event.id, c->u.event.start_at);
 			return 0;
 		}
@@ -780,7 +776,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (c->u.patch.status != CORE_EVENT_SCHEDULED &&
 		    c->u.patch.status != CORE_EVENT_CANCELLED)
 			goto bad;
-		if (!part_for(b, event_stream(b, c->u.patch.event_id), lsn))
+		if (!part_for(b, c->u.patch.event_id, lsn))
 			return 0;
 		e = ev_get(b, c->u.patch.event_id);
 		if (e->cancelled && c->u.patch.status == CORE_EVENT_SCHEDULED)
@@ -802,8 +798,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		    c->u.booking.customer_id[0] == '\0')
 			goto bad;
 		customer_stage(r, b, c->u.booking.customer_id, at);
-		if (!part_for(b, event_stream(b, core_booking_event(
-					 c->u.booking.booking_id)), lsn))
+		if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
 			return 0;
 		k = bk_get(b, c->u.booking.booking_id, &existed);
 		if (existed)
@@ -832,8 +827,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (!status_name(c->u.booking.status) ||
 		    c->u.booking.status == CORE_BOOKING_WAITLISTED)
 			goto bad;
-		if (!part_for(b, event_stream(b, core_booking_event(
-					 c->u.booking.booking_id)), lsn))
+		if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
 			return 0;
 		k = bk_get(b, c->u.booking.booking_id, &existed);
 		if (!existed)
@@ -874,8 +868,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		}
 		if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
 			amount = INT64_MAX;
-		if (!(p = part_for(b, event_stream(b, core_booking_event(
-					      c->u.payment.booking_id)), lsn)))
+		if (!(p = part_for(b, core_booking_event(c->u.payment.booking_id),
+				   lsn)))
 			return 0;
 		o = &p->st[ST_PAYMENT];
 		buf_u64(o, c->u.payment.booking_id); TAB(o);
@@ -901,8 +895,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 
 		if (strcmp(kind, "unknown") == 0)
 			goto bad;
-		if (!(p = part_for(b, event_stream(b, core_booking_event(
-					      c->u.notify.booking_id)), lsn)))
+		if (!(p = part_for(b, core_booking_event(c->u.notify.booking_id),
+				   lsn)))
 			return 0;
 		/* stable: the log, its LSN, the k-th NOTIFY of the entry */
 		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, r->log_id,
