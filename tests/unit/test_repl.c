@@ -1035,6 +1035,27 @@ static bool wait_stuck(repl *r, PGconn *c, uint64_t lsn_e, struct positions *pos
  * kept while the elements differ). Then the count changes across restarts
  * (3, 1, 4), and a row from before streams (streams NULL) is taken as all
  * at applied_lsn. Every step ends equal to the core, each record once. */
+/* Decisions, a replicator with `streams` started, more decisions while it
+ * runs; caught up, equal, every stream at the log's end (*lsn). */
+static repl *restart_streams(node *n, PGconn *c, const char *conninfo,
+			     uint32_t events, uint32_t streams, uint64_t *lsn)
+{
+	repl *r;
+
+	for (int i = 0; i < 200; i++)
+		random_op(n, events);
+	settle(n);
+	r = start_repl_streams(n, conninfo, 50, streams);
+	CHECK(r != NULL);
+	for (int i = 0; i < 300; i++)
+		random_op(n, events);
+	*lsn = settle(n);
+	CHECK(catch_up(r, *lsn));
+	compare(n, c, true);
+	check_positions(c, *lsn, streams);
+	return r;
+}
+
 static void test_streams(void)
 {
 	char conninfo[1024], err[REPL_ERROR_SIZE], named[16] = "";
@@ -1171,17 +1192,7 @@ static void test_streams(void)
 		uint32_t k = j ? 4 : 1;
 
 		repl_stop(r);
-		for (int i = 0; i < 200; i++)
-			random_op(n, events);
-		settle(n);
-		r = start_repl_streams(n, conninfo, 50, k);
-		CHECK(r != NULL);
-		for (int i = 0; i < 300; i++)
-			random_op(n, events);
-		lsn = settle(n);
-		CHECK(catch_up(r, lsn));
-		compare(n, c, true);
-		check_positions(c, lsn, k);
+		r = restart_streams(n, c, conninfo, events, k, &lsn);
 	}
 
 	/* A row from before streams: all at applied_lsn, set to the count. */
@@ -1189,17 +1200,7 @@ static void test_streams(void)
 	PQclear(q(c, "UPDATE replication_state SET streams = NULL"));
 	CHECK(q_int(c, "SELECT count(*) FROM replication_state WHERE streams IS NULL"
 		       " AND applied_lsn = %" PRIu64, lsn) == 1);
-	for (int i = 0; i < 200; i++)
-		random_op(n, events);
-	settle(n);
-	r = start_repl_streams(n, conninfo, 50, 2);
-	CHECK(r != NULL);
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
-	CHECK(catch_up(r, lsn));
-	compare(n, c, true);
-	check_positions(c, lsn, 2);
+	r = restart_streams(n, c, conninfo, events, 2, &lsn);
 	repl_stop(r);
 	PQfinish(c);
 	node_close(n);
