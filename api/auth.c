@@ -12,10 +12,14 @@
  *      jansson never sees bytes that are not ours;
  *   3. the header must say "alg":"HS256" ("none", "HS512", anything else is
  *      refused even with a matching signature) and carry no "crit";
- *   4. the claims: "sub" a customer id (fields.h), "exp" a number of
- *      seconds, required (missing: AUTH_EXPIRED), expired when now >= exp;
- *      "nbf", when present, a number, and the token is refused before it
- *      (with AUTH_JWT_NBF_LEEWAY_S of clock skew allowed).
+ *   4. the claims: "sub" a customer id (fields.h); "exp" required (a token
+ *      without one is AUTH_BAD_TOKEN: a customer token never lives
+ *      forever), expired when now >= exp; "nbf", when present, refuses
+ *      the token before it (with AUTH_JWT_NBF_LEEWAY_S of clock skew);
+ *      "iat" is not used but, like exp and nbf, must be a JSON integer
+ *      0..AUTH_JWT_TIME_S_MAX seconds (a fraction, an exponent such as
+ *      1e300, a string or anything out of range is AUTH_BAD_TOKEN), so
+ *      converting to milliseconds never overflows.
  * Tokens are at most AUTH_TOKEN_SIZE_MAX bytes, so every buffer is on the
  * stack. jansson allocates while it parses (malloc): at most a few
  * kilobytes per request, freed before returning.
@@ -67,6 +71,7 @@
 #define AUTH__SHA256_SIZE 32
 #define AUTH__JWT_PART_SIZE_MAX ((AUTH_TOKEN_SIZE_MAX / 4 + 1) * 3)
 #define AUTH_JWT_NBF_LEEWAY_S 30
+#define AUTH_JWT_TIME_S_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define AUTH__STRIPE_HEADER_SIZE_MAX 8192
 #define AUTH__STRIPE_V1_COUNT_MAX 8
 #define AUTH__STRIPE_T_DIGITS_MAX 15   /* seconds; year 33658 */
@@ -303,6 +308,27 @@ static json_t *auth__json(const uint8_t *p, size_t n)
 	return j;
 }
 
+/* A NumericDate claim: a JSON integer 0..AUTH_JWT_TIME_S_MAX (seconds),
+ * so that it converts to milliseconds without overflow. 0 with *out set,
+ * or absent and not required (*out unchanged); -EINVAL otherwise (a
+ * fraction, an exponent, a string, out of range, or required and absent). */
+static int auth__jwt_time(json_t *claims, const char *name, bool required,
+			  int64_t *out)
+{
+	json_t *v = json_object_get(claims, name);
+	json_int_t s;
+
+	if (!v)
+		return required ? -EINVAL : 0;
+	if (!json_is_integer(v))
+		return -EINVAL;
+	s = json_integer_value(v);
+	if (s < 0 || s > AUTH_JWT_TIME_S_MAX)
+		return -EINVAL;
+	*out = (int64_t)s;
+	return 0;
+}
+
 static enum auth_result auth__jwt(const struct auth_config *cfg,
 				  const char *token, size_t token_size,
 				  core_time now, struct auth_principal *out)
@@ -314,7 +340,8 @@ static enum auth_result auth__jwt(const struct auth_config *cfg,
 	const char *dot1, *dot2, *alg;
 	long header_size, payload_size, sig_size;
 	enum auth_result r = AUTH_BAD_TOKEN;
-	json_t *h = NULL, *c = NULL, *sub, *exp, *nbf;
+	json_t *h = NULL, *c = NULL, *sub;
+	int64_t exp_s = -1, nbf_s = -1, iat_s = -1;
 	size_t sub_size;
 
 	if (secret_size == 0)
@@ -362,29 +389,26 @@ static enum auth_result auth__jwt(const struct auth_config *cfg,
 	if (!c)
 		goto out;
 	sub = json_object_get(c, "sub");
-	exp = json_object_get(c, "exp");
-	nbf = json_object_get(c, "nbf");
 	if (!json_is_string(sub))
 		goto out;
 	sub_size = json_string_length(sub);
 	if (!fld_customer_id_valid(json_string_value(sub), sub_size))
 		goto out;
-	if (!exp) {
-		r = AUTH_EXPIRED;
+	/* exp required; exp, nbf and iat (when present) integers in range */
+	if (auth__jwt_time(c, "exp", true, &exp_s) ||
+	    auth__jwt_time(c, "nbf", false, &nbf_s) ||
+	    auth__jwt_time(c, "iat", false, &iat_s))
 		goto out;
-	}
-	if (!json_is_number(exp) || (nbf && !json_is_number(nbf)))
-		goto out;
-	if (nbf && (double)now < (json_number_value(nbf) -
-				  AUTH_JWT_NBF_LEEWAY_S) * 1000.0)
+	if (nbf_s >= 0 && now < (nbf_s - AUTH_JWT_NBF_LEEWAY_S) * 1000)
 		goto out; /* not yet valid */
-	if (!((double)now < json_number_value(exp) * 1000.0)) {
+	if (!(now < exp_s * 1000)) {
 		r = AUTH_EXPIRED;
 		goto out;
 	}
 	assert(sub_size <= CORE_CUSTOMER_ID_SIZE_MAX);
+	assert(exp_s > 0 && exp_s <= AUTH_JWT_TIME_S_MAX);
 	out->role = AUTH_CUSTOMER;
-	out->expires_at = (core_time)(json_number_value(exp) * 1000.0);
+	out->expires_at = exp_s * 1000;
 	memcpy(out->customer_id, json_string_value(sub), sub_size);
 	out->customer_id[sub_size] = '\0';
 	r = AUTH_OK;

@@ -5,7 +5,8 @@
  *    listings), or an HS256 JWT signed with BOOKD_JWT_SECRET whose sub is a
  *    customer id (that customer's own bookings). Keys are compared in
  *    constant time; a JWT's signature is checked before its claims are
- *    trusted, and exp is required.
+ *    trusted; exp is required (without it the token is refused as
+ *    invalid), and exp, nbf, iat must be integer seconds in range.
  *  - Stripe webhooks: the Stripe-Signature header (t=..., v1=...) is an
  *    HMAC-SHA256 of "t.body" with STRIPE_WEBHOOK_SECRET, within a timestamp
  *    tolerance.
@@ -58,8 +59,9 @@ struct auth_principal {
 enum auth_result {
 	AUTH_OK = 0,
 	AUTH_MISSING,     /* no token */
-	AUTH_BAD_TOKEN,   /* unknown key, malformed JWT, bad signature */
-	AUTH_EXPIRED,     /* JWT exp passed (or missing) */
+	AUTH_BAD_TOKEN,   /* unknown key, malformed JWT, bad signature,
+			 * exp missing, exp/nbf/iat not integer seconds */
+	AUTH_EXPIRED,     /* JWT exp passed */
 };
 
 /* token is what follows "Bearer " (not NUL-terminated). */

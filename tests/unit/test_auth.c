@@ -208,7 +208,7 @@ static void test_jwt(void)
 	CHECK(strcmp(who.customer_id, "cus_42") == 0);
 	t = jwt("{\"alg\":\"HS256\"}",
 		claims("550e8400-e29b-41d4-a716-446655440000",
-		       ",\"exp\":1795000060.5,\"iat\":1794999000"),
+		       ",\"exp\":1795000060,\"iat\":1794999000"),
 		SECRET);
 	CHECK(bearer(t, &who) == AUTH_OK);
 	CHECK(strcmp(who.customer_id, "550e8400-e29b-41d4-a716-446655440000") == 0);
@@ -273,7 +273,45 @@ static void test_jwt(void)
 	CHECK(bearer(t, &who) == AUTH_EXPIRED);         /* now == exp */
 	CHECK(bearer_at(t, NOW - 1, &who) == AUTH_OK);  /* 1 ms before */
 	t = jwt(HS256, claims("cus_42", ""), SECRET);
-	CHECK(bearer(t, &who) == AUTH_EXPIRED);         /* missing */
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* missing: invalid */
+	CHECK(who.role == AUTH_NONE);
+	/* not integer seconds, or out of range: invalid, never converted
+	 * (1e300 * 1000 overflowed core_time: undefined behaviour) */
+	{
+		static const char *const bad[] = {
+			",\"exp\":1e300",       ",\"exp\":-1e300",
+			",\"exp\":1.0e10",      ",\"exp\":1795000060.5",
+			",\"exp\":1795000060.0", ",\"exp\":-1",
+			",\"exp\":253402300800", /* 10000-01-01 */
+			",\"exp\":9223372036854775807",
+			",\"exp\":true",        ",\"exp\":[1895000000]",
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			t = jwt(HS256, claims("cus_42", bad[i]), SECRET);
+			CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+			CHECK(who.role == AUTH_NONE);
+		}
+		snprintf(buf, sizeof(buf), "%s,\"nbf\":1e300", exp_in(60));
+		t = jwt(HS256, claims("cus_42", buf), SECRET);
+		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		snprintf(buf, sizeof(buf), "%s,\"nbf\":-5", exp_in(60));
+		t = jwt(HS256, claims("cus_42", buf), SECRET);
+		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		snprintf(buf, sizeof(buf), "%s,\"iat\":1e300", exp_in(60));
+		t = jwt(HS256, claims("cus_42", buf), SECRET);
+		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		snprintf(buf, sizeof(buf), "%s,\"iat\":\"now\"", exp_in(60));
+		t = jwt(HS256, claims("cus_42", buf), SECRET);
+		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		/* the largest exp: far future, valid, exact in ms */
+		t = jwt(HS256, claims("cus_42", ",\"exp\":253402300799"),
+			SECRET);
+		CHECK(bearer(t, &who) == AUTH_OK);
+		CHECK(who.expires_at == INT64_C(253402300799) * 1000);
+		/* exp 0: long past */
+		t = jwt(HS256, claims("cus_42", ",\"exp\":0"), SECRET);
+		CHECK(bearer(t, &who) == AUTH_EXPIRED);
+	}
 	t = jwt(HS256, claims("cus_42", ",\"exp\":\"1895000000\""), SECRET);
 	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* not a number */
 	t = jwt(HS256, claims("cus_42", ",\"exp\":null"), SECRET);
