@@ -3,7 +3,8 @@
  *
  * Start-up: the newest snapshot whose checksum verifies (wal/), the log
  * opened and its tail checked (a torn tail is cut, corruption before the
- * tail stops start-up), the core opened and parked, the snapshot loaded and
+ * tail stops start-up), the data dir checked to be writable (a file made
+ * and removed: refused at start, not as failed writes later), the core opened and parked, the snapshot loaded and
  * every record after it replayed, the core unparked, the log writer
  * started. Progress and the time taken go to stderr.
  *
@@ -93,6 +94,33 @@ static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t size)
 
 static int snapshot_locked(node *n);
 
+/* The log creates its next segment and snapshots in the data dir while
+ * running: a directory the process may open but not write into (another
+ * owner, read-only mount) is refused now, with the reason, rather than as
+ * failed writes later. */
+static int data_dir_check(const char *dir, char *err, size_t err_size)
+{
+	char path[4096];
+	int fd, rc;
+
+	if (snprintf(path, sizeof(path), "%s/.bookd-write-check.%ld", dir,
+		     (long)getpid()) >= (int)sizeof(path)) {
+		snprintf(err, err_size, "data dir %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, err_size,
+			 "data dir %s is not writable: cannot create a file "
+			 "in it: %s", dir, strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
 /* Takes a snapshot whenever the log grew by snapshot_every records. */
 static void *snapshotter_main(void *arg)
 {
@@ -148,6 +176,9 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	rc = wal_open(&wcfg, &n->wal, err, err_size);
 	if (rc)
 		goto out_free;
+	rc = data_dir_check(cfg->data_dir, err, err_size);
+	if (rc)
+		goto out_close_wal;
 	rc = wal_snapshot_load(cfg->data_dir, &snap_lsn, &snap, &snap_size, err,
 			       err_size);
 	if (rc == -ENOENT) {
