@@ -15,6 +15,7 @@
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
  */
+#include "fields.h"
 #include "net.h"
 #include "node.h"
 #include "repl.h"
@@ -247,9 +248,46 @@ static struct core_date date_of(core_time t)
 				   (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday };
 }
 
-/* A studio with three weekly classes for the coming week, unless there
- * are events already. Returns the first event's id (0: none). */
-static uint64_t demo_load(core_port *p)
+/* The demo: a studio with three weekly classes for the coming week and one
+ * booking, customer DEMO_CUSTOMER's on the first class at least
+ * DEMO_LEAD_MS ahead, so that the lines printed at start-up name ids that
+ * exist. The next start on the same data dir finds that booking again and
+ * prints the same lines; their idempotency keys make them replays. */
+#define DEMO_CUSTOMER "alice"
+#define DEMO_LEAD_MS (2 * 3600 * 1000LL)
+
+struct demo {
+	uint64_t event_id, booking_id;
+	core_time start_at;
+	bool created;
+};
+
+/* The demo's booking in a data dir that holds it: 0, or -ENOENT. */
+static int demo_find(core_port *p, struct demo *d)
+{
+	struct core_booking_view b[4];
+	struct core_req q = { .op = CORE_OP_CUSTOMER_BOOKINGS, .now = srv_now() };
+	struct core_req g = { .op = CORE_OP_EVENT_GET, .now = q.now };
+	struct core_resp r;
+
+	strcpy(q.customer_id, DEMO_CUSTOMER);
+	q.u.customer.out = b;
+	q.u.customer.capacity = 4;
+	if (core_call(p, &q, &r) || r.code != CORE_OK || r.count == 0)
+		return -ENOENT;
+	/* newest first: the oldest is the one the demo made */
+	d->booking_id = b[r.count - 1].id;
+	d->event_id = b[r.count - 1].event_id;
+	g.event_id = d->event_id;
+	if (core_call(p, &g, &r) || r.code != CORE_OK)
+		return -ENOENT;
+	d->start_at = r.event.start_at;
+	return 0;
+}
+
+/* The studio, its classes and the demo's booking, when the data dir holds no
+ * event; else the booking it holds (if it is a demo's). 0, or -errno. */
+static int demo_load(core_port *p, struct demo *d)
 {
 	static const struct {
 		const char *title;
@@ -267,30 +305,31 @@ static uint64_t demo_load(core_port *p)
 	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
 	uint64_t org, loc, ins;
 
+	memset(d, 0, sizeof(*d));
 	q.u.list.from = 0;
 	q.u.list.to = INT64_MAX;
 	q.u.list.limit = 1;
 	q.u.list.out = &first;
 	if (core_call(p, &q, &r) == 0 && r.count > 0)
-		return 0; /* not empty: leave it */
+		return demo_find(p, d); /* not empty: leave it */
 
 	q = (struct core_req){ .op = CORE_OP_ORG_CREATE, .now = now };
 	strcpy(q.u.cat.name, "Demo Studio");
 	strcpy(q.u.cat.timezone, "Europe/Berlin");
 	if (call(p, &q, &r, "org"))
-		return 0;
+		return -EINVAL;
 	org = r.id;
 	q = (struct core_req){ .op = CORE_OP_LOCATION_CREATE, .now = now };
 	strcpy(q.u.cat.name, "Main Hall");
 	q.u.cat.org_id = org;
 	if (call(p, &q, &r, "location"))
-		return 0;
+		return -EINVAL;
 	loc = r.id;
 	q = (struct core_req){ .op = CORE_OP_INSTRUCTOR_CREATE, .now = now };
 	strcpy(q.u.cat.name, "Alex Rivera");
 	q.u.cat.org_id = org;
 	if (call(p, &q, &r, "instructor"))
-		return 0;
+		return -EINVAL;
 	ins = r.id;
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		struct core_series_spec spec = {
@@ -311,16 +350,63 @@ static uint64_t demo_load(core_port *p)
 		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = now,
 				       .u.series = &spec };
 		if (call(p, &q, &r, "series"))
-			return 0;
+			return -EINVAL;
 	}
+	/* the first free class far enough ahead for the printed lines */
 	q = (struct core_req){ .op = CORE_OP_EVENT_LIST, .now = now };
-	q.u.list.from = now;
+	q.u.list.from = now + DEMO_LEAD_MS;
 	q.u.list.to = INT64_MAX;
 	q.u.list.limit = 1;
 	q.u.list.out = &first;
-	if (core_call(p, &q, &r) == 0 && r.count > 0)
-		return first.id;
+	do {
+		if (core_call(p, &q, &r) || r.count == 0) {
+			fprintf(stderr, "bookd: demo: no class ahead\n");
+			return -ENOENT;
+		}
+		q.u.list.after_start = first.start_at;
+		q.u.list.after_id = first.id;
+	} while (first.price_cents != 0);
+	q = (struct core_req){ .op = CORE_OP_BOOK, .now = now,
+			       .event_id = first.id };
+	strcpy(q.customer_id, DEMO_CUSTOMER);
+	q.u.book.payment = CORE_PAY_AUTO;
+	if (call(p, &q, &r, "booking"))
+		return -EINVAL;
+	d->event_id = first.id;
+	d->booking_id = r.booking.id;
+	d->start_at = first.start_at;
+	d->created = true;
 	return 0;
+}
+
+/* The lines to try, each runnable as printed, on this start and the next:
+ * list, book another customer (a replay the second time: same key), show
+ * and cancel the demo's booking (a replay too, once done). */
+static void demo_print(const struct demo *d, const char *http,
+		       const char *anon, const char *service)
+{
+	char when[FLD_TIME_SIZE];
+
+	printf("bookd: demo studio %s: %s holds booking %" PRIu64
+	       " on event %" PRIu64 " (%s). Try:\n",
+	       d->created ? "created" : "found", DEMO_CUSTOMER, d->booking_id,
+	       d->event_id, (fld_time_format(d->start_at, when), when));
+	printf("  curl -s 'http://%s/v1/events?limit=3' -H 'Authorization: Bearer %s'\n",
+	       http, anon);
+	if (d->start_at <= srv_now()) {
+		printf("bookd: demo: that class has started; start with an empty "
+		       "--data-dir for a new demo\n");
+		return;
+	}
+	printf("  curl -s -X POST http://%s/v1/events/%" PRIu64 "/bookings"
+	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-book-%" PRIu64 "'"
+	       " -H 'Content-Type: application/json' -d '{\"customer_id\":\"bob\"}'\n",
+	       http, d->event_id, service, d->event_id);
+	printf("  curl -s http://%s/v1/bookings/%" PRIu64
+	       " -H 'Authorization: Bearer %s'\n", http, d->booking_id, service);
+	printf("  curl -s -X POST http://%s/v1/bookings/%" PRIu64 "/cancel"
+	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-cancel-%" PRIu64 "'\n",
+	       http, d->booking_id, service, d->booking_id);
 }
 
 /* ---- the replicator's view of the server, and the server's of it ---- */
@@ -555,16 +641,15 @@ int main(int argc, char **argv)
 	       net_http_address(srv), net_binary_address(srv), o.threads,
 	       o.shards, o.database_url ? "replicating" : "embedded (log only)");
 	if (o.demo) {
-		uint64_t ev = demo_load(port);
-		const char *h = net_http_address(srv);
-		if (ev)
-			printf("bookd: demo studio created. Try:\n"
-			       "  curl -s 'http://%s/v1/events?limit=3' -H 'Authorization: Bearer %s'\n"
-			       "  curl -s -X POST http://%s/v1/events/%" PRIu64 "/bookings -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' -d '{\"customer_id\":\"alice\"}'\n"
-			       "  curl -s -X POST http://%s/v1/bookings/BOOKING_ID/cancel -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-2'   # BOOKING_ID from the answer above\n",
-			       h, o.anon_key, h, ev, o.service_key, h, o.service_key);
-		else
-			printf("bookd: data dir not empty: demo studio not created\n");
+		struct demo d;
+
+		rc = demo_load(port, &d);
+		if (rc == 0)
+			demo_print(&d, net_http_address(srv), o.anon_key,
+				   o.service_key);
+		else if (rc == -ENOENT)
+			printf("bookd: data dir not empty and holds no demo: "
+			       "demo studio not created\n");
 	}
 	fflush(stdout);
 

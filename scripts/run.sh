@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # The main job: set up, build, and run bookd in embedded mode (log only, no
-# PostgreSQL unless DATABASE_URL is set) with a demo studio and a week of
-# classes in ./data. It prints three curl lines to try. Flags are passed on
-# (bookd --help).
+# PostgreSQL unless DATABASE_URL is set) with a demo studio, a week of
+# classes and one booking in ./data (bookd --demo, docs/operations.md). It
+# prints curl lines to try (list, book, show and cancel), each runnable as
+# printed, on the first start and on every later one on the same data dir.
+# Flags are passed on (bookd --help).
+#
+# BOOKD_RUN_SETUP=0 skips installing packages and building: bookd is run as
+# built (BOOKD_BIN, default build/api/bookd); tests/integration/test_demo.sh
+# uses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-scripts/build.sh release
-exec build/api/bookd --demo "$@"
+bookd=${BOOKD_BIN:-build/api/bookd}
+if [ "${BOOKD_RUN_SETUP:-1}" != 0 ]; then
+  scripts/setup.sh
+  scripts/build.sh release
+  bookd=build/api/bookd
+fi
+exec "$bookd" --demo "$@"
