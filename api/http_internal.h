@@ -127,6 +127,8 @@ struct http_meta {
 /* v in decimal into out (NUL-terminated); returns the length. */
 size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE]);
 
+/* The reason phrase of a status ("Accepted" for 202), NULL if unknown. */
+const char *http_reason(int status);
 /* Writes a whole answer into out. */
 void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size);

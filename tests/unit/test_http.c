@@ -13,7 +13,7 @@
  * and unknown fields; 405 with Allow; CORS preflight; ETag and 304;
  * keep-alive and close; rate limits (429 + Retry-After); back-pressure
  * (srv_submit -EAGAIN, the busy catalogue slot); the JSON writer's
- * escaping.
+ * escaping; the reason phrase of every status sent.
  *
  * Prints "http: N checks (M failed)", exits 0 only when all passed.
  */
@@ -108,7 +108,8 @@ uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 0x7f00000
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
 struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
-int srv_refresh_views(struct srv *s) { (void)s; return -ENOTSUP; }
+static int g_refresh_rc = -ENOTSUP; /* what srv_refresh_views answers */
+int srv_refresh_views(struct srv *s) { (void)s; return g_refresh_rc; }
 core_time srv_now(void) { return g_now; }
 
 /* ---- helpers ---- */
@@ -345,6 +346,73 @@ static void test_health_ready_metrics(void)
 	CHECK(!c->closed);
 	/* Every answer was counted by class for /metrics. */
 	CHECK(g_counted[2] == 4 && g_counted[5] == 1);
+	conn_free(c);
+}
+
+/* Every status bookd sends has its reason phrase in the status line (a
+ * 202 went out as "202 Status"): the ones written here, and every status
+ * fields.c maps core codes and errnos to. */
+static void test_status_lines(void)
+{
+	static const struct {
+		int status;
+		const char *line;
+	} sent[] = {
+		{ 100, "HTTP/1.1 100 Continue\r\n" },
+		{ 200, "HTTP/1.1 200 OK\r\n" },
+		{ 201, "HTTP/1.1 201 Created\r\n" },
+		{ 202, "HTTP/1.1 202 Accepted\r\n" },
+		{ 204, "HTTP/1.1 204 No Content\r\n" },
+		{ 304, "HTTP/1.1 304 Not Modified\r\n" },
+		{ 400, "HTTP/1.1 400 Bad Request\r\n" },
+		{ 401, "HTTP/1.1 401 Unauthorized\r\n" },
+		{ 403, "HTTP/1.1 403 Forbidden\r\n" },
+		{ 404, "HTTP/1.1 404 Not Found\r\n" },
+		{ 405, "HTTP/1.1 405 Method Not Allowed\r\n" },
+		{ 408, "HTTP/1.1 408 Request Timeout\r\n" },
+		{ 409, "HTTP/1.1 409 Conflict\r\n" },
+		{ 411, "HTTP/1.1 411 Length Required\r\n" },
+		{ 413, "HTTP/1.1 413 Content Too Large\r\n" },
+		{ 415, "HTTP/1.1 415 Unsupported Media Type\r\n" },
+		{ 422, "HTTP/1.1 422 Unprocessable Content\r\n" },
+		{ 429, "HTTP/1.1 429 Too Many Requests\r\n" },
+		{ 431, "HTTP/1.1 431 Request Header Fields Too Large\r\n" },
+		{ 500, "HTTP/1.1 500 Internal Server Error\r\n" },
+		{ 501, "HTTP/1.1 501 Not Implemented\r\n" },
+		{ 503, "HTTP/1.1 503 Service Unavailable\r\n" },
+		{ 505, "HTTP/1.1 505 HTTP Version Not Supported\r\n" },
+		{ 507, "HTTP/1.1 507 Insufficient Storage\r\n" },
+	};
+	static const int errnos[] = { -EAGAIN, -EINVAL, -ENOSPC, -EIO, -EROFS,
+				      -EDQUOT, -EFBIG, -ENOMEM, -ESHUTDOWN,
+				      -ECANCELED, -EPERM };
+	struct srv_conn *c = conn_new();
+	int status;
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		out_reset(c);
+		http_write(&c->out, sent[i].status, NULL, "{}", 2);
+		if (strncmp(out_str(c), sent[i].line, strlen(sent[i].line)))
+			fprintf(stderr, "status line: %.40s\n", out_str(c));
+		CHECK(strncmp(out_str(c), sent[i].line,
+			      strlen(sent[i].line)) == 0);
+	}
+	for (int code = 1; code < CORE_CODE_COUNT; code++) {
+		fld_code_error((enum core_code)code, &status);
+		CHECK(http_reason(status) != NULL);
+	}
+	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		fld_errno_error(errnos[i], &status);
+		CHECK(http_reason(status) != NULL);
+	}
+	/* The 202 of POST /v1/admin/refresh, end to end. */
+	out_reset(c);
+	g_refresh_rc = 0;
+	CHECK(feeds(c, "POST /v1/admin/refresh HTTP/1.1\r\n" AUTH_SVC
+		       "Content-Length: 0\r\n\r\n") > 0);
+	CHECK(strncmp(out_str(c), "HTTP/1.1 202 Accepted\r\n", 23) == 0);
+	CHECK(strcmp(out_body(c), "{\"refresh\":\"requested\"}") == 0);
+	g_refresh_rc = -ENOTSUP;
 	conn_free(c);
 }
 
@@ -1583,6 +1651,7 @@ int main(void)
 		return 1;
 
 	test_health_ready_metrics();
+	test_status_lines();
 	test_admin_status();
 	test_events_list();
 	test_event_get_patch();
