@@ -475,9 +475,11 @@ static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
 	else
 		return bin__fail(e, "invalid_request",
 				 "payment: \"none\" or \"stripe\"");
+	/* A customer's "none" (as HTTP's): the price decides, so a free
+	 * event confirms and a priced one holds; only the service key
+	 * confirms a priced event without payment. */
 	if (*out == CORE_PAY_NONE && st->who.role != AUTH_SERVICE)
-		return bin__fail(e, "forbidden",
-				 "payment \"none\" needs the service key");
+		*out = CORE_PAY_AUTO;
 	return 0;
 }
 

@@ -73,7 +73,8 @@ enum bc_code {
 
 enum bc_payment {
 	BC_PAY_AUTO = 0, /* the price decides */
-	BC_PAY_NONE,     /* confirm at once (service key only) */
+	BC_PAY_NONE,     /* confirm at once (service key; a customer's
+			  * confirms a free event, holds a priced one) */
 	BC_PAY_STRIPE,   /* hold until paid */
 };
 

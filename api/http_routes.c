@@ -19,8 +19,10 @@
  *               customer list is 403; another's booking is 404 (GET: the
  *               answer's customer is checked in render; cancel: the core is
  *               given the sub in req.customer_id and refuses another's
- *               booking as unknown, before deciding anything). "payment":
- *               "none" is the service key's only (403).
+ *               booking as unknown, before deciding anything). A
+ *               customer's "payment":"none" is taken as auto: a free
+ *               event confirms, a priced one holds (only the service
+ *               key's "none" confirms a priced event without payment).
  *   - service:  everything.
  *
  * Idempotency keys are scoped by the caller (auth_idem_key: service key,
@@ -869,10 +871,11 @@ static int do_book(struct call *k)
 		if (cust_n && strcmp(req.customer_id, k->who.customer_id) != 0)
 			return answer_error(k, 403, "forbidden",
 					    "a customer books only for itself");
+		/* A customer's "none" is "I am not paying": a free event
+		 * confirms; on a priced one the price decides (a hold),
+		 * only the service key confirms without payment. */
 		if (pay_n && strcmp(pay, "none") == 0)
-			return answer_error(k, 403, "forbidden",
-					    "payment \"none\" needs the "
-					    "service key");
+			pay_n = 0;
 		memcpy(req.customer_id, k->who.customer_id,
 		       sizeof(req.customer_id));
 	} else if (limited(k, AUTH_LIMIT_CUSTOMER,

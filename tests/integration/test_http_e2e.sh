@@ -241,6 +241,10 @@ req POST "/v1/events/$ev2/bookings" -H "Authorization: Bearer $T2" -H "Idempoten
 check "JWT booking for itself: 201" test "$st" = 201 -a "$(j .booking.customer_id)" = c2
 req GET /v1/events -H "Authorization: Bearer $(jwt c2 -60)"
 check "expired JWT: 401 token_expired" test "$st" = 401 -a "$(errcode)" = token_expired
+req POST "/v1/events/$p2/bookings" -H "Authorization: Bearer $(jwt c8 600)" -H "Idempotency-Key: j4" \
+  -d '{"payment":"none"}'
+check "JWT booking a free event with payment none: 201 confirmed" \
+  test "$st" = 201 -a "$(j .booking.status)" = confirmed -a "$(j .booking.customer_id)" = c8
 
 # ---- HTTP ----
 {

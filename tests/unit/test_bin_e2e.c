@@ -714,11 +714,32 @@ static void test_auth(bc_client *svc)
 	bc_client *c = NULL;
 	struct bc_booking b, mine;
 	struct bc_event e;
-	uint64_t series, ev;
+	uint64_t series, ev, ev_free, ev_priced = 0;
 	int fd;
 
 	series = make_series(svc, "Auth", 5, 0, NULL);
 	ev = first_event_of(svc, series);
+	ev_free = first_event_of(svc, make_series(svc, "Auth free", 5, 0, NULL));
+	{
+		struct bc_series_spec s = {
+			.org_id = org_id, .location_id = loc_id,
+			.instructor_id = ins_id, .title = "Auth priced",
+			.capacity = 5, .price_cents = 1500, .currency = "EUR",
+			.timezone = "UTC", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
+			.start_time = "23:30", .duration_min = 30,
+		};
+		char first[16];
+		time_t t = time(NULL) + 2 * 86400;
+		struct tm tm;
+		uint64_t id = 0;
+
+		gmtime_r(&t, &tm);
+		strftime(first, sizeof(first), "%Y-%m-%d", &tm);
+		s.first_date = first;
+		s.last_date = first;
+		CHECK(bc_series_create(svc, &s, NULL, &id, NULL) == BC_OK);
+		ev_priced = first_event_of(svc, id);
+	}
 
 	/* No hello: the first frame is a request. */
 	fd = raw_connect();
@@ -761,7 +782,14 @@ static void test_auth(bc_client *svc)
 		CHECK(bc_book(c, ev, NULL, "alice-1", BC_PAY_AUTO, &mine) == BC_OK);
 		CHECK(strcmp(mine.customer_id, "jwt-alice") == 0);
 		CHECK(bc_book(c, ev, "jwt-bob", "alice-2", BC_PAY_AUTO, &b) == BC_FORBIDDEN);
-		CHECK(bc_book(c, ev, NULL, "alice-3", BC_PAY_NONE, &b) == BC_FORBIDDEN);
+		/* payment "none" from a customer: a free event confirms, a
+		 * priced one holds (only the service key skips payment) */
+		CHECK(bc_book(c, ev_free, NULL, "alice-3", BC_PAY_NONE, &b) == BC_OK);
+		CHECK(b.status == BC_BOOKING_CONFIRMED);
+		CHECK(strcmp(b.customer_id, "jwt-alice") == 0);
+		CHECK(bc_book(c, ev_priced, NULL, "alice-4", BC_PAY_NONE, &b) == BC_OK);
+		CHECK(b.status == BC_BOOKING_PENDING_PAYMENT);
+		CHECK(b.hold_expires_at > 0);
 		CHECK(bc_status(c, NULL) == BC_FORBIDDEN);
 		CHECK(bc_booking_get(c, mine.id, &b) == BC_OK);
 		bc_close(c);
@@ -770,13 +798,15 @@ static void test_auth(bc_client *svc)
 	CHECK(bc_book(svc, ev, "jwt-bob", "bob-1", BC_PAY_AUTO, &b) == BC_OK);
 	c = connect_as(tok);
 	if (c) {
-		struct bc_booking tmp, list[2];
+		struct bc_booking tmp, list[4];
 		uint32_t n = 0;
 		CHECK(bc_booking_get(c, b.id, &tmp) == BC_NOT_FOUND);
 		CHECK(bc_cancel(c, b.id, "alice-c1", &tmp, NULL) == BC_NOT_FOUND);
 		CHECK(bc_customer_bookings(c, "jwt-bob", list, 2, &n) == BC_FORBIDDEN);
-		CHECK(bc_customer_bookings(c, NULL, list, 2, &n) == BC_OK);
-		CHECK(n == 1 && list[0].id == mine.id);
+		CHECK(bc_customer_bookings(c, NULL, list, 4, &n) == BC_OK);
+		CHECK(n == 3); /* mine, the free and the priced ones */
+		CHECK(list[0].id == mine.id || list[1].id == mine.id ||
+		      list[2].id == mine.id);
 		CHECK(bc_cancel(c, mine.id, "alice-c2", &tmp, NULL) == BC_OK);
 		/* A customer's rate limit (20/s, burst 40 by default): a burst
 		 * of reads is refused in part, with retry_after. */

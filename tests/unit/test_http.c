@@ -840,16 +840,24 @@ static void test_auth_refusals(void)
 	CHECK(feeds(c, req("POST", "/v1/orgs", auth_jwt("alice", 60),
 			   "{\"name\":\"x\"}")) > 0);
 	CHECK(out_status(c) == 403);
-	/* A JWT booking for another customer: 403; payment none: 403. */
+	/* A JWT booking for another customer: 403. */
 	out_reset(c);
 	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n", auth_jwt("bob", 60));
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h, body)) > 0);
 	CHECK(out_status(c) == 403);
+	CHECK(c->sub_count == 0);
+	/* A customer's payment "none": accepted, as auto (the price decides:
+	 * a free event confirms, a priced one holds). */
 	out_reset(c);
+	snprintf(h, sizeof(h), "%sIdempotency-Key: a3n\r\n",
+		 auth_jwt("bob", 60));
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h,
 			   "{\"payment\":\"none\"}")) > 0);
-	CHECK(out_status(c) == 403);
-	CHECK(c->sub_count == 0);
+	CHECK(c->sub_count == 1);
+	CHECK(c->subs[0].req.u.book.payment == CORE_PAY_AUTO);
+	CHECK(strcmp(c->subs[0].req.customer_id, "bob") == 0);
+	c->sub_count = 0;
+	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n", auth_jwt("bob", 60));
 	/* A JWT booking for itself, customer_id implied by sub. */
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h,
