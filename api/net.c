@@ -420,8 +420,11 @@ static void pend_put(struct net_thread *t, uint32_t i)
 {
 	struct pending *p = pend_at(t, i);
 
+	/* The slot keeps no pointer to what it freed: net_free frees the
+	 * views of the slots still in use at exit, and only those. */
 	free(p->views.events);
 	free(p->views.bookings);
+	memset(&p->views, 0, sizeof(p->views));
 	buf_free(&p->after);
 	p->state = PEND_FREE;
 	p->next = t->pend_free;
@@ -1599,6 +1602,11 @@ void net_free(struct srv *s)
 				free(t->pends[k].views.bookings);
 				buf_free(&t->pends[k].after);
 			}
+		while (t->slow_done) { /* finished after the thread left */
+			struct slow_job *j = t->slow_done;
+			t->slow_done = j->next;
+			free(j);
+		}
 		free(t->conns);
 		free(t->pends);
 		free(t->br);

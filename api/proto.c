@@ -218,6 +218,24 @@ int mp_decode(msgpack_zone *zone, const uint8_t *body, size_t size,
 	return 0;
 }
 
+int mp_frame_id(msgpack_zone *zone, const uint8_t *body, size_t size,
+		uint64_t *id)
+{
+	msgpack_object o;
+	long k;
+
+	assert(zone);
+	if (size == 0 || size > MP_BODY_SIZE_MAX)
+		return -EINVAL;
+	k = mp__check(body, size, 1);
+	if (k <= 0 || (size_t)k >= size)
+		return -EINVAL; /* malformed, or whole (not trailing bytes) */
+	if (mp_decode(zone, body, (size_t)k, &o) != 0 ||
+	    o.type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	return mp_id(mp_get(&o, "id"), id);
+}
+
 /* ---- Reading ---- */
 
 static bool key_is(const msgpack_object *k, const char *key, size_t key_size)

@@ -85,6 +85,11 @@ long mp_frame_size(const uint8_t *in, size_t len);
  * -EINVAL (malformed, truncated, trailing bytes, too deep), -ENOMEM. */
 int mp_decode(msgpack_zone *zone, const uint8_t *body, size_t size,
 	      msgpack_object *out);
+/* For a body mp_decode refused: when it starts with one well-formed map
+ * (trailing bytes after it) whose "id" is a request id, that id in *id and
+ * 0 (the answer then carries the request's own id); else -EINVAL. */
+int mp_frame_id(msgpack_zone *zone, const uint8_t *body, size_t size,
+		uint64_t *id);
 
 /* ---- Reading objects (all return 0 or -EINVAL on a wrong type) ---- */
 

@@ -899,6 +899,18 @@ static void test_bad_clients(bc_client *svc)
 		CHECK(send_all(fd, junk, sizeof(junk)));
 		CHECK(raw_read_answer(fd, &a) == 0);
 		CHECK(a.code == BC_INVALID_REQUEST && a.req_id == 0);
+		/* A good request map with a trailing byte: refused with its
+		 * own id (was 0), the connection kept. */
+		buf.size = 0;
+		frame_map_start(&buf, &pk, &start, 2);
+		mp_pack_kv_uint(&pk, "id", 9);
+		mp_pack_kv_str(&pk, "op", "status");
+		msgpack_pack_nil(&pk);
+		mp_frame_end(buf.data, start, buf.size);
+		CHECK(send_all(fd, buf.data, buf.size));
+		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(a.code == BC_INVALID_REQUEST && a.req_id == 9);
+		CHECK(strstr(a.message, "trailing") != NULL);
 		buf.size = 0;
 		frame_map_start(&buf, &pk, &start, 2);
 		mp_pack_kv_uint(&pk, "id", 5);

@@ -122,10 +122,32 @@ static void test_decode(void)
 	/* Truncated at every byte. */
 	for (size_t n = 1; n < sizeof(ok); n++)
 		CHECK(decode(ok, n, &o) == -EINVAL);
-	/* Trailing bytes. */
+	/* Trailing bytes: refused, but the request's own id is readable (the
+	 * answer carries it, not 0); not for a whole, truncated, id-less or
+	 * non-map body. */
 	memcpy(buf, ok, sizeof(ok));
 	buf[sizeof(ok)] = 0xc0;
 	CHECK(decode(buf, sizeof(ok) + 1, &o) == -EINVAL);
+	{
+		uint64_t id = 0;
+		static const uint8_t noid[] = { 0x81, 0xa2, 'o', 'p', 0x01, 0x01 };
+		static const uint8_t arr[] = { 0x91, 0x07, 0x01 };
+		static const uint8_t zero[] = { 0x81, 0xa2, 'i', 'd', 0x00, 0x01 };
+
+		CHECK(mp_frame_id(zone, buf, sizeof(ok) + 1, &id) == 0);
+		CHECK(id == 7);
+		buf[sizeof(ok) + 1] = 0xff;
+		id = 0;
+		CHECK(mp_frame_id(zone, buf, sizeof(ok) + 2, &id) == 0);
+		CHECK(id == 7);
+		CHECK(mp_frame_id(zone, ok, sizeof(ok), &id) == -EINVAL);
+		for (size_t n = 1; n < sizeof(ok); n++)
+			CHECK(mp_frame_id(zone, ok, n, &id) == -EINVAL);
+		CHECK(mp_frame_id(zone, noid, sizeof(noid), &id) == -EINVAL);
+		CHECK(mp_frame_id(zone, arr, sizeof(arr), &id) == -EINVAL);
+		CHECK(mp_frame_id(zone, zero, sizeof(zero), &id) == -EINVAL);
+		CHECK(mp_frame_id(zone, buf, 0, &id) == -EINVAL);
+	}
 	/* Never-used byte. */
 	buf[0] = 0xc1;
 	CHECK(decode(buf, 1, &o) == -EINVAL);
