@@ -6,7 +6,8 @@
  * length over MP_BODY_SIZE_MAX is answered frame_too_large and the
  * connection closes (the stream cannot be resynchronised); a body that is
  * not one msgpack map is answered invalid_request (id 0, or the request's
- * id once readable) and the connection goes on, the framing being intact.
+ * id once readable: a good map followed by trailing bytes is answered with
+ * its own id) and the connection goes on, the framing being intact.
  * The first frame must be the hello: it fixes the connection's principal
  * (auth_bearer); a failed hello is answered and the connection closes.
  *
@@ -997,6 +998,14 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 		return -1;
 	}
 	rc = mp_decode(z, body, size, &m);
+	if (rc != 0 && st->hello_done &&
+	    mp_frame_id(z, body, size, &x.id) == 0) {
+		/* one good map and trailing bytes: its own id */
+		bin__conn_error(c, x.id, "invalid_request",
+				"trailing bytes after the request's map");
+		rc = 0;
+		goto out;
+	}
 	if (rc != 0 || m.type != MSGPACK_OBJECT_MAP) {
 		bin__conn_error(c, 0, "invalid_request",
 				rc ? "malformed msgpack" : "a frame is a map");
