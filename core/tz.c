@@ -51,6 +51,14 @@
  * counts capped, lengths checked before use, version 1 files refused); a
  * malformed file gives -EINVAL, never an assert or an out-of-bounds read.
  * Leap-second files ("right/...") give -ENOTSUP: bookd counts POSIX seconds.
+ *
+ * Names: IANA zone names only. Each component starts with a letter and
+ * holds [A-Za-z0-9_+-] (no "..", "//", absolute paths); files of the tree
+ * that are TZif but no zone are refused by name (-ENOENT: "posixrules",
+ * "localtime", "Factory", the posix/ and SystemV/ trees; right/ is
+ * -ENOTSUP), and so is a name whose file, links followed, lies outside the
+ * zoneinfo directory. Other files (zone.tab, tzdata.zi, leapseconds) are
+ * not TZif and fail to parse.
  */
 #include "tz.h"
 
@@ -586,7 +594,7 @@ static bool tz__name_ok(const char *name)
 	size_t len = strnlen(name, TZ_NAME_SIZE_MAX);
 
 	if (len == 0 || len == TZ_NAME_SIZE_MAX || name[0] == '/' ||
-	    strstr(name, "..") != NULL)
+	    strstr(name, "..") != NULL || strstr(name, "//") != NULL)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		uint8_t ch = (uint8_t)name[i];
@@ -594,8 +602,54 @@ static bool tz__name_ok(const char *name)
 		if (!tz__is_alpha(ch) && !tz__is_digit(ch) && ch != '/' &&
 		    ch != '_' && ch != '+' && ch != '-')
 			return false;
+		/* a name component starts with a letter ("Etc/GMT+5") */
+		if ((i == 0 || name[i - 1] == '/') && ch != '/' &&
+		    !tz__is_alpha(ch))
+			return false;
 	}
 	return true;
+}
+
+/* Files of the zoneinfo tree that are TZif but no IANA zone name: the
+ * POSIX default rules, the host's own zone, the "Factory" placeholder, and
+ * the posix/ and right/ copies of the whole tree. */
+static bool tz__name_denied(const char *name)
+{
+	static const char *const names[] = { "posixrules", "localtime",
+					     "Factory" };
+	static const char *const trees[] = { "posix/", "right/", "SystemV/" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++)
+		if (strncmp(name, trees[i], strlen(trees[i])) == 0)
+			return true;
+	return false;
+}
+
+/* The file at path, links followed, lies inside dir (a link such as
+ * "localtime" -> /etc/localtime leaves the tree: no zone of it). */
+static int tz__inside(const char *dir, const char *path)
+{
+	char *d = realpath(dir, NULL), *p = NULL;
+	size_t n;
+	int rc = -ENOENT;
+
+	if (!d)
+		return -errno;
+	p = realpath(path, NULL);
+	if (!p) {
+		rc = errno == ENOTDIR ? -ENOENT : -errno;
+		goto out_free;
+	}
+	n = strlen(d);
+	if (strncmp(p, d, n) == 0 && (n == 1 || p[n] == '/'))
+		rc = 0;
+out_free:
+	free(p);
+	free(d);
+	return rc;
 }
 
 /* Reads up to size bytes; *got_size tells how many (less if it shrank). */
@@ -632,11 +686,16 @@ int tz_load(const char *name, struct tz **out)
 	*out = NULL;
 	if (!tz__name_ok(name))
 		return -EINVAL;
+	if (tz__name_denied(name))
+		return strncmp(name, "right/", 6) == 0 ? -ENOTSUP : -ENOENT;
 	if (!dir || !dir[0])
 		dir = TZ_DIR_DEFAULT;
 	path_len = snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (path_len < 0 || (size_t)path_len >= sizeof(path))
 		return -ENAMETOOLONG;
+	rc = tz__inside(dir, path);
+	if (rc)
+		return rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)

@@ -31,8 +31,11 @@
 struct tz; /* opaque loaded zone */
 
 /* Loads zone `name` from $TZDIR or /usr/share/zoneinfo. Refuse names that are
- * empty, longer than 63 bytes, absolute, contain "..", or characters outside
- * [A-Za-z0-9/_+-]; -EINVAL for a bad name, -ENOENT for unknown, -EINVAL for a
+ * empty, longer than 63 bytes, absolute, contain ".." or "//", a component
+ * not starting with a letter, or characters outside [A-Za-z0-9/_+-]: -EINVAL.
+ * -ENOENT for unknown, and for the tree's files that are no IANA zone
+ * ("posixrules", "localtime", "Factory", posix/..., SystemV/..., a link
+ * leading outside the directory); -ENOTSUP for right/...; -EINVAL for a
  * malformed file. "UTC" and "Etc/UTC" must work. On success *out is the zone,
  * to be released with tz_free; on failure *out is NULL. */
 int tz_load(const char *name, struct tz **out);

@@ -126,6 +126,11 @@ loc=$(j .location.id)
 svc POST /v1/instructors -d "{\"org_id\":\"$org\",\"name\":\"Ann\"}"
 check "POST /v1/instructors 201" test "$st" = 201
 ins=$(j .instructor.id)
+for tzname in posixrules localtime Factory posix/Europe/Berlin right/UTC 'Europe//Berlin'; do
+  svc POST /v1/orgs -d "{\"name\":\"Studio\",\"timezone\":\"$tzname\"}"
+  check "org with timezone $tzname: 400 naming timezone" \
+    test "$st" = 400 -a "$(errcode)" = invalid_request -a "$(printf '%s' "$body" | grep -c timezone)" = 1
+done
 svc POST /v1/customers -d '{"id":"cus_1","email":"one@example.com","name":"One"}'
 check "POST /v1/customers 201" test "$st" = 201
 first=$(date -u -d tomorrow +%F)

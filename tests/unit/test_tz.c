@@ -440,7 +440,67 @@ static void test_names(void)
 		CHECK(rc == -ENOTSUP, "leap-second zone: %d", rc);
 		tz_free(z);
 	}
+	/* Files of the tree that are TZif (or a link to one) but no IANA zone
+	 * name: refused even though they load as TZif (posixrules did). */
+	static const char *const not_zones[] = {
+		"posixrules", "localtime", "Factory", "posix/Europe/Berlin",
+		"posix/UTC", "SystemV/EST5", "right/Europe/Berlin",
+	};
+	for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++) {
+		int rc;
+
+		z = (struct tz *)&not_a_zone;
+		rc = tz_load(not_zones[i], &z);
+		CHECK(rc == -ENOENT || rc == -ENOTSUP,
+		      "tz_load(\"%s\") = %d, want -ENOENT", not_zones[i], rc);
+		CHECK(z == NULL, "*out is NULL on failure");
+	}
+	/* Malformed names that open a real file: refused as names. */
+	static const char *const odd[] = {
+		"Europe//Berlin", "Etc//UTC", "-UTC", "Europe/_Berlin",
+		"Etc/+5", "0UTC",
+	};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		int rc = tz_load(odd[i], &z);
+
+		CHECK(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
+		      odd[i], rc);
+	}
+	/* IANA names, canonical and backward links, still load. */
+	static const char *const zones[] = {
+		"UTC", "Etc/UTC", "Etc/GMT+5", "Etc/GMT-14", "America/New_York",
+		"America/Argentina/Buenos_Aires", "US/Eastern", "GMT", "EST5EDT",
+	};
+	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		char path[256];
+		int rc;
+
+		snprintf(path, sizeof(path), ZONEINFO "/%s", zones[i]);
+		if (access(path, R_OK) != 0)
+			continue; /* not in this tzdata */
+		rc = tz_load(zones[i], &z);
+		CHECK(rc == 0, "tz_load(\"%s\") = %d, want 0", zones[i], rc);
+		tz_free(z);
+	}
 	tz_free(NULL);
+}
+
+/* A link in TZDIR leading out of it (as zoneinfo's "localtime" does, to
+ * /etc/localtime) is no zone, even to a real TZif file; one inside is. */
+static void test_link_outside(const char *dir)
+{
+	char path[512];
+	struct tz *z = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/Outside", dir);
+	unlink(path);
+	CHECK(symlink(ZONEINFO "/Europe/Berlin", path) == 0, "symlink: %s",
+	      strerror(errno));
+	rc = tz_load("Outside", &z);
+	CHECK(rc == -ENOENT, "link out of TZDIR: %d, want -ENOENT", rc);
+	CHECK(z == NULL, "*out is NULL on failure");
+	unlink(path);
 }
 
 /* ---- cross-check with glibc ---- */
@@ -1032,6 +1092,7 @@ int main(void)
 	test_tzif(dir);
 	if (berlin)
 		test_malformed(dir, berlin);
+	test_link_outside(dir);
 	unsetenv("TZDIR");
 	tz_free(berlin);
 	snprintf(path, sizeof(path), "%s/Test", dir);
