@@ -40,6 +40,7 @@ static const char *usage_text =
 	"  --addr   bookd's binary listener (env BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
 	"  --key    service key, anon key or customer JWT (env BOOKD_SERVICE_KEY)\n"
 	"  --idem   idempotency key for the command (book and cancel make one if absent)\n"
+	"  --version  the version and build type; --help  this text\n"
 	"\n"
 	"commands:\n"
 	"  org create --name N --timezone TZ\n"
@@ -898,6 +899,10 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("bookctl %s (%s)\n", BOOKD_VERSION, BOOKD_BUILD_TYPE);
 			return 0;
 		}
 		if (strncmp(a, "--", 2) == 0 && a[2]) {

@@ -84,6 +84,7 @@ static const struct flag flags[] = {
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
 	{ "help", NULL, "this text", 0 },
+	{ "version", NULL, "the version and build type", 0 },
 };
 #define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
 
@@ -135,6 +136,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		if (c == 'h' || (c >= 0 && (size_t)c < FLAG_COUNT &&
 				 !strcmp(flags[c].name, "help"))) {
 			usage(stdout);
+			exit(0);
+		}
+		if (c >= 0 && (size_t)c < FLAG_COUNT &&
+		    !strcmp(flags[c].name, "version")) {
+			printf("bookd %s (%s)\n", BOOKD_VERSION, BOOKD_BUILD_TYPE);
 			exit(0);
 		}
 		if (c < 0 || (size_t)c >= FLAG_COUNT) {

@@ -1342,6 +1342,10 @@ static int do_admin_status(struct call *k)
 	jw_obj_begin(&w);
 	jw_key(&w, "status");
 	jw_cstr(&w, st.wal_error ? "degraded" : "ok");
+	jw_key(&w, "version");
+	jw_cstr(&w, BOOKD_VERSION);
+	jw_key(&w, "build_type");
+	jw_cstr(&w, BOOKD_BUILD_TYPE);
 	jw_key(&w, "shards");
 	jw_u64(&w, st.shard_count);
 	jw_key(&w, "threads");

@@ -29,7 +29,10 @@
  *    thread prints a progress line each second from per-connection interval
  *    histograms (bookbench_hist.c) and keeps the timeline.
  *  - Throughput counts every answer; comparisons use the answers that are
- *    not errors (a 429 or a lost connection is not a decision).
+ *    not errors (a 429 or a lost connection is not a decision). A run whose
+ *    errors exceed --max-error-pct (1) of its answers fails: it says why and
+ *    bookbench exits 4. A bookd started with --bookd runs with its rate
+ *    limits off unless --bookd-limits; result.json records its version.
  *  - After the run, the check reads back through the same driver: every
  *    event within its capacity, every acknowledged booking present in the
  *    state bookbench expects (active, or cancelled by bookbench), each
@@ -169,6 +172,8 @@ struct bb_opts {
 	const char *out_dir;
 	const char *bookd_path;   /* start this bookd */
 	bool bookd_replicate;     /* the started bookd replicates into a fresh database */
+	bool bookd_limits;        /* the started bookd keeps its rate limits */
+	double max_error_pct;     /* a run with more errors fails */
 	const char *replica_url;  /* where bookd replicates (the check reads it) */
 	bool no_check;
 	bool quiet;
@@ -1338,7 +1343,22 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		w->conn = NULL;
 	}
 	run->count = run->hist.count;
+	uint64_t errors = bb_run_errors(run);
+	run->error_pct = run->count ? 100.0 * (double)errors / (double)run->count : 0;
+	if (run->count == 0)
+		snprintf(run->failed, sizeof(run->failed), "no request was answered");
+	else if (run->error_pct > opts.max_error_pct)
+		snprintf(run->failed, sizeof(run->failed),
+			 "%.1f%% of the answers were errors (%" PRIu64 " of %" PRIu64
+			 "%s), over the %g%% allowed (--max-error-pct): its rates are not a result",
+			 run->error_pct, errors, run->count,
+			 run->by_code[BB_RATE_LIMITED] > errors / 2
+				 ? ", mostly 429: bookd's rate limits" : "",
+			 opts.max_error_pct);
 	bb_report_table(run, stdout);
+	if (run->failed[0])
+		fprintf(stderr, "bookbench: %s on %s FAILED: %s\n", sc->name, drv->name,
+			run->failed);
 	if (run->by_code[BB_RATE_LIMITED] > 0 && drv == &bb_driver_http)
 		printf("  note: bookd refused %" PRIu64 " requests with 429 (its HTTP rate limit "
 		       "is per client address); --sources N spreads the connections over N "
@@ -1408,6 +1428,26 @@ static void bookd_stop(void)
 
 int bb_http_health(const struct bb_config *cfg);
 
+static struct bb_bookd_info bookd_info;
+
+/* `path --version`: "bookd 0.1.0 (Release)". */
+static void bookd_info_of(const char *path)
+{
+	char cmd[600], line[128];
+	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", path);
+	bookd_info.started = true;
+	bookd_info.limits_off = !opts.bookd_limits;
+	FILE *p = popen(cmd, "r");
+	if (p == NULL)
+		return;
+	if (fgets(line, sizeof(line), p) != NULL &&
+	    sscanf(line, "bookd %31s (%47[^)])", bookd_info.version, bookd_info.build_type) == 2)
+		snprintf(bookd_info.source, sizeof(bookd_info.source), "--version");
+	else
+		bookd_info.version[0] = bookd_info.build_type[0] = 0;
+	pclose(p);
+}
+
 static void bookd_start(const char *path)
 {
 	static char http_addr[64], bin_addr[64], key[64];
@@ -1449,6 +1489,10 @@ static void bookd_start(const char *path)
 		setenv("BOOKD_BINARY_LISTEN", bin_addr, 1);
 		setenv("BOOKD_DATA_DIR", bookd_dir, 1);
 		setenv("BOOKD_SERVICE_KEY", opts.cfg.service_key, 1);
+		if (!opts.bookd_limits) {
+			setenv("BOOKD_ADDRESS_RATE", "0", 1);
+			setenv("BOOKD_CUSTOMER_RATE", "0", 1);
+		}
 		if (opts.bookd_replicate)
 			setenv("DATABASE_URL", opts.replica_url, 1);
 		else
@@ -1462,6 +1506,13 @@ static void bookd_start(const char *path)
 		if (bb_http_health(&opts.cfg) == 0) {
 			fprintf(stderr, "bookbench: started %s (pid %d): HTTP %s, binary %s, data %s\n",
 				path, (int)pid, http_addr, bin_addr, bookd_dir);
+			fprintf(stderr, "bookbench: %s\n",
+				opts.bookd_limits
+					? "the started bookd keeps its rate limits (--bookd-limits)"
+					: "the started bookd runs with its rate limits off "
+					  "(BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0; "
+					  "--bookd-limits keeps them)");
+			bookd_info_of(path);
 			return;
 		}
 		int status;
@@ -1533,6 +1584,11 @@ static void usage(FILE *f)
 "  --binary ADDR        bookd binary (BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
 "  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
 "  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
+"  --bookd-limits       the started bookd keeps its rate limits (default: it runs\n"
+"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0, and says so)\n"
+"  --max-error-pct P    a run whose errors (429, 5xx, lost connections, replays\n"
+"                       that differ, ...) exceed P%% of its answers fails: exit 4\n"
+"                       (default 1)\n"
 "  --bookd-replicate    the started bookd replicates into a fresh database next to\n"
 "                       DATABASE_URL's (dropped at the end); else embedded mode\n"
 "  --database-url URL   PostgreSQL (DATABASE_URL): the baseline; and for bookd runs\n"
@@ -1550,7 +1606,8 @@ static void usage(FILE *f)
 "  --batch N            bookd-binary: send consecutive bookings of a connection as\n"
 "                       one book.batch frame of up to N (each still one request,\n"
 "                       with its own answer and latency)\n"
-"  --quiet              no progress line\n");
+"  --quiet              no progress line\n"
+"  --version            the version and build type\n");
 	fprintf(f, "\ndrivers built: baseline-pg bookd-http%s\n",
 		bb_driver_bin.submit != NULL ? " bookd-binary" : "");
 }
@@ -1574,18 +1631,19 @@ static int scenario_list(const char *list, int *ids)
 	return n;
 }
 
-static void write_reports(struct bb_run **runs, unsigned n)
+static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 {
+	const struct bb_bookd_info *bookd = uses_bookd ? &bookd_info : NULL;
 	char path[512], machine[256];
 	machine_line(machine, sizeof(machine));
 	mkdir(opts.out_dir, 0755);
 	snprintf(path, sizeof(path), "%s/result.json", opts.out_dir);
-	if (bb_report_json((const struct bb_run *const *)runs, n, command_line, machine, path) < 0)
+	if (bb_report_json((const struct bb_run *const *)runs, n, command_line, machine, bookd, path) < 0)
 		fprintf(stderr, "bookbench: cannot write %s\n", path);
 	else
 		fprintf(stderr, "bookbench: wrote %s\n", path);
 	snprintf(path, sizeof(path), "%s/report.html", opts.out_dir);
-	if (bb_report_html((const struct bb_run *const *)runs, n, command_line, machine, path) < 0)
+	if (bb_report_html((const struct bb_run *const *)runs, n, command_line, machine, bookd, path) < 0)
 		fprintf(stderr, "bookbench: cannot write %s\n", path);
 	else
 		fprintf(stderr, "bookbench: wrote %s\n", path);
@@ -1599,7 +1657,8 @@ int main(int argc, char **argv)
 		O_DRIVER = 256, O_SCENARIO, O_CONN, O_INFLIGHT, O_RATE, O_DURATION, O_REQUESTS,
 		O_EVENTS, O_CUSTOMERS, O_ORGS, O_CAPACITY, O_WAITLIST, O_SEED, O_OUT, O_HTTP,
 		O_BINARY, O_KEY, O_BOOKD, O_REPLICATE, O_DBURL, O_SQL, O_DURABLE, O_NOCHECK,
-		O_CHECKWAIT, O_TRACK, O_QUIET, O_REPLAY, O_SOURCES, O_BATCH, O_HELP
+		O_CHECKWAIT, O_TRACK, O_QUIET, O_REPLAY, O_SOURCES, O_BATCH, O_LIMITS, O_MAXERR,
+		O_HELP
 	};
 	static const struct option longs[] = {
 		{ "driver", 1, 0, O_DRIVER }, { "scenario", 1, 0, O_SCENARIO },
@@ -1615,7 +1674,8 @@ int main(int argc, char **argv)
 		{ "no-check", 0, 0, O_NOCHECK }, { "check-wait", 1, 0, O_CHECKWAIT },
 		{ "track-max", 1, 0, O_TRACK }, { "quiet", 0, 0, O_QUIET },
 		{ "replay-pct", 1, 0, O_REPLAY }, { "sources", 1, 0, O_SOURCES },
-		{ "batch", 1, 0, O_BATCH },
+		{ "batch", 1, 0, O_BATCH }, { "bookd-limits", 0, 0, O_LIMITS },
+		{ "max-error-pct", 1, 0, O_MAXERR },
 		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 
@@ -1634,6 +1694,7 @@ int main(int argc, char **argv)
 	opts.replay_pct = 1;
 	opts.track_max = 4000000;
 	opts.check_wait_s = 60;
+	opts.max_error_pct = 1;
 	opts.scenarios = "opening";
 	opts.cfg.database_url = getenv("DATABASE_URL");
 	opts.cfg.http_addr = getenv("BOOKD_LISTEN") ? getenv("BOOKD_LISTEN") : "127.0.0.1:8080";
@@ -1643,6 +1704,10 @@ int main(int argc, char **argv)
 #ifdef BOOKBENCH_BASELINE_DIR
 	opts.cfg.baseline_sql_dir = BOOKBENCH_BASELINE_DIR;
 #endif
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("bookbench %s (%s)\n", BOOKD_VERSION, BOOKD_BUILD_TYPE);
+		return 0;
+	}
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 			usage(stdout);
@@ -1685,6 +1750,8 @@ int main(int argc, char **argv)
 		case O_REPLAY: opts.replay_pct = (unsigned)atoi(optarg); break;
 		case O_SOURCES: opts.cfg.source_count = (unsigned)atoi(optarg); break;
 		case O_BATCH: opts.cfg.batch = (unsigned)atoi(optarg); break;
+		case O_LIMITS: opts.bookd_limits = true; break;
+		case O_MAXERR: opts.max_error_pct = atof(optarg); break;
 		case O_HELP: case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1701,6 +1768,8 @@ int main(int argc, char **argv)
 		opts.duration_s = 10;
 	if (opts.rate < 0)
 		die("--rate must be positive");
+	if (!(opts.max_error_pct >= 0 && opts.max_error_pct <= 100))
+		die("--max-error-pct must be 0..100");
 	signal(SIGINT, on_sigint);
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "bookbench: seed %" PRIu64 "\n", opts.seed);
@@ -1767,7 +1836,7 @@ int main(int argc, char **argv)
 	int sc_count = scenario_list(opts.scenarios, sc_ids);
 	struct bb_run *runs[BB_SCENARIO_MAX * 4];
 	unsigned run_count = 0;
-	int failed = 0, problems = 0;
+	int failed = 0, problems = 0, over_budget = 0;
 	for (int s = 0; s < sc_count && !interrupted; s++) {
 		for (unsigned d = 0; d < driver_count && !interrupted; d++) {
 			struct bb_run *run = calloc(1, sizeof(*run));
@@ -1780,13 +1849,17 @@ int main(int argc, char **argv)
 			}
 			if (run->check_problems > 0)
 				problems++;
+			if (run->failed[0])
+				over_budget++;
 			runs[run_count++] = run;
 		}
 	}
 	if (compare)
 		bb_report_compare((const struct bb_run *const *)runs, run_count, stdout);
+	if (uses_bookd && !bookd_info.started && bb_bookd_version(&opts.cfg, &bookd_info) == 0)
+		snprintf(bookd_info.source, sizeof(bookd_info.source), "admin/status");
 	if (run_count > 0)
-		write_reports(runs, run_count);
+		write_reports(runs, run_count, uses_bookd);
 	bookd_stop();
 	for (unsigned i = 0; i < run_count; i++) {
 		free(runs[i]->timeline);
@@ -1800,5 +1873,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (problems > 0)
 		return 3;
+	if (over_budget > 0) {
+		fprintf(stderr, "bookbench: %d run(s) FAILED: errors over %g%% of the answers "
+				"(see above)\n", over_budget, opts.max_error_pct);
+		return 4;
+	}
 	return interrupted ? 130 : 0;
 }

@@ -231,14 +231,32 @@ struct bb_run {
 	int check_problems;
 	char check_report[4096];
 	char system[1024];        /* describe(): JSON object, or "" */
+	/* the error budget: errors (429, 5xx, transport, ...) over at most
+	 * --max-error-pct of the answers, else the run failed */
+	double error_pct;
+	char failed[256];         /* why the run failed its budget, "" when it did not */
 };
+
+/* The bookd a run measured: its version and build type, from `bookd
+ * --version` (bookbench started it) or /v1/admin/status; "" when unknown. */
+struct bb_bookd_info {
+	char version[32], build_type[48];
+	char source[16];          /* "--version" | "admin/status" | "" */
+	bool started;             /* bookbench started it (--bookd) */
+	bool limits_off;          /* ... with its rate limits off */
+};
+
+uint64_t bb_run_errors(const struct bb_run *run);
+int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out);
 
 void bb_report_table(const struct bb_run *run, FILE *f);
 /* Each non-baseline run against the baseline run of the same scenario. */
 void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f);
 int bb_report_json(const struct bb_run *const *runs, unsigned run_count,
-		   const char *command, const char *machine, const char *path);
+		   const char *command, const char *machine,
+		   const struct bb_bookd_info *bookd, const char *path);
 int bb_report_html(const struct bb_run *const *runs, unsigned run_count,
-		   const char *command, const char *machine, const char *path);
+		   const char *command, const char *machine,
+		   const struct bb_bookd_info *bookd, const char *path);
 
 #endif

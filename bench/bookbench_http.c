@@ -922,6 +922,21 @@ void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, 
 		 via, state, shards, cfg->http_addr, cfg->binary_addr);
 }
 
+/* The version and build type a bookd reports in /v1/admin/status. */
+int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out)
+{
+	static char body[1 << 16];
+	int status = 0;
+	if (http_get_raw(cfg, "/v1/admin/status", &status, body, sizeof(body)) < 0 ||
+	    status != 200 || body[0] != '{')
+		return -ENOENT;
+	const char *end = body + strlen(body);
+	jstr_copy(jget(body + 1, end, "version"), end, out->version, sizeof(out->version));
+	jstr_copy(jget(body + 1, end, "build_type"), end, out->build_type,
+		  sizeof(out->build_type));
+	return out->version[0] ? 0 : -ENOENT;
+}
+
 static void http_describe(const struct bb_config *cfg, char *out, size_t out_size)
 {
 	bb_bookd_describe(cfg, "HTTP", out, out_size);

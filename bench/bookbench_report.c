@@ -24,13 +24,18 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-static uint64_t errors_of(const struct bb_run *run)
+uint64_t bb_run_errors(const struct bb_run *run)
 {
 	uint64_t e = 0;
 	for (int c = 0; c < BB_CODE_COUNT; c++)
 		if (bb_code_is_error((enum bb_code)c))
 			e += run->by_code[c];
 	return e;
+}
+
+static uint64_t errors_of(const struct bb_run *run)
+{
+	return bb_run_errors(run);
 }
 
 static double rate_of(const struct bb_run *run)
@@ -78,7 +83,9 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 		if (run->by_code[c] > 0)
 			fprintf(f, " %s%s %" PRIu64, bb_code_name((enum bb_code)c),
 				bb_code_is_error((enum bb_code)c) ? " (error)" : "", run->by_code[c]);
-	fprintf(f, "\n  errors: %" PRIu64 "\n", errors_of(run));
+	fprintf(f, "\n  errors: %" PRIu64 " (%.2f%%)\n", errors_of(run), run->error_pct);
+	if (run->failed[0])
+		fprintf(f, "  FAILED: %s\n", run->failed);
 }
 
 /* ---- Comparisons: each bookd run against the baseline of its scenario -- */
@@ -151,8 +158,31 @@ static void now_utc(char *out, size_t size)
 	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static void json_bookd(FILE *f, const struct bb_bookd_info *b)
+{
+	if (b == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"version\":");
+	if (b->version[0])
+		json_str(f, b->version);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"build_type\":");
+	if (b->build_type[0])
+		json_str(f, b->build_type);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"from\":");
+	json_str(f, b->source[0] ? b->source : "unknown");
+	fprintf(f, ",\"started_by_bookbench\":%s,\"rate_limits\":\"%s\"}",
+		b->started ? "true" : "false",
+		!b->started ? "bookd's own" : b->limits_off ? "off" : "bookd's defaults");
+}
+
 int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const char *command,
-		   const char *machine, const char *path)
+		   const char *machine, const struct bb_bookd_info *bookd, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
@@ -163,6 +193,8 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 	json_str(f, command);
 	fprintf(f, ",\"machine\":");
 	json_str(f, machine);
+	fprintf(f, ",\"bookd\":");
+	json_bookd(f, bookd);
 	fprintf(f, ",\"latency_unit\":\"ms\",\"runs\":[");
 	for (unsigned i = 0; i < run_count; i++) {
 		const struct bb_run *r = runs[i];
@@ -177,10 +209,15 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 			ds->run_tag);
 		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,\"goodput\":%.1f,"
 			   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
-			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64
-			   ",\"latency\":",
+			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64 ",",
 			r->elapsed_s, r->count, rate_of(r), goodput_of(r), r->bookings_acked,
 			r->cancels_acked, r->promotions, errors_of(r), r->unsent);
+		fprintf(f, "\"error_pct\":%.3f,\"failed\":", r->error_pct);
+		if (r->failed[0])
+			json_str(f, r->failed);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"latency\":");
 		json_lat(f, &r->hist);
 		fprintf(f, ",\"by_operation\":{");
 		bool first = true;
@@ -276,91 +313,144 @@ static void html_text(FILE *f, const char *s)
 
 static const char *colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd" };
 
-/* A line chart: n points (x[i], ys[s][i]) for each series s. Log y when
- * logy (values <= 0 are skipped). */
+/* A step of 1, 2 or 5 times a power of ten that cuts span into about n. */
+static double nice_step(double span, int n)
+{
+	double raw = span / n, mag = pow(10, floor(log10(raw))), r = raw / mag;
+	return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
+}
+
+/* A tick mark and its label on the x axis (below the plot) or y axis (left). */
+static void tick_x(FILE *f, double xx, const char *anchor, const char *label)
+{
+	fprintf(f, "<line class='tick-x' x1='%.1f' x2='%.1f' y1='%d' y2='%d' stroke='#999'/>"
+		   "<text x='%.1f' y='%d' text-anchor='%s'>%s</text>\n",
+		xx, xx, H - MB, H - MB + 4, xx, H - MB + 15, anchor, label);
+}
+
+static void tick_y(FILE *f, double y, const char *label)
+{
+	fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#eee'/>"
+		   "<line class='tick-y' x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#999'/>"
+		   "<text x='%d' y='%.1f' text-anchor='end'>%s</text>\n",
+		ML, W - MR, y, y, ML - 4, ML, y, y, ML - 6, y + 4, label);
+}
+
+static void num_label(char *out, size_t size, double v, double step)
+{
+	if (fabs(v) >= 1e6)
+		snprintf(out, size, "%.3gM", v / 1e6);
+	else if (fabs(v) >= 1e4)
+		snprintf(out, size, "%.4gk", v / 1e3);
+	else
+		snprintf(out, size, "%.*f", step >= 1 ? 0 : (int)ceil(-log10(step)), v);
+}
+
+/* A line chart: n points (x[i], ys[s][i]) for each series s, each point
+ * marked. Log y when logy (values <= 0 are skipped). Nothing is drawn
+ * when no point is (a note says why instead): no empty chart. */
 static void svg_lines(FILE *f, const char *title, const char *ylabel, const double *x,
 		      const double *const *ys, const char *const *names, unsigned series, unsigned n,
 		      bool logy)
 {
-	double xmax = 1, ymin = INFINITY, ymax = 0;
+	double xmax = 0, ymin = INFINITY, ymax = 0;
+	unsigned points = 0;
 	for (unsigned i = 0; i < n; i++)
 		if (x[i] > xmax)
 			xmax = x[i];
 	for (unsigned s = 0; s < series; s++)
 		for (unsigned i = 0; i < n; i++) {
 			double v = ys[s][i];
-			if (logy && v <= 0)
+			if (!isfinite(v) || v < 0 || (logy && v <= 0))
 				continue;
+			points++;
 			if (v > ymax)
 				ymax = v;
 			if (v < ymin)
 				ymin = v;
 		}
+	if (points == 0 || xmax <= 0) {
+		fprintf(f, "<p><i>");
+		html_text(f, title);
+		fprintf(f, ": no data point (the run was shorter than its first second)</i></p>\n");
+		return;
+	}
 	if (ymax <= 0)
 		ymax = 1;
-	if (!isfinite(ymin) || !logy)
-		ymin = logy ? ymax / 10 : 0;
-	double lo = 0, hi = ymax * 1.1;
+	double xstep = nice_step(xmax, 6);
+	xmax = ceil(xmax / xstep - 1e-9) * xstep;
+	double lo = 0, hi, ystep = 0;
 	if (logy) {
 		lo = floor(log10(ymin));
 		hi = ceil(log10(ymax));
 		if (hi <= lo)
 			hi = lo + 1;
+	} else {
+		ystep = nice_step(ymax, 4);
+		hi = ceil(ymax / ystep - 1e-9) * ystep;
+		if (hi < ymax * 1.05)
+			hi += ystep;
 	}
 	fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
 		   "viewBox='0 0 %d %d' font-family='sans-serif' font-size='11'>\n",
 		W, H, W, H);
 	fprintf(f, "<text x='%d' y='14' font-size='13' font-weight='bold'>", ML);
 	html_text(f, title);
-	fprintf(f, "</text>\n<rect x='%d' y='%d' width='%d' height='%d' fill='none' "
-		   "stroke='#999'/>\n",
-		ML, MT, W - ML - MR, H - MT - MB);
+	fprintf(f, "</text>\n");
 	int pw = W - ML - MR, ph = H - MT - MB;
-	/* y ticks */
+	char label[32];
 	if (logy) {
+		/* 1, 2, 5 per decade when there are few decades */
 		for (double e = lo; e <= hi + 1e-9; e += 1) {
-			double y = MT + ph - (e - lo) / (hi - lo) * ph;
-			fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#eee'/>"
-				   "<text x='%d' y='%.1f' text-anchor='end'>%g</text>\n",
-				ML, W - MR, y, y, ML - 4, y + 4, pow(10, e));
+			for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+				double v = m * pow(10, e), le = log10(v);
+				if (le > hi + 1e-9 || (m > 1 && hi - lo > 2))
+					break;
+				snprintf(label, sizeof(label), "%g", v);
+				tick_y(f, MT + ph - (le - lo) / (hi - lo) * ph, label);
+			}
 		}
 	} else {
-		for (int t = 0; t <= 4; t++) {
-			double v = hi * t / 4;
-			double y = MT + ph - (double)t / 4 * ph;
-			fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#eee'/>"
-				   "<text x='%d' y='%.1f' text-anchor='end'>%.4g</text>\n",
-				ML, W - MR, y, y, ML - 4, y + 4, v);
+		for (double v = 0; v <= hi + ystep / 2; v += ystep) {
+			num_label(label, sizeof(label), v, ystep);
+			tick_y(f, MT + ph - v / hi * ph, label);
 		}
 	}
-	for (int t = 0; t <= 5; t++) {
-		double v = xmax * t / 5;
-		double xx = ML + (double)t / 5 * pw;
-		fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%.*f</text>\n", xx, H - MB + 14,
-			xmax >= 5 ? 0 : 1, v);
+	for (double v = 0; v <= xmax + xstep / 2; v += xstep) {
+		num_label(label, sizeof(label), v, xstep);
+		tick_x(f, ML + v / xmax * pw, "middle", label);
 	}
-	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>seconds</text>\n", ML + pw / 2, H - 6);
+	fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#999'/>\n",
+		ML, MT, pw, ph);
+	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>seconds into the run</text>\n",
+		ML + pw / 2, H - 4);
 	fprintf(f, "<text x='12' y='%d' transform='rotate(-90 12 %d)' text-anchor='middle'>",
 		MT + ph / 2, MT + ph / 2);
 	html_text(f, ylabel);
 	fprintf(f, "</text>\n");
 	for (unsigned s = 0; s < series; s++) {
-		fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='1.5' points='",
-			colors[s % 4]);
+		fprintf(f, "<g fill='%s' stroke='%s'><polyline fill='none' stroke-width='1.5' "
+			   "points='", colors[s % 4], colors[s % 4]);
 		for (unsigned i = 0; i < n; i++) {
 			double v = ys[s][i];
-			double yy;
-			if (logy) {
-				if (v <= 0)
-					continue;
-				yy = MT + ph - (log10(v) - lo) / (hi - lo) * ph;
-			} else {
-				yy = MT + ph - v / hi * ph;
-			}
+			if (!isfinite(v) || v < 0 || (logy && v <= 0))
+				continue;
+			double yy = logy ? MT + ph - (log10(v) - lo) / (hi - lo) * ph
+					 : MT + ph - v / hi * ph;
 			fprintf(f, "%.1f,%.1f ", ML + x[i] / xmax * pw, yy);
 		}
-		fprintf(f, "'/>\n<text x='%d' y='%d' fill='%s'>", W - MR - 120 + 0, MT + 14 + 14 * (int)s,
-			colors[s % 4]);
+		fprintf(f, "'/>\n");
+		for (unsigned i = 0; i < n; i++) {
+			double v = ys[s][i];
+			if (!isfinite(v) || v < 0 || (logy && v <= 0))
+				continue;
+			double yy = logy ? MT + ph - (log10(v) - lo) / (hi - lo) * ph
+					 : MT + ph - v / hi * ph;
+			fprintf(f, "<circle cx='%.1f' cy='%.1f' r='2'><title>%.2f s: %.4g</title>"
+				   "</circle>", ML + x[i] / xmax * pw, yy, x[i], v);
+		}
+		fprintf(f, "</g>\n<text x='%d' y='%d' fill='%s'>", W - MR - 90,
+			MT + 14 + 14 * (int)s, colors[s % 4]);
 		html_text(f, names[s]);
 		fprintf(f, "</text>\n");
 	}
@@ -406,21 +496,35 @@ static void svg_hist(FILE *f, const struct bb_hist *h)
 		ML);
 	fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#999'/>\n", ML, MT,
 		pw, ph);
+	char label[32];
+	double cstep = nice_step((double)cmax, 4);
+	double ctop = ceil((double)cmax / cstep - 1e-9) * cstep;
+	for (double v = 0; v <= ctop + cstep / 2; v += cstep) {
+		num_label(label, sizeof(label), v, cstep);
+		tick_y(f, MT + ph - v / ctop * ph, label);
+	}
 	double bw = (double)pw / bins;
 	for (unsigned i = 0; i < bins; i++) {
 		if (counts[i] == 0)
 			continue;
-		double bh = (double)counts[i] / (double)cmax * ph;
-		fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4'>"
+		double bh = (double)counts[i] / ctop * ph;
+		fprintf(f, "<rect class='bar' x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4'>"
 			   "<title>%.4g-%.4g ms: %" PRIu64 "</title></rect>\n",
 			ML + i * bw, MT + ph - bh, bw > 1.5 ? bw - 1 : bw, bh,
 			pow(10, lo + (double)i / PER_DECADE) / 1e6,
 			pow(10, lo + (double)(i + 1) / PER_DECADE) / 1e6, counts[i]);
 	}
+	/* 1, 2, 5 per decade when there are few decades */
 	for (double e = lo; e <= hi + 1e-9; e += 1) {
-		double xx = ML + (e - lo) / (hi - lo) * pw;
-		fprintf(f, "<text x='%.1f' y='%d' text-anchor='%s'>%g ms</text>\n", xx,
-			H - MB + 14, e >= hi - 1e-9 ? "end" : "middle", pow(10, e) / 1e6);
+		for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+			double le = log10(m * pow(10, e));
+			if (le > hi + 1e-9 || (m > 1 && hi - lo > 2))
+				break;
+			double xx = ML + (le - lo) / (hi - lo) * pw;
+			snprintf(label, sizeof(label), "%g ms", m * pow(10, e) / 1e6);
+			tick_x(f, xx, le >= hi - 1e-9 ? "end" : le <= lo + 1e-9 ? "start" : "middle",
+			       label);
+		}
 	}
 	const double qs[] = { 0.5, 0.99, 0.999 };
 	const char *qn[] = { "p50", "p99", "p99.9" };
@@ -433,7 +537,10 @@ static void svg_hist(FILE *f, const struct bb_hist *h)
 			   "stroke-dasharray='4 3'/><text x='%.1f' y='%d' fill='#d62728'>%s</text>\n",
 			xx, xx, MT, MT + ph, xx + 3, MT + 12 + 12 * i, qn[i]);
 	}
-	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>latency</text>\n", ML + pw / 2, H - 6);
+	fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>latency (log scale)</text>\n",
+		ML + pw / 2, H - 4);
+	fprintf(f, "<text x='12' y='%d' transform='rotate(-90 12 %d)' text-anchor='middle'>"
+		   "requests</text>\n", MT + ph / 2, MT + ph / 2);
 	fprintf(f, "</svg>\n");
 }
 
@@ -446,7 +553,7 @@ static void html_lat_row(FILE *f, const char *name, const struct bb_hist *h)
 }
 
 int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const char *command,
-		   const char *machine, const char *path)
+		   const char *machine, const struct bb_bookd_info *bookd, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
@@ -461,6 +568,18 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 		   "#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>\n");
 	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", date);
 	html_text(f, machine);
+	if (bookd != NULL) {
+		fprintf(f, " &middot; bookd ");
+		html_text(f, bookd->version[0] ? bookd->version : "(version unknown)");
+		if (bookd->build_type[0]) {
+			fprintf(f, " (");
+			html_text(f, bookd->build_type);
+			fprintf(f, ")");
+		}
+		if (bookd->started)
+			fprintf(f, ", started by bookbench, rate limits %s",
+				bookd->limits_off ? "off" : "at bookd's defaults");
+	}
 	fprintf(f, "</p>\n<pre>");
 	html_text(f, command);
 	fprintf(f, "</pre>\n<h2>Summary</h2>\n<table><tr><th>scenario</th><th>system</th>"
@@ -480,7 +599,8 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 			r->connections, r->inflight, r->count, rate_of(r), goodput_of(r),
 			ms(bb_hist_quantile(&r->hist, 0.5)), ms(bb_hist_quantile(&r->hist, 0.99)),
 			ms(bb_hist_quantile(&r->hist, 0.999)), ms(r->hist.max_ns), errors_of(r),
-			!r->checked ? "-" : r->check_problems == 0 ? "<span class='ok'>OK</span>"
+			r->failed[0] ? "<span class='bad'>FAILED: errors</span>"
+			: !r->checked ? "-" : r->check_problems == 0 ? "<span class='ok'>OK</span>"
 								   : "<span class='bad'>PROBLEMS</span>");
 	}
 	fprintf(f, "</table>\n");
@@ -527,6 +647,11 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 			ds->org_count, ds->event_count, ds->day, ds->capacity, ds->waitlist_capacity,
 			r->count, r->elapsed_s, rate_of(r), r->bookings_acked, r->cancels_acked,
 			r->promotions);
+		if (r->failed[0]) {
+			fprintf(f, "<p class='bad'>FAILED: ");
+			html_text(f, r->failed);
+			fprintf(f, "</p>\n");
+		}
 		fprintf(f, "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th>"
 			   "<th>p99</th><th>p99.9</th><th>max</th></tr>\n");
 		html_lat_row(f, "all", &r->hist);

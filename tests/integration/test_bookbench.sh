@@ -5,7 +5,11 @@
 # against DATABASE_URL. Checks that every run passed bookbench's correctness
 # check (no overbooking, every acknowledged booking read back, waitlists
 # 1..n in FIFO order, the baseline's SQL invariants) and that the JSON and
-# HTML reports were written. Not speed.
+# HTML reports were written. Not speed. Also: a run whose errors exceed 1% of
+# its answers fails (exit 4, saying why), the bookd bookbench starts runs with
+# its rate limits off (and it says so) unless --bookd-limits, result.json
+# records bookd's version and build type, and every chart of the HTML report
+# has tick marks on both axes and at least one data point.
 #
 #   bash tests/integration/test_bookbench.sh      (from the repo, or by ctest)
 #
@@ -78,6 +82,23 @@ run() {
   else
     bad "$name: the HTML report"
   fi
+  charts "$name" "$out/report.html"
+}
+
+# charts <name> <report.html>: every chart has tick marks on both axes (at
+# least 3 each) and something drawn (a point or a bar).
+charts() {
+  local verdict
+  verdict=$(awk '
+    /<svg/ { n++; inside = 1; tx = ty = marks = 0 }
+    inside { tx += gsub(/class=.tick-x./, "&"); ty += gsub(/class=.tick-y./, "&") }
+    inside { marks += gsub(/<circle|class=.bar./, "&") }
+    /<\/svg>/ { inside = 0; if (tx < 3 || ty < 3 || marks < 1) { print "chart " n ": " tx " x ticks, " ty " y ticks, " marks " marks"; bad = 1 } }
+    END { if (n == 0) print "no chart"; else if (!bad) print "ok " n }' "$2")
+  case "$verdict" in
+    ok*) ok "$1: ${verdict#ok } charts, each with axis ticks and data" ;;
+    *) bad "$1: $verdict" ;;
+  esac
 }
 
 small=(--events 40 --orgs 4 --customers 2000 --capacity 10 --waitlist 10)
@@ -93,6 +114,35 @@ if [ $have_bookd = 1 ]; then
     run batch 2 run --driver bookd-binary --bookd "$bookd" --scenario opening,steady \
       --connections 2 --inflight 64 --batch 16 --duration 2 "${small[@]}"
   fi
+  # bookbench says it turned the started bookd's limits off, and records its
+  # version and build type
+  if grep -q 'rate limits off' "$tmp/http.log"; then ok "http: bookbench says the limits are off"
+  else bad "http: no word about bookd's rate limits"; fi
+  want=$("$bookd" --version 2>/dev/null)
+  got=$(jq -r '.bookd | "bookd \(.version) (\(.build_type))"' "$tmp/http/result.json" 2>/dev/null)
+  if [ -n "$want" ] && [ "$got" = "$want" ] &&
+     jq -e '.bookd.rate_limits == "off"' "$tmp/http/result.json" >/dev/null 2>&1; then
+    ok "http: result.json records '$got', rate limits off"
+  else
+    bad "http: result.json records '$got' (bookd --version: '$want')"
+  fi
+  # with bookd's default limits and one source address, most answers are
+  # 429: the run must fail and say why, and its report say so too
+  timeout 120 "$bench" run --driver bookd-http --bookd "$bookd" --bookd-limits \
+    --scenario steady --connections 2 --inflight 8 --duration 2 "${small[@]}" \
+    --out "$tmp/limited" --quiet >"$tmp/limited.log" 2>&1
+  rc=$?
+  if [ $rc -eq 4 ] && grep -q 'FAILED: .*% of the answers were errors' "$tmp/limited.log" &&
+     jq -e '.runs[0].failed | test("errors")' "$tmp/limited/result.json" >/dev/null 2>&1 &&
+     jq -e '.runs[0].error_pct > 1' "$tmp/limited/result.json" >/dev/null 2>&1 &&
+     grep -q 'FAILED' "$tmp/limited/report.html"; then
+    ok "limited: errors over 1% fail the run (exit 4) and say why"
+  else
+    bad "limited: bookbench exited $rc"; tail -n 20 "$tmp/limited.log"
+  fi
+  # a run shorter than a second still draws no empty chart
+  run short 1 run --driver bookd-http --bookd "$bookd" --scenario opening \
+    --connections 2 --inflight 4 --requests 200 "${small[@]}"
   run open-loop 1 run --driver bookd-http --bookd "$bookd" --scenario steady \
     --connections 2 --inflight 8 --rate 300 --duration 2 "${small[@]}"
   # the latency of an open-loop run is measured from the intended send time:
