@@ -43,6 +43,7 @@ struct opts {
 	const char *address_rate, *customer_rate, *snapshot_every;
 	unsigned repl_streams, refresh_every;
 	bool demo;
+	bool accept_log_loss;
 };
 
 struct flag {
@@ -83,6 +84,9 @@ static const struct flag flags[] = {
 	  "seconds between refreshes of the materialized views (60; 0: never)", 1 },
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
+	{ "accept-log-loss", "BOOKD_ACCEPT_LOG_LOSS",
+	  "start even if the log is damaged or incomplete: cut it there, set "
+	  "the rest aside as *.cut and log what was lost (docs/operations.md)", 0 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -199,6 +203,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				      &o->refresh_every))
 		return -EINVAL;
 	o->demo = val[17] && strcmp(val[17], "0") && strcmp(val[17], "false");
+	o->accept_log_loss = val[18] && strcmp(val[18], "0") &&
+			     strcmp(val[18], "false");
 	return 0;
 }
 
@@ -601,6 +607,11 @@ int main(int argc, char **argv)
 		cfg.snapshot_every = every;
 	}
 	cfg.wake_fd_count = fd_count;
+	cfg.cut_corrupt = o.accept_log_loss;
+	if (o.accept_log_loss)
+		fprintf(stderr, "bookd: --accept-log-loss: a damaged or "
+			"incomplete log is cut where the damage starts; what "
+			"is cut is kept as *.cut and logged (CUT CORRUPT LOG)\n");
 	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
 		cfg.sync == WAL_SYNC_FDATASYNC
 			? "fdatasync before every answer (group commit)"

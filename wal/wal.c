@@ -48,6 +48,17 @@
  * segment stays zero and the record starts the next segment. The byte
  * after the last record is therefore zero (or the segment ends there).
  *
+ * Format version 2 reserves the last 64 bytes of a segment for its
+ * trailer, zero until the writer leaves the segment (version 1 segments,
+ * without it, are still read):
+ *
+ *    0  u64 magic "BOKDWEND"       16  u64 end offset of its records
+ *    8  u64 next LSN (successor)   24  32 zero bytes
+ *                                  56  u64 XXH3-64 of bytes 0..55
+ *
+ * It is written and synced after the successor exists durably and before
+ * any record goes into it: a sealed segment proves its successor.
+ *
  * INVARIANTS
  *
  *  - Records are in LSN order, consecutive within and across segments; a
@@ -71,6 +82,10 @@
  * then the checksum. The first record that fails ends the log. What
  * follows decides between a torn tail and corruption:
  *
+ *  - the segment is sealed (a valid trailer) and its successor is missing,
+ *    or its records end before the trailer's end offset: the successor's
+ *    records were acknowledged. -EUCLEAN as below. A damaged trailer with
+ *    no successor counts the same (it is written only at a roll-over).
  *  - another segment exists after it, or a valid record after it carries
  *    synced LSN >= the failing LSN: the failing record was durable, so
  *    acknowledged data sits behind damage. -EUCLEAN, naming the segment
@@ -451,7 +466,8 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 	memcpy(&h, m->base, sizeof(h));
 	if (h.magic != WAL_SEGMENT_MAGIC)
 		return "bad segment magic";
-	if (h.version != WAL_SEGMENT_VERSION)
+	if (h.version != WAL_SEGMENT_VERSION &&
+	    h.version != WAL_SEGMENT_VERSION_1)
 		return "unknown segment format version";
 	if (h.header_size != WAL_SEGMENT_HEADER_SIZE)
 		return "bad segment header size";
@@ -465,9 +481,46 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 	if (h.first_lsn != first_lsn)
 		return "first LSN in header differs from the file name";
 	m->header_size = h.segment_size;
+	m->version = h.version;
 	if (m->limit > h.segment_size)
 		m->limit = h.segment_size;
+	if (h.version != WAL_SEGMENT_VERSION_1 &&
+	    m->limit > h.segment_size - WAL_SEGMENT_TRAILER_SIZE)
+		m->limit = h.segment_size - WAL_SEGMENT_TRAILER_SIZE;
 	return NULL;
+}
+
+void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
+		      uint64_t end_off)
+{
+	memset(t, 0, sizeof(*t));
+	t->magic = WAL_TRAILER_MAGIC;
+	t->next_lsn = next_lsn;
+	t->end_off = end_off;
+	t->checksum = XXH3_64bits(t, offsetof(struct wal_seg_trailer, checksum));
+}
+
+enum wal_seal wal__read_seal(const struct wal_map *m,
+			     struct wal_seg_trailer *t)
+{
+	uint64_t off;
+
+	WAL_ASSERT(m->header_size != 0);
+	if (m->version == WAL_SEGMENT_VERSION_1 ||
+	    m->file_size < m->header_size)
+		return WAL_SEAL_NONE;
+	off = m->header_size - WAL_SEGMENT_TRAILER_SIZE;
+	memcpy(t, m->base + off, sizeof(*t));
+	if (t->magic == WAL_TRAILER_MAGIC &&
+	    t->checksum == XXH3_64bits(t, offsetof(struct wal_seg_trailer,
+						   checksum)) &&
+	    t->end_off >= WAL_SEGMENT_HEADER_SIZE && t->end_off <= off &&
+	    t->end_off % WAL_RECORD_ALIGN == 0 && t->next_lsn != 0)
+		return WAL_SEAL_VALID;
+	for (size_t i = 0; i < sizeof(*t); i++)
+		if (m->base[off + i] != 0)
+			return WAL_SEAL_BAD;
+	return WAL_SEAL_NONE;
 }
 
 static bool wal__is_zero(const uint8_t *p, size_t size)
@@ -718,6 +771,9 @@ struct wal_stop {
 	uint64_t lsn;
 	const char *why;       /* why the record at off is not valid */
 	bool header_bad;
+	bool seal_bad;         /* a damaged trailer: it rolled over */
+	uint64_t sealed_next;  /* a valid trailer's next LSN (0: none) */
+	uint64_t sealed_end;   /* and its end of records */
 };
 
 /*
@@ -733,6 +789,7 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	struct wal_after a;
 	struct wal_map m;
 	uint64_t seg_size;
+	uint32_t version = WAL_SEGMENT_VERSION;
 	size_t i;
 	bool corrupt;
 	int rc;
@@ -752,6 +809,7 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	} else {
 		WAL_ASSERT(wal__check_seg_hdr(&m, lsns[stop->index]) == NULL);
 		seg_size = m.header_size;
+		version = m.version;
 	}
 	wal__scan_after(&m, stop->off < WAL_SEGMENT_HEADER_SIZE
 				    ? WAL_SEGMENT_HEADER_SIZE
@@ -759,7 +817,22 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 			stop->lsn, &a);
 	wal__unmap(&m);
 
-	if (stop->index + 1 < count)
+	if (stop->sealed_next != 0 && stop->off != stop->sealed_end)
+		snprintf(proof, sizeof(proof),
+			 "its trailer says its records end at +%" PRIu64
+			 " and segment %020" PRIu64 ".wal follows",
+			 stop->sealed_end, stop->sealed_next);
+	else if (stop->sealed_next != 0)
+		snprintf(proof, sizeof(proof),
+			 "it ended in a roll-over to segment %020" PRIu64
+			 ".wal, which is missing: the records from LSN %" PRIu64
+			 " on are lost", stop->sealed_next, stop->lsn);
+	else if (stop->seal_bad && stop->index + 1 == count)
+		snprintf(proof, sizeof(proof),
+			 "its trailer (written only at a roll-over) is "
+			 "damaged and no segment follows: the records from "
+			 "LSN %" PRIu64 " on are lost", stop->lsn);
+	else if (stop->index + 1 < count)
 		snprintf(proof, sizeof(proof), "segment %020" PRIu64
 			 ".wal follows", lsns[stop->index + 1]);
 	else if (a.proof_lsn != 0)
@@ -776,16 +849,18 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		wal__errf(err, err_size,
 			  "wal: corruption before the tail at %s/%s+%" PRIu64
 			  " (%s, LSN %" PRIu64 "): %s; start with "
-			  "cut_corrupt to cut there",
+			  "cut_corrupt (bookd --accept-log-loss) to cut there",
 			  w->dir, m.name, stop->off, stop->why, stop->lsn,
 			  proof);
 		return -EUCLEAN;
 	}
 	if (corrupt) {
 		wal__log("CUT CORRUPT LOG at %s/%s+%" PRIu64 " (%s, LSN %" PRIu64
-			 "): %s; a copy is kept as %s.cut",
+			 "): %s; the log now ends at LSN %" PRIu64 ", every "
+			 "record from LSN %" PRIu64 " on is dropped; a copy is "
+			 "kept as %s.cut",
 			 w->dir, m.name, stop->off, stop->why, stop->lsn,
-			 proof, m.name);
+			 proof, stop->lsn - 1, stop->lsn, m.name);
 		rc = wal__copy_aside(w, m.name);
 		for (i = stop->index + 1; rc == 0 && i < count; i++)
 			rc = wal__rename_aside(w, lsns[i]);
@@ -834,6 +909,9 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		}
 	}
 	w->seg_size = seg_size;
+	w->seg_limit = version == WAL_SEGMENT_VERSION_1
+			       ? seg_size
+			       : seg_size - WAL_SEGMENT_TRAILER_SIZE;
 	return 0;
 }
 
@@ -886,6 +964,8 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 	lsn = lsns[0];
 	for (i = 0; i < count; i++) {
 		struct wal_seg_info *si = &w->segs[i];
+		struct wal_seg_trailer t;
+		enum wal_seal seal;
 		struct wal_map m;
 		const char *why;
 		uint64_t off = WAL_SEGMENT_HEADER_SIZE;
@@ -901,7 +981,8 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		why = wal__check_seg_hdr(&m, lsns[i]);
 		if (why != NULL) {
 			wal__unmap(&m);
-			stop = (struct wal_stop){ i, 0, lsn, why, true };
+			stop = (struct wal_stop){ .index = i, .lsn = lsn, .why = why,
+						.header_bad = true };
 			break;
 		}
 		for (;;) {
@@ -918,19 +999,38 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		}
 		si->end_off = off;
 		records += si->record_count;
+		seal = wal__read_seal(&m, &t);
 		wal__unmap(&m);
 		if (wal__now_ns() - t_report > 1000000000ull) {
 			t_report = wal__now_ns();
 			wal__log("%s: %zu/%zu segments, %" PRIu64 " records",
 				 w->dir, i + 1, count, records);
 		}
+		if (seal == WAL_SEAL_VALID &&
+		    (off != t.end_off || lsn != t.next_lsn)) {
+			/* Records missing before the end it sealed. */
+			stop = (struct wal_stop){ .index = i, .off = off,
+						.lsn = lsn, .why = why };
+			stop.sealed_next = t.next_lsn;
+			stop.sealed_end = t.end_off;
+			break;
+		}
 		if (i + 1 < count && lsns[i + 1] == lsn)
 			continue; /* rolled over cleanly */
 		/* The log stops here; wal__settle_tail decides how. */
-		if (i + 1 < count && (strcmp(why, "end of segment") == 0 ||
-				      strcmp(why, "zeroed space") == 0))
+		if (seal == WAL_SEAL_VALID)
+			why = "the segment it rolled over to is missing";
+		else if (i + 1 < count &&
+			 (strcmp(why, "end of segment") == 0 ||
+			  strcmp(why, "zeroed space") == 0))
 			why = "the next segment does not continue here";
-		stop = (struct wal_stop){ i, off, lsn, why, false };
+		stop = (struct wal_stop){ .index = i, .off = off,
+						.lsn = lsn, .why = why };
+		if (seal == WAL_SEAL_VALID) {
+			stop.sealed_next = t.next_lsn;
+			stop.sealed_end = t.end_off;
+		}
+		stop.seal_bad = seal == WAL_SEAL_BAD;
 		break;
 	}
 	WAL_ASSERT(i < count);

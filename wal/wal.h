@@ -64,8 +64,11 @@ struct wal_config {
 	enum wal_sync sync;
 	enum wal_io io;
 	uint32_t buffer_size;  /* group-commit buffer, split in two halves */
-	bool cut_corrupt;      /* cut the log at a corrupt record even if valid
-				* records follow (default: refuse to start) */
+	bool cut_corrupt;      /* cut the log where it is damaged even if that
+				* loses acknowledged records (valid records
+				* follow, a sealed segment's successor is
+				* missing, ...); default: refuse to start.
+				* What is cut is kept as *.cut and logged. */
 };
 
 void wal_config_default(struct wal_config *cfg);

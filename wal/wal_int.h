@@ -28,7 +28,10 @@ void wal__assert_fail(const char *expr, const char *file, int line)
 /* ---- Byte format (little-endian; docs/wal.md) ------------------------- */
 
 #define WAL_SEGMENT_MAGIC 0x47455357444b4f42ull /* "BOKDWSEG" */
-#define WAL_SEGMENT_VERSION 1u
+#define WAL_SEGMENT_VERSION 2u      /* written; 1 (no trailer) still read */
+#define WAL_SEGMENT_VERSION_1 1u
+#define WAL_TRAILER_MAGIC 0x444e4557444b4f42ull /* "BOKDWEND" */
+#define WAL_SEGMENT_TRAILER_SIZE 64 /* version 2: the last bytes */
 #define WAL_RECORD_MAGIC 0xb7u
 #define WAL_RECORD_VERSION 1u
 #define WAL_RECORD_TYPE_DATA 1u
@@ -45,6 +48,23 @@ struct wal_seg_hdr {
 };
 _Static_assert(sizeof(struct wal_seg_hdr) == WAL_SEGMENT_HEADER_SIZE,
 	       "wal segment header");
+
+/*
+ * Segment trailer (format version 2), in the last 64 bytes of the file:
+ * zero until the writer rolls over to the next segment, then written and
+ * synced once that successor exists (durable header, name, directory).
+ * A sealed segment therefore proves its successor, and where its own
+ * records end. Records never reach into it.
+ */
+struct wal_seg_trailer {
+	uint64_t magic;       /* WAL_TRAILER_MAGIC */
+	uint64_t next_lsn;    /* = the successor's first LSN */
+	uint64_t end_off;     /* offset after this segment's last record */
+	uint8_t reserved[32]; /* zero */
+	uint64_t checksum;    /* XXH3-64 of bytes 0..55 */
+};
+_Static_assert(sizeof(struct wal_seg_trailer) == WAL_SEGMENT_TRAILER_SIZE,
+	       "wal segment trailer");
 
 /* Record header, then the payload, then zero padding to 8 bytes. */
 struct wal_rec_hdr {
@@ -65,7 +85,7 @@ _Static_assert(WAL_SEGMENT_HEADER_SIZE % WAL_RECORD_ALIGN == 0,
 	       "records start aligned");
 _Static_assert(WAL_SEGMENT_SIZE_MIN >=
 		       WAL_SEGMENT_HEADER_SIZE + WAL_RECORD_HEADER_SIZE +
-			       WAL_RECORD_SIZE_MAX,
+			       WAL_RECORD_SIZE_MAX + WAL_SEGMENT_TRAILER_SIZE,
 	       "a segment holds a maximal record");
 _Static_assert(WAL_BUFFER_SIZE_MIN / 2 >=
 		       WAL_RECORD_HEADER_SIZE + WAL_RECORD_SIZE_MAX,
@@ -161,6 +181,7 @@ struct wal {
 	uint64_t seg_first_lsn;
 	uint64_t seg_off;          /* where the next record goes */
 	uint64_t seg_size;         /* of the current segment */
+	uint64_t seg_limit;        /* records end before this (the trailer) */
 	uint64_t unsynced_since_ns; /* WAL_SYNC_WRITE: 0 if all synced */
 	struct io_uring ring;
 	bool ring_ok;
@@ -219,8 +240,10 @@ struct wal_map {
 	char name[WAL_SEGMENT_NAME_SIZE];
 	const uint8_t *base;
 	uint64_t file_size;
-	uint64_t limit;        /* records end before min(file, header size) */
+	uint64_t limit;        /* records end before min(file, header size
+				* less the trailer) */
 	uint64_t header_size;  /* segment size from a valid header, else 0 */
+	uint32_t version;      /* from a valid header, else 0 */
 };
 
 /* Maps segment first_lsn (-ENOENT if it has no such file). live: for a
@@ -230,6 +253,16 @@ void wal__unmap(struct wal_map *m);
 /* Why the segment header is not valid, or NULL (then m->limit and
  * m->header_size are set from it). */
 const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn);
+/* The trailer of a segment whose header is valid. */
+enum wal_seal {
+	WAL_SEAL_NONE = 0, /* zero (or version 1, or the file is short) */
+	WAL_SEAL_VALID,    /* *t is set */
+	WAL_SEAL_BAD,      /* not zero, but not a valid trailer */
+};
+enum wal_seal wal__read_seal(const struct wal_map *m,
+			     struct wal_seg_trailer *t);
+void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
+		      uint64_t end_off);
 /* Why the record at off is not valid, or NULL with *h and *len set; the
  * checks recovery makes, length first. expect_lsn 0 accepts any LSN. */
 const char *wal__check_record(const struct wal_map *m, uint64_t off,

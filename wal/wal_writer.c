@@ -15,7 +15,9 @@
  * the next record does not fit, it syncs the segment, publishes what it
  * holds, takes the zero-filled file the preparer made ahead (next.tmp),
  * writes and syncs its header, renames it to the first LSN it will hold
- * and syncs the directory. Then the preparer makes the next one.
+ * and syncs the directory, then writes and syncs the old segment's
+ * trailer (which now proves its successor). Then the preparer makes the
+ * next one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +114,7 @@ int wal__activate_segment(wal *w, int fd, uint64_t first_lsn)
 	w->seg_first_lsn = first_lsn;
 	w->seg_off = WAL_SEGMENT_HEADER_SIZE;
 	w->seg_size = w->segment_size;
+	w->seg_limit = w->segment_size - WAL_SEGMENT_TRAILER_SIZE;
 	atomic_fetch_add_explicit(&w->st_segment_count, 1,
 				  memory_order_relaxed);
 	return 0;
@@ -151,10 +154,28 @@ static void *wal__prep_main(void *arg)
 	return NULL;
 }
 
+/* Writes and syncs the trailer of the segment just left (fd, of size
+ * bytes, records up to end_off): it now proves its successor, which
+ * starts at next_lsn and exists durably. Before any record goes into the
+ * successor, so a successor deleted later is always noticed. */
+static int wal__seal(wal *w, int fd, uint64_t size, uint64_t end_off,
+		     uint64_t next_lsn)
+{
+	struct wal_seg_trailer t;
+	int rc;
+
+	wal__seal_encode(&t, next_lsn, end_off);
+	rc = wal__pwrite_all(fd, &t, sizeof(t),
+			     size - WAL_SEGMENT_TRAILER_SIZE);
+	return rc != 0 ? rc : wal__sync(fd);
+}
+
 /* Rolls over to a new segment whose first record is first_lsn. */
 static int wal__next_segment(wal *w, uint64_t first_lsn)
 {
-	int fd = -1, rc = 0;
+	int fd = -1, rc = 0, old_fd = w->seg_fd;
+	uint64_t old_size = w->seg_size, old_end = w->seg_off;
+	bool sealable = w->seg_limit < w->seg_size; /* not version 1 */
 
 	pthread_mutex_lock(&w->prep_mu);
 	while (w->prep_state == WAL_PREP_WANTED ||
@@ -177,7 +198,15 @@ static int wal__next_segment(wal *w, uint64_t first_lsn)
 		if (rc != 0)
 			return rc;
 	}
+	w->seg_fd = -1; /* kept open for its trailer */
 	rc = wal__activate_segment(w, fd, first_lsn);
+	if (rc != 0) {
+		w->seg_fd = old_fd;
+	} else {
+		if (sealable)
+			rc = wal__seal(w, old_fd, old_size, old_end, first_lsn);
+		close(old_fd);
+	}
 
 	pthread_mutex_lock(&w->prep_mu);
 	w->prep_state = WAL_PREP_WANTED;
@@ -501,11 +530,11 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 	WAL_ASSERT(b->record_count > 0);
 	WAL_ASSERT(atomic_load(&b->pending) == 0);
 	while (size > 0) {
-		uint64_t room = w->seg_size - w->seg_off;
+		uint64_t room = w->seg_limit - w->seg_off;
 		uint64_t count = last - lsn + 1;
 		size_t n = size;
 
-		WAL_ASSERT(w->seg_off <= w->seg_size);
+		WAL_ASSERT(w->seg_off <= w->seg_limit);
 		if (n > room) {
 			/* Only whole records go in: find how many fit. */
 			n = 0;
