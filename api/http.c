@@ -17,19 +17,39 @@
  * answered at once (srv_answer) or submitted (srv_submit) before the next
  * is looked at; net.c sends the answers in request order.
  *
+ * Why http-parser, with strict checks of our own around it (issue 13):
+ * Debian's build of it is not strict (it takes bare LF, obs-fold, a space
+ * before a header's colon, "HTTP/1.2", "gzip, chunked", any two bytes
+ * after a chunk's data) and the project is archived upstream. Weighed
+ * against it: llhttp (maintained by Node.js) has no library package in
+ * Debian 12 (no libllhttp-dev); its C sources ship only inside
+ * node-llhttp, version 8.1.0, which even so takes obs-fold, a space before
+ * the colon, "gzip, chunked" and "HTTP/2.0" (tried on each shape), so the
+ * checks below would be needed with it too, plus vendoring its 550 KiB
+ * generated parser into the build. picohttpparser is not packaged in
+ * Debian at all. So http-parser stays (still security-patched in Debian
+ * 12), and head_check(), on_headers_complete() and chunked_check() refuse
+ * what a strict server refuses (see "strict framing" below): revisit when
+ * the project moves to a Debian with libllhttp-dev 9 (strict by default).
+ *
  * Limits, each answered and then closed (the framing is lost):
  *   - request line + headers > HTTP_HEAD_SIZE_MAX (16 KiB), or more than
  *     HTTP_HEADER_COUNT_MAX headers: 431;
  *   - Content-Length > HTTP_BODY_SIZE_MAX (64 KiB): 413 at once, from the
  *     headers, without reading the body;
- *   - malformed (http-parser's errors, obs-fold, duplicate Authorization,
- *     Idempotency-Key, Origin...): 400; an HTTP major version other than
- *     1: 505.
+ *   - malformed (http-parser's errors, and the strict checks: CRLF line
+ *     ends, no obs-fold, token header names with the colon right after,
+ *     no Content-Length with Transfer-Encoding, a duplicate, signed or
+ *     non-digit Content-Length, Transfer-Encoding exactly "chunked" and
+ *     not on HTTP/1.0, strict chunk framing, HTTP/1.0 or 1.1; a duplicate
+ *     Authorization, Idempotency-Key, Origin...): 400 invalid_request
+ *     naming what is wrong; an HTTP major version other than 1: 505.
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
  * buffer; trailers are ignored; a request of more than
- * HTTP_REQUEST_SIZE_MAX bytes in all (chunk framing, trailers) is 413. Expect: 100-continue gets its interim 100
- * once the head is in (before any check: the final answer follows).
+ * HTTP_REQUEST_SIZE_MAX bytes in all (chunk framing, trailers) is 413.
+ * Expect: 100-continue gets its interim 100 once the head is in (before
+ * any check: the final answer follows).
  *
  * Connections: HTTP/1.1 keeps alive unless "Connection: close"; HTTP/1.0
  * closes unless "Connection: keep-alive". parse() returns -1 after the
@@ -64,6 +84,11 @@ struct http_conn {
 	bool headers_done;
 	bool continue_sent; /* 100 Continue queued for this request */
 	uint32_t fed;       /* bytes of this request given to p */
+	uint32_t scanned;   /* bytes of the head head_check() has seen */
+	uint32_t line_start; /* where the line head_check() is in began */
+	uint32_t head_size; /* request line to blank line; 0 until seen */
+	bool in_headers;    /* head_check() is past the request line */
+	bool colon_seen;    /* in the header line head_check() is in */
 	int status_err;     /* set by a callback: answer this and close */
 	const char *err_msg;
 	const uint8_t *base; /* the request's first byte, during execute */
@@ -86,6 +111,19 @@ static const char *const hdr_name[HTTP_H_COUNT] = {
 	[HTTP_H_STRIPE_SIGNATURE] = "stripe-signature",
 	[HTTP_H_ACR_METHOD] = "access-control-request-method",
 	[HTTP_H_EXPECT] = "expect",
+	[HTTP_H_TRANSFER_ENCODING] = "transfer-encoding",
+};
+
+static const char *const hdr_dup_msg[HTTP_H_COUNT] = {
+	[HTTP_H_AUTHORIZATION] = "duplicate Authorization header",
+	[HTTP_H_IDEMPOTENCY_KEY] = "duplicate Idempotency-Key header",
+	[HTTP_H_ORIGIN] = "duplicate Origin header",
+	[HTTP_H_IF_NONE_MATCH] = "duplicate If-None-Match header",
+	[HTTP_H_STRIPE_SIGNATURE] = "duplicate Stripe-Signature header",
+	[HTTP_H_ACR_METHOD] =
+		"duplicate Access-Control-Request-Method header",
+	[HTTP_H_EXPECT] = "duplicate Expect header",
+	[HTTP_H_TRANSFER_ENCODING] = "duplicate Transfer-Encoding header",
 };
 
 _Noreturn void http_assert_fail(const char *file, int line, const char *what)
@@ -190,7 +228,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		if (h->cur < 0)
 			return 0;
 		if (h->hdr_seen & (1u << h->cur))
-			return fail(h, 400, "duplicate header");
+			return fail(h, 400, hdr_dup_msg[h->cur]);
 		h->hdr_seen |= 1u << h->cur;
 		h->hdr[h->cur].off = off;
 		h->hdr[h->cur].len = (uint32_t)len;
@@ -201,14 +239,51 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* The Transfer-Encoding value is exactly "chunked" (coding names are
+ * case-insensitive; OWS around it is not part of the value). */
+static bool te_is_chunked(const struct http_conn *h)
+{
+	const struct span *te = &h->hdr[HTTP_H_TRANSFER_ENCODING];
+	const char *v = (const char *)h->base + te->off;
+	size_t n = te->len;
+
+	while (n && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *h = p->data;
 
 	h->headers_done = true;
-	/* 1 and 2 mean "skip the body" and "upgrade" here: errors are -1. */
+	/* 1 and 2 mean "skip the body" and "upgrade" here: errors are -1.
+	 * head_check() read every byte the parser did, up to its limit, and
+	 * saw this head end first unless it is longer than that. */
+	if (!h->head_size) {
+		fail(h, 431, "request head too large");
+		return -1;
+	}
 	if (p->http_major != 1) {
 		fail(h, 505, "only HTTP/1.0 and HTTP/1.1");
+		return -1;
+	}
+	if (p->http_minor > 1) {
+		fail(h, 400, "HTTP version must be HTTP/1.0 or HTTP/1.1");
+		return -1;
+	}
+	if ((h->hdr_seen & (1u << HTTP_H_TRANSFER_ENCODING)) &&
+	    !te_is_chunked(h)) {
+		fail(h, 400, "Transfer-Encoding other than chunked");
+		return -1;
+	}
+	if ((h->hdr_seen & (1u << HTTP_H_TRANSFER_ENCODING)) &&
+	    p->http_minor == 0) {
+		fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
 		return -1;
 	}
 	if ((p->flags & F_CONTENTLENGTH) &&
@@ -272,6 +347,244 @@ static void request_start(struct http_conn *h)
 	h->p.data = h;
 	h->cur = -1;
 	h->started = true;
+}
+
+/* ---- strict framing around http-parser ----
+ * Debian's http-parser is built without its strict mode: it takes bare LF
+ * for CRLF, folded header lines, a space before a header's colon, any
+ * version digits, "gzip, chunked", and any two bytes after a chunk's data
+ * for its CRLF. What a proxy in front of bookd may read differently
+ * (request smuggling) is refused here, as 400 and a close:
+ *   - head_check() reads the head's bytes as they arrive, before the
+ *     parser does: request line "METHOD SP target SP HTTP/d.d" (one space
+ *     each, version 1.0 or 1.1, else 505 for another major version),
+ *     every line ending in CRLF, no obs-fold, header names of token
+ *     characters followed at once by the colon, no control characters;
+ *   - on_headers_complete(): Transfer-Encoding exactly "chunked" and not
+ *     on HTTP/1.0 (http-parser refuses Content-Length with
+ *     Transfer-Encoding, a duplicate or non-digit Content-Length, and a
+ *     chunk size that overflows: parser_error_msg() names them);
+ *   - chunked_check() reads a chunked body again once http-parser found
+ *     its end: CRLF after each size line and after each chunk's data, no
+ *     space after a size without an extension, trailer lines in CRLF. */
+
+/* fail() for the checks below, which return false. */
+static bool refuse(struct http_conn *h, int status, const char *msg)
+{
+	fail(h, status, msg);
+	return false;
+}
+
+/* RFC 9110 tchar. */
+static bool is_tchar(uint8_t ch)
+{
+	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z'))
+		return true;
+	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool is_ctl(uint8_t ch)
+{
+	return ch < 0x20 || ch == 0x7f;
+}
+
+/* "METHOD SP request-target SP HTTP-version", without its CRLF. */
+static bool request_line_check(struct http_conn *h, const uint8_t *l,
+			       size_t n)
+{
+	const uint8_t *sp1 = memchr(l, ' ', n), *sp2, *v;
+
+	if (!sp1 || sp1 == l)
+		return refuse(h, 400, "malformed request line");
+	sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l));
+	if (!sp2 || sp2 == sp1 + 1)
+		return refuse(h, 400, "malformed request line");
+	v = sp2 + 1;
+	if (l + n - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' ||
+	    v[5] > '9' || v[6] != '.' || v[7] < '0' || v[7] > '9')
+		return refuse(h, 400,
+			      "malformed HTTP version (HTTP/1.1 or HTTP/1.0)");
+	if (v[5] != '1')
+		return refuse(h, 505, "only HTTP/1.0 and HTTP/1.1");
+	if (v[7] > '1')
+		return refuse(h, 400,
+			      "HTTP version must be HTTP/1.0 or HTTP/1.1");
+	return true;
+}
+
+/* Checks the bytes of the head from where it stopped to avail (all of
+ * them from the request's first byte b are there: net.c offers them
+ * again); stops at the blank line. false: failed (h->status_err). */
+static bool head_check(struct http_conn *h, const uint8_t *b, size_t avail)
+{
+	size_t end = avail < HTTP_HEAD_SIZE_MAX ? avail : HTTP_HEAD_SIZE_MAX;
+	size_t i;
+
+	for (i = h->scanned; i < end && !h->head_size; i++) {
+		uint8_t ch = b[i];
+
+		if (i > 0 && b[i - 1] == '\r' && ch != '\n')
+			return refuse(h, 400,
+				      "CR without LF (lines end in CRLF)");
+		if (ch == '\n') {
+			if (i == 0 || b[i - 1] != '\r')
+				return refuse(h, 400,
+					      "bare LF (lines end in CRLF)");
+			if (i - 1 == h->line_start) { /* an empty line */
+				if (h->in_headers)
+					h->head_size = (uint32_t)i + 1;
+				h->line_start = (uint32_t)i + 1;
+				continue;
+			}
+			if (!h->in_headers &&
+			    !request_line_check(h, b + h->line_start,
+						i - 1 - h->line_start))
+				return false;
+			if (h->in_headers && !h->colon_seen)
+				return refuse(h, 400,
+					      "header line without a colon");
+			h->in_headers = true;
+			h->colon_seen = false;
+			h->line_start = (uint32_t)i + 1;
+			continue;
+		}
+		if (ch == '\r')
+			continue; /* its LF is checked with the next byte */
+		if (!h->in_headers) {
+			if (is_ctl(ch))
+				return refuse(h, 400,
+					      "invalid character in the request line");
+			continue;
+		}
+		if (h->colon_seen) {
+			if (is_ctl(ch) && ch != '\t')
+				return refuse(h, 400,
+					      "invalid character in a header value");
+			continue;
+		}
+		if (i == h->line_start && (ch == ' ' || ch == '\t'))
+			return refuse(h, 400,
+				      "obsolete line folding (a header line starts with a space or tab)");
+		if (ch == ':') {
+			if (i == h->line_start)
+				return refuse(h, 400, "empty header name");
+			h->colon_seen = true;
+		} else if (ch == ' ' || ch == '\t') {
+			return refuse(h, 400,
+				      "whitespace in a header name or before its colon");
+		} else if (!is_tchar(ch)) {
+			return refuse(h, 400,
+				      "invalid character in a header name");
+		}
+	}
+	h->scanned = (uint32_t)i;
+	return true;
+}
+
+static int hex_digit(uint8_t ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* b[i..end) is a chunked body http-parser took whole: NULL when it is
+ * one strictly, else what is wrong. */
+static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
+{
+	uint32_t chunk_count = 0, line_count = 0;
+
+	for (;;) {
+		uint64_t size = 0;
+		size_t digits = 0;
+
+		/* http-parser let through at most HTTP_BODY_SPAN_MAX data
+		 * chunks and the last one */
+		HTTP_ASSERT(++chunk_count <= HTTP_BODY_SPAN_MAX + 1);
+		for (; i < end && hex_digit(b[i]) >= 0; i++, digits++) {
+			if (size >> 60)
+				return "chunk size too large";
+			size = size << 4 | (uint64_t)hex_digit(b[i]);
+		}
+		if (!digits)
+			return "malformed chunk size";
+		if (i < end && b[i] != '\r') {
+			/* chunk-ext: BWS ";" ... up to the CRLF */
+			while (i < end && (b[i] == ' ' || b[i] == '\t'))
+				i++;
+			if (i == end || b[i] != ';')
+				return "malformed chunk size";
+			for (; i < end && b[i] != '\r'; i++)
+				if (is_ctl(b[i]) && b[i] != '\t')
+					return "invalid character in a chunk "
+					       "extension";
+		}
+		if (end - i < 2 || b[i] != '\r' || b[i + 1] != '\n')
+			return "a chunk size line must end in CRLF";
+		i += 2;
+		if (size == 0)
+			break;
+		if (size > end - i || end - i - size < 2)
+			return "malformed chunked body";
+		i += size;
+		if (b[i] != '\r' || b[i + 1] != '\n')
+			return "chunk data must be followed by CRLF";
+		i += 2;
+	}
+	for (;;) { /* trailer lines, then an empty line */
+		size_t start = i;
+
+		HTTP_ASSERT(++line_count <= HTTP_REQUEST_SIZE_MAX);
+		for (; i < end && b[i] != '\n'; i++)
+			if (b[i] == '\r' && (i + 1 == end || b[i + 1] != '\n'))
+				return "CR without LF in the trailers";
+		if (i == end || i == start || b[i - 1] != '\r')
+			return "bare LF in the trailers (lines end in CRLF)";
+		i++;
+		if (i - start == 2)
+			break;
+		if (b[start] == ' ' || b[start] == '\t')
+			return "obsolete line folding in the trailers";
+	}
+	return i == end ? NULL : "malformed chunked body";
+}
+
+/* What http-parser refused, in words naming it. */
+static const char *parser_error_msg(const struct http_conn *h,
+				    enum http_errno e)
+{
+	switch (e) {
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+		if ((h->p.flags & F_CHUNKED) ||
+		    (h->hdr_seen & (1u << HTTP_H_TRANSFER_ENCODING)))
+			return "both Content-Length and Transfer-Encoding";
+		return "duplicate Content-Length";
+	case HPE_INVALID_CONTENT_LENGTH:
+		/* http-parser says so of a chunk size that overflows too */
+		if (h->headers_done)
+			return "chunk size too large";
+		return "malformed Content-Length (one number, digits only)";
+	case HPE_INVALID_TRANSFER_ENCODING:
+		return "Transfer-Encoding other than chunked";
+	case HPE_INVALID_CHUNK_SIZE:
+		return "malformed chunk size";
+	case HPE_INVALID_HEADER_TOKEN:
+		return "invalid character in a header";
+	case HPE_INVALID_VERSION:
+	case HPE_INVALID_CONSTANT: /* a request's: "HTTP/" */
+		return "malformed HTTP version (HTTP/1.1 or HTTP/1.0)";
+	case HPE_INVALID_METHOD:
+		return "unknown method";
+	case HPE_INVALID_URL:
+		return "malformed request target";
+	default:
+		return http_errno_description(e);
+	}
 }
 
 /* ---- answers ---- */
@@ -580,6 +893,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 	while (used < len) {
 		const uint8_t *base = in + used;
 		size_t avail = len - used, n;
+		const char *chunk_err = NULL;
 		enum http_errno e;
 		int rc;
 
@@ -589,14 +903,23 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 			request_start(h);
 		if (avail <= h->fed)
 			break; /* nothing new for this request */
+		if (!head_check(h, base, avail)) {
+			answer_broken(c, h->status_err, h->err_msg);
+			h->started = false;
+			return -1;
+		}
 		h->base = base;
 		n = http_parser_execute(&h->p, &settings,
 					(const char *)base + h->fed,
 					avail - h->fed);
-		h->base = NULL;
 		HTTP_ASSERT(n <= avail - h->fed);
 		e = HTTP_PARSER_ERRNO(&h->p);
-		if (e == HPE_PAUSED) {
+		if (e == HPE_PAUSED && !h->status_err &&
+		    (h->p.flags & F_CHUNKED))
+			chunk_err = chunked_check(base, h->head_size,
+						  h->fed + n);
+		h->base = NULL;
+		if (e == HPE_PAUSED && !chunk_err) {
 			size_t size = h->fed + n;
 			HTTP_ASSERT(size > 0 && size <= avail);
 			rc = request_done(c, h, base);
@@ -608,13 +931,15 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 			used += size;
 			continue;
 		}
-		if (e != HPE_OK || h->status_err) {
+		if (chunk_err || (e != HPE_OK && e != HPE_PAUSED) ||
+		    h->status_err) {
 			int status = h->status_err ? h->status_err
 				     : e == HPE_HEADER_OVERFLOW ? 431
 								: 400;
 			answer_broken(c, status,
-				      h->err_msg ? h->err_msg
-						 : http_errno_description(e));
+				      h->err_msg  ? h->err_msg
+				      : chunk_err ? chunk_err
+						  : parser_error_msg(h, e));
 			h->started = false;
 			return -1;
 		}

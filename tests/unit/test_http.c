@@ -13,7 +13,8 @@
  * and unknown fields; 405 with Allow; CORS preflight; ETag and 304;
  * keep-alive and close; rate limits (429 + Retry-After); back-pressure
  * (srv_submit -EAGAIN, the busy catalogue slot); the JSON writer's
- * escaping; the reason phrase of every status sent.
+ * escaping; the reason phrase of every status sent; the strict framing
+ * (request-smuggling shapes: 400 and a close).
  *
  * Prints "http: N checks (M failed)", exits 0 only when all passed.
  */
@@ -753,10 +754,13 @@ static void test_book(void)
 	CHECK(out_status(c) == 400 &&
 	      out_has(c, "\"code\":\"idempotency_key_required\""));
 	out_reset(c);
+	/* A control character in a header value: 400 and a close. */
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
 			   hdrs(AUTH_SVC, "Idempotency-Key: \x01\r\n"),
-			   body)) < 0 ||
-	      out_status(c) == 400);
+			   body)) < 0);
+	CHECK(out_status(c) == 400);
+	conn_free(c);
+	c = conn_new();
 	/* Bodies: unknown field, wrong type, bad customer id, bad payment,
 	 * service key without customer_id. */
 	struct {
@@ -1505,6 +1509,190 @@ static void test_limits_and_malformed(void)
 	conn_free(c);
 }
 
+/* Request-smuggling shapes and other framing a strict server refuses:
+ * each answered 400 (505 for another major version) naming what is
+ * wrong, then closed, nothing submitted; whole and byte by byte. */
+static void test_strict_framing(void)
+{
+#define POST_ "POST /v1/orgs HTTP/1.1\r\n" AUTH_SVC
+#define CHUNKED_ "Transfer-Encoding: chunked\r\n"
+	static const struct {
+		const char *req;
+		int status;
+		const char *needle;
+	} bad[] = {
+		{ POST_ "Content-Length: 2\r\n" CHUNKED_ "\r\n0\r\n\r\n", 400,
+		  "both Content-Length and Transfer-Encoding" },
+		{ POST_ CHUNKED_ "Content-Length: 2\r\n\r\n0\r\n\r\n", 400,
+		  "both Content-Length and Transfer-Encoding" },
+		{ POST_ "Transfer-Encoding: identity\r\nContent-Length: 2\r\n"
+			"\r\n{}", 400,
+		  "both Content-Length and Transfer-Encoding" },
+		{ POST_ "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400,
+		  "duplicate Content-Length" },
+		{ POST_ "Content-Length: +2\r\n\r\n{}", 400,
+		  "malformed Content-Length" },
+		{ POST_ "Content-Length: -2\r\n\r\n{}", 400,
+		  "malformed Content-Length" },
+		{ POST_ "Content-Length: 2, 2\r\n\r\n{}", 400,
+		  "malformed Content-Length" },
+		{ POST_ "Content-Length: 0x2\r\n\r\n{}", 400,
+		  "malformed Content-Length" },
+		{ POST_ "Content-Length: \r\n\r\n{}", 400,
+		  "malformed Content-Length" },
+		{ "GET /health HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n", 400,
+		  "obsolete line folding" },
+		{ "GET /health HTTP/1.1\r\nX-A:\r\n\tc\r\n\r\n", 400,
+		  "obsolete line folding" },
+		{ "GET /health HTTP/1.1\r\n Host: x\r\n\r\n", 400,
+		  "obsolete line folding" },
+		{ "GET /health HTTP/1.1\nHost: x\r\n\r\n", 400, "bare LF" },
+		{ "GET /health HTTP/1.1\r\nHost: x\n\r\n", 400, "bare LF" },
+		{ "GET /health HTTP/1.1\r\nHost: x\r\n\n", 400, "bare LF" },
+		{ "\nGET /health HTTP/1.1\r\n\r\n", 400, "bare LF" },
+		{ "GET /health HTTP/1.1\r\nHost: x\ry: z\r\n\r\n", 400,
+		  "CR without LF" },
+		{ "GET /health HTTP/1.1\r\nHost : x\r\n\r\n", 400,
+		  "before its colon" },
+		{ "GET /health HTTP/1.1\r\nHost\t: x\r\n\r\n", 400,
+		  "before its colon" },
+		{ POST_ "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400,
+		  "before its colon" },
+		{ "GET /health HTTP/1.1\r\nHo\"st: x\r\n\r\n", 400,
+		  "invalid character in a header name" },
+		{ "GET /health HTTP/1.1\r\nX@Y: x\r\n\r\n", 400,
+		  "invalid character in a header name" },
+		{ "GET /health HTTP/1.1\r\nX\xc3\xa9: x\r\n\r\n", 400,
+		  "invalid character in a header name" },
+		{ "GET /health HTTP/1.1\r\n: x\r\n\r\n", 400,
+		  "empty header name" },
+		{ "GET /health HTTP/1.1\r\nX-A: a\x7f" "b\r\n\r\n", 400,
+		  "invalid character in a header value" },
+		{ POST_ "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
+		  "Transfer-Encoding other than chunked" },
+		{ POST_ "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding other than chunked" },
+		{ POST_ "Transfer-Encoding: gzip\r\n\r\n", 400,
+		  "Transfer-Encoding other than chunked" },
+		{ POST_ "Transfer-Encoding: chunkedx\r\n\r\n", 400,
+		  "Transfer-Encoding other than chunked" },
+		{ POST_ CHUNKED_ CHUNKED_ "\r\n0\r\n\r\n", 400,
+		  "duplicate Transfer-Encoding" },
+		{ "POST /v1/orgs HTTP/1.0\r\n" AUTH_SVC CHUNKED_ "\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding in an HTTP/1.0 request" },
+		{ POST_ CHUNKED_ "\r\nfffffffffffffffff\r\n", 400,
+		  "chunk size too large" },
+		{ POST_ CHUNKED_ "\r\n10000000000000000\r\n", 400,
+		  "chunk size too large" },
+		{ POST_ CHUNKED_ "\r\n2\r\n{}XY0\r\n\r\n", 400,
+		  "chunk data must be followed by CRLF" },
+		{ POST_ CHUNKED_ "\r\n2\r\n{}\r\n0\r\nX: y\n\r\n", 400,
+		  "bare LF in the trailers" },
+		{ POST_ CHUNKED_ "\r\n2\r\n{}\r\n0\r\n\n", 400,
+		  "bare LF in the trailers" },
+		{ POST_ CHUNKED_ "\r\n2\r\n{}\r\n0\r\nX: y\r\n z\r\n\r\n", 400,
+		  "obsolete line folding in the trailers" },
+		{ POST_ CHUNKED_ "\r\n2 \r\n{}\r\n0\r\n\r\n", 400,
+		  "malformed chunk size" },
+		{ POST_ CHUNKED_ "\r\n2\n{}\r\n0\r\n\r\n", 400,
+		  "malformed chunk size" },
+		{ POST_ CHUNKED_ "\r\n+2\r\n{}\r\n0\r\n\r\n", 400,
+		  "malformed chunk size" },
+		{ "GET /health HTTP/1.2\r\n\r\n", 400,
+		  "HTTP version must be HTTP/1.0 or HTTP/1.1" },
+		{ "GET /health HTTP/1.9\r\n\r\n", 400,
+		  "HTTP version must be HTTP/1.0 or HTTP/1.1" },
+		{ "GET /health HTTP/01.1\r\n\r\n", 400,
+		  "malformed HTTP version" },
+		{ "GET /health HTTP/1.10\r\n\r\n", 400,
+		  "malformed HTTP version" },
+		{ "GET /health http/1.1\r\n\r\n", 400, "malformed HTTP version" },
+		{ "GET /health\r\n\r\n", 400, "malformed request line" },
+		{ "GET  /health HTTP/1.1\r\n\r\n", 400, "malformed request line" },
+		{ "GET /health  HTTP/1.1\r\n\r\n", 400, "malformed HTTP version" },
+		{ "GET\t/health HTTP/1.1\r\n\r\n", 400,
+		  "invalid character in the request line" },
+		{ "GET /health HTTP/2.0\r\n\r\n", 505,
+		  "only HTTP/1.0 and HTTP/1.1" },
+		{ "GET /health HTTP/0.9\r\n\r\n", 505,
+		  "only HTTP/1.0 and HTTP/1.1" },
+	};
+	static const char *const good[] = { /* {"name":"O"}: 12 bytes */
+		POST_ "Transfer-Encoding: Chunked\r\n\r\n"
+		      "c\r\n{\"name\":\"O\"}\r\n0\r\n\r\n",
+		POST_ "Transfer-Encoding:  chunked \r\n\r\n"
+		      "c\r\n{\"name\":\"O\"}\r\n0\r\n\r\n",
+		POST_ CHUNKED_ "\r\n5;a=b\r\n{\"nam\r\n7\r\ne\":\"O\"}\r\n"
+			       "0\r\nX-T: 1\r\n\r\n",
+		POST_ CHUNKED_ "\r\n0C ;a\r\n{\"name\":\"O\"}\r\n0\r\n\r\n",
+		POST_ "Content-Length:  12 \r\n\r\n{\"name\":\"O\"}",
+		"\r\n\r\nGET /health HTTP/1.1\r\n\r\n",
+		"GET /health HTTP/1.1\r\nX-A: a\tb \xc3\xa9\r\nX-B:\r\n\r\n",
+		"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (int bytewise = 0; bytewise < 2; bytewise++) {
+			struct srv_conn *c = conn_new();
+			size_t n = strlen(bad[i].req);
+			if (bytewise) {
+				for (size_t k = 0; k < n && !c->closed; k++)
+					feed(c, bad[i].req + k, 1);
+			} else {
+				feed(c, bad[i].req, n);
+			}
+			if (out_status(c) != bad[i].status ||
+			    !out_has(c, bad[i].needle))
+				fprintf(stderr, "strict %zu%s: %s\n", i,
+					bytewise ? " (bytewise)" : "",
+					out_str(c));
+			CHECK(c->closed);
+			CHECK(c->answer_count == 1);
+			CHECK(out_status(c) == bad[i].status);
+			CHECK(out_has(c, "Connection: close\r\n"));
+			CHECK(out_has(c, bad[i].status == 400
+					 ? "{\"error\":{\"code\":\"invalid_request\""
+					 : "{\"error\":{\"code\":\"http_version_not_supported\""));
+			CHECK(out_has(c, bad[i].needle));
+			CHECK(c->sub_count == 0);
+			conn_free(c);
+		}
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct srv_conn *c = conn_new();
+		CHECK(feeds(c, good[i]) != 0);
+		if (c->answer_count + c->sub_count != 1 ||
+		    out_status(c) == 400)
+			fprintf(stderr, "strict good %zu: %s\n", i, out_str(c));
+		CHECK(c->answer_count + c->sub_count == 1);
+		CHECK(c->answer_count == 0 || out_status(c) == 200);
+		CHECK(c->in_size == 0);
+		conn_free(c);
+	}
+	/* A head whose blank line ends just past the limit: 431. */
+	{
+		static char big[HTTP_HEAD_SIZE_MAX + 64];
+		struct srv_conn *c = conn_new();
+		int n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nX: ");
+		memset(big + n, 'a', HTTP_HEAD_SIZE_MAX - 2 - (size_t)n);
+		memcpy(big + HTTP_HEAD_SIZE_MAX - 2, "\r\n\r\n", 4);
+		CHECK(feed(c, big, HTTP_HEAD_SIZE_MAX + 2) < 0);
+		CHECK(out_status(c) == 431);
+		conn_free(c);
+	}
+	/* A smuggled request after a chunk's data is not read as one. */
+	{
+		struct srv_conn *c = conn_new();
+		CHECK(feeds(c, POST_ CHUNKED_ "\r\n2\r\n{}GET /health HTTP/1.1"
+					       "\r\n\r\n0\r\n\r\n") < 0);
+		CHECK(c->answer_count == 1 && out_status(c) == 400);
+		CHECK(c->sub_count == 0);
+		conn_free(c);
+	}
+#undef POST_
+#undef CHUNKED_
+}
+
 static void test_keep_alive_and_close(void)
 {
 	struct srv_conn *c = conn_new();
@@ -1673,6 +1861,7 @@ int main(void)
 	test_pipelining();
 	test_byte_by_byte();
 	test_limits_and_malformed();
+	test_strict_framing();
 	test_keep_alive_and_close();
 	test_rate_limit();
 	test_json_writer();
