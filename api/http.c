@@ -46,8 +46,9 @@
  *     naming what is wrong; an HTTP major version other than 1: 505.
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
- * buffer; trailers are ignored; a request of more than
- * HTTP_REQUEST_SIZE_MAX bytes in all (chunk framing, trailers) is 413.
+ * buffer; trailers are ignored (at most HTTP_HEADER_COUNT_MAX lines, else
+ * 400); a request of more than HTTP_REQUEST_SIZE_MAX bytes in all (chunk
+ * framing, trailers) is 413.
  * Expect: 100-continue gets its interim 100 once the head is in (before
  * any check: the final answer follows).
  *
@@ -504,8 +505,9 @@ static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
 		size_t digits = 0;
 
 		/* http-parser let through at most HTTP_BODY_SPAN_MAX data
-		 * chunks and the last one */
-		HTTP_ASSERT(++chunk_count <= HTTP_BODY_SPAN_MAX + 1);
+		 * chunks and the last one: more is a misreading of ours */
+		if (++chunk_count > HTTP_BODY_SPAN_MAX + 1)
+			return "too many chunks in the request body";
 		for (; i < end && hex_digit(b[i]) >= 0; i++, digits++) {
 			if (size >> 60)
 				return "chunk size too large";
@@ -539,7 +541,8 @@ static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
 	for (;;) { /* trailer lines, then an empty line */
 		size_t start = i;
 
-		HTTP_ASSERT(++line_count <= HTTP_REQUEST_SIZE_MAX);
+		if (++line_count > HTTP_HEADER_COUNT_MAX + 1)
+			return "too many trailer lines";
 		for (; i < end && b[i] != '\n'; i++)
 			if (b[i] == '\r' && (i + 1 == end || b[i + 1] != '\n'))
 				return "CR without LF in the trailers";

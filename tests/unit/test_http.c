@@ -1658,15 +1658,35 @@ static void test_strict_framing(void)
 			conn_free(c);
 		}
 	}
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	for (size_t i = 0; i < 2 * sizeof(good) / sizeof(good[0]); i++) {
 		struct srv_conn *c = conn_new();
-		CHECK(feeds(c, good[i]) != 0);
+		const char *g = good[i / 2];
+		if (i % 2) { /* byte by byte */
+			for (size_t k = 0; g[k]; k++)
+				CHECK(feed(c, g + k, 1) >= 0);
+		} else {
+			CHECK(feeds(c, g) > 0);
+		}
 		if (c->answer_count + c->sub_count != 1 ||
 		    out_status(c) == 400)
 			fprintf(stderr, "strict good %zu: %s\n", i, out_str(c));
 		CHECK(c->answer_count + c->sub_count == 1);
 		CHECK(c->answer_count == 0 || out_status(c) == 200);
-		CHECK(c->in_size == 0);
+		CHECK(c->in_size == 0 && !c->closed);
+		conn_free(c);
+	}
+	/* Trailers: at most HTTP_HEADER_COUNT_MAX lines. */
+	{
+		static char tr[8192];
+		struct srv_conn *c = conn_new();
+		size_t k = (size_t)snprintf(tr, sizeof(tr), "%s",
+					    POST_ CHUNKED_ "\r\n0\r\n");
+		for (int i = 0; i <= HTTP_HEADER_COUNT_MAX; i++)
+			k += (size_t)snprintf(tr + k, sizeof(tr) - k,
+					      "X-%d: 1\r\n", i);
+		k += (size_t)snprintf(tr + k, sizeof(tr) - k, "\r\n");
+		CHECK(feed(c, tr, k) < 0);
+		CHECK(out_status(c) == 400 && out_has(c, "too many trailer lines"));
 		conn_free(c);
 	}
 	/* A head whose blank line ends just past the limit: 431. */
