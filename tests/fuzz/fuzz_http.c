@@ -1,6 +1,7 @@
 /*
  * fuzz_http.c: libFuzzer target for the HTTP adapter (api/http*.c): the
- * framing (http-parser glue, limits, chunked bodies, pipelining), routing,
+ * framing (http-parser glue, the strict checks around it, limits, chunked
+ * bodies, pipelining; corpus/http/strict-* hold the refused shapes), routing,
  * auth, the strict JSON readers, and render() of every submitted request.
  *
  * Input: byte 0 picks how the rest is delivered (whole, or in pieces of
