@@ -261,6 +261,7 @@ static const char *bin__core_message(enum core_code code)
 	case CORE_IDEM_IN_FLIGHT: return "a request with this idempotency key is in flight";
 	case CORE_INVALID: return "invalid request";
 	case CORE_FULL: return "a table is full or the log refused the write";
+	case CORE_LIMIT: return "a configured limit was reached";
 	default: return "internal error";
 	}
 }
@@ -1129,8 +1130,11 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 	if (resp->code != CORE_OK) {
 		e.code = fld_code_error(resp->code, &http);
 		e.status = http;
-		snprintf(e.message, sizeof(e.message), "%s",
-			 bin__core_message(resp->code));
+		if (resp->code == CORE_LIMIT)
+			core_limit_message(resp, e.message, sizeof(e.message));
+		else
+			snprintf(e.message, sizeof(e.message), "%s",
+				 bin__core_message(resp->code));
 		bin__error_to(c, out, x, &e);
 		return;
 	}

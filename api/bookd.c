@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,11 @@
 #define TICK_MS 1000
 #define GENERATE_EVERY_MS (24 * 3600 * 1000)
 
+struct sizes {
+	unsigned max_events, max_bookings, max_customers, connections;
+	unsigned generate_max_days;
+};
+
 struct opts {
 	const char *http_listen, *binary_listen, *data_dir, *database_url;
 	const char *service_key, *anon_key, *jwt_secret, *stripe_secret;
@@ -44,6 +50,7 @@ struct opts {
 	unsigned repl_streams, refresh_every;
 	bool demo;
 	bool accept_log_loss;
+	struct sizes sizes;
 };
 
 struct flag {
@@ -87,6 +94,18 @@ static const struct flag flags[] = {
 	{ "accept-log-loss", "BOOKD_ACCEPT_LOG_LOSS",
 	  "start even if the log is damaged or incomplete: cut it there, set "
 	  "the rest aside as *.cut and log what was lost (docs/operations.md)", 0 },
+	/* Sizes and limits (docs/operations.md "Memory and limits"): tables
+	 * start small and grow as needed up to these ceilings. */
+	{ "max-events", "BOOKD_MAX_EVENTS",
+	  "events held in memory per shard, at most (1048576)", 1 },
+	{ "max-bookings", "BOOKD_MAX_BOOKINGS",
+	  "bookings held in memory per shard, at most (4194304)", 1 },
+	{ "max-customers", "BOOKD_MAX_CUSTOMERS",
+	  "customers with bookings per shard, at most (1048576)", 1 },
+	{ "connections", "BOOKD_CONNECTIONS",
+	  "connections per network thread, at most (16384)", 1 },
+	{ "generate-max-days", "BOOKD_GENERATE_MAX_DAYS",
+	  "furthest generation may reach, days after today (366)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -121,6 +140,49 @@ static int parse_unsigned(const char *name, const char *s, unsigned lo,
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
+	return 0;
+}
+
+/* A flag's value by name (after the environment fallback), NULL if unset. */
+static const char *flag_value(const char *const *val, const char *name)
+{
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		if (!strcmp(flags[i].name, name))
+			return val[i];
+	return NULL;
+}
+
+static int parse_sizes(const char *const *val, struct sizes *z)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned lo, hi;
+	} list[] = {
+		{ "max-events", offsetof(struct sizes, max_events), 1, 1u << 30 },
+		{ "max-bookings", offsetof(struct sizes, max_bookings), 1, 1u << 30 },
+		{ "max-customers", offsetof(struct sizes, max_customers), 1, 1u << 30 },
+		{ "connections", offsetof(struct sizes, connections), 1,
+		  NET_CONN_COUNT_MAX },
+		{ "generate-max-days", offsetof(struct sizes, generate_max_days),
+		  1, 36600 },
+	};
+	struct core_config def;
+	struct net_config ndef;
+
+	core_config_default(&def);
+	net_config_default(&ndef);
+	z->max_events = def.event_count_max;
+	z->max_bookings = def.booking_count_max;
+	z->max_customers = def.customer_count_max;
+	z->connections = ndef.conn_count_max;
+	z->generate_max_days = def.generate_max_days;
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		const char *v = flag_value(val, list[i].name);
+		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
+					(unsigned *)((char *)z + list[i].offset)))
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -205,7 +267,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->demo = val[17] && strcmp(val[17], "0") && strcmp(val[17], "false");
 	o->accept_log_loss = val[18] && strcmp(val[18], "0") &&
 			     strcmp(val[18], "false");
-	return 0;
+	return parse_sizes(val, &o->sizes);
 }
 
 static int copy_key(const char *name, const char *v, char *dst, size_t size)
@@ -541,6 +603,7 @@ int main(int argc, char **argv)
 	nc.thread_count = o.threads;
 	nc.shard_count = o.shards;
 	nc.first_port = 1;
+	nc.conn_count_max = o.sizes.connections;
 	nc.repl_status = glue_status;
 	nc.repl_ctx = &glue;
 	nc.repl_refresh = glue_refresh;
@@ -593,6 +656,10 @@ int main(int argc, char **argv)
 	cfg.core.shard_count = o.shards;
 	cfg.core.port_count = 1 + net_port_count(&nc);
 	cfg.core.ring_size = 16384;
+	cfg.core.event_count_max = o.sizes.max_events;
+	cfg.core.booking_count_max = o.sizes.max_bookings;
+	cfg.core.customer_count_max = o.sizes.max_customers;
+	cfg.core.generate_max_days = o.sizes.generate_max_days;
 	cfg.sync = strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 	cfg.wake_fds = wake_fds;
 	/* Each background snapshot forks: the pages the shards then write are

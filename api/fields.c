@@ -362,6 +362,9 @@ const char *fld_code_error(enum core_code code, int *http_status)
 	case CORE_FULL:
 		*http_status = 503;
 		return "unavailable";
+	case CORE_LIMIT: /* the message names the limit: core_limit_message */
+		*http_status = 422;
+		return "limit_exceeded";
 	case CORE_OK:
 	case CORE_CODE_COUNT:
 		break;

@@ -1722,9 +1722,12 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		     sizeof(x->customer)) != 0)) {
 		enum core_code cc = resp->code != CORE_OK ? resp->code
 							  : CORE_NO_BOOKING;
+		char limit[160];
 		code = fld_code_error(cc, &status);
 		render_error(out, &m, status, code,
-			     status == 404 ? "not found" : code);
+			     cc == CORE_LIMIT ? core_limit_message(resp, limit,
+								   sizeof(limit))
+			     : status == 404 ? "not found" : code);
 		goto out_slot;
 	}
 	jw_obj_begin(&w);

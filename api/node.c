@@ -154,7 +154,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	uint64_t snap_lsn = 0;
 	void *snap = NULL;
 	size_t snap_size = 0;
-	double t0 = now_s(), t_snap;
+	double t0 = now_s(), t_log, t_core, t_snap;
 	node *n;
 	int rc;
 
@@ -181,6 +181,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		goto out_close_wal;
 	rc = wal_snapshot_load(cfg->data_dir, &snap_lsn, &snap, &snap_size, err,
 			       err_size);
+	t_log = now_s(); /* the log opened, the snapshot file read */
 	if (rc == -ENOENT) {
 		snap_lsn = 0;
 	} else if (rc) {
@@ -194,6 +195,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		snprintf(err, err_size, "cannot start the core: %s", strerror(-rc));
 		goto out_close_wal;
 	}
+	t_core = now_s();
 	rp.core = n->core;
 	core_park(n->core);
 	if (snap) {
@@ -232,13 +234,24 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	if (n->snapshot_every &&
 	    pthread_create(&n->snapshotter, NULL, snapshotter_main, n) == 0)
 		n->snapshotter_started = true;
-	if (!n->quiet)
+	if (!n->quiet) {
+		/* What start-up did, each step's time (the log's own lines
+		 * say what it found in its segments). */
+		char what[128];
+		if (snap)
+			snprintf(what, sizeof(what),
+				 "snapshot at LSN %" PRIu64 " loaded (%zu bytes) "
+				 "in %.3f s", snap_lsn, snap_size,
+				 t_snap - t_core);
+		else
+			snprintf(what, sizeof(what), "no snapshot");
 		fprintf(stderr,
-			"bookd: recovered: snapshot at LSN %" PRIu64
-			" (%zu bytes, %.3f s), replayed %" PRIu64
-			" records (%" PRIu64 " bytes) in %.3f s\n",
-			snap_lsn, snap_size, t_snap - t0, rp.count, rp.bytes,
-			now_s() - t_snap);
+			"bookd: started: log opened in %.3f s, core made in "
+			"%.3f s, %s, replayed %" PRIu64 " records (%" PRIu64
+			" bytes) in %.3f s; %.3f s in all\n",
+			t_log - t0, t_core - t_log, what, rp.count, rp.bytes,
+			now_s() - t_snap, now_s() - t0);
+	}
 	free(snap);
 	*out = n;
 	return 0;

@@ -30,7 +30,8 @@ static void *zalloc(size_t count, size_t size)
 	return calloc(count ? count : 1, size);
 }
 
-struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days)
+struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
+			    uint32_t generate_max_days)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
 
@@ -38,6 +39,7 @@ struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days)
 		return NULL;
 	cat->count_max = count_max;
 	cat->horizon_days = horizon_days;
+	cat->generate_max_days = generate_max_days;
 	cat->next_event_id = 1;
 	cat->orgs = zalloc(count_max, sizeof(*cat->orgs));
 	cat->locations = zalloc(count_max, sizeof(*cat->locations));
@@ -46,7 +48,7 @@ struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days)
 	cat->customers = zalloc(count_max, sizeof(*cat->customers));
 	if (!cat->orgs || !cat->locations || !cat->instructors ||
 	    !cat->series || !cat->customers ||
-	    map_init(&cat->customer_by_hash, count_max) != 0) {
+	    map_init(&cat->customer_by_hash, 64) != 0) {
 		catalog_free(cat);
 		return NULL;
 	}
@@ -359,10 +361,60 @@ uint32_t catalog_planned(const struct catalog *cat,
 	return n;
 }
 
+/* `until` at most generate_max_days after today (UTC; a zone's today is
+ * at most a day off, which the limit's size makes moot). */
+static enum core_code until_check(const struct catalog *cat,
+				  struct core_date until, core_time now,
+				  struct core_resp *resp)
+{
+	if (!until.year)
+		return CORE_OK;
+	if (!date_ok(until))
+		return CORE_INVALID;
+	if (date_days(until) > floor_div(now, DAY_MS) + cat->generate_max_days) {
+		resp->id = CORE_LIMIT_GENERATE_DAYS;
+		resp->count = cat->generate_max_days;
+		return CORE_LIMIT;
+	}
+	return CORE_OK;
+}
+
+enum core_code catalog_generate_plan(const struct catalog *cat,
+				     uint64_t series_id, struct core_date until,
+				     core_time now, uint64_t *count,
+				     struct core_resp *resp)
+{
+	enum core_code code = until_check(cat, until, now, resp);
+	uint32_t first = 0, n = series_count(cat);
+
+	*count = 0;
+	if (code != CORE_OK)
+		return code;
+	if (series_id) {
+		if (!catalog_series(cat, series_id))
+			return CORE_NO_SERIES;
+		first = (uint32_t)(series_id - 1);
+		n = first + 1;
+	}
+	for (uint32_t i = first; i < n; i++) {
+		const struct cat_series *s = &cat->series[i];
+		int64_t from, to;
+
+		if (!series_window(cat, &s->spec, s->zone, s->generated_through,
+				   until, now, &from, &to))
+			continue;
+		for (int64_t day = from; day <= to; day++)
+			*count += class_start(&s->spec, s->zone, day, now) != 0;
+	}
+	return CORE_OK;
+}
+
 enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 				struct core_date until, core_time now,
 				struct core_resp *resp, struct wbuf *w)
 {
+	enum core_code code;
+
 	const struct cat_series *s = NULL;
 	int64_t from = 0, to = -1;
 	uint64_t next_id = cat->next_event_id;
@@ -370,8 +422,9 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 
 	resp->count = 0;
 	resp->more = false;
-	if (until.year && !date_ok(until))
-		return CORE_INVALID;
+	code = until_check(cat, until, now, resp);
+	if (code != CORE_OK)
+		return code;
 	if (series_id) {
 		s = catalog_series(cat, series_id);
 		if (!s)

@@ -24,7 +24,9 @@
  * is found whatever event or booking it was used for.
  *
  * Per decision at the target: expire due holds (each its own entry), decide,
- * hand the entry to the log hook (which returns its log position), apply.
+ * make room for the entry (tables grow; out of memory refuses it, nothing
+ * logged), hand the entry to the log hook (which returns its log position),
+ * apply.
  * The answer carries that position: the caller sends it only once the log
  * says it is durable.
  *
@@ -64,6 +66,7 @@ enum slot_kind {
 	SLOT_RESERVE, /* catalogue op: reserve the key at its home */
 	SLOT_COMPLETE,/* catalogue op: store or release the key at its home */
 	SLOT_APPLY,   /* apply an entry's records (generation) */
+	SLOT_PREPARE, /* make room for an entry's records, before it is logged */
 };
 
 struct slot {
@@ -113,6 +116,7 @@ struct core_port {
 	unsigned index;
 	struct slot *slots, *free;
 	uint32_t free_count;
+	uint32_t fresh; /* slots[fresh..] never used yet (untouched memory) */
 	struct bell bell;
 	struct core_event_view *list_scratch;
 	struct core_booking_view *customer_scratch;
@@ -268,8 +272,11 @@ static int log_entry(core *c, unsigned lane, const void *entry, size_t size,
 static int shard_commit(struct shard *sh, const void *entry, size_t size,
 			uint64_t *lsn)
 {
-	int rc = log_entry(sh->c, sh->index, entry, size, lsn);
+	/* Room first: an entry that could not be applied is not logged. */
+	int rc = core__state_reserve(sh->st, entry, size);
 
+	if (rc == 0)
+		rc = log_entry(sh->c, sh->index, entry, size, lsn);
 	if (rc)
 		return rc;
 	rc = core_state_apply(sh->st, entry, size);
@@ -462,6 +469,10 @@ static void shard_handle(struct shard *sh, struct slot *s)
 		s->rc = core_state_apply(sh->st, s->entry, s->entry_size);
 		to_port(c, sh->index, s);
 		return;
+	case SLOT_PREPARE:
+		s->rc = core__state_reserve(sh->st, s->entry, s->entry_size);
+		to_port(c, sh->index, s);
+		return;
 
 	default:
 		ASSERT(!"unknown slot kind");
@@ -585,11 +596,9 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 	p->entry = malloc(CORE_ENTRY_SIZE_MAX);
 	if (!p->slots || !p->list_scratch || !p->customer_scratch || !p->entry)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		p->slots[i].port = (uint16_t)index;
-		p->slots[i].next_free = p->free;
-		p->free = &p->slots[i];
-	}
+	/* Slots are handed out from the array's start as first needed
+	 * (slot_get), so the pages of those never used are never touched: a
+	 * port of 16384 slots costs ~12 MB only once that many are in flight. */
 	p->free_count = n;
 	return 0;
 }
@@ -615,7 +624,8 @@ int core_open(const struct core_config *cfg, core **out)
 	c->port_count = P;
 	slots_total = cfg->ring_size * P;
 	pthread_mutex_init(&c->cat_lock, NULL);
-	c->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days);
+	c->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days,
+			     cfg->generate_max_days);
 	c->shards = calloc(S, sizeof(*c->shards));
 	c->ports = calloc(P, sizeof(*c->ports));
 	c->to_shard = calloc((size_t)P * S, sizeof(*c->to_shard));
@@ -640,7 +650,7 @@ int core_open(const struct core_config *cfg, core **out)
 		sh->index = s;
 		sh->bell.wake_fd = -1;
 		sh->st = core__state_new(cfg, c->cat, s, S);
-		if (!sh->st || map_init(&sh->in_flight, slots_total))
+		if (!sh->st || map_init(&sh->in_flight, 256))
 			goto out_free;
 	}
 	for (; started < S; started++) {
@@ -720,9 +730,14 @@ static struct slot *slot_get(core_port *p)
 {
 	struct slot *s = p->free;
 
-	if (!s)
+	if (s) {
+		p->free = s->next_free;
+	} else if (p->fresh < p->c->cfg.ring_size) {
+		s = &p->slots[p->fresh++];
+		s->port = (uint16_t)p->index;
+	} else {
 		return NULL;
-	p->free = s->next_free;
+	}
 	p->free_count--;
 	s->rc = 0;
 	s->entry = NULL;
@@ -996,6 +1011,26 @@ static int call_customer(core_port *p, const struct core_req *req,
 
 /* ---- catalogue ---- */
 
+/* Before a catalogue entry with events is logged: every shard makes room
+ * for its part (-ENOMEM: refused, nothing logged; rooms made stay). */
+static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
+{
+	core *c = p->c;
+	int rc = 0;
+
+	for (unsigned sh = 0; sh < c->shard_count && rc == 0; sh++) {
+		struct slot *s = slot_get(p);
+		ASSERT(s);
+		s->kind = SLOT_PREPARE;
+		s->entry = entry;
+		s->entry_size = size;
+		call_slot(p, s, sh);
+		rc = s->rc;
+		slot_put(p, s);
+	}
+	return rc;
+}
+
 /* Apply a catalogue entry: the catalogue's records here, the events' in
  * their shards (waiting for each). Called with cat_lock held. */
 static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
@@ -1037,15 +1072,58 @@ static void emit_idem(struct wbuf *w, const struct core_req *req,
 	rec_encode(w, &r);
 }
 
-/* Generation in chunks, each logged and applied before the next. */
+/* Would the events [next id, next id + count) pass a shard's ceiling?
+ * Ids go to shards by hash: counted per shard, as they will land. With
+ * cat_lock held: only catalogue operations add events. */
+static bool generate_fits(core *c, uint64_t count)
+{
+	uint64_t add[CORE_SHARD_COUNT_MAX] = { 0 };
+	uint64_t held[CORE_SHARD_COUNT_MAX], total = 0;
+	uint64_t id = c->cat->next_event_id;
+
+	for (unsigned sh = 0; sh < c->shard_count; sh++) {
+		struct core_stats st;
+		core_state_stats(c->shards[sh].st, &st);
+		held[sh] = st.event_count;
+		total += c->cfg.event_count_max - (held[sh] < c->cfg.event_count_max
+						   ? held[sh] : c->cfg.event_count_max);
+	}
+	if (count > total)
+		return false; /* more than all the room there is */
+	for (uint64_t k = 0; k < count; k++)
+		add[core__shard_of(id + k, c->shard_count)]++;
+	for (unsigned sh = 0; sh < c->shard_count; sh++)
+		if (held[sh] + add[sh] > c->cfg.event_count_max)
+			return false;
+	return true;
+}
+
+/* Generation in chunks, each logged and applied before the next. The whole
+ * request is checked first (until's limit, every shard's ceiling), so a
+ * request that cannot be applied whole is refused before any of it is
+ * logged. */
 static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 			struct core_date until, struct core_resp *resp)
 {
 	core *c = p->c;
 	struct core_resp chunk;
+	uint64_t planned;
 	int rc;
 
 	resp->count = 0;
+	memset(&chunk, 0, sizeof(chunk));
+	resp->code = catalog_generate_plan(c->cat, series_id, until, now,
+					   &planned, &chunk);
+	if (resp->code == CORE_OK && !generate_fits(c, planned)) {
+		chunk.id = CORE_LIMIT_EVENTS;
+		chunk.count = c->cfg.event_count_max;
+		resp->code = CORE_LIMIT;
+	}
+	if (resp->code != CORE_OK) {
+		resp->id = chunk.id;
+		resp->count = chunk.count;
+		return 0;
+	}
 	for (;;) {
 		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
 		uint64_t lsn;
@@ -1056,7 +1134,9 @@ static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 		if (resp->code != CORE_OK || !chunk.more)
 			return 0;
 		ASSERT(!w.overflow);
-		rc = log_entry(c, c->shard_count, w.data, w.size, &lsn);
+		rc = cat_prepare(p, w.data, w.size);
+		if (rc == 0)
+			rc = log_entry(c, c->shard_count, w.data, w.size, &lsn);
 		if (rc)
 			return rc;
 		cat_apply(p, w.data, w.size);
@@ -1373,9 +1453,44 @@ const char *core_code_name(enum core_code code)
 		[CORE_IDEM_IN_FLIGHT] = "idempotency_key_in_use",
 		[CORE_INVALID] = "invalid_request",
 		[CORE_FULL] = "unavailable",
+		[CORE_LIMIT] = "limit_exceeded",
 	};
 	return (unsigned)code < CORE_CODE_COUNT && names[code] ? names[code]
 							       : "unknown";
+}
+
+const char *core_limit_message(const struct core_resp *resp, char *buf,
+			       size_t size)
+{
+	unsigned v = resp->count;
+
+	switch ((enum core_limit)resp->id) {
+	case CORE_LIMIT_GENERATE_DAYS:
+		snprintf(buf, size, "until is more than %u days ahead "
+			 "(generate_max_days)", v);
+		break;
+	case CORE_LIMIT_EVENTS:
+		snprintf(buf, size, "a shard would hold more than %u events "
+			 "(max_events per shard); archive past events or "
+			 "raise it", v);
+		break;
+	case CORE_LIMIT_BOOKINGS:
+		snprintf(buf, size, "a shard holds %u bookings (max_bookings "
+			 "per shard); archive past events or raise it", v);
+		break;
+	case CORE_LIMIT_CUSTOMERS:
+		snprintf(buf, size, "a shard holds %u customers "
+			 "(max_customers per shard)", v);
+		break;
+	case CORE_LIMIT_EVENT_BOOKINGS:
+		snprintf(buf, size, "the event had %u bookings made on it, "
+			 "its most", v);
+		break;
+	default:
+		snprintf(buf, size, "a configured limit was reached");
+		break;
+	}
+	return buf;
 }
 
 const char *core_booking_status_name(uint8_t status)

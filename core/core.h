@@ -57,8 +57,19 @@ enum core_code {
 	CORE_IDEM_MISMATCH,        /* key reused with another request */
 	CORE_IDEM_IN_FLIGHT,       /* same key still being decided */
 	CORE_INVALID,              /* malformed request */
-	CORE_FULL,                 /* a table reached its configured maximum */
+	CORE_FULL,                 /* no room (memory, catalogue) or the log refused */
+	CORE_LIMIT,                /* past a configured limit: resp.id says which
+				    * (enum core_limit), resp.count its value */
 	CORE_CODE_COUNT
+};
+
+/* The limits a CORE_LIMIT answer names (core_limit_message). */
+enum core_limit {
+	CORE_LIMIT_GENERATE_DAYS = 1, /* generate: until too far ahead */
+	CORE_LIMIT_EVENTS,            /* events in memory, per shard */
+	CORE_LIMIT_BOOKINGS,          /* bookings in memory, per shard */
+	CORE_LIMIT_CUSTOMERS,         /* customers with bookings, per shard */
+	CORE_LIMIT_EVENT_BOOKINGS,    /* bookings ever made on one event */
 };
 
 enum core_booking_status {
@@ -248,18 +259,23 @@ struct core_resp {
 typedef int (*core_log_fn)(void *ctx, unsigned shard_index, const void *entry,
 			   size_t entry_size, uint64_t *lsn);
 
+/* The *_count_max are ceilings: tables start small and grow as needed up
+ * to them (memory is used for what is held, not for the ceiling); a
+ * decision that would pass one is refused with CORE_LIMIT, before it is
+ * logged. */
 struct core_config {
 	unsigned shard_count;          /* 1..CORE_SHARD_COUNT_MAX */
 	unsigned port_count;           /* calling threads */
 	uint32_t event_count_max;      /* per shard */
 	uint32_t booking_count_max;    /* per shard */
 	uint32_t customer_count_max;   /* per shard */
-	uint32_t idem_count_max;       /* per shard */
+	uint32_t idem_count_max;       /* per shard (oldest dropped early) */
 	uint32_t catalog_count_max;    /* orgs, locations, ... series: each */
 	uint32_t ring_size;            /* entries, power of two */
 	core_time hold_ms;             /* default 10 min */
 	core_time idem_retention_ms;   /* default 24 h */
-	uint32_t horizon_days;         /* default 120 */
+	uint32_t horizon_days;         /* default 120: automatic generation */
+	uint32_t generate_max_days;    /* default 366: the furthest `until` */
 	core_log_fn log;               /* NULL: no log */
 	void *log_ctx;
 };
@@ -351,6 +367,10 @@ int core_snapshot_load(core *c, const void *buf, size_t size);
 int core_replay(core *c, const void *entry, size_t size);
 
 const char *core_code_name(enum core_code code);
+/* A CORE_LIMIT answer in words, e.g. "until is more than 366 days ahead
+ * (generate_max_days)"; returns buf. */
+const char *core_limit_message(const struct core_resp *resp, char *buf,
+			       size_t size);
 const char *core_booking_status_name(uint8_t status);
 
 #endif

@@ -142,21 +142,30 @@ uint64_t rec_event_id(const struct rec *r);
 
 /* ---- An open-addressing map u64 -> u32 (table.c) -----------------------
  * Linear probing, backward-shift deletion, key 0 and value 0 reserved
- * ("absent"); sized once at init for count_max entries at load <= 1/2. */
+ * ("absent"); load <= 1/2, doubling as entries come (no maximum: callers
+ * check their configured ceilings when they decide). */
 struct map_slot {
 	uint64_t key;
 	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */
 };
 struct map {
 	struct map_slot *slots;
-	uint32_t mask, count, count_max;
+	uint32_t mask, count;
 };
-int map_init(struct map *m, uint32_t count_max);
+int map_init(struct map *m, uint32_t count_hint);
 /* calloc for the big tables: asks for transparent huge pages (see table.c). */
 void *table_calloc(size_t count, size_t size);
+/* Tables of slots 0..capacity (slot 0: "none"): grows *p (copying it) so
+ * that capacity >= need, doubling from TABLE_COUNT_INIT; -ENOMEM and *p
+ * untouched when memory is short or need passes TABLE_COUNT_LIMIT. */
+#define TABLE_COUNT_INIT 1024
+#define TABLE_COUNT_LIMIT (UINT32_C(1) << 31)
+int table_grow(void **p, uint32_t *capacity, uint64_t need, size_t size);
 void map_free(struct map *m);
 uint32_t map_get(const struct map *m, uint64_t key);
-int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOSPC when full */
+/* Room for `more` new keys: after 0, that many puts of new keys succeed. */
+int map_reserve(struct map *m, uint64_t more);
+int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOMEM */
 bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
 void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
@@ -192,10 +201,11 @@ struct catalog {
 	uint32_t count_max;
 	struct map customer_by_hash;
 	uint64_t next_event_id;
-	uint32_t horizon_days;
+	uint32_t horizon_days, generate_max_days;
 	uint32_t generate_hint; /* series index where generation last found work */
 };
-struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days);
+struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
+			    uint32_t generate_max_days);
 void catalog_free(struct catalog *cat);
 const struct cat_series *catalog_series(const struct catalog *cat, uint64_t id);
 bool catalog_has(const struct catalog *cat, enum core_op kind, uint64_t id);
@@ -209,6 +219,14 @@ enum core_code catalog_decide(const struct catalog *cat,
 enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 				struct core_date until, core_time now,
 				struct core_resp *resp, struct wbuf *w);
+/* How many events generation for series (0: each series) up to `until`
+ * would create in all its chunks (a dry run, into *count); CORE_LIMIT when
+ * until is more than generate_max_days ahead, CORE_INVALID for a bad date,
+ * CORE_NO_SERIES. catalog_generate refuses such an `until` itself too. */
+enum core_code catalog_generate_plan(const struct catalog *cat,
+				     uint64_t series_id, struct core_date until,
+				     core_time now, uint64_t *count,
+				     struct core_resp *resp);
 /* How many events generation would create for spec now (a dry run). */
 uint32_t catalog_planned(const struct catalog *cat,
 			 const struct core_series_spec *spec, core_time now);
@@ -221,6 +239,9 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
 
 /* ---- State (state.c) --------------------------------------------------- */
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
+/* Room for everything the entry adds to this shard (0), or -ENOMEM /
+ * -EINVAL with nothing changed: then applying it cannot run out of room. */
+int core__state_reserve(core_state *st, const void *entry, size_t entry_size);
 /* Start loading what deciding req will read first (a batch is prefetched,
  * then decided, so the cache misses overlap). */
 void core__state_prefetch(const core_state *st, const struct core_req *req);

@@ -6,7 +6,10 @@
  * matters. core_state_apply() is the only way the state changes, for live
  * decisions and log replay alike, so state = fold(entries).
  *
- * Layout (all arrays allocated once from the config; slot 0 means "none"):
+ * Layout (arrays of slots, slot 0 means "none"; each starts at
+ * TABLE_COUNT_INIT and doubles as needed, table.c; the config's *_count_max
+ * are ceilings that decisions check, answering CORE_LIMIT, so a request
+ * that would pass one is refused before it is logged):
  *   events[]    id, series, counters, waitlist head/tail          ~112 B
  *   bookings[]  id, times, event/customer slots, waitlist links    48 B
  *   customers[] the external id string, list of its bookings       72 B
@@ -29,6 +32,13 @@
  * is waitlist_len <= waitlist_capacity; a non-empty waitlist means no free
  * seat. A booking id is (event id << 24 | per-event sequence), so a booking
  * is routed to its event's shard without any look-up.
+ *
+ * Growth never fails halfway through an entry: core__state_reserve() makes
+ * room for all of an entry's new events and bookings first (the runtime
+ * calls it before the entry is logged; core_state_apply before applying),
+ * so applying an entry either fails with nothing changed (-ENOMEM) or
+ * cannot run out of room. Replay is not held to the ceilings (a log
+ * written under larger ones still loads); only memory bounds it.
  *
  * Ownership: in a runtime of N shards, a state applies only the records of
  * its own events (XXH3 of the event id mod N) and of the idempotency keys
@@ -97,23 +107,23 @@ struct core_state {
 	bool owns_cat;
 
 	struct event *events;
-	uint32_t event_count;
+	uint32_t event_count, event_cap;
 	struct map event_by_id;
 
 	struct booking *bookings;
-	uint32_t booking_count;
+	uint32_t booking_count, booking_cap;
 	struct map booking_by_id;
 	struct map active; /* event_slot << 32 | customer_slot -> booking */
 
 	struct customer *customers;
-	uint32_t customer_count;
+	uint32_t customer_count, customer_cap;
 	struct map customer_by_hash;
 
-	struct hold *holds; /* binary min-heap */
-	uint32_t hold_count;
+	struct hold *holds; /* binary min-heap, from index 0 */
+	uint32_t hold_count, hold_cap;
 
-	struct idem_entry *idem; /* ring */
-	uint32_t idem_head, idem_count;
+	struct idem_entry *idem; /* ring over slots 1..idem_cap */
+	uint32_t idem_head, idem_count, idem_cap;
 	struct map idem_by_key;
 
 	struct day_bucket *days;
@@ -146,6 +156,7 @@ void core_config_default(struct core_config *cfg)
 	cfg->hold_ms = 10 * 60 * 1000;
 	cfg->idem_retention_ms = 24 * 3600 * 1000;
 	cfg->horizon_days = 120;
+	cfg->generate_max_days = 366;
 }
 
 unsigned core__shard_of(uint64_t event_id, unsigned count)
@@ -176,27 +187,30 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	st->count = count;
 	st->cat = cat;
 	if (!cat) {
-		st->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days);
+		st->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days,
+				      cfg->generate_max_days);
 		st->owns_cat = true;
 	}
-	st->events = table_calloc((size_t)cfg->event_count_max + 1,
-				  sizeof(*st->events));
-	st->bookings = table_calloc((size_t)cfg->booking_count_max + 1,
-				    sizeof(*st->bookings));
-	st->customers = table_calloc((size_t)cfg->customer_count_max + 1,
-				     sizeof(*st->customers));
-	st->holds = table_calloc((size_t)cfg->booking_count_max + 1,
-				 sizeof(*st->holds));
-	st->idem = table_calloc((size_t)cfg->idem_count_max + 1,
-				sizeof(*st->idem));
-	if (!st->cat || !st->events || !st->bookings || !st->customers ||
-	    !st->holds || !st->idem ||
-	    map_init(&st->event_by_id, cfg->event_count_max) ||
-	    map_init(&st->booking_by_id, cfg->booking_count_max) ||
-	    map_init(&st->active, cfg->booking_count_max) ||
-	    map_init(&st->customer_by_hash, cfg->customer_count_max) ||
-	    map_init(&st->idem_by_key, cfg->idem_count_max) ||
-	    map_init(&st->day_by_key, 1u << 16)) {
+	/* Small at first: tables double as they fill (table_grow). */
+	if (!st->cat ||
+	    table_grow((void **)&st->events, &st->event_cap, 1,
+		       sizeof(*st->events)) ||
+	    table_grow((void **)&st->bookings, &st->booking_cap, 1,
+		       sizeof(*st->bookings)) ||
+	    table_grow((void **)&st->customers, &st->customer_cap, 1,
+		       sizeof(*st->customers)) ||
+	    table_grow((void **)&st->holds, &st->hold_cap, 1,
+		       sizeof(*st->holds)) ||
+	    table_grow((void **)&st->idem, &st->idem_cap,
+		       cfg->idem_count_max < TABLE_COUNT_INIT
+			       ? cfg->idem_count_max : TABLE_COUNT_INIT,
+		       sizeof(*st->idem)) ||
+	    map_init(&st->event_by_id, TABLE_COUNT_INIT) ||
+	    map_init(&st->booking_by_id, TABLE_COUNT_INIT) ||
+	    map_init(&st->active, TABLE_COUNT_INIT) ||
+	    map_init(&st->customer_by_hash, TABLE_COUNT_INIT) ||
+	    map_init(&st->idem_by_key, TABLE_COUNT_INIT) ||
+	    map_init(&st->day_by_key, 256)) {
 		core_state_free(st);
 		return NULL;
 	}
@@ -391,7 +405,7 @@ static struct idem_entry *idem_find(const core_state *st, uint64_t hi,
 /* Drops entries older than the retention, oldest first. */
 static void idem_expire(core_state *st, core_time now)
 {
-	uint32_t max = st->cfg.idem_count_max;
+	uint32_t max = st->idem_cap;
 
 	while (st->idem_count) {
 		uint32_t slot = st->idem_head + 1;
@@ -448,10 +462,39 @@ void core__idem_result(const struct core_resp *resp, struct idem_result *out)
 	}
 }
 
+/* A full ring below its ceiling doubles: its entries move, oldest first,
+ * to slots 1..count of a new array (head 0), the map follows them. */
+static int idem_grow(core_state *st)
+{
+	uint32_t cap = st->idem_cap * 2, old_cap = st->idem_cap;
+	struct idem_entry *old = st->idem, *to;
+
+	if (cap > st->cfg.idem_count_max)
+		cap = st->cfg.idem_count_max;
+	if (cap <= old_cap)
+		return -ENOSPC;
+	to = table_calloc((size_t)cap + 1, sizeof(*to));
+	if (!to)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < st->idem_count; k++) {
+		uint32_t slot = (st->idem_head + k) % old_cap + 1;
+		uint64_t key = idem_map_key(old[slot].hi, old[slot].lo);
+		to[k + 1] = old[slot];
+		/* an existing key: re-pointed, the map does not grow */
+		if (map_get(&st->idem_by_key, key) == slot)
+			ASSERT(map_put(&st->idem_by_key, key, k + 1) == 0);
+	}
+	free(old);
+	st->idem = to;
+	st->idem_cap = cap;
+	st->idem_head = 0;
+	return 0;
+}
+
 void core__idem_store(core_state *st, const struct core_idem *k,
 		      core_time created, const struct idem_result *res)
 {
-	uint32_t max = st->cfg.idem_count_max;
+	uint32_t max;
 	uint64_t key = idem_map_key(k->hi, k->lo);
 	struct idem_entry *e = idem_find(st, k->hi, k->lo);
 	uint32_t slot;
@@ -464,6 +507,9 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 		return;
 	}
 	idem_expire(st, created);
+	if (st->idem_count == st->idem_cap)
+		(void)idem_grow(st); /* at the ceiling or out of memory: */
+	max = st->idem_cap;
 	if (st->idem_count == max) {
 		/* Full of live keys: the oldest goes early. Sized by config so
 		 * that this does not happen within the retention. */
@@ -482,7 +528,12 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 	e->created = created;
 	e->result = *res;
 	st->idem_count++;
-	ASSERT(map_put(&st->idem_by_key, key, slot) == 0);
+	if (map_put(&st->idem_by_key, key, slot) != 0) {
+		/* Out of memory for the map: the key is not remembered (the
+		 * newest entry goes again), the state stays consistent. */
+		st->idem_count--;
+		memset(e, 0, sizeof(*e));
+	}
 }
 
 /* ---- deciding ---- */
@@ -546,6 +597,16 @@ static uint32_t seats_free(const struct event *e)
 	return e->capacity > taken ? e->capacity - taken : 0;
 }
 
+/* A refusal at a configured ceiling: which one (resp.id) and its value
+ * (resp.count), for the answer's message (core_limit_message). */
+static enum core_code limit(struct core_resp *resp, enum core_limit kind,
+			    uint64_t value)
+{
+	resp->id = kind;
+	resp->count = (uint32_t)value;
+	return CORE_LIMIT;
+}
+
 static enum core_code decide_book(core_state *st, const struct core_req *req,
 				  struct core_resp *resp)
 {
@@ -566,10 +627,13 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	if (cust && map_get(&st->active,
 			    active_key((uint32_t)(e - st->events), cust)))
 		return CORE_ALREADY_BOOKED;
-	if (e->booking_seq == CORE_BOOKING_SEQ_MAX ||
-	    st->booking_count == st->cfg.booking_count_max ||
-	    (!cust && st->customer_count == st->cfg.customer_count_max))
-		return CORE_FULL;
+	if (e->booking_seq == CORE_BOOKING_SEQ_MAX)
+		return limit(resp, CORE_LIMIT_EVENT_BOOKINGS, CORE_BOOKING_SEQ_MAX);
+	if (st->booking_count >= st->cfg.booking_count_max)
+		return limit(resp, CORE_LIMIT_BOOKINGS, st->cfg.booking_count_max);
+	if (!cust && st->customer_count >= st->cfg.customer_count_max)
+		return limit(resp, CORE_LIMIT_CUSTOMERS,
+			     st->cfg.customer_count_max);
 
 	r.u.booking.booking_id = e->id << CORE_BOOKING_SEQ_BITS |
 				 (e->booking_seq + 1);
@@ -758,6 +822,8 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 static enum core_code decide(core_state *st, const struct core_req *req,
 			     struct core_resp *resp)
 {
+	enum core_code code;
+
 	switch (req->op) {
 	case CORE_OP_BOOK:
 		return decide_book(st, req, resp);
@@ -778,9 +844,19 @@ static enum core_code decide(core_state *st, const struct core_req *req,
 	case CORE_OP_GENERATE:
 		if (!st->owns_cat)
 			return CORE_INVALID;
-		return catalog_generate(st->cat, req->u.generate.series_id,
+		code = catalog_generate(st->cat, req->u.generate.series_id,
 					req->u.generate.until, req->now, resp,
 					&st->w);
+		/* A chunk is one entry: it fits whole, or is refused. */
+		if (code == CORE_OK &&
+		    (uint64_t)st->event_count + resp->count >
+			    st->cfg.event_count_max) {
+			st->w.size = 0;
+			resp->more = false;
+			return limit(resp, CORE_LIMIT_EVENTS,
+				     st->cfg.event_count_max);
+		}
+		return code;
 	default:
 		return CORE_INVALID;
 	}
@@ -873,7 +949,7 @@ static void hold_push(core_state *st, uint32_t slot)
 	const struct booking *b = &st->bookings[slot];
 	uint32_t i = st->hold_count++;
 
-	ASSERT(st->hold_count <= st->cfg.booking_count_max);
+	ASSERT(st->hold_count <= st->hold_cap); /* reserved: state_reserve */
 	st->holds[i] = (struct hold){ b->hold_expires_at, b->id, slot };
 	while (i > 0) {
 		uint32_t parent = (i - 1) / 2;
@@ -966,6 +1042,88 @@ static struct day_bucket *day_bucket(core_state *st, core_time start_at,
 	return &st->days[slot];
 }
 
+/* Room in the day bucket of start_at for n more events (the bucket made
+ * if missing: an empty bucket changes no answer). */
+static int day_reserve(core_state *st, core_time start_at, uint32_t n)
+{
+	struct day_bucket *d = day_bucket(st, start_at, true);
+
+	if (!d)
+		return -ENOMEM;
+	if ((uint64_t)d->count + n > d->capacity) {
+		uint64_t cap = d->capacity ? d->capacity : 16;
+		uint32_t *s;
+		while (cap < (uint64_t)d->count + n)
+			cap *= 2;
+		if (cap > TABLE_COUNT_LIMIT)
+			return -ENOMEM;
+		s = realloc(d->slots, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		d->slots = s;
+		d->capacity = (uint32_t)cap;
+	}
+	return 0;
+}
+
+/* Room for events, bookings (each may bring a new customer) and holds. */
+static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
+			 uint32_t holds)
+{
+	if (table_grow((void **)&st->events, &st->event_cap,
+		       (uint64_t)st->event_count + events, sizeof(*st->events)) ||
+	    map_reserve(&st->event_by_id, events) ||
+	    table_grow((void **)&st->bookings, &st->booking_cap,
+		       (uint64_t)st->booking_count + bookings,
+		       sizeof(*st->bookings)) ||
+	    map_reserve(&st->booking_by_id, bookings) ||
+	    map_reserve(&st->active, bookings) ||
+	    table_grow((void **)&st->customers, &st->customer_cap,
+		       (uint64_t)st->customer_count + bookings,
+		       sizeof(*st->customers)) ||
+	    map_reserve(&st->customer_by_hash, bookings) ||
+	    table_grow((void **)&st->holds, &st->hold_cap,
+		       (uint64_t)st->hold_count + holds, sizeof(*st->holds)))
+		return -ENOMEM;
+	return 0;
+}
+
+static bool owns_event(const core_state *st, uint64_t event_id);
+
+int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
+{
+	const uint8_t *p = entry;
+	uint32_t events = 0, bookings = 0, holds = 0;
+	struct rec r;
+	size_t pos = 0;
+
+	while (pos < entry_size) {
+		if (rec_decode(p, entry_size, &pos, &r) != 0)
+			return -EINVAL;
+		if (!owns_event(st, rec_event_id(&r)))
+			continue;
+		if (r.type == REC_EVENT_CREATE)
+			events++;
+		else if (r.type == REC_BOOKING_NEW ||
+			 r.type == REC_BOOKING_RESTORE)
+			bookings++;
+		if ((r.type == REC_BOOKING_NEW || r.type == REC_BOOKING_SET ||
+		     r.type == REC_BOOKING_RESTORE) &&
+		    r.u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
+			holds++;
+	}
+	if (events) { /* each event's day, with room for all of them */
+		for (pos = 0; pos < entry_size;) {
+			ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
+			if (r.type == REC_EVENT_CREATE &&
+			    owns_event(st, r.u.event.id) &&
+			    day_reserve(st, r.u.event.start_at, events) != 0)
+				return -ENOMEM;
+		}
+	}
+	return state_reserve(st, events, bookings, holds);
+}
+
 static int apply_event_create(core_state *st, const struct rec *r)
 {
 	struct day_bucket *d;
@@ -975,19 +1133,11 @@ static int apply_event_create(core_state *st, const struct rec *r)
 	if (r->u.event.id == 0 || r->u.event.id > CORE_EVENT_ID_MAX ||
 	    event_get(st, r->u.event.id))
 		return -EINVAL;
-	if (st->event_count == st->cfg.event_count_max)
-		return -ENOSPC;
-	d = day_bucket(st, r->u.event.start_at, true);
-	if (!d)
+	if (state_reserve(st, 1, 0, 0) != 0 ||
+	    day_reserve(st, r->u.event.start_at, 1) != 0)
 		return -ENOMEM;
-	if (d->count == d->capacity) {
-		uint32_t cap = d->capacity ? d->capacity * 2 : 16;
-		uint32_t *s = realloc(d->slots, cap * sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		d->slots = s;
-		d->capacity = cap;
-	}
+	d = day_bucket(st, r->u.event.start_at, false);
+	ASSERT(d);
 	slot = ++st->event_count;
 	e = &st->events[slot];
 	memset(e, 0, sizeof(*e));
@@ -1115,9 +1265,8 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 	if (cust == UINT32_MAX ||
 	    (live && cust && map_get(&st->active, active_key(eslot, cust))))
 		return -EINVAL;
-	if (st->booking_count == st->cfg.booking_count_max ||
-	    (!cust && st->customer_count == st->cfg.customer_count_max))
-		return -ENOSPC;
+	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) != 0)
+		return -ENOMEM;
 	if (!cust) {
 		cust = ++st->customer_count;
 		memcpy(st->customers[cust].id, r->u.booking.customer_id,
@@ -1245,10 +1394,14 @@ int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 
 	if (entry_size > CORE_ENTRY_SIZE_MAX)
 		return -EINVAL;
-	/* Pass 1: every record decodes, or nothing is applied. */
+	/* Pass 1: every record decodes, or nothing is applied; and room for
+	 * what the entry adds, or nothing is applied. */
 	while (pos < entry_size)
 		if (rec_decode(p, entry_size, &pos, &r) != 0)
 			return -EINVAL;
+	rc = core__state_reserve(st, entry, entry_size);
+	if (rc)
+		return rc;
 	/* Pass 2: apply. A record that does not fit the state means the log
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
 	for (pos = 0; pos < entry_size;) {
@@ -1467,7 +1620,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 	}
 	for (uint32_t k = 0; k < st->idem_count; k++) {
 		const struct idem_entry *e =
-			&st->idem[(st->idem_head + k) % st->cfg.idem_count_max + 1];
+			&st->idem[(st->idem_head + k) % st->idem_cap + 1];
 
 		memset(&r, 0, sizeof(r));
 		r.type = REC_IDEM;

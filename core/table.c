@@ -1,10 +1,14 @@
 /*
- * table.c: the map every index of the core is made of.
+ * table.c: the map every index of the core is made of, and the growth of
+ * the core's tables.
  *
  * Open addressing with linear probing over one array of (key, value) pairs,
- * 16 bytes each so a probe costs one cache miss; capacity a power of two of
- * at least twice count_max, so probes stay short, allocated once at
- * start-up (table_calloc).
+ * 16 bytes each so a probe costs one cache miss; capacity a power of two,
+ * at least twice the entries, so probes stay short. A map starts small and
+ * doubles (a rehash) when it would pass half full: an empty bookd costs
+ * little, a busy one pays a rehash per doubling (a few ms per million
+ * entries, on the shard's thread). Callers that must not fail halfway
+ * reserve first (map_reserve): a put within the reservation never fails.
  * Deletion shifts later entries of the cluster back (no tombstones), so a
  * map that sees many inserts and deletes never degrades.
  */
@@ -21,9 +25,10 @@
  * first write to a page faults (and after a snapshot's fork, copies), each
  * with a TLB shootdown, and TLB misses add to every cache miss. So they get
  * transparent huge pages (madvise: the Debian default) and are faulted in
- * here, at start-up, as configured (STYLE: allocate at start-up): bookd's
- * defaults take ~1.2 GB at once, and throughput rose from ~207k to ~250k
- * durable decisions/s with p99 from 10 to 5 ms (docs/benchmarks.md). */
+ * here, when a table is made or grows, not on the booking path: throughput
+ * rose from ~207k to ~250k durable decisions/s with p99 from 10 to 5 ms
+ * (docs/benchmarks.md). Tables start small and double (table_grow), so an
+ * empty bookd takes a few MB, not the ~1.2 GB its old fixed sizes did. */
 void *table_calloc(size_t count, size_t size)
 {
 	void *p = calloc(count, size);
@@ -47,12 +52,42 @@ static inline uint32_t map__slot(const struct map *m, uint64_t key)
 	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
 }
 
-int map_init(struct map *m, uint32_t count_max)
+int table_grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
+{
+	uint64_t cap = *capacity ? *capacity : TABLE_COUNT_INIT;
+	void *q;
+
+	if (need <= *capacity)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > TABLE_COUNT_LIMIT)
+		return -ENOMEM;
+	/* Slot 0 and the old slots 1..capacity carry over. */
+	q = table_calloc((size_t)cap + 1, size);
+	if (!q)
+		return -ENOMEM;
+	if (*p)
+		memcpy(q, *p, ((size_t)*capacity + 1) * size);
+	free(*p);
+	*p = q;
+	*capacity = (uint32_t)cap;
+	return 0;
+}
+
+static uint64_t map_cap_for(uint64_t count)
 {
 	uint64_t cap = 16;
 
-	while (cap < (uint64_t)count_max * 2)
+	while (cap < count * 2)
 		cap <<= 1;
+	return cap;
+}
+
+int map_init(struct map *m, uint32_t count_hint)
+{
+	uint64_t cap = map_cap_for(count_hint);
+
 	if (cap > (UINT64_C(1) << 32))
 		return -EINVAL;
 	memset(m, 0, sizeof(*m));
@@ -60,7 +95,41 @@ int map_init(struct map *m, uint32_t count_max)
 	if (!m->slots)
 		return -ENOMEM;
 	m->mask = (uint32_t)(cap - 1);
-	m->count_max = count_max;
+	return 0;
+}
+
+static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
+{
+	uint32_t i = map__slot(m, key);
+
+	while (m->slots[i].key != 0)
+		i = (i + 1) & m->mask;
+	m->slots[i].key = key;
+	m->slots[i].val = val;
+	m->count++;
+}
+
+int map_reserve(struct map *m, uint64_t more)
+{
+	uint64_t cap = map_cap_for(m->count + more);
+	struct map_slot *old = m->slots;
+	uint64_t old_cap = (uint64_t)m->mask + 1;
+
+	if (cap <= old_cap)
+		return 0;
+	if (cap > (UINT64_C(1) << 32))
+		return -ENOMEM;
+	m->slots = table_calloc(cap, sizeof(*m->slots));
+	if (!m->slots) {
+		m->slots = old;
+		return -ENOMEM;
+	}
+	m->mask = (uint32_t)(cap - 1);
+	m->count = 0;
+	for (uint64_t i = 0; i < old_cap; i++)
+		if (old[i].key)
+			map_insert_fresh(m, old[i].key, old[i].val);
+	free(old);
 	return 0;
 }
 
@@ -90,15 +159,14 @@ int map_put(struct map *m, uint64_t key, uint32_t val)
 			m->slots[i].val = val;
 			return 0;
 		}
-		if (m->slots[i].key == 0) {
-			if (m->count == m->count_max)
-				return -ENOSPC;
-			m->slots[i].key = key;
-			m->slots[i].val = val;
-			m->count++;
-			return 0;
-		}
+		if (m->slots[i].key == 0)
+			break;
 	}
+	/* A new key: grow first if it would pass half full. */
+	if (map_reserve(m, 1) != 0)
+		return -ENOMEM;
+	map_insert_fresh(m, key, val);
+	return 0;
 }
 
 bool map_del(struct map *m, uint64_t key)

@@ -97,5 +97,77 @@ echo x >"$tmp/file"
 refused "data dir is a file" "$tmp/file.log" "$tmp/file" "Not a directory" \
   env -u DATABASE_URL "$bookd"
 
+# 3. An empty data dir: time to serve, memory, and what the log says.
+# Bounds are generous (the old fixed tables took ~1.2 GB resident with
+# huge pages and over a second to fault in); an ASan build gets more room.
+rss_max_kb=120000 core_s_max=0.25 total_s_max=5
+if ldd "$bookd" 2>/dev/null | grep -q libasan; then
+  rss_max_kb=600000 core_s_max=1.0 total_s_max=15
+fi
+t0=$(date +%s.%N)
+env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
+  --data-dir "$tmp/empty" >"$tmp/empty.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  grep -q 'HTTP on' "$tmp/empty.log" && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.02
+done
+t1=$(date +%s.%N)
+url=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/empty.log" | sed 's/HTTP on //')
+if [ -n "$url" ] && curl -sf "$url/health" >/dev/null; then
+  ok "empty data dir: serving"
+else
+  bad "empty data dir: not serving"; cat "$tmp/empty.log"
+fi
+rss_kb=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status")
+kill -TERM "$pid"; wait "$pid"; pid=
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+line=$(grep 'bookd: started:' "$tmp/empty.log")
+echo "     $line"
+echo "     resident $rss_kb kB, serving after $secs s"
+if [ "$rss_kb" -lt "$rss_max_kb" ]; then ok "resident $rss_kb kB < $rss_max_kb kB"
+else bad "resident $rss_kb kB, want < $rss_max_kb kB"; fi
+if lt "$secs" "$total_s_max"; then ok "serving after $secs s < $total_s_max s"
+else bad "serving after $secs s, want < $total_s_max s"; fi
+core_s=$(printf '%s' "$line" | sed -n 's/.*core made in \([0-9.]*\) s.*/\1/p')
+if [ -n "$core_s" ] && lt "$core_s" "$core_s_max"; then
+  ok "core made in $core_s s < $core_s_max s"
+else
+  bad "core made in '${core_s}' s, want < $core_s_max s"
+fi
+if printf '%s' "$line" | grep -q 'no snapshot, replayed 0 records'; then
+  ok "the log says: no snapshot, 0 records replayed"
+else
+  bad "the start-up line does not say what happened: '$line'"
+fi
+
+# 4. With a snapshot: the line names it and what was replayed after it.
+env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
+  --data-dir "$tmp/empty" --demo --snapshot-every 1 >"$tmp/snap.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  grep -q 'bookd: snapshot at LSN' "$tmp/snap.log" && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+kill -TERM "$pid"; wait "$pid"; pid=
+env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
+  --data-dir "$tmp/empty" >"$tmp/snap2.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  grep -q 'HTTP on' "$tmp/snap2.log" && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+kill -TERM "$pid"; wait "$pid"; pid=
+line=$(grep 'bookd: started:' "$tmp/snap2.log")
+if printf '%s' "$line" | grep -q 'snapshot at LSN [1-9][0-9]* loaded ([0-9]* bytes) in [0-9.]* s, replayed [0-9]* records'; then
+  ok "the log names the snapshot loaded: $line"
+else
+  bad "after a snapshot: '$line'"; cat "$tmp/snap.log" "$tmp/snap2.log"
+fi
+
 echo "test_startup: $passed passed, $failed failed"
 [ "$failed" = 0 ]

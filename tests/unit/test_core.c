@@ -1777,6 +1777,143 @@ out:
 	core_state_free(st);
 }
 
+/* ==== sizes and limits ================================================== */
+
+/* Tables start small (1024 slots) and grow: 3000 events with a booking
+ * each by 3000 customers, far past the first size, all there; replaying
+ * the entries into a fresh state gives the same events and bookings.
+ * (Issue 13: tables were allocated at their maximum; now they double, and
+ * growth must lose nothing.) */
+static void test_tables_grow(void)
+{
+	struct core_config cfg;
+	struct core_series_spec spec;
+	struct core_resp r;
+	core_state *st, *re;
+	struct core_stats stats;
+	uint32_t n;
+
+	cfg_small(&cfg, 1);
+	cfg.event_count_max = 5000;
+	cfg.booking_count_max = 5000;
+	cfg.customer_count_max = 5000;
+	cfg.horizon_days = 3000;
+	elog_reset();
+	g_log_on = true;
+	st = core_state_new(&cfg);
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	core_state_stats(st, &stats);
+	/* Empty: a few MB at most, whatever the ceilings. */
+	CHECK(stats.bytes_allocated < (4u << 20));
+	{
+		struct core_req q;
+		q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Studio", "UTC");
+		CHECK(sdo(st, &q, &r) == CORE_OK);
+		q = q_named(CORE_OP_LOCATION_CREATE, T0, 1, "Hall", "");
+		CHECK(sdo(st, &q, &r) == CORE_OK);
+		q = q_named(CORE_OP_INSTRUCTOR_CREATE, T0, 1, "Ana", "");
+		CHECK(sdo(st, &q, &r) == CORE_OK);
+	}
+	spec_init(&spec, 1, 1, 1, "UTC", EVERY_DAY, 20 * 60, D(2026, 3, 2),
+		  NO_DATE);
+	CHECK(st_series(st, T0, &spec, &r) == CORE_OK);
+	n = st_generate(st, T0, r.id, NO_DATE);
+	CHECK(n == 3001); /* today 20:00 .. today + 3000 days */
+	CHECK(st_event_count(st) == n);
+	for (uint64_t ev = 1; ev <= 3000; ev++) {
+		char cust[24];
+		snprintf(cust, sizeof(cust), "c%" PRIu64, ev);
+		CHECK(st_book(st, T0, ev, cust, CORE_PAY_NONE).code == CORE_OK);
+	}
+	core_state_stats(st, &stats);
+	CHECK(stats.booking_count == 3000);
+	CHECK(stats.customer_count == 3000);
+	CHECK(st_ev(st, 3000).booked == 1);
+
+	re = core_state_new(&cfg);
+	CHECK(re != NULL);
+	if (re) {
+		CHECK(elog_replay(re) == 0);
+		for (uint64_t ev = 1; ev <= n; ev += 97) {
+			struct core_event_view a = st_ev(st, ev), b = st_ev(re, ev);
+			CHECK(event_eq(&a, &b));
+		}
+		struct core_booking_view a = st_bk(st, 2999ull << 24 | 1);
+		struct core_booking_view b = st_bk(re, 2999ull << 24 | 1);
+		CHECK(view_eq(&a, &b));
+		core_state_free(re);
+	}
+	g_log_on = false;
+	elog_reset();
+	core_state_free(st);
+}
+
+/* Ceilings refuse with CORE_LIMIT, naming the limit (resp.id, resp.count),
+ * and make no entry: bookings and customers per shard, a generation chunk
+ * on the standalone state, `until` past generate_max_days. */
+static void test_limits_standalone(void)
+{
+	struct core_config cfg;
+	struct core_series_spec spec;
+	struct core_resp r;
+	struct core_req q;
+	core_state *st;
+	char msg[160];
+
+	cfg_small(&cfg, 1);
+	cfg.booking_count_max = 4;
+	cfg.customer_count_max = 2;
+	cfg.event_count_max = 40;
+	st = core_state_new(&cfg);
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Studio", "Europe/Berlin");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_named(CORE_OP_LOCATION_CREATE, T0, 1, "Hall", "");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_named(CORE_OP_INSTRUCTOR_CREATE, T0, 1, "Ana", "");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
+		  D(2026, 3, 2), NO_DATE);
+	CHECK(st_series(st, T0, &spec, &r) == CORE_OK);
+	/* 121 events wanted, 40 may be held: the chunk is refused. */
+	q = q_generate(T0, 1, NO_DATE);
+	CHECK(sdo(st, &q, &r) == CORE_LIMIT);
+	CHECK(r.id == CORE_LIMIT_EVENTS && r.count == 40);
+	CHECK(strstr(core_limit_message(&r, msg, sizeof(msg)),
+		     "more than 40 events (max_events") != NULL);
+	CHECK(st_event_count(st) == 0);
+	/* until too far ahead: refused whatever the room. */
+	q = q_generate(T0, 1, D(9999, 12, 31));
+	CHECK(sdo(st, &q, &r) == CORE_LIMIT);
+	CHECK(r.id == CORE_LIMIT_GENERATE_DAYS && r.count == 366);
+	CHECK(strcmp(core_limit_message(&r, msg, sizeof(msg)),
+		     "until is more than 366 days ahead (generate_max_days)") == 0);
+	/* 366 days ahead is allowed (nothing to make here: 30 days fit). */
+	q = q_generate(T0, 1, D(2026, 3, 31));
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.count == 30);
+
+	CHECK(st_book(st, T0, 1, "a", CORE_PAY_NONE).code == CORE_OK);
+	CHECK(st_book(st, T0, 2, "a", CORE_PAY_NONE).code == CORE_OK);
+	CHECK(st_book(st, T0, 1, "b", CORE_PAY_NONE).code == CORE_OK);
+	/* The third customer: past max_customers (2). */
+	r = st_book(st, T0, 3, "c", CORE_PAY_NONE);
+	CHECK(r.code == CORE_LIMIT && r.id == CORE_LIMIT_CUSTOMERS &&
+	      r.count == 2);
+	CHECK(st_book(st, T0, 3, "a", CORE_PAY_NONE).code == CORE_OK);
+	/* A known customer, but past max_bookings (4). */
+	r = st_book(st, T0, 4, "a", CORE_PAY_NONE);
+	CHECK(r.code == CORE_LIMIT && r.id == CORE_LIMIT_BOOKINGS &&
+	      r.count == 4);
+	CHECK(strstr(core_limit_message(&r, msg, sizeof(msg)),
+		     "4 bookings (max_bookings") != NULL);
+	CHECK(strcmp(core_code_name(CORE_LIMIT), "limit_exceeded") == 0);
+	core_state_free(st);
+}
+
 /* ==== runtime =========================================================== */
 
 static unsigned shards_of(const core *c, const struct core_event_view *v,
@@ -2612,6 +2749,61 @@ struct test {
 	void (*fn)(void);
 };
 
+/* The runtime refuses a whole generation that would pass a shard's
+ * ceiling, or reach past generate_max_days, before logging any of it: the
+ * log does not move, no event appears, and a generation that fits still
+ * works afterwards. Regression (issue 13): until=9999-12-31 logged chunks
+ * until a shard's table was full, then failed an assert; every restart
+ * then failed on the logged record. */
+static void test_rt_generate_refused_before_log(void)
+{
+	static struct core_event_view all[1024];
+	struct core_config cfg;
+	struct core_series_spec spec;
+	struct core_resp r;
+	struct core_req q;
+	struct rt rt;
+	uint64_t lsn;
+	uint32_t n;
+
+	elog_reset();
+	cfg_small(&cfg, 2);
+	cfg.event_count_max = 100; /* per shard: 120 events fit on 2 */
+	cfg.log = log_hook;
+	rt_open(&rt, &cfg);
+	rt_catalog(rt.p);
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
+		  D(2026, 3, 2), NO_DATE);
+	r = rt_series(rt.p, T0, &spec);
+	CHECK(r.code == CORE_OK && r.count == 121);
+	n = rt_all_events(rt.p, T0, all, 1024);
+	CHECK(n == 121);
+	lsn = g_log.lsn;
+
+	q = q_generate(T0, 0, D(9999, 12, 31));
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_LIMIT && r.id == CORE_LIMIT_GENERATE_DAYS &&
+	      r.count == 366);
+	q = q_generate(T0, 0, D(2027, 3, 1)); /* +364 days: 485 in all */
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_LIMIT && r.id == CORE_LIMIT_EVENTS &&
+	      r.count == 100);
+	/* Also with a key: refused, nothing stored under it either. */
+	with_key(&q, 77, 78, 79);
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_LIMIT);
+	CHECK(g_log.lsn == lsn);
+	CHECK(rt_all_events(rt.p, T0, all, 1024) == n);
+	/* 40 more days fit (161 events over 2 shards of 100). */
+	q = q_generate(T0, 0, D(2026, 8, 9));
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK && r.count == 40);
+	CHECK(g_log.lsn > lsn);
+	CHECK(rt_all_events(rt.p, T0, all, 1024) == n + 40);
+	core_close(rt.c);
+	elog_reset();
+}
+
 #define T(f) { #f, f }
 static const struct test tests[] = {
 	T(test_catalog_ids),
@@ -2648,6 +2840,9 @@ static const struct test tests[] = {
 	T(test_rt_list_filters),
 	T(test_rt_customer_bookings),
 	T(test_rt_customer_bookings_cut),
+	T(test_tables_grow),
+	T(test_limits_standalone),
+	T(test_rt_generate_refused_before_log),
 };
 
 int main(int argc, char **argv)
