@@ -47,6 +47,14 @@
  * number; a bucket is guarded by one of AUTH__STRIPE_COUNT mutexes per kind
  * (critical sections are a few instructions).
  *
+ * Client addresses (auth_client_address): the peer, unless it is one of
+ * BOOKD_TRUSTED_PROXIES (addresses, CIDR blocks, "unix"); then
+ * X-Forwarded-For is read right to left, each hop believed only while the
+ * one after it (to its right, or the peer) is trusted, so a client cannot
+ * choose its own address by writing the header: what it wrote sits left of
+ * what its proxy appended. Addresses are normalised (inet_ntop) so that one
+ * client is one key however a proxy spells it.
+ *
  * HMAC-SHA256 comes from OpenSSL's libcrypto (EVP_MAC "HMAC", fetched once).
  */
 #include "auth.h"
@@ -64,8 +72,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #define AUTH__SHA256_SIZE 32
@@ -199,6 +209,179 @@ int auth_config_set_origins(struct auth_config *cfg, const char *list)
 	cfg->origin_count = count;
 	assert(cfg->origin_count <= AUTH_ORIGIN_COUNT_MAX);
 	return 0;
+}
+
+/* ---- trusted proxies and the client's address ---- */
+
+/* An address as text (n bytes, not NUL-terminated) into family and 16
+ * bytes; "[v6]" and a ":port" after an IPv4 address or "[v6]" are
+ * accepted (some proxies write them). 0 or -EINVAL. */
+static int auth__addr_parse(const char *s, size_t n, uint8_t *family,
+			    uint8_t addr[16])
+{
+	char buf[AUTH_ADDRESS_SIZE];
+	const char *colon;
+
+	if (n >= 2 && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (!close || (close + 1 != s + n && close[1] != ':'))
+			return -EINVAL;
+		n = (size_t)(close - s - 1);
+		s++;
+		if (n == 0 || n >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		*family = AF_INET6;
+		return inet_pton(AF_INET6, buf, addr) == 1 ? 0 : -EINVAL;
+	}
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET6, buf, addr) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	colon = memchr(buf, ':', n);
+	if (colon)
+		buf[colon - buf] = '\0'; /* "1.2.3.4:5678" */
+	*family = AF_INET;
+	return inet_pton(AF_INET, buf, addr) == 1 ? 0 : -EINVAL;
+}
+
+static bool auth__proxy_match(const struct auth_proxy *p, uint8_t family,
+			      const uint8_t addr[16])
+{
+	unsigned bits = p->prefix_bits, whole = bits / 8;
+
+	if (p->family != family)
+		return false;
+	if (family == AF_UNIX)
+		return true;
+	if (memcmp(p->addr, addr, whole) != 0)
+		return false;
+	if (bits % 8 == 0)
+		return true;
+	return ((p->addr[whole] ^ addr[whole]) &
+		(uint8_t)(0xff << (8 - bits % 8))) == 0;
+}
+
+static bool auth__trusted(const struct auth_config *cfg, uint8_t family,
+			  const uint8_t addr[16])
+{
+	assert(cfg->proxy_count <= AUTH_PROXY_COUNT_MAX);
+	for (unsigned i = 0; i < cfg->proxy_count; i++)
+		if (auth__proxy_match(&cfg->proxies[i], family, addr))
+			return true;
+	return false;
+}
+
+/* One entry of BOOKD_TRUSTED_PROXIES: "unix", an address, or addr/bits. */
+static int auth__proxy_parse(const char *s, size_t n, struct auth_proxy *p)
+{
+	const char *slash = memchr(s, '/', n);
+	size_t addr_n = slash ? (size_t)(slash - s) : n;
+	unsigned bits = 0, max;
+
+	memset(p, 0, sizeof(*p));
+	if (n == 4 && memcmp(s, "unix", 4) == 0) {
+		p->family = AF_UNIX;
+		return 0;
+	}
+	if (addr_n == 0 || s[0] == '[' ||
+	    auth__addr_parse(s, addr_n, &p->family, p->addr) != 0 ||
+	    (p->family == AF_INET && memchr(s, ':', addr_n)))
+		return -EINVAL; /* no brackets or ports in the list */
+	max = p->family == AF_INET ? 32 : 128;
+	if (!slash) {
+		p->prefix_bits = (uint8_t)max;
+		return 0;
+	}
+	if (slash + 1 == s + n || slash + 4 < s + n)
+		return -EINVAL; /* 1-3 digits */
+	for (const char *d = slash + 1; d < s + n; d++) {
+		if (*d < '0' || *d > '9')
+			return -EINVAL;
+		bits = bits * 10 + (unsigned)(*d - '0');
+	}
+	if (bits > max)
+		return -EINVAL;
+	p->prefix_bits = (uint8_t)bits;
+	return 0;
+}
+
+int auth_config_set_proxies(struct auth_config *cfg, const char *list)
+{
+	struct auth_proxy tmp[AUTH_PROXY_COUNT_MAX];
+	const char *s = list ? list : "";
+	unsigned count = 0;
+
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma ? (size_t)(comma - s) : strlen(s);
+		const char *item = s;
+
+		n = auth__trim(&item, n);
+		if (n) {
+			if (count == AUTH_PROXY_COUNT_MAX ||
+			    auth__proxy_parse(item, n, &tmp[count]) != 0)
+				return -EINVAL;
+			count++;
+		}
+		if (!comma)
+			break;
+		s = comma + 1;
+	}
+	memcpy(cfg->proxies, tmp, count * sizeof(tmp[0]));
+	cfg->proxy_count = count;
+	return 0;
+}
+
+static size_t auth__addr_text(uint8_t family, const uint8_t addr[16],
+			      char out[AUTH_ADDRESS_SIZE])
+{
+	if (!inet_ntop(family, addr, out, AUTH_ADDRESS_SIZE))
+		out[0] = '\0';
+	return strlen(out);
+}
+
+size_t auth_client_address(const struct auth_config *cfg, const char *peer,
+			   const char *xff, size_t xff_size,
+			   char out[AUTH_ADDRESS_SIZE])
+{
+	uint8_t family = AF_UNIX, addr[16] = { 0 };
+	size_t end = xff_size;
+	size_t n = strnlen(peer, AUTH_ADDRESS_SIZE - 1);
+
+	memcpy(out, peer, n);
+	out[n] = '\0';
+	if (!xff || cfg->proxy_count == 0)
+		return n;
+	if (strcmp(peer, "unix") != 0 &&
+	    auth__addr_parse(peer, n, &family, addr) != 0)
+		return n;
+	/* Right to left while the hop we came from is trusted. */
+	while (auth__trusted(cfg, family, addr)) {
+		size_t start = end, len;
+		const char *item;
+
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		item = xff + start;
+		len = auth__trim(&item, end - start);
+		if (len == 0 && start == 0 && end == xff_size)
+			break; /* an empty header */
+		if (auth__addr_parse(item, len, &family, addr) != 0)
+			break; /* the last good hop is the client */
+		n = auth__addr_text(family, addr, out);
+		if (start == 0)
+			break; /* the left-most: the client as far as known */
+		end = start - 1;
+	}
+	assert(n < AUTH_ADDRESS_SIZE);
+	return n;
 }
 
 bool auth_origin_allowed(const struct auth_config *cfg, const char *origin,
@@ -616,6 +799,9 @@ void auth_limit_config_default(struct auth_limit_config *cfg)
 	cfg->burst[AUTH_LIMIT_KEY] = 0;
 	cfg->rate[AUTH_LIMIT_CUSTOMER] = 20;
 	cfg->burst[AUTH_LIMIT_CUSTOMER] = 40;
+	/* The service key is a backend's: no limit unless one is set. */
+	cfg->rate[AUTH_LIMIT_SERVICE] = 0;
+	cfg->burst[AUTH_LIMIT_SERVICE] = 0;
 	cfg->bucket_count = 65536;
 }
 

@@ -11,8 +11,9 @@
  *    HMAC-SHA256 of "t.body" with STRIPE_WEBHOOK_SECRET, within a timestamp
  *    tolerance.
  *  - CORS: the Origin header against ALLOWED_ORIGINS.
- *  - Rate limits: token buckets by key, by customer and by address,
- *    shared by all network threads.
+ *  - Rate limits: token buckets by key, by customer and by client address
+ *    (X-Forwarded-For believed from trusted proxies only), shared by all
+ *    network threads.
  * Uses OpenSSL's libcrypto for HMAC-SHA256.
  */
 #ifndef BOOKD_AUTH_H
@@ -28,6 +29,16 @@
 #define AUTH_ORIGIN_COUNT_MAX 32
 #define AUTH_TOKEN_SIZE_MAX 4096
 #define AUTH_STRIPE_TOLERANCE_MS (5 * 60 * 1000)
+#define AUTH_PROXY_COUNT_MAX 32
+#define AUTH_ADDRESS_SIZE 46 /* INET6_ADDRSTRLEN: an address as text */
+
+/* A trusted proxy: an address or a CIDR block, or "unix" (peers on a unix
+ * socket). */
+struct auth_proxy {
+	uint8_t family;      /* AF_INET, AF_INET6, or AF_UNIX */
+	uint8_t prefix_bits; /* 32 or 128 for one address */
+	uint8_t addr[16];
+};
 
 struct auth_config {
 	char service_key[AUTH_KEY_SIZE_MAX]; /* "": no service key accepted */
@@ -37,11 +48,27 @@ struct auth_config {
 	/* ALLOWED_ORIGINS, comma separated; "*" allows any. */
 	char allowed_origins[AUTH_ORIGIN_COUNT_MAX][AUTH_KEY_SIZE_MAX];
 	unsigned origin_count;
+	/* BOOKD_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed. */
+	struct auth_proxy proxies[AUTH_PROXY_COUNT_MAX];
+	unsigned proxy_count;
 };
 
 /* Fills cfg from the comma-separated ALLOWED_ORIGINS string; -EINVAL if
  * one is too long or there are too many. */
 int auth_config_set_origins(struct auth_config *cfg, const char *list);
+/* Fills cfg's trusted proxies from a comma-separated list of addresses,
+ * CIDR blocks and "unix" ("10.0.0.5, 10.1.0.0/16, ::1, unix"); "" none.
+ * -EINVAL (and none set) for a malformed entry or too many. */
+int auth_config_set_proxies(struct auth_config *cfg, const char *list);
+/* The client's address for the address rate limit, into out: the peer
+ * (as srv_conn_peer gives it: "127.0.0.1", "::1", "unix"); when the peer
+ * is a trusted proxy and the request has X-Forwarded-For (xff, NULL or not
+ * NUL-terminated), the right-most address there that is not itself a
+ * trusted proxy (walking right to left through trusted ones; a malformed
+ * entry stops the walk at the last good hop). Returns the length. */
+size_t auth_client_address(const struct auth_config *cfg, const char *peer,
+			   const char *xff, size_t xff_size,
+			   char out[AUTH_ADDRESS_SIZE]);
 
 enum auth_role {
 	AUTH_NONE = 0,  /* no or unknown credentials */
@@ -88,10 +115,16 @@ uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
 
 /* ---- rate limits ---- */
 
+/* Who is held to which (http_routes.c, bin.c): the service key only to
+ * AUTH_LIMIT_SERVICE (authenticated first, never to an address's limit);
+ * the anon key to its address's and AUTH_LIMIT_KEY; a customer JWT to its
+ * address's and its sub's; a request with no or a bad token to its
+ * address's. */
 enum auth_limit_kind {
-	AUTH_LIMIT_ADDRESS = 0, /* per peer address */
-	AUTH_LIMIT_KEY,         /* per bearer key (service, anon) */
+	AUTH_LIMIT_ADDRESS = 0, /* per client address (auth_client_address) */
+	AUTH_LIMIT_KEY,         /* per anon key */
 	AUTH_LIMIT_CUSTOMER,    /* per customer (JWT sub, or booked for) */
+	AUTH_LIMIT_SERVICE,     /* the service key */
 	AUTH_LIMIT_KIND_COUNT
 };
 

@@ -12,7 +12,7 @@
  * (auth_bearer); a failed hello is answered and the connection closes.
  *
  * A request is checked whole (types, fields.h validators, the principal's
- * rights, the rate limit for anon and customer connections), then becomes
+ * rights, the rate limits: bin__limit), then becomes
  * one core_req given to srv_submit() with a struct bin_ctx, or is answered
  * at once (errors, status). render() turns the decided core_resp into the
  * answer frame. Idempotency keys are scoped by the principal
@@ -829,25 +829,31 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 
 /* ---- parse ---- */
 
-/* Rate limits for anon and customer connections; true: allowed. */
+/* Rate limits (as HTTP's, auth.h): the service key only its own; anon and
+ * customer connections their address's (the peer: no X-Forwarded-For
+ * here) and their key's or sub's. true: allowed. */
 static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
 		       struct bin_err *e)
 {
 	struct auth_limiter *l;
 	core_time now;
 	uint32_t retry = 1;
+	bool ok;
 
-	if (st->who.role == AUTH_SERVICE)
-		return true;
 	l = srv_limiter(srv_conn_srv(c));
 	if (!l)
 		return true;
 	now = st->now;
-	if (auth_limit_take(l, AUTH_LIMIT_ADDRESS, srv_conn_peer_key(c), now,
-			    &retry) &&
-	    auth_limit_take(l, st->who.role == AUTH_CUSTOMER ? AUTH_LIMIT_CUSTOMER :
-								AUTH_LIMIT_KEY,
-			    st->limit_key, now, &retry))
+	if (st->who.role == AUTH_SERVICE)
+		ok = auth_limit_take(l, AUTH_LIMIT_SERVICE, 0, now, &retry);
+	else
+		ok = auth_limit_take(l, AUTH_LIMIT_ADDRESS,
+				     srv_conn_peer_key(c), now, &retry) &&
+		     auth_limit_take(l, st->who.role == AUTH_CUSTOMER
+						? AUTH_LIMIT_CUSTOMER
+						: AUTH_LIMIT_KEY,
+				     st->limit_key, now, &retry);
+	if (ok)
 		return true;
 	bin__fail(e, "rate_limited", "too many requests: retry in %u s", retry);
 	e->retry_after = retry ? retry : 1;

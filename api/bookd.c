@@ -47,6 +47,7 @@ struct opts {
 	const char *allowed_origins, *sync;
 	unsigned threads, shards;
 	const char *address_rate, *customer_rate, *snapshot_every;
+	const char *anon_rate, *service_rate, *trusted_proxies;
 	unsigned repl_streams, refresh_every;
 	bool demo;
 	bool accept_log_loss;
@@ -106,6 +107,15 @@ static const struct flag flags[] = {
 	  "connections per network thread, at most (16384)", 1 },
 	{ "generate-max-days", "BOOKD_GENERATE_MAX_DAYS",
 	  "furthest generation may reach, days after today (366)", 1 },
+	{ "anon-rate", "BOOKD_ANON_RATE",
+	  "requests/s for the anon key, all its users together, burst twice "
+	  "that (0: no limit; each address is held to --address-rate)", 1 },
+	{ "service-rate", "BOOKD_SERVICE_RATE",
+	  "requests/s for the service key, burst twice that (0: no limit; "
+	  "never held to --address-rate)", 1 },
+	{ "trusted-proxies", "BOOKD_TRUSTED_PROXIES",
+	  "proxies whose X-Forwarded-For names the client for --address-rate: "
+	  "addresses, CIDR blocks, unix; comma separated (none)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -267,6 +277,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->demo = val[17] && strcmp(val[17], "0") && strcmp(val[17], "false");
 	o->accept_log_loss = val[18] && strcmp(val[18], "0") &&
 			     strcmp(val[18], "false");
+	o->anon_rate = flag_value(val, "anon-rate");
+	o->service_rate = flag_value(val, "service-rate");
+	o->trusted_proxies = flag_value(val, "trusted-proxies");
 	return parse_sizes(val, &o->sizes);
 }
 
@@ -624,8 +637,19 @@ int main(int argc, char **argv)
 	if (set_rate("address-rate", o.address_rate, &nc.limits,
 		     AUTH_LIMIT_ADDRESS) ||
 	    set_rate("customer-rate", o.customer_rate, &nc.limits,
-		     AUTH_LIMIT_CUSTOMER))
+		     AUTH_LIMIT_CUSTOMER) ||
+	    set_rate("anon-rate", o.anon_rate, &nc.limits, AUTH_LIMIT_KEY) ||
+	    set_rate("service-rate", o.service_rate, &nc.limits,
+		     AUTH_LIMIT_SERVICE))
 		return 2;
+	if (o.trusted_proxies &&
+	    auth_config_set_proxies(&nc.auth, o.trusted_proxies)) {
+		fprintf(stderr, "bookd: bad BOOKD_TRUSTED_PROXIES '%s': "
+				"addresses, CIDR blocks (10.0.0.0/8) or unix, "
+				"comma separated, at most %d\n",
+			o.trusted_proxies, AUTH_PROXY_COUNT_MAX);
+		return 2;
+	}
 	/* Thousands of connections: as many descriptors as allowed. */
 	{
 		struct rlimit rl;

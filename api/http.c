@@ -113,6 +113,7 @@ static const char *const hdr_name[HTTP_H_COUNT] = {
 	[HTTP_H_ACR_METHOD] = "access-control-request-method",
 	[HTTP_H_EXPECT] = "expect",
 	[HTTP_H_TRANSFER_ENCODING] = "transfer-encoding",
+	[HTTP_H_X_FORWARDED_FOR] = "x-forwarded-for",
 };
 
 static const char *const hdr_dup_msg[HTTP_H_COUNT] = {

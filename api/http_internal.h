@@ -150,6 +150,7 @@ enum http_hdr {
 	HTTP_H_ACR_METHOD, /* Access-Control-Request-Method */
 	HTTP_H_EXPECT,
 	HTTP_H_TRANSFER_ENCODING, /* framing only (http.c) */
+	HTTP_H_X_FORWARDED_FOR, /* several: the last one (http.c) */
 	HTTP_H_COUNT
 };
 

@@ -4,11 +4,15 @@
  * and render() of the core's answers.
  *
  * Order of checks for a request: route (404), OPTIONS preflight (204),
- * method (405 with Allow), address rate limit (429), bearer token (401
- * unauthorized / token_expired), role (403 forbidden), key or customer rate
- * limit (429), Idempotency-Key (400 idempotency_key_required on bookings
- * and cancels), query and body (400 invalid_request naming the field), then
- * the core decides (render maps its outcome: fld_code_error).
+ * method (405 with Allow), bearer token read, rate limit (429: the service
+ * key's own limit, else the client address's, that address taken from
+ * X-Forwarded-For only when the peer is a trusted proxy), bearer token
+ * refusals (401 unauthorized / token_expired), role (403 forbidden), anon
+ * key or customer rate limit (429), Idempotency-Key (400
+ * idempotency_key_required on bookings and cancels), query and body (400
+ * invalid_request naming the field), then the core decides (render maps
+ * its outcome: fld_code_error). /health, /ready and /metrics take no
+ * limit.
  *
  * Who may do what:
  *   - none:     /health, /ready, /metrics; /v1/webhooks/stripe (its
@@ -596,34 +600,64 @@ static int limited(struct call *k, enum auth_limit_kind kind, uint64_t key)
 	return -EAGAIN;
 }
 
-/* 0: k->who is allowed; else answered. */
+/* The client's address as a limiter key: the peer's, or from
+ * X-Forwarded-For when the peer is a trusted proxy (auth_client_address). */
+static uint64_t client_key(struct call *k)
+{
+	const struct http_str *xff = &k->rq->hdr[HTTP_H_X_FORWARDED_FOR];
+	char a[AUTH_ADDRESS_SIZE];
+	size_t n;
+
+	if (k->cfg->proxy_count == 0 || !xff->p)
+		return srv_conn_peer_key(k->c);
+	n = auth_client_address(k->cfg, srv_conn_peer(k->c), xff->p, xff->n,
+				a);
+	return auth_limit_key(a, n);
+}
+
+/* Authenticates, then limits, then authorises; 0: k->who is allowed,
+ * else answered. The bearer token is read first, so that the service key
+ * is held only to its own limit (AUTH_LIMIT_SERVICE), never to an
+ * address's (a backend sends from one address); everyone else (anon,
+ * customers, no or a bad token) takes from the client address's bucket
+ * before any 401 or 403, then anon and customers from their key's or
+ * sub's. Routes of A_NONE take from the address's bucket only. */
 static int authorize(struct call *k, enum access a)
 {
 	const struct http_str *h = &k->rq->hdr[HTTP_H_AUTHORIZATION];
-	enum auth_result ar;
+	enum auth_result ar = AUTH_MISSING;
 	size_t i = 0;
 
 	memset(&k->who, 0, sizeof(k->who));
 	if (a == A_NONE)
-		return 0;
-	if (!h->p || h->n < 7 || strncasecmp(h->p, "Bearer ", 7) != 0) {
+		return limited(k, AUTH_LIMIT_ADDRESS, client_key(k));
+	if (h->p && h->n >= 7 && strncasecmp(h->p, "Bearer ", 7) == 0) {
+		for (i = 7; i < h->n && (h->p[i] == ' ' || h->p[i] == '\t');
+		     i++)
+			;
+		k->token.p = h->p + i;
+		k->token.n = h->n - i;
+		while (k->token.n && (k->token.p[k->token.n - 1] == ' ' ||
+				      k->token.p[k->token.n - 1] == '\t'))
+			k->token.n--;
+		ar = k->token.n == 0 || k->token.n > AUTH_TOKEN_SIZE_MAX
+			     ? AUTH_BAD_TOKEN
+			     : auth_bearer(k->cfg, k->token.p, k->token.n,
+					   k->now, &k->who);
+	}
+	if (ar == AUTH_OK && k->who.role == AUTH_SERVICE) {
+		if (limited(k, AUTH_LIMIT_SERVICE, 0))
+			return -EAGAIN;
+	} else if (limited(k, AUTH_LIMIT_ADDRESS, client_key(k))) {
+		return -EAGAIN;
+	}
+	if (ar == AUTH_MISSING) {
 		k->meta.www_authenticate = true;
 		answer_error(k, 401, "unauthorized",
 			     h->p ? "Authorization must be 'Bearer <token>'"
 				  : "missing Authorization: Bearer <token>");
 		return -EACCES;
 	}
-	for (i = 7; i < h->n && (h->p[i] == ' ' || h->p[i] == '\t'); i++)
-		;
-	k->token.p = h->p + i;
-	k->token.n = h->n - i;
-	while (k->token.n && (k->token.p[k->token.n - 1] == ' ' ||
-			      k->token.p[k->token.n - 1] == '\t'))
-		k->token.n--;
-	ar = k->token.n == 0 || k->token.n > AUTH_TOKEN_SIZE_MAX
-		     ? AUTH_BAD_TOKEN
-		     : auth_bearer(k->cfg, k->token.p, k->token.n, k->now,
-				   &k->who);
 	if (ar != AUTH_OK) {
 		k->meta.www_authenticate = true;
 		if (ar == AUTH_EXPIRED)
@@ -648,8 +682,10 @@ static int authorize(struct call *k, enum access a)
 			       auth_limit_key(k->who.customer_id,
 					      strnlen(k->who.customer_id,
 						      sizeof(k->who.customer_id))));
-	return limited(k, AUTH_LIMIT_KEY,
-		       auth_limit_key(k->token.p, k->token.n));
+	if (k->who.role == AUTH_ANON)
+		return limited(k, AUTH_LIMIT_KEY,
+			       auth_limit_key(k->token.p, k->token.n));
+	return 0; /* the service key: limited above */
 }
 
 /* Idempotency-Key: into req.idem (with the fingerprint); 0 or answered. */
@@ -1589,10 +1625,8 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 		return answer_error(&k, 405, "method_not_allowed",
 				    "method not allowed on this route");
 	}
-	if (k.route < R_HEALTH &&
-	    limited(&k, AUTH_LIMIT_ADDRESS, srv_conn_peer_key(c)))
-		return 0;
-	if (authorize(&k, route_access(k.route, k.m)))
+	/* /health, /ready, /metrics: never limited (probes, scrapers) */
+	if (k.route < R_HEALTH && authorize(&k, route_access(k.route, k.m)))
 		return 0;
 	switch (k.route) {
 	case R_EVENTS:

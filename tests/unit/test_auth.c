@@ -570,6 +570,82 @@ static bool idem_eq(const struct core_idem *a, const struct core_idem *b)
 	return a->hi == b->hi && a->lo == b->lo;
 }
 
+static const struct auth_config *cfg_now;
+
+/* auth_client_address under cfg_now, checking its length. */
+static const char *CLIENT(const char *peer, const char *xff)
+{
+	static char a[AUTH_ADDRESS_SIZE];
+	size_t n = auth_client_address(cfg_now, peer, xff,
+				       xff ? strlen(xff) : 0, a);
+
+	CHECK(n == strlen(a));
+	return a;
+}
+
+/* BOOKD_TRUSTED_PROXIES and the client address for the address limit. */
+static void test_proxies(void)
+{
+	struct auth_config c;
+
+	memset(&c, 0, sizeof(c));
+	cfg_now = &c;
+	/* No proxies: the peer, whatever the header says. */
+	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7"), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("unix", "203.0.113.7"), "unix") == 0);
+
+	CHECK(auth_config_set_proxies(&c, "10.0.0.0/8, 127.0.0.1 ,::1,"
+				      "2001:db8::/32,unix") == 0);
+	CHECK(c.proxy_count == 5);
+	/* An untrusted peer: its header is not believed. */
+	CHECK(strcmp(CLIENT("192.0.2.1", "203.0.113.7"), "192.0.2.1") == 0);
+	CHECK(strcmp(CLIENT("11.0.0.1", "203.0.113.7"), "11.0.0.1") == 0);
+	/* A trusted peer: the right-most untrusted entry. */
+	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7"), "203.0.113.7") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", NULL), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", ""), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("10.9.8.7", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
+		     "203.0.113.7") == 0); /* the forged 6.6.6.6 is left of it */
+	CHECK(strcmp(CLIENT("unix", " 203.0.113.7 "), "203.0.113.7") == 0);
+	CHECK(strcmp(CLIENT("::1", "2001:DB8::1, 2001:0db9:0::5"),
+		     "2001:db9::5") == 0); /* normalised */
+	CHECK(strcmp(CLIENT("::1", "[2001:db9::5]:443"), "2001:db9::5") == 0);
+	CHECK(strcmp(CLIENT("::1", "203.0.113.7:5555"), "203.0.113.7") == 0);
+	/* All trusted: the left-most. */
+	CHECK(strcmp(CLIENT("127.0.0.1", "10.0.0.3, 10.0.0.2"), "10.0.0.3") == 0);
+	/* Malformed: the walk stops at the last good hop. */
+	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7, unknown"), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "unknown, 10.0.0.2"), "10.0.0.2") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7,"), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "1.2.3.4.5"), "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "[::1"), "127.0.0.1") == 0);
+	/* Prefixes: /8 holds 10.x only; a /0 trusts everyone. */
+	CHECK(strcmp(CLIENT("10.255.255.255", "203.0.113.7"), "203.0.113.7") == 0);
+	CHECK(strcmp(CLIENT("9.255.255.255", "203.0.113.7"), "9.255.255.255") == 0);
+	CHECK(auth_config_set_proxies(&c, "192.168.1.128/25") == 0);
+	CHECK(strcmp(CLIENT("192.168.1.200", "203.0.113.7"), "203.0.113.7") == 0);
+	CHECK(strcmp(CLIENT("192.168.1.100", "203.0.113.7"), "192.168.1.100") == 0);
+	CHECK(strcmp(CLIENT("unix", "203.0.113.7"), "unix") == 0);
+	/* Bad lists: refused whole, the old list kept. */
+	static const char *const bad[] = {
+		"10.0.0.0/33", "::1/129", "10.0.0.1/", "10.0.0.1/x", "nope",
+		"10.0.0.1:80", "[::1]", "10.0.0.1/0008", "10.0.0.256",
+		"127.0.0.1, localhost",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(auth_config_set_proxies(&c, bad[i]) == -EINVAL);
+		CHECK(c.proxy_count == 1);
+	}
+	{
+		char many[AUTH_PROXY_COUNT_MAX * 16 + 16] = "";
+		for (int i = 0; i <= AUTH_PROXY_COUNT_MAX; i++)
+			sprintf(many + strlen(many), "10.0.0.%d,", i);
+		CHECK(auth_config_set_proxies(&c, many) == -EINVAL);
+	}
+	CHECK(auth_config_set_proxies(&c, " , ") == 0 && c.proxy_count == 0);
+	CHECK(auth_config_set_proxies(&c, NULL) == 0 && c.proxy_count == 0);
+}
+
 static void test_idem(void)
 {
 	struct auth_principal alice = { .role = AUTH_CUSTOMER, .customer_id = "alice" };
@@ -763,6 +839,7 @@ int main(void)
 	test_jwt();
 	test_stripe();
 	test_origins();
+	test_proxies();
 	test_idem();
 	test_limiter();
 	printf("auth: %u checks, %u failed\n", check_count, check_fail_count);

@@ -1779,6 +1779,99 @@ static void test_rate_limit(void)
 	conn_free(c);
 }
 
+/* The order of limits (issue 13): the service key is authenticated before
+ * any address limit and not held to it; anon, customers and bad tokens
+ * take from the address's bucket (429 with Retry-After before 401/403);
+ * X-Forwarded-For names the client only from a trusted proxy. The fake
+ * peer is 127.0.0.1. */
+static void test_limit_order(void)
+{
+	struct auth_limit_config lc;
+	struct srv_conn *c = conn_new();
+	char h[512];
+	unsigned svc_ok = 0, anon_ok = 0, anon_429 = 0;
+
+	auth_limit_config_default(&lc);
+	lc.rate[AUTH_LIMIT_ADDRESS] = 1;
+	lc.burst[AUTH_LIMIT_ADDRESS] = 2;
+	lc.bucket_count = 64;
+	g_srv.limiter = auth_limiter_new(&lc);
+	CHECK(g_srv.limiter != NULL);
+	/* 50 service-key requests from one address: none refused. */
+	for (int i = 0; i < 50; i++) {
+		out_reset(c);
+		CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
+		svc_ok += out_status(c) == 200;
+	}
+	CHECK(svc_ok == 50);
+	/* The anon key from the same address: the burst of 2, then 429. */
+	for (int i = 0; i < 5; i++) {
+		out_reset(c);
+		CHECK(feeds(c, req("GET", "/v1/events/9", AUTH_ANON, NULL)) > 0);
+		if (out_status(c) == 429 && out_has(c, "Retry-After: 1\r\n") &&
+		    out_has(c, "\"code\":\"rate_limited\""))
+			anon_429++;
+		else if (out_status(c) != 429)
+			anon_ok++;
+	}
+	CHECK(anon_ok == 2 && anon_429 == 3);
+	/* A bad token and no token are held to the address's limit too. */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/9",
+			   "Authorization: Bearer nope\r\n", NULL)) > 0);
+	CHECK(out_status(c) == 429);
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/9", "", NULL)) > 0);
+	CHECK(out_status(c) == 429);
+	/* The service key still gets in; so do /health and /metrics. */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
+	CHECK(out_status(c) == 200);
+	out_reset(c);
+	CHECK(feeds(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") > 0);
+	CHECK(out_status(c) == 200);
+
+	/* X-Forwarded-For from an untrusted peer: ignored (still 429). */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/9",
+			   hdrs(AUTH_ANON, "X-Forwarded-For: 203.0.113.7\r\n"),
+			   NULL)) > 0);
+	CHECK(out_status(c) == 429);
+	/* From a trusted proxy: each client its own bucket. */
+	CHECK(auth_config_set_proxies(&g_srv.auth, "10.0.0.0/8, 127.0.0.1") == 0);
+	for (int i = 0; i < 3; i++) {
+		out_reset(c);
+		snprintf(h, sizeof(h), "%sX-Forwarded-For: 198.51.100.9, "
+			 "203.0.113.%d\r\n", AUTH_ANON, i + 1);
+		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
+		CHECK(out_status(c) != 429);
+	}
+	/* One client behind it: the burst, then 429; a forged left-most
+	 * entry does not help it (the right-most untrusted one counts). */
+	for (int i = 0; i < 2; i++) {
+		out_reset(c);
+		snprintf(h, sizeof(h), "%sX-Forwarded-For: 192.0.2.%d, "
+			 "203.0.113.50, 10.1.2.3\r\n", AUTH_ANON, i + 1);
+		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
+		CHECK(out_status(c) != 429);
+	}
+	out_reset(c);
+	snprintf(h, sizeof(h), "%sX-Forwarded-For: 192.0.2.99, 203.0.113.50\r\n",
+		 AUTH_ANON);
+	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
+	CHECK(out_status(c) == 429 && out_has(c, "Retry-After: "));
+	/* Two X-Forwarded-For lines (a proxy adding its own): the last one. */
+	out_reset(c);
+	snprintf(h, sizeof(h), "%sX-Forwarded-For: 203.0.113.50\r\n"
+		 "X-Forwarded-For: 203.0.113.60\r\n", AUTH_ANON);
+	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
+	CHECK(out_status(c) != 429 && out_status(c) != 400);
+	CHECK(auth_config_set_proxies(&g_srv.auth, "") == 0);
+	auth_limiter_free(g_srv.limiter);
+	g_srv.limiter = NULL;
+	conn_free(c);
+}
+
 static void test_json_writer(void)
 {
 	char buf[256];
@@ -1884,6 +1977,7 @@ int main(void)
 	test_strict_framing();
 	test_keep_alive_and_close();
 	test_rate_limit();
+	test_limit_order();
 	test_json_writer();
 	test_random_input();
 	printf("http: %u checks (%u failed)\n", check_count, check_fail_count);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Rate limits end to end (issue 13): bookd with a small address limit
+# (BOOKD_ADDRESS_RATE=5, burst 10) on free ports, driven by curl from one
+# address (127.0.0.1):
+#   - the service key is authenticated before any address limit and not
+#     held to it: 300 requests, none refused (a backend behind one address
+#     was held to the address's rate);
+#   - the anon key from that address: 429 rate_limited with Retry-After once
+#     the burst is spent; a bad token too (429 before 401); /health never;
+#   - X-Forwarded-For is ignored from a peer that is not a trusted proxy,
+#     and names the client when it is (BOOKD_TRUSTED_PROXIES=127.0.0.1):
+#     clients behind the proxy have their own buckets, and a forged
+#     left-most entry does not give a client a fresh one;
+#   - BOOKD_SERVICE_RATE gives the service key its own limit;
+#   - a malformed BOOKD_TRUSTED_PROXIES is refused at start.
+#
+#   bash tests/integration/test_rate_limits.sh   (from the repo, or by ctest)
+#
+# bookd: BOOKD_BIN, else <build>/api/bookd found from ctest's working
+# directory (<build>/tests), BOOKD_BUILD_DIR or ./build. Exit 77 (skipped)
+# when bookd or curl is missing.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
+elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
+elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
+else bookd=$root/build/api/bookd; fi
+if [ ! -x "$bookd" ]; then
+  echo "test_rate_limits: $bookd not built, skipped"
+  exit 77
+fi
+if ! command -v curl >/dev/null 2>&1; then
+  echo "test_rate_limits: no curl, skipped"
+  exit 77
+fi
+
+SVC=svc-$RANDOM$RANDOM
+ANON=anon-$RANDOM$RANDOM
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_rate_limits.XXXXXX")
+pid=
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { # check "what" test-args...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else bad "$what"; fi
+}
+stop_bookd() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  fi
+  pid=
+}
+cleanup() {
+  stop_bookd
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_bookd [VAR=value...]: a fresh data dir each time.
+start_bookd() {
+  rm -rf "$tmp/data"
+  : >"$tmp/bookd.log"
+  env -u DATABASE_URL BOOKD_SERVICE_KEY=$SVC BOOKD_ANON_KEY=$ANON \
+    BOOKD_LISTEN=127.0.0.1:0 BOOKD_BINARY_LISTEN=127.0.0.1:0 \
+    BOOKD_DATA_DIR=$tmp/data BOOKD_ADDRESS_RATE=5 "$@" \
+    "$bookd" >>"$tmp/bookd.log" 2>&1 &
+  pid=$!
+  URL=
+  for _ in $(seq 1 300); do
+    URL=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/bookd.log" | head -n1 | sed 's/HTTP on //')
+    [ -n "$URL" ] && break
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if [ -z "$URL" ]; then
+    echo "test_rate_limits: bookd did not start:"; cat "$tmp/bookd.log"
+    exit 1
+  fi
+}
+
+# many N PATH [curl args]: N requests on one connection; their statuses,
+# one a line, in $tmp/st (the last one's headers in $tmp/h).
+many() {
+  local n=$1 p=$2; shift 2
+  local urls=()
+  for _ in $(seq 2 "$n"); do urls+=(-o /dev/null "$URL$p"); done
+  curl -s -w '%{http_code}\n' "$@" "${urls[@]}" -D "$tmp/h" -o /dev/null "$URL$p" >"$tmp/st"
+}
+count() { grep -c "^$1\$" "$tmp/st"; }
+
+start_bookd
+echo "bookd at $URL (log $tmp/bookd.log)"
+
+many 300 /v1/admin/status -H "Authorization: Bearer $SVC"
+check "service key: 300 requests from one address, all 200 ($(count 200))" \
+  test "$(count 200)" = 300
+many 30 /v1/events -H "Authorization: Bearer $ANON"
+check "anon key: the burst, then 429 ($(count 200) ok, $(count 429) limited)" \
+  test "$(count 200)" -ge 10 -a "$(count 200)" -le 20 -a "$(count 429)" -ge 10
+check "429 carries Retry-After" grep -qi '^Retry-After: [1-9]' "$tmp/h"
+st=$(curl -s -o "$tmp/b" -w '%{http_code}' -H "Authorization: Bearer wrong" "$URL/v1/events")
+check "a bad token from a limited address: 429 rate_limited" \
+  test "$st" = 429 -a -n "$(grep -o rate_limited "$tmp/b")"
+many 20 /health
+check "/health is never limited" test "$(count 200)" = 20
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $SVC" "$URL/v1/admin/status")
+check "the service key still gets in" test "$st" = 200
+many 15 /v1/events -H "Authorization: Bearer $ANON" -H "X-Forwarded-For: 203.0.113.7"
+check "X-Forwarded-For from an untrusted peer is ignored (no fresh burst: $(count 200) ok)" \
+  test "$(count 200)" -le 5 -a "$(count 429)" -ge 10
+stop_bookd
+
+start_bookd BOOKD_TRUSTED_PROXIES=127.0.0.1
+all=0
+for i in 1 2 3 4 5; do
+  many 8 /v1/events -H "Authorization: Bearer $ANON" -H "X-Forwarded-For: 203.0.113.$i"
+  all=$((all + $(count 200)))
+done
+check "behind a trusted proxy: five clients, each its own burst ($all of 40 ok)" test $all = 40
+many 20 /v1/events -H "Authorization: Bearer $ANON" -H "X-Forwarded-For: 198.51.100.1"
+first=$(count 429)
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ANON" \
+  -H "X-Forwarded-For: 192.0.2.77, 198.51.100.1" "$URL/v1/events")
+check "a client behind the proxy is limited ($first 429s), and a forged left-most entry does not help" \
+  test "$first" -ge 8 -a "$st" = 429
+stop_bookd
+
+start_bookd BOOKD_SERVICE_RATE=5
+many 30 /v1/admin/status -H "Authorization: Bearer $SVC"
+check "BOOKD_SERVICE_RATE=5: the service key's own limit ($(count 429) of 30 limited)" \
+  test "$(count 429)" -ge 10
+stop_bookd
+
+env -u DATABASE_URL BOOKD_DATA_DIR=$tmp/data2 BOOKD_LISTEN=127.0.0.1:0 \
+  BOOKD_BINARY_LISTEN=127.0.0.1:0 BOOKD_TRUSTED_PROXIES="10.0.0.0/33" \
+  timeout 10 "$bookd" >"$tmp/bad.log" 2>&1
+rc=$?
+check "a malformed BOOKD_TRUSTED_PROXIES is refused at start (exit $rc)" \
+  test $rc = 2 -a -n "$(grep -o TRUSTED_PROXIES "$tmp/bad.log")"
+
+if [ $failed != 0 ]; then
+  echo "--- bookd log (tail)"; tail -n 40 "$tmp/bookd.log"
+fi
+echo "test_rate_limits: $passed passed, $failed failed"
+[ $failed = 0 ]
