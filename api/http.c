@@ -229,7 +229,10 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		h->last = LAST_VALUE;
 		if (h->cur < 0)
 			return 0;
-		if (h->hdr_seen & (1u << h->cur))
+		/* X-Forwarded-For may come as several lines (a proxy that
+		 * adds its own): the last one, which its proxy wrote, counts */
+		if ((h->hdr_seen & (1u << h->cur)) &&
+		    h->cur != HTTP_H_X_FORWARDED_FOR)
 			return fail(h, 400, hdr_dup_msg[h->cur]);
 		h->hdr_seen |= 1u << h->cur;
 		h->hdr[h->cur].off = off;
