@@ -240,32 +240,6 @@ bin__fail(struct bin_err *e, const char *code, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static const char *bin__core_message(enum core_code code)
-{
-	switch (code) {
-	case CORE_EVENT_FULL: return "the event is full and so is its waitlist";
-	case CORE_ALREADY_BOOKED: return "the customer already has a booking on this event";
-	case CORE_NOT_BOOKABLE: return "the event is cancelled or has started";
-	case CORE_NO_EVENT: return "no such event";
-	case CORE_NO_BOOKING: return "no such booking";
-	case CORE_NO_ORG: return "no such org";
-	case CORE_NO_LOCATION: return "no such location";
-	case CORE_NO_INSTRUCTOR: return "no such instructor";
-	case CORE_NO_SERIES: return "no such series";
-	case CORE_NO_CUSTOMER: return "no such customer";
-	case CORE_NOT_ACTIVE: return "the booking is no longer active";
-	case CORE_NOT_PENDING: return "the booking holds no seat";
-	case CORE_PAYMENT_MISMATCH: return "amount or currency differ from the hold";
-	case CORE_CAPACITY_BELOW_TAKEN: return "capacity below the seats taken";
-	case CORE_IDEM_MISMATCH: return "idempotency key reused for another request";
-	case CORE_IDEM_IN_FLIGHT: return "a request with this idempotency key is in flight";
-	case CORE_INVALID: return "invalid request";
-	case CORE_FULL: return "a table is full or the log refused the write";
-	case CORE_LIMIT: return "a configured limit was reached";
-	default: return "internal error";
-	}
-}
-
 /* ---- canonical fields for the fingerprint ---- */
 
 struct canon {
@@ -520,10 +494,6 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 	    bin__text(m, "timezone", true, s->timezone, sizeof(s->timezone), e) ||
 	    bin__u32(m, "duration_min", true, &s->duration_min, e))
 		return -EINVAL;
-	if (s->capacity == 0 || s->capacity > 1000000)
-		return bin__fail(e, "invalid_request", "capacity: 1..1000000");
-	if (s->duration_min == 0 || s->duration_min > 24 * 60)
-		return bin__fail(e, "invalid_request", "duration_min: 1..1440");
 	if (!fld_timezone_valid(s->timezone))
 		return bin__fail(e, "invalid_request", "timezone: not an IANA zone");
 	if ((o = mp_get(m, "currency"))) {
@@ -541,15 +511,18 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 	if (!o || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
 	    o->via.array.size > 7)
 		return bin__fail(e, "invalid_request",
-				 "weekdays: an array of \"MO\"..\"SU\"");
+				 "weekdays: an array of 1-7 of \"MO\"..\"SU\"");
 	for (uint32_t i = 0; i < o->via.array.size; i++) {
-		const char *d;
-		size_t n;
+		const char *d = NULL;
+		size_t n = 0;
 		uint8_t bit;
-		if (mp_str(&o->via.array.ptr[i], &d, &n) != 0 ||
-		    fld_weekday_parse(d, n, &bit) != 0)
-			return bin__fail(e, "invalid_request",
-					 "weekdays: an array of \"MO\"..\"SU\"");
+		if (mp_str(&o->via.array.ptr[i], &d, &n) != 0)
+			d = NULL;
+		if (!d || fld_weekday_parse(d, n, &bit) != 0) {
+			char msg[BIN_MESSAGE_SIZE_MAX];
+			fld_weekday_error(d, n, msg, sizeof(msg));
+			return bin__fail(e, "invalid_request", "%s", msg);
+		}
 		s->weekday_mask |= bit;
 	}
 	if (bin__text(m, "start_time", true, text, sizeof(text), e))
@@ -574,6 +547,11 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 				      &s->skip[i], e))
 				return -EINVAL;
 		s->skip_count = o->via.array.size;
+	}
+	{
+		char msg[BIN_MESSAGE_SIZE_MAX];
+		if (fld_series_check(s, msg, sizeof(msg)) != 0)
+			return bin__fail(e, "invalid_request", "%s", msg);
 	}
 	(void)v;
 	canon_u64(k, "org_id", s->org_id);
@@ -1129,7 +1107,8 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 	if (rc < 0) {
 		e.code = fld_errno_error(rc, &http);
 		e.status = http;
-		snprintf(e.message, sizeof(e.message), "%s", strerror(-rc));
+		snprintf(e.message, sizeof(e.message), "%s",
+			 fld_errno_message(rc));
 		bin__error_to(c, out, x, &e);
 		return;
 	}
@@ -1140,7 +1119,7 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 			core_limit_message(resp, e.message, sizeof(e.message));
 		else
 			snprintf(e.message, sizeof(e.message), "%s",
-				 bin__core_message(resp->code));
+				 fld_code_message(resp->code));
 		bin__error_to(c, out, x, &e);
 		return;
 	}
@@ -1149,7 +1128,7 @@ static void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		e.code = fld_code_error(CORE_NO_BOOKING, &http);
 		e.status = http;
 		snprintf(e.message, sizeof(e.message), "%s",
-			 bin__core_message(CORE_NO_BOOKING));
+			 fld_code_message(CORE_NO_BOOKING));
 		bin__error_to(c, out, x, &e);
 		return;
 	}

@@ -12,8 +12,13 @@
  *  - Ids: a decimal uint64 in 1..UINT64_MAX, digits only: no sign, no
  *    leading zero, no blanks, no overflow (wraps are refused, not reduced).
  *  - Calendar: proleptic Gregorian (core/tz.h's days_from_civil), years
- *    0000..9999, no locale, no time-zone database. A date is a real day:
- *    1900-02-29 is refused, 2000-02-29 accepted.
+ *    0000..9999 in times, no locale, no time-zone database. A date is a
+ *    real day: 1900-02-29 is refused, 2000-02-29 accepted; a calendar date
+ *    (fld_date_parse: series, generate) is also within the core's years,
+ *    1970..9999, so that the core never refuses one without a field name.
+ *  - Messages: what both protocols say for the same refusal (a field
+ *    named first, "weekdays: unknown day \"XX\""; a core outcome or a
+ *    transport error in words, e.g. a full log disk).
  *  - RFC 3339: "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)", 'T' and 'Z'
  *    in either case; the fraction (1..9 digits) is cut to milliseconds
  *    (truncated, never rounded up into the next second); a leap second
@@ -38,6 +43,7 @@
 #define FLD__ID_DIGITS_MAX 20   /* UINT64_MAX = 18446744073709551615 */
 #define FLD__FRAC_DIGITS_MAX 9  /* nanoseconds: RFC 3339 allows more, we don't */
 #define FLD__MS_PER_DAY INT64_C(86400000)
+#define FLD__WEEKDAY_ECHO_MAX 8 /* bytes of a bad weekday quoted back */
 
 _Static_assert(FLD_TIME_SIZE >= sizeof("-292275055-05-16T16:47:04.192Z"),
 	       "fld time size holds any core_time");
@@ -134,6 +140,8 @@ int fld_date_parse(const char *s, size_t n, struct core_date *out)
 
 	if (!s || n != 10 || fld__date(s, &y, &m, &d) < 0)
 		return -EINVAL;
+	if (!tz_date_valid(y, m, d))
+		return -EINVAL; /* the core's years: 1970..9999 */
 	out->year = (int16_t)y;
 	out->month = (int8_t)m;
 	out->day = (int8_t)d;
@@ -299,6 +307,50 @@ bool fld_timezone_valid(const char *name)
 	return true;
 }
 
+int fld_weekday_error(const char *s, size_t n, char *err, size_t err_size)
+{
+	char v[FLD__WEEKDAY_ECHO_MAX + 1];
+	size_t k = 0;
+
+	if (!s)
+		return snprintf(err, err_size, "weekdays: an array of \"MO\".."
+				"\"SU\"");
+	for (size_t i = 0; i < n && k < FLD__WEEKDAY_ECHO_MAX; i++) /* printable */
+		v[k++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' &&
+				 s[i] != '\\' ? s[i] : '?';
+	v[k] = '\0';
+	return snprintf(err, err_size,
+			"weekdays: unknown day \"%s%s\" (MO, TU, WE, TH, FR, "
+			"SA, SU)", v, n > k ? "..." : "");
+}
+
+int fld_series_check(const struct core_series_spec *s, char *err,
+		     size_t err_size)
+{
+	int64_t first, last;
+
+	first = tz_days_from_civil(s->first_date.year, s->first_date.month,
+				   s->first_date.day);
+	if (s->last_date.year) {
+		last = tz_days_from_civil(s->last_date.year, s->last_date.month,
+					  s->last_date.day);
+		if (last < first) {
+			snprintf(err, err_size,
+				 "last_date: before first_date");
+			return -EINVAL;
+		}
+	}
+	if (s->capacity > 1000000) {
+		snprintf(err, err_size, "capacity: 0..1000000");
+		return -EINVAL;
+	}
+	if (s->duration_min == 0 || s->duration_min > 1440) {
+		snprintf(err, err_size, "duration_min: 1..1440");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const char *fld_event_status_name(uint8_t status)
 {
 	switch (status) {
@@ -371,6 +423,63 @@ const char *fld_code_error(enum core_code code, int *http_status)
 	}
 	*http_status = 500;
 	return "internal";
+}
+
+const char *fld_code_message(enum core_code code)
+{
+	switch (code) {
+	case CORE_EVENT_FULL: return "the event is full and so is its waitlist";
+	case CORE_ALREADY_BOOKED: return "the customer already has a booking on this event";
+	case CORE_NOT_BOOKABLE: return "the event is cancelled or has started";
+	case CORE_NO_EVENT: return "no such event";
+	case CORE_NO_BOOKING: return "no such booking";
+	case CORE_NO_ORG: return "org_id: no such org";
+	case CORE_NO_LOCATION: return "location_id: no such location in this org";
+	case CORE_NO_INSTRUCTOR: return "instructor_id: no such instructor in this org";
+	case CORE_NO_SERIES: return "series_id: no such series";
+	case CORE_NO_CUSTOMER: return "no such customer";
+	case CORE_NOT_ACTIVE: return "the booking is no longer active";
+	case CORE_NOT_PENDING: return "the booking holds no seat";
+	case CORE_PAYMENT_MISMATCH: return "amount or currency differ from the hold";
+	case CORE_CAPACITY_BELOW_TAKEN: return "capacity: below the seats taken";
+	case CORE_IDEM_MISMATCH: return "idempotency key reused for another request";
+	case CORE_IDEM_IN_FLIGHT: return "a request with this idempotency key is in flight";
+	case CORE_INVALID: return "invalid request";
+	case CORE_FULL: return "a table is full or the log refused the write";
+	case CORE_LIMIT: return "a configured limit was reached";
+	default: return "internal error";
+	}
+}
+
+const char *fld_errno_message(int rc)
+{
+	assert(rc < 0);
+	switch (rc) {
+	case -EAGAIN:
+		return "the server is overloaded: retry";
+	case -EINVAL:
+		return "invalid request";
+	case -ENOSPC:
+	case -EDQUOT:
+		return "the log's disk is full; bookings are refused until "
+		       "space is freed (then restart bookd)";
+	case -EIO:
+		return "the log's disk failed to write (I/O error); bookings "
+		       "are refused until bookd is restarted";
+	case -EROFS:
+		return "the log's file system is read-only; bookings are "
+		       "refused until bookd is restarted";
+	case -EFBIG:
+		return "the log's file is too large; bookings are refused "
+		       "until bookd is restarted";
+	case -ENOMEM:
+		return "out of memory; bookings are refused";
+	case -ESHUTDOWN:
+	case -ECANCELED:
+		return "bookd is shutting down: retry on another node or later";
+	default:
+		return "internal error";
+	}
 }
 
 const char *fld_errno_error(int rc, int *http_status)

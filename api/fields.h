@@ -20,7 +20,7 @@
 bool fld_customer_id_valid(const char *s, size_t n);
 /* An id as the API shows it: a decimal string of a non-zero uint64. */
 int fld_id_parse(const char *s, size_t n, uint64_t *out);
-/* "YYYY-MM-DD", a real calendar date. */
+/* "YYYY-MM-DD", a real calendar date, years 1970..9999. */
 int fld_date_parse(const char *s, size_t n, struct core_date *out);
 /* "HH:MM", 00:00..23:59, as minutes after midnight. */
 int fld_hhmm_parse(const char *s, size_t n, uint16_t *out);
@@ -36,6 +36,15 @@ int fld_currency_parse(const char *s, size_t n, char out[4]);
 /* Checks an IANA zone name by loading it. */
 bool fld_timezone_valid(const char *name);
 
+/* The message for a weekday that fld_weekday_parse refused (s NULL: not
+ * a string): 'weekdays: unknown day "XX" (MO, ...)'; snprintf's result. */
+int fld_weekday_error(const char *s, size_t n, char *err, size_t err_size);
+/* What a series spec must satisfy beyond each field's own parser (the
+ * core's series rules), the field named in err: last_date not before
+ * first_date, capacity 0..1000000, duration_min 1..1440. 0 or -EINVAL. */
+int fld_series_check(const struct core_series_spec *s, char *err,
+		     size_t err_size);
+
 const char *fld_event_status_name(uint8_t status);   /* "scheduled", ... */
 const char *fld_booking_status_name(uint8_t status); /* "confirmed", ... */
 
@@ -44,5 +53,11 @@ const char *fld_booking_status_name(uint8_t status); /* "confirmed", ... */
 const char *fld_code_error(enum core_code code, int *http_status);
 /* The same for a transport error from srv render (rc < 0). */
 const char *fld_errno_error(int rc, int *http_status);
+/* The message of each: the field named where there is one ("location_id:
+ * no such location in this org"); for a failing log what failed and what
+ * it means (-ENOSPC: "the log's disk is full; bookings are refused until
+ * space is freed ..."). */
+const char *fld_code_message(enum core_code code);
+const char *fld_errno_message(int rc);
 
 #endif

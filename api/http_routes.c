@@ -1110,9 +1110,12 @@ static int series_read(struct jr *r, struct core_series_spec *s)
 		uint8_t bit;
 		if (!json_is_string(e) ||
 		    fld_weekday_parse(json_string_value(e),
-				      json_string_length(e), &bit))
-			return jr_fail(r, "field 'weekdays' must be an array of "
-					  "\"MO\"..\"SU\"");
+				      json_string_length(e), &bit)) {
+			fld_weekday_error(json_string_value(e),
+					  json_string_length(e), r->err,
+					  sizeof(r->err));
+			return -EINVAL;
+		}
 		s->weekday_mask |= bit;
 	}
 	n = 0;
@@ -1144,7 +1147,7 @@ static int series_read(struct jr *r, struct core_series_spec *s)
 			s->skip_count++;
 		}
 	}
-	return 0;
+	return fld_series_check(s, r->err, sizeof(r->err));
 }
 
 static int do_series(struct call *k)
@@ -1313,7 +1316,7 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 		jw_key(w, "severity");
 		jw_cstr(w, "critical");
 		jw_key(w, "message");
-		jw_cstr(w, "the log failed: writes are refused");
+		jw_cstr(w, fld_errno_message(st->wal_error));
 		jw_obj_end(w);
 	}
 	if (st->repl_state && strcmp(st->repl_state, "down") == 0) {
@@ -1409,9 +1412,7 @@ static int do_admin_status(struct call *k)
 	jw_obj_end(&w);
 	jw_key(&w, "error");
 	if (st.wal_error) {
-		char e[32];
-		snprintf(e, sizeof(e), "errno %d", -st.wal_error);
-		jw_cstr(&w, e);
+		jw_cstr(&w, fld_errno_message(st.wal_error));
 	} else {
 		jw_null(&w);
 	}
@@ -1558,7 +1559,7 @@ static int do_simple(struct call *k)
 	srv_status_get(srv_conn_srv(k->c), &st);
 	if (st.wal_error)
 		return answer_error(k, 503, "unavailable",
-				    "the log is failing: writes are refused");
+				    fld_errno_message(st.wal_error));
 	return ANSWER_LIT(k, 200, "{\"status\":\"ready\"}");
 }
 
@@ -1726,8 +1727,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
 	if (rc < 0) {
 		code = fld_errno_error(rc, &status);
-		render_error(out, &m, status, code,
-			     status == 503 ? "try again later" : code);
+		render_error(out, &m, status, code, fld_errno_message(rc));
 		goto out_slot;
 	}
 	m.replayed = resp->replayed;
@@ -1761,7 +1761,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		render_error(out, &m, status, code,
 			     cc == CORE_LIMIT ? core_limit_message(resp, limit,
 								   sizeof(limit))
-			     : status == 404 ? "not found" : code);
+					      : fld_code_message(cc));
 		goto out_slot;
 	}
 	jw_obj_begin(&w);

@@ -382,6 +382,32 @@ static void test_lifecycle(bc_client *c)
 
 	series = make_series(c, "Life", 2, 1, &generated);
 	CHECK(series > 0);
+	/* Series refusals name the field and the value, as HTTP's do. */
+	{
+		struct bc_series_spec s = {
+			.org_id = org_id, .location_id = loc_id,
+			.instructor_id = ins_id, .title = "Bad",
+			.capacity = 2, .timezone = "UTC",
+			.weekdays = "MO,XX", .start_time = "10:00",
+			.duration_min = 30, .first_date = "2030-01-10",
+		};
+		uint64_t id = 0;
+
+		CHECK(bc_series_create(c, &s, NULL, &id, NULL) ==
+		      BC_INVALID_REQUEST);
+		CHECK(strstr(bc_last(c)->message,
+			     "weekdays: unknown day \"XX\"") != NULL);
+		s.weekdays = "MO";
+		s.last_date = "2030-01-09";
+		CHECK(bc_series_create(c, &s, NULL, &id, NULL) ==
+		      BC_INVALID_REQUEST);
+		CHECK(strcmp(bc_last(c)->message,
+			     "last_date: before first_date") == 0);
+		s.last_date = NULL;
+		s.location_id = 999999;
+		CHECK(bc_series_create(c, &s, NULL, &id, NULL) == BC_NOT_FOUND);
+		CHECK(strncmp(bc_last(c)->message, "location_id: ", 13) == 0);
+	}
 	CHECK(generated == 7);
 	CHECK(bc_generate(c, NULL, series, NULL, &generated) == BC_OK);
 	CHECK(generated == 0); /* idempotent */

@@ -328,6 +328,10 @@ static void test_health_ready_metrics(void)
 	CHECK(feeds(c, "GET /ready HTTP/1.1\r\n\r\n") > 0);
 	CHECK(out_status(c) == 503);
 	CHECK(out_has(c, "\"code\":\"unavailable\""));
+	out_reset(c);
+	g_srv.status.wal_error = -ENOSPC;
+	CHECK(feeds(c, "GET /ready HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 503 && out_has(c, "the log's disk is full"));
 	g_srv.status.wal_error = 0;
 	out_reset(c);
 	g_srv.status.repl_state = "streaming";
@@ -346,7 +350,7 @@ static void test_health_ready_metrics(void)
 	CHECK(c->sub_count == 0);
 	CHECK(!c->closed);
 	/* Every answer was counted by class for /metrics. */
-	CHECK(g_counted[2] == 4 && g_counted[5] == 1);
+	CHECK(g_counted[2] == 4 && g_counted[5] == 2);
 	conn_free(c);
 }
 
@@ -744,6 +748,14 @@ static void test_book(void)
 	out_reset(c);
 	render(c, 2, -ENOSPC, &resp, NULL);
 	CHECK(out_status(c) == 503);
+	CHECK(out_has(c, "\"code\":\"unavailable\",\"message\":\"the log's "
+			 "disk is full; bookings are refused until space is "
+			 "freed"));
+	out_reset(c); /* a series' unknown location names the field */
+	resp.code = CORE_NO_LOCATION;
+	render(c, 2, 0, &resp, NULL);
+	CHECK(out_status(c) == 404 && out_has(c, "location_id: no such"));
+	resp.code = CORE_IDEM_MISMATCH;
 	out_reset(c);
 	render(c, 2, -EAGAIN, &resp, NULL);
 	CHECK(out_status(c) == 503);
@@ -1117,7 +1129,18 @@ static void test_catalogue(void)
 		  "\"title\":\"F\",\"capacity\":20,\"timezone\":\"UTC\","
 		  "\"weekdays\":[\"XX\"],\"start_time\":\"18:30\","
 		  "\"duration_min\":60,\"first_date\":\"2026-03-02\"}",
-		  "'weekdays'" },
+		  "weekdays: unknown day \\\"XX\\\"" },
+		{ "{\"org_id\":\"1\",\"location_id\":\"2\",\"instructor_id\":\"3\","
+		  "\"title\":\"F\",\"capacity\":20,\"timezone\":\"UTC\","
+		  "\"weekdays\":[\"MO\"],\"start_time\":\"18:30\","
+		  "\"duration_min\":60,\"first_date\":\"2026-03-02\","
+		  "\"last_date\":\"2026-03-01\"}",
+		  "last_date: before first_date" },
+		{ "{\"org_id\":\"1\",\"location_id\":\"2\",\"instructor_id\":\"3\","
+		  "\"title\":\"F\",\"capacity\":20,\"timezone\":\"UTC\","
+		  "\"weekdays\":[\"MO\"],\"start_time\":\"18:30\","
+		  "\"duration_min\":60,\"first_date\":\"1900-03-02\"}",
+		  "'first_date'" },
 		{ "{\"org_id\":\"1\",\"location_id\":\"2\",\"instructor_id\":\"3\","
 		  "\"title\":\"F\",\"capacity\":20,\"timezone\":\"UTC\","
 		  "\"weekdays\":[\"MO\"],\"start_time\":\"25:30\","
