@@ -3,8 +3,8 @@
  *
  * Parts: this file frames requests and answers; http_routes.c maps routes
  * to core requests and renders answers; http_json.c writes and reads JSON.
- * The routes, fields, status and error codes are SPEC.md's; docs/openapi.yaml
- * describes them.
+ * The routes, fields, status and error codes are the contract's
+ * (docs/contract.md); docs/openapi.yaml describes them.
  *
  * Framing. http-parser (nodejs, Debian libhttp-parser) runs incrementally
  * over what the connection received. net.c offers all unused bytes again

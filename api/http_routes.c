@@ -1,6 +1,6 @@
 /*
- * http_routes.c: the routes of the HTTP adapter (see http.c, SPEC.md and
- * docs/openapi.yaml): path -> route, auth, rate limits, request -> core_req,
+ * http_routes.c: the routes of the HTTP adapter (see http.c,
+ * docs/contract.md and docs/openapi.yaml): path -> route, auth, rate limits, request -> core_req,
  * and render() of the core's answers.
  *
  * Order of checks for a request: route (404), OPTIONS preflight (204),

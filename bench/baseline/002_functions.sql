@@ -12,7 +12,7 @@
 -- waiting customer in the same transaction, a notification queued. An
 -- idempotency key is taken first (INSERT ... ON CONFLICT DO NOTHING, so a
 -- concurrent duplicate waits for the first and then reads its response);
--- refusals are not stored (a retry is decided afresh), as in SPEC.md.
+-- refusals are not stored (a retry is decided afresh), as in docs/contract.md.
 
 CREATE FUNCTION baseline.ensure_partitions(p_from date, p_months integer)
 RETURNS integer LANGUAGE plpgsql AS $$

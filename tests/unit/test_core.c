@@ -1,8 +1,8 @@
 /*
  * test_core.c: hand-written unit tests of the booking core (core/).
  *
- * One small function per rule of SPEC.md "Domain rules" and the HTTP
- * "Details" paragraph, each with exact expectations. Two layers:
+ * One small function per rule of docs/contract.md "Domain rules" and its
+ * HTTP details, each with exact expectations. Two layers:
  *
  *  - the standalone state machine (core_state_new / core_state_decide /
  *    core_state_apply): a decision is an entry that must be applied to take
@@ -2089,7 +2089,7 @@ static void test_rt_idem_replay_answer(void)
 	CHECK(view_eq(&r.booking, &first.booking));
 	/* Regression: a replay answered with lsn 0, so a retry that arrives
 	 * before the first decision's record is durable may be answered at
-	 * once (SPEC: a reply leaves only after its record is on disk). The
+	 * once (docs/contract.md: a reply leaves only after its record is on disk). The
 	 * stored result has the lsn (home_finish: res.lsn), but
 	 * core__idem_lookup (core/state.c) never copies it into resp->lsn. */
 	CHECK(r.lsn == first.lsn);

@@ -549,7 +549,7 @@ static void test_events_list(void)
 	out_reset(c);
 	CHECK(feeds(c, req("GET", "/v1/events?org_id=1&org_id=2", AUTH_ANON, NULL)) > 0);
 	CHECK(out_status(c) == 400 && out_has(c, "repeated"));
-	/* Empty values are absent (the SPEC's template form). */
+	/* Empty values are absent (the contract's template form). */
 	out_reset(c);
 	CHECK(feeds(c, req("GET", "/v1/events?org_id=&from=&to=&limit=&cursor=",
 			   AUTH_ANON, NULL)) > 0);
