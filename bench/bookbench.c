@@ -1360,9 +1360,10 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		fprintf(stderr, "bookbench: %s on %s FAILED: %s\n", sc->name, drv->name,
 			run->failed);
 	if (run->by_code[BB_RATE_LIMITED] > 0 && drv == &bb_driver_http)
-		printf("  note: bookd refused %" PRIu64 " requests with 429 (its HTTP rate limit "
-		       "is per client address); --sources N spreads the connections over N "
-		       "loopback addresses\n",
+		printf("  note: bookd refused %" PRIu64 " requests with 429 (its rate limits: "
+		       "--service-rate for the service key, --address-rate per client "
+		       "address; --sources N spreads the connections over N loopback "
+		       "addresses)\n",
 		       run->by_code[BB_RATE_LIMITED]);
 
 	if (!opts.no_check) {
@@ -1492,6 +1493,8 @@ static void bookd_start(const char *path)
 		if (!opts.bookd_limits) {
 			setenv("BOOKD_ADDRESS_RATE", "0", 1);
 			setenv("BOOKD_CUSTOMER_RATE", "0", 1);
+			setenv("BOOKD_ANON_RATE", "0", 1);
+			setenv("BOOKD_SERVICE_RATE", "0", 1);
 		}
 		if (opts.bookd_replicate)
 			setenv("DATABASE_URL", opts.replica_url, 1);
@@ -1510,7 +1513,8 @@ static void bookd_start(const char *path)
 				opts.bookd_limits
 					? "the started bookd keeps its rate limits (--bookd-limits)"
 					: "the started bookd runs with its rate limits off "
-					  "(BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0; "
+					  "(BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0 "
+					  "BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0; "
 					  "--bookd-limits keeps them)");
 			bookd_info_of(path);
 			return;
@@ -1585,7 +1589,8 @@ static void usage(FILE *f)
 "  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
 "  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
 "  --bookd-limits       the started bookd keeps its rate limits (default: it runs\n"
-"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0, and says so)\n"
+"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0\n"
+"                       BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0, and says so)\n"
 "  --max-error-pct P    a run whose errors (429, 5xx, lost connections, replays\n"
 "                       that differ, ...) exceed P%% of its answers fails: exit 4\n"
 "                       (default 1)\n"

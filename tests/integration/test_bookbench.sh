@@ -126,8 +126,10 @@ if [ $have_bookd = 1 ]; then
   else
     bad "http: result.json records '$got' (bookd --version: '$want')"
   fi
-  # with bookd's default limits and one source address, most answers are
-  # 429: the run must fail and say why, and its report say so too
+  # with bookd's limits kept and a service-key limit far below the offered
+  # load, most answers are 429: the run must fail and say why, and its
+  # report say so too
+  BOOKD_SERVICE_RATE=200 BOOKD_ADDRESS_RATE=200 \
   timeout 120 "$bench" run --driver bookd-http --bookd "$bookd" --bookd-limits \
     --scenario steady --connections 2 --inflight 8 --duration 2 "${small[@]}" \
     --out "$tmp/limited" --quiet >"$tmp/limited.log" 2>&1

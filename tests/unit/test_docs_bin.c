@@ -1,5 +1,5 @@
 /*
- * test_docs.c: the binary protocol's examples in docs/protocol.md, run.
+ * test_docs_bin.c: the binary protocol's examples in docs/protocol.md, run.
  *
  * Every fenced block opened by "```msgpack example send", "... recv" or
  * "... send raw" is an example: a line with the frame's body as JSON (not
@@ -477,9 +477,9 @@ int main(void)
 	if (dir)
 		snprintf(doc_path, sizeof(doc_path), "%s/protocol.md", dir);
 	else {
-		/* this file is <repo>/tests/unit/test_docs.c */
+		/* this file is <repo>/tests/unit/test_docs_bin.c */
 		snprintf(doc_path, sizeof(doc_path), "%s", __FILE__);
-		char *p = strstr(doc_path, "/tests/unit/test_docs.c");
+		char *p = strstr(doc_path, "/tests/unit/test_docs_bin.c");
 		if (!p) {
 			printf("docs: cannot find the repo from %s (DOCS_DIR)\n",
 			       __FILE__);
