@@ -26,7 +26,7 @@
 #        build/api/bookctl, SELECT) outside such a block fails: nothing
 #        escapes the run.
 #   (The binary protocol's frames in docs/protocol.md are run by
-#   tests/unit/test_docs.c.)
+#   tests/unit/test_docs_bin.c.)
 #
 #   bash tests/integration/test_docs.sh     (from the repo, or by ctest)
 #
