@@ -293,6 +293,31 @@ static const char *const stage_copy[ST_COUNT] = {
 	[ST_NEWCUST] = "COPY s_newcust FROM STDIN",
 };
 
+/* Event id -> start_at in ms (0: unknown), the partition key of the events'
+ * updates. The fold fills it from created events, the streams from
+ * look-ups in PostgreSQL, at once: hence the lock. */
+struct starts {
+	pthread_mutex_t lock;
+	int64_t *ms;
+	uint64_t cap;
+};
+
+/* Hashes of the customer ids PostgreSQL has (open addressing, 0: free). The
+ * fold reads it; it grows after a commit, and stops growing when full. */
+struct custset {
+	uint64_t *slots;
+	uint32_t mask, count;
+};
+
+/* What the fold reads besides the records: the replicator's memory of
+ * PostgreSQL, never PostgreSQL itself. */
+struct fold_env {
+	const char *log_id;              /* in notification ids */
+	struct starts *starts;           /* filled from created events */
+	const struct custset *customers; /* customers not to stage again */
+	const uint8_t *months;           /* bitmap: partitions that exist */
+};
+
 /* One stream's share of a batch: its rows, staged, and what they hold. */
 struct part {
 	struct buf st[ST_COUNT];
@@ -307,6 +332,7 @@ struct part {
 };
 
 struct batch {
+	struct fold_env env;
 	struct bk *bk;
 	struct ev *ev;
 	uint32_t bk_count, ev_count, cap; /* cap: bookings and events each */
@@ -346,11 +372,9 @@ struct repl {
 	uint64_t stream_lsn[REPL_STREAM_MAX]; /* applied per stream */
 	wal_reader *reader;
 	struct batch b;
-	int64_t *start_cache; /* event id -> start_at ms, 0 unknown */
-	uint64_t start_cache_cap;
+	struct starts starts; /* shared with the streams: its own lock */
 	uint8_t months[REPL_MONTH_COUNT / 8]; /* partitions known to exist */
-	uint64_t *customers; /* hashes of customer ids PostgreSQL has */
-	uint32_t customer_mask, customer_count;
+	struct custset customers; /* customer ids PostgreSQL has */
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -358,7 +382,6 @@ struct repl {
 	struct repl_status st;
 	bool connected, schema_ready, refresh_asked;
 	PGcancel *cancel[REPL_STREAM_MAX]; /* repl_stop interrupts them */
-	pthread_mutex_t cache_lock; /* start_cache: streams fill it */
 	uint64_t bytes_applied;
 	struct lag_sample samples[REPL_LAG_SAMPLE_COUNT];
 	uint32_t sample_head, sample_count;
@@ -423,9 +446,9 @@ static void set_error(repl *r, bool loud, const char *fmt, ...)
 
 /* ---- batch folding ------------------------------------------------------- */
 
-static void cache_set(repl *r, uint64_t id, int64_t ms);
-static void customer_stage(repl *r, struct batch *b, const char *id,
-			   int64_t at);
+static void starts_set(struct starts *s, uint64_t id, int64_t ms);
+static int64_t starts_get(struct starts *s, uint64_t id);
+static void customer_stage(struct batch *b, const char *id, int64_t at);
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -435,7 +458,8 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-static int batch_init(struct batch *b, uint32_t batch_records)
+static int batch_init(struct batch *b, uint32_t batch_records,
+		      const struct fold_env *env)
 {
 	/* A batch stops taking entries at batch_records records; one more
 	 * entry may bring REPL_ENTRY_RECORDS_MAX more. Each record makes at
@@ -444,6 +468,7 @@ static int batch_init(struct batch *b, uint32_t batch_records)
 	uint32_t slots = pow2_at_least(cap * 2);
 
 	memset(b, 0, sizeof(*b));
+	b->env = *env;
 	b->cap = cap;
 	b->bk = calloc(cap, sizeof(*b->bk));
 	b->ev = calloc(cap, sizeof(*b->ev));
@@ -627,9 +652,9 @@ static int64_t month_of(int64_t ms)
 	return (y - REPL_MONTH_BASE) * 12 + (m - 1);
 }
 
-static bool month_known(const repl *r, int64_t m)
+static bool month_known(const uint8_t *months, int64_t m)
 {
-	return m >= 0 && m < REPL_MONTH_COUNT && (r->months[m / 8] >> (m % 8) & 1);
+	return m >= 0 && m < REPL_MONTH_COUNT && (months[m / 8] >> (m % 8) & 1);
 }
 
 static const char *status_name(uint8_t s)
@@ -647,7 +672,7 @@ static const char *status_name(uint8_t s)
 
 /* Folds one record into the batch; -EUCLEAN (with b->err) when it cannot
  * be right: the log and PostgreSQL would diverge. */
-static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
+static int batch_add(struct batch *b, const struct core_rec *c,
 		     uint64_t lsn, uint32_t notify_index)
 {
 	/* Snapshot records of events and the catalogue carry no time. */
@@ -737,7 +762,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		int64_t m = month_of(c->u.event.start_at);
 
 		if (!part_for(b, c->u.event.id, lsn)) {
-			cache_set(r, c->u.event.id, c->u.event.start_at);
+			starts_set(b->env.starts, c->u.event.id,
+				   c->u.event.start_at);
 			return 0;
 		}
 		e = ev_get(b, c->u.event.id);
@@ -760,8 +786,8 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 			e->updated_at = at;
 		if (e->start_at == 0 || e->duration_min == 0)
 			goto bad;
-		cache_set(r, e->id, e->start_at);
-		if (!month_known(r, m) && m >= 0 && m < REPL_MONTH_COUNT) {
+		starts_set(b->env.starts, e->id, e->start_at);
+		if (!month_known(b->env.months, m) && m >= 0 && m < REPL_MONTH_COUNT) {
 			if (!b->months || (uint32_t)m < b->month_lo)
 				b->month_lo = (uint32_t)m;
 			if (!b->months || (uint32_t)m > b->month_hi)
@@ -797,7 +823,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 		if (!status_name(c->u.booking.status) ||
 		    c->u.booking.customer_id[0] == '\0')
 			goto bad;
-		customer_stage(r, b, c->u.booking.customer_id, at);
+		customer_stage(b, c->u.booking.customer_id, at);
 		if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
 			return 0;
 		k = bk_get(b, c->u.booking.booking_id, &existed);
@@ -899,7 +925,7 @@ static int batch_add(repl *r, struct batch *b, const struct core_rec *c,
 				   lsn)))
 			return 0;
 		/* stable: the log, its LSN, the k-th NOTIFY of the entry */
-		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, r->log_id,
+		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
 			 lsn, notify_index);
 		o = &p->st[ST_NOTIFY];
 		buf_str(o, id); TAB(o);
@@ -930,7 +956,7 @@ bad:
 }
 
 /* Folds one entry (all its records) into the batch. */
-static int batch_add_entry(repl *r, struct batch *b, uint64_t lsn,
+static int batch_add_entry(struct batch *b, uint64_t lsn,
 			   const void *payload, size_t size)
 {
 	struct core_rec c;
@@ -939,7 +965,7 @@ static int batch_add_entry(repl *r, struct batch *b, uint64_t lsn,
 	int rc;
 
 	while ((rc = core_entry_next(payload, size, &pos, &c)) > 0) {
-		rc = batch_add(r, b, &c, lsn,
+		rc = batch_add(b, &c, lsn,
 			       c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
 		if (rc)
 			return rc;
@@ -965,33 +991,33 @@ static uint64_t customer_hash(const char *id)
 	return h ? h : 1;
 }
 
-static bool customer_known(const repl *r, const char *id)
+static bool custset_has(const struct custset *cs, const char *id)
 {
 	uint64_t h = customer_hash(id);
 
-	if (!r->customers)
+	if (!cs->slots)
 		return false;
-	for (uint32_t i = (uint32_t)h & r->customer_mask;; i = (i + 1) & r->customer_mask) {
-		if (r->customers[i] == h)
+	for (uint32_t i = (uint32_t)h & cs->mask;; i = (i + 1) & cs->mask) {
+		if (cs->slots[i] == h)
 			return true;
-		if (r->customers[i] == 0)
+		if (cs->slots[i] == 0)
 			return false;
 	}
 }
 
 /* After a commit: these customers exist (a full set stops growing). */
-static void customer_add(repl *r, const char *id)
+static void custset_add(struct custset *cs, const char *id)
 {
 	uint64_t h = customer_hash(id);
 
-	if (!r->customers || r->customer_count >= r->customer_mask / 2)
+	if (!cs->slots || cs->count >= cs->mask / 2)
 		return;
-	for (uint32_t i = (uint32_t)h & r->customer_mask;; i = (i + 1) & r->customer_mask) {
-		if (r->customers[i] == h)
+	for (uint32_t i = (uint32_t)h & cs->mask;; i = (i + 1) & cs->mask) {
+		if (cs->slots[i] == h)
 			return;
-		if (r->customers[i] == 0) {
-			r->customers[i] = h;
-			r->customer_count++;
+		if (cs->slots[i] == 0) {
+			cs->slots[i] = h;
+			cs->count++;
 			return;
 		}
 	}
@@ -1002,13 +1028,12 @@ static void customer_add(repl *r, const char *id)
  * only (streams never wait for each other's rows), and from every booking
  * of the batch, even those a stream skips as already applied (their
  * customer's stream may not have them). */
-static void customer_stage(repl *r, struct batch *b, const char *id,
-			   int64_t at)
+static void customer_stage(struct batch *b, const char *id, int64_t at)
 {
 	struct part *p;
 	struct buf *o;
 
-	if (customer_known(r, id))
+	if (custset_has(b->env.customers, id))
 		return;
 	p = &b->part[b->parts == 1 || b->snapshot ? 0
 						  : customer_hash(id) % b->parts];
@@ -1020,7 +1045,7 @@ static void customer_stage(repl *r, struct batch *b, const char *id,
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once
  * the batch is complete. */
-static void batch_finish(repl *r, struct batch *b)
+static void batch_finish(struct batch *b)
 {
 	/* A new event's bookings are all new in this batch: its counters
 	 * are known here and it is inserted as it ends, with no update. A
@@ -1030,8 +1055,8 @@ static void batch_finish(repl *r, struct batch *b)
 		struct part *p = &b->part[e->stream];
 
 		e->needs_update = !e->created || b->snapshot;
-		if (!e->start_at && e->id < r->start_cache_cap)
-			e->start_at = r->start_cache[e->id];
+		if (!e->start_at)
+			e->start_at = starts_get(b->env.starts, e->id);
 		p->misses += !e->start_at;
 		p->updates += e->needs_update;
 		p->created |= e->created;
@@ -1616,28 +1641,39 @@ static void stop_loudly(repl *r, const char *msg)
 
 /* ---- the event start cache (partition key of updates) ------------------ */
 
-static void cache_set(repl *r, uint64_t id, int64_t ms)
+static void starts_set(struct starts *s, uint64_t id, int64_t ms)
 {
-	pthread_mutex_lock(&r->cache_lock);
-	if (id >= r->start_cache_cap) {
-		uint64_t cap = r->start_cache_cap ? r->start_cache_cap : 1u << 16;
+	pthread_mutex_lock(&s->lock);
+	if (id >= s->cap) {
+		uint64_t cap = s->cap ? s->cap : 1u << 16;
 		int64_t *p;
 
 		while (cap <= id)
 			cap *= 2;
 		if (cap > REPL_START_CACHE_MAX)
 			goto out; /* beyond: looked up in PostgreSQL */
-		p = realloc(r->start_cache, cap * sizeof(*p));
+		p = realloc(s->ms, cap * sizeof(*p));
 		if (!p)
 			goto out;
-		memset(p + r->start_cache_cap, 0,
-		       (cap - r->start_cache_cap) * sizeof(*p));
-		r->start_cache = p;
-		r->start_cache_cap = cap;
+		memset(p + s->cap, 0, (cap - s->cap) * sizeof(*p));
+		s->ms = p;
+		s->cap = cap;
 	}
-	r->start_cache[id] = ms;
+	s->ms[id] = ms;
 out:
-	pthread_mutex_unlock(&r->cache_lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The start of event id, 0 when unknown. */
+static int64_t starts_get(struct starts *s, uint64_t id)
+{
+	int64_t ms = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (id < s->cap)
+		ms = s->ms[id];
+	pthread_mutex_unlock(&s->lock);
+	return ms;
 }
 
 /* ---- partitions ---------------------------------------------------------- */
@@ -1855,7 +1891,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 				rc = -EPROTO;
 				break;
 			}
-			cache_set(r, (uint64_t)id, ms);
+			starts_set(&r->starts, (uint64_t)id, ms);
 		}
 		if (res && !rc)
 			PQclear(res);
@@ -2059,7 +2095,7 @@ static int apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 	uint32_t n = b->snapshot ? 1 : b->parts;
 	int rc;
 
-	batch_finish(r, b);
+	batch_finish(b);
 	for (uint32_t k = 0; k < n; k++)
 		for (int s = 0; s < ST_COUNT; s++)
 			if (b->part[k].st[s].overflow) {
@@ -2153,7 +2189,7 @@ static void batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
 	if (whole) /* these customers exist now */
 		for (uint32_t i = 0; i < b->bk_count; i++)
 			if (b->bk[i].kind != BK_SET)
-				customer_add(r, b->bk[i].customer);
+				custset_add(&r->customers, b->bk[i].customer);
 }
 
 static int resync(repl *r, char *err, size_t es);
@@ -2396,7 +2432,7 @@ static int resync(repl *r, char *err, size_t es)
 					batch_start(r, b);
 					b->snapshot = true;
 				}
-				rc = batch_add(r, b, &c, snap_lsn, 0);
+				rc = batch_add(b, &c, snap_lsn, 0);
 				b->records++;
 				if (!rc && (b->bk_count + 1 >= b->cap ||
 					    b->ev_count + 1 >= b->cap)) {
@@ -2459,7 +2495,7 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 		b->full = true;
 		return 1; /* passed again next time */
 	}
-	rc = batch_add_entry(r, b, lsn, payload, size);
+	rc = batch_add_entry(b, lsn, payload, size);
 	return rc ? rc : 0;
 }
 
@@ -2968,14 +3004,17 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 	r->cfg.conninfo = r->conninfo;
 	r->cfg.log_id = r->log_id;
 	r->cfg.data_dir = r->data_dir;
-	if (batch_init(&r->b, cfg->batch_records) != 0)
+	r->customers.slots = calloc(REPL_CUSTOMER_SET_SLOTS, sizeof(uint64_t));
+	if (!r->customers.slots)
 		goto out_free;
-	r->customers = calloc(REPL_CUSTOMER_SET_SLOTS, sizeof(uint64_t));
-	if (!r->customers)
+	r->customers.mask = REPL_CUSTOMER_SET_SLOTS - 1;
+	struct fold_env env = { .log_id = r->log_id, .starts = &r->starts,
+				.customers = &r->customers,
+				.months = r->months };
+	if (batch_init(&r->b, cfg->batch_records, &env) != 0)
 		goto out_free;
-	r->customer_mask = REPL_CUSTOMER_SET_SLOTS - 1;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->cache_lock, NULL);
+	pthread_mutex_init(&r->starts.lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->caught_up_ms = mono_ms();
 	/* Until PostgreSQL says where it is, keep the whole log: a snapshot
@@ -3001,10 +3040,10 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 out_destroy:
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->cache_lock);
+	pthread_mutex_destroy(&r->starts.lock);
 out_free:
 	batch_free(&r->b);
-	free(r->customers);
+	free(r->customers.slots);
 	free(r->conninfo);
 	free(r->log_id);
 	free(r->data_dir);
@@ -3105,10 +3144,10 @@ void repl_stop(repl *r)
 		pthread_join(r->maint_thread, NULL);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->cache_lock);
+	pthread_mutex_destroy(&r->starts.lock);
 	batch_free(&r->b);
-	free(r->customers);
-	free(r->start_cache);
+	free(r->customers.slots);
+	free(r->starts.ms);
 	free(r->conninfo);
 	free(r->log_id);
 	free(r->data_dir);
