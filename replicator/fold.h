@@ -1,0 +1,164 @@
+/*
+ * fold.h: the replicator's fold (fold.c), what the rest of replicator/
+ * shares about a batch; not part of the public API (repl.h).
+ *
+ * The fold is pure memory: log entries in, a batch of row changes out (COPY
+ * text per staging table and stream), no PostgreSQL and no threads of its
+ * own. It reads the replicator's memory of PostgreSQL through a fold_env
+ * (which customers and partitions exist, the events' start times), never
+ * PostgreSQL itself, so tests/unit/test_repl_fold.c drives it alone.
+ *
+ *   repl__batch_init(&b, batch_records, &env);
+ *   repl__batch_reset(&b, now_ms);          (every stream's `from` set)
+ *   repl__batch_add_entry(&b, lsn, payload, size);   ... per entry
+ *   repl__batch_finish(&b);                 (bookings and events staged)
+ *   ... b.part[k].st[ST_*] hold the COPY text of stream k ...
+ *   repl__batch_free(&b);
+ */
+#ifndef BOOKD_REPL_FOLD_H
+#define BOOKD_REPL_FOLD_H
+
+#include "entry.h"
+#include "repl.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPL_ENTRY_RECORDS_MAX (65536 / 12) /* smallest record: 12 bytes */
+#define REPL_COPY_SIZE_MAX (512u << 20)
+#define REPL_START_CACHE_MAX (64u << 20) /* event ids cached (512 MiB) */
+#define REPL_MONTH_BASE 1970
+#define REPL_MONTH_COUNT (200 * 12) /* 1970..2169 tracked in a bitmap */
+
+/* ---- growable byte buffers (COPY text) ---------------------------------- */
+
+struct buf {
+	char *data;
+	size_t size, cap;
+	bool overflow; /* REPL_COPY_SIZE_MAX reached or no memory */
+};
+
+/* ---- the batch: records folded per booking and per event ---------------- */
+
+enum bk_kind { BK_SET = 0, BK_NEW = 1, BK_RESTORE = 2 };
+
+struct bk {
+	uint64_t id;
+	int64_t created_at, updated_at, hold, exit_at;
+	uint32_t join_seq; /* order of joining the waitlist, 0: did not */
+	uint8_t kind, status, exit_status, stream;
+	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+};
+
+struct ev {
+	uint64_t id;
+	int64_t start_at; /* ms; 0 until known */
+	int64_t created_at, updated_at, cancel_at;
+	bool created, set, cancelled;
+	uint8_t stream;
+	uint64_t series_id, org_id, location_id, instructor_id;
+	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
+	char currency[4];
+	uint32_t n_conf, n_held, n_wl; /* from its new bookings (a new event: all) */
+	bool needs_update;        /* counters or settings move in PostgreSQL */
+	uint32_t capacity;        /* final, when set */
+	uint64_t set_instructor;  /* final, when set */
+	uint8_t status;           /* final, when set */
+};
+
+/* Open addressing, id -> index + 1, sized at twice the entries. */
+struct idx {
+	uint32_t *slots;
+	uint32_t mask;
+};
+
+enum stage {
+	ST_CAT, ST_CUSTOMER, ST_SERIES, ST_GEN, ST_EVENT, ST_BOOKING,
+	ST_PAYMENT, ST_NOTIFY, ST_NEWCUST, ST_COUNT
+};
+
+/* Event id -> start_at in ms (0: unknown), the partition key of the events'
+ * updates. The fold fills it from created events, the streams from
+ * look-ups in PostgreSQL, at once: hence the lock. */
+struct starts {
+	pthread_mutex_t lock;
+	int64_t *ms;
+	uint64_t cap;
+};
+
+/* Hashes of the customer ids PostgreSQL has (open addressing, 0: free). The
+ * fold reads it; it grows after a commit, and stops growing when full. */
+struct custset {
+	uint64_t *slots;
+	uint32_t mask, count;
+};
+
+/* What the fold reads besides the records: the replicator's memory of
+ * PostgreSQL, never PostgreSQL itself. */
+struct fold_env {
+	const char *log_id;              /* in notification ids */
+	struct starts *starts;           /* filled from created events */
+	const struct custset *customers; /* customers not to stage again */
+	const uint8_t *months;           /* bitmap: partitions that exist */
+};
+
+/* One stream's share of a batch: its rows, staged, and what they hold. */
+struct part {
+	struct buf st[ST_COUNT];
+	uint32_t rows[ST_COUNT];
+	uint64_t from;  /* the stream's applied LSN: records up to it are in */
+	bool kinds[3], cancels, created;
+	uint32_t misses, updates; /* events: start_at unknown; to update */
+	uint32_t customers; /* new customers it inserted */
+	bool committed; /* its transaction moved the stream */
+	int rc;
+	char err[REPL_ERROR_SIZE];
+};
+
+struct batch {
+	struct fold_env env;
+	struct bk *bk;
+	struct ev *ev;
+	uint32_t bk_count, ev_count, cap; /* cap: bookings and events each */
+	struct idx bk_idx, ev_idx;
+	struct part part[REPL_STREAM_MAX];
+	uint32_t parts;     /* streams (parts in use) */
+	uint32_t seq, join_seq, restore_count;
+	uint32_t records, entries;
+	uint64_t bytes, first_lsn, last_lsn;
+	bool full;          /* stop adding: the next entry may not fit */
+	bool snapshot;      /* records from a snapshot (resync) */
+	int64_t now_ms;     /* wall clock at the start of the batch */
+	uint32_t month_lo, month_hi; /* months of new events not yet ensured */
+	bool months;
+	char err[REPL_ERROR_SIZE];
+};
+
+/* ---- the fold (fold.c) --------------------------------------------------- */
+
+/* Sized for batch_records records plus one entry; 0 or -ENOMEM. */
+int repl__batch_init(struct batch *b, uint32_t batch_records,
+		     const struct fold_env *env);
+void repl__batch_free(struct batch *b);
+/* Empties the batch for the next; now_ms: the wall clock, for the times of
+ * snapshot records (they carry none). Sets no stream position (`from`). */
+void repl__batch_reset(struct batch *b, int64_t now_ms);
+/* Folds one record (lsn: its entry's; notify_index: the k-th NOTIFY of the
+ * entry); -EUCLEAN with b->err when it cannot be right. */
+int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
+		    uint32_t notify_index);
+/* Folds one entry (all its records); -EUCLEAN with b->err. */
+int repl__batch_add_entry(struct batch *b, uint64_t lsn, const void *payload,
+			  size_t size);
+/* Stages the bookings and events, each in its stream's part. */
+void repl__batch_finish(struct batch *b);
+/* Rows a part wrote once applied (for the status). */
+uint64_t repl__part_rows(const struct part *p);
+
+void repl__starts_set(struct starts *s, uint64_t id, int64_t ms);
+int64_t repl__starts_get(struct starts *s, uint64_t id);
+void repl__custset_add(struct custset *cs, const char *id);
+
+#endif

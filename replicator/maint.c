@@ -1,0 +1,353 @@
+/*
+ * maint.c: the replicator's maintenance. Partitions: which monthly
+ * class_events partitions exist (a bitmap the fold reads), and
+ * ensure_class_events_partitions for the months a batch needs, on conn[0]
+ * before the batch's transactions. The maintenance thread, on its own
+ * connection: performance_metrics from the server's counters,
+ * health_checks, and the materialized views refreshed CONCURRENTLY on a
+ * schedule and on demand; it never delays a batch, and its errors never
+ * stop replication. Archived past months (archive_class_events_month,
+ * migration 0007) are the database's: the sink only counts an archived
+ * event as found.
+ */
+#include "internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- partitions ---------------------------------------------------------- */
+
+static void month_date(uint32_t m, char out[16])
+{
+	snprintf(out, 16, "%04u-%02u-01", REPL_MONTH_BASE + m / 12, m % 12 + 1);
+}
+
+/* The partitions that exist, into r->months. */
+int repl__partitions_load(repl *r, char *err, size_t es)
+{
+	PGresult *res;
+	int rc = repl__pg_run(r->conn[0], "listing partitions",
+			"SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+			" ON c.oid = i.inhrelid"
+			" WHERE i.inhparent = 'class_events'::regclass",
+			0, NULL, PGRES_TUPLES_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	memset(r->months, 0, sizeof(r->months));
+	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 1; i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		unsigned y, m;
+		char tail;
+
+		if (sscanf(name, "class_events_%4u_%2u%c", &y, &m, &tail) != 2 ||
+		    strlen(name) != strlen("class_events_2026_01") ||
+		    y < REPL_MONTH_BASE || m < 1 || m > 12)
+			continue; /* not ours: a detached or foreign child */
+		uint32_t idx = (y - REPL_MONTH_BASE) * 12 + (m - 1);
+		if (idx < REPL_MONTH_COUNT)
+			r->months[idx / 8] |= (uint8_t)(1u << (idx % 8));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* ensure_class_events_partitions for months lo..hi (chunks of 10 years). */
+int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
+			     size_t es)
+{
+	for (uint32_t a = lo; a <= hi; a += 120) {
+		uint32_t z = hi - a >= 119 ? a + 119 : hi;
+		char from[16], to[16];
+		const char *p[2] = { from, to };
+		int rc;
+
+		month_date(a, from);
+		month_date(z, to);
+		rc = repl__pg_run(r->conn[0], "ensure_class_events_partitions",
+			    "SELECT ensure_class_events_partitions($1::date, $2::date)",
+			    2, p, PGRES_TUPLES_OK, NULL, err, es);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- the maintenance thread: metrics, health, views ------------------------- */
+
+static bool op_name_ok(const char *s)
+{
+	size_t n = strnlen(s, sizeof(((struct repl_op_stat *)0)->operation));
+
+	if (n == 0 || n >= sizeof(((struct repl_op_stat *)0)->operation))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+struct maint {
+	PGconn *conn;
+	struct repl_op_stat prev[REPL_OP_STAT_COUNT_MAX];
+	unsigned prev_count;
+	int64_t prev_ms;
+};
+
+static const struct repl_op_stat *op_find(const struct maint *m,
+					  const char *name)
+{
+	for (unsigned i = 0; i < m->prev_count; i++)
+		if (strcmp(m->prev[i].operation, name) == 0)
+			return &m->prev[i];
+	return NULL;
+}
+
+/* One aggregated row per operation and interval: value = mean ms, tags
+ * carry the count, so the table stays small whatever the booking rate. */
+static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
+{
+	struct repl_op_stat cur[REPL_OP_STAT_COUNT_MAX];
+	unsigned n = r->cfg.metrics(r->cfg.metrics_ctx, cur, REPL_OP_STAT_COUNT_MAX);
+	int64_t now = repl__mono_ms(), interval = now - m->prev_ms;
+	uint64_t rows = 0;
+	int rc = 0;
+
+	if (n > REPL_OP_STAT_COUNT_MAX)
+		n = REPL_OP_STAT_COUNT_MAX;
+	rc = repl__pg_run(m->conn, "metrics", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+		    err, es);
+	for (unsigned i = 0; !rc && i < n; i++) {
+		const struct repl_op_stat *p;
+		uint64_t count, errors, ns;
+		char v[32], c_s[24], iv[24], e_s[24];
+		const char *params[4] = { cur[i].operation, v, c_s, iv };
+
+		cur[i].operation[sizeof(cur[i].operation) - 1] = '\0';
+		if (!op_name_ok(cur[i].operation))
+			continue;
+		p = op_find(m, cur[i].operation);
+		count = cur[i].count - (p ? p->count : 0);
+		errors = cur[i].error_count - (p ? p->error_count : 0);
+		ns = cur[i].ns_total - (p ? p->ns_total : 0);
+		if (p && (cur[i].count < p->count || cur[i].ns_total < p->ns_total ||
+			  cur[i].error_count < p->error_count))
+			continue; /* counters went back (server restarted?) */
+		snprintf(iv, sizeof(iv), "%" PRId64, interval);
+		if (count > 0) {
+			snprintf(v, sizeof(v), "%.6f", (double)ns / 1e6 / (double)count);
+			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
+			rc = repl__pg_run(m->conn, "metrics",
+				    "INSERT INTO performance_metrics (metric_name,"
+				    " metric_value, tags) VALUES"
+				    " ('booking_operation_duration', $2::float8,"
+				    " jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
+				    " 'count', $3::bigint, 'interval_ms', $4::bigint))",
+				    4, params, PGRES_COMMAND_OK, NULL, err, es);
+			rows++;
+		}
+		if (!rc && errors > 0) {
+			const char *ep[3] = { cur[i].operation, e_s, iv };
+
+			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
+			rc = repl__pg_run(m->conn, "metrics",
+				    "INSERT INTO performance_metrics (metric_name,"
+				    " metric_value, tags) VALUES"
+				    " ('booking_operation_errors', $2::float8,"
+				    " jsonb_build_object('operation', $1::text,"
+				    " 'interval_ms', $3::bigint))",
+				    3, ep, PGRES_COMMAND_OK, NULL, err, es);
+			rows++;
+		}
+	}
+	if (!rc)
+		rc = repl__pg_run(m->conn, "metrics", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+			    NULL, err, es);
+	if (rc) {
+		if (PQstatus(m->conn) == CONNECTION_OK)
+			PQclear(PQexec(m->conn, "ROLLBACK"));
+		return rc; /* the deltas stay for the next interval */
+	}
+	memcpy(m->prev, cur, n * sizeof(cur[0]));
+	m->prev_count = n;
+	m->prev_ms = now;
+	pthread_mutex_lock(&r->lock);
+	r->st.metrics_rows += rows;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int maint_health(repl *r, struct maint *m, char *err, size_t es)
+{
+	struct repl_status st;
+	const char *status;
+	char applied[24], lag_r[24], lag_s[32];
+	int rc;
+
+	rc = repl__pg_run(m->conn, "health_check_database",
+		    "SELECT health_check_database()", 0, NULL, PGRES_TUPLES_OK,
+		    NULL, err, es);
+	if (rc)
+		return rc;
+	repl_status(r, &st);
+	if (st.state == REPL_DOWN || st.lag_seconds > 60)
+		status = "critical";
+	else if (st.lag_seconds > 5)
+		status = "warning";
+	else
+		status = "healthy";
+	snprintf(applied, sizeof(applied), "%" PRIu64, st.applied_lsn);
+	snprintf(lag_r, sizeof(lag_r), "%" PRIu64, st.lag_records);
+	snprintf(lag_s, sizeof(lag_s), "%.3f", st.lag_seconds);
+	const char *p[7] = { status, repl_state_name(st.state), applied, lag_r,
+			     lag_s, r->log_id, st.error };
+	return repl__pg_run(m->conn, "health_checks",
+		      "INSERT INTO health_checks (check_name, status, details)"
+		      " VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
+		      " 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
+		      " 'lag_seconds', $5::float8, 'log_id', $6::text,"
+		      " 'error', nullif($7::text, '')))",
+		      7, p, PGRES_COMMAND_OK, NULL, err, es);
+}
+
+void *repl__maint_thread(void *arg)
+{
+	repl *r = arg;
+	struct maint m = { 0 };
+	char err[REPL_ERROR_SIZE];
+	int64_t now = repl__mono_ms();
+	int64_t next_metrics = now + r->cfg.metrics_interval_ms;
+	int64_t next_health = now + 1000; /* a first check soon after start */
+	int64_t next_refresh = now + r->cfg.refresh_interval_ms;
+	int64_t next_connect = 0;
+	uint32_t backoff = r->cfg.backoff_min_ms;
+
+	if (r->cfg.metrics) { /* the baseline: rows cover one interval each */
+		m.prev_count = r->cfg.metrics(r->cfg.metrics_ctx, m.prev,
+					      REPL_OP_STAT_COUNT_MAX);
+		if (m.prev_count > REPL_OP_STAT_COUNT_MAX)
+			m.prev_count = REPL_OP_STAT_COUNT_MAX;
+	}
+	m.prev_ms = now;
+	pthread_mutex_lock(&r->lock);
+	while (!atomic_load(&r->stopping)) {
+		bool metrics, health, refresh;
+		int64_t due = INT64_MAX;
+		int rc = 0;
+
+		now = repl__mono_ms();
+		if (r->cfg.metrics && r->cfg.metrics_interval_ms)
+			due = next_metrics;
+		if (r->cfg.health_interval_ms && next_health < due)
+			due = next_health;
+		if (r->cfg.refresh_interval_ms && next_refresh < due)
+			due = next_refresh;
+		if (!r->refresh_asked && (due > now || !r->schema_ready)) {
+			struct timespec ts;
+			int64_t wait = due > now ? due - now : 1000;
+
+			if (wait > 1000)
+				wait = 1000;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+			continue;
+		}
+		now = repl__mono_ms();
+		metrics = r->cfg.metrics && r->cfg.metrics_interval_ms &&
+			  now >= next_metrics;
+		health = r->cfg.health_interval_ms && now >= next_health;
+		refresh = r->refresh_asked ||
+			  (r->cfg.refresh_interval_ms && now >= next_refresh);
+		if (!metrics && !health && !refresh)
+			continue;
+		pthread_mutex_unlock(&r->lock);
+
+		if (!m.conn && now >= next_connect) {
+			const char *keys[] = { "connect_timeout", "application_name",
+					       "dbname", NULL };
+			const char *vals[] = { "5", "bookd-maintenance",
+					       r->conninfo, NULL };
+
+			m.conn = PQconnectdbParams(keys, vals, 1);
+			if (!m.conn || PQstatus(m.conn) != CONNECTION_OK) {
+				PQfinish(m.conn);
+				m.conn = NULL;
+				next_connect = now + backoff;
+				backoff = backoff * 2 > r->cfg.backoff_max_ms
+						  ? r->cfg.backoff_max_ms
+						  : backoff * 2;
+			} else {
+				PQsetNoticeProcessor(m.conn, repl__pg_notice_quiet, NULL);
+				backoff = r->cfg.backoff_min_ms;
+			}
+		}
+		if (m.conn && metrics) {
+			rc = maint_metrics(r, &m, err, sizeof(err));
+			if (!rc)
+				next_metrics = now + r->cfg.metrics_interval_ms;
+		}
+		if (m.conn && !rc && health) {
+			rc = maint_health(r, &m, err, sizeof(err));
+			if (!rc)
+				next_health = now + r->cfg.health_interval_ms;
+		}
+		if (m.conn && !rc && refresh) {
+			double t0 = repl__mono_s();
+
+			rc = repl__pg_run(m.conn, "refresh_all_materialized_views",
+				    "SELECT refresh_all_materialized_views()", 0,
+				    NULL, PGRES_TUPLES_OK, NULL, err, sizeof(err));
+			if (!rc) {
+				repl__say(r, "materialized views refreshed in %.0f ms",
+				    (repl__mono_s() - t0) * 1000);
+				next_refresh = repl__mono_ms() + r->cfg.refresh_interval_ms;
+				pthread_mutex_lock(&r->lock);
+				r->refresh_asked = false;
+				r->st.refresh_count++;
+				pthread_cond_broadcast(&r->cond);
+				pthread_mutex_unlock(&r->lock);
+			}
+		}
+		if (rc) {
+			fprintf(stderr, "bookd: replicator (maintenance): %s\n", err);
+			if (rc == REPL_TRANSIENT) {
+				PQfinish(m.conn);
+				m.conn = NULL;
+				next_connect = repl__mono_ms() + backoff;
+			} else {
+				/* a permanent error here does not touch the
+				 * data: try again next interval */
+				int64_t t = repl__mono_ms();
+				if (metrics)
+					next_metrics = t + r->cfg.metrics_interval_ms;
+				if (health)
+					next_health = t + r->cfg.health_interval_ms;
+				if (refresh) {
+					next_refresh = t + r->cfg.refresh_interval_ms;
+					pthread_mutex_lock(&r->lock);
+					r->refresh_asked = false;
+					pthread_mutex_unlock(&r->lock);
+				}
+			}
+		} else if (!m.conn) {
+			usleep(20000); /* wait for next_connect, not spin */
+		}
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	PQfinish(m.conn);
+	return NULL;
+}

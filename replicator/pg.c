@@ -1,0 +1,224 @@
+/*
+ * pg.c: libpq helpers for the replicator (one-line errors, transient or
+ * permanent by SQLSTATE, COPY, BOOKD_REPL_TRACE timings) and the migration
+ * runner: the embedded migrations (migrations.h) in version order, each in
+ * one transaction with its schema_migrations row, one runner at a time
+ * (an advisory lock), as replicator/README.md "Runner protocol" says.
+ */
+#include "internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrations.h"
+
+/* ---- libpq helpers -------------------------------------------------------- */
+
+/* Is this failure worth a retry on a new connection? */
+bool repl__pg_transient(PGconn *c, const PGresult *res)
+{
+	const char *state;
+
+	if (!c || PQstatus(c) != CONNECTION_OK)
+		return true;
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!state || strlen(state) != 5)
+		return true; /* no SQLSTATE: the client side or the link */
+	if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2) ||
+	    !strncmp(state, "57", 2) || !strncmp(state, "58", 2) ||
+	    !strncmp(state, "40", 2) || !strcmp(state, "55P03") ||
+	    !strcmp(state, "55006"))
+		return true;
+	return false;
+}
+
+/* The first line of a message, for one-line reports. */
+void repl__one_line(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	for (; src && *src && *src != '\n' && n + 1 < size; src++)
+		dst[n++] = *src;
+	dst[n] = '\0';
+}
+
+/* BOOKD_REPL_TRACE=1: each statement's time on stderr (tuning). */
+bool repl__trace_on(void)
+{
+	static int on = -1;
+	if (on < 0)
+		on = getenv("BOOKD_REPL_TRACE") != NULL;
+	return on;
+}
+
+void repl__pg_notice_quiet(void *arg, const char *message)
+{
+	(void)arg, (void)message; /* "already exists, skipping" and the like */
+}
+
+/* Runs sql expecting `want`; on failure fills err and returns
+ * REPL_TRANSIENT or -EPROTO (permanent). *out (if given) keeps the result. */
+int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
+		  const char *const *params, ExecStatusType want,
+		  PGresult **out, char *err, size_t err_size)
+{
+	double t0 = repl__trace_on() ? repl__mono_s() : 0;
+	PGresult *res = nparams ? PQexecParams(c, sql, nparams, NULL, params,
+					       NULL, NULL, 0)
+				: PQexec(c, sql);
+	char msg[300];
+
+	if (t0)
+		fprintf(stderr, "trace: %-28s %8.2f ms\n", what,
+			(repl__mono_s() - t0) * 1000);
+
+	if (res && PQresultStatus(res) == want) {
+		if (out)
+			*out = res;
+		else
+			PQclear(res);
+		return 0;
+	}
+	repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+				       : PQerrorMessage(c));
+	if (!msg[0])
+		repl__one_line(msg, sizeof(msg), PQerrorMessage(c));
+	snprintf(err, err_size, "%s: %s%s%s%s", what, msg,
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? " (SQLSTATE " : "",
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			 ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? ")" : "");
+	bool transient = repl__pg_transient(c, res);
+	PQclear(res);
+	return transient ? REPL_TRANSIENT : -EPROTO;
+}
+
+int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
+		   size_t err_size)
+{
+	double t0 = repl__trace_on() ? repl__mono_s() : 0;
+	PGresult *res = PQexec(c, sql);
+	int rc;
+
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+		char msg[300];
+		bool transient = repl__pg_transient(c, res);
+
+		repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+					       : PQerrorMessage(c));
+		snprintf(err, err_size, "%s: %s", sql, msg);
+		PQclear(res);
+		return transient ? REPL_TRANSIENT : -EPROTO;
+	}
+	PQclear(res);
+	rc = PQputCopyData(c, b->data, (int)b->size) == 1 ? 0 : -1;
+	if (PQputCopyEnd(c, rc ? "replicator: copy failed" : NULL) != 1)
+		rc = -1;
+	res = PQgetResult(c);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char msg[300];
+		bool transient = repl__pg_transient(c, res);
+
+		repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+					       : PQerrorMessage(c));
+		snprintf(err, err_size, "%s: %s", sql, msg);
+		PQclear(res);
+		while ((res = PQgetResult(c)))
+			PQclear(res);
+		return transient ? REPL_TRANSIENT : -EPROTO;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(c)))
+		PQclear(res);
+	if (t0)
+		fprintf(stderr, "trace: %-28.28s %8.2f ms (%zu bytes)\n", sql,
+			(repl__mono_s() - t0) * 1000, b->size);
+	return rc ? REPL_TRANSIENT : 0;
+}
+
+/* A decimal integer PostgreSQL sent, validated. */
+bool repl__parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+int repl__migrate(repl *r, char *err, size_t es)
+{
+	PGconn *c = r->conn[0];
+	int rc = repl__pg_run(c, "schema_migrations",
+			"CREATE TABLE IF NOT EXISTS schema_migrations ("
+			" version bigint PRIMARY KEY, name text,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+
+	for (unsigned i = 0; rc == 0 && i < repl_migration_count; i++) {
+		const struct repl_migration *m = &repl_migrations[i];
+		char version[24];
+		const char *p[2] = { version, m->name };
+		PGresult *res;
+
+		snprintf(version, sizeof(version), "%ld", m->version);
+		/* One runner at a time (nodes sharing a database). */
+		rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+			    err, es);
+		if (!rc)
+			rc = repl__pg_run(c, "migration lock",
+				    "SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
+				    0, NULL, PGRES_TUPLES_OK, NULL, err, es);
+		if (!rc)
+			rc = repl__pg_run(c, "schema_migrations",
+				    "SELECT 1 FROM schema_migrations WHERE version = $1",
+				    1, p, PGRES_TUPLES_OK, &res, err, es);
+		if (rc)
+			break;
+		bool applied = PQntuples(res) > 0;
+		PQclear(res);
+		if (applied) {
+			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				    PGRES_COMMAND_OK, NULL, err, es);
+			continue;
+		}
+		res = PQexec(c, m->sql);
+		if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			     PQresultStatus(res) != PGRES_TUPLES_OK)) {
+			char msg[300];
+			bool transient = repl__pg_transient(c, res);
+
+			repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+						       : PQerrorMessage(c));
+			snprintf(err, es, "migration %s: %s", m->name, msg);
+			PQclear(res);
+			PQclear(PQexec(c, "ROLLBACK"));
+			return transient ? REPL_TRANSIENT : -EPROTO;
+		}
+		PQclear(res);
+		rc = repl__pg_run(c, "schema_migrations",
+			    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+			    2, p, PGRES_COMMAND_OK, NULL, err, es);
+		if (!rc)
+			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				    PGRES_COMMAND_OK, NULL, err, es);
+		if (!rc)
+			repl__say(r, "migration %s applied", m->name);
+	}
+	if (rc && PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
