@@ -70,6 +70,7 @@ struct bin_ctx {
 	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 };
 _Static_assert(sizeof(struct bin_ctx) <= SRV_CTX_SIZE_MAX, "bin ctx");
+_Static_assert(FLD_IDEM_KEY_SIZE_MAX == MP_KEY_SIZE_MAX, "one key rule");
 
 /* A refusal found while reading a request. */
 struct bin_err {
@@ -304,6 +305,17 @@ static int bin__id(const msgpack_object *m, const char *name, bool required,
 			return bin__fail(e, "invalid_request", "%s required", name);
 		return 0;
 	}
+	/* an integer, or a string as HTTP's ids (fld_id_parse: "01" is
+	 * none) */
+	if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
+		const char *s;
+		size_t n;
+		if (mp_str(o, &s, &n) != 0 || fld_id_parse(s, n, out) != 0)
+			return bin__fail(e, "invalid_request",
+					 "%s: not an id (a decimal 1..2^64-1 "
+					 "without leading zeros)", name);
+		return 0;
+	}
 	if (mp_id(o, out) != 0)
 		return bin__fail(e, "invalid_request", "%s: not an id", name);
 	return 0;
@@ -323,6 +335,9 @@ static int bin__text(const msgpack_object *m, const char *name, bool required,
 		return bin__fail(e, "invalid_request",
 				 "%s: a string of at most %zu bytes", name,
 				 cap - 1);
+	if (!fld_text_valid(dst, strlen(dst))) /* as a JSON string */
+		return bin__fail(e, "invalid_request", "%s: not valid UTF-8",
+				 name);
 	if (required && dst[0] == '\0')
 		return bin__fail(e, "invalid_request", "%s is empty", name);
 	return 0;
@@ -421,9 +436,10 @@ static int bin__idem(const msgpack_object *m, const struct bin_conn *st,
 					 "%s needs an idempotency key", name);
 		return 0;
 	}
-	if (mp_str(o, &s, &n) != 0 || n == 0 || n > MP_KEY_SIZE_MAX)
+	if (mp_str(o, &s, &n) != 0 || !fld_idem_key_valid(s, n))
 		return bin__fail(e, "invalid_request",
-				 "key: a string of 1-%d bytes", MP_KEY_SIZE_MAX);
+				 "key: 1-%d bytes of printable ASCII (as "
+				 "HTTP's Idempotency-Key)", FLD_IDEM_KEY_SIZE_MAX);
 	auth_idem_key(&st->who, s, n, &req->idem);
 	req->idem.fingerprint = auth_fingerprint(name, strlen(name), k->buf,
 						 k->size, NULL, 0);

@@ -100,6 +100,60 @@ bool fld_customer_id_valid(const char *s, size_t n)
 	return true;
 }
 
+bool fld_idem_key_valid(const char *s, size_t n)
+{
+	if (!s || n == 0 || n > FLD_IDEM_KEY_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+bool fld_text_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	if (!s && n)
+		return false;
+	while (i < n) {
+		unsigned c = p[i], need;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return false; /* continuation, overlong lead, > U+10FFFF */
+		}
+		if (n - i <= need)
+			return false;
+		for (unsigned k = 1; k <= need; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
 int fld_id_parse(const char *s, size_t n, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -16,9 +16,18 @@
 
 #define FLD_TIME_SIZE 32 /* "2026-11-25T18:00:00Z" and its NUL, with room */
 
+#define FLD_IDEM_KEY_SIZE_MAX 255
+
 /* 1-64 of A-Za-z0-9._:@- */
 bool fld_customer_id_valid(const char *s, size_t n);
-/* An id as the API shows it: a decimal string of a non-zero uint64. */
+/* An idempotency key: 1-255 bytes of printable ASCII (0x20..0x7e), as an
+ * HTTP header can carry it; the binary protocol takes the same. */
+bool fld_idem_key_valid(const char *s, size_t n);
+/* Free text (titles, names, emails): valid UTF-8 (no overlong forms, no
+ * surrogates, at most U+10FFFF) without NUL, as a JSON string decodes. */
+bool fld_text_valid(const char *s, size_t n);
+/* An id as the API shows it: a decimal string of a non-zero uint64, digits
+ * only, no leading zero ("01" is no id, on either protocol). */
 int fld_id_parse(const char *s, size_t n, uint64_t *out);
 /* "YYYY-MM-DD", a real calendar date, years 1970..9999. */
 int fld_date_parse(const char *s, size_t n, struct core_date *out);

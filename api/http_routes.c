@@ -65,6 +65,7 @@
 #define HTTP_LIST_LIMIT_DEFAULT 50
 #define HTTP_CACHE_CONTROL "public, max-age=5"
 #define HTTP_CURSOR_SIZE 22 /* base64url of 16 bytes, unpadded */
+_Static_assert(FLD_IDEM_KEY_SIZE_MAX == HTTP_IDEM_KEY_SIZE_MAX, "one key rule");
 
 enum route {
 	R_NONE = 0,
@@ -701,17 +702,13 @@ static int idem(struct call *k, struct core_req *req, bool required)
 			     "the Idempotency-Key header is required");
 		return -EINVAL;
 	}
-	if (h->n > HTTP_IDEM_KEY_SIZE_MAX) {
-		answer_invalid(k, "Idempotency-Key is longer than 255 bytes");
+	if (!fld_idem_key_valid(h->p, h->n)) { /* as the binary "key" */
+		answer_invalid(k, h->n > FLD_IDEM_KEY_SIZE_MAX
+					  ? "Idempotency-Key is longer than 255 "
+					    "bytes"
+					  : "Idempotency-Key must be printable "
+					    "ASCII");
 		return -EINVAL;
-	}
-	for (size_t i = 0; i < h->n; i++) {
-		if ((unsigned char)h->p[i] < 0x20 ||
-		    (unsigned char)h->p[i] > 0x7e) {
-			answer_invalid(k, "Idempotency-Key must be printable "
-					  "ASCII");
-			return -EINVAL;
-		}
 	}
 	auth_idem_key(&k->who, h->p, h->n, &req->idem);
 	req->idem.fingerprint =

@@ -521,6 +521,44 @@ static void test_errors(void)
 			     "internal error") != 0);
 }
 
+/* The validators both protocols share for keys and free text. */
+static void test_keys_text(void)
+{
+	char k[300];
+
+	memset(k, 'k', sizeof(k));
+	CHECK(fld_idem_key_valid("k-1", 3));
+	CHECK(fld_idem_key_valid(" ~", 2));
+	CHECK(fld_idem_key_valid(k, 255));
+	CHECK(!fld_idem_key_valid(k, 256));
+	CHECK(!fld_idem_key_valid("", 0));
+	CHECK(!fld_idem_key_valid("a\0b", 3));
+	CHECK(!fld_idem_key_valid("a\tb", 3));
+	CHECK(!fld_idem_key_valid("a\x7f", 2));
+	CHECK(!fld_idem_key_valid("\xc3\xa9", 2));
+	CHECK(fld_text_valid("", 0));
+	CHECK(fld_text_valid("caf\xc3\xa9", 5));
+	CHECK(fld_text_valid("\xf0\x9f\x98\x80", 4));
+	CHECK(fld_text_valid("\xef\xbf\xbf", 3));          /* U+FFFF */
+	CHECK(fld_text_valid("\xf4\x8f\xbf\xbf", 4));      /* U+10FFFF */
+	CHECK(fld_text_valid("a\x01" "b", 3));
+	CHECK(!fld_text_valid("a\0b", 3));
+	CHECK(!fld_text_valid("\xff", 1));
+	CHECK(!fld_text_valid("\x80", 1));
+	CHECK(!fld_text_valid("\xc3", 1));                  /* cut */
+	CHECK(!fld_text_valid("\xc0\x80", 2));              /* overlong NUL */
+	CHECK(!fld_text_valid("\xe0\x80\xaf", 3));          /* overlong */
+	CHECK(!fld_text_valid("\xed\xa0\x80", 3));          /* surrogate */
+	CHECK(!fld_text_valid("\xf4\x90\x80\x80", 4));      /* > U+10FFFF */
+	CHECK(!fld_text_valid("\xe2\x82", 2));              /* cut */
+	/* ids: no leading zero, on both protocols (bin.c uses this) */
+	{
+		uint64_t v = 0;
+		CHECK(fld_id_parse("01", 2, &v) == -EINVAL);
+		CHECK(fld_id_parse("10", 2, &v) == 0 && v == 10);
+	}
+}
+
 /* The series rules both protocols check after each field's parser, and
  * the weekday message: the field and the bad value named. */
 static void test_series_messages(void)
@@ -574,6 +612,7 @@ int main(void)
 	test_names();
 	test_errors();
 	test_series_messages();
+	test_keys_text();
 	printf("fields: %u checks, %u failed\n", check_count, check_fail_count);
 	return check_fail_count ? 1 : 0;
 }
