@@ -52,6 +52,7 @@ struct opts {
 	bool demo;
 	bool accept_log_loss;
 	struct sizes sizes;
+	uint64_t recover_stop_before;
 };
 
 struct flag {
@@ -116,6 +117,9 @@ static const struct flag flags[] = {
 	{ "trusted-proxies", "BOOKD_TRUSTED_PROXIES",
 	  "proxies whose X-Forwarded-For names the client for --address-rate: "
 	  "addresses, CIDR blocks, unix; comma separated (none)", 1 },
+	{ "recover-stop-before", "BOOKD_RECOVER_STOP_BEFORE",
+	  "recover only the log records before this LSN (one that does not "
+	  "apply); the rest is set aside as *.cut (docs/operations.md)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -275,11 +279,30 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				      &o->refresh_every))
 		return -EINVAL;
 	o->demo = val[17] && strcmp(val[17], "0") && strcmp(val[17], "false");
-	o->accept_log_loss = val[18] && strcmp(val[18], "0") &&
-			     strcmp(val[18], "false");
+	{
+		const char *v = flag_value(val, "accept-log-loss");
+
+		o->accept_log_loss = v && strcmp(v, "0") && strcmp(v, "false");
+	}
 	o->anon_rate = flag_value(val, "anon-rate");
 	o->service_rate = flag_value(val, "service-rate");
 	o->trusted_proxies = flag_value(val, "trusted-proxies");
+	{
+		const char *v = flag_value(val, "recover-stop-before");
+		char *end;
+
+		errno = 0;
+		if (v) {
+			o->recover_stop_before = strtoull(v, &end, 10);
+			if (errno || end == v || *end || v[0] == '-' ||
+			    o->recover_stop_before == 0) {
+				fprintf(stderr, "bookd: --recover-stop-before "
+					"must be a log LSN (1 or more), not "
+					"'%s'\n", v);
+				return -EINVAL;
+			}
+		}
+	}
 	return parse_sizes(val, &o->sizes);
 }
 
@@ -699,6 +722,13 @@ int main(int argc, char **argv)
 	}
 	cfg.wake_fd_count = fd_count;
 	cfg.cut_corrupt = o.accept_log_loss;
+	cfg.recover_stop_before = o.recover_stop_before;
+	if (o.recover_stop_before)
+		fprintf(stderr, "bookd: --recover-stop-before %" PRIu64
+			": the log is cut before LSN %" PRIu64 "; that record "
+			"and every later one are set aside as *.cut, not "
+			"applied\n", o.recover_stop_before,
+			o.recover_stop_before);
 	if (o.accept_log_loss)
 		fprintf(stderr, "bookd: --accept-log-loss: a damaged or "
 			"incomplete log is cut where the damage starts; what "

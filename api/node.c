@@ -21,6 +21,7 @@
  * bookings go on during the whole write (Redis BGSAVE).
  */
 #include "node.h"
+#include "entry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,46 @@ struct replay {
 	core *core;
 	uint64_t count, bytes, lsn;
 	int rc;
+	char kind[96]; /* of the record that failed */
 };
+
+/* What an entry holds, for a message: its records' kinds, runs of one
+ * kind counted ("series_generated+event_create*5000"). */
+static void entry_kind(const void *payload, size_t size, char *out,
+		       size_t out_size)
+{
+	struct core_rec rec;
+	size_t pos = 0, used = 0;
+	unsigned runs = 0;
+	uint64_t run = 0;
+	uint8_t type = 0;
+	int rc;
+
+	out[0] = '\0';
+	for (;;) {
+		rc = core_entry_next(payload, size, &pos, &rec);
+		if (rc > 0 && run > 0 && rec.type == type) {
+			run++;
+			continue;
+		}
+		if (run > 0 && used + 48 < out_size) {
+			used += (size_t)snprintf(out + used, out_size - used,
+						 "%s%s", runs++ ? "+" : "",
+						 core_rec_type_name(type));
+			if (run > 1)
+				used += (size_t)snprintf(out + used,
+							 out_size - used,
+							 "*%" PRIu64, run);
+		}
+		if (rc <= 0)
+			break;
+		type = rec.type;
+		run = 1;
+	}
+	if (rc < 0 || runs == 0)
+		snprintf(out + used, out_size - used, "%smalformed entry",
+			 runs ? "+" : "");
+}
 
 static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
@@ -85,6 +125,7 @@ static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	if (rc) {
 		r->rc = rc;
 		r->lsn = lsn;
+		entry_kind(payload, size, r->kind, sizeof(r->kind));
 		return rc;
 	}
 	r->count++;
@@ -187,6 +228,22 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	} else if (rc) {
 		goto out_close_wal;
 	}
+	if (cfg->recover_stop_before) {
+		/* The operator's way past a record that does not apply. */
+		if (cfg->recover_stop_before <= snap_lsn) {
+			snprintf(err, err_size,
+				 "--recover-stop-before %" PRIu64 ": the "
+				 "snapshot at LSN %" PRIu64 " already holds "
+				 "that record", cfg->recover_stop_before,
+				 snap_lsn);
+			rc = -EINVAL;
+			goto out_close_wal;
+		}
+		rc = wal_cut_before(n->wal, cfg->recover_stop_before, err,
+				    err_size);
+		if (rc)
+			goto out_close_wal;
+	}
 
 	ccfg.log = node_log;
 	ccfg.log_ctx = n;
@@ -212,10 +269,26 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	rc = wal_replay(n->wal, snap_lsn + 1, replay_one, &rp);
 	core_unpark(n->core);
 	if (rc) {
-		if (rp.rc)
+		uint64_t seg = 0, off = 0;
+
+		if (rp.rc && wal_record_where(n->wal, rp.lsn, &seg, &off) == 0)
 			snprintf(err, err_size,
-				 "log record %" PRIu64 " does not apply: %s",
-				 rp.lsn, strerror(-rp.rc));
+				 "log record LSN %" PRIu64 " (%s/%020" PRIu64
+				 ".wal+%" PRIu64 ", %s) does not apply: %s. "
+				 "To start without it and every record after "
+				 "it (set aside as *.cut in the data dir), "
+				 "start once with --recover-stop-before %" PRIu64
+				 " (docs/operations.md)",
+				 rp.lsn, cfg->data_dir, seg, off, rp.kind,
+				 strerror(-rp.rc), rp.lsn);
+		else if (rp.rc)
+			snprintf(err, err_size,
+				 "log record LSN %" PRIu64 " (%s) does not "
+				 "apply: %s. To start without it and every "
+				 "record after it, start once with "
+				 "--recover-stop-before %" PRIu64
+				 " (docs/operations.md)",
+				 rp.lsn, rp.kind, strerror(-rp.rc), rp.lsn);
 		else
 			snprintf(err, err_size, "log replay failed: %s",
 				 strerror(-rc));

@@ -17,6 +17,7 @@
  * FILES (in the log directory)
  *
  *   LOCK                          OFD write lock of the running process
+ *   DURABLE                       LSN known durable (recovery evidence)
  *   00000000000000000001.wal      segments, named by their first LSN
  *   next.tmp                      the next segment, prepared ahead
  *   snap-000000000000a2f0         snapshots, named by their LSN (hex)
@@ -86,6 +87,11 @@
  *    or its records end before the trailer's end offset: the successor's
  *    records were acknowledged. -EUCLEAN as below. A damaged trailer with
  *    no successor counts the same (it is written only at a roll-over).
+ *  - the file is shorter than its header's size (segments are allocated
+ *    whole and never shrink), or its header is bad (headers are durable
+ *    before the name): damage, -EUCLEAN as below.
+ *  - DURABLE (written after syncs, never covering an unsynced batch) says
+ *    the failing LSN was durable: -EUCLEAN as below.
  *  - another segment exists after it, or a valid record after it carries
  *    synced LSN >= the failing LSN: the failing record was durable, so
  *    acknowledged data sits behind damage. -EUCLEAN, naming the segment
@@ -95,9 +101,8 @@
  *    loss that reordered its pages): the bytes from there to the last
  *    non-zero byte are zeroed and the cut is reported.
  * A bad checksum in the last synced batch cannot be told from a torn write;
- * like PostgreSQL we cut there. A segment whose header is corrupt while it
- * holds records is always corruption (headers are synced before use). A
- * log ending before the newest snapshot lost records: -EUCLEAN too. Last,
+ * like PostgreSQL we cut there. A log ending before the newest snapshot
+ * lost records: -EUCLEAN too. Last,
  * the tail segment is fdatasync'ed: what a killed process left in the page
  * cache counts as durable only once it is on disk.
  *
@@ -408,6 +413,59 @@ static int wal__lock(wal *w, char *err, size_t err_size)
 	return 0;
 }
 
+/* ---- The durable checkpoint -------------------------------------------- */
+
+/* Opens DURABLE and reads what it says into w->ckpt (lsn 0: nothing). */
+static void wal__ckpt_open(wal *w)
+{
+	struct wal_ckpt c;
+	ssize_t n;
+
+	memset(&w->ckpt, 0, sizeof(w->ckpt));
+	w->ckpt_fd = openat(w->dir_fd, WAL_CKPT_NAME,
+			    O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (w->ckpt_fd < 0) {
+		wal__log("cannot open %s/%s: %s (recovery cannot tell how far "
+			 "the log was durable)", w->dir, WAL_CKPT_NAME,
+			 strerror(errno));
+		return;
+	}
+	n = pread(w->ckpt_fd, &c, sizeof(c), 0);
+	if (n == 0)
+		return; /* new */
+	if (n != (ssize_t)sizeof(c) || c.magic != WAL_CKPT_MAGIC ||
+	    c.checksum != XXH3_64bits(&c, offsetof(struct wal_ckpt,
+						   checksum))) {
+		wal__log("%s/%s is damaged: ignored (recovery cannot tell how "
+			 "far the log was durable)", w->dir, WAL_CKPT_NAME);
+		return;
+	}
+	w->ckpt = c;
+}
+
+void wal__ckpt_write(wal *w, uint64_t lsn, bool sync)
+{
+	struct wal_ckpt c;
+
+	if (w->ckpt_fd < 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.magic = WAL_CKPT_MAGIC;
+	c.lsn = lsn;
+	c.seg_first_lsn = w->seg_first_lsn;
+	c.end_off = w->seg_off;
+	c.checksum = XXH3_64bits(&c, offsetof(struct wal_ckpt, checksum));
+	w->ckpt_written_ns = wal__now_ns();
+	/* Not through the syscall table: it is not log data. */
+	if (pwrite(w->ckpt_fd, &c, sizeof(c), 0) != (ssize_t)sizeof(c) ||
+	    (sync && fdatasync(w->ckpt_fd) != 0)) {
+		wal__log("cannot write %s/%s: %s; the log goes on without it",
+			 w->dir, WAL_CKPT_NAME, strerror(errno));
+		close(w->ckpt_fd);
+		w->ckpt_fd = -1;
+	}
+}
+
 /* ---- Reading segments ---------------------------------------------------- */
 
 int wal__map(wal *w, uint64_t first_lsn, bool live, struct wal_map *m)
@@ -680,14 +738,28 @@ out:
 	return rc;
 }
 
-/* Copies a segment aside as <name>.cut before cut_corrupt changes it. */
+/* A name for what is set aside from segment name: <name>.cut, or
+ * <name>.2.cut, ... if an earlier cut took it (nothing is overwritten). */
+#define WAL_CUT_NAME_SIZE (WAL_SEGMENT_NAME_SIZE + 16)
+static void wal__cut_name(wal *w, const char *name,
+			  char cut[WAL_CUT_NAME_SIZE])
+{
+	unsigned k;
+
+	snprintf(cut, WAL_CUT_NAME_SIZE, "%s.cut", name);
+	for (k = 2; faccessat(w->dir_fd, cut, F_OK, 0) == 0 && k < 1000000;
+	     k++)
+		snprintf(cut, WAL_CUT_NAME_SIZE, "%s.%u.cut", name, k);
+}
+
+/* Copies a segment aside as <name>.cut before a cut changes it. */
 static int wal__copy_aside(wal *w, const char *name)
 {
-	char cut[WAL_SEGMENT_NAME_SIZE + 8];
+	char cut[WAL_CUT_NAME_SIZE];
 	int src, dst, rc = 0;
 	ssize_t n;
 
-	snprintf(cut, sizeof(cut), "%s.cut", name);
+	wal__cut_name(w, name, cut);
 	src = openat(w->dir_fd, name, O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return -errno;
@@ -701,6 +773,8 @@ static int wal__copy_aside(wal *w, const char *name)
 		;
 	if (n < 0 || fsync(dst) != 0)
 		rc = -errno;
+	else
+		wal__log("cut: %s/%s copied to %s", w->dir, name, cut);
 	close(dst);
 out_close_src:
 	close(src);
@@ -709,10 +783,10 @@ out_close_src:
 
 static int wal__rename_aside(wal *w, uint64_t first_lsn)
 {
-	char name[WAL_SEGMENT_NAME_SIZE], cut[WAL_SEGMENT_NAME_SIZE + 8];
+	char name[WAL_SEGMENT_NAME_SIZE], cut[WAL_CUT_NAME_SIZE];
 
 	wal__segment_name(name, first_lsn);
-	snprintf(cut, sizeof(cut), "%s.cut", name);
+	wal__cut_name(w, name, cut);
 	if (renameat(w->dir_fd, name, w->dir_fd, cut) != 0)
 		return -errno;
 	wal__log("cut: %s/%s renamed to %s", w->dir, name, cut);
@@ -774,6 +848,7 @@ struct wal_stop {
 	bool seal_bad;         /* a damaged trailer: it rolled over */
 	uint64_t sealed_next;  /* a valid trailer's next LSN (0: none) */
 	uint64_t sealed_end;   /* and its end of records */
+	uint64_t file_size;    /* truncated: the file's size (else 0) */
 };
 
 /*
@@ -832,6 +907,11 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 			 "its trailer (written only at a roll-over) is "
 			 "damaged and no segment follows: the records from "
 			 "LSN %" PRIu64 " on are lost", stop->lsn);
+	else if (stop->file_size != 0)
+		snprintf(proof, sizeof(proof),
+			 "the file is %" PRIu64 " bytes, not the %" PRIu64
+			 " it was allocated with: it was truncated (a crash "
+			 "never shortens a segment)", stop->file_size, seg_size);
 	else if (stop->index + 1 < count)
 		snprintf(proof, sizeof(proof), "segment %020" PRIu64
 			 ".wal follows", lsns[stop->index + 1]);
@@ -843,6 +923,18 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	else if (stop->header_bad && a.valid_count > 0)
 		snprintf(proof, sizeof(proof),
 			 "%" PRIu64 " valid records follow", a.valid_count);
+	else if (stop->header_bad)
+		snprintf(proof, sizeof(proof),
+			 "the file is %" PRIu64 " bytes; a segment's header "
+			 "is durable before it gets its name, so this is "
+			 "damage, not a crash", m.file_size);
+	else if (w->ckpt.lsn >= stop->lsn)
+		snprintf(proof, sizeof(proof),
+			 "%s says LSN %" PRIu64 " was durable (in %020" PRIu64
+			 ".wal up to +%" PRIu64 "): records %" PRIu64
+			 "..%" PRIu64 " were acknowledged and are lost",
+			 WAL_CKPT_NAME, w->ckpt.lsn, w->ckpt.seg_first_lsn,
+			 w->ckpt.end_off, stop->lsn, w->ckpt.lsn);
 	corrupt = proof[0] != '\0';
 
 	if (corrupt && !cut_corrupt) {
@@ -857,10 +949,10 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	if (corrupt) {
 		wal__log("CUT CORRUPT LOG at %s/%s+%" PRIu64 " (%s, LSN %" PRIu64
 			 "): %s; the log now ends at LSN %" PRIu64 ", every "
-			 "record from LSN %" PRIu64 " on is dropped; a copy is "
-			 "kept as %s.cut",
+			 "record from LSN %" PRIu64 " on is dropped; what is "
+			 "cut is kept as *.cut (named below)",
 			 w->dir, m.name, stop->off, stop->why, stop->lsn,
-			 proof, stop->lsn - 1, stop->lsn, m.name);
+			 proof, stop->lsn - 1, stop->lsn);
 		rc = wal__copy_aside(w, m.name);
 		for (i = stop->index + 1; rc == 0 && i < count; i++)
 			rc = wal__rename_aside(w, lsns[i]);
@@ -872,11 +964,8 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	}
 
 	if (stop->header_bad) {
-		/* Nothing durable in it (or cut asked for): start it anew. */
-		if (!corrupt)
-			wal__log("cut: %s/%s has a bad header (%s) and no "
-				 "records: re-created",
-				 w->dir, m.name, stop->why);
+		/* Cut asked for (a bad header is always damage): anew. */
+		WAL_ASSERT(corrupt);
 		rc = wal__create_first(w, stop->lsn);
 		if (rc != 0) {
 			wal__errf(err, err_size, "wal: re-creating %s: %s",
@@ -933,6 +1022,27 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 	}
 	wal__newest_snapshot_lsn(w->dir_fd, &snap_lsn);
 
+	if (count == 0 && w->ckpt.lsn > snap_lsn) {
+		if (!cut_corrupt) {
+			wal__errf(err, err_size,
+				  "wal: %s holds no segment, but %s says LSN "
+				  "%" PRIu64 " was durable (in %020" PRIu64
+				  ".wal): records %" PRIu64 "..%" PRIu64
+				  " were acknowledged and are lost; start with "
+				  "cut_corrupt (bookd --accept-log-loss) to "
+				  "start the log after LSN %" PRIu64,
+				  w->dir, WAL_CKPT_NAME, w->ckpt.lsn,
+				  w->ckpt.seg_first_lsn, snap_lsn + 1,
+				  w->ckpt.lsn, snap_lsn);
+			rc = -EUCLEAN;
+			goto out;
+		}
+		wal__log("CUT CORRUPT LOG: %s holds no segment, but LSN %" PRIu64
+			 " was durable: records %" PRIu64 "..%" PRIu64
+			 " are lost; the log starts after LSN %" PRIu64,
+			 w->dir, w->ckpt.lsn, snap_lsn + 1, w->ckpt.lsn,
+			 snap_lsn);
+	}
 	if (count == 0) {
 		lsn = snap_lsn + 1;
 		w->segs = calloc(1, sizeof(*w->segs));
@@ -967,6 +1077,7 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		struct wal_seg_trailer t;
 		enum wal_seal seal;
 		struct wal_map m;
+		uint64_t file_size, seg_size;
 		const char *why;
 		uint64_t off = WAL_SEGMENT_HEADER_SIZE;
 
@@ -1000,11 +1111,22 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		si->end_off = off;
 		records += si->record_count;
 		seal = wal__read_seal(&m, &t);
+		file_size = m.file_size;
+		seg_size = m.header_size;
 		wal__unmap(&m);
 		if (wal__now_ns() - t_report > 1000000000ull) {
 			t_report = wal__now_ns();
 			wal__log("%s: %zu/%zu segments, %" PRIu64 " records",
 				 w->dir, i + 1, count, records);
+		}
+		if (file_size < seg_size) {
+			/* Segments are allocated whole before they get
+			 * their name: a short one was cut by something
+			 * else than a crash. */
+			stop = (struct wal_stop){ .index = i, .off = off,
+						  .lsn = lsn, .why = why };
+			stop.file_size = file_size;
+			break;
 		}
 		if (seal == WAL_SEAL_VALID &&
 		    (off != t.end_off || lsn != t.next_lsn)) {
@@ -1105,6 +1227,15 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		 w->dir, records, (double)bytes / (1 << 20), w->seg_count,
 		 (double)(wal__now_ns() - t0) / 1e9, w->next_lsn);
 out:
+	if (rc == 0) {
+		/* What recovery found is durable (synced above): the new
+		 * lower bound, whatever was cut. */
+		wal__ckpt_write(w, w->next_lsn - 1, true);
+		rc = wal__sync(w->dir_fd);
+		if (rc != 0)
+			wal__errf(err, err_size, "wal: fsync of %s: %s",
+				  w->dir, strerror(-rc));
+	}
 	free(lsns);
 	return rc;
 }
@@ -1156,6 +1287,7 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	if (w == NULL)
 		goto out_nomem;
 	w->dir_fd = w->lock_fd = w->event_fd = w->seg_fd = w->prep_fd = -1;
+	w->ckpt_fd = -1;
 	w->segment_size = cfg->segment_size;
 	w->seg_size = cfg->segment_size;
 	w->sync = cfg->sync;
@@ -1182,6 +1314,7 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	rc = wal__lock(w, err, err_size);
 	if (rc != 0)
 		goto out_close_dir;
+	wal__ckpt_open(w);
 
 	/* All memory of the running log, now (STYLE: allocate at startup). */
 	w->zero = aligned_alloc(4096, WAL_ZERO_CHUNK_SIZE);
@@ -1227,6 +1360,8 @@ out_free_bufs:
 	free(w->bufs[0].data);
 	free(w->bufs[1].data);
 	free(w->zero);
+	if (w->ckpt_fd >= 0)
+		close(w->ckpt_fd);
 	close(w->lock_fd);
 out_close_dir:
 	close(w->dir_fd);
@@ -1292,6 +1427,147 @@ int wal_replay(wal *w, uint64_t from_lsn,
 	return rc;
 }
 
+/* Where record lsn is (recovered, before wal_start): its segment's index
+ * and offset. -ENOENT if the log does not hold it. */
+static int wal__find(wal *w, uint64_t lsn, size_t *index, uint64_t *off_out)
+{
+	const struct wal_seg_info *si = NULL;
+	struct wal_map m;
+	uint64_t off = WAL_SEGMENT_HEADER_SIZE, l;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->seg_count; i++) {
+		si = &w->segs[i];
+		if (lsn >= si->first_lsn &&
+		    (lsn < si->first_lsn + si->record_count ||
+		     (i + 1 == w->seg_count &&
+		      lsn == si->first_lsn + si->record_count)))
+			break;
+	}
+	if (i == w->seg_count)
+		return -ENOENT;
+	*index = i;
+	if (lsn == si->first_lsn + si->record_count) {
+		*off_out = si->end_off; /* the next LSN of the log */
+		return 0;
+	}
+	rc = wal__map(w, si->first_lsn, false, &m);
+	if (rc != 0)
+		return rc;
+	if (wal__check_seg_hdr(&m, si->first_lsn) != NULL) {
+		wal__unmap(&m);
+		return -EIO;
+	}
+	for (l = si->first_lsn; l < lsn; l++) {
+		struct wal_rec_hdr h;
+		uint32_t len;
+
+		if (wal__check_record(&m, off, l, &h, &len) != NULL) {
+			wal__unmap(&m);
+			return -EIO; /* changed since wal_open */
+		}
+		off += len;
+	}
+	wal__unmap(&m);
+	*off_out = off;
+	return 0;
+}
+
+int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,
+		     uint64_t *off)
+{
+	size_t i;
+	int rc;
+
+	WAL_ASSERT(w != NULL);
+	if (w->started)
+		return -EINVAL;
+	rc = wal__find(w, lsn, &i, off);
+	if (rc == 0)
+		*seg_first_lsn = w->segs[i].first_lsn;
+	return rc;
+}
+
+int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
+{
+	char name[WAL_SEGMENT_NAME_SIZE];
+	uint64_t off, last = w->next_lsn - 1;
+	struct wal_map m;
+	size_t i, k;
+	int rc, fd;
+
+	WAL_ASSERT(w != NULL);
+	if (w->started) {
+		wal__errf(err, err_size, "wal: cut before LSN %" PRIu64
+			  ": the log is running", lsn);
+		return -EINVAL;
+	}
+	if (lsn == last + 1)
+		return 0; /* nothing after it */
+	rc = lsn == 0 ? -ENOENT : wal__find(w, lsn, &i, &off);
+	if (rc != 0) {
+		wal__errf(err, err_size,
+			  "wal: cannot cut before LSN %" PRIu64 ": the log in "
+			  "%s holds LSN %" PRIu64 "..%" PRIu64 "%s%s",
+			  lsn, w->dir, w->segs[0].first_lsn, last,
+			  rc == -ENOENT ? "" : ": ",
+			  rc == -ENOENT ? "" : strerror(-rc));
+		return rc == -ENOENT ? -EINVAL : rc;
+	}
+	wal__segment_name(name, w->segs[i].first_lsn);
+	wal__log("CUT AT THE OPERATOR'S REQUEST: the log in %s now ends at "
+		 "LSN %" PRIu64 "; records %" PRIu64 "..%" PRIu64
+		 " (%" PRIu64 " records, from %s+%" PRIu64 ") are set aside "
+		 "as *.cut (named below), never read again",
+		 w->dir, lsn - 1, lsn, last, last - lsn + 1, name, off);
+	rc = wal__copy_aside(w, name);
+	for (k = i + 1; rc == 0 && k < w->seg_count; k++)
+		rc = wal__rename_aside(w, w->segs[k].first_lsn);
+	if (rc == 0)
+		rc = wal__map(w, w->segs[i].first_lsn, false, &m);
+	if (rc == 0) {
+		WAL_ASSERT(wal__check_seg_hdr(&m, w->segs[i].first_lsn) ==
+			   NULL);
+		/* Its records and its trailer go: it is the tail now. */
+		rc = wal__zero_range(w, name, off, m.file_size, m.file_size,
+				     m.header_size);
+		w->seg_size = m.header_size;
+		w->seg_limit = m.version == WAL_SEGMENT_VERSION_1
+				       ? m.header_size
+				       : m.header_size -
+						 WAL_SEGMENT_TRAILER_SIZE;
+		wal__unmap(&m);
+	}
+	if (rc == 0 && i + 1 < w->seg_count) {
+		fd = openat(w->dir_fd, name, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+		} else {
+			close(w->seg_fd);
+			w->seg_fd = fd;
+		}
+	}
+	if (rc == 0)
+		rc = wal__sync(w->dir_fd);
+	if (rc != 0) {
+		wal__errf(err, err_size, "wal: cutting %s/%s before LSN %" PRIu64
+			  ": %s", w->dir, name, lsn, strerror(-rc));
+		return rc;
+	}
+	w->seg_first_lsn = w->segs[i].first_lsn;
+	w->seg_off = off;
+	w->seg_count = i + 1;
+	w->segs[i].record_count = lsn - w->segs[i].first_lsn;
+	w->segs[i].end_off = off;
+	w->next_lsn = lsn;
+	atomic_store(&w->appended_lsn, lsn - 1);
+	atomic_store(&w->durable_lsn, lsn - 1);
+	atomic_store(&w->synced_lsn, lsn - 1);
+	wal__ckpt_write(w, lsn - 1, true);
+	return 0;
+}
+
 void wal_close(wal *w)
 {
 	if (w == NULL)
@@ -1299,13 +1575,21 @@ void wal_close(wal *w)
 	if (w->started)
 		wal__writer_stop(w);
 	if (w->seg_fd >= 0) {
-		if (atomic_load(&w->error) == 0 &&
+		bool synced = atomic_load(&w->error) == 0;
+
+		if (synced &&
 		    atomic_load(&w->synced_lsn) < atomic_load(&w->durable_lsn) &&
-		    wal__sync(w->seg_fd) != 0)
+		    wal__sync(w->seg_fd) != 0) {
 			wal__log("FATAL: final fdatasync of %s failed: %s",
 				 w->dir, strerror(errno));
+			synced = false;
+		}
+		if (synced)
+			wal__ckpt_write(w, atomic_load(&w->durable_lsn), true);
 		close(w->seg_fd);
 	}
+	if (w->ckpt_fd >= 0)
+		close(w->ckpt_fd);
 	free(w->segs);
 	wal__sync_destroy(w);
 	close(w->event_fd);

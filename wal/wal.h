@@ -97,6 +97,26 @@ int wal_replay(wal *w, uint64_t from_lsn,
 			 size_t size),
 	       void *ctx);
 
+/*
+ * Before wal_start(): where record lsn lies, for messages: the first LSN
+ * of its segment (the file name) and its offset there. -ENOENT if the
+ * log does not hold it.
+ */
+int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,
+		     uint64_t *off);
+
+/*
+ * Before wal_start() (and before wal_replay() if that should not see
+ * them): the operator's way past a record that cannot be applied. Ends
+ * the log at lsn - 1: the segment holding lsn is copied aside as
+ * <segment>.cut (or <segment>.N.cut: nothing is overwritten), cut there,
+ * every later segment is renamed to *.cut; logged loudly on stderr with
+ * the LSNs set aside. New records then take LSN lsn on. lsn one past the
+ * end: nothing to do. -EINVAL with a message if the log does not hold
+ * lsn (below its first kept record, or past its end).
+ */
+int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size);
+
 /* Starts the writer and the segment preparer threads. */
 int wal_start(wal *w);
 

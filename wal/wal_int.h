@@ -66,6 +66,25 @@ struct wal_seg_trailer {
 _Static_assert(sizeof(struct wal_seg_trailer) == WAL_SEGMENT_TRAILER_SIZE,
 	       "wal segment trailer");
 
+/*
+ * The durable checkpoint, file DURABLE (64 bytes at offset 0, one sector):
+ * an LSN every record up to which was fdatasync'ed, and where it ended.
+ * Rewritten in place (no fdatasync) by the writer at most every
+ * WAL_CKPT_INTERVAL_NS after a sync, and synced at the end of recovery and
+ * at close: whatever version reaches the disk was true when written, so
+ * recovery may trust it as a lower bound of what was acknowledged.
+ */
+#define WAL_CKPT_MAGIC 0x52554457444b4f42ull /* "BOKDWDUR" */
+struct wal_ckpt {
+	uint64_t magic;        /* WAL_CKPT_MAGIC */
+	uint64_t lsn;          /* every record <= it was durable */
+	uint64_t seg_first_lsn; /* the segment holding it */
+	uint64_t end_off;      /* where that segment's records ended */
+	uint8_t reserved[24];  /* zero */
+	uint64_t checksum;     /* XXH3-64 of bytes 0..55 */
+};
+_Static_assert(sizeof(struct wal_ckpt) == 64, "wal checkpoint");
+
 /* Record header, then the payload, then zero padding to 8 bytes. */
 struct wal_rec_hdr {
 	uint64_t checksum;   /* XXH3-64 of bytes 8..len-1 (rest of header,
@@ -104,6 +123,8 @@ static inline uint32_t wal__record_len(size_t size)
 #define WAL_SEGMENT_NAME_SIZE 32 /* "%020llu.wal" + NUL, rounded up */
 #define WAL_PREP_NAME "next.tmp" /* the segment prepared ahead */
 #define WAL_LOCK_NAME "LOCK"
+#define WAL_CKPT_NAME "DURABLE"
+#define WAL_CKPT_INTERVAL_NS (100 * 1000 * 1000ull)
 #define WAL_ZERO_CHUNK_SIZE (1u << 20)
 #define WAL_SEGMENT_COUNT_MAX (1u << 20) /* files scanned at open */
 #define WAL_SYNC_WRITE_INTERVAL_NS (10 * 1000 * 1000ull)
@@ -142,6 +163,7 @@ struct wal {
 	char *dir;
 	int dir_fd;
 	int lock_fd;
+	int ckpt_fd;            /* DURABLE, -1 if it cannot be written */
 	int event_fd;
 	int watch_fds[WAL_WATCH_FD_COUNT_MAX]; /* wal_event_fd_add */
 	unsigned watch_fd_count;
@@ -155,6 +177,7 @@ struct wal {
 	/* Recovery result, used before wal_start. */
 	struct wal_seg_info *segs;
 	size_t seg_count;
+	struct wal_ckpt ckpt;   /* as found at open (lsn 0: none) */
 
 	/* Appenders and writer, under mu. */
 	pthread_mutex_t mu;
@@ -183,6 +206,7 @@ struct wal {
 	uint64_t seg_size;         /* of the current segment */
 	uint64_t seg_limit;        /* records end before this (the trailer) */
 	uint64_t unsynced_since_ns; /* WAL_SYNC_WRITE: 0 if all synced */
+	uint64_t ckpt_written_ns;  /* last DURABLE write */
 	struct io_uring ring;
 	bool ring_ok;
 	pthread_t writer_thread;
@@ -268,6 +292,11 @@ void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
 const char *wal__check_record(const struct wal_map *m, uint64_t off,
 			      uint64_t expect_lsn, struct wal_rec_hdr *h,
 			      uint32_t *len);
+
+/* Writes DURABLE: lsn (fdatasync'ed), in the current segment up to
+ * seg_off (writer, or before or after it runs). sync: fdatasync it. Errors
+ * are logged once and ignored: it is evidence, not data. */
+void wal__ckpt_write(wal *w, uint64_t lsn, bool sync);
 
 /* wal_writer.c */
 int wal__prepare_segment(wal *w, int *fd_out);

@@ -349,6 +349,10 @@ static void wal__publish(wal *w, uint64_t lsn, bool synced)
 	}
 	atomic_store(&w->durable_lsn, lsn);
 	wal__notify(w);
+	/* After the waiters are woken: evidence for recovery, not data. */
+	if (synced &&
+	    wal__now_ns() - w->ckpt_written_ns >= WAL_CKPT_INTERVAL_NS)
+		wal__ckpt_write(w, lsn, false);
 }
 
 /* The sticky failure: logged once, loudly; everybody wakes up. */
@@ -516,6 +520,8 @@ static int wal__sync_written(wal *w, const char **what)
 	wal__count_sync(w, t0);
 	atomic_store_explicit(&w->synced_lsn, lsn, memory_order_release);
 	w->unsynced_since_ns = 0;
+	if (wal__now_ns() - w->ckpt_written_ns >= WAL_CKPT_INTERVAL_NS)
+		wal__ckpt_write(w, lsn, false);
 	return 0;
 }
 

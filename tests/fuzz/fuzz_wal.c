@@ -36,7 +36,7 @@ static void clean(void)
 {
 	static const char *const names[] = {
 		"00000000000000000001.wal", "00000000000000000001.wal.cut",
-		"next.tmp", "LOCK",
+		"next.tmp", "LOCK", "DURABLE",
 	};
 	char path[128];
 
