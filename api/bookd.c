@@ -292,6 +292,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		char *end;
 
 		errno = 0;
+		o->recover_stop_before = 0;
 		if (v) {
 			o->recover_stop_before = strtoull(v, &end, 10);
 			if (errno || end == v || *end || v[0] == '-' ||
@@ -607,7 +608,7 @@ int main(int argc, char **argv)
 	struct srv *srv = NULL;
 	node *n = NULL;
 	sigset_t sigs;
-	char err[256];
+	char err[1024]; /* a damaged log's message names paths and a flag */
 	const int *fds;
 	int wake_fds[NET_THREAD_COUNT_MAX + 1];
 	unsigned fd_count;
