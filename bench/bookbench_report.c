@@ -178,7 +178,7 @@ static void json_bookd(FILE *f, const struct bb_bookd_info *b)
 	json_str(f, b->source[0] ? b->source : "unknown");
 	fprintf(f, ",\"started_by_bookbench\":%s,\"rate_limits\":\"%s\"}",
 		b->started ? "true" : "false",
-		!b->started ? "bookd's own" : b->limits_off ? "off" : "bookd's defaults");
+		!b->started ? "bookd's own" : b->limits_off ? "off" : "kept");
 }
 
 int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const char *command,
@@ -578,7 +578,7 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 		}
 		if (bookd->started)
 			fprintf(f, ", started by bookbench, rate limits %s",
-				bookd->limits_off ? "off" : "at bookd's defaults");
+				bookd->limits_off ? "off" : "kept (--bookd-limits)");
 	}
 	fprintf(f, "</p>\n<pre>");
 	html_text(f, command);
