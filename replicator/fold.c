@@ -383,23 +383,25 @@ static const char *status_name(uint8_t s)
 	}
 }
 
-/* Folds one record into the batch; -EUCLEAN (with b->err) when it cannot
- * be right: the log and PostgreSQL would diverge. */
-int repl__batch_add(struct batch *b, const struct core_rec *c,
-		     uint64_t lsn, uint32_t notify_index)
+/* The customer of a booking as a COPY field: known when the batch created
+ * it, else \N (the sink looks it up in registrations). */
+static void buf_customer_of(struct batch *b, struct buf *o, uint64_t booking_id)
 {
-	/* Snapshot records of events and the catalogue carry no time. */
-	const int64_t at = c->at ? c->at : b->now_ms;
-	struct part *p = &b->part[0]; /* the catalogue's */
-	struct buf *o;
-	struct bk *k;
-	struct ev *e;
-	bool existed;
+	const struct bk *k = bk_find(b, booking_id);
 
-	b->seq++;
-	if (c->type >= CORE_REC_ORG && c->type <= CORE_REC_SERIES_GENERATED &&
-	    !part_for(b, 0, lsn))
-		return 0; /* the catalogue: stream 0 has it */
+	if (k && k->kind != BK_SET)
+		buf_str(o, k->customer);
+	else
+		buf_null(o);
+}
+
+/* ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES, SERIES_GENERATED: a row of
+ * stream 0 each (the sink keeps the last per id: seq). */
+static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
+{
+	struct part *p = &b->part[0];
+	struct buf *o;
+
 	switch (c->type) {
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
@@ -428,7 +430,7 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 		char t[8];
 
 		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
-			goto bad;
+			return -EUCLEAN;
 		o = &p->st[ST_SERIES];
 		buf_u64(o, b->seq); TAB(o);
 		buf_u64(o, c->u.series.id); TAB(o);
@@ -471,196 +473,272 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 		buf_i64(o, at); EOL(o);
 		p->rows[ST_GEN]++;
 		return 0;
-	case CORE_REC_EVENT_CREATE: {
-		int64_t m = month_of(c->u.event.start_at);
+	}
+	return -EUCLEAN;
+}
 
-		if (!part_for(b, c->u.event.id, lsn)) {
-			repl__starts_set(b->env.starts, c->u.event.id,
-				   c->u.event.start_at);
-			return 0;
-		}
-		e = ev_get(b, c->u.event.id);
-		if (e->created)
-			goto bad;
-		e->created = e->set = true;
-		e->created_at = at;
-		e->start_at = c->u.event.start_at;
-		e->series_id = c->u.event.series_id;
-		e->org_id = c->u.event.org_id;
-		e->location_id = c->u.event.location_id;
-		e->instructor_id = e->set_instructor = c->u.event.instructor_id;
-		e->duration_min = c->u.event.duration_min;
-		e->capacity0 = e->capacity = c->u.event.capacity;
-		e->waitlist_capacity = c->u.event.waitlist_capacity;
-		e->price_cents = c->u.event.price_cents;
-		memcpy(e->currency, c->u.event.currency, sizeof(e->currency));
-		e->status = CORE_EVENT_SCHEDULED;
-		if (at > e->updated_at)
-			e->updated_at = at;
-		if (e->start_at == 0 || e->duration_min == 0)
-			goto bad;
-		repl__starts_set(b->env.starts, e->id, e->start_at);
-		if (!month_known(b->env.months, m) && m >= 0 && m < REPL_MONTH_COUNT) {
-			if (!b->months || (uint32_t)m < b->month_lo)
-				b->month_lo = (uint32_t)m;
-			if (!b->months || (uint32_t)m > b->month_hi)
-				b->month_hi = (uint32_t)m;
-			b->months = true;
-		} else if (m < 0 || m >= REPL_MONTH_COUNT) {
-			goto bad; /* before 1970 or after 2169 */
-		}
+/* EVENT_CREATE: the event as the batch will leave it; its month asked for
+ * when no partition is known. Its start is cached even when its stream
+ * has it already (later batches update it by its partition key). */
+static int fold_event_create(struct batch *b, const struct core_rec *c,
+			     uint64_t lsn, int64_t at)
+{
+	int64_t m = month_of(c->u.event.start_at);
+	struct ev *e;
+
+	if (!part_for(b, c->u.event.id, lsn)) {
+		repl__starts_set(b->env.starts, c->u.event.id,
+				 c->u.event.start_at);
 		return 0;
 	}
-	case CORE_REC_EVENT_PATCH:
-		if (c->u.patch.status != CORE_EVENT_SCHEDULED &&
-		    c->u.patch.status != CORE_EVENT_CANCELLED)
-			goto bad;
-		if (!part_for(b, c->u.patch.event_id, lsn))
-			return 0;
-		e = ev_get(b, c->u.patch.event_id);
-		if (e->cancelled && c->u.patch.status == CORE_EVENT_SCHEDULED)
-			goto bad;
-		e->set = true;
-		e->capacity = c->u.patch.capacity;
-		e->set_instructor = c->u.patch.instructor_id;
-		e->status = c->u.patch.status;
-		if (c->u.patch.status == CORE_EVENT_CANCELLED && !e->cancelled) {
-			e->cancelled = true;
-			e->cancel_at = b->snapshot ? b->now_ms : at;
-		}
-		if (at > e->updated_at)
-			e->updated_at = at;
+	e = ev_get(b, c->u.event.id);
+	if (e->created)
+		return -EUCLEAN;
+	e->created = e->set = true;
+	e->created_at = at;
+	e->start_at = c->u.event.start_at;
+	e->series_id = c->u.event.series_id;
+	e->org_id = c->u.event.org_id;
+	e->location_id = c->u.event.location_id;
+	e->instructor_id = e->set_instructor = c->u.event.instructor_id;
+	e->duration_min = c->u.event.duration_min;
+	e->capacity0 = e->capacity = c->u.event.capacity;
+	e->waitlist_capacity = c->u.event.waitlist_capacity;
+	e->price_cents = c->u.event.price_cents;
+	memcpy(e->currency, c->u.event.currency, sizeof(e->currency));
+	e->status = CORE_EVENT_SCHEDULED;
+	if (at > e->updated_at)
+		e->updated_at = at;
+	if (e->start_at == 0 || e->duration_min == 0)
+		return -EUCLEAN;
+	repl__starts_set(b->env.starts, e->id, e->start_at);
+	if (m < 0 || m >= REPL_MONTH_COUNT)
+		return -EUCLEAN; /* before 1970 or after 2169 */
+	if (!month_known(b->env.months, m)) {
+		if (!b->months || (uint32_t)m < b->month_lo)
+			b->month_lo = (uint32_t)m;
+		if (!b->months || (uint32_t)m > b->month_hi)
+			b->month_hi = (uint32_t)m;
+		b->months = true;
+	}
+	return 0;
+}
+
+/* EVENT_PATCH: the final capacity, instructor and status; a cancel once. */
+static int fold_event_patch(struct batch *b, const struct core_rec *c,
+			    uint64_t lsn, int64_t at)
+{
+	struct ev *e;
+
+	if (c->u.patch.status != CORE_EVENT_SCHEDULED &&
+	    c->u.patch.status != CORE_EVENT_CANCELLED)
+		return -EUCLEAN;
+	if (!part_for(b, c->u.patch.event_id, lsn))
 		return 0;
+	e = ev_get(b, c->u.patch.event_id);
+	if (e->cancelled && c->u.patch.status == CORE_EVENT_SCHEDULED)
+		return -EUCLEAN;
+	e->set = true;
+	e->capacity = c->u.patch.capacity;
+	e->set_instructor = c->u.patch.instructor_id;
+	e->status = c->u.patch.status;
+	if (c->u.patch.status == CORE_EVENT_CANCELLED && !e->cancelled) {
+		e->cancelled = true;
+		e->cancel_at = b->snapshot ? b->now_ms : at;
+	}
+	if (at > e->updated_at)
+		e->updated_at = at;
+	return 0;
+}
+
+/* BOOKING_NEW, BOOKING_RESTORE (snapshots: the booking as it is): created
+ * once per batch; a waitlisted one gets its order of joining. */
+static int fold_booking_new(struct batch *b, const struct core_rec *c,
+			    uint64_t lsn, int64_t at)
+{
+	struct bk *k;
+	struct ev *e;
+	bool existed;
+
+	if (!status_name(c->u.booking.status) ||
+	    c->u.booking.customer_id[0] == '\0')
+		return -EUCLEAN;
+	customer_stage(b, c->u.booking.customer_id, at);
+	if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
+		return 0;
+	k = bk_get(b, c->u.booking.booking_id, &existed);
+	if (existed)
+		return -EUCLEAN;
+	k->kind = c->type == CORE_REC_BOOKING_NEW ? BK_NEW : BK_RESTORE;
+	memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
+	k->status = c->u.booking.status;
+	k->hold = c->u.booking.hold_expires_at;
+	k->created_at = at;
+	k->updated_at = c->type == CORE_REC_BOOKING_NEW ? at : b->now_ms;
+	if (k->status == CORE_BOOKING_WAITLISTED)
+		k->join_seq = ++b->join_seq;
+	else if (k->kind == BK_RESTORE) { /* left the waitlist, maybe */
+		k->exit_status = k->status;
+		k->exit_at = b->now_ms;
+	}
+	if (k->kind == BK_RESTORE)
+		b->restore_count++;
+	e = ev_get(b, core_booking_event(k->id));
+	if (k->updated_at > e->updated_at)
+		e->updated_at = k->updated_at;
+	return 0;
+}
+
+/* BOOKING_SET: the booking's final status; its first move out of the
+ * waitlist kept (promotion or exit). Never back to waitlisted. */
+static int fold_booking_set(struct batch *b, const struct core_rec *c,
+			    uint64_t lsn, int64_t at)
+{
+	struct bk *k;
+	struct ev *e;
+	bool existed;
+	uint8_t was;
+
+	if (!status_name(c->u.booking.status) ||
+	    c->u.booking.status == CORE_BOOKING_WAITLISTED)
+		return -EUCLEAN;
+	if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
+		return 0;
+	k = bk_get(b, c->u.booking.booking_id, &existed);
+	if (!existed)
+		k->kind = BK_SET;
+	was = existed ? k->status : 0;
+	if (k->exit_status == 0 &&
+	    (k->kind == BK_SET || was == CORE_BOOKING_WAITLISTED)) {
+		/* For a booking this batch did not create, its first move is
+		 * its exit from the waitlist if PostgreSQL has it waitlisted
+		 * (checked there). */
+		k->exit_status = c->u.booking.status;
+		k->exit_at = at;
+	}
+	k->status = c->u.booking.status;
+	k->hold = c->u.booking.hold_expires_at;
+	k->updated_at = at;
+	e = ev_get(b, core_booking_event(k->id));
+	if (at > e->updated_at)
+		e->updated_at = at;
+	return 0;
+}
+
+/* PAYMENT: one row per recorded outcome; flagged when not applied. */
+static int fold_payment(struct batch *b, const struct core_rec *c,
+			uint64_t lsn, int64_t at)
+{
+	uint64_t amount = c->u.payment.amount_cents;
+	const char *st;
+	struct part *p;
+	struct buf *o;
+
+	switch (c->u.payment.code) {
+	case CORE_OK:
+		st = c->u.payment.succeeded ? "succeeded" : "failed";
+		break;
+	case CORE_PAYMENT_MISMATCH:
+		st = "mismatch";
+		break;
+	case CORE_NOT_PENDING:
+		st = "not_pending";
+		break;
+	default:
+		return -EUCLEAN;
+	}
+	if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
+		amount = INT64_MAX;
+	if (!(p = part_for(b, core_booking_event(c->u.payment.booking_id), lsn)))
+		return 0;
+	o = &p->st[ST_PAYMENT];
+	buf_u64(o, c->u.payment.booking_id); TAB(o);
+	buf_u64(o, c->u.payment.payment_ref); TAB(o);
+	buf_u64(o, amount); TAB(o);
+	buf_str(o, c->u.payment.currency); TAB(o);
+	buf_str(o, st); TAB(o);
+	buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
+	buf_u64(o, c->u.payment.code); TAB(o);
+	buf_i64(o, at); TAB(o);
+	buf_customer_of(b, o, c->u.payment.booking_id);
+	EOL(o);
+	p->rows[ST_PAYMENT]++;
+	return 0;
+}
+
+/* NOTIFY: one row, its id stable: the log, the LSN, the k-th NOTIFY of the
+ * entry (notify_index). */
+static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
+		       int64_t at, uint32_t notify_index)
+{
+	const char *kind = core_notify_kind_name(c->u.notify.kind);
+	struct part *p;
+	struct buf *o;
+	char id[240];
+
+	if (strcmp(kind, "unknown") == 0)
+		return -EUCLEAN;
+	if (!(p = part_for(b, core_booking_event(c->u.notify.booking_id), lsn)))
+		return 0;
+	snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
+		 lsn, notify_index);
+	o = &p->st[ST_NOTIFY];
+	buf_str(o, id); TAB(o);
+	buf_str(o, kind); TAB(o);
+	buf_u64(o, c->u.notify.booking_id); TAB(o);
+	buf_u64(o, lsn); TAB(o);
+	buf_i64(o, at); TAB(o);
+	buf_customer_of(b, o, c->u.notify.booking_id);
+	EOL(o);
+	p->rows[ST_NOTIFY]++;
+	return 0;
+}
+
+/* Folds one record into the batch; -EUCLEAN (with b->err) when it cannot
+ * be right: the log and PostgreSQL would diverge. */
+int repl__batch_add(struct batch *b, const struct core_rec *c,
+		    uint64_t lsn, uint32_t notify_index)
+{
+	/* Snapshot records of events and the catalogue carry no time. */
+	const int64_t at = c->at ? c->at : b->now_ms;
+	int rc = -EUCLEAN;
+
+	b->seq++;
+	switch (c->type) {
+	case CORE_REC_ORG:
+	case CORE_REC_LOCATION:
+	case CORE_REC_INSTRUCTOR:
+	case CORE_REC_CUSTOMER:
+	case CORE_REC_SERIES:
+	case CORE_REC_SERIES_GENERATED:
+		/* the catalogue: stream 0, unless it has it */
+		rc = part_for(b, 0, lsn) ? fold_catalogue(b, c, at) : 0;
+		break;
+	case CORE_REC_EVENT_CREATE:
+		rc = fold_event_create(b, c, lsn, at);
+		break;
+	case CORE_REC_EVENT_PATCH:
+		rc = fold_event_patch(b, c, lsn, at);
+		break;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
-		if (!status_name(c->u.booking.status) ||
-		    c->u.booking.customer_id[0] == '\0')
-			goto bad;
-		customer_stage(b, c->u.booking.customer_id, at);
-		if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
-			return 0;
-		k = bk_get(b, c->u.booking.booking_id, &existed);
-		if (existed)
-			goto bad;
-		k->kind = c->type == CORE_REC_BOOKING_NEW ? BK_NEW : BK_RESTORE;
-		memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
-		k->status = c->u.booking.status;
-		k->hold = c->u.booking.hold_expires_at;
-		k->created_at = at;
-		k->updated_at = c->type == CORE_REC_BOOKING_NEW ? at : b->now_ms;
-		if (k->status == CORE_BOOKING_WAITLISTED)
-			k->join_seq = ++b->join_seq;
-		else if (k->kind == BK_RESTORE) { /* left the waitlist, maybe */
-			k->exit_status = k->status;
-			k->exit_at = b->now_ms;
-		}
-		if (k->kind == BK_RESTORE)
-			b->restore_count++;
-		e = ev_get(b, core_booking_event(k->id));
-		if (k->updated_at > e->updated_at)
-			e->updated_at = k->updated_at;
-		return 0;
-	case CORE_REC_BOOKING_SET: {
-		uint8_t was;
-
-		if (!status_name(c->u.booking.status) ||
-		    c->u.booking.status == CORE_BOOKING_WAITLISTED)
-			goto bad;
-		if (!part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
-			return 0;
-		k = bk_get(b, c->u.booking.booking_id, &existed);
-		if (!existed)
-			k->kind = BK_SET;
-		was = existed ? k->status : 0;
-		if (k->exit_status == 0 &&
-		    (k->kind == BK_SET || was == CORE_BOOKING_WAITLISTED)) {
-			/* For a booking this batch did not create, its first
-			 * move is its exit from the waitlist if PostgreSQL
-			 * has it waitlisted (checked there). */
-			k->exit_status = c->u.booking.status;
-			k->exit_at = at;
-		}
-		k->status = c->u.booking.status;
-		k->hold = c->u.booking.hold_expires_at;
-		k->updated_at = at;
-		e = ev_get(b, core_booking_event(k->id));
-		if (at > e->updated_at)
-			e->updated_at = at;
-		return 0;
-	}
-	case CORE_REC_PAYMENT: {
-		const char *st;
-		uint64_t amount = c->u.payment.amount_cents;
-
-		switch (c->u.payment.code) {
-		case CORE_OK:
-			st = c->u.payment.succeeded ? "succeeded" : "failed";
-			break;
-		case CORE_PAYMENT_MISMATCH:
-			st = "mismatch";
-			break;
-		case CORE_NOT_PENDING:
-			st = "not_pending";
-			break;
-		default:
-			goto bad;
-		}
-		if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
-			amount = INT64_MAX;
-		if (!(p = part_for(b, core_booking_event(c->u.payment.booking_id),
-				   lsn)))
-			return 0;
-		o = &p->st[ST_PAYMENT];
-		buf_u64(o, c->u.payment.booking_id); TAB(o);
-		buf_u64(o, c->u.payment.payment_ref); TAB(o);
-		buf_u64(o, amount); TAB(o);
-		buf_str(o, c->u.payment.currency); TAB(o);
-		buf_str(o, st); TAB(o);
-		buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
-		buf_u64(o, c->u.payment.code); TAB(o);
-		buf_i64(o, at); TAB(o);
-		k = (struct bk *)bk_find(b, c->u.payment.booking_id);
-		if (k && k->kind != BK_SET)
-			buf_str(o, k->customer);
-		else
-			buf_null(o);
-		EOL(o);
-		p->rows[ST_PAYMENT]++;
-		return 0;
-	}
-	case CORE_REC_NOTIFY: {
-		const char *kind = core_notify_kind_name(c->u.notify.kind);
-		char id[240];
-
-		if (strcmp(kind, "unknown") == 0)
-			goto bad;
-		if (!(p = part_for(b, core_booking_event(c->u.notify.booking_id),
-				   lsn)))
-			return 0;
-		/* stable: the log, its LSN, the k-th NOTIFY of the entry */
-		snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
-			 lsn, notify_index);
-		o = &p->st[ST_NOTIFY];
-		buf_str(o, id); TAB(o);
-		buf_str(o, kind); TAB(o);
-		buf_u64(o, c->u.notify.booking_id); TAB(o);
-		buf_u64(o, lsn); TAB(o);
-		buf_i64(o, at); TAB(o);
-		k = (struct bk *)bk_find(b, c->u.notify.booking_id);
-		if (k && k->kind != BK_SET)
-			buf_str(o, k->customer);
-		else
-			buf_null(o); /* looked up in registrations */
-		EOL(o);
-		p->rows[ST_NOTIFY]++;
-		return 0;
-	}
+		rc = fold_booking_new(b, c, lsn, at);
+		break;
+	case CORE_REC_BOOKING_SET:
+		rc = fold_booking_set(b, c, lsn, at);
+		break;
+	case CORE_REC_PAYMENT:
+		rc = fold_payment(b, c, lsn, at);
+		break;
+	case CORE_REC_NOTIFY:
+		rc = fold_notify(b, c, lsn, at, notify_index);
+		break;
 	case CORE_REC_IDEM:
-		return 0;
-	default:
+		rc = 0; /* nothing for reporting */
 		break;
 	}
-bad:
+	if (rc == 0)
+		return 0;
 	snprintf(b->err, sizeof(b->err),
 		 "record %s at LSN %" PRIu64 " does not fit what was applied "
 		 "(log and PostgreSQL diverged)",
