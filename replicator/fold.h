@@ -1,6 +1,7 @@
 /*
- * fold.h: the replicator's fold (fold.c), what the rest of replicator/
- * shares about a batch; not part of the public API (repl.h).
+ * fold.h: the replicator's fold (fold.c) and its memory (batch.c), what the
+ * rest of replicator/ shares about a batch; not part of the public API
+ * (repl.h).
  *
  * The fold is pure memory: log entries in, a batch of row changes out (COPY
  * text per staging table and stream), no PostgreSQL and no threads of its
@@ -136,7 +137,20 @@ struct batch {
 	char err[REPL_ERROR_SIZE];
 };
 
-/* ---- the fold (fold.c) --------------------------------------------------- */
+/* ---- the batch's memory (batch.c) ------------------------------------------ */
+
+/* COPY text fields; a buffer past REPL_COPY_SIZE_MAX (or out of memory)
+ * drops what follows and is marked overflow. */
+void repl__buf_put(struct buf *b, const void *p, size_t n);
+void repl__buf_c(struct buf *b, char c);
+void repl__buf_i64(struct buf *b, int64_t v);
+void repl__buf_u64(struct buf *b, uint64_t v);
+/* Escaped; bytes that are not UTF-8 become U+FFFD. */
+void repl__buf_str(struct buf *b, const char *s);
+void repl__buf_null(struct buf *b);
+void repl__buf_date(struct buf *b, struct core_date d);
+#define TAB(b) repl__buf_c((b), '\t')
+#define EOL(b) repl__buf_c((b), '\n')
 
 /* Sized for batch_records records plus one entry; 0 or -ENOMEM. */
 int repl__batch_init(struct batch *b, uint32_t batch_records,
@@ -145,6 +159,30 @@ void repl__batch_free(struct batch *b);
 /* Empties the batch for the next; now_ms: the wall clock, for the times of
  * snapshot records (they carry none). Sets no stream position (`from`). */
 void repl__batch_reset(struct batch *b, int64_t now_ms);
+/* The part a record about event_id goes to (0: the catalogue, stream 0),
+ * or NULL when its stream has the record already (lsn <= its `from`). */
+struct part *repl__part_for(struct batch *b, uint64_t event_id, uint64_t lsn);
+/* The booking id of the batch, created (zeroed: id and stream set) unless
+ * *existed; the event likewise. At most `cap` of each. */
+struct bk *repl__bk_get(struct batch *b, uint64_t id, bool *existed);
+const struct bk *repl__bk_find(struct batch *b, uint64_t id);
+struct ev *repl__ev_get(struct batch *b, uint64_t id);
+/* Months since 1970-01 (UTC) of a time in ms; whether the bitmap has it. */
+int64_t repl__month_of(int64_t ms);
+bool repl__month_known(const uint8_t *months, int64_t m);
+/* Rows a part wrote once applied (for the status). */
+uint64_t repl__part_rows(const struct part *p);
+
+/* Event id -> start (0: unknown); beyond REPL_START_CACHE_MAX ids not kept. */
+void repl__starts_set(struct starts *s, uint64_t id, int64_t ms);
+int64_t repl__starts_get(struct starts *s, uint64_t id);
+/* The customer set: a nonzero hash per id. */
+uint64_t repl__customer_hash(const char *id);
+bool repl__custset_has(const struct custset *cs, const char *id);
+void repl__custset_add(struct custset *cs, const char *id);
+
+/* ---- the fold (fold.c) ------------------------------------------------------ */
+
 /* Folds one record (lsn: its entry's; notify_index: the k-th NOTIFY of the
  * entry); -EUCLEAN with b->err when it cannot be right. */
 int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
@@ -154,11 +192,5 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn, const void *payload,
 			  size_t size);
 /* Stages the bookings and events, each in its stream's part. */
 void repl__batch_finish(struct batch *b);
-/* Rows a part wrote once applied (for the status). */
-uint64_t repl__part_rows(const struct part *p);
-
-void repl__starts_set(struct starts *s, uint64_t id, int64_t ms);
-int64_t repl__starts_get(struct starts *s, uint64_t id);
-void repl__custset_add(struct custset *cs, const char *id);
 
 #endif

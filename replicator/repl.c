@@ -24,6 +24,8 @@
  *
  * Files (each opens with its design)
  *   fold.c     log entries into row changes, in memory (fold.h; pure)
+ *   batch.c    the fold's memory: COPY text buffers, the batch's bookings
+ *              and events, streams, months, event starts, known customers
  *   sink.c     a batch into PostgreSQL: COPY, set-based upserts and the
  *              stream's position in one transaction per stream
  *   session.c  connect, migrate, positions, reader, resync
