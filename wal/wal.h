@@ -11,6 +11,7 @@
  * Life cycle:
  *   wal_snapshot_load()  (optional: newest state and its LSN s)
  *   wal_open()           (locks the directory, recovers the tail)
+ *   wal_cut_before()     (optional: the operator's way past a record)
  *   wal_replay(s + 1)    (records after the snapshot)
  *   wal_start()          (starts the writer)
  *   wal_append() / wal_wait_durable() / wal_snapshot_*() ...
