@@ -601,6 +601,13 @@ out:
 	return r;
 }
 
+bool auth_is_service_key(const struct auth_config *cfg, const char *token,
+			 size_t token_size)
+{
+	return token && token_size > 0 && token_size <= AUTH_TOKEN_SIZE_MAX &&
+	       auth__key_matches(cfg->service_key, token, token_size);
+}
+
 enum auth_result auth_bearer(const struct auth_config *cfg, const char *token,
 			     size_t token_size, core_time now,
 			     struct auth_principal *out)

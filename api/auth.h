@@ -96,6 +96,12 @@ enum auth_result auth_bearer(const struct auth_config *cfg, const char *token,
 			     size_t token_size, core_time now,
 			     struct auth_principal *out);
 
+/* token is the service key (constant time, as auth_bearer compares it):
+ * a cheap first look, so that everyone else can be held to an address's
+ * limit before a JWT's signature is computed. */
+bool auth_is_service_key(const struct auth_config *cfg, const char *token,
+			 size_t token_size);
+
 /* Checks the Stripe-Signature header value against body. 0 when valid;
  * -EINVAL malformed or wrong signature, -ETIME outside the tolerance. */
 int auth_stripe_verify(const struct auth_config *cfg, const char *header,

@@ -641,17 +641,20 @@ static int authorize(struct call *k, enum access a)
 		while (k->token.n && (k->token.p[k->token.n - 1] == ' ' ||
 				      k->token.p[k->token.n - 1] == '\t'))
 			k->token.n--;
+		ar = AUTH_BAD_TOKEN;
+	}
+	if (ar != AUTH_MISSING &&
+	    auth_is_service_key(k->cfg, k->token.p, k->token.n)) {
+		if (limited(k, AUTH_LIMIT_SERVICE, 0))
+			return -EAGAIN;
+	} else if (limited(k, AUTH_LIMIT_ADDRESS, client_key(k))) {
+		return -EAGAIN; /* before any JWT signature is computed */
+	}
+	if (ar != AUTH_MISSING)
 		ar = k->token.n == 0 || k->token.n > AUTH_TOKEN_SIZE_MAX
 			     ? AUTH_BAD_TOKEN
 			     : auth_bearer(k->cfg, k->token.p, k->token.n,
 					   k->now, &k->who);
-	}
-	if (ar == AUTH_OK && k->who.role == AUTH_SERVICE) {
-		if (limited(k, AUTH_LIMIT_SERVICE, 0))
-			return -EAGAIN;
-	} else if (limited(k, AUTH_LIMIT_ADDRESS, client_key(k))) {
-		return -EAGAIN;
-	}
 	if (ar == AUTH_MISSING) {
 		k->meta.www_authenticate = true;
 		answer_error(k, 401, "unauthorized",

@@ -164,6 +164,11 @@ static void test_keys(void)
 
 	CHECK(bearer("service-key-abcdef", &who) == AUTH_OK);
 	CHECK(who.role == AUTH_SERVICE);
+	CHECK(auth_is_service_key(&cfg, "service-key-abcdef", 18));
+	CHECK(!auth_is_service_key(&cfg, "service-key-abcde", 17));
+	CHECK(!auth_is_service_key(&cfg, "anon-key-123456", 15));
+	CHECK(!auth_is_service_key(&cfg, "", 0));
+	CHECK(!auth_is_service_key(&cfg, NULL, 0));
 	CHECK(bearer("anon-key-123456", &who) == AUTH_OK);
 	CHECK(who.role == AUTH_ANON);
 	CHECK(bearer("service-key-abcde", &who) == AUTH_BAD_TOKEN); /* prefix */
