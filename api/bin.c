@@ -895,6 +895,14 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 			code = "unauthorized";
 			msg = "unknown key";
 		}
+		/* net.c's reserve (the table is nearly full): the service
+		 * key only. */
+		if (!code && st->who.role != AUTH_SERVICE &&
+		    srv_conn_in_reserve(c)) {
+			code = "overloaded";
+			msg = "the server is at its connection limit: only the "
+			      "service key is served; retry later";
+		}
 	}
 	srv_count_response(c, code ? bin__http_status(code) : 200);
 	b = srv_answer_begin(c);

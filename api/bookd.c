@@ -53,6 +53,8 @@ struct opts {
 	bool accept_log_loss;
 	struct sizes sizes;
 	uint64_t recover_stop_before;
+	/* net.c's lock-out guards (net_config) */
+	unsigned conn_reserve, conn_per_address, request_timeout_ms;
 };
 
 struct flag {
@@ -120,6 +122,13 @@ static const struct flag flags[] = {
 	{ "recover-stop-before", "BOOKD_RECOVER_STOP_BEFORE",
 	  "recover only the log records before this LSN (one that does not "
 	  "apply); the rest is set aside as *.cut (docs/operations.md)", 1 },
+	{ "conn-reserve", "BOOKD_CONN_RESERVE",
+	  "of --connections, slots kept for /health and the service key (64)", 1 },
+	{ "conn-per-address", "BOOKD_CONN_PER_ADDRESS",
+	  "connections per client address, IPv6 per /64 (1024; 0: no cap)", 1 },
+	{ "request-timeout-ms", "BOOKD_REQUEST_TIMEOUT_MS",
+	  "a request must arrive whole within this of its first byte, a "
+	  "connection's first request within this of the connect (10000)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -196,6 +205,39 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
 					(unsigned *)((char *)z + list[i].offset)))
 			return -EINVAL;
+	}
+	return 0;
+}
+
+/* net.c's lock-out guards (docs/operations.md "Connection limits"). */
+static int parse_net_limits(const char *const *val, struct opts *o)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned lo, hi, def;
+	} list[] = {
+		{ "conn-reserve", offsetof(struct opts, conn_reserve), 0,
+		  NET_CONN_COUNT_MAX - 1, 64 },
+		{ "conn-per-address", offsetof(struct opts, conn_per_address), 0,
+		  UINT32_MAX, 1024 },
+		{ "request-timeout-ms", offsetof(struct opts, request_timeout_ms),
+		  1, 3600000, 10000 },
+	};
+
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		const char *v = flag_value(val, list[i].name);
+		unsigned *out = (unsigned *)((char *)o + list[i].offset);
+		*out = list[i].def;
+		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
+					out))
+			return -EINVAL;
+	}
+	if (o->conn_reserve >= o->sizes.connections) {
+		fprintf(stderr, "bookd: --conn-reserve (%u) must be smaller than "
+			"--connections (%u)\n", o->conn_reserve,
+			o->sizes.connections);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -304,7 +346,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 		}
 	}
-	return parse_sizes(val, &o->sizes);
+	if (parse_sizes(val, &o->sizes))
+		return -EINVAL;
+	return parse_net_limits(val, o);
 }
 
 static int copy_key(const char *name, const char *v, char *dst, size_t size)
@@ -639,6 +683,9 @@ int main(int argc, char **argv)
 	nc.binary_listen = o.binary_listen;
 	nc.thread_count = o.threads;
 	nc.shard_count = o.shards;
+	nc.conn_reserve = o.conn_reserve;
+	nc.conn_per_address_max = o.conn_per_address;
+	nc.request_timeout_ms = o.request_timeout_ms;
 	nc.first_port = 1;
 	nc.conn_count_max = o.sizes.connections;
 	nc.repl_status = glue_status;

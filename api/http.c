@@ -43,7 +43,11 @@
  *     non-digit Content-Length, Transfer-Encoding exactly "chunked" and
  *     not on HTTP/1.0, strict chunk framing, HTTP/1.0 or 1.1; a duplicate
  *     Authorization, Idempotency-Key, Origin...): 400 invalid_request
- *     naming what is wrong; an HTTP major version other than 1: 505.
+ *     naming what is wrong; an HTTP major version other than 1: 505;
+ *   - not whole within net.c's request timeout of its first byte (the
+ *     first request: of the connect): 408 request_timeout (http_timeout);
+ *   - on a connection in net.c's reserve (the table nearly full), anything
+ *     but /health and the service key: 503 overloaded (reserve_check).
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
  * buffer; trailers are ignored (at most HTTP_HEADER_COUNT_MAX lines, else
@@ -813,7 +817,8 @@ void http_write_error(struct srv_buf *out, int status,
 static void answer_broken(struct srv_conn *c, int status, const char *msg)
 {
 	struct http_meta m = { .close = true };
-	const char *code = status == 413 ? "payload_too_large"
+	const char *code = status == 408 ? "request_timeout"
+			   : status == 413 ? "payload_too_large"
 			   : status == 431 ? "headers_too_large"
 			   : status == 505 ? "http_version_not_supported"
 					   : "invalid_request";
@@ -821,6 +826,40 @@ static void answer_broken(struct srv_conn *c, int status, const char *msg)
 	srv_count_response(c, status);
 	http_write_error(srv_answer_begin(c), status, &m, code, msg);
 	srv_answer_done(c);
+}
+
+/* net.c: the request being read did not arrive whole in time (or the
+ * first one did not come). */
+static void http_timeout(struct srv_conn *c, void *state)
+{
+	(void)state;
+	answer_broken(c, 408, "the request did not arrive whole in time");
+}
+
+/* A connection accepted into net.c's reserve (the table is nearly full)
+ * is served /health (then closed, to free the slot) and the service key's
+ * requests; anything else is answered 503 overloaded and closed. */
+static int reserve_check(struct srv_conn *c, struct http_request *rq)
+{
+	const struct http_str *a = &rq->hdr[HTTP_H_AUTHORIZATION];
+	struct auth_principal who;
+	struct http_meta m = { .close = true };
+
+	if (a->n > 7 && strncasecmp(a->p, "Bearer ", 7) == 0 &&
+	    auth_bearer(srv_auth(srv_conn_srv(c)), a->p + 7, a->n - 7,
+			srv_now(), &who) == AUTH_OK &&
+	    who.role == AUTH_SERVICE)
+		return 0;
+	if (rq->path.n == 7 && memcmp(rq->path.p, "/health", 7) == 0) {
+		rq->keep_alive = false;
+		return 0;
+	}
+	srv_count_response(c, 503);
+	http_write_error(srv_answer_begin(c), 503, &m, "overloaded",
+			 "the server is at its connection limit: only /health "
+			 "and the service key are served; retry later");
+	srv_answer_done(c);
+	return -EPIPE;
 }
 
 /* ---- one complete request ---- */
@@ -870,6 +909,8 @@ static int request_done(struct srv_conn *c, struct http_conn *h,
 		rq.body = joined;
 		rq.body_size = n;
 	}
+	if (srv_conn_in_reserve(c) && (rc = reserve_check(c, &rq)) != 0)
+		return rc;
 	rc = http_route(c, &h->slot, &rq);
 	if (rc == 0 && !rq.keep_alive)
 		rc = -EPIPE;
@@ -974,4 +1015,5 @@ const struct srv_proto srv_http_proto = {
 	.conn_state_size = sizeof(struct http_conn),
 	.parse = http_parse,
 	.render = http_render,
+	.timeout = http_timeout,
 };

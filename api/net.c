@@ -35,9 +35,29 @@
  * Output goes to one of two buffers per connection: one being sent (one
  * send in flight), one filling. A connection whose unsent output passes
  * SRV_OUT_SIZE_MAX, or whose send makes no progress for send_timeout (a
- * client that never reads), is closed; so is one that leaves a request
- * unfinished for read_timeout (slow senders) or is idle for idle_timeout
- * (a sweep once a second, woken by an io_uring timeout).
+ * client that never reads), is closed; so is one idle between requests
+ * for idle_timeout (a sweep once a second, woken by an io_uring timeout).
+ *
+ * Lock-outs. A request must arrive whole within request_timeout of its
+ * first byte, the first request of a connection within request_timeout of
+ * the accept: a deadline, not a per-byte timer, so a client that trickles
+ * bytes (or never sends any) is answered by the protocol's timeout() (HTTP:
+ * 408) and closed. Connections per client address are capped over all
+ * threads (conn_per_address_max: a table under addr_lock, touched at
+ * accept and release only; an IPv6 address counts by its /64, unix
+ * sockets not at all): over the cap, the accepted socket is closed at
+ * once. The last conn_reserve slots of each thread's table are a reserve:
+ * a connection accepted into it is marked (srv_conn_in_reserve) and its
+ * protocol serves it only /health and the service key, so that an
+ * operator and the health check still get in when the table is full.
+ *
+ * Listening. Before binding host:port the first thread tries a socket
+ * without SO_REUSEPORT on it: if anything listens there (another bookd
+ * would share the port through SO_REUSEPORT and answer half the clients
+ * from another data dir), net_prepare refuses with a clear error. Once
+ * every thread listens, the listening sockets on that port are read back
+ * from /proc/net/tcp{,6}: one that is not ours (two servers started at the
+ * same instant) is refused as well.
  *
  * Back-pressure. A connection stops reading (no recv armed) while it has
  * SRV_PIPELINE_MAX requests in flight, the thread's pool is empty, or its
@@ -133,12 +153,22 @@ struct conn {
 	struct srv_buf next; /* filling */
 	char peer[INET6_ADDRSTRLEN];
 	uint64_t peer_key;
+	uint64_t addr_key;  /* in srv's per-address table, or 0 */
+	bool reserve;       /* accepted into the reserve */
+	bool served;        /* a first request was taken */
 	uint32_t dirty_next;
 	uint32_t free_next;
 	/* Timeouts (see sweep): last bytes read, last bytes sent, since when
-	 * an unfinished request waits for the rest. */
-	uint64_t read_ns, send_ns, partial_ns;
+	 * a request (the first: since the accept) is awaited whole. */
+	uint64_t read_ns, send_ns, request_ns;
 	struct net_thread *t;
+};
+
+/* Connections per client address, shared by the threads (open
+ * addressing, linear probing; at most half full). */
+struct addr_slot {
+	uint64_t key; /* 0: empty */
+	uint32_t count;
 };
 
 struct listener {
@@ -199,6 +229,11 @@ struct srv {
 		bin_addr[sizeof(struct sockaddr_un) + 8];
 	char unix_path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int unix_fd[2]; /* bound once, dup'ed for each thread */
+	unsigned http_port, bin_port; /* bound TCP ports (0: a unix socket) */
+
+	pthread_mutex_t addr_lock;
+	struct addr_slot *addr_slots;
+	uint32_t addr_mask;
 	_Atomic bool stopping;
 	uint64_t stop_timeout_ns; /* set before stopping */
 	_Atomic uint64_t rate_limited;
@@ -332,6 +367,92 @@ static void arm_recv(struct conn *c)
 	c->ops++;
 }
 
+/* ---- connections per client address ---- */
+
+/* The key an address counts under: IPv4 (also mapped into IPv6) by its
+ * address, IPv6 by its /64 (what one client is usually given); 0 for what
+ * is not counted (unix sockets). */
+static uint64_t addr_key_of(const struct sockaddr_storage *ss)
+{
+	uint8_t b[9];
+	uint64_t k;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		b[0] = 4;
+		memcpy(b + 1, &a->sin_addr, 4);
+		k = auth_limit_key(b, 5);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			b[0] = 4;
+			memcpy(b + 1, a->sin6_addr.s6_addr + 12, 4);
+			k = auth_limit_key(b, 5);
+		} else {
+			b[0] = 6;
+			memcpy(b + 1, a->sin6_addr.s6_addr, 8);
+			k = auth_limit_key(b, 9);
+		}
+	} else {
+		return 0;
+	}
+	return k ? k : 1;
+}
+
+/* One more connection from key: false when it has conn_per_address_max
+ * already. The table holds one entry per address with connections, at
+ * most the connection slots of all threads: never more than half full. */
+static bool addr_take(struct srv *s, uint64_t key)
+{
+	struct addr_slot *a;
+	uint32_t i = (uint32_t)key & s->addr_mask;
+	bool ok;
+
+	ASSERT(key != 0);
+	pthread_mutex_lock(&s->addr_lock);
+	while (s->addr_slots[i].key && s->addr_slots[i].key != key)
+		i = (i + 1) & s->addr_mask;
+	a = &s->addr_slots[i];
+	if (!a->key) {
+		a->key = key;
+		a->count = 0;
+	}
+	ok = a->count < s->cfg.conn_per_address_max;
+	if (ok)
+		a->count++;
+	pthread_mutex_unlock(&s->addr_lock);
+	return ok;
+}
+
+static void addr_release(struct srv *s, uint64_t key)
+{
+	struct addr_slot *slots = s->addr_slots;
+	uint32_t mask = s->addr_mask, i = (uint32_t)key & mask, j;
+
+	pthread_mutex_lock(&s->addr_lock);
+	while (slots[i].key != key) {
+		ASSERT(slots[i].key != 0); /* taken before */
+		i = (i + 1) & mask;
+	}
+	ASSERT(slots[i].count > 0);
+	if (--slots[i].count == 0) {
+		/* Delete by shifting back the entries after it that probed
+		 * past i (their home is not in (i, j] cyclically). */
+		for (j = (i + 1) & mask; slots[j].key; j = (j + 1) & mask) {
+			uint32_t home = (uint32_t)slots[j].key & mask;
+			bool stays = i <= j ? (home > i && home <= j)
+					    : (home > i || home <= j);
+			if (!stays) {
+				slots[i] = slots[j];
+				i = j;
+			}
+		}
+		slots[i].key = 0;
+		slots[i].count = 0;
+	}
+	pthread_mutex_unlock(&s->addr_lock);
+}
+
 static void conn_release(struct conn *c)
 {
 	struct net_thread *t = c->t;
@@ -345,6 +466,9 @@ static void conn_release(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->next);
+	if (c->addr_key)
+		addr_release(t->s, c->addr_key);
+	c->addr_key = 0;
 	c->gen++;
 	c->closing = false;
 	c->free_next = t->conn_free;
@@ -567,6 +691,11 @@ const char *srv_conn_peer(const struct srv_conn *sc)
 uint64_t srv_conn_peer_key(const struct srv_conn *sc)
 {
 	return ((const struct conn *)sc)->peer_key;
+}
+
+bool srv_conn_in_reserve(const struct srv_conn *sc)
+{
+	return ((const struct conn *)sc)->reserve;
 }
 
 const struct auth_config *srv_auth(const struct srv *s)
@@ -824,10 +953,16 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	} else if ((size_t)used < n) {
 		srv_buf_put(&c->in, p + used, n - (size_t)used);
 	}
-	if (c->in.size == 0)
-		c->partial_ns = 0;
-	else if ((size_t)used > 0 || c->partial_ns == 0)
-		c->partial_ns = mono_ns();
+	/* The deadline of the request being read: from its first byte, the
+	 * first request's from the accept; none while idle between requests. */
+	if (used > 0)
+		c->served = true;
+	if (c->in.size == 0) {
+		if (c->served)
+			c->request_ns = 0;
+	} else if ((size_t)used > 0 || c->request_ns == 0) {
+		c->request_ns = mono_ns();
+	}
 	if (c->in.size > SRV_IN_SIZE_MAX + NET_BUF_SIZE || c->in.broken) {
 		/* The protocol must refuse a request this large itself. */
 		c->close_after = true;
@@ -840,7 +975,10 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 		      uint32_t flags)
 {
 	struct srv *s = t->s;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	struct conn *c;
+	uint64_t key;
 	uint32_t i;
 	int one = 1;
 
@@ -858,45 +996,51 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 		close(res); /* full: refuse rather than starve the others */
 		return;
 	}
+	if (getpeername(res, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNSPEC;
+	key = s->cfg.conn_per_address_max ? addr_key_of(&ss) : 0;
+	if (key && !addr_take(s, key)) {
+		close(res); /* this address has its share of the table */
+		return;
+	}
 	i = t->conn_free;
 	c = conn_at(t, i);
 	c->state = calloc(1, l->proto->conn_state_size ? l->proto->conn_state_size : 1);
 	if (!c->state) {
+		if (key)
+			addr_release(s, key);
 		close(res);
 		return;
 	}
 	t->conn_free = c->free_next;
+	/* The last conn_reserve slots: /health and the service key only. */
+	c->reserve = t->conn_count >= t->conn_count_max - s->cfg.conn_reserve;
 	t->conn_count++;
 	atomic_fetch_add_explicit(&t->conn_gauge, 1, memory_order_relaxed);
 	c->fd = res;
 	c->proto = l->proto;
+	c->addr_key = key;
 	c->ops = 0;
 	c->recv_armed = c->sending = c->closing = c->close_after = false;
 	c->dirty_listed = c->in_parse = c->in_blocked = false;
+	c->served = false;
 	c->fifo_head = c->fifo_tail = NIL;
 	c->fifo_count = 0;
 	c->out_sent = 0;
 	c->read_ns = c->send_ns = mono_ns();
-	c->partial_ns = 0;
+	c->request_ns = c->read_ns; /* the first request's deadline runs */
 	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	{
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		c->peer[0] = 0;
-		c->peer_key = 0;
-		if (getpeername(res, (struct sockaddr *)&ss, &len) == 0) {
-			if (ss.ss_family == AF_INET) {
-				struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-				inet_ntop(AF_INET, &a->sin_addr, c->peer, sizeof(c->peer));
-			} else if (ss.ss_family == AF_INET6) {
-				struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-				inet_ntop(AF_INET6, &a->sin6_addr, c->peer, sizeof(c->peer));
-			}
-		}
-		if (!c->peer[0])
-			strcpy(c->peer, "unix");
-		c->peer_key = auth_limit_key(c->peer, strlen(c->peer));
+	c->peer[0] = 0;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, c->peer, sizeof(c->peer));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, c->peer, sizeof(c->peer));
 	}
+	if (!c->peer[0])
+		strcpy(c->peer, "unix");
+	c->peer_key = auth_limit_key(c->peer, strlen(c->peer));
 	arm_recv(c);
 }
 
@@ -964,9 +1108,22 @@ static void arm_timer(struct net_thread *t)
 	io_uring_sqe_set_data64(sqe, ud_make(UD_TIMER, 0, 0));
 }
 
-/* Once a second: close connections that stalled. A send that made no
- * progress for send_timeout (a client that does not read), a request
- * left unfinished for read_timeout (slow senders), nothing at all for
+/* A request did not arrive whole in time: the protocol's last answer
+ * (HTTP's 408), then the close. */
+static void request_timed_out(struct conn *c)
+{
+	c->request_ns = 0;
+	if (c->proto->timeout)
+		c->proto->timeout((struct srv_conn *)c, c->state);
+	c->close_after = true; /* read no more; closed once the answer left */
+	buf_free(&c->in);
+	conn_mark_dirty(c);
+}
+
+/* Once a second: a request not whole request_timeout after its first byte
+ * (the first request: after the accept) is timed out; connections that
+ * stalled are closed: a send that made no progress for send_timeout (a
+ * client that does not read), nothing at all between requests for
  * idle_timeout. */
 static void sweep(struct net_thread *t)
 {
@@ -981,10 +1138,16 @@ static void sweep(struct net_thread *t)
 		bool stalled;
 		if (c->fd < 0 || c->closing)
 			continue;
+		/* (A request waiting for room or answers is not the client's
+		 * delay.) */
+		if (c->request_ns && c->fifo_count == 0 && !c->in_blocked &&
+		    !c->close_after &&
+		    now - c->request_ns > cfg->request_timeout_ms * 1000000ull) {
+			request_timed_out(c);
+			continue;
+		}
 		stalled = (c->sending &&
 			   now - c->send_ns > cfg->send_timeout_ms * 1000000ull) ||
-			  (c->partial_ns && c->fifo_count == 0 && !c->in_blocked &&
-			   now - c->partial_ns > cfg->read_timeout_ms * 1000000ull) ||
 			  (c->fifo_count == 0 && !c->sending && c->in.size == 0 &&
 			   now - c->read_ns > cfg->idle_timeout_ms * 1000000ull);
 		if (stalled)
@@ -1220,8 +1383,10 @@ void net_config_default(struct net_config *cfg)
 	cfg->thread_count = 1;
 	cfg->slow_count = 4; /* listings wait on the shards: several at once */
 	cfg->conn_count_max = 16384;
+	cfg->conn_reserve = 64;
+	cfg->conn_per_address_max = 1024;
 	cfg->pending_count_max = 32768;
-	cfg->read_timeout_ms = 10000;
+	cfg->request_timeout_ms = 10000;
 	cfg->send_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 300000;
 	auth_limit_config_default(&cfg->limits);
@@ -1313,8 +1478,26 @@ static int listen_unix(struct srv *s, int which, const char *addr,
 	return fd >= 0 ? fd : -errno;
 }
 
+/* 0 when nothing listens on ai's address: a socket without SO_REUSEPORT
+ * cannot bind where one listens (SO_REUSEADDR lets it past connections
+ * left in TIME_WAIT); else -errno. */
+static int probe_unused(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 /* Binds addr with SO_REUSEPORT; *port_io: 0 to take the address's port
- * (then set to the real one), else that port. */
+ * (then set to the real one: the first thread's socket, which first makes
+ * sure nothing listens there), else that port. */
 static int listen_on(const char *addr, unsigned *port_io, char *shown,
 		     size_t shown_size, char *err, size_t err_size)
 {
@@ -1335,6 +1518,20 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 		snprintf(err, err_size, "listen address '%s': %s", addr,
 			 gai_strerror(rc));
 		return -EINVAL;
+	}
+	if (*port_io == 0 && strcmp(port, "0") != 0) {
+		rc = probe_unused(ai);
+		if (rc == -EADDRINUSE) {
+			snprintf(err, err_size, "cannot listen on %s: the address "
+				 "is in use (another bookd, or another server, "
+				 "listens there)", addr);
+			goto out_free;
+		}
+		if (rc) {
+			snprintf(err, err_size, "cannot listen on %s: %s", addr,
+				 strerror(-rc));
+			goto out_free;
+		}
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -1373,6 +1570,60 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 out_free:
 	freeaddrinfo(ai);
 	return rc;
+}
+
+/* After every thread listens on port (TCP): does a listening socket that
+ * is not one of ours (fds) share it, on our address or a wildcard? (Two
+ * servers that probed at the same instant.) Read from /proc/net/tcp and
+ * tcp6; what cannot be read is not checked (the probe was). */
+static bool port_shared(unsigned port, const int *fds, unsigned fd_count)
+{
+	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	enum { LINE_COUNT_MAX = 1 << 22 }; /* sockets read at most */
+	unsigned long ours[NET_THREAD_COUNT_MAX];
+	char addr_ours[2][33] = { "", "" }; /* our address per file */
+	bool shared = false;
+
+	ASSERT(fd_count <= NET_THREAD_COUNT_MAX);
+	for (unsigned k = 0; k < fd_count; k++) {
+		struct stat st;
+		ours[k] = fstat(fds[k], &st) == 0 ? (unsigned long)st.st_ino : 0;
+	}
+	/* Two passes: our sockets' addresses, then the others'. */
+	for (int pass = 0; pass < 2 && !shared; pass++) {
+		for (int f = 0; f < 2 && !shared; f++) {
+			FILE *in = fopen(files[f], "re");
+			char line[512], addr[33];
+			unsigned lport, state;
+			unsigned long inode;
+			long n = 0;
+
+			if (!in)
+				continue;
+			while (fgets(line, sizeof(line), in) &&
+			       n++ < LINE_COUNT_MAX) {
+				bool mine = false, wild = true;
+				if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
+					   "%x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+					   addr, &lport, &state, &inode) != 4 ||
+				    state != 0x0A /* LISTEN */ || lport != port)
+					continue;
+				for (unsigned k = 0; k < fd_count; k++)
+					mine |= inode == ours[k];
+				for (const char *p = addr; *p; p++)
+					wild &= *p == '0';
+				if (pass == 0 && mine)
+					snprintf(addr_ours[f], sizeof(addr_ours[f]), "%s", addr);
+				if (pass == 1 && !mine &&
+				    (wild || !strcmp(addr, addr_ours[f]) ||
+				     (addr_ours[f][0] &&
+				      strspn(addr_ours[f], "0") == strlen(addr_ours[f]))))
+					shared = true;
+			}
+			fclose(in);
+		}
+	}
+	return shared;
 }
 
 static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
@@ -1452,9 +1703,16 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 	if (cfg->thread_count == 0 || cfg->thread_count > NET_THREAD_COUNT_MAX ||
 	    cfg->slow_count == 0 || cfg->conn_count_max == 0 ||
 	    cfg->pending_count_max == 0 || cfg->pending_count_max > (1u << 24) ||
-	    cfg->conn_count_max > NET_CONN_COUNT_MAX) {
+	    cfg->conn_count_max > NET_CONN_COUNT_MAX ||
+	    cfg->request_timeout_ms == 0) {
 		snprintf(err, err_size, "bad network configuration (threads 1..%d)",
 			 NET_THREAD_COUNT_MAX);
+		return -EINVAL;
+	}
+	if (cfg->conn_reserve >= cfg->conn_count_max) {
+		snprintf(err, err_size, "the connection reserve (%u) must be "
+			 "smaller than the connection table (%u per thread)",
+			 cfg->conn_reserve, cfg->conn_count_max);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -1465,10 +1723,19 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 	s->unix_fd[0] = s->unix_fd[1] = -1;
 	pthread_mutex_init(&s->slow_lock, NULL);
 	pthread_cond_init(&s->slow_cond, NULL);
+	pthread_mutex_init(&s->addr_lock, NULL);
 	s->limiter = auth_limiter_new(&cfg->limits);
 	s->threads = calloc(s->thread_count, sizeof(*s->threads));
 	s->wake_fds = calloc(s->thread_count, sizeof(*s->wake_fds));
 	if (!s->limiter || !s->threads || !s->wake_fds)
+		goto out_free;
+	/* One entry per address with connections: at most every slot's. */
+	s->addr_mask = 1;
+	while (s->addr_mask < 2 * (uint64_t)cfg->thread_count * cfg->conn_count_max)
+		s->addr_mask <<= 1;
+	s->addr_slots = calloc(s->addr_mask, sizeof(*s->addr_slots));
+	s->addr_mask--;
+	if (!s->addr_slots)
 		goto out_free;
 	snprintf(err, err_size, "out of memory");
 	for (unsigned i = 0; i < s->thread_count; i++) {
@@ -1494,11 +1761,35 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 			goto out_free;
 		t->listeners[1].fd = rc;
 	}
+	s->http_port = http_port;
+	s->bin_port = bin_port;
+	rc = net_check_ports(s, err, err_size);
+	if (rc)
+		goto out_free;
 	*out = s;
 	return 0;
 out_free:
 	net_free(s);
 	return rc;
+}
+
+int net_check_ports(const struct srv *s, char *err, size_t err_size)
+{
+	for (int k = 0; k < 2; k++) {
+		unsigned p = k ? s->bin_port : s->http_port;
+		int fds[NET_THREAD_COUNT_MAX];
+		if (!p)
+			continue; /* a unix socket: refused when live */
+		for (unsigned i = 0; i < s->thread_count; i++)
+			fds[i] = s->threads[i].listeners[k].fd;
+		if (port_shared(p, fds, s->thread_count)) {
+			snprintf(err, err_size, "cannot listen on %s: another "
+				 "socket listens on port %u too (another bookd?)",
+				 k ? s->bin_addr : s->http_addr, p);
+			return -EADDRINUSE;
+		}
+	}
+	return 0;
 }
 
 void net_wake_fds(struct srv *s, const int **fds, unsigned *count)
@@ -1619,6 +1910,7 @@ void net_free(struct srv *s)
 		free(j);
 	}
 	auth_limiter_free(s->limiter);
+	free(s->addr_slots);
 	free(s->threads);
 	free(s->wake_fds);
 	free(s->slow_threads);

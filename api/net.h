@@ -30,12 +30,23 @@ struct net_config {
 	unsigned thread_count;     /* network threads */
 	unsigned slow_count;       /* workers for listings and catalogue ops */
 	unsigned conn_count_max;   /* per thread */
+	/* The last conn_reserve slots of each thread's table are kept for
+	 * /health and the service key: a connection accepted into them is
+	 * served only those (srv_conn_in_reserve). */
+	unsigned conn_reserve;
+	/* Connections from one client address at once, over all threads (an
+	 * IPv6 address counts by its /64; unix sockets are not counted);
+	 * 0: no cap. */
+	unsigned conn_per_address_max;
 	unsigned pending_count_max; /* requests in flight per thread */
 	unsigned shard_count;      /* the core's, for status */
-	/* A connection is closed when a request stays unfinished this long
-	 * (slow senders), its answers are not read this long, or nothing
-	 * happens on it this long. */
-	uint64_t read_timeout_ms, send_timeout_ms, idle_timeout_ms;
+	/* A request must arrive whole within request_timeout of its first
+	 * byte (the first request of a connection: of the accept), else it
+	 * is answered by the protocol's timeout() (HTTP: 408) and the
+	 * connection closed. A connection is also closed when its answers
+	 * are not read for send_timeout, or nothing happens on it between
+	 * requests for idle_timeout. */
+	uint64_t request_timeout_ms, send_timeout_ms, idle_timeout_ms;
 	struct auth_config auth;
 	struct auth_limit_config limits;
 	/* The core's ports from first_port on are the server's: one per
@@ -52,9 +63,17 @@ unsigned net_port_count(const struct net_config *cfg);
 
 /* Binds the listeners (and reports the real ports), makes the eventfds
  * that node_config.wake_fds must carry (net_wake_fds): call before
- * node_open. */
+ * node_open. A host:port another socket listens on is refused
+ * (-EADDRINUSE, said in err): the network threads share their port
+ * (SO_REUSEPORT), and another process joining it would be given half the
+ * connections. */
 int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		size_t err_size);
+/* 0, or -EADDRINUSE (said in err) when a listening socket that is not the
+ * server's shares one of its TCP ports on its address or a wildcard (read
+ * from /proc/net/tcp{,6}): what net_prepare checks last, for two servers
+ * that probed the port at the same instant. */
+int net_check_ports(const struct srv *s, char *err, size_t err_size);
 void net_wake_fds(struct srv *s, const int **fds, unsigned *count);
 /* The bound addresses, e.g. "127.0.0.1:8080". */
 const char *net_http_address(const struct srv *s);

@@ -95,6 +95,11 @@ struct srv_proto {
 	void (*render)(struct srv_conn *c, void *state, const void *ctx,
 		       int rc, const struct core_resp *resp,
 		       const struct srv_views *views, struct srv_buf *out);
+	/* Optional: the request being read did not arrive whole within the
+	 * request timeout (or the first one did not come): queue a last
+	 * answer (HTTP's 408); the connection closes once it is sent. NULL:
+	 * closed without an answer. */
+	void (*timeout)(struct srv_conn *c, void *state);
 };
 
 extern const struct srv_proto srv_http_proto;
@@ -128,6 +133,10 @@ void srv_count_response(struct srv_conn *c, int status);
 const char *srv_conn_peer(const struct srv_conn *c);
 /* The peer's address as a rate-limit key. */
 uint64_t srv_conn_peer_key(const struct srv_conn *c);
+/* True when c was accepted into the reserve (the connection table was
+ * nearly full): a protocol serves only /health and the service key on it,
+ * and answers anything else "overloaded" and closes it. */
+bool srv_conn_in_reserve(const struct srv_conn *c);
 
 /* ---- Server-wide, any thread ---- */
 

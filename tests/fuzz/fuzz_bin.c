@@ -118,6 +118,12 @@ uint64_t srv_conn_peer_key(const struct srv_conn *c)
 	return 0x7f000001;
 }
 
+bool srv_conn_in_reserve(const struct srv_conn *c)
+{
+	(void)c;
+	return false;
+}
+
 const struct auth_config *srv_auth(const struct srv *s)
 {
 	(void)s;

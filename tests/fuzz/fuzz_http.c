@@ -80,6 +80,7 @@ void srv_count_response(struct srv_conn *c, int status)
 
 const char *srv_conn_peer(const struct srv_conn *c) { (void)c; return "fuzz"; }
 uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 1; }
+bool srv_conn_in_reserve(const struct srv_conn *c) { (void)c; return false; }
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
 struct auth_limiter *srv_limiter(struct srv *s) { (void)s; return NULL; }
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }

@@ -7,6 +7,22 @@
 #     flight, then SIGTERM: exit 0 with no sanitizer report (a listing's
 #     views were freed twice, issue 13), and after a restart every
 #     acknowledged booking is there.
+#   - port: a second bookd on the HTTP or the binary port of a running one
+#     (two network threads on a fixed port), or on its data dir, is refused
+#     with a clear error and a non-zero exit; the first goes on serving.
+#   - timeouts (BOOKD_REQUEST_TIMEOUT_MS=1000): a connection that sends nothing,
+#     and a request head trickled a byte at a time, are answered 408
+#     request_timeout and closed within the deadline (not reset per byte);
+#     on the binary port both are closed; a keep-alive connection idle
+#     between requests is not.
+#   - limits (BOOKD_CONNECTIONS=16, BOOKD_CONN_RESERVE=4,
+#     BOOKD_CONN_PER_ADDRESS=6; old bookds ignore these, and fail): the
+#     7th connection from one address is closed, another address gets in;
+#     with the table full but for the reserve, /health and the service key
+#     are served (HTTP and binary), the anon key is answered 503 overloaded
+#     (binary: overloaded) and closed; a full table closes new connections;
+#     16 connections that never send are timed out and clients get in
+#     again.
 #
 #   bash tests/integration/test_net_e2e.sh     (from the repo, or by ctest)
 #
@@ -58,8 +74,9 @@ def check(what, cond):
 class Bookd:
     starts = 0
 
-    def __init__(self, name, *flags, data=None):
+    def __init__(self, name, *flags, data=None, env=None):
         self.name = name
+        self.env = dict(os.environ, **(env or {}))
         self.data = data or os.path.join(TMP, name + ".data")
         self.log = os.path.join(TMP, name + ".log")
         self.flags = list(flags)
@@ -73,7 +90,7 @@ class Bookd:
             [BOOKD, "--data-dir", self.data, "--listen", "127.0.0.1:0",
              "--binary-listen", "127.0.0.1:0", "--service-key", SVC,
              "--anon-key", ANON] + self.flags,
-            stdout=logf, stderr=logf)
+            stdout=logf, stderr=logf, env=self.env)
         logf.close()
         starts = self.log_text().count("--- bookd start")
         for _ in range(300):
@@ -245,6 +262,67 @@ def bin_answers(sock, count, timeout=10):
     return out
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def dial(port, src=None):
+    s = socket.socket()
+    if src:
+        s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_to_close(s, timeout=8):
+    """What the server sends until it closes; (bytes, seconds, closed)."""
+    t0, data = time.time(), b""
+    s.settimeout(timeout)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return data, time.time() - t0, True
+            data += d
+    except socket.timeout:
+        return data, time.time() - t0, False
+    except OSError:
+        return data, time.time() - t0, True
+
+
+def http_get(s, path, key=None, close=False):
+    """One request on an open connection; (status, head, body)."""
+    h = "GET %s HTTP/1.1\r\nHost: x\r\n" % path
+    if key:
+        h += "Authorization: Bearer %s\r\n" % key
+    if close:
+        h += "Connection: close\r\n"
+    s.sendall((h + "\r\n").encode())
+    s.settimeout(5)
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return 0, "", b""
+            buf += d
+        head, body = buf.split(b"\r\n\r\n", 1)
+        head = head.decode("latin-1")
+        m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+        while m and len(body) < int(m.group(1)):
+            d = s.recv(65536)
+            if not d:
+                break
+            body += d
+        return int(head.split(" ", 2)[1]), head, body
+    except (socket.timeout, OSError):
+        return 0, "", b""
+
+
 def catalogue(b):
     """An org, a location, an instructor and a daily series; event ids."""
     _, r = b.http("POST", "/v1/orgs", {"name": "Net", "timezone": "UTC"})
@@ -323,7 +401,218 @@ def case_shutdown():
     check("second SIGTERM: exit 0", rc == 0 and b.clean_log())
 
 
-CASES = [("shutdown", case_shutdown)]
+def case_port():
+    """A second bookd on a port or a data dir in use is refused."""
+    hp, bp = free_port(), free_port()
+    # Fixed ports (flags given later win): the first thread probes, the
+    # second joins it (SO_REUSEPORT).
+    a = Bookd("port-a", "--threads", "2", "--listen", "127.0.0.1:%d" % hp,
+              "--binary-listen", "127.0.0.1:%d" % bp)
+    a.start()
+    check("bookd with 2 network threads listens on the fixed ports",
+          (a.http_port, a.bin_port) == (hp, bp))
+    served = 0
+    for _ in range(20):
+        st, _ = a.http("GET", "/health", key=None)
+        served += st == 200
+    check("both threads' listeners serve (20 of 20 connections)", served == 20)
+
+    for name, flags, what in (
+            ("port-b1", ["--listen", "127.0.0.1:%d" % hp], "HTTP port"),
+            ("port-b2", ["--binary-listen", "127.0.0.1:%d" % bp], "binary port"),
+            ("port-b3", ["--listen", "0.0.0.0:%d" % hp], "HTTP port on 0.0.0.0")):
+        b = Bookd(name, *flags)
+        started = b.start(expect_fail=True)
+        rc = b.proc.wait(timeout=20) if not started else b.stop()
+        log = b.log_text()
+        check("a second bookd on the %s: refused, exit %s, says in use"
+              % (what, rc), not started and rc not in (0, None) and
+              "in use" in log)
+    b = Bookd("port-b4", data=a.data)
+    started = b.start(expect_fail=True)
+    rc = b.proc.wait(timeout=20) if not started else b.stop()
+    check("a second bookd on the same data dir: refused, exit %s, names "
+          "the lock" % rc, not started and rc not in (0, None) and
+          "LOCK" in b.log_text())
+    st, _ = a.http("GET", "/health", key=None)
+    check("the first bookd still serves", st == 200)
+    rc = a.stop()
+    check("first bookd: SIGTERM exit 0", rc == 0 and a.clean_log())
+
+
+def case_timeouts():
+    """408 for a request not whole in time, from its first byte."""
+    b = Bookd("timeouts", env={"BOOKD_REQUEST_TIMEOUT_MS": "1000"})
+    b.start()
+    t0 = time.time()
+    s, s2 = dial(b.http_port), dial(b.bin_port)  # both wait at once
+    data, _, closed = read_to_close(s)
+    took = time.time() - t0
+    check("HTTP, nothing sent: 408 request_timeout, closed in %.1f s" % took,
+          closed and data.startswith(b"HTTP/1.1 408 ") and
+          b'"code":"request_timeout"' in data and b"Connection: close" in data
+          and 0.9 < took < 3.5)
+    s.close()
+    data, _, closed = read_to_close(s2)
+    took = time.time() - t0
+    check("binary, nothing sent: closed without a word in %.1f s" % took,
+          closed and data == b"" and 0.9 < took < 3.5)
+    s2.close()
+
+    s = dial(b.http_port)
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    t0, closed, data = time.time(), False, b""
+    for i in range(len(head)):
+        try:
+            s.sendall(head[i:i + 1])
+            s.settimeout(0.1)
+            d = s.recv(65536)
+            data += d
+            if not d or data.endswith(b"}"):
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    more, _, closed = read_to_close(s, 3)
+    data += more
+    took = time.time() - t0
+    check("HTTP, a head trickled a byte every 100 ms: 408 and closed in "
+          "%.1f s (deadline from the first byte)" % took,
+          closed and data.startswith(b"HTTP/1.1 408 ") and took < 3.5)
+    s.close()
+
+    s = dial(b.bin_port)
+    hello = frame({"v": 1, "auth": SVC})
+    t0 = time.time()
+    for i in range(len(hello) - 1):
+        try:
+            s.sendall(hello[i:i + 1])
+        except OSError:
+            break
+        time.sleep(0.2)
+    data, _, closed = read_to_close(s, 3)
+    check("binary, a hello trickled a byte every 200 ms: closed in %.1f s"
+          % (time.time() - t0), closed and data == b"" and
+          time.time() - t0 < 4.5)
+    s.close()
+
+    s, bs = dial(b.http_port), dial(b.bin_port)
+    st1 = http_get(s, "/health")[0]
+    bs.sendall(frame({"v": 1, "auth": SVC}))
+    a1 = bin_answers(bs, 1)
+    time.sleep(2.5)
+    st2 = http_get(s, "/health")[0]
+    check("HTTP keep-alive idle 2.5 s between requests: still served",
+          st1 == 200 and st2 == 200)
+    s.close()
+    bs.sendall(frame({"id": 5, "op": "event.list"}))
+    a2 = bin_answers(bs, 1)
+    check("binary idle 2.5 s after the hello: still served",
+          a1 and a1[0].get("code") == "ok" and a2 and a2[0].get("code") == "ok")
+    bs.close()
+    rc = b.stop()
+    check("SIGTERM exit 0", rc == 0 and b.clean_log())
+
+
+def case_limits():
+    """Per-address cap, the reserve, and idle connections timed out."""
+    b = Bookd("limits", env={"BOOKD_CONNECTIONS": "16",
+                             "BOOKD_CONN_RESERVE": "4",
+                             "BOOKD_CONN_PER_ADDRESS": "6",
+                             "BOOKD_REQUEST_TIMEOUT_MS": "1500"})
+    b.start()
+    held = []
+    for k in range(6):  # 127.0.0.2 up to its cap; a request each (no timeout)
+        s = dial(b.http_port, "127.0.0.2")
+        held.append(s)
+        http_get(s, "/health")
+    s = dial(b.http_port, "127.0.0.2")
+    data, took, closed = read_to_close(s, 3)
+    check("the 7th connection from one address: closed at once (%.1f s)"
+          % took, closed and data == b"" and took < 1)
+    s.close()
+    for k in range(6):  # 127.0.0.3: 12 of the 16 slots taken, the rest reserve
+        s = dial(b.bin_port if k % 2 else b.http_port, "127.0.0.3")
+        held.append(s)
+        if k % 2:
+            s.sendall(frame({"v": 1, "auth": SVC}))
+            bin_answers(s, 1)
+        else:
+            http_get(s, "/health")
+    check("another address gets in while the first is at its cap",
+          len(held) == 12)
+
+    s = dial(b.http_port, "127.0.0.4")
+    st, head, body = http_get(s, "/v1/events?limit=1", key=ANON)
+    data, _, closed = read_to_close(s, 3)
+    check("reserve: the anon key answered 503 overloaded, then closed",
+          st == 503 and b'"code":"overloaded"' in body and closed)
+    s.close()
+    s = dial(b.http_port, "127.0.0.4")
+    st, head, _ = http_get(s, "/health")
+    data, _, closed = read_to_close(s, 3)
+    check("reserve: /health answered 200, then closed",
+          st == 200 and closed and re.search(r"(?im)^connection: close", head))
+    s.close()
+    s = dial(b.http_port, "127.0.0.4")
+    st1 = http_get(s, "/v1/admin/status", key=SVC)[0]
+    st2 = http_get(s, "/v1/events?limit=1", key=SVC)[0]
+    check("reserve: the service key served, kept alive (%s, %s)" % (st1, st2),
+          st1 == 200 and st2 == 200)
+    held.append(s)
+    s = dial(b.bin_port, "127.0.0.4")
+    s.sendall(frame({"v": 1, "auth": ANON}))
+    a = bin_answers(s, 1)
+    data, _, closed = read_to_close(s, 3)
+    check("reserve, binary: the anon key's hello answered overloaded, closed",
+          a and a[0].get("code") == "overloaded" and closed)
+    s.close()
+    s = dial(b.bin_port, "127.0.0.4")
+    s.sendall(frame({"v": 1, "auth": SVC}) +
+              frame({"id": 9, "op": "event.list"}))
+    a = bin_answers(s, 2)
+    check("reserve, binary: the service key served",
+          len(a) == 2 and a[0].get("code") == "ok" and a[1].get("code") == "ok")
+    held.append(s)
+    for k in range(2):  # the reserve full too: 16 of 16
+        s = dial(b.http_port, "127.0.0.5")
+        http_get(s, "/v1/admin/status", key=SVC)
+        held.append(s)
+    s = dial(b.http_port, "127.0.0.6")
+    data, took, closed = read_to_close(s, 3)
+    check("the whole table full: a new connection closed at once",
+          closed and data == b"" and took < 1)
+    s.close()
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+
+    # 16 connections that never send a request (no cap on this address):
+    # each is timed out, then clients get in again.
+    idle = [dial(b.http_port, "127.0.0.%d" % (10 + k // 6)) for k in range(16)]
+    time.sleep(0.3)
+    s = dial(b.http_port, "127.0.0.20")
+    st = http_get(s, "/v1/events?limit=1", key=ANON)[0]
+    s.close()
+    check("16 idle connections fill the table: the anon key refused (%s)" % st,
+          st in (0, 503))
+    timed_out = 0
+    for s in idle:
+        data, _, closed = read_to_close(s, 5)
+        timed_out += closed and data.startswith(b"HTTP/1.1 408 ")
+        s.close()
+    s = dial(b.http_port, "127.0.0.20")
+    st = http_get(s, "/v1/events?limit=1", key=ANON)[0]
+    s.close()
+    check("the 16 idle connections answered 408 and closed (%d), then the "
+          "anon key served (%s)" % (timed_out, st), timed_out == 16 and st == 200)
+    rc = b.stop()
+    check("SIGTERM exit 0", rc == 0 and b.clean_log())
+
+
+CASES = [("shutdown", case_shutdown), ("port", case_port),
+         ("timeouts", case_timeouts), ("limits", case_limits)]
 for name, fn in CASES:
     if ONLY and name not in ONLY:
         continue

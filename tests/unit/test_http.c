@@ -106,6 +106,7 @@ void srv_count_response(struct srv_conn *c, int status) { (void)c; g_counted[sta
 
 const char *srv_conn_peer(const struct srv_conn *c) { (void)c; return "127.0.0.1"; }
 uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 0x7f000001; }
+bool srv_conn_in_reserve(const struct srv_conn *c) { (void)c; return false; }
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
 struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }

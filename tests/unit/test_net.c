@@ -14,7 +14,11 @@
  * limit closes only that connection, and so does a request left
  * unfinished; connections that run the server out of room for requests
  * stop and resume, answered in order; net_stop answers what is in flight;
- * listings answered before net_stop are freed once (net_free).
+ * listings answered before net_stop are freed once (net_free); a request
+ * not whole within request_timeout of its first byte (the first: of the
+ * connect), trickled or never sent, is answered by the protocol's timeout
+ * (or closed without one); connections per address are capped over both
+ * ports; a port another socket listens on is refused.
  */
 #include "net.h"
 
@@ -34,6 +38,7 @@
 
 #define NOW_BASE INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define LINE_MAX_SIZE 4096
+#define ADDR_CAP 64 /* connections per client address */
 
 
 
@@ -120,25 +125,49 @@ static void line_render(struct srv_conn *c, void *state, const void *ctxp,
 		srv_buf_printf(out, "LIST %u\n", r->count);
 }
 
-const struct srv_proto srv_http_proto = { "line", 8, line_parse, line_render };
-const struct srv_proto srv_bin_proto = { "line2", 8, line_parse, line_render };
+static void line_timeout(struct srv_conn *c, void *state)
+{
+	(void)state;
+	srv_answer(c, "TIMEOUT\n", 8);
+}
+
+/* On the "HTTP" port a timed-out request is answered; on the "binary" one
+ * the connection is closed without a word. */
+const struct srv_proto srv_http_proto = { "line", 8, line_parse, line_render,
+					  line_timeout };
+const struct srv_proto srv_bin_proto = { "line2", 8, line_parse, line_render,
+					 NULL };
 
 /* ---- client side ---- */
 
-static unsigned port;
+static unsigned port, bin_port;
 
-static int dial(void)
+/* A connection to port from 127.0.0.<from> (0: the kernel's choice). */
+static int dial_from(unsigned to_port, unsigned from)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port) };
+				 .sin_port = htons((uint16_t)to_port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
+	if (fd >= 0 && from) {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+		b.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + from);
+		if (bind(fd, (struct sockaddr *)&b, sizeof(b))) {
+			perror("bind");
+			exit(1);
+		}
+	}
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
 		perror("connect");
 		exit(1);
 	}
 	return fd;
+}
+
+static int dial(void)
+{
+	return dial_from(port, 0);
 }
 
 static void send_all(int fd, const char *s, size_t n)
@@ -324,17 +353,136 @@ static void test_pool_exhausted(void)
 	CHECK(ok == 8);
 }
 
-/* Half a request, then nothing: closed after read_timeout (1 s here). */
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Reads what the server says until it closes (or 6 s); how long that took
+ * in *took_s. */
+static size_t read_to_close(int fd, char *buf, size_t size, double *took_s)
+{
+	double t0 = now_s();
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+		if (poll(&p, 1, 6000) <= 0)
+			break;
+		k = recv(fd, buf + got, size - 1 - got, 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	buf[got] = 0;
+	*took_s = now_s() - t0;
+	return got;
+}
+
+/* Half a request, then nothing: answered TIMEOUT after request_timeout
+ * (1 s here; the sweep runs once a second) and closed. */
 static void test_slow_sender(void)
 {
 	int fd = dial();
-	char buf[16];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[64];
+	double took;
 
 	send_all(fd, "PI", 2);
-	CHECK(poll(&p, 1, 5000) == 1);
-	CHECK(recv(fd, buf, sizeof(buf), 0) <= 0);
+	read_to_close(fd, buf, sizeof(buf), &took);
+	CHECK(!strcmp(buf, "TIMEOUT\n"));
+	CHECK(took < 3.5);
 	close(fd);
+}
+
+/* A connection that never sends its first request: the same deadline,
+ * from the accept. On the binary port (no timeout answer): closed
+ * without a word. */
+static void test_first_request_timeout(void)
+{
+	int fd = dial(), fd2 = dial_from(bin_port, 0);
+	char buf[64];
+	double took;
+
+	read_to_close(fd, buf, sizeof(buf), &took);
+	CHECK(!strcmp(buf, "TIMEOUT\n"));
+	CHECK(took > 0.5 && took < 3.5);
+	read_to_close(fd2, buf, sizeof(buf), &took);
+	CHECK(buf[0] == 0);
+	CHECK(took < 3.5);
+	close(fd);
+	close(fd2);
+}
+
+/* A request trickled a byte every 100 ms never completes: the deadline
+ * runs from its first byte, not from the last (issue 13: a client that
+ * sends its headers a byte at a time held the connection forever). A
+ * request finished in time on the same connection is answered first. */
+static void test_trickle(void)
+{
+	int fd = dial();
+	char buf[64];
+	double t0 = now_s(), took;
+	bool closed = false;
+
+	send_all(fd, "PING\n", 5);
+	read_lines(fd, buf, sizeof(buf), 1);
+	CHECK(!strcmp(buf, "PONG\n"));
+	while (!closed && now_s() - t0 < 6) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (send(fd, "P", 1, MSG_NOSIGNAL) != 1 || poll(&p, 1, 100) == 1)
+			closed = true;
+	}
+	read_to_close(fd, buf, sizeof(buf), &took);
+	took = now_s() - t0;
+	CHECK(closed);
+	CHECK(!strcmp(buf, "TIMEOUT\n"));
+	CHECK(took < 3.5);
+	close(fd);
+}
+
+/* ADDR_CAP connections from one address at most: one more is closed at
+ * once; another address still gets in; a freed place is taken again.
+ * 127.0.0.3 and .4 are this test's own. */
+static void test_per_address_cap(void)
+{
+	int fds[ADDR_CAP], extra, other;
+	char buf[64];
+	double took;
+	bool again = false;
+
+	for (int k = 0; k < ADDR_CAP; k++) {
+		fds[k] = dial_from(k % 2 ? bin_port : port, 3);
+		send_all(fds[k], "PING\n", 5);
+		read_lines(fds[k], buf, sizeof(buf), 1);
+		CHECK(!strcmp(buf, "PONG\n"));
+	}
+	extra = dial_from(port, 3);
+	send_all(extra, "PING\n", 5);
+	read_to_close(extra, buf, sizeof(buf), &took);
+	CHECK(buf[0] == 0); /* closed before any answer */
+	CHECK(took < 1);
+	close(extra);
+	other = dial_from(port, 4);
+	send_all(other, "PING\n", 5);
+	read_lines(other, buf, sizeof(buf), 1);
+	CHECK(!strcmp(buf, "PONG\n"));
+	close(other);
+	close(fds[0]);
+	/* The server releases the place once it saw the close. */
+	for (int tries = 0; tries < 40 && !again; tries++) {
+		usleep(50000);
+		extra = dial_from(port, 3);
+		send_all(extra, "PING\n", 5);
+		read_lines(extra, buf, sizeof(buf), 1);
+		again = !strcmp(buf, "PONG\n");
+		close(extra);
+	}
+	CHECK(again);
+	for (int k = 1; k < ADDR_CAP; k++)
+		close(fds[k]);
 }
 
 static void test_too_long(void)
@@ -366,6 +514,38 @@ static void test_lists_then_stop(void)
 	read_lines(fd, buf, sizeof(buf), 6);
 	CHECK(!strcmp(buf, "LIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\n"));
 	close(fd);
+}
+
+/* Another socket joins the server's port through SO_REUSEPORT (what a
+ * second server that probed at the same instant would do): refused by
+ * net_check_ports; once it is gone, the ports are the server's alone. A
+ * second server on a port in use is refused by its probe. */
+static void test_port_in_use(struct srv *s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	char err[256] = "", addr[64];
+	struct net_config nc;
+	struct srv *s2 = NULL;
+
+	CHECK(net_check_ports(s, err, sizeof(err)) == 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(listen(fd, 4) == 0);
+	CHECK(net_check_ports(s, err, sizeof(err)) == -EADDRINUSE);
+	CHECK(strstr(err, "another socket listens on port") != NULL);
+	close(fd);
+	CHECK(net_check_ports(s, err, sizeof(err)) == 0);
+
+	net_config_default(&nc);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	nc.http_listen = addr;
+	nc.binary_listen = "127.0.0.1:0";
+	CHECK(net_prepare(&nc, &s2, err, sizeof(err)) == -EADDRINUSE);
+	CHECK(strstr(err, "is in use") != NULL);
+	CHECK(s2 == NULL);
 }
 
 /* ---- set-up ---- */
@@ -437,12 +617,14 @@ int main(void)
 	nc.pending_count_max = 16; /* small: the race and the pipes exhaust it */
 	nc.first_port = 1;
 	nc.send_timeout_ms = 1000;
-	nc.read_timeout_ms = 1000;
+	nc.request_timeout_ms = 1000;
+	nc.conn_per_address_max = ADDR_CAP; /* the race's 60 fit */
 	if (net_prepare(&nc, &s, err, sizeof(err))) {
 		fprintf(stderr, "net_prepare: %s\n", err);
 		return 1;
 	}
 	port = (unsigned)atoi(strrchr(net_http_address(s), ':') + 1);
+	bin_port = (unsigned)atoi(strrchr(net_binary_address(s), ':') + 1);
 	net_wake_fds(s, &fds, &fd_count);
 	node_config_default(&cfg);
 	cfg.data_dir = dir;
@@ -469,6 +651,10 @@ int main(void)
 	test_never_reads();
 	test_too_long();
 	test_slow_sender();
+	test_first_request_timeout();
+	test_trickle();
+	test_per_address_cap();
+	test_port_in_use(s);
 	test_pool_exhausted();
 	test_lists_then_stop();
 
