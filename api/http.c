@@ -842,13 +842,10 @@ static void http_timeout(struct srv_conn *c, void *state)
 static int reserve_check(struct srv_conn *c, struct http_request *rq)
 {
 	const struct http_str *a = &rq->hdr[HTTP_H_AUTHORIZATION];
-	struct auth_principal who;
 	struct http_meta m = { .close = true };
 
 	if (a->n > 7 && strncasecmp(a->p, "Bearer ", 7) == 0 &&
-	    auth_bearer(srv_auth(srv_conn_srv(c)), a->p + 7, a->n - 7,
-			srv_now(), &who) == AUTH_OK &&
-	    who.role == AUTH_SERVICE)
+	    auth_is_service_key(srv_auth(srv_conn_srv(c)), a->p + 7, a->n - 7))
 		return 0;
 	if (rq->path.n == 7 && memcmp(rq->path.p, "/health", 7) == 0) {
 		rq->keep_alive = false;
