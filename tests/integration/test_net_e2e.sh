@@ -451,12 +451,12 @@ def case_timeouts():
     check("HTTP, nothing sent: 408 request_timeout, closed in %.1f s" % took,
           closed and data.startswith(b"HTTP/1.1 408 ") and
           b'"code":"request_timeout"' in data and b"Connection: close" in data
-          and 0.9 < took < 3.5)
+          and 0.9 < took < 5)
     s.close()
     data, _, closed = read_to_close(s2)
     took = time.time() - t0
     check("binary, nothing sent: closed without a word in %.1f s" % took,
-          closed and data == b"" and 0.9 < took < 3.5)
+          closed and data == b"" and 0.9 < took < 5)
     s2.close()
 
     s = dial(b.http_port)
@@ -479,7 +479,7 @@ def case_timeouts():
     took = time.time() - t0
     check("HTTP, a head trickled a byte every 100 ms: 408 and closed in "
           "%.1f s (deadline from the first byte)" % took,
-          closed and data.startswith(b"HTTP/1.1 408 ") and took < 3.5)
+          closed and data.startswith(b"HTTP/1.1 408 ") and took < 5)
     s.close()
 
     s = dial(b.bin_port)

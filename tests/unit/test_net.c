@@ -393,7 +393,7 @@ static void test_slow_sender(void)
 	send_all(fd, "PI", 2);
 	read_to_close(fd, buf, sizeof(buf), &took);
 	CHECK(!strcmp(buf, "TIMEOUT\n"));
-	CHECK(took < 3.5);
+	CHECK(took < 5);
 	close(fd);
 }
 
@@ -408,10 +408,10 @@ static void test_first_request_timeout(void)
 
 	read_to_close(fd, buf, sizeof(buf), &took);
 	CHECK(!strcmp(buf, "TIMEOUT\n"));
-	CHECK(took > 0.5 && took < 3.5);
+	CHECK(took > 0.5 && took < 5);
 	read_to_close(fd2, buf, sizeof(buf), &took);
 	CHECK(buf[0] == 0);
-	CHECK(took < 3.5);
+	CHECK(took < 5);
 	close(fd);
 	close(fd2);
 }
@@ -439,7 +439,7 @@ static void test_trickle(void)
 	took = now_s() - t0;
 	CHECK(closed);
 	CHECK(!strcmp(buf, "TIMEOUT\n"));
-	CHECK(took < 3.5);
+	CHECK(took < 5);
 	close(fd);
 }
 
