@@ -1491,6 +1491,16 @@ static int do_metrics(struct call *k)
 	mline(&w, "bookd_threads %u\n", st.thread_count);
 	metric(&w, "bookd_connections", "gauge", "open connections");
 	mline(&w, "bookd_connections %" PRIu64 "\n", st.conn_count);
+	metric(&w, "bookd_connections_refused_total", "counter",
+	       "connections closed at accept (docs/operations.md)");
+	mline(&w, "bookd_connections_refused_total{reason=\"address_cap\"} %"
+	      PRIu64 "\n", st.conn_refused_address);
+	mline(&w, "bookd_connections_refused_total{reason=\"table_full\"} %"
+	      PRIu64 "\n", st.conn_refused_full);
+	metric(&w, "bookd_request_timeouts_total", "counter",
+	       "requests not whole within the request timeout (408)");
+	mline(&w, "bookd_request_timeouts_total %" PRIu64 "\n",
+	      st.request_timeouts);
 	metric(&w, "bookd_requests_total", "counter", "requests parsed");
 	mline(&w, "bookd_requests_total %" PRIu64 "\n", st.requests_total);
 	metric(&w, "bookd_responses_total", "counter",

@@ -215,6 +215,7 @@ struct net_thread {
 	_Atomic uint64_t requests_total, responses[6];
 	_Atomic uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
 	_Atomic uint64_t conn_gauge;
+	_Atomic uint64_t refused_address, refused_full, request_timeouts;
 };
 
 struct srv {
@@ -994,6 +995,9 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 		return;
 	if (t->conn_free == NIL || atomic_load(&s->stopping)) {
 		close(res); /* full: refuse rather than starve the others */
+		if (t->conn_free == NIL)
+			atomic_fetch_add_explicit(&t->refused_full, 1,
+						  memory_order_relaxed);
 		return;
 	}
 	if (getpeername(res, (struct sockaddr *)&ss, &len) != 0)
@@ -1001,6 +1005,8 @@ static void on_accept(struct net_thread *t, struct listener *l, int res,
 	key = s->cfg.conn_per_address_max ? addr_key_of(&ss) : 0;
 	if (key && !addr_take(s, key)) {
 		close(res); /* this address has its share of the table */
+		atomic_fetch_add_explicit(&t->refused_address, 1,
+					  memory_order_relaxed);
 		return;
 	}
 	i = t->conn_free;
@@ -1112,6 +1118,8 @@ static void arm_timer(struct net_thread *t)
  * (HTTP's 408), then the close. */
 static void request_timed_out(struct conn *c)
 {
+	atomic_fetch_add_explicit(&c->t->request_timeouts, 1,
+				  memory_order_relaxed);
 	c->request_ns = 0;
 	if (c->proto->timeout)
 		c->proto->timeout((struct srv_conn *)c, c->state);
@@ -1965,6 +1973,9 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
 		out->conn_count += atomic_load(&t->conn_gauge);
+		out->conn_refused_address += atomic_load(&t->refused_address);
+		out->conn_refused_full += atomic_load(&t->refused_full);
+		out->request_timeouts += atomic_load(&t->request_timeouts);
 		out->requests_total += atomic_load(&t->requests_total);
 		for (unsigned k = 0; k < 6; k++)
 			out->responses_by_class[k] += atomic_load(&t->responses[k]);

@@ -58,6 +58,10 @@ struct srv_views {
 struct srv_status {
 	unsigned shard_count, thread_count;
 	uint64_t conn_count;
+	/* Connections closed at accept: their address had
+	 * conn_per_address_max, or the table was full; and requests (or first
+	 * requests) not whole within the request timeout. */
+	uint64_t conn_refused_address, conn_refused_full, request_timeouts;
 	uint64_t wal_appended_lsn, wal_durable_lsn;
 	uint64_t wal_sync_count, wal_sync_ns_total, wal_sync_ns_max;
 	uint64_t wal_bytes_written;

@@ -22,7 +22,7 @@
 #     are served (HTTP and binary), the anon key is answered 503 overloaded
 #     (binary: overloaded) and closed; a full table closes new connections;
 #     16 connections that never send are timed out and clients get in
-#     again.
+#     again; /metrics counts the refusals and the timeouts.
 #
 #   bash tests/integration/test_net_e2e.sh     (from the repo, or by ctest)
 #
@@ -607,6 +607,17 @@ def case_limits():
     s.close()
     check("the 16 idle connections answered 408 and closed (%d), then the "
           "anon key served (%s)" % (timed_out, st), timed_out == 16 and st == 200)
+    st, text = b.http("GET", "/metrics", key=None)
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    def metric(name):
+        m = re.search(r"(?m)^%s (\d+)$" % re.escape(name), text)
+        return int(m.group(1)) if m else -1
+    cap = metric('bookd_connections_refused_total{reason="address_cap"}')
+    full = metric('bookd_connections_refused_total{reason="table_full"}')
+    tmo = metric("bookd_request_timeouts_total")
+    check("/metrics counts them: %d over an address's cap, %d on a full "
+          "table, %d request timeouts" % (cap, full, tmo),
+          cap == 1 and full == 2 and tmo == 16)
     rc = b.stop()
     check("SIGTERM exit 0", rc == 0 and b.clean_log())
 
