@@ -869,10 +869,6 @@ static int read_parallel(const struct bb_driver *drv, const struct bb_op *ops,
 	return rc;
 }
 
-int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
-			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
-			size_t booking_count, double wait_s, char *report, size_t report_size);
-
 static void run_check(struct bb_runner *r, struct bb_run *run)
 {
 	const struct bb_driver *drv = r->drv;
@@ -1389,10 +1385,6 @@ static pid_t bookd_pid;
 static char bookd_dir[256];
 static char repl_db[64]; /* the fresh database of --bookd-replicate */
 
-int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
-		    char *err, size_t err_size);
-int bb_pg_drop_db(const char *url, const char *name);
-
 static int free_port(void);
 
 static void bookd_stop(void)
@@ -1426,8 +1418,6 @@ static void bookd_stop(void)
 		bookd_dir[0] = 0;
 	}
 }
-
-int bb_http_health(const struct bb_config *cfg);
 
 static struct bb_bookd_info bookd_info;
 
@@ -1653,8 +1643,6 @@ static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 	else
 		fprintf(stderr, "bookbench: wrote %s\n", path);
 }
-
-int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size);
 
 int main(int argc, char **argv)
 {

@@ -176,6 +176,29 @@ extern const struct bb_driver bb_driver_pg;
 extern const struct bb_driver bb_driver_http;
 extern const struct bb_driver bb_driver_bin; /* .submit NULL when not built */
 
+/* What the drivers' files do for the rest of bookbench besides a run. */
+struct bb_bookd_info; /* below */
+/* baseline-pg (bookbench_pg.c): creates the schema `baseline` from the SQL
+ * files (setup-baseline). 0 or -errno, err filled. */
+int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size);
+/* A fresh database `name` next to url's; new_url is url pointing at it. */
+int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
+		    char *err, size_t err_size);
+int bb_pg_drop_db(const char *url, const char *name);
+/* The replication check: waits up to wait_s for bookd's tables in url to
+ * hold the events' booked counts and the acknowledged bookings (cancelled
+ * or not); appends a line to report; the number of problems, or -errno. */
+int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
+			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
+			size_t booking_count, double wait_s, char *report, size_t report_size);
+/* bookd over HTTP (bookbench_http.c): 0 when /health answers 200. */
+int bb_http_health(const struct bb_config *cfg);
+/* A short JSON object of /v1/admin/status for the report (both bookd
+ * drivers); via names the driver's protocol. */
+void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size);
+/* The version and build type a bookd reports in /v1/admin/status. */
+int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out);
+
 /* ---- Configuration (flags) -------------------------------------------- */
 
 struct bb_config {
@@ -247,7 +270,6 @@ struct bb_bookd_info {
 };
 
 uint64_t bb_run_errors(const struct bb_run *run);
-int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out);
 
 void bb_report_table(const struct bb_run *run, FILE *f);
 /* Each non-baseline run against the baseline run of the same scenario. */

@@ -392,8 +392,6 @@ out:
 	return rc;
 }
 
-void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size);
-
 static void bin_describe(const struct bb_config *cfg, char *out, size_t out_size)
 {
 	bc_client *bc;

@@ -894,7 +894,6 @@ int bb_http_health(const struct bb_config *cfg)
 	return rc == 0 && status == 200 ? 0 : -EAGAIN;
 }
 
-/* A short JSON summary of /v1/admin/status for the report. */
 void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size)
 {
 	static char body[1 << 16];
@@ -922,7 +921,6 @@ void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, 
 		 via, state, shards, cfg->http_addr, cfg->binary_addr);
 }
 
-/* The version and build type a bookd reports in /v1/admin/status. */
 int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out)
 {
 	static char body[1 << 16];
@@ -940,12 +938,6 @@ int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out)
 static void http_describe(const struct bb_config *cfg, char *out, size_t out_size)
 {
 	bb_bookd_describe(cfg, "HTTP", out, out_size);
-}
-
-/* The data set through HTTP, for the binary driver too. */
-int bb_http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err, size_t err_size)
-{
-	return http_setup(cfg, ds, err, err_size);
 }
 
 const struct bb_driver bb_driver_http = {
