@@ -9,8 +9,9 @@
  *
  * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
  * out are expired even on quiet shards); at start and then daily a
- * CORE_OP_GENERATE (series are generated up to the horizon; generation is
- * idempotent).
+ * CORE_OP_ARCHIVE (events that ended --archive-after-days ago leave
+ * memory, when there are any) and a CORE_OP_GENERATE (series are generated
+ * up to the horizon; generation is idempotent).
  *
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
@@ -38,7 +39,7 @@
 
 struct sizes {
 	unsigned max_events, max_bookings, max_customers, connections;
-	unsigned generate_max_days;
+	unsigned generate_max_days, archive_after_days;
 };
 
 struct opts {
@@ -129,6 +130,9 @@ static const struct flag flags[] = {
 	{ "request-timeout-ms", "BOOKD_REQUEST_TIMEOUT_MS",
 	  "a request must arrive whole within this of its first byte, a "
 	  "connection's first request within this of the connect (10000)", 1 },
+	{ "archive-after-days", "BOOKD_ARCHIVE_AFTER_DAYS",
+	  "daily: events that ended this many days ago leave memory (365; "
+	  "0: never)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -189,6 +193,8 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 		  NET_CONN_COUNT_MAX },
 		{ "generate-max-days", offsetof(struct sizes, generate_max_days),
 		  1, 36600 },
+		{ "archive-after-days", offsetof(struct sizes, archive_after_days),
+		  0, 36600 },
 	};
 	struct core_config def;
 	struct net_config ndef;
@@ -200,6 +206,7 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 	z->max_customers = def.customer_count_max;
 	z->connections = ndef.conn_count_max;
 	z->generate_max_days = def.generate_max_days;
+	z->archive_after_days = 365;
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 		const char *v = flag_value(val, list[i].name);
 		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
@@ -644,6 +651,36 @@ static void generate(core_port *p)
 		fprintf(stderr, "bookd: generated %u events\n", r.count);
 }
 
+/* Events that ended `days` ago leave memory (a logged decision: replay
+ * drops them again; PostgreSQL keeps them). 0: never. */
+static void archive(core_port *p, unsigned days)
+{
+	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = srv_now() };
+	struct core_event_view first;
+	struct core_resp r;
+	int rc;
+
+	if (days == 0)
+		return;
+	/* Nothing started before the cut: nothing to archive, nothing to
+	 * log (a start or a quiet day adds no record). */
+	q.u.list.from = 0;
+	q.u.list.to = q.now - (core_time)days * 86400000;
+	q.u.list.limit = 1;
+	q.u.list.out = &first;
+	if (core_call(p, &q, &r) == 0 && r.count == 0)
+		return;
+	q = (struct core_req){ .op = CORE_OP_ARCHIVE, .now = q.now };
+	q.u.archive.days = days;
+	rc = core_call(p, &q, &r);
+	if (rc || r.code != CORE_OK)
+		fprintf(stderr, "bookd: daily archive failed: %s\n",
+			rc ? strerror(-rc) : core_code_name(r.code));
+	else if (r.count)
+		fprintf(stderr, "bookd: archived %u events that ended %u days "
+			"ago or earlier\n", r.count, days);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -810,6 +847,7 @@ int main(int argc, char **argv)
 		}
 	}
 	port = core_port_get(node_core(n), 0);
+	archive(port, o.sizes.archive_after_days);
 	generate(port);
 	last_generate = srv_now();
 	rc = net_start(srv, n);
@@ -853,6 +891,7 @@ int main(int argc, char **argv)
 		tick.now = srv_now();
 		core_call(port, &tick, &r);
 		if (tick.now - last_generate >= GENERATE_EVERY_MS) {
+			archive(port, o.sizes.archive_after_days);
 			generate(port);
 			last_generate = tick.now;
 		}

@@ -81,6 +81,7 @@ enum route {
 	R_CUSTOMERS,
 	R_SERIES,
 	R_ADMIN_GENERATE,
+	R_ADMIN_ARCHIVE,
 	R_ADMIN_STATUS,
 	R_ADMIN_REFRESH,
 	R_WEBHOOK_STRIPE,
@@ -110,6 +111,7 @@ static const struct {
 	[R_CUSTOMERS] = { M_POST, "POST, OPTIONS" },
 	[R_SERIES] = { M_POST, "POST, OPTIONS" },
 	[R_ADMIN_GENERATE] = { M_POST, "POST, OPTIONS" },
+	[R_ADMIN_ARCHIVE] = { M_POST, "POST, OPTIONS" },
 	[R_ADMIN_STATUS] = { M_GET, "GET, HEAD, OPTIONS" },
 	[R_ADMIN_REFRESH] = { M_POST, "POST, OPTIONS" },
 	[R_WEBHOOK_STRIPE] = { M_POST, "POST, OPTIONS" },
@@ -136,6 +138,7 @@ static enum access route_access(enum route r, unsigned m)
 	case R_CUSTOMERS:
 	case R_SERIES:
 	case R_ADMIN_GENERATE:
+	case R_ADMIN_ARCHIVE:
 	case R_ADMIN_STATUS:
 	case R_ADMIN_REFRESH:
 		return A_SERVICE;
@@ -319,6 +322,8 @@ static enum route route_of(struct call *k, const char *p, size_t n)
 	if (count == 3) {
 		if (S(1, "admin") && S(2, "generate"))
 			return R_ADMIN_GENERATE;
+		if (S(1, "admin") && S(2, "archive"))
+			return R_ADMIN_ARCHIVE;
 		if (S(1, "admin") && S(2, "status"))
 			return R_ADMIN_STATUS;
 		if (S(1, "admin") && S(2, "refresh"))
@@ -1202,6 +1207,34 @@ static int do_generate(struct call *k)
 	return submit(k, &req);
 }
 
+/* {"days": N}: events that ended N days ago or earlier leave memory
+ * (core.h CORE_OP_ARCHIVE); bookd also does it daily (--archive-after-days). */
+static int do_archive(struct call *k)
+{
+	static const char *const allowed[] = { "days", NULL };
+	struct core_req req = { .op = CORE_OP_ARCHIVE, .now = k->now };
+	struct jr r;
+	uint64_t days = 0;
+	int rc;
+
+	rc = jr_open(&r, k->rq->body, k->rq->body_size);
+	if (!rc)
+		rc = jr_only(&r, allowed);
+	if (!rc)
+		rc = jr_uint(&r, "days", true, 36600, &days, NULL);
+	if (!rc && days == 0)
+		rc = jr_fail(&r, "field 'days' must be within 1..36600");
+	if (rc)
+		answer_invalid(k, r.err);
+	jr_close(&r);
+	if (rc)
+		return 0;
+	req.u.archive.days = (uint32_t)days;
+	if (idem(k, &req, false))
+		return 0;
+	return submit(k, &req);
+}
+
 static int do_stripe(struct call *k)
 {
 	const struct http_str *sig = &k->rq->hdr[HTTP_H_STRIPE_SIGNATURE];
@@ -1301,6 +1334,7 @@ static const char *const op_name[CORE_OP_COUNT] = {
 	[CORE_OP_CUSTOMER_UPSERT] = "customer_upsert",
 	[CORE_OP_SERIES_CREATE] = "series_create",
 	[CORE_OP_GENERATE] = "generate",
+	[CORE_OP_ARCHIVE] = "archive",
 };
 
 #define HTTP_FSYNC_SLOW_NS (100u * 1000 * 1000)
@@ -1670,6 +1704,9 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	case R_ADMIN_GENERATE:
 		rc = do_generate(&k);
 		break;
+	case R_ADMIN_ARCHIVE:
+		rc = do_archive(&k);
+		break;
 	case R_ADMIN_STATUS:
 		rc = do_admin_status(&k);
 		break;
@@ -1891,6 +1928,10 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		break;
 	case R_ADMIN_GENERATE:
 		jw_key(&w, "generated");
+		jw_u64(&w, resp->count);
+		break;
+	case R_ADMIN_ARCHIVE:
+		jw_key(&w, "archived");
 		jw_u64(&w, resp->count);
 		break;
 	default:

@@ -274,6 +274,14 @@ enum core_code catalog_decide(const struct catalog *cat,
 		r.u.customer.email[sizeof(r.u.customer.email) - 1] = '\0';
 		r.u.customer.name[sizeof(r.u.customer.name) - 1] = '\0';
 		break;
+	case CORE_OP_ARCHIVE:
+		if (req->u.archive.days < 1 || req->u.archive.days > 36600)
+			return CORE_INVALID;
+		r.type = REC_ARCHIVE;
+		r.u.archive.before = req->now - (core_time)req->u.archive.days *
+							DAY_MS;
+		rec_encode(w, &r);
+		return w->overflow ? CORE_INVALID : CORE_OK;
 	case CORE_OP_SERIES_CREATE:
 		if (!req->u.series)
 			return CORE_INVALID;

@@ -235,7 +235,7 @@ static bool op_keyed_shard(enum core_op op)
 
 static bool op_catalogue(enum core_op op)
 {
-	return op >= CORE_OP_ORG_CREATE && op <= CORE_OP_GENERATE;
+	return op >= CORE_OP_ORG_CREATE && op <= CORE_OP_ARCHIVE;
 }
 
 static void to_shard(core *c, struct slot *s, unsigned shard)
@@ -467,6 +467,7 @@ static void shard_handle(struct shard *sh, struct slot *s)
 		return;
 	case SLOT_APPLY:
 		s->rc = core_state_apply(sh->st, s->entry, s->entry_size);
+		s->resp.count = core__state_archive_count(sh->st);
 		to_port(c, sh->index, s);
 		return;
 	case SLOT_PREPARE:
@@ -1032,18 +1033,21 @@ static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
 }
 
 /* Apply a catalogue entry: the catalogue's records here, the events' in
- * their shards (waiting for each). Called with cat_lock held. */
+ * their shards (waiting for each), an ARCHIVE in every shard. Returns the
+ * events an ARCHIVE dropped in all (0 for other entries). Called with
+ * cat_lock held. */
 static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
 {
 	core *c = p->c;
 	struct rec r;
 	size_t pos = 0;
 	bool events = false;
+	uint32_t archived = 0;
 
 	while (pos < size) {
 		ASSERT(rec_decode(entry, size, &pos, &r) == 0);
 		ASSERT(catalog_apply(c->cat, &r) == 0);
-		events |= rec_event_id(&r) != 0;
+		events |= rec_event_id(&r) != 0 || r.type == REC_ARCHIVE;
 	}
 	if (!events)
 		return 0;
@@ -1055,9 +1059,10 @@ static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
 		s->entry_size = size;
 		call_slot(p, s, sh);
 		ASSERT(s->rc == 0);
+		archived += s->resp.count;
 		slot_put(p, s);
 	}
-	return 0;
+	return (int)archived;
 }
 
 static void emit_idem(struct wbuf *w, const struct core_req *req,
@@ -1213,8 +1218,11 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 			ASSERT(!w.overflow);
 			rc = log_entry(c, c->shard_count, w.data, w.size,
 				       &resp->lsn);
-			if (rc == 0)
-				cat_apply(p, w.data, w.size);
+			if (rc == 0) {
+				int dropped = cat_apply(p, w.data, w.size);
+				if (req->op == CORE_OP_ARCHIVE)
+					resp->count = (uint32_t)dropped;
+			}
 		}
 		if (rc == 0 && resp->code == CORE_OK &&
 		    req->op == CORE_OP_SERIES_CREATE)

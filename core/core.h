@@ -122,6 +122,7 @@ enum core_op {
 	CORE_OP_CUSTOMER_UPSERT,
 	CORE_OP_SERIES_CREATE,
 	CORE_OP_GENERATE,
+	CORE_OP_ARCHIVE, /* drop events that ended u.archive.days ago */
 	CORE_OP_COUNT
 };
 
@@ -207,6 +208,12 @@ struct core_req {
 			struct core_date until; /* year 0: horizon from config */
 			uint64_t series_id;     /* 0: every series */
 		} generate;
+		/* Events that ended at or before now - days (1..36600) leave
+		 * memory with their bookings (entry.h ARCHIVE); resp.count:
+		 * how many (runtime only). Read after, they are unknown. */
+		struct {
+			uint32_t days;
+		} archive;
 	} u;
 };
 

@@ -103,6 +103,9 @@ static void copy_rec(const struct rec *in, struct core_rec *out)
 		out->u.idem.op = in->u.idem.result.op;
 		out->u.idem.code = in->u.idem.result.code;
 		break;
+	case REC_ARCHIVE:
+		out->u.archive.before = in->u.archive.before;
+		break;
 	default:
 		ASSERT(!"rec_decode passed an unknown type");
 	}
@@ -214,6 +217,7 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_NOTIFY] = "notify",
 		[CORE_REC_IDEM] = "idem",
 		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
+		[CORE_REC_ARCHIVE] = "archive",
 	};
 	return type < CORE_REC_TYPE_COUNT && names[type] ? names[type]
 							 : "unknown";

@@ -38,6 +38,11 @@
  *   NOTIFY            outbox: a notification to deliver
  *   IDEM              an idempotency key and its first answer (nothing for
  *                     reporting)
+ *   ARCHIVE           events that ended at or before `before` (with their
+ *                     bookings, waitlists, idempotency keys older than it)
+ *                     leave the core's memory; they happened all the same:
+ *                     reporting keeps every row (nothing to delete). Never
+ *                     in snapshots.
  *
  * A snapshot file (wal_snapshot_load) is a u64 magic and then entries, each
  * preceded by its u32 size: walk it with core_snapshot_next, then each entry
@@ -69,6 +74,7 @@ enum core_rec_type {
 	CORE_REC_NOTIFY,
 	CORE_REC_IDEM,
 	CORE_REC_BOOKING_RESTORE,
+	CORE_REC_ARCHIVE,
 	CORE_REC_TYPE_COUNT
 };
 
@@ -127,6 +133,9 @@ struct core_rec {
 			uint64_t hi, lo, fingerprint;
 			uint8_t op, code; /* enum core_op, enum core_code */
 		} idem;
+		struct {
+			core_time before;
+		} archive;
 	} u;
 };
 

@@ -56,6 +56,7 @@ enum rec_type {
 	REC_NOTIFY,           /* outbox: a notification to deliver */
 	REC_IDEM,             /* an idempotency key and its first result */
 	REC_BOOKING_RESTORE,  /* snapshots: a booking as it is, any status */
+	REC_ARCHIVE,          /* events that ended before a time leave memory */
 	REC_TYPE_COUNT
 };
 
@@ -126,6 +127,9 @@ struct rec {
 			uint64_t hi, lo, fingerprint;
 			struct idem_result result;
 		} idem;
+		struct {
+			core_time before;
+		} archive;
 	} u;
 };
 
@@ -242,6 +246,8 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
 /* Room for everything the entry adds to this shard (0), or -ENOMEM /
  * -EINVAL with nothing changed: then applying it cannot run out of room. */
 int core__state_reserve(core_state *st, const void *entry, size_t entry_size);
+/* Events the last REC_ARCHIVE applied to this shard dropped. */
+uint32_t core__state_archive_count(const core_state *st);
 /* Start loading what deciding req will read first (a batch is prefetched,
  * then decided, so the cache misses overlap). */
 void core__state_prefetch(const core_state *st, const struct core_req *req);

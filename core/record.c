@@ -192,6 +192,9 @@ void rec_encode(struct wbuf *w, const struct rec *r)
 		if (r->u.idem.result.has_promoted)
 			put_view(w, &r->u.idem.result.promoted);
 		break;
+	case REC_ARCHIVE:
+		put_u64(w, (uint64_t)r->u.archive.before);
+		break;
 	default:
 		ASSERT(!"unknown record type");
 	}
@@ -416,6 +419,9 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos, struct rec *out)
 		get_view(&r, &out->u.idem.result.booking);
 		if (out->u.idem.result.has_promoted)
 			get_view(&r, &out->u.idem.result.promoted);
+		break;
+	case REC_ARCHIVE:
+		out->u.archive.before = (core_time)get_u64(&r);
 		break;
 	}
 	if (r.bad || r.pos != r.size)

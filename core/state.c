@@ -107,16 +107,19 @@ struct core_state {
 	bool owns_cat;
 
 	struct event *events;
-	uint32_t event_count, event_cap;
+	uint32_t event_count, event_cap; /* held; slots of the array */
+	uint32_t event_slots, event_free; /* slots used; freed ones' list */
 	struct map event_by_id;
 
 	struct booking *bookings;
 	uint32_t booking_count, booking_cap;
+	uint32_t booking_slots, booking_free;
 	struct map booking_by_id;
 	struct map active; /* event_slot << 32 | customer_slot -> booking */
 
 	struct customer *customers;
 	uint32_t customer_count, customer_cap;
+	uint32_t customer_slots, customer_free;
 	struct map customer_by_hash;
 
 	struct hold *holds; /* binary min-heap, from index 0 */
@@ -130,6 +133,8 @@ struct core_state {
 	uint32_t day_count, day_capacity;
 	int64_t day_min, day_max; /* of the buckets that exist */
 	struct map day_by_key; /* UTC day + 2 -> bucket slot */
+
+	uint32_t archived; /* events the last REC_ARCHIVE dropped */
 
 	struct wbuf w;
 	uint8_t entry[CORE_ENTRY_SIZE_MAX];
@@ -838,6 +843,7 @@ static enum core_code decide(core_state *st, const struct core_req *req,
 	case CORE_OP_INSTRUCTOR_CREATE:
 	case CORE_OP_CUSTOMER_UPSERT:
 	case CORE_OP_SERIES_CREATE:
+	case CORE_OP_ARCHIVE:
 		if (!st->owns_cat)
 			return CORE_INVALID;
 		return catalog_decide(st->cat, req, resp, &st->w);
@@ -868,7 +874,7 @@ static bool op_mutates(enum core_op op)
 	       op == CORE_OP_EVENT_PATCH || op == CORE_OP_ORG_CREATE ||
 	       op == CORE_OP_LOCATION_CREATE || op == CORE_OP_INSTRUCTOR_CREATE ||
 	       op == CORE_OP_CUSTOMER_UPSERT || op == CORE_OP_SERIES_CREATE ||
-	       op == CORE_OP_GENERATE;
+	       op == CORE_OP_GENERATE || op == CORE_OP_ARCHIVE;
 }
 
 enum core_code core__state_decide_nokey(core_state *st,
@@ -1042,6 +1048,113 @@ static struct day_bucket *day_bucket(core_state *st, core_time start_at,
 	return &st->days[slot];
 }
 
+/* A slot for a new record: a freed one (the head of its free list, whose
+ * link is *next_of_head), else the next never used. Room was reserved. */
+static uint32_t slot_take(uint32_t *slots, uint32_t *free_head,
+			  const uint32_t *next_of_head)
+{
+	uint32_t slot = *free_head;
+
+	if (slot) {
+		*free_head = *next_of_head;
+		return slot;
+	}
+	return ++*slots;
+}
+
+/* ---- archiving ----
+ *
+ * REC_ARCHIVE (before): every shard drops its events that ended before
+ * `before` (start + duration <= before), with their bookings (any status),
+ * waitlists, the (event, customer) index, the customers left without a
+ * booking, and the idempotency keys created before `before` (past their
+ * 24 h retention whenever the archive is a day or more back). Payment
+ * holds of dropped bookings go stale in the heap (dropped when seen).
+ * Freed slots go to free lists (an id of 0 marks them) and are used again
+ * first, so memory stays what the studio holds. Nothing is allocated: an
+ * archive cannot fail halfway; replaying it gives the same state.
+ * Dropped events read as unknown (CORE_NO_EVENT, CORE_NO_BOOKING). */
+
+static void customer_drop_booking(core_state *st, uint32_t cust,
+				  uint32_t bslot)
+{
+	struct customer *c = &st->customers[cust];
+	uint32_t *link = &c->bookings_head;
+
+	while (*link && *link != bslot)
+		link = &st->bookings[*link].customer_next;
+	ASSERT(*link == bslot);
+	*link = st->bookings[bslot].customer_next;
+	if (c->bookings_head == 0) { /* nothing left of it here */
+		ASSERT(map_del(&st->customer_by_hash,
+			       hash_bytes(c->id, strlen(c->id))));
+		memset(c, 0, sizeof(*c));
+		c->bookings_head = st->customer_free;
+		st->customer_free = cust;
+		st->customer_count--;
+	}
+}
+
+static void day_drop(core_state *st, const struct event *e, uint32_t slot)
+{
+	struct day_bucket *d = day_bucket(st, e->start_at, false);
+
+	ASSERT(d);
+	for (uint32_t i = 0; i < d->count; i++) {
+		if (d->slots[i] != slot)
+			continue;
+		d->slots[i] = d->slots[--d->count];
+		d->by_org = false;
+		return;
+	}
+	ASSERT(!"event missing from its day");
+}
+
+static uint32_t state_archive(core_state *st, core_time before)
+{
+	uint32_t dropped = 0;
+
+	for (uint32_t slot = 1; slot <= st->event_slots; slot++) {
+		struct event *e = &st->events[slot];
+
+		if (e->id == 0 ||
+		    e->start_at + (core_time)e->duration_min * 60000 > before)
+			continue;
+		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+			uint64_t id = e->id << CORE_BOOKING_SEQ_BITS | seq;
+			uint32_t bslot = map_get(&st->booking_by_id, id);
+			struct booking *b = &st->bookings[bslot];
+
+			ASSERT(bslot);
+			if (status_active(b->status))
+				map_del(&st->active,
+					active_key(slot, b->customer_slot));
+			customer_drop_booking(st, b->customer_slot, bslot);
+			map_del(&st->booking_by_id, id);
+			memset(b, 0, sizeof(*b));
+			b->customer_next = st->booking_free;
+			st->booking_free = bslot;
+			st->booking_count--;
+		}
+		day_drop(st, e, slot);
+		ASSERT(map_del(&st->event_by_id, e->id));
+		memset(e, 0, sizeof(*e));
+		e->wl_head = st->event_free;
+		st->event_free = slot;
+		st->event_count--;
+		dropped++;
+	}
+	/* Keys created before the cut: idem_expire's "older than the
+	 * retention" with now = before + retention - 1. */
+	idem_expire(st, before + st->cfg.idem_retention_ms - 1);
+	return dropped;
+}
+
+uint32_t core__state_archive_count(const core_state *st)
+{
+	return st->archived;
+}
+
 /* Room in the day bucket of start_at for n more events (the bucket made
  * if missing: an empty bucket changes no answer). */
 static int day_reserve(core_state *st, core_time start_at, uint32_t n)
@@ -1071,15 +1184,15 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 			 uint32_t holds)
 {
 	if (table_grow((void **)&st->events, &st->event_cap,
-		       (uint64_t)st->event_count + events, sizeof(*st->events)) ||
+		       (uint64_t)st->event_slots + events, sizeof(*st->events)) ||
 	    map_reserve(&st->event_by_id, events) ||
 	    table_grow((void **)&st->bookings, &st->booking_cap,
-		       (uint64_t)st->booking_count + bookings,
+		       (uint64_t)st->booking_slots + bookings,
 		       sizeof(*st->bookings)) ||
 	    map_reserve(&st->booking_by_id, bookings) ||
 	    map_reserve(&st->active, bookings) ||
 	    table_grow((void **)&st->customers, &st->customer_cap,
-		       (uint64_t)st->customer_count + bookings,
+		       (uint64_t)st->customer_slots + bookings,
 		       sizeof(*st->customers)) ||
 	    map_reserve(&st->customer_by_hash, bookings) ||
 	    table_grow((void **)&st->holds, &st->hold_cap,
@@ -1138,7 +1251,9 @@ static int apply_event_create(core_state *st, const struct rec *r)
 		return -ENOMEM;
 	d = day_bucket(st, r->u.event.start_at, false);
 	ASSERT(d);
-	slot = ++st->event_count;
+	slot = slot_take(&st->event_slots, &st->event_free,
+			 &st->events[st->event_free].wl_head);
+	st->event_count++;
 	e = &st->events[slot];
 	memset(e, 0, sizeof(*e));
 	e->id = r->u.event.id;
@@ -1268,7 +1383,9 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) != 0)
 		return -ENOMEM;
 	if (!cust) {
-		cust = ++st->customer_count;
+		cust = slot_take(&st->customer_slots, &st->customer_free,
+				 &st->customers[st->customer_free].bookings_head);
+		st->customer_count++;
 		memcpy(st->customers[cust].id, r->u.booking.customer_id,
 		       sizeof(st->customers[cust].id));
 		st->customers[cust].bookings_head = 0;
@@ -1277,7 +1394,9 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 					  strlen(r->u.booking.customer_id)),
 			       cust) == 0);
 	}
-	slot = ++st->booking_count;
+	slot = slot_take(&st->booking_slots, &st->booking_free,
+			 &st->bookings[st->booking_free].customer_next);
+	st->booking_count++;
 	b = &st->bookings[slot];
 	memset(b, 0, sizeof(*b));
 	b->id = id;
@@ -1347,6 +1466,10 @@ static int apply_rec(core_state *st, const struct rec *r)
 {
 	uint64_t event_id = rec_event_id(r);
 
+	if (r->type == REC_ARCHIVE) { /* every shard, its own events */
+		st->archived = state_archive(st, r->u.archive.before);
+		return 0;
+	}
 	if (r->type == REC_IDEM) {
 		struct core_idem k = { r->u.idem.hi, r->u.idem.lo,
 				       r->u.idem.fingerprint };
@@ -1402,6 +1525,7 @@ int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 	rc = core__state_reserve(st, entry, entry_size);
 	if (rc)
 		return rc;
+	st->archived = 0;
 	/* Pass 2: apply. A record that does not fit the state means the log
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
 	for (pos = 0; pos < entry_size;) {
@@ -1576,9 +1700,11 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 {
 	struct rec r;
 
-	for (uint32_t slot = 1; slot <= st->event_count; slot++) {
+	for (uint32_t slot = 1; slot <= st->event_slots; slot++) {
 		const struct event *e = &st->events[slot];
 
+		if (e->id == 0)
+			continue; /* free (archived) */
 		memset(&r, 0, sizeof(r));
 		r.type = REC_EVENT_CREATE;
 		r.u.event.id = e->id;

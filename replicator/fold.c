@@ -397,6 +397,11 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 	case CORE_REC_IDEM:
 		rc = 0; /* nothing for reporting */
 		break;
+	case CORE_REC_ARCHIVE:
+		/* The core drops past events from memory; PostgreSQL keeps
+		 * them (archive_class_events_month moves months there). */
+		rc = 0;
+		break;
 	}
 	if (rc == 0)
 		return 0;

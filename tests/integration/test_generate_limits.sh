@@ -8,7 +8,9 @@
 #   - until a year ahead (366 events in all > 300): 422 naming max_events,
 #     and nothing of it applied (still 120 events);
 #   - bookd restarts on the same data dir (the refusals were never logged),
-#     with the same 120 events, and a generation within the limits works.
+#     with the same 120 events, and a generation within the limits works;
+#   - POST /v1/admin/archive: 200 with the count (0: nothing has ended),
+#     400 naming `days` when it is 0 or missing, 401 without a key.
 #
 #   bash tests/integration/test_generate_limits.sh   (from the repo, or by ctest)
 #
@@ -139,6 +141,20 @@ check "after the restart: still $before events" test "$(event_count)" = "$before
 req POST /v1/admin/generate -d "{\"until\":\"$(date -u -d '+150 days' +%F)\"}"
 check "a generation within the limits: 200, 30 more events ($body)" \
   test "$st" = 200 -a "$(j .generated)" = 30
+# The admin archive call (the core's archiving is tested in test_core):
+# nothing has ended yet, so nothing goes; bad input names the field.
+req POST /v1/admin/archive -d '{"days":1}'
+check "POST /v1/admin/archive days 1: 200, archived 0 ($body)" \
+  test "$st" = 200 -a "$(j .archived)" = 0
+req POST /v1/admin/archive -d '{"days":0}'
+check "days 0: 400 naming days ($body)" \
+  test "$st" = 400 -a "$(j .error.code)" = invalid_request
+check "  the message names the field" grep -q "'days'" "$tmp/b"
+req POST /v1/admin/archive -d '{}'
+check "no days: 400 ($body)" test "$st" = 400
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"days":1}' "$URL/v1/admin/archive")
+check "no key: 401" test "$st" = 401
+check "still $((before + 30)) events" test "$(event_count)" = $((before + 30))
 check "SIGTERM: exit 0" stop_bookd
 
 echo "test_generate_limits: $passed passed, $failed failed"

@@ -1914,6 +1914,112 @@ static void test_limits_standalone(void)
 	core_state_free(st);
 }
 
+/* Archiving: events that ended before now - days leave the state with their
+ * bookings (any status), waitlists, customers left without a booking and
+ * older idempotency keys; what is left is untouched; freed slots are used
+ * again; replaying the log (archive included) gives the same state. */
+static void test_archive(void)
+{
+	struct core_series_spec spec;
+	struct core_resp r;
+	struct core_req q;
+	struct core_stats s0, s1;
+	core_state *st, *re;
+	core_time now = utc_ms(2026, 3, 8, 12, 0);
+	uint64_t a1, b1, c2, a9, a6;
+
+	elog_reset();
+	g_log_on = true;
+	st = st_setup();
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
+		  D(2026, 3, 2), D(2026, 3, 11));
+	spec.capacity = 1;
+	spec.waitlist_capacity = 2;
+	CHECK(st_series(st, T0, &spec, &r) == CORE_OK);
+	CHECK(st_generate(st, T0, r.id, NO_DATE) == 10); /* ids 1..10 */
+	q = q_book(T0, 1, "a", CORE_PAY_AUTO);
+	with_key(&q, 1, 2, 3);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	a1 = r.booking.id;
+	b1 = st_book(st, T0, 1, "b", CORE_PAY_AUTO).booking.id;
+	CHECK(st_bk(st, b1).status == CORE_BOOKING_WAITLISTED);
+	c2 = st_book(st, T0, 2, "c", CORE_PAY_AUTO).booking.id;
+	a9 = st_book(st, T0, 9, "a", CORE_PAY_AUTO).booking.id;
+	a6 = st_book(st, T0, 6, "a", CORE_PAY_AUTO).booking.id;
+	CHECK(st_book(st, T0, 6, "b", CORE_PAY_AUTO).code == CORE_OK);
+	core_state_stats(st, &s0);
+	CHECK(s0.event_count == 10 && s0.booking_count == 6 &&
+	      s0.customer_count == 3);
+
+	/* 2026-03-08 12:00Z, 1 day: events ended by 03-07 12:00Z go (the
+	 * 17:00Z classes of 03-02 .. 03-06: ids 1..5). */
+	q = q_new(CORE_OP_ARCHIVE, now);
+	q.u.archive.days = 1;
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	core_state_stats(st, &s1);
+	CHECK(s1.event_count == 5);
+	CHECK(s1.booking_count == 3);   /* a@6, b@6, a@9 */
+	CHECK(s1.customer_count == 2);  /* c had only event 2 */
+	for (uint64_t ev = 1; ev <= 5; ev++) {
+		struct core_event_view v;
+		CHECK(core_state_event(st, ev, &v) == CORE_NO_EVENT);
+	}
+	{
+		struct core_booking_view v;
+		CHECK(core_state_booking(st, a1, &v) == CORE_NO_BOOKING);
+		CHECK(core_state_booking(st, b1, &v) == CORE_NO_BOOKING);
+		CHECK(core_state_booking(st, c2, &v) == CORE_NO_BOOKING);
+	}
+	CHECK(st_bk(st, a9).status == CORE_BOOKING_CONFIRMED);
+	CHECK(st_bk(st, a6).status == CORE_BOOKING_CONFIRMED);
+	CHECK(st_ev(st, 6).waitlist_length == 1);
+	/* The key of the archived booking is gone with it: the retry is a
+	 * new request, and its event is unknown. */
+	q = q_book(now, 1, "a", CORE_PAY_AUTO);
+	with_key(&q, 1, 2, 3);
+	CHECK(sdo(st, &q, &r) == CORE_NO_EVENT && !r.replayed);
+	/* Cancelling the archived booking: unknown too. */
+	q = q_cancel(now, a1);
+	CHECK(sdo(st, &q, &r) == CORE_NO_BOOKING);
+	/* Freed slots are used again: new customers and bookings. */
+	CHECK(st_book(st, now, 7, "c", CORE_PAY_AUTO).code == CORE_OK);
+	CHECK(st_book(st, now, 7, "d", CORE_PAY_AUTO).code == CORE_OK);
+	CHECK(st_ev(st, 7).booked == 1 && st_ev(st, 7).waitlist_length == 1);
+	/* Archiving again changes nothing more. */
+	q = q_new(CORE_OP_ARCHIVE, now + 1);
+	q.u.archive.days = 1;
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	CHECK(st_event_count(st) == 5);
+	q.u.archive.days = 0;
+	CHECK(sdo(st, &q, &r) == CORE_INVALID);
+
+	re = st_new();
+	CHECK(elog_replay(re) == 0);
+	core_state_stats(st, &s0);
+	core_state_stats(re, &s1);
+	CHECK(s0.event_count == s1.event_count);
+	CHECK(s0.booking_count == s1.booking_count);
+	CHECK(s0.customer_count == s1.customer_count);
+	for (uint64_t ev = 1; ev <= 10; ev++) {
+		struct core_event_view v1, v2;
+		enum core_code k1 = core_state_event(st, ev, &v1);
+		CHECK(k1 == core_state_event(re, ev, &v2));
+		if (k1 == CORE_OK)
+			CHECK(event_eq(&v1, &v2));
+	}
+	{
+		struct core_booking_view x = st_bk(st, a9), y = st_bk(re, a9);
+		CHECK(view_eq(&x, &y));
+		x = st_bk(st, 7ull << 24 | 2);
+		y = st_bk(re, 7ull << 24 | 2);
+		CHECK(view_eq(&x, &y) && x.position == 1);
+	}
+	core_state_free(re);
+	g_log_on = false;
+	elog_reset();
+	core_state_free(st);
+}
+
 /* ==== runtime =========================================================== */
 
 static unsigned shards_of(const core *c, const struct core_event_view *v,
@@ -2804,6 +2910,73 @@ static void test_rt_generate_refused_before_log(void)
 	elog_reset();
 }
 
+/* The runtime: CORE_OP_ARCHIVE is logged once and applied by every shard
+ * (resp.count: events dropped in all), listings and reads no longer see
+ * the archived events, and the log replays to the same state. */
+static void test_rt_archive(void)
+{
+	static struct core_event_view all[64];
+	struct core_config cfg;
+	struct core_series_spec spec;
+	struct core_resp r;
+	struct core_req q;
+	struct rt rt;
+	core_time now = utc_ms(2026, 3, 8, 12, 0);
+	uint64_t lsn;
+	uint32_t n;
+
+	elog_reset();
+	cfg_small(&cfg, 3);
+	cfg.log = log_hook;
+	rt_open(&rt, &cfg);
+	rt_catalog(rt.p);
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
+		  D(2026, 3, 2), D(2026, 3, 11));
+	r = rt_series(rt.p, T0, &spec);
+	CHECK(r.code == CORE_OK && r.count == 10);
+	for (uint64_t ev = 1; ev <= 10; ev++) {
+		q = q_book(T0, ev, "a", CORE_PAY_AUTO);
+		CHECK(rcall(rt.p, &q).code == CORE_OK);
+	}
+	lsn = g_log.lsn;
+	q = q_new(CORE_OP_ARCHIVE, now);
+	q.u.archive.days = 1;
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK && r.count == 5);
+	CHECK(g_log.lsn == lsn + 1); /* one entry, every shard applied it */
+	/* A listing of all time: events 6..10 only. */
+	q = q_new(CORE_OP_EVENT_LIST, now);
+	q.u.list.from = 0;
+	q.u.list.to = INT64_MAX;
+	q.u.list.limit = 64;
+	q.u.list.out = all;
+	r = rcall(rt.p, &q);
+	n = r.count;
+	CHECK(n == 5 && all[0].id == 6 && all[4].id == 10);
+	q = q_new(CORE_OP_EVENT_GET, now);
+	q.event_id = 3;
+	CHECK(rcall(rt.p, &q).code == CORE_NO_EVENT);
+	q = q_new(CORE_OP_BOOKING_GET, now);
+	q.booking_id = 3ull << 24 | 1;
+	CHECK(rcall(rt.p, &q).code == CORE_NO_BOOKING);
+	q.booking_id = 8ull << 24 | 1;
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+	core_close(rt.c);
+
+	struct core_config scfg;
+	cfg_small(&scfg, 1);
+	core_state *re = core_state_new(&scfg);
+	CHECK(re != NULL);
+	CHECK(elog_replay(re) == 0);
+	CHECK(st_event_count(re) == 5);
+	for (uint32_t i = 0; i < n; i++) {
+		struct core_event_view v = st_ev(re, all[i].id);
+		CHECK(event_eq(&v, &all[i]));
+	}
+	core_state_free(re);
+	elog_reset();
+}
+
 #define T(f) { #f, f }
 static const struct test tests[] = {
 	T(test_catalog_ids),
@@ -2843,6 +3016,8 @@ static const struct test tests[] = {
 	T(test_tables_grow),
 	T(test_limits_standalone),
 	T(test_rt_generate_refused_before_log),
+	T(test_archive),
+	T(test_rt_archive),
 };
 
 int main(int argc, char **argv)

@@ -36,6 +36,10 @@
  *            follow: replication goes on, their registrations equal the
  *            core, their rows stay in the renamed partition only, and an
  *            event missing without being archived still stops it.
+ *   corearchive  the core archives every event (CORE_OP_ARCHIVE, a log
+ *            record of its own): replication goes on past it, not stopped,
+ *            and PostgreSQL keeps every event and booking row; the node
+ *            restarted replays the archive (no event in memory).
  *   pgdown   (argv[1] == "pgdown", needs BOOKD_PG_DIR: the cluster is
  *            stopped with -m immediate under load and started again; run
  *            by tests/integration/test_repl_pgdown.sh on its own cluster).
@@ -1362,6 +1366,54 @@ static void test_archive(void)
 	db_drop();
 }
 
+static void test_corearchive(void)
+{
+	char conninfo[1024];
+	node *n;
+	repl *r;
+	PGconn *c;
+	struct repl_status st;
+	struct core_resp resp;
+	uint32_t events;
+	uint64_t lsn;
+	int64_t ev_rows, bk_rows;
+
+	printf("corearchive\n");
+	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
+	r = start_repl(n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, lsn));
+	c = pg_open(conninfo);
+	ev_rows = q_int(c, "SELECT count(*) FROM class_events");
+	bk_rows = q_int(c, "SELECT count(*) FROM registrations");
+	CHECK(ev_rows == events && bk_rows > 0);
+
+	/* Ten years on, everything has ended: the core drops it all. */
+	now_ms += INT64_C(3650) * 86400 * 1000;
+	resp = call(n, (struct core_req){ .op = CORE_OP_ARCHIVE, .now = now_ms,
+					  .u.archive.days = 1 });
+	CHECK(resp.code == CORE_OK && resp.count == events);
+	lsn = settle(n);
+	CHECK(catch_up(r, lsn));
+	repl_status(r, &st);
+	CHECK(!st.stopped && st.error[0] == '\0');
+	CHECK(q_int(c, "SELECT count(*) FROM class_events") == ev_rows);
+	CHECK(q_int(c, "SELECT count(*) FROM registrations") == bk_rows);
+	CHECK(call(n, (struct core_req){ .op = CORE_OP_EVENT_GET, .now = now_ms,
+					 .event_id = 1 }).code == CORE_NO_EVENT);
+	printf("  %u events archived in the core; PostgreSQL keeps %" PRId64
+	       " events, %" PRId64 " registrations\n", events, ev_rows, bk_rows);
+	repl_stop(r);
+	node_close(n);
+	n = open_node(1 << 20, 0);
+	CHECK(n != NULL);
+	if (n) {
+		CHECK(event_count(n) == 0);
+		node_close(n);
+	}
+	PQfinish(c);
+	db_drop();
+}
+
 static void test_pgdown(void)
 {
 	char *conninfo;
@@ -1450,6 +1502,8 @@ int main(int argc, char **argv)
 		test_streams();
 	if (!only || !strcmp(only, "archive"))
 		test_archive();
+	if (!only || !strcmp(only, "corearchive"))
+		test_corearchive();
 	if (only && !strcmp(only, "pgdown"))
 		test_pgdown();
 	if (check_fail_count == 0)
