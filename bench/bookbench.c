@@ -44,7 +44,7 @@
  * Memory: histograms are fixed arrays; acknowledged bookings are kept for the
  * check up to --track-max (then the check says it is partial).
  */
-#include "bookbench.h"
+#include "bookbench_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -63,13 +63,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define BB_CONN_MAX 1024
-#define BB_INFLIGHT_MAX 1024
-#define BB_OWN_MAX (1u << 16)     /* bookings a connection remembers to cancel */
-#define BB_REPLAY_MAX 256         /* recent decisions a connection may replay */
-#define BB_SCENARIO_MAX 8
-#define BB_CHECK_WINDOW 64
 
 /* ---- Small helpers ---------------------------------------------------- */
 
@@ -146,7 +139,7 @@ static uint32_t rnd_below(uint64_t *s, uint32_t n)
 	return (uint32_t)(((rnd_next(s) >> 32) * n) >> 32);
 }
 
-static void die(const char *fmt, ...)
+void bb_die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -157,46 +150,10 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- Options ---------------------------------------------------------- */
-
-struct bb_opts {
-	const char *command;
-	const char *drivers;      /* run: one; compare: comma list */
-	const char *scenarios;
-	unsigned connections, inflight;
-	double rate;
-	double duration_s;
-	uint64_t requests;
-	long events, customers, orgs, capacity, waitlist; /* < 0: scenario default */
-	uint64_t seed;
-	const char *out_dir;
-	const char *bookd_path;   /* start this bookd */
-	bool bookd_replicate;     /* the started bookd replicates into a fresh database */
-	bool bookd_limits;        /* the started bookd keeps its rate limits */
-	double max_error_pct;     /* a run with more errors fails */
-	const char *replica_url;  /* where bookd replicates (the check reads it) */
-	bool no_check;
-	bool quiet;
-	unsigned replay_pct;
-	uint64_t track_max;
-	double check_wait_s;      /* replication catch-up wait */
-	struct bb_config cfg;
-};
-
 static struct bb_opts opts;
 static char command_line[2048];
 
 /* ---- Scenarios -------------------------------------------------------- */
-
-enum bb_scenario_id { SC_OPENING, SC_STEADY, SC_CANCEL_STORM, SC_READ_HEAVY, SC_COUNT };
-
-struct bb_scenario {
-	const char *name;
-	const char *what;
-	uint32_t events, customers, orgs, capacity, waitlist; /* waitlist 0: = customers */
-	unsigned pct_cancel, pct_read;  /* of new operations; the rest book */
-	bool preload;                   /* fill every event before measuring */
-};
 
 static const struct bb_scenario scenarios[SC_COUNT] = {
 	[SC_OPENING] = { "opening",
@@ -222,87 +179,6 @@ static int scenario_find(const char *name, size_t n)
 			return i;
 	return -1;
 }
-
-/* ---- Per-connection state --------------------------------------------- */
-
-struct bb_ack { /* an acknowledged booking, for the check */
-	uint64_t booking_id, event_id;
-	int64_t sent_ns, acked_ns;
-	uint8_t status;     /* enum bb_status at acknowledgement */
-	uint8_t cancelled;  /* cancelled by bookbench (acknowledged) */
-};
-
-struct bb_slot { /* one outstanding request */
-	struct bb_op op;
-	int64_t intended_ns;
-	int64_t sent_ns;
-	bool replay;
-	uint64_t expect_id; /* replay: the first answer's booking id */
-	bool preload;
-};
-
-struct bb_recent { /* a decision that may be replayed */
-	struct bb_op op;
-	uint64_t booking_id;
-};
-
-struct bb_worker {
-	unsigned index;
-	pthread_t thread;
-	const struct bb_driver *drv;
-	const struct bb_scenario *sc;
-	struct bb_dataset *ds;
-	void *conn;
-	uint64_t rng;
-	uint64_t seq;           /* operations made */
-	uint64_t cursor;        /* opening: next (customer, round) of this connection */
-	/* own active bookings, oldest first (a ring) */
-	uint64_t *own;
-	uint32_t own_head, own_count;
-	struct bb_recent recent[BB_REPLAY_MAX];
-	uint32_t recent_count;
-	/* preload (cancel-storm): bookings still to make */
-	uint64_t preload_next, preload_end;
-	bool preload_counted; /* still counted in preload_pending */
-	/* outstanding */
-	struct bb_slot slots[BB_INFLIGHT_MAX];
-	uint32_t slot_head, slot_count;
-	/* acknowledged bookings */
-	struct bb_ack *acks;
-	uint64_t ack_count, ack_cap;
-	bool ack_overflow;
-	/* results, private until joined */
-	uint64_t by_code[BB_CODE_COUNT];
-	uint64_t by_kind[BB_OP_KIND_COUNT];
-	uint64_t bookings_acked, cancels_acked, promotions;
-	uint64_t unsent; /* open loop: due, not sent when the run ended */
-	struct bb_hist hist;
-	struct bb_hist hist_kind[BB_OP_KIND_COUNT];
-	/* shared with the reporter */
-	pthread_mutex_t lock;
-	struct bb_hist interval;
-	uint64_t interval_errors;
-	char err[BB_ERR_SIZE];
-	int fatal;
-};
-
-struct bb_runner {
-	const struct bb_driver *drv;
-	const struct bb_scenario *sc;
-	struct bb_dataset *ds;
-	unsigned connections, inflight;
-	double rate;
-	int64_t start_ns, end_ns;
-	uint64_t requests_max;
-	atomic_uint_fast64_t tickets;
-	atomic_bool stop;
-	atomic_uint preload_pending;
-	atomic_bool measuring;
-	atomic_uint finished;   /* connections that ran out of work (opening) */
-	struct bb_worker *workers;
-	uint32_t customer_count;
-	char key_prefix[32];
-};
 
 static volatile sig_atomic_t interrupted;
 
@@ -675,428 +551,6 @@ static const struct bb_driver *driver_find(const char *name, size_t n)
 	return NULL;
 }
 
-static int ack_cmp(const void *a, const void *b)
-{
-	const struct bb_ack *x = a, *y = b;
-	if (x->booking_id != y->booking_id)
-		return x->booking_id < y->booking_id ? -1 : 1;
-	/* the cancel marker after the booking */
-	return (int)x->cancelled - (int)y->cancelled;
-}
-
-struct chk_item { /* a booking read back */
-	uint64_t booking_id, event_id;
-	int64_t sent_ns, acked_ns;
-	uint32_t position;
-	uint8_t status;
-};
-
-static int chk_event_pos_cmp(const void *a, const void *b)
-{
-	const struct chk_item *x = a, *y = b;
-	if (x->event_id != y->event_id)
-		return x->event_id < y->event_id ? -1 : 1;
-	if (x->position != y->position)
-		return x->position < y->position ? -1 : 1;
-	return 0;
-}
-
-/* event id -> index in ds->event_ids, through a sorted copy. */
-struct ev_idx {
-	uint64_t id;
-	uint32_t index;
-};
-static struct ev_idx *ev_sorted;
-static uint32_t ev_sorted_count;
-
-static int ev_idx_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct ev_idx *)a)->id, y = ((const struct ev_idx *)b)->id;
-	return x < y ? -1 : x > y;
-}
-
-static void event_index_build(const struct bb_dataset *ds)
-{
-	free(ev_sorted);
-	ev_sorted = malloc((ds->event_count + 1) * sizeof(*ev_sorted));
-	if (ev_sorted == NULL)
-		die("out of memory");
-	for (uint32_t e = 0; e < ds->event_count; e++)
-		ev_sorted[e] = (struct ev_idx){ .id = ds->event_ids[e], .index = e };
-	qsort(ev_sorted, ds->event_count, sizeof(*ev_sorted), ev_idx_cmp);
-	ev_sorted_count = ds->event_count;
-}
-
-/* ds->event_count when not found. */
-static uint32_t event_index(const struct bb_dataset *ds, uint64_t id)
-{
-	struct ev_idx key = { .id = id };
-	const struct ev_idx *at = bsearch(&key, ev_sorted, ev_sorted_count, sizeof(*ev_sorted),
-					  ev_idx_cmp);
-	return at ? at->index : ds->event_count;
-}
-
-static void rep(struct bb_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void rep(struct bb_run *run, const char *fmt, ...)
-{
-	size_t used = strlen(run->check_report);
-	if (used + 2 >= sizeof(run->check_report))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(run->check_report + used, sizeof(run->check_report) - used, fmt, ap);
-	va_end(ap);
-	used = strlen(run->check_report);
-	if (used + 1 < sizeof(run->check_report)) {
-		run->check_report[used] = '\n';
-		run->check_report[used + 1] = 0;
-	}
-}
-
-static int read_window(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		       struct bb_result *res, size_t n);
-
-/* Pipelined reads through one connection: ops[i] -> res[i]. Reads refused
- * by a rate limit are made again, after a pause. */
-static int read_many(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		     struct bb_result *res, size_t n)
-{
-	int rc = read_window(drv, conn, ops, res, n);
-	if (rc < 0)
-		return rc;
-	for (int round = 0; round < 10000; round++) {
-		size_t again = 0;
-		for (size_t i = 0; i < n; i++)
-			if (res[i].code == BB_RATE_LIMITED || res[i].code == BB_UNAVAILABLE)
-				again++;
-		if (again == 0)
-			return 0;
-		struct bb_op *o = malloc(again * sizeof(*o));
-		struct bb_result *r = malloc(again * sizeof(*r));
-		size_t *at = malloc(again * sizeof(*at));
-		if (o == NULL || r == NULL || at == NULL)
-			die("out of memory");
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (res[i].code == BB_RATE_LIMITED || res[i].code == BB_UNAVAILABLE) {
-				o[k] = ops[i];
-				at[k++] = i;
-			}
-		usleep(20000);
-		rc = read_window(drv, conn, o, r, again);
-		for (size_t j = 0; rc == 0 && j < again; j++)
-			res[at[j]] = r[j];
-		free(o);
-		free(r);
-		free(at);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int read_window(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		       struct bb_result *res, size_t n)
-{
-	unsigned window = drv->inflight_max < BB_CHECK_WINDOW ? drv->inflight_max : BB_CHECK_WINDOW;
-	size_t sent = 0, done = 0;
-	while (done < n) {
-		while (sent < n && sent - done < window) {
-			int rc = drv->submit(conn, &ops[sent]);
-			if (rc < 0)
-				return rc;
-			sent++;
-		}
-		int got = drv->poll(conn, res + done, (int)(sent - done), 10 * 1000000000LL);
-		if (got < 0)
-			return got;
-		done += (size_t)got;
-	}
-	return 0;
-}
-
-/* The check's reads, split over up to BB_CHECK_CONN_MAX connections of
- * their own (threads), so that a per-connection limit (bookd's HTTP rate
- * limit is per client address) does not stretch the check. */
-#define BB_CHECK_CONN_MAX 16
-
-struct read_part {
-	const struct bb_driver *drv;
-	const struct bb_op *ops;
-	struct bb_result *res;
-	size_t n;
-	int rc;
-	char err[BB_ERR_SIZE];
-};
-
-static void *read_part_main(void *arg)
-{
-	struct read_part *p = arg;
-	void *conn = NULL;
-	p->rc = p->drv->open(&opts.cfg, &conn, p->err, sizeof(p->err));
-	if (p->rc < 0)
-		return NULL;
-	p->rc = read_many(p->drv, conn, p->ops, p->res, p->n);
-	if (p->rc < 0)
-		snprintf(p->err, sizeof(p->err), "%s", strerror(-p->rc));
-	p->drv->close(conn);
-	return NULL;
-}
-
-static int read_parallel(const struct bb_driver *drv, const struct bb_op *ops,
-			 struct bb_result *res, size_t n, char *err, size_t err_size)
-{
-	unsigned k = opts.connections < BB_CHECK_CONN_MAX ? opts.connections : BB_CHECK_CONN_MAX;
-	if (n < (size_t)k * 64)
-		k = 1;
-	struct read_part parts[BB_CHECK_CONN_MAX];
-	pthread_t threads[BB_CHECK_CONN_MAX];
-	for (unsigned i = 0; i < k; i++) {
-		size_t a = n * i / k, b = n * (i + 1) / k;
-		parts[i] = (struct read_part){ .drv = drv, .ops = ops + a, .res = res + a,
-					       .n = b - a };
-		if (pthread_create(&threads[i], NULL, read_part_main, &parts[i]) != 0)
-			die("pthread_create failed");
-	}
-	int rc = 0;
-	for (unsigned i = 0; i < k; i++) {
-		pthread_join(threads[i], NULL);
-		if (parts[i].rc < 0 && rc == 0) {
-			rc = parts[i].rc;
-			snprintf(err, err_size, "%s", parts[i].err);
-		}
-	}
-	return rc;
-}
-
-static void run_check(struct bb_runner *r, struct bb_run *run)
-{
-	const struct bb_driver *drv = r->drv;
-	struct bb_dataset *ds = r->ds;
-	char err[BB_ERR_SIZE] = "";
-	int problems = 0;
-	bool complete = true;
-
-	run->checked = true;
-	int rc;
-	/* 1. events: within capacity */
-	struct bb_op *ops = calloc(ds->event_count, sizeof(*ops));
-	struct bb_result *ev = calloc(ds->event_count, sizeof(*ev));
-	if (ops == NULL || ev == NULL)
-		die("out of memory");
-	for (uint32_t i = 0; i < ds->event_count; i++) {
-		ops[i].kind = BB_OP_EVENT_GET;
-		ops[i].event_id = ds->event_ids[i];
-	}
-	rc = read_parallel(drv, ops, ev, ds->event_count, err, sizeof(err));
-	if (rc < 0) {
-		rep(run, "check: reading events failed: %s", err);
-		problems++;
-		goto out;
-	}
-	uint32_t over = 0, unread = 0;
-	uint64_t booked_total = 0, waiting_total = 0;
-	for (uint32_t i = 0; i < ds->event_count; i++) {
-		if (ev[i].code != BB_OK) {
-			unread++;
-			continue;
-		}
-		booked_total += ev[i].booked;
-		waiting_total += ev[i].waitlist_length;
-		if (ev[i].booked + ev[i].held > ev[i].capacity)
-			over++;
-	}
-	rep(run, "events: %u read, %u overbooked, %u unreadable; %" PRIu64
-		 " seats taken, %" PRIu64 " waiting",
-	    ds->event_count - unread, over, unread, booked_total, waiting_total);
-	problems += (int)(over + unread);
-
-	/* 2. acknowledged bookings: present, in the state expected */
-	uint64_t ack_total = 0;
-	for (unsigned k = 0; k < r->connections; k++) {
-		ack_total += r->workers[k].ack_count;
-		if (r->workers[k].ack_overflow)
-			complete = false;
-	}
-	struct bb_ack *acks = malloc((ack_total + 1) * sizeof(*acks));
-	if (acks == NULL)
-		die("out of memory");
-	size_t m = 0;
-	for (unsigned k = 0; k < r->connections; k++) {
-		memcpy(acks + m, r->workers[k].acks, r->workers[k].ack_count * sizeof(*acks));
-		m += r->workers[k].ack_count;
-	}
-	qsort(acks, m, sizeof(*acks), ack_cmp);
-	/* fold cancel markers into their booking */
-	size_t nb = 0;
-	uint64_t orphan_cancels = 0;
-	for (size_t i = 0; i < m; i++) {
-		if (acks[i].cancelled && acks[i].event_id == 0) {
-			if (nb > 0 && acks[nb - 1].booking_id == acks[i].booking_id)
-				acks[nb - 1].cancelled = 1;
-			else
-				orphan_cancels++;
-			continue;
-		}
-		acks[nb++] = acks[i];
-	}
-	if (orphan_cancels > 0)
-		complete = false;
-	struct bb_op *bops = calloc(nb + 1, sizeof(*bops));
-	struct bb_result *bres = calloc(nb + 1, sizeof(*bres));
-	struct chk_item *items = calloc(nb + 1, sizeof(*items));
-	if (bops == NULL || bres == NULL || items == NULL)
-		die("out of memory");
-	for (size_t i = 0; i < nb; i++) {
-		bops[i].kind = BB_OP_BOOKING_GET;
-		bops[i].booking_id = acks[i].booking_id;
-	}
-	rc = read_parallel(drv, bops, bres, nb, err, sizeof(err));
-	if (rc < 0) {
-		rep(run, "check: reading bookings failed: %s", err);
-		problems++;
-		goto out_items;
-	}
-	uint64_t missing = 0, wrong = 0, cancelled = 0, active = 0, n_wait = 0;
-	for (size_t i = 0; i < nb; i++) {
-		if (bres[i].code != BB_OK) {
-			missing++;
-			if (missing <= 3)
-				rep(run, "  booking %" PRIu64 " (event %" PRIu64 "): %s",
-				    acks[i].booking_id, acks[i].event_id, bb_code_name(bres[i].code));
-			continue;
-		}
-		bool is_active = bb_status_active(bres[i].status);
-		if (acks[i].cancelled ? bres[i].status != BB_ST_CANCELLED : !is_active) {
-			wrong++;
-			if (wrong <= 3)
-				rep(run, "  booking %" PRIu64 ": status %d, expected %s",
-				    acks[i].booking_id, (int)bres[i].status,
-				    acks[i].cancelled ? "cancelled" : "active");
-		}
-		if (acks[i].cancelled)
-			cancelled++;
-		else
-			active++;
-		if (bres[i].status == BB_ST_WAITLISTED) {
-			struct chk_item *it = &items[n_wait++];
-			it->booking_id = acks[i].booking_id;
-			it->event_id = acks[i].event_id;
-			it->sent_ns = acks[i].sent_ns;
-			it->acked_ns = acks[i].acked_ns;
-			it->position = bres[i].position;
-			it->status = (uint8_t)bres[i].status;
-		}
-	}
-	rep(run, "bookings: %zu acknowledged read back: %" PRIu64 " active, %" PRIu64
-		 " cancelled by bookbench, %" PRIu64 " missing, %" PRIu64 " in a wrong state",
-	    nb, active, cancelled, missing, wrong);
-	problems += (int)(missing + wrong);
-
-	/* 3. waitlists: positions 1..n, n = the event's waitlist length, FIFO */
-	qsort(items, n_wait, sizeof(*items), chk_event_pos_cmp);
-	uint32_t *wl_seen = calloc(ds->event_count, sizeof(*wl_seen));
-	if (wl_seen == NULL)
-		die("out of memory");
-	event_index_build(ds);
-	uint64_t gaps = 0, fifo = 0, len_diff = 0, events_waiting = 0;
-	for (size_t i = 0; i < n_wait;) {
-		size_t j = i;
-		int64_t sent_max = INT64_MIN;
-		while (j < n_wait && items[j].event_id == items[i].event_id) {
-			if (items[j].position != (uint32_t)(j - i + 1))
-				gaps++;
-			/* FIFO: one acknowledged before another was sent waits ahead */
-			if (sent_max > items[j].acked_ns)
-				fifo++;
-			if (items[j].sent_ns > sent_max)
-				sent_max = items[j].sent_ns;
-			j++;
-		}
-		events_waiting++;
-		uint32_t e = event_index(ds, items[i].event_id);
-		if (e < ds->event_count)
-			wl_seen[e] = (uint32_t)(j - i);
-		i = j;
-	}
-	/* each event's waitlist length = its waitlisted bookings we know of
-	 * (all of them when every acknowledgement was tracked) */
-	for (uint32_t e = 0; e < ds->event_count; e++)
-		if (ev[e].code == BB_OK && (complete || wl_seen[e] > 0) &&
-		    ev[e].waitlist_length != wl_seen[e])
-			len_diff++;
-	free(wl_seen);
-	rep(run, "waitlists: %" PRIu64 " events, %" PRIu64 " waiting; %" PRIu64
-		 " position gaps, %" PRIu64 " FIFO inversions, %" PRIu64 " length mismatches",
-	    events_waiting, n_wait, gaps, fifo, len_diff);
-	problems += (int)(gaps + fifo + (complete ? len_diff : 0));
-
-	/* 4. confirmed bookings per event = booked (the data set is this run's) */
-	if (complete) {
-		uint64_t confirmed = 0;
-		for (size_t i = 0; i < nb; i++)
-			if (bres[i].code == BB_OK &&
-			    (bres[i].status == BB_ST_CONFIRMED || bres[i].status == BB_ST_PENDING))
-				confirmed++;
-		uint64_t taken = 0;
-		for (uint32_t e = 0; e < ds->event_count; e++)
-			taken += ev[e].booked + ev[e].held;
-		rep(run, "seats: %" PRIu64 " confirmed bookings read back, %" PRIu64
-			 " seats taken in the events%s",
-		    confirmed, taken, confirmed == taken ? "" : "  <-- MISMATCH");
-		if (confirmed != taken)
-			problems++;
-	} else {
-		rep(run, "partial: not every acknowledged booking was tracked (--track-max), "
-			 "per-event totals not compared");
-	}
-
-	/* 5. the driver's own checks */
-	if (drv->check != NULL) {
-		char buf[1024] = "";
-		int n = drv->check(&opts.cfg, ds, buf, sizeof(buf));
-		rep(run, "%s", buf);
-		problems += n < 0 ? 1 : n;
-	}
-
-	/* 6. replication into PostgreSQL (bookd with DATABASE_URL) */
-	if (drv != &bb_driver_pg && opts.replica_url != NULL &&
-	    strstr(run->system, "\"replication\":\"disabled\"") == NULL &&
-	    strstr(run->system, "\"replication\"") != NULL) {
-		uint32_t *booked = calloc(ds->event_count, sizeof(*booked));
-		if (booked == NULL)
-			die("out of memory");
-		for (uint32_t e = 0; e < ds->event_count; e++)
-			booked[e] = ev[e].booked;
-		uint64_t *ids = malloc((nb + 1) * sizeof(*ids));
-		uint8_t *gone = malloc(nb + 1);
-		if (ids == NULL || gone == NULL)
-			die("out of memory");
-		for (size_t i = 0; i < nb; i++) {
-			ids[i] = acks[i].booking_id;
-			gone[i] = acks[i].cancelled;
-		}
-		char buf[1024] = "";
-		int n = bb_pg_replica_check(opts.replica_url, ds->event_ids, booked,
-					    ds->event_count, ids, gone, nb, opts.check_wait_s, buf,
-					    sizeof(buf));
-		rep(run, "%s", buf);
-		problems += n < 0 ? 1 : n;
-		free(ids);
-		free(gone);
-		free(booked);
-	}
-out_items:
-	free(items);
-	free(bres);
-	free(bops);
-	free(acks);
-out:
-	free(ev);
-	free(ops);
-	run->check_problems = problems;
-}
-
 static void machine_line(char *out, size_t size)
 {
 	struct utsname u;
@@ -1148,7 +602,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 
 	struct bb_dataset *ds = calloc(1, sizeof(*ds));
 	if (ds == NULL)
-		die("out of memory");
+		bb_die("out of memory");
 	run->ds = ds;
 	r.ds = ds;
 	ds->org_count = pick(opts.orgs, sc->orgs);
@@ -1157,7 +611,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	ds->capacity = pick(opts.capacity, sc->capacity);
 	ds->waitlist_capacity = pick(opts.waitlist, sc->waitlist ? sc->waitlist : r.customer_count);
 	if (ds->org_count == 0 || ds->event_count == 0 || r.customer_count == 0)
-		die("--orgs, --events and --customers must be positive");
+		bb_die("--orgs, --events and --customers must be positive");
 	if (ds->org_count > ds->event_count)
 		ds->org_count = ds->event_count;
 	today_plus(1, ds->day, &ds->day_ms);
@@ -1183,7 +637,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	r.workers = calloc(r.connections, sizeof(*r.workers));
 	struct bb_worker_arg *args = calloc(r.connections, sizeof(*args));
 	if (r.workers == NULL || args == NULL)
-		die("out of memory");
+		bb_die("out of memory");
 	uint64_t track_each = opts.track_max / r.connections + 1;
 	uint64_t preload_total = sc->preload ? (uint64_t)ds->event_count *
 						       (ds->capacity + ds->waitlist_capacity)
@@ -1201,7 +655,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		w->ack_cap = track_each;
 		w->acks = malloc(track_each * sizeof(*w->acks));
 		if (w->own == NULL || w->acks == NULL)
-			die("out of memory");
+			bb_die("out of memory");
 		w->preload_next = preload_total * k / r.connections;
 		w->preload_end = preload_total * (k + 1) / r.connections;
 		bb_hist_reset(&w->hist);
@@ -1227,7 +681,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 		args[k].r = &r;
 		args[k].w = &r.workers[k];
 		if (pthread_create(&r.workers[k].thread, NULL, worker_run, &args[k]) != 0)
-			die("pthread_create failed");
+			bb_die("pthread_create failed");
 	}
 	if (preload_total > 0) {
 		fprintf(stderr, "bookbench: preloading %" PRIu64 " bookings\n", preload_total);
@@ -1238,7 +692,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	}
 	run->timeline = calloc(BB_TIMELINE_MAX, sizeof(*run->timeline));
 	if (run->timeline == NULL)
-		die("out of memory");
+		bb_die("out of memory");
 	bb_hist_reset(&run->hist);
 	r.start_ns = bb_now_ns();
 	atomic_store(&r.measuring, true);
@@ -1247,7 +701,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 	int64_t next_tick = r.start_ns + 1000000000LL;
 	struct bb_hist *iv = malloc(sizeof(*iv));
 	if (iv == NULL)
-		die("out of memory");
+		bb_die("out of memory");
 	bool done = false;
 	while (!done) {
 		int64_t now = bb_now_ns();
@@ -1364,7 +818,7 @@ static int run_one(const struct bb_driver *drv, int sc_id, struct bb_run *run)
 
 	if (!opts.no_check) {
 		fprintf(stderr, "bookbench: checking %s on %s\n", sc->name, drv->name);
-		run_check(&r, run);
+		bb_check(&opts, &r, run);
 		printf("check (%s on %s): %s\n%s", sc->name, drv->name,
 		       run->check_problems == 0 ? "OK" : "PROBLEMS FOUND", run->check_report);
 	}
@@ -1444,7 +898,7 @@ static void bookd_start(const char *path)
 	static char http_addr[64], bin_addr[64], key[64];
 	snprintf(bookd_dir, sizeof(bookd_dir), "/tmp/bookbench-bookd.XXXXXX");
 	if (mkdtemp(bookd_dir) == NULL)
-		die("mkdtemp: %s", strerror(errno));
+		bb_die("mkdtemp: %s", strerror(errno));
 	int hp = free_port(), bp = free_port();
 	while (bp == hp)
 		bp = free_port();
@@ -1460,11 +914,11 @@ static void bookd_start(const char *path)
 	if (opts.bookd_replicate) {
 		char err[BB_ERR_SIZE];
 		if (opts.cfg.database_url == NULL)
-			die("--bookd-replicate needs DATABASE_URL");
+			bb_die("--bookd-replicate needs DATABASE_URL");
 		snprintf(repl_db, sizeof(repl_db), "bookbench_repl_%d", (int)getpid());
 		if (bb_pg_create_db(opts.cfg.database_url, repl_db, repl_url, sizeof(repl_url), err,
 				    sizeof(err)) < 0)
-			die("%s", err);
+			bb_die("%s", err);
 		opts.replica_url = repl_url;
 		fprintf(stderr, "bookbench: the bookd replicates into a fresh database %s\n", repl_db);
 	}
@@ -1472,7 +926,7 @@ static void bookd_start(const char *path)
 	snprintf(log_path, sizeof(log_path), "%s/bookd.log", bookd_dir);
 	pid_t pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bb_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		FILE *lf = freopen(log_path, "w", stderr);
 		(void)lf;
@@ -1512,12 +966,12 @@ static void bookd_start(const char *path)
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			bookd_pid = 0;
-			die("%s exited during start-up (see %s)", path, log_path);
+			bb_die("%s exited during start-up (see %s)", path, log_path);
 		}
 		usleep(50000);
 	}
 	bookd_stop();
-	die("%s did not answer /health within 15 s", path);
+	bb_die("%s did not answer /health within 15 s", path);
 }
 
 #include <netinet/in.h>
@@ -1527,12 +981,12 @@ static int free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
-		die("socket: %s", strerror(errno));
+		bb_die("socket: %s", strerror(errno));
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		die("bind: %s", strerror(errno));
+		bb_die("bind: %s", strerror(errno));
 	close(fd);
 	return ntohs(a.sin_port);
 }
@@ -1615,9 +1069,9 @@ static int scenario_list(const char *list, int *ids)
 		size_t len = strcspn(p, ",");
 		int id = scenario_find(p, len);
 		if (id < 0)
-			die("unknown scenario '%.*s' (see --help)", (int)len, p);
+			bb_die("unknown scenario '%.*s' (see --help)", (int)len, p);
 		if (n == BB_SCENARIO_MAX)
-			die("too many scenarios");
+			bb_die("too many scenarios");
 		ids[n++] = id;
 		p += len;
 		if (*p == ',')
@@ -1750,19 +1204,19 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		die("unexpected argument '%s' (see --help)", argv[optind]);
+		bb_die("unexpected argument '%s' (see --help)", argv[optind]);
 	if (opts.connections == 0 || opts.connections > BB_CONN_MAX)
-		die("--connections must be 1..%d", BB_CONN_MAX);
+		bb_die("--connections must be 1..%d", BB_CONN_MAX);
 	if (opts.inflight == 0 || opts.inflight > BB_INFLIGHT_MAX)
-		die("--inflight must be 1..%d", BB_INFLIGHT_MAX);
+		bb_die("--inflight must be 1..%d", BB_INFLIGHT_MAX);
 	if (opts.replay_pct > 50)
-		die("--replay-pct must be 0..50");
+		bb_die("--replay-pct must be 0..50");
 	if (opts.duration_s <= 0 && opts.requests == 0)
 		opts.duration_s = 10;
 	if (opts.rate < 0)
-		die("--rate must be positive");
+		bb_die("--rate must be positive");
 	if (!(opts.max_error_pct >= 0 && opts.max_error_pct <= 100))
-		die("--max-error-pct must be 0..100");
+		bb_die("--max-error-pct must be 0..100");
 	signal(SIGINT, on_sigint);
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "bookbench: seed %" PRIu64 "\n", opts.seed);
@@ -1770,7 +1224,7 @@ int main(int argc, char **argv)
 	if (strcmp(opts.command, "setup-baseline") == 0) {
 		char err[BB_ERR_SIZE];
 		if (bb_pg_setup_schema(&opts.cfg, err, sizeof(err)) < 0)
-			die("%s", err);
+			bb_die("%s", err);
 		fprintf(stderr, "bookbench: baseline schema ready\n");
 		return 0;
 	}
@@ -1785,7 +1239,7 @@ int main(int argc, char **argv)
 		const char *list = opts.drivers;
 		if (list == NULL) {
 			if (!compare)
-				die("run needs --driver (see --help)");
+				bb_die("run needs --driver (see --help)");
 			list = bb_driver_bin.submit != NULL ? "baseline-pg,bookd-binary"
 							    : "baseline-pg,bookd-http";
 		}
@@ -1794,28 +1248,28 @@ int main(int argc, char **argv)
 			size_t len = strcspn(p, ",");
 			const struct bb_driver *d = driver_find(p, len);
 			if (d == NULL)
-				die("unknown driver '%.*s'", (int)len, p);
+				bb_die("unknown driver '%.*s'", (int)len, p);
 			if (d->submit == NULL)
-				die("driver %s was not built (no bookd_client library)", d->name);
+				bb_die("driver %s was not built (no bookd_client library)", d->name);
 			if (driver_count == 4)
-				die("too many drivers");
+				bb_die("too many drivers");
 			drivers[driver_count++] = d;
 			p += len;
 			if (*p == ',')
 				p++;
 		}
 		if (!compare && driver_count != 1)
-			die("run takes one --driver; compare takes several");
+			bb_die("run takes one --driver; compare takes several");
 	} else {
 		usage(stderr);
 		return 2;
 	}
 	for (unsigned i = 0; i < driver_count; i++) {
 		if (drivers[i] == &bb_driver_pg && opts.cfg.database_url == NULL)
-			die("the baseline needs DATABASE_URL or --database-url");
+			bb_die("the baseline needs DATABASE_URL or --database-url");
 		if (drivers[i] != &bb_driver_pg && opts.cfg.service_key == NULL &&
 		    opts.bookd_path == NULL)
-			die("bookd drivers need a service key: --key or BOOKD_SERVICE_KEY");
+			bb_die("bookd drivers need a service key: --key or BOOKD_SERVICE_KEY");
 	}
 	bool uses_bookd = false;
 	for (unsigned i = 0; i < driver_count; i++)
@@ -1834,7 +1288,7 @@ int main(int argc, char **argv)
 		for (unsigned d = 0; d < driver_count && !interrupted; d++) {
 			struct bb_run *run = calloc(1, sizeof(*run));
 			if (run == NULL)
-				die("out of memory");
+				bb_die("out of memory");
 			if (run_one(drivers[d], sc_ids[s], run) < 0) {
 				failed++;
 				free(run);

@@ -1,7 +1,9 @@
 /*
  * bookbench.h: the parts of bookbench (internal to bench/).
  *
- *   bookbench.c         main: flags, scenarios, the load loops, the checks
+ *   bookbench.c         main: flags, scenarios, the load loops
+ *   bookbench_check.c   the check after a run (bookbench_internal.h: the
+ *                       harness's own parts, which this header does not see)
  *   bookbench_hist.c    log-linear latency histograms (bounded memory)
  *   bookbench_report.c  the end table, the JSON result, the HTML report
  *   bookbench_pg.c      driver baseline-pg: the seed's design in PostgreSQL
