@@ -16,7 +16,6 @@
  */
 #include "fold.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@ static bool buf_reserve(struct buf *b, size_t n)
 	size_t cap;
 	char *d;
 
+	ASSERT(b->size <= b->cap);
 	if (b->size + n <= b->cap)
 		return true;
 	if (b->overflow)
@@ -53,6 +53,7 @@ void repl__buf_put(struct buf *b, const void *p, size_t n)
 		return;
 	memcpy(b->data + b->size, p, n);
 	b->size += n;
+	ASSERT(b->size <= b->cap);
 }
 
 void repl__buf_c(struct buf *b, char c)
@@ -85,6 +86,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	size_t len;
 	uint32_t cp;
 
+	ASSERT(n > 0);
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xc2 && c <= 0xdf)
@@ -118,6 +120,7 @@ void repl__buf_str(struct buf *b, const char *s)
 	while (n > 0) {
 		size_t len = utf8_len(p, n);
 
+		ASSERT(len <= n);
 		if (len == 0) {
 			repl__buf_put(b, "\xef\xbf\xbd", 3);
 			p++, n--;
@@ -148,6 +151,8 @@ void repl__buf_date(struct buf *b, struct core_date d)
 	char tmp[16];
 	int n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", d.year, d.month,
 			 d.day);
+
+	ASSERT(n > 0 && (size_t)n < sizeof(tmp)); /* int16, int8, int8 */
 	repl__buf_put(b, tmp, (size_t)n);
 }
 
@@ -166,8 +171,12 @@ int repl__batch_init(struct batch *b, uint32_t batch_records,
 	 * entry may bring REPL_ENTRY_RECORDS_MAX more. Each record makes at
 	 * most one booking and touches at most one event. */
 	uint32_t cap = batch_records + REPL_ENTRY_RECORDS_MAX;
-	uint32_t slots = pow2_at_least(cap * 2);
+	uint32_t slots;
 
+	ASSERT(batch_records >= 1 && batch_records <= REPL_BATCH_RECORDS_MAX);
+	ASSERT(env->log_id && env->starts && env->customers && env->months);
+	slots = pow2_at_least(cap * 2);
+	ASSERT(slots >= cap * 2 && (slots & (slots - 1)) == 0);
 	memset(b, 0, sizeof(*b));
 	b->env = *env;
 	b->cap = cap;
@@ -201,6 +210,7 @@ void repl__batch_free(struct batch *b)
 void repl__batch_reset(struct batch *b, int64_t now_ms)
 {
 	/* Clear only the slots in use: batches are often small. */
+	ASSERT(b->bk_count <= b->cap && b->ev_count <= b->cap);
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		uint32_t h = (uint32_t)(b->bk[i].id * 0x9E3779B97F4A7C15ull >> 32) &
 			     b->bk_idx.mask;
@@ -259,8 +269,7 @@ static uint32_t idx_find(struct idx *x, uint64_t id, bool *found,
 		}
 		h = (h + 1) & x->mask;
 	}
-	assert(!"index full: batch capacity bound broken");
-	abort();
+	ASSERT(!"index full: batch capacity bound broken");
 }
 
 static uint64_t bk_key(const void *base, uint32_t i)
@@ -279,6 +288,7 @@ static uint64_t ev_key(const void *base, uint32_t i)
  * snapshot's batches (resync) go through stream 0 alone. */
 static uint32_t event_stream(const struct batch *b, uint64_t event_id)
 {
+	ASSERT(b->parts >= 1 && b->parts <= REPL_STREAM_MAX);
 	if (b->parts == 1 || b->snapshot)
 		return 0;
 	return (uint32_t)((event_id * 0xD6E8FEB86659FD93ull) >> 40) % b->parts;
@@ -292,6 +302,7 @@ struct part *repl__part_for(struct batch *b, uint64_t event_id, uint64_t lsn)
 {
 	struct part *p = &b->part[event_id ? event_stream(b, event_id) : 0];
 
+	ASSERT(lsn > 0); /* the log's first LSN is 1 */
 	return lsn > p->from ? p : NULL;
 }
 
@@ -302,11 +313,12 @@ struct bk *repl__bk_get(struct batch *b, uint64_t id, bool *existed)
 
 	if (*existed)
 		return &b->bk[b->bk_idx.slots[h] - 1];
-	assert(b->bk_count < b->cap);
+	ASSERT(b->bk_count < b->cap);
 	k = &b->bk[b->bk_count++];
 	memset(k, 0, sizeof(*k));
 	k->id = id;
 	k->stream = (uint8_t)event_stream(b, core_booking_event(id));
+	ASSERT(k->stream < b->parts);
 	b->bk_idx.slots[h] = b->bk_count;
 	return k;
 }
@@ -327,7 +339,7 @@ struct ev *repl__ev_get(struct batch *b, uint64_t id)
 
 	if (found)
 		return &b->ev[b->ev_idx.slots[h] - 1];
-	assert(b->ev_count < b->cap);
+	ASSERT(b->ev_count < b->cap);
 	e = &b->ev[b->ev_count++];
 	memset(e, 0, sizeof(*e));
 	e->id = id;
@@ -350,6 +362,8 @@ int64_t repl__month_of(int64_t ms)
 	int64_t mp = (5 * doy + 2) / 153;
 	int64_t m = mp < 10 ? mp + 3 : mp - 9;
 	y += m <= 2;
+	ASSERT(m >= 1 && m <= 12);
+	ASSERT(ms < 0 || y >= REPL_MONTH_BASE);
 	return (y - REPL_MONTH_BASE) * 12 + (m - 1);
 }
 
@@ -370,7 +384,9 @@ bool repl__custset_has(const struct custset *cs, const char *id)
 
 	if (!cs->slots)
 		return false;
-	for (uint32_t i = (uint32_t)h & cs->mask;; i = (i + 1) & cs->mask) {
+	for (uint32_t i = (uint32_t)h & cs->mask, probes = 0;;
+	     i = (i + 1) & cs->mask, probes++) {
+		ASSERT(probes <= cs->mask / 2 + 1); /* half free: a free slot ends it */
 		if (cs->slots[i] == h)
 			return true;
 		if (cs->slots[i] == 0)
@@ -385,12 +401,15 @@ void repl__custset_add(struct custset *cs, const char *id)
 
 	if (!cs->slots || cs->count >= cs->mask / 2)
 		return;
-	for (uint32_t i = (uint32_t)h & cs->mask;; i = (i + 1) & cs->mask) {
+	for (uint32_t i = (uint32_t)h & cs->mask, probes = 0;;
+	     i = (i + 1) & cs->mask, probes++) {
+		ASSERT(probes <= cs->mask / 2 + 1);
 		if (cs->slots[i] == h)
 			return;
 		if (cs->slots[i] == 0) {
 			cs->slots[i] = h;
 			cs->count++;
+			ASSERT(cs->count <= cs->mask / 2);
 			return;
 		}
 	}
@@ -416,10 +435,11 @@ void repl__starts_set(struct starts *s, uint64_t id, int64_t ms)
 		uint64_t cap = s->cap ? s->cap : 1u << 16;
 		int64_t *p;
 
+		if (id >= REPL_START_CACHE_MAX)
+			goto out; /* beyond: looked up in PostgreSQL */
 		while (cap <= id)
 			cap *= 2;
-		if (cap > REPL_START_CACHE_MAX)
-			goto out; /* beyond: looked up in PostgreSQL */
+		ASSERT(cap <= REPL_START_CACHE_MAX);
 		p = realloc(s->ms, cap * sizeof(*p));
 		if (!p)
 			goto out;
@@ -427,6 +447,7 @@ void repl__starts_set(struct starts *s, uint64_t id, int64_t ms)
 		s->ms = p;
 		s->cap = cap;
 	}
+	ASSERT(id < s->cap);
 	s->ms[id] = ms;
 out:
 	pthread_mutex_unlock(&s->lock);

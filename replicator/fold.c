@@ -20,7 +20,6 @@
  */
 #include "fold.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,6 +62,7 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 	struct part *p = &b->part[0];
 	struct buf *o;
 
+	ASSERT(c->type >= CORE_REC_ORG && c->type <= CORE_REC_SERIES_GENERATED);
 	switch (c->type) {
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
@@ -182,6 +182,8 @@ static int fold_event_create(struct batch *b, const struct core_rec *c,
 			b->month_hi = (uint32_t)m;
 		b->months = true;
 	}
+	ASSERT(!b->months || b->month_lo <= b->month_hi);
+	ASSERT(!b->months || b->month_hi < REPL_MONTH_COUNT);
 	return 0;
 }
 
@@ -209,6 +211,8 @@ static int fold_event_patch(struct batch *b, const struct core_rec *c,
 	}
 	if (at > e->updated_at)
 		e->updated_at = at;
+	ASSERT(e->set);
+	ASSERT(e->status == CORE_EVENT_SCHEDULED || e->cancelled);
 	return 0;
 }
 
@@ -244,6 +248,7 @@ static int fold_booking_new(struct batch *b, const struct core_rec *c,
 	}
 	if (k->kind == BK_RESTORE)
 		b->restore_count++;
+	ASSERT(k->join_seq <= b->join_seq);
 	e = repl__ev_get(b, core_booking_event(k->id));
 	if (k->updated_at > e->updated_at)
 		e->updated_at = k->updated_at;
@@ -280,6 +285,8 @@ static int fold_booking_set(struct batch *b, const struct core_rec *c,
 	k->status = c->u.booking.status;
 	k->hold = c->u.booking.hold_expires_at;
 	k->updated_at = at;
+	ASSERT(k->status != CORE_BOOKING_WAITLISTED); /* never back */
+	ASSERT(k->exit_status != CORE_BOOKING_WAITLISTED);
 	e = repl__ev_get(b, core_booking_event(k->id));
 	if (at > e->updated_at)
 		e->updated_at = at;
@@ -336,13 +343,15 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	struct part *p;
 	struct buf *o;
 	char id[240];
+	int n;
 
 	if (strcmp(kind, "unknown") == 0)
 		return -EUCLEAN;
 	if (!(p = repl__part_for(b, core_booking_event(c->u.notify.booking_id), lsn)))
 		return 0;
-	snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
-		 lsn, notify_index);
+	n = snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
+		     lsn, notify_index);
+	ASSERT(n > 0 && (size_t)n < sizeof(id)); /* never cut: ids are unique */
 	o = &p->st[ST_NOTIFY];
 	repl__buf_str(o, id); TAB(o);
 	repl__buf_str(o, kind); TAB(o);
@@ -403,8 +412,11 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 		rc = 0;
 		break;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		ASSERT(b->bk_count <= b->cap && b->ev_count <= b->cap);
 		return 0;
+	}
+	ASSERT(rc == -EUCLEAN);
 	snprintf(b->err, sizeof(b->err),
 		 "record %s at LSN %" PRIu64 " does not fit what was applied "
 		 "(log and PostgreSQL diverged)",
@@ -421,6 +433,7 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
 	uint32_t notify_index = 0;
 	int rc;
 
+	ASSERT(lsn > b->last_lsn); /* the reader goes forward */
 	while ((rc = core_entry_next(payload, size, &pos, &c)) > 0) {
 		rc = repl__batch_add(b, &c, lsn,
 			       c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
@@ -434,11 +447,13 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
 			 "of %zu)", lsn, pos, size);
 		return -EUCLEAN;
 	}
+	ASSERT(pos == size);
 	b->entries++;
 	b->bytes += size;
 	if (!b->first_lsn)
 		b->first_lsn = lsn;
 	b->last_lsn = lsn;
+	ASSERT(b->first_lsn <= b->last_lsn);
 	return 0;
 }
 
@@ -449,13 +464,17 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
  * customer's stream may not have them). */
 static void customer_stage(struct batch *b, const char *id, int64_t at)
 {
+	uint32_t k;
 	struct part *p;
 	struct buf *o;
 
 	if (repl__custset_has(b->env.customers, id))
 		return;
-	p = &b->part[b->parts == 1 || b->snapshot ? 0
-						  : repl__customer_hash(id) % b->parts];
+	k = b->parts == 1 || b->snapshot
+		    ? 0
+		    : (uint32_t)(repl__customer_hash(id) % b->parts);
+	ASSERT(k < b->parts);
+	p = &b->part[k];
 	o = &p->st[ST_NEWCUST];
 	repl__buf_str(o, id); TAB(o);
 	repl__buf_i64(o, at); EOL(o);
@@ -469,10 +488,13 @@ void repl__batch_finish(struct batch *b)
 	/* A new event's bookings are all new in this batch: its counters
 	 * are known here and it is inserted as it ends, with no update. A
 	 * snapshot's events may exist already: they are updated. */
+	uint32_t ev_count = b->ev_count, staged[2] = { 0, 0 };
+
 	for (uint32_t i = 0; i < b->ev_count; i++) {
 		struct ev *e = &b->ev[i];
 		struct part *p = &b->part[e->stream];
 
+		ASSERT(e->stream < b->parts);
 		e->needs_update = !e->created || b->snapshot;
 		if (!e->start_at)
 			e->start_at = repl__starts_get(b->env.starts, e->id);
@@ -495,6 +517,7 @@ void repl__batch_finish(struct batch *b)
 		e->n_held += k->status == CORE_BOOKING_PENDING_PAYMENT;
 		e->n_wl += k->status == CORE_BOOKING_WAITLISTED;
 	}
+	ASSERT(b->ev_count == ev_count); /* every booking's event is there */
 	for (uint32_t i = 0; i < b->ev_count; i++)
 		if (b->ev[i].cancelled) /* the cancel emptied it */
 			b->ev[i].n_conf = b->ev[i].n_held = b->ev[i].n_wl = 0;
@@ -573,4 +596,11 @@ void repl__batch_finish(struct batch *b)
 		repl__buf_u64(o, e->n_wl); EOL(o);
 		p->rows[ST_EVENT]++;
 	}
+	/* staged once per batch: every booking and event, each in one part */
+	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++) {
+		staged[0] += b->part[k].rows[ST_BOOKING];
+		staged[1] += b->part[k].rows[ST_EVENT];
+	}
+	ASSERT(staged[0] == b->bk_count);
+	ASSERT(staged[1] == b->ev_count);
 }

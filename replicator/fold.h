@@ -27,11 +27,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Our own invariants, never bytes from the log or PostgreSQL: core's
+ * ASSERT (core/internal.h), on in release builds too, failing through
+ * core__assert_fail (core/state.c); costly checks are DEBUG_ASSERT. */
+#define ASSERT(cond)                                                          \
+	do {                                                                  \
+		if (!(cond))                                                  \
+			core__assert_fail(#cond, __FILE__, __LINE__);         \
+	} while (0)
+_Noreturn void core__assert_fail(const char *what, const char *file, int line);
+#ifdef NDEBUG
+#define DEBUG_ASSERT(cond) ((void)0)
+#else
+#define DEBUG_ASSERT(cond) ASSERT(cond)
+#endif
+
 #define REPL_ENTRY_RECORDS_MAX (65536 / 12) /* smallest record: 12 bytes */
 #define REPL_COPY_SIZE_MAX (512u << 20)
 #define REPL_START_CACHE_MAX (64u << 20) /* event ids cached (512 MiB) */
 #define REPL_MONTH_BASE 1970
 #define REPL_MONTH_COUNT (200 * 12) /* 1970..2169 tracked in a bitmap */
+
+_Static_assert(REPL_MONTH_COUNT % 8 == 0, "months: whole bytes of a bitmap");
+_Static_assert(REPL_COPY_SIZE_MAX <= INT32_MAX, "COPY data: PQputCopyData's int");
+_Static_assert(REPL_STREAM_MAX <= UINT8_MAX, "bk.stream, ev.stream: a byte");
+_Static_assert((REPL_BATCH_RECORDS_MAX + REPL_ENTRY_RECORDS_MAX) * UINT64_C(2) <=
+		       UINT32_C(1) << 31,
+	       "a batch's index: a power of two of uint32 slots");
 
 /* ---- growable byte buffers (COPY text) ---------------------------------- */
 

@@ -12,7 +12,6 @@
  */
 #include "internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 
 static void month_date(uint32_t m, char out[16])
 {
+	ASSERT(m < REPL_MONTH_COUNT); /* 4 digits of year */
 	snprintf(out, 16, "%04u-%02u-01", REPL_MONTH_BASE + m / 12, m % 12 + 1);
 }
 
@@ -32,7 +32,10 @@ static void month_date(uint32_t m, char out[16])
 int repl__partitions_load(repl *r, char *err, size_t es)
 {
 	PGresult *res;
-	int rc = repl__pg_run(r->conn[0], "listing partitions",
+	int rc;
+
+	ASSERT(r->conn[0]);
+	rc = repl__pg_run(r->conn[0], "listing partitions",
 			"SELECT c.relname FROM pg_inherits i JOIN pg_class c"
 			" ON c.oid = i.inhrelid"
 			" WHERE i.inhparent = 'class_events'::regclass",
@@ -60,8 +63,10 @@ int repl__partitions_load(repl *r, char *err, size_t es)
 
 /* ensure_class_events_partitions for months lo..hi (chunks of 10 years). */
 int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
-			     size_t es)
+			    size_t es)
 {
+	ASSERT(r->conn[0]);
+	ASSERT(lo <= hi && hi < REPL_MONTH_COUNT);
 	for (uint32_t a = lo; a <= hi; a += 120) {
 		uint32_t z = hi - a >= 119 ? a + 119 : hi;
 		char from[16], to[16];
@@ -104,6 +109,7 @@ struct maint {
 static const struct repl_op_stat *op_find(const struct maint *m,
 					  const char *name)
 {
+	ASSERT(m->prev_count <= REPL_OP_STAT_COUNT_MAX);
 	for (unsigned i = 0; i < m->prev_count; i++)
 		if (strcmp(m->prev[i].operation, name) == 0)
 			return &m->prev[i];
@@ -175,6 +181,7 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 			PQclear(PQexec(m->conn, "ROLLBACK"));
 		return rc; /* the deltas stay for the next interval */
 	}
+	ASSERT(n <= REPL_OP_STAT_COUNT_MAX);
 	memcpy(m->prev, cur, n * sizeof(cur[0]));
 	m->prev_count = n;
 	m->prev_ms = now;
@@ -275,6 +282,8 @@ void *repl__maint_thread(void *arg)
 			continue;
 		pthread_mutex_unlock(&r->lock);
 
+		ASSERT(backoff >= r->cfg.backoff_min_ms &&
+		       backoff <= r->cfg.backoff_max_ms);
 		if (!m.conn && now >= next_connect) {
 			const char *keys[] = { "connect_timeout", "application_name",
 					       "dbname", NULL };

@@ -7,7 +7,6 @@
  */
 #include "internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,8 +41,10 @@ void repl__one_line(char *dst, size_t size, const char *src)
 {
 	size_t n = 0;
 
+	ASSERT(dst && size > 0);
 	for (; src && *src && *src != '\n' && n + 1 < size; src++)
 		dst[n++] = *src;
+	ASSERT(n < size);
 	dst[n] = '\0';
 }
 
@@ -64,14 +65,18 @@ void repl__pg_notice_quiet(void *arg, const char *message)
 /* Runs sql expecting `want`; on failure fills err and returns
  * REPL_TRANSIENT or -EPROTO (permanent). *out (if given) keeps the result. */
 int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
-		  const char *const *params, ExecStatusType want,
-		  PGresult **out, char *err, size_t err_size)
+		 const char *const *params, ExecStatusType want,
+		 PGresult **out, char *err, size_t err_size)
 {
-	double t0 = repl__trace_on() ? repl__mono_s() : 0;
-	PGresult *res = nparams ? PQexecParams(c, sql, nparams, NULL, params,
-					       NULL, NULL, 0)
-				: PQexec(c, sql);
+	double t0;
+	PGresult *res;
 	char msg[300];
+
+	ASSERT(c && what && sql && err && err_size > 0);
+	ASSERT(nparams >= 0 && (nparams == 0 || params));
+	t0 = repl__trace_on() ? repl__mono_s() : 0;
+	res = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+		      : PQexec(c, sql);
 
 	if (t0)
 		fprintf(stderr, "trace: %-28s %8.2f ms\n", what,
@@ -99,11 +104,16 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 }
 
 int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
-		   size_t err_size)
+		  size_t err_size)
 {
-	double t0 = repl__trace_on() ? repl__mono_s() : 0;
-	PGresult *res = PQexec(c, sql);
+	double t0;
+	PGresult *res;
 	int rc;
+
+	ASSERT(c && sql && err && err_size > 0);
+	ASSERT(!b->overflow && b->size <= REPL_COPY_SIZE_MAX); /* fits an int */
+	t0 = repl__trace_on() ? repl__mono_s() : 0;
+	res = PQexec(c, sql);
 
 	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
 		char msg[300];
@@ -162,17 +172,22 @@ bool repl__parse_i64(const char *s, int64_t *out)
 int repl__migrate(repl *r, char *err, size_t es)
 {
 	PGconn *c = r->conn[0];
-	int rc = repl__pg_run(c, "schema_migrations",
-			"CREATE TABLE IF NOT EXISTS schema_migrations ("
-			" version bigint PRIMARY KEY, name text,"
-			" applied_at timestamptz NOT NULL DEFAULT now())",
-			0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	int rc;
 
+	ASSERT(c);
+	rc = repl__pg_run(c, "schema_migrations",
+			  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			  " version bigint PRIMARY KEY, name text,"
+			  " applied_at timestamptz NOT NULL DEFAULT now())",
+			  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	for (unsigned i = 0; rc == 0 && i < repl_migration_count; i++) {
 		const struct repl_migration *m = &repl_migrations[i];
 		char version[24];
 		const char *p[2] = { version, m->name };
 		PGresult *res;
+
+		/* embed.cmake: in name order, NNNN_ first: versions rise */
+		ASSERT(i == 0 || repl_migrations[i - 1].version < m->version);
 
 		snprintf(version, sizeof(version), "%ld", m->version);
 		/* One runner at a time (nodes sharing a database). */

@@ -51,7 +51,6 @@
  */
 #include "internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -121,6 +120,8 @@ static void lag_sample(repl *r)
 	uint64_t d = wal_durable_lsn(r->w);
 
 	pthread_mutex_lock(&r->lock);
+	ASSERT(r->sample_count <= REPL_LAG_SAMPLE_COUNT);
+	ASSERT(r->sample_head < REPL_LAG_SAMPLE_COUNT);
 	if (r->sample_count == 0 ||
 	    (d > r->samples[(r->sample_head + r->sample_count - 1) %
 			     REPL_LAG_SAMPLE_COUNT].lsn &&
@@ -143,6 +144,7 @@ static void lag_sample(repl *r)
 /* Under r->lock: applied moved; samples it covers are history. */
 void repl__lag_pop(repl *r)
 {
+	ASSERT(r->sample_count <= REPL_LAG_SAMPLE_COUNT); /* the loop's bound */
 	while (r->sample_count > 0 &&
 	       r->samples[r->sample_head].lsn <= r->st.applied_lsn) {
 		if (r->samples[r->sample_head].t_ms > r->caught_up_ms)
@@ -184,6 +186,7 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	struct batch *b = &r->b;
 	int rc;
 
+	ASSERT(!b->full); /* 1 stops wal_reader_next: read_batch returns */
 	if (b->records >= r->cfg.batch_records) {
 		b->full = true;
 		return 1; /* passed again next time */
@@ -318,6 +321,10 @@ static void *main_thread(void *arg)
 		}
 		uint64_t from = r->st.applied_lsn, to = r->b.last_lsn;
 		double t0 = repl__mono_s();
+
+		ASSERT(r->b.entries > 0 && r->b.first_lsn <= to);
+		ASSERT(backoff >= r->cfg.backoff_min_ms &&
+		       backoff <= r->cfg.backoff_max_ms);
 
 		if (r->b.first_lsn != from + 1 || to < from + 1) {
 			snprintf(r->b.err, sizeof(r->b.err),

@@ -10,7 +10,6 @@
  */
 #include "internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,6 +52,7 @@ void repl__session_close(repl *r)
 /* A new batch, each part knowing where its stream is. */
 void repl__batch_start(repl *r, struct batch *b)
 {
+	ASSERT(r->streams >= 1 && r->streams <= REPL_STREAM_MAX);
 	repl__batch_reset(b, wall_ms());
 	b->parts = r->streams;
 	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
@@ -78,7 +78,10 @@ void repl__batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
 			lo = r->stream_lsn[k];
 		whole &= r->stream_lsn[k] >= to;
 	}
+	ASSERT(r->streams >= 1 && lo != UINT64_MAX);
+	ASSERT(!whole || lo >= to);
 	pthread_mutex_lock(&r->lock);
+	ASSERT(lo >= r->st.applied_lsn); /* positions only move forward */
 	r->st.applied_lsn = lo;
 	for (uint32_t k = 0; k < (b->snapshot ? 1 : r->streams); k++)
 		if (b->part[k].committed)
@@ -100,8 +103,6 @@ void repl__batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
 				repl__custset_add(&r->customers, b->bk[i].customer);
 }
 
-int repl__resync(repl *r, char *err, size_t es);
-
 static PGconn *pg_connect(repl *r, uint32_t k, char *err, size_t es)
 {
 	/* Before dbname: the conninfo's own settings win. Keepalives find a
@@ -111,8 +112,10 @@ static PGconn *pg_connect(repl *r, uint32_t k, char *err, size_t es)
 			       "application_name", "dbname", NULL };
 	const char *vals[] = { "5", "30", "10", "3", "bookd-replicator",
 			       r->conninfo, NULL };
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGconn *c;
 
+	ASSERT(k < REPL_STREAM_MAX && !r->conn[k]);
+	c = PQconnectdbParams(keys, vals, 1);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		char msg[300];
 		repl__one_line(msg, sizeof(msg), c ? PQerrorMessage(c) : "out of memory");
@@ -207,6 +210,7 @@ int repl__session_open(repl *r, char *err, size_t es)
 	char ahead[8];
 	int rc;
 
+	ASSERT(!r->conn[0] && !r->reader); /* session_close before */
 	if (!pg_connect(r, 0, err, es))
 		return REPL_TRANSIENT;
 	rc = repl__migrate(r, err, es);
@@ -222,10 +226,12 @@ int repl__session_open(repl *r, char *err, size_t es)
 		rc = streams_load(r, err, es);
 	if (rc)
 		return rc;
+	ASSERT(r->streams >= 1 && r->streams <= REPL_STREAM_MAX);
 	for (uint32_t k = 0; k < r->streams; k++) {
 		applied = r->stream_lsn[k] < applied ? r->stream_lsn[k] : applied;
 		top = r->stream_lsn[k] > top ? r->stream_lsn[k] : top;
 	}
+	ASSERT(applied <= top);
 	durable = wal_durable_lsn(r->w);
 	if (top > durable) {
 		snprintf(err, es,

@@ -33,7 +33,6 @@
  */
 #include "internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -341,6 +340,8 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	PGresult *res;
 	int rc;
 
+	ASSERT(c && k < r->streams);
+	ASSERT(b->snapshot ? k == 0 : p->from < to); /* it moves forward */
 	snprintf(to_s, sizeof(to_s), "%" PRIu64, to);
 	if (b->snapshot) {
 		size_t n = 0;
@@ -395,7 +396,8 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	size_t multi_size = 0;
 	int rc;
 
-	assert(c);
+	ASSERT(c);
+	ASSERT(k < r->streams && k < b->parts);
 	rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	for (int s = 0; !rc && s < ST_COUNT; s++)
 		if (p->rows[s])
@@ -513,6 +515,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 			parts[np++] = sql_payments;
 		if (p->rows[ST_NOTIFY])
 			parts[np++] = sql_notify;
+		ASSERT(np <= sizeof(parts) / sizeof(parts[0]));
 		for (size_t i = 0; i < np; i++)
 			multi_size += strlen(parts[i]);
 		if (np && repl__trace_on()) { /* one by one, timed */
@@ -581,6 +584,7 @@ static int run_parts(repl *r, struct batch *b, uint32_t lo, uint32_t hi,
 	struct job jobs[REPL_STREAM_MAX];
 	int rc = 0;
 
+	ASSERT(lo < hi && hi <= REPL_STREAM_MAX);
 	for (uint32_t k = lo; k < hi; k++) {
 		jobs[k] = (struct job){ .r = r, .b = b, .k = k, .to = to,
 					.move = move };
@@ -622,6 +626,7 @@ int repl__apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 	uint32_t n = b->snapshot ? 1 : b->parts;
 	int rc;
 
+	ASSERT(n >= 1 && n <= REPL_STREAM_MAX && n <= r->streams);
 	repl__batch_finish(b);
 	for (uint32_t k = 0; k < n; k++)
 		for (int s = 0; s < ST_COUNT; s++)
@@ -631,8 +636,9 @@ int repl__apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 				return -ENOMEM;
 			}
 	if (b->months) {
+		ASSERT(b->month_lo <= b->month_hi && b->month_hi < REPL_MONTH_COUNT);
 		rc = repl__partitions_ensure(r, b->month_lo, b->month_hi, b->err,
-				       sizeof(b->err));
+					     sizeof(b->err));
 		if (rc)
 			return rc;
 		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)
