@@ -207,26 +207,43 @@ void repl__batch_free(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static uint64_t bk_key(const void *base, uint32_t i)
+{
+	return ((const struct bk *)base)[i].id;
+}
+
+static uint64_t ev_key(const void *base, uint32_t i)
+{
+	return ((const struct ev *)base)[i].id;
+}
+
+/* The slot where a probe for id starts. */
+static uint32_t idx_home(const struct idx *x, uint64_t id)
+{
+	return (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 32) & x->mask;
+}
+
+/* Empties the slots of the count entries in use (each run from an entry's
+ * home slot to a free one): batches are often small. */
+static void idx_clear(struct idx *x, uint32_t count,
+		      uint64_t (*key)(const void *base, uint32_t i),
+		      const void *base)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t h = idx_home(x, key(base, i));
+
+		while (x->slots[h]) {
+			x->slots[h] = 0;
+			h = (h + 1) & x->mask;
+		}
+	}
+}
+
 void repl__batch_reset(struct batch *b, int64_t now_ms)
 {
-	/* Clear only the slots in use: batches are often small. */
 	ASSERT(b->bk_count <= b->cap && b->ev_count <= b->cap);
-	for (uint32_t i = 0; i < b->bk_count; i++) {
-		uint32_t h = (uint32_t)(b->bk[i].id * 0x9E3779B97F4A7C15ull >> 32) &
-			     b->bk_idx.mask;
-		while (b->bk_idx.slots[h]) {
-			b->bk_idx.slots[h] = 0;
-			h = (h + 1) & b->bk_idx.mask;
-		}
-	}
-	for (uint32_t i = 0; i < b->ev_count; i++) {
-		uint32_t h = (uint32_t)(b->ev[i].id * 0x9E3779B97F4A7C15ull >> 32) &
-			     b->ev_idx.mask;
-		while (b->ev_idx.slots[h]) {
-			b->ev_idx.slots[h] = 0;
-			h = (h + 1) & b->ev_idx.mask;
-		}
-	}
+	idx_clear(&b->bk_idx, b->bk_count, bk_key, b->bk);
+	idx_clear(&b->ev_idx, b->ev_count, ev_key, b->ev);
 	b->bk_count = b->ev_count = 0;
 	for (int k = 0; k < REPL_STREAM_MAX; k++) {
 		struct part *p = &b->part[k];
@@ -255,7 +272,7 @@ static uint32_t idx_find(struct idx *x, uint64_t id, bool *found,
 			 uint64_t (*key)(const void *base, uint32_t i),
 			 const void *base)
 {
-	uint32_t h = (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 32) & x->mask;
+	uint32_t h = idx_home(x, id);
 
 	for (uint32_t probes = 0; probes <= x->mask; probes++) {
 		uint32_t v = x->slots[h];
@@ -270,16 +287,6 @@ static uint32_t idx_find(struct idx *x, uint64_t id, bool *found,
 		h = (h + 1) & x->mask;
 	}
 	ASSERT(!"index full: batch capacity bound broken");
-}
-
-static uint64_t bk_key(const void *base, uint32_t i)
-{
-	return ((const struct bk *)base)[i].id;
-}
-
-static uint64_t ev_key(const void *base, uint32_t i)
-{
-	return ((const struct ev *)base)[i].id;
 }
 
 /* The stream of an event. All rows about an event (the event, its

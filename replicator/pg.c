@@ -103,6 +103,21 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 	return transient ? REPL_TRANSIENT : -EPROTO;
 }
 
+/* A statement that failed (res may be NULL): "what: first line of the
+ * message" into err, res cleared; REPL_TRANSIENT or -EPROTO. */
+static int pg_fail(PGconn *c, PGresult *res, const char *what, char *err,
+		   size_t err_size)
+{
+	bool transient = repl__pg_transient(c, res);
+	char msg[300];
+
+	repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+					     : PQerrorMessage(c));
+	snprintf(err, err_size, "%s: %s", what, msg);
+	PQclear(res);
+	return transient ? REPL_TRANSIENT : -EPROTO;
+}
+
 int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 		  size_t err_size)
 {
@@ -115,32 +130,18 @@ int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 	t0 = repl__trace_on() ? repl__mono_s() : 0;
 	res = PQexec(c, sql);
 
-	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-		char msg[300];
-		bool transient = repl__pg_transient(c, res);
-
-		repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
-					       : PQerrorMessage(c));
-		snprintf(err, err_size, "%s: %s", sql, msg);
-		PQclear(res);
-		return transient ? REPL_TRANSIENT : -EPROTO;
-	}
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN)
+		return pg_fail(c, res, sql, err, err_size);
 	PQclear(res);
 	rc = PQputCopyData(c, b->data, (int)b->size) == 1 ? 0 : -1;
 	if (PQputCopyEnd(c, rc ? "replicator: copy failed" : NULL) != 1)
 		rc = -1;
 	res = PQgetResult(c);
 	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char msg[300];
-		bool transient = repl__pg_transient(c, res);
-
-		repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
-					       : PQerrorMessage(c));
-		snprintf(err, err_size, "%s: %s", sql, msg);
-		PQclear(res);
+		rc = pg_fail(c, res, sql, err, err_size);
 		while ((res = PQgetResult(c)))
 			PQclear(res);
-		return transient ? REPL_TRANSIENT : -EPROTO;
+		return rc;
 	}
 	PQclear(res);
 	while ((res = PQgetResult(c)))
@@ -213,15 +214,12 @@ int repl__migrate(repl *r, char *err, size_t es)
 		res = PQexec(c, m->sql);
 		if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
 			     PQresultStatus(res) != PGRES_TUPLES_OK)) {
-			char msg[300];
-			bool transient = repl__pg_transient(c, res);
+			char what[128];
 
-			repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
-						       : PQerrorMessage(c));
-			snprintf(err, es, "migration %s: %s", m->name, msg);
-			PQclear(res);
+			snprintf(what, sizeof(what), "migration %s", m->name);
+			rc = pg_fail(c, res, what, err, es);
 			PQclear(PQexec(c, "ROLLBACK"));
-			return transient ? REPL_TRANSIENT : -EPROTO;
+			return rc;
 		}
 		PQclear(res);
 		rc = repl__pg_run(c, "schema_migrations",
