@@ -165,7 +165,7 @@ static uint32_t pow2_at_least(uint32_t n)
 }
 
 int repl__batch_init(struct batch *b, uint32_t batch_records,
-		      const struct fold_env *env)
+		     const struct fold_env *env)
 {
 	/* A batch stops taking entries at batch_records records; one more
 	 * entry may bring REPL_ENTRY_RECORDS_MAX more. Each record makes at

@@ -426,7 +426,7 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 
 /* Folds one entry (all its records) into the batch. */
 int repl__batch_add_entry(struct batch *b, uint64_t lsn,
-			   const void *payload, size_t size)
+			  const void *payload, size_t size)
 {
 	struct core_rec c;
 	size_t pos = 0;
@@ -436,7 +436,7 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
 	ASSERT(lsn > b->last_lsn); /* the reader goes forward */
 	while ((rc = core_entry_next(payload, size, &pos, &c)) > 0) {
 		rc = repl__batch_add(b, &c, lsn,
-			       c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
+				     c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
 		if (rc)
 			return rc;
 		b->records++;

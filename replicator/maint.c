@@ -36,10 +36,10 @@ int repl__partitions_load(repl *r, char *err, size_t es)
 
 	ASSERT(r->conn[0]);
 	rc = repl__pg_run(r->conn[0], "listing partitions",
-			"SELECT c.relname FROM pg_inherits i JOIN pg_class c"
-			" ON c.oid = i.inhrelid"
-			" WHERE i.inhparent = 'class_events'::regclass",
-			0, NULL, PGRES_TUPLES_OK, &res, err, es);
+			  "SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+			  " ON c.oid = i.inhrelid"
+			  " WHERE i.inhparent = 'class_events'::regclass",
+			  0, NULL, PGRES_TUPLES_OK, &res, err, es);
 
 	if (rc)
 		return rc;
@@ -76,8 +76,8 @@ int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 		month_date(a, from);
 		month_date(z, to);
 		rc = repl__pg_run(r->conn[0], "ensure_class_events_partitions",
-			    "SELECT ensure_class_events_partitions($1::date, $2::date)",
-			    2, p, PGRES_TUPLES_OK, NULL, err, es);
+				  "SELECT ensure_class_events_partitions($1::date, $2::date)",
+				  2, p, PGRES_TUPLES_OK, NULL, err, es);
 		if (rc)
 			return rc;
 	}
@@ -129,7 +129,7 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 	if (n > REPL_OP_STAT_COUNT_MAX)
 		n = REPL_OP_STAT_COUNT_MAX;
 	rc = repl__pg_run(m->conn, "metrics", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
-		    err, es);
+			  err, es);
 	for (unsigned i = 0; !rc && i < n; i++) {
 		const struct repl_op_stat *p;
 		uint64_t count, errors, ns;
@@ -151,12 +151,12 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 			snprintf(v, sizeof(v), "%.6f", (double)ns / 1e6 / (double)count);
 			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
 			rc = repl__pg_run(m->conn, "metrics",
-				    "INSERT INTO performance_metrics (metric_name,"
-				    " metric_value, tags) VALUES"
-				    " ('booking_operation_duration', $2::float8,"
-				    " jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
-				    " 'count', $3::bigint, 'interval_ms', $4::bigint))",
-				    4, params, PGRES_COMMAND_OK, NULL, err, es);
+					  "INSERT INTO performance_metrics (metric_name,"
+					  " metric_value, tags) VALUES"
+					  " ('booking_operation_duration', $2::float8,"
+					  " jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
+					  " 'count', $3::bigint, 'interval_ms', $4::bigint))",
+					  4, params, PGRES_COMMAND_OK, NULL, err, es);
 			rows++;
 		}
 		if (!rc && errors > 0) {
@@ -164,18 +164,18 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 
 			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
 			rc = repl__pg_run(m->conn, "metrics",
-				    "INSERT INTO performance_metrics (metric_name,"
-				    " metric_value, tags) VALUES"
-				    " ('booking_operation_errors', $2::float8,"
-				    " jsonb_build_object('operation', $1::text,"
-				    " 'interval_ms', $3::bigint))",
-				    3, ep, PGRES_COMMAND_OK, NULL, err, es);
+					  "INSERT INTO performance_metrics (metric_name,"
+					  " metric_value, tags) VALUES"
+					  " ('booking_operation_errors', $2::float8,"
+					  " jsonb_build_object('operation', $1::text,"
+					  " 'interval_ms', $3::bigint))",
+					  3, ep, PGRES_COMMAND_OK, NULL, err, es);
 			rows++;
 		}
 	}
 	if (!rc)
 		rc = repl__pg_run(m->conn, "metrics", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
-			    NULL, err, es);
+				  NULL, err, es);
 	if (rc) {
 		if (PQstatus(m->conn) == CONNECTION_OK)
 			PQclear(PQexec(m->conn, "ROLLBACK"));
@@ -199,8 +199,8 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 	int rc;
 
 	rc = repl__pg_run(m->conn, "health_check_database",
-		    "SELECT health_check_database()", 0, NULL, PGRES_TUPLES_OK,
-		    NULL, err, es);
+			  "SELECT health_check_database()", 0, NULL, PGRES_TUPLES_OK,
+			  NULL, err, es);
 	if (rc)
 		return rc;
 	repl_status(r, &st);
@@ -216,12 +216,12 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 	const char *p[7] = { status, repl_state_name(st.state), applied, lag_r,
 			     lag_s, r->log_id, st.error };
 	return repl__pg_run(m->conn, "health_checks",
-		      "INSERT INTO health_checks (check_name, status, details)"
-		      " VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
-		      " 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
-		      " 'lag_seconds', $5::float8, 'log_id', $6::text,"
-		      " 'error', nullif($7::text, '')))",
-		      7, p, PGRES_COMMAND_OK, NULL, err, es);
+			    "INSERT INTO health_checks (check_name, status, details)"
+			    " VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
+			    " 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
+			    " 'lag_seconds', $5::float8, 'log_id', $6::text,"
+			    " 'error', nullif($7::text, '')))",
+			    7, p, PGRES_COMMAND_OK, NULL, err, es);
 }
 
 void *repl__maint_thread(void *arg)
@@ -317,11 +317,11 @@ void *repl__maint_thread(void *arg)
 			double t0 = repl__mono_s();
 
 			rc = repl__pg_run(m.conn, "refresh_all_materialized_views",
-				    "SELECT refresh_all_materialized_views()", 0,
-				    NULL, PGRES_TUPLES_OK, NULL, err, sizeof(err));
+					  "SELECT refresh_all_materialized_views()", 0,
+					  NULL, PGRES_TUPLES_OK, NULL, err, sizeof(err));
 			if (!rc) {
 				repl__say(r, "materialized views refreshed in %.0f ms",
-				    (repl__mono_s() - t0) * 1000);
+					  (repl__mono_s() - t0) * 1000);
 				next_refresh = repl__mono_ms() + r->cfg.refresh_interval_ms;
 				pthread_mutex_lock(&r->lock);
 				r->refresh_asked = false;

@@ -193,22 +193,22 @@ int repl__migrate(repl *r, char *err, size_t es)
 		snprintf(version, sizeof(version), "%ld", m->version);
 		/* One runner at a time (nodes sharing a database). */
 		rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
-			    err, es);
+				  err, es);
 		if (!rc)
 			rc = repl__pg_run(c, "migration lock",
-				    "SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
-				    0, NULL, PGRES_TUPLES_OK, NULL, err, es);
+					  "SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
+					  0, NULL, PGRES_TUPLES_OK, NULL, err, es);
 		if (!rc)
 			rc = repl__pg_run(c, "schema_migrations",
-				    "SELECT 1 FROM schema_migrations WHERE version = $1",
-				    1, p, PGRES_TUPLES_OK, &res, err, es);
+					  "SELECT 1 FROM schema_migrations WHERE version = $1",
+					  1, p, PGRES_TUPLES_OK, &res, err, es);
 		if (rc)
 			break;
 		bool applied = PQntuples(res) > 0;
 		PQclear(res);
 		if (applied) {
 			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
-				    PGRES_COMMAND_OK, NULL, err, es);
+					  PGRES_COMMAND_OK, NULL, err, es);
 			continue;
 		}
 		res = PQexec(c, m->sql);
@@ -223,11 +223,11 @@ int repl__migrate(repl *r, char *err, size_t es)
 		}
 		PQclear(res);
 		rc = repl__pg_run(c, "schema_migrations",
-			    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-			    2, p, PGRES_COMMAND_OK, NULL, err, es);
+				  "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+				  2, p, PGRES_COMMAND_OK, NULL, err, es);
 		if (!rc)
 			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
-				    PGRES_COMMAND_OK, NULL, err, es);
+					  PGRES_COMMAND_OK, NULL, err, es);
 		if (!rc)
 			repl__say(r, "migration %s applied", m->name);
 	}

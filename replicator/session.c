@@ -63,7 +63,7 @@ void repl__batch_start(repl *r, struct batch *b)
  * (a resync's batch moves them all, when move); applied_lsn is what every
  * stream has. */
 void repl__batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
-		       double seconds)
+		      double seconds)
 {
 	uint64_t lo = UINT64_MAX;
 	bool whole = true;
@@ -146,10 +146,10 @@ static int streams_load(repl *r, char *err, size_t es)
 	int rows, rc;
 
 	rc = repl__pg_run(r->conn[0], "replication_state",
-		    "SELECT u.v, s.streams IS NULL FROM replication_state s,"
-		    " unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
-		    " WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
-		    1, p, PGRES_TUPLES_OK, &res, err, es);
+			  "SELECT u.v, s.streams IS NULL FROM replication_state s,"
+			  " unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
+			  " WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
+			  1, p, PGRES_TUPLES_OK, &res, err, es);
 	if (rc)
 		return rc;
 	rows = PQntuples(res);
@@ -174,7 +174,7 @@ static int streams_load(repl *r, char *err, size_t es)
 	r->streams = (uint32_t)rows;
 	if (!equal) {
 		repl__say(r, "%d streams at different LSNs (a batch committed on some "
-		       "only): those behind catch up first", rows);
+			  "only): those behind catch up first", rows);
 		return 0;
 	}
 	if (!legacy && r->streams == r->cfg.streams)
@@ -182,11 +182,11 @@ static int streams_load(repl *r, char *err, size_t es)
 	snprintf(n_s, sizeof(n_s), "%u", r->cfg.streams);
 	snprintf(v_s, sizeof(v_s), "%" PRIu64, r->stream_lsn[0]);
 	rc = repl__pg_run(r->conn[0], "replication_state",
-		    "UPDATE replication_state SET streams ="
-		    " array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
-		    " AND applied_lsn = $3::bigint AND coalesce(streams,"
-		    " ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
-		    3, pu, PGRES_COMMAND_OK, &res, err, es);
+			  "UPDATE replication_state SET streams ="
+			  " array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
+			  " AND applied_lsn = $3::bigint AND coalesce(streams,"
+			  " ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
+			  3, pu, PGRES_COMMAND_OK, &res, err, es);
 	if (rc)
 		return rc;
 	rc = strcmp(PQcmdTuples(res), "1") ? -EUCLEAN : 0;
@@ -216,12 +216,12 @@ int repl__session_open(repl *r, char *err, size_t es)
 	rc = repl__migrate(r, err, es);
 	if (!rc)
 		rc = repl__pg_run(r->conn[0], "staging tables", repl__sql_stage, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = repl__pg_run(r->conn[0], "replication_state",
-			    "INSERT INTO replication_state (log_id, streams)"
-			    " VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
-			    1, p, PGRES_COMMAND_OK, NULL, err, es);
+				  "INSERT INTO replication_state (log_id, streams)"
+				  " VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
+				  1, p, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = streams_load(r, err, es);
 	if (rc)
@@ -245,16 +245,16 @@ int repl__session_open(repl *r, char *err, size_t es)
 		if (!pg_connect(r, k, err, es))
 			return REPL_TRANSIENT;
 		rc = repl__pg_run(r->conn[k], "staging tables", repl__sql_stage, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	}
 	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
 	const char *pa[1] = { ahead };
 	if (!rc)
 		rc = repl__pg_run(r->conn[0], "partitions ahead",
-			    "SELECT ensure_class_events_partitions("
-			    "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
-			    " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
-			    1, pa, PGRES_TUPLES_OK, NULL, err, es);
+				  "SELECT ensure_class_events_partitions("
+				  "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
+				  " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
+				  1, pa, PGRES_TUPLES_OK, NULL, err, es);
 	if (!rc)
 		rc = repl__partitions_load(r, err, es);
 	if (rc)
@@ -278,8 +278,8 @@ int repl__session_open(repl *r, char *err, size_t es)
 		return rc;
 	}
 	repl__say(r, "connected (%u stream%s); log '%s' applied up to LSN %" PRIu64
-	       ", log at %" PRIu64,
-	    r->streams, r->streams == 1 ? "" : "s", r->log_id, applied, durable);
+		  ", log at %" PRIu64,
+		  r->streams, r->streams == 1 ? "" : "s", r->log_id, applied, durable);
 	return 0;
 }
 
@@ -321,8 +321,8 @@ int repl__resync(repl *r, char *err, size_t es)
 			return -ENODATA;
 		}
 		repl__say(r, "log from LSN %" PRIu64 " removed: resynchronising from "
-		       "the snapshot at LSN %" PRIu64 " (%zu bytes)",
-		    applied + 1, snap_lsn, size);
+			  "the snapshot at LSN %" PRIu64 " (%zu bytes)",
+			  applied + 1, snap_lsn, size);
 		repl__batch_start(r, b);
 		b->snapshot = true;
 		while (!rc && (rc = core_snapshot_next(snap, size, &pos, &entry,

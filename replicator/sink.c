@@ -354,7 +354,7 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 					      r->stream_lsn[i]);
 		snprintf(all_s + n, sizeof(all_s) - n, "}");
 		rc = repl__pg_run(c, "replication_state", sql_state_all, 3, pa,
-			    PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+				  PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
 		snprintf(from_s, sizeof(from_s), "%.20s", all_s);
 	} else {
 		const char *ps[4] = { r->log_id, stream_s, to_s, from_s };
@@ -362,7 +362,7 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		snprintf(stream_s, sizeof(stream_s), "%u", k + 1);
 		snprintf(from_s, sizeof(from_s), "%" PRIu64, p->from);
 		rc = repl__pg_run(c, "replication_state", sql_state_stream, 4, ps,
-			    PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+				  PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
 	}
 	if (rc)
 		return rc;
@@ -376,7 +376,7 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	if (!rc && !b->snapshot) {
 		const char *pm[1] = { r->log_id };
 		rc = repl__pg_run(c, "replication_state", sql_state_min, 1, pm,
-			    PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
+				  PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
 	}
 	return rc;
 }
@@ -405,10 +405,10 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	if (!rc && (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] ||
 		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
 		rc = repl__pg_run(c, "catalogue", sql_catalog, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->misses) {
 		rc = repl__pg_run(c, "event look-up", sql_event_start, 0, NULL,
-			    PGRES_TUPLES_OK, &res, err, es);
+				  PGRES_TUPLES_OK, &res, err, es);
 		for (int i = 0; !rc && i < PQntuples(res); i++) {
 			int64_t id, ms;
 
@@ -429,14 +429,14 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	}
 	if (!rc && p->created)
 		rc = repl__pg_run(c, "inserting events",
-			    b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
-			    0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+				  b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
+				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = repl__pg_run(c, "previous statuses", sql_old_status, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->kinds[BK_SET]) {
 		rc = repl__pg_run(c, "previous statuses", sql_missing_booking, 0, NULL,
-			    PGRES_TUPLES_OK, &res, err, es);
+				  PGRES_TUPLES_OK, &res, err, es);
 		if (!rc) {
 			if (PQntuples(res) > 0) {
 				snprintf(err, es,
@@ -451,15 +451,15 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	}
 	if (!rc && p->updates && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = repl__pg_run(c, "event deltas", sql_event_delta, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = repl__pg_run(c, "nested loops", sql_nested_loops, 0, NULL,
-			    PGRES_COMMAND_OK, NULL, err, es);
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->updates) {
 		int64_t n = -1, archived = 0;
 
 		rc = repl__pg_run(c, "updating events", sql_event_update, 0, NULL,
-			    PGRES_COMMAND_OK, &res, err, es);
+				  PGRES_COMMAND_OK, &res, err, es);
 		if (!rc) {
 			if (!repl__parse_i64(PQcmdTuples(res), &n))
 				n = -1;
@@ -467,7 +467,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		}
 		if (!rc && n >= 0 && n < p->updates) { /* archived ones? */
 			rc = repl__pg_run(c, "archived events", sql_event_archived, 0,
-				    NULL, PGRES_TUPLES_OK, &res, err, es);
+					  NULL, PGRES_TUPLES_OK, &res, err, es);
 			if (!rc) {
 				if (PQntuples(res) != 1 ||
 				    !repl__parse_i64(PQgetvalue(res, 0, 0), &archived))
@@ -487,7 +487,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	}
 	if (!rc && p->rows[ST_NEWCUST]) {
 		rc = repl__pg_run(c, "customers", sql_customers_new, 0, NULL,
-			    PGRES_COMMAND_OK, &res, err, es);
+				  PGRES_COMMAND_OK, &res, err, es);
 		if (!rc) {
 			int64_t n;
 
@@ -523,7 +523,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 				char what[40];
 				snprintf(what, sizeof(what), "%.36s", parts[i]);
 				rc = repl__pg_run(c, what, parts[i], 0, NULL,
-					    PGRES_COMMAND_OK, NULL, err, es);
+						  PGRES_COMMAND_OK, NULL, err, es);
 			}
 			np = 0;
 		}
@@ -537,7 +537,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 				for (size_t i = 0; i < np; i++)
 					strcat(multi, parts[i]);
 				rc = repl__pg_run(c, "applying bookings", multi, 0, NULL,
-					    PGRES_COMMAND_OK, NULL, err, es);
+						  PGRES_COMMAND_OK, NULL, err, es);
 				free(multi);
 			}
 		}
@@ -546,7 +546,7 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		rc = move_state(r, b, k, to, move);
 	if (!rc)
 		rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
-			    NULL, err, es);
+				  NULL, err, es);
 	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
 		PQclear(PQexec(c, "ROLLBACK"));
 	return rc;
