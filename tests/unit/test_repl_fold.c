@@ -5,7 +5,8 @@
  * COPY text checked exactly, row by row: the catalogue, events, bookings
  * (new, moved, cancelled, promoted from the waitlist), payments (applied
  * and flagged), notifications, implied customers, the streams' shares and
- * what a stream already has; records that cannot fit stop the batch. A
+ * what a stream already has, an archive (nothing to write); records that
+ * cannot fit stop the batch. A
  * seeded random run checks the folded final statuses and a new event's
  * counters against the core's own state (the seed is printed; pass one
  * as argv[1] to repeat a run).
@@ -458,6 +459,37 @@ static void test_streams(void)
 	fx_free(&f);
 }
 
+/* ---- an archive: the core forgets past events, PostgreSQL keeps them ---- */
+
+static void test_archive(void)
+{
+	struct fx f;
+	struct core_req q;
+	struct core_resp r;
+	uint64_t ev;
+	uint32_t rows[ST_COUNT];
+
+	printf("archive\n");
+	fx_init(&f, 1);
+	fx_batch(&f, NULL);
+	fx_catalogue(&f);
+	ev = fx_event(&f, 2, 0, 0, "");
+	r = fx_book(&f, T0, ev, "alice", CORE_PAY_AUTO);
+	CHECK(r.code == CORE_OK);
+	memcpy(rows, f.b.part[0].rows, sizeof(rows));
+	/* a year after the class: its one ARCHIVE record folds to nothing */
+	q = q_new(CORE_OP_ARCHIVE, EV_START + INT64_C(400) * 24 * 60 * MIN_MS);
+	q.u.archive.days = 365;
+	CHECK(fx_do(&f, &q, &r) == CORE_OK);
+	CHECK(f.b.last_lsn == f.lsn);
+	CHECK(memcmp(rows, f.b.part[0].rows, sizeof(rows)) == 0);
+	repl__batch_finish(&f.b);
+	CHECK(f.b.part[0].rows[ST_BOOKING] == 1 && f.b.part[0].rows[ST_EVENT] == 1);
+	CHECK(core_state_event(f.st, ev, &(struct core_event_view){ 0 }) ==
+	      CORE_NO_EVENT); /* gone from the core, not from the batch */
+	fx_free(&f);
+}
+
 /* ---- what cannot fit stops the batch ---- */
 
 static void test_refused(void)
@@ -642,6 +674,7 @@ int main(int argc, char **argv)
 	test_one_batch();
 	test_later_batch();
 	test_streams();
+	test_archive();
 	test_refused();
 	printf("test_repl_fold: seed %" PRIu64 "\n", seed);
 	for (uint32_t i = 0; i < 20; i++)
