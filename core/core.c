@@ -1212,6 +1212,14 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 	} else {
 		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
 		resp->code = catalog_decide(c->cat, req, resp, &w);
+		/* A series whose first generation (resp.count events) would
+		 * pass a shard's ceiling is refused before it is logged. */
+		if (resp->code == CORE_OK && req->op == CORE_OP_SERIES_CREATE &&
+		    !generate_fits(c, resp->count)) {
+			resp->code = CORE_LIMIT;
+			resp->id = CORE_LIMIT_EVENTS;
+			resp->count = c->cfg.event_count_max;
+		}
 		if (resp->code == CORE_OK) {
 			if (keyed)
 				emit_idem(&w, req, resp);

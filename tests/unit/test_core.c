@@ -2900,6 +2900,17 @@ static void test_rt_generate_refused_before_log(void)
 	CHECK(r.code == CORE_LIMIT);
 	CHECK(g_log.lsn == lsn);
 	CHECK(rt_all_events(rt.p, T0, all, 1024) == n);
+	/* A series whose first generation would not fit: refused whole,
+	 * the series not created. */
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 7 * 60,
+		  D(2026, 3, 2), NO_DATE);
+	q = q_new(CORE_OP_SERIES_CREATE, T0);
+	q.u.series = &spec;
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_LIMIT && r.id == CORE_LIMIT_EVENTS);
+	CHECK(g_log.lsn == lsn);
+	q = q_generate(T0, 2, NO_DATE);
+	CHECK(rcall(rt.p, &q).code == CORE_NO_SERIES);
 	/* 40 more days fit (161 events over 2 shards of 100). */
 	q = q_generate(T0, 0, D(2026, 8, 9));
 	r = rcall(rt.p, &q);
