@@ -1,10 +1,14 @@
 /*
- * bookbench_internal.h: the harness's own parts, internal to bookbench.c
- * and bookbench_check.c. The drivers and the reports see only bookbench.h;
- * this header includes it, never the other way round.
+ * bookbench_internal.h: the harness's own parts, internal to bookbench.c,
+ * bookbench_scenario.c, bookbench_load.c and bookbench_check.c. The drivers
+ * and the reports see only bookbench.h; this header includes it, never the
+ * other way round.
  *
- *   bookbench.c         main: flags, the commands, scenarios, the load loops
- *   bookbench_check.c   the check after a run: everything read back
+ *   bookbench.c           main: flags, the commands, exit codes
+ *   bookbench_scenario.c  the scenarios: each connection's next operation,
+ *                         what an answer means for it
+ *   bookbench_load.c      one run: threads, closed and open loop, progress
+ *   bookbench_check.c     the check after a run: everything read back
  *
  * Per connection (struct bb_worker) the harness keeps what it sent and has
  * not had answered (slots, in submit order), the bookings it may cancel,
@@ -16,7 +20,9 @@
 
 #include "bookbench.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #define BB_CONN_MAX 1024
@@ -142,13 +148,50 @@ struct bb_runner {
 	atomic_uint finished;   /* connections that ran out of work (opening) */
 	struct bb_worker *workers;
 	uint32_t customer_count;
+	unsigned replay_pct;     /* of operations: replays of a recent decision */
 	char key_prefix[32];
 };
+
+extern const struct bb_scenario bb_scenarios[SC_COUNT];
 
 /* ---- What the parts give each other ----------------------------------- */
 
 /* Prints "bookbench: ..." and exits 1 (bookbench.c). */
 _Noreturn void bb_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by SIGINT: runs end early, the reports are still written. */
+extern volatile sig_atomic_t bb_interrupted;
+
+/* splitmix64: the connections' and the run tags' randomness (seeded). */
+static inline uint64_t bb_rnd_next(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* Uniform in 0..n-1 (n > 0). */
+static inline uint32_t bb_rnd_below(uint64_t *s, uint32_t n)
+{
+	assert(n > 0);
+	return (uint32_t)(((bb_rnd_next(s) >> 32) * n) >> 32);
+}
+
+/* Scenarios (bookbench_scenario.c). -1 when no scenario has that name. */
+int bb_scenario_find(const char *name, size_t n);
+/* The connection's next operation, into s (s->op, and whether it is a
+ * replay or a preload). */
+void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s);
+/* The opening is over for this connection (every customer of its share
+ * tried every event); false for the other scenarios. */
+bool bb_scenario_done(const struct bb_runner *r, const struct bb_worker *w);
+/* What the answer res to s means for the connection's state and counts. */
+void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s,
+			struct bb_result *res, int64_t now);
+
+/* One scenario on one driver (bookbench_load.c): fills run, prints its
+ * table and check. 0, or -1 when the run could not be made. */
+int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, struct bb_run *run);
 
 /* After run r: reads back, through r's driver, every event and every
  * acknowledged booking, and checks them (bookbench_check.c); fills
