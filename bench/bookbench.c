@@ -43,24 +43,25 @@
  *
  * Memory: histograms are fixed arrays; acknowledged bookings are kept for the
  * check up to --track-max (then the check says it is partial).
+ *
+ * Files: this one reads the flags, picks drivers and scenarios, runs each
+ * pair and writes the reports; bookbench_scenario.c makes the operations,
+ * bookbench_load.c runs the connections, bookbench_check.c checks, and
+ * bookbench_bookd.c starts a bookd (bookbench_internal.h, their types);
+ * the drivers and the reports behind bookbench.h.
  */
 #include "bookbench_internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +147,7 @@ void bb_die(const char *fmt, ...)
 
 static struct bb_opts opts;
 static char command_line[2048];
+static struct bb_bookd_info bookd_info;
 
 static const struct bb_driver *driver_find(const char *name, size_t n)
 {
@@ -180,164 +182,6 @@ static void machine_line(char *out, size_t size)
 	uname(&u);
 	snprintf(out, size, "%ld cpus (%.64s), %.16s %.48s, load generator on the same machine",
 		 sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname, u.release);
-}
-
-/* ---- Starting a bookd (compare, tests) --------------------------------- */
-
-static pid_t bookd_pid;
-static char bookd_dir[256];
-static char repl_db[64]; /* the fresh database of --bookd-replicate */
-
-static int free_port(void);
-
-static void bookd_stop(void)
-{
-	if (bookd_pid <= 0)
-		return;
-	kill(bookd_pid, SIGTERM);
-	int status = 0;
-	for (int i = 0; i < 300; i++) {
-		if (waitpid(bookd_pid, &status, WNOHANG) == bookd_pid) {
-			bookd_pid = 0;
-			break;
-		}
-		usleep(20000);
-	}
-	if (bookd_pid > 0) {
-		kill(bookd_pid, SIGKILL);
-		waitpid(bookd_pid, &status, 0);
-		bookd_pid = 0;
-	}
-	if (repl_db[0] != 0) {
-		if (bb_pg_drop_db(opts.cfg.database_url, repl_db) < 0)
-			fprintf(stderr, "bookbench: could not drop database %s\n", repl_db);
-		repl_db[0] = 0;
-	}
-	if (bookd_dir[0] != 0) {
-		char cmd[320];
-		snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", bookd_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "bookbench: could not remove %s\n", bookd_dir);
-		bookd_dir[0] = 0;
-	}
-}
-
-static struct bb_bookd_info bookd_info;
-
-/* `path --version`: "bookd 0.1.0 (Release)". */
-static void bookd_info_of(const char *path)
-{
-	char cmd[600], line[128];
-	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", path);
-	bookd_info.started = true;
-	bookd_info.limits_off = !opts.bookd_limits;
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return;
-	if (fgets(line, sizeof(line), p) != NULL &&
-	    sscanf(line, "bookd %31s (%47[^)])", bookd_info.version, bookd_info.build_type) == 2)
-		snprintf(bookd_info.source, sizeof(bookd_info.source), "--version");
-	else
-		bookd_info.version[0] = bookd_info.build_type[0] = 0;
-	pclose(p);
-}
-
-static void bookd_start(const char *path)
-{
-	static char http_addr[64], bin_addr[64], key[64];
-	snprintf(bookd_dir, sizeof(bookd_dir), "/tmp/bookbench-bookd.XXXXXX");
-	if (mkdtemp(bookd_dir) == NULL)
-		bb_die("mkdtemp: %s", strerror(errno));
-	int hp = free_port(), bp = free_port();
-	while (bp == hp)
-		bp = free_port();
-	snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%d", hp);
-	snprintf(bin_addr, sizeof(bin_addr), "127.0.0.1:%d", bp);
-	if (opts.cfg.service_key == NULL) {
-		snprintf(key, sizeof(key), "bookbench-%08" PRIx64, (uint64_t)bb_now_ns() & 0xffffffff);
-		opts.cfg.service_key = key;
-	}
-	opts.cfg.http_addr = http_addr;
-	opts.cfg.binary_addr = bin_addr;
-	static char repl_url[1024];
-	if (opts.bookd_replicate) {
-		char err[BB_ERR_SIZE];
-		if (opts.cfg.database_url == NULL)
-			bb_die("--bookd-replicate needs DATABASE_URL");
-		snprintf(repl_db, sizeof(repl_db), "bookbench_repl_%d", (int)getpid());
-		if (bb_pg_create_db(opts.cfg.database_url, repl_db, repl_url, sizeof(repl_url), err,
-				    sizeof(err)) < 0)
-			bb_die("%s", err);
-		opts.replica_url = repl_url;
-		fprintf(stderr, "bookbench: the bookd replicates into a fresh database %s\n", repl_db);
-	}
-	char log_path[300];
-	snprintf(log_path, sizeof(log_path), "%s/bookd.log", bookd_dir);
-	pid_t pid = fork();
-	if (pid < 0)
-		bb_die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		FILE *lf = freopen(log_path, "w", stderr);
-		(void)lf;
-		setenv("BOOKD_LISTEN", http_addr, 1);
-		setenv("BOOKD_BINARY_LISTEN", bin_addr, 1);
-		setenv("BOOKD_DATA_DIR", bookd_dir, 1);
-		setenv("BOOKD_SERVICE_KEY", opts.cfg.service_key, 1);
-		if (!opts.bookd_limits) {
-			setenv("BOOKD_ADDRESS_RATE", "0", 1);
-			setenv("BOOKD_CUSTOMER_RATE", "0", 1);
-			setenv("BOOKD_ANON_RATE", "0", 1);
-			setenv("BOOKD_SERVICE_RATE", "0", 1);
-		}
-		if (opts.bookd_replicate)
-			setenv("DATABASE_URL", opts.replica_url, 1);
-		else
-			unsetenv("DATABASE_URL");
-		execl(path, path, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-		_exit(127);
-	}
-	bookd_pid = pid;
-	for (int i = 0; i < 300; i++) {
-		if (bb_http_health(&opts.cfg) == 0) {
-			fprintf(stderr, "bookbench: started %s (pid %d): HTTP %s, binary %s, data %s\n",
-				path, (int)pid, http_addr, bin_addr, bookd_dir);
-			fprintf(stderr, "bookbench: %s\n",
-				opts.bookd_limits
-					? "the started bookd keeps its rate limits (--bookd-limits)"
-					: "the started bookd runs with its rate limits off "
-					  "(BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0 "
-					  "BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0; "
-					  "--bookd-limits keeps them)");
-			bookd_info_of(path);
-			return;
-		}
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			bookd_pid = 0;
-			bb_die("%s exited during start-up (see %s)", path, log_path);
-		}
-		usleep(50000);
-	}
-	bookd_stop();
-	bb_die("%s did not answer /health within 15 s", path);
-}
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		bb_die("socket: %s", strerror(errno));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		bb_die("bind: %s", strerror(errno));
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -626,7 +470,7 @@ int main(int argc, char **argv)
 	if (uses_bookd && opts.bookd_path == NULL)
 		opts.replica_url = opts.cfg.database_url; /* a bookd of yours may replicate there */
 	if (uses_bookd && opts.bookd_path != NULL)
-		bookd_start(opts.bookd_path);
+		bb_bookd_start(&opts, opts.bookd_path, &bookd_info);
 
 	int sc_ids[BB_SCENARIO_MAX];
 	int sc_count = scenario_list(opts.scenarios, sc_ids);
@@ -656,7 +500,7 @@ int main(int argc, char **argv)
 		snprintf(bookd_info.source, sizeof(bookd_info.source), "admin/status");
 	if (run_count > 0)
 		write_reports(runs, run_count, uses_bookd);
-	bookd_stop();
+	bb_bookd_stop(&opts);
 	for (unsigned i = 0; i < run_count; i++) {
 		free(runs[i]->timeline);
 		free(runs[i]->ds->org_ids);

@@ -1,9 +1,12 @@
 /*
  * bookbench.h: the parts of bookbench (internal to bench/).
  *
- *   bookbench.c         main: flags, scenarios, the load loops
- *   bookbench_check.c   the check after a run (bookbench_internal.h: the
- *                       harness's own parts, which this header does not see)
+ *   bookbench.c         main: flags, the commands, the reports written
+ *   bookbench_scenario.c  the scenarios: each connection's next operation
+ *   bookbench_load.c    one run: threads, closed and open loop, progress
+ *   bookbench_check.c   the check after a run: everything read back
+ *   bookbench_bookd.c   a bookd of bookbench's own (--bookd)
+ *     (these five share bookbench_internal.h, which this header does not see)
  *   bookbench_hist.c    log-linear latency histograms (bounded memory)
  *   bookbench_report.c  the end table, the JSON result, the HTML report
  *   bookbench_pg.c      driver baseline-pg: the seed's design in PostgreSQL

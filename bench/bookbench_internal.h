@@ -1,14 +1,15 @@
 /*
  * bookbench_internal.h: the harness's own parts, internal to bookbench.c,
- * bookbench_scenario.c, bookbench_load.c and bookbench_check.c. The drivers
- * and the reports see only bookbench.h; this header includes it, never the
- * other way round.
+ * bookbench_scenario.c, bookbench_load.c, bookbench_check.c and
+ * bookbench_bookd.c. The drivers and the reports see only bookbench.h; this
+ * header includes it, never the other way round.
  *
  *   bookbench.c           main: flags, the commands, exit codes
  *   bookbench_scenario.c  the scenarios: each connection's next operation,
  *                         what an answer means for it
  *   bookbench_load.c      one run: threads, closed and open loop, progress
  *   bookbench_check.c     the check after a run: everything read back
+ *   bookbench_bookd.c     a bookd of bookbench's own (--bookd)
  *
  * Per connection (struct bb_worker) the harness keeps what it sent and has
  * not had answered (slots, in submit order), the bookings it may cancel,
@@ -192,6 +193,13 @@ void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot
 /* One scenario on one driver (bookbench_load.c): fills run, prints its
  * table and check. 0, or -1 when the run could not be made. */
 int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, struct bb_run *run);
+
+/* A bookd of bookbench's own (bookbench_bookd.c): started from path, o's
+ * addresses (and key, replica URL) pointed at it, info filled from its
+ * --version; exits through bb_die when it does not come up. Stop: a no-op
+ * when none was started. */
+void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *info);
+void bb_bookd_stop(const struct bb_opts *o);
 
 /* After run r: reads back, through r's driver, every event and every
  * acknowledged booking, and checks them (bookbench_check.c); fills
