@@ -129,7 +129,7 @@ uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
 enum auth_limit_kind {
 	AUTH_LIMIT_ADDRESS = 0, /* per client address (auth_client_address) */
 	AUTH_LIMIT_KEY,         /* per anon key */
-	AUTH_LIMIT_CUSTOMER,    /* per customer (JWT sub, or booked for) */
+	AUTH_LIMIT_CUSTOMER,    /* per customer (JWT sub) */
 	AUTH_LIMIT_SERVICE,     /* the service key */
 	AUTH_LIMIT_KIND_COUNT
 };

@@ -919,9 +919,6 @@ static int do_book(struct call *k)
 			pay_n = 0;
 		memcpy(req.customer_id, k->who.customer_id,
 		       sizeof(req.customer_id));
-	} else if (limited(k, AUTH_LIMIT_CUSTOMER,
-			   auth_limit_key(req.customer_id, cust_n))) {
-		return 0;
 	}
 	req.u.book.payment = !pay_n                    ? CORE_PAY_AUTO
 			     : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
