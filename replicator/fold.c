@@ -505,7 +505,7 @@ void repl__batch_finish(struct batch *b)
 	}
 	/* A booking new in this batch had no status before: its share of
 	 * the counters' change is known here. Only the others' previous
-	 * statuses are read from PostgreSQL (sql_event_delta). */
+	 * statuses are read from PostgreSQL (sink.c, sql_event_delta). */
 	for (uint32_t i = 0; i < b->bk_count; i++) {
 		const struct bk *k = &b->bk[i];
 		struct ev *e = repl__ev_get(b, k->id >> 24);

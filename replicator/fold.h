@@ -10,7 +10,9 @@
  * PostgreSQL itself, so tests/unit/test_repl_fold.c drives it alone.
  *
  *   repl__batch_init(&b, batch_records, &env);
- *   repl__batch_reset(&b, now_ms);          (every stream's `from` set)
+ *   repl__batch_reset(&b, now_ms);
+ *   b.parts = streams; b.part[k].from = what stream k has (UINT64_MAX
+ *                                       for k >= streams: batch_start)
  *   repl__batch_add_entry(&b, lsn, payload, size);   ... per entry
  *   repl__batch_finish(&b);                 (bookings and events staged)
  *   ... b.part[k].st[ST_*] hold the COPY text of stream k ...

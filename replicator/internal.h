@@ -1,9 +1,9 @@
 /*
  * internal.h: what the files of replicator/ share; not part of the public
- * API (repl.h). fold.c and batch.c (the pure fold, fold.h), sink.c (a batch into
- * PostgreSQL), pg.c (libpq helpers, migrations), session.c (connect,
- * positions, resync), maint.c (partitions, metrics, health, views),
- * repl.c (threads, status, public API).
+ * API (repl.h). fold.c and batch.c (the pure fold, fold.h), sink.c (a
+ * batch into PostgreSQL), pg.c (libpq helpers, migrations), session.c
+ * (connect, positions, resync), maint.c (partitions, metrics, health,
+ * views), repl.c (threads, status, public API).
  */
 #ifndef BOOKD_REPL_INTERNAL_H
 #define BOOKD_REPL_INTERNAL_H

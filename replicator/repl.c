@@ -8,7 +8,7 @@
  *          wal_reader from the smallest stream position + 1, gathers whole
  *          entries into a batch (batch_records records or batch_ms after
  *          the first), and applies it on `streams` connections at once,
- *          one thread per stream (run_parts): each event (its bookings,
+ *          one thread per stream (sink.c): each event (its bookings,
  *          waitlist rows, payments, notifications) belongs to the stream
  *          its id hashes to, the catalogue to stream 0, an implied customer
  *          to the stream its id hashes to. Each stream commits its share in
@@ -17,7 +17,7 @@
  *          value we started from, so two replicators of one log cannot both
  *          apply); applied_lsn = the smallest position. A crash between the
  *          streams' commits leaves them unequal: each stream then skips the
- *          records at or below its position (part_for).
+ *          records at or below its position (repl__part_for).
  *   maint  its own connection: performance_metrics from the server's
  *          counters, health_checks, and the materialized views refreshed
  *          CONCURRENTLY on a schedule and on demand. Never delays a batch.
