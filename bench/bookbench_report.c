@@ -8,6 +8,7 @@
  */
 #include "bookbench.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -90,9 +91,26 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 
 /* ---- Comparisons: each bookd run against the baseline of its scenario -- */
 
-void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f)
+/* A system's run beside the baseline run of the same scenario: what the
+ * table, the JSON and the HTML compare. */
+struct compare_row {
+	const struct bb_run *baseline, *system;
+	double baseline_p99_ms, system_p99_ms;
+	double goodput_ratio; /* the system's answers that are not errors per
+				 second over the baseline's */
+	double p99_ratio;     /* the baseline's p99 over the system's: > 1 is better */
+};
+
+/* Every pair (a baseline run, another run of its scenario), in the order of
+ * the baseline runs, then of the others; the caller frees *rows. The count,
+ * or -1 out of memory. */
+static int compare_rows(const struct bb_run *const *runs, unsigned run_count,
+			struct compare_row **rows)
 {
-	bool header = false;
+	unsigned n = 0, row_max = run_count * run_count;
+	*rows = calloc(row_max + 1, sizeof(**rows));
+	if (*rows == NULL)
+		return -1;
 	for (unsigned i = 0; i < run_count; i++) {
 		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
 			continue;
@@ -100,20 +118,39 @@ void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FIL
 			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
 			    strcmp(runs[j]->driver, "baseline-pg") == 0)
 				continue;
-			if (!header) {
-				fprintf(f, "\n%-13s %-13s %11s %9s %-13s %11s %9s %9s %11s\n",
-					"scenario", "baseline", "req/s", "p99 ms", "system", "req/s",
-					"p99 ms", "x req/s", "p99 ratio");
-				header = true;
-			}
+			assert(n < row_max);
 			const struct bb_run *a = runs[i], *b = runs[j];
-			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
-			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
-			fprintf(f, "%-13s %-13s %11.0f %9.3f %-13s %11.0f %9.3f %8.1fx %10.1fx\n",
-				a->scenario, a->driver, goodput_of(a), pa, b->driver, goodput_of(b), pb,
-				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0, pb > 0 ? pa / pb : 0);
+			struct compare_row *row = &(*rows)[n++];
+			row->baseline = a;
+			row->system = b;
+			row->baseline_p99_ms = ms(bb_hist_quantile(&a->hist, 0.99));
+			row->system_p99_ms = ms(bb_hist_quantile(&b->hist, 0.99));
+			row->goodput_ratio = goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0;
+			row->p99_ratio = row->system_p99_ms > 0
+						 ? row->baseline_p99_ms / row->system_p99_ms
+						 : 0;
 		}
 	}
+	return (int)n;
+}
+
+void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f)
+{
+	struct compare_row *rows;
+	int n = compare_rows(runs, run_count, &rows);
+	bool header = n > 0;
+	if (header)
+		fprintf(f, "\n%-13s %-13s %11s %9s %-13s %11s %9s %9s %11s\n",
+			"scenario", "baseline", "req/s", "p99 ms", "system", "req/s",
+			"p99 ms", "x req/s", "p99 ratio");
+	for (int k = 0; k < n; k++) {
+		const struct compare_row *row = &rows[k];
+		const struct bb_run *a = row->baseline, *b = row->system;
+		fprintf(f, "%-13s %-13s %11.0f %9.3f %-13s %11.0f %9.3f %8.1fx %10.1fx\n",
+			a->scenario, a->driver, goodput_of(a), row->baseline_p99_ms, b->driver,
+			goodput_of(b), row->system_p99_ms, row->goodput_ratio, row->p99_ratio);
+	}
+	free(rows);
 	if (header)
 		fprintf(f, "(x req/s: the system's answers that are not errors per second over the baseline's; p99 ratio: the "
 			   "baseline's p99 over the system's, > 1 is better; same connections, the "
@@ -266,25 +303,14 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 		fprintf(f, "]}}");
 	}
 	fprintf(f, "\n],\"comparisons\":[");
-	bool first_cmp = true;
-	for (unsigned i = 0; i < run_count; i++) {
-		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
-			continue;
-		for (unsigned j = 0; j < run_count; j++) {
-			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
-			    strcmp(runs[j]->driver, "baseline-pg") == 0)
-				continue;
-			const struct bb_run *a = runs[i], *b = runs[j];
-			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
-			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
-			fprintf(f, "%s\n{\"scenario\":\"%s\",\"baseline\":\"%s\",\"system\":\"%s\","
-				   "\"goodput_ratio\":%.2f,\"p99_ratio\":%.2f}",
-				first_cmp ? "" : ",", a->scenario, a->driver, b->driver,
-				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0,
-				pb > 0 ? pa / pb : 0);
-			first_cmp = false;
-		}
-	}
+	struct compare_row *rows;
+	int n = compare_rows(runs, run_count, &rows);
+	for (int k = 0; k < n; k++)
+		fprintf(f, "%s\n{\"scenario\":\"%s\",\"baseline\":\"%s\",\"system\":\"%s\","
+			   "\"goodput_ratio\":%.2f,\"p99_ratio\":%.2f}",
+			k == 0 ? "" : ",", rows[k].baseline->scenario, rows[k].baseline->driver,
+			rows[k].system->driver, rows[k].goodput_ratio, rows[k].p99_ratio);
+	free(rows);
 	fprintf(f, "]}\n");
 	return fclose(f) == 0 ? 0 : -1;
 }
@@ -604,32 +630,23 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 								   : "<span class='bad'>PROBLEMS</span>");
 	}
 	fprintf(f, "</table>\n");
-	bool cmp_header = false;
-	for (unsigned i = 0; i < run_count; i++) {
-		if (strcmp(runs[i]->driver, "baseline-pg") != 0)
-			continue;
-		for (unsigned j = 0; j < run_count; j++) {
-			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
-			    strcmp(runs[j]->driver, "baseline-pg") == 0)
-				continue;
-			if (!cmp_header) {
-				fprintf(f, "<h2>Side by side</h2>\n<table><tr><th>scenario</th>"
-					   "<th>system</th><th>req/s</th><th>baseline req/s</th>"
-					   "<th>throughput ratio</th><th>p99 ms</th><th>baseline p99 ms</th>"
-					   "<th>p99 ratio (baseline / system)</th></tr>\n");
-				cmp_header = true;
-			}
-			const struct bb_run *a = runs[i], *b = runs[j];
-			double pa = ms(bb_hist_quantile(&a->hist, 0.99));
-			double pb = ms(bb_hist_quantile(&b->hist, 0.99));
-			fprintf(f, "<tr><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td><td>%.1f&times;"
-				   "</td><td>%.3f</td><td>%.3f</td><td>%.1f&times;</td></tr>\n",
-				a->scenario, b->driver, goodput_of(b), goodput_of(a),
-				goodput_of(a) > 0 ? goodput_of(b) / goodput_of(a) : 0, pb, pa,
-				pb > 0 ? pa / pb : 0);
-		}
+	struct compare_row *rows;
+	int cmp_count = compare_rows(runs, run_count, &rows);
+	if (cmp_count > 0)
+		fprintf(f, "<h2>Side by side</h2>\n<table><tr><th>scenario</th>"
+			   "<th>system</th><th>req/s</th><th>baseline req/s</th>"
+			   "<th>throughput ratio</th><th>p99 ms</th><th>baseline p99 ms</th>"
+			   "<th>p99 ratio (baseline / system)</th></tr>\n");
+	for (int k = 0; k < cmp_count; k++) {
+		const struct compare_row *row = &rows[k];
+		fprintf(f, "<tr><td>%s</td><td>%s</td><td>%.0f</td><td>%.0f</td><td>%.1f&times;"
+			   "</td><td>%.3f</td><td>%.3f</td><td>%.1f&times;</td></tr>\n",
+			row->baseline->scenario, row->system->driver, goodput_of(row->system),
+			goodput_of(row->baseline), row->goodput_ratio, row->system_p99_ms,
+			row->baseline_p99_ms, row->p99_ratio);
 	}
-	if (cmp_header)
+	free(rows);
+	if (cmp_count > 0)
 		fprintf(f, "</table>\n");
 	for (unsigned i = 0; i < run_count; i++) {
 		const struct bb_run *r = runs[i];
