@@ -52,6 +52,7 @@
  */
 #include "bookbench_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,6 +73,27 @@ int64_t bb_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int bb_dataset_alloc(struct bb_dataset *ds)
+{
+	assert(ds->org_ids == NULL);
+	assert(ds->event_ids == NULL);
+	ds->org_ids = calloc(ds->org_count, sizeof(*ds->org_ids));
+	ds->event_ids = calloc(ds->event_count, sizeof(*ds->event_ids));
+	ds->event_org = calloc(ds->event_count, sizeof(*ds->event_org));
+	return ds->org_ids == NULL || ds->event_ids == NULL || ds->event_org == NULL ? -ENOMEM
+										      : 0;
+}
+
+void bb_dataset_free(struct bb_dataset *ds)
+{
+	if (ds == NULL)
+		return;
+	free(ds->org_ids);
+	free(ds->event_ids);
+	free(ds->event_org);
+	free(ds);
 }
 
 void bb_errf(char *err, size_t err_size, const char *fmt, ...)
@@ -503,10 +525,7 @@ int main(int argc, char **argv)
 	bb_bookd_stop(&opts);
 	for (unsigned i = 0; i < run_count; i++) {
 		free(runs[i]->timeline);
-		free(runs[i]->ds->org_ids);
-		free(runs[i]->ds->event_ids);
-		free(runs[i]->ds->event_org);
-		free(runs[i]->ds);
+		bb_dataset_free(runs[i]->ds);
 		free(runs[i]);
 	}
 	if (failed > 0)

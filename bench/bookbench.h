@@ -221,6 +221,11 @@ struct bb_config {
 
 /* Small helpers shared by the drivers (bookbench.c). */
 int64_t bb_now_ns(void);
+/* A driver's setup: the data set's arrays for org_count orgs and
+ * event_count events, zeroed. 0 or -ENOMEM. bb_dataset_free frees them and
+ * ds (made by calloc). */
+int bb_dataset_alloc(struct bb_dataset *ds);
+void bb_dataset_free(struct bb_dataset *ds);
 int bb_parse_addr(const char *addr, char *host, size_t host_size, int *port);
 void bb_errf(char *err, size_t err_size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -299,12 +299,8 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *e
 		return rc;
 	uint32_t no = ds->org_count, ne = ds->event_count;
 	uint64_t *locs = calloc(no, sizeof(*locs)), *insts = calloc(no, sizeof(*insts));
-	ds->org_ids = calloc(no, sizeof(*ds->org_ids));
-	ds->event_ids = calloc(ne, sizeof(*ds->event_ids));
-	ds->event_org = calloc(ne, sizeof(*ds->event_org));
 	struct bc_event *page = calloc(BC_LIST_LIMIT_MAX, sizeof(*page));
-	if (locs == NULL || insts == NULL || ds->org_ids == NULL || ds->event_ids == NULL ||
-	    ds->event_org == NULL || page == NULL) {
+	if (bb_dataset_alloc(ds) < 0 || locs == NULL || insts == NULL || page == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}

@@ -12,6 +12,7 @@
  */
 #include "bookbench.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -554,6 +555,24 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 	return 1;
 }
 
+/* Sends what the socket takes now of the queued output, without waiting;
+ * the buffer is reset once all of it went. 0 or -errno. */
+static int send_some(struct http_conn *c)
+{
+	assert(c->out_off < c->out_len);
+	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	if (n > 0) {
+		c->out_off += (size_t)n;
+		assert(c->out_off <= c->out_len);
+		if (c->out_off == c->out_len)
+			c->out_off = c->out_len = 0;
+	}
+	return 0;
+}
+
 /* Writes what it can, reads what is there; waits up to timeout_ns for
  * progress when wait. 0 or -errno. */
 static int pump(struct http_conn *c, int64_t timeout_ns)
@@ -568,15 +587,9 @@ static int pump(struct http_conn *c, int64_t timeout_ns)
 	if (rc == 0)
 		return 0;
 	if (pfd.revents & POLLOUT) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			if (c->out_off == c->out_len)
-				c->out_off = c->out_len = 0;
-		}
+		int sent = send_some(c);
+		if (sent < 0)
+			return sent;
 	}
 	if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 		if (c->in_cap - c->in_len < 16384) {
@@ -606,15 +619,9 @@ static int http_poll(void *conn, struct bb_result *out, int max, int64_t timeout
 	int64_t deadline = bb_now_ns() + timeout_ns;
 	/* send first, without waiting */
 	if (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			if (c->out_off == c->out_len)
-				c->out_off = c->out_len = 0;
-		}
+		int sent = send_some(c);
+		if (sent < 0)
+			return sent;
 	}
 	for (;;) {
 		while (got < max && c->q_count > 0) {
@@ -716,11 +723,7 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 		return rc;
 	uint32_t no = ds->org_count, ne = ds->event_count;
 	uint64_t *locs = calloc(no, sizeof(*locs)), *insts = calloc(no, sizeof(*insts));
-	ds->org_ids = calloc(no, sizeof(*ds->org_ids));
-	ds->event_ids = calloc(ne, sizeof(*ds->event_ids));
-	ds->event_org = calloc(ne, sizeof(*ds->event_org));
-	if (locs == NULL || insts == NULL || ds->org_ids == NULL || ds->event_ids == NULL ||
-	    ds->event_org == NULL) {
+	if (bb_dataset_alloc(ds) < 0 || locs == NULL || insts == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}

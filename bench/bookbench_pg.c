@@ -172,10 +172,7 @@ static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *er
 		rc = -EIO;
 		goto out;
 	}
-	ds->org_ids = calloc(ds->org_count, sizeof(*ds->org_ids));
-	ds->event_ids = calloc(ds->event_count, sizeof(*ds->event_ids));
-	ds->event_org = calloc(ds->event_count, sizeof(*ds->event_org));
-	if (ds->org_ids == NULL || ds->event_ids == NULL || ds->event_org == NULL) {
+	if (bb_dataset_alloc(ds) < 0) {
 		PQclear(res);
 		rc = -ENOMEM;
 		goto out;
