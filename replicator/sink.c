@@ -381,6 +381,166 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	return rc;
 }
 
+/* Events the part touches whose start (the partition key) was not known:
+ * read from class_events into the cache (sql_event_start). */
+static int lookup_starts(repl *r, PGconn *c, char *err, size_t es)
+{
+	PGresult *res = NULL;
+	int rc = repl__pg_run(c, "event look-up", sql_event_start, 0, NULL,
+			      PGRES_TUPLES_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t id, ms;
+
+		if (PQnfields(res) != 2 ||
+		    !repl__parse_i64(PQgetvalue(res, i, 0), &id) ||
+		    !repl__parse_i64(PQgetvalue(res, i, 1), &ms) || id <= 0 ||
+		    ms == 0) {
+			snprintf(err, es, "event look-up: unexpected row");
+			rc = -EPROTO;
+			break;
+		}
+		repl__starts_set(&r->starts, (uint64_t)id, ms);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The previous status of each staged booking the batch did not create;
+ * a booking moved in the log that PostgreSQL never saw stops (-EUCLEAN). */
+static int previous_statuses(PGconn *c, const struct part *p, char *err,
+			     size_t es)
+{
+	PGresult *res;
+	int rc = repl__pg_run(c, "previous statuses", sql_old_status, 0, NULL,
+			      PGRES_COMMAND_OK, NULL, err, es);
+
+	if (rc || !p->kinds[BK_SET])
+		return rc; /* restored ones may be new */
+	rc = repl__pg_run(c, "previous statuses", sql_missing_booking, 0, NULL,
+			  PGRES_TUPLES_OK, &res, err, es);
+	if (rc)
+		return rc;
+	if (PQntuples(res) > 0) {
+		snprintf(err, es,
+			 "booking %s changed in the log but is not in "
+			 "registrations (log and PostgreSQL diverged)",
+			 PQgetvalue(res, 0, 0));
+		rc = -EUCLEAN;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* One update per touched event that was not created here; each must be
+ * found, in class_events or among the archived ones. */
+static int update_events(PGconn *c, const struct part *p, char *err,
+			 size_t es)
+{
+	int64_t n = -1, archived = 0;
+	PGresult *res;
+	int rc = repl__pg_run(c, "updating events", sql_event_update, 0, NULL,
+			      PGRES_COMMAND_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	if (!repl__parse_i64(PQcmdTuples(res), &n))
+		n = -1;
+	PQclear(res);
+	if (n >= 0 && n < p->updates) { /* archived ones? */
+		rc = repl__pg_run(c, "archived events", sql_event_archived, 0,
+				  NULL, PGRES_TUPLES_OK, &res, err, es);
+		if (rc)
+			return rc;
+		if (PQntuples(res) != 1 ||
+		    !repl__parse_i64(PQgetvalue(res, 0, 0), &archived))
+			archived = -1;
+		PQclear(res);
+	}
+	if (n + archived != p->updates) {
+		snprintf(err, es,
+			 "%u events touched, %" PRId64 " found in class_events "
+			 "and %" PRId64 " archived (an event the log has is "
+			 "missing: a partition detached without "
+			 "archive_class_events_month, or another log's data?)",
+			 p->updates, n, archived);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* Customers the bookings imply; p->customers: how many were new. */
+static int insert_customers(PGconn *c, struct part *p, char *err, size_t es)
+{
+	PGresult *res;
+	int64_t n;
+	int rc = repl__pg_run(c, "customers", sql_customers_new, 0, NULL,
+			      PGRES_COMMAND_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	if (repl__parse_i64(PQcmdTuples(res), &n) && n > 0)
+		p->customers = (uint32_t)n;
+	PQclear(res);
+	return 0;
+}
+
+/* Registrations, waitlist rows, an event cancel's cancels, payments and
+ * notifications: they need no answer, so one round trip (one by one,
+ * timed, with BOOKD_REPL_TRACE). */
+static int apply_rows(PGconn *c, const struct part *p, char *err, size_t es)
+{
+	const char *parts[8];
+	size_t np = 0, multi_size = 0;
+	char *multi;
+	int rc = 0;
+
+	if (p->kinds[BK_SET])
+		parts[np++] = sql_reg_update;
+	if (p->kinds[BK_NEW])
+		parts[np++] = sql_reg_insert;
+	if (p->kinds[BK_RESTORE])
+		parts[np++] = sql_reg_restore;
+	if (p->rows[ST_BOOKING])
+		parts[np++] = sql_waitlist;
+	if (p->cancels)
+		parts[np++] = sql_event_cancel;
+	if (p->rows[ST_PAYMENT])
+		parts[np++] = sql_payments;
+	if (p->rows[ST_NOTIFY])
+		parts[np++] = sql_notify;
+	ASSERT(np <= sizeof(parts) / sizeof(parts[0]));
+	if (np == 0)
+		return 0;
+	if (repl__trace_on()) {
+		for (size_t i = 0; !rc && i < np; i++) {
+			char what[40];
+
+			snprintf(what, sizeof(what), "%.36s", parts[i]);
+			rc = repl__pg_run(c, what, parts[i], 0, NULL,
+					  PGRES_COMMAND_OK, NULL, err, es);
+		}
+		return rc;
+	}
+	for (size_t i = 0; i < np; i++)
+		multi_size += strlen(parts[i]);
+	multi = malloc(multi_size + 1);
+	if (!multi) {
+		snprintf(err, es, "out of memory");
+		return -ENOMEM;
+	}
+	multi[0] = '\0';
+	for (size_t i = 0; i < np; i++)
+		strcat(multi, parts[i]);
+	ASSERT(strlen(multi) == multi_size);
+	rc = repl__pg_run(c, "applying bookings", multi, 0, NULL,
+			  PGRES_COMMAND_OK, NULL, err, es);
+	free(multi);
+	return rc;
+}
+
 /* Applies part k of the batch on stream k's connection in one transaction
  * that also moves the stream's position to `to`. 0, REPL_TRANSIENT (retry
  * on a new connection) or -EPROTO / -EUCLEAN (permanent), with p->err. */
@@ -391,9 +551,6 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	struct part *p = &b->part[k];
 	char *err = p->err;
 	size_t es = sizeof(p->err);
-	PGresult *res;
-	char *multi;
-	size_t multi_size = 0;
 	int rc;
 
 	ASSERT(c);
@@ -406,142 +563,26 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
 		rc = repl__pg_run(c, "catalogue", sql_catalog, 0, NULL,
 				  PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && p->misses) {
-		rc = repl__pg_run(c, "event look-up", sql_event_start, 0, NULL,
-				  PGRES_TUPLES_OK, &res, err, es);
-		for (int i = 0; !rc && i < PQntuples(res); i++) {
-			int64_t id, ms;
-
-			if (PQnfields(res) != 2 ||
-			    !repl__parse_i64(PQgetvalue(res, i, 0), &id) ||
-			    !repl__parse_i64(PQgetvalue(res, i, 1), &ms) || id <= 0 ||
-			    ms == 0) {
-				snprintf(err, es, "event look-up: unexpected row");
-				rc = -EPROTO;
-				break;
-			}
-			repl__starts_set(&r->starts, (uint64_t)id, ms);
-		}
-		if (res && !rc)
-			PQclear(res);
-		else if (rc && res && PQresultStatus(res) == PGRES_TUPLES_OK)
-			PQclear(res);
-	}
+	if (!rc && p->misses)
+		rc = lookup_starts(r, c, err, es);
 	if (!rc && p->created)
 		rc = repl__pg_run(c, "inserting events",
 				  b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
 				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
-		rc = repl__pg_run(c, "previous statuses", sql_old_status, 0, NULL,
-				  PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && p->kinds[BK_SET]) {
-		rc = repl__pg_run(c, "previous statuses", sql_missing_booking, 0, NULL,
-				  PGRES_TUPLES_OK, &res, err, es);
-		if (!rc) {
-			if (PQntuples(res) > 0) {
-				snprintf(err, es,
-					 "booking %s changed in the log but is not "
-					 "in registrations (log and PostgreSQL "
-					 "diverged)",
-					 PQgetvalue(res, 0, 0));
-				rc = -EUCLEAN;
-			}
-			PQclear(res);
-		}
-	}
+		rc = previous_statuses(c, p, err, es);
 	if (!rc && p->updates && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = repl__pg_run(c, "event deltas", sql_event_delta, 0, NULL,
 				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = repl__pg_run(c, "nested loops", sql_nested_loops, 0, NULL,
 				  PGRES_COMMAND_OK, NULL, err, es);
-	if (!rc && p->updates) {
-		int64_t n = -1, archived = 0;
-
-		rc = repl__pg_run(c, "updating events", sql_event_update, 0, NULL,
-				  PGRES_COMMAND_OK, &res, err, es);
-		if (!rc) {
-			if (!repl__parse_i64(PQcmdTuples(res), &n))
-				n = -1;
-			PQclear(res);
-		}
-		if (!rc && n >= 0 && n < p->updates) { /* archived ones? */
-			rc = repl__pg_run(c, "archived events", sql_event_archived, 0,
-					  NULL, PGRES_TUPLES_OK, &res, err, es);
-			if (!rc) {
-				if (PQntuples(res) != 1 ||
-				    !repl__parse_i64(PQgetvalue(res, 0, 0), &archived))
-					archived = -1;
-				PQclear(res);
-			}
-		}
-		if (!rc && n + archived != p->updates) {
-			snprintf(err, es,
-				 "%u events touched, %" PRId64 " found in class_events "
-				 "and %" PRId64 " archived (an event the log has is "
-				 "missing: a partition detached without "
-				 "archive_class_events_month, or another log's data?)",
-				 p->updates, n, archived);
-			rc = -EUCLEAN;
-		}
-	}
-	if (!rc && p->rows[ST_NEWCUST]) {
-		rc = repl__pg_run(c, "customers", sql_customers_new, 0, NULL,
-				  PGRES_COMMAND_OK, &res, err, es);
-		if (!rc) {
-			int64_t n;
-
-			if (repl__parse_i64(PQcmdTuples(res), &n) && n > 0)
-				p->customers = (uint32_t)n;
-			PQclear(res);
-		}
-	}
-	if (!rc) {
-		/* The rest needs no answer: one round trip. */
-		const char *parts[8];
-		size_t np = 0;
-
-		if (p->kinds[BK_SET])
-			parts[np++] = sql_reg_update;
-		if (p->kinds[BK_NEW])
-			parts[np++] = sql_reg_insert;
-		if (p->kinds[BK_RESTORE])
-			parts[np++] = sql_reg_restore;
-		if (p->rows[ST_BOOKING])
-			parts[np++] = sql_waitlist;
-		if (p->cancels)
-			parts[np++] = sql_event_cancel;
-		if (p->rows[ST_PAYMENT])
-			parts[np++] = sql_payments;
-		if (p->rows[ST_NOTIFY])
-			parts[np++] = sql_notify;
-		ASSERT(np <= sizeof(parts) / sizeof(parts[0]));
-		for (size_t i = 0; i < np; i++)
-			multi_size += strlen(parts[i]);
-		if (np && repl__trace_on()) { /* one by one, timed */
-			for (size_t i = 0; !rc && i < np; i++) {
-				char what[40];
-				snprintf(what, sizeof(what), "%.36s", parts[i]);
-				rc = repl__pg_run(c, what, parts[i], 0, NULL,
-						  PGRES_COMMAND_OK, NULL, err, es);
-			}
-			np = 0;
-		}
-		if (np) {
-			multi = malloc(multi_size + 1);
-			if (!multi) {
-				snprintf(err, es, "out of memory");
-				rc = -ENOMEM;
-			} else {
-				multi[0] = '\0';
-				for (size_t i = 0; i < np; i++)
-					strcat(multi, parts[i]);
-				rc = repl__pg_run(c, "applying bookings", multi, 0, NULL,
-						  PGRES_COMMAND_OK, NULL, err, es);
-				free(multi);
-			}
-		}
-	}
+	if (!rc && p->updates)
+		rc = update_events(c, p, err, es);
+	if (!rc && p->rows[ST_NEWCUST])
+		rc = insert_customers(c, p, err, es);
+	if (!rc)
+		rc = apply_rows(c, p, err, es);
 	if (!rc && (p->from < to || b->snapshot))
 		rc = move_state(r, b, k, to, move);
 	if (!rc)
