@@ -481,6 +481,85 @@ static void customer_stage(struct batch *b, const char *id, int64_t at)
 	p->rows[ST_NEWCUST]++;
 }
 
+/* A booking as its COPY row (s_booking), in its stream's part. */
+static void stage_booking(struct batch *b, const struct bk *k)
+{
+	struct part *p = &b->part[k->stream];
+	struct buf *o = &p->st[ST_BOOKING];
+
+	repl__buf_u64(o, k->id); TAB(o);
+	repl__buf_u64(o, k->id >> 24); TAB(o);
+	repl__buf_u64(o, k->kind); TAB(o);
+	if (k->kind == BK_SET)
+		repl__buf_null(o);
+	else
+		repl__buf_str(o, k->customer);
+	TAB(o);
+	repl__buf_str(o, status_name(k->status)); TAB(o);
+	repl__buf_i64(o, k->hold); TAB(o);
+	if (k->kind == BK_SET)
+		repl__buf_null(o);
+	else
+		repl__buf_i64(o, k->created_at);
+	TAB(o);
+	repl__buf_i64(o, k->updated_at); TAB(o);
+	if (k->join_seq)
+		repl__buf_u64(o, k->join_seq);
+	else
+		repl__buf_null(o);
+	TAB(o);
+	if (k->exit_status) {
+		repl__buf_i64(o, k->exit_at); TAB(o);
+		repl__buf_str(o, status_name(k->exit_status));
+	} else {
+		repl__buf_null(o); TAB(o);
+		repl__buf_null(o);
+	}
+	EOL(o);
+	p->rows[ST_BOOKING]++;
+}
+
+/* An event as its COPY row (s_event), in its stream's part. */
+static void stage_event(struct batch *b, const struct ev *e)
+{
+	struct part *p = &b->part[e->stream];
+	struct buf *o = &p->st[ST_EVENT];
+
+	repl__buf_u64(o, e->id); TAB(o);
+	repl__buf_i64(o, e->start_at); TAB(o);
+	repl__buf_str(o, e->created ? "t" : "f"); TAB(o);
+	repl__buf_u64(o, e->series_id); TAB(o);
+	repl__buf_u64(o, e->org_id); TAB(o);
+	repl__buf_u64(o, e->location_id); TAB(o);
+	repl__buf_u64(o, e->instructor_id); TAB(o);
+	repl__buf_u64(o, e->duration_min); TAB(o);
+	repl__buf_u64(o, e->capacity0); TAB(o);
+	repl__buf_u64(o, e->waitlist_capacity); TAB(o);
+	repl__buf_u64(o, e->price_cents); TAB(o);
+	repl__buf_str(o, e->currency); TAB(o);
+	if (e->set) {
+		repl__buf_u64(o, e->capacity); TAB(o);
+		repl__buf_u64(o, e->set_instructor); TAB(o);
+		repl__buf_str(o, e->status == CORE_EVENT_CANCELLED
+					 ? "cancelled"
+					 : "scheduled");
+		TAB(o);
+	} else {
+		repl__buf_null(o); TAB(o);
+		repl__buf_null(o); TAB(o);
+		repl__buf_null(o); TAB(o);
+	}
+	repl__buf_str(o, e->cancelled ? "t" : "f"); TAB(o);
+	repl__buf_i64(o, e->cancel_at); TAB(o);
+	repl__buf_i64(o, e->created_at); TAB(o);
+	repl__buf_i64(o, e->updated_at); TAB(o);
+	repl__buf_str(o, e->needs_update ? "t" : "f"); TAB(o);
+	repl__buf_u64(o, e->n_conf); TAB(o);
+	repl__buf_u64(o, e->n_held); TAB(o);
+	repl__buf_u64(o, e->n_wl); EOL(o);
+	p->rows[ST_EVENT]++;
+}
+
 /* Staged bookings and events as COPY rows, each in its stream's part, once
  * the batch is complete. */
 void repl__batch_finish(struct batch *b)
@@ -522,80 +601,10 @@ void repl__batch_finish(struct batch *b)
 		if (b->ev[i].cancelled) /* the cancel emptied it */
 			b->ev[i].n_conf = b->ev[i].n_held = b->ev[i].n_wl = 0;
 
-	for (uint32_t i = 0; i < b->bk_count; i++) {
-		const struct bk *k = &b->bk[i];
-		struct part *p = &b->part[k->stream];
-		struct buf *o = &p->st[ST_BOOKING];
-
-		repl__buf_u64(o, k->id); TAB(o);
-		repl__buf_u64(o, k->id >> 24); TAB(o);
-		repl__buf_u64(o, k->kind); TAB(o);
-		if (k->kind == BK_SET)
-			repl__buf_null(o);
-		else
-			repl__buf_str(o, k->customer);
-		TAB(o);
-		repl__buf_str(o, status_name(k->status)); TAB(o);
-		repl__buf_i64(o, k->hold); TAB(o);
-		if (k->kind == BK_SET)
-			repl__buf_null(o);
-		else
-			repl__buf_i64(o, k->created_at);
-		TAB(o);
-		repl__buf_i64(o, k->updated_at); TAB(o);
-		if (k->join_seq)
-			repl__buf_u64(o, k->join_seq);
-		else
-			repl__buf_null(o);
-		TAB(o);
-		if (k->exit_status) {
-			repl__buf_i64(o, k->exit_at); TAB(o);
-			repl__buf_str(o, status_name(k->exit_status));
-		} else {
-			repl__buf_null(o); TAB(o);
-			repl__buf_null(o);
-		}
-		EOL(o);
-		p->rows[ST_BOOKING]++;
-	}
-	for (uint32_t i = 0; i < b->ev_count; i++) {
-		const struct ev *e = &b->ev[i];
-		struct part *p = &b->part[e->stream];
-		struct buf *o = &p->st[ST_EVENT];
-
-		repl__buf_u64(o, e->id); TAB(o);
-		repl__buf_i64(o, e->start_at); TAB(o);
-		repl__buf_str(o, e->created ? "t" : "f"); TAB(o);
-		repl__buf_u64(o, e->series_id); TAB(o);
-		repl__buf_u64(o, e->org_id); TAB(o);
-		repl__buf_u64(o, e->location_id); TAB(o);
-		repl__buf_u64(o, e->instructor_id); TAB(o);
-		repl__buf_u64(o, e->duration_min); TAB(o);
-		repl__buf_u64(o, e->capacity0); TAB(o);
-		repl__buf_u64(o, e->waitlist_capacity); TAB(o);
-		repl__buf_u64(o, e->price_cents); TAB(o);
-		repl__buf_str(o, e->currency); TAB(o);
-		if (e->set) {
-			repl__buf_u64(o, e->capacity); TAB(o);
-			repl__buf_u64(o, e->set_instructor); TAB(o);
-			repl__buf_str(o, e->status == CORE_EVENT_CANCELLED ? "cancelled"
-								     : "scheduled");
-			TAB(o);
-		} else {
-			repl__buf_null(o); TAB(o);
-			repl__buf_null(o); TAB(o);
-			repl__buf_null(o); TAB(o);
-		}
-		repl__buf_str(o, e->cancelled ? "t" : "f"); TAB(o);
-		repl__buf_i64(o, e->cancel_at); TAB(o);
-		repl__buf_i64(o, e->created_at); TAB(o);
-		repl__buf_i64(o, e->updated_at); TAB(o);
-		repl__buf_str(o, e->needs_update ? "t" : "f"); TAB(o);
-		repl__buf_u64(o, e->n_conf); TAB(o);
-		repl__buf_u64(o, e->n_held); TAB(o);
-		repl__buf_u64(o, e->n_wl); EOL(o);
-		p->rows[ST_EVENT]++;
-	}
+	for (uint32_t i = 0; i < b->bk_count; i++)
+		stage_booking(b, &b->bk[i]);
+	for (uint32_t i = 0; i < b->ev_count; i++)
+		stage_event(b, &b->ev[i]);
 	/* staged once per batch: every booking and event, each in one part */
 	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++) {
 		staged[0] += b->part[k].rows[ST_BOOKING];
