@@ -112,16 +112,6 @@ struct producer {
 	pthread_t thread;
 };
 
-static void book_req(struct core_req *q, uint64_t *seed, uint64_t events)
-{
-	memset(q, 0, sizeof(*q));
-	q->op = CORE_OP_BOOK;
-	q->now = NOW;
-	q->event_id = 1 + rnd(seed) % events;
-	snprintf(q->customer_id, sizeof(q->customer_id), "customer-%07" PRIu64,
-		 rnd(seed) % CUSTOMER_COUNT);
-}
-
 static void *produce(void *arg)
 {
 	struct producer *p = arg;
@@ -132,7 +122,7 @@ static void *produce(void *arg)
 
 	while (got < p->ops) {
 		while (sent < p->ops && sent - got < p->depth) {
-			book_req(&q, &seed, p->events);
+			bench_book_req(&q, &seed, p->events);
 			if (core_submit(port, &q, sent) != 0)
 				break;
 			sent++;
@@ -212,7 +202,7 @@ static void throughput_state(uint64_t ops)
 	make_catalogue(st, NULL, 100, 1000000);
 	t0 = seconds();
 	for (uint64_t i = 0; i < ops; i++) {
-		book_req(&q, &seed, 100 * 100);
+		bench_book_req(&q, &seed, 100 * 100);
 		if (core_state_decide(st, &q, &r, &entry, &size) == CORE_OK) {
 			ok++;
 			if (core_state_apply(st, entry, size) != 0)
@@ -261,7 +251,7 @@ static void memory(uint64_t events, uint64_t bookings)
 
 	t0 = seconds();
 	for (uint64_t i = 0; i < bookings; i++) {
-		book_req(&q, &seed, event_count);
+		bench_book_req(&q, &seed, event_count);
 		if (core_state_decide(st, &q, &r, &entry, &size) == CORE_OK &&
 		    core_state_apply(st, entry, size) != 0)
 			die("apply");

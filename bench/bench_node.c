@@ -111,10 +111,8 @@ int main(int argc, char **argv)
 	t0 = seconds();
 	while (durable < bookings) {
 		while (sent < bookings && sent - durable < depth) {
-			struct core_req b = { .op = CORE_OP_BOOK, .now = NOW };
-			b.event_id = 1 + rnd(&seed) % events;
-			snprintf(b.customer_id, sizeof(b.customer_id),
-				 "customer-%07" PRIu64, rnd(&seed) % CUSTOMER_COUNT);
+			struct core_req b;
+			bench_book_req(&b, &seed, events);
 			if (core_submit(p, &b, sent) != 0)
 				break;
 			sent++;
@@ -163,11 +161,7 @@ int main(int argc, char **argv)
 	printf("recovery: %.2f s\n", seconds() - t0);
 	node_close(n);
 
-	if (dir == dir_buf) {
-		char cmd[64];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir_buf);
-		if (system(cmd) != 0)
-			fprintf(stderr, "bench_node: could not remove %s\n", dir_buf);
-	}
+	if (dir == dir_buf)
+		bench_remove_dir(dir_buf);
 	return 0;
 }

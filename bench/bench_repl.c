@@ -90,11 +90,9 @@ static uint64_t book(node *n, core_port *p, uint64_t count, uint64_t events,
 				allowed = count;
 		}
 		while (sent < allowed && sent - answered < DEPTH) {
-			struct core_req b = { .op = CORE_OP_BOOK, .now = NOW };
+			struct core_req b;
 
-			b.event_id = 1 + rnd(seed) % events;
-			snprintf(b.customer_id, sizeof(b.customer_id),
-				 "customer-%07" PRIu64, rnd(seed) % CUSTOMER_COUNT);
+			bench_book_req(&b, seed, events);
 			if (core_submit(p, &b, sent) != 0)
 				break;
 			sent++;
@@ -245,11 +243,9 @@ int main(int argc, char **argv)
 			if (allowed > want)
 				allowed = want;
 			while (sent < allowed && sent - answered < DEPTH) {
-				struct core_req b = { .op = CORE_OP_BOOK, .now = NOW };
+				struct core_req b;
 
-				b.event_id = 1 + rnd(&seed) % events;
-				snprintf(b.customer_id, sizeof(b.customer_id),
-					 "customer-%07" PRIu64, rnd(&seed) % CUSTOMER_COUNT);
+				bench_book_req(&b, &seed, events);
 				if (core_submit(p, &b, sent) != 0)
 					break;
 				sent++;
@@ -303,9 +299,6 @@ int main(int argc, char **argv)
 		drop_db(base);
 	else
 		printf("kept database %s\n", db_name);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "bench_repl: could not remove %s\n", dir);
+	bench_remove_dir(dir);
 	return 0;
 }

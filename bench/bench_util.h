@@ -1,13 +1,15 @@
 /*
  * bench_util.h: what the micro-benchmarks (bench_core, bench_node,
  * bench_repl) share: a monotonic clock, a seeded generator, dying with the
- * program's name, and a bench studio's catalogue.
+ * program's name, a bench studio's catalogue, the random booking they all
+ * make, and removing the data directory at the end.
  */
 #ifndef BOOKD_BENCH_UTIL_H
 #define BOOKD_BENCH_UTIL_H
 
 #include "core.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,28 @@ static inline void bench_studio(core_port *p, struct core_series_spec *spec,
 	spec->weekday_mask = 0x7f;
 	spec->duration_min = 60;
 	spec->first_date = (struct core_date){ 2026, 1, 2 };
+}
+
+/* A booking of a random customer (of CUSTOMER_COUNT) on a random event
+ * (ids 1..events), from the seeded generator. */
+static inline void bench_book_req(struct core_req *q, uint64_t *seed, uint64_t events)
+{
+	memset(q, 0, sizeof(*q));
+	q->op = CORE_OP_BOOK;
+	q->now = NOW;
+	q->event_id = 1 + rnd(seed) % events;
+	snprintf(q->customer_id, sizeof(q->customer_id), "customer-%07" PRIu64,
+		 rnd(seed) % CUSTOMER_COUNT);
+}
+
+/* rm -rf dir (a directory the benchmark made); says so when it cannot. */
+static inline void bench_remove_dir(const char *dir)
+{
+	char cmd[320];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "%s: could not remove %s\n", bench_name, dir);
 }
 
 #endif

@@ -122,6 +122,18 @@ static void fresh_dir(void)
 		exit(1);
 }
 
+/* An empty log in dir, started (its writer running). */
+static wal *fresh_log(void)
+{
+	wal *w;
+
+	fresh_dir();
+	w = open_log();
+	if (wal_start(w) != 0)
+		die("wal_start", -EIO);
+	return w;
+}
+
 /* ---- Appenders ------------------------------------------------------------ */
 
 struct appender {
@@ -276,10 +288,7 @@ static double load_phase(const char *name, double rate, bool with_probe,
 	double secs, durable, batches;
 	wal *w;
 
-	fresh_dir();
-	w = open_log();
-	if (wal_start(w) != 0)
-		die("wal_start", -EIO);
+	w = fresh_log();
 	appenders_start(a, opt.threads, w, rate, &stop);
 	sleep_ns(300000000ull); /* warm up: first batches, next segment */
 	wal_stats(w, &s0);
@@ -322,10 +331,7 @@ static void light_phase(struct latency *l)
 	double secs;
 	wal *w;
 
-	fresh_dir();
-	w = open_log();
-	if (wal_start(w) != 0)
-		die("wal_start", -EIO);
+	w = fresh_log();
 	probe(w, 0.2, 0, l); /* warm up */
 	wal_stats(w, &s0);
 	t0 = now_ns();
@@ -367,10 +373,7 @@ static void replay_phase(void)
 	wal *w;
 	int rc;
 
-	fresh_dir();
-	w = open_log();
-	if (wal_start(w) != 0)
-		die("wal_start", -EIO);
+	w = fresh_log();
 	t0 = now_ns();
 	appenders_start(a, opt.threads, w, 0, &stop);
 	while (wal_durable_lsn(w) < opt.replay_records)
