@@ -118,15 +118,9 @@ static void *produce(void *arg)
 	core_port *port = core_port_get(p->c, p->port);
 	uint64_t seed = 42 + p->port, sent = 0, got = 0;
 	struct core_resp out[64];
-	struct core_req q;
 
 	while (got < p->ops) {
-		while (sent < p->ops && sent - got < p->depth) {
-			bench_book_req(&q, &seed, p->events);
-			if (core_submit(port, &q, sent) != 0)
-				break;
-			sent++;
-		}
+		sent = bench_book_some(port, sent, p->ops, got, p->depth, &seed, p->events);
 		int n = core_poll(port, out, 64);
 		if (n == 0 && sent - got == p->depth)
 			core_wait(port); /* the cores are shared: don't spin */

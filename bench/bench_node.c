@@ -110,13 +110,7 @@ int main(int argc, char **argv)
 	wal_stats(node_wal(n), &ws0);
 	t0 = seconds();
 	while (durable < bookings) {
-		while (sent < bookings && sent - durable < depth) {
-			struct core_req b;
-			bench_book_req(&b, &seed, events);
-			if (core_submit(p, &b, sent) != 0)
-				break;
-			sent++;
-		}
+		sent = bench_book_some(p, sent, bookings, durable, depth, &seed, events);
 		int k = core_poll(p, out, 64);
 		for (int i = 0; i < k; i++) {
 			ok += out[i].code == CORE_OK;

@@ -89,14 +89,7 @@ static uint64_t book(node *n, core_port *p, uint64_t count, uint64_t events,
 			if (allowed > count)
 				allowed = count;
 		}
-		while (sent < allowed && sent - answered < DEPTH) {
-			struct core_req b;
-
-			bench_book_req(&b, seed, events);
-			if (core_submit(p, &b, sent) != 0)
-				break;
-			sent++;
-		}
+		sent = bench_book_some(p, sent, allowed, answered, DEPTH, seed, events);
 		int k = core_poll(p, out, 64);
 		for (int i = 0; i < k; i++)
 			*booked += out[i].code == CORE_OK;
@@ -242,14 +235,7 @@ int main(int argc, char **argv)
 			uint64_t allowed = (uint64_t)((seconds() - start) * rate);
 			if (allowed > want)
 				allowed = want;
-			while (sent < allowed && sent - answered < DEPTH) {
-				struct core_req b;
-
-				bench_book_req(&b, &seed, events);
-				if (core_submit(p, &b, sent) != 0)
-					break;
-				sent++;
-			}
+			sent = bench_book_some(p, sent, allowed, answered, DEPTH, &seed, events);
 			int k = core_poll(p, out, 64);
 			for (int i = 0; i < k; i++)
 				booked += out[i].code == CORE_OK;

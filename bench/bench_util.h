@@ -1,8 +1,8 @@
 /*
  * bench_util.h: what the micro-benchmarks (bench_core, bench_node,
  * bench_repl) share: a monotonic clock, a seeded generator, dying with the
- * program's name, a bench studio's catalogue, the random booking they all
- * make, and removing the data directory at the end.
+ * program's name, a bench studio's catalogue, the random bookings they all
+ * submit, and removing the data directory at the end.
  */
 #ifndef BOOKD_BENCH_UTIL_H
 #define BOOKD_BENCH_UTIL_H
@@ -88,6 +88,24 @@ static inline void bench_book_req(struct core_req *q, uint64_t *seed, uint64_t e
 	q->event_id = 1 + rnd(seed) % events;
 	snprintf(q->customer_id, sizeof(q->customer_id), "customer-%07" PRIu64,
 		 rnd(seed) % CUSTOMER_COUNT);
+}
+
+/* Submits random bookings (bench_book_req) on p, each tagged with its
+ * number, while fewer than `until` were sent and fewer than `depth` are
+ * outstanding past `done`, or until p's ring is full; the new sent count. */
+static inline uint64_t bench_book_some(core_port *p, uint64_t sent, uint64_t until,
+				       uint64_t done, uint64_t depth, uint64_t *seed,
+				       uint64_t events)
+{
+	struct core_req q;
+
+	while (sent < until && sent - done < depth) {
+		bench_book_req(&q, seed, events);
+		if (core_submit(p, &q, sent) != 0)
+			break;
+		sent++;
+	}
+	return sent;
 }
 
 /* rm -rf dir (a directory the benchmark made); says so when it cannot. */
