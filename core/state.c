@@ -219,6 +219,10 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		core_state_free(st);
 		return NULL;
 	}
+	/* The ring never holds more than its ceiling (the array may be
+	 * larger: table_grow's first size). */
+	if (st->idem_cap > cfg->idem_count_max)
+		st->idem_cap = cfg->idem_count_max;
 	st->w = (struct wbuf){ .data = st->entry, .capacity = sizeof(st->entry) };
 	return st;
 }

@@ -2020,6 +2020,51 @@ static void test_archive(void)
 	core_state_free(st);
 }
 
+/* The idempotency ring grows as keys come but never past idem_count_max:
+ * with 4 at most, a 5th key drops the first (its retry is decided afresh),
+ * while 4 are all kept. */
+static void test_idem_ceiling(void)
+{
+	struct core_config cfg;
+	struct core_req q;
+	struct core_resp r;
+	core_state *st;
+	uint64_t ev;
+
+	cfg_small(&cfg, 1);
+	cfg.idem_count_max = 4;
+	st = core_state_new(&cfg);
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Studio", "Europe/Berlin");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_named(CORE_OP_LOCATION_CREATE, T0, 1, "Hall", "");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_named(CORE_OP_INSTRUCTOR_CREATE, T0, 1, "Ana", "");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	ev = st_event(st, 10, 0, 0, "");
+	for (int i = 0; i < 5; i++) {
+		char cust[8];
+		snprintf(cust, sizeof(cust), "k%d", i);
+		q = q_book(T0 + i, ev, cust, CORE_PAY_AUTO);
+		with_key(&q, 100, (uint64_t)i + 1, 7);
+		CHECK(sdo(st, &q, &r) == CORE_OK && !r.replayed);
+		if (i == 3) { /* 4 keys: the first is still there */
+			q = q_book(T0 + 4, ev, "k0", CORE_PAY_AUTO);
+			with_key(&q, 100, 1, 7);
+			CHECK(sdo(st, &q, &r) == CORE_OK && r.replayed);
+		}
+	}
+	q = q_book(T0 + 6, ev, "k0", CORE_PAY_AUTO);
+	with_key(&q, 100, 1, 7);
+	CHECK(sdo(st, &q, &r) == CORE_ALREADY_BOOKED && !r.replayed);
+	q = q_book(T0 + 6, ev, "k1", CORE_PAY_AUTO);
+	with_key(&q, 100, 2, 7);
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.replayed);
+	core_state_free(st);
+}
+
 /* ==== runtime =========================================================== */
 
 static unsigned shards_of(const core *c, const struct core_event_view *v,
@@ -3028,6 +3073,7 @@ static const struct test tests[] = {
 	T(test_limits_standalone),
 	T(test_rt_generate_refused_before_log),
 	T(test_archive),
+	T(test_idem_ceiling),
 	T(test_rt_archive),
 };
 
