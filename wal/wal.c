@@ -1489,9 +1489,38 @@ int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,
 	return rc;
 }
 
+/* The mark a cut before an LSN leaves: once the log is cut before N, new
+ * records take N again, so a second cut before N (the flag left set) would
+ * drop acknowledged decisions. The mark makes the cut once only. */
+static void wal__cut_mark_name(char *buf, size_t size, uint64_t lsn)
+{
+	snprintf(buf, size, "CUT-BEFORE-%020" PRIu64, lsn);
+}
+
+static int wal__cut_mark(wal *w, uint64_t lsn, uint64_t last)
+{
+	char mark[48], text[160];
+	int fd, rc = 0, n;
+
+	wal__cut_mark_name(mark, sizeof(mark), lsn);
+	fd = openat(w->dir_fd, mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(text, sizeof(text),
+		     "cut before LSN %" PRIu64 " at %lld: records %" PRIu64
+		     "..%" PRIu64 " set aside as *.cut\n",
+		     lsn, (long long)time(NULL), lsn, last);
+	errno = EIO; /* a short write sets none */
+	if (write(fd, text, (size_t)n) != n || fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 {
-	char name[WAL_SEGMENT_NAME_SIZE];
+	char name[WAL_SEGMENT_NAME_SIZE], mark[48];
 	uint64_t off, last = w->next_lsn - 1;
 	struct wal_map m;
 	size_t i, k;
@@ -1502,6 +1531,16 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 		wal__errf(err, err_size, "wal: cut before LSN %" PRIu64
 			  ": the log is running", lsn);
 		return -EINVAL;
+	}
+	wal__cut_mark_name(mark, sizeof(mark), lsn);
+	if (faccessat(w->dir_fd, mark, F_OK, 0) == 0) {
+		wal__errf(err, err_size,
+			  "wal: the log in %s was cut before LSN %" PRIu64
+			  " already (%s/%s); the records from LSN %" PRIu64
+			  " on are newer decisions: start without the cut "
+			  "(remove --recover-stop-before)",
+			  w->dir, lsn, w->dir, mark, lsn);
+		return -EEXIST;
 	}
 	if (lsn == last + 1)
 		return 0; /* nothing after it */
@@ -1548,6 +1587,8 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 			w->seg_fd = fd;
 		}
 	}
+	if (rc == 0)
+		rc = wal__cut_mark(w, lsn, last);
 	if (rc == 0)
 		rc = wal__sync(w->dir_fd);
 	if (rc != 0) {

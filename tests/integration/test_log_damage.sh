@@ -6,7 +6,8 @@
 #     copy; the next start needs no flag;
 #   - --recover-stop-before LSN: the log is cut before that record (the
 #     records before it applied, the rest kept in a .cut file), logged; an
-#     LSN outside the log is refused; the next start needs no flag.
+#     LSN outside the log is refused; the same flag again (left set) is
+#     refused, the records since the cut kept; the next start needs no flag.
 # The log's own rules (a missing successor, zeros behind DURABLE, ...) are
 # tested in tests/unit/test_wal_loss.c.
 #
@@ -159,6 +160,10 @@ if start "$tmp/stop.log" --recover-stop-before 3 &&
 else
   bad "--recover-stop-before 3:"; cat "$tmp/stop.log"
 fi
+# The flag left set: LSN 3 is now the new location, acknowledged; cutting
+# again would drop it: refused.
+refused "--recover-stop-before 3 again" "$tmp/again.log" \
+  "cut before LSN 3 already" -- --recover-stop-before 3
 if start "$tmp/after2.log" && stop; then
   ok "the next start needs no flag"
 else

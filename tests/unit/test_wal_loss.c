@@ -516,6 +516,12 @@ static void test_cut_before(void)
 	CHECK_EQ(count_suffix(dir, ".cut"), 3); /* 7 copied, 13 and 19 */
 	w = wal_test_open(&cfg);
 	check_replay(w, 18);
+	/* The same cut again (the flag left set) would drop the records
+	 * appended since, which took LSN 9 on: refused, nothing cut. */
+	CHECK_EQ(wal_cut_before(w, 9, err, sizeof(err)), -EEXIST);
+	CHECK(strstr(err, "cut before LSN 9 already") != NULL);
+	check_replay(w, 18);
+	CHECK_EQ(count_suffix(dir, ".cut"), 3);
 	/* At a segment's first record, and again: a new copy each time. */
 	CHECK_EQ(wal_cut_before(w, 13, err, sizeof(err)), 0);
 	check_replay(w, 12);
