@@ -4,6 +4,7 @@
 --   generate_events(until)           dated events of every series, idempotent
 --   book_event(event, customer, key, payment)
 --   cancel_booking(booking, key)
+--   key_take(key, hash), key_done(key, response)   the idempotency key of both
 --
 -- book_event and cancel_booking are the seed's "atomic RPCs: idempotent
 -- booking/cancel flows with capacity enforcement": one transaction each,
@@ -56,6 +57,44 @@ BEGIN
   RETURN n;
 END $$;
 
+-- Takes an idempotency key for a request whose hash is p_hash, first thing in
+-- the caller's transaction: NULL when the key is new (the caller decides, then
+-- calls key_done); else the answer to give: the stored response of the same
+-- request, or a refusal ({"code": ...}) for a missing key or a key reused with
+-- another request. A concurrent holder of the key is waited for.
+CREATE FUNCTION baseline.key_take(p_key text, p_hash text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_prev baseline.idempotency_keys%ROWTYPE;
+BEGIN
+  IF p_key IS NULL OR p_key = '' THEN
+    RETURN jsonb_build_object('code', 'idempotency_key_required');
+  END IF;
+  INSERT INTO baseline.idempotency_keys (key, request_hash)
+  VALUES (p_key, p_hash) ON CONFLICT (key) DO NOTHING;
+  IF FOUND THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO v_prev FROM baseline.idempotency_keys WHERE key = p_key;
+  IF v_prev.request_hash <> p_hash THEN
+    RETURN jsonb_build_object('code', 'idempotency_key_reused');
+  END IF;
+  RETURN coalesce(v_prev.response, '{}'::jsonb); -- never NULL: the key is not new
+END $$;
+
+-- The decision on a key taken by key_take: a response (an acceptance) is
+-- kept for replays; NULL (a refusal) frees the key, so a retry is decided
+-- afresh.
+CREATE FUNCTION baseline.key_done(p_key text, p_response jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_response IS NOT NULL THEN
+    UPDATE baseline.idempotency_keys SET response = p_response WHERE key = p_key;
+  ELSE
+    DELETE FROM baseline.idempotency_keys WHERE key = p_key;
+  END IF;
+END $$;
+
 CREATE FUNCTION baseline.book_event(p_event_id bigint, p_customer_id text,
                                     p_idempotency_key text, p_payment text,
                                     OUT code text, OUT booking_id bigint,
@@ -63,26 +102,16 @@ CREATE FUNCTION baseline.book_event(p_event_id bigint, p_customer_id text,
 LANGUAGE plpgsql AS $$
 DECLARE
   v_hash text := md5('book|' || p_event_id || '|' || p_customer_id || '|' || p_payment);
-  v_prev baseline.idempotency_keys%ROWTYPE;
+  v_prev jsonb;
   v_event record;
   v_position integer;
 BEGIN
-  IF p_idempotency_key IS NULL OR p_idempotency_key = '' THEN
-    code := 'idempotency_key_required';
-    RETURN;
-  END IF;
-  INSERT INTO baseline.idempotency_keys (key, request_hash)
-  VALUES (p_idempotency_key, v_hash) ON CONFLICT (key) DO NOTHING;
-  IF NOT FOUND THEN
-    SELECT * INTO v_prev FROM baseline.idempotency_keys WHERE key = p_idempotency_key;
-    IF v_prev.request_hash <> v_hash THEN
-      code := 'idempotency_key_reused';
-      RETURN;
-    END IF;
-    code := v_prev.response->>'code';
-    booking_id := (v_prev.response->>'booking_id')::bigint;
-    status := v_prev.response->>'status';
-    wl_position := (v_prev.response->>'position')::integer;
+  v_prev := baseline.key_take(p_idempotency_key, v_hash);
+  IF v_prev IS NOT NULL THEN
+    code := v_prev->>'code';
+    booking_id := (v_prev->>'booking_id')::bigint;
+    status := v_prev->>'status';
+    wl_position := (v_prev->>'position')::integer;
     RETURN;
   END IF;
 
@@ -130,14 +159,11 @@ BEGIN
     END IF;
   END IF;
 
-  IF code = 'ok' THEN
-    UPDATE baseline.idempotency_keys
-       SET response = jsonb_build_object('code', code, 'booking_id', booking_id,
-                                         'status', status, 'position', wl_position)
-     WHERE key = p_idempotency_key;
-  ELSE
-    DELETE FROM baseline.idempotency_keys WHERE key = p_idempotency_key;
-  END IF;
+  PERFORM baseline.key_done(p_idempotency_key,
+                            CASE WHEN code = 'ok' THEN
+                              jsonb_build_object('code', code, 'booking_id', booking_id,
+                                                 'status', status, 'position', wl_position)
+                            END);
 END $$;
 
 CREATE FUNCTION baseline.cancel_booking(p_booking_id bigint, p_idempotency_key text,
@@ -146,28 +172,18 @@ CREATE FUNCTION baseline.cancel_booking(p_booking_id bigint, p_idempotency_key t
 LANGUAGE plpgsql AS $$
 DECLARE
   v_hash text := md5('cancel|' || p_booking_id);
-  v_prev baseline.idempotency_keys%ROWTYPE;
+  v_prev jsonb;
   v_event_id bigint;
   v_event record;
   v_reg record;
   v_next record;
 BEGIN
-  IF p_idempotency_key IS NULL OR p_idempotency_key = '' THEN
-    code := 'idempotency_key_required';
-    RETURN;
-  END IF;
-  INSERT INTO baseline.idempotency_keys (key, request_hash)
-  VALUES (p_idempotency_key, v_hash) ON CONFLICT (key) DO NOTHING;
-  IF NOT FOUND THEN
-    SELECT * INTO v_prev FROM baseline.idempotency_keys WHERE key = p_idempotency_key;
-    IF v_prev.request_hash <> v_hash THEN
-      code := 'idempotency_key_reused';
-      RETURN;
-    END IF;
-    code := v_prev.response->>'code';
-    booking_id := (v_prev.response->>'booking_id')::bigint;
-    status := v_prev.response->>'status';
-    promoted_id := (v_prev.response->>'promoted_id')::bigint;
+  v_prev := baseline.key_take(p_idempotency_key, v_hash);
+  IF v_prev IS NOT NULL THEN
+    code := v_prev->>'code';
+    booking_id := (v_prev->>'booking_id')::bigint;
+    status := v_prev->>'status';
+    promoted_id := (v_prev->>'promoted_id')::bigint;
     RETURN;
   END IF;
 
@@ -217,14 +233,11 @@ BEGIN
     END IF;
   END IF;
 
-  IF code = 'ok' THEN
-    UPDATE baseline.idempotency_keys
-       SET response = jsonb_build_object('code', code, 'booking_id', booking_id,
-                                         'status', status, 'promoted_id', promoted_id)
-     WHERE key = p_idempotency_key;
-  ELSE
-    DELETE FROM baseline.idempotency_keys WHERE key = p_idempotency_key;
-  END IF;
+  PERFORM baseline.key_done(p_idempotency_key,
+                            CASE WHEN code = 'ok' THEN
+                              jsonb_build_object('code', code, 'booking_id', booking_id,
+                                                 'status', status, 'promoted_id', promoted_id)
+                            END);
 END $$;
 
 -- A waitlisted booking's current place (1-based), NULL when not waiting.
