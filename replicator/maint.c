@@ -104,6 +104,9 @@ struct maint {
 	struct repl_op_stat prev[REPL_OP_STAT_COUNT_MAX];
 	unsigned prev_count;
 	int64_t prev_ms;
+	/* monotonic ms when each task is due, and the reconnect */
+	int64_t next_metrics, next_health, next_refresh, next_connect;
+	uint32_t backoff; /* backoff_min_ms..backoff_max_ms */
 };
 
 static const struct repl_op_stat *op_find(const struct maint *m,
@@ -224,18 +227,90 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 			    7, p, PGRES_COMMAND_OK, NULL, err, es);
 }
 
+/* The maintenance connection, after its backoff (m->next_connect). */
+static void maint_connect(repl *r, struct maint *m, int64_t now)
+{
+	const char *keys[] = { "connect_timeout", "application_name", "dbname",
+			       NULL };
+	const char *vals[] = { "5", "bookd-maintenance", r->conninfo, NULL };
+
+	ASSERT(!m->conn);
+	ASSERT(m->backoff >= r->cfg.backoff_min_ms &&
+	       m->backoff <= r->cfg.backoff_max_ms);
+	m->conn = PQconnectdbParams(keys, vals, 1);
+	if (!m->conn || PQstatus(m->conn) != CONNECTION_OK) {
+		PQfinish(m->conn);
+		m->conn = NULL;
+		m->next_connect = now + m->backoff;
+		m->backoff = m->backoff * 2 > r->cfg.backoff_max_ms
+				     ? r->cfg.backoff_max_ms
+				     : m->backoff * 2;
+	} else {
+		PQsetNoticeProcessor(m->conn, repl__pg_notice_quiet, NULL);
+		m->backoff = r->cfg.backoff_min_ms;
+	}
+}
+
+/* refresh_all_materialized_views(); the status counts it. */
+static int maint_refresh(repl *r, struct maint *m, char *err, size_t es)
+{
+	double t0 = repl__mono_s();
+	int rc = repl__pg_run(m->conn, "refresh_all_materialized_views",
+			      "SELECT refresh_all_materialized_views()", 0, NULL,
+			      PGRES_TUPLES_OK, NULL, err, es);
+
+	if (rc)
+		return rc;
+	repl__say(r, "materialized views refreshed in %.0f ms",
+		  (repl__mono_s() - t0) * 1000);
+	m->next_refresh = repl__mono_ms() + r->cfg.refresh_interval_ms;
+	pthread_mutex_lock(&r->lock);
+	r->refresh_asked = false;
+	r->st.refresh_count++;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* A task failed: said on stderr; a transient error drops the connection
+ * (reconnect after the backoff), a permanent one (it does not touch the
+ * data) waits for the next interval of the tasks that were due. */
+static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
+			 bool metrics, bool health, bool refresh)
+{
+	int64_t t = repl__mono_ms();
+
+	ASSERT(rc != 0);
+	fprintf(stderr, "bookd: replicator (maintenance): %s\n", err);
+	if (rc == REPL_TRANSIENT) {
+		PQfinish(m->conn);
+		m->conn = NULL;
+		m->next_connect = t + m->backoff;
+		return;
+	}
+	if (metrics)
+		m->next_metrics = t + r->cfg.metrics_interval_ms;
+	if (health)
+		m->next_health = t + r->cfg.health_interval_ms;
+	if (refresh) {
+		m->next_refresh = t + r->cfg.refresh_interval_ms;
+		pthread_mutex_lock(&r->lock);
+		r->refresh_asked = false;
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
 void *repl__maint_thread(void *arg)
 {
 	repl *r = arg;
 	struct maint m = { 0 };
 	char err[REPL_ERROR_SIZE];
 	int64_t now = repl__mono_ms();
-	int64_t next_metrics = now + r->cfg.metrics_interval_ms;
-	int64_t next_health = now + 1000; /* a first check soon after start */
-	int64_t next_refresh = now + r->cfg.refresh_interval_ms;
-	int64_t next_connect = 0;
-	uint32_t backoff = r->cfg.backoff_min_ms;
 
+	m.next_metrics = now + r->cfg.metrics_interval_ms;
+	m.next_health = now + 1000; /* a first check soon after start */
+	m.next_refresh = now + r->cfg.refresh_interval_ms;
+	m.backoff = r->cfg.backoff_min_ms;
 	if (r->cfg.metrics) { /* the baseline: rows cover one interval each */
 		m.prev_count = r->cfg.metrics(r->cfg.metrics_ctx, m.prev,
 					      REPL_OP_STAT_COUNT_MAX);
@@ -251,11 +326,11 @@ void *repl__maint_thread(void *arg)
 
 		now = repl__mono_ms();
 		if (r->cfg.metrics && r->cfg.metrics_interval_ms)
-			due = next_metrics;
-		if (r->cfg.health_interval_ms && next_health < due)
-			due = next_health;
-		if (r->cfg.refresh_interval_ms && next_refresh < due)
-			due = next_refresh;
+			due = m.next_metrics;
+		if (r->cfg.health_interval_ms && m.next_health < due)
+			due = m.next_health;
+		if (r->cfg.refresh_interval_ms && m.next_refresh < due)
+			due = m.next_refresh;
 		if (!r->refresh_asked && (due > now || !r->schema_ready)) {
 			struct timespec ts;
 			int64_t wait = due > now ? due - now : 1000;
@@ -274,86 +349,32 @@ void *repl__maint_thread(void *arg)
 		}
 		now = repl__mono_ms();
 		metrics = r->cfg.metrics && r->cfg.metrics_interval_ms &&
-			  now >= next_metrics;
-		health = r->cfg.health_interval_ms && now >= next_health;
+			  now >= m.next_metrics;
+		health = r->cfg.health_interval_ms && now >= m.next_health;
 		refresh = r->refresh_asked ||
-			  (r->cfg.refresh_interval_ms && now >= next_refresh);
+			  (r->cfg.refresh_interval_ms && now >= m.next_refresh);
 		if (!metrics && !health && !refresh)
 			continue;
 		pthread_mutex_unlock(&r->lock);
 
-		ASSERT(backoff >= r->cfg.backoff_min_ms &&
-		       backoff <= r->cfg.backoff_max_ms);
-		if (!m.conn && now >= next_connect) {
-			const char *keys[] = { "connect_timeout", "application_name",
-					       "dbname", NULL };
-			const char *vals[] = { "5", "bookd-maintenance",
-					       r->conninfo, NULL };
-
-			m.conn = PQconnectdbParams(keys, vals, 1);
-			if (!m.conn || PQstatus(m.conn) != CONNECTION_OK) {
-				PQfinish(m.conn);
-				m.conn = NULL;
-				next_connect = now + backoff;
-				backoff = backoff * 2 > r->cfg.backoff_max_ms
-						  ? r->cfg.backoff_max_ms
-						  : backoff * 2;
-			} else {
-				PQsetNoticeProcessor(m.conn, repl__pg_notice_quiet, NULL);
-				backoff = r->cfg.backoff_min_ms;
-			}
-		}
+		if (!m.conn && now >= m.next_connect)
+			maint_connect(r, &m, now);
 		if (m.conn && metrics) {
 			rc = maint_metrics(r, &m, err, sizeof(err));
 			if (!rc)
-				next_metrics = now + r->cfg.metrics_interval_ms;
+				m.next_metrics = now + r->cfg.metrics_interval_ms;
 		}
 		if (m.conn && !rc && health) {
 			rc = maint_health(r, &m, err, sizeof(err));
 			if (!rc)
-				next_health = now + r->cfg.health_interval_ms;
+				m.next_health = now + r->cfg.health_interval_ms;
 		}
-		if (m.conn && !rc && refresh) {
-			double t0 = repl__mono_s();
-
-			rc = repl__pg_run(m.conn, "refresh_all_materialized_views",
-					  "SELECT refresh_all_materialized_views()", 0,
-					  NULL, PGRES_TUPLES_OK, NULL, err, sizeof(err));
-			if (!rc) {
-				repl__say(r, "materialized views refreshed in %.0f ms",
-					  (repl__mono_s() - t0) * 1000);
-				next_refresh = repl__mono_ms() + r->cfg.refresh_interval_ms;
-				pthread_mutex_lock(&r->lock);
-				r->refresh_asked = false;
-				r->st.refresh_count++;
-				pthread_cond_broadcast(&r->cond);
-				pthread_mutex_unlock(&r->lock);
-			}
-		}
-		if (rc) {
-			fprintf(stderr, "bookd: replicator (maintenance): %s\n", err);
-			if (rc == REPL_TRANSIENT) {
-				PQfinish(m.conn);
-				m.conn = NULL;
-				next_connect = repl__mono_ms() + backoff;
-			} else {
-				/* a permanent error here does not touch the
-				 * data: try again next interval */
-				int64_t t = repl__mono_ms();
-				if (metrics)
-					next_metrics = t + r->cfg.metrics_interval_ms;
-				if (health)
-					next_health = t + r->cfg.health_interval_ms;
-				if (refresh) {
-					next_refresh = t + r->cfg.refresh_interval_ms;
-					pthread_mutex_lock(&r->lock);
-					r->refresh_asked = false;
-					pthread_mutex_unlock(&r->lock);
-				}
-			}
-		} else if (!m.conn) {
+		if (m.conn && !rc && refresh)
+			rc = maint_refresh(r, &m, err, sizeof(err));
+		if (rc)
+			maint_failed(r, &m, rc, err, metrics, health, refresh);
+		else if (!m.conn)
 			usleep(20000); /* wait for next_connect, not spin */
-		}
 		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
