@@ -12,7 +12,8 @@
  * (auth_bearer); a failed hello is answered and the connection closes.
  *
  * A request is checked whole (types, fields.h validators, the principal's
- * rights, the rate limits: bin__limit), then becomes
+ * rights and the key rule from the op's row of ops.h, the rate limits of
+ * its class: bin__limit), then becomes
  * one core_req given to srv_submit() with a struct bin_ctx, or is answered
  * at once (errors, status). render() turns the decided core_resp into the
  * answer frame. Idempotency keys are scoped by the principal
@@ -34,6 +35,7 @@
  * render for closed connections; srv.h has no hook to drop a context).
  */
 #include "fields.h"
+#include "ops.h"
 #include "proto.h"
 #include "srv.h"
 
@@ -421,13 +423,16 @@ static int bin__customer(const msgpack_object *m, const struct bin_conn *st,
 	return 0;
 }
 
-/* The idempotency key: sets req->idem from key and the canonical fields. */
+/* The idempotency key: sets req->idem from key and the canonical fields;
+ * required or not as the op's table entry says (ops.c). */
 static int bin__idem(const msgpack_object *m, const struct bin_conn *st,
-		     enum mp_op op, bool required, const struct canon *k,
+		     enum mp_op op, const struct canon *k,
 		     struct core_req *req, struct bin_err *e)
 {
 	const msgpack_object *o = mp_get(m, "key");
+	const struct op_def *def = ops_by_bin(op);
 	const char *s, *name = mp_op_name(op);
+	bool required = def && def->idem == OP_IDEM_REQUIRED;
 	size_t n;
 
 	if (!o) {
@@ -490,7 +495,7 @@ static int bin__book(const msgpack_object *m, const struct bin_conn *st,
 	canon_u64(&k, "event_id", req->event_id);
 	canon_str(&k, "customer_id", req->customer_id);
 	canon_u64(&k, "payment", req->u.book.payment);
-	return bin__idem(m, st, MP_OP_BOOK, true, &k, req, e);
+	return bin__idem(m, st, MP_OP_BOOK, &k, req, e);
 }
 
 static int bin__series(const msgpack_object *m, struct core_series_spec *s,
@@ -588,23 +593,6 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 	return 0;
 }
 
-static bool bin__allowed(enum mp_op op, enum auth_role role)
-{
-	switch (op) {
-	case MP_OP_EVENT_GET:
-	case MP_OP_EVENT_LIST:
-		return role >= AUTH_ANON;
-	case MP_OP_BOOK:
-	case MP_OP_BOOK_BATCH:
-	case MP_OP_CANCEL:
-	case MP_OP_BOOKING_GET:
-	case MP_OP_CUSTOMER_BOOKINGS:
-		return role == AUTH_SERVICE || role == AUTH_CUSTOMER;
-	default:
-		return role == AUTH_SERVICE;
-	}
-}
-
 /* Builds req (and x) for a non-batch op; 0, or -EINVAL with e set. */
 static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 			enum mp_op op, struct core_req *req, struct bin_ctx *x,
@@ -658,7 +646,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		req->op = CORE_OP_SERIES_CREATE;
 		if (bin__series(m, &spec, &k, e))
 			return -EINVAL;
-		if (bin__idem(m, st, op, false, &k, req, e))
+		if (bin__idem(m, st, op, &k, req, e))
 			return -EINVAL;
 		x->series = malloc(sizeof(spec));
 		if (!x->series)
@@ -759,7 +747,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 			memcpy(req->customer_id, st->who.customer_id,
 			       sizeof(req->customer_id));
 		canon_u64(&k, "booking_id", req->booking_id);
-		return bin__idem(m, st, op, true, &k, req, e);
+		return bin__idem(m, st, op, &k, req, e);
 	case MP_OP_BOOKING_GET:
 		req->op = CORE_OP_BOOKING_GET;
 		if (st->who.role == AUTH_CUSTOMER)
@@ -782,7 +770,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		return bin__fail(e, "invalid_request", "unknown op");
 	}
 	(void)u;
-	return bin__idem(m, st, op, false, &k, req, e);
+	return bin__idem(m, st, op, &k, req, e);
 }
 
 /* ---- status: answered at once ---- */
@@ -823,11 +811,12 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 
 /* ---- parse ---- */
 
-/* Rate limits (as HTTP's, auth.h): the service key only its own; anon and
- * customer connections their address's (the peer: no X-Forwarded-For
- * here) and their key's or sub's. true: allowed. */
+/* Rate limits (as HTTP's, auth.h), by the op's class (ops.h): the
+ * service key only its own; anon and customer connections their
+ * address's (the peer: no X-Forwarded-For here) and their key's or sub's.
+ * true: allowed. */
 static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
-		       struct bin_err *e)
+		       const struct op_def *def, struct bin_err *e)
 {
 	struct auth_limiter *l;
 	core_time now;
@@ -835,18 +824,19 @@ static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
 	bool ok;
 
 	l = srv_limiter(srv_conn_srv(c));
-	if (!l)
+	if (!l || def->limit == OP_LIMIT_NONE)
 		return true;
 	now = st->now;
-	if (st->who.role == AUTH_SERVICE)
+	if (st->who.role == AUTH_SERVICE && def->limit == OP_LIMIT_CALLER)
 		ok = auth_limit_take(l, AUTH_LIMIT_SERVICE, 0, now, &retry);
 	else
 		ok = auth_limit_take(l, AUTH_LIMIT_ADDRESS,
 				     srv_conn_peer_key(c), now, &retry) &&
-		     auth_limit_take(l, st->who.role == AUTH_CUSTOMER
-						? AUTH_LIMIT_CUSTOMER
-						: AUTH_LIMIT_KEY,
-				     st->limit_key, now, &retry);
+		     (def->limit == OP_LIMIT_ADDRESS ||
+		      auth_limit_take(l, st->who.role == AUTH_CUSTOMER
+						 ? AUTH_LIMIT_CUSTOMER
+						 : AUTH_LIMIT_KEY,
+				      st->limit_key, now, &retry));
 	if (ok)
 		return true;
 	bin__fail(e, "rate_limited", "too many requests: retry in %u s", retry);
@@ -974,7 +964,7 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 		x.index = (uint16_t)i;
 		memset(&req, 0, sizeof(req));
 		(void)bin__book(&items->via.array.ptr[i], st, &req, &e);
-		if (!bin__limit(c, st, &e)) {
+		if (!bin__limit(c, st, ops_get(OP_BOOK_BATCH), &e)) {
 			bin__answer_error(c, &x, &e);
 			continue;
 		}
@@ -999,6 +989,7 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 	struct bin_ctx x = { .id = 0 };
 	struct bin_err e = { .code = NULL };
 	struct core_req req;
+	const struct op_def *def;
 	enum mp_op op;
 	int rc;
 
@@ -1048,7 +1039,8 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 		bin__answer_error(c, &x, &e);
 		goto out;
 	}
-	if (!bin__allowed(op, st->who.role)) {
+	def = ops_by_bin(op);
+	if (!def || !ops_allows(def, st->who.role)) {
 		bin__fail(&e, "forbidden", "%s: not with this key", mp_op_name(op));
 		bin__answer_error(c, &x, &e);
 		goto out;
@@ -1058,12 +1050,13 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 		goto out;
 	}
 	if (op == MP_OP_STATUS) {
+		/* answered before the limits, unlike HTTP's (ops.c) */
 		bin__status(c, &x);
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	if (bin__request(&m, st, op, &req, &x, &e) != 0 ||
-	    !bin__limit(c, st, &e)) {
+	    !bin__limit(c, st, def, &e)) {
 		free(x.series);
 		bin__answer_error(c, &x, &e);
 		goto out;

@@ -1,7 +1,10 @@
 /*
  * http_routes.c: the routes of the HTTP adapter (see http.c,
- * docs/contract.md and docs/openapi.yaml): path -> route, auth, rate limits, request -> core_req,
- * and render() of the core's answers.
+ * docs/contract.md and docs/openapi.yaml): path and method -> the
+ * operation's row of the table (ops.h: ops_http_match), auth, rate limits,
+ * request -> core_req, and render() of the core's answers. Who may call an
+ * operation, whether it needs an Idempotency-Key and its rate-limit class
+ * are read from its row, not decided here.
  *
  * Order of checks for a request: route (404), OPTIONS preflight (204),
  * method (405 with Allow), bearer token read, rate limit (429: the service
@@ -14,7 +17,7 @@
  * its outcome: fld_code_error). /health, /ready and /metrics take no
  * limit.
  *
- * Who may do what:
+ * Who may do what (the access of each row in ops.c; the details here):
  *   - none:     /health, /ready, /metrics; /v1/webhooks/stripe (its
  *               Stripe-Signature instead);
  *   - public:   GET /v1/events, /v1/events/{id} (anon key, JWT or service);
@@ -47,6 +50,7 @@
 #include "http_internal.h"
 
 #include "fields.h"
+#include "ops.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -58,7 +62,6 @@
 #include <strings.h>
 #include <xxhash.h>
 
-#define HTTP_SEG_COUNT_MAX 5
 #define HTTP_SEG_SIZE_MAX 128
 #define HTTP_QUERY_KEY_SIZE_MAX 32
 #define HTTP_QUERY_VALUE_SIZE_MAX 128
@@ -66,86 +69,6 @@
 #define HTTP_CACHE_CONTROL "public, max-age=5"
 #define HTTP_CURSOR_SIZE 22 /* base64url of 16 bytes, unpadded */
 _Static_assert(FLD_IDEM_KEY_SIZE_MAX == HTTP_IDEM_KEY_SIZE_MAX, "one key rule");
-
-enum route {
-	R_NONE = 0,
-	R_EVENTS,
-	R_EVENT,
-	R_EVENT_BOOKINGS,
-	R_BOOKING,
-	R_BOOKING_CANCEL,
-	R_CUSTOMER_BOOKINGS,
-	R_ORGS,
-	R_LOCATIONS,
-	R_INSTRUCTORS,
-	R_CUSTOMERS,
-	R_SERIES,
-	R_ADMIN_GENERATE,
-	R_ADMIN_ARCHIVE,
-	R_ADMIN_STATUS,
-	R_ADMIN_REFRESH,
-	R_WEBHOOK_STRIPE,
-	R_HEALTH,
-	R_READY,
-	R_METRICS,
-	R_COUNT
-};
-
-enum { M_GET = 1, M_POST = 2, M_PATCH = 4 };
-
-enum access { A_NONE = 0, A_PUBLIC, A_CUSTOMER, A_SERVICE };
-
-static const struct {
-	unsigned methods;
-	const char *allow;
-} routes[R_COUNT] = {
-	[R_EVENTS] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_EVENT] = { M_GET | M_PATCH, "GET, HEAD, PATCH, OPTIONS" },
-	[R_EVENT_BOOKINGS] = { M_POST, "POST, OPTIONS" },
-	[R_BOOKING] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_BOOKING_CANCEL] = { M_POST, "POST, OPTIONS" },
-	[R_CUSTOMER_BOOKINGS] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_ORGS] = { M_POST, "POST, OPTIONS" },
-	[R_LOCATIONS] = { M_POST, "POST, OPTIONS" },
-	[R_INSTRUCTORS] = { M_POST, "POST, OPTIONS" },
-	[R_CUSTOMERS] = { M_POST, "POST, OPTIONS" },
-	[R_SERIES] = { M_POST, "POST, OPTIONS" },
-	[R_ADMIN_GENERATE] = { M_POST, "POST, OPTIONS" },
-	[R_ADMIN_ARCHIVE] = { M_POST, "POST, OPTIONS" },
-	[R_ADMIN_STATUS] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_ADMIN_REFRESH] = { M_POST, "POST, OPTIONS" },
-	[R_WEBHOOK_STRIPE] = { M_POST, "POST, OPTIONS" },
-	[R_HEALTH] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_READY] = { M_GET, "GET, HEAD, OPTIONS" },
-	[R_METRICS] = { M_GET, "GET, HEAD, OPTIONS" },
-};
-
-static enum access route_access(enum route r, unsigned m)
-{
-	switch (r) {
-	case R_EVENTS:
-		return A_PUBLIC;
-	case R_EVENT:
-		return m == M_GET ? A_PUBLIC : A_SERVICE;
-	case R_EVENT_BOOKINGS:
-	case R_BOOKING:
-	case R_BOOKING_CANCEL:
-	case R_CUSTOMER_BOOKINGS:
-		return A_CUSTOMER;
-	case R_ORGS:
-	case R_LOCATIONS:
-	case R_INSTRUCTORS:
-	case R_CUSTOMERS:
-	case R_SERIES:
-	case R_ADMIN_GENERATE:
-	case R_ADMIN_ARCHIVE:
-	case R_ADMIN_STATUS:
-	case R_ADMIN_REFRESH:
-		return A_SERVICE;
-	default:
-		return A_NONE;
-	}
-}
 
 /* ---- what render needs ---- */
 
@@ -160,7 +83,7 @@ enum {
 };
 
 struct http_ctx {
-	uint8_t route;
+	uint8_t op; /* enum op_id */
 	uint8_t flags;
 	uint8_t origin_size; /* 0: no CORS header */
 	uint8_t inm_count;
@@ -185,8 +108,7 @@ struct call {
 	struct http_ctx ctx;
 	struct auth_principal who;
 	struct http_str token;
-	enum route route;
-	unsigned m;
+	const struct op_def *op;
 	core_time now;
 	char id_seg[HTTP_SEG_SIZE_MAX]; /* the {id} of the path, decoded */
 	size_t id_size;
@@ -265,92 +187,6 @@ static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
 	out[o] = '\0';
 	*out_n = o;
 	return 0;
-}
-
-static bool seg_is(const char *s, size_t n, const char *lit)
-{
-	return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
-/* The route of a path; the {id} segment (decoded) into k->id_seg. */
-static enum route route_of(struct call *k, const char *p, size_t n)
-{
-	const char *seg[HTTP_SEG_COUNT_MAX];
-	size_t len[HTTP_SEG_COUNT_MAX], count = 0, i = 1, id_at = 0;
-	enum route r = R_NONE;
-
-	if (n == 0 || p[0] != '/')
-		return R_NONE;
-	while (i <= n) {
-		size_t start = i;
-		while (i < n && p[i] != '/')
-			i++;
-		if (count == HTTP_SEG_COUNT_MAX)
-			return R_NONE;
-		seg[count] = p + start;
-		len[count] = i - start;
-		count++;
-		i++;
-	}
-#define S(j, lit) seg_is(seg[j], len[j], lit)
-	if (count == 1) {
-		if (S(0, "health"))
-			return R_HEALTH;
-		if (S(0, "ready"))
-			return R_READY;
-		if (S(0, "metrics"))
-			return R_METRICS;
-		return R_NONE;
-	}
-	if (!S(0, "v1"))
-		return R_NONE;
-	if (count == 2) {
-		if (S(1, "events"))
-			return R_EVENTS;
-		if (S(1, "orgs"))
-			return R_ORGS;
-		if (S(1, "locations"))
-			return R_LOCATIONS;
-		if (S(1, "instructors"))
-			return R_INSTRUCTORS;
-		if (S(1, "customers"))
-			return R_CUSTOMERS;
-		if (S(1, "series"))
-			return R_SERIES;
-		return R_NONE;
-	}
-	if (count == 3) {
-		if (S(1, "admin") && S(2, "generate"))
-			return R_ADMIN_GENERATE;
-		if (S(1, "admin") && S(2, "archive"))
-			return R_ADMIN_ARCHIVE;
-		if (S(1, "admin") && S(2, "status"))
-			return R_ADMIN_STATUS;
-		if (S(1, "admin") && S(2, "refresh"))
-			return R_ADMIN_REFRESH;
-		if (S(1, "webhooks") && S(2, "stripe"))
-			return R_WEBHOOK_STRIPE;
-		if (S(1, "events"))
-			r = R_EVENT;
-		else if (S(1, "bookings"))
-			r = R_BOOKING;
-		id_at = 2;
-	} else if (count == 4) {
-		if (S(1, "events") && S(3, "bookings"))
-			r = R_EVENT_BOOKINGS;
-		else if (S(1, "bookings") && S(3, "cancel"))
-			r = R_BOOKING_CANCEL;
-		else if (S(1, "customers") && S(3, "bookings"))
-			r = R_CUSTOMER_BOOKINGS;
-		id_at = 2;
-	}
-#undef S
-	if (r == R_NONE || len[id_at] == 0)
-		return R_NONE;
-	if (pct_decode(seg[id_at], len[id_at], k->id_seg, sizeof(k->id_seg),
-		       &k->id_size))
-		return R_NONE;
-	return r;
 }
 
 /* The {id} as an object id: false when it is no id (then 404). */
@@ -627,16 +463,21 @@ static uint64_t client_key(struct call *k)
  * address's (a backend sends from one address); everyone else (anon,
  * customers, no or a bad token) takes from the client address's bucket
  * before any 401 or 403, then anon and customers from their key's or
- * sub's. Routes of A_NONE take from the address's bucket only. */
-static int authorize(struct call *k, enum access a)
+ * sub's. Operations of OP_ACCESS_NONE take from the address's bucket
+ * only. */
+static int authorize(struct call *k)
 {
 	const struct http_str *h = &k->rq->hdr[HTTP_H_AUTHORIZATION];
 	enum auth_result ar = AUTH_MISSING;
 	size_t i = 0;
 
+	enum op_access a = k->op->access;
+
 	memset(&k->who, 0, sizeof(k->who));
-	if (a == A_NONE)
-		return limited(k, AUTH_LIMIT_ADDRESS, client_key(k));
+	if (a == OP_ACCESS_NONE) /* no credentials read */
+		return k->op->limit == OP_LIMIT_NONE
+			       ? 0
+			       : limited(k, AUTH_LIMIT_ADDRESS, client_key(k));
 	if (h->p && h->n >= 7 && strncasecmp(h->p, "Bearer ", 7) == 0) {
 		for (i = 7; i < h->n && (h->p[i] == ' ' || h->p[i] == '\t');
 		     i++)
@@ -676,12 +517,9 @@ static int authorize(struct call *k, enum access a)
 				     "unknown or invalid token");
 		return -EACCES;
 	}
-	if ((a == A_SERVICE && k->who.role != AUTH_SERVICE) ||
-	    (a == A_CUSTOMER && k->who.role != AUTH_SERVICE &&
-	     k->who.role != AUTH_CUSTOMER) ||
-	    k->who.role == AUTH_NONE) {
+	if (!ops_allows(k->op, k->who.role) || k->who.role == AUTH_NONE) {
 		answer_error(k, 403, "forbidden",
-			     a == A_SERVICE ? "needs the service key"
+			     a == OP_ACCESS_SERVICE ? "needs the service key"
 					    : "needs a customer token or the "
 					      "service key");
 		return -EACCES;
@@ -697,9 +535,11 @@ static int authorize(struct call *k, enum access a)
 	return 0; /* the service key: limited above */
 }
 
-/* Idempotency-Key: into req.idem (with the fingerprint); 0 or answered. */
-static int idem(struct call *k, struct core_req *req, bool required)
+/* Idempotency-Key: into req.idem (with the fingerprint); required or not
+ * as the operation's table entry says (ops.c); 0 or answered. */
+static int idem(struct call *k, struct core_req *req)
 {
+	bool required = k->op->idem == OP_IDEM_REQUIRED;
 	const struct http_str *h = &k->rq->hdr[HTTP_H_IDEMPOTENCY_KEY];
 	const struct http_request *rq = k->rq;
 
@@ -870,7 +710,7 @@ static int do_event_patch(struct call *k)
 	jr_close(&r);
 	req.u.patch.capacity = has_cap ? (int64_t)cap : -1;
 	req.u.patch.cancel = status_n != 0;
-	if (idem(k, &req, false))
+	if (idem(k, &req))
 		return 0;
 	return submit(k, &req);
 }
@@ -886,7 +726,7 @@ static int do_book(struct call *k)
 
 	if (!path_id(k, &req.event_id))
 		return answer_error(k, 404, "not_found", "no such event");
-	if (idem(k, &req, true))
+	if (idem(k, &req))
 		return 0;
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
@@ -932,7 +772,7 @@ static int do_cancel(struct call *k)
 
 	if (!path_id(k, &req.booking_id))
 		return answer_error(k, 404, "not_found", "no such booking");
-	if (idem(k, &req, true) || body_empty(k))
+	if (idem(k, &req) || body_empty(k))
 		return 0;
 	if (k->who.role == AUTH_CUSTOMER) /* the core checks the owner */
 		memcpy(req.customer_id, k->who.customer_id,
@@ -990,8 +830,8 @@ static int do_catalogue(struct call *k)
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (rc)
 		goto out_invalid;
-	switch (k->route) {
-	case R_ORGS:
+	switch (k->op->id) {
+	case OP_ORG_CREATE:
 		req.op = CORE_OP_ORG_CREATE;
 		rc = jr_only(&r, org);
 		if (!rc)
@@ -1007,9 +847,9 @@ static int do_catalogue(struct call *k)
 			rc = jr_fail(&r, "field 'timezone' must be an IANA "
 					 "time zone");
 		break;
-	case R_LOCATIONS:
-	case R_INSTRUCTORS:
-		req.op = k->route == R_LOCATIONS ? CORE_OP_LOCATION_CREATE
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
+		req.op = k->op->id == OP_LOCATION_CREATE ? CORE_OP_LOCATION_CREATE
 						 : CORE_OP_INSTRUCTOR_CREATE;
 		rc = jr_only(&r, named);
 		if (!rc)
@@ -1040,7 +880,7 @@ static int do_catalogue(struct call *k)
 	if (rc)
 		goto out_invalid;
 	jr_close(&r);
-	if (idem(k, &req, false) || slot_take(k))
+	if (idem(k, &req) || slot_take(k))
 		return 0;
 	s = k->cat;
 	memcpy(s->name, req.u.cat.name, sizeof(s->name));
@@ -1169,7 +1009,7 @@ static int do_series(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	if (idem(k, &req, false) || slot_take(k))
+	if (idem(k, &req) || slot_take(k))
 		return 0;
 	k->cat->series = spec;
 	req.u.series = &k->cat->series;
@@ -1199,7 +1039,7 @@ static int do_generate(struct call *k)
 		if (rc)
 			return 0;
 	}
-	if (idem(k, &req, false))
+	if (idem(k, &req))
 		return 0;
 	return submit(k, &req);
 }
@@ -1227,7 +1067,7 @@ static int do_archive(struct call *k)
 	if (rc)
 		return 0;
 	req.u.archive.days = (uint32_t)days;
-	if (idem(k, &req, false))
+	if (idem(k, &req))
 		return 0;
 	return submit(k, &req);
 }
@@ -1592,9 +1432,9 @@ static int do_simple(struct call *k)
 {
 	struct srv_status st;
 
-	if (k->route == R_HEALTH)
+	if (k->op->id == OP_HEALTH)
 		return ANSWER_LIT(k, 200, "{\"status\":\"ok\"}");
-	if (k->route == R_METRICS)
+	if (k->op->id == OP_METRICS)
 		return do_metrics(k);
 	memset(&st, 0, sizeof(st));
 	srv_status_get(srv_conn_srv(k->c), &st);
@@ -1606,16 +1446,16 @@ static int do_simple(struct call *k)
 
 /* ---- the entry ---- */
 
-static unsigned method_bit(unsigned method)
+static enum op_method method_bit(unsigned method)
 {
 	switch (method) {
 	case HTTP_GET:
 	case HTTP_HEAD:
-		return M_GET;
+		return OP_GET;
 	case HTTP_POST:
-		return M_POST;
+		return OP_POST;
 	case HTTP_PATCH:
-		return M_PATCH;
+		return OP_PATCH;
 	default:
 		return 0;
 	}
@@ -1627,6 +1467,8 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	struct srv *s = srv_conn_srv(c);
 	const struct http_str *origin = &rq->hdr[HTTP_H_ORIGIN];
 	struct call k;
+	const char *arg, *allow;
+	size_t arg_size;
 	int rc;
 
 	memset(&k, 0, sizeof(k));
@@ -1651,66 +1493,70 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 			k.ctx.origin_size = 1;
 		}
 	}
-	k.route = route_of(&k, rq->path.p, rq->path.n);
-	k.ctx.route = (uint8_t)k.route;
-	if (k.route == R_NONE)
+	rc = ops_http_match(rq->path.p, rq->path.n, method_bit(rq->method),
+			    &k.op, &arg, &arg_size, &allow);
+	if (rc == -ENOENT ||
+	    pct_decode(arg, arg_size, k.id_seg, sizeof(k.id_seg), &k.id_size))
 		return answer_error(&k, 404, "not_found", "no such route");
 	if (rq->method == HTTP_OPTIONS) {
-		k.meta.allow = routes[k.route].allow;
+		k.meta.allow = allow;
 		k.meta.preflight = true;
-		k.meta.preflight_methods = routes[k.route].allow;
+		k.meta.preflight_methods = allow;
 		return answer(&k, 204, NULL, 0);
 	}
-	k.m = method_bit(rq->method);
-	if (!(routes[k.route].methods & k.m)) {
-		k.meta.allow = routes[k.route].allow;
+	if (rc != 0) {
+		k.meta.allow = allow;
 		return answer_error(&k, 405, "method_not_allowed",
 				    "method not allowed on this route");
 	}
+	k.ctx.op = (uint8_t)k.op->id;
 	/* /health, /ready, /metrics: never limited (probes, scrapers) */
-	if (k.route < R_HEALTH && authorize(&k, route_access(k.route, k.m)))
+	if (k.op->limit != OP_LIMIT_NONE && authorize(&k))
 		return 0;
-	switch (k.route) {
-	case R_EVENTS:
+	switch (k.op->id) {
+	case OP_EVENT_LIST:
 		rc = do_events(&k);
 		break;
-	case R_EVENT:
-		rc = k.m == M_GET ? do_event_get(&k) : do_event_patch(&k);
+	case OP_EVENT_GET:
+		rc = do_event_get(&k);
 		break;
-	case R_EVENT_BOOKINGS:
+	case OP_EVENT_PATCH:
+		rc = do_event_patch(&k);
+		break;
+	case OP_BOOK:
 		rc = do_book(&k);
 		break;
-	case R_BOOKING:
+	case OP_BOOKING_GET:
 		rc = do_booking_get(&k);
 		break;
-	case R_BOOKING_CANCEL:
+	case OP_CANCEL:
 		rc = do_cancel(&k);
 		break;
-	case R_CUSTOMER_BOOKINGS:
+	case OP_CUSTOMER_BOOKINGS:
 		rc = do_customer_bookings(&k);
 		break;
-	case R_ORGS:
-	case R_LOCATIONS:
-	case R_INSTRUCTORS:
-	case R_CUSTOMERS:
+	case OP_ORG_CREATE:
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
+	case OP_CUSTOMER_CREATE:
 		rc = do_catalogue(&k);
 		break;
-	case R_SERIES:
+	case OP_SERIES_CREATE:
 		rc = do_series(&k);
 		break;
-	case R_ADMIN_GENERATE:
+	case OP_GENERATE:
 		rc = do_generate(&k);
 		break;
-	case R_ADMIN_ARCHIVE:
+	case OP_ARCHIVE:
 		rc = do_archive(&k);
 		break;
-	case R_ADMIN_STATUS:
+	case OP_STATUS:
 		rc = do_admin_status(&k);
 		break;
-	case R_ADMIN_REFRESH:
+	case OP_REFRESH:
 		rc = do_admin_refresh(&k);
 		break;
-	case R_WEBHOOK_STRIPE:
+	case OP_STRIPE_WEBHOOK:
 		rc = do_stripe(&k);
 		break;
 	default:
@@ -1759,7 +1605,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 	int status = 200;
 	const char *code;
 
-	HTTP_ASSERT(x->route > R_NONE && x->route < R_COUNT);
+	HTTP_ASSERT(x->op > OP_NONE && x->op < OP_COUNT);
 	HTTP_ASSERT(!(x->flags & X_SLOT) || slot->busy);
 	m.head = x->flags & X_HEAD;
 	m.close = x->flags & X_CLOSE;
@@ -1775,7 +1621,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		goto out_slot;
 	}
 	m.replayed = resp->replayed;
-	if (x->route == R_WEBHOOK_STRIPE && resp->code != CORE_FULL &&
+	if (x->op == OP_STRIPE_WEBHOOK && resp->code != CORE_FULL &&
 	    resp->code != CORE_IDEM_IN_FLIGHT) {
 		/* Stripe retries anything but 2xx: a decided payment, also a
 		 * flagged or unknown one, is received; a refusal to decide now
@@ -1809,8 +1655,8 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		goto out_slot;
 	}
 	jw_obj_begin(&w);
-	switch (x->route) {
-	case R_EVENTS: {
+	switch (x->op) {
+	case OP_EVENT_LIST: {
 		char cursor[HTTP_CURSOR_SIZE + 1];
 		uint32_t n = resp->count;
 		if (!views || (n && !views->events))
@@ -1835,7 +1681,8 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		}
 		break;
 	}
-	case R_EVENT:
+	case OP_EVENT_GET:
+	case OP_EVENT_PATCH:
 		if (resp->op == CORE_OP_EVENT_GET) {
 			etag_of_event(&resp->event, etag);
 			if (inm_matches(x, etag))
@@ -1846,16 +1693,16 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		jw_key(&w, "event");
 		jw_event(&w, &resp->event);
 		break;
-	case R_EVENT_BOOKINGS:
+	case OP_BOOK:
 		status = 201;
 		jw_key(&w, "booking");
 		jw_booking(&w, &resp->booking);
 		break;
-	case R_BOOKING:
+	case OP_BOOKING_GET:
 		jw_key(&w, "booking");
 		jw_booking(&w, &resp->booking);
 		break;
-	case R_BOOKING_CANCEL:
+	case OP_CANCEL:
 		jw_key(&w, "booking");
 		jw_booking(&w, &resp->booking);
 		jw_key(&w, "promoted");
@@ -1864,7 +1711,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		else
 			jw_null(&w);
 		break;
-	case R_CUSTOMER_BOOKINGS: {
+	case OP_CUSTOMER_BOOKINGS: {
 		uint32_t n = resp->count;
 		if (!views || (n && !views->bookings))
 			n = 0;
@@ -1879,7 +1726,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		jw_bool(&w, resp->more);
 		break;
 	}
-	case R_ORGS:
+	case OP_ORG_CREATE:
 		status = 201;
 		jw_key(&w, "org");
 		jw_obj_begin(&w);
@@ -1891,10 +1738,10 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		jw_cstr(&w, slot->timezone);
 		jw_obj_end(&w);
 		break;
-	case R_LOCATIONS:
-	case R_INSTRUCTORS:
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
 		status = 201;
-		jw_key(&w, x->route == R_LOCATIONS ? "location" : "instructor");
+		jw_key(&w, x->op == OP_LOCATION_CREATE ? "location" : "instructor");
 		jw_obj_begin(&w);
 		jw_key(&w, "id");
 		jw_id(&w, resp->id);
@@ -1904,7 +1751,7 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		jw_cstr(&w, slot->name);
 		jw_obj_end(&w);
 		break;
-	case R_CUSTOMERS:
+	case OP_CUSTOMER_CREATE:
 		status = 201;
 		jw_key(&w, "customer");
 		jw_obj_begin(&w);
@@ -1916,18 +1763,18 @@ void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
 		jw_cstr(&w, slot->name[0] ? slot->name : NULL);
 		jw_obj_end(&w);
 		break;
-	case R_SERIES:
+	case OP_SERIES_CREATE:
 		status = 201;
 		jw_key(&w, "series");
 		jw_series(&w, resp->id, &slot->series);
 		jw_key(&w, "generated");
 		jw_u64(&w, resp->count);
 		break;
-	case R_ADMIN_GENERATE:
+	case OP_GENERATE:
 		jw_key(&w, "generated");
 		jw_u64(&w, resp->count);
 		break;
-	case R_ADMIN_ARCHIVE:
+	case OP_ARCHIVE:
 		jw_key(&w, "archived");
 		jw_u64(&w, resp->count);
 		break;

@@ -1,0 +1,114 @@
+/*
+ * ops.h: the server's operations, one table (ops.c) that both protocols
+ * read: for each operation its name, HTTP method and path, binary op, who
+ * may call it, whether it takes an idempotency key, its rate-limit class
+ * and the core request it becomes. http_routes.c finds a request's entry
+ * with ops_http_match(), bin.c with ops_by_bin(); both then ask the entry
+ * (ops_allows, .idem, .limit) rather than deciding per protocol.
+ * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
+ * operation's x-bookd-access and x-bookd-idempotency) and
+ * docs/protocol.md (the Operations table), and against both routers.
+ *
+ * Adding an operation: its entry here (enum op_id and ops.c's row), its
+ * core code, the HTTP and binary codecs' cases, both documents.
+ */
+#ifndef BOOKD_OPS_H
+#define BOOKD_OPS_H
+
+#include "auth.h"
+#include "core.h"
+#include "proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum op_id {
+	OP_NONE = 0,
+	OP_EVENT_LIST,
+	OP_EVENT_GET,
+	OP_EVENT_PATCH,
+	OP_BOOK,
+	OP_BOOK_BATCH,
+	OP_BOOKING_GET,
+	OP_CANCEL,
+	OP_CUSTOMER_BOOKINGS,
+	OP_ORG_CREATE,
+	OP_LOCATION_CREATE,
+	OP_INSTRUCTOR_CREATE,
+	OP_CUSTOMER_CREATE,
+	OP_SERIES_CREATE,
+	OP_GENERATE,
+	OP_ARCHIVE,
+	OP_STATUS,
+	OP_REFRESH,
+	OP_STRIPE_WEBHOOK,
+	OP_HEALTH,
+	OP_READY,
+	OP_METRICS,
+	OP_COUNT
+};
+
+/* Who may call: the weakest credential accepted. */
+enum op_access {
+	OP_ACCESS_NONE = 0, /* no credentials read (probes, the webhook's
+			     * own signature) */
+	OP_ACCESS_PUBLIC,   /* the anon key, a customer JWT or the service key */
+	OP_ACCESS_CUSTOMER, /* a customer JWT (for itself) or the service key */
+	OP_ACCESS_SERVICE,  /* the service key */
+};
+
+enum op_idem {
+	OP_IDEM_NONE = 0,   /* a key is not read */
+	OP_IDEM_OPTIONAL,
+	OP_IDEM_REQUIRED,
+	OP_IDEM_STRIPE,     /* the Stripe event's id is the key */
+};
+
+/* The rate-limit buckets a request takes from (auth.h). */
+enum op_limit {
+	OP_LIMIT_NONE = 0,  /* never limited (probes, scrapers) */
+	OP_LIMIT_ADDRESS,   /* the client address's bucket only */
+	OP_LIMIT_CALLER,    /* the service key's own, else the address's and
+			     * then the anon key's or the customer's */
+};
+
+/* HTTP methods, as bits (HEAD is GET). */
+enum op_method { OP_GET = 1, OP_POST = 2, OP_PATCH = 4 };
+
+struct op_def {
+	enum op_id id;
+	const char *name;        /* the binary op's name when it has one */
+	enum op_method method;   /* 0: no HTTP route */
+	const char *path;        /* "/v1/events/{event_id}": one {} at most */
+	enum mp_op bin;          /* MP_OP_NONE: HTTP only */
+	enum op_access access;
+	enum op_idem idem;
+	enum op_limit limit;
+	enum core_op core;       /* CORE_OP_NONE: answered by the server */
+};
+
+/* The entry of id (OP_NONE < id < OP_COUNT), else NULL. */
+const struct op_def *ops_get(enum op_id id);
+
+/* The entry of a binary op, else NULL. */
+const struct op_def *ops_by_bin(enum mp_op op);
+
+/* Whether role may call op (access rules above). */
+bool ops_allows(const struct op_def *op, enum auth_role role);
+
+/* The name of an access rule, idempotency rule (as the documents spell
+ * them: "none", "public", "customer", "service"; "none", "optional",
+ * "required", "stripe-event"). */
+const char *ops_access_name(enum op_access a);
+const char *ops_idem_name(enum op_idem i);
+
+/* The HTTP entry of path p[0..n) with a method bit: 0 and *op set; the
+ * raw {} segment (not decoded) in *arg / *arg_size. -ENOENT when no entry
+ * has that path; -EPERM when some have it with other methods (*allow
+ * then lists them: "GET, HEAD, PATCH, OPTIONS"). *allow is always the
+ * path's methods when the path is known. */
+int ops_http_match(const char *p, size_t n, enum op_method m,
+		   const struct op_def **op, const char **arg,
+		   size_t *arg_size, const char **allow);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * test_ops.c: the table of operations (api/ops.c) against what it must
+ * agree with:
+ *   - itself: one row per enum op_id in order, a name each, names unique,
+ *     access NONE exactly for the operations limited by address or never;
+ *   - the HTTP router: every row with a path is found by ops_http_match
+ *     for its method (with a value in its {} segment), other methods on
+ *     that path are 405 with an Allow naming exactly the path's methods,
+ *     unknown paths are 404;
+ *   - the binary router: every binary op (enum mp_op) has exactly one row,
+ *     whose name is the op's name;
+ *   - docs/openapi.yaml: exactly the rows with a path, each with its
+ *     method, x-bookd-op, x-bookd-access and x-bookd-idempotency;
+ *   - docs/protocol.md's Operations table: exactly the rows with a binary
+ *     op, each with its number, role and key rule.
+ *
+ * Prints "ops: N checks (M failed)", exits 0 only when all passed.
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+#define LINE_SIZE_MAX 2048
+
+static char repo[1024];
+
+static FILE *doc_open(const char *name)
+{
+	char path[1200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/docs/%s", repo, name);
+	f = fopen(path, "r");
+	if (!f)
+		fprintf(stderr, "ops: cannot open %s\n", path);
+	CHECK(f != NULL);
+	return f;
+}
+
+static const struct op_def *by_name(const char *name)
+{
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++)
+		if (strcmp(ops_get(i)->name, name) == 0)
+			return ops_get(i);
+	return NULL;
+}
+
+static void test_table(void)
+{
+	CHECK(ops_get(OP_NONE) == NULL);
+	CHECK(ops_get(OP_COUNT) == NULL);
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
+		const struct op_def *op = ops_get(i);
+		CHECK(op != NULL && op->id == (enum op_id)i);
+		CHECK(op->name && op->name[0]);
+		CHECK(by_name(op->name) == op);
+		CHECK(op->path || op->bin != MP_OP_NONE);
+		CHECK(!op->path == !op->method);
+		/* No credentials read: limited by address or not at all. */
+		CHECK((op->access == OP_ACCESS_NONE) ==
+		      (op->limit != OP_LIMIT_CALLER));
+		if (op->access == OP_ACCESS_NONE)
+			CHECK(op->bin == MP_OP_NONE);
+	}
+	CHECK(ops_allows(ops_get(OP_EVENT_GET), AUTH_ANON));
+	CHECK(!ops_allows(ops_get(OP_EVENT_GET), AUTH_NONE));
+	CHECK(!ops_allows(ops_get(OP_BOOK), AUTH_ANON));
+	CHECK(ops_allows(ops_get(OP_BOOK), AUTH_CUSTOMER));
+	CHECK(ops_allows(ops_get(OP_BOOK), AUTH_SERVICE));
+	CHECK(!ops_allows(ops_get(OP_ORG_CREATE), AUTH_CUSTOMER));
+	CHECK(ops_allows(ops_get(OP_ORG_CREATE), AUTH_SERVICE));
+}
+
+/* The path of op with "7" in its {} segment. */
+static void path_fill(const char *pat, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = pat; *p && o + 2 < size; p++) {
+		if (*p == '{') {
+			while (*p && *p != '}')
+				p++;
+			out[o++] = '7';
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static void test_http_router(void)
+{
+	static const enum op_method methods[] = { OP_GET, OP_POST, OP_PATCH };
+	static const char *const unknown[] = {
+		"", "/", "/v1", "/v1/", "/v1/events/", "/v1/events/7/",
+		"/v1/nope", "/health/", "/v1/admin", "/v1/bookings/7/cancel/x",
+		"/v2/events", "/v1/events/7/bookings/7/x",
+	};
+	const struct op_def *op;
+	const char *arg, *allow;
+	size_t arg_size;
+
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
+		const struct op_def *want = ops_get(i);
+		char path[256];
+		unsigned path_methods = 0;
+		if (!want->path)
+			continue;
+		path_fill(want->path, path, sizeof(path));
+		CHECK(ops_http_match(path, strlen(path), want->method, &op,
+				     &arg, &arg_size, &allow) == 0);
+		CHECK(op == want);
+		CHECK(!strchr(want->path, '{') ||
+		      (arg_size == 1 && arg && arg[0] == '7'));
+		for (unsigned j = OP_NONE + 1; j < OP_COUNT; j++)
+			if (ops_get(j)->path &&
+			    strcmp(ops_get(j)->path, want->path) == 0)
+				path_methods |= ops_get(j)->method;
+		for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]);
+		     m++) {
+			int rc = ops_http_match(path, strlen(path), methods[m],
+						&op, &arg, &arg_size, &allow);
+			CHECK(rc == ((path_methods & methods[m]) ? 0 : -EPERM));
+			CHECK(allow != NULL);
+			if (!allow)
+				continue;
+			CHECK(!!strstr(allow, "GET") == !!(path_methods & OP_GET));
+			CHECK(!!strstr(allow, "HEAD") == !!(path_methods & OP_GET));
+			CHECK(!!strstr(allow, "POST") == !!(path_methods & OP_POST));
+			CHECK(!!strstr(allow, "PATCH") ==
+			      !!(path_methods & OP_PATCH));
+			CHECK(strstr(allow, "OPTIONS") != NULL);
+		}
+	}
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		CHECK(ops_http_match(unknown[i], strlen(unknown[i]), OP_GET, &op,
+				     &arg, &arg_size, &allow) == -ENOENT);
+}
+
+static void test_bin_router(void)
+{
+	for (unsigned b = MP_OP_NONE + 1; b < MP_OP_COUNT; b++) {
+		const struct op_def *op = ops_by_bin(b);
+		unsigned rows = 0;
+		CHECK(op != NULL);
+		if (op)
+			CHECK(strcmp(op->name, mp_op_name(b)) == 0);
+		for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++)
+			rows += ops_get(i)->bin == (enum mp_op)b;
+		CHECK(rows == 1);
+	}
+	CHECK(ops_by_bin(MP_OP_NONE) == NULL);
+}
+
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '`')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '`' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* "x-bookd-access: service" -> "service" when line has key. */
+static const char *yaml_value(char *line, const char *key)
+{
+	char *p = strstr(line, key);
+
+	if (!p || strncmp(p + strlen(key), ": ", 2) != 0)
+		return NULL;
+	return trim(p + strlen(key) + 2);
+}
+
+static void test_openapi(void)
+{
+	FILE *f = doc_open("openapi.yaml");
+	char line[LINE_SIZE_MAX], path[256] = "";
+	bool in_paths = false, seen[OP_COUNT] = { false };
+	const struct op_def *cur = NULL;
+	enum op_method method = 0;
+	unsigned found = 0;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		const char *v;
+		if (strcmp(line, "paths:\n") == 0) {
+			in_paths = true;
+			continue;
+		}
+		if (!in_paths)
+			continue;
+		if (line[0] != ' ' && line[0] != '\n')
+			break; /* the next top-level key */
+		if (strncmp(line, "  /", 3) == 0) {
+			snprintf(path, sizeof(path), "%s", trim(line));
+			if (path[0] && path[strlen(path) - 1] == ':')
+				path[strlen(path) - 1] = '\0';
+			continue;
+		}
+		if (strcmp(line, "    get:\n") == 0 ||
+		    strcmp(line, "    post:\n") == 0 ||
+		    strcmp(line, "    patch:\n") == 0) {
+			method = line[4] == 'g' ? OP_GET
+				 : line[5] == 'o' ? OP_POST : OP_PATCH;
+			cur = NULL;
+			found++;
+			continue;
+		}
+		if ((v = yaml_value(line, "x-bookd-op"))) {
+			cur = by_name(v);
+			CHECK(cur != NULL);
+			if (!cur) {
+				fprintf(stderr, "ops: openapi %s: no op %s\n",
+					path, v);
+				continue;
+			}
+			CHECK(!seen[cur->id]);
+			seen[cur->id] = true;
+			CHECK(cur->path && strcmp(cur->path, path) == 0);
+			CHECK(cur->method == method);
+		} else if ((v = yaml_value(line, "x-bookd-access")) && cur) {
+			CHECK(strcmp(v, ops_access_name(cur->access)) == 0);
+		} else if ((v = yaml_value(line, "x-bookd-idempotency")) && cur) {
+			CHECK(strcmp(v, ops_idem_name(cur->idem)) == 0);
+		}
+	}
+	fclose(f);
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
+		if (!!ops_get(i)->path != seen[i])
+			fprintf(stderr, "ops: openapi and the table differ on %s\n",
+				ops_get(i)->name);
+		CHECK(!!ops_get(i)->path == seen[i]);
+	}
+	/* every operation of the document has its x-bookd-op */
+	unsigned with_path = 0;
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++)
+		with_path += ops_get(i)->path != NULL;
+	CHECK(found == with_path);
+}
+
+/* protocol.md's role column for an access rule. */
+static const char *role_doc(enum op_access a)
+{
+	switch (a) {
+	case OP_ACCESS_PUBLIC:
+		return "any";
+	case OP_ACCESS_CUSTOMER:
+		return "service, customer";
+	case OP_ACCESS_SERVICE:
+		return "service";
+	default:
+		return "?";
+	}
+}
+
+static void test_protocol(void)
+{
+	FILE *f = doc_open("protocol.md");
+	char line[LINE_SIZE_MAX];
+	bool in_table = false, seen[OP_COUNT] = { false };
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *col[7];
+		unsigned n = 0;
+		char *p = line;
+		const struct op_def *op;
+		if (strncmp(line, "### Operations", 14) == 0) {
+			in_table = true;
+			continue;
+		}
+		if (!in_table)
+			continue;
+		if (strncmp(line, "###", 3) == 0 || strncmp(line, "## ", 3) == 0)
+			break;
+		if (line[0] != '|' || strncmp(line, "| # ", 4) == 0 ||
+		    strncmp(line, "|---", 4) == 0)
+			continue;
+		/* | # | op | role | key | fields | ok answer | */
+		p++;
+		while (n < 7 && p && *p) {
+			char *bar = strchr(p, '|');
+			if (bar)
+				*bar = '\0';
+			col[n++] = trim(p);
+			p = bar ? bar + 1 : NULL;
+		}
+		CHECK(n >= 6);
+		if (n < 6)
+			continue;
+		op = by_name(col[1]);
+		CHECK(op != NULL && op->bin != MP_OP_NONE);
+		if (!op || op->bin == MP_OP_NONE) {
+			fprintf(stderr, "ops: protocol.md: no binary op %s\n",
+				col[1]);
+			continue;
+		}
+		CHECK(!seen[op->id]);
+		seen[op->id] = true;
+		CHECK((unsigned)atoi(col[0]) == (unsigned)op->bin);
+		CHECK(strcmp(col[2], role_doc(op->access)) == 0);
+		if (op->idem == OP_IDEM_NONE)
+			CHECK(col[3][0] == '\0');
+		else
+			CHECK(strncmp(col[3], ops_idem_name(op->idem),
+				      strlen(ops_idem_name(op->idem))) == 0);
+	}
+	fclose(f);
+	CHECK(in_table);
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
+		bool want = ops_get(i)->bin != MP_OP_NONE;
+		if (want != seen[i])
+			fprintf(stderr, "ops: protocol.md and the table differ "
+					"on %s\n", ops_get(i)->name);
+		CHECK(want == seen[i]);
+	}
+}
+
+int main(void)
+{
+	/* this file is <repo>/tests/unit/test_ops.c */
+	const char *dir = getenv("DOCS_DIR");
+	char *p;
+
+	snprintf(repo, sizeof(repo), "%s", __FILE__);
+	p = strstr(repo, "/tests/unit/test_ops.c");
+	if (p)
+		*p = '\0';
+	if (dir) /* DOCS_DIR is <repo>/docs */
+		snprintf(repo, sizeof(repo), "%s/..", dir);
+	test_table();
+	test_http_router();
+	test_bin_router();
+	test_openapi();
+	test_protocol();
+	printf("ops: %u checks (%u failed)\n", check_count, check_fail_count);
+	return check_fail_count ? 1 : 0;
+}
