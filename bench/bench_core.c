@@ -131,6 +131,7 @@ static void *produce(void *arg)
 				p->refused++;
 		}
 		got += (uint64_t)n;
+		ASSERT(got <= sent); /* answers only to what was submitted */
 	}
 	return NULL;
 }

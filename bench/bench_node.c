@@ -119,6 +119,7 @@ int main(int argc, char **argv)
 			/* A refusal made no record: it may go at once, but
 			 * answers leave in order behind the durable ones. */
 			pending_lsn[tail++ % 1024] = max_lsn;
+			ASSERT(tail - head <= 1024); /* no more decided than --depth <= 1024 */
 			decided++;
 		}
 		uint64_t d = wal_durable_lsn(node_wal(n));

@@ -94,6 +94,7 @@ static uint64_t book(node *n, core_port *p, uint64_t count, uint64_t events,
 		for (int i = 0; i < k; i++)
 			*booked += out[i].code == CORE_OK;
 		answered += (uint64_t)k;
+		ASSERT(answered <= sent);
 		if (k == 0 && sent == answered)
 			usleep(200);
 	}

@@ -7,6 +7,7 @@
 #ifndef BOOKD_BENCH_UTIL_H
 #define BOOKD_BENCH_UTIL_H
 
+#include "bench_assert.h"
 #include "core.h"
 
 #include <inttypes.h>
@@ -82,6 +83,7 @@ static inline void bench_studio(core_port *p, struct core_series_spec *spec,
  * (ids 1..events), from the seeded generator. */
 static inline void bench_book_req(struct core_req *q, uint64_t *seed, uint64_t events)
 {
+	ASSERT(events > 0);
 	memset(q, 0, sizeof(*q));
 	q->op = CORE_OP_BOOK;
 	q->now = NOW;
@@ -105,6 +107,7 @@ static inline uint64_t bench_book_some(core_port *p, uint64_t sent, uint64_t unt
 			break;
 		sent++;
 	}
+	ASSERT(sent - done <= depth);
 	return sent;
 }
 

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_assert.h"
 #include "wal.h"
 
 #define BENCH_THREAD_COUNT_MAX 64
@@ -180,6 +181,7 @@ static void appenders_start(struct appender *a, unsigned count, wal *w,
 {
 	unsigned i;
 
+	ASSERT(count <= BENCH_THREAD_COUNT_MAX); /* the callers' arrays */
 	for (i = 0; i < count; i++) {
 		a[i] = (struct appender){ .w = w, .rate = rate / count,
 					  .stop = stop };
@@ -219,7 +221,10 @@ static double pct_us(struct latency *l, double p)
 
 	if (l->count == 0)
 		return 0;
+	ASSERT(p >= 0);
+	ASSERT(p <= 1);
 	i = (size_t)(p * (double)(l->count - 1) + 0.5);
+	ASSERT(i < l->count);
 	return (double)l->ns[i] / 1e3;
 }
 

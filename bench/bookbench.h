@@ -20,6 +20,8 @@
 #ifndef BOOKBENCH_H
 #define BOOKBENCH_H
 
+#include "bench_assert.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

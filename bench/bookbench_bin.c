@@ -53,6 +53,7 @@ static int batch_send(struct bin_conn *c)
 {
 	if (c->batch_count == 0)
 		return 0;
+	ASSERT(c->batch_count <= c->q_count); /* the last ones queued */
 	uint64_t id = 0;
 	int rc = bc_book_batch_async(c->bc, c->items, c->batch_count, &id);
 	if (rc < 0)
@@ -198,6 +199,8 @@ static int bin_submit(void *conn, const struct bb_op *op)
 	if (c->q_count + c->r_count >= BIN_QUEUE_MAX - 1)
 		return -EBUSY;
 	if (op->kind == BB_OP_BOOK && c->batch_max > 1) {
+		ASSERT(c->batch_max <= BC_BATCH_COUNT_MAX);
+		ASSERT(c->batch_count < c->batch_max); /* sent once full */
 		uint32_t i = c->batch_count++;
 		snprintf(c->customers[i], sizeof(c->customers[i]), "%s", op->customer);
 		snprintf(c->keys[i], sizeof(c->keys[i]), "%s", op->key);
@@ -259,6 +262,7 @@ static int bin_submit(void *conn, const struct bb_op *op)
 	p->kind = op->kind;
 	p->booking_id = op->booking_id;
 	c->q_count++;
+	ASSERT(c->q_count + c->r_count < BIN_QUEUE_MAX); /* -EBUSY above */
 	c->dirty = true;
 	return 0;
 }

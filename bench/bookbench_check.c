@@ -148,6 +148,7 @@ static int read_window(const struct bb_driver *drv, void *conn, const struct bb_
 {
 	unsigned window = drv->inflight_max < BB_CHECK_WINDOW ? drv->inflight_max : BB_CHECK_WINDOW;
 	size_t sent = 0, done = 0;
+	ASSERT(window > 0); /* every driver takes at least one request */
 	while (done < n) {
 		while (sent < n && sent - done < window) {
 			int rc = drv->submit(conn, &ops[sent]);
@@ -158,6 +159,7 @@ static int read_window(const struct bb_driver *drv, void *conn, const struct bb_
 		int got = drv->poll(conn, res + done, (int)(sent - done), 10 * 1000000000LL);
 		if (got < 0)
 			return got;
+		ASSERT(got <= (int)(sent - done)); /* poll's max */
 		done += (size_t)got;
 	}
 	return 0;
@@ -199,6 +201,7 @@ static int read_parallel(const struct bb_opts *o, const struct bb_driver *drv,
 	unsigned k = o->connections < BB_CHECK_CONN_MAX ? o->connections : BB_CHECK_CONN_MAX;
 	if (n < (size_t)k * 64)
 		k = 1;
+	ASSERT(k >= 1); /* --connections is 1.. */
 	struct read_part parts[BB_CHECK_CONN_MAX];
 	pthread_t threads[BB_CHECK_CONN_MAX];
 	for (unsigned i = 0; i < k; i++) {

@@ -11,7 +11,6 @@
  */
 #include "bookbench.h"
 
-#include <assert.h>
 #include <string.h>
 
 #define SUB_COUNT (1u << BB_HIST_SUB_BITS)
@@ -35,15 +34,15 @@ unsigned bb_hist_index(uint64_t ns)
 	unsigned shift = m - BB_HIST_SUB_BITS;
 	unsigned group = m - BB_HIST_SUB_BITS + 1;
 	unsigned sub = (unsigned)(ns >> shift) - SUB_COUNT;
-	assert(sub < SUB_COUNT);
+	ASSERT(sub < SUB_COUNT);
 	unsigned index = group * SUB_COUNT + sub;
-	assert(index < BB_HIST_BUCKET_COUNT);
+	ASSERT(index < BB_HIST_BUCKET_COUNT);
 	return index;
 }
 
 uint64_t bb_hist_bucket_low(unsigned index)
 {
-	assert(index < BB_HIST_BUCKET_COUNT);
+	ASSERT(index < BB_HIST_BUCKET_COUNT);
 	if (index < SUB_COUNT)
 		return index;
 	unsigned group = index / SUB_COUNT, sub = index % SUB_COUNT;
@@ -53,7 +52,7 @@ uint64_t bb_hist_bucket_low(unsigned index)
 
 uint64_t bb_hist_bucket_high(unsigned index)
 {
-	assert(index < BB_HIST_BUCKET_COUNT);
+	ASSERT(index < BB_HIST_BUCKET_COUNT);
 	if (index < SUB_COUNT)
 		return (uint64_t)index + 1;
 	unsigned group = index / SUB_COUNT, sub = index % SUB_COUNT;

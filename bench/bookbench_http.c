@@ -12,7 +12,6 @@
  */
 #include "bookbench.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -559,14 +558,14 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
  * the buffer is reset once all of it went. 0 or -errno. */
 static int send_some(struct http_conn *c)
 {
-	assert(c->out_off < c->out_len);
+	ASSERT(c->out_off < c->out_len);
 	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 			 MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
 	if (n > 0) {
 		c->out_off += (size_t)n;
-		assert(c->out_off <= c->out_len);
+		ASSERT(c->out_off <= c->out_len);
 		if (c->out_off == c->out_len)
 			c->out_off = c->out_len = 0;
 	}

@@ -21,7 +21,6 @@
 
 #include "bookbench.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -174,7 +173,7 @@ static inline uint64_t bb_rnd_next(uint64_t *s)
 /* Uniform in 0..n-1 (n > 0). */
 static inline uint32_t bb_rnd_below(uint64_t *s, uint32_t n)
 {
-	assert(n > 0);
+	ASSERT(n > 0);
 	return (uint32_t)(((bb_rnd_next(s) >> 32) * n) >> 32);
 }
 

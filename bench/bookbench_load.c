@@ -47,6 +47,18 @@ struct bb_worker_arg {
 
 static void worker_loop(struct bb_runner *r, struct bb_worker *w);
 
+/* The oldest outstanding request has its answer res (answers come in submit
+ * order): accounted, its slot freed. */
+static void slot_answered(struct bb_runner *r, struct bb_worker *w, struct bb_result *res,
+			  int64_t now)
+{
+	ASSERT(w->slot_count > 0);
+	struct bb_slot *s = &w->slots[w->slot_head];
+	bb_scenario_answer(r, w, s, res, now);
+	w->slot_head = (w->slot_head + 1) % BB_INFLIGHT_MAX;
+	w->slot_count--;
+}
+
 static void *worker_run(void *arg)
 {
 	struct bb_worker_arg *a = arg;
@@ -115,7 +127,7 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			}
 			struct bb_slot *s = &w->slots[(w->slot_head + w->slot_count) % BB_INFLIGHT_MAX];
 			bb_scenario_next(r, w, s);
-			assert(preloading || !s->preload);
+			ASSERT(preloading || !s->preload);
 			s->intended_ns = intended;
 			s->sent_ns = now;
 			int rc = w->drv->submit(w->conn, &s->op);
@@ -126,6 +138,7 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 				return;
 			}
 			w->slot_count++;
+			ASSERT(w->slot_count <= r->inflight);
 			if (!preloading && open_loop)
 				sched++;
 		}
@@ -158,22 +171,15 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			/* count what was outstanding as transport errors */
 			now = bb_now_ns();
 			while (w->slot_count > 0) {
-				struct bb_slot *s = &w->slots[w->slot_head];
 				struct bb_result res = { .code = BB_TRANSPORT };
-				bb_scenario_answer(r, w, s, &res, now);
-				w->slot_head = (w->slot_head + 1) % BB_INFLIGHT_MAX;
-				w->slot_count--;
+				slot_answered(r, w, &res, now);
 			}
 			return;
 		}
+		ASSERT(n <= (int)w->slot_count); /* poll's max: at most what is out */
 		now = bb_now_ns();
-		for (int i = 0; i < n; i++) {
-			assert(w->slot_count > 0);
-			struct bb_slot *s = &w->slots[w->slot_head];
-			bb_scenario_answer(r, w, s, &results[i], now);
-			w->slot_head = (w->slot_head + 1) % BB_INFLIGHT_MAX;
-			w->slot_count--;
-		}
+		for (int i = 0; i < n; i++)
+			slot_answered(r, w, &results[i], now);
 	}
 	return;
 }
@@ -210,6 +216,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 	r.sc = sc;
 	r.connections = o->connections;
 	r.inflight = o->inflight < drv->inflight_max ? o->inflight : drv->inflight_max;
+	ASSERT(r.inflight >= 1);
+	ASSERT(r.inflight <= BB_INFLIGHT_MAX); /* the slots of a worker */
 	r.rate = o->rate;
 	r.requests_max = o->requests;
 	r.replay_pct = o->replay_pct;

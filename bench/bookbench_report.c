@@ -8,7 +8,6 @@
  */
 #include "bookbench.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -118,7 +117,7 @@ static int compare_rows(const struct bb_run *const *runs, unsigned run_count,
 			if (strcmp(runs[j]->scenario, runs[i]->scenario) != 0 ||
 			    strcmp(runs[j]->driver, "baseline-pg") == 0)
 				continue;
-			assert(n < row_max);
+			ASSERT(n < row_max);
 			const struct bb_run *a = runs[i], *b = runs[j];
 			struct compare_row *row = &(*rows)[n++];
 			row->baseline = a;

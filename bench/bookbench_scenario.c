@@ -63,11 +63,12 @@ static void own_push(struct bb_worker *w, uint64_t booking_id)
 	}
 	w->own[(w->own_head + w->own_count) % BB_OWN_MAX] = booking_id;
 	w->own_count++;
+	ASSERT(w->own_count <= BB_OWN_MAX);
 }
 
 static uint64_t own_pop_oldest(struct bb_worker *w)
 {
-	assert(w->own_count > 0);
+	ASSERT(w->own_count > 0);
 	uint64_t id = w->own[w->own_head];
 	w->own_head = (w->own_head + 1) % BB_OWN_MAX;
 	w->own_count--;
@@ -76,7 +77,7 @@ static uint64_t own_pop_oldest(struct bb_worker *w)
 
 static uint64_t own_pop_random(struct bb_worker *w)
 {
-	assert(w->own_count > 0);
+	ASSERT(w->own_count > 0);
 	uint32_t i = bb_rnd_below(&w->rng, w->own_count);
 	uint32_t at = (w->own_head + i) % BB_OWN_MAX;
 	uint32_t last = (w->own_head + w->own_count - 1) % BB_OWN_MAX;
@@ -115,6 +116,8 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	if (w->preload_next < w->preload_end) { /* cancel-storm: fill the events first */
 		uint64_t i = w->preload_next++;
 		uint32_t per_event = ds->capacity + ds->waitlist_capacity;
+		ASSERT(per_event > 0); /* else nothing to preload */
+		ASSERT(i < r->customer_count); /* raised to cover the preload */
 		op->kind = BB_OP_BOOK;
 		op->event_id = ds->event_ids[(i / per_event) % ds->event_count];
 		customer_name(r, i, op->customer);
@@ -125,6 +128,7 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	    bb_rnd_below(&w->rng, 100) < r->replay_pct) {
 		const struct bb_recent *p = &w->recent[bb_rnd_below(&w->rng, w->recent_count)];
 		*op = p->op;
+		ASSERT(op->kind == BB_OP_BOOK || op->kind == BB_OP_CANCEL); /* decisions only */
 		s->replay = true;
 		s->expect_id = p->booking_id;
 		return;
@@ -159,6 +163,7 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 		if (per_round == 0)
 			per_round = 1;
 		uint64_t c = w->index + (i % per_round) * r->connections;
+		ASSERT(c < r->customer_count); /* bb_scenario_done stops a share of 0 */
 		uint64_t round = i / per_round;
 		op->event_id = ds->event_ids[(c + round) % ds->event_count];
 		customer_name(r, c, op->customer);
@@ -168,20 +173,31 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	}
 }
 
+/* The next acknowledgement kept for the check, zeroed; NULL once the
+ * connection's share of --track-max is used (the check is then partial). */
+static struct bb_ack *ack_next(struct bb_worker *w)
+{
+	ASSERT(w->ack_count <= w->ack_cap);
+	if (w->ack_count == w->ack_cap) {
+		w->ack_overflow = true;
+		return NULL;
+	}
+	struct bb_ack *a = &w->acks[w->ack_count++];
+	memset(a, 0, sizeof(*a));
+	return a;
+}
+
 static void ack_add(struct bb_worker *w, const struct bb_slot *s, const struct bb_result *res,
 		    int64_t now)
 {
-	if (w->ack_count == w->ack_cap) {
-		w->ack_overflow = true;
+	struct bb_ack *a = ack_next(w);
+	if (a == NULL)
 		return;
-	}
-	struct bb_ack *a = &w->acks[w->ack_count++];
 	a->booking_id = res->booking_id;
 	a->event_id = s->op.event_id;
 	a->sent_ns = s->sent_ns;
 	a->acked_ns = now;
 	a->status = (uint8_t)res->status;
-	a->cancelled = 0;
 }
 
 void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s,
@@ -189,6 +205,8 @@ void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot
 {
 	enum bb_code code = res->code;
 
+	ASSERT((unsigned)code < BB_CODE_COUNT); /* the drivers map every answer */
+	ASSERT((unsigned)s->op.kind < BB_OP_KIND_COUNT);
 	if (s->replay) {
 		/* the same answer again; an error (429, transport) stays itself */
 		if ((code == BB_OK && res->booking_id != s->expect_id) ||
@@ -205,13 +223,10 @@ void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot
 			if (res->promoted_id != 0)
 				w->promotions++;
 			/* marked in the acks at check time (by booking id) */
-			if (w->ack_count < w->ack_cap) {
-				struct bb_ack *a = &w->acks[w->ack_count++];
-				memset(a, 0, sizeof(*a));
+			struct bb_ack *a = ack_next(w);
+			if (a != NULL) {
 				a->booking_id = s->op.booking_id;
 				a->cancelled = 1;
-			} else {
-				w->ack_overflow = true;
 			}
 		}
 		struct bb_recent *p = w->recent_count < BB_REPLAY_MAX
