@@ -851,7 +851,9 @@ static void *slow_main(void *arg)
 
 		pthread_mutex_lock(&s->slow_lock);
 		job->next = t->slow_done;
-		t->slow_done = job;
+		/* Atomic: poll_slow peeks at slow_done without the lock (a
+		 * relaxed hint; the list itself is taken under the lock). */
+		__atomic_store_n(&t->slow_done, job, __ATOMIC_RELAXED);
 		(void)!write(t->wake_fd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&s->slow_lock);
