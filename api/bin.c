@@ -670,7 +670,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		req->op = CORE_OP_EVENT_GET;
 		return bin__id(m, "event_id", true, &req->event_id, e);
 	case MP_OP_EVENT_LIST: {
-		uint32_t limit = MP_LIST_LIMIT_DEFAULT;
+		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
 		req->op = CORE_OP_EVENT_LIST;
 		req->u.list.from = st->now; /* as HTTP: upcoming events */
 		req->u.list.to = INT64_MAX;
@@ -713,9 +713,11 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		    bin__id(m, "instructor_id", false, &req->u.patch.instructor_id, e))
 			return -EINVAL;
 		if (cap) {
-			if (mp_int(cap, &c) != 0 || c < 0 || c > 1000000)
+			if (mp_int(cap, &c) != 0 || c < 0 ||
+			    c > CORE_CAPACITY_MAX)
 				return bin__fail(e, "invalid_request",
-						 "capacity: 0..1000000");
+						 "capacity: 0..%d",
+						 CORE_CAPACITY_MAX);
 			req->u.patch.capacity = c;
 		}
 		if ((o = mp_get(m, "status"))) {
@@ -755,7 +757,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 			       sizeof(x->customer_id));
 		return bin__id(m, "booking_id", true, &req->booking_id, e);
 	case MP_OP_CUSTOMER_BOOKINGS: {
-		uint32_t limit = MP_LIST_LIMIT_DEFAULT;
+		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
 		req->op = CORE_OP_CUSTOMER_BOOKINGS;
 		if (bin__customer(m, st, req->customer_id, e) ||
 		    bin__u32(m, "limit", false, &limit, e))

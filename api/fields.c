@@ -394,12 +394,13 @@ int fld_series_check(const struct core_series_spec *s, char *err,
 			return -EINVAL;
 		}
 	}
-	if (s->capacity > 1000000) {
-		snprintf(err, err_size, "capacity: 0..1000000");
+	if (s->capacity > CORE_CAPACITY_MAX) {
+		snprintf(err, err_size, "capacity: 0..%d", CORE_CAPACITY_MAX);
 		return -EINVAL;
 	}
-	if (s->duration_min == 0 || s->duration_min > 1440) {
-		snprintf(err, err_size, "duration_min: 1..1440");
+	if (s->duration_min == 0 || s->duration_min > CORE_DURATION_MIN_MAX) {
+		snprintf(err, err_size, "duration_min: 1..%d",
+			 CORE_DURATION_MIN_MAX);
 		return -EINVAL;
 	}
 	return 0;

@@ -50,7 +50,8 @@ bool fld_timezone_valid(const char *name);
 int fld_weekday_error(const char *s, size_t n, char *err, size_t err_size);
 /* What a series spec must satisfy beyond each field's own parser (the
  * core's series rules), the field named in err: last_date not before
- * first_date, capacity 0..1000000, duration_min 1..1440. 0 or -EINVAL. */
+ * first_date, capacity 0..CORE_CAPACITY_MAX, duration_min
+ * 1..CORE_DURATION_MIN_MAX. 0 or -EINVAL. */
 int fld_series_check(const struct core_series_spec *s, char *err,
 		     size_t err_size);
 

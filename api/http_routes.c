@@ -65,7 +65,6 @@
 #define HTTP_SEG_SIZE_MAX 128
 #define HTTP_QUERY_KEY_SIZE_MAX 32
 #define HTTP_QUERY_VALUE_SIZE_MAX 128
-#define HTTP_LIST_LIMIT_DEFAULT 50
 #define HTTP_CACHE_CONTROL "public, max-age=5"
 #define HTTP_CURSOR_SIZE 22 /* base64url of 16 bytes, unpadded */
 _Static_assert(FLD_IDEM_KEY_SIZE_MAX == HTTP_IDEM_KEY_SIZE_MAX, "one key rule");
@@ -279,16 +278,23 @@ static int query_limit(struct call *k, const struct qparam *q, uint32_t *out)
 {
 	uint64_t v = 0;
 
-	*out = HTTP_LIST_LIMIT_DEFAULT;
+	char what[32];
+
+	*out = CORE_LIST_LIMIT_DEFAULT;
 	if (!q->present)
 		return 0;
-	for (size_t i = 0; i < q->n; i++) {
-		if (q->value[i] < '0' || q->value[i] > '9' || v > 100000)
-			return query_bad(k, "limit", "an integer 1..500");
+	for (size_t i = 0; i < q->n && v <= CORE_LIST_LIMIT_MAX; i++) {
+		if (q->value[i] < '0' || q->value[i] > '9') {
+			v = 0;
+			break;
+		}
 		v = v * 10 + (uint64_t)(q->value[i] - '0');
 	}
-	if (v == 0 || v > CORE_LIST_LIMIT_MAX)
-		return query_bad(k, "limit", "an integer 1..500");
+	if (v == 0 || v > CORE_LIST_LIMIT_MAX) {
+		snprintf(what, sizeof(what), "an integer 1..%d",
+			 CORE_LIST_LIMIT_MAX);
+		return query_bad(k, "limit", what);
+	}
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -690,7 +696,8 @@ static int do_event_patch(struct call *k)
 	if (!rc)
 		rc = jr_only(&r, allowed);
 	if (!rc)
-		rc = jr_uint(&r, "capacity", false, 1000000, &cap, &has_cap);
+		rc = jr_uint(&r, "capacity", false, CORE_CAPACITY_MAX, &cap,
+			     &has_cap);
 	if (!rc)
 		rc = jr_id(&r, "instructor_id", false, &req.u.patch.instructor_id,
 			   &has_ins);
@@ -919,15 +926,17 @@ static int series_read(struct jr *r, struct core_series_spec *s)
 		return rc;
 	if (n == 0)
 		return jr_fail(r, "field 'title' must not be empty");
-	if ((rc = jr_uint(r, "capacity", true, 1000000, &v, NULL)))
+	if ((rc = jr_uint(r, "capacity", true, CORE_CAPACITY_MAX, &v, NULL)))
 		return rc;
 	s->capacity = (uint32_t)v;
 	v = 0;
-	if ((rc = jr_uint(r, "waitlist_capacity", false, 1000000, &v, NULL)))
+	if ((rc = jr_uint(r, "waitlist_capacity", false, CORE_CAPACITY_MAX,
+			   &v, NULL)))
 		return rc;
 	s->waitlist_capacity = (uint32_t)v;
 	v = 0;
-	if ((rc = jr_uint(r, "price_cents", false, 100000000, &v, NULL)))
+	if ((rc = jr_uint(r, "price_cents", false, CORE_PRICE_CENTS_MAX, &v,
+			   NULL)))
 		return rc;
 	s->price_cents = (uint32_t)v;
 	n = 0;
@@ -965,10 +974,12 @@ static int series_read(struct jr *r, struct core_series_spec *s)
 		return rc;
 	if (fld_hhmm_parse(buf, n, &s->start_minute))
 		return jr_fail(r, "field 'start_time' must be HH:MM");
-	if ((rc = jr_uint(r, "duration_min", true, 1440, &v, NULL)))
+	if ((rc = jr_uint(r, "duration_min", true, CORE_DURATION_MIN_MAX, &v,
+			   NULL)))
 		return rc;
 	if (v == 0)
-		return jr_fail(r, "field 'duration_min' must be within 1..1440");
+		return jr_fail(r, "field 'duration_min' must be within 1..%d",
+			       CORE_DURATION_MIN_MAX);
 	s->duration_min = (uint32_t)v;
 	if ((rc = jr_date(r, "first_date", true, &s->first_date, NULL)) ||
 	    (rc = jr_date(r, "last_date", false, &s->last_date, NULL)))

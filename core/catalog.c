@@ -202,12 +202,13 @@ static enum core_code series_check(const struct catalog *cat,
 	ins = named(cat, CORE_OP_INSTRUCTOR_CREATE, s->instructor_id);
 	if (!ins || ins->org_id != s->org_id)
 		return CORE_NO_INSTRUCTOR;
-	if (!name_ok(s->title, sizeof(s->title)) || s->capacity > 1000000 ||
-	    s->waitlist_capacity > 1000000 || s->price_cents > 100000000 ||
+	if (!name_ok(s->title, sizeof(s->title)) || s->capacity > CORE_CAPACITY_MAX ||
+	    s->waitlist_capacity > CORE_CAPACITY_MAX ||
+	    s->price_cents > CORE_PRICE_CENTS_MAX ||
 	    !currency_ok(s->currency, s->price_cents) ||
 	    (s->weekday_mask & 0x7f) == 0 || s->weekday_mask > 0x7f ||
-	    s->start_minute >= 1440 || s->duration_min == 0 ||
-	    s->duration_min > 1440 || !date_ok(s->first_date) ||
+	    s->start_minute >= CORE_DAY_MINUTES || s->duration_min == 0 ||
+	    s->duration_min > CORE_DURATION_MIN_MAX || !date_ok(s->first_date) ||
 	    s->skip_count > CORE_SKIP_DATE_COUNT_MAX)
 		return CORE_INVALID;
 	if (s->last_date.year != 0 &&

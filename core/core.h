@@ -35,6 +35,11 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_SHARD_COUNT_MAX 64
 #define CORE_SKIP_DATE_COUNT_MAX 64
 #define CORE_LIST_LIMIT_MAX 500
+#define CORE_LIST_LIMIT_DEFAULT 50 /* a list's size when none is asked */
+#define CORE_CAPACITY_MAX 1000000 /* seats, and waitlist places, of an event */
+#define CORE_PRICE_CENTS_MAX 100000000
+#define CORE_DURATION_MIN_MAX 1440 /* an event's minutes: at most a day */
+#define CORE_DAY_MINUTES 1440      /* a start_minute is below it */
 #define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each, at most */
 
 /* Outcome of a decision. Expected outcomes, not errors. */

@@ -769,7 +769,7 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 
 	if (!e)
 		return CORE_NO_EVENT;
-	if (req->u.patch.capacity > 1000000)
+	if (req->u.patch.capacity > CORE_CAPACITY_MAX)
 		return CORE_INVALID;
 	if (req->u.patch.instructor_id) {
 		const struct cat_series *s = catalog_series(st->cat, e->series_id);

@@ -334,7 +334,7 @@ static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
 
 	if (!e)
 		return CORE_NO_EVENT;
-	if (q->u.patch.capacity > 1000000)
+	if (q->u.patch.capacity > CORE_CAPACITY_MAX)
 		return CORE_INVALID;
 	if (e->status == CORE_EVENT_CANCELLED && q->u.patch.capacity >= 0)
 		return CORE_NOT_BOOKABLE;
