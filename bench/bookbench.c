@@ -512,6 +512,8 @@ int main(int argc, char **argv)
 				bb_die("out of memory");
 			if (bb_run_one(&opts, drivers[d], sc_ids[s], run) < 0) {
 				failed++;
+				bb_dataset_free(run->ds);
+				free(run->timeline);
 				free(run);
 				continue;
 			}

@@ -8,8 +8,9 @@
 # HTML reports were written. Not speed. Also: a run whose errors exceed 1% of
 # its answers fails (exit 4, saying why), the bookd bookbench starts runs with
 # its rate limits off (and it says so) unless --bookd-limits, result.json
-# records bookd's version and build type, and every chart of the HTML report
-# has tick marks on both axes and at least one data point.
+# records bookd's version and build type, every chart of the HTML report
+# has tick marks on both axes and at least one data point, and a run that
+# cannot be set up exits 1 without leaking (checked by the ASan build).
 #
 #   bash tests/integration/test_bookbench.sh      (from the repo, or by ctest)
 #
@@ -191,6 +192,18 @@ if [ $have_pg = 1 ]; then
   fi
 else
   echo "skip baseline: DATABASE_URL is not set"
+fi
+
+# a run that cannot be made (its data set cannot be set up) exits 1, says
+# why, and leaves nothing behind (under ASan: no leak reported)
+timeout 60 "$bench" baseline --database-url "postgresql://postgres@/nodb?host=$tmp/no-server" \
+  --scenario opening,steady --duration 1 --out "$tmp/unmade" --quiet >"$tmp/unmade.log" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'baseline-pg setup failed: connect' "$tmp/unmade.log" &&
+   ! grep -q 'Sanitizer' "$tmp/unmade.log"; then
+  ok "unmade: a run that cannot be set up exits 1 and says why"
+else
+  bad "unmade: bookbench exited $rc"; tail -n 20 "$tmp/unmade.log"
 fi
 
 echo "bookbench: $passed passed, $failed failed"
