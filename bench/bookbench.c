@@ -497,11 +497,12 @@ int main(int argc, char **argv)
 		uses_bookd |= drivers[i] != &bb_driver_pg;
 	if (uses_bookd && opts.bookd_path == NULL)
 		opts.replica_url = opts.cfg.database_url; /* a bookd of yours may replicate there */
+	/* every flag checked before a bookd is started: bb_die leaves it running */
+	int sc_ids[BB_SCENARIO_MAX];
+	int sc_count = scenario_list(opts.scenarios, sc_ids);
 	if (uses_bookd && opts.bookd_path != NULL)
 		bb_bookd_start(&opts, opts.bookd_path, &bookd_info);
 
-	int sc_ids[BB_SCENARIO_MAX];
-	int sc_count = scenario_list(opts.scenarios, sc_ids);
 	struct bb_run *runs[BB_SCENARIO_MAX * 4];
 	unsigned run_count = 0;
 	int failed = 0, problems = 0, over_budget = 0;

@@ -9,8 +9,9 @@
 # its answers fails (exit 4, saying why), the bookd bookbench starts runs with
 # its rate limits off (and it says so) unless --bookd-limits, result.json
 # records bookd's version and build type, every chart of the HTML report
-# has tick marks on both axes and at least one data point, and a run that
-# cannot be set up exits 1 without leaking (checked by the ASan build).
+# has tick marks on both axes and at least one data point, a run that
+# cannot be set up exits 1 without leaking (checked by the ASan build), and
+# a refused flag leaves no bookd running.
 #
 #   bash tests/integration/test_bookbench.sh      (from the repo, or by ctest)
 #
@@ -142,6 +143,17 @@ if [ $have_bookd = 1 ]; then
     ok "limited: errors over 1% fail the run (exit 4) and say why"
   else
     bad "limited: bookbench exited $rc"; tail -n 20 "$tmp/limited.log"
+  fi
+  # a flag refused (an unknown scenario) before any bookd is started, so
+  # none is left running
+  timeout 60 "$bench" run --driver bookd-http --bookd "$bookd" --scenario opening,nosuch \
+    --out "$tmp/refused" --quiet >"$tmp/refused.log" 2>&1
+  rc=$?
+  if [ $rc -eq 1 ] && grep -q "unknown scenario 'nosuch'" "$tmp/refused.log" &&
+     ! grep -q 'bookbench: started' "$tmp/refused.log"; then
+    ok "refused: an unknown scenario exits 1 before a bookd is started"
+  else
+    bad "refused: bookbench exited $rc"; tail -n 5 "$tmp/refused.log"
   fi
   # a run shorter than a second still draws no empty chart
   run short 1 run --driver bookd-http --bookd "$bookd" --scenario opening \
