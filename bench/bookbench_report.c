@@ -49,12 +49,32 @@ static double goodput_of(const struct bb_run *run)
 	return run->elapsed_s > 0 ? (double)(run->count - errors_of(run)) / run->elapsed_s : 0;
 }
 
+/* A histogram's latency summary in ms: what the table, the JSON and the
+ * HTML print of it. */
+struct lat {
+	uint64_t count;
+	double p50, p90, p95, p99, p999, max, mean;
+};
+
+static struct lat lat_of(const struct bb_hist *h)
+{
+	return (struct lat){
+		.count = h->count,
+		.p50 = ms(bb_hist_quantile(h, 0.5)),
+		.p90 = ms(bb_hist_quantile(h, 0.9)),
+		.p95 = ms(bb_hist_quantile(h, 0.95)),
+		.p99 = ms(bb_hist_quantile(h, 0.99)),
+		.p999 = ms(bb_hist_quantile(h, 0.999)),
+		.max = ms(h->max_ns),
+		.mean = h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0,
+	};
+}
+
 static void lat_row(FILE *f, const char *name, const struct bb_hist *h)
 {
-	fprintf(f, "  %-12s %10" PRIu64 " %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, h->count,
-		ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
-		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns),
-		h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0);
+	struct lat l = lat_of(h);
+	fprintf(f, "  %-12s %10" PRIu64 " %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, l.count,
+		l.p50, l.p90, l.p99, l.p999, l.max, l.mean);
 }
 
 void bb_report_table(const struct bb_run *run, FILE *f)
@@ -177,13 +197,11 @@ static void json_str(FILE *f, const char *s)
 
 static void json_lat(FILE *f, const struct bb_hist *h)
 {
+	struct lat l = lat_of(h);
 	fprintf(f,
 		"{\"count\":%" PRIu64 ",\"p50\":%.4f,\"p90\":%.4f,\"p95\":%.4f,\"p99\":%.4f,"
 		"\"p999\":%.4f,\"max\":%.4f,\"mean\":%.4f}",
-		h->count, ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
-		ms(bb_hist_quantile(h, 0.95)),
-		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns),
-		h->count ? h->sum_ns / (double)h->count / 1e6 : 0.0);
+		l.count, l.p50, l.p90, l.p95, l.p99, l.p999, l.max, l.mean);
 }
 
 static void now_utc(char *out, size_t size)
@@ -571,10 +589,10 @@ static void svg_hist(FILE *f, const struct bb_hist *h)
 
 static void html_lat_row(FILE *f, const char *name, const struct bb_hist *h)
 {
+	struct lat l = lat_of(h);
 	fprintf(f, "<tr><td>%s</td><td>%" PRIu64 "</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
 		   "<td>%.3f</td><td>%.3f</td></tr>\n",
-		name, h->count, ms(bb_hist_quantile(h, 0.5)), ms(bb_hist_quantile(h, 0.9)),
-		ms(bb_hist_quantile(h, 0.99)), ms(bb_hist_quantile(h, 0.999)), ms(h->max_ns));
+		name, l.count, l.p50, l.p90, l.p99, l.p999, l.max);
 }
 
 int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const char *command,
