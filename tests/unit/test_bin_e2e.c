@@ -112,8 +112,9 @@ static int start_bookd(void)
 	}
 	close(fd);
 	/* Its start-up line says where it listens (the log is appended to
-	 * across restarts: the last such line). */
-	for (int i = 0; i < 200; i++) {
+	 * across restarts: the last such line). Up to 30 s: a ThreadSanitizer
+	 * build on a loaded machine took 10 s to recover the log. */
+	for (int i = 0; i < 600; i++) {
 		static char buf[1 << 20];
 		FILE *f = fopen(log_path, "r");
 		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
