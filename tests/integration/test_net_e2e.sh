@@ -124,7 +124,8 @@ class Bookd:
     def clean_log(self):
         t = self.log_text()
         return not any(s in t for s in ("AddressSanitizer", "LeakSanitizer",
-                                        "runtime error", "assertion failed"))
+                                        "ThreadSanitizer", "runtime error",
+                                        "assertion failed"))
 
     # HTTP, one request per connection
     def http(self, method, path, body=None, key=SVC, headers=None):
