@@ -283,6 +283,74 @@ int repl__session_open(repl *r, char *err, size_t es)
 	return 0;
 }
 
+/* The snapshot's records (absolute: upserts) applied on stream 0, in
+ * batches cut only before an event (an event's capacity and its bookings
+ * go together): each moves no stream (the guard only), the last moves every
+ * stream to snap_lsn. 0 or -errno with r->b.err. */
+static int resync_apply(repl *r, const void *snap, size_t size,
+			uint64_t snap_lsn, uint64_t applied)
+{
+	struct batch *b = &r->b;
+	size_t pos = 0;
+	const void *entry;
+	size_t entry_size;
+	int rc = 0;
+
+	ASSERT(snap_lsn > applied);
+	repl__batch_start(r, b);
+	b->snapshot = true;
+	while (!rc && (rc = core_snapshot_next(snap, size, &pos, &entry,
+					       &entry_size)) > 0) {
+		struct core_rec c;
+		size_t at = 0;
+		int n;
+
+		rc = 0;
+		while (!rc && (n = core_entry_next(entry, entry_size, &at,
+						   &c)) > 0) {
+			/* Cut only before an event: an event's
+			 * capacity and its bookings go together. */
+			if (c.type == CORE_REC_EVENT_CREATE &&
+			    b->records >= r->cfg.batch_records / 2) {
+				b->first_lsn = b->last_lsn = snap_lsn;
+				rc = repl__apply_batch(r, b, applied, false);
+				if (rc)
+					break;
+				repl__batch_done(r, b, applied, false, 0);
+				repl__batch_start(r, b);
+				b->snapshot = true;
+			}
+			rc = repl__batch_add(b, &c, snap_lsn, 0);
+			b->records++;
+			if (!rc && (b->bk_count + 1 >= b->cap ||
+				    b->ev_count + 1 >= b->cap)) {
+				/* one event with more bookings than a
+				 * batch holds: not expected (24-bit
+				 * sequence, batch >= 10k) */
+				snprintf(b->err, sizeof(b->err),
+					 "resync: an event with more bookings "
+					 "than a batch holds");
+				rc = -E2BIG;
+			}
+		}
+		if (!rc && n < 0) {
+			snprintf(b->err, sizeof(b->err),
+				 "snapshot at LSN %" PRIu64 ": an entry does "
+				 "not decode", snap_lsn);
+			rc = -EUCLEAN;
+		}
+	}
+	if (rc < 0 && b->err[0] == '\0')
+		snprintf(b->err, sizeof(b->err),
+			 "snapshot at LSN %" PRIu64 " is malformed", snap_lsn);
+	if (!rc) {
+		b->entries = 1;
+		b->first_lsn = b->last_lsn = snap_lsn;
+		rc = repl__apply_batch(r, b, snap_lsn, true);
+	}
+	return rc;
+}
+
 /* The log before applied_lsn + 1 is gone: apply the newest snapshot (its
  * records are absolute), then tail after it. */
 int repl__resync(repl *r, char *err, size_t es)
@@ -290,9 +358,7 @@ int repl__resync(repl *r, char *err, size_t es)
 	for (int attempt = 0; attempt < REPL_RESYNC_ATTEMPT_MAX; attempt++) {
 		uint64_t applied = r->st.applied_lsn, snap_lsn = 0, top = 0;
 		void *snap = NULL;
-		size_t size = 0, pos = 0;
-		const void *entry;
-		size_t entry_size;
+		size_t size = 0;
 		char lerr[256];
 		struct batch *b = &r->b;
 		int rc;
@@ -323,57 +389,7 @@ int repl__resync(repl *r, char *err, size_t es)
 		repl__say(r, "log from LSN %" PRIu64 " removed: resynchronising from "
 			  "the snapshot at LSN %" PRIu64 " (%zu bytes)",
 			  applied + 1, snap_lsn, size);
-		repl__batch_start(r, b);
-		b->snapshot = true;
-		while (!rc && (rc = core_snapshot_next(snap, size, &pos, &entry,
-						       &entry_size)) > 0) {
-			struct core_rec c;
-			size_t at = 0;
-			int n;
-
-			rc = 0;
-			while (!rc && (n = core_entry_next(entry, entry_size, &at,
-							   &c)) > 0) {
-				/* Cut only before an event: an event's
-				 * capacity and its bookings go together. */
-				if (c.type == CORE_REC_EVENT_CREATE &&
-				    b->records >= r->cfg.batch_records / 2) {
-					b->first_lsn = b->last_lsn = snap_lsn;
-					rc = repl__apply_batch(r, b, applied, false);
-					if (rc)
-						break;
-					repl__batch_done(r, b, applied, false, 0);
-					repl__batch_start(r, b);
-					b->snapshot = true;
-				}
-				rc = repl__batch_add(b, &c, snap_lsn, 0);
-				b->records++;
-				if (!rc && (b->bk_count + 1 >= b->cap ||
-					    b->ev_count + 1 >= b->cap)) {
-					/* one event with more bookings than a
-					 * batch holds: not expected (24-bit
-					 * sequence, batch >= 10k) */
-					snprintf(b->err, sizeof(b->err),
-						 "resync: an event with more bookings "
-						 "than a batch holds");
-					rc = -E2BIG;
-				}
-			}
-			if (!rc && n < 0) {
-				snprintf(b->err, sizeof(b->err),
-					 "snapshot at LSN %" PRIu64 ": an entry does "
-					 "not decode", snap_lsn);
-				rc = -EUCLEAN;
-			}
-		}
-		if (rc < 0 && b->err[0] == '\0')
-			snprintf(b->err, sizeof(b->err),
-				 "snapshot at LSN %" PRIu64 " is malformed", snap_lsn);
-		if (!rc) {
-			b->entries = 1;
-			b->first_lsn = b->last_lsn = snap_lsn;
-			rc = repl__apply_batch(r, b, snap_lsn, true);
-		}
+		rc = resync_apply(r, snap, size, snap_lsn, applied);
 		free(snap);
 		if (rc) {
 			snprintf(err, es, "resync: %.400s", b->err);
