@@ -977,6 +977,19 @@ int main(void)
 		run_cycle(&g);
 
 	kill_orphans();
+	/* A sanitizer build reports into the log, also from the children
+	 * (their exit status is SIGKILL, never the sanitizer's). */
+	{
+		char line[1024];
+		FILE *f = fopen(log_path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, "Sanitizer") ||
+			    strstr(line, "runtime error"))
+				fail("a sanitizer report in %s: %s", log_path,
+				     line);
+		if (f)
+			fclose(f);
+	}
 	static const char *op_names[CORE_OP_COUNT] = {
 		[CORE_OP_BOOK] = "book", [CORE_OP_CANCEL] = "cancel",
 		[CORE_OP_EVENT_PATCH] = "patch" };
