@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All tests: set up, start a throwaway PostgreSQL, build and run ctest in the
-# Release build and in the ASan+UBSan build, then run each libFuzzer target
-# briefly on its corpus.
+# Release build and in the ASan+UBSan build, the threaded tests in the
+# ThreadSanitizer build, then run each libFuzzer target briefly on its corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,6 +14,17 @@ for kind in release asan; do
   echo "== ctest ($kind)"
   (cd "$dir" && ctest --output-on-failure -j2 --timeout 1200)
 done
+
+# ThreadSanitizer: only the tests with threads (network threads, shards,
+# the log's writer, slow workers, the replicator, the snapshotter); the
+# shell tests run build-tsan/api/bookd (found from ctest's working
+# directory). A report fails the test: exit status 66 of the process, or
+# the test finds it in bookd's log. test_crash with fewer kill cycles (each
+# recovery is slow under TSan; release and asan run all 50).
+scripts/build.sh tsan
+echo "== ctest (tsan)"
+(cd build-tsan && CRASH_CYCLES=15 ctest --output-on-failure -j2 --timeout 1200 \
+  -R '^test_(net|node|crash|auth|bin_e2e|wal_reader|wal_fault|repl|http_e2e|net_e2e|repl_pgdown)$')
 
 echo "== fuzz (${FUZZ_SECONDS:=30} s each)"
 CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
