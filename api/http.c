@@ -62,11 +62,13 @@
  * Upgrade request is answered as a plain one, then the connection closes.
  *
  * Per connection: struct http_conn (the parser, the spans of the request
- * being read, and the catalogue slot, see http_internal.h), about 1.3 KiB.
+ * being read, and the catalogue slot, see http_routes.h), about 1.3 KiB.
  * Per thread: one joined-body buffer and one answer-body buffer. Nothing is
  * allocated per request except by jansson while reading a JSON body.
  */
-#include "http_internal.h"
+#include "http_routes.h"
+
+#include "http_json.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -131,17 +133,6 @@ static const char *const hdr_dup_msg[HTTP_H_COUNT] = {
 	[HTTP_H_EXPECT] = "duplicate Expect header",
 	[HTTP_H_TRANSFER_ENCODING] = "duplicate Transfer-Encoding header",
 };
-
-_Noreturn void http_assert_fail(const char *file, int line, const char *what)
-{
-	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
-	abort();
-}
-
-struct http_cat_slot *http_conn_slot(void *state)
-{
-	return &((struct http_conn *)state)->slot;
-}
 
 /* ---- http-parser callbacks ---- */
 
@@ -598,221 +589,6 @@ static const char *parser_error_msg(const struct http_conn *h,
 	}
 }
 
-/* ---- answers ---- */
-
-char *http_scratch(void)
-{
-	static __thread char buf[HTTP_OUT_BODY_MAX];
-	return buf;
-}
-
-/* Every status bookd answers with, and the rest of RFC 9110's (and RFC
- * 6585's) list, so that no answer goes out without its reason phrase. */
-static const struct {
-	int status;
-	const char *phrase;
-} reasons[] = {
-	{ 100, "Continue" },
-	{ 101, "Switching Protocols" },
-	{ 200, "OK" },
-	{ 201, "Created" },
-	{ 202, "Accepted" },
-	{ 203, "Non-Authoritative Information" },
-	{ 204, "No Content" },
-	{ 205, "Reset Content" },
-	{ 206, "Partial Content" },
-	{ 300, "Multiple Choices" },
-	{ 301, "Moved Permanently" },
-	{ 302, "Found" },
-	{ 303, "See Other" },
-	{ 304, "Not Modified" },
-	{ 307, "Temporary Redirect" },
-	{ 308, "Permanent Redirect" },
-	{ 400, "Bad Request" },
-	{ 401, "Unauthorized" },
-	{ 402, "Payment Required" },
-	{ 403, "Forbidden" },
-	{ 404, "Not Found" },
-	{ 405, "Method Not Allowed" },
-	{ 406, "Not Acceptable" },
-	{ 407, "Proxy Authentication Required" },
-	{ 408, "Request Timeout" },
-	{ 409, "Conflict" },
-	{ 410, "Gone" },
-	{ 411, "Length Required" },
-	{ 412, "Precondition Failed" },
-	{ 413, "Content Too Large" },
-	{ 414, "URI Too Long" },
-	{ 415, "Unsupported Media Type" },
-	{ 416, "Range Not Satisfiable" },
-	{ 417, "Expectation Failed" },
-	{ 421, "Misdirected Request" },
-	{ 422, "Unprocessable Content" },
-	{ 426, "Upgrade Required" },
-	{ 428, "Precondition Required" },
-	{ 429, "Too Many Requests" },
-	{ 431, "Request Header Fields Too Large" },
-	{ 500, "Internal Server Error" },
-	{ 501, "Not Implemented" },
-	{ 502, "Bad Gateway" },
-	{ 503, "Service Unavailable" },
-	{ 504, "Gateway Timeout" },
-	{ 505, "HTTP Version Not Supported" },
-	{ 507, "Insufficient Storage" },
-};
-
-const char *http_reason(int status)
-{
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (reasons[i].status == status)
-			return reasons[i].phrase;
-	return NULL;
-}
-
-/* "Date: ..." per second, cached per thread. */
-static const char *date_header(void)
-{
-	static __thread time_t last;
-	static __thread char buf[64];
-	time_t now = time(NULL);
-
-	if (now != last || buf[0] == '\0') {
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		last = now;
-	}
-	return buf;
-}
-
-size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])
-{
-	char tmp[HTTP_U64_DEC_SIZE];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-	return n;
-}
-
-static void put(struct srv_buf *b, const char *s)
-{
-	srv_buf_put(b, s, strlen(s));
-}
-
-static void put_u64(struct srv_buf *b, uint64_t v)
-{
-	char d[HTTP_U64_DEC_SIZE];
-	srv_buf_put(b, d, http_u64_dec(v, d));
-}
-
-/* No printf here: this runs for every answer. */
-void http_write(struct srv_buf *out, int status, const struct http_meta *m,
-		const char *body, size_t body_size)
-{
-	static const struct http_meta none;
-	bool no_body = status == 204 || status == 304 || (status >= 100 &&
-							 status < 200);
-
-	if (!m)
-		m = &none;
-	HTTP_ASSERT(status >= 100 && status <= 599);
-	put(out, "HTTP/1.1 ");
-	put_u64(out, (uint64_t)status);
-	put(out, " ");
-	/* A status missing from reasons[] is our bug (test_http checks the
-	 * ones we send); the line stays valid: the phrase may be empty. */
-	put(out, http_reason(status) ? http_reason(status) : "");
-	put(out, "\r\nDate: ");
-	put(out, date_header());
-	put(out, "\r\n");
-	if (!no_body) {
-		put(out, "Content-Type: ");
-		put(out, m->content_type ? m->content_type : "application/json");
-		put(out, "\r\nContent-Length: ");
-		put_u64(out, body_size);
-		put(out, "\r\n");
-	}
-	if (m->close)
-		put(out, "Connection: close\r\n");
-	else if (m->keep_alive_10)
-		put(out, "Connection: keep-alive\r\n");
-	if (m->replayed)
-		put(out, "Idempotent-Replayed: true\r\n");
-	if (m->etag) {
-		put(out, "ETag: ");
-		put(out, m->etag);
-		put(out, "\r\n");
-	}
-	if (m->cache_control) {
-		put(out, "Cache-Control: ");
-		put(out, m->cache_control);
-		put(out, "\r\n");
-	}
-	if (m->allow) {
-		put(out, "Allow: ");
-		put(out, m->allow);
-		put(out, "\r\n");
-	}
-	if (m->retry_after_s) {
-		put(out, "Retry-After: ");
-		put_u64(out, m->retry_after_s);
-		put(out, "\r\n");
-	}
-	if (m->www_authenticate)
-		put(out, "WWW-Authenticate: Bearer\r\n");
-	if (m->origin && m->origin_size) {
-		put(out, "Access-Control-Allow-Origin: ");
-		srv_buf_put(out, m->origin, m->origin_size);
-		put(out, "\r\nVary: Origin\r\n");
-		if (m->preflight) {
-			put(out, "Access-Control-Allow-Methods: ");
-			put(out, m->preflight_methods ? m->preflight_methods
-						      : "GET");
-			put(out, "\r\nAccess-Control-Allow-Headers: "
-				 "Authorization, Content-Type, Idempotency-Key"
-				 "\r\nAccess-Control-Max-Age: 600\r\n");
-		} else {
-			put(out, "Access-Control-Expose-Headers: ETag, "
-				 "Idempotent-Replayed, Retry-After\r\n");
-		}
-	}
-	put(out, "\r\n");
-	if (!no_body && !m->head)
-		srv_buf_put(out, body, body_size);
-}
-
-void http_write_error(struct srv_buf *out, int status,
-		      const struct http_meta *m, const char *code,
-		      const char *message)
-{
-	char buf[512];
-	struct jw w;
-
-	jw_init(&w, buf, sizeof(buf));
-	jw_obj_begin(&w);
-	jw_key(&w, "error");
-	jw_obj_begin(&w);
-	jw_key(&w, "code");
-	jw_cstr(&w, code);
-	jw_key(&w, "message");
-	jw_cstr(&w, message ? message : code);
-	jw_obj_end(&w);
-	jw_obj_end(&w);
-	if (w.overflow) { /* a message too long for buf: drop it */
-		jw_init(&w, buf, sizeof(buf));
-		jw_raw(&w, "{\"error\":{\"code\":", 17);
-		jw_cstr(&w, code);
-		jw_raw(&w, ",\"message\":\"\"}}", 15);
-	}
-	http_write(out, status, m, buf, w.n);
-}
-
 /* A framing error: answer it and close. */
 static void answer_broken(struct srv_conn *c, int status, const char *msg)
 {
@@ -1007,10 +783,18 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 	return (long)used;
 }
 
+static void render(struct srv_conn *c, void *state, const void *ctx, int rc,
+		   const struct core_resp *resp, const struct srv_views *views,
+		   struct srv_buf *out)
+{
+	http_render(c, &((struct http_conn *)state)->slot, ctx, rc, resp,
+		    views, out);
+}
+
 const struct srv_proto srv_http_proto = {
 	.name = "http",
 	.conn_state_size = sizeof(struct http_conn),
 	.parse = http_parse,
-	.render = http_render,
+	.render = render,
 	.timeout = http_timeout,
 };

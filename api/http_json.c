@@ -15,11 +15,12 @@
  * with a message naming the field. Ids are accepted as decimal strings (as
  * the API writes them) or as positive integers.
  */
-#include "http_internal.h"
+#include "http_json.h"
 
 #include "fields.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -553,4 +554,25 @@ int jr_date(struct jr *r, const char *key, bool required,
 	    fld_date_parse(json_string_value(v), json_string_length(v), out))
 		return jr_fail(r, "field '%s' must be a date YYYY-MM-DD", key);
 	return 0;
+}
+
+_Noreturn void http_assert_fail(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
+	abort();
+}
+
+size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])
+{
+	char tmp[HTTP_U64_DEC_SIZE];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
 }

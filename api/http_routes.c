@@ -47,7 +47,9 @@
  * the answer: such an allocated slot is then leaked (rare: only the second
  * and later catalogue requests in flight on one connection).
  */
-#include "http_internal.h"
+#include "http_routes.h"
+
+#include "http_json.h"
 
 #include "fields.h"
 #include "ops.h"
@@ -1603,13 +1605,12 @@ static void etag_of_list(const struct core_event_view *e, uint32_t n,
 	snprintf(out, 24, "\"%016" PRIx64 "\"", h);
 }
 
-void http_render(struct srv_conn *c, void *state, const void *ctx_p, int rc,
-		 const struct core_resp *resp, const struct srv_views *views,
-		 struct srv_buf *out)
+void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
+		 const void *ctx_p, int rc, const struct core_resp *resp,
+		 const struct srv_views *views, struct srv_buf *out)
 {
 	const struct http_ctx *x = ctx_p;
-	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap
-							 : http_conn_slot(state);
+	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap : conn_slot;
 	struct http_meta m = { 0 };
 	struct jw w;
 	char etag[24];

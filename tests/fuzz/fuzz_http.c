@@ -14,7 +14,8 @@
  * every JSON body rendered (errors included) parses back with jansson.
  * The keys below are in the corpus so the fuzzer starts past auth.
  */
-#include "http_internal.h"
+#include "http_json.h"
+#include "http_routes.h"
 
 #include <errno.h>
 #include <stdarg.h>

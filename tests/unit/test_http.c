@@ -18,7 +18,8 @@
  *
  * Prints "http: N checks (M failed)", exits 0 only when all passed.
  */
-#include "http_internal.h"
+#include "http_json.h"
+#include "http_routes.h"
 
 #include "fields.h"
 
