@@ -13,7 +13,8 @@
  * JSON_REJECT_DUPLICATES; jansson refuses invalid UTF-8, NUL in strings and
  * integers beyond int64) and check every field's type and range strictly,
  * with a message naming the field. Ids are accepted as decimal strings (as
- * the API writes them) or as positive integers.
+ * the API writes them) or as positive integers. jr_series reads a whole
+ * series body with them (the only body with nested arrays).
  */
 #include "http_json.h"
 
@@ -575,4 +576,104 @@ size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])
 		out[i] = tmp[n - 1 - i];
 	out[n] = '\0';
 	return n;
+}
+
+int jr_series(struct jr *r, struct core_series_spec *s)
+{
+	static const char *const allowed[] = {
+		"org_id",      "location_id",  "instructor_id", "title",
+		"capacity",    "waitlist_capacity", "price_cents", "currency",
+		"timezone",    "weekdays",     "start_time",    "duration_min",
+		"first_date",  "last_date",    "skip_dates",    NULL
+	};
+	uint64_t v;
+	size_t n = 0;
+	char buf[16];
+	json_t *a, *e;
+	size_t i;
+	int rc;
+
+	if ((rc = jr_only(r, allowed)) ||
+	    (rc = jr_id(r, "org_id", true, &s->org_id, NULL)) ||
+	    (rc = jr_id(r, "location_id", true, &s->location_id, NULL)) ||
+	    (rc = jr_id(r, "instructor_id", true, &s->instructor_id, NULL)) ||
+	    (rc = jr_str(r, "title", true, s->title, sizeof(s->title), &n)))
+		return rc;
+	if (n == 0)
+		return jr_fail(r, "field 'title' must not be empty");
+	if ((rc = jr_uint(r, "capacity", true, CORE_CAPACITY_MAX, &v, NULL)))
+		return rc;
+	s->capacity = (uint32_t)v;
+	v = 0;
+	if ((rc = jr_uint(r, "waitlist_capacity", false, CORE_CAPACITY_MAX,
+			   &v, NULL)))
+		return rc;
+	s->waitlist_capacity = (uint32_t)v;
+	v = 0;
+	if ((rc = jr_uint(r, "price_cents", false, CORE_PRICE_CENTS_MAX, &v,
+			   NULL)))
+		return rc;
+	s->price_cents = (uint32_t)v;
+	n = 0;
+	if ((rc = jr_str(r, "currency", false, buf, sizeof(buf), &n)))
+		return rc;
+	if (n && fld_currency_parse(buf, n, s->currency))
+		return jr_fail(r, "field 'currency' must be a 3-letter ISO "
+				  "4217 code");
+	if (!n && s->price_cents)
+		return jr_fail(r, "field 'currency' is required with a price");
+	if ((rc = jr_str(r, "timezone", true, s->timezone,
+			 sizeof(s->timezone), NULL)))
+		return rc;
+	if (!fld_timezone_valid(s->timezone))
+		return jr_fail(r, "field 'timezone' must be an IANA time zone");
+	a = json_object_get(r->root, "weekdays");
+	if (!a || !json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > 7)
+		return jr_fail(r, "field 'weekdays' must be an array of 1-7 "
+				  "of \"MO\"..\"SU\"");
+	json_array_foreach(a, i, e) {
+		uint8_t bit;
+		if (!json_is_string(e) ||
+		    fld_weekday_parse(json_string_value(e),
+				      json_string_length(e), &bit)) {
+			fld_weekday_error(json_string_value(e),
+					  json_string_length(e), r->err,
+					  sizeof(r->err));
+			return -EINVAL;
+		}
+		s->weekday_mask |= bit;
+	}
+	n = 0;
+	if ((rc = jr_str(r, "start_time", true, buf, sizeof(buf), &n)))
+		return rc;
+	if (fld_hhmm_parse(buf, n, &s->start_minute))
+		return jr_fail(r, "field 'start_time' must be HH:MM");
+	if ((rc = jr_uint(r, "duration_min", true, CORE_DURATION_MIN_MAX, &v,
+			   NULL)))
+		return rc;
+	if (v == 0)
+		return jr_fail(r, "field 'duration_min' must be within 1..%d",
+			       CORE_DURATION_MIN_MAX);
+	s->duration_min = (uint32_t)v;
+	if ((rc = jr_date(r, "first_date", true, &s->first_date, NULL)) ||
+	    (rc = jr_date(r, "last_date", false, &s->last_date, NULL)))
+		return rc;
+	a = json_object_get(r->root, "skip_dates");
+	if (a && !json_is_null(a)) {
+		if (!json_is_array(a) ||
+		    json_array_size(a) > CORE_SKIP_DATE_COUNT_MAX)
+			return jr_fail(r, "field 'skip_dates' must be an array "
+					  "of at most 64 dates");
+		json_array_foreach(a, i, e) {
+			if (!json_is_string(e) ||
+			    fld_date_parse(json_string_value(e),
+					   json_string_length(e),
+					   &s->skip[s->skip_count]))
+				return jr_fail(r, "field 'skip_dates' must hold "
+						  "dates YYYY-MM-DD");
+			s->skip_count++;
+		}
+	}
+	return fld_series_check(s, r->err, sizeof(r->err));
 }

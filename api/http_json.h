@@ -5,11 +5,15 @@
  * http_ header. The adapter's own assertion (HTTP_ASSERT) is here too.
  *
  * The adapter's files and what each includes (no circle):
- *   http_json.c    <- http_json.h
+ *   http_json.c    <- http_json.h                (the leaf)
  *   http_write.c   <- http_write.h, http_json.h  (answers' bytes)
- *   http_routes.c  <- http_routes.h (-> http_write.h), http_json.h, ops.h
+ *   http_status.c  <- http_status.h (-> http_json.h), fields.h
+ *   http_render.c  <- http_render.h (-> http_routes.h -> http_write.h),
+ *                     http_json.h, fields.h, ops.h
+ *   http_routes.c  <- http_routes.h, http_render.h, http_status.h,
+ *                     http_json.h, fields.h, ops.h
  *   http.c         <- http_routes.h, http_json.h (framing; calls
- *                                                 http_route, http_render)
+ *                     http_route and http_render)
  */
 #ifndef BOOKD_HTTP_JSON_H
 #define BOOKD_HTTP_JSON_H
@@ -94,5 +98,8 @@ int jr_date(struct jr *r, const char *key, bool required,
 	    struct core_date *out, bool *present);
 int jr_fail(struct jr *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A series body (POST /v1/series) into s: every field checked (fields.h
+ * parsers, fld_series_check), unknown ones refused. */
+int jr_series(struct jr *r, struct core_series_spec *s);
 
 #endif

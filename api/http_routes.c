@@ -2,7 +2,8 @@
  * http_routes.c: the routes of the HTTP adapter (see http.c,
  * docs/contract.md and docs/openapi.yaml): path and method -> the
  * operation's row of the table (ops.h: ops_http_match), auth, rate limits,
- * request -> core_req, and render() of the core's answers. Who may call an
+ * request -> core_req (http_render.c renders the core's answers; the
+ * status and metrics bodies are http_status.c's). Who may call an
  * operation, whether it needs an Idempotency-Key and its rate-limit class
  * are read from its row, not decided here.
  *
@@ -38,7 +39,8 @@
  * "stripe"), so a redelivered event is a replay, and its hash as the
  * payment reference.
  *
- * What render() needs travels in struct http_ctx (copied by srv_submit).
+ * What render() needs travels in struct http_ctx (http_render.h, copied
+ * by srv_submit).
  * A catalogue create also needs what the core reads through a pointer (the
  * series spec) and what the answer echoes (names): the connection's own
  * catalogue slot holds them until render (no allocation); while it is busy
@@ -50,6 +52,8 @@
 #include "http_routes.h"
 
 #include "http_json.h"
+#include "http_render.h"
+#include "http_status.h"
 
 #include "fields.h"
 #include "ops.h"
@@ -67,34 +71,7 @@
 #define HTTP_SEG_SIZE_MAX 128
 #define HTTP_QUERY_KEY_SIZE_MAX 32
 #define HTTP_QUERY_VALUE_SIZE_MAX 128
-#define HTTP_CACHE_CONTROL "public, max-age=5"
-#define HTTP_CURSOR_SIZE 22 /* base64url of 16 bytes, unpadded */
 _Static_assert(FLD_IDEM_KEY_SIZE_MAX == HTTP_IDEM_KEY_SIZE_MAX, "one key rule");
-
-/* ---- what render needs ---- */
-
-enum {
-	X_HEAD = 1 << 0,
-	X_CLOSE = 1 << 1,
-	X_KEEP_ALIVE_10 = 1 << 2,
-	X_OWN = 1 << 3,   /* the answer's booking must be customer's */
-	X_SLOT = 1 << 4,  /* free the catalogue slot */
-	X_INM_ANY = 1 << 5, /* If-None-Match: * */
-	X_HEAP = 1 << 6,  /* the slot is ctx.heap (allocated), not the conn's */
-};
-
-struct http_ctx {
-	uint8_t op; /* enum op_id */
-	uint8_t flags;
-	uint8_t origin_size; /* 0: no CORS header */
-	uint8_t inm_count;
-	uint32_t limit;
-	uint64_t inm[HTTP_INM_COUNT_MAX]; /* hashes of If-None-Match tags */
-	struct http_cat_slot *heap;       /* X_HEAP */
-	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
-	char origin[HTTP_ORIGIN_SIZE_MAX];
-};
-_Static_assert(sizeof(struct http_ctx) <= SRV_CTX_SIZE_MAX, "ctx fits");
 
 /* ---- one request being handled ---- */
 
@@ -301,73 +278,7 @@ static int query_limit(struct call *k, const struct qparam *q, uint32_t *out)
 	return 0;
 }
 
-/* ---- cursors: base64url of (after_start i64, after_id u64), LE ---- */
-
-static const char b64url[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void cursor_encode(core_time start, uint64_t id,
-			  char out[HTTP_CURSOR_SIZE + 1])
-{
-	uint8_t b[18] = { 0 };
-	size_t o = 0;
-
-	for (int i = 0; i < 8; i++) {
-		b[i] = (uint8_t)((uint64_t)start >> (8 * i));
-		b[8 + i] = (uint8_t)(id >> (8 * i));
-	}
-	for (size_t i = 0; i < 18 && o < HTTP_CURSOR_SIZE; i += 3) {
-		uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 |
-			     b[i + 2];
-		out[o++] = b64url[v >> 18 & 63];
-		out[o++] = b64url[v >> 12 & 63];
-		if (o < HTTP_CURSOR_SIZE)
-			out[o++] = b64url[v >> 6 & 63];
-		if (o < HTTP_CURSOR_SIZE)
-			out[o++] = b64url[v & 63];
-	}
-	out[HTTP_CURSOR_SIZE] = '\0';
-}
-
-static int cursor_decode(const char *s, size_t n, core_time *start,
-			 uint64_t *id)
-{
-	uint8_t b[18] = { 0 };
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
-	uint64_t st = 0;
-
-	if (n != HTTP_CURSOR_SIZE)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		const char *p = memchr(b64url, s[i], 64);
-		if (!p || s[i] == '\0')
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)(p - b64url);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			b[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (o != 16 || (acc & ((1u << bits) - 1)) != 0)
-		return -EINVAL; /* non-canonical trailing bits */
-	*id = 0;
-	for (int i = 0; i < 8; i++) {
-		st |= (uint64_t)b[i] << (8 * i);
-		*id |= (uint64_t)b[8 + i] << (8 * i);
-	}
-	*start = (core_time)st;
-	return *id ? 0 : -EINVAL;
-}
-
 /* ---- ETags ---- */
-
-static uint64_t tag_hash(const char *s, size_t n)
-{
-	return XXH3_64bits(s, n);
-}
 
 /* If-None-Match: up to HTTP_INM_COUNT_MAX tags, as hashes (W/ dropped). */
 static void inm_parse(struct call *k)
@@ -400,21 +311,8 @@ static void inm_parse(struct call *k)
 		i++;
 		if (k->ctx.inm_count < HTTP_INM_COUNT_MAX)
 			k->ctx.inm[k->ctx.inm_count++] =
-				tag_hash(s + start, i - start);
+				http_tag_hash(s + start, i - start);
 	}
-}
-
-static bool inm_matches(const struct http_ctx *x, const char *etag)
-{
-	uint64_t h;
-
-	if (x->flags & X_INM_ANY)
-		return true;
-	h = tag_hash(etag, strlen(etag));
-	for (unsigned i = 0; i < x->inm_count && i < HTTP_INM_COUNT_MAX; i++)
-		if (x->inm[i] == h)
-			return true;
-	return false;
 }
 
 /* ---- auth, limits, keys ---- */
@@ -661,7 +559,7 @@ static int do_events(struct call *k)
 	if (req.u.list.to <= req.u.list.from)
 		return answer_invalid(k, "'to' must be after 'from'");
 	if (q[6].present &&
-	    cursor_decode(q[6].value, q[6].n, &req.u.list.after_start,
+	    http_cursor_decode(q[6].value, q[6].n, &req.u.list.after_start,
 			  &req.u.list.after_id))
 		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
 	req.u.list.limit = limit;
@@ -905,106 +803,6 @@ out_invalid:
 	return 0;
 }
 
-static int series_read(struct jr *r, struct core_series_spec *s)
-{
-	static const char *const allowed[] = {
-		"org_id",      "location_id",  "instructor_id", "title",
-		"capacity",    "waitlist_capacity", "price_cents", "currency",
-		"timezone",    "weekdays",     "start_time",    "duration_min",
-		"first_date",  "last_date",    "skip_dates",    NULL
-	};
-	uint64_t v;
-	size_t n = 0;
-	char buf[16];
-	json_t *a, *e;
-	size_t i;
-	int rc;
-
-	if ((rc = jr_only(r, allowed)) ||
-	    (rc = jr_id(r, "org_id", true, &s->org_id, NULL)) ||
-	    (rc = jr_id(r, "location_id", true, &s->location_id, NULL)) ||
-	    (rc = jr_id(r, "instructor_id", true, &s->instructor_id, NULL)) ||
-	    (rc = jr_str(r, "title", true, s->title, sizeof(s->title), &n)))
-		return rc;
-	if (n == 0)
-		return jr_fail(r, "field 'title' must not be empty");
-	if ((rc = jr_uint(r, "capacity", true, CORE_CAPACITY_MAX, &v, NULL)))
-		return rc;
-	s->capacity = (uint32_t)v;
-	v = 0;
-	if ((rc = jr_uint(r, "waitlist_capacity", false, CORE_CAPACITY_MAX,
-			   &v, NULL)))
-		return rc;
-	s->waitlist_capacity = (uint32_t)v;
-	v = 0;
-	if ((rc = jr_uint(r, "price_cents", false, CORE_PRICE_CENTS_MAX, &v,
-			   NULL)))
-		return rc;
-	s->price_cents = (uint32_t)v;
-	n = 0;
-	if ((rc = jr_str(r, "currency", false, buf, sizeof(buf), &n)))
-		return rc;
-	if (n && fld_currency_parse(buf, n, s->currency))
-		return jr_fail(r, "field 'currency' must be a 3-letter ISO "
-				  "4217 code");
-	if (!n && s->price_cents)
-		return jr_fail(r, "field 'currency' is required with a price");
-	if ((rc = jr_str(r, "timezone", true, s->timezone,
-			 sizeof(s->timezone), NULL)))
-		return rc;
-	if (!fld_timezone_valid(s->timezone))
-		return jr_fail(r, "field 'timezone' must be an IANA time zone");
-	a = json_object_get(r->root, "weekdays");
-	if (!a || !json_is_array(a) || json_array_size(a) == 0 ||
-	    json_array_size(a) > 7)
-		return jr_fail(r, "field 'weekdays' must be an array of 1-7 "
-				  "of \"MO\"..\"SU\"");
-	json_array_foreach(a, i, e) {
-		uint8_t bit;
-		if (!json_is_string(e) ||
-		    fld_weekday_parse(json_string_value(e),
-				      json_string_length(e), &bit)) {
-			fld_weekday_error(json_string_value(e),
-					  json_string_length(e), r->err,
-					  sizeof(r->err));
-			return -EINVAL;
-		}
-		s->weekday_mask |= bit;
-	}
-	n = 0;
-	if ((rc = jr_str(r, "start_time", true, buf, sizeof(buf), &n)))
-		return rc;
-	if (fld_hhmm_parse(buf, n, &s->start_minute))
-		return jr_fail(r, "field 'start_time' must be HH:MM");
-	if ((rc = jr_uint(r, "duration_min", true, CORE_DURATION_MIN_MAX, &v,
-			   NULL)))
-		return rc;
-	if (v == 0)
-		return jr_fail(r, "field 'duration_min' must be within 1..%d",
-			       CORE_DURATION_MIN_MAX);
-	s->duration_min = (uint32_t)v;
-	if ((rc = jr_date(r, "first_date", true, &s->first_date, NULL)) ||
-	    (rc = jr_date(r, "last_date", false, &s->last_date, NULL)))
-		return rc;
-	a = json_object_get(r->root, "skip_dates");
-	if (a && !json_is_null(a)) {
-		if (!json_is_array(a) ||
-		    json_array_size(a) > CORE_SKIP_DATE_COUNT_MAX)
-			return jr_fail(r, "field 'skip_dates' must be an array "
-					  "of at most 64 dates");
-		json_array_foreach(a, i, e) {
-			if (!json_is_string(e) ||
-			    fld_date_parse(json_string_value(e),
-					   json_string_length(e),
-					   &s->skip[s->skip_count]))
-				return jr_fail(r, "field 'skip_dates' must hold "
-						  "dates YYYY-MM-DD");
-			s->skip_count++;
-		}
-	}
-	return fld_series_check(s, r->err, sizeof(r->err));
-}
-
 static int do_series(struct call *k)
 {
 	struct core_series_spec spec;
@@ -1015,7 +813,7 @@ static int do_series(struct call *k)
 	memset(&spec, 0, sizeof(spec));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
-		rc = series_read(&r, &spec);
+		rc = jr_series(&r, &spec);
 	if (rc) {
 		answer_invalid(k, r.err);
 		jr_close(&r);
@@ -1167,76 +965,6 @@ static int do_stripe(struct call *k)
 
 /* ---- status, metrics, health ---- */
 
-static const char *const op_name[CORE_OP_COUNT] = {
-	[CORE_OP_NONE] = "none",
-	[CORE_OP_BOOK] = "book",
-	[CORE_OP_CANCEL] = "cancel",
-	[CORE_OP_PAY] = "pay",
-	[CORE_OP_EVENT_PATCH] = "event_patch",
-	[CORE_OP_EVENT_GET] = "event_get",
-	[CORE_OP_BOOKING_GET] = "booking_get",
-	[CORE_OP_TICK] = "tick",
-	[CORE_OP_CUSTOMER_BOOKINGS] = "customer_bookings",
-	[CORE_OP_EVENT_LIST] = "event_list",
-	[CORE_OP_ORG_CREATE] = "org_create",
-	[CORE_OP_LOCATION_CREATE] = "location_create",
-	[CORE_OP_INSTRUCTOR_CREATE] = "instructor_create",
-	[CORE_OP_CUSTOMER_UPSERT] = "customer_upsert",
-	[CORE_OP_SERIES_CREATE] = "series_create",
-	[CORE_OP_GENERATE] = "generate",
-	[CORE_OP_ARCHIVE] = "archive",
-};
-
-#define HTTP_FSYNC_SLOW_NS (100u * 1000 * 1000)
-#define HTTP_REPL_LAG_ALERT_S 60.0
-
-static void status_alerts(struct jw *w, const struct srv_status *st)
-{
-	jw_arr_begin(w);
-	if (st->wal_error) {
-		jw_obj_begin(w);
-		jw_key(w, "name");
-		jw_cstr(w, "wal_failing");
-		jw_key(w, "severity");
-		jw_cstr(w, "critical");
-		jw_key(w, "message");
-		jw_cstr(w, fld_errno_message(st->wal_error));
-		jw_obj_end(w);
-	}
-	if (st->repl_state && strcmp(st->repl_state, "down") == 0) {
-		jw_obj_begin(w);
-		jw_key(w, "name");
-		jw_cstr(w, "replication_down");
-		jw_key(w, "severity");
-		jw_cstr(w, "warning");
-		jw_key(w, "message");
-		jw_cstr(w, "PostgreSQL unreachable: replication waits");
-		jw_obj_end(w);
-	}
-	if (st->repl_lag_seconds > HTTP_REPL_LAG_ALERT_S) {
-		jw_obj_begin(w);
-		jw_key(w, "name");
-		jw_cstr(w, "replication_lag");
-		jw_key(w, "severity");
-		jw_cstr(w, "warning");
-		jw_key(w, "message");
-		jw_cstr(w, "replication is more than 60 s behind");
-		jw_obj_end(w);
-	}
-	if (st->wal_sync_ns_max > HTTP_FSYNC_SLOW_NS) {
-		jw_obj_begin(w);
-		jw_key(w, "name");
-		jw_cstr(w, "fsync_slow");
-		jw_key(w, "severity");
-		jw_cstr(w, "warning");
-		jw_key(w, "message");
-		jw_cstr(w, "an fsync took more than 100 ms");
-		jw_obj_end(w);
-	}
-	jw_arr_end(w);
-}
-
-/* The reporting views, refreshed now rather than on the schedule. */
 static int do_admin_refresh(struct call *k)
 {
 	int rc = srv_refresh_views(srv_conn_srv(k->c));
@@ -1254,107 +982,12 @@ static int do_admin_status(struct call *k)
 {
 	struct srv_status st;
 	struct jw w;
-	double avg_us;
 
 	memset(&st, 0, sizeof(st));
 	srv_status_get(srv_conn_srv(k->c), &st);
-	avg_us = st.wal_sync_count
-			 ? (double)st.wal_sync_ns_total / st.wal_sync_count / 1e3
-			 : 0.0;
 	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
-	jw_obj_begin(&w);
-	jw_key(&w, "status");
-	jw_cstr(&w, st.wal_error ? "degraded" : "ok");
-	jw_key(&w, "version");
-	jw_cstr(&w, BOOKD_VERSION);
-	jw_key(&w, "build_type");
-	jw_cstr(&w, BOOKD_BUILD_TYPE);
-	jw_key(&w, "shards");
-	jw_u64(&w, st.shard_count);
-	jw_key(&w, "threads");
-	jw_u64(&w, st.thread_count);
-	jw_key(&w, "connections");
-	jw_u64(&w, st.conn_count);
-	jw_key(&w, "started_at");
-	jw_time(&w, st.started_at);
-	jw_key(&w, "wal");
-	jw_obj_begin(&w);
-	jw_key(&w, "appended_lsn");
-	jw_u64(&w, st.wal_appended_lsn);
-	jw_key(&w, "durable_lsn");
-	jw_u64(&w, st.wal_durable_lsn);
-	jw_key(&w, "bytes_written");
-	jw_u64(&w, st.wal_bytes_written);
-	jw_key(&w, "fsync_count");
-	jw_u64(&w, st.wal_sync_count);
-	jw_key(&w, "fsync_latency_us");
-	jw_obj_begin(&w);
-	jw_key(&w, "avg");
-	jw_double(&w, avg_us);
-	jw_key(&w, "max");
-	jw_double(&w, (double)st.wal_sync_ns_max / 1e3);
-	jw_obj_end(&w);
-	jw_key(&w, "error");
-	if (st.wal_error) {
-		jw_cstr(&w, fld_errno_message(st.wal_error));
-	} else {
-		jw_null(&w);
-	}
-	jw_obj_end(&w);
-	jw_key(&w, "replication");
-	jw_obj_begin(&w);
-	jw_key(&w, "state");
-	jw_cstr(&w, st.repl_state ? st.repl_state : "disabled");
-	jw_key(&w, "lag_records");
-	jw_u64(&w, st.repl_lag_records);
-	jw_key(&w, "lag_bytes");
-	jw_u64(&w, st.repl_lag_bytes);
-	jw_key(&w, "lag_seconds");
-	jw_double(&w, st.repl_lag_seconds);
-	jw_key(&w, "applied_lsn");
-	jw_u64(&w, st.repl_applied_lsn);
-	jw_obj_end(&w);
-	jw_key(&w, "requests_total");
-	jw_u64(&w, st.requests_total);
-	jw_key(&w, "rate_limited_total");
-	jw_u64(&w, st.rate_limited_total);
-	jw_key(&w, "responses");
-	jw_obj_begin(&w);
-	for (int i = 1; i < 6; i++) {
-		char key[4] = { (char)('0' + i), 'x', 'x', '\0' };
-		jw_key(&w, key);
-		jw_u64(&w, st.responses_by_class[i]);
-	}
-	jw_obj_end(&w);
-	jw_key(&w, "alerts");
-	status_alerts(&w, &st);
-	jw_obj_end(&w);
+	http_status_json(&w, &st);
 	return answer_jw(k, 200, &w);
-}
-
-static void metric(struct jw *w, const char *name, const char *type,
-		   const char *help)
-{
-	char line[256];
-	int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n",
-			 name, help, name, type);
-	if (n > 0 && (size_t)n < sizeof(line))
-		jw_raw(w, line, (size_t)n);
-}
-
-static void mline(struct jw *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void mline(struct jw *w, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(line))
-		jw_raw(w, line, (size_t)n);
 }
 
 static int do_metrics(struct call *k)
@@ -1365,78 +998,7 @@ static int do_metrics(struct call *k)
 	memset(&st, 0, sizeof(st));
 	srv_status_get(srv_conn_srv(k->c), &st);
 	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
-	metric(&w, "bookd_up", "gauge", "1 while bookd serves");
-	mline(&w, "bookd_up 1\n");
-	metric(&w, "bookd_start_time_seconds", "gauge", "start time, Unix");
-	mline(&w, "bookd_start_time_seconds %.3f\n", st.started_at / 1e3);
-	metric(&w, "bookd_shards", "gauge", "core shards");
-	mline(&w, "bookd_shards %u\n", st.shard_count);
-	metric(&w, "bookd_threads", "gauge", "network threads");
-	mline(&w, "bookd_threads %u\n", st.thread_count);
-	metric(&w, "bookd_connections", "gauge", "open connections");
-	mline(&w, "bookd_connections %" PRIu64 "\n", st.conn_count);
-	metric(&w, "bookd_connections_refused_total", "counter",
-	       "connections closed at accept (docs/operations.md)");
-	mline(&w, "bookd_connections_refused_total{reason=\"address_cap\"} %"
-	      PRIu64 "\n", st.conn_refused_address);
-	mline(&w, "bookd_connections_refused_total{reason=\"table_full\"} %"
-	      PRIu64 "\n", st.conn_refused_full);
-	metric(&w, "bookd_request_timeouts_total", "counter",
-	       "requests not whole within the request timeout (408)");
-	mline(&w, "bookd_request_timeouts_total %" PRIu64 "\n",
-	      st.request_timeouts);
-	metric(&w, "bookd_requests_total", "counter", "requests parsed");
-	mline(&w, "bookd_requests_total %" PRIu64 "\n", st.requests_total);
-	metric(&w, "bookd_responses_total", "counter",
-	       "answers by status class");
-	for (int i = 1; i < 6; i++)
-		mline(&w, "bookd_responses_total{class=\"%dxx\"} %" PRIu64 "\n",
-		      i, st.responses_by_class[i]);
-	metric(&w, "bookd_rate_limited_total", "counter",
-	       "requests refused by rate limits");
-	mline(&w, "bookd_rate_limited_total %" PRIu64 "\n",
-	      st.rate_limited_total);
-	metric(&w, "bookd_operations_total", "counter", "core operations");
-	for (int i = 1; i < CORE_OP_COUNT; i++)
-		mline(&w, "bookd_operations_total{op=\"%s\"} %" PRIu64 "\n",
-		      op_name[i] ? op_name[i] : "other", st.ops_total[i]);
-	metric(&w, "bookd_operation_seconds_total", "counter",
-	       "time from request to answer, by operation");
-	for (int i = 1; i < CORE_OP_COUNT; i++)
-		mline(&w, "bookd_operation_seconds_total{op=\"%s\"} %.6f\n",
-		      op_name[i] ? op_name[i] : "other", st.ops_ns_total[i] / 1e9);
-	metric(&w, "bookd_wal_appended_lsn", "gauge", "last log position");
-	mline(&w, "bookd_wal_appended_lsn %" PRIu64 "\n", st.wal_appended_lsn);
-	metric(&w, "bookd_wal_durable_lsn", "gauge", "last durable position");
-	mline(&w, "bookd_wal_durable_lsn %" PRIu64 "\n", st.wal_durable_lsn);
-	metric(&w, "bookd_wal_bytes_written_total", "counter", "log bytes");
-	mline(&w, "bookd_wal_bytes_written_total %" PRIu64 "\n",
-	      st.wal_bytes_written);
-	metric(&w, "bookd_wal_fsync_total", "counter", "log syncs");
-	mline(&w, "bookd_wal_fsync_total %" PRIu64 "\n", st.wal_sync_count);
-	metric(&w, "bookd_wal_fsync_seconds_total", "counter",
-	       "time in log syncs");
-	mline(&w, "bookd_wal_fsync_seconds_total %.6f\n",
-	      st.wal_sync_ns_total / 1e9);
-	metric(&w, "bookd_wal_fsync_seconds_max", "gauge", "longest log sync");
-	mline(&w, "bookd_wal_fsync_seconds_max %.6f\n", st.wal_sync_ns_max / 1e9);
-	metric(&w, "bookd_wal_failing", "gauge", "1 while writes are refused");
-	mline(&w, "bookd_wal_failing %d\n", st.wal_error ? 1 : 0);
-	metric(&w, "bookd_replication_state", "gauge",
-	       "1 for the replicator's current state");
-	mline(&w, "bookd_replication_state{state=\"%s\"} 1\n",
-	      st.repl_state ? st.repl_state : "disabled");
-	metric(&w, "bookd_replication_lag_records", "gauge",
-	       "log records not yet in PostgreSQL");
-	mline(&w, "bookd_replication_lag_records %" PRIu64 "\n",
-	      st.repl_lag_records);
-	metric(&w, "bookd_replication_lag_bytes", "gauge",
-	       "log bytes not yet in PostgreSQL");
-	mline(&w, "bookd_replication_lag_bytes %" PRIu64 "\n",
-	      st.repl_lag_bytes);
-	metric(&w, "bookd_replication_lag_seconds", "gauge",
-	       "age of the oldest record not yet in PostgreSQL");
-	mline(&w, "bookd_replication_lag_seconds %.3f\n", st.repl_lag_seconds);
+	http_metrics_text(&w, &st);
 	k->meta.content_type = "text/plain; version=0.0.4; charset=utf-8";
 	return answer_jw(k, 200, &w);
 }
@@ -1577,242 +1139,4 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 		break;
 	}
 	return rc == -EAGAIN ? -EAGAIN : 0;
-}
-
-/* ---- render ---- */
-
-static void render_error(struct srv_buf *out, const struct http_meta *m,
-			 int status, const char *code, const char *msg)
-{
-	http_write_error(out, status, m, code, msg);
-}
-
-static void etag_of_event(const struct core_event_view *e, char out[24])
-{
-	uint64_t v[2] = { e->id, e->version };
-	snprintf(out, 24, "\"%016" PRIx64 "\"", XXH3_64bits(v, sizeof(v)));
-}
-
-static void etag_of_list(const struct core_event_view *e, uint32_t n,
-			 bool more, char out[24])
-{
-	uint64_t h = XXH3_64bits(&more, sizeof(more));
-
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v[2] = { e[i].id, e[i].version };
-		h = XXH3_64bits_withSeed(v, sizeof(v), h);
-	}
-	snprintf(out, 24, "\"%016" PRIx64 "\"", h);
-}
-
-void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
-		 const void *ctx_p, int rc, const struct core_resp *resp,
-		 const struct srv_views *views, struct srv_buf *out)
-{
-	const struct http_ctx *x = ctx_p;
-	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap : conn_slot;
-	struct http_meta m = { 0 };
-	struct jw w;
-	char etag[24];
-	int status = 200;
-	const char *code;
-
-	HTTP_ASSERT(x->op > OP_NONE && x->op < OP_COUNT);
-	HTTP_ASSERT(!(x->flags & X_SLOT) || slot->busy);
-	m.head = x->flags & X_HEAD;
-	m.close = x->flags & X_CLOSE;
-	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
-	if (x->origin_size) {
-		m.origin = x->origin;
-		m.origin_size = x->origin_size;
-	}
-	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
-	if (rc < 0) {
-		code = fld_errno_error(rc, &status);
-		render_error(out, &m, status, code, fld_errno_message(rc));
-		goto out_slot;
-	}
-	m.replayed = resp->replayed;
-	if (x->op == OP_STRIPE_WEBHOOK && resp->code != CORE_FULL &&
-	    resp->code != CORE_IDEM_IN_FLIGHT) {
-		/* Stripe retries anything but 2xx: a decided payment, also a
-		 * flagged or unknown one, is received; a refusal to decide now
-		 * (log failing, the same event in flight) is not. */
-		jw_obj_begin(&w);
-		jw_key(&w, "received");
-		jw_bool(&w, true);
-		jw_key(&w, "outcome");
-		jw_cstr(&w, resp->code == CORE_OK ? "applied"
-						  : core_code_name(resp->code));
-		if (resp->code == CORE_OK || resp->code == CORE_NOT_PENDING ||
-		    resp->code == CORE_PAYMENT_MISMATCH) {
-			jw_key(&w, "booking");
-			jw_booking(&w, &resp->booking);
-		}
-		jw_obj_end(&w);
-		goto out_body;
-	}
-	if (resp->code != CORE_OK ||
-	    ((x->flags & X_OWN) &&
-	     strncmp(resp->booking.customer_id, x->customer,
-		     sizeof(x->customer)) != 0)) {
-		enum core_code cc = resp->code != CORE_OK ? resp->code
-							  : CORE_NO_BOOKING;
-		char limit[160];
-		code = fld_code_error(cc, &status);
-		render_error(out, &m, status, code,
-			     cc == CORE_LIMIT ? core_limit_message(resp, limit,
-								   sizeof(limit))
-					      : fld_code_message(cc));
-		goto out_slot;
-	}
-	jw_obj_begin(&w);
-	switch (x->op) {
-	case OP_EVENT_LIST: {
-		char cursor[HTTP_CURSOR_SIZE + 1];
-		uint32_t n = resp->count;
-		if (!views || (n && !views->events))
-			n = 0;
-		etag_of_list(views ? views->events : NULL, n, resp->more, etag);
-		if (inm_matches(x, etag))
-			goto out_304;
-		m.etag = etag;
-		m.cache_control = HTTP_CACHE_CONTROL;
-		jw_key(&w, "events");
-		jw_arr_begin(&w);
-		for (uint32_t i = 0; i < n; i++)
-			jw_event(&w, &views->events[i]);
-		jw_arr_end(&w);
-		jw_key(&w, "next_cursor");
-		if (resp->more && n) {
-			cursor_encode(views->events[n - 1].start_at,
-				      views->events[n - 1].id, cursor);
-			jw_cstr(&w, cursor);
-		} else {
-			jw_null(&w);
-		}
-		break;
-	}
-	case OP_EVENT_GET:
-	case OP_EVENT_PATCH:
-		if (resp->op == CORE_OP_EVENT_GET) {
-			etag_of_event(&resp->event, etag);
-			if (inm_matches(x, etag))
-				goto out_304;
-			m.etag = etag;
-			m.cache_control = HTTP_CACHE_CONTROL;
-		}
-		jw_key(&w, "event");
-		jw_event(&w, &resp->event);
-		break;
-	case OP_BOOK:
-		status = 201;
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		break;
-	case OP_BOOKING_GET:
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		break;
-	case OP_CANCEL:
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		jw_key(&w, "promoted");
-		if (resp->has_promoted)
-			jw_booking(&w, &resp->promoted);
-		else
-			jw_null(&w);
-		break;
-	case OP_CUSTOMER_BOOKINGS: {
-		uint32_t n = resp->count;
-		if (!views || (n && !views->bookings))
-			n = 0;
-		jw_key(&w, "bookings");
-		jw_arr_begin(&w);
-		for (uint32_t i = 0; i < n; i++)
-			jw_booking(&w, &views->bookings[i]);
-		jw_arr_end(&w);
-		jw_key(&w, "next_cursor");
-		jw_null(&w);
-		jw_key(&w, "truncated");
-		jw_bool(&w, resp->more);
-		break;
-	}
-	case OP_ORG_CREATE:
-		status = 201;
-		jw_key(&w, "org");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_id(&w, resp->id);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name);
-		jw_key(&w, "timezone");
-		jw_cstr(&w, slot->timezone);
-		jw_obj_end(&w);
-		break;
-	case OP_LOCATION_CREATE:
-	case OP_INSTRUCTOR_CREATE:
-		status = 201;
-		jw_key(&w, x->op == OP_LOCATION_CREATE ? "location" : "instructor");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_id(&w, resp->id);
-		jw_key(&w, "org_id");
-		jw_id(&w, slot->org_id);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name);
-		jw_obj_end(&w);
-		break;
-	case OP_CUSTOMER_CREATE:
-		status = 201;
-		jw_key(&w, "customer");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_cstr(&w, slot->customer_id);
-		jw_key(&w, "email");
-		jw_cstr(&w, slot->email[0] ? slot->email : NULL);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name[0] ? slot->name : NULL);
-		jw_obj_end(&w);
-		break;
-	case OP_SERIES_CREATE:
-		status = 201;
-		jw_key(&w, "series");
-		jw_series(&w, resp->id, &slot->series);
-		jw_key(&w, "generated");
-		jw_u64(&w, resp->count);
-		break;
-	case OP_GENERATE:
-		jw_key(&w, "generated");
-		jw_u64(&w, resp->count);
-		break;
-	case OP_ARCHIVE:
-		jw_key(&w, "archived");
-		jw_u64(&w, resp->count);
-		break;
-	default:
-		jw_key(&w, "ok");
-		jw_bool(&w, true);
-		break;
-	}
-	jw_obj_end(&w);
-out_body:
-	if (w.overflow) {
-		status = 500;
-		render_error(out, &m, status, "internal", "answer too large");
-	} else {
-		http_write(out, status, &m, w.p, w.n);
-	}
-	goto out_slot;
-out_304:
-	status = 304;
-	m.etag = etag;
-	m.cache_control = HTTP_CACHE_CONTROL;
-	http_write(out, status, &m, NULL, 0);
-out_slot:
-	srv_count_response(c, status);
-	if (x->flags & X_HEAP)
-		free(x->heap);
-	else if (x->flags & X_SLOT)
-		slot->busy = false;
 }

@@ -1,0 +1,337 @@
+/*
+ * http_render.c: the core's answers as HTTP (http_render, srv_proto's
+ * render through http.c): the error of an outcome (fld_code_error), each
+ * operation's JSON, ETags and 304 for reads, the list cursor; then the
+ * catalogue slot is freed. What it needs came in struct http_ctx.
+ */
+#include "http_render.h"
+
+#include "fields.h"
+#include "http_json.h"
+#include "ops.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* ---- cursors: base64url of (after_start i64, after_id u64), LE ---- */
+
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void http_cursor_encode(core_time start, uint64_t id,
+			  char out[HTTP_CURSOR_SIZE + 1])
+{
+	uint8_t b[18] = { 0 };
+	size_t o = 0;
+
+	for (int i = 0; i < 8; i++) {
+		b[i] = (uint8_t)((uint64_t)start >> (8 * i));
+		b[8 + i] = (uint8_t)(id >> (8 * i));
+	}
+	for (size_t i = 0; i < 18 && o < HTTP_CURSOR_SIZE; i += 3) {
+		uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 |
+			     b[i + 2];
+		out[o++] = b64url[v >> 18 & 63];
+		out[o++] = b64url[v >> 12 & 63];
+		if (o < HTTP_CURSOR_SIZE)
+			out[o++] = b64url[v >> 6 & 63];
+		if (o < HTTP_CURSOR_SIZE)
+			out[o++] = b64url[v & 63];
+	}
+	out[HTTP_CURSOR_SIZE] = '\0';
+}
+
+int http_cursor_decode(const char *s, size_t n, core_time *start,
+			 uint64_t *id)
+{
+	uint8_t b[18] = { 0 };
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	uint64_t st = 0;
+
+	if (n != HTTP_CURSOR_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = memchr(b64url, s[i], 64);
+		if (!p || s[i] == '\0')
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			b[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (o != 16 || (acc & ((1u << bits) - 1)) != 0)
+		return -EINVAL; /* non-canonical trailing bits */
+	*id = 0;
+	for (int i = 0; i < 8; i++) {
+		st |= (uint64_t)b[i] << (8 * i);
+		*id |= (uint64_t)b[8 + i] << (8 * i);
+	}
+	*start = (core_time)st;
+	return *id ? 0 : -EINVAL;
+}
+
+/* ---- ETags ---- */
+
+uint64_t http_tag_hash(const char *s, size_t n)
+{
+	return XXH3_64bits(s, n);
+}
+
+static bool inm_matches(const struct http_ctx *x, const char *etag)
+{
+	uint64_t h;
+
+	if (x->flags & X_INM_ANY)
+		return true;
+	h = http_tag_hash(etag, strlen(etag));
+	for (unsigned i = 0; i < x->inm_count && i < HTTP_INM_COUNT_MAX; i++)
+		if (x->inm[i] == h)
+			return true;
+	return false;
+}
+
+/* ---- render ---- */
+
+static void render_error(struct srv_buf *out, const struct http_meta *m,
+			 int status, const char *code, const char *msg)
+{
+	http_write_error(out, status, m, code, msg);
+}
+
+static void etag_of_event(const struct core_event_view *e, char out[24])
+{
+	uint64_t v[2] = { e->id, e->version };
+	snprintf(out, 24, "\"%016" PRIx64 "\"", XXH3_64bits(v, sizeof(v)));
+}
+
+static void etag_of_list(const struct core_event_view *e, uint32_t n,
+			 bool more, char out[24])
+{
+	uint64_t h = XXH3_64bits(&more, sizeof(more));
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v[2] = { e[i].id, e[i].version };
+		h = XXH3_64bits_withSeed(v, sizeof(v), h);
+	}
+	snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+}
+
+void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
+		 const void *ctx_p, int rc, const struct core_resp *resp,
+		 const struct srv_views *views, struct srv_buf *out)
+{
+	const struct http_ctx *x = ctx_p;
+	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap : conn_slot;
+	struct http_meta m = { 0 };
+	struct jw w;
+	char etag[24];
+	int status = 200;
+	const char *code;
+
+	HTTP_ASSERT(x->op > OP_NONE && x->op < OP_COUNT);
+	HTTP_ASSERT(!(x->flags & X_SLOT) || slot->busy);
+	m.head = x->flags & X_HEAD;
+	m.close = x->flags & X_CLOSE;
+	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
+	if (x->origin_size) {
+		m.origin = x->origin;
+		m.origin_size = x->origin_size;
+	}
+	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
+	if (rc < 0) {
+		code = fld_errno_error(rc, &status);
+		render_error(out, &m, status, code, fld_errno_message(rc));
+		goto out_slot;
+	}
+	m.replayed = resp->replayed;
+	if (x->op == OP_STRIPE_WEBHOOK && resp->code != CORE_FULL &&
+	    resp->code != CORE_IDEM_IN_FLIGHT) {
+		/* Stripe retries anything but 2xx: a decided payment, also a
+		 * flagged or unknown one, is received; a refusal to decide now
+		 * (log failing, the same event in flight) is not. */
+		jw_obj_begin(&w);
+		jw_key(&w, "received");
+		jw_bool(&w, true);
+		jw_key(&w, "outcome");
+		jw_cstr(&w, resp->code == CORE_OK ? "applied"
+						  : core_code_name(resp->code));
+		if (resp->code == CORE_OK || resp->code == CORE_NOT_PENDING ||
+		    resp->code == CORE_PAYMENT_MISMATCH) {
+			jw_key(&w, "booking");
+			jw_booking(&w, &resp->booking);
+		}
+		jw_obj_end(&w);
+		goto out_body;
+	}
+	if (resp->code != CORE_OK ||
+	    ((x->flags & X_OWN) &&
+	     strncmp(resp->booking.customer_id, x->customer,
+		     sizeof(x->customer)) != 0)) {
+		enum core_code cc = resp->code != CORE_OK ? resp->code
+							  : CORE_NO_BOOKING;
+		char limit[160];
+		code = fld_code_error(cc, &status);
+		render_error(out, &m, status, code,
+			     cc == CORE_LIMIT ? core_limit_message(resp, limit,
+								   sizeof(limit))
+					      : fld_code_message(cc));
+		goto out_slot;
+	}
+	jw_obj_begin(&w);
+	switch (x->op) {
+	case OP_EVENT_LIST: {
+		char cursor[HTTP_CURSOR_SIZE + 1];
+		uint32_t n = resp->count;
+		if (!views || (n && !views->events))
+			n = 0;
+		etag_of_list(views ? views->events : NULL, n, resp->more, etag);
+		if (inm_matches(x, etag))
+			goto out_304;
+		m.etag = etag;
+		m.cache_control = HTTP_CACHE_CONTROL;
+		jw_key(&w, "events");
+		jw_arr_begin(&w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_event(&w, &views->events[i]);
+		jw_arr_end(&w);
+		jw_key(&w, "next_cursor");
+		if (resp->more && n) {
+			http_cursor_encode(views->events[n - 1].start_at,
+				      views->events[n - 1].id, cursor);
+			jw_cstr(&w, cursor);
+		} else {
+			jw_null(&w);
+		}
+		break;
+	}
+	case OP_EVENT_GET:
+	case OP_EVENT_PATCH:
+		if (resp->op == CORE_OP_EVENT_GET) {
+			etag_of_event(&resp->event, etag);
+			if (inm_matches(x, etag))
+				goto out_304;
+			m.etag = etag;
+			m.cache_control = HTTP_CACHE_CONTROL;
+		}
+		jw_key(&w, "event");
+		jw_event(&w, &resp->event);
+		break;
+	case OP_BOOK:
+		status = 201;
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		break;
+	case OP_BOOKING_GET:
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		break;
+	case OP_CANCEL:
+		jw_key(&w, "booking");
+		jw_booking(&w, &resp->booking);
+		jw_key(&w, "promoted");
+		if (resp->has_promoted)
+			jw_booking(&w, &resp->promoted);
+		else
+			jw_null(&w);
+		break;
+	case OP_CUSTOMER_BOOKINGS: {
+		uint32_t n = resp->count;
+		if (!views || (n && !views->bookings))
+			n = 0;
+		jw_key(&w, "bookings");
+		jw_arr_begin(&w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_booking(&w, &views->bookings[i]);
+		jw_arr_end(&w);
+		jw_key(&w, "next_cursor");
+		jw_null(&w);
+		jw_key(&w, "truncated");
+		jw_bool(&w, resp->more);
+		break;
+	}
+	case OP_ORG_CREATE:
+		status = 201;
+		jw_key(&w, "org");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_id(&w, resp->id);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name);
+		jw_key(&w, "timezone");
+		jw_cstr(&w, slot->timezone);
+		jw_obj_end(&w);
+		break;
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
+		status = 201;
+		jw_key(&w, x->op == OP_LOCATION_CREATE ? "location" : "instructor");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_id(&w, resp->id);
+		jw_key(&w, "org_id");
+		jw_id(&w, slot->org_id);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name);
+		jw_obj_end(&w);
+		break;
+	case OP_CUSTOMER_CREATE:
+		status = 201;
+		jw_key(&w, "customer");
+		jw_obj_begin(&w);
+		jw_key(&w, "id");
+		jw_cstr(&w, slot->customer_id);
+		jw_key(&w, "email");
+		jw_cstr(&w, slot->email[0] ? slot->email : NULL);
+		jw_key(&w, "name");
+		jw_cstr(&w, slot->name[0] ? slot->name : NULL);
+		jw_obj_end(&w);
+		break;
+	case OP_SERIES_CREATE:
+		status = 201;
+		jw_key(&w, "series");
+		jw_series(&w, resp->id, &slot->series);
+		jw_key(&w, "generated");
+		jw_u64(&w, resp->count);
+		break;
+	case OP_GENERATE:
+		jw_key(&w, "generated");
+		jw_u64(&w, resp->count);
+		break;
+	case OP_ARCHIVE:
+		jw_key(&w, "archived");
+		jw_u64(&w, resp->count);
+		break;
+	default:
+		jw_key(&w, "ok");
+		jw_bool(&w, true);
+		break;
+	}
+	jw_obj_end(&w);
+out_body:
+	if (w.overflow) {
+		status = 500;
+		render_error(out, &m, status, "internal", "answer too large");
+	} else {
+		http_write(out, status, &m, w.p, w.n);
+	}
+	goto out_slot;
+out_304:
+	status = 304;
+	m.etag = etag;
+	m.cache_control = HTTP_CACHE_CONTROL;
+	http_write(out, status, &m, NULL, 0);
+out_slot:
+	srv_count_response(c, status);
+	if (x->flags & X_HEAP)
+		free(x->heap);
+	else if (x->flags & X_SLOT)
+		slot->busy = false;
+}
