@@ -1,0 +1,278 @@
+/*
+ * bin_render.c: the binary protocol's answers (bin_int.h): frames packed
+ * through a small buffer into the connection's srv_buf, refusals, and
+ * render() of a decided core_resp (reads are never "replayed"; what a
+ * request created counts as 201 in the metrics, as HTTP's).
+ */
+#include "bin_int.h"
+
+#include "fields.h"
+#include "ops.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The HTTP status of the refusals bin.c makes itself (the core's come
+ * from fields.h), for srv_count_response. */
+int bin__http_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		int status;
+	} t[] = {
+		{ "unauthorized", 401 },      { "token_expired", 401 },
+		{ "forbidden", 403 },         { "rate_limited", 429 },
+		{ "frame_too_large", 413 },   { "unavailable", 503 },
+		{ "overloaded", 503 },        { "not_found", 404 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].code, code) == 0)
+			return t[i].status;
+	return 400; /* invalid_request, idempotency_key_required, versions */
+}
+
+/* ---- writing answers ---- */
+
+static void bin__frame_end(struct srv_buf *b, size_t start)
+{
+	if (b->broken)
+		return;
+	if (mp_frame_end(b->data, start, b->size) != 0)
+		b->broken = true; /* an answer over 1 MiB: our bug; close */
+}
+
+static int bin__w_write(void *data, const char *p, size_t len)
+{
+	struct bin_w *w = data;
+
+	if (len > sizeof(w->buf) - w->n) {
+		srv_buf_put(w->b, w->buf, w->n);
+		w->n = 0;
+		if (len > sizeof(w->buf)) {
+			srv_buf_put(w->b, p, len);
+			return 0;
+		}
+	}
+	memcpy(w->buf + w->n, p, len);
+	w->n += len;
+	return 0;
+}
+
+msgpack_packer *bin__begin(struct bin_w *w, struct srv_buf *b)
+{
+	static const uint8_t zero[MP_HEADER_SIZE];
+
+	w->b = b;
+	w->n = 0;
+	w->start = b->size;
+	srv_buf_put(b, zero, sizeof(zero));
+	msgpack_packer_init(&w->pk, w, bin__w_write);
+	return &w->pk;
+}
+
+void bin__end(struct bin_w *w)
+{
+	srv_buf_put(w->b, w->buf, w->n);
+	bin__frame_end(w->b, w->start);
+}
+
+/* The head of an answer: id, [index, count], code; n more pairs follow. */
+void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
+		      const char *code, unsigned more)
+{
+	msgpack_pack_map(pk, 2 + (x->batch ? 2 : 0) + more);
+	mp_pack_kv_uint(pk, "id", x->id);
+	if (x->batch) {
+		mp_pack_kv_uint(pk, "index", x->index);
+		mp_pack_kv_uint(pk, "count", x->count);
+	}
+	mp_pack_kv_str(pk, "code", code);
+}
+
+void bin__error_to(struct srv_conn *c, struct srv_buf *b,
+			  const struct bin_ctx *x, const struct bin_err *e)
+{
+	srv_count_response(c, e->status ? e->status : bin__http_status(e->code));
+	struct bin_w w;
+	msgpack_packer *pk;
+
+	pk = bin__begin(&w, b);
+	bin__head(pk, x, e->code, 1 + (e->retry_after > 0));
+	mp_pack_kv_str(pk, "message", e->message);
+	if (e->retry_after > 0)
+		mp_pack_kv_uint(pk, "retry_after", e->retry_after);
+	bin__end(&w);
+}
+
+void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
+			      const struct bin_err *e)
+{
+	bin__error_to(c, srv_answer_begin(c), x, e);
+	srv_answer_done(c);
+}
+
+void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
+			    const char *message)
+{
+	struct bin_ctx x = { .id = id };
+	struct bin_err e = { .code = code };
+
+	snprintf(e.message, sizeof(e.message), "%s", message);
+	bin__answer_error(c, &x, &e);
+}
+
+/* ---- render ---- */
+
+void bin_render(struct srv_conn *c, void *state, const void *ctx,
+		       int rc, const struct core_resp *resp,
+		       const struct srv_views *views, struct srv_buf *out)
+{
+	const struct bin_ctx *x = ctx;
+	struct bin_err e = { .code = NULL };
+	struct bin_w w;
+	msgpack_packer *pk;
+	const struct op_def *def;
+	bool replayed;
+	int http;
+
+	free(x->series);
+	if (rc < 0) {
+		e.code = fld_errno_error(rc, &http);
+		e.status = http;
+		snprintf(e.message, sizeof(e.message), "%s",
+			 fld_errno_message(rc));
+		bin__error_to(c, out, x, &e);
+		return;
+	}
+	if (resp->code != CORE_OK) {
+		e.code = fld_code_error(resp->code, &http);
+		e.status = http;
+		if (resp->code == CORE_LIMIT)
+			core_limit_message(resp, e.message, sizeof(e.message));
+		else
+			snprintf(e.message, sizeof(e.message), "%s",
+				 fld_code_message(resp->code));
+		bin__error_to(c, out, x, &e);
+		return;
+	}
+	if (x->op == MP_OP_BOOKING_GET && x->customer_id[0] &&
+	    strcmp(resp->booking.customer_id, x->customer_id) != 0) {
+		e.code = fld_code_error(CORE_NO_BOOKING, &http);
+		e.status = http;
+		snprintf(e.message, sizeof(e.message), "%s",
+			 fld_code_message(CORE_NO_BOOKING));
+		bin__error_to(c, out, x, &e);
+		return;
+	}
+	/* Only decisions that changed state are replays. */
+	replayed = resp->replayed && x->op != MP_OP_EVENT_GET &&
+		   x->op != MP_OP_EVENT_LIST && x->op != MP_OP_BOOKING_GET &&
+		   x->op != MP_OP_CUSTOMER_BOOKINGS;
+	/* As HTTP: 201 for what a request created (ops.c), 200 otherwise. */
+	def = ops_by_bin(x->op);
+	srv_count_response(c, def && def->creates ? 201 : 200);
+	pk = bin__begin(&w, out);
+	switch (x->op) {
+	case MP_OP_ORG_CREATE:
+	case MP_OP_LOCATION_CREATE:
+	case MP_OP_INSTRUCTOR_CREATE:
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, x->op == MP_OP_ORG_CREATE ? "org" :
+				 x->op == MP_OP_LOCATION_CREATE ? "location" :
+								  "instructor");
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "id", resp->id);
+		break;
+	case MP_OP_CUSTOMER_CREATE:
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "customer");
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_str(pk, "id", x->customer_id);
+		break;
+	case MP_OP_SERIES_CREATE:
+		bin__head(pk, x, "ok", 2 + replayed);
+		mp_pack_str(pk, "series");
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "id", resp->id);
+		mp_pack_kv_uint(pk, "generated", resp->count);
+		break;
+	case MP_OP_GENERATE:
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_kv_uint(pk, "generated", resp->count);
+		break;
+	case MP_OP_EVENT_GET:
+	case MP_OP_EVENT_PATCH:
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "event");
+		mp_pack_event(pk, &resp->event);
+		break;
+	case MP_OP_EVENT_LIST: {
+		uint32_t n = views && views->events ? resp->count : 0;
+		bin__head(pk, x, "ok", 3);
+		mp_pack_str(pk, "events");
+		msgpack_pack_array(pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_event(pk, &views->events[i]);
+		mp_pack_str(pk, "more");
+		if (resp->more)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		mp_pack_str(pk, "next_cursor");
+		if (resp->more && n > 0) {
+			char cur[BC_CURSOR_SIZE];
+			const struct core_event_view *l = &views->events[n - 1];
+			int cn = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
+					  l->start_at, l->id);
+			mp_pack_strn(pk, cur, (size_t)cn);
+		} else {
+			msgpack_pack_nil(pk);
+		}
+		break;
+	}
+	case MP_OP_BOOK:
+	case MP_OP_BOOK_BATCH:
+	case MP_OP_BOOKING_GET:
+		bin__head(pk, x, "ok", 1 + replayed);
+		mp_pack_str(pk, "booking");
+		mp_pack_booking(pk, &resp->booking);
+		break;
+	case MP_OP_CANCEL:
+		bin__head(pk, x, "ok", 2 + replayed);
+		mp_pack_str(pk, "booking");
+		mp_pack_booking(pk, &resp->booking);
+		mp_pack_str(pk, "promoted");
+		if (resp->has_promoted)
+			mp_pack_booking(pk, &resp->promoted);
+		else
+			msgpack_pack_nil(pk);
+		break;
+	case MP_OP_CUSTOMER_BOOKINGS: {
+		uint32_t n = views && views->bookings ? resp->count : 0;
+		bin__head(pk, x, "ok", 2);
+		mp_pack_str(pk, "bookings");
+		msgpack_pack_array(pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_booking(pk, &views->bookings[i]);
+		mp_pack_str(pk, "more");
+		if (resp->more)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	}
+	default:
+		bin__head(pk, x, "internal", 1);
+		mp_pack_kv_str(pk, "message", "unknown op in render");
+		replayed = false;
+		break;
+	}
+	if (replayed) {
+		mp_pack_str(pk, "replayed");
+		msgpack_pack_true(pk);
+	}
+	bin__end(&w);
+}
