@@ -185,6 +185,7 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 					      : fld_code_message(cc));
 		goto out_slot;
 	}
+	status = ops_get(x->op)->creates ? 201 : 200;
 	jw_obj_begin(&w);
 	switch (x->op) {
 	case OP_EVENT_LIST: {
@@ -225,7 +226,6 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		jw_event(&w, &resp->event);
 		break;
 	case OP_BOOK:
-		status = 201;
 		jw_key(&w, "booking");
 		jw_booking(&w, &resp->booking);
 		break;
@@ -258,7 +258,6 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		break;
 	}
 	case OP_ORG_CREATE:
-		status = 201;
 		jw_key(&w, "org");
 		jw_obj_begin(&w);
 		jw_key(&w, "id");
@@ -271,7 +270,6 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		break;
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
-		status = 201;
 		jw_key(&w, x->op == OP_LOCATION_CREATE ? "location" : "instructor");
 		jw_obj_begin(&w);
 		jw_key(&w, "id");
@@ -283,7 +281,6 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		jw_obj_end(&w);
 		break;
 	case OP_CUSTOMER_CREATE:
-		status = 201;
 		jw_key(&w, "customer");
 		jw_obj_begin(&w);
 		jw_key(&w, "id");
@@ -295,7 +292,6 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		jw_obj_end(&w);
 		break;
 	case OP_SERIES_CREATE:
-		status = 201;
 		jw_key(&w, "series");
 		jw_series(&w, resp->id, &slot->series);
 		jw_key(&w, "generated");

@@ -1,8 +1,8 @@
 /*
  * ops.h: the server's operations, one table (ops.c) that both protocols
  * read: for each operation its name, HTTP method and path, binary op, who
- * may call it, whether it takes an idempotency key, its rate-limit class
- * and the core request it becomes. http_routes.c finds a request's entry
+ * may call it, whether it takes an idempotency key, its rate-limit class,
+ * the core request it becomes and whether its answer is a creation (201). http_routes.c finds a request's entry
  * with ops_http_match(), bin.c with ops_by_bin(); both then ask the entry
  * (ops_allows, .idem, .limit) rather than deciding per protocol.
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
@@ -85,6 +85,8 @@ struct op_def {
 	enum op_idem idem;
 	enum op_limit limit;
 	enum core_op core;       /* CORE_OP_NONE: answered by the server */
+	bool creates;            /* its answer: 201 Created (HTTP; counted
+				  * so for the binary protocol), else 200 */
 };
 
 /* The entry of id (OP_NONE < id < OP_COUNT), else NULL. */
