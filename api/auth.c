@@ -725,6 +725,34 @@ struct auth__idem_head {
 };
 _Static_assert(sizeof(struct auth__idem_head) == 32, "idem head packed");
 
+int auth_acts_for(const struct auth_principal *who, const char *s, size_t n,
+		  char out[CORE_CUSTOMER_ID_SIZE_MAX + 1])
+{
+	if (who->role == AUTH_CUSTOMER) {
+		if (n && (n != strnlen(who->customer_id,
+				      sizeof(who->customer_id)) ||
+			  memcmp(s, who->customer_id, n) != 0))
+			return -EPERM;
+		memmove(out, who->customer_id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
+		return 0;
+	}
+	if (n == 0)
+		return -ENOENT;
+	if (n > CORE_CUSTOMER_ID_SIZE_MAX)
+		return -EINVAL;
+	memmove(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+enum core_payment auth_payment_for(const struct auth_principal *who,
+				   enum core_payment asked)
+{
+	if (asked == CORE_PAY_NONE && who->role != AUTH_SERVICE)
+		return CORE_PAY_AUTO;
+	return asked;
+}
+
 void auth_idem_key(const struct auth_principal *who, const char *key,
 		   size_t key_size, struct core_idem *out)
 {

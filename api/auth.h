@@ -111,6 +111,20 @@ int auth_stripe_verify(const struct auth_config *cfg, const char *header,
 bool auth_origin_allowed(const struct auth_config *cfg, const char *origin,
 			 size_t origin_size);
 
+/* Whom a request acts for (book, customer.bookings: both protocols): the
+ * customer id given (s[0..n); n 0: none) against the principal. A
+ * customer acts only for itself (its sub when none is given), anyone else
+ * for the id it names. 0 and out set (s may be out); -ENOENT: none given
+ * and none implied; -EPERM: a customer naming another. The id's syntax is
+ * the caller's (fld_customer_id_valid). */
+int auth_acts_for(const struct auth_principal *who, const char *s, size_t n,
+		  char out[CORE_CUSTOMER_ID_SIZE_MAX + 1]);
+/* The payment a principal gets for the one it asked (both protocols): a
+ * customer's CORE_PAY_NONE is CORE_PAY_AUTO (a free event confirms, a
+ * priced one holds); only the service key confirms without payment. */
+enum core_payment auth_payment_for(const struct auth_principal *who,
+				   enum core_payment asked);
+
 /* The idempotency key as the core sees it: (scope, key) hashed, so that
  * the same key from two callers is two keys. The fingerprint of the
  * request (method, path, body) is the protocol's: auth_fingerprint(). */

@@ -264,20 +264,14 @@ static int bin__customer(const msgpack_object *m, const struct bin_conn *st,
 	size_t n;
 
 	if (!o) {
-		if (st->who.role == AUTH_CUSTOMER) {
-			memcpy(out, st->who.customer_id,
-			       CORE_CUSTOMER_ID_SIZE_MAX + 1);
+		if (auth_acts_for(&st->who, NULL, 0, out) == 0)
 			return 0;
-		}
 		return bin__fail(e, "invalid_request", "customer_id required");
 	}
 	if (mp_str(o, &s, &n) != 0 || !fld_customer_id_valid(s, n))
 		return bin__fail(e, "invalid_request",
 				 "customer_id: 1-64 of A-Za-z0-9._:@-");
-	memcpy(out, s, n);
-	out[n] = '\0';
-	if (st->who.role == AUTH_CUSTOMER &&
-	    strcmp(out, st->who.customer_id) != 0)
+	if (auth_acts_for(&st->who, s, n, out) != 0)
 		return bin__fail(e, "forbidden",
 				 "a customer acts only for itself");
 	return 0;
@@ -332,11 +326,8 @@ static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
 	else
 		return bin__fail(e, "invalid_request",
 				 "payment: \"none\" or \"stripe\"");
-	/* A customer's "none" (as HTTP's): the price decides, so a free
-	 * event confirms and a priced one holds; only the service key
-	 * confirms a priced event without payment. */
-	if (*out == CORE_PAY_NONE && st->who.role != AUTH_SERVICE)
-		*out = CORE_PAY_AUTO;
+	/* A customer's "none" (as HTTP's): the price decides. */
+	*out = auth_payment_for(&st->who, *out);
 	return 0;
 }
 

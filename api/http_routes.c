@@ -655,21 +655,14 @@ static int do_book(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	if (k->who.role == AUTH_CUSTOMER) {
-		if (cust_n && strcmp(req.customer_id, k->who.customer_id) != 0)
-			return answer_error(k, 403, "forbidden",
-					    "a customer books only for itself");
-		/* A customer's "none" is "I am not paying": a free event
-		 * confirms; on a priced one the price decides (a hold),
-		 * only the service key confirms without payment. */
-		if (pay_n && strcmp(pay, "none") == 0)
-			pay_n = 0;
-		memcpy(req.customer_id, k->who.customer_id,
-		       sizeof(req.customer_id));
-	}
-	req.u.book.payment = !pay_n                    ? CORE_PAY_AUTO
-			     : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
-							: CORE_PAY_STRIPE;
+	if (auth_acts_for(&k->who, req.customer_id, cust_n, req.customer_id))
+		return answer_error(k, 403, "forbidden",
+				    "a customer books only for itself");
+	/* A customer's "none" is "I am not paying": the price decides. */
+	req.u.book.payment = auth_payment_for(
+		&k->who, !pay_n                    ? CORE_PAY_AUTO
+			 : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
+						    : CORE_PAY_STRIPE);
 	return submit(k, &req);
 }
 
@@ -710,13 +703,11 @@ static int do_customer_bookings(struct call *k)
 
 	if (!fld_customer_id_valid(k->id_seg, k->id_size))
 		return answer_error(k, 404, "not_found", "no such customer");
-	if (k->who.role == AUTH_CUSTOMER &&
-	    strcmp(k->id_seg, k->who.customer_id) != 0)
+	if (auth_acts_for(&k->who, k->id_seg, k->id_size, req.customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer reads only its own bookings");
 	if (query_parse(k, q, 1) || query_limit(k, &q[0], &limit))
 		return 0;
-	memcpy(req.customer_id, k->id_seg, k->id_size + 1);
 	req.u.customer.capacity = limit;
 	k->ctx.limit = limit;
 	return submit(k, &req);

@@ -836,6 +836,49 @@ static void test_limiter(void)
 	auth_limiter_free(l);
 }
 
+/* Whom a request acts for, and the payment a principal gets: the rules
+ * both protocols apply (auth_acts_for, auth_payment_for). */
+static void test_acts_for(void)
+{
+	struct auth_principal svc = { .role = AUTH_SERVICE };
+	struct auth_principal cust = { .role = AUTH_CUSTOMER };
+	struct auth_principal anon = { .role = AUTH_ANON };
+	char out[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	char same[CORE_CUSTOMER_ID_SIZE_MAX + 1] = "alice";
+	char long_id[CORE_CUSTOMER_ID_SIZE_MAX + 2];
+
+	strcpy(cust.customer_id, "alice");
+	/* a customer: itself, named or implied; never another */
+	memset(out, 'x', sizeof(out));
+	CHECK(auth_acts_for(&cust, NULL, 0, out) == 0 &&
+	      strcmp(out, "alice") == 0);
+	CHECK(auth_acts_for(&cust, "alice", 5, out) == 0 &&
+	      strcmp(out, "alice") == 0);
+	CHECK(auth_acts_for(&cust, "bob", 3, out) == -EPERM);
+	CHECK(auth_acts_for(&cust, "alic", 4, out) == -EPERM);
+	CHECK(auth_acts_for(&cust, "alicex", 6, out) == -EPERM);
+	/* the service key: whom it names, and it must name one */
+	CHECK(auth_acts_for(&svc, "bob", 3, out) == 0 &&
+	      strcmp(out, "bob") == 0);
+	CHECK(auth_acts_for(&svc, NULL, 0, out) == -ENOENT);
+	CHECK(auth_acts_for(&anon, NULL, 0, out) == -ENOENT);
+	memset(long_id, 'a', sizeof(long_id));
+	CHECK(auth_acts_for(&svc, long_id, sizeof(long_id), out) == -EINVAL);
+	/* in place (the id already in the request's buffer) */
+	CHECK(auth_acts_for(&svc, same, 5, same) == 0 &&
+	      strcmp(same, "alice") == 0);
+	CHECK(auth_acts_for(&cust, same, 5, same) == 0 &&
+	      strcmp(same, "alice") == 0);
+
+	/* only the service key confirms without payment */
+	CHECK(auth_payment_for(&svc, CORE_PAY_NONE) == CORE_PAY_NONE);
+	CHECK(auth_payment_for(&cust, CORE_PAY_NONE) == CORE_PAY_AUTO);
+	CHECK(auth_payment_for(&anon, CORE_PAY_NONE) == CORE_PAY_AUTO);
+	CHECK(auth_payment_for(&cust, CORE_PAY_STRIPE) == CORE_PAY_STRIPE);
+	CHECK(auth_payment_for(&cust, CORE_PAY_AUTO) == CORE_PAY_AUTO);
+	CHECK(auth_payment_for(&svc, CORE_PAY_AUTO) == CORE_PAY_AUTO);
+}
+
 int main(void)
 {
 	guard_init();
@@ -847,6 +890,7 @@ int main(void)
 	test_proxies();
 	test_idem();
 	test_limiter();
+	test_acts_for();
 	printf("auth: %u checks, %u failed\n", check_count, check_fail_count);
 	return check_fail_count ? 1 : 0;
 }
