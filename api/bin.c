@@ -31,8 +31,8 @@
  * after each frame; mp_decode bounds the tree by the frame's size. The only
  * allocation on a request's path is a series spec (series.create, rare:
  * core_req carries a pointer to it and the context has no room), freed by
- * render(); a connection closed before that answer leaks it (net.c does not
- * render for closed connections; srv.h has no hook to drop a context).
+ * render(), which net.c calls for every submitted request, also when the
+ * connection closed before its answer (srv.h).
  */
 #include "bin_int.h"
 

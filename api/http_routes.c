@@ -45,9 +45,9 @@
  * series spec) and what the answer echoes (names): the connection's own
  * catalogue slot holds them until render (no allocation); while it is busy
  * (catalogue requests pipelined on one connection) a slot is allocated and
- * freed by render. net.c does not render for a connection closed before
- * the answer: such an allocated slot is then leaked (rare: only the second
- * and later catalogue requests in flight on one connection).
+ * freed by render. net.c renders every submitted request, also for a
+ * connection closed before its answer (into a discarded buffer), so the
+ * slot is always freed.
  */
 #include "http_routes.h"
 
