@@ -338,7 +338,7 @@ static int bin__book(const msgpack_object *m, const struct bin_conn *st,
 {
 	struct canon k = { .size = 0 };
 
-	req->op = CORE_OP_BOOK;
+	req->op = ops_get(OP_BOOK)->core;
 	if (bin__id(m, "event_id", true, &req->event_id, e) ||
 	    bin__customer(m, st, req->customer_id, e) ||
 	    bin__payment(m, st, &req->u.book.payment, e))
@@ -450,12 +450,14 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 			struct bin_err *e)
 {
 	struct canon k = { .size = 0 };
+	const struct op_def *def = ops_by_bin(op);
 	uint64_t u = 0;
 	const msgpack_object *o;
 
+	if (def)
+		req->op = def->core; /* the core request it becomes (ops.c) */
 	switch (op) {
 	case MP_OP_ORG_CREATE:
-		req->op = CORE_OP_ORG_CREATE;
 		if (bin__text(m, "name", true, req->u.cat.name,
 			      sizeof(req->u.cat.name), e) ||
 		    bin__text(m, "timezone", true, req->u.cat.timezone,
@@ -469,8 +471,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		break;
 	case MP_OP_LOCATION_CREATE:
 	case MP_OP_INSTRUCTOR_CREATE:
-		req->op = op == MP_OP_LOCATION_CREATE ? CORE_OP_LOCATION_CREATE :
-							 CORE_OP_INSTRUCTOR_CREATE;
 		if (bin__id(m, "org_id", true, &req->u.cat.org_id, e) ||
 		    bin__text(m, "name", true, req->u.cat.name,
 			      sizeof(req->u.cat.name), e))
@@ -479,7 +479,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		canon_str(&k, "name", req->u.cat.name);
 		break;
 	case MP_OP_CUSTOMER_CREATE:
-		req->op = CORE_OP_CUSTOMER_UPSERT;
 		if (bin__customer(m, st, req->customer_id, e) ||
 		    bin__text(m, "name", false, req->u.cat.name,
 			      sizeof(req->u.cat.name), e) ||
@@ -494,7 +493,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 	case MP_OP_SERIES_CREATE: {
 		struct core_series_spec spec;
 		memset(&spec, 0, sizeof(spec));
-		req->op = CORE_OP_SERIES_CREATE;
 		if (bin__series(m, &spec, &k, e))
 			return -EINVAL;
 		if (bin__idem(m, st, op, &k, req, e))
@@ -507,7 +505,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		return 0;
 	}
 	case MP_OP_GENERATE:
-		req->op = CORE_OP_GENERATE;
 		if ((o = mp_get(m, "until")) &&
 		    bin__date(o, "until", &req->u.generate.until, e))
 			return -EINVAL;
@@ -518,11 +515,9 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		canon_u64(&k, "series_id", req->u.generate.series_id);
 		break;
 	case MP_OP_EVENT_GET:
-		req->op = CORE_OP_EVENT_GET;
 		return bin__id(m, "event_id", true, &req->event_id, e);
 	case MP_OP_EVENT_LIST: {
 		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
-		req->op = CORE_OP_EVENT_LIST;
 		req->u.list.from = st->now; /* as HTTP: upcoming events */
 		req->u.list.to = INT64_MAX;
 		if (bin__id(m, "org_id", false, &req->u.list.org_id, e) ||
@@ -558,7 +553,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 	case MP_OP_EVENT_PATCH: {
 		const msgpack_object *cap = mp_get(m, "capacity");
 		int64_t c = -1;
-		req->op = CORE_OP_EVENT_PATCH;
 		req->u.patch.capacity = -1;
 		if (bin__id(m, "event_id", true, &req->event_id, e) ||
 		    bin__id(m, "instructor_id", false, &req->u.patch.instructor_id, e))
@@ -592,7 +586,6 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 	case MP_OP_BOOK:
 		return bin__book(m, st, req, e);
 	case MP_OP_CANCEL:
-		req->op = CORE_OP_CANCEL;
 		if (bin__id(m, "booking_id", true, &req->booking_id, e))
 			return -EINVAL;
 		/* A customer cancels only its own: the core checks it. */
@@ -602,14 +595,12 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 		canon_u64(&k, "booking_id", req->booking_id);
 		return bin__idem(m, st, op, &k, req, e);
 	case MP_OP_BOOKING_GET:
-		req->op = CORE_OP_BOOKING_GET;
 		if (st->who.role == AUTH_CUSTOMER)
 			memcpy(x->customer_id, st->who.customer_id,
 			       sizeof(x->customer_id));
 		return bin__id(m, "booking_id", true, &req->booking_id, e);
 	case MP_OP_CUSTOMER_BOOKINGS: {
 		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
-		req->op = CORE_OP_CUSTOMER_BOOKINGS;
 		if (bin__customer(m, st, req->customer_id, e) ||
 		    bin__u32(m, "limit", false, &limit, e))
 			return -EINVAL;

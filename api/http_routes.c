@@ -539,7 +539,7 @@ static int do_events(struct call *k)
 			      { .name = "to" },         { .name = "location_id" },
 			      { .name = "instructor_id" }, { .name = "limit" },
 			      { .name = "cursor" } };
-	struct core_req req = { .op = CORE_OP_EVENT_LIST, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	uint32_t limit;
 
 	if (query_parse(k, q, sizeof(q) / sizeof(q[0])) ||
@@ -570,7 +570,7 @@ static int do_events(struct call *k)
 
 static int do_event_get(struct call *k)
 {
-	struct core_req req = { .op = CORE_OP_EVENT_GET, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 
 	if (!path_id(k, &req.event_id))
 		return answer_error(k, 404, "not_found", "no such event");
@@ -582,7 +582,7 @@ static int do_event_patch(struct call *k)
 {
 	static const char *const allowed[] = { "capacity", "status",
 					       "instructor_id", NULL };
-	struct core_req req = { .op = CORE_OP_EVENT_PATCH, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct jr r;
 	uint64_t cap = 0;
 	bool has_cap = false, has_ins = false;
@@ -625,7 +625,7 @@ static int do_event_patch(struct call *k)
 static int do_book(struct call *k)
 {
 	static const char *const allowed[] = { "customer_id", "payment", NULL };
-	struct core_req req = { .op = CORE_OP_BOOK, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	char pay[16] = "";
 	size_t cust_n = 0, pay_n = 0;
 	struct jr r;
@@ -668,7 +668,7 @@ static int do_book(struct call *k)
 
 static int do_cancel(struct call *k)
 {
-	struct core_req req = { .op = CORE_OP_CANCEL, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 
 	if (!path_id(k, &req.booking_id))
 		return answer_error(k, 404, "not_found", "no such booking");
@@ -682,7 +682,7 @@ static int do_cancel(struct call *k)
 
 static int do_booking_get(struct call *k)
 {
-	struct core_req req = { .op = CORE_OP_BOOKING_GET, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 
 	if (!path_id(k, &req.booking_id))
 		return answer_error(k, 404, "not_found", "no such booking");
@@ -697,8 +697,7 @@ static int do_booking_get(struct call *k)
 static int do_customer_bookings(struct call *k)
 {
 	struct qparam q[] = { { .name = "limit" } };
-	struct core_req req = { .op = CORE_OP_CUSTOMER_BOOKINGS,
-				.now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	uint32_t limit;
 
 	if (!fld_customer_id_valid(k->id_seg, k->id_size))
@@ -719,7 +718,7 @@ static int do_catalogue(struct call *k)
 	static const char *const org[] = { "name", "timezone", NULL };
 	static const char *const named[] = { "org_id", "name", NULL };
 	static const char *const cust[] = { "id", "email", "name", NULL };
-	struct core_req req = { .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct http_cat_slot *s;
 	size_t n = 0;
 	struct jr r;
@@ -730,7 +729,6 @@ static int do_catalogue(struct call *k)
 		goto out_invalid;
 	switch (k->op->id) {
 	case OP_ORG_CREATE:
-		req.op = CORE_OP_ORG_CREATE;
 		rc = jr_only(&r, org);
 		if (!rc)
 			rc = jr_str(&r, "name", true, req.u.cat.name,
@@ -747,8 +745,6 @@ static int do_catalogue(struct call *k)
 		break;
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
-		req.op = k->op->id == OP_LOCATION_CREATE ? CORE_OP_LOCATION_CREATE
-						 : CORE_OP_INSTRUCTOR_CREATE;
 		rc = jr_only(&r, named);
 		if (!rc)
 			rc = jr_id(&r, "org_id", true, &req.u.cat.org_id, NULL);
@@ -759,7 +755,6 @@ static int do_catalogue(struct call *k)
 			rc = jr_fail(&r, "field 'name' must not be empty");
 		break;
 	default:
-		req.op = CORE_OP_CUSTOMER_UPSERT;
 		rc = jr_only(&r, cust);
 		if (!rc)
 			rc = jr_str(&r, "id", true, req.customer_id,
@@ -797,7 +792,7 @@ out_invalid:
 static int do_series(struct call *k)
 {
 	struct core_series_spec spec;
-	struct core_req req = { .op = CORE_OP_SERIES_CREATE, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct jr r;
 	int rc;
 
@@ -821,7 +816,7 @@ static int do_series(struct call *k)
 static int do_generate(struct call *k)
 {
 	static const char *const allowed[] = { "until", "series_id", NULL };
-	struct core_req req = { .op = CORE_OP_GENERATE, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct jr r;
 	int rc = 0;
 
@@ -851,7 +846,7 @@ static int do_generate(struct call *k)
 static int do_archive(struct call *k)
 {
 	static const char *const allowed[] = { "days", NULL };
-	struct core_req req = { .op = CORE_OP_ARCHIVE, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct jr r;
 	uint64_t days = 0;
 	int rc;
@@ -877,7 +872,7 @@ static int do_archive(struct call *k)
 static int do_stripe(struct call *k)
 {
 	const struct http_str *sig = &k->rq->hdr[HTTP_H_STRIPE_SIGNATURE];
-	struct core_req req = { .op = CORE_OP_PAY, .now = k->now };
+	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct auth_principal stripe = { .role = AUTH_NONE };
 	json_t *root, *id, *type, *obj, *meta, *bid, *amount, *cur;
 	json_error_t e;

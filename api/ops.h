@@ -2,11 +2,16 @@
  * ops.h: the server's operations, one table (ops.c) that both protocols
  * read: for each operation its name, HTTP method and path, binary op, who
  * may call it, whether it takes an idempotency key, its rate-limit class,
- * the core request it becomes and whether its answer is a creation (201). http_routes.c finds a request's entry
- * with ops_http_match(), bin.c with ops_by_bin(); both then ask the entry
- * (ops_allows, .idem, .limit) rather than deciding per protocol.
+ * the core request it becomes and whether its answer is a creation (201).
+ * http_routes.c finds a request's entry with ops_http_match(), bin.c with
+ * ops_by_bin(); both then ask the entry (ops_allows, .idem, .limit, .core,
+ * .creates) rather than deciding per protocol. What is still per protocol:
+ * reading each operation's fields (http_routes.c, bin.c, through fields.h
+ * and auth.h's shared checks), the idempotency fingerprint (HTTP: method,
+ * path and body; binary: the parsed fields) and the answer's encoding
+ * (http_render.c, bin_render.c).
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
- * operation's x-bookd-access and x-bookd-idempotency) and
+ * operation's x-bookd-op, -access, -idempotency and 201 answer) and
  * docs/protocol.md (the Operations table), and against both routers.
  *
  * Adding an operation: its entry here (enum op_id and ops.c's row), its
