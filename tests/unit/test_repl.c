@@ -890,6 +890,24 @@ static void test_resync(void)
 	db_drop();
 }
 
+/* Books customer on the last of events 1..events that takes a booking
+ * (after random operations the last one may be full or cancelled). */
+static struct core_resp book_last_open(node *n, uint32_t events,
+				       const char *customer)
+{
+	struct core_resp b = { .code = CORE_NO_EVENT };
+
+	for (uint32_t e = events; e >= 1 && b.code != CORE_OK; e--) {
+		struct core_req bq = { .op = CORE_OP_BOOK,
+				       .now = (now_ms += OP_MS),
+				       .event_id = e };
+
+		snprintf(bq.customer_id, sizeof(bq.customer_id), "%s", customer);
+		b = call(n, bq);
+	}
+	return b;
+}
+
 /* A permanent error stops replication loudly and skips nothing; once the
  * cause is gone, a restart applies from where it stopped. */
 static void test_stop(void)
@@ -911,10 +929,7 @@ static void test_stop(void)
 	c = pg_open(conninfo);
 
 	/* A row PostgreSQL should not have: the next booking's id. */
-	struct core_req bq = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
-			       .event_id = events };
-	strcpy(bq.customer_id, "late-customer");
-	b = call(n, bq);
+	b = book_last_open(n, events, "late-customer");
 	CHECK(b.code == CORE_OK);
 	PQclear(q(c, "INSERT INTO registrations (id, event_id, customer_id, status)"
 		     " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
@@ -1334,16 +1349,10 @@ static void test_archive(void)
 	/* A partition detached by hand (not archived): the next change to
 	 * one of its events (a booking on the last event that takes one)
 	 * stops replication, loudly. */
-	struct core_resp br;
-	last = events + 1;
-	do {
-		struct core_req bq = { .op = CORE_OP_BOOK,
-				       .now = (now_ms += OP_MS),
-				       .event_id = --last };
-		strcpy(bq.customer_id, "detached");
-		br = call(n, bq);
-	} while (br.code != CORE_OK && last > 1);
+	struct core_resp br = book_last_open(n, events, "detached");
+
 	CHECK(br.code == CORE_OK);
+	last = br.booking.event_id;
 	lsn = settle(n);
 	res = q(c, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
 		   " c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
