@@ -187,6 +187,13 @@ const char *ops_access_name(enum op_access a)
 	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
 }
 
+const char *ops_limit_name(enum op_limit l)
+{
+	static const char *const names[] = { "none", "address", "caller" };
+
+	return (unsigned)l < sizeof(names) / sizeof(names[0]) ? names[l] : "?";
+}
+
 const char *ops_idem_name(enum op_idem i)
 {
 	static const char *const names[] = { "none", "optional", "required",

@@ -11,7 +11,7 @@
  * path and body; binary: the parsed fields) and the answer's encoding
  * (http_render.c, bin_render.c).
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
- * operation's x-bookd-op, -access, -idempotency and 201 answer) and
+ * operation's x-bookd-op, -access, -idempotency, -limit and 201 answer) and
  * docs/protocol.md (the Operations table), and against both routers.
  *
  * Adding an operation: its entry here (enum op_id and ops.c's row), its
@@ -103,11 +103,12 @@ const struct op_def *ops_by_bin(enum mp_op op);
 /* Whether role may call op (access rules above). */
 bool ops_allows(const struct op_def *op, enum auth_role role);
 
-/* The name of an access rule, idempotency rule (as the documents spell
- * them: "none", "public", "customer", "service"; "none", "optional",
- * "required", "stripe-event"). */
+/* The name of an access rule, idempotency rule, limit class (as the
+ * documents spell them: "none", "public", "customer", "service"; "none",
+ * "optional", "required", "stripe-event"; "none", "address", "caller"). */
 const char *ops_access_name(enum op_access a);
 const char *ops_idem_name(enum op_idem i);
+const char *ops_limit_name(enum op_limit l); /* "none", "address", "caller" */
 
 /* The HTTP entry of path p[0..n) with a method bit: 0 and *op set; the
  * raw {} segment (not decoded) in *arg / *arg_size. -ENOENT when no entry

@@ -10,8 +10,8 @@
  *   - the binary router: every binary op (enum mp_op) has exactly one row,
  *     whose name is the op's name;
  *   - docs/openapi.yaml: exactly the rows with a path, each with its
- *     method, x-bookd-op, x-bookd-access and x-bookd-idempotency, and a
- *     201 answer exactly for the rows that create;
+ *     method, x-bookd-op, x-bookd-access, x-bookd-idempotency and
+ *     x-bookd-limit, and a 201 answer exactly for the rows that create;
  *   - docs/protocol.md's Operations table: exactly the rows with a binary
  *     op, each with its number, role and key rule.
  *
@@ -186,6 +186,7 @@ static void test_openapi(void)
 	char line[LINE_SIZE_MAX], path[256] = "";
 	bool in_paths = false, seen[OP_COUNT] = { false };
 	bool ok201[OP_COUNT] = { false }, ok200[OP_COUNT] = { false };
+	bool limited[OP_COUNT] = { false }; /* its x-bookd-limit was read */
 	const struct op_def *cur = NULL;
 	enum op_method method = 0;
 	unsigned found = 0;
@@ -233,6 +234,9 @@ static void test_openapi(void)
 			CHECK(strcmp(v, ops_access_name(cur->access)) == 0);
 		} else if ((v = yaml_value(line, "x-bookd-idempotency")) && cur) {
 			CHECK(strcmp(v, ops_idem_name(cur->idem)) == 0);
+		} else if ((v = yaml_value(line, "x-bookd-limit")) && cur) {
+			CHECK(strcmp(v, ops_limit_name(cur->limit)) == 0);
+			limited[cur->id] = true;
 		} else if (cur && strncmp(line, "        \"201\":", 14) == 0) {
 			ok201[cur->id] = true;
 		} else if (cur && strncmp(line, "        \"200\":", 14) == 0) {
@@ -245,6 +249,7 @@ static void test_openapi(void)
 			fprintf(stderr, "ops: openapi and the table differ on %s\n",
 				ops_get(i)->name);
 		CHECK(!!ops_get(i)->path == seen[i]);
+		CHECK(limited[i] == seen[i]);
 		/* a creation answers 201 (and not 200), anything else not */
 		if (seen[i])
 			CHECK(ok201[i] == ops_get(i)->creates &&
