@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "jwt_test.h"
 
 #define SKIP 77
 #define SVC "e2e-service-key"
@@ -184,51 +185,13 @@ static bc_client *connect_as(const char *auth)
 	return c;
 }
 
-static size_t b64url(const void *in, size_t n, char *o)
-{
-	static const char t[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const uint8_t *p = in;
-	size_t k = 0, i = 0;
-
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		o[k++] = t[v >> 18];
-		o[k++] = t[(v >> 12) & 63];
-		o[k++] = t[(v >> 6) & 63];
-		o[k++] = t[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		o[k++] = t[v >> 18];
-		o[k++] = t[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		o[k++] = t[v >> 18];
-		o[k++] = t[(v >> 12) & 63];
-		o[k++] = t[(v >> 6) & 63];
-	}
-	return k;
-}
-
 /* An HS256 JWT for customer sub, expiring exp (unix seconds). */
 static void make_jwt(const char *sub, long long exp, char out[512])
 {
 	char claims[256];
-	const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-	uint8_t mac[32];
-	unsigned mac_size = sizeof(mac);
-	size_t n;
 
 	snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":%lld}", sub, exp);
-	n = b64url(h, strlen(h), out);
-	out[n++] = '.';
-	n += b64url(claims, strlen(claims), out + n);
-	HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const uint8_t *)out, n,
-	     mac, &mac_size);
-	out[n++] = '.';
-	n += b64url(mac, mac_size, out + n);
-	out[n] = '\0';
+	jwt_sign(JWT_HS256_HEADER, claims, SECRET, EVP_sha256(), out);
 }
 
 static int raw_connect(void)

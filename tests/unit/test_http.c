@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "jwt_test.h"
 
 
 
@@ -215,52 +216,15 @@ static void render(struct srv_conn *c, unsigned i, int rc,
 			      views ? views : &none, &c->out);
 }
 
-static size_t b64url(const void *in, size_t n, char *out)
-{
-	static const char abc[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const uint8_t *p = in;
-	size_t o = 0, i;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return o;
-}
-
 /* An HS256 JWT for sub, expiring exp_s seconds after g_now. */
 static const char *jwt(const char *sub, int64_t exp_s)
 {
 	static char tok[1024];
 	char payload[256];
-	uint8_t mac[32];
-	unsigned mac_size = 0;
-	size_t n;
 
 	snprintf(payload, sizeof(payload), "{\"sub\":\"%s\",\"exp\":%" PRId64 "}",
 		 sub, g_now / 1000 + exp_s);
-	n = b64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27, tok);
-	tok[n++] = '.';
-	n += b64url(payload, strlen(payload), tok + n);
-	HMAC(EVP_sha256(), JWT_SECRET, (int)strlen(JWT_SECRET),
-	     (const uint8_t *)tok, n, mac, &mac_size);
-	tok[n++] = '.';
-	b64url(mac, mac_size, tok + n);
+	jwt_sign(JWT_HS256_HEADER, payload, JWT_SECRET, EVP_sha256(), tok);
 	return tok;
 }
 
