@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "bookd_test.h"
 #include "jwt_test.h"
 
 #define SKIP 77
@@ -74,92 +75,26 @@ static unsigned start_count; /* start-up lines seen in the log */
 
 static bool find_bookd(void)
 {
-	const char *env = getenv("BOOKD_BIN");
-	char self[2048];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(bookd_bin, sizeof(bookd_bin), "%s", env);
-		return access(bookd_bin, X_OK) == 0;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return false;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0'; /* build/tests */
-	snprintf(bookd_bin, sizeof(bookd_bin), "%s/../api/bookd", self);
-	return access(bookd_bin, X_OK) == 0;
+	return bookd_test_find(bookd_bin, sizeof(bookd_bin));
 }
 
+/* Starts bookd, appending to its log, and waits (up to 30 s: a
+ * ThreadSanitizer build on a loaded machine took 10 s to recover the log)
+ * for this start's line: where it listens. */
 static int start_bookd(void)
 {
-	int fd;
+	char *argv[] = { "bookd", "--data-dir", data_dir, "--listen",
+			 "127.0.0.1:0", "--binary-listen", bin_listen,
+			 "--service-key", SVC, "--anon-key", ANON,
+			 "--jwt-secret", SECRET, NULL };
 
-	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	bookd_pid = fork();
-	if (bookd_pid < 0)
-		return -errno;
-	if (bookd_pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		unsetenv("DATABASE_URL"); /* embedded mode: status says disabled */
-		execl(bookd_bin, "bookd", "--data-dir", data_dir, "--listen",
-		      "127.0.0.1:0", "--binary-listen", bin_listen,
-		      "--service-key", SVC, "--anon-key", ANON, "--jwt-secret",
-		      SECRET, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	/* Its start-up line says where it listens (the log is appended to
-	 * across restarts: the last such line). Up to 30 s: a ThreadSanitizer
-	 * build on a loaded machine took 10 s to recover the log. */
-	for (int i = 0; i < 600; i++) {
-		static char buf[1 << 20];
-		FILE *f = fopen(log_path, "r");
-		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		buf[n] = '\0';
-		char *p = NULL, *q = buf;
-		unsigned seen = 0;
-		while ((q = strstr(q, "binary protocol on "))) {
-			p = q;
-			q++;
-			seen++;
-		}
-		if (seen > start_count && strstr(p, "\n")) {
-			char *h = p;
-			start_count = seen;
-			while (h > buf && h[-1] != '\n')
-				h--;
-			h = strstr(h, "HTTP on http://");
-			if (h && h < p) {
-				size_t k;
-				h += strlen("HTTP on http://");
-				k = strcspn(h, ", \n");
-				if (k < sizeof(http_addr)) {
-					memcpy(http_addr, h, k);
-					http_addr[k] = '\0';
-				}
-			}
-			p += strlen("binary protocol on ");
-			size_t k = strcspn(p, ", \n");
-			if (k > 0 && k < sizeof(addr)) {
-				memcpy(addr, p, k);
-				addr[k] = '\0';
-				return 0;
-			}
-		}
-		int st;
-		if (waitpid(bookd_pid, &st, WNOHANG) == bookd_pid) {
-			fprintf(stderr, "bookd exited:\n%s\n", buf);
-			return -ECHILD;
-		}
-		usleep(50 * 1000);
-	}
-	return -ETIMEDOUT;
+	pid_t pid = bookd_test_spawn(bookd_bin, argv, log_path, true);
+
+	if (pid < 0)
+		return pid;
+	bookd_pid = pid;
+	return bookd_test_wait(bookd_pid, log_path, 600, &start_count, addr,
+			       sizeof(addr), http_addr, sizeof(http_addr));
 }
 
 static void kill9_bookd(void)

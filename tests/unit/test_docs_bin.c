@@ -17,6 +17,7 @@
  * A doc with no example, an unreadable block or a failed check fails.
  * DOCS_PRINT=1 prints what bookd answered, in the doc's form.
  */
+#include "bookd_test.h"
 #include "check.h"
 #include "proto.h"
 
@@ -310,69 +311,29 @@ static pid_t bookd_pid;
 
 static bool find_bookd(void)
 {
-	const char *env = getenv("BOOKD_BIN");
-	char self[2048];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(bookd_bin, sizeof(bookd_bin), "%s", env);
-		return access(bookd_bin, X_OK) == 0;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return false;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(bookd_bin, sizeof(bookd_bin), "%s/../api/bookd", self);
-	return access(bookd_bin, X_OK) == 0;
+	return bookd_test_find(bookd_bin, sizeof(bookd_bin));
 }
 
+/* Starts bookd with a fresh log and waits up to 20 s for where it listens. */
 static int start_bookd(void)
 {
-	int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *argv[] = { "bookd", "--data-dir", data_dir, "--listen",
+			 "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
+			 "--service-key", "svc-key", "--anon-key", "anon-key",
+			 NULL };
+	unsigned starts = 0;
+	int rc;
 
-	if (fd < 0)
-		return -errno;
-	bookd_pid = fork();
-	if (bookd_pid < 0)
-		return -errno;
-	if (bookd_pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		unsetenv("DATABASE_URL");
-		execl(bookd_bin, "bookd", "--data-dir", data_dir, "--listen",
-		      "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
-		      "--service-key", "svc-key", "--anon-key", "anon-key",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	for (int i = 0; i < 400; i++) {
-		static char buf[1 << 16];
-		FILE *f = fopen(log_path, "r");
-		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-		char *p;
-		int st;
-		if (f)
-			fclose(f);
-		buf[n] = '\0';
-		if ((p = strstr(buf, "binary protocol on ")) && strchr(p, '\n')) {
-			p += strlen("binary protocol on ");
-			size_t k = strcspn(p, ", \n");
-			if (k > 0 && k < sizeof(addr)) {
-				memcpy(addr, p, k);
-				addr[k] = '\0';
-				return 0;
-			}
-		}
-		if (waitpid(bookd_pid, &st, WNOHANG) == bookd_pid) {
-			fprintf(stderr, "bookd exited:\n%s\n", buf);
-			bookd_pid = 0;
-			return -ECHILD;
-		}
-		usleep(50 * 1000);
-	}
-	return -ETIMEDOUT;
+	pid_t pid = bookd_test_spawn(bookd_bin, argv, log_path, false);
+
+	if (pid < 0)
+		return pid;
+	bookd_pid = pid;
+	rc = bookd_test_wait(bookd_pid, log_path, 400, &starts, addr,
+			     sizeof(addr), NULL, 0);
+	if (rc == -ECHILD)
+		bookd_pid = 0;
+	return rc;
 }
 
 static int connect_bookd(void)
