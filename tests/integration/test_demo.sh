@@ -14,24 +14,13 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then echo "test_demo: $bookd not built, skipped"; exit 77; fi
-for tool in curl jq; do
-  command -v $tool >/dev/null 2>&1 || { echo "test_demo: no $tool, skipped"; exit 77; }
-done
+. "$here/lib.sh"
+find_bookd test_demo
+need_tools test_demo curl jq
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_demo.XXXXXX")
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  fi
+  stop_pid
   rm -rf "$tmp"
 }
 trap cleanup EXIT

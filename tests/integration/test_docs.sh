@@ -37,15 +37,13 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
 elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
 elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
 else bookd=$root/build/api/bookd; fi
 build=$(cd "$(dirname "$bookd")/.." 2>/dev/null && pwd)
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_docs.XXXXXX")
 pid= db=
 cleanup() {
@@ -53,10 +51,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 stop_bookd() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  fi
-  pid=
+  stop_pid
   if [ -n "$db" ]; then
     psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
     db=

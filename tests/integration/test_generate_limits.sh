@@ -21,6 +21,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 if [ -n "${BOOKD_BUILD_DIR:-}" ]; then api=$BOOKD_BUILD_DIR/api
 elif [ -x "$PWD/../api/bookd" ]; then api=$(cd "$PWD/.." && pwd)/api
 else api=$root/build/api; fi
@@ -31,28 +32,12 @@ for b in "$bookd" "$bookctl"; do
     exit 77
   fi
 done
-for tool in curl jq; do
-  if ! command -v $tool >/dev/null 2>&1; then
-    echo "test_generate_limits: no $tool, skipped"
-    exit 77
-  fi
-done
+need_tools test_generate_limits curl jq
 
 SVC=svc-$RANDOM$RANDOM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_generate_limits.XXXXXX")
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check "what" test-args...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
+  stop_pid
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -28,40 +28,17 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then
-  echo "test_http_e2e: $bookd not built, skipped"
-  exit 77
-fi
-for tool in curl jq openssl; do
-  if ! command -v $tool >/dev/null 2>&1; then
-    echo "test_http_e2e: no $tool, skipped"
-    exit 77
-  fi
-done
+. "$here/lib.sh"
+find_bookd test_http_e2e
+need_tools test_http_e2e curl jq openssl
 
 SVC=svc-$RANDOM$RANDOM
 ANON=anon-$RANDOM$RANDOM
 SECRET=jwt-$RANDOM$RANDOM
 ORIGIN=https://app.example
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_http_e2e.XXXXXX")
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check "what" test-args...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
+  stop_pid
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -19,32 +19,15 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then
-  echo "test_log_damage: $bookd not built, skipped"
-  exit 77
-fi
-if ! command -v curl >/dev/null 2>&1; then
-  echo "test_log_damage: no curl, skipped"
-  exit 77
-fi
+. "$here/lib.sh"
+find_bookd test_log_damage
+need_tools test_log_damage curl
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_log_damage.XXXXXX")
 data=$tmp/data
 SVC=svc-$RANDOM$RANDOM
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
+  stop_pid
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -32,19 +32,9 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then
-  echo "test_net_e2e: $bookd not built, skipped"
-  exit 77
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "test_net_e2e: no python3, skipped"
-  exit 77
-fi
+. "$here/lib.sh"
+find_bookd test_net_e2e
+need_tools test_net_e2e python3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_net_e2e.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

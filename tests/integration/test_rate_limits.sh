@@ -22,40 +22,15 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then
-  echo "test_rate_limits: $bookd not built, skipped"
-  exit 77
-fi
-if ! command -v curl >/dev/null 2>&1; then
-  echo "test_rate_limits: no curl, skipped"
-  exit 77
-fi
+. "$here/lib.sh"
+find_bookd test_rate_limits
+need_tools test_rate_limits curl
 
 SVC=svc-$RANDOM$RANDOM
 ANON=anon-$RANDOM$RANDOM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_rate_limits.XXXXXX")
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check "what" test-args...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-stop_bookd() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
-  pid=
-}
 cleanup() {
-  stop_bookd
+  stop_pid
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -112,7 +87,7 @@ check "the service key still gets in" test "$st" = 200
 many 15 /v1/events -H "Authorization: Bearer $ANON" -H "X-Forwarded-For: 203.0.113.7"
 check "X-Forwarded-For from an untrusted peer is ignored (no fresh burst: $(count 200) ok)" \
   test "$(count 200)" -le 5 -a "$(count 429)" -ge 10
-stop_bookd
+stop_pid
 
 start_bookd BOOKD_TRUSTED_PROXIES=127.0.0.1
 all=0
@@ -136,13 +111,13 @@ first=$(head -n 20 "$tmp/st" | grep -c '^429$')
 st=$(tail -n 5 "$tmp/st" | grep -c '^429$')
 check "a client behind the proxy is limited ($first 429s), and a forged left-most entry does not help ($st of 5 limited)" \
   test "$first" -ge 8 -a "$st" -ge 4
-stop_bookd
+stop_pid
 
 start_bookd BOOKD_SERVICE_RATE=5
 many 30 /v1/admin/status -H "Authorization: Bearer $SVC"
 check "BOOKD_SERVICE_RATE=5: the service key's own limit ($(count 429) of 30 limited)" \
   test "$(count 429)" -ge 10
-stop_bookd
+stop_pid
 
 env -u DATABASE_URL BOOKD_DATA_DIR=$tmp/data2 BOOKD_LISTEN=127.0.0.1:0 \
   BOOKD_BINARY_LISTEN=127.0.0.1:0 BOOKD_TRUSTED_PROXIES="10.0.0.0/33" \

@@ -17,31 +17,14 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -n "${BOOKD_BIN:-}" ]; then bookd=$BOOKD_BIN
-elif [ -n "${BOOKD_BUILD_DIR:-}" ]; then bookd=$BOOKD_BUILD_DIR/api/bookd
-elif [ -x "$PWD/../api/bookd" ]; then bookd=$(cd "$PWD/.." && pwd)/api/bookd
-else bookd=$root/build/api/bookd; fi
-if [ ! -x "$bookd" ]; then
-  echo "test_startup: $bookd not built, skipped"
-  exit 77
-fi
-if ! command -v curl >/dev/null 2>&1; then
-  echo "test_startup: no curl, skipped"
-  exit 77
-fi
+. "$here/lib.sh"
+find_bookd test_startup
+need_tools test_startup curl
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_startup.XXXXXX")
 chmod 755 "$tmp" # another user (nobody) must reach the data dirs inside
-pid=
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
+  stop_pid
   chmod -R u+w "$tmp" 2>/dev/null
   rm -rf "$tmp"
 }
