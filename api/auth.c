@@ -58,13 +58,13 @@
  * HMAC-SHA256 comes from OpenSSL's libcrypto (EVP_MAC "HMAC", fetched once).
  */
 #include "auth.h"
+#include "bookd_assert.h"
 
 #include "fields.h"
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h> /* isfinite: a macro, no libm */
@@ -117,7 +117,7 @@ static int auth__hmac_sha256(const void *key, size_t key_size,
 	size_t out_size = 0;
 	int rc = -ENOMEM;
 
-	assert(key_size > 0);
+	ASSERT(key_size > 0);
 	pthread_once(&auth__hmac_once, auth__hmac_fetch);
 	if (!auth__hmac)
 		return -ENOMEM;
@@ -134,7 +134,7 @@ static int auth__hmac_sha256(const void *key, size_t key_size,
 			goto out_free_ctx;
 	if (!EVP_MAC_final(ctx, out, &out_size, AUTH__SHA256_SIZE))
 		goto out_free_ctx;
-	assert(out_size == AUTH__SHA256_SIZE);
+	ASSERT(out_size == AUTH__SHA256_SIZE);
 	rc = 0;
 out_free_ctx:
 	EVP_MAC_CTX_free(ctx);
@@ -207,7 +207,7 @@ int auth_config_set_origins(struct auth_config *cfg, const char *list)
 		}
 	}
 	cfg->origin_count = count;
-	assert(cfg->origin_count <= AUTH_ORIGIN_COUNT_MAX);
+	ASSERT(cfg->origin_count <= AUTH_ORIGIN_COUNT_MAX);
 	return 0;
 }
 
@@ -271,7 +271,7 @@ static bool auth__proxy_match(const struct auth_proxy *p, uint8_t family,
 static bool auth__trusted(const struct auth_config *cfg, uint8_t family,
 			  const uint8_t addr[16])
 {
-	assert(cfg->proxy_count <= AUTH_PROXY_COUNT_MAX);
+	ASSERT(cfg->proxy_count <= AUTH_PROXY_COUNT_MAX);
 	for (unsigned i = 0; i < cfg->proxy_count; i++)
 		if (auth__proxy_match(&cfg->proxies[i], family, addr))
 			return true;
@@ -380,14 +380,14 @@ size_t auth_client_address(const struct auth_config *cfg, const char *peer,
 			break; /* the left-most: the client as far as known */
 		end = start - 1;
 	}
-	assert(n < AUTH_ADDRESS_SIZE);
+	ASSERT(n < AUTH_ADDRESS_SIZE);
 	return n;
 }
 
 bool auth_origin_allowed(const struct auth_config *cfg, const char *origin,
 			 size_t origin_size)
 {
-	assert(cfg->origin_count <= AUTH_ORIGIN_COUNT_MAX);
+	ASSERT(cfg->origin_count <= AUTH_ORIGIN_COUNT_MAX);
 	if (!origin || origin_size == 0)
 		return false;
 	for (unsigned i = 0; i < cfg->origin_count; i++) {
@@ -447,7 +447,7 @@ static long auth__b64url_decode(const char *s, size_t n, uint8_t *out,
 	}
 	if (acc != 0) /* leftover bits must be zero: one encoding per value */
 		return -EINVAL;
-	assert(bits < 6);
+	ASSERT(bits < 6);
 	return (long)size;
 }
 
@@ -588,8 +588,8 @@ static enum auth_result auth__jwt(const struct auth_config *cfg,
 		r = AUTH_EXPIRED;
 		goto out;
 	}
-	assert(sub_size <= CORE_CUSTOMER_ID_SIZE_MAX);
-	assert(exp_s > 0 && exp_s <= AUTH_JWT_TIME_S_MAX);
+	ASSERT(sub_size <= CORE_CUSTOMER_ID_SIZE_MAX);
+	ASSERT(exp_s > 0 && exp_s <= AUTH_JWT_TIME_S_MAX);
 	out->role = AUTH_CUSTOMER;
 	out->expires_at = exp_s * 1000;
 	memcpy(out->customer_id, json_string_value(sub), sub_size);
@@ -633,7 +633,7 @@ enum auth_result auth_bearer(const struct auth_config *cfg, const char *token,
 		return AUTH_OK;
 	}
 	r = auth__jwt(cfg, token, token_size, now, out);
-	assert((r == AUTH_OK) == (out->role == AUTH_CUSTOMER));
+	ASSERT((r == AUTH_OK) == (out->role == AUTH_CUSTOMER));
 	return r;
 }
 
@@ -779,7 +779,7 @@ void auth_idem_key(const struct auth_principal *who, const char *key,
 	out->lo = h.low64;
 	if ((out->hi | out->lo) == 0)
 		out->lo = 1; /* 0 means "no key" */
-	assert(core_idem_present(out));
+	ASSERT(core_idem_present(out));
 }
 
 uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
@@ -918,16 +918,16 @@ bool auth_limit_take(struct auth_limiter *l, enum auth_limit_kind kind,
 	bool allowed;
 	double wait_s;
 
-	assert((unsigned)kind < AUTH_LIMIT_KIND_COUNT);
+	ASSERT((unsigned)kind < AUTH_LIMIT_KIND_COUNT);
 	if (retry_after_s)
 		*retry_after_s = 0;
 	kd = &l->kinds[kind];
 	if (kd->rate == 0)
 		return true;
-	assert(kd->buckets);
+	ASSERT(kd->buckets);
 	h = auth__mix(key);
 	index = (uint32_t)(((unsigned __int128)h * l->bucket_count) >> 64);
-	assert(index < l->bucket_count);
+	ASSERT(index < l->bucket_count);
 	b = &kd->buckets[index];
 
 	pthread_mutex_lock(&kd->stripes[index % AUTH__STRIPE_COUNT].mu);
@@ -957,7 +957,7 @@ bool auth_limit_take(struct auth_limiter *l, enum auth_limit_kind kind,
 				s = 1;
 		}
 		*retry_after_s = s;
-		assert(*retry_after_s >= 1);
+		ASSERT(*retry_after_s >= 1);
 	}
 	return allowed;
 }

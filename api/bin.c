@@ -35,13 +35,13 @@
  * connection closed before its answer (srv.h).
  */
 #include "bin_int.h"
+#include "bookd_assert.h"
 
 #include "fields.h"
 #include "ops.h"
 #include "proto.h"
 #include "srv.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -15,9 +15,9 @@
  * bytes; a frame announced over MP_BODY_SIZE_MAX is -EPROTO.
  */
 #include "bookd_client.h"
+#include "bookd_assert.h"
 #include "proto.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>

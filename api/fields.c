@@ -31,10 +31,10 @@
  * fld_timezone_valid(), which reads the zone file (not for the hot path).
  */
 #include "fields.h"
+#include "bookd_assert.h"
 
 #include "tz.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,7 +58,7 @@ static bool fld__digits(const char *s, size_t n, int *out)
 {
 	int v = 0;
 
-	assert(n <= 9);
+	ASSERT(n <= 9);
 	for (size_t i = 0; i < n; i++) {
 		if (!fld__digit(s[i]))
 			return false;
@@ -78,8 +78,8 @@ static int fld__month_days(int y, int m)
 	static const int8_t days[12] = { 31, 28, 31, 30, 31, 30,
 					 31, 31, 30, 31, 30, 31 };
 
-	assert(m >= 1);
-	assert(m <= 12);
+	ASSERT(m >= 1);
+	ASSERT(m <= 12);
 	return days[m - 1] + (m == 2 && fld__leap_year(y));
 }
 
@@ -170,7 +170,7 @@ int fld_id_parse(const char *s, size_t n, uint64_t *out)
 			return -EINVAL; /* overflow */
 		v = v * 10 + d;
 	}
-	assert(v != 0); /* no leading zero and at least one digit */
+	ASSERT(v != 0); /* no leading zero and at least one digit */
 	*out = v;
 	return 0;
 }
@@ -213,7 +213,7 @@ int fld_hhmm_parse(const char *s, size_t n, uint16_t *out)
 	if (h > 23 || m > 59)
 		return -EINVAL;
 	*out = (uint16_t)(h * 60 + m);
-	assert(*out < 24 * 60);
+	ASSERT(*out < 24 * 60);
 	return 0;
 }
 
@@ -294,8 +294,8 @@ int fld_time_parse(const char *s, size_t n, core_time *out)
 	}
 	if (i != n)
 		return -EINVAL; /* trailing bytes */
-	assert(ms >= 0);
-	assert(ms < 1000);
+	ASSERT(ms >= 0);
+	ASSERT(ms < 1000);
 	*out = days * FLD__MS_PER_DAY +
 	       ((int64_t)h * 3600 + mi * 60 + sec - offset_min * 60) * 1000 + ms;
 	return 0;
@@ -326,8 +326,8 @@ size_t fld_time_format(core_time t, char out[FLD_TIME_SIZE])
 			       "%04d-%02d-%02dT%02" PRId64 ":%02" PRId64
 			       ":%02" PRId64 "Z",
 			       y, mo, d, h, mi, sec);
-	assert(len > 0);
-	assert((size_t)len < FLD_TIME_SIZE);
+	ASSERT(len > 0);
+	ASSERT((size_t)len < FLD_TIME_SIZE);
 	return (size_t)len;
 }
 
@@ -425,7 +425,7 @@ const char *fld_booking_status_name(uint8_t status)
 
 const char *fld_code_error(enum core_code code, int *http_status)
 {
-	assert(code != CORE_OK); /* not an error: the caller renders it */
+	ASSERT(code != CORE_OK); /* not an error: the caller renders it */
 	switch (code) {
 	case CORE_EVENT_FULL:
 		*http_status = 409;
@@ -508,7 +508,7 @@ const char *fld_code_message(enum core_code code)
 
 const char *fld_errno_message(int rc)
 {
-	assert(rc < 0);
+	ASSERT(rc < 0);
 	switch (rc) {
 	case -EAGAIN:
 		return "the server is overloaded: retry";
@@ -539,7 +539,7 @@ const char *fld_errno_message(int rc)
 
 const char *fld_errno_error(int rc, int *http_status)
 {
-	assert(rc < 0);
+	ASSERT(rc < 0);
 	switch (rc) {
 	case -EAGAIN:
 		*http_status = 503;

@@ -675,7 +675,7 @@ static int request_done(struct srv_conn *c, struct http_conn *h,
 		size_t n = 0;
 		for (uint32_t i = 0; i < h->body_span_count; i++) {
 			/* on_body kept the sum within the buffer */
-			HTTP_ASSERT(h->body[i].len <= sizeof(joined) - n);
+			ASSERT(h->body[i].len <= sizeof(joined) - n);
 			memcpy(joined + n, base + h->body[i].off, h->body[i].len);
 			n += h->body[i].len;
 		}
@@ -733,7 +733,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		n = http_parser_execute(&h->p, &settings,
 					(const char *)base + h->fed,
 					avail - h->fed);
-		HTTP_ASSERT(n <= avail - h->fed);
+		ASSERT(n <= avail - h->fed);
 		e = HTTP_PARSER_ERRNO(&h->p);
 		if (e == HPE_PAUSED && !h->status_err &&
 		    (h->p.flags & F_CHUNKED))
@@ -742,7 +742,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		h->base = NULL;
 		if (e == HPE_PAUSED && !chunk_err) {
 			size_t size = h->fed + n;
-			HTTP_ASSERT(size > 0 && size <= avail);
+			ASSERT(size > 0 && size <= avail);
 			rc = request_done(c, h, base);
 			h->started = false; /* read the next one afresh */
 			if (rc == -EAGAIN)
@@ -779,7 +779,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		maybe_continue(c, h, base);
 		break;
 	}
-	HTTP_ASSERT(used <= len);
+	ASSERT(used <= len);
 	return (long)used;
 }
 

@@ -48,7 +48,7 @@ void jw_raw(struct jw *w, const char *s, size_t n)
 	}
 	memcpy(w->p + w->n, s, n);
 	w->n += n;
-	HTTP_ASSERT(w->n <= w->cap);
+	ASSERT(w->n <= w->cap);
 }
 
 static void jw_ch(struct jw *w, char c)
@@ -555,12 +555,6 @@ int jr_date(struct jr *r, const char *key, bool required,
 	    fld_date_parse(json_string_value(v), json_string_length(v), out))
 		return jr_fail(r, "field '%s' must be a date YYYY-MM-DD", key);
 	return 0;
-}
-
-_Noreturn void http_assert_fail(const char *file, int line, const char *what)
-{
-	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
-	abort();
 }
 
 size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])

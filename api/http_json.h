@@ -2,7 +2,7 @@
  * http_json.h: the HTTP adapter's JSON (http_json.c): a writer into a
  * bounded buffer (RFC 8259 escaping, UTF-8 checked) and strict readers of
  * request bodies (jansson). The leaf of the adapter: it includes no other
- * http_ header. The adapter's own assertion (HTTP_ASSERT) is here too.
+ * http_ header. ASSERT (core/bookd_assert.h) comes with it.
  *
  * The adapter's files and what each includes (no circle):
  *   http_json.c    <- http_json.h                (the leaf)
@@ -31,13 +31,8 @@
 /* v in decimal into out (NUL-terminated); returns the length. */
 size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE]);
 
-/* Our own invariants (never input): on in release builds too. */
-#define HTTP_ASSERT(x)                                                       \
-	do {                                                                 \
-		if (!(x))                                                    \
-			http_assert_fail(__FILE__, __LINE__, #x);            \
-	} while (0)
-_Noreturn void http_assert_fail(const char *file, int line, const char *what);
+/* ASSERT: our own invariants (never input), on in release builds too. */
+#include "bookd_assert.h"
 
 /* ---- the JSON writer: into a bounded buffer, never fails but overflows */
 

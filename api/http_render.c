@@ -136,8 +136,8 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	int status = 200;
 	const char *code;
 
-	HTTP_ASSERT(x->op > OP_NONE && x->op < OP_COUNT);
-	HTTP_ASSERT(!(x->flags & X_SLOT) || slot->busy);
+	ASSERT(x->op > OP_NONE && x->op < OP_COUNT);
+	ASSERT(!(x->flags & X_SLOT) || slot->busy);
 	m.head = x->flags & X_HEAD;
 	m.close = x->flags & X_CLOSE;
 	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;

@@ -508,7 +508,7 @@ static int slot_take(struct call *k)
 	memset(s, 0, sizeof(*s));
 	s->busy = true;
 	k->cat = s;
-	HTTP_ASSERT(k->cat == k->slot || (k->ctx.flags & X_HEAP));
+	ASSERT(k->cat == k->slot || (k->ctx.flags & X_HEAP));
 	k->ctx.flags |= X_SLOT;
 	return 0;
 }

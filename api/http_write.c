@@ -122,7 +122,7 @@ void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 
 	if (!m)
 		m = &none;
-	HTTP_ASSERT(status >= 100 && status <= 599);
+	ASSERT(status >= 100 && status <= 599);
 	put(out, "HTTP/1.1 ");
 	put_u64(out, (uint64_t)status);
 	put(out, " ");

@@ -19,8 +19,8 @@
  * Encoding: through a msgpack_packer with the caller's write callback.
  */
 #include "proto.h"
+#include "bookd_assert.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +199,7 @@ int mp_decode(msgpack_zone *zone, const uint8_t *body, size_t size,
 	size_t off = 0;
 	long k;
 
-	assert(zone);
+	ASSERT(zone);
 	if (size == 0 || size > MP_BODY_SIZE_MAX)
 		return -EINVAL;
 	k = mp__check(body, size, 1);
@@ -224,7 +224,7 @@ int mp_frame_id(msgpack_zone *zone, const uint8_t *body, size_t size,
 	msgpack_object o;
 	long k;
 
-	assert(zone);
+	ASSERT(zone);
 	if (size == 0 || size > MP_BODY_SIZE_MAX)
 		return -EINVAL;
 	k = mp__check(body, size, 1);
@@ -341,7 +341,7 @@ int mp_str_copy(const msgpack_object *o, char *dst, size_t cap)
 	const char *s;
 	size_t n;
 
-	assert(cap > 0);
+	ASSERT(cap > 0);
 	if (mp_str(o, &s, &n) != 0 || n >= cap || memchr(s, 0, n))
 		return -EINVAL;
 	memcpy(dst, s, n);
@@ -443,7 +443,7 @@ int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
 {
 	size_t body;
 
-	assert(size_now >= frame_start + MP_HEADER_SIZE);
+	ASSERT(size_now >= frame_start + MP_HEADER_SIZE);
 	body = size_now - frame_start - MP_HEADER_SIZE;
 	if (body == 0 || body > MP_BODY_SIZE_MAX)
 		return -EMSGSIZE;

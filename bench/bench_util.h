@@ -7,7 +7,7 @@
 #ifndef BOOKD_BENCH_UTIL_H
 #define BOOKD_BENCH_UTIL_H
 
-#include "bench_assert.h"
+#include "bookd_assert.h"
 #include "core.h"
 
 #include <inttypes.h>

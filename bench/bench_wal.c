@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_assert.h"
+#include "bookd_assert.h"
 #include "wal.h"
 
 #define BENCH_THREAD_COUNT_MAX 64

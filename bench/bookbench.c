@@ -155,13 +155,6 @@ static void on_sigint(int sig)
 	bb_interrupted = 1;
 }
 
-/* ASSERT's failure (bench_assert.h): bookbench does not link core/. */
-void core__assert_fail(const char *what, const char *file, int line)
-{
-	fprintf(stderr, "bookbench: assertion failed: %s (%s:%d)\n", what, file, line);
-	abort();
-}
-
 void bb_die(const char *fmt, ...)
 {
 	va_list ap;

@@ -20,7 +20,7 @@
 #ifndef BOOKBENCH_H
 #define BOOKBENCH_H
 
-#include "bench_assert.h"
+#include "bookd_assert.h"
 
 #include <stdbool.h>
 #include <stddef.h>

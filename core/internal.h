@@ -6,24 +6,11 @@
 #ifndef BOOKD_CORE_INTERNAL_H
 #define BOOKD_CORE_INTERNAL_H
 
+#include "bookd_assert.h" /* ASSERT: on in release; DEBUG_ASSERT: costly */
 #include "core.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Cheap checks stay on in release builds (Redis serverAssert). */
-#define ASSERT(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			core__assert_fail(#cond, __FILE__, __LINE__);         \
-	} while (0)
-_Noreturn void core__assert_fail(const char *what, const char *file, int line);
-#ifdef NDEBUG
-#define DEBUG_ASSERT(cond) ((void)0)
-#else
-#define DEBUG_ASSERT(cond) ASSERT(cond)
-#endif
 
 #define CORE_BOOKING_SEQ_BITS 24
 #define CORE_BOOKING_SEQ_MAX ((1u << CORE_BOOKING_SEQ_BITS) - 1)

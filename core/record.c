@@ -39,7 +39,7 @@ static void put_u64(struct wbuf *w, uint64_t v) { put(w, &v, 8); }
 static void put_str(struct wbuf *w, const char *s, size_t field_size)
 {
 	size_t n = strnlen(s, field_size - 1);
-	assert(n <= UINT8_MAX);
+	ASSERT(n <= UINT8_MAX);
 	put_u8(w, (uint8_t)n);
 	put(w, s, n);
 }

@@ -140,13 +140,6 @@ struct core_state {
 	uint8_t entry[CORE_ENTRY_SIZE_MAX];
 };
 
-_Noreturn void core__assert_fail(const char *what, const char *file, int line)
-{
-	fprintf(stderr, "bookd: assertion failed: %s (%s:%d)\n", what, file,
-		line);
-	abort();
-}
-
 void core_config_default(struct core_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

@@ -141,7 +141,7 @@ void map_free(struct map *m)
 
 uint32_t map_get(const struct map *m, uint64_t key)
 {
-	assert(key != 0);
+	ASSERT(key != 0);
 	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
 		if (m->slots[i].key == key)
 			return (uint32_t)m->slots[i].val;
@@ -152,8 +152,8 @@ uint32_t map_get(const struct map *m, uint64_t key)
 
 int map_put(struct map *m, uint64_t key, uint32_t val)
 {
-	assert(key != 0);
-	assert(val != 0);
+	ASSERT(key != 0);
+	ASSERT(val != 0);
 	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
 		if (m->slots[i].key == key) {
 			m->slots[i].val = val;

@@ -61,8 +61,8 @@
  * not TZif and fail to parse.
  */
 #include "tz.h"
+#include "bookd_assert.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -148,7 +148,7 @@ struct tz__counts {
 
 static int64_t tz__floor_div(int64_t a, int64_t b)
 {
-	assert(b > 0);
+	ASSERT(b > 0);
 	return a / b - (a % b < 0);
 }
 
@@ -156,7 +156,7 @@ static int64_t tz__floor_mod(int64_t a, int64_t b)
 {
 	int64_t r;
 
-	assert(b > 0);
+	ASSERT(b > 0);
 	r = a % b;
 	return r < 0 ? r + b : r;
 }
@@ -203,8 +203,8 @@ static int tz__month_days(int64_t y, int m)
 	static const int days[12] = { 31, 28, 31, 30, 31, 30,
 				      31, 31, 30, 31, 30, 31 };
 
-	assert(m >= 1);
-	assert(m <= 12);
+	ASSERT(m >= 1);
+	ASSERT(m <= 12);
 	return days[m - 1] + (m == 2 && tz__leap_year(y));
 }
 
@@ -212,10 +212,10 @@ int64_t tz_days_from_civil(int year, int month, int day)
 {
 	int64_t y, era, yoe, mp, doy, doe;
 
-	assert(month >= 1);
-	assert(month <= 12);
-	assert(day >= 1);
-	assert(day <= 31);
+	ASSERT(month >= 1);
+	ASSERT(month <= 12);
+	ASSERT(day >= 1);
+	ASSERT(day <= 31);
 	y = (int64_t)year - (month <= 2);          /* years start in March */
 	era = (y >= 0 ? y : y - 399) / 400;
 	yoe = y - era * 400;                       /* [0, 399] */
@@ -229,8 +229,8 @@ void tz_civil_from_days(int64_t days, int *year, int *month, int *day)
 {
 	int64_t z, era, doe, yoe, doy, mp, y, m;
 
-	assert(days >= -TZ_DAYS_ABS_MAX);
-	assert(days <= TZ_DAYS_ABS_MAX);
+	ASSERT(days >= -TZ_DAYS_ABS_MAX);
+	ASSERT(days <= TZ_DAYS_ABS_MAX);
 	z = days + 719468;
 	era = (z >= 0 ? z : z - (TZ_CYCLE_DAYS - 1)) / TZ_CYCLE_DAYS;
 	doe = z - era * TZ_CYCLE_DAYS;                    /* [0, 146096] */
@@ -242,8 +242,8 @@ void tz_civil_from_days(int64_t days, int *year, int *month, int *day)
 	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
 	*month = (int)m;
 	*year = (int)y;
-	assert(*month >= 1);
-	assert(*day >= 1);
+	ASSERT(*month >= 1);
+	ASSERT(*day >= 1);
 }
 
 int tz_weekday(int64_t days)
@@ -404,8 +404,8 @@ static bool tz__parse_rule(const uint8_t *s, size_t len, struct tz__rule *r)
 		return false;
 	if (c.p != c.end)
 		return false;
-	assert(r->std_off >= TZ_UTOFF_MIN && r->std_off <= TZ_UTOFF_MAX);
-	assert(r->dst_off >= TZ_UTOFF_MIN && r->dst_off <= TZ_UTOFF_MAX);
+	ASSERT(r->std_off >= TZ_UTOFF_MIN && r->std_off <= TZ_UTOFF_MAX);
+	ASSERT(r->dst_off >= TZ_UTOFF_MIN && r->dst_off <= TZ_UTOFF_MAX);
 	return true;
 }
 
@@ -415,7 +415,7 @@ static int64_t tz__rule_day(const struct tz__date *d, int64_t y)
 	int64_t jan1, first, next, day;
 	int wday_first;
 
-	assert(y > INT_MIN && y < INT_MAX);
+	ASSERT(y > INT_MIN && y < INT_MAX);
 	jan1 = tz_days_from_civil((int)y, 1, 1);
 	switch (d->kind) {
 	case TZ__DATE_JULIAN:
@@ -431,8 +431,8 @@ static int64_t tz__rule_day(const struct tz__date *d, int64_t y)
 	day = first + (d->wday - wday_first + 7) % 7 + 7 * (d->week - 1);
 	if (day >= next)
 		day -= 7; /* week 5 in a month with four such days */
-	assert(day >= first);
-	assert(day < next);
+	ASSERT(day >= first);
+	ASSERT(day < next);
 	return day;
 }
 
@@ -466,7 +466,7 @@ static int32_t tz__rule_offset(const struct tz__rule *r, int64_t t)
 			found = true;
 		}
 	}
-	assert(found);
+	ASSERT(found);
 	return best_dst ? r->dst_off : r->std_off;
 }
 
@@ -505,13 +505,13 @@ static size_t tz__block_size(const struct tz__counts *n, size_t time_size)
 
 static int64_t tz__time(const struct tz *z, uint32_t i)
 {
-	assert(i < z->time_count);
+	ASSERT(i < z->time_count);
 	return tz__be64_signed(z->times + (size_t)i * 8);
 }
 
 static int32_t tz__type_offset(const struct tz *z, uint32_t type)
 {
-	assert(type < z->type_count);
+	ASSERT(type < z->type_count);
 	return tz__be32_signed(z->types + (size_t)type * 6);
 }
 
@@ -547,7 +547,7 @@ static int tz__parse(struct tz *z)
 	isut = isstd + n.isstd_count;
 	footer = buf + pos + size;
 	footer_size = len - pos - size;
-	assert(isut + n.isut_count == footer);
+	ASSERT(isut + n.isut_count == footer);
 
 	for (uint32_t i = 0; i < n.time_count; i++) {
 		if (i > 0 && tz__time(z, i) <= tz__time(z, i - 1))
@@ -681,8 +681,8 @@ int tz_load(const char *name, struct tz **out)
 	size_t size;
 	int fd, rc, path_len;
 
-	assert(name);
-	assert(out);
+	ASSERT(name);
+	ASSERT(out);
 	*out = NULL;
 	if (!tz__name_ok(name))
 		return -EINVAL;
@@ -726,7 +726,7 @@ int tz_load(const char *name, struct tz **out)
 	if (rc)
 		goto out_free;
 	close(fd);
-	assert(z->type_before < z->type_count);
+	ASSERT(z->type_before < z->type_count);
 	*out = z;
 	return 0;
 
@@ -749,7 +749,7 @@ int32_t tz_offset_at(const struct tz *z, int64_t utc_s)
 	uint32_t lo, hi, n;
 	int32_t off;
 
-	assert(z);
+	ASSERT(z);
 	n = z->time_count;
 	if (n == 0 || utc_s >= tz__time(z, n - 1)) {
 		if (z->has_rule)
@@ -773,8 +773,8 @@ int32_t tz_offset_at(const struct tz *z, int64_t utc_s)
 		}
 		off = tz__type_offset(z, z->indices[lo]);
 	}
-	assert(off >= TZ_UTOFF_MIN);
-	assert(off <= TZ_UTOFF_MAX);
+	ASSERT(off >= TZ_UTOFF_MIN);
+	ASSERT(off <= TZ_UTOFF_MAX);
 	return off;
 }
 
@@ -785,7 +785,7 @@ int64_t tz_local_to_utc(const struct tz *z, int64_t local_s)
 	int64_t best = 0;
 	bool found = false;
 
-	assert(z);
+	ASSERT(z);
 	offs[count++] = tz_offset_at(z, tz__sub_sat(local_s, TZ_WINDOW_S));
 	offs[count] = tz_offset_at(z, tz__sub_sat(local_s, -TZ_WINDOW_S));
 	count += offs[count] != offs[0];
@@ -810,6 +810,6 @@ int64_t tz_local_to_utc(const struct tz *z, int64_t local_s)
 	}
 	if (!found) /* a gap: the offset before the jump moves us forward */
 		best = tz__sub_sat(local_s, off_min);
-	assert(count <= TZ_CANDIDATE_COUNT_MAX);
+	ASSERT(count <= TZ_CANDIDATE_COUNT_MAX);
 	return best;
 }

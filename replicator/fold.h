@@ -29,16 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Our own invariants, never bytes from the log or PostgreSQL: core's
- * ASSERT (core/internal.h, private to core/, hence again here), on in
- * release builds too, failing through core__assert_fail (core/state.c).
- * Every check here is cheap: no DEBUG_ASSERT. */
-#define ASSERT(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			core__assert_fail(#cond, __FILE__, __LINE__);         \
-	} while (0)
-_Noreturn void core__assert_fail(const char *what, const char *file, int line);
+/* ASSERT (core/bookd_assert.h, on in release builds too) is for our own
+ * invariants, never for bytes from the log or PostgreSQL. */
+#include "bookd_assert.h"
 
 #define REPL_ENTRY_RECORDS_MAX (65536 / 12) /* smallest record: 12 bytes */
 #define REPL_COPY_SIZE_MAX (512u << 20)

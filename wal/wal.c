@@ -147,13 +147,6 @@
 
 /* ---- Small helpers ----------------------------------------------------- */
 
-void wal__assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "wal: assertion failed: %s (%s:%d)\n", expr, file,
-		line);
-	abort();
-}
-
 void wal__log(const char *fmt, ...)
 {
 	char line[512];
@@ -563,7 +556,7 @@ enum wal_seal wal__read_seal(const struct wal_map *m,
 {
 	uint64_t off;
 
-	WAL_ASSERT(m->header_size != 0);
+	ASSERT(m->header_size != 0);
 	if (m->version == WAL_SEGMENT_VERSION_1 ||
 	    m->file_size < m->header_size)
 		return WAL_SEAL_NONE;
@@ -598,7 +591,7 @@ const char *wal__check_record(const struct wal_map *m, uint64_t off,
 			      uint64_t expect_lsn, struct wal_rec_hdr *h,
 			      uint32_t *len)
 {
-	WAL_ASSERT(off % WAL_RECORD_ALIGN == 0);
+	ASSERT(off % WAL_RECORD_ALIGN == 0);
 	if (off + WAL_RECORD_HEADER_SIZE > m->limit)
 		return off >= m->limit ? "end of segment"
 				       : "partial record header";
@@ -882,7 +875,7 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		m.header_size = m.file_size;
 		seg_size = w->segment_size;
 	} else {
-		WAL_ASSERT(wal__check_seg_hdr(&m, lsns[stop->index]) == NULL);
+		ASSERT(wal__check_seg_hdr(&m, lsns[stop->index]) == NULL);
 		seg_size = m.header_size;
 		version = m.version;
 	}
@@ -965,7 +958,7 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 
 	if (stop->header_bad) {
 		/* Cut asked for (a bad header is always damage): anew. */
-		WAL_ASSERT(corrupt);
+		ASSERT(corrupt);
 		rc = wal__create_first(w, stop->lsn);
 		if (rc != 0) {
 			wal__errf(err, err_size, "wal: re-creating %s: %s",
@@ -1155,7 +1148,7 @@ static int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		stop.seal_bad = seal == WAL_SEAL_BAD;
 		break;
 	}
-	WAL_ASSERT(i < count);
+	ASSERT(i < count);
 
 	rc = wal__settle_tail(w, lsns, count, &stop, cut_corrupt, err,
 			      err_size);
@@ -1277,8 +1270,8 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	wal *w;
 	int rc, i;
 
-	WAL_ASSERT(cfg != NULL);
-	WAL_ASSERT(out != NULL);
+	ASSERT(cfg != NULL);
+	ASSERT(out != NULL);
 	*out = NULL;
 	rc = wal__check_config(cfg, err, err_size);
 	if (rc != 0)
@@ -1342,8 +1335,8 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	rc = wal__recover(w, cfg->cut_corrupt, err, err_size);
 	if (rc != 0)
 		goto out_destroy;
-	WAL_ASSERT(w->seg_fd >= 0);
-	WAL_ASSERT(w->next_lsn >= 1);
+	ASSERT(w->seg_fd >= 0);
+	ASSERT(w->next_lsn >= 1);
 	atomic_init(&w->appended_lsn, w->next_lsn - 1);
 	atomic_init(&w->durable_lsn, w->next_lsn - 1);
 	atomic_init(&w->synced_lsn, w->next_lsn - 1);
@@ -1383,8 +1376,8 @@ int wal_replay(wal *w, uint64_t from_lsn,
 	size_t i;
 	int rc = 0;
 
-	WAL_ASSERT(w != NULL);
-	WAL_ASSERT(fn != NULL);
+	ASSERT(w != NULL);
+	ASSERT(fn != NULL);
 	if (w->started)
 		return -EINVAL;
 	if (from_lsn == 0)
@@ -1421,7 +1414,7 @@ int wal_replay(wal *w, uint64_t from_lsn,
 			off += len;
 			lsn++;
 		}
-		WAL_ASSERT(rc != 0 || lsn == si->first_lsn + si->record_count);
+		ASSERT(rc != 0 || lsn == si->first_lsn + si->record_count);
 		wal__unmap(&m);
 	}
 	return rc;
@@ -1480,7 +1473,7 @@ int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,
 	size_t i;
 	int rc;
 
-	WAL_ASSERT(w != NULL);
+	ASSERT(w != NULL);
 	if (w->started)
 		return -EINVAL;
 	rc = wal__find(w, lsn, &i, off);
@@ -1526,7 +1519,7 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	size_t i, k;
 	int rc, fd;
 
-	WAL_ASSERT(w != NULL);
+	ASSERT(w != NULL);
 	if (w->started) {
 		wal__errf(err, err_size, "wal: cut before LSN %" PRIu64
 			  ": the log is running", lsn);
@@ -1566,7 +1559,7 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	if (rc == 0)
 		rc = wal__map(w, w->segs[i].first_lsn, false, &m);
 	if (rc == 0) {
-		WAL_ASSERT(wal__check_seg_hdr(&m, w->segs[i].first_lsn) ==
+		ASSERT(wal__check_seg_hdr(&m, w->segs[i].first_lsn) ==
 			   NULL);
 		/* Its records and its trailer go: it is the tail now. */
 		rc = wal__zero_range(w, name, off, m.file_size, m.file_size,

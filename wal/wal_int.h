@@ -19,11 +19,8 @@
 
 #include "wal.h"
 
-/* Cheap invariant checks stay on in release builds (Redis serverAssert). */
-#define WAL_ASSERT(x) \
-	((x) ? (void)0 : wal__assert_fail(#x, __FILE__, __LINE__))
-void wal__assert_fail(const char *expr, const char *file, int line)
-	__attribute__((noreturn));
+/* ASSERT: our invariants, on in release builds too (core/bookd_assert.h). */
+#include "bookd_assert.h"
 
 /* ---- Byte format (little-endian; docs/wal.md) ------------------------- */
 

@@ -101,7 +101,7 @@ static int wal__reader_seek(wal_reader *r, uint64_t durable)
 	for (i = count; lsns[i - 1] > r->next_lsn; i--)
 		;
 	rc = wal__reader_map(r, lsns[i - 1]);
-	WAL_ASSERT(rc != 0 || r->cur_lsn <= r->next_lsn);
+	ASSERT(rc != 0 || r->cur_lsn <= r->next_lsn);
 out_free:
 	free(lsns);
 out_unlock:
@@ -114,8 +114,8 @@ int wal_reader_open(wal *w, uint64_t from_lsn, wal_reader **out)
 	wal_reader *r;
 	int rc;
 
-	WAL_ASSERT(w != NULL);
-	WAL_ASSERT(out != NULL);
+	ASSERT(w != NULL);
+	ASSERT(out != NULL);
 	*out = NULL;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -147,7 +147,7 @@ int wal_reader_next(wal_reader *r, uint32_t max_records,
 	uint32_t count = 0;
 	int rc;
 
-	WAL_ASSERT(fn != NULL);
+	ASSERT(fn != NULL);
 	if (max_records > INT32_MAX)
 		max_records = INT32_MAX; /* the count is returned as an int */
 	if (!r->mapped) {
@@ -156,7 +156,7 @@ int wal_reader_next(wal_reader *r, uint32_t max_records,
 		rc = wal__reader_seek(r, durable);
 		if (rc != 0)
 			return rc;
-		WAL_ASSERT(r->mapped);
+		ASSERT(r->mapped);
 	}
 	/* Bounded: each turn passes or skips a record (off grows by >= 32
 	 * bytes) or moves to a segment with a greater first LSN. */
@@ -186,7 +186,7 @@ int wal_reader_next(wal_reader *r, uint32_t max_records,
 				return rc;
 			continue;
 		}
-		WAL_ASSERT(h.lsn == r->cur_lsn);
+		ASSERT(h.lsn == r->cur_lsn);
 		if (r->cur_lsn >= r->next_lsn) {
 			rc = fn(ctx, h.lsn,
 				r->m.base + r->off + WAL_RECORD_HEADER_SIZE,
@@ -199,8 +199,8 @@ int wal_reader_next(wal_reader *r, uint32_t max_records,
 		r->off += len;
 		r->cur_lsn++;
 	}
-	WAL_ASSERT(r->cur_lsn <= r->next_lsn);
-	WAL_ASSERT(count == 0 || r->next_lsn - 1 <= durable);
+	ASSERT(r->cur_lsn <= r->next_lsn);
+	ASSERT(count == 0 || r->next_lsn - 1 <= durable);
 	return (int)count;
 }
 

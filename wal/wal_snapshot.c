@@ -136,8 +136,8 @@ int wal_snapshot_begin(wal *w, uint64_t lsn, wal_snap **out)
 	wal_snap *s;
 	int rc;
 
-	WAL_ASSERT(w != NULL);
-	WAL_ASSERT(out != NULL);
+	ASSERT(w != NULL);
+	ASSERT(out != NULL);
 	*out = NULL;
 	if (lsn > atomic_load(&w->appended_lsn))
 		return -EINVAL; /* state ahead of the log */
@@ -194,8 +194,8 @@ int wal_snapshot_write(wal_snap *s, const void *buf, size_t size)
 {
 	const uint8_t *p = buf;
 
-	WAL_ASSERT(s != NULL);
-	WAL_ASSERT(buf != NULL || size == 0);
+	ASSERT(s != NULL);
+	ASSERT(buf != NULL || size == 0);
 	if (s->error != 0)
 		return s->error;
 	if (size > WAL_SNAP_SIZE_MAX - s->size)
@@ -287,7 +287,7 @@ int wal_snapshot_commit(wal_snap *s)
 	wal *w = s->w;
 	int rc;
 
-	WAL_ASSERT(s != NULL);
+	ASSERT(s != NULL);
 	t.size = s->size;
 	rc = wal__snap_flush(s);
 	if (rc != 0)
@@ -430,7 +430,7 @@ int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
 	size_t count, i;
 	int dir_fd, rc;
 
-	WAL_ASSERT(dir != NULL);
+	ASSERT(dir != NULL);
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0) {
 		rc = -errno;

@@ -89,8 +89,8 @@ int wal__activate_segment(wal *w, int fd, uint64_t first_lsn)
 	struct wal_seg_hdr h;
 	int rc;
 
-	WAL_ASSERT(fd >= 0);
-	WAL_ASSERT(first_lsn >= 1);
+	ASSERT(fd >= 0);
+	ASSERT(first_lsn >= 1);
 	wal__seg_hdr_encode(&h, w->segment_size, first_lsn);
 	wal__segment_name(name, first_lsn);
 	rc = wal__pwrite_all(fd, &h, sizeof(h), 0);
@@ -230,8 +230,8 @@ static void wal__encode_record(uint8_t *dst, uint64_t lsn, uint64_t synced_lsn,
 		.flags = 0,
 	};
 
-	WAL_ASSERT(synced_lsn < lsn);
-	WAL_ASSERT(len == wal__record_len(size));
+	ASSERT(synced_lsn < lsn);
+	ASSERT(len == wal__record_len(size));
 	memcpy(dst, &h, sizeof(h));
 	if (size > 0)
 		memcpy(dst + sizeof(h), payload, size);
@@ -249,7 +249,7 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 	bool wake;
 	int rc;
 
-	WAL_ASSERT(payload != NULL || size == 0);
+	ASSERT(payload != NULL || size == 0);
 	if (size > WAL_RECORD_SIZE_MAX)
 		return -EMSGSIZE;
 	len = wal__record_len(size);
@@ -340,8 +340,8 @@ static void wal__notify(wal *w)
 
 static void wal__publish(wal *w, uint64_t lsn, bool synced)
 {
-	WAL_ASSERT(lsn >= atomic_load(&w->durable_lsn));
-	WAL_ASSERT(lsn <= atomic_load(&w->appended_lsn));
+	ASSERT(lsn >= atomic_load(&w->durable_lsn));
+	ASSERT(lsn <= atomic_load(&w->appended_lsn));
 	if (synced) {
 		atomic_store_explicit(&w->synced_lsn, lsn,
 				      memory_order_release);
@@ -361,7 +361,7 @@ static void wal__fail(wal *w, int rc, const char *what)
 	char name[WAL_SEGMENT_NAME_SIZE];
 	int zero = 0;
 
-	WAL_ASSERT(rc < 0);
+	ASSERT(rc < 0);
 	if (!atomic_compare_exchange_strong(&w->error, &zero, rc))
 		return;
 	wal__segment_name(name, w->seg_first_lsn);
@@ -414,7 +414,7 @@ static int wal__uring_write(wal *w, const uint8_t *p, size_t size,
 			return -EIO; /* a device that keeps writing little */
 		if (size > 0) {
 			sqe = io_uring_get_sqe(&w->ring);
-			WAL_ASSERT(sqe != NULL);
+			ASSERT(sqe != NULL);
 			io_uring_prep_write(sqe, w->seg_fd, p, (unsigned)size,
 					    off);
 			sqe->user_data = 1;
@@ -424,7 +424,7 @@ static int wal__uring_write(wal *w, const uint8_t *p, size_t size,
 		}
 		if (sync) {
 			sqe = io_uring_get_sqe(&w->ring);
-			WAL_ASSERT(sqe != NULL);
+			ASSERT(sqe != NULL);
 			io_uring_prep_fsync(sqe, w->seg_fd,
 					    IORING_FSYNC_DATASYNC);
 			sqe->user_data = 2;
@@ -533,14 +533,14 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 	size_t size = b->used;
 	int rc;
 
-	WAL_ASSERT(b->record_count > 0);
-	WAL_ASSERT(atomic_load(&b->pending) == 0);
+	ASSERT(b->record_count > 0);
+	ASSERT(atomic_load(&b->pending) == 0);
 	while (size > 0) {
 		uint64_t room = w->seg_limit - w->seg_off;
 		uint64_t count = last - lsn + 1;
 		size_t n = size;
 
-		WAL_ASSERT(w->seg_off <= w->seg_limit);
+		ASSERT(w->seg_off <= w->seg_limit);
 		if (n > room) {
 			/* Only whole records go in: find how many fit. */
 			n = 0;
@@ -549,8 +549,8 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 				struct wal_rec_hdr h;
 
 				memcpy(&h, p + n, sizeof(h));
-				WAL_ASSERT(h.magic == WAL_RECORD_MAGIC);
-				WAL_ASSERT(h.lsn == lsn + count);
+				ASSERT(h.magic == WAL_RECORD_MAGIC);
+				ASSERT(h.lsn == lsn + count);
 				if (n + wal__record_len(h.size) > room)
 					break;
 				n += wal__record_len(h.size);
@@ -582,7 +582,7 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 		if (rc != 0)
 			return rc;
 	}
-	WAL_ASSERT(lsn == last + 1);
+	ASSERT(lsn == last + 1);
 	if (w->sync == WAL_SYNC_FDATASYNC) {
 		wal__publish(w, last, true);
 	} else {
@@ -630,8 +630,8 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 	w->writer_idle = false;
 	b = w->active;
 	other = b == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
-	WAL_ASSERT(other->used == 0);
-	WAL_ASSERT(other->record_count == 0);
+	ASSERT(other->used == 0);
+	ASSERT(other->record_count == 0);
 	w->active = other;
 	if (w->space_waiters > 0)
 		pthread_cond_broadcast(&w->space_cv);
@@ -701,7 +701,7 @@ int wal_start(wal *w)
 {
 	int rc;
 
-	WAL_ASSERT(w != NULL);
+	ASSERT(w != NULL);
 	if (w->started)
 		return -EINVAL;
 	if (w->io == WAL_IO_URING) {
