@@ -23,6 +23,7 @@
  * Prints "core: N passed, M failed" (N, M: test functions) and exits 0
  * only when every test passed.
  */
+#include "check.h"
 #include "core.h"
 
 #include <errno.h>
@@ -32,22 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- checks ---- */
-
-static unsigned check_count, check_fail_count;
-static bool test_failed;
-
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		check_count++;                                                \
-		if (!(cond)) {                                                \
-			check_fail_count++;                                   \
-			test_failed = true;                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-		}                                                             \
-	} while (0)
 
 /* ---- time ---- */
 
@@ -3091,11 +3076,13 @@ int main(int argc, char **argv)
 		return 1;
 
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		unsigned before = check_count;
+		unsigned before = check_count, failed_before = check_fail_count;
+		bool test_failed;
+
 		if (only && strcmp(only, tests[i].name) != 0)
 			continue;
-		test_failed = false;
 		tests[i].fn();
+		test_failed = check_fail_count != failed_before;
 		if (check_count == before) {
 			fprintf(stderr, "%s: asserts nothing\n", tests[i].name);
 			test_failed = true;
