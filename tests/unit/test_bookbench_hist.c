@@ -8,23 +8,12 @@
  * exact maximum kept.
  */
 #include "../../bench/bookbench_hist.c"
+#include "check.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			failures++;                                           \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fprintf(stderr, "\n");                                \
-		}                                                             \
-	} while (0)
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -44,14 +33,14 @@ static void test_buckets(void)
 {
 	for (unsigned i = 0; i < BB_HIST_BUCKET_COUNT; i++) {
 		uint64_t lo = bb_hist_bucket_low(i), hi = bb_hist_bucket_high(i);
-		CHECK(lo < hi, "bucket %u empty", i);
-		CHECK(bb_hist_index(lo) == i, "low of %u maps to %u", i, bb_hist_index(lo));
-		CHECK(bb_hist_index(hi - 1) == i, "high of %u maps to %u", i,
+		CHECK_MSG(lo < hi, "bucket %u empty", i);
+		CHECK_MSG(bb_hist_index(lo) == i, "low of %u maps to %u", i, bb_hist_index(lo));
+		CHECK_MSG(bb_hist_index(hi - 1) == i, "high of %u maps to %u", i,
 		      bb_hist_index(hi - 1));
 		if (i + 1 < BB_HIST_BUCKET_COUNT)
-			CHECK(hi == bb_hist_bucket_low(i + 1), "gap after bucket %u", i);
+			CHECK_MSG(hi == bb_hist_bucket_low(i + 1), "gap after bucket %u", i);
 		if (lo >= 64)
-			CHECK((double)(hi - lo) / (double)lo <= 1.0 / 64 + 1e-12,
+			CHECK_MSG((double)(hi - lo) / (double)lo <= 1.0 / 64 + 1e-12,
 			      "bucket %u too wide", i);
 	}
 }
@@ -81,15 +70,15 @@ static void test_quantiles(uint64_t seed)
 		if (rank >= N)
 			rank = N - 1;
 		double exact = (double)v[rank], got = (double)bb_hist_quantile(h, qs[k]);
-		CHECK((got > exact ? got - exact : exact - got) / exact <= 1.0 / 64, "q%.3f: %.0f, exact %.0f", qs[k], got,
+		CHECK_MSG((got > exact ? got - exact : exact - got) / exact <= 1.0 / 64, "q%.3f: %.0f, exact %.0f", qs[k], got,
 		      exact);
 	}
-	CHECK(h->count == N, "count");
-	CHECK(h->min_ns == v[0] && h->max_ns == v[N - 1], "min/max");
+	CHECK_MSG(h->count == N, "count");
+	CHECK_MSG(h->min_ns == v[0] && h->max_ns == v[N - 1], "min/max");
 	bb_hist_add(a, b);
-	CHECK(a->count == h->count && a->min_ns == h->min_ns && a->max_ns == h->max_ns,
+	CHECK_MSG(a->count == h->count && a->min_ns == h->min_ns && a->max_ns == h->max_ns,
 	      "merge: count/min/max");
-	CHECK(memcmp(a->buckets, h->buckets, sizeof(h->buckets)) == 0, "merge: buckets");
+	CHECK_MSG(memcmp(a->buckets, h->buckets, sizeof(h->buckets)) == 0, "merge: buckets");
 	free(v);
 	free(h);
 	free(a);
@@ -102,13 +91,13 @@ static void test_edges(void)
 	if (h == NULL)
 		abort();
 	bb_hist_reset(h);
-	CHECK(bb_hist_quantile(h, 0.5) == 0, "empty");
+	CHECK_MSG(bb_hist_quantile(h, 0.5) == 0, "empty");
 	bb_hist_record(h, 0);
 	bb_hist_record(h, UINT64_MAX);
-	CHECK(h->max_ns == UINT64_MAX, "exact max kept");
-	CHECK(bb_hist_index(UINT64_MAX) == BB_HIST_BUCKET_COUNT - 1, "clamped");
-	CHECK(bb_hist_quantile(h, 0.0) == 0, "q0 of {0, max}");
-	CHECK(bb_hist_quantile(h, 1.0) == UINT64_MAX, "q1 is the max");
+	CHECK_MSG(h->max_ns == UINT64_MAX, "exact max kept");
+	CHECK_MSG(bb_hist_index(UINT64_MAX) == BB_HIST_BUCKET_COUNT - 1, "clamped");
+	CHECK_MSG(bb_hist_quantile(h, 0.0) == 0, "q0 of {0, max}");
+	CHECK_MSG(bb_hist_quantile(h, 1.0) == UINT64_MAX, "q1 is the max");
 	free(h);
 }
 
@@ -120,6 +109,7 @@ int main(void)
 	test_buckets();
 	test_quantiles(seed);
 	test_edges();
-	printf("test_bookbench_hist: %s\n", failures ? "FAILED" : "ok");
-	return failures ? 1 : 0;
+	printf("test_bookbench_hist: %u checks, %u failed\n", check_count,
+	       check_fail_count);
+	return check_fail_count ? 1 : 0;
 }
