@@ -1,0 +1,306 @@
+/*
+ * net_int.h: what the files of the network side share (internal to
+ * api/net*.c; the rest of the server sees api/net.h and api/srv.h).
+ *
+ *   net.c          the io_uring loop of each network thread and the life
+ *                  cycle of a connection: reads, parse, pendings and their
+ *                  FIFO, durability, flush, sends, close; srv_* for protocols.
+ *   net_listen.c   listening sockets, the port checks, accept, and the cap
+ *                  of connections per client address.
+ *   net_slow.c     the slow workers (fan-out reads, catalogue operations).
+ *   net_timeout.c  the once-a-second sweep: request, send and idle timeouts.
+ *   net_setup.c    net_prepare/start/stop/free, and the status counters.
+ *
+ * The structures below are the server's state; the small helpers are
+ * inline here so that each file uses them as net.c always did.
+ */
+#ifndef BOOKD_NET_INT_H
+#define BOOKD_NET_INT_H
+
+#include "net.h"
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#define NET_RING_ENTRIES 4096
+#define NET_BUF_COUNT 2048          /* provided read buffers per thread */
+#define NET_BUF_SIZE (16u << 10)
+#define NET_BUF_GROUP 1
+#define NET_POLL_BATCH 256
+#define NET_CQE_BATCH 256
+#define NET_LISTEN_BACKLOG 4096
+
+#define ASSERT(x)                                                            \
+	do {                                                                 \
+		if (!(x)) {                                                  \
+			fprintf(stderr, "%s:%d: assertion failed: %s\n",     \
+				__FILE__, __LINE__, #x);                     \
+			abort();                                             \
+		}                                                            \
+	} while (0)
+
+enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER };
+
+enum pend_state {
+	PEND_FREE = 0,
+	PEND_BACKLOG, /* waits for a core slot */
+	PEND_CORE,    /* submitted to a shard */
+	PEND_SLOW,    /* with a slow worker */
+	PEND_DURABLE, /* decided, waits for its log position */
+	PEND_DONE,    /* to render */
+};
+
+struct pending {
+	uint8_t state;
+	uint32_t conn;     /* index in the thread's connection table */
+	uint32_t conn_gen;
+	uint32_t next;     /* next in the connection's FIFO, or backlog */
+	uint32_t dnext;    /* next in the durability list */
+	int rc;
+	uint64_t started_ns;
+	struct core_req req;
+	struct core_resp resp;
+	struct srv_views views;
+	struct srv_buf after; /* answers given at once after this request's */
+	size_t ctx_size;
+	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
+};
+
+#define NIL UINT32_MAX
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	const struct srv_proto *proto;
+	void *state;
+	uint8_t ops;         /* io_uring operations in flight (recv, send) */
+	bool recv_armed, sending, closing, close_after, dirty_listed;
+	bool in_parse;
+	bool in_blocked; /* stopped for lack of room (pipeline, pool): retry */
+	uint32_t fifo_head, fifo_tail, fifo_count;
+	struct srv_buf in;   /* unparsed bytes */
+	struct srv_buf out;  /* being sent */
+	size_t out_sent;
+	struct srv_buf next; /* filling */
+	char peer[INET6_ADDRSTRLEN];
+	uint64_t peer_key;
+	uint64_t addr_key;  /* in srv's per-address table, or 0 */
+	bool reserve;       /* accepted into the reserve */
+	bool served;        /* a first request was taken */
+	uint32_t dirty_next;
+	uint32_t free_next;
+	/* Timeouts (see sweep): last bytes read, last bytes sent, since when
+	 * a request (the first: since the accept) is awaited whole. */
+	uint64_t read_ns, send_ns, request_ns;
+	struct net_thread *t;
+};
+
+/* Connections per client address, shared by the threads (open
+ * addressing, linear probing; at most half full). */
+struct addr_slot {
+	uint64_t key; /* 0: empty */
+	uint32_t count;
+};
+
+struct listener {
+	int fd;
+	const struct srv_proto *proto;
+};
+
+struct slow_job {
+	struct net_thread *t;
+	uint32_t pend;
+	struct slow_job *next;
+};
+
+struct net_thread {
+	struct srv *s;
+	unsigned index;
+	pthread_t thread;
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	int wake_fd;
+	uint64_t wake_value;
+	bool wake_armed;
+	struct __kernel_timespec timer_ts;
+	uint64_t sweep_ns;
+	struct listener listeners[2];
+	core_port *port;
+
+	struct conn *conns;
+	uint32_t conn_count_max, conn_free, conn_count;
+	struct pending *pends;
+	uint32_t pend_free, pend_count;
+	uint32_t backlog_head, backlog_tail;
+	uint32_t durable_head, durable_tail;
+	uint32_t dirty_head; /* connections to flush */
+	uint32_t core_in_flight;
+	uint32_t stalled_conns; /* waiting for pool space: resumed on free */
+	struct srv_buf discard;
+
+	/* Slow workers' answers, under s->slow_lock. */
+	struct slow_job *slow_done;
+
+	/* Counters, read by srv_status_get from other threads. */
+	_Atomic uint64_t requests_total, responses[6];
+	_Atomic uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
+	_Atomic uint64_t conn_gauge;
+	_Atomic uint64_t refused_address, refused_full, request_timeouts;
+};
+
+struct srv {
+	struct net_config cfg;
+	node *node;
+	core *core;
+	struct auth_limiter *limiter;
+	struct net_thread *threads;
+	unsigned thread_count;
+	int *wake_fds;
+	char http_addr[sizeof(struct sockaddr_un) + 8],
+		bin_addr[sizeof(struct sockaddr_un) + 8];
+	char unix_path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int unix_fd[2]; /* bound once, dup'ed for each thread */
+	unsigned http_port, bin_port; /* bound TCP ports (0: a unix socket) */
+
+	pthread_mutex_t addr_lock;
+	struct addr_slot *addr_slots;
+	uint32_t addr_mask;
+	_Atomic bool stopping;
+	uint64_t stop_timeout_ns; /* set before stopping */
+	_Atomic uint64_t rate_limited;
+	core_time started_at;
+
+	pthread_mutex_t slow_lock;
+	pthread_cond_t slow_cond;
+	struct slow_job *slow_head, *slow_tail;
+	pthread_t *slow_threads;
+	unsigned slow_started;
+	bool slow_stop;
+};
+
+/* ---- small things ---- */
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t ud_make(enum ud_kind kind, uint32_t index,
+			       uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(index & 0xffffff) << 32 | gen;
+}
+
+static inline enum ud_kind ud_kind(uint64_t ud)
+{
+	return (enum ud_kind)(ud >> 56);
+}
+
+static inline uint32_t ud_index(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & 0xffffff;
+}
+
+static inline uint32_t ud_gen(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
+
+static inline void buf_free(struct srv_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static inline void buf_consume(struct srv_buf *b, size_t n)
+{
+	ASSERT(n <= b->size);
+	memmove(b->data, b->data + n, b->size - n);
+	b->size -= n;
+}
+
+static inline struct io_uring_sqe *get_sqe(struct net_thread *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+
+	if (!sqe) {
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	ASSERT(sqe); /* the ring was just emptied */
+	return sqe;
+}
+
+static inline struct conn *conn_at(struct net_thread *t, uint32_t index)
+{
+	return &t->conns[index];
+}
+
+static inline uint32_t conn_index(struct net_thread *t, const struct conn *c)
+{
+	return (uint32_t)(c - t->conns);
+}
+
+static inline void conn_mark_dirty(struct conn *c)
+{
+	struct net_thread *t = c->t;
+
+	if (c->dirty_listed)
+		return;
+	c->dirty_listed = true;
+	c->dirty_next = t->dirty_head;
+	t->dirty_head = conn_index(t, c);
+}
+
+static inline struct pending *pend_at(struct net_thread *t, uint32_t i)
+{
+	return &t->pends[i];
+}
+
+struct slow_arg {
+	struct srv *s;
+	unsigned index;
+};
+
+/* net.c */
+void arm_recv(struct conn *c);
+void conn_close(struct conn *c);
+void pend_ready(struct net_thread *t, uint32_t i);
+void count_op(struct net_thread *t, struct pending *p);
+void *net_main(void *arg);
+
+/* net_listen.c */
+uint64_t addr_key_of(const struct sockaddr_storage *ss);
+bool addr_take(struct srv *s, uint64_t key);
+void addr_release(struct srv *s, uint64_t key);
+void on_accept(struct net_thread *t, struct listener *l, int res,
+	       uint32_t flags);
+int listen_unix(struct srv *s, int which, const char *addr,
+		char *shown, size_t shown_size, char *err, size_t err_size);
+int listen_on(const char *addr, unsigned *port_io, char *shown,
+	      size_t shown_size, char *err, size_t err_size);
+void stop_listeners(struct net_thread *t);
+
+/* net_slow.c */
+void slow_push(struct net_thread *t, uint32_t i);
+void *slow_main(void *arg);
+void poll_slow(struct net_thread *t);
+
+/* net_timeout.c */
+void arm_timer(struct net_thread *t);
+void sweep(struct net_thread *t);
+
+#endif
