@@ -96,6 +96,7 @@ bin__fail(struct bin_err *e, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
+	ASSERT(code);
 	e->code = code;
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
@@ -118,6 +119,7 @@ static void canon_put(struct canon *k, const char *name, const void *p,
 	char digits[24];
 	size_t d = sizeof(digits), m = n;
 
+	ASSERT(k->size <= sizeof(k->buf));
 	do {
 		digits[--d] = (char)('0' + m % 10);
 		m /= 10;
@@ -135,6 +137,7 @@ static void canon_put(struct canon *k, const char *name, const void *p,
 	k->buf[k->size++] = ':';
 	memcpy(k->buf + k->size, p, n);
 	k->size += n;
+	ASSERT(k->size <= sizeof(k->buf));
 }
 
 static void canon_u64(struct canon *k, const char *name, uint64_t v)
@@ -143,6 +146,7 @@ static void canon_u64(struct canon *k, const char *name, uint64_t v)
 	size_t d = sizeof(digits);
 
 	do {
+		ASSERT(d > 0);
 		digits[--d] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
@@ -802,6 +806,8 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 	}
 	if (st->batch_resume && st->batch_id == id)
 		first = st->batch_resume;
+	ASSERT(n <= MP_BATCH_COUNT_MAX); /* checked above; fits x.count */
+	ASSERT(first < n); /* a resume points into the same frame */
 	x.batch = true;
 	x.count = (uint16_t)n;
 	for (uint32_t i = first; i < n; i++) {
@@ -946,8 +952,10 @@ static long bin_parse(struct srv_conn *c, void *state, const uint8_t *in,
 			st->closing = true;
 			return -1;
 		}
+		ASSERT((size_t)size <= len - used); /* a whole frame */
 		used += (size_t)size;
 	}
+	ASSERT(used <= len);
 	return (long)used;
 }
 

@@ -152,6 +152,8 @@ static int client__read(bc_client *c)
 {
 	ssize_t n;
 
+	ASSERT(c->in_off <= c->in_size);
+	ASSERT(c->in_size <= c->in_cap);
 	if (c->in_off > 0 && c->in_off == c->in_size) {
 		c->in_off = c->in_size = 0;
 	} else if (c->in_off > 0 && c->in_cap - c->in_size < CLIENT_READ_SIZE) {
@@ -170,6 +172,7 @@ static int client__read(bc_client *c)
 		c->in = p;
 		c->in_cap = cap;
 	}
+	ASSERT(c->in_cap - c->in_size >= CLIENT_READ_SIZE);
 	do
 		n = recv(c->fd, c->in + c->in_size, c->in_cap - c->in_size, 0);
 	while (n < 0 && errno == EINTR);
@@ -178,6 +181,7 @@ static int client__read(bc_client *c)
 	if (n == 0)
 		return -ECONNRESET;
 	c->in_size += (size_t)n;
+	ASSERT(c->in_size <= c->in_cap);
 	return 0;
 }
 
@@ -214,6 +218,7 @@ int bc_flush(bc_client *c)
 			}
 			if (n > 0)
 				c->out_sent += (size_t)n;
+			ASSERT(c->out_sent <= c->out.size);
 		}
 	}
 	if (rc < 0) {
@@ -232,6 +237,8 @@ static int client__frame(bc_client *c, msgpack_object *o)
 	for (;;) {
 		long size = mp_frame_size(c->in + c->in_off, c->in_size - c->in_off);
 		if (size > 0) {
+			ASSERT((size_t)size > MP_HEADER_SIZE);
+			ASSERT((size_t)size <= c->in_size - c->in_off);
 			const uint8_t *body = c->in + c->in_off + MP_HEADER_SIZE;
 			int rc;
 			msgpack_zone_clear(&c->zone);
@@ -427,6 +434,7 @@ static int req_end(bc_client *c, size_t start)
 		c->broken = true;
 		return -ENOMEM;
 	}
+	ASSERT(start + MP_HEADER_SIZE <= c->out.size); /* req_begin's header */
 	if (mp_frame_end(c->out.data, start, c->out.size) != 0) {
 		c->out.size = start; /* drop it */
 		return -EMSGSIZE;

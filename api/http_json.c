@@ -32,6 +32,7 @@
 
 void jw_init(struct jw *w, char *buf, size_t cap)
 {
+	ASSERT(buf);
 	w->p = buf;
 	w->n = 0;
 	w->cap = cap;
@@ -42,6 +43,7 @@ void jw_init(struct jw *w, char *buf, size_t cap)
 
 void jw_raw(struct jw *w, const char *s, size_t n)
 {
+	ASSERT(w->n <= w->cap);
 	if (w->overflow || n > w->cap - w->n) {
 		w->overflow = true;
 		return;
@@ -53,18 +55,23 @@ void jw_raw(struct jw *w, const char *s, size_t n)
 
 static void jw_ch(struct jw *w, char c)
 {
+	ASSERT(w->n <= w->cap);
 	if (w->overflow || w->n == w->cap) {
 		w->overflow = true;
 		return;
 	}
 	w->p[w->n++] = c;
+	ASSERT(w->n <= w->cap);
 }
 
 /* Before a value: a comma unless it is the first at this depth (a value
  * after a key never takes one: jw_key cleared the flag). */
 static void jw_sep(struct jw *w)
 {
-	uint32_t bit = 1u << (w->depth & 31);
+	uint32_t bit;
+
+	ASSERT(w->depth <= 31);
+	bit = 1u << w->depth;
 
 	if (w->first & bit)
 		w->first &= ~bit;
@@ -81,11 +88,13 @@ static void jw_open(struct jw *w, char c)
 		return;
 	}
 	w->depth++;
+	ASSERT(w->depth <= 31);
 	w->first |= 1u << w->depth;
 }
 
 static void jw_close(struct jw *w, char c)
 {
+	ASSERT(w->depth <= 31);
 	if (w->depth == 0) {
 		w->overflow = true;
 		return;

@@ -8,6 +8,7 @@
  * /v1/admin/status takes from the service key's bucket like any call.
  */
 #include "ops.h"
+#include "bookd_assert.h"
 
 #include <errno.h>
 #include <string.h>
@@ -151,6 +152,7 @@ const struct op_def *ops_get(enum op_id id)
 {
 	if (id <= OP_NONE || id >= OP_COUNT)
 		return NULL;
+	ASSERT(ops[id].id == id); /* the table is indexed by its ids */
 	return &ops[id];
 }
 
@@ -159,13 +161,16 @@ const struct op_def *ops_by_bin(enum mp_op op)
 	if (op == MP_OP_NONE)
 		return NULL;
 	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++)
-		if (ops[i].bin == op)
+		if (ops[i].bin == op) {
+			ASSERT(ops[i].id == i);
 			return &ops[i];
+		}
 	return NULL;
 }
 
 bool ops_allows(const struct op_def *op, enum auth_role role)
 {
+	ASSERT(op);
 	switch (op->access) {
 	case OP_ACCESS_NONE:
 		return true;

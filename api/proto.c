@@ -90,6 +90,7 @@ long mp_frame_size(const uint8_t *in, size_t len)
 		return -1;
 	if (len - MP_HEADER_SIZE < body)
 		return -2;
+	ASSERT(MP_HEADER_SIZE + (size_t)body <= len); /* a whole frame */
 	return (long)(MP_HEADER_SIZE + body);
 }
 
@@ -448,6 +449,7 @@ int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
 	if (body == 0 || body > MP_BODY_SIZE_MAX)
 		return -EMSGSIZE;
 	mp_be32_put(data + frame_start, (uint32_t)body);
+	ASSERT(mp_be32_get(data + frame_start) == body); /* mp_frame_size's view */
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * and fuzz targets that fake the network side use the real one.
  */
 #include "srv.h"
+#include "bookd_assert.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,13 +12,17 @@
 
 void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
 {
+	ASSERT(b->size <= b->cap);
 	if (b->broken || n == 0)
 		return;
+	ASSERT(p);
 	if (b->size + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		uint8_t *d;
-		while (cap < b->size + n)
+		while (cap < b->size + n) {
+			ASSERT(cap <= SIZE_MAX / 2);
 			cap *= 2;
+		}
 		d = realloc(b->data, cap);
 		if (!d) {
 			b->broken = true;
@@ -28,6 +33,7 @@ void srv_buf_put(struct srv_buf *b, const void *p, size_t n)
 	}
 	memcpy(b->data + b->size, p, n);
 	b->size += n;
+	ASSERT(b->size <= b->cap);
 }
 
 void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
@@ -53,8 +59,9 @@ void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	int m = vsnprintf(big, (size_t)n + 1, fmt, ap);
 	va_end(ap);
+	ASSERT(m == n); /* the same format and arguments */
 	srv_buf_put(b, big, (size_t)n);
 	free(big);
 }
