@@ -13,28 +13,24 @@
 
 static unsigned check_count, check_fail_count;
 
-#define CHECK(cond)                                                           \
+/* Counts a check; if cond is false, counts a failure and prints where,
+ * text (cond as written), and then whatever print prints. */
+#define CHECK_PRINT(cond, text, print)                                        \
 	do {                                                                  \
 		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);        \
 		if (!(cond)) {                                                \
 			__atomic_add_fetch(&check_fail_count, 1,              \
 					   __ATOMIC_RELAXED);                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                   \
-		}                                                             \
-	} while (0)
-
-#define CHECK_MSG(cond, ...)                                                  \
-	do {                                                                  \
-		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);        \
-		if (!(cond)) {                                                \
-			__atomic_add_fetch(&check_fail_count, 1,              \
-					   __ATOMIC_RELAXED);                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s: ",          \
-				__FILE__, __LINE__, #cond);                   \
-			fprintf(stderr, __VA_ARGS__);                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s",            \
+				__FILE__, __LINE__, text);                    \
+			print;                                                \
 			fputc('\n', stderr);                                  \
 		}                                                             \
 	} while (0)
+
+#define CHECK(cond) CHECK_PRINT(cond, #cond, (void)0)
+#define CHECK_MSG(cond, ...)                                                  \
+	CHECK_PRINT(cond, #cond,                                              \
+		    (fputs(": ", stderr), fprintf(stderr, __VA_ARGS__)))
 
 #endif
