@@ -18,6 +18,7 @@
 #define BOOKD_NET_INT_H
 
 #include "net.h"
+#include "bookd_assert.h" /* ASSERT: on in release builds too */
 
 #include <liburing.h>
 #include <netinet/in.h>
@@ -39,15 +40,6 @@
 #define NET_POLL_BATCH 256
 #define NET_CQE_BATCH 256
 #define NET_LISTEN_BACKLOG 4096
-
-#define ASSERT(x)                                                            \
-	do {                                                                 \
-		if (!(x)) {                                                  \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n",     \
-				__FILE__, __LINE__, #x);                     \
-			abort();                                             \
-		}                                                            \
-	} while (0)
 
 enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER };
 
