@@ -17,7 +17,6 @@
 #ifndef BOOKD_NET_INT_H
 #define BOOKD_NET_INT_H
 
-#include "bookd_assert.h"
 #include "net.h"
 #include "bookd_assert.h" /* ASSERT: on in release builds too */
 
