@@ -733,7 +733,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 			code = "unauthorized";
 			msg = "unknown key";
 		}
-		/* net.c's reserve (the table is nearly full): the service
+		/* net_listen.c's reserve (the table is nearly full): the service
 		 * key only. */
 		if (!code && st->who.role != AUTH_SERVICE &&
 		    srv_conn_in_reserve(c)) {

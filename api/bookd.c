@@ -54,7 +54,7 @@ struct opts {
 	bool accept_log_loss;
 	struct sizes sizes;
 	uint64_t recover_stop_before;
-	/* net.c's lock-out guards (net_config) */
+	/* the network's lock-out guards (net_config) */
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
 };
 
@@ -216,7 +216,7 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 	return 0;
 }
 
-/* net.c's lock-out guards (docs/operations.md "Connection limits"). */
+/* the network's lock-out guards (docs/operations.md "Connection limits"). */
 static int parse_net_limits(const char *const *val, struct opts *o)
 {
 	static const struct {

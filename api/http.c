@@ -44,10 +44,12 @@
  *     not on HTTP/1.0, strict chunk framing, HTTP/1.0 or 1.1; a duplicate
  *     Authorization, Idempotency-Key, Origin...): 400 invalid_request
  *     naming what is wrong; an HTTP major version other than 1: 505;
- *   - not whole within net.c's request timeout of its first byte (the
- *     first request: of the connect): 408 request_timeout (http_timeout);
- *   - on a connection in net.c's reserve (the table nearly full), anything
- *     but /health and the service key: 503 overloaded (reserve_check).
+ *   - not whole within the request timeout (net_timeout.c) of its first
+ *     byte (the first request: of the connect): 408 request_timeout
+ *     (http_timeout);
+ *   - on a connection in the reserve (net_listen.c: the table nearly
+ *     full), anything but /health and the service key: 503 overloaded
+ *     (reserve_check).
  * Chunked request bodies are handled: up to HTTP_BODY_SPAN_MAX chunks and
  * HTTP_BODY_SIZE_MAX bytes in all (else 413), joined into a per-thread
  * buffer; trailers are ignored (at most HTTP_HEADER_COUNT_MAX lines, else
@@ -612,7 +614,7 @@ static void http_timeout(struct srv_conn *c, void *state)
 	answer_broken(c, 408, "the request did not arrive whole in time");
 }
 
-/* A connection accepted into net.c's reserve (the table is nearly full)
+/* A connection accepted into net_listen.c's reserve (the table is nearly full)
  * is served /health (then closed, to free the slot) and the service key's
  * requests; anything else is answered 503 overloaded and closed. */
 static int reserve_check(struct srv_conn *c, struct http_request *rq)

@@ -1,8 +1,10 @@
 /*
  * srv.h: the server's parts and how they meet (internal to api/).
  *
- *   net.c     io_uring loop per network thread: accepts, reads, writes,
- *             owns the connections and their in-order answer queues.
+ *   net*.c    io_uring loop per network thread (net.c: reads, writes,
+ *             the connections and their in-order answer queues;
+ *             net_listen.c: accepts, caps, the reserve; net_timeout.c,
+ *             net_slow.c, net_setup.c; net_int.h says which does what).
  *   http.c    HTTP/1.1 + JSON adapter: a protocol (struct srv_proto).
  *   bin.c     binary msgpack protocol: a protocol (struct srv_proto).
  *   auth.c    keys, HS256 JWT, Stripe signatures, rate limits (auth.h).
