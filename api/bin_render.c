@@ -36,6 +36,16 @@ int bin__http_status(const char *code)
 
 /* ---- writing answers ---- */
 
+/* A listing's "more": whether a next page exists. */
+static void pack_more(msgpack_packer *pk, bool more)
+{
+	mp_pack_str(pk, "more");
+	if (more)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
 static void bin__frame_end(struct srv_buf *b, size_t start)
 {
 	if (b->broken)
@@ -216,11 +226,7 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		msgpack_pack_array(pk, n);
 		for (uint32_t i = 0; i < n; i++)
 			mp_pack_event(pk, &views->events[i]);
-		mp_pack_str(pk, "more");
-		if (resp->more)
-			msgpack_pack_true(pk);
-		else
-			msgpack_pack_false(pk);
+		pack_more(pk, resp->more);
 		mp_pack_str(pk, "next_cursor");
 		if (resp->more && n > 0) {
 			char cur[BC_CURSOR_SIZE];
@@ -257,11 +263,7 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		msgpack_pack_array(pk, n);
 		for (uint32_t i = 0; i < n; i++)
 			mp_pack_booking(pk, &views->bookings[i]);
-		mp_pack_str(pk, "more");
-		if (resp->more)
-			msgpack_pack_true(pk);
-		else
-			msgpack_pack_false(pk);
+		pack_more(pk, resp->more);
 		break;
 	}
 	default:
