@@ -61,6 +61,7 @@
 #include "bookd_assert.h"
 
 #include "fields.h"
+#include "hex.h"
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -451,24 +452,13 @@ static long auth__b64url_decode(const char *s, size_t n, uint8_t *out,
 	return (long)size;
 }
 
-static int auth__hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool auth__hex_decode(const char *s, size_t n, uint8_t *out,
 			     size_t out_size)
 {
 	if (n != 2 * out_size)
 		return false;
 	for (size_t i = 0; i < out_size; i++) {
-		int hi = auth__hex_value(s[2 * i]), lo = auth__hex_value(s[2 * i + 1]);
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

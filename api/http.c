@@ -70,6 +70,7 @@
  */
 #include "http_routes.h"
 
+#include "hex.h"
 #include "http_json.h"
 
 #include <errno.h>
@@ -484,17 +485,6 @@ static bool head_check(struct http_conn *h, const uint8_t *b, size_t avail)
 	return true;
 }
 
-static int hex_digit(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* b[i..end) is a chunked body http-parser took whole: NULL when it is
  * one strictly, else what is wrong. */
 static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
@@ -509,10 +499,10 @@ static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
 		 * chunks and the last one: more is a misreading of ours */
 		if (++chunk_count > HTTP_BODY_SPAN_MAX + 1)
 			return "too many chunks in the request body";
-		for (; i < end && hex_digit(b[i]) >= 0; i++, digits++) {
+		for (; i < end && hex_value(b[i]) >= 0; i++, digits++) {
 			if (size >> 60)
 				return "chunk size too large";
-			size = size << 4 | (uint64_t)hex_digit(b[i]);
+			size = size << 4 | (uint64_t)hex_value(b[i]);
 		}
 		if (!digits)
 			return "malformed chunk size";

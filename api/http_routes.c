@@ -56,6 +56,7 @@
 #include "http_status.h"
 
 #include "fields.h"
+#include "hex.h"
 #include "ops.h"
 
 #include <errno.h>
@@ -127,17 +128,6 @@ static int answer_jw(struct call *k, int status, const struct jw *w)
 
 /* ---- small parsers ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..n) into out (NUL-terminated); -EINVAL on a bad
  * escape, a NUL, or when it does not fit. '+' stays '+'. */
 static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
@@ -151,8 +141,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
 			int hi, lo;
 			if (i + 2 >= n)
 				return -EINVAL;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			ch = (char)(hi << 4 | lo);
