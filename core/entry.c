@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
-/* core.c writes snapshots as this magic, then (u32 size, entry)*. */
+/* runtime.c writes snapshots as this magic, then (u32 size, entry)*. */
 #define ENTRY_SNAP_MAGIC UINT64_C(0x31504e534b4f4f42) /* "BOOKSNP1" */
 
 _Static_assert((int)CORE_REC_ORG == (int)REC_ORG, "rec type");

@@ -1,7 +1,8 @@
 /*
  * internal.h: what the files of core/ share; not part of the public API.
  * record.c (entry format), table.c (map), catalog.c (catalogue and series
- * generation), state.c (one shard's state machine), core.c (runtime).
+ * generation), state.c (one shard's state machine), runtime.c, worker.c,
+ * port.c (runtime; runtime.h), names.c (enum names).
  */
 #ifndef BOOKD_CORE_INTERNAL_H
 #define BOOKD_CORE_INTERNAL_H
