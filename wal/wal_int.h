@@ -1,6 +1,8 @@
 /*
- * wal_int.h: internals shared by wal.c (format, open, recovery, replay,
- * close), wal_writer.c (append, group commit, segments), wal_snapshot.c
+ * wal_int.h: internals shared by the files of the log: wal.c (the design,
+ * open, replay, close), wal_segment.c (segment files: names, format,
+ * checks, mapping, the syscall table), wal_recover.c (recovery at open,
+ * cuts), wal_writer.c (append, group commit, segments), wal_snapshot.c
  * and wal_reader.c.
  * Not installed; nothing outside wal/ includes it. See wal.c for the design.
  */
@@ -294,6 +296,11 @@ const char *wal__check_record(const struct wal_map *m, uint64_t off,
  * seg_off (writer, or before or after it runs). sync: fdatasync it. Errors
  * are logged once and ignored: it is evidence, not data. */
 void wal__ckpt_write(wal *w, uint64_t lsn, bool sync);
+
+/* wal_recover.c */
+/* Recovers the log in w->dir (RECOVERY in wal.c): fills w->segs,
+ * w->seg_count, w->next_lsn and leaves w->seg_fd open on the tail. */
+int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size);
 
 /* wal_writer.c */
 int wal__prepare_segment(wal *w, int *fd_out);

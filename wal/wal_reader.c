@@ -10,7 +10,7 @@
  * half-written record, and never touches bytes the writer may still be
  * writing (the zeros at the end of a sealed segment are never written
  * again). Every segment header and record is checked with recovery's own
- * functions (wal__check_seg_hdr, wal__check_record in wal.c).
+ * functions (wal__check_seg_hdr, wal__check_record in wal_segment.c).
  *
  * Positioning: the segment holding an LSN is the one with the greatest
  * first LSN <= it (names are first LSNs); records before from_lsn there are
