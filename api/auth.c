@@ -175,36 +175,43 @@ static size_t auth__trim(const char **s, size_t n)
 	return n;
 }
 
+/* The next item of the comma-separated list at *s (NULL once the last
+ * is taken), blanks trimmed: *item and its size *n (0: an empty item);
+ * false when there is none left. */
+static bool auth__list_next(const char **s, const char **item, size_t *n)
+{
+	const char *comma;
+
+	if (!*s)
+		return false;
+	comma = strchr(*s, ',');
+	*item = *s;
+	*n = auth__trim(item, comma ? (size_t)(comma - *s) : strlen(*s));
+	*s = comma ? comma + 1 : NULL;
+	return true;
+}
+
 int auth_config_set_origins(struct auth_config *cfg, const char *list)
 {
-	const char *p = list ? list : "";
 	unsigned count = 0;
 
 	/* First check everything, then fill: cfg is unchanged on -EINVAL. */
 	for (int pass = 0; pass < 2; pass++) {
-		const char *s = p;
+		const char *s = list ? list : "", *item;
+		size_t n;
 
 		count = 0;
-		for (;;) {
-			const char *comma = strchr(s, ',');
-			size_t n = comma ? (size_t)(comma - s) : strlen(s);
-			const char *item = s;
-
-			n = auth__trim(&item, n);
-			if (n) {
-				if (n >= AUTH_KEY_SIZE_MAX ||
-				    count == AUTH_ORIGIN_COUNT_MAX)
-					return -EINVAL;
-				if (pass == 1) {
-					memcpy(cfg->allowed_origins[count],
-					       item, n);
-					cfg->allowed_origins[count][n] = '\0';
-				}
-				count++;
+		while (auth__list_next(&s, &item, &n)) {
+			if (!n)
+				continue;
+			if (n >= AUTH_KEY_SIZE_MAX ||
+			    count == AUTH_ORIGIN_COUNT_MAX)
+				return -EINVAL;
+			if (pass == 1) {
+				memcpy(cfg->allowed_origins[count], item, n);
+				cfg->allowed_origins[count][n] = '\0';
 			}
-			if (!comma)
-				break;
-			s = comma + 1;
+			count++;
 		}
 	}
 	cfg->origin_count = count;
@@ -316,25 +323,19 @@ static int auth__proxy_parse(const char *s, size_t n, struct auth_proxy *p)
 int auth_config_set_proxies(struct auth_config *cfg, const char *list)
 {
 	struct auth_proxy tmp[AUTH_PROXY_COUNT_MAX];
-	const char *s = list ? list : "";
+	const char *s = list ? list : "", *item;
 	unsigned count = 0;
+	size_t n;
 
-	for (;;) {
-		const char *comma = strchr(s, ',');
-		size_t n = comma ? (size_t)(comma - s) : strlen(s);
-		const char *item = s;
-
-		n = auth__trim(&item, n);
-		if (n) {
-			if (count == AUTH_PROXY_COUNT_MAX ||
-			    auth__proxy_parse(item, n, &tmp[count]) != 0)
-				return -EINVAL;
-			count++;
-		}
-		if (!comma)
-			break;
-		s = comma + 1;
+	while (auth__list_next(&s, &item, &n)) {
+		if (!n)
+			continue;
+		if (count == AUTH_PROXY_COUNT_MAX ||
+		    auth__proxy_parse(item, n, &tmp[count]) != 0)
+			return -EINVAL;
+		count++;
 	}
+	ASSERT(count <= AUTH_PROXY_COUNT_MAX);
 	memcpy(cfg->proxies, tmp, count * sizeof(tmp[0]));
 	cfg->proxy_count = count;
 	return 0;

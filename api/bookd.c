@@ -16,6 +16,7 @@
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
  */
+#include "bookd_assert.h"
 #include "fields.h"
 #include "net.h"
 #include "node.h"
@@ -400,6 +401,24 @@ static int call(core_port *p, struct core_req *q, struct core_resp *r,
 	return rc;
 }
 
+/* A catalogue entry of the demo org (a location, an instructor): its id
+ * in *id, or -EINVAL (said on stderr). */
+static int demo_cat(core_port *p, enum core_op op, const char *name,
+		    uint64_t org, core_time now, const char *what,
+		    uint64_t *id)
+{
+	struct core_req q = { .op = op, .now = now };
+	struct core_resp r;
+
+	ASSERT(strlen(name) < sizeof(q.u.cat.name));
+	strcpy(q.u.cat.name, name);
+	q.u.cat.org_id = org;
+	if (call(p, &q, &r, what))
+		return -EINVAL;
+	*id = r.id;
+	return 0;
+}
+
 static struct core_date date_of(core_time t)
 {
 	time_t s = (time_t)(t / 1000);
@@ -481,18 +500,11 @@ static int demo_load(core_port *p, struct demo *d)
 	if (call(p, &q, &r, "org"))
 		return -EINVAL;
 	org = r.id;
-	q = (struct core_req){ .op = CORE_OP_LOCATION_CREATE, .now = now };
-	strcpy(q.u.cat.name, "Main Hall");
-	q.u.cat.org_id = org;
-	if (call(p, &q, &r, "location"))
+	if (demo_cat(p, CORE_OP_LOCATION_CREATE, "Main Hall", org, now,
+		     "location", &loc) ||
+	    demo_cat(p, CORE_OP_INSTRUCTOR_CREATE, "Alex Rivera", org, now,
+		     "instructor", &ins))
 		return -EINVAL;
-	loc = r.id;
-	q = (struct core_req){ .op = CORE_OP_INSTRUCTOR_CREATE, .now = now };
-	strcpy(q.u.cat.name, "Alex Rivera");
-	q.u.cat.org_id = org;
-	if (call(p, &q, &r, "instructor"))
-		return -EINVAL;
-	ins = r.id;
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		struct core_series_spec spec = {
 			.org_id = org, .location_id = loc, .instructor_id = ins,

@@ -113,28 +113,28 @@ struct http_conn {
 	struct http_cat_slot slot;
 };
 
-static const char *const hdr_name[HTTP_H_COUNT] = {
-	[HTTP_H_AUTHORIZATION] = "authorization",
-	[HTTP_H_IDEMPOTENCY_KEY] = "idempotency-key",
-	[HTTP_H_ORIGIN] = "origin",
-	[HTTP_H_IF_NONE_MATCH] = "if-none-match",
-	[HTTP_H_STRIPE_SIGNATURE] = "stripe-signature",
-	[HTTP_H_ACR_METHOD] = "access-control-request-method",
-	[HTTP_H_EXPECT] = "expect",
-	[HTTP_H_TRANSFER_ENCODING] = "transfer-encoding",
-	[HTTP_H_X_FORWARDED_FOR] = "x-forwarded-for",
-};
-
-static const char *const hdr_dup_msg[HTTP_H_COUNT] = {
-	[HTTP_H_AUTHORIZATION] = "duplicate Authorization header",
-	[HTTP_H_IDEMPOTENCY_KEY] = "duplicate Idempotency-Key header",
-	[HTTP_H_ORIGIN] = "duplicate Origin header",
-	[HTTP_H_IF_NONE_MATCH] = "duplicate If-None-Match header",
-	[HTTP_H_STRIPE_SIGNATURE] = "duplicate Stripe-Signature header",
-	[HTTP_H_ACR_METHOD] =
-		"duplicate Access-Control-Request-Method header",
-	[HTTP_H_EXPECT] = "duplicate Expect header",
-	[HTTP_H_TRANSFER_ENCODING] = "duplicate Transfer-Encoding header",
+/* The headers we read: the name (lower case, as compared) and what a
+ * second one is answered with (X-Forwarded-For may repeat: none). */
+static const struct {
+	const char *name;
+	const char *dup_msg;
+} hdrs[HTTP_H_COUNT] = {
+	[HTTP_H_AUTHORIZATION] = { "authorization",
+				   "duplicate Authorization header" },
+	[HTTP_H_IDEMPOTENCY_KEY] = { "idempotency-key",
+				     "duplicate Idempotency-Key header" },
+	[HTTP_H_ORIGIN] = { "origin", "duplicate Origin header" },
+	[HTTP_H_IF_NONE_MATCH] = { "if-none-match",
+				   "duplicate If-None-Match header" },
+	[HTTP_H_STRIPE_SIGNATURE] = { "stripe-signature",
+				      "duplicate Stripe-Signature header" },
+	[HTTP_H_ACR_METHOD] = {
+		"access-control-request-method",
+		"duplicate Access-Control-Request-Method header" },
+	[HTTP_H_EXPECT] = { "expect", "duplicate Expect header" },
+	[HTTP_H_TRANSFER_ENCODING] = {
+		"transfer-encoding", "duplicate Transfer-Encoding header" },
+	[HTTP_H_X_FORWARDED_FOR] = { "x-forwarded-for", NULL },
 };
 
 /* ---- http-parser callbacks ---- */
@@ -185,15 +185,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t len)
+static int header_name(struct http_conn *h, uint32_t off, size_t len)
 {
-	struct http_conn *h = p->data;
-	uint32_t off = off_of(h, at);
-
-	if (h->headers_done)
-		return 0; /* a trailer: ignored */
-	if (head_too_big(h, off, len))
-		return fail(h, 431, "request head too large");
 	if (h->last == LAST_FIELD && span_add(&h->field, off, len))
 		return 0;
 	if (++h->header_count > HTTP_HEADER_COUNT_MAX)
@@ -205,21 +198,14 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t len)
+static int header_value(struct http_conn *h, uint32_t off, size_t len)
 {
-	struct http_conn *h = p->data;
-	uint32_t off = off_of(h, at);
-
-	if (h->headers_done)
-		return 0; /* a trailer: ignored */
-	if (head_too_big(h, off, len))
-		return fail(h, 431, "request head too large");
 	if (h->last == LAST_FIELD) {
 		const char *name = (const char *)h->base + h->field.off;
 		h->cur = -1;
 		for (int i = 0; i < HTTP_H_COUNT; i++) {
-			if (strlen(hdr_name[i]) == h->field.len &&
-			    strncasecmp(name, hdr_name[i], h->field.len) == 0) {
+			if (strlen(hdrs[i].name) == h->field.len &&
+			    strncasecmp(name, hdrs[i].name, h->field.len) == 0) {
 				h->cur = i;
 				break;
 			}
@@ -229,9 +215,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 			return 0;
 		/* X-Forwarded-For may come as several lines (a proxy that
 		 * adds its own): the last one, which its proxy wrote, counts */
-		if ((h->hdr_seen & (1u << h->cur)) &&
-		    h->cur != HTTP_H_X_FORWARDED_FOR)
-			return fail(h, 400, hdr_dup_msg[h->cur]);
+		if ((h->hdr_seen & (1u << h->cur)) && hdrs[h->cur].dup_msg)
+			return fail(h, 400, hdrs[h->cur].dup_msg);
 		h->hdr_seen |= 1u << h->cur;
 		h->hdr[h->cur].off = off;
 		h->hdr[h->cur].len = (uint32_t)len;
@@ -240,6 +225,31 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	if (h->cur >= 0 && !span_add(&h->hdr[h->cur], off, len))
 		return fail(h, 400, "obsolete line folding");
 	return 0;
+}
+
+/* A piece of a header's name (is_name) or of its value: http-parser may
+ * hand either over in several pieces. */
+static int header_piece(http_parser *p, const char *at, size_t len,
+			bool is_name)
+{
+	struct http_conn *h = p->data;
+	uint32_t off = off_of(h, at);
+
+	if (h->headers_done)
+		return 0; /* a trailer: ignored */
+	if (head_too_big(h, off, len))
+		return fail(h, 431, "request head too large");
+	return is_name ? header_name(h, off, len) : header_value(h, off, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	return header_piece(p, at, len, true);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	return header_piece(p, at, len, false);
 }
 
 /* The Transfer-Encoding value is exactly "chunked" (coding names are

@@ -209,11 +209,9 @@ void jw_cstr(struct jw *w, const char *s)
 		jw_str(w, s, strlen(s));
 }
 
-static void jw_fmt(struct jw *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void jw_fmt(struct jw *w, const char *fmt, ...)
+void jw_rawf(struct jw *w, const char *fmt, ...)
 {
-	char tmp[64];
+	char tmp[256];
 	va_list ap;
 	int k;
 
@@ -238,17 +236,23 @@ void jw_u64(struct jw *w, uint64_t v)
 void jw_i64(struct jw *w, int64_t v)
 {
 	jw_sep(w);
-	jw_fmt(w, "%" PRId64, v);
+	jw_rawf(w, "%" PRId64, v);
 }
 
 void jw_double(struct jw *w, double v)
 {
+	size_t start;
+
 	if (!isfinite(v)) {
 		jw_null(w);
 		return;
 	}
 	jw_sep(w);
-	jw_fmt(w, "%.3f", v);
+	start = w->n;
+	jw_rawf(w, "%.3f", v);
+	if (w->n - start >= 64)
+		w->overflow = true; /* 64 characters or more (about 1e60):
+				     * overflowed before, and still does */
 }
 
 void jw_bool(struct jw *w, bool v)
@@ -277,6 +281,30 @@ void jw_id(struct jw *w, uint64_t id)
 	jw_raw(w, d, n + 2);
 }
 
+void jw_kv_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	jw_u64(w, v);
+}
+
+void jw_kv_id(struct jw *w, const char *key, uint64_t id)
+{
+	jw_key(w, key);
+	jw_id(w, id);
+}
+
+void jw_kv_cstr(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_cstr(w, s);
+}
+
+void jw_kv_double(struct jw *w, const char *key, double v)
+{
+	jw_key(w, key);
+	jw_double(w, v);
+}
+
 void jw_time(struct jw *w, core_time t)
 {
 	char buf[FLD_TIME_SIZE];
@@ -292,10 +320,37 @@ void jw_date(struct jw *w, struct core_date d)
 		return;
 	}
 	jw_sep(w);
-	jw_fmt(w, "\"%04d-%02d-%02d\"", d.year, d.month, d.day);
+	jw_rawf(w, "\"%04d-%02d-%02d\"", d.year, d.month, d.day);
 }
 
 /* ---- views ---- */
+
+/* What an event and its series share, in this order: where it is held,
+ * by whom, and its title. */
+static void jw_place(struct jw *w, uint64_t org_id, uint64_t location_id,
+		     uint64_t instructor_id, const char *title,
+		     size_t title_size)
+{
+	jw_kv_id(w, "org_id", org_id);
+	jw_kv_id(w, "location_id", location_id);
+	jw_kv_id(w, "instructor_id", instructor_id);
+	jw_key(w, "title");
+	jw_str(w, title, strnlen(title, title_size));
+}
+
+/* "price_cents" and "currency" (null when the class is free of one). */
+static void jw_price(struct jw *w, uint32_t price_cents, const char *currency,
+		     size_t currency_size)
+{
+	size_t n = strnlen(currency, currency_size);
+
+	jw_kv_u64(w, "price_cents", price_cents);
+	jw_key(w, "currency");
+	if (n)
+		jw_str(w, currency, n);
+	else
+		jw_null(w);
+}
 
 void jw_event(struct jw *w, const struct core_event_view *e)
 {
@@ -304,65 +359,37 @@ void jw_event(struct jw *w, const struct core_event_view *e)
 					     e->capacity > taken
 				     ? e->capacity - taken
 				     : 0;
-	size_t cur = strnlen(e->currency, sizeof(e->currency));
 
 	jw_obj_begin(w);
-	jw_key(w, "id");
-	jw_id(w, e->id);
-	jw_key(w, "series_id");
-	jw_id(w, e->series_id);
-	jw_key(w, "org_id");
-	jw_id(w, e->org_id);
-	jw_key(w, "location_id");
-	jw_id(w, e->location_id);
-	jw_key(w, "instructor_id");
-	jw_id(w, e->instructor_id);
-	jw_key(w, "title");
-	jw_str(w, e->title, strnlen(e->title, sizeof(e->title)));
+	jw_kv_id(w, "id", e->id);
+	jw_kv_id(w, "series_id", e->series_id);
+	jw_place(w, e->org_id, e->location_id, e->instructor_id, e->title,
+		 sizeof(e->title));
 	jw_key(w, "start_at");
 	jw_time(w, e->start_at);
-	jw_key(w, "duration_min");
-	jw_u64(w, e->duration_min);
-	jw_key(w, "capacity");
-	jw_u64(w, e->capacity);
-	jw_key(w, "booked");
-	jw_u64(w, e->booked);
-	jw_key(w, "held");
-	jw_u64(w, e->held);
-	jw_key(w, "available");
-	jw_u64(w, available);
-	jw_key(w, "waitlist_length");
-	jw_u64(w, e->waitlist_length);
-	jw_key(w, "waitlist_capacity");
-	jw_u64(w, e->waitlist_capacity);
-	jw_key(w, "price_cents");
-	jw_u64(w, e->price_cents);
-	jw_key(w, "currency");
-	if (cur)
-		jw_str(w, e->currency, cur);
-	else
-		jw_null(w);
-	jw_key(w, "status");
-	jw_cstr(w, fld_event_status_name(e->status));
+	jw_kv_u64(w, "duration_min", e->duration_min);
+	jw_kv_u64(w, "capacity", e->capacity);
+	jw_kv_u64(w, "booked", e->booked);
+	jw_kv_u64(w, "held", e->held);
+	jw_kv_u64(w, "available", available);
+	jw_kv_u64(w, "waitlist_length", e->waitlist_length);
+	jw_kv_u64(w, "waitlist_capacity", e->waitlist_capacity);
+	jw_price(w, e->price_cents, e->currency, sizeof(e->currency));
+	jw_kv_cstr(w, "status", fld_event_status_name(e->status));
 	jw_obj_end(w);
 }
 
 void jw_booking(struct jw *w, const struct core_booking_view *b)
 {
 	jw_obj_begin(w);
-	jw_key(w, "id");
-	jw_id(w, b->id);
-	jw_key(w, "event_id");
-	jw_id(w, b->event_id);
+	jw_kv_id(w, "id", b->id);
+	jw_kv_id(w, "event_id", b->event_id);
 	jw_key(w, "customer_id");
 	jw_str(w, b->customer_id,
 	       strnlen(b->customer_id, sizeof(b->customer_id)));
-	jw_key(w, "status");
-	jw_cstr(w, fld_booking_status_name(b->status));
-	if (b->status == CORE_BOOKING_WAITLISTED && b->position) {
-		jw_key(w, "position");
-		jw_u64(w, b->position);
-	}
+	jw_kv_cstr(w, "status", fld_booking_status_name(b->status));
+	if (b->status == CORE_BOOKING_WAITLISTED && b->position)
+		jw_kv_u64(w, "position", b->position);
 	if (b->status == CORE_BOOKING_PENDING_PAYMENT && b->hold_expires_at) {
 		jw_key(w, "hold_expires_at");
 		jw_time(w, b->hold_expires_at);
@@ -376,30 +403,15 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 {
 	static const char *const day[7] = { "MO", "TU", "WE", "TH",
 					    "FR", "SA", "SU" };
-	size_t cur = strnlen(s->currency, sizeof(s->currency));
 
+	ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
 	jw_obj_begin(w);
-	jw_key(w, "id");
-	jw_id(w, id);
-	jw_key(w, "org_id");
-	jw_id(w, s->org_id);
-	jw_key(w, "location_id");
-	jw_id(w, s->location_id);
-	jw_key(w, "instructor_id");
-	jw_id(w, s->instructor_id);
-	jw_key(w, "title");
-	jw_str(w, s->title, strnlen(s->title, sizeof(s->title)));
-	jw_key(w, "capacity");
-	jw_u64(w, s->capacity);
-	jw_key(w, "waitlist_capacity");
-	jw_u64(w, s->waitlist_capacity);
-	jw_key(w, "price_cents");
-	jw_u64(w, s->price_cents);
-	jw_key(w, "currency");
-	if (cur)
-		jw_str(w, s->currency, cur);
-	else
-		jw_null(w);
+	jw_kv_id(w, "id", id);
+	jw_place(w, s->org_id, s->location_id, s->instructor_id, s->title,
+		 sizeof(s->title));
+	jw_kv_u64(w, "capacity", s->capacity);
+	jw_kv_u64(w, "waitlist_capacity", s->waitlist_capacity);
+	jw_price(w, s->price_cents, s->currency, sizeof(s->currency));
 	jw_key(w, "timezone");
 	jw_str(w, s->timezone, strnlen(s->timezone, sizeof(s->timezone)));
 	jw_key(w, "weekdays");
@@ -410,10 +422,9 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 	jw_arr_end(w);
 	jw_key(w, "start_time");
 	jw_sep(w);
-	jw_fmt(w, "\"%02u:%02u\"", s->start_minute / 60u % 100u,
+	jw_rawf(w, "\"%02u:%02u\"", s->start_minute / 60u % 100u,
 	       s->start_minute % 60u);
-	jw_key(w, "duration_min");
-	jw_u64(w, s->duration_min);
+	jw_kv_u64(w, "duration_min", s->duration_min);
 	jw_key(w, "first_date");
 	jw_date(w, s->first_date);
 	jw_key(w, "last_date");
@@ -489,16 +500,41 @@ static json_t *jr_get(struct jr *r, const char *key)
 	return v && json_is_null(v) ? NULL : v;
 }
 
+/* key's value into *v (NULL when absent or null; *present, if asked,
+ * says which); -EINVAL when it is absent and required. */
+static int jr_field(struct jr *r, const char *key, bool required,
+		    bool *present, json_t **v)
+{
+	*v = jr_get(r, key);
+	if (present)
+		*present = *v != NULL;
+	if (!*v && required)
+		return jr_fail(r, "field '%s' is required", key);
+	return 0;
+}
+
+/* jr_field, and the value (when there) is of type (what: "a string"). */
+static int jr_typed(struct jr *r, const char *key, bool required,
+		    bool *present, json_type type, const char *what,
+		    json_t **v)
+{
+	int rc = jr_field(r, key, required, present, v);
+
+	if (rc == 0 && *v && json_typeof(*v) != type)
+		return jr_fail(r, "field '%s' must be %s", key, what);
+	return rc;
+}
+
 int jr_str(struct jr *r, const char *key, bool required, char *out,
 	   size_t out_size, size_t *len)
 {
-	json_t *v = jr_get(r, key);
+	json_t *v;
 	size_t n;
+	int rc;
 
-	if (!v)
-		return required ? jr_fail(r, "field '%s' is required", key) : 0;
-	if (!json_is_string(v))
-		return jr_fail(r, "field '%s' must be a string", key);
+	rc = jr_typed(r, key, required, NULL, JSON_STRING, "a string", &v);
+	if (rc || !v)
+		return rc;
 	n = json_string_length(v);
 	if (n >= out_size)
 		return jr_fail(r, "field '%s' is too long (at most %zu bytes)",
@@ -515,15 +551,14 @@ int jr_str(struct jr *r, const char *key, bool required, char *out,
 int jr_uint(struct jr *r, const char *key, bool required, uint64_t max,
 	    uint64_t *out, bool *present)
 {
-	json_t *v = jr_get(r, key);
 	json_int_t i;
+	json_t *v;
+	int rc;
 
-	if (present)
-		*present = v != NULL;
-	if (!v)
-		return required ? jr_fail(r, "field '%s' is required", key) : 0;
-	if (!json_is_integer(v))
-		return jr_fail(r, "field '%s' must be an integer", key);
+	rc = jr_typed(r, key, required, present, JSON_INTEGER, "an integer",
+		      &v);
+	if (rc || !v)
+		return rc;
 	i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i > max)
 		return jr_fail(r, "field '%s' must be within 0..%" PRIu64, key,
@@ -535,12 +570,11 @@ int jr_uint(struct jr *r, const char *key, bool required, uint64_t max,
 int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 	  bool *present)
 {
-	json_t *v = jr_get(r, key);
+	json_t *v;
+	int rc;
 
-	if (present)
-		*present = v != NULL;
-	if (!v)
-		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if ((rc = jr_field(r, key, required, present, &v)) || !v)
+		return rc;
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
@@ -554,12 +588,11 @@ int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 int jr_date(struct jr *r, const char *key, bool required,
 	    struct core_date *out, bool *present)
 {
-	json_t *v = jr_get(r, key);
+	json_t *v;
+	int rc;
 
-	if (present)
-		*present = v != NULL;
-	if (!v)
-		return required ? jr_fail(r, "field '%s' is required", key) : 0;
+	if ((rc = jr_field(r, key, required, present, &v)) || !v)
+		return rc;
 	if (!json_is_string(v) ||
 	    fld_date_parse(json_string_value(v), json_string_length(v), out))
 		return jr_fail(r, "field '%s' must be a date YYYY-MM-DD", key);

@@ -62,6 +62,15 @@ void jw_null(struct jw *w);
 void jw_id(struct jw *w, uint64_t id);        /* "123" (ids are strings) */
 void jw_time(struct jw *w, core_time t);      /* RFC 3339 UTC */
 void jw_date(struct jw *w, struct core_date d); /* "YYYY-MM-DD" or null */
+/* printf into the buffer as it is (no separator, no escaping): at most
+ * 255 bytes, else the writer overflows. */
+void jw_rawf(struct jw *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A key and its value in one call. */
+void jw_kv_u64(struct jw *w, const char *key, uint64_t v);
+void jw_kv_id(struct jw *w, const char *key, uint64_t id);
+void jw_kv_cstr(struct jw *w, const char *key, const char *s);
+void jw_kv_double(struct jw *w, const char *key, double v);
 
 void jw_event(struct jw *w, const struct core_event_view *e);
 void jw_booking(struct jw *w, const struct core_booking_view *b);

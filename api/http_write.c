@@ -112,6 +112,17 @@ static void put_u64(struct srv_buf *b, uint64_t v)
 	srv_buf_put(b, d, http_u64_dec(v, d));
 }
 
+/* "name: value\r\n" when value is set. */
+static void put_header(struct srv_buf *b, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	put(b, name);
+	put(b, ": ");
+	put(b, value);
+	put(b, "\r\n");
+}
+
 /* No printf here: this runs for every answer. */
 void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size)
@@ -145,21 +156,9 @@ void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		put(out, "Connection: keep-alive\r\n");
 	if (m->replayed)
 		put(out, "Idempotent-Replayed: true\r\n");
-	if (m->etag) {
-		put(out, "ETag: ");
-		put(out, m->etag);
-		put(out, "\r\n");
-	}
-	if (m->cache_control) {
-		put(out, "Cache-Control: ");
-		put(out, m->cache_control);
-		put(out, "\r\n");
-	}
-	if (m->allow) {
-		put(out, "Allow: ");
-		put(out, m->allow);
-		put(out, "\r\n");
-	}
+	put_header(out, "ETag", m->etag);
+	put_header(out, "Cache-Control", m->cache_control);
+	put_header(out, "Allow", m->allow);
 	if (m->retry_after_s) {
 		put(out, "Retry-After: ");
 		put_u64(out, m->retry_after_s);

@@ -259,6 +259,20 @@ void count_op(struct net_thread *t, struct pending *p)
 	}
 }
 
+/* Appends slot i to the list *head..*tail (the durable wait or the
+ * backlog), linked through dnext. */
+static void pend_append(struct net_thread *t, uint32_t *head, uint32_t *tail,
+			uint32_t i)
+{
+	ASSERT(i < t->s->cfg.pending_count_max);
+	pend_at(t, i)->dnext = NIL;
+	if (*tail == NIL)
+		*head = i;
+	else
+		pend_at(t, *tail)->dnext = i;
+	*tail = i;
+}
+
 /* Decided: answer now, or once durable. */
 static void pend_decided(struct net_thread *t, uint32_t i)
 {
@@ -271,12 +285,7 @@ static void pend_decided(struct net_thread *t, uint32_t i)
 			p->rc = err;
 		} else {
 			p->state = PEND_DURABLE;
-			p->dnext = NIL;
-			if (t->durable_tail == NIL)
-				t->durable_head = i;
-			else
-				pend_at(t, t->durable_tail)->dnext = i;
-			t->durable_tail = i;
+			pend_append(t, &t->durable_head, &t->durable_tail, i);
 			return;
 		}
 	}
@@ -294,12 +303,7 @@ static void backlog_push(struct net_thread *t, uint32_t i)
 	struct pending *p = pend_at(t, i);
 
 	p->state = PEND_BACKLOG;
-	p->dnext = NIL;
-	if (t->backlog_tail == NIL)
-		t->backlog_head = i;
-	else
-		pend_at(t, t->backlog_tail)->dnext = i;
-	t->backlog_tail = i;
+	pend_append(t, &t->backlog_head, &t->backlog_tail, i);
 }
 
 static bool try_submit(struct net_thread *t, uint32_t i)

@@ -280,10 +280,13 @@ bool addr_take(struct srv *s, uint64_t key);
 void addr_release(struct srv *s, uint64_t key);
 void on_accept(struct net_thread *t, struct listener *l, int res,
 	       uint32_t flags);
-int listen_unix(struct srv *s, int which, const char *addr,
-		char *shown, size_t shown_size, char *err, size_t err_size);
-int listen_on(const char *addr, unsigned *port_io, char *shown,
-	      size_t shown_size, char *err, size_t err_size);
+/* Listener which (0: HTTP, 1: binary) of one thread on addr: "unix:PATH"
+ * (bound once, the threads share it) or host:port with SO_REUSEPORT
+ * (*port_io: 0 to take addr's port, then set to the real one; else that
+ * port). The socket, or -errno with err filled. */
+int listen_addr(struct srv *s, int which, const char *addr,
+		unsigned *port_io, char *shown, size_t shown_size, char *err,
+		size_t err_size);
 void stop_listeners(struct net_thread *t);
 
 /* net_slow.c */

@@ -233,8 +233,9 @@ static int split_addr(const char *addr, char *host, size_t host_size,
 /* "unix:PATH": a unix socket, bound once (the threads share it: dup). A
  * socket file left by an earlier run is replaced, one a live server
  * answers on is not. Removed by net_free. */
-int listen_unix(struct srv *s, int which, const char *addr, char *shown,
-		size_t shown_size, char *err, size_t err_size)
+static int listen_unix(struct srv *s, int which, const char *addr,
+		       char *shown, size_t shown_size, char *err,
+		       size_t err_size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = addr + 5;
@@ -307,8 +308,8 @@ static int probe_unused(const struct addrinfo *ai)
 /* Binds addr with SO_REUSEPORT; *port_io: 0 to take the address's port
  * (then set to the real one: the first thread's socket, which first makes
  * sure nothing listens there), else that port. */
-int listen_on(const char *addr, unsigned *port_io, char *shown,
-	      size_t shown_size, char *err, size_t err_size)
+static int listen_on(const char *addr, unsigned *port_io, char *shown,
+		     size_t shown_size, char *err, size_t err_size)
 {
 	char host[256], port[16];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -379,6 +380,17 @@ int listen_on(const char *addr, unsigned *port_io, char *shown,
 out_free:
 	freeaddrinfo(ai);
 	return rc;
+}
+
+int listen_addr(struct srv *s, int which, const char *addr,
+		unsigned *port_io, char *shown, size_t shown_size, char *err,
+		size_t err_size)
+{
+	ASSERT(which == 0 || which == 1);
+	if (strncmp(addr, "unix:", 5) == 0)
+		return listen_unix(s, which, addr, shown, shown_size, err,
+				   err_size);
+	return listen_on(addr, port_io, shown, shown_size, err, err_size);
 }
 
 /* After every thread listens on port (TCP): does a listening socket that

@@ -34,18 +34,21 @@
 
 void net_config_default(struct net_config *cfg)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->http_listen = "127.0.0.1:8080";
-	cfg->binary_listen = "127.0.0.1:7070";
-	cfg->thread_count = 1;
-	cfg->slow_count = 4; /* listings wait on the shards: several at once */
-	cfg->conn_count_max = 16384;
-	cfg->conn_reserve = 64;
-	cfg->conn_per_address_max = 1024;
-	cfg->pending_count_max = 32768;
-	cfg->request_timeout_ms = 10000;
-	cfg->send_timeout_ms = 10000;
-	cfg->idle_timeout_ms = 300000;
+	static const struct net_config defaults = {
+		.http_listen = "127.0.0.1:8080",
+		.binary_listen = "127.0.0.1:7070",
+		.thread_count = 1,
+		.slow_count = 4, /* listings wait on the shards: several */
+		.conn_count_max = 16384,
+		.conn_reserve = 64,
+		.conn_per_address_max = 1024,
+		.pending_count_max = 32768,
+		.request_timeout_ms = 10000,
+		.send_timeout_ms = 10000,
+		.idle_timeout_ms = 300000,
+	};
+
+	*cfg = defaults;
 	auth_limit_config_default(&cfg->limits);
 }
 
@@ -172,23 +175,19 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		if (rc)
 			goto out_free;
 		s->wake_fds[i] = t->wake_fd;
-		rc = strncmp(cfg->http_listen, "unix:", 5) == 0
-			     ? listen_unix(s, 0, cfg->http_listen, s->http_addr,
-					   sizeof(s->http_addr), err, err_size)
-			     : listen_on(cfg->http_listen, &http_port, s->http_addr,
+		/* listeners[0] is HTTP's, [1] the binary protocol's */
+		for (int k = 0; k < 2; k++) {
+			rc = listen_addr(s, k, k ? cfg->binary_listen
+						 : cfg->http_listen,
+					 k ? &bin_port : &http_port,
+					 k ? s->bin_addr : s->http_addr,
 					 sizeof(s->http_addr), err, err_size);
-		if (rc < 0)
-			goto out_free;
-		t->listeners[0].fd = rc;
-		rc = strncmp(cfg->binary_listen, "unix:", 5) == 0
-			     ? listen_unix(s, 1, cfg->binary_listen, s->bin_addr,
-					   sizeof(s->bin_addr), err, err_size)
-			     : listen_on(cfg->binary_listen, &bin_port, s->bin_addr,
-					 sizeof(s->bin_addr), err, err_size);
-		if (rc < 0)
-			goto out_free;
-		t->listeners[1].fd = rc;
+			if (rc < 0)
+				goto out_free;
+			t->listeners[k].fd = rc;
+		}
 	}
+	_Static_assert(sizeof(s->http_addr) == sizeof(s->bin_addr), "addr");
 	s->http_port = http_port;
 	s->bin_port = bin_port;
 	rc = net_check_ports(s, err, err_size);

@@ -31,33 +31,36 @@
 
 /* ---- the slow workers ---- */
 
+/* Room for a listing's views: limit of size each (freed with the slot). */
+static int views_alloc(uint32_t limit, size_t size, void **out)
+{
+	if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
+		return -EINVAL;
+	*out = calloc(limit, size);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int slow_run(core_port *port, node *n, struct pending *p)
 {
-	uint32_t limit;
-	int rc;
+	void *room = NULL;
+	int rc = 0;
 
 	switch (p->req.op) {
 	case CORE_OP_EVENT_LIST:
-		limit = p->req.u.list.limit;
-		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
-			return -EINVAL;
-		p->views.events = calloc(limit, sizeof(*p->views.events));
-		if (!p->views.events)
-			return -ENOMEM;
-		p->req.u.list.out = p->views.events;
+		rc = views_alloc(p->req.u.list.limit, sizeof(*p->views.events),
+				 &room);
+		p->req.u.list.out = p->views.events = room;
 		break;
 	case CORE_OP_CUSTOMER_BOOKINGS:
-		limit = p->req.u.customer.capacity;
-		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
-			return -EINVAL;
-		p->views.bookings = calloc(limit, sizeof(*p->views.bookings));
-		if (!p->views.bookings)
-			return -ENOMEM;
-		p->req.u.customer.out = p->views.bookings;
+		rc = views_alloc(p->req.u.customer.capacity,
+				 sizeof(*p->views.bookings), &room);
+		p->req.u.customer.out = p->views.bookings = room;
 		break;
 	default:
 		break;
 	}
+	if (rc)
+		return rc;
 	rc = core_call(port, &p->req, &p->resp);
 	if (rc == 0 && p->resp.lsn)
 		rc = node_wait_durable(n, p->resp.lsn);
