@@ -1,0 +1,578 @@
+/*
+ * apply.c: how records change a shard's state (state.c has the design):
+ * core_state_apply and the room an entry needs first (core__state_reserve),
+ * the holds' min-heap, the day buckets that listings read, and archiving.
+ * Applying is the only way the state changes, for live decisions and log
+ * replay alike.
+ */
+#include "state_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- holds ---- */
+
+static bool hold_less(const struct hold *a, const struct hold *b)
+{
+	return a->expires < b->expires ||
+	       (a->expires == b->expires && a->booking_id < b->booking_id);
+}
+
+static void hold_push(core_state *st, uint32_t slot)
+{
+	const struct booking *b = &st->bookings[slot];
+	uint32_t i = st->hold_count++;
+
+	ASSERT(st->hold_count <= st->hold_cap); /* reserved: state_reserve */
+	st->holds[i] = (struct hold){ b->hold_expires_at, b->id, slot };
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (!hold_less(&st->holds[i], &st->holds[parent]))
+			break;
+		struct hold t = st->holds[i];
+		st->holds[i] = st->holds[parent];
+		st->holds[parent] = t;
+		i = parent;
+	}
+}
+
+void state__hold_pop(core_state *st)
+{
+	uint32_t i = 0, n = --st->hold_count;
+
+	st->holds[0] = st->holds[n];
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && hold_less(&st->holds[l], &st->holds[m]))
+			m = l;
+		if (r < n && hold_less(&st->holds[r], &st->holds[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct hold t = st->holds[i];
+		st->holds[i] = st->holds[m];
+		st->holds[m] = t;
+		i = m;
+	}
+}
+
+/* ---- applying ---- */
+
+struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
+				     bool create)
+{
+	int64_t day = start_at >= 0 ? start_at / DAY_MS : -1;
+	uint64_t key = (uint64_t)(day + 2);
+	uint32_t slot = map_get(&st->day_by_key, key);
+
+	if (slot || !create)
+		return slot ? &st->days[slot] : NULL;
+	if (st->day_count + 1 >= st->day_capacity) {
+		uint32_t cap = st->day_capacity ? st->day_capacity * 2 : 256;
+		struct day_bucket *d = realloc(st->days, cap * sizeof(*d));
+		if (!d)
+			return NULL;
+		memset(d + st->day_capacity, 0,
+		       (cap - st->day_capacity) * sizeof(*d));
+		st->days = d;
+		st->day_capacity = cap;
+	}
+	if (map_put(&st->day_by_key, key, st->day_count + 1) != 0)
+		return NULL;
+	slot = ++st->day_count;
+	if (slot == 1 || day < st->day_min)
+		st->day_min = day;
+	if (slot == 1 || day > st->day_max)
+		st->day_max = day;
+	return &st->days[slot];
+}
+
+/* A slot for a new record: a freed one (the head of its free list, whose
+ * link is *next_of_head), else the next never used. Room was reserved. */
+static uint32_t slot_take(uint32_t *slots, uint32_t *free_head,
+			  const uint32_t *next_of_head)
+{
+	uint32_t slot = *free_head;
+
+	if (slot) {
+		*free_head = *next_of_head;
+		return slot;
+	}
+	return ++*slots;
+}
+
+/* ---- archiving ----
+ *
+ * REC_ARCHIVE (before): every shard drops its events that ended before
+ * `before` (start + duration <= before), with their bookings (any status),
+ * waitlists, the (event, customer) index, the customers left without a
+ * booking, and the idempotency keys created before `before` (past their
+ * 24 h retention whenever the archive is a day or more back). Payment
+ * holds of dropped bookings go stale in the heap (dropped when seen).
+ * Freed slots go to free lists (an id of 0 marks them) and are used again
+ * first, so memory stays what the studio holds. Nothing is allocated: an
+ * archive cannot fail halfway; replaying it gives the same state.
+ * Dropped events read as unknown (CORE_NO_EVENT, CORE_NO_BOOKING). */
+
+static void customer_drop_booking(core_state *st, uint32_t cust,
+				  uint32_t bslot)
+{
+	struct customer *c = &st->customers[cust];
+	uint32_t *link = &c->bookings_head;
+
+	while (*link && *link != bslot)
+		link = &st->bookings[*link].customer_next;
+	ASSERT(*link == bslot);
+	*link = st->bookings[bslot].customer_next;
+	if (c->bookings_head == 0) { /* nothing left of it here */
+		ASSERT(map_del(&st->customer_by_hash,
+			       hash_bytes(c->id, strlen(c->id))));
+		memset(c, 0, sizeof(*c));
+		c->bookings_head = st->customer_free;
+		st->customer_free = cust;
+		st->customer_count--;
+	}
+}
+
+static void day_drop(core_state *st, const struct event *e, uint32_t slot)
+{
+	struct day_bucket *d = state__day_bucket(st, e->start_at, false);
+
+	ASSERT(d);
+	for (uint32_t i = 0; i < d->count; i++) {
+		if (d->slots[i] != slot)
+			continue;
+		d->slots[i] = d->slots[--d->count];
+		d->by_org = false;
+		return;
+	}
+	ASSERT(!"event missing from its day");
+}
+
+static uint32_t state_archive(core_state *st, core_time before)
+{
+	uint32_t dropped = 0;
+
+	for (uint32_t slot = 1; slot <= st->event_slots; slot++) {
+		struct event *e = &st->events[slot];
+
+		if (e->id == 0 ||
+		    e->start_at + (core_time)e->duration_min * 60000 > before)
+			continue;
+		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+			uint64_t id = e->id << CORE_BOOKING_SEQ_BITS | seq;
+			uint32_t bslot = map_get(&st->booking_by_id, id);
+			struct booking *b = &st->bookings[bslot];
+
+			ASSERT(bslot);
+			if (status_active(b->status))
+				map_del(&st->active,
+					active_key(slot, b->customer_slot));
+			customer_drop_booking(st, b->customer_slot, bslot);
+			map_del(&st->booking_by_id, id);
+			memset(b, 0, sizeof(*b));
+			b->customer_next = st->booking_free;
+			st->booking_free = bslot;
+			st->booking_count--;
+		}
+		day_drop(st, e, slot);
+		ASSERT(map_del(&st->event_by_id, e->id));
+		memset(e, 0, sizeof(*e));
+		e->wl_head = st->event_free;
+		st->event_free = slot;
+		st->event_count--;
+		dropped++;
+	}
+	/* Keys created before the cut: idem_expire's "older than the
+	 * retention" with now = before + retention - 1. */
+	state__idem_expire(st, before + st->cfg.idem_retention_ms - 1);
+	return dropped;
+}
+
+uint32_t core__state_archive_count(const core_state *st)
+{
+	return st->archived;
+}
+
+/* Room in the day bucket of start_at for n more events (the bucket made
+ * if missing: an empty bucket changes no answer). */
+static int day_reserve(core_state *st, core_time start_at, uint32_t n)
+{
+	struct day_bucket *d = state__day_bucket(st, start_at, true);
+
+	if (!d)
+		return -ENOMEM;
+	if ((uint64_t)d->count + n > d->capacity) {
+		uint64_t cap = d->capacity ? d->capacity : 16;
+		uint32_t *s;
+		while (cap < (uint64_t)d->count + n)
+			cap *= 2;
+		if (cap > TABLE_COUNT_LIMIT)
+			return -ENOMEM;
+		s = realloc(d->slots, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		d->slots = s;
+		d->capacity = (uint32_t)cap;
+	}
+	return 0;
+}
+
+/* Room for events, bookings (each may bring a new customer) and holds. */
+static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
+			 uint32_t holds)
+{
+	if (table_grow((void **)&st->events, &st->event_cap,
+		       (uint64_t)st->event_slots + events, sizeof(*st->events)) ||
+	    map_reserve(&st->event_by_id, events) ||
+	    table_grow((void **)&st->bookings, &st->booking_cap,
+		       (uint64_t)st->booking_slots + bookings,
+		       sizeof(*st->bookings)) ||
+	    map_reserve(&st->booking_by_id, bookings) ||
+	    map_reserve(&st->active, bookings) ||
+	    table_grow((void **)&st->customers, &st->customer_cap,
+		       (uint64_t)st->customer_slots + bookings,
+		       sizeof(*st->customers)) ||
+	    map_reserve(&st->customer_by_hash, bookings) ||
+	    table_grow((void **)&st->holds, &st->hold_cap,
+		       (uint64_t)st->hold_count + holds, sizeof(*st->holds)))
+		return -ENOMEM;
+	return 0;
+}
+
+static bool owns_event(const core_state *st, uint64_t event_id);
+
+int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
+{
+	const uint8_t *p = entry;
+	uint32_t events = 0, bookings = 0, holds = 0;
+	struct rec r;
+	size_t pos = 0;
+
+	while (pos < entry_size) {
+		if (rec_decode(p, entry_size, &pos, &r) != 0)
+			return -EINVAL;
+		if (!owns_event(st, rec_event_id(&r)))
+			continue;
+		if (r.type == REC_EVENT_CREATE)
+			events++;
+		else if (r.type == REC_BOOKING_NEW ||
+			 r.type == REC_BOOKING_RESTORE)
+			bookings++;
+		if ((r.type == REC_BOOKING_NEW || r.type == REC_BOOKING_SET ||
+		     r.type == REC_BOOKING_RESTORE) &&
+		    r.u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
+			holds++;
+	}
+	if (events) { /* each event's day, with room for all of them */
+		for (pos = 0; pos < entry_size;) {
+			ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
+			if (r.type == REC_EVENT_CREATE &&
+			    owns_event(st, r.u.event.id) &&
+			    day_reserve(st, r.u.event.start_at, events) != 0)
+				return -ENOMEM;
+		}
+	}
+	return state_reserve(st, events, bookings, holds);
+}
+
+static int apply_event_create(core_state *st, const struct rec *r)
+{
+	struct day_bucket *d;
+	struct event *e;
+	uint32_t slot;
+
+	if (r->u.event.id == 0 || r->u.event.id > CORE_EVENT_ID_MAX ||
+	    event_get(st, r->u.event.id))
+		return -EINVAL;
+	if (state_reserve(st, 1, 0, 0) != 0 ||
+	    day_reserve(st, r->u.event.start_at, 1) != 0)
+		return -ENOMEM;
+	d = state__day_bucket(st, r->u.event.start_at, false);
+	ASSERT(d);
+	slot = slot_take(&st->event_slots, &st->event_free,
+			 &st->events[st->event_free].wl_head);
+	st->event_count++;
+	e = &st->events[slot];
+	memset(e, 0, sizeof(*e));
+	e->id = r->u.event.id;
+	e->series_id = r->u.event.series_id;
+	e->org_id = r->u.event.org_id;
+	e->location_id = r->u.event.location_id;
+	e->instructor_id = r->u.event.instructor_id;
+	e->start_at = r->u.event.start_at;
+	e->duration_min = r->u.event.duration_min;
+	e->capacity = r->u.event.capacity;
+	e->waitlist_capacity = r->u.event.waitlist_capacity;
+	e->price_cents = r->u.event.price_cents;
+	memcpy(e->currency, r->u.event.currency, sizeof(e->currency));
+	e->status = CORE_EVENT_SCHEDULED;
+	e->version = 1;
+	ASSERT(map_put(&st->event_by_id, e->id, slot) == 0);
+	d->slots[d->count++] = slot;
+	d->by_org = false;
+	return 0;
+}
+
+static void waitlist_remove(core_state *st, struct event *e, struct booking *b)
+{
+	if (b->wl_prev)
+		st->bookings[b->wl_prev].wl_next = b->wl_next;
+	else
+		e->wl_head = b->wl_next;
+	if (b->wl_next)
+		st->bookings[b->wl_next].wl_prev = b->wl_prev;
+	else
+		e->wl_tail = b->wl_prev;
+	b->wl_prev = b->wl_next = 0;
+	e->waitlist_len--;
+}
+
+/* Moves b to status; the caller has checked that the move is allowed. */
+static void booking_move(core_state *st, struct booking *b, uint8_t status,
+			 core_time hold_expires_at)
+{
+	struct event *e = &st->events[b->event_slot];
+	uint32_t slot = (uint32_t)(b - st->bookings);
+
+	switch (b->status) {
+	case CORE_BOOKING_CONFIRMED:
+		e->confirmed--;
+		break;
+	case CORE_BOOKING_PENDING_PAYMENT:
+		e->held--;
+		break;
+	case CORE_BOOKING_WAITLISTED:
+		waitlist_remove(st, e, b);
+		break;
+	}
+	b->status = status;
+	b->hold_expires_at = hold_expires_at;
+	switch (status) {
+	case CORE_BOOKING_CONFIRMED:
+		e->confirmed++;
+		break;
+	case CORE_BOOKING_PENDING_PAYMENT:
+		e->held++;
+		hold_push(st, slot);
+		break;
+	case CORE_BOOKING_WAITLISTED:
+		b->wl_prev = e->wl_tail;
+		b->wl_next = 0;
+		if (e->wl_tail)
+			st->bookings[e->wl_tail].wl_next = slot;
+		else
+			e->wl_head = slot;
+		e->wl_tail = slot;
+		e->waitlist_len++;
+		break;
+	default:
+		map_del(&st->active, active_key(b->event_slot, b->customer_slot));
+	}
+	e->version++;
+	ASSERT(e->confirmed + e->held <= e->capacity ||
+	       e->status == CORE_EVENT_CANCELLED);
+}
+
+/* Would moving a booking of e from `from` to `to` break capacity? */
+static bool move_fits(const struct event *e, uint8_t from, uint8_t to)
+{
+	bool takes = to == CORE_BOOKING_CONFIRMED ||
+		     to == CORE_BOOKING_PENDING_PAYMENT;
+	bool took = from == CORE_BOOKING_CONFIRMED ||
+		    from == CORE_BOOKING_PENDING_PAYMENT;
+
+	if (e->status != CORE_EVENT_SCHEDULED && (takes || to == CORE_BOOKING_WAITLISTED))
+		return false;
+	if (takes && !took && seats_free(e) == 0)
+		return false;
+	if (to == CORE_BOOKING_WAITLISTED && e->waitlist_len >= e->waitlist_capacity)
+		return false;
+	return true;
+}
+
+static bool status_valid(uint8_t s)
+{
+	return s >= CORE_BOOKING_CONFIRMED && s <= CORE_BOOKING_PAYMENT_FAILED;
+}
+
+/* BOOKING_NEW: a new booking in an active status. BOOKING_RESTORE (from a
+ * snapshot): a booking as it was, in any status, bookings of an event in
+ * sequence order (so waitlisted ones rejoin in FIFO order). */
+static int apply_booking_new(core_state *st, const struct rec *r)
+{
+	uint64_t id = r->u.booking.booking_id;
+	struct event *e = event_get(st, core_booking_event(id));
+	uint8_t status = r->u.booking.status;
+	bool live = status_active(status);
+	uint32_t eslot, cust, slot;
+	struct booking *b;
+
+	if (!e || (id & CORE_BOOKING_SEQ_MAX) != e->booking_seq + 1 ||
+	    !status_valid(status) ||
+	    (r->type == REC_BOOKING_NEW && !live) ||
+	    (live && !move_fits(e, CORE_BOOKING_NONE, status)) ||
+	    !core__customer_id_ok(r->u.booking.customer_id))
+		return -EINVAL;
+	eslot = (uint32_t)(e - st->events);
+	cust = customer_find(st, r->u.booking.customer_id);
+	if (cust == UINT32_MAX ||
+	    (live && cust && map_get(&st->active, active_key(eslot, cust))))
+		return -EINVAL;
+	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) != 0)
+		return -ENOMEM;
+	if (!cust) {
+		cust = slot_take(&st->customer_slots, &st->customer_free,
+				 &st->customers[st->customer_free].bookings_head);
+		st->customer_count++;
+		memcpy(st->customers[cust].id, r->u.booking.customer_id,
+		       sizeof(st->customers[cust].id));
+		st->customers[cust].bookings_head = 0;
+		ASSERT(map_put(&st->customer_by_hash,
+			       hash_bytes(r->u.booking.customer_id,
+					  strlen(r->u.booking.customer_id)),
+			       cust) == 0);
+	}
+	slot = slot_take(&st->booking_slots, &st->booking_free,
+			 &st->bookings[st->booking_free].customer_next);
+	st->booking_count++;
+	b = &st->bookings[slot];
+	memset(b, 0, sizeof(*b));
+	b->id = id;
+	b->created_at = r->at;
+	b->event_slot = eslot;
+	b->customer_slot = cust;
+	b->customer_next = st->customers[cust].bookings_head;
+	st->customers[cust].bookings_head = slot;
+	e->booking_seq++;
+	ASSERT(map_put(&st->booking_by_id, id, slot) == 0);
+	if (live) {
+		ASSERT(map_put(&st->active, active_key(eslot, cust), slot) == 0);
+		booking_move(st, b, status, r->u.booking.hold_expires_at);
+	} else {
+		b->status = status;
+	}
+	return 0;
+}
+
+static int apply_booking_set(core_state *st, const struct rec *r)
+{
+	struct booking *b = booking_get(st, r->u.booking.booking_id);
+	uint8_t to = r->u.booking.status;
+
+	if (!b || !status_active(b->status) || !status_valid(to) ||
+	    to == CORE_BOOKING_WAITLISTED || to == b->status ||
+	    !move_fits(&st->events[b->event_slot], b->status, to))
+		return -EINVAL;
+	booking_move(st, b, to, r->u.booking.hold_expires_at);
+	return 0;
+}
+
+static int apply_patch(core_state *st, const struct rec *r)
+{
+	struct event *e = event_get(st, r->u.patch.event_id);
+	uint8_t status = r->u.patch.status;
+
+	if (!e ||
+	    (status != CORE_EVENT_SCHEDULED && status != CORE_EVENT_CANCELLED) ||
+	    (e->status == CORE_EVENT_CANCELLED && status == CORE_EVENT_SCHEDULED) ||
+	    (status == CORE_EVENT_SCHEDULED &&
+	     r->u.patch.capacity < e->confirmed + e->held))
+		return -EINVAL;
+	e->capacity = r->u.patch.capacity;
+	e->instructor_id = r->u.patch.instructor_id;
+	e->version++;
+	if (status == CORE_EVENT_CANCELLED && e->status != CORE_EVENT_CANCELLED) {
+		e->status = CORE_EVENT_CANCELLED;
+		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+			struct booking *b = booking_get(
+				st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+			ASSERT(b);
+			if (status_active(b->status))
+				booking_move(st, b, CORE_BOOKING_CANCELLED, 0);
+		}
+		ASSERT(e->confirmed == 0 && e->held == 0 && e->waitlist_len == 0);
+	}
+	return 0;
+}
+
+static bool owns_event(const core_state *st, uint64_t event_id)
+{
+	return core__shard_of(event_id, st->count) == st->index;
+}
+
+static int apply_rec(core_state *st, const struct rec *r)
+{
+	uint64_t event_id = rec_event_id(r);
+
+	if (r->type == REC_ARCHIVE) { /* every shard, its own events */
+		st->archived = state_archive(st, r->u.archive.before);
+		return 0;
+	}
+	if (r->type == REC_IDEM) {
+		struct core_idem k = { r->u.idem.hi, r->u.idem.lo,
+				       r->u.idem.fingerprint };
+		if (core__key_home(&k, st->count) == st->index)
+			core__idem_store(st, &k, r->at, &r->u.idem.result);
+		return 0;
+	}
+	if (event_id == 0) {
+		if (!st->owns_cat)
+			return 0;
+		return catalog_apply(st->cat, r);
+	}
+	if (r->type == REC_EVENT_CREATE && st->owns_cat) {
+		int rc = catalog_apply(st->cat, r);
+		if (rc)
+			return rc;
+	}
+	if (!owns_event(st, event_id))
+		return 0;
+	switch (r->type) {
+	case REC_EVENT_CREATE:
+		return apply_event_create(st, r);
+	case REC_EVENT_PATCH:
+		return apply_patch(st, r);
+	case REC_BOOKING_NEW:
+	case REC_BOOKING_RESTORE:
+		return apply_booking_new(st, r);
+	case REC_BOOKING_SET:
+		return apply_booking_set(st, r);
+	case REC_PAYMENT: /* facts for the replicator and the notifier */
+		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;
+	case REC_NOTIFY:
+		return booking_get(st, r->u.notify.booking_id) ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+int core_state_apply(core_state *st, const void *entry, size_t entry_size)
+{
+	const uint8_t *p = entry;
+	struct rec r;
+	size_t pos = 0;
+	int rc;
+
+	if (entry_size > CORE_ENTRY_SIZE_MAX)
+		return -EINVAL;
+	/* Pass 1: every record decodes, or nothing is applied; and room for
+	 * what the entry adds, or nothing is applied. */
+	while (pos < entry_size)
+		if (rec_decode(p, entry_size, &pos, &r) != 0)
+			return -EINVAL;
+	rc = core__state_reserve(st, entry, entry_size);
+	if (rc)
+		return rc;
+	st->archived = 0;
+	/* Pass 2: apply. A record that does not fit the state means the log
+	 * and the state diverged: the caller must stop (-EUCLEAN). */
+	for (pos = 0; pos < entry_size;) {
+		ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
+		rc = apply_rec(st, &r);
+		if (rc)
+			return rc == -EINVAL ? -EUCLEAN : rc;
+	}
+	return 0;
+}

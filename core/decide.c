@@ -1,0 +1,591 @@
+/*
+ * decide.c: a shard's decisions (state.c has the design). Deciding reads
+ * the state and writes the outcome as an entry of records into the state's
+ * buffer; it changes nothing that matters (the entry is applied by
+ * apply.c). Also here: the idempotency keys that remember a decision's
+ * first answer (a ring in arrival order, expired by retention), and the
+ * decision to expire a due hold.
+ */
+#include "state_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROMOTION_COUNT_MAX 512 /* promotions one entry may carry */
+
+static uint64_t idem_map_key(uint64_t hi, uint64_t lo)
+{
+	uint64_t k = hi ^ (lo * UINT64_C(0x9E3779B97F4A7C15));
+	return k ? k : 1;
+}
+/* ---- idempotency ---- */
+
+static struct idem_entry *idem_find(const core_state *st, uint64_t hi,
+				    uint64_t lo)
+{
+	uint32_t slot = map_get(&st->idem_by_key, idem_map_key(hi, lo));
+	struct idem_entry *e = slot ? &st->idem[slot] : NULL;
+
+	return e && e->hi == hi && e->lo == lo ? e : NULL;
+}
+
+/* Drops entries older than the retention, oldest first. */
+void state__idem_expire(core_state *st, core_time now)
+{
+	uint32_t max = st->idem_cap;
+
+	while (st->idem_count) {
+		uint32_t slot = st->idem_head + 1;
+		struct idem_entry *e = &st->idem[slot];
+		if (e->created + st->cfg.idem_retention_ms > now)
+			break;
+		if (map_get(&st->idem_by_key, idem_map_key(e->hi, e->lo)) == slot)
+			map_del(&st->idem_by_key, idem_map_key(e->hi, e->lo));
+		st->idem_head = (st->idem_head + 1) % max;
+		st->idem_count--;
+	}
+}
+
+enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
+				 core_time now, struct core_resp *resp)
+{
+	const struct idem_entry *e = idem_find(st, k->hi, k->lo);
+
+	if (!e || e->created + st->cfg.idem_retention_ms <= now)
+		return CORE_OK;
+	if (e->fingerprint != k->fingerprint)
+		return CORE_IDEM_MISMATCH;
+	resp->replayed = true;
+	resp->lsn = e->result.lsn; /* the first answer waits for this too */
+	resp->op = e->result.op;
+	resp->code = e->result.code;
+	resp->count = e->result.count;
+	resp->id = e->result.id;
+	resp->has_promoted = e->result.has_promoted;
+	if (e->result.op == CORE_OP_EVENT_PATCH) {
+		resp->event = e->result.event;
+	} else {
+		resp->booking = e->result.booking;
+		resp->promoted = e->result.promoted;
+	}
+	return CORE_OK;
+}
+
+void core__idem_result(const struct core_resp *resp, struct idem_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->lsn = resp->lsn;
+	out->op = (uint8_t)resp->op;
+	out->code = (uint8_t)resp->code;
+	out->count = resp->count;
+	out->id = resp->id;
+	out->has_promoted = resp->has_promoted;
+	if (resp->op == CORE_OP_EVENT_PATCH) {
+		out->event = resp->event;
+	} else {
+		out->booking = resp->booking;
+		if (resp->has_promoted)
+			out->promoted = resp->promoted;
+	}
+}
+
+/* A full ring below its ceiling doubles: its entries move, oldest first,
+ * to slots 1..count of a new array (head 0), the map follows them. */
+static int idem_grow(core_state *st)
+{
+	uint32_t cap = st->idem_cap * 2, old_cap = st->idem_cap;
+	struct idem_entry *old = st->idem, *to;
+
+	if (cap > st->cfg.idem_count_max)
+		cap = st->cfg.idem_count_max;
+	if (cap <= old_cap)
+		return -ENOSPC;
+	to = table_calloc((size_t)cap + 1, sizeof(*to));
+	if (!to)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < st->idem_count; k++) {
+		uint32_t slot = (st->idem_head + k) % old_cap + 1;
+		uint64_t key = idem_map_key(old[slot].hi, old[slot].lo);
+		to[k + 1] = old[slot];
+		/* an existing key: re-pointed, the map does not grow */
+		if (map_get(&st->idem_by_key, key) == slot)
+			ASSERT(map_put(&st->idem_by_key, key, k + 1) == 0);
+	}
+	free(old);
+	st->idem = to;
+	st->idem_cap = cap;
+	st->idem_head = 0;
+	return 0;
+}
+
+void core__idem_store(core_state *st, const struct core_idem *k,
+		      core_time created, const struct idem_result *res)
+{
+	uint32_t max;
+	uint64_t key = idem_map_key(k->hi, k->lo);
+	struct idem_entry *e = idem_find(st, k->hi, k->lo);
+	uint32_t slot;
+
+	/* The same key again, from its own entry and from the runtime's
+	 * answer (which knows the log position): kept once. */
+	if (e && e->fingerprint == k->fingerprint && e->created == created) {
+		if (res->lsn)
+			e->result.lsn = res->lsn;
+		return;
+	}
+	state__idem_expire(st, created);
+	if (st->idem_count == st->idem_cap)
+		(void)idem_grow(st); /* at the ceiling or out of memory: */
+	max = st->idem_cap;
+	if (st->idem_count == max) {
+		/* Full of live keys: the oldest goes early. Sized by config so
+		 * that this does not happen within the retention. */
+		struct idem_entry *old = &st->idem[st->idem_head + 1];
+		if (map_get(&st->idem_by_key, idem_map_key(old->hi, old->lo)) ==
+		    st->idem_head + 1)
+			map_del(&st->idem_by_key, idem_map_key(old->hi, old->lo));
+		st->idem_head = (st->idem_head + 1) % max;
+		st->idem_count--;
+	}
+	slot = (st->idem_head + st->idem_count) % max + 1;
+	e = &st->idem[slot];
+	e->hi = k->hi;
+	e->lo = k->lo;
+	e->fingerprint = k->fingerprint;
+	e->created = created;
+	e->result = *res;
+	st->idem_count++;
+	if (map_put(&st->idem_by_key, key, slot) != 0) {
+		/* Out of memory for the map: the key is not remembered (the
+		 * newest entry goes again), the state stays consistent. */
+		st->idem_count--;
+		memset(e, 0, sizeof(*e));
+	}
+}
+
+/* ---- deciding ---- */
+
+static void emit(core_state *st, const struct rec *r)
+{
+	rec_encode(&st->w, r);
+}
+
+static void emit_set(core_state *st, core_time at, uint64_t booking_id,
+		     uint8_t status, core_time hold_expires_at)
+{
+	struct rec r = { .type = REC_BOOKING_SET, .at = at };
+	r.u.booking.booking_id = booking_id;
+	r.u.booking.status = status;
+	r.u.booking.hold_expires_at = hold_expires_at;
+	emit(st, &r);
+}
+
+static void emit_notify(core_state *st, core_time at, uint64_t booking_id,
+			uint8_t kind)
+{
+	struct rec r = { .type = REC_NOTIFY, .at = at };
+	r.u.notify.booking_id = booking_id;
+	r.u.notify.kind = kind;
+	emit(st, &r);
+}
+
+/* Promote up to `seats` from the head of e's waitlist (a hold on a priced
+ * event, a confirmed seat on a free one). The first promoted goes to *first. */
+static uint32_t promote(core_state *st, const struct event *e, uint32_t seats,
+			core_time now, struct core_booking_view *first)
+{
+	uint32_t n = 0;
+
+	if (e->status != CORE_EVENT_SCHEDULED)
+		return 0;
+	for (uint32_t s = e->wl_head; s && n < seats; s = st->bookings[s].wl_next) {
+		const struct booking *b = &st->bookings[s];
+		bool hold = e->price_cents > 0;
+		uint8_t status = hold ? CORE_BOOKING_PENDING_PAYMENT
+				      : CORE_BOOKING_CONFIRMED;
+		core_time expires = hold ? now + st->cfg.hold_ms : 0;
+
+		emit_set(st, now, b->id, status, expires);
+		emit_notify(st, now, b->id, CORE_NOTIFY_PROMOTED);
+		if (n == 0 && first) {
+			state__booking_view(st, b, first);
+			first->status = status;
+			first->position = 0;
+			first->hold_expires_at = expires;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* A refusal at a configured ceiling: which one (resp.id) and its value
+ * (resp.count), for the answer's message (core_limit_message). */
+static enum core_code limit(struct core_resp *resp, enum core_limit kind,
+			    uint64_t value)
+{
+	resp->id = kind;
+	resp->count = (uint32_t)value;
+	return CORE_LIMIT;
+}
+
+static enum core_code decide_book(core_state *st, const struct core_req *req,
+				  struct core_resp *resp)
+{
+	const struct event *e = event_get(st, req->event_id);
+	uint32_t cust;
+	struct rec r = { .type = REC_BOOKING_NEW, .at = req->now };
+	bool hold;
+
+	if (!e)
+		return CORE_NO_EVENT;
+	if (!core__customer_id_ok(req->customer_id))
+		return CORE_INVALID;
+	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= req->now)
+		return CORE_NOT_BOOKABLE;
+	cust = customer_find(st, req->customer_id);
+	if (cust == UINT32_MAX)
+		return CORE_FULL;
+	if (cust && map_get(&st->active,
+			    active_key((uint32_t)(e - st->events), cust)))
+		return CORE_ALREADY_BOOKED;
+	if (e->booking_seq == CORE_BOOKING_SEQ_MAX)
+		return limit(resp, CORE_LIMIT_EVENT_BOOKINGS, CORE_BOOKING_SEQ_MAX);
+	if (st->booking_count >= st->cfg.booking_count_max)
+		return limit(resp, CORE_LIMIT_BOOKINGS, st->cfg.booking_count_max);
+	if (!cust && st->customer_count >= st->cfg.customer_count_max)
+		return limit(resp, CORE_LIMIT_CUSTOMERS,
+			     st->cfg.customer_count_max);
+
+	r.u.booking.booking_id = e->id << CORE_BOOKING_SEQ_BITS |
+				 (e->booking_seq + 1);
+	memcpy(r.u.booking.customer_id, req->customer_id,
+	       sizeof(r.u.booking.customer_id));
+	hold = e->price_cents > 0 && req->u.book.payment != CORE_PAY_NONE;
+	if (seats_free(e) > 0) {
+		r.u.booking.status = hold ? CORE_BOOKING_PENDING_PAYMENT
+					  : CORE_BOOKING_CONFIRMED;
+		r.u.booking.hold_expires_at = hold ? req->now + st->cfg.hold_ms : 0;
+	} else if (e->waitlist_len < e->waitlist_capacity) {
+		r.u.booking.status = CORE_BOOKING_WAITLISTED;
+	} else {
+		return CORE_EVENT_FULL;
+	}
+	emit(st, &r);
+	if (r.u.booking.status == CORE_BOOKING_CONFIRMED)
+		emit_notify(st, req->now, r.u.booking.booking_id,
+			    CORE_NOTIFY_BOOKING_CONFIRMED);
+
+	struct core_booking_view *v = &resp->booking;
+	v->id = r.u.booking.booking_id;
+	v->event_id = e->id;
+	memcpy(v->customer_id, req->customer_id, sizeof(v->customer_id));
+	v->status = r.u.booking.status;
+	v->position = v->status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1
+							  : 0;
+	v->hold_expires_at = r.u.booking.hold_expires_at;
+	v->created_at = req->now;
+	return CORE_OK;
+}
+
+/* A booking leaves: cancelled, hold expired, payment failed. Its seat (if it
+ * held one) goes to the head of the waitlist in the same entry. */
+static void decide_release(core_state *st, const struct booking *b,
+			   uint8_t status, uint8_t notify, core_time now,
+			   struct core_resp *resp)
+{
+	const struct event *e = &st->events[b->event_slot];
+	bool seat = b->status != CORE_BOOKING_WAITLISTED;
+
+	emit_set(st, now, b->id, status, 0);
+	emit_notify(st, now, b->id, notify);
+	state__booking_view(st, b, &resp->booking);
+	resp->booking.status = status;
+	resp->booking.position = 0;
+	resp->booking.hold_expires_at = 0;
+	if (seat) {
+		uint32_t n = promote(st, e, seats_free(e) + 1, now,
+				     &resp->promoted);
+		resp->has_promoted = n > 0;
+		resp->count = n;
+	}
+}
+
+static enum core_code decide_cancel(core_state *st, const struct core_req *req,
+				    struct core_resp *resp)
+{
+	const struct booking *b = booking_get(st, req->booking_id);
+
+	if (!b)
+		return CORE_NO_BOOKING;
+	/* A customer cancelling for itself (req.customer_id set, e.g. from a
+	 * JWT): another customer's booking is as good as unknown. */
+	if (req->customer_id[0] != '\0' &&
+	    strncmp(st->customers[b->customer_slot].id, req->customer_id,
+		    sizeof(req->customer_id)) != 0)
+		return CORE_NO_BOOKING;
+	if (!status_active(b->status))
+		return CORE_NOT_ACTIVE;
+	decide_release(st, b, CORE_BOOKING_CANCELLED, CORE_NOTIFY_CANCELLED,
+		       req->now, resp);
+	return CORE_OK;
+}
+
+static enum core_code decide_pay(core_state *st, const struct core_req *req,
+				 struct core_resp *resp)
+{
+	const struct booking *b = booking_get(st, req->booking_id);
+	const struct event *e;
+	struct rec r = { .type = REC_PAYMENT, .at = req->now };
+	enum core_code code = CORE_OK;
+
+	if (!b)
+		return CORE_NO_BOOKING;
+	e = &st->events[b->event_slot];
+	if (b->status != CORE_BOOKING_PENDING_PAYMENT)
+		code = CORE_NOT_PENDING;
+	else if (req->u.pay.succeeded &&
+		 (req->u.pay.amount_cents != e->price_cents ||
+		  strncmp(req->u.pay.currency, e->currency, 4) != 0))
+		code = CORE_PAYMENT_MISMATCH;
+	r.u.payment.booking_id = b->id;
+	r.u.payment.amount_cents = req->u.pay.amount_cents;
+	r.u.payment.payment_ref = req->u.pay.payment_ref;
+	memcpy(r.u.payment.currency, req->u.pay.currency, 4);
+	r.u.payment.currency[3] = '\0';
+	r.u.payment.succeeded = req->u.pay.succeeded;
+	r.u.payment.code = (uint8_t)code;
+	emit(st, &r); /* recorded whatever the outcome, flagged by its code */
+	if (code != CORE_OK) {
+		state__booking_view(st, b, &resp->booking);
+		return code;
+	}
+	if (req->u.pay.succeeded) {
+		emit_set(st, req->now, b->id, CORE_BOOKING_CONFIRMED, 0);
+		emit_notify(st, req->now, b->id, CORE_NOTIFY_BOOKING_CONFIRMED);
+		state__booking_view(st, b, &resp->booking);
+		resp->booking.status = CORE_BOOKING_CONFIRMED;
+		resp->booking.hold_expires_at = 0;
+	} else {
+		decide_release(st, b, CORE_BOOKING_PAYMENT_FAILED,
+			       CORE_NOTIFY_CANCELLED, req->now, resp);
+	}
+	return CORE_OK;
+}
+
+static enum core_code decide_patch(core_state *st, const struct core_req *req,
+				   struct core_resp *resp)
+{
+	const struct event *e = event_get(st, req->event_id);
+	struct rec r = { .type = REC_EVENT_PATCH, .at = req->now };
+	uint32_t taken, seats = 0;
+
+	if (!e)
+		return CORE_NO_EVENT;
+	if (req->u.patch.capacity > CORE_CAPACITY_MAX)
+		return CORE_INVALID;
+	if (req->u.patch.instructor_id) {
+		const struct cat_series *s = catalog_series(st->cat, e->series_id);
+		if (!catalog_has(st->cat, CORE_OP_INSTRUCTOR_CREATE,
+				 req->u.patch.instructor_id) ||
+		    (s && st->cat->instructors[req->u.patch.instructor_id - 1]
+				    .org_id != s->spec.org_id))
+			return CORE_NO_INSTRUCTOR;
+	}
+	if (e->status == CORE_EVENT_CANCELLED &&
+	    (req->u.patch.capacity >= 0 || req->u.patch.instructor_id))
+		return CORE_NOT_BOOKABLE;
+	taken = e->confirmed + e->held;
+	r.u.patch.event_id = e->id;
+	r.u.patch.capacity = req->u.patch.capacity >= 0
+				     ? (uint32_t)req->u.patch.capacity
+				     : e->capacity;
+	r.u.patch.instructor_id = req->u.patch.instructor_id
+					  ? req->u.patch.instructor_id
+					  : e->instructor_id;
+	r.u.patch.status = req->u.patch.cancel ? CORE_EVENT_CANCELLED : e->status;
+	if (r.u.patch.status == CORE_EVENT_SCHEDULED && r.u.patch.capacity < taken)
+		return CORE_CAPACITY_BELOW_TAKEN;
+	if (r.u.patch.status == CORE_EVENT_SCHEDULED &&
+	    r.u.patch.capacity > taken) {
+		seats = r.u.patch.capacity - taken;
+		if (seats > e->waitlist_len)
+			seats = e->waitlist_len;
+		if (seats > PROMOTION_COUNT_MAX)
+			return CORE_FULL; /* raise in smaller steps */
+	}
+	emit(st, &r);
+	/* Cancelling the event cancels its active bookings: implied by the
+	 * record, applied in apply_patch. Raising capacity promotes. */
+	resp->count = promote(st, e, seats, req->now, NULL);
+	/* The answer is the event as the entry leaves it (apply_patch and
+	 * booking_move count one version per change). */
+	struct core_event_view *v = &resp->event;
+	state__event_view(st, e, v);
+	v->capacity = r.u.patch.capacity;
+	v->instructor_id = r.u.patch.instructor_id;
+	v->version += 1;
+	if (r.u.patch.status == CORE_EVENT_CANCELLED &&
+	    e->status == CORE_EVENT_SCHEDULED) {
+		v->version += e->confirmed + e->held + e->waitlist_len;
+		v->booked = v->held = v->waitlist_length = 0;
+	} else {
+		v->version += resp->count;
+		v->waitlist_length -= resp->count;
+		if (e->price_cents)
+			v->held += resp->count;
+		else
+			v->booked += resp->count;
+	}
+	v->status = r.u.patch.status;
+	return CORE_OK;
+}
+
+static enum core_code decide(core_state *st, const struct core_req *req,
+			     struct core_resp *resp)
+{
+	enum core_code code;
+
+	switch (req->op) {
+	case CORE_OP_BOOK:
+		return decide_book(st, req, resp);
+	case CORE_OP_CANCEL:
+		return decide_cancel(st, req, resp);
+	case CORE_OP_PAY:
+		return decide_pay(st, req, resp);
+	case CORE_OP_EVENT_PATCH:
+		return decide_patch(st, req, resp);
+	case CORE_OP_ORG_CREATE:
+	case CORE_OP_LOCATION_CREATE:
+	case CORE_OP_INSTRUCTOR_CREATE:
+	case CORE_OP_CUSTOMER_UPSERT:
+	case CORE_OP_SERIES_CREATE:
+	case CORE_OP_ARCHIVE:
+		if (!st->owns_cat)
+			return CORE_INVALID;
+		return catalog_decide(st->cat, req, resp, &st->w);
+	case CORE_OP_GENERATE:
+		if (!st->owns_cat)
+			return CORE_INVALID;
+		code = catalog_generate(st->cat, req->u.generate.series_id,
+					req->u.generate.until, req->now, resp,
+					&st->w);
+		/* A chunk is one entry: it fits whole, or is refused. */
+		if (code == CORE_OK &&
+		    (uint64_t)st->event_count + resp->count >
+			    st->cfg.event_count_max) {
+			st->w.size = 0;
+			resp->more = false;
+			return limit(resp, CORE_LIMIT_EVENTS,
+				     st->cfg.event_count_max);
+		}
+		return code;
+	default:
+		return CORE_INVALID;
+	}
+}
+
+static bool op_mutates(enum core_op op)
+{
+	return op == CORE_OP_BOOK || op == CORE_OP_CANCEL || op == CORE_OP_PAY ||
+	       op == CORE_OP_EVENT_PATCH || op == CORE_OP_ORG_CREATE ||
+	       op == CORE_OP_LOCATION_CREATE || op == CORE_OP_INSTRUCTOR_CREATE ||
+	       op == CORE_OP_CUSTOMER_UPSERT || op == CORE_OP_SERIES_CREATE ||
+	       op == CORE_OP_GENERATE || op == CORE_OP_ARCHIVE;
+}
+
+enum core_code core__state_decide_nokey(core_state *st,
+					const struct core_req *req,
+					struct core_resp *resp,
+					const void **entry, size_t *entry_size)
+{
+	enum core_code code;
+	size_t records_end;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->op = req->op;
+	st->w.size = 0;
+	st->w.overflow = false;
+	code = decide(st, req, resp);
+	resp->code = code;
+	records_end = st->w.size;
+	if (st->w.overflow) {
+		resp->code = code = CORE_FULL;
+		records_end = 0;
+	}
+	/* A decision that made records is kept under its key, with its first
+	 * answer; a refusal made none and is decided afresh on a retry. */
+	if (records_end && core_idem_present(&req->idem)) {
+		struct rec r = { .type = REC_IDEM, .at = req->now };
+		r.u.idem.hi = req->idem.hi;
+		r.u.idem.lo = req->idem.lo;
+		r.u.idem.fingerprint = req->idem.fingerprint;
+		core__idem_result(resp, &r.u.idem.result);
+		emit(st, &r);
+		if (st->w.overflow) {
+			resp->code = code = CORE_FULL;
+			records_end = 0;
+		}
+	}
+	*entry = st->w.data;
+	*entry_size = records_end ? st->w.size : 0;
+	return code;
+}
+
+enum core_code core_state_decide(core_state *st, const struct core_req *req,
+				 struct core_resp *resp, const void **entry,
+				 size_t *entry_size)
+{
+	*entry = NULL;
+	*entry_size = 0;
+	if (!op_mutates(req->op)) {
+		memset(resp, 0, sizeof(*resp));
+		resp->op = req->op;
+		return resp->code = CORE_INVALID;
+	}
+	if (core_idem_present(&req->idem)) {
+		enum core_code code;
+		memset(resp, 0, sizeof(*resp));
+		code = core__idem_lookup(st, &req->idem, req->now, resp);
+		if (code != CORE_OK || resp->replayed) {
+			if (code != CORE_OK) {
+				memset(resp, 0, sizeof(*resp));
+				resp->op = req->op;
+				resp->code = code;
+			}
+			return resp->code;
+		}
+	}
+	return core__state_decide_nokey(st, req, resp, entry, entry_size);
+}
+
+/* ---- holds ---- */
+
+bool core__state_expire_one(core_state *st, core_time now, const void **entry,
+			    size_t *entry_size)
+{
+	struct core_resp resp;
+
+	while (st->hold_count) {
+		const struct hold *h = &st->holds[0];
+		const struct booking *b = &st->bookings[h->slot];
+		if (b->id != h->booking_id ||
+		    b->status != CORE_BOOKING_PENDING_PAYMENT ||
+		    b->hold_expires_at != h->expires) {
+			state__hold_pop(st); /* stale: the booking moved on */
+			continue;
+		}
+		if (h->expires > now)
+			return false;
+		memset(&resp, 0, sizeof(resp));
+		st->w.size = 0;
+		st->w.overflow = false;
+		decide_release(st, b, CORE_BOOKING_EXPIRED,
+			       CORE_NOTIFY_HOLD_EXPIRED, now, &resp);
+		ASSERT(!st->w.overflow);
+		*entry = st->w.data;
+		*entry_size = st->w.size;
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,154 @@
+/*
+ * state_int.h: one shard's state as its files see it (state.c: making it,
+ * look-ups, views and reads; decide.c: deciding and idempotency; apply.c:
+ * applying, holds, day buckets, archiving). The design is at the top of
+ * state.c. Not for the runtime: it sees core_state through internal.h.
+ */
+#ifndef BOOKD_CORE_STATE_INT_H
+#define BOOKD_CORE_STATE_INT_H
+
+#include "internal.h"
+
+#include <string.h>
+
+#define DAY_MS INT64_C(86400000)
+
+struct event {
+	uint64_t id, series_id, org_id, location_id, instructor_id;
+	core_time start_at;
+	uint64_t version;
+	uint32_t duration_min, capacity, confirmed, held;
+	uint32_t waitlist_len, waitlist_capacity, price_cents;
+	uint32_t wl_head, wl_tail;
+	uint32_t booking_seq;
+	char currency[4];
+	uint8_t status;
+};
+
+struct booking {
+	uint64_t id;
+	core_time created_at, hold_expires_at;
+	uint32_t event_slot, customer_slot;
+	uint32_t wl_prev, wl_next;
+	uint32_t customer_next;
+	uint8_t status;
+};
+_Static_assert(sizeof(struct booking) == 48, "booking footprint");
+
+struct customer {
+	char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	uint32_t bookings_head;
+};
+
+struct hold {
+	core_time expires;
+	uint64_t booking_id;
+	uint32_t slot;
+};
+
+struct idem_entry {
+	uint64_t hi, lo, fingerprint;
+	core_time created;
+	struct idem_result result;
+};
+
+struct day_bucket {
+	uint32_t *slots;
+	uint32_t count, capacity;
+	bool by_org; /* slots sorted by (org, start, id) */
+};
+
+struct core_state {
+	struct core_config cfg;
+	unsigned index, count;
+	struct catalog *cat;
+	bool owns_cat;
+
+	struct event *events;
+	uint32_t event_count, event_cap; /* held; slots of the array */
+	uint32_t event_slots, event_free; /* slots used; freed ones' list */
+	struct map event_by_id;
+
+	struct booking *bookings;
+	uint32_t booking_count, booking_cap;
+	uint32_t booking_slots, booking_free;
+	struct map booking_by_id;
+	struct map active; /* event_slot << 32 | customer_slot -> booking */
+
+	struct customer *customers;
+	uint32_t customer_count, customer_cap;
+	uint32_t customer_slots, customer_free;
+	struct map customer_by_hash;
+
+	struct hold *holds; /* binary min-heap, from index 0 */
+	uint32_t hold_count, hold_cap;
+
+	struct idem_entry *idem; /* ring over slots 1..idem_cap */
+	uint32_t idem_head, idem_count, idem_cap;
+	struct map idem_by_key;
+
+	struct day_bucket *days;
+	uint32_t day_count, day_capacity;
+	int64_t day_min, day_max; /* of the buckets that exist */
+	struct map day_by_key; /* UTC day + 2 -> bucket slot */
+
+	uint32_t archived; /* events the last REC_ARCHIVE dropped */
+
+	struct wbuf w;
+	uint8_t entry[CORE_ENTRY_SIZE_MAX];
+};
+
+/* ---- look-ups (inline: every decision makes several) ---- */
+
+static struct event *event_get(const core_state *st, uint64_t id)
+{
+	uint32_t slot = id ? map_get(&st->event_by_id, id) : 0;
+	return slot ? &st->events[slot] : NULL;
+}
+
+static struct booking *booking_get(const core_state *st, uint64_t id)
+{
+	uint32_t slot = id ? map_get(&st->booking_by_id, id) : 0;
+	return slot ? &st->bookings[slot] : NULL;
+}
+
+static inline uint32_t customer_find(const core_state *st, const char *id)
+{
+	uint32_t slot = map_get(&st->customer_by_hash,
+				hash_bytes(id, strlen(id)));
+	if (slot && strcmp(st->customers[slot].id, id) != 0)
+		return UINT32_MAX; /* a 64-bit hash collision: refuse */
+	return slot;
+}
+
+static inline uint64_t active_key(uint32_t event_slot, uint32_t customer_slot)
+{
+	return (uint64_t)event_slot << 32 | customer_slot;
+}
+
+static inline bool status_active(uint8_t s)
+{
+	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_PENDING_PAYMENT ||
+	       s == CORE_BOOKING_WAITLISTED;
+}
+
+static inline uint32_t seats_free(const struct event *e)
+{
+	uint32_t taken = e->confirmed + e->held;
+	return e->capacity > taken ? e->capacity - taken : 0;
+}
+
+/* state.c: the views a caller gets of a booking and of an event. */
+void state__booking_view(const core_state *st, const struct booking *b,
+			 struct core_booking_view *out);
+void state__event_view(const core_state *st, const struct event *e,
+		       struct core_event_view *out);
+/* decide.c: drops idempotency keys older than the retention, oldest first. */
+void state__idem_expire(core_state *st, core_time now);
+/* apply.c: the day bucket of start_at (made when create and missing; NULL
+ * when missing or out of memory); the holds heap's first leaves. */
+struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
+				     bool create);
+void state__hold_pop(core_state *st);
+
+#endif
