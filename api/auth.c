@@ -406,19 +406,14 @@ bool auth_origin_allowed(const struct auth_config *cfg, const char *origin,
 
 /* ---- base64url and hex ---- */
 
+/* A base64url digit's value (its place in the alphabet), or -1. */
 static int auth__b64url_value(char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *at = c ? strchr(digits, c) : NULL;
+
+	return at ? (int)(at - digits) : -1;
 }
 
 /* Unpadded, canonical base64url; returns the decoded size or -EINVAL
