@@ -126,7 +126,7 @@ check "after the restart: still $before events" test "$(event_count)" = "$before
 req POST /v1/admin/generate -d "{\"until\":\"$(date -u -d '+150 days' +%F)\"}"
 check "a generation within the limits: 200, 30 more events ($body)" \
   test "$st" = 200 -a "$(j .generated)" = 30
-# The admin archive call (the core's archiving is tested in test_core):
+# The admin archive call (the core's archiving is tested in test_core_limits):
 # nothing has ended yet, so nothing goes; bad input names the field.
 req POST /v1/admin/archive -d '{"days":1}'
 check "POST /v1/admin/archive days 1: 200, archived 0 ($body)" \
