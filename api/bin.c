@@ -626,7 +626,7 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 {
 	struct srv_status s;
-	struct srv_buf *b = srv_answer_begin(c);
+	struct buf *b = srv_answer_begin(c);
 	struct bin_w w;
 	msgpack_packer *pk;
 
@@ -699,7 +699,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 	const char *tok;
 	size_t n;
 	uint64_t v = 0;
-	struct srv_buf *b;
+	struct buf *b;
 	struct bin_w w;
 	msgpack_packer *pk;
 	const char *code = NULL, *msg = NULL;

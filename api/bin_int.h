@@ -39,12 +39,12 @@ struct bin_err {
 	int status; /* HTTP's for the same refusal (metrics); 0: from code */
 };
 
-/* Packs an answer frame through a small buffer into a srv_buf: one
- * srv_buf_put per BIN_W_SIZE bytes rather than one per msgpack token. */
+/* Packs an answer frame through a small buffer into a struct buf: one
+ * buf_put per BIN_W_SIZE bytes rather than one per msgpack token. */
 #define BIN_W_SIZE 2048
 
 struct bin_w {
-	struct srv_buf *b;
+	struct buf *b;
 	size_t start; /* the frame's header in b */
 	size_t n;
 	msgpack_packer pk;
@@ -55,13 +55,13 @@ struct bin_w {
 int bin__http_status(const char *code);
 /* An answer frame into b: bin__begin, bin__head (id, [index, count],
  * code; more pairs follow), the pairs, bin__end. */
-msgpack_packer *bin__begin(struct bin_w *w, struct srv_buf *b);
+msgpack_packer *bin__begin(struct bin_w *w, struct buf *b);
 void bin__end(struct bin_w *w);
 void bin__head(msgpack_packer *pk, const struct bin_ctx *x, const char *code,
 	       unsigned more);
 /* A refusal as an answer frame: into b, or as the connection's next
  * answer; bin__conn_error for a request without context (id only). */
-void bin__error_to(struct srv_conn *c, struct srv_buf *b,
+void bin__error_to(struct srv_conn *c, struct buf *b,
 		   const struct bin_ctx *x, const struct bin_err *e);
 void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
 		       const struct bin_err *e);
@@ -70,6 +70,6 @@ void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
 /* render() of srv_bin_proto. */
 void bin_render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		const struct core_resp *resp, const struct srv_views *views,
-		struct srv_buf *out);
+		struct buf *out);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * bin_render.c: the binary protocol's answers (bin_int.h): frames packed
- * through a small buffer into the connection's srv_buf, refusals, and
+ * through a small buffer into the connection's buf (buf.h), refusals, and
  * render() of a decided core_resp (reads are never "replayed"; what a
  * request created counts as 201 in the metrics, as HTTP's).
  */
@@ -46,7 +46,7 @@ static void pack_more(msgpack_packer *pk, bool more)
 		msgpack_pack_false(pk);
 }
 
-static void bin__frame_end(struct srv_buf *b, size_t start)
+static void bin__frame_end(struct buf *b, size_t start)
 {
 	if (b->broken)
 		return;
@@ -59,10 +59,10 @@ static int bin__w_write(void *data, const char *p, size_t len)
 	struct bin_w *w = data;
 
 	if (len > sizeof(w->buf) - w->n) {
-		srv_buf_put(w->b, w->buf, w->n);
+		buf_put(w->b, w->buf, w->n);
 		w->n = 0;
 		if (len > sizeof(w->buf)) {
-			srv_buf_put(w->b, p, len);
+			buf_put(w->b, p, len);
 			return 0;
 		}
 	}
@@ -71,21 +71,21 @@ static int bin__w_write(void *data, const char *p, size_t len)
 	return 0;
 }
 
-msgpack_packer *bin__begin(struct bin_w *w, struct srv_buf *b)
+msgpack_packer *bin__begin(struct bin_w *w, struct buf *b)
 {
 	static const uint8_t zero[MP_HEADER_SIZE];
 
 	w->b = b;
 	w->n = 0;
 	w->start = b->size;
-	srv_buf_put(b, zero, sizeof(zero));
+	buf_put(b, zero, sizeof(zero));
 	msgpack_packer_init(&w->pk, w, bin__w_write);
 	return &w->pk;
 }
 
 void bin__end(struct bin_w *w)
 {
-	srv_buf_put(w->b, w->buf, w->n);
+	buf_put(w->b, w->buf, w->n);
 	bin__frame_end(w->b, w->start);
 }
 
@@ -102,7 +102,7 @@ void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
 	mp_pack_kv_str(pk, "code", code);
 }
 
-void bin__error_to(struct srv_conn *c, struct srv_buf *b,
+void bin__error_to(struct srv_conn *c, struct buf *b,
 			  const struct bin_ctx *x, const struct bin_err *e)
 {
 	srv_count_response(c, e->status ? e->status : bin__http_status(e->code));
@@ -138,7 +138,7 @@ void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
 
 void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		       int rc, const struct core_resp *resp,
-		       const struct srv_views *views, struct srv_buf *out)
+		       const struct srv_views *views, struct buf *out)
 {
 	const struct bin_ctx *x = ctx;
 	struct bin_err e = { .code = NULL };

@@ -787,7 +787,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 
 static void render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		   const struct core_resp *resp, const struct srv_views *views,
-		   struct srv_buf *out)
+		   struct buf *out)
 {
 	http_render(c, &((struct http_conn *)state)->slot, ctx, rc, resp,
 		    views, out);

@@ -100,7 +100,7 @@ static bool inm_matches(const struct http_ctx *x, const char *etag)
 
 /* ---- render ---- */
 
-static void render_error(struct srv_buf *out, const struct http_meta *m,
+static void render_error(struct buf *out, const struct http_meta *m,
 			 int status, const char *code, const char *msg)
 {
 	http_write_error(out, status, m, code, msg);
@@ -126,7 +126,7 @@ static void etag_of_list(const struct core_event_view *e, uint32_t n,
 
 void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		 const void *ctx_p, int rc, const struct core_resp *resp,
-		 const struct srv_views *views, struct srv_buf *out)
+		 const struct srv_views *views, struct buf *out)
 {
 	const struct http_ctx *x = ctx_p;
 	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap : conn_slot;

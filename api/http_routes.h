@@ -70,6 +70,6 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 /* render() of srv_http_proto, given the connection's catalogue slot. */
 void http_render(struct srv_conn *c, struct http_cat_slot *slot,
 		 const void *ctx, int rc, const struct core_resp *resp,
-		 const struct srv_views *views, struct srv_buf *out);
+		 const struct srv_views *views, struct buf *out);
 
 #endif

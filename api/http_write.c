@@ -101,15 +101,15 @@ static const char *date_header(void)
 	return buf;
 }
 
-static void put(struct srv_buf *b, const char *s)
+static void put(struct buf *b, const char *s)
 {
-	srv_buf_put(b, s, strlen(s));
+	buf_put(b, s, strlen(s));
 }
 
-static void put_u64(struct srv_buf *b, uint64_t v)
+static void put_u64(struct buf *b, uint64_t v)
 {
 	char d[HTTP_U64_DEC_SIZE];
-	srv_buf_put(b, d, http_u64_dec(v, d));
+	buf_put(b, d, http_u64_dec(v, d));
 }
 
 /* "name: value\r\n" when value is set. */
@@ -124,7 +124,7 @@ static void put_header(struct srv_buf *b, const char *name, const char *value)
 }
 
 /* No printf here: this runs for every answer. */
-void http_write(struct srv_buf *out, int status, const struct http_meta *m,
+void http_write(struct buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size)
 {
 	static const struct http_meta none;
@@ -168,7 +168,7 @@ void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 		put(out, "WWW-Authenticate: Bearer\r\n");
 	if (m->origin && m->origin_size) {
 		put(out, "Access-Control-Allow-Origin: ");
-		srv_buf_put(out, m->origin, m->origin_size);
+		buf_put(out, m->origin, m->origin_size);
 		put(out, "\r\nVary: Origin\r\n");
 		if (m->preflight) {
 			put(out, "Access-Control-Allow-Methods: ");
@@ -184,10 +184,10 @@ void http_write(struct srv_buf *out, int status, const struct http_meta *m,
 	}
 	put(out, "\r\n");
 	if (!no_body && !m->head)
-		srv_buf_put(out, body, body_size);
+		buf_put(out, body, body_size);
 }
 
-void http_write_error(struct srv_buf *out, int status,
+void http_write_error(struct buf *out, int status,
 		      const struct http_meta *m, const char *code,
 		      const char *message)
 {

@@ -50,10 +50,10 @@ struct http_meta {
 /* The reason phrase of a status ("Accepted" for 202), NULL if unknown. */
 const char *http_reason(int status);
 /* Writes a whole answer into out. */
-void http_write(struct srv_buf *out, int status, const struct http_meta *m,
+void http_write(struct buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size);
 /* An error answer: {"error":{"code":...,"message":...}}. */
-void http_write_error(struct srv_buf *out, int status,
+void http_write_error(struct buf *out, int status,
 		      const struct http_meta *m, const char *code,
 		      const char *message);
 /* The thread's body buffer (HTTP_OUT_BODY_MAX) for one answer. */

@@ -168,7 +168,7 @@ static void start_send(struct conn *c)
 	if (c->sending || c->closing)
 		return;
 	if (c->out_sent == c->out.size) {
-		struct srv_buf tmp;
+		struct buf tmp;
 		if (c->next.size == 0)
 			return;
 		tmp = c->out;
@@ -358,7 +358,7 @@ struct auth_limiter *srv_limiter(struct srv *s)
 /* An answer given at once goes out right away when nothing is queued
  * before it, else right after the answer of the last request queued (so it
  * needs no room of its own: a connection can always be answered). */
-struct srv_buf *srv_answer_begin(struct srv_conn *sc)
+struct buf *srv_answer_begin(struct srv_conn *sc)
 {
 	struct conn *c = (struct conn *)sc;
 	struct net_thread *t = c->t;
@@ -390,7 +390,7 @@ bool srv_conn_writable(const struct srv_conn *sc)
 
 void srv_answer(struct srv_conn *sc, const void *bytes, size_t size)
 {
-	srv_buf_put(srv_answer_begin(sc), bytes, size);
+	buf_put(srv_answer_begin(sc), bytes, size);
 	srv_answer_done(sc);
 }
 
@@ -443,12 +443,12 @@ static void flush_conn(struct conn *c)
 			break;
 		/* Rendered even for a closed connection (into the discard
 		 * buffer): the protocol frees what its ctx holds. */
-		struct srv_buf *out = c->closing ? &t->discard : &c->next;
+		struct buf *out = c->closing ? &t->discard : &c->next;
 		c->proto->render((struct srv_conn *)c, c->state, p->ctx, p->rc,
 				 &p->resp, &p->views, out);
 		t->discard.size = 0;
 		if (!c->closing) {
-			srv_buf_put(&c->next, p->after.data, p->after.size);
+			buf_put(&c->next, p->after.data, p->after.size);
 			c->next.broken |= p->after.broken;
 		}
 		c->fifo_head = p->next;
@@ -500,7 +500,7 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	long used;
 
 	if (!from_in && c->in.size) {
-		srv_buf_put(&c->in, data, size);
+		buf_put(&c->in, data, size);
 		if (c->in.broken) {
 			conn_close(c);
 			return;
@@ -521,7 +521,7 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	if (from_in) {
 		buf_consume(&c->in, (size_t)used);
 	} else if ((size_t)used < n) {
-		srv_buf_put(&c->in, p + used, n - (size_t)used);
+		buf_put(&c->in, p + used, n - (size_t)used);
 	}
 	/* The deadline of the request being read: from its first byte, the
 	 * first request's from the accept; none while idle between requests. */

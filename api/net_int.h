@@ -63,7 +63,7 @@ struct pending {
 	struct core_req req;
 	struct core_resp resp;
 	struct srv_views views;
-	struct srv_buf after; /* answers given at once after this request's */
+	struct buf after; /* answers given at once after this request's */
 	size_t ctx_size;
 	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
 };
@@ -80,10 +80,10 @@ struct conn {
 	bool in_parse;
 	bool in_blocked; /* stopped for lack of room (pipeline, pool): retry */
 	uint32_t fifo_head, fifo_tail, fifo_count;
-	struct srv_buf in;   /* unparsed bytes */
-	struct srv_buf out;  /* being sent */
+	struct buf in;   /* unparsed bytes */
+	struct buf out;  /* being sent */
 	size_t out_sent;
-	struct srv_buf next; /* filling */
+	struct buf next; /* filling */
 	char peer[INET6_ADDRSTRLEN];
 	uint64_t peer_key;
 	uint64_t addr_key;  /* in srv's per-address table, or 0 */
@@ -139,7 +139,7 @@ struct net_thread {
 	uint32_t dirty_head; /* connections to flush */
 	uint32_t core_in_flight;
 	uint32_t stalled_conns; /* waiting for pool space: resumed on free */
-	struct srv_buf discard;
+	struct buf discard;
 
 	/* Slow workers' answers, under s->slow_lock. */
 	struct slow_job *slow_done;
@@ -209,19 +209,6 @@ static inline uint32_t ud_index(uint64_t ud)
 static inline uint32_t ud_gen(uint64_t ud)
 {
 	return (uint32_t)ud;
-}
-
-static inline void buf_free(struct srv_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-static inline void buf_consume(struct srv_buf *b, size_t n)
-{
-	ASSERT(n <= b->size);
-	memmove(b->data, b->data + n, b->size - n);
-	b->size -= n;
 }
 
 static inline struct io_uring_sqe *get_sqe(struct net_thread *t)

@@ -391,44 +391,11 @@ static int get_i64(const msgpack_object *map, const char *key, int64_t *out)
 
 /* ---- Writing ---- */
 
-void mp_buf_put(struct mp_buf *b, const void *p, size_t n)
-{
-	if (b->broken)
-		return;
-	if (n > b->cap - b->size) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *d;
-		while (cap - b->size < n) {
-			if (cap > SIZE_MAX / 2) {
-				b->broken = true;
-				return;
-			}
-			cap *= 2;
-		}
-		d = realloc(b->data, cap);
-		if (!d) {
-			b->broken = true;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->data + b->size, p, n);
-	b->size += n;
-}
-
-void mp_buf_free(struct mp_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
 int mp_buf_write(void *data, const char *buf, size_t len)
 {
-	struct mp_buf *b = data;
+	struct buf *b = data;
 
-	mp_buf_put(b, buf, len);
+	buf_put(b, buf, len);
 	return b->broken ? -1 : 0;
 }
 

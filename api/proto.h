@@ -7,13 +7,14 @@
  *
  * Decoders never trust a length: every object is type-checked, strings are
  * copied only into buffers that fit them. Packers write through a
- * msgpack_packer whose callback the caller chooses (srv_buf on the server,
- * struct mp_buf in the client and tests).
+ * msgpack_packer whose callback the caller chooses (mp_buf_write into a
+ * struct buf, buf.h, in the client and tests; bin.c's own on the server).
  */
 #ifndef BOOKD_PROTO_H
 #define BOOKD_PROTO_H
 
 #include "bookd_client.h"
+#include "buf.h"
 #include "core.h"
 
 #include <msgpack.h>
@@ -113,15 +114,8 @@ int mp_get_str_copy(const msgpack_object *map, const char *key, char *dst,
 
 /* ---- Writing ---- */
 
-/* A growable buffer for the client and tests (the server uses srv_buf). */
-struct mp_buf {
-	uint8_t *data;
-	size_t size, cap;
-	bool broken; /* an allocation failed: the content is not usable */
-};
-void mp_buf_put(struct mp_buf *b, const void *p, size_t n);
-void mp_buf_free(struct mp_buf *b);
-/* A msgpack_packer write callback appending to a struct mp_buf. */
+/* A msgpack_packer write callback appending to a struct buf (buf.h: the
+ * one buffer of the server, the client and the tests); -1 once broken. */
 int mp_buf_write(void *data, const char *buf, size_t len);
 /* Frames: reserve the header at data + size (returns its offset), pack the
  * body, then mp_frame_end writes the length (the body must be at most

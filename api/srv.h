@@ -24,6 +24,7 @@
 #define BOOKD_SRV_H
 
 #include "auth.h"
+#include "buf.h"
 #include "core.h"
 #include "node.h"
 
@@ -39,16 +40,8 @@
 struct srv;       /* the server: config, node, slow workers, counters */
 struct srv_conn;  /* one connection (owned by net.c) */
 
-/* A growable output buffer; appends never fail (on allocation failure the
- * buffer is marked broken and the connection is closed). */
-struct srv_buf {
-	uint8_t *data;
-	size_t size, cap;
-	bool broken;
-};
-void srv_buf_put(struct srv_buf *b, const void *p, size_t n);
-void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Answers are written into a connection's struct buf (core/buf.h); a
+ * buffer marked broken (no memory) closes the connection. */
 
 /* What a slow (fan-out) read brings back besides the core_resp. */
 struct srv_views {
@@ -100,7 +93,7 @@ struct srv_proto {
 	 * dropped), so that what ctx holds can be freed. */
 	void (*render)(struct srv_conn *c, void *state, const void *ctx,
 		       int rc, const struct core_resp *resp,
-		       const struct srv_views *views, struct srv_buf *out);
+		       const struct srv_views *views, struct buf *out);
 	/* Optional: the request being read did not arrive whole within the
 	 * request timeout (or the first one did not come): queue a last
 	 * answer (HTTP's 408); the connection closes once it is sent. NULL:
@@ -117,7 +110,7 @@ extern const struct srv_proto srv_bin_proto;
 void srv_answer(struct srv_conn *c, const void *bytes, size_t size);
 /* Or build it in place: returns the buffer to append to, then call
  * srv_answer_done(). */
-struct srv_buf *srv_answer_begin(struct srv_conn *c);
+struct buf *srv_answer_begin(struct srv_conn *c);
 void srv_answer_done(struct srv_conn *c);
 /* Queue a core request; ctx (ctx_size <= SRV_CTX_SIZE_MAX) is copied and
  * handed back to render(). req.now is set by the caller. Returns 0, or

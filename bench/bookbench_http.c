@@ -2,7 +2,8 @@
  * bookbench_http.c: driver bookd-http, a small HTTP/1.1 client of our own.
  *
  * One keep-alive TCP connection per bookbench connection, non-blocking,
- * pipelined: submit() appends a request to the output buffer, poll() writes
+ * pipelined: submit() appends a request to the output buffer (struct buf,
+ * core/buf.h, as the input), poll() writes
  * what it can and parses whole answers (status line, Content-Length body)
  * in order. JSON answers are read just enough: the few fields bookbench
  * needs, found by key inside the right object ("booking", "promoted",
@@ -11,6 +12,7 @@
  * (orgs, locations, instructors, one series per event, then the listing).
  */
 #include "bookbench.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,10 +45,9 @@ struct http_conn {
 	int fd;
 	char host[80];
 	char auth[300];
-	char *out;
-	size_t out_len, out_off, out_cap;
-	char *in;
-	size_t in_len, in_cap;
+	struct buf out;   /* queued requests; sent up to out_off */
+	size_t out_off;
+	struct buf in;    /* answers not yet taken; max HTTP_IN_SIZE_MAX */
 	struct http_pending q[HTTP_QUEUE_MAX];
 	uint32_t q_head, q_count;
 	/* the last raw answer */
@@ -116,14 +117,11 @@ static int http_open(const struct bb_config *cfg, void **out, char *err, size_t 
 	}
 	snprintf(c->host, sizeof(c->host), "%s", cfg->http_addr);
 	snprintf(c->auth, sizeof(c->auth), "%s", cfg->service_key ? cfg->service_key : "");
-	c->out_cap = 1 << 16;
-	c->in_cap = 1 << 16;
-	c->out = malloc(c->out_cap);
-	c->in = malloc(c->in_cap);
-	if (c->out == NULL || c->in == NULL) {
+	c->in.max = HTTP_IN_SIZE_MAX;
+	if (buf_reserve(&c->out, 1 << 16) < 0 || buf_reserve(&c->in, 1 << 16) < 0) {
 		close(c->fd);
-		free(c->out);
-		free(c->in);
+		buf_free(&c->out);
+		buf_free(&c->in);
 		free(c);
 		return -ENOMEM;
 	}
@@ -137,8 +135,8 @@ static void http_close(void *conn)
 	if (c == NULL)
 		return;
 	close(c->fd);
-	free(c->out);
-	free(c->in);
+	buf_free(&c->out);
+	buf_free(&c->in);
 	free(c->raw_body);
 	free(c->raw_req);
 	for (uint32_t i = 0; i < c->q_count; i++)
@@ -146,29 +144,16 @@ static void http_close(void *conn)
 	free(c);
 }
 
+/* Room for n more bytes of output; what was sent already is dropped
+ * first when the room is short. 0 or -ENOMEM. */
 static int out_reserve(struct http_conn *c, size_t n)
 {
-	if (c->out_off > 0 && c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
-	}
-	if (c->out_len + n <= c->out_cap)
-		return 0;
-	if (c->out_off > 0) {
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
+	ASSERT(c->out_off <= c->out.size);
+	if (c->out_off > 0 && (c->out_off == c->out.size || c->out.cap - c->out.size < n)) {
+		buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
-	size_t cap = c->out_cap;
-	while (c->out_len + n > cap)
-		cap *= 2;
-	if (cap != c->out_cap) {
-		char *p = realloc(c->out, cap);
-		if (p == NULL)
-			return -ENOMEM;
-		c->out = p;
-		c->out_cap = cap;
-	}
-	return 0;
+	return buf_reserve(&c->out, n) < 0 ? -ENOMEM : 0;
 }
 
 static int queue_request(struct http_conn *c, const char *method, const char *path,
@@ -181,35 +166,28 @@ static int queue_request(struct http_conn *c, const char *method, const char *pa
 		      (key ? strlen(key) : 0) + body_len + 200;
 	if (out_reserve(c, need) < 0)
 		return -ENOMEM;
-	size_t start = c->out_len;
-	int n = snprintf(c->out + c->out_len, c->out_cap - c->out_len,
-			 "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n", method, path,
-			 c->host, c->auth);
-	c->out_len += (size_t)n;
-	if (key != NULL && key[0]) {
-		n = snprintf(c->out + c->out_len, c->out_cap - c->out_len, "Idempotency-Key: %s\r\n",
-			     key);
-		c->out_len += (size_t)n;
-	}
-	if (body != NULL) {
-		n = snprintf(c->out + c->out_len, c->out_cap - c->out_len,
-			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-			     body_len, body);
-	} else {
-		n = snprintf(c->out + c->out_len, c->out_cap - c->out_len, "\r\n");
-	}
-	c->out_len += (size_t)n;
+	size_t start = c->out.size;
+	buf_printf(&c->out, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n",
+		   method, path, c->host, c->auth);
+	if (key != NULL && key[0])
+		buf_printf(&c->out, "Idempotency-Key: %s\r\n", key);
+	if (body != NULL)
+		buf_printf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			   body_len, body);
+	else
+		buf_put(&c->out, "\r\n", 2);
+	ASSERT(!c->out.broken); /* out_reserve made room for all of it */
 	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
 	p->kind = kind;
 	p->booking_id = booking_id;
 	p->index = (uint32_t)booking_id;
 	p->raw_req = NULL;
 	if (kind == HTTP_RAW) {
-		size_t len = c->out_len - start;
+		size_t len = c->out.size - start;
 		p->raw_req = malloc(len);
 		if (p->raw_req == NULL)
 			return -ENOMEM;
-		memcpy(p->raw_req, c->out + start, len);
+		memcpy(p->raw_req, c->out.data + start, len);
 		p->raw_len = len;
 	}
 	c->q_count++;
@@ -223,8 +201,8 @@ static int requeue_raw(struct http_conn *c, char *req, size_t len, uint32_t inde
 		free(req);
 		return -ENOMEM;
 	}
-	memcpy(c->out + c->out_len, req, len);
-	c->out_len += len;
+	buf_put(&c->out, req, len);
+	ASSERT(!c->out.broken); /* out_reserve made room */
 	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
 	p->kind = HTTP_RAW;
 	p->index = index;
@@ -489,19 +467,21 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
  * -EPROTO. */
 static int take_answer(struct http_conn *c, struct bb_result *out)
 {
-	char *hend = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+	const char *in = (const char *)c->in.data;
+	size_t in_len = c->in.size;
+	const char *hend = in_len ? memmem(in, in_len, "\r\n\r\n", 4) : NULL;
 	if (hend == NULL) {
-		if (c->in_len > 65536)
+		if (in_len > 65536)
 			return -EPROTO;
 		return 0;
 	}
-	size_t head_len = (size_t)(hend - c->in) + 4;
-	if (c->in_len < 12 || memcmp(c->in, "HTTP/1.", 7) != 0)
+	size_t head_len = (size_t)(hend - in) + 4;
+	if (in_len < 12 || memcmp(in, "HTTP/1.", 7) != 0)
 		return -EPROTO;
-	int status = atoi(c->in + 9);
+	int status = atoi(in + 9);
 	size_t body_len = 0;
 	bool replayed = false, close_after = false;
-	const char *line = memchr(c->in, '\n', head_len);
+	const char *line = memchr(in, '\n', head_len);
 	while (line != NULL && line + 1 < hend) {
 		line++;
 		const char *eol = memchr(line, '\n', (size_t)(hend + 2 - line));
@@ -519,12 +499,12 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 	}
 	if (body_len > HTTP_IN_SIZE_MAX)
 		return -EPROTO;
-	if (c->in_len < head_len + body_len)
+	if (in_len < head_len + body_len)
 		return 0;
 	if (c->q_count == 0)
 		return -EPROTO; /* an answer nobody asked for */
 	struct http_pending *p = &c->q[c->q_head];
-	const char *body = c->in + head_len;
+	const char *body = in + head_len;
 	if (p->kind == HTTP_RAW) {
 		free(c->raw_body);
 		c->raw_body = malloc(body_len + 1);
@@ -548,8 +528,7 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 	c->q_head = (c->q_head + 1) % HTTP_QUEUE_MAX;
 	c->q_count--;
 	size_t used = head_len + body_len;
-	memmove(c->in, c->in + used, c->in_len - used);
-	c->in_len -= used;
+	buf_consume(&c->in, used);
 	(void)close_after;
 	return 1;
 }
@@ -558,16 +537,18 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
  * the buffer is reset once all of it went. 0 or -errno. */
 static int send_some(struct http_conn *c)
 {
-	ASSERT(c->out_off < c->out_len);
-	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+	ASSERT(c->out_off < c->out.size);
+	ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.size - c->out_off,
 			 MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
 	if (n > 0) {
 		c->out_off += (size_t)n;
-		ASSERT(c->out_off <= c->out_len);
-		if (c->out_off == c->out_len)
-			c->out_off = c->out_len = 0;
+		ASSERT(c->out_off <= c->out.size);
+		if (c->out_off == c->out.size) {
+			c->out_off = 0;
+			buf_clear(&c->out);
+		}
 	}
 	return 0;
 }
@@ -577,7 +558,7 @@ static int send_some(struct http_conn *c)
 static int pump(struct http_conn *c, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	if (c->out_off < c->out_len)
+	if (c->out_off < c->out.size)
 		pfd.events |= POLLOUT;
 	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
 	int rc = poll(&pfd, 1, ms);
@@ -591,22 +572,16 @@ static int pump(struct http_conn *c, int64_t timeout_ns)
 			return sent;
 	}
 	if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-		if (c->in_cap - c->in_len < 16384) {
-			if (c->in_cap >= HTTP_IN_SIZE_MAX)
-				return -EPROTO;
-			char *p = realloc(c->in, c->in_cap * 2);
-			if (p == NULL)
-				return -ENOMEM;
-			c->in = p;
-			c->in_cap *= 2;
-		}
-		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		rc = buf_reserve(&c->in, 16384);
+		if (rc < 0)
+			return rc == -ENOBUFS ? -EPROTO : rc; /* HTTP_IN_SIZE_MAX */
+		ssize_t n = recv(c->fd, c->in.data + c->in.size, c->in.cap - c->in.size, MSG_DONTWAIT);
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
 		if (n > 0)
-			c->in_len += (size_t)n;
+			c->in.size += (size_t)n;
 	}
 	return 0;
 }
@@ -617,7 +592,7 @@ static int http_poll(void *conn, struct bb_result *out, int max, int64_t timeout
 	int got = 0;
 	int64_t deadline = bb_now_ns() + timeout_ns;
 	/* send first, without waiting */
-	if (c->out_off < c->out_len) {
+	if (c->out_off < c->out.size) {
 		int sent = send_some(c);
 		if (sent < 0)
 			return sent;

@@ -10,7 +10,7 @@
  * record makes at most one of each; cap = batch_records + one entry's
  * records); the index tables have at least twice cap slots, so a probe
  * always ends at a free slot; COPY text stops at REPL_COPY_SIZE_MAX (the
- * buffer is marked overflowed and the batch refused). The customer set
+ * buffer's max: it is marked broken and the batch refused). The customer set
  * stops growing when half full (a customer missing from it is inserted
  * again: ON CONFLICT DO NOTHING).
  */
@@ -23,49 +23,18 @@
 #include <string.h>
 #include <xxhash.h>
 
-/* ---- growable byte buffers (COPY text) ---------------------------------- */
-
-static bool buf_reserve(struct buf *b, size_t n)
-{
-	size_t cap;
-	char *d;
-
-	ASSERT(b->size <= b->cap);
-	if (b->size + n <= b->cap)
-		return true;
-	if (b->overflow)
-		return false;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->size + n)
-		cap *= 2;
-	if (cap > REPL_COPY_SIZE_MAX || !(d = realloc(b->data, cap))) {
-		b->overflow = true;
-		return false;
-	}
-	b->data = d;
-	b->cap = cap;
-	return true;
-}
-
-void repl__buf_put(struct buf *b, const void *p, size_t n)
-{
-	if (!buf_reserve(b, n))
-		return;
-	memcpy(b->data + b->size, p, n);
-	b->size += n;
-	ASSERT(b->size <= b->cap);
-}
+/* ---- COPY text (struct buf, core/buf.h) --------------------------------- */
 
 void repl__buf_c(struct buf *b, char c)
 {
-	repl__buf_put(b, &c, 1);
+	buf_put(b, &c, 1);
 }
 
 void repl__buf_i64(struct buf *b, int64_t v)
 {
 	char tmp[24];
 	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	repl__buf_put(b, tmp, (size_t)n);
+	buf_put(b, tmp, (size_t)n);
 }
 
 void repl__buf_u64(struct buf *b, uint64_t v)
@@ -76,7 +45,7 @@ void repl__buf_u64(struct buf *b, uint64_t v)
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	repl__buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
@@ -122,20 +91,20 @@ void repl__buf_str(struct buf *b, const char *s)
 
 		ASSERT(len <= n);
 		if (len == 0) {
-			repl__buf_put(b, "\xef\xbf\xbd", 3);
+			buf_put(b, "\xef\xbf\xbd", 3);
 			p++, n--;
 			continue;
 		}
 		if (len == 1) {
 			switch (*p) {
-			case '\\': repl__buf_put(b, "\\\\", 2); break;
-			case '\t': repl__buf_put(b, "\\t", 2); break;
-			case '\n': repl__buf_put(b, "\\n", 2); break;
-			case '\r': repl__buf_put(b, "\\r", 2); break;
+			case '\\': buf_put(b, "\\\\", 2); break;
+			case '\t': buf_put(b, "\\t", 2); break;
+			case '\n': buf_put(b, "\\n", 2); break;
+			case '\r': buf_put(b, "\\r", 2); break;
 			default: repl__buf_c(b, (char)*p);
 			}
 		} else {
-			repl__buf_put(b, p, len);
+			buf_put(b, p, len);
 		}
 		p += len, n -= len;
 	}
@@ -143,7 +112,7 @@ void repl__buf_str(struct buf *b, const char *s)
 
 void repl__buf_null(struct buf *b)
 {
-	repl__buf_put(b, "\\N", 2);
+	buf_put(b, "\\N", 2);
 }
 
 void repl__buf_date(struct buf *b, struct core_date d)
@@ -153,7 +122,7 @@ void repl__buf_date(struct buf *b, struct core_date d)
 			 d.day);
 
 	ASSERT(n > 0 && (size_t)n < sizeof(tmp)); /* int16, int8, int8 */
-	repl__buf_put(b, tmp, (size_t)n);
+	buf_put(b, tmp, (size_t)n);
 }
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -188,9 +157,11 @@ int repl__batch_init(struct batch *b, uint32_t batch_records,
 	if (!b->bk || !b->ev || !b->bk_idx.slots || !b->ev_idx.slots)
 		return -ENOMEM;
 	for (int k = 0; k < REPL_STREAM_MAX; k++)
-		for (int s = 0; s < ST_COUNT; s++)
-			if (!buf_reserve(&b->part[k].st[s], 1u << 12))
+		for (int s = 0; s < ST_COUNT; s++) {
+			b->part[k].st[s].max = REPL_COPY_SIZE_MAX;
+			if (buf_reserve(&b->part[k].st[s], 1u << 12) != 0)
 				return -ENOMEM;
+		}
 	b->parts = 1;
 	return 0;
 }
@@ -203,7 +174,7 @@ void repl__batch_free(struct batch *b)
 	free(b->ev_idx.slots);
 	for (int k = 0; k < REPL_STREAM_MAX; k++)
 		for (int s = 0; s < ST_COUNT; s++)
-			free(b->part[k].st[s].data);
+			buf_free(&b->part[k].st[s]);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -249,8 +220,7 @@ void repl__batch_reset(struct batch *b, int64_t now_ms)
 		struct part *p = &b->part[k];
 
 		for (int s = 0; s < ST_COUNT; s++) {
-			p->st[s].size = 0;
-			p->st[s].overflow = false;
+			buf_clear(&p->st[s]);
 			p->rows[s] = 0;
 		}
 		memset(p->kinds, 0, sizeof(p->kinds));

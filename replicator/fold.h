@@ -21,6 +21,7 @@
 #ifndef BOOKD_REPL_FOLD_H
 #define BOOKD_REPL_FOLD_H
 
+#include "buf.h"
 #include "entry.h"
 #include "repl.h"
 
@@ -48,11 +49,8 @@ _Static_assert((REPL_BATCH_RECORDS_MAX + REPL_ENTRY_RECORDS_MAX) * UINT64_C(2) <
 
 /* ---- growable byte buffers (COPY text) ---------------------------------- */
 
-struct buf {
-	char *data;
-	size_t size, cap;
-	bool overflow; /* REPL_COPY_SIZE_MAX reached or no memory */
-};
+/* struct buf (core/buf.h), each with max REPL_COPY_SIZE_MAX: broken once
+ * a write did not fit (that cap reached, or no memory). */
 
 /* ---- the batch: records folded per booking and per event ---------------- */
 
@@ -152,9 +150,9 @@ struct batch {
 
 /* ---- the batch's memory (batch.c) ------------------------------------------ */
 
-/* COPY text fields; a buffer past REPL_COPY_SIZE_MAX (or out of memory)
- * drops what follows and is marked overflow. */
-void repl__buf_put(struct buf *b, const void *p, size_t n);
+/* COPY text fields (appended with buf_put and these); a buffer past
+ * REPL_COPY_SIZE_MAX (or out of memory) drops what follows and is marked
+ * broken. */
 void repl__buf_c(struct buf *b, char c);
 void repl__buf_i64(struct buf *b, int64_t v);
 void repl__buf_u64(struct buf *b, uint64_t v);

@@ -126,14 +126,14 @@ int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 	int rc;
 
 	ASSERT(c && sql && err && err_size > 0);
-	ASSERT(!b->overflow && b->size <= REPL_COPY_SIZE_MAX); /* fits an int */
+	ASSERT(!b->broken && b->size <= REPL_COPY_SIZE_MAX); /* fits an int */
 	t0 = repl__trace_on() ? repl__mono_s() : 0;
 	res = PQexec(c, sql);
 
 	if (!res || PQresultStatus(res) != PGRES_COPY_IN)
 		return pg_fail(c, res, sql, err, err_size);
 	PQclear(res);
-	rc = PQputCopyData(c, b->data, (int)b->size) == 1 ? 0 : -1;
+	rc = PQputCopyData(c, (const char *)b->data, (int)b->size) == 1 ? 0 : -1;
 	if (PQputCopyEnd(c, rc ? "replicator: copy failed" : NULL) != 1)
 		rc = -1;
 	res = PQgetResult(c);

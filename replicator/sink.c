@@ -671,7 +671,7 @@ int repl__apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 	repl__batch_finish(b);
 	for (uint32_t k = 0; k < n; k++)
 		for (int s = 0; s < ST_COUNT; s++)
-			if (b->part[k].st[s].overflow) {
+			if (b->part[k].st[s].broken) {
 				snprintf(b->err, sizeof(b->err),
 					 "batch too large to stage (out of memory)");
 				return -ENOMEM;

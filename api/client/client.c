@@ -3,7 +3,7 @@
  * docs/protocol.md).
  *
  * One blocking socket per bc_client. Requests are packed (proto.c) into an
- * output buffer; bc_flush() sends it, polling for input at the same time
+ * output buffer (struct buf, core/buf.h, as the input buffer); bc_flush() sends it, polling for input at the same time
  * and reading whatever answers arrive into the input buffer, so that a
  * client sending many requests never deadlocks against a server that
  * blocks on answers nobody reads. bc_recv() takes one frame from the input
@@ -11,8 +11,8 @@
  * fills a struct bc_answer (mp_read_answer). Synchronous calls are one
  * request, flush, and bc_recv until the answer with its id.
  *
- * Limits: the input buffer grows to at most CLIENT_IN_SIZE_MAX unread
- * bytes; a frame announced over MP_BODY_SIZE_MAX is -EPROTO.
+ * Limits: the input buffer holds at most CLIENT_IN_SIZE_MAX bytes (its
+ * max: when full of unread answers, bc_flush only sends); a frame announced over MP_BODY_SIZE_MAX is -EPROTO.
  */
 #include "bookd_client.h"
 #include "bookd_assert.h"
@@ -41,11 +41,11 @@ struct bc_client {
 	bool broken;
 	uint64_t next_id;
 	uint64_t pending;
-	struct mp_buf out;
+	struct buf out;
 	size_t out_sent;
 	msgpack_packer pk;
-	uint8_t *in;
-	size_t in_off, in_size, in_cap;
+	struct buf in;    /* max CLIENT_IN_SIZE_MAX; read from in_off */
+	size_t in_off;
 	msgpack_zone zone;
 	char role[16];
 	struct bc_answer last;
@@ -151,37 +151,30 @@ static int client__poll(bc_client *c, short events)
 static int client__read(bc_client *c)
 {
 	ssize_t n;
+	int rc;
 
-	ASSERT(c->in_off <= c->in_size);
-	ASSERT(c->in_size <= c->in_cap);
-	if (c->in_off > 0 && c->in_off == c->in_size) {
-		c->in_off = c->in_size = 0;
-	} else if (c->in_off > 0 && c->in_cap - c->in_size < CLIENT_READ_SIZE) {
-		memmove(c->in, c->in + c->in_off, c->in_size - c->in_off);
-		c->in_size -= c->in_off;
+	ASSERT(c->in_off <= c->in.size);
+	ASSERT(c->in.max == CLIENT_IN_SIZE_MAX);
+	/* Moves unread bytes to the front only when the room is short. */
+	if (c->in_off > 0 && (c->in_off == c->in.size ||
+			      c->in.cap - c->in.size < CLIENT_READ_SIZE)) {
+		buf_consume(&c->in, c->in_off);
 		c->in_off = 0;
 	}
-	if (c->in_cap - c->in_size < CLIENT_READ_SIZE) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : 2 * CLIENT_READ_SIZE;
-		uint8_t *p;
-		if (cap > CLIENT_IN_SIZE_MAX)
-			return -ENOBUFS;
-		p = realloc(c->in, cap);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = cap;
-	}
-	ASSERT(c->in_cap - c->in_size >= CLIENT_READ_SIZE);
+	rc = buf_reserve(&c->in, CLIENT_READ_SIZE);
+	if (rc < 0)
+		return rc; /* -ENOBUFS: full of unread answers */
+	ASSERT(c->in.cap - c->in.size >= CLIENT_READ_SIZE);
 	do
-		n = recv(c->fd, c->in + c->in_size, c->in_cap - c->in_size, 0);
+		n = recv(c->fd, c->in.data + c->in.size,
+			 c->in.cap - c->in.size, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	if (n == 0)
 		return -ECONNRESET;
-	c->in_size += (size_t)n;
-	ASSERT(c->in_size <= c->in_cap);
+	c->in.size += (size_t)n;
+	ASSERT(c->in.size <= c->in.cap);
 	return 0;
 }
 
@@ -230,16 +223,26 @@ int bc_flush(bc_client *c)
 	return 0;
 }
 
+/* The size of the whole frame at the front of the unread input (header
+ * included), or mp_frame_size's -2 (need more) or -1 (malformed). */
+static long client__frame_size(const bc_client *c)
+{
+	ASSERT(c->in_off <= c->in.size);
+	if (c->in.size == c->in_off)
+		return -2; /* nothing unread (data may be NULL) */
+	return mp_frame_size(c->in.data + c->in_off, c->in.size - c->in_off);
+}
+
 /* The next frame's body, decoded into *o (valid until the zone is
  * cleared). 0 or -errno. */
 static int client__frame(bc_client *c, msgpack_object *o)
 {
 	for (;;) {
-		long size = mp_frame_size(c->in + c->in_off, c->in_size - c->in_off);
+		long size = client__frame_size(c);
 		if (size > 0) {
 			ASSERT((size_t)size > MP_HEADER_SIZE);
-			ASSERT((size_t)size <= c->in_size - c->in_off);
-			const uint8_t *body = c->in + c->in_off + MP_HEADER_SIZE;
+			ASSERT((size_t)size <= c->in.size - c->in_off);
+			const uint8_t *body = c->in.data + c->in_off + MP_HEADER_SIZE;
 			int rc;
 			msgpack_zone_clear(&c->zone);
 			rc = mp_decode(&c->zone, body, (size_t)size - MP_HEADER_SIZE, o);
@@ -285,6 +288,7 @@ int bc_connect(const char *addr, const char *auth, bc_client **out,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->in.max = CLIENT_IN_SIZE_MAX;
 	c->timeout_ms = CLIENT_TIMEOUT_MS_DEFAULT;
 	c->next_id = 1;
 	c->events = calloc(BC_LIST_LIMIT_MAX, sizeof(*c->events));
@@ -348,8 +352,8 @@ void bc_close(bc_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	msgpack_zone_destroy(&c->zone);
-	mp_buf_free(&c->out);
-	free(c->in);
+	buf_free(&c->out);
+	buf_free(&c->in);
 	free(c->events);
 	free(c->bookings);
 	free(c);
@@ -391,7 +395,7 @@ int bc_recv(bc_client *c, struct bc_answer *out)
 		return -ECONNRESET;
 	/* Send what is queued before waiting; not while whole answers are
 	 * buffered already (queued requests then go out in one write). */
-	if (!c->in || mp_frame_size(c->in + c->in_off, c->in_size - c->in_off) <= 0) {
+	if (client__frame_size(c) <= 0) {
 		rc = bc_flush(c);
 		if (rc < 0)
 			return rc;

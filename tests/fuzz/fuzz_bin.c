@@ -42,7 +42,7 @@ struct sub {
 	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
 };
 
-static struct srv_buf out;
+static struct buf out;
 static struct sub subs[SUB_COUNT_MAX];
 static unsigned sub_count, submit_calls, eagain_every;
 static struct auth_config auth_cfg;
@@ -53,10 +53,10 @@ static struct srv_conn *const conn = (struct srv_conn *)&conn_dummy;
 void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 {
 	(void)c;
-	srv_buf_put(&out, bytes, size);
+	buf_put(&out, bytes, size);
 }
 
-struct srv_buf *srv_answer_begin(struct srv_conn *c)
+struct buf *srv_answer_begin(struct srv_conn *c)
 {
 	(void)c;
 	return &out;
@@ -313,7 +313,7 @@ static void make_jwt(void)
 
 static size_t hello(uint8_t *dst, const char *tok)
 {
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	size_t n;
 
@@ -325,7 +325,7 @@ static size_t hello(uint8_t *dst, const char *tok)
 	mp_frame_end(b.data, 0, b.size);
 	memcpy(dst, b.data, b.size);
 	n = b.size;
-	mp_buf_free(&b);
+	buf_free(&b);
 	return n;
 }
 

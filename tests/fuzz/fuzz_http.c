@@ -36,7 +36,7 @@ struct sub {
 };
 
 struct srv_conn {
-	struct srv_buf out;
+	struct buf out;
 	struct sub subs[SUB_MAX];
 	unsigned sub_count;
 };
@@ -44,17 +44,17 @@ struct srv_conn {
 static struct srv g_srv;
 static struct srv_conn g_conn;
 
-static void check_answer(const struct srv_buf *b, size_t from)
+static void check_answer(const struct buf *b, size_t from)
 {
 	if (b->size - from < 12 || memcmp(b->data + from, "HTTP/1.1 ", 9) != 0)
 		abort();
 }
 
-struct srv_buf *srv_answer_begin(struct srv_conn *c) { return &c->out; }
+struct buf *srv_answer_begin(struct srv_conn *c) { return &c->out; }
 void srv_answer_done(struct srv_conn *c) { (void)c; }
 void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 {
-	srv_buf_put(&c->out, bytes, size);
+	buf_put(&c->out, bytes, size);
 }
 
 int srv_submit(struct srv_conn *c, const struct core_req *req,
@@ -89,7 +89,7 @@ int srv_refresh_views(struct srv *s) { (void)s; return -ENOTSUP; }
 core_time srv_now(void) { return INT64_C(1772438400000); }
 
 /* The JSON body of the answer written at out[from..), if any, parses. */
-static void check_json(const struct srv_buf *b, size_t from)
+static void check_json(const struct buf *b, size_t from)
 {
 	const char *s = (const char *)b->data + from;
 	size_t n = b->size - from;

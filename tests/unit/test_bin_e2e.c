@@ -151,8 +151,8 @@ static int raw_connect(void)
 	return fd;
 }
 
-/* A frame from a packer callback into an mp_buf. */
-static void frame_map_start(struct mp_buf *b, msgpack_packer *pk, size_t *start,
+/* A frame from a packer callback into a struct buf. */
+static void frame_map_start(struct buf *b, msgpack_packer *pk, size_t *start,
 			    uint32_t n)
 {
 	msgpack_packer_init(pk, b, mp_buf_write);
@@ -684,7 +684,7 @@ static void test_auth(bc_client *svc)
 	fd = raw_connect();
 	CHECK(fd >= 0);
 	if (fd >= 0) {
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		size_t start;
 		struct bc_answer a;
@@ -697,7 +697,7 @@ static void test_auth(bc_client *svc)
 		CHECK(a.code == BC_UNAUTHORIZED);
 		CHECK(raw_closed(fd));
 		close(fd);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 	CHECK(bc_connect(addr, "wrong-key", &c, err, sizeof(err)) == -EACCES);
 	CHECK(strstr(err, "unauthorized") != NULL);
@@ -872,7 +872,7 @@ static int bin_one(int fd, const char *op, const char *name, const char *v,
 		   uint64_t v2)
 {
 	static uint64_t id = 100;
-	struct mp_buf buf = { 0 };
+	struct buf buf = { 0 };
 	msgpack_packer pk;
 	struct bc_answer a;
 	size_t start;
@@ -889,7 +889,7 @@ static int bin_one(int fd, const char *op, const char *name, const char *v,
 		mp_pack_kv_uint(&pk, k2, v2);
 	mp_frame_end(buf.data, start, buf.size);
 	rc = send_all(fd, buf.data, buf.size) ? raw_read_answer(fd, &a) : -1;
-	mp_buf_free(&buf);
+	buf_free(&buf);
 	if (rc != 0)
 		return -1;
 	CHECK(a.req_id == id);
@@ -923,7 +923,7 @@ static void test_same_inputs(bc_client *svc)
 	if (fd < 0 || !http_addr[0])
 		return;
 	{
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		struct bc_answer a;
 		size_t start;
@@ -933,7 +933,7 @@ static void test_same_inputs(bc_client *svc)
 		mp_frame_end(buf.data, start, buf.size);
 		CHECK(send_all(fd, buf.data, buf.size));
 		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 
 	/* Ids: an event's in the path (HTTP) or event_id (binary); an org's
@@ -998,7 +998,7 @@ static void test_same_inputs(bc_client *svc)
 	if (cfd < 0)
 		return;
 	{
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		struct bc_answer a;
 		size_t start;
@@ -1010,7 +1010,7 @@ static void test_same_inputs(bc_client *svc)
 		mp_frame_end(buf.data, start, buf.size);
 		CHECK(send_all(cfd, buf.data, buf.size));
 		CHECK(raw_read_answer(cfd, &a) == 0 && a.code == BC_OK);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 	memset(big, 'k', 256);
 	const struct same_case keys[] = {
@@ -1036,7 +1036,7 @@ static void test_same_inputs(bc_client *svc)
 		snprintf(cust, sizeof(cust), "same-bk");
 		memcpy(bkey, c->v, n);
 		{
-			struct mp_buf buf = { 0 };
+			struct buf buf = { 0 };
 			msgpack_packer pk;
 			struct bc_answer a;
 			size_t start;
@@ -1050,7 +1050,7 @@ static void test_same_inputs(bc_client *svc)
 			mp_frame_end(buf.data, start, buf.size);
 			CHECK(send_all(cfd, buf.data, buf.size));
 			bc = raw_read_answer(cfd, &a) == 0 ? a.code : -1;
-			mp_buf_free(&buf);
+			buf_free(&buf);
 		}
 		if ((hs == 201) != c->ok ||
 		    (bc == BC_OK || bc == BC_ALREADY_BOOKED) != c->ok) {
@@ -1128,7 +1128,7 @@ static void test_bad_clients(bc_client *svc)
 	fd = raw_connect();
 	CHECK(fd >= 0);
 	if (fd >= 0) {
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		size_t start;
 		uint8_t hdr[4];
@@ -1144,14 +1144,14 @@ static void test_bad_clients(bc_client *svc)
 		CHECK(a.code == BC_FRAME_TOO_LARGE && a.req_id == 0);
 		CHECK(raw_closed(fd));
 		close(fd);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 	CHECK(bc_status(svc, &st) == BC_OK);
 
 	/* Malformed msgpack inside a good frame: answered, connection kept. */
 	fd = raw_connect();
 	if (fd >= 0) {
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		size_t start;
 		static const uint8_t junk[] = { 0, 0, 0, 3, 0x82, 0xa1, 'v' };
@@ -1185,7 +1185,7 @@ static void test_bad_clients(bc_client *svc)
 		CHECK(raw_read_answer(fd, &a) == 0);
 		CHECK(a.code == BC_OK && a.req_id == 5);
 		close(fd);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 
 	/* A client that never reads: large answers pile up; the server drops
@@ -1196,7 +1196,7 @@ static void test_bad_clients(bc_client *svc)
 	make_series_days(svc, "Bulk", 5, 0, 100, NULL);
 	fd = raw_connect();
 	if (fd >= 0) {
-		struct mp_buf buf = { 0 };
+		struct buf buf = { 0 };
 		msgpack_packer pk;
 		size_t start, sent = 0;
 		bool dropped = false;
@@ -1233,7 +1233,7 @@ static void test_bad_clients(bc_client *svc)
 		       dropped ? "dropped by the server" : "still connected");
 		CHECK(dropped);
 		close(fd);
-		mp_buf_free(&buf);
+		buf_free(&buf);
 	}
 	CHECK(bc_status(svc, &st) == BC_OK);
 }

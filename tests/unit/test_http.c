@@ -1,7 +1,7 @@
 /*
  * test_http.c: the HTTP adapter (api/http*.c, srv_http_proto) on its own,
  * against this test's fakes of the network side (srv_answer, srv_submit,
- * srv_buf_*, ...): what net.c would do is done here by feed(), which keeps
+ * srv_answer_begin, ...): what net.c would do is done here by feed(), which keeps
  * the bytes parse() did not use and offers them again with more, like
  * net.c's parse_conn.
  *
@@ -60,7 +60,7 @@ struct srv {
 };
 
 struct srv_conn {
-	struct srv_buf out;     /* every answer, in order */
+	struct buf out;     /* every answer, in order */
 	unsigned answer_count;
 	struct sub subs[SUB_MAX];
 	unsigned sub_count;
@@ -75,7 +75,7 @@ static struct srv g_srv;
 static unsigned g_counted[6]; /* srv_count_response by class */
 static core_time g_now;
 
-struct srv_buf *srv_answer_begin(struct srv_conn *c)
+struct buf *srv_answer_begin(struct srv_conn *c)
 {
 	c->answer_count++;
 	return &c->out;
@@ -85,7 +85,7 @@ void srv_answer_done(struct srv_conn *c) { (void)c; }
 
 void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 {
-	srv_buf_put(srv_answer_begin(c), bytes, size);
+	buf_put(srv_answer_begin(c), bytes, size);
 }
 
 int srv_submit(struct srv_conn *c, const struct core_req *req,

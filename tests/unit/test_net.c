@@ -80,9 +80,9 @@ static long line_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		if (!strcmp(line, "PING")) {
 			srv_answer(c, "PONG\n", 5);
 		} else if (!strcmp(line, "BIG")) {
-			struct srv_buf *b = srv_answer_begin(c);
+			struct buf *b = srv_answer_begin(c);
 			for (int k = 0; k < 1024; k++)
-				srv_buf_printf(b, "%01023d\n", k);
+				buf_printf(b, "%01023d\n", k);
 			srv_answer_done(c);
 		} else if (!strncmp(line, "BOOK ", 5)) {
 			struct core_req q = { .op = CORE_OP_BOOK, .now = srv_now(),
@@ -109,20 +109,20 @@ static long line_parse(struct srv_conn *c, void *state, const uint8_t *in,
 
 static void line_render(struct srv_conn *c, void *state, const void *ctxp,
 			int rc, const struct core_resp *r,
-			const struct srv_views *views, struct srv_buf *out)
+			const struct srv_views *views, struct buf *out)
 {
 	const struct line_ctx *ctx = ctxp;
 
 	(void)c, (void)state, (void)views;
 	if (rc)
-		srv_buf_printf(out, "FAIL %d\n", rc);
+		buf_printf(out, "FAIL %d\n", rc);
 	else if (ctx->kind == 1)
-		srv_buf_printf(out, "%s %s\n", core_code_name(r->code),
+		buf_printf(out, "%s %s\n", core_code_name(r->code),
 			       r->code == CORE_OK
 				       ? core_booking_status_name(r->booking.status)
 				       : "-");
 	else
-		srv_buf_printf(out, "LIST %u\n", r->count);
+		buf_printf(out, "LIST %u\n", r->count);
 }
 
 static void line_timeout(struct srv_conn *c, void *state)

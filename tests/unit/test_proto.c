@@ -90,11 +90,11 @@ static void test_frames(void)
 	CHECK(mp_frame_size(g(h, 3), 3) == -2);
 
 	/* mp_frame_begin / end through a packer. */
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	size_t start;
 	msgpack_packer_init(&pk, &b, mp_buf_write);
-	mp_buf_put(&b, "xy", 2);
+	buf_put(&b, "xy", 2);
 	start = mp_frame_begin(&pk, b.size);
 	CHECK(start == 2);
 	msgpack_pack_map(&pk, 1);
@@ -104,7 +104,7 @@ static void test_frames(void)
 	CHECK(mp_frame_size(b.data + 2, b.size - 2) == (long)(b.size - 2));
 	/* An empty body is refused. */
 	CHECK(mp_frame_end(b.data, b.size - 4, b.size) == -EMSGSIZE);
-	mp_buf_free(&b);
+	buf_free(&b);
 }
 
 /* ---- decoding ---- */
@@ -203,7 +203,7 @@ static void test_decode(void)
 
 static void test_accessors(void)
 {
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	msgpack_object o;
 	uint64_t u = 0;
@@ -247,7 +247,7 @@ static void test_accessors(void)
 	CHECK(mp_get_uint(&o, "absent", &u) == 0 && u == 9);
 	CHECK(mp_get_uint(&o, "s", &u) == -EINVAL);
 	CHECK(mp_get(mp_get(&o, "u"), "x") == NULL); /* not a map */
-	mp_buf_free(&b);
+	buf_free(&b);
 
 	/* Op names and numbers. */
 	msgpack_object v = { .type = MSGPACK_OBJECT_POSITIVE_INTEGER };
@@ -348,7 +348,7 @@ static void test_objects(void)
 {
 	static struct bc_event events[BC_LIST_LIMIT_MAX];
 	static struct bc_booking bookings[BC_LIST_LIMIT_MAX];
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	msgpack_object o;
 	struct bc_answer a;
@@ -444,7 +444,7 @@ static void test_objects(void)
 	CHECK(mp_read_answer(&o, &a, events, 4, bookings, 4) == 0);
 	CHECK(a.code == BC_RATE_LIMITED && a.index == 3 && a.count == 4);
 	CHECK(a.retry_after_s == 2 && strcmp(a.message, "slow down") == 0);
-	mp_buf_free(&b);
+	buf_free(&b);
 }
 
 /* Answers with a wrong type somewhere: -EINVAL, never a crash. */
@@ -463,7 +463,7 @@ static void test_wrong_types(void)
 		"org:int",       "org.id:neg",   "customer.id:int",
 		"retry_after:big", "more:str",   "generated:neg",
 	};
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	msgpack_object o;
 	struct bc_answer a;
@@ -527,7 +527,7 @@ static void test_wrong_types(void)
 			fprintf(stderr, "accepted: %s\n", w);
 		CHECK(rc == -EINVAL);
 	}
-	mp_buf_free(&b);
+	buf_free(&b);
 
 	/* A status this client does not know is "unknown", not an error. */
 	b.size = 0;
@@ -538,7 +538,7 @@ static void test_wrong_types(void)
 	struct bc_booking bk;
 	CHECK(decode(b.data, b.size, &o) == 0);
 	CHECK(mp_read_booking(&o, &bk) == 0 && bk.status == BC_BOOKING_UNKNOWN);
-	mp_buf_free(&b);
+	buf_free(&b);
 }
 
 /* Random bytes and mutated answers: the decoder and the reader never crash
@@ -548,7 +548,7 @@ static void test_random(uint64_t seed)
 	static struct bc_event events[8];
 	static struct bc_booking bookings[8];
 	uint64_t x = seed | 1;
-	struct mp_buf b = { 0 };
+	struct buf b = { 0 };
 	msgpack_packer pk;
 	msgpack_object o;
 	struct bc_answer a;
@@ -586,7 +586,7 @@ static void test_random(uint64_t seed)
 	}
 	free(orig);
 	free(m);
-	mp_buf_free(&b);
+	buf_free(&b);
 }
 
 int main(void)
