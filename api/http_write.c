@@ -113,7 +113,7 @@ static void put_u64(struct buf *b, uint64_t v)
 }
 
 /* "name: value\r\n" when value is set. */
-static void put_header(struct srv_buf *b, const char *name, const char *value)
+static void put_header(struct buf *b, const char *name, const char *value)
 {
 	if (!value)
 		return;
