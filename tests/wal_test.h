@@ -1,7 +1,9 @@
 /*
- * wal_test.h: what the log's tests share: counting checks, a seeded
- * generator (splitmix64), payload patterns and temporary directories.
- * Included by one test file each, so its definitions are static.
+ * wal_test.h: what the log's tests share: a seeded generator (splitmix64),
+ * payload patterns, temporary directories, opening a log, running a test
+ * case by name and the last line. The checks are check.h's (CHECK,
+ * CHECK_EQ, REQUIRE). Included by one test file each, so its definitions
+ * are static.
  */
 #ifndef BOOKD_WAL_TEST_H
 #define BOOKD_WAL_TEST_H
@@ -15,40 +17,9 @@
 #include <unistd.h>
 
 #include "../wal/wal.h"
+#include "unit/check.h"
 
 #define SEG_SMALL (128u << 10) /* the smallest segment: many roll-overs */
-
-static unsigned long check_count, fail_count;
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		check_count++;                                             \
-		if (!(cond)) {                                             \
-			fail_count++;                                      \
-			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__,     \
-			       #cond);                                     \
-		}                                                          \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                     \
-	do {                                                               \
-		long long a_ = (long long)(a), b_ = (long long)(b);        \
-		check_count++;                                             \
-		if (a_ != b_) {                                            \
-			fail_count++;                                      \
-			printf("FAIL %s:%d: %s == %lld, not %lld\n",       \
-			       __FILE__, __LINE__, #a, a_, b_);            \
-		}                                                          \
-	} while (0)
-
-#define REQUIRE(cond)                                                      \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			printf("FATAL %s:%d: %s\n", __FILE__, __LINE__,    \
-			       #cond);                                     \
-			exit(1);                                           \
-		}                                                          \
-	} while (0)
 
 static uint64_t rng_state;
 
@@ -78,6 +49,7 @@ static inline void fill(uint8_t *p, size_t n, uint64_t k)
 }
 
 static char root[64]; /* the test's temporary directory */
+static const char *wal_test_name; /* as given to wal_test_start */
 
 /* Seeds rng_state from WAL_SEED or the clock and prints it; makes root.
  * Returns the seed, for failure messages. */
@@ -88,6 +60,7 @@ static inline uint64_t wal_test_start(const char *name)
 				 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 
 	printf("%s: seed %" PRIu64 " (set WAL_SEED to repeat)\n", name, seed);
+	wal_test_name = name;
 	rng_state = seed;
 	snprintf(root, sizeof(root), "/tmp/test_%s.XXXXXX", name);
 	REQUIRE(mkdtemp(root) != NULL);
@@ -105,6 +78,34 @@ static inline wal *wal_test_open(const struct wal_config *cfg)
 		printf("wal_open(%s): %d %s\n", cfg->dir, rc, err);
 	REQUIRE(rc == 0);
 	return w;
+}
+
+static inline double wal_test_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs one test case (a call) and prints a line: its name, ok or FAIL
+ * (whether a check in it failed), and how long it took. */
+#define WAL_TEST_RUN(call)                                                 \
+	do {                                                               \
+		double t0_ = wal_test_now_s();                             \
+		unsigned f0_ = check_fail_count;                           \
+		call;                                                      \
+		printf("%s: %-50s %s %.2f s\n", wal_test_name, #call,      \
+		       check_fail_count == f0_ ? "ok  " : "FAIL",           \
+		       wal_test_now_s() - t0_);                             \
+	} while (0)
+
+/* Removes root; prints the last line (check_end) and returns the exit
+ * status. */
+static inline int wal_test_end(uint64_t seed)
+{
+	rm_rf(root);
+	return check_end(wal_test_name, seed);
 }
 
 #endif

@@ -9,12 +9,18 @@
  * check_run runs a program's table of test functions (struct check_test,
  * e.g. a table) and says which failed; check_run_all those defined
  * with CHECK_TEST_FN (each registers itself: no table to keep).
+ *
+ * CHECK_EQ compares two integers and prints both; REQUIRE stops the test
+ * at once (for what the rest of it needs); check_end prints a seeded
+ * test's last line and gives its exit status.
  */
 #ifndef BOOKD_TEST_CHECK_H
 #define BOOKD_TEST_CHECK_H
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +134,38 @@ static inline int check_run_all(const char *prog, const char *only)
 	struct check_tests *all = check_test_list();
 
 	return check_run(prog, all->t, all->n, only);
+}
+
+/* CHECK that integers a and b are equal; a failure prints both. */
+#define CHECK_EQ(a, b)                                                        \
+	do {                                                                  \
+		long long a_ = (long long)(a), b_ = (long long)(b);           \
+		CHECK_PRINT(a_ == b_, #a " == " #b,                           \
+			    fprintf(stderr, ": %lld, not %lld", a_, b_));     \
+	} while (0)
+
+/* Stops the test (exit 1) if cond is false: what follows depends on it. */
+#define REQUIRE(cond)                                                         \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: REQUIRE failed: %s\n",        \
+				__FILE__, __LINE__, #cond);                   \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
+
+/* The last line of a test whose random parts came from seed: "<name>: N
+ * checks passed", or "<name>: F of N checks failed (seed S)"; returns
+ * its exit status. */
+static inline int check_end(const char *name, uint64_t seed)
+{
+	if (check_fail_count > 0) {
+		printf("%s: %u of %u checks failed (seed %" PRIu64 ")\n", name,
+		       check_fail_count, check_count, seed);
+		return 1;
+	}
+	printf("%s: %u checks passed\n", name, check_count);
+	return 0;
 }
 
 #endif

@@ -12,6 +12,8 @@
 #endif
 #include "tz.h"
 
+#include "check.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,35 +24,11 @@
 #include <unistd.h>
 
 #define ZONEINFO "/usr/share/zoneinfo"
-#define FAIL_PRINT_MAX 50
 #define FILE_SIZE_MAX (1 << 20)
 #define FLIP_ROUND_COUNT 3000
 #define HOUR 3600
 #define DAY INT64_C(86400)
 #define SKIP 77
-
-static unsigned long check_count, fail_count;
-
-static void check(bool ok, int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void check(bool ok, int line, const char *expr, const char *fmt, ...)
-{
-	va_list ap;
-
-	check_count++;
-	if (ok)
-		return;
-	if (++fail_count > FAIL_PRINT_MAX)
-		return;
-	printf("FAIL test_tz.c:%d: %s: ", line, expr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-
-#define CHECK(cond, ...) check((cond), __LINE__, #cond, __VA_ARGS__)
 
 /* ---- helpers ---- */
 
@@ -99,7 +77,7 @@ static struct tz *load(const char *name)
 	struct tz *z = NULL;
 	int rc = tz_load(name, &z);
 
-	CHECK(rc == 0, "tz_load(\"%s\") = %d", name, rc);
+	CHECK_MSG(rc == 0, "tz_load(\"%s\") = %d", name, rc);
 	return rc == 0 ? z : NULL;
 }
 
@@ -124,12 +102,9 @@ static void check_offset(const struct tz *z, const char *label, int64_t t,
 {
 	int32_t got = tz_offset_at(z, t);
 
-	if (got == want) { /* the common case: no formatting */
-		check_count++;
-		return;
-	}
-	CHECK(got == want, "%s: offset at %sZ = %d, want %d", label,
-	      fmt_time(t), got, want);
+	/* The message is formatted only when the check fails. */
+	CHECK_MSG(got == want, "%s: offset at %sZ = %d, want %d", label,
+		  fmt_time(t), got, want);
 }
 
 static void check_utc(const struct tz *z, const char *label, int64_t local,
@@ -137,12 +112,8 @@ static void check_utc(const struct tz *z, const char *label, int64_t local,
 {
 	int64_t got = tz_local_to_utc(z, local);
 
-	if (got == want) {
-		check_count++;
-		return;
-	}
-	CHECK(got == want, "%s: local %s -> %sZ, want %sZ", label,
-	      fmt_time(local), fmt_time(got), fmt_time(want));
+	CHECK_MSG(got == want, "%s: local %s -> %sZ, want %sZ", label,
+		  fmt_time(local), fmt_time(got), fmt_time(want));
 }
 
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *len)
@@ -190,9 +161,9 @@ static void test_civil(void)
 	int y = 1970, m = 1, d = 1;
 	int64_t last = tz_days_from_civil(2100, 12, 31);
 
-	CHECK(tz_days_from_civil(1970, 1, 1) == 0, "epoch");
-	CHECK(tz_days_from_civil(2000, 3, 1) == 11017, "2000-03-01");
-	CHECK(tz_days_from_civil(1969, 12, 31) == -1, "1969-12-31");
+	CHECK_MSG(tz_days_from_civil(1970, 1, 1) == 0, "epoch");
+	CHECK_MSG(tz_days_from_civil(2000, 3, 1) == 11017, "2000-03-01");
+	CHECK_MSG(tz_days_from_civil(1969, 12, 31) == -1, "1969-12-31");
 	for (int64_t days = 0; days <= last; days++) {
 		int cy, cm, cd;
 		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -200,15 +171,15 @@ static void test_civil(void)
 		struct tm tm;
 
 		tz_civil_from_days(days, &cy, &cm, &cd);
-		CHECK(cy == y && cm == m && cd == d,
-		      "day %" PRId64 ": %d-%d-%d, want %d-%d-%d", days, cy, cm,
-		      cd, y, m, d);
-		CHECK(tz_days_from_civil(y, m, d) == days,
-		      "days_from_civil(%d-%d-%d)", y, m, d);
-		CHECK(tz_date_valid(y, m, d), "valid %d-%d-%d", y, m, d);
+		CHECK_MSG(cy == y && cm == m && cd == d,
+			  "day %" PRId64 ": %d-%d-%d, want %d-%d-%d", days, cy,
+			  cm, cd, y, m, d);
+		CHECK_MSG(tz_days_from_civil(y, m, d) == days,
+			  "days_from_civil(%d-%d-%d)", y, m, d);
+		CHECK_MSG(tz_date_valid(y, m, d), "valid %d-%d-%d", y, m, d);
 		gmtime_r(&tt, &tm);
-		CHECK(tz_weekday(days) == (tm.tm_wday + 6) % 7,
-		      "weekday of %d-%d-%d", y, m, d);
+		CHECK_MSG(tz_weekday(days) == (tm.tm_wday + 6) % 7,
+			  "weekday of %d-%d-%d", y, m, d);
 		if (++d > month_days[m - 1] + (m == 2 && leap)) {
 			d = 1;
 			if (++m > 12) {
@@ -222,31 +193,33 @@ static void test_civil(void)
 		int cy, cm, cd;
 
 		tz_civil_from_days(days, &cy, &cm, &cd);
-		CHECK(tz_days_from_civil(cy, cm, cd) == days,
-		      "round trip %" PRId64, days);
+		CHECK_MSG(tz_days_from_civil(cy, cm, cd) == days,
+			  "round trip %" PRId64, days);
 	}
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		int64_t days = tz_days_from_civil(known[i].y, known[i].m,
 						  known[i].d);
 
-		CHECK(tz_weekday(days) == known[i].wday, "weekday %d-%d-%d = %d",
-		      known[i].y, known[i].m, known[i].d, tz_weekday(days));
+		CHECK_MSG(tz_weekday(days) == known[i].wday,
+			  "weekday %d-%d-%d = %d", known[i].y, known[i].m,
+			  known[i].d, tz_weekday(days));
 	}
-	CHECK(tz_weekday(-7) == 3 && tz_weekday(INT64_MAX) >= 0 &&
-	      tz_weekday(INT64_MIN) <= 6, "weekday extremes");
-	CHECK(tz_date_valid(2024, 2, 29), "2024-02-29");
-	CHECK(tz_date_valid(2000, 2, 29), "2000-02-29");
-	CHECK(!tz_date_valid(2023, 2, 29), "2023-02-29");
-	CHECK(!tz_date_valid(2100, 2, 29), "2100-02-29");
-	CHECK(tz_date_valid(1970, 1, 1), "1970-01-01");
-	CHECK(!tz_date_valid(1969, 12, 31), "1969-12-31");
-	CHECK(tz_date_valid(9999, 12, 31), "9999-12-31");
-	CHECK(!tz_date_valid(10000, 1, 1), "10000-01-01");
-	CHECK(!tz_date_valid(2026, 13, 1), "month 13");
-	CHECK(!tz_date_valid(2026, 0, 1), "month 0");
-	CHECK(!tz_date_valid(2026, 4, 31), "April 31");
-	CHECK(!tz_date_valid(2026, 4, 0), "day 0");
-	CHECK(!tz_date_valid(2026, 1, -1), "day -1");
+	CHECK_MSG(tz_weekday(-7) == 3 && tz_weekday(INT64_MAX) >= 0 &&
+			  tz_weekday(INT64_MIN) <= 6,
+		  "weekday extremes");
+	CHECK_MSG(tz_date_valid(2024, 2, 29), "2024-02-29");
+	CHECK_MSG(tz_date_valid(2000, 2, 29), "2000-02-29");
+	CHECK_MSG(!tz_date_valid(2023, 2, 29), "2023-02-29");
+	CHECK_MSG(!tz_date_valid(2100, 2, 29), "2100-02-29");
+	CHECK_MSG(tz_date_valid(1970, 1, 1), "1970-01-01");
+	CHECK_MSG(!tz_date_valid(1969, 12, 31), "1969-12-31");
+	CHECK_MSG(tz_date_valid(9999, 12, 31), "9999-12-31");
+	CHECK_MSG(!tz_date_valid(10000, 1, 1), "10000-01-01");
+	CHECK_MSG(!tz_date_valid(2026, 13, 1), "month 13");
+	CHECK_MSG(!tz_date_valid(2026, 0, 1), "month 0");
+	CHECK_MSG(!tz_date_valid(2026, 4, 31), "April 31");
+	CHECK_MSG(!tz_date_valid(2026, 4, 0), "day 0");
+	CHECK_MSG(!tz_date_valid(2026, 1, -1), "day -1");
 }
 
 /* ---- named zones ---- */
@@ -303,12 +276,13 @@ static void test_berlin(void)
 		bool summer = day >= tz_days_from_civil(2026, 3, 30) &&
 			      day <= tz_days_from_civil(2026, 10, 19);
 
-		CHECK(tz_weekday(day) == 0, "%s is a Monday", fmt_time(local));
-		CHECK(utc + tz_offset_at(z, utc) == local,
-		      "Monday %s keeps local time", fmt_time(local));
-		CHECK(utc == day * DAY + (summer ? 16 : 17) * HOUR,
-		      "Monday %s 18:00 -> %sZ", fmt_time(local),
-		      fmt_time(utc));
+		CHECK_MSG(tz_weekday(day) == 0, "%s is a Monday",
+			  fmt_time(local));
+		CHECK_MSG(utc + tz_offset_at(z, utc) == local,
+			  "Monday %s keeps local time", fmt_time(local));
+		CHECK_MSG(utc == day * DAY + (summer ? 16 : 17) * HOUR,
+			  "Monday %s 18:00 -> %sZ", fmt_time(local),
+			  fmt_time(utc));
 	}
 
 	/* After the table (fat files end in 2037): the footer rule. */
@@ -329,12 +303,14 @@ static void test_berlin(void)
 	check_offset(z, "Berlin 1850", at(1850, 1, 1, 0, 0, 0), 3208);
 
 	/* Any int64 is accepted. */
-	CHECK(tz_offset_at(z, INT64_MAX) == 3600 ||
-	      tz_offset_at(z, INT64_MAX) == 7200, "INT64_MAX");
-	CHECK(tz_offset_at(z, INT64_MIN) == 3208, "INT64_MIN");
-	CHECK(tz_local_to_utc(z, INT64_MIN) == INT64_MIN, "INT64_MIN local");
-	CHECK(tz_local_to_utc(z, INT64_MAX) <= INT64_MAX - 3600,
-	      "INT64_MAX local");
+	CHECK_MSG(tz_offset_at(z, INT64_MAX) == 3600 ||
+			  tz_offset_at(z, INT64_MAX) == 7200,
+		  "INT64_MAX");
+	CHECK_MSG(tz_offset_at(z, INT64_MIN) == 3208, "INT64_MIN");
+	CHECK_MSG(tz_local_to_utc(z, INT64_MIN) == INT64_MIN,
+		  "INT64_MIN local");
+	CHECK_MSG(tz_local_to_utc(z, INT64_MAX) <= INT64_MAX - 3600,
+		  "INT64_MAX local");
 	tz_free(z);
 }
 
@@ -414,30 +390,31 @@ static void test_names(void)
 	static int not_a_zone;
 	struct tz *z;
 
-	CHECK(strlen(bad[sizeof(bad) / sizeof(bad[0]) - 1]) == 64, "64 bytes");
-	CHECK(strlen(unknown[4]) == 63, "63 bytes");
+	CHECK_MSG(strlen(bad[sizeof(bad) / sizeof(bad[0]) - 1]) == 64,
+		  "64 bytes");
+	CHECK_MSG(strlen(unknown[4]) == 63, "63 bytes");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc;
 
 		z = (struct tz *)&not_a_zone;
 		rc = tz_load(bad[i], &z);
-		CHECK(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
-		      bad[i], rc);
-		CHECK(z == NULL, "*out is NULL on failure");
+		CHECK_MSG(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
+			  bad[i], rc);
+		CHECK_MSG(z == NULL, "*out is NULL on failure");
 	}
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		int rc;
 
 		z = (struct tz *)&not_a_zone;
 		rc = tz_load(unknown[i], &z);
-		CHECK(rc == -ENOENT, "tz_load(\"%s\") = %d, want -ENOENT",
-		      unknown[i], rc);
-		CHECK(z == NULL, "*out is NULL on failure");
+		CHECK_MSG(rc == -ENOENT, "tz_load(\"%s\") = %d, want -ENOENT",
+			  unknown[i], rc);
+		CHECK_MSG(z == NULL, "*out is NULL on failure");
 	}
 	if (access(ZONEINFO "/right/UTC", R_OK) == 0) {
 		int rc = tz_load("right/UTC", &z);
 
-		CHECK(rc == -ENOTSUP, "leap-second zone: %d", rc);
+		CHECK_MSG(rc == -ENOTSUP, "leap-second zone: %d", rc);
 		tz_free(z);
 	}
 	/* Files of the tree that are TZif (or a link to one) but no IANA zone
@@ -451,9 +428,10 @@ static void test_names(void)
 
 		z = (struct tz *)&not_a_zone;
 		rc = tz_load(not_zones[i], &z);
-		CHECK(rc == -ENOENT || rc == -ENOTSUP,
-		      "tz_load(\"%s\") = %d, want -ENOENT", not_zones[i], rc);
-		CHECK(z == NULL, "*out is NULL on failure");
+		CHECK_MSG(rc == -ENOENT || rc == -ENOTSUP,
+			  "tz_load(\"%s\") = %d, want -ENOENT", not_zones[i],
+			  rc);
+		CHECK_MSG(z == NULL, "*out is NULL on failure");
 	}
 	/* Malformed names that open a real file: refused as names. */
 	static const char *const odd[] = {
@@ -463,8 +441,8 @@ static void test_names(void)
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		int rc = tz_load(odd[i], &z);
 
-		CHECK(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
-		      odd[i], rc);
+		CHECK_MSG(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
+			  odd[i], rc);
 	}
 	/* IANA names, canonical and backward links, still load. */
 	static const char *const zones[] = {
@@ -479,7 +457,8 @@ static void test_names(void)
 		if (access(path, R_OK) != 0)
 			continue; /* not in this tzdata */
 		rc = tz_load(zones[i], &z);
-		CHECK(rc == 0, "tz_load(\"%s\") = %d, want 0", zones[i], rc);
+		CHECK_MSG(rc == 0, "tz_load(\"%s\") = %d, want 0", zones[i],
+			  rc);
 		tz_free(z);
 	}
 	tz_free(NULL);
@@ -495,11 +474,11 @@ static void test_link_outside(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/Outside", dir);
 	unlink(path);
-	CHECK(symlink(ZONEINFO "/Europe/Berlin", path) == 0, "symlink: %s",
-	      strerror(errno));
+	CHECK_MSG(symlink(ZONEINFO "/Europe/Berlin", path) == 0, "symlink: %s",
+		  strerror(errno));
 	rc = tz_load("Outside", &z);
-	CHECK(rc == -ENOENT, "link out of TZDIR: %d, want -ENOENT", rc);
-	CHECK(z == NULL, "*out is NULL on failure");
+	CHECK_MSG(rc == -ENOENT, "link out of TZDIR: %d, want -ENOENT", rc);
+	CHECK_MSG(z == NULL, "*out is NULL on failure");
 	unlink(path);
 }
 
@@ -578,9 +557,9 @@ static void check_round_trip(const struct tz *z, const char *name,
 		int64_t local = u + tz_offset_at(z, u);
 		int64_t r = tz_local_to_utc(z, local);
 
-		CHECK(r + tz_offset_at(z, r) == local && r <= u,
-		      "%s: %sZ is local %s -> %sZ", name, fmt_time(u),
-		      fmt_time(local), fmt_time(r));
+		CHECK_MSG(r + tz_offset_at(z, r) == local && r <= u,
+			  "%s: %sZ is local %s -> %sZ", name, fmt_time(u),
+			  fmt_time(local), fmt_time(r));
 	}
 }
 
@@ -788,7 +767,7 @@ static void test_footers(const char *dir)
 
 	for (size_t i = 0; i < sizeof(libc_ok) / sizeof(libc_ok[0]); i++) {
 		rc = load_footer(dir, libc_ok[i], &z);
-		CHECK(rc == 0, "footer \"%s\": %d", libc_ok[i], rc);
+		CHECK_MSG(rc == 0, "footer \"%s\": %d", libc_ok[i], rc);
 		if (rc)
 			continue;
 		libc_zone(libc_ok[i]);
@@ -803,8 +782,8 @@ static void test_footers(const char *dir)
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		rc = load_footer(dir, bad[i], &z);
-		CHECK(rc == -EINVAL, "footer \"%s\": %d, want -EINVAL", bad[i],
-		      rc);
+		CHECK_MSG(rc == -EINVAL, "footer \"%s\": %d, want -EINVAL",
+			  bad[i], rc);
 		tz_free(z);
 	}
 
@@ -875,7 +854,7 @@ static void test_tzif(const char *dir)
 	/* Table only, no footer rule: last type after the table, the first
 	 * non-DST type (1, +1 h) before it. */
 	rc = load_spec(dir, &good, &z);
-	CHECK(rc == 0, "synthetic: %d", rc);
+	CHECK_MSG(rc == 0, "synthetic: %d", rc);
 	if (rc == 0) {
 		check_offset(z, "synthetic", INT64_MIN, 3600);
 		check_offset(z, "synthetic", -100001, 3600);
@@ -894,19 +873,19 @@ static void test_tzif(const char *dir)
 	s.version = '4';
 	s.footer = "<+01>-1<+02>-2,M3.5.0,M10.5.0/3";
 	rc = load_spec(dir, &s, &z);
-	CHECK(rc == 0, "version 4: %d", rc);
+	CHECK_MSG(rc == 0, "version 4: %d", rc);
 	tz_free(z);
 
 	s = good;
 	s.version = '\0';
-	CHECK(load_spec(dir, &s, &z) == -EINVAL, "version 1 refused");
+	CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "version 1 refused");
 	s = good;
 	s.footer = "CET-1CEST";
-	CHECK(load_spec(dir, &s, &z) == -EINVAL, "DST without rule");
+	CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "DST without rule");
 	s = good;
 	s.leap_count = 3;
 	rc = load_spec(dir, &s, &z);
-	CHECK(rc == -ENOTSUP, "leap seconds: %d", rc);
+	CHECK_MSG(rc == -ENOTSUP, "leap seconds: %d", rc);
 	tz_free(z);
 	{
 		static const int64_t t2[3] = { 0, 0, 5 }, t3[3] = { 5, 0, 9 };
@@ -917,20 +896,23 @@ static void test_tzif(const char *dir)
 
 		s = good;
 		s.times = t2;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "equal times");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "equal times");
 		s.times = t3;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "descending times");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
+			  "descending times");
 		s = good;
 		s.indices = i2;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "index range");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "index range");
 		s = good;
 		s.utoffs = o2;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "utoff < -24:59:59");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
+			  "utoff < -24:59:59");
 		s.utoffs = o3;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "utoff > 25:59:59");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
+			  "utoff > 25:59:59");
 		s = good;
 		s.isdst = d2;
-		CHECK(load_spec(dir, &s, &z) == -EINVAL, "isdst 2");
+		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "isdst 2");
 	}
 
 	/* Patched bytes of the good file. */
@@ -957,7 +939,7 @@ static void test_tzif(const char *dir)
 
 		buf[patches[i].pos] = patches[i].value;
 		rc = load_bytes(dir, buf, len, &z);
-		CHECK(rc == -EINVAL, "%s: %d", patches[i].what, rc);
+		CHECK_MSG(rc == -EINVAL, "%s: %d", patches[i].what, rc);
 		tz_free(z);
 		buf[patches[i].pos] = saved;
 	}
@@ -965,18 +947,21 @@ static void test_tzif(const char *dir)
 	{
 		size_t chars = V2_HEADER_POS + 44 + 3 * 9 + 3 * 6;
 
-		CHECK(memcmp(buf + chars, "ABC", 4) == 0, "layout");
+		CHECK_MSG(memcmp(buf + chars, "ABC", 4) == 0, "layout");
 		buf[chars + 3] = 'D';
-		CHECK(load_bytes(dir, buf, len, &z) == -EINVAL, "no NUL");
+		CHECK_MSG(load_bytes(dir, buf, len, &z) == -EINVAL, "no NUL");
 		buf[chars + 3] = '\0';
 		buf[len] = 'x';
-		CHECK(load_bytes(dir, buf, len + 1, &z) == -EINVAL, "trailing");
+		CHECK_MSG(load_bytes(dir, buf, len + 1, &z) == -EINVAL,
+			  "trailing");
 		buf[len] = '\n';
-		CHECK(load_bytes(dir, buf, len + 1, &z) == -EINVAL, "\\n\\n\\n");
+		CHECK_MSG(load_bytes(dir, buf, len + 1, &z) == -EINVAL,
+			  "\\n\\n\\n");
 		buf[len - 2] = 'x';
-		CHECK(load_bytes(dir, buf, len, &z) == -EINVAL, "footer \\n");
+		CHECK_MSG(load_bytes(dir, buf, len, &z) == -EINVAL,
+			  "footer \\n");
 	}
-	CHECK(load_bytes(dir, buf, 0, &z) == -EINVAL, "empty file");
+	CHECK_MSG(load_bytes(dir, buf, 0, &z) == -EINVAL, "empty file");
 }
 
 /* Truncated and bit-flipped copies of a real zone file. */
@@ -989,16 +974,16 @@ static void test_malformed(const char *dir, const struct tz *ref)
 	int rc;
 
 	rc = read_file(ZONEINFO "/Europe/Berlin", orig, sizeof(orig), &len);
-	CHECK(rc == 0 && len > 100, "read Berlin: %d", rc);
+	CHECK_MSG(rc == 0 && len > 100, "read Berlin: %d", rc);
 	if (rc || len <= 100)
 		return;
 	for (size_t n = 0; n < len; n++) {
 		rc = load_bytes(dir, orig, n, &z);
-		CHECK(rc == -EINVAL, "truncated to %zu bytes: %d", n, rc);
+		CHECK_MSG(rc == -EINVAL, "truncated to %zu bytes: %d", n, rc);
 		tz_free(z);
 	}
 	rc = load_bytes(dir, orig, len, &z);
-	CHECK(rc == 0, "full copy: %d", rc);
+	CHECK_MSG(rc == 0, "full copy: %d", rc);
 	if (rc == 0) {
 		for (int i = 0; i < 1000; i++) {
 			int64_t t = rng_range(at(1800, 1, 1, 0, 0, 0),
@@ -1024,7 +1009,8 @@ static void test_malformed(const char *dir, const struct tz *ref)
 			buf[pos] ^= (uint8_t)(1 + rng_next() % 255);
 		}
 		rc = load_bytes(dir, buf, len, &z);
-		CHECK(rc == 0 || rc == -EINVAL, "flip round %d: %d", round, rc);
+		CHECK_MSG(rc == 0 || rc == -EINVAL, "flip round %d: %d", round,
+			  rc);
 		if (rc != 0)
 			continue;
 		loaded++;
@@ -1034,8 +1020,8 @@ static void test_malformed(const char *dir, const struct tz *ref)
 						  at(2400, 1, 1, 0, 0, 0));
 			int32_t off = tz_offset_at(z, t);
 
-			CHECK(off > -25 * HOUR && off < 26 * HOUR, "offset %d",
-			      off);
+			CHECK_MSG(off > -25 * HOUR && off < 26 * HOUR,
+				  "offset %d", off);
 			(void)tz_local_to_utc(z, local);
 			(void)tz_local_to_utc(z, t);
 		}
@@ -1049,7 +1035,7 @@ static void test_malformed(const char *dir, const struct tz *ref)
 		for (size_t i = 44; i < n; i++)
 			buf[i] = (uint8_t)rng_next();
 		rc = load_bytes(dir, buf, n, &z);
-		CHECK(rc == -EINVAL, "random body %d: %d", round, rc);
+		CHECK_MSG(rc == -EINVAL, "random body %d: %d", round, rc);
 		tz_free(z);
 	}
 	printf("tz: %zu truncations, %d flip rounds (%lu still valid)\n", len,
@@ -1099,11 +1085,5 @@ int main(void)
 	unlink(path);
 	rmdir(dir);
 
-	if (fail_count) {
-		printf("tz: %lu of %lu checks failed (seed %" PRIu64 ")\n",
-		       fail_count, check_count, seed);
-		return 1;
-	}
-	printf("tz: %lu checks passed\n", check_count);
-	return 0;
+	return check_end("tz", seed);
 }

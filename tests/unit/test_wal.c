@@ -1143,23 +1143,6 @@ static void test_config(void)
 	CHECK(strstr(err, "cannot create") != NULL);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-#define RUN(call)                                                          \
-	do {                                                               \
-		double t0_ = now_s();                                      \
-		unsigned long f0_ = fail_count;                            \
-		call;                                                      \
-		printf("wal: %-50s %s %.2f s\n", #call,                    \
-		       fail_count == f0_ ? "ok  " : "FAIL", now_s() - t0_);  \
-	} while (0)
-
 int main(void)
 {
 	uint64_t seed = wal_test_start("wal");
@@ -1168,26 +1151,20 @@ int main(void)
 	if (full == NULL || strcmp(full, "1") != 0)
 		sweep_phase = (unsigned)(seed % 3);
 
-	RUN(test_config());
-	RUN(test_round_trip());
-	RUN(test_reopen());
-	RUN(test_rollover());
-	RUN(test_concurrent(WAL_IO_THREAD, 1u << 20));
-	RUN(test_concurrent(WAL_IO_THREAD, WAL_BUFFER_SIZE_MIN)); /* full */
-	RUN(test_concurrent(WAL_IO_URING, 1u << 20));
-	RUN(test_torn_tail());
-	RUN(test_tail_rules());
-	RUN(test_bit_flips());
-	RUN(test_missing_segment());
-	RUN(test_kill9());
-	RUN(test_lock());
+	WAL_TEST_RUN(test_config());
+	WAL_TEST_RUN(test_round_trip());
+	WAL_TEST_RUN(test_reopen());
+	WAL_TEST_RUN(test_rollover());
+	WAL_TEST_RUN(test_concurrent(WAL_IO_THREAD, 1u << 20));
+	/* The minimal buffer: appenders find it full and wait. */
+	WAL_TEST_RUN(test_concurrent(WAL_IO_THREAD, WAL_BUFFER_SIZE_MIN));
+	WAL_TEST_RUN(test_concurrent(WAL_IO_URING, 1u << 20));
+	WAL_TEST_RUN(test_torn_tail());
+	WAL_TEST_RUN(test_tail_rules());
+	WAL_TEST_RUN(test_bit_flips());
+	WAL_TEST_RUN(test_missing_segment());
+	WAL_TEST_RUN(test_kill9());
+	WAL_TEST_RUN(test_lock());
 
-	rm_rf(root);
-	if (fail_count > 0) {
-		printf("wal: %lu of %lu checks FAILED (seed %" PRIu64 ")\n",
-		       fail_count, check_count, seed);
-		return 1;
-	}
-	printf("wal: %lu checks passed\n", check_count);
-	return 0;
+	return wal_test_end(seed);
 }

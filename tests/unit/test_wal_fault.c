@@ -392,12 +392,5 @@ int main(void)
 	test_snapshot_failure();
 
 	wal_set_syscalls(NULL);
-	rm_rf(root);
-	if (fail_count > 0) {
-		printf("wal: %lu of %lu checks FAILED (fault, seed %" PRIu64
-		       ")\n", fail_count, check_count, seed);
-		return 1;
-	}
-	printf("wal: %lu checks passed (fault)\n", check_count);
-	return 0;
+	return wal_test_end(seed);
 }

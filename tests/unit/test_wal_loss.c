@@ -670,33 +670,18 @@ static void test_recover_stop_before(void)
 	rm_rf(dir);
 }
 
-#define RUN(call)                                                          \
-	do {                                                               \
-		unsigned long f0 = fail_count;                             \
-		call;                                                      \
-		printf("wal_loss: %-40s %s\n", #call,                      \
-		       fail_count == f0 ? "ok" : "FAIL");                  \
-	} while (0)
-
 int main(void)
 {
 	uint64_t seed = wal_test_start("wal_loss");
 
-	RUN(test_rollover_clean());
-	RUN(test_missing_last_segment());
-	RUN(test_missing_tail_segments());
-	RUN(test_version1());
-	RUN(test_truncated());
-	RUN(test_zeroed_tail());
-	RUN(test_torn_tail_behind_checkpoint());
-	RUN(test_cut_before());
-	RUN(test_recover_stop_before());
-	rm_rf(root);
-	if (fail_count) {
-		printf("wal_loss: %lu of %lu checks FAILED (seed %" PRIu64 ")\n",
-		       fail_count, check_count, seed);
-		return 1;
-	}
-	printf("wal_loss: %lu checks passed\n", check_count);
-	return 0;
+	WAL_TEST_RUN(test_rollover_clean());
+	WAL_TEST_RUN(test_missing_last_segment());
+	WAL_TEST_RUN(test_missing_tail_segments());
+	WAL_TEST_RUN(test_version1());
+	WAL_TEST_RUN(test_truncated());
+	WAL_TEST_RUN(test_zeroed_tail());
+	WAL_TEST_RUN(test_torn_tail_behind_checkpoint());
+	WAL_TEST_RUN(test_cut_before());
+	WAL_TEST_RUN(test_recover_stop_before());
+	return wal_test_end(seed);
 }

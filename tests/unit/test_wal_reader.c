@@ -587,12 +587,5 @@ int main(void)
 	test_retention();
 	test_corrupt();
 
-	rm_rf(root);
-	if (fail_count > 0) {
-		printf("wal: %lu of %lu checks FAILED (reader, seed %" PRIu64
-		       ")\n", fail_count, check_count, seed);
-		return 1;
-	}
-	printf("wal: %lu checks passed (reader)\n", check_count);
-	return 0;
+	return wal_test_end(seed);
 }

@@ -406,12 +406,5 @@ int main(void)
 	test_retention();
 	test_log_after_snapshot();
 
-	rm_rf(root);
-	if (fail_count > 0) {
-		printf("wal: %lu of %lu checks FAILED (snapshot, seed %" PRIu64
-		       ")\n", fail_count, check_count, seed);
-		return 1;
-	}
-	printf("wal: %lu checks passed (snapshot)\n", check_count);
-	return 0;
+	return wal_test_end(seed);
 }
