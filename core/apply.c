@@ -5,6 +5,7 @@
  * Applying is the only way the state changes, for live decisions and log
  * replay alike.
  */
+#include "state.h"
 #include "state_int.h"
 
 #include <errno.h>

@@ -15,10 +15,11 @@
  * generated. Every chunk ends with a REC_SERIES_GENERATED record, so running
  * generation again continues where it stopped and never duplicates.
  */
-#include "internal.h"
+#include "catalog.h"
 #include "tz.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DAY_MS INT64_C(86400000)
@@ -128,6 +129,22 @@ void core__event_title(const struct catalog *cat, struct core_event_view *v)
 	v->title[0] = '\0';
 	if (s)
 		memcpy(v->title, s->spec.title, sizeof(v->title));
+}
+
+bool core__customer_id_ok(const char *id)
+{
+	size_t n = strnlen(id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
+
+	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == ':' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
 }
 
 /* ---- dates ---- */

@@ -3,11 +3,11 @@
  *
  * A thin layer over record.c's rec_decode: the internal struct rec is copied
  * into the public struct core_rec, so that readers outside core/ never see
- * internal.h and the entry format has one decoder. The type numbers are the
+ * record.h and the entry format has one decoder. The type numbers are the
  * format's, pinned below.
  */
 #include "entry.h"
-#include "internal.h"
+#include "record.h"
 
 #include <errno.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * length against the buffer and every string against its field, and refuses
  * unknown types and versions: bytes from disk are validated, never trusted.
  */
-#include "internal.h"
+#include "record.h"
 
 #include <errno.h>
 #include <string.h>

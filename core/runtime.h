@@ -6,8 +6,11 @@
 #ifndef BOOKD_CORE_RUNTIME_H
 #define BOOKD_CORE_RUNTIME_H
 
-#include "internal.h"
+#include "catalog.h"
+#include "record.h"
 #include "ring.h"
+#include "state.h"
+#include "table.h"
 
 #include <pthread.h>
 

@@ -2,7 +2,8 @@
  * state.c: one shard's deterministic state machine: its design, making and
  * freeing it, look-ups and views, and the reads across the shard (listings,
  * a customer's bookings, stats, the snapshot dump). Deciding is in
- * decide.c, applying in apply.c; the layout they share in state_int.h.
+ * decide.c (idempotency keys in idem.c), applying in apply.c; the layout
+ * they share is in state_int.h, what the runtime calls in state.h.
  *
  * Decide, then apply. core_state_decide() reads the state and writes the
  * decision as an entry of records (record.c); it changes nothing that
@@ -48,6 +49,7 @@
  * homed on it; catalogue records go to the catalogue, owned by the state
  * only when it runs alone (tests, tools).
  */
+#include "state.h"
 #include "state_int.h"
 
 #include <errno.h>
@@ -176,23 +178,6 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
 	default:
 		break;
 	}
-}
-
-
-bool core__customer_id_ok(const char *id)
-{
-	size_t n = strnlen(id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
-
-	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == ':' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 static uint32_t waitlist_position(const core_state *st, const struct booking *b)

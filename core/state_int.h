@@ -1,13 +1,15 @@
 /*
  * state_int.h: one shard's state as its files see it (state.c: making it,
- * look-ups, views and reads; decide.c: deciding and idempotency; apply.c:
- * applying, holds, day buckets, archiving). The design is at the top of
- * state.c. Not for the runtime: it sees core_state through internal.h.
+ * look-ups, views and reads; idem.c: idempotency keys; decide.c: deciding;
+ * apply.c: applying, holds, day buckets, archiving). The design is at the top of
+ * state.c. Not for the runtime: it sees core_state through state.h.
  */
 #ifndef BOOKD_CORE_STATE_INT_H
 #define BOOKD_CORE_STATE_INT_H
 
-#include "internal.h"
+#include "catalog.h"
+#include "record.h"
+#include "table.h"
 
 #include <string.h>
 
@@ -100,13 +102,13 @@ struct core_state {
 
 /* ---- look-ups (inline: every decision makes several) ---- */
 
-static struct event *event_get(const core_state *st, uint64_t id)
+static inline struct event *event_get(const core_state *st, uint64_t id)
 {
 	uint32_t slot = id ? map_get(&st->event_by_id, id) : 0;
 	return slot ? &st->events[slot] : NULL;
 }
 
-static struct booking *booking_get(const core_state *st, uint64_t id)
+static inline struct booking *booking_get(const core_state *st, uint64_t id)
 {
 	uint32_t slot = id ? map_get(&st->booking_by_id, id) : 0;
 	return slot ? &st->bookings[slot] : NULL;
@@ -143,7 +145,7 @@ void state__booking_view(const core_state *st, const struct booking *b,
 			 struct core_booking_view *out);
 void state__event_view(const core_state *st, const struct event *e,
 		       struct core_event_view *out);
-/* decide.c: drops idempotency keys older than the retention, oldest first. */
+/* idem.c: drops idempotency keys older than the retention, oldest first. */
 void state__idem_expire(core_state *st, core_time now);
 /* apply.c: the day bucket of start_at (made when create and missing; NULL
  * when missing or out of memory); the holds heap's first leaves. */

@@ -12,9 +12,10 @@
  * Deletion shifts later entries of the cluster back (no tombstones), so a
  * map that sees many inserts and deletes never degrades.
  */
-#include "internal.h"
+#include "table.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <xxhash.h>

@@ -1,0 +1,81 @@
+/*
+ * catalog.h: the catalogue (catalog.c): orgs, locations, instructors,
+ * customers and series, and the generation of events from series. The
+ * shards' states and the runtime read it; it reads no state.
+ */
+#ifndef BOOKD_CORE_CATALOG_H
+#define BOOKD_CORE_CATALOG_H
+
+#include "core.h"
+#include "record.h"
+#include "table.h"
+
+#define CORE_GENERATE_CHUNK_MAX 200 /* events per generation entry */
+
+struct tz;
+
+/* Orgs, locations, instructors and series live in arrays indexed by id - 1:
+ * ids are dense, objects never move nor change once published, so shard
+ * threads may read a series' title without a lock. */
+struct cat_named {
+	uint64_t org_id;
+	char name[CORE_NAME_SIZE_MAX];
+	char timezone[CORE_TZ_SIZE_MAX];
+};
+struct cat_series {
+	struct core_series_spec spec;
+	struct core_date generated_through; /* year 0: nothing yet */
+	struct tz *zone;
+};
+struct cat_customer {
+	char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	char email[CORE_NAME_SIZE_MAX], name[CORE_NAME_SIZE_MAX];
+};
+struct catalog {
+	struct cat_named *orgs, *locations, *instructors;
+	struct cat_series *series;
+	struct cat_customer *customers;
+	uint32_t org_count, location_count, instructor_count, series_count,
+		customer_count;
+	uint32_t count_max;
+	struct map customer_by_hash;
+	uint64_t next_event_id;
+	uint32_t horizon_days, generate_max_days;
+	uint32_t generate_hint; /* series index where generation last found work */
+};
+struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
+			    uint32_t generate_max_days);
+void catalog_free(struct catalog *cat);
+const struct cat_series *catalog_series(const struct catalog *cat, uint64_t id);
+bool catalog_has(const struct catalog *cat, enum core_op kind, uint64_t id);
+/* Decide a catalogue op into w (records only; the state is not changed). */
+enum core_code catalog_decide(const struct catalog *cat,
+			      const struct core_req *req,
+			      struct core_resp *resp, struct wbuf *w);
+/* One chunk of generation for series (0: each series in turn) up to `until`
+ * (year 0: today + horizon, in the series' zone). resp->count = events in
+ * this chunk; resp->more = call again. Changes only a look-up hint. */
+enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
+				struct core_date until, core_time now,
+				struct core_resp *resp, struct wbuf *w);
+/* How many events generation for series (0: each series) up to `until`
+ * would create in all its chunks (a dry run, into *count); CORE_LIMIT when
+ * until is more than generate_max_days ahead, CORE_INVALID for a bad date,
+ * CORE_NO_SERIES. catalog_generate refuses such an `until` itself too. */
+enum core_code catalog_generate_plan(const struct catalog *cat,
+				     uint64_t series_id, struct core_date until,
+				     core_time now, uint64_t *count,
+				     struct core_resp *resp);
+/* How many events generation would create for spec now (a dry run). */
+uint32_t catalog_planned(const struct catalog *cat,
+			 const struct core_series_spec *spec, core_time now);
+/* Apply one catalogue record; -EINVAL if it does not fit the state. */
+int catalog_apply(struct catalog *cat, const struct rec *r);
+/* Snapshot writer: every catalogue record that rebuilds it, through fn. */
+void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
+/* The event's title: its series' (or ""). */
+void core__event_title(const struct catalog *cat, struct core_event_view *v);
+/* A platform's customer id: 1-64 of A-Za-z0-9._:@- */
+bool core__customer_id_ok(const char *id);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * state.h: what the runtime (runtime.c, worker.c, port.c) asks of one
+ * shard's state beyond the public core_state_* calls of core.h: made for a
+ * shard of a runtime, routing, room before logging, idempotency at a key's
+ * home, reads, the snapshot dump. The state's own layout is in state_int.h.
+ */
+#ifndef BOOKD_CORE_STATE_H
+#define BOOKD_CORE_STATE_H
+
+#include "core.h"
+#include "record.h"
+
+struct catalog;
+
+/* Room for everything the entry adds to this shard (0), or -ENOMEM /
+ * -EINVAL with nothing changed: then applying it cannot run out of room. */
+int core__state_reserve(core_state *st, const void *entry, size_t entry_size);
+/* Events the last REC_ARCHIVE applied to this shard dropped. */
+uint32_t core__state_archive_count(const core_state *st);
+/* Start loading what deciding req will read first (a batch is prefetched,
+ * then decided, so the cache misses overlap). */
+void core__state_prefetch(const core_state *st, const struct core_req *req);
+/* A state for shard `index` of `count` reading the shared catalogue `cat`
+ * (the state then owns no catalogue), or owning one when cat is NULL. */
+core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
+			    unsigned index, unsigned count);
+unsigned core__shard_of(uint64_t event_id, unsigned count);
+unsigned core__key_home(const struct core_idem *k, unsigned count);
+/* Idempotency look-up at the key's home: CORE_OK (new), or a replay filled
+ * into resp (and *replay_lsn), or CORE_IDEM_MISMATCH. */
+enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
+				 core_time now, struct core_resp *resp);
+void core__idem_store(core_state *st, const struct core_idem *k,
+		      core_time created, const struct idem_result *res);
+void core__idem_result(const struct core_resp *resp, struct idem_result *out);
+/* Decide without the idempotency check (already done at the key's home). */
+enum core_code core__state_decide_nokey(core_state *st,
+					const struct core_req *req,
+					struct core_resp *resp,
+					const void **entry, size_t *entry_size);
+/* Expire the first due hold, if any: returns true and an entry. */
+bool core__state_expire_one(core_state *st, core_time now,
+			    const void **entry, size_t *entry_size);
+size_t core__state_list(const core_state *st, const struct core_req *req,
+			struct core_event_view *out, size_t out_capacity);
+size_t core__state_customer(const core_state *st, const char *customer_id,
+			    struct core_booking_view *out, size_t capacity);
+/* Snapshot writer: every record that rebuilds this shard's part. */
+void core__state_dump(const core_state *st, rec_sink fn, void *ctx);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * table.h: the tables of core/ (table.c): an open-addressing map
+ * u64 -> u32, growable arrays of slots, and the XXH3 hashes they use.
+ */
+#ifndef BOOKD_CORE_TABLE_H
+#define BOOKD_CORE_TABLE_H
+
+#include "bookd_assert.h" /* ASSERT: on in release; DEBUG_ASSERT: costly */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An open-addressing map u64 -> u32: linear probing, backward-shift
+ * deletion, key 0 and value 0 reserved ("absent"); load <= 1/2, doubling as entries come (no maximum: callers
+ * check their configured ceilings when they decide). */
+struct map_slot {
+	uint64_t key;
+	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */
+};
+struct map {
+	struct map_slot *slots;
+	uint32_t mask, count;
+};
+int map_init(struct map *m, uint32_t count_hint);
+/* calloc for the big tables: asks for transparent huge pages (see table.c). */
+void *table_calloc(size_t count, size_t size);
+/* Tables of slots 0..capacity (slot 0: "none"): grows *p (copying it) so
+ * that capacity >= need, doubling from TABLE_COUNT_INIT; -ENOMEM and *p
+ * untouched when memory is short or need passes TABLE_COUNT_LIMIT. */
+#define TABLE_COUNT_INIT 1024
+#define TABLE_COUNT_LIMIT (UINT32_C(1) << 31)
+int table_grow(void **p, uint32_t *capacity, uint64_t need, size_t size);
+void map_free(struct map *m);
+uint32_t map_get(const struct map *m, uint64_t key);
+/* Room for `more` new keys: after 0, that many puts of new keys succeed. */
+int map_reserve(struct map *m, uint64_t more);
+int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOMEM */
+bool map_del(struct map *m, uint64_t key);
+size_t map_bytes(const struct map *m);
+void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
+uint64_t hash_bytes(const void *p, size_t n); /* XXH3-64, never 0 */
+uint64_t hash_u64(uint64_t x);                /* XXH3-64 of the 8 bytes */
+
+#endif
