@@ -6,8 +6,9 @@
  *
  * Input: byte 0 picks how the rest is delivered (whole, or in pieces of
  * 1..64 bytes, like reads from a socket); the rest is the byte stream of
- * one connection. The network side is faked here as in test_http.c: bytes
- * parse() did not use are kept and offered again with more.
+ * one connection. The network side is faked here as in
+ * tests/unit/http_test.h: bytes parse() did not use are kept and offered
+ * again with more.
  *
  * Checked: no crash, no out-of-bounds access (ASan), parse() never uses
  * more than it was given, every answer starts with a status line, and

@@ -1,0 +1,408 @@
+/*
+ * test_http_reads.c: the answers that read: /health, /ready and /metrics,
+ * the reason phrase of every status sent, the admin status, event listings
+ * (filters, pages, ETag and 304), an event's get and patch, and a customer's
+ * bookings rendered.
+ *
+ * The fakes of the network side, helpers and main: http_test.h.
+ */
+#include "http_test.h"
+
+CHECK_TEST_FN(test_health_ready_metrics)
+{
+	struct srv_conn *c = conn_new();
+
+	CHECK(feeds(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") > 0);
+	CHECK(out_status(c) == 200);
+	CHECK(strcmp(out_body(c), "{\"status\":\"ok\"}") == 0);
+	CHECK(out_has(c, "Content-Length: 15\r\n"));
+	CHECK(out_has(c, "Content-Type: application/json\r\n"));
+	out_reset(c);
+	CHECK(feeds(c, "GET /ready HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 200);
+	out_reset(c);
+	g_srv.status.wal_error = -EIO;
+	CHECK(feeds(c, "GET /ready HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 503);
+	CHECK(out_has(c, "\"code\":\"unavailable\""));
+	out_reset(c);
+	g_srv.status.wal_error = -ENOSPC;
+	CHECK(feeds(c, "GET /ready HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 503 && out_has(c, "the log's disk is full"));
+	g_srv.status.wal_error = 0;
+	out_reset(c);
+	g_srv.status.repl_state = "streaming";
+	g_srv.status.ops_total[CORE_OP_BOOK] = 42;
+	CHECK(feeds(c, "GET /metrics HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "Content-Type: text/plain; version=0.0.4"));
+	CHECK(out_has(c, "bookd_operations_total{op=\"book\"} 42\n"));
+	CHECK(out_has(c, "bookd_replication_state{state=\"streaming\"} 1\n"));
+	out_reset(c);
+	/* HEAD: the headers of GET, no body. */
+	CHECK(feeds(c, "HEAD /health HTTP/1.1\r\n\r\n") > 0);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "Content-Length: 15\r\n"));
+	CHECK(strcmp(out_body(c), "") == 0);
+	CHECK(c->sub_count == 0);
+	CHECK(!c->closed);
+	/* Every answer was counted by class for /metrics. */
+	CHECK(g_counted[2] == 4 && g_counted[5] == 2);
+	conn_free(c);
+}
+
+/* Every status bookd sends has its reason phrase in the status line (a
+ * 202 went out as "202 Status"): the ones written here, and every status
+ * fields.c maps core codes and errnos to. */
+CHECK_TEST_FN(test_status_lines)
+{
+	static const struct {
+		int status;
+		const char *line;
+	} sent[] = {
+		{ 100, "HTTP/1.1 100 Continue\r\n" },
+		{ 200, "HTTP/1.1 200 OK\r\n" },
+		{ 201, "HTTP/1.1 201 Created\r\n" },
+		{ 202, "HTTP/1.1 202 Accepted\r\n" },
+		{ 204, "HTTP/1.1 204 No Content\r\n" },
+		{ 304, "HTTP/1.1 304 Not Modified\r\n" },
+		{ 400, "HTTP/1.1 400 Bad Request\r\n" },
+		{ 401, "HTTP/1.1 401 Unauthorized\r\n" },
+		{ 403, "HTTP/1.1 403 Forbidden\r\n" },
+		{ 404, "HTTP/1.1 404 Not Found\r\n" },
+		{ 405, "HTTP/1.1 405 Method Not Allowed\r\n" },
+		{ 408, "HTTP/1.1 408 Request Timeout\r\n" },
+		{ 409, "HTTP/1.1 409 Conflict\r\n" },
+		{ 411, "HTTP/1.1 411 Length Required\r\n" },
+		{ 413, "HTTP/1.1 413 Content Too Large\r\n" },
+		{ 415, "HTTP/1.1 415 Unsupported Media Type\r\n" },
+		{ 422, "HTTP/1.1 422 Unprocessable Content\r\n" },
+		{ 429, "HTTP/1.1 429 Too Many Requests\r\n" },
+		{ 431, "HTTP/1.1 431 Request Header Fields Too Large\r\n" },
+		{ 500, "HTTP/1.1 500 Internal Server Error\r\n" },
+		{ 501, "HTTP/1.1 501 Not Implemented\r\n" },
+		{ 503, "HTTP/1.1 503 Service Unavailable\r\n" },
+		{ 505, "HTTP/1.1 505 HTTP Version Not Supported\r\n" },
+		{ 507, "HTTP/1.1 507 Insufficient Storage\r\n" },
+	};
+	static const int errnos[] = { -EAGAIN, -EINVAL, -ENOSPC, -EIO, -EROFS,
+				      -EDQUOT, -EFBIG, -ENOMEM, -ESHUTDOWN,
+				      -ECANCELED, -EPERM };
+	struct srv_conn *c = conn_new();
+	int status;
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		out_reset(c);
+		http_write(&c->out, sent[i].status, NULL, "{}", 2);
+		if (strncmp(out_str(c), sent[i].line, strlen(sent[i].line)))
+			fprintf(stderr, "status line: %.40s\n", out_str(c));
+		CHECK(strncmp(out_str(c), sent[i].line,
+			      strlen(sent[i].line)) == 0);
+	}
+	for (int code = 1; code < CORE_CODE_COUNT; code++) {
+		fld_code_error((enum core_code)code, &status);
+		CHECK(http_reason(status) != NULL);
+	}
+	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		fld_errno_error(errnos[i], &status);
+		CHECK(http_reason(status) != NULL);
+	}
+	/* The 202 of POST /v1/admin/refresh, end to end. */
+	out_reset(c);
+	g_refresh_rc = 0;
+	CHECK(feeds(c, "POST /v1/admin/refresh HTTP/1.1\r\n" AUTH_SVC
+		       "Content-Length: 0\r\n\r\n") > 0);
+	CHECK(strncmp(out_str(c), "HTTP/1.1 202 Accepted\r\n", 23) == 0);
+	CHECK(strcmp(out_body(c), "{\"refresh\":\"requested\"}") == 0);
+	g_refresh_rc = -ENOTSUP;
+	conn_free(c);
+}
+
+CHECK_TEST_FN(test_admin_status)
+{
+	struct srv_conn *c = conn_new();
+
+	g_srv.status.shard_count = 2;
+	g_srv.status.wal_durable_lsn = 77;
+	g_srv.status.repl_state = "down";
+	g_srv.status.repl_lag_records = 5;
+	g_srv.status.repl_lag_seconds = 1.5;
+	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "\"shards\":2"));
+	CHECK(out_has(c, "\"durable_lsn\":77"));
+	CHECK(out_has(c, "\"replication\":{\"state\":\"down\",\"lag_records\":5,"));
+	CHECK(out_has(c, "\"lag_seconds\":1.500"));
+	CHECK(out_has(c, "\"name\":\"replication_down\""));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 403);
+	g_srv.status.repl_state = NULL;
+	conn_free(c);
+}
+
+CHECK_TEST_FN(test_events_list)
+{
+	struct srv_conn *c = conn_new();
+	struct core_event_view ev[2];
+	struct srv_views views = { .events = ev };
+	struct core_resp resp = { .op = CORE_OP_EVENT_LIST, .count = 2,
+				  .more = true };
+	char cursor[64], path[256];
+	const char *p, *e;
+	const struct core_req *q;
+
+	CHECK(feeds(c, req("GET",
+			   "/v1/events?org_id=3&from=2026-03-01&to=2026-03-08T00:00:00Z"
+			   "&location_id=4&instructor_id=5&limit=2",
+			   AUTH_ANON, NULL)) > 0);
+	CHECK(c->answer_count == 0);
+	CHECK(c->sub_count == 1);
+	q = &c->subs[0].req;
+	CHECK(q->op == CORE_OP_EVENT_LIST);
+	CHECK(q->u.list.org_id == 3 && q->u.list.location_id == 4 &&
+	      q->u.list.instructor_id == 5);
+	CHECK(q->u.list.from == INT64_C(1772323200000)); /* 2026-03-01Z */
+	CHECK(q->u.list.to == INT64_C(1772928000000));
+	CHECK(q->u.list.limit == 2);
+	CHECK(q->u.list.after_id == 0);
+
+	memset(ev, 0, sizeof(ev));
+	for (int i = 0; i < 2; i++) {
+		ev[i].id = 10 + (uint64_t)i;
+		ev[i].series_id = ev[i].org_id = ev[i].location_id =
+			ev[i].instructor_id = 1;
+		snprintf(ev[i].title, sizeof(ev[i].title), "Yoga \"%d\"\n", i);
+		ev[i].start_at = INT64_C(1772643600000) + i * 3600000;
+		ev[i].duration_min = 60;
+		ev[i].capacity = 20;
+		ev[i].booked = 5;
+		ev[i].held = 1;
+		ev[i].status = CORE_EVENT_SCHEDULED;
+		ev[i].version = 7;
+	}
+	render(c, 0, 0, &resp, &views);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "ETag: \""));
+	CHECK(out_has(c, "Cache-Control: public, max-age=5\r\n"));
+	CHECK(out_has(c, "{\"events\":[{\"id\":\"10\",\"series_id\":\"1\","));
+	CHECK(out_has(c, "\"title\":\"Yoga \\\"0\\\"\\n\""));
+	CHECK(out_has(c, "\"start_at\":\"2026-03-04T17:00:00Z\""));
+	CHECK(out_has(c, "\"available\":14"));
+	CHECK(out_has(c, "\"status\":\"scheduled\""));
+	p = strstr(out_str(c), "\"next_cursor\":\"");
+	CHECK(p != NULL);
+	if (!p)
+		goto out;
+	p += 15;
+	e = strchr(p, '"');
+	CHECK(e && e - p < (long)sizeof(cursor));
+	memcpy(cursor, p, (size_t)(e - p));
+	cursor[e - p] = '\0';
+	{
+		/* The same list again with its ETag: 304. */
+		char etag[64], h[256];
+		const char *t = strstr(out_str(c), "ETag: ");
+		CHECK(t != NULL);
+		sscanf(t, "ETag: %63[^\r]", etag);
+		snprintf(h, sizeof(h), AUTH_ANON "If-None-Match: W/%s, \"x\"\r\n",
+			 etag);
+		out_reset(c);
+		CHECK(feeds(c, req("GET", "/v1/events", h, NULL)) > 0);
+		CHECK(c->sub_count == 2);
+		render(c, 1, 0, &resp, &views);
+		CHECK(out_status(c) == 304);
+		CHECK(out_has(c, "ETag: "));
+		CHECK(!out_has(c, "Content-Length"));
+		/* Changed versions: a new tag, a full answer. */
+		out_reset(c);
+		ev[1].version = 8;
+		render(c, 1, 0, &resp, &views);
+		CHECK(out_status(c) == 200);
+	}
+	/* The cursor comes back as after_start/after_id. */
+	out_reset(c);
+	snprintf(path, sizeof(path), "/v1/events?cursor=%s&limit=500", cursor);
+	CHECK(feeds(c, req("GET", path, AUTH_ANON, NULL)) > 0);
+	CHECK(c->sub_count == 3);
+	q = &c->subs[2].req;
+	CHECK(q->u.list.after_id == 11);
+	CHECK(q->u.list.after_start == ev[1].start_at);
+	CHECK(q->u.list.limit == 500);
+	CHECK(q->u.list.from == g_now); /* default: from now */
+	/* Refusals: 400 naming the parameter. */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?limit=501", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "'limit'"));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?cursor=abc", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "'cursor'"));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?colour=red", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "unknown query parameter 'colour'"));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?from=yesterday", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "'from'"));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?org_id=1&org_id=2", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "repeated"));
+	/* Empty values are absent (the contract's template form). */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?org_id=&from=&to=&limit=&cursor=",
+			   AUTH_ANON, NULL)) > 0);
+	CHECK(c->answer_count == 0 && c->sub_count == 4);
+	CHECK(c->subs[3].req.u.list.limit == 50);
+	/* Only 'to', in the past: everything before it. */
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?to=2026-01-01", AUTH_ANON, NULL)) > 0);
+	CHECK(c->answer_count == 0 && c->sub_count == 5);
+	CHECK(c->subs[4].req.u.list.from == 0);
+	CHECK(c->subs[4].req.u.list.to == INT64_C(1767225600000));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events?from=2026-02-01&to=2026-01-01",
+			   AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 400 && c->sub_count == 5);
+	/* An empty list has no cursor. */
+	out_reset(c);
+	resp.count = 0;
+	resp.more = false;
+	render(c, 3, 0, &resp, &views);
+	CHECK(strcmp(out_body(c), "{\"events\":[],\"next_cursor\":null}") == 0);
+out:
+	conn_free(c);
+}
+
+CHECK_TEST_FN(test_event_get_patch)
+{
+	struct srv_conn *c = conn_new();
+	struct core_resp resp = { .op = CORE_OP_EVENT_GET };
+	char etag[64], h[160];
+	const char *t;
+
+	CHECK(feeds(c, req("GET", "/v1/events/42", AUTH_ANON, NULL)) > 0);
+	CHECK(c->sub_count == 1 && c->subs[0].req.op == CORE_OP_EVENT_GET);
+	CHECK(c->subs[0].req.event_id == 42);
+	resp.event.id = 42;
+	resp.event.capacity = 10;
+	resp.event.booked = 10;
+	resp.event.waitlist_length = 2;
+	resp.event.status = CORE_EVENT_SCHEDULED;
+	resp.event.version = 3;
+	strcpy(resp.event.currency, "eur");
+	resp.event.price_cents = 1500;
+	render(c, 0, 0, &resp, NULL);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "{\"event\":{\"id\":\"42\""));
+	CHECK(out_has(c, "\"available\":0,\"waitlist_length\":2"));
+	CHECK(out_has(c, "\"currency\":\"eur\""));
+	t = strstr(out_str(c), "ETag: ");
+	CHECK(t != NULL);
+	sscanf(t, "ETag: %63[^\r]", etag);
+	snprintf(h, sizeof(h), AUTH_ANON "If-None-Match: %s\r\n", etag);
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/42", h, NULL)) > 0);
+	render(c, 1, 0, &resp, NULL);
+	CHECK(out_status(c) == 304);
+	out_reset(c);
+	resp.event.version = 4;
+	render(c, 1, 0, &resp, NULL);
+	CHECK(out_status(c) == 200);
+	/* Unknown event: 404 from the core's answer; any id form: 404. */
+	out_reset(c);
+	resp.code = CORE_NO_EVENT;
+	render(c, 1, 0, &resp, NULL);
+	CHECK(out_status(c) == 404 && out_has(c, "\"code\":\"not_found\""));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/abc", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 404);
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/0", AUTH_ANON, NULL)) > 0);
+	CHECK(out_status(c) == 404);
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/events/99999999999999999999999", AUTH_ANON,
+			   NULL)) > 0);
+	CHECK(out_status(c) == 404);
+
+	/* PATCH: service key only; capacity, status, instructor_id. */
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_ANON,
+			   "{\"capacity\":3}")) > 0);
+	CHECK(out_status(c) == 403);
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"capacity\":3,\"instructor_id\":\"7\"}")) > 0);
+	CHECK(c->sub_count == 3);
+	CHECK(c->subs[2].req.op == CORE_OP_EVENT_PATCH);
+	CHECK(c->subs[2].req.u.patch.capacity == 3);
+	CHECK(c->subs[2].req.u.patch.instructor_id == 7);
+	CHECK(!c->subs[2].req.u.patch.cancel);
+	CHECK(!core_idem_present(&c->subs[2].req.idem)); /* optional */
+	CHECK(feeds(c, req("PATCH", "/v1/events/42",
+			   hdrs(AUTH_SVC, "Idempotency-Key: p1\r\n"),
+			   "{\"status\":\"cancelled\"}")) > 0);
+	CHECK(c->sub_count == 4);
+	CHECK(c->subs[3].req.u.patch.cancel);
+	CHECK(c->subs[3].req.u.patch.capacity == -1);
+	CHECK(core_idem_present(&c->subs[3].req.idem));
+	out_reset(c);
+	resp.code = CORE_CAPACITY_BELOW_TAKEN;
+	resp.op = CORE_OP_EVENT_PATCH;
+	render(c, 2, 0, &resp, NULL);
+	CHECK(out_status(c) == 409 && out_has(c, "capacity_below_taken"));
+	out_reset(c);
+	resp.code = CORE_OK;
+	render(c, 2, 0, &resp, NULL);
+	CHECK(out_status(c) == 200 && !out_has(c, "ETag"));
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"status\":\"scheduled\"}")) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "'status'"));
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC, "{}")) > 0);
+	CHECK(out_status(c) == 400);
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"capacity\":-1}")) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "'capacity'"));
+	out_reset(c);
+	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"capacity\":\"3\"}")) > 0);
+	CHECK(out_status(c) == 400 && out_has(c, "must be an integer"));
+	CHECK(c->sub_count == 4);
+	conn_free(c);
+}
+
+CHECK_TEST_FN(test_customer_bookings_render)
+{
+	struct srv_conn *c = conn_new();
+	struct core_booking_view b[2];
+	struct srv_views views = { .bookings = b };
+	struct core_resp resp = { .op = CORE_OP_CUSTOMER_BOOKINGS, .count = 2 };
+
+	memset(b, 0, sizeof(b));
+	for (int i = 0; i < 2; i++) {
+		b[i].id = 100 + (uint64_t)i;
+		b[i].event_id = 1;
+		strcpy(b[i].customer_id, "cu@x.y");
+		b[i].status = CORE_BOOKING_CONFIRMED;
+	}
+	CHECK(feeds(c, req("GET", "/v1/customers/cu%40x.y/bookings", AUTH_SVC,
+			   NULL)) > 0);
+	CHECK(c->sub_count == 1);
+	CHECK(strcmp(c->subs[0].req.customer_id, "cu@x.y") == 0);
+	CHECK(c->subs[0].req.u.customer.capacity == 50);
+	render(c, 0, 0, &resp, &views);
+	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "{\"bookings\":[{\"id\":\"100\""));
+	CHECK(out_has(c, "\"next_cursor\":null"));
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/customers/a%20b/bookings", AUTH_SVC,
+			   NULL)) > 0);
+	CHECK(out_status(c) == 404);
+	conn_free(c);
+}
+
+int main(int argc, char **argv)
+{
+	return http_test_main("http_reads", argc, argv);
+}
