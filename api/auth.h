@@ -126,8 +126,10 @@ enum core_payment auth_payment_for(const struct auth_principal *who,
 				   enum core_payment asked);
 
 /* The idempotency key as the core sees it: (scope, key) hashed, so that
- * the same key from two callers is two keys. The fingerprint of the
- * request (method, path, body) is the protocol's: auth_fingerprint(). */
+ * the same key from two callers is two keys. auth_fingerprint() hashes up
+ * to three byte strings (their sizes first) into a request's fingerprint:
+ * an operation's name and canonical fields (ops.c's ops_fingerprint, both
+ * protocols), or a Stripe webhook's method, path and body. */
 void auth_idem_key(const struct auth_principal *who, const char *key,
 		   size_t key_size, struct core_idem *out);
 uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,

@@ -7,18 +7,21 @@
  * connection closes (the stream cannot be resynchronised); a body that is
  * not one msgpack map is answered invalid_request (id 0, or the request's
  * id once readable: a good map followed by trailing bytes is answered with
- * its own id) and the connection goes on, the framing being intact.
- * The first frame must be the hello: it fixes the connection's principal
- * (auth_bearer); a failed hello is answered and the connection closes.
+ * its own id) and the connection goes on, the framing being intact (before
+ * the hello it closes). The first frame must be the hello: it fixes the
+ * connection's principal (auth_bearer); a failed hello is answered and the
+ * connection closes.
  *
- * A request is checked whole (types, fields.h validators, the principal's
- * rights and the key rule from the op's row of ops.h, the rate limits of
- * its class: bin__limit), then becomes one core_req given to srv_submit()
- * with a struct bin_ctx (bin_int.h), or is answered at once (errors,
- * status). bin_render.c writes the answer frames: render() turns the
- * decided core_resp into one. Idempotency keys are scoped by the principal
- * (auth_idem_key); the fingerprint is auth_fingerprint over the op name and
- * the request's parsed fields in a fixed order (struct canon).
+ * A request is checked whole: the principal's rights from the op's row of
+ * ops.h, then its fields into the op's struct op_in (ops.h; types and
+ * fields.h validators: bin__decode), its key by the row's rule, then the
+ * rate limits of its class (bin__limit). ops.c makes the core_req
+ * (ops_request) and the key's fingerprint (ops_idem: the op's name and its
+ * canonical fields, the same as HTTP's for the same input), given to
+ * srv_submit() with a struct bin_ctx (bin_int.h); or it is answered at
+ * once (errors, status). bin_render.c writes the answer frames: render()
+ * turns the decided core_resp into one. Idempotency keys are scoped by the
+ * principal (auth_idem_key).
  *
  * book.batch: every item is checked before any is submitted (a bad item
  * refuses the whole frame, nothing booked), then each item is its own core
@@ -49,8 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BIN_CANON_SIZE_MAX 2048
 
 struct bin_conn {
 	bool hello_done;
@@ -102,60 +103,6 @@ bin__fail(struct bin_err *e, const char *code, const char *fmt, ...)
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
-}
-
-/* ---- canonical fields for the fingerprint ---- */
-
-struct canon {
-	char buf[BIN_CANON_SIZE_MAX];
-	size_t size;
-};
-
-/* name=<size>:<bytes>, so that no two field lists give the same bytes. */
-static void canon_put(struct canon *k, const char *name, const void *p,
-		      size_t n)
-{
-	size_t name_size = strlen(name);
-	char digits[24];
-	size_t d = sizeof(digits), m = n;
-
-	ASSERT(k->size <= sizeof(k->buf));
-	do {
-		digits[--d] = (char)('0' + m % 10);
-		m /= 10;
-	} while (m);
-	if (name_size + 1 + (sizeof(digits) - d) + 1 + n >
-	    sizeof(k->buf) - k->size) {
-		k->size = sizeof(k->buf); /* full: still deterministic */
-		return;
-	}
-	memcpy(k->buf + k->size, name, name_size);
-	k->size += name_size;
-	k->buf[k->size++] = '=';
-	memcpy(k->buf + k->size, digits + d, sizeof(digits) - d);
-	k->size += sizeof(digits) - d;
-	k->buf[k->size++] = ':';
-	memcpy(k->buf + k->size, p, n);
-	k->size += n;
-	ASSERT(k->size <= sizeof(k->buf));
-}
-
-static void canon_u64(struct canon *k, const char *name, uint64_t v)
-{
-	char digits[24];
-	size_t d = sizeof(digits);
-
-	do {
-		ASSERT(d > 0);
-		digits[--d] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	canon_put(k, name, digits + d, sizeof(digits) - d);
-}
-
-static void canon_str(struct canon *k, const char *name, const char *s)
-{
-	canon_put(k, name, s, strlen(s));
 }
 
 /* ---- reading fields ---- */
@@ -281,36 +228,52 @@ static int bin__customer(const msgpack_object *m, const struct bin_conn *st,
 	return 0;
 }
 
-/* The idempotency key: sets req->idem from key and the canonical fields;
- * required or not as the op's table entry says (ops.c). */
-static int bin__idem(const msgpack_object *m, const struct bin_conn *st,
-		     enum mp_op op, const struct canon *k,
-		     struct core_req *req, struct bin_err *e)
+/* The idempotency key of a keyed op (*n 0: none); required or not as the
+ * op's table entry says (ops.c). */
+static int bin__key(const msgpack_object *m, const struct op_def *def,
+		    const char **s, size_t *n, struct bin_err *e)
 {
 	const msgpack_object *o = mp_get(m, "key");
-	const struct op_def *def = ops_by_bin(op);
-	const char *s, *name = mp_op_name(op);
-	bool required = def && def->idem == OP_IDEM_REQUIRED;
-	size_t n;
 
+	ASSERT(def->idem == OP_IDEM_OPTIONAL || def->idem == OP_IDEM_REQUIRED);
+	*s = NULL;
+	*n = 0;
 	if (!o) {
-		if (required)
+		if (def->idem == OP_IDEM_REQUIRED)
 			return bin__fail(e, "idempotency_key_required",
-					 "%s needs an idempotency key", name);
+					 "%s needs an idempotency key",
+					 def->name);
 		return 0;
 	}
-	if (mp_str(o, &s, &n) != 0 || !fld_idem_key_valid(s, n))
+	if (mp_str(o, s, n) != 0 || !fld_idem_key_valid(*s, *n))
 		return bin__fail(e, "invalid_request",
 				 "key: 1-%d bytes of printable ASCII (as "
 				 "HTTP's Idempotency-Key)", FLD_IDEM_KEY_SIZE_MAX);
-	auth_idem_key(&st->who, s, n, &req->idem);
-	req->idem.fingerprint = auth_fingerprint(name, strlen(name), k->buf,
-						 k->size, NULL, 0);
+	ASSERT(*n > 0);
 	return 0;
 }
 
-static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
-			enum core_payment *out, struct bin_err *e)
+/* The core request of a decoded op (ops_request), with its key and the
+ * input's fingerprint (ops_idem: the same as HTTP's for the same input)
+ * when the op takes one; 0, or -EINVAL with e set. */
+static int bin__submit_req(const msgpack_object *m, const struct bin_conn *st,
+			   const struct op_def *def, const struct op_in *in,
+			   struct core_req *req, struct bin_err *e)
+{
+	const char *key = NULL;
+	size_t n = 0;
+
+	if (def->idem != OP_IDEM_NONE && bin__key(m, def, &key, &n, e))
+		return -EINVAL;
+	ops_request(def, in, &st->who, req);
+	if (n)
+		ops_idem(def, in, &st->who, key, n, &req->idem);
+	ASSERT(n || !core_idem_present(&req->idem));
+	return 0;
+}
+
+static int bin__payment(const msgpack_object *m, enum core_payment *out,
+			struct bin_err *e)
 {
 	const msgpack_object *o = mp_get(m, "payment");
 	const char *s;
@@ -322,7 +285,7 @@ static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
 	if (mp_str(o, &s, &n) != 0)
 		return bin__fail(e, "invalid_request", "payment: a string");
 	if (n == 4 && memcmp(s, "none", 4) == 0)
-		*out = CORE_PAY_NONE;
+		*out = CORE_PAY_NONE; /* a customer's: ops_request's rule */
 	else if (n == 6 && memcmp(s, "stripe", 6) == 0)
 		*out = CORE_PAY_STRIPE;
 	else if (n == 4 && memcmp(s, "auto", 4) == 0)
@@ -330,35 +293,39 @@ static int bin__payment(const msgpack_object *m, const struct bin_conn *st,
 	else
 		return bin__fail(e, "invalid_request",
 				 "payment: \"none\" or \"stripe\"");
-	/* A customer's "none" (as HTTP's): the price decides. */
-	*out = auth_payment_for(&st->who, *out);
 	return 0;
 }
 
-/* ---- ops into core requests ---- */
+/* ---- ops' fields into their struct op_in ---- */
 
+static int bin__book_fields(const msgpack_object *m, const struct bin_conn *st,
+			    struct op_in *in, struct bin_err *e)
+{
+	return bin__id(m, "event_id", true, &in->event_id, e) ||
+		       bin__customer(m, st, in->customer_id, e) ||
+		       bin__payment(m, &in->u.payment, e)
+		       ? -EINVAL
+		       : 0;
+}
+
+/* An item of book.batch into its core request (a book's). */
 static int bin__book(const msgpack_object *m, const struct bin_conn *st,
 		     struct core_req *req, struct bin_err *e)
 {
-	struct canon k = { .size = 0 };
+	struct op_in in;
 
-	req->op = ops_get(OP_BOOK)->core;
-	if (bin__id(m, "event_id", true, &req->event_id, e) ||
-	    bin__customer(m, st, req->customer_id, e) ||
-	    bin__payment(m, st, &req->u.book.payment, e))
+	memset(&in, 0, sizeof(in));
+	if (bin__book_fields(m, st, &in, e))
 		return -EINVAL;
-	canon_u64(&k, "event_id", req->event_id);
-	canon_str(&k, "customer_id", req->customer_id);
-	canon_u64(&k, "payment", req->u.book.payment);
-	return bin__idem(m, st, MP_OP_BOOK, &k, req, e);
+	return bin__submit_req(m, st, ops_get(OP_BOOK), &in, req, e);
 }
 
 static int bin__series(const msgpack_object *m, struct core_series_spec *s,
-		       struct canon *k, struct bin_err *e)
+		       struct bin_err *e)
 {
 	const msgpack_object *o;
 	char text[CORE_TZ_SIZE_MAX];
-	uint32_t v = 0;
+	char msg[BIN_MESSAGE_SIZE_MAX];
 
 	if (bin__id(m, "org_id", true, &s->org_id, e) ||
 	    bin__id(m, "location_id", true, &s->location_id, e) ||
@@ -395,7 +362,6 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 		if (mp_str(&o->via.array.ptr[i], &d, &n) != 0)
 			d = NULL;
 		if (!d || fld_weekday_parse(d, n, &bit) != 0) {
-			char msg[BIN_MESSAGE_SIZE_MAX];
 			fld_weekday_error(d, n, msg, sizeof(msg));
 			return bin__fail(e, "invalid_request", "%s", msg);
 		}
@@ -424,28 +390,160 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 				return -EINVAL;
 		s->skip_count = o->via.array.size;
 	}
-	{
-		char msg[BIN_MESSAGE_SIZE_MAX];
-		if (fld_series_check(s, msg, sizeof(msg)) != 0)
-			return bin__fail(e, "invalid_request", "%s", msg);
-	}
-	(void)v;
-	canon_u64(k, "org_id", s->org_id);
-	canon_u64(k, "location_id", s->location_id);
-	canon_u64(k, "instructor_id", s->instructor_id);
-	canon_str(k, "title", s->title);
-	canon_u64(k, "capacity", s->capacity);
-	canon_u64(k, "waitlist_capacity", s->waitlist_capacity);
-	canon_u64(k, "price_cents", s->price_cents);
-	canon_str(k, "currency", s->currency);
-	canon_str(k, "timezone", s->timezone);
-	canon_u64(k, "weekdays", s->weekday_mask);
-	canon_u64(k, "start_minute", s->start_minute);
-	canon_u64(k, "duration_min", s->duration_min);
-	canon_put(k, "first_date", &s->first_date, sizeof(s->first_date));
-	canon_put(k, "last_date", &s->last_date, sizeof(s->last_date));
-	canon_put(k, "skip", s->skip, s->skip_count * sizeof(s->skip[0]));
+	if (fld_series_check(s, msg, sizeof(msg)) != 0)
+		return bin__fail(e, "invalid_request", "%s", msg);
+	ASSERT(s->weekday_mask != 0 && s->weekday_mask < 0x80);
+	ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
 	return 0;
+}
+
+/* A list's limit: 1..CORE_LIST_LIMIT_MAX, CORE_LIST_LIMIT_DEFAULT when
+ * absent (event.list, customer.bookings). */
+static int bin__limit_field(const msgpack_object *m, uint32_t *limit,
+			    struct bin_err *e)
+{
+	*limit = CORE_LIST_LIMIT_DEFAULT;
+	if (bin__u32(m, "limit", false, limit, e))
+		return -EINVAL;
+	if (*limit == 0 || *limit > CORE_LIST_LIMIT_MAX)
+		return bin__fail(e, "invalid_request", "limit: 1..%d",
+				 CORE_LIST_LIMIT_MAX);
+	return 0;
+}
+
+static int bin__list(const msgpack_object *m, const struct bin_conn *st,
+		     struct op_list_in *l, struct bin_err *e)
+{
+	const msgpack_object *o;
+
+	l->from = st->now; /* as HTTP: upcoming events */
+	l->to = INT64_MAX;
+	if (bin__id(m, "org_id", false, &l->org_id, e) ||
+	    bin__id(m, "location_id", false, &l->location_id, e) ||
+	    bin__id(m, "instructor_id", false, &l->instructor_id, e) ||
+	    bin__time(m, "from", &l->from, e) ||
+	    bin__time(m, "to", &l->to, e) ||
+	    bin__limit_field(m, &l->limit, e))
+		return -EINVAL;
+	if (l->to <= l->from)
+		return bin__fail(e, "invalid_request", "to must be after from");
+	if ((o = mp_get(m, "cursor"))) {
+		char cur[BC_CURSOR_SIZE];
+		int64_t at;
+		uint64_t id;
+		int used = 0;
+		if (mp_str_copy(o, cur, sizeof(cur)) != 0 ||
+		    sscanf(cur, "%" SCNd64 ".%" SCNu64 "%n", &at, &id,
+			   &used) != 2 ||
+		    (size_t)used != strlen(cur) || id == 0)
+			return bin__fail(e, "invalid_request",
+					 "cursor: not one of ours");
+		l->after_start = at;
+		l->after_id = id;
+	}
+	return 0;
+}
+
+static int bin__patch(const msgpack_object *m, struct op_in *in,
+		      struct bin_err *e)
+{
+	const msgpack_object *cap = mp_get(m, "capacity");
+	const msgpack_object *o;
+	int64_t c = -1;
+
+	in->u.patch.capacity = -1;
+	if (bin__id(m, "event_id", true, &in->event_id, e) ||
+	    bin__id(m, "instructor_id", false, &in->u.patch.instructor_id, e))
+		return -EINVAL;
+	if (cap) {
+		if (mp_int(cap, &c) != 0 || c < 0 || c > CORE_CAPACITY_MAX)
+			return bin__fail(e, "invalid_request", "capacity: 0..%d",
+					 CORE_CAPACITY_MAX);
+		in->u.patch.capacity = c;
+	}
+	if ((o = mp_get(m, "status"))) {
+		const char *s;
+		size_t n;
+		if (mp_str(o, &s, &n) != 0 || n != 9 ||
+		    memcmp(s, "cancelled", 9) != 0)
+			return bin__fail(e, "invalid_request",
+					 "status: only \"cancelled\"");
+		in->u.patch.cancel = true;
+	}
+	if (!cap && !o && !in->u.patch.instructor_id)
+		return bin__fail(e, "invalid_request", "nothing to change");
+	return 0;
+}
+
+/* The fields of a non-batch op into in (and what its answer needs into
+ * x); 0, or -EINVAL with e set. */
+static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
+		       enum mp_op op, struct op_in *in, struct bin_ctx *x,
+		       struct bin_err *e)
+{
+	struct op_cat_in *cat = &in->u.cat;
+	const msgpack_object *o;
+
+	switch (op) {
+	case MP_OP_ORG_CREATE:
+		if (bin__text(m, "name", true, cat->name, sizeof(cat->name), e) ||
+		    bin__text(m, "timezone", true, cat->timezone,
+			      sizeof(cat->timezone), e))
+			return -EINVAL;
+		if (!fld_timezone_valid(cat->timezone))
+			return bin__fail(e, "invalid_request",
+					 "timezone: not an IANA zone");
+		return 0;
+	case MP_OP_LOCATION_CREATE:
+	case MP_OP_INSTRUCTOR_CREATE:
+		return bin__id(m, "org_id", true, &cat->org_id, e) ||
+			       bin__text(m, "name", true, cat->name,
+					 sizeof(cat->name), e)
+			       ? -EINVAL
+			       : 0;
+	case MP_OP_CUSTOMER_CREATE:
+		if (bin__customer(m, st, in->customer_id, e) ||
+		    bin__text(m, "name", false, cat->name, sizeof(cat->name),
+			      e) ||
+		    bin__text(m, "email", false, cat->email,
+			      sizeof(cat->email), e))
+			return -EINVAL;
+		memcpy(x->customer_id, in->customer_id, sizeof(x->customer_id));
+		return 0;
+	case MP_OP_SERIES_CREATE:
+		return bin__series(m, &in->u.series, e);
+	case MP_OP_GENERATE:
+		if ((o = mp_get(m, "until")) &&
+		    bin__date(o, "until", &in->u.generate.until, e))
+			return -EINVAL;
+		return bin__id(m, "series_id", false,
+			       &in->u.generate.series_id, e);
+	case MP_OP_EVENT_GET:
+		return bin__id(m, "event_id", true, &in->event_id, e);
+	case MP_OP_EVENT_LIST:
+		if (bin__list(m, st, &in->u.list, e))
+			return -EINVAL;
+		x->limit = in->u.list.limit;
+		return 0;
+	case MP_OP_EVENT_PATCH:
+		return bin__patch(m, in, e);
+	case MP_OP_BOOK:
+		return bin__book_fields(m, st, in, e);
+	case MP_OP_CANCEL:
+		return bin__id(m, "booking_id", true, &in->booking_id, e);
+	case MP_OP_BOOKING_GET:
+		if (st->who.role == AUTH_CUSTOMER) /* render checks the owner */
+			memcpy(x->customer_id, st->who.customer_id,
+			       sizeof(x->customer_id));
+		return bin__id(m, "booking_id", true, &in->booking_id, e);
+	case MP_OP_CUSTOMER_BOOKINGS:
+		return bin__customer(m, st, in->customer_id, e) ||
+			       bin__limit_field(m, &in->u.limit, e)
+			       ? -EINVAL
+			       : 0;
+	default:
+		return bin__fail(e, "invalid_request", "unknown op");
+	}
 }
 
 /* Builds req (and x) for a non-batch op; 0, or -EINVAL with e set. */
@@ -453,172 +551,24 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 			enum mp_op op, struct core_req *req, struct bin_ctx *x,
 			struct bin_err *e)
 {
-	struct canon k = { .size = 0 };
 	const struct op_def *def = ops_by_bin(op);
-	uint64_t u = 0;
-	const msgpack_object *o;
+	struct op_in in;
 
-	if (def)
-		req->op = def->core; /* the core request it becomes (ops.c) */
-	switch (op) {
-	case MP_OP_ORG_CREATE:
-		if (bin__text(m, "name", true, req->u.cat.name,
-			      sizeof(req->u.cat.name), e) ||
-		    bin__text(m, "timezone", true, req->u.cat.timezone,
-			      sizeof(req->u.cat.timezone), e))
-			return -EINVAL;
-		if (!fld_timezone_valid(req->u.cat.timezone))
-			return bin__fail(e, "invalid_request",
-					 "timezone: not an IANA zone");
-		canon_str(&k, "name", req->u.cat.name);
-		canon_str(&k, "timezone", req->u.cat.timezone);
-		break;
-	case MP_OP_LOCATION_CREATE:
-	case MP_OP_INSTRUCTOR_CREATE:
-		if (bin__id(m, "org_id", true, &req->u.cat.org_id, e) ||
-		    bin__text(m, "name", true, req->u.cat.name,
-			      sizeof(req->u.cat.name), e))
-			return -EINVAL;
-		canon_u64(&k, "org_id", req->u.cat.org_id);
-		canon_str(&k, "name", req->u.cat.name);
-		break;
-	case MP_OP_CUSTOMER_CREATE:
-		if (bin__customer(m, st, req->customer_id, e) ||
-		    bin__text(m, "name", false, req->u.cat.name,
-			      sizeof(req->u.cat.name), e) ||
-		    bin__text(m, "email", false, req->u.cat.email,
-			      sizeof(req->u.cat.email), e))
-			return -EINVAL;
-		canon_str(&k, "customer_id", req->customer_id);
-		canon_str(&k, "name", req->u.cat.name);
-		canon_str(&k, "email", req->u.cat.email);
-		memcpy(x->customer_id, req->customer_id, sizeof(x->customer_id));
-		break;
-	case MP_OP_SERIES_CREATE: {
-		struct core_series_spec spec;
-		memset(&spec, 0, sizeof(spec));
-		if (bin__series(m, &spec, &k, e))
-			return -EINVAL;
-		if (bin__idem(m, st, op, &k, req, e))
-			return -EINVAL;
-		x->series = malloc(sizeof(spec));
+	ASSERT(def && def->core != CORE_OP_NONE); /* bin__frame's */
+	memset(&in, 0, sizeof(in));
+	if (bin__decode(m, st, op, &in, x, e) ||
+	    bin__submit_req(m, st, def, &in, req, e))
+		return -EINVAL;
+	if (op == MP_OP_SERIES_CREATE) {
+		/* the core reads the spec through a pointer, until render */
+		x->series = malloc(sizeof(*x->series));
 		if (!x->series)
 			return bin__fail(e, "unavailable", "out of memory");
-		*x->series = spec;
+		*x->series = in.u.series;
 		req->u.series = x->series;
-		return 0;
 	}
-	case MP_OP_GENERATE:
-		if ((o = mp_get(m, "until")) &&
-		    bin__date(o, "until", &req->u.generate.until, e))
-			return -EINVAL;
-		if (bin__id(m, "series_id", false, &req->u.generate.series_id, e))
-			return -EINVAL;
-		canon_put(&k, "until", &req->u.generate.until,
-			  sizeof(req->u.generate.until));
-		canon_u64(&k, "series_id", req->u.generate.series_id);
-		break;
-	case MP_OP_EVENT_GET:
-		return bin__id(m, "event_id", true, &req->event_id, e);
-	case MP_OP_EVENT_LIST: {
-		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
-		req->u.list.from = st->now; /* as HTTP: upcoming events */
-		req->u.list.to = INT64_MAX;
-		if (bin__id(m, "org_id", false, &req->u.list.org_id, e) ||
-		    bin__id(m, "location_id", false, &req->u.list.location_id, e) ||
-		    bin__id(m, "instructor_id", false, &req->u.list.instructor_id, e) ||
-		    bin__time(m, "from", &req->u.list.from, e) ||
-		    bin__time(m, "to", &req->u.list.to, e) ||
-		    bin__u32(m, "limit", false, &limit, e))
-			return -EINVAL;
-		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
-			return bin__fail(e, "invalid_request", "limit: 1..%d",
-					 CORE_LIST_LIMIT_MAX);
-		if (req->u.list.to <= req->u.list.from)
-			return bin__fail(e, "invalid_request", "to must be after from");
-		req->u.list.limit = limit;
-		if ((o = mp_get(m, "cursor"))) {
-			char cur[BC_CURSOR_SIZE];
-			int64_t at;
-			uint64_t id;
-			int used = 0;
-			if (mp_str_copy(o, cur, sizeof(cur)) != 0 ||
-			    sscanf(cur, "%" SCNd64 ".%" SCNu64 "%n", &at, &id,
-				   &used) != 2 ||
-			    (size_t)used != strlen(cur) || id == 0)
-				return bin__fail(e, "invalid_request",
-						 "cursor: not one of ours");
-			req->u.list.after_start = at;
-			req->u.list.after_id = id;
-		}
-		x->limit = limit;
-		return 0;
-	}
-	case MP_OP_EVENT_PATCH: {
-		const msgpack_object *cap = mp_get(m, "capacity");
-		int64_t c = -1;
-		req->u.patch.capacity = -1;
-		if (bin__id(m, "event_id", true, &req->event_id, e) ||
-		    bin__id(m, "instructor_id", false, &req->u.patch.instructor_id, e))
-			return -EINVAL;
-		if (cap) {
-			if (mp_int(cap, &c) != 0 || c < 0 ||
-			    c > CORE_CAPACITY_MAX)
-				return bin__fail(e, "invalid_request",
-						 "capacity: 0..%d",
-						 CORE_CAPACITY_MAX);
-			req->u.patch.capacity = c;
-		}
-		if ((o = mp_get(m, "status"))) {
-			const char *s;
-			size_t n;
-			if (mp_str(o, &s, &n) != 0 || n != 9 ||
-			    memcmp(s, "cancelled", 9) != 0)
-				return bin__fail(e, "invalid_request",
-						 "status: only \"cancelled\"");
-			req->u.patch.cancel = true;
-		}
-		if (!cap && !o && !req->u.patch.instructor_id)
-			return bin__fail(e, "invalid_request",
-					 "nothing to change");
-		canon_u64(&k, "event_id", req->event_id);
-		canon_u64(&k, "capacity", (uint64_t)req->u.patch.capacity);
-		canon_u64(&k, "cancel", req->u.patch.cancel);
-		canon_u64(&k, "instructor_id", req->u.patch.instructor_id);
-		break;
-	}
-	case MP_OP_BOOK:
-		return bin__book(m, st, req, e);
-	case MP_OP_CANCEL:
-		if (bin__id(m, "booking_id", true, &req->booking_id, e))
-			return -EINVAL;
-		/* A customer cancels only its own: the core checks it. */
-		if (st->who.role == AUTH_CUSTOMER)
-			memcpy(req->customer_id, st->who.customer_id,
-			       sizeof(req->customer_id));
-		canon_u64(&k, "booking_id", req->booking_id);
-		return bin__idem(m, st, op, &k, req, e);
-	case MP_OP_BOOKING_GET:
-		if (st->who.role == AUTH_CUSTOMER)
-			memcpy(x->customer_id, st->who.customer_id,
-			       sizeof(x->customer_id));
-		return bin__id(m, "booking_id", true, &req->booking_id, e);
-	case MP_OP_CUSTOMER_BOOKINGS: {
-		uint32_t limit = CORE_LIST_LIMIT_DEFAULT;
-		if (bin__customer(m, st, req->customer_id, e) ||
-		    bin__u32(m, "limit", false, &limit, e))
-			return -EINVAL;
-		if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
-			return bin__fail(e, "invalid_request", "limit: 1..%d",
-					 CORE_LIST_LIMIT_MAX);
-		req->u.customer.capacity = limit;
-		return 0;
-	}
-	default:
-		return bin__fail(e, "invalid_request", "unknown op");
-	}
-	(void)u;
-	return bin__idem(m, st, op, &k, req, e);
+	ASSERT(req->op == def->core);
+	return 0;
 }
 
 /* ---- status: answered at once ---- */

@@ -12,9 +12,10 @@
  * key's own limit, else the client address's, that address taken from
  * X-Forwarded-For only when the peer is a trusted proxy), bearer token
  * refusals (401 unauthorized / token_expired), role (403 forbidden), anon
- * key or customer rate limit (429), Idempotency-Key (400
- * idempotency_key_required on bookings and cancels), query and body (400
- * invalid_request naming the field), then the core decides (render maps
+ * key or customer rate limit (429), the path's id (404), Idempotency-Key
+ * (400 idempotency_key_required on bookings and cancels; checked before
+ * the body there, after it on the other keyed operations), query and body
+ * (400 invalid_request naming the field), then the core decides (render maps
  * its outcome: fld_code_error). /health, /ready and /metrics take no
  * limit.
  *
@@ -33,11 +34,16 @@
  *               key's "none" confirms a priced event without payment).
  *   - service:  everything.
  *
- * Idempotency keys are scoped by the caller (auth_idem_key: service key,
- * or the JWT's customer); the fingerprint is auth_fingerprint(method, path,
- * body). Stripe webhooks use the Stripe event id as their key (scope
- * "stripe"), so a redelivered event is a replay, and its hash as the
- * payment reference.
+ * An operation's path segment, query and body are decoded into its
+ * struct op_in (ops.h; fields.h's validators, this protocol's messages and
+ * defaults); ops.c turns that into the core request (ops_request) and the
+ * idempotency fingerprint (submit_in). Idempotency keys are scoped by the
+ * caller (auth_idem_key: service key, or the JWT's customer); the
+ * fingerprint is the op's name and its canonical fields (ops_fingerprint),
+ * the binary protocol's too, so a retry over either protocol is a replay.
+ * Stripe webhooks use the Stripe event id as their key (scope "stripe"),
+ * so a redelivered event is a replay, with auth_fingerprint(method, path,
+ * body) as its fingerprint, and its hash as the payment reference.
  *
  * What render() needs travels in struct http_ctx (http_render.h, copied
  * by srv_submit).
@@ -91,6 +97,7 @@ struct call {
 	core_time now;
 	char id_seg[HTTP_SEG_SIZE_MAX]; /* the {id} of the path, decoded */
 	size_t id_size;
+	struct http_str key; /* Idempotency-Key, checked (idem_check) */
 };
 
 static int answer(struct call *k, int status, const char *body, size_t n)
@@ -431,14 +438,15 @@ static int authorize(struct call *k)
 	return 0; /* the service key: limited above */
 }
 
-/* Idempotency-Key: into req.idem (with the fingerprint); required or not
- * as the operation's table entry says (ops.c); 0 or answered. */
-static int idem(struct call *k, struct core_req *req)
+/* Idempotency-Key: checked and kept in k->key (applied by submit_in,
+ * with the fingerprint of the decoded input); required or not as the
+ * operation's table entry says (ops.c); 0 or answered. */
+static int idem_check(struct call *k)
 {
 	bool required = k->op->idem == OP_IDEM_REQUIRED;
 	const struct http_str *h = &k->rq->hdr[HTTP_H_IDEMPOTENCY_KEY];
-	const struct http_request *rq = k->rq;
 
+	ASSERT(k->op->idem == OP_IDEM_OPTIONAL || required);
 	if (!h->p || h->n == 0) {
 		if (!required)
 			return 0;
@@ -454,11 +462,7 @@ static int idem(struct call *k, struct core_req *req)
 					    "ASCII");
 		return -EINVAL;
 	}
-	auth_idem_key(&k->who, h->p, h->n, &req->idem);
-	req->idem.fingerprint =
-		auth_fingerprint(rq->method_name, strlen(rq->method_name),
-				 rq->path.p, rq->path.n, rq->body,
-				 rq->body_size);
+	k->key = *h;
 	return 0;
 }
 
@@ -478,6 +482,24 @@ static int submit(struct call *k, const struct core_req *req)
 	else if (rc == -EAGAIN && (k->ctx.flags & X_SLOT))
 		k->cat->busy = false;
 	return rc == -EAGAIN ? -EAGAIN : 0;
+}
+
+/* Submits the operation's decoded input: its core request (ops.c's
+ * ops_request), with the key idem_check kept and the input's fingerprint
+ * (ops_idem: the same as the binary protocol's for the same input). */
+static int submit_in(struct call *k, const struct op_in *in)
+{
+	struct core_req req = { .now = k->now };
+
+	ops_request(k->op, in, &k->who, &req);
+	if (k->key.n)
+		ops_idem(k->op, in, &k->who, k->key.p, k->key.n, &req.idem);
+	if (k->op->id == OP_SERIES_CREATE) {
+		ASSERT(k->cat && k->cat->busy); /* slot_take's */
+		req.u.series = &k->cat->series;
+	}
+	ASSERT(k->key.n || !core_idem_present(&req.idem));
+	return submit(k, &req);
 }
 
 /* A catalogue slot for this request (k->cat): the connection's, or an
@@ -529,50 +551,52 @@ static int do_events(struct call *k)
 			      { .name = "to" },         { .name = "location_id" },
 			      { .name = "instructor_id" }, { .name = "limit" },
 			      { .name = "cursor" } };
-	struct core_req req = { .op = k->op->core, .now = k->now };
-	uint32_t limit;
+	struct op_in in;
+	struct op_list_in *l = &in.u.list;
 
+	memset(&in, 0, sizeof(in));
 	if (query_parse(k, q, sizeof(q) / sizeof(q[0])) ||
-	    query_id(k, &q[0], &req.u.list.org_id) ||
-	    query_id(k, &q[3], &req.u.list.location_id) ||
-	    query_id(k, &q[4], &req.u.list.instructor_id) ||
-	    query_limit(k, &q[5], &limit))
+	    query_id(k, &q[0], &l->org_id) ||
+	    query_id(k, &q[3], &l->location_id) ||
+	    query_id(k, &q[4], &l->instructor_id) ||
+	    query_limit(k, &q[5], &l->limit))
 		return 0;
-	req.u.list.from = k->now;
-	req.u.list.to = INT64_MAX;
-	if (q[1].present && fld_time_parse(q[1].value, q[1].n, &req.u.list.from))
+	l->from = k->now;
+	l->to = INT64_MAX;
+	if (q[1].present && fld_time_parse(q[1].value, q[1].n, &l->from))
 		return query_bad(k, "from", "an RFC 3339 time or a date"), 0;
-	if (q[2].present && fld_time_parse(q[2].value, q[2].n, &req.u.list.to))
+	if (q[2].present && fld_time_parse(q[2].value, q[2].n, &l->to))
 		return query_bad(k, "to", "an RFC 3339 time or a date"), 0;
-	if (!q[1].present && req.u.list.to <= req.u.list.from)
-		req.u.list.from = 0; /* only 'to', in the past: all before it */
-	if (req.u.list.to <= req.u.list.from)
+	if (!q[1].present && l->to <= l->from)
+		l->from = 0; /* only 'to', in the past: all before it */
+	if (l->to <= l->from)
 		return answer_invalid(k, "'to' must be after 'from'");
 	if (q[6].present &&
-	    http_cursor_decode(q[6].value, q[6].n, &req.u.list.after_start,
-			  &req.u.list.after_id))
+	    http_cursor_decode(q[6].value, q[6].n, &l->after_start,
+			       &l->after_id))
 		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
-	req.u.list.limit = limit;
-	k->ctx.limit = limit;
+	ASSERT(l->limit >= 1 && l->limit <= CORE_LIST_LIMIT_MAX);
+	k->ctx.limit = l->limit;
 	inm_parse(k);
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_event_get(struct call *k)
 {
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 
-	if (!path_id(k, &req.event_id))
+	memset(&in, 0, sizeof(in));
+	if (!path_id(k, &in.event_id))
 		return answer_error(k, 404, "not_found", "no such event");
 	inm_parse(k);
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_event_patch(struct call *k)
 {
 	static const char *const allowed[] = { "capacity", "status",
 					       "instructor_id", NULL };
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 	struct jr r;
 	uint64_t cap = 0;
 	bool has_cap = false, has_ins = false;
@@ -580,7 +604,8 @@ static int do_event_patch(struct call *k)
 	size_t status_n = 0;
 	int rc;
 
-	if (!path_id(k, &req.event_id))
+	memset(&in, 0, sizeof(in));
+	if (!path_id(k, &in.event_id))
 		return answer_error(k, 404, "not_found", "no such event");
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
@@ -589,8 +614,8 @@ static int do_event_patch(struct call *k)
 		rc = jr_uint(&r, "capacity", false, CORE_CAPACITY_MAX, &cap,
 			     &has_cap);
 	if (!rc)
-		rc = jr_id(&r, "instructor_id", false, &req.u.patch.instructor_id,
-			   &has_ins);
+		rc = jr_id(&r, "instructor_id", false,
+			   &in.u.patch.instructor_id, &has_ins);
 	if (!rc)
 		rc = jr_str(&r, "status", false, status, sizeof(status),
 			    &status_n);
@@ -605,33 +630,34 @@ static int do_event_patch(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	req.u.patch.capacity = has_cap ? (int64_t)cap : -1;
-	req.u.patch.cancel = status_n != 0;
-	if (idem(k, &req))
+	in.u.patch.capacity = has_cap ? (int64_t)cap : -1;
+	in.u.patch.cancel = status_n != 0;
+	if (idem_check(k))
 		return 0;
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_book(struct call *k)
 {
 	static const char *const allowed[] = { "customer_id", "payment", NULL };
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 	char pay[16] = "";
 	size_t cust_n = 0, pay_n = 0;
 	struct jr r;
 	int rc;
 
-	if (!path_id(k, &req.event_id))
+	memset(&in, 0, sizeof(in));
+	if (!path_id(k, &in.event_id))
 		return answer_error(k, 404, "not_found", "no such event");
-	if (idem(k, &req))
+	if (idem_check(k))
 		return 0;
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_only(&r, allowed);
 	if (!rc)
 		rc = jr_str(&r, "customer_id", k->who.role == AUTH_SERVICE,
-			    req.customer_id, sizeof(req.customer_id), &cust_n);
-	if (!rc && cust_n && !fld_customer_id_valid(req.customer_id, cust_n))
+			    in.customer_id, sizeof(in.customer_id), &cust_n);
+	if (!rc && cust_n && !fld_customer_id_valid(in.customer_id, cust_n))
 		rc = jr_fail(&r, "field 'customer_id' must be 1-64 of "
 				 "A-Za-z0-9._:@-");
 	if (!rc)
@@ -645,61 +671,58 @@ static int do_book(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	if (auth_acts_for(&k->who, req.customer_id, cust_n, req.customer_id))
+	if (auth_acts_for(&k->who, in.customer_id, cust_n, in.customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer books only for itself");
-	/* A customer's "none" is "I am not paying": the price decides. */
-	req.u.book.payment = auth_payment_for(
-		&k->who, !pay_n                    ? CORE_PAY_AUTO
-			 : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
-						    : CORE_PAY_STRIPE);
-	return submit(k, &req);
+	/* A customer's "none" is "I am not paying": ops_request's rule. */
+	in.u.payment = !pay_n                    ? CORE_PAY_AUTO
+		       : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
+						  : CORE_PAY_STRIPE;
+	return submit_in(k, &in);
 }
 
 static int do_cancel(struct call *k)
 {
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 
-	if (!path_id(k, &req.booking_id))
+	memset(&in, 0, sizeof(in));
+	if (!path_id(k, &in.booking_id))
 		return answer_error(k, 404, "not_found", "no such booking");
-	if (idem(k, &req) || body_empty(k))
+	if (idem_check(k) || body_empty(k))
 		return 0;
-	if (k->who.role == AUTH_CUSTOMER) /* the core checks the owner */
-		memcpy(req.customer_id, k->who.customer_id,
-		       sizeof(req.customer_id));
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_booking_get(struct call *k)
 {
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 
-	if (!path_id(k, &req.booking_id))
+	memset(&in, 0, sizeof(in));
+	if (!path_id(k, &in.booking_id))
 		return answer_error(k, 404, "not_found", "no such booking");
 	if (k->who.role == AUTH_CUSTOMER) {
 		k->ctx.flags |= X_OWN;
 		memcpy(k->ctx.customer, k->who.customer_id,
 		       sizeof(k->ctx.customer));
 	}
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_customer_bookings(struct call *k)
 {
 	struct qparam q[] = { { .name = "limit" } };
-	struct core_req req = { .op = k->op->core, .now = k->now };
-	uint32_t limit;
+	struct op_in in;
 
+	memset(&in, 0, sizeof(in));
 	if (!fld_customer_id_valid(k->id_seg, k->id_size))
 		return answer_error(k, 404, "not_found", "no such customer");
-	if (auth_acts_for(&k->who, k->id_seg, k->id_size, req.customer_id))
+	if (auth_acts_for(&k->who, k->id_seg, k->id_size, in.customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer reads only its own bookings");
-	if (query_parse(k, q, 1) || query_limit(k, &q[0], &limit))
+	if (query_parse(k, q, 1) || query_limit(k, &q[0], &in.u.limit))
 		return 0;
-	req.u.customer.capacity = limit;
-	k->ctx.limit = limit;
-	return submit(k, &req);
+	k->ctx.limit = in.u.limit;
+	return submit_in(k, &in);
 }
 
 /* Orgs, locations, instructors, customers. */
@@ -708,12 +731,14 @@ static int do_catalogue(struct call *k)
 	static const char *const org[] = { "name", "timezone", NULL };
 	static const char *const named[] = { "org_id", "name", NULL };
 	static const char *const cust[] = { "id", "email", "name", NULL };
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
+	struct op_cat_in *cat = &in.u.cat;
 	struct http_cat_slot *s;
 	size_t n = 0;
 	struct jr r;
 	int rc;
 
+	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (rc)
 		goto out_invalid;
@@ -721,15 +746,15 @@ static int do_catalogue(struct call *k)
 	case OP_ORG_CREATE:
 		rc = jr_only(&r, org);
 		if (!rc)
-			rc = jr_str(&r, "name", true, req.u.cat.name,
-				    sizeof(req.u.cat.name), &n);
+			rc = jr_str(&r, "name", true, cat->name,
+				    sizeof(cat->name), &n);
 		if (!rc && n == 0)
 			rc = jr_fail(&r, "field 'name' must not be empty");
-		strcpy(req.u.cat.timezone, "UTC");
+		strcpy(cat->timezone, "UTC"); /* HTTP's default (openapi) */
 		if (!rc)
-			rc = jr_str(&r, "timezone", false, req.u.cat.timezone,
-				    sizeof(req.u.cat.timezone), NULL);
-		if (!rc && !fld_timezone_valid(req.u.cat.timezone))
+			rc = jr_str(&r, "timezone", false, cat->timezone,
+				    sizeof(cat->timezone), NULL);
+		if (!rc && !fld_timezone_valid(cat->timezone))
 			rc = jr_fail(&r, "field 'timezone' must be an IANA "
 					 "time zone");
 		break;
@@ -737,41 +762,42 @@ static int do_catalogue(struct call *k)
 	case OP_INSTRUCTOR_CREATE:
 		rc = jr_only(&r, named);
 		if (!rc)
-			rc = jr_id(&r, "org_id", true, &req.u.cat.org_id, NULL);
+			rc = jr_id(&r, "org_id", true, &cat->org_id, NULL);
 		if (!rc)
-			rc = jr_str(&r, "name", true, req.u.cat.name,
-				    sizeof(req.u.cat.name), &n);
+			rc = jr_str(&r, "name", true, cat->name,
+				    sizeof(cat->name), &n);
 		if (!rc && n == 0)
 			rc = jr_fail(&r, "field 'name' must not be empty");
 		break;
 	default:
+		ASSERT(k->op->id == OP_CUSTOMER_CREATE);
 		rc = jr_only(&r, cust);
 		if (!rc)
-			rc = jr_str(&r, "id", true, req.customer_id,
-				    sizeof(req.customer_id), &n);
-		if (!rc && !fld_customer_id_valid(req.customer_id, n))
+			rc = jr_str(&r, "id", true, in.customer_id,
+				    sizeof(in.customer_id), &n);
+		if (!rc && !fld_customer_id_valid(in.customer_id, n))
 			rc = jr_fail(&r, "field 'id' must be 1-64 of "
 					 "A-Za-z0-9._:@-");
 		if (!rc)
-			rc = jr_str(&r, "email", false, req.u.cat.email,
-				    sizeof(req.u.cat.email), NULL);
+			rc = jr_str(&r, "email", false, cat->email,
+				    sizeof(cat->email), NULL);
 		if (!rc)
-			rc = jr_str(&r, "name", false, req.u.cat.name,
-				    sizeof(req.u.cat.name), NULL);
+			rc = jr_str(&r, "name", false, cat->name,
+				    sizeof(cat->name), NULL);
 		break;
 	}
 	if (rc)
 		goto out_invalid;
 	jr_close(&r);
-	if (idem(k, &req) || slot_take(k))
+	if (idem_check(k) || slot_take(k))
 		return 0;
 	s = k->cat;
-	memcpy(s->name, req.u.cat.name, sizeof(s->name));
-	memcpy(s->timezone, req.u.cat.timezone, sizeof(s->timezone));
-	memcpy(s->email, req.u.cat.email, sizeof(s->email));
-	memcpy(s->customer_id, req.customer_id, sizeof(s->customer_id));
-	s->org_id = req.u.cat.org_id;
-	return submit(k, &req);
+	memcpy(s->name, cat->name, sizeof(s->name));
+	memcpy(s->timezone, cat->timezone, sizeof(s->timezone));
+	memcpy(s->email, cat->email, sizeof(s->email));
+	memcpy(s->customer_id, in.customer_id, sizeof(s->customer_id));
+	s->org_id = cat->org_id;
+	return submit_in(k, &in);
 
 out_invalid:
 	answer_invalid(k, r.err);
@@ -781,54 +807,53 @@ out_invalid:
 
 static int do_series(struct call *k)
 {
-	struct core_series_spec spec;
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 	struct jr r;
 	int rc;
 
-	memset(&spec, 0, sizeof(spec));
+	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
-		rc = jr_series(&r, &spec);
+		rc = jr_series(&r, &in.u.series);
 	if (rc) {
 		answer_invalid(k, r.err);
 		jr_close(&r);
 		return 0;
 	}
 	jr_close(&r);
-	if (idem(k, &req) || slot_take(k))
+	if (idem_check(k) || slot_take(k))
 		return 0;
-	k->cat->series = spec;
-	req.u.series = &k->cat->series;
-	return submit(k, &req);
+	k->cat->series = in.u.series;
+	return submit_in(k, &in);
 }
 
 static int do_generate(struct call *k)
 {
 	static const char *const allowed[] = { "until", "series_id", NULL };
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 	struct jr r;
 	int rc = 0;
 
+	memset(&in, 0, sizeof(in));
 	if (k->rq->body_size) {
 		rc = jr_open(&r, k->rq->body, k->rq->body_size);
 		if (!rc)
 			rc = jr_only(&r, allowed);
 		if (!rc)
-			rc = jr_date(&r, "until", false, &req.u.generate.until,
-				     NULL);
+			rc = jr_date(&r, "until", false,
+				     &in.u.generate.until, NULL);
 		if (!rc)
 			rc = jr_id(&r, "series_id", false,
-				   &req.u.generate.series_id, NULL);
+				   &in.u.generate.series_id, NULL);
 		if (rc)
 			answer_invalid(k, r.err);
 		jr_close(&r);
 		if (rc)
 			return 0;
 	}
-	if (idem(k, &req))
+	if (idem_check(k))
 		return 0;
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 /* {"days": N}: events that ended N days ago or earlier leave memory
@@ -836,11 +861,12 @@ static int do_generate(struct call *k)
 static int do_archive(struct call *k)
 {
 	static const char *const allowed[] = { "days", NULL };
-	struct core_req req = { .op = k->op->core, .now = k->now };
+	struct op_in in;
 	struct jr r;
 	uint64_t days = 0;
 	int rc;
 
+	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_only(&r, allowed);
@@ -853,10 +879,10 @@ static int do_archive(struct call *k)
 	jr_close(&r);
 	if (rc)
 		return 0;
-	req.u.archive.days = (uint32_t)days;
-	if (idem(k, &req))
+	in.u.days = (uint32_t)days;
+	if (idem_check(k))
 		return 0;
-	return submit(k, &req);
+	return submit_in(k, &in);
 }
 
 static int do_stripe(struct call *k)

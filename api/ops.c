@@ -1,7 +1,16 @@
 /*
- * ops.c: the table of operations (ops.h). One row per operation; the
- * order of enum op_id. A path's methods are the rows sharing it; its Allow
- * header is made from them (GET, HEAD, POST, PATCH, OPTIONS in that order).
+ * ops.c: the table of operations (ops.h) and what is done with an
+ * operation's decoded input whichever protocol brought it: its core
+ * request (ops_request) and its idempotency fingerprint (ops_fingerprint,
+ * ops_idem). One row per operation; the order of enum op_id. A path's
+ * methods are the rows sharing it; its Allow header is made from them
+ * (GET, HEAD, POST, PATCH, OPTIONS in that order).
+ *
+ * The fingerprint's canonical form is the one the binary protocol used
+ * before both protocols shared it (name=<size>:<bytes> per field, in the
+ * order below), so that keys first used over the binary protocol before
+ * the change still match; keys first used over HTTP (whose fingerprint
+ * was method, path and body) do not (docs/operations.md, upgrades).
  *
  * Known difference kept from before the table: the binary "status" is
  * answered before the rate limits (bin.c), while HTTP's GET
@@ -10,10 +19,13 @@
 #include "ops.h"
 #include "bookd_assert.h"
 
+#include "fields.h"
+
 #include <errno.h>
 #include <string.h>
 
 #define OPS_SEG_COUNT_MAX 5
+#define OPS_CANON_SIZE_MAX 2048
 
 static const struct op_def ops[OP_COUNT] = {
 	/* id, name, HTTP method,
@@ -297,4 +309,230 @@ int ops_http_match(const char *p, size_t n, enum op_method m,
 		return -ENOENT;
 	*allow = allow_of(methods);
 	return *op ? 0 : -EPERM;
+}
+
+/* ---- an operation's input: its core request ---- */
+
+void ops_request(const struct op_def *op, const struct op_in *in,
+		 const struct auth_principal *who, struct core_req *req)
+{
+	ASSERT(op && in && req);
+	ASSERT(op->core != CORE_OP_NONE); /* answered by the server */
+	req->op = op->core;
+	switch (op->id) {
+	case OP_EVENT_LIST:
+		req->u.list.org_id = in->u.list.org_id;
+		req->u.list.location_id = in->u.list.location_id;
+		req->u.list.instructor_id = in->u.list.instructor_id;
+		req->u.list.from = in->u.list.from;
+		req->u.list.to = in->u.list.to;
+		req->u.list.after_start = in->u.list.after_start;
+		req->u.list.after_id = in->u.list.after_id;
+		req->u.list.limit = in->u.list.limit;
+		ASSERT(req->u.list.to > req->u.list.from);
+		break;
+	case OP_EVENT_PATCH:
+		req->u.patch.capacity = in->u.patch.capacity;
+		req->u.patch.cancel = in->u.patch.cancel;
+		req->u.patch.instructor_id = in->u.patch.instructor_id;
+		/* fall through */
+	case OP_EVENT_GET:
+		req->event_id = in->event_id;
+		break;
+	case OP_BOOK:
+	case OP_BOOK_BATCH:
+		req->event_id = in->event_id;
+		memcpy(req->customer_id, in->customer_id,
+		       sizeof(req->customer_id));
+		req->u.book.payment = auth_payment_for(who, in->u.payment);
+		ASSERT(req->customer_id[0] != '\0'); /* auth_acts_for's */
+		break;
+	case OP_CANCEL:
+		/* A customer cancels only its own: the core checks the owner. */
+		if (who->role == AUTH_CUSTOMER)
+			memcpy(req->customer_id, who->customer_id,
+			       sizeof(req->customer_id));
+		/* fall through */
+	case OP_BOOKING_GET:
+		req->booking_id = in->booking_id;
+		break;
+	case OP_CUSTOMER_BOOKINGS:
+		memcpy(req->customer_id, in->customer_id,
+		       sizeof(req->customer_id));
+		req->u.customer.capacity = in->u.limit;
+		break;
+	case OP_ORG_CREATE:
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
+	case OP_CUSTOMER_CREATE:
+		_Static_assert(sizeof(req->u.cat.name) == sizeof(in->u.cat.name) &&
+				       sizeof(req->u.cat.timezone) ==
+					       sizeof(in->u.cat.timezone) &&
+				       sizeof(req->u.cat.email) ==
+					       sizeof(in->u.cat.email),
+			       "cat fields");
+		memcpy(req->u.cat.name, in->u.cat.name, sizeof(req->u.cat.name));
+		memcpy(req->u.cat.timezone, in->u.cat.timezone,
+		       sizeof(req->u.cat.timezone));
+		memcpy(req->u.cat.email, in->u.cat.email,
+		       sizeof(req->u.cat.email));
+		req->u.cat.org_id = in->u.cat.org_id;
+		memcpy(req->customer_id, in->customer_id,
+		       sizeof(req->customer_id));
+		break;
+	case OP_SERIES_CREATE:
+		break; /* req->u.series: the caller's copy of in->u.series */
+	case OP_GENERATE:
+		req->u.generate.until = in->u.generate.until;
+		req->u.generate.series_id = in->u.generate.series_id;
+		break;
+	case OP_ARCHIVE:
+		req->u.archive.days = in->u.days;
+		ASSERT(req->u.archive.days > 0);
+		break;
+	default:
+		ASSERT(!"an operation without its input's core request");
+	}
+	ASSERT(req->op == op->core);
+}
+
+/* ---- an operation's input: its fingerprint ---- */
+
+struct canon {
+	char buf[OPS_CANON_SIZE_MAX];
+	size_t size;
+};
+
+/* name=<size>:<bytes>, so that no two field lists give the same bytes. */
+static void canon_put(struct canon *k, const char *name, const void *p,
+		      size_t n)
+{
+	size_t name_size = strlen(name);
+	char digits[24];
+	size_t d = sizeof(digits), m = n;
+
+	ASSERT(k->size <= sizeof(k->buf));
+	do {
+		ASSERT(d > 0);
+		digits[--d] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	if (name_size + 1 + (sizeof(digits) - d) + 1 + n >
+	    sizeof(k->buf) - k->size) {
+		k->size = sizeof(k->buf); /* full: still deterministic */
+		return;
+	}
+	memcpy(k->buf + k->size, name, name_size);
+	k->size += name_size;
+	k->buf[k->size++] = '=';
+	memcpy(k->buf + k->size, digits + d, sizeof(digits) - d);
+	k->size += sizeof(digits) - d;
+	k->buf[k->size++] = ':';
+	memcpy(k->buf + k->size, p, n);
+	k->size += n;
+	ASSERT(k->size <= sizeof(k->buf));
+}
+
+static void canon_u64(struct canon *k, const char *name, uint64_t v)
+{
+	char digits[24];
+	size_t d = sizeof(digits);
+
+	do {
+		ASSERT(d > 0);
+		digits[--d] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	canon_put(k, name, digits + d, sizeof(digits) - d);
+}
+
+static void canon_str(struct canon *k, const char *name, const char *s)
+{
+	canon_put(k, name, s, strlen(s));
+}
+
+static void canon_series(struct canon *k, const struct core_series_spec *s)
+{
+	ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
+	canon_u64(k, "org_id", s->org_id);
+	canon_u64(k, "location_id", s->location_id);
+	canon_u64(k, "instructor_id", s->instructor_id);
+	canon_str(k, "title", s->title);
+	canon_u64(k, "capacity", s->capacity);
+	canon_u64(k, "waitlist_capacity", s->waitlist_capacity);
+	canon_u64(k, "price_cents", s->price_cents);
+	canon_str(k, "currency", s->currency);
+	canon_str(k, "timezone", s->timezone);
+	canon_u64(k, "weekdays", s->weekday_mask);
+	canon_u64(k, "start_minute", s->start_minute);
+	canon_u64(k, "duration_min", s->duration_min);
+	canon_put(k, "first_date", &s->first_date, sizeof(s->first_date));
+	canon_put(k, "last_date", &s->last_date, sizeof(s->last_date));
+	canon_put(k, "skip", s->skip, s->skip_count * sizeof(s->skip[0]));
+}
+
+uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
+			 const struct auth_principal *who)
+{
+	struct canon k = { .size = 0 };
+	const char *name = op->name;
+
+	ASSERT(op->idem == OP_IDEM_OPTIONAL || op->idem == OP_IDEM_REQUIRED);
+	switch (op->id) {
+	case OP_BOOK:
+	case OP_BOOK_BATCH: /* each item is a book */
+		name = ops_get(OP_BOOK)->name;
+		canon_u64(&k, "event_id", in->event_id);
+		canon_str(&k, "customer_id", in->customer_id);
+		canon_u64(&k, "payment", auth_payment_for(who, in->u.payment));
+		break;
+	case OP_CANCEL:
+		canon_u64(&k, "booking_id", in->booking_id);
+		break;
+	case OP_EVENT_PATCH:
+		canon_u64(&k, "event_id", in->event_id);
+		canon_u64(&k, "capacity", (uint64_t)in->u.patch.capacity);
+		canon_u64(&k, "cancel", in->u.patch.cancel);
+		canon_u64(&k, "instructor_id", in->u.patch.instructor_id);
+		break;
+	case OP_ORG_CREATE:
+		canon_str(&k, "name", in->u.cat.name);
+		canon_str(&k, "timezone", in->u.cat.timezone);
+		break;
+	case OP_LOCATION_CREATE:
+	case OP_INSTRUCTOR_CREATE:
+		canon_u64(&k, "org_id", in->u.cat.org_id);
+		canon_str(&k, "name", in->u.cat.name);
+		break;
+	case OP_CUSTOMER_CREATE:
+		canon_str(&k, "customer_id", in->customer_id);
+		canon_str(&k, "name", in->u.cat.name);
+		canon_str(&k, "email", in->u.cat.email);
+		break;
+	case OP_SERIES_CREATE:
+		canon_series(&k, &in->u.series);
+		break;
+	case OP_GENERATE:
+		canon_put(&k, "until", &in->u.generate.until,
+			  sizeof(in->u.generate.until));
+		canon_u64(&k, "series_id", in->u.generate.series_id);
+		break;
+	case OP_ARCHIVE:
+		canon_u64(&k, "days", in->u.days);
+		break;
+	default:
+		ASSERT(!"a keyed operation without its canonical fields");
+	}
+	ASSERT(k.size > 0 && k.size <= sizeof(k.buf));
+	return auth_fingerprint(name, strlen(name), k.buf, k.size, NULL, 0);
+}
+
+void ops_idem(const struct op_def *op, const struct op_in *in,
+	      const struct auth_principal *who, const char *key,
+	      size_t key_size, struct core_idem *out)
+{
+	ASSERT(key_size > 0 && key_size <= FLD_IDEM_KEY_SIZE_MAX);
+	auth_idem_key(who, key, key_size, out);
+	out->fingerprint = ops_fingerprint(op, in, who);
+	ASSERT(core_idem_present(out));
 }

@@ -5,17 +5,25 @@
  * the core request it becomes and whether its answer is a creation (201).
  * http_routes.c finds a request's entry with ops_http_match(), bin.c with
  * ops_by_bin(); both then ask the entry (ops_allows, .idem, .limit, .core,
- * .creates) rather than deciding per protocol. What is still per protocol:
- * reading each operation's fields (http_routes.c, bin.c, through fields.h
- * and auth.h's shared checks), the idempotency fingerprint (HTTP: method,
- * path and body; binary: the parsed fields) and the answer's encoding
+ * .creates) rather than deciding per protocol.
+ *
+ * Each codec decodes an operation's input fields into the same struct
+ * op_in (below: HTTP/JSON in http_routes.c, msgpack in bin.c, each through
+ * fields.h's validators and with its own documented messages and
+ * defaults); from there the protocol-neutral part is ops.c's: the core
+ * request (ops_request) and the idempotency fingerprint (ops_fingerprint:
+ * the op's name and its canonical fields, so a key retried over the other
+ * protocol is a replay). What is still per protocol: the wire syntax of
+ * the fields and of the errors, and the encoding of the answer
  * (http_render.c, bin_render.c).
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
  * operation's x-bookd-op, -access, -idempotency, -limit and 201 answer) and
  * docs/protocol.md (the Operations table), and against both routers.
  *
  * Adding an operation: its entry here (enum op_id and ops.c's row), its
- * core code, the HTTP and binary codecs' cases, both documents.
+ * input struct in struct op_in with its cases in ops_request and
+ * ops_fingerprint, its core code, the fields' reading in each codec, its
+ * answer in each renderer, both documents.
  */
 #ifndef BOOKD_OPS_H
 #define BOOKD_OPS_H
@@ -118,5 +126,75 @@ const char *ops_limit_name(enum op_limit l); /* "none", "address", "caller" */
 int ops_http_match(const char *p, size_t n, enum op_method m,
 		   const struct op_def **op, const char **arg,
 		   size_t *arg_size, const char **allow);
+
+/* ---- an operation's input, as both codecs decode it ----
+ * Values decoded and checked, not wire bytes: an absent optional field
+ * holds its default (each protocol's where the documents give them
+ * different ones: org.create's timezone is "UTC" over HTTP, required over
+ * the binary protocol). The codecs zero the struct first. */
+
+struct op_list_in {       /* event.list */
+	uint64_t org_id, location_id, instructor_id; /* 0: any */
+	core_time from, to;       /* [from, to) */
+	core_time after_start;    /* the cursor: strictly after */
+	uint64_t after_id;        /* (after_start, after_id); 0: none */
+	uint32_t limit;           /* 1..CORE_LIST_LIMIT_MAX */
+};
+
+struct op_patch_in {      /* event.patch */
+	int64_t capacity;         /* < 0: unchanged */
+	bool cancel;
+	uint64_t instructor_id;   /* 0: unchanged */
+};
+
+struct op_cat_in {        /* org, location, instructor, customer create */
+	char name[CORE_NAME_SIZE_MAX];
+	char timezone[CORE_TZ_SIZE_MAX]; /* org */
+	uint64_t org_id;                 /* location, instructor */
+	char email[CORE_NAME_SIZE_MAX];  /* customer */
+};
+
+struct op_generate_in {   /* generate */
+	struct core_date until;   /* year 0: the configured horizon */
+	uint64_t series_id;       /* 0: every series */
+};
+
+struct op_in {
+	uint64_t event_id;   /* event.get, event.patch, book */
+	uint64_t booking_id; /* booking.get, cancel */
+	/* book, customer.bookings, customer.create: whom the request acts
+	 * for, as auth_acts_for resolved it against the principal */
+	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+	union {
+		struct op_list_in list;
+		struct op_patch_in patch;
+		enum core_payment payment; /* book: as asked */
+		struct op_cat_in cat;
+		struct core_series_spec series;
+		struct op_generate_in generate;
+		uint32_t days;  /* archive: 1..36600 */
+		uint32_t limit; /* customer.bookings: 1..CORE_LIST_LIMIT_MAX */
+	} u;
+};
+
+/* The core request of op (core != CORE_OP_NONE) from its input, under
+ * the principal's rules (a customer's "none" payment is auto; a customer
+ * cancels only its own booking): req->op and the fields. Not req->now,
+ * nor req->idem (ops_idem), nor req->u.series: series.create's spec must
+ * live until the answer, so the caller points it at its own copy. */
+void ops_request(const struct op_def *op, const struct op_in *in,
+		 const struct auth_principal *who, struct core_req *req);
+
+/* The idempotency fingerprint of op's input: its name and the fields the
+ * core acts on (after ops_request's rules), each as name=<size>:<bytes>
+ * in a fixed order; the same from either protocol. */
+uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
+			 const struct auth_principal *who);
+
+/* req->idem from a checked key (fld_idem_key_valid; key_size > 0),
+ * scoped by the principal (auth_idem_key), with ops_fingerprint. */
+void ops_idem(const struct op_def *op, const struct op_in *in,
+	      const struct auth_principal *who, const char *key,
+	      size_t key_size, struct core_idem *out);
 
 #endif
