@@ -160,6 +160,7 @@ static int parse_unsigned(const char *name, const char *s, unsigned lo,
 	char *end;
 	unsigned long v;
 
+	ASSERT(lo <= hi);
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi) {
@@ -168,6 +169,7 @@ static int parse_unsigned(const char *name, const char *s, unsigned lo,
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
+	ASSERT(*out >= lo && *out <= hi);
 	return 0;
 }
 
@@ -177,6 +179,7 @@ static const char *flag_value(const char *const *val, const char *name)
 	for (size_t i = 0; i < FLAG_COUNT; i++)
 		if (!strcmp(flags[i].name, name))
 			return val[i];
+	ASSERT(!"a flag name not in flags[]");
 	return NULL;
 }
 
@@ -210,6 +213,7 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 	z->archive_after_days = 365;
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 		const char *v = flag_value(val, list[i].name);
+		ASSERT(list[i].offset + sizeof(unsigned) <= sizeof(*z));
 		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
 					(unsigned *)((char *)z + list[i].offset)))
 			return -EINVAL;
@@ -236,6 +240,7 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 		const char *v = flag_value(val, list[i].name);
 		unsigned *out = (unsigned *)((char *)o + list[i].offset);
+		ASSERT(list[i].def >= list[i].lo && list[i].def <= list[i].hi);
 		*out = list[i].def;
 		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
 					out))
@@ -252,10 +257,20 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	/* val[0..17] are read by position below: the table's first rows */
+	static const char *const by_position[] = {
+		"listen", "binary-listen", "data-dir", "database-url",
+		"service-key", "anon-key", "jwt-secret",
+		"stripe-webhook-secret", "allowed-origins", "threads", "shards",
+		"sync", "address-rate", "customer-rate", "snapshot-every",
+		"repl-streams", "refresh-every", "demo",
+	};
 	const char *val[FLAG_COUNT] = { 0 };
 	struct option lo[FLAG_COUNT + 1];
 	int c;
 
+	for (size_t i = 0; i < sizeof(by_position) / sizeof(by_position[0]); i++)
+		ASSERT(strcmp(flags[i].name, by_position[i]) == 0);
 	memset(lo, 0, sizeof(lo));
 	for (size_t i = 0; i < FLAG_COUNT; i++) {
 		lo[i].name = flags[i].name;
@@ -361,6 +376,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 static int copy_key(const char *name, const char *v, char *dst, size_t size)
 {
+	ASSERT(size > 0);
 	if (!v)
 		return 0;
 	if (strlen(v) >= size) {
@@ -456,6 +472,7 @@ static int demo_find(core_port *p, struct demo *d)
 	q.u.customer.capacity = 4;
 	if (core_call(p, &q, &r) || r.code != CORE_OK || r.count == 0)
 		return -ENOENT;
+	ASSERT(r.count <= q.u.customer.capacity);
 	/* newest first: the oldest is the one the demo made */
 	d->booking_id = b[r.count - 1].id;
 	d->event_id = b[r.count - 1].event_id;
@@ -625,6 +642,7 @@ static unsigned glue_metrics(void *ctx, struct repl_op_stat *out,
 		out[n].ns_total = st.ops_ns_total[op];
 		n++;
 	}
+	ASSERT(n <= capacity);
 	return n;
 }
 
@@ -785,6 +803,7 @@ int main(int argc, char **argv)
 	}
 	glue.srv = srv;
 	net_wake_fds(srv, &fds, &fd_count);
+	ASSERT(fd_count <= NET_THREAD_COUNT_MAX); /* one per network thread */
 	memcpy(wake_fds, fds, fd_count * sizeof(*fds));
 	if (o.database_url) {
 		repl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -859,6 +878,7 @@ int main(int argc, char **argv)
 		}
 	}
 	port = core_port_get(node_core(n), 0);
+	ASSERT(port); /* port 0 is bookd's own (nc.first_port = 1) */
 	archive(port, o.sizes.archive_after_days);
 	generate(port);
 	last_generate = srv_now();

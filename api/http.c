@@ -141,6 +141,8 @@ static const struct {
 
 static int fail(struct http_conn *h, int status, const char *msg)
 {
+	ASSERT(status >= 400 && status <= 599);
+	ASSERT(msg);
 	if (!h->status_err) {
 		h->status_err = status;
 		h->err_msg = msg;
@@ -213,6 +215,7 @@ static int header_value(struct http_conn *h, uint32_t off, size_t len)
 		h->last = LAST_VALUE;
 		if (h->cur < 0)
 			return 0;
+		ASSERT(h->cur < HTTP_H_COUNT);
 		/* X-Forwarded-For may come as several lines (a proxy that
 		 * adds its own): the last one, which its proxy wrote, counts */
 		if ((h->hdr_seen & (1u << h->cur)) && hdrs[h->cur].dup_msg)
@@ -334,6 +337,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	h->body[h->body_span_count].off = off;
 	h->body[h->body_span_count].len = (uint32_t)len;
 	h->body_span_count++;
+	ASSERT(h->body_size <= HTTP_BODY_SIZE_MAX);
 	return 0;
 }
 
@@ -408,6 +412,7 @@ static bool request_line_check(struct http_conn *h, const uint8_t *l,
 {
 	const uint8_t *sp1 = memchr(l, ' ', n), *sp2, *v;
 
+	ASSERT(n > 0); /* an empty line is not a request line */
 	if (!sp1 || sp1 == l)
 		return refuse(h, 400, "malformed request line");
 	sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l));
@@ -491,6 +496,7 @@ static bool head_check(struct http_conn *h, const uint8_t *b, size_t avail)
 				      "invalid character in a header name");
 		}
 	}
+	ASSERT(i <= end && h->line_start <= i);
 	h->scanned = (uint32_t)i;
 	return true;
 }
@@ -501,6 +507,7 @@ static const char *chunked_check(const uint8_t *b, size_t i, size_t end)
 {
 	uint32_t chunk_count = 0, line_count = 0;
 
+	ASSERT(i <= end);
 	for (;;) {
 		uint64_t size = 0;
 		size_t digits = 0;
@@ -601,6 +608,7 @@ static void answer_broken(struct srv_conn *c, int status, const char *msg)
 			   : status == 505 ? "http_version_not_supported"
 					   : "invalid_request";
 
+	ASSERT(status >= 400 && status <= 599 && msg);
 	srv_count_response(c, status);
 	http_write_error(srv_answer_begin(c), status, &m, code, msg);
 	srv_answer_done(c);
@@ -648,6 +656,8 @@ static int request_done(struct srv_conn *c, struct http_conn *h,
 	size_t url_size = h->url.len, q;
 	int rc;
 
+	ASSERT(h->headers_done); /* a whole message */
+	ASSERT(h->body_span_count <= HTTP_BODY_SPAN_MAX);
 	memset(&rq, 0, sizeof(rq));
 	rq.method = h->p.method;
 	rq.method_name = http_method_str((enum http_method)h->p.method);

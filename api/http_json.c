@@ -359,6 +359,7 @@ void jw_event(struct jw *w, const struct core_event_view *e)
 					     e->capacity > taken
 				     ? e->capacity - taken
 				     : 0;
+	uint32_t depth = w->depth;
 
 	jw_obj_begin(w);
 	jw_kv_id(w, "id", e->id);
@@ -377,10 +378,13 @@ void jw_event(struct jw *w, const struct core_event_view *e)
 	jw_price(w, e->price_cents, e->currency, sizeof(e->currency));
 	jw_kv_cstr(w, "status", fld_event_status_name(e->status));
 	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
 }
 
 void jw_booking(struct jw *w, const struct core_booking_view *b)
 {
+	uint32_t depth = w->depth;
+
 	jw_obj_begin(w);
 	jw_kv_id(w, "id", b->id);
 	jw_kv_id(w, "event_id", b->event_id);
@@ -397,12 +401,14 @@ void jw_booking(struct jw *w, const struct core_booking_view *b)
 	jw_key(w, "created_at");
 	jw_time(w, b->created_at);
 	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
 }
 
 void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 {
 	static const char *const day[7] = { "MO", "TU", "WE", "TH",
 					    "FR", "SA", "SU" };
+	uint32_t depth = w->depth;
 
 	ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
 	jw_obj_begin(w);
@@ -436,6 +442,7 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 		jw_date(w, s->skip[i]);
 	jw_arr_end(w);
 	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
 }
 
 /* ---- readers ---- */

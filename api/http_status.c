@@ -37,6 +37,7 @@ static const char *const op_name[CORE_OP_COUNT] = {
 static void alert(struct jw *w, const char *name, const char *severity,
 		  const char *message)
 {
+	ASSERT(name && severity && message);
 	jw_obj_begin(w);
 	jw_kv_cstr(w, "name", name);
 	jw_kv_cstr(w, "severity", severity);
@@ -65,6 +66,7 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 /* The reporting views, refreshed now rather than on the schedule. */
 void http_status_json(struct jw *w, const struct srv_status *st)
 {
+	uint32_t depth = w->depth;
 	double avg_us;
 
 	avg_us = st->wal_sync_count
@@ -114,6 +116,7 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 	jw_key(w, "alerts");
 	status_alerts(w, st);
 	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth); /* every object closed */
 }
 
 static void metric(struct jw *w, const char *name, const char *type,

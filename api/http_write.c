@@ -98,6 +98,7 @@ static const char *date_header(void)
 		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 		last = now;
 	}
+	ASSERT(buf[0] != '\0'); /* the format fits: 29 bytes */
 	return buf;
 }
 
@@ -117,6 +118,7 @@ static void put_header(struct buf *b, const char *name, const char *value)
 {
 	if (!value)
 		return;
+	ASSERT(strpbrk(value, "\r\n") == NULL); /* one header line, ours */
 	put(b, name);
 	put(b, ": ");
 	put(b, value);
@@ -134,6 +136,7 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 	if (!m)
 		m = &none;
 	ASSERT(status >= 100 && status <= 599);
+	ASSERT(body || body_size == 0);
 	put(out, "HTTP/1.1 ");
 	put_u64(out, (uint64_t)status);
 	put(out, " ");
@@ -194,6 +197,7 @@ void http_write_error(struct buf *out, int status,
 	char buf[512];
 	struct jw w;
 
+	ASSERT(code && status >= 400);
 	jw_init(&w, buf, sizeof(buf));
 	jw_obj_begin(&w);
 	jw_key(&w, "error");

@@ -91,6 +91,7 @@ core_time srv_now(void)
 
 static size_t conn_unsent(const struct conn *c)
 {
+	ASSERT(c->out_sent <= c->out.size);
 	return c->out.size - c->out_sent + c->next.size;
 }
 
@@ -109,6 +110,7 @@ void arm_recv(struct conn *c)
 
 	if (c->recv_armed)
 		return;
+	ASSERT(c->fd >= 0);
 	if (!conn_may_read(c)) {
 		if (t->pend_free == NIL && !c->closing) {
 			c->in_blocked = true; /* resume_stalled kicks it */
@@ -131,6 +133,8 @@ static void conn_release(struct conn *c)
 
 	ASSERT(c->ops == 0);
 	ASSERT(c->fifo_count == 0);
+	ASSERT(!c->dirty_listed);
+	ASSERT(t->conn_count > 0);
 	close(c->fd);
 	c->fd = -1;
 	free(c->state);
@@ -152,6 +156,7 @@ static void conn_release(struct conn *c)
 /* Stops the connection; the slot goes once nothing refers to it. */
 void conn_close(struct conn *c)
 {
+	ASSERT(c->fd >= 0);
 	if (!c->closing) {
 		c->closing = true;
 		shutdown(c->fd, SHUT_RDWR);
@@ -177,6 +182,7 @@ static void start_send(struct conn *c)
 		c->next.size = 0;
 		c->out_sent = 0;
 	}
+	ASSERT(c->out_sent < c->out.size); /* something to send */
 	if (c->out_sent == 0)
 		c->send_ns = mono_ns(); /* a new send: its clock starts */
 	sqe = get_sqe(t);
@@ -197,8 +203,10 @@ static uint32_t pend_get(struct net_thread *t)
 	if (i == NIL)
 		return NIL;
 	p = pend_at(t, i);
+	ASSERT(p->state == PEND_FREE);
 	t->pend_free = p->next;
 	t->pend_count++;
+	ASSERT(t->pend_count <= t->s->cfg.pending_count_max);
 	memset(&p->resp, 0, sizeof(p->resp));
 	memset(&p->views, 0, sizeof(p->views));
 	memset(&p->after, 0, sizeof(p->after));
@@ -211,6 +219,8 @@ static void pend_put(struct net_thread *t, uint32_t i)
 {
 	struct pending *p = pend_at(t, i);
 
+	ASSERT(p->state == PEND_DONE); /* rendered */
+	ASSERT(t->pend_count > 0);
 	/* The slot keeps no pointer to what it freed: net_free frees the
 	 * views of the slots still in use at exit, and only those. */
 	free(p->views.events);
@@ -236,6 +246,7 @@ static void fifo_append(struct conn *c, uint32_t i)
 		pend_at(c->t, c->fifo_tail)->next = i;
 	c->fifo_tail = i;
 	c->fifo_count++;
+	ASSERT(c->fifo_count <= SRV_PIPELINE_MAX);
 }
 
 /* The answer of pending i is ready (or failed): its connection may flush. */
@@ -243,6 +254,7 @@ void pend_ready(struct net_thread *t, uint32_t i)
 {
 	struct pending *p = pend_at(t, i);
 
+	ASSERT(p->state != PEND_DONE); /* decided once */
 	p->state = PEND_DONE;
 	conn_mark_dirty(conn_at(t, p->conn));
 }
@@ -278,6 +290,7 @@ static void pend_decided(struct net_thread *t, uint32_t i)
 {
 	struct pending *p = pend_at(t, i);
 
+	ASSERT(p->state == PEND_CORE);
 	if (p->rc == 0 && p->resp.lsn != 0 &&
 	    !node_durable(t->s->node, p->resp.lsn)) {
 		int err = wal_error(node_wal(t->s->node));
@@ -403,6 +416,8 @@ int srv_submit(struct srv_conn *sc, const struct core_req *req,
 	uint32_t i;
 
 	ASSERT(ctx_size <= SRV_CTX_SIZE_MAX);
+	ASSERT(req->op > CORE_OP_NONE && req->op < CORE_OP_COUNT);
+	ASSERT(!c->closing); /* parse() is not called on a closing one */
 	if (c->fifo_count >= SRV_PIPELINE_MAX) {
 		c->in_blocked = true;
 		return -EAGAIN;
@@ -441,6 +456,8 @@ static void flush_conn(struct conn *c)
 		struct pending *p = pend_at(t, i);
 		if (p->state != PEND_DONE)
 			break;
+		ASSERT(c->fifo_count > 0);
+		ASSERT(p->conn == conn_index(t, c) && p->conn_gen == c->gen);
 		/* Rendered even for a closed connection (into the discard
 		 * buffer): the protocol frees what its ctx holds. */
 		struct buf *out = c->closing ? &t->discard : &c->next;
@@ -499,6 +516,7 @@ static void parse_conn(struct conn *c, const uint8_t *data, size_t size,
 	size_t n;
 	long used;
 
+	ASSERT(!c->in_parse); /* parse() never calls back into this */
 	if (!from_in && c->in.size) {
 		buf_put(&c->in, data, size);
 		if (c->in.broken) {
@@ -578,6 +596,7 @@ static void on_send(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
+	ASSERT((size_t)res <= c->out.size - c->out_sent); /* what we asked */
 	c->out_sent += (size_t)res;
 	c->send_ns = mono_ns();
 	conn_mark_dirty(c);
@@ -637,6 +656,7 @@ static void poll_core(struct net_thread *t)
 			uint32_t i = (uint32_t)resp[k].tag;
 			struct pending *p = pend_at(t, i);
 			ASSERT(p->state == PEND_CORE);
+			ASSERT(t->core_in_flight > 0);
 			p->resp = resp[k];
 			t->core_in_flight--;
 			pend_decided(t, i);
@@ -656,6 +676,7 @@ static void poll_durable(struct net_thread *t)
 	while (t->durable_head != NIL) {
 		uint32_t i = t->durable_head;
 		struct pending *p = pend_at(t, i);
+		ASSERT(p->state == PEND_DURABLE);
 		if (!err && !node_durable(n, p->resp.lsn))
 			break; /* later ones are mostly later in the log too */
 		if (err && !node_durable(n, p->resp.lsn))
@@ -673,6 +694,7 @@ static void drain_backlog(struct net_thread *t)
 	while (t->backlog_head != NIL) {
 		uint32_t i = t->backlog_head;
 		uint32_t next = pend_at(t, i)->dnext;
+		ASSERT(pend_at(t, i)->state == PEND_BACKLOG);
 		if (!try_submit(t, i))
 			break;
 		t->backlog_head = next;

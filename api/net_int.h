@@ -193,6 +193,7 @@ static inline uint64_t mono_ns(void)
 static inline uint64_t ud_make(enum ud_kind kind, uint32_t index,
 			       uint32_t gen)
 {
+	ASSERT(index <= 0xffffff); /* NET_CONN_COUNT_MAX keeps it so */
 	return (uint64_t)kind << 56 | (uint64_t)(index & 0xffffff) << 32 | gen;
 }
 
@@ -225,11 +226,13 @@ static inline struct io_uring_sqe *get_sqe(struct net_thread *t)
 
 static inline struct conn *conn_at(struct net_thread *t, uint32_t index)
 {
+	ASSERT(index < t->conn_count_max);
 	return &t->conns[index];
 }
 
 static inline uint32_t conn_index(struct net_thread *t, const struct conn *c)
 {
+	ASSERT(c >= t->conns && c < t->conns + t->conn_count_max);
 	return (uint32_t)(c - t->conns);
 }
 
@@ -239,6 +242,7 @@ static inline void conn_mark_dirty(struct conn *c)
 
 	if (c->dirty_listed)
 		return;
+	ASSERT(c->fd >= 0); /* a released slot is never listed */
 	c->dirty_listed = true;
 	c->dirty_next = t->dirty_head;
 	t->dirty_head = conn_index(t, c);
@@ -246,6 +250,7 @@ static inline void conn_mark_dirty(struct conn *c)
 
 static inline struct pending *pend_at(struct net_thread *t, uint32_t i)
 {
+	ASSERT(i < t->s->cfg.pending_count_max); /* NIL is no slot */
 	return &t->pends[i];
 }
 

@@ -80,13 +80,15 @@ uint64_t addr_key_of(const struct sockaddr_storage *ss)
 bool addr_take(struct srv *s, uint64_t key)
 {
 	struct addr_slot *a;
-	uint32_t i = (uint32_t)key & s->addr_mask;
+	uint32_t i = (uint32_t)key & s->addr_mask, probes = 0;
 	bool ok;
 
 	ASSERT(key != 0);
 	pthread_mutex_lock(&s->addr_lock);
-	while (s->addr_slots[i].key && s->addr_slots[i].key != key)
+	while (s->addr_slots[i].key && s->addr_slots[i].key != key) {
+		ASSERT(++probes <= s->addr_mask); /* never full: an empty slot */
 		i = (i + 1) & s->addr_mask;
+	}
 	a = &s->addr_slots[i];
 	if (!a->key) {
 		a->key = key;
@@ -167,6 +169,7 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 	}
 	i = t->conn_free;
 	c = conn_at(t, i);
+	ASSERT(c->fd < 0 && c->ops == 0 && c->fifo_count == 0); /* released */
 	c->state = calloc(1, l->proto->conn_state_size ? l->proto->conn_state_size : 1);
 	if (!c->state) {
 		if (key)
@@ -178,6 +181,7 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 	/* The last conn_reserve slots: /health and the service key only. */
 	c->reserve = t->conn_count >= t->conn_count_max - s->cfg.conn_reserve;
 	t->conn_count++;
+	ASSERT(t->conn_count <= t->conn_count_max);
 	atomic_fetch_add_explicit(&t->conn_gauge, 1, memory_order_relaxed);
 	c->fd = res;
 	c->proto = l->proto;
@@ -242,6 +246,7 @@ static int listen_unix(struct srv *s, int which, const char *addr,
 	struct stat st;
 	int fd, probe;
 
+	ASSERT(strncmp(addr, "unix:", 5) == 0);
 	if (s->unix_fd[which] >= 0) {
 		fd = fcntl(s->unix_fd[which], F_DUPFD_CLOEXEC, 0);
 		return fd >= 0 ? fd : -errno;

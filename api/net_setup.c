@@ -65,6 +65,10 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	size_t ring_bytes;
 	int rc;
 
+	/* io_uring's buffer ring: a power of two of 16-bit buffer ids */
+	_Static_assert((NET_BUF_COUNT & (NET_BUF_COUNT - 1)) == 0, "bufs");
+	_Static_assert(NET_BUF_COUNT <= 32768, "bid");
+	ASSERT(index < s->thread_count);
 	t->s = s;
 	t->index = index;
 	t->wake_fd = -1;
@@ -120,6 +124,7 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 		t->pends[i].next = t->pend_free;
 		t->pend_free = i;
 	}
+	ASSERT(t->conn_free == 0 && t->pend_free == 0); /* lowest first */
 	return 0;
 }
 
@@ -210,6 +215,7 @@ int net_start(struct srv *s, node *n)
 {
 	int rc;
 
+	ASSERT(!s->node && s->slow_started == 0); /* started once */
 	s->node = n;
 	s->core = node_core(n);
 	s->started_at = srv_now();
@@ -232,6 +238,7 @@ int net_start(struct srv *s, node *n)
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
 		t->port = core_port_get(s->core, s->cfg.first_port + i);
+		ASSERT(t->port); /* net_port_count() ports were asked for */
 		core_port_set_wake_fd(t->port, t->wake_fd);
 		rc = -pthread_create(&t->thread, NULL, net_main, t);
 		if (rc)
@@ -326,6 +333,7 @@ void srv_count_response(struct srv_conn *sc, int status)
 	struct conn *c = (struct conn *)sc;
 	unsigned k = (unsigned)status / 100;
 
+	ASSERT(status >= 100 && status <= 599);
 	atomic_fetch_add_explicit(&c->t->responses[k < 6 ? k : 0], 1,
 				  memory_order_relaxed);
 	if (status == 429)

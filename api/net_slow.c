@@ -34,6 +34,7 @@
 /* Room for a listing's views: limit of size each (freed with the slot). */
 static int views_alloc(uint32_t limit, size_t size, void **out)
 {
+	ASSERT(size > 0);
 	if (limit == 0 || limit > CORE_LIST_LIMIT_MAX)
 		return -EINVAL;
 	*out = calloc(limit, size);
@@ -74,6 +75,7 @@ void *slow_main(void *arg)
 	core_port *port = core_port_get(s->core, s->cfg.first_port +
 						       s->thread_count + a->index);
 
+	ASSERT(port); /* net_port_count() counted the slow workers' */
 	free(a);
 	pthread_mutex_lock(&s->slow_lock);
 	for (;;) {
@@ -111,6 +113,7 @@ void slow_push(struct net_thread *t, uint32_t i)
 	struct srv *s = t->s;
 	struct slow_job *job = malloc(sizeof(*job));
 
+	ASSERT(pend_at(t, i)->state == PEND_FREE); /* fresh from srv_submit */
 	if (!job) {
 		pend_at(t, i)->rc = -ENOMEM;
 		pend_ready(t, i);
@@ -144,6 +147,7 @@ void poll_slow(struct net_thread *t)
 	while (done) {
 		struct slow_job *next = done->next;
 		struct pending *p = pend_at(t, done->pend);
+		ASSERT(p->state == PEND_SLOW && done->t == t);
 		/* A slow worker waited for durability itself. */
 		count_op(t, p);
 		pend_ready(t, done->pend);

@@ -44,6 +44,7 @@ void arm_timer(struct net_thread *t)
  * (HTTP's 408), then the close. */
 static void request_timed_out(struct conn *c)
 {
+	ASSERT(c->request_ns != 0 && !c->closing);
 	atomic_fetch_add_explicit(&c->t->request_timeouts, 1,
 				  memory_order_relaxed);
 	c->request_ns = 0;
@@ -64,6 +65,7 @@ void sweep(struct net_thread *t)
 	const struct net_config *cfg = &t->s->cfg;
 	uint64_t now = mono_ns();
 
+	ASSERT(now >= t->sweep_ns); /* CLOCK_MONOTONIC */
 	if (now - t->sweep_ns < 1000000000ull)
 		return;
 	t->sweep_ns = now;

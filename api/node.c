@@ -21,6 +21,7 @@
  * bookings go on during the whole write (Redis BGSAVE).
  */
 #include "node.h"
+#include "bookd_assert.h"
 #include "entry.h"
 
 #include <errno.h>
@@ -60,9 +61,13 @@ static int node_log(void *ctx, unsigned lane, const void *entry, size_t size,
 		    uint64_t *lsn)
 {
 	node *n = ctx;
+	int rc;
 
 	(void)lane;
-	return wal_append(n->wal, entry, size, lsn);
+	ASSERT(size > 0); /* the core hands over whole entries */
+	rc = wal_append(n->wal, entry, size, lsn);
+	ASSERT(rc != 0 || *lsn > 0); /* appended: a position */
+	return rc;
 }
 
 static double now_s(void)
@@ -91,6 +96,7 @@ static void entry_kind(const void *payload, size_t size, char *out,
 	uint8_t type = 0;
 	int rc;
 
+	ASSERT(out_size > 48); /* room for one kind and its count */
 	out[0] = '\0';
 	for (;;) {
 		rc = core_entry_next(payload, size, &pos, &rec);
@@ -112,6 +118,7 @@ static void entry_kind(const void *payload, size_t size, char *out,
 		type = rec.type;
 		run = 1;
 	}
+	ASSERT(used < out_size);
 	if (rc < 0 || runs == 0)
 		snprintf(out + used, out_size - used, "%smalformed entry",
 			 runs ? "+" : "");
@@ -122,6 +129,7 @@ static int replay_one(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	struct replay *r = ctx;
 	int rc = core_replay(r->core, payload, size);
 
+	ASSERT(r->rc == 0); /* replay stops at the first failure */
 	if (rc) {
 		r->rc = rc;
 		r->lsn = lsn;
@@ -199,6 +207,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	node *n;
 	int rc;
 
+	ASSERT(cfg->wake_fd_count == 0 || cfg->wake_fds);
 	*out = NULL;
 	n = calloc(1, sizeof(*n));
 	if (!n)
@@ -369,7 +378,10 @@ bool node_durable(node *n, uint64_t lsn)
 
 int node_wait_durable(node *n, uint64_t lsn)
 {
-	return lsn ? wal_wait_durable(n->wal, lsn) : 0;
+	int rc = lsn ? wal_wait_durable(n->wal, lsn) : 0;
+
+	ASSERT(rc != 0 || node_durable(n, lsn));
+	return rc;
 }
 
 static int pipe_write(void *ctx, const void *buf, size_t size)
@@ -383,6 +395,7 @@ static int pipe_write(void *ctx, const void *buf, size_t size)
 			continue;
 		if (k < 0)
 			return -errno;
+		ASSERT((size_t)k <= size);
 		p += k;
 		size -= (size_t)k;
 	}

@@ -98,6 +98,7 @@ static uint64_t be_get(const uint8_t *p, unsigned n)
 {
 	uint64_t v = 0;
 
+	ASSERT(n <= 8);
 	for (unsigned i = 0; i < n; i++)
 		v = v << 8 | p[i];
 	return v;
@@ -191,6 +192,7 @@ static long mp__check(const uint8_t *p, size_t n, int depth)
 			return -1;
 		at += (size_t)k;
 	}
+	ASSERT(at <= n); /* each element was checked against what is left */
 	return (long)at;
 }
 
@@ -435,6 +437,8 @@ static const char *const booking_status_names[] = {
 static const char *const event_status_names[] = {
 	"unknown", "scheduled", "cancelled",
 };
+#define EVENT_STATUS_COUNT \
+	(sizeof(event_status_names) / sizeof(event_status_names[0]))
 
 const char *mp_booking_status_name(unsigned status)
 {
@@ -444,7 +448,8 @@ const char *mp_booking_status_name(unsigned status)
 
 const char *mp_event_status_name(unsigned status)
 {
-	return status < 3 ? event_status_names[status] : "unknown";
+	return status < EVENT_STATUS_COUNT ? event_status_names[status]
+					   : "unknown";
 }
 
 void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b)
@@ -502,6 +507,7 @@ static int status_from(const msgpack_object *o, const char *const *names,
 	const char *s;
 	size_t n;
 
+	ASSERT(count >= 2); /* 0 is "unknown", never read */
 	if (mp_str(o, &s, &n) != 0)
 		return -EINVAL;
 	for (unsigned i = 1; i < count; i++)
@@ -564,7 +570,8 @@ int mp_read_event(const msgpack_object *o, struct bc_event *out)
 	    mp_get_uint(o, "version", &out->version))
 		return -EINVAL;
 	st = mp_get(o, "status");
-	if (st && status_from(st, event_status_names, 3, &status))
+	if (st && status_from(st, event_status_names, EVENT_STATUS_COUNT,
+				&status))
 		return -EINVAL;
 	out->status = (enum bc_event_status)status;
 	return out->id ? 0 : -EINVAL;
@@ -667,6 +674,8 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 	int64_t index = -1;
 	uint64_t u = 0;
 
+	ASSERT(events || event_cap == 0);
+	ASSERT(bookings || booking_cap == 0);
 	memset(out, 0, sizeof(*out));
 	out->index = -1;
 	if (!o || o->type != MSGPACK_OBJECT_MAP)
