@@ -18,6 +18,7 @@
  *              pending_payment or waitlisted are skipped), payment?
  */
 #include "bookd_client.h"
+#include "bookd_assert.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +73,8 @@ struct opts {
 
 static const char *opt(const struct opts *o, const char *name)
 {
+	ASSERT(o->count <= CTL_ARG_COUNT_MAX);
+	ASSERT(name && name[0] != '-'); /* a flag's name without its "--" */
 	for (unsigned i = 0; i < o->count; i++)
 		if (strcmp(o->names[i], name) == 0)
 			return o->values[i];
@@ -85,6 +88,7 @@ static bool flag(const struct opts *o, const char *name)
 
 static int die_usage(const char *fmt, const char *arg)
 {
+	ASSERT(fmt && arg); /* every message names what it is about */
 	fprintf(stderr, "bookctl: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n(bookctl --help for usage)\n");
@@ -172,8 +176,11 @@ static void fmt_time(int64_t ms, char out[40])
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 
+	size_t n;
+
 	gmtime_r(&t, &tm);
-	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ASSERT(n > 0 && n < 40); /* any int64 ms: a year of at most 9 digits */
 }
 
 /* ---- printing ---- */
@@ -275,6 +282,7 @@ static void random_key(char out[40])
 	}
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	ASSERT(strlen(out) == 32);
 }
 
 static const char *idem_key(const struct opts *o, char buf[40], bool make)
@@ -284,6 +292,7 @@ static const char *idem_key(const struct opts *o, char buf[40], bool make)
 	if (k || !make)
 		return k;
 	random_key(buf);
+	ASSERT(buf[0] && strlen(buf) <= BC_KEY_SIZE_MAX); /* a valid key */
 	fprintf(stderr, "idempotency key: %s\n", buf);
 	return buf;
 }
@@ -388,6 +397,8 @@ static int csv_next(struct csv *r, char *err, size_t err_size)
 		r->buf[n] = '\0';
 	else
 		r->buf[sizeof(r->buf) - 1] = '\0';
+	ASSERT(r->count >= 1 && r->count <= CTL_CSV_FIELD_COUNT_MAX);
+	ASSERT(r->next_line >= r->line);
 	return bad ? -1 : 1;
 }
 
@@ -402,6 +413,7 @@ static int csv_col(const struct csv *hdr, const char *const *names)
 
 static const char *csv_get(const struct csv *r, int col)
 {
+	ASSERT(r->count <= CTL_CSV_FIELD_COUNT_MAX);
 	if (col < 0 || (unsigned)col >= r->count)
 		return NULL;
 	return r->fields[col];
@@ -438,7 +450,10 @@ static void row_key(const char *kind, const char *a, const char *b,
 		h ^= 0xff;
 		h *= 0x100000001b3ull;
 	}
-	snprintf(out, 96, "import:%s:%016" PRIx64, kind, h);
+	int n = snprintf(out, 96, "import:%s:%016" PRIx64, kind, h);
+
+	ASSERT(n > 0 && n < 96); /* kind: "customers" or "bookings" */
+	ASSERT(n <= BC_KEY_SIZE_MAX);
 }
 
 static int cmd_import(bc_client *c, const struct opts *o)
@@ -857,7 +872,7 @@ static int cmd_patch(bc_client *c, const struct opts *o)
 	return report(c, rc);
 }
 
-static int cmd_status(bc_client *c)
+static int cmd_status(bc_client *c, const struct opts *o)
 {
 	struct bc_status_info s;
 	int rc = bc_status(c, &s);
@@ -881,6 +896,31 @@ static int cmd_status(bc_client *c)
 	return report(c, rc);
 }
 
+/* org, location, instructor and customer: "<what> create". */
+static int cmd_create_of(bc_client *c, const struct opts *o)
+{
+	const char *what = o->pos[0];
+
+	ASSERT(o->pos_count >= 1);
+	if (o->pos_count < 2 || strcmp(o->pos[1], "create") != 0)
+		return die_usage("%s: want create", what);
+	return cmd_create(c, o, what);
+}
+
+/* The commands (the first argument) and what runs each. */
+static const struct command {
+	const char *name;
+	int (*run)(bc_client *c, const struct opts *o);
+} commands[] = {
+	{ "org", cmd_create_of },	  { "location", cmd_create_of },
+	{ "instructor", cmd_create_of }, { "customer", cmd_create_of },
+	{ "series", cmd_series },	  { "generate", cmd_generate },
+	{ "book", cmd_book },		  { "cancel", cmd_cancel },
+	{ "show", cmd_show },		  { "list", cmd_list },
+	{ "bookings", cmd_bookings },	  { "patch", cmd_patch },
+	{ "status", cmd_status },	  { "import", cmd_import },
+};
+
 /* Flags with a value, and flags without (--cancel, --help). */
 static bool takes_value(const char *name)
 {
@@ -890,7 +930,8 @@ static bool takes_value(const char *name)
 int main(int argc, char **argv)
 {
 	struct opts o = { .count = 0 };
-	const char *addr, *key, *cmd;
+	const struct command *cmd = NULL;
+	const char *addr, *key;
 	char err[256];
 	bc_client *c;
 	int rc;
@@ -934,7 +975,8 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	cmd = o.pos[0];
+	ASSERT(o.count <= CTL_ARG_COUNT_MAX);
+	ASSERT(o.pos_count <= CTL_ARG_COUNT_MAX);
 	addr = opt(&o, "addr");
 	if (!addr)
 		addr = getenv("BOOKD_BINARY_LISTEN");
@@ -947,46 +989,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bookctl: no key: --key or BOOKD_SERVICE_KEY\n");
 		return EXIT_USAGE;
 	}
-	static const char *const known[] = { "org", "location", "instructor",
-		"customer", "series", "generate", "book", "cancel", "show",
-		"list", "bookings", "patch", "status", "import", NULL };
-	bool ok = false;
-	for (const char *const *k = known; *k; k++)
-		ok |= strcmp(*k, cmd) == 0;
-	if (!ok)
-		return die_usage("unknown command %s", cmd);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, o.pos[0]) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return die_usage("unknown command %s", o.pos[0]);
 	rc = bc_connect(addr, key, &c, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "bookctl: %s\n", err[0] ? err : strerror(-rc));
 		return rc == -EACCES ? EXIT_REFUSED : EXIT_TRANSPORT;
 	}
-	if (strcmp(cmd, "org") == 0 || strcmp(cmd, "location") == 0 ||
-	    strcmp(cmd, "instructor") == 0 || strcmp(cmd, "customer") == 0) {
-		if (o.pos_count < 2 || strcmp(o.pos[1], "create") != 0)
-			rc = die_usage("%s: want create", cmd);
-		else
-			rc = cmd_create(c, &o, cmd);
-	} else if (strcmp(cmd, "series") == 0) {
-		rc = cmd_series(c, &o);
-	} else if (strcmp(cmd, "generate") == 0) {
-		rc = cmd_generate(c, &o);
-	} else if (strcmp(cmd, "book") == 0) {
-		rc = cmd_book(c, &o);
-	} else if (strcmp(cmd, "cancel") == 0) {
-		rc = cmd_cancel(c, &o);
-	} else if (strcmp(cmd, "show") == 0) {
-		rc = cmd_show(c, &o);
-	} else if (strcmp(cmd, "list") == 0) {
-		rc = cmd_list(c, &o);
-	} else if (strcmp(cmd, "bookings") == 0) {
-		rc = cmd_bookings(c, &o);
-	} else if (strcmp(cmd, "patch") == 0) {
-		rc = cmd_patch(c, &o);
-	} else if (strcmp(cmd, "status") == 0) {
-		rc = cmd_status(c);
-	} else {
-		rc = cmd_import(c, &o);
-	}
+	rc = cmd->run(c, &o);
 	bc_close(c);
 	return rc;
 }

@@ -218,7 +218,8 @@ int bc_flush(bc_client *c)
 		c->broken = true;
 		return rc;
 	}
-	c->out.size = 0;
+	ASSERT(c->out_sent == c->out.size); /* all of it went */
+	buf_clear(&c->out);
 	c->out_sent = 0;
 	return 0;
 }
@@ -425,6 +426,8 @@ static size_t req_begin(bc_client *c, enum mp_op op, uint32_t n, uint64_t *id)
 {
 	size_t start = mp_frame_begin(&c->pk, c->out.size);
 
+	ASSERT(c->out.broken || c->out.size == start + MP_HEADER_SIZE);
+	ASSERT(c->next_id != 0); /* ids are never 0 (0: not a request's) */
 	*id = c->next_id++;
 	msgpack_pack_map(&c->pk, 2 + n);
 	mp_pack_kv_uint(&c->pk, "id", *id);
@@ -444,6 +447,7 @@ static int req_end(bc_client *c, size_t start)
 		return -EMSGSIZE;
 	}
 	c->pending++;
+	ASSERT(c->pending <= BC_PIPELINE_MAX); /* the *_async checks */
 	if (c->out.size - c->out_sent >= CLIENT_FLUSH_AT)
 		return bc_flush(c);
 	return 0;
@@ -463,6 +467,7 @@ static bool str_ok(const char *s, size_t max)
 /* Waits for the answer to id (synchronous calls): its code, or -errno. */
 static int call_wait(bc_client *c, uint64_t id)
 {
+	ASSERT(c->pending > 0); /* id is queued */
 	for (;;) {
 		int rc = bc_recv(c, NULL);
 		if (rc < 0)
@@ -498,6 +503,31 @@ static int call_end(bc_client *c, size_t start, uint64_t id)
 	if (rc >= 0)
 		c->pending = 0;
 	return rc;
+}
+
+/* A synchronous call made of its *_async one: rc is what that returned,
+ * id the request it queued. The answer's code, or -errno. */
+static int call_async_end(bc_client *c, int rc, uint64_t id)
+{
+	if (rc < 0)
+		return rc;
+	ASSERT(id != 0);
+	rc = call_wait(c, id);
+	c->pending = 0;
+	return rc;
+}
+
+/* Queues a request whose one field is an id (event.get, booking.get). */
+static int id_req_async(bc_client *c, enum mp_op op, const char *field,
+			uint64_t id, uint64_t *req_id)
+{
+	size_t start;
+
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
+	start = req_begin(c, op, 1, req_id);
+	mp_pack_kv_uint(&c->pk, field, id);
+	return req_end(c, start);
 }
 
 int bc_org_create(bc_client *c, const char *name, const char *timezone,
@@ -585,11 +615,14 @@ static void pack_list(msgpack_packer *pk, const char *s)
 		const char *e = strchr(s, ',');
 		size_t len = e ? (size_t)(e - s) : strlen(s);
 		mp_pack_strn(pk, s, len);
+		n--;
 		s += len + (e != NULL);
 		if (e && *s == '\0') { /* trailing comma: an empty item */
 			mp_pack_strn(pk, "", 0);
+			n--;
 		}
 	}
+	ASSERT(n == 0); /* as many items as the array announced */
 }
 
 int bc_series_create(bc_client *c, const struct bc_series_spec *s,
@@ -660,26 +693,17 @@ int bc_generate(bc_client *c, const char *until, uint64_t series_id,
 
 int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id)
 {
-	size_t start;
-
-	if (c->pending >= BC_PIPELINE_MAX)
-		return -EBUSY;
-	start = req_begin(c, MP_OP_EVENT_GET, 1, req_id);
-	mp_pack_kv_uint(&c->pk, "event_id", event_id);
-	return req_end(c, start);
+	return id_req_async(c, MP_OP_EVENT_GET, "event_id", event_id, req_id);
 }
 
 int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out)
 {
-	uint64_t rid;
+	uint64_t rid = 0;
 	int rc;
 
 	CALL_START(c);
 	rc = bc_event_get_async(c, event_id, &rid);
-	if (rc < 0)
-		return rc;
-	rc = call_wait(c, rid);
-	c->pending = 0;
+	rc = call_async_end(c, rc, rid);
 	if (rc == BC_OK && out)
 		*out = c->last.event;
 	return rc;
@@ -796,15 +820,14 @@ int bc_book_async(bc_client *c, uint64_t event_id, const char *customer_id,
 int bc_book(bc_client *c, uint64_t event_id, const char *customer_id,
 	    const char *key, enum bc_payment payment, struct bc_booking *out)
 {
-	uint64_t rid;
+	uint64_t rid = 0;
 	int rc;
 
 	CALL_START(c);
 	rc = bc_book_async(c, event_id, customer_id, key, payment, &rid);
 	if (rc < 0)
-		return rc;
-	rc = call_wait(c, rid);
-	c->pending = 0;
+		return rc; /* nothing queued: out untouched */
+	rc = call_async_end(c, rc, rid);
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (c->last.has_booking && out)
@@ -889,15 +912,14 @@ int bc_cancel_async(bc_client *c, uint64_t booking_id, const char *key,
 int bc_cancel(bc_client *c, uint64_t booking_id, const char *key,
 	      struct bc_booking *out, struct bc_booking *promoted)
 {
-	uint64_t rid;
+	uint64_t rid = 0;
 	int rc;
 
 	CALL_START(c);
 	rc = bc_cancel_async(c, booking_id, key, &rid);
 	if (rc < 0)
-		return rc;
-	rc = call_wait(c, rid);
-	c->pending = 0;
+		return rc; /* nothing queued: out untouched */
+	rc = call_async_end(c, rc, rid);
 	if (out)
 		*out = c->last.booking;
 	if (promoted) {
@@ -910,26 +932,18 @@ int bc_cancel(bc_client *c, uint64_t booking_id, const char *key,
 
 int bc_booking_get_async(bc_client *c, uint64_t booking_id, uint64_t *req_id)
 {
-	size_t start;
-
-	if (c->pending >= BC_PIPELINE_MAX)
-		return -EBUSY;
-	start = req_begin(c, MP_OP_BOOKING_GET, 1, req_id);
-	mp_pack_kv_uint(&c->pk, "booking_id", booking_id);
-	return req_end(c, start);
+	return id_req_async(c, MP_OP_BOOKING_GET, "booking_id", booking_id,
+			    req_id);
 }
 
 int bc_booking_get(bc_client *c, uint64_t booking_id, struct bc_booking *out)
 {
-	uint64_t rid;
+	uint64_t rid = 0;
 	int rc;
 
 	CALL_START(c);
 	rc = bc_booking_get_async(c, booking_id, &rid);
-	if (rc < 0)
-		return rc;
-	rc = call_wait(c, rid);
-	c->pending = 0;
+	rc = call_async_end(c, rc, rid);
 	if (rc == BC_OK && out)
 		*out = c->last.booking;
 	return rc;
