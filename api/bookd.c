@@ -3,9 +3,9 @@
  * network threads, the replicator, the timers, signals.
  *
  * Threads: main (timers and signals), the core's shard workers, the log's
- * writer and snapshotter, the network threads and slow workers (net.c),
- * and the replicator when DATABASE_URL is set. Core ports: 0 is main's,
- * then the network threads', then the slow workers'.
+ * writer, the node's snapshotter, the network threads (net.c) and slow
+ * workers (net_slow.c), and the replicator when DATABASE_URL is set. Core
+ * ports: 0 is main's, then the network threads', then the slow workers'.
  *
  * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
  * out are expired even on quiet shards); at start and then daily a

@@ -1,8 +1,11 @@
 /*
  * http.c: the HTTP/1.1 + JSON adapter of bookd (srv_http_proto, srv.h).
  *
- * Parts: this file frames requests and answers; http_routes.c maps routes
- * to core requests and renders answers; http_json.c writes and reads JSON.
+ * Parts: this file frames requests; http_routes.c routes one (auth, rate
+ * limits, its fields, the core request through ops.h's table);
+ * http_render.c renders the core's answers, http_status.c the status and
+ * metrics bodies, http_write.c an answer's bytes; http_json.c writes and
+ * reads JSON.
  * The routes, fields, status and error codes are the contract's
  * (docs/contract.md); docs/openapi.yaml describes them.
  *

@@ -5,14 +5,14 @@
  * http_ header. ASSERT (core/bookd_assert.h) comes with it.
  *
  * The adapter's files and what each includes (no circle):
- *   http_json.c    <- http_json.h                (the leaf)
+ *   http_json.c    <- http_json.h, fields.h      (the leaf)
  *   http_write.c   <- http_write.h, http_json.h  (answers' bytes)
  *   http_status.c  <- http_status.h (-> http_json.h), fields.h
  *   http_render.c  <- http_render.h (-> http_routes.h -> http_write.h),
  *                     http_json.h, fields.h, ops.h
  *   http_routes.c  <- http_routes.h, http_render.h, http_status.h,
- *                     http_json.h, fields.h, ops.h
- *   http.c         <- http_routes.h, http_json.h (framing; calls
+ *                     http_json.h, fields.h, hex.h, ops.h
+ *   http.c         <- http_routes.h, http_json.h, hex.h (framing; calls
  *                     http_route and http_render)
  */
 #ifndef BOOKD_HTTP_JSON_H

@@ -13,9 +13,10 @@
  * requests: srv_answer() gives an answer at once (sent right away when
  * nothing is queued before it, else kept with the last queued request and
  * sent right after its answer); srv_submit() takes a "pending" from the
- * thread's pool and puts it at the tail of the connection's FIFO. Shard operations go through core_submit() (if the
- * port is out of slots, the pending waits in a backlog and is submitted on
- * a later turn); the others go to the slow workers' queue. A decision's
+ * thread's pool and puts it at the tail of the connection's FIFO. Shard
+ * operations go through core_submit() (if the port is out of slots, the
+ * pending waits in a backlog and is submitted on a later turn); the others
+ * go to the slow workers' queue (net_slow.c). A decision's
  * answer carries its log position: it waits until wal_durable_lsn() covers
  * it. A connection's FIFO is flushed from its head while the head is done:
  * the protocol renders it into the connection's output. So answers leave

@@ -1,5 +1,5 @@
 /*
- * net.h: the server's network side (api/net.c): io_uring network threads
+ * net.h: the server's network side (api/net*.c): io_uring network threads
  * serving the HTTP and binary protocols over the node, and the slow
  * workers behind them. bookd.c fills a net_config and runs it.
  */

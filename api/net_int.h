@@ -56,8 +56,8 @@ struct pending {
 	uint8_t state;
 	uint32_t conn;     /* index in the thread's connection table */
 	uint32_t conn_gen;
-	uint32_t next;     /* next in the connection's FIFO, or backlog */
-	uint32_t dnext;    /* next in the durability list */
+	uint32_t next;     /* next in the connection's FIFO, or free list */
+	uint32_t dnext;    /* next in the durability list, or the backlog */
 	int rc;
 	uint64_t started_ns;
 	struct core_req req;

@@ -1,12 +1,14 @@
 /*
  * node.c: the core made durable by the write-ahead log (api/node.h).
  *
- * Start-up: the newest snapshot whose checksum verifies (wal/), the log
- * opened and its tail checked (a torn tail is cut, corruption before the
- * tail stops start-up), the data dir checked to be writable (a file made
- * and removed: refused at start, not as failed writes later), the core opened and parked, the snapshot loaded and
- * every record after it replayed, the core unparked, the log writer
- * started. Progress and the time taken go to stderr.
+ * Start-up: the log opened and its tail checked (a torn tail is cut,
+ * corruption before the tail stops start-up), the data dir checked to be
+ * writable (a file made and removed: refused at start, not as failed
+ * writes later), the newest snapshot whose checksum verifies read (wal/),
+ * the core opened and parked, the snapshot loaded and every record after
+ * it replayed, the core unparked, the log writer started, then the
+ * snapshotter thread (snapshot_every). Progress and the time taken go to
+ * stderr.
  *
  * Running: the core's log hook appends each entry to the log (any shard
  * thread may call it; the log takes many appenders) and returns its LSN.

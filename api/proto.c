@@ -1,6 +1,6 @@
 /*
  * proto.c: the binary protocol's encoding (docs/protocol.md), shared by the
- * server (bin.c) and the client library (client.c).
+ * server (bin.c) and the client library (client/client.c).
  *
  * Frame: u32 big-endian body size, then one msgpack map of that size; the
  * frame with its header is at most MP_FRAME_SIZE_MAX.

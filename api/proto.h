@@ -1,6 +1,6 @@
 /*
  * proto.h: the binary protocol's encoding, shared by the server (bin.c) and
- * the client library (client.c) so that they cannot drift
+ * the client library (client/client.c) so that they cannot drift
  * (docs/protocol.md). Frames, op names, msgpack decoding with bounds and
  * typed accessors, and the objects both ways: core views packed by the
  * server, read back into the client's bc_ structs.

@@ -5,9 +5,15 @@
  *             the connections and their in-order answer queues;
  *             net_listen.c: accepts, caps, the reserve; net_timeout.c,
  *             net_slow.c, net_setup.c; net_int.h says which does what).
- *   http.c    HTTP/1.1 + JSON adapter: a protocol (struct srv_proto).
- *   bin.c     binary msgpack protocol: a protocol (struct srv_proto).
- *   auth.c    keys, HS256 JWT, Stripe signatures, rate limits (auth.h).
+ *   http.c    HTTP/1.1 + JSON adapter: a protocol (struct srv_proto;
+ *             with http_routes.c, http_render.c and the other http_*.c).
+ *   bin.c     binary msgpack protocol: a protocol (struct srv_proto;
+ *             with bin_render.c; proto.c is the encoding it shares with
+ *             the client library in api/client/).
+ *   ops.c     the operations' table both protocols read (ops.h).
+ *   auth.c    keys, HS256 JWT, Stripe signatures, rate limits,
+ *             idempotency keys (auth.h).
+ *   node.c    the core made durable by the log (node.h).
  *   bookd.c   main: flags, node, threads, timers, signals.
  *
  * A protocol parses what a connection received into requests. For each
