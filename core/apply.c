@@ -105,7 +105,7 @@ static uint32_t slot_take(uint32_t *slots, uint32_t *free_head,
 
 /* ---- archiving ----
  *
- * REC_ARCHIVE (before): every shard drops its events that ended before
+ * CORE_REC_ARCHIVE (before): every shard drops its events that ended before
  * `before` (start + duration <= before), with their bookings (any status),
  * waitlists, the (event, customer) index, the customers left without a
  * booking, and the idempotency keys created before `before` (past their
@@ -248,28 +248,28 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 {
 	const uint8_t *p = entry;
 	uint32_t events = 0, bookings = 0, holds = 0;
-	struct rec r;
+	struct core_rec r;
 	size_t pos = 0;
 
 	while (pos < entry_size) {
 		if (rec_decode(p, entry_size, &pos, &r) != 0)
 			return -EINVAL;
-		if (!owns_event(st, rec_event_id(&r)))
+		if (!owns_event(st, core_rec_event_id(&r)))
 			continue;
-		if (r.type == REC_EVENT_CREATE)
+		if (r.type == CORE_REC_EVENT_CREATE)
 			events++;
-		else if (r.type == REC_BOOKING_NEW ||
-			 r.type == REC_BOOKING_RESTORE)
+		else if (r.type == CORE_REC_BOOKING_NEW ||
+			 r.type == CORE_REC_BOOKING_RESTORE)
 			bookings++;
-		if ((r.type == REC_BOOKING_NEW || r.type == REC_BOOKING_SET ||
-		     r.type == REC_BOOKING_RESTORE) &&
+		if ((r.type == CORE_REC_BOOKING_NEW || r.type == CORE_REC_BOOKING_SET ||
+		     r.type == CORE_REC_BOOKING_RESTORE) &&
 		    r.u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
 			holds++;
 	}
 	if (events) { /* each event's day, with room for all of them */
 		for (pos = 0; pos < entry_size;) {
 			ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
-			if (r.type == REC_EVENT_CREATE &&
+			if (r.type == CORE_REC_EVENT_CREATE &&
 			    owns_event(st, r.u.event.id) &&
 			    day_reserve(st, r.u.event.start_at, events) != 0)
 				return -ENOMEM;
@@ -278,7 +278,7 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 	return state_reserve(st, events, bookings, holds);
 }
 
-static int apply_event_create(core_state *st, const struct rec *r)
+static int apply_event_create(core_state *st, const struct core_rec *r)
 {
 	struct day_bucket *d;
 	struct event *e;
@@ -401,7 +401,7 @@ static bool status_valid(uint8_t s)
 /* BOOKING_NEW: a new booking in an active status. BOOKING_RESTORE (from a
  * snapshot): a booking as it was, in any status, bookings of an event in
  * sequence order (so waitlisted ones rejoin in FIFO order). */
-static int apply_booking_new(core_state *st, const struct rec *r)
+static int apply_booking_new(core_state *st, const struct core_rec *r)
 {
 	uint64_t id = r->u.booking.booking_id;
 	struct event *e = event_get(st, core_booking_event(id));
@@ -412,7 +412,7 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 
 	if (!e || (id & CORE_BOOKING_SEQ_MAX) != e->booking_seq + 1 ||
 	    !status_valid(status) ||
-	    (r->type == REC_BOOKING_NEW && !live) ||
+	    (r->type == CORE_REC_BOOKING_NEW && !live) ||
 	    (live && !move_fits(e, CORE_BOOKING_NONE, status)) ||
 	    !core__customer_id_ok(r->u.booking.customer_id))
 		return -EINVAL;
@@ -457,7 +457,7 @@ static int apply_booking_new(core_state *st, const struct rec *r)
 	return 0;
 }
 
-static int apply_booking_set(core_state *st, const struct rec *r)
+static int apply_booking_set(core_state *st, const struct core_rec *r)
 {
 	struct booking *b = booking_get(st, r->u.booking.booking_id);
 	uint8_t to = r->u.booking.status;
@@ -470,7 +470,7 @@ static int apply_booking_set(core_state *st, const struct rec *r)
 	return 0;
 }
 
-static int apply_patch(core_state *st, const struct rec *r)
+static int apply_patch(core_state *st, const struct core_rec *r)
 {
 	struct event *e = event_get(st, r->u.patch.event_id);
 	uint8_t status = r->u.patch.status;
@@ -503,15 +503,15 @@ static bool owns_event(const core_state *st, uint64_t event_id)
 	return core__shard_of(event_id, st->count) == st->index;
 }
 
-static int apply_rec(core_state *st, const struct rec *r)
+static int apply_rec(core_state *st, const struct core_rec *r)
 {
-	uint64_t event_id = rec_event_id(r);
+	uint64_t event_id = core_rec_event_id(r);
 
-	if (r->type == REC_ARCHIVE) { /* every shard, its own events */
+	if (r->type == CORE_REC_ARCHIVE) { /* every shard, its own events */
 		st->archived = state_archive(st, r->u.archive.before);
 		return 0;
 	}
-	if (r->type == REC_IDEM) {
+	if (r->type == CORE_REC_IDEM) {
 		struct core_idem k = { r->u.idem.hi, r->u.idem.lo,
 				       r->u.idem.fingerprint };
 		if (core__key_home(&k, st->count) == st->index)
@@ -523,7 +523,7 @@ static int apply_rec(core_state *st, const struct rec *r)
 			return 0;
 		return catalog_apply(st->cat, r);
 	}
-	if (r->type == REC_EVENT_CREATE && st->owns_cat) {
+	if (r->type == CORE_REC_EVENT_CREATE && st->owns_cat) {
 		int rc = catalog_apply(st->cat, r);
 		if (rc)
 			return rc;
@@ -531,18 +531,18 @@ static int apply_rec(core_state *st, const struct rec *r)
 	if (!owns_event(st, event_id))
 		return 0;
 	switch (r->type) {
-	case REC_EVENT_CREATE:
+	case CORE_REC_EVENT_CREATE:
 		return apply_event_create(st, r);
-	case REC_EVENT_PATCH:
+	case CORE_REC_EVENT_PATCH:
 		return apply_patch(st, r);
-	case REC_BOOKING_NEW:
-	case REC_BOOKING_RESTORE:
+	case CORE_REC_BOOKING_NEW:
+	case CORE_REC_BOOKING_RESTORE:
 		return apply_booking_new(st, r);
-	case REC_BOOKING_SET:
+	case CORE_REC_BOOKING_SET:
 		return apply_booking_set(st, r);
-	case REC_PAYMENT: /* facts for the replicator and the notifier */
+	case CORE_REC_PAYMENT: /* facts for the replicator and the notifier */
 		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;
-	case REC_NOTIFY:
+	case CORE_REC_NOTIFY:
 		return booking_get(st, r->u.notify.booking_id) ? 0 : -EINVAL;
 	default:
 		return -EINVAL;
@@ -552,7 +552,7 @@ static int apply_rec(core_state *st, const struct rec *r)
 int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 {
 	const uint8_t *p = entry;
-	struct rec r;
+	struct core_rec r;
 	size_t pos = 0;
 	int rc;
 

@@ -12,7 +12,7 @@
  * min(last_date, until) whose weekday is in the pattern and that is not
  * skipped, the local start is converted to UTC with that date's offset, so
  * 18:00 stays 18:00 across DST changes. Classes already started are not
- * generated. Every chunk ends with a REC_SERIES_GENERATED record, so running
+ * generated. Every chunk ends with a CORE_REC_SERIES_GENERATED record, so running
  * generation again continues where it stopped and never duplicates.
  */
 #include "catalog.h"
@@ -244,7 +244,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 			      const struct core_req *req,
 			      struct core_resp *resp, struct wbuf *w)
 {
-	struct rec r = { .at = req->now };
+	struct core_rec r = { .at = req->now };
 	enum core_code code;
 
 	switch (req->op) {
@@ -255,7 +255,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 			return CORE_INVALID;
 		if (cat->org_count == cat->count_max)
 			return CORE_FULL;
-		r.type = REC_ORG;
+		r.type = CORE_REC_ORG;
 		r.u.cat.id = cat->org_count + 1;
 		memcpy(r.u.cat.timezone, req->u.cat.timezone,
 		       sizeof(r.u.cat.timezone));
@@ -271,8 +271,8 @@ enum core_code catalog_decide(const struct catalog *cat,
 			return CORE_NO_ORG;
 		if (n == cat->count_max)
 			return CORE_FULL;
-		r.type = req->op == CORE_OP_LOCATION_CREATE ? REC_LOCATION
-							    : REC_INSTRUCTOR;
+		r.type = req->op == CORE_OP_LOCATION_CREATE ? CORE_REC_LOCATION
+							    : CORE_REC_INSTRUCTOR;
 		r.u.cat.id = n + 1;
 		r.u.cat.org_id = req->u.cat.org_id;
 		break;
@@ -282,7 +282,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 			return CORE_INVALID;
 		if (cat->customer_count == cat->count_max)
 			return CORE_FULL;
-		r.type = REC_CUSTOMER;
+		r.type = CORE_REC_CUSTOMER;
 		memcpy(r.u.customer.id, req->customer_id,
 		       sizeof(r.u.customer.id));
 		memcpy(r.u.customer.email, req->u.cat.email,
@@ -295,7 +295,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 	case CORE_OP_ARCHIVE:
 		if (req->u.archive.days < 1 || req->u.archive.days > 36600)
 			return CORE_INVALID;
-		r.type = REC_ARCHIVE;
+		r.type = CORE_REC_ARCHIVE;
 		r.u.archive.before = req->now - (core_time)req->u.archive.days *
 							DAY_MS;
 		rec_encode(w, &r);
@@ -308,7 +308,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 			return code;
 		if (cat->series_count == cat->count_max)
 			return CORE_FULL;
-		r.type = REC_SERIES;
+		r.type = CORE_REC_SERIES;
 		r.u.series.id = cat->series_count + 1;
 		r.u.series.spec = *req->u.series;
 		resp->count = catalog_planned(cat, req->u.series, req->now);
@@ -316,15 +316,15 @@ enum core_code catalog_decide(const struct catalog *cat,
 	default:
 		return CORE_INVALID;
 	}
-	if (r.type == REC_ORG || r.type == REC_LOCATION ||
-	    r.type == REC_INSTRUCTOR) {
+	if (r.type == CORE_REC_ORG || r.type == CORE_REC_LOCATION ||
+	    r.type == CORE_REC_INSTRUCTOR) {
 		memcpy(r.u.cat.name, req->u.cat.name, sizeof(r.u.cat.name));
 		r.u.cat.name[sizeof(r.u.cat.name) - 1] = '\0';
 	}
 	rec_encode(w, &r);
 	if (w->overflow)
 		return CORE_INVALID;
-	resp->id = r.type == REC_SERIES ? r.u.series.id : r.u.cat.id;
+	resp->id = r.type == CORE_REC_SERIES ? r.u.series.id : r.u.cat.id;
 	return CORE_OK;
 }
 
@@ -444,7 +444,7 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 	const struct cat_series *s = NULL;
 	int64_t from = 0, to = -1;
 	uint64_t next_id = cat->next_event_id;
-	struct rec r = { .at = now };
+	struct core_rec r = { .at = now };
 
 	resp->count = 0;
 	resp->more = false;
@@ -486,7 +486,7 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 		if (next_id > CORE_EVENT_ID_MAX)
 			return CORE_FULL;
 		memset(&r.u, 0, sizeof(r.u));
-		r.type = REC_EVENT_CREATE;
+		r.type = CORE_REC_EVENT_CREATE;
 		r.u.event.id = next_id++;
 		r.u.event.series_id = series_id;
 		r.u.event.org_id = s->spec.org_id;
@@ -505,7 +505,7 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 	if (day > to)
 		day = to;
 	memset(&r.u, 0, sizeof(r.u));
-	r.type = REC_SERIES_GENERATED;
+	r.type = CORE_REC_SERIES_GENERATED;
 	r.u.generated.series_id = series_id;
 	r.u.generated.through = days_date(day);
 	rec_encode(w, &r);
@@ -518,7 +518,7 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 /* ---- applying records ---- */
 
 static int named_apply(struct cat_named *arr, uint32_t *count,
-		       const struct catalog *cat, const struct rec *r)
+		       const struct catalog *cat, const struct core_rec *r)
 {
 	if (r->u.cat.id != (uint64_t)*count + 1 || *count == cat->count_max)
 		return -EINVAL;
@@ -530,17 +530,17 @@ static int named_apply(struct cat_named *arr, uint32_t *count,
 	return 0;
 }
 
-int catalog_apply(struct catalog *cat, const struct rec *r)
+int catalog_apply(struct catalog *cat, const struct core_rec *r)
 {
 	switch (r->type) {
-	case REC_ORG:
+	case CORE_REC_ORG:
 		return named_apply(cat->orgs, &cat->org_count, cat, r);
-	case REC_LOCATION:
+	case CORE_REC_LOCATION:
 		return named_apply(cat->locations, &cat->location_count, cat, r);
-	case REC_INSTRUCTOR:
+	case CORE_REC_INSTRUCTOR:
 		return named_apply(cat->instructors, &cat->instructor_count,
 				   cat, r);
-	case REC_CUSTOMER: {
+	case CORE_REC_CUSTOMER: {
 		uint64_t h = hash_bytes(r->u.customer.id,
 					strlen(r->u.customer.id));
 		uint32_t slot = map_get(&cat->customer_by_hash, h);
@@ -557,7 +557,7 @@ int catalog_apply(struct catalog *cat, const struct rec *r)
 		memcpy(c->name, r->u.customer.name, sizeof(c->name));
 		return 0;
 	}
-	case REC_SERIES: {
+	case CORE_REC_SERIES: {
 		struct cat_series *s;
 		if (r->u.series.id != (uint64_t)cat->series_count + 1 ||
 		    cat->series_count == cat->count_max)
@@ -570,7 +570,7 @@ int catalog_apply(struct catalog *cat, const struct rec *r)
 		count_publish(&cat->series_count, cat->series_count + 1);
 		return 0;
 	}
-	case REC_SERIES_GENERATED: {
+	case CORE_REC_SERIES_GENERATED: {
 		struct cat_series *s =
 			(struct cat_series *)catalog_series(cat,
 						r->u.generated.series_id);
@@ -579,7 +579,7 @@ int catalog_apply(struct catalog *cat, const struct rec *r)
 		s->generated_through = r->u.generated.through;
 		return 0;
 	}
-	case REC_EVENT_CREATE:
+	case CORE_REC_EVENT_CREATE:
 		if (r->u.event.id >= cat->next_event_id)
 			cat->next_event_id = r->u.event.id + 1;
 		return 0;
@@ -591,7 +591,7 @@ int catalog_apply(struct catalog *cat, const struct rec *r)
 static void dump_named(const struct cat_named *arr, uint32_t n, uint8_t type,
 		       rec_sink fn, void *ctx)
 {
-	struct rec r = { .type = type };
+	struct core_rec r = { .type = type };
 
 	for (uint32_t i = 0; i < n; i++) {
 		r.u.cat.id = i + 1;
@@ -604,15 +604,15 @@ static void dump_named(const struct cat_named *arr, uint32_t n, uint8_t type,
 
 void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 {
-	struct rec r;
+	struct core_rec r;
 
-	dump_named(cat->orgs, cat->org_count, REC_ORG, fn, ctx);
-	dump_named(cat->locations, cat->location_count, REC_LOCATION, fn, ctx);
-	dump_named(cat->instructors, cat->instructor_count, REC_INSTRUCTOR, fn,
+	dump_named(cat->orgs, cat->org_count, CORE_REC_ORG, fn, ctx);
+	dump_named(cat->locations, cat->location_count, CORE_REC_LOCATION, fn, ctx);
+	dump_named(cat->instructors, cat->instructor_count, CORE_REC_INSTRUCTOR, fn,
 		   ctx);
 	for (uint32_t i = 0; i < cat->customer_count; i++) {
 		memset(&r, 0, sizeof(r));
-		r.type = REC_CUSTOMER;
+		r.type = CORE_REC_CUSTOMER;
 		memcpy(r.u.customer.id, cat->customers[i].id, sizeof(r.u.customer.id));
 		memcpy(r.u.customer.email, cat->customers[i].email,
 		       sizeof(r.u.customer.email));
@@ -622,13 +622,13 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 	}
 	for (uint32_t i = 0; i < cat->series_count; i++) {
 		memset(&r, 0, sizeof(r));
-		r.type = REC_SERIES;
+		r.type = CORE_REC_SERIES;
 		r.u.series.id = i + 1;
 		r.u.series.spec = cat->series[i].spec;
 		fn(ctx, &r);
 		if (cat->series[i].generated_through.year) {
 			memset(&r, 0, sizeof(r));
-			r.type = REC_SERIES_GENERATED;
+			r.type = CORE_REC_SERIES_GENERATED;
 			r.u.generated.series_id = i + 1;
 			r.u.generated.through = cat->series[i].generated_through;
 			fn(ctx, &r);

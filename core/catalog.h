@@ -70,7 +70,7 @@ enum core_code catalog_generate_plan(const struct catalog *cat,
 uint32_t catalog_planned(const struct catalog *cat,
 			 const struct core_series_spec *spec, core_time now);
 /* Apply one catalogue record; -EINVAL if it does not fit the state. */
-int catalog_apply(struct catalog *cat, const struct rec *r);
+int catalog_apply(struct catalog *cat, const struct core_rec *r);
 /* Snapshot writer: every catalogue record that rebuilds it, through fn. */
 void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
 /* The event's title: its series' (or ""). */

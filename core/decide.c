@@ -14,7 +14,7 @@
 
 #define PROMOTION_COUNT_MAX 512 /* promotions one entry may carry */
 
-static void emit(core_state *st, const struct rec *r)
+static void emit(core_state *st, const struct core_rec *r)
 {
 	rec_encode(&st->w, r);
 }
@@ -22,7 +22,7 @@ static void emit(core_state *st, const struct rec *r)
 static void emit_set(core_state *st, core_time at, uint64_t booking_id,
 		     uint8_t status, core_time hold_expires_at)
 {
-	struct rec r = { .type = REC_BOOKING_SET, .at = at };
+	struct core_rec r = { .type = CORE_REC_BOOKING_SET, .at = at };
 	r.u.booking.booking_id = booking_id;
 	r.u.booking.status = status;
 	r.u.booking.hold_expires_at = hold_expires_at;
@@ -32,7 +32,7 @@ static void emit_set(core_state *st, core_time at, uint64_t booking_id,
 static void emit_notify(core_state *st, core_time at, uint64_t booking_id,
 			uint8_t kind)
 {
-	struct rec r = { .type = REC_NOTIFY, .at = at };
+	struct core_rec r = { .type = CORE_REC_NOTIFY, .at = at };
 	r.u.notify.booking_id = booking_id;
 	r.u.notify.kind = kind;
 	emit(st, &r);
@@ -82,7 +82,7 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 {
 	const struct event *e = event_get(st, req->event_id);
 	uint32_t cust;
-	struct rec r = { .type = REC_BOOKING_NEW, .at = req->now };
+	struct core_rec r = { .type = CORE_REC_BOOKING_NEW, .at = req->now };
 	bool hold;
 
 	if (!e)
@@ -184,7 +184,7 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 {
 	const struct booking *b = booking_get(st, req->booking_id);
 	const struct event *e;
-	struct rec r = { .type = REC_PAYMENT, .at = req->now };
+	struct core_rec r = { .type = CORE_REC_PAYMENT, .at = req->now };
 	enum core_code code = CORE_OK;
 
 	if (!b)
@@ -225,7 +225,7 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 				   struct core_resp *resp)
 {
 	const struct event *e = event_get(st, req->event_id);
-	struct rec r = { .type = REC_EVENT_PATCH, .at = req->now };
+	struct core_rec r = { .type = CORE_REC_EVENT_PATCH, .at = req->now };
 	uint32_t taken, seats = 0;
 
 	if (!e)
@@ -364,12 +364,7 @@ enum core_code core__state_decide_nokey(core_state *st,
 	/* A decision that made records is kept under its key, with its first
 	 * answer; a refusal made none and is decided afresh on a retry. */
 	if (records_end && core_idem_present(&req->idem)) {
-		struct rec r = { .type = REC_IDEM, .at = req->now };
-		r.u.idem.hi = req->idem.hi;
-		r.u.idem.lo = req->idem.lo;
-		r.u.idem.fingerprint = req->idem.fingerprint;
-		core__idem_result(resp, &r.u.idem.result);
-		emit(st, &r);
+		core__idem_emit(&st->w, req, resp);
 		if (st->w.overflow) {
 			resp->code = code = CORE_FULL;
 			records_end = 0;

@@ -1,7 +1,9 @@
 /*
- * entry.h: log entries and snapshots as typed records, for readers outside
- * core/ (the replicator, tools). The byte format stays the core's own
- * (core/record.c, docs/core.md "Records"); this header only decodes it.
+ * entry.h: log entries and snapshots as typed records: the one definition
+ * of a record (struct core_rec), which core/ itself decides, applies and
+ * logs (record.h adds the encoder), and readers outside core/ (the
+ * replicator, tools) decode. The byte format is core/record.c's (docs/core.md
+ * "Records"); this header's functions only decode it.
  *
  * An entry (one log record's payload) is the outcome of one decision: a
  * sequence of records, facts in the order they happened. Walk it with
@@ -78,6 +80,24 @@ enum core_rec_type {
 	CORE_REC_TYPE_COUNT
 };
 
+/* IDEM: a keyed decision's first answer, replayed to a retry. */
+struct core_idem_result {
+	uint64_t lsn; /* runtime only, not in the record: 0 when decoded */
+	uint8_t op;   /* enum core_op */
+	uint8_t code; /* enum core_code (stored: CORE_OK, flagged payments) */
+	uint8_t has_promoted;
+	uint32_t count;
+	uint64_t id;
+	union {
+		struct {
+			struct core_booking_view booking, promoted;
+		};
+		struct core_event_view event; /* op EVENT_PATCH */
+	};
+};
+
+/* One record; core/ itself decides, applies and logs records as this
+ * struct (record.c encodes and decodes it). */
 struct core_rec {
 	uint8_t type;  /* enum core_rec_type */
 	core_time at;  /* decision time, ms since the epoch (UTC) */
@@ -131,7 +151,7 @@ struct core_rec {
 		} notify;
 		struct {
 			uint64_t hi, lo, fingerprint;
-			uint8_t op, code; /* enum core_op, enum core_code */
+			struct core_idem_result result;
 		} idem;
 		struct {
 			core_time before;

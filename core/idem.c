@@ -71,7 +71,8 @@ enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
 	return CORE_OK;
 }
 
-void core__idem_result(const struct core_resp *resp, struct idem_result *out)
+void core__idem_result(const struct core_resp *resp,
+		       struct core_idem_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->lsn = resp->lsn;
@@ -87,6 +88,19 @@ void core__idem_result(const struct core_resp *resp, struct idem_result *out)
 		if (resp->has_promoted)
 			out->promoted = resp->promoted;
 	}
+}
+
+void core__idem_emit(struct wbuf *w, const struct core_req *req,
+		     const struct core_resp *resp)
+{
+	struct core_rec r = { .type = CORE_REC_IDEM, .at = req->now };
+
+	ASSERT(core_idem_present(&req->idem));
+	r.u.idem.hi = req->idem.hi;
+	r.u.idem.lo = req->idem.lo;
+	r.u.idem.fingerprint = req->idem.fingerprint;
+	core__idem_result(resp, &r.u.idem.result);
+	rec_encode(w, &r);
 }
 
 /* A full ring below its ceiling doubles: its entries move, oldest first,
@@ -119,7 +133,7 @@ static int idem_grow(core_state *st)
 }
 
 void core__idem_store(core_state *st, const struct core_idem *k,
-		      core_time created, const struct idem_result *res)
+		      core_time created, const struct core_idem_result *res)
 {
 	uint32_t max;
 	uint64_t key = idem_map_key(k->hi, k->lo);

@@ -1,11 +1,22 @@
 /*
- * names.c: the public enums' names and messages, as the HTTP and binary
- * answers and the logs spell them (core_code_name, core_limit_message,
- * core_booking_status_name in core.h).
+ * names.c: the names of the public enums, as the HTTP and binary answers,
+ * the logs and the reporting schema spell them (core_code_name,
+ * core_booking_status_name, core_limit_message in core.h;
+ * core_rec_type_name, core_notify_kind_name in entry.h). Each is a table
+ * indexed by the enum; a value outside it reads as "unknown".
  */
 #include "core.h"
+#include "entry.h"
 
 #include <stdio.h>
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_of(const char *const *names, size_t count,
+			   unsigned value)
+{
+	return value < count && names[value] ? names[value] : "unknown";
+}
 
 const char *core_code_name(enum core_code code)
 {
@@ -31,60 +42,80 @@ const char *core_code_name(enum core_code code)
 		[CORE_FULL] = "unavailable",
 		[CORE_LIMIT] = "limit_exceeded",
 	};
-	return (unsigned)code < CORE_CODE_COUNT && names[code] ? names[code]
-							       : "unknown";
+	return name_of(names, COUNT_OF(names), (unsigned)code);
 }
 
 const char *core_limit_message(const struct core_resp *resp, char *buf,
 			       size_t size)
 {
-	unsigned v = resp->count;
+	/* Each takes the limit's value (resp->count) as its one %u. */
+	static const char *const formats[] = {
+		[CORE_LIMIT_GENERATE_DAYS] =
+			"until is more than %u days ahead (generate_max_days)",
+		[CORE_LIMIT_EVENTS] =
+			"a shard would hold more than %u events (max_events "
+			"per shard); archive past events or raise it",
+		[CORE_LIMIT_BOOKINGS] =
+			"a shard holds %u bookings (max_bookings per shard); "
+			"archive past events or raise it",
+		[CORE_LIMIT_CUSTOMERS] =
+			"a shard holds %u customers (max_customers per shard)",
+		[CORE_LIMIT_EVENT_BOOKINGS] =
+			"the event had %u bookings made on it, its most",
+	};
+	uint32_t kind = (uint32_t)resp->id; /* an enum core_limit */
 
-	switch ((enum core_limit)resp->id) {
-	case CORE_LIMIT_GENERATE_DAYS:
-		snprintf(buf, size, "until is more than %u days ahead "
-			 "(generate_max_days)", v);
-		break;
-	case CORE_LIMIT_EVENTS:
-		snprintf(buf, size, "a shard would hold more than %u events "
-			 "(max_events per shard); archive past events or "
-			 "raise it", v);
-		break;
-	case CORE_LIMIT_BOOKINGS:
-		snprintf(buf, size, "a shard holds %u bookings (max_bookings "
-			 "per shard); archive past events or raise it", v);
-		break;
-	case CORE_LIMIT_CUSTOMERS:
-		snprintf(buf, size, "a shard holds %u customers "
-			 "(max_customers per shard)", v);
-		break;
-	case CORE_LIMIT_EVENT_BOOKINGS:
-		snprintf(buf, size, "the event had %u bookings made on it, "
-			 "its most", v);
-		break;
-	default:
+	if (kind < COUNT_OF(formats) && formats[kind])
+		snprintf(buf, size, formats[kind], (unsigned)resp->count);
+	else
 		snprintf(buf, size, "a configured limit was reached");
-		break;
-	}
 	return buf;
 }
 
 const char *core_booking_status_name(uint8_t status)
 {
-	switch (status) {
-	case CORE_BOOKING_CONFIRMED:
-		return "confirmed";
-	case CORE_BOOKING_PENDING_PAYMENT:
-		return "pending_payment";
-	case CORE_BOOKING_WAITLISTED:
-		return "waitlisted";
-	case CORE_BOOKING_CANCELLED:
-		return "cancelled";
-	case CORE_BOOKING_EXPIRED:
-		return "expired";
-	case CORE_BOOKING_PAYMENT_FAILED:
-		return "payment_failed";
-	default:
-		return "unknown";
-	}
+	static const char *const names[] = {
+		[CORE_BOOKING_CONFIRMED] = "confirmed",
+		[CORE_BOOKING_PENDING_PAYMENT] = "pending_payment",
+		[CORE_BOOKING_WAITLISTED] = "waitlisted",
+		[CORE_BOOKING_CANCELLED] = "cancelled",
+		[CORE_BOOKING_EXPIRED] = "expired",
+		[CORE_BOOKING_PAYMENT_FAILED] = "payment_failed",
+	};
+	return name_of(names, COUNT_OF(names), status);
+}
+
+const char *core_rec_type_name(uint8_t type)
+{
+	static const char *const names[CORE_REC_TYPE_COUNT] = {
+		[CORE_REC_ORG] = "org",
+		[CORE_REC_LOCATION] = "location",
+		[CORE_REC_INSTRUCTOR] = "instructor",
+		[CORE_REC_CUSTOMER] = "customer",
+		[CORE_REC_SERIES] = "series",
+		[CORE_REC_SERIES_GENERATED] = "series_generated",
+		[CORE_REC_EVENT_CREATE] = "event_create",
+		[CORE_REC_EVENT_PATCH] = "event_patch",
+		[CORE_REC_BOOKING_NEW] = "booking_new",
+		[CORE_REC_BOOKING_SET] = "booking_set",
+		[CORE_REC_PAYMENT] = "payment",
+		[CORE_REC_NOTIFY] = "notify",
+		[CORE_REC_IDEM] = "idem",
+		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
+		[CORE_REC_ARCHIVE] = "archive",
+	};
+	return name_of(names, COUNT_OF(names), type);
+}
+
+const char *core_notify_kind_name(uint8_t kind)
+{
+	static const char *const names[] = {
+		[CORE_NOTIFY_BOOKING_CONFIRMED] = "booking_confirmed",
+		[CORE_NOTIFY_PROMOTED] = "promoted",
+		[CORE_NOTIFY_CANCELLED] = "cancelled",
+		[CORE_NOTIFY_EVENT_CANCELLED] = "event_cancelled",
+		[CORE_NOTIFY_REMINDER] = "reminder",
+		[CORE_NOTIFY_HOLD_EXPIRED] = "hold_expired",
+	};
+	return name_of(names, COUNT_OF(names), kind);
 }

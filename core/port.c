@@ -319,9 +319,11 @@ static int call_customer(core_port *p, const struct core_req *req,
 
 /* ---- catalogue ---- */
 
-/* Before a catalogue entry with events is logged: every shard makes room
- * for its part (-ENOMEM: refused, nothing logged; rooms made stay). */
-static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
+/* Hands a catalogue entry to every shard in turn as a slot of `kind`
+ * (SLOT_PREPARE, SLOT_APPLY), waiting for each; stops at the first that
+ * fails and returns its rc. *count (if not NULL) adds up their resp.count. */
+static int each_shard(core_port *p, uint8_t kind, const uint8_t *entry,
+		      size_t size, uint32_t *count)
 {
 	core *c = p->c;
 	int rc = 0;
@@ -329,14 +331,23 @@ static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
 	for (unsigned sh = 0; sh < c->shard_count && rc == 0; sh++) {
 		struct slot *s = slot_get(p);
 		ASSERT(s);
-		s->kind = SLOT_PREPARE;
+		s->kind = kind;
 		s->entry = entry;
 		s->entry_size = size;
 		call_slot(p, s, sh);
 		rc = s->rc;
+		if (count)
+			*count += s->resp.count;
 		slot_put(p, s);
 	}
 	return rc;
+}
+
+/* Before a catalogue entry with events is logged: every shard makes room
+ * for its part (-ENOMEM: refused, nothing logged; rooms made stay). */
+static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
+{
+	return each_shard(p, SLOT_PREPARE, entry, size, NULL);
 }
 
 /* Apply a catalogue entry: the catalogue's records here, the events' in
@@ -346,42 +357,22 @@ static int cat_prepare(core_port *p, const uint8_t *entry, size_t size)
 static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
 {
 	core *c = p->c;
-	struct rec r;
+	struct core_rec r;
 	size_t pos = 0;
 	bool events = false;
 	uint32_t archived = 0;
+	int rc;
 
 	while (pos < size) {
 		ASSERT(rec_decode(entry, size, &pos, &r) == 0);
 		ASSERT(catalog_apply(c->cat, &r) == 0);
-		events |= rec_event_id(&r) != 0 || r.type == REC_ARCHIVE;
+		events |= core_rec_event_id(&r) != 0 || r.type == CORE_REC_ARCHIVE;
 	}
 	if (!events)
 		return 0;
-	for (unsigned sh = 0; sh < c->shard_count; sh++) {
-		struct slot *s = slot_get(p);
-		ASSERT(s);
-		s->kind = SLOT_APPLY;
-		s->entry = entry;
-		s->entry_size = size;
-		call_slot(p, s, sh);
-		ASSERT(s->rc == 0);
-		archived += s->resp.count;
-		slot_put(p, s);
-	}
+	rc = each_shard(p, SLOT_APPLY, entry, size, &archived);
+	ASSERT(rc == 0); /* room was made first (cat_prepare) */
 	return (int)archived;
-}
-
-static void emit_idem(struct wbuf *w, const struct core_req *req,
-		      const struct core_resp *resp)
-{
-	struct rec r = { .type = REC_IDEM, .at = req->now };
-
-	r.u.idem.hi = req->idem.hi;
-	r.u.idem.lo = req->idem.lo;
-	r.u.idem.fingerprint = req->idem.fingerprint;
-	core__idem_result(resp, &r.u.idem.result);
-	rec_encode(w, &r);
 }
 
 /* Would the events [next id, next id + count) pass a shard's ceiling?
@@ -513,7 +504,7 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 		if (rc == 0 && keyed && resp->code == CORE_OK) {
 			struct wbuf w = { .data = p->entry,
 					  .capacity = CORE_ENTRY_SIZE_MAX };
-			emit_idem(&w, req, resp);
+			core__idem_emit(&w, req, resp);
 			rc = log_entry(c, c->shard_count, w.data, w.size, &resp->lsn);
 		}
 	} else {
@@ -529,7 +520,7 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 		}
 		if (resp->code == CORE_OK) {
 			if (keyed)
-				emit_idem(&w, req, resp);
+				core__idem_emit(&w, req, resp);
 			ASSERT(!w.overflow);
 			rc = log_entry(c, c->shard_count, w.data, w.size,
 				       &resp->lsn);

@@ -1,20 +1,183 @@
 /*
- * record.c: encoding and decoding of the records that make up an entry.
+ * record.c: the entry format: encoding and decoding of the records that
+ * make up an entry (struct core_rec, entry.h), and the public decoder of
+ * entries and snapshots that readers outside core/ use.
  *
  * Byte format (little-endian), documented in docs/core.md ("Records"):
  *     u8 type | u8 version | u16 body size | body
- * The body's fields are written in the order of struct rec's members for
- * that type; strings as u8 length + bytes (no NUL). The decoder checks every
+ * The body is `at` and then the fields of the type's table below, in its
+ * order; strings as u8 length + bytes (no NUL). The decoder checks every
  * length against the buffer and every string against its field, and refuses
  * unknown types and versions: bytes from disk are validated, never trusted.
  */
 #include "record.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define REC_VERSION 1
 #define REC_HEADER_SIZE 4
+
+/* The type numbers are the format's (entry.h's enum): pinned. */
+_Static_assert(CORE_REC_ORG == 1, "rec type");
+_Static_assert(CORE_REC_EVENT_CREATE == 7, "rec type");
+_Static_assert(CORE_REC_BOOKING_NEW == 9, "rec type");
+_Static_assert(CORE_REC_IDEM == 13, "rec type");
+_Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
+_Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
+
+/* ---- the body of each record type, as data ----
+ *
+ * One table of fields per body layout: how a field is written, where it
+ * sits (its offset from the table's base) and its size there. rec_encode
+ * and rec_decode walk the same tables, so writer and reader cannot drift
+ * apart, and a new field is one line. */
+
+enum field_kind {
+	F_INT,   /* little-endian integer of `size` bytes (1, 2, 4 or 8) */
+	F_BOOL,  /* u8: 0 or 1 written; read, any nonzero is true */
+	F_STR,   /* u8 length + bytes, no NUL; `size` is the field's, NUL in */
+	F_DATE,  /* struct core_date: u16 year, u8 month, u8 day */
+	F_SKIPS, /* a series' skip list: u8 count, then that many F_DATE */
+};
+
+struct field {
+	uint8_t kind;
+	uint16_t offset, size;
+};
+
+#define FIELD(kind, type, member)                                      \
+	{ kind, (uint16_t)offsetof(type, member),                      \
+	  (uint16_t)sizeof(((type *)0)->member) }
+#define R_INT(m) FIELD(F_INT, struct core_rec, u.m)
+#define R_STR(m) FIELD(F_STR, struct core_rec, u.m)
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct field cat_fields[] = {
+	R_INT(cat.id), R_INT(cat.org_id), R_STR(cat.name), R_STR(cat.timezone),
+};
+static const struct field customer_fields[] = {
+	R_STR(customer.id), R_STR(customer.email), R_STR(customer.name),
+};
+#define SPEC(kind, m) FIELD(kind, struct core_rec, u.series.spec.m)
+static const struct field series_fields[] = {
+	R_INT(series.id),
+	SPEC(F_INT, org_id), SPEC(F_INT, location_id),
+	SPEC(F_INT, instructor_id), SPEC(F_STR, title),
+	SPEC(F_INT, capacity), SPEC(F_INT, waitlist_capacity),
+	SPEC(F_INT, price_cents), SPEC(F_STR, currency),
+	SPEC(F_STR, timezone), SPEC(F_INT, weekday_mask),
+	SPEC(F_INT, start_minute), SPEC(F_INT, duration_min),
+	SPEC(F_DATE, first_date), SPEC(F_DATE, last_date),
+	FIELD(F_SKIPS, struct core_rec, u.series.spec),
+};
+#undef SPEC
+static const struct field generated_fields[] = {
+	R_INT(generated.series_id),
+	FIELD(F_DATE, struct core_rec, u.generated.through),
+};
+static const struct field event_fields[] = {
+	R_INT(event.id), R_INT(event.series_id), R_INT(event.org_id),
+	R_INT(event.location_id), R_INT(event.instructor_id),
+	R_INT(event.start_at), R_INT(event.duration_min),
+	R_INT(event.capacity), R_INT(event.waitlist_capacity),
+	R_INT(event.price_cents), R_STR(event.currency),
+};
+static const struct field patch_fields[] = {
+	R_INT(patch.event_id), R_INT(patch.instructor_id),
+	R_INT(patch.capacity), R_INT(patch.status),
+};
+/* BOOKING_NEW and BOOKING_RESTORE; BOOKING_SET has no customer id. */
+static const struct field booking_fields[] = {
+	R_INT(booking.booking_id), R_INT(booking.status),
+	R_INT(booking.hold_expires_at), R_STR(booking.customer_id),
+};
+static const struct field payment_fields[] = {
+	R_INT(payment.booking_id), R_INT(payment.amount_cents),
+	R_INT(payment.payment_ref), R_STR(payment.currency),
+	FIELD(F_BOOL, struct core_rec, u.payment.succeeded),
+	R_INT(payment.code),
+};
+static const struct field notify_fields[] = {
+	R_INT(notify.booking_id), R_INT(notify.kind),
+};
+/* IDEM: then the answer's views (idem_views). */
+static const struct field idem_fields[] = {
+	R_INT(idem.hi), R_INT(idem.lo), R_INT(idem.fingerprint),
+	R_INT(idem.result.op), R_INT(idem.result.code),
+	R_INT(idem.result.has_promoted), R_INT(idem.result.count),
+	R_INT(idem.result.id),
+};
+static const struct field archive_fields[] = {
+	R_INT(archive.before),
+};
+#undef R_INT
+#undef R_STR
+
+#define BV(kind, m) FIELD(kind, struct core_booking_view, m)
+static const struct field booking_view_fields[] = {
+	BV(F_INT, id), BV(F_INT, event_id), BV(F_STR, customer_id),
+	BV(F_INT, status), BV(F_INT, position), BV(F_INT, hold_expires_at),
+	BV(F_INT, created_at),
+};
+#undef BV
+#define EV(kind, m) FIELD(kind, struct core_event_view, m)
+static const struct field event_view_fields[] = {
+	EV(F_INT, id), EV(F_INT, series_id), EV(F_INT, org_id),
+	EV(F_INT, location_id), EV(F_INT, instructor_id), EV(F_STR, title),
+	EV(F_INT, start_at), EV(F_INT, duration_min), EV(F_INT, capacity),
+	EV(F_INT, booked), EV(F_INT, held), EV(F_INT, waitlist_length),
+	EV(F_INT, waitlist_capacity), EV(F_INT, price_cents),
+	EV(F_STR, currency), EV(F_INT, status), EV(F_INT, version),
+};
+#undef EV
+
+struct layout {
+	const struct field *fields;
+	uint8_t count;
+};
+#define LAYOUT(a) { a, COUNT_OF(a) }
+static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
+	[CORE_REC_ORG] = LAYOUT(cat_fields),
+	[CORE_REC_LOCATION] = LAYOUT(cat_fields),
+	[CORE_REC_INSTRUCTOR] = LAYOUT(cat_fields),
+	[CORE_REC_CUSTOMER] = LAYOUT(customer_fields),
+	[CORE_REC_SERIES] = LAYOUT(series_fields),
+	[CORE_REC_SERIES_GENERATED] = LAYOUT(generated_fields),
+	[CORE_REC_EVENT_CREATE] = LAYOUT(event_fields),
+	[CORE_REC_EVENT_PATCH] = LAYOUT(patch_fields),
+	[CORE_REC_BOOKING_NEW] = LAYOUT(booking_fields),
+	/* the same less its last field, the customer id */
+	[CORE_REC_BOOKING_SET] = { booking_fields,
+				   COUNT_OF(booking_fields) - 1 },
+	[CORE_REC_PAYMENT] = LAYOUT(payment_fields),
+	[CORE_REC_NOTIFY] = LAYOUT(notify_fields),
+	[CORE_REC_IDEM] = LAYOUT(idem_fields),
+	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
+	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
+};
+
+static const struct layout booking_view = LAYOUT(booking_view_fields);
+static const struct layout event_view = LAYOUT(event_view_fields);
+#undef LAYOUT
+
+/* The views that end an IDEM record's body (its answer): an event view for
+ * EVENT_PATCH, else the booking and, if one was promoted, that one. Their
+ * offsets in struct core_idem_result go to offsets[]; returns how many. */
+static unsigned idem_views(const struct core_idem_result *res,
+			   size_t offsets[2], const struct layout **layout)
+{
+	if (res->op == CORE_OP_EVENT_PATCH) {
+		*layout = &event_view;
+		offsets[0] = offsetof(struct core_idem_result, event);
+		return 1;
+	}
+	*layout = &booking_view;
+	offsets[0] = offsetof(struct core_idem_result, booking);
+	offsets[1] = offsetof(struct core_idem_result, promoted);
+	return res->has_promoted ? 2 : 1;
+}
 
 /* ---- writing ---- */
 
@@ -33,7 +196,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host");
 
 static void put_u8(struct wbuf *w, uint8_t v) { put(w, &v, 1); }
 static void put_u16(struct wbuf *w, uint16_t v) { put(w, &v, 2); }
-static void put_u32(struct wbuf *w, uint32_t v) { put(w, &v, 4); }
 static void put_u64(struct wbuf *w, uint64_t v) { put(w, &v, 8); }
 
 static void put_str(struct wbuf *w, const char *s, size_t field_size)
@@ -44,159 +206,66 @@ static void put_str(struct wbuf *w, const char *s, size_t field_size)
 	put(w, s, n);
 }
 
-static void put_date(struct wbuf *w, struct core_date d)
+static void put_date(struct wbuf *w, const struct core_date *d)
 {
-	put_u16(w, (uint16_t)d.year);
-	put_u8(w, (uint8_t)d.month);
-	put_u8(w, (uint8_t)d.day);
+	put_u16(w, (uint16_t)d->year);
+	put_u8(w, (uint8_t)d->month);
+	put_u8(w, (uint8_t)d->day);
 }
 
-static void put_view(struct wbuf *w, const struct core_booking_view *v)
+static void put_fields(struct wbuf *w, const void *base,
+		       const struct layout *l)
 {
-	put_u64(w, v->id);
-	put_u64(w, v->event_id);
-	put_str(w, v->customer_id, sizeof(v->customer_id));
-	put_u8(w, v->status);
-	put_u32(w, v->position);
-	put_u64(w, (uint64_t)v->hold_expires_at);
-	put_u64(w, (uint64_t)v->created_at);
+	for (unsigned i = 0; i < l->count; i++) {
+		const struct field *f = &l->fields[i];
+		const void *p = (const uint8_t *)base + f->offset;
+		const struct core_series_spec *s = p;
+
+		switch (f->kind) {
+		case F_INT:
+			ASSERT(f->size == 1 || f->size == 2 || f->size == 4 ||
+			       f->size == 8);
+			put(w, p, f->size);
+			break;
+		case F_BOOL:
+			put_u8(w, *(const bool *)p);
+			break;
+		case F_STR:
+			put_str(w, p, f->size);
+			break;
+		case F_DATE:
+			put_date(w, p);
+			break;
+		case F_SKIPS:
+			ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
+			put_u8(w, (uint8_t)s->skip_count);
+			for (uint32_t k = 0; k < s->skip_count; k++)
+				put_date(w, &s->skip[k]);
+			break;
+		default:
+			ASSERT(!"unknown field kind");
+		}
+	}
 }
 
-static void put_event_view(struct wbuf *w, const struct core_event_view *v)
-{
-	put_u64(w, v->id);
-	put_u64(w, v->series_id);
-	put_u64(w, v->org_id);
-	put_u64(w, v->location_id);
-	put_u64(w, v->instructor_id);
-	put_str(w, v->title, sizeof(v->title));
-	put_u64(w, (uint64_t)v->start_at);
-	put_u32(w, v->duration_min);
-	put_u32(w, v->capacity);
-	put_u32(w, v->booked);
-	put_u32(w, v->held);
-	put_u32(w, v->waitlist_length);
-	put_u32(w, v->waitlist_capacity);
-	put_u32(w, v->price_cents);
-	put_str(w, v->currency, sizeof(v->currency));
-	put_u8(w, v->status);
-	put_u64(w, v->version);
-}
-
-static void put_spec(struct wbuf *w, const struct core_series_spec *s)
-{
-	put_u64(w, s->org_id);
-	put_u64(w, s->location_id);
-	put_u64(w, s->instructor_id);
-	put_str(w, s->title, sizeof(s->title));
-	put_u32(w, s->capacity);
-	put_u32(w, s->waitlist_capacity);
-	put_u32(w, s->price_cents);
-	put_str(w, s->currency, sizeof(s->currency));
-	put_str(w, s->timezone, sizeof(s->timezone));
-	put_u8(w, s->weekday_mask);
-	put_u16(w, s->start_minute);
-	put_u32(w, s->duration_min);
-	put_date(w, s->first_date);
-	put_date(w, s->last_date);
-	put_u8(w, (uint8_t)s->skip_count);
-	for (uint32_t i = 0; i < s->skip_count; i++)
-		put_date(w, s->skip[i]);
-}
-
-void rec_encode(struct wbuf *w, const struct rec *r)
+void rec_encode(struct wbuf *w, const struct core_rec *r)
 {
 	size_t start = w->size;
 
+	ASSERT(r->type > 0 && r->type < CORE_REC_TYPE_COUNT);
 	put_u8(w, r->type);
 	put_u8(w, REC_VERSION);
 	put_u16(w, 0); /* body size, patched below */
 	put_u64(w, (uint64_t)r->at);
-	switch (r->type) {
-	case REC_ORG:
-	case REC_LOCATION:
-	case REC_INSTRUCTOR:
-		put_u64(w, r->u.cat.id);
-		put_u64(w, r->u.cat.org_id);
-		put_str(w, r->u.cat.name, sizeof(r->u.cat.name));
-		put_str(w, r->u.cat.timezone, sizeof(r->u.cat.timezone));
-		break;
-	case REC_CUSTOMER:
-		put_str(w, r->u.customer.id, sizeof(r->u.customer.id));
-		put_str(w, r->u.customer.email, sizeof(r->u.customer.email));
-		put_str(w, r->u.customer.name, sizeof(r->u.customer.name));
-		break;
-	case REC_SERIES:
-		put_u64(w, r->u.series.id);
-		put_spec(w, &r->u.series.spec);
-		break;
-	case REC_SERIES_GENERATED:
-		put_u64(w, r->u.generated.series_id);
-		put_date(w, r->u.generated.through);
-		break;
-	case REC_EVENT_CREATE:
-		put_u64(w, r->u.event.id);
-		put_u64(w, r->u.event.series_id);
-		put_u64(w, r->u.event.org_id);
-		put_u64(w, r->u.event.location_id);
-		put_u64(w, r->u.event.instructor_id);
-		put_u64(w, (uint64_t)r->u.event.start_at);
-		put_u32(w, r->u.event.duration_min);
-		put_u32(w, r->u.event.capacity);
-		put_u32(w, r->u.event.waitlist_capacity);
-		put_u32(w, r->u.event.price_cents);
-		put_str(w, r->u.event.currency, sizeof(r->u.event.currency));
-		break;
-	case REC_EVENT_PATCH:
-		put_u64(w, r->u.patch.event_id);
-		put_u64(w, r->u.patch.instructor_id);
-		put_u32(w, r->u.patch.capacity);
-		put_u8(w, r->u.patch.status);
-		break;
-	case REC_BOOKING_NEW:
-	case REC_BOOKING_SET:
-	case REC_BOOKING_RESTORE:
-		put_u64(w, r->u.booking.booking_id);
-		put_u8(w, r->u.booking.status);
-		put_u64(w, (uint64_t)r->u.booking.hold_expires_at);
-		if (r->type != REC_BOOKING_SET)
-			put_str(w, r->u.booking.customer_id,
-				sizeof(r->u.booking.customer_id));
-		break;
-	case REC_PAYMENT:
-		put_u64(w, r->u.payment.booking_id);
-		put_u64(w, r->u.payment.amount_cents);
-		put_u64(w, r->u.payment.payment_ref);
-		put_str(w, r->u.payment.currency, sizeof(r->u.payment.currency));
-		put_u8(w, r->u.payment.succeeded);
-		put_u8(w, r->u.payment.code);
-		break;
-	case REC_NOTIFY:
-		put_u64(w, r->u.notify.booking_id);
-		put_u8(w, r->u.notify.kind);
-		break;
-	case REC_IDEM:
-		put_u64(w, r->u.idem.hi);
-		put_u64(w, r->u.idem.lo);
-		put_u64(w, r->u.idem.fingerprint);
-		put_u8(w, r->u.idem.result.op);
-		put_u8(w, r->u.idem.result.code);
-		put_u8(w, r->u.idem.result.has_promoted);
-		put_u32(w, r->u.idem.result.count);
-		put_u64(w, r->u.idem.result.id);
-		if (r->u.idem.result.op == CORE_OP_EVENT_PATCH) {
-			put_event_view(w, &r->u.idem.result.event);
-			break;
-		}
-		put_view(w, &r->u.idem.result.booking);
-		if (r->u.idem.result.has_promoted)
-			put_view(w, &r->u.idem.result.promoted);
-		break;
-	case REC_ARCHIVE:
-		put_u64(w, (uint64_t)r->u.archive.before);
-		break;
-	default:
-		ASSERT(!"unknown record type");
+	put_fields(w, r, &layouts[r->type]);
+	if (r->type == CORE_REC_IDEM) {
+		const struct core_idem_result *res = &r->u.idem.result;
+		const struct layout *l;
+		size_t off[2];
+		unsigned n = idem_views(res, off, &l);
+
+		for (unsigned k = 0; k < n; k++)
+			put_fields(w, (const uint8_t *)res + off[k], l);
 	}
 	if (!w->overflow) {
 		size_t body = w->size - start - REC_HEADER_SIZE;
@@ -270,64 +339,46 @@ static struct core_date get_date(struct rbuf *r)
 	return d;
 }
 
-static void get_view(struct rbuf *r, struct core_booking_view *v)
+static void get_fields(struct rbuf *r, void *base, const struct layout *l)
 {
-	v->id = get_u64(r);
-	v->event_id = get_u64(r);
-	get_str(r, v->customer_id, sizeof(v->customer_id));
-	v->status = get_u8(r);
-	v->position = get_u32(r);
-	v->hold_expires_at = (core_time)get_u64(r);
-	v->created_at = (core_time)get_u64(r);
-}
+	for (unsigned i = 0; i < l->count; i++) {
+		const struct field *f = &l->fields[i];
+		void *p = (uint8_t *)base + f->offset;
+		const uint8_t *in;
+		struct core_series_spec *s = p;
 
-static void get_event_view(struct rbuf *r, struct core_event_view *v)
-{
-	v->id = get_u64(r);
-	v->series_id = get_u64(r);
-	v->org_id = get_u64(r);
-	v->location_id = get_u64(r);
-	v->instructor_id = get_u64(r);
-	get_str(r, v->title, sizeof(v->title));
-	v->start_at = (core_time)get_u64(r);
-	v->duration_min = get_u32(r);
-	v->capacity = get_u32(r);
-	v->booked = get_u32(r);
-	v->held = get_u32(r);
-	v->waitlist_length = get_u32(r);
-	v->waitlist_capacity = get_u32(r);
-	v->price_cents = get_u32(r);
-	get_str(r, v->currency, sizeof(v->currency));
-	v->status = get_u8(r);
-	v->version = get_u64(r);
-}
-
-static void get_spec(struct rbuf *r, struct core_series_spec *s)
-{
-	s->org_id = get_u64(r);
-	s->location_id = get_u64(r);
-	s->instructor_id = get_u64(r);
-	get_str(r, s->title, sizeof(s->title));
-	s->capacity = get_u32(r);
-	s->waitlist_capacity = get_u32(r);
-	s->price_cents = get_u32(r);
-	get_str(r, s->currency, sizeof(s->currency));
-	get_str(r, s->timezone, sizeof(s->timezone));
-	s->weekday_mask = get_u8(r);
-	s->start_minute = get_u16(r);
-	s->duration_min = get_u32(r);
-	s->first_date = get_date(r);
-	s->last_date = get_date(r);
-	s->skip_count = get_u8(r);
-	if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX) {
-		r->bad = true;
-		return;
+		switch (f->kind) {
+		case F_INT:
+			in = take(r, f->size);
+			if (in) /* little-endian host */
+				memcpy(p, in, f->size);
+			break;
+		case F_BOOL:
+			*(bool *)p = get_u8(r) != 0;
+			break;
+		case F_STR:
+			get_str(r, p, f->size);
+			break;
+		case F_DATE:
+			*(struct core_date *)p = get_date(r);
+			break;
+		case F_SKIPS:
+			s->skip_count = get_u8(r);
+			if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX) {
+				r->bad = true;
+				return;
+			}
+			for (uint32_t k = 0; k < s->skip_count; k++)
+				s->skip[k] = get_date(r);
+			break;
+		default:
+			ASSERT(!"unknown field kind");
+		}
 	}
-	for (uint32_t i = 0; i < s->skip_count; i++)
-		s->skip[i] = get_date(r);
 }
 
-int rec_decode(const uint8_t *buf, size_t size, size_t *pos, struct rec *out)
+int rec_decode(const uint8_t *buf, size_t size, size_t *pos,
+	       struct core_rec *out)
 {
 	struct rbuf h = { .p = buf, .size = size, .pos = *pos };
 	uint8_t type = get_u8(&h), version = get_u8(&h);
@@ -335,117 +386,117 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos, struct rec *out)
 	const uint8_t *b = take(&h, body);
 	struct rbuf r = { .p = b, .size = body };
 
-	if (!b || version != REC_VERSION || type == 0 || type >= REC_TYPE_COUNT)
+	if (!b || version != REC_VERSION || type == 0 ||
+	    type >= CORE_REC_TYPE_COUNT)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->type = type;
 	out->at = (core_time)get_u64(&r);
-	switch (type) {
-	case REC_ORG:
-	case REC_LOCATION:
-	case REC_INSTRUCTOR:
-		out->u.cat.id = get_u64(&r);
-		out->u.cat.org_id = get_u64(&r);
-		get_str(&r, out->u.cat.name, sizeof(out->u.cat.name));
-		get_str(&r, out->u.cat.timezone, sizeof(out->u.cat.timezone));
-		break;
-	case REC_CUSTOMER:
-		get_str(&r, out->u.customer.id, sizeof(out->u.customer.id));
-		get_str(&r, out->u.customer.email, sizeof(out->u.customer.email));
-		get_str(&r, out->u.customer.name, sizeof(out->u.customer.name));
-		break;
-	case REC_SERIES:
-		out->u.series.id = get_u64(&r);
-		get_spec(&r, &out->u.series.spec);
-		break;
-	case REC_SERIES_GENERATED:
-		out->u.generated.series_id = get_u64(&r);
-		out->u.generated.through = get_date(&r);
-		break;
-	case REC_EVENT_CREATE:
-		out->u.event.id = get_u64(&r);
-		out->u.event.series_id = get_u64(&r);
-		out->u.event.org_id = get_u64(&r);
-		out->u.event.location_id = get_u64(&r);
-		out->u.event.instructor_id = get_u64(&r);
-		out->u.event.start_at = (core_time)get_u64(&r);
-		out->u.event.duration_min = get_u32(&r);
-		out->u.event.capacity = get_u32(&r);
-		out->u.event.waitlist_capacity = get_u32(&r);
-		out->u.event.price_cents = get_u32(&r);
-		get_str(&r, out->u.event.currency, sizeof(out->u.event.currency));
-		break;
-	case REC_EVENT_PATCH:
-		out->u.patch.event_id = get_u64(&r);
-		out->u.patch.instructor_id = get_u64(&r);
-		out->u.patch.capacity = get_u32(&r);
-		out->u.patch.status = get_u8(&r);
-		break;
-	case REC_BOOKING_NEW:
-	case REC_BOOKING_SET:
-	case REC_BOOKING_RESTORE:
-		out->u.booking.booking_id = get_u64(&r);
-		out->u.booking.status = get_u8(&r);
-		out->u.booking.hold_expires_at = (core_time)get_u64(&r);
-		if (type != REC_BOOKING_SET)
-			get_str(&r, out->u.booking.customer_id,
-				sizeof(out->u.booking.customer_id));
-		break;
-	case REC_PAYMENT:
-		out->u.payment.booking_id = get_u64(&r);
-		out->u.payment.amount_cents = get_u64(&r);
-		out->u.payment.payment_ref = get_u64(&r);
-		get_str(&r, out->u.payment.currency, sizeof(out->u.payment.currency));
-		out->u.payment.succeeded = get_u8(&r);
-		out->u.payment.code = get_u8(&r);
-		break;
-	case REC_NOTIFY:
-		out->u.notify.booking_id = get_u64(&r);
-		out->u.notify.kind = get_u8(&r);
-		break;
-	case REC_IDEM:
-		out->u.idem.hi = get_u64(&r);
-		out->u.idem.lo = get_u64(&r);
-		out->u.idem.fingerprint = get_u64(&r);
-		out->u.idem.result.op = get_u8(&r);
-		out->u.idem.result.code = get_u8(&r);
-		out->u.idem.result.has_promoted = get_u8(&r);
-		out->u.idem.result.count = get_u32(&r);
-		out->u.idem.result.id = get_u64(&r);
-		if (out->u.idem.result.op == CORE_OP_EVENT_PATCH) {
-			get_event_view(&r, &out->u.idem.result.event);
-			break;
-		}
-		get_view(&r, &out->u.idem.result.booking);
-		if (out->u.idem.result.has_promoted)
-			get_view(&r, &out->u.idem.result.promoted);
-		break;
-	case REC_ARCHIVE:
-		out->u.archive.before = (core_time)get_u64(&r);
-		break;
+	get_fields(&r, out, &layouts[type]);
+	if (type == CORE_REC_IDEM) {
+		struct core_idem_result *res = &out->u.idem.result;
+		const struct layout *l;
+		size_t off[2];
+		unsigned n = idem_views(res, off, &l);
+
+		for (unsigned k = 0; k < n; k++)
+			get_fields(&r, (uint8_t *)res + off[k], l);
 	}
 	if (r.bad || r.pos != r.size)
 		return -EINVAL;
+	ASSERT(h.pos > *pos);
 	*pos = h.pos;
 	return 0;
 }
 
-uint64_t rec_event_id(const struct rec *r)
+/* ---- the public decoder (entry.h) ----
+ *
+ * Readers outside core/ walk entries and snapshots through these; they
+ * decode with rec_decode, so the entry format has one decoder. */
+
+int core_entry_next(const void *entry, size_t size, size_t *pos,
+		    struct core_rec *out)
+{
+	size_t p = *pos;
+
+	if (p == size)
+		return 0;
+	if (p > size || size > CORE_ENTRY_SIZE_MAX)
+		return -EINVAL;
+	if (rec_decode(entry, size, &p, out) != 0)
+		return -EINVAL;
+	ASSERT(p > *pos);
+	ASSERT(p <= size);
+	*pos = p;
+	return 1;
+}
+
+int core_entry_check(const void *entry, size_t size, uint32_t *count)
+{
+	struct core_rec r;
+	size_t pos = 0;
+	uint32_t n = 0;
+
+	if (size > CORE_ENTRY_SIZE_MAX)
+		return -EINVAL;
+	while (pos < size) {
+		if (rec_decode(entry, size, &pos, &r) != 0)
+			return -EINVAL;
+		n++;
+	}
+	if (count)
+		*count = n;
+	return 0;
+}
+
+uint64_t core_rec_event_id(const struct core_rec *r)
 {
 	switch (r->type) {
-	case REC_EVENT_CREATE:
+	case CORE_REC_EVENT_CREATE:
 		return r->u.event.id;
-	case REC_EVENT_PATCH:
+	case CORE_REC_EVENT_PATCH:
 		return r->u.patch.event_id;
-	case REC_BOOKING_NEW:
-	case REC_BOOKING_SET:
-	case REC_BOOKING_RESTORE:
+	case CORE_REC_BOOKING_NEW:
+	case CORE_REC_BOOKING_SET:
+	case CORE_REC_BOOKING_RESTORE:
 		return core_booking_event(r->u.booking.booking_id);
-	case REC_PAYMENT:
+	case CORE_REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);
-	case REC_NOTIFY:
+	case CORE_REC_NOTIFY:
 		return core_booking_event(r->u.notify.booking_id);
 	default:
 		return 0;
 	}
+}
+
+int core_snapshot_next(const void *snap, size_t size, size_t *pos,
+		       const void **entry, size_t *entry_size)
+{
+	const uint8_t *p = snap;
+	size_t at = *pos;
+	uint64_t magic;
+	uint32_t n;
+
+	if (at == 0) {
+		if (size < sizeof(magic))
+			return -EINVAL;
+		memcpy(&magic, p, sizeof(magic));
+		if (magic != CORE_SNAP_MAGIC)
+			return -EINVAL;
+		at = sizeof(magic);
+	}
+	if (at == size) {
+		*pos = at;
+		return 0;
+	}
+	if (at > size || size - at < sizeof(n))
+		return -EINVAL;
+	memcpy(&n, p + at, sizeof(n));
+	at += sizeof(n);
+	if (n == 0 || n > CORE_ENTRY_SIZE_MAX || n > size - at)
+		return -EINVAL;
+	*entry = p + at;
+	*entry_size = n;
+	*pos = at + n;
+	return 1;
 }

@@ -208,11 +208,9 @@ core_port *core_port_get(core *c, unsigned port_index)
  * given is then applied, so the state is exactly the log up to its last
  * position, and the caller may read it (snapshot) or change it (recovery).
  * A snapshot is the whole state written as entries of records (the log's
- * records, plus REC_BOOKING_RESTORE for a booking as it is), each entry
+ * records, plus CORE_REC_BOOKING_RESTORE for a booking as it is), each entry
  * preceded by its u32 size, after a u64 magic.
  */
-
-#define SNAP_MAGIC UINT64_C(0x31504e534b4f4f42) /* "BOOKSNP1" */
 
 int core_park(core *c)
 {
@@ -265,7 +263,7 @@ static void snap_flush(struct snap_out *o)
 	o->w.size = 0;
 }
 
-static void snap_rec(void *arg, const struct rec *r)
+static void snap_rec(void *arg, const struct core_rec *r)
 {
 	struct snap_out *o = arg;
 	size_t before = o->w.size;
@@ -284,7 +282,7 @@ int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t si
 			void *ctx)
 {
 	struct snap_out *o = calloc(1, sizeof(*o));
-	uint64_t magic = SNAP_MAGIC;
+	uint64_t magic = CORE_SNAP_MAGIC;
 	int rc;
 
 	ASSERT(atomic_load(&c->park_gen) & 1);
@@ -306,7 +304,7 @@ int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t si
 int core_replay(core *c, const void *entry, size_t size)
 {
 	const uint8_t *p = entry;
-	struct rec r;
+	struct core_rec r;
 	size_t pos = 0;
 	int rc;
 
@@ -331,26 +329,14 @@ int core_replay(core *c, const void *entry, size_t size)
 
 int core_snapshot_load(core *c, const void *buf, size_t size)
 {
-	const uint8_t *p = buf;
-	uint64_t magic;
-	uint32_t n;
+	const void *entry;
+	size_t pos = 0, n;
 	int rc;
 
-	if (size < sizeof(magic))
-		return -EINVAL;
-	memcpy(&magic, p, sizeof(magic));
-	if (magic != SNAP_MAGIC)
-		return -EINVAL;
-	for (size_t pos = sizeof(magic); pos < size; pos += n) {
-		if (size - pos < 4)
-			return -EINVAL;
-		memcpy(&n, p + pos, 4);
-		pos += 4;
-		if (n == 0 || n > CORE_ENTRY_SIZE_MAX || n > size - pos)
-			return -EINVAL;
-		rc = core_replay(c, p + pos, n);
+	while ((rc = core_snapshot_next(buf, size, &pos, &entry, &n)) > 0) {
+		rc = core_replay(c, entry, n);
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return rc;
 }

@@ -415,7 +415,7 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 {
-	struct rec r;
+	struct core_rec r;
 
 	for (uint32_t slot = 1; slot <= st->event_slots; slot++) {
 		const struct event *e = &st->events[slot];
@@ -423,7 +423,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		if (e->id == 0)
 			continue; /* free (archived) */
 		memset(&r, 0, sizeof(r));
-		r.type = REC_EVENT_CREATE;
+		r.type = CORE_REC_EVENT_CREATE;
 		r.u.event.id = e->id;
 		r.u.event.series_id = e->series_id;
 		r.u.event.org_id = e->org_id;
@@ -438,7 +438,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		fn(ctx, &r);
 		if (e->status != CORE_EVENT_SCHEDULED) {
 			memset(&r.u, 0, sizeof(r.u));
-			r.type = REC_EVENT_PATCH;
+			r.type = CORE_REC_EVENT_PATCH;
 			r.u.patch.event_id = e->id;
 			r.u.patch.instructor_id = e->instructor_id;
 			r.u.patch.capacity = e->capacity;
@@ -450,7 +450,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 				booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
 			ASSERT(b);
 			memset(&r, 0, sizeof(r));
-			r.type = REC_BOOKING_RESTORE;
+			r.type = CORE_REC_BOOKING_RESTORE;
 			r.at = b->created_at;
 			r.u.booking.booking_id = b->id;
 			r.u.booking.status = b->status;
@@ -466,7 +466,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 			&st->idem[(st->idem_head + k) % st->idem_cap + 1];
 
 		memset(&r, 0, sizeof(r));
-		r.type = REC_IDEM;
+		r.type = CORE_REC_IDEM;
 		r.at = e->created;
 		r.u.idem.hi = e->hi;
 		r.u.idem.lo = e->lo;

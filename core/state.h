@@ -15,7 +15,7 @@ struct catalog;
 /* Room for everything the entry adds to this shard (0), or -ENOMEM /
  * -EINVAL with nothing changed: then applying it cannot run out of room. */
 int core__state_reserve(core_state *st, const void *entry, size_t entry_size);
-/* Events the last REC_ARCHIVE applied to this shard dropped. */
+/* Events the last CORE_REC_ARCHIVE applied to this shard dropped. */
 uint32_t core__state_archive_count(const core_state *st);
 /* Start loading what deciding req will read first (a batch is prefetched,
  * then decided, so the cache misses overlap). */
@@ -31,8 +31,12 @@ unsigned core__key_home(const struct core_idem *k, unsigned count);
 enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
 				 core_time now, struct core_resp *resp);
 void core__idem_store(core_state *st, const struct core_idem *k,
-		      core_time created, const struct idem_result *res);
-void core__idem_result(const struct core_resp *resp, struct idem_result *out);
+		      core_time created, const struct core_idem_result *res);
+void core__idem_result(const struct core_resp *resp,
+		       struct core_idem_result *out);
+/* Writes the IDEM record that keeps req's key with its first answer. */
+void core__idem_emit(struct wbuf *w, const struct core_req *req,
+		     const struct core_resp *resp);
 /* Decide without the idempotency check (already done at the key's home). */
 enum core_code core__state_decide_nokey(core_state *st,
 					const struct core_req *req,

@@ -1,8 +1,8 @@
 /*
  * state_int.h: one shard's state as its files see it (state.c: making it,
  * look-ups, views and reads; idem.c: idempotency keys; decide.c: deciding;
- * apply.c: applying, holds, day buckets, archiving). The design is at the top of
- * state.c. Not for the runtime: it sees core_state through state.h.
+ * apply.c: applying, holds, day buckets, archiving). The design is at the
+ * top of state.c. Not for the runtime: it sees core_state through state.h.
  */
 #ifndef BOOKD_CORE_STATE_INT_H
 #define BOOKD_CORE_STATE_INT_H
@@ -51,7 +51,7 @@ struct hold {
 struct idem_entry {
 	uint64_t hi, lo, fingerprint;
 	core_time created;
-	struct idem_result result;
+	struct core_idem_result result;
 };
 
 struct day_bucket {
@@ -94,7 +94,7 @@ struct core_state {
 	int64_t day_min, day_max; /* of the buckets that exist */
 	struct map day_by_key; /* UTC day + 2 -> bucket slot */
 
-	uint32_t archived; /* events the last REC_ARCHIVE dropped */
+	uint32_t archived; /* events the last CORE_REC_ARCHIVE dropped */
 
 	struct wbuf w;
 	uint8_t entry[CORE_ENTRY_SIZE_MAX];

@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 /* An open-addressing map u64 -> u32: linear probing, backward-shift
- * deletion, key 0 and value 0 reserved ("absent"); load <= 1/2, doubling as entries come (no maximum: callers
- * check their configured ceilings when they decide). */
+ * deletion, key 0 and value 0 reserved ("absent"); load <= 1/2, doubling
+ * as entries come (no maximum: callers check their configured ceilings
+ * when they decide). */
 struct map_slot {
 	uint64_t key;
 	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */

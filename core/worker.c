@@ -174,7 +174,7 @@ static void home_finish(struct shard *sh, struct slot *s, bool stored)
 {
 	map_del(&sh->in_flight, in_flight_key(&s->req.idem));
 	if (stored) {
-		struct idem_result res;
+		struct core_idem_result res;
 		core__idem_result(&s->resp, &res);
 		res.lsn = s->resp.lsn;
 		core__idem_store(sh->st, &s->req.idem, s->req.now, &res);
