@@ -1,6 +1,6 @@
 /*
  * bookd_test.h: running the bookd executable as a child of a unit test
- * (test_bin_e2e, test_docs_bin). bookd_test_find locates the binary,
+ * (test_bin_e2e*, test_docs_bin). bookd_test_find locates the binary,
  * bookd_test_spawn starts it in embedded mode with its output in a log
  * file, and bookd_test_wait reads that log until bookd's start-up line says
  * where it listens. The test stops it with kill and waitpid.

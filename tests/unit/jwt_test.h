@@ -1,6 +1,6 @@
 /*
  * jwt_test.h: minting JSON Web Tokens for the unit tests (test_auth,
- * test_http_*, test_bin_e2e). jwt_b64url is base64url without padding;
+ * test_http_*, test_bin_e2e*). jwt_b64url is base64url without padding;
  * jwt_sign builds header.payload.signature signed with HMAC(md, secret),
  * so a test can mint good tokens (HS256) and bad ones (other algorithms,
  * wrong secrets, hand-made headers).
