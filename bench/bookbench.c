@@ -300,16 +300,18 @@ static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 	char path[512], machine[256];
 	machine_line(machine, sizeof(machine));
 	mkdir(opts.out_dir, 0755);
-	snprintf(path, sizeof(path), "%s/result.json", opts.out_dir);
-	if (bb_report_json((const struct bb_run *const *)runs, n, command_line, machine, bookd, path) < 0)
-		fprintf(stderr, "bookbench: cannot write %s\n", path);
-	else
-		fprintf(stderr, "bookbench: wrote %s\n", path);
-	snprintf(path, sizeof(path), "%s/report.html", opts.out_dir);
-	if (bb_report_html((const struct bb_run *const *)runs, n, command_line, machine, bookd, path) < 0)
-		fprintf(stderr, "bookbench: cannot write %s\n", path);
-	else
-		fprintf(stderr, "bookbench: wrote %s\n", path);
+	static const struct {
+		const char *name;
+		enum bb_report_format format;
+	} files[] = { { "result.json", BB_REPORT_JSON }, { "report.html", BB_REPORT_HTML } };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", opts.out_dir, files[i].name);
+		if (bb_report_write(files[i].format, (const struct bb_run *const *)runs, n,
+				    command_line, machine, bookd, path) < 0)
+			fprintf(stderr, "bookbench: cannot write %s\n", path);
+		else
+			fprintf(stderr, "bookbench: wrote %s\n", path);
+	}
 }
 
 int main(int argc, char **argv)

@@ -286,11 +286,11 @@ uint64_t bb_run_errors(const struct bb_run *run);
 void bb_report_table(const struct bb_run *run, FILE *f);
 /* Each non-baseline run against the baseline run of the same scenario. */
 void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f);
-int bb_report_json(const struct bb_run *const *runs, unsigned run_count,
-		   const char *command, const char *machine,
-		   const struct bb_bookd_info *bookd, const char *path);
-int bb_report_html(const struct bb_run *const *runs, unsigned run_count,
-		   const char *command, const char *machine,
-		   const struct bb_bookd_info *bookd, const char *path);
+/* result.json (BB_REPORT_JSON) or report.html (BB_REPORT_HTML) of the runs,
+ * written to path: 0, or -1 when the file cannot be written. */
+enum bb_report_format { BB_REPORT_JSON, BB_REPORT_HTML };
+int bb_report_write(enum bb_report_format format, const struct bb_run *const *runs,
+		    unsigned run_count, const char *command, const char *machine,
+		    const struct bb_bookd_info *bookd, const char *path);
 
 #endif

@@ -342,13 +342,17 @@ static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out
 		return;
 	}
 	int rows = PQntuples(res);
+	bool one_row = c->kind == BB_OP_BOOK || c->kind == BB_OP_CANCEL ||
+		       c->kind == BB_OP_EVENT_GET || c->kind == BB_OP_BOOKING_GET;
+	if (one_row && rows != 1) {
+		/* book and cancel always answer a row; a get of nothing: none */
+		out->code = c->kind == BB_OP_BOOK || c->kind == BB_OP_CANCEL ? BB_TRANSPORT
+									     : BB_NOT_FOUND;
+		return;
+	}
 	switch (c->kind) {
 	case BB_OP_BOOK:
 	case BB_OP_CANCEL:
-		if (rows != 1) {
-			out->code = BB_TRANSPORT;
-			return;
-		}
 		out->code = code_of(PQgetvalue(res, 0, 0));
 		out->booking_id = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		out->status = status_of(PQgetvalue(res, 0, 2));
@@ -358,10 +362,6 @@ static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out
 			out->promoted_id = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
 		break;
 	case BB_OP_EVENT_GET:
-		if (rows != 1) {
-			out->code = BB_NOT_FOUND;
-			return;
-		}
 		out->capacity = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 		out->booked = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
 		out->waitlist_length = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
@@ -371,10 +371,6 @@ static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out
 		out->count = (uint32_t)rows;
 		break;
 	case BB_OP_BOOKING_GET:
-		if (rows != 1) {
-			out->code = BB_NOT_FOUND;
-			return;
-		}
 		out->status = status_of(PQgetvalue(res, 0, 0));
 		out->event_id = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		out->position = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);

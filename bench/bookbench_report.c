@@ -77,6 +77,27 @@ static void lat_row(FILE *f, const char *name, const struct bb_hist *h)
 		l.p50, l.p90, l.p99, l.p999, l.max, l.mean);
 }
 
+/* The run's latency rows, written by row: all requests, then each kind of
+ * operation that ran. */
+static void lat_rows(FILE *f, const struct bb_run *run,
+		     void (*row)(FILE *f, const char *name, const struct bb_hist *h))
+{
+	row(f, "all", &run->hist);
+	for (int k = 0; k < BB_OP_KIND_COUNT; k++)
+		if (run->hist_kind[k].count > 0)
+			row(f, kind_names[k], &run->hist_kind[k]);
+}
+
+/* The run's outcomes that happened, each through fmt (its name, " (error)"
+ * or "", its count). */
+static void code_rows(FILE *f, const struct bb_run *run, const char *fmt)
+{
+	for (int c = 0; c < BB_CODE_COUNT; c++)
+		if (run->by_code[c] > 0)
+			fprintf(f, fmt, bb_code_name((enum bb_code)c),
+				bb_code_is_error((enum bb_code)c) ? " (error)" : "", run->by_code[c]);
+}
+
 void bb_report_table(const struct bb_run *run, FILE *f)
 {
 	fprintf(f, "\n== %s on %s: %s loop, %u connections x %u in flight", run->scenario,
@@ -94,15 +115,9 @@ void bb_report_table(const struct bb_run *run, FILE *f)
 			run->unsent > run->rate / 100 ? " (the system fell behind)" : "");
 	fprintf(f, "  %-12s %10s %9s %9s %9s %9s %9s %9s\n", "latency ms", "count", "p50", "p90",
 		"p99", "p99.9", "max", "mean");
-	lat_row(f, "all", &run->hist);
-	for (int k = 0; k < BB_OP_KIND_COUNT; k++)
-		if (run->hist_kind[k].count > 0)
-			lat_row(f, kind_names[k], &run->hist_kind[k]);
+	lat_rows(f, run, lat_row);
 	fprintf(f, "  outcomes:");
-	for (int c = 0; c < BB_CODE_COUNT; c++)
-		if (run->by_code[c] > 0)
-			fprintf(f, " %s%s %" PRIu64, bb_code_name((enum bb_code)c),
-				bb_code_is_error((enum bb_code)c) ? " (error)" : "", run->by_code[c]);
+	code_rows(f, run, " %s%s %" PRIu64);
 	fprintf(f, "\n  errors: %" PRIu64 " (%.2f%%)\n", errors_of(run), run->error_pct);
 	if (run->failed[0])
 		fprintf(f, "  FAILED: %s\n", run->failed);
@@ -235,14 +250,10 @@ static void json_bookd(FILE *f, const struct bb_bookd_info *b)
 		!b->started ? "bookd's own" : b->limits_off ? "off" : "kept");
 }
 
-int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const char *command,
-		   const char *machine, const struct bb_bookd_info *bookd, const char *path)
+static void report_json(FILE *f, const char *date, const struct bb_run *const *runs,
+			unsigned run_count, const char *command, const char *machine,
+			const struct bb_bookd_info *bookd)
 {
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		return -1;
-	char date[32];
-	now_utc(date, sizeof(date));
 	fprintf(f, "{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":", date);
 	json_str(f, command);
 	fprintf(f, ",\"machine\":");
@@ -329,7 +340,6 @@ int bb_report_json(const struct bb_run *const *runs, unsigned run_count, const c
 			rows[k].system->driver, rows[k].goodput_ratio, rows[k].p99_ratio);
 	free(rows);
 	fprintf(f, "]}\n");
-	return fclose(f) == 0 ? 0 : -1;
 }
 
 /* ---- HTML ------------------------------------------------------------- */
@@ -595,14 +605,10 @@ static void html_lat_row(FILE *f, const char *name, const struct bb_hist *h)
 		name, l.count, l.p50, l.p90, l.p99, l.p999, l.max);
 }
 
-int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const char *command,
-		   const char *machine, const struct bb_bookd_info *bookd, const char *path)
+static void report_html(FILE *f, const char *date, const struct bb_run *const *runs,
+			unsigned run_count, const char *command, const char *machine,
+			const struct bb_bookd_info *bookd)
 {
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		return -1;
-	char date[32];
-	now_utc(date, sizeof(date));
 	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>bookbench report"
 		   "</title>\n<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;"
 		   "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid "
@@ -688,17 +694,9 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 		}
 		fprintf(f, "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th>"
 			   "<th>p99</th><th>p99.9</th><th>max</th></tr>\n");
-		html_lat_row(f, "all", &r->hist);
-		for (int k = 0; k < BB_OP_KIND_COUNT; k++)
-			if (r->hist_kind[k].count > 0)
-				html_lat_row(f, kind_names[k], &r->hist_kind[k]);
+		lat_rows(f, r, html_lat_row);
 		fprintf(f, "</table>\n<table><tr><th>outcome</th><th>count</th></tr>\n");
-		for (int c = 0; c < BB_CODE_COUNT; c++)
-			if (r->by_code[c] > 0)
-				fprintf(f, "<tr><td>%s%s</td><td>%" PRIu64 "</td></tr>\n",
-					bb_code_name((enum bb_code)c),
-					bb_code_is_error((enum bb_code)c) ? " (error)" : "",
-					r->by_code[c]);
+		code_rows(f, r, "<tr><td>%s%s</td><td>%" PRIu64 "</td></tr>\n");
 		fprintf(f, "</table>\n");
 		unsigned n = r->timeline_count;
 		double *xs = calloc(n + 1, sizeof(double));
@@ -746,5 +744,27 @@ int bb_report_html(const struct bb_run *const *runs, unsigned run_count, const c
 		}
 	}
 	fprintf(f, "</body></html>\n");
+}
+
+/* ---- Files ------------------------------------------------------------ */
+
+int bb_report_write(enum bb_report_format format, const struct bb_run *const *runs,
+		    unsigned run_count, const char *command, const char *machine,
+		    const struct bb_bookd_info *bookd, const char *path)
+{
+	static void (*const writers[])(FILE *f, const char *date, const struct bb_run *const *runs,
+				       unsigned run_count, const char *command,
+				       const char *machine, const struct bb_bookd_info *bookd) = {
+		[BB_REPORT_JSON] = report_json,
+		[BB_REPORT_HTML] = report_html,
+	};
+	char date[32];
+
+	ASSERT((unsigned)format < sizeof(writers) / sizeof(writers[0]));
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	now_utc(date, sizeof(date));
+	writers[format](f, date, runs, run_count, command, machine, bookd);
 	return fclose(f) == 0 ? 0 : -1;
 }

@@ -55,6 +55,15 @@ static void buf_customer_of(struct batch *b, struct buf *o, uint64_t booking_id)
 		repl__buf_null(o);
 }
 
+/* A new COPY row of the part's stage st: counted, and the buffer it is
+ * written into. */
+static struct buf *row_of(struct part *p, unsigned st)
+{
+	ASSERT(st < ST_COUNT);
+	p->rows[st]++;
+	return &p->st[st];
+}
+
 /* ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES, SERIES_GENERATED: a row of
  * stream 0 each (the sink keeps the last per id: seq). */
 static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
@@ -67,7 +76,7 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
-		o = &p->st[ST_CAT];
+		o = row_of(p, ST_CAT);
 		repl__buf_u64(o, b->seq); TAB(o);
 		repl__buf_u64(o, c->type); TAB(o);
 		repl__buf_u64(o, c->u.cat.id); TAB(o);
@@ -75,16 +84,14 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 		repl__buf_str(o, c->u.cat.name); TAB(o);
 		repl__buf_str(o, c->u.cat.timezone); TAB(o);
 		repl__buf_i64(o, at); EOL(o);
-		p->rows[ST_CAT]++;
 		return 0;
 	case CORE_REC_CUSTOMER:
-		o = &p->st[ST_CUSTOMER];
+		o = row_of(p, ST_CUSTOMER);
 		repl__buf_u64(o, b->seq); TAB(o);
 		repl__buf_str(o, c->u.customer.id); TAB(o);
 		repl__buf_str(o, c->u.customer.email); TAB(o);
 		repl__buf_str(o, c->u.customer.name); TAB(o);
 		repl__buf_i64(o, at); EOL(o);
-		p->rows[ST_CUSTOMER]++;
 		return 0;
 	case CORE_REC_SERIES: {
 		const struct core_series_spec *s = &c->u.series.spec;
@@ -92,7 +99,7 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 
 		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
 			return -EUCLEAN;
-		o = &p->st[ST_SERIES];
+		o = row_of(p, ST_SERIES);
 		repl__buf_u64(o, b->seq); TAB(o);
 		repl__buf_u64(o, c->u.series.id); TAB(o);
 		repl__buf_u64(o, s->org_id); TAB(o);
@@ -123,19 +130,37 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 		}
 		repl__buf_c(o, '}'); TAB(o);
 		repl__buf_i64(o, at); EOL(o);
-		p->rows[ST_SERIES]++;
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED:
-		o = &p->st[ST_GEN];
+		o = row_of(p, ST_GEN);
 		repl__buf_u64(o, b->seq); TAB(o);
 		repl__buf_u64(o, c->u.generated.series_id); TAB(o);
 		repl__buf_date(o, c->u.generated.through); TAB(o);
 		repl__buf_i64(o, at); EOL(o);
-		p->rows[ST_GEN]++;
 		return 0;
 	}
 	return -EUCLEAN;
+}
+
+/* An event's row changed at `at`: its updated_at is the latest change. */
+static void ev_touch(struct ev *e, int64_t at)
+{
+	if (at > e->updated_at)
+		e->updated_at = at;
+	ASSERT(e->updated_at >= at);
+}
+
+/* The batch's booking a BOOKING_* record is about, created if new; NULL
+ * when the booking's event belongs to another part. */
+static struct bk *bk_of(struct batch *b, const struct core_rec *c,
+			uint64_t lsn, bool *existed)
+{
+	uint64_t id = c->u.booking.booking_id;
+
+	if (!repl__part_for(b, core_booking_event(id), lsn))
+		return NULL;
+	return repl__bk_get(b, id, existed);
 }
 
 /* EVENT_CREATE: the event as the batch will leave it; its month asked for
@@ -168,8 +193,7 @@ static int fold_event_create(struct batch *b, const struct core_rec *c,
 	e->price_cents = c->u.event.price_cents;
 	memcpy(e->currency, c->u.event.currency, sizeof(e->currency));
 	e->status = CORE_EVENT_SCHEDULED;
-	if (at > e->updated_at)
-		e->updated_at = at;
+	ev_touch(e, at);
 	if (e->start_at == 0 || e->duration_min == 0)
 		return -EUCLEAN;
 	repl__starts_set(b->env.starts, e->id, e->start_at);
@@ -209,8 +233,7 @@ static int fold_event_patch(struct batch *b, const struct core_rec *c,
 		e->cancelled = true;
 		e->cancel_at = b->snapshot ? b->now_ms : at;
 	}
-	if (at > e->updated_at)
-		e->updated_at = at;
+	ev_touch(e, at);
 	ASSERT(e->set);
 	ASSERT(e->status == CORE_EVENT_SCHEDULED || e->cancelled);
 	return 0;
@@ -222,16 +245,14 @@ static int fold_booking_new(struct batch *b, const struct core_rec *c,
 			    uint64_t lsn, int64_t at)
 {
 	struct bk *k;
-	struct ev *e;
 	bool existed;
 
 	if (!status_name(c->u.booking.status) ||
 	    c->u.booking.customer_id[0] == '\0')
 		return -EUCLEAN;
 	customer_stage(b, c->u.booking.customer_id, at);
-	if (!repl__part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
+	if (!(k = bk_of(b, c, lsn, &existed)))
 		return 0;
-	k = repl__bk_get(b, c->u.booking.booking_id, &existed);
 	if (existed)
 		return -EUCLEAN;
 	k->kind = c->type == CORE_REC_BOOKING_NEW ? BK_NEW : BK_RESTORE;
@@ -249,9 +270,7 @@ static int fold_booking_new(struct batch *b, const struct core_rec *c,
 	if (k->kind == BK_RESTORE)
 		b->restore_count++;
 	ASSERT(k->join_seq <= b->join_seq);
-	e = repl__ev_get(b, core_booking_event(k->id));
-	if (k->updated_at > e->updated_at)
-		e->updated_at = k->updated_at;
+	ev_touch(repl__ev_get(b, core_booking_event(k->id)), k->updated_at);
 	return 0;
 }
 
@@ -261,16 +280,14 @@ static int fold_booking_set(struct batch *b, const struct core_rec *c,
 			    uint64_t lsn, int64_t at)
 {
 	struct bk *k;
-	struct ev *e;
 	bool existed;
 	uint8_t was;
 
 	if (!status_name(c->u.booking.status) ||
 	    c->u.booking.status == CORE_BOOKING_WAITLISTED)
 		return -EUCLEAN;
-	if (!repl__part_for(b, core_booking_event(c->u.booking.booking_id), lsn))
+	if (!(k = bk_of(b, c, lsn, &existed)))
 		return 0;
-	k = repl__bk_get(b, c->u.booking.booking_id, &existed);
 	if (!existed)
 		k->kind = BK_SET;
 	was = existed ? k->status : 0;
@@ -287,9 +304,7 @@ static int fold_booking_set(struct batch *b, const struct core_rec *c,
 	k->updated_at = at;
 	ASSERT(k->status != CORE_BOOKING_WAITLISTED); /* never back */
 	ASSERT(k->exit_status != CORE_BOOKING_WAITLISTED);
-	e = repl__ev_get(b, core_booking_event(k->id));
-	if (at > e->updated_at)
-		e->updated_at = at;
+	ev_touch(repl__ev_get(b, core_booking_event(k->id)), at);
 	return 0;
 }
 
@@ -319,7 +334,7 @@ static int fold_payment(struct batch *b, const struct core_rec *c,
 		amount = INT64_MAX;
 	if (!(p = repl__part_for(b, core_booking_event(c->u.payment.booking_id), lsn)))
 		return 0;
-	o = &p->st[ST_PAYMENT];
+	o = row_of(p, ST_PAYMENT);
 	repl__buf_u64(o, c->u.payment.booking_id); TAB(o);
 	repl__buf_u64(o, c->u.payment.payment_ref); TAB(o);
 	repl__buf_u64(o, amount); TAB(o);
@@ -330,7 +345,6 @@ static int fold_payment(struct batch *b, const struct core_rec *c,
 	repl__buf_i64(o, at); TAB(o);
 	buf_customer_of(b, o, c->u.payment.booking_id);
 	EOL(o);
-	p->rows[ST_PAYMENT]++;
 	return 0;
 }
 
@@ -352,7 +366,7 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	n = snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
 		     lsn, notify_index);
 	ASSERT(n > 0 && (size_t)n < sizeof(id)); /* never cut: ids are unique */
-	o = &p->st[ST_NOTIFY];
+	o = row_of(p, ST_NOTIFY);
 	repl__buf_str(o, id); TAB(o);
 	repl__buf_str(o, kind); TAB(o);
 	repl__buf_u64(o, c->u.notify.booking_id); TAB(o);
@@ -360,7 +374,6 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	repl__buf_i64(o, at); TAB(o);
 	buf_customer_of(b, o, c->u.notify.booking_id);
 	EOL(o);
-	p->rows[ST_NOTIFY]++;
 	return 0;
 }
 
@@ -475,17 +488,16 @@ static void customer_stage(struct batch *b, const char *id, int64_t at)
 		    : (uint32_t)(repl__customer_hash(id) % b->parts);
 	ASSERT(k < b->parts);
 	p = &b->part[k];
-	o = &p->st[ST_NEWCUST];
+	o = row_of(p, ST_NEWCUST);
 	repl__buf_str(o, id); TAB(o);
 	repl__buf_i64(o, at); EOL(o);
-	p->rows[ST_NEWCUST]++;
 }
 
 /* A booking as its COPY row (s_booking), in its stream's part. */
 static void stage_booking(struct batch *b, const struct bk *k)
 {
 	struct part *p = &b->part[k->stream];
-	struct buf *o = &p->st[ST_BOOKING];
+	struct buf *o = row_of(p, ST_BOOKING);
 
 	repl__buf_u64(o, k->id); TAB(o);
 	repl__buf_u64(o, k->id >> 24); TAB(o);
@@ -516,14 +528,13 @@ static void stage_booking(struct batch *b, const struct bk *k)
 		repl__buf_null(o);
 	}
 	EOL(o);
-	p->rows[ST_BOOKING]++;
 }
 
 /* An event as its COPY row (s_event), in its stream's part. */
 static void stage_event(struct batch *b, const struct ev *e)
 {
 	struct part *p = &b->part[e->stream];
-	struct buf *o = &p->st[ST_EVENT];
+	struct buf *o = row_of(p, ST_EVENT);
 
 	repl__buf_u64(o, e->id); TAB(o);
 	repl__buf_i64(o, e->start_at); TAB(o);
@@ -557,7 +568,6 @@ static void stage_event(struct batch *b, const struct ev *e)
 	repl__buf_u64(o, e->n_conf); TAB(o);
 	repl__buf_u64(o, e->n_held); TAB(o);
 	repl__buf_u64(o, e->n_wl); EOL(o);
-	p->rows[ST_EVENT]++;
 }
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once
