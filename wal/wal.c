@@ -190,33 +190,36 @@ void wal_config_default(struct wal_config *cfg)
 	cfg->cut_corrupt = false;
 }
 
+/* A size of the configuration (what): a multiple of 4096 in min..max. */
+static int wal__check_size(const char *what, uint64_t size, uint64_t min,
+			   uint64_t max, char *err, size_t err_size)
+{
+	if (size >= min && size <= max && size % 4096 == 0)
+		return 0;
+	wal__errf(err, err_size,
+		  "wal: %s %" PRIu64 " must be a multiple of 4096 in %" PRIu64
+		  "..%" PRIu64, what, size, min, max);
+	return -EINVAL;
+}
+
 static int wal__check_config(const struct wal_config *cfg, char *err,
 			     size_t err_size)
 {
+	int rc;
+
 	if (cfg->dir == NULL || cfg->dir[0] == '\0') {
 		wal__errf(err, err_size, "wal: no directory given");
 		return -EINVAL;
 	}
-	if (cfg->segment_size < WAL_SEGMENT_SIZE_MIN ||
-	    cfg->segment_size > WAL_SEGMENT_SIZE_MAX ||
-	    cfg->segment_size % 4096 != 0) {
-		wal__errf(err, err_size,
-			  "wal: segment_size %" PRIu64
-			  " must be a multiple of 4096 in %llu..%llu",
-			  cfg->segment_size, WAL_SEGMENT_SIZE_MIN,
-			  WAL_SEGMENT_SIZE_MAX);
-		return -EINVAL;
-	}
-	if (cfg->buffer_size < WAL_BUFFER_SIZE_MIN ||
-	    cfg->buffer_size > WAL_BUFFER_SIZE_MAX ||
-	    cfg->buffer_size % 4096 != 0) {
-		wal__errf(err, err_size,
-			  "wal: buffer_size %" PRIu32
-			  " must be a multiple of 4096 in %u..%u",
-			  cfg->buffer_size, WAL_BUFFER_SIZE_MIN,
-			  WAL_BUFFER_SIZE_MAX);
-		return -EINVAL;
-	}
+	rc = wal__check_size("segment_size", cfg->segment_size,
+			     WAL_SEGMENT_SIZE_MIN, WAL_SEGMENT_SIZE_MAX, err,
+			     err_size);
+	if (rc == 0)
+		rc = wal__check_size("buffer_size", cfg->buffer_size,
+				     WAL_BUFFER_SIZE_MIN, WAL_BUFFER_SIZE_MAX,
+				     err, err_size);
+	if (rc != 0)
+		return rc;
 	if (cfg->sync != WAL_SYNC_FDATASYNC && cfg->sync != WAL_SYNC_WRITE) {
 		wal__errf(err, err_size, "wal: unknown sync mode %d",
 			  (int)cfg->sync);
@@ -298,8 +301,7 @@ static void wal__ckpt_open(wal *w)
 	if (n == 0)
 		return; /* new */
 	if (n != (ssize_t)sizeof(c) || c.magic != WAL_CKPT_MAGIC ||
-	    c.checksum != XXH3_64bits(&c, offsetof(struct wal_ckpt,
-						   checksum))) {
+	    c.checksum != wal__block_sum(&c)) {
 		wal__log("%s/%s is damaged: ignored (recovery cannot tell how "
 			 "far the log was durable)", w->dir, WAL_CKPT_NAME);
 		return;
@@ -313,12 +315,11 @@ void wal__ckpt_write(wal *w, uint64_t lsn, bool sync)
 
 	if (w->ckpt_fd < 0)
 		return;
-	memset(&c, 0, sizeof(c));
-	c.magic = WAL_CKPT_MAGIC;
-	c.lsn = lsn;
-	c.seg_first_lsn = w->seg_first_lsn;
-	c.end_off = w->seg_off;
-	c.checksum = XXH3_64bits(&c, offsetof(struct wal_ckpt, checksum));
+	c = (struct wal_ckpt){ .magic = WAL_CKPT_MAGIC,
+			       .lsn = lsn,
+			       .seg_first_lsn = w->seg_first_lsn,
+			       .end_off = w->seg_off };
+	c.checksum = wal__block_sum(&c);
 	w->ckpt_written_ns = wal__now_ns();
 	/* Not through the syscall table: it is not log data. */
 	if (pwrite(w->ckpt_fd, &c, sizeof(c), 0) != (ssize_t)sizeof(c) ||
@@ -332,33 +333,48 @@ void wal__ckpt_write(wal *w, uint64_t lsn, bool sync)
 
 /* ---- Open, replay, close ------------------------------------------------ */
 
+/* The handle's locks and condition variables: one list for making and
+ * destroying them. */
+struct wal_sync_objs {
+	pthread_mutex_t *mu[4];
+	pthread_cond_t *cv[4];
+};
+
+static struct wal_sync_objs wal__sync_objs(wal *w)
+{
+	return (struct wal_sync_objs){
+		.mu = { &w->mu, &w->durable_mu, &w->prep_mu, &w->snap_mu },
+		.cv = { &w->writer_cv, &w->space_cv, &w->durable_cv,
+			&w->prep_cv },
+	};
+}
+
 static void wal__sync_init(wal *w)
 {
+	struct wal_sync_objs o = wal__sync_objs(w);
 	pthread_condattr_t ca;
+	size_t i;
 
+	/* The writer's timed wait counts in CLOCK_MONOTONIC. */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->writer_cv, &ca);
-	pthread_cond_init(&w->space_cv, NULL);
-	pthread_mutex_init(&w->durable_mu, NULL);
-	pthread_cond_init(&w->durable_cv, NULL);
-	pthread_mutex_init(&w->prep_mu, NULL);
-	pthread_cond_init(&w->prep_cv, NULL);
-	pthread_mutex_init(&w->snap_mu, NULL);
+	for (i = 0; i < sizeof(o.mu) / sizeof(o.mu[0]); i++)
+		pthread_mutex_init(o.mu[i], NULL);
+	for (i = 0; i < sizeof(o.cv) / sizeof(o.cv[0]); i++)
+		pthread_cond_init(o.cv[i], o.cv[i] == &w->writer_cv ? &ca
+								     : NULL);
 	pthread_condattr_destroy(&ca);
 }
 
 static void wal__sync_destroy(wal *w)
 {
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->writer_cv);
-	pthread_cond_destroy(&w->space_cv);
-	pthread_mutex_destroy(&w->durable_mu);
-	pthread_cond_destroy(&w->durable_cv);
-	pthread_mutex_destroy(&w->prep_mu);
-	pthread_cond_destroy(&w->prep_cv);
-	pthread_mutex_destroy(&w->snap_mu);
+	struct wal_sync_objs o = wal__sync_objs(w);
+	size_t i;
+
+	for (i = 0; i < sizeof(o.mu) / sizeof(o.mu[0]); i++)
+		pthread_mutex_destroy(o.mu[i]);
+	for (i = 0; i < sizeof(o.cv) / sizeof(o.cv[0]); i++)
+		pthread_cond_destroy(o.cv[i]);
 }
 
 int wal_open(const struct wal_config *cfg, wal **out, char *err,
@@ -483,36 +499,12 @@ int wal_replay(wal *w, uint64_t from_lsn,
 		return -ENODATA;
 	for (i = 0; i < w->seg_count && rc == 0; i++) {
 		const struct wal_seg_info *si = &w->segs[i];
-		uint64_t off = WAL_SEGMENT_HEADER_SIZE, lsn = si->first_lsn;
-		struct wal_map m;
+		uint64_t end_lsn = si->first_lsn + si->record_count, off;
 
-		if (si->first_lsn + si->record_count <= from_lsn)
+		if (end_lsn <= from_lsn)
 			continue;
-		rc = wal__map(w, si->first_lsn, false, &m);
-		if (rc != 0)
-			return rc;
-		if (wal__check_seg_hdr(&m, si->first_lsn) != NULL) {
-			wal__unmap(&m);
-			return -EIO;
-		}
-		while (rc == 0 && off < si->end_off) {
-			struct wal_rec_hdr h;
-			uint32_t len;
-
-			/* Checked again: the bytes are read again. */
-			if (wal__check_record(&m, off, lsn, &h, &len) != NULL) {
-				rc = -EIO;
-				break;
-			}
-			if (lsn >= from_lsn)
-				rc = fn(ctx, lsn,
-					m.base + off + WAL_RECORD_HEADER_SIZE,
-					h.size);
-			off += len;
-			lsn++;
-		}
-		ASSERT(rc != 0 || lsn == si->first_lsn + si->record_count);
-		wal__unmap(&m);
+		rc = wal__walk(w, si, from_lsn, end_lsn, fn, ctx, &off);
+		ASSERT(rc != 0 || off == si->end_off);
 	}
 	return rc;
 }

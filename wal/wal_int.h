@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include <liburing.h>
+#include <xxhash.h>
 
 #include "wal.h"
 
@@ -83,6 +84,22 @@ struct wal_ckpt {
 	uint64_t checksum;     /* XXH3-64 of bytes 0..55 */
 };
 _Static_assert(sizeof(struct wal_ckpt) == 64, "wal checkpoint");
+
+/* The checksum of a 64-byte block of the format (a segment header or
+ * trailer, DURABLE): XXH3-64 of its bytes 0..55, kept in bytes 56..63. */
+#define WAL_BLOCK_SUM_SIZE 56
+_Static_assert(offsetof(struct wal_seg_hdr, checksum) == WAL_BLOCK_SUM_SIZE,
+	       "segment header checksum");
+_Static_assert(offsetof(struct wal_seg_trailer, checksum) ==
+		       WAL_BLOCK_SUM_SIZE,
+	       "segment trailer checksum");
+_Static_assert(offsetof(struct wal_ckpt, checksum) == WAL_BLOCK_SUM_SIZE,
+	       "checkpoint checksum");
+
+static inline uint64_t wal__block_sum(const void *block)
+{
+	return XXH3_64bits(block, WAL_BLOCK_SUM_SIZE);
+}
 
 /* Record header, then the payload, then zero padding to 8 bytes. */
 struct wal_rec_hdr {
@@ -291,6 +308,17 @@ void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
 const char *wal__check_record(const struct wal_map *m, uint64_t off,
 			      uint64_t expect_lsn, struct wal_rec_hdr *h,
 			      uint32_t *len);
+
+/* Walks the records of recovered segment si (w->segs) from its first LSN
+ * up to end_lsn (not included), checking each again (the bytes are read
+ * again), and passes those >= from_lsn to fn if it is not NULL; fn's
+ * non-zero return stops the walk and is returned. *off_out: where the walk
+ * stopped. -EIO if the segment changed since wal_open. */
+int wal__walk(wal *w, const struct wal_seg_info *si, uint64_t from_lsn,
+	      uint64_t end_lsn,
+	      int (*fn)(void *ctx, uint64_t lsn, const void *payload,
+			size_t size),
+	      void *ctx, uint64_t *off_out);
 
 /* Writes DURABLE: lsn (fdatasync'ed), in the current segment up to
  * seg_off (writer, or before or after it runs). sync: fdatasync it. Errors

@@ -575,10 +575,7 @@ out:
 static int wal__find(wal *w, uint64_t lsn, size_t *index, uint64_t *off_out)
 {
 	const struct wal_seg_info *si = NULL;
-	struct wal_map m;
-	uint64_t off = WAL_SEGMENT_HEADER_SIZE, l;
 	size_t i;
-	int rc;
 
 	for (i = 0; i < w->seg_count; i++) {
 		si = &w->segs[i];
@@ -595,26 +592,7 @@ static int wal__find(wal *w, uint64_t lsn, size_t *index, uint64_t *off_out)
 		*off_out = si->end_off; /* the next LSN of the log */
 		return 0;
 	}
-	rc = wal__map(w, si->first_lsn, false, &m);
-	if (rc != 0)
-		return rc;
-	if (wal__check_seg_hdr(&m, si->first_lsn) != NULL) {
-		wal__unmap(&m);
-		return -EIO;
-	}
-	for (l = si->first_lsn; l < lsn; l++) {
-		struct wal_rec_hdr h;
-		uint32_t len;
-
-		if (wal__check_record(&m, off, l, &h, &len) != NULL) {
-			wal__unmap(&m);
-			return -EIO; /* changed since wal_open */
-		}
-		off += len;
-	}
-	wal__unmap(&m);
-	*off_out = off;
-	return 0;
+	return wal__walk(w, si, lsn, lsn, NULL, NULL, off_out);
 }
 
 int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,

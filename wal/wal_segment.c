@@ -76,13 +76,13 @@ bool wal__parse_snapshot_name(const char *name, uint64_t *lsn)
 void wal__seg_hdr_encode(struct wal_seg_hdr *h, uint64_t segment_size,
 			 uint64_t first_lsn)
 {
-	memset(h, 0, sizeof(*h));
-	h->magic = WAL_SEGMENT_MAGIC;
-	h->version = WAL_SEGMENT_VERSION;
-	h->header_size = WAL_SEGMENT_HEADER_SIZE;
-	h->segment_size = segment_size;
-	h->first_lsn = first_lsn;
-	h->checksum = XXH3_64bits(h, offsetof(struct wal_seg_hdr, checksum));
+	/* No padding (the layout is pinned in wal_int.h): every byte set. */
+	*h = (struct wal_seg_hdr){ .magic = WAL_SEGMENT_MAGIC,
+				   .version = WAL_SEGMENT_VERSION,
+				   .header_size = WAL_SEGMENT_HEADER_SIZE,
+				   .segment_size = segment_size,
+				   .first_lsn = first_lsn };
+	h->checksum = wal__block_sum(h);
 }
 
 /* ---- The syscall table ------------------------------------------------- */
@@ -218,8 +218,7 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 		return "unknown segment format version";
 	if (h.header_size != WAL_SEGMENT_HEADER_SIZE)
 		return "bad segment header size";
-	if (h.checksum !=
-	    XXH3_64bits(&h, offsetof(struct wal_seg_hdr, checksum)))
+	if (h.checksum != wal__block_sum(&h))
 		return "bad segment header checksum";
 	if (h.segment_size < WAL_SEGMENT_SIZE_MIN ||
 	    h.segment_size > WAL_SEGMENT_SIZE_MAX ||
@@ -240,11 +239,11 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
 		      uint64_t end_off)
 {
-	memset(t, 0, sizeof(*t));
-	t->magic = WAL_TRAILER_MAGIC;
-	t->next_lsn = next_lsn;
-	t->end_off = end_off;
-	t->checksum = XXH3_64bits(t, offsetof(struct wal_seg_trailer, checksum));
+	ASSERT(end_off % WAL_RECORD_ALIGN == 0);
+	*t = (struct wal_seg_trailer){ .magic = WAL_TRAILER_MAGIC,
+				       .next_lsn = next_lsn,
+				       .end_off = end_off };
+	t->checksum = wal__block_sum(t);
 }
 
 enum wal_seal wal__read_seal(const struct wal_map *m,
@@ -259,8 +258,7 @@ enum wal_seal wal__read_seal(const struct wal_map *m,
 	off = m->header_size - WAL_SEGMENT_TRAILER_SIZE;
 	memcpy(t, m->base + off, sizeof(*t));
 	if (t->magic == WAL_TRAILER_MAGIC &&
-	    t->checksum == XXH3_64bits(t, offsetof(struct wal_seg_trailer,
-						   checksum)) &&
+	    t->checksum == wal__block_sum(t) &&
 	    t->end_off >= WAL_SEGMENT_HEADER_SIZE && t->end_off <= off &&
 	    t->end_off % WAL_RECORD_ALIGN == 0 && t->next_lsn != 0)
 		return WAL_SEAL_VALID;
@@ -316,6 +314,44 @@ const char *wal__check_record(const struct wal_map *m, uint64_t off,
 	return NULL;
 }
 
+
+int wal__walk(wal *w, const struct wal_seg_info *si, uint64_t from_lsn,
+	      uint64_t end_lsn,
+	      int (*fn)(void *ctx, uint64_t lsn, const void *payload,
+			size_t size),
+	      void *ctx, uint64_t *off_out)
+{
+	uint64_t off = WAL_SEGMENT_HEADER_SIZE, lsn;
+	struct wal_map m;
+	int rc;
+
+	ASSERT(end_lsn >= si->first_lsn);
+	ASSERT(end_lsn <= si->first_lsn + si->record_count);
+	rc = wal__map(w, si->first_lsn, false, &m);
+	if (rc != 0)
+		return rc;
+	if (wal__check_seg_hdr(&m, si->first_lsn) != NULL) {
+		wal__unmap(&m);
+		return -EIO;
+	}
+	for (lsn = si->first_lsn; rc == 0 && lsn < end_lsn; lsn++) {
+		struct wal_rec_hdr h;
+		uint32_t len;
+
+		/* Checked again: the bytes are read again. */
+		if (wal__check_record(&m, off, lsn, &h, &len) != NULL) {
+			rc = -EIO; /* changed since wal_open */
+			break;
+		}
+		if (fn != NULL && lsn >= from_lsn)
+			rc = fn(ctx, lsn, m.base + off + WAL_RECORD_HEADER_SIZE,
+				h.size);
+		off += len;
+	}
+	wal__unmap(&m);
+	*off_out = off;
+	return rc;
+}
 
 /* ---- Listing ----------------------------------------------------------- */
 

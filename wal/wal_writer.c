@@ -320,6 +320,14 @@ int wal_wait_durable(wal *w, uint64_t lsn)
 
 /* ---- The writer ------------------------------------------------------------- */
 
+/* Wakes every thread waiting on cv (under mu). */
+static void wal__broadcast(pthread_mutex_t *mu, pthread_cond_t *cv)
+{
+	pthread_mutex_lock(mu);
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(mu);
+}
+
 static void wal__notify(wal *w)
 {
 	uint64_t one = 1;
@@ -331,11 +339,8 @@ static void wal__notify(wal *w)
 		if (write(w->watch_fds[i], &one, sizeof(one)) < 0 &&
 		    errno != EAGAIN)
 			wal__log("eventfd write: %s", strerror(errno));
-	if (atomic_load(&w->durable_waiters) > 0) {
-		pthread_mutex_lock(&w->durable_mu);
-		pthread_cond_broadcast(&w->durable_cv);
-		pthread_mutex_unlock(&w->durable_mu);
-	}
+	if (atomic_load(&w->durable_waiters) > 0)
+		wal__broadcast(&w->durable_mu, &w->durable_cv);
 }
 
 static void wal__publish(wal *w, uint64_t lsn, bool synced)
@@ -370,12 +375,8 @@ static void wal__fail(wal *w, int rc, const char *what)
 		 " are not durable and must not be acknowledged.",
 		 what, w->dir, name, strerror(-rc),
 		 atomic_load(&w->durable_lsn));
-	pthread_mutex_lock(&w->mu);
-	pthread_cond_broadcast(&w->space_cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_mutex_lock(&w->durable_mu);
-	pthread_cond_broadcast(&w->durable_cv);
-	pthread_mutex_unlock(&w->durable_mu);
+	wal__broadcast(&w->mu, &w->space_cv);
+	wal__broadcast(&w->durable_mu, &w->durable_cv);
 	wal__notify(w);
 }
 
