@@ -433,22 +433,20 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+/* An option with a value (--name V), and one without (--name). */
+#define OPT_ARG(name, c) { name, required_argument, NULL, c }
+#define OPT_FLAG(name, c) { name, no_argument, NULL, c }
 	static const struct option longopts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "size", required_argument, NULL, 's' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "sync", required_argument, NULL, 'y' },
-		{ "io", required_argument, NULL, 'i' },
-		{ "buffer", required_argument, NULL, 'b' },
-		{ "segment", required_argument, NULL, 'g' },
-		{ "replay-records", required_argument, NULL, 'r' },
-		{ "phases", required_argument, NULL, 'p' },
-		{ "dir", required_argument, NULL, 'D' },
-		{ "keep", no_argument, NULL, 'k' },
-		{ "cold", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		OPT_ARG("threads", 't'), OPT_ARG("size", 's'),
+		OPT_ARG("duration", 'd'), OPT_ARG("sync", 'y'),
+		OPT_ARG("io", 'i'), OPT_ARG("buffer", 'b'),
+		OPT_ARG("segment", 'g'), OPT_ARG("replay-records", 'r'),
+		OPT_ARG("phases", 'p'), OPT_ARG("dir", 'D'),
+		OPT_FLAG("keep", 'k'), OPT_FLAG("cold", 'c'),
+		OPT_FLAG("help", 'h'), { NULL, 0, NULL, 0 },
 	};
+#undef OPT_ARG
+#undef OPT_FLAG
 	struct latency l;
 	double max_rate = 0;
 	char tmpl[256];

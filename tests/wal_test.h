@@ -8,6 +8,7 @@
 #ifndef BOOKD_WAL_TEST_H
 #define BOOKD_WAL_TEST_H
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,78 @@ static inline void fill(uint8_t *p, size_t n, uint64_t k)
 
 	for (i = 0; i < n; i++)
 		p[i] = (uint8_t)(((k * 131 + i * 7) % 255) + 1);
+}
+
+/* The path of segment lsn (its first LSN) in dir. */
+static inline void seg_path(char *out, size_t size, const char *dir,
+			    uint64_t lsn)
+{
+	snprintf(out, size, "%s/%020" PRIu64 ".wal", dir, lsn);
+}
+
+static inline int wal_test_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The first LSNs of the segments in dir (at most max), ascending; returns
+ * the count. */
+static inline size_t list_segments(const char *dir, uint64_t *lsns,
+				   size_t max)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(dir);
+
+	REQUIRE(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l == 24 && strspn(de->d_name, "0123456789") == 20 &&
+		    strcmp(de->d_name + 20, ".wal") == 0) {
+			REQUIRE(n < max);
+			lsns[n++] = strtoull(de->d_name, NULL, 10);
+		}
+	}
+	closedir(d);
+	qsort(lsns, n, sizeof(*lsns), wal_test_cmp_u64);
+	return n;
+}
+
+/* How many files in dir have a name that starts with prefix and ends
+ * with suffix. */
+static inline size_t count_files(const char *dir, const char *prefix,
+				 const char *suffix)
+{
+	size_t n = 0, pl = strlen(prefix), sl = strlen(suffix);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	REQUIRE(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (l >= pl + sl && strncmp(de->d_name, prefix, pl) == 0 &&
+		    strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* wal_snapshot_load(dir), for its return code only: err gets its
+ * message, the snapshot's bytes (if it loaded) are freed. */
+static inline int snap_load_rc(const char *dir, char *err, size_t err_size)
+{
+	uint64_t lsn = 0;
+	void *buf = NULL;
+	size_t size = 0;
+	int rc = wal_snapshot_load(dir, &lsn, &buf, &size, err, err_size);
+
+	free(buf);
+	return rc;
 }
 
 static char root[64]; /* the test's temporary directory */

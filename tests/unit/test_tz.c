@@ -224,6 +224,78 @@ static void test_civil(void)
 
 /* ---- named zones ---- */
 
+/* Times on a day in Berlin (y-mo-d), h:mi:s with an offset off (the
+ * list ends at off 0). In berlin_utc the times are UTC and off the offset
+ * then; in berlin_local they are local and off what is subtracted to get
+ * UTC (in a gap the offset before it, in an overlap the first one). */
+struct berlin_day {
+	const char *label;
+	int y, mo, d;
+	struct {
+		int h, mi, s;
+		int32_t off;
+	} t[6];
+};
+
+static const struct berlin_day berlin_utc[] = {
+	{ "Berlin summer", 2026, 7, 1, { { 12, 0, 0, 7200 } } },
+	{ "Berlin winter", 2026, 1, 15, { { 12, 0, 0, 3600 } } },
+	/* 2026-03-29 01:00Z: CET -> CEST; 2026-10-25 01:00Z: CEST -> CET. */
+	{ "Berlin", 2026, 3, 29, { { 0, 59, 59, 3600 }, { 1, 0, 0, 7200 } } },
+	{ "Berlin", 2026, 10, 25, { { 0, 59, 59, 7200 }, { 1, 0, 0, 3600 } } },
+	/* After the table (fat files end in 2037): the footer rule. */
+	{ "Berlin 2040", 2040, 7, 1, { { 0, 0, 0, 7200 } } },
+	{ "Berlin 2040", 2040, 1, 1, { { 0, 0, 0, 3600 } } },
+	{ "Berlin 2040", 2040, 3, 25,
+	  { { 0, 59, 59, 3600 }, { 1, 0, 0, 7200 } } },
+	{ "Berlin 2040", 2040, 10, 28,
+	  { { 0, 59, 59, 7200 }, { 1, 0, 0, 3600 } } },
+	{ "Berlin 2100", 2100, 7, 1, { { 0, 0, 0, 7200 } } },
+	{ "Berlin 9999", 9999, 7, 1, { { 0, 0, 0, 7200 } } },
+	{ "Berlin 9999", 9999, 12, 31, { { 0, 0, 0, 3600 } } },
+	/* Before the table: local mean time, +0:53:28. */
+	{ "Berlin 1850", 1850, 1, 1, { { 0, 0, 0, 3208 } } },
+};
+
+static const struct berlin_day berlin_local[] = {
+	/* Spring forward: local 02:00..02:59:59 does not exist; moved
+	 * forward by the hour, 02:30 is 03:30 CEST = 01:30Z. */
+	{ "Berlin gap", 2026, 3, 29,
+	  { { 2, 30, 0, 3600 }, { 2, 0, 0, 3600 }, { 2, 59, 59, 3600 },
+	    { 1, 59, 59, 3600 }, { 3, 0, 0, 7200 }, { 3, 30, 0, 7200 } } },
+	/* Fall back: local 02:00..02:59:59 happens twice; the first (CEST)
+	 * wins, 02:30 is 00:30Z (and 01:59:59 the day before's 23:59:59Z). */
+	{ "Berlin overlap", 2026, 10, 25,
+	  { { 2, 30, 0, 7200 }, { 2, 0, 0, 7200 }, { 2, 59, 59, 7200 },
+	    { 1, 59, 59, 7200 }, { 3, 0, 0, 3600 } } },
+	/* The footer rule. */
+	{ "Berlin 2040 gap", 2040, 3, 25, { { 2, 30, 0, 3600 } } },
+	{ "Berlin 2040 overlap", 2040, 10, 28, { { 2, 30, 0, 7200 } } },
+};
+
+/* Calls check(z, label, time, off) for every time of days[0..count). */
+static void berlin_each(const struct tz *z, const struct berlin_day *days,
+			size_t count,
+			void (*check)(const struct tz *z, const char *label,
+				      int64_t t, int32_t off))
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct berlin_day *b = &days[i];
+
+		for (size_t k = 0; k < 6 && b->t[k].off != 0; k++)
+			check(z, b->label,
+			      at(b->y, b->mo, b->d, b->t[k].h, b->t[k].mi,
+				 b->t[k].s),
+			      b->t[k].off);
+	}
+}
+
+static void check_local(const struct tz *z, const char *label,
+			int64_t local, int32_t off)
+{
+	check_utc(z, label, local, local - off);
+}
+
 static void test_berlin(void)
 {
 	struct tz *z = load("Europe/Berlin");
@@ -231,40 +303,10 @@ static void test_berlin(void)
 
 	if (!z)
 		return;
-	check_offset(z, "Berlin summer", at(2026, 7, 1, 12, 0, 0), 7200);
-	check_offset(z, "Berlin winter", at(2026, 1, 15, 12, 0, 0), 3600);
-	/* 2026-03-29 01:00Z: CET -> CEST; 2026-10-25 01:00Z: CEST -> CET. */
-	check_offset(z, "Berlin", at(2026, 3, 29, 0, 59, 59), 3600);
-	check_offset(z, "Berlin", at(2026, 3, 29, 1, 0, 0), 7200);
-	check_offset(z, "Berlin", at(2026, 10, 25, 0, 59, 59), 7200);
-	check_offset(z, "Berlin", at(2026, 10, 25, 1, 0, 0), 3600);
-
-	/* Spring forward: local 02:00..02:59:59 does not exist; moved
-	 * forward by the hour, 02:30 is 03:30 CEST = 01:30Z. */
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 2, 30, 0),
-		  at(2026, 3, 29, 1, 30, 0));
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 2, 0, 0),
-		  at(2026, 3, 29, 1, 0, 0));
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 2, 59, 59),
-		  at(2026, 3, 29, 1, 59, 59));
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 1, 59, 59),
-		  at(2026, 3, 29, 0, 59, 59));
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 3, 0, 0),
-		  at(2026, 3, 29, 1, 0, 0));
-	check_utc(z, "Berlin gap", at(2026, 3, 29, 3, 30, 0),
-		  at(2026, 3, 29, 1, 30, 0));
-	/* Fall back: local 02:00..02:59:59 happens twice; the first (CEST)
-	 * wins, 02:30 is 00:30Z. */
-	check_utc(z, "Berlin overlap", at(2026, 10, 25, 2, 30, 0),
-		  at(2026, 10, 25, 0, 30, 0));
-	check_utc(z, "Berlin overlap", at(2026, 10, 25, 2, 0, 0),
-		  at(2026, 10, 25, 0, 0, 0));
-	check_utc(z, "Berlin overlap", at(2026, 10, 25, 2, 59, 59),
-		  at(2026, 10, 25, 0, 59, 59));
-	check_utc(z, "Berlin overlap", at(2026, 10, 25, 1, 59, 59),
-		  at(2026, 10, 24, 23, 59, 59));
-	check_utc(z, "Berlin overlap", at(2026, 10, 25, 3, 0, 0),
-		  at(2026, 10, 25, 2, 0, 0));
+	berlin_each(z, berlin_utc, sizeof(berlin_utc) / sizeof(berlin_utc[0]),
+		    check_offset);
+	berlin_each(z, berlin_local,
+		    sizeof(berlin_local) / sizeof(berlin_local[0]), check_local);
 
 	/* A class every Monday 18:00 local stays 18:00 local: 16:00Z in
 	 * summer time (30 March .. 19 October 2026), 17:00Z otherwise. */
@@ -284,23 +326,6 @@ static void test_berlin(void)
 			  "Monday %s 18:00 -> %sZ", fmt_time(local),
 			  fmt_time(utc));
 	}
-
-	/* After the table (fat files end in 2037): the footer rule. */
-	check_offset(z, "Berlin 2040", at(2040, 7, 1, 0, 0, 0), 7200);
-	check_offset(z, "Berlin 2040", at(2040, 1, 1, 0, 0, 0), 3600);
-	check_offset(z, "Berlin 2040", at(2040, 3, 25, 0, 59, 59), 3600);
-	check_offset(z, "Berlin 2040", at(2040, 3, 25, 1, 0, 0), 7200);
-	check_offset(z, "Berlin 2040", at(2040, 10, 28, 0, 59, 59), 7200);
-	check_offset(z, "Berlin 2040", at(2040, 10, 28, 1, 0, 0), 3600);
-	check_utc(z, "Berlin 2040 gap", at(2040, 3, 25, 2, 30, 0),
-		  at(2040, 3, 25, 1, 30, 0));
-	check_utc(z, "Berlin 2040 overlap", at(2040, 10, 28, 2, 30, 0),
-		  at(2040, 10, 28, 0, 30, 0));
-	check_offset(z, "Berlin 2100", at(2100, 7, 1, 0, 0, 0), 7200);
-	check_offset(z, "Berlin 9999", at(9999, 7, 1, 0, 0, 0), 7200);
-	check_offset(z, "Berlin 9999", at(9999, 12, 31, 0, 0, 0), 3600);
-	/* Before the table: local mean time, +0:53:28. */
-	check_offset(z, "Berlin 1850", at(1850, 1, 1, 0, 0, 0), 3208);
 
 	/* Any int64 is accepted. */
 	CHECK_MSG(tz_offset_at(z, INT64_MAX) == 3600 ||
@@ -374,6 +399,18 @@ static void test_zones(void)
 	}
 }
 
+/* tz_load(name) fails with want (or with also) and sets *out to NULL. */
+static void check_load_fails(const char *name, int want, int also)
+{
+	static int not_a_zone;
+	struct tz *z = (struct tz *)&not_a_zone;
+	int rc = tz_load(name, &z);
+
+	CHECK_MSG(rc == want || rc == also, "tz_load(\"%s\") = %d, want %d",
+		  name, rc, want);
+	CHECK_MSG(z == NULL, "*out is NULL on failure");
+}
+
 static void test_names(void)
 {
 	static const char *const bad[] = {
@@ -387,30 +424,15 @@ static void test_names(void)
 		"Nowhere/City", "Europe", "Europe/", "UTC/x",
 		"Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
-	static int not_a_zone;
 	struct tz *z;
 
 	CHECK_MSG(strlen(bad[sizeof(bad) / sizeof(bad[0]) - 1]) == 64,
 		  "64 bytes");
 	CHECK_MSG(strlen(unknown[4]) == 63, "63 bytes");
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc;
-
-		z = (struct tz *)&not_a_zone;
-		rc = tz_load(bad[i], &z);
-		CHECK_MSG(rc == -EINVAL, "tz_load(\"%s\") = %d, want -EINVAL",
-			  bad[i], rc);
-		CHECK_MSG(z == NULL, "*out is NULL on failure");
-	}
-	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-		int rc;
-
-		z = (struct tz *)&not_a_zone;
-		rc = tz_load(unknown[i], &z);
-		CHECK_MSG(rc == -ENOENT, "tz_load(\"%s\") = %d, want -ENOENT",
-			  unknown[i], rc);
-		CHECK_MSG(z == NULL, "*out is NULL on failure");
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		check_load_fails(bad[i], -EINVAL, -EINVAL);
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		check_load_fails(unknown[i], -ENOENT, -ENOENT);
 	if (access(ZONEINFO "/right/UTC", R_OK) == 0) {
 		int rc = tz_load("right/UTC", &z);
 
@@ -423,16 +445,8 @@ static void test_names(void)
 		"posixrules", "localtime", "Factory", "posix/Europe/Berlin",
 		"posix/UTC", "SystemV/EST5", "right/Europe/Berlin",
 	};
-	for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++) {
-		int rc;
-
-		z = (struct tz *)&not_a_zone;
-		rc = tz_load(not_zones[i], &z);
-		CHECK_MSG(rc == -ENOENT || rc == -ENOTSUP,
-			  "tz_load(\"%s\") = %d, want -ENOENT", not_zones[i],
-			  rc);
-		CHECK_MSG(z == NULL, "*out is NULL on failure");
-	}
+	for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++)
+		check_load_fails(not_zones[i], -ENOENT, -ENOTSUP);
 	/* Malformed names that open a real file: refused as names. */
 	static const char *const odd[] = {
 		"Europe//Berlin", "Etc//UTC", "-UTC", "Europe/_Berlin",

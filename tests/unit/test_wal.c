@@ -236,28 +236,6 @@ static void check_replay(wal *w, const struct model *m, uint64_t count)
 	CHECK_EQ(rc.next, count + 1);
 }
 
-static size_t count_files(const char *dir, const char *suffix)
-{
-	size_t n = 0, sl = strlen(suffix);
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (l >= sl && strcmp(de->d_name + l - sl, suffix) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void seg_path(char *out, size_t size, const char *dir, uint64_t lsn)
-{
-	snprintf(out, size, "%s/%020" PRIu64 ".wal", dir, lsn);
-}
-
 #define TRAILER 64 /* a segment's last bytes: its roll-over trailer */
 
 static size_t rec_len(uint32_t size)
@@ -368,7 +346,7 @@ static void test_reopen(void)
 			CHECK_EQ(wal_wait_durable(w, m.count), 0);
 		wal_close(w);
 	}
-	CHECK(count_files(dir, ".wal") > 1);
+	CHECK(count_files(dir, "", ".wal") > 1);
 	model_free(&m);
 	rm_rf(dir);
 }
@@ -402,8 +380,8 @@ static void test_rollover(void)
 	CHECK(st.batch_count >= 1);
 	CHECK(st.sync_count >= st.batch_count);
 	wal_close(w);
-	CHECK(count_files(dir, ".wal") > 10);
-	CHECK_EQ(count_files(dir, ".tmp"), 0);
+	CHECK(count_files(dir, "", ".wal") > 10);
+	CHECK_EQ(count_files(dir, "", ".tmp"), 0);
 
 	w = open_ok(&cfg);
 	check_replay(w, &m, m.count);
@@ -764,7 +742,7 @@ static void test_tail_rules(void)
 	CHECK_EQ(wal_durable_lsn(w), 2);
 	check_replay(w, &m, 2);
 	wal_close(w);
-	CHECK_EQ(count_files(dir, ".cut"), 1);
+	CHECK_EQ(count_files(dir, "", ".cut"), 1);
 	cfg.cut_corrupt = false;
 	w = open_ok(&cfg); /* the cut log is clean now */
 	CHECK_EQ(wal_durable_lsn(w), 2);
@@ -815,7 +793,7 @@ static void build_flip_log(const char *dir, struct model *m, struct layout *l)
 	wal_close(w);
 	forget_durable(dir);
 	REQUIRE(l->seg_count >= 3 && l->seg_count <= 8);
-	REQUIRE(count_files(dir, ".wal") == l->seg_count);
+	REQUIRE(count_files(dir, "", ".wal") == l->seg_count);
 }
 
 /* What opening must do after flipping a bit at (seg, off). Returns the
@@ -948,7 +926,7 @@ static void test_bit_flips(void)
 			CHECK_EQ(wal_durable_lsn(w), cut_keep);
 			check_replay(w, &m, (uint64_t)cut_keep);
 			wal_close(w);
-			CHECK(count_files(dir, ".cut") >= 1);
+			CHECK(count_files(dir, "", ".cut") >= 1);
 			cfg.cut_corrupt = false;
 			w = open_ok(&cfg);
 			CHECK_EQ(wal_durable_lsn(w), cut_keep);

@@ -42,14 +42,18 @@ static void config(struct wal_config *cfg, const char *dir, bool cut)
 	cfg->cut_corrupt = cut;
 }
 
+/* Opens the log in dir (cut: with cut_corrupt). */
+static wal *open_log(const char *dir, bool cut)
+{
+	struct wal_config cfg;
+
+	config(&cfg, dir, cut);
+	return wal_test_open(&cfg);
+}
+
 static void sub_dir(char *out, size_t size, const char *name)
 {
 	snprintf(out, size, "%s/%s", root, name);
-}
-
-static void seg_path(char *out, size_t size, const char *dir, uint64_t lsn)
-{
-	snprintf(out, size, "%s/%020" PRIu64 ".wal", dir, lsn);
 }
 
 /* Appends count records keyed by their LSN, each durable before the
@@ -96,58 +100,23 @@ static void check_replay(wal *w, uint64_t last)
 	CHECK_EQ(wal_durable_lsn(w), last);
 }
 
-/* The first LSNs of the segments in dir, ascending; returns the count. */
-static size_t segments(const char *dir, uint64_t *lsns, size_t cap)
+/* Opens the log in dir (cut: with cut_corrupt) and checks that it
+ * replays records 1..last. */
+static wal *open_replayed(const char *dir, bool cut, uint64_t last)
 {
-	struct dirent *de;
-	size_t n = 0, i, j;
-	DIR *d = opendir(dir);
+	wal *w = open_log(dir, cut);
 
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (l == 24 && strcmp(de->d_name + 20, ".wal") == 0) {
-			REQUIRE(n < cap);
-			lsns[n++] = strtoull(de->d_name, NULL, 10);
-		}
-	}
-	closedir(d);
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && lsns[j - 1] > lsns[j]; j--) {
-			uint64_t t = lsns[j];
-			lsns[j] = lsns[j - 1];
-			lsns[j - 1] = t;
-		}
-	return n;
-}
-
-static size_t count_suffix(const char *dir, const char *suffix)
-{
-	size_t n = 0, sl = strlen(suffix);
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (l >= sl && strcmp(de->d_name + l - sl, suffix) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	check_replay(w, last);
+	return w;
 }
 
 /* A log of `records` acknowledged records over several segments. */
 static void build(const char *dir, uint64_t records)
 {
-	struct wal_config cfg;
 	wal *w;
 
 	rm_rf(dir);
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
+	w = open_log(dir, false);
 	REQUIRE(wal_start(w) == 0);
 	REQUIRE(append_acked(w, records) == records);
 	wal_close(w);
@@ -177,13 +146,12 @@ static void test_missing_last_segment(void)
 {
 	char dir[128], path[256], err[512];
 	uint64_t lsns[16], want;
-	struct wal_config cfg;
 	size_t n;
 	wal *w;
 
 	sub_dir(dir, sizeof(dir), "missing-last");
 	build(dir, 20);
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	REQUIRE(n >= 3);
 	seg_path(path, sizeof(path), dir, lsns[n - 1]);
 	REQUIRE(unlink(path) == 0);
@@ -205,16 +173,12 @@ static void test_missing_last_segment(void)
 
 	/* Accepted: the log ends where the remaining segments end. */
 	want = lsns[n - 1] - 1;
-	config(&cfg, dir, true);
-	w = wal_test_open(&cfg);
-	check_replay(w, want);
+	w = open_replayed(dir, true, want);
 	REQUIRE(wal_start(w) == 0);
 	CHECK_EQ(append_acked(w, 8), want + 8); /* rolls over again */
 	wal_close(w);
-	CHECK(count_suffix(dir, ".cut") >= 1);
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
-	check_replay(w, want + 8);
+	CHECK(count_files(dir, "", ".cut") >= 1);
+	w = open_replayed(dir, false, want + 8);
 	wal_close(w);
 	rm_rf(dir);
 }
@@ -228,7 +192,7 @@ static void test_missing_tail_segments(void)
 
 	sub_dir(dir, sizeof(dir), "missing-two");
 	build(dir, 24);
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	REQUIRE(n >= 4);
 	for (i = n - 2; i < n; i++) {
 		seg_path(path, sizeof(path), dir, lsns[i]);
@@ -249,7 +213,6 @@ static void test_missing_tail_segments(void)
  * log cleanly rolled over open as they are: a roll-over is not damage. */
 static void test_rollover_clean(void)
 {
-	struct wal_config cfg;
 	char dir[128];
 	uint64_t lsns[16];
 	size_t n, round;
@@ -257,12 +220,10 @@ static void test_rollover_clean(void)
 
 	sub_dir(dir, sizeof(dir), "clean");
 	build(dir, 7); /* the 7th record starts segment 2 */
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	CHECK_EQ(n, 2);
-	config(&cfg, dir, false);
 	for (round = 0; round < 3; round++) {
-		w = wal_test_open(&cfg);
-		check_replay(w, 7 + round * 6);
+		w = open_replayed(dir, false, 7 + round * 6);
 		REQUIRE(wal_start(w) == 0);
 		append_acked(w, 6);
 		wal_close(w);
@@ -291,7 +252,6 @@ static void make_v1(const char *path)
  * appended to and roll over. */
 static void test_version1(void)
 {
-	struct wal_config cfg;
 	char dir[128], path[256];
 	uint64_t lsns[16];
 	size_t n, i;
@@ -299,7 +259,7 @@ static void test_version1(void)
 
 	sub_dir(dir, sizeof(dir), "v1");
 	build(dir, 9);
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	REQUIRE(n == 2);
 	for (i = 0; i < n; i++) {
 		seg_path(path, sizeof(path), dir, lsns[i]);
@@ -314,14 +274,11 @@ static void test_version1(void)
 		}
 		make_v1(path);
 	}
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
-	check_replay(w, 9);
+	w = open_replayed(dir, false, 9);
 	REQUIRE(wal_start(w) == 0);
 	append_acked(w, 10);
 	wal_close(w);
-	w = wal_test_open(&cfg);
-	check_replay(w, 19);
+	w = open_replayed(dir, false, 19);
 	wal_close(w);
 	rm_rf(dir);
 }
@@ -372,13 +329,12 @@ static void test_truncated(void)
 
 	sub_dir(dir, sizeof(dir), "truncated");
 	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		struct wal_config cfg;
 		uint64_t first, keep;
 		off_t size;
 		wal *w;
 
 		build(dir, 20);
-		n = segments(dir, lsns, 16);
+		n = list_segments(dir, lsns, 16);
 		REQUIRE(n >= 3);
 		first = cases[c].last ? lsns[n - 1] : lsns[n - 2];
 		switch (cases[c].where) {
@@ -398,13 +354,9 @@ static void test_truncated(void)
 		CHECK(strstr(err, "accept-log-loss") != NULL);
 		if (c == 2)
 			printf("  refused: %s\n", err);
-		config(&cfg, dir, true);
-		w = wal_test_open(&cfg);
-		check_replay(w, keep);
+		w = open_replayed(dir, true, keep);
 		wal_close(w);
-		config(&cfg, dir, false);
-		w = wal_test_open(&cfg);
-		check_replay(w, keep);
+		w = open_replayed(dir, false, keep);
 		REQUIRE(wal_start(w) == 0);
 		CHECK_EQ(append_acked(w, 3), keep + 3);
 		wal_close(w);
@@ -418,13 +370,12 @@ static void test_zeroed_tail(void)
 {
 	char dir[128], path[256], err[512], cmd[512];
 	uint64_t lsns[16], first;
-	struct wal_config cfg;
 	size_t n;
 	wal *w;
 
 	sub_dir(dir, sizeof(dir), "zeroed");
 	build(dir, 20);
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	first = lsns[n - 1];
 	seg_path(path, sizeof(path), dir, first);
 	/* The last record only, then every record of the segment. */
@@ -437,13 +388,9 @@ static void test_zeroed_tail(void)
 	zero_from(path, 64, rec_off(first, 21));
 	CHECK_EQ(open_err(dir, false, err, sizeof(err)), -EUCLEAN);
 	CHECK(strstr(err, "DURABLE says LSN 20") != NULL);
-	config(&cfg, dir, true);
-	w = wal_test_open(&cfg);
-	check_replay(w, first - 1);
+	w = open_replayed(dir, true, first - 1);
 	wal_close(w);
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
-	check_replay(w, first - 1);
+	w = open_replayed(dir, false, first - 1);
 	wal_close(w);
 
 	/* Every segment gone after a snapshot-less log: refused too. */
@@ -451,8 +398,7 @@ static void test_zeroed_tail(void)
 	REQUIRE(system(cmd) == 0);
 	CHECK_EQ(open_err(dir, false, err, sizeof(err)), -EUCLEAN);
 	CHECK(strstr(err, "holds no segment") != NULL);
-	config(&cfg, dir, true);
-	w = wal_test_open(&cfg);
+	w = open_log(dir, true);
 	CHECK_EQ(wal_durable_lsn(w), 0);
 	wal_close(w);
 	rm_rf(dir);
@@ -465,7 +411,6 @@ static void test_torn_tail_behind_checkpoint(void)
 {
 	char dir[128], path[256], ck[256], cmd[600];
 	uint64_t lsns[16], first;
-	struct wal_config cfg;
 	size_t n;
 	wal *w;
 
@@ -474,19 +419,17 @@ static void test_torn_tail_behind_checkpoint(void)
 	snprintf(ck, sizeof(ck), "%s/DURABLE", dir);
 	snprintf(cmd, sizeof(cmd), "cp %s %s.19", ck, ck);
 	REQUIRE(system(cmd) == 0);
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
+	w = open_log(dir, false);
 	REQUIRE(wal_start(w) == 0);
 	append_acked(w, 1);
 	wal_close(w);
 	snprintf(cmd, sizeof(cmd), "mv %s.19 %s", ck, ck);
 	REQUIRE(system(cmd) == 0);
-	n = segments(dir, lsns, 16);
+	n = list_segments(dir, lsns, 16);
 	first = lsns[n - 1];
 	seg_path(path, sizeof(path), dir, first);
 	zero_from(path, rec_off(first, 20) + 40, rec_off(first, 21));
-	w = wal_test_open(&cfg);
-	check_replay(w, 19);
+	w = open_replayed(dir, false, 19);
 	wal_close(w);
 	rm_rf(dir);
 }
@@ -498,13 +441,11 @@ static void test_torn_tail_behind_checkpoint(void)
 static void test_cut_before(void)
 {
 	char dir[128], err[512];
-	struct wal_config cfg;
 	wal *w;
 
 	sub_dir(dir, sizeof(dir), "cut-before");
 	build(dir, 20); /* segments 1, 7, 13, 19 */
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
+	w = open_log(dir, false);
 	CHECK_EQ(wal_cut_before(w, 21, err, sizeof(err)), 0); /* nothing */
 	CHECK_EQ(wal_cut_before(w, 22, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "holds LSN 1..20") != NULL);
@@ -513,20 +454,19 @@ static void test_cut_before(void)
 	REQUIRE(wal_start(w) == 0);
 	CHECK_EQ(append_acked(w, 10), 18);
 	wal_close(w);
-	CHECK_EQ(count_suffix(dir, ".cut"), 3); /* 7 copied, 13 and 19 */
-	w = wal_test_open(&cfg);
-	check_replay(w, 18);
+	CHECK_EQ(count_files(dir, "", ".cut"), 3); /* 7 copied, 13 and 19 */
+	w = open_replayed(dir, false, 18);
 	/* The same cut again (the flag left set) would drop the records
 	 * appended since, which took LSN 9 on: refused, nothing cut. */
 	CHECK_EQ(wal_cut_before(w, 9, err, sizeof(err)), -EEXIST);
 	CHECK(strstr(err, "cut before LSN 9 already") != NULL);
 	check_replay(w, 18);
-	CHECK_EQ(count_suffix(dir, ".cut"), 3);
+	CHECK_EQ(count_files(dir, "", ".cut"), 3);
 	/* At a segment's first record, and again: a new copy each time. */
 	CHECK_EQ(wal_cut_before(w, 13, err, sizeof(err)), 0);
 	check_replay(w, 12);
 	wal_close(w);
-	CHECK_EQ(count_suffix(dir, ".cut"), 4);
+	CHECK_EQ(count_files(dir, "", ".cut"), 4);
 	{
 		char path[256];
 		struct stat st;
@@ -535,8 +475,7 @@ static void test_cut_before(void)
 			 "%s/00000000000000000013.wal.2.cut", dir);
 		CHECK(stat(path, &st) == 0); /* the first cut's copy stays */
 	}
-	w = wal_test_open(&cfg);
-	check_replay(w, 12);
+	w = open_replayed(dir, false, 12);
 	REQUIRE(wal_start(w) == 0);
 	CHECK_EQ(append_acked(w, 1), 13);
 	wal_close(w);
@@ -553,12 +492,10 @@ static node *node_at(const char *dir, uint64_t stop_before, char *err,
 	cfg.data_dir = dir;
 	cfg.quiet = true;
 	cfg.segment_size = SEG_SMALL;
-	cfg.core.shard_count = 1;
-	cfg.core.port_count = 1;
-	cfg.core.event_count_max = 64;
-	cfg.core.booking_count_max = 64;
-	cfg.core.customer_count_max = 64;
-	cfg.core.idem_count_max = 64;
+	/* The smallest core: one shard and one port, room for 64 of each. */
+	cfg.core.shard_count = cfg.core.port_count = 1;
+	cfg.core.event_count_max = cfg.core.booking_count_max = 64;
+	cfg.core.customer_count_max = cfg.core.idem_count_max = 64;
 	cfg.core.ring_size = 64;
 	cfg.recover_stop_before = stop_before;
 	err[0] = '\0';
@@ -620,7 +557,6 @@ static void test_recover_stop_before(void)
 {
 	static const char bad[] = "\xff\xfenot an entry of the core\x01";
 	char dir[128], err[1024];
-	struct wal_config cfg;
 	uint64_t lsn;
 	node *n;
 	wal *w;
@@ -632,8 +568,7 @@ static void test_recover_stop_before(void)
 	CHECK_EQ(catalogue(n, CORE_OP_ORG_CREATE, "Studio"), 1);
 	CHECK_EQ(catalogue(n, CORE_OP_LOCATION_CREATE, "Hall"), 2);
 	node_close(n);
-	config(&cfg, dir, false);
-	w = wal_test_open(&cfg);
+	w = open_log(dir, false);
 	REQUIRE(wal_start(w) == 0);
 	REQUIRE(wal_append(w, bad, sizeof(bad), &lsn) == 0 && lsn == 3);
 	REQUIRE(wal_append(w, bad, 5, &lsn) == 0 && lsn == 4);

@@ -86,32 +86,6 @@ static uint64_t payload_key(const void *payload, size_t size)
 	return memcmp(want, payload, size) == 0 ? key : UINT64_MAX;
 }
 
-/* Segment first LSNs in dir, ascending (at most max). */
-static size_t list_segments(const char *dir, uint64_t *lsns, size_t max)
-{
-	struct dirent *de;
-	size_t count = 0, i, j;
-	DIR *d = opendir(dir);
-
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-
-		if (n == 24 && strcmp(de->d_name + 20, ".wal") == 0 &&
-		    count < max)
-			lsns[count++] = strtoull(de->d_name, NULL, 10);
-	}
-	closedir(d);
-	for (i = 1; i < count; i++)
-		for (j = i; j > 0 && lsns[j - 1] > lsns[j]; j--) {
-			uint64_t t = lsns[j];
-
-			lsns[j] = lsns[j - 1];
-			lsns[j - 1] = t;
-		}
-	return count;
-}
-
 /* ---- Tailing concurrent appenders -------------------------------------- */
 
 struct tail {

@@ -115,50 +115,6 @@ static void flip_byte(const char *path, off_t off)
 	close(fd);
 }
 
-/* The first LSNs of the segments in dir, ascending. */
-static size_t segments(const char *dir, uint64_t *out, size_t max)
-{
-	struct dirent *de;
-	size_t n = 0, i, j;
-	DIR *d = opendir(dir);
-
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		uint64_t v;
-		char tail[8];
-
-		if (strlen(de->d_name) != 24 ||
-		    sscanf(de->d_name, "%20" SCNu64 "%4s", &v, tail) != 2 ||
-		    strcmp(tail, ".wal") != 0)
-			continue;
-		REQUIRE(n < max);
-		out[n++] = v;
-	}
-	closedir(d);
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && out[j - 1] > out[j]; j--) {
-			uint64_t t = out[j];
-
-			out[j] = out[j - 1];
-			out[j - 1] = t;
-		}
-	return n;
-}
-
-static size_t count_snapshots(const char *dir)
-{
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d = opendir(dir);
-
-	REQUIRE(d != NULL);
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, "snap-", 5) == 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 struct replay_count {
 	uint64_t next, count, bad;
 };
@@ -181,16 +137,12 @@ static int count_fn(void *ctx, uint64_t lsn, const void *p, size_t size)
 static void test_snapshot_basic(void)
 {
 	char dir[128], path[256], err[256];
-	uint64_t lsn = 0;
-	void *buf = NULL;
-	size_t size = 0;
 	wal_snap *s = NULL;
 	wal *w;
 
 	snprintf(dir, sizeof(dir), "%s/basic", root);
 	w = open_dir(dir, false);
-	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)),
-		 -ENOENT);
+	CHECK_EQ(snap_load_rc(dir, err, sizeof(err)), -ENOENT);
 	CHECK_EQ(wal_start(w), 0);
 	/* Empty state at LSN 0 is a valid snapshot. */
 	CHECK_EQ(snapshot(w, 0, 0, 0), 0);
@@ -206,7 +158,7 @@ static void test_snapshot_basic(void)
 	wal_snapshot_abort(s);
 	snap_path(path, sizeof(path), dir, 60);
 	CHECK(access(path, F_OK) != 0);
-	CHECK_EQ(count_snapshots(dir), 2);
+	CHECK_EQ(count_files(dir, "snap-", ""), 2);
 	CHECK(load_is(dir, 50, 3u << 20, 7));
 	/* Commit of a record just appended waits for it to be durable. */
 	{
@@ -216,7 +168,7 @@ static void test_snapshot_basic(void)
 		CHECK_EQ(snapshot(w, l, 1000, 8), 0);
 		CHECK(wal_durable_lsn(w) >= l);
 		CHECK(load_is(dir, l, 1000, 8));
-		CHECK_EQ(count_snapshots(dir), 2); /* the two newest kept */
+		CHECK_EQ(count_files(dir, "snap-", ""), 2); /* the two newest kept */
 	}
 	wal_close(w);
 	rm_rf(dir);
@@ -225,9 +177,6 @@ static void test_snapshot_basic(void)
 static void test_snapshot_fallback(void)
 {
 	char dir[128], path[256], err[256];
-	uint64_t lsn = 0;
-	void *buf = NULL;
-	size_t size = 0;
 	wal *w;
 
 	snprintf(dir, sizeof(dir), "%s/fallback", root);
@@ -256,8 +205,7 @@ static void test_snapshot_fallback(void)
 	/* Truncated (header and trailer no longer match the size). */
 	snap_path(path, sizeof(path), dir, 100);
 	REQUIRE(truncate(path, 50000) == 0);
-	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)),
-		 -EUCLEAN);
+	CHECK_EQ(snap_load_rc(dir, err, sizeof(err)), -EUCLEAN);
 	CHECK(strstr(err, "none of the 2 snapshots") != NULL);
 	rm_rf(dir);
 }
@@ -278,7 +226,7 @@ static void check_retention(const char *dir, const uint64_t *before,
 			    size_t before_n, uint64_t cover, uint64_t retain)
 {
 	uint64_t after[4096];
-	size_t i, j = 0, n = segments(dir, after, 4096);
+	size_t i, j = 0, n = list_segments(dir, after, 4096);
 	bool ok = true;
 
 	/* Exactly the segments that must stay, stayed. */
@@ -304,30 +252,30 @@ static void test_retention(void)
 	w = open_dir(dir, false);
 	CHECK_EQ(wal_start(w), 0);
 	append_n(w, 2000, 1000); /* ~125 records a segment */
-	n = segments(dir, before, 4096);
+	n = list_segments(dir, before, 4096);
 	CHECK(n >= 15);
 
 	/* Held back by the replicator at 600: only segments below it. */
 	wal_retain(w, 600);
 	CHECK_EQ(snapshot(w, 1500, 10, 1), 0);
 	check_retention(dir, before, n, 1500, 600);
-	CHECK(segments(dir, before, 4096) < n);
-	n = segments(dir, before, 4096);
+	CHECK(list_segments(dir, before, 4096) < n);
+	n = list_segments(dir, before, 4096);
 	CHECK(before[0] <= 600);
 
 	/* Released: the older kept snapshot (1500) bounds removal. */
 	wal_retain(w, UINT64_MAX);
 	CHECK_EQ(snapshot(w, 1800, 10, 2), 0);
 	check_retention(dir, before, n, 1500, UINT64_MAX);
-	n = segments(dir, before, 4096);
+	n = list_segments(dir, before, 4096);
 	CHECK(before[0] <= 1501);
 	CHECK(before[0] > 1000);
 
 	append_n(w, 200, 1000);
 	CHECK_EQ(snapshot(w, 2200, 10, 3), 0); /* keeps 2200 and 1800 */
 	check_retention(dir, before, n, 1800, UINT64_MAX);
-	CHECK_EQ(count_snapshots(dir), 2);
-	n = segments(dir, before, 4096);
+	CHECK_EQ(count_files(dir, "snap-", ""), 2);
+	n = list_segments(dir, before, 4096);
 	CHECK(before[0] <= 1801);
 	wal_close(w);
 
@@ -369,7 +317,7 @@ static void test_log_after_snapshot(void)
 	CHECK_EQ(wal_start(w), 0);
 	append_n(w, 5, 10);
 	CHECK_EQ(wal_durable_lsn(w), 15);
-	CHECK_EQ(segments(dir, segs, 64), 1);
+	CHECK_EQ(list_segments(dir, segs, 64), 1);
 	CHECK_EQ(segs[0], 11);
 	wal_close(w);
 
