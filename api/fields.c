@@ -68,21 +68,6 @@ static bool fld__digits(const char *s, size_t n, int *out)
 	return true;
 }
 
-static bool fld__leap_year(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int fld__month_days(int y, int m)
-{
-	static const int8_t days[12] = { 31, 28, 31, 30, 31, 30,
-					 31, 31, 30, 31, 30, 31 };
-
-	ASSERT(m >= 1);
-	ASSERT(m <= 12);
-	return days[m - 1] + (m == 2 && fld__leap_year(y));
-}
-
 bool fld_customer_id_valid(const char *s, size_t n)
 {
 	if (!s || n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
@@ -183,7 +168,7 @@ static int fld__date(const char *s, int *y, int *m, int *d)
 	if (!fld__digits(s, 4, y) || !fld__digits(s + 5, 2, m) ||
 	    !fld__digits(s + 8, 2, d))
 		return -EINVAL;
-	if (*m < 1 || *m > 12 || *d < 1 || *d > fld__month_days(*y, *m))
+	if (*m < 1 || *m > 12 || *d < 1 || *d > tz_month_days(*y, *m))
 		return -EINVAL;
 	return 0;
 }

@@ -198,7 +198,7 @@ static bool tz__leap_year(int64_t y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int tz__month_days(int64_t y, int m)
+int tz_month_days(int64_t y, int m)
 {
 	static const int days[12] = { 31, 28, 31, 30, 31, 30,
 				      31, 31, 30, 31, 30, 31 };
@@ -256,7 +256,7 @@ bool tz_date_valid(int year, int month, int day)
 {
 	if (year < 1970 || year > 9999 || month < 1 || month > 12)
 		return false;
-	return day >= 1 && day <= tz__month_days(year, month);
+	return day >= 1 && day <= tz_month_days(year, month);
 }
 
 /* ---- POSIX TZ footer ---- */
@@ -426,7 +426,7 @@ static int64_t tz__rule_day(const struct tz__date *d, int64_t y)
 		break;
 	}
 	first = tz_days_from_civil((int)y, d->month, 1);
-	next = first + tz__month_days(y, d->month);
+	next = first + tz_month_days(y, d->month);
 	wday_first = (tz_weekday(first) + 1) % 7; /* 0 = Sunday */
 	day = first + (d->wday - wday_first + 7) % 7 + 7 * (d->week - 1);
 	if (day >= next)

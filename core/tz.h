@@ -60,5 +60,6 @@ int64_t tz_days_from_civil(int year, int month, int day); /* since 1970-01-01 */
 void tz_civil_from_days(int64_t days, int *year, int *month, int *day);
 int tz_weekday(int64_t days);                    /* 0 = Monday ... 6 = Sunday */
 bool tz_date_valid(int year, int month, int day); /* year 1970..9999 */
+int tz_month_days(int64_t year, int month);     /* month 1..12: 28..31 */
 
 #endif /* BOOKD_TZ_H */
