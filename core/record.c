@@ -46,6 +46,7 @@ struct field {
 	uint8_t kind;
 	uint16_t offset, size;
 };
+_Static_assert(sizeof(struct core_rec) <= UINT16_MAX, "field offsets fit");
 
 #define FIELD(kind, type, member)                                      \
 	{ kind, (uint16_t)offsetof(type, member),                      \
