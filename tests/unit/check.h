@@ -56,6 +56,15 @@ struct check_test {
 
 #define CHECK_COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+/* CHECK(pred(s)) for each string s of the list; a failure names s. */
+#define CHECK_ALL(pred, ...)                                                  \
+	do {                                                                  \
+		static const char *const all_[] = { __VA_ARGS__ };            \
+		for (size_t i_ = 0; i_ < CHECK_COUNT_OF(all_); i_++)          \
+			CHECK_MSG(pred(all_[i_]), "%s(\"%s\")", #pred,       \
+				  all_[i_]);                                  \
+	} while (0)
+
 /* The tests a program defined with CHECK_TEST_FN, in the order of its
  * file (check_run_all runs them). */
 struct check_tests {

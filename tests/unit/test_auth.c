@@ -7,7 +7,8 @@
  * Tokens are placed right before a PROT_NONE guard page (no NUL after),
  * so a read past token_size crashes the test.
  *
- * Prints "auth: N checks, M failed" and exits 0 only when all passed.
+ * Prints "auth: P passed, F failed" (test functions; check.h check_run)
+ * and exits 0 only when all passed.
  */
 #include "auth.h"
 
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "guard_test.h"
 #include "jwt_test.h"
 
 
@@ -33,29 +35,9 @@
 
 /* ---- guard page ---- */
 
-static char *guard_base;
-static size_t page_size;
-
-static void guard_init(void)
-{
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	guard_base = mmap(NULL, 3 * page_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_base == MAP_FAILED ||
-	    mprotect(guard_base + 2 * page_size, page_size, PROT_NONE) < 0) {
-		perror("guard page");
-		exit(1);
-	}
-}
-
 static const char *guarded(const char *s, size_t n)
 {
-	char *p = guard_base + 2 * page_size - n;
-
-	if (n > 2 * page_size)
-		abort();
-	memcpy(p, s, n);
-	return p;
+	return guard_copy(s, n);
 }
 
 /* ---- building tokens ---- */
@@ -119,7 +101,7 @@ static void config_init(void)
 	strcpy(cfg.stripe_secret, "whsec_test");
 }
 
-static void test_keys(void)
+CHECK_TEST_FN(test_keys)
 {
 	struct auth_principal who;
 	struct auth_config saved = cfg;
@@ -162,7 +144,7 @@ static void test_keys(void)
 	}
 }
 
-static void test_jwt(void)
+CHECK_TEST_FN(test_jwt)
 {
 	struct auth_principal who;
 	char *t, buf[16384];
@@ -258,18 +240,17 @@ static void test_jwt(void)
 			CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
 			CHECK(who.role == AUTH_NONE);
 		}
-		snprintf(buf, sizeof(buf), "%s,\"nbf\":1e300", exp_in(60));
-		t = jwt(HS256, claims("cus_42", buf), SECRET);
-		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
-		snprintf(buf, sizeof(buf), "%s,\"nbf\":-5", exp_in(60));
-		t = jwt(HS256, claims("cus_42", buf), SECRET);
-		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
-		snprintf(buf, sizeof(buf), "%s,\"iat\":1e300", exp_in(60));
-		t = jwt(HS256, claims("cus_42", buf), SECRET);
-		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
-		snprintf(buf, sizeof(buf), "%s,\"iat\":\"now\"", exp_in(60));
-		t = jwt(HS256, claims("cus_42", buf), SECRET);
-		CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		/* bad nbf and iat beside a good exp */
+		static const char *const bad_times[] = {
+			",\"nbf\":1e300", ",\"nbf\":-5", ",\"iat\":1e300",
+			",\"iat\":\"now\"",
+		};
+		for (size_t i = 0; i < CHECK_COUNT_OF(bad_times); i++) {
+			snprintf(buf, sizeof(buf), "%s%s", exp_in(60),
+				 bad_times[i]);
+			t = jwt(HS256, claims("cus_42", buf), SECRET);
+			CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
+		}
 		/* the largest exp: far future, valid, exact in ms */
 		t = jwt(HS256, claims("cus_42", ",\"exp\":253402300799"),
 			SECRET);
@@ -401,7 +382,7 @@ static int stripe(const char *h, const char *body, core_time now)
 				  now);
 }
 
-static void test_stripe(void)
+CHECK_TEST_FN(test_stripe)
 {
 	const char *body = "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\"}";
 	const int64_t tol_s = AUTH_STRIPE_TOLERANCE_MS / 1000;
@@ -483,7 +464,7 @@ static void test_stripe(void)
 	CHECK(stripe(stripe_header("whsec_test", NOW_S, "", "", ""), "", NOW) == 0);
 }
 
-static void test_origins(void)
+CHECK_TEST_FN(test_origins)
 {
 	struct auth_config c;
 	char long_item[AUTH_KEY_SIZE_MAX + 8], many[4096];
@@ -551,7 +532,7 @@ static const char *CLIENT(const char *peer, const char *xff)
 }
 
 /* BOOKD_TRUSTED_PROXIES and the client address for the address limit. */
-static void test_proxies(void)
+CHECK_TEST_FN(test_proxies)
 {
 	struct auth_config c;
 
@@ -613,7 +594,7 @@ static void test_proxies(void)
 	CHECK(auth_config_set_proxies(&c, NULL) == 0 && c.proxy_count == 0);
 }
 
-static void test_idem(void)
+CHECK_TEST_FN(test_idem)
 {
 	struct auth_principal alice = { .role = AUTH_CUSTOMER, .customer_id = "alice" };
 	struct auth_principal bob = { .role = AUTH_CUSTOMER, .customer_id = "bob" };
@@ -705,7 +686,7 @@ static void *race_main(void *p)
 	return NULL;
 }
 
-static void test_limiter(void)
+CHECK_TEST_FN(test_limiter)
 {
 	struct auth_limit_config c;
 	struct auth_limiter *l;
@@ -800,7 +781,7 @@ static void test_limiter(void)
 
 /* Whom a request acts for, and the payment a principal gets: the rules
  * both protocols apply (auth_acts_for, auth_payment_for). */
-static void test_acts_for(void)
+CHECK_TEST_FN(test_acts_for)
 {
 	struct auth_principal svc = { .role = AUTH_SERVICE };
 	struct auth_principal cust = { .role = AUTH_CUSTOMER };
@@ -843,16 +824,7 @@ static void test_acts_for(void)
 
 int main(void)
 {
-	guard_init();
+	guard_init(2 * (size_t)sysconf(_SC_PAGESIZE));
 	config_init();
-	test_keys();
-	test_jwt();
-	test_stripe();
-	test_origins();
-	test_proxies();
-	test_idem();
-	test_limiter();
-	test_acts_for();
-	printf("auth: %u checks, %u failed\n", check_count, check_fail_count);
-	return check_fail_count ? 1 : 0;
+	return check_run_all("auth", NULL);
 }

@@ -8,7 +8,8 @@
  * Expectations are computed independently: times from a hand-written day
  * count (a loop over years and months, not days_from_civil).
  *
- * Prints "fields: N checks, M failed" and exits 0 only when all passed.
+ * Prints "fields: P passed, F failed" (test functions; check.h check_run)
+ * and exits 0 only when all passed.
  */
 #include "fields.h"
 
@@ -21,40 +22,17 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "guard_test.h"
 
 
 
 /* ---- guard page ---- */
 
-static char *guard_base;
-static size_t page_size;
-
-static void guard_init(void)
-{
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	guard_base = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_base == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	if (mprotect(guard_base + page_size, page_size, PROT_NONE) < 0) {
-		perror("mprotect");
-		exit(1);
-	}
-}
-
 /* s copied so that its last byte is the last before the guard page. */
 static const char *g(const char *s, size_t *n)
 {
-	size_t len = strlen(s);
-	char *p = guard_base + page_size - len;
-
-	if (len > page_size)
-		abort();
-	memcpy(p, s, len);
-	*n = len;
-	return p;
+	*n = strlen(s);
+	return guard_copy(s, *n);
 }
 
 /* ---- independent calendar ---- */
@@ -143,7 +121,7 @@ static bool time_bad(const char *s)
 
 /* ---- tests ---- */
 
-static void test_ids(void)
+CHECK_TEST_FN(test_ids)
 {
 	uint64_t v = 7;
 
@@ -171,16 +149,12 @@ static void test_ids(void)
 	CHECK(fld_id_parse("123", 0, &v) == -EINVAL);
 }
 
-static void test_customer_ids(void)
+CHECK_TEST_FN(test_customer_ids)
 {
 	char buf[80];
 
-	CHECK(cust("a"));
-	CHECK(cust("cus_123"));
-	CHECK(cust("user@example.com"));
-	CHECK(cust("urn:x:y-z.1"));
-	CHECK(cust("550e8400-e29b-41d4-a716-446655440000"));
-	CHECK(cust("ABCxyz0189._:@-"));
+	CHECK_ALL(cust, "a", "cus_123", "user@example.com", "urn:x:y-z.1",
+		  "550e8400-e29b-41d4-a716-446655440000", "ABCxyz0189._:@-");
 	memset(buf, 'x', 64);
 	buf[64] = '\0';
 	CHECK(cust(buf));   /* 64: the maximum */
@@ -199,7 +173,7 @@ static void test_customer_ids(void)
 	CHECK(!fld_customer_id_valid(NULL, 0));
 }
 
-static void test_dates(void)
+CHECK_TEST_FN(test_dates)
 {
 	struct core_date d = { 1, 1, 1 };
 
@@ -234,7 +208,7 @@ static void test_dates(void)
 	CHECK(date("", &d) == -EINVAL);
 }
 
-static void test_hhmm_weekday_currency(void)
+CHECK_TEST_FN(test_hhmm_weekday_currency)
 {
 	uint16_t m = 9;
 	uint8_t bit = 0;
@@ -283,7 +257,7 @@ static void test_hhmm_weekday_currency(void)
 	CHECK(strcmp(cur, "chf") == 0); /* untouched on refusal */
 }
 
-static void test_time_parse(void)
+CHECK_TEST_FN(test_time_parse)
 {
 	core_time t;
 
@@ -319,28 +293,18 @@ static void test_time_parse(void)
 	CHECK(time_is("1900-03-01T00:00:00Z", MS(1900, 3, 1, 0, 0, 0)));
 	CHECK(time_is("9999-12-31T23:59:59Z", MS(9999, 12, 31, 23, 59, 59)));
 
-	CHECK(time_bad("1900-02-29T00:00:00Z"));
-	CHECK(time_bad("2026-02-29"));
-	CHECK(time_bad("2026-11-25T24:00:00Z"));
-	CHECK(time_bad("2026-11-25T18:60:00Z"));
-	CHECK(time_bad("2026-11-25T18:00:60Z")); /* no leap seconds */
-	CHECK(time_bad("2026-11-25T18:00:00"));  /* no zone */
-	CHECK(time_bad("2026-11-25T18:00Z"));
-	CHECK(time_bad("2026-11-25 18:00:00Z"));
-	CHECK(time_bad("2026-11-25T18:00:00.Z"));
-	CHECK(time_bad("2026-11-25T18:00:00.1234567890Z")); /* 10 digits */
-	CHECK(time_bad("2026-11-25T18:00:00+1:00"));
-	CHECK(time_bad("2026-11-25T18:00:00+01"));
-	CHECK(time_bad("2026-11-25T18:00:00+0100"));
-	CHECK(time_bad("2026-11-25T18:00:00+24:00"));
-	CHECK(time_bad("2026-11-25T18:00:00+01:60"));
-	CHECK(time_bad("2026-11-25T18:00:00Zjunk"));
-	CHECK(time_bad("2026-11-25T18:00:00+01:00 "));
-	CHECK(time_bad("2026-11-25T18:00:00.25"));
-	CHECK(time_bad("2026-11-25T"));
-	CHECK(time_bad("2026-11-2"));
-	CHECK(time_bad(""));
-	CHECK(time_bad("tomorrow"));
+	CHECK_ALL(time_bad, "1900-02-29T00:00:00Z", "2026-02-29",
+		  "2026-11-25T24:00:00Z", "2026-11-25T18:60:00Z",
+		  "2026-11-25T18:00:60Z", /* no leap seconds */
+		  "2026-11-25T18:00:00", /* no zone */
+		  "2026-11-25T18:00Z", "2026-11-25 18:00:00Z",
+		  "2026-11-25T18:00:00.Z",
+		  "2026-11-25T18:00:00.1234567890Z", /* 10 digits */
+		  "2026-11-25T18:00:00+1:00", "2026-11-25T18:00:00+01",
+		  "2026-11-25T18:00:00+0100", "2026-11-25T18:00:00+24:00",
+		  "2026-11-25T18:00:00+01:60", "2026-11-25T18:00:00Zjunk",
+		  "2026-11-25T18:00:00+01:00 ", "2026-11-25T18:00:00.25",
+		  "2026-11-25T", "2026-11-2", "", "tomorrow");
 	CHECK(fld_time_parse(NULL, 0, &t) == -EINVAL);
 	/* every prefix of a valid time but the date is refused (and read
 	 * within bounds: the guard page) */
@@ -359,7 +323,7 @@ static void test_time_parse(void)
 	}
 }
 
-static void test_time_format(void)
+CHECK_TEST_FN(test_time_format)
 {
 	char out[FLD_TIME_SIZE];
 	core_time back;
@@ -420,7 +384,7 @@ static void test_time_format(void)
 	}
 }
 
-static void test_timezones(void)
+CHECK_TEST_FN(test_timezones)
 {
 	CHECK(fld_timezone_valid("UTC"));
 	CHECK(fld_timezone_valid("Europe/Berlin"));
@@ -432,7 +396,7 @@ static void test_timezones(void)
 	CHECK(!fld_timezone_valid("/usr/share/zoneinfo/UTC"));
 }
 
-static void test_names(void)
+CHECK_TEST_FN(test_names)
 {
 	CHECK(strcmp(fld_event_status_name(CORE_EVENT_SCHEDULED), "scheduled") == 0);
 	CHECK(strcmp(fld_event_status_name(CORE_EVENT_CANCELLED), "cancelled") == 0);
@@ -463,7 +427,7 @@ static bool errno_is(int rc, const char *code, int status)
 	return strcmp(got, code) == 0 && s == status;
 }
 
-static void test_errors(void)
+CHECK_TEST_FN(test_errors)
 {
 	CHECK(err_is(CORE_EVENT_FULL, "event_full", 409));
 	CHECK(err_is(CORE_ALREADY_BOOKED, "already_booked", 409));
@@ -522,7 +486,7 @@ static void test_errors(void)
 }
 
 /* The validators both protocols share for keys and free text. */
-static void test_keys_text(void)
+CHECK_TEST_FN(test_keys_text)
 {
 	char k[300];
 
@@ -561,7 +525,7 @@ static void test_keys_text(void)
 
 /* The series rules both protocols check after each field's parser, and
  * the weekday message: the field and the bad value named. */
-static void test_series_messages(void)
+CHECK_TEST_FN(test_series_messages)
 {
 	struct core_series_spec s;
 	char err[160];
@@ -601,18 +565,6 @@ static void test_series_messages(void)
 
 int main(void)
 {
-	guard_init();
-	test_ids();
-	test_customer_ids();
-	test_dates();
-	test_hhmm_weekday_currency();
-	test_time_parse();
-	test_time_format();
-	test_timezones();
-	test_names();
-	test_errors();
-	test_series_messages();
-	test_keys_text();
-	printf("fields: %u checks, %u failed\n", check_count, check_fail_count);
-	return check_fail_count ? 1 : 0;
+	guard_init((size_t)sysconf(_SC_PAGESIZE));
+	return check_run_all("fields", NULL);
 }

@@ -21,41 +21,17 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "guard_test.h"
 
 #define GUARD_SIZE (256u << 10)
 #define RANDOM_ROUND_COUNT 20000
 
 
 
-static uint8_t *guard_base;
-static size_t page_size;
-
-static void guard_init(void)
-{
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	guard_base = mmap(NULL, GUARD_SIZE + page_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_base == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	if (mprotect(guard_base + GUARD_SIZE, page_size, PROT_NONE) < 0) {
-		perror("mprotect");
-		exit(1);
-	}
-}
-
 /* p[0..n) copied to end right at the guard page. */
 static const uint8_t *g(const void *p, size_t n)
 {
-	uint8_t *d;
-
-	if (n > GUARD_SIZE)
-		abort();
-	d = guard_base + GUARD_SIZE - n;
-	if (n)
-		memcpy(d, p, n);
-	return d;
+	return guard_copy(p, n);
 }
 
 static msgpack_zone *zone;
@@ -344,6 +320,13 @@ static bool event_equal(const struct core_event_view *v, const struct bc_event *
 	       v->version == e->version;
 }
 
+/* pk packing into b, emptied. */
+static void packer_reset(msgpack_packer *pk, struct buf *b)
+{
+	b->size = 0;
+	msgpack_packer_init(pk, b, mp_buf_write);
+}
+
 static void test_objects(void)
 {
 	static struct bc_event events[BC_LIST_LIMIT_MAX];
@@ -356,8 +339,7 @@ static void test_objects(void)
 	for (unsigned k = 0; k < 12; k++) {
 		struct core_booking_view v = sample_booking(k);
 		struct bc_booking out;
-		b.size = 0;
-		msgpack_packer_init(&pk, &b, mp_buf_write);
+		packer_reset(&pk, &b);
 		mp_pack_booking(&pk, &v);
 		CHECK(decode(b.data, b.size, &o) == 0);
 		CHECK(mp_read_booking(&o, &out) == 0);
@@ -369,8 +351,7 @@ static void test_objects(void)
 	for (unsigned k = 0; k < 6; k++) {
 		struct core_event_view v = sample_event(k);
 		struct bc_event out;
-		b.size = 0;
-		msgpack_packer_init(&pk, &b, mp_buf_write);
+		packer_reset(&pk, &b);
 		mp_pack_event(&pk, &v);
 		CHECK(decode(b.data, b.size, &o) == 0);
 		CHECK(mp_read_event(&o, &out) == 0);
@@ -380,8 +361,7 @@ static void test_objects(void)
 	/* A cancel answer as bin.c writes it, framed. */
 	struct core_booking_view bk = sample_booking(3), pr = sample_booking(2);
 	size_t start;
-	b.size = 0;
-	msgpack_packer_init(&pk, &b, mp_buf_write);
+	packer_reset(&pk, &b);
 	start = mp_frame_begin(&pk, b.size);
 	msgpack_pack_map(&pk, 5);
 	mp_pack_kv_uint(&pk, "id", UINT64_MAX);
@@ -405,8 +385,7 @@ static void test_objects(void)
 	CHECK(!a.has_event && a.event_count == 0);
 
 	/* A list answer; more events than the reader's room is refused. */
-	b.size = 0;
-	msgpack_packer_init(&pk, &b, mp_buf_write);
+	packer_reset(&pk, &b);
 	msgpack_pack_map(&pk, 5);
 	mp_pack_kv_uint(&pk, "id", 9);
 	mp_pack_kv_str(&pk, "code", "ok");
@@ -431,8 +410,7 @@ static void test_objects(void)
 	CHECK(mp_read_answer(&o, &a, events, 4, bookings, 4) == -EINVAL);
 
 	/* An error answer of a batch item. */
-	b.size = 0;
-	msgpack_packer_init(&pk, &b, mp_buf_write);
+	packer_reset(&pk, &b);
 	msgpack_pack_map(&pk, 6);
 	mp_pack_kv_uint(&pk, "id", 5);
 	mp_pack_kv_uint(&pk, "index", 3);
@@ -473,8 +451,7 @@ static void test_wrong_types(void)
 	longs[sizeof(longs) - 1] = '\0';
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		const char *w = bad[k];
-		b.size = 0;
-		msgpack_packer_init(&pk, &b, mp_buf_write);
+		packer_reset(&pk, &b);
 		if (k == 0) {
 			msgpack_pack_map(&pk, 1);
 			mp_pack_kv_uint(&pk, "id", 1);
@@ -530,8 +507,7 @@ static void test_wrong_types(void)
 	buf_free(&b);
 
 	/* A status this client does not know is "unknown", not an error. */
-	b.size = 0;
-	msgpack_packer_init(&pk, &b, mp_buf_write);
+	packer_reset(&pk, &b);
 	msgpack_pack_map(&pk, 2);
 	mp_pack_kv_uint(&pk, "id", 77);
 	mp_pack_kv_str(&pk, "status", "teleported");
@@ -595,7 +571,7 @@ int main(void)
 	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
 
 	printf("proto: seed %" PRIu64 " (PROTO_TEST_SEED)\n", seed);
-	guard_init();
+	guard_init(GUARD_SIZE);
 	zone = msgpack_zone_new(MP_ZONE_CHUNK_SIZE);
 	if (!zone)
 		return 1;
