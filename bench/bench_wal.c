@@ -431,6 +431,17 @@ static void usage(void)
 	exit(2);
 }
 
+/* The value of the name arg is (a or b), else the usage. */
+static int one_of(const char *arg, const char *a, int a_value, const char *b,
+		  int b_value)
+{
+	if (strcmp(arg, a) == 0)
+		return a_value;
+	if (strcmp(arg, b) != 0)
+		usage();
+	return b_value;
+}
+
 int main(int argc, char **argv)
 {
 /* An option with a value (--name V), and one without (--name). */
@@ -458,16 +469,12 @@ int main(int argc, char **argv)
 		case 's': opt.size = (uint32_t)atoi(optarg); break;
 		case 'd': opt.duration = atof(optarg); break;
 		case 'y':
-			if (strcmp(optarg, "write") == 0)
-				opt.sync = WAL_SYNC_WRITE;
-			else if (strcmp(optarg, "fdatasync") != 0)
-				usage();
+			opt.sync = one_of(optarg, "fdatasync", WAL_SYNC_FDATASYNC,
+					  "write", WAL_SYNC_WRITE);
 			break;
 		case 'i':
-			if (strcmp(optarg, "uring") == 0)
-				opt.io = WAL_IO_URING;
-			else if (strcmp(optarg, "thread") != 0)
-				usage();
+			opt.io = one_of(optarg, "thread", WAL_IO_THREAD, "uring",
+					WAL_IO_URING);
 			break;
 		case 'b': opt.buffer_size = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'g': opt.segment_size = strtoull(optarg, NULL, 0); break;

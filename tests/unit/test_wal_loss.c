@@ -122,6 +122,14 @@ static void build(const char *dir, uint64_t records)
 	wal_close(w);
 }
 
+/* dir becomes root/name, holding a log built as build does. */
+static void build_sub(char *dir, size_t dir_size, const char *name,
+		      uint64_t records)
+{
+	sub_dir(dir, dir_size, name);
+	build(dir, records);
+}
+
 static int open_err(const char *dir, bool cut, char *err, size_t err_size)
 {
 	struct wal_config cfg;
@@ -149,8 +157,7 @@ static void test_missing_last_segment(void)
 	size_t n;
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "missing-last");
-	build(dir, 20);
+	build_sub(dir, sizeof(dir), "missing-last", 20);
 	n = list_segments(dir, lsns, 16);
 	REQUIRE(n >= 3);
 	seg_path(path, sizeof(path), dir, lsns[n - 1]);
@@ -190,8 +197,7 @@ static void test_missing_tail_segments(void)
 	uint64_t lsns[16];
 	size_t n, i;
 
-	sub_dir(dir, sizeof(dir), "missing-two");
-	build(dir, 24);
+	build_sub(dir, sizeof(dir), "missing-two", 24);
 	n = list_segments(dir, lsns, 16);
 	REQUIRE(n >= 4);
 	for (i = n - 2; i < n; i++) {
@@ -218,8 +224,8 @@ static void test_rollover_clean(void)
 	size_t n, round;
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "clean");
-	build(dir, 7); /* the 7th record starts segment 2 */
+	/* The 7th record starts segment 2. */
+	build_sub(dir, sizeof(dir), "clean", 7);
 	n = list_segments(dir, lsns, 16);
 	CHECK_EQ(n, 2);
 	for (round = 0; round < 3; round++) {
@@ -257,8 +263,7 @@ static void test_version1(void)
 	size_t n, i;
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "v1");
-	build(dir, 9);
+	build_sub(dir, sizeof(dir), "v1", 9);
 	n = list_segments(dir, lsns, 16);
 	REQUIRE(n == 2);
 	for (i = 0; i < n; i++) {
@@ -364,20 +369,27 @@ static void test_truncated(void)
 	rm_rf(dir);
 }
 
+/* The first LSN of the last segment in dir; its path goes to path. */
+static uint64_t last_segment(const char *dir, char *path, size_t size)
+{
+	uint64_t lsns[16];
+	size_t n = list_segments(dir, lsns, 16);
+
+	REQUIRE(n > 0);
+	seg_path(path, size, dir, lsns[n - 1]);
+	return lsns[n - 1];
+}
+
 /* Zeros where acknowledged records were, in the last segment (nothing
  * after them to prove them durable): DURABLE says they were. */
 static void test_zeroed_tail(void)
 {
 	char dir[128], path[256], err[512], cmd[512];
-	uint64_t lsns[16], first;
-	size_t n;
+	uint64_t first;
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "zeroed");
-	build(dir, 20);
-	n = list_segments(dir, lsns, 16);
-	first = lsns[n - 1];
-	seg_path(path, sizeof(path), dir, first);
+	build_sub(dir, sizeof(dir), "zeroed", 20);
+	first = last_segment(dir, path, sizeof(path));
 	/* The last record only, then every record of the segment. */
 	zero_from(path, rec_off(first, 20), rec_off(first, 21));
 	CHECK_EQ(open_err(dir, false, err, sizeof(err)), -EUCLEAN);
@@ -410,12 +422,10 @@ static void test_zeroed_tail(void)
 static void test_torn_tail_behind_checkpoint(void)
 {
 	char dir[128], path[256], ck[256], cmd[600];
-	uint64_t lsns[16], first;
-	size_t n;
+	uint64_t first;
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "torn-ck");
-	build(dir, 19);
+	build_sub(dir, sizeof(dir), "torn-ck", 19);
 	snprintf(ck, sizeof(ck), "%s/DURABLE", dir);
 	snprintf(cmd, sizeof(cmd), "cp %s %s.19", ck, ck);
 	REQUIRE(system(cmd) == 0);
@@ -425,9 +435,7 @@ static void test_torn_tail_behind_checkpoint(void)
 	wal_close(w);
 	snprintf(cmd, sizeof(cmd), "mv %s.19 %s", ck, ck);
 	REQUIRE(system(cmd) == 0);
-	n = list_segments(dir, lsns, 16);
-	first = lsns[n - 1];
-	seg_path(path, sizeof(path), dir, first);
+	first = last_segment(dir, path, sizeof(path));
 	zero_from(path, rec_off(first, 20) + 40, rec_off(first, 21));
 	w = open_replayed(dir, false, 19);
 	wal_close(w);
@@ -443,8 +451,8 @@ static void test_cut_before(void)
 	char dir[128], err[512];
 	wal *w;
 
-	sub_dir(dir, sizeof(dir), "cut-before");
-	build(dir, 20); /* segments 1, 7, 13, 19 */
+	/* Segments 1, 7, 13, 19. */
+	build_sub(dir, sizeof(dir), "cut-before", 20);
 	w = open_log(dir, false);
 	CHECK_EQ(wal_cut_before(w, 21, err, sizeof(err)), 0); /* nothing */
 	CHECK_EQ(wal_cut_before(w, 22, err, sizeof(err)), -EINVAL);
