@@ -299,6 +299,12 @@ void jw_kv_cstr(struct jw *w, const char *key, const char *s)
 	jw_cstr(w, s);
 }
 
+void jw_kv_strn(struct jw *w, const char *key, const char *s, size_t size)
+{
+	jw_key(w, key);
+	jw_str(w, s, strnlen(s, size));
+}
+
 void jw_kv_double(struct jw *w, const char *key, double v)
 {
 	jw_key(w, key);
@@ -334,8 +340,7 @@ static void jw_place(struct jw *w, uint64_t org_id, uint64_t location_id,
 	jw_kv_id(w, "org_id", org_id);
 	jw_kv_id(w, "location_id", location_id);
 	jw_kv_id(w, "instructor_id", instructor_id);
-	jw_key(w, "title");
-	jw_str(w, title, strnlen(title, title_size));
+	jw_kv_strn(w, "title", title, title_size);
 }
 
 /* "price_cents" and "currency" (null when the class is free of one). */
@@ -388,9 +393,7 @@ void jw_booking(struct jw *w, const struct core_booking_view *b)
 	jw_obj_begin(w);
 	jw_kv_id(w, "id", b->id);
 	jw_kv_id(w, "event_id", b->event_id);
-	jw_key(w, "customer_id");
-	jw_str(w, b->customer_id,
-	       strnlen(b->customer_id, sizeof(b->customer_id)));
+	jw_kv_strn(w, "customer_id", b->customer_id, sizeof(b->customer_id));
 	jw_kv_cstr(w, "status", fld_booking_status_name(b->status));
 	if (b->status == CORE_BOOKING_WAITLISTED && b->position)
 		jw_kv_u64(w, "position", b->position);
@@ -418,8 +421,7 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 	jw_kv_u64(w, "capacity", s->capacity);
 	jw_kv_u64(w, "waitlist_capacity", s->waitlist_capacity);
 	jw_price(w, s->price_cents, s->currency, sizeof(s->currency));
-	jw_key(w, "timezone");
-	jw_str(w, s->timezone, strnlen(s->timezone, sizeof(s->timezone)));
+	jw_kv_strn(w, "timezone", s->timezone, sizeof(s->timezone));
 	jw_key(w, "weekdays");
 	jw_arr_begin(w);
 	for (int i = 0; i < 7; i++)

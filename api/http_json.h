@@ -70,6 +70,8 @@ void jw_rawf(struct jw *w, const char *fmt, ...)
 void jw_kv_u64(struct jw *w, const char *key, uint64_t v);
 void jw_kv_id(struct jw *w, const char *key, uint64_t id);
 void jw_kv_cstr(struct jw *w, const char *key, const char *s);
+/* s of a fixed-size field: up to its first NUL, at most size bytes. */
+void jw_kv_strn(struct jw *w, const char *key, const char *s, size_t size);
 void jw_kv_double(struct jw *w, const char *key, double v);
 
 void jw_event(struct jw *w, const struct core_event_view *e);

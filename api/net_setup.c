@@ -269,6 +269,17 @@ void net_stop(struct srv *s, int timeout_ms)
 	s->slow_started = 0;
 }
 
+/* Frees a list of slow jobs (linked by next). */
+static void slow_list_free(struct slow_job *j)
+{
+	while (j) {
+		struct slow_job *next = j->next;
+
+		free(j);
+		j = next;
+	}
+}
+
 void net_free(struct srv *s)
 {
 	if (!s)
@@ -278,8 +289,10 @@ void net_free(struct srv *s)
 			close(s->unix_fd[k]);
 			unlink(s->unix_path[k]);
 		}
+	slow_list_free(s->slow_head); /* queued, never started */
 	for (unsigned i = 0; s->threads && i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
+		slow_list_free(t->slow_done); /* done after the thread left */
 		if (t->ring.ring_fd > 0)
 			io_uring_queue_exit(&t->ring);
 		stop_listeners(t);
@@ -298,21 +311,11 @@ void net_free(struct srv *s)
 				free(t->pends[k].views.bookings);
 				buf_free(&t->pends[k].after);
 			}
-		while (t->slow_done) { /* finished after the thread left */
-			struct slow_job *j = t->slow_done;
-			t->slow_done = j->next;
-			free(j);
-		}
 		free(t->conns);
 		free(t->pends);
 		free(t->br);
 		free(t->bufs);
 		buf_free(&t->discard);
-	}
-	while (s->slow_head) {
-		struct slow_job *j = s->slow_head;
-		s->slow_head = j->next;
-		free(j);
 	}
 	auth_limiter_free(s->limiter);
 	free(s->addr_slots);
