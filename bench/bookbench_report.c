@@ -250,6 +250,77 @@ static void json_bookd(FILE *f, const struct bb_bookd_info *b)
 		!b->started ? "bookd's own" : b->limits_off ? "off" : "kept");
 }
 
+/* One run as an object of result.json's "runs" (i: its place). */
+static void json_run(FILE *f, unsigned i, const struct bb_run *r)
+{
+	const struct bb_dataset *ds = r->ds;
+	fprintf(f, "%s\n{\"scenario\":\"%s\",\"driver\":\"%s\",\"mode\":\"%s\","
+		   "\"connections\":%u,\"inflight\":%u,\"rate_offered\":%.1f,",
+		i ? "," : "", r->scenario, r->driver, r->mode, r->connections, r->inflight,
+		r->rate);
+	fprintf(f, "\"dataset\":{\"orgs\":%u,\"events\":%u,\"capacity\":%u,"
+		   "\"waitlist_capacity\":%u,\"day\":\"%s\",\"run_tag\":\"%s\"},",
+		ds->org_count, ds->event_count, ds->capacity, ds->waitlist_capacity, ds->day,
+		ds->run_tag);
+	fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,\"goodput\":%.1f,"
+		   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
+		   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64 ",",
+		r->elapsed_s, r->count, rate_of(r), goodput_of(r), r->bookings_acked,
+		r->cancels_acked, r->promotions, errors_of(r), r->unsent);
+	fprintf(f, "\"error_pct\":%.3f,\"failed\":", r->error_pct);
+	if (r->failed[0])
+		json_str(f, r->failed);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"latency\":");
+	json_lat(f, &r->hist);
+	fprintf(f, ",\"by_operation\":{");
+	bool first = true;
+	for (int k = 0; k < BB_OP_KIND_COUNT; k++) {
+		if (r->hist_kind[k].count == 0)
+			continue;
+		fprintf(f, "%s\"%s\":", first ? "" : ",", kind_names[k]);
+		json_lat(f, &r->hist_kind[k]);
+		first = false;
+	}
+	fprintf(f, "},\"by_code\":{");
+	first = true;
+	for (int c = 0; c < BB_CODE_COUNT; c++) {
+		if (r->by_code[c] == 0)
+			continue;
+		fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",",
+			bb_code_name((enum bb_code)c), r->by_code[c]);
+		first = false;
+	}
+	fprintf(f, "},\"check\":");
+	if (r->checked) {
+		fprintf(f, "{\"ok\":%s,\"problems\":%d,\"report\":",
+			r->check_problems == 0 ? "true" : "false", r->check_problems);
+		json_str(f, r->check_report);
+		fprintf(f, "}");
+	} else {
+		fprintf(f, "null");
+	}
+	fprintf(f, ",\"system\":%s", r->system[0] ? r->system : "null");
+	fprintf(f, ",\"timeline\":{\"columns\":[\"t_s\",\"requests\",\"errors\",\"p50\","
+		   "\"p99\",\"max\"],\"rows\":[");
+	for (unsigned t = 0; t < r->timeline_count; t++) {
+		const struct bb_second *s = &r->timeline[t];
+		fprintf(f, "%s[%.3f,%" PRIu64 ",%" PRIu64 ",%.4f,%.4f,%.4f]", t ? "," : "", s->t,
+			s->count, s->errors, ms(s->p50_ns), ms(s->p99_ns), ms(s->max_ns));
+	}
+	fprintf(f, "]},\"histogram\":{\"columns\":[\"low_ns\",\"high_ns\",\"count\"],\"rows\":[");
+	first = true;
+	for (unsigned b = 0; b < BB_HIST_BUCKET_COUNT; b++) {
+		if (r->hist.buckets[b] == 0)
+			continue;
+		fprintf(f, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", first ? "" : ",",
+			bb_hist_bucket_low(b), bb_hist_bucket_high(b), r->hist.buckets[b]);
+		first = false;
+	}
+	fprintf(f, "]}}");
+}
+
 static void report_json(FILE *f, const char *date, const struct bb_run *const *runs,
 			unsigned run_count, const char *command, const char *machine,
 			const struct bb_bookd_info *bookd)
@@ -261,75 +332,8 @@ static void report_json(FILE *f, const char *date, const struct bb_run *const *r
 	fprintf(f, ",\"bookd\":");
 	json_bookd(f, bookd);
 	fprintf(f, ",\"latency_unit\":\"ms\",\"runs\":[");
-	for (unsigned i = 0; i < run_count; i++) {
-		const struct bb_run *r = runs[i];
-		const struct bb_dataset *ds = r->ds;
-		fprintf(f, "%s\n{\"scenario\":\"%s\",\"driver\":\"%s\",\"mode\":\"%s\","
-			   "\"connections\":%u,\"inflight\":%u,\"rate_offered\":%.1f,",
-			i ? "," : "", r->scenario, r->driver, r->mode, r->connections, r->inflight,
-			r->rate);
-		fprintf(f, "\"dataset\":{\"orgs\":%u,\"events\":%u,\"capacity\":%u,"
-			   "\"waitlist_capacity\":%u,\"day\":\"%s\",\"run_tag\":\"%s\"},",
-			ds->org_count, ds->event_count, ds->capacity, ds->waitlist_capacity, ds->day,
-			ds->run_tag);
-		fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%" PRIu64 ",\"throughput\":%.1f,\"goodput\":%.1f,"
-			   "\"bookings_acked\":%" PRIu64 ",\"cancels_acked\":%" PRIu64
-			   ",\"promotions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"unsent\":%" PRIu64 ",",
-			r->elapsed_s, r->count, rate_of(r), goodput_of(r), r->bookings_acked,
-			r->cancels_acked, r->promotions, errors_of(r), r->unsent);
-		fprintf(f, "\"error_pct\":%.3f,\"failed\":", r->error_pct);
-		if (r->failed[0])
-			json_str(f, r->failed);
-		else
-			fputs("null", f);
-		fprintf(f, ",\"latency\":");
-		json_lat(f, &r->hist);
-		fprintf(f, ",\"by_operation\":{");
-		bool first = true;
-		for (int k = 0; k < BB_OP_KIND_COUNT; k++) {
-			if (r->hist_kind[k].count == 0)
-				continue;
-			fprintf(f, "%s\"%s\":", first ? "" : ",", kind_names[k]);
-			json_lat(f, &r->hist_kind[k]);
-			first = false;
-		}
-		fprintf(f, "},\"by_code\":{");
-		first = true;
-		for (int c = 0; c < BB_CODE_COUNT; c++) {
-			if (r->by_code[c] == 0)
-				continue;
-			fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",",
-				bb_code_name((enum bb_code)c), r->by_code[c]);
-			first = false;
-		}
-		fprintf(f, "},\"check\":");
-		if (r->checked) {
-			fprintf(f, "{\"ok\":%s,\"problems\":%d,\"report\":",
-				r->check_problems == 0 ? "true" : "false", r->check_problems);
-			json_str(f, r->check_report);
-			fprintf(f, "}");
-		} else {
-			fprintf(f, "null");
-		}
-		fprintf(f, ",\"system\":%s", r->system[0] ? r->system : "null");
-		fprintf(f, ",\"timeline\":{\"columns\":[\"t_s\",\"requests\",\"errors\",\"p50\","
-			   "\"p99\",\"max\"],\"rows\":[");
-		for (unsigned t = 0; t < r->timeline_count; t++) {
-			const struct bb_second *s = &r->timeline[t];
-			fprintf(f, "%s[%.3f,%" PRIu64 ",%" PRIu64 ",%.4f,%.4f,%.4f]", t ? "," : "", s->t,
-				s->count, s->errors, ms(s->p50_ns), ms(s->p99_ns), ms(s->max_ns));
-		}
-		fprintf(f, "]},\"histogram\":{\"columns\":[\"low_ns\",\"high_ns\",\"count\"],\"rows\":[");
-		first = true;
-		for (unsigned b = 0; b < BB_HIST_BUCKET_COUNT; b++) {
-			if (r->hist.buckets[b] == 0)
-				continue;
-			fprintf(f, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", first ? "" : ",",
-				bb_hist_bucket_low(b), bb_hist_bucket_high(b), r->hist.buckets[b]);
-			first = false;
-		}
-		fprintf(f, "]}}");
-	}
+	for (unsigned i = 0; i < run_count; i++)
+		json_run(f, i, runs[i]);
 	fprintf(f, "\n],\"comparisons\":[");
 	struct compare_row *rows;
 	int n = compare_rows(runs, run_count, &rows);
@@ -402,6 +406,21 @@ static void num_label(char *out, size_t size, double v, double step)
 /* A line chart: n points (x[i], ys[s][i]) for each series s, each point
  * marked. Log y when logy (values <= 0 are skipped). Nothing is drawn
  * when no point is (a note says why instead): no empty chart. */
+/* A value a chart can draw: finite, not negative, above 0 on a log scale. */
+static bool drawable(double v, bool logy)
+{
+	return isfinite(v) && v >= 0 && !(logy && v <= 0);
+}
+
+/* The y on the chart of a drawable value: the plot spans [top, top + height]
+ * for the values [0 or 10^lo, hi or 10^hi]. */
+static double chart_y(double v, bool logy, double lo, double hi, double top, double height)
+{
+	ASSERT(drawable(v, logy));
+	return logy ? top + height - (log10(v) - lo) / (hi - lo) * height
+		    : top + height - v / hi * height;
+}
+
 static void svg_lines(FILE *f, const char *title, const char *ylabel, const double *x,
 		      const double *const *ys, const char *const *names, unsigned series, unsigned n,
 		      bool logy)
@@ -414,7 +433,7 @@ static void svg_lines(FILE *f, const char *title, const char *ylabel, const doub
 	for (unsigned s = 0; s < series; s++)
 		for (unsigned i = 0; i < n; i++) {
 			double v = ys[s][i];
-			if (!isfinite(v) || v < 0 || (logy && v <= 0))
+			if (!drawable(v, logy))
 				continue;
 			points++;
 			if (v > ymax)
@@ -484,24 +503,16 @@ static void svg_lines(FILE *f, const char *title, const char *ylabel, const doub
 	for (unsigned s = 0; s < series; s++) {
 		fprintf(f, "<g fill='%s' stroke='%s'><polyline fill='none' stroke-width='1.5' "
 			   "points='", colors[s % 4], colors[s % 4]);
-		for (unsigned i = 0; i < n; i++) {
-			double v = ys[s][i];
-			if (!isfinite(v) || v < 0 || (logy && v <= 0))
-				continue;
-			double yy = logy ? MT + ph - (log10(v) - lo) / (hi - lo) * ph
-					 : MT + ph - v / hi * ph;
-			fprintf(f, "%.1f,%.1f ", ML + x[i] / xmax * pw, yy);
-		}
+		for (unsigned i = 0; i < n; i++)
+			if (drawable(ys[s][i], logy))
+				fprintf(f, "%.1f,%.1f ", ML + x[i] / xmax * pw,
+					chart_y(ys[s][i], logy, lo, hi, MT, ph));
 		fprintf(f, "'/>\n");
-		for (unsigned i = 0; i < n; i++) {
-			double v = ys[s][i];
-			if (!isfinite(v) || v < 0 || (logy && v <= 0))
-				continue;
-			double yy = logy ? MT + ph - (log10(v) - lo) / (hi - lo) * ph
-					 : MT + ph - v / hi * ph;
-			fprintf(f, "<circle cx='%.1f' cy='%.1f' r='2'><title>%.2f s: %.4g</title>"
-				   "</circle>", ML + x[i] / xmax * pw, yy, x[i], v);
-		}
+		for (unsigned i = 0; i < n; i++)
+			if (drawable(ys[s][i], logy))
+				fprintf(f, "<circle cx='%.1f' cy='%.1f' r='2'><title>%.2f s: %.4g</title>"
+					   "</circle>", ML + x[i] / xmax * pw,
+					chart_y(ys[s][i], logy, lo, hi, MT, ph), x[i], ys[s][i]);
 		fprintf(f, "</g>\n<text x='%d' y='%d' fill='%s'>", W - MR - 90,
 			MT + 14 + 14 * (int)s, colors[s % 4]);
 		html_text(f, names[s]);
@@ -605,6 +616,80 @@ static void html_lat_row(FILE *f, const char *name, const struct bb_hist *h)
 		name, l.count, l.p50, l.p90, l.p99, l.p999, l.max);
 }
 
+/* One run's section of report.html (i: its anchor, run<i>). */
+static void html_run(FILE *f, unsigned i, const struct bb_run *r)
+{
+	const struct bb_dataset *ds = r->ds;
+	fprintf(f, "<h2 id='run%u'>%s on %s</h2>\n<p>%s loop, %u connections &times; %u in "
+		   "flight",
+		i, r->scenario, r->driver, r->mode, r->connections, r->inflight);
+	if (r->rate > 0)
+		fprintf(f, ", %.0f requests/s offered (latency from the intended send time; "
+			   "%" PRIu64 " were due but not sent when the run ended)",
+			r->rate, r->unsent);
+	fprintf(f, ". Data set: %u orgs, %u events on %s, capacity %u, waitlist %u. "
+		   "%" PRIu64 " requests in %.2f s (%.0f/s); %" PRIu64 " bookings and %" PRIu64
+		   " cancels acknowledged, %" PRIu64 " promotions.</p>\n",
+		ds->org_count, ds->event_count, ds->day, ds->capacity, ds->waitlist_capacity,
+		r->count, r->elapsed_s, rate_of(r), r->bookings_acked, r->cancels_acked,
+		r->promotions);
+	if (r->failed[0]) {
+		fprintf(f, "<p class='bad'>FAILED: ");
+		html_text(f, r->failed);
+		fprintf(f, "</p>\n");
+	}
+	fprintf(f, "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th>"
+		   "<th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+	lat_rows(f, r, html_lat_row);
+	fprintf(f, "</table>\n<table><tr><th>outcome</th><th>count</th></tr>\n");
+	code_rows(f, r, "<tr><td>%s%s</td><td>%" PRIu64 "</td></tr>\n");
+	fprintf(f, "</table>\n");
+	unsigned n = r->timeline_count;
+	double *xs = calloc(n + 1, sizeof(double));
+	double *thr = calloc(n + 1, sizeof(double));
+	double *p50 = calloc(n + 1, sizeof(double));
+	double *p99 = calloc(n + 1, sizeof(double));
+	double *mx = calloc(n + 1, sizeof(double));
+	if (xs != NULL && thr != NULL && p50 != NULL && p99 != NULL && mx != NULL) {
+		double prev = 0;
+		for (unsigned t = 0; t < n; t++) {
+			const struct bb_second *s = &r->timeline[t];
+			double span = s->t - prev;
+			xs[t] = s->t;
+			thr[t] = span > 0 ? (double)s->count / span : 0;
+			p50[t] = ms(s->p50_ns);
+			p99[t] = ms(s->p99_ns);
+			mx[t] = ms(s->max_ns);
+			prev = s->t;
+		}
+		const double *ys1[] = { thr };
+		const char *n1[] = { "requests/s" };
+		svg_lines(f, "Throughput (requests/s, per second)", "requests/s", xs, ys1, n1, 1,
+			  n, false);
+		const double *ys2[] = { p50, p99, mx };
+		const char *n2[] = { "p50", "p99", "max" };
+		svg_lines(f, "Latency over time (ms, log scale)", "ms", xs, ys2, n2, 3, n, true);
+	}
+	free(xs);
+	free(thr);
+	free(p50);
+	free(p99);
+	free(mx);
+	svg_hist(f, &r->hist);
+	if (r->checked) {
+		fprintf(f, "<h3>Check: %s</h3>\n<pre>",
+			r->check_problems == 0 ? "<span class='ok'>OK</span>"
+					       : "<span class='bad'>PROBLEMS FOUND</span>");
+		html_text(f, r->check_report);
+		fprintf(f, "</pre>\n");
+	}
+	if (r->system[0]) {
+		fprintf(f, "<h3>System</h3>\n<pre>");
+		html_text(f, r->system);
+		fprintf(f, "</pre>\n");
+	}
+}
+
 static void report_html(FILE *f, const char *date, const struct bb_run *const *runs,
 			unsigned run_count, const char *command, const char *machine,
 			const struct bb_bookd_info *bookd)
@@ -671,78 +756,8 @@ static void report_html(FILE *f, const char *date, const struct bb_run *const *r
 	free(rows);
 	if (cmp_count > 0)
 		fprintf(f, "</table>\n");
-	for (unsigned i = 0; i < run_count; i++) {
-		const struct bb_run *r = runs[i];
-		const struct bb_dataset *ds = r->ds;
-		fprintf(f, "<h2 id='run%u'>%s on %s</h2>\n<p>%s loop, %u connections &times; %u in "
-			   "flight",
-			i, r->scenario, r->driver, r->mode, r->connections, r->inflight);
-		if (r->rate > 0)
-			fprintf(f, ", %.0f requests/s offered (latency from the intended send time; "
-				   "%" PRIu64 " were due but not sent when the run ended)",
-				r->rate, r->unsent);
-		fprintf(f, ". Data set: %u orgs, %u events on %s, capacity %u, waitlist %u. "
-			   "%" PRIu64 " requests in %.2f s (%.0f/s); %" PRIu64 " bookings and %" PRIu64
-			   " cancels acknowledged, %" PRIu64 " promotions.</p>\n",
-			ds->org_count, ds->event_count, ds->day, ds->capacity, ds->waitlist_capacity,
-			r->count, r->elapsed_s, rate_of(r), r->bookings_acked, r->cancels_acked,
-			r->promotions);
-		if (r->failed[0]) {
-			fprintf(f, "<p class='bad'>FAILED: ");
-			html_text(f, r->failed);
-			fprintf(f, "</p>\n");
-		}
-		fprintf(f, "<table><tr><th>latency ms</th><th>count</th><th>p50</th><th>p90</th>"
-			   "<th>p99</th><th>p99.9</th><th>max</th></tr>\n");
-		lat_rows(f, r, html_lat_row);
-		fprintf(f, "</table>\n<table><tr><th>outcome</th><th>count</th></tr>\n");
-		code_rows(f, r, "<tr><td>%s%s</td><td>%" PRIu64 "</td></tr>\n");
-		fprintf(f, "</table>\n");
-		unsigned n = r->timeline_count;
-		double *xs = calloc(n + 1, sizeof(double));
-		double *thr = calloc(n + 1, sizeof(double));
-		double *p50 = calloc(n + 1, sizeof(double));
-		double *p99 = calloc(n + 1, sizeof(double));
-		double *mx = calloc(n + 1, sizeof(double));
-		if (xs != NULL && thr != NULL && p50 != NULL && p99 != NULL && mx != NULL) {
-			double prev = 0;
-			for (unsigned t = 0; t < n; t++) {
-				const struct bb_second *s = &r->timeline[t];
-				double span = s->t - prev;
-				xs[t] = s->t;
-				thr[t] = span > 0 ? (double)s->count / span : 0;
-				p50[t] = ms(s->p50_ns);
-				p99[t] = ms(s->p99_ns);
-				mx[t] = ms(s->max_ns);
-				prev = s->t;
-			}
-			const double *ys1[] = { thr };
-			const char *n1[] = { "requests/s" };
-			svg_lines(f, "Throughput (requests/s, per second)", "requests/s", xs, ys1, n1, 1,
-				  n, false);
-			const double *ys2[] = { p50, p99, mx };
-			const char *n2[] = { "p50", "p99", "max" };
-			svg_lines(f, "Latency over time (ms, log scale)", "ms", xs, ys2, n2, 3, n, true);
-		}
-		free(xs);
-		free(thr);
-		free(p50);
-		free(p99);
-		free(mx);
-		svg_hist(f, &r->hist);
-		if (r->checked) {
-			fprintf(f, "<h3>Check: %s</h3>\n<pre>",
-				r->check_problems == 0 ? "<span class='ok'>OK</span>"
-						       : "<span class='bad'>PROBLEMS FOUND</span>");
-			html_text(f, r->check_report);
-			fprintf(f, "</pre>\n");
-		}
-		if (r->system[0]) {
-			fprintf(f, "<h3>System</h3>\n<pre>");
-			html_text(f, r->system);
-			fprintf(f, "</pre>\n");
-		}
-	}
+	for (unsigned i = 0; i < run_count; i++)
+		html_run(f, i, runs[i]);
 	fprintf(f, "</body></html>\n");
 }
 
