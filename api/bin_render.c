@@ -1,10 +1,13 @@
 /*
  * bin_render.c: the binary protocol's answers (bin_int.h): frames packed
  * through a small buffer into the connection's buf (buf.h), refusals, and
- * render() of a decided core_resp (reads are never "replayed"; what a
- * request created counts as 201 in the metrics, as HTTP's).
+ * render() of a decided core_resp: the fields of the op's row's answer
+ * description (ops.h struct op_ans: pack_answer) that the binary protocol
+ * carries, then "replayed" (keyed ops only: reads are never "replayed";
+ * what a request created counts as 201 in the metrics, as HTTP's).
  */
 #include "bin_int.h"
+#include "bookd_assert.h"
 
 #include "fields.h"
 #include "ops.h"
@@ -35,16 +38,6 @@ int bin__http_status(const char *code)
 }
 
 /* ---- writing answers ---- */
-
-/* A listing's "more": whether a next page exists. */
-static void pack_more(msgpack_packer *pk, bool more)
-{
-	mp_pack_str(pk, "more");
-	if (more)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
-}
 
 static void bin__frame_end(struct buf *b, size_t start)
 {
@@ -136,6 +129,112 @@ void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
 
 /* ---- render ---- */
 
+static void pack_bool(msgpack_packer *pk, bool v)
+{
+	if (v)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+/* The events of a list answer: none without the views. */
+static uint32_t events_n(const struct core_resp *resp,
+			 const struct srv_views *views)
+{
+	return views && views->events ? resp->count : 0;
+}
+
+/* One answer field's value (ops.h: enum op_ans_type), as msgpack. */
+static void pack_value(msgpack_packer *pk, const struct op_ans *a,
+		       const struct bin_ctx *x, const struct core_resp *resp,
+		       const struct srv_views *views)
+{
+	uint32_t n;
+
+	switch (a->type) {
+	case OP_ANS_ID:
+		msgpack_pack_uint64(pk, resp->id);
+		break;
+	case OP_ANS_COUNT:
+		msgpack_pack_uint64(pk, resp->count);
+		break;
+	case OP_ANS_MORE:
+		pack_bool(pk, resp->more);
+		break;
+	case OP_ANS_NULL:
+		msgpack_pack_nil(pk);
+		break;
+	case OP_ANS_EVENT:
+		mp_pack_event(pk, &resp->event);
+		break;
+	case OP_ANS_EVENTS:
+		n = events_n(resp, views);
+		msgpack_pack_array(pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_event(pk, &views->events[i]);
+		break;
+	case OP_ANS_CURSOR:
+		n = events_n(resp, views);
+		if (resp->more && n > 0) {
+			char cur[BC_CURSOR_SIZE];
+			const struct core_event_view *l = &views->events[n - 1];
+			int cn = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
+					  l->start_at, l->id);
+			ASSERT(cn > 0 && (size_t)cn < sizeof(cur));
+			mp_pack_strn(pk, cur, (size_t)cn);
+		} else {
+			msgpack_pack_nil(pk);
+		}
+		break;
+	case OP_ANS_BOOKING:
+		mp_pack_booking(pk, &resp->booking);
+		break;
+	case OP_ANS_PROMOTED:
+		if (resp->has_promoted)
+			mp_pack_booking(pk, &resp->promoted);
+		else
+			msgpack_pack_nil(pk);
+		break;
+	case OP_ANS_BOOKINGS:
+		n = views && views->bookings ? resp->count : 0;
+		msgpack_pack_array(pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_booking(pk, &views->bookings[i]);
+		break;
+	case OP_ANS_CUSTOMER_ID:
+		mp_pack_str(pk, x->customer_id);
+		break;
+	default: /* an echo the binary context does not carry */
+		ASSERT(!"an answer field the binary protocol cannot write");
+		msgpack_pack_nil(pk);
+		break;
+	}
+}
+
+/* The entries ans[0..n) the binary protocol carries, as map pairs. */
+static void pack_answer(msgpack_packer *pk, const struct op_ans *ans,
+			unsigned n, const struct bin_ctx *x,
+			const struct core_resp *resp,
+			const struct srv_views *views)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct op_ans *a = &ans[i];
+		if (a->proto & OP_BIN) {
+			mp_pack_str(pk, a->name);
+			if (a->type == OP_ANS_OBJECT) {
+				ASSERT(i + a->sub < n);
+				msgpack_pack_map(pk, ops_answer_fields(
+							     a + 1, a->sub, OP_BIN));
+				pack_answer(pk, a + 1, a->sub, x, resp, views);
+			} else {
+				pack_value(pk, a, x, resp, views);
+			}
+		}
+		if (a->type == OP_ANS_OBJECT)
+			i += a->sub;
+	}
+}
+
 void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		       int rc, const struct core_resp *resp,
 		       const struct srv_views *views, struct buf *out)
@@ -177,100 +276,21 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx,
 		bin__error_to(c, out, x, &e);
 		return;
 	}
-	/* Only decisions that changed state are replays. */
-	replayed = resp->replayed && x->op != MP_OP_EVENT_GET &&
-		   x->op != MP_OP_EVENT_LIST && x->op != MP_OP_BOOKING_GET &&
-		   x->op != MP_OP_CUSTOMER_BOOKINGS;
-	/* As HTTP: 201 for what a request created (ops.c), 200 otherwise. */
 	def = ops_by_bin(x->op);
+	/* Only decisions that changed state (keyed ops) are replays. */
+	replayed = resp->replayed && def && def->idem != OP_IDEM_NONE;
+	/* As HTTP: 201 for what a request created (ops.c), 200 otherwise. */
 	srv_count_response(c, def && def->creates ? 201 : 200);
 	pk = bin__begin(&w, out);
-	switch (x->op) {
-	case MP_OP_ORG_CREATE:
-	case MP_OP_LOCATION_CREATE:
-	case MP_OP_INSTRUCTOR_CREATE:
-		bin__head(pk, x, "ok", 1 + replayed);
-		mp_pack_str(pk, x->op == MP_OP_ORG_CREATE ? "org" :
-				 x->op == MP_OP_LOCATION_CREATE ? "location" :
-								  "instructor");
-		msgpack_pack_map(pk, 1);
-		mp_pack_kv_uint(pk, "id", resp->id);
-		break;
-	case MP_OP_CUSTOMER_CREATE:
-		bin__head(pk, x, "ok", 1 + replayed);
-		mp_pack_str(pk, "customer");
-		msgpack_pack_map(pk, 1);
-		mp_pack_kv_str(pk, "id", x->customer_id);
-		break;
-	case MP_OP_SERIES_CREATE:
-		bin__head(pk, x, "ok", 2 + replayed);
-		mp_pack_str(pk, "series");
-		msgpack_pack_map(pk, 1);
-		mp_pack_kv_uint(pk, "id", resp->id);
-		mp_pack_kv_uint(pk, "generated", resp->count);
-		break;
-	case MP_OP_GENERATE:
-		bin__head(pk, x, "ok", 1 + replayed);
-		mp_pack_kv_uint(pk, "generated", resp->count);
-		break;
-	case MP_OP_EVENT_GET:
-	case MP_OP_EVENT_PATCH:
-		bin__head(pk, x, "ok", 1 + replayed);
-		mp_pack_str(pk, "event");
-		mp_pack_event(pk, &resp->event);
-		break;
-	case MP_OP_EVENT_LIST: {
-		uint32_t n = views && views->events ? resp->count : 0;
-		bin__head(pk, x, "ok", 3);
-		mp_pack_str(pk, "events");
-		msgpack_pack_array(pk, n);
-		for (uint32_t i = 0; i < n; i++)
-			mp_pack_event(pk, &views->events[i]);
-		pack_more(pk, resp->more);
-		mp_pack_str(pk, "next_cursor");
-		if (resp->more && n > 0) {
-			char cur[BC_CURSOR_SIZE];
-			const struct core_event_view *l = &views->events[n - 1];
-			int cn = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
-					  l->start_at, l->id);
-			mp_pack_strn(pk, cur, (size_t)cn);
-		} else {
-			msgpack_pack_nil(pk);
-		}
-		break;
-	}
-	case MP_OP_BOOK:
-	case MP_OP_BOOK_BATCH:
-	case MP_OP_BOOKING_GET:
-		bin__head(pk, x, "ok", 1 + replayed);
-		mp_pack_str(pk, "booking");
-		mp_pack_booking(pk, &resp->booking);
-		break;
-	case MP_OP_CANCEL:
-		bin__head(pk, x, "ok", 2 + replayed);
-		mp_pack_str(pk, "booking");
-		mp_pack_booking(pk, &resp->booking);
-		mp_pack_str(pk, "promoted");
-		if (resp->has_promoted)
-			mp_pack_booking(pk, &resp->promoted);
-		else
-			msgpack_pack_nil(pk);
-		break;
-	case MP_OP_CUSTOMER_BOOKINGS: {
-		uint32_t n = views && views->bookings ? resp->count : 0;
-		bin__head(pk, x, "ok", 2);
-		mp_pack_str(pk, "bookings");
-		msgpack_pack_array(pk, n);
-		for (uint32_t i = 0; i < n; i++)
-			mp_pack_booking(pk, &views->bookings[i]);
-		pack_more(pk, resp->more);
-		break;
-	}
-	default:
+	if (def && def->answer) {
+		bin__head(pk, x, "ok",
+			  ops_answer_fields(def->answer, def->answer_count,
+					    OP_BIN) + replayed);
+		pack_answer(pk, def->answer, def->answer_count, x, resp, views);
+	} else {
 		bin__head(pk, x, "internal", 1);
 		mp_pack_kv_str(pk, "message", "unknown op in render");
 		replayed = false;
-		break;
 	}
 	if (replayed) {
 		mp_pack_str(pk, "replayed");

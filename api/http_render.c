@@ -1,8 +1,10 @@
 /*
  * http_render.c: the core's answers as HTTP (http_render, srv_proto's
  * render through http.c): the error of an outcome (fld_code_error), each
- * operation's JSON, ETags and 304 for reads, the list cursor; then the
- * catalogue slot is freed. What it needs came in struct http_ctx.
+ * operation's JSON from its row's answer description (ops.h struct
+ * op_ans: write_answer), ETags and 304 for reads, the list cursor, the
+ * Stripe webhook's own answer; then the catalogue slot is freed. What it
+ * needs came in struct http_ctx; what an answer echoes, in the slot.
  */
 #include "http_render.h"
 
@@ -124,12 +126,138 @@ static void etag_of_list(const struct core_event_view *e, uint32_t n,
 	snprintf(out, 24, "\"%016" PRIx64 "\"", h);
 }
 
+/* The events of a list answer: none without the views. */
+static uint32_t events_n(const struct core_resp *resp,
+			 const struct srv_views *views)
+{
+	uint32_t n = resp->count;
+
+	if (!views || (n && !views->events))
+		n = 0;
+	return n;
+}
+
+/* One answer field's value (ops.h: enum op_ans_type), as JSON; what the
+ * request echoes is in its catalogue slot. */
+static void write_value(struct jw *w, const struct op_ans *a,
+			const struct core_resp *resp,
+			const struct srv_views *views,
+			const struct http_cat_slot *slot)
+{
+	char cursor[HTTP_CURSOR_SIZE + 1];
+	uint32_t n;
+
+	switch (a->type) {
+	case OP_ANS_ID:
+		jw_id(w, resp->id);
+		break;
+	case OP_ANS_COUNT:
+		jw_u64(w, resp->count);
+		break;
+	case OP_ANS_MORE:
+		jw_bool(w, resp->more);
+		break;
+	case OP_ANS_NULL:
+		jw_null(w);
+		break;
+	case OP_ANS_EVENT:
+		jw_event(w, &resp->event);
+		break;
+	case OP_ANS_EVENTS:
+		n = events_n(resp, views);
+		jw_arr_begin(w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_event(w, &views->events[i]);
+		jw_arr_end(w);
+		break;
+	case OP_ANS_CURSOR:
+		n = events_n(resp, views);
+		if (resp->more && n) {
+			http_cursor_encode(views->events[n - 1].start_at,
+					   views->events[n - 1].id, cursor);
+			jw_cstr(w, cursor);
+		} else {
+			jw_null(w);
+		}
+		break;
+	case OP_ANS_BOOKING:
+		jw_booking(w, &resp->booking);
+		break;
+	case OP_ANS_PROMOTED:
+		if (resp->has_promoted)
+			jw_booking(w, &resp->promoted);
+		else
+			jw_null(w);
+		break;
+	case OP_ANS_BOOKINGS:
+		n = resp->count;
+		if (!views || (n && !views->bookings))
+			n = 0;
+		jw_arr_begin(w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_booking(w, &views->bookings[i]);
+		jw_arr_end(w);
+		break;
+	case OP_ANS_SERIES:
+		jw_series(w, resp->id, &slot->series);
+		break;
+	case OP_ANS_NAME:
+		jw_cstr(w, slot->name);
+		break;
+	case OP_ANS_NAME_OR_NULL:
+		jw_cstr(w, slot->name[0] ? slot->name : NULL);
+		break;
+	case OP_ANS_TIMEZONE:
+		jw_cstr(w, slot->timezone);
+		break;
+	case OP_ANS_EMAIL_OR_NULL:
+		jw_cstr(w, slot->email[0] ? slot->email : NULL);
+		break;
+	case OP_ANS_ORG_ID:
+		jw_id(w, slot->org_id);
+		break;
+	case OP_ANS_CUSTOMER_ID:
+		jw_cstr(w, slot->customer_id);
+		break;
+	default:
+		ASSERT(!"an answer field HTTP cannot write");
+		jw_null(w);
+		break;
+	}
+}
+
+/* The entries ans[0..n) HTTP carries, as an object's members. */
+static void write_answer(struct jw *w, const struct op_ans *ans, unsigned n,
+			 const struct core_resp *resp,
+			 const struct srv_views *views,
+			 const struct http_cat_slot *slot)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct op_ans *a = &ans[i];
+		if (a->proto & OP_HTTP) {
+			jw_key(w, a->name);
+			if (a->type == OP_ANS_OBJECT) {
+				ASSERT(i + a->sub < n);
+				jw_obj_begin(w);
+				write_answer(w, a + 1, a->sub, resp, views,
+					     slot);
+				jw_obj_end(w);
+			} else {
+				write_value(w, a, resp, views, slot);
+			}
+		}
+		if (a->type == OP_ANS_OBJECT)
+			i += a->sub;
+	}
+}
+
 void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		 const void *ctx_p, int rc, const struct core_resp *resp,
 		 const struct srv_views *views, struct buf *out)
 {
 	const struct http_ctx *x = ctx_p;
 	struct http_cat_slot *slot = (x->flags & X_HEAP) ? x->heap : conn_slot;
+	const struct op_def *def;
 	struct http_meta m = { 0 };
 	struct jw w;
 	char etag[24];
@@ -185,130 +313,30 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 					      : fld_code_message(cc));
 		goto out_slot;
 	}
-	status = ops_get(x->op)->creates ? 201 : 200;
-	jw_obj_begin(&w);
-	switch (x->op) {
-	case OP_EVENT_LIST: {
-		char cursor[HTTP_CURSOR_SIZE + 1];
-		uint32_t n = resp->count;
-		if (!views || (n && !views->events))
-			n = 0;
-		etag_of_list(views ? views->events : NULL, n, resp->more, etag);
+	def = ops_get(x->op);
+	status = def->creates ? 201 : 200;
+	if (x->op == OP_EVENT_LIST) {
+		etag_of_list(views ? views->events : NULL,
+			     events_n(resp, views), resp->more, etag);
 		if (inm_matches(x, etag))
 			goto out_304;
 		m.etag = etag;
 		m.cache_control = HTTP_CACHE_CONTROL;
-		jw_key(&w, "events");
-		jw_arr_begin(&w);
-		for (uint32_t i = 0; i < n; i++)
-			jw_event(&w, &views->events[i]);
-		jw_arr_end(&w);
-		jw_key(&w, "next_cursor");
-		if (resp->more && n) {
-			http_cursor_encode(views->events[n - 1].start_at,
-				      views->events[n - 1].id, cursor);
-			jw_cstr(&w, cursor);
-		} else {
-			jw_null(&w);
-		}
-		break;
+	} else if ((x->op == OP_EVENT_GET || x->op == OP_EVENT_PATCH) &&
+		   resp->op == CORE_OP_EVENT_GET) {
+		etag_of_event(&resp->event, etag);
+		if (inm_matches(x, etag))
+			goto out_304;
+		m.etag = etag;
+		m.cache_control = HTTP_CACHE_CONTROL;
 	}
-	case OP_EVENT_GET:
-	case OP_EVENT_PATCH:
-		if (resp->op == CORE_OP_EVENT_GET) {
-			etag_of_event(&resp->event, etag);
-			if (inm_matches(x, etag))
-				goto out_304;
-			m.etag = etag;
-			m.cache_control = HTTP_CACHE_CONTROL;
-		}
-		jw_key(&w, "event");
-		jw_event(&w, &resp->event);
-		break;
-	case OP_BOOK:
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		break;
-	case OP_BOOKING_GET:
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		break;
-	case OP_CANCEL:
-		jw_key(&w, "booking");
-		jw_booking(&w, &resp->booking);
-		jw_key(&w, "promoted");
-		if (resp->has_promoted)
-			jw_booking(&w, &resp->promoted);
-		else
-			jw_null(&w);
-		break;
-	case OP_CUSTOMER_BOOKINGS: {
-		uint32_t n = resp->count;
-		if (!views || (n && !views->bookings))
-			n = 0;
-		jw_key(&w, "bookings");
-		jw_arr_begin(&w);
-		for (uint32_t i = 0; i < n; i++)
-			jw_booking(&w, &views->bookings[i]);
-		jw_arr_end(&w);
-		jw_key(&w, "next_cursor");
-		jw_null(&w);
-		jw_key(&w, "truncated");
-		jw_bool(&w, resp->more);
-		break;
-	}
-	case OP_ORG_CREATE:
-		jw_key(&w, "org");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_id(&w, resp->id);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name);
-		jw_key(&w, "timezone");
-		jw_cstr(&w, slot->timezone);
-		jw_obj_end(&w);
-		break;
-	case OP_LOCATION_CREATE:
-	case OP_INSTRUCTOR_CREATE:
-		jw_key(&w, x->op == OP_LOCATION_CREATE ? "location" : "instructor");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_id(&w, resp->id);
-		jw_key(&w, "org_id");
-		jw_id(&w, slot->org_id);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name);
-		jw_obj_end(&w);
-		break;
-	case OP_CUSTOMER_CREATE:
-		jw_key(&w, "customer");
-		jw_obj_begin(&w);
-		jw_key(&w, "id");
-		jw_cstr(&w, slot->customer_id);
-		jw_key(&w, "email");
-		jw_cstr(&w, slot->email[0] ? slot->email : NULL);
-		jw_key(&w, "name");
-		jw_cstr(&w, slot->name[0] ? slot->name : NULL);
-		jw_obj_end(&w);
-		break;
-	case OP_SERIES_CREATE:
-		jw_key(&w, "series");
-		jw_series(&w, resp->id, &slot->series);
-		jw_key(&w, "generated");
-		jw_u64(&w, resp->count);
-		break;
-	case OP_GENERATE:
-		jw_key(&w, "generated");
-		jw_u64(&w, resp->count);
-		break;
-	case OP_ARCHIVE:
-		jw_key(&w, "archived");
-		jw_u64(&w, resp->count);
-		break;
-	default:
+	jw_obj_begin(&w);
+	if (def->answer) {
+		write_answer(&w, def->answer, def->answer_count, resp, views,
+			     slot);
+	} else {
 		jw_key(&w, "ok");
 		jw_bool(&w, true);
-		break;
 	}
 	jw_obj_end(&w);
 out_body:

@@ -27,136 +27,233 @@
 #define OPS_SEG_COUNT_MAX 5
 #define OPS_CANON_SIZE_MAX 2048
 
+/* ---- the answers (ops.h: struct op_ans) ---- */
+
+#define ANSWER(a) a, sizeof(a) / sizeof(a[0])
+#define NO_ANSWER NULL, 0
+
+static const struct op_ans ans_event_list[] = {
+	{ "events", OP_ANS_EVENTS, OP_BOTH, 0 },
+	{ "more", OP_ANS_MORE, OP_BIN, 0 },
+	{ "next_cursor", OP_ANS_CURSOR, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_event[] = {
+	{ "event", OP_ANS_EVENT, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_booking[] = {
+	{ "booking", OP_ANS_BOOKING, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_cancel[] = {
+	{ "booking", OP_ANS_BOOKING, OP_BOTH, 0 },
+	{ "promoted", OP_ANS_PROMOTED, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_customer_bookings[] = {
+	{ "bookings", OP_ANS_BOOKINGS, OP_BOTH, 0 },
+	{ "next_cursor", OP_ANS_NULL, OP_HTTP, 0 },
+	{ "truncated", OP_ANS_MORE, OP_HTTP, 0 },
+	{ "more", OP_ANS_MORE, OP_BIN, 0 },
+};
+
+static const struct op_ans ans_org[] = {
+	{ "org", OP_ANS_OBJECT, OP_BOTH, 3 },
+	{ "id", OP_ANS_ID, OP_BOTH, 0 },
+	{ "name", OP_ANS_NAME, OP_HTTP, 0 },
+	{ "timezone", OP_ANS_TIMEZONE, OP_HTTP, 0 },
+};
+
+static const struct op_ans ans_location[] = {
+	{ "location", OP_ANS_OBJECT, OP_BOTH, 3 },
+	{ "id", OP_ANS_ID, OP_BOTH, 0 },
+	{ "org_id", OP_ANS_ORG_ID, OP_HTTP, 0 },
+	{ "name", OP_ANS_NAME, OP_HTTP, 0 },
+};
+
+static const struct op_ans ans_instructor[] = {
+	{ "instructor", OP_ANS_OBJECT, OP_BOTH, 3 },
+	{ "id", OP_ANS_ID, OP_BOTH, 0 },
+	{ "org_id", OP_ANS_ORG_ID, OP_HTTP, 0 },
+	{ "name", OP_ANS_NAME, OP_HTTP, 0 },
+};
+
+static const struct op_ans ans_customer[] = {
+	{ "customer", OP_ANS_OBJECT, OP_BOTH, 3 },
+	{ "id", OP_ANS_CUSTOMER_ID, OP_BOTH, 0 },
+	{ "email", OP_ANS_EMAIL_OR_NULL, OP_HTTP, 0 },
+	{ "name", OP_ANS_NAME_OR_NULL, OP_HTTP, 0 },
+};
+
+/* HTTP shows the whole series, the binary protocol its id. */
+static const struct op_ans ans_series[] = {
+	{ "series", OP_ANS_SERIES, OP_HTTP, 0 },
+	{ "series", OP_ANS_OBJECT, OP_BIN, 1 },
+	{ "id", OP_ANS_ID, OP_BIN, 0 },
+	{ "generated", OP_ANS_COUNT, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_generate[] = {
+	{ "generated", OP_ANS_COUNT, OP_BOTH, 0 },
+};
+
+static const struct op_ans ans_archive[] = {
+	{ "archived", OP_ANS_COUNT, OP_HTTP, 0 },
+};
+
 static const struct op_def ops[OP_COUNT] = {
 	/* id, name, HTTP method,
 	 * path,
 	 * binary op, access, idempotency,
-	 * limit class, core op, creates */
+	 * limit class, core op, creates,
+	 * answer */
 	[OP_EVENT_LIST] = {
 		OP_EVENT_LIST, "event.list", OP_GET,
 		"/v1/events",
 		MP_OP_EVENT_LIST, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_EVENT_LIST, false,
+		ANSWER(ans_event_list),
 	},
 	[OP_EVENT_GET] = {
 		OP_EVENT_GET, "event.get", OP_GET,
 		"/v1/events/{event_id}",
 		MP_OP_EVENT_GET, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_EVENT_GET, false,
+		ANSWER(ans_event),
 	},
 	[OP_EVENT_PATCH] = {
 		OP_EVENT_PATCH, "event.patch", OP_PATCH,
 		"/v1/events/{event_id}",
 		MP_OP_EVENT_PATCH, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_EVENT_PATCH, false,
+		ANSWER(ans_event),
 	},
 	[OP_BOOK] = {
 		OP_BOOK, "book", OP_POST,
 		"/v1/events/{event_id}/bookings",
 		MP_OP_BOOK, OP_ACCESS_CUSTOMER, OP_IDEM_REQUIRED,
 		OP_LIMIT_CALLER, CORE_OP_BOOK, true,
+		ANSWER(ans_booking),
 	},
 	[OP_BOOK_BATCH] = {
 		OP_BOOK_BATCH, "book.batch", 0,
 		NULL,
 		MP_OP_BOOK_BATCH, OP_ACCESS_CUSTOMER, OP_IDEM_REQUIRED,
 		OP_LIMIT_CALLER, CORE_OP_BOOK, true,
+		ANSWER(ans_booking),
 	},
 	[OP_BOOKING_GET] = {
 		OP_BOOKING_GET, "booking.get", OP_GET,
 		"/v1/bookings/{booking_id}",
 		MP_OP_BOOKING_GET, OP_ACCESS_CUSTOMER, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_BOOKING_GET, false,
+		ANSWER(ans_booking),
 	},
 	[OP_CANCEL] = {
 		OP_CANCEL, "cancel", OP_POST,
 		"/v1/bookings/{booking_id}/cancel",
 		MP_OP_CANCEL, OP_ACCESS_CUSTOMER, OP_IDEM_REQUIRED,
 		OP_LIMIT_CALLER, CORE_OP_CANCEL, false,
+		ANSWER(ans_cancel),
 	},
 	[OP_CUSTOMER_BOOKINGS] = {
 		OP_CUSTOMER_BOOKINGS, "customer.bookings", OP_GET,
 		"/v1/customers/{customer_id}/bookings",
 		MP_OP_CUSTOMER_BOOKINGS, OP_ACCESS_CUSTOMER, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_CUSTOMER_BOOKINGS, false,
+		ANSWER(ans_customer_bookings),
 	},
 	[OP_ORG_CREATE] = {
 		OP_ORG_CREATE, "org.create", OP_POST,
 		"/v1/orgs",
 		MP_OP_ORG_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_ORG_CREATE, true,
+		ANSWER(ans_org),
 	},
 	[OP_LOCATION_CREATE] = {
 		OP_LOCATION_CREATE, "location.create", OP_POST,
 		"/v1/locations",
 		MP_OP_LOCATION_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_LOCATION_CREATE, true,
+		ANSWER(ans_location),
 	},
 	[OP_INSTRUCTOR_CREATE] = {
 		OP_INSTRUCTOR_CREATE, "instructor.create", OP_POST,
 		"/v1/instructors",
 		MP_OP_INSTRUCTOR_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_INSTRUCTOR_CREATE, true,
+		ANSWER(ans_instructor),
 	},
 	[OP_CUSTOMER_CREATE] = {
 		OP_CUSTOMER_CREATE, "customer.create", OP_POST,
 		"/v1/customers",
 		MP_OP_CUSTOMER_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_CUSTOMER_UPSERT, true,
+		ANSWER(ans_customer),
 	},
 	[OP_SERIES_CREATE] = {
 		OP_SERIES_CREATE, "series.create", OP_POST,
 		"/v1/series",
 		MP_OP_SERIES_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_SERIES_CREATE, true,
+		ANSWER(ans_series),
 	},
 	[OP_GENERATE] = {
 		OP_GENERATE, "generate", OP_POST,
 		"/v1/admin/generate",
 		MP_OP_GENERATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_GENERATE, false,
+		ANSWER(ans_generate),
 	},
 	[OP_ARCHIVE] = {
 		OP_ARCHIVE, "archive", OP_POST,
 		"/v1/admin/archive",
 		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_ARCHIVE, false,
+		ANSWER(ans_archive),
 	},
 	[OP_STATUS] = {
 		OP_STATUS, "status", OP_GET,
 		"/v1/admin/status",
 		MP_OP_STATUS, OP_ACCESS_SERVICE, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_NONE, false,
+		NO_ANSWER,
 	},
 	[OP_REFRESH] = {
 		OP_REFRESH, "refresh", OP_POST,
 		"/v1/admin/refresh",
 		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_NONE,
 		OP_LIMIT_CALLER, CORE_OP_NONE, false,
+		NO_ANSWER,
 	},
 	[OP_STRIPE_WEBHOOK] = {
 		OP_STRIPE_WEBHOOK, "stripe.webhook", OP_POST,
 		"/v1/webhooks/stripe",
 		MP_OP_NONE, OP_ACCESS_NONE, OP_IDEM_STRIPE,
 		OP_LIMIT_ADDRESS, CORE_OP_PAY, false,
+		NO_ANSWER,
 	},
 	[OP_HEALTH] = {
 		OP_HEALTH, "health", OP_GET,
 		"/health",
 		MP_OP_NONE, OP_ACCESS_NONE, OP_IDEM_NONE,
 		OP_LIMIT_NONE, CORE_OP_NONE, false,
+		NO_ANSWER,
 	},
 	[OP_READY] = {
 		OP_READY, "ready", OP_GET,
 		"/ready",
 		MP_OP_NONE, OP_ACCESS_NONE, OP_IDEM_NONE,
 		OP_LIMIT_NONE, CORE_OP_NONE, false,
+		NO_ANSWER,
 	},
 	[OP_METRICS] = {
 		OP_METRICS, "metrics", OP_GET,
 		"/metrics",
 		MP_OP_NONE, OP_ACCESS_NONE, OP_IDEM_NONE,
 		OP_LIMIT_NONE, CORE_OP_NONE, false,
+		NO_ANSWER,
 	},
 };
 
@@ -309,6 +406,22 @@ int ops_http_match(const char *p, size_t n, enum op_method m,
 		return -ENOENT;
 	*allow = allow_of(methods);
 	return *op ? 0 : -EPERM;
+}
+
+unsigned ops_answer_fields(const struct op_ans *ans, unsigned n,
+			   enum op_proto p)
+{
+	unsigned count = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		ASSERT(ans[i].type != OP_ANS_OBJECT || i + ans[i].sub < n);
+		if (ans[i].proto & p)
+			count++;
+		if (ans[i].type == OP_ANS_OBJECT)
+			i += ans[i].sub; /* its entries are inside it */
+	}
+	ASSERT(count <= n);
+	return count;
 }
 
 /* ---- an operation's input: its core request ---- */

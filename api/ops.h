@@ -13,17 +13,22 @@
  * defaults); from there the protocol-neutral part is ops.c's: the core
  * request (ops_request) and the idempotency fingerprint (ops_fingerprint:
  * the op's name and its canonical fields, so a key retried over the other
- * protocol is a replay). What is still per protocol: the wire syntax of
- * the fields and of the errors, and the encoding of the answer
- * (http_render.c, bin_render.c).
+ * protocol is a replay). An answer's content (which fields, in which
+ * order, of which type, on which protocol) is the row's struct op_ans
+ * list, which http_render.c and bin_render.c both walk. What is still per
+ * protocol: the wire syntax of the fields, of the errors and of each
+ * answer type (JSON or msgpack), and the documented differences the rows
+ * spell out (defaults; what an answer echoes).
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
  * operation's x-bookd-op, -access, -idempotency, -limit and 201 answer) and
  * docs/protocol.md (the Operations table), and against both routers.
  *
- * Adding an operation: its entry here (enum op_id and ops.c's row), its
- * input struct in struct op_in with its cases in ops_request and
- * ops_fingerprint, its core code, the fields' reading in each codec, its
- * answer in each renderer, both documents.
+ * Adding an operation: one row in ops.c (with enum op_id here and its
+ * answer's op_ans list), its field struct in struct op_in with its cases
+ * in ops_request and ops_fingerprint, its core code; then each codec
+ * reads its fields into that struct (http_routes.c, bin.c: fields.h's
+ * validators), the renderers need nothing new unless the answer has a
+ * new type, and both documents list it (test_ops checks them).
  */
 #ifndef BOOKD_OPS_H
 #define BOOKD_OPS_H
@@ -88,6 +93,49 @@ enum op_limit {
 /* HTTP methods, as bits (HEAD is GET). */
 enum op_method { OP_GET = 1, OP_POST = 2, OP_PATCH = 4 };
 
+/* ---- an operation's answer, described once ----
+ * The fields of a decided answer (CORE_OK), in order, each with its type
+ * and the protocols that carry it. http_render.c and bin_render.c both
+ * walk it, each writing a type its way (JSON: ids as strings, the list
+ * cursor as base64url; msgpack: ids as integers, the cursor as
+ * "start.id"). Where the documented answers differ, the entries say so by
+ * their protocols: org.create echoes name and timezone over HTTP, only the
+ * id over the binary protocol. Errors, ETags and 304, and the replay flag
+ * (HTTP's Idempotent-Replayed header; binary: "replayed": true after the
+ * fields, keyed operations only) are the renderers'. */
+enum op_ans_type {
+	OP_ANS_OBJECT = 1,    /* a map of the next .sub entries */
+	OP_ANS_ID,            /* resp->id */
+	OP_ANS_COUNT,         /* resp->count */
+	OP_ANS_MORE,          /* resp->more: a next page exists */
+	OP_ANS_NULL,
+	OP_ANS_EVENT,         /* resp->event */
+	OP_ANS_EVENTS,        /* views->events, resp->count of them */
+	OP_ANS_CURSOR,        /* the next page's cursor, or null */
+	OP_ANS_BOOKING,       /* resp->booking */
+	OP_ANS_PROMOTED,      /* resp->promoted, or null */
+	OP_ANS_BOOKINGS,      /* views->bookings, resp->count of them */
+	OP_ANS_SERIES,        /* the series created, as its spec said */
+	/* echoed from the request (HTTP: the catalogue slot; binary: its
+	 * context) */
+	OP_ANS_NAME,
+	OP_ANS_NAME_OR_NULL,  /* "": null */
+	OP_ANS_TIMEZONE,
+	OP_ANS_EMAIL_OR_NULL, /* "": null */
+	OP_ANS_ORG_ID,
+	OP_ANS_CUSTOMER_ID,
+};
+
+/* The protocols that carry an answer's field, as bits. */
+enum op_proto { OP_HTTP = 1, OP_BIN = 2, OP_BOTH = 3 };
+
+struct op_ans {
+	const char *name;
+	uint8_t type;  /* enum op_ans_type */
+	uint8_t proto; /* enum op_proto */
+	uint8_t sub;   /* OP_ANS_OBJECT: the entries after it inside it */
+};
+
 struct op_def {
 	enum op_id id;
 	const char *name;        /* the binary op's name when it has one */
@@ -100,6 +148,9 @@ struct op_def {
 	enum core_op core;       /* CORE_OP_NONE: answered by the server */
 	bool creates;            /* its answer: 201 Created (HTTP; counted
 				  * so for the binary protocol), else 200 */
+	const struct op_ans *answer; /* NULL: answered by the server, or
+				      * HTTP only and its own (the webhook) */
+	unsigned answer_count;
 };
 
 /* The entry of id (OP_NONE < id < OP_COUNT), else NULL. */
@@ -126,6 +177,11 @@ const char *ops_limit_name(enum op_limit l); /* "none", "address", "caller" */
 int ops_http_match(const char *p, size_t n, enum op_method m,
 		   const struct op_def **op, const char **arg,
 		   size_t *arg_size, const char **allow);
+
+/* How many of the entries ans[0..n) protocol p carries at this level (an
+ * object with its entries counting as one): a msgpack map's size. */
+unsigned ops_answer_fields(const struct op_ans *ans, unsigned n,
+			   enum op_proto p);
 
 /* ---- an operation's input, as both codecs decode it ----
  * Values decoded and checked, not wire bytes: an absent optional field

@@ -13,7 +13,13 @@
  *     method, x-bookd-op, x-bookd-access, x-bookd-idempotency and
  *     x-bookd-limit, and a 201 answer exactly for the rows that create;
  *   - docs/protocol.md's Operations table: exactly the rows with a binary
- *     op, each with its number, role and key rule.
+ *     op, each with its number, role and key rule;
+ *   - the answers' descriptions (both renderers walk them): every row the
+ *     core decides has one except the webhook (its own), objects hold
+ *     entries inside the description, each entry goes out on one of the
+ *     row's protocols at least (an object's entries where it goes), and
+ *     the binary protocol carries only what its context can write (no
+ *     echoed names).
  *
  * Prints "ops: N checks (M failed)", exits 0 only when all passed.
  */
@@ -341,6 +347,63 @@ static void test_protocol(void)
 	}
 }
 
+/* The entries of ans[0..n) (objects' entries included) are sound; the
+ * protocols p that the row has. */
+static void check_answer(const struct op_ans *ans, unsigned n, unsigned p)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct op_ans *a = &ans[i];
+		CHECK(a->name && a->name[0]);
+		CHECK((a->proto & ~OP_BOTH) == 0);
+		CHECK((a->proto & p) != 0); /* each entry goes somewhere */
+		if (a->proto & OP_BIN)
+			CHECK(a->type != OP_ANS_NAME &&
+			      a->type != OP_ANS_NAME_OR_NULL &&
+			      a->type != OP_ANS_TIMEZONE &&
+			      a->type != OP_ANS_EMAIL_OR_NULL &&
+			      a->type != OP_ANS_ORG_ID &&
+			      a->type != OP_ANS_SERIES);
+		if (a->type != OP_ANS_OBJECT)
+			continue;
+		CHECK(a->sub > 0 && i + a->sub < n);
+		if (a->sub == 0 || i + a->sub >= n)
+			return;
+		/* an object's entries go only where it goes */
+		check_answer(a + 1, a->sub, a->proto & p);
+		CHECK(ops_answer_fields(a + 1, a->sub, a->proto & OP_HTTP ?
+						   OP_HTTP : OP_BIN) > 0);
+		i += a->sub;
+	}
+}
+
+static void test_answers(void)
+{
+	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
+		const struct op_def *op = ops_get(i);
+		unsigned p = (op->path ? OP_HTTP : 0) |
+			     (op->bin != MP_OP_NONE ? OP_BIN : 0);
+		CHECK(!op->answer == (op->answer_count == 0));
+		CHECK(!!op->answer == (op->core != CORE_OP_NONE &&
+				       op->id != OP_STRIPE_WEBHOOK));
+		if (!op->answer)
+			continue;
+		check_answer(op->answer, op->answer_count, p);
+		if (op->path)
+			CHECK(ops_answer_fields(op->answer, op->answer_count,
+						OP_HTTP) > 0);
+		if (op->bin != MP_OP_NONE)
+			CHECK(ops_answer_fields(op->answer, op->answer_count,
+						OP_BIN) > 0);
+	}
+	/* a map's size counts an object once */
+	CHECK(ops_answer_fields(ops_get(OP_ORG_CREATE)->answer,
+				ops_get(OP_ORG_CREATE)->answer_count,
+				OP_BIN) == 1);
+	CHECK(ops_answer_fields(ops_get(OP_SERIES_CREATE)->answer,
+				ops_get(OP_SERIES_CREATE)->answer_count,
+				OP_HTTP) == 2);
+}
+
 int main(void)
 {
 	/* this file is <repo>/tests/unit/test_ops.c */
@@ -358,6 +421,7 @@ int main(void)
 	test_bin_router();
 	test_openapi();
 	test_protocol();
+	test_answers();
 	printf("ops: %u checks (%u failed)\n", check_count, check_fail_count);
 	return check_fail_count ? 1 : 0;
 }
