@@ -7,6 +7,15 @@
 #   need_tools NAME TOOL...  exit 77 naming the first tool missing
 #   ok, bad, check    count and print results in passed and failed
 #   stop_pid          TERM the background bookd in $pid, wait, clear pid
+#   stop_status       the same, returning bookd's exit status
+#   test_setup NAME TOOL...  find_bookd and need_tools, then tmp: a fresh
+#                     temp dir named after the test, and cleanup (stop_pid,
+#                     tmp removed; a test may define its own) run on EXIT
+#   wait_for FILE PATTERN TRIES NAP  polls (TRIES times, NAP s apart) until
+#                     PATTERN is in FILE; 1 if not, or if $pid exited first
+#   started_line FILE [N]  waits (30 s) for bookd's N-th (default first)
+#                     start-up line "HTTP on http://..." in FILE and prints
+#                     it; 1 if there is none, or $pid exited first
 
 lib_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -46,4 +55,49 @@ stop_pid() {
     wait "$pid" 2>/dev/null
   fi
   pid=
+}
+
+stop_status() {
+  local rc
+  kill -TERM "$pid"
+  wait "$pid"
+  rc=$?
+  pid=
+  return $rc
+}
+
+cleanup() {
+  stop_pid
+  rm -rf "$tmp"
+}
+
+test_setup() {
+  find_bookd "$1"
+  need_tools "$@"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  trap cleanup EXIT
+}
+
+wait_for() {
+  local file=$1 pattern=$2 tries=$3 nap=$4
+  for _ in $(seq 1 "$tries"); do
+    grep -q "$pattern" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep "$nap"
+  done
+  return 1
+}
+
+started_line() {
+  local file=$1 n=${2:-1} line
+  for _ in $(seq 1 300); do
+    line=$(grep -a 'HTTP on http://' "$file" | sed -n "${n}p")
+    if [ -n "$line" ]; then
+      printf '%s\n' "$line"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
 }

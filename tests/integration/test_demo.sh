@@ -15,15 +15,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
-find_bookd test_demo
-need_tools test_demo curl jq
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_demo.XXXXXX")
-cleanup() {
-  stop_pid
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+test_setup test_demo curl jq
 
 # start <n>: scripts/run.sh on the temp data dir; waits for the demo's lines
 # (or its message that there is no demo) in $tmp/out.<n>.
@@ -34,11 +26,7 @@ start() {
     --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
     >"$tmp/out.$n" 2>"$tmp/err.$n" &
   pid=$!
-  for _ in $(seq 1 300); do
-    grep -q 'demo studio\|demo:' "$tmp/out.$n" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_for "$tmp/out.$n" 'demo studio\|demo:' 300 0.1
   sleep 0.2 # the rest of the lines (one printf each, flushed together)
 }
 

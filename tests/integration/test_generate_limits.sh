@@ -36,10 +36,6 @@ need_tools test_generate_limits curl jq
 
 SVC=svc-$RANDOM$RANDOM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_generate_limits.XXXXXX")
-cleanup() {
-  stop_pid
-  rm -rf "$tmp"
-}
 trap cleanup EXIT
 
 start_bookd() {
@@ -50,24 +46,12 @@ start_bookd() {
   pid=$!
   local starts line
   starts=$(grep -c '^--- bookd start' "$tmp/bookd.log")
-  URL= BIN=
-  for _ in $(seq 1 300); do
-    line=$(grep -a 'HTTP on http://' "$tmp/bookd.log" | sed -n "${starts}p")
-    [ -n "$line" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  line=$(started_line "$tmp/bookd.log" "$starts")
   URL=$(printf '%s' "$line" | grep -o 'http://[0-9.:]*')
   BIN=$(printf '%s' "$line" | sed 's/.*binary protocol on \([0-9.:]*\).*/\1/')
   [ -n "$URL" ]
 }
-stop_bookd() {
-  kill -TERM "$pid"
-  wait "$pid"
-  local rc=$?
-  pid=
-  return $rc
-}
+stop_bookd() { stop_status; }
 
 req() { # req METHOD PATH [curl args]: $st, $body
   local m=$1 p=$2; shift 2

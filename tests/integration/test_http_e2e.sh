@@ -29,19 +29,12 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-find_bookd test_http_e2e
-need_tools test_http_e2e curl jq openssl
+test_setup test_http_e2e curl jq openssl
 
 SVC=svc-$RANDOM$RANDOM
 ANON=anon-$RANDOM$RANDOM
 SECRET=jwt-$RANDOM$RANDOM
 ORIGIN=https://app.example
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_http_e2e.XXXXXX")
-cleanup() {
-  stop_pid
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 start_bookd() {
   echo "--- bookd start" >>"$tmp/bookd.log"
@@ -51,13 +44,7 @@ start_bookd() {
     env -u DATABASE_URL "$bookd" >>"$tmp/bookd.log" 2>&1 &  # embedded mode
   pid=$!
   starts=$(grep -c '^--- bookd start' "$tmp/bookd.log")
-  URL=
-  for _ in $(seq 1 300); do
-    URL=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/bookd.log" | sed -n "${starts}p" | sed 's/HTTP on //')
-    [ -n "$URL" ] && break
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
+  URL=$(started_line "$tmp/bookd.log" "$starts" | grep -o 'http://[0-9.:]*')
   if [ -z "$URL" ]; then
     echo "test_http_e2e: bookd did not start:"; cat "$tmp/bookd.log"
     exit 1

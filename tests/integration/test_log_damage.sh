@@ -20,17 +20,9 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-find_bookd test_log_damage
-need_tools test_log_damage curl
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_log_damage.XXXXXX")
+test_setup test_log_damage curl
 data=$tmp/data
 SVC=svc-$RANDOM$RANDOM
-cleanup() {
-  stop_pid
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # start log [flags...]: bookd in the background on free ports; sets pid and
 # url once it serves (0), or returns 1 if it exited first.
@@ -50,13 +42,7 @@ start() {
   done
   return 1
 }
-stop() {
-  kill -TERM "$pid"
-  wait "$pid"
-  local rc=$?
-  pid=
-  return $rc
-}
+stop() { stop_status; }
 # refused what log want... -- flags: bookd must exit 1 within 10 s, its
 # output holding every wanted string.
 refused() {

@@ -33,11 +33,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-find_bookd test_net_e2e
-need_tools test_net_e2e python3
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_net_e2e.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+test_setup test_net_e2e python3
 
 env -u DATABASE_URL python3 - "$bookd" "$tmp" "$@" <<'PY'
 import http.client, json, os, re, signal, socket, struct, subprocess, sys, time

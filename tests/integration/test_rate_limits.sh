@@ -23,17 +23,10 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-find_bookd test_rate_limits
-need_tools test_rate_limits curl
+test_setup test_rate_limits curl
 
 SVC=svc-$RANDOM$RANDOM
 ANON=anon-$RANDOM$RANDOM
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_rate_limits.XXXXXX")
-cleanup() {
-  stop_pid
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # start_bookd [VAR=value...]: a fresh data dir each time.
 start_bookd() {
@@ -44,13 +37,7 @@ start_bookd() {
     BOOKD_DATA_DIR=$tmp/data BOOKD_ADDRESS_RATE=5 "$@" \
     "$bookd" >>"$tmp/bookd.log" 2>&1 &
   pid=$!
-  URL=
-  for _ in $(seq 1 300); do
-    URL=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/bookd.log" | head -n1 | sed 's/HTTP on //')
-    [ -n "$URL" ] && break
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
+  URL=$(started_line "$tmp/bookd.log" | grep -o 'http://[0-9.:]*')
   if [ -z "$URL" ]; then
     echo "test_rate_limits: bookd did not start:"; cat "$tmp/bookd.log"
     exit 1

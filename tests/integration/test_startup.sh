@@ -18,10 +18,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-find_bookd test_startup
-need_tools test_startup curl
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_startup.XXXXXX")
+test_setup test_startup curl
 chmod 755 "$tmp" # another user (nobody) must reach the data dirs inside
 cleanup() {
   stop_pid
@@ -53,10 +50,7 @@ mkdir -p "$ro"
 env -u DATABASE_URL timeout 10 "$bookd" --listen 127.0.0.1:0 \
   --binary-listen 127.0.0.1:0 --data-dir "$ro" >"$tmp/first.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  grep -q 'HTTP on' "$tmp/first.log" && break
-  sleep 0.1
-done
+wait_for "$tmp/first.log" 'HTTP on' 100 0.1
 kill -TERM "$pid"; wait "$pid"; pid=
 if [ "$(id -u)" = 0 ]; then
   if setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null; then
@@ -91,11 +85,7 @@ t0=$(date +%s.%N)
 env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/empty" >"$tmp/empty.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
-  grep -q 'HTTP on' "$tmp/empty.log" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.02
-done
+wait_for "$tmp/empty.log" 'HTTP on' 300 0.02
 t1=$(date +%s.%N)
 url=$(grep -ao 'HTTP on http://[0-9.:]*' "$tmp/empty.log" | sed 's/HTTP on //')
 if [ -n "$url" ] && curl -sf "$url/health" >/dev/null; then
@@ -130,20 +120,12 @@ fi
 env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/empty" --demo --snapshot-every 1 >"$tmp/snap.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
-  grep -q 'bookd: snapshot at LSN' "$tmp/snap.log" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$tmp/snap.log" 'bookd: snapshot at LSN' 300 0.05
 kill -TERM "$pid"; wait "$pid"; pid=
 env -u DATABASE_URL "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/empty" >"$tmp/snap2.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
-  grep -q 'HTTP on' "$tmp/snap2.log" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$tmp/snap2.log" 'HTTP on' 300 0.05
 kill -TERM "$pid"; wait "$pid"; pid=
 line=$(grep 'bookd: started:' "$tmp/snap2.log")
 if printf '%s' "$line" | grep -q 'snapshot at LSN [1-9][0-9]* loaded ([0-9]* bytes) in [0-9.]* s, replayed [0-9]* records'; then
