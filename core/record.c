@@ -306,7 +306,6 @@ static inline const uint8_t *take(struct rbuf *r, size_t n)
 	}
 GET(get_u8, uint8_t)
 GET(get_u16, uint16_t)
-GET(get_u32, uint32_t)
 GET(get_u64, uint64_t)
 #undef GET
 
