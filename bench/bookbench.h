@@ -179,6 +179,14 @@ struct bb_driver {
 	void (*describe)(const struct bb_config *cfg, char *out, size_t out_size);
 };
 
+/* A driver's functions are named <prefix>_setup, _open, _submit, _poll,
+ * _close and _describe (check, optional, is set on its own):
+ * BB_DRIVER_FUNCS(http) in a struct bb_driver initializer sets them. */
+#define BB_DRIVER_FUNCS(prefix)                                               \
+	.setup = prefix##_setup, .open = prefix##_open,                       \
+	.submit = prefix##_submit, .poll = prefix##_poll,                     \
+	.close = prefix##_close, .describe = prefix##_describe
+
 extern const struct bb_driver bb_driver_pg;
 extern const struct bb_driver bb_driver_http;
 extern const struct bb_driver bb_driver_bin; /* .submit NULL when not built */

@@ -416,13 +416,7 @@ static void bin_describe(const struct bb_config *cfg, char *out, size_t out_size
 const struct bb_driver bb_driver_bin = {
 	.name = "bookd-binary",
 	.inflight_max = 1024,
-	.setup = bin_setup,
-	.open = bin_open,
-	.submit = bin_submit,
-	.poll = bin_poll,
-	.close = bin_close,
-	.check = NULL,
-	.describe = bin_describe,
+	BB_DRIVER_FUNCS(bin),
 };
 
 #else /* no client library in this build */

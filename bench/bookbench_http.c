@@ -920,11 +920,5 @@ static void http_describe(const struct bb_config *cfg, char *out, size_t out_siz
 const struct bb_driver bb_driver_http = {
 	.name = "bookd-http",
 	.inflight_max = 1024,
-	.setup = http_setup,
-	.open = http_open,
-	.submit = http_submit,
-	.poll = http_poll,
-	.close = http_close,
-	.check = NULL,
-	.describe = http_describe,
+	BB_DRIVER_FUNCS(http),
 };

@@ -738,11 +738,6 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 const struct bb_driver bb_driver_pg = {
 	.name = "baseline-pg",
 	.inflight_max = 1,
-	.setup = pg_setup,
-	.open = pg_open,
-	.submit = pg_submit,
-	.poll = pg_poll,
-	.close = pg_close,
+	BB_DRIVER_FUNCS(pg),
 	.check = pg_check,
-	.describe = pg_describe,
 };

@@ -130,6 +130,17 @@ static int want_u64(const struct opts *o, const char *name, uint64_t *out)
 	return 0;
 }
 
+/* A 32-bit field from an optional number flag: dflt when absent. */
+static int want_u32(const struct opts *o, const char *name, uint32_t dflt,
+		    uint32_t *out)
+{
+	uint64_t v = dflt;
+	int rc = want_u64(o, name, &v);
+
+	*out = (uint32_t)v; /* as the server reads it: the low 32 bits */
+	return rc;
+}
+
 static int need_str(const struct opts *o, const char *name, const char **out)
 {
 	*out = opt(o, name);
@@ -665,18 +676,10 @@ static int cmd_series(bc_client *c, const struct opts *o)
 	if ((rc = need_u64(o, "capacity", &v)))
 		return rc;
 	s.capacity = (uint32_t)v;
-	v = 60;
-	if ((rc = want_u64(o, "duration", &v)))
+	if ((rc = want_u32(o, "duration", 60, &s.duration_min)) ||
+	    (rc = want_u32(o, "waitlist", 0, &s.waitlist_capacity)) ||
+	    (rc = want_u32(o, "price", 0, &s.price_cents)))
 		return rc;
-	s.duration_min = (uint32_t)v;
-	v = 0;
-	if ((rc = want_u64(o, "waitlist", &v)))
-		return rc;
-	s.waitlist_capacity = (uint32_t)v;
-	v = 0;
-	if ((rc = want_u64(o, "price", &v)))
-		return rc;
-	s.price_cents = (uint32_t)v;
 	s.currency = opt(o, "currency");
 	s.last_date = opt(o, "last");
 	s.skip_dates = opt(o, "skip");

@@ -530,6 +530,17 @@ static int id_req_async(bc_client *c, enum mp_op op, const char *field,
 	return req_end(c, start);
 }
 
+/* The same, synchronous: the answer is c->last. Its code, or -errno. */
+static int id_req(bc_client *c, enum mp_op op, const char *field, uint64_t id)
+{
+	uint64_t rid = 0;
+	int rc;
+
+	CALL_START(c);
+	rc = id_req_async(c, op, field, id, &rid);
+	return call_async_end(c, rc, rid);
+}
+
 int bc_org_create(bc_client *c, const char *name, const char *timezone,
 		  const char *key, uint64_t *id)
 {
@@ -698,12 +709,8 @@ int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id)
 
 int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out)
 {
-	uint64_t rid = 0;
-	int rc;
+	int rc = id_req(c, MP_OP_EVENT_GET, "event_id", event_id);
 
-	CALL_START(c);
-	rc = bc_event_get_async(c, event_id, &rid);
-	rc = call_async_end(c, rc, rid);
 	if (rc == BC_OK && out)
 		*out = c->last.event;
 	return rc;
@@ -938,12 +945,8 @@ int bc_booking_get_async(bc_client *c, uint64_t booking_id, uint64_t *req_id)
 
 int bc_booking_get(bc_client *c, uint64_t booking_id, struct bc_booking *out)
 {
-	uint64_t rid = 0;
-	int rc;
+	int rc = id_req(c, MP_OP_BOOKING_GET, "booking_id", booking_id);
 
-	CALL_START(c);
-	rc = bc_booking_get_async(c, booking_id, &rid);
-	rc = call_async_end(c, rc, rid);
 	if (rc == BC_OK && out)
 		*out = c->last.booking;
 	return rc;
