@@ -4,7 +4,8 @@
 --   generate_events(until)           dated events of every series, idempotent
 --   book_event(event, customer, key, payment)
 --   cancel_booking(booking, key)
---   key_take(key, hash), key_done(key, response)   the idempotency key of both
+--   key_take(key, hash), key_done(key, answer)   the idempotency key of both
+--   key_replay(response, extra)   a stored response as book/cancel's answer
 --
 -- book_event and cancel_booking are the seed's "atomic RPCs: idempotent
 -- booking/cancel flows with capacity enforcement": one transaction each,
@@ -82,18 +83,33 @@ BEGIN
   RETURN coalesce(v_prev.response, '{}'::jsonb); -- never NULL: the key is not new
 END $$;
 
--- The decision on a key taken by key_take: a response (an acceptance) is
--- kept for replays; NULL (a refusal) frees the key, so a retry is decided
--- afresh.
-CREATE FUNCTION baseline.key_done(p_key text, p_response jsonb)
+-- The decision on a key taken by key_take, book_event's or cancel_booking's
+-- answer (p_extra names its fourth column: 'position' or 'promoted_id'): an
+-- acceptance (code 'ok') is kept for replays (key_replay reads it back); a
+-- refusal frees the key, so a retry is decided afresh.
+CREATE FUNCTION baseline.key_done(p_key text, p_code text, p_booking_id bigint,
+                                  p_status text, p_extra text, p_extra_value bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  IF p_response IS NOT NULL THEN
-    UPDATE baseline.idempotency_keys SET response = p_response WHERE key = p_key;
+  IF p_code = 'ok' THEN
+    UPDATE baseline.idempotency_keys
+       SET response = jsonb_build_object('code', p_code, 'booking_id', p_booking_id,
+                                         'status', p_status, p_extra, p_extra_value)
+     WHERE key = p_key;
   ELSE
     DELETE FROM baseline.idempotency_keys WHERE key = p_key;
   END IF;
 END $$;
+
+-- A response key_take gave back, as the answer of book_event (extra:
+-- 'position') or cancel_booking ('promoted_id'): the same four columns.
+CREATE FUNCTION baseline.key_replay(p_prev jsonb, p_extra text,
+                                    OUT code text, OUT booking_id bigint,
+                                    OUT status text, OUT extra bigint)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT p_prev->>'code', (p_prev->>'booking_id')::bigint, p_prev->>'status',
+         (p_prev->>p_extra)::bigint
+$$;
 
 CREATE FUNCTION baseline.book_event(p_event_id bigint, p_customer_id text,
                                     p_idempotency_key text, p_payment text,
@@ -108,10 +124,8 @@ DECLARE
 BEGIN
   v_prev := baseline.key_take(p_idempotency_key, v_hash);
   IF v_prev IS NOT NULL THEN
-    code := v_prev->>'code';
-    booking_id := (v_prev->>'booking_id')::bigint;
-    status := v_prev->>'status';
-    wl_position := (v_prev->>'position')::integer;
+    SELECT * INTO code, booking_id, status, wl_position
+      FROM baseline.key_replay(v_prev, 'position');
     RETURN;
   END IF;
 
@@ -159,11 +173,8 @@ BEGIN
     END IF;
   END IF;
 
-  PERFORM baseline.key_done(p_idempotency_key,
-                            CASE WHEN code = 'ok' THEN
-                              jsonb_build_object('code', code, 'booking_id', booking_id,
-                                                 'status', status, 'position', wl_position)
-                            END);
+  PERFORM baseline.key_done(p_idempotency_key, code, booking_id, status,
+                            'position', wl_position);
 END $$;
 
 CREATE FUNCTION baseline.cancel_booking(p_booking_id bigint, p_idempotency_key text,
@@ -180,10 +191,8 @@ DECLARE
 BEGIN
   v_prev := baseline.key_take(p_idempotency_key, v_hash);
   IF v_prev IS NOT NULL THEN
-    code := v_prev->>'code';
-    booking_id := (v_prev->>'booking_id')::bigint;
-    status := v_prev->>'status';
-    promoted_id := (v_prev->>'promoted_id')::bigint;
+    SELECT * INTO code, booking_id, status, promoted_id
+      FROM baseline.key_replay(v_prev, 'promoted_id');
     RETURN;
   END IF;
 
@@ -233,11 +242,8 @@ BEGIN
     END IF;
   END IF;
 
-  PERFORM baseline.key_done(p_idempotency_key,
-                            CASE WHEN code = 'ok' THEN
-                              jsonb_build_object('code', code, 'booking_id', booking_id,
-                                                 'status', status, 'promoted_id', promoted_id)
-                            END);
+  PERFORM baseline.key_done(p_idempotency_key, code, booking_id, status,
+                            'promoted_id', promoted_id);
 END $$;
 
 -- A waitlisted booking's current place (1-based), NULL when not waiting.
