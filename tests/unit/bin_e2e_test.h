@@ -214,6 +214,26 @@ static inline bool raw_closed(int fd)
 	return false;
 }
 
+/* Sends the hello frame (v 1, auth) on a raw connection; the answer's
+ * code, or -1 if it was not sent or not answered. */
+static inline int raw_hello(int fd, const char *auth)
+{
+	struct buf buf = { 0 };
+	msgpack_packer pk;
+	struct bc_answer a;
+	size_t start;
+	int code = -1;
+
+	frame_map_start(&buf, &pk, &start, 2);
+	mp_pack_kv_uint(&pk, "v", 1);
+	mp_pack_kv_str(&pk, "auth", auth);
+	mp_frame_end(buf.data, start, buf.size);
+	if (send_all(fd, buf.data, buf.size) && raw_read_answer(fd, &a) == 0)
+		code = a.code;
+	buf_free(&buf);
+	return code;
+}
+
 /* ---- the catalogue every part uses ---- */
 
 static uint64_t org_id, loc_id, ins_id;

@@ -641,21 +641,27 @@ static inline struct core_resp book_last_open(node *n, uint32_t events,
 	return b;
 }
 
-/* A case of a program: run when argv[1] names it, or when there is no
- * argv[1] unless when_named. */
-struct repl_case {
-	const char *name;
-	void (*fn)(void);
-	bool when_named;
-};
-
-/* The seed (TEST_REPL_SEED, else the time and pid), the cases, the data
- * folder removed if every check passed; prints "<prog>: N checks, M
- * failed" and returns the exit status (77: no DATABASE_URL). */
-static inline int repl_test_main(const char *prog,
-				 const struct repl_case *cases, size_t n,
-				 int argc, char **argv)
+/* The end of a case: the replicator stopped, the connection and the node
+ * closed, the case's database dropped. */
+static inline void case_end(repl *r, PGconn *c, node *n)
 {
+	repl_stop(r);
+	PQfinish(c);
+	node_close(n);
+	db_drop();
+}
+
+/* The seed (TEST_REPL_SEED, else the time and pid), the program's cases
+ * (CHECK_TEST_FN(test_<case>): argv[1] names one case, without "test_";
+ * none: all but named_only, which runs only when named), the data folder
+ * removed if every check passed; prints "<prog>: N checks, M failed" and
+ * returns the exit status (77: no DATABASE_URL). */
+static inline int repl_test_main(const char *named_only, int argc,
+				 char **argv)
+{
+	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1
+						 : argv[0];
+	struct check_tests *cases = check_test_list();
 	const char *only = argc > 1 ? argv[1] : NULL;
 	const char *s = getenv("TEST_REPL_SEED");
 
@@ -673,9 +679,13 @@ static inline int repl_test_main(const char *prog,
 		perror("mkdtemp");
 		return 1;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (only ? !strcmp(only, cases[i].name) : !cases[i].when_named)
-			cases[i].fn();
+	for (size_t i = 0; i < cases->n; i++) {
+		const char *name = cases->t[i].name + strlen("test_");
+
+		if (only ? !strcmp(only, name)
+			 : !named_only || strcmp(named_only, name) != 0)
+			cases->t[i].fn();
+	}
 	if (check_fail_count == 0)
 		nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	else

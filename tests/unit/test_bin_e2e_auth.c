@@ -166,23 +166,14 @@ static void test_bad_clients(bc_client *svc)
 	fd = raw_connect();
 	CHECK(fd >= 0);
 	if (fd >= 0) {
-		struct buf buf = { 0 };
-		msgpack_packer pk;
-		size_t start;
 		uint8_t hdr[4];
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "v", 1);
-		mp_pack_kv_str(&pk, "auth", SVC);
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(fd, buf.data, buf.size));
-		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
+		CHECK(raw_hello(fd, SVC) == BC_OK);
 		mp_be32_put(hdr, 2u << 20);
 		CHECK(send_all(fd, hdr, 4));
 		CHECK(raw_read_answer(fd, &a) == 0);
 		CHECK(a.code == BC_FRAME_TOO_LARGE && a.req_id == 0);
 		CHECK(raw_closed(fd));
 		close(fd);
-		buf_free(&buf);
 	}
 	CHECK(bc_status(svc, &st) == BC_OK);
 
@@ -193,12 +184,7 @@ static void test_bad_clients(bc_client *svc)
 		msgpack_packer pk;
 		size_t start;
 		static const uint8_t junk[] = { 0, 0, 0, 3, 0x82, 0xa1, 'v' };
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "v", 1);
-		mp_pack_kv_str(&pk, "auth", SVC);
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(fd, buf.data, buf.size));
-		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
+		CHECK(raw_hello(fd, SVC) == BC_OK);
 		CHECK(send_all(fd, junk, sizeof(junk)));
 		CHECK(raw_read_answer(fd, &a) == 0);
 		CHECK(a.code == BC_INVALID_REQUEST && a.req_id == 0);

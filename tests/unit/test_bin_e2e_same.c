@@ -139,19 +139,7 @@ static void test_same_inputs(bc_client *svc)
 	CHECK(fd >= 0);
 	if (fd < 0 || !http_addr[0])
 		return;
-	{
-		struct buf buf = { 0 };
-		msgpack_packer pk;
-		struct bc_answer a;
-		size_t start;
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "v", 1);
-		mp_pack_kv_str(&pk, "auth", SVC);
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(fd, buf.data, buf.size));
-		CHECK(raw_read_answer(fd, &a) == 0 && a.code == BC_OK);
-		buf_free(&buf);
-	}
+	CHECK(raw_hello(fd, SVC) == BC_OK);
 
 	/* Ids: an event's in the path (HTTP) or event_id (binary); an org's
 	 * in a location's body. */
@@ -215,19 +203,9 @@ static void test_same_inputs(bc_client *svc)
 	if (cfd < 0)
 		return;
 	{
-		struct buf buf = { 0 };
-		msgpack_packer pk;
-		struct bc_answer a;
-		size_t start;
 		char tok[512];
 		make_jwt("same-bk", (long long)time(NULL) + 3600, tok);
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "v", 1);
-		mp_pack_kv_str(&pk, "auth", tok);
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(cfd, buf.data, buf.size));
-		CHECK(raw_read_answer(cfd, &a) == 0 && a.code == BC_OK);
-		buf_free(&buf);
+		CHECK(raw_hello(cfd, tok) == BC_OK);
 	}
 	memset(big, 'k', 256);
 	const struct same_case keys[] = {

@@ -20,7 +20,7 @@
  */
 #include "repl_test.h"
 
-static void test_basic(void)
+CHECK_TEST_FN(test_basic)
 {
 	char conninfo[1024];
 	node *n;
@@ -142,7 +142,7 @@ static void test_basic(void)
 	db_drop();
 }
 
-static void test_resync(void)
+CHECK_TEST_FN(test_resync)
 {
 	char *conninfo = db_create();
 	node *n;
@@ -182,13 +182,10 @@ static void test_resync(void)
 	lsn = settle(n);
 	CHECK(catch_up(r, lsn));
 	compare(n, c, false);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
 
-static void test_corearchive(void)
+CHECK_TEST_FN(test_corearchive)
 {
 	char conninfo[1024];
 	node *n;
@@ -236,14 +233,7 @@ static void test_corearchive(void)
 	db_drop();
 }
 
-static const struct repl_case cases[] = {
-	{ "basic", test_basic, false },
-	{ "resync", test_resync, false },
-	{ "corearchive", test_corearchive, false },
-};
-
 int main(int argc, char **argv)
 {
-	return repl_test_main("test_repl_basic", cases, CHECK_COUNT_OF(cases),
-			      argc, argv);
+	return repl_test_main(NULL, argc, argv);
 }

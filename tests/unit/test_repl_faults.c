@@ -36,7 +36,7 @@ static void kill9_child(const char *conninfo, uint64_t child_seed)
 	}
 }
 
-static void test_kill9(void)
+CHECK_TEST_FN(test_kill9)
 {
 	char *conninfo = db_create();
 	node *n;
@@ -80,15 +80,12 @@ static void test_kill9(void)
 	c = pg_open(conninfo);
 	compare(n, c, true);
 	seed_queries(c);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
 
 /* A permanent error stops replication loudly and skips nothing; once the
  * cause is gone, a restart applies from where it stopped. */
-static void test_stop(void)
+CHECK_TEST_FN(test_stop)
 {
 	char conninfo[1024];
 	node *n;
@@ -134,10 +131,7 @@ static void test_stop(void)
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL && catch_up(r, lsn));
 	compare(n, c, true);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
 
 static int pg_ctl(const char *action)
@@ -160,7 +154,7 @@ static int pg_ctl(const char *action)
 	return system(cmd);
 }
 
-static void test_pgdown(void)
+CHECK_TEST_FN(test_pgdown)
 {
 	char *conninfo;
 	node *n;
@@ -211,20 +205,10 @@ static void test_pgdown(void)
 	c = pg_open(conninfo);
 	compare(n, c, false); /* (the log's start went with the snapshots) */
 	seed_queries(c);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
-
-static const struct repl_case cases[] = {
-	{ "kill9", test_kill9, false },
-	{ "stop", test_stop, false },
-	{ "pgdown", test_pgdown, true },
-};
 
 int main(int argc, char **argv)
 {
-	return repl_test_main("test_repl_faults", cases, CHECK_COUNT_OF(cases),
-			      argc, argv);
+	return repl_test_main("pgdown", argc, argv);
 }

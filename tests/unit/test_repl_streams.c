@@ -133,7 +133,7 @@ static repl *restart_streams(node *n, PGconn *c, const char *conninfo,
 	return r;
 }
 
-static void test_streams(void)
+CHECK_TEST_FN(test_streams)
 {
 	char conninfo[1024], err[REPL_ERROR_SIZE], named[16] = "";
 	const char *colon;
@@ -278,10 +278,7 @@ static void test_streams(void)
 	CHECK(q_int(c, "SELECT count(*) FROM replication_state WHERE streams IS NULL"
 		       " AND applied_lsn = %" PRIu64, lsn) == 1);
 	r = restart_streams(n, c, conninfo, events, 2, &lsn);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
 
 /* Every booking of events lo..hi in registrations as the core has it. */
@@ -315,7 +312,7 @@ static void compare_bookings(node *n, PGconn *c, uint64_t lo, uint64_t hi)
 		       " BETWEEN %" PRIu64 " AND %" PRIu64, lo, hi) == count);
 }
 
-static void test_archive(void)
+CHECK_TEST_FN(test_archive)
 {
 	char conninfo[1024], part[64], gone[80];
 	node *n;
@@ -403,19 +400,10 @@ static void test_archive(void)
 	repl_status(r, &st);
 	CHECK(st.stopped && strstr(st.error, "archive_class_events_month"));
 	printf("  %s detached by hand: %s\n", part, st.error);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
-	db_drop();
+	case_end(r, c, n);
 }
-
-static const struct repl_case cases[] = {
-	{ "streams", test_streams, false },
-	{ "archive", test_archive, false },
-};
 
 int main(int argc, char **argv)
 {
-	return repl_test_main("test_repl_streams", cases, CHECK_COUNT_OF(cases),
-			      argc, argv);
+	return repl_test_main(NULL, argc, argv);
 }
