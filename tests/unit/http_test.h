@@ -255,6 +255,22 @@ static inline const char *req(const char *method, const char *path,
 	return buf;
 }
 
+/* The answer to a request fed to c (out emptied first) has status, and
+ * has in it if has is not NULL; prints the answer if not. */
+static inline bool answer_is(struct srv_conn *c, const char *method,
+			     const char *path, const char *headers,
+			     const char *body, int status, const char *has)
+{
+	bool ok;
+
+	out_reset(c);
+	ok = feeds(c, req(method, path, headers, body)) > 0 &&
+	     out_status(c) == status && (!has || out_has(c, has));
+	if (!ok)
+		fprintf(stderr, "%s %s: %s\n", method, path, out_str(c));
+	return ok;
+}
+
 #define AUTH_SVC "Authorization: Bearer " SERVICE_KEY "\r\n"
 #define AUTH_ANON "Authorization: Bearer " ANON_KEY "\r\n"
 

@@ -186,27 +186,20 @@ CHECK_TEST_FN(test_limit_order)
 	}
 	CHECK(anon_ok == 2 && anon_429 == 3);
 	/* A bad token and no token are held to the address's limit too. */
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/9",
-			   "Authorization: Bearer nope\r\n", NULL)) > 0);
-	CHECK(out_status(c) == 429);
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/9", "", NULL)) > 0);
-	CHECK(out_status(c) == 429);
+	CHECK(answer_is(c, "GET", "/v1/events/9",
+			   "Authorization: Bearer nope\r\n", NULL, 429, NULL));
+	CHECK(answer_is(c, "GET", "/v1/events/9", "", NULL, 429, NULL));
 	/* The service key still gets in; so do /health and /metrics. */
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
-	CHECK(out_status(c) == 200);
+	CHECK(answer_is(c, "GET", "/v1/admin/status", AUTH_SVC, NULL, 200,
+			  NULL));
 	out_reset(c);
 	CHECK(feeds(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") > 0);
 	CHECK(out_status(c) == 200);
 
 	/* X-Forwarded-For from an untrusted peer: ignored (still 429). */
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/9",
+	CHECK(answer_is(c, "GET", "/v1/events/9",
 			   hdrs(AUTH_ANON, "X-Forwarded-For: 203.0.113.7\r\n"),
-			   NULL)) > 0);
-	CHECK(out_status(c) == 429);
+			   NULL, 429, NULL));
 	/* From a trusted proxy: each client its own bucket. */
 	CHECK(auth_config_set_proxies(&g_srv.auth, "10.0.0.0/8, 127.0.0.1") == 0);
 	for (int i = 0; i < 3; i++) {

@@ -134,9 +134,8 @@ CHECK_TEST_FN(test_admin_status)
 	CHECK(out_has(c, "\"replication\":{\"state\":\"down\",\"lag_records\":5,"));
 	CHECK(out_has(c, "\"lag_seconds\":1.500"));
 	CHECK(out_has(c, "\"name\":\"replication_down\""));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "GET", "/v1/admin/status", AUTH_ANON, NULL, 403,
+			  NULL));
 	g_srv.status.repl_state = NULL;
 	conn_free(c);
 }
@@ -231,21 +230,16 @@ CHECK_TEST_FN(test_events_list)
 	CHECK(q->u.list.limit == 500);
 	CHECK(q->u.list.from == g_now); /* default: from now */
 	/* Refusals: 400 naming the parameter. */
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?limit=501", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'limit'"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?cursor=abc", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'cursor'"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?colour=red", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "unknown query parameter 'colour'"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?from=yesterday", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'from'"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?org_id=1&org_id=2", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "repeated"));
+	CHECK(answer_is(c, "GET", "/v1/events?limit=501", AUTH_ANON, NULL, 400,
+			  "'limit'"));
+	CHECK(answer_is(c, "GET", "/v1/events?cursor=abc", AUTH_ANON, NULL, 400,
+			  "'cursor'"));
+	CHECK(answer_is(c, "GET", "/v1/events?colour=red", AUTH_ANON, NULL, 400,
+			  "unknown query parameter 'colour'"));
+	CHECK(answer_is(c, "GET", "/v1/events?from=yesterday", AUTH_ANON, NULL,
+			  400, "'from'"));
+	CHECK(answer_is(c, "GET", "/v1/events?org_id=1&org_id=2", AUTH_ANON,
+			  NULL, 400, "repeated"));
 	/* Empty values are absent (the contract's template form). */
 	out_reset(c);
 	CHECK(feeds(c, req("GET", "/v1/events?org_id=&from=&to=&limit=&cursor=",
@@ -312,22 +306,16 @@ CHECK_TEST_FN(test_event_get_patch)
 	resp.code = CORE_NO_EVENT;
 	render(c, 1, 0, &resp, NULL);
 	CHECK(out_status(c) == 404 && out_has(c, "\"code\":\"not_found\""));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/abc", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 404);
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/0", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 404);
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/99999999999999999999999", AUTH_ANON,
-			   NULL)) > 0);
-	CHECK(out_status(c) == 404);
+	CHECK(answer_is(c, "GET", "/v1/events/abc", AUTH_ANON, NULL, 404,
+			  NULL));
+	CHECK(answer_is(c, "GET", "/v1/events/0", AUTH_ANON, NULL, 404, NULL));
+	CHECK(answer_is(c, "GET", "/v1/events/99999999999999999999999",
+			  AUTH_ANON,
+			   NULL, 404, NULL));
 
 	/* PATCH: service key only; capacity, status, instructor_id. */
-	out_reset(c);
-	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_ANON,
-			   "{\"capacity\":3}")) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_ANON,
+			   "{\"capacity\":3}", 403, NULL));
 	out_reset(c);
 	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
 			   "{\"capacity\":3,\"instructor_id\":\"7\"}")) > 0);
@@ -353,21 +341,14 @@ CHECK_TEST_FN(test_event_get_patch)
 	resp.code = CORE_OK;
 	render(c, 2, 0, &resp, NULL);
 	CHECK(out_status(c) == 200 && !out_has(c, "ETag"));
-	out_reset(c);
-	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"status\":\"scheduled\"}")) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'status'"));
-	out_reset(c);
-	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC, "{}")) > 0);
-	CHECK(out_status(c) == 400);
-	out_reset(c);
-	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"capacity\":-1}")) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'capacity'"));
-	out_reset(c);
-	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"capacity\":\"3\"}")) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "must be an integer"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"status\":\"scheduled\"}", 400, "'status'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC, "{}", 400,
+			  NULL));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"capacity\":-1}", 400, "'capacity'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			   "{\"capacity\":\"3\"}", 400, "must be an integer"));
 	CHECK(c->sub_count == 4);
 	conn_free(c);
 }
@@ -395,10 +376,8 @@ CHECK_TEST_FN(test_customer_bookings_render)
 	CHECK(out_status(c) == 200);
 	CHECK(out_has(c, "{\"bookings\":[{\"id\":\"100\""));
 	CHECK(out_has(c, "\"next_cursor\":null"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/customers/a%20b/bookings", AUTH_SVC,
-			   NULL)) > 0);
-	CHECK(out_status(c) == 404);
+	CHECK(answer_is(c, "GET", "/v1/customers/a%20b/bookings", AUTH_SVC,
+			   NULL, 404, NULL));
 	conn_free(c);
 }
 

@@ -128,11 +128,9 @@ CHECK_TEST_FN(test_book)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		unsigned before = c->sub_count;
-		out_reset(c);
-		CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
+		CHECK(answer_is(c, "POST", "/v1/events/9/bookings",
 				   hdrs(AUTH_SVC, "Idempotency-Key: kb\r\n"),
-				   bad[i].body)) > 0);
-		CHECK(out_status(c) == 400);
+				   bad[i].body, 400, NULL));
 		CHECK(out_has(c, "\"code\":\"invalid_request\""));
 		if (!out_has(c, bad[i].needle))
 			fprintf(stderr, "body %zu: %s\n", i, out_str(c));
@@ -153,14 +151,10 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(feeds(c, req("GET", "/v1/events", "", NULL)) > 0);
 	CHECK(out_status(c) == 401 && out_has(c, "\"code\":\"unauthorized\""));
 	CHECK(out_has(c, "WWW-Authenticate: Bearer\r\n"));
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events",
-			   "Authorization: Bearer nope\r\n", NULL)) > 0);
-	CHECK(out_status(c) == 401);
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events",
-			   "Authorization: Basic " SERVICE_KEY "\r\n", NULL)) > 0);
-	CHECK(out_status(c) == 401);
+	CHECK(answer_is(c, "GET", "/v1/events",
+			   "Authorization: Bearer nope\r\n", NULL, 401, NULL));
+	CHECK(answer_is(c, "GET", "/v1/events",
+			   "Authorization: Basic " SERVICE_KEY "\r\n", NULL, 401, NULL));
 	/* An expired JWT: 401 token_expired. */
 	out_reset(c);
 	snprintf(h, sizeof(h), "%sIdempotency-Key: a1\r\n", auth_jwt("alice", -10));
@@ -177,19 +171,13 @@ CHECK_TEST_FN(test_auth_refusals)
 		CHECK(out_status(c) == 401);
 	}
 	/* Anon key booking: 403. Anon on admin: 403. */
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_ANON, "Idempotency-Key: a2\r\n"), body)) > 0);
-	CHECK(out_status(c) == 403 && out_has(c, "\"code\":\"forbidden\""));
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_ANON,
-			   "{\"name\":\"x\",\"timezone\":\"UTC\"}")) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "POST", "/v1/events/9/bookings",
+			   hdrs(AUTH_ANON, "Idempotency-Key: a2\r\n"), body, 403, "\"code\":\"forbidden\""));
+	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_ANON,
+			   "{\"name\":\"x\",\"timezone\":\"UTC\"}", 403, NULL));
 	/* A customer on a service route: 403. */
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/orgs", auth_jwt("alice", 60),
-			   "{\"name\":\"x\"}")) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "POST", "/v1/orgs", auth_jwt("alice", 60),
+			   "{\"name\":\"x\"}", 403, NULL));
 	/* A JWT booking for another customer: 403. */
 	out_reset(c);
 	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n", auth_jwt("bob", 60));
@@ -224,10 +212,8 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(c->subs[1].req.idem.hi != c->subs[0].req.idem.hi ||
 	      c->subs[1].req.idem.lo != c->subs[0].req.idem.lo);
 	/* Another customer's list: 403; own: submitted. */
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/customers/alice/bookings",
-			   auth_jwt("bob", 60), NULL)) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "GET", "/v1/customers/alice/bookings",
+			   auth_jwt("bob", 60), NULL, 403, NULL));
 	CHECK(feeds(c, req("GET", "/v1/customers/bob/bookings?limit=10",
 			   auth_jwt("bob", 60), NULL)) > 0);
 	CHECK(c->sub_count == 3);
@@ -262,11 +248,9 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel",
 			   auth_jwt("alice", 60), NULL)) > 0);
 	CHECK(out_status(c) == 400 && out_has(c, "idempotency_key_required"));
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel",
+	CHECK(answer_is(c, "POST", "/v1/bookings/150994945/cancel",
 			   hdrs(AUTH_SVC, "Idempotency-Key: c3\r\n"),
-			   "{\"reason\":\"x\"}")) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "unknown field 'reason'"));
+			   "{\"reason\":\"x\"}", 400, "unknown field 'reason'"));
 	CHECK(c->sub_count == 2);
 
 	/* Render: booking + promoted. */
@@ -313,9 +297,8 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	CHECK(feeds(c, req("GET", "/v1/bookings/150994945", AUTH_SVC, NULL)) > 0);
 	render(c, 4, 0, &resp, NULL);
 	CHECK(out_status(c) == 200);
-	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/bookings/150994945", AUTH_ANON, NULL)) > 0);
-	CHECK(out_status(c) == 403);
+	CHECK(answer_is(c, "GET", "/v1/bookings/150994945", AUTH_ANON, NULL,
+			  403, NULL));
 	conn_free(c);
 }
 
@@ -335,10 +318,8 @@ CHECK_TEST_FN(test_catalogue)
 	CHECK(out_status(c) == 201);
 	CHECK(strcmp(out_body(c), "{\"org\":{\"id\":\"1\",\"name\":\"Studio \xc3\xa9\","
 				  "\"timezone\":\"Europe/Berlin\"}}") == 0);
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_SVC,
-			   "{\"name\":\"S\",\"timezone\":\"Mars/Olympus\"}")) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "'timezone'"));
+	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_SVC,
+			   "{\"name\":\"S\",\"timezone\":\"Mars/Olympus\"}", 400, "'timezone'"));
 
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/locations", AUTH_SVC,
@@ -471,9 +452,8 @@ CHECK_TEST_FN(test_catalogue)
 		  "unknown field 'colour'" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		out_reset(c);
-		CHECK(feeds(c, req("POST", "/v1/series", AUTH_SVC, bad[i].body)) > 0);
-		CHECK(out_status(c) == 400);
+		CHECK(answer_is(c, "POST", "/v1/series", AUTH_SVC, bad[i].body,
+				  400, NULL));
 		if (!out_has(c, bad[i].needle))
 			fprintf(stderr, "series %zu: %s\n", i, out_str(c));
 		CHECK(out_has(c, bad[i].needle));
@@ -551,13 +531,9 @@ CHECK_TEST_FN(test_stripe)
 	CHECK(strcmp(out_body(c), "{\"received\":true,\"ignored\":true}") == 0);
 	CHECK(c->sub_count == 3);
 	/* Bad or missing signature: 400, no bearer needed either way. */
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/webhooks/stripe",
-			   "Stripe-Signature: t=1,v1=00\r\n", ok)) > 0);
-	CHECK(out_status(c) == 400 && out_has(c, "invalid_signature"));
-	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", "", ok)) > 0);
-	CHECK(out_status(c) == 400);
+	CHECK(answer_is(c, "POST", "/v1/webhooks/stripe",
+			   "Stripe-Signature: t=1,v1=00\r\n", ok, 400, "invalid_signature"));
+	CHECK(answer_is(c, "POST", "/v1/webhooks/stripe", "", ok, 400, NULL));
 	/* Signed, then tampered with: 400. */
 	out_reset(c);
 	snprintf(h, sizeof(h), "Stripe-Signature: %s\r\n", stripe_sig(ok));
