@@ -641,6 +641,19 @@ static inline struct core_resp book_last_open(node *n, uint32_t events,
 	return b;
 }
 
+/* fresh_node (*n) after ops random operations, and a replicator for it
+ * (batches of 100) caught up to *lsn; the replicator. */
+static inline repl *fresh_caught_up(node **n, char *conninfo, size_t size,
+				    int ops, uint32_t *events, uint64_t *lsn)
+{
+	repl *r;
+
+	*n = fresh_node(conninfo, size, ops, events, lsn);
+	r = start_repl(*n, conninfo, 100);
+	CHECK(r != NULL && catch_up(r, *lsn));
+	return r;
+}
+
 /* The end of a case: the replicator stopped, the connection and the node
  * closed, the case's database dropped. */
 static inline void case_end(repl *r, PGconn *c, node *n)

@@ -119,19 +119,27 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	conn_free(c);
 }
 
-CHECK_TEST_FN(test_rate_limit)
+/* g_srv's limiter: rate per second and burst for kind, 64 buckets. */
+static void limiter_start(enum auth_limit_kind kind, unsigned rate,
+			  unsigned burst)
 {
 	struct auth_limit_config lc;
+
+	auth_limit_config_default(&lc);
+	lc.rate[kind] = rate;
+	lc.burst[kind] = burst;
+	lc.bucket_count = 64;
+	g_srv.limiter = auth_limiter_new(&lc);
+	CHECK(g_srv.limiter != NULL);
+}
+
+CHECK_TEST_FN(test_rate_limit)
+{
 	struct srv_conn *c = conn_new();
 	char h[1400];
 	unsigned ok = 0, limited = 0;
 
-	auth_limit_config_default(&lc);
-	lc.rate[AUTH_LIMIT_CUSTOMER] = 1;
-	lc.burst[AUTH_LIMIT_CUSTOMER] = 3;
-	lc.bucket_count = 64;
-	g_srv.limiter = auth_limiter_new(&lc);
-	CHECK(g_srv.limiter != NULL);
+	limiter_start(AUTH_LIMIT_CUSTOMER, 1, 3);
 	snprintf(h, sizeof(h), "%sIdempotency-Key: r\r\n", auth_jwt("rl", 60));
 	for (int i = 0; i < 6; i++) {
 		unsigned before = c->sub_count;
@@ -156,17 +164,11 @@ CHECK_TEST_FN(test_rate_limit)
  * peer is 127.0.0.1. */
 CHECK_TEST_FN(test_limit_order)
 {
-	struct auth_limit_config lc;
 	struct srv_conn *c = conn_new();
 	char h[512];
 	unsigned svc_ok = 0, anon_ok = 0, anon_429 = 0;
 
-	auth_limit_config_default(&lc);
-	lc.rate[AUTH_LIMIT_ADDRESS] = 1;
-	lc.burst[AUTH_LIMIT_ADDRESS] = 2;
-	lc.bucket_count = 64;
-	g_srv.limiter = auth_limiter_new(&lc);
-	CHECK(g_srv.limiter != NULL);
+	limiter_start(AUTH_LIMIT_ADDRESS, 1, 2);
 	/* 50 service-key requests from one address: none refused. */
 	for (int i = 0; i < 50; i++) {
 		out_reset(c);

@@ -198,9 +198,8 @@ CHECK_TEST_FN(test_corearchive)
 	int64_t ev_rows, bk_rows;
 
 	printf("corearchive\n");
-	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events,
+			    &lsn);
 	c = pg_open(conninfo);
 	ev_rows = q_int(c, "SELECT count(*) FROM class_events");
 	bk_rows = q_int(c, "SELECT count(*) FROM registrations");

@@ -97,9 +97,8 @@ CHECK_TEST_FN(test_stop)
 	uint64_t lsn, before;
 
 	printf("stop\n");
-	n = fresh_node(conninfo, sizeof(conninfo), 500, &events, &before);
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, before));
+	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 500, &events,
+			    &before);
 	repl_stop(r);
 	c = pg_open(conninfo);
 

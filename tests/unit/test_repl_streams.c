@@ -325,9 +325,8 @@ CHECK_TEST_FN(test_archive)
 	int64_t in_month, archived;
 
 	printf("archive\n");
-	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events,
+			    &lsn);
 	c = pg_open(conninfo);
 
 	/* The month of event 1 (early 2026: over) holds busy events. */
