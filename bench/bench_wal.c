@@ -469,12 +469,13 @@ int main(int argc, char **argv)
 		case 's': opt.size = (uint32_t)atoi(optarg); break;
 		case 'd': opt.duration = atof(optarg); break;
 		case 'y':
-			opt.sync = one_of(optarg, "fdatasync", WAL_SYNC_FDATASYNC,
-					  "write", WAL_SYNC_WRITE);
+			opt.sync = one_of(optarg, "fdatasync",
+					  WAL_SYNC_FDATASYNC, "write",
+					  WAL_SYNC_WRITE);
 			break;
 		case 'i':
-			opt.io = one_of(optarg, "thread", WAL_IO_THREAD, "uring",
-					WAL_IO_URING);
+			opt.io = one_of(optarg, "thread", WAL_IO_THREAD,
+					"uring", WAL_IO_URING);
 			break;
 		case 'b': opt.buffer_size = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'g': opt.segment_size = strtoull(optarg, NULL, 0); break;

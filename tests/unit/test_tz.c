@@ -306,7 +306,8 @@ static void test_berlin(void)
 	berlin_each(z, berlin_utc, sizeof(berlin_utc) / sizeof(berlin_utc[0]),
 		    check_offset);
 	berlin_each(z, berlin_local,
-		    sizeof(berlin_local) / sizeof(berlin_local[0]), check_local);
+		    sizeof(berlin_local) / sizeof(berlin_local[0]),
+		    check_local);
 
 	/* A class every Monday 18:00 local stays 18:00 local: 16:00Z in
 	 * summer time (30 March .. 19 October 2026), 17:00Z otherwise. */
@@ -907,26 +908,32 @@ static void test_tzif(const char *dir)
 		static const int32_t o2[3] = { 0, -90000, 0 };
 		static const int32_t o3[3] = { 0, 93600, 0 };
 		static const uint8_t d2[3] = { 0, 2, 0 };
+		/* The good table with one of its arrays replaced (NULL: the
+		 * good one's): each is refused. */
+		static const struct {
+			const char *what;
+			const int64_t *times;
+			const uint8_t *indices;
+			const int32_t *utoffs;
+			const uint8_t *isdst;
+		} bad[] = {
+			{ "equal times", t2, NULL, NULL, NULL },
+			{ "descending times", t3, NULL, NULL, NULL },
+			{ "index range", NULL, i2, NULL, NULL },
+			{ "utoff < -24:59:59", NULL, NULL, o2, NULL },
+			{ "utoff > 25:59:59", NULL, NULL, o3, NULL },
+			{ "isdst 2", NULL, NULL, NULL, d2 },
+		};
 
-		s = good;
-		s.times = t2;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "equal times");
-		s.times = t3;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
-			  "descending times");
-		s = good;
-		s.indices = i2;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "index range");
-		s = good;
-		s.utoffs = o2;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
-			  "utoff < -24:59:59");
-		s.utoffs = o3;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL,
-			  "utoff > 25:59:59");
-		s = good;
-		s.isdst = d2;
-		CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "isdst 2");
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			s = good;
+			s.times = bad[i].times ? bad[i].times : s.times;
+			s.indices = bad[i].indices ? bad[i].indices : s.indices;
+			s.utoffs = bad[i].utoffs ? bad[i].utoffs : s.utoffs;
+			s.isdst = bad[i].isdst ? bad[i].isdst : s.isdst;
+			CHECK_MSG(load_spec(dir, &s, &z) == -EINVAL, "%s",
+				  bad[i].what);
+		}
 	}
 
 	/* Patched bytes of the good file. */

@@ -168,7 +168,8 @@ static void test_snapshot_basic(void)
 		CHECK_EQ(snapshot(w, l, 1000, 8), 0);
 		CHECK(wal_durable_lsn(w) >= l);
 		CHECK(load_is(dir, l, 1000, 8));
-		CHECK_EQ(count_files(dir, "snap-", ""), 2); /* the two newest kept */
+		/* The two newest kept. */
+		CHECK_EQ(count_files(dir, "snap-", ""), 2);
 	}
 	wal_close(w);
 	rm_rf(dir);
