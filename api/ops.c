@@ -432,6 +432,12 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	ASSERT(op && in && req);
 	ASSERT(op->core != CORE_OP_NONE); /* answered by the server */
 	req->op = op->core;
+	/* Before the switch: clang (C17) takes no declaration after a label. */
+	_Static_assert(sizeof(req->u.cat.name) == sizeof(in->u.cat.name) &&
+			       sizeof(req->u.cat.timezone) ==
+				       sizeof(in->u.cat.timezone) &&
+			       sizeof(req->u.cat.email) == sizeof(in->u.cat.email),
+		       "cat fields");
 	switch (op->id) {
 	case OP_EVENT_LIST:
 		req->u.list.org_id = in->u.list.org_id;
@@ -478,12 +484,6 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
 	case OP_CUSTOMER_CREATE:
-		_Static_assert(sizeof(req->u.cat.name) == sizeof(in->u.cat.name) &&
-				       sizeof(req->u.cat.timezone) ==
-					       sizeof(in->u.cat.timezone) &&
-				       sizeof(req->u.cat.email) ==
-					       sizeof(in->u.cat.email),
-			       "cat fields");
 		memcpy(req->u.cat.name, in->u.cat.name, sizeof(req->u.cat.name));
 		memcpy(req->u.cat.timezone, in->u.cat.timezone,
 		       sizeof(req->u.cat.timezone));
