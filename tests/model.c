@@ -605,3 +605,15 @@ bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,
 			return false;
 	return true;
 }
+
+int model_core_get(core_port *p, enum core_op op, core_time now, uint64_t id,
+		   struct core_resp *r)
+{
+	struct core_req q = { .op = op, .now = now };
+
+	if (op == CORE_OP_EVENT_GET)
+		q.event_id = id;
+	else
+		q.booking_id = id;
+	return core_call(p, &q, r);
+}

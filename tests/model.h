@@ -92,6 +92,11 @@ bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
 bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
 		     model_booking_get_fn bg, void *ctx, bool bookings,
 		     char *err, size_t err_size);
+/* EVENT_GET or BOOKING_GET of id on port p at now into *r (for the
+ * model_*_get_fn of a runtime); core_call's result. */
+int model_core_get(core_port *p, enum core_op op, core_time now, uint64_t id,
+		   struct core_resp *r);
+
 /* Every event and every booking. */
 bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,
 		   char *err, size_t err_size);

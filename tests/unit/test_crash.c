@@ -630,26 +630,30 @@ struct reader {
 	core_time now;
 };
 
-static int rd_event(void *ctx, uint64_t id, struct core_event_view *v)
+/* EVENT_GET or BOOKING_GET of id on the reader's port; the answer. */
+static struct core_resp rd_get(struct reader *rd, enum core_op op,
+			       uint64_t id)
 {
-	struct reader *rd = ctx;
-	struct core_req q = { .op = CORE_OP_EVENT_GET, .now = rd->now, .event_id = id };
 	struct core_resp r;
 
-	if (core_call(rd->port, &q, &r) != 0)
-		fail("core_call EVENT_GET");
+	if (model_core_get(rd->port, op, rd->now, id, &r) != 0)
+		fail("core_call %s", op == CORE_OP_EVENT_GET ? "EVENT_GET"
+							    : "BOOKING_GET");
+	return r;
+}
+
+static int rd_event(void *ctx, uint64_t id, struct core_event_view *v)
+{
+	struct core_resp r = rd_get(ctx, CORE_OP_EVENT_GET, id);
+
 	*v = r.event;
 	return r.code;
 }
 
 static int rd_booking(void *ctx, uint64_t id, struct core_booking_view *v)
 {
-	struct reader *rd = ctx;
-	struct core_req q = { .op = CORE_OP_BOOKING_GET, .now = rd->now, .booking_id = id };
-	struct core_resp r;
+	struct core_resp r = rd_get(ctx, CORE_OP_BOOKING_GET, id);
 
-	if (core_call(rd->port, &q, &r) != 0)
-		fail("core_call BOOKING_GET");
 	*v = r.booking;
 	return r.code;
 }

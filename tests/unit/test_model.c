@@ -70,9 +70,8 @@ static core_port *port;
 
 static int rt_event(void *ctx, uint64_t id, struct core_event_view *v)
 {
-	struct core_req q = { .op = CORE_OP_EVENT_GET, .now = *(core_time *)ctx, .event_id = id };
 	struct core_resp r;
-	if (core_call(port, &q, &r))
+	if (model_core_get(port, CORE_OP_EVENT_GET, *(core_time *)ctx, id, &r))
 		fail("core_call");
 	*v = r.event;
 	return r.code;
@@ -80,9 +79,8 @@ static int rt_event(void *ctx, uint64_t id, struct core_event_view *v)
 
 static int rt_booking(void *ctx, uint64_t id, struct core_booking_view *v)
 {
-	struct core_req q = { .op = CORE_OP_BOOKING_GET, .now = *(core_time *)ctx, .booking_id = id };
 	struct core_resp r;
-	if (core_call(port, &q, &r))
+	if (model_core_get(port, CORE_OP_BOOKING_GET, *(core_time *)ctx, id, &r))
 		fail("core_call");
 	*v = r.booking;
 	return r.code;

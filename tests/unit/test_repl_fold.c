@@ -244,6 +244,14 @@ static const char *staged(const struct batch *b, uint32_t k, enum stage s)
 				(want));                                      \
 	} while (0)
 
+/* fx_init, a first batch, and the catalogue in it. */
+static void fx_start(struct fx *f, uint32_t parts)
+{
+	fx_init(f, parts);
+	fx_batch(f, NULL);
+	fx_catalogue(f);
+}
+
 /* ---- the catalogue, a new event, its bookings in one batch ---- */
 
 static void test_one_batch(void)
@@ -254,9 +262,7 @@ static void test_one_batch(void)
 	char want[4096];
 
 	printf("one batch\n");
-	fx_init(&f, 1);
-	fx_batch(&f, NULL);
-	fx_catalogue(&f);
+	fx_start(&f, 1);
 	ev = fx_event(&f, 2, 2, 0, "");
 	CHECK(ev == 1);
 	CHECK(f.lsn == 5);
@@ -332,9 +338,7 @@ static void test_later_batch(void)
 	char want[4096];
 
 	printf("later batch\n");
-	fx_init(&f, 1);
-	fx_batch(&f, NULL);
-	fx_catalogue(&f);
+	fx_start(&f, 1);
 	ev = fx_event(&f, 1, 1, 1500, "eur");
 	r = fx_book(&f, T0 + 1000, ev, "alice", CORE_PAY_AUTO);
 	a = r.booking.id;
@@ -470,9 +474,7 @@ static void test_archive(void)
 	uint32_t rows[ST_COUNT];
 
 	printf("archive\n");
-	fx_init(&f, 1);
-	fx_batch(&f, NULL);
-	fx_catalogue(&f);
+	fx_start(&f, 1);
 	ev = fx_event(&f, 2, 0, 0, "");
 	r = fx_book(&f, T0, ev, "alice", CORE_PAY_AUTO);
 	CHECK(r.code == CORE_OK);
@@ -584,9 +586,7 @@ static void test_random(uint64_t seed)
 
 	printf("random (seed %" PRIu64 ")\n", seed);
 	rnd_state = seed ? seed : 1;
-	fx_init(&f, 1 + rnd() % 3);
-	fx_batch(&f, NULL);
-	fx_catalogue(&f);
+	fx_start(&f, 1 + rnd() % 3);
 	for (uint32_t i = 0; i < EVENTS; i++)
 		ev[i] = fx_event(&f, 1 + rnd() % 4, rnd() % 3,
 				 rnd() % 2 ? 1000 : 0, "eur");
