@@ -44,6 +44,14 @@ SVC, ANON = "net-svc-key", "net-anon-key"
 passed = failed = 0
 
 
+def recv_more(sock):
+    """The next bytes from sock; b"" at its end, on a timeout or an error."""
+    try:
+        return sock.recv(1 << 16)
+    except (socket.timeout, OSError):
+        return b""
+
+
 def check(what, cond):
     global passed, failed
     if cond:
@@ -147,10 +155,7 @@ def http_answers(sock, count, timeout=10):
                 statuses.append(int(head.split(" ", 2)[1]))
                 buf = buf[end + 4 + size:]
                 continue
-        try:
-            d = sock.recv(1 << 16)
-        except (socket.timeout, OSError):
-            break
+        d = recv_more(sock)
         if not d:
             break
         buf += d
@@ -239,10 +244,7 @@ def bin_answers(sock, count, timeout=10):
                 out.append(unmp(buf[4:4 + n])[0])
                 buf = buf[4 + n:]
                 continue
-        try:
-            d = sock.recv(1 << 16)
-        except (socket.timeout, OSError):
-            break
+        d = recv_more(sock)
         if not d:
             break
         buf += d
