@@ -1,8 +1,8 @@
 /*
  * ring.h: the runtime's single-producer single-consumer rings of slots and
  * its bells (sleep and wake-up), shared by the shard workers (worker.c) and
- * the ports (port.c). Header-only: every push and pop is on the booking
- * path, so they stay inline.
+ * the ports (port.c). Every push and pop is on the booking path, so they
+ * are inline here; making rings and the bells are in ring.c.
  *
  * A ring is sized for every slot that could ever be in it, so a push never
  * fails. A bell: an idle side announces it sleeps, checks its rings once
@@ -49,20 +49,6 @@ struct bell {
 	int wake_fd; /* >= 0: an eventfd to write instead of a futex wake */
 };
 
-static inline int ring_init(struct ring *r, uint32_t size)
-{
-	uint32_t cap = 1;
-
-	while (cap < size)
-		cap <<= 1;
-	r->items = calloc(cap, sizeof(*r->items));
-	if (!r->items)
-		return -ENOMEM;
-	r->mask = cap - 1;
-	atomic_init(&r->head, 0);
-	atomic_init(&r->tail, 0);
-	return 0;
-}
 
 static inline void ring_push(struct ring *r, struct slot *s)
 {
@@ -98,33 +84,14 @@ static inline bool ring_empty(struct ring *r)
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
-static inline void bell_ring(struct bell *b)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&b->sleepers, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
-		if (b->wake_fd >= 0) {
-			uint64_t one = 1;
-			/* Only fails if the counter is at its maximum: awake. */
-			(void)!write(b->wake_fd, &one, sizeof(one));
-		} else {
-			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
-				NULL, NULL, 0);
-		}
-	}
-}
-
-/* Sleeps unless has_work() says otherwise after announcing the sleep. */
-static inline void bell_wait(struct bell *b, bool (*has_work)(void *),
-			     void *arg)
-{
-	uint32_t seq = atomic_load_explicit(&b->seq, memory_order_acquire);
-	struct timespec ts = { 0, SLEEP_NS_MAX };
-
-	atomic_fetch_add_explicit(&b->sleepers, 1, memory_order_seq_cst);
-	if (!has_work(arg))
-		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
-	atomic_fetch_sub_explicit(&b->sleepers, 1, memory_order_relaxed);
-}
+/* Rings are made once (ring.c): capacity the power of two >= size;
+ * -ENOMEM. */
+int ring_init(struct ring *r, uint32_t size);
+/* Wakes b's sleeper, if one announced itself (ring.c; out of line, see
+ * there). */
+void bell_ring(struct bell *b);
+/* Sleeps unless has_work() says otherwise after announcing the sleep (at
+ * most SLEEP_NS_MAX). */
+void bell_wait(struct bell *b, bool (*has_work)(void *), void *arg);
 
 #endif
