@@ -408,143 +408,128 @@ const char *fld_booking_status_name(uint8_t status)
 	return core_booking_status_name(status);
 }
 
+/* Each core outcome's error: HTTP status, code and message, by enum
+ * core_code (CORE_OK is no error: a caller asking gets "internal"). */
+static const struct {
+	int status;
+	const char *code;
+	const char *message;
+} fld_codes[CORE_CODE_COUNT] = {
+	[CORE_OK] = { 500, "internal", "internal error" },
+	[CORE_EVENT_FULL] = { 409, "event_full",
+			      "the event is full and so is its waitlist" },
+	[CORE_ALREADY_BOOKED] = {
+		409, "already_booked",
+		"the customer already has a booking on this event" },
+	[CORE_NOT_BOOKABLE] = { 409, "event_not_bookable",
+				"the event is cancelled or has started" },
+	[CORE_NO_EVENT] = { 404, "not_found", "no such event" },
+	[CORE_NO_BOOKING] = { 404, "not_found", "no such booking" },
+	[CORE_NO_ORG] = { 404, "not_found", "org_id: no such org" },
+	[CORE_NO_LOCATION] = { 404, "not_found",
+			       "location_id: no such location in this org" },
+	[CORE_NO_INSTRUCTOR] = {
+		404, "not_found",
+		"instructor_id: no such instructor in this org" },
+	[CORE_NO_SERIES] = { 404, "not_found", "series_id: no such series" },
+	[CORE_NO_CUSTOMER] = { 404, "not_found", "no such customer" },
+	[CORE_NOT_ACTIVE] = { 409, "booking_not_active",
+			      "the booking is no longer active" },
+	[CORE_NOT_PENDING] = { 409, "booking_not_pending",
+			       "the booking holds no seat" },
+	[CORE_PAYMENT_MISMATCH] = { 409, "payment_mismatch",
+				    "amount or currency differ from the hold" },
+	[CORE_CAPACITY_BELOW_TAKEN] = { 409, "capacity_below_taken",
+					"capacity: below the seats taken" },
+	[CORE_IDEM_MISMATCH] = { 422, "idempotency_key_reused",
+				 "idempotency key reused for another request" },
+	[CORE_IDEM_IN_FLIGHT] = {
+		409, "idempotency_key_in_flight",
+		"a request with this idempotency key is in flight" },
+	[CORE_INVALID] = { 400, "invalid_request", "invalid request" },
+	[CORE_FULL] = { 503, "unavailable",
+			"a table is full or the log refused the write" },
+	/* the message names the limit: core_limit_message */
+	[CORE_LIMIT] = { 422, "limit_exceeded",
+			 "a configured limit was reached" },
+};
+
 const char *fld_code_error(enum core_code code, int *http_status)
 {
 	ASSERT(code != CORE_OK); /* not an error: the caller renders it */
-	switch (code) {
-	case CORE_EVENT_FULL:
-		*http_status = 409;
-		return "event_full";
-	case CORE_ALREADY_BOOKED:
-		*http_status = 409;
-		return "already_booked";
-	case CORE_NOT_BOOKABLE:
-		*http_status = 409;
-		return "event_not_bookable";
-	case CORE_NO_EVENT:
-	case CORE_NO_BOOKING:
-	case CORE_NO_ORG:
-	case CORE_NO_LOCATION:
-	case CORE_NO_INSTRUCTOR:
-	case CORE_NO_SERIES:
-	case CORE_NO_CUSTOMER:
-		*http_status = 404;
-		return "not_found";
-	case CORE_NOT_ACTIVE:
-		*http_status = 409;
-		return "booking_not_active";
-	case CORE_NOT_PENDING:
-		*http_status = 409;
-		return "booking_not_pending";
-	case CORE_PAYMENT_MISMATCH:
-		*http_status = 409;
-		return "payment_mismatch";
-	case CORE_CAPACITY_BELOW_TAKEN:
-		*http_status = 409;
-		return "capacity_below_taken";
-	case CORE_IDEM_MISMATCH:
-		*http_status = 422;
-		return "idempotency_key_reused";
-	case CORE_IDEM_IN_FLIGHT:
-		*http_status = 409;
-		return "idempotency_key_in_flight";
-	case CORE_INVALID:
-		*http_status = 400;
-		return "invalid_request";
-	case CORE_FULL:
-		*http_status = 503;
-		return "unavailable";
-	case CORE_LIMIT: /* the message names the limit: core_limit_message */
-		*http_status = 422;
-		return "limit_exceeded";
-	case CORE_OK:
-	case CORE_CODE_COUNT:
-		break;
+	if ((unsigned)code >= CORE_CODE_COUNT || !fld_codes[code].code) {
+		*http_status = 500;
+		return "internal";
 	}
-	*http_status = 500;
-	return "internal";
+	*http_status = fld_codes[code].status;
+	ASSERT(*http_status >= 400 && *http_status <= 599);
+	return fld_codes[code].code;
 }
 
 const char *fld_code_message(enum core_code code)
 {
-	switch (code) {
-	case CORE_EVENT_FULL: return "the event is full and so is its waitlist";
-	case CORE_ALREADY_BOOKED: return "the customer already has a booking on this event";
-	case CORE_NOT_BOOKABLE: return "the event is cancelled or has started";
-	case CORE_NO_EVENT: return "no such event";
-	case CORE_NO_BOOKING: return "no such booking";
-	case CORE_NO_ORG: return "org_id: no such org";
-	case CORE_NO_LOCATION: return "location_id: no such location in this org";
-	case CORE_NO_INSTRUCTOR: return "instructor_id: no such instructor in this org";
-	case CORE_NO_SERIES: return "series_id: no such series";
-	case CORE_NO_CUSTOMER: return "no such customer";
-	case CORE_NOT_ACTIVE: return "the booking is no longer active";
-	case CORE_NOT_PENDING: return "the booking holds no seat";
-	case CORE_PAYMENT_MISMATCH: return "amount or currency differ from the hold";
-	case CORE_CAPACITY_BELOW_TAKEN: return "capacity: below the seats taken";
-	case CORE_IDEM_MISMATCH: return "idempotency key reused for another request";
-	case CORE_IDEM_IN_FLIGHT: return "a request with this idempotency key is in flight";
-	case CORE_INVALID: return "invalid request";
-	case CORE_FULL: return "a table is full or the log refused the write";
-	case CORE_LIMIT: return "a configured limit was reached";
-	default: return "internal error";
-	}
+	if ((unsigned)code >= CORE_CODE_COUNT || !fld_codes[code].message)
+		return "internal error";
+	return fld_codes[code].message;
+}
+
+/* A transport error (srv render's rc < 0): its code, HTTP status and
+ * message. The log failed or is going away: writes are refused
+ * ("unavailable"). */
+static const struct {
+	int rc;
+	int status;
+	const char *code;
+	const char *message;
+} fld_errnos[] = {
+	{ -EAGAIN, 503, "overloaded", "the server is overloaded: retry" },
+	{ -EINVAL, 400, "invalid_request", "invalid request" },
+	{ -ENOSPC, 503, "unavailable",
+	  "the log's disk is full; bookings are refused until space is "
+	  "freed (then restart bookd)" },
+	{ -EDQUOT, 503, "unavailable",
+	  "the log's disk is full; bookings are refused until space is "
+	  "freed (then restart bookd)" },
+	{ -EIO, 503, "unavailable",
+	  "the log's disk failed to write (I/O error); bookings are refused "
+	  "until bookd is restarted" },
+	{ -EROFS, 503, "unavailable",
+	  "the log's file system is read-only; bookings are refused until "
+	  "bookd is restarted" },
+	{ -EFBIG, 503, "unavailable",
+	  "the log's file is too large; bookings are refused until bookd is "
+	  "restarted" },
+	{ -ENOMEM, 503, "unavailable", "out of memory; bookings are refused" },
+	{ -ESHUTDOWN, 503, "unavailable",
+	  "bookd is shutting down: retry on another node or later" },
+	{ -ECANCELED, 503, "unavailable",
+	  "bookd is shutting down: retry on another node or later" },
+};
+
+/* The row of rc, or -1 (then: 500 "internal", "internal error"). */
+static int fld_errno_row(int rc)
+{
+	const int count = (int)(sizeof(fld_errnos) / sizeof(fld_errnos[0]));
+
+	ASSERT(rc < 0);
+	for (int i = 0; i < count; i++)
+		if (fld_errnos[i].rc == rc)
+			return i;
+	return -1;
 }
 
 const char *fld_errno_message(int rc)
 {
-	ASSERT(rc < 0);
-	switch (rc) {
-	case -EAGAIN:
-		return "the server is overloaded: retry";
-	case -EINVAL:
-		return "invalid request";
-	case -ENOSPC:
-	case -EDQUOT:
-		return "the log's disk is full; bookings are refused until "
-		       "space is freed (then restart bookd)";
-	case -EIO:
-		return "the log's disk failed to write (I/O error); bookings "
-		       "are refused until bookd is restarted";
-	case -EROFS:
-		return "the log's file system is read-only; bookings are "
-		       "refused until bookd is restarted";
-	case -EFBIG:
-		return "the log's file is too large; bookings are refused "
-		       "until bookd is restarted";
-	case -ENOMEM:
-		return "out of memory; bookings are refused";
-	case -ESHUTDOWN:
-	case -ECANCELED:
-		return "bookd is shutting down: retry on another node or later";
-	default:
-		return "internal error";
-	}
+	int i = fld_errno_row(rc);
+
+	return i < 0 ? "internal error" : fld_errnos[i].message;
 }
 
 const char *fld_errno_error(int rc, int *http_status)
 {
-	ASSERT(rc < 0);
-	switch (rc) {
-	case -EAGAIN:
-		*http_status = 503;
-		return "overloaded";
-	case -EINVAL:
-		*http_status = 400;
-		return "invalid_request";
-	/* The log failed or is going away: writes are refused. */
-	case -ENOSPC:
-	case -EIO:
-	case -EROFS:
-	case -EDQUOT:
-	case -EFBIG:
-	case -ENOMEM:
-	case -ESHUTDOWN:
-	case -ECANCELED:
-		*http_status = 503;
-		return "unavailable";
-	default:
-		*http_status = 500;
-		return "internal";
-	}
+	int i = fld_errno_row(rc);
+
+	*http_status = i < 0 ? 500 : fld_errnos[i].status;
+	ASSERT(*http_status >= 400 && *http_status <= 599);
+	return i < 0 ? "internal" : fld_errnos[i].code;
 }

@@ -164,10 +164,24 @@ static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
 	return 0;
 }
 
-/* The {id} as an object id: false when it is no id (then 404). */
-static bool path_id(struct call *k, uint64_t *id)
+/* The path's {event_id} or {booking_id} into in (a {customer_id} is its
+ * route's to read); 0, or -ENOENT when it is no id: answered 404. */
+static int path_in(struct call *k, struct op_in *in)
 {
-	return fld_id_parse(k->id_seg, k->id_size, id) == 0;
+	const char *p = k->op->path;
+
+	ASSERT(p); /* a route of ops_http_match */
+	if (strstr(p, "{event_id}") &&
+	    fld_id_parse(k->id_seg, k->id_size, &in->event_id) != 0) {
+		answer_error(k, 404, "not_found", "no such event");
+		return -ENOENT;
+	}
+	if (strstr(p, "{booking_id}") &&
+	    fld_id_parse(k->id_seg, k->id_size, &in->booking_id) != 0) {
+		answer_error(k, 404, "not_found", "no such booking");
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* Query parameters: calls fn for each (decoded, empty values skipped);
@@ -545,16 +559,14 @@ static int body_empty(struct call *k)
 
 /* ---- routes ---- */
 
-static int do_events(struct call *k)
+static int do_events(struct call *k, struct op_in *in)
 {
 	struct qparam q[] = { { .name = "org_id" },     { .name = "from" },
 			      { .name = "to" },         { .name = "location_id" },
 			      { .name = "instructor_id" }, { .name = "limit" },
 			      { .name = "cursor" } };
-	struct op_in in;
-	struct op_list_in *l = &in.u.list;
+	struct op_list_in *l = &in->u.list;
 
-	memset(&in, 0, sizeof(in));
 	if (query_parse(k, q, sizeof(q) / sizeof(q[0])) ||
 	    query_id(k, &q[0], &l->org_id) ||
 	    query_id(k, &q[3], &l->location_id) ||
@@ -578,25 +590,19 @@ static int do_events(struct call *k)
 	ASSERT(l->limit >= 1 && l->limit <= CORE_LIST_LIMIT_MAX);
 	k->ctx.limit = l->limit;
 	inm_parse(k);
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_event_get(struct call *k)
+static int do_event_get(struct call *k, struct op_in *in)
 {
-	struct op_in in;
-
-	memset(&in, 0, sizeof(in));
-	if (!path_id(k, &in.event_id))
-		return answer_error(k, 404, "not_found", "no such event");
 	inm_parse(k);
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_event_patch(struct call *k)
+static int do_event_patch(struct call *k, struct op_in *in)
 {
 	static const char *const allowed[] = { "capacity", "status",
 					       "instructor_id", NULL };
-	struct op_in in;
 	struct jr r;
 	uint64_t cap = 0;
 	bool has_cap = false, has_ins = false;
@@ -604,9 +610,6 @@ static int do_event_patch(struct call *k)
 	size_t status_n = 0;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
-	if (!path_id(k, &in.event_id))
-		return answer_error(k, 404, "not_found", "no such event");
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_only(&r, allowed);
@@ -615,7 +618,7 @@ static int do_event_patch(struct call *k)
 			     &has_cap);
 	if (!rc)
 		rc = jr_id(&r, "instructor_id", false,
-			   &in.u.patch.instructor_id, &has_ins);
+			   &in->u.patch.instructor_id, &has_ins);
 	if (!rc)
 		rc = jr_str(&r, "status", false, status, sizeof(status),
 			    &status_n);
@@ -630,25 +633,21 @@ static int do_event_patch(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	in.u.patch.capacity = has_cap ? (int64_t)cap : -1;
-	in.u.patch.cancel = status_n != 0;
+	in->u.patch.capacity = has_cap ? (int64_t)cap : -1;
+	in->u.patch.cancel = status_n != 0;
 	if (idem_check(k))
 		return 0;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_book(struct call *k)
+static int do_book(struct call *k, struct op_in *in)
 {
 	static const char *const allowed[] = { "customer_id", "payment", NULL };
-	struct op_in in;
 	char pay[16] = "";
 	size_t cust_n = 0, pay_n = 0;
 	struct jr r;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
-	if (!path_id(k, &in.event_id))
-		return answer_error(k, 404, "not_found", "no such event");
 	if (idem_check(k))
 		return 0;
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
@@ -656,8 +655,8 @@ static int do_book(struct call *k)
 		rc = jr_only(&r, allowed);
 	if (!rc)
 		rc = jr_str(&r, "customer_id", k->who.role == AUTH_SERVICE,
-			    in.customer_id, sizeof(in.customer_id), &cust_n);
-	if (!rc && cust_n && !fld_customer_id_valid(in.customer_id, cust_n))
+			    in->customer_id, sizeof(in->customer_id), &cust_n);
+	if (!rc && cust_n && !fld_customer_id_valid(in->customer_id, cust_n))
 		rc = jr_fail(&r, "field 'customer_id' must be 1-64 of "
 				 "A-Za-z0-9._:@-");
 	if (!rc)
@@ -671,74 +670,60 @@ static int do_book(struct call *k)
 		return 0;
 	}
 	jr_close(&r);
-	if (auth_acts_for(&k->who, in.customer_id, cust_n, in.customer_id))
+	if (auth_acts_for(&k->who, in->customer_id, cust_n, in->customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer books only for itself");
 	/* A customer's "none" is "I am not paying": ops_request's rule. */
-	in.u.payment = !pay_n                    ? CORE_PAY_AUTO
+	in->u.payment = !pay_n                    ? CORE_PAY_AUTO
 		       : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
 						  : CORE_PAY_STRIPE;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_cancel(struct call *k)
+static int do_cancel(struct call *k, struct op_in *in)
 {
-	struct op_in in;
-
-	memset(&in, 0, sizeof(in));
-	if (!path_id(k, &in.booking_id))
-		return answer_error(k, 404, "not_found", "no such booking");
 	if (idem_check(k) || body_empty(k))
 		return 0;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_booking_get(struct call *k)
+static int do_booking_get(struct call *k, struct op_in *in)
 {
-	struct op_in in;
-
-	memset(&in, 0, sizeof(in));
-	if (!path_id(k, &in.booking_id))
-		return answer_error(k, 404, "not_found", "no such booking");
 	if (k->who.role == AUTH_CUSTOMER) {
 		k->ctx.flags |= X_OWN;
 		memcpy(k->ctx.customer, k->who.customer_id,
 		       sizeof(k->ctx.customer));
 	}
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
-static int do_customer_bookings(struct call *k)
+static int do_customer_bookings(struct call *k, struct op_in *in)
 {
 	struct qparam q[] = { { .name = "limit" } };
-	struct op_in in;
 
-	memset(&in, 0, sizeof(in));
 	if (!fld_customer_id_valid(k->id_seg, k->id_size))
 		return answer_error(k, 404, "not_found", "no such customer");
-	if (auth_acts_for(&k->who, k->id_seg, k->id_size, in.customer_id))
+	if (auth_acts_for(&k->who, k->id_seg, k->id_size, in->customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer reads only its own bookings");
-	if (query_parse(k, q, 1) || query_limit(k, &q[0], &in.u.limit))
+	if (query_parse(k, q, 1) || query_limit(k, &q[0], &in->u.limit))
 		return 0;
-	k->ctx.limit = in.u.limit;
-	return submit_in(k, &in);
+	k->ctx.limit = in->u.limit;
+	return submit_in(k, in);
 }
 
 /* Orgs, locations, instructors, customers. */
-static int do_catalogue(struct call *k)
+static int do_catalogue(struct call *k, struct op_in *in)
 {
 	static const char *const org[] = { "name", "timezone", NULL };
 	static const char *const named[] = { "org_id", "name", NULL };
 	static const char *const cust[] = { "id", "email", "name", NULL };
-	struct op_in in;
-	struct op_cat_in *cat = &in.u.cat;
+	struct op_cat_in *cat = &in->u.cat;
 	struct http_cat_slot *s;
 	size_t n = 0;
 	struct jr r;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (rc)
 		goto out_invalid;
@@ -773,9 +758,9 @@ static int do_catalogue(struct call *k)
 		ASSERT(k->op->id == OP_CUSTOMER_CREATE);
 		rc = jr_only(&r, cust);
 		if (!rc)
-			rc = jr_str(&r, "id", true, in.customer_id,
-				    sizeof(in.customer_id), &n);
-		if (!rc && !fld_customer_id_valid(in.customer_id, n))
+			rc = jr_str(&r, "id", true, in->customer_id,
+				    sizeof(in->customer_id), &n);
+		if (!rc && !fld_customer_id_valid(in->customer_id, n))
 			rc = jr_fail(&r, "field 'id' must be 1-64 of "
 					 "A-Za-z0-9._:@-");
 		if (!rc)
@@ -795,9 +780,9 @@ static int do_catalogue(struct call *k)
 	memcpy(s->name, cat->name, sizeof(s->name));
 	memcpy(s->timezone, cat->timezone, sizeof(s->timezone));
 	memcpy(s->email, cat->email, sizeof(s->email));
-	memcpy(s->customer_id, in.customer_id, sizeof(s->customer_id));
+	memcpy(s->customer_id, in->customer_id, sizeof(s->customer_id));
 	s->org_id = cat->org_id;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 
 out_invalid:
 	answer_invalid(k, r.err);
@@ -805,16 +790,14 @@ out_invalid:
 	return 0;
 }
 
-static int do_series(struct call *k)
+static int do_series(struct call *k, struct op_in *in)
 {
-	struct op_in in;
 	struct jr r;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
-		rc = jr_series(&r, &in.u.series);
+		rc = jr_series(&r, &in->u.series);
 	if (rc) {
 		answer_invalid(k, r.err);
 		jr_close(&r);
@@ -823,28 +806,26 @@ static int do_series(struct call *k)
 	jr_close(&r);
 	if (idem_check(k) || slot_take(k))
 		return 0;
-	k->cat->series = in.u.series;
-	return submit_in(k, &in);
+	k->cat->series = in->u.series;
+	return submit_in(k, in);
 }
 
-static int do_generate(struct call *k)
+static int do_generate(struct call *k, struct op_in *in)
 {
 	static const char *const allowed[] = { "until", "series_id", NULL };
-	struct op_in in;
 	struct jr r;
 	int rc = 0;
 
-	memset(&in, 0, sizeof(in));
 	if (k->rq->body_size) {
 		rc = jr_open(&r, k->rq->body, k->rq->body_size);
 		if (!rc)
 			rc = jr_only(&r, allowed);
 		if (!rc)
 			rc = jr_date(&r, "until", false,
-				     &in.u.generate.until, NULL);
+				     &in->u.generate.until, NULL);
 		if (!rc)
 			rc = jr_id(&r, "series_id", false,
-				   &in.u.generate.series_id, NULL);
+				   &in->u.generate.series_id, NULL);
 		if (rc)
 			answer_invalid(k, r.err);
 		jr_close(&r);
@@ -853,20 +834,18 @@ static int do_generate(struct call *k)
 	}
 	if (idem_check(k))
 		return 0;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
 /* {"days": N}: events that ended N days ago or earlier leave memory
  * (core.h CORE_OP_ARCHIVE); bookd also does it daily (--archive-after-days). */
-static int do_archive(struct call *k)
+static int do_archive(struct call *k, struct op_in *in)
 {
 	static const char *const allowed[] = { "days", NULL };
-	struct op_in in;
 	struct jr r;
 	uint64_t days = 0;
 	int rc;
 
-	memset(&in, 0, sizeof(in));
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_only(&r, allowed);
@@ -879,10 +858,10 @@ static int do_archive(struct call *k)
 	jr_close(&r);
 	if (rc)
 		return 0;
-	in.u.days = (uint32_t)days;
+	in->u.days = (uint32_t)days;
 	if (idem_check(k))
 		return 0;
-	return submit_in(k, &in);
+	return submit_in(k, in);
 }
 
 static int do_stripe(struct call *k)
@@ -1044,6 +1023,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	struct srv *s = srv_conn_srv(c);
 	const struct http_str *origin = &rq->hdr[HTTP_H_ORIGIN];
 	struct call k;
+	struct op_in in;
 	const char *arg, *allow;
 	size_t arg_size;
 	int rc;
@@ -1090,42 +1070,45 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	/* /health, /ready, /metrics: never limited (probes, scrapers) */
 	if (k.op->limit != OP_LIMIT_NONE && authorize(&k))
 		return 0;
+	memset(&in, 0, sizeof(in));
+	if (path_in(&k, &in))
+		return 0;
 	switch (k.op->id) {
 	case OP_EVENT_LIST:
-		rc = do_events(&k);
+		rc = do_events(&k, &in);
 		break;
 	case OP_EVENT_GET:
-		rc = do_event_get(&k);
+		rc = do_event_get(&k, &in);
 		break;
 	case OP_EVENT_PATCH:
-		rc = do_event_patch(&k);
+		rc = do_event_patch(&k, &in);
 		break;
 	case OP_BOOK:
-		rc = do_book(&k);
+		rc = do_book(&k, &in);
 		break;
 	case OP_BOOKING_GET:
-		rc = do_booking_get(&k);
+		rc = do_booking_get(&k, &in);
 		break;
 	case OP_CANCEL:
-		rc = do_cancel(&k);
+		rc = do_cancel(&k, &in);
 		break;
 	case OP_CUSTOMER_BOOKINGS:
-		rc = do_customer_bookings(&k);
+		rc = do_customer_bookings(&k, &in);
 		break;
 	case OP_ORG_CREATE:
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
 	case OP_CUSTOMER_CREATE:
-		rc = do_catalogue(&k);
+		rc = do_catalogue(&k, &in);
 		break;
 	case OP_SERIES_CREATE:
-		rc = do_series(&k);
+		rc = do_series(&k, &in);
 		break;
 	case OP_GENERATE:
-		rc = do_generate(&k);
+		rc = do_generate(&k, &in);
 		break;
 	case OP_ARCHIVE:
-		rc = do_archive(&k);
+		rc = do_archive(&k, &in);
 		break;
 	case OP_STATUS:
 		rc = do_admin_status(&k);
