@@ -61,6 +61,7 @@ static int bin__w_write(void *data, const char *p, size_t len)
 	}
 	memcpy(w->buf + w->n, p, len);
 	w->n += len;
+	ASSERT(w->n <= sizeof(w->buf));
 	return 0;
 }
 
@@ -68,6 +69,7 @@ msgpack_packer *bin__begin(struct bin_w *w, struct buf *b)
 {
 	static const uint8_t zero[MP_HEADER_SIZE];
 
+	ASSERT(b);
 	w->b = b;
 	w->n = 0;
 	w->start = b->size;
@@ -86,6 +88,8 @@ void bin__end(struct bin_w *w)
 void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
 		      const char *code, unsigned more)
 {
+	ASSERT(code);
+	ASSERT(!x->batch || x->index < x->count); /* an item of its batch */
 	msgpack_pack_map(pk, 2 + (x->batch ? 2 : 0) + more);
 	mp_pack_kv_uint(pk, "id", x->id);
 	if (x->batch) {

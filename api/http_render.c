@@ -34,6 +34,7 @@ void http_cursor_encode(core_time start, uint64_t id,
 		b[i] = (uint8_t)((uint64_t)start >> (8 * i));
 		b[8 + i] = (uint8_t)(id >> (8 * i));
 	}
+	_Static_assert(HTTP_CURSOR_SIZE == (16 * 8 + 5) / 6, "16 bytes");
 	for (size_t i = 0; i < 18 && o < HTTP_CURSOR_SIZE; i += 3) {
 		uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 |
 			     b[i + 2];
@@ -44,6 +45,7 @@ void http_cursor_encode(core_time start, uint64_t id,
 		if (o < HTTP_CURSOR_SIZE)
 			out[o++] = b64url[v & 63];
 	}
+	ASSERT(o == HTTP_CURSOR_SIZE);
 	out[HTTP_CURSOR_SIZE] = '\0';
 }
 
@@ -66,6 +68,7 @@ int http_cursor_decode(const char *s, size_t n, core_time *start,
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
+			ASSERT(o < sizeof(b));
 			b[o++] = (uint8_t)(acc >> bits);
 		}
 	}

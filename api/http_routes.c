@@ -102,6 +102,8 @@ struct call {
 
 static int answer(struct call *k, int status, const char *body, size_t n)
 {
+	ASSERT(status >= 200 && status <= 599);
+	ASSERT(body || n == 0);
 	srv_count_response(k->c, status);
 	http_write(srv_answer_begin(k->c), status, &k->meta, body, n);
 	srv_answer_done(k->c);
@@ -114,6 +116,8 @@ static int answer(struct call *k, int status, const char *body, size_t n)
 static int answer_error(struct call *k, int status, const char *code,
 			const char *msg)
 {
+	ASSERT(status >= 400 && status <= 599); /* a refusal */
+	ASSERT(code && msg);
 	srv_count_response(k->c, status);
 	http_write_error(srv_answer_begin(k->c), status, &k->meta, code, msg);
 	srv_answer_done(k->c);
@@ -159,6 +163,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t out_size,
 			return -EINVAL;
 		out[o++] = ch;
 	}
+	ASSERT(o < out_size && o <= n); /* decoding only shrinks */
 	out[o] = '\0';
 	*out_n = o;
 	return 0;
@@ -225,6 +230,7 @@ static int query_parse(struct call *k, struct qparam *q, size_t q_count)
 			return answer_invalid(k, err), -EINVAL;
 		}
 		i++;
+		ASSERT(i > start && i <= n + 1); /* one parameter consumed */
 		for (j = 0; j < q_count; j++)
 			if (strcmp(q[j].name, key) == 0)
 				break;
@@ -240,6 +246,7 @@ static int query_parse(struct call *k, struct qparam *q, size_t q_count)
 		}
 		if (vn == 0)
 			continue; /* "org_id=": as if absent */
+		ASSERT(vn < sizeof(q[j].value)); /* pct_decode's bound */
 		memcpy(q[j].value, val, vn + 1);
 		q[j].n = vn;
 		q[j].present = true;
@@ -320,6 +327,7 @@ static void inm_parse(struct call *k)
 		if (i >= n)
 			return;
 		i++;
+		ASSERT(i <= n && i > start);
 		if (k->ctx.inm_count < HTTP_INM_COUNT_MAX)
 			k->ctx.inm[k->ctx.inm_count++] =
 				http_tag_hash(s + start, i - start);
@@ -449,6 +457,7 @@ static int authorize(struct call *k)
 	if (k->who.role == AUTH_ANON)
 		return limited(k, AUTH_LIMIT_KEY,
 			       auth_limit_key(k->token.p, k->token.n));
+	ASSERT(k->who.role == AUTH_SERVICE);
 	return 0; /* the service key: limited above */
 }
 
@@ -477,6 +486,7 @@ static int idem_check(struct call *k)
 		return -EINVAL;
 	}
 	k->key = *h;
+	ASSERT(k->key.n > 0 && k->key.n <= FLD_IDEM_KEY_SIZE_MAX);
 	return 0;
 }
 
@@ -484,6 +494,8 @@ static int submit(struct call *k, const struct core_req *req)
 {
 	int rc;
 
+	ASSERT(k->ctx.op == k->op->id); /* render reads the op from ctx */
+	ASSERT(req->op == k->op->core);
 	if (k->meta.head)
 		k->ctx.flags |= X_HEAD;
 	if (k->meta.close)
