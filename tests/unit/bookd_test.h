@@ -4,16 +4,21 @@
  * bookd_test_spawn starts it in embedded mode with its output in a log
  * file, and bookd_test_wait reads that log until bookd's start-up line says
  * where it listens. The test stops it with kill and waitpid.
+ * bookd_test_http sends one HTTP request and reads its answer.
  */
 #ifndef BOOKD_TEST_BOOKD_H
 #define BOOKD_TEST_BOOKD_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,6 +138,56 @@ static inline int bookd_test_wait(pid_t pid, const char *log_path, int tries,
 		usleep(50 * 1000);
 	}
 	return -ETIMEDOUT;
+}
+
+/* Sends the whole HTTP request req[0..n) to bookd's HTTP listener at
+ * addr ("127.0.0.1:port", as bookd_test_wait gives it) on a connection of
+ * its own, and reads the answer until bookd closes it (5 s at most
+ * between reads; the request should say Connection: close) into
+ * ans[0..ans_size), NUL-terminated. The answer's status, or -1. */
+static inline int bookd_test_http(const char *addr, const void *req,
+				  size_t n, char *ans, size_t ans_size)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const char *colon = strrchr(addr, ':');
+	const char *p = req;
+	char host[64];
+	size_t have = 0, sent = 0;
+	int fd, st = -1;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host) || ans_size == 0)
+		return -1;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		sent = n + 1; /* nothing sent: no answer */
+	while (sent < n) {
+		ssize_t k = send(fd, p + sent, n - sent, MSG_NOSIGNAL);
+		if (k <= 0)
+			break;
+		sent += (size_t)k;
+	}
+	while (sent == n && have < ans_size - 1) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+		if (poll(&pf, 1, 5000) <= 0)
+			break;
+		k = recv(fd, ans + have, ans_size - 1 - have, 0);
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+	}
+	close(fd);
+	ans[have] = '\0';
+	if (sscanf(ans, "HTTP/1.1 %d", &st) != 1)
+		st = -1;
+	return st;
 }
 
 #endif

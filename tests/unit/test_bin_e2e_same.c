@@ -14,19 +14,8 @@ static int http_status(const char *method, const char *path,
 		       const char *headers, const char *body, size_t body_n)
 {
 	static char req[70000], ans[65536];
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	const char *colon = strrchr(http_addr, ':');
-	char host[64];
-	int fd, n, st = -1;
-	size_t have = 0;
+	int n;
 
-	if (!colon || (size_t)(colon - http_addr) >= sizeof(host))
-		return -1;
-	memcpy(host, http_addr, (size_t)(colon - http_addr));
-	host[colon - http_addr] = '\0';
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return -1;
 	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\n"
 		     "Authorization: Bearer " SVC "\r\nConnection: close\r\n"
 		     "%sContent-Length: %zu\r\n\r\n", method, path, headers,
@@ -34,29 +23,8 @@ static int http_status(const char *method, const char *path,
 	if (n < 0 || (size_t)n + body_n > sizeof(req))
 		return -1;
 	memcpy(req + n, body, body_n);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    send_all(fd, req, (size_t)n + body_n)) {
-		for (;;) {
-			struct pollfd pf = { .fd = fd, .events = POLLIN };
-			ssize_t k;
-			if (poll(&pf, 1, 5000) <= 0)
-				break;
-			k = recv(fd, ans + have, sizeof(ans) - 1 - have, 0);
-			if (k <= 0)
-				break;
-			have += (size_t)k;
-			if (have == sizeof(ans) - 1)
-				break;
-		}
-		ans[have] = '\0';
-		if (sscanf(ans, "HTTP/1.1 %d", &st) != 1)
-			st = -1;
-	}
-	close(fd);
-	return st;
+	return bookd_test_http(http_addr, req, (size_t)n + body_n, ans,
+			       sizeof(ans));
 }
 
 /* JSON string of n bytes: quotes, backslash and control bytes escaped

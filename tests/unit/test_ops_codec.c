@@ -22,16 +22,12 @@
  */
 #include "bookd_client.h"
 
-#include <arpa/inet.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,52 +61,22 @@ static int http_call(const char *method, const char *path, const char *auth,
 		     const char *key, const char *body, struct http_answer *a)
 {
 	static char req[8192], ans[ANSWER_SIZE_MAX];
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	const char *colon = strrchr(http_addr, ':');
-	char host[64], hdr[400] = "";
-	size_t have = 0, body_n = strlen(body);
-	int fd, n;
+	char hdr[400] = "";
+	int n;
 
 	memset(a, 0, sizeof(*a));
-	a->status = -1;
-	if (!colon || (size_t)(colon - http_addr) >= sizeof(host))
-		return -1;
-	memcpy(host, http_addr, (size_t)(colon - http_addr));
-	host[colon - http_addr] = '\0';
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return -1;
+	ans[0] = '\0';
 	if (key)
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s\r\n", key);
 	n = snprintf(req, sizeof(req),
 		     "%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
 		     "Connection: close\r\n%sContent-Type: application/json\r\n"
 		     "Content-Length: %zu\r\n\r\n%s",
-		     method, path, auth, hdr, body_n, body);
+		     method, path, auth, hdr, strlen(body), body);
 	if (n < 0 || (size_t)n >= sizeof(req))
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
-		for (;;) {
-			struct pollfd pf = { .fd = fd, .events = POLLIN };
-			ssize_t k;
-			if (poll(&pf, 1, 5000) <= 0)
-				break;
-			k = recv(fd, ans + have, sizeof(ans) - 1 - have, 0);
-			if (k <= 0)
-				break;
-			have += (size_t)k;
-			if (have == sizeof(ans) - 1)
-				break;
-		}
-	}
-	close(fd);
-	ans[have] = '\0';
-	if (sscanf(ans, "HTTP/1.1 %d", &a->status) != 1)
-		return -1;
+		return a->status = -1;
+	a->status = bookd_test_http(http_addr, req, (size_t)n, ans,
+				    sizeof(ans));
 	a->replayed = strstr(ans, "\r\nIdempotent-Replayed: true\r\n") != NULL;
 	a->body = strstr(ans, "\r\n\r\n");
 	a->body = a->body ? a->body + 4 : "";
