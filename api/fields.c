@@ -474,35 +474,32 @@ const char *fld_code_message(enum core_code code)
 }
 
 /* A transport error (srv render's rc < 0): its code, HTTP status and
- * message. The log failed or is going away: writes are refused
+ * message; a row serves rc and also (0: none) an errno that means the
+ * same. The log failed or is going away: writes are refused
  * ("unavailable"). */
 static const struct {
-	int rc;
+	int rc, rc_also;
 	int status;
 	const char *code;
 	const char *message;
 } fld_errnos[] = {
-	{ -EAGAIN, 503, "overloaded", "the server is overloaded: retry" },
-	{ -EINVAL, 400, "invalid_request", "invalid request" },
-	{ -ENOSPC, 503, "unavailable",
+	{ -EAGAIN, 0, 503, "overloaded", "the server is overloaded: retry" },
+	{ -EINVAL, 0, 400, "invalid_request", "invalid request" },
+	{ -ENOSPC, -EDQUOT, 503, "unavailable",
 	  "the log's disk is full; bookings are refused until space is "
 	  "freed (then restart bookd)" },
-	{ -EDQUOT, 503, "unavailable",
-	  "the log's disk is full; bookings are refused until space is "
-	  "freed (then restart bookd)" },
-	{ -EIO, 503, "unavailable",
+	{ -EIO, 0, 503, "unavailable",
 	  "the log's disk failed to write (I/O error); bookings are refused "
 	  "until bookd is restarted" },
-	{ -EROFS, 503, "unavailable",
+	{ -EROFS, 0, 503, "unavailable",
 	  "the log's file system is read-only; bookings are refused until "
 	  "bookd is restarted" },
-	{ -EFBIG, 503, "unavailable",
+	{ -EFBIG, 0, 503, "unavailable",
 	  "the log's file is too large; bookings are refused until bookd is "
 	  "restarted" },
-	{ -ENOMEM, 503, "unavailable", "out of memory; bookings are refused" },
-	{ -ESHUTDOWN, 503, "unavailable",
-	  "bookd is shutting down: retry on another node or later" },
-	{ -ECANCELED, 503, "unavailable",
+	{ -ENOMEM, 0, 503, "unavailable",
+	  "out of memory; bookings are refused" },
+	{ -ESHUTDOWN, -ECANCELED, 503, "unavailable",
 	  "bookd is shutting down: retry on another node or later" },
 };
 
@@ -513,7 +510,7 @@ static int fld_errno_row(int rc)
 
 	ASSERT(rc < 0);
 	for (int i = 0; i < count; i++)
-		if (fld_errnos[i].rc == rc)
+		if (fld_errnos[i].rc == rc || fld_errnos[i].rc_also == rc)
 			return i;
 	return -1;
 }

@@ -971,7 +971,11 @@ static int do_admin_refresh(struct call *k)
 	return answer(k, 202, "{\"refresh\":\"requested\"}", 23);
 }
 
-static int do_admin_status(struct call *k)
+/* The server's status as write makes it (http_status.c: the status's
+ * JSON, the metrics' text). */
+static int answer_status(struct call *k,
+			 void (*write)(struct jw *w,
+				       const struct srv_status *st))
 {
 	struct srv_status st;
 	struct jw w;
@@ -979,21 +983,19 @@ static int do_admin_status(struct call *k)
 	memset(&st, 0, sizeof(st));
 	srv_status_get(srv_conn_srv(k->c), &st);
 	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
-	http_status_json(&w, &st);
+	write(&w, &st);
 	return answer_jw(k, 200, &w);
+}
+
+static int do_admin_status(struct call *k)
+{
+	return answer_status(k, http_status_json);
 }
 
 static int do_metrics(struct call *k)
 {
-	struct srv_status st;
-	struct jw w;
-
-	memset(&st, 0, sizeof(st));
-	srv_status_get(srv_conn_srv(k->c), &st);
-	jw_init(&w, http_scratch(), HTTP_OUT_BODY_MAX);
-	http_metrics_text(&w, &st);
 	k->meta.content_type = "text/plain; version=0.0.4; charset=utf-8";
-	return answer_jw(k, 200, &w);
+	return answer_status(k, http_metrics_text);
 }
 
 static int do_simple(struct call *k)

@@ -123,26 +123,10 @@ static inline void make_jwt(const char *sub, long long exp, char out[512])
 	jwt_sign(JWT_HS256_HEADER, claims, SECRET, EVP_sha256(), out);
 }
 
+/* A raw connection to bookd's binary listener (bookd_test.h). */
 static inline int raw_connect(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	int fd;
-
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return bookd_test_connect(addr);
 }
 
 /* A frame from a packer callback into a struct buf. */

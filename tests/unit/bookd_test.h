@@ -4,7 +4,8 @@
  * bookd_test_spawn starts it in embedded mode with its output in a log
  * file, and bookd_test_wait reads that log until bookd's start-up line says
  * where it listens. The test stops it with kill and waitpid.
- * bookd_test_http sends one HTTP request and reads its answer.
+ * bookd_test_connect opens a TCP connection to it, bookd_test_http sends
+ * one HTTP request on one and reads its answer.
  */
 #ifndef BOOKD_TEST_BOOKD_H
 #define BOOKD_TEST_BOOKD_H
@@ -140,22 +141,16 @@ static inline int bookd_test_wait(pid_t pid, const char *log_path, int tries,
 	return -ETIMEDOUT;
 }
 
-/* Sends the whole HTTP request req[0..n) to bookd's HTTP listener at
- * addr ("127.0.0.1:port", as bookd_test_wait gives it) on a connection of
- * its own, and reads the answer until bookd closes it (5 s at most
- * between reads; the request should say Connection: close) into
- * ans[0..ans_size), NUL-terminated. The answer's status, or -1. */
-static inline int bookd_test_http(const char *addr, const void *req,
-				  size_t n, char *ans, size_t ans_size)
+/* A TCP connection to addr ("127.0.0.1:port", as bookd_test_wait gives
+ * it): its fd, or -1. */
+static inline int bookd_test_connect(const char *addr)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	const char *colon = strrchr(addr, ':');
-	const char *p = req;
 	char host[64];
-	size_t have = 0, sent = 0;
-	int fd, st = -1;
+	int fd;
 
-	if (!colon || (size_t)(colon - addr) >= sizeof(host) || ans_size == 0)
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
 		return -1;
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
@@ -165,8 +160,31 @@ static inline int bookd_test_http(const char *addr, const void *req,
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		sent = n + 1; /* nothing sent: no answer */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends the whole HTTP request req[0..n) to bookd's HTTP listener at
+ * addr ("127.0.0.1:port", as bookd_test_wait gives it) on a connection of
+ * its own, and reads the answer until bookd closes it (5 s at most
+ * between reads; the request should say Connection: close) into
+ * ans[0..ans_size), NUL-terminated. The answer's status, or -1. */
+static inline int bookd_test_http(const char *addr, const void *req,
+				  size_t n, char *ans, size_t ans_size)
+{
+	const char *p = req;
+	size_t have = 0, sent = 0;
+	int fd, st = -1;
+
+	if (ans_size == 0)
+		return -1;
+	ans[0] = '\0';
+	fd = bookd_test_connect(addr);
+	if (fd < 0)
+		return -1;
 	while (sent < n) {
 		ssize_t k = send(fd, p + sent, n - sent, MSG_NOSIGNAL);
 		if (k <= 0)
