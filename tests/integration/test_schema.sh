@@ -66,6 +66,11 @@ eq() { # eq <name> <sql> <expected>: the query's output equals expected
   got=$(val "$2" 2>&1)
   if [ "$got" = "$3" ]; then ok "$1"; else bad "$1: expected [$3], got [$got]"; fi
 }
+val_has() { # val_has <name> <sql> <pattern>: the query's output has pattern
+  local got
+  got=$(val "$2" 2>&1)
+  if printf '%s' "$got" | grep -q "$3"; then ok "$1"; else bad "$1: [$got]"; fi
+}
 fails() { # fails <name> <sql>: the statement must be refused
   if val "$2" >/dev/null 2>&1; then bad "$1: was accepted"; else ok "$1"; fi
 }
@@ -418,9 +423,7 @@ if [ $? -eq 0 ] && printf '%s' "$out" | grep -q '^booking_latency|warning|waitli
    printf '%s' "$out" | grep -q '^health_check|warning|replication|'; then
   ok "dashboard: active alerts (slow waitlist_promote p95 > 2s, replication warning)"
 else bad "dashboard: active alerts: [$out]"; fi
-out=$(val "$dash_health" 2>&1)
-if printf '%s' "$out" | grep -q '"status": "warning"'; then ok "dashboard: system health summary"
-else bad "dashboard: system health summary: [$out]"; fi
+val_has "dashboard: system health summary" "$dash_health" '"status": "warning"'
 
 # ---- Materialized views ------------------------------------------------------------
 for mv in event_search_mv customer_dashboard_mv instructor_schedule_mv org_analytics_mv; do
@@ -428,12 +431,8 @@ for mv in event_search_mv customer_dashboard_mv instructor_schedule_mv org_analy
     "SELECT count(*) > 0 FROM pg_indexes i JOIN pg_index x ON x.indexrelid = i.indexname::regclass
       WHERE i.tablename = '$mv' AND x.indisunique" t
 done
-out=$(val "SELECT refresh_all_materialized_views()" 2>&1)
-if printf '%s' "$out" | grep -q '"concurrent": true'; then ok "refresh_all_materialized_views()"
-else bad "refresh_all_materialized_views(): [$out]"; fi
-out=$(val "SELECT refresh_all_materialized_views()" 2>&1)
-if printf '%s' "$out" | grep -q '"org_analytics_mv"'; then ok "refresh_all_materialized_views() again"
-else bad "refresh_all_materialized_views() again: [$out]"; fi
+val_has "refresh_all_materialized_views()" "SELECT refresh_all_materialized_views()" '"concurrent": true'
+val_has "refresh_all_materialized_views() again" "SELECT refresh_all_materialized_views()" '"org_analytics_mv"'
 check "refresh_all_materialized_views(false)" val "SELECT refresh_all_materialized_views(false)"
 for i in 1 2; do
   check "REFRESH MATERIALIZED VIEW CONCURRENTLY, all four (run $i)" sql \
@@ -465,12 +464,8 @@ eq "customer_dashboard_mv: cust-11 was promoted" \
   "SELECT confirmed_count >= 1 FROM customer_dashboard_mv WHERE customer_id = 'cust-11'" t
 
 # ---- Functions -------------------------------------------------------------------
-out=$(val "SELECT health_check_database()" 2>&1)
-if printf '%s' "$out" | grep -q '"status": "healthy"'; then ok "health_check_database()"
-else bad "health_check_database(): [$out]"; fi
-out=$(val "SELECT health_check_booking_system()" 2>&1)
-if printf '%s' "$out" | grep -q '"mismatched_events": 0'; then ok "health_check_booking_system()"
-else bad "health_check_booking_system(): [$out]"; fi
+val_has "health_check_database()" "SELECT health_check_database()" '"status": "healthy"'
+val_has "health_check_booking_system()" "SELECT health_check_booking_system()" '"mismatched_events": 0'
 eq "get_booking_performance_summary(): 3030 operations, 4 kinds" \
   "SELECT (s->>'total_operations') || ' ' || (SELECT count(*) FROM jsonb_object_keys(s->'operations'))
      FROM (SELECT get_booking_performance_summary() s) x" "3030 4"
