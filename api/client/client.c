@@ -541,19 +541,27 @@ static int id_req(bc_client *c, enum mp_op op, const char *field, uint64_t id)
 	return call_async_end(c, rc, rid);
 }
 
-int bc_org_create(bc_client *c, const char *name, const char *timezone,
-		  const char *key, uint64_t *id)
+/* org.create (name, timezone), location.create and instructor.create
+ * (org_id, name), with their key; the new id in *id. */
+static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
+		      const char *name, const char *timezone, const char *key,
+		      uint64_t *id)
 {
+	bool org = op == MP_OP_ORG_CREATE;
 	uint64_t rid;
 	size_t start;
 	int rc;
 
 	CALL_START(c);
-	if (!str_ok(name, BC_NAME_SIZE_MAX) || !str_ok(timezone, 64))
+	if (!str_ok(name, BC_NAME_SIZE_MAX) || (org && !str_ok(timezone, 64)))
 		return -EINVAL;
-	start = req_begin(c, MP_OP_ORG_CREATE, 2 + (key != NULL), &rid);
+	ASSERT(org || timezone == NULL);
+	start = req_begin(c, op, 2 + (key != NULL), &rid);
+	if (!org)
+		mp_pack_kv_uint(&c->pk, "org_id", org_id);
 	mp_pack_kv_str(&c->pk, "name", name);
-	mp_pack_kv_str(&c->pk, "timezone", timezone);
+	if (org)
+		mp_pack_kv_str(&c->pk, "timezone", timezone);
 	kv_opt_str(c, "key", key);
 	rc = call_end(c, start, rid);
 	if (rc == BC_OK && id)
@@ -561,36 +569,22 @@ int bc_org_create(bc_client *c, const char *name, const char *timezone,
 	return rc;
 }
 
-static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
-		      const char *name, const char *key, uint64_t *id)
+int bc_org_create(bc_client *c, const char *name, const char *timezone,
+		  const char *key, uint64_t *id)
 {
-	uint64_t rid;
-	size_t start;
-	int rc;
-
-	CALL_START(c);
-	if (!str_ok(name, BC_NAME_SIZE_MAX))
-		return -EINVAL;
-	start = req_begin(c, op, 2 + (key != NULL), &rid);
-	mp_pack_kv_uint(&c->pk, "org_id", org_id);
-	mp_pack_kv_str(&c->pk, "name", name);
-	kv_opt_str(c, "key", key);
-	rc = call_end(c, start, rid);
-	if (rc == BC_OK && id)
-		*id = c->last.id;
-	return rc;
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, key, id);
 }
 
 int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
 		       const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, key, id);
+	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, NULL, key, id);
 }
 
 int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
 			 const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, key, id);
+	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, NULL, key, id);
 }
 
 int bc_customer_create(bc_client *c, const char *customer_id,
