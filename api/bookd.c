@@ -68,11 +68,13 @@ static const struct flag flags[] = {
 	{ "listen", "BOOKD_LISTEN",
 	  "HTTP address, host:port or unix:PATH (127.0.0.1:8080)", 1 },
 	{ "binary-listen", "BOOKD_BINARY_LISTEN",
-	  "binary protocol address, host:port or unix:PATH (127.0.0.1:7070)", 1 },
+	  "binary protocol address, host:port or unix:PATH (127.0.0.1:7070)",
+	  1 },
 	{ "data-dir", "BOOKD_DATA_DIR", "log and snapshots (./data)", 1 },
 	{ "database-url", "DATABASE_URL",
 	  "PostgreSQL to replicate into (unset: embedded mode, log only)", 1 },
-	{ "service-key", "BOOKD_SERVICE_KEY", "bearer key that may do anything", 1 },
+	{ "service-key", "BOOKD_SERVICE_KEY", "bearer key that may do anything",
+	  1 },
 	{ "anon-key", "BOOKD_ANON_KEY", "bearer key for public listings", 1 },
 	{ "jwt-secret", "BOOKD_JWT_SECRET",
 	  "HS256 secret of customer JWTs (sub = customer id)", 1 },
@@ -86,7 +88,8 @@ static const struct flag flags[] = {
 	{ "sync", "BOOKD_SYNC",
 	  "durability: fdatasync (default) or write (page cache only)", 1 },
 	{ "address-rate", "BOOKD_ADDRESS_RATE",
-	  "requests/s per client address, burst twice that (2000; 0: no limit)", 1 },
+	  "requests/s per client address, burst twice that (2000; 0: no limit)",
+	  1 },
 	{ "customer-rate", "BOOKD_CUSTOMER_RATE",
 	  "requests/s per customer, burst twice that (20; 0: no limit)", 1 },
 	{ "snapshot-every", "BOOKD_SNAPSHOT_EVERY",
@@ -94,12 +97,14 @@ static const struct flag flags[] = {
 	{ "repl-streams", "BOOKD_REPL_STREAMS",
 	  "PostgreSQL connections the replicator applies on at once (2)", 1 },
 	{ "refresh-every", "BOOKD_REFRESH_EVERY",
-	  "seconds between refreshes of the materialized views (60; 0: never)", 1 },
+	  "seconds between refreshes of the materialized views (60; 0: never)",
+	  1 },
 	{ "demo", "BOOKD_DEMO",
 	  "create a demo studio with a week of classes when empty", 0 },
 	{ "accept-log-loss", "BOOKD_ACCEPT_LOG_LOSS",
 	  "start even if the log is damaged or incomplete: cut it there, set "
-	  "the rest aside as *.cut and log what was lost (docs/operations.md)", 0 },
+	  "the rest aside as *.cut and log what was lost (docs/operations.md)",
+	  0 },
 	/* Sizes and limits (docs/operations.md "Memory and limits"): tables
 	 * start small and grow as needed up to these ceilings. */
 	{ "max-events", "BOOKD_MAX_EVENTS",
@@ -114,26 +119,33 @@ static const struct flag flags[] = {
 	  "furthest generation may reach, days after today (366)", 1 },
 	{ "anon-rate", "BOOKD_ANON_RATE",
 	  "requests/s for the anon key, all its users together, burst twice "
-	  "that (0: no limit; each address is held to --address-rate)", 1 },
+	  "that (0: no limit; each address is held to --address-rate)",
+	  1 },
 	{ "service-rate", "BOOKD_SERVICE_RATE",
 	  "requests/s for the service key, burst twice that (0: no limit; "
-	  "never held to --address-rate)", 1 },
+	  "never held to --address-rate)",
+	  1 },
 	{ "trusted-proxies", "BOOKD_TRUSTED_PROXIES",
 	  "proxies whose X-Forwarded-For names the client for --address-rate: "
-	  "addresses, CIDR blocks, unix; comma separated (none)", 1 },
+	  "addresses, CIDR blocks, unix; comma separated (none)",
+	  1 },
 	{ "recover-stop-before", "BOOKD_RECOVER_STOP_BEFORE",
 	  "recover only the log records before this LSN (one that does not "
-	  "apply); the rest is set aside as *.cut (docs/operations.md)", 1 },
+	  "apply); the rest is set aside as *.cut (docs/operations.md)",
+	  1 },
 	{ "conn-reserve", "BOOKD_CONN_RESERVE",
-	  "of --connections, slots kept for /health and the service key (64)", 1 },
+	  "of --connections, slots kept for /health and the service key (64)",
+	  1 },
 	{ "conn-per-address", "BOOKD_CONN_PER_ADDRESS",
 	  "connections per client address, IPv6 per /64 (1024; 0: no cap)", 1 },
 	{ "request-timeout-ms", "BOOKD_REQUEST_TIMEOUT_MS",
 	  "a request must arrive whole within this of its first byte, a "
-	  "connection's first request within this of the connect (10000)", 1 },
+	  "connection's first request within this of the connect (10000)",
+	  1 },
 	{ "archive-after-days", "BOOKD_ARCHIVE_AFTER_DAYS",
 	  "daily: events that ended this many days ago leave memory (365; "
-	  "0: never)", 1 },
+	  "0: never)",
+	  1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -190,15 +202,18 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 		size_t offset;
 		unsigned lo, hi;
 	} list[] = {
-		{ "max-events", offsetof(struct sizes, max_events), 1, 1u << 30 },
-		{ "max-bookings", offsetof(struct sizes, max_bookings), 1, 1u << 30 },
-		{ "max-customers", offsetof(struct sizes, max_customers), 1, 1u << 30 },
+		{ "max-events", offsetof(struct sizes, max_events), 1,
+		  1u << 30 },
+		{ "max-bookings", offsetof(struct sizes, max_bookings), 1,
+		  1u << 30 },
+		{ "max-customers", offsetof(struct sizes, max_customers), 1,
+		  1u << 30 },
 		{ "connections", offsetof(struct sizes, connections), 1,
 		  NET_CONN_COUNT_MAX },
-		{ "generate-max-days", offsetof(struct sizes, generate_max_days),
-		  1, 36600 },
-		{ "archive-after-days", offsetof(struct sizes, archive_after_days),
-		  0, 36600 },
+		{ "generate-max-days",
+		  offsetof(struct sizes, generate_max_days), 1, 36600 },
+		{ "archive-after-days",
+		  offsetof(struct sizes, archive_after_days), 0, 36600 },
 	};
 	struct core_config def;
 	struct net_config ndef;
@@ -214,8 +229,9 @@ static int parse_sizes(const char *const *val, struct sizes *z)
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 		const char *v = flag_value(val, list[i].name);
 		ASSERT(list[i].offset + sizeof(unsigned) <= sizeof(*z));
-		if (v && parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
-					(unsigned *)((char *)z + list[i].offset)))
+		if (v &&
+		    parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
+				   (unsigned *)((char *)z + list[i].offset)))
 			return -EINVAL;
 	}
 	return 0;
@@ -231,10 +247,11 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 	} list[] = {
 		{ "conn-reserve", offsetof(struct opts, conn_reserve), 0,
 		  NET_CONN_COUNT_MAX - 1, 64 },
-		{ "conn-per-address", offsetof(struct opts, conn_per_address), 0,
-		  UINT32_MAX, 1024 },
-		{ "request-timeout-ms", offsetof(struct opts, request_timeout_ms),
-		  1, 3600000, 10000 },
+		{ "conn-per-address", offsetof(struct opts, conn_per_address),
+		  0, UINT32_MAX, 1024 },
+		{ "request-timeout-ms",
+		  offsetof(struct opts, request_timeout_ms), 1, 3600000,
+		  10000 },
 	};
 
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
@@ -247,9 +264,10 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 			return -EINVAL;
 	}
 	if (o->conn_reserve >= o->sizes.connections) {
-		fprintf(stderr, "bookd: --conn-reserve (%u) must be smaller than "
-			"--connections (%u)\n", o->conn_reserve,
-			o->sizes.connections);
+		fprintf(stderr,
+			"bookd: --conn-reserve (%u) must be smaller than "
+			"--connections (%u)\n",
+			o->conn_reserve, o->sizes.connections);
 		return -EINVAL;
 	}
 	return 0;
@@ -259,17 +277,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	/* val[0..17] are read by position below: the table's first rows */
 	static const char *const by_position[] = {
-		"listen", "binary-listen", "data-dir", "database-url",
-		"service-key", "anon-key", "jwt-secret",
-		"stripe-webhook-secret", "allowed-origins", "threads", "shards",
-		"sync", "address-rate", "customer-rate", "snapshot-every",
-		"repl-streams", "refresh-every", "demo",
+		"listen",	   "binary-listen",
+		"data-dir",	   "database-url",
+		"service-key",	   "anon-key",
+		"jwt-secret",	   "stripe-webhook-secret",
+		"allowed-origins", "threads",
+		"shards",	   "sync",
+		"address-rate",	   "customer-rate",
+		"snapshot-every",  "repl-streams",
+		"refresh-every",   "demo",
 	};
 	const char *val[FLAG_COUNT] = { 0 };
 	struct option lo[FLAG_COUNT + 1];
 	int c;
 
-	for (size_t i = 0; i < sizeof(by_position) / sizeof(by_position[0]); i++)
+	for (size_t i = 0; i < sizeof(by_position) / sizeof(by_position[0]);
+	     i++)
 		ASSERT(strcmp(flags[i].name, by_position[i]) == 0);
 	memset(lo, 0, sizeof(lo));
 	for (size_t i = 0; i < FLAG_COUNT; i++) {
@@ -285,7 +308,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		if (c >= 0 && (size_t)c < FLAG_COUNT &&
 		    !strcmp(flags[c].name, "version")) {
-			printf("bookd %s (%s)\n", BOOKD_VERSION, BOOKD_BUILD_TYPE);
+			printf("bookd %s (%s)\n", BOOKD_VERSION,
+			       BOOKD_BUILD_TYPE);
 			exit(0);
 		}
 		if (c < 0 || (size_t)c >= FLAG_COUNT) {
@@ -295,7 +319,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		val[c] = flags[c].has_arg ? optarg : "1";
 	}
 	if (optind < argc) {
-		fprintf(stderr, "bookd: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "bookd: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -324,8 +349,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (val[9] && parse_unsigned("threads", val[9], 1, NET_THREAD_COUNT_MAX,
 				     &o->threads))
 		return -EINVAL;
-	if (val[10] && parse_unsigned("shards", val[10], 1, CORE_SHARD_COUNT_MAX,
-				      &o->shards))
+	if (val[10] && parse_unsigned("shards", val[10], 1,
+				      CORE_SHARD_COUNT_MAX, &o->shards))
 		return -EINVAL;
 	o->sync = val[11] ? val[11] : "fdatasync";
 	if (strcmp(o->sync, "fdatasync") && strcmp(o->sync, "write")) {
@@ -336,8 +361,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->customer_rate = val[13];
 	o->snapshot_every = val[14];
 	o->repl_streams = 2;
-	if (val[15] && parse_unsigned("repl-streams", val[15], 1, REPL_STREAM_MAX,
-				      &o->repl_streams))
+	if (val[15] && parse_unsigned("repl-streams", val[15], 1,
+				      REPL_STREAM_MAX, &o->repl_streams))
 		return -EINVAL;
 	o->refresh_every = 60;
 	if (val[16] && parse_unsigned("refresh-every", val[16], 0, 86400,
@@ -362,9 +387,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->recover_stop_before = strtoull(v, &end, 10);
 			if (errno || end == v || *end || v[0] == '-' ||
 			    o->recover_stop_before == 0) {
-				fprintf(stderr, "bookd: --recover-stop-before "
+				fprintf(stderr,
+					"bookd: --recover-stop-before "
 					"must be a log LSN (1 or more), not "
-					"'%s'\n", v);
+					"'%s'\n",
+					v);
 				return -EINVAL;
 			}
 		}
@@ -413,15 +440,15 @@ static int call(core_port *p, struct core_req *q, struct core_resp *r,
 		rc = -EINVAL;
 	if (rc)
 		fprintf(stderr, "bookd: demo: %s failed: %s\n", what,
-			rc == -EINVAL ? core_code_name(r->code) : strerror(-rc));
+			rc == -EINVAL ? core_code_name(r->code)
+				      : strerror(-rc));
 	return rc;
 }
 
 /* A catalogue entry of the demo org (a location, an instructor): its id
  * in *id, or -EINVAL (said on stderr). */
 static int demo_cat(core_port *p, enum core_op op, const char *name,
-		    uint64_t org, core_time now, const char *what,
-		    uint64_t *id)
+		    uint64_t org, core_time now, const char *what, uint64_t *id)
 {
 	struct core_req q = { .op = op, .now = now };
 	struct core_resp r;
@@ -442,7 +469,8 @@ static struct core_date date_of(core_time t)
 
 	gmtime_r(&s, &tm);
 	return (struct core_date){ (int16_t)(tm.tm_year + 1900),
-				   (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday };
+				   (int8_t)(tm.tm_mon + 1),
+				   (int8_t)tm.tm_mday };
 }
 
 /* The demo: a studio with three weekly classes for the coming week and one
@@ -463,7 +491,8 @@ struct demo {
 static int demo_find(core_port *p, struct demo *d)
 {
 	struct core_booking_view b[4];
-	struct core_req q = { .op = CORE_OP_CUSTOMER_BOOKINGS, .now = srv_now() };
+	struct core_req q = { .op = CORE_OP_CUSTOMER_BOOKINGS,
+			      .now = srv_now() };
 	struct core_req g = { .op = CORE_OP_EVENT_GET, .now = q.now };
 	struct core_resp r;
 
@@ -524,7 +553,9 @@ static int demo_load(core_port *p, struct demo *d)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		struct core_series_spec spec = {
-			.org_id = org, .location_id = loc, .instructor_id = ins,
+			.org_id = org,
+			.location_id = loc,
+			.instructor_id = ins,
 			.capacity = classes[i].capacity,
 			.waitlist_capacity = classes[i].waitlist,
 			.price_cents = classes[i].price,
@@ -538,7 +569,8 @@ static int demo_load(core_port *p, struct demo *d)
 		strcpy(spec.timezone, "Europe/Berlin");
 		if (classes[i].price)
 			strcpy(spec.currency, "eur");
-		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = now,
+		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+				       .now = now,
 				       .u.series = &spec };
 		if (call(p, &q, &r, "series"))
 			return -EINVAL;
@@ -557,7 +589,8 @@ static int demo_load(core_port *p, struct demo *d)
 		q.u.list.after_start = first.start_at;
 		q.u.list.after_id = first.id;
 	} while (first.price_cents != 0);
-	q = (struct core_req){ .op = CORE_OP_BOOK, .now = now,
+	q = (struct core_req){ .op = CORE_OP_BOOK,
+			       .now = now,
 			       .event_id = first.id };
 	strcpy(q.customer_id, DEMO_CUSTOMER);
 	q.u.book.payment = CORE_PAY_AUTO;
@@ -573,8 +606,8 @@ static int demo_load(core_port *p, struct demo *d)
 /* The lines to try, each runnable as printed, on this start and the next:
  * list, book another customer (a replay the second time: same key), show
  * and cancel the demo's booking (a replay too, once done). */
-static void demo_print(const struct demo *d, const char *http,
-		       const char *anon, const char *service)
+static void demo_print(const struct demo *d, const char *http, const char *anon,
+		       const char *service)
 {
 	char when[FLD_TIME_SIZE];
 
@@ -590,13 +623,16 @@ static void demo_print(const struct demo *d, const char *http,
 		return;
 	}
 	printf("  curl -s -X POST http://%s/v1/events/%" PRIu64 "/bookings"
-	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-book-%" PRIu64 "'"
+	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-book-%" PRIu64
+	       "'"
 	       " -H 'Content-Type: application/json' -d '{\"customer_id\":\"bob\"}'\n",
 	       http, d->event_id, service, d->event_id);
 	printf("  curl -s http://%s/v1/bookings/%" PRIu64
-	       " -H 'Authorization: Bearer %s'\n", http, d->booking_id, service);
+	       " -H 'Authorization: Bearer %s'\n",
+	       http, d->booking_id, service);
 	printf("  curl -s -X POST http://%s/v1/bookings/%" PRIu64 "/cancel"
-	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-cancel-%" PRIu64 "'\n",
+	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-cancel-%" PRIu64
+	       "'\n",
 	       http, d->booking_id, service, d->booking_id);
 }
 
@@ -637,7 +673,8 @@ static unsigned glue_metrics(void *ctx, struct repl_op_stat *out,
 		if (!name)
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
-		snprintf(out[n].operation, sizeof(out[n].operation), "%s", name);
+		snprintf(out[n].operation, sizeof(out[n].operation), "%s",
+			 name);
 		out[n].count = st.ops_total[op];
 		out[n].ns_total = st.ops_ns_total[op];
 		n++;
@@ -707,8 +744,10 @@ static void archive(core_port *p, unsigned days)
 		fprintf(stderr, "bookd: daily archive failed: %s\n",
 			rc ? strerror(-rc) : core_code_name(r.code));
 	else if (r.count)
-		fprintf(stderr, "bookd: archived %u events that ended %u days "
-			"ago or earlier\n", r.count, days);
+		fprintf(stderr,
+			"bookd: archived %u events that ended %u days "
+			"ago or earlier\n",
+			r.count, days);
 }
 
 int main(int argc, char **argv)
@@ -782,16 +821,18 @@ int main(int argc, char **argv)
 		return 2;
 	if (o.trusted_proxies &&
 	    auth_config_set_proxies(&nc.auth, o.trusted_proxies)) {
-		fprintf(stderr, "bookd: bad BOOKD_TRUSTED_PROXIES '%s': "
-				"addresses, CIDR blocks (10.0.0.0/8) or unix, "
-				"comma separated, at most %d\n",
+		fprintf(stderr,
+			"bookd: bad BOOKD_TRUSTED_PROXIES '%s': "
+			"addresses, CIDR blocks (10.0.0.0/8) or unix, "
+			"comma separated, at most %d\n",
 			o.trusted_proxies, AUTH_PROXY_COUNT_MAX);
 		return 2;
 	}
 	/* Thousands of connections: as many descriptors as allowed. */
 	{
 		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
 			rl.rlim_cur = rl.rlim_max;
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
@@ -823,7 +864,8 @@ int main(int argc, char **argv)
 	cfg.core.booking_count_max = o.sizes.max_bookings;
 	cfg.core.customer_count_max = o.sizes.max_customers;
 	cfg.core.generate_max_days = o.sizes.generate_max_days;
-	cfg.sync = strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
+	cfg.sync =
+		strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 	cfg.wake_fds = wake_fds;
 	/* Each background snapshot forks: the pages the shards then write are
 	 * copied (about 10% of throughput while it lasts); replaying 10 M
@@ -840,13 +882,15 @@ int main(int argc, char **argv)
 	cfg.cut_corrupt = o.accept_log_loss;
 	cfg.recover_stop_before = o.recover_stop_before;
 	if (o.recover_stop_before)
-		fprintf(stderr, "bookd: --recover-stop-before %" PRIu64
+		fprintf(stderr,
+			"bookd: --recover-stop-before %" PRIu64
 			": the log is cut before LSN %" PRIu64 "; that record "
 			"and every later one are set aside as *.cut, not "
-			"applied\n", o.recover_stop_before,
-			o.recover_stop_before);
+			"applied\n",
+			o.recover_stop_before, o.recover_stop_before);
 	if (o.accept_log_loss)
-		fprintf(stderr, "bookd: --accept-log-loss: a damaged or "
+		fprintf(stderr,
+			"bookd: --accept-log-loss: a damaged or "
 			"incomplete log is cut where the damage starts; what "
 			"is cut is kept as *.cut and logged (CUT CORRUPT LOG)\n");
 	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
@@ -869,7 +913,8 @@ int main(int argc, char **argv)
 		rc_cfg.refresh_interval_ms = o.refresh_every * 1000;
 		rc_cfg.metrics = glue_metrics;
 		rc_cfg.metrics_ctx = &glue;
-		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err, sizeof(err));
+		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err,
+				sizeof(err));
 		if (rc) {
 			fprintf(stderr, "bookd: replicator: %s\n", err);
 			node_close(n);
@@ -895,7 +940,8 @@ int main(int argc, char **argv)
 	printf("bookd: HTTP on http://%s, binary protocol on %s, %u network "
 	       "thread(s), %u shard(s), mode %s\n",
 	       net_http_address(srv), net_binary_address(srv), o.threads,
-	       o.shards, o.database_url ? "replicating" : "embedded (log only)");
+	       o.shards,
+	       o.database_url ? "replicating" : "embedded (log only)");
 	if (o.demo) {
 		struct demo d;
 
@@ -910,7 +956,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	for (;;) {
-		struct timespec ts = { TICK_MS / 1000, (TICK_MS % 1000) * 1000000L };
+		struct timespec ts = { TICK_MS / 1000,
+				       (TICK_MS % 1000) * 1000000L };
 		struct core_req tick = { .op = CORE_OP_TICK };
 		struct core_resp r;
 		int sig = sigtimedwait(&sigs, NULL, &ts);

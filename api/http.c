@@ -93,23 +93,23 @@ enum last_cb { LAST_NONE = 0, LAST_FIELD, LAST_VALUE };
 
 struct http_conn {
 	http_parser p;
-	bool started;       /* p is reading a request */
+	bool started; /* p is reading a request */
 	bool headers_done;
-	bool continue_sent; /* 100 Continue queued for this request */
-	uint32_t fed;       /* bytes of this request given to p */
-	uint32_t scanned;   /* bytes of the head head_check() has seen */
+	bool continue_sent;  /* 100 Continue queued for this request */
+	uint32_t fed;	     /* bytes of this request given to p */
+	uint32_t scanned;    /* bytes of the head head_check() has seen */
 	uint32_t line_start; /* where the line head_check() is in began */
-	uint32_t head_size; /* request line to blank line; 0 until seen */
-	bool in_headers;    /* head_check() is past the request line */
-	bool colon_seen;    /* in the header line head_check() is in */
-	int status_err;     /* set by a callback: answer this and close */
+	uint32_t head_size;  /* request line to blank line; 0 until seen */
+	bool in_headers;     /* head_check() is past the request line */
+	bool colon_seen;     /* in the header line head_check() is in */
+	int status_err;	     /* set by a callback: answer this and close */
 	const char *err_msg;
 	const uint8_t *base; /* the request's first byte, during execute */
 	struct span url, field;
 	struct span hdr[HTTP_H_COUNT];
-	uint32_t hdr_seen;  /* bit per enum http_hdr */
-	int cur;            /* the header whose value is being read, or -1 */
-	uint8_t last;       /* enum last_cb */
+	uint32_t hdr_seen; /* bit per enum http_hdr */
+	int cur;	   /* the header whose value is being read, or -1 */
+	uint8_t last;	   /* enum last_cb */
 	uint32_t header_count;
 	struct span body[HTTP_BODY_SPAN_MAX];
 	uint32_t body_span_count, body_size;
@@ -131,12 +131,11 @@ static const struct {
 				   "duplicate If-None-Match header" },
 	[HTTP_H_STRIPE_SIGNATURE] = { "stripe-signature",
 				      "duplicate Stripe-Signature header" },
-	[HTTP_H_ACR_METHOD] = {
-		"access-control-request-method",
-		"duplicate Access-Control-Request-Method header" },
+	[HTTP_H_ACR_METHOD] = { "access-control-request-method",
+				"duplicate Access-Control-Request-Method header" },
 	[HTTP_H_EXPECT] = { "expect", "duplicate Expect header" },
-	[HTTP_H_TRANSFER_ENCODING] = {
-		"transfer-encoding", "duplicate Transfer-Encoding header" },
+	[HTTP_H_TRANSFER_ENCODING] = { "transfer-encoding",
+				       "duplicate Transfer-Encoding header" },
 	[HTTP_H_X_FORWARDED_FOR] = { "x-forwarded-for", NULL },
 };
 
@@ -210,7 +209,8 @@ static int header_value(struct http_conn *h, uint32_t off, size_t len)
 		h->cur = -1;
 		for (int i = 0; i < HTTP_H_COUNT; i++) {
 			if (strlen(hdrs[i].name) == h->field.len &&
-			    strncasecmp(name, hdrs[i].name, h->field.len) == 0) {
+			    strncasecmp(name, hdrs[i].name, h->field.len) ==
+				    0) {
 				h->cur = i;
 				break;
 			}
@@ -404,14 +404,10 @@ static bool is_tchar(uint8_t ch)
 	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-static bool is_ctl(uint8_t ch)
-{
-	return ch < 0x20 || ch == 0x7f;
-}
+static bool is_ctl(uint8_t ch) { return ch < 0x20 || ch == 0x7f; }
 
 /* "METHOD SP request-target SP HTTP-version", without its CRLF. */
-static bool request_line_check(struct http_conn *h, const uint8_t *l,
-			       size_t n)
+static bool request_line_check(struct http_conn *h, const uint8_t *l, size_t n)
 {
 	const uint8_t *sp1 = memchr(l, ' ', n), *sp2, *v;
 
@@ -474,26 +470,30 @@ static bool head_check(struct http_conn *h, const uint8_t *b, size_t avail)
 			continue; /* its LF is checked with the next byte */
 		if (!h->in_headers) {
 			if (is_ctl(ch))
-				return refuse(h, 400,
-					      "invalid character in the request line");
+				return refuse(
+					h, 400,
+					"invalid character in the request line");
 			continue;
 		}
 		if (h->colon_seen) {
 			if (is_ctl(ch) && ch != '\t')
-				return refuse(h, 400,
-					      "invalid character in a header value");
+				return refuse(
+					h, 400,
+					"invalid character in a header value");
 			continue;
 		}
 		if (i == h->line_start && (ch == ' ' || ch == '\t'))
-			return refuse(h, 400,
-				      "obsolete line folding (a header line starts with a space or tab)");
+			return refuse(
+				h, 400,
+				"obsolete line folding (a header line starts with a space or tab)");
 		if (ch == ':') {
 			if (i == h->line_start)
 				return refuse(h, 400, "empty header name");
 			h->colon_seen = true;
 		} else if (ch == ' ' || ch == '\t') {
-			return refuse(h, 400,
-				      "whitespace in a header name or before its colon");
+			return refuse(
+				h, 400,
+				"whitespace in a header name or before its colon");
 		} else if (!is_tchar(ch)) {
 			return refuse(h, 400,
 				      "invalid character in a header name");
@@ -585,19 +585,14 @@ static const char *parser_error_msg(const struct http_conn *h,
 		return "malformed Content-Length (one number, digits only)";
 	case HPE_INVALID_TRANSFER_ENCODING:
 		return "Transfer-Encoding other than chunked";
-	case HPE_INVALID_CHUNK_SIZE:
-		return "malformed chunk size";
-	case HPE_INVALID_HEADER_TOKEN:
-		return "invalid character in a header";
+	case HPE_INVALID_CHUNK_SIZE: return "malformed chunk size";
+	case HPE_INVALID_HEADER_TOKEN: return "invalid character in a header";
 	case HPE_INVALID_VERSION:
 	case HPE_INVALID_CONSTANT: /* a request's: "HTTP/" */
 		return "malformed HTTP version (HTTP/1.1 or HTTP/1.0)";
-	case HPE_INVALID_METHOD:
-		return "unknown method";
-	case HPE_INVALID_URL:
-		return "malformed request target";
-	default:
-		return http_errno_description(e);
+	case HPE_INVALID_METHOD: return "unknown method";
+	case HPE_INVALID_URL: return "malformed request target";
+	default: return http_errno_description(e);
 	}
 }
 
@@ -605,7 +600,7 @@ static const char *parser_error_msg(const struct http_conn *h,
 static void answer_broken(struct srv_conn *c, int status, const char *msg)
 {
 	struct http_meta m = { .close = true };
-	const char *code = status == 408 ? "request_timeout"
+	const char *code = status == 408   ? "request_timeout"
 			   : status == 413 ? "payload_too_large"
 			   : status == 431 ? "headers_too_large"
 			   : status == 505 ? "http_version_not_supported"
@@ -691,7 +686,8 @@ static int request_done(struct srv_conn *c, struct http_conn *h,
 		for (uint32_t i = 0; i < h->body_span_count; i++) {
 			/* on_body kept the sum within the buffer */
 			ASSERT(h->body[i].len <= sizeof(joined) - n);
-			memcpy(joined + n, base + h->body[i].off, h->body[i].len);
+			memcpy(joined + n, base + h->body[i].off,
+			       h->body[i].len);
 			n += h->body[i].len;
 		}
 		rq.body = joined;
@@ -752,8 +748,8 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		e = HTTP_PARSER_ERRNO(&h->p);
 		if (e == HPE_PAUSED && !h->status_err &&
 		    (h->p.flags & F_CHUNKED))
-			chunk_err = chunked_check(base, h->head_size,
-						  h->fed + n);
+			chunk_err =
+				chunked_check(base, h->head_size, h->fed + n);
 		h->base = NULL;
 		if (e == HPE_PAUSED && !chunk_err) {
 			size_t size = h->fed + n;
@@ -769,7 +765,7 @@ static long http_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		}
 		if (chunk_err || (e != HPE_OK && e != HPE_PAUSED) ||
 		    h->status_err) {
-			int status = h->status_err ? h->status_err
+			int status = h->status_err		? h->status_err
 				     : e == HPE_HEADER_OVERFLOW ? 431
 								: 400;
 			answer_broken(c, status,
@@ -802,8 +798,8 @@ static void render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		   const struct core_resp *resp, const struct srv_views *views,
 		   struct buf *out)
 {
-	http_render(c, &((struct http_conn *)state)->slot, ctx, rc, resp,
-		    views, out);
+	http_render(c, &((struct http_conn *)state)->slot, ctx, rc, resp, views,
+		    out);
 }
 
 const struct srv_proto srv_http_proto = {

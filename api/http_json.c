@@ -165,8 +165,8 @@ static void jw_escaped(struct jw *w, const char *s, size_t n)
 			jw_ch(w, (char)c);
 			i++;
 		} else if (c < 0x20 || c == 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4],
-				      hex[c & 15] };
+			char e[6] = { '\\', 'u',	 '0',
+				      '0',  hex[c >> 4], hex[c & 15] };
 			switch (c) {
 			case '\n': jw_raw(w, "\\n", 2); break;
 			case '\r': jw_raw(w, "\\r", 2); break;
@@ -360,10 +360,10 @@ static void jw_price(struct jw *w, uint32_t price_cents, const char *currency,
 void jw_event(struct jw *w, const struct core_event_view *e)
 {
 	uint32_t taken = e->booked + e->held;
-	uint32_t available = e->status == CORE_EVENT_SCHEDULED &&
-					     e->capacity > taken
-				     ? e->capacity - taken
-				     : 0;
+	uint32_t available =
+		e->status == CORE_EVENT_SCHEDULED && e->capacity > taken
+			? e->capacity - taken
+			: 0;
 	uint32_t depth = w->depth;
 
 	jw_obj_begin(w);
@@ -431,7 +431,7 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 	jw_key(w, "start_time");
 	jw_sep(w);
 	jw_rawf(w, "\"%02u:%02u\"", s->start_minute / 60u % 100u,
-	       s->start_minute % 60u);
+		s->start_minute % 60u);
 	jw_kv_u64(w, "duration_min", s->duration_min);
 	jw_key(w, "first_date");
 	jw_date(w, s->first_date);
@@ -491,7 +491,8 @@ int jr_only(struct jr *r, const char *const *allowed)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(r->root, key, v) {
+	json_object_foreach(r->root, key, v)
+	{
 		size_t i;
 		for (i = 0; allowed[i]; i++)
 			if (strcmp(key, allowed[i]) == 0)
@@ -511,8 +512,8 @@ static json_t *jr_get(struct jr *r, const char *key)
 
 /* key's value into *v (NULL when absent or null; *present, if asked,
  * says which); -EINVAL when it is absent and required. */
-static int jr_field(struct jr *r, const char *key, bool required,
-		    bool *present, json_t **v)
+static int jr_field(struct jr *r, const char *key, bool required, bool *present,
+		    json_t **v)
 {
 	*v = jr_get(r, key);
 	if (present)
@@ -523,9 +524,8 @@ static int jr_field(struct jr *r, const char *key, bool required,
 }
 
 /* jr_field, and the value (when there) is of type (what: "a string"). */
-static int jr_typed(struct jr *r, const char *key, bool required,
-		    bool *present, json_type type, const char *what,
-		    json_t **v)
+static int jr_typed(struct jr *r, const char *key, bool required, bool *present,
+		    json_type type, const char *what, json_t **v)
 {
 	int rc = jr_field(r, key, required, present, v);
 
@@ -594,8 +594,8 @@ int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 	return jr_fail(r, "field '%s' must be an id (a decimal string)", key);
 }
 
-int jr_date(struct jr *r, const char *key, bool required,
-	    struct core_date *out, bool *present)
+int jr_date(struct jr *r, const char *key, bool required, struct core_date *out,
+	    bool *present)
 {
 	json_t *v;
 	int rc;
@@ -626,10 +626,12 @@ size_t http_u64_dec(uint64_t v, char out[HTTP_U64_DEC_SIZE])
 int jr_series(struct jr *r, struct core_series_spec *s)
 {
 	static const char *const allowed[] = {
-		"org_id",      "location_id",  "instructor_id", "title",
-		"capacity",    "waitlist_capacity", "price_cents", "currency",
-		"timezone",    "weekdays",     "start_time",    "duration_min",
-		"first_date",  "last_date",    "skip_dates",    NULL
+		"org_id",      "location_id", "instructor_id",
+		"title",       "capacity",    "waitlist_capacity",
+		"price_cents", "currency",    "timezone",
+		"weekdays",    "start_time",  "duration_min",
+		"first_date",  "last_date",   "skip_dates",
+		NULL
 	};
 	uint64_t v;
 	size_t n = 0;
@@ -650,13 +652,13 @@ int jr_series(struct jr *r, struct core_series_spec *s)
 		return rc;
 	s->capacity = (uint32_t)v;
 	v = 0;
-	if ((rc = jr_uint(r, "waitlist_capacity", false, CORE_CAPACITY_MAX,
-			   &v, NULL)))
+	if ((rc = jr_uint(r, "waitlist_capacity", false, CORE_CAPACITY_MAX, &v,
+			  NULL)))
 		return rc;
 	s->waitlist_capacity = (uint32_t)v;
 	v = 0;
 	if ((rc = jr_uint(r, "price_cents", false, CORE_PRICE_CENTS_MAX, &v,
-			   NULL)))
+			  NULL)))
 		return rc;
 	s->price_cents = (uint32_t)v;
 	n = 0;
@@ -667,8 +669,8 @@ int jr_series(struct jr *r, struct core_series_spec *s)
 				  "4217 code");
 	if (!n && s->price_cents)
 		return jr_fail(r, "field 'currency' is required with a price");
-	if ((rc = jr_str(r, "timezone", true, s->timezone,
-			 sizeof(s->timezone), NULL)))
+	if ((rc = jr_str(r, "timezone", true, s->timezone, sizeof(s->timezone),
+			 NULL)))
 		return rc;
 	if (!fld_timezone_valid(s->timezone))
 		return jr_fail(r, "field 'timezone' must be an IANA time zone");
@@ -677,7 +679,8 @@ int jr_series(struct jr *r, struct core_series_spec *s)
 	    json_array_size(a) > 7)
 		return jr_fail(r, "field 'weekdays' must be an array of 1-7 "
 				  "of \"MO\"..\"SU\"");
-	json_array_foreach(a, i, e) {
+	json_array_foreach(a, i, e)
+	{
 		uint8_t bit;
 		if (!json_is_string(e) ||
 		    fld_weekday_parse(json_string_value(e),
@@ -695,7 +698,7 @@ int jr_series(struct jr *r, struct core_series_spec *s)
 	if (fld_hhmm_parse(buf, n, &s->start_minute))
 		return jr_fail(r, "field 'start_time' must be HH:MM");
 	if ((rc = jr_uint(r, "duration_min", true, CORE_DURATION_MIN_MAX, &v,
-			   NULL)))
+			  NULL)))
 		return rc;
 	if (v == 0)
 		return jr_fail(r, "field 'duration_min' must be within 1..%d",
@@ -710,13 +713,15 @@ int jr_series(struct jr *r, struct core_series_spec *s)
 		    json_array_size(a) > CORE_SKIP_DATE_COUNT_MAX)
 			return jr_fail(r, "field 'skip_dates' must be an array "
 					  "of at most 64 dates");
-		json_array_foreach(a, i, e) {
+		json_array_foreach(a, i, e)
+		{
 			if (!json_is_string(e) ||
 			    fld_date_parse(json_string_value(e),
 					   json_string_length(e),
 					   &s->skip[s->skip_count]))
-				return jr_fail(r, "field 'skip_dates' must hold "
-						  "dates YYYY-MM-DD");
+				return jr_fail(r,
+					       "field 'skip_dates' must hold "
+					       "dates YYYY-MM-DD");
 			s->skip_count++;
 		}
 	}

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_ERR_SIZE_MAX 160           /* an error message */
+#define HTTP_ERR_SIZE_MAX 160 /* an error message */
 
 #define HTTP_U64_DEC_SIZE 21 /* 20 digits and a NUL */
 /* v in decimal into out (NUL-terminated); returns the length. */
@@ -53,14 +53,14 @@ void jw_arr_end(struct jw *w);
 /* A key inside an object (escaped); then one value. */
 void jw_key(struct jw *w, const char *k);
 void jw_str(struct jw *w, const char *s, size_t n); /* escaped, UTF-8 fixed */
-void jw_cstr(struct jw *w, const char *s);          /* NULL: null */
+void jw_cstr(struct jw *w, const char *s);	    /* NULL: null */
 void jw_u64(struct jw *w, uint64_t v);
 void jw_i64(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
-void jw_id(struct jw *w, uint64_t id);        /* "123" (ids are strings) */
-void jw_time(struct jw *w, core_time t);      /* RFC 3339 UTC */
+void jw_id(struct jw *w, uint64_t id);		/* "123" (ids are strings) */
+void jw_time(struct jw *w, core_time t);	/* RFC 3339 UTC */
 void jw_date(struct jw *w, struct core_date d); /* "YYYY-MM-DD" or null */
 /* printf into the buffer as it is (no separator, no escaping): at most
  * 255 bytes, else the writer overflows. */
@@ -100,8 +100,8 @@ int jr_uint(struct jr *r, const char *key, bool required, uint64_t max,
 	    uint64_t *out, bool *present);
 int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 	  bool *present);
-int jr_date(struct jr *r, const char *key, bool required,
-	    struct core_date *out, bool *present);
+int jr_date(struct jr *r, const char *key, bool required, struct core_date *out,
+	    bool *present);
 int jr_fail(struct jr *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A series body (POST /v1/series) into s: every field checked (fields.h

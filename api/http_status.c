@@ -69,9 +69,9 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 	uint32_t depth = w->depth;
 	double avg_us;
 
-	avg_us = st->wal_sync_count
-			 ? (double)st->wal_sync_ns_total / st->wal_sync_count / 1e3
-			 : 0.0;
+	avg_us = st->wal_sync_count ? (double)st->wal_sync_ns_total /
+					      st->wal_sync_count / 1e3
+				    : 0.0;
 	jw_obj_begin(w);
 	jw_kv_cstr(w, "status", st->wal_error ? "degraded" : "ok");
 	jw_kv_cstr(w, "version", BOOKD_VERSION);
@@ -145,10 +145,14 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   st->conn_count);
 	metric(w, "bookd_connections_refused_total", "counter",
 	       "connections closed at accept (docs/operations.md)");
-	jw_rawf(w, "bookd_connections_refused_total{reason=\"address_cap\"} %"
-		PRIu64 "\n", st->conn_refused_address);
-	jw_rawf(w, "bookd_connections_refused_total{reason=\"table_full\"} %"
-		PRIu64 "\n", st->conn_refused_full);
+	jw_rawf(w,
+		"bookd_connections_refused_total{reason=\"address_cap\"} %" PRIu64
+		"\n",
+		st->conn_refused_address);
+	jw_rawf(w,
+		"bookd_connections_refused_total{reason=\"table_full\"} %" PRIu64
+		"\n",
+		st->conn_refused_full);
 	metric_u64(w, "bookd_request_timeouts_total", "counter",
 		   "requests not whole within the request timeout (408)",
 		   st->request_timeouts);
@@ -157,7 +161,8 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	metric(w, "bookd_responses_total", "counter",
 	       "answers by status class");
 	for (int i = 1; i < 6; i++)
-		jw_rawf(w, "bookd_responses_total{class=\"%dxx\"} %" PRIu64 "\n",
+		jw_rawf(w,
+			"bookd_responses_total{class=\"%dxx\"} %" PRIu64 "\n",
 			i, st->responses_by_class[i]);
 	metric_u64(w, "bookd_rate_limited_total", "counter",
 		   "requests refused by rate limits", st->rate_limited_total);
@@ -186,8 +191,8 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	metric(w, "bookd_wal_fsync_seconds_max", "gauge", "longest log sync");
 	jw_rawf(w, "bookd_wal_fsync_seconds_max %.6f\n",
 		st->wal_sync_ns_max / 1e9);
-	metric_u64(w, "bookd_wal_failing", "gauge", "1 while writes are refused",
-		   st->wal_error ? 1 : 0);
+	metric_u64(w, "bookd_wal_failing", "gauge",
+		   "1 while writes are refused", st->wal_error ? 1 : 0);
 	metric(w, "bookd_replication_state", "gauge",
 	       "1 for the replicator's current state");
 	jw_rawf(w, "bookd_replication_state{state=\"%s\"} 1\n",
@@ -198,5 +203,6 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   "log bytes not yet in PostgreSQL", st->repl_lag_bytes);
 	metric(w, "bookd_replication_lag_seconds", "gauge",
 	       "age of the oldest record not yet in PostgreSQL");
-	jw_rawf(w, "bookd_replication_lag_seconds %.3f\n", st->repl_lag_seconds);
+	jw_rawf(w, "bookd_replication_lag_seconds %.3f\n",
+		st->repl_lag_seconds);
 }

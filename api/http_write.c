@@ -102,10 +102,7 @@ static const char *date_header(void)
 	return buf;
 }
 
-static void put(struct buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
+static void put(struct buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 
 static void put_u64(struct buf *b, uint64_t v)
 {
@@ -130,8 +127,8 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size)
 {
 	static const struct http_meta none;
-	bool no_body = status == 204 || status == 304 || (status >= 100 &&
-							 status < 200);
+	bool no_body = status == 204 || status == 304 ||
+		       (status >= 100 && status < 200);
 
 	if (!m)
 		m = &none;
@@ -148,7 +145,8 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 	put(out, "\r\n");
 	if (!no_body) {
 		put(out, "Content-Type: ");
-		put(out, m->content_type ? m->content_type : "application/json");
+		put(out,
+		    m->content_type ? m->content_type : "application/json");
 		put(out, "\r\nContent-Length: ");
 		put_u64(out, body_size);
 		put(out, "\r\n");
@@ -190,9 +188,8 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 		buf_put(out, body, body_size);
 }
 
-void http_write_error(struct buf *out, int status,
-		      const struct http_meta *m, const char *code,
-		      const char *message)
+void http_write_error(struct buf *out, int status, const struct http_meta *m,
+		      const char *code, const char *message)
 {
 	char buf[512];
 	struct jw w;

@@ -13,14 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_HEAD_SIZE_MAX (16u << 10)  /* request line + headers: 431 */
-#define HTTP_BODY_SIZE_MAX (64u << 10)  /* request body: 413 */
-#define HTTP_BODY_SPAN_MAX 32           /* chunks of a chunked body */
+#define HTTP_HEAD_SIZE_MAX (16u << 10)	   /* request line + headers: 431 */
+#define HTTP_BODY_SIZE_MAX (64u << 10)	   /* request body: 413 */
+#define HTTP_BODY_SPAN_MAX 32		   /* chunks of a chunked body */
 #define HTTP_REQUEST_SIZE_MAX (128u << 10) /* all of one request: 413 */
-#define HTTP_HEADER_COUNT_MAX 100       /* headers per request: 431 */
-#define HTTP_OUT_BODY_MAX (1u << 20)    /* one answer's body */
-#define HTTP_ORIGIN_SIZE_MAX 112        /* an Origin echoed after submit */
-#define HTTP_INM_COUNT_MAX 4            /* If-None-Match tags remembered */
+#define HTTP_HEADER_COUNT_MAX 100	   /* headers per request: 431 */
+#define HTTP_OUT_BODY_MAX (1u << 20)	   /* one answer's body */
+#define HTTP_ORIGIN_SIZE_MAX 112	   /* an Origin echoed after submit */
+#define HTTP_INM_COUNT_MAX 4		   /* If-None-Match tags remembered */
 #define HTTP_IDEM_KEY_SIZE_MAX 255
 
 _Static_assert(HTTP_HEAD_SIZE_MAX + HTTP_BODY_SIZE_MAX < HTTP_REQUEST_SIZE_MAX,
@@ -30,22 +30,21 @@ _Static_assert(HTTP_REQUEST_SIZE_MAX < SRV_IN_SIZE_MAX,
 
 /* What goes into an answer's headers besides status and body. */
 struct http_meta {
-	bool close;          /* Connection: close */
-	bool keep_alive_10;  /* an HTTP/1.0 client asked for keep-alive */
-	bool head;           /* HEAD: headers only */
-	bool replayed;       /* Idempotent-Replayed: true */
-	const char *origin;  /* allowed Origin to echo, or NULL */
+	bool close;	    /* Connection: close */
+	bool keep_alive_10; /* an HTTP/1.0 client asked for keep-alive */
+	bool head;	    /* HEAD: headers only */
+	bool replayed;	    /* Idempotent-Replayed: true */
+	const char *origin; /* allowed Origin to echo, or NULL */
 	size_t origin_size;
 	const char *content_type; /* NULL: application/json */
-	const char *etag;    /* quoted entity tag, or NULL */
+	const char *etag;	  /* quoted entity tag, or NULL */
 	const char *cache_control;
-	const char *allow;   /* 405, OPTIONS */
+	const char *allow;	/* 405, OPTIONS */
 	uint32_t retry_after_s; /* 0: none */
 	bool www_authenticate;
-	bool preflight;      /* CORS preflight headers */
+	bool preflight; /* CORS preflight headers */
 	const char *preflight_methods;
 };
-
 
 /* The reason phrase of a status ("Accepted" for 202), NULL if unknown. */
 const char *http_reason(int status);
@@ -53,9 +52,8 @@ const char *http_reason(int status);
 void http_write(struct buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size);
 /* An error answer: {"error":{"code":...,"message":...}}. */
-void http_write_error(struct buf *out, int status,
-		      const struct http_meta *m, const char *code,
-		      const char *message);
+void http_write_error(struct buf *out, int status, const struct http_meta *m,
+		      const char *code, const char *message);
 /* The thread's body buffer (HTTP_OUT_BODY_MAX) for one answer. */
 char *http_scratch(void);
 

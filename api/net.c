@@ -123,7 +123,8 @@ void arm_recv(struct conn *c)
 	io_uring_prep_recv(sqe, c->fd, NULL, NET_BUF_SIZE, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = NET_BUF_GROUP;
-	io_uring_sqe_set_data64(sqe, ud_make(UD_RECV, conn_index(t, c), c->gen));
+	io_uring_sqe_set_data64(sqe,
+				ud_make(UD_RECV, conn_index(t, c), c->gen));
 	c->recv_armed = true;
 	c->ops++;
 }
@@ -189,7 +190,8 @@ static void start_send(struct conn *c)
 	sqe = get_sqe(t);
 	io_uring_prep_send(sqe, c->fd, c->out.data + c->out_sent,
 			   c->out.size - c->out_sent, MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, conn_index(t, c), c->gen));
+	io_uring_sqe_set_data64(sqe,
+				ud_make(UD_SEND, conn_index(t, c), c->gen));
 	c->sending = true;
 	c->ops++;
 }
@@ -265,7 +267,8 @@ void count_op(struct net_thread *t, struct pending *p)
 	enum core_op op = p->req.op;
 
 	if (op > CORE_OP_NONE && op < CORE_OP_COUNT) {
-		atomic_fetch_add_explicit(&t->ops_total[op], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&t->ops_total[op], 1,
+					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&t->ops_ns_total[op],
 					  mono_ns() - p->started_ns,
 					  memory_order_relaxed);
@@ -359,15 +362,9 @@ bool srv_conn_in_reserve(const struct srv_conn *sc)
 	return ((const struct conn *)sc)->reserve;
 }
 
-const struct auth_config *srv_auth(const struct srv *s)
-{
-	return &s->cfg.auth;
-}
+const struct auth_config *srv_auth(const struct srv *s) { return &s->cfg.auth; }
 
-struct auth_limiter *srv_limiter(struct srv *s)
-{
-	return s->limiter;
-}
+struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
 
 /* An answer given at once goes out right away when nothing is queued
  * before it, else right after the answer of the last request queued (so it
@@ -408,8 +405,8 @@ void srv_answer(struct srv_conn *sc, const void *bytes, size_t size)
 	srv_answer_done(sc);
 }
 
-int srv_submit(struct srv_conn *sc, const struct core_req *req,
-	       const void *ctx, size_t ctx_size)
+int srv_submit(struct srv_conn *sc, const struct core_req *req, const void *ctx,
+	       size_t ctx_size)
 {
 	struct conn *c = (struct conn *)sc;
 	struct net_thread *t = c->t;
@@ -610,7 +607,8 @@ static void arm_wake(struct net_thread *t)
 	if (t->wake_armed)
 		return;
 	sqe = get_sqe(t);
-	io_uring_prep_read(sqe, t->wake_fd, &t->wake_value, sizeof(t->wake_value), 0);
+	io_uring_prep_read(sqe, t->wake_fd, &t->wake_value,
+			   sizeof(t->wake_value), 0);
 	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
 	t->wake_armed = true;
 }
@@ -624,16 +622,13 @@ static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
 	case UD_ACCEPT:
 		on_accept(t, &t->listeners[ud_index(ud)], cqe->res, cqe->flags);
 		return;
-	case UD_WAKE:
-		t->wake_armed = false;
-		return;
-	case UD_TIMER:
-		arm_timer(t);
-		return;
+	case UD_WAKE: t->wake_armed = false; return;
+	case UD_TIMER: arm_timer(t); return;
 	case UD_RECV:
 	case UD_SEND:
 		c = conn_at(t, ud_index(ud));
-		ASSERT(c->gen == ud_gen(ud)); /* slots outlive their operations */
+		ASSERT(c->gen ==
+		       ud_gen(ud)); /* slots outlive their operations */
 		ASSERT(c->ops > 0);
 		c->ops--;
 		if (ud_kind(ud) == UD_RECV)
@@ -664,7 +659,6 @@ static void poll_core(struct net_thread *t)
 		}
 	}
 }
-
 
 static void poll_durable(struct net_thread *t)
 {
@@ -729,8 +723,8 @@ void *net_main(void *arg)
 		if (t->listeners[k].fd < 0)
 			continue;
 		sqe = get_sqe(t);
-		io_uring_prep_multishot_accept(sqe, t->listeners[k].fd, NULL, NULL,
-					       SOCK_CLOEXEC);
+		io_uring_prep_multishot_accept(sqe, t->listeners[k].fd, NULL,
+					       NULL, SOCK_CLOEXEC);
 		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT, k, 0));
 	}
 	t->sweep_ns = mono_ns();
@@ -780,7 +774,8 @@ void *net_main(void *arg)
 		if (stopping) {
 			struct __kernel_timespec ts = { 0, 10000000 };
 			struct io_uring_cqe *cqe;
-			io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
+			io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts,
+							 NULL);
 			continue;
 		}
 		if (!core_port_idle_begin(t->port)) {
@@ -803,4 +798,3 @@ void *net_main(void *arg)
 	}
 	return NULL;
 }
-

@@ -24,12 +24,12 @@ struct net_repl_status {
 };
 
 struct net_config {
-	const char *http_listen;   /* "host:port" (port 0: any free port) or
+	const char *http_listen; /* "host:port" (port 0: any free port) or
 				    * "unix:PATH" */
 	const char *binary_listen;
-	unsigned thread_count;     /* network threads */
-	unsigned slow_count;       /* workers for listings and catalogue ops */
-	unsigned conn_count_max;   /* per thread */
+	unsigned thread_count;	 /* network threads */
+	unsigned slow_count;	 /* workers for listings and catalogue ops */
+	unsigned conn_count_max; /* per thread */
 	/* The last conn_reserve slots of each thread's table are kept for
 	 * /health and the service key: a connection accepted into them is
 	 * served only those (srv_conn_in_reserve). */
@@ -39,7 +39,7 @@ struct net_config {
 	 * 0: no cap. */
 	unsigned conn_per_address_max;
 	unsigned pending_count_max; /* requests in flight per thread */
-	unsigned shard_count;      /* the core's, for status */
+	unsigned shard_count;	    /* the core's, for status */
 	/* A request must arrive whole within request_timeout of its first
 	 * byte (the first request of a connection: of the accept), else it
 	 * is answered by the protocol's timeout() (HTTP: 408) and the

@@ -34,7 +34,7 @@
 #include <time.h>
 
 #define NET_RING_ENTRIES 4096
-#define NET_BUF_COUNT 2048          /* provided read buffers per thread */
+#define NET_BUF_COUNT 2048 /* provided read buffers per thread */
 #define NET_BUF_SIZE (16u << 10)
 #define NET_BUF_GROUP 1
 #define NET_POLL_BATCH 256
@@ -54,10 +54,10 @@ enum pend_state {
 
 struct pending {
 	uint8_t state;
-	uint32_t conn;     /* index in the thread's connection table */
+	uint32_t conn; /* index in the thread's connection table */
 	uint32_t conn_gen;
-	uint32_t next;     /* next in the connection's FIFO, or free list */
-	uint32_t dnext;    /* next in the durability list, or the backlog */
+	uint32_t next;	/* next in the connection's FIFO, or free list */
+	uint32_t dnext; /* next in the durability list, or the backlog */
 	int rc;
 	uint64_t started_ns;
 	struct core_req req;
@@ -75,20 +75,20 @@ struct conn {
 	uint32_t gen;
 	const struct srv_proto *proto;
 	void *state;
-	uint8_t ops;         /* io_uring operations in flight (recv, send) */
+	uint8_t ops; /* io_uring operations in flight (recv, send) */
 	bool recv_armed, sending, closing, close_after, dirty_listed;
 	bool in_parse;
 	bool in_blocked; /* stopped for lack of room (pipeline, pool): retry */
 	uint32_t fifo_head, fifo_tail, fifo_count;
-	struct buf in;   /* unparsed bytes */
-	struct buf out;  /* being sent */
+	struct buf in;	/* unparsed bytes */
+	struct buf out; /* being sent */
 	size_t out_sent;
 	struct buf next; /* filling */
 	char peer[INET6_ADDRSTRLEN];
 	uint64_t peer_key;
-	uint64_t addr_key;  /* in srv's per-address table, or 0 */
-	bool reserve;       /* accepted into the reserve */
-	bool served;        /* a first request was taken */
+	uint64_t addr_key; /* in srv's per-address table, or 0 */
+	bool reserve;	   /* accepted into the reserve */
+	bool served;	   /* a first request was taken */
 	uint32_t dirty_next;
 	uint32_t free_next;
 	/* Timeouts (see sweep): last bytes read, last bytes sent, since when
@@ -162,7 +162,7 @@ struct srv {
 	char http_addr[sizeof(struct sockaddr_un) + 8],
 		bin_addr[sizeof(struct sockaddr_un) + 8];
 	char unix_path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int unix_fd[2]; /* bound once, dup'ed for each thread */
+	int unix_fd[2];		      /* bound once, dup'ed for each thread */
 	unsigned http_port, bin_port; /* bound TCP ports (0: a unix socket) */
 
 	pthread_mutex_t addr_lock;
@@ -190,8 +190,7 @@ static inline uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t ud_make(enum ud_kind kind, uint32_t index,
-			       uint32_t gen)
+static inline uint64_t ud_make(enum ud_kind kind, uint32_t index, uint32_t gen)
 {
 	ASSERT(index <= 0xffffff); /* NET_CONN_COUNT_MAX keeps it so */
 	return (uint64_t)kind << 56 | (uint64_t)(index & 0xffffff) << 32 | gen;
@@ -207,10 +206,7 @@ static inline uint32_t ud_index(uint64_t ud)
 	return (uint32_t)(ud >> 32) & 0xffffff;
 }
 
-static inline uint32_t ud_gen(uint64_t ud)
-{
-	return (uint32_t)ud;
-}
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
 static inline struct io_uring_sqe *get_sqe(struct net_thread *t)
 {
@@ -276,9 +272,8 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
  * (bound once, the threads share it) or host:port with SO_REUSEPORT
  * (*port_io: 0 to take addr's port, then set to the real one; else that
  * port). The socket, or -errno with err filled. */
-int listen_addr(struct srv *s, int which, const char *addr,
-		unsigned *port_io, char *shown, size_t shown_size, char *err,
-		size_t err_size);
+int listen_addr(struct srv *s, int which, const char *addr, unsigned *port_io,
+		char *shown, size_t shown_size, char *err, size_t err_size);
 void stop_listeners(struct net_thread *t);
 
 /* net_slow.c */

@@ -86,7 +86,8 @@ bool addr_take(struct srv *s, uint64_t key)
 	ASSERT(key != 0);
 	pthread_mutex_lock(&s->addr_lock);
 	while (s->addr_slots[i].key && s->addr_slots[i].key != key) {
-		ASSERT(++probes <= s->addr_mask); /* never full: an empty slot */
+		ASSERT(++probes <=
+		       s->addr_mask); /* never full: an empty slot */
 		i = (i + 1) & s->addr_mask;
 	}
 	a = &s->addr_slots[i];
@@ -146,8 +147,10 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 		struct io_uring_sqe *sqe = get_sqe(t);
 		io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL,
 					       SOCK_CLOEXEC);
-		io_uring_sqe_set_data64(sqe, ud_make(UD_ACCEPT,
-						     (uint32_t)(l - t->listeners), 0));
+		io_uring_sqe_set_data64(sqe,
+					ud_make(UD_ACCEPT,
+						(uint32_t)(l - t->listeners),
+						0));
 	}
 	if (res < 0)
 		return;
@@ -170,7 +173,9 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 	i = t->conn_free;
 	c = conn_at(t, i);
 	ASSERT(c->fd < 0 && c->ops == 0 && c->fifo_count == 0); /* released */
-	c->state = calloc(1, l->proto->conn_state_size ? l->proto->conn_state_size : 1);
+	c->state =
+		calloc(1, l->proto->conn_state_size ? l->proto->conn_state_size
+						    : 1);
 	if (!c->state) {
 		if (key)
 			addr_release(s, key);
@@ -210,7 +215,6 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 	arm_recv(c);
 }
 
-
 static int split_addr(const char *addr, char *host, size_t host_size,
 		      char *port, size_t port_size)
 {
@@ -237,9 +241,8 @@ static int split_addr(const char *addr, char *host, size_t host_size,
 /* "unix:PATH": a unix socket, bound once (the threads share it: dup). A
  * socket file left by an earlier run is replaced, one a live server
  * answers on is not. Removed by net_free. */
-static int listen_unix(struct srv *s, int which, const char *addr,
-		       char *shown, size_t shown_size, char *err,
-		       size_t err_size)
+static int listen_unix(struct srv *s, int which, const char *addr, char *shown,
+		       size_t shown_size, char *err, size_t err_size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = addr + 5;
@@ -252,23 +255,29 @@ static int listen_unix(struct srv *s, int which, const char *addr,
 		return fd >= 0 ? fd : -errno;
 	}
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, err_size, "bad listen address '%s' (unix:PATH, "
-			 "at most %zu bytes)", addr, sizeof(sa.sun_path) - 1);
+		snprintf(err, err_size,
+			 "bad listen address '%s' (unix:PATH, "
+			 "at most %zu bytes)",
+			 addr, sizeof(sa.sun_path) - 1);
 		return -EINVAL;
 	}
 	strcpy(sa.sun_path, path);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, err_size, "cannot listen on %s: a file "
-				 "that is not a socket is there", addr);
+			snprintf(err, err_size,
+				 "cannot listen on %s: a file "
+				 "that is not a socket is there",
+				 addr);
 			return -EEXIST;
 		}
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (probe >= 0 &&
 		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(probe);
-			snprintf(err, err_size, "cannot listen on %s: a server "
-				 "answers there", addr);
+			snprintf(err, err_size,
+				 "cannot listen on %s: a server "
+				 "answers there",
+				 addr);
 			return -EADDRINUSE;
 		}
 		if (probe >= 0)
@@ -323,7 +332,8 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 	int fd, one = 1, rc;
 
 	if (split_addr(addr, host, sizeof(host), port, sizeof(port))) {
-		snprintf(err, err_size, "bad listen address '%s' (host:port)", addr);
+		snprintf(err, err_size, "bad listen address '%s' (host:port)",
+			 addr);
 		return -EINVAL;
 	}
 	if (*port_io)
@@ -337,9 +347,11 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 	if (*port_io == 0 && strcmp(port, "0") != 0) {
 		rc = probe_unused(ai);
 		if (rc == -EADDRINUSE) {
-			snprintf(err, err_size, "cannot listen on %s: the address "
+			snprintf(err, err_size,
+				 "cannot listen on %s: the address "
 				 "is in use (another bookd, or another server, "
-				 "listens there)", addr);
+				 "listens there)",
+				 addr);
 			goto out_free;
 		}
 		if (rc) {
@@ -355,7 +367,8 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, NET_LISTEN_BACKLOG)) {
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+	    listen(fd, NET_LISTEN_BACKLOG)) {
 		rc = -errno;
 		snprintf(err, err_size, "cannot listen on %s: %s", addr,
 			 strerror(errno));
@@ -378,8 +391,8 @@ static int listen_on(const char *addr, unsigned *port_io, char *shown,
 			p = ntohs(a->sin6_port);
 		}
 		*port_io = p;
-		snprintf(shown, shown_size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-			 ip, p);
+		snprintf(shown, shown_size,
+			 ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, p);
 	}
 	rc = fd;
 out_free:
@@ -387,9 +400,8 @@ out_free:
 	return rc;
 }
 
-int listen_addr(struct srv *s, int which, const char *addr,
-		unsigned *port_io, char *shown, size_t shown_size, char *err,
-		size_t err_size)
+int listen_addr(struct srv *s, int which, const char *addr, unsigned *port_io,
+		char *shown, size_t shown_size, char *err, size_t err_size)
 {
 	ASSERT(which == 0 || which == 1);
 	if (strncmp(addr, "unix:", 5) == 0)
@@ -404,7 +416,8 @@ int listen_addr(struct srv *s, int which, const char *addr,
  * tcp6; what cannot be read is not checked (the probe was). */
 static bool port_shared(unsigned port, const int *fds, unsigned fd_count)
 {
-	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	static const char *const files[] = { "/proc/net/tcp",
+					     "/proc/net/tcp6" };
 	enum { LINE_COUNT_MAX = 1 << 22 }; /* sockets read at most */
 	unsigned long ours[NET_THREAD_COUNT_MAX];
 	char addr_ours[2][33] = { "", "" }; /* our address per file */
@@ -413,7 +426,8 @@ static bool port_shared(unsigned port, const int *fds, unsigned fd_count)
 	ASSERT(fd_count <= NET_THREAD_COUNT_MAX);
 	for (unsigned k = 0; k < fd_count; k++) {
 		struct stat st;
-		ours[k] = fstat(fds[k], &st) == 0 ? (unsigned long)st.st_ino : 0;
+		ours[k] =
+			fstat(fds[k], &st) == 0 ? (unsigned long)st.st_ino : 0;
 	}
 	/* Two passes: our sockets' addresses, then the others'. */
 	for (int pass = 0; pass < 2 && !shared; pass++) {
@@ -429,7 +443,8 @@ static bool port_shared(unsigned port, const int *fds, unsigned fd_count)
 			while (fgets(line, sizeof(line), in) &&
 			       n++ < LINE_COUNT_MAX) {
 				bool mine = false, wild = true;
-				if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
+				if (sscanf(line,
+					   " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
 					   "%x %*x:%*x %*x:%*x %*x %*u %*u %lu",
 					   addr, &lport, &state, &inode) != 4 ||
 				    state != 0x0A /* LISTEN */ || lport != port)
@@ -439,11 +454,14 @@ static bool port_shared(unsigned port, const int *fds, unsigned fd_count)
 				for (const char *p = addr; *p; p++)
 					wild &= *p == '0';
 				if (pass == 0 && mine)
-					snprintf(addr_ours[f], sizeof(addr_ours[f]), "%s", addr);
+					snprintf(addr_ours[f],
+						 sizeof(addr_ours[f]), "%s",
+						 addr);
 				if (pass == 1 && !mine &&
 				    (wild || !strcmp(addr, addr_ours[f]) ||
 				     (addr_ours[f][0] &&
-				      strspn(addr_ours[f], "0") == strlen(addr_ours[f]))))
+				      strspn(addr_ours[f], "0") ==
+					      strlen(addr_ours[f]))))
 					shared = true;
 			}
 			fclose(in);
@@ -473,7 +491,8 @@ int net_check_ports(const struct srv *s, char *err, size_t err_size)
 		for (unsigned i = 0; i < s->thread_count; i++)
 			fds[i] = s->threads[i].listeners[k].fd;
 		if (port_shared(p, fds, s->thread_count)) {
-			snprintf(err, err_size, "cannot listen on %s: another "
+			snprintf(err, err_size,
+				 "cannot listen on %s: another "
 				 "socket listens on port %u too (another bookd?)",
 				 k ? s->bin_addr : s->http_addr, p);
 			return -EADDRINUSE;
@@ -482,13 +501,6 @@ int net_check_ports(const struct srv *s, char *err, size_t err_size)
 	return 0;
 }
 
-const char *net_http_address(const struct srv *s)
-{
-	return s->http_addr;
-}
+const char *net_http_address(const struct srv *s) { return s->http_addr; }
 
-const char *net_binary_address(const struct srv *s)
-{
-	return s->bin_addr;
-}
-
+const char *net_binary_address(const struct srv *s) { return s->bin_addr; }

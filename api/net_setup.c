@@ -84,7 +84,8 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
 	rc = io_uring_queue_init_params(NET_RING_ENTRIES, &t->ring, &params);
 	if (rc) {
-		snprintf(err, err_size, "io_uring_queue_init: %s", strerror(-rc));
+		snprintf(err, err_size, "io_uring_queue_init: %s",
+			 strerror(-rc));
 		return rc;
 	}
 	ring_bytes = NET_BUF_COUNT * sizeof(struct io_uring_buf);
@@ -104,7 +105,8 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	for (unsigned b = 0; b < NET_BUF_COUNT; b++)
 		io_uring_buf_ring_add(t->br, t->bufs + (size_t)b * NET_BUF_SIZE,
 				      NET_BUF_SIZE, (uint16_t)b,
-				      io_uring_buf_ring_mask(NET_BUF_COUNT), (int)b);
+				      io_uring_buf_ring_mask(NET_BUF_COUNT),
+				      (int)b);
 	io_uring_buf_ring_advance(t->br, NET_BUF_COUNT);
 
 	t->conn_count_max = s->cfg.conn_count_max;
@@ -136,17 +138,20 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 	int rc = -ENOMEM;
 
 	*out = NULL;
-	if (cfg->thread_count == 0 || cfg->thread_count > NET_THREAD_COUNT_MAX ||
-	    cfg->slow_count == 0 || cfg->conn_count_max == 0 ||
-	    cfg->pending_count_max == 0 || cfg->pending_count_max > (1u << 24) ||
+	if (cfg->thread_count == 0 ||
+	    cfg->thread_count > NET_THREAD_COUNT_MAX || cfg->slow_count == 0 ||
+	    cfg->conn_count_max == 0 || cfg->pending_count_max == 0 ||
+	    cfg->pending_count_max > (1u << 24) ||
 	    cfg->conn_count_max > NET_CONN_COUNT_MAX ||
 	    cfg->request_timeout_ms == 0) {
-		snprintf(err, err_size, "bad network configuration (threads 1..%d)",
+		snprintf(err, err_size,
+			 "bad network configuration (threads 1..%d)",
 			 NET_THREAD_COUNT_MAX);
 		return -EINVAL;
 	}
 	if (cfg->conn_reserve >= cfg->conn_count_max) {
-		snprintf(err, err_size, "the connection reserve (%u) must be "
+		snprintf(err, err_size,
+			 "the connection reserve (%u) must be "
 			 "smaller than the connection table (%u per thread)",
 			 cfg->conn_reserve, cfg->conn_count_max);
 		return -EINVAL;
@@ -167,7 +172,8 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		goto out_free;
 	/* One entry per address with connections: at most every slot's. */
 	s->addr_mask = 1;
-	while (s->addr_mask < 2 * (uint64_t)cfg->thread_count * cfg->conn_count_max)
+	while (s->addr_mask <
+	       2 * (uint64_t)cfg->thread_count * cfg->conn_count_max)
 		s->addr_mask <<= 1;
 	s->addr_slots = calloc(s->addr_mask, sizeof(*s->addr_slots));
 	s->addr_mask--;
@@ -182,8 +188,9 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		s->wake_fds[i] = t->wake_fd;
 		/* listeners[0] is HTTP's, [1] the binary protocol's */
 		for (int k = 0; k < 2; k++) {
-			rc = listen_addr(s, k, k ? cfg->binary_listen
-						 : cfg->http_listen,
+			rc = listen_addr(s, k,
+					 k ? cfg->binary_listen
+					   : cfg->http_listen,
 					 k ? &bin_port : &http_port,
 					 k ? s->bin_addr : s->http_addr,
 					 sizeof(s->http_addr), err, err_size);
@@ -251,7 +258,8 @@ void net_stop(struct srv *s, int timeout_ms)
 {
 	uint64_t one = 1;
 
-	s->stop_timeout_ns = (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+	s->stop_timeout_ns =
+		(uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
 	atomic_store(&s->stopping, true);
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
@@ -306,7 +314,8 @@ void net_free(struct srv *s)
 				buf_free(&t->conns[k].next);
 			}
 		if (t->pends)
-			for (uint32_t k = 0; k < s->cfg.pending_count_max; k++) {
+			for (uint32_t k = 0; k < s->cfg.pending_count_max;
+			     k++) {
 				free(t->pends[k].views.events);
 				free(t->pends[k].views.bookings);
 				buf_free(&t->pends[k].after);
@@ -379,10 +388,12 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 		out->request_timeouts += atomic_load(&t->request_timeouts);
 		out->requests_total += atomic_load(&t->requests_total);
 		for (unsigned k = 0; k < 6; k++)
-			out->responses_by_class[k] += atomic_load(&t->responses[k]);
+			out->responses_by_class[k] +=
+				atomic_load(&t->responses[k]);
 		for (unsigned k = 0; k < CORE_OP_COUNT; k++) {
 			out->ops_total[k] += atomic_load(&t->ops_total[k]);
-			out->ops_ns_total[k] += atomic_load(&t->ops_ns_total[k]);
+			out->ops_ns_total[k] +=
+				atomic_load(&t->ops_ns_total[k]);
 		}
 	}
 }

@@ -57,8 +57,7 @@ static int slow_run(core_port *port, node *n, struct pending *p)
 				 sizeof(*p->views.bookings), &room);
 		p->req.u.customer.out = p->views.bookings = room;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	if (rc)
 		return rc;
@@ -72,8 +71,9 @@ void *slow_main(void *arg)
 {
 	struct slow_arg *a = arg;
 	struct srv *s = a->s;
-	core_port *port = core_port_get(s->core, s->cfg.first_port +
-						       s->thread_count + a->index);
+	core_port *port =
+		core_port_get(s->core,
+			      s->cfg.first_port + s->thread_count + a->index);
 
 	ASSERT(port); /* net_port_count() counted the slow workers' */
 	free(a);

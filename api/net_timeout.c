@@ -78,16 +78,17 @@ void sweep(struct net_thread *t)
 		 * delay.) */
 		if (c->request_ns && c->fifo_count == 0 && !c->in_blocked &&
 		    !c->close_after &&
-		    now - c->request_ns > cfg->request_timeout_ms * 1000000ull) {
+		    now - c->request_ns >
+			    cfg->request_timeout_ms * 1000000ull) {
 			request_timed_out(c);
 			continue;
 		}
-		stalled = (c->sending &&
-			   now - c->send_ns > cfg->send_timeout_ms * 1000000ull) ||
-			  (c->fifo_count == 0 && !c->sending && c->in.size == 0 &&
-			   now - c->read_ns > cfg->idle_timeout_ms * 1000000ull);
+		stalled =
+			(c->sending && now - c->send_ns > cfg->send_timeout_ms *
+								  1000000ull) ||
+			(c->fifo_count == 0 && !c->sending && c->in.size == 0 &&
+			 now - c->read_ns > cfg->idle_timeout_ms * 1000000ull);
 		if (stalled)
 			conn_close(c);
 	}
 }
-

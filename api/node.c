@@ -164,7 +164,8 @@ static int data_dir_check(const char *dir, char *err, size_t err_size)
 		rc = -errno;
 		snprintf(err, err_size,
 			 "data dir %s is not writable: cannot create a file "
-			 "in it: %s", dir, strerror(-rc));
+			 "in it: %s",
+			 dir, strerror(-rc));
 		return rc;
 	}
 	close(fd);
@@ -245,8 +246,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 			snprintf(err, err_size,
 				 "--recover-stop-before %" PRIu64 ": the "
 				 "snapshot at LSN %" PRIu64 " already holds "
-				 "that record", cfg->recover_stop_before,
-				 snap_lsn);
+				 "that record",
+				 cfg->recover_stop_before, snap_lsn);
 			rc = -EINVAL;
 			goto out_close_wal;
 		}
@@ -260,7 +261,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	ccfg.log_ctx = n;
 	rc = core_open(&ccfg, &n->core);
 	if (rc) {
-		snprintf(err, err_size, "cannot start the core: %s", strerror(-rc));
+		snprintf(err, err_size, "cannot start the core: %s",
+			 strerror(-rc));
 		goto out_close_wal;
 	}
 	t_core = now_s();
@@ -270,7 +272,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		rc = core_snapshot_load(n->core, snap, snap_size);
 		if (rc) {
 			snprintf(err, err_size,
-				 "snapshot at LSN %" PRIu64 " does not load: %s",
+				 "snapshot at LSN %" PRIu64
+				 " does not load: %s",
 				 snap_lsn, strerror(-rc));
 			core_unpark(n->core);
 			goto out_close_core;
@@ -310,7 +313,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	if (rc == 0)
 		rc = wal_start(n->wal);
 	if (rc) {
-		snprintf(err, err_size, "cannot start the log: %s", strerror(-rc));
+		snprintf(err, err_size, "cannot start the log: %s",
+			 strerror(-rc));
 		goto out_close_core;
 	}
 	n->snapshot_every = cfg->snapshot_every;
@@ -324,9 +328,10 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		char what[128];
 		if (snap)
 			snprintf(what, sizeof(what),
-				 "snapshot at LSN %" PRIu64 " loaded (%zu bytes) "
-				 "in %.3f s", snap_lsn, snap_size,
-				 t_snap - t_core);
+				 "snapshot at LSN %" PRIu64
+				 " loaded (%zu bytes) "
+				 "in %.3f s",
+				 snap_lsn, snap_size, t_snap - t_core);
 		else
 			snprintf(what, sizeof(what), "no snapshot");
 		fprintf(stderr,
@@ -489,7 +494,8 @@ static int snapshot_locked(node *n)
 		n->snapshot_lsn = st.appended_lsn;
 	if (rc == 0 && !n->quiet)
 		fprintf(stderr,
-			"bookd: snapshot at LSN %" PRIu64 ": %" PRIu64 " bytes, "
+			"bookd: snapshot at LSN %" PRIu64 ": %" PRIu64
+			" bytes, "
 			"parked %.1f ms, %.1f ms in all\n",
 			st.appended_lsn, size, t_parked * 1e3,
 			(now_s() - t0) * 1e3);

@@ -20,14 +20,14 @@ typedef struct node node;
 struct node_config {
 	const char *data_dir;
 	struct core_config core; /* its log hook is set by the node */
-	enum wal_sync sync;      /* default WAL_SYNC_FDATASYNC */
-	uint64_t segment_size;   /* 0: the log's default */
-	bool cut_corrupt;        /* see wal_config */
+	enum wal_sync sync;	 /* default WAL_SYNC_FDATASYNC */
+	uint64_t segment_size;	 /* 0: the log's default */
+	bool cut_corrupt;	 /* see wal_config */
 	/* Not 0: recover only the records before this LSN; the log is cut
 	 * there (wal_cut_before) before replay. For a record that cannot
 	 * be applied. Must be after the newest snapshot. */
 	uint64_t recover_stop_before;
-	bool quiet;              /* no recovery summary on stderr */
+	bool quiet; /* no recovery summary on stderr */
 	/* A background snapshot once the log grew by this many records
 	 * (checked every second); 0: only node_snapshot(). */
 	uint64_t snapshot_every;

@@ -29,7 +29,8 @@
 
 _Static_assert((int)BC_BOOKING_CONFIRMED == (int)CORE_BOOKING_CONFIRMED, "st");
 _Static_assert((int)BC_BOOKING_PAYMENT_FAILED ==
-		       (int)CORE_BOOKING_PAYMENT_FAILED, "st");
+		       (int)CORE_BOOKING_PAYMENT_FAILED,
+	       "st");
 _Static_assert((int)BC_EVENT_CANCELLED == (int)CORE_EVENT_CANCELLED, "st");
 _Static_assert((int)BC_PAY_STRIPE == (int)CORE_PAY_STRIPE, "pay");
 
@@ -128,17 +129,24 @@ static long mp__check(const uint8_t *p, size_t n, int depth)
 		len = t & 0x1f;
 	} else {
 		switch (t) {
-		case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-		case 0xd9: case 0xda: case 0xdb: { /* str 8/16/32 */
-			unsigned w = (t == 0xc4 || t == 0xd9) ? 1 :
-				     (t == 0xc5 || t == 0xda) ? 2 : 4;
+		case 0xc4:
+		case 0xc5:
+		case 0xc6: /* bin 8/16/32 */
+		case 0xd9:
+		case 0xda:
+		case 0xdb: { /* str 8/16/32 */
+			unsigned w = (t == 0xc4 || t == 0xd9)	? 1
+				     : (t == 0xc5 || t == 0xda) ? 2
+								: 4;
 			if (n < 1 + w)
 				return -1;
 			len = be_get(p + 1, w);
 			head = 1 + w;
 			break;
 		}
-		case 0xc7: case 0xc8: case 0xc9: { /* ext 8/16/32 */
+		case 0xc7:
+		case 0xc8:
+		case 0xc9: { /* ext 8/16/32 */
 			unsigned w = t == 0xc7 ? 1 : t == 0xc8 ? 2 : 4;
 			if (n < 1 + w + 1)
 				return -1;
@@ -148,16 +156,23 @@ static long mp__check(const uint8_t *p, size_t n, int depth)
 		}
 		case 0xca: len = 4; break;
 		case 0xcb: len = 8; break;
-		case 0xcc: case 0xd0: len = 1; break;
-		case 0xcd: case 0xd1: len = 2; break;
-		case 0xce: case 0xd2: len = 4; break;
-		case 0xcf: case 0xd3: len = 8; break;
+		case 0xcc:
+		case 0xd0: len = 1; break;
+		case 0xcd:
+		case 0xd1: len = 2; break;
+		case 0xce:
+		case 0xd2: len = 4; break;
+		case 0xcf:
+		case 0xd3: len = 8; break;
 		case 0xd4: len = 2; break; /* fixext: type + data */
 		case 0xd5: len = 3; break;
 		case 0xd6: len = 5; break;
 		case 0xd7: len = 9; break;
 		case 0xd8: len = 17; break;
-		case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+		case 0xdc:
+		case 0xdd:
+		case 0xde:
+		case 0xdf: {
 			unsigned w = (t == 0xdc || t == 0xde) ? 2 : 4;
 			if (n < 1 + w)
 				return -1;
@@ -167,8 +182,7 @@ static long mp__check(const uint8_t *p, size_t n, int depth)
 			is_map = t >= 0xde;
 			break;
 		}
-		default: /* 0xc1 */
-			return -1;
+		default: /* 0xc1 */ return -1;
 		}
 	}
 	if (head > n)
@@ -209,12 +223,9 @@ int mp_decode(msgpack_zone *zone, const uint8_t *body, size_t size,
 	if (k < 0 || (size_t)k != size)
 		return -EINVAL;
 	switch (msgpack_unpack((const char *)body, size, &off, zone, out)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		break;
-	case MSGPACK_UNPACK_NOMEM_ERROR:
-		return -ENOMEM;
-	default:
-		return -EINVAL;
+	case MSGPACK_UNPACK_SUCCESS: break;
+	case MSGPACK_UNPACK_NOMEM_ERROR: return -ENOMEM;
+	default: return -EINVAL;
 	}
 	if (off != size)
 		return -EINVAL;
@@ -258,8 +269,8 @@ const msgpack_object *mp_get(const msgpack_object *map, const char *key)
 	for (uint32_t i = 0; i < map->via.map.size; i++) {
 		const msgpack_object_kv *kv = &map->via.map.ptr[i];
 		if (key_is(&kv->key, key, key_size))
-			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL :
-								  &kv->val;
+			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
+								  : &kv->val;
 	}
 	return NULL;
 }
@@ -418,7 +429,8 @@ int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
 	if (body == 0 || body > MP_BODY_SIZE_MAX)
 		return -EMSGSIZE;
 	mp_be32_put(data + frame_start, (uint32_t)body);
-	ASSERT(mp_be32_get(data + frame_start) == body); /* mp_frame_size's view */
+	ASSERT(mp_be32_get(data + frame_start) ==
+	       body); /* mp_frame_size's view */
 	return 0;
 }
 
@@ -431,19 +443,21 @@ static const char *const booking_status_names[] = {
 	[CORE_BOOKING_EXPIRED] = "expired",
 	[CORE_BOOKING_PAYMENT_FAILED] = "payment_failed",
 };
-#define BOOKING_STATUS_COUNT \
+#define BOOKING_STATUS_COUNT                                                   \
 	(sizeof(booking_status_names) / sizeof(booking_status_names[0]))
 
 static const char *const event_status_names[] = {
-	"unknown", "scheduled", "cancelled",
+	"unknown",
+	"scheduled",
+	"cancelled",
 };
-#define EVENT_STATUS_COUNT \
+#define EVENT_STATUS_COUNT                                                     \
 	(sizeof(event_status_names) / sizeof(event_status_names[0]))
 
 const char *mp_booking_status_name(unsigned status)
 {
-	return status < BOOKING_STATUS_COUNT ? booking_status_names[status] :
-					       "unknown";
+	return status < BOOKING_STATUS_COUNT ? booking_status_names[status]
+					     : "unknown";
 }
 
 const char *mp_event_status_name(unsigned status)
@@ -494,7 +508,8 @@ void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e)
 	mp_pack_kv_uint(pk, "waitlist_capacity", e->waitlist_capacity);
 	mp_pack_kv_uint(pk, "price_cents", e->price_cents);
 	mp_pack_str(pk, "currency");
-	mp_pack_strn(pk, e->currency, strnlen(e->currency, sizeof(e->currency)));
+	mp_pack_strn(pk, e->currency,
+		     strnlen(e->currency, sizeof(e->currency)));
 	mp_pack_kv_str(pk, "status", mp_event_status_name(e->status));
 	mp_pack_kv_uint(pk, "version", e->version);
 }
@@ -527,7 +542,8 @@ int mp_read_booking(const msgpack_object *o, struct bc_booking *out)
 	memset(out, 0, sizeof(*out));
 	if (!o || o->type != MSGPACK_OBJECT_MAP)
 		return -EINVAL;
-	if (mp_get_id(o, "id", &out->id) || mp_get_id(o, "event_id", &out->event_id) ||
+	if (mp_get_id(o, "id", &out->id) ||
+	    mp_get_id(o, "event_id", &out->event_id) ||
 	    mp_get_str_copy(o, "customer_id", out->customer_id,
 			    sizeof(out->customer_id)) ||
 	    get_u32(o, "position", &out->position) ||
@@ -570,8 +586,8 @@ int mp_read_event(const msgpack_object *o, struct bc_event *out)
 	    mp_get_uint(o, "version", &out->version))
 		return -EINVAL;
 	st = mp_get(o, "status");
-	if (st && status_from(st, event_status_names, EVENT_STATUS_COUNT,
-				&status))
+	if (st &&
+	    status_from(st, event_status_names, EVENT_STATUS_COUNT, &status))
 		return -EINVAL;
 	out->status = (enum bc_event_status)status;
 	return out->id ? 0 : -EINVAL;
@@ -649,7 +665,8 @@ const char *bc_code_name(int code)
 int bc_code_from_name(const char *s, size_t n)
 {
 	for (int i = 0; i < BC_OTHER; i++)
-		if (strlen(code_names[i]) == n && memcmp(code_names[i], s, n) == 0)
+		if (strlen(code_names[i]) == n &&
+		    memcmp(code_names[i], s, n) == 0)
 			return i;
 	return BC_OTHER;
 }
@@ -721,7 +738,8 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 					       "series" };
 	for (unsigned i = 0; i < 4; i++)
 		if ((v = mp_get(o, created[i])) &&
-		    (v->type != MSGPACK_OBJECT_MAP || mp_get_id(v, "id", &out->id)))
+		    (v->type != MSGPACK_OBJECT_MAP ||
+		     mp_get_id(v, "id", &out->id)))
 			return -EINVAL;
 	if ((v = mp_get(o, "customer")) &&
 	    (v->type != MSGPACK_OBJECT_MAP ||

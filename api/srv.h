@@ -38,20 +38,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_CTX_SIZE_MAX 256          /* a protocol's per-request context */
-#define SRV_OUT_SIZE_MAX (8u << 20)   /* unsent bytes per connection: then close */
-#define SRV_IN_SIZE_MAX (1u << 20)    /* one request or frame at most */
-#define SRV_PIPELINE_MAX 1024         /* requests in flight per connection */
+#define SRV_CTX_SIZE_MAX 256 /* a protocol's per-request context */
+#define SRV_OUT_SIZE_MAX                                                       \
+	(8u << 20)		   /* unsent bytes per connection: then close */
+#define SRV_IN_SIZE_MAX (1u << 20) /* one request or frame at most */
+#define SRV_PIPELINE_MAX 1024	   /* requests in flight per connection */
 
-struct srv;       /* the server: config, node, slow workers, counters */
-struct srv_conn;  /* one connection (owned by net.c) */
+struct srv;	 /* the server: config, node, slow workers, counters */
+struct srv_conn; /* one connection (owned by net.c) */
 
 /* Answers are written into a connection's struct buf (core/buf.h); a
  * buffer marked broken (no memory) closes the connection. */
 
 /* What a slow (fan-out) read brings back besides the core_resp. */
 struct srv_views {
-	struct core_event_view *events;     /* EVENT_LIST: resp.count of them */
+	struct core_event_view *events;	    /* EVENT_LIST: resp.count of them */
 	struct core_booking_view *bookings; /* CUSTOMER_BOOKINGS */
 };
 
@@ -97,8 +98,8 @@ struct srv_proto {
 	 * overloaded). ctx is what srv_submit() was given. Called exactly
 	 * once per request, also after the connection closed (then out is
 	 * dropped), so that what ctx holds can be freed. */
-	void (*render)(struct srv_conn *c, void *state, const void *ctx,
-		       int rc, const struct core_resp *resp,
+	void (*render)(struct srv_conn *c, void *state, const void *ctx, int rc,
+		       const struct core_resp *resp,
 		       const struct srv_views *views, struct buf *out);
 	/* Optional: the request being read did not arrive whole within the
 	 * request timeout (or the first one did not come): queue a last
@@ -123,8 +124,8 @@ void srv_answer_done(struct srv_conn *c);
  * -EAGAIN when this connection has SRV_PIPELINE_MAX requests in flight
  * (stop parsing: return the bytes used so far; parse is called again once
  * answers went out). */
-int srv_submit(struct srv_conn *c, const struct core_req *req,
-	       const void *ctx, size_t ctx_size);
+int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
+	       size_t ctx_size);
 
 /* False once the connection is to be closed (a fatal error, or answers
  * piling up unread beyond SRV_OUT_SIZE_MAX): stop parsing, return -1. */

@@ -24,7 +24,6 @@
 
 const char *bench_name = "bench_core";
 
-
 static uint64_t rss_bytes(void)
 {
 	unsigned long size = 0, resident = 0;
@@ -48,16 +47,17 @@ static void make_catalogue(core_state *st, core *c, uint32_t series,
 	const void *entry;
 	size_t size;
 
-#define DO(req)                                                               \
-	do {                                                                  \
-		if (st) {                                                     \
-			if (core_state_decide(st, &(req), &r, &entry, &size) != CORE_OK || \
-			    core_state_apply(st, entry, size) != 0)           \
-				die("catalogue");                             \
+#define DO(req)                                                                \
+	do {                                                                   \
+		if (st) {                                                      \
+			if (core_state_decide(st, &(req), &r, &entry,          \
+					      &size) != CORE_OK ||             \
+			    core_state_apply(st, entry, size) != 0)            \
+				die("catalogue");                              \
 		} else if (core_call(core_port_get(c, 0), &(req), &r) != 0 ||  \
-			   r.code != CORE_OK) {                               \
-			die("catalogue");                                     \
-		}                                                             \
+			   r.code != CORE_OK) {                                \
+			die("catalogue");                                      \
+		}                                                              \
 	} while (0)
 
 	q.op = CORE_OP_ORG_CREATE;
@@ -80,7 +80,8 @@ static void make_catalogue(core_state *st, core *c, uint32_t series,
 	spec.first_date = (struct core_date){ 2026, 1, 2 };
 	for (uint32_t i = 0; i < series; i++) {
 		spec.start_minute = (uint16_t)(360 + i % 900);
-		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = NOW,
+		q = (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+				       .now = NOW,
 				       .u.series = &spec };
 		DO(q);
 	}
@@ -120,7 +121,8 @@ static void *produce(void *arg)
 	struct core_resp out[64];
 
 	while (got < p->ops) {
-		sent = bench_book_some(port, sent, p->ops, got, p->depth, &seed, p->events);
+		sent = bench_book_some(port, sent, p->ops, got, p->depth, &seed,
+				       p->events);
 		int n = core_poll(port, out, 64);
 		if (n == 0 && sent - got == p->depth)
 			core_wait(port); /* the cores are shared: don't spin */
@@ -159,8 +161,11 @@ static void throughput_run(unsigned shards, unsigned producers, uint64_t ops,
 	make_catalogue(NULL, c, series, 1000000);
 	t0 = seconds();
 	for (unsigned i = 0; i < producers; i++) {
-		p[i] = (struct producer){ .c = c, .port = i, .ops = ops / producers,
-					  .depth = depth, .events = series * days };
+		p[i] = (struct producer){ .c = c,
+					  .port = i,
+					  .ops = ops / producers,
+					  .depth = depth,
+					  .events = series * days };
 		pthread_create(&p[i].thread, NULL, produce, &p[i]);
 	}
 	for (unsigned i = 0; i < producers; i++) {
@@ -169,8 +174,10 @@ static void throughput_run(unsigned shards, unsigned producers, uint64_t ops,
 		refused += p[i].refused;
 	}
 	dt = seconds() - t0;
-	printf("| rings  | %6u | %9u | %5" PRIu64 " | %10" PRIu64 " | %6.2f | %12.0f | %9.2f%% |\n",
-	       shards, producers, depth, ok + refused, dt, (double)(ok + refused) / dt,
+	printf("| rings  | %6u | %9u | %5" PRIu64 " | %10" PRIu64
+	       " | %6.2f | %12.0f | %9.2f%% |\n",
+	       shards, producers, depth, ok + refused, dt,
+	       (double)(ok + refused) / dt,
 	       100.0 * (double)refused / (double)(ok + refused));
 	core_close(c);
 }
@@ -205,7 +212,8 @@ static void throughput_state(uint64_t ops)
 		}
 	}
 	dt = seconds() - t0;
-	printf("| state  | %6s | %9s | %5s | %10" PRIu64 " | %6.2f | %12.0f | %9.2f%% |\n",
+	printf("| state  | %6s | %9s | %5s | %10" PRIu64
+	       " | %6.2f | %12.0f | %9.2f%% |\n",
 	       "-", "1 (same)", "-", ops, dt, (double)ops / dt,
 	       100.0 * (double)(ops - ok) / (double)ops);
 	core_state_free(st);
@@ -241,8 +249,8 @@ static void memory(uint64_t events, uint64_t bookings)
 	rss1 = rss_bytes();
 	core_state_stats(st, &stats);
 	uint64_t event_count = stats.event_count;
-	printf("events:   %" PRIu64 " from %u daily series in %.1f s\n", event_count,
-	       series, seconds() - t0);
+	printf("events:   %" PRIu64 " from %u daily series in %.1f s\n",
+	       event_count, series, seconds() - t0);
 
 	t0 = seconds();
 	for (uint64_t i = 0; i < bookings; i++) {
@@ -255,11 +263,15 @@ static void memory(uint64_t events, uint64_t bookings)
 	core_state_stats(st, &stats);
 	printf("bookings: %" PRIu64 " of %" PRIu64 " attempts, %" PRIu64
 	       " customers, in %.1f s\n",
-	       stats.booking_count, bookings, stats.customer_count, seconds() - t0);
+	       stats.booking_count, bookings, stats.customer_count,
+	       seconds() - t0);
 	printf("\n| what | count | resident bytes | bytes each |\n|---|---|---|---|\n");
-	printf("| events (with catalogue, maps, day index) | %" PRIu64 " | %" PRIu64 " | %.0f |\n",
-	       event_count, rss1 - rss0, (double)(rss1 - rss0) / (double)event_count);
-	printf("| bookings (with customers, maps) | %" PRIu64 " | %" PRIu64 " | %.0f |\n",
+	printf("| events (with catalogue, maps, day index) | %" PRIu64
+	       " | %" PRIu64 " | %.0f |\n",
+	       event_count, rss1 - rss0,
+	       (double)(rss1 - rss0) / (double)event_count);
+	printf("| bookings (with customers, maps) | %" PRIu64 " | %" PRIu64
+	       " | %.0f |\n",
 	       stats.booking_count, rss2 - rss1,
 	       (double)(rss2 - rss1) / (double)stats.booking_count);
 	printf("| total | | %" PRIu64 " | |\n", rss2 - rss0);
@@ -269,7 +281,8 @@ static void memory(uint64_t events, uint64_t bookings)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "throughput";
-	uint64_t ops = 4000000, depth = 256, events = 2400000, bookings = 20000000;
+	uint64_t ops = 4000000, depth = 256, events = 2400000,
+		 bookings = 20000000;
 
 	for (int i = 2; i + 1 < argc; i += 2) {
 		uint64_t v = strtoull(argv[i + 1], NULL, 10);
@@ -285,7 +298,8 @@ int main(int argc, char **argv)
 			die("unknown flag");
 	}
 	if (!strcmp(mode, "throughput")) {
-		printf("bookings through the core: %" PRIu64 " per run, %ld cpus\n\n",
+		printf("bookings through the core: %" PRIu64
+		       " per run, %ld cpus\n\n",
 		       ops, sysconf(_SC_NPROCESSORS_ONLN));
 		printf("| path   | shards | producers | depth |  decisions | secs   |  decisions/s | refused   |\n");
 		printf("|--------|--------|-----------|-------|------------|--------|--------------|-----------|\n");

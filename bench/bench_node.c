@@ -27,7 +27,6 @@
 
 const char *bench_name = "bench_node";
 
-
 static node *open_node(const char *dir, uint32_t series, uint64_t bookings,
 		       enum wal_sync sync)
 {
@@ -41,7 +40,8 @@ static node *open_node(const char *dir, uint32_t series, uint64_t bookings,
 	cfg.core.shard_count = 2;
 	cfg.core.port_count = 2;
 	cfg.core.event_count_max = series * 121 / 2 + 4096;
-	cfg.core.booking_count_max = (uint32_t)(bookings / 2 + bookings / 8 + 4096);
+	cfg.core.booking_count_max =
+		(uint32_t)(bookings / 2 + bookings / 8 + 4096);
 	cfg.core.customer_count_max = CUSTOMER_COUNT;
 	cfg.core.idem_count_max = 1024;
 	cfg.core.ring_size = 1024;
@@ -93,8 +93,10 @@ int main(int argc, char **argv)
 	uint64_t events = 0, lsn = 0;
 	for (uint32_t i = 0; i < series; i++) {
 		spec.start_minute = (uint16_t)(360 + i % 900);
-		struct core_resp r = call(p, (struct core_req){
-			.op = CORE_OP_SERIES_CREATE, .now = NOW, .u.series = &spec });
+		struct core_resp r =
+			call(p, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+						   .now = NOW,
+						   .u.series = &spec });
 		events += r.count;
 		lsn = r.lsn;
 	}
@@ -110,7 +112,8 @@ int main(int argc, char **argv)
 	wal_stats(node_wal(n), &ws0);
 	t0 = seconds();
 	while (durable < bookings) {
-		sent = bench_book_some(p, sent, bookings, durable, depth, &seed, events);
+		sent = bench_book_some(p, sent, bookings, durable, depth, &seed,
+				       events);
 		int k = core_poll(p, out, 64);
 		for (int i = 0; i < k; i++) {
 			ok += out[i].code == CORE_OK;
@@ -119,7 +122,8 @@ int main(int argc, char **argv)
 			/* A refusal made no record: it may go at once, but
 			 * answers leave in order behind the durable ones. */
 			pending_lsn[tail++ % 1024] = max_lsn;
-			ASSERT(tail - head <= 1024); /* no more decided than --depth <= 1024 */
+			ASSERT(tail - head <=
+			       1024); /* no more decided than --depth <= 1024 */
 			decided++;
 		}
 		uint64_t d = wal_durable_lsn(node_wal(n));
@@ -134,13 +138,18 @@ int main(int argc, char **argv)
 	wal_stats(node_wal(n), &ws1);
 	uint64_t batches = ws1.batch_count - ws0.batch_count;
 	uint64_t syncs = ws1.sync_count - ws0.sync_count;
-	printf("bookings: %" PRIu64 " durable answers (%" PRIu64 " booked) in %.2f s: "
+	printf("bookings: %" PRIu64 " durable answers (%" PRIu64
+	       " booked) in %.2f s: "
 	       "%.0f/s; %" PRIu64 " batches (%.0f records each), %" PRIu64
 	       " fdatasyncs (%.0f/s, mean %.0f us)\n",
 	       durable, ok, dt, (double)durable / dt, batches,
-	       batches ? (double)(ws1.appended_lsn - ws0.appended_lsn) / (double)batches : 0,
+	       batches ? (double)(ws1.appended_lsn - ws0.appended_lsn) /
+				 (double)batches
+		       : 0,
 	       syncs, (double)syncs / dt,
-	       syncs ? (double)(ws1.sync_ns_total - ws0.sync_ns_total) / (double)syncs / 1e3 : 0);
+	       syncs ? (double)(ws1.sync_ns_total - ws0.sync_ns_total) /
+			       (double)syncs / 1e3
+		     : 0);
 
 	/* 3. A snapshot of it all. */
 	t0 = seconds();

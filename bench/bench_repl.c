@@ -57,8 +57,9 @@ static void make_db(const char *base)
 	PQfinish(c);
 	for (o = opts; o->keyword; o++)
 		if (o->val && o->val[0] && strcmp(o->keyword, "dbname"))
-			n += (size_t)snprintf(conninfo + n, sizeof(conninfo) - n,
-					      "%s='%s' ", o->keyword, o->val);
+			n += (size_t)snprintf(conninfo + n,
+					      sizeof(conninfo) - n, "%s='%s' ",
+					      o->keyword, o->val);
 	snprintf(conninfo + n, sizeof(conninfo) - n, "dbname='%s'", db_name);
 	PQconninfoFree(opts);
 }
@@ -68,7 +69,8 @@ static void drop_db(const char *base)
 	PGconn *c = PQconnectdb(base);
 	char sql[128];
 
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+		 db_name);
 	PQclear(PQexec(c, sql));
 	PQfinish(c);
 }
@@ -89,7 +91,8 @@ static uint64_t book(node *n, core_port *p, uint64_t count, uint64_t events,
 			if (allowed > count)
 				allowed = count;
 		}
-		sent = bench_book_some(p, sent, allowed, answered, DEPTH, seed, events);
+		sent = bench_book_some(p, sent, allowed, answered, DEPTH, seed,
+				       events);
 		int k = core_poll(p, out, 64);
 		for (int i = 0; i < k; i++)
 			*booked += out[i].code == CORE_OK;
@@ -144,7 +147,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--streams"))
 			streams = (uint32_t)strtoul(v, NULL, 10);
 		else if (!strcmp(argv[i], "--sync"))
-			sync = strcmp(v, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
+			sync = strcmp(v, "write") ? WAL_SYNC_FDATASYNC
+						  : WAL_SYNC_WRITE;
 		else
 			die("usage: bench_repl [--bookings N] [--series N] [--rate R] "
 			    "[--seconds S] [--batch N] [--streams N] "
@@ -182,8 +186,11 @@ int main(int argc, char **argv)
 	uint64_t events = 0;
 	for (uint32_t i = 0; i < series; i++) {
 		spec.start_minute = (uint16_t)(360 + i % 900);
-		events += call(p, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
-						     .now = NOW, .u.series = &spec }).count;
+		events +=
+			call(p, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+						   .now = NOW,
+						   .u.series = &spec })
+				.count;
 	}
 
 	/* 1. Catch-up. */
@@ -192,9 +199,11 @@ int main(int argc, char **argv)
 	struct wal_stats ws;
 	wal_stats(node_wal(n), &ws);
 	node_wait_durable(n, ws.appended_lsn);
-	printf("log: %u series, %" PRIu64 " events, %" PRIu64 " bookings (%" PRIu64
-	       " booked) in %.1f s; %" PRIu64 " log records\n",
-	       series, events, bookings, booked, seconds() - t0, ws.appended_lsn);
+	printf("log: %u series, %" PRIu64 " events, %" PRIu64
+	       " bookings (%" PRIu64 " booked) in %.1f s; %" PRIu64
+	       " log records\n",
+	       series, events, bookings, booked, seconds() - t0,
+	       ws.appended_lsn);
 
 	repl_config_default(&rc);
 	rc.conninfo = conninfo;
@@ -213,7 +222,8 @@ int main(int argc, char **argv)
 	}
 	dt = seconds() - t0;
 	repl_status(r, &st);
-	printf("catch-up: %" PRIu64 " log records (%" PRIu64 " records, %" PRIu64
+	printf("catch-up: %" PRIu64 " log records (%" PRIu64
+	       " records, %" PRIu64
 	       " rows) in %.2f s (connect and migrations included): %.0f log "
 	       "records/s, %.0f records/s, %.0f rows/s; %" PRIu64
 	       " transactions, last %.0f ms\n",
@@ -233,10 +243,12 @@ int main(int argc, char **argv)
 		booked = 0;
 		st0 = st;
 		while (answered < want) {
-			uint64_t allowed = (uint64_t)((seconds() - start) * rate);
+			uint64_t allowed =
+				(uint64_t)((seconds() - start) * rate);
 			if (allowed > want)
 				allowed = want;
-			sent = bench_book_some(p, sent, allowed, answered, DEPTH, &seed, events);
+			sent = bench_book_some(p, sent, allowed, answered,
+					       DEPTH, &seed, events);
 			int k = core_poll(p, out, 64);
 			for (int i = 0; i < k; i++)
 				booked += out[i].code == CORE_OK;
@@ -263,10 +275,12 @@ int main(int argc, char **argv)
 			sum_s += lag_s[i], sum_r += lag_r[i];
 		qsort(lag_s, samples, sizeof(double), cmp_double);
 		qsort(lag_r, samples, sizeof(double), cmp_double);
-		printf("steady: %" PRIu64 " bookings (%" PRIu64 " booked) in %.2f s = "
+		printf("steady: %" PRIu64 " bookings (%" PRIu64
+		       " booked) in %.2f s = "
 		       "%.0f/s offered; lag over %u samples: seconds mean %.3f p99 %.3f "
 		       "max %.3f, records mean %.0f p99 %.0f max %.0f; drained %.3f s "
-		       "after the load; %" PRIu64 " transactions (%.0f log records each)\n",
+		       "after the load; %" PRIu64
+		       " transactions (%.0f log records each)\n",
 		       answered, booked, dt, (double)answered / dt, samples,
 		       samples ? sum_s / samples : 0,
 		       samples ? lag_s[samples * 99 / 100] : 0,
@@ -276,8 +290,10 @@ int main(int argc, char **argv)
 		       samples ? lag_r[samples - 1] : 0, drain,
 		       st.batch_count - st0.batch_count,
 		       st.batch_count > st0.batch_count
-			       ? (double)(st.entries_applied - st0.entries_applied) /
-					 (double)(st.batch_count - st0.batch_count)
+			       ? (double)(st.entries_applied -
+					  st0.entries_applied) /
+					 (double)(st.batch_count -
+						  st0.batch_count)
 			       : 0);
 	}
 	repl_stop(r);

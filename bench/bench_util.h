@@ -81,7 +81,8 @@ static inline void bench_studio(core_port *p, struct core_series_spec *spec,
 
 /* A booking of a random customer (of CUSTOMER_COUNT) on a random event
  * (ids 1..events), from the seeded generator. */
-static inline void bench_book_req(struct core_req *q, uint64_t *seed, uint64_t events)
+static inline void bench_book_req(struct core_req *q, uint64_t *seed,
+				  uint64_t events)
 {
 	ASSERT(events > 0);
 	memset(q, 0, sizeof(*q));
@@ -95,8 +96,9 @@ static inline void bench_book_req(struct core_req *q, uint64_t *seed, uint64_t e
 /* Submits random bookings (bench_book_req) on p, each tagged with its
  * number, while fewer than `until` were sent and fewer than `depth` are
  * outstanding past `done`, or until p's ring is full; the new sent count. */
-static inline uint64_t bench_book_some(core_port *p, uint64_t sent, uint64_t until,
-				       uint64_t done, uint64_t depth, uint64_t *seed,
+static inline uint64_t bench_book_some(core_port *p, uint64_t sent,
+				       uint64_t until, uint64_t done,
+				       uint64_t depth, uint64_t *seed,
 				       uint64_t events)
 {
 	struct core_req q;

@@ -140,7 +140,7 @@ static wal *fresh_log(void)
 struct appender {
 	pthread_t th;
 	wal *w;
-	double rate;            /* records/s for this thread, 0: flat out */
+	double rate; /* records/s for this thread, 0: flat out */
 	_Atomic bool *stop;
 	uint64_t count;
 	int rc;
@@ -183,7 +183,8 @@ static void appenders_start(struct appender *a, unsigned count, wal *w,
 
 	ASSERT(count <= BENCH_THREAD_COUNT_MAX); /* the callers' arrays */
 	for (i = 0; i < count; i++) {
-		a[i] = (struct appender){ .w = w, .rate = rate / count,
+		a[i] = (struct appender){ .w = w,
+					  .rate = rate / count,
 					  .stop = stop };
 		if (pthread_create(&a[i].th, NULL, appender_main, &a[i]) != 0)
 			die("pthread_create", -errno);
@@ -265,9 +266,8 @@ static void header(void)
 	       "batch_max", "p50_us", "p99_us", "max_us");
 }
 
-static void row(const char *phase, unsigned threads, double rate,
-		double syncs, double batch_avg, uint64_t batch_max,
-		struct latency *l)
+static void row(const char *phase, unsigned threads, double rate, double syncs,
+		double batch_avg, uint64_t batch_max, struct latency *l)
 {
 	printf("%-22s %7u %5u %12.0f %9.0f %10.1f %9" PRIu64, phase, threads,
 	       opt.size, rate, syncs, batch_avg, batch_max);
@@ -318,9 +318,11 @@ static double load_phase(const char *name, double rate, bool with_probe,
 	if (!with_probe)
 		printf("%-22s mean fdatasync %.0f us, max %.0f us, %.1f MB/s "
 		       "written, %" PRIu64 " segments, %" PRIu64
-		       " appends waited for buffer space\n", "",
+		       " appends waited for buffer space\n",
+		       "",
 		       (double)(s1.sync_ns_total - s0.sync_ns_total) /
-			       (double)(s1.sync_count - s0.sync_count + 1) / 1e3,
+			       (double)(s1.sync_count - s0.sync_count + 1) /
+			       1e3,
 		       (double)s1.sync_ns_max / 1e3,
 		       (double)(s1.bytes_written - s0.bytes_written) / secs /
 			       1e6,
@@ -445,16 +447,22 @@ static int one_of(const char *arg, const char *a, int a_value, const char *b,
 int main(int argc, char **argv)
 {
 /* An option with a value (--name V), and one without (--name). */
-#define OPT_ARG(name, c) { name, required_argument, NULL, c }
-#define OPT_FLAG(name, c) { name, no_argument, NULL, c }
+#define OPT_ARG(name, c)                                                       \
+	{                                                                      \
+		name, required_argument, NULL, c                               \
+	}
+#define OPT_FLAG(name, c)                                                      \
+	{                                                                      \
+		name, no_argument, NULL, c                                     \
+	}
 	static const struct option longopts[] = {
-		OPT_ARG("threads", 't'), OPT_ARG("size", 's'),
+		OPT_ARG("threads", 't'),  OPT_ARG("size", 's'),
 		OPT_ARG("duration", 'd'), OPT_ARG("sync", 'y'),
-		OPT_ARG("io", 'i'), OPT_ARG("buffer", 'b'),
-		OPT_ARG("segment", 'g'), OPT_ARG("replay-records", 'r'),
-		OPT_ARG("phases", 'p'), OPT_ARG("dir", 'D'),
-		OPT_FLAG("keep", 'k'), OPT_FLAG("cold", 'c'),
-		OPT_FLAG("help", 'h'), { NULL, 0, NULL, 0 },
+		OPT_ARG("io", 'i'),	  OPT_ARG("buffer", 'b'),
+		OPT_ARG("segment", 'g'),  OPT_ARG("replay-records", 'r'),
+		OPT_ARG("phases", 'p'),	  OPT_ARG("dir", 'D'),
+		OPT_FLAG("keep", 'k'),	  OPT_FLAG("cold", 'c'),
+		OPT_FLAG("help", 'h'),	  { NULL, 0, NULL, 0 },
 	};
 #undef OPT_ARG
 #undef OPT_FLAG
@@ -469,15 +477,17 @@ int main(int argc, char **argv)
 		case 's': opt.size = (uint32_t)atoi(optarg); break;
 		case 'd': opt.duration = atof(optarg); break;
 		case 'y':
-			opt.sync = one_of(optarg, "fdatasync",
-					  WAL_SYNC_FDATASYNC, "write",
-					  WAL_SYNC_WRITE);
+			opt.sync =
+				one_of(optarg, "fdatasync", WAL_SYNC_FDATASYNC,
+				       "write", WAL_SYNC_WRITE);
 			break;
 		case 'i':
 			opt.io = one_of(optarg, "thread", WAL_IO_THREAD,
 					"uring", WAL_IO_URING);
 			break;
-		case 'b': opt.buffer_size = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'b':
+			opt.buffer_size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'g': opt.segment_size = strtoull(optarg, NULL, 0); break;
 		case 'r': opt.replay_records = strtoull(optarg, NULL, 0); break;
 		case 'p': opt.phases = optarg; break;

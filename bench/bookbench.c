@@ -81,8 +81,10 @@ int bb_dataset_alloc(struct bb_dataset *ds)
 	ds->org_ids = calloc(ds->org_count, sizeof(*ds->org_ids));
 	ds->event_ids = calloc(ds->event_count, sizeof(*ds->event_ids));
 	ds->event_org = calloc(ds->event_count, sizeof(*ds->event_org));
-	return ds->org_ids == NULL || ds->event_ids == NULL || ds->event_org == NULL ? -ENOMEM
-										      : 0;
+	return ds->org_ids == NULL || ds->event_ids == NULL ||
+			       ds->event_org == NULL
+		       ? -ENOMEM
+		       : 0;
 }
 
 void bb_dataset_free(struct bb_dataset *ds)
@@ -172,9 +174,11 @@ static struct bb_bookd_info bookd_info;
 
 static const struct bb_driver *driver_find(const char *name, size_t n)
 {
-	const struct bb_driver *all[] = { &bb_driver_pg, &bb_driver_http, &bb_driver_bin };
+	const struct bb_driver *all[] = { &bb_driver_pg, &bb_driver_http,
+					  &bb_driver_bin };
 	for (unsigned i = 0; i < 3; i++)
-		if (strlen(all[i]->name) == n && memcmp(all[i]->name, name, n) == 0)
+		if (strlen(all[i]->name) == n &&
+		    memcmp(all[i]->name, name, n) == 0)
 			return all[i];
 	return NULL;
 }
@@ -201,7 +205,8 @@ static void machine_line(char *out, size_t size)
 		fclose(f);
 	}
 	uname(&u);
-	snprintf(out, size, "%ld cpus (%.64s), %.16s %.48s, load generator on the same machine",
+	snprintf(out, size,
+		 "%ld cpus (%.64s), %.16s %.48s, load generator on the same machine",
 		 sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname, u.release);
 }
 
@@ -210,67 +215,69 @@ static void machine_line(char *out, size_t size)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: bookbench COMMAND [flags]\n"
-"\n"
-"commands:\n"
-"  run             one driver (--driver), one or more scenarios (--scenario)\n"
-"  baseline        run --driver baseline-pg (the seed's design in PostgreSQL)\n"
-"  setup-baseline  create the baseline schema in DATABASE_URL and exit\n"
-"  compare         each scenario on the baseline and on bookd, same client counts;\n"
-"                  prints the ratios\n"
-"\n"
-"scenarios (--scenario a,b,...):\n");
+		"usage: bookbench COMMAND [flags]\n"
+		"\n"
+		"commands:\n"
+		"  run             one driver (--driver), one or more scenarios (--scenario)\n"
+		"  baseline        run --driver baseline-pg (the seed's design in PostgreSQL)\n"
+		"  setup-baseline  create the baseline schema in DATABASE_URL and exit\n"
+		"  compare         each scenario on the baseline and on bookd, same client counts;\n"
+		"                  prints the ratios\n"
+		"\n"
+		"scenarios (--scenario a,b,...):\n");
 	for (int i = 0; i < SC_COUNT; i++)
-		fprintf(f, "  %-13s %s (defaults: %u events, %u customers, %u orgs, capacity %u)\n",
-			bb_scenarios[i].name, bb_scenarios[i].what, bb_scenarios[i].events,
-			bb_scenarios[i].customers, bb_scenarios[i].orgs, bb_scenarios[i].capacity);
+		fprintf(f,
+			"  %-13s %s (defaults: %u events, %u customers, %u orgs, capacity %u)\n",
+			bb_scenarios[i].name, bb_scenarios[i].what,
+			bb_scenarios[i].events, bb_scenarios[i].customers,
+			bb_scenarios[i].orgs, bb_scenarios[i].capacity);
 	fprintf(f,
-"\n"
-"flags:\n"
-"  --driver NAME        baseline-pg | bookd-binary | bookd-http (run); compare:\n"
-"                       comma list, default baseline-pg,bookd-binary\n"
-"  --scenario LIST      default opening\n"
-"  --connections N      connections, one thread each (default 16)\n"
-"  --inflight P         requests in flight per connection (default 1; the\n"
-"                       baseline takes 1: one transaction per connection)\n"
-"  --rate R             open loop: R requests/s in total, latency from the\n"
-"                       intended send time (default: closed loop)\n"
-"  --duration S         seconds per run (default 10 unless --requests)\n"
-"  --requests N         stop after N requests\n"
-"  --events N --customers N --orgs N --capacity N --waitlist N   data set size\n"
-"  --replay-pct P       %% of requests that replay an earlier decision with the\n"
-"                       same idempotency key, checked equal (default 1)\n"
-"  --seed S             random seed (default 1; printed)\n"
-"  --out DIR            result.json and report.html go here (default bookbench-out)\n"
-"  --http ADDR          bookd HTTP (BOOKD_LISTEN, default 127.0.0.1:8080)\n"
-"  --binary ADDR        bookd binary (BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
-"  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
-"  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
-"  --bookd-limits       the started bookd keeps its rate limits (default: it runs\n"
-"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0\n"
-"                       BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0, and says so)\n"
-"  --max-error-pct P    a run whose errors (429, 5xx, lost connections, replays\n"
-"                       that differ, ...) exceed P%% of its answers fails: exit 4\n"
-"                       (default 1)\n"
-"  --bookd-replicate    the started bookd replicates into a fresh database next to\n"
-"                       DATABASE_URL's (dropped at the end); else embedded mode\n"
-"  --database-url URL   PostgreSQL (DATABASE_URL): the baseline; and for bookd runs\n"
-"                       (not started by bookbench) the replication check: if the\n"
-"                       bookd says it replicates, its tables are compared\n"
-"  --baseline-sql DIR   the baseline's SQL files (default: the source tree's)\n"
-"  --pg-durable         ALTER SYSTEM SET fsync = on, synchronous_commit = on before\n"
-"                       the baseline (a test cluster may run with fsync off)\n"
-"  --no-check           skip the correctness check after each run\n"
-"  --check-wait S       how long to wait for replication to catch up (default 60)\n"
-"  --track-max N        acknowledged bookings kept for the check (default 4000000)\n"
-"  --sources N          bookd-http to a loopback address: spread the connections\n"
-"                       over N source addresses 127.0.0.2.. (bookd rate-limits\n"
-"                       HTTP per client address; a real peak comes from many)\n"
-"  --batch N            bookd-binary: send consecutive bookings of a connection as\n"
-"                       one book.batch frame of up to N (each still one request,\n"
-"                       with its own answer and latency)\n"
-"  --quiet              no progress line\n"
-"  --version            the version and build type\n");
+		"\n"
+		"flags:\n"
+		"  --driver NAME        baseline-pg | bookd-binary | bookd-http (run); compare:\n"
+		"                       comma list, default baseline-pg,bookd-binary\n"
+		"  --scenario LIST      default opening\n"
+		"  --connections N      connections, one thread each (default 16)\n"
+		"  --inflight P         requests in flight per connection (default 1; the\n"
+		"                       baseline takes 1: one transaction per connection)\n"
+		"  --rate R             open loop: R requests/s in total, latency from the\n"
+		"                       intended send time (default: closed loop)\n"
+		"  --duration S         seconds per run (default 10 unless --requests)\n"
+		"  --requests N         stop after N requests\n"
+		"  --events N --customers N --orgs N --capacity N --waitlist N   data set size\n"
+		"  --replay-pct P       %% of requests that replay an earlier decision with the\n"
+		"                       same idempotency key, checked equal (default 1)\n"
+		"  --seed S             random seed (default 1; printed)\n"
+		"  --out DIR            result.json and report.html go here (default bookbench-out)\n"
+		"  --http ADDR          bookd HTTP (BOOKD_LISTEN, default 127.0.0.1:8080)\n"
+		"  --binary ADDR        bookd binary (BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
+		"  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
+		"  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
+		"  --bookd-limits       the started bookd keeps its rate limits (default: it runs\n"
+		"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0\n"
+		"                       BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0, and says so)\n"
+		"  --max-error-pct P    a run whose errors (429, 5xx, lost connections, replays\n"
+		"                       that differ, ...) exceed P%% of its answers fails: exit 4\n"
+		"                       (default 1)\n"
+		"  --bookd-replicate    the started bookd replicates into a fresh database next to\n"
+		"                       DATABASE_URL's (dropped at the end); else embedded mode\n"
+		"  --database-url URL   PostgreSQL (DATABASE_URL): the baseline; and for bookd runs\n"
+		"                       (not started by bookbench) the replication check: if the\n"
+		"                       bookd says it replicates, its tables are compared\n"
+		"  --baseline-sql DIR   the baseline's SQL files (default: the source tree's)\n"
+		"  --pg-durable         ALTER SYSTEM SET fsync = on, synchronous_commit = on before\n"
+		"                       the baseline (a test cluster may run with fsync off)\n"
+		"  --no-check           skip the correctness check after each run\n"
+		"  --check-wait S       how long to wait for replication to catch up (default 60)\n"
+		"  --track-max N        acknowledged bookings kept for the check (default 4000000)\n"
+		"  --sources N          bookd-http to a loopback address: spread the connections\n"
+		"                       over N source addresses 127.0.0.2.. (bookd rate-limits\n"
+		"                       HTTP per client address; a real peak comes from many)\n"
+		"  --batch N            bookd-binary: send consecutive bookings of a connection as\n"
+		"                       one book.batch frame of up to N (each still one request,\n"
+		"                       with its own answer and latency)\n"
+		"  --quiet              no progress line\n"
+		"  --version            the version and build type\n");
 	fprintf(f, "\ndrivers built: baseline-pg bookd-http%s\n",
 		bb_driver_bin.submit != NULL ? " bookd-binary" : "");
 }
@@ -283,7 +290,8 @@ static int scenario_list(const char *list, int *ids)
 		size_t len = strcspn(p, ",");
 		int id = bb_scenario_find(p, len);
 		if (id < 0)
-			bb_die("unknown scenario '%.*s' (see --help)", (int)len, p);
+			bb_die("unknown scenario '%.*s' (see --help)", (int)len,
+			       p);
 		if (n == BB_SCENARIO_MAX)
 			bb_die("too many scenarios");
 		ids[n++] = id;
@@ -303,10 +311,13 @@ static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 	static const struct {
 		const char *name;
 		enum bb_report_format format;
-	} files[] = { { "result.json", BB_REPORT_JSON }, { "report.html", BB_REPORT_HTML } };
+	} files[] = { { "result.json", BB_REPORT_JSON },
+		      { "report.html", BB_REPORT_HTML } };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", opts.out_dir, files[i].name);
-		if (bb_report_write(files[i].format, (const struct bb_run *const *)runs, n,
+		snprintf(path, sizeof(path), "%s/%s", opts.out_dir,
+			 files[i].name);
+		if (bb_report_write(files[i].format,
+				    (const struct bb_run *const *)runs, n,
 				    command_line, machine, bookd, path) < 0)
 			fprintf(stderr, "bookbench: cannot write %s\n", path);
 		else
@@ -317,41 +328,87 @@ static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 int main(int argc, char **argv)
 {
 	enum {
-		O_DRIVER = 256, O_SCENARIO, O_CONN, O_INFLIGHT, O_RATE, O_DURATION, O_REQUESTS,
-		O_EVENTS, O_CUSTOMERS, O_ORGS, O_CAPACITY, O_WAITLIST, O_SEED, O_OUT, O_HTTP,
-		O_BINARY, O_KEY, O_BOOKD, O_REPLICATE, O_DBURL, O_SQL, O_DURABLE, O_NOCHECK,
-		O_CHECKWAIT, O_TRACK, O_QUIET, O_REPLAY, O_SOURCES, O_BATCH, O_LIMITS, O_MAXERR,
+		O_DRIVER = 256,
+		O_SCENARIO,
+		O_CONN,
+		O_INFLIGHT,
+		O_RATE,
+		O_DURATION,
+		O_REQUESTS,
+		O_EVENTS,
+		O_CUSTOMERS,
+		O_ORGS,
+		O_CAPACITY,
+		O_WAITLIST,
+		O_SEED,
+		O_OUT,
+		O_HTTP,
+		O_BINARY,
+		O_KEY,
+		O_BOOKD,
+		O_REPLICATE,
+		O_DBURL,
+		O_SQL,
+		O_DURABLE,
+		O_NOCHECK,
+		O_CHECKWAIT,
+		O_TRACK,
+		O_QUIET,
+		O_REPLAY,
+		O_SOURCES,
+		O_BATCH,
+		O_LIMITS,
+		O_MAXERR,
 		O_HELP
 	};
 	static const struct option longs[] = {
-		{ "driver", 1, 0, O_DRIVER }, { "scenario", 1, 0, O_SCENARIO },
-		{ "connections", 1, 0, O_CONN }, { "inflight", 1, 0, O_INFLIGHT },
-		{ "rate", 1, 0, O_RATE }, { "duration", 1, 0, O_DURATION },
-		{ "requests", 1, 0, O_REQUESTS }, { "events", 1, 0, O_EVENTS },
-		{ "customers", 1, 0, O_CUSTOMERS }, { "orgs", 1, 0, O_ORGS },
-		{ "capacity", 1, 0, O_CAPACITY }, { "waitlist", 1, 0, O_WAITLIST },
-		{ "seed", 1, 0, O_SEED }, { "out", 1, 0, O_OUT }, { "http", 1, 0, O_HTTP },
-		{ "binary", 1, 0, O_BINARY }, { "key", 1, 0, O_KEY }, { "bookd", 1, 0, O_BOOKD },
-		{ "bookd-replicate", 0, 0, O_REPLICATE }, { "database-url", 1, 0, O_DBURL },
-		{ "baseline-sql", 1, 0, O_SQL }, { "pg-durable", 0, 0, O_DURABLE },
-		{ "no-check", 0, 0, O_NOCHECK }, { "check-wait", 1, 0, O_CHECKWAIT },
-		{ "track-max", 1, 0, O_TRACK }, { "quiet", 0, 0, O_QUIET },
-		{ "replay-pct", 1, 0, O_REPLAY }, { "sources", 1, 0, O_SOURCES },
-		{ "batch", 1, 0, O_BATCH }, { "bookd-limits", 0, 0, O_LIMITS },
+		{ "driver", 1, 0, O_DRIVER },
+		{ "scenario", 1, 0, O_SCENARIO },
+		{ "connections", 1, 0, O_CONN },
+		{ "inflight", 1, 0, O_INFLIGHT },
+		{ "rate", 1, 0, O_RATE },
+		{ "duration", 1, 0, O_DURATION },
+		{ "requests", 1, 0, O_REQUESTS },
+		{ "events", 1, 0, O_EVENTS },
+		{ "customers", 1, 0, O_CUSTOMERS },
+		{ "orgs", 1, 0, O_ORGS },
+		{ "capacity", 1, 0, O_CAPACITY },
+		{ "waitlist", 1, 0, O_WAITLIST },
+		{ "seed", 1, 0, O_SEED },
+		{ "out", 1, 0, O_OUT },
+		{ "http", 1, 0, O_HTTP },
+		{ "binary", 1, 0, O_BINARY },
+		{ "key", 1, 0, O_KEY },
+		{ "bookd", 1, 0, O_BOOKD },
+		{ "bookd-replicate", 0, 0, O_REPLICATE },
+		{ "database-url", 1, 0, O_DBURL },
+		{ "baseline-sql", 1, 0, O_SQL },
+		{ "pg-durable", 0, 0, O_DURABLE },
+		{ "no-check", 0, 0, O_NOCHECK },
+		{ "check-wait", 1, 0, O_CHECKWAIT },
+		{ "track-max", 1, 0, O_TRACK },
+		{ "quiet", 0, 0, O_QUIET },
+		{ "replay-pct", 1, 0, O_REPLAY },
+		{ "sources", 1, 0, O_SOURCES },
+		{ "batch", 1, 0, O_BATCH },
+		{ "bookd-limits", 0, 0, O_LIMITS },
 		{ "max-error-pct", 1, 0, O_MAXERR },
-		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
+		{ "help", 0, 0, O_HELP },
+		{ 0, 0, 0, 0 }
 	};
 
 	size_t used = 0;
 	for (int i = 0; i < argc && used + 2 < sizeof(command_line); i++)
-		used += (size_t)snprintf(command_line + used, sizeof(command_line) - used, "%s%s",
+		used += (size_t)snprintf(command_line + used,
+					 sizeof(command_line) - used, "%s%s",
 					 i ? " " : "", argv[i]);
 	if (used >= sizeof(command_line))
 		command_line[sizeof(command_line) - 1] = 0;
 
 	opts.connections = 16;
 	opts.inflight = 1;
-	opts.events = opts.customers = opts.orgs = opts.capacity = opts.waitlist = -1;
+	opts.events = opts.customers = opts.orgs = opts.capacity =
+		opts.waitlist = -1;
 	opts.seed = 1;
 	opts.out_dir = "bookbench-out";
 	opts.replay_pct = 1;
@@ -360,9 +417,11 @@ int main(int argc, char **argv)
 	opts.max_error_pct = 1;
 	opts.scenarios = "opening";
 	opts.cfg.database_url = getenv("DATABASE_URL");
-	opts.cfg.http_addr = getenv("BOOKD_LISTEN") ? getenv("BOOKD_LISTEN") : "127.0.0.1:8080";
-	opts.cfg.binary_addr = getenv("BOOKD_BINARY_LISTEN") ? getenv("BOOKD_BINARY_LISTEN")
-							   : "127.0.0.1:7070";
+	opts.cfg.http_addr = getenv("BOOKD_LISTEN") ? getenv("BOOKD_LISTEN")
+						    : "127.0.0.1:8080";
+	opts.cfg.binary_addr = getenv("BOOKD_BINARY_LISTEN")
+				       ? getenv("BOOKD_BINARY_LISTEN")
+				       : "127.0.0.1:7070";
 	opts.cfg.service_key = getenv("BOOKD_SERVICE_KEY");
 #ifdef BOOKBENCH_BASELINE_DIR
 	opts.cfg.baseline_sql_dir = BOOKBENCH_BASELINE_DIR;
@@ -372,7 +431,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+				  strcmp(argv[1], "-h") == 0)) {
 			usage(stdout);
 			return 0;
 		}
@@ -390,7 +450,9 @@ int main(int argc, char **argv)
 		case O_INFLIGHT: opts.inflight = (unsigned)atoi(optarg); break;
 		case O_RATE: opts.rate = atof(optarg); break;
 		case O_DURATION: opts.duration_s = atof(optarg); break;
-		case O_REQUESTS: opts.requests = strtoull(optarg, NULL, 10); break;
+		case O_REQUESTS:
+			opts.requests = strtoull(optarg, NULL, 10);
+			break;
 		case O_EVENTS: opts.events = atol(optarg); break;
 		case O_CUSTOMERS: opts.customers = atol(optarg); break;
 		case O_ORGS: opts.orgs = atol(optarg); break;
@@ -408,14 +470,19 @@ int main(int argc, char **argv)
 		case O_DURABLE: opts.cfg.pg_durable = true; break;
 		case O_NOCHECK: opts.no_check = true; break;
 		case O_CHECKWAIT: opts.check_wait_s = atof(optarg); break;
-		case O_TRACK: opts.track_max = strtoull(optarg, NULL, 10); break;
+		case O_TRACK:
+			opts.track_max = strtoull(optarg, NULL, 10);
+			break;
 		case O_QUIET: opts.quiet = true; break;
 		case O_REPLAY: opts.replay_pct = (unsigned)atoi(optarg); break;
-		case O_SOURCES: opts.cfg.source_count = (unsigned)atoi(optarg); break;
+		case O_SOURCES:
+			opts.cfg.source_count = (unsigned)atoi(optarg);
+			break;
 		case O_BATCH: opts.cfg.batch = (unsigned)atoi(optarg); break;
 		case O_LIMITS: opts.bookd_limits = true; break;
 		case O_MAXERR: opts.max_error_pct = atof(optarg); break;
-		case O_HELP: case 'h': usage(stdout); return 0;
+		case O_HELP:
+		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -450,14 +517,16 @@ int main(int argc, char **argv)
 	bool compare = false;
 	if (strcmp(opts.command, "baseline") == 0) {
 		drivers[driver_count++] = &bb_driver_pg;
-	} else if (strcmp(opts.command, "run") == 0 || strcmp(opts.command, "compare") == 0) {
+	} else if (strcmp(opts.command, "run") == 0 ||
+		   strcmp(opts.command, "compare") == 0) {
 		compare = strcmp(opts.command, "compare") == 0;
 		const char *list = opts.drivers;
 		if (list == NULL) {
 			if (!compare)
 				bb_die("run needs --driver (see --help)");
-			list = bb_driver_bin.submit != NULL ? "baseline-pg,bookd-binary"
-							    : "baseline-pg,bookd-http";
+			list = bb_driver_bin.submit != NULL
+				       ? "baseline-pg,bookd-binary"
+				       : "baseline-pg,bookd-http";
 		}
 		const char *p = list;
 		while (*p != 0) {
@@ -466,7 +535,8 @@ int main(int argc, char **argv)
 			if (d == NULL)
 				bb_die("unknown driver '%.*s'", (int)len, p);
 			if (d->submit == NULL)
-				bb_die("driver %s was not built (no bookd_client library)", d->name);
+				bb_die("driver %s was not built (no bookd_client library)",
+				       d->name);
 			if (driver_count == 4)
 				bb_die("too many drivers");
 			drivers[driver_count++] = d;
@@ -481,17 +551,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (unsigned i = 0; i < driver_count; i++) {
-		if (drivers[i] == &bb_driver_pg && opts.cfg.database_url == NULL)
+		if (drivers[i] == &bb_driver_pg &&
+		    opts.cfg.database_url == NULL)
 			bb_die("the baseline needs DATABASE_URL or --database-url");
-		if (drivers[i] != &bb_driver_pg && opts.cfg.service_key == NULL &&
-		    opts.bookd_path == NULL)
+		if (drivers[i] != &bb_driver_pg &&
+		    opts.cfg.service_key == NULL && opts.bookd_path == NULL)
 			bb_die("bookd drivers need a service key: --key or BOOKD_SERVICE_KEY");
 	}
 	bool uses_bookd = false;
 	for (unsigned i = 0; i < driver_count; i++)
 		uses_bookd |= drivers[i] != &bb_driver_pg;
 	if (uses_bookd && opts.bookd_path == NULL)
-		opts.replica_url = opts.cfg.database_url; /* a bookd of yours may replicate there */
+		opts.replica_url =
+			opts.cfg.database_url; /* a bookd of yours may replicate there */
 	/* every flag checked before a bookd is started: bb_die leaves it running */
 	int sc_ids[BB_SCENARIO_MAX];
 	int sc_count = scenario_list(opts.scenarios, sc_ids);
@@ -521,9 +593,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (compare)
-		bb_report_compare((const struct bb_run *const *)runs, run_count, stdout);
-	if (uses_bookd && !bookd_info.started && bb_bookd_version(&opts.cfg, &bookd_info) == 0)
-		snprintf(bookd_info.source, sizeof(bookd_info.source), "admin/status");
+		bb_report_compare((const struct bb_run *const *)runs, run_count,
+				  stdout);
+	if (uses_bookd && !bookd_info.started &&
+	    bb_bookd_version(&opts.cfg, &bookd_info) == 0)
+		snprintf(bookd_info.source, sizeof(bookd_info.source),
+			 "admin/status");
 	if (run_count > 0)
 		write_reports(runs, run_count, uses_bookd);
 	bb_bookd_stop(&opts);
@@ -537,8 +612,10 @@ int main(int argc, char **argv)
 	if (problems > 0)
 		return 3;
 	if (over_budget > 0) {
-		fprintf(stderr, "bookbench: %d run(s) FAILED: errors over %g%% of the answers "
-				"(see above)\n", over_budget, opts.max_error_pct);
+		fprintf(stderr,
+			"bookbench: %d run(s) FAILED: errors over %g%% of the answers "
+			"(see above)\n",
+			over_budget, opts.max_error_pct);
 		return 4;
 	}
 	return bb_interrupted ? 130 : 0;

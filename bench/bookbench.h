@@ -39,7 +39,8 @@
  * (~18 min) are clamped. Fixed size: no allocation. */
 #define BB_HIST_SUB_BITS 6
 #define BB_HIST_MAG_MAX 40
-#define BB_HIST_BUCKET_COUNT ((BB_HIST_MAG_MAX - BB_HIST_SUB_BITS + 1) << BB_HIST_SUB_BITS)
+#define BB_HIST_BUCKET_COUNT                                                   \
+	((BB_HIST_MAG_MAX - BB_HIST_SUB_BITS + 1) << BB_HIST_SUB_BITS)
 
 struct bb_hist {
 	uint64_t count;
@@ -72,9 +73,9 @@ enum bb_op_kind {
 
 struct bb_op {
 	enum bb_op_kind kind;
-	uint64_t event_id;   /* BOOK, EVENT_GET */
-	uint64_t booking_id; /* CANCEL, BOOKING_GET */
-	uint64_t org_id;     /* EVENT_LIST */
+	uint64_t event_id;	/* BOOK, EVENT_GET */
+	uint64_t booking_id;	/* CANCEL, BOOKING_GET */
+	uint64_t org_id;	/* EVENT_LIST */
 	int64_t from_ms, to_ms; /* EVENT_LIST window, [from, to) */
 	char customer[BB_CUSTOMER_SIZE_MAX + 1];
 	char key[BB_KEY_SIZE_MAX]; /* idempotency key, "" for reads */
@@ -87,15 +88,15 @@ enum bb_code {
 	BB_EVENT_FULL,
 	BB_ALREADY_BOOKED,
 	BB_NOT_BOOKABLE,
-	BB_NOT_ACTIVE,    /* cancel of a booking already ended */
+	BB_NOT_ACTIVE, /* cancel of a booking already ended */
 	BB_REFUSAL_LAST = BB_NOT_ACTIVE,
 	BB_NOT_FOUND,
 	BB_IDEM_MISMATCH, /* key reused with another request */
 	BB_RATE_LIMITED,  /* 429 */
-	BB_UNAVAILABLE,   /* 503 */
-	BB_BAD_REQUEST,   /* 400, 401, 403, 422 */
+	BB_UNAVAILABLE,	  /* 503 */
+	BB_BAD_REQUEST,	  /* 400, 401, 403, 422 */
 	BB_SERVER_ERROR,  /* other 5xx */
-	BB_TRANSPORT,     /* connection lost, malformed answer */
+	BB_TRANSPORT,	  /* connection lost, malformed answer */
 	BB_REPLAY_DIFFERS, /* an idempotent replay answered differently (bookbench's own check) */
 	BB_OTHER,
 	BB_CODE_COUNT
@@ -118,20 +119,21 @@ enum bb_status {
 
 static inline bool bb_status_active(enum bb_status st)
 {
-	return st == BB_ST_CONFIRMED || st == BB_ST_PENDING || st == BB_ST_WAITLISTED;
+	return st == BB_ST_CONFIRMED || st == BB_ST_PENDING ||
+	       st == BB_ST_WAITLISTED;
 }
 
 struct bb_result {
 	enum bb_code code;
 	enum bb_status status;
-	uint64_t booking_id; /* BOOK, CANCEL, BOOKING_GET */
-	uint64_t event_id;   /* BOOKING_GET */
+	uint64_t booking_id;  /* BOOK, CANCEL, BOOKING_GET */
+	uint64_t event_id;    /* BOOKING_GET */
 	uint64_t promoted_id; /* CANCEL: the booking that got the seat, 0 none */
-	uint32_t position;   /* waitlist place, 0 when not waiting */
+	uint32_t position;    /* waitlist place, 0 when not waiting */
 	/* EVENT_GET */
 	uint32_t capacity, booked, held, waitlist_length;
 	bool event_cancelled;
-	uint32_t count;      /* EVENT_LIST: events returned */
+	uint32_t count; /* EVENT_LIST: events returned */
 	bool replayed;
 };
 
@@ -140,15 +142,15 @@ struct bb_result {
 struct bb_dataset {
 	/* asked for */
 	uint32_t org_count;
-	uint32_t event_count;       /* series of one event each, on one day */
+	uint32_t event_count; /* series of one event each, on one day */
 	uint32_t capacity, waitlist_capacity;
-	char day[11];               /* YYYY-MM-DD (UTC) the events are on */
-	int64_t day_ms;             /* its midnight, UTC */
-	char run_tag[24];           /* names objects of this run */
+	char day[11];	  /* YYYY-MM-DD (UTC) the events are on */
+	int64_t day_ms;	  /* its midnight, UTC */
+	char run_tag[24]; /* names objects of this run */
 	/* made by the driver's setup */
-	uint64_t *org_ids;          /* org_count */
-	uint64_t *event_ids;        /* event_count */
-	uint32_t *event_org;        /* event_count: index into org_ids */
+	uint64_t *org_ids;   /* org_count */
+	uint64_t *event_ids; /* event_count */
+	uint32_t *event_org; /* event_count: index into org_ids */
 };
 
 /* ---- Drivers ---------------------------------------------------------- */
@@ -160,15 +162,17 @@ struct bb_driver {
 	/* Largest useful --inflight per connection (1: one at a time). */
 	unsigned inflight_max;
 	/* Creates the data set (fills org_ids, event_ids, event_org). */
-	int (*setup)(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
-		     size_t err_size);
-	int (*open)(const struct bb_config *cfg, void **conn, char *err, size_t err_size);
+	int (*setup)(const struct bb_config *cfg, struct bb_dataset *ds,
+		     char *err, size_t err_size);
+	int (*open)(const struct bb_config *cfg, void **conn, char *err,
+		    size_t err_size);
 	/* Queues an operation (sent at the latest by the next poll). 0 or
 	 * -errno (the connection is then unusable). */
 	int (*submit)(void *conn, const struct bb_op *op);
 	/* Waits up to timeout_ns (0: do not wait) for results, returns how
 	 * many were written to out (in submit order), or -errno. */
-	int (*poll)(void *conn, struct bb_result *out, int max, int64_t timeout_ns);
+	int (*poll)(void *conn, struct bb_result *out, int max,
+		    int64_t timeout_ns);
 	void (*close)(void *conn);
 	/* Optional: the driver's own consistency checks after a run (e.g. the
 	 * SQL invariants of the baseline). Appends lines to report; returns
@@ -176,15 +180,16 @@ struct bb_driver {
 	int (*check)(const struct bb_config *cfg, const struct bb_dataset *ds,
 		     char *report, size_t report_size);
 	/* Optional: what the system says about itself, JSON object text. */
-	void (*describe)(const struct bb_config *cfg, char *out, size_t out_size);
+	void (*describe)(const struct bb_config *cfg, char *out,
+			 size_t out_size);
 };
 
 /* A driver's functions are named <prefix>_setup, _open, _submit, _poll,
  * _close and _describe (check, optional, is set on its own):
  * BB_DRIVER_FUNCS(http) in a struct bb_driver initializer sets them. */
-#define BB_DRIVER_FUNCS(prefix)                                               \
-	.setup = prefix##_setup, .open = prefix##_open,                       \
-	.submit = prefix##_submit, .poll = prefix##_poll,                     \
+#define BB_DRIVER_FUNCS(prefix)                                                \
+	.setup = prefix##_setup, .open = prefix##_open,                        \
+	.submit = prefix##_submit, .poll = prefix##_poll,                      \
 	.close = prefix##_close, .describe = prefix##_describe
 
 extern const struct bb_driver bb_driver_pg;
@@ -197,34 +202,37 @@ struct bb_bookd_info; /* below */
  * files (setup-baseline). 0 or -errno, err filled. */
 int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size);
 /* A fresh database `name` next to url's; new_url is url pointing at it. */
-int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
-		    char *err, size_t err_size);
+int bb_pg_create_db(const char *url, const char *name, char *new_url,
+		    size_t new_url_size, char *err, size_t err_size);
 int bb_pg_drop_db(const char *url, const char *name);
 /* The replication check: waits up to wait_s for bookd's tables in url to
  * hold the events' booked counts and the acknowledged bookings (cancelled
  * or not); appends a line to report; the number of problems, or -errno. */
-int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
-			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
-			size_t booking_count, double wait_s, char *report, size_t report_size);
+int bb_pg_replica_check(const char *url, const uint64_t *event_ids,
+			const uint32_t *booked, size_t count,
+			const uint64_t *booking_ids, const uint8_t *cancelled,
+			size_t booking_count, double wait_s, char *report,
+			size_t report_size);
 /* bookd over HTTP (bookbench_http.c): 0 when /health answers 200. */
 int bb_http_health(const struct bb_config *cfg);
 /* A short JSON object of /v1/admin/status for the report (both bookd
  * drivers); via names the driver's protocol. */
-void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size);
+void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out,
+		       size_t out_size);
 /* The version and build type a bookd reports in /v1/admin/status. */
 int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out);
 
 /* ---- Configuration (flags) -------------------------------------------- */
 
 struct bb_config {
-	const char *database_url;  /* baseline-pg, and the replication check */
-	const char *http_addr;     /* host:port */
-	const char *binary_addr;   /* host:port */
+	const char *database_url; /* baseline-pg, and the replication check */
+	const char *http_addr;	  /* host:port */
+	const char *binary_addr;  /* host:port */
 	const char *service_key;
 	const char *baseline_sql_dir;
-	bool pg_durable;           /* ALTER SYSTEM fsync = on before the baseline */
-	unsigned batch;            /* bookd-binary: bookings per book.batch frame (<= 1: none) */
-	unsigned source_count;     /* HTTP to loopback: spread connections over
+	bool pg_durable; /* ALTER SYSTEM fsync = on before the baseline */
+	unsigned batch; /* bookd-binary: bookings per book.batch frame (<= 1: none) */
+	unsigned source_count; /* HTTP to loopback: spread connections over
 				      127.0.0.2.. (as many clients would come) */
 	bool verbose;
 };
@@ -245,7 +253,7 @@ void bb_errf(char *err, size_t err_size, const char *fmt, ...)
 #define BB_TIMELINE_MAX 86400
 
 struct bb_second {
-	double t;          /* seconds since start, end of the interval */
+	double t; /* seconds since start, end of the interval */
 	uint64_t count, errors;
 	uint64_t p50_ns, p99_ns, max_ns;
 };
@@ -253,19 +261,19 @@ struct bb_second {
 struct bb_run {
 	char scenario[32];
 	char driver[32];
-	char mode[16];            /* closed | open */
+	char mode[16]; /* closed | open */
 	unsigned connections, inflight;
-	double rate;              /* open loop, requests/s offered */
+	double rate; /* open loop, requests/s offered */
 	struct bb_dataset *ds;
 	double elapsed_s;
-	uint64_t count;           /* completed requests */
+	uint64_t count; /* completed requests */
 	uint64_t by_code[BB_CODE_COUNT];
 	uint64_t by_kind[BB_OP_KIND_COUNT];
-	uint64_t bookings_acked;  /* confirmed + waitlisted answers */
+	uint64_t bookings_acked; /* confirmed + waitlisted answers */
 	uint64_t cancels_acked;
 	uint64_t promotions;
-	uint64_t unsent;          /* open loop: due but not sent at the end (fell behind) */
-	struct bb_hist hist;      /* all requests */
+	uint64_t unsent; /* open loop: due but not sent at the end (fell behind) */
+	struct bb_hist hist; /* all requests */
 	struct bb_hist hist_kind[BB_OP_KIND_COUNT];
 	struct bb_second *timeline;
 	unsigned timeline_count;
@@ -273,32 +281,34 @@ struct bb_run {
 	bool checked;
 	int check_problems;
 	char check_report[4096];
-	char system[1024];        /* describe(): JSON object, or "" */
+	char system[1024]; /* describe(): JSON object, or "" */
 	/* the error budget: errors (429, 5xx, transport, ...) over at most
 	 * --max-error-pct of the answers, else the run failed */
 	double error_pct;
-	char failed[256];         /* why the run failed its budget, "" when it did not */
+	char failed[256]; /* why the run failed its budget, "" when it did not */
 };
 
 /* The bookd a run measured: its version and build type, from `bookd
  * --version` (bookbench started it) or /v1/admin/status; "" when unknown. */
 struct bb_bookd_info {
 	char version[32], build_type[48];
-	char source[16];          /* "--version" | "admin/status" | "" */
-	bool started;             /* bookbench started it (--bookd) */
-	bool limits_off;          /* ... with its rate limits off */
+	char source[16]; /* "--version" | "admin/status" | "" */
+	bool started;	 /* bookbench started it (--bookd) */
+	bool limits_off; /* ... with its rate limits off */
 };
 
 uint64_t bb_run_errors(const struct bb_run *run);
 
 void bb_report_table(const struct bb_run *run, FILE *f);
 /* Each non-baseline run against the baseline run of the same scenario. */
-void bb_report_compare(const struct bb_run *const *runs, unsigned run_count, FILE *f);
+void bb_report_compare(const struct bb_run *const *runs, unsigned run_count,
+		       FILE *f);
 /* result.json (BB_REPORT_JSON) or report.html (BB_REPORT_HTML) of the runs,
  * written to path: 0, or -1 when the file cannot be written. */
 enum bb_report_format { BB_REPORT_JSON, BB_REPORT_HTML };
-int bb_report_write(enum bb_report_format format, const struct bb_run *const *runs,
-		    unsigned run_count, const char *command, const char *machine,
+int bb_report_write(enum bb_report_format format,
+		    const struct bb_run *const *runs, unsigned run_count,
+		    const char *command, const char *machine,
 		    const struct bb_bookd_info *bookd, const char *path);
 
 #endif

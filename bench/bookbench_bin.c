@@ -28,8 +28,8 @@
 #define BIN_QUEUE_MAX 4096
 
 struct bin_pending {
-	uint64_t req_id;  /* 0: in the batch being gathered */
-	int32_t index;    /* its item in a book.batch, -1 for a plain request */
+	uint64_t req_id; /* 0: in the batch being gathered */
+	int32_t index;	 /* its item in a book.batch, -1 for a plain request */
 	enum bb_op_kind kind;
 	uint64_t booking_id;
 };
@@ -61,7 +61,8 @@ static int batch_send(struct bin_conn *c)
 	/* its items are the last batch_count pending requests */
 	for (uint32_t i = 0; i < c->batch_count; i++) {
 		struct bin_pending *p =
-			&c->q[(c->q_head + c->q_count - c->batch_count + i) % BIN_QUEUE_MAX];
+			&c->q[(c->q_head + c->q_count - c->batch_count + i) %
+			      BIN_QUEUE_MAX];
 		p->req_id = id;
 	}
 	c->batch_count = 0;
@@ -80,10 +81,13 @@ static enum bb_code code_of(int code)
 	case BC_NOT_FOUND: return BB_NOT_FOUND;
 	case BC_IDEMPOTENCY_KEY_REUSED: return BB_IDEM_MISMATCH;
 	case BC_RATE_LIMITED: return BB_RATE_LIMITED;
-	case BC_UNAVAILABLE: case BC_OVERLOADED: return BB_UNAVAILABLE;
-	case BC_INVALID_REQUEST: case BC_UNAUTHORIZED: case BC_FORBIDDEN:
-	case BC_IDEMPOTENCY_KEY_REQUIRED: case BC_FRAME_TOO_LARGE:
-		return BB_BAD_REQUEST;
+	case BC_UNAVAILABLE:
+	case BC_OVERLOADED: return BB_UNAVAILABLE;
+	case BC_INVALID_REQUEST:
+	case BC_UNAUTHORIZED:
+	case BC_FORBIDDEN:
+	case BC_IDEMPOTENCY_KEY_REQUIRED:
+	case BC_FRAME_TOO_LARGE: return BB_BAD_REQUEST;
 	case BC_INTERNAL: return BB_SERVER_ERROR;
 	default: return BB_OTHER;
 	}
@@ -101,18 +105,21 @@ static enum bb_status status_of(enum bc_booking_status s)
 	}
 }
 
-static int bin_open(const struct bb_config *cfg, void **out, char *err, size_t err_size)
+static int bin_open(const struct bb_config *cfg, void **out, char *err,
+		    size_t err_size)
 {
 	struct bin_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	int rc = bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &c->bc,
+	int rc = bc_connect(cfg->binary_addr,
+			    cfg->service_key ? cfg->service_key : "", &c->bc,
 			    err, err_size);
 	if (rc < 0) {
 		free(c);
 		return rc;
 	}
-	c->batch_max = cfg->batch > BC_BATCH_COUNT_MAX ? BC_BATCH_COUNT_MAX : cfg->batch;
+	c->batch_max = cfg->batch > BC_BATCH_COUNT_MAX ? BC_BATCH_COUNT_MAX
+						       : cfg->batch;
 	*out = c;
 	return 0;
 }
@@ -126,7 +133,8 @@ static void bin_close(void *conn)
 	free(c);
 }
 
-static void fill(struct bb_result *out, const struct bc_answer *a, enum bb_op_kind kind)
+static void fill(struct bb_result *out, const struct bc_answer *a,
+		 enum bb_op_kind kind)
 {
 	memset(out, 0, sizeof(*out));
 	out->code = code_of(a->code);
@@ -170,7 +178,9 @@ static int recv_one(struct bin_conn *c)
 		/* a whole batch refused: each of its items gets the answer */
 		uint64_t id = a.req_id;
 		while (c->q_count > 0 && c->q[c->q_head].req_id == id) {
-			struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+			struct bb_result *out =
+				&c->ready[(c->r_head + c->r_count) %
+					  BIN_QUEUE_MAX];
 			fill(out, &a, BB_OP_BOOK);
 			c->r_count++;
 			c->q_head = (c->q_head + 1) % BIN_QUEUE_MAX;
@@ -181,7 +191,8 @@ static int recv_one(struct bin_conn *c)
 	if (a.index != c->q[c->q_head].index)
 		return -EPROTO; /* a batch's items come in order too */
 	struct bin_pending *p = &c->q[c->q_head];
-	struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+	struct bb_result *out =
+		&c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
 	fill(out, &a, p->kind);
 	if (p->kind == BB_OP_BOOKING_GET && out->booking_id == 0)
 		out->booking_id = p->booking_id;
@@ -202,14 +213,19 @@ static int bin_submit(void *conn, const struct bb_op *op)
 		ASSERT(c->batch_max <= BC_BATCH_COUNT_MAX);
 		ASSERT(c->batch_count < c->batch_max); /* sent once full */
 		uint32_t i = c->batch_count++;
-		snprintf(c->customers[i], sizeof(c->customers[i]), "%s", op->customer);
+		snprintf(c->customers[i], sizeof(c->customers[i]), "%s",
+			 op->customer);
 		snprintf(c->keys[i], sizeof(c->keys[i]), "%s", op->key);
-		c->items[i] = (struct bc_book_item){ .event_id = op->event_id,
-						     .customer_id = c->customers[i],
-						     .key = c->keys[i],
-						     .payment = BC_PAY_NONE };
-		struct bin_pending *p = &c->q[(c->q_head + c->q_count) % BIN_QUEUE_MAX];
-		*p = (struct bin_pending){ .req_id = 0, .index = (int32_t)i, .kind = BB_OP_BOOK };
+		c->items[i] =
+			(struct bc_book_item){ .event_id = op->event_id,
+					       .customer_id = c->customers[i],
+					       .key = c->keys[i],
+					       .payment = BC_PAY_NONE };
+		struct bin_pending *p =
+			&c->q[(c->q_head + c->q_count) % BIN_QUEUE_MAX];
+		*p = (struct bin_pending){ .req_id = 0,
+					   .index = (int32_t)i,
+					   .kind = BB_OP_BOOK };
 		c->q_count++;
 		return c->batch_count == c->batch_max ? batch_send(c) : 0;
 	}
@@ -218,7 +234,8 @@ static int bin_submit(void *conn, const struct bb_op *op)
 		return rc;
 	switch (op->kind) {
 	case BB_OP_BOOK:
-		rc = bc_book_async(c->bc, op->event_id, op->customer, op->key, BC_PAY_NONE, &id);
+		rc = bc_book_async(c->bc, op->event_id, op->customer, op->key,
+				   BC_PAY_NONE, &id);
 		break;
 	case BB_OP_CANCEL:
 		rc = bc_cancel_async(c->bc, op->booking_id, op->key, &id);
@@ -237,22 +254,24 @@ static int bin_submit(void *conn, const struct bb_op *op)
 				return rc;
 		}
 		static __thread struct bc_event events[50];
-		struct bc_list_query q = { .org_id = op->org_id, .from = op->from_ms,
-					   .to = op->to_ms, .limit = 50 };
+		struct bc_list_query q = { .org_id = op->org_id,
+					   .from = op->from_ms,
+					   .to = op->to_ms,
+					   .limit = 50 };
 		uint32_t count = 0;
 		char cursor[BC_CURSOR_SIZE];
 		rc = bc_event_list(c->bc, &q, events, 50, &count, cursor);
 		if (rc < 0)
 			return rc;
-		struct bb_result *out = &c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
+		struct bb_result *out =
+			&c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
 		memset(out, 0, sizeof(*out));
 		out->code = code_of(rc);
 		out->count = count;
 		c->r_count++;
 		return 0;
 	}
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	if (rc < 0)
 		return rc;
@@ -267,7 +286,8 @@ static int bin_submit(void *conn, const struct bb_op *op)
 	return 0;
 }
 
-static int bin_poll(void *conn, struct bb_result *out, int max, int64_t timeout_ns)
+static int bin_poll(void *conn, struct bb_result *out, int max,
+		    int64_t timeout_ns)
 {
 	struct bin_conn *c = conn;
 	(void)timeout_ns;
@@ -293,18 +313,21 @@ static int bin_poll(void *conn, struct bb_result *out, int max, int64_t timeout_
 	return n;
 }
 
-static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
-		     size_t err_size)
+static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds,
+		     char *err, size_t err_size)
 {
 	bc_client *bc;
-	int rc = bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &bc, err,
+	int rc = bc_connect(cfg->binary_addr,
+			    cfg->service_key ? cfg->service_key : "", &bc, err,
 			    err_size);
 	if (rc < 0)
 		return rc;
 	uint32_t no = ds->org_count, ne = ds->event_count;
-	uint64_t *locs = calloc(no, sizeof(*locs)), *insts = calloc(no, sizeof(*insts));
+	uint64_t *locs = calloc(no, sizeof(*locs)),
+		 *insts = calloc(no, sizeof(*insts));
 	struct bc_event *page = calloc(BC_LIST_LIMIT_MAX, sizeof(*page));
-	if (bb_dataset_alloc(ds) < 0 || locs == NULL || insts == NULL || page == NULL) {
+	if (bb_dataset_alloc(ds) < 0 || locs == NULL || insts == NULL ||
+	    page == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -316,11 +339,13 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *e
 		if (rc != BC_OK)
 			goto refused;
 		snprintf(key, sizeof(key), "bb-%s-loc-%u", ds->run_tag, o);
-		rc = bc_location_create(bc, ds->org_ids[o], "studio", key, &locs[o]);
+		rc = bc_location_create(bc, ds->org_ids[o], "studio", key,
+					&locs[o]);
 		if (rc != BC_OK)
 			goto refused;
 		snprintf(key, sizeof(key), "bb-%s-ins-%u", ds->run_tag, o);
-		rc = bc_instructor_create(bc, ds->org_ids[o], "coach", key, &insts[o]);
+		rc = bc_instructor_create(bc, ds->org_ids[o], "coach", key,
+					  &insts[o]);
 		if (rc != BC_OK)
 			goto refused;
 	}
@@ -329,13 +354,22 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *e
 		unsigned minute = (unsigned)((uint64_t)i * 1440 / ne);
 		char title[32], start[16];
 		snprintf(title, sizeof(title), "class %u", i);
-		snprintf(start, sizeof(start), "%02u:%02u", minute / 60, minute % 60);
+		snprintf(start, sizeof(start), "%02u:%02u", minute / 60,
+			 minute % 60);
 		struct bc_series_spec spec = {
-			.org_id = ds->org_ids[o], .location_id = locs[o], .instructor_id = insts[o],
-			.title = title, .capacity = ds->capacity,
-			.waitlist_capacity = ds->waitlist_capacity, .price_cents = 0,
-			.currency = NULL, .timezone = "UTC", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
-			.start_time = start, .duration_min = 60, .first_date = ds->day,
+			.org_id = ds->org_ids[o],
+			.location_id = locs[o],
+			.instructor_id = insts[o],
+			.title = title,
+			.capacity = ds->capacity,
+			.waitlist_capacity = ds->waitlist_capacity,
+			.price_cents = 0,
+			.currency = NULL,
+			.timezone = "UTC",
+			.weekdays = "MO,TU,WE,TH,FR,SA,SU",
+			.start_time = start,
+			.duration_min = 60,
+			.first_date = ds->day,
 			.last_date = ds->day,
 		};
 		uint64_t sid;
@@ -349,12 +383,15 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *e
 	for (uint32_t o = 0; o < no; o++) {
 		char cursor[BC_CURSOR_SIZE] = "";
 		for (int pg = 0; pg < 100000; pg++) {
-			struct bc_list_query q = { .org_id = ds->org_ids[o], .from = ds->day_ms,
+			struct bc_list_query q = { .org_id = ds->org_ids[o],
+						   .from = ds->day_ms,
 						   .limit = BC_LIST_LIMIT_MAX,
-						   .cursor = cursor[0] ? cursor : NULL };
+						   .cursor = cursor[0] ? cursor
+								       : NULL };
 			uint32_t count = 0;
 			char next[BC_CURSOR_SIZE];
-			rc = bc_event_list(bc, &q, page, BC_LIST_LIMIT_MAX, &count, next);
+			rc = bc_event_list(bc, &q, page, BC_LIST_LIMIT_MAX,
+					   &count, next);
 			if (rc != BC_OK)
 				goto refused;
 			for (uint32_t k = 0; k < count; k++) {
@@ -370,8 +407,9 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *e
 		}
 	}
 	if (found != ne) {
-		bb_errf(err, err_size, "bookd lists %u events for the run's orgs, wanted %u", found,
-			ne);
+		bb_errf(err, err_size,
+			"bookd lists %u events for the run's orgs, wanted %u",
+			found, ne);
 		rc = -EIO;
 		goto out;
 	}
@@ -381,8 +419,8 @@ refused:
 	if (rc < 0)
 		bb_errf(err, err_size, "binary connection: %s", strerror(-rc));
 	else
-		bb_errf(err, err_size, "refused: %s (%s)", bc_last(bc)->code_name,
-			bc_last(bc)->message);
+		bb_errf(err, err_size, "refused: %s (%s)",
+			bc_last(bc)->code_name, bc_last(bc)->message);
 	rc = -EIO;
 out:
 	free(page);
@@ -392,12 +430,14 @@ out:
 	return rc;
 }
 
-static void bin_describe(const struct bb_config *cfg, char *out, size_t out_size)
+static void bin_describe(const struct bb_config *cfg, char *out,
+			 size_t out_size)
 {
 	bc_client *bc;
 	char err[BB_ERR_SIZE];
 	struct bc_status_info st;
-	if (bc_connect(cfg->binary_addr, cfg->service_key ? cfg->service_key : "", &bc, err,
+	if (bc_connect(cfg->binary_addr,
+		       cfg->service_key ? cfg->service_key : "", &bc, err,
 		       sizeof(err)) < 0) {
 		snprintf(out, out_size, "{\"system\":\"bookd (binary)\"}");
 		return;
@@ -405,9 +445,10 @@ static void bin_describe(const struct bb_config *cfg, char *out, size_t out_size
 	if (bc_status(bc, &st) == BC_OK)
 		snprintf(out, out_size,
 			 "{\"system\":\"bookd (binary)\",\"replication\":\"%s\",\"shards\":%u,"
-			 "\"threads\":%u,\"wal_sync_us_avg\":%" PRIu64 ",\"binary\":\"%s\"}",
-			 st.repl_state, st.shard_count, st.thread_count, st.wal_sync_us_avg,
-			 cfg->binary_addr);
+			 "\"threads\":%u,\"wal_sync_us_avg\":%" PRIu64
+			 ",\"binary\":\"%s\"}",
+			 st.repl_state, st.shard_count, st.thread_count,
+			 st.wal_sync_us_avg, cfg->binary_addr);
 	else
 		snprintf(out, out_size, "{\"system\":\"bookd (binary)\"}");
 	bc_close(bc);

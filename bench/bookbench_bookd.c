@@ -32,7 +32,8 @@ static int free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		bb_die("socket: %s", strerror(errno));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
@@ -61,14 +62,17 @@ void bb_bookd_stop(const struct bb_opts *o)
 	}
 	if (repl_db[0] != 0) {
 		if (bb_pg_drop_db(o->cfg.database_url, repl_db) < 0)
-			fprintf(stderr, "bookbench: could not drop database %s\n", repl_db);
+			fprintf(stderr,
+				"bookbench: could not drop database %s\n",
+				repl_db);
 		repl_db[0] = 0;
 	}
 	if (bookd_dir[0] != 0) {
 		char cmd[320];
 		snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", bookd_dir);
 		if (system(cmd) != 0)
-			fprintf(stderr, "bookbench: could not remove %s\n", bookd_dir);
+			fprintf(stderr, "bookbench: could not remove %s\n",
+				bookd_dir);
 		bookd_dir[0] = 0;
 	}
 }
@@ -85,14 +89,16 @@ static void bookd_info_of(const struct bb_opts *o, const char *path,
 	if (p == NULL)
 		return;
 	if (fgets(line, sizeof(line), p) != NULL &&
-	    sscanf(line, "bookd %31s (%47[^)])", info->version, info->build_type) == 2)
+	    sscanf(line, "bookd %31s (%47[^)])", info->version,
+		   info->build_type) == 2)
 		snprintf(info->source, sizeof(info->source), "--version");
 	else
 		info->version[0] = info->build_type[0] = 0;
 	pclose(p);
 }
 
-void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *info)
+void bb_bookd_start(struct bb_opts *o, const char *path,
+		    struct bb_bookd_info *info)
 {
 	static char http_addr[64], bin_addr[64], key[64];
 	snprintf(bookd_dir, sizeof(bookd_dir), "/tmp/bookbench-bookd.XXXXXX");
@@ -104,7 +110,8 @@ void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *i
 	snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%d", hp);
 	snprintf(bin_addr, sizeof(bin_addr), "127.0.0.1:%d", bp);
 	if (o->cfg.service_key == NULL) {
-		snprintf(key, sizeof(key), "bookbench-%08" PRIx64, (uint64_t)bb_now_ns() & 0xffffffff);
+		snprintf(key, sizeof(key), "bookbench-%08" PRIx64,
+			 (uint64_t)bb_now_ns() & 0xffffffff);
 		o->cfg.service_key = key;
 	}
 	o->cfg.http_addr = http_addr;
@@ -114,12 +121,15 @@ void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *i
 		char err[BB_ERR_SIZE];
 		if (o->cfg.database_url == NULL)
 			bb_die("--bookd-replicate needs DATABASE_URL");
-		snprintf(repl_db, sizeof(repl_db), "bookbench_repl_%d", (int)getpid());
-		if (bb_pg_create_db(o->cfg.database_url, repl_db, repl_url, sizeof(repl_url), err,
-				    sizeof(err)) < 0)
+		snprintf(repl_db, sizeof(repl_db), "bookbench_repl_%d",
+			 (int)getpid());
+		if (bb_pg_create_db(o->cfg.database_url, repl_db, repl_url,
+				    sizeof(repl_url), err, sizeof(err)) < 0)
 			bb_die("%s", err);
 		o->replica_url = repl_url;
-		fprintf(stderr, "bookbench: the bookd replicates into a fresh database %s\n", repl_db);
+		fprintf(stderr,
+			"bookbench: the bookd replicates into a fresh database %s\n",
+			repl_db);
 	}
 	char log_path[300];
 	snprintf(log_path, sizeof(log_path), "%s/bookd.log", bookd_dir);
@@ -150,7 +160,8 @@ void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *i
 	bookd_pid = pid;
 	for (int i = 0; i < 300; i++) {
 		if (bb_http_health(&o->cfg) == 0) {
-			fprintf(stderr, "bookbench: started %s (pid %d): HTTP %s, binary %s, data %s\n",
+			fprintf(stderr,
+				"bookbench: started %s (pid %d): HTTP %s, binary %s, data %s\n",
 				path, (int)pid, http_addr, bin_addr, bookd_dir);
 			fprintf(stderr, "bookbench: %s\n",
 				o->bookd_limits
@@ -165,7 +176,8 @@ void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *i
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			bookd_pid = 0;
-			bb_die("%s exited during start-up (see %s)", path, log_path);
+			bb_die("%s exited during start-up (see %s)", path,
+			       log_path);
 		}
 		usleep(50000);
 	}

@@ -59,7 +59,8 @@ struct ev_idx {
 
 static int ev_idx_cmp(const void *a, const void *b)
 {
-	uint64_t x = ((const struct ev_idx *)a)->id, y = ((const struct ev_idx *)b)->id;
+	uint64_t x = ((const struct ev_idx *)a)->id,
+		 y = ((const struct ev_idx *)b)->id;
 	return x < y ? -1 : x > y;
 }
 
@@ -70,21 +71,24 @@ static struct ev_idx *event_index_build(const struct bb_dataset *ds)
 	if (sorted == NULL)
 		bb_die("out of memory");
 	for (uint32_t e = 0; e < ds->event_count; e++)
-		sorted[e] = (struct ev_idx){ .id = ds->event_ids[e], .index = e };
+		sorted[e] =
+			(struct ev_idx){ .id = ds->event_ids[e], .index = e };
 	qsort(sorted, ds->event_count, sizeof(*sorted), ev_idx_cmp);
 	return sorted;
 }
 
 /* ds->event_count when not found. */
-static uint32_t event_index(const struct ev_idx *sorted, const struct bb_dataset *ds, uint64_t id)
+static uint32_t event_index(const struct ev_idx *sorted,
+			    const struct bb_dataset *ds, uint64_t id)
 {
 	struct ev_idx key = { .id = id };
-	const struct ev_idx *at = bsearch(&key, sorted, ds->event_count, sizeof(*sorted),
-					  ev_idx_cmp);
+	const struct ev_idx *at = bsearch(&key, sorted, ds->event_count,
+					  sizeof(*sorted), ev_idx_cmp);
 	return at ? at->index : ds->event_count;
 }
 
-static void rep(struct bb_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rep(struct bb_run *run, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void rep(struct bb_run *run, const char *fmt, ...)
 {
 	size_t used = strlen(run->check_report);
@@ -92,7 +96,8 @@ static void rep(struct bb_run *run, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(run->check_report + used, sizeof(run->check_report) - used, fmt, ap);
+	vsnprintf(run->check_report + used, sizeof(run->check_report) - used,
+		  fmt, ap);
 	va_end(ap);
 	used = strlen(run->check_report);
 	if (used + 1 < sizeof(run->check_report)) {
@@ -101,13 +106,14 @@ static void rep(struct bb_run *run, const char *fmt, ...)
 	}
 }
 
-static int read_window(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		       struct bb_result *res, size_t n);
+static int read_window(const struct bb_driver *drv, void *conn,
+		       const struct bb_op *ops, struct bb_result *res,
+		       size_t n);
 
 /* Pipelined reads through one connection: ops[i] -> res[i]. Reads refused
  * by a rate limit are made again, after a pause. */
-static int read_many(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		     struct bb_result *res, size_t n)
+static int read_many(const struct bb_driver *drv, void *conn,
+		     const struct bb_op *ops, struct bb_result *res, size_t n)
 {
 	int rc = read_window(drv, conn, ops, res, n);
 	if (rc < 0)
@@ -115,7 +121,8 @@ static int read_many(const struct bb_driver *drv, void *conn, const struct bb_op
 	for (int round = 0; round < 10000; round++) {
 		size_t again = 0;
 		for (size_t i = 0; i < n; i++)
-			if (res[i].code == BB_RATE_LIMITED || res[i].code == BB_UNAVAILABLE)
+			if (res[i].code == BB_RATE_LIMITED ||
+			    res[i].code == BB_UNAVAILABLE)
 				again++;
 		if (again == 0)
 			return 0;
@@ -126,7 +133,8 @@ static int read_many(const struct bb_driver *drv, void *conn, const struct bb_op
 			bb_die("out of memory");
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++)
-			if (res[i].code == BB_RATE_LIMITED || res[i].code == BB_UNAVAILABLE) {
+			if (res[i].code == BB_RATE_LIMITED ||
+			    res[i].code == BB_UNAVAILABLE) {
 				o[k] = ops[i];
 				at[k++] = i;
 			}
@@ -143,10 +151,12 @@ static int read_many(const struct bb_driver *drv, void *conn, const struct bb_op
 	return 0;
 }
 
-static int read_window(const struct bb_driver *drv, void *conn, const struct bb_op *ops,
-		       struct bb_result *res, size_t n)
+static int read_window(const struct bb_driver *drv, void *conn,
+		       const struct bb_op *ops, struct bb_result *res, size_t n)
 {
-	unsigned window = drv->inflight_max < BB_CHECK_WINDOW ? drv->inflight_max : BB_CHECK_WINDOW;
+	unsigned window = drv->inflight_max < BB_CHECK_WINDOW
+				  ? drv->inflight_max
+				  : BB_CHECK_WINDOW;
 	size_t sent = 0, done = 0;
 	ASSERT(window > 0); /* every driver takes at least one request */
 	while (done < n) {
@@ -156,7 +166,8 @@ static int read_window(const struct bb_driver *drv, void *conn, const struct bb_
 				return rc;
 			sent++;
 		}
-		int got = drv->poll(conn, res + done, (int)(sent - done), 10 * 1000000000LL);
+		int got = drv->poll(conn, res + done, (int)(sent - done),
+				    10 * 1000000000LL);
 		if (got < 0)
 			return got;
 		ASSERT(got <= (int)(sent - done)); /* poll's max */
@@ -195,10 +206,11 @@ static void *read_part_main(void *arg)
 }
 
 static int read_parallel(const struct bb_opts *o, const struct bb_driver *drv,
-			 const struct bb_op *ops, struct bb_result *res, size_t n, char *err,
-			 size_t err_size)
+			 const struct bb_op *ops, struct bb_result *res,
+			 size_t n, char *err, size_t err_size)
 {
-	unsigned k = o->connections < BB_CHECK_CONN_MAX ? o->connections : BB_CHECK_CONN_MAX;
+	unsigned k = o->connections < BB_CHECK_CONN_MAX ? o->connections
+							: BB_CHECK_CONN_MAX;
 	if (n < (size_t)k * 64)
 		k = 1;
 	ASSERT(k >= 1); /* --connections is 1.. */
@@ -206,9 +218,13 @@ static int read_parallel(const struct bb_opts *o, const struct bb_driver *drv,
 	pthread_t threads[BB_CHECK_CONN_MAX];
 	for (unsigned i = 0; i < k; i++) {
 		size_t a = n * i / k, b = n * (i + 1) / k;
-		parts[i] = (struct read_part){ .cfg = &o->cfg, .drv = drv, .ops = ops + a,
-					       .res = res + a, .n = b - a };
-		if (pthread_create(&threads[i], NULL, read_part_main, &parts[i]) != 0)
+		parts[i] = (struct read_part){ .cfg = &o->cfg,
+					       .drv = drv,
+					       .ops = ops + a,
+					       .res = res + a,
+					       .n = b - a };
+		if (pthread_create(&threads[i], NULL, read_part_main,
+				   &parts[i]) != 0)
 			bb_die("pthread_create failed");
 	}
 	int rc = 0;
@@ -259,9 +275,11 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 		if (ev[i].booked + ev[i].held > ev[i].capacity)
 			over++;
 	}
-	rep(run, "events: %u read, %u overbooked, %u unreadable; %" PRIu64
-		 " seats taken, %" PRIu64 " waiting",
-	    ds->event_count - unread, over, unread, booked_total, waiting_total);
+	rep(run,
+	    "events: %u read, %u overbooked, %u unreadable; %" PRIu64
+	    " seats taken, %" PRIu64 " waiting",
+	    ds->event_count - unread, over, unread, booked_total,
+	    waiting_total);
 	problems += (int)(over + unread);
 
 	/* 2. acknowledged bookings: present, in the state expected */
@@ -276,7 +294,8 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 		bb_die("out of memory");
 	size_t m = 0;
 	for (unsigned k = 0; k < r->connections; k++) {
-		memcpy(acks + m, r->workers[k].acks, r->workers[k].ack_count * sizeof(*acks));
+		memcpy(acks + m, r->workers[k].acks,
+		       r->workers[k].ack_count * sizeof(*acks));
 		m += r->workers[k].ack_count;
 	}
 	qsort(acks, m, sizeof(*acks), ack_cmp);
@@ -285,7 +304,8 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 	uint64_t orphan_cancels = 0;
 	for (size_t i = 0; i < m; i++) {
 		if (acks[i].cancelled && acks[i].event_id == 0) {
-			if (nb > 0 && acks[nb - 1].booking_id == acks[i].booking_id)
+			if (nb > 0 &&
+			    acks[nb - 1].booking_id == acks[i].booking_id)
 				acks[nb - 1].cancelled = 1;
 			else
 				orphan_cancels++;
@@ -315,15 +335,21 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 		if (bres[i].code != BB_OK) {
 			missing++;
 			if (missing <= 3)
-				rep(run, "  booking %" PRIu64 " (event %" PRIu64 "): %s",
-				    acks[i].booking_id, acks[i].event_id, bb_code_name(bres[i].code));
+				rep(run,
+				    "  booking %" PRIu64 " (event %" PRIu64
+				    "): %s",
+				    acks[i].booking_id, acks[i].event_id,
+				    bb_code_name(bres[i].code));
 			continue;
 		}
 		bool is_active = bb_status_active(bres[i].status);
-		if (acks[i].cancelled ? bres[i].status != BB_ST_CANCELLED : !is_active) {
+		if (acks[i].cancelled ? bres[i].status != BB_ST_CANCELLED
+				      : !is_active) {
 			wrong++;
 			if (wrong <= 3)
-				rep(run, "  booking %" PRIu64 ": status %d, expected %s",
+				rep(run,
+				    "  booking %" PRIu64
+				    ": status %d, expected %s",
 				    acks[i].booking_id, (int)bres[i].status,
 				    acks[i].cancelled ? "cancelled" : "active");
 		}
@@ -341,8 +367,10 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 			it->status = (uint8_t)bres[i].status;
 		}
 	}
-	rep(run, "bookings: %zu acknowledged read back: %" PRIu64 " active, %" PRIu64
-		 " cancelled by bookbench, %" PRIu64 " missing, %" PRIu64 " in a wrong state",
+	rep(run,
+	    "bookings: %zu acknowledged read back: %" PRIu64 " active, %" PRIu64
+	    " cancelled by bookbench, %" PRIu64 " missing, %" PRIu64
+	    " in a wrong state",
 	    nb, active, cancelled, missing, wrong);
 	problems += (int)(missing + wrong);
 
@@ -380,8 +408,10 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 			len_diff++;
 	free(wl_seen);
 	free(ev_sorted);
-	rep(run, "waitlists: %" PRIu64 " events, %" PRIu64 " waiting; %" PRIu64
-		 " position gaps, %" PRIu64 " FIFO inversions, %" PRIu64 " length mismatches",
+	rep(run,
+	    "waitlists: %" PRIu64 " events, %" PRIu64 " waiting; %" PRIu64
+	    " position gaps, %" PRIu64 " FIFO inversions, %" PRIu64
+	    " length mismatches",
 	    events_waiting, n_wait, gaps, fifo, len_diff);
 	problems += (int)(gaps + fifo + (complete ? len_diff : 0));
 
@@ -390,19 +420,23 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 		uint64_t confirmed = 0;
 		for (size_t i = 0; i < nb; i++)
 			if (bres[i].code == BB_OK &&
-			    (bres[i].status == BB_ST_CONFIRMED || bres[i].status == BB_ST_PENDING))
+			    (bres[i].status == BB_ST_CONFIRMED ||
+			     bres[i].status == BB_ST_PENDING))
 				confirmed++;
 		uint64_t taken = 0;
 		for (uint32_t e = 0; e < ds->event_count; e++)
 			taken += ev[e].booked + ev[e].held;
-		rep(run, "seats: %" PRIu64 " confirmed bookings read back, %" PRIu64
-			 " seats taken in the events%s",
-		    confirmed, taken, confirmed == taken ? "" : "  <-- MISMATCH");
+		rep(run,
+		    "seats: %" PRIu64 " confirmed bookings read back, %" PRIu64
+		    " seats taken in the events%s",
+		    confirmed, taken,
+		    confirmed == taken ? "" : "  <-- MISMATCH");
 		if (confirmed != taken)
 			problems++;
 	} else {
-		rep(run, "partial: not every acknowledged booking was tracked (--track-max), "
-			 "per-event totals not compared");
+		rep(run,
+		    "partial: not every acknowledged booking was tracked (--track-max), "
+		    "per-event totals not compared");
 	}
 
 	/* 5. the driver's own checks */
@@ -431,8 +465,9 @@ void bb_check(const struct bb_opts *o, struct bb_runner *r, struct bb_run *run)
 			gone[i] = acks[i].cancelled;
 		}
 		char buf[1024] = "";
-		int n = bb_pg_replica_check(o->replica_url, ds->event_ids, booked,
-					    ds->event_count, ids, gone, nb, o->check_wait_s, buf,
+		int n = bb_pg_replica_check(o->replica_url, ds->event_ids,
+					    booked, ds->event_count, ids, gone,
+					    nb, o->check_wait_s, buf,
 					    sizeof(buf));
 		rep(run, "%s", buf);
 		problems += n < 0 ? 1 : n;

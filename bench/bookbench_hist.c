@@ -15,7 +15,8 @@
 
 #define SUB_COUNT (1u << BB_HIST_SUB_BITS)
 
-_Static_assert(BB_HIST_BUCKET_COUNT == (BB_HIST_MAG_MAX - BB_HIST_SUB_BITS + 1) * SUB_COUNT,
+_Static_assert(BB_HIST_BUCKET_COUNT ==
+		       (BB_HIST_MAG_MAX - BB_HIST_SUB_BITS + 1) * SUB_COUNT,
 	       "bucket count");
 
 void bb_hist_reset(struct bb_hist *h)

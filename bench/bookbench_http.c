@@ -29,15 +29,15 @@
 #include <unistd.h>
 
 #define HTTP_IN_SIZE_MAX (64u << 20) /* one answer, at most */
-#define HTTP_QUEUE_MAX 4096          /* requests in flight */
-#define HTTP_RAW (-1)                /* a setup request: keep the body */
-#define SETUP_RETRY_MAX 100000       /* 429s resent during setup */
+#define HTTP_QUEUE_MAX 4096	     /* requests in flight */
+#define HTTP_RAW (-1)		     /* a setup request: keep the body */
+#define SETUP_RETRY_MAX 100000	     /* 429s resent during setup */
 
 struct http_pending {
 	int kind; /* enum bb_op_kind, or HTTP_RAW */
 	uint64_t booking_id;
-	uint32_t index;   /* HTTP_RAW: the caller's */
-	char *raw_req;    /* HTTP_RAW: the request, to send again after a 429 */
+	uint32_t index; /* HTTP_RAW: the caller's */
+	char *raw_req;	/* HTTP_RAW: the request, to send again after a 429 */
 	size_t raw_len;
 };
 
@@ -45,9 +45,9 @@ struct http_conn {
 	int fd;
 	char host[80];
 	char auth[300];
-	struct buf out;   /* queued requests; sent up to out_off */
+	struct buf out; /* queued requests; sent up to out_off */
 	size_t out_off;
-	struct buf in;    /* answers not yet taken; max HTTP_IN_SIZE_MAX */
+	struct buf in; /* answers not yet taken; max HTTP_IN_SIZE_MAX */
 	struct http_pending q[HTTP_QUEUE_MAX];
 	uint32_t q_head, q_count;
 	/* the last raw answer */
@@ -61,7 +61,8 @@ struct http_conn {
 
 static _Atomic unsigned source_next;
 
-static int tcp_connect(const char *addr, unsigned source_count, char *err, size_t err_size)
+static int tcp_connect(const char *addr, unsigned source_count, char *err,
+		       size_t err_size)
 {
 	char host[256];
 	int port;
@@ -79,12 +80,14 @@ static int tcp_connect(const char *addr, unsigned source_count, char *err, size_
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && source_count > 0 && ai->ai_family == AF_INET &&
-	    (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127) {
+	    (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >>
+	     24) == 127) {
 		unsigned k = source_next++ % source_count;
 		struct sockaddr_in src = { .sin_family = AF_INET };
 		src.sin_addr.s_addr = htonl((127u << 24) | (2 + k));
 		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
-			bb_errf(err, err_size, "bind 127.0.0.%u: %s", 2 + k, strerror(errno));
+			bb_errf(err, err_size, "bind 127.0.0.%u: %s", 2 + k,
+				strerror(errno));
 			close(fd);
 			freeaddrinfo(ai);
 			return -EADDRNOTAVAIL;
@@ -104,7 +107,8 @@ static int tcp_connect(const char *addr, unsigned source_count, char *err, size_
 	return fd;
 }
 
-static int http_open(const struct bb_config *cfg, void **out, char *err, size_t err_size)
+static int http_open(const struct bb_config *cfg, void **out, char *err,
+		     size_t err_size)
 {
 	struct http_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -116,9 +120,11 @@ static int http_open(const struct bb_config *cfg, void **out, char *err, size_t 
 		return rc;
 	}
 	snprintf(c->host, sizeof(c->host), "%s", cfg->http_addr);
-	snprintf(c->auth, sizeof(c->auth), "%s", cfg->service_key ? cfg->service_key : "");
+	snprintf(c->auth, sizeof(c->auth), "%s",
+		 cfg->service_key ? cfg->service_key : "");
 	c->in.max = HTTP_IN_SIZE_MAX;
-	if (buf_reserve(&c->out, 1 << 16) < 0 || buf_reserve(&c->in, 1 << 16) < 0) {
+	if (buf_reserve(&c->out, 1 << 16) < 0 ||
+	    buf_reserve(&c->in, 1 << 16) < 0) {
 		close(c->fd);
 		buf_free(&c->out);
 		buf_free(&c->in);
@@ -149,35 +155,41 @@ static void http_close(void *conn)
 static int out_reserve(struct http_conn *c, size_t n)
 {
 	ASSERT(c->out_off <= c->out.size);
-	if (c->out_off > 0 && (c->out_off == c->out.size || c->out.cap - c->out.size < n)) {
+	if (c->out_off > 0 &&
+	    (c->out_off == c->out.size || c->out.cap - c->out.size < n)) {
 		buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
 	return buf_reserve(&c->out, n) < 0 ? -ENOMEM : 0;
 }
 
-static int queue_request(struct http_conn *c, const char *method, const char *path,
-			 const char *key, const char *body, int kind, uint64_t booking_id)
+static int queue_request(struct http_conn *c, const char *method,
+			 const char *path, const char *key, const char *body,
+			 int kind, uint64_t booking_id)
 {
 	if (c->q_count == HTTP_QUEUE_MAX)
 		return -EBUSY;
 	size_t body_len = body ? strlen(body) : 0;
-	size_t need = strlen(method) + strlen(path) + strlen(c->host) + strlen(c->auth) +
-		      (key ? strlen(key) : 0) + body_len + 200;
+	size_t need = strlen(method) + strlen(path) + strlen(c->host) +
+		      strlen(c->auth) + (key ? strlen(key) : 0) + body_len +
+		      200;
 	if (out_reserve(c, need) < 0)
 		return -ENOMEM;
 	size_t start = c->out.size;
-	buf_printf(&c->out, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n",
+	buf_printf(&c->out,
+		   "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n",
 		   method, path, c->host, c->auth);
 	if (key != NULL && key[0])
 		buf_printf(&c->out, "Idempotency-Key: %s\r\n", key);
 	if (body != NULL)
-		buf_printf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		buf_printf(&c->out,
+			   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 			   body_len, body);
 	else
 		buf_put(&c->out, "\r\n", 2);
 	ASSERT(!c->out.broken); /* out_reserve made room for all of it */
-	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
+	struct http_pending *p =
+		&c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
 	p->kind = kind;
 	p->booking_id = booking_id;
 	p->index = (uint32_t)booking_id;
@@ -195,7 +207,8 @@ static int queue_request(struct http_conn *c, const char *method, const char *pa
 }
 
 /* Queues a raw request again (after a 429). */
-static int requeue_raw(struct http_conn *c, char *req, size_t len, uint32_t index)
+static int requeue_raw(struct http_conn *c, char *req, size_t len,
+		       uint32_t index)
 {
 	if (c->q_count == HTTP_QUEUE_MAX || out_reserve(c, len) < 0) {
 		free(req);
@@ -203,7 +216,8 @@ static int requeue_raw(struct http_conn *c, char *req, size_t len, uint32_t inde
 	}
 	buf_put(&c->out, req, len);
 	ASSERT(!c->out.broken); /* out_reserve made room */
-	struct http_pending *p = &c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
+	struct http_pending *p =
+		&c->q[(c->q_head + c->q_count) % HTTP_QUEUE_MAX];
 	p->kind = HTTP_RAW;
 	p->index = index;
 	p->raw_req = req;
@@ -218,33 +232,42 @@ static int http_submit(void *conn, const struct bb_op *op)
 	char path[256], body[256];
 	switch (op->kind) {
 	case BB_OP_BOOK:
-		snprintf(path, sizeof(path), "/v1/events/%" PRIu64 "/bookings", op->event_id);
-		snprintf(body, sizeof(body), "{\"customer_id\":\"%s\",\"payment\":\"none\"}",
+		snprintf(path, sizeof(path), "/v1/events/%" PRIu64 "/bookings",
+			 op->event_id);
+		snprintf(body, sizeof(body),
+			 "{\"customer_id\":\"%s\",\"payment\":\"none\"}",
 			 op->customer);
-		return queue_request(c, "POST", path, op->key, body, op->kind, 0);
+		return queue_request(c, "POST", path, op->key, body, op->kind,
+				     0);
 	case BB_OP_CANCEL:
-		snprintf(path, sizeof(path), "/v1/bookings/%" PRIu64 "/cancel", op->booking_id);
-		return queue_request(c, "POST", path, op->key, "{}", op->kind, op->booking_id);
+		snprintf(path, sizeof(path), "/v1/bookings/%" PRIu64 "/cancel",
+			 op->booking_id);
+		return queue_request(c, "POST", path, op->key, "{}", op->kind,
+				     op->booking_id);
 	case BB_OP_EVENT_GET:
-		snprintf(path, sizeof(path), "/v1/events/%" PRIu64, op->event_id);
+		snprintf(path, sizeof(path), "/v1/events/%" PRIu64,
+			 op->event_id);
 		return queue_request(c, "GET", path, NULL, NULL, op->kind, 0);
 	case BB_OP_EVENT_LIST: {
 		char from[32], to[32];
-		time_t a = (time_t)(op->from_ms / 1000), b = (time_t)(op->to_ms / 1000);
+		time_t a = (time_t)(op->from_ms / 1000),
+		       b = (time_t)(op->to_ms / 1000);
 		struct tm tm;
 		gmtime_r(&a, &tm);
 		strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		gmtime_r(&b, &tm);
 		strftime(to, sizeof(to), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		snprintf(path, sizeof(path), "/v1/events?org_id=%" PRIu64 "&from=%s&to=%s&limit=50",
+		snprintf(path, sizeof(path),
+			 "/v1/events?org_id=%" PRIu64 "&from=%s&to=%s&limit=50",
 			 op->org_id, from, to);
 		return queue_request(c, "GET", path, NULL, NULL, op->kind, 0);
 	}
 	case BB_OP_BOOKING_GET:
-		snprintf(path, sizeof(path), "/v1/bookings/%" PRIu64, op->booking_id);
-		return queue_request(c, "GET", path, NULL, NULL, op->kind, op->booking_id);
-	default:
-		return -EINVAL;
+		snprintf(path, sizeof(path), "/v1/bookings/%" PRIu64,
+			 op->booking_id);
+		return queue_request(c, "GET", path, NULL, NULL, op->kind,
+				     op->booking_id);
+	default: return -EINVAL;
 	}
 }
 
@@ -271,12 +294,14 @@ static const char *jget(const char *p, const char *end, const char *key)
 			p++;
 			if (depth == 0) {
 				const char *q = p;
-				while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+				while (q < end && (*q == ' ' || *q == '\t' ||
+						   *q == '\n' || *q == '\r'))
 					q++;
 				if (q < end && *q == ':') {
 					q++;
-					while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' ||
-							   *q == '\t'))
+					while (q < end &&
+					       (*q == ' ' || *q == '\n' ||
+						*q == '\r' || *q == '\t'))
 						q++;
 					if (n == klen && memcmp(s, key, n) == 0)
 						return q;
@@ -320,8 +345,8 @@ static uint64_t jnum(const char *v, const char *end)
 static bool jstr_is(const char *v, const char *end, const char *s)
 {
 	size_t n = strlen(s);
-	return v != NULL && v + n + 2 <= end && v[0] == '"' && memcmp(v + 1, s, n) == 0 &&
-	       v[n + 1] == '"';
+	return v != NULL && v + n + 2 <= end && v[0] == '"' &&
+	       memcmp(v + 1, s, n) == 0 && v[n + 1] == '"';
 }
 
 static void jstr_copy(const char *v, const char *end, char *out, size_t size)
@@ -379,7 +404,10 @@ static enum bb_code code_from_status(int status)
 	case 422: return BB_IDEM_MISMATCH;
 	case 429: return BB_RATE_LIMITED;
 	case 503: return BB_UNAVAILABLE;
-	case 400: case 401: case 403: case 413: return BB_BAD_REQUEST;
+	case 400:
+	case 401:
+	case 403:
+	case 413: return BB_BAD_REQUEST;
 	default: return status >= 500 ? BB_SERVER_ERROR : BB_OTHER;
 	}
 }
@@ -392,8 +420,9 @@ static void parse_booking(const char *o, const char *end, struct bb_result *out)
 	out->position = (uint32_t)jnum(jget(o, end, "position"), end);
 }
 
-static void parse_answer(const struct http_pending *p, int status, bool replayed,
-			 const char *body, size_t len, struct bb_result *out)
+static void parse_answer(const struct http_pending *p, int status,
+			 bool replayed, const char *body, size_t len,
+			 struct bb_result *out)
 {
 	const char *end = body + len;
 	const char *top = len > 0 && body[0] == '{' ? body + 1 : NULL;
@@ -402,9 +431,11 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
 	out->code = code_from_status(status);
 	if (out->code != BB_OK) {
 		const char *e = top ? jobj(jget(top, end, "error"), end) : NULL;
-		if (e != NULL && (status == 409 || status == 404 || status == 422)) {
+		if (e != NULL &&
+		    (status == 409 || status == 404 || status == 422)) {
 			char name[48];
-			jstr_copy(jget(e, end, "code"), end, name, sizeof(name));
+			jstr_copy(jget(e, end, "code"), end, name,
+				  sizeof(name));
 			enum bb_code c = code_from_name(name);
 			if (c != BB_OTHER || status == 409)
 				out->code = c;
@@ -428,7 +459,8 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
 		if (p->kind == BB_OP_CANCEL) {
 			const char *pr = jobj(jget(top, end, "promoted"), end);
 			if (pr != NULL)
-				out->promoted_id = jnum(jget(pr, end, "id"), end);
+				out->promoted_id =
+					jnum(jget(pr, end, "id"), end);
 		}
 		break;
 	}
@@ -441,8 +473,10 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
 		out->capacity = (uint32_t)jnum(jget(e, end, "capacity"), end);
 		out->booked = (uint32_t)jnum(jget(e, end, "booked"), end);
 		out->held = (uint32_t)jnum(jget(e, end, "held"), end);
-		out->waitlist_length = (uint32_t)jnum(jget(e, end, "waitlist_length"), end);
-		out->event_cancelled = jstr_is(jget(e, end, "status"), end, "cancelled");
+		out->waitlist_length =
+			(uint32_t)jnum(jget(e, end, "waitlist_length"), end);
+		out->event_cancelled =
+			jstr_is(jget(e, end, "status"), end, "cancelled");
 		break;
 	}
 	case BB_OP_EVENT_LIST: {
@@ -450,7 +484,8 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
 		uint32_t n = 0;
 		if (v != NULL && *v == '[') {
 			const char *s = v;
-			while ((s = memmem(s, (size_t)(end - s), "\"start_at\"", 10)) != NULL) {
+			while ((s = memmem(s, (size_t)(end - s), "\"start_at\"",
+					   10)) != NULL) {
 				n++;
 				s += 10;
 			}
@@ -458,8 +493,7 @@ static void parse_answer(const struct http_pending *p, int status, bool replayed
 		out->count = n;
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -488,9 +522,13 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 		size_t n = eol ? (size_t)(eol - line) : 0;
 		if (n > 15 && strncasecmp(line, "content-length:", 15) == 0)
 			body_len = strtoul(line + 15, NULL, 10);
-		else if (n > 20 && strncasecmp(line, "idempotent-replayed:", 20) == 0)
-			replayed = strstr(line + 20, "true") != NULL && (size_t)(strstr(line + 20, "true") - line) < n;
-		else if (n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0)
+		else if (n > 20 &&
+			 strncasecmp(line, "idempotent-replayed:", 20) == 0)
+			replayed =
+				strstr(line + 20, "true") != NULL &&
+				(size_t)(strstr(line + 20, "true") - line) < n;
+		else if (n > 18 &&
+			 strncasecmp(line, "transfer-encoding:", 18) == 0)
 			return -EPROTO; /* bookd answers with Content-Length */
 		else if (n > 11 && strncasecmp(line, "connection:", 11) == 0 &&
 			 strncasecmp(line + 11, " close", 6) == 0)
@@ -538,8 +576,8 @@ static int take_answer(struct http_conn *c, struct bb_result *out)
 static int send_some(struct http_conn *c)
 {
 	ASSERT(c->out_off < c->out.size);
-	ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.size - c->out_off,
-			 MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t n = send(c->fd, c->out.data + c->out_off,
+			 c->out.size - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
 	if (n > 0) {
@@ -574,8 +612,10 @@ static int pump(struct http_conn *c, int64_t timeout_ns)
 	if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 		rc = buf_reserve(&c->in, 16384);
 		if (rc < 0)
-			return rc == -ENOBUFS ? -EPROTO : rc; /* HTTP_IN_SIZE_MAX */
-		ssize_t n = recv(c->fd, c->in.data + c->in.size, c->in.cap - c->in.size, MSG_DONTWAIT);
+			return rc == -ENOBUFS ? -EPROTO
+					      : rc; /* HTTP_IN_SIZE_MAX */
+		ssize_t n = recv(c->fd, c->in.data + c->in.size,
+				 c->in.cap - c->in.size, MSG_DONTWAIT);
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -586,7 +626,8 @@ static int pump(struct http_conn *c, int64_t timeout_ns)
 	return 0;
 }
 
-static int http_poll(void *conn, struct bb_result *out, int max, int64_t timeout_ns)
+static int http_poll(void *conn, struct bb_result *out, int max,
+		     int64_t timeout_ns)
 {
 	struct http_conn *c = conn;
 	int got = 0;
@@ -621,8 +662,9 @@ static int http_poll(void *conn, struct bb_result *out, int max, int64_t timeout
 
 /* Sends a batch of raw requests already queued and waits for every answer;
  * calls fn on each (status, body). */
-static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int status,
-						     const char *body, size_t len),
+static int raw_drain(struct http_conn *c,
+		     int (*fn)(void *ctx, unsigned i, int status,
+			       const char *body, size_t len),
 		     void *ctx, char *err, size_t err_size)
 {
 	struct bb_result dummy;
@@ -630,7 +672,8 @@ static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int s
 	while (c->q_count > 0) {
 		int n = http_poll(c, &dummy, 1, 30 * 1000000000LL);
 		if (n < 0) {
-			bb_errf(err, err_size, "HTTP connection: %s", strerror(-n));
+			bb_errf(err, err_size, "HTTP connection: %s",
+				strerror(-n));
 			return n;
 		}
 		if (n == 0) {
@@ -641,15 +684,18 @@ static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int s
 			/* bookd's rate limits: wait a little, send it again */
 			retries++;
 			usleep(2000);
-			int rc = requeue_raw(c, c->raw_req, c->raw_req_len, c->raw_index);
+			int rc = requeue_raw(c, c->raw_req, c->raw_req_len,
+					     c->raw_index);
 			c->raw_req = NULL;
 			if (rc < 0)
 				return rc;
 			continue;
 		}
-		int rc = fn(ctx, c->raw_index, c->raw_status, c->raw_body, c->raw_len);
+		int rc = fn(ctx, c->raw_index, c->raw_status, c->raw_body,
+			    c->raw_len);
 		if (rc < 0) {
-			bb_errf(err, err_size, "HTTP %d: %.200s", c->raw_status, c->raw_body);
+			bb_errf(err, err_size, "HTTP %d: %.200s", c->raw_status,
+				c->raw_body);
 			return rc;
 		}
 	}
@@ -658,18 +704,21 @@ static int raw_drain(struct http_conn *c, int (*fn)(void *ctx, unsigned i, int s
 
 struct setup_ctx {
 	struct bb_dataset *ds;
-	uint64_t *ids; /* written by index */
+	uint64_t *ids;	  /* written by index */
 	const char *wrap; /* the object name: "org", "location", ... */
 	uint32_t base;
 };
 
-static int take_id(void *ctx, unsigned i, int status, const char *body, size_t len)
+static int take_id(void *ctx, unsigned i, int status, const char *body,
+		   size_t len)
 {
 	struct setup_ctx *s = ctx;
 	if (status != 200 && status != 201)
 		return -EIO;
 	const char *end = body + len;
-	const char *o = len > 0 && body[0] == '{' ? jobj(jget(body + 1, end, s->wrap), end) : NULL;
+	const char *o = len > 0 && body[0] == '{'
+				? jobj(jget(body + 1, end, s->wrap), end)
+				: NULL;
 	uint64_t id = o ? jnum(jget(o, end, "id"), end) : 0;
 	if (id == 0)
 		return -EPROTO;
@@ -677,7 +726,8 @@ static int take_id(void *ctx, unsigned i, int status, const char *body, size_t l
 	return 0;
 }
 
-static int series_ok(void *ctx, unsigned i, int status, const char *body, size_t len)
+static int series_ok(void *ctx, unsigned i, int status, const char *body,
+		     size_t len)
 {
 	(void)ctx;
 	(void)i;
@@ -686,17 +736,19 @@ static int series_ok(void *ctx, unsigned i, int status, const char *body, size_t
 	return status == 200 || status == 201 ? 0 : -EIO;
 }
 
-#define SETUP_BATCH 1 /* bookd answers pipelined catalogue requests badly (stalls): one at a time */
+#define SETUP_BATCH                                                            \
+	1 /* bookd answers pipelined catalogue requests badly (stalls): one at a time */
 
-static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
-		      size_t err_size)
+static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds,
+		      char *err, size_t err_size)
 {
 	struct http_conn *c;
 	int rc = http_open(cfg, (void **)&c, err, err_size);
 	if (rc < 0)
 		return rc;
 	uint32_t no = ds->org_count, ne = ds->event_count;
-	uint64_t *locs = calloc(no, sizeof(*locs)), *insts = calloc(no, sizeof(*insts));
+	uint64_t *locs = calloc(no, sizeof(*locs)),
+		 *insts = calloc(no, sizeof(*insts));
 	if (bb_dataset_alloc(ds) < 0 || locs == NULL || insts == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -705,21 +757,31 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 	struct setup_ctx sx = { .ds = ds };
 	/* orgs, then a location and an instructor each */
 	for (int pass = 0; pass < 3; pass++) {
-		static const char *paths[] = { "/v1/orgs", "/v1/locations", "/v1/instructors" };
-		static const char *wraps[] = { "org", "location", "instructor" };
-		uint64_t *ids = pass == 0 ? ds->org_ids : pass == 1 ? locs : insts;
+		static const char *paths[] = { "/v1/orgs", "/v1/locations",
+					       "/v1/instructors" };
+		static const char *wraps[] = { "org", "location",
+					       "instructor" };
+		uint64_t *ids = pass == 0   ? ds->org_ids
+				: pass == 1 ? locs
+					    : insts;
 		for (uint32_t b = 0; b < no; b += SETUP_BATCH) {
-			for (uint32_t i = b; i < no && i < b + SETUP_BATCH; i++) {
+			for (uint32_t i = b; i < no && i < b + SETUP_BATCH;
+			     i++) {
 				if (pass == 0)
 					snprintf(body, sizeof(body),
 						 "{\"name\":\"bb-%s-org-%u\",\"timezone\":\"UTC\"}",
 						 ds->run_tag, i);
 				else
 					snprintf(body, sizeof(body),
-						 "{\"org_id\":\"%" PRIu64 "\",\"name\":\"%s %u\"}",
-						 ds->org_ids[i], pass == 1 ? "studio" : "coach", i);
-				snprintf(key, sizeof(key), "bb-%s-%s-%u", ds->run_tag, wraps[pass], i);
-				rc = queue_request(c, "POST", paths[pass], key, body, HTTP_RAW, i);
+						 "{\"org_id\":\"%" PRIu64
+						 "\",\"name\":\"%s %u\"}",
+						 ds->org_ids[i],
+						 pass == 1 ? "studio" : "coach",
+						 i);
+				snprintf(key, sizeof(key), "bb-%s-%s-%u",
+					 ds->run_tag, wraps[pass], i);
+				rc = queue_request(c, "POST", paths[pass], key,
+						   body, HTTP_RAW, i);
 				if (rc < 0)
 					goto out;
 			}
@@ -737,16 +799,21 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 			uint32_t o = i % no;
 			unsigned minute = (unsigned)((uint64_t)i * 1440 / ne);
 			snprintf(body, sizeof(body),
-				 "{\"org_id\":\"%" PRIu64 "\",\"location_id\":\"%" PRIu64
-				 "\",\"instructor_id\":\"%" PRIu64 "\",\"title\":\"class %u\","
+				 "{\"org_id\":\"%" PRIu64
+				 "\",\"location_id\":\"%" PRIu64
+				 "\",\"instructor_id\":\"%" PRIu64
+				 "\",\"title\":\"class %u\","
 				 "\"capacity\":%u,\"waitlist_capacity\":%u,\"price_cents\":0,"
 				 "\"currency\":\"usd\",\"timezone\":\"UTC\",\"weekdays\":[\"MO\",\"TU\","
 				 "\"WE\",\"TH\",\"FR\",\"SA\",\"SU\"],\"start_time\":\"%02u:%02u\","
 				 "\"duration_min\":60,\"first_date\":\"%s\",\"last_date\":\"%s\"}",
-				 ds->org_ids[o], locs[o], insts[o], i, ds->capacity,
-				 ds->waitlist_capacity, minute / 60, minute % 60, ds->day, ds->day);
-			snprintf(key, sizeof(key), "bb-%s-series-%u", ds->run_tag, i);
-			rc = queue_request(c, "POST", "/v1/series", key, body, HTTP_RAW, i);
+				 ds->org_ids[o], locs[o], insts[o], i,
+				 ds->capacity, ds->waitlist_capacity,
+				 minute / 60, minute % 60, ds->day, ds->day);
+			snprintf(key, sizeof(key), "bb-%s-series-%u",
+				 ds->run_tag, i);
+			rc = queue_request(c, "POST", "/v1/series", key, body,
+					   HTTP_RAW, i);
 			if (rc < 0)
 				goto out;
 		}
@@ -760,20 +827,26 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 		char cursor[128] = "";
 		for (int page = 0; page < 100000; page++) {
 			snprintf(path, sizeof(path),
-				 "/v1/events?org_id=%" PRIu64 "&from=%s&limit=500%s%s", ds->org_ids[o],
-				 ds->day, cursor[0] ? "&cursor=" : "", cursor);
-			rc = queue_request(c, "GET", path, NULL, NULL, HTTP_RAW, 0);
+				 "/v1/events?org_id=%" PRIu64
+				 "&from=%s&limit=500%s%s",
+				 ds->org_ids[o], ds->day,
+				 cursor[0] ? "&cursor=" : "", cursor);
+			rc = queue_request(c, "GET", path, NULL, NULL, HTTP_RAW,
+					   0);
 			if (rc < 0)
 				goto out;
 			struct bb_result dummy;
 			int n = http_poll(c, &dummy, 1, 30 * 1000000000LL);
-			if (n == 1 && c->raw_status == 429 && page < SETUP_RETRY_MAX) {
+			if (n == 1 && c->raw_status == 429 &&
+			    page < SETUP_RETRY_MAX) {
 				usleep(2000);
 				page--; /* the same page again */
 				continue;
 			}
 			if (n <= 0 || c->raw_status != 200) {
-				bb_errf(err, err_size, "listing events: HTTP %d %.200s", c->raw_status,
+				bb_errf(err, err_size,
+					"listing events: HTTP %d %.200s",
+					c->raw_status,
 					c->raw_body ? c->raw_body : "");
 				rc = -EIO;
 				goto out;
@@ -783,13 +856,15 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 			const char *arr = jget(top, end, "events");
 			if (arr == NULL || *arr != '[') {
 				rc = -EPROTO;
-				bb_errf(err, err_size, "listing events: no events array");
+				bb_errf(err, err_size,
+					"listing events: no events array");
 				goto out;
 			}
 			/* each element: an object; take its top-level "id" */
 			const char *p = arr + 1;
 			while (p < end && *p != ']') {
-				while (p < end && (*p == ' ' || *p == ',' || *p == '\n'))
+				while (p < end &&
+				       (*p == ' ' || *p == ',' || *p == '\n'))
 					p++;
 				if (p >= end || *p != '{')
 					break;
@@ -818,14 +893,16 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *
 					}
 				}
 			}
-			jstr_copy(jget(top, end, "next_cursor"), end, cursor, sizeof(cursor));
+			jstr_copy(jget(top, end, "next_cursor"), end, cursor,
+				  sizeof(cursor));
 			if (cursor[0] == 0)
 				break;
 		}
 	}
 	if (found != ne) {
-		bb_errf(err, err_size, "bookd lists %u events for the run's orgs, wanted %u", found,
-			ne);
+		bb_errf(err, err_size,
+			"bookd lists %u events for the run's orgs, wanted %u",
+			found, ne);
 		rc = -EIO;
 		goto out;
 	}
@@ -841,8 +918,8 @@ out:
 
 /* ---- Helpers for bookbench.c ------------------------------------------- */
 
-static int http_get_raw(const struct bb_config *cfg, const char *path, int *status, char *out,
-			size_t out_size)
+static int http_get_raw(const struct bb_config *cfg, const char *path,
+			int *status, char *out, size_t out_size)
 {
 	char err[BB_ERR_SIZE];
 	struct http_conn *c;
@@ -855,7 +932,8 @@ static int http_get_raw(const struct bb_config *cfg, const char *path, int *stat
 	if (n == 1) {
 		*status = c->raw_status;
 		if (out != NULL)
-			snprintf(out, out_size, "%s", c->raw_body ? c->raw_body : "");
+			snprintf(out, out_size, "%s",
+				 c->raw_body ? c->raw_body : "");
 		rc = 0;
 	} else {
 		rc = n < 0 ? n : -ETIMEDOUT;
@@ -871,11 +949,13 @@ int bb_http_health(const struct bb_config *cfg)
 	return rc == 0 && status == 200 ? 0 : -EAGAIN;
 }
 
-void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out, size_t out_size)
+void bb_bookd_describe(const struct bb_config *cfg, const char *via, char *out,
+		       size_t out_size)
 {
 	static char body[1 << 16];
 	int status = 0;
-	if (http_get_raw(cfg, "/v1/admin/status", &status, body, sizeof(body)) < 0 ||
+	if (http_get_raw(cfg, "/v1/admin/status", &status, body, sizeof(body)) <
+		    0 ||
 	    status != 200) {
 		snprintf(out, out_size, "{\"system\":\"bookd (%s)\"}", via);
 		return;
@@ -902,17 +982,20 @@ int bb_bookd_version(const struct bb_config *cfg, struct bb_bookd_info *out)
 {
 	static char body[1 << 16];
 	int status = 0;
-	if (http_get_raw(cfg, "/v1/admin/status", &status, body, sizeof(body)) < 0 ||
+	if (http_get_raw(cfg, "/v1/admin/status", &status, body, sizeof(body)) <
+		    0 ||
 	    status != 200 || body[0] != '{')
 		return -ENOENT;
 	const char *end = body + strlen(body);
-	jstr_copy(jget(body + 1, end, "version"), end, out->version, sizeof(out->version));
+	jstr_copy(jget(body + 1, end, "version"), end, out->version,
+		  sizeof(out->version));
 	jstr_copy(jget(body + 1, end, "build_type"), end, out->build_type,
 		  sizeof(out->build_type));
 	return out->version[0] ? 0 : -ENOENT;
 }
 
-static void http_describe(const struct bb_config *cfg, char *out, size_t out_size)
+static void http_describe(const struct bb_config *cfg, char *out,
+			  size_t out_size)
 {
 	bb_bookd_describe(cfg, "HTTP", out, out_size);
 }

@@ -27,8 +27,8 @@
 
 #define BB_CONN_MAX 1024
 #define BB_INFLIGHT_MAX 1024
-#define BB_OWN_MAX (1u << 16)     /* bookings a connection remembers to cancel */
-#define BB_REPLAY_MAX 256         /* recent decisions a connection may replay */
+#define BB_OWN_MAX (1u << 16) /* bookings a connection remembers to cancel */
+#define BB_REPLAY_MAX 256     /* recent decisions a connection may replay */
 #define BB_SCENARIO_MAX 8
 #define BB_CHECK_WINDOW 64
 
@@ -36,38 +36,46 @@
 
 struct bb_opts {
 	const char *command;
-	const char *drivers;      /* run: one; compare: comma list */
+	const char *drivers; /* run: one; compare: comma list */
 	const char *scenarios;
 	unsigned connections, inflight;
 	double rate;
 	double duration_s;
 	uint64_t requests;
-	long events, customers, orgs, capacity, waitlist; /* < 0: scenario default */
+	long events, customers, orgs, capacity,
+		waitlist; /* < 0: scenario default */
 	uint64_t seed;
 	const char *out_dir;
-	const char *bookd_path;   /* start this bookd */
-	bool bookd_replicate;     /* the started bookd replicates into a fresh database */
-	bool bookd_limits;        /* the started bookd keeps its rate limits */
-	double max_error_pct;     /* a run with more errors fails */
-	const char *replica_url;  /* where bookd replicates (the check reads it) */
+	const char *bookd_path; /* start this bookd */
+	bool bookd_replicate; /* the started bookd replicates into a fresh database */
+	bool bookd_limits;	 /* the started bookd keeps its rate limits */
+	double max_error_pct;	 /* a run with more errors fails */
+	const char *replica_url; /* where bookd replicates (the check reads it) */
 	bool no_check;
 	bool quiet;
 	unsigned replay_pct;
 	uint64_t track_max;
-	double check_wait_s;      /* replication catch-up wait */
+	double check_wait_s; /* replication catch-up wait */
 	struct bb_config cfg;
 };
 
 /* ---- Scenarios -------------------------------------------------------- */
 
-enum bb_scenario_id { SC_OPENING, SC_STEADY, SC_CANCEL_STORM, SC_READ_HEAVY, SC_COUNT };
+enum bb_scenario_id {
+	SC_OPENING,
+	SC_STEADY,
+	SC_CANCEL_STORM,
+	SC_READ_HEAVY,
+	SC_COUNT
+};
 
 struct bb_scenario {
 	const char *name;
 	const char *what;
-	uint32_t events, customers, orgs, capacity, waitlist; /* waitlist 0: = customers */
-	unsigned pct_cancel, pct_read;  /* of new operations; the rest book */
-	bool preload;                   /* fill every event before measuring */
+	uint32_t events, customers, orgs, capacity,
+		waitlist;	       /* waitlist 0: = customers */
+	unsigned pct_cancel, pct_read; /* of new operations; the rest book */
+	bool preload;		       /* fill every event before measuring */
 };
 
 /* ---- Per-connection state --------------------------------------------- */
@@ -75,8 +83,8 @@ struct bb_scenario {
 struct bb_ack { /* an acknowledged booking, for the check */
 	uint64_t booking_id, event_id;
 	int64_t sent_ns, acked_ns;
-	uint8_t status;     /* enum bb_status at acknowledgement */
-	uint8_t cancelled;  /* cancelled by bookbench (acknowledged) */
+	uint8_t status;	   /* enum bb_status at acknowledgement */
+	uint8_t cancelled; /* cancelled by bookbench (acknowledged) */
 };
 
 struct bb_slot { /* one outstanding request */
@@ -101,8 +109,8 @@ struct bb_worker {
 	struct bb_dataset *ds;
 	void *conn;
 	uint64_t rng;
-	uint64_t seq;           /* operations made */
-	uint64_t cursor;        /* opening: next (customer, round) of this connection */
+	uint64_t seq;	 /* operations made */
+	uint64_t cursor; /* opening: next (customer, round) of this connection */
 	/* own active bookings, oldest first (a ring) */
 	uint64_t *own;
 	uint32_t own_head, own_count;
@@ -145,10 +153,10 @@ struct bb_runner {
 	atomic_bool stop;
 	atomic_uint preload_pending;
 	atomic_bool measuring;
-	atomic_uint finished;   /* connections that ran out of work (opening) */
+	atomic_uint finished; /* connections that ran out of work (opening) */
 	struct bb_worker *workers;
 	uint32_t customer_count;
-	unsigned replay_pct;     /* of operations: replays of a recent decision */
+	unsigned replay_pct; /* of operations: replays of a recent decision */
 	char key_prefix[32];
 };
 
@@ -157,7 +165,8 @@ extern const struct bb_scenario bb_scenarios[SC_COUNT];
 /* ---- What the parts give each other ----------------------------------- */
 
 /* Prints "bookbench: ..." and exits 1 (bookbench.c). */
-_Noreturn void bb_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void bb_die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 /* Set by SIGINT: runs end early, the reports are still written. */
 extern volatile sig_atomic_t bb_interrupted;
 
@@ -181,23 +190,26 @@ static inline uint32_t bb_rnd_below(uint64_t *s, uint32_t n)
 int bb_scenario_find(const char *name, size_t n);
 /* The connection's next operation, into s (s->op, and whether it is a
  * replay or a preload). */
-void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s);
+void bb_scenario_next(struct bb_runner *r, struct bb_worker *w,
+		      struct bb_slot *s);
 /* The opening is over for this connection (every customer of its share
  * tried every event); false for the other scenarios. */
 bool bb_scenario_done(const struct bb_runner *r, const struct bb_worker *w);
 /* What the answer res to s means for the connection's state and counts. */
-void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s,
-			struct bb_result *res, int64_t now);
+void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w,
+			struct bb_slot *s, struct bb_result *res, int64_t now);
 
 /* One scenario on one driver (bookbench_load.c): fills run, prints its
  * table and check. 0, or -1 when the run could not be made. */
-int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, struct bb_run *run);
+int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
+	       struct bb_run *run);
 
 /* A bookd of bookbench's own (bookbench_bookd.c): started from path, o's
  * addresses (and key, replica URL) pointed at it, info filled from its
  * --version; exits through bb_die when it does not come up. Stop: a no-op
  * when none was started. */
-void bb_bookd_start(struct bb_opts *o, const char *path, struct bb_bookd_info *info);
+void bb_bookd_start(struct bb_opts *o, const char *path,
+		    struct bb_bookd_info *info);
 void bb_bookd_stop(const struct bb_opts *o);
 
 /* After run r: reads back, through r's driver, every event and every

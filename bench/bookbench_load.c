@@ -49,8 +49,8 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w);
 
 /* The oldest outstanding request has its answer res (answers come in submit
  * order): accounted, its slot freed. */
-static void slot_answered(struct bb_runner *r, struct bb_worker *w, struct bb_result *res,
-			  int64_t now)
+static void slot_answered(struct bb_runner *r, struct bb_worker *w,
+			  struct bb_result *res, int64_t now)
 {
 	ASSERT(w->slot_count > 0);
 	struct bb_slot *s = &w->slots[w->slot_head];
@@ -82,26 +82,34 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 	bool stopping = false;
 
 	for (;;) {
-		if (preloading && w->preload_next >= w->preload_end && w->slot_count == 0) {
+		if (preloading && w->preload_next >= w->preload_end &&
+		    w->slot_count == 0) {
 			preloading = false;
 			w->preload_counted = false;
 			atomic_fetch_sub(&r->preload_pending, 1);
-			while (!atomic_load(&r->measuring) && !atomic_load(&r->stop))
+			while (!atomic_load(&r->measuring) &&
+			       !atomic_load(&r->stop))
 				usleep(1000);
 		}
 		if (!preloading && !atomic_load(&r->measuring)) {
-			while (!atomic_load(&r->measuring) && !atomic_load(&r->stop))
+			while (!atomic_load(&r->measuring) &&
+			       !atomic_load(&r->stop))
 				usleep(1000);
 		}
 		if (!preloading && sched_base == 0) {
-			sched_base = r->start_ns + (int64_t)(period_ns * w->index / r->connections);
+			sched_base =
+				r->start_ns + (int64_t)(period_ns * w->index /
+							r->connections);
 		}
 		if ((atomic_load(&r->stop) || bb_interrupted) && !stopping) {
 			stopping = true;
 			if (open_loop && !preloading && sched_base != 0) {
-				double due = (double)(bb_now_ns() - sched_base) / period_ns;
+				double due =
+					(double)(bb_now_ns() - sched_base) /
+					period_ns;
 				if (due > (double)sched)
-					w->unsent = (uint64_t)(due - (double)sched);
+					w->unsent =
+						(uint64_t)(due - (double)sched);
 			}
 		}
 		if (stopping && w->slot_count == 0)
@@ -113,26 +121,31 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 				break; /* the rest once every connection preloaded */
 			int64_t intended = now;
 			if (!preloading && open_loop) {
-				intended = sched_base + (int64_t)(period_ns * (double)sched);
+				intended = sched_base +
+					   (int64_t)(period_ns * (double)sched);
 				if (intended > now)
 					break;
 			}
 			if (!preloading && bb_scenario_done(r, w)) {
-				stopping = true; /* the opening is over for this connection */
+				stopping =
+					true; /* the opening is over for this connection */
 				break;
 			}
 			if (!preloading && !take_ticket(r)) {
 				stopping = true;
 				break;
 			}
-			struct bb_slot *s = &w->slots[(w->slot_head + w->slot_count) % BB_INFLIGHT_MAX];
+			struct bb_slot *s =
+				&w->slots[(w->slot_head + w->slot_count) %
+					  BB_INFLIGHT_MAX];
 			bb_scenario_next(r, w, s);
 			ASSERT(preloading || !s->preload);
 			s->intended_ns = intended;
 			s->sent_ns = now;
 			int rc = w->drv->submit(w->conn, &s->op);
 			if (rc < 0) {
-				bb_errf(w->err, sizeof(w->err), "submit: %s", strerror(-rc));
+				bb_errf(w->err, sizeof(w->err), "submit: %s",
+					strerror(-rc));
 				w->fatal = rc;
 				atomic_store(&r->stop, true);
 				return;
@@ -146,7 +159,9 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			if (stopping)
 				break;
 			if (open_loop && !preloading) {
-				int64_t next = sched_base + (int64_t)(period_ns * (double)sched);
+				int64_t next =
+					sched_base +
+					(int64_t)(period_ns * (double)sched);
 				int64_t wait = next - bb_now_ns();
 				if (wait > 2000000)
 					wait = 2000000;
@@ -157,16 +172,21 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			}
 			continue;
 		}
-		int64_t timeout = 50 * 1000000LL; /* check stop flags now and then */
-		if (open_loop && !preloading && !stopping && w->slot_count < r->inflight) {
-			int64_t next = sched_base + (int64_t)(period_ns * (double)sched);
+		int64_t timeout =
+			50 * 1000000LL; /* check stop flags now and then */
+		if (open_loop && !preloading && !stopping &&
+		    w->slot_count < r->inflight) {
+			int64_t next = sched_base +
+				       (int64_t)(period_ns * (double)sched);
 			timeout = next - bb_now_ns();
 			if (timeout < 0)
 				timeout = 0;
 		}
-		int n = w->drv->poll(w->conn, results, (int)w->slot_count, timeout);
+		int n = w->drv->poll(w->conn, results, (int)w->slot_count,
+				     timeout);
 		if (n < 0) {
-			bb_errf(w->err, sizeof(w->err), "connection lost: %s", strerror(-n));
+			bb_errf(w->err, sizeof(w->err), "connection lost: %s",
+				strerror(-n));
 			w->fatal = n;
 			/* count what was outstanding as transport errors */
 			now = bb_now_ns();
@@ -176,7 +196,8 @@ static void worker_loop(struct bb_runner *r, struct bb_worker *w)
 			}
 			return;
 		}
-		ASSERT(n <= (int)w->slot_count); /* poll's max: at most what is out */
+		ASSERT(n <=
+		       (int)w->slot_count); /* poll's max: at most what is out */
 		now = bb_now_ns();
 		for (int i = 0; i < n; i++)
 			slot_answered(r, w, &results[i], now);
@@ -201,7 +222,8 @@ static uint32_t pick(long flag, uint32_t dflt)
 	return flag >= 0 ? (uint32_t)flag : dflt;
 }
 
-int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, struct bb_run *run)
+int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
+	       struct bb_run *run)
 {
 	const struct bb_scenario *sc = &bb_scenarios[sc_id];
 	char err[BB_ERR_SIZE] = "";
@@ -215,13 +237,15 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 	r.drv = drv;
 	r.sc = sc;
 	r.connections = o->connections;
-	r.inflight = o->inflight < drv->inflight_max ? o->inflight : drv->inflight_max;
+	r.inflight = o->inflight < drv->inflight_max ? o->inflight
+						     : drv->inflight_max;
 	ASSERT(r.inflight >= 1);
 	ASSERT(r.inflight <= BB_INFLIGHT_MAX); /* the slots of a worker */
 	r.rate = o->rate;
 	r.requests_max = o->requests;
 	r.replay_pct = o->replay_pct;
-	snprintf(run->mode, sizeof(run->mode), "%s", r.rate > 0 ? "open" : "closed");
+	snprintf(run->mode, sizeof(run->mode), "%s",
+		 r.rate > 0 ? "open" : "closed");
 	run->connections = r.connections;
 	run->inflight = r.inflight;
 	run->rate = r.rate;
@@ -235,24 +259,29 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 	ds->event_count = pick(o->events, sc->events);
 	r.customer_count = pick(o->customers, sc->customers);
 	ds->capacity = pick(o->capacity, sc->capacity);
-	ds->waitlist_capacity = pick(o->waitlist, sc->waitlist ? sc->waitlist : r.customer_count);
+	ds->waitlist_capacity =
+		pick(o->waitlist,
+		     sc->waitlist ? sc->waitlist : r.customer_count);
 	if (ds->org_count == 0 || ds->event_count == 0 || r.customer_count == 0)
 		bb_die("--orgs, --events and --customers must be positive");
 	if (ds->org_count > ds->event_count)
 		ds->org_count = ds->event_count;
 	today_plus(1, ds->day, &ds->day_ms);
-	snprintf(ds->run_tag, sizeof(ds->run_tag), "%06" PRIx64, bb_rnd_next(&tagrnd) & 0xffffff);
+	snprintf(ds->run_tag, sizeof(ds->run_tag), "%06" PRIx64,
+		 bb_rnd_next(&tagrnd) & 0xffffff);
 	snprintf(r.key_prefix, sizeof(r.key_prefix), "bb%s", ds->run_tag);
 
 	fprintf(stderr,
 		"bookbench: %s on %s: %u orgs, %u events (capacity %u, waitlist %u), %u customers; "
 		"%u connections x %u in flight%s\n",
-		sc->name, drv->name, ds->org_count, ds->event_count, ds->capacity,
-		ds->waitlist_capacity, r.customer_count, r.connections, r.inflight,
+		sc->name, drv->name, ds->org_count, ds->event_count,
+		ds->capacity, ds->waitlist_capacity, r.customer_count,
+		r.connections, r.inflight,
 		r.rate > 0 ? ", open loop" : ", closed loop");
 	int64_t t0 = bb_now_ns();
 	if (drv->setup(&o->cfg, ds, err, sizeof(err)) < 0) {
-		fprintf(stderr, "bookbench: %s setup failed: %s\n", drv->name, err);
+		fprintf(stderr, "bookbench: %s setup failed: %s\n", drv->name,
+			err);
 		return -1;
 	}
 	fprintf(stderr, "bookbench: data set ready in %.1f s (run tag %s)\n",
@@ -265,11 +294,13 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 	if (r.workers == NULL || args == NULL)
 		bb_die("out of memory");
 	uint64_t track_each = o->track_max / r.connections + 1;
-	uint64_t preload_total = sc->preload ? (uint64_t)ds->event_count *
-						       (ds->capacity + ds->waitlist_capacity)
-					     : 0;
+	uint64_t preload_total =
+		sc->preload ? (uint64_t)ds->event_count *
+				      (ds->capacity + ds->waitlist_capacity)
+			    : 0;
 	if (preload_total > r.customer_count)
-		r.customer_count = (uint32_t)preload_total; /* preload uses customers 0.. */
+		r.customer_count = (uint32_t)
+			preload_total; /* preload uses customers 0.. */
 	for (unsigned k = 0; k < r.connections; k++) {
 		struct bb_worker *w = &r.workers[k];
 		w->index = k;
@@ -290,7 +321,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 			bb_hist_reset(&w->hist_kind[i]);
 		pthread_mutex_init(&w->lock, NULL);
 		if (drv->open(&o->cfg, &w->conn, err, sizeof(err)) < 0) {
-			fprintf(stderr, "bookbench: connection %u: %s\n", k, err);
+			fprintf(stderr, "bookbench: connection %u: %s\n", k,
+				err);
 			return -1;
 		}
 	}
@@ -306,11 +338,13 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 	for (unsigned k = 0; k < r.connections; k++) {
 		args[k].r = &r;
 		args[k].w = &r.workers[k];
-		if (pthread_create(&r.workers[k].thread, NULL, worker_run, &args[k]) != 0)
+		if (pthread_create(&r.workers[k].thread, NULL, worker_run,
+				   &args[k]) != 0)
 			bb_die("pthread_create failed");
 	}
 	if (preload_total > 0) {
-		fprintf(stderr, "bookbench: preloading %" PRIu64 " bookings\n", preload_total);
+		fprintf(stderr, "bookbench: preloading %" PRIu64 " bookings\n",
+			preload_total);
 		/* Workers that failed (bookd gone) end without their share. */
 		while (atomic_load(&r.preload_pending) > 0 && !bb_interrupted &&
 		       atomic_load(&r.finished) < r.connections)
@@ -345,7 +379,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 		if (bb_interrupted)
 			atomic_store(&r.stop, true);
 		if (atomic_load(&r.finished) == r.connections)
-			atomic_store(&r.stop, true); /* every connection ran out of work */
+			atomic_store(&r.stop,
+				     true); /* every connection ran out of work */
 		bool all_idle = atomic_load(&r.stop);
 		if (now < next_tick && !all_idle)
 			continue;
@@ -368,11 +403,16 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 			pthread_mutex_unlock(&w->lock);
 		}
 		bb_hist_add(&run->hist, iv);
-		double span = run->timeline_count > 0
-				      ? elapsed - run->timeline[run->timeline_count - 1].t
-				      : elapsed;
-		if (run->timeline_count < BB_TIMELINE_MAX && (iv->count > 0 || !done)) {
-			struct bb_second *s = &run->timeline[run->timeline_count++];
+		double span =
+			run->timeline_count > 0
+				? elapsed -
+					  run->timeline[run->timeline_count - 1]
+						  .t
+				: elapsed;
+		if (run->timeline_count < BB_TIMELINE_MAX &&
+		    (iv->count > 0 || !done)) {
+			struct bb_second *s =
+				&run->timeline[run->timeline_count++];
 			s->t = elapsed;
 			s->count = iv->count;
 			s->errors = errors;
@@ -384,11 +424,14 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 			fprintf(stderr,
 				"[%6.1fs] %9.0f req/s  p50 %8.3f ms  p99 %8.3f ms  errors %" PRIu64
 				"  total %" PRIu64 "\n",
-				elapsed, span > 0 ? (double)iv->count / span : 0,
+				elapsed,
+				span > 0 ? (double)iv->count / span : 0,
 				(double)bb_hist_quantile(iv, 0.5) / 1e6,
-				(double)bb_hist_quantile(iv, 0.99) / 1e6, errors, run->hist.count);
+				(double)bb_hist_quantile(iv, 0.99) / 1e6,
+				errors, run->hist.count);
 		next_tick += 1000000000LL;
-		if (!done && o->requests > 0 && atomic_load(&r.tickets) >= o->requests)
+		if (!done && o->requests > 0 &&
+		    atomic_load(&r.tickets) >= o->requests)
 			atomic_store(&r.stop, true);
 	}
 	free(iv);
@@ -413,40 +456,49 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id, 
 		if (w->fatal != 0) {
 			fatal++;
 			if (fatal <= 3)
-				fprintf(stderr, "bookbench: connection %u: %s\n", k, w->err);
+				fprintf(stderr,
+					"bookbench: connection %u: %s\n", k,
+					w->err);
 		}
 		drv->close(w->conn);
 		w->conn = NULL;
 	}
 	run->count = run->hist.count;
 	uint64_t errors = bb_run_errors(run);
-	run->error_pct = run->count ? 100.0 * (double)errors / (double)run->count : 0;
+	run->error_pct =
+		run->count ? 100.0 * (double)errors / (double)run->count : 0;
 	if (run->count == 0)
-		snprintf(run->failed, sizeof(run->failed), "no request was answered");
+		snprintf(run->failed, sizeof(run->failed),
+			 "no request was answered");
 	else if (run->error_pct > o->max_error_pct)
 		snprintf(run->failed, sizeof(run->failed),
-			 "%.1f%% of the answers were errors (%" PRIu64 " of %" PRIu64
+			 "%.1f%% of the answers were errors (%" PRIu64
+			 " of %" PRIu64
 			 "%s), over the %g%% allowed (--max-error-pct): its rates are not a result",
 			 run->error_pct, errors, run->count,
 			 run->by_code[BB_RATE_LIMITED] > errors / 2
-				 ? ", mostly 429: bookd's rate limits" : "",
+				 ? ", mostly 429: bookd's rate limits"
+				 : "",
 			 o->max_error_pct);
 	bb_report_table(run, stdout);
 	if (run->failed[0])
-		fprintf(stderr, "bookbench: %s on %s FAILED: %s\n", sc->name, drv->name,
-			run->failed);
+		fprintf(stderr, "bookbench: %s on %s FAILED: %s\n", sc->name,
+			drv->name, run->failed);
 	if (run->by_code[BB_RATE_LIMITED] > 0 && drv == &bb_driver_http)
-		printf("  note: bookd refused %" PRIu64 " requests with 429 (its rate limits: "
+		printf("  note: bookd refused %" PRIu64
+		       " requests with 429 (its rate limits: "
 		       "--service-rate for the service key, --address-rate per client "
 		       "address; --sources N spreads the connections over N loopback "
 		       "addresses)\n",
 		       run->by_code[BB_RATE_LIMITED]);
 
 	if (!o->no_check) {
-		fprintf(stderr, "bookbench: checking %s on %s\n", sc->name, drv->name);
+		fprintf(stderr, "bookbench: checking %s on %s\n", sc->name,
+			drv->name);
 		bb_check(o, &r, run);
 		printf("check (%s on %s): %s\n%s", sc->name, drv->name,
-		       run->check_problems == 0 ? "OK" : "PROBLEMS FOUND", run->check_report);
+		       run->check_problems == 0 ? "OK" : "PROBLEMS FOUND",
+		       run->check_report);
 	}
 	fflush(stdout);
 	for (unsigned k = 0; k < r.connections; k++) {

@@ -25,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static PGconn *pg_connect(const struct bb_config *cfg, char *err, size_t err_size)
+static PGconn *pg_connect(const struct bb_config *cfg, char *err,
+			  size_t err_size)
 {
 	if (cfg->database_url == NULL) {
 		bb_errf(err, err_size, "no DATABASE_URL");
@@ -53,14 +54,15 @@ static int pg_exec(PGconn *pg, const char *sql, char *err, size_t err_size)
 	return 0;
 }
 
-static int pg_exec_file(PGconn *pg, const char *dir, const char *name, char *err,
-			size_t err_size)
+static int pg_exec_file(PGconn *pg, const char *dir, const char *name,
+			char *err, size_t err_size)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		bb_errf(err, err_size, "%s: %s (--baseline-sql DIR)", path, strerror(errno));
+		bb_errf(err, err_size, "%s: %s (--baseline-sql DIR)", path,
+			strerror(errno));
 		return -ENOENT;
 	}
 	fseek(f, 0, SEEK_END);
@@ -78,7 +80,8 @@ static int pg_exec_file(PGconn *pg, const char *dir, const char *name, char *err
 	int rc = pg_exec(pg, sql, err, err_size);
 	if (rc < 0) {
 		char tmp[BB_ERR_SIZE];
-		snprintf(tmp, sizeof(tmp), "%s: %s", name, strstr(err, ": ") ? strstr(err, ": ") + 2 : err);
+		snprintf(tmp, sizeof(tmp), "%s: %s", name,
+			 strstr(err, ": ") ? strstr(err, ": ") + 2 : err);
 		snprintf(err, err_size, "%s", tmp);
 	}
 	free(sql);
@@ -88,7 +91,8 @@ static int pg_exec_file(PGconn *pg, const char *dir, const char *name, char *err
 int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size)
 {
 	if (cfg->baseline_sql_dir == NULL) {
-		bb_errf(err, err_size, "where are the baseline's SQL files? --baseline-sql DIR");
+		bb_errf(err, err_size,
+			"where are the baseline's SQL files? --baseline-sql DIR");
 		return -EINVAL;
 	}
 	PGconn *pg = pg_connect(cfg, err, err_size);
@@ -98,39 +102,50 @@ int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size)
 	if (cfg->pg_durable) {
 		rc = pg_exec(pg, "ALTER SYSTEM SET fsync = on", err, err_size);
 		if (rc == 0)
-			rc = pg_exec(pg, "ALTER SYSTEM SET full_page_writes = on", err, err_size);
+			rc = pg_exec(pg,
+				     "ALTER SYSTEM SET full_page_writes = on",
+				     err, err_size);
 		if (rc == 0)
-			rc = pg_exec(pg, "ALTER SYSTEM SET synchronous_commit = on", err, err_size);
+			rc = pg_exec(pg,
+				     "ALTER SYSTEM SET synchronous_commit = on",
+				     err, err_size);
 		if (rc == 0)
-			rc = pg_exec(pg, "SELECT pg_reload_conf()", err, err_size);
+			rc = pg_exec(pg, "SELECT pg_reload_conf()", err,
+				     err_size);
 		if (rc < 0)
 			goto out;
 		usleep(200000); /* the reload reaches the backends */
 		PGresult *res = PQexec(pg, "SELECT current_setting('fsync')");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1 &&
 		    strcmp(PQgetvalue(res, 0, 0), "on") != 0)
-			fprintf(stderr, "bookbench: warning: fsync stays off (set on the server's "
-					"command line, as scripts/pg.sh does): the baseline is not "
-					"durable\n");
+			fprintf(stderr,
+				"bookbench: warning: fsync stays off (set on the server's "
+				"command line, as scripts/pg.sh does): the baseline is not "
+				"durable\n");
 		PQclear(res);
 	}
 	rc = pg_exec(pg, "SET client_min_messages = warning", err, err_size);
 	if (rc == 0)
-		rc = pg_exec(pg, "DROP SCHEMA IF EXISTS baseline CASCADE", err, err_size);
-	if (rc == 0)
-		rc = pg_exec_file(pg, cfg->baseline_sql_dir, "001_schema.sql", err, err_size);
-	if (rc == 0)
-		rc = pg_exec_file(pg, cfg->baseline_sql_dir, "002_functions.sql", err, err_size);
-	if (rc == 0)
-		rc = pg_exec(pg, "SELECT baseline.ensure_partitions(current_date - 31, 15)", err,
+		rc = pg_exec(pg, "DROP SCHEMA IF EXISTS baseline CASCADE", err,
 			     err_size);
+	if (rc == 0)
+		rc = pg_exec_file(pg, cfg->baseline_sql_dir, "001_schema.sql",
+				  err, err_size);
+	if (rc == 0)
+		rc = pg_exec_file(pg, cfg->baseline_sql_dir,
+				  "002_functions.sql", err, err_size);
+	if (rc == 0)
+		rc = pg_exec(pg,
+			     "SELECT baseline.ensure_partitions(current_date - 31, 15)",
+			     err, err_size);
 out:
 	PQfinish(pg);
 	return rc;
 }
 
-static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *err,
-		    size_t err_size)
+static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds,
+		    char *err, size_t err_size)
 {
 	int rc = bb_pg_setup_schema(cfg, err, err_size);
 	if (rc < 0)
@@ -152,13 +167,16 @@ static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *er
 		 "'class ' || g, %u, %u, '{1,2,3,4,5,6,7}', time '00:00' + ((g - 1) * 1440 / %u) "
 		 "* interval '1 minute', 60, date '%s', date '%s' FROM generate_series(1, %u) g;"
 		 "SELECT baseline.generate_events(date '%s');",
-		 ds->run_tag, ds->org_count, ds->org_count, ds->org_count, ds->org_count,
-		 ds->org_count, ds->org_count, ds->capacity, ds->waitlist_capacity,
-		 ds->event_count, ds->day, ds->day, ds->event_count, ds->day);
+		 ds->run_tag, ds->org_count, ds->org_count, ds->org_count,
+		 ds->org_count, ds->org_count, ds->org_count, ds->capacity,
+		 ds->waitlist_capacity, ds->event_count, ds->day, ds->day,
+		 ds->event_count, ds->day);
 	rc = pg_exec(pg, sql, err, err_size);
 	if (rc < 0)
 		goto out;
-	PGresult *res = PQexec(pg, "SELECT id, org_id FROM baseline.class_events ORDER BY id");
+	PGresult *res =
+		PQexec(pg,
+		       "SELECT id, org_id FROM baseline.class_events ORDER BY id");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		bb_errf(err, err_size, "events: %s", PQerrorMessage(pg));
 		PQclear(res);
@@ -167,7 +185,8 @@ static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *er
 	}
 	int n = PQntuples(res);
 	if ((uint32_t)n != ds->event_count) {
-		bb_errf(err, err_size, "generated %d events, wanted %u", n, ds->event_count);
+		bb_errf(err, err_size, "generated %d events, wanted %u", n,
+			ds->event_count);
 		PQclear(res);
 		rc = -EIO;
 		goto out;
@@ -181,7 +200,8 @@ static int pg_setup(const struct bb_config *cfg, struct bb_dataset *ds, char *er
 		ds->org_ids[i] = i + 1;
 	for (int i = 0; i < n; i++) {
 		ds->event_ids[i] = strtoull(PQgetvalue(res, i, 0), NULL, 10);
-		ds->event_org[i] = (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10) - 1;
+		ds->event_org[i] =
+			(uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10) - 1;
 	}
 	PQclear(res);
 	rc = pg_exec(pg, "ANALYZE baseline.class_events", err, err_size);
@@ -203,24 +223,33 @@ static const struct {
 	const char *name, *sql;
 	int nparams;
 } stmts[BB_OP_KIND_COUNT] = {
-	[BB_OP_BOOK] = { "book", "SELECT code, booking_id, status, wl_position "
-				 "FROM baseline.book_event($1, $2, $3, $4)", 4 },
-	[BB_OP_CANCEL] = { "cancel", "SELECT code, booking_id, status, promoted_id "
-				     "FROM baseline.cancel_booking($1, $2)", 2 },
-	[BB_OP_EVENT_GET] = { "event_get", "SELECT capacity, reg_count, waitlist_count, status "
-					   "FROM baseline.class_events WHERE id = $1", 1 },
+	[BB_OP_BOOK] = { "book",
+			 "SELECT code, booking_id, status, wl_position "
+			 "FROM baseline.book_event($1, $2, $3, $4)",
+			 4 },
+	[BB_OP_CANCEL] = { "cancel",
+			   "SELECT code, booking_id, status, promoted_id "
+			   "FROM baseline.cancel_booking($1, $2)",
+			   2 },
+	[BB_OP_EVENT_GET] = { "event_get",
+			      "SELECT capacity, reg_count, waitlist_count, status "
+			      "FROM baseline.class_events WHERE id = $1",
+			      1 },
 	[BB_OP_EVENT_LIST] = { "event_list",
 			       "SELECT id, title, start_at, capacity, reg_count, waitlist_count, "
 			       "status FROM baseline.class_events WHERE org_id = $1 "
 			       "AND start_at >= to_timestamp($2::bigint / 1000.0) "
 			       "AND start_at < to_timestamp($3::bigint / 1000.0) "
-			       "ORDER BY start_at, id LIMIT 50", 3 },
+			       "ORDER BY start_at, id LIMIT 50",
+			       3 },
 	[BB_OP_BOOKING_GET] = { "booking_get",
 				"SELECT r.status, r.event_id, baseline.waitlist_place(r.id) "
-				"FROM baseline.registrations r WHERE r.id = $1", 1 },
+				"FROM baseline.registrations r WHERE r.id = $1",
+				1 },
 };
 
-static int pg_open(const struct bb_config *cfg, void **out, char *err, size_t err_size)
+static int pg_open(const struct bb_config *cfg, void **out, char *err,
+		   size_t err_size)
 {
 	struct pg_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -233,7 +262,8 @@ static int pg_open(const struct bb_config *cfg, void **out, char *err, size_t er
 	if (pg_exec(c->pg, "SET synchronous_commit = on", err, err_size) < 0)
 		goto fail;
 	for (int k = 0; k < BB_OP_KIND_COUNT; k++) {
-		PGresult *res = PQprepare(c->pg, stmts[k].name, stmts[k].sql, stmts[k].nparams, NULL);
+		PGresult *res = PQprepare(c->pg, stmts[k].name, stmts[k].sql,
+					  stmts[k].nparams, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			bb_errf(err, err_size, "prepare %s: %s", stmts[k].name,
 				PQerrorMessage(c->pg));
@@ -287,11 +317,10 @@ static int pg_submit(void *conn, const struct bb_op *op)
 		snprintf(a, sizeof(a), "%" PRIu64, op->booking_id);
 		v[0] = a;
 		break;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
-	if (!PQsendQueryPrepared(c->pg, stmts[op->kind].name, stmts[op->kind].nparams, v, NULL,
-				 NULL, 0))
+	if (!PQsendQueryPrepared(c->pg, stmts[op->kind].name,
+				 stmts[op->kind].nparams, v, NULL, NULL, 0))
 		return -EIO;
 	c->busy = true;
 	c->kind = op->kind;
@@ -334,7 +363,8 @@ static enum bb_status status_of(const char *s)
 	return s[0] ? BB_ST_OTHER : BB_ST_NONE;
 }
 
-static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out)
+static void parse_result(struct pg_conn *c, PGresult *res,
+			 struct bb_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -343,11 +373,13 @@ static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out
 	}
 	int rows = PQntuples(res);
 	bool one_row = c->kind == BB_OP_BOOK || c->kind == BB_OP_CANCEL ||
-		       c->kind == BB_OP_EVENT_GET || c->kind == BB_OP_BOOKING_GET;
+		       c->kind == BB_OP_EVENT_GET ||
+		       c->kind == BB_OP_BOOKING_GET;
 	if (one_row && rows != 1) {
 		/* book and cancel always answer a row; a get of nothing: none */
-		out->code = c->kind == BB_OP_BOOK || c->kind == BB_OP_CANCEL ? BB_TRANSPORT
-									     : BB_NOT_FOUND;
+		out->code = c->kind == BB_OP_BOOK || c->kind == BB_OP_CANCEL
+				    ? BB_TRANSPORT
+				    : BB_NOT_FOUND;
 		return;
 	}
 	switch (c->kind) {
@@ -357,27 +389,31 @@ static void parse_result(struct pg_conn *c, PGresult *res, struct bb_result *out
 		out->booking_id = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		out->status = status_of(PQgetvalue(res, 0, 2));
 		if (c->kind == BB_OP_BOOK)
-			out->position = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL, 10);
+			out->position = (uint32_t)strtoul(PQgetvalue(res, 0, 3),
+							  NULL, 10);
 		else
-			out->promoted_id = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+			out->promoted_id =
+				strtoull(PQgetvalue(res, 0, 3), NULL, 10);
 		break;
 	case BB_OP_EVENT_GET:
-		out->capacity = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
-		out->booked = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
-		out->waitlist_length = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
-		out->event_cancelled = strcmp(PQgetvalue(res, 0, 3), "cancelled") == 0;
+		out->capacity =
+			(uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+		out->booked =
+			(uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+		out->waitlist_length =
+			(uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+		out->event_cancelled =
+			strcmp(PQgetvalue(res, 0, 3), "cancelled") == 0;
 		break;
-	case BB_OP_EVENT_LIST:
-		out->count = (uint32_t)rows;
-		break;
+	case BB_OP_EVENT_LIST: out->count = (uint32_t)rows; break;
 	case BB_OP_BOOKING_GET:
 		out->status = status_of(PQgetvalue(res, 0, 0));
 		out->event_id = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-		out->position = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+		out->position =
+			(uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
 		out->booking_id = c->booking_id;
 		break;
-	default:
-		out->code = BB_OTHER;
+	default: out->code = BB_OTHER;
 	}
 }
 
@@ -393,7 +429,8 @@ static int wait_readable(PGconn *pg, int64_t timeout_ns)
 	return rc;
 }
 
-static int pg_poll(void *conn, struct bb_result *out, int max, int64_t timeout_ns)
+static int pg_poll(void *conn, struct bb_result *out, int max,
+		   int64_t timeout_ns)
 {
 	struct pg_conn *c = conn;
 	if (!c->busy || max < 1)
@@ -441,7 +478,8 @@ static void pg_close(void *conn)
 
 /* ---- Checks ------------------------------------------------------------ */
 
-static long scalar(PGconn *pg, const char *sql, char *report, size_t report_size)
+static long scalar(PGconn *pg, const char *sql, char *report,
+		   size_t report_size)
 {
 	PGresult *res = PQexec(pg, sql);
 	long v = -1;
@@ -449,15 +487,15 @@ static long scalar(PGconn *pg, const char *sql, char *report, size_t report_size
 		v = atol(PQgetvalue(res, 0, 0));
 	else {
 		size_t used = strlen(report);
-		snprintf(report + used, report_size - used, "  query failed: %s",
-			 PQerrorMessage(pg));
+		snprintf(report + used, report_size - used,
+			 "  query failed: %s", PQerrorMessage(pg));
 	}
 	PQclear(res);
 	return v;
 }
 
-static int pg_check(const struct bb_config *cfg, const struct bb_dataset *ds, char *report,
-		    size_t report_size)
+static int pg_check(const struct bb_config *cfg, const struct bb_dataset *ds,
+		    char *report, size_t report_size)
 {
 	char err[BB_ERR_SIZE];
 	(void)ds;
@@ -473,8 +511,9 @@ static int pg_check(const struct bb_config *cfg, const struct bb_dataset *ds, ch
 		  "SELECT count(*) FROM baseline.class_events e WHERE reg_count <> "
 		  "(SELECT count(*) FROM baseline.registrations r WHERE r.event_id = e.id "
 		  "AND r.status = 'confirmed')" },
-		{ "events over capacity", "SELECT count(*) FROM baseline.class_events "
-					  "WHERE reg_count > capacity" },
+		{ "events over capacity",
+		  "SELECT count(*) FROM baseline.class_events "
+		  "WHERE reg_count > capacity" },
 		{ "events whose waitlist_count differs from their waiting rows",
 		  "SELECT count(*) FROM baseline.class_events e WHERE waitlist_count <> "
 		  "(SELECT count(*) FROM baseline.event_waitlists w WHERE w.event_id = e.id "
@@ -494,12 +533,15 @@ static int pg_check(const struct bb_config *cfg, const struct bb_dataset *ds, ch
 		  "SELECT count(*) FROM baseline.idempotency_keys WHERE response IS NULL" },
 	};
 	int problems = 0;
-	size_t used = (size_t)snprintf(report, report_size, "baseline SQL checks:");
-	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]) && used < report_size; i++) {
+	size_t used =
+		(size_t)snprintf(report, report_size, "baseline SQL checks:");
+	for (size_t i = 0;
+	     i < sizeof(checks) / sizeof(checks[0]) && used < report_size;
+	     i++) {
 		long v = scalar(pg, checks[i].sql, report, report_size);
 		used = strlen(report);
-		snprintf(report + used, report_size - used, "%s %ld %s", i ? ";" : "", v,
-			 checks[i].what);
+		snprintf(report + used, report_size - used, "%s %ld %s",
+			 i ? ";" : "", v, checks[i].what);
 		used = strlen(report);
 		if (v != 0)
 			problems++;
@@ -514,17 +556,20 @@ static void pg_describe(const struct bb_config *cfg, char *out, size_t out_size)
 	PGconn *pg = pg_connect(cfg, err, sizeof(err));
 	if (pg == NULL)
 		return;
-	PGresult *res = PQexec(pg, "SELECT current_setting('server_version'), "
-				   "current_setting('fsync'), current_setting('synchronous_commit'), "
-				   "current_setting('full_page_writes'), "
-				   "current_setting('max_connections'), current_setting('shared_buffers')");
+	PGresult *res = PQexec(
+		pg,
+		"SELECT current_setting('server_version'), "
+		"current_setting('fsync'), current_setting('synchronous_commit'), "
+		"current_setting('full_page_writes'), "
+		"current_setting('max_connections'), current_setting('shared_buffers')");
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		snprintf(out, out_size,
 			 "{\"system\":\"PostgreSQL %s\",\"fsync\":\"%s\",\"synchronous_commit\":\"on "
 			 "(per session)\",\"server_synchronous_commit\":\"%s\",\"full_page_writes\":"
 			 "\"%s\",\"max_connections\":%s,\"shared_buffers\":\"%s\"}",
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-			 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5));
+			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			 PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+			 PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5));
 	PQclear(res);
 	PQfinish(pg);
 }
@@ -538,10 +583,12 @@ static int idc_cmp(const void *a, const void *b)
 /* bookd's replicated tables against bookd's own counts: waits up to wait_s
  * for them to agree. Returns the number of events that still differ. */
 /* url with its database replaced by name. */
-static int url_with_db(const char *url, const char *name, char *out, size_t out_size)
+static int url_with_db(const char *url, const char *name, char *out,
+		       size_t out_size)
 {
 	const char *scheme = strstr(url, "://");
-	if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
+	if (strncmp(url, "postgres://", 11) != 0 &&
+	    strncmp(url, "postgresql://", 13) != 0) {
 		/* key=value form: a later dbname wins */
 		snprintf(out, out_size, "%s dbname=%s", url, name);
 		return 0;
@@ -551,14 +598,17 @@ static int url_with_db(const char *url, const char *name, char *out, size_t out_
 	const char *query = strchr(host, '?');
 	if (slash != NULL && query != NULL && slash > query)
 		slash = NULL;
-	size_t head = slash ? (size_t)(slash - url) : query ? (size_t)(query - url) : strlen(url);
+	size_t head = slash   ? (size_t)(slash - url)
+		      : query ? (size_t)(query - url)
+			      : strlen(url);
 	const char *tail = query ? query : "";
-	int n = snprintf(out, out_size, "%.*s/%s%s", (int)head, url, name, tail);
+	int n = snprintf(out, out_size, "%.*s/%s%s", (int)head, url, name,
+			 tail);
 	return n > 0 && (size_t)n < out_size ? 0 : -ENAMETOOLONG;
 }
 
-int bb_pg_create_db(const char *url, const char *name, char *new_url, size_t new_url_size,
-		    char *err, size_t err_size)
+int bb_pg_create_db(const char *url, const char *name, char *new_url,
+		    size_t new_url_size, char *err, size_t err_size)
 {
 	PGconn *pg = PQconnectdb(url);
 	if (PQstatus(pg) != CONNECTION_OK) {
@@ -586,7 +636,8 @@ int bb_pg_drop_db(const char *url, const char *name)
 		PQfinish(pg);
 		return -ECONNREFUSED;
 	}
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+		 name);
 	int rc = pg_exec(pg, sql, err, sizeof(err));
 	PQfinish(pg);
 	return rc;
@@ -594,7 +645,8 @@ int bb_pg_drop_db(const char *url, const char *name)
 
 /* "{1,2,3}": ids[i] where want[i] == pick (want NULL: all), as a bigint[]
  * literal; malloc'ed. */
-static char *id_array(const uint64_t *ids, const uint8_t *want, uint8_t pick, size_t count)
+static char *id_array(const uint64_t *ids, const uint8_t *want, uint8_t pick,
+		      size_t count)
 {
 	size_t cap = count * 21 + 4;
 	char *arr = malloc(cap);
@@ -606,8 +658,8 @@ static char *id_array(const uint64_t *ids, const uint8_t *want, uint8_t pick, si
 	for (size_t i = 0; i < count; i++) {
 		if (want != NULL && want[i] != pick)
 			continue;
-		used += (size_t)snprintf(arr + used, cap - used, "%s%" PRIu64, first ? "" : ",",
-					 ids[i]);
+		used += (size_t)snprintf(arr + used, cap - used, "%s%" PRIu64,
+					 first ? "" : ",", ids[i]);
 		first = false;
 	}
 	arr[used++] = '}';
@@ -622,7 +674,8 @@ static long count_in(PGconn *pg, const char *arr, const char *statuses)
 	char sql[512];
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM public.registrations WHERE id = ANY ($1::bigint[]) "
-		 "AND status IN (%s)", statuses);
+		 "AND status IN (%s)",
+		 statuses);
 	const char *params[1] = { arr };
 	PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
 	long n = -1;
@@ -632,13 +685,16 @@ static long count_in(PGconn *pg, const char *arr, const char *statuses)
 	return n;
 }
 
-int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32_t *booked,
-			size_t count, const uint64_t *booking_ids, const uint8_t *cancelled,
-			size_t booking_count, double wait_s, char *report, size_t report_size)
+int bb_pg_replica_check(const char *url, const uint64_t *event_ids,
+			const uint32_t *booked, size_t count,
+			const uint64_t *booking_ids, const uint8_t *cancelled,
+			size_t booking_count, double wait_s, char *report,
+			size_t report_size)
 {
 	PGconn *pg = PQconnectdb(url);
 	if (PQstatus(pg) != CONNECTION_OK) {
-		snprintf(report, report_size, "replication: cannot connect: %s", PQerrorMessage(pg));
+		snprintf(report, report_size, "replication: cannot connect: %s",
+			 PQerrorMessage(pg));
 		PQfinish(pg);
 		return -ECONNREFUSED;
 	}
@@ -678,9 +734,11 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 	int64_t start = bb_now_ns();
 	long differ = -1, seen = 0, active_there = -1, cancelled_there = -1;
 	for (;;) {
-		PGresult *res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+		PGresult *res =
+			PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			snprintf(report, report_size, "replication: query failed: %s",
+			snprintf(report, report_size,
+				 "replication: query failed: %s",
 				 PQerrorMessage(pg));
 			PQclear(res);
 			differ = -1;
@@ -690,19 +748,25 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 		seen = rows;
 		differ = (long)count - rows;
 		for (int i = 0; i < rows; i++) {
-			struct idc key = { .id = strtoull(PQgetvalue(res, i, 0), NULL, 10) };
+			struct idc key = { .id = strtoull(PQgetvalue(res, i, 0),
+							  NULL, 10) };
 			long reg = atol(PQgetvalue(res, i, 1));
 			long conf = atol(PQgetvalue(res, i, 2));
-			const struct idc *at = bsearch(&key, sorted, count, sizeof(*sorted), idc_cmp);
-			if (at == NULL || reg != (long)at->booked || conf != (long)at->booked)
+			const struct idc *at =
+				bsearch(&key, sorted, count, sizeof(*sorted),
+					idc_cmp);
+			if (at == NULL || reg != (long)at->booked ||
+			    conf != (long)at->booked)
 				differ++;
 		}
 		PQclear(res);
-		active_there = count_in(pg, active_arr,
-					"'confirmed', 'pending_payment', 'waitlisted'");
+		active_there =
+			count_in(pg, active_arr,
+				 "'confirmed', 'pending_payment', 'waitlisted'");
 		cancelled_there = count_in(pg, cancel_arr, "'cancelled'");
-		bool bookings_ok = active_there == (long)(booking_count - n_cancelled) &&
-				   cancelled_there == (long)n_cancelled;
+		bool bookings_ok =
+			active_there == (long)(booking_count - n_cancelled) &&
+			cancelled_there == (long)n_cancelled;
 		if ((differ == 0 && bookings_ok) ||
 		    (double)(bb_now_ns() - start) / 1e9 >= wait_s)
 			break;
@@ -712,23 +776,25 @@ int bb_pg_replica_check(const char *url, const uint64_t *event_ids, const uint32
 	free(active_arr);
 	free(cancel_arr);
 	if (differ >= 0) {
-		long missing = (long)(booking_count - n_cancelled) - active_there +
-			       (long)n_cancelled - cancelled_there;
+		long missing = (long)(booking_count - n_cancelled) -
+			       active_there + (long)n_cancelled -
+			       cancelled_there;
 		if (missing != 0)
 			differ += 1;
 		size_t used = strlen(report);
 		snprintf(report + used, report_size - used,
 			 "%s%zu acknowledged bookings: %ld active and %ld cancelled there as "
 			 "expected, %ld not (missing or in another state); ",
-			 used ? "" : "replication: ", booking_count, active_there, cancelled_there,
-			 missing);
+			 used ? "" : "replication: ", booking_count,
+			 active_there, cancelled_there, missing);
 	}
 	if (differ >= 0) {
 		size_t used = strlen(report);
 		snprintf(report + used, report_size - used,
 			 "%zu events compared with PostgreSQL (%ld there), reg_count and confirmed "
 			 "registrations vs bookd's booked: problems %ld, after %.1f s",
-			 count, seen, differ, (double)(bb_now_ns() - start) / 1e9);
+			 count, seen, differ,
+			 (double)(bb_now_ns() - start) / 1e9);
 	}
 	free(arr);
 	PQfinish(pg);

@@ -45,14 +45,16 @@ const struct bb_scenario bb_scenarios[SC_COUNT] = {
 int bb_scenario_find(const char *name, size_t n)
 {
 	for (int i = 0; i < SC_COUNT; i++)
-		if (strlen(bb_scenarios[i].name) == n && memcmp(bb_scenarios[i].name, name, n) == 0)
+		if (strlen(bb_scenarios[i].name) == n &&
+		    memcmp(bb_scenarios[i].name, name, n) == 0)
 			return i;
 	return -1;
 }
 
 static void customer_name(const struct bb_runner *r, uint64_t c, char *out)
 {
-	snprintf(out, BB_CUSTOMER_SIZE_MAX + 1, "bb-%s-c%" PRIu64, r->ds->run_tag, c);
+	snprintf(out, BB_CUSTOMER_SIZE_MAX + 1, "bb-%s-c%" PRIu64,
+		 r->ds->run_tag, c);
 }
 
 static void own_push(struct bb_worker *w, uint64_t booking_id)
@@ -89,9 +91,11 @@ static uint64_t own_pop_random(struct bb_worker *w)
 
 /* opening: this connection's customers, and its share of the attempts
  * (each of its customers once on every event); then the opening is over. */
-static uint64_t opening_share(const struct bb_runner *r, const struct bb_worker *w)
+static uint64_t opening_share(const struct bb_runner *r,
+			      const struct bb_worker *w)
 {
-	uint64_t n = (r->customer_count + r->connections - 1 - w->index) / r->connections;
+	uint64_t n = (r->customer_count + r->connections - 1 - w->index) /
+		     r->connections;
 	return n;
 }
 
@@ -103,7 +107,8 @@ bool bb_scenario_done(const struct bb_runner *r, const struct bb_worker *w)
 	return n == 0 || w->cursor >= n * r->ds->event_count;
 }
 
-void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s)
+void bb_scenario_next(struct bb_runner *r, struct bb_worker *w,
+		      struct bb_slot *s)
 {
 	const struct bb_scenario *sc = r->sc;
 	struct bb_dataset *ds = r->ds;
@@ -111,12 +116,14 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 
 	memset(s, 0, sizeof(*s));
 	w->seq++;
-	snprintf(op->key, sizeof(op->key), "%s-%u-%" PRIu64, r->key_prefix, w->index, w->seq);
+	snprintf(op->key, sizeof(op->key), "%s-%u-%" PRIu64, r->key_prefix,
+		 w->index, w->seq);
 
-	if (w->preload_next < w->preload_end) { /* cancel-storm: fill the events first */
+	if (w->preload_next <
+	    w->preload_end) { /* cancel-storm: fill the events first */
 		uint64_t i = w->preload_next++;
 		uint32_t per_event = ds->capacity + ds->waitlist_capacity;
-		ASSERT(per_event > 0); /* else nothing to preload */
+		ASSERT(per_event > 0);	       /* else nothing to preload */
 		ASSERT(i < r->customer_count); /* raised to cover the preload */
 		op->kind = BB_OP_BOOK;
 		op->event_id = ds->event_ids[(i / per_event) % ds->event_count];
@@ -126,9 +133,11 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	}
 	if (r->replay_pct > 0 && w->recent_count > 0 &&
 	    bb_rnd_below(&w->rng, 100) < r->replay_pct) {
-		const struct bb_recent *p = &w->recent[bb_rnd_below(&w->rng, w->recent_count)];
+		const struct bb_recent *p =
+			&w->recent[bb_rnd_below(&w->rng, w->recent_count)];
 		*op = p->op;
-		ASSERT(op->kind == BB_OP_BOOK || op->kind == BB_OP_CANCEL); /* decisions only */
+		ASSERT(op->kind == BB_OP_BOOK ||
+		       op->kind == BB_OP_CANCEL); /* decisions only */
 		s->replay = true;
 		s->expect_id = p->booking_id;
 		return;
@@ -137,7 +146,9 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	if (dice < sc->pct_read) {
 		if (bb_rnd_below(&w->rng, 2) == 0) {
 			op->kind = BB_OP_EVENT_GET;
-			op->event_id = ds->event_ids[bb_rnd_below(&w->rng, ds->event_count)];
+			op->event_id =
+				ds->event_ids[bb_rnd_below(&w->rng,
+							   ds->event_count)];
 		} else {
 			uint32_t o = bb_rnd_below(&w->rng, ds->org_count);
 			uint32_t hour = bb_rnd_below(&w->rng, 24);
@@ -151,7 +162,8 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 	}
 	if (dice < sc->pct_read + sc->pct_cancel && w->own_count > 0) {
 		op->kind = BB_OP_CANCEL;
-		op->booking_id = sc->preload ? own_pop_oldest(w) : own_pop_random(w);
+		op->booking_id =
+			sc->preload ? own_pop_oldest(w) : own_pop_random(w);
 		return;
 	}
 	op->kind = BB_OP_BOOK;
@@ -163,13 +175,16 @@ void bb_scenario_next(struct bb_runner *r, struct bb_worker *w, struct bb_slot *
 		if (per_round == 0)
 			per_round = 1;
 		uint64_t c = w->index + (i % per_round) * r->connections;
-		ASSERT(c < r->customer_count); /* bb_scenario_done stops a share of 0 */
+		ASSERT(c <
+		       r->customer_count); /* bb_scenario_done stops a share of 0 */
 		uint64_t round = i / per_round;
 		op->event_id = ds->event_ids[(c + round) % ds->event_count];
 		customer_name(r, c, op->customer);
 	} else {
-		op->event_id = ds->event_ids[bb_rnd_below(&w->rng, ds->event_count)];
-		customer_name(r, bb_rnd_below(&w->rng, r->customer_count), op->customer);
+		op->event_id =
+			ds->event_ids[bb_rnd_below(&w->rng, ds->event_count)];
+		customer_name(r, bb_rnd_below(&w->rng, r->customer_count),
+			      op->customer);
 	}
 }
 
@@ -187,8 +202,8 @@ static struct bb_ack *ack_next(struct bb_worker *w)
 	return a;
 }
 
-static void ack_add(struct bb_worker *w, const struct bb_slot *s, const struct bb_result *res,
-		    int64_t now)
+static void ack_add(struct bb_worker *w, const struct bb_slot *s,
+		    const struct bb_result *res, int64_t now)
 {
 	struct bb_ack *a = ack_next(w);
 	if (a == NULL)
@@ -200,19 +215,21 @@ static void ack_add(struct bb_worker *w, const struct bb_slot *s, const struct b
 	a->status = (uint8_t)res->status;
 }
 
-void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot *s,
-			struct bb_result *res, int64_t now)
+void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w,
+			struct bb_slot *s, struct bb_result *res, int64_t now)
 {
 	enum bb_code code = res->code;
 
-	ASSERT((unsigned)code < BB_CODE_COUNT); /* the drivers map every answer */
+	ASSERT((unsigned)code <
+	       BB_CODE_COUNT); /* the drivers map every answer */
 	ASSERT((unsigned)s->op.kind < BB_OP_KIND_COUNT);
 	if (s->replay) {
 		/* the same answer again; an error (429, transport) stays itself */
 		if ((code == BB_OK && res->booking_id != s->expect_id) ||
 		    (code != BB_OK && !bb_code_is_error(code)))
 			code = BB_REPLAY_DIFFERS;
-	} else if (code == BB_OK && (s->op.kind == BB_OP_BOOK || s->op.kind == BB_OP_CANCEL)) {
+	} else if (code == BB_OK &&
+		   (s->op.kind == BB_OP_BOOK || s->op.kind == BB_OP_CANCEL)) {
 		if (s->op.kind == BB_OP_BOOK) {
 			if (!s->preload)
 				w->bookings_acked++;
@@ -229,16 +246,20 @@ void bb_scenario_answer(struct bb_runner *r, struct bb_worker *w, struct bb_slot
 				a->cancelled = 1;
 			}
 		}
-		struct bb_recent *p = w->recent_count < BB_REPLAY_MAX
-					      ? &w->recent[w->recent_count++]
-					      : &w->recent[bb_rnd_below(&w->rng, BB_REPLAY_MAX)];
+		struct bb_recent *p =
+			w->recent_count < BB_REPLAY_MAX
+				? &w->recent[w->recent_count++]
+				: &w->recent[bb_rnd_below(&w->rng,
+							  BB_REPLAY_MAX)];
 		p->op = s->op;
-		p->booking_id = s->op.kind == BB_OP_BOOK ? res->booking_id : s->op.booking_id;
+		p->booking_id = s->op.kind == BB_OP_BOOK ? res->booking_id
+							 : s->op.booking_id;
 	}
 	if (s->preload)
 		return;
 
-	uint64_t ns = now > s->intended_ns ? (uint64_t)(now - s->intended_ns) : 0;
+	uint64_t ns =
+		now > s->intended_ns ? (uint64_t)(now - s->intended_ns) : 0;
 	w->by_code[code]++;
 	w->by_kind[s->op.kind]++;
 	bb_hist_record(&w->hist, ns);

@@ -116,8 +116,7 @@ static uint32_t slot_take(uint32_t *slots, uint32_t *free_head,
  * archive cannot fail halfway; replaying it gives the same state.
  * Dropped events read as unknown (CORE_NO_EVENT, CORE_NO_BOOKING). */
 
-static void customer_drop_booking(core_state *st, uint32_t cust,
-				  uint32_t bslot)
+static void customer_drop_booking(core_state *st, uint32_t cust, uint32_t bslot)
 {
 	struct customer *c = &st->customers[cust];
 	uint32_t *link = &c->bookings_head;
@@ -225,7 +224,8 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 			 uint32_t holds)
 {
 	if (table_grow((void **)&st->events, &st->event_cap,
-		       (uint64_t)st->event_slots + events, sizeof(*st->events)) ||
+		       (uint64_t)st->event_slots + events,
+		       sizeof(*st->events)) ||
 	    map_reserve(&st->event_by_id, events) ||
 	    table_grow((void **)&st->bookings, &st->booking_cap,
 		       (uint64_t)st->booking_slots + bookings,
@@ -261,7 +261,8 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 		else if (r.type == CORE_REC_BOOKING_NEW ||
 			 r.type == CORE_REC_BOOKING_RESTORE)
 			bookings++;
-		if ((r.type == CORE_REC_BOOKING_NEW || r.type == CORE_REC_BOOKING_SET ||
+		if ((r.type == CORE_REC_BOOKING_NEW ||
+		     r.type == CORE_REC_BOOKING_SET ||
 		     r.type == CORE_REC_BOOKING_RESTORE) &&
 		    r.u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
 			holds++;
@@ -338,22 +339,14 @@ static void booking_move(core_state *st, struct booking *b, uint8_t status,
 	uint32_t slot = (uint32_t)(b - st->bookings);
 
 	switch (b->status) {
-	case CORE_BOOKING_CONFIRMED:
-		e->confirmed--;
-		break;
-	case CORE_BOOKING_PENDING_PAYMENT:
-		e->held--;
-		break;
-	case CORE_BOOKING_WAITLISTED:
-		waitlist_remove(st, e, b);
-		break;
+	case CORE_BOOKING_CONFIRMED: e->confirmed--; break;
+	case CORE_BOOKING_PENDING_PAYMENT: e->held--; break;
+	case CORE_BOOKING_WAITLISTED: waitlist_remove(st, e, b); break;
 	}
 	b->status = status;
 	b->hold_expires_at = hold_expires_at;
 	switch (status) {
-	case CORE_BOOKING_CONFIRMED:
-		e->confirmed++;
-		break;
+	case CORE_BOOKING_CONFIRMED: e->confirmed++; break;
 	case CORE_BOOKING_PENDING_PAYMENT:
 		e->held++;
 		hold_push(st, slot);
@@ -369,7 +362,8 @@ static void booking_move(core_state *st, struct booking *b, uint8_t status,
 		e->waitlist_len++;
 		break;
 	default:
-		map_del(&st->active, active_key(b->event_slot, b->customer_slot));
+		map_del(&st->active,
+			active_key(b->event_slot, b->customer_slot));
 	}
 	e->version++;
 	ASSERT(e->confirmed + e->held <= e->capacity ||
@@ -384,11 +378,13 @@ static bool move_fits(const struct event *e, uint8_t from, uint8_t to)
 	bool took = from == CORE_BOOKING_CONFIRMED ||
 		    from == CORE_BOOKING_PENDING_PAYMENT;
 
-	if (e->status != CORE_EVENT_SCHEDULED && (takes || to == CORE_BOOKING_WAITLISTED))
+	if (e->status != CORE_EVENT_SCHEDULED &&
+	    (takes || to == CORE_BOOKING_WAITLISTED))
 		return false;
 	if (takes && !took && seats_free(e) == 0)
 		return false;
-	if (to == CORE_BOOKING_WAITLISTED && e->waitlist_len >= e->waitlist_capacity)
+	if (to == CORE_BOOKING_WAITLISTED &&
+	    e->waitlist_len >= e->waitlist_capacity)
 		return false;
 	return true;
 }
@@ -421,11 +417,13 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 	if (cust == UINT32_MAX ||
 	    (live && cust && map_get(&st->active, active_key(eslot, cust))))
 		return -EINVAL;
-	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) != 0)
+	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) !=
+	    0)
 		return -ENOMEM;
 	if (!cust) {
 		cust = slot_take(&st->customer_slots, &st->customer_free,
-				 &st->customers[st->customer_free].bookings_head);
+				 &st->customers[st->customer_free]
+					  .bookings_head);
 		st->customer_count++;
 		memcpy(st->customers[cust].id, r->u.booking.customer_id,
 		       sizeof(st->customers[cust].id));
@@ -449,7 +447,8 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 	e->booking_seq++;
 	ASSERT(map_put(&st->booking_by_id, id, slot) == 0);
 	if (live) {
-		ASSERT(map_put(&st->active, active_key(eslot, cust), slot) == 0);
+		ASSERT(map_put(&st->active, active_key(eslot, cust), slot) ==
+		       0);
 		booking_move(st, b, status, r->u.booking.hold_expires_at);
 	} else {
 		b->status = status;
@@ -476,24 +475,29 @@ static int apply_patch(core_state *st, const struct core_rec *r)
 	uint8_t status = r->u.patch.status;
 
 	if (!e ||
-	    (status != CORE_EVENT_SCHEDULED && status != CORE_EVENT_CANCELLED) ||
-	    (e->status == CORE_EVENT_CANCELLED && status == CORE_EVENT_SCHEDULED) ||
+	    (status != CORE_EVENT_SCHEDULED &&
+	     status != CORE_EVENT_CANCELLED) ||
+	    (e->status == CORE_EVENT_CANCELLED &&
+	     status == CORE_EVENT_SCHEDULED) ||
 	    (status == CORE_EVENT_SCHEDULED &&
 	     r->u.patch.capacity < e->confirmed + e->held))
 		return -EINVAL;
 	e->capacity = r->u.patch.capacity;
 	e->instructor_id = r->u.patch.instructor_id;
 	e->version++;
-	if (status == CORE_EVENT_CANCELLED && e->status != CORE_EVENT_CANCELLED) {
+	if (status == CORE_EVENT_CANCELLED &&
+	    e->status != CORE_EVENT_CANCELLED) {
 		e->status = CORE_EVENT_CANCELLED;
 		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
-			struct booking *b = booking_get(
-				st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+			struct booking *b =
+				booking_get(st, e->id << CORE_BOOKING_SEQ_BITS |
+							seq);
 			ASSERT(b);
 			if (status_active(b->status))
 				booking_move(st, b, CORE_BOOKING_CANCELLED, 0);
 		}
-		ASSERT(e->confirmed == 0 && e->held == 0 && e->waitlist_len == 0);
+		ASSERT(e->confirmed == 0 && e->held == 0 &&
+		       e->waitlist_len == 0);
 	}
 	return 0;
 }
@@ -531,21 +535,16 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 	if (!owns_event(st, event_id))
 		return 0;
 	switch (r->type) {
-	case CORE_REC_EVENT_CREATE:
-		return apply_event_create(st, r);
-	case CORE_REC_EVENT_PATCH:
-		return apply_patch(st, r);
+	case CORE_REC_EVENT_CREATE: return apply_event_create(st, r);
+	case CORE_REC_EVENT_PATCH: return apply_patch(st, r);
 	case CORE_REC_BOOKING_NEW:
-	case CORE_REC_BOOKING_RESTORE:
-		return apply_booking_new(st, r);
-	case CORE_REC_BOOKING_SET:
-		return apply_booking_set(st, r);
+	case CORE_REC_BOOKING_RESTORE: return apply_booking_new(st, r);
+	case CORE_REC_BOOKING_SET: return apply_booking_set(st, r);
 	case CORE_REC_PAYMENT: /* facts for the replicator and the notifier */
 		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;
 	case CORE_REC_NOTIFY:
 		return booking_get(st, r->u.notify.booking_id) ? 0 : -EINVAL;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 }
 

@@ -16,10 +16,10 @@
 #ifndef BOOKD_ASSERT_H
 #define BOOKD_ASSERT_H
 
-#define ASSERT(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			bookd_assert_fail(#cond, __FILE__, __LINE__);         \
+#define ASSERT(cond)                                                           \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			bookd_assert_fail(#cond, __FILE__, __LINE__);          \
 	} while (0)
 
 #ifdef NDEBUG

@@ -75,8 +75,8 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	for (int pass = 0; pass < 2; pass++) {
 		room = b->cap - b->size;
 		va_start(ap, fmt);
-		n = vsnprintf(room ? (char *)b->data + b->size : NULL, room, fmt,
-			      ap);
+		n = vsnprintf(room ? (char *)b->data + b->size : NULL, room,
+			      fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			b->broken = true;

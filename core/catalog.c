@@ -111,8 +111,7 @@ static const struct cat_named *named(const struct catalog *cat,
 	case CORE_OP_INSTRUCTOR_CREATE:
 		arr = cat->instructors, n = count_get(&cat->instructor_count);
 		break;
-	default:
-		return NULL;
+	default: return NULL;
 	}
 	return id && id <= n ? &arr[id - 1] : NULL;
 }
@@ -219,14 +218,15 @@ static enum core_code series_check(const struct catalog *cat,
 	ins = named(cat, CORE_OP_INSTRUCTOR_CREATE, s->instructor_id);
 	if (!ins || ins->org_id != s->org_id)
 		return CORE_NO_INSTRUCTOR;
-	if (!name_ok(s->title, sizeof(s->title)) || s->capacity > CORE_CAPACITY_MAX ||
+	if (!name_ok(s->title, sizeof(s->title)) ||
+	    s->capacity > CORE_CAPACITY_MAX ||
 	    s->waitlist_capacity > CORE_CAPACITY_MAX ||
 	    s->price_cents > CORE_PRICE_CENTS_MAX ||
 	    !currency_ok(s->currency, s->price_cents) ||
 	    (s->weekday_mask & 0x7f) == 0 || s->weekday_mask > 0x7f ||
 	    s->start_minute >= CORE_DAY_MINUTES || s->duration_min == 0 ||
-	    s->duration_min > CORE_DURATION_MIN_MAX || !date_ok(s->first_date) ||
-	    s->skip_count > CORE_SKIP_DATE_COUNT_MAX)
+	    s->duration_min > CORE_DURATION_MIN_MAX ||
+	    !date_ok(s->first_date) || s->skip_count > CORE_SKIP_DATE_COUNT_MAX)
 		return CORE_INVALID;
 	if (s->last_date.year != 0 &&
 	    (!date_ok(s->last_date) ||
@@ -250,7 +250,8 @@ enum core_code catalog_decide(const struct catalog *cat,
 	switch (req->op) {
 	case CORE_OP_ORG_CREATE:
 		if (!name_ok(req->u.cat.name, sizeof(req->u.cat.name)) ||
-		    !name_ok(req->u.cat.timezone, sizeof(req->u.cat.timezone)) ||
+		    !name_ok(req->u.cat.timezone,
+			     sizeof(req->u.cat.timezone)) ||
 		    !zone_ok(req->u.cat.timezone))
 			return CORE_INVALID;
 		if (cat->org_count == cat->count_max)
@@ -271,8 +272,9 @@ enum core_code catalog_decide(const struct catalog *cat,
 			return CORE_NO_ORG;
 		if (n == cat->count_max)
 			return CORE_FULL;
-		r.type = req->op == CORE_OP_LOCATION_CREATE ? CORE_REC_LOCATION
-							    : CORE_REC_INSTRUCTOR;
+		r.type = req->op == CORE_OP_LOCATION_CREATE
+				 ? CORE_REC_LOCATION
+				 : CORE_REC_INSTRUCTOR;
 		r.u.cat.id = n + 1;
 		r.u.cat.org_id = req->u.cat.org_id;
 		break;
@@ -296,8 +298,8 @@ enum core_code catalog_decide(const struct catalog *cat,
 		if (req->u.archive.days < 1 || req->u.archive.days > 36600)
 			return CORE_INVALID;
 		r.type = CORE_REC_ARCHIVE;
-		r.u.archive.before = req->now - (core_time)req->u.archive.days *
-							DAY_MS;
+		r.u.archive.before =
+			req->now - (core_time)req->u.archive.days * DAY_MS;
 		rec_encode(w, &r);
 		return w->overflow ? CORE_INVALID : CORE_OK;
 	case CORE_OP_SERIES_CREATE:
@@ -313,8 +315,7 @@ enum core_code catalog_decide(const struct catalog *cat,
 		r.u.series.spec = *req->u.series;
 		resp->count = catalog_planned(cat, req->u.series, req->now);
 		break;
-	default:
-		return CORE_INVALID;
+	default: return CORE_INVALID;
 	}
 	if (r.type == CORE_REC_ORG || r.type == CORE_REC_LOCATION ||
 	    r.type == CORE_REC_INSTRUCTOR) {
@@ -365,8 +366,9 @@ static core_time class_start(const struct core_series_spec *spec,
 	if (!(spec->weekday_mask & (1u << tz_weekday(day))) ||
 	    skipped(spec, day))
 		return 0;
-	start_at = tz_local_to_utc(zone, day * 86400 + spec->start_minute * 60) *
-		   1000;
+	start_at =
+		tz_local_to_utc(zone, day * 86400 + spec->start_minute * 60) *
+		1000;
 	return start_at > now ? start_at : 0;
 }
 
@@ -397,7 +399,8 @@ static enum core_code until_check(const struct catalog *cat,
 		return CORE_OK;
 	if (!date_ok(until))
 		return CORE_INVALID;
-	if (date_days(until) > floor_div(now, DAY_MS) + cat->generate_max_days) {
+	if (date_days(until) >
+	    floor_div(now, DAY_MS) + cat->generate_max_days) {
 		resp->id = CORE_LIMIT_GENERATE_DAYS;
 		resp->count = cat->generate_max_days;
 		return CORE_LIMIT;
@@ -536,13 +539,14 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 	case CORE_REC_ORG:
 		return named_apply(cat->orgs, &cat->org_count, cat, r);
 	case CORE_REC_LOCATION:
-		return named_apply(cat->locations, &cat->location_count, cat, r);
+		return named_apply(cat->locations, &cat->location_count, cat,
+				   r);
 	case CORE_REC_INSTRUCTOR:
 		return named_apply(cat->instructors, &cat->instructor_count,
 				   cat, r);
 	case CORE_REC_CUSTOMER: {
-		uint64_t h = hash_bytes(r->u.customer.id,
-					strlen(r->u.customer.id));
+		uint64_t h =
+			hash_bytes(r->u.customer.id, strlen(r->u.customer.id));
 		uint32_t slot = map_get(&cat->customer_by_hash, h);
 		if (!slot) {
 			if (cat->customer_count == cat->count_max)
@@ -571,9 +575,8 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED: {
-		struct cat_series *s =
-			(struct cat_series *)catalog_series(cat,
-						r->u.generated.series_id);
+		struct cat_series *s = (struct cat_series *)
+			catalog_series(cat, r->u.generated.series_id);
 		if (!s || !date_ok(r->u.generated.through))
 			return -EINVAL;
 		s->generated_through = r->u.generated.through;
@@ -583,8 +586,7 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 		if (r->u.event.id >= cat->next_event_id)
 			cat->next_event_id = r->u.event.id + 1;
 		return 0;
-	default:
-		return 0; /* not the catalogue's */
+	default: return 0; /* not the catalogue's */
 	}
 }
 
@@ -597,7 +599,8 @@ static void dump_named(const struct cat_named *arr, uint32_t n, uint8_t type,
 		r.u.cat.id = i + 1;
 		r.u.cat.org_id = arr[i].org_id;
 		memcpy(r.u.cat.name, arr[i].name, sizeof(r.u.cat.name));
-		memcpy(r.u.cat.timezone, arr[i].timezone, sizeof(r.u.cat.timezone));
+		memcpy(r.u.cat.timezone, arr[i].timezone,
+		       sizeof(r.u.cat.timezone));
 		fn(ctx, &r);
 	}
 }
@@ -607,13 +610,15 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 	struct core_rec r;
 
 	dump_named(cat->orgs, cat->org_count, CORE_REC_ORG, fn, ctx);
-	dump_named(cat->locations, cat->location_count, CORE_REC_LOCATION, fn, ctx);
-	dump_named(cat->instructors, cat->instructor_count, CORE_REC_INSTRUCTOR, fn,
+	dump_named(cat->locations, cat->location_count, CORE_REC_LOCATION, fn,
 		   ctx);
+	dump_named(cat->instructors, cat->instructor_count, CORE_REC_INSTRUCTOR,
+		   fn, ctx);
 	for (uint32_t i = 0; i < cat->customer_count; i++) {
 		memset(&r, 0, sizeof(r));
 		r.type = CORE_REC_CUSTOMER;
-		memcpy(r.u.customer.id, cat->customers[i].id, sizeof(r.u.customer.id));
+		memcpy(r.u.customer.id, cat->customers[i].id,
+		       sizeof(r.u.customer.id));
 		memcpy(r.u.customer.email, cat->customers[i].email,
 		       sizeof(r.u.customer.email));
 		memcpy(r.u.customer.name, cat->customers[i].name,
@@ -630,7 +635,8 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 			memset(&r, 0, sizeof(r));
 			r.type = CORE_REC_SERIES_GENERATED;
 			r.u.generated.series_id = i + 1;
-			r.u.generated.through = cat->series[i].generated_through;
+			r.u.generated.through =
+				cat->series[i].generated_through;
 			fn(ctx, &r);
 		}
 	}

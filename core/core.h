@@ -36,18 +36,18 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_SKIP_DATE_COUNT_MAX 64
 #define CORE_LIST_LIMIT_MAX 500
 #define CORE_LIST_LIMIT_DEFAULT 50 /* a list's size when none is asked */
-#define CORE_CAPACITY_MAX 1000000 /* seats, and waitlist places, of an event */
+#define CORE_CAPACITY_MAX 1000000  /* seats, and waitlist places, of an event */
 #define CORE_PRICE_CENTS_MAX 100000000
-#define CORE_DURATION_MIN_MAX 1440 /* an event's minutes: at most a day */
-#define CORE_DAY_MINUTES 1440      /* a start_minute is below it */
+#define CORE_DURATION_MIN_MAX 1440     /* an event's minutes: at most a day */
+#define CORE_DAY_MINUTES 1440	       /* a start_minute is below it */
 #define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each, at most */
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {
 	CORE_OK = 0,
-	CORE_EVENT_FULL,           /* no seat, no waitlist room */
-	CORE_ALREADY_BOOKED,       /* customer has an active booking on the event */
-	CORE_NOT_BOOKABLE,         /* event cancelled or already started */
+	CORE_EVENT_FULL,     /* no seat, no waitlist room */
+	CORE_ALREADY_BOOKED, /* customer has an active booking on the event */
+	CORE_NOT_BOOKABLE,   /* event cancelled or already started */
 	CORE_NO_EVENT,
 	CORE_NO_BOOKING,
 	CORE_NO_ORG,
@@ -55,15 +55,15 @@ enum core_code {
 	CORE_NO_INSTRUCTOR,
 	CORE_NO_SERIES,
 	CORE_NO_CUSTOMER,
-	CORE_NOT_ACTIVE,           /* cancel of a booking already ended */
-	CORE_NOT_PENDING,          /* payment for a booking not holding a seat */
-	CORE_PAYMENT_MISMATCH,     /* amount/currency differ: recorded, flagged */
+	CORE_NOT_ACTIVE,       /* cancel of a booking already ended */
+	CORE_NOT_PENDING,      /* payment for a booking not holding a seat */
+	CORE_PAYMENT_MISMATCH, /* amount/currency differ: recorded, flagged */
 	CORE_CAPACITY_BELOW_TAKEN, /* capacity < confirmed + held */
-	CORE_IDEM_MISMATCH,        /* key reused with another request */
-	CORE_IDEM_IN_FLIGHT,       /* same key still being decided */
-	CORE_INVALID,              /* malformed request */
-	CORE_FULL,                 /* no room (memory, catalogue) or the log refused */
-	CORE_LIMIT,                /* past a configured limit: resp.id says which
+	CORE_IDEM_MISMATCH,	   /* key reused with another request */
+	CORE_IDEM_IN_FLIGHT,	   /* same key still being decided */
+	CORE_INVALID,		   /* malformed request */
+	CORE_FULL,  /* no room (memory, catalogue) or the log refused */
+	CORE_LIMIT, /* past a configured limit: resp.id says which
 				    * (enum core_limit), resp.count its value */
 	CORE_CODE_COUNT
 };
@@ -71,9 +71,9 @@ enum core_code {
 /* The limits a CORE_LIMIT answer names (core_limit_message). */
 enum core_limit {
 	CORE_LIMIT_GENERATE_DAYS = 1, /* generate: until too far ahead */
-	CORE_LIMIT_EVENTS,            /* events in memory, per shard */
-	CORE_LIMIT_BOOKINGS,          /* bookings in memory, per shard */
-	CORE_LIMIT_CUSTOMERS,         /* customers with bookings, per shard */
+	CORE_LIMIT_EVENTS,	      /* events in memory, per shard */
+	CORE_LIMIT_BOOKINGS,	      /* bookings in memory, per shard */
+	CORE_LIMIT_CUSTOMERS,	      /* customers with bookings, per shard */
 	CORE_LIMIT_EVENT_BOOKINGS,    /* bookings ever made on one event */
 };
 
@@ -83,7 +83,7 @@ enum core_booking_status {
 	CORE_BOOKING_PENDING_PAYMENT,
 	CORE_BOOKING_WAITLISTED,
 	CORE_BOOKING_CANCELLED,
-	CORE_BOOKING_EXPIRED,        /* hold ran out */
+	CORE_BOOKING_EXPIRED,	     /* hold ran out */
 	CORE_BOOKING_PAYMENT_FAILED, /* hold released by a failed payment */
 };
 
@@ -93,9 +93,10 @@ enum core_event_status {
 };
 
 enum core_payment {
-	CORE_PAY_AUTO = 0, /* the price decides: priced -> hold, free -> confirm */
-	CORE_PAY_NONE,     /* confirm at once (paid at the desk; service key) */
-	CORE_PAY_STRIPE,   /* hold a seat until the payment succeeds */
+	CORE_PAY_AUTO =
+		0,     /* the price decides: priced -> hold, free -> confirm */
+	CORE_PAY_NONE, /* confirm at once (paid at the desk; service key) */
+	CORE_PAY_STRIPE, /* hold a seat until the payment succeeds */
 };
 
 enum core_notify_kind {
@@ -116,7 +117,7 @@ enum core_op {
 	CORE_OP_EVENT_PATCH,
 	CORE_OP_EVENT_GET,
 	CORE_OP_BOOKING_GET,
-	CORE_OP_TICK,   /* expire holds due at req.now (to every shard) */
+	CORE_OP_TICK, /* expire holds due at req.now (to every shard) */
 	/* fan out to every shard */
 	CORE_OP_CUSTOMER_BOOKINGS,
 	CORE_OP_EVENT_LIST,
@@ -157,7 +158,7 @@ struct core_series_spec {
 	uint32_t price_cents;
 	char currency[4]; /* ISO 4217, lower case, "" when free */
 	char timezone[CORE_TZ_SIZE_MAX];
-	uint8_t weekday_mask; /* bit 0 = Monday ... bit 6 = Sunday */
+	uint8_t weekday_mask;  /* bit 0 = Monday ... bit 6 = Sunday */
 	uint16_t start_minute; /* local minutes after midnight */
 	uint32_t duration_min;
 	struct core_date first_date;
@@ -186,17 +187,19 @@ struct core_req {
 			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
 		} pay;
 		struct {
-			int64_t capacity;       /* < 0: unchanged */
-			bool cancel;            /* set status cancelled */
+			int64_t capacity;	/* < 0: unchanged */
+			bool cancel;		/* set status cancelled */
 			uint64_t instructor_id; /* 0: unchanged */
 		} patch;
 		struct {
-			uint64_t org_id, location_id, instructor_id; /* 0: any */
-			core_time from, to; /* [from, to) */
-			uint64_t after_id;  /* cursor: strictly after (after_start, after_id) */
+			uint64_t org_id, location_id,
+				instructor_id; /* 0: any */
+			core_time from, to;    /* [from, to) */
+			uint64_t after_id; /* cursor: strictly after (after_start, after_id) */
 			core_time after_start;
 			uint32_t limit;
-			struct core_event_view *out;  /* caller's buffer, limit entries */
+			struct core_event_view
+				*out; /* caller's buffer, limit entries */
 		} list;
 		struct {
 			struct core_booking_view *out; /* caller's buffer */
@@ -211,7 +214,7 @@ struct core_req {
 		struct core_series_spec *series; /* SERIES_CREATE: caller-owned */
 		struct {
 			struct core_date until; /* year 0: horizon from config */
-			uint64_t series_id;     /* 0: every series */
+			uint64_t series_id;	/* 0: every series */
 		} generate;
 		/* Events that ended at or before now - days (1..36600) leave
 		 * memory with their bookings (entry.h ARCHIVE); resp.count:
@@ -225,8 +228,8 @@ struct core_req {
 struct core_booking_view {
 	uint64_t id, event_id;
 	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
-	uint8_t status;       /* enum core_booking_status */
-	uint32_t position;    /* 1-based waitlist place, 0 when not waitlisted */
+	uint8_t status;	   /* enum core_booking_status */
+	uint32_t position; /* 1-based waitlist place, 0 when not waitlisted */
 	core_time hold_expires_at; /* 0 when no hold */
 	core_time created_at;
 };
@@ -239,7 +242,7 @@ struct core_event_view {
 	uint32_t capacity, booked, held, waitlist_length, waitlist_capacity;
 	uint32_t price_cents;
 	char currency[4];
-	uint8_t status; /* enum core_event_status */
+	uint8_t status;	  /* enum core_event_status */
 	uint64_t version; /* changes whenever the view changes: ETags */
 };
 
@@ -247,11 +250,11 @@ struct core_resp {
 	uint64_t tag; /* caller's, copied from core_submit */
 	enum core_op op;
 	enum core_code code;
-	bool replayed;      /* an idempotent replay of the first result */
-	uint64_t lsn;       /* log position to be durable before answering */
-	uint64_t id;        /* created object (catalogue) */
-	uint32_t count;     /* list length, generated events, promotions */
-	bool more;          /* list cut at its limit */
+	bool replayed;	/* an idempotent replay of the first result */
+	uint64_t lsn;	/* log position to be durable before answering */
+	uint64_t id;	/* created object (catalogue) */
+	uint32_t count; /* list length, generated events, promotions */
+	bool more;	/* list cut at its limit */
 	bool has_promoted;
 	union {
 		struct { /* booking operations */
@@ -276,19 +279,19 @@ typedef int (*core_log_fn)(void *ctx, unsigned shard_index, const void *entry,
  * decision that would pass one is refused with CORE_LIMIT, before it is
  * logged. */
 struct core_config {
-	unsigned shard_count;          /* 1..CORE_SHARD_COUNT_MAX */
-	unsigned port_count;           /* calling threads */
-	uint32_t event_count_max;      /* per shard */
-	uint32_t booking_count_max;    /* per shard */
-	uint32_t customer_count_max;   /* per shard */
-	uint32_t idem_count_max;       /* per shard (oldest dropped early) */
-	uint32_t catalog_count_max;    /* orgs, locations, ... series: each */
-	uint32_t ring_size;            /* entries, power of two */
-	core_time hold_ms;             /* default 10 min */
-	core_time idem_retention_ms;   /* default 24 h */
-	uint32_t horizon_days;         /* default 120: automatic generation */
-	uint32_t generate_max_days;    /* default 366: the furthest `until` */
-	core_log_fn log;               /* NULL: no log */
+	unsigned shard_count;	     /* 1..CORE_SHARD_COUNT_MAX */
+	unsigned port_count;	     /* calling threads */
+	uint32_t event_count_max;    /* per shard */
+	uint32_t booking_count_max;  /* per shard */
+	uint32_t customer_count_max; /* per shard */
+	uint32_t idem_count_max;     /* per shard (oldest dropped early) */
+	uint32_t catalog_count_max;  /* orgs, locations, ... series: each */
+	uint32_t ring_size;	     /* entries, power of two */
+	core_time hold_ms;	     /* default 10 min */
+	core_time idem_retention_ms; /* default 24 h */
+	uint32_t horizon_days;	     /* default 120: automatic generation */
+	uint32_t generate_max_days;  /* default 366: the furthest `until` */
+	core_log_fn log;	     /* NULL: no log */
 	void *log_ctx;
 };
 

@@ -47,7 +47,8 @@ static uint32_t promote(core_state *st, const struct event *e, uint32_t seats,
 
 	if (e->status != CORE_EVENT_SCHEDULED)
 		return 0;
-	for (uint32_t s = e->wl_head; s && n < seats; s = st->bookings[s].wl_next) {
+	for (uint32_t s = e->wl_head; s && n < seats;
+	     s = st->bookings[s].wl_next) {
 		const struct booking *b = &st->bookings[s];
 		bool hold = e->price_cents > 0;
 		uint8_t status = hold ? CORE_BOOKING_PENDING_PAYMENT
@@ -94,26 +95,29 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	cust = customer_find(st, req->customer_id);
 	if (cust == UINT32_MAX)
 		return CORE_FULL;
-	if (cust && map_get(&st->active,
-			    active_key((uint32_t)(e - st->events), cust)))
+	if (cust &&
+	    map_get(&st->active, active_key((uint32_t)(e - st->events), cust)))
 		return CORE_ALREADY_BOOKED;
 	if (e->booking_seq == CORE_BOOKING_SEQ_MAX)
-		return limit(resp, CORE_LIMIT_EVENT_BOOKINGS, CORE_BOOKING_SEQ_MAX);
+		return limit(resp, CORE_LIMIT_EVENT_BOOKINGS,
+			     CORE_BOOKING_SEQ_MAX);
 	if (st->booking_count >= st->cfg.booking_count_max)
-		return limit(resp, CORE_LIMIT_BOOKINGS, st->cfg.booking_count_max);
+		return limit(resp, CORE_LIMIT_BOOKINGS,
+			     st->cfg.booking_count_max);
 	if (!cust && st->customer_count >= st->cfg.customer_count_max)
 		return limit(resp, CORE_LIMIT_CUSTOMERS,
 			     st->cfg.customer_count_max);
 
-	r.u.booking.booking_id = e->id << CORE_BOOKING_SEQ_BITS |
-				 (e->booking_seq + 1);
+	r.u.booking.booking_id =
+		e->id << CORE_BOOKING_SEQ_BITS | (e->booking_seq + 1);
 	memcpy(r.u.booking.customer_id, req->customer_id,
 	       sizeof(r.u.booking.customer_id));
 	hold = e->price_cents > 0 && req->u.book.payment != CORE_PAY_NONE;
 	if (seats_free(e) > 0) {
 		r.u.booking.status = hold ? CORE_BOOKING_PENDING_PAYMENT
 					  : CORE_BOOKING_CONFIRMED;
-		r.u.booking.hold_expires_at = hold ? req->now + st->cfg.hold_ms : 0;
+		r.u.booking.hold_expires_at =
+			hold ? req->now + st->cfg.hold_ms : 0;
 	} else if (e->waitlist_len < e->waitlist_capacity) {
 		r.u.booking.status = CORE_BOOKING_WAITLISTED;
 	} else {
@@ -129,8 +133,8 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	v->event_id = e->id;
 	memcpy(v->customer_id, req->customer_id, sizeof(v->customer_id));
 	v->status = r.u.booking.status;
-	v->position = v->status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1
-							  : 0;
+	v->position =
+		v->status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1 : 0;
 	v->hold_expires_at = r.u.booking.hold_expires_at;
 	v->created_at = req->now;
 	return CORE_OK;
@@ -152,8 +156,8 @@ static void decide_release(core_state *st, const struct booking *b,
 	resp->booking.position = 0;
 	resp->booking.hold_expires_at = 0;
 	if (seat) {
-		uint32_t n = promote(st, e, seats_free(e) + 1, now,
-				     &resp->promoted);
+		uint32_t n =
+			promote(st, e, seats_free(e) + 1, now, &resp->promoted);
 		resp->has_promoted = n > 0;
 		resp->count = n;
 	}
@@ -233,11 +237,12 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	if (req->u.patch.capacity > CORE_CAPACITY_MAX)
 		return CORE_INVALID;
 	if (req->u.patch.instructor_id) {
-		const struct cat_series *s = catalog_series(st->cat, e->series_id);
+		const struct cat_series *s =
+			catalog_series(st->cat, e->series_id);
 		if (!catalog_has(st->cat, CORE_OP_INSTRUCTOR_CREATE,
 				 req->u.patch.instructor_id) ||
 		    (s && st->cat->instructors[req->u.patch.instructor_id - 1]
-				    .org_id != s->spec.org_id))
+					  .org_id != s->spec.org_id))
 			return CORE_NO_INSTRUCTOR;
 	}
 	if (e->status == CORE_EVENT_CANCELLED &&
@@ -251,8 +256,10 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	r.u.patch.instructor_id = req->u.patch.instructor_id
 					  ? req->u.patch.instructor_id
 					  : e->instructor_id;
-	r.u.patch.status = req->u.patch.cancel ? CORE_EVENT_CANCELLED : e->status;
-	if (r.u.patch.status == CORE_EVENT_SCHEDULED && r.u.patch.capacity < taken)
+	r.u.patch.status =
+		req->u.patch.cancel ? CORE_EVENT_CANCELLED : e->status;
+	if (r.u.patch.status == CORE_EVENT_SCHEDULED &&
+	    r.u.patch.capacity < taken)
 		return CORE_CAPACITY_BELOW_TAKEN;
 	if (r.u.patch.status == CORE_EVENT_SCHEDULED &&
 	    r.u.patch.capacity > taken) {
@@ -295,14 +302,10 @@ static enum core_code decide(core_state *st, const struct core_req *req,
 	enum core_code code;
 
 	switch (req->op) {
-	case CORE_OP_BOOK:
-		return decide_book(st, req, resp);
-	case CORE_OP_CANCEL:
-		return decide_cancel(st, req, resp);
-	case CORE_OP_PAY:
-		return decide_pay(st, req, resp);
-	case CORE_OP_EVENT_PATCH:
-		return decide_patch(st, req, resp);
+	case CORE_OP_BOOK: return decide_book(st, req, resp);
+	case CORE_OP_CANCEL: return decide_cancel(st, req, resp);
+	case CORE_OP_PAY: return decide_pay(st, req, resp);
+	case CORE_OP_EVENT_PATCH: return decide_patch(st, req, resp);
 	case CORE_OP_ORG_CREATE:
 	case CORE_OP_LOCATION_CREATE:
 	case CORE_OP_INSTRUCTOR_CREATE:
@@ -319,25 +322,24 @@ static enum core_code decide(core_state *st, const struct core_req *req,
 					req->u.generate.until, req->now, resp,
 					&st->w);
 		/* A chunk is one entry: it fits whole, or is refused. */
-		if (code == CORE_OK &&
-		    (uint64_t)st->event_count + resp->count >
-			    st->cfg.event_count_max) {
+		if (code == CORE_OK && (uint64_t)st->event_count + resp->count >
+					       st->cfg.event_count_max) {
 			st->w.size = 0;
 			resp->more = false;
 			return limit(resp, CORE_LIMIT_EVENTS,
 				     st->cfg.event_count_max);
 		}
 		return code;
-	default:
-		return CORE_INVALID;
+	default: return CORE_INVALID;
 	}
 }
 
 static bool op_mutates(enum core_op op)
 {
-	return op == CORE_OP_BOOK || op == CORE_OP_CANCEL || op == CORE_OP_PAY ||
-	       op == CORE_OP_EVENT_PATCH || op == CORE_OP_ORG_CREATE ||
-	       op == CORE_OP_LOCATION_CREATE || op == CORE_OP_INSTRUCTOR_CREATE ||
+	return op == CORE_OP_BOOK || op == CORE_OP_CANCEL ||
+	       op == CORE_OP_PAY || op == CORE_OP_EVENT_PATCH ||
+	       op == CORE_OP_ORG_CREATE || op == CORE_OP_LOCATION_CREATE ||
+	       op == CORE_OP_INSTRUCTOR_CREATE ||
 	       op == CORE_OP_CUSTOMER_UPSERT || op == CORE_OP_SERIES_CREATE ||
 	       op == CORE_OP_GENERATE || op == CORE_OP_ARCHIVE;
 }

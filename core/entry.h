@@ -99,17 +99,18 @@ struct core_idem_result {
 /* One record; core/ itself decides, applies and logs records as this
  * struct (record.c encodes and decodes it). */
 struct core_rec {
-	uint8_t type;  /* enum core_rec_type */
-	core_time at;  /* decision time, ms since the epoch (UTC) */
+	uint8_t type; /* enum core_rec_type */
+	core_time at; /* decision time, ms since the epoch (UTC) */
 	union {
-		struct { /* ORG, LOCATION, INSTRUCTOR */
+		struct {		     /* ORG, LOCATION, INSTRUCTOR */
 			uint64_t id, org_id; /* org_id 0 for an org */
 			char name[CORE_NAME_SIZE_MAX];
 			char timezone[CORE_TZ_SIZE_MAX]; /* "" when none */
 		} cat;
 		struct {
 			char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
-			char email[CORE_NAME_SIZE_MAX], name[CORE_NAME_SIZE_MAX];
+			char email[CORE_NAME_SIZE_MAX],
+				name[CORE_NAME_SIZE_MAX];
 		} customer;
 		struct {
 			uint64_t id;
@@ -120,7 +121,8 @@ struct core_rec {
 			struct core_date through;
 		} generated;
 		struct {
-			uint64_t id, series_id, org_id, location_id, instructor_id;
+			uint64_t id, series_id, org_id, location_id,
+				instructor_id;
 			core_time start_at;
 			uint32_t duration_min, capacity, waitlist_capacity,
 				price_cents;
@@ -133,7 +135,7 @@ struct core_rec {
 		} patch;
 		struct { /* BOOKING_NEW, BOOKING_SET, BOOKING_RESTORE */
 			uint64_t booking_id; /* event id = booking_id >> 24 */
-			uint8_t status;      /* enum core_booking_status */
+			uint8_t status;	     /* enum core_booking_status */
 			core_time hold_expires_at; /* 0: no hold */
 			/* NEW and RESTORE only ("" for SET) */
 			char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];

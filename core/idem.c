@@ -39,7 +39,8 @@ void state__idem_expire(core_state *st, core_time now)
 		struct idem_entry *e = &st->idem[slot];
 		if (e->created + st->cfg.idem_retention_ms > now)
 			break;
-		if (map_get(&st->idem_by_key, idem_map_key(e->hi, e->lo)) == slot)
+		if (map_get(&st->idem_by_key, idem_map_key(e->hi, e->lo)) ==
+		    slot)
 			map_del(&st->idem_by_key, idem_map_key(e->hi, e->lo));
 		st->idem_head = (st->idem_head + 1) % max;
 		st->idem_count--;
@@ -157,7 +158,8 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 		struct idem_entry *old = &st->idem[st->idem_head + 1];
 		if (map_get(&st->idem_by_key, idem_map_key(old->hi, old->lo)) ==
 		    st->idem_head + 1)
-			map_del(&st->idem_by_key, idem_map_key(old->hi, old->lo));
+			map_del(&st->idem_by_key,
+				idem_map_key(old->hi, old->lo));
 		st->idem_head = (st->idem_head + 1) % max;
 		st->idem_count--;
 	}

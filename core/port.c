@@ -68,8 +68,7 @@ static unsigned target_of(const core *c, const struct core_req *req)
 	case CORE_OP_BOOKING_GET:
 		return core__shard_of(core_booking_event(req->booking_id),
 				      c->shard_count);
-	default:
-		return core__shard_of(req->event_id, c->shard_count);
+	default: return core__shard_of(req->event_id, c->shard_count);
 	}
 }
 
@@ -85,9 +84,10 @@ static void send_req(core_port *p, struct slot *s, const struct core_req *req,
 	s->home = core_idem_present(&req->idem)
 			  ? (uint8_t)core__key_home(&req->idem, c->shard_count)
 			  : s->target;
-	to_shard(c, s, op_keyed_shard(req->op) && core_idem_present(&req->idem)
-			       ? s->home
-			       : s->target);
+	to_shard(c, s,
+		 op_keyed_shard(req->op) && core_idem_present(&req->idem)
+			 ? s->home
+			 : s->target);
 }
 
 int core_submit(core_port *p, const struct core_req *req, uint64_t tag)
@@ -108,7 +108,8 @@ static struct slot *port_pop(core_port *p)
 	core *c = p->c;
 
 	for (unsigned sh = 0; sh < c->shard_count; sh++) {
-		struct slot *s = ring_pop(&c->to_port[sh * c->port_count + p->index]);
+		struct slot *s =
+			ring_pop(&c->to_port[sh * c->port_count + p->index]);
 		if (s)
 			return s;
 	}
@@ -140,10 +141,7 @@ static bool port_has_work(void *arg)
 	return false;
 }
 
-void core_port_set_wake_fd(core_port *p, int fd)
-{
-	p->bell.wake_fd = fd;
-}
+void core_port_set_wake_fd(core_port *p, int fd) { p->bell.wake_fd = fd; }
 
 bool core_port_idle_begin(core_port *p)
 {
@@ -222,11 +220,13 @@ static void fan_out(core_port *p, const struct core_req *req, uint32_t *got)
 		s->req = *req;
 		if (req->op == CORE_OP_EVENT_LIST) {
 			s->req.u.list.limit = req->u.list.limit + 1;
-			s->req.u.list.out = p->list_scratch + sh * (CORE_LIST_LIMIT_MAX + 1);
+			s->req.u.list.out = p->list_scratch +
+					    sh * (CORE_LIST_LIMIT_MAX + 1);
 		} else if (req->op == CORE_OP_CUSTOMER_BOOKINGS) {
-			s->req.u.customer.capacity = req->u.customer.capacity + 1;
-			s->req.u.customer.out =
-				p->customer_scratch + sh * (CORE_LIST_LIMIT_MAX + 1);
+			s->req.u.customer.capacity =
+				req->u.customer.capacity + 1;
+			s->req.u.customer.out = p->customer_scratch +
+						sh * (CORE_LIST_LIMIT_MAX + 1);
 		}
 		s->kind = SLOT_REQ;
 		s->target = s->home = (uint8_t)sh;
@@ -260,9 +260,14 @@ static int call_list(core_port *p, const struct core_req *req,
 			const struct core_event_view *v;
 			if (at[sh] == got[sh])
 				continue;
-			v = &p->list_scratch[sh * (CORE_LIST_LIMIT_MAX + 1) + at[sh]];
+			v = &p->list_scratch[sh * (CORE_LIST_LIMIT_MAX + 1) +
+					     at[sh]];
 			if (best < 0 ||
-			    view_before(v, &p->list_scratch[best * (CORE_LIST_LIMIT_MAX + 1) + at[best]]))
+			    view_before(v,
+					&p->list_scratch
+						 [best * (CORE_LIST_LIMIT_MAX +
+							  1) +
+						  at[best]]))
 				best = (int)sh;
 		}
 		if (best < 0)
@@ -272,7 +277,8 @@ static int call_list(core_port *p, const struct core_req *req,
 			break;
 		}
 		req->u.list.out[resp->count++] =
-			p->list_scratch[best * (CORE_LIST_LIMIT_MAX + 1) + at[best]++];
+			p->list_scratch[best * (CORE_LIST_LIMIT_MAX + 1) +
+					at[best]++];
 	}
 	return 0;
 }
@@ -366,7 +372,8 @@ static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
 	while (pos < size) {
 		ASSERT(rec_decode(entry, size, &pos, &r) == 0);
 		ASSERT(catalog_apply(c->cat, &r) == 0);
-		events |= core_rec_event_id(&r) != 0 || r.type == CORE_REC_ARCHIVE;
+		events |= core_rec_event_id(&r) != 0 ||
+			  r.type == CORE_REC_ARCHIVE;
 	}
 	if (!events)
 		return 0;
@@ -388,8 +395,10 @@ static bool generate_fits(core *c, uint64_t count)
 		struct core_stats st;
 		core_state_stats(c->shards[sh].st, &st);
 		held[sh] = st.event_count;
-		total += c->cfg.event_count_max - (held[sh] < c->cfg.event_count_max
-						   ? held[sh] : c->cfg.event_count_max);
+		total += c->cfg.event_count_max -
+			 (held[sh] < c->cfg.event_count_max
+				  ? held[sh]
+				  : c->cfg.event_count_max);
 	}
 	if (count > total)
 		return false; /* more than all the room there is */
@@ -428,7 +437,8 @@ static int cat_generate(core_port *p, core_time now, uint64_t series_id,
 		return 0;
 	}
 	for (;;) {
-		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
+		struct wbuf w = { .data = p->entry,
+				  .capacity = CORE_ENTRY_SIZE_MAX };
 		uint64_t lsn;
 
 		memset(&chunk, 0, sizeof(chunk));
@@ -485,10 +495,12 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 			/* The key is logged with the series, its events after:
 			 * a crash between them left a series to generate.
 			 * Generating again is idempotent. */
-			if (resp->replayed && req->op == CORE_OP_SERIES_CREATE &&
+			if (resp->replayed &&
+			    req->op == CORE_OP_SERIES_CREATE &&
 			    resp->code == CORE_OK) {
 				pthread_mutex_lock(&c->cat_lock);
-				rc = series_generate(p, req->now, resp->id, resp);
+				rc = series_generate(p, req->now, resp->id,
+						     resp);
 				pthread_mutex_unlock(&c->cat_lock);
 			}
 			return rc;
@@ -505,10 +517,12 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 			struct wbuf w = { .data = p->entry,
 					  .capacity = CORE_ENTRY_SIZE_MAX };
 			core__idem_emit(&w, req, resp);
-			rc = log_entry(c, c->shard_count, w.data, w.size, &resp->lsn);
+			rc = log_entry(c, c->shard_count, w.data, w.size,
+				       &resp->lsn);
 		}
 	} else {
-		struct wbuf w = { .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
+		struct wbuf w = { .data = p->entry,
+				  .capacity = CORE_ENTRY_SIZE_MAX };
 		resp->code = catalog_decide(c->cat, req, resp, &w);
 		/* A series whose first generation (resp.count events) would
 		 * pass a shard's ceiling is refused before it is logged. */
@@ -557,10 +571,8 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 	struct slot *s;
 
 	switch (req->op) {
-	case CORE_OP_EVENT_LIST:
-		return call_list(p, req, resp);
-	case CORE_OP_CUSTOMER_BOOKINGS:
-		return call_customer(p, req, resp);
+	case CORE_OP_EVENT_LIST: return call_list(p, req, resp);
+	case CORE_OP_CUSTOMER_BOOKINGS: return call_customer(p, req, resp);
 	case CORE_OP_TICK: {
 		uint32_t got[CORE_SHARD_COUNT_MAX];
 		if (p->free_count < c->shard_count)
@@ -572,8 +584,7 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 			resp->count += got[sh];
 		return 0;
 	}
-	default:
-		break;
+	default: break;
 	}
 	if (op_catalogue(req->op))
 		return call_catalogue(p, req, resp);

@@ -35,10 +35,10 @@ _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
  * apart, and a new field is one line. */
 
 enum field_kind {
-	F_INT,   /* little-endian integer of `size` bytes (1, 2, 4 or 8) */
-	F_BOOL,  /* u8: 0 or 1 written; read, any nonzero is true */
-	F_STR,   /* u8 length + bytes, no NUL; `size` is the field's, NUL in */
-	F_DATE,  /* struct core_date: u16 year, u8 month, u8 day */
+	F_INT,	 /* little-endian integer of `size` bytes (1, 2, 4 or 8) */
+	F_BOOL,	 /* u8: 0 or 1 written; read, any nonzero is true */
+	F_STR,	 /* u8 length + bytes, no NUL; `size` is the field's, NUL in */
+	F_DATE,	 /* struct core_date: u16 year, u8 month, u8 day */
 	F_SKIPS, /* a series' skip list: u8 count, then that many F_DATE */
 };
 
@@ -48,6 +48,8 @@ struct field {
 };
 _Static_assert(sizeof(struct core_rec) <= UINT16_MAX, "field offsets fit");
 
+/* The tables below are laid out by hand, a record type per paragraph. */
+/* clang-format off */
 #define FIELD(kind, type, member)                                      \
 	{ kind, (uint16_t)offsetof(type, member),                      \
 	  (uint16_t)sizeof(((type *)0)->member) }
@@ -158,6 +160,7 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
 };
+/* clang-format on */
 
 static const struct layout booking_view = LAYOUT(booking_view_fields);
 static const struct layout event_view = LAYOUT(event_view_fields);
@@ -214,8 +217,7 @@ static void put_date(struct wbuf *w, const struct core_date *d)
 	put_u8(w, (uint8_t)d->day);
 }
 
-static void put_fields(struct wbuf *w, const void *base,
-		       const struct layout *l)
+static void put_fields(struct wbuf *w, const void *base, const struct layout *l)
 {
 	for (unsigned i = 0; i < l->count; i++) {
 		const struct field *f = &l->fields[i];
@@ -228,23 +230,16 @@ static void put_fields(struct wbuf *w, const void *base,
 			       f->size == 8);
 			put(w, p, f->size);
 			break;
-		case F_BOOL:
-			put_u8(w, *(const bool *)p);
-			break;
-		case F_STR:
-			put_str(w, p, f->size);
-			break;
-		case F_DATE:
-			put_date(w, p);
-			break;
+		case F_BOOL: put_u8(w, *(const bool *)p); break;
+		case F_STR: put_str(w, p, f->size); break;
+		case F_DATE: put_date(w, p); break;
 		case F_SKIPS:
 			ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
 			put_u8(w, (uint8_t)s->skip_count);
 			for (uint32_t k = 0; k < s->skip_count; k++)
 				put_date(w, &s->skip[k]);
 			break;
-		default:
-			ASSERT(!"unknown field kind");
+		default: ASSERT(!"unknown field kind");
 		}
 	}
 }
@@ -295,14 +290,14 @@ static inline const uint8_t *take(struct rbuf *r, size_t n)
 	return p;
 }
 
-#define GET(name, type)                                                       \
-	static inline type name(struct rbuf *r)                               \
-	{                                                                     \
-		const uint8_t *p = take(r, sizeof(type));                     \
-		type v = 0;                                                   \
-		if (p)                                                        \
-			memcpy(&v, p, sizeof(type)); /* little-endian host */ \
-		return v;                                                     \
+#define GET(name, type)                                                        \
+	static inline type name(struct rbuf *r)                                \
+	{                                                                      \
+		const uint8_t *p = take(r, sizeof(type));                      \
+		type v = 0;                                                    \
+		if (p)                                                         \
+			memcpy(&v, p, sizeof(type)); /* little-endian host */  \
+		return v;                                                      \
 	}
 GET(get_u8, uint8_t)
 GET(get_u16, uint16_t)
@@ -353,15 +348,9 @@ static void get_fields(struct rbuf *r, void *base, const struct layout *l)
 			if (in) /* little-endian host */
 				memcpy(p, in, f->size);
 			break;
-		case F_BOOL:
-			*(bool *)p = get_u8(r) != 0;
-			break;
-		case F_STR:
-			get_str(r, p, f->size);
-			break;
-		case F_DATE:
-			*(struct core_date *)p = get_date(r);
-			break;
+		case F_BOOL: *(bool *)p = get_u8(r) != 0; break;
+		case F_STR: get_str(r, p, f->size); break;
+		case F_DATE: *(struct core_date *)p = get_date(r); break;
 		case F_SKIPS:
 			s->skip_count = get_u8(r);
 			if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX) {
@@ -371,8 +360,7 @@ static void get_fields(struct rbuf *r, void *base, const struct layout *l)
 			for (uint32_t k = 0; k < s->skip_count; k++)
 				s->skip[k] = get_date(r);
 			break;
-		default:
-			ASSERT(!"unknown field kind");
+		default: ASSERT(!"unknown field kind");
 		}
 	}
 }
@@ -452,20 +440,16 @@ int core_entry_check(const void *entry, size_t size, uint32_t *count)
 uint64_t core_rec_event_id(const struct core_rec *r)
 {
 	switch (r->type) {
-	case CORE_REC_EVENT_CREATE:
-		return r->u.event.id;
-	case CORE_REC_EVENT_PATCH:
-		return r->u.patch.event_id;
+	case CORE_REC_EVENT_CREATE: return r->u.event.id;
+	case CORE_REC_EVENT_PATCH: return r->u.patch.event_id;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_SET:
 	case CORE_REC_BOOKING_RESTORE:
 		return core_booking_event(r->u.booking.booking_id);
 	case CORE_REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);
-	case CORE_REC_NOTIFY:
-		return core_booking_event(r->u.notify.booking_id);
-	default:
-		return 0;
+	case CORE_REC_NOTIFY: return core_booking_event(r->u.notify.booking_id);
+	default: return 0;
 	}
 }
 

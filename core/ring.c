@@ -45,6 +45,7 @@ void bell_wait(struct bell *b, bool (*has_work)(void *), void *arg)
 
 	atomic_fetch_add_explicit(&b->sleepers, 1, memory_order_seq_cst);
 	if (!has_work(arg))
-		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL,
+			0);
 	atomic_fetch_sub_explicit(&b->sleepers, 1, memory_order_relaxed);
 }

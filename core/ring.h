@@ -36,9 +36,9 @@ struct slot;
  * so a busy ring moves few cache lines between cores. */
 struct ring {
 	_Alignas(CACHE_LINE) _Atomic uint32_t head; /* consumer's */
-	uint32_t tail_seen;                         /* consumer's copy */
+	uint32_t tail_seen;			    /* consumer's copy */
 	_Alignas(CACHE_LINE) _Atomic uint32_t tail; /* producer's */
-	uint32_t head_seen;                         /* producer's copy */
+	uint32_t head_seen;			    /* producer's copy */
 	_Alignas(CACHE_LINE) uint32_t mask;
 	struct slot **items;
 };
@@ -49,13 +49,13 @@ struct bell {
 	int wake_fd; /* >= 0: an eventfd to write instead of a futex wake */
 };
 
-
 static inline void ring_push(struct ring *r, struct slot *s)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 
 	if (tail - r->head_seen > r->mask)
-		r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+		r->head_seen =
+			atomic_load_explicit(&r->head, memory_order_acquire);
 	/* Sized for every slot that exists: it can't be full. */
 	ASSERT(tail - r->head_seen <= r->mask);
 	r->items[tail & r->mask] = s;
@@ -68,7 +68,8 @@ static inline struct slot *ring_pop(struct ring *r)
 	struct slot *s;
 
 	if (head == r->tail_seen) {
-		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+		r->tail_seen =
+			atomic_load_explicit(&r->tail, memory_order_acquire);
 		if (head == r->tail_seen)
 			return NULL;
 	}

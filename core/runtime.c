@@ -66,10 +66,12 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 	p->index = index;
 	p->bell.wake_fd = -1;
 	p->slots = calloc(n, sizeof(*p->slots));
-	p->list_scratch = calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
-				 sizeof(*p->list_scratch));
-	p->customer_scratch = calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
-				     sizeof(*p->customer_scratch));
+	p->list_scratch =
+		calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
+		       sizeof(*p->list_scratch));
+	p->customer_scratch =
+		calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
+		       sizeof(*p->customer_scratch));
 	p->entry = malloc(CORE_ENTRY_SIZE_MAX);
 	if (!p->slots || !p->list_scratch || !p->customer_scratch || !p->entry)
 		return -ENOMEM;
@@ -91,7 +93,8 @@ int core_open(const struct core_config *cfg, core **out)
 	*out = NULL;
 	if (S == 0 || S > CORE_SHARD_COUNT_MAX || P == 0 || P > UINT16_MAX ||
 	    cfg->ring_size == 0 || cfg->ring_size > (1u << 20) ||
-	    cfg->catalog_count_max == 0 || cfg->catalog_count_max > CORE_CATALOG_COUNT_MAX)
+	    cfg->catalog_count_max == 0 ||
+	    cfg->catalog_count_max > CORE_CATALOG_COUNT_MAX)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -131,8 +134,8 @@ int core_open(const struct core_config *cfg, core **out)
 			goto out_free;
 	}
 	for (; started < S; started++) {
-		rc = -pthread_create(&c->shards[started].thread, NULL, core__shard_main,
-				     &c->shards[started]);
+		rc = -pthread_create(&c->shards[started].thread, NULL,
+				     core__shard_main, &c->shards[started]);
 		if (rc)
 			goto out_stop;
 	}
@@ -226,7 +229,8 @@ int core_park(core *c)
 		syscall(SYS_futex, &c->shards[sh].bell.seq, FUTEX_WAKE_PRIVATE,
 			INT_MAX, NULL, NULL, 0);
 	}
-	while ((n = atomic_load_explicit(&c->park_count, memory_order_acquire)) <
+	while ((n = atomic_load_explicit(&c->park_count,
+					 memory_order_acquire)) <
 	       c->shard_count) {
 		struct timespec ts = { 0, 100000 };
 		syscall(SYS_futex, &c->park_gen, FUTEX_WAIT_PRIVATE, gen, &ts,
@@ -239,7 +243,8 @@ void core_unpark(core *c)
 {
 	ASSERT(atomic_load(&c->park_gen) & 1);
 	atomic_fetch_add_explicit(&c->park_gen, 1, memory_order_release);
-	syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+		NULL, 0);
 	pthread_mutex_unlock(&c->cat_lock);
 }
 
@@ -278,7 +283,8 @@ static void snap_rec(void *arg, const struct core_rec *r)
 	}
 }
 
-int core_snapshot_write(core *c, int (*fn)(void *ctx, const void *buf, size_t size),
+int core_snapshot_write(core *c,
+			int (*fn)(void *ctx, const void *buf, size_t size),
 			void *ctx)
 {
 	struct snap_out *o = calloc(1, sizeof(*o));

@@ -15,11 +15,11 @@
 #include <pthread.h>
 
 enum slot_kind {
-	SLOT_REQ = 1, /* a request on its way to decision */
-	SLOT_DONE,    /* decided: back to the home shard, then the port */
-	SLOT_RESERVE, /* catalogue op: reserve the key at its home */
-	SLOT_COMPLETE,/* catalogue op: store or release the key at its home */
-	SLOT_APPLY,   /* apply an entry's records (generation) */
+	SLOT_REQ = 1,  /* a request on its way to decision */
+	SLOT_DONE,     /* decided: back to the home shard, then the port */
+	SLOT_RESERVE,  /* catalogue op: reserve the key at its home */
+	SLOT_COMPLETE, /* catalogue op: store or release the key at its home */
+	SLOT_APPLY,    /* apply an entry's records (generation) */
 	SLOT_PREPARE, /* make room for an entry's records, before it is logged */
 };
 
@@ -72,16 +72,16 @@ struct core {
 	_Atomic bool stop;
 	/* Parking (see core_park): odd while asked, a futex word. */
 	_Atomic uint32_t park_gen;
-	_Atomic uint32_t park_acks;  /* shards that stopped taking requests */
-	_Atomic uint32_t park_count; /* shards parked */
+	_Atomic uint32_t park_acks;    /* shards that stopped taking requests */
+	_Atomic uint32_t park_count;   /* shards parked */
 	_Atomic int64_t between_count; /* slots in shard-to-shard rings */
 };
 
 /* Ops routed first to their idempotency key's home shard when keyed. */
 static inline bool op_keyed_shard(enum core_op op)
 {
-	return op == CORE_OP_BOOK || op == CORE_OP_CANCEL || op == CORE_OP_PAY ||
-	       op == CORE_OP_EVENT_PATCH;
+	return op == CORE_OP_BOOK || op == CORE_OP_CANCEL ||
+	       op == CORE_OP_PAY || op == CORE_OP_EVENT_PATCH;
 }
 
 /* Hands an entry to the log hook (lane: a shard's index, or shard_count

@@ -110,7 +110,8 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		       sizeof(*st->holds)) ||
 	    table_grow((void **)&st->idem, &st->idem_cap,
 		       cfg->idem_count_max < TABLE_COUNT_INIT
-			       ? cfg->idem_count_max : TABLE_COUNT_INIT,
+			       ? cfg->idem_count_max
+			       : TABLE_COUNT_INIT,
 		       sizeof(*st->idem)) ||
 	    map_init(&st->event_by_id, TABLE_COUNT_INIT) ||
 	    map_init(&st->booking_by_id, TABLE_COUNT_INIT) ||
@@ -125,7 +126,8 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	 * larger: table_grow's first size). */
 	if (st->idem_cap > cfg->idem_count_max)
 		st->idem_cap = cfg->idem_count_max;
-	st->w = (struct wbuf){ .data = st->entry, .capacity = sizeof(st->entry) };
+	st->w = (struct wbuf){ .data = st->entry,
+			       .capacity = sizeof(st->entry) };
 	return st;
 }
 
@@ -163,7 +165,8 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
 {
 	switch (req->op) {
 	case CORE_OP_BOOK:
-		map_prefetch(&st->event_by_id, req->event_id ? req->event_id : 1);
+		map_prefetch(&st->event_by_id,
+			     req->event_id ? req->event_id : 1);
 		map_prefetch(&st->customer_by_hash,
 			     hash_bytes(req->customer_id,
 					strnlen(req->customer_id,
@@ -175,8 +178,7 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
 		map_prefetch(&st->booking_by_id,
 			     req->booking_id ? req->booking_id : 1);
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -274,8 +276,9 @@ static bool event_matches(const struct event *e, const struct core_req *req)
 		return false;
 	if (q->instructor_id && e->instructor_id != q->instructor_id)
 		return false;
-	if (q->after_id && (e->start_at < q->after_start ||
-			    (e->start_at == q->after_start && e->id <= q->after_id)))
+	if (q->after_id &&
+	    (e->start_at < q->after_start ||
+	     (e->start_at == q->after_start && e->id <= q->after_id)))
 		return false;
 	return true;
 }
@@ -303,8 +306,10 @@ static void top_insert(const core_state *st, uint32_t *out, size_t *n,
 
 static int org_order(const void *a, const void *b, void *arg)
 {
-	const struct event *x = &((const core_state *)arg)->events[*(const uint32_t *)a];
-	const struct event *y = &((const core_state *)arg)->events[*(const uint32_t *)b];
+	const struct event *x =
+		&((const core_state *)arg)->events[*(const uint32_t *)a];
+	const struct event *y =
+		&((const core_state *)arg)->events[*(const uint32_t *)b];
 
 	if (x->org_id != y->org_id)
 		return x->org_id < y->org_id ? -1 : 1;
@@ -358,8 +363,8 @@ size_t core__state_list(const core_state *st, const struct core_req *req,
 	/* Day by day in order: once a day filled the list, later days cannot
 	 * hold earlier events. */
 	for (; day <= last; day++) {
-		struct day_bucket *d =
-			state__day_bucket((core_state *)st, day * DAY_MS, false);
+		struct day_bucket *d = state__day_bucket((core_state *)st,
+							 day * DAY_MS, false);
 		uint32_t i = 0;
 
 		if (!d)
@@ -434,7 +439,8 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		r.u.event.capacity = e->capacity;
 		r.u.event.waitlist_capacity = e->waitlist_capacity;
 		r.u.event.price_cents = e->price_cents;
-		memcpy(r.u.event.currency, e->currency, sizeof(r.u.event.currency));
+		memcpy(r.u.event.currency, e->currency,
+		       sizeof(r.u.event.currency));
 		fn(ctx, &r);
 		if (e->status != CORE_EVENT_SCHEDULED) {
 			memset(&r.u, 0, sizeof(r.u));
@@ -447,7 +453,8 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		}
 		for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
 			const struct booking *b =
-				booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+				booking_get(st, e->id << CORE_BOOKING_SEQ_BITS |
+							seq);
 			ASSERT(b);
 			memset(&r, 0, sizeof(r));
 			r.type = CORE_REC_BOOKING_RESTORE;

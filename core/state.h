@@ -43,8 +43,8 @@ enum core_code core__state_decide_nokey(core_state *st,
 					struct core_resp *resp,
 					const void **entry, size_t *entry_size);
 /* Expire the first due hold, if any: returns true and an entry. */
-bool core__state_expire_one(core_state *st, core_time now,
-			    const void **entry, size_t *entry_size);
+bool core__state_expire_one(core_state *st, core_time now, const void **entry,
+			    size_t *entry_size);
 size_t core__state_list(const core_state *st, const struct core_req *req,
 			struct core_event_view *out, size_t out_capacity);
 size_t core__state_customer(const core_state *st, const char *customer_id,

@@ -67,7 +67,7 @@ struct core_state {
 	bool owns_cat;
 
 	struct event *events;
-	uint32_t event_count, event_cap; /* held; slots of the array */
+	uint32_t event_count, event_cap;  /* held; slots of the array */
 	uint32_t event_slots, event_free; /* slots used; freed ones' list */
 	struct map event_by_id;
 
@@ -92,7 +92,7 @@ struct core_state {
 	struct day_bucket *days;
 	uint32_t day_count, day_capacity;
 	int64_t day_min, day_max; /* of the buckets that exist */
-	struct map day_by_key; /* UTC day + 2 -> bucket slot */
+	struct map day_by_key;	  /* UTC day + 2 -> bucket slot */
 
 	uint32_t archived; /* events the last CORE_REC_ARCHIVE dropped */
 
@@ -116,8 +116,8 @@ static inline struct booking *booking_get(const core_state *st, uint64_t id)
 
 static inline uint32_t customer_find(const core_state *st, const char *id)
 {
-	uint32_t slot = map_get(&st->customer_by_hash,
-				hash_bytes(id, strlen(id)));
+	uint32_t slot =
+		map_get(&st->customer_by_hash, hash_bytes(id, strlen(id)));
 	if (slot && strcmp(st->customers[slot].id, id) != 0)
 		return UINT32_MAX; /* a 64-bit hash collision: refuse */
 	return slot;
@@ -130,7 +130,8 @@ static inline uint64_t active_key(uint32_t event_slot, uint32_t customer_slot)
 
 static inline bool status_active(uint8_t s)
 {
-	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_PENDING_PAYMENT ||
+	return s == CORE_BOOKING_CONFIRMED ||
+	       s == CORE_BOOKING_PENDING_PAYMENT ||
 	       s == CORE_BOOKING_WAITLISTED;
 }
 

@@ -214,7 +214,4 @@ uint64_t hash_bytes(const void *p, size_t n)
 	return h ? h : 1;
 }
 
-uint64_t hash_u64(uint64_t x)
-{
-	return XXH3_64bits(&x, sizeof(x));
-}
+uint64_t hash_u64(uint64_t x) { return XXH3_64bits(&x, sizeof(x)); }

@@ -40,7 +40,7 @@ int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOMEM */
 bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
 void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
-uint64_t hash_bytes(const void *p, size_t n); /* XXH3-64, never 0 */
-uint64_t hash_u64(uint64_t x);                /* XXH3-64 of the 8 bytes */
+uint64_t hash_bytes(const void *p, size_t n);	      /* XXH3-64, never 0 */
+uint64_t hash_u64(uint64_t x); /* XXH3-64 of the 8 bytes */
 
 #endif

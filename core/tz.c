@@ -79,14 +79,14 @@
 #define TZ_FILE_SIZE_MAX (1 << 20)
 #define TZ_HEADER_SIZE 44
 #define TZ_TIME_COUNT_MAX 65536u /* tzdata: < 400 */
-#define TZ_TYPE_COUNT_MAX 256u   /* type indices are one byte */
-#define TZ_CHAR_COUNT_MAX 1024u  /* tzdata: < 50 */
-#define TZ_LEAP_COUNT_MAX 1024u  /* tzdata: 27 */
-#define TZ_FOOTER_SIZE_MAX 128   /* TZ string bytes; tzdata: < 50 */
-#define TZ_UTOFF_MIN (-89999)    /* -24:59:59, RFC 8536 */
-#define TZ_UTOFF_MAX 93599       /* +25:59:59 */
-#define TZ_OFFSET_HOURS_MAX 24   /* POSIX TZ offsets */
-#define TZ_RULE_HOURS_MAX 167    /* RFC 8536 transition times */
+#define TZ_TYPE_COUNT_MAX 256u	 /* type indices are one byte */
+#define TZ_CHAR_COUNT_MAX 1024u	 /* tzdata: < 50 */
+#define TZ_LEAP_COUNT_MAX 1024u	 /* tzdata: 27 */
+#define TZ_FOOTER_SIZE_MAX 128	 /* TZ string bytes; tzdata: < 50 */
+#define TZ_UTOFF_MIN (-89999)	 /* -24:59:59, RFC 8536 */
+#define TZ_UTOFF_MAX 93599	 /* +25:59:59 */
+#define TZ_OFFSET_HOURS_MAX 24	 /* POSIX TZ offsets */
+#define TZ_RULE_HOURS_MAX 167	 /* RFC 8536 transition times */
 #define TZ_RULE_TIME_DEFAULT 7200
 #define TZ_CANDIDATE_COUNT_MAX 4
 #define TZ_DAY_S INT64_C(86400)
@@ -100,9 +100,9 @@ _Static_assert(TZ_WINDOW_S > -(int64_t)TZ_UTOFF_MIN, "window covers offsets");
 _Static_assert(TZ_CYCLE_DAYS % 7 == 0, "400 years are whole weeks");
 
 enum tz__date_kind {
-	TZ__DATE_MONTH,  /* Mm.w.d */
+	TZ__DATE_MONTH,	 /* Mm.w.d */
 	TZ__DATE_JULIAN, /* Jn, 1..365, February 29 never counted */
-	TZ__DATE_ZERO,   /* n, 0..365, February 29 counted */
+	TZ__DATE_ZERO,	 /* n, 0..365, February 29 counted */
 };
 
 struct tz__date {
@@ -123,9 +123,9 @@ struct tz__rule {
 };
 
 struct tz {
-	const uint8_t *times;   /* time_count big-endian i64, ascending */
+	const uint8_t *times;	/* time_count big-endian i64, ascending */
 	const uint8_t *indices; /* time_count type indices, < type_count */
-	const uint8_t *types;   /* type_count ttinfo, 6 bytes each */
+	const uint8_t *types;	/* type_count ttinfo, 6 bytes each */
 	uint32_t time_count;
 	uint32_t type_count;
 	uint32_t type_before; /* type before the first transition */
@@ -216,13 +216,13 @@ int64_t tz_days_from_civil(int year, int month, int day)
 	ASSERT(month <= 12);
 	ASSERT(day >= 1);
 	ASSERT(day <= 31);
-	y = (int64_t)year - (month <= 2);          /* years start in March */
+	y = (int64_t)year - (month <= 2); /* years start in March */
 	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;                       /* [0, 399] */
-	mp = month > 2 ? month - 3 : month + 9;    /* March = 0 */
-	doy = (153 * mp + 2) / 5 + day - 1;        /* [0, 365] */
+	yoe = y - era * 400;			     /* [0, 399] */
+	mp = month > 2 ? month - 3 : month + 9;	     /* March = 0 */
+	doy = (153 * mp + 2) / 5 + day - 1;	     /* [0, 365] */
 	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* [0, 146096] */
-	return era * TZ_CYCLE_DAYS + doe - 719468; /* 719468: 0000-03-01 */
+	return era * TZ_CYCLE_DAYS + doe - 719468;   /* 719468: 0000-03-01 */
 }
 
 void tz_civil_from_days(int64_t days, int *year, int *month, int *day)
@@ -233,10 +233,10 @@ void tz_civil_from_days(int64_t days, int *year, int *month, int *day)
 	ASSERT(days <= TZ_DAYS_ABS_MAX);
 	z = days + 719468;
 	era = (z >= 0 ? z : z - (TZ_CYCLE_DAYS - 1)) / TZ_CYCLE_DAYS;
-	doe = z - era * TZ_CYCLE_DAYS;                    /* [0, 146096] */
+	doe = z - era * TZ_CYCLE_DAYS; /* [0, 146096] */
 	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);    /* [0, 365] */
-	mp = (5 * doy + 2) / 153;                         /* [0, 11] */
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100); /* [0, 365] */
+	mp = (5 * doy + 2) / 153;		       /* [0, 11] */
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y = yoe + era * 400 + (m <= 2);
 	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
@@ -279,10 +279,7 @@ static bool tz__accept(struct tz__cursor *c, char ch)
 	return true;
 }
 
-static bool tz__is_digit(uint8_t ch)
-{
-	return ch >= '0' && ch <= '9';
-}
+static bool tz__is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 
 static bool tz__is_alpha(uint8_t ch)
 {
@@ -295,9 +292,9 @@ static bool tz__parse_name(struct tz__cursor *c)
 	size_t len = 0;
 
 	if (tz__accept(c, '<')) {
-		while (c->p < c->end && (tz__is_alpha(*c->p) ||
-					 tz__is_digit(*c->p) || *c->p == '+' ||
-					 *c->p == '-')) {
+		while (c->p < c->end &&
+		       (tz__is_alpha(*c->p) || tz__is_digit(*c->p) ||
+			*c->p == '+' || *c->p == '-')) {
 			c->p++;
 			len++;
 		}
@@ -314,7 +311,7 @@ static bool tz__parse_name(struct tz__cursor *c)
 
 /* Unsigned decimal of 1..digit_count_max digits, at most value_max. */
 static bool tz__parse_uint(struct tz__cursor *c, int digit_count_max,
-			  int value_max, int *out)
+			   int value_max, int *out)
 {
 	int value = 0, digit_count = 0;
 
@@ -361,9 +358,9 @@ static bool tz__parse_date(struct tz__cursor *c, struct tz__date *d)
 	} else if (tz__accept(c, 'M')) {
 		d->kind = TZ__DATE_MONTH;
 		if (!tz__parse_uint(c, 2, 12, &d->month) || d->month < 1 ||
-		    !tz__accept(c, '.') ||
-		    !tz__parse_uint(c, 1, 5, &d->week) || d->week < 1 ||
-		    !tz__accept(c, '.') || !tz__parse_uint(c, 1, 6, &d->wday))
+		    !tz__accept(c, '.') || !tz__parse_uint(c, 1, 5, &d->week) ||
+		    d->week < 1 || !tz__accept(c, '.') ||
+		    !tz__parse_uint(c, 1, 6, &d->wday))
 			return false;
 	} else {
 		d->kind = TZ__DATE_ZERO;
@@ -420,10 +417,8 @@ static int64_t tz__rule_day(const struct tz__date *d, int64_t y)
 	switch (d->kind) {
 	case TZ__DATE_JULIAN:
 		return jan1 + d->yday - 1 + (tz__leap_year(y) && d->yday >= 60);
-	case TZ__DATE_ZERO:
-		return jan1 + d->yday;
-	case TZ__DATE_MONTH:
-		break;
+	case TZ__DATE_ZERO: return jan1 + d->yday;
+	case TZ__DATE_MONTH: break;
 	}
 	first = tz_days_from_civil((int)y, d->month, 1);
 	next = first + tz_month_days(y, d->month);
@@ -472,8 +467,7 @@ static int32_t tz__rule_offset(const struct tz__rule *r, int64_t t)
 
 /* ---- TZif ---- */
 
-static int tz__parse_header(const uint8_t *p, size_t len,
-			    struct tz__counts *n)
+static int tz__parse_header(const uint8_t *p, size_t len, struct tz__counts *n)
 {
 	if (len < TZ_HEADER_SIZE || memcmp(p, "TZif", 4) != 0 || p[4] < '2')
 		return -EINVAL;
@@ -581,8 +575,8 @@ static int tz__parse(struct tz *z)
 	    memchr(footer + 1, '\n', footer_size - 2) != NULL)
 		return -EINVAL;
 	z->has_rule = footer_size > 2;
-	if (z->has_rule && !tz__parse_rule(footer + 1, footer_size - 2,
-					   &z->rule))
+	if (z->has_rule &&
+	    !tz__parse_rule(footer + 1, footer_size - 2, &z->rule))
 		return -EINVAL;
 	if (n.leap_count != 0)
 		return -ENOTSUP;
@@ -737,10 +731,7 @@ out_close_fd:
 	return rc;
 }
 
-void tz_free(struct tz *z)
-{
-	free(z);
-}
+void tz_free(struct tz *z) { free(z); }
 
 /* ---- queries ---- */
 
@@ -755,8 +746,8 @@ int32_t tz_offset_at(const struct tz *z, int64_t utc_s)
 		if (z->has_rule)
 			off = tz__rule_offset(&z->rule, utc_s);
 		else
-			off = tz__type_offset(z, n ? z->indices[n - 1] :
-						     z->type_before);
+			off = tz__type_offset(z, n ? z->indices[n - 1]
+						   : z->type_before);
 	} else if (utc_s < tz__time(z, 0)) {
 		off = tz__type_offset(z, z->type_before);
 	} else {

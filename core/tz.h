@@ -58,8 +58,8 @@ int64_t tz_local_to_utc(const struct tz *z, int64_t local_s);
  * month 1..12, day 1..31; days within +-2^39 (years fit in an int). */
 int64_t tz_days_from_civil(int year, int month, int day); /* since 1970-01-01 */
 void tz_civil_from_days(int64_t days, int *year, int *month, int *day);
-int tz_weekday(int64_t days);                    /* 0 = Monday ... 6 = Sunday */
+int tz_weekday(int64_t days); /* 0 = Monday ... 6 = Sunday */
 bool tz_date_valid(int year, int month, int day); /* year 1970..9999 */
-int tz_month_days(int64_t year, int month);     /* month 1..12: 28..31 */
+int tz_month_days(int64_t year, int month);	  /* month 1..12: 28..31 */
 
 #endif /* BOOKD_TZ_H */

@@ -88,12 +88,11 @@ static void shard_decide(struct shard *sh, struct slot *s)
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
 	switch (req->op) {
-	case CORE_OP_TICK:
-		shard_tick(sh, req->now, &resp->count);
-		return;
+	case CORE_OP_TICK: shard_tick(sh, req->now, &resp->count); return;
 	case CORE_OP_EVENT_GET:
 		shard_tick(sh, req->now, NULL);
-		resp->code = core_state_event(sh->st, req->event_id, &resp->event);
+		resp->code =
+			core_state_event(sh->st, req->event_id, &resp->event);
 		return;
 	case CORE_OP_BOOKING_GET:
 		shard_tick(sh, req->now, NULL);
@@ -102,18 +101,18 @@ static void shard_decide(struct shard *sh, struct slot *s)
 		return;
 	case CORE_OP_EVENT_LIST:
 		shard_tick(sh, req->now, NULL);
-		resp->count = (uint32_t)core__state_list(sh->st, req,
-							 req->u.list.out,
-							 req->u.list.limit);
+		resp->count =
+			(uint32_t)core__state_list(sh->st, req, req->u.list.out,
+						   req->u.list.limit);
 		return;
 	case CORE_OP_CUSTOMER_BOOKINGS:
 		shard_tick(sh, req->now, NULL);
-		resp->count = (uint32_t)core__state_customer(
-			sh->st, req->customer_id, req->u.customer.out,
-			req->u.customer.capacity);
+		resp->count = (uint32_t)
+			core__state_customer(sh->st, req->customer_id,
+					     req->u.customer.out,
+					     req->u.customer.capacity);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	shard_tick(sh, req->now, NULL);
 	core__state_decide_nokey(sh->st, req, resp, &entry, &size);
@@ -184,11 +183,10 @@ static void home_finish(struct shard *sh, struct slot *s, bool stored)
 static bool decision_stored(const struct slot *s)
 {
 	/* Decisions that made an entry: OK, and recorded payment outcomes. */
-	return s->rc == 0 &&
-	       (s->resp.code == CORE_OK ||
-		(s->req.op == CORE_OP_PAY &&
-		 (s->resp.code == CORE_NOT_PENDING ||
-		  s->resp.code == CORE_PAYMENT_MISMATCH)));
+	return s->rc == 0 && (s->resp.code == CORE_OK ||
+			      (s->req.op == CORE_OP_PAY &&
+			       (s->resp.code == CORE_NOT_PENDING ||
+				s->resp.code == CORE_PAYMENT_MISMATCH)));
 }
 
 static void shard_handle(struct shard *sh, struct slot *s)
@@ -197,8 +195,8 @@ static void shard_handle(struct shard *sh, struct slot *s)
 
 	switch (s->kind) {
 	case SLOT_REQ:
-		if (core_idem_present(&s->req.idem) && op_keyed_shard(s->req.op) &&
-		    s->home == sh->index) {
+		if (core_idem_present(&s->req.idem) &&
+		    op_keyed_shard(s->req.op) && s->home == sh->index) {
 			if (home_check(sh, s)) {
 				to_port(c, sh->index, s);
 				return;
@@ -209,7 +207,8 @@ static void shard_handle(struct shard *sh, struct slot *s)
 			}
 		}
 		shard_decide(sh, s);
-		if (core_idem_present(&s->req.idem) && op_keyed_shard(s->req.op)) {
+		if (core_idem_present(&s->req.idem) &&
+		    op_keyed_shard(s->req.op)) {
 			if (s->home != sh->index) {
 				s->kind = SLOT_DONE;
 				between(c, sh->index, s->home, s);
@@ -241,8 +240,7 @@ static void shard_handle(struct shard *sh, struct slot *s)
 		to_port(c, sh->index, s);
 		return;
 
-	default:
-		ASSERT(!"unknown slot kind");
+	default: ASSERT(!"unknown slot kind");
 	}
 }
 
@@ -281,13 +279,15 @@ static bool shard_park(struct shard *sh, unsigned *handled)
 	    atomic_load(&c->between_count) == 0) {
 		/* Nothing moves: our state is the parker's until it bumps
 		 * the generation (release there, acquire here). */
-		atomic_fetch_add_explicit(&c->park_count, 1, memory_order_release);
-		syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-			NULL, 0);
-		while (atomic_load_explicit(&c->park_gen, memory_order_acquire) == gen) {
+		atomic_fetch_add_explicit(&c->park_count, 1,
+					  memory_order_release);
+		syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX,
+			NULL, NULL, 0);
+		while (atomic_load_explicit(&c->park_gen,
+					    memory_order_acquire) == gen) {
 			struct timespec ts = { 0, SLEEP_NS_MAX };
-			syscall(SYS_futex, &c->park_gen, FUTEX_WAIT_PRIVATE, gen,
-				&ts, NULL, 0);
+			syscall(SYS_futex, &c->park_gen, FUTEX_WAIT_PRIVATE,
+				gen, &ts, NULL, 0);
 		}
 		sh->park_acked = false;
 	}
@@ -305,8 +305,10 @@ void *core__shard_main(void *arg)
 		struct slot *s;
 
 		for (unsigned f = 0; f < c->shard_count; f++) {
-			struct ring *r = &c->between[f * c->shard_count + sh->index];
-			for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r)); k++, n++) {
+			struct ring *r =
+				&c->between[f * c->shard_count + sh->index];
+			for (unsigned k = 0;
+			     k < SHARD_BATCH && (s = ring_pop(r)); k++, n++) {
 				shard_handle(sh, s);
 				atomic_fetch_sub_explicit(&c->between_count, 1,
 							  memory_order_relaxed);
@@ -315,7 +317,8 @@ void *core__shard_main(void *arg)
 		if (shard_park(sh, &n))
 			continue;
 		for (unsigned p = 0; p < c->port_count; p++) {
-			struct ring *r = &c->to_shard[p * c->shard_count + sh->index];
+			struct ring *r =
+				&c->to_shard[p * c->shard_count + sh->index];
 			struct slot *batch[SHARD_BATCH];
 			unsigned k = 0;
 

@@ -25,10 +25,7 @@
 
 /* ---- COPY text (struct buf, core/buf.h) --------------------------------- */
 
-void repl__buf_c(struct buf *b, char c)
-{
-	buf_put(b, &c, 1);
-}
+void repl__buf_c(struct buf *b, char c) { buf_put(b, &c, 1); }
 
 void repl__buf_i64(struct buf *b, int64_t v)
 {
@@ -110,10 +107,7 @@ void repl__buf_str(struct buf *b, const char *s)
 	}
 }
 
-void repl__buf_null(struct buf *b)
-{
-	buf_put(b, "\\N", 2);
-}
+void repl__buf_null(struct buf *b) { buf_put(b, "\\N", 2); }
 
 void repl__buf_date(struct buf *b, struct core_date d)
 {
@@ -363,7 +357,8 @@ bool repl__custset_has(const struct custset *cs, const char *id)
 		return false;
 	for (uint32_t i = (uint32_t)h & cs->mask, probes = 0;;
 	     i = (i + 1) & cs->mask, probes++) {
-		ASSERT(probes <= cs->mask / 2 + 1); /* half free: a free slot ends it */
+		ASSERT(probes <=
+		       cs->mask / 2 + 1); /* half free: a free slot ends it */
 		if (cs->slots[i] == h)
 			return true;
 		if (cs->slots[i] == 0)

@@ -77,46 +77,74 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
 		o = row_of(p, ST_CAT);
-		repl__buf_u64(o, b->seq); TAB(o);
-		repl__buf_u64(o, c->type); TAB(o);
-		repl__buf_u64(o, c->u.cat.id); TAB(o);
-		repl__buf_u64(o, c->u.cat.org_id); TAB(o);
-		repl__buf_str(o, c->u.cat.name); TAB(o);
-		repl__buf_str(o, c->u.cat.timezone); TAB(o);
-		repl__buf_i64(o, at); EOL(o);
+		repl__buf_u64(o, b->seq);
+		TAB(o);
+		repl__buf_u64(o, c->type);
+		TAB(o);
+		repl__buf_u64(o, c->u.cat.id);
+		TAB(o);
+		repl__buf_u64(o, c->u.cat.org_id);
+		TAB(o);
+		repl__buf_str(o, c->u.cat.name);
+		TAB(o);
+		repl__buf_str(o, c->u.cat.timezone);
+		TAB(o);
+		repl__buf_i64(o, at);
+		EOL(o);
 		return 0;
 	case CORE_REC_CUSTOMER:
 		o = row_of(p, ST_CUSTOMER);
-		repl__buf_u64(o, b->seq); TAB(o);
-		repl__buf_str(o, c->u.customer.id); TAB(o);
-		repl__buf_str(o, c->u.customer.email); TAB(o);
-		repl__buf_str(o, c->u.customer.name); TAB(o);
-		repl__buf_i64(o, at); EOL(o);
+		repl__buf_u64(o, b->seq);
+		TAB(o);
+		repl__buf_str(o, c->u.customer.id);
+		TAB(o);
+		repl__buf_str(o, c->u.customer.email);
+		TAB(o);
+		repl__buf_str(o, c->u.customer.name);
+		TAB(o);
+		repl__buf_i64(o, at);
+		EOL(o);
 		return 0;
 	case CORE_REC_SERIES: {
 		const struct core_series_spec *s = &c->u.series.spec;
 		char t[8];
 
-		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX || s->start_minute >= 1440)
+		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX ||
+		    s->start_minute >= 1440)
 			return -EUCLEAN;
 		o = row_of(p, ST_SERIES);
-		repl__buf_u64(o, b->seq); TAB(o);
-		repl__buf_u64(o, c->u.series.id); TAB(o);
-		repl__buf_u64(o, s->org_id); TAB(o);
-		repl__buf_u64(o, s->location_id); TAB(o);
-		repl__buf_u64(o, s->instructor_id); TAB(o);
-		repl__buf_str(o, s->title); TAB(o);
-		repl__buf_u64(o, s->capacity); TAB(o);
-		repl__buf_u64(o, s->waitlist_capacity); TAB(o);
-		repl__buf_u64(o, s->price_cents); TAB(o);
-		repl__buf_str(o, s->currency); TAB(o);
-		repl__buf_str(o, s->timezone); TAB(o);
-		repl__buf_u64(o, s->weekday_mask); TAB(o);
+		repl__buf_u64(o, b->seq);
+		TAB(o);
+		repl__buf_u64(o, c->u.series.id);
+		TAB(o);
+		repl__buf_u64(o, s->org_id);
+		TAB(o);
+		repl__buf_u64(o, s->location_id);
+		TAB(o);
+		repl__buf_u64(o, s->instructor_id);
+		TAB(o);
+		repl__buf_str(o, s->title);
+		TAB(o);
+		repl__buf_u64(o, s->capacity);
+		TAB(o);
+		repl__buf_u64(o, s->waitlist_capacity);
+		TAB(o);
+		repl__buf_u64(o, s->price_cents);
+		TAB(o);
+		repl__buf_str(o, s->currency);
+		TAB(o);
+		repl__buf_str(o, s->timezone);
+		TAB(o);
+		repl__buf_u64(o, s->weekday_mask);
+		TAB(o);
 		snprintf(t, sizeof(t), "%02u:%02u", s->start_minute / 60u,
 			 s->start_minute % 60u);
-		repl__buf_str(o, t); TAB(o);
-		repl__buf_u64(o, s->duration_min); TAB(o);
-		repl__buf_date(o, s->first_date); TAB(o);
+		repl__buf_str(o, t);
+		TAB(o);
+		repl__buf_u64(o, s->duration_min);
+		TAB(o);
+		repl__buf_date(o, s->first_date);
+		TAB(o);
 		if (s->last_date.year == 0)
 			repl__buf_null(o);
 		else
@@ -128,16 +156,22 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 				repl__buf_c(o, ',');
 			repl__buf_date(o, s->skip[i]);
 		}
-		repl__buf_c(o, '}'); TAB(o);
-		repl__buf_i64(o, at); EOL(o);
+		repl__buf_c(o, '}');
+		TAB(o);
+		repl__buf_i64(o, at);
+		EOL(o);
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED:
 		o = row_of(p, ST_GEN);
-		repl__buf_u64(o, b->seq); TAB(o);
-		repl__buf_u64(o, c->u.generated.series_id); TAB(o);
-		repl__buf_date(o, c->u.generated.through); TAB(o);
-		repl__buf_i64(o, at); EOL(o);
+		repl__buf_u64(o, b->seq);
+		TAB(o);
+		repl__buf_u64(o, c->u.generated.series_id);
+		TAB(o);
+		repl__buf_date(o, c->u.generated.through);
+		TAB(o);
+		repl__buf_i64(o, at);
+		EOL(o);
 		return 0;
 	}
 	return -EUCLEAN;
@@ -153,8 +187,8 @@ static void ev_touch(struct ev *e, int64_t at)
 
 /* The batch's booking a BOOKING_* record is about, created if new; NULL
  * when the booking's event belongs to another part. */
-static struct bk *bk_of(struct batch *b, const struct core_rec *c,
-			uint64_t lsn, bool *existed)
+static struct bk *bk_of(struct batch *b, const struct core_rec *c, uint64_t lsn,
+			bool *existed)
 {
 	uint64_t id = c->u.booking.booking_id;
 
@@ -309,8 +343,8 @@ static int fold_booking_set(struct batch *b, const struct core_rec *c,
 }
 
 /* PAYMENT: one row per recorded outcome; flagged when not applied. */
-static int fold_payment(struct batch *b, const struct core_rec *c,
-			uint64_t lsn, int64_t at)
+static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
+			int64_t at)
 {
 	uint64_t amount = c->u.payment.amount_cents;
 	const char *st;
@@ -321,28 +355,32 @@ static int fold_payment(struct batch *b, const struct core_rec *c,
 	case CORE_OK:
 		st = c->u.payment.succeeded ? "succeeded" : "failed";
 		break;
-	case CORE_PAYMENT_MISMATCH:
-		st = "mismatch";
-		break;
-	case CORE_NOT_PENDING:
-		st = "not_pending";
-		break;
-	default:
-		return -EUCLEAN;
+	case CORE_PAYMENT_MISMATCH: st = "mismatch"; break;
+	case CORE_NOT_PENDING: st = "not_pending"; break;
+	default: return -EUCLEAN;
 	}
 	if (amount > INT64_MAX) /* a bogus webhook: keep it visible */
 		amount = INT64_MAX;
-	if (!(p = repl__part_for(b, core_booking_event(c->u.payment.booking_id), lsn)))
+	if (!(p = repl__part_for(b, core_booking_event(c->u.payment.booking_id),
+				 lsn)))
 		return 0;
 	o = row_of(p, ST_PAYMENT);
-	repl__buf_u64(o, c->u.payment.booking_id); TAB(o);
-	repl__buf_u64(o, c->u.payment.payment_ref); TAB(o);
-	repl__buf_u64(o, amount); TAB(o);
-	repl__buf_str(o, c->u.payment.currency); TAB(o);
-	repl__buf_str(o, st); TAB(o);
-	repl__buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f"); TAB(o);
-	repl__buf_u64(o, c->u.payment.code); TAB(o);
-	repl__buf_i64(o, at); TAB(o);
+	repl__buf_u64(o, c->u.payment.booking_id);
+	TAB(o);
+	repl__buf_u64(o, c->u.payment.payment_ref);
+	TAB(o);
+	repl__buf_u64(o, amount);
+	TAB(o);
+	repl__buf_str(o, c->u.payment.currency);
+	TAB(o);
+	repl__buf_str(o, st);
+	TAB(o);
+	repl__buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f");
+	TAB(o);
+	repl__buf_u64(o, c->u.payment.code);
+	TAB(o);
+	repl__buf_i64(o, at);
+	TAB(o);
 	buf_customer_of(b, o, c->u.payment.booking_id);
 	EOL(o);
 	return 0;
@@ -361,17 +399,23 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 
 	if (strcmp(kind, "unknown") == 0)
 		return -EUCLEAN;
-	if (!(p = repl__part_for(b, core_booking_event(c->u.notify.booking_id), lsn)))
+	if (!(p = repl__part_for(b, core_booking_event(c->u.notify.booking_id),
+				 lsn)))
 		return 0;
-	n = snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, b->env.log_id,
-		     lsn, notify_index);
+	n = snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32,
+		     b->env.log_id, lsn, notify_index);
 	ASSERT(n > 0 && (size_t)n < sizeof(id)); /* never cut: ids are unique */
 	o = row_of(p, ST_NOTIFY);
-	repl__buf_str(o, id); TAB(o);
-	repl__buf_str(o, kind); TAB(o);
-	repl__buf_u64(o, c->u.notify.booking_id); TAB(o);
-	repl__buf_u64(o, lsn); TAB(o);
-	repl__buf_i64(o, at); TAB(o);
+	repl__buf_str(o, id);
+	TAB(o);
+	repl__buf_str(o, kind);
+	TAB(o);
+	repl__buf_u64(o, c->u.notify.booking_id);
+	TAB(o);
+	repl__buf_u64(o, lsn);
+	TAB(o);
+	repl__buf_i64(o, at);
+	TAB(o);
 	buf_customer_of(b, o, c->u.notify.booking_id);
 	EOL(o);
 	return 0;
@@ -379,8 +423,8 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 
 /* Folds one record into the batch; -EUCLEAN (with b->err) when it cannot
  * be right: the log and PostgreSQL would diverge. */
-int repl__batch_add(struct batch *b, const struct core_rec *c,
-		    uint64_t lsn, uint32_t notify_index)
+int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
+		    uint32_t notify_index)
 {
 	/* Snapshot records of events and the catalogue carry no time. */
 	const int64_t at = c->at ? c->at : b->now_ms;
@@ -400,19 +444,13 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 	case CORE_REC_EVENT_CREATE:
 		rc = fold_event_create(b, c, lsn, at);
 		break;
-	case CORE_REC_EVENT_PATCH:
-		rc = fold_event_patch(b, c, lsn, at);
-		break;
+	case CORE_REC_EVENT_PATCH: rc = fold_event_patch(b, c, lsn, at); break;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
 		rc = fold_booking_new(b, c, lsn, at);
 		break;
-	case CORE_REC_BOOKING_SET:
-		rc = fold_booking_set(b, c, lsn, at);
-		break;
-	case CORE_REC_PAYMENT:
-		rc = fold_payment(b, c, lsn, at);
-		break;
+	case CORE_REC_BOOKING_SET: rc = fold_booking_set(b, c, lsn, at); break;
+	case CORE_REC_PAYMENT: rc = fold_payment(b, c, lsn, at); break;
 	case CORE_REC_NOTIFY:
 		rc = fold_notify(b, c, lsn, at, notify_index);
 		break;
@@ -438,8 +476,8 @@ int repl__batch_add(struct batch *b, const struct core_rec *c,
 }
 
 /* Folds one entry (all its records) into the batch. */
-int repl__batch_add_entry(struct batch *b, uint64_t lsn,
-			  const void *payload, size_t size)
+int repl__batch_add_entry(struct batch *b, uint64_t lsn, const void *payload,
+			  size_t size)
 {
 	struct core_rec c;
 	size_t pos = 0;
@@ -449,7 +487,8 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
 	ASSERT(lsn > b->last_lsn); /* the reader goes forward */
 	while ((rc = core_entry_next(payload, size, &pos, &c)) > 0) {
 		rc = repl__batch_add(b, &c, lsn,
-				     c.type == CORE_REC_NOTIFY ? notify_index++ : 0);
+				     c.type == CORE_REC_NOTIFY ? notify_index++
+							       : 0);
 		if (rc)
 			return rc;
 		b->records++;
@@ -457,7 +496,8 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn,
 	if (rc < 0) {
 		snprintf(b->err, sizeof(b->err),
 			 "entry at LSN %" PRIu64 " does not decode (offset %zu "
-			 "of %zu)", lsn, pos, size);
+			 "of %zu)",
+			 lsn, pos, size);
 		return -EUCLEAN;
 	}
 	ASSERT(pos == size);
@@ -489,8 +529,10 @@ static void customer_stage(struct batch *b, const char *id, int64_t at)
 	ASSERT(k < b->parts);
 	p = &b->part[k];
 	o = row_of(p, ST_NEWCUST);
-	repl__buf_str(o, id); TAB(o);
-	repl__buf_i64(o, at); EOL(o);
+	repl__buf_str(o, id);
+	TAB(o);
+	repl__buf_i64(o, at);
+	EOL(o);
 }
 
 /* A booking as its COPY row (s_booking), in its stream's part. */
@@ -499,32 +541,40 @@ static void stage_booking(struct batch *b, const struct bk *k)
 	struct part *p = &b->part[k->stream];
 	struct buf *o = row_of(p, ST_BOOKING);
 
-	repl__buf_u64(o, k->id); TAB(o);
-	repl__buf_u64(o, k->id >> 24); TAB(o);
-	repl__buf_u64(o, k->kind); TAB(o);
+	repl__buf_u64(o, k->id);
+	TAB(o);
+	repl__buf_u64(o, k->id >> 24);
+	TAB(o);
+	repl__buf_u64(o, k->kind);
+	TAB(o);
 	if (k->kind == BK_SET)
 		repl__buf_null(o);
 	else
 		repl__buf_str(o, k->customer);
 	TAB(o);
-	repl__buf_str(o, status_name(k->status)); TAB(o);
-	repl__buf_i64(o, k->hold); TAB(o);
+	repl__buf_str(o, status_name(k->status));
+	TAB(o);
+	repl__buf_i64(o, k->hold);
+	TAB(o);
 	if (k->kind == BK_SET)
 		repl__buf_null(o);
 	else
 		repl__buf_i64(o, k->created_at);
 	TAB(o);
-	repl__buf_i64(o, k->updated_at); TAB(o);
+	repl__buf_i64(o, k->updated_at);
+	TAB(o);
 	if (k->join_seq)
 		repl__buf_u64(o, k->join_seq);
 	else
 		repl__buf_null(o);
 	TAB(o);
 	if (k->exit_status) {
-		repl__buf_i64(o, k->exit_at); TAB(o);
+		repl__buf_i64(o, k->exit_at);
+		TAB(o);
 		repl__buf_str(o, status_name(k->exit_status));
 	} else {
-		repl__buf_null(o); TAB(o);
+		repl__buf_null(o);
+		TAB(o);
 		repl__buf_null(o);
 	}
 	EOL(o);
@@ -536,38 +586,63 @@ static void stage_event(struct batch *b, const struct ev *e)
 	struct part *p = &b->part[e->stream];
 	struct buf *o = row_of(p, ST_EVENT);
 
-	repl__buf_u64(o, e->id); TAB(o);
-	repl__buf_i64(o, e->start_at); TAB(o);
-	repl__buf_str(o, e->created ? "t" : "f"); TAB(o);
-	repl__buf_u64(o, e->series_id); TAB(o);
-	repl__buf_u64(o, e->org_id); TAB(o);
-	repl__buf_u64(o, e->location_id); TAB(o);
-	repl__buf_u64(o, e->instructor_id); TAB(o);
-	repl__buf_u64(o, e->duration_min); TAB(o);
-	repl__buf_u64(o, e->capacity0); TAB(o);
-	repl__buf_u64(o, e->waitlist_capacity); TAB(o);
-	repl__buf_u64(o, e->price_cents); TAB(o);
-	repl__buf_str(o, e->currency); TAB(o);
+	repl__buf_u64(o, e->id);
+	TAB(o);
+	repl__buf_i64(o, e->start_at);
+	TAB(o);
+	repl__buf_str(o, e->created ? "t" : "f");
+	TAB(o);
+	repl__buf_u64(o, e->series_id);
+	TAB(o);
+	repl__buf_u64(o, e->org_id);
+	TAB(o);
+	repl__buf_u64(o, e->location_id);
+	TAB(o);
+	repl__buf_u64(o, e->instructor_id);
+	TAB(o);
+	repl__buf_u64(o, e->duration_min);
+	TAB(o);
+	repl__buf_u64(o, e->capacity0);
+	TAB(o);
+	repl__buf_u64(o, e->waitlist_capacity);
+	TAB(o);
+	repl__buf_u64(o, e->price_cents);
+	TAB(o);
+	repl__buf_str(o, e->currency);
+	TAB(o);
 	if (e->set) {
-		repl__buf_u64(o, e->capacity); TAB(o);
-		repl__buf_u64(o, e->set_instructor); TAB(o);
+		repl__buf_u64(o, e->capacity);
+		TAB(o);
+		repl__buf_u64(o, e->set_instructor);
+		TAB(o);
 		repl__buf_str(o, e->status == CORE_EVENT_CANCELLED
 					 ? "cancelled"
 					 : "scheduled");
 		TAB(o);
 	} else {
-		repl__buf_null(o); TAB(o);
-		repl__buf_null(o); TAB(o);
-		repl__buf_null(o); TAB(o);
+		repl__buf_null(o);
+		TAB(o);
+		repl__buf_null(o);
+		TAB(o);
+		repl__buf_null(o);
+		TAB(o);
 	}
-	repl__buf_str(o, e->cancelled ? "t" : "f"); TAB(o);
-	repl__buf_i64(o, e->cancel_at); TAB(o);
-	repl__buf_i64(o, e->created_at); TAB(o);
-	repl__buf_i64(o, e->updated_at); TAB(o);
-	repl__buf_str(o, e->needs_update ? "t" : "f"); TAB(o);
-	repl__buf_u64(o, e->n_conf); TAB(o);
-	repl__buf_u64(o, e->n_held); TAB(o);
-	repl__buf_u64(o, e->n_wl); EOL(o);
+	repl__buf_str(o, e->cancelled ? "t" : "f");
+	TAB(o);
+	repl__buf_i64(o, e->cancel_at);
+	TAB(o);
+	repl__buf_i64(o, e->created_at);
+	TAB(o);
+	repl__buf_i64(o, e->updated_at);
+	TAB(o);
+	repl__buf_str(o, e->needs_update ? "t" : "f");
+	TAB(o);
+	repl__buf_u64(o, e->n_conf);
+	TAB(o);
+	repl__buf_u64(o, e->n_held);
+	TAB(o);
+	repl__buf_u64(o, e->n_wl);
+	EOL(o);
 }
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once

@@ -41,9 +41,11 @@
 #define REPL_MONTH_COUNT (200 * 12) /* 1970..2169 tracked in a bitmap */
 
 _Static_assert(REPL_MONTH_COUNT % 8 == 0, "months: whole bytes of a bitmap");
-_Static_assert(REPL_COPY_SIZE_MAX <= INT32_MAX, "COPY data: PQputCopyData's int");
+_Static_assert(REPL_COPY_SIZE_MAX <= INT32_MAX,
+	       "COPY data: PQputCopyData's int");
 _Static_assert(REPL_STREAM_MAX <= UINT8_MAX, "bk.stream, ev.stream: a byte");
-_Static_assert((REPL_BATCH_RECORDS_MAX + REPL_ENTRY_RECORDS_MAX) * UINT64_C(2) <=
+_Static_assert((REPL_BATCH_RECORDS_MAX + REPL_ENTRY_RECORDS_MAX) *
+			       UINT64_C(2) <=
 		       UINT32_C(1) << 31,
 	       "a batch's index: a power of two of uint32 slots");
 
@@ -73,11 +75,12 @@ struct ev {
 	uint64_t series_id, org_id, location_id, instructor_id;
 	uint32_t duration_min, capacity0, waitlist_capacity, price_cents;
 	char currency[4];
-	uint32_t n_conf, n_held, n_wl; /* from its new bookings (a new event: all) */
-	bool needs_update;        /* counters or settings move in PostgreSQL */
-	uint32_t capacity;        /* final, when set */
-	uint64_t set_instructor;  /* final, when set */
-	uint8_t status;           /* final, when set */
+	uint32_t n_conf, n_held,
+		n_wl;		 /* from its new bookings (a new event: all) */
+	bool needs_update;	 /* counters or settings move in PostgreSQL */
+	uint32_t capacity;	 /* final, when set */
+	uint64_t set_instructor; /* final, when set */
+	uint8_t status;		 /* final, when set */
 };
 
 /* Open addressing, id -> index + 1, sized at twice the entries. */
@@ -87,8 +90,16 @@ struct idx {
 };
 
 enum stage {
-	ST_CAT, ST_CUSTOMER, ST_SERIES, ST_GEN, ST_EVENT, ST_BOOKING,
-	ST_PAYMENT, ST_NOTIFY, ST_NEWCUST, ST_COUNT
+	ST_CAT,
+	ST_CUSTOMER,
+	ST_SERIES,
+	ST_GEN,
+	ST_EVENT,
+	ST_BOOKING,
+	ST_PAYMENT,
+	ST_NOTIFY,
+	ST_NEWCUST,
+	ST_COUNT
 };
 
 /* Event id -> start_at in ms (0: unknown), the partition key of the events'
@@ -110,21 +121,21 @@ struct custset {
 /* What the fold reads besides the records: the replicator's memory of
  * PostgreSQL, never PostgreSQL itself. */
 struct fold_env {
-	const char *log_id;              /* in notification ids */
-	struct starts *starts;           /* filled from created events */
+	const char *log_id;		 /* in notification ids */
+	struct starts *starts;		 /* filled from created events */
 	const struct custset *customers; /* customers not to stage again */
-	const uint8_t *months;           /* bitmap: partitions that exist */
+	const uint8_t *months;		 /* bitmap: partitions that exist */
 };
 
 /* One stream's share of a batch: its rows, staged, and what they hold. */
 struct part {
 	struct buf st[ST_COUNT];
 	uint32_t rows[ST_COUNT];
-	uint64_t from;  /* the stream's applied LSN: records up to it are in */
+	uint64_t from; /* the stream's applied LSN: records up to it are in */
 	bool kinds[3], cancels, created;
 	uint32_t misses, updates; /* events: start_at unknown; to update */
-	uint32_t customers; /* new customers it inserted */
-	bool committed; /* its transaction moved the stream */
+	uint32_t customers;	  /* new customers it inserted */
+	bool committed;		  /* its transaction moved the stream */
 	int rc;
 	char err[REPL_ERROR_SIZE];
 };
@@ -136,13 +147,13 @@ struct batch {
 	uint32_t bk_count, ev_count, cap; /* cap: bookings and events each */
 	struct idx bk_idx, ev_idx;
 	struct part part[REPL_STREAM_MAX];
-	uint32_t parts;     /* streams (parts in use) */
+	uint32_t parts; /* streams (parts in use) */
 	uint32_t seq, join_seq, restore_count;
 	uint32_t records, entries;
 	uint64_t bytes, first_lsn, last_lsn;
-	bool full;          /* stop adding: the next entry may not fit */
-	bool snapshot;      /* records from a snapshot (resync) */
-	int64_t now_ms;     /* wall clock at the start of the batch */
+	bool full;	/* stop adding: the next entry may not fit */
+	bool snapshot;	/* records from a snapshot (resync) */
+	int64_t now_ms; /* wall clock at the start of the batch */
 	uint32_t month_lo, month_hi; /* months of new events not yet ensured */
 	bool months;
 	char err[REPL_ERROR_SIZE];

@@ -39,13 +39,13 @@ struct repl {
 
 	/* main thread only (conn[k]: stream k's thread during run_parts) */
 	PGconn *conn[REPL_STREAM_MAX]; /* [0] also migrations and partitions */
-	uint32_t streams;              /* in this session */
+	uint32_t streams;	       /* in this session */
 	uint64_t stream_lsn[REPL_STREAM_MAX]; /* applied per stream */
 	wal_reader *reader;
 	struct batch b;
 	struct starts starts; /* shared with the streams: its own lock */
 	uint8_t months[REPL_MONTH_COUNT / 8]; /* partitions known to exist */
-	struct custset customers; /* customer ids PostgreSQL has */
+	struct custset customers;	      /* customer ids PostgreSQL has */
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -65,7 +65,8 @@ struct repl {
 
 int64_t repl__mono_ms(void);
 double repl__mono_s(void);
-void repl__say(repl *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void repl__say(repl *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Under r->lock: applied moved; samples it covers are history. */
 void repl__lag_pop(repl *r);
 void repl__set_connected(repl *r, bool up);
@@ -100,8 +101,8 @@ void repl__pg_notice_quiet(void *arg, const char *message);
 /* Runs sql expecting `want`; on failure fills err and returns
  * REPL_TRANSIENT or -EPROTO (permanent). *out (if given) keeps the result. */
 int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
-		 const char *const *params, ExecStatusType want,
-		 PGresult **out, char *err, size_t err_size);
+		 const char *const *params, ExecStatusType want, PGresult **out,
+		 char *err, size_t err_size);
 int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 		  size_t err_size);
 /* A decimal integer PostgreSQL sent, validated. */

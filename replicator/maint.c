@@ -49,7 +49,8 @@ int repl__partitions_load(repl *r, char *err, size_t es)
 		unsigned y, m;
 		char tail;
 
-		if (sscanf(name, "class_events_%4u_%2u%c", &y, &m, &tail) != 2 ||
+		if (sscanf(name, "class_events_%4u_%2u%c", &y, &m, &tail) !=
+			    2 ||
 		    strlen(name) != strlen("class_events_2026_01") ||
 		    y < REPL_MONTH_BASE || m < 1 || m > 12)
 			continue; /* not ours: a detached or foreign child */
@@ -75,9 +76,10 @@ int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 
 		month_date(a, from);
 		month_date(z, to);
-		rc = repl__pg_run(r->conn[0], "ensure_class_events_partitions",
-				  "SELECT ensure_class_events_partitions($1::date, $2::date)",
-				  2, p, PGRES_TUPLES_OK, NULL, err, es);
+		rc = repl__pg_run(
+			r->conn[0], "ensure_class_events_partitions",
+			"SELECT ensure_class_events_partitions($1::date, $2::date)",
+			2, p, PGRES_TUPLES_OK, NULL, err, es);
 		if (rc)
 			return rc;
 	}
@@ -93,8 +95,9 @@ static bool op_name_ok(const char *s)
 	if (n == 0 || n >= sizeof(((struct repl_op_stat *)0)->operation))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-' || s[i] == '.'))
 			return false;
 	return true;
 }
@@ -124,15 +127,16 @@ static const struct repl_op_stat *op_find(const struct maint *m,
 static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 {
 	struct repl_op_stat cur[REPL_OP_STAT_COUNT_MAX];
-	unsigned n = r->cfg.metrics(r->cfg.metrics_ctx, cur, REPL_OP_STAT_COUNT_MAX);
+	unsigned n =
+		r->cfg.metrics(r->cfg.metrics_ctx, cur, REPL_OP_STAT_COUNT_MAX);
 	int64_t now = repl__mono_ms(), interval = now - m->prev_ms;
 	uint64_t rows = 0;
 	int rc = 0;
 
 	if (n > REPL_OP_STAT_COUNT_MAX)
 		n = REPL_OP_STAT_COUNT_MAX;
-	rc = repl__pg_run(m->conn, "metrics", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
-			  err, es);
+	rc = repl__pg_run(m->conn, "metrics", "BEGIN", 0, NULL,
+			  PGRES_COMMAND_OK, NULL, err, es);
 	for (unsigned i = 0; !rc && i < n; i++) {
 		const struct repl_op_stat *p;
 		uint64_t count, errors, ns;
@@ -146,39 +150,43 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 		count = cur[i].count - (p ? p->count : 0);
 		errors = cur[i].error_count - (p ? p->error_count : 0);
 		ns = cur[i].ns_total - (p ? p->ns_total : 0);
-		if (p && (cur[i].count < p->count || cur[i].ns_total < p->ns_total ||
-			  cur[i].error_count < p->error_count))
+		if (p &&
+		    (cur[i].count < p->count || cur[i].ns_total < p->ns_total ||
+		     cur[i].error_count < p->error_count))
 			continue; /* counters went back (server restarted?) */
 		snprintf(iv, sizeof(iv), "%" PRId64, interval);
 		if (count > 0) {
-			snprintf(v, sizeof(v), "%.6f", (double)ns / 1e6 / (double)count);
+			snprintf(v, sizeof(v), "%.6f",
+				 (double)ns / 1e6 / (double)count);
 			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
-			rc = repl__pg_run(m->conn, "metrics",
-					  "INSERT INTO performance_metrics (metric_name,"
-					  " metric_value, tags) VALUES"
-					  " ('booking_operation_duration', $2::float8,"
-					  " jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
-					  " 'count', $3::bigint, 'interval_ms', $4::bigint))",
-					  4, params, PGRES_COMMAND_OK, NULL, err, es);
+			rc = repl__pg_run(
+				m->conn, "metrics",
+				"INSERT INTO performance_metrics (metric_name,"
+				" metric_value, tags) VALUES"
+				" ('booking_operation_duration', $2::float8,"
+				" jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
+				" 'count', $3::bigint, 'interval_ms', $4::bigint))",
+				4, params, PGRES_COMMAND_OK, NULL, err, es);
 			rows++;
 		}
 		if (!rc && errors > 0) {
 			const char *ep[3] = { cur[i].operation, e_s, iv };
 
 			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
-			rc = repl__pg_run(m->conn, "metrics",
-					  "INSERT INTO performance_metrics (metric_name,"
-					  " metric_value, tags) VALUES"
-					  " ('booking_operation_errors', $2::float8,"
-					  " jsonb_build_object('operation', $1::text,"
-					  " 'interval_ms', $3::bigint))",
-					  3, ep, PGRES_COMMAND_OK, NULL, err, es);
+			rc = repl__pg_run(
+				m->conn, "metrics",
+				"INSERT INTO performance_metrics (metric_name,"
+				" metric_value, tags) VALUES"
+				" ('booking_operation_errors', $2::float8,"
+				" jsonb_build_object('operation', $1::text,"
+				" 'interval_ms', $3::bigint))",
+				3, ep, PGRES_COMMAND_OK, NULL, err, es);
 			rows++;
 		}
 	}
 	if (!rc)
-		rc = repl__pg_run(m->conn, "metrics", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
-				  NULL, err, es);
+		rc = repl__pg_run(m->conn, "metrics", "COMMIT", 0, NULL,
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (rc) {
 		if (PQstatus(m->conn) == CONNECTION_OK)
 			PQclear(PQexec(m->conn, "ROLLBACK"));
@@ -202,8 +210,8 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 	int rc;
 
 	rc = repl__pg_run(m->conn, "health_check_database",
-			  "SELECT health_check_database()", 0, NULL, PGRES_TUPLES_OK,
-			  NULL, err, es);
+			  "SELECT health_check_database()", 0, NULL,
+			  PGRES_TUPLES_OK, NULL, err, es);
 	if (rc)
 		return rc;
 	repl_status(r, &st);
@@ -216,15 +224,18 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 	snprintf(applied, sizeof(applied), "%" PRIu64, st.applied_lsn);
 	snprintf(lag_r, sizeof(lag_r), "%" PRIu64, st.lag_records);
 	snprintf(lag_s, sizeof(lag_s), "%.3f", st.lag_seconds);
-	const char *p[7] = { status, repl_state_name(st.state), applied, lag_r,
-			     lag_s, r->log_id, st.error };
-	return repl__pg_run(m->conn, "health_checks",
-			    "INSERT INTO health_checks (check_name, status, details)"
-			    " VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
-			    " 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
-			    " 'lag_seconds', $5::float8, 'log_id', $6::text,"
-			    " 'error', nullif($7::text, '')))",
-			    7, p, PGRES_COMMAND_OK, NULL, err, es);
+	const char *p[7] = { status,  repl_state_name(st.state),
+			     applied, lag_r,
+			     lag_s,   r->log_id,
+			     st.error };
+	return repl__pg_run(
+		m->conn, "health_checks",
+		"INSERT INTO health_checks (check_name, status, details)"
+		" VALUES ('replication', $1, jsonb_build_object('state', $2::text,"
+		" 'applied_lsn', $3::bigint, 'lag_records', $4::bigint,"
+		" 'lag_seconds', $5::float8, 'log_id', $6::text,"
+		" 'error', nullif($7::text, '')))",
+		7, p, PGRES_COMMAND_OK, NULL, err, es);
 }
 
 /* The maintenance connection, after its backoff (m->next_connect). */
@@ -256,8 +267,8 @@ static int maint_refresh(repl *r, struct maint *m, char *err, size_t es)
 {
 	double t0 = repl__mono_s();
 	int rc = repl__pg_run(m->conn, "refresh_all_materialized_views",
-			      "SELECT refresh_all_materialized_views()", 0, NULL,
-			      PGRES_TUPLES_OK, NULL, err, es);
+			      "SELECT refresh_all_materialized_views()", 0,
+			      NULL, PGRES_TUPLES_OK, NULL, err, es);
 
 	if (rc)
 		return rc;
@@ -362,7 +373,8 @@ void *repl__maint_thread(void *arg)
 		if (m.conn && metrics) {
 			rc = maint_metrics(r, &m, err, sizeof(err));
 			if (!rc)
-				m.next_metrics = now + r->cfg.metrics_interval_ms;
+				m.next_metrics =
+					now + r->cfg.metrics_interval_ms;
 		}
 		if (m.conn && !rc && health) {
 			rc = maint_health(r, &m, err, sizeof(err));

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct repl_migration {
-	long version;     /* NNNN of NNNN_name.sql */
+	long version;	  /* NNNN of NNNN_name.sql */
 	const char *name; /* NNNN_name */
 	const char *sql;  /* NUL-terminated */
 	size_t size;

@@ -65,8 +65,8 @@ void repl__pg_notice_quiet(void *arg, const char *message)
 /* Runs sql expecting `want`; on failure fills err and returns
  * REPL_TRANSIENT or -EPROTO (permanent). *out (if given) keeps the result. */
 int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
-		 const char *const *params, ExecStatusType want,
-		 PGresult **out, char *err, size_t err_size)
+		 const char *const *params, ExecStatusType want, PGresult **out,
+		 char *err, size_t err_size)
 {
 	double t0;
 	PGresult *res;
@@ -75,7 +75,8 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 	ASSERT(c && what && sql && err && err_size > 0);
 	ASSERT(nparams >= 0 && (nparams == 0 || params));
 	t0 = repl__trace_on() ? repl__mono_s() : 0;
-	res = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+	res = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL,
+				     0)
 		      : PQexec(c, sql);
 
 	if (t0)
@@ -89,14 +90,17 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 			PQclear(res);
 		return 0;
 	}
-	repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
-				       : PQerrorMessage(c));
+	repl__one_line(msg, sizeof(msg),
+		       res ? PQresultErrorMessage(res) : PQerrorMessage(c));
 	if (!msg[0])
 		repl__one_line(msg, sizeof(msg), PQerrorMessage(c));
 	snprintf(err, err_size, "%s: %s%s%s%s", what, msg,
-		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? " (SQLSTATE " : "",
 		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
-			 ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
+			 ? " (SQLSTATE "
+			 : "",
+		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			 ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			 : "",
 		 res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ? ")" : "");
 	bool transient = repl__pg_transient(c, res);
 	PQclear(res);
@@ -111,8 +115,8 @@ static int pg_fail(PGconn *c, PGresult *res, const char *what, char *err,
 	bool transient = repl__pg_transient(c, res);
 	char msg[300];
 
-	repl__one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res)
-					     : PQerrorMessage(c));
+	repl__one_line(msg, sizeof(msg),
+		       res ? PQresultErrorMessage(res) : PQerrorMessage(c));
 	snprintf(err, err_size, "%s: %s", what, msg);
 	PQclear(res);
 	return transient ? REPL_TRANSIENT : -EPROTO;
@@ -133,7 +137,8 @@ int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 	if (!res || PQresultStatus(res) != PGRES_COPY_IN)
 		return pg_fail(c, res, sql, err, err_size);
 	PQclear(res);
-	rc = PQputCopyData(c, (const char *)b->data, (int)b->size) == 1 ? 0 : -1;
+	rc = PQputCopyData(c, (const char *)b->data, (int)b->size) == 1 ? 0
+									: -1;
 	if (PQputCopyEnd(c, rc ? "replicator: copy failed" : NULL) != 1)
 		rc = -1;
 	res = PQgetResult(c);
@@ -192,16 +197,18 @@ int repl__migrate(repl *r, char *err, size_t es)
 
 		snprintf(version, sizeof(version), "%ld", m->version);
 		/* One runner at a time (nodes sharing a database). */
-		rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
-				  err, es);
+		rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL,
+				  PGRES_COMMAND_OK, NULL, err, es);
 		if (!rc)
-			rc = repl__pg_run(c, "migration lock",
-					  "SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
-					  0, NULL, PGRES_TUPLES_OK, NULL, err, es);
+			rc = repl__pg_run(
+				c, "migration lock",
+				"SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
+				0, NULL, PGRES_TUPLES_OK, NULL, err, es);
 		if (!rc)
-			rc = repl__pg_run(c, "schema_migrations",
-					  "SELECT 1 FROM schema_migrations WHERE version = $1",
-					  1, p, PGRES_TUPLES_OK, &res, err, es);
+			rc = repl__pg_run(
+				c, "schema_migrations",
+				"SELECT 1 FROM schema_migrations WHERE version = $1",
+				1, p, PGRES_TUPLES_OK, &res, err, es);
 		if (rc)
 			break;
 		bool applied = PQntuples(res) > 0;
@@ -222,9 +229,10 @@ int repl__migrate(repl *r, char *err, size_t es)
 			return rc;
 		}
 		PQclear(res);
-		rc = repl__pg_run(c, "schema_migrations",
-				  "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-				  2, p, PGRES_COMMAND_OK, NULL, err, es);
+		rc = repl__pg_run(
+			c, "schema_migrations",
+			"INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+			2, p, PGRES_COMMAND_OK, NULL, err, es);
 		if (!rc)
 			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
 					  PGRES_COMMAND_OK, NULL, err, es);

@@ -79,7 +79,8 @@ double repl__mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void repl__say(repl *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void repl__say(repl *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void repl__say(repl *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -124,9 +125,12 @@ static void lag_sample(repl *r)
 	ASSERT(r->sample_head < REPL_LAG_SAMPLE_COUNT);
 	if (r->sample_count == 0 ||
 	    (d > r->samples[(r->sample_head + r->sample_count - 1) %
-			     REPL_LAG_SAMPLE_COUNT].lsn &&
+			    REPL_LAG_SAMPLE_COUNT]
+			     .lsn &&
 	     now - r->samples[(r->sample_head + r->sample_count - 1) %
-			      REPL_LAG_SAMPLE_COUNT].t_ms >= REPL_LAG_SAMPLE_MS)) {
+			      REPL_LAG_SAMPLE_COUNT]
+				     .t_ms >=
+		     REPL_LAG_SAMPLE_MS)) {
 		if (r->sample_count < REPL_LAG_SAMPLE_COUNT) {
 			struct lag_sample *s =
 				&r->samples[(r->sample_head + r->sample_count) %
@@ -234,8 +238,10 @@ static int read_batch(repl *r)
 					 wal_reader_lsn(r->reader));
 			else if (n != -ENODATA && b->err[0] == '\0')
 				snprintf(b->err, sizeof(b->err),
-					 "reading the log at LSN %" PRIu64 ": %s",
-					 wal_reader_lsn(r->reader), strerror(-n));
+					 "reading the log at LSN %" PRIu64
+					 ": %s",
+					 wal_reader_lsn(r->reader),
+					 strerror(-n));
 			return n;
 		}
 		if (b->full)
@@ -248,7 +254,8 @@ static int read_batch(repl *r)
 			continue;
 		}
 		if (b->entries) {
-			int64_t left = r->cfg.batch_ms - (repl__mono_ms() - first_ms);
+			int64_t left =
+				r->cfg.batch_ms - (repl__mono_ms() - first_ms);
 			if (left <= 0)
 				return 0;
 			wait_log(r, left);
@@ -279,7 +286,8 @@ static void *main_thread(void *arg)
 		if (!r->conn[0]) {
 			rc = repl__session_open(r, err, sizeof(err));
 			if (rc == REPL_TRANSIENT) {
-				set_error(r, false, "%s (retry in %u ms)", err, backoff);
+				set_error(r, false, "%s (retry in %u ms)", err,
+					  backoff);
 				repl__session_close(r);
 				pthread_mutex_lock(&r->lock);
 				r->st.reconnect_count++;
@@ -295,7 +303,8 @@ static void *main_thread(void *arg)
 				break;
 			}
 			pthread_mutex_lock(&r->lock);
-			r->st.error[0] = '\0'; /* up again: the last error is history */
+			r->st.error[0] =
+				'\0'; /* up again: the last error is history */
 			pthread_mutex_unlock(&r->lock);
 		}
 		rc = read_batch(r);
@@ -329,20 +338,23 @@ static void *main_thread(void *arg)
 		if (r->b.first_lsn != from + 1 || to < from + 1) {
 			snprintf(r->b.err, sizeof(r->b.err),
 				 "the log gave LSN %" PRIu64 "..%" PRIu64
-				 " after %" PRIu64, r->b.first_lsn, to, from);
+				 " after %" PRIu64,
+				 r->b.first_lsn, to, from);
 			rc = -EUCLEAN;
 		} else {
 			rc = repl__apply_batch(r, &r->b, to, true);
-			repl__batch_done(r, &r->b, to, true, repl__mono_s() - t0);
+			repl__batch_done(r, &r->b, to, true,
+					 repl__mono_s() - t0);
 		}
 		if (rc == 0) {
 			backoff = r->cfg.backoff_min_ms;
 			continue;
 		}
 		if (rc == REPL_TRANSIENT) {
-			set_error(r, false, "batch LSN %" PRIu64 "..%" PRIu64
-				  " not applied, will retry in %u ms: %s", from + 1,
-				  to, backoff, r->b.err);
+			set_error(r, false,
+				  "batch LSN %" PRIu64 "..%" PRIu64
+				  " not applied, will retry in %u ms: %s",
+				  from + 1, to, backoff, r->b.err);
 			repl__session_close(r);
 			sleep_backoff(r, backoff);
 			backoff = backoff * 2 > r->cfg.backoff_max_ms
@@ -350,8 +362,9 @@ static void *main_thread(void *arg)
 					  : backoff * 2;
 			continue;
 		}
-		snprintf(err, sizeof(err), "batch LSN %" PRIu64 "..%" PRIu64 ": %.400s",
-			 from + 1, to, r->b.err);
+		snprintf(err, sizeof(err),
+			 "batch LSN %" PRIu64 "..%" PRIu64 ": %.400s", from + 1,
+			 to, r->b.err);
 		stop_loudly(r, err);
 		break;
 	}
@@ -409,13 +422,15 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 		return -EINVAL;
 	}
 	PQconninfoFree(opts);
-	if (cfg->batch_records == 0 || cfg->batch_records > REPL_BATCH_RECORDS_MAX ||
-	    cfg->batch_ms == 0 || cfg->backoff_min_ms == 0 ||
+	if (cfg->batch_records == 0 ||
+	    cfg->batch_records > REPL_BATCH_RECORDS_MAX || cfg->batch_ms == 0 ||
+	    cfg->backoff_min_ms == 0 ||
 	    cfg->backoff_max_ms < cfg->backoff_min_ms ||
 	    cfg->partition_months_ahead > 120 || cfg->streams == 0 ||
-	    cfg->streams > REPL_STREAM_MAX ||
-	    !cfg->log_id || !cfg->log_id[0] || strlen(cfg->log_id) > 200) {
-		snprintf(err, err_size, "replicator: configuration out of range");
+	    cfg->streams > REPL_STREAM_MAX || !cfg->log_id || !cfg->log_id[0] ||
+	    strlen(cfg->log_id) > 200) {
+		snprintf(err, err_size,
+			 "replicator: configuration out of range");
 		return -EINVAL;
 	}
 	r = calloc(1, sizeof(*r));
@@ -435,7 +450,8 @@ int repl_start(const struct repl_config *cfg, wal *w, repl **out, char *err,
 	if (!r->customers.slots)
 		goto out_free;
 	r->customers.mask = REPL_CUSTOMER_SET_SLOTS - 1;
-	struct fold_env env = { .log_id = r->log_id, .starts = &r->starts,
+	struct fold_env env = { .log_id = r->log_id,
+				.starts = &r->starts,
 				.customers = &r->customers,
 				.months = r->months };
 	if (repl__batch_init(&r->b, cfg->batch_records, &env) != 0)
@@ -501,7 +517,8 @@ void repl_status(repl *r, struct repl_status *out)
 	if (out->lag_records > 0 && r->sample_count > 0 &&
 	    r->samples[r->sample_head].lsn > out->applied_lsn)
 		out->lag_seconds =
-			(double)(now - r->samples[r->sample_head].t_ms) / 1000.0;
+			(double)(now - r->samples[r->sample_head].t_ms) /
+			1000.0;
 	else if (out->lag_records > 0)
 		out->lag_seconds = (double)(now - r->caught_up_ms) / 1000.0;
 	if (r->st.stopped || !r->connected)

@@ -37,7 +37,7 @@ typedef struct repl repl;
 /* Cumulative per-operation counters the server keeps (never reset). */
 struct repl_op_stat {
 	char operation[24];   /* "book", "cancel", "pay", ... */
-	uint64_t count;       /* operations decided */
+	uint64_t count;	      /* operations decided */
 	uint64_t error_count; /* of which failed (5xx, log full, ...) */
 	uint64_t ns_total;    /* their summed durations */
 };
@@ -48,22 +48,22 @@ typedef unsigned (*repl_metrics_fn)(void *ctx, struct repl_op_stat *out,
 				    unsigned capacity);
 
 struct repl_config {
-	const char *conninfo;   /* libpq connection string or URI (required) */
-	const char *log_id;     /* row of replication_state (default "bookd") */
-	const char *data_dir;   /* the log's directory, for snapshots (resync);
+	const char *conninfo;	/* libpq connection string or URI (required) */
+	const char *log_id;	/* row of replication_state (default "bookd") */
+	const char *data_dir;	/* the log's directory, for snapshots (resync);
 				 * NULL: a removed log stops replication */
 	uint32_t batch_records; /* records per batch, 1..MAX (100000) */
-	uint32_t batch_ms;      /* a partial batch waits at most this (50) */
+	uint32_t batch_ms;	/* a partial batch waits at most this (50) */
 	uint32_t refresh_interval_ms; /* materialized views (60000; 0 never) */
 	uint32_t metrics_interval_ms; /* performance_metrics (10000; 0 never) */
 	uint32_t health_interval_ms;  /* health_checks (60000; 0 never) */
 	uint32_t backoff_min_ms, backoff_max_ms; /* reconnects (100, 10000) */
-	uint32_t partition_months_ahead; /* ensured at connect (13) */
+	uint32_t partition_months_ahead;	 /* ensured at connect (13) */
 	uint32_t streams; /* connections applying a batch at once, each the
 			   * events hashed to it, 1..REPL_STREAM_MAX (2) */
-	int wake_fd; /* an eventfd the log writes on durable advance
+	int wake_fd;	  /* an eventfd the log writes on durable advance
 		      * (node_config.wake_fds); -1: poll every few ms */
-	bool quiet;  /* no progress lines on stderr (errors still go) */
+	bool quiet;	  /* no progress lines on stderr (errors still go) */
 	repl_metrics_fn metrics; /* NULL: no booking metrics */
 	void *metrics_ctx;
 };
@@ -72,25 +72,25 @@ void repl_config_default(struct repl_config *cfg);
 
 enum repl_state {
 	REPL_DISABLED = 0, /* no PostgreSQL configured (r == NULL) */
-	REPL_STREAMING,    /* connected, lag within a batch */
+	REPL_STREAMING,	   /* connected, lag within a batch */
 	REPL_CATCHING_UP,  /* connected, more than a batch behind */
-	REPL_DOWN,         /* not connected (backoff), or stopped on error */
+	REPL_DOWN,	   /* not connected (backoff), or stopped on error */
 };
 
 struct repl_status {
 	enum repl_state state;
-	bool stopped;           /* a permanent error: replication stopped */
-	uint64_t applied_lsn;   /* in PostgreSQL (committed) */
-	uint64_t durable_lsn;   /* of the log */
-	uint64_t lag_records;   /* durable_lsn - applied_lsn */
-	uint64_t lag_bytes;     /* estimate: lag_records * mean entry size */
-	double lag_seconds;     /* since the oldest unapplied record became
+	bool stopped;	      /* a permanent error: replication stopped */
+	uint64_t applied_lsn; /* in PostgreSQL (committed) */
+	uint64_t durable_lsn; /* of the log */
+	uint64_t lag_records; /* durable_lsn - applied_lsn */
+	uint64_t lag_bytes;   /* estimate: lag_records * mean entry size */
+	double lag_seconds;   /* since the oldest unapplied record became
 				 * durable (0 when caught up) */
 	uint64_t batch_count, records_applied, entries_applied, rows_written;
 	uint64_t reconnect_count, error_count, resync_count;
-	uint64_t refresh_count;  /* materialized view refreshes done */
-	uint64_t metrics_rows;   /* performance_metrics rows written */
-	double last_batch_ms;    /* duration of the last transaction */
+	uint64_t refresh_count;	     /* materialized view refreshes done */
+	uint64_t metrics_rows;	     /* performance_metrics rows written */
+	double last_batch_ms;	     /* duration of the last transaction */
 	char error[REPL_ERROR_SIZE]; /* last error ("" none) */
 };
 

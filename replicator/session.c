@@ -56,7 +56,8 @@ void repl__batch_start(repl *r, struct batch *b)
 	repl__batch_reset(b, wall_ms());
 	b->parts = r->streams;
 	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
-		b->part[k].from = k < r->streams ? r->stream_lsn[k] : UINT64_MAX;
+		b->part[k].from =
+			k < r->streams ? r->stream_lsn[k] : UINT64_MAX;
 }
 
 /* After a batch, whole or not: the streams that committed are at `to`
@@ -100,17 +101,22 @@ void repl__batch_done(repl *r, const struct batch *b, uint64_t to, bool move,
 	if (whole) /* these customers exist now */
 		for (uint32_t i = 0; i < b->bk_count; i++)
 			if (b->bk[i].kind != BK_SET)
-				repl__custset_add(&r->customers, b->bk[i].customer);
+				repl__custset_add(&r->customers,
+						  b->bk[i].customer);
 }
 
 static PGconn *pg_connect(repl *r, uint32_t k, char *err, size_t es)
 {
 	/* Before dbname: the conninfo's own settings win. Keepalives find a
 	 * dead server on TCP within a minute. */
-	const char *keys[] = { "connect_timeout", "keepalives_idle",
-			       "keepalives_interval", "keepalives_count",
-			       "application_name", "dbname", NULL };
-	const char *vals[] = { "5", "30", "10", "3", "bookd-replicator",
+	const char *keys[] = { "connect_timeout",
+			       "keepalives_idle",
+			       "keepalives_interval",
+			       "keepalives_count",
+			       "application_name",
+			       "dbname",
+			       NULL };
+	const char *vals[] = { "5",	    "30", "10", "3", "bookd-replicator",
 			       r->conninfo, NULL };
 	PGconn *c;
 
@@ -118,7 +124,8 @@ static PGconn *pg_connect(repl *r, uint32_t k, char *err, size_t es)
 	c = PQconnectdbParams(keys, vals, 1);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		char msg[300];
-		repl__one_line(msg, sizeof(msg), c ? PQerrorMessage(c) : "out of memory");
+		repl__one_line(msg, sizeof(msg),
+			       c ? PQerrorMessage(c) : "out of memory");
 		snprintf(err, es, "cannot connect to PostgreSQL: %s", msg);
 		PQfinish(c);
 		return NULL;
@@ -145,19 +152,20 @@ static int streams_load(repl *r, char *err, size_t es)
 	bool equal = true;
 	int rows, rc;
 
-	rc = repl__pg_run(r->conn[0], "replication_state",
-			  "SELECT u.v, s.streams IS NULL FROM replication_state s,"
-			  " unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
-			  " WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
-			  1, p, PGRES_TUPLES_OK, &res, err, es);
+	rc = repl__pg_run(
+		r->conn[0], "replication_state",
+		"SELECT u.v, s.streams IS NULL FROM replication_state s,"
+		" unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
+		" WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
+		1, p, PGRES_TUPLES_OK, &res, err, es);
 	if (rc)
 		return rc;
 	rows = PQntuples(res);
 	for (int i = 0; i < rows && i < REPL_STREAM_MAX; i++) {
 		int64_t v;
 
-		if (PQnfields(res) != 2 || !repl__parse_i64(PQgetvalue(res, i, 0), &v) ||
-		    v < 0) {
+		if (PQnfields(res) != 2 ||
+		    !repl__parse_i64(PQgetvalue(res, i, 0), &v) || v < 0) {
 			rows = 0;
 			break;
 		}
@@ -167,14 +175,18 @@ static int streams_load(repl *r, char *err, size_t es)
 	bool legacy = rows > 0 && PQgetvalue(res, 0, 1)[0] == 't';
 	PQclear(res);
 	if (rows < 1 || rows > REPL_STREAM_MAX) {
-		snprintf(err, es, "replication_state of log '%s': unexpected "
-				  "streams (%d)", r->log_id, rows);
+		snprintf(err, es,
+			 "replication_state of log '%s': unexpected "
+			 "streams (%d)",
+			 r->log_id, rows);
 		return -EPROTO;
 	}
 	r->streams = (uint32_t)rows;
 	if (!equal) {
-		repl__say(r, "%d streams at different LSNs (a batch committed on some "
-			  "only): those behind catch up first", rows);
+		repl__say(r,
+			  "%d streams at different LSNs (a batch committed on some "
+			  "only): those behind catch up first",
+			  rows);
 		return 0;
 	}
 	if (!legacy && r->streams == r->cfg.streams)
@@ -192,8 +204,9 @@ static int streams_load(repl *r, char *err, size_t es)
 	rc = strcmp(PQcmdTuples(res), "1") ? -EUCLEAN : 0;
 	PQclear(res);
 	if (rc) {
-		snprintf(err, es, "replication_state of log '%s' moved while "
-				  "starting: another replicator applies this log",
+		snprintf(err, es,
+			 "replication_state of log '%s' moved while "
+			 "starting: another replicator applies this log",
 			 r->log_id);
 		return rc;
 	}
@@ -215,20 +228,22 @@ int repl__session_open(repl *r, char *err, size_t es)
 		return REPL_TRANSIENT;
 	rc = repl__migrate(r, err, es);
 	if (!rc)
-		rc = repl__pg_run(r->conn[0], "staging tables", repl__sql_stage, 0, NULL,
-				  PGRES_COMMAND_OK, NULL, err, es);
+		rc = repl__pg_run(r->conn[0], "staging tables", repl__sql_stage,
+				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
-		rc = repl__pg_run(r->conn[0], "replication_state",
-				  "INSERT INTO replication_state (log_id, streams)"
-				  " VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
-				  1, p, PGRES_COMMAND_OK, NULL, err, es);
+		rc = repl__pg_run(
+			r->conn[0], "replication_state",
+			"INSERT INTO replication_state (log_id, streams)"
+			" VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
+			1, p, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)
 		rc = streams_load(r, err, es);
 	if (rc)
 		return rc;
 	ASSERT(r->streams >= 1 && r->streams <= REPL_STREAM_MAX);
 	for (uint32_t k = 0; k < r->streams; k++) {
-		applied = r->stream_lsn[k] < applied ? r->stream_lsn[k] : applied;
+		applied =
+			r->stream_lsn[k] < applied ? r->stream_lsn[k] : applied;
 		top = r->stream_lsn[k] > top ? r->stream_lsn[k] : top;
 	}
 	ASSERT(applied <= top);
@@ -244,17 +259,18 @@ int repl__session_open(repl *r, char *err, size_t es)
 	for (uint32_t k = 1; !rc && k < r->streams; k++) {
 		if (!pg_connect(r, k, err, es))
 			return REPL_TRANSIENT;
-		rc = repl__pg_run(r->conn[k], "staging tables", repl__sql_stage, 0, NULL,
-				  PGRES_COMMAND_OK, NULL, err, es);
+		rc = repl__pg_run(r->conn[k], "staging tables", repl__sql_stage,
+				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	}
 	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
 	const char *pa[1] = { ahead };
 	if (!rc)
-		rc = repl__pg_run(r->conn[0], "partitions ahead",
-				  "SELECT ensure_class_events_partitions("
-				  "(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
-				  " ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
-				  1, pa, PGRES_TUPLES_OK, NULL, err, es);
+		rc = repl__pg_run(
+			r->conn[0], "partitions ahead",
+			"SELECT ensure_class_events_partitions("
+			"(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
+			" ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
+			1, pa, PGRES_TUPLES_OK, NULL, err, es);
 	if (!rc)
 		rc = repl__partitions_load(r, err, es);
 	if (rc)
@@ -273,13 +289,16 @@ int repl__session_open(repl *r, char *err, size_t es)
 	if (rc == -ENODATA)
 		return repl__resync(r, err, es);
 	if (rc) {
-		snprintf(err, es, "cannot read the log from LSN %" PRIu64 ": %s",
+		snprintf(err, es,
+			 "cannot read the log from LSN %" PRIu64 ": %s",
 			 applied + 1, strerror(-rc));
 		return rc;
 	}
-	repl__say(r, "connected (%u stream%s); log '%s' applied up to LSN %" PRIu64
+	repl__say(r,
+		  "connected (%u stream%s); log '%s' applied up to LSN %" PRIu64
 		  ", log at %" PRIu64,
-		  r->streams, r->streams == 1 ? "" : "s", r->log_id, applied, durable);
+		  r->streams, r->streams == 1 ? "" : "s", r->log_id, applied,
+		  durable);
 	return 0;
 }
 
@@ -306,8 +325,8 @@ static int resync_apply(repl *r, const void *snap, size_t size,
 		int n;
 
 		rc = 0;
-		while (!rc && (n = core_entry_next(entry, entry_size, &at,
-						   &c)) > 0) {
+		while (!rc &&
+		       (n = core_entry_next(entry, entry_size, &at, &c)) > 0) {
 			/* Cut only before an event: an event's
 			 * capacity and its bookings go together. */
 			if (c.type == CORE_REC_EVENT_CREATE &&
@@ -336,7 +355,8 @@ static int resync_apply(repl *r, const void *snap, size_t size,
 		if (!rc && n < 0) {
 			snprintf(b->err, sizeof(b->err),
 				 "snapshot at LSN %" PRIu64 ": an entry does "
-				 "not decode", snap_lsn);
+				 "not decode",
+				 snap_lsn);
 			rc = -EUCLEAN;
 		}
 	}
@@ -365,13 +385,14 @@ int repl__resync(repl *r, char *err, size_t es)
 
 		if (!r->data_dir) {
 			snprintf(err, es,
-				 "the log from LSN %" PRIu64 " was removed and no "
+				 "the log from LSN %" PRIu64
+				 " was removed and no "
 				 "data_dir is set to resynchronise from a snapshot",
 				 applied + 1);
 			return -ENODATA;
 		}
-		rc = wal_snapshot_load(r->data_dir, &snap_lsn, &snap, &size, lerr,
-				       sizeof(lerr));
+		rc = wal_snapshot_load(r->data_dir, &snap_lsn, &snap, &size,
+				       lerr, sizeof(lerr));
 		if (rc) {
 			snprintf(err, es, "resync: no snapshot: %s", lerr);
 			return rc;
@@ -382,11 +403,14 @@ int repl__resync(repl *r, char *err, size_t es)
 			free(snap);
 			snprintf(err, es,
 				 "the log lacks LSN %" PRIu64 " and the newest "
-				 "snapshot is at %" PRIu64 ": cannot resynchronise",
+				 "snapshot is at %" PRIu64
+				 ": cannot resynchronise",
 				 applied + 1, snap_lsn);
 			return -ENODATA;
 		}
-		repl__say(r, "log from LSN %" PRIu64 " removed: resynchronising from "
+		repl__say(r,
+			  "log from LSN %" PRIu64
+			  " removed: resynchronising from "
 			  "the snapshot at LSN %" PRIu64 " (%zu bytes)",
 			  applied + 1, snap_lsn, size);
 		rc = resync_apply(r, snap, size, snap_lsn, applied);
@@ -404,8 +428,9 @@ int repl__resync(repl *r, char *err, size_t es)
 		if (rc == 0)
 			return 0;
 		if (rc != -ENODATA) {
-			snprintf(err, es, "cannot read the log from LSN %" PRIu64
-					  ": %s", snap_lsn + 1, strerror(-rc));
+			snprintf(err, es,
+				 "cannot read the log from LSN %" PRIu64 ": %s",
+				 snap_lsn + 1, strerror(-rc));
 			return rc;
 		}
 	}

@@ -44,14 +44,16 @@ static const char *const stage_copy[ST_COUNT] = {
 	[ST_CUSTOMER] = "COPY s_customer FROM STDIN",
 	[ST_SERIES] = "COPY s_series FROM STDIN",
 	[ST_GEN] = "COPY s_gen FROM STDIN",
-	[ST_EVENT] = "COPY s_event (id, start_at, created, series_id, org_id, "
-		     "location_id, instructor_id, duration_min, capacity0, "
-		     "waitlist_capacity, price_cents, currency, capacity, "
-		     "set_instructor, status, cancelled, cancel_at, created_at, "
-		     "updated_at, needs_update, reg, held, wl) FROM STDIN",
-	[ST_BOOKING] = "COPY s_booking (id, event_id, kind, customer_id, status, "
-		       "hold, created_at, updated_at, join_seq, exit_at, exit_status) "
-		       "FROM STDIN",
+	[ST_EVENT] =
+		"COPY s_event (id, start_at, created, series_id, org_id, "
+		"location_id, instructor_id, duration_min, capacity0, "
+		"waitlist_capacity, price_cents, currency, capacity, "
+		"set_instructor, status, cancelled, cancel_at, created_at, "
+		"updated_at, needs_update, reg, held, wl) FROM STDIN",
+	[ST_BOOKING] =
+		"COPY s_booking (id, event_id, kind, customer_id, status, "
+		"hold, created_at, updated_at, join_seq, exit_at, exit_status) "
+		"FROM STDIN",
 	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
 	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
 	[ST_NEWCUST] = "COPY s_newcust FROM STDIN",
@@ -108,45 +110,51 @@ const char repl__sql_stage[] =
 static const char sql_catalog[] =
 	"INSERT INTO organizations AS t (id, name, timezone, created_at, updated_at)"
 	" SELECT DISTINCT ON (id) id, name, coalesce(nullif(tz, ''), 'UTC'),"
-	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 1 ORDER BY id, seq DESC"
-	" ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-	" timezone = excluded.timezone, updated_at = excluded.updated_at;"
-	"INSERT INTO locations AS t (id, org_id, name, timezone, created_at, updated_at)"
-	" SELECT DISTINCT ON (id) id, org_id, name, nullif(tz, ''),"
-	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 2 ORDER BY id, seq DESC"
-	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
-	" timezone = excluded.timezone, updated_at = excluded.updated_at;"
-	"INSERT INTO instructors AS t (id, org_id, name, created_at, updated_at)"
-	" SELECT DISTINCT ON (id) id, org_id, name,"
-	" " TS("at") ", " TS("at") " FROM s_cat WHERE kind = 3 ORDER BY id, seq DESC"
-	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
-	" updated_at = excluded.updated_at;"
-	"INSERT INTO customers AS t (id, email, name, created_at, updated_at)"
-	" SELECT DISTINCT ON (id) id, nullif(email, ''), nullif(name, ''),"
-	" " TS("at") ", " TS("at") " FROM s_customer ORDER BY id, seq DESC"
-	" ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,"
-	" updated_at = excluded.updated_at;"
-	"INSERT INTO class_series AS t (id, org_id, location_id, instructor_id, title,"
-	" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
-	" start_time, duration_min, first_date, last_date, skip_dates, created_at,"
-	" updated_at)"
-	" SELECT DISTINCT ON (id) id, org_id, location_id, instructor_id, title,"
-	" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
-	" start_time, duration_min, first_date, last_date, skip_dates,"
-	" " TS("at") ", " TS("at") " FROM s_series ORDER BY id, seq DESC"
-	" ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id,"
-	" location_id = excluded.location_id, instructor_id = excluded.instructor_id,"
-	" title = excluded.title, capacity = excluded.capacity,"
-	" waitlist_capacity = excluded.waitlist_capacity,"
-	" price_cents = excluded.price_cents, currency = excluded.currency,"
-	" timezone = excluded.timezone, weekday_mask = excluded.weekday_mask,"
-	" start_time = excluded.start_time, duration_min = excluded.duration_min,"
-	" first_date = excluded.first_date, last_date = excluded.last_date,"
-	" skip_dates = excluded.skip_dates, updated_at = excluded.updated_at;"
-	"UPDATE class_series t SET generated_through = g.through,"
-	" updated_at = greatest(t.updated_at, " TS("g.at") ")"
-	" FROM (SELECT DISTINCT ON (series_id) series_id, through, at FROM s_gen"
-	" ORDER BY series_id, seq DESC) g WHERE t.id = g.series_id;";
+	" " TS("at") ", " TS(
+		"at") " FROM s_cat WHERE kind = 1 ORDER BY id, seq DESC"
+		      " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+		      " timezone = excluded.timezone, updated_at = excluded.updated_at;"
+		      "INSERT INTO locations AS t (id, org_id, name, timezone, created_at, updated_at)"
+		      " SELECT DISTINCT ON (id) id, org_id, name, nullif(tz, ''),"
+		      " " TS("at") ", " TS(
+			      "at") " FROM s_cat WHERE kind = 2 ORDER BY id, seq DESC"
+				    " ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
+				    " timezone = excluded.timezone, updated_at = excluded.updated_at;"
+				    "INSERT INTO instructors AS t (id, org_id, name, created_at, updated_at)"
+				    " SELECT DISTINCT ON (id) id, org_id, name,"
+				    " " TS("at") ", " TS(
+					    "at") " FROM s_cat WHERE kind = 3 ORDER BY id, seq DESC"
+						  " ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, name = excluded.name,"
+						  " updated_at = excluded.updated_at;"
+						  "INSERT INTO customers AS t (id, email, name, created_at, updated_at)"
+						  " SELECT DISTINCT ON (id) id, nullif(email, ''), nullif(name, ''),"
+						  " " TS("at") ", " TS(
+							  "at") " FROM s_customer ORDER BY id, seq DESC"
+								" ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,"
+								" updated_at = excluded.updated_at;"
+								"INSERT INTO class_series AS t (id, org_id, location_id, instructor_id, title,"
+								" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
+								" start_time, duration_min, first_date, last_date, skip_dates, created_at,"
+								" updated_at)"
+								" SELECT DISTINCT ON (id) id, org_id, location_id, instructor_id, title,"
+								" capacity, waitlist_capacity, price_cents, currency, timezone, weekday_mask,"
+								" start_time, duration_min, first_date, last_date, skip_dates,"
+								" " TS("at") ", " TS(
+									"at") " FROM s_series ORDER BY id, seq DESC"
+									      " ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id,"
+									      " location_id = excluded.location_id, instructor_id = excluded.instructor_id,"
+									      " title = excluded.title, capacity = excluded.capacity,"
+									      " waitlist_capacity = excluded.waitlist_capacity,"
+									      " price_cents = excluded.price_cents, currency = excluded.currency,"
+									      " timezone = excluded.timezone, weekday_mask = excluded.weekday_mask,"
+									      " start_time = excluded.start_time, duration_min = excluded.duration_min,"
+									      " first_date = excluded.first_date, last_date = excluded.last_date,"
+									      " skip_dates = excluded.skip_dates, updated_at = excluded.updated_at;"
+									      "UPDATE class_series t SET generated_through = g.through,"
+									      " updated_at = greatest(t.updated_at, " TS(
+										      "g.at") ")"
+											      " FROM (SELECT DISTINCT ON (series_id) series_id, through, at FROM s_gen"
+											      " ORDER BY series_id, seq DESC) g WHERE t.id = g.series_id;";
 
 /* Events this batch touches but did not create: their start_at (the
  * partition key) from PostgreSQL, for the cache. */
@@ -157,19 +165,20 @@ static const char sql_event_start[] =
 
 /* New events as they end the batch (final settings and counters); an
  * event that exists already is an error (a unique violation stops). */
-#define EVENT_INSERT                                                           \
-	"INSERT INTO class_events (id, series_id, org_id, location_id,"        \
-	" instructor_id, title, start_at, duration_min, capacity,"             \
-	" waitlist_capacity, price_cents, currency, reg_count, held_count,"    \
-	" waitlist_count, status, created_at, updated_at)"                     \
-	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                      \
-	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"              \
-	" coalesce(s.title, ''), " TS("e.start_at") ", e.duration_min,"        \
-	" e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"  \
-	" e.held, e.wl, e.status, " TS("e.created_at") ","                     \
-	" " TS("e.updated_at")                                                 \
-	" FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id"      \
-	" WHERE e.created ORDER BY e.id"
+#define EVENT_INSERT                                                                                                                          \
+	"INSERT INTO class_events (id, series_id, org_id, location_id,"                                                                       \
+	" instructor_id, title, start_at, duration_min, capacity,"                                                                            \
+	" waitlist_capacity, price_cents, currency, reg_count, held_count,"                                                                   \
+	" waitlist_count, status, created_at, updated_at)"                                                                                    \
+	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                                                                                     \
+	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"                                                                             \
+	" coalesce(s.title, ''), " TS(                                                                                                        \
+		"e.start_at") ", e.duration_min,"                                                                                             \
+			      " e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"                                           \
+			      " e.held, e.wl, e.status, " TS(                                                                                 \
+				      "e.created_at") ","                                                                                     \
+						      " " TS("e.updated_at") " FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id" \
+									     " WHERE e.created ORDER BY e.id"
 static const char sql_event_insert[] = EVENT_INSERT;
 /* From a snapshot: the event may be there; the update below sets it. */
 static const char sql_event_insert_snapshot[] =
@@ -216,9 +225,11 @@ static const char sql_event_update[] =
 	" capacity = coalesce(x.capacity, c.capacity),"
 	" instructor_id = coalesce(nullif(x.set_instructor, 0), c.instructor_id),"
 	" status = coalesce(x.status, c.status),"
-	" updated_at = greatest(c.updated_at, " TS("x.updated_at") ")"
-	" FROM s_event x"
-	" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS("x.start_at");
+	" updated_at = greatest(c.updated_at, " TS(
+		"x.updated_at") ")"
+				" FROM s_event x"
+				" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS(
+					"x.start_at");
 
 /* Customers the bookings imply (a repeat does nothing). */
 /* Touched events that are archived (archive_class_events_month, migration
@@ -230,34 +241,37 @@ static const char sql_event_archived[] =
 
 static const char sql_customers_new[] =
 	"INSERT INTO customers (id, created_at, updated_at)"
-	" SELECT id, " TS("min(at)") ", " TS("min(at)")
-	" FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
+	" SELECT id, " TS("min(at)") ", " TS(
+		"min(at)") " FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
 
 static const char sql_reg_update[] =
 	"UPDATE registrations r SET status = s.status,"
-	" hold_expires_at = " TS("nullif(s.hold, 0)") ","
-	" updated_at = " TS("s.updated_at")
-	" FROM s_booking s WHERE r.id = s.id AND s.kind = 0;";
+	" hold_expires_at = " TS(
+		"nullif(s.hold, 0)") ","
+				     " updated_at = " TS(
+					     "s.updated_at") " FROM s_booking s WHERE r.id = s.id AND s.kind = 0;";
 
 static const char sql_reg_insert[] =
 	"INSERT INTO registrations (id, event_id, customer_id, status,"
 	" hold_expires_at, created_at, updated_at)"
-	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
-	" " TS("created_at") ", " TS("updated_at")
-	" FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new ones, in id order:
+	" SELECT id, event_id, customer_id, status, " TS(
+		"nullif(hold, 0)") ","
+				   " " TS("created_at") ", " TS(
+					   "updated_at") " FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new ones, in id order:
 							* an event's rows land
 							* on one index leaf */
 
 static const char sql_reg_restore[] =
 	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
 	" hold_expires_at, created_at, updated_at)"
-	" SELECT id, event_id, customer_id, status, " TS("nullif(hold, 0)") ","
-	" " TS("created_at") ", " TS("updated_at")
-	" FROM s_booking WHERE kind = 2 ORDER BY id"
-	" ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-	" hold_expires_at = excluded.hold_expires_at, updated_at = excluded.updated_at"
-	" WHERE r.status IS DISTINCT FROM excluded.status"
-	" OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at;";
+	" SELECT id, event_id, customer_id, status, " TS(
+		"nullif(hold, 0)") ","
+				   " " TS("created_at") ", " TS(
+					   "updated_at") " FROM s_booking WHERE kind = 2 ORDER BY id"
+							 " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+							 " hold_expires_at = excluded.hold_expires_at, updated_at = excluded.updated_at"
+							 " WHERE r.status IS DISTINCT FROM excluded.status"
+							 " OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at;";
 
 static const char sql_waitlist[] =
 	"INSERT INTO event_waitlists (booking_id, event_id, customer_id, position,"
@@ -267,44 +281,52 @@ static const char sql_waitlist[] =
 	"  WHERE w.event_id = s.event_id), 0)"
 	" + row_number() OVER (PARTITION BY s.event_id ORDER BY s.join_seq),"
 	" " TS("s.created_at") ","
-	" CASE WHEN s.exit_status IN " SEATED " THEN " TS("s.exit_at") " END,"
-	" CASE WHEN s.exit_status NOT IN " SEATED " THEN " TS("s.exit_at") " END"
-	" FROM s_booking s"
-	" WHERE s.join_seq IS NOT NULL AND (s.kind = 1 OR s.old_status IS NULL)"
-	" ON CONFLICT (booking_id) DO NOTHING;"
-	"UPDATE event_waitlists w SET"
-	" promoted_at = CASE WHEN s.exit_status IN " SEATED " THEN " TS("s.exit_at") " END,"
-	" left_at = CASE WHEN s.exit_status IN " SEATED " THEN NULL ELSE " TS("s.exit_at") " END"
-	" FROM s_booking s WHERE w.booking_id = s.id AND s.kind <> 1"
-	" AND s.old_status = 'waitlisted' AND s.exit_status IS NOT NULL"
-	" AND w.promoted_at IS NULL AND w.left_at IS NULL;";
+			       " CASE WHEN s.exit_status IN " SEATED
+			       " THEN " TS(
+				       "s.exit_at") " END,"
+						    " CASE WHEN s.exit_status NOT IN " SEATED
+						    " THEN " TS(
+							    "s.exit_at") " END"
+									 " FROM s_booking s"
+									 " WHERE s.join_seq IS NOT NULL AND (s.kind = 1 OR s.old_status IS NULL)"
+									 " ON CONFLICT (booking_id) DO NOTHING;"
+									 "UPDATE event_waitlists w SET"
+									 " promoted_at = CASE WHEN s.exit_status IN " SEATED
+									 " THEN " TS(
+										 "s.exit_at") " END,"
+											      " left_at = CASE WHEN s.exit_status IN " SEATED
+											      " THEN NULL ELSE " TS(
+												      "s.exit_at") " END"
+														   " FROM s_booking s WHERE w.booking_id = s.id AND s.kind <> 1"
+														   " AND s.old_status = 'waitlisted' AND s.exit_status IS NOT NULL"
+														   " AND w.promoted_at IS NULL AND w.left_at IS NULL;";
 
 /* The core's event cancel cancels every active booking (no record each). */
 static const char sql_event_cancel[] =
 	"UPDATE registrations r SET status = 'cancelled', hold_expires_at = NULL,"
-	" updated_at = " TS("e.cancel_at")
-	" FROM s_event e WHERE e.cancelled AND r.event_id = e.id"
-	" AND r.status IN " ACTIVE ";"
-	"UPDATE event_waitlists w SET left_at = " TS("e.cancel_at")
-	" FROM s_event e WHERE e.cancelled AND w.event_id = e.id"
-	" AND w.promoted_at IS NULL AND w.left_at IS NULL;";
+	" updated_at = " TS(
+		"e.cancel_at") " FROM s_event e WHERE e.cancelled AND r.event_id = e.id"
+			       " AND r.status IN " ACTIVE ";"
+			       "UPDATE event_waitlists w SET left_at = " TS(
+				       "e.cancel_at") " FROM s_event e WHERE e.cancelled AND w.event_id = e.id"
+						      " AND w.promoted_at IS NULL AND w.left_at IS NULL;";
 
 static const char sql_payments[] =
 	"INSERT INTO payments (booking_id, customer_id, provider, payment_ref,"
 	" amount_cents, currency, status, flagged, code, recorded_at)"
 	" SELECT p.booking_id, coalesce(p.customer_id, (SELECT r.customer_id FROM"
 	" registrations r WHERE r.id = p.booking_id)), 'stripe', p.ref, p.amount,"
-	" p.currency, p.status, p.flagged, p.code, " TS("p.at")
-	" FROM s_payment p"
-	" ON CONFLICT (provider, payment_ref, booking_id) DO NOTHING;";
+	" p.currency, p.status, p.flagged, p.code, " TS(
+		"p.at") " FROM s_payment p"
+			" ON CONFLICT (provider, payment_ref, booking_id) DO NOTHING;";
 
 static const char sql_notify[] =
 	"INSERT INTO notifications (id, kind, booking_id, event_id, customer_id,"
 	" payload, created_at)"
 	" SELECT n.id, n.kind, n.booking_id, n.booking_id >> 24,"
 	" coalesce(n.customer_id, (SELECT r.customer_id FROM registrations r"
-	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS("n.at")
-	" FROM s_notify n ORDER BY 5;"; /* ids are unique per log: a conflict
+	" WHERE r.id = n.booking_id)), jsonb_build_object('lsn', n.lsn), " TS(
+		"n.at") " FROM s_notify n ORDER BY 5;"; /* ids are unique per log: a conflict
 					  * stops; in customer order, the
 					  * only index that is not appended
 					  * to at its end */
@@ -336,7 +358,8 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 {
 	PGconn *c = r->conn[k];
 	struct part *p = &b->part[k];
-	char stream_s[12], to_s[24], from_s[24], all_s[REPL_STREAM_MAX * 24 + 2];
+	char stream_s[12], to_s[24], from_s[24],
+		all_s[REPL_STREAM_MAX * 24 + 2];
 	PGresult *res;
 	int rc;
 
@@ -354,29 +377,33 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 					      r->stream_lsn[i]);
 		snprintf(all_s + n, sizeof(all_s) - n, "}");
 		rc = repl__pg_run(c, "replication_state", sql_state_all, 3, pa,
-				  PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+				  PGRES_COMMAND_OK, &res, p->err,
+				  sizeof(p->err));
 		snprintf(from_s, sizeof(from_s), "%.20s", all_s);
 	} else {
 		const char *ps[4] = { r->log_id, stream_s, to_s, from_s };
 
 		snprintf(stream_s, sizeof(stream_s), "%u", k + 1);
 		snprintf(from_s, sizeof(from_s), "%" PRIu64, p->from);
-		rc = repl__pg_run(c, "replication_state", sql_state_stream, 4, ps,
-				  PGRES_COMMAND_OK, &res, p->err, sizeof(p->err));
+		rc = repl__pg_run(c, "replication_state", sql_state_stream, 4,
+				  ps, PGRES_COMMAND_OK, &res, p->err,
+				  sizeof(p->err));
 	}
 	if (rc)
 		return rc;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
 		snprintf(p->err, sizeof(p->err),
 			 "replication_state of log '%s' is no longer at %s: "
-			 "another replicator applies this log", r->log_id, from_s);
+			 "another replicator applies this log",
+			 r->log_id, from_s);
 		rc = -EUCLEAN;
 	}
 	PQclear(res);
 	if (!rc && !b->snapshot) {
 		const char *pm[1] = { r->log_id };
 		rc = repl__pg_run(c, "replication_state", sql_state_min, 1, pm,
-				  PGRES_COMMAND_OK, NULL, p->err, sizeof(p->err));
+				  PGRES_COMMAND_OK, NULL, p->err,
+				  sizeof(p->err));
 	}
 	return rc;
 }
@@ -436,8 +463,7 @@ static int previous_statuses(PGconn *c, const struct part *p, char *err,
 
 /* One update per touched event that was not created here; each must be
  * found, in class_events or among the archived ones. */
-static int update_events(PGconn *c, const struct part *p, char *err,
-			 size_t es)
+static int update_events(PGconn *c, const struct part *p, char *err, size_t es)
 {
 	int64_t n = -1, archived = 0;
 	PGresult *res;
@@ -555,10 +581,12 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 
 	ASSERT(c);
 	ASSERT(k < r->streams && k < b->parts);
-	rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+			  err, es);
 	for (int s = 0; !rc && s < ST_COUNT; s++)
 		if (p->rows[s])
-			rc = repl__pg_copy(c, stage_copy[s], &p->st[s], err, es);
+			rc = repl__pg_copy(c, stage_copy[s], &p->st[s], err,
+					   es);
 	if (!rc && (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] ||
 		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
 		rc = repl__pg_run(c, "catalogue", sql_catalog, 0, NULL,
@@ -567,7 +595,8 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		rc = lookup_starts(r, c, err, es);
 	if (!rc && p->created)
 		rc = repl__pg_run(c, "inserting events",
-				  b->snapshot ? sql_event_insert_snapshot : sql_event_insert,
+				  b->snapshot ? sql_event_insert_snapshot
+					      : sql_event_insert,
 				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && (p->kinds[BK_SET] || p->kinds[BK_RESTORE]))
 		rc = previous_statuses(c, p, err, es);
@@ -586,8 +615,8 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	if (!rc && (p->from < to || b->snapshot))
 		rc = move_state(r, b, k, to, move);
 	if (!rc)
-		rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK,
-				  NULL, err, es);
+		rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				  PGRES_COMMAND_OK, NULL, err, es);
 	if (rc && rc != REPL_TRANSIENT && PQstatus(c) == CONNECTION_OK)
 		PQclear(PQexec(c, "ROLLBACK"));
 	return rc;
@@ -627,11 +656,13 @@ static int run_parts(repl *r, struct batch *b, uint32_t lo, uint32_t hi,
 
 	ASSERT(lo < hi && hi <= REPL_STREAM_MAX);
 	for (uint32_t k = lo; k < hi; k++) {
-		jobs[k] = (struct job){ .r = r, .b = b, .k = k, .to = to,
-					.move = move };
+		jobs[k] = (struct job){
+			.r = r, .b = b, .k = k, .to = to, .move = move
+		};
 		if (k > lo)
-			jobs[k].started = pthread_create(&jobs[k].thread, NULL,
-							 job_run, &jobs[k]) == 0;
+			jobs[k].started =
+				pthread_create(&jobs[k].thread, NULL, job_run,
+					       &jobs[k]) == 0;
 		if (k > lo && !jobs[k].started)
 			job_run(&jobs[k]); /* no thread: in turn */
 	}
@@ -677,9 +708,10 @@ int repl__apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 				return -ENOMEM;
 			}
 	if (b->months) {
-		ASSERT(b->month_lo <= b->month_hi && b->month_hi < REPL_MONTH_COUNT);
-		rc = repl__partitions_ensure(r, b->month_lo, b->month_hi, b->err,
-					     sizeof(b->err));
+		ASSERT(b->month_lo <= b->month_hi &&
+		       b->month_hi < REPL_MONTH_COUNT);
+		rc = repl__partitions_ensure(r, b->month_lo, b->month_hi,
+					     b->err, sizeof(b->err));
 		if (rc)
 			return rc;
 		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)

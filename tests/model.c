@@ -104,7 +104,8 @@ struct model_booking *model_booking_get(uint64_t id, struct model_event **ev)
 
 static bool active(uint8_t s)
 {
-	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_PENDING_PAYMENT ||
+	return s == CORE_BOOKING_CONFIRMED ||
+	       s == CORE_BOOKING_PENDING_PAYMENT ||
 	       s == CORE_BOOKING_WAITLISTED;
 }
 
@@ -156,7 +157,8 @@ void model_view(const struct model_event *e, const struct model_booking *b,
 	strcpy(v->customer_id, model_customer_ids[b->customer]);
 	v->status = b->status;
 	v->position = wl_position(e, b);
-	v->hold_expires_at = b->status == CORE_BOOKING_PENDING_PAYMENT ? b->hold_expires : 0;
+	v->hold_expires_at =
+		b->status == CORE_BOOKING_PENDING_PAYMENT ? b->hold_expires : 0;
 	v->created_at = b->created;
 }
 
@@ -175,7 +177,8 @@ static uint32_t m_promote(struct model_event *e, core_time now,
 
 	while (e->status == CORE_EVENT_SCHEDULED && taken(e) < e->capacity &&
 	       (w = wl_head(e))) {
-		w->status = e->price ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
+		w->status = e->price ? CORE_BOOKING_PENDING_PAYMENT
+				     : CORE_BOOKING_CONFIRMED;
 		w->hold_expires = e->price ? now + hold_ms : 0;
 		hold_made(w->hold_expires);
 		if (n++ == 0 && r) {
@@ -212,8 +215,10 @@ static void m_tick(core_time now)
 				if (b->status != CORE_BOOKING_PENDING_PAYMENT ||
 				    b->hold_expires > now)
 					continue;
-				if (!best || b->hold_expires < best->hold_expires ||
-				    (b->hold_expires == best->hold_expires && b->id < best->id)) {
+				if (!best ||
+				    b->hold_expires < best->hold_expires ||
+				    (b->hold_expires == best->hold_expires &&
+				     b->id < best->id)) {
 					best = b;
 					best_e = &model_events[i];
 				}
@@ -225,7 +230,8 @@ static void m_tick(core_time now)
 	next_due = INT64_MAX;
 	for (uint32_t i = 0; i < model_event_count; i++)
 		for (uint32_t j = 0; j < model_events[i].n; j++)
-			if (model_events[i].b[j].status == CORE_BOOKING_PENDING_PAYMENT)
+			if (model_events[i].b[j].status ==
+			    CORE_BOOKING_PENDING_PAYMENT)
 				hold_made(model_events[i].b[j].hold_expires);
 }
 
@@ -235,7 +241,8 @@ static bool customer_ok(const char *id)
 	if (n == 0 || n > CORE_CUSTOMER_ID_SIZE_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-", id[i]))
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-",
+			    id[i]))
 			return false;
 	return true;
 }
@@ -269,8 +276,10 @@ static enum core_code m_book(const struct core_req *q, struct core_resp *r)
 	hold = e->price > 0 && q->u.book.payment != CORE_PAY_NONE;
 	uint8_t status;
 	if (taken(e) < e->capacity)
-		status = hold ? CORE_BOOKING_PENDING_PAYMENT : CORE_BOOKING_CONFIRMED;
-	else if (model_count_status(e, CORE_BOOKING_WAITLISTED) < e->waitlist_capacity)
+		status = hold ? CORE_BOOKING_PENDING_PAYMENT
+			      : CORE_BOOKING_CONFIRMED;
+	else if (model_count_status(e, CORE_BOOKING_WAITLISTED) <
+		 e->waitlist_capacity)
 		status = CORE_BOOKING_WAITLISTED;
 	else
 		return CORE_EVENT_FULL;
@@ -283,7 +292,8 @@ static enum core_code m_book(const struct core_req *q, struct core_resp *r)
 	b->customer = cust;
 	b->status = status;
 	b->created = q->now;
-	b->hold_expires = status == CORE_BOOKING_PENDING_PAYMENT ? q->now + hold_ms : 0;
+	b->hold_expires =
+		status == CORE_BOOKING_PENDING_PAYMENT ? q->now + hold_ms : 0;
 	hold_made(b->hold_expires);
 	model_view(e, b, &r->booking);
 	return CORE_OK;
@@ -313,8 +323,9 @@ static enum core_code m_pay(const struct core_req *q, struct core_resp *r)
 		model_view(e, b, &r->booking);
 		return CORE_NOT_PENDING;
 	}
-	if (q->u.pay.succeeded && (q->u.pay.amount_cents != e->price ||
-				   strcmp(q->u.pay.currency, e->currency) != 0)) {
+	if (q->u.pay.succeeded &&
+	    (q->u.pay.amount_cents != e->price ||
+	     strcmp(q->u.pay.currency, e->currency) != 0)) {
 		model_view(e, b, &r->booking);
 		return CORE_PAYMENT_MISMATCH;
 	}
@@ -370,7 +381,8 @@ static bool m_stored(enum core_op op, enum core_code code)
 
 static struct m_key *m_key_find(const struct core_idem *k)
 {
-	for (uint32_t i = key_bucket[k->lo % KEY_BUCKETS]; i; i = key_next[i - 1])
+	for (uint32_t i = key_bucket[k->lo % KEY_BUCKETS]; i;
+	     i = key_next[i - 1])
 		if (keys[i - 1].hi == k->hi && keys[i - 1].lo == k->lo)
 			return &keys[i - 1];
 	return NULL;
@@ -443,9 +455,13 @@ uint64_t model_fingerprint(const struct core_req *q)
 	if (q->op == CORE_OP_BOOK)
 		h = (h ^ (uint64_t)q->u.book.payment) * 1000003;
 	if (q->op == CORE_OP_PAY)
-		h = ((h ^ q->u.pay.succeeded) * 1000003 ^ q->u.pay.amount_cents) * 1000003;
+		h = ((h ^ q->u.pay.succeeded) * 1000003 ^
+		     q->u.pay.amount_cents) *
+		    1000003;
 	if (q->op == CORE_OP_EVENT_PATCH)
-		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^ q->u.patch.cancel) * 1000003;
+		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^
+		     q->u.patch.cancel) *
+		    1000003;
 	return h;
 }
 
@@ -472,14 +488,14 @@ bool model_event_add(const struct core_event_view *v, char *err,
 	memcpy(e->currency, v->currency, 4);
 	e->status = v->status;
 	if (v->booked || v->held || v->waitlist_length) {
-		snprintf(err, err_size, "new event %" PRIu64 " not empty", v->id);
+		snprintf(err, err_size, "new event %" PRIu64 " not empty",
+			 v->id);
 		return false;
 	}
 	return true;
 }
 
-bool model_load_events(core_port *p, core_time now, char *err,
-		       size_t err_size)
+bool model_load_events(core_port *p, core_time now, char *err, size_t err_size)
 {
 	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
 	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
@@ -512,8 +528,9 @@ bool model_cmp_view(const char *what, const struct core_booking_view *a,
 		    size_t err_size)
 {
 	if (a->id == m->id && a->event_id == m->event_id &&
-	    strcmp(a->customer_id, m->customer_id) == 0 && a->status == m->status &&
-	    a->position == m->position && a->hold_expires_at == m->hold_expires_at &&
+	    strcmp(a->customer_id, m->customer_id) == 0 &&
+	    a->status == m->status && a->position == m->position &&
+	    a->hold_expires_at == m->hold_expires_at &&
 	    a->created_at == m->created_at)
 		return true;
 	snprintf(err, err_size,
@@ -543,15 +560,16 @@ bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
 	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH)
 		return true;
 	if ((a->code == CORE_OK || m_stored(m->op, m->code)) &&
-	    !model_cmp_view("answer booking", &a->booking, &m->booking, err, err_size))
+	    !model_cmp_view("answer booking", &a->booking, &m->booking, err,
+			    err_size))
 		return false;
 	if (a->has_promoted != m->has_promoted) {
 		snprintf(err, err_size, "op %d: promoted %d, model %d", m->op,
 			 a->has_promoted, m->has_promoted);
 		return false;
 	}
-	if (m->has_promoted &&
-	    !model_cmp_view("answer promoted", &a->promoted, &m->promoted, err, err_size))
+	if (m->has_promoted && !model_cmp_view("answer promoted", &a->promoted,
+					       &m->promoted, err, err_size))
 		return false;
 	return true;
 }
@@ -572,13 +590,15 @@ bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
 	if (v.capacity != e->capacity || v.booked != booked || v.held != held ||
 	    v.waitlist_length != wl || v.status != e->status) {
 		snprintf(err, err_size,
-			 "event %" PRIu64 ": core cap %u booked %u held %u wl %u status %u; "
+			 "event %" PRIu64
+			 ": core cap %u booked %u held %u wl %u status %u; "
 			 "model cap %u booked %u held %u wl %u status %u",
 			 e->id, v.capacity, v.booked, v.held, v.waitlist_length,
 			 v.status, e->capacity, booked, held, wl, e->status);
 		return false;
 	}
-	if (v.booked + v.held > v.capacity && v.status == CORE_EVENT_SCHEDULED) {
+	if (v.booked + v.held > v.capacity &&
+	    v.status == CORE_EVENT_SCHEDULED) {
 		snprintf(err, err_size, "event %" PRIu64 " overbooked", e->id);
 		return false;
 	}

@@ -46,7 +46,8 @@ struct model_event {
 extern struct model_event model_events[MODEL_EVENT_COUNT_MAX];
 extern uint32_t model_event_count;
 /* "cust-00@example.org" ...: the only customers the model knows. */
-extern char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
+extern char model_customer_ids[MODEL_CUSTOMER_COUNT]
+			      [CORE_CUSTOMER_ID_SIZE_MAX + 1];
 
 /* hold_ms and idem_retention_ms as configured in the core. */
 void model_init(core_time hold_ms, core_time idem_retention_ms,
@@ -71,8 +72,7 @@ uint64_t model_fingerprint(const struct core_req *q);
 bool model_event_add(const struct core_event_view *v, char *err,
 		     size_t err_size);
 /* Lists every event through p and mirrors the new ones. */
-bool model_load_events(core_port *p, core_time now, char *err,
-		       size_t err_size);
+bool model_load_events(core_port *p, core_time now, char *err, size_t err_size);
 
 /* ---- comparing ---- */
 

@@ -65,8 +65,7 @@ static inline int wal_test_cmp_u64(const void *a, const void *b)
 
 /* The first LSNs of the segments in dir (at most max), ascending; returns
  * the count. */
-static inline size_t list_segments(const char *dir, uint64_t *lsns,
-				   size_t max)
+static inline size_t list_segments(const char *dir, uint64_t *lsns, size_t max)
 {
 	struct dirent *de;
 	size_t n = 0;
@@ -121,7 +120,7 @@ static inline int snap_load_rc(const char *dir, char *err, size_t err_size)
 	return rc;
 }
 
-static char root[64]; /* the test's temporary directory */
+static char root[64];		  /* the test's temporary directory */
 static const char *wal_test_name; /* as given to wal_test_start */
 
 /* Seeds rng_state from WAL_SEED or the clock and prints it; makes root.
@@ -163,14 +162,14 @@ static inline double wal_test_now_s(void)
 
 /* Runs one test case (a call) and prints a line: its name, ok or FAIL
  * (whether a check in it failed), and how long it took. */
-#define WAL_TEST_RUN(call)                                                 \
-	do {                                                               \
-		double t0_ = wal_test_now_s();                             \
-		unsigned f0_ = check_fail_count;                           \
-		call;                                                      \
-		printf("%s: %-50s %s %.2f s\n", wal_test_name, #call,      \
-		       check_fail_count == f0_ ? "ok  " : "FAIL",           \
-		       wal_test_now_s() - t0_);                             \
+#define WAL_TEST_RUN(call)                                                     \
+	do {                                                                   \
+		double t0_ = wal_test_now_s();                                 \
+		unsigned f0_ = check_fail_count;                               \
+		call;                                                          \
+		printf("%s: %-50s %s %.2f s\n", wal_test_name, #call,          \
+		       check_fail_count == f0_ ? "ok  " : "FAIL",              \
+		       wal_test_now_s() - t0_);                                \
 	} while (0)
 
 /* Removes root; prints the last line (check_end) and returns the exit

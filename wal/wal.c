@@ -198,7 +198,8 @@ static int wal__check_size(const char *what, uint64_t size, uint64_t min,
 		return 0;
 	wal__errf(err, err_size,
 		  "wal: %s %" PRIu64 " must be a multiple of 4096 in %" PRIu64
-		  "..%" PRIu64, what, size, min, max);
+		  "..%" PRIu64,
+		  what, size, min, max);
 	return -EINVAL;
 }
 
@@ -293,8 +294,8 @@ static void wal__ckpt_open(wal *w)
 			    O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (w->ckpt_fd < 0) {
 		wal__log("cannot open %s/%s: %s (recovery cannot tell how far "
-			 "the log was durable)", w->dir, WAL_CKPT_NAME,
-			 strerror(errno));
+			 "the log was durable)",
+			 w->dir, WAL_CKPT_NAME, strerror(errno));
 		return;
 	}
 	n = pread(w->ckpt_fd, &c, sizeof(c), 0);
@@ -303,7 +304,8 @@ static void wal__ckpt_open(wal *w)
 	if (n != (ssize_t)sizeof(c) || c.magic != WAL_CKPT_MAGIC ||
 	    c.checksum != wal__block_sum(&c)) {
 		wal__log("%s/%s is damaged: ignored (recovery cannot tell how "
-			 "far the log was durable)", w->dir, WAL_CKPT_NAME);
+			 "far the log was durable)",
+			 w->dir, WAL_CKPT_NAME);
 		return;
 	}
 	w->ckpt = c;
@@ -361,8 +363,8 @@ static void wal__sync_init(wal *w)
 	for (i = 0; i < sizeof(o.mu) / sizeof(o.mu[0]); i++)
 		pthread_mutex_init(o.mu[i], NULL);
 	for (i = 0; i < sizeof(o.cv) / sizeof(o.cv[0]); i++)
-		pthread_cond_init(o.cv[i], o.cv[i] == &w->writer_cv ? &ca
-								     : NULL);
+		pthread_cond_init(o.cv[i],
+				  o.cv[i] == &w->writer_cv ? &ca : NULL);
 	pthread_condattr_destroy(&ca);
 }
 
@@ -429,8 +431,10 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	if (w->zero == NULL || w->bufs[0].data == NULL ||
 	    w->bufs[1].data == NULL) {
 		rc = -ENOMEM;
-		wal__errf(err, err_size, "wal: out of memory for %u-byte "
-			  "buffers", cfg->buffer_size);
+		wal__errf(err, err_size,
+			  "wal: out of memory for %u-byte "
+			  "buffers",
+			  cfg->buffer_size);
 		goto out_free_bufs;
 	}
 	/* Touch it: pwrite from untouched (zero-page) memory was measured
@@ -519,7 +523,8 @@ void wal_close(wal *w)
 		bool synced = atomic_load(&w->error) == 0;
 
 		if (synced &&
-		    atomic_load(&w->synced_lsn) < atomic_load(&w->durable_lsn) &&
+		    atomic_load(&w->synced_lsn) <
+			    atomic_load(&w->durable_lsn) &&
 		    wal__sync(w->seg_fd) != 0) {
 			wal__log("FATAL: final fdatasync of %s failed: %s",
 				 w->dir, strerror(errno));
@@ -556,10 +561,7 @@ int wal_error(const wal *w)
 	return atomic_load_explicit(&((wal *)w)->error, memory_order_acquire);
 }
 
-int wal_event_fd(const wal *w)
-{
-	return w->event_fd;
-}
+int wal_event_fd(const wal *w) { return w->event_fd; }
 
 int wal_event_fd_add(wal *w, int fd)
 {
@@ -593,4 +595,3 @@ void wal_stats(const wal *w, struct wal_stats *out)
 	out->append_wait_count = WAL_LOAD(st_append_wait_count);
 #undef WAL_LOAD
 }
-

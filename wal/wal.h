@@ -29,12 +29,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WAL_RECORD_SIZE_MAX (64u * 1024)          /* payload bytes */
+#define WAL_RECORD_SIZE_MAX (64u * 1024) /* payload bytes */
 #define WAL_SEGMENT_SIZE_DEFAULT (64ull << 20)
-#define WAL_SEGMENT_SIZE_MIN (128ull << 10)       /* holds a maximal record */
+#define WAL_SEGMENT_SIZE_MIN (128ull << 10) /* holds a maximal record */
 #define WAL_SEGMENT_SIZE_MAX (1ull << 30)
 #define WAL_BUFFER_SIZE_DEFAULT (8u << 20)
-#define WAL_BUFFER_SIZE_MIN (256u << 10)          /* two halves >= a record */
+#define WAL_BUFFER_SIZE_MIN (256u << 10) /* two halves >= a record */
 #define WAL_BUFFER_SIZE_MAX (1u << 30)
 
 /* The on-disk layout (docs/wal.md has it byte by byte). */
@@ -46,7 +46,7 @@ typedef struct wal wal;
 
 enum wal_sync {
 	WAL_SYNC_FDATASYNC = 0, /* default: durable = after fdatasync */
-	WAL_SYNC_WRITE,         /* durable = after write(2) reached the page
+	WAL_SYNC_WRITE,		/* durable = after write(2) reached the page
 				 * cache; fdatasync every WAL_SYNC_WRITE_INTERVAL
 				 * and at each segment end. Loses the last
 				 * moments on power loss (not on kill -9).
@@ -55,7 +55,7 @@ enum wal_sync {
 
 enum wal_io {
 	WAL_IO_THREAD = 0, /* default: writer thread, pwrite + fdatasync */
-	WAL_IO_URING,      /* writer thread submits a linked write+fdatasync
+	WAL_IO_URING,	   /* writer thread submits a linked write+fdatasync
 			    * to io_uring (measured: no faster, see docs) */
 };
 
@@ -64,8 +64,8 @@ struct wal_config {
 	uint64_t segment_size; /* bytes, multiple of 4096, MIN..MAX */
 	enum wal_sync sync;
 	enum wal_io io;
-	uint32_t buffer_size;  /* group-commit buffer, split in two halves */
-	bool cut_corrupt;      /* cut the log where it is damaged even if that
+	uint32_t buffer_size; /* group-commit buffer, split in two halves */
+	bool cut_corrupt;     /* cut the log where it is damaged even if that
 				* loses acknowledged records (valid records
 				* follow, a sealed segment's successor is
 				* missing, ...); default: refuse to start.
@@ -196,15 +196,15 @@ uint64_t wal_reader_lsn(const wal_reader *r);
 void wal_reader_close(wal_reader *r);
 
 struct wal_stats {
-	uint64_t appended_lsn;      /* last LSN handed out */
+	uint64_t appended_lsn; /* last LSN handed out */
 	uint64_t durable_lsn;
-	uint64_t batch_count;       /* writer turns that wrote something */
+	uint64_t batch_count; /* writer turns that wrote something */
 	uint64_t batch_records_max;
-	uint64_t sync_count;        /* fdatasyncs of log data */
-	uint64_t sync_ns_total;     /* time spent in them */
+	uint64_t sync_count;	/* fdatasyncs of log data */
+	uint64_t sync_ns_total; /* time spent in them */
 	uint64_t sync_ns_max;
-	uint64_t bytes_written;     /* log bytes, headers included */
-	uint64_t segment_count;     /* segments started since open */
+	uint64_t bytes_written;	    /* log bytes, headers included */
+	uint64_t segment_count;	    /* segments started since open */
 	uint64_t append_wait_count; /* appends that waited for buffer space */
 };
 
@@ -233,8 +233,8 @@ void wal_snapshot_abort(wal_snap *s);
  * is reported and skipped). *buf is malloc'ed: free() it. -ENOENT: no
  * snapshot at all; -EUCLEAN: snapshots exist but none verifies.
  */
-int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
-		      size_t *size, char *err, size_t err_size);
+int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf, size_t *size,
+		      char *err, size_t err_size);
 
 /* Drains the buffer, syncs, stops the threads, releases the lock and
  * frees w. Appenders must have stopped. */

@@ -28,17 +28,17 @@
 /* ---- Byte format (little-endian; docs/wal.md) ------------------------- */
 
 #define WAL_SEGMENT_MAGIC 0x47455357444b4f42ull /* "BOKDWSEG" */
-#define WAL_SEGMENT_VERSION 2u      /* written; 1 (no trailer) still read */
+#define WAL_SEGMENT_VERSION 2u /* written; 1 (no trailer) still read */
 #define WAL_SEGMENT_VERSION_1 1u
 #define WAL_TRAILER_MAGIC 0x444e4557444b4f42ull /* "BOKDWEND" */
-#define WAL_SEGMENT_TRAILER_SIZE 64 /* version 2: the last bytes */
+#define WAL_SEGMENT_TRAILER_SIZE 64		/* version 2: the last bytes */
 #define WAL_RECORD_MAGIC 0xb7u
 #define WAL_RECORD_VERSION 1u
 #define WAL_RECORD_TYPE_DATA 1u
 
 /* Segment header, at offset 0 of every segment file. */
 struct wal_seg_hdr {
-	uint64_t magic;        /* WAL_SEGMENT_MAGIC */
+	uint64_t magic;	       /* WAL_SEGMENT_MAGIC */
 	uint32_t version;      /* WAL_SEGMENT_VERSION */
 	uint32_t header_size;  /* WAL_SEGMENT_HEADER_SIZE */
 	uint64_t segment_size; /* file size, bytes */
@@ -57,7 +57,7 @@ _Static_assert(sizeof(struct wal_seg_hdr) == WAL_SEGMENT_HEADER_SIZE,
  * records end. Records never reach into it.
  */
 struct wal_seg_trailer {
-	uint64_t magic;       /* WAL_TRAILER_MAGIC */
+	uint64_t magic;	      /* WAL_TRAILER_MAGIC */
 	uint64_t next_lsn;    /* = the successor's first LSN */
 	uint64_t end_off;     /* offset after this segment's last record */
 	uint8_t reserved[32]; /* zero */
@@ -76,12 +76,12 @@ _Static_assert(sizeof(struct wal_seg_trailer) == WAL_SEGMENT_TRAILER_SIZE,
  */
 #define WAL_CKPT_MAGIC 0x52554457444b4f42ull /* "BOKDWDUR" */
 struct wal_ckpt {
-	uint64_t magic;        /* WAL_CKPT_MAGIC */
-	uint64_t lsn;          /* every record <= it was durable */
+	uint64_t magic;		/* WAL_CKPT_MAGIC */
+	uint64_t lsn;		/* every record <= it was durable */
 	uint64_t seg_first_lsn; /* the segment holding it */
-	uint64_t end_off;      /* where that segment's records ended */
-	uint8_t reserved[24];  /* zero */
-	uint64_t checksum;     /* XXH3-64 of bytes 0..55 */
+	uint64_t end_off;	/* where that segment's records ended */
+	uint8_t reserved[24];	/* zero */
+	uint64_t checksum;	/* XXH3-64 of bytes 0..55 */
 };
 _Static_assert(sizeof(struct wal_ckpt) == 64, "wal checkpoint");
 
@@ -90,8 +90,7 @@ _Static_assert(sizeof(struct wal_ckpt) == 64, "wal checkpoint");
 #define WAL_BLOCK_SUM_SIZE 56
 _Static_assert(offsetof(struct wal_seg_hdr, checksum) == WAL_BLOCK_SUM_SIZE,
 	       "segment header checksum");
-_Static_assert(offsetof(struct wal_seg_trailer, checksum) ==
-		       WAL_BLOCK_SUM_SIZE,
+_Static_assert(offsetof(struct wal_seg_trailer, checksum) == WAL_BLOCK_SUM_SIZE,
 	       "segment trailer checksum");
 _Static_assert(offsetof(struct wal_ckpt, checksum) == WAL_BLOCK_SUM_SIZE,
 	       "checkpoint checksum");
@@ -103,16 +102,16 @@ static inline uint64_t wal__block_sum(const void *block)
 
 /* Record header, then the payload, then zero padding to 8 bytes. */
 struct wal_rec_hdr {
-	uint64_t checksum;   /* XXH3-64 of bytes 8..len-1 (rest of header,
+	uint64_t checksum; /* XXH3-64 of bytes 8..len-1 (rest of header,
 			      * payload, padding) */
 	uint64_t lsn;
 	uint64_t synced_lsn; /* every record <= this was fdatasync'ed before
 			      * this one was appended (recovery evidence) */
-	uint32_t size;       /* payload bytes, <= WAL_RECORD_SIZE_MAX */
-	uint8_t magic;       /* WAL_RECORD_MAGIC */
+	uint32_t size;	     /* payload bytes, <= WAL_RECORD_SIZE_MAX */
+	uint8_t magic;	     /* WAL_RECORD_MAGIC */
 	uint8_t version;     /* WAL_RECORD_VERSION */
-	uint8_t type;        /* WAL_RECORD_TYPE_DATA */
-	uint8_t flags;       /* 0 */
+	uint8_t type;	     /* WAL_RECORD_TYPE_DATA */
+	uint8_t flags;	     /* 0 */
 };
 _Static_assert(sizeof(struct wal_rec_hdr) == WAL_RECORD_HEADER_SIZE,
 	       "wal record header");
@@ -153,25 +152,25 @@ static inline uint32_t wal__record_len(size_t size)
  * half under wal.mu and fill outside it; the writer owns the other. */
 struct wal_buf {
 	uint8_t *data;
-	uint32_t used;             /* bytes reserved (under mu) */
-	uint32_t record_count;     /* (under mu) */
-	uint64_t first_lsn;        /* of the first record (under mu) */
-	_Atomic uint32_t pending;  /* reserved but still being filled */
+	uint32_t used;		  /* bytes reserved (under mu) */
+	uint32_t record_count;	  /* (under mu) */
+	uint64_t first_lsn;	  /* of the first record (under mu) */
+	_Atomic uint32_t pending; /* reserved but still being filled */
 };
 
 /* What recovery found, for wal_replay. */
 struct wal_seg_info {
 	uint64_t first_lsn;
 	uint64_t record_count;
-	uint64_t end_off;      /* after the last valid record */
+	uint64_t end_off; /* after the last valid record */
 };
 
 enum wal_prep_state {
 	WAL_PREP_IDLE = 0, /* nothing wanted (the writer is activating) */
 	WAL_PREP_WANTED,
 	WAL_PREP_BUSY,
-	WAL_PREP_READY,    /* prep_fd is a zero-filled WAL_PREP_NAME */
-	WAL_PREP_FAILED,   /* prep_error; the writer retries itself */
+	WAL_PREP_READY,	 /* prep_fd is a zero-filled WAL_PREP_NAME */
+	WAL_PREP_FAILED, /* prep_error; the writer retries itself */
 };
 
 struct wal {
@@ -179,26 +178,26 @@ struct wal {
 	char *dir;
 	int dir_fd;
 	int lock_fd;
-	int ckpt_fd;            /* DURABLE, -1 if it cannot be written */
+	int ckpt_fd; /* DURABLE, -1 if it cannot be written */
 	int event_fd;
 	int watch_fds[WAL_WATCH_FD_COUNT_MAX]; /* wal_event_fd_add */
 	unsigned watch_fd_count;
-	uint64_t segment_size;  /* for new segments */
+	uint64_t segment_size; /* for new segments */
 	enum wal_sync sync;
 	enum wal_io io;
 	uint32_t half_size;
 	bool started;
-	uint8_t *zero;          /* WAL_ZERO_CHUNK_SIZE zero bytes */
+	uint8_t *zero; /* WAL_ZERO_CHUNK_SIZE zero bytes */
 
 	/* Recovery result, used before wal_start. */
 	struct wal_seg_info *segs;
 	size_t seg_count;
-	struct wal_ckpt ckpt;   /* as found at open (lsn 0: none) */
+	struct wal_ckpt ckpt; /* as found at open (lsn 0: none) */
 
 	/* Appenders and writer, under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t writer_cv;  /* writer waits for records */
-	pthread_cond_t space_cv;   /* appenders wait for a free half */
+	pthread_cond_t writer_cv; /* writer waits for records */
+	pthread_cond_t space_cv;  /* appenders wait for a free half */
 	struct wal_buf bufs[2];
 	struct wal_buf *active;
 	uint64_t next_lsn;
@@ -209,8 +208,8 @@ struct wal {
 	/* Published by the writer. */
 	_Atomic uint64_t appended_lsn; /* mirror of next_lsn - 1 */
 	_Atomic uint64_t durable_lsn;
-	_Atomic uint64_t synced_lsn;   /* <= durable; fdatasync'ed */
-	_Atomic int error;             /* sticky -errno */
+	_Atomic uint64_t synced_lsn; /* <= durable; fdatasync'ed */
+	_Atomic int error;	     /* sticky -errno */
 	pthread_mutex_t durable_mu;
 	pthread_cond_t durable_cv;
 	_Atomic uint32_t durable_waiters;
@@ -218,11 +217,11 @@ struct wal {
 	/* Writer only (and wal_open before the writer starts). */
 	int seg_fd;
 	uint64_t seg_first_lsn;
-	uint64_t seg_off;          /* where the next record goes */
-	uint64_t seg_size;         /* of the current segment */
-	uint64_t seg_limit;        /* records end before this (the trailer) */
+	uint64_t seg_off;	    /* where the next record goes */
+	uint64_t seg_size;	    /* of the current segment */
+	uint64_t seg_limit;	    /* records end before this (the trailer) */
 	uint64_t unsynced_since_ns; /* WAL_SYNC_WRITE: 0 if all synced */
-	uint64_t ckpt_written_ns;  /* last DURABLE write */
+	uint64_t ckpt_written_ns;   /* last DURABLE write */
 	struct io_uring ring;
 	bool ring_ok;
 	pthread_t writer_thread;
@@ -280,10 +279,10 @@ struct wal_map {
 	char name[WAL_SEGMENT_NAME_SIZE];
 	const uint8_t *base;
 	uint64_t file_size;
-	uint64_t limit;        /* records end before min(file, header size
+	uint64_t limit;	      /* records end before min(file, header size
 				* less the trailer) */
-	uint64_t header_size;  /* segment size from a valid header, else 0 */
-	uint32_t version;      /* from a valid header, else 0 */
+	uint64_t header_size; /* segment size from a valid header, else 0 */
+	uint32_t version;     /* from a valid header, else 0 */
 };
 
 /* Maps segment first_lsn (-ENOENT if it has no such file). live: for a
@@ -296,8 +295,8 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn);
 /* The trailer of a segment whose header is valid. */
 enum wal_seal {
 	WAL_SEAL_NONE = 0, /* zero (or version 1, or the file is short) */
-	WAL_SEAL_VALID,    /* *t is set */
-	WAL_SEAL_BAD,      /* not zero, but not a valid trailer */
+	WAL_SEAL_VALID,	   /* *t is set */
+	WAL_SEAL_BAD,	   /* not zero, but not a valid trailer */
 };
 enum wal_seal wal__read_seal(const struct wal_map *m,
 			     struct wal_seg_trailer *t);

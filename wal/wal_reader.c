@@ -36,13 +36,13 @@
 
 struct wal_reader {
 	wal *w;
-	uint64_t next_lsn;       /* the next LSN to pass to fn */
-	uint64_t cur_lsn;        /* LSN of the record at off; <= next_lsn */
-	uint64_t off;            /* in the mapped segment */
-	uint64_t seg_first_lsn;  /* of the mapped segment */
+	uint64_t next_lsn;	/* the next LSN to pass to fn */
+	uint64_t cur_lsn;	/* LSN of the record at off; <= next_lsn */
+	uint64_t off;		/* in the mapped segment */
+	uint64_t seg_first_lsn; /* of the mapped segment */
 	struct wal_map m;
 	bool mapped;
-	bool reported;           /* corruption logged once */
+	bool reported; /* corruption logged once */
 };
 
 /* Makes segment first_lsn the current one, positioned at its first
@@ -61,8 +61,8 @@ static int wal__reader_map(wal_reader *r, uint64_t first_lsn)
 	why = wal__check_seg_hdr(&m, first_lsn);
 	if (why != NULL) {
 		if (!r->reported)
-			wal__log("reader: corrupt segment %s/%s: %s",
-				 r->w->dir, m.name, why);
+			wal__log("reader: corrupt segment %s/%s: %s", r->w->dir,
+				 m.name, why);
 		r->reported = true;
 		wal__unmap(&m);
 		return -EUCLEAN;
@@ -204,10 +204,7 @@ int wal_reader_next(wal_reader *r, uint32_t max_records,
 	return (int)count;
 }
 
-uint64_t wal_reader_lsn(const wal_reader *r)
-{
-	return r->next_lsn;
-}
+uint64_t wal_reader_lsn(const wal_reader *r) { return r->next_lsn; }
 
 void wal_reader_close(wal_reader *r)
 {

@@ -24,14 +24,12 @@
 /* A name for what is set aside from segment name: <name>.cut, or
  * <name>.2.cut, ... if an earlier cut took it (nothing is overwritten). */
 #define WAL_CUT_NAME_SIZE (WAL_SEGMENT_NAME_SIZE + 16)
-static void wal__cut_name(wal *w, const char *name,
-			  char cut[WAL_CUT_NAME_SIZE])
+static void wal__cut_name(wal *w, const char *name, char cut[WAL_CUT_NAME_SIZE])
 {
 	unsigned k;
 
 	snprintf(cut, WAL_CUT_NAME_SIZE, "%s.cut", name);
-	for (k = 2; faccessat(w->dir_fd, cut, F_OK, 0) == 0 && k < 1000000;
-	     k++)
+	for (k = 2; faccessat(w->dir_fd, cut, F_OK, 0) == 0 && k < 1000000; k++)
 		snprintf(cut, WAL_CUT_NAME_SIZE, "%s.%u.cut", name, k);
 }
 
@@ -77,8 +75,8 @@ static int wal__rename_aside(wal *w, uint64_t first_lsn)
 }
 
 /* Zeroes [from, to) of a segment and extends it to size bytes. */
-static int wal__zero_range(wal *w, const char *name, uint64_t from,
-			   uint64_t to, uint64_t file_size, uint64_t size)
+static int wal__zero_range(wal *w, const char *name, uint64_t from, uint64_t to,
+			   uint64_t file_size, uint64_t size)
 {
 	int fd, rc = 0;
 
@@ -124,15 +122,15 @@ static int wal__create_first(wal *w, uint64_t first_lsn)
 
 /* What lies after a spot where the log stops, in the same segment. */
 struct wal_after {
-	uint64_t valid_count;  /* valid records with LSN >= the failing one */
-	uint64_t proof_lsn;    /* first of them appended after the failing
+	uint64_t valid_count; /* valid records with LSN >= the failing one */
+	uint64_t proof_lsn;   /* first of them appended after the failing
 				* LSN was durable (0: none) */
 	uint64_t proof_off;
-	uint64_t nonzero_end;  /* offset after the last non-zero byte */
+	uint64_t nonzero_end; /* offset after the last non-zero byte */
 };
 
-static void wal__scan_after(const struct wal_map *m, uint64_t off,
-			    uint64_t lsn, struct wal_after *a)
+static void wal__scan_after(const struct wal_map *m, uint64_t off, uint64_t lsn,
+			    struct wal_after *a)
 {
 	uint64_t q = off, end = m->file_size;
 
@@ -171,12 +169,12 @@ struct wal_stop {
 	size_t index;
 	uint64_t off;
 	uint64_t lsn;
-	const char *why;       /* why the record at off is not valid */
+	const char *why; /* why the record at off is not valid */
 	bool header_bad;
-	bool seal_bad;         /* a damaged trailer: it rolled over */
-	uint64_t sealed_next;  /* a valid trailer's next LSN (0: none) */
-	uint64_t sealed_end;   /* and its end of records */
-	uint64_t file_size;    /* truncated: the file's size (else 0) */
+	bool seal_bad;	      /* a damaged trailer: it rolled over */
+	uint64_t sealed_next; /* a valid trailer's next LSN (0: none) */
+	uint64_t sealed_end;  /* and its end of records */
+	uint64_t file_size;   /* truncated: the file's size (else 0) */
 };
 
 /*
@@ -199,9 +197,9 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 
 	rc = wal__map(w, lsns[stop->index], false, &m);
 	if (rc != 0) {
-		wal__errf(err, err_size, "wal: cannot read %s/%020" PRIu64
-			  ".wal: %s", w->dir, lsns[stop->index],
-			  strerror(-rc));
+		wal__errf(err, err_size,
+			  "wal: cannot read %s/%020" PRIu64 ".wal: %s", w->dir,
+			  lsns[stop->index], strerror(-rc));
 		return rc;
 	}
 	if (stop->header_bad) {
@@ -214,9 +212,10 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		seg_size = m.header_size;
 		version = m.version;
 	}
-	wal__scan_after(&m, stop->off < WAL_SEGMENT_HEADER_SIZE
-				    ? WAL_SEGMENT_HEADER_SIZE
-				    : stop->off,
+	wal__scan_after(&m,
+			stop->off < WAL_SEGMENT_HEADER_SIZE
+				? WAL_SEGMENT_HEADER_SIZE
+				: stop->off,
 			stop->lsn, &a);
 	wal__unmap(&m);
 
@@ -229,20 +228,24 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		snprintf(proof, sizeof(proof),
 			 "it ended in a roll-over to segment %020" PRIu64
 			 ".wal, which is missing: the records from LSN %" PRIu64
-			 " on are lost", stop->sealed_next, stop->lsn);
+			 " on are lost",
+			 stop->sealed_next, stop->lsn);
 	else if (stop->seal_bad && stop->index + 1 == count)
 		snprintf(proof, sizeof(proof),
 			 "its trailer (written only at a roll-over) is "
 			 "damaged and no segment follows: the records from "
-			 "LSN %" PRIu64 " on are lost", stop->lsn);
+			 "LSN %" PRIu64 " on are lost",
+			 stop->lsn);
 	else if (stop->file_size != 0)
 		snprintf(proof, sizeof(proof),
 			 "the file is %" PRIu64 " bytes, not the %" PRIu64
 			 " it was allocated with: it was truncated (a crash "
-			 "never shortens a segment)", stop->file_size, seg_size);
+			 "never shortens a segment)",
+			 stop->file_size, seg_size);
 	else if (stop->index + 1 < count)
-		snprintf(proof, sizeof(proof), "segment %020" PRIu64
-			 ".wal follows", lsns[stop->index + 1]);
+		snprintf(proof, sizeof(proof),
+			 "segment %020" PRIu64 ".wal follows",
+			 lsns[stop->index + 1]);
 	else if (a.proof_lsn != 0)
 		snprintf(proof, sizeof(proof),
 			 "record %" PRIu64 " at +%" PRIu64
@@ -255,7 +258,8 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		snprintf(proof, sizeof(proof),
 			 "the file is %" PRIu64 " bytes; a segment's header "
 			 "is durable before it gets its name, so this is "
-			 "damage, not a crash", m.file_size);
+			 "damage, not a crash",
+			 m.file_size);
 	else if (w->ckpt.lsn >= stop->lsn)
 		snprintf(proof, sizeof(proof),
 			 "%s says LSN %" PRIu64 " was durable (in %020" PRIu64
@@ -275,12 +279,13 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		return -EUCLEAN;
 	}
 	if (corrupt) {
-		wal__log("CUT CORRUPT LOG at %s/%s+%" PRIu64 " (%s, LSN %" PRIu64
+		wal__log("CUT CORRUPT LOG at %s/%s+%" PRIu64
+			 " (%s, LSN %" PRIu64
 			 "): %s; the log now ends at LSN %" PRIu64 ", every "
 			 "record from LSN %" PRIu64 " on is dropped; what is "
 			 "cut is kept as *.cut (named below)",
-			 w->dir, m.name, stop->off, stop->why, stop->lsn,
-			 proof, stop->lsn - 1, stop->lsn);
+			 w->dir, m.name, stop->off, stop->why, stop->lsn, proof,
+			 stop->lsn - 1, stop->lsn);
 		rc = wal__copy_aside(w, m.name);
 		for (i = stop->index + 1; rc == 0 && i < count; i++)
 			rc = wal__rename_aside(w, lsns[i]);
@@ -320,8 +325,8 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 		rc = wal__zero_range(w, m.name, stop->off, a.nonzero_end,
 				     m.file_size, seg_size);
 		if (rc != 0) {
-			wal__errf(err, err_size, "wal: cutting %s: %s",
-				  m.name, strerror(-rc));
+			wal__errf(err, err_size, "wal: cutting %s: %s", m.name,
+				  strerror(-rc));
 			return rc;
 		}
 	}
@@ -343,9 +348,10 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 
 	rc = wal__segment_lsns(w->dir_fd, true, &lsns, &count);
 	if (rc != 0) {
-		wal__errf(err, err_size, "wal: cannot list the segments in "
-			  "%s: %s (at most %u)", w->dir, strerror(-rc),
-			  WAL_SEGMENT_COUNT_MAX);
+		wal__errf(err, err_size,
+			  "wal: cannot list the segments in "
+			  "%s: %s (at most %u)",
+			  w->dir, strerror(-rc), WAL_SEGMENT_COUNT_MAX);
 		return rc;
 	}
 	wal__newest_snapshot_lsn(w->dir_fd, &snap_lsn);
@@ -382,7 +388,8 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		if (rc != 0) {
 			wal__errf(err, err_size,
 				  "wal: cannot create the first segment in "
-				  "%s: %s", w->dir, strerror(-rc));
+				  "%s: %s",
+				  w->dir, strerror(-rc));
 			goto out;
 		}
 		w->segs[0] = (struct wal_seg_info){ lsn, 0,
@@ -420,8 +427,10 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		why = wal__check_seg_hdr(&m, lsns[i]);
 		if (why != NULL) {
 			wal__unmap(&m);
-			stop = (struct wal_stop){ .index = i, .lsn = lsn, .why = why,
-						.header_bad = true };
+			stop = (struct wal_stop){ .index = i,
+						  .lsn = lsn,
+						  .why = why,
+						  .header_bad = true };
 			break;
 		}
 		for (;;) {
@@ -451,16 +460,18 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 			/* Segments are allocated whole before they get
 			 * their name: a short one was cut by something
 			 * else than a crash. */
-			stop = (struct wal_stop){ .index = i, .off = off,
-						  .lsn = lsn, .why = why };
+			stop = (struct wal_stop){
+				.index = i, .off = off, .lsn = lsn, .why = why
+			};
 			stop.file_size = file_size;
 			break;
 		}
 		if (seal == WAL_SEAL_VALID &&
 		    (off != t.end_off || lsn != t.next_lsn)) {
 			/* Records missing before the end it sealed. */
-			stop = (struct wal_stop){ .index = i, .off = off,
-						.lsn = lsn, .why = why };
+			stop = (struct wal_stop){
+				.index = i, .off = off, .lsn = lsn, .why = why
+			};
 			stop.sealed_next = t.next_lsn;
 			stop.sealed_end = t.end_off;
 			break;
@@ -470,12 +481,12 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		/* The log stops here; wal__settle_tail decides how. */
 		if (seal == WAL_SEAL_VALID)
 			why = "the segment it rolled over to is missing";
-		else if (i + 1 < count &&
-			 (strcmp(why, "end of segment") == 0 ||
-			  strcmp(why, "zeroed space") == 0))
+		else if (i + 1 < count && (strcmp(why, "end of segment") == 0 ||
+					   strcmp(why, "zeroed space") == 0))
 			why = "the next segment does not continue here";
-		stop = (struct wal_stop){ .index = i, .off = off,
-						.lsn = lsn, .why = why };
+		stop = (struct wal_stop){
+			.index = i, .off = off, .lsn = lsn, .why = why
+		};
 		if (seal == WAL_SEAL_VALID) {
 			stop.sealed_next = t.next_lsn;
 			stop.sealed_end = t.end_off;
@@ -511,8 +522,10 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 	if (rc == 0)
 		rc = wal__sync(w->dir_fd);
 	if (rc != 0) {
-		wal__errf(err, err_size, "wal: fdatasync of the recovered "
-			  "tail in %s: %s", w->dir, strerror(-rc));
+		wal__errf(err, err_size,
+			  "wal: fdatasync of the recovered "
+			  "tail in %s: %s",
+			  w->dir, strerror(-rc));
 		goto out;
 	}
 	w->next_lsn = stop.lsn;
@@ -561,8 +574,8 @@ out:
 		wal__ckpt_write(w, w->next_lsn - 1, true);
 		rc = wal__sync(w->dir_fd);
 		if (rc != 0)
-			wal__errf(err, err_size, "wal: fsync of %s: %s",
-				  w->dir, strerror(-rc));
+			wal__errf(err, err_size, "wal: fsync of %s: %s", w->dir,
+				  strerror(-rc));
 	}
 	free(lsns);
 	return rc;
@@ -649,8 +662,9 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 
 	ASSERT(w != NULL);
 	if (w->started) {
-		wal__errf(err, err_size, "wal: cut before LSN %" PRIu64
-			  ": the log is running", lsn);
+		wal__errf(err, err_size,
+			  "wal: cut before LSN %" PRIu64 ": the log is running",
+			  lsn);
 		return -EINVAL;
 	}
 	wal__cut_mark_name(mark, sizeof(mark), lsn);
@@ -677,8 +691,8 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	}
 	wal__segment_name(name, w->segs[i].first_lsn);
 	wal__log("CUT AT THE OPERATOR'S REQUEST: the log in %s now ends at "
-		 "LSN %" PRIu64 "; records %" PRIu64 "..%" PRIu64
-		 " (%" PRIu64 " records, from %s+%" PRIu64 ") are set aside "
+		 "LSN %" PRIu64 "; records %" PRIu64 "..%" PRIu64 " (%" PRIu64
+		 " records, from %s+%" PRIu64 ") are set aside "
 		 "as *.cut (named below), never read again",
 		 w->dir, lsn - 1, lsn, last, last - lsn + 1, name, off);
 	rc = wal__copy_aside(w, name);
@@ -687,16 +701,15 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	if (rc == 0)
 		rc = wal__map(w, w->segs[i].first_lsn, false, &m);
 	if (rc == 0) {
-		ASSERT(wal__check_seg_hdr(&m, w->segs[i].first_lsn) ==
-			   NULL);
+		ASSERT(wal__check_seg_hdr(&m, w->segs[i].first_lsn) == NULL);
 		/* Its records and its trailer go: it is the tail now. */
 		rc = wal__zero_range(w, name, off, m.file_size, m.file_size,
 				     m.header_size);
 		w->seg_size = m.header_size;
-		w->seg_limit = m.version == WAL_SEGMENT_VERSION_1
-				       ? m.header_size
-				       : m.header_size -
-						 WAL_SEGMENT_TRAILER_SIZE;
+		w->seg_limit =
+			m.version == WAL_SEGMENT_VERSION_1
+				? m.header_size
+				: m.header_size - WAL_SEGMENT_TRAILER_SIZE;
 		wal__unmap(&m);
 	}
 	if (rc == 0 && i + 1 < w->seg_count) {
@@ -713,8 +726,9 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	if (rc == 0)
 		rc = wal__sync(w->dir_fd);
 	if (rc != 0) {
-		wal__errf(err, err_size, "wal: cutting %s/%s before LSN %" PRIu64
-			  ": %s", w->dir, name, lsn, strerror(-rc));
+		wal__errf(err, err_size,
+			  "wal: cutting %s/%s before LSN %" PRIu64 ": %s",
+			  w->dir, name, lsn, strerror(-rc));
 		return rc;
 	}
 	w->seg_first_lsn = w->segs[i].first_lsn;
@@ -729,4 +743,3 @@ int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size)
 	wal__ckpt_write(w, lsn - 1, true);
 	return 0;
 }
-

@@ -92,8 +92,7 @@ static const struct wal_syscalls wal__real_syscalls = {
 	.fdatasync = fdatasync,
 	.fallocate = fallocate,
 };
-static _Atomic(const struct wal_syscalls *) wal__syscalls =
-	&wal__real_syscalls;
+static _Atomic(const struct wal_syscalls *) wal__syscalls = &wal__real_syscalls;
 
 void wal_set_syscalls(const struct wal_syscalls *sc)
 {
@@ -221,8 +220,7 @@ const char *wal__check_seg_hdr(struct wal_map *m, uint64_t first_lsn)
 	if (h.checksum != wal__block_sum(&h))
 		return "bad segment header checksum";
 	if (h.segment_size < WAL_SEGMENT_SIZE_MIN ||
-	    h.segment_size > WAL_SEGMENT_SIZE_MAX ||
-	    h.segment_size % 4096 != 0)
+	    h.segment_size > WAL_SEGMENT_SIZE_MAX || h.segment_size % 4096 != 0)
 		return "bad segment size in header";
 	if (h.first_lsn != first_lsn)
 		return "first LSN in header differs from the file name";
@@ -246,8 +244,7 @@ void wal__seal_encode(struct wal_seg_trailer *t, uint64_t next_lsn,
 	t->checksum = wal__block_sum(t);
 }
 
-enum wal_seal wal__read_seal(const struct wal_map *m,
-			     struct wal_seg_trailer *t)
+enum wal_seal wal__read_seal(const struct wal_map *m, struct wal_seg_trailer *t)
 {
 	uint64_t off;
 
@@ -257,8 +254,7 @@ enum wal_seal wal__read_seal(const struct wal_map *m,
 		return WAL_SEAL_NONE;
 	off = m->header_size - WAL_SEGMENT_TRAILER_SIZE;
 	memcpy(t, m->base + off, sizeof(*t));
-	if (t->magic == WAL_TRAILER_MAGIC &&
-	    t->checksum == wal__block_sum(t) &&
+	if (t->magic == WAL_TRAILER_MAGIC && t->checksum == wal__block_sum(t) &&
 	    t->end_off >= WAL_SEGMENT_HEADER_SIZE && t->end_off <= off &&
 	    t->end_off % WAL_RECORD_ALIGN == 0 && t->next_lsn != 0)
 		return WAL_SEAL_VALID;
@@ -313,7 +309,6 @@ const char *wal__check_record(const struct wal_map *m, uint64_t off,
 		return "bad checksum";
 	return NULL;
 }
-
 
 int wal__walk(wal *w, const struct wal_seg_info *si, uint64_t from_lsn,
 	      uint64_t end_lsn,
@@ -420,4 +415,3 @@ out:
 	closedir(d);
 	return rc;
 }
-

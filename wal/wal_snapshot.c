@@ -30,7 +30,7 @@
 
 #include "wal_int.h"
 
-#define WAL_SNAP_MAGIC 0x50414e53444b4f42ull  /* "BOKDSNAP" */
+#define WAL_SNAP_MAGIC 0x50414e53444b4f42ull	 /* "BOKDSNAP" */
 #define WAL_SNAP_END_MAGIC 0x444e4553444b4f42ull /* "BOKDSEND" */
 #define WAL_SNAP_VERSION 1u
 #define WAL_SNAP_BUF_SIZE (1u << 20)
@@ -59,9 +59,9 @@ struct wal_snap {
 	wal *w;
 	uint64_t lsn;
 	int fd;
-	int error;             /* sticky within this snapshot */
-	uint64_t off;          /* file offset of buf[0] */
-	uint64_t size;         /* payload bytes so far */
+	int error;     /* sticky within this snapshot */
+	uint64_t off;  /* file offset of buf[0] */
+	uint64_t size; /* payload bytes so far */
 	size_t buf_used;
 	uint8_t *buf;
 	XXH3_state_t *hash;
@@ -292,8 +292,8 @@ int wal_snapshot_commit(wal_snap *s)
 	rc = wal__snap_flush(s);
 	if (rc != 0)
 		goto out_abort;
-	XXH3_64bits_update(s->hash, &t, offsetof(struct wal_snap_trailer,
-						 checksum));
+	XXH3_64bits_update(s->hash, &t,
+			   offsetof(struct wal_snap_trailer, checksum));
 	t.checksum = XXH3_64bits_digest(s->hash);
 	rc = wal__pwrite_all(s->fd, &t, sizeof(t), s->off);
 	if (rc == 0)
@@ -406,8 +406,8 @@ static int wal__snap_read(int dir_fd, uint64_t lsn, void **buf_out,
 	XXH3_64bits_reset(hash);
 	XXH3_64bits_update(hash, &h, sizeof(h));
 	XXH3_64bits_update(hash, buf, size);
-	XXH3_64bits_update(hash, &t, offsetof(struct wal_snap_trailer,
-					      checksum));
+	XXH3_64bits_update(hash, &t,
+			   offsetof(struct wal_snap_trailer, checksum));
 	if (XXH3_64bits_digest(hash) != t.checksum) {
 		*why = "bad checksum";
 		goto out;
@@ -423,8 +423,8 @@ out:
 	return rc;
 }
 
-int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
-		      size_t *size, char *err, size_t err_size)
+int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf, size_t *size,
+		      char *err, size_t err_size)
 {
 	uint64_t lsns[WAL_SNAP_COUNT_MAX];
 	size_t count, i;
@@ -456,7 +456,8 @@ int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf,
 		if (rc == 0) {
 			*lsn = lsns[i];
 			wal__log("%s: loaded snapshot snap-%016" PRIx64
-				 " (%zu bytes)", dir, lsns[i], *size);
+				 " (%zu bytes)",
+				 dir, lsns[i], *size);
 			goto out;
 		}
 		wal__log("%s: snapshot snap-%016" PRIx64 " is unusable (%s)%s",

@@ -31,8 +31,8 @@
 
 #include "wal_int.h"
 
-#define WAL_SPIN_COUNT_MAX 64     /* spins before yielding to a filler */
-#define WAL_URING_ROUND_MAX 1024  /* short writes before giving up */
+#define WAL_SPIN_COUNT_MAX 64	 /* spins before yielding to a filler */
+#define WAL_URING_ROUND_MAX 1024 /* short writes before giving up */
 
 /* ---- Segments ------------------------------------------------------------ */
 
@@ -236,8 +236,8 @@ static void wal__encode_record(uint8_t *dst, uint64_t lsn, uint64_t synced_lsn,
 	if (size > 0)
 		memcpy(dst + sizeof(h), payload, size);
 	memset(dst + sizeof(h) + size, 0, len - sizeof(h) - size);
-	h.checksum = XXH3_64bits(dst + sizeof(h.checksum),
-				 len - sizeof(h.checksum));
+	h.checksum =
+		XXH3_64bits(dst + sizeof(h.checksum), len - sizeof(h.checksum));
 	memcpy(dst, &h.checksum, sizeof(h.checksum));
 }
 
@@ -386,11 +386,13 @@ static void wal__count_sync(wal *w, uint64_t t0)
 
 	atomic_store_explicit(&w->st_sync_count,
 			      atomic_load_explicit(&w->st_sync_count,
-						   memory_order_relaxed) + 1,
+						   memory_order_relaxed) +
+				      1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&w->st_sync_ns_total,
 			      atomic_load_explicit(&w->st_sync_ns_total,
-						   memory_order_relaxed) + ns,
+						   memory_order_relaxed) +
+				      ns,
 			      memory_order_relaxed);
 	if (ns > atomic_load_explicit(&w->st_sync_ns_max, memory_order_relaxed))
 		atomic_store_explicit(&w->st_sync_ns_max, ns,
@@ -398,8 +400,8 @@ static void wal__count_sync(wal *w, uint64_t t0)
 }
 
 /* io_uring: one submission of a write linked to an fdatasync. */
-static int wal__uring_write(wal *w, const uint8_t *p, size_t size,
-			    uint64_t off, bool sync)
+static int wal__uring_write(wal *w, const uint8_t *p, size_t size, uint64_t off,
+			    bool sync)
 {
 	unsigned round;
 
@@ -499,11 +501,11 @@ static int wal__write(wal *w, const uint8_t *p, size_t size, bool sync,
 	}
 	if (rc == 0) {
 		w->seg_off += size;
-		atomic_store_explicit(
-			&w->st_bytes_written,
-			atomic_load_explicit(&w->st_bytes_written,
-					     memory_order_relaxed) + size,
-			memory_order_relaxed);
+		atomic_store_explicit(&w->st_bytes_written,
+				      atomic_load_explicit(&w->st_bytes_written,
+							   memory_order_relaxed) +
+					      size,
+				      memory_order_relaxed);
 	}
 	return rc;
 }
@@ -569,8 +571,8 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 		/* Roll over: seal this segment (with fdatasync, in either
 		 * mode; a new segment proves the old one durable), then the
 		 * next one. WAL_SYNC_FDATASYNC: nothing new, nothing to sync. */
-		rc = wal__write(w, p, n,
-				n > 0 || w->unsynced_since_ns != 0, what);
+		rc = wal__write(w, p, n, n > 0 || w->unsynced_since_ns != 0,
+				what);
 		if (rc != 0)
 			return rc;
 		if (count > 0)
@@ -673,11 +675,11 @@ static void *wal__writer_main(void *arg)
 		rc = wal__write_batch(w, b, &what);
 		if (rc != 0)
 			break;
-		atomic_store_explicit(
-			&w->st_batch_count,
-			atomic_load_explicit(&w->st_batch_count,
-					     memory_order_relaxed) + 1,
-			memory_order_relaxed);
+		atomic_store_explicit(&w->st_batch_count,
+				      atomic_load_explicit(&w->st_batch_count,
+							   memory_order_relaxed) +
+					      1,
+				      memory_order_relaxed);
 		records_max = atomic_load_explicit(&w->st_batch_records_max,
 						   memory_order_relaxed);
 		if (b->record_count > records_max)

@@ -215,7 +215,8 @@ static void print_booking(const char *indent, const struct bc_booking *b)
 {
 	char t[40];
 
-	printf("{\n%s  \"id\": \"%" PRIu64 "\",\n%s  \"event_id\": \"%" PRIu64 "\",\n",
+	printf("{\n%s  \"id\": \"%" PRIu64 "\",\n%s  \"event_id\": \"%" PRIu64
+	       "\",\n",
 	       indent, b->id, indent, b->event_id);
 	printf("%s  \"customer_id\": ", indent);
 	print_json_str(b->customer_id);
@@ -239,16 +240,16 @@ static void print_event(const char *indent, const struct bc_event *e)
 	printf("{\n%s  \"id\": \"%" PRIu64 "\", \"series_id\": \"%" PRIu64
 	       "\", \"org_id\": \"%" PRIu64 "\",\n",
 	       indent, e->id, e->series_id, e->org_id);
-	printf("%s  \"location_id\": \"%" PRIu64 "\", \"instructor_id\": \"%" PRIu64
-	       "\",\n%s  \"title\": ",
+	printf("%s  \"location_id\": \"%" PRIu64
+	       "\", \"instructor_id\": \"%" PRIu64 "\",\n%s  \"title\": ",
 	       indent, e->location_id, e->instructor_id, indent);
 	print_json_str(e->title);
-	printf(",\n%s  \"start_at\": \"%s\", \"duration_min\": %u,\n", indent, t,
-	       e->duration_min);
+	printf(",\n%s  \"start_at\": \"%s\", \"duration_min\": %u,\n", indent,
+	       t, e->duration_min);
 	printf("%s  \"capacity\": %u, \"booked\": %u, \"held\": %u, \"available\": %u,\n",
 	       indent, e->capacity, e->booked, e->held, e->available);
-	printf("%s  \"waitlist_length\": %u, \"waitlist_capacity\": %u,\n", indent,
-	       e->waitlist_length, e->waitlist_capacity);
+	printf("%s  \"waitlist_length\": %u, \"waitlist_capacity\": %u,\n",
+	       indent, e->waitlist_length, e->waitlist_capacity);
 	printf("%s  \"price_cents\": %u, \"currency\": \"%s\", \"status\": \"%s\"\n%s}",
 	       indent, e->price_cents, e->currency,
 	       bc_event_status_name(e->status), indent);
@@ -262,14 +263,15 @@ static int report(bc_client *c, int rc)
 	if (rc < 0) {
 		fprintf(stderr, "bookctl: transport: %s\n", strerror(-rc));
 		if (a->req_id == 0 && a->code != BC_OK && a->code_name[0])
-			fprintf(stderr, "bookctl: server: %s: %s\n", a->code_name,
-				a->message);
+			fprintf(stderr, "bookctl: server: %s: %s\n",
+				a->code_name, a->message);
 		return EXIT_TRANSPORT;
 	}
 	if (rc != BC_OK) {
 		fprintf(stderr, "error: %s: %s", a->code_name, a->message);
 		if (a->retry_after_s)
-			fprintf(stderr, " (retry after %u s)", a->retry_after_s);
+			fprintf(stderr, " (retry after %u s)",
+				a->retry_after_s);
 		fputc('\n', stderr);
 		return EXIT_REFUSED;
 	}
@@ -312,7 +314,7 @@ static const char *idem_key(const struct opts *o, char buf[40], bool make)
 
 struct csv {
 	FILE *f;
-	unsigned line;      /* the line the current record starts on */
+	unsigned line;	    /* the line the current record starts on */
 	unsigned next_line; /* the line after it */
 	char buf[CTL_CSV_RECORD_SIZE_MAX];
 	char *fields[CTL_CSV_FIELD_COUNT_MAX];
@@ -376,7 +378,8 @@ static int csv_next(struct csv *r, char *err, size_t err_size)
 				break;
 			if (r->count == CTL_CSV_FIELD_COUNT_MAX) {
 				if (!bad)
-					snprintf(err, err_size, "more than %d fields",
+					snprintf(err, err_size,
+						 "more than %d fields",
 						 CTL_CSV_FIELD_COUNT_MAX);
 				bad = true;
 			} else if (!bad) {
@@ -386,7 +389,8 @@ static int csv_next(struct csv *r, char *err, size_t err_size)
 			continue;
 		} else if (ch == '"') {
 			if (!bad)
-				snprintf(err, err_size, "a quote inside an unquoted field");
+				snprintf(err, err_size,
+					 "a quote inside an unquoted field");
 			bad = true;
 		}
 		field_start = false;
@@ -504,10 +508,12 @@ static int cmd_import(bc_client *c, const struct opts *o)
 	}
 	row->next_line = hdr->next_line;
 	{
-		static const char *const id_names[] = { "id", "customer_id", NULL };
+		static const char *const id_names[] = { "id", "customer_id",
+							NULL };
 		static const char *const cust_names[] = { "customer_id", NULL };
 		static const char *const email_names[] = { "email", NULL };
-		static const char *const name_names[] = { "name", "full_name", NULL };
+		static const char *const name_names[] = { "name", "full_name",
+							  NULL };
 		static const char *const event_names[] = { "event_id", NULL };
 		static const char *const status_names[] = { "status", NULL };
 		static const char *const pay_names[] = { "payment", NULL };
@@ -520,7 +526,8 @@ static int cmd_import(bc_client *c, const struct opts *o)
 	}
 	if (c_id < 0 || (!customers && c_event < 0)) {
 		fprintf(stderr, "%s:1: header needs %s\n", path,
-			customers ? "id (or customer_id)" : "event_id and customer_id");
+			customers ? "id (or customer_id)"
+				  : "event_id and customer_id");
 		exit_rc = EXIT_REFUSED;
 		goto out;
 	}
@@ -549,7 +556,8 @@ static int cmd_import(bc_client *c, const struct opts *o)
 		email = csv_get(row, c_email);
 		name = csv_get(row, c_name);
 		if (!customer_id_ok(id)) {
-			fprintf(stderr, "%s:%u: customer id \"%.80s\": 1-64 of A-Za-z0-9._:@-\n",
+			fprintf(stderr,
+				"%s:%u: customer id \"%.80s\": 1-64 of A-Za-z0-9._:@-\n",
 				path, row->line, id);
 			bad++;
 			continue;
@@ -557,7 +565,8 @@ static int cmd_import(bc_client *c, const struct opts *o)
 		if (customers) {
 			if ((email && strlen(email) >= BC_NAME_SIZE_MAX) ||
 			    (name && strlen(name) >= BC_NAME_SIZE_MAX)) {
-				fprintf(stderr, "%s:%u: email or name over %d bytes\n",
+				fprintf(stderr,
+					"%s:%u: email or name over %d bytes\n",
 					path, row->line, BC_NAME_SIZE_MAX - 1);
 				bad++;
 				continue;
@@ -574,12 +583,14 @@ static int cmd_import(bc_client *c, const struct opts *o)
 			pay = csv_get(row, c_pay);
 			if (!parse_u64(csv_get(row, c_event), &event_id) ||
 			    event_id == 0) {
-				fprintf(stderr, "%s:%u: event_id \"%.40s\": not an id\n",
+				fprintf(stderr,
+					"%s:%u: event_id \"%.40s\": not an id\n",
 					path, row->line, csv_get(row, c_event));
 				bad++;
 				continue;
 			}
-			if (status && *status && strcmp(status, "confirmed") != 0 &&
+			if (status && *status &&
+			    strcmp(status, "confirmed") != 0 &&
 			    strcmp(status, "pending_payment") != 0 &&
 			    strcmp(status, "waitlisted") != 0) {
 				skipped++;
@@ -587,14 +598,17 @@ static int cmd_import(bc_client *c, const struct opts *o)
 			}
 			if (pay && strcmp(pay, "stripe") == 0)
 				p = BC_PAY_STRIPE;
-			else if (status && strcmp(status, "pending_payment") == 0)
+			else if (status &&
+				 strcmp(status, "pending_payment") == 0)
 				p = BC_PAY_STRIPE;
-			row_key("booking", csv_get(row, c_event), id, NULL, key);
+			row_key("booking", csv_get(row, c_event), id, NULL,
+				key);
 			rc = bc_book(c, event_id, id, key, p, NULL);
 		}
 		if (rc < 0) {
-			fprintf(stderr, "%s:%u: transport: %s (import stopped)\n",
-				path, row->line, strerror(-rc));
+			fprintf(stderr,
+				"%s:%u: transport: %s (import stopped)\n", path,
+				row->line, strerror(-rc));
 			exit_rc = EXIT_TRANSPORT;
 			goto out;
 		}
@@ -629,18 +643,23 @@ static int cmd_create(bc_client *c, const struct opts *o, const char *what)
 	int rc;
 
 	if (strcmp(what, "org") == 0) {
-		if ((rc = need_str(o, "name", &name)) || (rc = need_str(o, "timezone", &tz)))
+		if ((rc = need_str(o, "name", &name)) ||
+		    (rc = need_str(o, "timezone", &tz)))
 			return rc;
 		rc = bc_org_create(c, name, tz, key, &id);
-	} else if (strcmp(what, "location") == 0 || strcmp(what, "instructor") == 0) {
-		if ((rc = need_u64(o, "org", &org)) || (rc = need_str(o, "name", &name)))
+	} else if (strcmp(what, "location") == 0 ||
+		   strcmp(what, "instructor") == 0) {
+		if ((rc = need_u64(o, "org", &org)) ||
+		    (rc = need_str(o, "name", &name)))
 			return rc;
-		rc = what[0] == 'l' ? bc_location_create(c, org, name, key, &id) :
-				      bc_instructor_create(c, org, name, key, &id);
+		rc = what[0] == 'l'
+			     ? bc_location_create(c, org, name, key, &id)
+			     : bc_instructor_create(c, org, name, key, &id);
 	} else if (strcmp(what, "customer") == 0) {
 		if ((rc = need_str(o, "id", &cust)))
 			return rc;
-		rc = bc_customer_create(c, cust, opt(o, "email"), opt(o, "name"), key);
+		rc = bc_customer_create(c, cust, opt(o, "email"),
+					opt(o, "name"), key);
 		if (rc == BC_OK) {
 			printf("{\"customer\": {\"id\": ");
 			print_json_str(cust);
@@ -685,7 +704,8 @@ static int cmd_series(bc_client *c, const struct opts *o)
 	s.skip_dates = opt(o, "skip");
 	rc = bc_series_create(c, &s, idem_key(o, kb, false), &id, &generated);
 	if (rc == BC_OK)
-		printf("{\"series\": {\"id\": \"%" PRIu64 "\"}, \"generated\": %u}\n",
+		printf("{\"series\": {\"id\": \"%" PRIu64
+		       "\"}, \"generated\": %u}\n",
 		       id, generated);
 	return report(c, rc);
 }
@@ -727,7 +747,8 @@ static int cmd_book(bc_client *c, const struct opts *o)
 	if (rc == BC_OK) {
 		printf("{\"booking\": ");
 		print_booking("", &b);
-		printf("%s}\n", bc_last(c)->replayed ? ", \"replayed\": true" : "");
+		printf("%s}\n",
+		       bc_last(c)->replayed ? ", \"replayed\": true" : "");
 	}
 	return report(c, rc);
 }
@@ -750,7 +771,8 @@ static int cmd_cancel(bc_client *c, const struct opts *o)
 			print_booking("", &p);
 		else
 			printf("null");
-		printf("%s}\n", bc_last(c)->replayed ? ", \"replayed\": true" : "");
+		printf("%s}\n",
+		       bc_last(c)->replayed ? ", \"replayed\": true" : "");
 	}
 	return report(c, rc);
 }
@@ -804,7 +826,8 @@ static int cmd_list(bc_client *c, const struct opts *o)
 		return die_usage("--limit: at most 500%s", "");
 	q.limit = (uint32_t)limit;
 	if ((t = opt(o, "from")) && !parse_time(t, &q.from))
-		return die_usage("--from: YYYY-MM-DD or RFC 3339 UTC, not %s", t);
+		return die_usage("--from: YYYY-MM-DD or RFC 3339 UTC, not %s",
+				 t);
 	if ((t = opt(o, "to")) && !parse_time(t, &q.to))
 		return die_usage("--to: YYYY-MM-DD or RFC 3339 UTC, not %s", t);
 	q.cursor = opt(o, "cursor");
@@ -836,7 +859,8 @@ static int cmd_bookings(bc_client *c, const struct opts *o)
 		return rc;
 	if (limit == 0 || limit > BC_LIST_LIMIT_MAX)
 		return die_usage("--limit: 1..500%s", "");
-	rc = bc_customer_bookings(c, opt(o, "customer"), b, (uint32_t)limit, &n);
+	rc = bc_customer_bookings(c, opt(o, "customer"), b, (uint32_t)limit,
+				  &n);
 	if (rc == BC_OK) {
 		printf("{\"bookings\": [");
 		for (uint32_t i = 0; i < n; i++) {
@@ -883,13 +907,17 @@ static int cmd_status(bc_client *c, const struct opts *o)
 
 	if (rc == BC_OK) {
 		fmt_time(s.started_at, t);
-		printf("{\"shards\": %u, \"threads\": %u, \"connections\": %" PRIu64 ",\n"
-		       " \"wal\": {\"appended_lsn\": %" PRIu64 ", \"durable_lsn\": %" PRIu64
-		       ", \"syncs\": %" PRIu64 ", \"sync_us_avg\": %" PRIu64
-		       ", \"sync_us_max\": %" PRIu64 ", \"error\": %" PRId64 "},\n"
+		printf("{\"shards\": %u, \"threads\": %u, \"connections\": %" PRIu64
+		       ",\n"
+		       " \"wal\": {\"appended_lsn\": %" PRIu64
+		       ", \"durable_lsn\": %" PRIu64 ", \"syncs\": %" PRIu64
+		       ", \"sync_us_avg\": %" PRIu64
+		       ", \"sync_us_max\": %" PRIu64 ", \"error\": %" PRId64
+		       "},\n"
 		       " \"replication\": {\"state\": \"%s\", \"lag_records\": %" PRIu64
 		       ", \"lag_seconds\": %.3f},\n"
-		       " \"requests_total\": %" PRIu64 ", \"started_at\": \"%s\"}\n",
+		       " \"requests_total\": %" PRIu64
+		       ", \"started_at\": \"%s\"}\n",
 		       s.shard_count, s.thread_count, s.conn_count,
 		       s.wal_appended_lsn, s.wal_durable_lsn, s.wal_sync_count,
 		       s.wal_sync_us_avg, s.wal_sync_us_max, s.wal_error,
@@ -915,13 +943,20 @@ static const struct command {
 	const char *name;
 	int (*run)(bc_client *c, const struct opts *o);
 } commands[] = {
-	{ "org", cmd_create_of },	  { "location", cmd_create_of },
-	{ "instructor", cmd_create_of }, { "customer", cmd_create_of },
-	{ "series", cmd_series },	  { "generate", cmd_generate },
-	{ "book", cmd_book },		  { "cancel", cmd_cancel },
-	{ "show", cmd_show },		  { "list", cmd_list },
-	{ "bookings", cmd_bookings },	  { "patch", cmd_patch },
-	{ "status", cmd_status },	  { "import", cmd_import },
+	{ "org", cmd_create_of },
+	{ "location", cmd_create_of },
+	{ "instructor", cmd_create_of },
+	{ "customer", cmd_create_of },
+	{ "series", cmd_series },
+	{ "generate", cmd_generate },
+	{ "book", cmd_book },
+	{ "cancel", cmd_cancel },
+	{ "show", cmd_show },
+	{ "list", cmd_list },
+	{ "bookings", cmd_bookings },
+	{ "patch", cmd_patch },
+	{ "status", cmd_status },
+	{ "import", cmd_import },
 };
 
 /* Flags with a value, and flags without (--cancel, --help). */
@@ -946,7 +981,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(a, "--version") == 0) {
-			printf("bookctl %s (%s)\n", BOOKD_VERSION, BOOKD_BUILD_TYPE);
+			printf("bookctl %s (%s)\n", BOOKD_VERSION,
+			       BOOKD_BUILD_TYPE);
 			return 0;
 		}
 		if (strncmp(a, "--", 2) == 0 && a[2]) {
@@ -989,7 +1025,8 @@ int main(int argc, char **argv)
 	if (!key)
 		key = getenv("BOOKD_SERVICE_KEY");
 	if (!key || !*key) {
-		fprintf(stderr, "bookctl: no key: --key or BOOKD_SERVICE_KEY\n");
+		fprintf(stderr,
+			"bookctl: no key: --key or BOOKD_SERVICE_KEY\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

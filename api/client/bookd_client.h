@@ -28,14 +28,14 @@
 #include <stdint.h>
 
 #define BC_PROTOCOL_VERSION 1
-#define BC_FRAME_SIZE_MAX (1u << 20)   /* a frame, its 4-byte length included */
+#define BC_FRAME_SIZE_MAX (1u << 20) /* a frame, its 4-byte length included */
 #define BC_CUSTOMER_ID_SIZE_MAX 64
 #define BC_NAME_SIZE_MAX 128
-#define BC_KEY_SIZE_MAX 255           /* idempotency key, bytes */
-#define BC_CODE_SIZE 40               /* an error code string and its NUL */
+#define BC_KEY_SIZE_MAX 255 /* idempotency key, bytes */
+#define BC_CODE_SIZE 40	    /* an error code string and its NUL */
 #define BC_MESSAGE_SIZE 160
 #define BC_CURSOR_SIZE 64
-#define BC_BATCH_COUNT_MAX 256        /* items of one book_batch */
+#define BC_BATCH_COUNT_MAX 256 /* items of one book_batch */
 #define BC_LIST_LIMIT_MAX 500
 #define BC_DEFAULT_ADDR "127.0.0.1:7070"
 
@@ -45,10 +45,10 @@ typedef struct bc_client bc_client;
  * these; an unknown one is BC_OTHER (the string is in bc_last()). */
 enum bc_code {
 	BC_OK = 0,
-	BC_EVENT_FULL,            /* no seat, no waitlist room */
+	BC_EVENT_FULL, /* no seat, no waitlist room */
 	BC_ALREADY_BOOKED,
-	BC_EVENT_NOT_BOOKABLE,    /* cancelled or started */
-	BC_NOT_FOUND,             /* unknown id, or not yours */
+	BC_EVENT_NOT_BOOKABLE, /* cancelled or started */
+	BC_NOT_FOUND,	       /* unknown id, or not yours */
 	BC_BOOKING_NOT_ACTIVE,
 	BC_BOOKING_NOT_PENDING,
 	BC_PAYMENT_MISMATCH,
@@ -57,15 +57,15 @@ enum bc_code {
 	BC_IDEMPOTENCY_KEY_IN_FLIGHT, /* same key still being decided */
 	BC_IDEMPOTENCY_KEY_REQUIRED,  /* book and cancel need a key */
 	BC_INVALID_REQUEST,
-	BC_UNAUTHORIZED,          /* no hello, bad or expired key */
-	BC_FORBIDDEN,             /* the key may not do this */
-	BC_RATE_LIMITED,          /* see bc_last()->retry_after_s */
+	BC_UNAUTHORIZED, /* no hello, bad or expired key */
+	BC_FORBIDDEN,	 /* the key may not do this */
+	BC_RATE_LIMITED, /* see bc_last()->retry_after_s */
 	BC_OVERLOADED,
-	BC_UNAVAILABLE,           /* writes refused (log failed, full) */
+	BC_UNAVAILABLE, /* writes refused (log failed, full) */
 	BC_FRAME_TOO_LARGE,
 	BC_UNSUPPORTED_VERSION,
 	BC_INTERNAL,
-	BC_TOKEN_EXPIRED,         /* the JWT's exp passed (hello, or since:
+	BC_TOKEN_EXPIRED, /* the JWT's exp passed (hello, or since:
 				   * then the connection closes) */
 	BC_OTHER,
 	BC_CODE_COUNT
@@ -73,9 +73,9 @@ enum bc_code {
 
 enum bc_payment {
 	BC_PAY_AUTO = 0, /* the price decides */
-	BC_PAY_NONE,     /* confirm at once (service key; a customer's
+	BC_PAY_NONE,	 /* confirm at once (service key; a customer's
 			  * confirms a free event, holds a priced one) */
-	BC_PAY_STRIPE,   /* hold until paid */
+	BC_PAY_STRIPE,	 /* hold until paid */
 };
 
 enum bc_booking_status {
@@ -98,7 +98,7 @@ struct bc_booking {
 	uint64_t id, event_id;
 	char customer_id[BC_CUSTOMER_ID_SIZE_MAX + 1];
 	enum bc_booking_status status;
-	uint32_t position;       /* waitlist place (1-based), 0 when none */
+	uint32_t position;	 /* waitlist place (1-based), 0 when none */
 	int64_t hold_expires_at; /* 0 when no hold */
 	int64_t created_at;
 };
@@ -123,26 +123,26 @@ struct bc_series_spec {
 	const char *title;
 	uint32_t capacity, waitlist_capacity;
 	uint32_t price_cents;
-	const char *currency;   /* NULL or "" when free */
-	const char *timezone;   /* IANA, "Europe/Vienna" */
-	const char *weekdays;   /* "MO,WE,FR" */
+	const char *currency;	/* NULL or "" when free */
+	const char *timezone;	/* IANA, "Europe/Vienna" */
+	const char *weekdays;	/* "MO,WE,FR" */
 	const char *start_time; /* "HH:MM" local */
 	uint32_t duration_min;
 	const char *first_date; /* "YYYY-MM-DD" */
-	const char *last_date;  /* NULL: open ended */
+	const char *last_date;	/* NULL: open ended */
 	const char *skip_dates; /* NULL, or "YYYY-MM-DD,YYYY-MM-DD" */
 };
 
 struct bc_event_patch {
-	int64_t capacity;       /* < 0: unchanged */
-	bool cancel;            /* set status cancelled */
+	int64_t capacity;	/* < 0: unchanged */
+	bool cancel;		/* set status cancelled */
 	uint64_t instructor_id; /* 0: unchanged */
 };
 
 struct bc_list_query {
 	uint64_t org_id, location_id, instructor_id; /* 0: any */
 	int64_t from, to;   /* ms, [from, to); 0: unset */
-	uint32_t limit;     /* 0: the server's default (50) */
+	uint32_t limit;	    /* 0: the server's default (50) */
 	const char *cursor; /* NULL, or a next_cursor */
 };
 
@@ -164,14 +164,14 @@ struct bc_status_info {
  * client. */
 struct bc_answer {
 	uint64_t req_id;
-	int32_t index;  /* book_batch: the item's index, else -1 */
+	int32_t index;	/* book_batch: the item's index, else -1 */
 	uint32_t count; /* book_batch: the batch's item count */
-	int code;       /* enum bc_code */
+	int code;	/* enum bc_code */
 	char code_name[BC_CODE_SIZE]; /* "ok", "event_full", ... */
 	char message[BC_MESSAGE_SIZE];
 	uint32_t retry_after_s;
-	bool replayed;  /* an idempotent replay of the first answer */
-	uint64_t id;    /* org, location, instructor, series created */
+	bool replayed; /* an idempotent replay of the first answer */
+	uint64_t id;   /* org, location, instructor, series created */
 	char customer_id[BC_CUSTOMER_ID_SIZE_MAX + 1]; /* customer created */
 	uint32_t generated;
 	bool has_booking, has_promoted, has_event, has_status;
@@ -193,8 +193,8 @@ struct bc_answer {
  * auth: the service key, the anon key or a customer JWT. Sends the hello
  * and waits for its answer. 0, or -errno with a message in err:
  * -ECONNREFUSED, -EACCES (key refused: bc code unauthorized), -EPROTO. */
-int bc_connect(const char *addr, const char *auth, bc_client **out,
-	       char *err, size_t err_size);
+int bc_connect(const char *addr, const char *auth, bc_client **out, char *err,
+	       size_t err_size);
 void bc_close(bc_client *c);
 /* Receive timeout for every blocking wait, ms (default 30000; 0: none). */
 void bc_set_timeout(bc_client *c, int timeout_ms);
@@ -214,11 +214,10 @@ int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
 int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
 			 const char *key, uint64_t *id);
 /* email, name: NULL for none. */
-int bc_customer_create(bc_client *c, const char *customer_id,
-		       const char *email, const char *name, const char *key);
+int bc_customer_create(bc_client *c, const char *customer_id, const char *email,
+		       const char *name, const char *key);
 int bc_series_create(bc_client *c, const struct bc_series_spec *spec,
-		     const char *key, uint64_t *series_id,
-		     uint32_t *generated);
+		     const char *key, uint64_t *series_id, uint32_t *generated);
 /* until: "YYYY-MM-DD" or NULL (the horizon); series_id 0: every series. */
 int bc_generate(bc_client *c, const char *until, uint64_t series_id,
 		const char *key, uint32_t *generated);
@@ -238,8 +237,7 @@ int bc_cancel(bc_client *c, uint64_t booking_id, const char *key,
 int bc_booking_get(bc_client *c, uint64_t booking_id, struct bc_booking *out);
 /* Newest first, up to cap (<= BC_LIST_LIMIT_MAX). */
 int bc_customer_bookings(bc_client *c, const char *customer_id,
-			 struct bc_booking *out, uint32_t cap,
-			 uint32_t *count);
+			 struct bc_booking *out, uint32_t cap, uint32_t *count);
 int bc_status(bc_client *c, struct bc_status_info *out);
 
 struct bc_book_item {
@@ -269,8 +267,7 @@ int bc_book_batch_async(bc_client *c, const struct bc_book_item *items,
 int bc_cancel_async(bc_client *c, uint64_t booking_id, const char *key,
 		    uint64_t *req_id);
 int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id);
-int bc_booking_get_async(bc_client *c, uint64_t booking_id,
-			 uint64_t *req_id);
+int bc_booking_get_async(bc_client *c, uint64_t booking_id, uint64_t *req_id);
 /* Sends everything queued (reading answers meanwhile so that neither side
  * blocks). 0 or -errno. */
 int bc_flush(bc_client *c);

@@ -44,7 +44,7 @@ struct bc_client {
 	struct buf out;
 	size_t out_sent;
 	msgpack_packer pk;
-	struct buf in;    /* max CLIENT_IN_SIZE_MAX; read from in_off */
+	struct buf in; /* max CLIENT_IN_SIZE_MAX; read from in_off */
 	size_t in_off;
 	msgpack_zone zone;
 	char role[16];
@@ -76,7 +76,8 @@ static int client__dial(const char *addr, char *err, size_t err_size)
 			return -errno;
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 			int rc = -errno;
-			snprintf(err, err_size, "connect %s: %s", path, strerror(-rc));
+			snprintf(err, err_size, "connect %s: %s", path,
+				 strerror(-rc));
 			close(fd);
 			return rc;
 		}
@@ -90,7 +91,8 @@ static int client__dial(const char *addr, char *err, size_t err_size)
 	int rc;
 
 	if (!colon || colon[1] == '\0') {
-		snprintf(err, err_size, "%s: want host:port or a unix path", addr);
+		snprintf(err, err_size, "%s: want host:port or a unix path",
+			 addr);
 		return -EINVAL;
 	}
 	hn = (size_t)(colon - addr);
@@ -166,8 +168,8 @@ static int client__read(bc_client *c)
 		return rc; /* -ENOBUFS: full of unread answers */
 	ASSERT(c->in.cap - c->in.size >= CLIENT_READ_SIZE);
 	do
-		n = recv(c->fd, c->in.data + c->in.size,
-			 c->in.cap - c->in.size, 0);
+		n = recv(c->fd, c->in.data + c->in.size, c->in.cap - c->in.size,
+			 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
@@ -243,10 +245,12 @@ static int client__frame(bc_client *c, msgpack_object *o)
 		if (size > 0) {
 			ASSERT((size_t)size > MP_HEADER_SIZE);
 			ASSERT((size_t)size <= c->in.size - c->in_off);
-			const uint8_t *body = c->in.data + c->in_off + MP_HEADER_SIZE;
+			const uint8_t *body =
+				c->in.data + c->in_off + MP_HEADER_SIZE;
 			int rc;
 			msgpack_zone_clear(&c->zone);
-			rc = mp_decode(&c->zone, body, (size_t)size - MP_HEADER_SIZE, o);
+			rc = mp_decode(&c->zone, body,
+				       (size_t)size - MP_HEADER_SIZE, o);
 			c->in_off += (size_t)size;
 			return rc == 0 ? 0 : -EPROTO;
 		}
@@ -266,8 +270,8 @@ static void client__copy(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src);
 }
 
-int bc_connect(const char *addr, const char *auth, bc_client **out,
-	       char *err, size_t err_size)
+int bc_connect(const char *addr, const char *auth, bc_client **out, char *err,
+	       size_t err_size)
 {
 	bc_client *c;
 	msgpack_object o;
@@ -332,7 +336,8 @@ int bc_connect(const char *addr, const char *auth, bc_client **out,
 	c->last = a;
 	if (a.code != BC_OK) {
 		snprintf(err, err_size, "%s: %s", a.code_name, a.message);
-		rc = a.code == BC_UNSUPPORTED_VERSION ? -EPROTONOSUPPORT : -EACCES;
+		rc = a.code == BC_UNSUPPORTED_VERSION ? -EPROTONOSUPPORT
+						      : -EACCES;
 		goto out_free;
 	}
 	v = mp_get(&o, "role");
@@ -365,25 +370,13 @@ void bc_set_timeout(bc_client *c, int timeout_ms)
 	c->timeout_ms = timeout_ms;
 }
 
-const char *bc_role(const bc_client *c)
-{
-	return c->role;
-}
+const char *bc_role(const bc_client *c) { return c->role; }
 
-const struct bc_answer *bc_last(const bc_client *c)
-{
-	return &c->last;
-}
+const struct bc_answer *bc_last(const bc_client *c) { return &c->last; }
 
-int bc_fd(const bc_client *c)
-{
-	return c->fd;
-}
+int bc_fd(const bc_client *c) { return c->fd; }
 
-uint64_t bc_pending(const bc_client *c)
-{
-	return c->pending;
-}
+uint64_t bc_pending(const bc_client *c) { return c->pending; }
 
 /* ---- answers ---- */
 
@@ -459,10 +452,7 @@ static void kv_opt_str(bc_client *c, const char *k, const char *v)
 		mp_pack_kv_str(&c->pk, k, v);
 }
 
-static bool str_ok(const char *s, size_t max)
-{
-	return s && strlen(s) <= max;
-}
+static bool str_ok(const char *s, size_t max) { return s && strlen(s) <= max; }
 
 /* Waits for the answer to id (synchronous calls): its code, or -errno. */
 static int call_wait(bc_client *c, uint64_t id)
@@ -486,11 +476,11 @@ static int call_check(bc_client *c)
 	return 0;
 }
 
-#define CALL_START(c)                                                        \
-	do {                                                                 \
-		int rc_ = call_check(c);                                     \
-		if (rc_ < 0)                                                 \
-			return rc_;                                          \
+#define CALL_START(c)                                                          \
+	do {                                                                   \
+		int rc_ = call_check(c);                                       \
+		if (rc_ < 0)                                                   \
+			return rc_;                                            \
 	} while (0)
 
 static int call_end(bc_client *c, size_t start, uint64_t id)
@@ -578,17 +568,19 @@ int bc_org_create(bc_client *c, const char *name, const char *timezone,
 int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
 		       const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, NULL, key, id);
+	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, NULL, key,
+			  id);
 }
 
 int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
 			 const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, NULL, key, id);
+	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, NULL, key,
+			  id);
 }
 
-int bc_customer_create(bc_client *c, const char *customer_id,
-		       const char *email, const char *name, const char *key)
+int bc_customer_create(bc_client *c, const char *customer_id, const char *email,
+		       const char *name, const char *key)
 {
 	uint64_t rid;
 	size_t start;
@@ -721,7 +713,8 @@ int bc_event_list(bc_client *c, const struct bc_list_query *q,
 
 	CALL_START(c);
 	n = (q->org_id != 0) + (q->location_id != 0) + (q->instructor_id != 0) +
-	    (q->from != 0) + (q->to != 0) + (q->limit != 0) + (q->cursor != NULL);
+	    (q->from != 0) + (q->to != 0) + (q->limit != 0) +
+	    (q->cursor != NULL);
 	start = req_begin(c, MP_OP_EVENT_LIST, n, &rid);
 	if (q->org_id)
 		mp_pack_kv_uint(&c->pk, "org_id", q->org_id);

@@ -62,10 +62,7 @@ struct buf *srv_answer_begin(struct srv_conn *c)
 	return &out;
 }
 
-void srv_answer_done(struct srv_conn *c)
-{
-	(void)c;
-}
+void srv_answer_done(struct srv_conn *c) { (void)c; }
 
 int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	       size_t ctx_size)
@@ -146,17 +143,15 @@ void srv_status_get(struct srv *s, struct srv_status *o)
 	o->wal_sync_ns_total = 3000000;
 }
 
-core_time srv_now(void)
-{
-	return NOW;
-}
+core_time srv_now(void) { return NOW; }
 
 /* ---- answering what was submitted ---- */
 
 static void fake_booking(const struct core_req *q, struct core_booking_view *b)
 {
 	memset(b, 0, sizeof(*b));
-	b->event_id = q->event_id ? q->event_id : core_booking_event(q->booking_id);
+	b->event_id =
+		q->event_id ? q->event_id : core_booking_event(q->booking_id);
 	if (b->event_id == 0)
 		b->event_id = 1; /* a customer's bookings: any event */
 	b->id = q->booking_id ? q->booking_id : (b->event_id << 24) | 1;
@@ -164,7 +159,8 @@ static void fake_booking(const struct core_req *q, struct core_booking_view *b)
 	       q->customer_id[0] ? sizeof(b->customer_id) : 8);
 	b->status = (uint8_t)(1 + q->event_id % 6);
 	b->position = b->status == CORE_BOOKING_WAITLISTED ? 3 : 0;
-	b->hold_expires_at = b->status == CORE_BOOKING_PENDING_PAYMENT ? NOW + 1 : 0;
+	b->hold_expires_at =
+		b->status == CORE_BOOKING_PENDING_PAYMENT ? NOW + 1 : 0;
 	b->created_at = NOW;
 }
 
@@ -190,11 +186,13 @@ static void render_all(void)
 		struct core_resp r;
 		struct srv_views v = { .events = NULL, .bookings = NULL };
 		int rc = 0;
-		unsigned pick = (unsigned)((q->event_id + q->booking_id + i) % 11);
+		unsigned pick =
+			(unsigned)((q->event_id + q->booking_id + i) % 11);
 
 		memset(&r, 0, sizeof(r));
 		r.op = q->op;
-		r.code = pick < 7 ? CORE_OK : (enum core_code)(pick % CORE_CODE_COUNT);
+		r.code = pick < 7 ? CORE_OK
+				  : (enum core_code)(pick % CORE_CODE_COUNT);
 		if (r.code == CORE_OK && pick == 6)
 			r.code = CORE_EVENT_FULL;
 		if (pick == 10)
@@ -220,7 +218,9 @@ static void render_all(void)
 			for (unsigned k = 0; k < 3; k++)
 				fake_booking(q, &bookings[k]);
 			v.bookings = bookings;
-			r.count = q->u.customer.capacity < 3 ? q->u.customer.capacity : 3;
+			r.count = q->u.customer.capacity < 3
+					  ? q->u.customer.capacity
+					  : 3;
 		}
 		if (q->op == CORE_OP_SERIES_CREATE && !q->u.series)
 			abort();
@@ -273,7 +273,8 @@ static size_t b64url(const void *in, size_t n, char *o)
 	size_t k = 0, i = 0;
 
 	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
+			     p[i + 2];
 		o[k++] = t[v >> 18];
 		o[k++] = t[(v >> 12) & 63];
 		o[k++] = t[(v >> 6) & 63];
@@ -304,8 +305,9 @@ static void make_jwt(void)
 
 	jwt[n++] = '.';
 	n += b64url(c, strlen(c), jwt + n);
-	HMAC(EVP_sha256(), auth_cfg.jwt_secret, (int)strlen(auth_cfg.jwt_secret),
-	     (const uint8_t *)jwt, n, mac, &mac_size);
+	HMAC(EVP_sha256(), auth_cfg.jwt_secret,
+	     (int)strlen(auth_cfg.jwt_secret), (const uint8_t *)jwt, n, mac,
+	     &mac_size);
 	jwt[n++] = '.';
 	n += b64url(mac, mac_size, jwt + n);
 	jwt[n] = '\0';
@@ -348,7 +350,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool ready;
 	static msgpack_zone *z;
 	static uint8_t *stream;
-	static struct bin_state_buf { uint8_t bytes[512]; } state;
+	static struct bin_state_buf {
+		uint8_t bytes[512];
+	} state;
 	uint8_t mode, seed;
 	size_t n = 0, in_size = 0, fed = 0;
 	unsigned stuck = 0;

@@ -43,10 +43,10 @@ static core_state *fresh(void)
 	q.op = CORE_OP_ORG_CREATE;
 	strcpy(q.u.cat.name, "Org");
 	strcpy(q.u.cat.timezone, "UTC");
-#define DO()                                                                  \
-	do {                                                                  \
-		if (core_state_decide(st, &q, &r, &e, &n) == CORE_OK)         \
-			core_state_apply(st, e, n);                           \
+#define DO()                                                                   \
+	do {                                                                   \
+		if (core_state_decide(st, &q, &r, &e, &n) == CORE_OK)          \
+			core_state_apply(st, e, n);                            \
 	} while (0)
 	DO();
 	q.op = CORE_OP_LOCATION_CREATE;

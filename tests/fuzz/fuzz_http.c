@@ -58,8 +58,8 @@ void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 	buf_put(&c->out, bytes, size);
 }
 
-int srv_submit(struct srv_conn *c, const struct core_req *req,
-	       const void *ctx, size_t ctx_size)
+int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
+	       size_t ctx_size)
 {
 	if (ctx_size > SRV_CTX_SIZE_MAX)
 		abort();
@@ -71,8 +71,16 @@ int srv_submit(struct srv_conn *c, const struct core_req *req,
 	return 0;
 }
 
-struct srv *srv_conn_srv(struct srv_conn *c) { (void)c; return &g_srv; }
-bool srv_conn_writable(const struct srv_conn *c) { (void)c; return true; }
+struct srv *srv_conn_srv(struct srv_conn *c)
+{
+	(void)c;
+	return &g_srv;
+}
+bool srv_conn_writable(const struct srv_conn *c)
+{
+	(void)c;
+	return true;
+}
 void srv_count_response(struct srv_conn *c, int status)
 {
 	(void)c;
@@ -80,13 +88,33 @@ void srv_count_response(struct srv_conn *c, int status)
 		abort();
 }
 
-const char *srv_conn_peer(const struct srv_conn *c) { (void)c; return "fuzz"; }
-uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 1; }
-bool srv_conn_in_reserve(const struct srv_conn *c) { (void)c; return false; }
+const char *srv_conn_peer(const struct srv_conn *c)
+{
+	(void)c;
+	return "fuzz";
+}
+uint64_t srv_conn_peer_key(const struct srv_conn *c)
+{
+	(void)c;
+	return 1;
+}
+bool srv_conn_in_reserve(const struct srv_conn *c)
+{
+	(void)c;
+	return false;
+}
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
-struct auth_limiter *srv_limiter(struct srv *s) { (void)s; return NULL; }
+struct auth_limiter *srv_limiter(struct srv *s)
+{
+	(void)s;
+	return NULL;
+}
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
-int srv_refresh_views(struct srv *s) { (void)s; return -ENOTSUP; }
+int srv_refresh_views(struct srv *s)
+{
+	(void)s;
+	return -ENOTSUP;
+}
 core_time srv_now(void) { return INT64_C(1772438400000); }
 
 /* The JSON body of the answer written at out[from..), if any, parses. */

@@ -35,8 +35,11 @@ static int count_record(void *ctx, uint64_t lsn, const void *p, size_t size)
 static void clean(void)
 {
 	static const char *const names[] = {
-		"00000000000000000001.wal", "00000000000000000001.wal.cut",
-		"next.tmp", "LOCK", "DURABLE",
+		"00000000000000000001.wal",
+		"00000000000000000001.wal.cut",
+		"next.tmp",
+		"LOCK",
+		"DURABLE",
 	};
 	char path[128];
 
@@ -55,8 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd;
 
 	if (!dir[0]) {
-		strcpy(dir, access("/dev/shm", W_OK) == 0 ? "/dev/shm/fuzz_wal.XXXXXX"
-							  : "/tmp/fuzz_wal.XXXXXX");
+		strcpy(dir, access("/dev/shm", W_OK) == 0
+				    ? "/dev/shm/fuzz_wal.XXXXXX"
+				    : "/tmp/fuzz_wal.XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
 	}
@@ -67,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(segment, data, size);
 	snprintf(path, sizeof(path), "%s/00000000000000000001.wal", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write(fd, segment, sizeof(segment)) != (ssize_t)sizeof(segment))
+	if (fd < 0 ||
+	    write(fd, segment, sizeof(segment)) != (ssize_t)sizeof(segment))
 		abort();
 	close(fd);
 

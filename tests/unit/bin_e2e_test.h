@@ -54,8 +54,6 @@
 #define PIPELINE_COUNT 1000
 #define BATCH_COUNT 50
 
-
-
 static char bookd_bin[4096];
 static char data_dir[256];
 static char log_path[300];
@@ -77,10 +75,13 @@ static inline bool find_bookd(void)
  * for this start's line: where it listens. */
 static inline int start_bookd(void)
 {
-	char *argv[] = { "bookd", "--data-dir", data_dir, "--listen",
-			 "127.0.0.1:0", "--binary-listen", bin_listen,
-			 "--service-key", SVC, "--anon-key", ANON,
-			 "--jwt-secret", SECRET, NULL };
+	char *argv[] = { "bookd",	"--data-dir",
+			 data_dir,	"--listen",
+			 "127.0.0.1:0", "--binary-listen",
+			 bin_listen,	"--service-key",
+			 SVC,		"--anon-key",
+			 ANON,		"--jwt-secret",
+			 SECRET,	NULL };
 
 	pid_t pid = bookd_test_spawn(bookd_bin, argv, log_path, true);
 
@@ -119,19 +120,17 @@ static inline void make_jwt(const char *sub, long long exp, char out[512])
 {
 	char claims[256];
 
-	snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":%lld}", sub, exp);
+	snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":%lld}", sub,
+		 exp);
 	jwt_sign(JWT_HS256_HEADER, claims, SECRET, EVP_sha256(), out);
 }
 
 /* A raw connection to bookd's binary listener (bookd_test.h). */
-static inline int raw_connect(void)
-{
-	return bookd_test_connect(addr);
-}
+static inline int raw_connect(void) { return bookd_test_connect(addr); }
 
 /* A frame from a packer callback into a struct buf. */
-static inline void frame_map_start(struct buf *b, msgpack_packer *pk, size_t *start,
-			    uint32_t n)
+static inline void frame_map_start(struct buf *b, msgpack_packer *pk,
+				   size_t *start, uint32_t n)
 {
 	msgpack_packer_init(pk, b, mp_buf_write);
 	*start = mp_frame_begin(pk, b->size);
@@ -222,15 +221,22 @@ static inline int raw_hello(int fd, const char *auth)
 
 static uint64_t org_id, loc_id, ins_id;
 
-static inline uint64_t make_series_days(bc_client *c, const char *title, uint32_t cap,
-				 uint32_t waitlist, unsigned days,
-				 uint32_t *generated)
+static inline uint64_t make_series_days(bc_client *c, const char *title,
+					uint32_t cap, uint32_t waitlist,
+					unsigned days, uint32_t *generated)
 {
 	struct bc_series_spec s = {
-		.org_id = org_id, .location_id = loc_id, .instructor_id = ins_id,
-		.title = title, .capacity = cap, .waitlist_capacity = waitlist,
-		.timezone = "Europe/Vienna", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
-		.start_time = "23:30", .duration_min = 30, .first_date = NULL,
+		.org_id = org_id,
+		.location_id = loc_id,
+		.instructor_id = ins_id,
+		.title = title,
+		.capacity = cap,
+		.waitlist_capacity = waitlist,
+		.timezone = "Europe/Vienna",
+		.weekdays = "MO,TU,WE,TH,FR,SA,SU",
+		.start_time = "23:30",
+		.duration_min = 30,
+		.first_date = NULL,
 	};
 	char first[16], last[16];
 	time_t t = time(NULL) + 2 * 86400;
@@ -248,8 +254,9 @@ static inline uint64_t make_series_days(bc_client *c, const char *title, uint32_
 	return id;
 }
 
-static inline uint64_t make_series(bc_client *c, const char *title, uint32_t cap,
-			    uint32_t waitlist, uint32_t *generated)
+static inline uint64_t make_series(bc_client *c, const char *title,
+				   uint32_t cap, uint32_t waitlist,
+				   uint32_t *generated)
 {
 	return make_series_days(c, title, cap, waitlist, 7, generated);
 }
@@ -332,14 +339,17 @@ static inline int bin_e2e_main(const char *prog, void (*run)(bc_client **c),
 		logbuf[n] = '\0';
 		CHECK(strstr(logbuf, "Sanitizer") == NULL);
 		CHECK(strstr(logbuf, "runtime error") == NULL);
-		if (strstr(logbuf, "Sanitizer") || strstr(logbuf, "runtime error"))
-			fprintf(stderr, "bookd's log %s:\n%s\n", log_path, logbuf);
+		if (strstr(logbuf, "Sanitizer") ||
+		    strstr(logbuf, "runtime error"))
+			fprintf(stderr, "bookd's log %s:\n%s\n", log_path,
+				logbuf);
 	}
 	printf("%s: %u checks, %u failed\n", prog, check_count,
 	       check_fail_count);
 	if (check_fail_count == 0 && !getenv("BIN_E2E_KEEP")) {
 		char cmd[600];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data_dir, log_path);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data_dir,
+			 log_path);
 		(void)!system(cmd);
 	}
 	return check_fail_count ? 1 : 0;

@@ -51,7 +51,8 @@ static inline pid_t bookd_test_spawn(const char *bin, char *const argv[],
 				     const char *log_path, bool append)
 {
 	int fd = open(log_path,
-		      O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+		      O_WRONLY | O_CREAT | O_CLOEXEC |
+			      (append ? O_APPEND : O_TRUNC),
 		      0644);
 	pid_t pid;
 
@@ -128,7 +129,8 @@ static inline int bookd_test_wait(pid_t pid, const char *log_path, int tries,
 				h--;
 			h = strstr(h, http_on);
 			if (http_addr && h && h < p)
-				bookd_test_addr(h, http_on, http_addr, http_size);
+				bookd_test_addr(h, http_on, http_addr,
+						http_size);
 			if (bookd_test_addr(p, bin_on, bin_addr, bin_size))
 				return 0;
 		}
@@ -172,8 +174,8 @@ static inline int bookd_test_connect(const char *addr)
  * its own, and reads the answer until bookd closes it (5 s at most
  * between reads; the request should say Connection: close) into
  * ans[0..ans_size), NUL-terminated. The answer's status, or -1. */
-static inline int bookd_test_http(const char *addr, const void *req,
-				  size_t n, char *ans, size_t ans_size)
+static inline int bookd_test_http(const char *addr, const void *req, size_t n,
+				  char *ans, size_t ans_size)
 {
 	const char *p = req;
 	size_t have = 0, sent = 0;

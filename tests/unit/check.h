@@ -29,22 +29,22 @@ static unsigned check_count, check_fail_count;
 
 /* Counts a check; if cond is false, counts a failure and prints where,
  * text (cond as written), and then whatever print prints. */
-#define CHECK_PRINT(cond, text, print)                                        \
-	do {                                                                  \
-		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);        \
-		if (!(cond)) {                                                \
-			__atomic_add_fetch(&check_fail_count, 1,              \
-					   __ATOMIC_RELAXED);                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s",            \
-				__FILE__, __LINE__, text);                    \
-			print;                                                \
-			fputc('\n', stderr);                                  \
-		}                                                             \
+#define CHECK_PRINT(cond, text, print)                                         \
+	do {                                                                   \
+		__atomic_add_fetch(&check_count, 1, __ATOMIC_RELAXED);         \
+		if (!(cond)) {                                                 \
+			__atomic_add_fetch(&check_fail_count, 1,               \
+					   __ATOMIC_RELAXED);                  \
+			fprintf(stderr, "%s:%d: CHECK failed: %s", __FILE__,   \
+				__LINE__, text);                               \
+			print;                                                 \
+			fputc('\n', stderr);                                   \
+		}                                                              \
 	} while (0)
 
 #define CHECK(cond) CHECK_PRINT(cond, #cond, (void)0)
-#define CHECK_MSG(cond, ...)                                                  \
-	CHECK_PRINT(cond, #cond,                                              \
+#define CHECK_MSG(cond, ...)                                                   \
+	CHECK_PRINT(cond, #cond,                                               \
 		    (fputs(": ", stderr), fprintf(stderr, __VA_ARGS__)))
 
 /* One test function of a program. */
@@ -57,12 +57,12 @@ struct check_test {
 #define CHECK_COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* CHECK(pred(s)) for each string s of the list; a failure names s. */
-#define CHECK_ALL(pred, ...)                                                  \
-	do {                                                                  \
-		static const char *const all_[] = { __VA_ARGS__ };            \
-		for (size_t i_ = 0; i_ < CHECK_COUNT_OF(all_); i_++)          \
-			CHECK_MSG(pred(all_[i_]), "%s(\"%s\")", #pred,       \
-				  all_[i_]);                                  \
+#define CHECK_ALL(pred, ...)                                                   \
+	do {                                                                   \
+		static const char *const all_[] = { __VA_ARGS__ };             \
+		for (size_t i_ = 0; i_ < CHECK_COUNT_OF(all_); i_++)           \
+			CHECK_MSG(pred(all_[i_]), "%s(\"%s\")", #pred,         \
+				  all_[i_]);                                   \
 	} while (0)
 
 /* The tests a program defined with CHECK_TEST_FN, in the order of its
@@ -78,8 +78,7 @@ static inline struct check_tests *check_test_list(void)
 	return &all;
 }
 
-static inline void check_register(const char *name, void (*fn)(void),
-				  int line)
+static inline void check_register(const char *name, void (*fn)(void), int line)
 {
 	struct check_tests *all = check_test_list();
 	size_t i = all->n++;
@@ -95,12 +94,12 @@ static inline void check_register(const char *name, void (*fn)(void),
 
 /* Defines the test function f (its body follows) and registers it to be
  * run by check_run_all. */
-#define CHECK_TEST_FN(f)                                                      \
-	static void f(void);                                                  \
-	__attribute__((constructor)) static void f##_register(void)           \
-	{                                                                     \
-		check_register(#f, f, __LINE__);                              \
-	}                                                                     \
+#define CHECK_TEST_FN(f)                                                       \
+	static void f(void);                                                   \
+	__attribute__((constructor)) static void f##_register(void)            \
+	{                                                                      \
+		check_register(#f, f, __LINE__);                               \
+	}                                                                      \
 	static void f(void)
 
 /* Runs t[0..n) in order, or only the one named only if that is not NULL.
@@ -146,21 +145,21 @@ static inline int check_run_all(const char *prog, const char *only)
 }
 
 /* CHECK that integers a and b are equal; a failure prints both. */
-#define CHECK_EQ(a, b)                                                        \
-	do {                                                                  \
-		long long a_ = (long long)(a), b_ = (long long)(b);           \
-		CHECK_PRINT(a_ == b_, #a " == " #b,                           \
-			    fprintf(stderr, ": %lld, not %lld", a_, b_));     \
+#define CHECK_EQ(a, b)                                                         \
+	do {                                                                   \
+		long long a_ = (long long)(a), b_ = (long long)(b);            \
+		CHECK_PRINT(a_ == b_, #a " == " #b,                            \
+			    fprintf(stderr, ": %lld, not %lld", a_, b_));      \
 	} while (0)
 
 /* Stops the test (exit 1) if cond is false: what follows depends on it. */
-#define REQUIRE(cond)                                                         \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: REQUIRE failed: %s\n",        \
-				__FILE__, __LINE__, #cond);                   \
-			exit(1);                                              \
-		}                                                             \
+#define REQUIRE(cond)                                                          \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: REQUIRE failed: %s\n",         \
+				__FILE__, __LINE__, #cond);                    \
+			exit(1);                                               \
+		}                                                              \
 	} while (0)
 
 /* The last line of a test whose random parts came from seed: "<name>: N

@@ -61,7 +61,7 @@ static inline core_time utc_ms(int y, int mo, int d, int h, int mi)
 #define D(y, m, d) ((struct core_date){ (y), (m), (d) })
 #define NO_DATE D(0, 0, 0)
 
-#define T0 utc_ms(2026, 3, 2, 8, 0)       /* Monday, 09:00 in Berlin */
+#define T0 utc_ms(2026, 3, 2, 8, 0)	   /* Monday, 09:00 in Berlin */
 #define EV_START utc_ms(2026, 3, 4, 17, 0) /* Wednesday 18:00 Berlin */
 
 #define MON 0x01
@@ -131,8 +131,8 @@ static inline uint64_t elog_add(const void *entry, size_t size)
 	return lsn;
 }
 
-static inline int log_hook(void *ctx, unsigned lane, const void *entry, size_t size,
-		    uint64_t *lsn)
+static inline int log_hook(void *ctx, unsigned lane, const void *entry,
+			   size_t size, uint64_t *lsn)
 {
 	(void)ctx;
 	(void)lane;
@@ -175,8 +175,8 @@ static inline void set_customer(struct core_req *q, const char *cust)
 	memcpy(q->customer_id, cust, n);
 }
 
-static inline struct core_req q_book(core_time now, uint64_t event_id, const char *cust,
-			      enum core_payment pay)
+static inline struct core_req q_book(core_time now, uint64_t event_id,
+				     const char *cust, enum core_payment pay)
 {
 	struct core_req q = q_new(CORE_OP_BOOK, now);
 	q.event_id = event_id;
@@ -193,7 +193,7 @@ static inline struct core_req q_cancel(core_time now, uint64_t booking_id)
 }
 
 static inline struct core_req q_pay(core_time now, uint64_t booking_id, bool ok,
-			     uint64_t amount, const char *currency)
+				    uint64_t amount, const char *currency)
 {
 	struct core_req q = q_new(CORE_OP_PAY, now);
 	q.booking_id = booking_id;
@@ -205,7 +205,7 @@ static inline struct core_req q_pay(core_time now, uint64_t booking_id, bool ok,
 }
 
 static inline struct core_req q_patch(core_time now, uint64_t event_id,
-			       int64_t capacity, bool cancel)
+				      int64_t capacity, bool cancel)
 {
 	struct core_req q = q_new(CORE_OP_EVENT_PATCH, now);
 	q.event_id = event_id;
@@ -214,8 +214,9 @@ static inline struct core_req q_patch(core_time now, uint64_t event_id,
 	return q;
 }
 
-static inline struct core_req q_named(enum core_op op, core_time now, uint64_t org_id,
-			       const char *name, const char *tz)
+static inline struct core_req q_named(enum core_op op, core_time now,
+				      uint64_t org_id, const char *name,
+				      const char *tz)
 {
 	struct core_req q = q_new(op, now);
 	q.u.cat.org_id = org_id;
@@ -225,7 +226,7 @@ static inline struct core_req q_named(enum core_op op, core_time now, uint64_t o
 }
 
 static inline struct core_req q_generate(core_time now, uint64_t series_id,
-				  struct core_date until)
+					 struct core_date until)
 {
 	struct core_req q = q_new(CORE_OP_GENERATE, now);
 	q.u.generate.series_id = series_id;
@@ -233,17 +234,18 @@ static inline struct core_req q_generate(core_time now, uint64_t series_id,
 	return q;
 }
 
-static inline void with_key(struct core_req *q, uint64_t hi, uint64_t lo, uint64_t fp)
+static inline void with_key(struct core_req *q, uint64_t hi, uint64_t lo,
+			    uint64_t fp)
 {
 	q->idem.hi = hi;
 	q->idem.lo = lo;
 	q->idem.fingerprint = fp;
 }
 
-static inline void spec_init(struct core_series_spec *s, uint64_t org, uint64_t loc,
-		      uint64_t ins, const char *tz, uint8_t mask,
-		      unsigned start_minute, struct core_date first,
-		      struct core_date last)
+static inline void spec_init(struct core_series_spec *s, uint64_t org,
+			     uint64_t loc, uint64_t ins, const char *tz,
+			     uint8_t mask, unsigned start_minute,
+			     struct core_date first, struct core_date last)
 {
 	memset(s, 0, sizeof(*s));
 	s->org_id = org;
@@ -277,7 +279,7 @@ static inline void one_class(struct core_series_spec *spec, uint32_t capacity,
 /* ---- booking views ---- */
 
 static inline bool view_eq(const struct core_booking_view *a,
-		    const struct core_booking_view *b)
+			   const struct core_booking_view *b)
 {
 	return a->id == b->id && a->event_id == b->event_id &&
 	       strcmp(a->customer_id, b->customer_id) == 0 &&
@@ -287,7 +289,7 @@ static inline bool view_eq(const struct core_booking_view *a,
 }
 
 static inline bool event_eq(const struct core_event_view *a,
-		     const struct core_event_view *b)
+			    const struct core_event_view *b)
 {
 	return a->id == b->id && a->series_id == b->series_id &&
 	       a->org_id == b->org_id && a->location_id == b->location_id &&
@@ -305,7 +307,8 @@ static inline bool event_eq(const struct core_event_view *a,
 /* ---- the standalone state ---- */
 
 /* Payment outcomes that are refused but still recorded (flagged). */
-static inline bool recorded_refusal(const struct core_req *q, enum core_code code)
+static inline bool recorded_refusal(const struct core_req *q,
+				    enum core_code code)
 {
 	return q->op == CORE_OP_PAY &&
 	       (code == CORE_NOT_PENDING || code == CORE_PAYMENT_MISMATCH);
@@ -314,7 +317,7 @@ static inline bool recorded_refusal(const struct core_req *q, enum core_code cod
 /* Decide and apply. Every refusal and every replay must come with an empty
  * entry: it changes nothing. */
 static inline enum core_code sdo(core_state *st, const struct core_req *q,
-			  struct core_resp *r)
+				 struct core_resp *r)
 {
 	const void *entry = NULL;
 	size_t size = 0;
@@ -377,8 +380,8 @@ static inline uint64_t st_event_count(const core_state *st)
 }
 
 /* Generation until done (each chunk is its own entry); the events made. */
-static inline uint32_t st_generate(core_state *st, core_time now, uint64_t series_id,
-			    struct core_date until)
+static inline uint32_t st_generate(core_state *st, core_time now,
+				   uint64_t series_id, struct core_date until)
 {
 	struct core_req q = q_generate(now, series_id, until);
 	struct core_resp r;
@@ -395,8 +398,8 @@ static inline uint32_t st_generate(core_state *st, core_time now, uint64_t serie
 }
 
 static inline enum core_code st_series(core_state *st, core_time now,
-				struct core_series_spec *spec,
-				struct core_resp *r)
+				       struct core_series_spec *spec,
+				       struct core_resp *r)
 {
 	struct core_req q = q_new(CORE_OP_SERIES_CREATE, now);
 	q.u.series = spec;
@@ -404,8 +407,9 @@ static inline enum core_code st_series(core_state *st, core_time now,
 }
 
 /* One class on Wednesday 2026-03-04 18:00 Berlin (EV_START); its id. */
-static inline uint64_t st_event(core_state *st, uint32_t capacity, uint32_t waitlist,
-			 uint32_t price, const char *currency)
+static inline uint64_t st_event(core_state *st, uint32_t capacity,
+				uint32_t waitlist, uint32_t price,
+				const char *currency)
 {
 	struct core_series_spec spec;
 	struct core_event_view v;
@@ -423,8 +427,9 @@ static inline uint64_t st_event(core_state *st, uint32_t capacity, uint32_t wait
 	return id;
 }
 
-static inline struct core_resp st_book(core_state *st, core_time now, uint64_t ev,
-				const char *cust, enum core_payment pay)
+static inline struct core_resp st_book(core_state *st, core_time now,
+				       uint64_t ev, const char *cust,
+				       enum core_payment pay)
 {
 	struct core_req q = q_book(now, ev, cust, pay);
 	struct core_resp r;
@@ -447,7 +452,6 @@ static inline struct core_booking_view st_bk(const core_state *st, uint64_t id)
 	CHECK(core_state_booking(st, id, &v) == CORE_OK);
 	return v;
 }
-
 
 /* The runtime expires holds on CORE_OP_TICK (and before every decision). */
 struct rt {
@@ -485,9 +489,11 @@ static inline void rt_catalog(core_port *p)
 	q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Loft", "America/New_York");
 	CHECK(rcall(p, &q).id == 2);
 	for (uint64_t i = 1; i <= 3; i++) {
-		q = q_named(CORE_OP_LOCATION_CREATE, T0, i <= 2 ? 1 : 2, "Room", "");
+		q = q_named(CORE_OP_LOCATION_CREATE, T0, i <= 2 ? 1 : 2, "Room",
+			    "");
 		CHECK(rcall(p, &q).id == i);
-		q = q_named(CORE_OP_INSTRUCTOR_CREATE, T0, i <= 2 ? 1 : 2, "Coach", "");
+		q = q_named(CORE_OP_INSTRUCTOR_CREATE, T0, i <= 2 ? 1 : 2,
+			    "Coach", "");
 		CHECK(rcall(p, &q).id == i);
 	}
 }
@@ -502,7 +508,7 @@ static inline void rt_open_logged(struct rt *rt, struct core_config *cfg)
 }
 
 static inline struct core_resp rt_series(core_port *p, core_time now,
-				  struct core_series_spec *spec)
+					 struct core_series_spec *spec)
 {
 	struct core_req q = q_new(CORE_OP_SERIES_CREATE, now);
 	struct core_resp r;
@@ -514,7 +520,7 @@ static inline struct core_resp rt_series(core_port *p, core_time now,
 
 /* Every event, via EVENT_GET on the dense ids 1, 2, ... */
 static inline uint32_t rt_all_events(core_port *p, core_time now,
-			      struct core_event_view *out, uint32_t cap)
+				     struct core_event_view *out, uint32_t cap)
 {
 	uint32_t n = 0;
 
@@ -574,8 +580,9 @@ static inline uint32_t rt_daily(core_port *p, struct core_date first,
 }
 
 /* A one-class series on Wed 2026-03-04 18:00 Berlin; the event's id. */
-static inline uint64_t rt_event(core_port *p, uint32_t capacity, uint32_t waitlist,
-			 uint32_t price, const char *currency)
+static inline uint64_t rt_event(core_port *p, uint32_t capacity,
+				uint32_t waitlist, uint32_t price,
+				const char *currency)
 {
 	static struct core_event_view all[4096];
 	struct core_series_spec spec;
@@ -600,9 +607,9 @@ static inline uint32_t rt_tick(core_port *p, core_time now)
 
 /* How many of shard_count shards hold events of v[n]; per_shard[s]: how
  * many each. */
-static inline unsigned shards_of(const core *c,
-				 const struct core_event_view *v, uint32_t n,
-				 unsigned shard_count, uint32_t *per_shard)
+static inline unsigned shards_of(const core *c, const struct core_event_view *v,
+				 uint32_t n, unsigned shard_count,
+				 uint32_t *per_shard)
 {
 	unsigned used = 0;
 	for (unsigned s = 0; s < shard_count; s++)

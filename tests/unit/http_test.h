@@ -34,8 +34,6 @@
 #include "check.h"
 #include "jwt_test.h"
 
-
-
 #define SERVICE_KEY "svc-key-0123456789"
 #define ANON_KEY "anon-key-0123456789"
 #define JWT_SECRET "jwt-secret-0123456789"
@@ -58,12 +56,12 @@ struct srv {
 };
 
 struct srv_conn {
-	struct buf out;     /* every answer, in order */
+	struct buf out; /* every answer, in order */
 	unsigned answer_count;
 	struct sub subs[SUB_MAX];
 	unsigned sub_count;
-	unsigned sub_room;      /* srv_submit -EAGAIN once sub_count reaches it */
-	uint8_t in[1 << 21];    /* bytes kept, as net.c keeps them */
+	unsigned sub_room;   /* srv_submit -EAGAIN once sub_count reaches it */
+	uint8_t in[1 << 21]; /* bytes kept, as net.c keeps them */
 	size_t in_size;
 	bool closed;
 	void *state;
@@ -86,8 +84,8 @@ void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 	buf_put(srv_answer_begin(c), bytes, size);
 }
 
-int srv_submit(struct srv_conn *c, const struct core_req *req,
-	       const void *ctx, size_t ctx_size)
+int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
+	       size_t ctx_size)
 {
 	if (ctx_size > SRV_CTX_SIZE_MAX)
 		abort();
@@ -100,18 +98,46 @@ int srv_submit(struct srv_conn *c, const struct core_req *req,
 	return 0;
 }
 
-struct srv *srv_conn_srv(struct srv_conn *c) { (void)c; return &g_srv; }
-bool srv_conn_writable(const struct srv_conn *c) { (void)c; return true; }
-void srv_count_response(struct srv_conn *c, int status) { (void)c; g_counted[status / 100 % 6]++; }
+struct srv *srv_conn_srv(struct srv_conn *c)
+{
+	(void)c;
+	return &g_srv;
+}
+bool srv_conn_writable(const struct srv_conn *c)
+{
+	(void)c;
+	return true;
+}
+void srv_count_response(struct srv_conn *c, int status)
+{
+	(void)c;
+	g_counted[status / 100 % 6]++;
+}
 
-const char *srv_conn_peer(const struct srv_conn *c) { (void)c; return "127.0.0.1"; }
-uint64_t srv_conn_peer_key(const struct srv_conn *c) { (void)c; return 0x7f000001; }
-bool srv_conn_in_reserve(const struct srv_conn *c) { (void)c; return false; }
+const char *srv_conn_peer(const struct srv_conn *c)
+{
+	(void)c;
+	return "127.0.0.1";
+}
+uint64_t srv_conn_peer_key(const struct srv_conn *c)
+{
+	(void)c;
+	return 0x7f000001;
+}
+bool srv_conn_in_reserve(const struct srv_conn *c)
+{
+	(void)c;
+	return false;
+}
 const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
 struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
 void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
 static int g_refresh_rc = -ENOTSUP; /* what srv_refresh_views answers */
-int srv_refresh_views(struct srv *s) { (void)s; return g_refresh_rc; }
+int srv_refresh_views(struct srv *s)
+{
+	(void)s;
+	return g_refresh_rc;
+}
 core_time srv_now(void) { return g_now; }
 
 /* ---- helpers ---- */
@@ -164,10 +190,7 @@ static inline long feeds(struct srv_conn *c, const char *s)
 }
 
 /* Parse again what is kept (net.c does after answers went out). */
-static inline long refeed(struct srv_conn *c)
-{
-	return feed(c, "", 0);
-}
+static inline long refeed(struct srv_conn *c) { return feed(c, "", 0); }
 
 static inline void out_reset(struct srv_conn *c)
 {
@@ -179,7 +202,8 @@ static inline void out_reset(struct srv_conn *c)
 static inline const char *out_str(struct srv_conn *c)
 {
 	static char buf[1 << 20];
-	size_t n = c->out.size < sizeof(buf) - 1 ? c->out.size : sizeof(buf) - 1;
+	size_t n =
+		c->out.size < sizeof(buf) - 1 ? c->out.size : sizeof(buf) - 1;
 	memcpy(buf, c->out.data ? (const char *)c->out.data : "", n);
 	buf[n] = '\0';
 	return buf;
@@ -207,7 +231,8 @@ static inline const char *out_body(struct srv_conn *c)
 
 /* Renders submit i with resp into c->out. */
 static inline void render(struct srv_conn *c, unsigned i, int rc,
-		   const struct core_resp *resp, const struct srv_views *views)
+			  const struct core_resp *resp,
+			  const struct srv_views *views)
 {
 	static const struct srv_views none;
 	srv_http_proto.render(c, c->state, c->subs[i].ctx, rc, resp,
@@ -220,8 +245,9 @@ static inline const char *jwt(const char *sub, int64_t exp_s)
 	static char tok[1024];
 	char payload[256];
 
-	snprintf(payload, sizeof(payload), "{\"sub\":\"%s\",\"exp\":%" PRId64 "}",
-		 sub, g_now / 1000 + exp_s);
+	snprintf(payload, sizeof(payload),
+		 "{\"sub\":\"%s\",\"exp\":%" PRId64 "}", sub,
+		 g_now / 1000 + exp_s);
 	jwt_sign(JWT_HS256_HEADER, payload, JWT_SECRET, EVP_sha256(), tok);
 	return tok;
 }
@@ -245,7 +271,7 @@ static inline const char *stripe_sig(const char *body)
 
 /* A request with a body and Content-Length. */
 static inline const char *req(const char *method, const char *path,
-		       const char *headers, const char *body)
+			      const char *headers, const char *body)
 {
 	static char buf[1 << 17];
 	snprintf(buf, sizeof(buf),

@@ -52,7 +52,6 @@ static char data_dir[300];
 static int wake_fd = -1; /* basic: the replicator wakes on the log's eventfd */
 static const char *base_url;
 
-
 static inline uint64_t rnd(void)
 {
 	seed ^= seed << 13;
@@ -156,14 +155,12 @@ static inline void db_drop_name(const char *name)
 	PQfinish(c);
 }
 
-static inline void db_drop(void)
-{
-	db_drop_name(db_name);
-}
+static inline void db_drop(void) { db_drop_name(db_name); }
 
 /* ---- the node ---- */
 
-static inline int rm_one(const char *p, const struct stat *sb, int f, struct FTW *w)
+static inline int rm_one(const char *p, const struct stat *sb, int f,
+			 struct FTW *w)
 {
 	(void)sb, (void)f, (void)w;
 	return remove(p);
@@ -257,7 +254,8 @@ static inline uint64_t catalogue(node *n)
 		s[i].skip_count = 1;
 		s[i].skip[0] = (struct core_date){ 2026, 1, 6 };
 		r = call(n, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
-					       .now = now_ms, .u.series = &s[i] });
+					       .now = now_ms,
+					       .u.series = &s[i] });
 		CHECK(r.code == CORE_OK);
 		lsn = r.lsn;
 	}
@@ -267,8 +265,10 @@ static inline uint64_t catalogue(node *n)
 static inline uint32_t event_count(node *n)
 {
 	uint32_t id = 1;
-	while (call(n, (struct core_req){ .op = CORE_OP_EVENT_GET, .now = now_ms,
-					  .event_id = id }).code == CORE_OK)
+	while (call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+					  .now = now_ms,
+					  .event_id = id })
+		       .code == CORE_OK)
 		id++;
 	return id - 1;
 }
@@ -288,7 +288,8 @@ static inline uint64_t random_op(node *n, uint32_t events)
 		req.event_id = ev;
 		snprintf(req.customer_id, sizeof(req.customer_id), "c%u",
 			 (unsigned)(1 + rnd() % CUSTOMER_COUNT));
-		req.u.book.payment = rnd() % 8 == 0 ? CORE_PAY_NONE : CORE_PAY_AUTO;
+		req.u.book.payment =
+			rnd() % 8 == 0 ? CORE_PAY_NONE : CORE_PAY_AUTO;
 		req.idem = (struct core_idem){ rnd() | 1, rnd(), rnd() };
 	} else if (k < 72) {
 		req.op = CORE_OP_CANCEL;
@@ -362,40 +363,56 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 		  " status, coalesce(instructor_id, 0),"
 		  " (extract(epoch FROM start_at) * 1000)::bigint, title,"
 		  " series_id, duration_min FROM class_events ORDER BY id");
-	br = q(c, "SELECT id, customer_id, status, coalesce((extract(epoch FROM"
-		  " hold_expires_at) * 1000)::bigint, 0) FROM registrations ORDER BY id");
-	wr = q(c, "SELECT booking_id, rank() OVER (PARTITION BY event_id ORDER BY"
-		  " position) FROM event_waitlists WHERE promoted_at IS NULL AND"
-		  " left_at IS NULL ORDER BY booking_id");
+	br = q(c,
+	       "SELECT id, customer_id, status, coalesce((extract(epoch FROM"
+	       " hold_expires_at) * 1000)::bigint, 0) FROM registrations ORDER BY id");
+	wr = q(c,
+	       "SELECT booking_id, rank() OVER (PARTITION BY event_id ORDER BY"
+	       " position) FROM event_waitlists WHERE promoted_at IS NULL AND"
+	       " left_at IS NULL ORDER BY booking_id");
 	CHECK(PQntuples(er) == (int)events);
 	for (uint32_t id = 1; id <= events && (int)id <= PQntuples(er); id++) {
-		struct core_event_view v = call(n, (struct core_req){
-			.op = CORE_OP_EVENT_GET, .now = now_ms, .event_id = id }).event;
+		struct core_event_view v =
+			call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+						   .now = now_ms,
+						   .event_id = id })
+				.event;
 		int row = (int)id - 1;
 
 		CHECK(strtoull(PQgetvalue(er, row, 0), NULL, 10) == id);
 		CHECK(strtoul(PQgetvalue(er, row, 1), NULL, 10) == v.capacity);
 		CHECK(strtoul(PQgetvalue(er, row, 2), NULL, 10) == v.booked);
 		CHECK(strtoul(PQgetvalue(er, row, 3), NULL, 10) == v.held);
-		CHECK(strtoul(PQgetvalue(er, row, 4), NULL, 10) == v.waitlist_length);
+		CHECK(strtoul(PQgetvalue(er, row, 4), NULL, 10) ==
+		      v.waitlist_length);
 		CHECK(strcmp(PQgetvalue(er, row, 5),
-			     v.status == CORE_EVENT_CANCELLED ? "cancelled"
-							      : "scheduled") == 0);
-		CHECK(strtoull(PQgetvalue(er, row, 6), NULL, 10) == v.instructor_id);
+			     v.status == CORE_EVENT_CANCELLED
+				     ? "cancelled"
+				     : "scheduled") == 0);
+		CHECK(strtoull(PQgetvalue(er, row, 6), NULL, 10) ==
+		      v.instructor_id);
 		CHECK(strtoll(PQgetvalue(er, row, 7), NULL, 10) == v.start_at);
 		CHECK(strcmp(PQgetvalue(er, row, 8), v.title) == 0);
-		CHECK(strtoull(PQgetvalue(er, row, 9), NULL, 10) == v.series_id);
-		CHECK(strtoul(PQgetvalue(er, row, 10), NULL, 10) == v.duration_min);
+		CHECK(strtoull(PQgetvalue(er, row, 9), NULL, 10) ==
+		      v.series_id);
+		CHECK(strtoul(PQgetvalue(er, row, 10), NULL, 10) ==
+		      v.duration_min);
 		if (check_fail_count != bad) {
-			fprintf(stderr, "event %u: core cap %u booked %u held %u wl %u "
-				"status %u\n", id, v.capacity, v.booked, v.held,
+			fprintf(stderr,
+				"event %u: core cap %u booked %u held %u wl %u "
+				"status %u\n",
+				id, v.capacity, v.booked, v.held,
 				v.waitlist_length, v.status);
 			bad = check_fail_count;
 		}
 		for (uint32_t seq = 1;; seq++) {
-			struct core_resp r = call(n, (struct core_req){
-				.op = CORE_OP_BOOKING_GET, .now = now_ms,
-				.booking_id = (uint64_t)id << 24 | seq });
+			struct core_resp r =
+				call(n,
+				     (struct core_req){
+					     .op = CORE_OP_BOOKING_GET,
+					     .now = now_ms,
+					     .booking_id = (uint64_t)id << 24 |
+							   seq });
 			int b;
 
 			if (r.code != CORE_OK)
@@ -405,28 +422,39 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 				CHECK(!"booking missing in registrations");
 				continue;
 			}
-			CHECK(strtoull(PQgetvalue(br, b, 0), NULL, 10) == r.booking.id);
-			CHECK(strcmp(PQgetvalue(br, b, 1), r.booking.customer_id) == 0);
+			CHECK(strtoull(PQgetvalue(br, b, 0), NULL, 10) ==
+			      r.booking.id);
+			CHECK(strcmp(PQgetvalue(br, b, 1),
+				     r.booking.customer_id) == 0);
 			CHECK(strcmp(PQgetvalue(br, b, 2),
-				     core_booking_status_name(r.booking.status)) == 0);
+				     core_booking_status_name(
+					     r.booking.status)) == 0);
 			CHECK(strtoll(PQgetvalue(br, b, 3), NULL, 10) ==
 			      r.booking.hold_expires_at);
 			if (r.booking.status == CORE_BOOKING_WAITLISTED) {
 				int w = (int)waiting++;
 				CHECK(w < PQntuples(wr));
 				if (w < PQntuples(wr)) {
-					CHECK(strtoull(PQgetvalue(wr, w, 0), NULL, 10) ==
-					      r.booking.id);
-					CHECK(strtoul(PQgetvalue(wr, w, 1), NULL, 10) ==
+					CHECK(strtoull(PQgetvalue(wr, w, 0),
+						       NULL,
+						       10) == r.booking.id);
+					CHECK(strtoul(PQgetvalue(wr, w, 1),
+						      NULL, 10) ==
 					      r.booking.position);
 				}
 			}
 			if (check_fail_count != bad) {
-				fprintf(stderr, "booking %" PRIu64 ": core %s hold %" PRId64
-					" pos %u; pg %s\n", r.booking.id,
-					core_booking_status_name(r.booking.status),
-					r.booking.hold_expires_at, r.booking.position,
-					b < PQntuples(br) ? PQgetvalue(br, b, 2) : "-");
+				fprintf(stderr,
+					"booking %" PRIu64
+					": core %s hold %" PRId64
+					" pos %u; pg %s\n",
+					r.booking.id,
+					core_booking_status_name(
+						r.booking.status),
+					r.booking.hold_expires_at,
+					r.booking.position,
+					b < PQntuples(br) ? PQgetvalue(br, b, 2)
+							  : "-");
 				bad = check_fail_count;
 			}
 		}
@@ -441,35 +469,45 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 
 	/* Every booking's customer has its row (implied ones are inserted by
 	 * the stream their id hashes to, also after a partial commit). */
-	CHECK(q_int(c, "SELECT count(*) FROM registrations r WHERE NOT EXISTS"
-		       " (SELECT 1 FROM customers u WHERE u.id = r.customer_id)") == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM registrations r WHERE NOT EXISTS"
+		    " (SELECT 1 FROM customers u WHERE u.id = r.customer_id)") ==
+	      0);
 
 	/* The seed's booking-conflicts query: no row. */
-	CHECK(q_int(c, "SELECT count(*) FROM (SELECT event_id, count(*) AS"
-		       " registration_count, capacity, reg_count FROM"
-		       " public.registrations r JOIN public.class_events e ON"
-		       " e.id = r.event_id WHERE r.status = 'confirmed' GROUP BY"
-		       " event_id, capacity, reg_count HAVING count(*) != reg_count) x")
-	      == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM (SELECT event_id, count(*) AS"
+		    " registration_count, capacity, reg_count FROM"
+		    " public.registrations r JOIN public.class_events e ON"
+		    " e.id = r.event_id WHERE r.status = 'confirmed' GROUP BY"
+		    " event_id, capacity, reg_count HAVING count(*) != reg_count) x") ==
+	      0);
 	/* Counters = registrations, for every status. */
-	CHECK(q_int(c, "SELECT count(*) FROM class_events e WHERE"
-		       " e.held_count <> (SELECT count(*) FROM registrations r WHERE"
-		       " r.event_id = e.id AND r.status = 'pending_payment') OR"
-		       " e.waitlist_count <> (SELECT count(*) FROM registrations r"
-		       " WHERE r.event_id = e.id AND r.status = 'waitlisted')") == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM class_events e WHERE"
+		    " e.held_count <> (SELECT count(*) FROM registrations r WHERE"
+		    " r.event_id = e.id AND r.status = 'pending_payment') OR"
+		    " e.waitlist_count <> (SELECT count(*) FROM registrations r"
+		    " WHERE r.event_id = e.id AND r.status = 'waitlisted')") ==
+	      0);
 	/* A waiting row <=> a waitlisted registration. */
-	CHECK(q_int(c, "SELECT count(*) FROM event_waitlists w JOIN registrations r"
-		       " ON r.id = w.booking_id WHERE (w.promoted_at IS NULL AND"
-		       " w.left_at IS NULL) <> (r.status = 'waitlisted')") == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM event_waitlists w JOIN registrations r"
+		    " ON r.id = w.booking_id WHERE (w.promoted_at IS NULL AND"
+		    " w.left_at IS NULL) <> (r.status = 'waitlisted')") == 0);
 	/* Every month holding an event has its partition (and rows are in it). */
-	CHECK(q_int(c, "SELECT count(*) FROM class_events e WHERE"
-		       " e.tableoid::regclass::text <> 'class_events_' ||"
-		       " to_char(e.start_at AT TIME ZONE 'UTC', 'YYYY_MM')") == 0);
-	CHECK(q_int(c, "SELECT count(DISTINCT to_char(start_at AT TIME ZONE 'UTC',"
-		       " 'YYYY_MM')) FROM class_events") >= 1);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM class_events e WHERE"
+		    " e.tableoid::regclass::text <> 'class_events_' ||"
+		    " to_char(e.start_at AT TIME ZONE 'UTC', 'YYYY_MM')") == 0);
+	CHECK(q_int(c,
+		    "SELECT count(DISTINCT to_char(start_at AT TIME ZONE 'UTC',"
+		    " 'YYYY_MM')) FROM class_events") >= 1);
 	/* Every customer of a booking is a customer row. */
-	CHECK(q_int(c, "SELECT count(*) FROM registrations r WHERE NOT EXISTS"
-		       " (SELECT 1 FROM customers c WHERE c.id = r.customer_id)") == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM registrations r WHERE NOT EXISTS"
+		    " (SELECT 1 FROM customers c WHERE c.id = r.customer_id)") ==
+	      0);
 	if (whole_log) { /* each record of the log once */
 		struct counts cn = { 0 };
 		wal_reader *rd = NULL;
@@ -480,14 +518,17 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 		while (wal_reader_next(rd, 100000, count_rec, &cn) > 0)
 			;
 		wal_reader_close(rd);
-		CHECK(q_int(c, "SELECT count(*) FROM class_events") == (int64_t)cn.events);
+		CHECK(q_int(c, "SELECT count(*) FROM class_events") ==
+		      (int64_t)cn.events);
 		CHECK(q_int(c, "SELECT count(*) FROM registrations") ==
 		      (int64_t)cn.bookings);
-		CHECK(q_int(c, "SELECT count(*) FROM payments") == (int64_t)cn.payments);
+		CHECK(q_int(c, "SELECT count(*) FROM payments") ==
+		      (int64_t)cn.payments);
 		CHECK(q_int(c, "SELECT count(*) FROM notifications") ==
 		      (int64_t)cn.notifications);
-		printf("  log: %" PRIu64 " events, %" PRIu64 " bookings, %" PRIu64
-		       " payments, %" PRIu64 " notifications: each once\n",
+		printf("  log: %" PRIu64 " events, %" PRIu64
+		       " bookings, %" PRIu64 " payments, %" PRIu64
+		       " notifications: each once\n",
 		       cn.events, cn.bookings, cn.payments, cn.notifications);
 	}
 }
@@ -540,7 +581,8 @@ static struct repl_op_stat fake_ops[2];
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The server's cumulative counters; two replicators may ask at once. */
-static inline unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigned cap)
+static inline unsigned fake_metrics(void *ctx, struct repl_op_stat *out,
+				    unsigned cap)
 {
 	(void)ctx;
 	pthread_mutex_lock(&fake_lock);
@@ -557,8 +599,8 @@ static inline unsigned fake_metrics(void *ctx, struct repl_op_stat *out, unsigne
 }
 
 /* streams 0: the default count. */
-static inline repl *start_repl_streams(node *n, const char *conninfo, uint32_t batch,
-				uint32_t streams)
+static inline repl *start_repl_streams(node *n, const char *conninfo,
+				       uint32_t batch, uint32_t streams)
 {
 	struct repl_config cfg;
 	char err[256];
@@ -598,16 +640,18 @@ static inline bool catch_up(repl *r, uint64_t lsn)
 
 	repl_status(r, &st);
 	if (rc)
-		fprintf(stderr, "catch-up to %" PRIu64 ": %s (applied %" PRIu64
-			", %s: %s)\n", lsn, strerror(-rc), st.applied_lsn,
+		fprintf(stderr,
+			"catch-up to %" PRIu64 ": %s (applied %" PRIu64
+			", %s: %s)\n",
+			lsn, strerror(-rc), st.applied_lsn,
 			repl_state_name(st.state), st.error);
 	return rc == 0;
 }
 
 /* A fresh database (conninfo) and node: the catalogue and `ops` random
  * decisions, settled at *lsn; *events their count. */
-static inline node *fresh_node(char *conninfo, size_t size, int ops, uint32_t *events,
-			uint64_t *lsn)
+static inline node *fresh_node(char *conninfo, size_t size, int ops,
+			       uint32_t *events, uint64_t *lsn)
 {
 	node *n;
 
@@ -626,7 +670,7 @@ static inline node *fresh_node(char *conninfo, size_t size, int ops, uint32_t *e
 /* Books customer on the last of events 1..events that takes a booking
  * (after random operations the last one may be full or cancelled). */
 static inline struct core_resp book_last_open(node *n, uint32_t events,
-				       const char *customer)
+					      const char *customer)
 {
 	struct core_resp b = { .code = CORE_NO_EVENT };
 
@@ -635,7 +679,8 @@ static inline struct core_resp book_last_open(node *n, uint32_t events,
 				       .now = (now_ms += OP_MS),
 				       .event_id = e };
 
-		snprintf(bq.customer_id, sizeof(bq.customer_id), "%s", customer);
+		snprintf(bq.customer_id, sizeof(bq.customer_id), "%s",
+			 customer);
 		b = call(n, bq);
 	}
 	return b;
@@ -669,11 +714,10 @@ static inline void case_end(repl *r, PGconn *c, node *n)
  * none: all but named_only, which runs only when named), the data folder
  * removed if every check passed; prints "<prog>: N checks, M failed" and
  * returns the exit status (77: no DATABASE_URL). */
-static inline int repl_test_main(const char *named_only, int argc,
-				 char **argv)
+static inline int repl_test_main(const char *named_only, int argc, char **argv)
 {
-	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1
-						 : argv[0];
+	const char *prog =
+		strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	struct check_tests *cases = check_test_list();
 	const char *only = argc > 1 ? argv[1] : NULL;
 	const char *s = getenv("TEST_REPL_SEED");
@@ -683,7 +727,8 @@ static inline int repl_test_main(const char *named_only, int argc,
 		printf("%s: DATABASE_URL not set: skipped\n", prog);
 		return 77;
 	}
-	seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	seed = s ? strtoull(s, NULL, 10)
+		 : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	if (!seed)
 		seed = 1;
 	seed0 = seed;

@@ -27,18 +27,13 @@
 #include "guard_test.h"
 #include "jwt_test.h"
 
-
-
 #define NOW INT64_C(1795000000000) /* 2026-11-18, ms */
 #define NOW_S (NOW / 1000)
 #define SECRET "jwt-secret-0123456789"
 
 /* ---- guard page ---- */
 
-static const char *guarded(const char *s, size_t n)
-{
-	return guard_copy(s, n);
-}
+static const char *guarded(const char *s, size_t n) { return guard_copy(s, n); }
 
 /* ---- building tokens ---- */
 
@@ -125,7 +120,8 @@ CHECK_TEST_FN(test_keys)
 	CHECK(auth_bearer(&cfg, NULL, 0, NOW, &who) == AUTH_MISSING);
 	CHECK(who.role == AUTH_NONE);
 	/* the length given is what counts, not a NUL */
-	CHECK(auth_bearer(&cfg, "service-key-abcdefXYZ", 18, NOW, &who) == AUTH_OK);
+	CHECK(auth_bearer(&cfg, "service-key-abcdefXYZ", 18, NOW, &who) ==
+	      AUTH_OK);
 	CHECK(who.role == AUTH_SERVICE);
 	CHECK(auth_bearer(&cfg, "service-key-abcdef", 17, NOW, &who) ==
 	      AUTH_BAD_TOKEN);
@@ -160,7 +156,8 @@ CHECK_TEST_FN(test_jwt)
 		       ",\"exp\":1795000060,\"iat\":1794999000"),
 		SECRET);
 	CHECK(bearer(t, &who) == AUTH_OK);
-	CHECK(strcmp(who.customer_id, "550e8400-e29b-41d4-a716-446655440000") == 0);
+	CHECK(strcmp(who.customer_id, "550e8400-e29b-41d4-a716-446655440000") ==
+	      0);
 
 	/* wrong secret, tampered payload or signature */
 	t = jwt(HS256, claims("cus_42", exp_in(60)), "other-secret");
@@ -187,7 +184,7 @@ CHECK_TEST_FN(test_jwt)
 		n = jwt_b64url("{\"alg\":\"none\"}", 14, h);
 		h[n] = '\0';
 		n = jwt_b64url(claims("cus_42", exp_in(60)),
-			   strlen(claims("cus_42", exp_in(60))), p);
+			       strlen(claims("cus_42", exp_in(60))), p);
 		p[n] = '\0';
 		snprintf(buf, sizeof(buf), "%s.%s.", h, p);
 		CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
@@ -219,21 +216,25 @@ CHECK_TEST_FN(test_jwt)
 	CHECK(bearer(t, &who) == AUTH_EXPIRED);
 	CHECK(who.role == AUTH_NONE);
 	t = jwt(HS256, claims("cus_42", exp_in(0)), SECRET);
-	CHECK(bearer(t, &who) == AUTH_EXPIRED);         /* now == exp */
-	CHECK(bearer_at(t, NOW - 1, &who) == AUTH_OK);  /* 1 ms before */
+	CHECK(bearer(t, &who) == AUTH_EXPIRED);	       /* now == exp */
+	CHECK(bearer_at(t, NOW - 1, &who) == AUTH_OK); /* 1 ms before */
 	t = jwt(HS256, claims("cus_42", ""), SECRET);
-	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* missing: invalid */
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN); /* missing: invalid */
 	CHECK(who.role == AUTH_NONE);
 	/* not integer seconds, or out of range: invalid, never converted
 	 * (1e300 * 1000 overflowed core_time: undefined behaviour) */
 	{
 		static const char *const bad[] = {
-			",\"exp\":1e300",       ",\"exp\":-1e300",
-			",\"exp\":1.0e10",      ",\"exp\":1795000060.5",
-			",\"exp\":1795000060.0", ",\"exp\":-1",
+			",\"exp\":1e300",
+			",\"exp\":-1e300",
+			",\"exp\":1.0e10",
+			",\"exp\":1795000060.5",
+			",\"exp\":1795000060.0",
+			",\"exp\":-1",
 			",\"exp\":253402300800", /* 10000-01-01 */
 			",\"exp\":9223372036854775807",
-			",\"exp\":true",        ",\"exp\":[1895000000]",
+			",\"exp\":true",
+			",\"exp\":[1895000000]",
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			t = jwt(HS256, claims("cus_42", bad[i]), SECRET);
@@ -242,7 +243,9 @@ CHECK_TEST_FN(test_jwt)
 		}
 		/* bad nbf and iat beside a good exp */
 		static const char *const bad_times[] = {
-			",\"nbf\":1e300", ",\"nbf\":-5", ",\"iat\":1e300",
+			",\"nbf\":1e300",
+			",\"nbf\":-5",
+			",\"iat\":1e300",
 			",\"iat\":\"now\"",
 		};
 		for (size_t i = 0; i < CHECK_COUNT_OF(bad_times); i++) {
@@ -261,7 +264,7 @@ CHECK_TEST_FN(test_jwt)
 		CHECK(bearer(t, &who) == AUTH_EXPIRED);
 	}
 	t = jwt(HS256, claims("cus_42", ",\"exp\":\"1895000000\""), SECRET);
-	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* not a number */
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN); /* not a number */
 	t = jwt(HS256, claims("cus_42", ",\"exp\":null"), SECRET);
 	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
 	/* nbf */
@@ -299,9 +302,10 @@ CHECK_TEST_FN(test_jwt)
 	snprintf(buf, sizeof(buf), "{\"x\":1%s}", exp_in(60));
 	t = jwt(HS256, buf, SECRET);
 	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
-	snprintf(buf, sizeof(buf), "{\"sub\":\"a\",\"sub\":\"b\"%s}", exp_in(60));
+	snprintf(buf, sizeof(buf), "{\"sub\":\"a\",\"sub\":\"b\"%s}",
+		 exp_in(60));
 	t = jwt(HS256, buf, SECRET);
-	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);       /* duplicate claim */
+	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN); /* duplicate claim */
 	t = jwt(HS256, "not json", SECRET);
 	CHECK(bearer(t, &who) == AUTH_BAD_TOKEN);
 	t = jwt(HS256, "[1,2]", SECRET);
@@ -311,7 +315,8 @@ CHECK_TEST_FN(test_jwt)
 	t = jwt(HS256, claims("cus_42", exp_in(60)), SECRET);
 	strcpy(buf, t);
 	for (size_t k = 1; k < strlen(t); k++) { /* every truncation */
-		enum auth_result r = auth_bearer(&cfg, guarded(t, k), k, NOW, &who);
+		enum auth_result r =
+			auth_bearer(&cfg, guarded(t, k), k, NOW, &who);
 
 		if (r != AUTH_BAD_TOKEN) {
 			fprintf(stderr, "  truncated to %zu: %d\n", k, r);
@@ -319,11 +324,11 @@ CHECK_TEST_FN(test_jwt)
 		}
 	}
 	snprintf(buf, sizeof(buf), "%s.", t);
-	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);     /* 4 parts */
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN); /* 4 parts */
 	snprintf(buf, sizeof(buf), "%s=", t);
-	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);     /* padding */
+	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN); /* padding */
 	strcpy(buf, t);
-	*strchr(buf, '.') = '+';                        /* not base64url */
+	*strchr(buf, '.') = '+'; /* not base64url */
 	CHECK(bearer(buf, &who) == AUTH_BAD_TOKEN);
 	strcpy(buf, t);
 	buf[1] = '/';
@@ -335,7 +340,8 @@ CHECK_TEST_FN(test_jwt)
 	CHECK(bearer("a.b.c", &who) == AUTH_BAD_TOKEN);
 	/* a non-canonical last signature character (unused bits set) */
 	{
-		static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		static const char abc[] =
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 		char *last;
 
 		strcpy(buf, t);
@@ -384,7 +390,8 @@ static int stripe(const char *h, const char *body, core_time now)
 
 CHECK_TEST_FN(test_stripe)
 {
-	const char *body = "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\"}";
+	const char *body =
+		"{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\"}";
 	const int64_t tol_s = AUTH_STRIPE_TOLERANCE_MS / 1000;
 	char h[2048];
 
@@ -397,23 +404,27 @@ CHECK_TEST_FN(test_stripe)
 	/* tolerance, both directions */
 	CHECK(stripe(stripe_header("whsec_test", NOW_S - tol_s, body, "", ""),
 		     body, NOW) == 0);
-	CHECK(stripe(stripe_header("whsec_test", NOW_S - tol_s - 1, body, "", ""),
+	CHECK(stripe(stripe_header("whsec_test", NOW_S - tol_s - 1, body, "",
+				   ""),
 		     body, NOW) == -ETIME);
 	CHECK(stripe(stripe_header("whsec_test", NOW_S + tol_s, body, "", ""),
 		     body, NOW) == 0);
-	CHECK(stripe(stripe_header("whsec_test", NOW_S + tol_s + 1, body, "", ""),
+	CHECK(stripe(stripe_header("whsec_test", NOW_S + tol_s + 1, body, "",
+				   ""),
 		     body, NOW) == -ETIME);
 	CHECK(stripe(stripe_header("whsec_test", 1, body, "", ""), body, NOW) ==
 	      -ETIME);
 	/* a stale header with a bad signature is just bad */
-	CHECK(stripe(stripe_header("whsec_other", 1, body, "", ""), body, NOW) ==
-	      -EINVAL);
+	CHECK(stripe(stripe_header("whsec_other", 1, body, "", ""), body,
+		     NOW) == -EINVAL);
 	/* several v1 (secret rotation), v0 ignored, order free */
-	CHECK(stripe(stripe_header("whsec_test", NOW_S, body,
-				   "v1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff,",
-				   ",v0=deadbeef"),
+	CHECK(stripe(stripe_header(
+			     "whsec_test", NOW_S, body,
+			     "v1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff,",
+			     ",v0=deadbeef"),
 		     body, NOW) == 0);
-	snprintf(h, sizeof(h), "%s", stripe_header("whsec_test", NOW_S, body, "", ""));
+	snprintf(h, sizeof(h), "%s",
+		 stripe_header("whsec_test", NOW_S, body, "", ""));
 	{
 		char v1[128], re[2048];
 		const char *comma = strchr(h, ',');
@@ -456,12 +467,13 @@ CHECK_TEST_FN(test_stripe)
 		struct auth_config saved = cfg;
 
 		cfg.stripe_secret[0] = '\0';
-		CHECK(stripe(stripe_header("", NOW_S, body, "", ""), body, NOW) ==
-		      -EINVAL);
+		CHECK(stripe(stripe_header("", NOW_S, body, "", ""), body,
+			     NOW) == -EINVAL);
 		cfg = saved;
 	}
 	/* an empty body signs too */
-	CHECK(stripe(stripe_header("whsec_test", NOW_S, "", "", ""), "", NOW) == 0);
+	CHECK(stripe(stripe_header("whsec_test", NOW_S, "", "", ""), "", NOW) ==
+	      0);
 }
 
 CHECK_TEST_FN(test_origins)
@@ -471,7 +483,9 @@ CHECK_TEST_FN(test_origins)
 
 	memset(&c, 0, sizeof(c));
 	CHECK(!auth_origin_allowed(&c, "https://a.example", 17));
-	CHECK(auth_config_set_origins(&c, "https://a.example, https://b.example:8443") == 0);
+	CHECK(auth_config_set_origins(&c,
+				      "https://a.example, https://b.example:8443") ==
+	      0);
 	CHECK(c.origin_count == 2);
 	CHECK(auth_origin_allowed(&c, "https://a.example", 17));
 	CHECK(auth_origin_allowed(&c, "https://b.example:8443", 22));
@@ -543,7 +557,7 @@ CHECK_TEST_FN(test_proxies)
 	CHECK(strcmp(CLIENT("unix", "203.0.113.7"), "unix") == 0);
 
 	CHECK(auth_config_set_proxies(&c, "10.0.0.0/8, 127.0.0.1 ,::1,"
-				      "2001:db8::/32,unix") == 0);
+					  "2001:db8::/32,unix") == 0);
 	CHECK(c.proxy_count == 5);
 	/* An untrusted peer: its header is not believed. */
 	CHECK(strcmp(CLIENT("192.0.2.1", "203.0.113.7"), "192.0.2.1") == 0);
@@ -553,32 +567,42 @@ CHECK_TEST_FN(test_proxies)
 	CHECK(strcmp(CLIENT("127.0.0.1", NULL), "127.0.0.1") == 0);
 	CHECK(strcmp(CLIENT("127.0.0.1", ""), "127.0.0.1") == 0);
 	CHECK(strcmp(CLIENT("10.9.8.7", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
-		     "203.0.113.7") == 0); /* the forged 6.6.6.6 is left of it */
+		     "203.0.113.7") ==
+	      0); /* the forged 6.6.6.6 is left of it */
 	CHECK(strcmp(CLIENT("unix", " 203.0.113.7 "), "203.0.113.7") == 0);
 	CHECK(strcmp(CLIENT("::1", "2001:DB8::1, 2001:0db9:0::5"),
 		     "2001:db9::5") == 0); /* normalised */
 	CHECK(strcmp(CLIENT("::1", "[2001:db9::5]:443"), "2001:db9::5") == 0);
 	CHECK(strcmp(CLIENT("::1", "203.0.113.7:5555"), "203.0.113.7") == 0);
 	/* All trusted: the left-most. */
-	CHECK(strcmp(CLIENT("127.0.0.1", "10.0.0.3, 10.0.0.2"), "10.0.0.3") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "10.0.0.3, 10.0.0.2"), "10.0.0.3") ==
+	      0);
 	/* Malformed: the walk stops at the last good hop. */
-	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7, unknown"), "127.0.0.1") == 0);
-	CHECK(strcmp(CLIENT("127.0.0.1", "unknown, 10.0.0.2"), "10.0.0.2") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7, unknown"),
+		     "127.0.0.1") == 0);
+	CHECK(strcmp(CLIENT("127.0.0.1", "unknown, 10.0.0.2"), "10.0.0.2") ==
+	      0);
 	CHECK(strcmp(CLIENT("127.0.0.1", "203.0.113.7,"), "127.0.0.1") == 0);
 	CHECK(strcmp(CLIENT("127.0.0.1", "1.2.3.4.5"), "127.0.0.1") == 0);
 	CHECK(strcmp(CLIENT("127.0.0.1", "[::1"), "127.0.0.1") == 0);
 	/* Prefixes: /8 holds 10.x only; a /0 trusts everyone. */
-	CHECK(strcmp(CLIENT("10.255.255.255", "203.0.113.7"), "203.0.113.7") == 0);
-	CHECK(strcmp(CLIENT("9.255.255.255", "203.0.113.7"), "9.255.255.255") == 0);
+	CHECK(strcmp(CLIENT("10.255.255.255", "203.0.113.7"), "203.0.113.7") ==
+	      0);
+	CHECK(strcmp(CLIENT("9.255.255.255", "203.0.113.7"), "9.255.255.255") ==
+	      0);
 	CHECK(auth_config_set_proxies(&c, "192.168.1.128/25") == 0);
-	CHECK(strcmp(CLIENT("192.168.1.200", "203.0.113.7"), "203.0.113.7") == 0);
-	CHECK(strcmp(CLIENT("192.168.1.100", "203.0.113.7"), "192.168.1.100") == 0);
+	CHECK(strcmp(CLIENT("192.168.1.200", "203.0.113.7"), "203.0.113.7") ==
+	      0);
+	CHECK(strcmp(CLIENT("192.168.1.100", "203.0.113.7"), "192.168.1.100") ==
+	      0);
 	CHECK(strcmp(CLIENT("unix", "203.0.113.7"), "unix") == 0);
 	/* Bad lists: refused whole, the old list kept. */
 	static const char *const bad[] = {
-		"10.0.0.0/33", "::1/129", "10.0.0.1/", "10.0.0.1/x", "nope",
-		"10.0.0.1:80", "[::1]", "10.0.0.1/0008", "10.0.0.256",
-		"127.0.0.1, localhost",
+		"10.0.0.0/33", "::1/129",
+		"10.0.0.1/",   "10.0.0.1/x",
+		"nope",	       "10.0.0.1:80",
+		"[::1]",       "10.0.0.1/0008",
+		"10.0.0.256",  "127.0.0.1, localhost",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(auth_config_set_proxies(&c, bad[i]) == -EINVAL);
@@ -596,12 +620,16 @@ CHECK_TEST_FN(test_proxies)
 
 CHECK_TEST_FN(test_idem)
 {
-	struct auth_principal alice = { .role = AUTH_CUSTOMER, .customer_id = "alice" };
-	struct auth_principal bob = { .role = AUTH_CUSTOMER, .customer_id = "bob" };
-	struct auth_principal ab = { .role = AUTH_CUSTOMER, .customer_id = "ab" };
+	struct auth_principal alice = { .role = AUTH_CUSTOMER,
+					.customer_id = "alice" };
+	struct auth_principal bob = { .role = AUTH_CUSTOMER,
+				      .customer_id = "bob" };
+	struct auth_principal ab = { .role = AUTH_CUSTOMER,
+				     .customer_id = "ab" };
 	struct auth_principal a = { .role = AUTH_CUSTOMER, .customer_id = "a" };
 	struct auth_principal svc = { .role = AUTH_SERVICE, .customer_id = "" };
-	struct auth_principal svc_junk = { .role = AUTH_SERVICE, .customer_id = "alice" };
+	struct auth_principal svc_junk = { .role = AUTH_SERVICE,
+					   .customer_id = "alice" };
 	struct auth_principal anon = { .role = AUTH_ANON, .customer_id = "" };
 	struct core_idem k1, k2, k3;
 
@@ -610,13 +638,13 @@ CHECK_TEST_FN(test_idem)
 	CHECK(core_idem_present(&k1));
 	CHECK(idem_eq(&k1, &k2));
 	auth_idem_key(&bob, "key-1", 5, &k2);
-	CHECK(!idem_eq(&k1, &k2));             /* same key, other customer */
+	CHECK(!idem_eq(&k1, &k2)); /* same key, other customer */
 	auth_idem_key(&svc, "key-1", 5, &k2);
-	CHECK(!idem_eq(&k1, &k2));             /* customer vs service */
+	CHECK(!idem_eq(&k1, &k2)); /* customer vs service */
 	auth_idem_key(&anon, "key-1", 5, &k3);
-	CHECK(!idem_eq(&k2, &k3));             /* service vs anon */
+	CHECK(!idem_eq(&k2, &k3)); /* service vs anon */
 	auth_idem_key(&svc_junk, "key-1", 5, &k3);
-	CHECK(idem_eq(&k2, &k3));              /* service ignores customer_id */
+	CHECK(idem_eq(&k2, &k3)); /* service ignores customer_id */
 	auth_idem_key(&alice, "key-2", 5, &k2);
 	CHECK(!idem_eq(&k1, &k2));
 	/* ("ab", "c") vs ("a", "bc"): the boundary is encoded */
@@ -693,7 +721,7 @@ CHECK_TEST_FN(test_limiter)
 	uint32_t retry = 99;
 
 	auth_limit_config_default(&c);
-	CHECK(c.rate[AUTH_LIMIT_ADDRESS] >= 500);   /* hundreds per second */
+	CHECK(c.rate[AUTH_LIMIT_ADDRESS] >= 500); /* hundreds per second */
 	CHECK(c.burst[AUTH_LIMIT_ADDRESS] >= c.rate[AUTH_LIMIT_ADDRESS]);
 	CHECK(c.rate[AUTH_LIMIT_KEY] == 0);
 	CHECK(c.rate[AUTH_LIMIT_CUSTOMER] > 0);
@@ -706,10 +734,12 @@ CHECK_TEST_FN(test_limiter)
 		unsigned ok = 0;
 
 		for (int i = 0; i < 5000; i++)
-			ok += auth_limit_take(l, AUTH_LIMIT_ADDRESS, 7, NOW, &retry);
+			ok += auth_limit_take(l, AUTH_LIMIT_ADDRESS, 7, NOW,
+					      &retry);
 		CHECK(ok == 4000);
 		for (int i = 0; i < 100000; i++)
-			ok += auth_limit_take(l, AUTH_LIMIT_KEY, 7, NOW, &retry);
+			ok += auth_limit_take(l, AUTH_LIMIT_KEY, 7, NOW,
+					      &retry);
 		CHECK(ok == 104000);
 		CHECK(retry == 0);
 		auth_limiter_free(l);

@@ -23,31 +23,42 @@ static void test_lifecycle(bc_client *c)
 	uint64_t series, ev;
 	static struct bc_booking list[BC_LIST_LIMIT_MAX];
 
-	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key", &org_id) == BC_OK);
+	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key",
+			    &org_id) == BC_OK);
 	CHECK(org_id > 0);
 	/* The same create with its key: replayed, same id. */
 	uint64_t again = 0;
-	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key", &again) == BC_OK);
+	CHECK(bc_org_create(c, "E2E Studio", "Europe/Vienna", "org-key",
+			    &again) == BC_OK);
 	CHECK(again == org_id && bc_last(c)->replayed);
 	CHECK(bc_org_create(c, "Other", "Europe/Vienna", "org-key", &again) ==
 	      BC_IDEMPOTENCY_KEY_REUSED);
-	CHECK(bc_org_create(c, "Bad", "Mars/Olympus", NULL, &again) == BC_INVALID_REQUEST);
+	CHECK(bc_org_create(c, "Bad", "Mars/Olympus", NULL, &again) ==
+	      BC_INVALID_REQUEST);
 	CHECK(bc_location_create(c, org_id, "Hall", NULL, &loc_id) == BC_OK);
 	CHECK(bc_instructor_create(c, org_id, "Ana", NULL, &ins_id) == BC_OK);
-	CHECK(bc_location_create(c, 999999, "Nowhere", NULL, &again) == BC_NOT_FOUND);
-	CHECK(bc_customer_create(c, "life-1", "l1@example.com", "Life One", NULL) == BC_OK);
-	CHECK(bc_customer_create(c, "bad id!", NULL, NULL, NULL) == BC_INVALID_REQUEST);
+	CHECK(bc_location_create(c, 999999, "Nowhere", NULL, &again) ==
+	      BC_NOT_FOUND);
+	CHECK(bc_customer_create(c, "life-1", "l1@example.com", "Life One",
+				 NULL) == BC_OK);
+	CHECK(bc_customer_create(c, "bad id!", NULL, NULL, NULL) ==
+	      BC_INVALID_REQUEST);
 
 	series = make_series(c, "Life", 2, 1, &generated);
 	CHECK(series > 0);
 	/* Series refusals name the field and the value, as HTTP's do. */
 	{
 		struct bc_series_spec s = {
-			.org_id = org_id, .location_id = loc_id,
-			.instructor_id = ins_id, .title = "Bad",
-			.capacity = 2, .timezone = "UTC",
-			.weekdays = "MO,XX", .start_time = "10:00",
-			.duration_min = 30, .first_date = "2030-01-10",
+			.org_id = org_id,
+			.location_id = loc_id,
+			.instructor_id = ins_id,
+			.title = "Bad",
+			.capacity = 2,
+			.timezone = "UTC",
+			.weekdays = "MO,XX",
+			.start_time = "10:00",
+			.duration_min = 30,
+			.first_date = "2030-01-10",
 		};
 		uint64_t id = 0;
 
@@ -82,8 +93,10 @@ static void test_lifecycle(bc_client *c)
 	CHECK(b2.status == BC_BOOKING_CONFIRMED);
 	CHECK(bc_book(c, ev, "life-3", "lk3", BC_PAY_AUTO, &b3) == BC_OK);
 	CHECK(b3.status == BC_BOOKING_WAITLISTED && b3.position == 1);
-	CHECK(bc_book(c, ev, "life-4", "lk4", BC_PAY_AUTO, &got) == BC_EVENT_FULL);
-	CHECK(bc_book(c, ev, "life-1", "lk5", BC_PAY_AUTO, &got) == BC_ALREADY_BOOKED);
+	CHECK(bc_book(c, ev, "life-4", "lk4", BC_PAY_AUTO, &got) ==
+	      BC_EVENT_FULL);
+	CHECK(bc_book(c, ev, "life-1", "lk5", BC_PAY_AUTO, &got) ==
+	      BC_ALREADY_BOOKED);
 	CHECK(bc_book(c, ev, "life-5", NULL, BC_PAY_AUTO, &got) ==
 	      BC_IDEMPOTENCY_KEY_REQUIRED);
 	CHECK(bc_booking_get(c, b3.id, &got) == BC_OK);
@@ -95,13 +108,16 @@ static void test_lifecycle(bc_client *c)
 	CHECK(bc_cancel(c, b1.id, "lc2", &got, &p) == BC_BOOKING_NOT_ACTIVE);
 	CHECK(bc_cancel(c, b1.id, "lc1", &got, &p) == BC_OK); /* replay */
 	CHECK(bc_last(c)->replayed && got.id == b1.id);
-	CHECK(bc_cancel(c, 12345, NULL, &got, &p) == BC_IDEMPOTENCY_KEY_REQUIRED);
+	CHECK(bc_cancel(c, 12345, NULL, &got, &p) ==
+	      BC_IDEMPOTENCY_KEY_REQUIRED);
 
 	CHECK(bc_customer_bookings(c, "life-1", list, 50, &n) == BC_OK);
-	CHECK(n == 1 && list[0].id == b1.id && list[0].status == BC_BOOKING_CANCELLED);
+	CHECK(n == 1 && list[0].id == b1.id &&
+	      list[0].status == BC_BOOKING_CANCELLED);
 
 	struct bc_event_patch patch = { .capacity = 1 };
-	CHECK(bc_event_patch(c, ev, &patch, NULL, &e) == BC_CAPACITY_BELOW_TAKEN);
+	CHECK(bc_event_patch(c, ev, &patch, NULL, &e) ==
+	      BC_CAPACITY_BELOW_TAKEN);
 	patch.capacity = 5;
 	CHECK(bc_event_patch(c, ev, &patch, NULL, &e) == BC_OK);
 	CHECK(e.capacity == 5 && e.booked == 2 && e.available == 3);
@@ -109,7 +125,8 @@ static void test_lifecycle(bc_client *c)
 	patch.cancel = true;
 	CHECK(bc_event_patch(c, ev, &patch, "pk", &e) == BC_OK);
 	CHECK(e.status == BC_EVENT_CANCELLED);
-	CHECK(bc_book(c, ev, "life-6", "lk6", BC_PAY_AUTO, &got) == BC_EVENT_NOT_BOOKABLE);
+	CHECK(bc_book(c, ev, "life-6", "lk6", BC_PAY_AUTO, &got) ==
+	      BC_EVENT_NOT_BOOKABLE);
 	CHECK(bc_booking_get(c, b2.id, &got) == BC_OK);
 	CHECK(got.status == BC_BOOKING_CANCELLED);
 
@@ -125,7 +142,8 @@ static void test_lifecycle(bc_client *c)
 		CHECK(bc_event_list(c, &q, page, 3, &n, cursor) == BC_OK);
 		for (uint32_t i = 0; i < n; i++) {
 			CHECK(page[i].start_at > last_start ||
-			      (page[i].start_at == last_start && page[i].id > last_id));
+			      (page[i].start_at == last_start &&
+			       page[i].id > last_id));
 			last_start = page[i].start_at;
 			last_id = page[i].id;
 		}
@@ -169,9 +187,11 @@ static void *race_main(void *arg)
 
 static int booking_by_id(const void *a, const void *b)
 {
-	const struct racer *x = *(struct racer *const *)a, *y = *(struct racer *const *)b;
+	const struct racer *x = *(struct racer *const *)a,
+			   *y = *(struct racer *const *)b;
 
-	return x->booking.id < y->booking.id ? -1 : x->booking.id > y->booking.id;
+	return x->booking.id < y->booking.id ? -1
+					     : x->booking.id > y->booking.id;
 }
 
 static void test_race(bc_client *c)
@@ -189,7 +209,9 @@ static void test_race(bc_client *c)
 	CHECK(ev > 0);
 	pthread_barrier_init(&barrier, NULL, RACE_CLIENT_COUNT);
 	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++) {
-		r[i] = (struct racer){ .index = i, .event_id = ev, .barrier = &barrier };
+		r[i] = (struct racer){ .index = i,
+				       .event_id = ev,
+				       .barrier = &barrier };
 		if (pthread_create(&t[i], NULL, race_main, &r[i]) != 0) {
 			fprintf(stderr, "pthread_create failed\n");
 			exit(1);
@@ -199,7 +221,8 @@ static void test_race(bc_client *c)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&barrier);
 	for (unsigned i = 0; i < RACE_CLIENT_COUNT; i++) {
-		if (r[i].code == BC_OK && r[i].booking.status == BC_BOOKING_CONFIRMED)
+		if (r[i].code == BC_OK &&
+		    r[i].booking.status == BC_BOOKING_CONFIRMED)
 			confirmed++;
 		else if (r[i].code == BC_OK &&
 			 r[i].booking.status == BC_BOOKING_WAITLISTED)
@@ -209,8 +232,8 @@ static void test_race(bc_client *c)
 		else
 			other++;
 	}
-	printf("race: %u confirmed, %u waitlisted, %u full, %u other\n", confirmed,
-	       waitlisted, full, other);
+	printf("race: %u confirmed, %u waitlisted, %u full, %u other\n",
+	       confirmed, waitlisted, full, other);
 	CHECK(confirmed == RACE_CAPACITY);
 	CHECK(waitlisted == RACE_WAITLIST);
 	CHECK(full == RACE_CLIENT_COUNT - RACE_CAPACITY - RACE_WAITLIST);
@@ -253,8 +276,9 @@ static void test_pipeline(bc_client *c)
 	for (unsigned i = 0; i < PIPELINE_COUNT; i++) {
 		snprintf(cust, sizeof(cust), "pipe-%u", i);
 		snprintf(key, sizeof(key), "pipe-%u", i);
-		int rc = i % 4 == 3 ? bc_event_get_async(c, ev, &id) :
-				      bc_book_async(c, ev, cust, key, BC_PAY_AUTO, &id);
+		int rc = i % 4 == 3 ? bc_event_get_async(c, ev, &id)
+				    : bc_book_async(c, ev, cust, key,
+						    BC_PAY_AUTO, &id);
 		CHECK(rc == 0);
 		if (i == 0)
 			first = id;
@@ -282,7 +306,8 @@ static void test_pipeline(bc_client *c)
 	 * (items 6 and 7: which one wins is the core's order of decision,
 	 * items with different keys may be decided in any order). */
 	for (unsigned i = 0; i < BATCH_COUNT; i++) {
-		snprintf(custs[i], sizeof(custs[i]), "batch-%u", i == 7 ? 6 : i);
+		snprintf(custs[i], sizeof(custs[i]), "batch-%u",
+			 i == 7 ? 6 : i);
 		snprintf(keys[i], sizeof(keys[i]), "batch-key-%u", i);
 		items[i] = (struct bc_book_item){ .event_id = ev,
 						  .customer_id = custs[i],
@@ -310,16 +335,23 @@ static void test_pipeline(bc_client *c)
 		static uint8_t got[BATCHES][ITEMS];
 		uint64_t ids[BATCHES];
 		unsigned answers = 0, good = 0, wrong = 0;
-		uint64_t s2 = make_series(c, "Batches", BATCHES * ITEMS, 0, NULL);
+		uint64_t s2 =
+			make_series(c, "Batches", BATCHES * ITEMS, 0, NULL);
 		uint64_t ev2 = first_event_of(c, s2);
 		for (unsigned b = 0; b < BATCHES; b++) {
 			for (unsigned i = 0; i < ITEMS; i++) {
-				snprintf(bc[b][i], sizeof(bc[b][i]), "bb-%u-%u", b, i);
-				snprintf(bk[b][i], sizeof(bk[b][i]), "bbk-%u-%u", b, i);
-				big[b][i] = (struct bc_book_item){ .event_id = ev2,
-					.customer_id = bc[b][i], .key = bk[b][i] };
+				snprintf(bc[b][i], sizeof(bc[b][i]), "bb-%u-%u",
+					 b, i);
+				snprintf(bk[b][i], sizeof(bk[b][i]),
+					 "bbk-%u-%u", b, i);
+				big[b][i] = (struct bc_book_item){
+					.event_id = ev2,
+					.customer_id = bc[b][i],
+					.key = bk[b][i]
+				};
 			}
-			CHECK(bc_book_batch_async(c, big[b], ITEMS, &ids[b]) == 0);
+			CHECK(bc_book_batch_async(c, big[b], ITEMS, &ids[b]) ==
+			      0);
 		}
 		CHECK(bc_pending(c) == BATCHES);
 		while (bc_pending(c) > 0 && bc_recv(c, &a) == 0) {
@@ -333,7 +365,8 @@ static void test_pipeline(bc_client *c)
 				continue;
 			}
 			good += a.code == BC_OK && a.has_booking &&
-				strcmp(a.booking.customer_id, bc[b][a.index]) == 0;
+				strcmp(a.booking.customer_id, bc[b][a.index]) ==
+					0;
 		}
 		CHECK(answers == BATCHES * ITEMS && wrong == 0);
 		CHECK(good == BATCHES * ITEMS);
@@ -345,7 +378,8 @@ static void test_pipeline(bc_client *c)
 	/* A bad item refuses the whole frame: nothing booked. */
 	items[3].key = NULL;
 	snprintf(custs[0], sizeof(custs[0]), "batch-new-0");
-	CHECK(bc_book_batch(c, items, 5, codes, out) == BC_IDEMPOTENCY_KEY_REQUIRED);
+	CHECK(bc_book_batch(c, items, 5, codes, out) ==
+	      BC_IDEMPOTENCY_KEY_REQUIRED);
 	struct bc_booking l[2];
 	uint32_t n = 9;
 	CHECK(bc_customer_bookings(c, "batch-new-0", l, 2, &n) == BC_OK);
@@ -364,7 +398,8 @@ static void test_replay_across_crash(bc_client **cp)
 	ev = first_event_of(c, series);
 	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &b) == BC_OK);
 	CHECK(!bc_last(c)->replayed);
-	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) == BC_OK);
+	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) ==
+	      BC_OK);
 	CHECK(bc_last(c)->replayed && again.id == b.id);
 
 	bc_close(c);
@@ -379,7 +414,8 @@ static void test_replay_across_crash(bc_client **cp)
 	if (!c)
 		return;
 	*cp = c;
-	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) == BC_OK);
+	CHECK(bc_book(c, ev, "crash-1", "crash-key", BC_PAY_AUTO, &again) ==
+	      BC_OK);
 	CHECK(bc_last(c)->replayed && again.id == b.id);
 	CHECK(again.status == BC_BOOKING_CONFIRMED);
 	CHECK(bc_book(c, ev, "crash-2", "crash-key", BC_PAY_AUTO, &again) ==
@@ -433,7 +469,4 @@ static void run(bc_client **c)
 	test_replay_across_crash(c);
 }
 
-int main(void)
-{
-	return bin_e2e_main("bin_e2e", run, test_unix_socket);
-}
+int main(void) { return bin_e2e_main("bin_e2e", run, test_unix_socket); }

@@ -22,14 +22,21 @@ static void test_auth(bc_client *svc)
 
 	series = make_series(svc, "Auth", 5, 0, NULL);
 	ev = first_event_of(svc, series);
-	ev_free = first_event_of(svc, make_series(svc, "Auth free", 5, 0, NULL));
+	ev_free =
+		first_event_of(svc, make_series(svc, "Auth free", 5, 0, NULL));
 	{
 		struct bc_series_spec s = {
-			.org_id = org_id, .location_id = loc_id,
-			.instructor_id = ins_id, .title = "Auth priced",
-			.capacity = 5, .price_cents = 1500, .currency = "EUR",
-			.timezone = "UTC", .weekdays = "MO,TU,WE,TH,FR,SA,SU",
-			.start_time = "23:30", .duration_min = 30,
+			.org_id = org_id,
+			.location_id = loc_id,
+			.instructor_id = ins_id,
+			.title = "Auth priced",
+			.capacity = 5,
+			.price_cents = 1500,
+			.currency = "EUR",
+			.timezone = "UTC",
+			.weekdays = "MO,TU,WE,TH,FR,SA,SU",
+			.start_time = "23:30",
+			.duration_min = 30,
 		};
 		char first[16];
 		time_t t = time(NULL) + 2 * 86400;
@@ -72,7 +79,8 @@ static void test_auth(bc_client *svc)
 	CHECK(c && strcmp(bc_role(c), "anon") == 0);
 	if (c) {
 		CHECK(bc_event_get(c, ev, &e) == BC_OK);
-		CHECK(bc_book(c, ev, "anon-1", "ak", BC_PAY_AUTO, &b) == BC_FORBIDDEN);
+		CHECK(bc_book(c, ev, "anon-1", "ak", BC_PAY_AUTO, &b) ==
+		      BC_FORBIDDEN);
 		CHECK(bc_org_create(c, "x", "UTC", NULL, NULL) == BC_FORBIDDEN);
 		bc_close(c);
 	}
@@ -82,15 +90,19 @@ static void test_auth(bc_client *svc)
 	c = connect_as(tok);
 	CHECK(c && strcmp(bc_role(c), "customer") == 0);
 	if (c) {
-		CHECK(bc_book(c, ev, NULL, "alice-1", BC_PAY_AUTO, &mine) == BC_OK);
+		CHECK(bc_book(c, ev, NULL, "alice-1", BC_PAY_AUTO, &mine) ==
+		      BC_OK);
 		CHECK(strcmp(mine.customer_id, "jwt-alice") == 0);
-		CHECK(bc_book(c, ev, "jwt-bob", "alice-2", BC_PAY_AUTO, &b) == BC_FORBIDDEN);
+		CHECK(bc_book(c, ev, "jwt-bob", "alice-2", BC_PAY_AUTO, &b) ==
+		      BC_FORBIDDEN);
 		/* payment "none" from a customer: a free event confirms, a
 		 * priced one holds (only the service key skips payment) */
-		CHECK(bc_book(c, ev_free, NULL, "alice-3", BC_PAY_NONE, &b) == BC_OK);
+		CHECK(bc_book(c, ev_free, NULL, "alice-3", BC_PAY_NONE, &b) ==
+		      BC_OK);
 		CHECK(b.status == BC_BOOKING_CONFIRMED);
 		CHECK(strcmp(b.customer_id, "jwt-alice") == 0);
-		CHECK(bc_book(c, ev_priced, NULL, "alice-4", BC_PAY_NONE, &b) == BC_OK);
+		CHECK(bc_book(c, ev_priced, NULL, "alice-4", BC_PAY_NONE, &b) ==
+		      BC_OK);
 		CHECK(b.status == BC_BOOKING_PENDING_PAYMENT);
 		CHECK(b.hold_expires_at > 0);
 		CHECK(bc_status(c, NULL) == BC_FORBIDDEN);
@@ -104,8 +116,10 @@ static void test_auth(bc_client *svc)
 		struct bc_booking tmp, list[4];
 		uint32_t n = 0;
 		CHECK(bc_booking_get(c, b.id, &tmp) == BC_NOT_FOUND);
-		CHECK(bc_cancel(c, b.id, "alice-c1", &tmp, NULL) == BC_NOT_FOUND);
-		CHECK(bc_customer_bookings(c, "jwt-bob", list, 2, &n) == BC_FORBIDDEN);
+		CHECK(bc_cancel(c, b.id, "alice-c1", &tmp, NULL) ==
+		      BC_NOT_FOUND);
+		CHECK(bc_customer_bookings(c, "jwt-bob", list, 2, &n) ==
+		      BC_FORBIDDEN);
 		CHECK(bc_customer_bookings(c, NULL, list, 4, &n) == BC_OK);
 		CHECK(n == 3); /* mine, the free and the priced ones */
 		CHECK(list[0].id == mine.id || list[1].id == mine.id ||
@@ -123,7 +137,8 @@ static void test_auth(bc_client *svc)
 				served += rc == BC_OK;
 			}
 		}
-		printf("customer burst: %u served, %u rate_limited\n", served, limited);
+		printf("customer burst: %u served, %u rate_limited\n", served,
+		       limited);
 		CHECK(limited > 0 && served > 0);
 		bc_close(c);
 	}
@@ -238,7 +253,8 @@ static void test_bad_clients(bc_client *svc)
 		}
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		for (int tries = 0; sent < buf.size && tries < 300; tries++) {
-			ssize_t k = send(fd, buf.data + sent, buf.size - sent, MSG_NOSIGNAL);
+			ssize_t k = send(fd, buf.data + sent, buf.size - sent,
+					 MSG_NOSIGNAL);
 			if (k > 0)
 				sent += (size_t)k;
 			else if (k < 0 && errno != EAGAIN)
@@ -253,7 +269,8 @@ static void test_bad_clients(bc_client *svc)
 			if (!dropped)
 				usleep(50 * 1000);
 		}
-		printf("never-reader: sent %zu of %zu bytes, %s\n", sent, buf.size,
+		printf("never-reader: sent %zu of %zu bytes, %s\n", sent,
+		       buf.size,
 		       dropped ? "dropped by the server" : "still connected");
 		CHECK(dropped);
 		close(fd);
@@ -275,8 +292,9 @@ static int bookctl(const char *args, char *out, size_t out_size)
 
 	snprintf(ctl, sizeof(ctl), "%s", bookd_bin);
 	*strrchr(ctl, '/') = '\0';
-	snprintf(cmd, sizeof(cmd), "%.2000s/bookctl --addr %s --key %s %.1500s 2>&1", ctl,
-		 addr, SVC, args);
+	snprintf(cmd, sizeof(cmd),
+		 "%.2000s/bookctl --addr %s --key %s %.1500s 2>&1", ctl, addr,
+		 SVC, args);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -300,7 +318,8 @@ static void test_bookctl(bc_client *c)
 	CHECK(bookctl("status", out, sizeof(out)) == 0);
 	CHECK(strstr(out, "\"shards\"") != NULL);
 	CHECK(bookctl("frobnicate", out, sizeof(out)) == 2);
-	CHECK(bookctl("book --event 1", out, sizeof(out)) == 1); /* no customer */
+	CHECK(bookctl("book --event 1", out, sizeof(out)) ==
+	      1); /* no customer */
 	CHECK(bookctl("show event 99999999", out, sizeof(out)) == 1);
 	CHECK(strstr(out, "not_found") != NULL);
 
@@ -311,7 +330,8 @@ static void test_bookctl(bc_client *c)
 	      "bad id,x@example.com,Bad\n"
 	      "ctl-2,,\"Bob\nB.\"\n"
 	      "ctl-3,c@example.com\n"
-	      "ctl-4,d@example.com,Dee\n", f);
+	      "ctl-4,d@example.com,Dee\n",
+	      f);
 	fclose(f);
 	snprintf(args, sizeof(args), "import customers %s", path);
 	CHECK(bookctl(args, out, sizeof(out)) == 1);
@@ -327,19 +347,23 @@ static void test_bookctl(bc_client *c)
 	ev = first_event_of(c, series);
 	snprintf(path, sizeof(path), "%s.bookings.csv", data_dir);
 	f = fopen(path, "w");
-	fprintf(f, "event_id,customer_id,status\n%" PRIu64 ",ctl-1,confirmed\n"
-		   "%" PRIu64 ",ctl-2,cancelled\nnope,ctl-3,confirmed\n"
-		   "%" PRIu64 ",ctl-4,waitlisted\n", ev, ev, ev);
+	fprintf(f,
+		"event_id,customer_id,status\n%" PRIu64 ",ctl-1,confirmed\n"
+		"%" PRIu64 ",ctl-2,cancelled\nnope,ctl-3,confirmed\n"
+		"%" PRIu64 ",ctl-4,waitlisted\n",
+		ev, ev, ev);
 	fclose(f);
 	snprintf(args, sizeof(args), "import bookings %s", path);
 	CHECK(bookctl(args, out, sizeof(out)) == 1);
-	CHECK(strstr(out, "\"imported\": 2, \"failed\": 1, \"skipped\": 1") != NULL);
+	CHECK(strstr(out, "\"imported\": 2, \"failed\": 1, \"skipped\": 1") !=
+	      NULL);
 	CHECK(bookctl(args, out, sizeof(out)) == 1);
 	unlink(path);
 	CHECK(bc_customer_bookings(c, "ctl-1", l, 4, &n) == BC_OK && n == 1);
 	CHECK(bc_customer_bookings(c, "ctl-2", l, 4, &n) == BC_OK && n == 0);
 
-	snprintf(args, sizeof(args), "book --event %" PRIu64 " --customer ctl-9 --idem ctl-k9", ev);
+	snprintf(args, sizeof(args),
+		 "book --event %" PRIu64 " --customer ctl-9 --idem ctl-k9", ev);
 	CHECK(bookctl(args, out, sizeof(out)) == 0);
 	CHECK(strstr(out, "\"confirmed\"") != NULL);
 	CHECK(bookctl(args, out, sizeof(out)) == 0);
@@ -357,7 +381,4 @@ static void run(bc_client **c)
 	test_bookctl(*c);
 }
 
-int main(void)
-{
-	return bin_e2e_main("bin_e2e_auth", run, NULL);
-}
+int main(void) { return bin_e2e_main("bin_e2e_auth", run, NULL); }

@@ -16,10 +16,11 @@ static int http_status(const char *method, const char *path,
 	static char req[70000], ans[65536];
 	int n;
 
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\n"
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: t\r\n"
 		     "Authorization: Bearer " SVC "\r\nConnection: close\r\n"
-		     "%sContent-Length: %zu\r\n\r\n", method, path, headers,
-		     body_n);
+		     "%sContent-Length: %zu\r\n\r\n",
+		     method, path, headers, body_n);
 	if (n < 0 || (size_t)n + body_n > sizeof(req))
 		return -1;
 	memcpy(req + n, body, body_n);
@@ -117,8 +118,9 @@ static void test_same_inputs(bc_client *svc)
 	snprintf(ids, sizeof(ids), "%s ", ev_s);
 	snprintf(ide, sizeof(ide), "%se0", ev_s);
 	const struct same_case ids_[] = {
-		{ ev_s, 0, true }, { id0, 0, false }, { idp, 0, false },
-		{ ids, 0, false }, { ide, 0, false }, { "0", 0, false },
+		{ ev_s, 0, true },  { id0, 0, false },
+		{ idp, 0, false },  { ids, 0, false },
+		{ ide, 0, false },  { "0", 0, false },
 		{ "00", 0, false }, { "18446744073709551616", 0, false },
 		{ "", 0, false },
 	};
@@ -152,7 +154,8 @@ static void test_same_inputs(bc_client *svc)
 		esc[json_str(esc, v, n)] = '\0';
 		snprintf(body, sizeof(body), "{\"org_id\":%s,\"name\":\"L\"}",
 			 esc);
-		hs = http_status("POST", "/v1/locations", "", body, strlen(body));
+		hs = http_status("POST", "/v1/locations", "", body,
+				 strlen(body));
 		bc = bin_one(fd, "location.create", "org_id", v, n, "name", "L",
 			     NULL, 0);
 		if ((hs == 201) != (bc == BC_OK) || (hs == 201) != c->ok) {
@@ -177,9 +180,17 @@ static void test_same_inputs(bc_client *svc)
 	}
 	memset(big, 'k', 256);
 	const struct same_case keys[] = {
-		{ "k-1", 0, true },   { "a b", 0, true },    { "~!@#", 0, true },
-		{ big, 255, true },   { big, 256, false },   { "a\x01" "b", 0, false },
-		{ "a\tb", 0, false }, { "a\x7f", 0, false }, { "\xc3\xa9", 0, false },
+		{ "k-1", 0, true },
+		{ "a b", 0, true },
+		{ "~!@#", 0, true },
+		{ big, 255, true },
+		{ big, 256, false },
+		{ "a\x01"
+		  "b",
+		  0, false },
+		{ "a\tb", 0, false },
+		{ "a\x7f", 0, false },
+		{ "\xc3\xa9", 0, false },
 		{ "a\0b", 3, false },
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -194,8 +205,8 @@ static void test_same_inputs(bc_client *svc)
 		/* a NUL cannot be in a header line: HTTP sees the cut key,
 		 * which the parser refuses as a malformed header anyway */
 		hs = memchr(c->v, 0, n) ? 400
-				       : http_status("POST", path, hdr, body,
-						     strlen(body));
+					: http_status("POST", path, hdr, body,
+						      strlen(body));
 		snprintf(cust, sizeof(cust), "same-bk");
 		memcpy(bkey, c->v, n);
 		{
@@ -217,8 +228,9 @@ static void test_same_inputs(bc_client *svc)
 		}
 		if ((hs == 201) != c->ok ||
 		    (bc == BC_OK || bc == BC_ALREADY_BOOKED) != c->ok) {
-			fprintf(stderr, "key %zu (%zu bytes): http %d, binary %d\n",
-				i, n, hs, bc);
+			fprintf(stderr,
+				"key %zu (%zu bytes): http %d, binary %d\n", i,
+				n, hs, bc);
 			diff++;
 		}
 	}
@@ -226,9 +238,10 @@ static void test_same_inputs(bc_client *svc)
 	/* Customer ids and free text (an org's name). */
 	memset(big, 'c', 65);
 	const struct same_case custs[] = {
-		{ "c-1", 0, true }, { "a.b_c:d@e-f", 0, true }, { big, 64, true },
-		{ big, 65, false }, { "a b", 0, false }, { "\xc3\xa9", 0, false },
-		{ "", 0, false },   { "a\0b", 3, false },
+		{ "c-1", 0, true },  { "a.b_c:d@e-f", 0, true },
+		{ big, 64, true },   { big, 65, false },
+		{ "a b", 0, false }, { "\xc3\xa9", 0, false },
+		{ "", 0, false },    { "a\0b", 3, false },
 	};
 	for (size_t i = 0; i < sizeof(custs) / sizeof(custs[0]); i++) {
 		const struct same_case *c = &custs[i];
@@ -251,19 +264,26 @@ static void test_same_inputs(bc_client *svc)
 		}
 	}
 	const struct same_case texts[] = {
-		{ "Studio", 0, true },         { "caf\xc3\xa9", 0, true },
-		{ "a\x01" "b", 0, true },         { "\xf0\x9f\x98\x80", 0, true },
-		{ "\xff", 0, false },          { "\xc3", 0, false },
-		{ "\xc0\x80", 0, false },      { "\xed\xa0\x80", 0, false },
-		{ "\xf4\x90\x80\x80", 0, false }, { "a\0b", 3, false },
+		{ "Studio", 0, true },
+		{ "caf\xc3\xa9", 0, true },
+		{ "a\x01"
+		  "b",
+		  0, true },
+		{ "\xf0\x9f\x98\x80", 0, true },
+		{ "\xff", 0, false },
+		{ "\xc3", 0, false },
+		{ "\xc0\x80", 0, false },
+		{ "\xed\xa0\x80", 0, false },
+		{ "\xf4\x90\x80\x80", 0, false },
+		{ "a\0b", 3, false },
 		{ "", 0, false },
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		const struct same_case *c = &texts[i];
 		size_t n = c->n ? c->n : strlen(c->v);
 		esc[json_str(esc, c->v, n)] = '\0';
-		snprintf(body, sizeof(body), "{\"name\":%s,\"timezone\":\"UTC\"}",
-			 esc);
+		snprintf(body, sizeof(body),
+			 "{\"name\":%s,\"timezone\":\"UTC\"}", esc);
 		hs = http_status("POST", "/v1/orgs", "", body, strlen(body));
 		bc = bin_one(fd, "org.create", "name", c->v, n, "timezone",
 			     "UTC", NULL, 0);
@@ -285,7 +305,4 @@ static void run(bc_client **c)
 	test_same_inputs(*c);
 }
 
-int main(void)
-{
-	return bin_e2e_main("bin_e2e_same", run, NULL);
-}
+int main(void) { return bin_e2e_main("bin_e2e_same", run, NULL); }

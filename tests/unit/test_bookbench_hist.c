@@ -32,16 +32,20 @@ static int cmp_u64(const void *a, const void *b)
 static void test_buckets(void)
 {
 	for (unsigned i = 0; i < BB_HIST_BUCKET_COUNT; i++) {
-		uint64_t lo = bb_hist_bucket_low(i), hi = bb_hist_bucket_high(i);
+		uint64_t lo = bb_hist_bucket_low(i),
+			 hi = bb_hist_bucket_high(i);
 		CHECK_MSG(lo < hi, "bucket %u empty", i);
-		CHECK_MSG(bb_hist_index(lo) == i, "low of %u maps to %u", i, bb_hist_index(lo));
-		CHECK_MSG(bb_hist_index(hi - 1) == i, "high of %u maps to %u", i,
-		      bb_hist_index(hi - 1));
+		CHECK_MSG(bb_hist_index(lo) == i, "low of %u maps to %u", i,
+			  bb_hist_index(lo));
+		CHECK_MSG(bb_hist_index(hi - 1) == i, "high of %u maps to %u",
+			  i, bb_hist_index(hi - 1));
 		if (i + 1 < BB_HIST_BUCKET_COUNT)
-			CHECK_MSG(hi == bb_hist_bucket_low(i + 1), "gap after bucket %u", i);
+			CHECK_MSG(hi == bb_hist_bucket_low(i + 1),
+				  "gap after bucket %u", i);
 		if (lo >= 64)
-			CHECK_MSG((double)(hi - lo) / (double)lo <= 1.0 / 64 + 1e-12,
-			      "bucket %u too wide", i);
+			CHECK_MSG((double)(hi - lo) / (double)lo <=
+					  1.0 / 64 + 1e-12,
+				  "bucket %u too wide", i);
 	}
 }
 
@@ -49,7 +53,8 @@ static void test_quantiles(uint64_t seed)
 {
 	enum { N = 200000 };
 	uint64_t *v = malloc(N * sizeof(*v));
-	struct bb_hist *h = malloc(sizeof(*h)), *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct bb_hist *h = malloc(sizeof(*h)), *a = malloc(sizeof(*a)),
+		       *b = malloc(sizeof(*b));
 	if (v == NULL || h == NULL || a == NULL || b == NULL)
 		abort();
 	bb_hist_reset(h);
@@ -59,7 +64,8 @@ static void test_quantiles(uint64_t seed)
 		/* spread over 1 us .. 1 s, like latencies: a random power of
 		 * two times a random factor in [1, 2) */
 		uint64_t r = rnd(&seed);
-		v[i] = (UINT64_C(1000) << (r % 20)) + ((r >> 8) % (UINT64_C(1000) << (r % 20)));
+		v[i] = (UINT64_C(1000) << (r % 20)) +
+		       ((r >> 8) % (UINT64_C(1000) << (r % 20)));
 		bb_hist_record(h, v[i]);
 		bb_hist_record(i % 2 ? a : b, v[i]);
 	}
@@ -69,16 +75,20 @@ static void test_quantiles(uint64_t seed)
 		size_t rank = (size_t)(qs[k] * N);
 		if (rank >= N)
 			rank = N - 1;
-		double exact = (double)v[rank], got = (double)bb_hist_quantile(h, qs[k]);
-		CHECK_MSG((got > exact ? got - exact : exact - got) / exact <= 1.0 / 64, "q%.3f: %.0f, exact %.0f", qs[k], got,
-		      exact);
+		double exact = (double)v[rank],
+		       got = (double)bb_hist_quantile(h, qs[k]);
+		CHECK_MSG((got > exact ? got - exact : exact - got) / exact <=
+				  1.0 / 64,
+			  "q%.3f: %.0f, exact %.0f", qs[k], got, exact);
 	}
 	CHECK_MSG(h->count == N, "count");
 	CHECK_MSG(h->min_ns == v[0] && h->max_ns == v[N - 1], "min/max");
 	bb_hist_add(a, b);
-	CHECK_MSG(a->count == h->count && a->min_ns == h->min_ns && a->max_ns == h->max_ns,
-	      "merge: count/min/max");
-	CHECK_MSG(memcmp(a->buckets, h->buckets, sizeof(h->buckets)) == 0, "merge: buckets");
+	CHECK_MSG(a->count == h->count && a->min_ns == h->min_ns &&
+			  a->max_ns == h->max_ns,
+		  "merge: count/min/max");
+	CHECK_MSG(memcmp(a->buckets, h->buckets, sizeof(h->buckets)) == 0,
+		  "merge: buckets");
 	free(v);
 	free(h);
 	free(a);
@@ -95,7 +105,8 @@ static void test_edges(void)
 	bb_hist_record(h, 0);
 	bb_hist_record(h, UINT64_MAX);
 	CHECK_MSG(h->max_ns == UINT64_MAX, "exact max kept");
-	CHECK_MSG(bb_hist_index(UINT64_MAX) == BB_HIST_BUCKET_COUNT - 1, "clamped");
+	CHECK_MSG(bb_hist_index(UINT64_MAX) == BB_HIST_BUCKET_COUNT - 1,
+		  "clamped");
 	CHECK_MSG(bb_hist_quantile(h, 0.0) == 0, "q0 of {0, max}");
 	CHECK_MSG(bb_hist_quantile(h, 1.0) == UINT64_MAX, "q1 is the max");
 	free(h);
@@ -103,8 +114,9 @@ static void test_edges(void)
 
 int main(void)
 {
-	uint64_t seed = getenv("HIST_SEED") ? strtoull(getenv("HIST_SEED"), NULL, 10)
-					    : (uint64_t)time(NULL);
+	uint64_t seed = getenv("HIST_SEED")
+				? strtoull(getenv("HIST_SEED"), NULL, 10)
+				: (uint64_t)time(NULL);
 	printf("test_bookbench_hist: seed %" PRIu64 " (HIST_SEED)\n", seed);
 	test_buckets();
 	test_quantiles(seed);

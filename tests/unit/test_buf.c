@@ -25,7 +25,8 @@ static void test_put_grow(void)
 	buf_put(&b, big, sizeof(big));
 	CHECK(b.size == 3 + sizeof(big));
 	CHECK(b.cap == 4 * BUF_SIZE_MIN); /* doubled until it fits */
-	CHECK(b.data[2] == 'c' && b.data[3] == 'x' && b.data[b.size - 1] == 'x');
+	CHECK(b.data[2] == 'c' && b.data[3] == 'x' &&
+	      b.data[b.size - 1] == 'x');
 	CHECK(!b.broken);
 	buf_free(&b);
 	CHECK(b.data == NULL && b.size == 0 && b.cap == 0 && b.max == 0);

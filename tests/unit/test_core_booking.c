@@ -63,7 +63,8 @@ CHECK_TEST_FN(test_book_one_active_per_customer)
 	CHECK(again.code == CORE_ALREADY_BOOKED);
 	b = st_book(st, T0 + 2, ev, "bob", CORE_PAY_AUTO);
 	CHECK(b.code == CORE_OK && b.booking.status == CORE_BOOKING_WAITLISTED);
-	again = st_book(st, T0 + 3, ev, "bob", CORE_PAY_AUTO); /* waitlisted too */
+	again = st_book(st, T0 + 3, ev, "bob",
+			CORE_PAY_AUTO); /* waitlisted too */
 	CHECK(again.code == CORE_ALREADY_BOOKED);
 	CHECK(st_ev(st, ev).waitlist_length == 1);
 
@@ -74,7 +75,8 @@ CHECK_TEST_FN(test_book_one_active_per_customer)
 	CHECK(again.code == CORE_OK);
 	CHECK(again.booking.id != a.booking.id);
 	CHECK((again.booking.id & 0xffffff) == 3);
-	CHECK(again.booking.status == CORE_BOOKING_WAITLISTED); /* bob promoted */
+	CHECK(again.booking.status ==
+	      CORE_BOOKING_WAITLISTED); /* bob promoted */
 	CHECK(again.booking.position == 1);
 	CHECK(st_bk(st, a.booking.id).status == CORE_BOOKING_CANCELLED);
 	CHECK(st_book(st, T0 + 6, ev, "alice", CORE_PAY_AUTO).code ==
@@ -84,10 +86,14 @@ CHECK_TEST_FN(test_book_one_active_per_customer)
 
 CHECK_TEST_FN(test_book_customer_ids)
 {
-	static const char *const bad[] = { "", "a b", "a/b", "tab\tx", "caf\xc3\xa9",
-					   "semi;colon", "quote\"" };
+	static const char *const bad[] = {
+		"",	      "a b",	"a/b", "tab\tx", "caf\xc3\xa9",
+		"semi;colon", "quote\""
+	};
 	static const char *const good[] = {
-		"a.b_c:d@e-f", "550e8400-e29b-41d4-a716-446655440000", "Z9",
+		"a.b_c:d@e-f",
+		"550e8400-e29b-41d4-a716-446655440000",
+		"Z9",
 		"user@example.org",
 	};
 	char id64[65];
@@ -97,7 +103,8 @@ CHECK_TEST_FN(test_book_customer_ids)
 	struct core_req q;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CHECK(st_book(st, T0, ev, bad[i], CORE_PAY_AUTO).code == CORE_INVALID);
+		CHECK(st_book(st, T0, ev, bad[i], CORE_PAY_AUTO).code ==
+		      CORE_INVALID);
 	/* 65 characters: the whole field, no terminator. */
 	q = q_book(T0, ev, "x", CORE_PAY_AUTO);
 	memset(q.customer_id, 'a', sizeof(q.customer_id));
@@ -108,7 +115,8 @@ CHECK_TEST_FN(test_book_customer_ids)
 		r = st_book(st, T0, ev, good[i], CORE_PAY_AUTO);
 		CHECK(r.code == CORE_OK);
 		CHECK(strcmp(r.booking.customer_id, good[i]) == 0);
-		CHECK(strcmp(st_bk(st, r.booking.id).customer_id, good[i]) == 0);
+		CHECK(strcmp(st_bk(st, r.booking.id).customer_id, good[i]) ==
+		      0);
 	}
 	memset(id64, 'b', 64);
 	id64[64] = '\0';
@@ -127,7 +135,8 @@ CHECK_TEST_FN(test_book_unknown_or_not_bookable)
 	struct core_resp r;
 	struct core_req q;
 
-	CHECK(st_book(st, T0, 999999, "c", CORE_PAY_AUTO).code == CORE_NO_EVENT);
+	CHECK(st_book(st, T0, 999999, "c", CORE_PAY_AUTO).code ==
+	      CORE_NO_EVENT);
 	CHECK(st_book(st, T0, 0, "c", CORE_PAY_AUTO).code == CORE_NO_EVENT);
 	/* Bookable until it starts. */
 	r = st_book(st, EV_START - 1, ev, "early", CORE_PAY_AUTO);
@@ -141,7 +150,8 @@ CHECK_TEST_FN(test_book_unknown_or_not_bookable)
 	q = q_patch(T0, ev2, -1, true);
 	CHECK(sdo(st, &q, &r) == CORE_OK);
 	CHECK(st_ev(st, ev2).status == CORE_EVENT_CANCELLED);
-	CHECK(st_book(st, T0, ev2, "c", CORE_PAY_AUTO).code == CORE_NOT_BOOKABLE);
+	CHECK(st_book(st, T0, ev2, "c", CORE_PAY_AUTO).code ==
+	      CORE_NOT_BOOKABLE);
 	CHECK(st_ev(st, ev2).booked == 0);
 	core_state_free(st);
 }
@@ -208,8 +218,10 @@ CHECK_TEST_FN(test_cancel_promotes_fifo)
 	CHECK(r.promoted.status == CORE_BOOKING_CONFIRMED);
 	CHECK(r.promoted.position == 0);
 	CHECK(strcmp(r.promoted.customer_id, "w1") == 0);
-	CHECK(view_eq(&r.promoted, &(struct core_booking_view){
-		r.promoted.id, ev, "w1", CORE_BOOKING_CONFIRMED, 0, 0, T0 + 2 }));
+	CHECK(view_eq(&r.promoted,
+		      &(struct core_booking_view){ r.promoted.id, ev, "w1",
+						   CORE_BOOKING_CONFIRMED, 0, 0,
+						   T0 + 2 }));
 	CHECK(st_bk(st, id[0]).status == CORE_BOOKING_CANCELLED);
 	CHECK(st_bk(st, id[2]).status == CORE_BOOKING_CONFIRMED);
 	CHECK(st_bk(st, id[3]).position == 1); /* moved up */
@@ -303,7 +315,8 @@ CHECK_TEST_FN(test_hold_expiry_passes_seat)
 
 	q = q_book(T0, ev, "a", CORE_PAY_AUTO);
 	a = rcall(rt.p, &q);
-	CHECK(a.code == CORE_OK && a.booking.status == CORE_BOOKING_PENDING_PAYMENT);
+	CHECK(a.code == CORE_OK &&
+	      a.booking.status == CORE_BOOKING_PENDING_PAYMENT);
 	CHECK(a.booking.hold_expires_at == T0 + HOLD_MS);
 	q = q_book(T0 + 1, ev, "b", CORE_PAY_AUTO);
 	b = rcall(rt.p, &q);
@@ -334,7 +347,8 @@ CHECK_TEST_FN(test_hold_expiry_passes_seat)
 	CHECK(rt_tick(rt.p, T0 + 2 * HOLD_MS) == 1);
 	CHECK(rt_bk(rt.p, T0 + 2 * HOLD_MS, b.booking.id).status ==
 	      CORE_BOOKING_EXPIRED);
-	struct core_booking_view vc = rt_bk(rt.p, T0 + 2 * HOLD_MS, c.booking.id);
+	struct core_booking_view vc =
+		rt_bk(rt.p, T0 + 2 * HOLD_MS, c.booking.id);
 	CHECK(vc.status == CORE_BOOKING_PENDING_PAYMENT);
 	CHECK(vc.hold_expires_at == T0 + 3 * HOLD_MS);
 	/* Paying in time confirms: nothing left to expire. */

@@ -21,12 +21,16 @@ CHECK_TEST_FN(test_catalog_ids)
 		enum core_code code;
 		uint64_t id;
 	} cases[] = {
-		{ CORE_OP_ORG_CREATE, 0, "Studio A", "Europe/Berlin", CORE_OK, 1 },
-		{ CORE_OP_ORG_CREATE, 0, "Studio B", "America/New_York", CORE_OK, 2 },
+		{ CORE_OP_ORG_CREATE, 0, "Studio A", "Europe/Berlin", CORE_OK,
+		  1 },
+		{ CORE_OP_ORG_CREATE, 0, "Studio B", "America/New_York",
+		  CORE_OK, 2 },
 		/* Bad time zones and empty names are malformed. */
-		{ CORE_OP_ORG_CREATE, 0, "Bad", "Mars/Olympus_Mons", CORE_INVALID, 0 },
+		{ CORE_OP_ORG_CREATE, 0, "Bad", "Mars/Olympus_Mons",
+		  CORE_INVALID, 0 },
 		{ CORE_OP_ORG_CREATE, 0, "Bad", "", CORE_INVALID, 0 },
-		{ CORE_OP_ORG_CREATE, 0, "Bad", "../../etc/passwd", CORE_INVALID, 0 },
+		{ CORE_OP_ORG_CREATE, 0, "Bad", "../../etc/passwd",
+		  CORE_INVALID, 0 },
 		{ CORE_OP_ORG_CREATE, 0, "", "Europe/Berlin", CORE_INVALID, 0 },
 		{ CORE_OP_ORG_CREATE, 0, "Studio C", "UTC", CORE_OK, 3 },
 
@@ -51,8 +55,8 @@ CHECK_TEST_FN(test_catalog_ids)
 
 		CHECK_MSG(sdo(st, &q, &r) == cases[i].code, "case %zu", i);
 		if (cases[i].code == CORE_OK)
-			CHECK_MSG(r.id == cases[i].id, "case %zu: id %" PRIu64, i,
-				  r.id);
+			CHECK_MSG(r.id == cases[i].id, "case %zu: id %" PRIu64,
+				  i, r.id);
 	}
 	core_state_free(st);
 }
@@ -76,7 +80,8 @@ CHECK_TEST_FN(test_series_validation)
 
 	/* Orgs 1 and 2, each with its location and instructor (ids 1, 2). */
 	for (uint64_t i = 1; i <= 2; i++) {
-		q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Studio", "Europe/Berlin");
+		q = q_named(CORE_OP_ORG_CREATE, T0, 0, "Studio",
+			    "Europe/Berlin");
 		CHECK(sdo(st, &q, &r) == CORE_OK && r.id == i);
 	}
 	for (uint64_t i = 1; i <= 2; i++) {
@@ -191,7 +196,8 @@ CHECK_TEST_FN(test_generate_berlin_dst)
 	for (uint64_t id = 1; id <= n; id++) {
 		struct core_event_view v = st_ev(st, id);
 		CHECK(v.series_id == 1);
-		CHECK(v.org_id == 1 && v.location_id == 1 && v.instructor_id == 1);
+		CHECK(v.org_id == 1 && v.location_id == 1 &&
+		      v.instructor_id == 1);
 		CHECK(strcmp(v.title, "Yoga") == 0);
 		CHECK(v.duration_min == 60);
 		CHECK(v.capacity == 10 && v.waitlist_capacity == 5);
@@ -214,7 +220,10 @@ CHECK_TEST_FN(test_generate_berlin_dst)
 CHECK_TEST_FN(test_generate_new_york)
 {
 	static const struct want_start want[] = {
-		{ 3, 3, 23 }, { 3, 5, 23 }, { 3, 10, 22 }, { 3, 12, 22 },
+		{ 3, 3, 23 },
+		{ 3, 5, 23 },
+		{ 3, 10, 22 },
+		{ 3, 12, 22 },
 	};
 	core_state *st = st_setup();
 	struct core_series_spec spec;
@@ -242,12 +251,17 @@ CHECK_TEST_FN(test_generate_new_york)
 CHECK_TEST_FN(test_generate_never_past)
 {
 	static const struct want_start want_at[] = {
-		{ 3, 6, 17 }, { 3, 9, 17 }, { 3, 11, 17 }, { 3, 13, 17 },
+		{ 3, 6, 17 },
+		{ 3, 9, 17 },
+		{ 3, 11, 17 },
+		{ 3, 13, 17 },
 	};
 	static const struct want_start want_before[] = {
-		{ 3, 4, 17 }, { 3, 6, 17 }, { 3, 9, 17 }, { 3, 11, 17 }, { 3, 13, 17 },
+		{ 3, 4, 17 },  { 3, 6, 17 },  { 3, 9, 17 },
+		{ 3, 11, 17 }, { 3, 13, 17 },
 	};
-	const core_time start = utc_ms(2026, 3, 4, 17, 0); /* Wed 18:00 Berlin */
+	const core_time start =
+		utc_ms(2026, 3, 4, 17, 0); /* Wed 18:00 Berlin */
 	struct core_series_spec spec;
 	struct core_resp r;
 	core_state *st;

@@ -302,8 +302,8 @@ CHECK_TEST_FN(test_rt_idem_capacity)
 		for (int i = 0; i < 4; i++) {
 			char cust[24];
 			snprintf(cust, sizeof(cust), "r%d-%d", round, i);
-			key_for_home(home, 2, (uint64_t)(10 * round + i + 1), &hi[i],
-				     &lo[i]);
+			key_for_home(home, 2, (uint64_t)(10 * round + i + 1),
+				     &hi[i], &lo[i]);
 			q = q_book(T0 + i, ev, cust, CORE_PAY_AUTO);
 			with_key(&q, hi[i], lo[i], 0xabc);
 			r = rcall(rt.p, &q);

@@ -59,7 +59,8 @@ CHECK_TEST_FN(test_tables_grow)
 	if (re) {
 		CHECK(elog_replay(re) == 0);
 		for (uint64_t ev = 1; ev <= n; ev += 97) {
-			struct core_event_view a = st_ev(st, ev), b = st_ev(re, ev);
+			struct core_event_view a = st_ev(st, ev),
+					       b = st_ev(re, ev);
 			CHECK(event_eq(&a, &b));
 		}
 		struct core_booking_view a = st_bk(st, 2999ull << 24 | 1);
@@ -108,7 +109,8 @@ CHECK_TEST_FN(test_limits_standalone)
 	CHECK(sdo(st, &q, &r) == CORE_LIMIT);
 	CHECK(r.id == CORE_LIMIT_GENERATE_DAYS && r.count == 366);
 	CHECK(strcmp(core_limit_message(&r, msg, sizeof(msg)),
-		     "until is more than 366 days ahead (generate_max_days)") == 0);
+		     "until is more than 366 days ahead (generate_max_days)") ==
+	      0);
 	/* 366 days ahead is allowed (nothing to make here: 30 days fit). */
 	q = q_generate(T0, 1, D(2026, 3, 31));
 	CHECK(sdo(st, &q, &r) == CORE_OK && r.count == 30);
@@ -175,8 +177,8 @@ CHECK_TEST_FN(test_archive)
 	CHECK(sdo(st, &q, &r) == CORE_OK);
 	core_state_stats(st, &s1);
 	CHECK(s1.event_count == 5);
-	CHECK(s1.booking_count == 3);   /* a@6, b@6, a@9 */
-	CHECK(s1.customer_count == 2);  /* c had only event 2 */
+	CHECK(s1.booking_count == 3);  /* a@6, b@6, a@9 */
+	CHECK(s1.customer_count == 2); /* c had only event 2 */
 	for (uint64_t ev = 1; ev <= 5; ev++) {
 		struct core_event_view v;
 		CHECK(core_state_event(st, ev, &v) == CORE_NO_EVENT);

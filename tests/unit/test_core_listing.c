@@ -45,10 +45,12 @@ CHECK_TEST_FN(test_rt_pipeline)
 				if (sent % 2)
 					with_key(&q, 4000 + (uint64_t)sent, 1,
 						 (uint64_t)sent);
-				int rc = core_submit(rt.p, &q, 1000 + (uint64_t)sent);
+				int rc = core_submit(rt.p, &q,
+						     1000 + (uint64_t)sent);
 				if (rc == 0)
 					sent++;
-				else if (rc != -EAGAIN) /* ring full: poll, retry */
+				else if (rc !=
+					 -EAGAIN) /* ring full: poll, retry */
 					bad_rc++;
 			}
 			int k = core_poll(rt.p, ans + got, REQS - got);
@@ -76,7 +78,8 @@ CHECK_TEST_FN(test_rt_pipeline)
 			CHECK(ans[i].code == CORE_OK);
 			CHECK(!ans[i].replayed);
 			CHECK(ans[i].booking.event_id == ev[j % EVENTS]);
-			CHECK(core_booking_event(ans[i].booking.id) == ev[j % EVENTS]);
+			CHECK(core_booking_event(ans[i].booking.id) ==
+			      ev[j % EVENTS]);
 			CHECK(strcmp(ans[i].booking.customer_id, cust) == 0);
 			CHECK(ans[i].booking.status == CORE_BOOKING_CONFIRMED);
 			/* Keyed requests visit their key's home first, so they
@@ -87,7 +90,8 @@ CHECK_TEST_FN(test_rt_pipeline)
 			CHECK(ans[i].booking.created_at < T0 + REQS);
 		}
 		for (int e = 0; e < EVENTS; e++)
-			CHECK(rt_ev(rt.p, T0 + REQS, ev[e]).booked == REQS / EVENTS);
+			CHECK(rt_ev(rt.p, T0 + REQS, ev[e]).booked ==
+			      REQS / EVENTS);
 		/* Fan-out and catalogue ops are for core_call only. */
 		struct core_req lq = q_new(CORE_OP_EVENT_LIST, T0);
 		CHECK(core_submit(rt.p, &lq, 1) == -EINVAL);
@@ -189,11 +193,13 @@ CHECK_TEST_FN(test_rt_list_pagination)
 		CHECK(shards_of(rt.c, all, n, shards, per) == shards);
 		qsort(all, n, sizeof(all[0]), view_order);
 
-		for (size_t li = 0; li < sizeof(limits) / sizeof(limits[0]); li++) {
+		for (size_t li = 0; li < sizeof(limits) / sizeof(limits[0]);
+		     li++) {
 			struct core_req f = q_new(CORE_OP_EVENT_LIST, T0);
 			f.u.list.from = 0;
 			f.u.list.to = INT64_MAX;
-			uint32_t k = rt_list_pages(rt.p, &f, limits[li], got, 1024);
+			uint32_t k =
+				rt_list_pages(rt.p, &f, limits[li], got, 1024);
 			/* Every event exactly once, in (start_at, id) order. */
 			CHECK(same_sequence(got, k, all, n));
 			for (uint32_t i = 1; i < k; i++)
@@ -237,7 +243,8 @@ static uint32_t filter_expected(const struct core_event_view *all, uint32_t n,
 			continue;
 		if (f->u.list.org_id && v->org_id != f->u.list.org_id)
 			continue;
-		if (f->u.list.location_id && v->location_id != f->u.list.location_id)
+		if (f->u.list.location_id &&
+		    v->location_id != f->u.list.location_id)
 			continue;
 		if (f->u.list.instructor_id &&
 		    v->instructor_id != f->u.list.instructor_id)
@@ -274,7 +281,7 @@ CHECK_TEST_FN(test_rt_list_filters)
 	f[4].u.list.location_id = 1;
 	f[4].u.list.from = utc_ms(2026, 3, 10, 0, 0);
 	f[4].u.list.to = utc_ms(2026, 3, 20, 0, 0);
-	f[5].u.list.org_id = 3; /* no such org: nothing */
+	f[5].u.list.org_id = 3;		     /* no such org: nothing */
 	f[6].u.list.from = all[20].start_at; /* empty range */
 	f[6].u.list.to = all[20].start_at;
 	f[7].u.list.from = all[5].start_at + 1; /* between events */
@@ -295,7 +302,8 @@ CHECK_TEST_FN(test_rt_list_filters)
 	CHECK(filter_expected(all, n, &f[6], want) == 0);
 	for (uint32_t i = 0; i < n; i++)
 		if (all[i].org_id == 2)
-			CHECK(all[i].location_id == 3 && all[i].instructor_id == 3);
+			CHECK(all[i].location_id == 3 &&
+			      all[i].instructor_id == 3);
 
 	/* Listings by org sort a day's events by org when they read it; new
 	 * events of both orgs on those days come after: listed again, each
@@ -327,8 +335,8 @@ static int booking_created_order(const void *a, const void *b)
 }
 
 static struct core_resp rt_customer(core_port *p, core_time now,
-				    const char *cust, struct core_booking_view *out,
-				    uint32_t cap)
+				    const char *cust,
+				    struct core_booking_view *out, uint32_t cap)
 {
 	struct core_req q = q_new(CORE_OP_CUSTOMER_BOOKINGS, now);
 	set_customer(&q, cust);
@@ -356,7 +364,8 @@ CHECK_TEST_FN(test_rt_customer_bookings)
 	CHECK(shards_of(rt.c, all, 6, 3, per) >= 2); /* alice's span shards */
 
 	for (int i = 0; i < 6; i++) {
-		q = q_book(T0 + 100 - i * 10, all[i].id, "alice", CORE_PAY_AUTO);
+		q = q_book(T0 + 100 - i * 10, all[i].id, "alice",
+			   CORE_PAY_AUTO);
 		r = rcall(rt.p, &q);
 		CHECK(r.code == CORE_OK);
 		mine[i] = r.booking.id;

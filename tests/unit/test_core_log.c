@@ -271,7 +271,8 @@ CHECK_TEST_FN(test_rt_rebuild_from_log)
 		for (int i = 0; i < 2; i++) {
 			char cust[24];
 			snprintf(cust, sizeof(cust), "u%d", i);
-			q = q_book(T0 + e * 10 + i, live[e].id, cust, CORE_PAY_AUTO);
+			q = q_book(T0 + e * 10 + i, live[e].id, cust,
+				   CORE_PAY_AUTO);
 			with_key(&q, 500 + e, (uint64_t)i + 1, 77);
 			r = rcall(rt.p, &q);
 			CHECK(r.code == CORE_OK);

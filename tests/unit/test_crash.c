@@ -65,19 +65,19 @@
 #define SHARD_COUNT 2
 #define SERIES_COUNT 4
 #define SNAPSHOT_EVERY 200
-#define OP_COUNT_MAX 100000      /* op indexes in a whole run */
+#define OP_COUNT_MAX 100000		/* op indexes in a whole run */
 #define BASE_NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
-#define OP_MS 1000               /* now = BASE_NOW + op index * OP_MS */
-#define HOLD_MS (10 * 60 * 1000) /* unused: the series are free */
+#define OP_MS 1000			/* now = BASE_NOW + op index * OP_MS */
+#define HOLD_MS (10 * 60 * 1000)	/* unused: the series are free */
 #define RETENTION_MS (INT64_C(30) * 24 * 60 * 60 * 1000) /* > the run */
 #define KILL_DELAY_MS_MIN 5
 #define KILL_DELAY_MS_MAX 80
-#define LOCK_WAIT_MS_MAX 5000    /* for an orphaned snapshot writer */
-#define READY_WAIT_MS_MAX 10000  /* for the child to recover */
-#define DRAIN_US 5000            /* the parent reads the pipe this often */
+#define LOCK_WAIT_MS_MAX 5000	/* for an orphaned snapshot writer */
+#define READY_WAIT_MS_MAX 10000 /* for the child to recover */
+#define DRAIN_US 5000		/* the parent reads the pipe this often */
 #define CATALOGUE_KEY_HI UINT64_C(0xca7a1095e)
 
-_Static_assert((int64_t)OP_COUNT_MAX * OP_MS < INT64_C(2) * 24 * 60 * 60 * 1000,
+_Static_assert((int64_t)OP_COUNT_MAX *OP_MS < INT64_C(2) * 24 * 60 * 60 * 1000,
 	       "every op comes before the first event (2026-01-03)");
 
 /* ---- randomness: a splitmix64 stream per purpose ---- */
@@ -111,9 +111,9 @@ static struct rng rng_for(uint64_t seed, uint64_t stream, uint64_t index)
 
 static uint64_t seed;
 static int cycle;
-static char base_dir[64];    /* mkdtemp */
-static char data_dir[96];    /* base_dir/data: the node's directory */
-static char log_path[96];    /* base_dir/stderr.log */
+static char base_dir[64]; /* mkdtemp */
+static char data_dir[96]; /* base_dir/data: the node's directory */
+static char log_path[96]; /* base_dir/stderr.log */
 static bool verbose;
 static int log_fd = -1;
 
@@ -159,7 +159,8 @@ static void history_forget(const struct core_idem *k)
 static void booking_add(uint64_t id)
 {
 	if (booking_count == booking_cap)
-		booking_ids = grow(booking_ids, &booking_cap, sizeof(*booking_ids));
+		booking_ids =
+			grow(booking_ids, &booking_cap, sizeof(*booking_ids));
 	booking_ids[booking_count++] = id;
 }
 
@@ -194,12 +195,12 @@ static void node_config(struct node_config *cfg)
 /* ---- the pipe: fixed-size records, each written whole ---- */
 
 enum rec_kind {
-	REC_READY = 1,      /* the node is open: recovered */
+	REC_READY = 1, /* the node is open: recovered */
 	REC_INTENT,
 	REC_ACK,
-	REC_EVENT,          /* a generated event, as listed after the catalogue */
+	REC_EVENT, /* a generated event, as listed after the catalogue */
 	REC_CATALOGUE_DONE, /* count: the events sent before */
-	REC_ERROR,          /* the child failed: msg */
+	REC_ERROR,	    /* the child failed: msg */
 };
 
 #define REC_MAGIC 0x63726173u
@@ -304,7 +305,8 @@ static void child_catalogue(node *n, core_port *p)
 		snprintf(spec.title, sizeof(spec.title), "Class %d", (int)i);
 		spec.capacity = 1 + rnd_below(&g, 4);
 		spec.waitlist_capacity = rnd_below(&g, 3);
-		strcpy(spec.timezone, i % 2 ? "Europe/Berlin" : "America/New_York");
+		strcpy(spec.timezone,
+		       i % 2 ? "Europe/Berlin" : "America/New_York");
 		spec.weekday_mask = (uint8_t)(1 + rnd_below(&g, 127));
 		spec.start_minute = (uint16_t)(6 * 60 + rnd_below(&g, 14 * 60));
 		spec.duration_min = 60;
@@ -330,7 +332,8 @@ static void child_catalogue(node *n, core_port *p)
 		child_fail("generate: %s", core_code_name(r.code));
 	if (!r.replayed && r.count)
 		child_fail("generate made %u events that the acknowledged "
-			   "series creates had not", r.count);
+			   "series creates had not",
+			   r.count);
 
 	memset(&q, 0, sizeof(q));
 	q.op = CORE_OP_EVENT_LIST;
@@ -342,7 +345,8 @@ static void child_catalogue(node *n, core_port *p)
 		if (core_call(p, &q, &r) != 0)
 			child_fail("event list");
 		for (uint32_t i = 0; i < r.count; i++) {
-			struct rec e = { .magic = REC_MAGIC, .kind = REC_EVENT };
+			struct rec e = { .magic = REC_MAGIC,
+					 .kind = REC_EVENT };
 			char err[256];
 			e.u.event = views[i];
 			child_send(&e);
@@ -395,7 +399,8 @@ static void make_request(uint64_t op_index, struct core_req *q)
 			q->booking_id = booking_ids[booking_count - 1 -
 						    rnd_below(&g, recent)];
 		else
-			q->booking_id = booking_ids[rnd_below(&g, booking_count)];
+			q->booking_id =
+				booking_ids[rnd_below(&g, booking_count)];
 	} else {
 		q->op = CORE_OP_EVENT_PATCH;
 		q->event_id = e->id;
@@ -530,8 +535,9 @@ static _Noreturn void fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "FAIL: crash: cycle %d (CRASH_SEED=%" PRIu64 "): ",
-		cycle, seed);
+	fprintf(stderr,
+		"FAIL: crash: cycle %d (CRASH_SEED=%" PRIu64 "): ", cycle,
+		seed);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -545,10 +551,7 @@ static _Noreturn void fail(const char *fmt, ...)
 	exit(1);
 }
 
-static void model_failed(const char *msg)
-{
-	fail("%s", msg);
-}
+static void model_failed(const char *msg) { fail("%s", msg); }
 
 static int rm_one(const char *path, const struct stat *sb, int flag,
 		  struct FTW *ftw)
@@ -569,10 +572,7 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t now_ms(void)
-{
-	return now_us() / 1000;
-}
+static int64_t now_ms(void) { return now_us() / 1000; }
 
 static void sleep_us(int64_t us)
 {
@@ -631,14 +631,13 @@ struct reader {
 };
 
 /* EVENT_GET or BOOKING_GET of id on the reader's port; the answer. */
-static struct core_resp rd_get(struct reader *rd, enum core_op op,
-			       uint64_t id)
+static struct core_resp rd_get(struct reader *rd, enum core_op op, uint64_t id)
 {
 	struct core_resp r;
 
 	if (model_core_get(rd->port, op, rd->now, id, &r) != 0)
-		fail("core_call %s", op == CORE_OP_EVENT_GET ? "EVENT_GET"
-							    : "BOOKING_GET");
+		fail("core_call %s",
+		     op == CORE_OP_EVENT_GET ? "EVENT_GET" : "BOOKING_GET");
 	return r;
 }
 
@@ -677,13 +676,16 @@ static void check_events(struct reader *rd)
 			const struct core_event_view *v = &views[i];
 			if (v->status == CORE_EVENT_SCHEDULED &&
 			    v->booked + v->held > v->capacity)
-				fail("event %" PRIu64 " overbooked: booked %u held %u capacity %u",
+				fail("event %" PRIu64
+				     " overbooked: booked %u held %u capacity %u",
 				     v->id, v->booked, v->held, v->capacity);
 			if (catalogue_acked && !model_event_get(v->id))
-				fail("event %" PRIu64 " unknown to the model", v->id);
+				fail("event %" PRIu64 " unknown to the model",
+				     v->id);
 			if (!catalogue_acked &&
 			    (v->booked || v->held || v->waitlist_length))
-				fail("event %" PRIu64 " booked before the catalogue was done",
+				fail("event %" PRIu64
+				     " booked before the catalogue was done",
 				     v->id);
 		}
 		count += r.count;
@@ -693,15 +695,18 @@ static void check_events(struct reader *rd)
 		}
 	} while (r.more);
 	if (catalogue_acked && count != model_event_count)
-		fail("%u events recovered, the model has %u", count, model_event_count);
+		fail("%u events recovered, the model has %u", count,
+		     model_event_count);
 }
 
 static void check_bookings_exist(struct reader *rd)
 {
 	for (uint32_t i = 0; i < booking_count; i++) {
 		struct core_booking_view v;
-		if (rd_booking(rd, booking_ids[i], &v) != CORE_OK || v.id != booking_ids[i])
-			fail("acknowledged booking %" PRIx64 " lost", booking_ids[i]);
+		if (rd_booking(rd, booking_ids[i], &v) != CORE_OK ||
+		    v.id != booking_ids[i])
+			fail("acknowledged booking %" PRIx64 " lost",
+			     booking_ids[i]);
 	}
 }
 
@@ -763,17 +768,18 @@ static void parse(const uint8_t *buf, size_t size, struct cycle_log *cl)
 			break;
 		case REC_ACK:
 			if (!cl->inflight || r.op_index != cl->intent.op_index)
-				fail("ack %" PRIu64 " without its intent", r.op_index);
+				fail("ack %" PRIu64 " without its intent",
+				     r.op_index);
 			if (cl->ack_count == cl->ack_cap)
-				cl->acks = grow(cl->acks, &cl->ack_cap, sizeof(*cl->acks));
-			cl->acks[cl->ack_count++] = (struct acked){
-				r.op_index, cl->intent.u.req, r.u.resp };
+				cl->acks = grow(cl->acks, &cl->ack_cap,
+						sizeof(*cl->acks));
+			cl->acks[cl->ack_count++] =
+				(struct acked){ r.op_index, cl->intent.u.req,
+						r.u.resp };
 			cl->inflight = false;
 			break;
-		case REC_ERROR:
-			fail("the child failed: %s", r.u.msg);
-		default:
-			fail("bad record kind %u", r.kind);
+		case REC_ERROR: fail("the child failed: %s", r.u.msg);
+		default: fail("bad record kind %u", r.kind);
 		}
 	}
 }
@@ -811,7 +817,8 @@ static node *recover(void)
 			}
 			fail("node_open: still locked after %d ms (%s); %d orphaned "
 			     "process(es) of the killed node alive, pid %d waiting in %s",
-			     LOCK_WAIT_MS_MAX, err, count, count ? pids[0] : 0, wchan);
+			     LOCK_WAIT_MS_MAX, err, count, count ? pids[0] : 0,
+			     wchan);
 		}
 		busy_wait_count++;
 		usleep(10000);
@@ -845,7 +852,8 @@ static void verify(struct cycle_log *cl)
 
 		model_apply(q, &m);
 		if (!model_cmp_resp(a, &m, err, sizeof(err)))
-			fail("acknowledged op %" PRIu64 ": %s", cl->acks[i].op_index, err);
+			fail("acknowledged op %" PRIu64 ": %s",
+			     cl->acks[i].op_index, err);
 		learn(q, a);
 		next_op = cl->acks[i].op_index + 1;
 		acked_count++;
@@ -872,7 +880,8 @@ static void verify(struct cycle_log *cl)
 		model_apply(q, &m);
 		learn(q, &m);
 		inflight_applied_count++;
-		if (!model_cmp_all(rd_event, rd_booking, &rd, err2, sizeof(err2)))
+		if (!model_cmp_all(rd_event, rd_booking, &rd, err2,
+				   sizeof(err2)))
 			fail("recovered state differs from the model (%s), and "
 			     "with op %" PRIu64 " in flight applied too (%s)",
 			     err, cl->intent.op_index, err2);
@@ -889,8 +898,9 @@ static void run_cycle(struct rng *g)
 	size_t size = 0;
 	struct cycle_log cl = { 0 };
 	int fds[2], status;
-	int64_t delay = KILL_DELAY_MS_MIN * 1000 +
-			rnd_below(g, (KILL_DELAY_MS_MAX - KILL_DELAY_MS_MIN) * 1000);
+	int64_t delay =
+		KILL_DELAY_MS_MIN * 1000 +
+		rnd_below(g, (KILL_DELAY_MS_MAX - KILL_DELAY_MS_MIN) * 1000);
 	/* Mostly the delay runs from the child's ready record (recovery is
 	 * slow in a sanitizer build); else from the fork, to kill recoveries
 	 * and catalogue creations too. */
@@ -921,7 +931,8 @@ static void run_cycle(struct rng *g)
 		fail("fcntl: %s", strerror(errno));
 	/* The parent wakes on its own clock, not on the child's writes (which
 	 * would put most kills right after one: 2 CPUs are common). */
-	deadline = now_us() + (delay_running ? delay : READY_WAIT_MS_MAX * 1000);
+	deadline =
+		now_us() + (delay_running ? delay : READY_WAIT_MS_MAX * 1000);
 	for (int64_t t; (t = now_us()) < deadline;) {
 		sleep_us(deadline - t < DRAIN_US ? deadline - t : DRAIN_US);
 		if (!read_pipe(fds[0], &buf, &size, &cap))
@@ -970,7 +981,8 @@ int main(void)
 	}
 	snprintf(data_dir, sizeof(data_dir), "%s/data", base_dir);
 	snprintf(log_path, sizeof(log_path), "%s/stderr.log", base_dir);
-	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	log_fd =
+		open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (log_fd < 0)
 		fail("open %s: %s", log_path, strerror(errno));
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
@@ -994,9 +1006,11 @@ int main(void)
 		if (f)
 			fclose(f);
 	}
-	static const char *op_names[CORE_OP_COUNT] = {
-		[CORE_OP_BOOK] = "book", [CORE_OP_CANCEL] = "cancel",
-		[CORE_OP_EVENT_PATCH] = "patch" };
+	static const char *op_names[CORE_OP_COUNT] = { [CORE_OP_BOOK] = "book",
+						       [CORE_OP_CANCEL] =
+							       "cancel",
+						       [CORE_OP_EVENT_PATCH] =
+							       "patch" };
 	for (int o = 0; o < CORE_OP_COUNT; o++) {
 		for (int k = 0; k < CORE_CODE_COUNT; k++)
 			if (outcome_counts[o][k])
@@ -1006,7 +1020,8 @@ int main(void)
 			printf("crash: %-8s %-24s %8ld\n", op_names[o],
 			       "(of which replayed)", replay_counts[o]);
 	}
-	printf("crash: %d cycles, %" PRIu64 " op indexes, %ld in flight at the kill "
+	printf("crash: %d cycles, %" PRIu64
+	       " op indexes, %ld in flight at the kill "
 	       "(%ld found durable), %ld waits for the lock, %u events, %u bookings, "
 	       "%.1f s\n",
 	       cycles, next_op, inflight_count, inflight_applied_count,

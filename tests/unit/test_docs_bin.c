@@ -40,14 +40,15 @@
 #define EXAMPLE_SIZE_MAX 4096
 
 static const char *const EXAMPLE_VOLATILE[] = { "created_at", "hold_expires_at",
-						"generated", "started_at", NULL };
+						"generated", "started_at",
+						NULL };
 
 enum kind { SEND, SEND_RAW, RECV };
 
 struct example {
 	enum kind kind;
-	unsigned line;      /* in the doc */
-	json_t *json;       /* NULL for raw */
+	unsigned line; /* in the doc */
+	json_t *json;  /* NULL for raw */
 	uint8_t bytes[EXAMPLE_SIZE_MAX];
 	size_t size;
 };
@@ -105,16 +106,20 @@ static int read_doc(void)
 			else if (!strcmp(line + 19, "recv\n"))
 				e->kind = RECV;
 			else {
-				fprintf(stderr, "docs: line %u: unknown example "
-					"kind: %s", n, line);
+				fprintf(stderr,
+					"docs: line %u: unknown example "
+					"kind: %s",
+					n, line);
 				return -EINVAL;
 			}
 			continue;
 		}
 		if (!strncmp(line, "```", 3)) {
 			if (e->size == 0 || (e->kind != SEND_RAW && !e->json)) {
-				fprintf(stderr, "docs: line %u: an example needs "
-					"its JSON and its bytes\n", e->line);
+				fprintf(stderr,
+					"docs: line %u: an example needs "
+					"its JSON and its bytes\n",
+					e->line);
 				return -EINVAL;
 			}
 			e = NULL;
@@ -131,7 +136,8 @@ static int read_doc(void)
 			continue;
 		}
 		if (hex_line(line, e)) {
-			fprintf(stderr, "docs: line %u: not hex bytes: %s", n, line);
+			fprintf(stderr, "docs: line %u: not hex bytes: %s", n,
+				line);
 			return -EINVAL;
 		}
 	}
@@ -189,8 +195,7 @@ static json_t *to_json(const msgpack_object *o)
 			json_object_set_new(j, key, v);
 		}
 		return j;
-	default:
-		return NULL;
+	default: return NULL;
 	}
 }
 
@@ -229,7 +234,8 @@ static bool same(const json_t *doc, const json_t *got)
 	if (json_is_object(doc)) {
 		if (json_object_size(doc) != json_object_size(got))
 			return false;
-		json_object_foreach((json_t *)doc, key, v) {
+		json_object_foreach((json_t *)doc, key, v)
+		{
 			json_t *g = json_object_get(got, key);
 			if (!g)
 				return false;
@@ -243,7 +249,8 @@ static bool same(const json_t *doc, const json_t *got)
 		if (json_array_size(doc) != json_array_size(got))
 			return false;
 		for (size_t i = 0; i < json_array_size(doc); i++)
-			if (!same(json_array_get(doc, i), json_array_get(got, i)))
+			if (!same(json_array_get(doc, i),
+				  json_array_get(got, i)))
 				return false;
 		return true;
 	}
@@ -257,13 +264,11 @@ static bool has_volatile(const json_t *j)
 	size_t i;
 
 	if (json_is_object(j)) {
-		json_object_foreach((json_t *)j, key, v)
-			if (is_volatile(key) || has_volatile(v))
-				return true;
+		json_object_foreach((json_t *)j, key,
+				    v) if (is_volatile(key) ||
+					   has_volatile(v)) return true;
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			if (has_volatile(v))
-				return true;
+		json_array_foreach(j, i, v) if (has_volatile(v)) return true;
 	}
 	return false;
 }
@@ -275,7 +280,8 @@ static void print_frame(const char *what, const uint8_t *p, size_t n)
 
 	fprintf(stderr, "%s: %s\n", what, s ? s : "(not a frame)");
 	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, "%02x%s", p[i], i + 1 == n || i % 32 == 31 ? "\n" : " ");
+		fprintf(stderr, "%02x%s", p[i],
+			i + 1 == n || i % 32 == 31 ? "\n" : " ");
 	free(s);
 	json_decref(j);
 }
@@ -296,7 +302,8 @@ static void test_self_consistent(void)
 		CHECK(j != NULL);
 		CHECK(j && json_equal(j, e->json));
 		if (!j || !json_equal(j, e->json)) {
-			fprintf(stderr, "docs: line %u: the bytes are not the JSON\n",
+			fprintf(stderr,
+				"docs: line %u: the bytes are not the JSON\n",
 				e->line);
 			print_frame("the bytes say", e->bytes, e->size);
 		}
@@ -317,10 +324,10 @@ static bool find_bookd(void)
 /* Starts bookd with a fresh log and waits up to 20 s for where it listens. */
 static int start_bookd(void)
 {
-	char *argv[] = { "bookd", "--data-dir", data_dir, "--listen",
-			 "127.0.0.1:0", "--binary-listen", "127.0.0.1:0",
-			 "--service-key", "svc-key", "--anon-key", "anon-key",
-			 NULL };
+	char *argv[] = { "bookd",	"--data-dir",	 data_dir,
+			 "--listen",	"127.0.0.1:0",	 "--binary-listen",
+			 "127.0.0.1:0", "--service-key", "svc-key",
+			 "--anon-key",	"anon-key",	 NULL };
 	unsigned starts = 0;
 	int rc;
 
@@ -340,7 +347,8 @@ static int connect_bookd(void)
 {
 	char host[128];
 	char *colon;
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = { .ai_family = AF_INET,
+				  .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
 	int fd;
 
@@ -392,7 +400,8 @@ static void test_live(void)
 		if (e->kind != RECV) {
 			size_t off = 0;
 			while (off < e->size) {
-				ssize_t w = write(fd, e->bytes + off, e->size - off);
+				ssize_t w = write(fd, e->bytes + off,
+						  e->size - off);
 				if (w <= 0)
 					break;
 				off += (size_t)w;
@@ -416,10 +425,12 @@ static void test_live(void)
 			      !memcmp(buf, e->bytes, e->size));
 		CHECK(got && same(e->json, got) && exact);
 		if (!got || !same(e->json, got) || !exact) {
-			fprintf(stderr, "docs: line %u: bookd answered otherwise\n",
+			fprintf(stderr,
+				"docs: line %u: bookd answered otherwise\n",
 				e->line);
 			if (rc == 0)
-				print_frame("bookd", buf, MP_HEADER_SIZE + body);
+				print_frame("bookd", buf,
+					    MP_HEADER_SIZE + body);
 			print_frame("the doc", e->bytes, e->size);
 		} else if (print) {
 			print_frame("bookd", buf, MP_HEADER_SIZE + body);

@@ -24,8 +24,6 @@
 #include "check.h"
 #include "guard_test.h"
 
-
-
 /* ---- guard page ---- */
 
 /* s copied so that its last byte is the last before the guard page. */
@@ -57,8 +55,8 @@ static int64_t slow_days(int64_t y, int m, int d)
 	return days + d - 1;
 }
 
-#define MS(y, mo, d, h, mi, s) \
-	((slow_days((y), (mo), (d)) * 86400 + (h) * 3600 + (mi) * 60 + (s)) * \
+#define MS(y, mo, d, h, mi, s)                                                 \
+	((slow_days((y), (mo), (d)) * 86400 + (h)*3600 + (mi)*60 + (s)) *      \
 	 INT64_C(1000))
 
 /* ---- parsers via the guard page ---- */
@@ -157,10 +155,10 @@ CHECK_TEST_FN(test_customer_ids)
 		  "550e8400-e29b-41d4-a716-446655440000", "ABCxyz0189._:@-");
 	memset(buf, 'x', 64);
 	buf[64] = '\0';
-	CHECK(cust(buf));   /* 64: the maximum */
+	CHECK(cust(buf)); /* 64: the maximum */
 	buf[64] = 'x';
 	buf[65] = '\0';
-	CHECK(!cust(buf));  /* 65 */
+	CHECK(!cust(buf)); /* 65 */
 	CHECK(!cust(""));
 	CHECK(!cust("a b"));
 	CHECK(!cust("a/b"));
@@ -168,7 +166,7 @@ CHECK_TEST_FN(test_customer_ids)
 	CHECK(!cust("a\\b"));
 	CHECK(!cust("a+b"));
 	CHECK(!cust("a\tb"));
-	CHECK(!cust("\xc3\xa9"));   /* UTF-8 e-acute */
+	CHECK(!cust("\xc3\xa9"));		  /* UTF-8 e-acute */
 	CHECK(!fld_customer_id_valid("a\0b", 3)); /* embedded NUL */
 	CHECK(!fld_customer_id_valid(NULL, 0));
 }
@@ -247,8 +245,10 @@ CHECK_TEST_FN(test_hhmm_weekday_currency)
 
 	p = g("EUR", &n);
 	CHECK(fld_currency_parse(p, n, cur) == 0 && strcmp(cur, "eur") == 0);
-	CHECK(fld_currency_parse("usd", 3, cur) == 0 && strcmp(cur, "usd") == 0);
-	CHECK(fld_currency_parse("ChF", 3, cur) == 0 && strcmp(cur, "chf") == 0);
+	CHECK(fld_currency_parse("usd", 3, cur) == 0 &&
+	      strcmp(cur, "usd") == 0);
+	CHECK(fld_currency_parse("ChF", 3, cur) == 0 &&
+	      strcmp(cur, "chf") == 0);
 	CHECK(fld_currency_parse("eu", 2, cur) == -EINVAL);
 	CHECK(fld_currency_parse("euro", 4, cur) == -EINVAL);
 	CHECK(fld_currency_parse("e1r", 3, cur) == -EINVAL);
@@ -275,19 +275,22 @@ CHECK_TEST_FN(test_time_parse)
 	CHECK(time_is("2026-11-25T18:00:00-00:00", MS(2026, 11, 25, 18, 0, 0)));
 	/* an offset that crosses the date line and a year */
 	CHECK(time_is("2027-01-01T05:00:00+14:00", MS(2026, 12, 31, 15, 0, 0)));
-	CHECK(time_is("2026-12-31T23:00:00-23:59",
-		      MS(2027, 1, 1, 22, 59, 0)));
+	CHECK(time_is("2026-12-31T23:00:00-23:59", MS(2027, 1, 1, 22, 59, 0)));
 	/* fractions: 1..9 digits, truncated to ms */
-	CHECK(time_is("2026-11-25T18:00:00.5Z", MS(2026, 11, 25, 18, 0, 0) + 500));
-	CHECK(time_is("2026-11-25T18:00:00.05Z", MS(2026, 11, 25, 18, 0, 0) + 50));
-	CHECK(time_is("2026-11-25T18:00:00.007Z", MS(2026, 11, 25, 18, 0, 0) + 7));
+	CHECK(time_is("2026-11-25T18:00:00.5Z",
+		      MS(2026, 11, 25, 18, 0, 0) + 500));
+	CHECK(time_is("2026-11-25T18:00:00.05Z",
+		      MS(2026, 11, 25, 18, 0, 0) + 50));
+	CHECK(time_is("2026-11-25T18:00:00.007Z",
+		      MS(2026, 11, 25, 18, 0, 0) + 7));
 	CHECK(time_is("2026-11-25T18:00:00.999999999Z",
 		      MS(2026, 11, 25, 18, 0, 0) + 999));
 	CHECK(time_is("2026-11-25T18:00:00.000Z", MS(2026, 11, 25, 18, 0, 0)));
 	/* leap days */
 	CHECK(time_is("2000-02-29T12:00:00Z", MS(2000, 2, 29, 12, 0, 0)));
 	CHECK(time_is("2024-02-29T23:59:59.999Z", MS(2024, 3, 1, 0, 0, 0) - 1));
-	CHECK(time_is("2100-03-01T00:00:00Z", MS(2100, 2, 28, 0, 0, 0) + 86400000));
+	CHECK(time_is("2100-03-01T00:00:00Z",
+		      MS(2100, 2, 28, 0, 0, 0) + 86400000));
 	/* before 1970 */
 	CHECK(time_is("1969-12-31T23:59:59.999Z", -1));
 	CHECK(time_is("1900-03-01T00:00:00Z", MS(1900, 3, 1, 0, 0, 0)));
@@ -296,7 +299,7 @@ CHECK_TEST_FN(test_time_parse)
 	CHECK_ALL(time_bad, "1900-02-29T00:00:00Z", "2026-02-29",
 		  "2026-11-25T24:00:00Z", "2026-11-25T18:60:00Z",
 		  "2026-11-25T18:00:60Z", /* no leap seconds */
-		  "2026-11-25T18:00:00", /* no zone */
+		  "2026-11-25T18:00:00",  /* no zone */
 		  "2026-11-25T18:00Z", "2026-11-25 18:00:00Z",
 		  "2026-11-25T18:00:00.Z",
 		  "2026-11-25T18:00:00.1234567890Z", /* 10 digits */
@@ -362,7 +365,8 @@ CHECK_TEST_FN(test_time_format)
 		core_time lo = MS(0, 1, 1, 0, 0, 0);
 		core_time span = MS(10000, 1, 1, 0, 0, 0) - lo;
 
-		for (int64_t day = slow_days(1899, 1, 1); day < day_end; day++) {
+		for (int64_t day = slow_days(1899, 1, 1); day < day_end;
+		     day++) {
 			core_time t = day * 86400000 + (day * 7919 % 86400000);
 
 			n = fld_time_format(t, out);
@@ -398,14 +402,19 @@ CHECK_TEST_FN(test_timezones)
 
 CHECK_TEST_FN(test_names)
 {
-	CHECK(strcmp(fld_event_status_name(CORE_EVENT_SCHEDULED), "scheduled") == 0);
-	CHECK(strcmp(fld_event_status_name(CORE_EVENT_CANCELLED), "cancelled") == 0);
+	CHECK(strcmp(fld_event_status_name(CORE_EVENT_SCHEDULED),
+		     "scheduled") == 0);
+	CHECK(strcmp(fld_event_status_name(CORE_EVENT_CANCELLED),
+		     "cancelled") == 0);
 	CHECK(strcmp(fld_event_status_name(0), "unknown") == 0);
-	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_CONFIRMED), "confirmed") == 0);
+	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_CONFIRMED),
+		     "confirmed") == 0);
 	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_PENDING_PAYMENT),
 		     "pending_payment") == 0);
-	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_WAITLISTED), "waitlisted") == 0);
-	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_CANCELLED), "cancelled") == 0);
+	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_WAITLISTED),
+		     "waitlisted") == 0);
+	CHECK(strcmp(fld_booking_status_name(CORE_BOOKING_CANCELLED),
+		     "cancelled") == 0);
 }
 
 static bool err_is(enum core_code c, const char *code, int status)
@@ -451,7 +460,8 @@ CHECK_TEST_FN(test_errors)
 	for (int c = CORE_OK + 1; c < CORE_CODE_COUNT; c++) {
 		int s = 0;
 
-		CHECK(strcmp(fld_code_error((enum core_code)c, &s), "internal") != 0);
+		CHECK(strcmp(fld_code_error((enum core_code)c, &s),
+			     "internal") != 0);
 		CHECK(s >= 400 && s < 600);
 	}
 
@@ -472,14 +482,18 @@ CHECK_TEST_FN(test_errors)
 		CHECK(strncmp(fld_errno_message(-ENOSPC), full,
 			      sizeof(full) - 1) == 0);
 	}
-	CHECK(strcmp(fld_errno_message(-EDQUOT), fld_errno_message(-ENOSPC)) == 0);
+	CHECK(strcmp(fld_errno_message(-EDQUOT), fld_errno_message(-ENOSPC)) ==
+	      0);
 	CHECK(strstr(fld_errno_message(-EIO), "I/O error") != NULL);
 	CHECK(strstr(fld_errno_message(-EROFS), "read-only") != NULL);
 	CHECK(strstr(fld_errno_message(-EAGAIN), "overloaded") != NULL);
 	CHECK(strncmp(fld_code_message(CORE_NO_ORG), "org_id: ", 8) == 0);
-	CHECK(strncmp(fld_code_message(CORE_NO_LOCATION), "location_id: ", 13) == 0);
-	CHECK(strncmp(fld_code_message(CORE_NO_INSTRUCTOR), "instructor_id: ", 15) == 0);
-	CHECK(strncmp(fld_code_message(CORE_NO_SERIES), "series_id: ", 11) == 0);
+	CHECK(strncmp(fld_code_message(CORE_NO_LOCATION),
+		      "location_id: ", 13) == 0);
+	CHECK(strncmp(fld_code_message(CORE_NO_INSTRUCTOR),
+		      "instructor_id: ", 15) == 0);
+	CHECK(strncmp(fld_code_message(CORE_NO_SERIES), "series_id: ", 11) ==
+	      0);
 	for (int c = CORE_OK + 1; c < CORE_CODE_COUNT; c++)
 		CHECK(strcmp(fld_code_message((enum core_code)c),
 			     "internal error") != 0);
@@ -503,18 +517,20 @@ CHECK_TEST_FN(test_keys_text)
 	CHECK(fld_text_valid("", 0));
 	CHECK(fld_text_valid("caf\xc3\xa9", 5));
 	CHECK(fld_text_valid("\xf0\x9f\x98\x80", 4));
-	CHECK(fld_text_valid("\xef\xbf\xbf", 3));          /* U+FFFF */
-	CHECK(fld_text_valid("\xf4\x8f\xbf\xbf", 4));      /* U+10FFFF */
-	CHECK(fld_text_valid("a\x01" "b", 3));
+	CHECK(fld_text_valid("\xef\xbf\xbf", 3));     /* U+FFFF */
+	CHECK(fld_text_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
+	CHECK(fld_text_valid("a\x01"
+			     "b",
+			     3));
 	CHECK(!fld_text_valid("a\0b", 3));
 	CHECK(!fld_text_valid("\xff", 1));
 	CHECK(!fld_text_valid("\x80", 1));
-	CHECK(!fld_text_valid("\xc3", 1));                  /* cut */
-	CHECK(!fld_text_valid("\xc0\x80", 2));              /* overlong NUL */
-	CHECK(!fld_text_valid("\xe0\x80\xaf", 3));          /* overlong */
-	CHECK(!fld_text_valid("\xed\xa0\x80", 3));          /* surrogate */
-	CHECK(!fld_text_valid("\xf4\x90\x80\x80", 4));      /* > U+10FFFF */
-	CHECK(!fld_text_valid("\xe2\x82", 2));              /* cut */
+	CHECK(!fld_text_valid("\xc3", 1));	       /* cut */
+	CHECK(!fld_text_valid("\xc0\x80", 2));	       /* overlong NUL */
+	CHECK(!fld_text_valid("\xe0\x80\xaf", 3));     /* overlong */
+	CHECK(!fld_text_valid("\xed\xa0\x80", 3));     /* surrogate */
+	CHECK(!fld_text_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	CHECK(!fld_text_valid("\xe2\x82", 2));	       /* cut */
 	/* ids: no leading zero, on both protocols (bin.c uses this) */
 	{
 		uint64_t v = 0;

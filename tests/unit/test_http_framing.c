@@ -16,19 +16,21 @@ CHECK_TEST_FN(test_routes_methods_cors)
 	CHECK(out_status(c) == 404 && out_has(c, "\"code\":\"not_found\""));
 	CHECK(answer_is(c, "GET", "/v1/events/", AUTH_SVC, NULL, 404, NULL));
 	CHECK(answer_is(c, "DELETE", "/v1/events/3", AUTH_SVC, NULL, 405,
-			  NULL));
+			NULL));
 	CHECK(out_has(c, "Allow: GET, HEAD, PATCH, OPTIONS\r\n"));
 	CHECK(answer_is(c, "GET", "/v1/orgs", AUTH_SVC, NULL, 405,
-			  "Allow: POST, OPTIONS\r\n"));
+			"Allow: POST, OPTIONS\r\n"));
 	/* Preflight from an allowed origin. */
 	out_reset(c);
-	CHECK(feeds(c, "OPTIONS /v1/events/3/bookings HTTP/1.1\r\n"
-		       "Origin: https://app.example\r\n"
-		       "Access-Control-Request-Method: POST\r\n"
-		       "Access-Control-Request-Headers: authorization, idempotency-key\r\n"
-		       "\r\n") > 0);
+	CHECK(feeds(c,
+		    "OPTIONS /v1/events/3/bookings HTTP/1.1\r\n"
+		    "Origin: https://app.example\r\n"
+		    "Access-Control-Request-Method: POST\r\n"
+		    "Access-Control-Request-Headers: authorization, idempotency-key\r\n"
+		    "\r\n") > 0);
 	CHECK(out_status(c) == 204);
-	CHECK(out_has(c, "Access-Control-Allow-Origin: https://app.example\r\n"));
+	CHECK(out_has(c,
+		      "Access-Control-Allow-Origin: https://app.example\r\n"));
 	CHECK(out_has(c, "Access-Control-Allow-Methods: POST, OPTIONS\r\n"));
 	CHECK(out_has(c, "Access-Control-Allow-Headers: Authorization, "
 			 "Content-Type, Idempotency-Key\r\n"));
@@ -42,8 +44,11 @@ CHECK_TEST_FN(test_routes_methods_cors)
 	/* A normal answer to an allowed origin carries it, also after
 	 * submit (render). */
 	out_reset(c);
-	CHECK(feeds(c, "GET /health HTTP/1.1\r\nOrigin: https://app.example\r\n\r\n") > 0);
-	CHECK(out_has(c, "Access-Control-Allow-Origin: https://app.example\r\n"));
+	CHECK(feeds(c,
+		    "GET /health HTTP/1.1\r\nOrigin: https://app.example\r\n\r\n") >
+	      0);
+	CHECK(out_has(c,
+		      "Access-Control-Allow-Origin: https://app.example\r\n"));
 	out_reset(c);
 	CHECK(feeds(c, req("GET", "/v1/events/3",
 			   hdrs(AUTH_ANON, "Origin: https://app.example\r\n"),
@@ -53,7 +58,9 @@ CHECK_TEST_FN(test_routes_methods_cors)
 		resp.event.id = 3;
 		resp.event.status = CORE_EVENT_SCHEDULED;
 		render(c, 0, 0, &resp, NULL);
-		CHECK(out_has(c, "Access-Control-Allow-Origin: https://app.example\r\n"));
+		CHECK(out_has(
+			c,
+			"Access-Control-Allow-Origin: https://app.example\r\n"));
 	}
 	conn_free(c);
 }
@@ -94,7 +101,8 @@ CHECK_TEST_FN(test_pipelining)
 	/* srv_submit full: parse stops before that request and resumes. */
 	out_reset(c);
 	c->sub_room = c->sub_count + 1;
-	n = snprintf(buf, sizeof(buf), "%s", req("GET", "/v1/events/6", AUTH_ANON, NULL));
+	n = snprintf(buf, sizeof(buf), "%s",
+		     req("GET", "/v1/events/6", AUTH_ANON, NULL));
 	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s",
 		      req("GET", "/v1/events/7", AUTH_ANON, NULL));
 	CHECK(feed(c, buf, (size_t)n) > 0);
@@ -113,9 +121,11 @@ CHECK_TEST_FN(test_pipelining)
 CHECK_TEST_FN(test_byte_by_byte)
 {
 	struct srv_conn *whole = conn_new(), *c = conn_new();
-	const char *r = req("POST", "/v1/events/9/bookings",
-			    hdrs(AUTH_SVC, "Idempotency-Key: bb\r\nOrigin: https://app.example\r\n"),
-			    "{\"customer_id\":\"cus_1\",\"payment\":\"none\"}");
+	const char *r =
+		req("POST", "/v1/events/9/bookings",
+		    hdrs(AUTH_SVC,
+			 "Idempotency-Key: bb\r\nOrigin: https://app.example\r\n"),
+		    "{\"customer_id\":\"cus_1\",\"payment\":\"none\"}");
 	size_t n = strlen(r);
 	size_t consumed = 0;
 
@@ -135,14 +145,15 @@ CHECK_TEST_FN(test_byte_by_byte)
 	CHECK(c->answer_count == 0);
 	/* A chunked body byte by byte too. */
 	{
-		const char *ch = "POST /v1/events/9/bookings HTTP/1.1\r\n"
-				 AUTH_SVC "Idempotency-Key: bb\r\n"
-				 "Origin: https://app.example\r\n"
-				 "Transfer-Encoding: chunked\r\n\r\n"
-				 "5\r\n{\"cus\r\n"
-				 "a\r\ntomer_id\":\r\n"
-				 "19;ext=1\r\n\"cus_1\",\"payment\":\"none\"}\r\n"
-				 "0\r\n\r\n";
+		const char *ch =
+			"POST /v1/events/9/bookings HTTP/1.1\r\n" AUTH_SVC
+			"Idempotency-Key: bb\r\n"
+			"Origin: https://app.example\r\n"
+			"Transfer-Encoding: chunked\r\n\r\n"
+			"5\r\n{\"cus\r\n"
+			"a\r\ntomer_id\":\r\n"
+			"19;ext=1\r\n\"cus_1\",\"payment\":\"none\"}\r\n"
+			"0\r\n\r\n";
 		size_t m = strlen(ch);
 		for (size_t i = 0; i < m; i++)
 			CHECK(feed(c, ch + i, 1) >= 0);
@@ -175,8 +186,8 @@ CHECK_TEST_FN(test_strict_framing)
 		{ POST_ CHUNKED_ "Content-Length: 2\r\n\r\n0\r\n\r\n", 400,
 		  "both Content-Length and Transfer-Encoding" },
 		{ POST_ "Transfer-Encoding: identity\r\nContent-Length: 2\r\n"
-			"\r\n{}", 400,
-		  "both Content-Length and Transfer-Encoding" },
+			"\r\n{}",
+		  400, "both Content-Length and Transfer-Encoding" },
 		{ POST_ "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400,
 		  "duplicate Content-Length" },
 		{ POST_ "Content-Length: +2\r\n\r\n{}", 400,
@@ -215,10 +226,11 @@ CHECK_TEST_FN(test_strict_framing)
 		  "invalid character in a header name" },
 		{ "GET /health HTTP/1.1\r\n: x\r\n\r\n", 400,
 		  "empty header name" },
-		{ "GET /health HTTP/1.1\r\nX-A: a\x7f" "b\r\n\r\n", 400,
-		  "invalid character in a header value" },
-		{ POST_ "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
-		  "Transfer-Encoding other than chunked" },
+		{ "GET /health HTTP/1.1\r\nX-A: a\x7f"
+		  "b\r\n\r\n",
+		  400, "invalid character in a header value" },
+		{ POST_ "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding other than chunked" },
 		{ POST_ "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
 		  400, "Transfer-Encoding other than chunked" },
 		{ POST_ "Transfer-Encoding: gzip\r\n\r\n", 400,
@@ -227,7 +239,8 @@ CHECK_TEST_FN(test_strict_framing)
 		  "Transfer-Encoding other than chunked" },
 		{ POST_ CHUNKED_ CHUNKED_ "\r\n0\r\n\r\n", 400,
 		  "duplicate Transfer-Encoding" },
-		{ "POST /v1/orgs HTTP/1.0\r\n" AUTH_SVC CHUNKED_ "\r\n0\r\n\r\n",
+		{ "POST /v1/orgs HTTP/1.0\r\n" AUTH_SVC CHUNKED_
+		  "\r\n0\r\n\r\n",
 		  400, "Transfer-Encoding in an HTTP/1.0 request" },
 		{ POST_ CHUNKED_ "\r\nfffffffffffffffff\r\n", 400,
 		  "chunk size too large" },
@@ -255,10 +268,13 @@ CHECK_TEST_FN(test_strict_framing)
 		  "malformed HTTP version" },
 		{ "GET /health HTTP/1.10\r\n\r\n", 400,
 		  "malformed HTTP version" },
-		{ "GET /health http/1.1\r\n\r\n", 400, "malformed HTTP version" },
+		{ "GET /health http/1.1\r\n\r\n", 400,
+		  "malformed HTTP version" },
 		{ "GET /health\r\n\r\n", 400, "malformed request line" },
-		{ "GET  /health HTTP/1.1\r\n\r\n", 400, "malformed request line" },
-		{ "GET /health  HTTP/1.1\r\n\r\n", 400, "malformed HTTP version" },
+		{ "GET  /health HTTP/1.1\r\n\r\n", 400,
+		  "malformed request line" },
+		{ "GET /health  HTTP/1.1\r\n\r\n", 400,
+		  "malformed HTTP version" },
 		{ "GET\t/health HTTP/1.1\r\n\r\n", 400,
 		  "invalid character in the request line" },
 		{ "GET /health HTTP/2.0\r\n\r\n", 505,
@@ -266,7 +282,8 @@ CHECK_TEST_FN(test_strict_framing)
 		{ "GET /health HTTP/0.9\r\n\r\n", 505,
 		  "only HTTP/1.0 and HTTP/1.1" },
 	};
-	static const char *const good[] = { /* {"name":"O"}: 12 bytes */
+	static const char *const good[] = {
+		/* {"name":"O"}: 12 bytes */
 		POST_ "Transfer-Encoding: Chunked\r\n\r\n"
 		      "c\r\n{\"name\":\"O\"}\r\n0\r\n\r\n",
 		POST_ "Transfer-Encoding:  chunked \r\n\r\n"
@@ -299,9 +316,11 @@ CHECK_TEST_FN(test_strict_framing)
 			CHECK(c->answer_count == 1);
 			CHECK(out_status(c) == bad[i].status);
 			CHECK(out_has(c, "Connection: close\r\n"));
-			CHECK(out_has(c, bad[i].status == 400
-					 ? "{\"error\":{\"code\":\"invalid_request\""
-					 : "{\"error\":{\"code\":\"http_version_not_supported\""));
+			CHECK(out_has(
+				c,
+				bad[i].status == 400
+					? "{\"error\":{\"code\":\"invalid_request\""
+					: "{\"error\":{\"code\":\"http_version_not_supported\""));
 			CHECK(out_has(c, bad[i].needle));
 			CHECK(c->sub_count == 0);
 			conn_free(c);
@@ -316,8 +335,7 @@ CHECK_TEST_FN(test_strict_framing)
 		} else {
 			CHECK(feeds(c, g) > 0);
 		}
-		if (c->answer_count + c->sub_count != 1 ||
-		    out_status(c) == 400)
+		if (c->answer_count + c->sub_count != 1 || out_status(c) == 400)
 			fprintf(stderr, "strict good %zu: %s\n", i, out_str(c));
 		CHECK(c->answer_count + c->sub_count == 1);
 		CHECK(c->answer_count == 0 || out_status(c) == 200);
@@ -335,14 +353,16 @@ CHECK_TEST_FN(test_strict_framing)
 					      "X-%d: 1\r\n", i);
 		k += (size_t)snprintf(tr + k, sizeof(tr) - k, "\r\n");
 		CHECK(feed(c, tr, k) < 0);
-		CHECK(out_status(c) == 400 && out_has(c, "too many trailer lines"));
+		CHECK(out_status(c) == 400 &&
+		      out_has(c, "too many trailer lines"));
 		conn_free(c);
 	}
 	/* A head whose blank line ends just past the limit: 431. */
 	{
 		static char big[HTTP_HEAD_SIZE_MAX + 64];
 		struct srv_conn *c = conn_new();
-		int n = snprintf(big, sizeof(big), "GET /health HTTP/1.1\r\nX: ");
+		int n = snprintf(big, sizeof(big),
+				 "GET /health HTTP/1.1\r\nX: ");
 		memset(big + n, 'a', HTTP_HEAD_SIZE_MAX - 2 - (size_t)n);
 		memcpy(big + HTTP_HEAD_SIZE_MAX - 2, "\r\n\r\n", 4);
 		CHECK(feed(c, big, HTTP_HEAD_SIZE_MAX + 2) < 0);
@@ -353,7 +373,7 @@ CHECK_TEST_FN(test_strict_framing)
 	{
 		struct srv_conn *c = conn_new();
 		CHECK(feeds(c, POST_ CHUNKED_ "\r\n2\r\n{}GET /health HTTP/1.1"
-					       "\r\n\r\n0\r\n\r\n") < 0);
+					      "\r\n\r\n0\r\n\r\n") < 0);
 		CHECK(c->answer_count == 1 && out_status(c) == 400);
 		CHECK(c->sub_count == 0);
 		conn_free(c);
@@ -367,18 +387,23 @@ CHECK_TEST_FN(test_keep_alive_and_close)
 	struct srv_conn *c = conn_new();
 
 	/* HTTP/1.0: closes after the answer (unless keep-alive). */
-	CHECK(feeds(c, "GET /health HTTP/1.0\r\n\r\nGET /health HTTP/1.0\r\n\r\n") < 0);
+	CHECK(feeds(c,
+		    "GET /health HTTP/1.0\r\n\r\nGET /health HTTP/1.0\r\n\r\n") <
+	      0);
 	CHECK(c->answer_count == 1);
 	CHECK(out_has(c, "Connection: close\r\n"));
 	conn_free(c);
 	c = conn_new();
-	CHECK(feeds(c, "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") > 0);
+	CHECK(feeds(c,
+		    "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") >
+	      0);
 	CHECK(!c->closed && out_has(c, "Connection: keep-alive\r\n"));
 	conn_free(c);
 	/* HTTP/1.1 Connection: close, also after a submit: the render says so. */
 	c = conn_new();
 	CHECK(feeds(c, req("GET", "/v1/events/1",
-			   hdrs(AUTH_ANON, "Connection: close\r\n"), NULL)) < 0);
+			   hdrs(AUTH_ANON, "Connection: close\r\n"), NULL)) <
+	      0);
 	CHECK(c->sub_count == 1);
 	{
 		struct core_resp resp = { .op = CORE_OP_EVENT_GET };
@@ -390,9 +415,11 @@ CHECK_TEST_FN(test_keep_alive_and_close)
 	conn_free(c);
 	/* Expect: 100-continue: the interim answer once the head is in. */
 	c = conn_new();
-	CHECK(feeds(c, "POST /v1/orgs HTTP/1.1\r\n" AUTH_SVC
-		       "Expect: 100-continue\r\nContent-Length: 14\r\n\r\n") == 0);
-	CHECK(c->answer_count == 1 && out_has(c, "HTTP/1.1 100 Continue\r\n\r\n"));
+	CHECK(feeds(c,
+		    "POST /v1/orgs HTTP/1.1\r\n" AUTH_SVC
+		    "Expect: 100-continue\r\nContent-Length: 14\r\n\r\n") == 0);
+	CHECK(c->answer_count == 1 &&
+	      out_has(c, "HTTP/1.1 100 Continue\r\n\r\n"));
 	CHECK(feeds(c, "{\"name\":\"Org\"}") > 0);
 	CHECK(c->answer_count == 1 && c->sub_count == 1);
 	conn_free(c);

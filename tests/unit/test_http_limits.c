@@ -23,8 +23,9 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	conn_free(c);
 	/* A chunked body over 64 KiB: 413. */
 	c = conn_new();
-	CHECK(feeds(c, "POST /v1/orgs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-		       "20000\r\n") < 0);
+	CHECK(feeds(c,
+		    "POST /v1/orgs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "20000\r\n") < 0);
 	CHECK(out_status(c) == 413);
 	conn_free(c);
 	/* Too many chunks: 413. */
@@ -32,10 +33,12 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	{
 		char chunks[4096];
 		size_t k = 0;
-		k += (size_t)snprintf(chunks + k, sizeof(chunks) - k,
-				      "POST /v1/orgs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+		k += (size_t)snprintf(
+			chunks + k, sizeof(chunks) - k,
+			"POST /v1/orgs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
 		for (int i = 0; i < HTTP_BODY_SPAN_MAX + 2; i++)
-			k += (size_t)snprintf(chunks + k, sizeof(chunks) - k, "1\r\n \r\n");
+			k += (size_t)snprintf(chunks + k, sizeof(chunks) - k,
+					      "1\r\n \r\n");
 		CHECK(feed(c, chunks, k) < 0);
 		CHECK(out_status(c) == 413);
 	}
@@ -44,12 +47,16 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	c = conn_new();
 	{
 		static char ext[HTTP_REQUEST_SIZE_MAX + 1024];
-		size_t k = (size_t)snprintf(ext, sizeof(ext),
-					    "POST /v1/orgs HTTP/1.1\r\n"
-					    "Transfer-Encoding: chunked\r\n\r\n1;x=");
+		size_t k = (size_t)
+			snprintf(ext, sizeof(ext),
+				 "POST /v1/orgs HTTP/1.1\r\n"
+				 "Transfer-Encoding: chunked\r\n\r\n1;x=");
 		memset(ext + k, 'a', sizeof(ext) - k);
-		for (size_t off = 0; off < sizeof(ext) && !c->closed; off += 4096)
-			feed(c, ext + off, 4096 < sizeof(ext) - off ? 4096 : sizeof(ext) - off);
+		for (size_t off = 0; off < sizeof(ext) && !c->closed;
+		     off += 4096)
+			feed(c, ext + off,
+			     4096 < sizeof(ext) - off ? 4096
+						      : sizeof(ext) - off);
 		/* http-parser counts chunk-size lines as head bytes (431 at
 		 * 80 KiB); our total limit (413) is the backstop. */
 		CHECK(c->closed &&
@@ -58,9 +65,10 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	conn_free(c);
 	/* Trailers are ignored: an Idempotency-Key there does not count. */
 	c = conn_new();
-	CHECK(feeds(c, "POST /v1/bookings/150994945/cancel HTTP/1.1\r\n" AUTH_SVC
-		       "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"
-		       "Idempotency-Key: late\r\n\r\n") > 0);
+	CHECK(feeds(c,
+		    "POST /v1/bookings/150994945/cancel HTTP/1.1\r\n" AUTH_SVC
+		    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"
+		    "Idempotency-Key: late\r\n\r\n") > 0);
 	CHECK(out_status(c) == 400 && out_has(c, "idempotency_key_required"));
 	conn_free(c);
 	/* Headers over 16 KiB: 431, whole or in pieces. */
@@ -81,9 +89,11 @@ CHECK_TEST_FN(test_limits_and_malformed)
 	c = conn_new();
 	{
 		char many[8192];
-		size_t k = (size_t)snprintf(many, sizeof(many), "GET /health HTTP/1.1\r\n");
+		size_t k = (size_t)snprintf(many, sizeof(many),
+					    "GET /health HTTP/1.1\r\n");
 		for (int i = 0; i < HTTP_HEADER_COUNT_MAX + 1; i++)
-			k += (size_t)snprintf(many + k, sizeof(many) - k, "X-%d: 1\r\n", i);
+			k += (size_t)snprintf(many + k, sizeof(many) - k,
+					      "X-%d: 1\r\n", i);
 		k += (size_t)snprintf(many + k, sizeof(many) - k, "\r\n");
 		CHECK(feed(c, many, k) < 0);
 		CHECK(out_status(c) == 431);
@@ -144,7 +154,8 @@ CHECK_TEST_FN(test_rate_limit)
 	for (int i = 0; i < 6; i++) {
 		unsigned before = c->sub_count;
 		out_reset(c);
-		CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h, "{}")) > 0);
+		CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h, "{}")) >
+		      0);
 		if (c->sub_count > before)
 			ok++;
 		else if (out_status(c) == 429 && out_has(c, "Retry-After: ") &&
@@ -172,14 +183,16 @@ CHECK_TEST_FN(test_limit_order)
 	/* 50 service-key requests from one address: none refused. */
 	for (int i = 0; i < 50; i++) {
 		out_reset(c);
-		CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
+		CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) >
+		      0);
 		svc_ok += out_status(c) == 200;
 	}
 	CHECK(svc_ok == 50);
 	/* The anon key from the same address: the burst of 2, then 429. */
 	for (int i = 0; i < 5; i++) {
 		out_reset(c);
-		CHECK(feeds(c, req("GET", "/v1/events/9", AUTH_ANON, NULL)) > 0);
+		CHECK(feeds(c, req("GET", "/v1/events/9", AUTH_ANON, NULL)) >
+		      0);
 		if (out_status(c) == 429 && out_has(c, "Retry-After: 1\r\n") &&
 		    out_has(c, "\"code\":\"rate_limited\""))
 			anon_429++;
@@ -189,25 +202,28 @@ CHECK_TEST_FN(test_limit_order)
 	CHECK(anon_ok == 2 && anon_429 == 3);
 	/* A bad token and no token are held to the address's limit too. */
 	CHECK(answer_is(c, "GET", "/v1/events/9",
-			   "Authorization: Bearer nope\r\n", NULL, 429, NULL));
+			"Authorization: Bearer nope\r\n", NULL, 429, NULL));
 	CHECK(answer_is(c, "GET", "/v1/events/9", "", NULL, 429, NULL));
 	/* The service key still gets in; so do /health and /metrics. */
 	CHECK(answer_is(c, "GET", "/v1/admin/status", AUTH_SVC, NULL, 200,
-			  NULL));
+			NULL));
 	out_reset(c);
 	CHECK(feeds(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") > 0);
 	CHECK(out_status(c) == 200);
 
 	/* X-Forwarded-For from an untrusted peer: ignored (still 429). */
 	CHECK(answer_is(c, "GET", "/v1/events/9",
-			   hdrs(AUTH_ANON, "X-Forwarded-For: 203.0.113.7\r\n"),
-			   NULL, 429, NULL));
+			hdrs(AUTH_ANON, "X-Forwarded-For: 203.0.113.7\r\n"),
+			NULL, 429, NULL));
 	/* From a trusted proxy: each client its own bucket. */
-	CHECK(auth_config_set_proxies(&g_srv.auth, "10.0.0.0/8, 127.0.0.1") == 0);
+	CHECK(auth_config_set_proxies(&g_srv.auth, "10.0.0.0/8, 127.0.0.1") ==
+	      0);
 	for (int i = 0; i < 3; i++) {
 		out_reset(c);
-		snprintf(h, sizeof(h), "%sX-Forwarded-For: 198.51.100.9, "
-			 "203.0.113.%d\r\n", AUTH_ANON, i + 1);
+		snprintf(h, sizeof(h),
+			 "%sX-Forwarded-For: 198.51.100.9, "
+			 "203.0.113.%d\r\n",
+			 AUTH_ANON, i + 1);
 		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
 		CHECK(out_status(c) != 429);
 	}
@@ -215,20 +231,24 @@ CHECK_TEST_FN(test_limit_order)
 	 * entry does not help it (the right-most untrusted one counts). */
 	for (int i = 0; i < 2; i++) {
 		out_reset(c);
-		snprintf(h, sizeof(h), "%sX-Forwarded-For: 192.0.2.%d, "
-			 "203.0.113.50, 10.1.2.3\r\n", AUTH_ANON, i + 1);
+		snprintf(h, sizeof(h),
+			 "%sX-Forwarded-For: 192.0.2.%d, "
+			 "203.0.113.50, 10.1.2.3\r\n",
+			 AUTH_ANON, i + 1);
 		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
 		CHECK(out_status(c) != 429);
 	}
 	out_reset(c);
-	snprintf(h, sizeof(h), "%sX-Forwarded-For: 192.0.2.99, 203.0.113.50\r\n",
-		 AUTH_ANON);
+	snprintf(h, sizeof(h),
+		 "%sX-Forwarded-For: 192.0.2.99, 203.0.113.50\r\n", AUTH_ANON);
 	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
 	CHECK(out_status(c) == 429 && out_has(c, "Retry-After: "));
 	/* Two X-Forwarded-For lines (a proxy adding its own): the last one. */
 	out_reset(c);
-	snprintf(h, sizeof(h), "%sX-Forwarded-For: 203.0.113.50\r\n"
-		 "X-Forwarded-For: 203.0.113.60\r\n", AUTH_ANON);
+	snprintf(h, sizeof(h),
+		 "%sX-Forwarded-For: 203.0.113.50\r\n"
+		 "X-Forwarded-For: 203.0.113.60\r\n",
+		 AUTH_ANON);
 	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
 	CHECK(out_status(c) != 429 && out_status(c) != 400);
 	CHECK(auth_config_set_proxies(&g_srv.auth, "") == 0);
@@ -263,11 +283,12 @@ CHECK_TEST_FN(test_json_writer)
 	jw_obj_end(&w);
 	CHECK(!w.overflow);
 	buf[w.n] = '\0';
-	CHECK(strcmp(buf, "{\"s\":\"a\\\"b\\\\c\\u0001\\u001f\\n\\t\\u007f\","
-			  "\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
-			  "\"bad\":\"x\\ufffd\\ufffd\\ufffdy\\ufffd\\ufffd\\ufffdz"
-			  "\\ufffd\\ufffd\","
-			  "\"a\":[1,null,false,{}],\"d\":null}") == 0);
+	CHECK(strcmp(buf,
+		     "{\"s\":\"a\\\"b\\\\c\\u0001\\u001f\\n\\t\\u007f\","
+		     "\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
+		     "\"bad\":\"x\\ufffd\\ufffd\\ufffdy\\ufffd\\ufffd\\ufffdz"
+		     "\\ufffd\\ufffd\","
+		     "\"a\":[1,null,false,{}],\"d\":null}") == 0);
 	if (strcmp(buf, "") && check_fail_count)
 		fprintf(stderr, "writer: %s\n", buf);
 	/* The output parses back (valid JSON, valid UTF-8). */

@@ -85,9 +85,9 @@ CHECK_TEST_FN(test_status_lines)
 		{ 505, "HTTP/1.1 505 HTTP Version Not Supported\r\n" },
 		{ 507, "HTTP/1.1 507 Insufficient Storage\r\n" },
 	};
-	static const int errnos[] = { -EAGAIN, -EINVAL, -ENOSPC, -EIO, -EROFS,
-				      -EDQUOT, -EFBIG, -ENOMEM, -ESHUTDOWN,
-				      -ECANCELED, -EPERM };
+	static const int errnos[] = { -EAGAIN,	  -EINVAL,    -ENOSPC, -EIO,
+				      -EROFS,	  -EDQUOT,    -EFBIG,  -ENOMEM,
+				      -ESHUTDOWN, -ECANCELED, -EPERM };
 	struct srv_conn *c = conn_new();
 	int status;
 
@@ -96,8 +96,8 @@ CHECK_TEST_FN(test_status_lines)
 		http_write(&c->out, sent[i].status, NULL, "{}", 2);
 		if (strncmp(out_str(c), sent[i].line, strlen(sent[i].line)))
 			fprintf(stderr, "status line: %.40s\n", out_str(c));
-		CHECK(strncmp(out_str(c), sent[i].line,
-			      strlen(sent[i].line)) == 0);
+		CHECK(strncmp(out_str(c), sent[i].line, strlen(sent[i].line)) ==
+		      0);
 	}
 	for (int code = 1; code < CORE_CODE_COUNT; code++) {
 		fld_code_error((enum core_code)code, &status);
@@ -131,11 +131,12 @@ CHECK_TEST_FN(test_admin_status)
 	CHECK(out_status(c) == 200);
 	CHECK(out_has(c, "\"shards\":2"));
 	CHECK(out_has(c, "\"durable_lsn\":77"));
-	CHECK(out_has(c, "\"replication\":{\"state\":\"down\",\"lag_records\":5,"));
+	CHECK(out_has(c,
+		      "\"replication\":{\"state\":\"down\",\"lag_records\":5,"));
 	CHECK(out_has(c, "\"lag_seconds\":1.500"));
 	CHECK(out_has(c, "\"name\":\"replication_down\""));
 	CHECK(answer_is(c, "GET", "/v1/admin/status", AUTH_ANON, NULL, 403,
-			  NULL));
+			NULL));
 	g_srv.status.repl_state = NULL;
 	conn_free(c);
 }
@@ -145,16 +146,18 @@ CHECK_TEST_FN(test_events_list)
 	struct srv_conn *c = conn_new();
 	struct core_event_view ev[2];
 	struct srv_views views = { .events = ev };
-	struct core_resp resp = { .op = CORE_OP_EVENT_LIST, .count = 2,
+	struct core_resp resp = { .op = CORE_OP_EVENT_LIST,
+				  .count = 2,
 				  .more = true };
 	char cursor[64], path[256];
 	const char *p, *e;
 	const struct core_req *q;
 
-	CHECK(feeds(c, req("GET",
-			   "/v1/events?org_id=3&from=2026-03-01&to=2026-03-08T00:00:00Z"
-			   "&location_id=4&instructor_id=5&limit=2",
-			   AUTH_ANON, NULL)) > 0);
+	CHECK(feeds(c,
+		    req("GET",
+			"/v1/events?org_id=3&from=2026-03-01&to=2026-03-08T00:00:00Z"
+			"&location_id=4&instructor_id=5&limit=2",
+			AUTH_ANON, NULL)) > 0);
 	CHECK(c->answer_count == 0);
 	CHECK(c->sub_count == 1);
 	q = &c->subs[0].req;
@@ -204,8 +207,8 @@ CHECK_TEST_FN(test_events_list)
 		const char *t = strstr(out_str(c), "ETag: ");
 		CHECK(t != NULL);
 		sscanf(t, "ETag: %63[^\r]", etag);
-		snprintf(h, sizeof(h), AUTH_ANON "If-None-Match: W/%s, \"x\"\r\n",
-			 etag);
+		snprintf(h, sizeof(h),
+			 AUTH_ANON "If-None-Match: W/%s, \"x\"\r\n", etag);
 		out_reset(c);
 		CHECK(feeds(c, req("GET", "/v1/events", h, NULL)) > 0);
 		CHECK(c->sub_count == 2);
@@ -231,15 +234,15 @@ CHECK_TEST_FN(test_events_list)
 	CHECK(q->u.list.from == g_now); /* default: from now */
 	/* Refusals: 400 naming the parameter. */
 	CHECK(answer_is(c, "GET", "/v1/events?limit=501", AUTH_ANON, NULL, 400,
-			  "'limit'"));
+			"'limit'"));
 	CHECK(answer_is(c, "GET", "/v1/events?cursor=abc", AUTH_ANON, NULL, 400,
-			  "'cursor'"));
+			"'cursor'"));
 	CHECK(answer_is(c, "GET", "/v1/events?colour=red", AUTH_ANON, NULL, 400,
-			  "unknown query parameter 'colour'"));
+			"unknown query parameter 'colour'"));
 	CHECK(answer_is(c, "GET", "/v1/events?from=yesterday", AUTH_ANON, NULL,
-			  400, "'from'"));
+			400, "'from'"));
 	CHECK(answer_is(c, "GET", "/v1/events?org_id=1&org_id=2", AUTH_ANON,
-			  NULL, 400, "repeated"));
+			NULL, 400, "repeated"));
 	/* Empty values are absent (the contract's template form). */
 	out_reset(c);
 	CHECK(feeds(c, req("GET", "/v1/events?org_id=&from=&to=&limit=&cursor=",
@@ -248,7 +251,8 @@ CHECK_TEST_FN(test_events_list)
 	CHECK(c->subs[3].req.u.list.limit == 50);
 	/* Only 'to', in the past: everything before it. */
 	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events?to=2026-01-01", AUTH_ANON, NULL)) > 0);
+	CHECK(feeds(c, req("GET", "/v1/events?to=2026-01-01", AUTH_ANON,
+			   NULL)) > 0);
 	CHECK(c->answer_count == 0 && c->sub_count == 5);
 	CHECK(c->subs[4].req.u.list.from == 0);
 	CHECK(c->subs[4].req.u.list.to == INT64_C(1767225600000));
@@ -307,15 +311,14 @@ CHECK_TEST_FN(test_event_get_patch)
 	render(c, 1, 0, &resp, NULL);
 	CHECK(out_status(c) == 404 && out_has(c, "\"code\":\"not_found\""));
 	CHECK(answer_is(c, "GET", "/v1/events/abc", AUTH_ANON, NULL, 404,
-			  NULL));
+			NULL));
 	CHECK(answer_is(c, "GET", "/v1/events/0", AUTH_ANON, NULL, 404, NULL));
 	CHECK(answer_is(c, "GET", "/v1/events/99999999999999999999999",
-			  AUTH_ANON,
-			   NULL, 404, NULL));
+			AUTH_ANON, NULL, 404, NULL));
 
 	/* PATCH: service key only; capacity, status, instructor_id. */
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_ANON,
-			   "{\"capacity\":3}", 403, NULL));
+			"{\"capacity\":3}", 403, NULL));
 	out_reset(c);
 	CHECK(feeds(c, req("PATCH", "/v1/events/42", AUTH_SVC,
 			   "{\"capacity\":3,\"instructor_id\":\"7\"}")) > 0);
@@ -342,13 +345,13 @@ CHECK_TEST_FN(test_event_get_patch)
 	render(c, 2, 0, &resp, NULL);
 	CHECK(out_status(c) == 200 && !out_has(c, "ETag"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"status\":\"scheduled\"}", 400, "'status'"));
+			"{\"status\":\"scheduled\"}", 400, "'status'"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC, "{}", 400,
-			  NULL));
+			NULL));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"capacity\":-1}", 400, "'capacity'"));
+			"{\"capacity\":-1}", 400, "'capacity'"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
-			   "{\"capacity\":\"3\"}", 400, "must be an integer"));
+			"{\"capacity\":\"3\"}", 400, "must be an integer"));
 	CHECK(c->sub_count == 4);
 	conn_free(c);
 }
@@ -377,7 +380,7 @@ CHECK_TEST_FN(test_customer_bookings_render)
 	CHECK(out_has(c, "{\"bookings\":[{\"id\":\"100\""));
 	CHECK(out_has(c, "\"next_cursor\":null"));
 	CHECK(answer_is(c, "GET", "/v1/customers/a%20b/bookings", AUTH_SVC,
-			   NULL, 404, NULL));
+			NULL, 404, NULL));
 	conn_free(c);
 }
 

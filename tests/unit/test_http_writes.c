@@ -18,7 +18,8 @@ CHECK_TEST_FN(test_book)
 	struct core_idem first;
 
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_SVC, "Idempotency-Key: k1\r\n"), body)) > 0);
+			   hdrs(AUTH_SVC, "Idempotency-Key: k1\r\n"), body)) >
+	      0);
 	CHECK(c->sub_count == 1);
 	q = &c->subs[0].req;
 	CHECK(q->op == CORE_OP_BOOK && q->event_id == 9);
@@ -30,7 +31,8 @@ CHECK_TEST_FN(test_book)
 	/* The same key and request: the same key and fingerprint. Another
 	 * body: the same key, another fingerprint (the core says 422). */
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_SVC, "Idempotency-Key: k1\r\n"), body)) > 0);
+			   hdrs(AUTH_SVC, "Idempotency-Key: k1\r\n"), body)) >
+	      0);
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
 			   hdrs(AUTH_SVC, "Idempotency-Key: k1\r\n"),
 			   "{\"customer_id\":\"cus_2\"}")) > 0);
@@ -49,9 +51,10 @@ CHECK_TEST_FN(test_book)
 	resp.booking.created_at = g_now;
 	render(c, 0, 0, &resp, NULL);
 	CHECK(out_status(c) == 201);
-	CHECK(out_has(c, "{\"booking\":{\"id\":\"150994945\",\"event_id\":\"9\","
-			 "\"customer_id\":\"cus_1\",\"status\":\"confirmed\","
-			 "\"created_at\":\""));
+	CHECK(out_has(c,
+		      "{\"booking\":{\"id\":\"150994945\",\"event_id\":\"9\","
+		      "\"customer_id\":\"cus_1\",\"status\":\"confirmed\","
+		      "\"created_at\":\""));
 	CHECK(!out_has(c, "position") && !out_has(c, "hold_expires_at"));
 	CHECK(!out_has(c, "Idempotent-Replayed"));
 	out_reset(c);
@@ -68,7 +71,8 @@ CHECK_TEST_FN(test_book)
 	resp.booking.position = 0;
 	resp.booking.hold_expires_at = g_now + 600000;
 	render(c, 1, 0, &resp, NULL);
-	CHECK(out_has(c, "\"status\":\"pending_payment\",\"hold_expires_at\":\""));
+	CHECK(out_has(c,
+		      "\"status\":\"pending_payment\",\"hold_expires_at\":\""));
 	/* Refusals. */
 	out_reset(c);
 	resp.code = CORE_EVENT_FULL;
@@ -96,14 +100,15 @@ CHECK_TEST_FN(test_book)
 
 	/* Missing key: 400 idempotency_key_required, nothing submitted. */
 	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", AUTH_SVC, body)) > 0);
+	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", AUTH_SVC, body)) >
+	      0);
 	CHECK(out_status(c) == 400 &&
 	      out_has(c, "\"code\":\"idempotency_key_required\""));
 	out_reset(c);
 	/* A control character in a header value: 400 and a close. */
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_SVC, "Idempotency-Key: \x01\r\n"),
-			   body)) < 0);
+			   hdrs(AUTH_SVC, "Idempotency-Key: \x01\r\n"), body)) <
+	      0);
 	CHECK(out_status(c) == 400);
 	conn_free(c);
 	c = conn_new();
@@ -112,12 +117,14 @@ CHECK_TEST_FN(test_book)
 	struct {
 		const char *body, *needle;
 	} bad[] = {
-		{ "{\"customer_id\":\"c\",\"seats\":2}", "unknown field 'seats'" },
+		{ "{\"customer_id\":\"c\",\"seats\":2}",
+		  "unknown field 'seats'" },
 		{ "{\"customer_id\":5}", "'customer_id' must be a string" },
 		{ "{\"customer_id\":\"a b\"}", "'customer_id' must be 1-64" },
 		{ "{\"customer_id\":\"c\",\"payment\":\"cash\"}", "'payment'" },
 		{ "{\"payment\":\"none\"}", "'customer_id' is required" },
-		{ "{\"customer_id\":\"c\",\"customer_id\":\"d\"}", "malformed JSON" },
+		{ "{\"customer_id\":\"c\",\"customer_id\":\"d\"}",
+		  "malformed JSON" },
 		{ "[1]", "must be a JSON object" },
 		{ "{\"customer_id\":\"c\"", "malformed JSON" },
 		{ "", "body is required" },
@@ -129,8 +136,8 @@ CHECK_TEST_FN(test_book)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		unsigned before = c->sub_count;
 		CHECK(answer_is(c, "POST", "/v1/events/9/bookings",
-				   hdrs(AUTH_SVC, "Idempotency-Key: kb\r\n"),
-				   bad[i].body, 400, NULL));
+				hdrs(AUTH_SVC, "Idempotency-Key: kb\r\n"),
+				bad[i].body, 400, NULL));
 		CHECK(out_has(c, "\"code\":\"invalid_request\""));
 		if (!out_has(c, bad[i].needle))
 			fprintf(stderr, "body %zu: %s\n", i, out_str(c));
@@ -152,12 +159,14 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(out_status(c) == 401 && out_has(c, "\"code\":\"unauthorized\""));
 	CHECK(out_has(c, "WWW-Authenticate: Bearer\r\n"));
 	CHECK(answer_is(c, "GET", "/v1/events",
-			   "Authorization: Bearer nope\r\n", NULL, 401, NULL));
+			"Authorization: Bearer nope\r\n", NULL, 401, NULL));
 	CHECK(answer_is(c, "GET", "/v1/events",
-			   "Authorization: Basic " SERVICE_KEY "\r\n", NULL, 401, NULL));
+			"Authorization: Basic " SERVICE_KEY "\r\n", NULL, 401,
+			NULL));
 	/* An expired JWT: 401 token_expired. */
 	out_reset(c);
-	snprintf(h, sizeof(h), "%sIdempotency-Key: a1\r\n", auth_jwt("alice", -10));
+	snprintf(h, sizeof(h), "%sIdempotency-Key: a1\r\n",
+		 auth_jwt("alice", -10));
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h, body)) > 0);
 	CHECK(out_status(c) == 401 && out_has(c, "\"code\":\"token_expired\""));
 	/* A JWT signed with another secret: 401. */
@@ -172,15 +181,17 @@ CHECK_TEST_FN(test_auth_refusals)
 	}
 	/* Anon key booking: 403. Anon on admin: 403. */
 	CHECK(answer_is(c, "POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_ANON, "Idempotency-Key: a2\r\n"), body, 403, "\"code\":\"forbidden\""));
+			hdrs(AUTH_ANON, "Idempotency-Key: a2\r\n"), body, 403,
+			"\"code\":\"forbidden\""));
 	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_ANON,
-			   "{\"name\":\"x\",\"timezone\":\"UTC\"}", 403, NULL));
+			"{\"name\":\"x\",\"timezone\":\"UTC\"}", 403, NULL));
 	/* A customer on a service route: 403. */
 	CHECK(answer_is(c, "POST", "/v1/orgs", auth_jwt("alice", 60),
-			   "{\"name\":\"x\"}", 403, NULL));
+			"{\"name\":\"x\"}", 403, NULL));
 	/* A JWT booking for another customer: 403. */
 	out_reset(c);
-	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n", auth_jwt("bob", 60));
+	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n",
+		 auth_jwt("bob", 60));
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h, body)) > 0);
 	CHECK(out_status(c) == 403);
 	CHECK(c->sub_count == 0);
@@ -195,7 +206,8 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(c->subs[0].req.u.book.payment == CORE_PAY_AUTO);
 	CHECK(strcmp(c->subs[0].req.customer_id, "bob") == 0);
 	c->sub_count = 0;
-	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n", auth_jwt("bob", 60));
+	snprintf(h, sizeof(h), "%sIdempotency-Key: a3\r\n",
+		 auth_jwt("bob", 60));
 	/* A JWT booking for itself, customer_id implied by sub. */
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/events/9/bookings", h,
@@ -205,15 +217,17 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(c->subs[0].req.u.book.payment == CORE_PAY_STRIPE);
 	/* Keys are scoped: the same Idempotency-Key from the service key is
 	 * another key. */
-	CHECK(feeds(c, req("POST", "/v1/events/9/bookings",
-			   hdrs(AUTH_SVC, "Idempotency-Key: a3\r\n"),
-			   "{\"customer_id\":\"bob\",\"payment\":\"stripe\"}")) > 0);
+	CHECK(feeds(c,
+		    req("POST", "/v1/events/9/bookings",
+			hdrs(AUTH_SVC, "Idempotency-Key: a3\r\n"),
+			"{\"customer_id\":\"bob\",\"payment\":\"stripe\"}")) >
+	      0);
 	CHECK(c->sub_count == 2);
 	CHECK(c->subs[1].req.idem.hi != c->subs[0].req.idem.hi ||
 	      c->subs[1].req.idem.lo != c->subs[0].req.idem.lo);
 	/* Another customer's list: 403; own: submitted. */
 	CHECK(answer_is(c, "GET", "/v1/customers/alice/bookings",
-			   auth_jwt("bob", 60), NULL, 403, NULL));
+			auth_jwt("bob", 60), NULL, 403, NULL));
 	CHECK(feeds(c, req("GET", "/v1/customers/bob/bookings?limit=10",
 			   auth_jwt("bob", 60), NULL)) > 0);
 	CHECK(c->sub_count == 3);
@@ -222,7 +236,8 @@ CHECK_TEST_FN(test_auth_refusals)
 	CHECK(c->subs[2].req.u.customer.capacity == 10);
 	/* Public listing with a JWT: allowed. */
 	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/events/1", auth_jwt("bob", 60), NULL)) > 0);
+	CHECK(feeds(c, req("GET", "/v1/events/1", auth_jwt("bob", 60), NULL)) >
+	      0);
 	CHECK(c->sub_count == 4 && c->answer_count == 0);
 	conn_free(c);
 }
@@ -233,8 +248,10 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	struct core_resp resp = { .op = CORE_OP_CANCEL };
 	char h[1400];
 
-	snprintf(h, sizeof(h), "%sIdempotency-Key: c1\r\n", auth_jwt("alice", 60));
-	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel", h, NULL)) > 0);
+	snprintf(h, sizeof(h), "%sIdempotency-Key: c1\r\n",
+		 auth_jwt("alice", 60));
+	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel", h, NULL)) >
+	      0);
 	CHECK(c->sub_count == 1);
 	CHECK(c->subs[0].req.op == CORE_OP_CANCEL);
 	CHECK(c->subs[0].req.booking_id == 150994945);
@@ -242,15 +259,16 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	CHECK(core_idem_present(&c->subs[0].req.idem));
 	/* The service key cancels any: no customer given to the core. */
 	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel",
-			   hdrs(AUTH_SVC, "Idempotency-Key: c2\r\n"), "{}")) > 0);
+			   hdrs(AUTH_SVC, "Idempotency-Key: c2\r\n"), "{}")) >
+	      0);
 	CHECK(c->sub_count == 2 && c->subs[1].req.customer_id[0] == '\0');
 	/* Without a key: 400; with a body field: 400. */
 	CHECK(feeds(c, req("POST", "/v1/bookings/150994945/cancel",
 			   auth_jwt("alice", 60), NULL)) > 0);
 	CHECK(out_status(c) == 400 && out_has(c, "idempotency_key_required"));
 	CHECK(answer_is(c, "POST", "/v1/bookings/150994945/cancel",
-			   hdrs(AUTH_SVC, "Idempotency-Key: c3\r\n"),
-			   "{\"reason\":\"x\"}", 400, "unknown field 'reason'"));
+			hdrs(AUTH_SVC, "Idempotency-Key: c3\r\n"),
+			"{\"reason\":\"x\"}", 400, "unknown field 'reason'"));
 	CHECK(c->sub_count == 2);
 
 	/* Render: booking + promoted. */
@@ -289,16 +307,17 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	CHECK(out_status(c) == 404);
 	CHECK(!out_has(c, "alice"));
 	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/bookings/150994945", auth_jwt("alice", 60),
-			   NULL)) > 0);
+	CHECK(feeds(c, req("GET", "/v1/bookings/150994945",
+			   auth_jwt("alice", 60), NULL)) > 0);
 	render(c, 3, 0, &resp, NULL);
 	CHECK(out_status(c) == 200 && out_has(c, "\"customer_id\":\"alice\""));
 	out_reset(c);
-	CHECK(feeds(c, req("GET", "/v1/bookings/150994945", AUTH_SVC, NULL)) > 0);
+	CHECK(feeds(c, req("GET", "/v1/bookings/150994945", AUTH_SVC, NULL)) >
+	      0);
 	render(c, 4, 0, &resp, NULL);
 	CHECK(out_status(c) == 200);
 	CHECK(answer_is(c, "GET", "/v1/bookings/150994945", AUTH_ANON, NULL,
-			  403, NULL));
+			403, NULL));
 	conn_free(c);
 }
 
@@ -308,39 +327,47 @@ CHECK_TEST_FN(test_catalogue)
 	struct core_resp resp = { .op = CORE_OP_ORG_CREATE, .id = 1 };
 	const struct core_series_spec *s;
 
-	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_SVC,
-			   "{\"name\":\"Studio \\u00e9\",\"timezone\":\"Europe/Berlin\"}")) > 0);
+	CHECK(feeds(c,
+		    req("POST", "/v1/orgs", AUTH_SVC,
+			"{\"name\":\"Studio \\u00e9\",\"timezone\":\"Europe/Berlin\"}")) >
+	      0);
 	CHECK(c->sub_count == 1);
 	CHECK(c->subs[0].req.op == CORE_OP_ORG_CREATE);
 	CHECK(strcmp(c->subs[0].req.u.cat.name, "Studio \xc3\xa9") == 0);
 	CHECK(strcmp(c->subs[0].req.u.cat.timezone, "Europe/Berlin") == 0);
 	render(c, 0, 0, &resp, NULL);
 	CHECK(out_status(c) == 201);
-	CHECK(strcmp(out_body(c), "{\"org\":{\"id\":\"1\",\"name\":\"Studio \xc3\xa9\","
-				  "\"timezone\":\"Europe/Berlin\"}}") == 0);
+	CHECK(strcmp(out_body(c),
+		     "{\"org\":{\"id\":\"1\",\"name\":\"Studio \xc3\xa9\","
+		     "\"timezone\":\"Europe/Berlin\"}}") == 0);
 	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_SVC,
-			   "{\"name\":\"S\",\"timezone\":\"Mars/Olympus\"}", 400, "'timezone'"));
+			"{\"name\":\"S\",\"timezone\":\"Mars/Olympus\"}", 400,
+			"'timezone'"));
 
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/locations", AUTH_SVC,
 			   "{\"org_id\":\"1\",\"name\":\"Hall\"}")) > 0);
-	CHECK(c->sub_count == 2 && c->subs[1].req.op == CORE_OP_LOCATION_CREATE);
+	CHECK(c->sub_count == 2 &&
+	      c->subs[1].req.op == CORE_OP_LOCATION_CREATE);
 	CHECK(c->subs[1].req.u.cat.org_id == 1);
 	resp.op = CORE_OP_LOCATION_CREATE;
 	resp.id = 4;
 	render(c, 1, 0, &resp, NULL);
-	CHECK(strcmp(out_body(c), "{\"location\":{\"id\":\"4\",\"org_id\":\"1\","
-				  "\"name\":\"Hall\"}}") == 0);
+	CHECK(strcmp(out_body(c),
+		     "{\"location\":{\"id\":\"4\",\"org_id\":\"1\","
+		     "\"name\":\"Hall\"}}") == 0);
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/instructors", AUTH_SVC,
 			   "{\"org_id\":1,\"name\":\"Ann\"}")) > 0);
-	CHECK(c->sub_count == 3 && c->subs[2].req.op == CORE_OP_INSTRUCTOR_CREATE);
+	CHECK(c->sub_count == 3 &&
+	      c->subs[2].req.op == CORE_OP_INSTRUCTOR_CREATE);
 	render(c, 2, 0, &resp, NULL);
 	CHECK(out_has(c, "{\"instructor\":{\"id\":\"4\""));
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/customers", AUTH_SVC,
 			   "{\"id\":\"cus_9\",\"email\":\"a@b.c\"}")) > 0);
-	CHECK(c->sub_count == 4 && c->subs[3].req.op == CORE_OP_CUSTOMER_UPSERT);
+	CHECK(c->sub_count == 4 &&
+	      c->subs[3].req.op == CORE_OP_CUSTOMER_UPSERT);
 	CHECK(strcmp(c->subs[3].req.customer_id, "cus_9") == 0);
 	CHECK(strcmp(c->subs[3].req.u.cat.email, "a@b.c") == 0);
 	render(c, 3, 0, &resp, NULL);
@@ -349,24 +376,27 @@ CHECK_TEST_FN(test_catalogue)
 
 	/* Series: every field into the spec the core reads by pointer. */
 	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/series",
-			   hdrs(AUTH_SVC, "Idempotency-Key: s1\r\n"),
-			   "{\"org_id\":\"1\",\"location_id\":\"2\",\"instructor_id\":\"3\","
-			   "\"title\":\"Flow\",\"capacity\":20,\"waitlist_capacity\":5,"
-			   "\"price_cents\":1500,\"currency\":\"EUR\","
-			   "\"timezone\":\"Europe/Berlin\",\"weekdays\":[\"MO\",\"WE\"],"
-			   "\"start_time\":\"18:30\",\"duration_min\":60,"
-			   "\"first_date\":\"2026-03-02\",\"last_date\":\"2026-06-30\","
-			   "\"skip_dates\":[\"2026-04-06\"]}")) > 0);
+	CHECK(feeds(c,
+		    req("POST", "/v1/series",
+			hdrs(AUTH_SVC, "Idempotency-Key: s1\r\n"),
+			"{\"org_id\":\"1\",\"location_id\":\"2\",\"instructor_id\":\"3\","
+			"\"title\":\"Flow\",\"capacity\":20,\"waitlist_capacity\":5,"
+			"\"price_cents\":1500,\"currency\":\"EUR\","
+			"\"timezone\":\"Europe/Berlin\",\"weekdays\":[\"MO\",\"WE\"],"
+			"\"start_time\":\"18:30\",\"duration_min\":60,"
+			"\"first_date\":\"2026-03-02\",\"last_date\":\"2026-06-30\","
+			"\"skip_dates\":[\"2026-04-06\"]}")) > 0);
 	CHECK(c->sub_count == 5);
 	CHECK(c->subs[4].req.op == CORE_OP_SERIES_CREATE);
 	s = c->subs[4].req.u.series;
 	CHECK(s != NULL);
 	if (s) {
-		CHECK(s->org_id == 1 && s->location_id == 2 && s->instructor_id == 3);
+		CHECK(s->org_id == 1 && s->location_id == 2 &&
+		      s->instructor_id == 3);
 		CHECK(strcmp(s->title, "Flow") == 0);
 		CHECK(s->capacity == 20 && s->waitlist_capacity == 5);
-		CHECK(s->price_cents == 1500 && strcmp(s->currency, "eur") == 0);
+		CHECK(s->price_cents == 1500 &&
+		      strcmp(s->currency, "eur") == 0);
 		CHECK(s->weekday_mask == 0x05);
 		CHECK(s->start_minute == 18 * 60 + 30);
 		CHECK(s->duration_min == 60);
@@ -387,7 +417,8 @@ CHECK_TEST_FN(test_catalogue)
 	render(c, 4, 0, &resp, NULL);
 	CHECK(out_status(c) == 201);
 	CHECK(out_has(c, "{\"series\":{\"id\":\"7\",\"org_id\":\"1\""));
-	CHECK(out_has(c, "\"weekdays\":[\"MO\",\"WE\"],\"start_time\":\"18:30\""));
+	CHECK(out_has(c,
+		      "\"weekdays\":[\"MO\",\"WE\"],\"start_time\":\"18:30\""));
 	CHECK(out_has(c, "\"skip_dates\":[\"2026-04-06\"]},\"generated\":34}"));
 	CHECK(strcmp(c->subs[5].req.u.cat.timezone, "UTC") == 0);
 	out_reset(c);
@@ -399,7 +430,8 @@ CHECK_TEST_FN(test_catalogue)
 				  "\"timezone\":\"UTC\"}}") == 0);
 	/* The connection's slot is free again: a third uses it. */
 	out_reset(c);
-	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_SVC, "{\"name\":\"Third\"}")) > 0);
+	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_SVC,
+			   "{\"name\":\"Third\"}")) > 0);
 	CHECK(c->sub_count == 7);
 	resp.code = CORE_NO_ORG;
 	render(c, 6, 0, &resp, NULL);
@@ -453,7 +485,7 @@ CHECK_TEST_FN(test_catalogue)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(answer_is(c, "POST", "/v1/series", AUTH_SVC, bad[i].body,
-				  400, NULL));
+				400, NULL));
 		if (!out_has(c, bad[i].needle))
 			fprintf(stderr, "series %zu: %s\n", i, out_str(c));
 		CHECK(out_has(c, bad[i].needle));
@@ -480,13 +512,15 @@ CHECK_TEST_FN(test_stripe)
 {
 	struct srv_conn *c = conn_new();
 	struct core_resp resp = { .op = CORE_OP_PAY };
-	const char *ok = "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\","
-			 "\"data\":{\"object\":{\"id\":\"pi_1\",\"amount\":1500,"
-			 "\"currency\":\"eur\",\"metadata\":{\"booking_id\":"
-			 "\"150994945\"},\"extra\":[1,2,3]}}}";
-	const char *failed = "{\"id\":\"evt_2\",\"type\":\"payment_intent.payment_failed\","
-			     "\"data\":{\"object\":{\"amount\":1500,\"currency\":\"EUR\","
-			     "\"metadata\":{\"booking_id\":\"150994945\"}}}}";
+	const char *ok =
+		"{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\","
+		"\"data\":{\"object\":{\"id\":\"pi_1\",\"amount\":1500,"
+		"\"currency\":\"eur\",\"metadata\":{\"booking_id\":"
+		"\"150994945\"},\"extra\":[1,2,3]}}}";
+	const char *failed =
+		"{\"id\":\"evt_2\",\"type\":\"payment_intent.payment_failed\","
+		"\"data\":{\"object\":{\"amount\":1500,\"currency\":\"EUR\","
+		"\"metadata\":{\"booking_id\":\"150994945\"}}}}";
 	const char *other = "{\"id\":\"evt_3\",\"type\":\"charge.refunded\","
 			    "\"data\":{\"object\":{}}}";
 	char h[512];
@@ -532,7 +566,8 @@ CHECK_TEST_FN(test_stripe)
 	CHECK(c->sub_count == 3);
 	/* Bad or missing signature: 400, no bearer needed either way. */
 	CHECK(answer_is(c, "POST", "/v1/webhooks/stripe",
-			   "Stripe-Signature: t=1,v1=00\r\n", ok, 400, "invalid_signature"));
+			"Stripe-Signature: t=1,v1=00\r\n", ok, 400,
+			"invalid_signature"));
 	CHECK(answer_is(c, "POST", "/v1/webhooks/stripe", "", ok, 400, NULL));
 	/* Signed, then tampered with: 400. */
 	out_reset(c);
@@ -541,7 +576,8 @@ CHECK_TEST_FN(test_stripe)
 		char tampered[1024];
 		strcpy(tampered, ok);
 		tampered[strlen(tampered) - 20] ^= 1;
-		CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", h, tampered)) > 0);
+		CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", h,
+				   tampered)) > 0);
 		CHECK(out_status(c) == 400);
 	}
 	CHECK(c->sub_count == 3);

@@ -50,7 +50,8 @@ static long step;
 static void fail(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "FAIL at step %ld (MODEL_SEED=%" PRIu64 "): ", step, seed);
+	fprintf(stderr, "FAIL at step %ld (MODEL_SEED=%" PRIu64 "): ", step,
+		seed);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -58,10 +59,7 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-static void model_failed(const char *msg)
-{
-	fail("%s", msg);
-}
+static void model_failed(const char *msg) { fail("%s", msg); }
 
 /* ---- the runtime side ---- */
 
@@ -80,7 +78,8 @@ static int rt_event(void *ctx, uint64_t id, struct core_event_view *v)
 static int rt_booking(void *ctx, uint64_t id, struct core_booking_view *v)
 {
 	struct core_resp r;
-	if (model_core_get(port, CORE_OP_BOOKING_GET, *(core_time *)ctx, id, &r))
+	if (model_core_get(port, CORE_OP_BOOKING_GET, *(core_time *)ctx, id,
+			   &r))
 		fail("core_call");
 	*v = r.booking;
 	return r.code;
@@ -192,7 +191,8 @@ static void setup_catalogue(core_time now)
 		spec.waitlist_capacity = rnd_below(4);
 		spec.price_cents = i % 2 ? 1500 : 0;
 		strcpy(spec.currency, i % 2 ? "eur" : "");
-		strcpy(spec.timezone, i % 3 ? "Europe/Berlin" : "America/New_York");
+		strcpy(spec.timezone,
+		       i % 3 ? "Europe/Berlin" : "America/New_York");
 		spec.weekday_mask = (uint8_t)(1 + rnd_below(127));
 		spec.start_minute = (uint16_t)(6 * 60 + rnd_below(14 * 60));
 		spec.duration_min = 60;
@@ -216,12 +216,14 @@ static struct model_event *pick_event(core_time now)
 {
 	struct model_event *e = &model_events[rnd_below(model_event_count)];
 
-	for (int tries = 0; tries < 16 && e->start_at <= now && rnd_below(10); tries++)
+	for (int tries = 0; tries < 16 && e->start_at <= now && rnd_below(10);
+	     tries++)
 		e = &model_events[rnd_below(model_event_count)];
 	return e;
 }
 
-static struct model_booking *pick_booking(struct model_event **ev, core_time now)
+static struct model_booking *pick_booking(struct model_event **ev,
+					  core_time now)
 {
 	for (int tries = 0; tries < 8; tries++) {
 		struct model_event *e = pick_event(now);
@@ -261,9 +263,12 @@ static void make_request(struct core_req *q, core_time now)
 	if (dice < 55) {
 		q->op = CORE_OP_BOOK;
 		q->event_id = rnd_below(50) ? e->id : e->id + 100000;
-		strcpy(q->customer_id, rnd_below(200) ? model_customer_ids[rnd_below(MODEL_CUSTOMER_COUNT)]
-						      : "bad id!");
-		q->u.book.payment = rnd_below(5) ? CORE_PAY_AUTO : CORE_PAY_NONE;
+		strcpy(q->customer_id, rnd_below(200)
+					       ? model_customer_ids[rnd_below(
+							 MODEL_CUSTOMER_COUNT)]
+					       : "bad id!");
+		q->u.book.payment =
+			rnd_below(5) ? CORE_PAY_AUTO : CORE_PAY_NONE;
 	} else if (dice < 75) {
 		q->op = CORE_OP_CANCEL;
 		b = pick_booking(&e, now);
@@ -291,7 +296,8 @@ static void make_request(struct core_req *q, core_time now)
 		random_idem(&q->idem);
 		q->idem.fingerprint = model_fingerprint(q);
 		history[history_count < KEY_HISTORY ? history_count++
-						    : rnd_below(KEY_HISTORY)] = *q;
+						    : rnd_below(KEY_HISTORY)] =
+			*q;
 	}
 }
 
@@ -320,7 +326,8 @@ int main(void)
 		ops = strtol(env, NULL, 10);
 	if ((env = getenv("MODEL_SHARDS")))
 		shards = (unsigned)strtoul(env, NULL, 10);
-	printf("model: seed %" PRIu64 ", %ld operations, %u shards\n", seed, ops, shards);
+	printf("model: seed %" PRIu64 ", %ld operations, %u shards\n", seed,
+	       ops, shards);
 	rng_state = seed;
 
 	model_init(HOLD_MS, RETENTION_MS, model_failed);
@@ -351,7 +358,8 @@ int main(void)
 		char err[512];
 
 		if (step % 20000 == 0 && step) {
-			struct core_req g = { .op = CORE_OP_GENERATE, .now = now };
+			struct core_req g = { .op = CORE_OP_GENERATE,
+					      .now = now };
 			call(&g, &a);
 			if (a.code != CORE_OK)
 				fail("generate: %s", core_code_name(a.code));
@@ -377,17 +385,21 @@ int main(void)
 					  err, sizeof(err)))
 			fail("%s", err);
 		/* The bookings this step touched, as stored now. */
-		uint64_t touched[2] = { m.booking.id, m.has_promoted ? m.promoted.id : 0 };
+		uint64_t touched[2] = { m.booking.id,
+					m.has_promoted ? m.promoted.id : 0 };
 		for (int i = 0; i < 2; i++) {
 			struct model_event *te;
-			struct model_booking *tb = touched[i] ? model_booking_get(touched[i], &te) : NULL;
+			struct model_booking *tb =
+				touched[i] ? model_booking_get(touched[i], &te)
+					   : NULL;
 			struct core_booking_view av, mv;
 			if (!tb)
 				continue;
 			if (rt_booking(&now, tb->id, &av) != CORE_OK)
 				fail("booking %" PRIx64 " missing", tb->id);
 			model_view(te, tb, &mv);
-			if (!model_cmp_view("stored booking", &av, &mv, err, sizeof(err)))
+			if (!model_cmp_view("stored booking", &av, &mv, err,
+					    sizeof(err)))
 				fail("%s", err);
 		}
 		if (step % CHECK_EVERY == CHECK_EVERY - 1)
@@ -427,7 +439,8 @@ int main(void)
 		uint64_t lsn;
 		memcpy(&n, log_buf + pos, 4);
 		memcpy(&lsn, log_buf + pos + 8, 8);
-		if (lsn > snap_lsn && core_replay(c, log_buf + pos + 16, n) != 0)
+		if (lsn > snap_lsn &&
+		    core_replay(c, log_buf + pos + 16, n) != 0)
 			fail("core_replay failed at lsn %" PRIu64, lsn);
 		pos += 16 + n;
 	}
@@ -446,14 +459,18 @@ int main(void)
 
 	printf("model: %-12s %8s %8s\n", "operation", "outcome", "count");
 	static const char *ops_names[CORE_OP_COUNT] = {
-		[CORE_OP_BOOK] = "book", [CORE_OP_CANCEL] = "cancel",
-		[CORE_OP_PAY] = "pay", [CORE_OP_EVENT_PATCH] = "patch",
-		[CORE_OP_TICK] = "tick" };
+		[CORE_OP_BOOK] = "book",
+		[CORE_OP_CANCEL] = "cancel",
+		[CORE_OP_PAY] = "pay",
+		[CORE_OP_EVENT_PATCH] = "patch",
+		[CORE_OP_TICK] = "tick"
+	};
 	for (int o = 0; o < CORE_OP_COUNT; o++)
 		for (int k = 0; k < CORE_CODE_COUNT; k++)
 			if (counts[o][k])
-				printf("model: %-12s %-24s %8ld\n", ops_names[o],
-				       core_code_name(k), counts[o][k]);
+				printf("model: %-12s %-24s %8ld\n",
+				       ops_names[o], core_code_name(k),
+				       counts[o][k]);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
 	       ops, model_event_count, log_size);
 	free(log_buf);

@@ -40,8 +40,6 @@
 #define LINE_MAX_SIZE 4096
 #define ADDR_CAP 64 /* connections per client address */
 
-
-
 static uint64_t event_id;
 
 /* ---- the line protocol ---- */
@@ -85,15 +83,18 @@ static long line_parse(struct srv_conn *c, void *state, const uint8_t *in,
 				buf_printf(b, "%01023d\n", k);
 			srv_answer_done(c);
 		} else if (!strncmp(line, "BOOK ", 5)) {
-			struct core_req q = { .op = CORE_OP_BOOK, .now = srv_now(),
+			struct core_req q = { .op = CORE_OP_BOOK,
+					      .now = srv_now(),
 					      .event_id = event_id };
 			struct line_ctx ctx = { 1 };
-			snprintf(q.customer_id, sizeof(q.customer_id), "%.64s", line + 5);
+			snprintf(q.customer_id, sizeof(q.customer_id), "%.64s",
+				 line + 5);
 			q.u.book.payment = CORE_PAY_NONE;
 			if (srv_submit(c, &q, &ctx, sizeof(ctx)))
 				break; /* full: offered again later */
 		} else if (!strcmp(line, "LIST")) {
-			struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = srv_now() };
+			struct core_req q = { .op = CORE_OP_EVENT_LIST,
+					      .now = srv_now() };
 			struct line_ctx ctx = { 2 };
 			q.u.list.to = INT64_MAX;
 			q.u.list.limit = 500;
@@ -118,9 +119,9 @@ static void line_render(struct srv_conn *c, void *state, const void *ctxp,
 		buf_printf(out, "FAIL %d\n", rc);
 	else if (ctx->kind == 1)
 		buf_printf(out, "%s %s\n", core_code_name(r->code),
-			       r->code == CORE_OK
-				       ? core_booking_status_name(r->booking.status)
-				       : "-");
+			   r->code == CORE_OK
+				   ? core_booking_status_name(r->booking.status)
+				   : "-");
 	else
 		buf_printf(out, "LIST %u\n", r->count);
 }
@@ -165,10 +166,7 @@ static int dial_from(unsigned to_port, unsigned from)
 	return fd;
 }
 
-static int dial(void)
-{
-	return dial_from(port, 0);
-}
+static int dial(void) { return dial_from(port, 0); }
 
 static void send_all(int fd, const char *s, size_t n)
 {
@@ -241,8 +239,9 @@ static void *racer(void *arg)
 	send_all(fd, req, strlen(req));
 	read_lines(fd, buf, sizeof(buf), 1);
 	close(fd);
-	return (void *)(intptr_t)(strcmp(buf, "ok confirmed\n") == 0 ? 1 :
-				  strcmp(buf, "event_full -\n") == 0 ? 0 : -1000);
+	return (void *)(intptr_t)(strcmp(buf, "ok confirmed\n") == 0   ? 1
+				  : strcmp(buf, "event_full -\n") == 0 ? 0
+								       : -1000);
 }
 
 static void test_race(void)
@@ -275,7 +274,8 @@ static void test_never_reads(void)
 		ssize_t n;
 		if (poll(&p, 1, 2000) <= 0)
 			break;
-		n = send(hog, chunk, sizeof(chunk), MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(hog, chunk, sizeof(chunk),
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n <= 0)
 			break;
 		sent += (size_t)n;
@@ -291,7 +291,8 @@ static void test_never_reads(void)
 			if (poll(&p, 1, 100) <= 0)
 				continue;
 			/* Drain: the kernel buffers some; EOF or reset ends it. */
-			while ((n = recv(hog, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+			while ((n = recv(hog, sink, sizeof(sink),
+					 MSG_DONTWAIT)) > 0)
 				;
 			closed = n == 0 || (n < 0 && errno != EAGAIN);
 		}
@@ -315,7 +316,8 @@ static void *piper(void *arg)
 	int fd = dial(), ok = 1;
 
 	for (int k = 0; k < 40; k++)
-		n += (size_t)snprintf(req + n, sizeof(req) - n, "PING\nBOOK pipe%ld\n",
+		n += (size_t)snprintf(req + n, sizeof(req) - n,
+				      "PING\nBOOK pipe%ld\n",
 				      (long)(intptr_t)arg);
 	send_all(fd, req, n);
 	read_lines(fd, buf, sizeof(buf), 80);
@@ -323,7 +325,8 @@ static void *piper(void *arg)
 	 * is full by now, but the outcome is the shard's to say). */
 	{
 		char *save, *line = strtok_r(buf, "\n", &save);
-		for (int k = 0; k < 80 && ok; k++, line = strtok_r(NULL, "\n", &save)) {
+		for (int k = 0; k < 80 && ok;
+		     k++, line = strtok_r(NULL, "\n", &save)) {
 			if (!line)
 				ok = 0;
 			else if (k % 2 == 0)
@@ -432,7 +435,8 @@ static void test_trickle(void)
 	CHECK(!strcmp(buf, "PONG\n"));
 	while (!closed && now_s() - t0 < 6) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (send(fd, "P", 1, MSG_NOSIGNAL) != 1 || poll(&p, 1, 100) == 1)
+		if (send(fd, "P", 1, MSG_NOSIGNAL) != 1 ||
+		    poll(&p, 1, 100) == 1)
 			closed = true;
 	}
 	read_to_close(fd, buf, sizeof(buf), &took);
@@ -557,7 +561,8 @@ static struct core_date date_after(int days)
 
 	gmtime_r(&t, &tm);
 	return (struct core_date){ (int16_t)(tm.tm_year + 1900),
-				   (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday };
+				   (int8_t)(tm.tm_mon + 1),
+				   (int8_t)tm.tm_mday };
 }
 
 static void setup(node *n)
@@ -585,7 +590,8 @@ static void setup(node *n)
 	s.duration_min = 30;
 	s.first_date = date_after(2);
 	s.last_date = date_after(8);
-	q = (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = srv_now(),
+	q = (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+			       .now = srv_now(),
 			       .u.series = &s };
 	CHECK(core_call(p, &q, &r) == 0 && r.code == CORE_OK);
 	q = (struct core_req){ .op = CORE_OP_EVENT_LIST, .now = srv_now() };
@@ -614,7 +620,8 @@ int main(void)
 	nc.binary_listen = "127.0.0.1:0";
 	nc.thread_count = 2;
 	nc.conn_count_max = 256;
-	nc.pending_count_max = 16; /* small: the race and the pipes exhaust it */
+	nc.pending_count_max =
+		16; /* small: the race and the pipes exhaust it */
 	nc.first_port = 1;
 	nc.send_timeout_ms = 1000;
 	nc.request_timeout_ms = 1000;
@@ -666,6 +673,7 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		CHECK(system(cmd) == 0);
 	}
-	printf("test_net: %u checks, %u failed\n", check_count, check_fail_count);
+	printf("test_net: %u checks, %u failed\n", check_count,
+	       check_fail_count);
 	return check_fail_count ? 1 : 0;
 }

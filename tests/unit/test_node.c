@@ -19,8 +19,6 @@
 
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 
-
-
 static char dir[] = "/tmp/test_node.XXXXXX";
 
 static node *open_node(void)
@@ -70,8 +68,10 @@ static struct core_req book_req(const char *customer, uint64_t key)
 
 static struct core_event_view event1(node *n)
 {
-	return call(n, (struct core_req){ .op = CORE_OP_EVENT_GET, .now = NOW,
-					  .event_id = 1 }).event;
+	return call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+					  .now = NOW,
+					  .event_id = 1 })
+		.event;
 }
 
 static void setup(node *n)
@@ -97,7 +97,8 @@ static void setup(node *n)
 	s.start_minute = 18 * 60;
 	s.duration_min = 60;
 	s.first_date = (struct core_date){ 2026, 1, 1 };
-	r = call(n, (struct core_req){ .op = CORE_OP_SERIES_CREATE, .now = NOW,
+	r = call(n, (struct core_req){ .op = CORE_OP_SERIES_CREATE,
+				       .now = NOW,
 				       .u.series = &s });
 	CHECK(r.code == CORE_OK && r.count > 100);
 	CHECK(node_wait_durable(n, r.lsn) == 0);
@@ -152,8 +153,8 @@ static void test_restart(void)
 
 /* The disk fails: nothing more is acknowledged, decisions are refused and
  * change nothing, reads go on; after a restart only durable ones exist. */
-static void test_disk_failure(const struct wal_syscalls *fault, const char *what,
-			      uint64_t key)
+static void test_disk_failure(const struct wal_syscalls *fault,
+			      const char *what, uint64_t key)
 {
 	node *n = open_node();
 	struct core_resp r, lost;
@@ -177,7 +178,8 @@ static void test_disk_failure(const struct wal_syscalls *fault, const char *what
 		CHECK(r.code == CORE_FULL);
 	}
 	struct core_event_view after = event1(n);
-	CHECK(after.booked == mid.booked && after.waitlist_length == mid.waitlist_length);
+	CHECK(after.booked == mid.booked &&
+	      after.waitlist_length == mid.waitlist_length);
 	CHECK(after.id == 1);
 	wal_set_syscalls(NULL);
 	node_close(n);
@@ -187,13 +189,15 @@ static void test_disk_failure(const struct wal_syscalls *fault, const char *what
 	n = open_node();
 	CHECK(n != NULL);
 	after = event1(n);
-	r = call(n, (struct core_req){ .op = CORE_OP_BOOKING_GET, .now = NOW,
+	r = call(n, (struct core_req){ .op = CORE_OP_BOOKING_GET,
+				       .now = NOW,
 				       .booking_id = lost.booking.id });
 	CHECK(r.code == CORE_NO_BOOKING || r.code == CORE_OK);
 	uint32_t kept = r.code == CORE_OK;
 	CHECK(after.booked + after.waitlist_length ==
 	      before.booked + before.waitlist_length + kept);
-	r = call(n, (struct core_req){ .op = CORE_OP_BOOKING_GET, .now = NOW,
+	r = call(n, (struct core_req){ .op = CORE_OP_BOOKING_GET,
+				       .now = NOW,
 				       .booking_id = lost.booking.id + 1 });
 	CHECK(r.code == CORE_NO_BOOKING);
 	node_close(n);
@@ -224,6 +228,7 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	printf("node: %u checks, %d passed, %d failed\n", check_count, passed, failed);
+	printf("node: %u checks, %d passed, %d failed\n", check_count, passed,
+	       failed);
 	return failed ? 1 : 0;
 }

@@ -26,13 +26,8 @@
 #define GUARD_SIZE (256u << 10)
 #define RANDOM_ROUND_COUNT 20000
 
-
-
 /* p[0..n) copied to end right at the guard page. */
-static const uint8_t *g(const void *p, size_t n)
-{
-	return guard_copy(p, n);
-}
+static const uint8_t *g(const void *p, size_t n) { return guard_copy(p, n); }
 
 static msgpack_zone *zone;
 
@@ -88,8 +83,8 @@ static void test_frames(void)
 static void test_decode(void)
 {
 	msgpack_object o;
-	static const uint8_t ok[] = { 0x82, 0xa2, 'i', 'd', 0x07, 0xa2, 'o', 'p',
-				      0xa4, 'b', 'o', 'o', 'k' };
+	static const uint8_t ok[] = { 0x82, 0xa2, 'i', 'd', 0x07, 0xa2, 'o',
+				      'p',  0xa4, 'b', 'o', 'o',  'k' };
 	uint8_t buf[256];
 
 	CHECK(decode(ok, sizeof(ok), &o) == 0);
@@ -106,9 +101,13 @@ static void test_decode(void)
 	CHECK(decode(buf, sizeof(ok) + 1, &o) == -EINVAL);
 	{
 		uint64_t id = 0;
-		static const uint8_t noid[] = { 0x81, 0xa2, 'o', 'p', 0x01, 0x01 };
+		static const uint8_t noid[] = {
+			0x81, 0xa2, 'o', 'p', 0x01, 0x01
+		};
 		static const uint8_t arr[] = { 0x91, 0x07, 0x01 };
-		static const uint8_t zero[] = { 0x81, 0xa2, 'i', 'd', 0x00, 0x01 };
+		static const uint8_t zero[] = {
+			0x81, 0xa2, 'i', 'd', 0x00, 0x01
+		};
 
 		CHECK(mp_frame_id(zone, buf, sizeof(ok) + 1, &id) == 0);
 		CHECK(id == 7);
@@ -129,10 +128,13 @@ static void test_decode(void)
 	CHECK(decode(buf, 1, &o) == -EINVAL);
 	/* Counts that cannot fit the bytes: refused before any allocation. */
 	static const uint8_t arr32[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01 };
-	static const uint8_t map32[] = { 0xdf, 0x7f, 0xff, 0xff, 0xff, 0x01, 0x01 };
+	static const uint8_t map32[] = { 0xdf, 0x7f, 0xff, 0xff,
+					 0xff, 0x01, 0x01 };
 	static const uint8_t str32[] = { 0xdb, 0xff, 0xff, 0xff, 0xf0, 'a' };
 	static const uint8_t bin32[] = { 0xc6, 0x10, 0x00, 0x00, 0x00, 'a' };
-	static const uint8_t ext32[] = { 0xc9, 0x10, 0x00, 0x00, 0x00, 0x01, 'a' };
+	static const uint8_t ext32[] = {
+		0xc9, 0x10, 0x00, 0x00, 0x00, 0x01, 'a'
+	};
 	static const uint8_t arr16[] = { 0xdc, 0x00, 0x03, 0x01, 0x02 };
 	static const uint8_t fixext[] = { 0xd8, 0x01, 0x00 };
 	CHECK(decode(arr32, sizeof(arr32), &o) == -EINVAL);
@@ -261,8 +263,9 @@ static struct core_booking_view sample_booking(unsigned k)
 	snprintf(b.customer_id, sizeof(b.customer_id), "cust-%u", k);
 	b.status = (uint8_t)(1 + k % 6);
 	b.position = b.status == CORE_BOOKING_WAITLISTED ? k + 1 : 0;
-	b.hold_expires_at = b.status == CORE_BOOKING_PENDING_PAYMENT ?
-				    INT64_C(1764090600000) : 0;
+	b.hold_expires_at = b.status == CORE_BOOKING_PENDING_PAYMENT
+				    ? INT64_C(1764090600000)
+				    : 0;
 	b.created_at = INT64_C(1764090000000) + k;
 	return b;
 }
@@ -303,7 +306,8 @@ static struct core_event_view sample_event(unsigned k)
 	return e;
 }
 
-static bool event_equal(const struct core_event_view *v, const struct bc_event *e)
+static bool event_equal(const struct core_event_view *v,
+			const struct bc_event *e)
 {
 	return v->id == e->id && v->series_id == e->series_id &&
 	       v->org_id == e->org_id && v->location_id == e->location_id &&
@@ -431,15 +435,32 @@ static void test_wrong_types(void)
 	static struct bc_event events[4];
 	static struct bc_booking bookings[4];
 	static const char *const bad[] = {
-		"code",          /* code missing entirely: see below */
-		"id:str",        "index:str",    "index:big",   "count:neg",
-		"code:int",      "code:long",    "message:int", "replayed:int",
-		"booking:int",   "booking.id:str", "booking.id:zero",
-		"booking.customer_id:long", "booking.status:int",
-		"event:arr",     "event.capacity:big", "event.title:long",
-		"events:map",    "bookings:int", "status:str",
-		"org:int",       "org.id:neg",   "customer.id:int",
-		"retry_after:big", "more:str",   "generated:neg",
+		"code", /* code missing entirely: see below */
+		"id:str",
+		"index:str",
+		"index:big",
+		"count:neg",
+		"code:int",
+		"code:long",
+		"message:int",
+		"replayed:int",
+		"booking:int",
+		"booking.id:str",
+		"booking.id:zero",
+		"booking.customer_id:long",
+		"booking.status:int",
+		"event:arr",
+		"event.capacity:big",
+		"event.title:long",
+		"events:map",
+		"bookings:int",
+		"status:str",
+		"org:int",
+		"org.id:neg",
+		"customer.id:int",
+		"retry_after:big",
+		"more:str",
+		"generated:neg",
 	};
 	struct buf b = { 0 };
 	msgpack_packer pk;
@@ -465,9 +486,12 @@ static void test_wrong_types(void)
 			} else {
 				mp_pack_kv_str(&pk, "message", "m");
 			}
-			const char *colon = strchr(w, ':'), *dot = strchr(w, '.');
+			const char *colon = strchr(w, ':'),
+				   *dot = strchr(w, '.');
 			char key[32];
-			size_t kn = (size_t)((dot && dot < colon ? dot : colon) - w);
+			size_t kn =
+				(size_t)((dot && dot < colon ? dot : colon) -
+					 w);
 			memcpy(key, w, kn);
 			key[kn] = '\0';
 			mp_pack_str(&pk, key);

@@ -50,9 +50,11 @@ CHECK_TEST_FN(test_basic)
 		repl *bad = NULL;
 
 		repl_config_default(&cfg);
-		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) == -EINVAL);
+		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) ==
+		      -EINVAL);
 		cfg.conninfo = "postgresql://[bad";
-		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) == -EINVAL);
+		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) ==
+		      -EINVAL);
 		repl_status(NULL, &st);
 		CHECK(st.state == REPL_DISABLED);
 	}
@@ -63,7 +65,8 @@ CHECK_TEST_FN(test_basic)
 	c = pg_open(conninfo);
 	CHECK(c != NULL);
 	compare(n, c, true);
-	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") == (int64_t)lsn);
+	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") ==
+	      (int64_t)lsn);
 
 	/* The whole log in one transaction (events created and booked in
 	 * the same batch), into a second database: the same rows. */
@@ -108,12 +111,15 @@ CHECK_TEST_FN(test_basic)
 	}
 	CHECK(st.refresh_count > 0);
 	CHECK(st.metrics_rows > 0);
-	CHECK(q_int(c, "SELECT count(*) FROM performance_metrics WHERE metric_name ="
-		       " 'booking_operation_duration' AND tags->>'operation' = 'book'"
-		       " AND metric_value BETWEEN 0.24 AND 0.26 AND"
-		       " (tags->>'count')::int = 1000") > 0);
-	CHECK(q_int(c, "SELECT count(*) FROM performance_metrics WHERE metric_name ="
-		       " 'booking_operation_errors' AND tags->>'operation' = 'cancel'") > 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM performance_metrics WHERE metric_name ="
+		    " 'booking_operation_duration' AND tags->>'operation' = 'book'"
+		    " AND metric_value BETWEEN 0.24 AND 0.26 AND"
+		    " (tags->>'count')::int = 1000") > 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM performance_metrics WHERE metric_name ="
+		    " 'booking_operation_errors' AND tags->>'operation' = 'cancel'") >
+	      0);
 	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
 		       " 'replication' AND status = 'healthy'") > 0);
 	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
@@ -198,8 +204,7 @@ CHECK_TEST_FN(test_corearchive)
 	int64_t ev_rows, bk_rows;
 
 	printf("corearchive\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events,
-			    &lsn);
+	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events, &lsn);
 	c = pg_open(conninfo);
 	ev_rows = q_int(c, "SELECT count(*) FROM class_events");
 	bk_rows = q_int(c, "SELECT count(*) FROM registrations");
@@ -207,7 +212,8 @@ CHECK_TEST_FN(test_corearchive)
 
 	/* Ten years on, everything has ended: the core drops it all. */
 	now_ms += INT64_C(3650) * 86400 * 1000;
-	resp = call(n, (struct core_req){ .op = CORE_OP_ARCHIVE, .now = now_ms,
+	resp = call(n, (struct core_req){ .op = CORE_OP_ARCHIVE,
+					  .now = now_ms,
 					  .u.archive.days = 1 });
 	CHECK(resp.code == CORE_OK && resp.count == events);
 	lsn = settle(n);
@@ -216,10 +222,13 @@ CHECK_TEST_FN(test_corearchive)
 	CHECK(!st.stopped && st.error[0] == '\0');
 	CHECK(q_int(c, "SELECT count(*) FROM class_events") == ev_rows);
 	CHECK(q_int(c, "SELECT count(*) FROM registrations") == bk_rows);
-	CHECK(call(n, (struct core_req){ .op = CORE_OP_EVENT_GET, .now = now_ms,
-					 .event_id = 1 }).code == CORE_NO_EVENT);
+	CHECK(call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+					 .now = now_ms,
+					 .event_id = 1 })
+		      .code == CORE_NO_EVENT);
 	printf("  %u events archived in the core; PostgreSQL keeps %" PRId64
-	       " events, %" PRId64 " registrations\n", events, ev_rows, bk_rows);
+	       " events, %" PRId64 " registrations\n",
+	       events, ev_rows, bk_rows);
 	repl_stop(r);
 	node_close(n);
 	n = open_node(1 << 20, 0);
@@ -232,7 +241,4 @@ CHECK_TEST_FN(test_corearchive)
 	db_drop();
 }
 
-int main(int argc, char **argv)
-{
-	return repl_test_main(NULL, argc, argv);
-}
+int main(int argc, char **argv) { return repl_test_main(NULL, argc, argv); }

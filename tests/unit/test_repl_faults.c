@@ -66,9 +66,11 @@ CHECK_TEST_FN(test_kill9)
 		/* On a loaded machine the child may die before its migrations
 		 * created replication_state: -2 then, not a failed query. */
 		printf("  cycle %d: killed at applied_lsn %" PRId64 "\n", cycle,
-		       q_int(c, "SELECT (to_regclass('replication_state') IS NULL)::int")
-				       ? -2
-				       : q_int(c, "SELECT applied_lsn FROM replication_state"));
+		       q_int(c,
+			     "SELECT (to_regclass('replication_state') IS NULL)::int")
+			       ? -2
+			       : q_int(c,
+				       "SELECT applied_lsn FROM replication_state"));
 		PQfinish(c);
 	}
 	n = open_node(1 << 20, 0);
@@ -105,8 +107,9 @@ CHECK_TEST_FN(test_stop)
 	/* A row PostgreSQL should not have: the next booking's id. */
 	b = book_last_open(n, events, "late-customer");
 	CHECK(b.code == CORE_OK);
-	PQclear(q(c, "INSERT INTO registrations (id, event_id, customer_id, status)"
-		     " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
+	PQclear(q(c,
+		  "INSERT INTO registrations (id, event_id, customer_id, status)"
+		  " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
 		  b.booking.id, b.booking.event_id));
 	for (int i = 0; i < 300; i++)
 		random_op(n, events);
@@ -126,7 +129,8 @@ CHECK_TEST_FN(test_stop)
 	repl_stop(r);
 
 	/* The cause removed: everything, once. */
-	PQclear(q(c, "DELETE FROM registrations WHERE customer_id = 'intruder'"));
+	PQclear(q(c,
+		  "DELETE FROM registrations WHERE customer_id = 'intruder'"));
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL && catch_up(r, lsn));
 	compare(n, c, true);
@@ -142,7 +146,8 @@ static int pg_ctl(const char *action)
 	if (!strcmp(action, "stop"))
 		snprintf(cmd, sizeof(cmd),
 			 "%s/usr/lib/postgresql/15/bin/pg_ctl -D %s/data -m immediate"
-			 " -w stop >/dev/null 2>&1", as, dir);
+			 " -w stop >/dev/null 2>&1",
+			 as, dir);
 	else
 		snprintf(cmd, sizeof(cmd),
 			 "%s/usr/lib/postgresql/15/bin/pg_ctl -D %s/data -l %s/server.log"
@@ -170,7 +175,8 @@ CHECK_TEST_FN(test_pgdown)
 	printf("pgdown\n");
 	conninfo = db_create();
 	fresh_dir();
-	n = open_node(128 << 10, 0); /* small segments: snapshots could drop them */
+	n = open_node(128 << 10,
+		      0); /* small segments: snapshots could drop them */
 	CHECK(n != NULL);
 	catalogue(n);
 	events = event_count(n);
@@ -207,7 +213,4 @@ CHECK_TEST_FN(test_pgdown)
 	case_end(r, c, n);
 }
 
-int main(int argc, char **argv)
-{
-	return repl_test_main("pgdown", argc, argv);
-}
+int main(int argc, char **argv) { return repl_test_main("pgdown", argc, argv); }

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #define MIN_MS INT64_C(60000)
-#define T0 INT64_C(1772438400000) /* Monday 2026-03-02 08:00Z */
+#define T0 INT64_C(1772438400000)	   /* Monday 2026-03-02 08:00Z */
 #define NOW_MS (T0 + 7 * 24 * 60 * MIN_MS) /* the batch's wall clock */
 #define HOLD_MS (10 * MIN_MS)
 #define WED 0x04
@@ -64,7 +64,8 @@ static void fx_init(struct fx *f, uint32_t parts)
 	pthread_mutex_init(&f->starts.lock, NULL);
 	f->customers.slots = calloc(1024, sizeof(uint64_t));
 	f->customers.mask = 1023;
-	env = (struct fold_env){ .log_id = "node1/lane0", .starts = &f->starts,
+	env = (struct fold_env){ .log_id = "node1/lane0",
+				 .starts = &f->starts,
 				 .customers = &f->customers,
 				 .months = f->months };
 	CHECK(repl__batch_init(&f->b, 1000, &env) == 0);
@@ -80,7 +81,8 @@ static void fx_batch(struct fx *f, const uint64_t *from)
 	repl__batch_reset(&f->b, NOW_MS);
 	f->b.parts = parts;
 	for (uint32_t k = 0; k < REPL_STREAM_MAX; k++)
-		f->b.part[k].from = k < parts ? (from ? from[k] : 0) : UINT64_MAX;
+		f->b.part[k].from =
+			k < parts ? (from ? from[k] : 0) : UINT64_MAX;
 }
 
 static void fx_free(struct fx *f)
@@ -135,7 +137,8 @@ static uint64_t fx_named(struct fx *f, enum core_op op, uint64_t org_id,
 /* Org 1 (Berlin), location 1, instructor 1. */
 static void fx_catalogue(struct fx *f)
 {
-	CHECK(fx_named(f, CORE_OP_ORG_CREATE, 0, "Studio", "Europe/Berlin") == 1);
+	CHECK(fx_named(f, CORE_OP_ORG_CREATE, 0, "Studio", "Europe/Berlin") ==
+	      1);
 	CHECK(fx_named(f, CORE_OP_LOCATION_CREATE, 1, "Hall", "") == 1);
 	CHECK(fx_named(f, CORE_OP_INSTRUCTOR_CREATE, 1, "Ana", "") == 1);
 }
@@ -195,7 +198,8 @@ static enum core_code fx_cancel(struct fx *f, core_time now, uint64_t id)
 }
 
 static enum core_code fx_pay(struct fx *f, core_time now, uint64_t id, bool ok,
-			     uint64_t amount, const char *currency, uint64_t ref)
+			     uint64_t amount, const char *currency,
+			     uint64_t ref)
 {
 	struct core_req q = q_new(CORE_OP_PAY, now);
 	struct core_resp r;
@@ -234,14 +238,15 @@ static const char *staged(const struct batch *b, uint32_t k, enum stage s)
 	return text;
 }
 
-#define CHECK_STAGED(b, k, s, want)                                           \
-	do {                                                                  \
-		const char *got_ = staged((b), (k), (s));                     \
-		CHECK(strcmp(got_, (want)) == 0);                             \
-		if (strcmp(got_, (want)) != 0)                                \
-			fprintf(stderr, "  stage %s of part %u:\n  got:\n%s"  \
-				"  want:\n%s", #s, (unsigned)(k), got_,       \
-				(want));                                      \
+#define CHECK_STAGED(b, k, s, want)                                            \
+	do {                                                                   \
+		const char *got_ = staged((b), (k), (s));                      \
+		CHECK(strcmp(got_, (want)) == 0);                              \
+		if (strcmp(got_, (want)) != 0)                                 \
+			fprintf(stderr,                                        \
+				"  stage %s of part %u:\n  got:\n%s"           \
+				"  want:\n%s",                                 \
+				#s, (unsigned)(k), got_, (want));              \
 	} while (0)
 
 /* fx_init, a first batch, and the catalogue in it. */
@@ -299,9 +304,12 @@ static void test_one_batch(void)
 
 	repl__batch_finish(&f.b);
 	snprintf(want, sizeof(want),
-		 "%" PRIu64 "\t1\t1\talice\tcancelled\t0\t1772438401000\t1772438404000\t\\N\t\\N\t\\N\n"
-		 "%" PRIu64 "\t1\t1\tbob\tconfirmed\t0\t1772438402000\t1772438402000\t\\N\t\\N\t\\N\n"
-		 "%" PRIu64 "\t1\t1\tcarol\tconfirmed\t0\t1772438403000\t1772438404000\t1\t1772438404000\tconfirmed\n",
+		 "%" PRIu64
+		 "\t1\t1\talice\tcancelled\t0\t1772438401000\t1772438404000\t\\N\t\\N\t\\N\n"
+		 "%" PRIu64
+		 "\t1\t1\tbob\tconfirmed\t0\t1772438402000\t1772438402000\t\\N\t\\N\t\\N\n"
+		 "%" PRIu64
+		 "\t1\t1\tcarol\tconfirmed\t0\t1772438403000\t1772438404000\t1\t1772438404000\tconfirmed\n",
 		 a, b, c);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* created in the batch: inserted as it ends (2 confirmed), no update */
@@ -313,10 +321,14 @@ static void test_one_batch(void)
 		     "carol\t1772438403000\n");
 	/* notifications: <log_id>/<lsn>.<k>, the customer known in the batch */
 	snprintf(want, sizeof(want),
-		 "node1/lane0/6.0\tbooking_confirmed\t%" PRIu64 "\t6\t1772438401000\talice\n"
-		 "node1/lane0/7.0\tbooking_confirmed\t%" PRIu64 "\t7\t1772438402000\tbob\n"
-		 "node1/lane0/9.0\tcancelled\t%" PRIu64 "\t9\t1772438404000\talice\n"
-		 "node1/lane0/9.1\tpromoted\t%" PRIu64 "\t9\t1772438404000\tcarol\n",
+		 "node1/lane0/6.0\tbooking_confirmed\t%" PRIu64
+		 "\t6\t1772438401000\talice\n"
+		 "node1/lane0/7.0\tbooking_confirmed\t%" PRIu64
+		 "\t7\t1772438402000\tbob\n"
+		 "node1/lane0/9.0\tcancelled\t%" PRIu64
+		 "\t9\t1772438404000\talice\n"
+		 "node1/lane0/9.1\tpromoted\t%" PRIu64
+		 "\t9\t1772438404000\tcarol\n",
 		 a, b, a, c);
 	CHECK_STAGED(&f.b, 0, ST_NOTIFY, want);
 	CHECK(f.b.part[0].created && !f.b.part[0].cancels);
@@ -349,8 +361,10 @@ static void test_later_batch(void)
 	CHECK(r.booking.status == CORE_BOOKING_WAITLISTED);
 	repl__batch_finish(&f.b);
 	snprintf(want, sizeof(want),
-		 "%" PRIu64 "\t1\t1\talice\tpending_payment\t1772439001000\t1772438401000\t1772438401000\t\\N\t\\N\t\\N\n"
-		 "%" PRIu64 "\t1\t1\tbob\twaitlisted\t0\t1772438402000\t1772438402000\t1\t\\N\t\\N\n",
+		 "%" PRIu64
+		 "\t1\t1\talice\tpending_payment\t1772439001000\t1772438401000\t1772438401000\t\\N\t\\N\t\\N\n"
+		 "%" PRIu64
+		 "\t1\t1\tbob\twaitlisted\t0\t1772438402000\t1772438402000\t1\t\\N\t\\N\n",
 		 a, b);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* as committed: these customers exist now, the month too */
@@ -374,17 +388,22 @@ static void test_later_batch(void)
 	/* moves of bookings the batch did not create: kind 0, no customer
 	 * (PostgreSQL has it), bob's first move is his exit from the list */
 	snprintf(want, sizeof(want),
-		 "%" PRIu64 "\t1\t0\t\\N\tconfirmed\t0\t\\N\t1772438406000\t\\N\t1772438406000\tconfirmed\n"
-		 "%" PRIu64 "\t1\t0\t\\N\tcancelled\t0\t\\N\t1772438407000\t\\N\t1772438407000\tcancelled\n"
-		 "%" PRIu64 "\t1\t1\tcarol\twaitlisted\t0\t1772438408000\t1772438408000\t1\t\\N\t\\N\n",
+		 "%" PRIu64
+		 "\t1\t0\t\\N\tconfirmed\t0\t\\N\t1772438406000\t\\N\t1772438406000\tconfirmed\n"
+		 "%" PRIu64
+		 "\t1\t0\t\\N\tcancelled\t0\t\\N\t1772438407000\t\\N\t1772438407000\tcancelled\n"
+		 "%" PRIu64
+		 "\t1\t1\tcarol\twaitlisted\t0\t1772438408000\t1772438408000\t1\t\\N\t\\N\n",
 		 a, b, c);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* only carol is new to PostgreSQL */
 	CHECK_STAGED(&f.b, 0, ST_NEWCUST, "carol\t1772438408000\n");
 	/* both outcomes recorded; the mismatch flagged, its code kept */
 	snprintf(want, sizeof(want),
-		 "%" PRIu64 "\t77\t999\teur\tmismatch\tt\t%d\t1772438405000\t\\N\n"
-		 "%" PRIu64 "\t78\t1500\teur\tsucceeded\tf\t0\t1772438406000\t\\N\n",
+		 "%" PRIu64
+		 "\t77\t999\teur\tmismatch\tt\t%d\t1772438405000\t\\N\n"
+		 "%" PRIu64
+		 "\t78\t1500\teur\tsucceeded\tf\t0\t1772438406000\t\\N\n",
 		 a, CORE_PAYMENT_MISMATCH, a);
 	CHECK_STAGED(&f.b, 0, ST_PAYMENT, want);
 	/* the event: not created here (start from the cache, an update),
@@ -424,7 +443,8 @@ static void test_streams(void)
 		char cust[16];
 
 		snprintf(cust, sizeof(cust), "c%u", i);
-		r = fx_book(&f, T0 + 1000 * i, ev[i % n_ev], cust, CORE_PAY_AUTO);
+		r = fx_book(&f, T0 + 1000 * i, ev[i % n_ev], cust,
+			    CORE_PAY_AUTO);
 		CHECK(r.code == CORE_OK);
 	}
 	repl__batch_finish(&f.b);
@@ -435,12 +455,14 @@ static void test_streams(void)
 	for (uint32_t k = 0; k < 2; k++) {
 		const char *t = staged(&f.b, k, ST_EVENT);
 
-		for (const char *line = t; *line; line = strchr(line, '\n') + 1) {
+		for (const char *line = t; *line;
+		     line = strchr(line, '\n') + 1) {
 			uint64_t id = strtoull(line, NULL, 10);
 
 			CHECK(id >= 1 && id <= n_ev);
 			if (id >= 1 && id <= n_ev) {
-				CHECK(stream_of[id - 1] == 2); /* one part only */
+				CHECK(stream_of[id - 1] ==
+				      2); /* one part only */
 				stream_of[id - 1] = k;
 			}
 			CHECK(strstr(line, "\tf\t") != NULL); /* not created */
@@ -486,7 +508,8 @@ static void test_archive(void)
 	CHECK(f.b.last_lsn == f.lsn);
 	CHECK(memcmp(rows, f.b.part[0].rows, sizeof(rows)) == 0);
 	repl__batch_finish(&f.b);
-	CHECK(f.b.part[0].rows[ST_BOOKING] == 1 && f.b.part[0].rows[ST_EVENT] == 1);
+	CHECK(f.b.part[0].rows[ST_BOOKING] == 1 &&
+	      f.b.part[0].rows[ST_EVENT] == 1);
 	CHECK(core_state_event(f.st, ev, &(struct core_event_view){ 0 }) ==
 	      CORE_NO_EVENT); /* gone from the core, not from the batch */
 	fx_free(&f);
@@ -520,7 +543,8 @@ static void test_refused(void)
 	c.u.booking.status = CORE_BOOKING_CONFIRMED;
 	snprintf(c.u.booking.customer_id, sizeof(c.u.booking.customer_id), "x");
 	CHECK(repl__batch_add(&f.b, &c, 99, 0) == -EUCLEAN);
-	CHECK(strstr(f.b.err, "at LSN 99 does not fit what was applied") != NULL);
+	CHECK(strstr(f.b.err, "at LSN 99 does not fit what was applied") !=
+	      NULL);
 	/* a booking moved back to the waitlist */
 	c.type = CORE_REC_BOOKING_SET;
 	c.u.booking.status = CORE_BOOKING_WAITLISTED;
@@ -629,17 +653,20 @@ static void test_random(uint64_t seed)
 						 &bv) == CORE_OK);
 			struct core_event_view e;
 
-			CHECK(core_state_event(f.st, bv.event_id, &e) == CORE_OK);
+			CHECK(core_state_event(f.st, bv.event_id, &e) ==
+			      CORE_OK);
 			field(line, 4, v, sizeof(v));
 			if (e.status == CORE_EVENT_CANCELLED) /* no record each:
 							       * the sink cancels
 							       * what is active */
-				CHECK(strcmp(v, core_booking_status_name(bv.status)) == 0 ||
+				CHECK(strcmp(v, core_booking_status_name(
+							bv.status)) == 0 ||
 				      strcmp(v, "confirmed") == 0 ||
 				      strcmp(v, "pending_payment") == 0 ||
 				      strcmp(v, "waitlisted") == 0);
 			else
-				CHECK(strcmp(v, core_booking_status_name(bv.status)) == 0);
+				CHECK(strcmp(v, core_booking_status_name(
+							bv.status)) == 0);
 			field(line, 3, v, sizeof(v));
 			CHECK(strcmp(v, bv.customer_id) == 0);
 			checked++;
@@ -668,8 +695,8 @@ static void test_random(uint64_t seed)
 
 int main(int argc, char **argv)
 {
-	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10)
-				 : (uint64_t)time(NULL);
+	uint64_t seed =
+		argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t)time(NULL);
 
 	test_one_batch();
 	test_later_batch();

@@ -35,9 +35,10 @@ struct positions {
 static struct positions positions(PGconn *c)
 {
 	struct positions s = { -1, -1, -1, -1, -1 };
-	PGresult *res = q(c, "SELECT applied_lsn, min(v), max(v), count(DISTINCT v),"
-			     " count(v) FROM replication_state, unnest(streams) v"
-			     " GROUP BY log_id, applied_lsn");
+	PGresult *res =
+		q(c, "SELECT applied_lsn, min(v), max(v), count(DISTINCT v),"
+		     " count(v) FROM replication_state, unnest(streams) v"
+		     " GROUP BY log_id, applied_lsn");
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
 		s.applied = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -65,7 +66,8 @@ static void check_positions(PGconn *c, uint64_t lsn, int64_t stream_count)
 
 static struct core_resp book(node *n, uint64_t event_id, const char *customer)
 {
-	struct core_req req = { .op = CORE_OP_BOOK, .now = (now_ms += OP_MS),
+	struct core_req req = { .op = CORE_OP_BOOK,
+				.now = (now_ms += OP_MS),
 				.event_id = event_id };
 
 	snprintf(req.customer_id, sizeof(req.customer_id), "%s", customer);
@@ -77,8 +79,9 @@ static struct core_resp book(node *n, uint64_t event_id, const char *customer)
 /* Waits (bounded) until the error names a stream and one stream is
  * behind lsn_e while another is at or past it; *pos gets the positions,
  * err the error seen. */
-static bool wait_stuck(repl *r, PGconn *c, uint64_t lsn_e, struct positions *pos,
-		       char *err, size_t err_size, bool *stopped)
+static bool wait_stuck(repl *r, PGconn *c, uint64_t lsn_e,
+		       struct positions *pos, char *err, size_t err_size,
+		       bool *stopped)
 {
 	int64_t deadline = mono_ms() + 30000;
 	bool named = false, behind = false;
@@ -99,10 +102,11 @@ static bool wait_stuck(repl *r, PGconn *c, uint64_t lsn_e, struct positions *pos
 			return true;
 		usleep(20 * 1000);
 	} while (mono_ms() < deadline);
-	fprintf(stderr, "wait_stuck: error '%s', applied %" PRId64 ", streams %"
-		PRId64 "..%" PRId64 " (%" PRId64 " distinct), first refused LSN %"
-		PRIu64 "\n", err, pos->applied, pos->lo, pos->hi, pos->distinct,
-		lsn_e);
+	fprintf(stderr,
+		"wait_stuck: error '%s', applied %" PRId64 ", streams %" PRId64
+		"..%" PRId64 " (%" PRId64
+		" distinct), first refused LSN %" PRIu64 "\n",
+		err, pos->applied, pos->lo, pos->hi, pos->distinct, lsn_e);
 	return false;
 }
 
@@ -159,23 +163,30 @@ CHECK_TEST_FN(test_streams)
 	CHECK(events > 12);
 	for (int i = 0; i < 100 && !ev_e && events > 12; i++) {
 		uint64_t id = 13 + rnd() % (events - 12);
-		struct core_resp e = call(n, (struct core_req){
-			.op = CORE_OP_EVENT_GET, .now = now_ms, .event_id = id });
+		struct core_resp e =
+			call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+						   .now = now_ms,
+						   .event_id = id });
 
-		if (e.code == CORE_OK && e.event.status == CORE_EVENT_SCHEDULED &&
+		if (e.code == CORE_OK &&
+		    e.event.status == CORE_EVENT_SCHEDULED &&
 		    e.event.capacity > 0)
 			ev_e = id;
 	}
 	CHECK(ev_e != 0);
-	PQclear(q(c, "CREATE TABLE test_refuse (event_id bigint, on_ boolean)"));
-	PQclear(q(c, "INSERT INTO test_refuse VALUES (%" PRIu64 ", true)", ev_e));
-	PQclear(q(c, "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql"
-		     " AS $$ BEGIN IF EXISTS (SELECT 1 FROM test_refuse t WHERE t.on_"
-		     " AND t.event_id = NEW.event_id) THEN RAISE EXCEPTION"
-		     " 'test: event %% refused', NEW.event_id USING ERRCODE = '40001';"
-		     " END IF; RETURN NEW; END $$"));
-	PQclear(q(c, "CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON"
-		     " registrations FOR EACH ROW EXECUTE FUNCTION test_refuse()"));
+	PQclear(q(c,
+		  "CREATE TABLE test_refuse (event_id bigint, on_ boolean)"));
+	PQclear(q(c, "INSERT INTO test_refuse VALUES (%" PRIu64 ", true)",
+		  ev_e));
+	PQclear(q(c,
+		  "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql"
+		  " AS $$ BEGIN IF EXISTS (SELECT 1 FROM test_refuse t WHERE t.on_"
+		  " AND t.event_id = NEW.event_id) THEN RAISE EXCEPTION"
+		  " 'test: event %% refused', NEW.event_id USING ERRCODE = '40001';"
+		  " END IF; RETURN NEW; END $$"));
+	PQclear(q(c,
+		  "CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON"
+		  " registrations FOR EACH ROW EXECUTE FUNCTION test_refuse()"));
 
 	/* Bookings on E (one cancelled: an update too) and on the others. */
 	for (int i = 0; i < 4; i++) {
@@ -187,9 +198,12 @@ CHECK_TEST_FN(test_streams)
 			lsn_e = b.lsn;
 		booked_e += b.code == CORE_OK;
 		if (i == 1 && b.code == CORE_OK)
-			CHECK(call(n, (struct core_req){
-				.op = CORE_OP_CANCEL, .now = (now_ms += OP_MS),
-				.booking_id = b.booking.id }).code == CORE_OK);
+			CHECK(call(n,
+				   (struct core_req){ .op = CORE_OP_CANCEL,
+						      .now = (now_ms += OP_MS),
+						      .booking_id =
+							      b.booking.id })
+				      .code == CORE_OK);
 	}
 	for (int i = 0; i < 200; i++) {
 		random_op(n, events);
@@ -205,8 +219,8 @@ CHECK_TEST_FN(test_streams)
 	CHECK(booked_e > 0);
 	CHECK(lsn_e > 0 && lsn_e < lsn);
 	printf("  event %" PRIu64 " refused from LSN %" PRIu64 " (%u bookings;"
-	       " %u explicit on others), log at %" PRIu64 "\n", ev_e, lsn_e,
-	       booked_e, booked_other, lsn);
+	       " %u explicit on others), log at %" PRIu64 "\n",
+	       ev_e, lsn_e, booked_e, booked_other, lsn);
 
 	/* One stream stays behind E's first booking; the others go on. */
 	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
@@ -216,8 +230,8 @@ CHECK_TEST_FN(test_streams)
 	CHECK(pos.count == 3);
 	CHECK(pos.applied < (int64_t)lsn);
 	if ((colon = strstr(err, "stream ")) != NULL)
-		snprintf(named, sizeof(named), "%.*s", (int)strcspn(colon, ":") + 1,
-			 colon);
+		snprintf(named, sizeof(named), "%.*s",
+			 (int)strcspn(colon, ":") + 1, colon);
 	printf("  stuck: applied %" PRId64 ", streams up to %" PRId64 "; %s\n",
 	       pos.applied, pos.hi, err);
 	/* ... and stays there, retrying. */
@@ -260,8 +274,9 @@ CHECK_TEST_FN(test_streams)
 	CHECK(st.applied_lsn == lsn);
 	compare(n, c, true);
 	check_positions(c, lsn, 3); /* the stored count, until a restart */
-	CHECK(q_int(c, "SELECT count(*) FROM registrations WHERE event_id = %"
-		       PRIu64, ev_e) >= booked_e);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM registrations WHERE event_id = %" PRIu64,
+		    ev_e) >= booked_e);
 	PQclear(q(c, "DROP TRIGGER test_refuse ON registrations"));
 
 	/* Another count at each restart: 1, then 4. */
@@ -275,8 +290,10 @@ CHECK_TEST_FN(test_streams)
 	/* A row from before streams: all at applied_lsn, set to the count. */
 	repl_stop(r);
 	PQclear(q(c, "UPDATE replication_state SET streams = NULL"));
-	CHECK(q_int(c, "SELECT count(*) FROM replication_state WHERE streams IS NULL"
-		       " AND applied_lsn = %" PRIu64, lsn) == 1);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM replication_state WHERE streams IS NULL"
+		    " AND applied_lsn = %" PRIu64,
+		    lsn) == 1);
 	r = restart_streams(n, c, conninfo, events, 2, &lsn);
 	case_end(r, c, n);
 }
@@ -288,15 +305,19 @@ static void compare_bookings(node *n, PGconn *c, uint64_t lo, uint64_t hi)
 
 	for (uint64_t ev = lo; ev <= hi; ev++)
 		for (uint32_t seq = 1;; seq++) {
-			struct core_resp r = call(n, (struct core_req){
-				.op = CORE_OP_BOOKING_GET, .now = now_ms,
-				.booking_id = ev << 24 | seq });
+			struct core_resp r =
+				call(n, (struct core_req){
+						.op = CORE_OP_BOOKING_GET,
+						.now = now_ms,
+						.booking_id = ev << 24 | seq });
 			PGresult *res;
 
 			if (r.code != CORE_OK)
 				break;
-			res = q(c, "SELECT status, customer_id FROM registrations"
-				   " WHERE id = %" PRIu64, r.booking.id);
+			res = q(c,
+				"SELECT status, customer_id FROM registrations"
+				" WHERE id = %" PRIu64,
+				r.booking.id);
 			CHECK(PQntuples(res) == 1);
 			if (PQntuples(res) == 1) {
 				CHECK(strcmp(PQgetvalue(res, 0, 0),
@@ -308,8 +329,10 @@ static void compare_bookings(node *n, PGconn *c, uint64_t lo, uint64_t hi)
 			PQclear(res);
 			count++;
 		}
-	CHECK(q_int(c, "SELECT count(*) FROM registrations WHERE event_id"
-		       " BETWEEN %" PRIu64 " AND %" PRIu64, lo, hi) == count);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM registrations WHERE event_id"
+		    " BETWEEN %" PRIu64 " AND %" PRIu64,
+		    lo, hi) == count);
 }
 
 CHECK_TEST_FN(test_archive)
@@ -325,8 +348,7 @@ CHECK_TEST_FN(test_archive)
 	int64_t in_month, archived;
 
 	printf("archive\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events,
-			    &lsn);
+	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events, &lsn);
 	c = pg_open(conninfo);
 
 	/* The month of event 1 (early 2026: over) holds busy events. */
@@ -342,15 +364,21 @@ CHECK_TEST_FN(test_archive)
 			"(now() AT TIME ZONE 'UTC')::date)"); /* not over */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
 	PQclear(res);
-	archived = q_int(c, "SELECT archive_class_events_month(min(start_at)::date)"
-			    " FROM class_events WHERE id = 1");
+	archived =
+		q_int(c,
+		      "SELECT archive_class_events_month(min(start_at)::date)"
+		      " FROM class_events WHERE id = 1");
 	CHECK(archived == in_month && archived > 0);
 	CHECK(q_int(c, "SELECT count(*) FROM class_events WHERE id = 1") == 0);
-	CHECK(q_int(c, "SELECT count(*) FROM archived_class_events WHERE"
-		       " archived_in = '%s'", gone) == archived);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM archived_class_events WHERE"
+		    " archived_in = '%s'",
+		    gone) == archived);
 	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
-	CHECK(q_int(c, "SELECT count(*) FROM pg_inherits WHERE inhrelid ="
-		       " '%s'::regclass", gone) == 0);
+	CHECK(q_int(c,
+		    "SELECT count(*) FROM pg_inherits WHERE inhrelid ="
+		    " '%s'::regclass",
+		    gone) == 0);
 	res = PQexec(c, "SELECT archive_class_events_month(start_at::date)"
 			" FROM archived_class_events WHERE id = 1"); /* again */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
@@ -373,7 +401,8 @@ CHECK_TEST_FN(test_archive)
 	compare_bookings(n, c, 1, events);
 	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
 	printf("  %" PRId64 " events of %s archived; every booking equal after "
-	       "500 more decisions\n", archived, part);
+	       "500 more decisions\n",
+	       archived, part);
 	repl_stop(r);
 
 	/* A partition detached by hand (not archived): the next change to
@@ -384,10 +413,12 @@ CHECK_TEST_FN(test_archive)
 	CHECK(br.code == CORE_OK);
 	last = br.booking.event_id;
 	lsn = settle(n);
-	res = q(c, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
-		   " c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
-		   " AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %" PRIu64
-		   " AND e.tableoid = c.oid)", last);
+	res = q(c,
+		"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
+		" c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
+		" AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %" PRIu64
+		" AND e.tableoid = c.oid)",
+		last);
 	CHECK(PQntuples(res) == 1);
 	snprintf(part, sizeof(part), "%s",
 		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
@@ -402,7 +433,4 @@ CHECK_TEST_FN(test_archive)
 	case_end(r, c, n);
 }
 
-int main(int argc, char **argv)
-{
-	return repl_test_main(NULL, argc, argv);
-}
+int main(int argc, char **argv) { return repl_test_main(NULL, argc, argv); }

@@ -155,8 +155,8 @@ static void test_civil(void)
 		int y, m, d, wday;
 	} known[] = {
 		{ 1970, 1, 1, 3 },  { 1969, 12, 31, 2 }, { 2000, 1, 1, 5 },
-		{ 2024, 2, 29, 3 }, { 2026, 3, 29, 6 },  { 2026, 10, 25, 6 },
-		{ 2026, 3, 30, 0 }, { 2100, 1, 1, 4 },   { 9999, 12, 31, 4 },
+		{ 2024, 2, 29, 3 }, { 2026, 3, 29, 6 },	 { 2026, 10, 25, 6 },
+		{ 2026, 3, 30, 0 }, { 2100, 1, 1, 4 },	 { 9999, 12, 31, 4 },
 	};
 	int y = 1970, m = 1, d = 1;
 	int64_t last = tz_days_from_civil(2100, 12, 31);
@@ -197,8 +197,8 @@ static void test_civil(void)
 			  "round trip %" PRId64, days);
 	}
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		int64_t days = tz_days_from_civil(known[i].y, known[i].m,
-						  known[i].d);
+		int64_t days =
+			tz_days_from_civil(known[i].y, known[i].m, known[i].d);
 
 		CHECK_MSG(tz_weekday(days) == known[i].wday,
 			  "weekday %d-%d-%d = %d", known[i].y, known[i].m,
@@ -246,9 +246,15 @@ static const struct berlin_day berlin_utc[] = {
 	/* After the table (fat files end in 2037): the footer rule. */
 	{ "Berlin 2040", 2040, 7, 1, { { 0, 0, 0, 7200 } } },
 	{ "Berlin 2040", 2040, 1, 1, { { 0, 0, 0, 3600 } } },
-	{ "Berlin 2040", 2040, 3, 25,
+	{ "Berlin 2040",
+	  2040,
+	  3,
+	  25,
 	  { { 0, 59, 59, 3600 }, { 1, 0, 0, 7200 } } },
-	{ "Berlin 2040", 2040, 10, 28,
+	{ "Berlin 2040",
+	  2040,
+	  10,
+	  28,
 	  { { 0, 59, 59, 7200 }, { 1, 0, 0, 3600 } } },
 	{ "Berlin 2100", 2100, 7, 1, { { 0, 0, 0, 7200 } } },
 	{ "Berlin 9999", 9999, 7, 1, { { 0, 0, 0, 7200 } } },
@@ -260,14 +266,27 @@ static const struct berlin_day berlin_utc[] = {
 static const struct berlin_day berlin_local[] = {
 	/* Spring forward: local 02:00..02:59:59 does not exist; moved
 	 * forward by the hour, 02:30 is 03:30 CEST = 01:30Z. */
-	{ "Berlin gap", 2026, 3, 29,
-	  { { 2, 30, 0, 3600 }, { 2, 0, 0, 3600 }, { 2, 59, 59, 3600 },
-	    { 1, 59, 59, 3600 }, { 3, 0, 0, 7200 }, { 3, 30, 0, 7200 } } },
+	{ "Berlin gap",
+	  2026,
+	  3,
+	  29,
+	  { { 2, 30, 0, 3600 },
+	    { 2, 0, 0, 3600 },
+	    { 2, 59, 59, 3600 },
+	    { 1, 59, 59, 3600 },
+	    { 3, 0, 0, 7200 },
+	    { 3, 30, 0, 7200 } } },
 	/* Fall back: local 02:00..02:59:59 happens twice; the first (CEST)
 	 * wins, 02:30 is 00:30Z (and 01:59:59 the day before's 23:59:59Z). */
-	{ "Berlin overlap", 2026, 10, 25,
-	  { { 2, 30, 0, 7200 }, { 2, 0, 0, 7200 }, { 2, 59, 59, 7200 },
-	    { 1, 59, 59, 7200 }, { 3, 0, 0, 3600 } } },
+	{ "Berlin overlap",
+	  2026,
+	  10,
+	  25,
+	  { { 2, 30, 0, 7200 },
+	    { 2, 0, 0, 7200 },
+	    { 2, 59, 59, 7200 },
+	    { 1, 59, 59, 7200 },
+	    { 3, 0, 0, 3600 } } },
 	/* The footer rule. */
 	{ "Berlin 2040 gap", 2040, 3, 25, { { 2, 30, 0, 3600 } } },
 	{ "Berlin 2040 overlap", 2040, 10, 28, { { 2, 30, 0, 7200 } } },
@@ -290,8 +309,8 @@ static void berlin_each(const struct tz *z, const struct berlin_day *days,
 	}
 }
 
-static void check_local(const struct tz *z, const char *label,
-			int64_t local, int32_t off)
+static void check_local(const struct tz *z, const char *label, int64_t local,
+			int32_t off)
 {
 	check_utc(z, label, local, local - off);
 }
@@ -415,14 +434,29 @@ static void check_load_fails(const char *name, int want, int also)
 static void test_names(void)
 {
 	static const char *const bad[] = {
-		"", "../etc/passwd", "/abs", "/usr/share/zoneinfo/UTC",
-		"Europe/../../etc/passwd", "Europe/..", "..", ".", "./UTC",
-		"Europe/Berlin ", "Europe/Ber lin", "UTC;rm", "UTC\n",
-		"Europe\\Berlin", "Europe/Berlin.", "\xc3\xa9t\xc3\xa9",
+		"",
+		"../etc/passwd",
+		"/abs",
+		"/usr/share/zoneinfo/UTC",
+		"Europe/../../etc/passwd",
+		"Europe/..",
+		"..",
+		".",
+		"./UTC",
+		"Europe/Berlin ",
+		"Europe/Ber lin",
+		"UTC;rm",
+		"UTC\n",
+		"Europe\\Berlin",
+		"Europe/Berlin.",
+		"\xc3\xa9t\xc3\xa9",
 		"Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
 	static const char *const unknown[] = {
-		"Nowhere/City", "Europe", "Europe/", "UTC/x",
+		"Nowhere/City",
+		"Europe",
+		"Europe/",
+		"UTC/x",
 		"Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
 	struct tz *z;
@@ -443,15 +477,16 @@ static void test_names(void)
 	/* Files of the tree that are TZif (or a link to one) but no IANA zone
 	 * name: refused even though they load as TZif (posixrules did). */
 	static const char *const not_zones[] = {
-		"posixrules", "localtime", "Factory", "posix/Europe/Berlin",
-		"posix/UTC", "SystemV/EST5", "right/Europe/Berlin",
+		"posixrules",	       "localtime", "Factory",
+		"posix/Europe/Berlin", "posix/UTC", "SystemV/EST5",
+		"right/Europe/Berlin",
 	};
 	for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++)
 		check_load_fails(not_zones[i], -ENOENT, -ENOTSUP);
 	/* Malformed names that open a real file: refused as names. */
 	static const char *const odd[] = {
-		"Europe//Berlin", "Etc//UTC", "-UTC", "Europe/_Berlin",
-		"Etc/+5", "0UTC",
+		"Europe//Berlin", "Etc//UTC", "-UTC",
+		"Europe/_Berlin", "Etc/+5",   "0UTC",
 	};
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		int rc = tz_load(odd[i], &z);
@@ -461,8 +496,15 @@ static void test_names(void)
 	}
 	/* IANA names, canonical and backward links, still load. */
 	static const char *const zones[] = {
-		"UTC", "Etc/UTC", "Etc/GMT+5", "Etc/GMT-14", "America/New_York",
-		"America/Argentina/Buenos_Aires", "US/Eastern", "GMT", "EST5EDT",
+		"UTC",
+		"Etc/UTC",
+		"Etc/GMT+5",
+		"Etc/GMT-14",
+		"America/New_York",
+		"America/Argentina/Buenos_Aires",
+		"US/Eastern",
+		"GMT",
+		"EST5EDT",
 	};
 	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
 		char path[256];
@@ -518,8 +560,8 @@ static void check_transition_local(const struct tz *z, const char *name,
 }
 
 /* Compares with glibc (TZ already set) at random instants in [from, to). */
-static void compare_random(const struct tz *z, const char *name,
-			   int64_t from, int64_t to, int count)
+static void compare_random(const struct tz *z, const char *name, int64_t from,
+			   int64_t to, int count)
 {
 	for (int i = 0; i < count; i++) {
 		int64_t t = rng_range(from, to);
@@ -564,8 +606,8 @@ static void compare_scan(const struct tz *z, const char *name, int64_t from,
 }
 
 /* Every real instant maps back: local(u) -> u or an earlier twin. */
-static void check_round_trip(const struct tz *z, const char *name,
-			     int64_t from, int64_t to, int count)
+static void check_round_trip(const struct tz *z, const char *name, int64_t from,
+			     int64_t to, int count)
 {
 	for (int i = 0; i < count; i++) {
 		int64_t u = rng_range(from, to);
@@ -581,21 +623,53 @@ static void check_round_trip(const struct tz *z, const char *name,
 static void test_libc_zones(void)
 {
 	static const char *const zones[] = {
-		"Europe/Berlin", "Europe/London", "Europe/Dublin",
-		"Europe/Lisbon", "Europe/Moscow", "Europe/Istanbul",
-		"Europe/Kyiv", "America/New_York", "America/Chicago",
-		"America/Denver", "America/Phoenix", "America/Los_Angeles",
-		"America/Anchorage", "America/St_Johns", "America/Sao_Paulo",
-		"America/Santiago", "America/Havana", "America/Nuuk",
-		"America/Mexico_City", "America/Asuncion", "America/Caracas",
-		"Pacific/Honolulu", "Pacific/Auckland", "Pacific/Chatham",
-		"Pacific/Apia", "Pacific/Kiritimati", "Pacific/Easter",
-		"Australia/Sydney", "Australia/Adelaide", "Australia/Lord_Howe",
-		"Australia/Perth", "Asia/Kolkata", "Asia/Kathmandu",
-		"Asia/Tehran", "Asia/Jerusalem", "Asia/Gaza", "Asia/Tokyo",
-		"Asia/Shanghai", "Africa/Casablanca", "Africa/Cairo",
-		"Africa/Johannesburg", "Antarctica/Troll", "Atlantic/Azores",
-		"UTC", "Etc/UTC", "Etc/GMT+5", "Etc/GMT-14",
+		"Europe/Berlin",
+		"Europe/London",
+		"Europe/Dublin",
+		"Europe/Lisbon",
+		"Europe/Moscow",
+		"Europe/Istanbul",
+		"Europe/Kyiv",
+		"America/New_York",
+		"America/Chicago",
+		"America/Denver",
+		"America/Phoenix",
+		"America/Los_Angeles",
+		"America/Anchorage",
+		"America/St_Johns",
+		"America/Sao_Paulo",
+		"America/Santiago",
+		"America/Havana",
+		"America/Nuuk",
+		"America/Mexico_City",
+		"America/Asuncion",
+		"America/Caracas",
+		"Pacific/Honolulu",
+		"Pacific/Auckland",
+		"Pacific/Chatham",
+		"Pacific/Apia",
+		"Pacific/Kiritimati",
+		"Pacific/Easter",
+		"Australia/Sydney",
+		"Australia/Adelaide",
+		"Australia/Lord_Howe",
+		"Australia/Perth",
+		"Asia/Kolkata",
+		"Asia/Kathmandu",
+		"Asia/Tehran",
+		"Asia/Jerusalem",
+		"Asia/Gaza",
+		"Asia/Tokyo",
+		"Asia/Shanghai",
+		"Africa/Casablanca",
+		"Africa/Cairo",
+		"Africa/Johannesburg",
+		"Antarctica/Troll",
+		"Atlantic/Azores",
+		"UTC",
+		"Etc/UTC",
+		"Etc/GMT+5",
+		"Etc/GMT-14",
 	};
 	const char *env = getenv("TZ_TEST_ZONES");
 	char list[1 << 16];
@@ -604,8 +678,8 @@ static void test_libc_zones(void)
 
 	if (env && strlen(env) < sizeof(list)) {
 		strcpy(list, env);
-		for (char *tok = strtok(list, " \t\n"); tok &&
-		     count < sizeof(names) / sizeof(names[0]);
+		for (char *tok = strtok(list, " \t\n");
+		     tok && count < sizeof(names) / sizeof(names[0]);
 		     tok = strtok(NULL, " \t\n"))
 			names[count++] = tok;
 	} else {
@@ -731,8 +805,10 @@ static int load_footer(const char *dir, const char *footer, struct tz **out)
 {
 	static const int32_t utoffs[1] = { 0 };
 	static const uint8_t isdst[1] = { 0 };
-	struct tzif_spec s = { .utoffs = utoffs, .isdst = isdst,
-			       .type_count = 1, .footer = footer,
+	struct tzif_spec s = { .utoffs = utoffs,
+			       .isdst = isdst,
+			       .type_count = 1,
+			       .footer = footer,
 			       .version = '3' };
 
 	return load_spec(dir, &s, out);
@@ -765,17 +841,38 @@ static void test_footers(const char *dir)
 		"AAA+24BBB-24,M5.1.0,M6.1.0",
 	};
 	static const char *const bad[] = {
-		"CET", "CET-", "CET-1CEST", "CET-1CEST,M3.5.0",
-		"CET-1CEST,M3.5.0,", "CET-1CEST;M3.5.0,M10.5.0",
-		"CET-1CEST,M13.5.0,M10.5.0", "CET-1CEST,M0.5.0,M10.5.0",
-		"CET-1CEST,M3.6.0,M10.5.0", "CET-1CEST,M3.0.0,M10.5.0",
-		"CET-1CEST,M3.5.7,M10.5.0", "CET-1CEST,M3.5,M10.5.0",
-		"CET-1CEST,M3.5.0/168,M10.5.0", "CET-1CEST,M3.5.0/,M10.5.0",
-		"CET-1CEST,J0,J365", "CET-1CEST,J366,J1", "CET-1CEST,366,0",
-		"CET-25", "CET-1:60", "CET-1:00:60", "CET-1CEST-25,J1,J2",
-		"CET-1 ", " CET-1", "CE-1", "<+03", "<+3>-3", "<+0 3>-3",
-		"<+03>", "CET-1CEST,M3.5.0,M10.5.0/3,", "CET1000",
-		"CET-1CEST,M3.5.0,M10.5.0/3x", "CET-1\r",
+		"CET",
+		"CET-",
+		"CET-1CEST",
+		"CET-1CEST,M3.5.0",
+		"CET-1CEST,M3.5.0,",
+		"CET-1CEST;M3.5.0,M10.5.0",
+		"CET-1CEST,M13.5.0,M10.5.0",
+		"CET-1CEST,M0.5.0,M10.5.0",
+		"CET-1CEST,M3.6.0,M10.5.0",
+		"CET-1CEST,M3.0.0,M10.5.0",
+		"CET-1CEST,M3.5.7,M10.5.0",
+		"CET-1CEST,M3.5,M10.5.0",
+		"CET-1CEST,M3.5.0/168,M10.5.0",
+		"CET-1CEST,M3.5.0/,M10.5.0",
+		"CET-1CEST,J0,J365",
+		"CET-1CEST,J366,J1",
+		"CET-1CEST,366,0",
+		"CET-25",
+		"CET-1:60",
+		"CET-1:00:60",
+		"CET-1CEST-25,J1,J2",
+		"CET-1 ",
+		" CET-1",
+		"CE-1",
+		"<+03",
+		"<+3>-3",
+		"<+0 3>-3",
+		"<+03>",
+		"CET-1CEST,M3.5.0,M10.5.0/3,",
+		"CET1000",
+		"CET-1CEST,M3.5.0,M10.5.0/3x",
+		"CET-1\r",
 	};
 	struct tz *z;
 	int rc;
@@ -806,8 +903,7 @@ static void test_footers(const char *dir)
 	if (load_footer(dir, "XXX3YYY,J60/2,J300/2", &z) == 0) {
 		check_offset(z, "J60", at(2024, 3, 1, 4, 59, 59), -3 * HOUR);
 		check_offset(z, "J60", at(2024, 3, 1, 5, 0, 0), -2 * HOUR);
-		check_offset(z, "J300", at(2024, 10, 27, 3, 59, 59),
-			     -2 * HOUR);
+		check_offset(z, "J300", at(2024, 10, 27, 3, 59, 59), -2 * HOUR);
 		check_offset(z, "J300", at(2024, 10, 27, 4, 0, 0), -3 * HOUR);
 		tz_free(z);
 	}
@@ -816,8 +912,7 @@ static void test_footers(const char *dir)
 		check_offset(z, "n59", at(2024, 2, 29, 5, 0, 0), -2 * HOUR);
 		check_offset(z, "n59", at(2023, 3, 1, 5, 0, 0), -2 * HOUR);
 		check_offset(z, "n299", at(2024, 10, 26, 4, 0, 0), -3 * HOUR);
-		check_offset(z, "n299", at(2023, 10, 27, 3, 59, 59),
-			     -2 * HOUR);
+		check_offset(z, "n299", at(2023, 10, 27, 3, 59, 59), -2 * HOUR);
 		tz_free(z);
 	}
 	/* DST all year (RFC 8536 §3.3.1), also across the new year, where
@@ -856,9 +951,14 @@ static void test_tzif(const char *dir)
 	static const int32_t utoffs[3] = { 1234, 3600, 7200 };
 	static const uint8_t isdst[3] = { 1, 0, 1 };
 	const struct tzif_spec good = {
-		.times = times, .indices = indices, .time_count = 3,
-		.utoffs = utoffs, .isdst = isdst, .type_count = 3,
-		.footer = "", .version = '2',
+		.times = times,
+		.indices = indices,
+		.time_count = 3,
+		.utoffs = utoffs,
+		.isdst = isdst,
+		.type_count = 3,
+		.footer = "",
+		.version = '2',
 	};
 	struct tzif_spec s;
 	static uint8_t buf[8192];
@@ -1075,8 +1175,8 @@ int main(void)
 		printf("tz: skipped, no %s\n", ZONEINFO);
 		return SKIP;
 	}
-	seed = seed_env ? strtoull(seed_env, NULL, 0) :
-			  (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	seed = seed_env ? strtoull(seed_env, NULL, 0)
+			: (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (seed == 0)
 		seed = 1;
 	rng_state = seed;

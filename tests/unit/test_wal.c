@@ -65,7 +65,8 @@ static void image_load(struct image *im, const char *dir)
 		fd = open(path, O_RDONLY);
 		REQUIRE(fd >= 0 && fstat(fd, &st) == 0);
 		REQUIRE(strlen(de->d_name) < 64);
-		memcpy(im->names[im->count], de->d_name, strlen(de->d_name) + 1);
+		memcpy(im->names[im->count], de->d_name,
+		       strlen(de->d_name) + 1);
 		im->sizes[im->count] = (size_t)st.st_size;
 		im->data[im->count] = malloc((size_t)st.st_size + 1);
 		REQUIRE(im->data[im->count] != NULL);
@@ -203,13 +204,12 @@ static uint64_t append_model(wal *w, struct model *m, uint32_t size,
 
 struct replay_check {
 	const struct model *m;
-	uint64_t next;    /* LSN expected next */
-	uint64_t bad;     /* records that differ from the model */
+	uint64_t next;	  /* LSN expected next */
+	uint64_t bad;	  /* records that differ from the model */
 	uint64_t stop_at; /* return 1 at this LSN (0: never) */
 };
 
-static int replay_fn(void *ctx, uint64_t lsn, const void *payload,
-		     size_t size)
+static int replay_fn(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
 	static uint8_t want[WAL_RECORD_SIZE_MAX];
 	struct replay_check *rc = ctx;
@@ -259,10 +259,13 @@ static void forget_durable(const char *dir)
 
 static void test_round_trip(void)
 {
-	static const uint32_t sizes[] = { 0, 1, 2, 7, 8, 9, 15, 16, 17, 31,
-					  32, 33, 40, 63, 64, 100, 255, 256,
-					  400, 1000, 4095, 4096, 4097, 65535,
-					  WAL_RECORD_SIZE_MAX };
+	static const uint32_t sizes[] = {
+		0,    1,    2,	  7,	 8,
+		9,    15,   16,	  17,	 31,
+		32,   33,   40,	  63,	 64,
+		100,  255,  256,  400,	 1000,
+		4095, 4096, 4097, 65535, WAL_RECORD_SIZE_MAX
+	};
 	struct model m = { 0 };
 	struct wal_config cfg;
 	char dir[128];
@@ -340,8 +343,8 @@ static void test_reopen(void)
 		check_replay(w, &m, m.count);
 		CHECK_EQ(wal_start(w), 0);
 		for (i = 0; run != 3 && i < 300; i++)
-			append_model(w, &m, (uint32_t)(rnd() % 2000),
-				     rnd(), i % 50 == 0);
+			append_model(w, &m, (uint32_t)(rnd() % 2000), rnd(),
+				     i % 50 == 0);
 		if (m.count > 0)
 			CHECK_EQ(wal_wait_durable(w, m.count), 0);
 		wal_close(w);
@@ -367,9 +370,9 @@ static void test_rollover(void)
 	w = open_ok(&cfg);
 	CHECK_EQ(wal_start(w), 0);
 	for (i = 0; i < 3000; i++) {
-		uint32_t size = i % 97 == 0 ? WAL_RECORD_SIZE_MAX
-			      : i % 13 == 0 ? (uint32_t)(rnd() % 20000)
-					    : (uint32_t)(rnd() % 300);
+		uint32_t size = i % 97 == 0   ? WAL_RECORD_SIZE_MAX
+				: i % 13 == 0 ? (uint32_t)(rnd() % 20000)
+					      : (uint32_t)(rnd() % 300);
 
 		append_model(w, &m, size, rnd(), i % 500 == 0);
 	}
@@ -527,9 +530,9 @@ static void test_concurrent(enum wal_io io, uint32_t buffer_size)
 /* ---- Torn tails -------------------------------------------------------------- */
 
 enum build_mode {
-	BUILD_WAIT_EACH,  /* one batch per record: each proves the previous */
-	BUILD_NO_WAIT,    /* batches as they come */
-	BUILD_UNSYNCED,   /* WAL_SYNC_WRITE: no record proves another */
+	BUILD_WAIT_EACH, /* one batch per record: each proves the previous */
+	BUILD_NO_WAIT,	 /* batches as they come */
+	BUILD_UNSYNCED,	 /* WAL_SYNC_WRITE: no record proves another */
 };
 
 /* A 21-record log in one segment; the last record has last_size bytes
@@ -615,14 +618,17 @@ static void test_torn_tail(void)
 				fd = open(path, O_RDWR);
 				REQUIRE(fd >= 0);
 				if (mode == 0) {
-					REQUIRE(ftruncate(fd, (off_t)(last_off + k)) == 0);
+					REQUIRE(ftruncate(fd, (off_t)(last_off +
+								      k)) == 0);
 				} else {
 					static const uint8_t z[1 << 16];
 					static uint8_t old[1 << 16];
 
-					REQUIRE(pread(fd, old, len - k, (off_t)(last_off + k)) ==
+					REQUIRE(pread(fd, old, len - k,
+						      (off_t)(last_off + k)) ==
 						(ssize_t)(len - k));
-					REQUIRE(pwrite(fd, z, len - k, (off_t)(last_off + k)) ==
+					REQUIRE(pwrite(fd, z, len - k,
+						       (off_t)(last_off + k)) ==
 						(ssize_t)(len - k));
 					/* Zeroing what was zero (padding, the
 					 * flags byte) changes nothing. */
@@ -636,9 +642,11 @@ static void test_torn_tail(void)
 					char err[256] = "";
 
 					w = NULL;
-					CHECK_EQ(wal_open(&cfg, &w, err, sizeof(err)),
+					CHECK_EQ(wal_open(&cfg, &w, err,
+							  sizeof(err)),
 						 -EUCLEAN);
-					CHECK(strstr(err, "it was truncated") != NULL);
+					CHECK(strstr(err, "it was truncated") !=
+					      NULL);
 					cfg.cut_corrupt = true;
 					w = open_ok(&cfg);
 					cfg.cut_corrupt = false;
@@ -655,11 +663,13 @@ static void test_torn_tail(void)
 					uint64_t i;
 
 					for (i = 0; i < keep; i++)
-						model_push(&m2, m.sizes[i], m.keys[i]);
+						model_push(&m2, m.sizes[i],
+							   m.keys[i]);
 					REQUIRE(wal_start(w) == 0);
 					append_model(w, &m2, 77, 4242, true);
 					wal_close(w);
-					CHECK(stat(path, &st) == 0 && st.st_size == SEG_SMALL);
+					CHECK(stat(path, &st) == 0 &&
+					      st.st_size == SEG_SMALL);
 					w = open_ok(&cfg);
 					CHECK_EQ(wal_durable_lsn(w), keep + 1);
 					check_replay(w, &m2, keep + 1);
@@ -754,7 +764,7 @@ static void test_tail_rules(void)
 /* ---- Bit flips ---------------------------------------------------------------- */
 
 struct layout {
-	uint64_t seg_lsn[8];   /* first LSN of each segment */
+	uint64_t seg_lsn[8]; /* first LSN of each segment */
 	size_t seg_count;
 	uint64_t *rec_seg, *rec_off; /* per record (index lsn - 1) */
 };
@@ -777,14 +787,17 @@ static void build_flip_log(const char *dir, struct model *m, struct layout *l)
 	for (i = 0; i < 35; i++) {
 		/* Two big records and some small ones fill a segment; the
 		 * last record is a small one. */
-		uint32_t size = i % 6 == 5 ? 60000 : (uint32_t)(20 + rnd() % 100);
+		uint32_t size =
+			i % 6 == 5 ? 60000 : (uint32_t)(20 + rnd() % 100);
 
 		if (off + rec_len(size) > SEG_SMALL - TRAILER) {
 			l->seg_lsn[l->seg_count++] = m->count + 1;
 			off = WAL_SEGMENT_HEADER_SIZE;
 		}
-		l->rec_seg = realloc(l->rec_seg, (m->count + 1) * sizeof(uint64_t));
-		l->rec_off = realloc(l->rec_off, (m->count + 1) * sizeof(uint64_t));
+		l->rec_seg =
+			realloc(l->rec_seg, (m->count + 1) * sizeof(uint64_t));
+		l->rec_off =
+			realloc(l->rec_off, (m->count + 1) * sizeof(uint64_t));
 		l->rec_seg[m->count] = l->seg_count - 1;
 		l->rec_off[m->count] = off;
 		off += rec_len(size);
@@ -831,8 +844,8 @@ static long long flip_expect(const struct model *m, const struct layout *l,
 
 /* Whether to flip a bit at off: all of every header and of the last
  * record, the edges and some of other payloads, some zero space. */
-static bool flip_here(const struct model *m, const struct layout *l,
-		      size_t seg, uint64_t off, uint64_t used)
+static bool flip_here(const struct model *m, const struct layout *l, size_t seg,
+		      uint64_t off, uint64_t used)
 {
 	size_t i;
 
@@ -902,8 +915,10 @@ static void test_bit_flips(void)
 			if (keep >= 0) {
 				CHECK_EQ(rc, 0);
 				if (rc != 0) {
-					fprintf(stdout, "  seg %zu off %" PRIu64
-						": %s\n", seg, off, err);
+					fprintf(stdout,
+						"  seg %zu off %" PRIu64
+						": %s\n",
+						seg, off, err);
 					continue;
 				}
 				CHECK_EQ(wal_durable_lsn(w), keep);
@@ -914,8 +929,9 @@ static void test_bit_flips(void)
 			euclean++;
 			CHECK_EQ(rc, -EUCLEAN);
 			if (rc == 0) {
-				fprintf(stdout, "  seg %zu off %" PRIu64
-					": opened\n", seg, off);
+				fprintf(stdout,
+					"  seg %zu off %" PRIu64 ": opened\n",
+					seg, off);
 				wal_close(w);
 				continue;
 			}
@@ -1003,8 +1019,9 @@ static void test_kill9(void)
 	sub_dir(dir, sizeof(dir), "kill9");
 	config(&cfg, dir, SEG_SMALL);
 	for (round = 0; round < 12; round++) {
-		_Atomic uint64_t *acked = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-					       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		_Atomic uint64_t *acked =
+			mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		struct lsn_check c = { .next = 1 };
 		pid_t pid;
 		int status;
@@ -1030,7 +1047,8 @@ static void test_kill9(void)
 
 				memcpy(p, &want, 8);
 				fill(p + 8, want % 300, want);
-				if (wal_append(w, p, 8 + want % 300, &got) != 0 ||
+				if (wal_append(w, p, 8 + want % 300, &got) !=
+					    0 ||
 				    got != want)
 					_exit(2);
 				lsn = got;
@@ -1042,7 +1060,8 @@ static void test_kill9(void)
 			}
 		}
 		{
-			struct timespec ts = { 0, (long)(rnd() % 150) * 1000000 };
+			struct timespec ts = { 0,
+					       (long)(rnd() % 150) * 1000000 };
 
 			nanosleep(&ts, NULL);
 		}

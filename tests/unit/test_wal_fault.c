@@ -33,11 +33,11 @@ static void sleep_ms(unsigned ms)
 
 /* ---- The injected syscalls --------------------------------------------- */
 
-static _Atomic int fail_sync;      /* errno for fdatasync, 0: real call */
-static _Atomic int fail_write;     /* errno for pwrite */
-static _Atomic int fail_alloc;     /* errno for fallocate */
+static _Atomic int fail_sync;	     /* errno for fdatasync, 0: real call */
+static _Atomic int fail_write;	     /* errno for pwrite */
+static _Atomic int fail_alloc;	     /* errno for fallocate */
 static _Atomic int fail_alloc_count; /* fail only this many, -1: all */
-static _Atomic int torn_write;     /* write half of the next pwrite, then fail */
+static _Atomic int torn_write; /* write half of the next pwrite, then fail */
 static _Atomic unsigned sync_calls, write_calls;
 static _Atomic unsigned sync_delay_ms;
 
@@ -328,7 +328,8 @@ static void test_blocked_appenders(void)
 	atomic_store(&sync_delay_ms, 30);
 	for (i = 0; i < 4; i++) {
 		args[i] = (struct blocked_arg){ .w = w, .id = i };
-		REQUIRE(pthread_create(&th[i], NULL, blocked_main, &args[i]) == 0);
+		REQUIRE(pthread_create(&th[i], NULL, blocked_main, &args[i]) ==
+			0);
 	}
 	sleep_ms(100); /* the buffer fills, appenders wait */
 	atomic_store(&fail_sync, EIO);
@@ -371,7 +372,8 @@ static void test_snapshot_failure(void)
 	atomic_store(&fail_sync, 0);
 	wal_close(w);
 	wal_set_syscalls(NULL);
-	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)), 0);
+	CHECK_EQ(wal_snapshot_load(dir, &lsn, &buf, &size, err, sizeof(err)),
+		 0);
 	CHECK(size == 4 && memcmp(buf, "good", 4) == 0);
 	free(buf);
 	rm_rf(dir);

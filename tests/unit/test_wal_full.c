@@ -72,7 +72,8 @@ int main(void)
 	REQUIRE(mkdtemp(mnt) != NULL);
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") != 0) {
 		printf("wal_full: skipped: cannot mount a tmpfs (%s); needs "
-		       "root\n", strerror(errno));
+		       "root\n",
+		       strerror(errno));
 		rmdir(mnt);
 		return 77;
 	}
@@ -108,9 +109,8 @@ int main(void)
 	CHECK(wal_durable_lsn(w) <= appended);
 	durable_seen = wal_durable_lsn(w);
 	CHECK_EQ(wal_append(w, p, 10, &lsn), -ENOSPC);
-	CHECK_EQ(wal_wait_durable(w, appended), appended > durable_seen
-							? -ENOSPC
-							: 0);
+	CHECK_EQ(wal_wait_durable(w, appended),
+		 appended > durable_seen ? -ENOSPC : 0);
 	wal_close(w);
 
 	/* Restart on the full filesystem: every acknowledged record. */
@@ -131,6 +131,7 @@ int main(void)
 	REQUIRE(umount(mnt) == 0);
 	rmdir(mnt);
 	printf("wal_full: %" PRIu64 " records acknowledged, %" PRIu64
-	       " durable\n", acked, durable_seen);
+	       " durable\n",
+	       acked, durable_seen);
 	return check_end("wal_full", seed);
 }

@@ -75,8 +75,7 @@ struct replay_count {
 	uint64_t next, bad;
 };
 
-static int replay_fn(void *ctx, uint64_t lsn, const void *payload,
-		     size_t size)
+static int replay_fn(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
 	static uint8_t want[REC_SIZE];
 	struct replay_count *c = ctx;
@@ -170,8 +169,7 @@ static void test_missing_last_segment(void)
 	{
 		char name[32];
 
-		snprintf(name, sizeof(name), "%020" PRIu64 ".wal",
-			 lsns[n - 1]);
+		snprintf(name, sizeof(name), "%020" PRIu64 ".wal", lsns[n - 1]);
 		CHECK(strstr(err, name) != NULL);
 	}
 	printf("  refused: %s\n", err);
@@ -303,7 +301,7 @@ static void zero_from(const char *path, off_t from, off_t to)
 	REQUIRE(fd >= 0);
 	while (from < to) {
 		size_t n = (size_t)(to - from) < sizeof(z) ? (size_t)(to - from)
-							  : sizeof(z);
+							   : sizeof(z);
 
 		REQUIRE(pwrite(fd, z, n, from) == (ssize_t)n);
 		from += (off_t)n;
@@ -326,7 +324,7 @@ static void test_truncated(void)
 		bool last;
 		int where; /* 0: to 0 bytes, 1: to the header, 2: mid-record,
 			    * 3: after the records (only zeros and trailer) */
-	} cases[] = { { true, 0 }, { true, 1 }, { true, 2 }, { true, 3 },
+	} cases[] = { { true, 0 },  { true, 1 },  { true, 2 }, { true, 3 },
 		      { false, 1 }, { false, 2 }, { false, 3 } };
 	char dir[128], path[256], err[512];
 	uint64_t lsns[16];
@@ -343,10 +341,22 @@ static void test_truncated(void)
 		REQUIRE(n >= 3);
 		first = cases[c].last ? lsns[n - 1] : lsns[n - 2];
 		switch (cases[c].where) {
-		case 0: size = 0; keep = first - 1; break;
-		case 1: size = 64; keep = first - 1; break;
-		case 2: size = rec_off(first, first + 1) + 100; keep = first; break;
-		default: size = SEG_SMALL - 64; keep = 0; break;
+		case 0:
+			size = 0;
+			keep = first - 1;
+			break;
+		case 1:
+			size = 64;
+			keep = first - 1;
+			break;
+		case 2:
+			size = rec_off(first, first + 1) + 100;
+			keep = first;
+			break;
+		default:
+			size = SEG_SMALL - 64;
+			keep = 0;
+			break;
 		}
 		if (keep == 0)
 			keep = cases[c].last ? 20 : lsns[n - 1] - 1;

@@ -29,8 +29,7 @@
 #define TAIL_TOTAL (APPENDER_COUNT * PER_THREAD)
 #define PAYLOAD_MAX 600
 
-static wal *open_dir_with(const char *dir, enum wal_io io,
-			 enum wal_sync sync)
+static wal *open_dir_with(const char *dir, enum wal_io io, enum wal_sync sync)
 {
 	struct wal_config cfg;
 
@@ -90,7 +89,7 @@ static uint64_t payload_key(const void *payload, size_t size)
 
 struct tail {
 	wal *w;
-	uint64_t *lsn_key;         /* by LSN, written by the appenders */
+	uint64_t *lsn_key; /* by LSN, written by the appenders */
 	_Atomic int appenders_done;
 	_Atomic uint64_t last_lsn; /* the end, once appenders are done */
 };
@@ -117,7 +116,8 @@ static void *appender_main(void *arg)
 		REQUIRE(lsn <= TAIL_TOTAL);
 		a->t->lsn_key[lsn] = key;
 		if (i % 1000 == 999)
-			a->rc = wal_wait_durable(a->t->w, lsn); /* vary batches */
+			a->rc = wal_wait_durable(a->t->w,
+						 lsn); /* vary batches */
 		if (a->rc != 0)
 			break;
 	}
@@ -126,11 +126,11 @@ static void *appender_main(void *arg)
 
 struct tailer {
 	struct tail *t;
-	uint64_t from_lsn;       /* 0: a random durable LSN, opened late */
-	uint64_t rng;            /* its own generator */
-	uint64_t *seen_key;      /* by LSN */
+	uint64_t from_lsn;  /* 0: a random durable LSN, opened late */
+	uint64_t rng;	    /* its own generator */
+	uint64_t *seen_key; /* by LSN */
 	/* Results, read after join. */
-	uint64_t expect;         /* next LSN expected */
+	uint64_t expect; /* next LSN expected */
 	uint64_t first;
 	uint64_t records, calls, zero_calls;
 	uint64_t bad_order, bad_payload, beyond_durable, bad_zero, bad_rc;
@@ -144,8 +144,7 @@ static uint64_t tailer_rnd(struct tailer *tr)
 	return z ^ (z >> 27);
 }
 
-static int tailer_cb(void *ctx, uint64_t lsn, const void *payload,
-		     size_t size)
+static int tailer_cb(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
 	struct tailer *tr = ctx;
 	uint64_t key = payload_key(payload, size);
@@ -238,8 +237,8 @@ static void test_tail(enum wal_io io, enum wal_sync sync)
 		tr[k].rng = rnd();
 		tr[k].seen_key = calloc(TAIL_TOTAL + 1, sizeof(uint64_t));
 		REQUIRE(tr[k].seen_key != NULL);
-		REQUIRE(pthread_create(&tr_th[k], NULL, tailer_main,
-				       &tr[k]) == 0);
+		REQUIRE(pthread_create(&tr_th[k], NULL, tailer_main, &tr[k]) ==
+			0);
 	}
 	for (i = 0; i < APPENDER_COUNT; i++) {
 		app[i] = (struct appender){ &t, i, 0 };
@@ -262,10 +261,10 @@ static void test_tail(enum wal_io io, enum wal_sync sync)
 	       ", %" PRIu64 ", %" PRIu64 ": %" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " calls (%" PRIu64 "/%" PRIu64 "/%" PRIu64 " empty)\n",
 	       io == WAL_IO_URING ? "io_uring" : "thread",
-	       sync == WAL_SYNC_WRITE ? "sync write" : "fdatasync",
-	       TAIL_TOTAL, seg_count, tr[0].first, tr[1].first, tr[2].first,
-	       tr[0].calls, tr[1].calls, tr[2].calls, tr[0].zero_calls,
-	       tr[1].zero_calls, tr[2].zero_calls);
+	       sync == WAL_SYNC_WRITE ? "sync write" : "fdatasync", TAIL_TOTAL,
+	       seg_count, tr[0].first, tr[1].first, tr[2].first, tr[0].calls,
+	       tr[1].calls, tr[2].calls, tr[0].zero_calls, tr[1].zero_calls,
+	       tr[2].zero_calls);
 	CHECK(seg_count > 20); /* many roll-overs */
 	for (k = 0; k < 3; k++) {
 		uint64_t l, mismatch = 0;
@@ -305,10 +304,7 @@ static void test_tail(enum wal_io io, enum wal_sync sync)
 /* ---- Retention, -ENODATA, fn stopping, corruption ---------------------- */
 
 /* Single appender: the payload of LSN l is fill(size_of(l), l). */
-static size_t lsn_size(uint64_t lsn)
-{
-	return 1 + mix(lsn) % 400;
-}
+static size_t lsn_size(uint64_t lsn) { return 1 + mix(lsn) % 400; }
 
 static uint64_t append_lsn_n(wal *w, uint64_t count)
 {
@@ -333,12 +329,11 @@ struct collect {
 	uint64_t expect;
 	uint64_t count;
 	uint64_t bad;
-	uint64_t stop_at;  /* fn returns stop_rc at this LSN (0: never) */
+	uint64_t stop_at; /* fn returns stop_rc at this LSN (0: never) */
 	int stop_rc;
 };
 
-static int collect_cb(void *ctx, uint64_t lsn, const void *payload,
-		      size_t size)
+static int collect_cb(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
 	struct collect *c = ctx;
 	uint8_t want[512];
@@ -360,8 +355,8 @@ static int drain(wal_reader *r, struct collect *c)
 	int rc;
 
 	do
-		rc = wal_reader_next(r, 1 + (uint32_t)(rnd() % 100),
-				     collect_cb, c);
+		rc = wal_reader_next(r, 1 + (uint32_t)(rnd() % 100), collect_cb,
+				     c);
 	while (rc > 0);
 	return rc;
 }

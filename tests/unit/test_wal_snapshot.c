@@ -212,8 +212,8 @@ static void test_snapshot_fallback(void)
 }
 
 /* Which segments must be left after retention. */
-static bool must_stay(const uint64_t *segs, size_t n, size_t i,
-		      uint64_t cover, uint64_t retain)
+static bool must_stay(const uint64_t *segs, size_t n, size_t i, uint64_t cover,
+		      uint64_t retain)
 {
 	uint64_t last;
 
