@@ -454,19 +454,24 @@ static int snapshot_locked(node *n)
 	wal_stats(n->wal, &st); /* parked: every appended entry is applied */
 	rc = wal_snapshot_begin(n->wal, st.appended_lsn, &snap);
 	pid_t parent = getpid();
-	pid = rc ? -1 : fork();
-	if (pid == 0)
-		snapshot_child(n, parent, fds[1]);
+	pid = -1;
+	if (rc == 0) {
+		pid = fork();
+		if (pid < 0)
+			rc = -errno; /* before unparking can change errno */
+		else if (pid == 0)
+			snapshot_child(n, parent, fds[1]);
+		if (rc)
+			wal_snapshot_abort(snap); /* begun: end it */
+	}
 	core_unpark(n->core);
 	t_parked = now_s() - t0;
 	close(fds[1]);
-	if (rc || pid < 0) {
-		rc = rc ? rc : -errno;
-		if (!rc)
-			wal_snapshot_abort(snap);
+	if (rc) {
 		close(fds[0]);
 		return rc;
 	}
+	ASSERT(pid > 0);
 	/* Bookings go on while the child serialises its copy. */
 	for (;;) {
 		ssize_t k = read(fds[0], buf, sizeof(buf));
