@@ -21,7 +21,9 @@
  * spell out (defaults; what an answer echoes).
  * tests/unit/test_ops.c walks the table against docs/openapi.yaml (each
  * operation's x-bookd-op, -access, -idempotency, -limit and 201 answer) and
- * docs/protocol.md (the Operations table), and against both routers.
+ * docs/protocol.md (the Operations table), against both routers and the
+ * answer lists; tests/unit/test_ops_codec.c retries keyed requests across
+ * the protocols.
  *
  * Adding an operation: one row in ops.c (with enum op_id here and its
  * answer's op_ans list), its field struct in struct op_in with its cases
