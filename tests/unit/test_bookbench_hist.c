@@ -7,7 +7,7 @@
  * two histograms equals recording both sets; huge values are clamped, the
  * exact maximum kept.
  */
-#include "../../bench/bookbench_hist.c"
+#include "bookbench.h"
 #include "check.h"
 
 #include <inttypes.h>
