@@ -22,6 +22,7 @@
 #include "fields.h"
 #include "proto.h"
 #include "srv.h"
+#include "srv_fake.h"
 
 #include <errno.h>
 #include <openssl/hmac.h>
@@ -34,7 +35,7 @@
 #define SUB_COUNT_MAX 64
 #define FEED_SIZE_MAX (2u << 20)
 
-/* ---- fakes of the server's side (srv.h) ---- */
+/* ---- fakes of the server's side (srv.h; the rest in srv_fake.h) ---- */
 
 struct sub {
 	struct core_req req;
@@ -45,8 +46,6 @@ struct sub {
 static struct buf out;
 static struct sub subs[SUB_COUNT_MAX];
 static unsigned sub_count, submit_calls, eagain_every;
-static struct auth_config auth_cfg;
-static struct auth_limiter *limiter;
 static char conn_dummy;
 static struct srv_conn *const conn = (struct srv_conn *)&conn_dummy;
 
@@ -95,52 +94,6 @@ bool srv_conn_writable(const struct srv_conn *c)
 {
 	(void)c;
 	return out.size < SRV_OUT_SIZE_MAX;
-}
-
-struct srv *srv_conn_srv(struct srv_conn *c)
-{
-	(void)c;
-	return (struct srv *)&conn_dummy;
-}
-
-const char *srv_conn_peer(const struct srv_conn *c)
-{
-	(void)c;
-	return "127.0.0.1";
-}
-
-uint64_t srv_conn_peer_key(const struct srv_conn *c)
-{
-	(void)c;
-	return 0x7f000001;
-}
-
-bool srv_conn_in_reserve(const struct srv_conn *c)
-{
-	(void)c;
-	return false;
-}
-
-const struct auth_config *srv_auth(const struct srv *s)
-{
-	(void)s;
-	return &auth_cfg;
-}
-
-struct auth_limiter *srv_limiter(struct srv *s)
-{
-	(void)s;
-	return limiter;
-}
-
-void srv_status_get(struct srv *s, struct srv_status *o)
-{
-	(void)s;
-	memset(o, 0, sizeof(*o));
-	o->shard_count = 2;
-	o->repl_state = "disabled";
-	o->wal_sync_count = 3;
-	o->wal_sync_ns_total = 3000000;
 }
 
 core_time srv_now(void) { return NOW; }
@@ -305,8 +258,8 @@ static void make_jwt(void)
 
 	jwt[n++] = '.';
 	n += b64url(c, strlen(c), jwt + n);
-	HMAC(EVP_sha256(), auth_cfg.jwt_secret,
-	     (int)strlen(auth_cfg.jwt_secret), (const uint8_t *)jwt, n, mac,
+	HMAC(EVP_sha256(), g_srv.auth.jwt_secret,
+	     (int)strlen(g_srv.auth.jwt_secret), (const uint8_t *)jwt, n, mac,
 	     &mac_size);
 	jwt[n++] = '.';
 	n += b64url(mac, mac_size, jwt + n);
@@ -335,11 +288,15 @@ static void init(void)
 {
 	struct auth_limit_config lc;
 
-	strcpy(auth_cfg.service_key, "svc");
-	strcpy(auth_cfg.anon_key, "anon");
-	strcpy(auth_cfg.jwt_secret, "secret");
+	strcpy(g_srv.auth.service_key, "svc");
+	strcpy(g_srv.auth.anon_key, "anon");
+	strcpy(g_srv.auth.jwt_secret, "secret");
 	auth_limit_config_default(&lc);
-	limiter = auth_limiter_new(&lc);
+	g_srv.limiter = auth_limiter_new(&lc);
+	g_srv.status.shard_count = 2;
+	g_srv.status.repl_state = "disabled";
+	g_srv.status.wal_sync_count = 3;
+	g_srv.status.wal_sync_ns_total = 3000000;
 	make_jwt();
 }
 

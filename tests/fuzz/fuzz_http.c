@@ -7,8 +7,8 @@
  * Input: byte 0 picks how the rest is delivered (whole, or in pieces of
  * 1..64 bytes, like reads from a socket); the rest is the byte stream of
  * one connection. The network side is faked here as in
- * tests/unit/http_test.h: bytes parse() did not use are kept and offered
- * again with more.
+ * tests/unit/http_test.h (with its srv_fake.h: g_srv, the peer): bytes
+ * parse() did not use are kept and offered again with more.
  *
  * Checked: no crash, no out-of-bounds access (ASan), parse() never uses
  * more than it was given, every answer starts with a status line, and
@@ -17,6 +17,7 @@
  */
 #include "http_json.h"
 #include "http_routes.h"
+#include "srv_fake.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,11 +26,6 @@
 #include <string.h>
 
 #define SUB_MAX 64
-
-struct srv {
-	struct auth_config auth;
-	struct srv_status status;
-};
 
 struct sub {
 	struct core_req req;
@@ -42,7 +38,6 @@ struct srv_conn {
 	unsigned sub_count;
 };
 
-static struct srv g_srv;
 static struct srv_conn g_conn;
 
 static void check_answer(const struct buf *b, size_t from)
@@ -71,11 +66,6 @@ int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	return 0;
 }
 
-struct srv *srv_conn_srv(struct srv_conn *c)
-{
-	(void)c;
-	return &g_srv;
-}
 bool srv_conn_writable(const struct srv_conn *c)
 {
 	(void)c;
@@ -88,33 +78,6 @@ void srv_count_response(struct srv_conn *c, int status)
 		abort();
 }
 
-const char *srv_conn_peer(const struct srv_conn *c)
-{
-	(void)c;
-	return "fuzz";
-}
-uint64_t srv_conn_peer_key(const struct srv_conn *c)
-{
-	(void)c;
-	return 1;
-}
-bool srv_conn_in_reserve(const struct srv_conn *c)
-{
-	(void)c;
-	return false;
-}
-const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
-struct auth_limiter *srv_limiter(struct srv *s)
-{
-	(void)s;
-	return NULL;
-}
-void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
-int srv_refresh_views(struct srv *s)
-{
-	(void)s;
-	return -ENOTSUP;
-}
 core_time srv_now(void) { return INT64_C(1772438400000); }
 
 /* The JSON body of the answer written at out[from..), if any, parses. */

@@ -1,8 +1,9 @@
 /*
  * http_test.h: what the test_http_*.c programs share. They test the HTTP
  * adapter (api/http*.c, srv_http_proto) on its own, against fakes of the
- * network side defined here (srv_answer, srv_submit, srv_answer_begin, ...: one
- * program includes this once, and the fakes stand in for net.c's): what
+ * network side defined here (srv_answer, srv_submit, srv_answer_begin, ...)
+ * and in srv_fake.h (g_srv, the peer; shared with tests/fuzz: one program
+ * includes this once, and the fakes stand in for net.c's): what
  * net.c would do is done by feed(), which keeps the bytes parse() did not
  * use and offers them again with more, like net.c's parse_conn. Also the
  * output's readers (out_*), requests (req, hdrs, auth_jwt, stripe_sig), and
@@ -33,6 +34,7 @@
 
 #include "check.h"
 #include "jwt_test.h"
+#include "srv_fake.h"
 
 #define SERVICE_KEY "svc-key-0123456789"
 #define ANON_KEY "anon-key-0123456789"
@@ -49,12 +51,6 @@ struct sub {
 	size_t ctx_size;
 };
 
-struct srv {
-	struct auth_config auth;
-	struct auth_limiter *limiter;
-	struct srv_status status;
-};
-
 struct srv_conn {
 	struct buf out; /* every answer, in order */
 	unsigned answer_count;
@@ -67,7 +63,6 @@ struct srv_conn {
 	void *state;
 };
 
-static struct srv g_srv;
 static unsigned g_counted[6]; /* srv_count_response by class */
 static core_time g_now;
 
@@ -98,11 +93,6 @@ int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	return 0;
 }
 
-struct srv *srv_conn_srv(struct srv_conn *c)
-{
-	(void)c;
-	return &g_srv;
-}
 bool srv_conn_writable(const struct srv_conn *c)
 {
 	(void)c;
@@ -114,30 +104,6 @@ void srv_count_response(struct srv_conn *c, int status)
 	g_counted[status / 100 % 6]++;
 }
 
-const char *srv_conn_peer(const struct srv_conn *c)
-{
-	(void)c;
-	return "127.0.0.1";
-}
-uint64_t srv_conn_peer_key(const struct srv_conn *c)
-{
-	(void)c;
-	return 0x7f000001;
-}
-bool srv_conn_in_reserve(const struct srv_conn *c)
-{
-	(void)c;
-	return false;
-}
-const struct auth_config *srv_auth(const struct srv *s) { return &s->auth; }
-struct auth_limiter *srv_limiter(struct srv *s) { return s->limiter; }
-void srv_status_get(struct srv *s, struct srv_status *out) { *out = s->status; }
-static int g_refresh_rc = -ENOTSUP; /* what srv_refresh_views answers */
-int srv_refresh_views(struct srv *s)
-{
-	(void)s;
-	return g_refresh_rc;
-}
 core_time srv_now(void) { return g_now; }
 
 /* ---- helpers ---- */
