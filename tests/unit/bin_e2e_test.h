@@ -5,8 +5,9 @@
  * kernel (read back from its start-up line), so they may run in parallel,
  * and talks to it over the binary protocol, through the client library
  * (bookd_client.h) and raw sockets. Here: starting and killing bookd,
- * connecting (as a key or a JWT, or raw), the catalogue every part uses
- * (make_catalogue, make_series, first_event_of), and bin_e2e_main, each
+ * connecting (as a key or a JWT, or raw: raw_hello, raw_status), the
+ * catalogue every part uses (make_catalogue, make_series, daily_spec,
+ * first_event_of), and bin_e2e_main, each
  * program's main: bookd started, the part run on a service connection,
  * then SIGTERM (exit 0), the part's after-stop tests, and bookd's log free
  * of sanitizer reports. The data dir and bookd's log are removed after a
@@ -217,13 +218,32 @@ static inline int raw_hello(int fd, const char *auth)
 	return code;
 }
 
+/* Sends the request {id, op: "status"} on a raw connection and reads the
+ * answer into a: 0, or -1 if it was not sent or not answered. */
+static inline int raw_status(int fd, uint64_t id, struct bc_answer *a)
+{
+	struct buf buf = { 0 };
+	msgpack_packer pk;
+	size_t start;
+	int rc = -1;
+
+	frame_map_start(&buf, &pk, &start, 2);
+	mp_pack_kv_uint(&pk, "id", id);
+	mp_pack_kv_str(&pk, "op", "status");
+	mp_frame_end(buf.data, start, buf.size);
+	if (send_all(fd, buf.data, buf.size) && raw_read_answer(fd, a) == 0)
+		rc = 0;
+	buf_free(&buf);
+	return rc;
+}
+
 /* ---- the catalogue every part uses ---- */
 
 static uint64_t org_id, loc_id, ins_id;
 
-static inline uint64_t make_series_days(bc_client *c, const char *title,
-					uint32_t cap, uint32_t waitlist,
-					unsigned days, uint32_t *generated)
+/* A series in the catalogue: daily at 23:30 UTC for 30 minutes, no
+ * dates yet (the caller sets them and what else it needs). */
+static inline struct bc_series_spec daily_spec(const char *title, uint32_t cap)
 {
 	struct bc_series_spec s = {
 		.org_id = org_id,
@@ -231,23 +251,37 @@ static inline uint64_t make_series_days(bc_client *c, const char *title,
 		.instructor_id = ins_id,
 		.title = title,
 		.capacity = cap,
-		.waitlist_capacity = waitlist,
-		.timezone = "Europe/Vienna",
+		.timezone = "UTC",
 		.weekdays = "MO,TU,WE,TH,FR,SA,SU",
 		.start_time = "23:30",
 		.duration_min = 30,
-		.first_date = NULL,
 	};
-	char first[16], last[16];
-	time_t t = time(NULL) + 2 * 86400;
+	return s;
+}
+
+/* The date (UTC, YYYY-MM-DD) days after t. */
+static inline void date_after(time_t t, unsigned days, char out[16])
+{
 	struct tm tm;
+
+	t += (time_t)days * 86400;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static inline uint64_t make_series_days(bc_client *c, const char *title,
+					uint32_t cap, uint32_t waitlist,
+					unsigned days, uint32_t *generated)
+{
+	struct bc_series_spec s = daily_spec(title, cap);
+	char first[16], last[16];
+	time_t now = time(NULL);
 	uint64_t id = 0;
 
-	gmtime_r(&t, &tm);
-	strftime(first, sizeof(first), "%Y-%m-%d", &tm);
-	t += (time_t)(days - 1) * 86400;
-	gmtime_r(&t, &tm);
-	strftime(last, sizeof(last), "%Y-%m-%d", &tm);
+	s.waitlist_capacity = waitlist;
+	s.timezone = "Europe/Vienna";
+	date_after(now, 2, first);
+	date_after(now, 2 + days - 1, last);
 	s.first_date = first;
 	s.last_date = last;
 	CHECK(bc_series_create(c, &s, NULL, &id, generated) == BC_OK);

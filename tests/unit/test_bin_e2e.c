@@ -48,20 +48,12 @@ static void test_lifecycle(bc_client *c)
 	CHECK(series > 0);
 	/* Series refusals name the field and the value, as HTTP's do. */
 	{
-		struct bc_series_spec s = {
-			.org_id = org_id,
-			.location_id = loc_id,
-			.instructor_id = ins_id,
-			.title = "Bad",
-			.capacity = 2,
-			.timezone = "UTC",
-			.weekdays = "MO,XX",
-			.start_time = "10:00",
-			.duration_min = 30,
-			.first_date = "2030-01-10",
-		};
+		struct bc_series_spec s = daily_spec("Bad", 2);
 		uint64_t id = 0;
 
+		s.weekdays = "MO,XX";
+		s.start_time = "10:00";
+		s.first_date = "2030-01-10";
 		CHECK(bc_series_create(c, &s, NULL, &id, NULL) ==
 		      BC_INVALID_REQUEST);
 		CHECK(strstr(bc_last(c)->message,

@@ -25,26 +25,13 @@ static void test_auth(bc_client *svc)
 	ev_free =
 		first_event_of(svc, make_series(svc, "Auth free", 5, 0, NULL));
 	{
-		struct bc_series_spec s = {
-			.org_id = org_id,
-			.location_id = loc_id,
-			.instructor_id = ins_id,
-			.title = "Auth priced",
-			.capacity = 5,
-			.price_cents = 1500,
-			.currency = "EUR",
-			.timezone = "UTC",
-			.weekdays = "MO,TU,WE,TH,FR,SA,SU",
-			.start_time = "23:30",
-			.duration_min = 30,
-		};
+		struct bc_series_spec s = daily_spec("Auth priced", 5);
 		char first[16];
-		time_t t = time(NULL) + 2 * 86400;
-		struct tm tm;
 		uint64_t id = 0;
 
-		gmtime_r(&t, &tm);
-		strftime(first, sizeof(first), "%Y-%m-%d", &tm);
+		s.price_cents = 1500;
+		s.currency = "EUR";
+		date_after(time(NULL), 2, first);
 		s.first_date = first;
 		s.last_date = first;
 		CHECK(bc_series_create(svc, &s, NULL, &id, NULL) == BC_OK);
@@ -55,20 +42,11 @@ static void test_auth(bc_client *svc)
 	fd = raw_connect();
 	CHECK(fd >= 0);
 	if (fd >= 0) {
-		struct buf buf = { 0 };
-		msgpack_packer pk;
-		size_t start;
 		struct bc_answer a;
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "id", 1);
-		mp_pack_kv_str(&pk, "op", "status");
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(fd, buf.data, buf.size));
-		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(raw_status(fd, 1, &a) == 0);
 		CHECK(a.code == BC_UNAUTHORIZED);
 		CHECK(raw_closed(fd));
 		close(fd);
-		buf_free(&buf);
 	}
 	CHECK(bc_connect(addr, "wrong-key", &c, err, sizeof(err)) == -EACCES);
 	CHECK(strstr(err, "unauthorized") != NULL);
@@ -215,13 +193,7 @@ static void test_bad_clients(bc_client *svc)
 		CHECK(raw_read_answer(fd, &a) == 0);
 		CHECK(a.code == BC_INVALID_REQUEST && a.req_id == 9);
 		CHECK(strstr(a.message, "trailing") != NULL);
-		buf.size = 0;
-		frame_map_start(&buf, &pk, &start, 2);
-		mp_pack_kv_uint(&pk, "id", 5);
-		mp_pack_kv_str(&pk, "op", "status");
-		mp_frame_end(buf.data, start, buf.size);
-		CHECK(send_all(fd, buf.data, buf.size));
-		CHECK(raw_read_answer(fd, &a) == 0);
+		CHECK(raw_status(fd, 5, &a) == 0);
 		CHECK(a.code == BC_OK && a.req_id == 5);
 		close(fd);
 		buf_free(&buf);
