@@ -434,15 +434,12 @@ int mp_frame_end(uint8_t *data, size_t frame_start, size_t size_now)
 	return 0;
 }
 
+#define NAME_AT(value, name) [value] = name,
 static const char *const booking_status_names[] = {
 	[CORE_BOOKING_NONE] = "unknown",
-	[CORE_BOOKING_CONFIRMED] = "confirmed",
-	[CORE_BOOKING_PENDING_PAYMENT] = "pending_payment",
-	[CORE_BOOKING_WAITLISTED] = "waitlisted",
-	[CORE_BOOKING_CANCELLED] = "cancelled",
-	[CORE_BOOKING_EXPIRED] = "expired",
-	[CORE_BOOKING_PAYMENT_FAILED] = "payment_failed",
+	CORE_BOOKING_STATUS_NAMES(NAME_AT) /* as core_booking_status_name */
 };
+#undef NAME_AT
 #define BOOKING_STATUS_COUNT                                                   \
 	(sizeof(booking_status_names) / sizeof(booking_status_names[0]))
 
@@ -516,13 +513,19 @@ void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e)
 
 /* ---- The client's side ---- */
 
-static int status_from(const msgpack_object *o, const char *const *names,
+/* The map's "status" by its name in names[]: absent, or a name not in it,
+ * is 0 ("unknown"). */
+static int status_from(const msgpack_object *map, const char *const *names,
 		       unsigned count, unsigned *out)
 {
+	const msgpack_object *o = mp_get(map, "status");
 	const char *s;
 	size_t n;
 
 	ASSERT(count >= 2); /* 0 is "unknown", never read */
+	*out = 0;
+	if (!o)
+		return 0;
 	if (mp_str(o, &s, &n) != 0)
 		return -EINVAL;
 	for (unsigned i = 1; i < count; i++)
@@ -530,29 +533,28 @@ static int status_from(const msgpack_object *o, const char *const *names,
 			*out = i;
 			return 0;
 		}
-	*out = 0; /* a newer server's status: unknown, not an error */
-	return 0;
+	return 0; /* a newer server's status: unknown, not an error */
+}
+
+/* out cleared; o must be a map. */
+static int map_begin(const msgpack_object *o, void *out, size_t size)
+{
+	memset(out, 0, size);
+	return o && o->type == MSGPACK_OBJECT_MAP ? 0 : -EINVAL;
 }
 
 int mp_read_booking(const msgpack_object *o, struct bc_booking *out)
 {
-	unsigned status = 0;
-	const msgpack_object *st;
+	unsigned status;
 
-	memset(out, 0, sizeof(*out));
-	if (!o || o->type != MSGPACK_OBJECT_MAP)
-		return -EINVAL;
-	if (mp_get_id(o, "id", &out->id) ||
+	if (map_begin(o, out, sizeof(*out)) || mp_get_id(o, "id", &out->id) ||
 	    mp_get_id(o, "event_id", &out->event_id) ||
 	    mp_get_str_copy(o, "customer_id", out->customer_id,
 			    sizeof(out->customer_id)) ||
 	    get_u32(o, "position", &out->position) ||
 	    get_i64(o, "hold_expires_at", &out->hold_expires_at) ||
-	    get_i64(o, "created_at", &out->created_at))
-		return -EINVAL;
-	st = mp_get(o, "status");
-	if (st && status_from(st, booking_status_names, BOOKING_STATUS_COUNT,
-			      &status))
+	    get_i64(o, "created_at", &out->created_at) ||
+	    status_from(o, booking_status_names, BOOKING_STATUS_COUNT, &status))
 		return -EINVAL;
 	out->status = (enum bc_booking_status)status;
 	return out->id ? 0 : -EINVAL;
@@ -560,13 +562,9 @@ int mp_read_booking(const msgpack_object *o, struct bc_booking *out)
 
 int mp_read_event(const msgpack_object *o, struct bc_event *out)
 {
-	unsigned status = 0;
-	const msgpack_object *st;
+	unsigned status;
 
-	memset(out, 0, sizeof(*out));
-	if (!o || o->type != MSGPACK_OBJECT_MAP)
-		return -EINVAL;
-	if (mp_get_id(o, "id", &out->id) ||
+	if (map_begin(o, out, sizeof(*out)) || mp_get_id(o, "id", &out->id) ||
 	    mp_get_uint(o, "series_id", &out->series_id) ||
 	    mp_get_uint(o, "org_id", &out->org_id) ||
 	    mp_get_uint(o, "location_id", &out->location_id) ||
@@ -583,11 +581,8 @@ int mp_read_event(const msgpack_object *o, struct bc_event *out)
 	    get_u32(o, "price_cents", &out->price_cents) ||
 	    mp_get_str_copy(o, "currency", out->currency,
 			    sizeof(out->currency)) ||
-	    mp_get_uint(o, "version", &out->version))
-		return -EINVAL;
-	st = mp_get(o, "status");
-	if (st &&
-	    status_from(st, event_status_names, EVENT_STATUS_COUNT, &status))
+	    mp_get_uint(o, "version", &out->version) ||
+	    status_from(o, event_status_names, EVENT_STATUS_COUNT, &status))
 		return -EINVAL;
 	out->status = (enum bc_event_status)status;
 	return out->id ? 0 : -EINVAL;
@@ -597,10 +592,8 @@ int mp_read_status(const msgpack_object *o, struct bc_status_info *out)
 {
 	const msgpack_object *lag;
 
-	memset(out, 0, sizeof(*out));
-	if (!o || o->type != MSGPACK_OBJECT_MAP)
-		return -EINVAL;
-	if (get_u32(o, "shard_count", &out->shard_count) ||
+	if (map_begin(o, out, sizeof(*out)) ||
+	    get_u32(o, "shard_count", &out->shard_count) ||
 	    get_u32(o, "thread_count", &out->thread_count) ||
 	    mp_get_uint(o, "conn_count", &out->conn_count) ||
 	    mp_get_uint(o, "wal_appended_lsn", &out->wal_appended_lsn) ||
@@ -681,6 +674,57 @@ const char *bc_event_status_name(enum bc_event_status s)
 	return mp_event_status_name((unsigned)s);
 }
 
+/* The readers above with one signature, for read_opt and read_array. */
+typedef int (*reader_fn)(const msgpack_object *o, void *out);
+
+static int read_booking(const msgpack_object *o, void *out)
+{
+	return mp_read_booking(o, out);
+}
+
+static int read_event(const msgpack_object *o, void *out)
+{
+	return mp_read_event(o, out);
+}
+
+static int read_status(const msgpack_object *o, void *out)
+{
+	return mp_read_status(o, out);
+}
+
+/* The map's optional object at key, read into out; *has if it is there. */
+static int read_opt(const msgpack_object *map, const char *key, reader_fn read,
+		    void *out, bool *has)
+{
+	const msgpack_object *v = mp_get(map, key);
+
+	if (!v)
+		return 0;
+	if (read(v, out))
+		return -EINVAL;
+	*has = true;
+	return 0;
+}
+
+/* The map's optional array at key, each item read into items[] (at most
+ * cap, each size bytes): 0 if absent, 1 with *count set, or -EINVAL. */
+static int read_array(const msgpack_object *map, const char *key,
+		      reader_fn read, void *items, size_t size, uint32_t cap,
+		      uint32_t *count)
+{
+	const msgpack_object *v = mp_get(map, key);
+
+	if (!v)
+		return 0;
+	if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > cap)
+		return -EINVAL;
+	for (uint32_t i = 0; i < v->via.array.size; i++)
+		if (read(&v->via.array.ptr[i], (char *)items + i * size))
+			return -EINVAL;
+	*count = v->via.array.size;
+	return 1;
+}
+
 int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 		   struct bc_event *events, uint32_t event_cap,
 		   struct bc_booking *bookings, uint32_t booking_cap)
@@ -690,6 +734,7 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 	size_t n;
 	int64_t index = -1;
 	uint64_t u = 0;
+	int rc;
 
 	ASSERT(events || event_cap == 0);
 	ASSERT(bookings || booking_cap == 0);
@@ -714,26 +759,13 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 	v = mp_get(o, "replayed");
 	if (v && mp_bool(v, &out->replayed))
 		return -EINVAL;
-	if ((v = mp_get(o, "booking"))) {
-		if (mp_read_booking(v, &out->booking))
-			return -EINVAL;
-		out->has_booking = true;
-	}
-	if ((v = mp_get(o, "promoted"))) {
-		if (mp_read_booking(v, &out->promoted))
-			return -EINVAL;
-		out->has_promoted = true;
-	}
-	if ((v = mp_get(o, "event"))) {
-		if (mp_read_event(v, &out->event))
-			return -EINVAL;
-		out->has_event = true;
-	}
-	if ((v = mp_get(o, "status"))) {
-		if (mp_read_status(v, &out->status))
-			return -EINVAL;
-		out->has_status = true;
-	}
+	if (read_opt(o, "booking", read_booking, &out->booking,
+		     &out->has_booking) ||
+	    read_opt(o, "promoted", read_booking, &out->promoted,
+		     &out->has_promoted) ||
+	    read_opt(o, "event", read_event, &out->event, &out->has_event) ||
+	    read_opt(o, "status", read_status, &out->status, &out->has_status))
+		return -EINVAL;
 	static const char *const created[] = { "org", "location", "instructor",
 					       "series" };
 	for (unsigned i = 0; i < 4; i++)
@@ -754,25 +786,17 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 	if (mp_get_str_copy(o, "next_cursor", out->next_cursor,
 			    sizeof(out->next_cursor)))
 		return -EINVAL;
-	if ((v = mp_get(o, "events"))) {
-		if (v->type != MSGPACK_OBJECT_ARRAY ||
-		    v->via.array.size > event_cap)
-			return -EINVAL;
-		for (uint32_t i = 0; i < v->via.array.size; i++)
-			if (mp_read_event(&v->via.array.ptr[i], &events[i]))
-				return -EINVAL;
+	rc = read_array(o, "events", read_event, events, sizeof(*events),
+			event_cap, &out->event_count);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
 		out->events = events;
-		out->event_count = v->via.array.size;
-	}
-	if ((v = mp_get(o, "bookings"))) {
-		if (v->type != MSGPACK_OBJECT_ARRAY ||
-		    v->via.array.size > booking_cap)
-			return -EINVAL;
-		for (uint32_t i = 0; i < v->via.array.size; i++)
-			if (mp_read_booking(&v->via.array.ptr[i], &bookings[i]))
-				return -EINVAL;
+	rc = read_array(o, "bookings", read_booking, bookings,
+			sizeof(*bookings), booking_cap, &out->booking_count);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
 		out->bookings = bookings;
-		out->booking_count = v->via.array.size;
-	}
 	return 0;
 }

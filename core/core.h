@@ -87,6 +87,16 @@ enum core_booking_status {
 	CORE_BOOKING_PAYMENT_FAILED, /* hold released by a failed payment */
 };
 
+/* The booking statuses' names, one list for core_booking_status_name and the
+ * binary protocol's table (api/proto.c): X(value, name) for each status. */
+#define CORE_BOOKING_STATUS_NAMES(X)                                           \
+	X(CORE_BOOKING_CONFIRMED, "confirmed")                                 \
+	X(CORE_BOOKING_PENDING_PAYMENT, "pending_payment")                     \
+	X(CORE_BOOKING_WAITLISTED, "waitlisted")                               \
+	X(CORE_BOOKING_CANCELLED, "cancelled")                                 \
+	X(CORE_BOOKING_EXPIRED, "expired")                                     \
+	X(CORE_BOOKING_PAYMENT_FAILED, "payment_failed")
+
 enum core_event_status {
 	CORE_EVENT_SCHEDULED = 1,
 	CORE_EVENT_CANCELLED,

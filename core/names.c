@@ -74,14 +74,11 @@ const char *core_limit_message(const struct core_resp *resp, char *buf,
 
 const char *core_booking_status_name(uint8_t status)
 {
+#define NAME_AT(value, name) [value] = name,
 	static const char *const names[] = {
-		[CORE_BOOKING_CONFIRMED] = "confirmed",
-		[CORE_BOOKING_PENDING_PAYMENT] = "pending_payment",
-		[CORE_BOOKING_WAITLISTED] = "waitlisted",
-		[CORE_BOOKING_CANCELLED] = "cancelled",
-		[CORE_BOOKING_EXPIRED] = "expired",
-		[CORE_BOOKING_PAYMENT_FAILED] = "payment_failed",
+		CORE_BOOKING_STATUS_NAMES(NAME_AT) /* [value] = name, ... */
 	};
+#undef NAME_AT
 	return name_of(names, COUNT_OF(names), status);
 }
 
