@@ -5,7 +5,8 @@
  * file, and bookd_test_wait reads that log until bookd's start-up line says
  * where it listens. The test stops it with kill and waitpid.
  * bookd_test_connect opens a TCP connection to it, bookd_test_http sends
- * one HTTP request on one and reads its answer.
+ * one HTTP request on one and reads its answer (bookd_test_read_to_close,
+ * which test_net uses too, reads what a server says until it closes).
  */
 #ifndef BOOKD_TEST_BOOKD_H
 #define BOOKD_TEST_BOOKD_H
@@ -169,6 +170,28 @@ static inline int bookd_test_connect(const char *addr)
 	return fd;
 }
 
+/* Reads from fd into buf[0..size) until the peer closes the connection,
+ * buf is full or nothing came for timeout_ms; NUL-terminates what was read
+ * (size > 0). The number of bytes read. */
+static inline size_t bookd_test_read_to_close(int fd, char *buf, size_t size,
+					      int timeout_ms)
+{
+	size_t have = 0;
+
+	while (have < size - 1) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+		if (poll(&pf, 1, timeout_ms) <= 0)
+			break;
+		k = recv(fd, buf + have, size - 1 - have, 0);
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+	}
+	buf[have] = '\0';
+	return have;
+}
+
 /* Sends the whole HTTP request req[0..n) to bookd's HTTP listener at
  * addr ("127.0.0.1:port", as bookd_test_wait gives it) on a connection of
  * its own, and reads the answer until bookd closes it (5 s at most
@@ -178,7 +201,7 @@ static inline int bookd_test_http(const char *addr, const void *req, size_t n,
 				  char *ans, size_t ans_size)
 {
 	const char *p = req;
-	size_t have = 0, sent = 0;
+	size_t sent = 0;
 	int fd, st = -1;
 
 	if (ans_size == 0)
@@ -193,18 +216,9 @@ static inline int bookd_test_http(const char *addr, const void *req, size_t n,
 			break;
 		sent += (size_t)k;
 	}
-	while (sent == n && have < ans_size - 1) {
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		ssize_t k;
-		if (poll(&pf, 1, 5000) <= 0)
-			break;
-		k = recv(fd, ans + have, ans_size - 1 - have, 0);
-		if (k <= 0)
-			break;
-		have += (size_t)k;
-	}
+	if (sent == n)
+		bookd_test_read_to_close(fd, ans, ans_size, 5000);
 	close(fd);
-	ans[have] = '\0';
 	if (sscanf(ans, "HTTP/1.1 %d", &st) != 1)
 		st = -1;
 	return st;

@@ -363,6 +363,18 @@ static inline void st_catalog(core_state *st, const char *tz)
 	CHECK(sdo(st, &q, &r) == CORE_OK && r.id == 1);
 }
 
+/* st_setup's state, but under cfg (its ceilings): NULL, a failed
+ * check, if core_state_new refuses cfg. */
+static inline core_state *st_setup_with(const struct core_config *cfg)
+{
+	core_state *st = core_state_new(cfg);
+
+	CHECK(st != NULL);
+	if (st)
+		st_catalog(st, "Europe/Berlin");
+	return st;
+}
+
 /* A state with org 1 (Berlin), location 1 and instructor 1. */
 static inline core_state *st_setup(void)
 {
@@ -435,6 +447,21 @@ static inline struct core_resp st_book(core_state *st, core_time now,
 	struct core_resp r;
 	sdo(st, &q, &r);
 	return r;
+}
+
+/* Books customers <prefix>0 .. <prefix>(n-1) into ev at T0, T0 + 1, ...
+ * (CORE_PAY_AUTO); each must be CORE_OK; their booking ids into id[]. */
+static inline void st_book_each(core_state *st, uint64_t ev, const char *prefix,
+				int n, uint64_t *id)
+{
+	for (int i = 0; i < n; i++) {
+		char cust[24];
+		snprintf(cust, sizeof(cust), "%s%d", prefix, i);
+		struct core_resp r =
+			st_book(st, T0 + i, ev, cust, CORE_PAY_AUTO);
+		CHECK(r.code == CORE_OK);
+		id[i] = r.booking.id;
+	}
 }
 
 static inline struct core_event_view st_ev(const core_state *st, uint64_t id)

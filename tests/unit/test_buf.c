@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void test_put_grow(void)
+CHECK_TEST_FN(test_put_grow)
 {
 	struct buf b = { 0 };
 	char big[10000];
@@ -32,7 +32,7 @@ static void test_put_grow(void)
 	CHECK(b.data == NULL && b.size == 0 && b.cap == 0 && b.max == 0);
 }
 
-static void test_printf(void)
+CHECK_TEST_FN(test_printf)
 {
 	struct buf b = { 0 };
 	char want[2000];
@@ -49,7 +49,7 @@ static void test_printf(void)
 	buf_free(&b);
 }
 
-static void test_consume_clear(void)
+CHECK_TEST_FN(test_consume_clear)
 {
 	struct buf b = { 0 };
 
@@ -67,7 +67,7 @@ static void test_consume_clear(void)
 	buf_free(&b);
 }
 
-static void test_max(void)
+CHECK_TEST_FN(test_max)
 {
 	struct buf b = { .max = 2 * BUF_SIZE_MIN };
 	char big[BUF_SIZE_MIN];
@@ -100,10 +100,5 @@ static void test_max(void)
 
 int main(void)
 {
-	test_put_grow();
-	test_printf();
-	test_consume_clear();
-	test_max();
-	printf("buf: %u checks, %u failed\n", check_count, check_fail_count);
-	return check_fail_count ? 1 : 0;
+	return check_run_all("buf", NULL);
 }

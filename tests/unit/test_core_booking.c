@@ -436,13 +436,7 @@ CHECK_TEST_FN(test_capacity_change)
 	struct core_resp r;
 	struct core_req q;
 
-	for (int i = 0; i < 7; i++) {
-		char cust[24];
-		snprintf(cust, sizeof(cust), "c%d", i);
-		r = st_book(st, T0 + i, ev, cust, CORE_PAY_AUTO);
-		CHECK(r.code == CORE_OK);
-		id[i] = r.booking.id;
-	}
+	st_book_each(st, ev, "c", 7, id);
 	/* Below what is taken: refused, nothing changes. */
 	q = q_patch(T0 + 10, ev, 2, false);
 	CHECK(sdo(st, &q, &r) == CORE_CAPACITY_BELOW_TAKEN);

@@ -89,11 +89,9 @@ CHECK_TEST_FN(test_limits_standalone)
 	cfg.booking_count_max = 4;
 	cfg.customer_count_max = 2;
 	cfg.event_count_max = 40;
-	st = core_state_new(&cfg);
-	CHECK(st != NULL);
+	st = st_setup_with(&cfg);
 	if (!st)
 		return;
-	st_catalog(st, "Europe/Berlin");
 	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
 		  D(2026, 3, 2), NO_DATE);
 	CHECK(st_series(st, T0, &spec, &r) == CORE_OK);
@@ -252,11 +250,9 @@ CHECK_TEST_FN(test_idem_ceiling)
 
 	cfg_small(&cfg, 1);
 	cfg.idem_count_max = 4;
-	st = core_state_new(&cfg);
-	CHECK(st != NULL);
+	st = st_setup_with(&cfg);
 	if (!st)
 		return;
-	st_catalog(st, "Europe/Berlin");
 	ev = st_event(st, 10, 0, 0, "");
 	for (int i = 0; i < 5; i++) {
 		char cust[8];

@@ -152,13 +152,7 @@ CHECK_TEST_FN(test_corrupt_entry_refused)
 	static uint8_t buf[70000], bad[70000];
 	size_t starts[16], rec_count = 0;
 
-	for (int i = 0; i < 4; i++) {
-		char cust[24];
-		snprintf(cust, sizeof(cust), "k%d", i);
-		r = st_book(st, T0 + i, ev, cust, CORE_PAY_AUTO);
-		CHECK(r.code == CORE_OK);
-		ids[i] = r.booking.id;
-	}
+	st_book_each(st, ev, "k", 4, ids);
 	/* A decision with several records: cancel a hold (set + notify),
 	 * promote the head (set + notify), and its key. */
 	q = q_cancel(T0 + 10, ids[0]);

@@ -258,6 +258,19 @@ static void child_call(node *n, core_port *p, const struct core_req *q,
 			   strerror(-rc));
 }
 
+/* Sends q as op under the catalogue's key `key`; the child dies unless
+ * the answer is CORE_OK. */
+static void child_call_ok(node *n, core_port *p, struct core_req *q,
+			  struct core_resp *r, uint64_t key, enum core_op op,
+			  const char *what)
+{
+	q->idem = (struct core_idem){ CATALOGUE_KEY_HI, key, key };
+	q->op = op;
+	child_call(n, p, q, r);
+	if (r->code != CORE_OK)
+		child_fail("%s: %s", what, core_code_name(r->code));
+}
+
 /* The same catalogue whoever creates it: fixed keys, time and specs. */
 static void child_catalogue(node *n, core_port *p)
 {
@@ -271,30 +284,20 @@ static void child_catalogue(node *n, core_port *p)
 
 	memset(&q, 0, sizeof(q));
 	q.now = BASE_NOW;
-	q.idem = (struct core_idem){ CATALOGUE_KEY_HI, 1, 1 };
-	q.op = CORE_OP_ORG_CREATE;
 	strcpy(q.u.cat.name, "Studio");
 	strcpy(q.u.cat.timezone, "Europe/Berlin");
-	child_call(n, p, &q, &r);
-	if (r.code != CORE_OK)
-		child_fail("org create: %s", core_code_name(r.code));
+	child_call_ok(n, p, &q, &r, 1, CORE_OP_ORG_CREATE, "org create");
 	org_id = r.id;
 
-	q.idem = (struct core_idem){ CATALOGUE_KEY_HI, 2, 2 };
-	q.op = CORE_OP_LOCATION_CREATE;
 	strcpy(q.u.cat.name, "Hall");
 	q.u.cat.org_id = org_id;
-	child_call(n, p, &q, &r);
-	if (r.code != CORE_OK)
-		child_fail("location create: %s", core_code_name(r.code));
+	child_call_ok(n, p, &q, &r, 2, CORE_OP_LOCATION_CREATE,
+		      "location create");
 	location_id = r.id;
 
-	q.idem = (struct core_idem){ CATALOGUE_KEY_HI, 3, 3 };
-	q.op = CORE_OP_INSTRUCTOR_CREATE;
 	strcpy(q.u.cat.name, "Ann");
-	child_call(n, p, &q, &r);
-	if (r.code != CORE_OK)
-		child_fail("instructor create: %s", core_code_name(r.code));
+	child_call_ok(n, p, &q, &r, 3, CORE_OP_INSTRUCTOR_CREATE,
+		      "instructor create");
 	instructor_id = r.id;
 
 	for (uint64_t i = 0; i < SERIES_COUNT; i++) {
@@ -313,23 +316,16 @@ static void child_catalogue(node *n, core_port *p)
 		spec.first_date = (struct core_date){ 2026, 1, 3 };
 		memset(&q, 0, sizeof(q));
 		q.now = BASE_NOW;
-		q.idem = (struct core_idem){ CATALOGUE_KEY_HI, 10 + i, 10 + i };
-		q.op = CORE_OP_SERIES_CREATE;
 		q.u.series = &spec;
-		child_call(n, p, &q, &r);
-		if (r.code != CORE_OK)
-			child_fail("series create: %s", core_code_name(r.code));
+		child_call_ok(n, p, &q, &r, 10 + i, CORE_OP_SERIES_CREATE,
+			      "series create");
 	}
 
 	/* At the same time, generation must find nothing left to do: a
 	 * series create answered OK (maybe as a replay) has its events. */
 	memset(&q, 0, sizeof(q));
 	q.now = BASE_NOW;
-	q.idem = (struct core_idem){ CATALOGUE_KEY_HI, 20, 20 };
-	q.op = CORE_OP_GENERATE;
-	child_call(n, p, &q, &r);
-	if (r.code != CORE_OK)
-		child_fail("generate: %s", core_code_name(r.code));
+	child_call_ok(n, p, &q, &r, 20, CORE_OP_GENERATE, "generate");
 	if (!r.replayed && r.count)
 		child_fail("generate made %u events that the acknowledged "
 			   "series creates had not",

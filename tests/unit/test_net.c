@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bookd_test.h"
 #include "check.h"
 
 #define NOW_BASE INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
@@ -244,20 +245,27 @@ static void *racer(void *arg)
 								       : -1000);
 }
 
-static void test_race(void)
+/* Runs fn((void *)i) for i = 0 .. n-1 (n <= 64), each on a thread of its
+ * own, all at once; the sum of what they return (as intptr_t). */
+static long run_threads(void *(*fn)(void *), long n)
 {
-	pthread_t th[60];
-	long confirmed = 0;
+	pthread_t th[64];
+	long sum = 0;
 
-	for (long i = 0; i < 60; i++)
-		pthread_create(&th[i], NULL, racer, (void *)(intptr_t)i);
-	for (int i = 0; i < 60; i++) {
+	for (long i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, fn, (void *)(intptr_t)i);
+	for (long i = 0; i < n; i++) {
 		void *r;
 		pthread_join(th[i], &r);
-		confirmed += (long)(intptr_t)r;
+		sum += (long)(intptr_t)r;
 	}
+	return sum;
+}
+
+static void test_race(void)
+{
 	/* 20 seats, 3 taken by the tests before. */
-	CHECK(confirmed == 17);
+	CHECK(run_threads(racer, 60) == 17);
 }
 
 static void test_never_reads(void)
@@ -341,20 +349,7 @@ static void *piper(void *arg)
 	return (void *)(intptr_t)ok;
 }
 
-static void test_pool_exhausted(void)
-{
-	pthread_t th[8];
-	long ok = 0;
-
-	for (long i = 0; i < 8; i++)
-		pthread_create(&th[i], NULL, piper, (void *)(intptr_t)i);
-	for (int i = 0; i < 8; i++) {
-		void *r;
-		pthread_join(th[i], &r);
-		ok += (long)(intptr_t)r;
-	}
-	CHECK(ok == 8);
-}
+static void test_pool_exhausted(void) { CHECK(run_threads(piper, 8) == 8); }
 
 static double now_s(void)
 {
@@ -368,19 +363,8 @@ static double now_s(void)
 static size_t read_to_close(int fd, char *buf, size_t size, double *took_s)
 {
 	double t0 = now_s();
-	size_t got = 0;
+	size_t got = bookd_test_read_to_close(fd, buf, size, 6000);
 
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t k;
-		if (poll(&p, 1, 6000) <= 0)
-			break;
-		k = recv(fd, buf + got, size - 1 - got, 0);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
-	buf[got] = 0;
 	*took_s = now_s() - t0;
 	return got;
 }
