@@ -331,6 +331,14 @@ static inline uint64_t settle(node *n)
 	return ws.appended_lsn;
 }
 
+/* count random decisions, then settle: the last LSN. */
+static inline uint64_t random_ops(node *n, uint32_t events, int count)
+{
+	for (int i = 0; i < count; i++)
+		random_op(n, events);
+	return settle(n);
+}
+
 /* ---- PostgreSQL == core ---- */
 
 struct counts {
@@ -661,9 +669,7 @@ static inline node *fresh_node(char *conninfo, size_t size, int ops,
 	CHECK(n != NULL);
 	catalogue(n);
 	*events = event_count(n);
-	for (int i = 0; i < ops; i++)
-		random_op(n, *events);
-	*lsn = settle(n);
+	*lsn = random_ops(n, *events, ops);
 	return n;
 }
 

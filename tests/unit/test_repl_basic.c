@@ -39,9 +39,7 @@ CHECK_TEST_FN(test_basic)
 	CHECK(n != NULL);
 	catalogue(n);
 	events = event_count(n);
-	for (int i = 0; i < 3000; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 3000);
 
 	/* Invalid configurations are refused. */
 	{
@@ -90,9 +88,7 @@ CHECK_TEST_FN(test_basic)
 	}
 
 	/* Streaming: more decisions while it runs. */
-	for (int i = 0; i < 2000; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 2000);
 	CHECK(catch_up(r, lsn));
 	repl_status(r, &st);
 	CHECK(st.state == REPL_STREAMING);
@@ -132,9 +128,7 @@ CHECK_TEST_FN(test_basic)
 	repl_stop(r);
 
 	/* A restart: migrations once, resumes where it was. */
-	for (int i = 0; i < 500; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 500);
 	r = start_repl(n, conninfo, 10000);
 	CHECK(r != NULL);
 	CHECK(catch_up(r, lsn));
@@ -166,15 +160,11 @@ CHECK_TEST_FN(test_resync)
 	catalogue(n);
 	events = event_count(n);
 	for (int round = 0; round < 3; round++) {
-		for (int i = 0; i < 3000; i++)
-			random_op(n, events);
-		settle(n);
+		random_ops(n, events, 3000);
 		CHECK(node_snapshot(n) == 0);
 	}
 	CHECK(wal_reader_open(node_wal(n), 1, &rd) == -ENODATA);
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 300);
 	r = start_repl(n, conninfo, 2000);
 	CHECK(r != NULL && catch_up(r, lsn));
 	repl_status(r, &st);
@@ -183,9 +173,7 @@ CHECK_TEST_FN(test_resync)
 	compare(n, c, false);
 	seed_queries(c);
 	/* then tails as usual */
-	for (int i = 0; i < 1000; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 1000);
 	CHECK(catch_up(r, lsn));
 	compare(n, c, false);
 	case_end(r, c, n);

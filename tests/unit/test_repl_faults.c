@@ -111,9 +111,7 @@ CHECK_TEST_FN(test_stop)
 		  "INSERT INTO registrations (id, event_id, customer_id, status)"
 		  " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
 		  b.booking.id, b.booking.event_id));
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 300);
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL);
 	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
@@ -200,9 +198,7 @@ CHECK_TEST_FN(test_pgdown)
 	printf("  down: lag %" PRIu64 " records, %.1f s, %s\n", st.lag_records,
 	       st.lag_seconds, st.error);
 	CHECK(pg_ctl("start") == 0);
-	for (int i = 0; i < 1000; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 1000);
 	CHECK(catch_up(r, lsn));
 	repl_status(r, &st);
 	CHECK(st.reconnect_count > 0);

@@ -123,14 +123,10 @@ static repl *restart_streams(node *n, PGconn *c, const char *conninfo,
 {
 	repl *r;
 
-	for (int i = 0; i < 200; i++)
-		random_op(n, events);
-	settle(n);
+	random_ops(n, events, 200);
 	r = start_repl_streams(n, conninfo, 50, streams);
 	CHECK(r != NULL);
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	*lsn = settle(n);
+	*lsn = random_ops(n, events, 300);
 	CHECK(catch_up(r, *lsn));
 	compare(n, c, true);
 	check_positions(c, *lsn, streams);
@@ -265,9 +261,7 @@ CHECK_TEST_FN(test_streams)
 
 	/* The cause gone: the stream behind catches up; all equal, once. */
 	PQclear(q(c, "UPDATE test_refuse SET on_ = false"));
-	for (int i = 0; i < 100; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 100);
 	CHECK(catch_up(r, lsn));
 	repl_status(r, &st);
 	CHECK(!st.stopped);
@@ -386,14 +380,10 @@ CHECK_TEST_FN(test_archive)
 
 	/* Decisions on archived events, while replicating and after a
 	 * restart (the start cache gone): they apply, nothing stops. */
-	for (int i = 0; i < 300; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 300);
 	CHECK(catch_up(r, lsn));
 	repl_stop(r);
-	for (int i = 0; i < 200; i++)
-		random_op(n, events);
-	lsn = settle(n);
+	lsn = random_ops(n, events, 200);
 	r = start_repl(n, conninfo, 100);
 	CHECK(r != NULL && catch_up(r, lsn));
 	repl_status(r, &st);
