@@ -98,7 +98,4 @@ CHECK_TEST_FN(test_max)
 	buf_free(&b);
 }
 
-int main(void)
-{
-	return check_run_all("buf", NULL);
-}
+int main(void) { return check_run_all("buf", NULL); }
