@@ -202,19 +202,24 @@ static size_t read_lines(int fd, char *buf, size_t size, int lines)
 	return got;
 }
 
+/* Sends req on fd and checks that the next `lines` lines are want. */
+static void check_answer(int fd, const char *req, int lines, const char *want)
+{
+	char buf[4096];
+
+	send_all(fd, req, strlen(req));
+	read_lines(fd, buf, sizeof(buf), lines);
+	CHECK_MSG(!strcmp(buf, want), "got:\n%s", buf);
+}
+
 static void test_pipeline_order(void)
 {
 	int fd = dial();
-	char buf[4096];
-	const char *req = "PING\nBOOK p1\nLIST\nPING\nBOOK p1\nBOOK p2\nPING\n";
 
-	send_all(fd, req, strlen(req));
-	read_lines(fd, buf, sizeof(buf), 7);
-	CHECK(!strcmp(buf, "PONG\nok confirmed\nLIST 7\nPONG\n"
-			   "already_booked -\nok confirmed\nPONG\n"));
-	if (strcmp(buf, "PONG\nok confirmed\nLIST 7\nPONG\n"
-			"already_booked -\nok confirmed\nPONG\n"))
-		fprintf(stderr, "got:\n%s", buf);
+	check_answer(fd, "PING\nBOOK p1\nLIST\nPING\nBOOK p1\nBOOK p2\nPING\n",
+		     7,
+		     "PONG\nok confirmed\nLIST 7\nPONG\n"
+		     "already_booked -\nok confirmed\nPONG\n");
 	close(fd);
 }
 
@@ -271,7 +276,7 @@ static void test_race(void)
 static void test_never_reads(void)
 {
 	int hog = dial(), other;
-	char chunk[65536], buf[64];
+	char chunk[65536];
 	size_t sent = 0;
 
 	for (size_t i = 0; i + 4 <= sizeof(chunk); i += 4)
@@ -308,9 +313,7 @@ static void test_never_reads(void)
 	}
 	close(hog);
 	other = dial();
-	send_all(other, "PING\n", 5);
-	read_lines(other, buf, sizeof(buf), 1);
-	CHECK(!strcmp(buf, "PONG\n"));
+	check_answer(other, "PING\n", 1, "PONG\n");
 	close(other);
 }
 
@@ -414,9 +417,7 @@ static void test_trickle(void)
 	double t0 = now_s(), took;
 	bool closed = false;
 
-	send_all(fd, "PING\n", 5);
-	read_lines(fd, buf, sizeof(buf), 1);
-	CHECK(!strcmp(buf, "PONG\n"));
+	check_answer(fd, "PING\n", 1, "PONG\n");
 	while (!closed && now_s() - t0 < 6) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (send(fd, "P", 1, MSG_NOSIGNAL) != 1 ||
@@ -443,9 +444,7 @@ static void test_per_address_cap(void)
 
 	for (int k = 0; k < ADDR_CAP; k++) {
 		fds[k] = dial_from(k % 2 ? bin_port : port, 3);
-		send_all(fds[k], "PING\n", 5);
-		read_lines(fds[k], buf, sizeof(buf), 1);
-		CHECK(!strcmp(buf, "PONG\n"));
+		check_answer(fds[k], "PING\n", 1, "PONG\n");
 	}
 	extra = dial_from(port, 3);
 	send_all(extra, "PING\n", 5);
@@ -454,9 +453,7 @@ static void test_per_address_cap(void)
 	CHECK(took < 1);
 	close(extra);
 	other = dial_from(port, 4);
-	send_all(other, "PING\n", 5);
-	read_lines(other, buf, sizeof(buf), 1);
-	CHECK(!strcmp(buf, "PONG\n"));
+	check_answer(other, "PING\n", 1, "PONG\n");
 	close(other);
 	close(fds[0]);
 	/* The server releases the place once it saw the close. */
@@ -495,12 +492,9 @@ static void test_too_long(void)
 static void test_lists_then_stop(void)
 {
 	int fd = dial();
-	char buf[256];
-	const char *req = "LIST\nLIST\nLIST\nLIST\nLIST\nLIST\n";
 
-	send_all(fd, req, strlen(req));
-	read_lines(fd, buf, sizeof(buf), 6);
-	CHECK(!strcmp(buf, "LIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\n"));
+	check_answer(fd, "LIST\nLIST\nLIST\nLIST\nLIST\nLIST\n", 6,
+		     "LIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\nLIST 7\n");
 	close(fd);
 }
 

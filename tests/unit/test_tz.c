@@ -263,34 +263,24 @@ static const struct berlin_day berlin_utc[] = {
 	{ "Berlin 1850", 1850, 1, 1, { { 0, 0, 0, 3208 } } },
 };
 
+/* One day a line (its checks wrapped), as the tables above read. */
+/* clang-format off */
 static const struct berlin_day berlin_local[] = {
 	/* Spring forward: local 02:00..02:59:59 does not exist; moved
 	 * forward by the hour, 02:30 is 03:30 CEST = 01:30Z. */
-	{ "Berlin gap",
-	  2026,
-	  3,
-	  29,
-	  { { 2, 30, 0, 3600 },
-	    { 2, 0, 0, 3600 },
-	    { 2, 59, 59, 3600 },
-	    { 1, 59, 59, 3600 },
-	    { 3, 0, 0, 7200 },
-	    { 3, 30, 0, 7200 } } },
+	{ "Berlin gap", 2026, 3, 29,
+	  { { 2, 30, 0, 3600 }, { 2, 0, 0, 3600 }, { 2, 59, 59, 3600 },
+	    { 1, 59, 59, 3600 }, { 3, 0, 0, 7200 }, { 3, 30, 0, 7200 } } },
 	/* Fall back: local 02:00..02:59:59 happens twice; the first (CEST)
 	 * wins, 02:30 is 00:30Z (and 01:59:59 the day before's 23:59:59Z). */
-	{ "Berlin overlap",
-	  2026,
-	  10,
-	  25,
-	  { { 2, 30, 0, 7200 },
-	    { 2, 0, 0, 7200 },
-	    { 2, 59, 59, 7200 },
-	    { 1, 59, 59, 7200 },
-	    { 3, 0, 0, 3600 } } },
+	{ "Berlin overlap", 2026, 10, 25,
+	  { { 2, 30, 0, 7200 }, { 2, 0, 0, 7200 }, { 2, 59, 59, 7200 },
+	    { 1, 59, 59, 7200 }, { 3, 0, 0, 3600 } } },
 	/* The footer rule. */
 	{ "Berlin 2040 gap", 2040, 3, 25, { { 2, 30, 0, 3600 } } },
 	{ "Berlin 2040 overlap", 2040, 10, 28, { { 2, 30, 0, 7200 } } },
 };
+/* clang-format on */
 
 /* Calls check(z, label, time, off) for every time of days[0..count). */
 static void berlin_each(const struct tz *z, const struct berlin_day *days,
