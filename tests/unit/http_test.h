@@ -6,7 +6,8 @@
  * includes this once, and the fakes stand in for net.c's): what
  * net.c would do is done by feed(), which keeps the bytes parse() did not
  * use and offers them again with more, like net.c's parse_conn. Also the
- * output's readers (out_*), requests (req, hdrs, auth_jwt, stripe_sig), and
+ * output's readers (out_*), requests (req, hdrs, auth_jwt, stripe_sig),
+ * answers checked (answer_is: a request's; rendered_is: a render's), and
  * http_test_main, each program's main (g_now 2026-03-02T08:00Z, the keys).
  *
  * test_http_reads.c: health, status lines, listings, event get and patch.
@@ -203,6 +204,22 @@ static inline void render(struct srv_conn *c, unsigned i, int rc,
 	static const struct srv_views none;
 	srv_http_proto.render(c, c->state, c->subs[i].ctx, rc, resp,
 			      views ? views : &none, &c->out);
+}
+
+/* out_reset, then render(c, i, rc, resp, NULL): whether the answer's status
+ * is status and, if has, it holds has. */
+static inline bool rendered_is(struct srv_conn *c, unsigned i, int rc,
+			       const struct core_resp *resp, int status,
+			       const char *has)
+{
+	bool ok;
+
+	out_reset(c);
+	render(c, i, rc, resp, NULL);
+	ok = out_status(c) == status && (!has || out_has(c, has));
+	if (!ok)
+		fprintf(stderr, "render %u: %s\n", i, out_str(c));
+	return ok;
 }
 
 /* An HS256 JWT for sub, expiring exp_s seconds after g_now. */

@@ -173,10 +173,22 @@ CHECK_TEST_FN(test_rate_limit)
  * take from the address's bucket (429 with Retry-After before 401/403);
  * X-Forwarded-For names the client only from a trusted proxy. The fake
  * peer is 127.0.0.1. */
+/* GET /v1/events/9 with the anon key and X-Forwarded-For: xff; the
+ * answer's status. */
+static int get_via(struct srv_conn *c, const char *xff)
+{
+	char h[512];
+
+	out_reset(c);
+	snprintf(h, sizeof(h), "%sX-Forwarded-For: %s\r\n", AUTH_ANON, xff);
+	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
+	return out_status(c);
+}
+
 CHECK_TEST_FN(test_limit_order)
 {
 	struct srv_conn *c = conn_new();
-	char h[512];
+	char h[512], xff[64];
 	unsigned svc_ok = 0, anon_ok = 0, anon_429 = 0;
 
 	limiter_start(AUTH_LIMIT_ADDRESS, 1, 2);
@@ -219,30 +231,18 @@ CHECK_TEST_FN(test_limit_order)
 	CHECK(auth_config_set_proxies(&g_srv.auth, "10.0.0.0/8, 127.0.0.1") ==
 	      0);
 	for (int i = 0; i < 3; i++) {
-		out_reset(c);
-		snprintf(h, sizeof(h),
-			 "%sX-Forwarded-For: 198.51.100.9, "
-			 "203.0.113.%d\r\n",
-			 AUTH_ANON, i + 1);
-		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
-		CHECK(out_status(c) != 429);
+		snprintf(xff, sizeof(xff), "198.51.100.9, 203.0.113.%d", i + 1);
+		CHECK(get_via(c, xff) != 429);
 	}
 	/* One client behind it: the burst, then 429; a forged left-most
 	 * entry does not help it (the right-most untrusted one counts). */
 	for (int i = 0; i < 2; i++) {
-		out_reset(c);
-		snprintf(h, sizeof(h),
-			 "%sX-Forwarded-For: 192.0.2.%d, "
-			 "203.0.113.50, 10.1.2.3\r\n",
-			 AUTH_ANON, i + 1);
-		CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
-		CHECK(out_status(c) != 429);
+		snprintf(xff, sizeof(xff), "192.0.2.%d, 203.0.113.50, 10.1.2.3",
+			 i + 1);
+		CHECK(get_via(c, xff) != 429);
 	}
-	out_reset(c);
-	snprintf(h, sizeof(h),
-		 "%sX-Forwarded-For: 192.0.2.99, 203.0.113.50\r\n", AUTH_ANON);
-	CHECK(feeds(c, req("GET", "/v1/events/9", h, NULL)) > 0);
-	CHECK(out_status(c) == 429 && out_has(c, "Retry-After: "));
+	CHECK(get_via(c, "192.0.2.99, 203.0.113.50") == 429 &&
+	      out_has(c, "Retry-After: "));
 	/* Two X-Forwarded-For lines (a proxy adding its own): the last one. */
 	out_reset(c);
 	snprintf(h, sizeof(h),

@@ -57,12 +57,10 @@ CHECK_TEST_FN(test_book)
 		      "\"created_at\":\""));
 	CHECK(!out_has(c, "position") && !out_has(c, "hold_expires_at"));
 	CHECK(!out_has(c, "Idempotent-Replayed"));
-	out_reset(c);
 	resp.replayed = true;
 	resp.booking.status = CORE_BOOKING_WAITLISTED;
 	resp.booking.position = 3;
-	render(c, 1, 0, &resp, NULL);
-	CHECK(out_status(c) == 201);
+	CHECK(rendered_is(c, 1, 0, &resp, 201, NULL));
 	CHECK(out_has(c, "Idempotent-Replayed: true\r\n"));
 	CHECK(out_has(c, "\"status\":\"waitlisted\",\"position\":3,"));
 	out_reset(c);
@@ -74,29 +72,20 @@ CHECK_TEST_FN(test_book)
 	CHECK(out_has(c,
 		      "\"status\":\"pending_payment\",\"hold_expires_at\":\""));
 	/* Refusals. */
-	out_reset(c);
 	resp.code = CORE_EVENT_FULL;
-	render(c, 1, 0, &resp, NULL);
-	CHECK(out_status(c) == 409 && out_has(c, "\"code\":\"event_full\""));
-	out_reset(c);
+	CHECK(rendered_is(c, 1, 0, &resp, 409, "\"code\":\"event_full\""));
 	resp.code = CORE_IDEM_MISMATCH;
-	render(c, 2, 0, &resp, NULL);
-	CHECK(out_status(c) == 422 &&
-	      out_has(c, "\"code\":\"idempotency_key_reused\""));
-	out_reset(c);
-	render(c, 2, -ENOSPC, &resp, NULL);
-	CHECK(out_status(c) == 503);
+	CHECK(rendered_is(c, 2, 0, &resp, 422,
+			  "\"code\":\"idempotency_key_reused\""));
+	CHECK(rendered_is(c, 2, -ENOSPC, &resp, 503, NULL));
 	CHECK(out_has(c, "\"code\":\"unavailable\",\"message\":\"the log's "
 			 "disk is full; bookings are refused until space is "
 			 "freed"));
-	out_reset(c); /* a series' unknown location names the field */
+	/* a series' unknown location names the field */
 	resp.code = CORE_NO_LOCATION;
-	render(c, 2, 0, &resp, NULL);
-	CHECK(out_status(c) == 404 && out_has(c, "location_id: no such"));
+	CHECK(rendered_is(c, 2, 0, &resp, 404, "location_id: no such"));
 	resp.code = CORE_IDEM_MISMATCH;
-	out_reset(c);
-	render(c, 2, -EAGAIN, &resp, NULL);
-	CHECK(out_status(c) == 503);
+	CHECK(rendered_is(c, 2, -EAGAIN, &resp, 503, NULL));
 
 	/* Missing key: 400 idempotency_key_required, nothing submitted. */
 	out_reset(c);
@@ -291,10 +280,8 @@ CHECK_TEST_FN(test_cancel_and_get_own)
 	render(c, 0, 0, &resp, NULL);
 	CHECK(out_has(c, "\"promoted\":null}"));
 	/* The core refused another's booking as unknown: 404. */
-	out_reset(c);
 	resp.code = CORE_NO_BOOKING;
-	render(c, 0, 0, &resp, NULL);
-	CHECK(out_status(c) == 404);
+	CHECK(rendered_is(c, 0, 0, &resp, 404, NULL));
 
 	/* GET: a JWT reads only its own (404 otherwise, nothing leaks). */
 	out_reset(c);
@@ -413,19 +400,15 @@ CHECK_TEST_FN(test_catalogue)
 	resp.op = CORE_OP_SERIES_CREATE;
 	resp.id = 7;
 	resp.count = 34;
-	out_reset(c);
-	render(c, 4, 0, &resp, NULL);
-	CHECK(out_status(c) == 201);
+	CHECK(rendered_is(c, 4, 0, &resp, 201, NULL));
 	CHECK(out_has(c, "{\"series\":{\"id\":\"7\",\"org_id\":\"1\""));
 	CHECK(out_has(c,
 		      "\"weekdays\":[\"MO\",\"WE\"],\"start_time\":\"18:30\""));
 	CHECK(out_has(c, "\"skip_dates\":[\"2026-04-06\"]},\"generated\":34}"));
 	CHECK(strcmp(c->subs[5].req.u.cat.timezone, "UTC") == 0);
-	out_reset(c);
 	resp.op = CORE_OP_ORG_CREATE;
 	resp.id = 2;
-	render(c, 5, 0, &resp, NULL);
-	CHECK(out_status(c) == 201);
+	CHECK(rendered_is(c, 5, 0, &resp, 201, NULL));
 	CHECK(strcmp(out_body(c), "{\"org\":{\"id\":\"2\",\"name\":\"Second\","
 				  "\"timezone\":\"UTC\"}}") == 0);
 	/* The connection's slot is free again: a third uses it. */
@@ -545,13 +528,9 @@ CHECK_TEST_FN(test_stripe)
 	resp.booking.status = CORE_BOOKING_CONFIRMED;
 	render(c, 0, 0, &resp, NULL);
 	CHECK(out_status(c) == 200 && out_has(c, "\"outcome\":\"applied\""));
-	out_reset(c);
 	resp.code = CORE_PAYMENT_MISMATCH;
-	render(c, 0, 0, &resp, NULL);
-	CHECK(out_status(c) == 200 && out_has(c, "\"received\":true"));
-	out_reset(c);
-	render(c, 0, -EIO, &resp, NULL);
-	CHECK(out_status(c) == 503); /* Stripe retries */
+	CHECK(rendered_is(c, 0, 0, &resp, 200, "\"received\":true"));
+	CHECK(rendered_is(c, 0, -EIO, &resp, 503, NULL)); /* Stripe retries */
 
 	out_reset(c);
 	snprintf(h, sizeof(h), "Stripe-Signature: %s\r\n", stripe_sig(failed));
