@@ -89,6 +89,20 @@ run() {
 
 # charts <name> <report.html>: every chart has tick marks on both axes (at
 # least 3 each) and something drawn (a point or a bar).
+# refused <name> <message> <never> <what> <bookbench args...>: runs it,
+# expecting exit 1 before any run, message in its log and never not.
+refused() {
+  local name=$1 msg=$2 never=$3 what=$4; shift 4
+  timeout 60 "$bench" "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1
+  local rc=$?
+  if [ $rc -eq 1 ] && grep -q "$msg" "$tmp/$name.log" &&
+     ! grep -q "$never" "$tmp/$name.log"; then
+    ok "$name: $what"
+  else
+    bad "$name: bookbench exited $rc"; tail -n 20 "$tmp/$name.log"
+  fi
+}
+
 charts() {
   local verdict
   verdict=$(awk '
@@ -146,15 +160,9 @@ if [ $have_bookd = 1 ]; then
   fi
   # a flag refused (an unknown scenario) before any bookd is started, so
   # none is left running
-  timeout 60 "$bench" run --driver bookd-http --bookd "$bookd" --scenario opening,nosuch \
-    --out "$tmp/refused" --quiet >"$tmp/refused.log" 2>&1
-  rc=$?
-  if [ $rc -eq 1 ] && grep -q "unknown scenario 'nosuch'" "$tmp/refused.log" &&
-     ! grep -q 'bookbench: started' "$tmp/refused.log"; then
-    ok "refused: an unknown scenario exits 1 before a bookd is started"
-  else
-    bad "refused: bookbench exited $rc"; tail -n 5 "$tmp/refused.log"
-  fi
+  refused refused "unknown scenario 'nosuch'" 'bookbench: started' \
+    "an unknown scenario exits 1 before a bookd is started" \
+    run --driver bookd-http --bookd "$bookd" --scenario opening,nosuch
   # a run shorter than a second still draws no empty chart
   run short 1 run --driver bookd-http --bookd "$bookd" --scenario opening \
     --connections 2 --inflight 4 --requests 200 "${small[@]}"
@@ -208,15 +216,10 @@ fi
 
 # a run that cannot be made (its data set cannot be set up) exits 1, says
 # why, and leaves nothing behind (under ASan: no leak reported)
-timeout 60 "$bench" baseline --database-url "postgresql://postgres@/nodb?host=$tmp/no-server" \
-  --scenario opening,steady --duration 1 --out "$tmp/unmade" --quiet >"$tmp/unmade.log" 2>&1
-rc=$?
-if [ $rc -eq 1 ] && grep -q 'baseline-pg setup failed: connect' "$tmp/unmade.log" &&
-   ! grep -q 'Sanitizer' "$tmp/unmade.log"; then
-  ok "unmade: a run that cannot be set up exits 1 and says why"
-else
-  bad "unmade: bookbench exited $rc"; tail -n 20 "$tmp/unmade.log"
-fi
+refused unmade 'baseline-pg setup failed: connect' 'Sanitizer' \
+  "a run that cannot be set up exits 1 and says why" \
+  baseline --database-url "postgresql://postgres@/nodb?host=$tmp/no-server" \
+  --scenario opening,steady --duration 1
 
 echo "bookbench: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
