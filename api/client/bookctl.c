@@ -255,6 +255,40 @@ static void print_event(const char *indent, const struct bc_event *e)
 	       bc_event_status_name(e->status), indent);
 }
 
+/* The items of a list answer, as print_list prints them. */
+typedef void (*print_item_fn)(const char *indent, const void *item);
+
+static void print_event_item(const char *indent, const void *e)
+{
+	print_event(indent, e);
+}
+
+static void print_booking_item(const char *indent, const void *b)
+{
+	print_booking(indent, b);
+}
+
+/* {"key": item} and a newline. */
+static void print_one(const char *key, const void *item, print_item_fn print)
+{
+	printf("{\"%s\": ", key);
+	print("", item);
+	printf("}\n");
+}
+
+/* {"key": [ and the n items (each size bytes), one a line, and the ]; what
+ * follows in the object is the caller's. */
+static void print_list(const char *key, const void *items, size_t size,
+		       uint32_t n, print_item_fn item)
+{
+	printf("{\"%s\": [", key);
+	for (uint32_t i = 0; i < n; i++) {
+		printf(i ? ",\n  " : "\n  ");
+		item("  ", (const char *)items + i * size);
+	}
+	printf("%s]", n ? "\n" : "");
+}
+
 /* rc: < 0 transport, BC_OK, or a refusal. Returns the exit status. */
 static int report(bc_client *c, int rc)
 {
@@ -788,19 +822,13 @@ static int cmd_show(bc_client *c, const struct opts *o)
 	if (strcmp(what, "event") == 0) {
 		struct bc_event e;
 		rc = bc_event_get(c, id, &e);
-		if (rc == BC_OK) {
-			printf("{\"event\": ");
-			print_event("", &e);
-			printf("}\n");
-		}
+		if (rc == BC_OK)
+			print_one("event", &e, print_event_item);
 	} else if (strcmp(what, "booking") == 0) {
 		struct bc_booking b;
 		rc = bc_booking_get(c, id, &b);
-		if (rc == BC_OK) {
-			printf("{\"booking\": ");
-			print_booking("", &b);
-			printf("}\n");
-		}
+		if (rc == BC_OK)
+			print_one("booking", &b, print_booking_item);
 	} else {
 		return die_usage("show: unknown kind %s", what);
 	}
@@ -833,12 +861,8 @@ static int cmd_list(bc_client *c, const struct opts *o)
 	q.cursor = opt(o, "cursor");
 	rc = bc_event_list(c, &q, ev, BC_LIST_LIMIT_MAX, &n, cursor);
 	if (rc == BC_OK) {
-		printf("{\"events\": [");
-		for (uint32_t i = 0; i < n; i++) {
-			printf(i ? ",\n  " : "\n  ");
-			print_event("  ", &ev[i]);
-		}
-		printf("%s],\n\"next_cursor\": ", n ? "\n" : "");
+		print_list("events", ev, sizeof(*ev), n, print_event_item);
+		printf(",\n\"next_cursor\": ");
 		if (cursor[0])
 			print_json_str(cursor);
 		else
@@ -862,12 +886,8 @@ static int cmd_bookings(bc_client *c, const struct opts *o)
 	rc = bc_customer_bookings(c, opt(o, "customer"), b, (uint32_t)limit,
 				  &n);
 	if (rc == BC_OK) {
-		printf("{\"bookings\": [");
-		for (uint32_t i = 0; i < n; i++) {
-			printf(i ? ",\n  " : "\n  ");
-			print_booking("  ", &b[i]);
-		}
-		printf("%s]}\n", n ? "\n" : "");
+		print_list("bookings", b, sizeof(*b), n, print_booking_item);
+		printf("}\n");
 	}
 	return report(c, rc);
 }
@@ -891,11 +911,8 @@ static int cmd_patch(bc_client *c, const struct opts *o)
 	if ((rc = want_u64(o, "instructor", &p.instructor_id)))
 		return rc;
 	rc = bc_event_patch(c, event, &p, idem_key(o, kb, false), &e);
-	if (rc == BC_OK) {
-		printf("{\"event\": ");
-		print_event("", &e);
-		printf("}\n");
-	}
+	if (rc == BC_OK)
+		print_one("event", &e, print_event_item);
 	return report(c, rc);
 }
 

@@ -452,6 +452,19 @@ static void kv_opt_str(bc_client *c, const char *k, const char *v)
 		mp_pack_kv_str(&c->pk, k, v);
 }
 
+/* A key whose value 0 means "not given": packed only when not 0. */
+static void kv_opt_uint(bc_client *c, const char *k, uint64_t v)
+{
+	if (v)
+		mp_pack_kv_uint(&c->pk, k, v);
+}
+
+static void kv_opt_int(bc_client *c, const char *k, int64_t v)
+{
+	if (v)
+		mp_pack_kv_int(&c->pk, k, v);
+}
+
 static bool str_ok(const char *s, size_t max) { return s && strlen(s) <= max; }
 
 /* Waits for the answer to id (synchronous calls): its code, or -errno. */
@@ -493,6 +506,31 @@ static int call_end(bc_client *c, size_t start, uint64_t id)
 	if (rc >= 0)
 		c->pending = 0;
 	return rc;
+}
+
+/* call_end, then on BC_OK the answer's field src (in c->last, size bytes)
+ * copied to dst when the caller wants it (dst not NULL). */
+static int call_end_out(bc_client *c, size_t start, uint64_t id, void *dst,
+			const void *src, size_t size)
+{
+	int rc = call_end(c, start, id);
+
+	if (rc == BC_OK && dst)
+		memcpy(dst, src, size);
+	return rc;
+}
+
+/* A list answer's have items (each size bytes) into out, at most cap of
+ * them; how many in *count. */
+static void copy_list(void *out, const void *items, uint32_t have, uint32_t cap,
+		      size_t size, uint32_t *count)
+{
+	uint32_t n = have < cap ? have : cap;
+
+	if (out && n)
+		memcpy(out, items, n * size);
+	if (count)
+		*count = n;
 }
 
 /* A synchronous call made of its *_async one: rc is what that returned,
@@ -540,7 +578,6 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 	bool org = op == MP_OP_ORG_CREATE;
 	uint64_t rid;
 	size_t start;
-	int rc;
 
 	CALL_START(c);
 	if (!str_ok(name, BC_NAME_SIZE_MAX) || (org && !str_ok(timezone, 64)))
@@ -553,10 +590,7 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 	if (org)
 		mp_pack_kv_str(&c->pk, "timezone", timezone);
 	kv_opt_str(c, "key", key);
-	rc = call_end(c, start, rid);
-	if (rc == BC_OK && id)
-		*id = c->last.id;
-	return rc;
+	return call_end_out(c, start, rid, id, &c->last.id, sizeof(c->last.id));
 }
 
 int bc_org_create(bc_client *c, const char *name, const char *timezone,
@@ -672,20 +706,16 @@ int bc_generate(bc_client *c, const char *until, uint64_t series_id,
 {
 	uint64_t rid;
 	size_t start;
-	int rc;
 
 	CALL_START(c);
 	start = req_begin(c, MP_OP_GENERATE,
 			  (until != NULL) + (series_id != 0) + (key != NULL),
 			  &rid);
 	kv_opt_str(c, "until", until);
-	if (series_id)
-		mp_pack_kv_uint(&c->pk, "series_id", series_id);
+	kv_opt_uint(c, "series_id", series_id);
 	kv_opt_str(c, "key", key);
-	rc = call_end(c, start, rid);
-	if (rc == BC_OK && generated)
-		*generated = c->last.generated;
-	return rc;
+	return call_end_out(c, start, rid, generated, &c->last.generated,
+			    sizeof(c->last.generated));
 }
 
 int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id)
@@ -716,18 +746,12 @@ int bc_event_list(bc_client *c, const struct bc_list_query *q,
 	    (q->from != 0) + (q->to != 0) + (q->limit != 0) +
 	    (q->cursor != NULL);
 	start = req_begin(c, MP_OP_EVENT_LIST, n, &rid);
-	if (q->org_id)
-		mp_pack_kv_uint(&c->pk, "org_id", q->org_id);
-	if (q->location_id)
-		mp_pack_kv_uint(&c->pk, "location_id", q->location_id);
-	if (q->instructor_id)
-		mp_pack_kv_uint(&c->pk, "instructor_id", q->instructor_id);
-	if (q->from)
-		mp_pack_kv_int(&c->pk, "from", q->from);
-	if (q->to)
-		mp_pack_kv_int(&c->pk, "to", q->to);
-	if (q->limit)
-		mp_pack_kv_uint(&c->pk, "limit", q->limit);
+	kv_opt_uint(c, "org_id", q->org_id);
+	kv_opt_uint(c, "location_id", q->location_id);
+	kv_opt_uint(c, "instructor_id", q->instructor_id);
+	kv_opt_int(c, "from", q->from);
+	kv_opt_int(c, "to", q->to);
+	kv_opt_uint(c, "limit", q->limit);
 	kv_opt_str(c, "cursor", q->cursor);
 	rc = call_end(c, start, rid);
 	if (count)
@@ -736,11 +760,8 @@ int bc_event_list(bc_client *c, const struct bc_list_query *q,
 		next_cursor[0] = '\0';
 	if (rc != BC_OK)
 		return rc;
-	n = c->last.event_count < cap ? c->last.event_count : cap;
-	if (out && n)
-		memcpy(out, c->last.events, n * sizeof(*out));
-	if (count)
-		*count = n;
+	copy_list(out, c->last.events, c->last.event_count, cap, sizeof(*out),
+		  count);
 	if (next_cursor)
 		client__copy(next_cursor, BC_CURSOR_SIZE, c->last.next_cursor);
 	return rc;
@@ -752,7 +773,6 @@ int bc_event_patch(bc_client *c, uint64_t event_id,
 {
 	uint64_t rid;
 	size_t start;
-	int rc;
 
 	CALL_START(c);
 	start = req_begin(c, MP_OP_EVENT_PATCH,
@@ -764,13 +784,10 @@ int bc_event_patch(bc_client *c, uint64_t event_id,
 		mp_pack_kv_int(&c->pk, "capacity", p->capacity);
 	if (p->cancel)
 		mp_pack_kv_str(&c->pk, "status", "cancelled");
-	if (p->instructor_id)
-		mp_pack_kv_uint(&c->pk, "instructor_id", p->instructor_id);
+	kv_opt_uint(c, "instructor_id", p->instructor_id);
 	kv_opt_str(c, "key", key);
-	rc = call_end(c, start, rid);
-	if (rc == BC_OK && out)
-		*out = c->last.event;
-	return rc;
+	return call_end_out(c, start, rid, out, &c->last.event,
+			    sizeof(c->last.event));
 }
 
 static const char *pay_name(enum bc_payment p)
@@ -944,7 +961,6 @@ int bc_customer_bookings(bc_client *c, const char *customer_id,
 {
 	uint64_t rid;
 	size_t start;
-	uint32_t n;
 	int rc;
 
 	CALL_START(c);
@@ -961,11 +977,8 @@ int bc_customer_bookings(bc_client *c, const char *customer_id,
 		*count = 0;
 	if (rc != BC_OK)
 		return rc;
-	n = c->last.booking_count < cap ? c->last.booking_count : cap;
-	if (out && n)
-		memcpy(out, c->last.bookings, n * sizeof(*out));
-	if (count)
-		*count = n;
+	copy_list(out, c->last.bookings, c->last.booking_count, cap,
+		  sizeof(*out), count);
 	return rc;
 }
 
@@ -973,12 +986,9 @@ int bc_status(bc_client *c, struct bc_status_info *out)
 {
 	uint64_t rid;
 	size_t start;
-	int rc;
 
 	CALL_START(c);
 	start = req_begin(c, MP_OP_STATUS, 0, &rid);
-	rc = call_end(c, start, rid);
-	if (rc == BC_OK && out)
-		*out = c->last.status;
-	return rc;
+	return call_end_out(c, start, rid, out, &c->last.status,
+			    sizeof(c->last.status));
 }
