@@ -876,7 +876,7 @@ static int do_archive(struct call *k, struct op_in *in)
 	return submit_in(k, in);
 }
 
-static int do_stripe(struct call *k)
+static int do_stripe(struct call *k, struct op_in *in)
 {
 	const struct http_str *sig = &k->rq->hdr[HTTP_H_STRIPE_SIGNATURE];
 	struct core_req req = { .op = k->op->core, .now = k->now };
@@ -886,6 +886,7 @@ static int do_stripe(struct call *k)
 	const char *t;
 	int rc;
 
+	(void)in; /* the webhook's fields are Stripe's event (below) */
 	if (!sig->p)
 		return answer_error(k, 400, "invalid_signature",
 				    "missing Stripe-Signature");
@@ -958,10 +959,11 @@ static int do_stripe(struct call *k)
 
 /* ---- status, metrics, health ---- */
 
-static int do_admin_refresh(struct call *k)
+static int do_admin_refresh(struct call *k, struct op_in *in)
 {
 	int rc = srv_refresh_views(srv_conn_srv(k->c));
 
+	(void)in; /* no fields */
 	if (rc == -ENOTSUP)
 		return answer_error(k, 409, "replication_disabled",
 				    "no PostgreSQL configured (DATABASE_URL)");
@@ -987,8 +989,9 @@ static int answer_status(struct call *k,
 	return answer_jw(k, 200, &w);
 }
 
-static int do_admin_status(struct call *k)
+static int do_admin_status(struct call *k, struct op_in *in)
 {
+	(void)in; /* no fields */
 	return answer_status(k, http_status_json);
 }
 
@@ -998,10 +1001,11 @@ static int do_metrics(struct call *k)
 	return answer_status(k, http_metrics_text);
 }
 
-static int do_simple(struct call *k)
+static int do_simple(struct call *k, struct op_in *in)
 {
 	struct srv_status st;
 
+	(void)in; /* probes and scrapers: no fields */
 	if (k->op->id == OP_HEALTH)
 		return ANSWER_LIT(k, 200, "{\"status\":\"ok\"}");
 	if (k->op->id == OP_METRICS)
@@ -1015,6 +1019,31 @@ static int do_simple(struct call *k)
 }
 
 /* ---- the entry ---- */
+
+/* Each operation with an HTTP route: what reads its fields (into in) and
+ * submits or answers it. */
+static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
+	[OP_EVENT_LIST] = do_events,
+	[OP_EVENT_GET] = do_event_get,
+	[OP_EVENT_PATCH] = do_event_patch,
+	[OP_BOOK] = do_book,
+	[OP_BOOKING_GET] = do_booking_get,
+	[OP_CANCEL] = do_cancel,
+	[OP_CUSTOMER_BOOKINGS] = do_customer_bookings,
+	[OP_ORG_CREATE] = do_catalogue,
+	[OP_LOCATION_CREATE] = do_catalogue,
+	[OP_INSTRUCTOR_CREATE] = do_catalogue,
+	[OP_CUSTOMER_CREATE] = do_catalogue,
+	[OP_SERIES_CREATE] = do_series,
+	[OP_GENERATE] = do_generate,
+	[OP_ARCHIVE] = do_archive,
+	[OP_STATUS] = do_admin_status,
+	[OP_REFRESH] = do_admin_refresh,
+	[OP_STRIPE_WEBHOOK] = do_stripe,
+	[OP_HEALTH] = do_simple,
+	[OP_READY] = do_simple,
+	[OP_METRICS] = do_simple,
+};
 
 static enum op_method method_bit(unsigned method)
 {
@@ -1087,55 +1116,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	memset(&in, 0, sizeof(in));
 	if (path_in(&k, &in))
 		return 0;
-	switch (k.op->id) {
-	case OP_EVENT_LIST:
-		rc = do_events(&k, &in);
-		break;
-	case OP_EVENT_GET:
-		rc = do_event_get(&k, &in);
-		break;
-	case OP_EVENT_PATCH:
-		rc = do_event_patch(&k, &in);
-		break;
-	case OP_BOOK:
-		rc = do_book(&k, &in);
-		break;
-	case OP_BOOKING_GET:
-		rc = do_booking_get(&k, &in);
-		break;
-	case OP_CANCEL:
-		rc = do_cancel(&k, &in);
-		break;
-	case OP_CUSTOMER_BOOKINGS:
-		rc = do_customer_bookings(&k, &in);
-		break;
-	case OP_ORG_CREATE:
-	case OP_LOCATION_CREATE:
-	case OP_INSTRUCTOR_CREATE:
-	case OP_CUSTOMER_CREATE:
-		rc = do_catalogue(&k, &in);
-		break;
-	case OP_SERIES_CREATE:
-		rc = do_series(&k, &in);
-		break;
-	case OP_GENERATE:
-		rc = do_generate(&k, &in);
-		break;
-	case OP_ARCHIVE:
-		rc = do_archive(&k, &in);
-		break;
-	case OP_STATUS:
-		rc = do_admin_status(&k);
-		break;
-	case OP_REFRESH:
-		rc = do_admin_refresh(&k);
-		break;
-	case OP_STRIPE_WEBHOOK:
-		rc = do_stripe(&k);
-		break;
-	default:
-		rc = do_simple(&k);
-		break;
-	}
+	ASSERT(routes[k.op->id]); /* every row with a path has its route */
+	rc = routes[k.op->id](&k, &in);
 	return rc == -EAGAIN ? -EAGAIN : 0;
 }
