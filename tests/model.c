@@ -299,26 +299,33 @@ static enum core_code m_book(const struct core_req *q, struct core_resp *r)
 	return CORE_OK;
 }
 
-static enum core_code m_cancel(const struct core_req *q, struct core_resp *r)
+/* An operation on booking b (of event e), the one q names. */
+typedef enum core_code m_booking_op(const struct core_req *q,
+				    struct core_resp *r, struct model_event *e,
+				    struct model_booking *b);
+
+/* op on the booking q names, or CORE_NO_BOOKING if there is none. */
+static enum core_code m_on_booking(const struct core_req *q,
+				   struct core_resp *r, m_booking_op *op)
 {
 	struct model_event *e;
 	struct model_booking *b = model_booking_get(q->booking_id, &e);
 
-	if (!b)
-		return CORE_NO_BOOKING;
+	return b ? op(q, r, e, b) : CORE_NO_BOOKING;
+}
+
+static enum core_code m_cancel(const struct core_req *q, struct core_resp *r,
+			       struct model_event *e, struct model_booking *b)
+{
 	if (!active(b->status))
 		return CORE_NOT_ACTIVE;
 	m_release(e, b, CORE_BOOKING_CANCELLED, q->now, r);
 	return CORE_OK;
 }
 
-static enum core_code m_pay(const struct core_req *q, struct core_resp *r)
+static enum core_code m_pay(const struct core_req *q, struct core_resp *r,
+			    struct model_event *e, struct model_booking *b)
 {
-	struct model_event *e;
-	struct model_booking *b = model_booking_get(q->booking_id, &e);
-
-	if (!b)
-		return CORE_NO_BOOKING;
 	if (b->status != CORE_BOOKING_PENDING_PAYMENT) {
 		model_view(e, b, &r->booking);
 		return CORE_NOT_PENDING;
@@ -422,8 +429,8 @@ void model_apply(const struct core_req *q, struct core_resp *r)
 	}
 	switch (q->op) {
 	case CORE_OP_BOOK: r->code = m_book(q, r); break;
-	case CORE_OP_CANCEL: r->code = m_cancel(q, r); break;
-	case CORE_OP_PAY: r->code = m_pay(q, r); break;
+	case CORE_OP_CANCEL: r->code = m_on_booking(q, r, m_cancel); break;
+	case CORE_OP_PAY: r->code = m_on_booking(q, r, m_pay); break;
 	case CORE_OP_EVENT_PATCH: r->code = m_patch(q, r); break;
 	case CORE_OP_TICK: r->code = CORE_OK; break;
 	default: {
@@ -478,15 +485,17 @@ bool model_event_add(const struct core_event_view *v, char *err,
 		snprintf(err, err_size, "too many events");
 		return false;
 	}
+	/* What the model keeps of it; no bookings yet. */
 	e = &model_events[model_event_count++];
-	memset(e, 0, sizeof(*e));
-	e->id = v->id;
-	e->start_at = v->start_at;
-	e->capacity = v->capacity;
-	e->waitlist_capacity = v->waitlist_capacity;
-	e->price = v->price_cents;
+	*e = (struct model_event){
+		.id = v->id,
+		.start_at = v->start_at,
+		.capacity = v->capacity,
+		.waitlist_capacity = v->waitlist_capacity,
+		.price = v->price_cents,
+		.status = v->status,
+	};
 	memcpy(e->currency, v->currency, 4);
-	e->status = v->status;
 	if (v->booked || v->held || v->waitlist_length) {
 		snprintf(err, err_size, "new event %" PRIu64 " not empty",
 			 v->id);
