@@ -32,19 +32,12 @@
 #include <string.h>
 
 #define NOW INT64_C(1767225600000)
-#define SUB_COUNT_MAX 64
 #define FEED_SIZE_MAX (2u << 20)
 
 /* ---- fakes of the server's side (srv.h; the rest in srv_fake.h) ---- */
 
-struct sub {
-	struct core_req req;
-	size_t ctx_size;
-	_Alignas(16) uint8_t ctx[SRV_CTX_SIZE_MAX];
-};
-
 static struct buf out;
-static struct sub subs[SUB_COUNT_MAX];
+static struct sub subs[SUB_MAX];
 static unsigned sub_count, submit_calls, eagain_every;
 static char conn_dummy;
 static struct srv_conn *const conn = (struct srv_conn *)&conn_dummy;
@@ -67,17 +60,12 @@ int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	       size_t ctx_size)
 {
 	(void)c;
-	if (ctx_size > SRV_CTX_SIZE_MAX)
-		abort();
 	submit_calls++;
-	if (sub_count == SUB_COUNT_MAX ||
-	    (eagain_every && submit_calls % eagain_every == 0))
-		return -EAGAIN;
-	subs[sub_count].req = *req;
-	subs[sub_count].ctx_size = ctx_size;
-	memcpy(subs[sub_count].ctx, ctx, ctx_size);
-	sub_count++;
-	return 0;
+	return sub_add(subs, &sub_count,
+		       eagain_every && submit_calls % eagain_every == 0
+			       ? 0
+			       : SUB_MAX,
+		       req, ctx, ctx_size);
 }
 
 static unsigned answers_counted;

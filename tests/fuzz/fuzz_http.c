@@ -25,13 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUB_MAX 64
-
-struct sub {
-	struct core_req req;
-	uint8_t ctx[SRV_CTX_SIZE_MAX];
-};
-
 struct srv_conn {
 	struct buf out;
 	struct sub subs[SUB_MAX];
@@ -56,14 +49,7 @@ void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	       size_t ctx_size)
 {
-	if (ctx_size > SRV_CTX_SIZE_MAX)
-		abort();
-	if (c->sub_count == SUB_MAX)
-		return -EAGAIN;
-	c->subs[c->sub_count].req = *req;
-	memcpy(c->subs[c->sub_count].ctx, ctx, ctx_size);
-	c->sub_count++;
-	return 0;
+	return sub_add(c->subs, &c->sub_count, SUB_MAX, req, ctx, ctx_size);
 }
 
 bool srv_conn_writable(const struct srv_conn *c)

@@ -44,14 +44,6 @@
 
 /* ---- fakes of the network side ---- */
 
-#define SUB_MAX 64
-
-struct sub {
-	struct core_req req;
-	uint8_t ctx[SRV_CTX_SIZE_MAX];
-	size_t ctx_size;
-};
-
 struct srv_conn {
 	struct buf out; /* every answer, in order */
 	unsigned answer_count;
@@ -83,15 +75,7 @@ void srv_answer(struct srv_conn *c, const void *bytes, size_t size)
 int srv_submit(struct srv_conn *c, const struct core_req *req, const void *ctx,
 	       size_t ctx_size)
 {
-	if (ctx_size > SRV_CTX_SIZE_MAX)
-		abort();
-	if (c->sub_count == SUB_MAX || c->sub_count >= c->sub_room)
-		return -EAGAIN;
-	c->subs[c->sub_count].req = *req;
-	memcpy(c->subs[c->sub_count].ctx, ctx, ctx_size);
-	c->subs[c->sub_count].ctx_size = ctx_size;
-	c->sub_count++;
-	return 0;
+	return sub_add(c->subs, &c->sub_count, c->sub_room, req, ctx, ctx_size);
 }
 
 bool srv_conn_writable(const struct srv_conn *c)
