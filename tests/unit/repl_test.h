@@ -331,6 +331,20 @@ static inline uint64_t settle(node *n)
 	return ws.appended_lsn;
 }
 
+/* A node in a fresh data dir (segments of segment_size, no snapshots of
+ * its own) with the catalogue in it; *events the catalogue's event count. */
+static inline node *catalogued_node(uint64_t segment_size, uint32_t *events)
+{
+	node *n;
+
+	fresh_dir();
+	n = open_node(segment_size, 0);
+	CHECK(n != NULL);
+	catalogue(n);
+	*events = event_count(n);
+	return n;
+}
+
 /* count random decisions, then settle: the last LSN. */
 static inline uint64_t random_ops(node *n, uint32_t events, int count)
 {
@@ -664,11 +678,7 @@ static inline node *fresh_node(char *conninfo, size_t size, int ops,
 	node *n;
 
 	snprintf(conninfo, size, "%s", db_create());
-	fresh_dir();
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	*events = event_count(n);
+	n = catalogued_node(1 << 20, events);
 	*lsn = random_ops(n, *events, ops);
 	return n;
 }

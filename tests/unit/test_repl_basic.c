@@ -32,13 +32,9 @@ CHECK_TEST_FN(test_basic)
 
 	printf("basic\n");
 	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
-	fresh_dir();
 	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	CHECK(wake_fd >= 0);
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
+	n = catalogued_node(1 << 20, &events);
 	lsn = random_ops(n, events, 3000);
 
 	/* Invalid configurations are refused. */
@@ -154,11 +150,8 @@ CHECK_TEST_FN(test_resync)
 	wal_reader *rd;
 
 	printf("resync\n");
-	fresh_dir();
-	n = open_node(128 << 10, 0); /* small segments, removed by snapshots */
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
+	/* small segments, removed by snapshots */
+	n = catalogued_node(128 << 10, &events);
 	for (int round = 0; round < 3; round++) {
 		random_ops(n, events, 3000);
 		CHECK(node_snapshot(n) == 0);

@@ -172,12 +172,8 @@ CHECK_TEST_FN(test_pgdown)
 	}
 	printf("pgdown\n");
 	conninfo = db_create();
-	fresh_dir();
-	n = open_node(128 << 10,
-		      0); /* small segments: snapshots could drop them */
-	CHECK(n != NULL);
-	catalogue(n);
-	events = event_count(n);
+	/* small segments: snapshots could drop them */
+	n = catalogued_node(128 << 10, &events);
 	r = start_repl(n, conninfo, 200);
 	CHECK(r != NULL);
 	for (int i = 0; i < 1500; i++)
