@@ -670,6 +670,16 @@ static inline bool catch_up(repl *r, uint64_t lsn)
 	return rc == 0;
 }
 
+/* A replicator started (batch) and caught up with lsn, both checked. */
+static inline repl *start_caught_up(node *n, const char *conninfo,
+				    uint32_t batch, uint64_t lsn)
+{
+	repl *r = start_repl(n, conninfo, batch);
+
+	CHECK(r != NULL && catch_up(r, lsn));
+	return r;
+}
+
 /* A fresh database (conninfo) and node: the catalogue and `ops` random
  * decisions, settled at *lsn; *events their count. */
 static inline node *fresh_node(char *conninfo, size_t size, int ops,
@@ -707,12 +717,8 @@ static inline struct core_resp book_last_open(node *n, uint32_t events,
 static inline repl *fresh_caught_up(node **n, char *conninfo, size_t size,
 				    int ops, uint32_t *events, uint64_t *lsn)
 {
-	repl *r;
-
 	*n = fresh_node(conninfo, size, ops, events, lsn);
-	r = start_repl(*n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, *lsn));
-	return r;
+	return start_caught_up(*n, conninfo, 100, *lsn);
 }
 
 /* The end of a case: the replicator stopped, the connection and the node

@@ -53,9 +53,7 @@ CHECK_TEST_FN(test_basic)
 		CHECK(st.state == REPL_DISABLED);
 	}
 
-	r = start_repl(n, conninfo, 500);
-	CHECK(r != NULL);
-	CHECK(catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 500, lsn);
 	c = pg_open(conninfo);
 	CHECK(c != NULL);
 	compare(n, c, true);
@@ -71,8 +69,7 @@ CHECK_TEST_FN(test_basic)
 
 		snprintf(first, sizeof(first), "%s", db_name);
 		snprintf(second, sizeof(second), "%s", db_create());
-		r2 = start_repl(n, second, REPL_BATCH_RECORDS_MAX);
-		CHECK(r2 != NULL && catch_up(r2, lsn));
+		r2 = start_caught_up(n, second, REPL_BATCH_RECORDS_MAX, lsn);
 		repl_status(r2, &st);
 		CHECK(st.batch_count == 1);
 		c2 = pg_open(second);
@@ -125,9 +122,7 @@ CHECK_TEST_FN(test_basic)
 
 	/* A restart: migrations once, resumes where it was. */
 	lsn = random_ops(n, events, 500);
-	r = start_repl(n, conninfo, 10000);
-	CHECK(r != NULL);
-	CHECK(catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 10000, lsn);
 	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 7);
 	compare(n, c, true);
 	repl_stop(r);
@@ -158,8 +153,7 @@ CHECK_TEST_FN(test_resync)
 	}
 	CHECK(wal_reader_open(node_wal(n), 1, &rd) == -ENODATA);
 	lsn = random_ops(n, events, 300);
-	r = start_repl(n, conninfo, 2000);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 2000, lsn);
 	repl_status(r, &st);
 	CHECK(st.resync_count == 1);
 	c = pg_open(conninfo);

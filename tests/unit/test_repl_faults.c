@@ -77,8 +77,7 @@ CHECK_TEST_FN(test_kill9)
 	CHECK(n != NULL);
 	now_ms = NOW0 + 1000LL * 3600 * 1000;
 	lsn = settle(n);
-	r = start_repl(n, conninfo, 1000);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 1000, lsn);
 	c = pg_open(conninfo);
 	compare(n, c, true);
 	seed_queries(c);
@@ -129,8 +128,7 @@ CHECK_TEST_FN(test_stop)
 	/* The cause removed: everything, once. */
 	PQclear(q(c,
 		  "DELETE FROM registrations WHERE customer_id = 'intruder'"));
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 100, lsn);
 	compare(n, c, true);
 	case_end(r, c, n);
 }

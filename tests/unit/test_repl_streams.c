@@ -384,8 +384,7 @@ CHECK_TEST_FN(test_archive)
 	CHECK(catch_up(r, lsn));
 	repl_stop(r);
 	lsn = random_ops(n, events, 200);
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL && catch_up(r, lsn));
+	r = start_caught_up(n, conninfo, 100, lsn);
 	repl_status(r, &st);
 	CHECK(!st.stopped && st.error[0] == '\0');
 	compare_bookings(n, c, 1, events);
