@@ -11,26 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const op_name[CORE_OP_COUNT] = {
-	[CORE_OP_NONE] = "none",
-	[CORE_OP_BOOK] = "book",
-	[CORE_OP_CANCEL] = "cancel",
-	[CORE_OP_PAY] = "pay",
-	[CORE_OP_EVENT_PATCH] = "event_patch",
-	[CORE_OP_EVENT_GET] = "event_get",
-	[CORE_OP_BOOKING_GET] = "booking_get",
-	[CORE_OP_TICK] = "tick",
-	[CORE_OP_CUSTOMER_BOOKINGS] = "customer_bookings",
-	[CORE_OP_EVENT_LIST] = "event_list",
-	[CORE_OP_ORG_CREATE] = "org_create",
-	[CORE_OP_LOCATION_CREATE] = "location_create",
-	[CORE_OP_INSTRUCTOR_CREATE] = "instructor_create",
-	[CORE_OP_CUSTOMER_UPSERT] = "customer_upsert",
-	[CORE_OP_SERIES_CREATE] = "series_create",
-	[CORE_OP_GENERATE] = "generate",
-	[CORE_OP_ARCHIVE] = "archive",
-};
-
 #define HTTP_FSYNC_SLOW_NS (100u * 1000 * 1000)
 #define HTTP_REPL_LAG_ALERT_S 60.0
 
@@ -169,12 +149,12 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	metric(w, "bookd_operations_total", "counter", "core operations");
 	for (int i = 1; i < CORE_OP_COUNT; i++)
 		jw_rawf(w, "bookd_operations_total{op=\"%s\"} %" PRIu64 "\n",
-			op_name[i] ? op_name[i] : "other", st->ops_total[i]);
+			core_op_name((enum core_op)i), st->ops_total[i]);
 	metric(w, "bookd_operation_seconds_total", "counter",
 	       "time from request to answer, by operation");
 	for (int i = 1; i < CORE_OP_COUNT; i++)
 		jw_rawf(w, "bookd_operation_seconds_total{op=\"%s\"} %.6f\n",
-			op_name[i] ? op_name[i] : "other",
+			core_op_name((enum core_op)i),
 			st->ops_ns_total[i] / 1e9);
 	metric_u64(w, "bookd_wal_appended_lsn", "gauge", "last log position",
 		   st->wal_appended_lsn);

@@ -392,6 +392,8 @@ int core_snapshot_load(core *c, const void *buf, size_t size);
 int core_replay(core *c, const void *entry, size_t size);
 
 const char *core_code_name(enum core_code code);
+/* The operation's name in the metrics (the op label); "other" outside. */
+const char *core_op_name(enum core_op op);
 /* A CORE_LIMIT answer in words, e.g. "until is more than 366 days ahead
  * (generate_max_days)"; returns buf. */
 const char *core_limit_message(const struct core_resp *resp, char *buf,

@@ -1,9 +1,10 @@
 /*
  * names.c: the names of the public enums, as the HTTP and binary answers,
- * the logs and the reporting schema spell them (core_code_name,
- * core_booking_status_name, core_limit_message in core.h;
+ * the logs, the metrics and the reporting schema spell them (core_code_name,
+ * core_op_name, core_booking_status_name, core_limit_message in core.h;
  * core_rec_type_name, core_notify_kind_name in entry.h). Each is a table
- * indexed by the enum; a value outside it reads as "unknown".
+ * indexed by the enum; a value outside it reads as "unknown" ("other" for
+ * core_op_name, the metrics' label for it).
  */
 #include "core.h"
 #include "entry.h"
@@ -43,6 +44,30 @@ const char *core_code_name(enum core_code code)
 		[CORE_LIMIT] = "limit_exceeded",
 	};
 	return name_of(names, COUNT_OF(names), (unsigned)code);
+}
+
+const char *core_op_name(enum core_op op)
+{
+	static const char *const names[CORE_OP_COUNT] = {
+		[CORE_OP_NONE] = "none",
+		[CORE_OP_BOOK] = "book",
+		[CORE_OP_CANCEL] = "cancel",
+		[CORE_OP_PAY] = "pay",
+		[CORE_OP_EVENT_PATCH] = "event_patch",
+		[CORE_OP_EVENT_GET] = "event_get",
+		[CORE_OP_BOOKING_GET] = "booking_get",
+		[CORE_OP_TICK] = "tick",
+		[CORE_OP_CUSTOMER_BOOKINGS] = "customer_bookings",
+		[CORE_OP_EVENT_LIST] = "event_list",
+		[CORE_OP_ORG_CREATE] = "org_create",
+		[CORE_OP_LOCATION_CREATE] = "location_create",
+		[CORE_OP_INSTRUCTOR_CREATE] = "instructor_create",
+		[CORE_OP_CUSTOMER_UPSERT] = "customer_upsert",
+		[CORE_OP_SERIES_CREATE] = "series_create",
+		[CORE_OP_GENERATE] = "generate",
+		[CORE_OP_ARCHIVE] = "archive",
+	};
+	return (unsigned)op < CORE_OP_COUNT && names[op] ? names[op] : "other";
 }
 
 const char *core_limit_message(const struct core_resp *resp, char *buf,
