@@ -88,6 +88,11 @@ struct same_case {
 	bool ok;  /* what both must say: accepted */
 };
 
+static size_t case_len(const struct same_case *c)
+{
+	return c->n ? c->n : strlen(c->v);
+}
+
 /* The same good and bad values through HTTP and the binary protocol:
  * ids, idempotency keys, customer ids and free text; both must accept
  * exactly the same ones (the binary protocol took "01" and keys with NUL
@@ -126,7 +131,7 @@ static void test_same_inputs(bc_client *svc)
 	};
 	for (size_t i = 0; i < sizeof(ids_) / sizeof(ids_[0]); i++) {
 		const struct same_case *c = &ids_[i];
-		size_t n = c->n ? c->n : strlen(c->v);
+		size_t n = case_len(c);
 		bool h_ok, b_ok;
 		/* the path: as it would be typed, a space percent-encoded */
 		snprintf(path, sizeof(path), "/v1/events/%.*s", (int)n, c->v);
@@ -195,8 +200,8 @@ static void test_same_inputs(bc_client *svc)
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct same_case *c = &keys[i];
-		size_t n = c->n ? c->n : strlen(c->v);
-		char hdr[400], cust[32], bkey[300];
+		size_t n = case_len(c);
+		char hdr[400], cust[32];
 		snprintf(cust, sizeof(cust), "same-h-%zu", i);
 		snprintf(body, sizeof(body), "{\"customer_id\":\"%s\"}", cust);
 		snprintf(path, sizeof(path), "/v1/events/%s/bookings", ev_s);
@@ -208,24 +213,8 @@ static void test_same_inputs(bc_client *svc)
 					: http_status("POST", path, hdr, body,
 						      strlen(body));
 		snprintf(cust, sizeof(cust), "same-bk");
-		memcpy(bkey, c->v, n);
-		{
-			struct buf buf = { 0 };
-			msgpack_packer pk;
-			struct bc_answer a;
-			size_t start;
-			frame_map_start(&buf, &pk, &start, 5);
-			mp_pack_kv_uint(&pk, "id", 7000 + i);
-			mp_pack_kv_str(&pk, "op", "book");
-			mp_pack_kv_uint(&pk, "event_id", ev);
-			mp_pack_kv_str(&pk, "customer_id", cust);
-			mp_pack_str(&pk, "key");
-			mp_pack_strn(&pk, bkey, n);
-			mp_frame_end(buf.data, start, buf.size);
-			CHECK(send_all(cfd, buf.data, buf.size));
-			bc = raw_read_answer(cfd, &a) == 0 ? a.code : -1;
-			buf_free(&buf);
-		}
+		bc = bin_one(cfd, "book", "key", c->v, n, "customer_id", cust,
+			     "event_id", ev);
 		if ((hs == 201) != c->ok ||
 		    (bc == BC_OK || bc == BC_ALREADY_BOOKED) != c->ok) {
 			fprintf(stderr,
@@ -245,7 +234,7 @@ static void test_same_inputs(bc_client *svc)
 	};
 	for (size_t i = 0; i < sizeof(custs) / sizeof(custs[0]); i++) {
 		const struct same_case *c = &custs[i];
-		size_t n = c->n ? c->n : strlen(c->v);
+		size_t n = case_len(c);
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: cu-h-%zu\r\n", i);
 		esc[json_str(esc, c->v, n)] = '\0';
@@ -280,7 +269,7 @@ static void test_same_inputs(bc_client *svc)
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		const struct same_case *c = &texts[i];
-		size_t n = c->n ? c->n : strlen(c->v);
+		size_t n = case_len(c);
 		esc[json_str(esc, c->v, n)] = '\0';
 		snprintf(body, sizeof(body),
 			 "{\"name\":%s,\"timezone\":\"UTC\"}", esc);
