@@ -30,17 +30,12 @@
 
 static void customer_stage(struct batch *b, const char *id, int64_t at);
 
+/* A booking status's name, NULL for none or one this build does not know. */
 static const char *status_name(uint8_t s)
 {
-	switch (s) {
-	case CORE_BOOKING_CONFIRMED: return "confirmed";
-	case CORE_BOOKING_PENDING_PAYMENT: return "pending_payment";
-	case CORE_BOOKING_WAITLISTED: return "waitlisted";
-	case CORE_BOOKING_CANCELLED: return "cancelled";
-	case CORE_BOOKING_EXPIRED: return "expired";
-	case CORE_BOOKING_PAYMENT_FAILED: return "payment_failed";
-	default: return NULL;
-	}
+	const char *name = core_booking_status_name(s);
+
+	return strcmp(name, "unknown") == 0 ? NULL : name;
 }
 
 /* The customer of a booking as a COPY field: known when the batch created
