@@ -85,8 +85,8 @@
 #define AUTH_JWT_TIME_S_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define AUTH__STRIPE_HEADER_SIZE_MAX 8192
 #define AUTH__STRIPE_V1_COUNT_MAX 8
-#define AUTH__STRIPE_T_DIGITS_MAX 15   /* seconds; year 33658 */
-#define AUTH__STRIPE_COUNT 256         /* mutexes per limiter kind */
+#define AUTH__STRIPE_T_DIGITS_MAX 15 /* seconds; year 33658 */
+#define AUTH__STRIPE_COUNT 256	     /* mutexes per limiter kind */
 #define AUTH__BUCKET_COUNT_MAX (1u << 24)
 #define AUTH__RETRY_AFTER_S_MAX 86400
 #define AUTH__IDEM_TAG UINT64_C(0x626f6f6b642d6964) /* "bookd-id" */
@@ -468,7 +468,8 @@ static bool auth__hex_decode(const char *s, size_t n, uint8_t *out,
 static json_t *auth__json(const uint8_t *p, size_t n)
 {
 	json_error_t err;
-	json_t *j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &err);
+	json_t *j =
+		json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &err);
 
 	if (j && !json_is_object(j)) {
 		json_decref(j);
@@ -519,7 +520,8 @@ static enum auth_result auth__jwt(const struct auth_config *cfg,
 	if (!dot1)
 		return AUTH_BAD_TOKEN;
 	dot2 = memchr(dot1 + 1, '.', token_size - (size_t)(dot1 + 1 - token));
-	if (!dot2 || memchr(dot2 + 1, '.', token_size - (size_t)(dot2 + 1 - token)))
+	if (!dot2 ||
+	    memchr(dot2 + 1, '.', token_size - (size_t)(dot2 + 1 - token)))
 		return AUTH_BAD_TOKEN;
 	if (dot1 == token || dot2 == dot1 + 1 || dot2 + 1 == token + token_size)
 		return AUTH_BAD_TOKEN; /* an empty part ("alg none" has one) */
@@ -715,9 +717,9 @@ int auth_acts_for(const struct auth_principal *who, const char *s, size_t n,
 		  char out[CORE_CUSTOMER_ID_SIZE_MAX + 1])
 {
 	if (who->role == AUTH_CUSTOMER) {
-		if (n && (n != strnlen(who->customer_id,
-				      sizeof(who->customer_id)) ||
-			  memcmp(s, who->customer_id, n) != 0))
+		if (n &&
+		    (n != strnlen(who->customer_id, sizeof(who->customer_id)) ||
+		     memcmp(s, who->customer_id, n) != 0))
 			return -EPERM;
 		memmove(out, who->customer_id, CORE_CUSTOMER_ID_SIZE_MAX + 1);
 		return 0;
@@ -831,7 +833,8 @@ struct auth_limiter *auth_limiter_new(const struct auth_limit_config *cfg)
 	struct auth_limiter *l;
 	unsigned k, s;
 
-	if (cfg->bucket_count == 0 || cfg->bucket_count > AUTH__BUCKET_COUNT_MAX) {
+	if (cfg->bucket_count == 0 ||
+	    cfg->bucket_count > AUTH__BUCKET_COUNT_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -35,7 +35,7 @@
 /* A trusted proxy: an address or a CIDR block, or "unix" (peers on a unix
  * socket). */
 struct auth_proxy {
-	uint8_t family;      /* AF_INET, AF_INET6, or AF_UNIX */
+	uint8_t family;	     /* AF_INET, AF_INET6, or AF_UNIX */
 	uint8_t prefix_bits; /* 32 or 128 for one address */
 	uint8_t addr[16];
 };
@@ -71,7 +71,7 @@ size_t auth_client_address(const struct auth_config *cfg, const char *peer,
 			   char out[AUTH_ADDRESS_SIZE]);
 
 enum auth_role {
-	AUTH_NONE = 0,  /* no or unknown credentials */
+	AUTH_NONE = 0, /* no or unknown credentials */
 	AUTH_ANON,
 	AUTH_CUSTOMER,
 	AUTH_SERVICE,
@@ -85,10 +85,10 @@ struct auth_principal {
 
 enum auth_result {
 	AUTH_OK = 0,
-	AUTH_MISSING,     /* no token */
-	AUTH_BAD_TOKEN,   /* unknown key, malformed JWT, bad signature,
+	AUTH_MISSING,	/* no token */
+	AUTH_BAD_TOKEN, /* unknown key, malformed JWT, bad signature,
 			 * exp missing, exp/nbf/iat not integer seconds */
-	AUTH_EXPIRED,     /* JWT exp passed */
+	AUTH_EXPIRED,	/* JWT exp passed */
 };
 
 /* token is what follows "Bearer " (not NUL-terminated). */
@@ -144,9 +144,9 @@ uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
  * address's. */
 enum auth_limit_kind {
 	AUTH_LIMIT_ADDRESS = 0, /* per client address (auth_client_address) */
-	AUTH_LIMIT_KEY,         /* per anon key */
-	AUTH_LIMIT_CUSTOMER,    /* per customer (JWT sub) */
-	AUTH_LIMIT_SERVICE,     /* the service key */
+	AUTH_LIMIT_KEY,		/* per anon key */
+	AUTH_LIMIT_CUSTOMER,	/* per customer (JWT sub) */
+	AUTH_LIMIT_SERVICE,	/* the service key */
 	AUTH_LIMIT_KIND_COUNT
 };
 

@@ -57,10 +57,10 @@ struct bin_conn {
 	bool hello_done;
 	bool closing;
 	struct auth_principal who;
-	uint64_t limit_key;    /* anon: its key; customer: its id */
-	uint64_t batch_id;     /* the batch whose first batch_resume items went */
+	uint64_t limit_key; /* anon: its key; customer: its id */
+	uint64_t batch_id;  /* the batch whose first batch_resume items went */
 	uint32_t batch_resume;
-	core_time now;         /* read once per parse() */
+	core_time now; /* read once per parse() */
 };
 
 _Static_assert(FLD_IDEM_KEY_SIZE_MAX == MP_KEY_SIZE_MAX, "one key rule");
@@ -71,10 +71,7 @@ static pthread_key_t bin__zone_key;
 static pthread_once_t bin__zone_once = PTHREAD_ONCE_INIT;
 static __thread msgpack_zone *bin__zone;
 
-static void bin__zone_free(void *z)
-{
-	msgpack_zone_free(z);
-}
+static void bin__zone_free(void *z) { msgpack_zone_free(z); }
 
 static void bin__zone_key_init(void)
 {
@@ -92,8 +89,9 @@ static msgpack_zone *bin__zone_get(void)
 	return bin__zone;
 }
 
-__attribute__((format(printf, 3, 4))) static int
-bin__fail(struct bin_err *e, const char *code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int bin__fail(struct bin_err *e,
+							   const char *code,
+							   const char *fmt, ...)
 {
 	va_list ap;
 
@@ -115,7 +113,8 @@ static int bin__id(const msgpack_object *m, const char *name, bool required,
 
 	if (!o) {
 		if (required)
-			return bin__fail(e, "invalid_request", "%s required", name);
+			return bin__fail(e, "invalid_request", "%s required",
+					 name);
 		return 0;
 	}
 	/* an integer, or a string as HTTP's ids (fld_id_parse: "01" is
@@ -126,7 +125,8 @@ static int bin__id(const msgpack_object *m, const char *name, bool required,
 		if (mp_str(o, &s, &n) != 0 || fld_id_parse(s, n, out) != 0)
 			return bin__fail(e, "invalid_request",
 					 "%s: not an id (a decimal 1..2^64-1 "
-					 "without leading zeros)", name);
+					 "without leading zeros)",
+					 name);
 		return 0;
 	}
 	if (mp_id(o, out) != 0)
@@ -141,7 +141,8 @@ static int bin__text(const msgpack_object *m, const char *name, bool required,
 
 	if (!o) {
 		if (required)
-			return bin__fail(e, "invalid_request", "%s required", name);
+			return bin__fail(e, "invalid_request", "%s required",
+					 name);
 		return 0;
 	}
 	if (mp_str_copy(o, dst, cap) != 0)
@@ -164,7 +165,8 @@ static int bin__u32(const msgpack_object *m, const char *name, bool required,
 
 	if (!o) {
 		if (required)
-			return bin__fail(e, "invalid_request", "%s required", name);
+			return bin__fail(e, "invalid_request", "%s required",
+					 name);
 		return 0;
 	}
 	if (mp_uint(o, &v) != 0 || v > UINT32_MAX)
@@ -201,8 +203,8 @@ static int bin__time(const msgpack_object *m, const char *name, core_time *out,
 	}
 	if (mp_str(o, &s, &n) == 0 && fld_time_parse(s, n, out) == 0)
 		return 0;
-	return bin__fail(e, "invalid_request", "%s: ms since the epoch or RFC 3339",
-			 name);
+	return bin__fail(e, "invalid_request",
+			 "%s: ms since the epoch or RFC 3339", name);
 }
 
 /* The customer id of a request: given, or the JWT's. */
@@ -248,7 +250,8 @@ static int bin__key(const msgpack_object *m, const struct op_def *def,
 	if (mp_str(o, s, n) != 0 || !fld_idem_key_valid(*s, *n))
 		return bin__fail(e, "invalid_request",
 				 "key: 1-%d bytes of printable ASCII (as "
-				 "HTTP's Idempotency-Key)", FLD_IDEM_KEY_SIZE_MAX);
+				 "HTTP's Idempotency-Key)",
+				 FLD_IDEM_KEY_SIZE_MAX);
 	ASSERT(*n > 0);
 	return 0;
 }
@@ -302,8 +305,8 @@ static int bin__book_fields(const msgpack_object *m, const struct bin_conn *st,
 			    struct op_in *in, struct bin_err *e)
 {
 	return bin__id(m, "event_id", true, &in->event_id, e) ||
-		       bin__customer(m, st, in->customer_id, e) ||
-		       bin__payment(m, &in->u.payment, e)
+			       bin__customer(m, st, in->customer_id, e) ||
+			       bin__payment(m, &in->u.payment, e)
 		       ? -EINVAL
 		       : 0;
 }
@@ -334,11 +337,13 @@ static int bin__series(const msgpack_object *m, struct core_series_spec *s,
 	    bin__u32(m, "capacity", true, &s->capacity, e) ||
 	    bin__u32(m, "waitlist_capacity", false, &s->waitlist_capacity, e) ||
 	    bin__u32(m, "price_cents", false, &s->price_cents, e) ||
-	    bin__text(m, "timezone", true, s->timezone, sizeof(s->timezone), e) ||
+	    bin__text(m, "timezone", true, s->timezone, sizeof(s->timezone),
+		      e) ||
 	    bin__u32(m, "duration_min", true, &s->duration_min, e))
 		return -EINVAL;
 	if (!fld_timezone_valid(s->timezone))
-		return bin__fail(e, "invalid_request", "timezone: not an IANA zone");
+		return bin__fail(e, "invalid_request",
+				 "timezone: not an IANA zone");
 	if ((o = mp_get(m, "currency"))) {
 		const char *c;
 		size_t n;
@@ -422,8 +427,7 @@ static int bin__list(const msgpack_object *m, const struct bin_conn *st,
 	    bin__id(m, "location_id", false, &l->location_id, e) ||
 	    bin__id(m, "instructor_id", false, &l->instructor_id, e) ||
 	    bin__time(m, "from", &l->from, e) ||
-	    bin__time(m, "to", &l->to, e) ||
-	    bin__limit_field(m, &l->limit, e))
+	    bin__time(m, "to", &l->to, e) || bin__limit_field(m, &l->limit, e))
 		return -EINVAL;
 	if (l->to <= l->from)
 		return bin__fail(e, "invalid_request", "to must be after from");
@@ -433,8 +437,8 @@ static int bin__list(const msgpack_object *m, const struct bin_conn *st,
 		uint64_t id;
 		int used = 0;
 		if (mp_str_copy(o, cur, sizeof(cur)) != 0 ||
-		    sscanf(cur, "%" SCNd64 ".%" SCNu64 "%n", &at, &id,
-			   &used) != 2 ||
+		    sscanf(cur, "%" SCNd64 ".%" SCNu64 "%n", &at, &id, &used) !=
+			    2 ||
 		    (size_t)used != strlen(cur) || id == 0)
 			return bin__fail(e, "invalid_request",
 					 "cursor: not one of ours");
@@ -457,8 +461,8 @@ static int bin__patch(const msgpack_object *m, struct op_in *in,
 		return -EINVAL;
 	if (cap) {
 		if (mp_int(cap, &c) != 0 || c < 0 || c > CORE_CAPACITY_MAX)
-			return bin__fail(e, "invalid_request", "capacity: 0..%d",
-					 CORE_CAPACITY_MAX);
+			return bin__fail(e, "invalid_request",
+					 "capacity: 0..%d", CORE_CAPACITY_MAX);
 		in->u.patch.capacity = c;
 	}
 	if ((o = mp_get(m, "status"))) {
@@ -486,7 +490,8 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 
 	switch (op) {
 	case MP_OP_ORG_CREATE:
-		if (bin__text(m, "name", true, cat->name, sizeof(cat->name), e) ||
+		if (bin__text(m, "name", true, cat->name, sizeof(cat->name),
+			      e) ||
 		    bin__text(m, "timezone", true, cat->timezone,
 			      sizeof(cat->timezone), e))
 			return -EINVAL;
@@ -497,27 +502,26 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 	case MP_OP_LOCATION_CREATE:
 	case MP_OP_INSTRUCTOR_CREATE:
 		return bin__id(m, "org_id", true, &cat->org_id, e) ||
-			       bin__text(m, "name", true, cat->name,
-					 sizeof(cat->name), e)
+				       bin__text(m, "name", true, cat->name,
+						 sizeof(cat->name), e)
 			       ? -EINVAL
 			       : 0;
 	case MP_OP_CUSTOMER_CREATE:
 		if (bin__customer(m, st, in->customer_id, e) ||
 		    bin__text(m, "name", false, cat->name, sizeof(cat->name),
 			      e) ||
-		    bin__text(m, "email", false, cat->email,
-			      sizeof(cat->email), e))
+		    bin__text(m, "email", false, cat->email, sizeof(cat->email),
+			      e))
 			return -EINVAL;
 		memcpy(x->customer_id, in->customer_id, sizeof(x->customer_id));
 		return 0;
-	case MP_OP_SERIES_CREATE:
-		return bin__series(m, &in->u.series, e);
+	case MP_OP_SERIES_CREATE: return bin__series(m, &in->u.series, e);
 	case MP_OP_GENERATE:
 		if ((o = mp_get(m, "until")) &&
 		    bin__date(o, "until", &in->u.generate.until, e))
 			return -EINVAL;
-		return bin__id(m, "series_id", false,
-			       &in->u.generate.series_id, e);
+		return bin__id(m, "series_id", false, &in->u.generate.series_id,
+			       e);
 	case MP_OP_EVENT_GET:
 		return bin__id(m, "event_id", true, &in->event_id, e);
 	case MP_OP_EVENT_LIST:
@@ -525,10 +529,8 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 			return -EINVAL;
 		x->limit = in->u.list.limit;
 		return 0;
-	case MP_OP_EVENT_PATCH:
-		return bin__patch(m, in, e);
-	case MP_OP_BOOK:
-		return bin__book_fields(m, st, in, e);
+	case MP_OP_EVENT_PATCH: return bin__patch(m, in, e);
+	case MP_OP_BOOK: return bin__book_fields(m, st, in, e);
 	case MP_OP_CANCEL:
 		return bin__id(m, "booking_id", true, &in->booking_id, e);
 	case MP_OP_BOOKING_GET:
@@ -538,11 +540,10 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 		return bin__id(m, "booking_id", true, &in->booking_id, e);
 	case MP_OP_CUSTOMER_BOOKINGS:
 		return bin__customer(m, st, in->customer_id, e) ||
-			       bin__limit_field(m, &in->u.limit, e)
+				       bin__limit_field(m, &in->u.limit, e)
 			       ? -EINVAL
 			       : 0;
-	default:
-		return bin__fail(e, "invalid_request", "unknown op");
+	default: return bin__fail(e, "invalid_request", "unknown op");
 	}
 }
 
@@ -594,10 +595,13 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 	mp_pack_kv_uint(pk, "wal_durable_lsn", s.wal_durable_lsn);
 	mp_pack_kv_uint(pk, "wal_sync_count", s.wal_sync_count);
 	mp_pack_kv_uint(pk, "wal_sync_us_avg",
-			s.wal_sync_count ? s.wal_sync_ns_total / s.wal_sync_count / 1000 : 0);
+			s.wal_sync_count
+				? s.wal_sync_ns_total / s.wal_sync_count / 1000
+				: 0);
 	mp_pack_kv_uint(pk, "wal_sync_us_max", s.wal_sync_ns_max / 1000);
 	mp_pack_kv_int(pk, "wal_error", s.wal_error);
-	mp_pack_kv_str(pk, "repl_state", s.repl_state ? s.repl_state : "disabled");
+	mp_pack_kv_str(pk, "repl_state",
+		       s.repl_state ? s.repl_state : "disabled");
 	mp_pack_kv_uint(pk, "repl_lag_records", s.repl_lag_records);
 	mp_pack_str(pk, "repl_lag_seconds");
 	msgpack_pack_double(pk, s.repl_lag_seconds);
@@ -631,9 +635,10 @@ static bool bin__limit(struct srv_conn *c, const struct bin_conn *st,
 		ok = auth_limit_take(l, AUTH_LIMIT_ADDRESS,
 				     srv_conn_peer_key(c), now, &retry) &&
 		     (def->limit == OP_LIMIT_ADDRESS ||
-		      auth_limit_take(l, st->who.role == AUTH_CUSTOMER
-						 ? AUTH_LIMIT_CUSTOMER
-						 : AUTH_LIMIT_KEY,
+		      auth_limit_take(l,
+				      st->who.role == AUTH_CUSTOMER
+					      ? AUTH_LIMIT_CUSTOMER
+					      : AUTH_LIMIT_KEY,
 				      st->limit_key, now, &retry));
 	if (ok)
 		return true;
@@ -653,7 +658,8 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 	struct bin_w w;
 	msgpack_packer *pk;
 	const char *code = NULL, *msg = NULL;
-	static const char *const roles[] = { "none", "anon", "customer", "service" };
+	static const char *const roles[] = { "none", "anon", "customer",
+					     "service" };
 
 	if (!mp_get(m, "v") || mp_get_uint(m, "v", &v) != 0) {
 		code = "unauthorized";
@@ -668,8 +674,7 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 	} else {
 		switch (auth_bearer(srv_auth(srv_conn_srv(c)), tok, n, st->now,
 				    &st->who)) {
-		case AUTH_OK:
-			break;
+		case AUTH_OK: break;
 		case AUTH_EXPIRED:
 			code = "token_expired";
 			msg = "token expired";
@@ -711,10 +716,10 @@ static int bin__hello(struct srv_conn *c, struct bin_conn *st,
 		return -1;
 	}
 	st->hello_done = true;
-	st->limit_key = st->who.role == AUTH_CUSTOMER ?
-				auth_limit_key(st->who.customer_id,
-					       strlen(st->who.customer_id)) :
-				auth_limit_key(tok, n);
+	st->limit_key = st->who.role == AUTH_CUSTOMER
+				? auth_limit_key(st->who.customer_id,
+						 strlen(st->who.customer_id))
+				: auth_limit_key(tok, n);
 	return 0;
 }
 
@@ -722,7 +727,8 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 		      const msgpack_object *m, uint64_t id)
 {
 	const msgpack_object *items = mp_get(m, "items");
-	struct bin_ctx x = { .id = id, .op = MP_OP_BOOK_BATCH,
+	struct bin_ctx x = { .id = id,
+			     .op = MP_OP_BOOK_BATCH,
 			     .role = (uint8_t)st->who.role };
 	struct bin_err e = { .code = NULL };
 	struct core_req req;
@@ -731,7 +737,8 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 	if (!items || items->type != MSGPACK_OBJECT_ARRAY ||
 	    items->via.array.size == 0 ||
 	    items->via.array.size > MP_BATCH_COUNT_MAX) {
-		bin__fail(&e, "invalid_request", "items: an array of 1-%d bookings",
+		bin__fail(&e, "invalid_request",
+			  "items: an array of 1-%d bookings",
 			  MP_BATCH_COUNT_MAX);
 		bin__answer_error(c, &x, &e);
 		return 0;
@@ -742,12 +749,14 @@ static int bin__batch(struct srv_conn *c, struct bin_conn *st,
 		const msgpack_object *it = &items->via.array.ptr[i];
 		memset(&req, 0, sizeof(req));
 		if (it->type != MSGPACK_OBJECT_MAP) {
-			bin__fail(&e, "invalid_request", "items[%u]: not a map", i);
+			bin__fail(&e, "invalid_request", "items[%u]: not a map",
+				  i);
 		} else if (bin__book(it, st, &req, &e) == 0) {
 			continue;
 		} else {
 			char msg[BIN_MESSAGE_SIZE_MAX + 16];
-			snprintf(msg, sizeof(msg), "items[%u]: %.140s", i, e.message);
+			snprintf(msg, sizeof(msg), "items[%u]: %.140s", i,
+				 e.message);
 			memcpy(e.message, msg, sizeof(e.message) - 1);
 			e.message[sizeof(e.message) - 1] = '\0';
 		}
@@ -841,7 +850,8 @@ static int bin__frame(struct srv_conn *c, struct bin_conn *st,
 	}
 	def = ops_by_bin(op);
 	if (!def || !ops_allows(def, st->who.role)) {
-		bin__fail(&e, "forbidden", "%s: not with this key", mp_op_name(op));
+		bin__fail(&e, "forbidden", "%s: not with this key",
+			  mp_op_name(op));
 		bin__answer_error(c, &x, &e);
 		goto out;
 	}
@@ -889,8 +899,9 @@ static long bin_parse(struct srv_conn *c, void *state, const uint8_t *in,
 		if (size == -2)
 			break;
 		if (size < 0) {
-			bin__conn_error(c, 0, "frame_too_large",
-					"a frame is 1..1048572 bytes after its length");
+			bin__conn_error(
+				c, 0, "frame_too_large",
+				"a frame is 1..1048572 bytes after its length");
 			st->closing = true;
 			return -1;
 		}

@@ -61,8 +61,8 @@ void bin__head(msgpack_packer *pk, const struct bin_ctx *x, const char *code,
 	       unsigned more);
 /* A refusal as an answer frame: into b, or as the connection's next
  * answer; bin__conn_error for a request without context (id only). */
-void bin__error_to(struct srv_conn *c, struct buf *b,
-		   const struct bin_ctx *x, const struct bin_err *e);
+void bin__error_to(struct srv_conn *c, struct buf *b, const struct bin_ctx *x,
+		   const struct bin_err *e);
 void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
 		       const struct bin_err *e);
 void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,

@@ -25,10 +25,10 @@ int bin__http_status(const char *code)
 		const char *code;
 		int status;
 	} t[] = {
-		{ "unauthorized", 401 },      { "token_expired", 401 },
-		{ "forbidden", 403 },         { "rate_limited", 429 },
-		{ "frame_too_large", 413 },   { "unavailable", 503 },
-		{ "overloaded", 503 },        { "not_found", 404 },
+		{ "unauthorized", 401 },    { "token_expired", 401 },
+		{ "forbidden", 403 },	    { "rate_limited", 429 },
+		{ "frame_too_large", 413 }, { "unavailable", 503 },
+		{ "overloaded", 503 },	    { "not_found", 404 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -85,8 +85,8 @@ void bin__end(struct bin_w *w)
 }
 
 /* The head of an answer: id, [index, count], code; n more pairs follow. */
-void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
-		      const char *code, unsigned more)
+void bin__head(msgpack_packer *pk, const struct bin_ctx *x, const char *code,
+	       unsigned more)
 {
 	ASSERT(code);
 	ASSERT(!x->batch || x->index < x->count); /* an item of its batch */
@@ -99,10 +99,11 @@ void bin__head(msgpack_packer *pk, const struct bin_ctx *x,
 	mp_pack_kv_str(pk, "code", code);
 }
 
-void bin__error_to(struct srv_conn *c, struct buf *b,
-			  const struct bin_ctx *x, const struct bin_err *e)
+void bin__error_to(struct srv_conn *c, struct buf *b, const struct bin_ctx *x,
+		   const struct bin_err *e)
 {
-	srv_count_response(c, e->status ? e->status : bin__http_status(e->code));
+	srv_count_response(c,
+			   e->status ? e->status : bin__http_status(e->code));
 	struct bin_w w;
 	msgpack_packer *pk;
 
@@ -115,14 +116,14 @@ void bin__error_to(struct srv_conn *c, struct buf *b,
 }
 
 void bin__answer_error(struct srv_conn *c, const struct bin_ctx *x,
-			      const struct bin_err *e)
+		       const struct bin_err *e)
 {
 	bin__error_to(c, srv_answer_begin(c), x, e);
 	srv_answer_done(c);
 }
 
 void bin__conn_error(struct srv_conn *c, uint64_t id, const char *code,
-			    const char *message)
+		     const char *message)
 {
 	struct bin_ctx x = { .id = id };
 	struct bin_err e = { .code = code };
@@ -156,21 +157,11 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 	uint32_t n;
 
 	switch (a->type) {
-	case OP_ANS_ID:
-		msgpack_pack_uint64(pk, resp->id);
-		break;
-	case OP_ANS_COUNT:
-		msgpack_pack_uint64(pk, resp->count);
-		break;
-	case OP_ANS_MORE:
-		pack_bool(pk, resp->more);
-		break;
-	case OP_ANS_NULL:
-		msgpack_pack_nil(pk);
-		break;
-	case OP_ANS_EVENT:
-		mp_pack_event(pk, &resp->event);
-		break;
+	case OP_ANS_ID: msgpack_pack_uint64(pk, resp->id); break;
+	case OP_ANS_COUNT: msgpack_pack_uint64(pk, resp->count); break;
+	case OP_ANS_MORE: pack_bool(pk, resp->more); break;
+	case OP_ANS_NULL: msgpack_pack_nil(pk); break;
+	case OP_ANS_EVENT: mp_pack_event(pk, &resp->event); break;
 	case OP_ANS_EVENTS:
 		n = events_n(resp, views);
 		msgpack_pack_array(pk, n);
@@ -182,17 +173,16 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 		if (resp->more && n > 0) {
 			char cur[BC_CURSOR_SIZE];
 			const struct core_event_view *l = &views->events[n - 1];
-			int cn = snprintf(cur, sizeof(cur), "%" PRId64 ".%" PRIu64,
-					  l->start_at, l->id);
+			int cn = snprintf(cur, sizeof(cur),
+					  "%" PRId64 ".%" PRIu64, l->start_at,
+					  l->id);
 			ASSERT(cn > 0 && (size_t)cn < sizeof(cur));
 			mp_pack_strn(pk, cur, (size_t)cn);
 		} else {
 			msgpack_pack_nil(pk);
 		}
 		break;
-	case OP_ANS_BOOKING:
-		mp_pack_booking(pk, &resp->booking);
-		break;
+	case OP_ANS_BOOKING: mp_pack_booking(pk, &resp->booking); break;
 	case OP_ANS_PROMOTED:
 		if (resp->has_promoted)
 			mp_pack_booking(pk, &resp->promoted);
@@ -205,9 +195,7 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 		for (uint32_t i = 0; i < n; i++)
 			mp_pack_booking(pk, &views->bookings[i]);
 		break;
-	case OP_ANS_CUSTOMER_ID:
-		mp_pack_str(pk, x->customer_id);
-		break;
+	case OP_ANS_CUSTOMER_ID: mp_pack_str(pk, x->customer_id); break;
 	default: /* an echo the binary context does not carry */
 		ASSERT(!"an answer field the binary protocol cannot write");
 		msgpack_pack_nil(pk);
@@ -227,8 +215,9 @@ static void pack_answer(msgpack_packer *pk, const struct op_ans *ans,
 			mp_pack_str(pk, a->name);
 			if (a->type == OP_ANS_OBJECT) {
 				ASSERT(i + a->sub < n);
-				msgpack_pack_map(pk, ops_answer_fields(
-							     a + 1, a->sub, OP_BIN));
+				msgpack_pack_map(pk, ops_answer_fields(a + 1,
+								       a->sub,
+								       OP_BIN));
 				pack_answer(pk, a + 1, a->sub, x, resp, views);
 			} else {
 				pack_value(pk, a, x, resp, views);
@@ -239,9 +228,9 @@ static void pack_answer(msgpack_packer *pk, const struct op_ans *ans,
 	}
 }
 
-void bin_render(struct srv_conn *c, void *state, const void *ctx,
-		       int rc, const struct core_resp *resp,
-		       const struct srv_views *views, struct buf *out)
+void bin_render(struct srv_conn *c, void *state, const void *ctx, int rc,
+		const struct core_resp *resp, const struct srv_views *views,
+		struct buf *out)
 {
 	const struct bin_ctx *x = ctx;
 	struct bin_err e = { .code = NULL };
@@ -289,7 +278,8 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx,
 	if (def && def->answer) {
 		bin__head(pk, x, "ok",
 			  ops_answer_fields(def->answer, def->answer_count,
-					    OP_BIN) + replayed);
+					    OP_BIN) +
+				  replayed);
 		pack_answer(pk, def->answer, def->answer_count, x, resp, views);
 	} else {
 		bin__head(pk, x, "internal", 1);

@@ -40,18 +40,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FLD__ID_DIGITS_MAX 20   /* UINT64_MAX = 18446744073709551615 */
-#define FLD__FRAC_DIGITS_MAX 9  /* nanoseconds: RFC 3339 allows more, we don't */
+#define FLD__ID_DIGITS_MAX 20  /* UINT64_MAX = 18446744073709551615 */
+#define FLD__FRAC_DIGITS_MAX 9 /* nanoseconds: RFC 3339 allows more, we don't */
 #define FLD__MS_PER_DAY INT64_C(86400000)
 #define FLD__WEEKDAY_ECHO_MAX 8 /* bytes of a bad weekday quoted back */
 
 _Static_assert(FLD_TIME_SIZE >= sizeof("-292275055-05-16T16:47:04.192Z"),
 	       "fld time size holds any core_time");
 
-static bool fld__digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
+static bool fld__digit(char c) { return c >= '0' && c <= '9'; }
 
 /* n decimal digits at s as an int; false if any is not a digit. */
 static bool fld__digits(const char *s, size_t n, int *out)
@@ -282,7 +279,8 @@ int fld_time_parse(const char *s, size_t n, core_time *out)
 	ASSERT(ms >= 0);
 	ASSERT(ms < 1000);
 	*out = days * FLD__MS_PER_DAY +
-	       ((int64_t)h * 3600 + mi * 60 + sec - offset_min * 60) * 1000 + ms;
+	       ((int64_t)h * 3600 + mi * 60 + sec - offset_min * 60) * 1000 +
+	       ms;
 	return 0;
 }
 
@@ -338,7 +336,8 @@ bool fld_timezone_valid(const char *name)
 {
 	struct tz *z = NULL;
 
-	if (!name || !*name || strnlen(name, CORE_TZ_SIZE_MAX) >= CORE_TZ_SIZE_MAX)
+	if (!name || !*name ||
+	    strnlen(name, CORE_TZ_SIZE_MAX) >= CORE_TZ_SIZE_MAX)
 		return false;
 	if (tz_load(name, &z) < 0)
 		return false;
@@ -352,15 +351,20 @@ int fld_weekday_error(const char *s, size_t n, char *err, size_t err_size)
 	size_t k = 0;
 
 	if (!s)
-		return snprintf(err, err_size, "weekdays: an array of \"MO\".."
+		return snprintf(err, err_size,
+				"weekdays: an array of \"MO\".."
 				"\"SU\"");
-	for (size_t i = 0; i < n && k < FLD__WEEKDAY_ECHO_MAX; i++) /* printable */
+	for (size_t i = 0; i < n && k < FLD__WEEKDAY_ECHO_MAX;
+	     i++) /* printable */
 		v[k++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' &&
-				 s[i] != '\\' ? s[i] : '?';
+					 s[i] != '\\'
+				 ? s[i]
+				 : '?';
 	v[k] = '\0';
 	return snprintf(err, err_size,
 			"weekdays: unknown day \"%s%s\" (MO, TU, WE, TH, FR, "
-			"SA, SU)", v, n > k ? "..." : "");
+			"SA, SU)",
+			v, n > k ? "..." : "");
 }
 
 int fld_series_check(const struct core_series_spec *s, char *err,
@@ -374,8 +378,7 @@ int fld_series_check(const struct core_series_spec *s, char *err,
 		last = tz_days_from_civil(s->last_date.year, s->last_date.month,
 					  s->last_date.day);
 		if (last < first) {
-			snprintf(err, err_size,
-				 "last_date: before first_date");
+			snprintf(err, err_size, "last_date: before first_date");
 			return -EINVAL;
 		}
 	}
@@ -394,12 +397,9 @@ int fld_series_check(const struct core_series_spec *s, char *err,
 const char *fld_event_status_name(uint8_t status)
 {
 	switch (status) {
-	case CORE_EVENT_SCHEDULED:
-		return "scheduled";
-	case CORE_EVENT_CANCELLED:
-		return "cancelled";
-	default:
-		return "unknown";
+	case CORE_EVENT_SCHEDULED: return "scheduled";
+	case CORE_EVENT_CANCELLED: return "cancelled";
+	default: return "unknown";
 	}
 }
 
@@ -418,9 +418,8 @@ static const struct {
 	[CORE_OK] = { 500, "internal", "internal error" },
 	[CORE_EVENT_FULL] = { 409, "event_full",
 			      "the event is full and so is its waitlist" },
-	[CORE_ALREADY_BOOKED] = {
-		409, "already_booked",
-		"the customer already has a booking on this event" },
+	[CORE_ALREADY_BOOKED] = { 409, "already_booked",
+				  "the customer already has a booking on this event" },
 	[CORE_NOT_BOOKABLE] = { 409, "event_not_bookable",
 				"the event is cancelled or has started" },
 	[CORE_NO_EVENT] = { 404, "not_found", "no such event" },
@@ -428,9 +427,8 @@ static const struct {
 	[CORE_NO_ORG] = { 404, "not_found", "org_id: no such org" },
 	[CORE_NO_LOCATION] = { 404, "not_found",
 			       "location_id: no such location in this org" },
-	[CORE_NO_INSTRUCTOR] = {
-		404, "not_found",
-		"instructor_id: no such instructor in this org" },
+	[CORE_NO_INSTRUCTOR] = { 404, "not_found",
+				 "instructor_id: no such instructor in this org" },
 	[CORE_NO_SERIES] = { 404, "not_found", "series_id: no such series" },
 	[CORE_NO_CUSTOMER] = { 404, "not_found", "no such customer" },
 	[CORE_NOT_ACTIVE] = { 409, "booking_not_active",
@@ -443,9 +441,8 @@ static const struct {
 					"capacity: below the seats taken" },
 	[CORE_IDEM_MISMATCH] = { 422, "idempotency_key_reused",
 				 "idempotency key reused for another request" },
-	[CORE_IDEM_IN_FLIGHT] = {
-		409, "idempotency_key_in_flight",
-		"a request with this idempotency key is in flight" },
+	[CORE_IDEM_IN_FLIGHT] = { 409, "idempotency_key_in_flight",
+				  "a request with this idempotency key is in flight" },
 	[CORE_INVALID] = { 400, "invalid_request", "invalid request" },
 	[CORE_FULL] = { 503, "unavailable",
 			"a table is full or the log refused the write" },

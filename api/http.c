@@ -71,6 +71,7 @@
  * Per thread: one joined-body buffer and one answer-body buffer. Nothing is
  * allocated per request except by jansson while reading a JSON body.
  */
+#include "http_render.h"
 #include "http_routes.h"
 
 #include "hex.h"

@@ -25,7 +25,7 @@ static const char b64url[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void http_cursor_encode(core_time start, uint64_t id,
-			  char out[HTTP_CURSOR_SIZE + 1])
+			char out[HTTP_CURSOR_SIZE + 1])
 {
 	uint8_t b[18] = { 0 };
 	size_t o = 0;
@@ -49,8 +49,7 @@ void http_cursor_encode(core_time start, uint64_t id,
 	out[HTTP_CURSOR_SIZE] = '\0';
 }
 
-int http_cursor_decode(const char *s, size_t n, core_time *start,
-			 uint64_t *id)
+int http_cursor_decode(const char *s, size_t n, core_time *start, uint64_t *id)
 {
 	uint8_t b[18] = { 0 };
 	uint32_t acc = 0;
@@ -85,10 +84,7 @@ int http_cursor_decode(const char *s, size_t n, core_time *start,
 
 /* ---- ETags ---- */
 
-uint64_t http_tag_hash(const char *s, size_t n)
-{
-	return XXH3_64bits(s, n);
-}
+uint64_t http_tag_hash(const char *s, size_t n) { return XXH3_64bits(s, n); }
 
 static bool inm_matches(const struct http_ctx *x, const char *etag)
 {
@@ -105,8 +101,8 @@ static bool inm_matches(const struct http_ctx *x, const char *etag)
 
 /* ---- render ---- */
 
-static void render_error(struct buf *out, const struct http_meta *m,
-			 int status, const char *code, const char *msg)
+static void render_error(struct buf *out, const struct http_meta *m, int status,
+			 const char *code, const char *msg)
 {
 	http_write_error(out, status, m, code, msg);
 }
@@ -117,8 +113,8 @@ static void etag_of_event(const struct core_event_view *e, char out[24])
 	snprintf(out, 24, "\"%016" PRIx64 "\"", XXH3_64bits(v, sizeof(v)));
 }
 
-static void etag_of_list(const struct core_event_view *e, uint32_t n,
-			 bool more, char out[24])
+static void etag_of_list(const struct core_event_view *e, uint32_t n, bool more,
+			 char out[24])
 {
 	uint64_t h = XXH3_64bits(&more, sizeof(more));
 
@@ -151,21 +147,11 @@ static void write_value(struct jw *w, const struct op_ans *a,
 	uint32_t n;
 
 	switch (a->type) {
-	case OP_ANS_ID:
-		jw_id(w, resp->id);
-		break;
-	case OP_ANS_COUNT:
-		jw_u64(w, resp->count);
-		break;
-	case OP_ANS_MORE:
-		jw_bool(w, resp->more);
-		break;
-	case OP_ANS_NULL:
-		jw_null(w);
-		break;
-	case OP_ANS_EVENT:
-		jw_event(w, &resp->event);
-		break;
+	case OP_ANS_ID: jw_id(w, resp->id); break;
+	case OP_ANS_COUNT: jw_u64(w, resp->count); break;
+	case OP_ANS_MORE: jw_bool(w, resp->more); break;
+	case OP_ANS_NULL: jw_null(w); break;
+	case OP_ANS_EVENT: jw_event(w, &resp->event); break;
 	case OP_ANS_EVENTS:
 		n = events_n(resp, views);
 		jw_arr_begin(w);
@@ -183,9 +169,7 @@ static void write_value(struct jw *w, const struct op_ans *a,
 			jw_null(w);
 		}
 		break;
-	case OP_ANS_BOOKING:
-		jw_booking(w, &resp->booking);
-		break;
+	case OP_ANS_BOOKING: jw_booking(w, &resp->booking); break;
 	case OP_ANS_PROMOTED:
 		if (resp->has_promoted)
 			jw_booking(w, &resp->promoted);
@@ -201,27 +185,17 @@ static void write_value(struct jw *w, const struct op_ans *a,
 			jw_booking(w, &views->bookings[i]);
 		jw_arr_end(w);
 		break;
-	case OP_ANS_SERIES:
-		jw_series(w, resp->id, &slot->series);
-		break;
-	case OP_ANS_NAME:
-		jw_cstr(w, slot->name);
-		break;
+	case OP_ANS_SERIES: jw_series(w, resp->id, &slot->series); break;
+	case OP_ANS_NAME: jw_cstr(w, slot->name); break;
 	case OP_ANS_NAME_OR_NULL:
 		jw_cstr(w, slot->name[0] ? slot->name : NULL);
 		break;
-	case OP_ANS_TIMEZONE:
-		jw_cstr(w, slot->timezone);
-		break;
+	case OP_ANS_TIMEZONE: jw_cstr(w, slot->timezone); break;
 	case OP_ANS_EMAIL_OR_NULL:
 		jw_cstr(w, slot->email[0] ? slot->email : NULL);
 		break;
-	case OP_ANS_ORG_ID:
-		jw_id(w, slot->org_id);
-		break;
-	case OP_ANS_CUSTOMER_ID:
-		jw_cstr(w, slot->customer_id);
-		break;
+	case OP_ANS_ORG_ID: jw_id(w, slot->org_id); break;
+	case OP_ANS_CUSTOMER_ID: jw_cstr(w, slot->customer_id); break;
 	default:
 		ASSERT(!"an answer field HTTP cannot write");
 		jw_null(w);
@@ -306,14 +280,15 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	    ((x->flags & X_OWN) &&
 	     strncmp(resp->booking.customer_id, x->customer,
 		     sizeof(x->customer)) != 0)) {
-		enum core_code cc = resp->code != CORE_OK ? resp->code
-							  : CORE_NO_BOOKING;
+		enum core_code cc =
+			resp->code != CORE_OK ? resp->code : CORE_NO_BOOKING;
 		char limit[160];
 		code = fld_code_error(cc, &status);
 		render_error(out, &m, status, code,
-			     cc == CORE_LIMIT ? core_limit_message(resp, limit,
-								   sizeof(limit))
-					      : fld_code_message(cc));
+			     cc == CORE_LIMIT
+				     ? core_limit_message(resp, limit,
+							  sizeof(limit))
+				     : fld_code_message(cc));
 		goto out_slot;
 	}
 	def = ops_get(x->op);

@@ -245,7 +245,7 @@ static int query_parse(struct call *k, struct qparam *q, size_t q_count)
 			return answer_invalid(k, err), -EINVAL;
 		}
 		if (vn == 0)
-			continue; /* "org_id=": as if absent */
+			continue;		 /* "org_id=": as if absent */
 		ASSERT(vn < sizeof(q[j].value)); /* pct_decode's bound */
 		memcpy(q[j].value, val, vn + 1);
 		q[j].n = vn;
@@ -377,8 +377,7 @@ static uint64_t client_key(struct call *k)
 
 	if (k->cfg->proxy_count == 0 || !xff->p)
 		return srv_conn_peer_key(k->c);
-	n = auth_client_address(k->cfg, srv_conn_peer(k->c), xff->p, xff->n,
-				a);
+	n = auth_client_address(k->cfg, srv_conn_peer(k->c), xff->p, xff->n, a);
 	return auth_limit_key(a, n);
 }
 
@@ -444,9 +443,10 @@ static int authorize(struct call *k)
 	}
 	if (!ops_allows(k->op, k->who.role) || k->who.role == AUTH_NONE) {
 		answer_error(k, 403, "forbidden",
-			     a == OP_ACCESS_SERVICE ? "needs the service key"
-					    : "needs a customer token or the "
-					      "service key");
+			     a == OP_ACCESS_SERVICE
+				     ? "needs the service key"
+				     : "needs a customer token or the "
+				       "service key");
 		return -EACCES;
 	}
 	if (k->who.role == AUTH_CUSTOMER)
@@ -478,11 +478,12 @@ static int idem_check(struct call *k)
 		return -EINVAL;
 	}
 	if (!fld_idem_key_valid(h->p, h->n)) { /* as the binary "key" */
-		answer_invalid(k, h->n > FLD_IDEM_KEY_SIZE_MAX
-					  ? "Idempotency-Key is longer than 255 "
-					    "bytes"
-					  : "Idempotency-Key must be printable "
-					    "ASCII");
+		answer_invalid(k,
+			       h->n > FLD_IDEM_KEY_SIZE_MAX
+				       ? "Idempotency-Key is longer than 255 "
+					 "bytes"
+				       : "Idempotency-Key must be printable "
+					 "ASCII");
 		return -EINVAL;
 	}
 	k->key = *h;
@@ -573,9 +574,12 @@ static int body_empty(struct call *k)
 
 static int do_events(struct call *k, struct op_in *in)
 {
-	struct qparam q[] = { { .name = "org_id" },     { .name = "from" },
-			      { .name = "to" },         { .name = "location_id" },
-			      { .name = "instructor_id" }, { .name = "limit" },
+	struct qparam q[] = { { .name = "org_id" },
+			      { .name = "from" },
+			      { .name = "to" },
+			      { .name = "location_id" },
+			      { .name = "instructor_id" },
+			      { .name = "limit" },
 			      { .name = "cursor" } };
 	struct op_list_in *l = &in->u.list;
 
@@ -595,9 +599,8 @@ static int do_events(struct call *k, struct op_in *in)
 		l->from = 0; /* only 'to', in the past: all before it */
 	if (l->to <= l->from)
 		return answer_invalid(k, "'to' must be after 'from'");
-	if (q[6].present &&
-	    http_cursor_decode(q[6].value, q[6].n, &l->after_start,
-			       &l->after_id))
+	if (q[6].present && http_cursor_decode(q[6].value, q[6].n,
+					       &l->after_start, &l->after_id))
 		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
 	ASSERT(l->limit >= 1 && l->limit <= CORE_LIST_LIMIT_MAX);
 	k->ctx.limit = l->limit;
@@ -686,9 +689,9 @@ static int do_book(struct call *k, struct op_in *in)
 		return answer_error(k, 403, "forbidden",
 				    "a customer books only for itself");
 	/* A customer's "none" is "I am not paying": ops_request's rule. */
-	in->u.payment = !pay_n                    ? CORE_PAY_AUTO
-		       : strcmp(pay, "none") == 0 ? CORE_PAY_NONE
-						  : CORE_PAY_STRIPE;
+	in->u.payment = !pay_n			   ? CORE_PAY_AUTO
+			: strcmp(pay, "none") == 0 ? CORE_PAY_NONE
+						   : CORE_PAY_STRIPE;
 	return submit_in(k, in);
 }
 
@@ -833,8 +836,8 @@ static int do_generate(struct call *k, struct op_in *in)
 		if (!rc)
 			rc = jr_only(&r, allowed);
 		if (!rc)
-			rc = jr_date(&r, "until", false,
-				     &in->u.generate.until, NULL);
+			rc = jr_date(&r, "until", false, &in->u.generate.until,
+				     NULL);
 		if (!rc)
 			rc = jr_id(&r, "series_id", false,
 				   &in->u.generate.series_id, NULL);
@@ -914,21 +917,24 @@ static int do_stripe(struct call *k, struct op_in *in)
 	if (strcmp(t, "payment_intent.succeeded") != 0 &&
 	    strcmp(t, "payment_intent.payment_failed") != 0) {
 		json_decref(root);
-		return ANSWER_LIT(k, 200, "{\"received\":true,\"ignored\":true}");
+		return ANSWER_LIT(k, 200,
+				  "{\"received\":true,\"ignored\":true}");
 	}
 	req.u.pay.succeeded = strcmp(t, "payment_intent.succeeded") == 0;
 	meta = json_object_get(obj, "metadata");
 	bid = json_object_get(meta, "booking_id");
 	if (!json_is_object(obj) || !bid) {
 		json_decref(root);
-		return ANSWER_LIT(k, 200, "{\"received\":true,\"ignored\":true}");
+		return ANSWER_LIT(k, 200,
+				  "{\"received\":true,\"ignored\":true}");
 	}
 	if (!json_is_string(bid) ||
 	    fld_id_parse(json_string_value(bid), json_string_length(bid),
 			 &req.booking_id)) {
 		json_decref(root);
-		return ANSWER_LIT(k, 200, "{\"received\":true,\"outcome\":"
-					  "\"booking_not_found\"}");
+		return ANSWER_LIT(k, 200,
+				  "{\"received\":true,\"outcome\":"
+				  "\"booking_not_found\"}");
 	}
 	amount = json_object_get(obj, "amount_received");
 	if (!json_is_integer(amount) || json_integer_value(amount) <= 0)
@@ -943,16 +949,16 @@ static int do_stripe(struct call *k, struct op_in *in)
 					 "currency");
 	}
 	req.u.pay.amount_cents = (uint64_t)json_integer_value(amount);
-	req.u.pay.payment_ref = XXH3_64bits(json_string_value(id),
-					    json_string_length(id));
+	req.u.pay.payment_ref =
+		XXH3_64bits(json_string_value(id), json_string_length(id));
 	if (req.u.pay.payment_ref == 0)
 		req.u.pay.payment_ref = 1;
 	strcpy(stripe.customer_id, "stripe");
 	auth_idem_key(&stripe, json_string_value(id), json_string_length(id),
 		      &req.idem);
-	req.idem.fingerprint = auth_fingerprint("POST", 4, k->rq->path.p,
-						k->rq->path.n, k->rq->body,
-						k->rq->body_size);
+	req.idem.fingerprint =
+		auth_fingerprint("POST", 4, k->rq->path.p, k->rq->path.n,
+				 k->rq->body, k->rq->body_size);
 	json_decref(root);
 	return submit(k, &req);
 }
@@ -1049,14 +1055,10 @@ static enum op_method method_bit(unsigned method)
 {
 	switch (method) {
 	case HTTP_GET:
-	case HTTP_HEAD:
-		return OP_GET;
-	case HTTP_POST:
-		return OP_POST;
-	case HTTP_PATCH:
-		return OP_PATCH;
-	default:
-		return 0;
+	case HTTP_HEAD: return OP_GET;
+	case HTTP_POST: return OP_POST;
+	case HTTP_PATCH: return OP_PATCH;
+	default: return 0;
 	}
 }
 

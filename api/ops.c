@@ -281,14 +281,11 @@ bool ops_allows(const struct op_def *op, enum auth_role role)
 {
 	ASSERT(op);
 	switch (op->access) {
-	case OP_ACCESS_NONE:
-		return true;
-	case OP_ACCESS_PUBLIC:
-		return role >= AUTH_ANON;
+	case OP_ACCESS_NONE: return true;
+	case OP_ACCESS_PUBLIC: return role >= AUTH_ANON;
 	case OP_ACCESS_CUSTOMER:
 		return role == AUTH_SERVICE || role == AUTH_CUSTOMER;
-	case OP_ACCESS_SERVICE:
-		return role == AUTH_SERVICE;
+	case OP_ACCESS_SERVICE: return role == AUTH_SERVICE;
 	}
 	return false;
 }
@@ -335,9 +332,8 @@ static const char *allow_of(unsigned methods)
 
 /* Whether path p (split in seg/len) has the pattern pat; its {} segment
  * into *arg. */
-static bool path_is(const char *pat, const char *const *seg,
-		    const size_t *len, size_t count, const char **arg,
-		    size_t *arg_size)
+static bool path_is(const char *pat, const char *const *seg, const size_t *len,
+		    size_t count, const char **arg, size_t *arg_size)
 {
 	size_t i = 0;
 
@@ -361,8 +357,8 @@ static bool path_is(const char *pat, const char *const *seg,
 }
 
 int ops_http_match(const char *p, size_t n, enum op_method m,
-		   const struct op_def **op, const char **arg,
-		   size_t *arg_size, const char **allow)
+		   const struct op_def **op, const char **arg, size_t *arg_size,
+		   const char **allow)
 {
 	const char *seg[OPS_SEG_COUNT_MAX];
 	size_t len[OPS_SEG_COUNT_MAX], count = 0, i = 1;
@@ -389,8 +385,7 @@ int ops_http_match(const char *p, size_t n, enum op_method m,
 	for (unsigned j = OP_NONE + 1; j < OP_COUNT; j++) {
 		const char *a = NULL;
 		size_t an = 0;
-		if (!ops[j].path ||
-		    (path && strcmp(path, ops[j].path) != 0) ||
+		if (!ops[j].path || (path && strcmp(path, ops[j].path) != 0) ||
 		    (!path && !path_is(ops[j].path, seg, len, count, &a, &an)))
 			continue;
 		if (!path) {
@@ -436,7 +431,8 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	_Static_assert(sizeof(req->u.cat.name) == sizeof(in->u.cat.name) &&
 			       sizeof(req->u.cat.timezone) ==
 				       sizeof(in->u.cat.timezone) &&
-			       sizeof(req->u.cat.email) == sizeof(in->u.cat.email),
+			       sizeof(req->u.cat.email) ==
+				       sizeof(in->u.cat.email),
 		       "cat fields");
 	switch (op->id) {
 	case OP_EVENT_LIST:
@@ -455,9 +451,7 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 		req->u.patch.cancel = in->u.patch.cancel;
 		req->u.patch.instructor_id = in->u.patch.instructor_id;
 		/* fall through */
-	case OP_EVENT_GET:
-		req->event_id = in->event_id;
-		break;
+	case OP_EVENT_GET: req->event_id = in->event_id; break;
 	case OP_BOOK:
 	case OP_BOOK_BATCH:
 		req->event_id = in->event_id;
@@ -472,9 +466,7 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 			memcpy(req->customer_id, who->customer_id,
 			       sizeof(req->customer_id));
 		/* fall through */
-	case OP_BOOKING_GET:
-		req->booking_id = in->booking_id;
-		break;
+	case OP_BOOKING_GET: req->booking_id = in->booking_id; break;
 	case OP_CUSTOMER_BOOKINGS:
 		memcpy(req->customer_id, in->customer_id,
 		       sizeof(req->customer_id));
@@ -484,7 +476,8 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
 	case OP_CUSTOMER_CREATE:
-		memcpy(req->u.cat.name, in->u.cat.name, sizeof(req->u.cat.name));
+		memcpy(req->u.cat.name, in->u.cat.name,
+		       sizeof(req->u.cat.name));
 		memcpy(req->u.cat.timezone, in->u.cat.timezone,
 		       sizeof(req->u.cat.timezone));
 		memcpy(req->u.cat.email, in->u.cat.email,
@@ -503,8 +496,7 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 		req->u.archive.days = in->u.days;
 		ASSERT(req->u.archive.days > 0);
 		break;
-	default:
-		ASSERT(!"an operation without its input's core request");
+	default: ASSERT(!"an operation without its input's core request");
 	}
 	ASSERT(req->op == op->core);
 }
@@ -599,9 +591,7 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 		canon_str(&k, "customer_id", in->customer_id);
 		canon_u64(&k, "payment", auth_payment_for(who, in->u.payment));
 		break;
-	case OP_CANCEL:
-		canon_u64(&k, "booking_id", in->booking_id);
-		break;
+	case OP_CANCEL: canon_u64(&k, "booking_id", in->booking_id); break;
 	case OP_EVENT_PATCH:
 		canon_u64(&k, "event_id", in->event_id);
 		canon_u64(&k, "capacity", (uint64_t)in->u.patch.capacity);
@@ -622,19 +612,14 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 		canon_str(&k, "name", in->u.cat.name);
 		canon_str(&k, "email", in->u.cat.email);
 		break;
-	case OP_SERIES_CREATE:
-		canon_series(&k, &in->u.series);
-		break;
+	case OP_SERIES_CREATE: canon_series(&k, &in->u.series); break;
 	case OP_GENERATE:
 		canon_put(&k, "until", &in->u.generate.until,
 			  sizeof(in->u.generate.until));
 		canon_u64(&k, "series_id", in->u.generate.series_id);
 		break;
-	case OP_ARCHIVE:
-		canon_u64(&k, "days", in->u.days);
-		break;
-	default:
-		ASSERT(!"a keyed operation without its canonical fields");
+	case OP_ARCHIVE: canon_u64(&k, "days", in->u.days); break;
+	default: ASSERT(!"a keyed operation without its canonical fields");
 	}
 	ASSERT(k.size > 0 && k.size <= sizeof(k.buf));
 	return auth_fingerprint(name, strlen(name), k.buf, k.size, NULL, 0);

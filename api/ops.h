@@ -72,23 +72,23 @@ enum op_id {
 enum op_access {
 	OP_ACCESS_NONE = 0, /* no credentials read (probes, the webhook's
 			     * own signature) */
-	OP_ACCESS_PUBLIC,   /* the anon key, a customer JWT or the service key */
+	OP_ACCESS_PUBLIC, /* the anon key, a customer JWT or the service key */
 	OP_ACCESS_CUSTOMER, /* a customer JWT (for itself) or the service key */
 	OP_ACCESS_SERVICE,  /* the service key */
 };
 
 enum op_idem {
-	OP_IDEM_NONE = 0,   /* a key is not read */
+	OP_IDEM_NONE = 0, /* a key is not read */
 	OP_IDEM_OPTIONAL,
 	OP_IDEM_REQUIRED,
-	OP_IDEM_STRIPE,     /* the Stripe event's id is the key */
+	OP_IDEM_STRIPE, /* the Stripe event's id is the key */
 };
 
 /* The rate-limit buckets a request takes from (auth.h). */
 enum op_limit {
-	OP_LIMIT_NONE = 0,  /* never limited (probes, scrapers) */
-	OP_LIMIT_ADDRESS,   /* the client address's bucket only */
-	OP_LIMIT_CALLER,    /* the service key's own, else the address's and
+	OP_LIMIT_NONE = 0, /* never limited (probes, scrapers) */
+	OP_LIMIT_ADDRESS,  /* the client address's bucket only */
+	OP_LIMIT_CALLER,   /* the service key's own, else the address's and
 			     * then the anon key's or the customer's */
 };
 
@@ -106,22 +106,22 @@ enum op_method { OP_GET = 1, OP_POST = 2, OP_PATCH = 4 };
  * (HTTP's Idempotent-Replayed header; binary: "replayed": true after the
  * fields, keyed operations only) are the renderers'. */
 enum op_ans_type {
-	OP_ANS_OBJECT = 1,    /* a map of the next .sub entries */
-	OP_ANS_ID,            /* resp->id */
-	OP_ANS_COUNT,         /* resp->count */
-	OP_ANS_MORE,          /* resp->more: a next page exists */
+	OP_ANS_OBJECT = 1, /* a map of the next .sub entries */
+	OP_ANS_ID,	   /* resp->id */
+	OP_ANS_COUNT,	   /* resp->count */
+	OP_ANS_MORE,	   /* resp->more: a next page exists */
 	OP_ANS_NULL,
-	OP_ANS_EVENT,         /* resp->event */
-	OP_ANS_EVENTS,        /* views->events, resp->count of them */
-	OP_ANS_CURSOR,        /* the next page's cursor, or null */
-	OP_ANS_BOOKING,       /* resp->booking */
-	OP_ANS_PROMOTED,      /* resp->promoted, or null */
-	OP_ANS_BOOKINGS,      /* views->bookings, resp->count of them */
-	OP_ANS_SERIES,        /* the series created, as its spec said */
+	OP_ANS_EVENT,	 /* resp->event */
+	OP_ANS_EVENTS,	 /* views->events, resp->count of them */
+	OP_ANS_CURSOR,	 /* the next page's cursor, or null */
+	OP_ANS_BOOKING,	 /* resp->booking */
+	OP_ANS_PROMOTED, /* resp->promoted, or null */
+	OP_ANS_BOOKINGS, /* views->bookings, resp->count of them */
+	OP_ANS_SERIES,	 /* the series created, as its spec said */
 	/* echoed from the request (HTTP: the catalogue slot; binary: its
 	 * context) */
 	OP_ANS_NAME,
-	OP_ANS_NAME_OR_NULL,  /* "": null */
+	OP_ANS_NAME_OR_NULL, /* "": null */
 	OP_ANS_TIMEZONE,
 	OP_ANS_EMAIL_OR_NULL, /* "": null */
 	OP_ANS_ORG_ID,
@@ -140,15 +140,15 @@ struct op_ans {
 
 struct op_def {
 	enum op_id id;
-	const char *name;        /* the binary op's name when it has one */
-	enum op_method method;   /* 0: no HTTP route */
-	const char *path;        /* "/v1/events/{event_id}": one {} at most */
-	enum mp_op bin;          /* MP_OP_NONE: HTTP only */
+	const char *name;      /* the binary op's name when it has one */
+	enum op_method method; /* 0: no HTTP route */
+	const char *path;      /* "/v1/events/{event_id}": one {} at most */
+	enum mp_op bin;	       /* MP_OP_NONE: HTTP only */
 	enum op_access access;
 	enum op_idem idem;
 	enum op_limit limit;
-	enum core_op core;       /* CORE_OP_NONE: answered by the server */
-	bool creates;            /* its answer: 201 Created (HTTP; counted
+	enum core_op core;	     /* CORE_OP_NONE: answered by the server */
+	bool creates;		     /* its answer: 201 Created (HTTP; counted
 				  * so for the binary protocol), else 200 */
 	const struct op_ans *answer; /* NULL: answered by the server, or
 				      * HTTP only and its own (the webhook) */
@@ -177,8 +177,8 @@ const char *ops_limit_name(enum op_limit l); /* "none", "address", "caller" */
  * then lists them: "GET, HEAD, PATCH, OPTIONS"). *allow is always the
  * path's methods when the path is known. */
 int ops_http_match(const char *p, size_t n, enum op_method m,
-		   const struct op_def **op, const char **arg,
-		   size_t *arg_size, const char **allow);
+		   const struct op_def **op, const char **arg, size_t *arg_size,
+		   const char **allow);
 
 /* How many of the entries ans[0..n) protocol p carries at this level (an
  * object with its entries counting as one): a msgpack map's size. */
@@ -191,30 +191,30 @@ unsigned ops_answer_fields(const struct op_ans *ans, unsigned n,
  * different ones: org.create's timezone is "UTC" over HTTP, required over
  * the binary protocol). The codecs zero the struct first. */
 
-struct op_list_in {       /* event.list */
+struct op_list_in {				     /* event.list */
 	uint64_t org_id, location_id, instructor_id; /* 0: any */
-	core_time from, to;       /* [from, to) */
-	core_time after_start;    /* the cursor: strictly after */
-	uint64_t after_id;        /* (after_start, after_id); 0: none */
-	uint32_t limit;           /* 1..CORE_LIST_LIMIT_MAX */
+	core_time from, to;			     /* [from, to) */
+	core_time after_start; /* the cursor: strictly after */
+	uint64_t after_id;     /* (after_start, after_id); 0: none */
+	uint32_t limit;	       /* 1..CORE_LIST_LIMIT_MAX */
 };
 
-struct op_patch_in {      /* event.patch */
-	int64_t capacity;         /* < 0: unchanged */
+struct op_patch_in {	  /* event.patch */
+	int64_t capacity; /* < 0: unchanged */
 	bool cancel;
-	uint64_t instructor_id;   /* 0: unchanged */
+	uint64_t instructor_id; /* 0: unchanged */
 };
 
-struct op_cat_in {        /* org, location, instructor, customer create */
+struct op_cat_in { /* org, location, instructor, customer create */
 	char name[CORE_NAME_SIZE_MAX];
 	char timezone[CORE_TZ_SIZE_MAX]; /* org */
-	uint64_t org_id;                 /* location, instructor */
-	char email[CORE_NAME_SIZE_MAX];  /* customer */
+	uint64_t org_id;		 /* location, instructor */
+	char email[CORE_NAME_SIZE_MAX];	 /* customer */
 };
 
-struct op_generate_in {   /* generate */
-	struct core_date until;   /* year 0: the configured horizon */
-	uint64_t series_id;       /* 0: every series */
+struct op_generate_in {		/* generate */
+	struct core_date until; /* year 0: the configured horizon */
+	uint64_t series_id;	/* 0: every series */
 };
 
 struct op_in {
@@ -230,7 +230,7 @@ struct op_in {
 		struct op_cat_in cat;
 		struct core_series_spec series;
 		struct op_generate_in generate;
-		uint32_t days;  /* archive: 1..36600 */
+		uint32_t days;	/* archive: 1..36600 */
 		uint32_t limit; /* customer.bookings: 1..CORE_LIST_LIMIT_MAX */
 	} u;
 };

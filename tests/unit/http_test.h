@@ -19,6 +19,7 @@
 #define BOOKD_TEST_HTTP_H
 
 #include "http_json.h"
+#include "http_render.h"
 #include "http_routes.h"
 
 #include "fields.h"

@@ -104,9 +104,18 @@ static void test_http_router(void)
 {
 	static const enum op_method methods[] = { OP_GET, OP_POST, OP_PATCH };
 	static const char *const unknown[] = {
-		"", "/", "/v1", "/v1/", "/v1/events/", "/v1/events/7/",
-		"/v1/nope", "/health/", "/v1/admin", "/v1/bookings/7/cancel/x",
-		"/v2/events", "/v1/events/7/bookings/7/x",
+		"",
+		"/",
+		"/v1",
+		"/v1/",
+		"/v1/events/",
+		"/v1/events/7/",
+		"/v1/nope",
+		"/health/",
+		"/v1/admin",
+		"/v1/bookings/7/cancel/x",
+		"/v2/events",
+		"/v1/events/7/bookings/7/x",
 	};
 	const struct op_def *op;
 	const char *arg, *allow;
@@ -136,17 +145,20 @@ static void test_http_router(void)
 			CHECK(allow != NULL);
 			if (!allow)
 				continue;
-			CHECK(!!strstr(allow, "GET") == !!(path_methods & OP_GET));
-			CHECK(!!strstr(allow, "HEAD") == !!(path_methods & OP_GET));
-			CHECK(!!strstr(allow, "POST") == !!(path_methods & OP_POST));
+			CHECK(!!strstr(allow, "GET") ==
+			      !!(path_methods & OP_GET));
+			CHECK(!!strstr(allow, "HEAD") ==
+			      !!(path_methods & OP_GET));
+			CHECK(!!strstr(allow, "POST") ==
+			      !!(path_methods & OP_POST));
 			CHECK(!!strstr(allow, "PATCH") ==
 			      !!(path_methods & OP_PATCH));
 			CHECK(strstr(allow, "OPTIONS") != NULL);
 		}
 	}
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
-		CHECK(ops_http_match(unknown[i], strlen(unknown[i]), OP_GET, &op,
-				     &arg, &arg_size, &allow) == -ENOENT);
+		CHECK(ops_http_match(unknown[i], strlen(unknown[i]), OP_GET,
+				     &op, &arg, &arg_size, &allow) == -ENOENT);
 }
 
 static void test_bin_router(void)
@@ -218,8 +230,9 @@ static void test_openapi(void)
 		if (strcmp(line, "    get:\n") == 0 ||
 		    strcmp(line, "    post:\n") == 0 ||
 		    strcmp(line, "    patch:\n") == 0) {
-			method = line[4] == 'g' ? OP_GET
-				 : line[5] == 'o' ? OP_POST : OP_PATCH;
+			method = line[4] == 'g'	  ? OP_GET
+				 : line[5] == 'o' ? OP_POST
+						  : OP_PATCH;
 			cur = NULL;
 			found++;
 			continue;
@@ -238,7 +251,8 @@ static void test_openapi(void)
 			CHECK(cur->method == method);
 		} else if ((v = yaml_value(line, "x-bookd-access")) && cur) {
 			CHECK(strcmp(v, ops_access_name(cur->access)) == 0);
-		} else if ((v = yaml_value(line, "x-bookd-idempotency")) && cur) {
+		} else if ((v = yaml_value(line, "x-bookd-idempotency")) &&
+			   cur) {
 			CHECK(strcmp(v, ops_idem_name(cur->idem)) == 0);
 		} else if ((v = yaml_value(line, "x-bookd-limit")) && cur) {
 			CHECK(strcmp(v, ops_limit_name(cur->limit)) == 0);
@@ -252,7 +266,8 @@ static void test_openapi(void)
 	fclose(f);
 	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
 		if (!!ops_get(i)->path != seen[i])
-			fprintf(stderr, "ops: openapi and the table differ on %s\n",
+			fprintf(stderr,
+				"ops: openapi and the table differ on %s\n",
 				ops_get(i)->name);
 		CHECK(!!ops_get(i)->path == seen[i]);
 		CHECK(limited[i] == seen[i]);
@@ -272,14 +287,10 @@ static void test_openapi(void)
 static const char *role_doc(enum op_access a)
 {
 	switch (a) {
-	case OP_ACCESS_PUBLIC:
-		return "any";
-	case OP_ACCESS_CUSTOMER:
-		return "service, customer";
-	case OP_ACCESS_SERVICE:
-		return "service";
-	default:
-		return "?";
+	case OP_ACCESS_PUBLIC: return "any";
+	case OP_ACCESS_CUSTOMER: return "service, customer";
+	case OP_ACCESS_SERVICE: return "service";
+	default: return "?";
 	}
 }
 
@@ -302,7 +313,8 @@ static void test_protocol(void)
 		}
 		if (!in_table)
 			continue;
-		if (strncmp(line, "###", 3) == 0 || strncmp(line, "## ", 3) == 0)
+		if (strncmp(line, "###", 3) == 0 ||
+		    strncmp(line, "## ", 3) == 0)
 			break;
 		if (line[0] != '|' || strncmp(line, "| # ", 4) == 0 ||
 		    strncmp(line, "|---", 4) == 0)
@@ -341,8 +353,10 @@ static void test_protocol(void)
 	for (unsigned i = OP_NONE + 1; i < OP_COUNT; i++) {
 		bool want = ops_get(i)->bin != MP_OP_NONE;
 		if (want != seen[i])
-			fprintf(stderr, "ops: protocol.md and the table differ "
-					"on %s\n", ops_get(i)->name);
+			fprintf(stderr,
+				"ops: protocol.md and the table differ "
+				"on %s\n",
+				ops_get(i)->name);
 		CHECK(want == seen[i]);
 	}
 }
@@ -370,8 +384,9 @@ static void check_answer(const struct op_ans *ans, unsigned n, unsigned p)
 			return;
 		/* an object's entries go only where it goes */
 		check_answer(a + 1, a->sub, a->proto & p);
-		CHECK(ops_answer_fields(a + 1, a->sub, a->proto & OP_HTTP ?
-						   OP_HTTP : OP_BIN) > 0);
+		CHECK(ops_answer_fields(a + 1, a->sub,
+					a->proto & OP_HTTP ? OP_HTTP : OP_BIN) >
+		      0);
 		i += a->sub;
 	}
 }

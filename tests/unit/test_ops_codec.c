@@ -49,8 +49,8 @@ static int http_call(const char *method, const char *path, const char *auth,
 		     method, path, auth, hdr, strlen(body), body);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return a->status = -1;
-	a->status = bookd_test_http(http_addr, req, (size_t)n, ans,
-				    sizeof(ans));
+	a->status =
+		bookd_test_http(http_addr, req, (size_t)n, ans, sizeof(ans));
 	a->replayed = strstr(ans, "\r\nIdempotent-Replayed: true\r\n") != NULL;
 	a->body = strstr(ans, "\r\n\r\n");
 	a->body = a->body ? a->body + 4 : "";
@@ -175,7 +175,4 @@ static void run(bc_client **cp)
 	test_customer(ev);
 }
 
-int main(void)
-{
-	return bin_e2e_main("ops_codec", run, NULL);
-}
+int main(void) { return bin_e2e_main("ops_codec", run, NULL); }
