@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# All tests: set up, start a throwaway PostgreSQL, build and run ctest in the
+# All tests: set up, check the style (clang-format, no include circle:
+# scripts/check-style.sh), start a throwaway PostgreSQL, build and run ctest in the
 # Release build and in the ASan+UBSan build, the threaded tests in the
 # ThreadSanitizer build, then run each libFuzzer target briefly on its corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+echo "== style"
+scripts/check-style.sh
 # A throwaway PostgreSQL for the integration tests, stopped on the way out.
 eval "$(scripts/pg.sh start)"
 trap 'scripts/pg.sh stop "$BOOKD_PG_DIR"' EXIT
