@@ -3,7 +3,7 @@
  * API (repl.h). fold.c and batch.c (the pure fold, fold.h), sink.c (a
  * batch into PostgreSQL), pg.c (libpq helpers, migrations), session.c
  * (connect, positions, resync), maint.c (partitions, metrics, health,
- * views), repl.c (threads, status, public API).
+ * views), replicator.c (threads, status, public API).
  */
 #ifndef BOOKD_REPL_INTERNAL_H
 #define BOOKD_REPL_INTERNAL_H
@@ -61,7 +61,7 @@ struct repl {
 			       * became durable after it */
 };
 
-/* ---- repl.c ---------------------------------------------------------------- */
+/* ---- replicator.c -------------------------------------------------------- */
 
 int64_t repl__mono_ms(void);
 double repl__mono_s(void);

@@ -1,5 +1,5 @@
 /* migrations.h: the schema's migrations, embedded at build time from
- * replicator/migrations/ (embed.cmake); applied in order by repl.c. */
+ * replicator/migrations/ (embed.cmake); applied in order by pg.c (repl__migrate). */
 #ifndef BOOKD_REPL_MIGRATIONS_H
 #define BOOKD_REPL_MIGRATIONS_H
 

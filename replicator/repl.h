@@ -3,7 +3,7 @@
  * and writes every decision into the PostgreSQL reporting schema
  * (replicator/migrations), exactly once, off the booking path: it only
  * reads the log (wal_reader_*), and holds back the removal of segments it
- * has not applied yet (wal_retain). The design is at the top of repl.c and
+ * has not applied yet (wal_retain). The design is at the top of replicator.c and
  * in docs/replication.md.
  *
  *   struct repl_config cfg;

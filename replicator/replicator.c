@@ -1,5 +1,5 @@
 /*
- * repl.c: the replicator. The node's log into the PostgreSQL reporting
+ * replicator.c: the replicator (repl.h is its public header). The node's log into the PostgreSQL reporting
  * schema, exactly once, never on the booking path (repl.h,
  * docs/replication.md).
  *
@@ -31,7 +31,7 @@
  *   session.c  connect, migrate, positions, reader, resync
  *   pg.c       libpq helpers, the migration runner
  *   maint.c    partitions, the maintenance thread (metrics, health, views)
- *   repl.c     this: the main thread, status and lag, the public API
+ *   replicator.c this: the main thread, status and lag, the public API
  *
  * Failure behaviour
  *   PostgreSQL down or refusing (connection lost, SQLSTATE classes 08, 53,
