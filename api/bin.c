@@ -105,18 +105,29 @@ __attribute__((format(printf, 3, 4))) static int bin__fail(struct bin_err *e,
 
 /* ---- reading fields ---- */
 
+/* m's field name, or NULL when it is missing; then *rc is what the
+ * reader answers: "name required" when it is, else 0 (left as it was). */
+static const msgpack_object *bin__field(const msgpack_object *m,
+					const char *name, bool required,
+					struct bin_err *e, int *rc)
+{
+	const msgpack_object *o = mp_get(m, name);
+
+	*rc = 0;
+	if (!o && required)
+		*rc = bin__fail(e, "invalid_request", "%s required", name);
+	return o;
+}
+
 /* A required or optional id. */
 static int bin__id(const msgpack_object *m, const char *name, bool required,
 		   uint64_t *out, struct bin_err *e)
 {
-	const msgpack_object *o = mp_get(m, name);
+	int rc;
+	const msgpack_object *o = bin__field(m, name, required, e, &rc);
 
-	if (!o) {
-		if (required)
-			return bin__fail(e, "invalid_request", "%s required",
-					 name);
-		return 0;
-	}
+	if (!o)
+		return rc;
 	/* an integer, or a string as HTTP's ids (fld_id_parse: "01" is
 	 * none) */
 	if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
@@ -137,14 +148,11 @@ static int bin__id(const msgpack_object *m, const char *name, bool required,
 static int bin__text(const msgpack_object *m, const char *name, bool required,
 		     char *dst, size_t cap, struct bin_err *e)
 {
-	const msgpack_object *o = mp_get(m, name);
+	int rc;
+	const msgpack_object *o = bin__field(m, name, required, e, &rc);
 
-	if (!o) {
-		if (required)
-			return bin__fail(e, "invalid_request", "%s required",
-					 name);
-		return 0;
-	}
+	if (!o)
+		return rc;
 	if (mp_str_copy(o, dst, cap) != 0)
 		return bin__fail(e, "invalid_request",
 				 "%s: a string of at most %zu bytes", name,
@@ -160,15 +168,12 @@ static int bin__text(const msgpack_object *m, const char *name, bool required,
 static int bin__u32(const msgpack_object *m, const char *name, bool required,
 		    uint32_t *out, struct bin_err *e)
 {
-	const msgpack_object *o = mp_get(m, name);
+	int rc;
+	const msgpack_object *o = bin__field(m, name, required, e, &rc);
 	uint64_t v;
 
-	if (!o) {
-		if (required)
-			return bin__fail(e, "invalid_request", "%s required",
-					 name);
-		return 0;
-	}
+	if (!o)
+		return rc;
 	if (mp_uint(o, &v) != 0 || v > UINT32_MAX)
 		return bin__fail(e, "invalid_request",
 				 "%s: an integer 0..4294967295", name);

@@ -238,6 +238,7 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx, int rc,
 	msgpack_packer *pk;
 	const struct op_def *def;
 	bool replayed;
+	enum core_code code;
 	int http;
 
 	free(x->series);
@@ -249,23 +250,19 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		bin__error_to(c, out, x, &e);
 		return;
 	}
-	if (resp->code != CORE_OK) {
-		e.code = fld_code_error(resp->code, &http);
+	code = resp->code;
+	if (code == CORE_OK && x->op == MP_OP_BOOKING_GET &&
+	    x->customer_id[0] &&
+	    strcmp(resp->booking.customer_id, x->customer_id) != 0)
+		code = CORE_NO_BOOKING; /* not the caller's: as if none */
+	if (code != CORE_OK) {
+		e.code = fld_code_error(code, &http);
 		e.status = http;
-		if (resp->code == CORE_LIMIT)
+		if (code == CORE_LIMIT)
 			core_limit_message(resp, e.message, sizeof(e.message));
 		else
 			snprintf(e.message, sizeof(e.message), "%s",
-				 fld_code_message(resp->code));
-		bin__error_to(c, out, x, &e);
-		return;
-	}
-	if (x->op == MP_OP_BOOKING_GET && x->customer_id[0] &&
-	    strcmp(resp->booking.customer_id, x->customer_id) != 0) {
-		e.code = fld_code_error(CORE_NO_BOOKING, &http);
-		e.status = http;
-		snprintf(e.message, sizeof(e.message), "%s",
-			 fld_code_message(CORE_NO_BOOKING));
+				 fld_code_message(code));
 		bin__error_to(c, out, x, &e);
 		return;
 	}
