@@ -8,12 +8,14 @@
  *   http_json.c    <- http_json.h, fields.h      (the leaf)
  *   http_write.c   <- http_write.h, http_json.h  (answers' bytes)
  *   http_status.c  <- http_status.h (-> http_json.h), fields.h
- *   http_render.c  <- http_render.h (-> http_routes.h -> http_write.h),
+ *   http_render.c  <- http_render.h (-> http_req.h, http_write.h),
  *                     http_json.h, fields.h, ops.h
- *   http_routes.c  <- http_routes.h, http_render.h, http_status.h,
+ *   http_routes.c  <- http_routes.h (-> http_req.h), http_render.h,
+ *                     http_status.h,
  *                     http_json.h, fields.h, hex.h, ops.h
- *   http.c         <- http_routes.h, http_json.h, hex.h (framing; calls
- *                     http_route and http_render)
+ *   http.c         <- http_render.h, http_routes.h, http_json.h, hex.h
+ *                     (framing; calls http_route and http_render)
+ * http_req.h is types only (the parsed request, the catalogue slot).
  */
 #ifndef BOOKD_HTTP_JSON_H
 #define BOOKD_HTTP_JSON_H
