@@ -356,24 +356,31 @@ static void json_run(FILE *f, unsigned i, const struct bb_run *r)
 	fprintf(f, "]}}");
 }
 
-static void report_json(FILE *f, const char *date,
-			const struct bb_run *const *runs, unsigned run_count,
-			const char *command, const char *machine,
-			const struct bb_bookd_info *bookd)
+/* What a report file is written from: the runs, and how and where they ran. */
+struct report_in {
+	const char *date;
+	const struct bb_run *const *runs;
+	unsigned run_count;
+	const char *command;
+	const char *machine;
+	const struct bb_bookd_info *bookd; /* NULL: the runs did not use bookd */
+};
+
+static void report_json(FILE *f, const struct report_in *in)
 {
-	fprintf(f,
-		"{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":", date);
-	json_str(f, command);
+	fprintf(f, "{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":",
+		in->date);
+	json_str(f, in->command);
 	fprintf(f, ",\"machine\":");
-	json_str(f, machine);
+	json_str(f, in->machine);
 	fprintf(f, ",\"bookd\":");
-	json_bookd(f, bookd);
+	json_bookd(f, in->bookd);
 	fprintf(f, ",\"latency_unit\":\"ms\",\"runs\":[");
-	for (unsigned i = 0; i < run_count; i++)
-		json_run(f, i, runs[i]);
+	for (unsigned i = 0; i < in->run_count; i++)
+		json_run(f, i, in->runs[i]);
 	fprintf(f, "\n],\"comparisons\":[");
 	struct compare_row *rows;
-	int n = compare_rows(runs, run_count, &rows);
+	int n = compare_rows(in->runs, in->run_count, &rows);
 	for (int k = 0; k < n; k++)
 		fprintf(f,
 			"%s\n{\"scenario\":\"%s\",\"baseline\":\"%s\",\"system\":\"%s\","
@@ -774,10 +781,7 @@ static void html_run(FILE *f, unsigned i, const struct bb_run *r)
 	}
 }
 
-static void report_html(FILE *f, const char *date,
-			const struct bb_run *const *runs, unsigned run_count,
-			const char *command, const char *machine,
-			const struct bb_bookd_info *bookd)
+static void report_html(FILE *f, const struct report_in *in)
 {
 	fprintf(f,
 		"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>bookbench report"
@@ -786,32 +790,33 @@ static void report_html(FILE *f, const char *date,
 		"#ccc;padding:2px 8px;text-align:right}th{background:#f4f4f4}td:first-child,"
 		"th:first-child{text-align:left}pre{background:#f8f8f8;padding:.5em}.bad{color:"
 		"#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>\n");
-	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", date);
-	html_text(f, machine);
-	if (bookd != NULL) {
+	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", in->date);
+	html_text(f, in->machine);
+	if (in->bookd != NULL) {
 		fprintf(f, " &middot; bookd ");
-		html_text(f, bookd->version[0] ? bookd->version
-					       : "(version unknown)");
-		if (bookd->build_type[0]) {
+		html_text(f, in->bookd->version[0] ? in->bookd->version
+						   : "(version unknown)");
+		if (in->bookd->build_type[0]) {
 			fprintf(f, " (");
-			html_text(f, bookd->build_type);
+			html_text(f, in->bookd->build_type);
 			fprintf(f, ")");
 		}
-		if (bookd->started)
+		if (in->bookd->started)
 			fprintf(f, ", started by bookbench, rate limits %s",
-				bookd->limits_off ? "off"
-						  : "kept (--bookd-limits)");
+				in->bookd->limits_off
+					? "off"
+					: "kept (--bookd-limits)");
 	}
 	fprintf(f, "</p>\n<pre>");
-	html_text(f, command);
+	html_text(f, in->command);
 	fprintf(f,
 		"</pre>\n<h2>Summary</h2>\n<table><tr><th>scenario</th><th>system</th>"
 		"<th>mode</th><th>connections &times; in flight</th><th>requests</th><th>req/s</th>"
 		"<th>not errors/s</th>"
 		"<th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th>"
 		"<th>check</th></tr>\n");
-	for (unsigned i = 0; i < run_count; i++) {
-		const struct bb_run *r = runs[i];
+	for (unsigned i = 0; i < in->run_count; i++) {
+		const struct bb_run *r = in->runs[i];
 		fprintf(f,
 			"<tr><td><a href='#run%u'>%s</a></td><td>%s</td><td>%s",
 			i, r->scenario, r->driver, r->mode);
@@ -836,7 +841,7 @@ static void report_html(FILE *f, const char *date,
 	}
 	fprintf(f, "</table>\n");
 	struct compare_row *rows;
-	int cmp_count = compare_rows(runs, run_count, &rows);
+	int cmp_count = compare_rows(in->runs, in->run_count, &rows);
 	if (cmp_count > 0)
 		fprintf(f,
 			"<h2>Side by side</h2>\n<table><tr><th>scenario</th>"
@@ -856,8 +861,8 @@ static void report_html(FILE *f, const char *date,
 	free(rows);
 	if (cmp_count > 0)
 		fprintf(f, "</table>\n");
-	for (unsigned i = 0; i < run_count; i++)
-		html_run(f, i, runs[i]);
+	for (unsigned i = 0; i < in->run_count; i++)
+		html_run(f, i, in->runs[i]);
 	fprintf(f, "</body></html>\n");
 }
 
@@ -868,21 +873,25 @@ int bb_report_write(enum bb_report_format format,
 		    const char *command, const char *machine,
 		    const struct bb_bookd_info *bookd, const char *path)
 {
-	static void (*const writers[])(FILE * f, const char *date,
-				       const struct bb_run *const *runs,
-				       unsigned run_count, const char *command,
-				       const char *machine,
-				       const struct bb_bookd_info *bookd) = {
+	static void (*const writers[])(FILE * f, const struct report_in *in) = {
 		[BB_REPORT_JSON] = report_json,
 		[BB_REPORT_HTML] = report_html,
 	};
 	char date[32];
+	const struct report_in in = {
+		.date = date,
+		.runs = runs,
+		.run_count = run_count,
+		.command = command,
+		.machine = machine,
+		.bookd = bookd,
+	};
 
 	ASSERT((unsigned)format < sizeof(writers) / sizeof(writers[0]));
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
 		return -1;
 	now_utc(date, sizeof(date));
-	writers[format](f, date, runs, run_count, command, machine, bookd);
+	writers[format](f, &in);
 	return fclose(f) == 0 ? 0 : -1;
 }
