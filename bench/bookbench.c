@@ -304,9 +304,14 @@ static int scenario_list(const char *list, int *ids)
 
 static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 {
-	const struct bb_bookd_info *bookd = uses_bookd ? &bookd_info : NULL;
-	char path[512], machine[256];
-	machine_line(machine, sizeof(machine));
+	struct bb_report_in in = {
+		.runs = (const struct bb_run *const *)runs,
+		.run_count = n,
+		.command = command_line,
+		.bookd = uses_bookd ? &bookd_info : NULL,
+	};
+	char path[512];
+	machine_line(in.machine, sizeof(in.machine));
 	mkdir(opts.out_dir, 0755);
 	static const struct {
 		const char *name;
@@ -316,9 +321,7 @@ static void write_reports(struct bb_run **runs, unsigned n, bool uses_bookd)
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", opts.out_dir,
 			 files[i].name);
-		if (bb_report_write(files[i].format,
-				    (const struct bb_run *const *)runs, n,
-				    command_line, machine, bookd, path) < 0)
+		if (bb_report_write(files[i].format, &in, path) < 0)
 			fprintf(stderr, "bookbench: cannot write %s\n", path);
 		else
 			fprintf(stderr, "bookbench: wrote %s\n", path);

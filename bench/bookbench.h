@@ -306,9 +306,15 @@ void bb_report_compare(const struct bb_run *const *runs, unsigned run_count,
 /* result.json (BB_REPORT_JSON) or report.html (BB_REPORT_HTML) of the runs,
  * written to path: 0, or -1 when the file cannot be written. */
 enum bb_report_format { BB_REPORT_JSON, BB_REPORT_HTML };
-int bb_report_write(enum bb_report_format format,
-		    const struct bb_run *const *runs, unsigned run_count,
-		    const char *command, const char *machine,
-		    const struct bb_bookd_info *bookd, const char *path);
+/* What the reports are written from: the runs, and how and where they ran. */
+struct bb_report_in {
+	const struct bb_run *const *runs;
+	unsigned run_count;
+	const char *command;
+	char machine[256];		   /* CPUs and kernel (machine_line) */
+	const struct bb_bookd_info *bookd; /* NULL: the runs did not use bookd */
+};
+int bb_report_write(enum bb_report_format format, const struct bb_report_in *in,
+		    const char *path);
 
 #endif

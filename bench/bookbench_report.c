@@ -356,20 +356,11 @@ static void json_run(FILE *f, unsigned i, const struct bb_run *r)
 	fprintf(f, "]}}");
 }
 
-/* What a report file is written from: the runs, and how and where they ran. */
-struct report_in {
-	const char *date;
-	const struct bb_run *const *runs;
-	unsigned run_count;
-	const char *command;
-	const char *machine;
-	const struct bb_bookd_info *bookd; /* NULL: the runs did not use bookd */
-};
-
-static void report_json(FILE *f, const struct report_in *in)
+static void report_json(FILE *f, const char *date,
+			const struct bb_report_in *in)
 {
-	fprintf(f, "{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":",
-		in->date);
+	fprintf(f,
+		"{\"tool\":\"bookbench\",\"date\":\"%s\",\"command\":", date);
 	json_str(f, in->command);
 	fprintf(f, ",\"machine\":");
 	json_str(f, in->machine);
@@ -781,7 +772,8 @@ static void html_run(FILE *f, unsigned i, const struct bb_run *r)
 	}
 }
 
-static void report_html(FILE *f, const struct report_in *in)
+static void report_html(FILE *f, const char *date,
+			const struct bb_report_in *in)
 {
 	fprintf(f,
 		"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>bookbench report"
@@ -790,7 +782,7 @@ static void report_html(FILE *f, const struct report_in *in)
 		"#ccc;padding:2px 8px;text-align:right}th{background:#f4f4f4}td:first-child,"
 		"th:first-child{text-align:left}pre{background:#f8f8f8;padding:.5em}.bad{color:"
 		"#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>\n");
-	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", in->date);
+	fprintf(f, "<h1>bookbench report</h1>\n<p>%s &middot; ", date);
 	html_text(f, in->machine);
 	if (in->bookd != NULL) {
 		fprintf(f, " &middot; bookd ");
@@ -868,30 +860,21 @@ static void report_html(FILE *f, const struct report_in *in)
 
 /* ---- Files ------------------------------------------------------------ */
 
-int bb_report_write(enum bb_report_format format,
-		    const struct bb_run *const *runs, unsigned run_count,
-		    const char *command, const char *machine,
-		    const struct bb_bookd_info *bookd, const char *path)
+int bb_report_write(enum bb_report_format format, const struct bb_report_in *in,
+		    const char *path)
 {
-	static void (*const writers[])(FILE * f, const struct report_in *in) = {
+	static void (*const writers[])(FILE * f, const char *date,
+				       const struct bb_report_in *in) = {
 		[BB_REPORT_JSON] = report_json,
 		[BB_REPORT_HTML] = report_html,
 	};
 	char date[32];
-	const struct report_in in = {
-		.date = date,
-		.runs = runs,
-		.run_count = run_count,
-		.command = command,
-		.machine = machine,
-		.bookd = bookd,
-	};
 
 	ASSERT((unsigned)format < sizeof(writers) / sizeof(writers[0]));
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
 		return -1;
 	now_utc(date, sizeof(date));
-	writers[format](f, &in);
+	writers[format](f, date, in);
 	return fclose(f) == 0 ? 0 : -1;
 }
