@@ -105,6 +105,7 @@ struct http_conn {
 	bool colon_seen;     /* in the header line head_check() is in */
 	int status_err;	     /* set by a callback: answer this and close */
 	const char *err_msg;
+	char dup_msg[48];    /* "duplicate <name> header" (err_msg) */
 	const uint8_t *base; /* the request's first byte, during execute */
 	struct span url, field;
 	struct span hdr[HTTP_H_COUNT];
@@ -117,27 +118,11 @@ struct http_conn {
 	struct http_cat_slot slot;
 };
 
-/* The headers we read: the name (lower case, as compared) and what a
- * second one is answered with (X-Forwarded-For may repeat: none). */
-static const struct {
-	const char *name;
-	const char *dup_msg;
-} hdrs[HTTP_H_COUNT] = {
-	[HTTP_H_AUTHORIZATION] = { "authorization",
-				   "duplicate Authorization header" },
-	[HTTP_H_IDEMPOTENCY_KEY] = { "idempotency-key",
-				     "duplicate Idempotency-Key header" },
-	[HTTP_H_ORIGIN] = { "origin", "duplicate Origin header" },
-	[HTTP_H_IF_NONE_MATCH] = { "if-none-match",
-				   "duplicate If-None-Match header" },
-	[HTTP_H_STRIPE_SIGNATURE] = { "stripe-signature",
-				      "duplicate Stripe-Signature header" },
-	[HTTP_H_ACR_METHOD] = { "access-control-request-method",
-				"duplicate Access-Control-Request-Method header" },
-	[HTTP_H_EXPECT] = { "expect", "duplicate Expect header" },
-	[HTTP_H_TRANSFER_ENCODING] = { "transfer-encoding",
-				       "duplicate Transfer-Encoding header" },
-	[HTTP_H_X_FORWARDED_FOR] = { "x-forwarded-for", NULL },
+/* The headers we read, by their usual spelling (http_req.h). */
+static const char *const hdr_names[HTTP_H_COUNT] = {
+#define HTTP_H_NAME(id, name) [HTTP_H_##id] = name,
+	HTTP_HDRS(HTTP_H_NAME)
+#undef HTTP_H_NAME
 };
 
 /* ---- http-parser callbacks ---- */
@@ -209,8 +194,8 @@ static int header_value(struct http_conn *h, uint32_t off, size_t len)
 		const char *name = (const char *)h->base + h->field.off;
 		h->cur = -1;
 		for (int i = 0; i < HTTP_H_COUNT; i++) {
-			if (strlen(hdrs[i].name) == h->field.len &&
-			    strncasecmp(name, hdrs[i].name, h->field.len) ==
+			if (strlen(hdr_names[i]) == h->field.len &&
+			    strncasecmp(name, hdr_names[i], h->field.len) ==
 				    0) {
 				h->cur = i;
 				break;
@@ -222,8 +207,12 @@ static int header_value(struct http_conn *h, uint32_t off, size_t len)
 		ASSERT(h->cur < HTTP_H_COUNT);
 		/* X-Forwarded-For may come as several lines (a proxy that
 		 * adds its own): the last one, which its proxy wrote, counts */
-		if ((h->hdr_seen & (1u << h->cur)) && hdrs[h->cur].dup_msg)
-			return fail(h, 400, hdrs[h->cur].dup_msg);
+		if ((h->hdr_seen & (1u << h->cur)) &&
+		    h->cur != HTTP_H_X_FORWARDED_FOR) {
+			snprintf(h->dup_msg, sizeof(h->dup_msg),
+				 "duplicate %s header", hdr_names[h->cur]);
+			return fail(h, 400, h->dup_msg);
+		}
 		h->hdr_seen |= 1u << h->cur;
 		h->hdr[h->cur].off = off;
 		h->hdr[h->cur].len = (uint32_t)len;

@@ -14,18 +14,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The headers the adapter reads: each one's id and usual spelling (http.c
+ * compares it without regard to case and answers a second one "duplicate
+ * <name> header", save X-Forwarded-For: several, the last one counts).
+ * Transfer-Encoding is for framing only (http.c). */
+#define HTTP_HDRS(X)                                                           \
+	X(AUTHORIZATION, "Authorization")                                      \
+	X(IDEMPOTENCY_KEY, "Idempotency-Key")                                  \
+	X(ORIGIN, "Origin")                                                    \
+	X(IF_NONE_MATCH, "If-None-Match")                                      \
+	X(STRIPE_SIGNATURE, "Stripe-Signature")                                \
+	X(ACR_METHOD, "Access-Control-Request-Method")                         \
+	X(EXPECT, "Expect")                                                    \
+	X(TRANSFER_ENCODING, "Transfer-Encoding")                              \
+	X(X_FORWARDED_FOR, "X-Forwarded-For")
+
+/* (clang-format takes the list's last comma for an operator) */
+/* clang-format off */
 enum http_hdr {
-	HTTP_H_AUTHORIZATION = 0,
-	HTTP_H_IDEMPOTENCY_KEY,
-	HTTP_H_ORIGIN,
-	HTTP_H_IF_NONE_MATCH,
-	HTTP_H_STRIPE_SIGNATURE,
-	HTTP_H_ACR_METHOD, /* Access-Control-Request-Method */
-	HTTP_H_EXPECT,
-	HTTP_H_TRANSFER_ENCODING, /* framing only (http.c) */
-	HTTP_H_X_FORWARDED_FOR,	  /* several: the last one (http.c) */
+#define HTTP_H_ID(id, name) HTTP_H_##id,
+	HTTP_HDRS(HTTP_H_ID)
+#undef HTTP_H_ID
 	HTTP_H_COUNT
 };
+/* clang-format on */
 
 struct http_str {
 	const char *p;
