@@ -129,6 +129,16 @@ static int answer_invalid(struct call *k, const char *msg)
 	return answer_error(k, 400, "invalid_request", msg);
 }
 
+/* Ends the reading of a request's body: answers r's error when rc is
+ * one and closes r; gives rc back. */
+static int body_done(struct call *k, struct jr *r, int rc)
+{
+	if (rc)
+		answer_invalid(k, r->err);
+	jr_close(r);
+	return rc;
+}
+
 /* Answers a body built in the thread's scratch buffer. */
 static int answer_jw(struct call *k, int status, const struct jw *w)
 {
@@ -564,10 +574,7 @@ static int body_empty(struct call *k)
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_only(&r, none);
-	if (rc)
-		answer_invalid(k, r.err);
-	jr_close(&r);
-	return rc;
+	return body_done(k, &r, rc);
 }
 
 /* ---- routes ---- */
@@ -642,12 +649,8 @@ static int do_event_patch(struct call *k, struct op_in *in)
 	if (!rc && !has_cap && !has_ins && !status_n)
 		rc = jr_fail(&r, "nothing to change: capacity, status or "
 				 "instructor_id");
-	if (rc) {
-		answer_invalid(k, r.err);
-		jr_close(&r);
+	if (body_done(k, &r, rc))
 		return 0;
-	}
-	jr_close(&r);
 	in->u.patch.capacity = has_cap ? (int64_t)cap : -1;
 	in->u.patch.cancel = status_n != 0;
 	if (idem_check(k))
@@ -679,12 +682,8 @@ static int do_book(struct call *k, struct op_in *in)
 	if (!rc && pay_n && strcmp(pay, "none") && strcmp(pay, "stripe"))
 		rc = jr_fail(&r, "field 'payment' must be \"none\" or "
 				 "\"stripe\"");
-	if (rc) {
-		answer_invalid(k, r.err);
-		jr_close(&r);
+	if (body_done(k, &r, rc))
 		return 0;
-	}
-	jr_close(&r);
 	if (auth_acts_for(&k->who, in->customer_id, cust_n, in->customer_id))
 		return answer_error(k, 403, "forbidden",
 				    "a customer books only for itself");
@@ -813,12 +812,8 @@ static int do_series(struct call *k, struct op_in *in)
 	rc = jr_open(&r, k->rq->body, k->rq->body_size);
 	if (!rc)
 		rc = jr_series(&r, &in->u.series);
-	if (rc) {
-		answer_invalid(k, r.err);
-		jr_close(&r);
+	if (body_done(k, &r, rc))
 		return 0;
-	}
-	jr_close(&r);
 	if (idem_check(k) || slot_take(k))
 		return 0;
 	k->cat->series = in->u.series;
@@ -841,10 +836,7 @@ static int do_generate(struct call *k, struct op_in *in)
 		if (!rc)
 			rc = jr_id(&r, "series_id", false,
 				   &in->u.generate.series_id, NULL);
-		if (rc)
-			answer_invalid(k, r.err);
-		jr_close(&r);
-		if (rc)
+		if (body_done(k, &r, rc))
 			return 0;
 	}
 	if (idem_check(k))
@@ -868,10 +860,7 @@ static int do_archive(struct call *k, struct op_in *in)
 		rc = jr_uint(&r, "days", true, 36600, &days, NULL);
 	if (!rc && days == 0)
 		rc = jr_fail(&r, "field 'days' must be within 1..36600");
-	if (rc)
-		answer_invalid(k, r.err);
-	jr_close(&r);
-	if (rc)
+	if (body_done(k, &r, rc))
 		return 0;
 	in->u.days = (uint32_t)days;
 	if (idem_check(k))
