@@ -129,6 +129,15 @@ static int answer_invalid(struct call *k, const char *msg)
 	return answer_error(k, 400, "invalid_request", msg);
 }
 
+/* Starts reading a request's body into r: a JSON object with no field
+ * outside allowed (NULL-ended). 0, or an error in r (body_done). */
+static int body_open(struct call *k, struct jr *r, const char *const *allowed)
+{
+	int rc = jr_open(r, k->rq->body, k->rq->body_size);
+
+	return rc ? rc : jr_only(r, allowed);
+}
+
 /* Ends the reading of a request's body: answers r's error when rc is
  * one and closes r; gives rc back. */
 static int body_done(struct call *k, struct jr *r, int rc)
@@ -571,9 +580,7 @@ static int body_empty(struct call *k)
 
 	if (k->rq->body_size == 0)
 		return 0;
-	rc = jr_open(&r, k->rq->body, k->rq->body_size);
-	if (!rc)
-		rc = jr_only(&r, none);
+	rc = body_open(k, &r, none);
 	return body_done(k, &r, rc);
 }
 
@@ -632,9 +639,7 @@ static int do_event_patch(struct call *k, struct op_in *in)
 	size_t status_n = 0;
 	int rc;
 
-	rc = jr_open(&r, k->rq->body, k->rq->body_size);
-	if (!rc)
-		rc = jr_only(&r, allowed);
+	rc = body_open(k, &r, allowed);
 	if (!rc)
 		rc = jr_uint(&r, "capacity", false, CORE_CAPACITY_MAX, &cap,
 			     &has_cap);
@@ -668,9 +673,7 @@ static int do_book(struct call *k, struct op_in *in)
 
 	if (idem_check(k))
 		return 0;
-	rc = jr_open(&r, k->rq->body, k->rq->body_size);
-	if (!rc)
-		rc = jr_only(&r, allowed);
+	rc = body_open(k, &r, allowed);
 	if (!rc)
 		rc = jr_str(&r, "customer_id", k->who.role == AUTH_SERVICE,
 			    in->customer_id, sizeof(in->customer_id), &cust_n);
@@ -827,9 +830,7 @@ static int do_generate(struct call *k, struct op_in *in)
 	int rc = 0;
 
 	if (k->rq->body_size) {
-		rc = jr_open(&r, k->rq->body, k->rq->body_size);
-		if (!rc)
-			rc = jr_only(&r, allowed);
+		rc = body_open(k, &r, allowed);
 		if (!rc)
 			rc = jr_date(&r, "until", false, &in->u.generate.until,
 				     NULL);
@@ -853,9 +854,7 @@ static int do_archive(struct call *k, struct op_in *in)
 	uint64_t days = 0;
 	int rc;
 
-	rc = jr_open(&r, k->rq->body, k->rq->body_size);
-	if (!rc)
-		rc = jr_only(&r, allowed);
+	rc = body_open(k, &r, allowed);
 	if (!rc)
 		rc = jr_uint(&r, "days", true, 36600, &days, NULL);
 	if (!rc && days == 0)
