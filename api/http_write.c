@@ -137,7 +137,7 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 	put(out, "HTTP/1.1 ");
 	put_u64(out, (uint64_t)status);
 	put(out, " ");
-	/* A status missing from reasons[] is our bug (test_http checks the
+	/* A status missing from reasons[] is our bug (test_http_reads checks the
 	 * ones we send); the line stays valid: the phrase may be empty. */
 	put(out, http_reason(status) ? http_reason(status) : "");
 	put(out, "\r\nDate: ");

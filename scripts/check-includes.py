@@ -4,14 +4,14 @@ in a circle.
 
 A module is a .c file with the header of the same name beside it:
 api/http.c and api/http.h are the module api/http. A header with no .c of
-its name (a folder's internal header such as core/internal.h, or srv.h) is
+its name (a folder's internal header such as wal/wal_int.h, or srv.h) is
 not a module of its own: what it includes counts for each file that
 includes it. Module A depends on module B when A's .c or .h includes B's
 header, directly or through such headers. The graph of these dependencies
 must have no cycle: a layer reads only the layers below it, so each file can
 be read, tested and changed knowing only what it includes (a folder's
 internal header including the folder's public one is the usual layering:
-core.c -> internal.h -> core.h is core using itself, not a circle). Headers
+wal.c -> wal_int.h -> wal.h is wal using itself, not a circle). Headers
 are found as the compiler does with our include paths: beside the including
 file first, then anywhere in the tree (two tracked headers with one name are
 an error, since which one is meant would depend on the include order).

@@ -254,7 +254,7 @@ CHECK_TEST_FN(test_rt_idem_replay_answer)
 	r = rcall(rt.p, &q);
 	CHECK(r.code == CORE_OK && r.replayed);
 	/* Regression: the replay of a PATCH did not carry the first answer's
-	 * event: struct idem_result (core/internal.h) keeps only booking
+	 * event: the stored first answer (core/idem.c) kept only booking
 	 * views, and as resp.booking shares a union with resp.event,
 	 * core__idem_result stores the first ~100 bytes of the event view as
 	 * a "booking"; the replay gets back id, series, org, location,
@@ -325,8 +325,8 @@ CHECK_TEST_FN(test_rt_idem_capacity)
 		/* Regression (home == target): a keyed decision was
 		 * stored twice at its home when the home is also the target
 		 * shard: once when its entry's REC_IDEM record is applied
-		 * (apply_rec in core/state.c) and again by home_finish
-		 * (core/core.c). Each key then takes two of the shard's
+		 * (apply_rec in core/apply.c) and again by home_finish
+		 * (core/worker.c). Each key then takes two of the shard's
 		 * idem_count_max ring slots, so keys are dropped early: here
 		 * the first of 4 keys (idem_count_max 4) is already forgotten
 		 * and the retry is decided afresh -> already_booked. */

@@ -407,7 +407,7 @@ CHECK_TEST_FN(test_rt_customer_bookings)
 }
 
 /* A customer's list cut at its capacity: `more` says so, and what is kept
- * is the newest (core.c call_customer: "keep the newest overall"). */
+ * is the newest (core/port.c call_customer: "keep the newest overall"). */
 CHECK_TEST_FN(test_rt_customer_bookings_cut)
 {
 	static struct core_event_view all[64];
@@ -446,7 +446,7 @@ CHECK_TEST_FN(test_rt_customer_bookings_cut)
 	CHECK(r.count == 2);
 	/* Regression: more was false although a third booking exists: each shard
 	 * is asked for `capacity` bookings (call_customer copies the request
-	 * unchanged, core/core.c), so a shard that holds more than that never
+	 * unchanged, core/port.c), so a shard that holds more than that never
 	 * says so; call_list asks for limit + 1 for this reason. */
 	CHECK(r.more);
 
