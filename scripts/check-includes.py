@@ -71,15 +71,15 @@ def main():
         mod = module(p)
         if mod is None:
             continue
-        seen, todo = set(), list(direct.get(p, ()))
-        while todo:  # through headers that are no module's
-            t = todo.pop()
+        seen, queue = set(), list(direct.get(p, ()))
+        while queue:  # through headers that are no module's
+            t = queue.pop()
             if t in seen:
                 continue
             seen.add(t)
             dep = module(t)
             if dep is None:
-                todo.extend(direct.get(t, ()))
+                queue.extend(direct.get(t, ()))
             elif dep != mod:
                 deps.setdefault(mod, set()).add(dep)
     cycles = find_cycles(deps)
