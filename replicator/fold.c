@@ -7,11 +7,11 @@
  * created, its final capacity / instructor / status, whether it was
  * cancelled; catalogue rows, payments and notifications as they come.
  * Each goes to the part of the stream its event hashes to (the catalogue:
- * stream 0), as COPY text for the staging tables of sink.c; a record its
- * stream has already (lsn <= the part's `from`) is skipped. A new event's
- * counters are known here (all its bookings are new); for the others the
- * sink reads the previous statuses from PostgreSQL and moves the counters
- * by the difference.
+ * stream 0), as COPY text for the staging tables of sink.c (each row the
+ * list of its fields: ROW); a record its stream has already (lsn <= the
+ * part's `from`) is skipped. A new event's counters are known here (all
+ * its bookings are new); for the others the sink reads the previous
+ * statuses from PostgreSQL and moves the counters by the difference.
  *
  * Invariants: a booking is created once per batch, an event once, and
  * never moves back to the waitlist; a record that does not fit what was
@@ -38,25 +38,79 @@ static const char *status_name(uint8_t s)
 	return strcmp(name, "unknown") == 0 ? NULL : name;
 }
 
+/* One field of a COPY row (row_put): its kind and value. */
+struct col {
+	enum { CK_U64, CK_I64, CK_STR, CK_NULL, CK_DATE, CK_DATES } kind;
+	union {
+		uint64_t u;
+		int64_t i;
+		const char *s;
+		struct core_date d;
+		struct {
+			const struct core_date *v;
+			uint32_t n;
+		} dates; /* a PostgreSQL array: {d1,d2} */
+	};
+};
+
+#define COL_U64(x) ((struct col){ .kind = CK_U64, .u = (x) })
+#define COL_I64(x) ((struct col){ .kind = CK_I64, .i = (x) })
+#define COL_STR(x) ((struct col){ .kind = CK_STR, .s = (x) })
+#define COL_BOOL(x) COL_STR((x) ? "t" : "f")
+#define COL_DATE(x) ((struct col){ .kind = CK_DATE, .d = (x) })
+#define COL_DATES(v, n)                                                        \
+	((struct col){ .kind = CK_DATES, .dates = { (v), (n) } })
+#define COL_NULL ((struct col){ .kind = CK_NULL })
+/* The field c when cond holds, else \N. */
+#define COL_IF(cond, c) ((cond) ? (c) : COL_NULL)
+
+/* A new COPY row of the part's stage st, counted: its n fields, tab
+ * separated. */
+static void row_put(struct part *p, unsigned st, const struct col *c, size_t n)
+{
+	struct buf *o;
+
+	ASSERT(st < ST_COUNT);
+	ASSERT(n > 0);
+	p->rows[st]++;
+	o = &p->st[st];
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			TAB(o);
+		switch (c[i].kind) {
+		case CK_U64: repl__buf_u64(o, c[i].u); break;
+		case CK_I64: repl__buf_i64(o, c[i].i); break;
+		case CK_STR: repl__buf_str(o, c[i].s); break;
+		case CK_NULL: repl__buf_null(o); break;
+		case CK_DATE: repl__buf_date(o, c[i].d); break;
+		case CK_DATES:
+			ASSERT(c[i].dates.n <= CORE_SKIP_DATE_COUNT_MAX);
+			repl__buf_c(o, '{');
+			for (uint32_t k = 0; k < c[i].dates.n; k++) {
+				if (k)
+					repl__buf_c(o, ',');
+				repl__buf_date(o, c[i].dates.v[k]);
+			}
+			repl__buf_c(o, '}');
+			break;
+		}
+	}
+	EOL(o);
+}
+
+/* ROW(p, st, field, ...): row_put of the fields listed. */
+#define ROW(p, st, ...)                                                        \
+	row_put((p), (st), (const struct col[]){ __VA_ARGS__ },                \
+		sizeof((const struct col[]){ __VA_ARGS__ }) /                  \
+			sizeof(struct col))
+
 /* The customer of a booking as a COPY field: known when the batch created
  * it, else \N (the sink looks it up in registrations). */
-static void buf_customer_of(struct batch *b, struct buf *o, uint64_t booking_id)
+static struct col customer_of(struct batch *b, uint64_t booking_id)
 {
 	const struct bk *k = repl__bk_find(b, booking_id);
 
-	if (k && k->kind != BK_SET)
-		repl__buf_str(o, k->customer);
-	else
-		repl__buf_null(o);
-}
-
-/* A new COPY row of the part's stage st: counted, and the buffer it is
- * written into. */
-static struct buf *row_of(struct part *p, unsigned st)
-{
-	ASSERT(st < ST_COUNT);
-	p->rows[st]++;
-	return &p->st[st];
+	return COL_IF(k && k->kind != BK_SET, COL_STR(k->customer));
 }
 
 /* ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES, SERIES_GENERATED: a row of
@@ -64,41 +118,21 @@ static struct buf *row_of(struct part *p, unsigned st)
 static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 {
 	struct part *p = &b->part[0];
-	struct buf *o;
 
 	ASSERT(c->type >= CORE_REC_ORG && c->type <= CORE_REC_SERIES_GENERATED);
 	switch (c->type) {
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
-		o = row_of(p, ST_CAT);
-		repl__buf_u64(o, b->seq);
-		TAB(o);
-		repl__buf_u64(o, c->type);
-		TAB(o);
-		repl__buf_u64(o, c->u.cat.id);
-		TAB(o);
-		repl__buf_u64(o, c->u.cat.org_id);
-		TAB(o);
-		repl__buf_str(o, c->u.cat.name);
-		TAB(o);
-		repl__buf_str(o, c->u.cat.timezone);
-		TAB(o);
-		repl__buf_i64(o, at);
-		EOL(o);
+		ROW(p, ST_CAT, COL_U64(b->seq), COL_U64(c->type),
+		    COL_U64(c->u.cat.id), COL_U64(c->u.cat.org_id),
+		    COL_STR(c->u.cat.name), COL_STR(c->u.cat.timezone),
+		    COL_I64(at));
 		return 0;
 	case CORE_REC_CUSTOMER:
-		o = row_of(p, ST_CUSTOMER);
-		repl__buf_u64(o, b->seq);
-		TAB(o);
-		repl__buf_str(o, c->u.customer.id);
-		TAB(o);
-		repl__buf_str(o, c->u.customer.email);
-		TAB(o);
-		repl__buf_str(o, c->u.customer.name);
-		TAB(o);
-		repl__buf_i64(o, at);
-		EOL(o);
+		ROW(p, ST_CUSTOMER, COL_U64(b->seq), COL_STR(c->u.customer.id),
+		    COL_STR(c->u.customer.email), COL_STR(c->u.customer.name),
+		    COL_I64(at));
 		return 0;
 	case CORE_REC_SERIES: {
 		const struct core_series_spec *s = &c->u.series.spec;
@@ -107,66 +141,23 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 		if (s->skip_count > CORE_SKIP_DATE_COUNT_MAX ||
 		    s->start_minute >= 1440)
 			return -EUCLEAN;
-		o = row_of(p, ST_SERIES);
-		repl__buf_u64(o, b->seq);
-		TAB(o);
-		repl__buf_u64(o, c->u.series.id);
-		TAB(o);
-		repl__buf_u64(o, s->org_id);
-		TAB(o);
-		repl__buf_u64(o, s->location_id);
-		TAB(o);
-		repl__buf_u64(o, s->instructor_id);
-		TAB(o);
-		repl__buf_str(o, s->title);
-		TAB(o);
-		repl__buf_u64(o, s->capacity);
-		TAB(o);
-		repl__buf_u64(o, s->waitlist_capacity);
-		TAB(o);
-		repl__buf_u64(o, s->price_cents);
-		TAB(o);
-		repl__buf_str(o, s->currency);
-		TAB(o);
-		repl__buf_str(o, s->timezone);
-		TAB(o);
-		repl__buf_u64(o, s->weekday_mask);
-		TAB(o);
 		snprintf(t, sizeof(t), "%02u:%02u", s->start_minute / 60u,
 			 s->start_minute % 60u);
-		repl__buf_str(o, t);
-		TAB(o);
-		repl__buf_u64(o, s->duration_min);
-		TAB(o);
-		repl__buf_date(o, s->first_date);
-		TAB(o);
-		if (s->last_date.year == 0)
-			repl__buf_null(o);
-		else
-			repl__buf_date(o, s->last_date);
-		TAB(o);
-		repl__buf_c(o, '{');
-		for (uint32_t i = 0; i < s->skip_count; i++) {
-			if (i)
-				repl__buf_c(o, ',');
-			repl__buf_date(o, s->skip[i]);
-		}
-		repl__buf_c(o, '}');
-		TAB(o);
-		repl__buf_i64(o, at);
-		EOL(o);
+		ROW(p, ST_SERIES, COL_U64(b->seq), COL_U64(c->u.series.id),
+		    COL_U64(s->org_id), COL_U64(s->location_id),
+		    COL_U64(s->instructor_id), COL_STR(s->title),
+		    COL_U64(s->capacity), COL_U64(s->waitlist_capacity),
+		    COL_U64(s->price_cents), COL_STR(s->currency),
+		    COL_STR(s->timezone), COL_U64(s->weekday_mask), COL_STR(t),
+		    COL_U64(s->duration_min), COL_DATE(s->first_date),
+		    COL_IF(s->last_date.year != 0, COL_DATE(s->last_date)),
+		    COL_DATES(s->skip, s->skip_count), COL_I64(at));
 		return 0;
 	}
 	case CORE_REC_SERIES_GENERATED:
-		o = row_of(p, ST_GEN);
-		repl__buf_u64(o, b->seq);
-		TAB(o);
-		repl__buf_u64(o, c->u.generated.series_id);
-		TAB(o);
-		repl__buf_date(o, c->u.generated.through);
-		TAB(o);
-		repl__buf_i64(o, at);
-		EOL(o);
+		ROW(p, ST_GEN, COL_U64(b->seq),
+		    COL_U64(c->u.generated.series_id),
+		    COL_DATE(c->u.generated.through), COL_I64(at));
 		return 0;
 	}
 	return -EUCLEAN;
@@ -344,7 +335,6 @@ static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	uint64_t amount = c->u.payment.amount_cents;
 	const char *st;
 	struct part *p;
-	struct buf *o;
 
 	switch (c->u.payment.code) {
 	case CORE_OK:
@@ -359,25 +349,11 @@ static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	if (!(p = repl__part_for(b, core_booking_event(c->u.payment.booking_id),
 				 lsn)))
 		return 0;
-	o = row_of(p, ST_PAYMENT);
-	repl__buf_u64(o, c->u.payment.booking_id);
-	TAB(o);
-	repl__buf_u64(o, c->u.payment.payment_ref);
-	TAB(o);
-	repl__buf_u64(o, amount);
-	TAB(o);
-	repl__buf_str(o, c->u.payment.currency);
-	TAB(o);
-	repl__buf_str(o, st);
-	TAB(o);
-	repl__buf_str(o, c->u.payment.code != CORE_OK ? "t" : "f");
-	TAB(o);
-	repl__buf_u64(o, c->u.payment.code);
-	TAB(o);
-	repl__buf_i64(o, at);
-	TAB(o);
-	buf_customer_of(b, o, c->u.payment.booking_id);
-	EOL(o);
+	ROW(p, ST_PAYMENT, COL_U64(c->u.payment.booking_id),
+	    COL_U64(c->u.payment.payment_ref), COL_U64(amount),
+	    COL_STR(c->u.payment.currency), COL_STR(st),
+	    COL_BOOL(c->u.payment.code != CORE_OK), COL_U64(c->u.payment.code),
+	    COL_I64(at), customer_of(b, c->u.payment.booking_id));
 	return 0;
 }
 
@@ -388,7 +364,6 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 {
 	const char *kind = core_notify_kind_name(c->u.notify.kind);
 	struct part *p;
-	struct buf *o;
 	char id[240];
 	int n;
 
@@ -400,19 +375,9 @@ static int fold_notify(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	n = snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32,
 		     b->env.log_id, lsn, notify_index);
 	ASSERT(n > 0 && (size_t)n < sizeof(id)); /* never cut: ids are unique */
-	o = row_of(p, ST_NOTIFY);
-	repl__buf_str(o, id);
-	TAB(o);
-	repl__buf_str(o, kind);
-	TAB(o);
-	repl__buf_u64(o, c->u.notify.booking_id);
-	TAB(o);
-	repl__buf_u64(o, lsn);
-	TAB(o);
-	repl__buf_i64(o, at);
-	TAB(o);
-	buf_customer_of(b, o, c->u.notify.booking_id);
-	EOL(o);
+	ROW(p, ST_NOTIFY, COL_STR(id), COL_STR(kind),
+	    COL_U64(c->u.notify.booking_id), COL_U64(lsn), COL_I64(at),
+	    customer_of(b, c->u.notify.booking_id));
 	return 0;
 }
 
@@ -513,8 +478,6 @@ int repl__batch_add_entry(struct batch *b, uint64_t lsn, const void *payload,
 static void customer_stage(struct batch *b, const char *id, int64_t at)
 {
 	uint32_t k;
-	struct part *p;
-	struct buf *o;
 
 	if (repl__custset_has(b->env.customers, id))
 		return;
@@ -522,122 +485,39 @@ static void customer_stage(struct batch *b, const char *id, int64_t at)
 		    ? 0
 		    : (uint32_t)(repl__customer_hash(id) % b->parts);
 	ASSERT(k < b->parts);
-	p = &b->part[k];
-	o = row_of(p, ST_NEWCUST);
-	repl__buf_str(o, id);
-	TAB(o);
-	repl__buf_i64(o, at);
-	EOL(o);
+	ROW(&b->part[k], ST_NEWCUST, COL_STR(id), COL_I64(at));
 }
 
 /* A booking as its COPY row (s_booking), in its stream's part. */
 static void stage_booking(struct batch *b, const struct bk *k)
 {
-	struct part *p = &b->part[k->stream];
-	struct buf *o = row_of(p, ST_BOOKING);
-
-	repl__buf_u64(o, k->id);
-	TAB(o);
-	repl__buf_u64(o, k->id >> 24);
-	TAB(o);
-	repl__buf_u64(o, k->kind);
-	TAB(o);
-	if (k->kind == BK_SET)
-		repl__buf_null(o);
-	else
-		repl__buf_str(o, k->customer);
-	TAB(o);
-	repl__buf_str(o, status_name(k->status));
-	TAB(o);
-	repl__buf_i64(o, k->hold);
-	TAB(o);
-	if (k->kind == BK_SET)
-		repl__buf_null(o);
-	else
-		repl__buf_i64(o, k->created_at);
-	TAB(o);
-	repl__buf_i64(o, k->updated_at);
-	TAB(o);
-	if (k->join_seq)
-		repl__buf_u64(o, k->join_seq);
-	else
-		repl__buf_null(o);
-	TAB(o);
-	if (k->exit_status) {
-		repl__buf_i64(o, k->exit_at);
-		TAB(o);
-		repl__buf_str(o, status_name(k->exit_status));
-	} else {
-		repl__buf_null(o);
-		TAB(o);
-		repl__buf_null(o);
-	}
-	EOL(o);
+	ROW(&b->part[k->stream], ST_BOOKING, COL_U64(k->id),
+	    COL_U64(k->id >> 24), COL_U64(k->kind),
+	    COL_IF(k->kind != BK_SET, COL_STR(k->customer)),
+	    COL_STR(status_name(k->status)), COL_I64(k->hold),
+	    COL_IF(k->kind != BK_SET, COL_I64(k->created_at)),
+	    COL_I64(k->updated_at), COL_IF(k->join_seq, COL_U64(k->join_seq)),
+	    COL_IF(k->exit_status, COL_I64(k->exit_at)),
+	    COL_IF(k->exit_status, COL_STR(status_name(k->exit_status))));
 }
 
 /* An event as its COPY row (s_event), in its stream's part. */
 static void stage_event(struct batch *b, const struct ev *e)
 {
-	struct part *p = &b->part[e->stream];
-	struct buf *o = row_of(p, ST_EVENT);
-
-	repl__buf_u64(o, e->id);
-	TAB(o);
-	repl__buf_i64(o, e->start_at);
-	TAB(o);
-	repl__buf_str(o, e->created ? "t" : "f");
-	TAB(o);
-	repl__buf_u64(o, e->series_id);
-	TAB(o);
-	repl__buf_u64(o, e->org_id);
-	TAB(o);
-	repl__buf_u64(o, e->location_id);
-	TAB(o);
-	repl__buf_u64(o, e->instructor_id);
-	TAB(o);
-	repl__buf_u64(o, e->duration_min);
-	TAB(o);
-	repl__buf_u64(o, e->capacity0);
-	TAB(o);
-	repl__buf_u64(o, e->waitlist_capacity);
-	TAB(o);
-	repl__buf_u64(o, e->price_cents);
-	TAB(o);
-	repl__buf_str(o, e->currency);
-	TAB(o);
-	if (e->set) {
-		repl__buf_u64(o, e->capacity);
-		TAB(o);
-		repl__buf_u64(o, e->set_instructor);
-		TAB(o);
-		repl__buf_str(o, e->status == CORE_EVENT_CANCELLED
-					 ? "cancelled"
-					 : "scheduled");
-		TAB(o);
-	} else {
-		repl__buf_null(o);
-		TAB(o);
-		repl__buf_null(o);
-		TAB(o);
-		repl__buf_null(o);
-		TAB(o);
-	}
-	repl__buf_str(o, e->cancelled ? "t" : "f");
-	TAB(o);
-	repl__buf_i64(o, e->cancel_at);
-	TAB(o);
-	repl__buf_i64(o, e->created_at);
-	TAB(o);
-	repl__buf_i64(o, e->updated_at);
-	TAB(o);
-	repl__buf_str(o, e->needs_update ? "t" : "f");
-	TAB(o);
-	repl__buf_u64(o, e->n_conf);
-	TAB(o);
-	repl__buf_u64(o, e->n_held);
-	TAB(o);
-	repl__buf_u64(o, e->n_wl);
-	EOL(o);
+	ROW(&b->part[e->stream], ST_EVENT, COL_U64(e->id), COL_I64(e->start_at),
+	    COL_BOOL(e->created), COL_U64(e->series_id), COL_U64(e->org_id),
+	    COL_U64(e->location_id), COL_U64(e->instructor_id),
+	    COL_U64(e->duration_min), COL_U64(e->capacity0),
+	    COL_U64(e->waitlist_capacity), COL_U64(e->price_cents),
+	    COL_STR(e->currency), COL_IF(e->set, COL_U64(e->capacity)),
+	    COL_IF(e->set, COL_U64(e->set_instructor)),
+	    COL_IF(e->set,
+		   COL_STR(e->status == CORE_EVENT_CANCELLED ? "cancelled"
+							     : "scheduled")),
+	    COL_BOOL(e->cancelled), COL_I64(e->cancel_at),
+	    COL_I64(e->created_at), COL_I64(e->updated_at),
+	    COL_BOOL(e->needs_update), COL_U64(e->n_conf), COL_U64(e->n_held),
+	    COL_U64(e->n_wl));
 }
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once
