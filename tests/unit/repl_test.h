@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "node_test.h"
 
 #define NOW0 INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define OP_MS 1000
@@ -175,32 +176,20 @@ static inline void fresh_dir(void)
 static inline node *open_node(uint64_t segment_size, uint64_t snapshot_every)
 {
 	struct node_config cfg;
-	char err[256];
-	node *n = NULL;
 
-	node_config_default(&cfg);
-	cfg.data_dir = data_dir;
-	cfg.quiet = true;
+	node_test_config(&cfg, data_dir);
 	cfg.segment_size = segment_size;
 	cfg.snapshot_every = snapshot_every;
-	cfg.core.shard_count = 2;
 	cfg.core.port_count = 2;
-	cfg.core.event_count_max = 4096;
 	cfg.core.booking_count_max = 1 << 16;
-	cfg.core.customer_count_max = 1024;
 	cfg.core.idem_count_max = 1 << 14;
 	cfg.core.catalog_count_max = 64;
-	cfg.core.ring_size = 64;
 	cfg.core.hold_ms = HOLD_MS;
 	if (wake_fd >= 0) {
 		cfg.wake_fds = &wake_fd;
 		cfg.wake_fd_count = 1;
 	}
-	if (node_open(&cfg, &n, err, sizeof(err)) != 0) {
-		fprintf(stderr, "node_open: %s\n", err);
-		return NULL;
-	}
-	return n;
+	return node_test_open(&cfg);
 }
 
 static int64_t now_ms = NOW0;

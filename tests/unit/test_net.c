@@ -36,6 +36,7 @@
 
 #include "bookd_test.h"
 #include "check.h"
+#include "node_test.h"
 
 #define NOW_BASE INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define LINE_MAX_SIZE 4096
@@ -611,22 +612,13 @@ int main(void)
 	port = (unsigned)atoi(strrchr(net_http_address(s), ':') + 1);
 	bin_port = (unsigned)atoi(strrchr(net_binary_address(s), ':') + 1);
 	net_wake_fds(s, &fds, &fd_count);
-	node_config_default(&cfg);
-	cfg.data_dir = dir;
-	cfg.quiet = true;
-	cfg.core.shard_count = 2;
+	node_test_config(&cfg, dir);
 	cfg.core.port_count = 1 + net_port_count(&nc);
 	cfg.core.ring_size = 256;
-	cfg.core.event_count_max = 4096;
-	cfg.core.booking_count_max = 4096;
-	cfg.core.customer_count_max = 1024;
-	cfg.core.idem_count_max = 1024;
 	cfg.wake_fds = fds;
 	cfg.wake_fd_count = fd_count;
-	if (node_open(&cfg, &n, err, sizeof(err))) {
-		fprintf(stderr, "node_open: %s\n", err);
+	if (!(n = node_test_open(&cfg)))
 		return 1;
-	}
 	setup(n);
 	CHECK(net_start(s, n) == 0);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "node_test.h"
 
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 
@@ -24,25 +25,10 @@ static char dir[] = "/tmp/test_node.XXXXXX";
 static node *open_node(void)
 {
 	struct node_config cfg;
-	char err[256];
-	node *n = NULL;
 
-	node_config_default(&cfg);
-	cfg.data_dir = dir;
-	cfg.quiet = true;
+	node_test_config(&cfg, dir);
 	cfg.segment_size = 1 << 20;
-	cfg.core.shard_count = 2;
-	cfg.core.port_count = 1;
-	cfg.core.event_count_max = 4096;
-	cfg.core.booking_count_max = 4096;
-	cfg.core.customer_count_max = 1024;
-	cfg.core.idem_count_max = 1024;
-	cfg.core.ring_size = 64;
-	if (node_open(&cfg, &n, err, sizeof(err)) != 0) {
-		fprintf(stderr, "node_open: %s\n", err);
-		return NULL;
-	}
-	return n;
+	return node_test_open(&cfg);
 }
 
 static struct core_resp call(node *n, struct core_req q)
