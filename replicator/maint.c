@@ -86,6 +86,25 @@ int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 	return 0;
 }
 
+/* The partitions from last month to cfg.partition_months_ahead ahead (by
+ * PostgreSQL's clock), then the list of those that exist. */
+int repl__partitions_ahead(repl *r, char *err, size_t es)
+{
+	char ahead[16];
+	const char *p[1] = { ahead };
+	int rc;
+
+	ASSERT(r->conn[0]);
+	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
+	rc = repl__pg_run(
+		r->conn[0], "partitions ahead",
+		"SELECT ensure_class_events_partitions("
+		"(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
+		" ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
+		1, p, PGRES_TUPLES_OK, NULL, err, es);
+	return rc ? rc : repl__partitions_load(r, err, es);
+}
+
 /* ---- the maintenance thread: metrics, health, views ------------------------- */
 
 static bool op_name_ok(const char *s)
@@ -122,6 +141,23 @@ static const struct repl_op_stat *op_find(const struct maint *m,
 	return NULL;
 }
 
+/* A row of performance_metrics; its parameters: the metric's name, the
+ * operation, the value, and the tags outcome and count (NULL: no such tag)
+ * and interval_ms. */
+#define METRIC_PARAMS 6
+static int metric_row(struct maint *m, const char *const *p, char *err,
+		      size_t es)
+{
+	ASSERT(p[0] && p[1] && p[2] && p[5]);
+	return repl__pg_run(
+		m->conn, "metrics",
+		"INSERT INTO performance_metrics (metric_name, metric_value, tags)"
+		" VALUES ($1, $3::float8, jsonb_strip_nulls(jsonb_build_object("
+		"'operation', $2::text, 'outcome', $4::text, 'count', $5::bigint,"
+		" 'interval_ms', $6::bigint)))",
+		METRIC_PARAMS, p, PGRES_COMMAND_OK, NULL, err, es);
+}
+
 /* One aggregated row per operation and interval: value = mean ms, tags
  * carry the count, so the table stays small whatever the booking rate. */
 static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
@@ -141,7 +177,6 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 		const struct repl_op_stat *p;
 		uint64_t count, errors, ns;
 		char v[32], c_s[24], iv[24], e_s[24];
-		const char *params[4] = { cur[i].operation, v, c_s, iv };
 
 		cur[i].operation[sizeof(cur[i].operation) - 1] = '\0';
 		if (!op_name_ok(cur[i].operation))
@@ -159,28 +194,22 @@ static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 			snprintf(v, sizeof(v), "%.6f",
 				 (double)ns / 1e6 / (double)count);
 			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
-			rc = repl__pg_run(
-				m->conn, "metrics",
-				"INSERT INTO performance_metrics (metric_name,"
-				" metric_value, tags) VALUES"
-				" ('booking_operation_duration', $2::float8,"
-				" jsonb_build_object('operation', $1::text, 'outcome', 'ok',"
-				" 'count', $3::bigint, 'interval_ms', $4::bigint))",
-				4, params, PGRES_COMMAND_OK, NULL, err, es);
+			rc = metric_row(m,
+					(const char *[METRIC_PARAMS]){
+						"booking_operation_duration",
+						cur[i].operation, v, "ok", c_s,
+						iv },
+					err, es);
 			rows++;
 		}
 		if (!rc && errors > 0) {
-			const char *ep[3] = { cur[i].operation, e_s, iv };
-
 			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
-			rc = repl__pg_run(
-				m->conn, "metrics",
-				"INSERT INTO performance_metrics (metric_name,"
-				" metric_value, tags) VALUES"
-				" ('booking_operation_errors', $2::float8,"
-				" jsonb_build_object('operation', $1::text,"
-				" 'interval_ms', $3::bigint))",
-				3, ep, PGRES_COMMAND_OK, NULL, err, es);
+			rc = metric_row(m,
+					(const char *[METRIC_PARAMS]){
+						"booking_operation_errors",
+						cur[i].operation, e_s, NULL,
+						NULL, iv },
+					err, es);
 			rows++;
 		}
 	}

@@ -216,20 +216,29 @@ static int streams_load(repl *r, char *err, size_t es)
 	return 0;
 }
 
+/* Stream k's connection with its session's staging tables (conn[0]: the
+ * schema migrated first). */
+static int stream_open(repl *r, uint32_t k, char *err, size_t es)
+{
+	int rc;
+
+	if (!pg_connect(r, k, err, es))
+		return REPL_TRANSIENT;
+	rc = k == 0 ? repl__migrate(r, err, es) : 0;
+	if (!rc)
+		rc = repl__pg_run(r->conn[k], "staging tables", repl__sql_stage,
+				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	return rc;
+}
+
 int repl__session_open(repl *r, char *err, size_t es)
 {
 	const char *p[1] = { r->log_id };
 	uint64_t applied = UINT64_MAX, top = 0, durable;
-	char ahead[8];
 	int rc;
 
 	ASSERT(!r->conn[0] && !r->reader); /* session_close before */
-	if (!pg_connect(r, 0, err, es))
-		return REPL_TRANSIENT;
-	rc = repl__migrate(r, err, es);
-	if (!rc)
-		rc = repl__pg_run(r->conn[0], "staging tables", repl__sql_stage,
-				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	rc = stream_open(r, 0, err, es);
 	if (!rc)
 		rc = repl__pg_run(
 			r->conn[0], "replication_state",
@@ -256,23 +265,10 @@ int repl__session_open(repl *r, char *err, size_t es)
 			 r->log_id, top, durable);
 		return -EUCLEAN;
 	}
-	for (uint32_t k = 1; !rc && k < r->streams; k++) {
-		if (!pg_connect(r, k, err, es))
-			return REPL_TRANSIENT;
-		rc = repl__pg_run(r->conn[k], "staging tables", repl__sql_stage,
-				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
-	}
-	snprintf(ahead, sizeof(ahead), "%u", r->cfg.partition_months_ahead);
-	const char *pa[1] = { ahead };
+	for (uint32_t k = 1; !rc && k < r->streams; k++)
+		rc = stream_open(r, k, err, es);
 	if (!rc)
-		rc = repl__pg_run(
-			r->conn[0], "partitions ahead",
-			"SELECT ensure_class_events_partitions("
-			"(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
-			" ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
-			1, pa, PGRES_TUPLES_OK, NULL, err, es);
-	if (!rc)
-		rc = repl__partitions_load(r, err, es);
+		rc = repl__partitions_ahead(r, err, es);
 	if (rc)
 		return rc;
 

@@ -107,8 +107,9 @@ CHECK_TEST_FN(test_basic)
 		    " (tags->>'count')::int = 1000") > 0);
 	CHECK(q_int(c,
 		    "SELECT count(*) FROM performance_metrics WHERE metric_name ="
-		    " 'booking_operation_errors' AND tags->>'operation' = 'cancel'") >
-	      0);
+		    " 'booking_operation_errors' AND tags->>'operation' = 'cancel'"
+		    " AND tags ?& ARRAY['interval_ms']"
+		    " AND NOT tags ?| ARRAY['outcome', 'count']") > 0);
 	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
 		       " 'replication' AND status = 'healthy'") > 0);
 	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
