@@ -182,6 +182,13 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
 	}
 }
 
+void core__state_prefetch_batch(const core_state *st,
+				const struct core_req *reqs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		core__state_prefetch(st, &reqs[i]);
+}
+
 static uint32_t waitlist_position(const core_state *st, const struct booking *b)
 {
 	const struct event *e = &st->events[b->event_slot];
