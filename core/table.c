@@ -112,10 +112,14 @@ static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
 
 int map_reserve(struct map *m, uint64_t more)
 {
-	uint64_t cap = map_cap_for(m->count + more);
-	struct map_slot *old = m->slots;
 	uint64_t old_cap = (uint64_t)m->mask + 1;
+	struct map_slot *old = m->slots;
+	uint64_t cap;
 
+	/* Every decision reserves: the common case is room enough. */
+	if ((m->count + more) * 2 <= old_cap)
+		return 0;
+	cap = map_cap_for(m->count + more);
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
