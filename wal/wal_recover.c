@@ -129,6 +129,29 @@ struct wal_after {
 	uint64_t nonzero_end; /* offset after the last non-zero byte */
 };
 
+/* Maps the segment that starts at first_lsn to read it; on failure says
+ * which in err. */
+static int wal__map_read(wal *w, uint64_t first_lsn, struct wal_map *m,
+			 char *err, size_t err_size)
+{
+	int rc = wal__map(w, first_lsn, false, m);
+
+	if (rc != 0)
+		wal__errf(err, err_size,
+			  "wal: cannot read %s/%020" PRIu64 ".wal: %s", w->dir,
+			  first_lsn, strerror(-rc));
+	return rc;
+}
+
+/* err: "wal: <what> in <the log's directory>: <rc's text>". */
+static void wal__errf_dir(const wal *w, int rc, const char *what, char *err,
+			  size_t err_size)
+{
+	ASSERT(rc < 0);
+	wal__errf(err, err_size, "wal: %s in %s: %s", what, w->dir,
+		  strerror(-rc));
+}
+
 static void wal__scan_after(const struct wal_map *m, uint64_t off, uint64_t lsn,
 			    struct wal_after *a)
 {
@@ -195,13 +218,9 @@ static int wal__settle_tail(wal *w, uint64_t *lsns, size_t count,
 	bool corrupt;
 	int rc;
 
-	rc = wal__map(w, lsns[stop->index], false, &m);
-	if (rc != 0) {
-		wal__errf(err, err_size,
-			  "wal: cannot read %s/%020" PRIu64 ".wal: %s", w->dir,
-			  lsns[stop->index], strerror(-rc));
+	rc = wal__map_read(w, lsns[stop->index], &m, err, err_size);
+	if (rc != 0)
 		return rc;
-	}
 	if (stop->header_bad) {
 		/* Look for records as if the header were right. */
 		m.limit = m.file_size;
@@ -386,10 +405,8 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		}
 		rc = wal__create_first(w, lsn);
 		if (rc != 0) {
-			wal__errf(err, err_size,
-				  "wal: cannot create the first segment in "
-				  "%s: %s",
-				  w->dir, strerror(-rc));
+			wal__errf_dir(w, rc, "cannot create the first segment",
+				      err, err_size);
 			goto out;
 		}
 		w->segs[0] = (struct wal_seg_info){ lsn, 0,
@@ -416,13 +433,9 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 		const char *why;
 		uint64_t off = WAL_SEGMENT_HEADER_SIZE;
 
-		rc = wal__map(w, lsns[i], false, &m);
-		if (rc != 0) {
-			wal__errf(err, err_size,
-				  "wal: cannot read %s/%020" PRIu64 ".wal: %s",
-				  w->dir, lsns[i], strerror(-rc));
+		rc = wal__map_read(w, lsns[i], &m, err, err_size);
+		if (rc != 0)
 			goto out;
-		}
 		si->first_lsn = lsns[i];
 		why = wal__check_seg_hdr(&m, lsns[i]);
 		if (why != NULL) {
@@ -522,10 +535,8 @@ int wal__recover(wal *w, bool cut_corrupt, char *err, size_t err_size)
 	if (rc == 0)
 		rc = wal__sync(w->dir_fd);
 	if (rc != 0) {
-		wal__errf(err, err_size,
-			  "wal: fdatasync of the recovered "
-			  "tail in %s: %s",
-			  w->dir, strerror(-rc));
+		wal__errf_dir(w, rc, "fdatasync of the recovered tail", err,
+			      err_size);
 		goto out;
 	}
 	w->next_lsn = stop.lsn;
