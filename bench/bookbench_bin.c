@@ -1,15 +1,18 @@
 /*
  * bookbench_bin.c: driver bookd-binary, through the client library's
- * pipelined API (api/bookd_client.h): bc_*_async queue, bc_flush sends,
- * bc_recv answers in request order. One bc_client per bookbench connection
- * (the library's rule: one thread per client).
+ * pipelined API (api/bookd_client.h): bc_*_async queue; each poll sends
+ * what was submitted since the last with one bc_flush, takes every answer
+ * already received (bc_recv_ready, no system call) and waits (bc_wait) only
+ * when none was, so that a request costs the load generator a fraction of
+ * a system call, not a poll and a send of its own. Answers come in request
+ * order. One bc_client per bookbench connection (the library's rule: one
+ * thread per client).
  *
  * The library has no pipelined listing: an EVENT_LIST first collects every
  * answer still due (kept in a ready queue, so results stay in submit order),
- * then makes the synchronous call. poll() waits in bc_recv (the library
- * keeps its own input buffer, so the socket alone cannot tell whether an
- * answer is ready): in an open-loop run a send that falls due meanwhile
- * leaves late, and its latency still counts from its intended time.
+ * then makes the synchronous call. A poll waits at most until the next send
+ * of an open loop falls due (bc_wait's timeout); latency counts from the
+ * intended send time all the same.
  *
  * The data set is made with the library's synchronous calls (org,
  * location, instructor, one series per event), then listed.
@@ -156,50 +159,81 @@ static void fill(struct bb_result *out, const struct bc_answer *a,
 	}
 }
 
-/* Receives one pipelined answer into the ready queue. 0 or -errno. */
-static int recv_one(struct bin_conn *c)
+/* The answer a to the oldest pending request into the ready queue (a
+ * whole batch refused: one result per item). 0 or -EPROTO. */
+static int take(struct bin_conn *c, const struct bc_answer *a)
 {
-	struct bc_answer a;
-	int brc = batch_send(c);
-	if (brc < 0)
-		return brc;
-	if (c->dirty) {
-		int rc = bc_flush(c->bc);
-		if (rc < 0)
-			return rc;
-		c->dirty = false;
-	}
-	int rc = bc_recv(c->bc, &a);
-	if (rc < 0)
-		return rc;
-	if (c->q_count == 0 || a.req_id != c->q[c->q_head].req_id)
+	if (c->q_count == 0 || a->req_id != c->q[c->q_head].req_id)
 		return -EPROTO; /* answers come in request order */
-	if (a.index < 0 && c->q[c->q_head].index >= 0) {
+	if (a->index < 0 && c->q[c->q_head].index >= 0) {
 		/* a whole batch refused: each of its items gets the answer */
-		uint64_t id = a.req_id;
+		uint64_t id = a->req_id;
 		while (c->q_count > 0 && c->q[c->q_head].req_id == id) {
 			struct bb_result *out =
 				&c->ready[(c->r_head + c->r_count) %
 					  BIN_QUEUE_MAX];
-			fill(out, &a, BB_OP_BOOK);
+			fill(out, a, BB_OP_BOOK);
 			c->r_count++;
 			c->q_head = (c->q_head + 1) % BIN_QUEUE_MAX;
 			c->q_count--;
 		}
 		return 0;
 	}
-	if (a.index != c->q[c->q_head].index)
+	if (a->index != c->q[c->q_head].index)
 		return -EPROTO; /* a batch's items come in order too */
 	struct bin_pending *p = &c->q[c->q_head];
 	struct bb_result *out =
 		&c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
-	fill(out, &a, p->kind);
+	fill(out, a, p->kind);
 	if (p->kind == BB_OP_BOOKING_GET && out->booking_id == 0)
 		out->booking_id = p->booking_id;
 	c->r_count++;
 	c->q_head = (c->q_head + 1) % BIN_QUEUE_MAX;
 	c->q_count--;
 	return 0;
+}
+
+/* Sends what is gathered and queued: the batch being gathered, then the
+ * queued frames with one send. 0 or -errno. */
+static int send_queued(struct bin_conn *c)
+{
+	int rc = batch_send(c);
+	if (rc < 0)
+		return rc;
+	if (c->dirty) {
+		rc = bc_flush(c->bc);
+		if (rc < 0)
+			return rc;
+		c->dirty = false;
+	}
+	return 0;
+}
+
+/* Receives one pipelined answer into the ready queue, waiting for it (the
+ * synchronous EVENT_LIST's way). 0 or -errno. */
+static int recv_one(struct bin_conn *c)
+{
+	struct bc_answer a;
+	int rc = send_queued(c);
+	if (rc < 0)
+		return rc;
+	rc = bc_recv(c->bc, &a);
+	return rc < 0 ? rc : take(c, &a);
+}
+
+/* Every answer already received into the ready queue, without a system
+ * call. How many, or -errno. */
+static int take_ready(struct bin_conn *c)
+{
+	struct bc_answer a;
+	int n = 0, rc;
+	while (c->q_count > 0 && (rc = bc_recv_ready(c->bc, &a)) == 1) {
+		rc = take(c, &a);
+		if (rc < 0)
+			return rc;
+		n++;
+	}
+	return rc < 0 ? rc : n;
 }
 
 static int bin_submit(void *conn, const struct bb_op *op)
@@ -286,23 +320,26 @@ static int bin_submit(void *conn, const struct bb_op *op)
 	return 0;
 }
 
+/* Sends what was submitted since the last call with one send, takes every
+ * answer already received, and waits (up to timeout_ns: in an open loop,
+ * until the next send falls due) only when none was. */
 static int bin_poll(void *conn, struct bb_result *out, int max,
 		    int64_t timeout_ns)
 {
 	struct bin_conn *c = conn;
-	(void)timeout_ns;
-	int brc = batch_send(c);
-	if (brc < 0)
-		return brc;
+	int rc = send_queued(c);
+	if (rc < 0)
+		return rc;
+	rc = take_ready(c);
+	if (rc < 0)
+		return rc;
 	if (c->r_count == 0 && c->q_count > 0) {
-		int rc = recv_one(c);
+		rc = bc_wait(c->bc, timeout_ns < 0 ? -1 : timeout_ns / 1000);
 		if (rc < 0)
 			return rc;
-	} else if (c->dirty) {
-		int rc = bc_flush(c->bc);
+		rc = take_ready(c);
 		if (rc < 0)
 			return rc;
-		c->dirty = false;
 	}
 	int n = 0;
 	while (n < max && c->r_count > 0) {

@@ -12,7 +12,10 @@
  *   - or the pipelined calls (*_async): each queues a request and returns
  *     its request id; bc_flush() sends what is queued; bc_recv() returns
  *     the answers one at a time, matched by their request id (the server
- *     sends them in request order, but match by id). A book_batch request
+ *     sends them in request order, but match by id); a load generator
+ *     that keeps many requests in flight takes every answer already
+ *     received with bc_recv_ready() (no system call) and waits with
+ *     bc_wait() only when none is. A book_batch request
  *     gets one answer per item, each with the batch's request id and the
  *     item's index. Do not mix: a synchronous call while pipelined answers
  *     are pending returns -EBUSY.
@@ -276,6 +279,17 @@ int bc_flush(bc_client *c);
  * (closed: a connection-level error answer, if any, is in bc_last()),
  * -EPROTO (malformed answer). */
 int bc_recv(bc_client *c, struct bc_answer *out);
+/* Never blocks, makes no system call: the next answer when its frame is
+ * whole in what was received already: 1 (the answer in *out, out may be
+ * NULL, and in bc_last()), 0 when none is, or < 0 as bc_recv (-EPROTO).
+ * Take answers with it until it returns 0, then bc_wait(). */
+int bc_recv_ready(bc_client *c, struct bc_answer *out);
+/* Sends what is queued (one send when the socket takes it all; a poll only
+ * when it does not), then waits up to timeout_us (< 0: no limit) until a
+ * whole answer is received (reading first without waiting when many are
+ * due). 1: bc_recv_ready() has one; 0: the time ran out, or nothing is due
+ * (bc_pending() 0); < 0 -errno (the connection is then unusable). */
+int bc_wait(bc_client *c, int64_t timeout_us);
 /* Requests still unanswered (a batch counts until its last item's answer,
  * or its one refusal). */
 uint64_t bc_pending(const bc_client *c);

@@ -2,14 +2,18 @@
  * client.c: the C client library of the binary protocol (bookd_client.h,
  * docs/protocol.md).
  *
- * One blocking socket per bc_client. Requests are packed (proto.c) into an
- * output buffer (struct buf, core/buf.h, as the input buffer); bc_flush() sends it, polling for input at the same time
- * and reading whatever answers arrive into the input buffer, so that a
- * client sending many requests never deadlocks against a server that
- * blocks on answers nobody reads. bc_recv() takes one frame from the input
- * buffer (reading more when needed), decodes it in the client's zone and
- * fills a struct bc_answer (mp_read_answer). Synchronous calls are one
- * request, flush, and bc_recv until the answer with its id.
+ * One socket per bc_client, read and written without waiting (MSG_DONTWAIT)
+ * and polled only when that found nothing to do. Requests are packed
+ * (proto.c) into an output buffer (struct buf, core/buf.h, as the input
+ * buffer); bc_flush() sends it with one send when the socket takes it all,
+ * else polls for output and input and reads whatever answers arrive into
+ * the input buffer meanwhile, so that a client sending many requests never
+ * deadlocks against a server that blocks on answers nobody reads.
+ * bc_recv() takes one frame from the input buffer (reading more when
+ * needed), decodes it in the client's zone and fills a struct bc_answer
+ * (mp_read_answer); bc_recv_ready() does the same only for a frame already
+ * whole (no system call), bc_wait() reads until one is. Synchronous calls
+ * are one request, flush, and bc_recv until the answer with its id.
  *
  * Limits: the input buffer holds at most CLIENT_IN_SIZE_MAX bytes (its
  * max: when full of unread answers, bc_flush only sends); a frame announced over MP_BODY_SIZE_MAX is -EPROTO.
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CLIENT_IN_SIZE_MAX (64u << 20)
@@ -46,6 +51,7 @@ struct bc_client {
 	msgpack_packer pk;
 	struct buf in; /* max CLIENT_IN_SIZE_MAX; read from in_off */
 	size_t in_off;
+	bool read_idle; /* the last read without waiting found nothing */
 	msgpack_zone zone;
 	char role[16];
 	struct bc_answer last;
@@ -133,13 +139,23 @@ static int client__dial(const char *addr, char *err, size_t err_size)
 	return rc;
 }
 
-static int client__poll(bc_client *c, short events)
+/* The client's timeout (bc_set_timeout) in µs, -1 when none. */
+static int64_t client__timeout_us(const bc_client *c)
+{
+	return c->timeout_ms > 0 ? (int64_t)c->timeout_ms * 1000 : -1;
+}
+
+/* Waits up to timeout_us (< 0: no limit) for events: the revents,
+ * -ETIMEDOUT, or -errno. */
+static int client__poll(bc_client *c, short events, int64_t timeout_us)
 {
 	struct pollfd p = { .fd = c->fd, .events = events };
+	struct timespec ts = { .tv_sec = timeout_us / 1000000,
+			       .tv_nsec = timeout_us % 1000000 * 1000 };
 	int rc;
 
 	do
-		rc = poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : -1);
+		rc = ppoll(&p, 1, timeout_us < 0 ? NULL : &ts, NULL);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
 		return -errno;
@@ -148,9 +164,10 @@ static int client__poll(bc_client *c, short events)
 	return p.revents;
 }
 
-/* Reads what is there into the input buffer. 0, or -errno
- * (-ECONNRESET: the server closed). */
-static int client__read(bc_client *c)
+/* Reads what the socket holds now into the input buffer, without
+ * waiting: the bytes read (> 0), 0 when there were none (EAGAIN), or -errno
+ * (-ECONNRESET: the server closed; -ENOBUFS: full of unread answers). */
+static long client__read(bc_client *c)
 {
 	ssize_t n;
 	int rc;
@@ -169,14 +186,33 @@ static int client__read(bc_client *c)
 	ASSERT(c->in.cap - c->in.size >= CLIENT_READ_SIZE);
 	do
 		n = recv(c->fd, c->in.data + c->in.size, c->in.cap - c->in.size,
-			 0);
+			 MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	if (n == 0)
 		return -ECONNRESET;
 	c->in.size += (size_t)n;
 	ASSERT(c->in.size <= c->in.cap);
+	return n;
+}
+
+/* Sends what the socket takes now of the queued output, without waiting.
+ * 0 or -errno. */
+static int client__send(bc_client *c)
+{
+	ssize_t n;
+
+	ASSERT(c->out_sent < c->out.size);
+	do
+		n = send(c->fd, c->out.data + c->out_sent,
+			 c->out.size - c->out_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	c->out_sent += (size_t)n;
+	ASSERT(c->out_sent <= c->out.size);
 	return 0;
 }
 
@@ -190,30 +226,24 @@ int bc_flush(bc_client *c)
 		c->broken = true;
 		return -ENOMEM;
 	}
+	/* Sends first; polls only when the socket took not all of it, then
+	 * reads answers meanwhile so that neither side blocks. */
 	while (c->out_sent < c->out.size) {
-		int ev = client__poll(c, POLLOUT | POLLIN);
+		rc = client__send(c);
+		if (rc < 0 || c->out_sent == c->out.size)
+			break;
+		int ev = client__poll(c, POLLOUT | POLLIN,
+				      client__timeout_us(c));
 		if (ev < 0) {
 			rc = ev;
 			break;
 		}
 		if (ev & POLLIN) {
-			rc = client__read(c);
-			if (rc == -ENOBUFS) /* full of answers: just send */
-				rc = 0;
-			if (rc < 0)
-				break;
-		}
-		if (ev & (POLLOUT | POLLERR | POLLHUP)) {
-			ssize_t n = send(c->fd, c->out.data + c->out_sent,
-					 c->out.size - c->out_sent,
-					 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				rc = -errno;
+			long n = client__read(c);
+			if (n < 0 && n != -ENOBUFS) { /* full: just send */
+				rc = (int)n;
 				break;
 			}
-			if (n > 0)
-				c->out_sent += (size_t)n;
-			ASSERT(c->out_sent <= c->out.size);
 		}
 	}
 	if (rc < 0) {
@@ -236,33 +266,81 @@ static long client__frame_size(const bc_client *c)
 	return mp_frame_size(c->in.data + c->in_off, c->in.size - c->in_off);
 }
 
-/* The next frame's body, decoded into *o (valid until the zone is
- * cleared). 0 or -errno. */
-static int client__frame(bc_client *c, msgpack_object *o)
+static int64_t client__now_us(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Reads until a whole frame is at the front of the unread input, waiting
+ * up to timeout_us in all (< 0: no limit). 0, or -ETIMEDOUT, -EPROTO
+ * (malformed), -errno. Reads first, without waiting, when more than one
+ * answer is due and the last such try found bytes (under load the answers
+ * are there already: no poll); polls first otherwise (the one answer due
+ * to a synchronous call is seldom there the moment its request left). */
+static int client__fill(bc_client *c, int64_t timeout_us)
+{
+	int64_t deadline = -1, left = timeout_us;
+
 	for (;;) {
 		long size = client__frame_size(c);
-		if (size > 0) {
-			ASSERT((size_t)size > MP_HEADER_SIZE);
-			ASSERT((size_t)size <= c->in.size - c->in_off);
-			const uint8_t *body =
-				c->in.data + c->in_off + MP_HEADER_SIZE;
-			int rc;
-			msgpack_zone_clear(&c->zone);
-			rc = mp_decode(&c->zone, body,
-				       (size_t)size - MP_HEADER_SIZE, o);
-			c->in_off += (size_t)size;
-			return rc == 0 ? 0 : -EPROTO;
-		}
+		if (size > 0)
+			return 0;
 		if (size == -1)
 			return -EPROTO;
-		int ev = client__poll(c, POLLIN);
+		if (c->pending > 1 && !c->read_idle) {
+			long n = client__read(c);
+			if (n < 0)
+				return (int)n;
+			c->read_idle = n == 0;
+			if (n > 0)
+				continue;
+		}
+		if (timeout_us >= 0) {
+			if (deadline < 0)
+				deadline = client__now_us() + timeout_us;
+			else
+				left = deadline - client__now_us();
+			if (left < 0)
+				return -ETIMEDOUT;
+		}
+		int ev = client__poll(c, POLLIN, left);
 		if (ev < 0)
 			return ev;
-		int rc = client__read(c);
-		if (rc < 0)
-			return rc;
+		long n = client__read(c);
+		if (n < 0)
+			return (int)n;
+		c->read_idle = false;
 	}
+}
+
+/* The whole frame at the front of the unread input, decoded into *o
+ * (valid until the zone is cleared) and taken. 0 or -EPROTO. */
+static int client__take(bc_client *c, msgpack_object *o)
+{
+	long size = client__frame_size(c);
+	const uint8_t *body;
+	int rc;
+
+	ASSERT(size > 0); /* client__fill found it whole */
+	ASSERT((size_t)size > MP_HEADER_SIZE);
+	ASSERT((size_t)size <= c->in.size - c->in_off);
+	body = c->in.data + c->in_off + MP_HEADER_SIZE;
+	msgpack_zone_clear(&c->zone);
+	rc = mp_decode(&c->zone, body, (size_t)size - MP_HEADER_SIZE, o);
+	c->in_off += (size_t)size;
+	return rc == 0 ? 0 : -EPROTO;
+}
+
+/* The next frame's body, decoded into *o, waiting for it up to the
+ * client's timeout. 0 or -errno. */
+static int client__frame(bc_client *c, msgpack_object *o)
+{
+	int rc = client__fill(c, client__timeout_us(c));
+
+	return rc < 0 ? rc : client__take(c, o);
 }
 
 static void client__copy(char *dst, size_t cap, const char *src)
@@ -380,21 +458,14 @@ uint64_t bc_pending(const bc_client *c) { return c->pending; }
 
 /* ---- answers ---- */
 
-int bc_recv(bc_client *c, struct bc_answer *out)
+/* The answer in the frame at the front of the input (whole): decoded into
+ * c->last and *out (out may be NULL), pending counted down. 0 or -errno
+ * (the connection is then broken). */
+static int client__answer(bc_client *c, struct bc_answer *out)
 {
 	msgpack_object o;
-	int rc;
+	int rc = client__take(c, &o);
 
-	if (c->broken)
-		return -ECONNRESET;
-	/* Send what is queued before waiting; not while whole answers are
-	 * buffered already (queued requests then go out in one write). */
-	if (client__frame_size(c) <= 0) {
-		rc = bc_flush(c);
-		if (rc < 0)
-			return rc;
-	}
-	rc = client__frame(c, &o);
 	if (rc < 0) {
 		c->broken = true;
 		return rc;
@@ -410,6 +481,68 @@ int bc_recv(bc_client *c, struct bc_answer *out)
 	if (out)
 		*out = c->last;
 	return 0;
+}
+
+int bc_recv(bc_client *c, struct bc_answer *out)
+{
+	int rc;
+
+	if (c->broken)
+		return -ECONNRESET;
+	/* Send what is queued before waiting; not while whole answers are
+	 * buffered already (queued requests then go out in one write). */
+	if (client__frame_size(c) <= 0) {
+		rc = bc_flush(c);
+		if (rc < 0)
+			return rc;
+	}
+	rc = client__fill(c, client__timeout_us(c));
+	if (rc < 0) {
+		c->broken = true;
+		return rc;
+	}
+	return client__answer(c, out);
+}
+
+int bc_recv_ready(bc_client *c, struct bc_answer *out)
+{
+	long size;
+	int rc;
+
+	if (c->broken)
+		return -ECONNRESET;
+	size = client__frame_size(c);
+	if (size == -2)
+		return 0;
+	if (size == -1) {
+		c->broken = true;
+		return -EPROTO;
+	}
+	rc = client__answer(c, out);
+	return rc < 0 ? rc : 1;
+}
+
+int bc_wait(bc_client *c, int64_t timeout_us)
+{
+	int rc;
+
+	if (c->broken)
+		return -ECONNRESET;
+	rc = bc_flush(c);
+	if (rc < 0)
+		return rc;
+	if (client__frame_size(c) > 0)
+		return 1;
+	if (c->pending == 0)
+		return 0; /* nothing due: nothing will come */
+	rc = client__fill(c, timeout_us);
+	if (rc == -ETIMEDOUT)
+		return 0;
+	if (rc < 0) {
+		c->broken = true;
+		return rc;
+	}
+	return 1;
 }
 
 /* ---- requests ---- */
