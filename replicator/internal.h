@@ -103,6 +103,11 @@ void repl__pg_notice_quiet(void *arg, const char *message);
 int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 		 const char *const *params, ExecStatusType want, PGresult **out,
 		 char *err, size_t err_size);
+/* A guarded update of exactly one row: 0, -EUCLEAN when it changed none
+ * (err not set), or repl__pg_run's error. */
+int repl__pg_update_one(PGconn *c, const char *what, const char *sql,
+			int nparams, const char *const *params, char *err,
+			size_t err_size);
 int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 		  size_t err_size);
 /* A decimal integer PostgreSQL sent, validated. */

@@ -107,6 +107,26 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 	return transient ? REPL_TRANSIENT : -EPROTO;
 }
 
+/* A guarded update that must change exactly one row (replication_state
+ * WHERE it is still what this replicator read): 0, -EUCLEAN when it
+ * changed none (the guard failed; err left for the caller to say why), or
+ * what repl__pg_run returns. */
+int repl__pg_update_one(PGconn *c, const char *what, const char *sql,
+			int nparams, const char *const *params, char *err,
+			size_t err_size)
+{
+	PGresult *res;
+	int rc = repl__pg_run(c, what, sql, nparams, params, PGRES_COMMAND_OK,
+			      &res, err, err_size);
+
+	if (rc)
+		return rc;
+	ASSERT(res);
+	rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : -EUCLEAN;
+	PQclear(res);
+	return rc;
+}
+
 /* A statement that failed (res may be NULL): "what: first line of the
  * message" into err, res cleared; REPL_TRANSIENT or -EPROTO. */
 static int pg_fail(PGconn *c, PGresult *res, const char *what, char *err,

@@ -193,23 +193,20 @@ static int streams_load(repl *r, char *err, size_t es)
 		return 0;
 	snprintf(n_s, sizeof(n_s), "%u", r->cfg.streams);
 	snprintf(v_s, sizeof(v_s), "%" PRIu64, r->stream_lsn[0]);
-	rc = repl__pg_run(r->conn[0], "replication_state",
-			  "UPDATE replication_state SET streams ="
-			  " array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
-			  " AND applied_lsn = $3::bigint AND coalesce(streams,"
-			  " ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
-			  3, pu, PGRES_COMMAND_OK, &res, err, es);
-	if (rc)
-		return rc;
-	rc = strcmp(PQcmdTuples(res), "1") ? -EUCLEAN : 0;
-	PQclear(res);
-	if (rc) {
+	rc = repl__pg_update_one(
+		r->conn[0], "replication_state",
+		"UPDATE replication_state SET streams ="
+		" array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
+		" AND applied_lsn = $3::bigint AND coalesce(streams,"
+		" ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
+		3, pu, err, es);
+	if (rc == -EUCLEAN)
 		snprintf(err, es,
 			 "replication_state of log '%s' moved while "
 			 "starting: another replicator applies this log",
 			 r->log_id);
+	if (rc)
 		return rc;
-	}
 	r->streams = r->cfg.streams;
 	for (uint32_t k = 1; k < r->streams; k++)
 		r->stream_lsn[k] = r->stream_lsn[0];

@@ -360,7 +360,6 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	struct part *p = &b->part[k];
 	char stream_s[12], to_s[24], from_s[24],
 		all_s[REPL_STREAM_MAX * 24 + 2];
-	PGresult *res;
 	int rc;
 
 	ASSERT(c && k < r->streams);
@@ -376,29 +375,23 @@ static int move_state(repl *r, struct batch *b, uint32_t k, uint64_t to,
 					      "%s%" PRIu64, i ? "," : "",
 					      r->stream_lsn[i]);
 		snprintf(all_s + n, sizeof(all_s) - n, "}");
-		rc = repl__pg_run(c, "replication_state", sql_state_all, 3, pa,
-				  PGRES_COMMAND_OK, &res, p->err,
-				  sizeof(p->err));
+		rc = repl__pg_update_one(c, "replication_state", sql_state_all,
+					 3, pa, p->err, sizeof(p->err));
 		snprintf(from_s, sizeof(from_s), "%.20s", all_s);
 	} else {
 		const char *ps[4] = { r->log_id, stream_s, to_s, from_s };
 
 		snprintf(stream_s, sizeof(stream_s), "%u", k + 1);
 		snprintf(from_s, sizeof(from_s), "%" PRIu64, p->from);
-		rc = repl__pg_run(c, "replication_state", sql_state_stream, 4,
-				  ps, PGRES_COMMAND_OK, &res, p->err,
-				  sizeof(p->err));
+		rc = repl__pg_update_one(c, "replication_state",
+					 sql_state_stream, 4, ps, p->err,
+					 sizeof(p->err));
 	}
-	if (rc)
-		return rc;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
+	if (rc == -EUCLEAN)
 		snprintf(p->err, sizeof(p->err),
 			 "replication_state of log '%s' is no longer at %s: "
 			 "another replicator applies this log",
 			 r->log_id, from_s);
-		rc = -EUCLEAN;
-	}
-	PQclear(res);
 	if (!rc && !b->snapshot) {
 		const char *pm[1] = { r->log_id };
 		rc = repl__pg_run(c, "replication_state", sql_state_min, 1, pm,
