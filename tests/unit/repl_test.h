@@ -669,17 +669,32 @@ static inline repl *start_caught_up(node *n, const char *conninfo,
 	return r;
 }
 
-/* A fresh database (conninfo) and node: the catalogue and `ops` random
- * decisions, settled at *lsn; *events their count. */
-static inline node *fresh_node(char *conninfo, size_t size, int ops,
-			       uint32_t *events, uint64_t *lsn)
-{
+/* What a case works with: its database, node, replicator, connection to
+ * PostgreSQL, the catalogue's events, the LSN it waits for, the
+ * replicator's last status (test_repl_fold's is struct fx). */
+struct repl_case {
+	char conninfo[1024];
 	node *n;
+	repl *r;
+	PGconn *c;
+	uint32_t events;
+	uint64_t lsn;
+	struct repl_status st;
+};
 
-	snprintf(conninfo, size, "%s", db_create());
-	n = catalogued_node(1 << 20, events);
-	*lsn = random_ops(n, *events, ops);
-	return n;
+/* A fresh database for the case (x->conninfo). */
+static inline void case_db(struct repl_case *x)
+{
+	snprintf(x->conninfo, sizeof(x->conninfo), "%s", db_create());
+}
+
+/* A fresh database and node: the catalogue and `ops` random decisions,
+ * settled at x->lsn; x->events their count. */
+static inline void fresh_node(struct repl_case *x, int ops)
+{
+	case_db(x);
+	x->n = catalogued_node(1 << 20, &x->events);
+	x->lsn = random_ops(x->n, x->events, ops);
 }
 
 /* Books customer on the last of events 1..events that takes a booking
@@ -701,22 +716,21 @@ static inline struct core_resp book_last_open(node *n, uint32_t events,
 	return b;
 }
 
-/* fresh_node (*n) after ops random operations, and a replicator for it
- * (batches of 100) caught up to *lsn; the replicator. */
-static inline repl *fresh_caught_up(node **n, char *conninfo, size_t size,
-				    int ops, uint32_t *events, uint64_t *lsn)
+/* fresh_node after ops random operations, and a replicator for it
+ * (batches of 100) caught up to x->lsn. */
+static inline void fresh_caught_up(struct repl_case *x, int ops)
 {
-	*n = fresh_node(conninfo, size, ops, events, lsn);
-	return start_caught_up(*n, conninfo, 100, *lsn);
+	fresh_node(x, ops);
+	x->r = start_caught_up(x->n, x->conninfo, 100, x->lsn);
 }
 
 /* The end of a case: the replicator stopped, the connection and the node
  * closed, the case's database dropped. */
-static inline void case_end(repl *r, PGconn *c, node *n)
+static inline void case_end(struct repl_case *x)
 {
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
+	repl_stop(x->r);
+	PQfinish(x->c);
+	node_close(x->n);
 	db_drop();
 }
 

@@ -22,20 +22,14 @@
 
 CHECK_TEST_FN(test_basic)
 {
-	char conninfo[1024];
-	node *n;
-	repl *r;
-	PGconn *c;
-	struct repl_status st;
-	uint32_t events;
-	uint64_t lsn;
+	struct repl_case x = { 0 };
 
 	printf("basic\n");
-	snprintf(conninfo, sizeof(conninfo), "%s", db_create());
+	case_db(&x);
 	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	CHECK(wake_fd >= 0);
-	n = catalogued_node(1 << 20, &events);
-	lsn = random_ops(n, events, 3000);
+	x.n = catalogued_node(1 << 20, &x.events);
+	x.lsn = random_ops(x.n, x.events, 3000);
 
 	/* Invalid configurations are refused. */
 	{
@@ -44,21 +38,21 @@ CHECK_TEST_FN(test_basic)
 		repl *bad = NULL;
 
 		repl_config_default(&cfg);
-		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) ==
+		CHECK(repl_start(&cfg, node_wal(x.n), &bad, err, sizeof(err)) ==
 		      -EINVAL);
 		cfg.conninfo = "postgresql://[bad";
-		CHECK(repl_start(&cfg, node_wal(n), &bad, err, sizeof(err)) ==
+		CHECK(repl_start(&cfg, node_wal(x.n), &bad, err, sizeof(err)) ==
 		      -EINVAL);
-		repl_status(NULL, &st);
-		CHECK(st.state == REPL_DISABLED);
+		repl_status(NULL, &x.st);
+		CHECK(x.st.state == REPL_DISABLED);
 	}
 
-	r = start_caught_up(n, conninfo, 500, lsn);
-	c = pg_open(conninfo);
-	CHECK(c != NULL);
-	compare(n, c, true);
-	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") ==
-	      (int64_t)lsn);
+	x.r = start_caught_up(x.n, x.conninfo, 500, x.lsn);
+	x.c = pg_open(x.conninfo);
+	CHECK(x.c != NULL);
+	compare(x.n, x.c, true);
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
+	      (int64_t)x.lsn);
 
 	/* The whole log in one transaction (events created and booked in
 	 * the same batch), into a second database: the same rows. */
@@ -69,11 +63,12 @@ CHECK_TEST_FN(test_basic)
 
 		snprintf(first, sizeof(first), "%s", db_name);
 		snprintf(second, sizeof(second), "%s", db_create());
-		r2 = start_caught_up(n, second, REPL_BATCH_RECORDS_MAX, lsn);
-		repl_status(r2, &st);
-		CHECK(st.batch_count == 1);
+		r2 = start_caught_up(x.n, second, REPL_BATCH_RECORDS_MAX,
+				     x.lsn);
+		repl_status(r2, &x.st);
+		CHECK(x.st.batch_count == 1);
 		c2 = pg_open(second);
-		compare(n, c2, true);
+		compare(x.n, c2, true);
 		PQfinish(c2);
 		repl_stop(r2);
 		db_drop();
@@ -81,54 +76,55 @@ CHECK_TEST_FN(test_basic)
 	}
 
 	/* Streaming: more decisions while it runs. */
-	lsn = random_ops(n, events, 2000);
-	CHECK(catch_up(r, lsn));
-	repl_status(r, &st);
-	CHECK(st.state == REPL_STREAMING);
-	CHECK(st.lag_records == 0);
-	CHECK(st.batch_count > 1);
-	compare(n, c, true);
+	x.lsn = random_ops(x.n, x.events, 2000);
+	CHECK(catch_up(x.r, x.lsn));
+	repl_status(x.r, &x.st);
+	CHECK(x.st.state == REPL_STREAMING);
+	CHECK(x.st.lag_records == 0);
+	CHECK(x.st.batch_count > 1);
+	compare(x.n, x.c, true);
 
 	/* Metrics, health, views. */
 	usleep(1000 * 1000);
-	CHECK(repl_refresh_views(r) == 0);
+	CHECK(repl_refresh_views(x.r) == 0);
 	for (int i = 0; i < 100; i++) {
-		repl_status(r, &st);
-		if (st.refresh_count > 0)
+		repl_status(x.r, &x.st);
+		if (x.st.refresh_count > 0)
 			break;
 		usleep(100 * 1000);
 	}
-	CHECK(st.refresh_count > 0);
-	CHECK(st.metrics_rows > 0);
-	CHECK(q_int(c,
+	CHECK(x.st.refresh_count > 0);
+	CHECK(x.st.metrics_rows > 0);
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM performance_metrics WHERE metric_name ="
 		    " 'booking_operation_duration' AND tags->>'operation' = 'book'"
 		    " AND metric_value BETWEEN 0.24 AND 0.26 AND"
 		    " (tags->>'count')::int = 1000") > 0);
-	CHECK(q_int(c,
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM performance_metrics WHERE metric_name ="
 		    " 'booking_operation_errors' AND tags->>'operation' = 'cancel'"
 		    " AND tags ?& ARRAY['interval_ms']"
 		    " AND NOT tags ?| ARRAY['outcome', 'count']") > 0);
-	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
-		       " 'replication' AND status = 'healthy'") > 0);
-	CHECK(q_int(c, "SELECT count(*) FROM health_checks WHERE check_name ="
-		       " 'database'") > 0 ||
-	      q_int(c, "SELECT count(*) FROM health_checks WHERE check_name <>"
-		       " 'replication'") > 0);
+	CHECK(q_int(x.c, "SELECT count(*) FROM health_checks WHERE check_name ="
+			 " 'replication' AND status = 'healthy'") > 0);
+	CHECK(q_int(x.c, "SELECT count(*) FROM health_checks WHERE check_name ="
+			 " 'database'") > 0 ||
+	      q_int(x.c,
+		    "SELECT count(*) FROM health_checks WHERE check_name <>"
+		    " 'replication'") > 0);
 	/* (event_search_mv holds events from yesterday on: these are past) */
-	CHECK(q_int(c, "SELECT count(*) FROM org_analytics_mv") > 0);
-	seed_queries(c);
-	repl_stop(r);
+	CHECK(q_int(x.c, "SELECT count(*) FROM org_analytics_mv") > 0);
+	seed_queries(x.c);
+	repl_stop(x.r);
 
 	/* A restart: migrations once, resumes where it was. */
-	lsn = random_ops(n, events, 500);
-	r = start_caught_up(n, conninfo, 10000, lsn);
-	CHECK(q_int(c, "SELECT count(*) FROM schema_migrations") == 7);
-	compare(n, c, true);
-	repl_stop(r);
-	PQfinish(c);
-	node_close(n);
+	x.lsn = random_ops(x.n, x.events, 500);
+	x.r = start_caught_up(x.n, x.conninfo, 10000, x.lsn);
+	CHECK(q_int(x.c, "SELECT count(*) FROM schema_migrations") == 7);
+	compare(x.n, x.c, true);
+	repl_stop(x.r);
+	PQfinish(x.c);
+	node_close(x.n);
 	close(wake_fd);
 	wake_fd = -1;
 	db_drop();
@@ -136,84 +132,73 @@ CHECK_TEST_FN(test_basic)
 
 CHECK_TEST_FN(test_resync)
 {
-	char *conninfo = db_create();
-	node *n;
-	repl *r;
-	PGconn *c;
-	uint32_t events;
-	uint64_t lsn;
-	struct repl_status st;
+	struct repl_case x = { 0 };
 	wal_reader *rd;
 
 	printf("resync\n");
+	case_db(&x);
 	/* small segments, removed by snapshots */
-	n = catalogued_node(128 << 10, &events);
+	x.n = catalogued_node(128 << 10, &x.events);
 	for (int round = 0; round < 3; round++) {
-		random_ops(n, events, 3000);
-		CHECK(node_snapshot(n) == 0);
+		random_ops(x.n, x.events, 3000);
+		CHECK(node_snapshot(x.n) == 0);
 	}
-	CHECK(wal_reader_open(node_wal(n), 1, &rd) == -ENODATA);
-	lsn = random_ops(n, events, 300);
-	r = start_caught_up(n, conninfo, 2000, lsn);
-	repl_status(r, &st);
-	CHECK(st.resync_count == 1);
-	c = pg_open(conninfo);
-	compare(n, c, false);
-	seed_queries(c);
+	CHECK(wal_reader_open(node_wal(x.n), 1, &rd) == -ENODATA);
+	x.lsn = random_ops(x.n, x.events, 300);
+	x.r = start_caught_up(x.n, x.conninfo, 2000, x.lsn);
+	repl_status(x.r, &x.st);
+	CHECK(x.st.resync_count == 1);
+	x.c = pg_open(x.conninfo);
+	compare(x.n, x.c, false);
+	seed_queries(x.c);
 	/* then tails as usual */
-	lsn = random_ops(n, events, 1000);
-	CHECK(catch_up(r, lsn));
-	compare(n, c, false);
-	case_end(r, c, n);
+	x.lsn = random_ops(x.n, x.events, 1000);
+	CHECK(catch_up(x.r, x.lsn));
+	compare(x.n, x.c, false);
+	case_end(&x);
 }
 
 CHECK_TEST_FN(test_corearchive)
 {
-	char conninfo[1024];
-	node *n;
-	repl *r;
-	PGconn *c;
-	struct repl_status st;
+	struct repl_case x = { 0 };
 	struct core_resp resp;
-	uint32_t events;
-	uint64_t lsn;
 	int64_t ev_rows, bk_rows;
 
 	printf("corearchive\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events, &lsn);
-	c = pg_open(conninfo);
-	ev_rows = q_int(c, "SELECT count(*) FROM class_events");
-	bk_rows = q_int(c, "SELECT count(*) FROM registrations");
-	CHECK(ev_rows == events && bk_rows > 0);
+	fresh_caught_up(&x, 300);
+	x.c = pg_open(x.conninfo);
+	ev_rows = q_int(x.c, "SELECT count(*) FROM class_events");
+	bk_rows = q_int(x.c, "SELECT count(*) FROM registrations");
+	CHECK(ev_rows == x.events && bk_rows > 0);
 
 	/* Ten years on, everything has ended: the core drops it all. */
 	now_ms += INT64_C(3650) * 86400 * 1000;
-	resp = call(n, (struct core_req){ .op = CORE_OP_ARCHIVE,
-					  .now = now_ms,
-					  .u.archive.days = 1 });
-	CHECK(resp.code == CORE_OK && resp.count == events);
-	lsn = settle(n);
-	CHECK(catch_up(r, lsn));
-	repl_status(r, &st);
-	CHECK(!st.stopped && st.error[0] == '\0');
-	CHECK(q_int(c, "SELECT count(*) FROM class_events") == ev_rows);
-	CHECK(q_int(c, "SELECT count(*) FROM registrations") == bk_rows);
-	CHECK(call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
-					 .now = now_ms,
-					 .event_id = 1 })
+	resp = call(x.n, (struct core_req){ .op = CORE_OP_ARCHIVE,
+					    .now = now_ms,
+					    .u.archive.days = 1 });
+	CHECK(resp.code == CORE_OK && resp.count == x.events);
+	x.lsn = settle(x.n);
+	CHECK(catch_up(x.r, x.lsn));
+	repl_status(x.r, &x.st);
+	CHECK(!x.st.stopped && x.st.error[0] == '\0');
+	CHECK(q_int(x.c, "SELECT count(*) FROM class_events") == ev_rows);
+	CHECK(q_int(x.c, "SELECT count(*) FROM registrations") == bk_rows);
+	CHECK(call(x.n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+					   .now = now_ms,
+					   .event_id = 1 })
 		      .code == CORE_NO_EVENT);
 	printf("  %u events archived in the core; PostgreSQL keeps %" PRId64
 	       " events, %" PRId64 " registrations\n",
-	       events, ev_rows, bk_rows);
-	repl_stop(r);
-	node_close(n);
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	if (n) {
-		CHECK(event_count(n) == 0);
-		node_close(n);
+	       x.events, ev_rows, bk_rows);
+	repl_stop(x.r);
+	node_close(x.n);
+	x.n = open_node(1 << 20, 0);
+	CHECK(x.n != NULL);
+	if (x.n) {
+		CHECK(event_count(x.n) == 0);
+		node_close(x.n);
 	}
-	PQfinish(c);
+	PQfinish(x.c);
 	db_drop();
 }
 

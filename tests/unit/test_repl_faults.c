@@ -38,99 +38,91 @@ static void kill9_child(const char *conninfo, uint64_t child_seed)
 
 CHECK_TEST_FN(test_kill9)
 {
-	char *conninfo = db_create();
-	node *n;
-	repl *r;
-	PGconn *c;
-	uint64_t lsn;
+	struct repl_case x = { 0 };
 
 	printf("kill9\n");
+	case_db(&x);
 	fresh_dir();
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
-	catalogue(n);
-	settle(n);
-	node_close(n);
+	x.n = open_node(1 << 20, 0);
+	CHECK(x.n != NULL);
+	catalogue(x.n);
+	settle(x.n);
+	node_close(x.n);
 	for (int cycle = 0; cycle < 3; cycle++) {
 		pid_t pid = fork();
 		int status;
 
 		CHECK(pid >= 0);
 		if (pid == 0)
-			kill9_child(conninfo, seed + (uint64_t)cycle * 7919);
+			kill9_child(x.conninfo, seed + (uint64_t)cycle * 7919);
 		usleep((useconds_t)(700 + rnd() % 900) * 1000);
 		CHECK(kill(pid, SIGKILL) == 0);
 		CHECK(waitpid(pid, &status, 0) == pid);
 		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-		c = pg_open(conninfo);
+		x.c = pg_open(x.conninfo);
 		/* On a loaded machine the child may die before its migrations
 		 * created replication_state: -2 then, not a failed query. */
 		printf("  cycle %d: killed at applied_lsn %" PRId64 "\n", cycle,
-		       q_int(c,
+		       q_int(x.c,
 			     "SELECT (to_regclass('replication_state') IS NULL)::int")
 			       ? -2
-			       : q_int(c,
+			       : q_int(x.c,
 				       "SELECT applied_lsn FROM replication_state"));
-		PQfinish(c);
+		PQfinish(x.c);
 	}
-	n = open_node(1 << 20, 0);
-	CHECK(n != NULL);
+	x.n = open_node(1 << 20, 0);
+	CHECK(x.n != NULL);
 	now_ms = NOW0 + 1000LL * 3600 * 1000;
-	lsn = settle(n);
-	r = start_caught_up(n, conninfo, 1000, lsn);
-	c = pg_open(conninfo);
-	compare(n, c, true);
-	seed_queries(c);
-	case_end(r, c, n);
+	x.lsn = settle(x.n);
+	x.r = start_caught_up(x.n, x.conninfo, 1000, x.lsn);
+	x.c = pg_open(x.conninfo);
+	compare(x.n, x.c, true);
+	seed_queries(x.c);
+	case_end(&x);
 }
 
 /* A permanent error stops replication loudly and skips nothing; once the
  * cause is gone, a restart applies from where it stopped. */
 CHECK_TEST_FN(test_stop)
 {
-	char conninfo[1024];
-	node *n;
-	repl *r;
-	PGconn *c;
-	struct repl_status st;
+	struct repl_case x = { 0 };
 	struct core_resp b;
-	uint32_t events;
-	uint64_t lsn, before;
+	uint64_t before;
 
 	printf("stop\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 500, &events,
-			    &before);
-	repl_stop(r);
-	c = pg_open(conninfo);
+	fresh_caught_up(&x, 500);
+	before = x.lsn;
+	repl_stop(x.r);
+	x.c = pg_open(x.conninfo);
 
 	/* A row PostgreSQL should not have: the next booking's id. */
-	b = book_last_open(n, events, "late-customer");
+	b = book_last_open(x.n, x.events, "late-customer");
 	CHECK(b.code == CORE_OK);
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "INSERT INTO registrations (id, event_id, customer_id, status)"
 		  " VALUES (%" PRIu64 ", %" PRIu64 ", 'intruder', 'cancelled')",
 		  b.booking.id, b.booking.event_id));
-	lsn = random_ops(n, events, 300);
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL);
-	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
-	repl_status(r, &st);
-	CHECK(st.stopped);
-	CHECK(st.state == REPL_DOWN);
-	CHECK(strstr(st.error, "batch LSN") != NULL);
-	CHECK(strstr(st.error, "registrations_pkey") != NULL);
-	CHECK(st.applied_lsn >= before && st.applied_lsn < b.lsn);
-	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") ==
-	      (int64_t)st.applied_lsn);
-	printf("  stopped at %" PRIu64 ": %s\n", st.applied_lsn, st.error);
-	repl_stop(r);
+	x.lsn = random_ops(x.n, x.events, 300);
+	x.r = start_repl(x.n, x.conninfo, 100);
+	CHECK(x.r != NULL);
+	CHECK(repl_wait_applied(x.r, x.lsn, WAIT_MS) == -EIO);
+	repl_status(x.r, &x.st);
+	CHECK(x.st.stopped);
+	CHECK(x.st.state == REPL_DOWN);
+	CHECK(strstr(x.st.error, "batch LSN") != NULL);
+	CHECK(strstr(x.st.error, "registrations_pkey") != NULL);
+	CHECK(x.st.applied_lsn >= before && x.st.applied_lsn < b.lsn);
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
+	      (int64_t)x.st.applied_lsn);
+	printf("  stopped at %" PRIu64 ": %s\n", x.st.applied_lsn, x.st.error);
+	repl_stop(x.r);
 
 	/* The cause removed: everything, once. */
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "DELETE FROM registrations WHERE customer_id = 'intruder'"));
-	r = start_caught_up(n, conninfo, 100, lsn);
-	compare(n, c, true);
-	case_end(r, c, n);
+	x.r = start_caught_up(x.n, x.conninfo, 100, x.lsn);
+	compare(x.n, x.c, true);
+	case_end(&x);
 }
 
 /* replication_state moved under a running replicator (as a second one on
@@ -139,38 +131,35 @@ CHECK_TEST_FN(test_stop)
  * applied; put back, a restart applies everything once. */
 CHECK_TEST_FN(test_moved)
 {
-	char conninfo[1024];
-	node *n;
-	repl *r;
-	PGconn *c;
-	struct repl_status st;
-	uint32_t events;
-	uint64_t lsn, at;
+	struct repl_case x = { 0 };
+	uint64_t at;
 
 	printf("moved\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events, &at);
-	c = pg_open(conninfo);
-	PQclear(q(c,
+	fresh_caught_up(&x, 300);
+	at = x.lsn;
+	x.c = pg_open(x.conninfo);
+	PQclear(q(x.c,
 		  "UPDATE replication_state SET streams = array_fill(%" PRIu64
 		  "::bigint, ARRAY[cardinality(streams)])",
 		  at + 1));
-	lsn = random_ops(n, events, 100);
-	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
-	repl_status(r, &st);
-	CHECK(st.stopped && st.applied_lsn == at);
-	CHECK(strstr(st.error, "another replicator applies this log") != NULL);
-	printf("  stopped: %s\n", st.error);
-	CHECK(q_int(c, "SELECT applied_lsn FROM replication_state") ==
+	x.lsn = random_ops(x.n, x.events, 100);
+	CHECK(repl_wait_applied(x.r, x.lsn, WAIT_MS) == -EIO);
+	repl_status(x.r, &x.st);
+	CHECK(x.st.stopped && x.st.applied_lsn == at);
+	CHECK(strstr(x.st.error, "another replicator applies this log") !=
+	      NULL);
+	printf("  stopped: %s\n", x.st.error);
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
 	      (int64_t)at);
-	repl_stop(r);
+	repl_stop(x.r);
 
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "UPDATE replication_state SET streams = array_fill(%" PRIu64
 		  "::bigint, ARRAY[cardinality(streams)])",
 		  at));
-	r = start_caught_up(n, conninfo, 100, lsn);
-	compare(n, c, true);
-	case_end(r, c, n);
+	x.r = start_caught_up(x.n, x.conninfo, 100, x.lsn);
+	compare(x.n, x.c, true);
+	case_end(&x);
 }
 
 static int pg_ctl(const char *action)
@@ -196,51 +185,46 @@ static int pg_ctl(const char *action)
 
 CHECK_TEST_FN(test_pgdown)
 {
-	char *conninfo;
-	node *n;
-	repl *r;
-	PGconn *c;
-	uint32_t events;
-	uint64_t lsn;
-	struct repl_status st;
+	struct repl_case x = { 0 };
 
 	if (!getenv("BOOKD_PG_DIR") || !strstr(base_url, "port=5432")) {
 		printf("pgdown: skipped (needs BOOKD_PG_DIR of a pg.sh cluster)\n");
 		return;
 	}
 	printf("pgdown\n");
-	conninfo = db_create();
+	case_db(&x);
 	/* small segments: snapshots could drop them */
-	n = catalogued_node(128 << 10, &events);
-	r = start_repl(n, conninfo, 200);
-	CHECK(r != NULL);
+	x.n = catalogued_node(128 << 10, &x.events);
+	x.r = start_repl(x.n, x.conninfo, 200);
+	CHECK(x.r != NULL);
 	for (int i = 0; i < 1500; i++)
-		random_op(n, events);
+		random_op(x.n, x.events);
 	CHECK(pg_ctl("stop") == 0);
 	for (int i = 0; i < 3000; i++) { /* bookings go on */
-		random_op(n, events);
+		random_op(x.n, x.events);
 		if (i % 100 == 0)
 			usleep(10000);
 		if (i % 1000 == 999) /* and snapshots: the log keeps what */
-			CHECK(node_snapshot(n) == 0); /* is not replicated */
+			CHECK(node_snapshot(x.n) == 0); /* is not replicated */
 	}
 	usleep(500 * 1000);
-	repl_status(r, &st);
-	CHECK(st.state == REPL_DOWN);
-	CHECK(st.lag_records > 0);
-	CHECK(st.lag_seconds > 0.2);
-	printf("  down: lag %" PRIu64 " records, %.1f s, %s\n", st.lag_records,
-	       st.lag_seconds, st.error);
+	repl_status(x.r, &x.st);
+	CHECK(x.st.state == REPL_DOWN);
+	CHECK(x.st.lag_records > 0);
+	CHECK(x.st.lag_seconds > 0.2);
+	printf("  down: lag %" PRIu64 " records, %.1f s, %s\n",
+	       x.st.lag_records, x.st.lag_seconds, x.st.error);
 	CHECK(pg_ctl("start") == 0);
-	lsn = random_ops(n, events, 1000);
-	CHECK(catch_up(r, lsn));
-	repl_status(r, &st);
-	CHECK(st.reconnect_count > 0);
-	CHECK(st.resync_count == 0); /* wal_retain held the log back */
-	c = pg_open(conninfo);
-	compare(n, c, false); /* (the log's start went with the snapshots) */
-	seed_queries(c);
-	case_end(r, c, n);
+	x.lsn = random_ops(x.n, x.events, 1000);
+	CHECK(catch_up(x.r, x.lsn));
+	repl_status(x.r, &x.st);
+	CHECK(x.st.reconnect_count > 0);
+	CHECK(x.st.resync_count == 0); /* wal_retain held the log back */
+	x.c = pg_open(x.conninfo);
+	compare(x.n, x.c,
+		false); /* (the log's start went with the snapshots) */
+	seed_queries(x.c);
+	case_end(&x);
 }
 
 int main(int argc, char **argv) { return repl_test_main("pgdown", argc, argv); }

@@ -135,34 +135,31 @@ static repl *restart_streams(node *n, PGconn *c, const char *conninfo,
 
 CHECK_TEST_FN(test_streams)
 {
-	char conninfo[1024], err[REPL_ERROR_SIZE], named[16] = "";
+	struct repl_case x = { 0 };
+	char err[REPL_ERROR_SIZE], named[16] = "";
 	const char *colon;
-	node *n;
-	repl *r;
-	PGconn *c;
-	struct repl_status st;
 	struct positions pos;
 	struct core_resp b;
-	uint32_t events, booked_e = 0, booked_other = 0;
-	uint64_t lsn, lsn_e = 0, ev_e = 0, errors;
+	uint32_t booked_e = 0, booked_other = 0;
+	uint64_t lsn_e = 0, ev_e = 0, errors;
 	bool stopped = true;
 
 	printf("streams\n");
-	n = fresh_node(conninfo, sizeof(conninfo), 300, &events, &lsn);
-	r = start_repl_streams(n, conninfo, 50, 3);
-	CHECK(r != NULL && catch_up(r, lsn));
-	c = pg_open(conninfo);
-	CHECK(c != NULL);
-	check_positions(c, lsn, 3);
+	fresh_node(&x, 300);
+	x.r = start_repl_streams(x.n, x.conninfo, 50, 3);
+	CHECK(x.r != NULL && catch_up(x.r, x.lsn));
+	x.c = pg_open(x.conninfo);
+	CHECK(x.c != NULL);
+	check_positions(x.c, x.lsn, 3);
 
 	/* E: a scheduled event random_op leaves alone (ids above 12). */
-	CHECK(events > 12);
-	for (int i = 0; i < 100 && !ev_e && events > 12; i++) {
-		uint64_t id = 13 + rnd() % (events - 12);
+	CHECK(x.events > 12);
+	for (int i = 0; i < 100 && !ev_e && x.events > 12; i++) {
+		uint64_t id = 13 + rnd() % (x.events - 12);
 		struct core_resp e =
-			call(n, (struct core_req){ .op = CORE_OP_EVENT_GET,
-						   .now = now_ms,
-						   .event_id = id });
+			call(x.n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+						     .now = now_ms,
+						     .event_id = id });
 
 		if (e.code == CORE_OK &&
 		    e.event.status == CORE_EVENT_SCHEDULED &&
@@ -170,17 +167,17 @@ CHECK_TEST_FN(test_streams)
 			ev_e = id;
 	}
 	CHECK(ev_e != 0);
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "CREATE TABLE test_refuse (event_id bigint, on_ boolean)"));
-	PQclear(q(c, "INSERT INTO test_refuse VALUES (%" PRIu64 ", true)",
+	PQclear(q(x.c, "INSERT INTO test_refuse VALUES (%" PRIu64 ", true)",
 		  ev_e));
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql"
 		  " AS $$ BEGIN IF EXISTS (SELECT 1 FROM test_refuse t WHERE t.on_"
 		  " AND t.event_id = NEW.event_id) THEN RAISE EXCEPTION"
 		  " 'test: event %% refused', NEW.event_id USING ERRCODE = '40001';"
 		  " END IF; RETURN NEW; END $$"));
-	PQclear(q(c,
+	PQclear(q(x.c,
 		  "CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON"
 		  " registrations FOR EACH ROW EXECUTE FUNCTION test_refuse()"));
 
@@ -189,12 +186,12 @@ CHECK_TEST_FN(test_streams)
 		char customer[16];
 
 		snprintf(customer, sizeof(customer), "e%d", i);
-		b = book(n, ev_e, customer);
+		b = book(x.n, ev_e, customer);
 		if (b.code == CORE_OK && !lsn_e)
 			lsn_e = b.lsn;
 		booked_e += b.code == CORE_OK;
 		if (i == 1 && b.code == CORE_OK)
-			CHECK(call(n,
+			CHECK(call(x.n,
 				   (struct core_req){ .op = CORE_OP_CANCEL,
 						      .now = (now_ms += OP_MS),
 						      .booking_id =
@@ -202,45 +199,45 @@ CHECK_TEST_FN(test_streams)
 				      .code == CORE_OK);
 	}
 	for (int i = 0; i < 200; i++) {
-		random_op(n, events);
+		random_op(x.n, x.events);
 		if (i % 10 == 0) {
 			char customer[16];
 			uint64_t id = 1 + (uint64_t)i / 10 % 12;
 
 			snprintf(customer, sizeof(customer), "o%d", i);
-			booked_other += book(n, id, customer).code == CORE_OK;
+			booked_other += book(x.n, id, customer).code == CORE_OK;
 		}
 	}
-	lsn = settle(n);
+	x.lsn = settle(x.n);
 	CHECK(booked_e > 0);
-	CHECK(lsn_e > 0 && lsn_e < lsn);
+	CHECK(lsn_e > 0 && lsn_e < x.lsn);
 	printf("  event %" PRIu64 " refused from LSN %" PRIu64 " (%u bookings;"
 	       " %u explicit on others), log at %" PRIu64 "\n",
-	       ev_e, lsn_e, booked_e, booked_other, lsn);
+	       ev_e, lsn_e, booked_e, booked_other, x.lsn);
 
 	/* One stream stays behind E's first booking; the others go on. */
-	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
+	CHECK(wait_stuck(x.r, x.c, lsn_e, &pos, err, sizeof(err), &stopped));
 	CHECK(!stopped);
 	CHECK(strstr(err, "SQLSTATE 40001") != NULL);
 	CHECK(strstr(err, "not applied, will retry") != NULL);
 	CHECK(pos.count == 3);
-	CHECK(pos.applied < (int64_t)lsn);
+	CHECK(pos.applied < (int64_t)x.lsn);
 	if ((colon = strstr(err, "stream ")) != NULL)
 		snprintf(named, sizeof(named), "%.*s",
 			 (int)strcspn(colon, ":") + 1, colon);
 	printf("  stuck: applied %" PRId64 ", streams up to %" PRId64 "; %s\n",
 	       pos.applied, pos.hi, err);
 	/* ... and stays there, retrying. */
-	repl_status(r, &st);
-	errors = st.error_count;
-	for (int i = 0; i < 300 && st.error_count < errors + 3; i++) {
+	repl_status(x.r, &x.st);
+	errors = x.st.error_count;
+	for (int i = 0; i < 300 && x.st.error_count < errors + 3; i++) {
 		usleep(20 * 1000);
-		repl_status(r, &st);
+		repl_status(x.r, &x.st);
 	}
-	CHECK(st.error_count >= errors + 3);
-	CHECK(!st.stopped);
-	CHECK(st.applied_lsn < lsn_e);
-	pos = positions(c);
+	CHECK(x.st.error_count >= errors + 3);
+	CHECK(!x.st.stopped);
+	CHECK(x.st.applied_lsn < lsn_e);
+	pos = positions(x.c);
 	CHECK(pos.distinct > 1);
 	CHECK(pos.applied < (int64_t)lsn_e);
 	CHECK(pos.hi >= (int64_t)lsn_e);
@@ -251,45 +248,46 @@ CHECK_TEST_FN(test_streams)
 	 * entry end below the streams ahead, and the new replicator knows no
 	 * customer yet: the streams ahead insert customers only, and keep
 	 * their positions. */
-	repl_stop(r);
-	r = start_repl_streams(n, conninfo, 1, 2);
-	CHECK(r != NULL);
-	CHECK(wait_stuck(r, c, lsn_e, &pos, err, sizeof(err), &stopped));
+	repl_stop(x.r);
+	x.r = start_repl_streams(x.n, x.conninfo, 1, 2);
+	CHECK(x.r != NULL);
+	CHECK(wait_stuck(x.r, x.c, lsn_e, &pos, err, sizeof(err), &stopped));
 	CHECK(!stopped);
 	CHECK(named[0] && strstr(err, named) != NULL);
 	CHECK(pos.count == 3);
 
 	/* The cause gone: the stream behind catches up; all equal, once. */
-	PQclear(q(c, "UPDATE test_refuse SET on_ = false"));
-	lsn = random_ops(n, events, 100);
-	CHECK(catch_up(r, lsn));
-	repl_status(r, &st);
-	CHECK(!st.stopped);
-	CHECK(st.applied_lsn == lsn);
-	compare(n, c, true);
-	check_positions(c, lsn, 3); /* the stored count, until a restart */
-	CHECK(q_int(c,
+	PQclear(q(x.c, "UPDATE test_refuse SET on_ = false"));
+	x.lsn = random_ops(x.n, x.events, 100);
+	CHECK(catch_up(x.r, x.lsn));
+	repl_status(x.r, &x.st);
+	CHECK(!x.st.stopped);
+	CHECK(x.st.applied_lsn == x.lsn);
+	compare(x.n, x.c, true);
+	check_positions(x.c, x.lsn, 3); /* the stored count, until a restart */
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM registrations WHERE event_id = %" PRIu64,
 		    ev_e) >= booked_e);
-	PQclear(q(c, "DROP TRIGGER test_refuse ON registrations"));
+	PQclear(q(x.c, "DROP TRIGGER test_refuse ON registrations"));
 
 	/* Another count at each restart: 1, then 4. */
 	for (int j = 0; j < 2; j++) {
 		uint32_t k = j ? 4 : 1;
 
-		repl_stop(r);
-		r = restart_streams(n, c, conninfo, events, k, &lsn);
+		repl_stop(x.r);
+		x.r = restart_streams(x.n, x.c, x.conninfo, x.events, k,
+				      &x.lsn);
 	}
 
 	/* A row from before streams: all at applied_lsn, set to the count. */
-	repl_stop(r);
-	PQclear(q(c, "UPDATE replication_state SET streams = NULL"));
-	CHECK(q_int(c,
+	repl_stop(x.r);
+	PQclear(q(x.c, "UPDATE replication_state SET streams = NULL"));
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM replication_state WHERE streams IS NULL"
 		    " AND applied_lsn = %" PRIu64,
-		    lsn) == 1);
-	r = restart_streams(n, c, conninfo, events, 2, &lsn);
-	case_end(r, c, n);
+		    x.lsn) == 1);
+	x.r = restart_streams(x.n, x.c, x.conninfo, x.events, 2, &x.lsn);
+	case_end(&x);
 }
 
 /* Every booking of events lo..hi in registrations as the core has it. */
@@ -331,78 +329,76 @@ static void compare_bookings(node *n, PGconn *c, uint64_t lo, uint64_t hi)
 
 CHECK_TEST_FN(test_archive)
 {
-	char conninfo[1024], part[64], gone[80];
-	node *n;
-	repl *r;
-	PGconn *c;
+	struct repl_case x = { 0 };
+	char part[64], gone[80];
 	PGresult *res;
-	struct repl_status st;
-	uint32_t events;
-	uint64_t lsn, last;
+	uint64_t last;
 	int64_t in_month, archived;
 
 	printf("archive\n");
-	r = fresh_caught_up(&n, conninfo, sizeof(conninfo), 300, &events, &lsn);
-	c = pg_open(conninfo);
+	fresh_caught_up(&x, 300);
+	x.c = pg_open(x.conninfo);
 
 	/* The month of event 1 (early 2026: over) holds busy events. */
-	res = q(c, "SELECT to_char(start_at AT TIME ZONE 'UTC', 'YYYY_MM')"
-		   " FROM class_events WHERE id = 1");
+	res = q(x.c, "SELECT to_char(start_at AT TIME ZONE 'UTC', 'YYYY_MM')"
+		     " FROM class_events WHERE id = 1");
 	CHECK(PQntuples(res) == 1);
 	snprintf(part, sizeof(part), "class_events_%s",
 		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
 	PQclear(res);
 	snprintf(gone, sizeof(gone), "%s_archived", part);
-	in_month = q_int(c, "SELECT count(*) FROM %s", part);
-	res = PQexec(c, "SELECT archive_class_events_month("
-			"(now() AT TIME ZONE 'UTC')::date)"); /* not over */
+	in_month = q_int(x.c, "SELECT count(*) FROM %s", part);
+	res = PQexec(x.c, "SELECT archive_class_events_month("
+			  "(now() AT TIME ZONE 'UTC')::date)"); /* not over */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
 	PQclear(res);
 	archived =
-		q_int(c,
+		q_int(x.c,
 		      "SELECT archive_class_events_month(min(start_at)::date)"
 		      " FROM class_events WHERE id = 1");
 	CHECK(archived == in_month && archived > 0);
-	CHECK(q_int(c, "SELECT count(*) FROM class_events WHERE id = 1") == 0);
-	CHECK(q_int(c,
+	CHECK(q_int(x.c, "SELECT count(*) FROM class_events WHERE id = 1") ==
+	      0);
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM archived_class_events WHERE"
 		    " archived_in = '%s'",
 		    gone) == archived);
-	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
-	CHECK(q_int(c,
+	CHECK(q_int(x.c, "SELECT count(*) FROM %s", gone) == archived);
+	CHECK(q_int(x.c,
 		    "SELECT count(*) FROM pg_inherits WHERE inhrelid ="
 		    " '%s'::regclass",
 		    gone) == 0);
-	res = PQexec(c, "SELECT archive_class_events_month(start_at::date)"
-			" FROM archived_class_events WHERE id = 1"); /* again */
+	res = PQexec(x.c,
+		     "SELECT archive_class_events_month(start_at::date)"
+		     " FROM archived_class_events WHERE id = 1"); /* again */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
 	PQclear(res);
 
 	/* Decisions on archived events, while replicating and after a
 	 * restart (the start cache gone): they apply, nothing stops. */
-	lsn = random_ops(n, events, 300);
-	CHECK(catch_up(r, lsn));
-	repl_stop(r);
-	lsn = random_ops(n, events, 200);
-	r = start_caught_up(n, conninfo, 100, lsn);
-	repl_status(r, &st);
-	CHECK(!st.stopped && st.error[0] == '\0');
-	compare_bookings(n, c, 1, events);
-	CHECK(q_int(c, "SELECT count(*) FROM %s", gone) == archived);
+	x.lsn = random_ops(x.n, x.events, 300);
+	CHECK(catch_up(x.r, x.lsn));
+	repl_stop(x.r);
+	x.lsn = random_ops(x.n, x.events, 200);
+	x.r = start_caught_up(x.n, x.conninfo, 100, x.lsn);
+	repl_status(x.r, &x.st);
+	CHECK(!x.st.stopped && x.st.error[0] == '\0');
+	compare_bookings(x.n, x.c, 1, x.events);
+	CHECK(q_int(x.c, "SELECT count(*) FROM %s", gone) == archived);
 	printf("  %" PRId64 " events of %s archived; every booking equal after "
 	       "500 more decisions\n",
 	       archived, part);
-	repl_stop(r);
+	repl_stop(x.r);
 
 	/* A partition detached by hand (not archived): the next change to
 	 * one of its events (a booking on the last event that takes one)
 	 * stops replication, loudly. */
-	struct core_resp br = book_last_open(n, events, "detached");
+	struct core_resp br = book_last_open(x.n, x.events, "detached");
 
 	CHECK(br.code == CORE_OK);
 	last = br.booking.event_id;
-	lsn = settle(n);
-	res = q(c,
+	x.lsn = settle(x.n);
+	res = q(x.c,
 		"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON"
 		" c.oid = i.inhrelid WHERE i.inhparent = 'class_events'::regclass"
 		" AND EXISTS (SELECT 1 FROM class_events e WHERE e.id = %" PRIu64
@@ -412,14 +408,14 @@ CHECK_TEST_FN(test_archive)
 	snprintf(part, sizeof(part), "%s",
 		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?");
 	PQclear(res);
-	PQclear(q(c, "ALTER TABLE class_events DETACH PARTITION %s", part));
-	r = start_repl(n, conninfo, 100);
-	CHECK(r != NULL);
-	CHECK(repl_wait_applied(r, lsn, WAIT_MS) == -EIO);
-	repl_status(r, &st);
-	CHECK(st.stopped && strstr(st.error, "archive_class_events_month"));
-	printf("  %s detached by hand: %s\n", part, st.error);
-	case_end(r, c, n);
+	PQclear(q(x.c, "ALTER TABLE class_events DETACH PARTITION %s", part));
+	x.r = start_repl(x.n, x.conninfo, 100);
+	CHECK(x.r != NULL);
+	CHECK(repl_wait_applied(x.r, x.lsn, WAIT_MS) == -EIO);
+	repl_status(x.r, &x.st);
+	CHECK(x.st.stopped && strstr(x.st.error, "archive_class_events_month"));
+	printf("  %s detached by hand: %s\n", part, x.st.error);
+	case_end(&x);
 }
 
 int main(int argc, char **argv) { return repl_test_main(NULL, argc, argv); }
