@@ -117,13 +117,11 @@ int repl__migrate(repl *r, char *err, size_t es);
 
 /* ---- maint.c: partitions, the maintenance thread ------------------------------ */
 
-/* The partitions that exist, into r->months. */
-int repl__partitions_load(repl *r, char *err, size_t es);
 /* ensure_class_events_partitions for months lo..hi. */
 int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 			    size_t es);
 /* Those of the months from last month to cfg.partition_months_ahead, then
- * repl__partitions_load (at connect). */
+ * the list of those that exist into r->months (at connect). */
 int repl__partitions_ahead(repl *r, char *err, size_t es);
 void *repl__maint_thread(void *arg);
 

@@ -29,7 +29,7 @@ static void month_date(uint32_t m, char out[16])
 }
 
 /* The partitions that exist, into r->months. */
-int repl__partitions_load(repl *r, char *err, size_t es)
+static int partitions_load(repl *r, char *err, size_t es)
 {
 	PGresult *res;
 	int rc;
@@ -102,7 +102,7 @@ int repl__partitions_ahead(repl *r, char *err, size_t es)
 		"(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,"
 		" ((now() AT TIME ZONE 'UTC') + make_interval(months => $1::int))::date)",
 		1, p, PGRES_TUPLES_OK, NULL, err, es);
-	return rc ? rc : repl__partitions_load(r, err, es);
+	return rc ? rc : partitions_load(r, err, es);
 }
 
 /* ---- the maintenance thread: metrics, health, views ------------------------- */

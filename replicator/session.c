@@ -1,12 +1,12 @@
 /*
  * session.c: a session of the main thread: connect the streams, migrate,
  * load where each stream is (replication_state), ensure the partitions
- * ahead, open the log reader after the smallest position; after each
- * batch, move the positions (repl__batch_done: applied_lsn is what every
- * stream has, and the log is retained from applied_lsn + 1). When the log
- * before that is gone (-ENODATA), resync: the newest snapshot is applied
- * on stream 0 (its records are absolute: upserts), then every stream's
- * position = the snapshot's LSN, and tailing resumes after it.
+ * ahead (maint.c), open the log reader after the smallest position; after
+ * each batch, move the positions (repl__batch_done: applied_lsn is what
+ * every stream has, and the log is retained from applied_lsn + 1). When
+ * the log before that is gone (-ENODATA), resync: the newest snapshot is
+ * applied on stream 0 (its records are absolute: upserts), then every
+ * stream's position = the snapshot's LSN, and tailing resumes after it.
  */
 #include "internal.h"
 
