@@ -43,6 +43,33 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 	jw_arr_end(w);
 }
 
+/* The log syncs' q-quantile in µs from their histogram, interpolated
+ * linearly inside its bucket (as Prometheus' histogram_quantile does); in
+ * the last bucket (beyond every bound) that last bound; 0 with no sync. */
+static double sync_quantile_us(const struct srv_status *st, double q)
+{
+	uint64_t total = 0, below = 0;
+
+	for (unsigned i = 0; i < WAL_SYNC_BUCKET_COUNT; i++)
+		total += st->wal_sync_buckets[i];
+	if (total == 0)
+		return 0.0;
+	double rank = q * (double)total;
+	for (unsigned i = 0; i < WAL_SYNC_BUCKET_COUNT; i++) {
+		uint64_t n = st->wal_sync_buckets[i];
+		double lo = i ? (double)wal_sync_bucket_le_us(i - 1) : 0.0;
+		if (n == 0 || (double)(below + n) < rank) {
+			below += n;
+			continue;
+		}
+		if (i == WAL_SYNC_BUCKET_COUNT - 1)
+			return lo;
+		double hi = (double)wal_sync_bucket_le_us(i);
+		return lo + (hi - lo) * (rank - (double)below) / (double)n;
+	}
+	return (double)wal_sync_bucket_le_us(WAL_SYNC_BUCKET_COUNT - 2);
+}
+
 /* The reporting views, refreshed now rather than on the schedule. */
 void http_status_json(struct jw *w, const struct srv_status *st)
 {
@@ -71,6 +98,8 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 	jw_obj_begin(w);
 	jw_kv_double(w, "avg", avg_us);
 	jw_kv_double(w, "max", (double)st->wal_sync_ns_max / 1e3);
+	jw_kv_double(w, "p50", sync_quantile_us(st, 0.50));
+	jw_kv_double(w, "p99", sync_quantile_us(st, 0.99));
 	jw_obj_end(w);
 	/* NULL (no error): null */
 	jw_kv_cstr(w, "error",
@@ -111,6 +140,31 @@ static void metric_u64(struct jw *w, const char *name, const char *type,
 {
 	metric(w, name, type, help);
 	jw_rawf(w, "%s %" PRIu64 "\n", name, v);
+}
+
+/* The log syncs' latency as a Prometheus histogram: cumulative buckets
+ * (le in seconds), their sum and count (the +Inf bucket's). */
+static void sync_histogram(struct jw *w, const struct srv_status *st)
+{
+	uint64_t cum = 0;
+
+	metric(w, "bookd_wal_fsync_seconds", "histogram", "log sync latency");
+	for (unsigned i = 0; i < WAL_SYNC_BUCKET_COUNT; i++) {
+		cum += st->wal_sync_buckets[i];
+		if (i == WAL_SYNC_BUCKET_COUNT - 1)
+			jw_rawf(w,
+				"bookd_wal_fsync_seconds_bucket{le=\"+Inf\"} %" PRIu64
+				"\n",
+				cum);
+		else
+			jw_rawf(w,
+				"bookd_wal_fsync_seconds_bucket{le=\"%g\"} %" PRIu64
+				"\n",
+				(double)wal_sync_bucket_le_us(i) / 1e6, cum);
+	}
+	jw_rawf(w, "bookd_wal_fsync_seconds_sum %.6f\n",
+		st->wal_sync_ns_total / 1e9);
+	jw_rawf(w, "bookd_wal_fsync_seconds_count %" PRIu64 "\n", cum);
 }
 
 void http_metrics_text(struct jw *w, const struct srv_status *st)
@@ -171,6 +225,7 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	metric(w, "bookd_wal_fsync_seconds_max", "gauge", "longest log sync");
 	jw_rawf(w, "bookd_wal_fsync_seconds_max %.6f\n",
 		st->wal_sync_ns_max / 1e9);
+	sync_histogram(w, st);
 	metric_u64(w, "bookd_wal_failing", "gauge",
 		   "1 while writes are refused", st->wal_error ? 1 : 0);
 	metric(w, "bookd_replication_state", "gauge",

@@ -369,6 +369,8 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 		out->wal_sync_count = ws.sync_count;
 		out->wal_sync_ns_total = ws.sync_ns_total;
 		out->wal_sync_ns_max = ws.sync_ns_max;
+		memcpy(out->wal_sync_buckets, ws.sync_buckets,
+		       sizeof(out->wal_sync_buckets));
 		out->wal_bytes_written = ws.bytes_written;
 		out->wal_error = wal_error(node_wal(s->node));
 	}

@@ -66,6 +66,7 @@ struct srv_status {
 	uint64_t conn_refused_address, conn_refused_full, request_timeouts;
 	uint64_t wal_appended_lsn, wal_durable_lsn;
 	uint64_t wal_sync_count, wal_sync_ns_total, wal_sync_ns_max;
+	uint64_t wal_sync_buckets[WAL_SYNC_BUCKET_COUNT]; /* wal_stats' */
 	uint64_t wal_bytes_written;
 	int wal_error; /* 0 or -errno: writes refused */
 	/* Replication (DATABASE_URL): "disabled", "streaming", "catching_up"

@@ -590,6 +590,8 @@ void wal_stats(const wal *w, struct wal_stats *out)
 	out->sync_count = WAL_LOAD(st_sync_count);
 	out->sync_ns_total = WAL_LOAD(st_sync_ns_total);
 	out->sync_ns_max = WAL_LOAD(st_sync_ns_max);
+	for (unsigned i = 0; i < WAL_SYNC_BUCKET_COUNT; i++)
+		out->sync_buckets[i] = WAL_LOAD(st_sync_buckets[i]);
 	out->bytes_written = WAL_LOAD(st_bytes_written);
 	out->segment_count = WAL_LOAD(st_segment_count);
 	out->append_wait_count = WAL_LOAD(st_append_wait_count);

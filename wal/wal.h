@@ -195,6 +195,24 @@ uint64_t wal_reader_lsn(const wal_reader *r);
 
 void wal_reader_close(wal_reader *r);
 
+/* The log syncs' latency histogram (wal_stats.sync_buckets), fixed bounds
+ * as a Prometheus histogram's: bucket i counts the syncs that took at most
+ * wal_sync_bucket_le_us(i) µs (and more than bucket i - 1's bound); the
+ * last one, WAL_SYNC_BUCKET_COUNT - 1, those longer than every bound. */
+#define WAL_SYNC_BUCKET_COUNT 25
+
+/* Bucket i's upper bound in µs; UINT64_MAX for the last (+Inf). */
+static inline uint64_t wal_sync_bucket_le_us(unsigned i)
+{
+	static const uint64_t le_us[WAL_SYNC_BUCKET_COUNT - 1] = {
+		10,   25,    50,    75,	   100,	   150,	   200,	   250,
+		300,  400,   500,   750,   1000,   1500,   2000,   3000,
+		5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+	};
+
+	return i < WAL_SYNC_BUCKET_COUNT - 1 ? le_us[i] : UINT64_MAX;
+}
+
 struct wal_stats {
 	uint64_t appended_lsn; /* last LSN handed out */
 	uint64_t durable_lsn;
@@ -203,6 +221,7 @@ struct wal_stats {
 	uint64_t sync_count;	/* fdatasyncs of log data */
 	uint64_t sync_ns_total; /* time spent in them */
 	uint64_t sync_ns_max;
+	uint64_t sync_buckets[WAL_SYNC_BUCKET_COUNT]; /* of sync_count */
 	uint64_t bytes_written;	    /* log bytes, headers included */
 	uint64_t segment_count;	    /* segments started since open */
 	uint64_t append_wait_count; /* appends that waited for buffer space */

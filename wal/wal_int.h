@@ -243,6 +243,7 @@ struct wal {
 	_Atomic uint64_t st_batch_count, st_batch_records_max, st_sync_count,
 		st_sync_ns_total, st_sync_ns_max, st_bytes_written,
 		st_segment_count, st_append_wait_count;
+	_Atomic uint64_t st_sync_buckets[WAL_SYNC_BUCKET_COUNT];
 };
 
 /* ---- Shared helpers --------------------------------------------------- */

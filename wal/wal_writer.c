@@ -383,6 +383,16 @@ static void wal__fail(wal *w, int rc, const char *what)
 static void wal__count_sync(wal *w, uint64_t t0)
 {
 	uint64_t ns = wal__now_ns() - t0;
+	unsigned b = 0;
+
+	while (b < WAL_SYNC_BUCKET_COUNT - 1 &&
+	       ns > wal_sync_bucket_le_us(b) * 1000)
+		b++;
+	atomic_store_explicit(&w->st_sync_buckets[b],
+			      atomic_load_explicit(&w->st_sync_buckets[b],
+						   memory_order_relaxed) +
+				      1,
+			      memory_order_relaxed);
 
 	atomic_store_explicit(&w->st_sync_count,
 			      atomic_load_explicit(&w->st_sync_count,

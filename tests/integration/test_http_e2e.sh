@@ -116,6 +116,13 @@ check "POST /v1/admin/generate 200" test "$st" = 200 -a "$(j .generated)" -ge 0
 svc GET /v1/admin/status
 check "GET /v1/admin/status: shards, wal, replication disabled" \
   test "$st" = 200 -a "$(j .shards)" -ge 1 -a "$(j .replication.state)" = disabled
+check "GET /v1/admin/status: fsync latency p50 and p99 from the histogram, 0 < p50 <= p99" \
+  awk -v a="$(j .wal.fsync_latency_us.p50)" -v b="$(j .wal.fsync_latency_us.p99)" 'BEGIN { exit !(a > 0 && a <= b) }'
+req GET /metrics
+check "GET /metrics: bookd_wal_fsync_seconds histogram, +Inf bucket = count >= bookd_wal_fsync_total > 0" \
+  awk '/^bookd_wal_fsync_seconds_bucket\{le="\+Inf"\}/ { inf = $2 } /^bookd_wal_fsync_seconds_count / { n = $2 }
+    /^bookd_wal_fsync_total / { t = $2 } /^# TYPE bookd_wal_fsync_seconds histogram/ { h = 1 }
+    END { exit !(h && t > 0 && inf == n && n >= t) }' "$tmp/b"
 svc POST /v1/admin/refresh
 check "POST /v1/admin/refresh in embedded mode: 409 replication_disabled" \
   test "$st" = 409 -a "$(j .error.code)" = replication_disabled

@@ -33,11 +33,32 @@ CHECK_TEST_FN(test_health_ready_metrics)
 	out_reset(c);
 	g_srv.status.repl_state = "streaming";
 	g_srv.status.ops_total[CORE_OP_BOOK] = 42;
+	/* 100 log syncs: 98 in (150, 200] µs, one in (400, 500], one over
+	 * every bound */
+	g_srv.status.wal_sync_buckets[6] = 98;
+	g_srv.status.wal_sync_buckets[10] = 1;
+	g_srv.status.wal_sync_buckets[WAL_SYNC_BUCKET_COUNT - 1] = 1;
+	g_srv.status.wal_sync_count = 100;
+	g_srv.status.wal_sync_ns_total = 25000000;
 	CHECK(feeds(c, "GET /metrics HTTP/1.1\r\n\r\n") > 0);
 	CHECK(out_status(c) == 200);
 	CHECK(out_has(c, "Content-Type: text/plain; version=0.0.4"));
 	CHECK(out_has(c, "bookd_operations_total{op=\"book\"} 42\n"));
 	CHECK(out_has(c, "bookd_replication_state{state=\"streaming\"} 1\n"));
+	CHECK(out_has(c, "# TYPE bookd_wal_fsync_seconds histogram\n"
+			 "bookd_wal_fsync_seconds_bucket{le=\"1e-05\"} 0\n"));
+	CHECK(out_has(c, "bookd_wal_fsync_seconds_bucket{le=\"0.00015\"} 0\n"
+			 "bookd_wal_fsync_seconds_bucket{le=\"0.0002\"} 98\n"));
+	CHECK(out_has(c, "bookd_wal_fsync_seconds_bucket{le=\"0.0005\"} 99\n"));
+	CHECK(out_has(c, "bookd_wal_fsync_seconds_bucket{le=\"1\"} 99\n"
+			 "bookd_wal_fsync_seconds_bucket{le=\"+Inf\"} 100\n"
+			 "bookd_wal_fsync_seconds_sum 0.025000\n"
+			 "bookd_wal_fsync_seconds_count 100\n"));
+	/* the names that were there before the histogram stay */
+	CHECK(out_has(c, "bookd_wal_fsync_total 100\n"));
+	CHECK(out_has(c, "bookd_wal_fsync_seconds_total 0.025000\n"));
+	memset(g_srv.status.wal_sync_buckets, 0,
+	       sizeof(g_srv.status.wal_sync_buckets));
 	out_reset(c);
 	/* HEAD: the headers of GET, no body. */
 	CHECK(feeds(c, "HEAD /health HTTP/1.1\r\n\r\n") > 0);
@@ -127,8 +148,13 @@ CHECK_TEST_FN(test_admin_status)
 	g_srv.status.repl_state = "down";
 	g_srv.status.repl_lag_records = 5;
 	g_srv.status.repl_lag_seconds = 1.5;
+	/* 100 log syncs: 98 in (150, 200] µs, 2 in (400, 500]: the p50
+	 * interpolated in the first, the p99 in the second */
+	g_srv.status.wal_sync_buckets[6] = 98;
+	g_srv.status.wal_sync_buckets[10] = 2;
 	CHECK(feeds(c, req("GET", "/v1/admin/status", AUTH_SVC, NULL)) > 0);
 	CHECK(out_status(c) == 200);
+	CHECK(out_has(c, "\"p50\":175.510,\"p99\":450.000}"));
 	CHECK(out_has(c, "\"shards\":2"));
 	CHECK(out_has(c, "\"durable_lsn\":77"));
 	CHECK(out_has(c,
@@ -138,6 +164,8 @@ CHECK_TEST_FN(test_admin_status)
 	CHECK(answer_is(c, "GET", "/v1/admin/status", AUTH_ANON, NULL, 403,
 			NULL));
 	g_srv.status.repl_state = NULL;
+	memset(g_srv.status.wal_sync_buckets, 0,
+	       sizeof(g_srv.status.wal_sync_buckets));
 	conn_free(c);
 }
 
