@@ -244,37 +244,79 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 
 static bool owns_event(const core_state *st, uint64_t event_id);
 
+/* The records of an entry, one after the other: decoded from its bytes, or,
+ * for the state's own last decision, the records decide.c built (the same
+ * records: state_int.h). */
+struct walk {
+	const core_state *st;
+	const uint8_t *p;
+	size_t size, pos;
+	uint32_t index;
+	bool decided;
+	struct core_rec r; /* the last one decoded */
+};
+
+static void walk_start(struct walk *w, const core_state *st, const void *entry,
+		       size_t entry_size)
+{
+	w->st = st;
+	w->p = entry;
+	w->size = entry_size;
+	w->pos = 0;
+	w->index = 0;
+	w->decided = state__decided(st, entry, entry_size);
+}
+
+/* The next record, NULL at the end; *rc -EINVAL when malformed. */
+static const struct core_rec *walk_next(struct walk *w, int *rc)
+{
+	*rc = 0;
+	if (w->decided)
+		return w->index < w->st->decided_count
+			       ? &w->st->decided[w->index++]
+			       : NULL;
+	if (w->pos >= w->size)
+		return NULL;
+	if (rec_decode(w->p, w->size, &w->pos, &w->r) != 0) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	return &w->r;
+}
+
 int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 {
-	const uint8_t *p = entry;
 	uint32_t events = 0, bookings = 0, holds = 0;
-	struct core_rec r;
-	size_t pos = 0;
+	const struct core_rec *r;
+	struct walk w;
+	int rc;
 
-	while (pos < entry_size) {
-		if (rec_decode(p, entry_size, &pos, &r) != 0)
-			return -EINVAL;
-		if (!owns_event(st, core_rec_event_id(&r)))
+	walk_start(&w, st, entry, entry_size);
+	while ((r = walk_next(&w, &rc))) {
+		if (!owns_event(st, core_rec_event_id(r)))
 			continue;
-		if (r.type == CORE_REC_EVENT_CREATE)
+		if (r->type == CORE_REC_EVENT_CREATE)
 			events++;
-		else if (r.type == CORE_REC_BOOKING_NEW ||
-			 r.type == CORE_REC_BOOKING_RESTORE)
+		else if (r->type == CORE_REC_BOOKING_NEW ||
+			 r->type == CORE_REC_BOOKING_RESTORE)
 			bookings++;
-		if ((r.type == CORE_REC_BOOKING_NEW ||
-		     r.type == CORE_REC_BOOKING_SET ||
-		     r.type == CORE_REC_BOOKING_RESTORE) &&
-		    r.u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
+		if ((r->type == CORE_REC_BOOKING_NEW ||
+		     r->type == CORE_REC_BOOKING_SET ||
+		     r->type == CORE_REC_BOOKING_RESTORE) &&
+		    r->u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
 			holds++;
 	}
+	if (rc)
+		return rc;
 	if (events) { /* each event's day, with room for all of them */
-		for (pos = 0; pos < entry_size;) {
-			ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
-			if (r.type == CORE_REC_EVENT_CREATE &&
-			    owns_event(st, r.u.event.id) &&
-			    day_reserve(st, r.u.event.start_at, events) != 0)
+		walk_start(&w, st, entry, entry_size);
+		while ((r = walk_next(&w, &rc))) {
+			if (r->type == CORE_REC_EVENT_CREATE &&
+			    owns_event(st, r->u.event.id) &&
+			    day_reserve(st, r->u.event.start_at, events) != 0)
 				return -ENOMEM;
 		}
+		ASSERT(rc == 0);
 	}
 	return state_reserve(st, events, bookings, holds);
 }
@@ -550,29 +592,31 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 
 int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 {
-	const uint8_t *p = entry;
-	struct core_rec r;
-	size_t pos = 0;
+	const struct core_rec *r;
+	struct walk w;
 	int rc;
 
 	if (entry_size > CORE_ENTRY_SIZE_MAX)
 		return -EINVAL;
-	/* Pass 1: every record decodes, or nothing is applied; and room for
-	 * what the entry adds, or nothing is applied. */
-	while (pos < entry_size)
-		if (rec_decode(p, entry_size, &pos, &r) != 0)
-			return -EINVAL;
+	/* Pass 1: every record decodes, or nothing is applied (our own last
+	 * decision's records were built, not read: they are well formed);
+	 * and room for what the entry adds, or nothing is applied. */
+	if (!state__decided(st, entry, entry_size) &&
+	    core_entry_check(entry, entry_size, NULL) != 0)
+		return -EINVAL;
+	DEBUG_ASSERT(core_entry_check(entry, entry_size, NULL) == 0);
 	rc = core__state_reserve(st, entry, entry_size);
 	if (rc)
 		return rc;
 	st->archived = 0;
 	/* Pass 2: apply. A record that does not fit the state means the log
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
-	for (pos = 0; pos < entry_size;) {
-		ASSERT(rec_decode(p, entry_size, &pos, &r) == 0);
-		rc = apply_rec(st, &r);
+	walk_start(&w, st, entry, entry_size);
+	while ((r = walk_next(&w, &rc))) {
+		rc = apply_rec(st, r);
 		if (rc)
 			return rc == -EINVAL ? -EUCLEAN : rc;
 	}
+	ASSERT(rc == 0);
 	return 0;
 }

@@ -2,7 +2,8 @@
  * decide.c: a shard's decisions (state.c has the design). Deciding reads
  * the state and writes the outcome as an entry of records into the state's
  * buffer; it changes nothing that matters (the entry is applied by
- * apply.c). Also here: the decision to expire a due hold. A keyed
+ * apply.c, from the records as built here when it is this decision's:
+ * rec_new, emit). Also here: the decision to expire a due hold. A keyed
  * decision's first answer is kept by idem.c.
  */
 #include "state.h"
@@ -14,28 +15,68 @@
 
 #define PROMOTION_COUNT_MAX 512 /* promotions one entry may carry */
 
-static void emit(core_state *st, const struct core_rec *r)
+/* A new entry in the state's buffer, with no records yet. */
+static void entry_begin(core_state *st)
 {
+	st->w.size = 0;
+	st->w.overflow = false;
+	st->decided_count = 0;
+	st->decided_size = 0;
+}
+
+/* The next record of the entry, to fill and then emit: built in place in
+ * st->decided (state_int.h) while there is room. Its fields start as
+ * decoding would leave them: zero. */
+static struct core_rec *rec_new(core_state *st, uint8_t type, core_time at)
+{
+	struct core_rec *r = st->decided_count < STATE_DECIDED_MAX
+				     ? &st->decided[st->decided_count]
+				     : &st->decided_spare;
+
+	memset(r, 0, offsetof(struct core_rec, u));
+	r->type = type;
+	r->at = at;
+	return r;
+}
+
+/* Encodes r (from rec_new) at the end of the entry; it stays in
+ * st->decided when every record before it did. */
+static void emit(core_state *st, struct core_rec *r)
+{
+	size_t start = st->w.size;
+
 	rec_encode(&st->w, r);
+	if (r == &st->decided_spare || st->w.overflow ||
+	    start != st->decided_size) {
+		st->decided_count = 0; /* apply decodes this entry */
+		st->decided_size = SIZE_MAX;
+		return;
+	}
+	st->decided_count++;
+	st->decided_size = st->w.size;
 }
 
 static void emit_set(core_state *st, core_time at, uint64_t booking_id,
 		     uint8_t status, core_time hold_expires_at)
 {
-	struct core_rec r = { .type = CORE_REC_BOOKING_SET, .at = at };
-	r.u.booking.booking_id = booking_id;
-	r.u.booking.status = status;
-	r.u.booking.hold_expires_at = hold_expires_at;
-	emit(st, &r);
+	struct core_rec *r = rec_new(st, CORE_REC_BOOKING_SET, at);
+
+	memset(&r->u.booking, 0, sizeof(r->u.booking));
+	r->u.booking.booking_id = booking_id;
+	r->u.booking.status = status;
+	r->u.booking.hold_expires_at = hold_expires_at;
+	emit(st, r);
 }
 
 static void emit_notify(core_state *st, core_time at, uint64_t booking_id,
 			uint8_t kind)
 {
-	struct core_rec r = { .type = CORE_REC_NOTIFY, .at = at };
-	r.u.notify.booking_id = booking_id;
-	r.u.notify.kind = kind;
-	emit(st, &r);
+	struct core_rec *r = rec_new(st, CORE_REC_NOTIFY, at);
+
+	memset(&r->u.notify, 0, sizeof(r->u.notify));
+	r->u.notify.booking_id = booking_id;
+	r->u.notify.kind = kind;
+	emit(st, r);
 }
 
 /* Promote up to `seats` from the head of e's waitlist (a hold on a priced
@@ -83,7 +124,9 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 {
 	const struct event *e = event_get(st, req->event_id);
 	uint32_t cust;
-	struct core_rec r = { .type = CORE_REC_BOOKING_NEW, .at = req->now };
+	struct core_rec *r;
+	uint8_t status;
+	core_time expires = 0;
 	bool hold;
 
 	if (!e)
@@ -108,35 +151,38 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 		return limit(resp, CORE_LIMIT_CUSTOMERS,
 			     st->cfg.customer_count_max);
 
-	r.u.booking.booking_id =
-		e->id << CORE_BOOKING_SEQ_BITS | (e->booking_seq + 1);
-	memcpy(r.u.booking.customer_id, req->customer_id,
-	       sizeof(r.u.booking.customer_id));
 	hold = e->price_cents > 0 && req->u.book.payment != CORE_PAY_NONE;
 	if (seats_free(e) > 0) {
-		r.u.booking.status = hold ? CORE_BOOKING_PENDING_PAYMENT
-					  : CORE_BOOKING_CONFIRMED;
-		r.u.booking.hold_expires_at =
-			hold ? req->now + st->cfg.hold_ms : 0;
+		status = hold ? CORE_BOOKING_PENDING_PAYMENT
+			      : CORE_BOOKING_CONFIRMED;
+		expires = hold ? req->now + st->cfg.hold_ms : 0;
 	} else if (e->waitlist_len < e->waitlist_capacity) {
-		r.u.booking.status = CORE_BOOKING_WAITLISTED;
+		status = CORE_BOOKING_WAITLISTED;
 	} else {
 		return CORE_EVENT_FULL;
 	}
-	emit(st, &r);
-	if (r.u.booking.status == CORE_BOOKING_CONFIRMED)
-		emit_notify(st, req->now, r.u.booking.booking_id,
-			    CORE_NOTIFY_BOOKING_CONFIRMED);
+	r = rec_new(st, CORE_REC_BOOKING_NEW, req->now);
+	r->u.booking.booking_id =
+		e->id << CORE_BOOKING_SEQ_BITS | (e->booking_seq + 1);
+	r->u.booking.status = status;
+	r->u.booking.hold_expires_at = expires;
+	/* NUL-padded, as decoding the record would leave it */
+	strncpy(r->u.booking.customer_id, req->customer_id,
+		sizeof(r->u.booking.customer_id));
 
 	struct core_booking_view *v = &resp->booking;
-	v->id = r.u.booking.booking_id;
+	v->id = r->u.booking.booking_id;
 	v->event_id = e->id;
-	memcpy(v->customer_id, req->customer_id, sizeof(v->customer_id));
-	v->status = r.u.booking.status;
+	memcpy(v->customer_id, r->u.booking.customer_id,
+	       sizeof(v->customer_id));
+	v->status = status;
 	v->position =
-		v->status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1 : 0;
-	v->hold_expires_at = r.u.booking.hold_expires_at;
+		status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1 : 0;
+	v->hold_expires_at = expires;
 	v->created_at = req->now;
+	emit(st, r);
+	if (status == CORE_BOOKING_CONFIRMED)
+		emit_notify(st, req->now, v->id, CORE_NOTIFY_BOOKING_CONFIRMED);
 	return CORE_OK;
 }
 
@@ -188,7 +234,7 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 {
 	const struct booking *b = booking_get(st, req->booking_id);
 	const struct event *e;
-	struct core_rec r = { .type = CORE_REC_PAYMENT, .at = req->now };
+	struct core_rec *r;
 	enum core_code code = CORE_OK;
 
 	if (!b)
@@ -200,14 +246,17 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 		 (req->u.pay.amount_cents != e->price_cents ||
 		  strncmp(req->u.pay.currency, e->currency, 4) != 0))
 		code = CORE_PAYMENT_MISMATCH;
-	r.u.payment.booking_id = b->id;
-	r.u.payment.amount_cents = req->u.pay.amount_cents;
-	r.u.payment.payment_ref = req->u.pay.payment_ref;
-	memcpy(r.u.payment.currency, req->u.pay.currency, 4);
-	r.u.payment.currency[3] = '\0';
-	r.u.payment.succeeded = req->u.pay.succeeded;
-	r.u.payment.code = (uint8_t)code;
-	emit(st, &r); /* recorded whatever the outcome, flagged by its code */
+	r = rec_new(st, CORE_REC_PAYMENT, req->now);
+	memset(&r->u.payment, 0, sizeof(r->u.payment));
+	r->u.payment.booking_id = b->id;
+	r->u.payment.amount_cents = req->u.pay.amount_cents;
+	r->u.payment.payment_ref = req->u.pay.payment_ref;
+	/* NUL-padded, as decoding the record would leave it */
+	memcpy(r->u.payment.currency, req->u.pay.currency,
+	       strnlen(req->u.pay.currency, 3));
+	r->u.payment.succeeded = req->u.pay.succeeded;
+	r->u.payment.code = (uint8_t)code;
+	emit(st, r); /* recorded whatever the outcome, flagged by its code */
 	if (code != CORE_OK) {
 		state__booking_view(st, b, &resp->booking);
 		return code;
@@ -230,6 +279,7 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 {
 	const struct event *e = event_get(st, req->event_id);
 	struct core_rec r = { .type = CORE_REC_EVENT_PATCH, .at = req->now };
+	struct core_rec *out;
 	uint32_t taken, seats = 0;
 
 	if (!e)
@@ -269,7 +319,9 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 		if (seats > PROMOTION_COUNT_MAX)
 			return CORE_FULL; /* raise in smaller steps */
 	}
-	emit(st, &r);
+	out = rec_new(st, CORE_REC_EVENT_PATCH, req->now);
+	out->u.patch = r.u.patch;
+	emit(st, out);
 	/* Cancelling the event cancels its active bookings: implied by the
 	 * record, applied in apply_patch. Raising capacity promotes. */
 	resp->count = promote(st, e, seats, req->now, NULL);
@@ -354,8 +406,7 @@ enum core_code core__state_decide_nokey(core_state *st,
 
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
-	st->w.size = 0;
-	st->w.overflow = false;
+	entry_begin(st);
 	code = decide(st, req, resp);
 	resp->code = code;
 	records_end = st->w.size;
@@ -366,7 +417,10 @@ enum core_code core__state_decide_nokey(core_state *st,
 	/* A decision that made records is kept under its key, with its first
 	 * answer; a refusal made none and is decided afresh on a retry. */
 	if (records_end && core_idem_present(&req->idem)) {
-		core__idem_emit(&st->w, req, resp);
+		struct core_rec *r = rec_new(st, CORE_REC_IDEM, req->now);
+
+		state__idem_rec(req, resp, r);
+		emit(st, r);
 		if (st->w.overflow) {
 			resp->code = code = CORE_FULL;
 			records_end = 0;
@@ -423,8 +477,7 @@ bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 		if (h->expires > now)
 			return false;
 		memset(&resp, 0, sizeof(resp));
-		st->w.size = 0;
-		st->w.overflow = false;
+		entry_begin(st);
 		decide_release(st, b, CORE_BOOKING_EXPIRED,
 			       CORE_NOTIFY_HOLD_EXPIRED, now, &resp);
 		ASSERT(!st->w.overflow);

@@ -91,16 +91,24 @@ void core__idem_result(const struct core_resp *resp,
 	}
 }
 
+void state__idem_rec(const struct core_req *req, const struct core_resp *resp,
+		     struct core_rec *r)
+{
+	ASSERT(core_idem_present(&req->idem));
+	r->type = CORE_REC_IDEM;
+	r->at = req->now;
+	r->u.idem.hi = req->idem.hi;
+	r->u.idem.lo = req->idem.lo;
+	r->u.idem.fingerprint = req->idem.fingerprint;
+	core__idem_result(resp, &r->u.idem.result);
+}
+
 void core__idem_emit(struct wbuf *w, const struct core_req *req,
 		     const struct core_resp *resp)
 {
-	struct core_rec r = { .type = CORE_REC_IDEM, .at = req->now };
+	struct core_rec r;
 
-	ASSERT(core_idem_present(&req->idem));
-	r.u.idem.hi = req->idem.hi;
-	r.u.idem.lo = req->idem.lo;
-	r.u.idem.fingerprint = req->idem.fingerprint;
-	core__idem_result(resp, &r.u.idem.result);
+	state__idem_rec(req, resp, &r);
 	rec_encode(w, &r);
 }
 

@@ -8,7 +8,11 @@
  * Decide, then apply. core_state_decide() reads the state and writes the
  * decision as an entry of records (record.c); it changes nothing that
  * matters. core_state_apply() is the only way the state changes, for live
- * decisions and log replay alike, so state = fold(entries).
+ * decisions and log replay alike, so state = fold(entries). A decision's
+ * records are built once (decide.c keeps them in st->decided as it encodes
+ * them): applying the state's own last entry reads those records instead
+ * of decoding its bytes again; any other entry (the log's, a copy) is
+ * decoded. Both are the same records (test_core_log compares the states).
  *
  * Layout (arrays of slots, slot 0 means "none"; each starts at
  * TABLE_COUNT_INIT and doubles as needed, table.c; the config's *_count_max

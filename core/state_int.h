@@ -14,6 +14,9 @@
 #include <string.h>
 
 #define DAY_MS INT64_C(86400000)
+/* Records of one decision kept as built (a booking makes 2, a cancel that
+ * promotes 4, with an idempotency key one more). */
+#define STATE_DECIDED_MAX 8
 
 struct event {
 	uint64_t id, series_id, org_id, location_id, instructor_id;
@@ -98,7 +101,24 @@ struct core_state {
 
 	struct wbuf w;
 	uint8_t entry[CORE_ENTRY_SIZE_MAX];
+	/* The last decision's records as decide.c built them: they encode to
+	 * entry[0..decided_size), so applying that entry (core_state_apply,
+	 * core__state_reserve) reads them instead of decoding the bytes
+	 * again. decided_count 0: the entry was written otherwise (catalogue)
+	 * or had more records than fit; it is then decoded. */
+	struct core_rec decided[STATE_DECIDED_MAX];
+	struct core_rec decided_spare; /* built past STATE_DECIDED_MAX */
+	uint32_t decided_count;
+	size_t decided_size;
 };
+
+/* Is entry this state's last decision, whose records are in decided[]? */
+static inline bool state__decided(const core_state *st, const void *entry,
+				  size_t entry_size)
+{
+	return entry == st->entry && st->decided_count > 0 &&
+	       entry_size == st->decided_size;
+}
 
 /* ---- look-ups (inline: every decision makes several) ---- */
 
@@ -146,6 +166,9 @@ void state__booking_view(const core_state *st, const struct booking *b,
 			 struct core_booking_view *out);
 void state__event_view(const core_state *st, const struct event *e,
 		       struct core_event_view *out);
+/* idem.c: the IDEM record that keeps req's key with its first answer. */
+void state__idem_rec(const struct core_req *req, const struct core_resp *resp,
+		     struct core_rec *r);
 /* idem.c: drops idempotency keys older than the retention, oldest first. */
 void state__idem_expire(core_state *st, core_time now);
 /* apply.c: the day bucket of start_at (made when create and missing; NULL
