@@ -225,10 +225,14 @@ static void put_fields(struct wbuf *w, const void *base, const struct layout *l)
 		const struct core_series_spec *s = p;
 
 		switch (f->kind) {
-		case F_INT:
-			ASSERT(f->size == 1 || f->size == 2 || f->size == 4 ||
-			       f->size == 8);
-			put(w, p, f->size);
+		case F_INT: /* constant sizes: a store each, not a memcpy call */
+			switch (f->size) {
+			case 1: put(w, p, 1); break;
+			case 2: put(w, p, 2); break;
+			case 4: put(w, p, 4); break;
+			case 8: put(w, p, 8); break;
+			default: ASSERT(!"integer field size");
+			}
 			break;
 		case F_BOOL: put_u8(w, *(const bool *)p); break;
 		case F_STR: put_str(w, p, f->size); break;
@@ -343,10 +347,17 @@ static void get_fields(struct rbuf *r, void *base, const struct layout *l)
 		struct core_series_spec *s = p;
 
 		switch (f->kind) {
-		case F_INT:
+		case F_INT: /* little-endian host; constant sizes, as put */
 			in = take(r, f->size);
-			if (in) /* little-endian host */
-				memcpy(p, in, f->size);
+			if (!in)
+				break;
+			switch (f->size) {
+			case 1: memcpy(p, in, 1); break;
+			case 2: memcpy(p, in, 2); break;
+			case 4: memcpy(p, in, 4); break;
+			case 8: memcpy(p, in, 8); break;
+			default: ASSERT(!"integer field size");
+			}
 			break;
 		case F_BOOL: *(bool *)p = get_u8(r) != 0; break;
 		case F_STR: get_str(r, p, f->size); break;

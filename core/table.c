@@ -47,13 +47,7 @@ void *table_calloc(size_t count, size_t size)
 	return p;
 }
 
-static inline uint32_t map__slot(const struct map *m, uint64_t key)
-{
-	/* Fibonacci hashing: keys are often dense ids. */
-	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
-}
-
-int table_grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
+int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
 {
 	uint64_t cap = *capacity ? *capacity : TABLE_COUNT_INIT;
 	void *q;
@@ -110,16 +104,12 @@ static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
 	m->count++;
 }
 
-int map_reserve(struct map *m, uint64_t more)
+int map__reserve(struct map *m, uint64_t more)
 {
 	uint64_t old_cap = (uint64_t)m->mask + 1;
 	struct map_slot *old = m->slots;
-	uint64_t cap;
+	uint64_t cap = map_cap_for(m->count + more);
 
-	/* Every decision reserves: the common case is room enough. */
-	if ((m->count + more) * 2 <= old_cap)
-		return 0;
-	cap = map_cap_for(m->count + more);
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
@@ -142,17 +132,6 @@ void map_free(struct map *m)
 {
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
-}
-
-uint32_t map_get(const struct map *m, uint64_t key)
-{
-	ASSERT(key != 0);
-	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
-		if (m->slots[i].key == key)
-			return (uint32_t)m->slots[i].val;
-		if (m->slots[i].key == 0)
-			return 0;
-	}
 }
 
 int map_put(struct map *m, uint64_t key, uint32_t val)

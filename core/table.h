@@ -31,11 +31,39 @@ void *table_calloc(size_t count, size_t size);
  * untouched when memory is short or need passes TABLE_COUNT_LIMIT. */
 #define TABLE_COUNT_INIT 1024
 #define TABLE_COUNT_LIMIT (UINT32_C(1) << 31)
-int table_grow(void **p, uint32_t *capacity, uint64_t need, size_t size);
+int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size);
+static inline int table_grow(void **p, uint32_t *capacity, uint64_t need,
+			     size_t size)
+{
+	/* Every decision reserves: the common case is room enough. */
+	return need <= *capacity ? 0 : table__grow(p, capacity, need, size);
+}
 void map_free(struct map *m);
-uint32_t map_get(const struct map *m, uint64_t key);
+static inline uint32_t map__slot(const struct map *m, uint64_t key)
+{
+	/* Fibonacci hashing: keys are often dense ids. */
+	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+}
+
+static inline uint32_t map_get(const struct map *m, uint64_t key)
+{
+	ASSERT(key != 0);
+	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
+		if (m->slots[i].key == key)
+			return (uint32_t)m->slots[i].val;
+		if (m->slots[i].key == 0)
+			return 0;
+	}
+}
 /* Room for `more` new keys: after 0, that many puts of new keys succeed. */
-int map_reserve(struct map *m, uint64_t more);
+int map__reserve(struct map *m, uint64_t more);
+static inline int map_reserve(struct map *m, uint64_t more)
+{
+	/* load <= 1/2 after the puts: the common case, no call */
+	return (m->count + more) * 2 <= (uint64_t)m->mask + 1
+		       ? 0
+		       : map__reserve(m, more);
+}
 int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOMEM */
 bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
