@@ -25,21 +25,34 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Fields left out are 0: waitlist 0 is as many as the customers. */
 const struct bb_scenario bb_scenarios[SC_COUNT] = {
-	[SC_OPENING] = { "opening",
-			 "a popular schedule opens: customers race for a few hundred seats in a few "
-			 "events, most end on waitlists",
-			 4, 20000, 1, 75, 0, 0, 0, false },
-	[SC_STEADY] = { "steady",
-			"a normal day: 20k events spread over orgs, bookings and cancellations mixed",
-			20000, 100000, 200, 20, 10, 25, 0, false },
-	[SC_CANCEL_STORM] = { "cancel-storm",
-			      "full events, then mass cancellations, each promoting the first of the "
-			      "waitlist",
-			      200, 20000, 10, 20, 20, 100, 0, true },
-	[SC_READ_HEAVY] = { "read-heavy",
-			    "public listings and availability reads, some bookings",
-			    2000, 50000, 50, 20, 10, 0, 90, false },
+	[SC_OPENING] = {
+		.name = "opening",
+		.what = "a popular schedule opens: customers race for a few "
+			"hundred seats in a few events, most end on waitlists",
+		.events = 4, .customers = 20000, .orgs = 1, .capacity = 75,
+	},
+	[SC_STEADY] = {
+		.name = "steady",
+		.what = "a normal day: 20k events spread over orgs, bookings "
+			"and cancellations mixed",
+		.events = 20000, .customers = 100000, .orgs = 200,
+		.capacity = 20, .waitlist = 10, .pct_cancel = 25,
+	},
+	[SC_CANCEL_STORM] = {
+		.name = "cancel-storm",
+		.what = "full events, then mass cancellations, each promoting "
+			"the first of the waitlist",
+		.events = 200, .customers = 20000, .orgs = 10, .capacity = 20,
+		.waitlist = 20, .pct_cancel = 100, .preload = true,
+	},
+	[SC_READ_HEAVY] = {
+		.name = "read-heavy",
+		.what = "public listings and availability reads, some bookings",
+		.events = 2000, .customers = 50000, .orgs = 50, .capacity = 20,
+		.waitlist = 10, .pct_read = 90,
+	},
 };
 
 int bb_scenario_find(const char *name, size_t n)
