@@ -2,10 +2,12 @@
  * bookd.c: the server's main: flags (with env fallbacks), the node, the
  * network threads, the replicator, the timers, signals.
  *
- * Threads: main (timers and signals), the core's shard workers, the log's
- * writer, the node's snapshotter, the network threads (net.c) and slow
- * workers (net_slow.c), and the replicator when DATABASE_URL is set. Core
- * ports: 0 is main's, then the network threads', then the slow workers'.
+ * Threads: main (timers and signals), the log's writer, the node's
+ * snapshotter, the network threads (net.c: they also decide on the shards,
+ * shard s on thread s % threads; --shard-threads gives each shard a worker
+ * thread instead) and slow workers (net_slow.c), and the replicator when
+ * DATABASE_URL is set. Core ports: 0 is main's, then the network
+ * threads', then the slow workers'.
  *
  * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
  * out are expired even on quiet shards); at start and then daily a
@@ -53,6 +55,7 @@ struct opts {
 	unsigned repl_streams, refresh_every;
 	bool demo;
 	bool accept_log_loss;
+	bool shard_threads; /* a worker thread per shard (else hosted) */
 	struct sizes sizes;
 	uint64_t recover_stop_before;
 	/* the network's lock-out guards (net_config) */
@@ -83,8 +86,8 @@ static const struct flag flags[] = {
 	{ "allowed-origins", "ALLOWED_ORIGINS",
 	  "CORS origins, comma separated, or *", 1 },
 	{ "threads", "BOOKD_THREADS", "network threads (1)", 1 },
-	{ "shards", "BOOKD_SHARDS",
-	  "core shards, one thread each (half the cores, at least 1)", 1 },
+	{ "shards", "BOOKD_SHARDS", "core shards (half the cores, at least 1)",
+	  1 },
 	{ "sync", "BOOKD_SYNC",
 	  "durability: fdatasync (default) or write (page cache only)", 1 },
 	{ "address-rate", "BOOKD_ADDRESS_RATE",
@@ -146,6 +149,10 @@ static const struct flag flags[] = {
 	  "daily: events that ended this many days ago leave memory (365; "
 	  "0: never)",
 	  1 },
+	{ "shard-threads", "BOOKD_SHARD_THREADS",
+	  "each shard gets a worker thread of its own (default: the network "
+	  "threads decide on the shards they host, docs/benchmarks.md)",
+	  0 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -373,6 +380,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		const char *v = flag_value(val, "accept-log-loss");
 
 		o->accept_log_loss = v && strcmp(v, "0") && strcmp(v, "false");
+		v = flag_value(val, "shard-threads");
+		o->shard_threads = v && strcmp(v, "0") && strcmp(v, "false");
 	}
 	o->anon_rate = flag_value(val, "anon-rate");
 	o->service_rate = flag_value(val, "service-rate");
@@ -859,6 +868,10 @@ int main(int argc, char **argv)
 	cfg.data_dir = o.data_dir;
 	cfg.core.shard_count = o.shards;
 	cfg.core.port_count = 1 + net_port_count(&nc);
+	if (!o.shard_threads) { /* the network threads' ports host them */
+		cfg.core.host_first = nc.first_port;
+		cfg.core.host_count = o.threads;
+	}
 	cfg.core.ring_size = 16384;
 	cfg.core.event_count_max = o.sizes.max_events;
 	cfg.core.booking_count_max = o.sizes.max_bookings;

@@ -738,6 +738,7 @@ void *net_main(void *arg)
 			handle_cqe(t, cqes[k]);
 		io_uring_cq_advance(&t->ring, n);
 
+		core_port_run(t->port); /* the shards this thread hosts */
 		poll_core(t);
 		poll_slow(t);
 		poll_durable(t);

@@ -10,8 +10,10 @@
  *    same state: state = fold(entries). Used by the runtime below for each
  *    shard, by WAL recovery, and by tests.
  *
- *  - core: the sharded runtime. N shards, each owned by one worker thread,
- *    events spread over them by XXH3 of the event id. Callers talk to shards
+ *  - core: the sharded runtime. N shards, events spread over them by XXH3
+ *    of the event id, each run either by a worker thread of its own or by
+ *    the thread that owns a host port (core_config.host_count: the network
+ *    thread decides in its own loop, core_port_run). Callers talk to shards
  *    through a core_port (one per calling thread): lock-free SPSC rings in,
  *    SPSC rings back. No mutex on the booking path. Catalogue writes (orgs,
  *    series, generation) are rare and serialised by one mutex.
@@ -297,6 +299,11 @@ struct core_config {
 	uint32_t idem_count_max;     /* per shard (oldest dropped early) */
 	uint32_t catalog_count_max;  /* orgs, locations, ... series: each */
 	uint32_t ring_size;	     /* entries, power of two */
+	/* 0: each shard has a worker thread. N > 0: no worker threads; shard
+	 * s is run by the owner of port host_first + s % N, in
+	 * core_port_run(), or by a core_call waiting for it while that owner
+	 * is not running it (before the owner starts, say). */
+	unsigned host_first, host_count;
 	core_time hold_ms;	     /* default 10 min */
 	core_time idem_retention_ms; /* default 24 h */
 	uint32_t horizon_days;	     /* default 120: automatic generation */
@@ -367,6 +374,12 @@ void core_wait(core_port *p);
 void core_port_set_wake_fd(core_port *p, int fd);
 bool core_port_idle_begin(core_port *p);
 void core_port_idle_end(core_port *p);
+/* On a host port (core_config.host_count), from its owner's loop: decide
+ * what waits for the shards it hosts (at most a batch per ring; call it
+ * every turn). Returns the slots handled: 0 when nothing waits, when
+ * another thread is running them, or while the core is parked. Answers
+ * then come through core_poll as usual, the owner's own too. */
+unsigned core_port_run(core_port *p);
 /* Synchronous: submit and wait; fan-out reads and catalogue ops too. Only
  * on a port with nothing else in flight. */
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);

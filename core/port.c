@@ -29,7 +29,7 @@ static bool op_catalogue(enum core_op op)
 static void to_shard(core *c, struct slot *s, unsigned shard)
 {
 	ring_push(&c->to_shard[s->port * c->shard_count + shard], s);
-	bell_ring(&c->shards[shard].bell);
+	bell_ring(c->shards[shard].bell);
 }
 
 /* ---- submitting ---- */
@@ -146,7 +146,7 @@ void core_port_set_wake_fd(core_port *p, int fd) { p->bell.wake_fd = fd; }
 bool core_port_idle_begin(core_port *p)
 {
 	atomic_fetch_add_explicit(&p->bell.sleepers, 1, memory_order_seq_cst);
-	if (!port_has_work(p))
+	if (!port_has_work(p) && !core__host_has_work(p))
 		return true;
 	atomic_fetch_sub_explicit(&p->bell.sleepers, 1, memory_order_relaxed);
 	return false;
@@ -157,12 +157,29 @@ void core_port_idle_end(core_port *p)
 	atomic_fetch_sub_explicit(&p->bell.sleepers, 1, memory_order_relaxed);
 }
 
+unsigned core_port_run(core_port *p) { return core__host_run(p); }
+
+/* A waiting caller runs the hosted shards whose hosts are not running
+ * them (before their owners start, nobody else would). */
+static unsigned run_hosts(core *c)
+{
+	unsigned n = 0;
+
+	if (!c->hosted)
+		return 0;
+	for (unsigned h = 0; h < c->cfg.host_count; h++)
+		n += core__host_run(&c->ports[c->cfg.host_first + h]);
+	return n;
+}
+
 void core_wait(core_port *p)
 {
 	/* Spin a little, then give the core away, then sleep. */
 	for (unsigned spin = 0; spin < 1000; spin++) {
 		if (port_has_work(p))
 			return;
+		if (run_hosts(p->c))
+			continue;
 		__builtin_ia32_pause();
 	}
 	for (unsigned k = 0; k < 16; k++) {
@@ -182,7 +199,9 @@ static struct slot *port_wait(core_port *p)
 		s = port_pop(p);
 		if (s)
 			return s;
-		if (spin < 200)
+		if (run_hosts(p->c))
+			spin = 0;
+		else if (spin < 200)
 			__builtin_ia32_pause();
 		else
 			bell_wait(&p->bell, port_has_work, p);

@@ -65,6 +65,7 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 	p->c = c;
 	p->index = index;
 	p->bell.wake_fd = -1;
+	pthread_mutex_init(&p->host_lock, NULL);
 	p->slots = calloc(n, sizeof(*p->slots));
 	p->list_scratch =
 		calloc((size_t)c->shard_count * (CORE_LIST_LIMIT_MAX + 1),
@@ -94,7 +95,8 @@ int core_open(const struct core_config *cfg, core **out)
 	if (S == 0 || S > CORE_SHARD_COUNT_MAX || P == 0 || P > UINT16_MAX ||
 	    cfg->ring_size == 0 || cfg->ring_size > (1u << 20) ||
 	    cfg->catalog_count_max == 0 ||
-	    cfg->catalog_count_max > CORE_CATALOG_COUNT_MAX)
+	    cfg->catalog_count_max > CORE_CATALOG_COUNT_MAX ||
+	    cfg->host_count > P || cfg->host_first > P - cfg->host_count)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -102,6 +104,7 @@ int core_open(const struct core_config *cfg, core **out)
 	c->cfg = *cfg;
 	c->shard_count = S;
 	c->port_count = P;
+	c->hosted = cfg->host_count > 0;
 	slots_total = cfg->ring_size * P;
 	pthread_mutex_init(&c->cat_lock, NULL);
 	c->cat = catalog_new(cfg->catalog_count_max, cfg->horizon_days,
@@ -128,12 +131,24 @@ int core_open(const struct core_config *cfg, core **out)
 		struct shard *sh = &c->shards[s];
 		sh->c = c;
 		sh->index = s;
-		sh->bell.wake_fd = -1;
+		sh->own_bell.wake_fd = -1;
+		sh->bell = &sh->own_bell;
 		sh->st = core__state_new(cfg, c->cat, s, S);
 		if (!sh->st || map_init(&sh->in_flight, 256))
 			goto out_free;
+		if (c->hosted) {
+			struct core_port *h =
+				&c->ports[cfg->host_first + s % cfg->host_count];
+			if (!h->hosted)
+				h->hosted = calloc(S, sizeof(*h->hosted));
+			if (!h->hosted)
+				goto out_free;
+			h->hosted[h->hosted_count++] = sh;
+			sh->host = h;
+			sh->bell = &h->bell;
+		}
 	}
-	for (; started < S; started++) {
+	for (; !c->hosted && started < S; started++) {
 		rc = -pthread_create(&c->shards[started].thread, NULL,
 				     core__shard_main, &c->shards[started]);
 		if (rc)
@@ -145,7 +160,7 @@ int core_open(const struct core_config *cfg, core **out)
 out_stop:
 	atomic_store(&c->stop, true);
 	for (unsigned s = 0; s < started; s++) {
-		bell_ring(&c->shards[s].bell);
+		bell_ring(c->shards[s].bell);
 		pthread_join(c->shards[s].thread, NULL);
 	}
 out_free:
@@ -165,10 +180,10 @@ void core_close(core *c)
 		return;
 	S = c->shard_count;
 	P = c->port_count;
-	if (!atomic_exchange(&c->stop, true)) {
+	if (!atomic_exchange(&c->stop, true) && !c->hosted) {
 		for (unsigned s = 0; s < S; s++) {
-			atomic_fetch_add(&c->shards[s].bell.seq, 1);
-			syscall(SYS_futex, &c->shards[s].bell.seq,
+			atomic_fetch_add(&c->shards[s].own_bell.seq, 1);
+			syscall(SYS_futex, &c->shards[s].own_bell.seq,
 				FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 			pthread_join(c->shards[s].thread, NULL);
 		}
@@ -188,6 +203,8 @@ void core_close(core *c)
 		free(c->ports[p].list_scratch);
 		free(c->ports[p].customer_scratch);
 		free(c->ports[p].entry);
+		free(c->ports[p].hosted);
+		pthread_mutex_destroy(&c->ports[p].host_lock);
 	}
 	catalog_free(c->cat);
 	free(c->shards);
@@ -215,19 +232,34 @@ core_port *core_port_get(core *c, unsigned port_index)
  * preceded by its u32 size, after a u64 magic.
  */
 
+static bool is_parked(core *c)
+{
+	return c->hosted ? atomic_load(&c->host_parked)
+			 : atomic_load(&c->park_gen) & 1;
+}
+
 int core_park(core *c)
 {
 	uint32_t gen, n;
 
 	pthread_mutex_lock(&c->cat_lock);
+	if (c->hosted) {
+		/* Each host's pass ends soon; then nobody runs its shards. */
+		for (unsigned p = 0; p < c->port_count; p++)
+			if (c->ports[p].hosted_count)
+				pthread_mutex_lock(&c->ports[p].host_lock);
+		atomic_store(&c->host_parked, true);
+		core__hosts_drain(c);
+		return 0;
+	}
 	atomic_store(&c->park_acks, 0);
 	atomic_store(&c->park_count, 0);
 	gen = atomic_fetch_add(&c->park_gen, 1) + 1;
 	ASSERT(gen & 1);
 	for (unsigned sh = 0; sh < c->shard_count; sh++) {
-		atomic_fetch_add(&c->shards[sh].bell.seq, 1);
-		syscall(SYS_futex, &c->shards[sh].bell.seq, FUTEX_WAKE_PRIVATE,
-			INT_MAX, NULL, NULL, 0);
+		atomic_fetch_add(&c->shards[sh].own_bell.seq, 1);
+		syscall(SYS_futex, &c->shards[sh].own_bell.seq,
+			FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	}
 	while ((n = atomic_load_explicit(&c->park_count,
 					 memory_order_acquire)) <
@@ -241,6 +273,19 @@ int core_park(core *c)
 
 void core_unpark(core *c)
 {
+	if (c->hosted) {
+		ASSERT(atomic_load(&c->host_parked));
+		atomic_store(&c->host_parked, false);
+		for (unsigned p = 0; p < c->port_count; p++) {
+			if (!c->ports[p].hosted_count)
+				continue;
+			pthread_mutex_unlock(&c->ports[p].host_lock);
+			bell_ring(
+				&c->ports[p].bell); /* what waited meanwhile */
+		}
+		pthread_mutex_unlock(&c->cat_lock);
+		return;
+	}
 	ASSERT(atomic_load(&c->park_gen) & 1);
 	atomic_fetch_add_explicit(&c->park_gen, 1, memory_order_release);
 	syscall(SYS_futex, &c->park_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
@@ -291,7 +336,7 @@ int core_snapshot_write(core *c,
 	uint64_t magic = CORE_SNAP_MAGIC;
 	int rc;
 
-	ASSERT(atomic_load(&c->park_gen) & 1);
+	ASSERT(is_parked(c));
 	if (!o)
 		return -ENOMEM;
 	o->fn = fn;
@@ -314,7 +359,7 @@ int core_replay(core *c, const void *entry, size_t size)
 	size_t pos = 0;
 	int rc;
 
-	ASSERT(atomic_load(&c->park_gen) & 1);
+	ASSERT(is_parked(c));
 	if (size > CORE_ENTRY_SIZE_MAX)
 		return -EINVAL;
 	while (pos < size)

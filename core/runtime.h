@@ -40,8 +40,11 @@ struct shard {
 	core *c;
 	unsigned index;
 	core_state *st;
-	pthread_t thread;
-	struct bell bell;
+	pthread_t thread;	/* a worker's; none when hosted */
+	struct bell own_bell;	/* a worker's */
+	struct bell *bell;	/* rung when work arrives: own_bell, or the host
+			       * port's (its owner runs this shard) */
+	struct core_port *host; /* NULL: a worker thread runs it */
 	core_time now; /* latest request time seen: time never goes back */
 	struct map in_flight; /* idempotency keys being decided -> 1 */
 	bool park_acked; /* this park: we take no more requests from ports */
@@ -57,6 +60,12 @@ struct core_port {
 	struct core_event_view *list_scratch;
 	struct core_booking_view *customer_scratch;
 	uint8_t *entry; /* catalogue entries */
+	/* A host port (core_config.host_count): the shards it hosts, run by
+	 * whoever holds host_lock (its owner's core_port_run, a waiting
+	 * core_call, or the parker, who keeps it while parked). */
+	struct shard **hosted;
+	unsigned hosted_count;
+	pthread_mutex_t host_lock;
 };
 
 struct core {
@@ -75,6 +84,8 @@ struct core {
 	_Atomic uint32_t park_acks;    /* shards that stopped taking requests */
 	_Atomic uint32_t park_count;   /* shards parked */
 	_Atomic int64_t between_count; /* slots in shard-to-shard rings */
+	bool hosted;		  /* cfg.host_count > 0: no worker threads */
+	_Atomic bool host_parked; /* hosted: the parker holds every host */
 };
 
 /* Ops routed first to their idempotency key's home shard when keyed. */
@@ -97,5 +108,12 @@ static inline int log_entry(core *c, unsigned lane, const void *entry,
 
 /* A shard worker's thread (worker.c); arg is its struct shard. */
 void *core__shard_main(void *arg);
+/* Hosted shards (worker.c). Runs a pass over the shards h hosts if its
+ * host_lock is free; returns the slots handled. */
+unsigned core__host_run(core_port *h);
+/* Work waits in the rings of a shard h hosts (not while parked). */
+bool core__host_has_work(core_port *h);
+/* Parked (every host_lock held): finishes what travels between shards. */
+void core__hosts_drain(core *c);
 
 #endif

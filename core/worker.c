@@ -29,7 +29,7 @@ static void between(core *c, unsigned from, unsigned to, struct slot *s)
 {
 	atomic_fetch_add_explicit(&c->between_count, 1, memory_order_relaxed);
 	ring_push(&c->between[from * c->shard_count + to], s);
-	bell_ring(&c->shards[to].bell);
+	bell_ring(c->shards[to].bell);
 }
 
 /* ---- the worker ---- */
@@ -244,9 +244,9 @@ static void shard_handle(struct shard *sh, struct slot *s)
 	}
 }
 
-static bool shard_has_work(void *arg)
+/* Work waits in a shard's rings (from the ports, from other shards). */
+static bool shard_rings_busy(const struct shard *sh)
 {
-	struct shard *sh = arg;
 	core *c = sh->c;
 
 	for (unsigned p = 0; p < c->port_count; p++)
@@ -255,11 +255,62 @@ static bool shard_has_work(void *arg)
 	for (unsigned f = 0; f < c->shard_count; f++)
 		if (!ring_empty(&c->between[f * c->shard_count + sh->index]))
 			return true;
-	return atomic_load(&c->stop) ||
+	return false;
+}
+
+static bool shard_has_work(void *arg)
+{
+	struct shard *sh = arg;
+	core *c = sh->c;
+
+	return shard_rings_busy(sh) || atomic_load(&c->stop) ||
 	       (atomic_load(&c->park_gen) & 1 && !sh->park_acked);
 }
 
 #define SHARD_BATCH 64
+
+/* What other shards passed to this one (at most a batch from each). */
+static unsigned shard_pass_between(struct shard *sh)
+{
+	core *c = sh->c;
+	unsigned n = 0;
+	struct slot *s;
+
+	for (unsigned f = 0; f < c->shard_count; f++) {
+		struct ring *r = &c->between[f * c->shard_count + sh->index];
+		for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r));
+		     k++, n++) {
+			shard_handle(sh, s);
+			atomic_fetch_sub_explicit(&c->between_count, 1,
+						  memory_order_relaxed);
+		}
+	}
+	return n;
+}
+
+/* What the ports sent (at most a batch from each, its slots prefetched
+ * before any is decided). */
+static unsigned shard_pass_ports(struct shard *sh)
+{
+	core *c = sh->c;
+	unsigned n = 0;
+	struct slot *s;
+
+	for (unsigned p = 0; p < c->port_count; p++) {
+		struct ring *r = &c->to_shard[p * c->shard_count + sh->index];
+		struct slot *batch[SHARD_BATCH];
+		unsigned k = 0;
+
+		while (k < SHARD_BATCH && (s = ring_pop(r)))
+			batch[k++] = s;
+		for (unsigned i = 0; i < k; i++)
+			core__state_prefetch(sh->st, &batch[i]->req);
+		for (unsigned i = 0; i < k; i++)
+			shard_handle(sh, batch[i]);
+		n += k;
+	}
+	return n;
+}
 
 /* Parking, from the shard's side: stop taking requests from ports, finish
  * what travels between shards, and once every shard has stopped and nothing
@@ -301,35 +352,11 @@ void *core__shard_main(void *arg)
 	unsigned idle = 0;
 
 	for (;;) {
-		unsigned n = 0;
-		struct slot *s;
+		unsigned n = shard_pass_between(sh);
 
-		for (unsigned f = 0; f < c->shard_count; f++) {
-			struct ring *r =
-				&c->between[f * c->shard_count + sh->index];
-			for (unsigned k = 0;
-			     k < SHARD_BATCH && (s = ring_pop(r)); k++, n++) {
-				shard_handle(sh, s);
-				atomic_fetch_sub_explicit(&c->between_count, 1,
-							  memory_order_relaxed);
-			}
-		}
 		if (shard_park(sh, &n))
 			continue;
-		for (unsigned p = 0; p < c->port_count; p++) {
-			struct ring *r =
-				&c->to_shard[p * c->shard_count + sh->index];
-			struct slot *batch[SHARD_BATCH];
-			unsigned k = 0;
-
-			while (k < SHARD_BATCH && (s = ring_pop(r)))
-				batch[k++] = s;
-			for (unsigned i = 0; i < k; i++)
-				core__state_prefetch(sh->st, &batch[i]->req);
-			for (unsigned i = 0; i < k; i++)
-				shard_handle(sh, batch[i]);
-			n += k;
-		}
+		n += shard_pass_ports(sh);
 		if (n) {
 			idle = 0;
 			continue;
@@ -344,7 +371,52 @@ void *core__shard_main(void *arg)
 			sched_yield(); /* cores are shared with the callers */
 			continue;
 		}
-		bell_wait(&sh->bell, shard_has_work, sh);
+		bell_wait(sh->bell, shard_has_work, sh);
 	}
 	return NULL;
+}
+
+/* ---- hosted shards ----
+ *
+ * With core_config.host_count, no shard has a thread: whoever holds a host
+ * port's host_lock runs the shards it hosts, one pass at a time. The
+ * port's owner (a network thread) tries every turn, so its own requests
+ * are decided in the turn that read them, with no thread crossed; a
+ * core_call waiting on a hosted shard tries too (before the owner starts,
+ * nobody else would); the parker takes every host_lock and keeps them. */
+
+unsigned core__host_run(core_port *h)
+{
+	unsigned n = 0;
+
+	if (h->hosted_count == 0 || pthread_mutex_trylock(&h->host_lock))
+		return 0;
+	for (unsigned i = 0; i < h->hosted_count; i++) {
+		n += shard_pass_between(h->hosted[i]);
+		n += shard_pass_ports(h->hosted[i]);
+	}
+	pthread_mutex_unlock(&h->host_lock);
+	return n;
+}
+
+bool core__host_has_work(core_port *h)
+{
+	if (atomic_load(&h->c->host_parked))
+		return false; /* the unparker rings the host's bell */
+	for (unsigned i = 0; i < h->hosted_count; i++)
+		if (shard_rings_busy(h->hosted[i]))
+			return true;
+	return false;
+}
+
+void core__hosts_drain(core *c)
+{
+	unsigned n;
+
+	do {
+		n = 0;
+		for (unsigned s = 0; s < c->shard_count; s++)
+			n += shard_pass_between(&c->shards[s]);
+	} while (n);
+	ASSERT(atomic_load(&c->between_count) == 0);
 }

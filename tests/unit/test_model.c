@@ -12,7 +12,11 @@
  * log are recovered into a runtime with one more shard, which must equal the
  * model and replay every remembered idempotency key as the model does.
  *
- *     MODEL_SEED=n MODEL_OPS=n MODEL_SHARDS=n ./test_model
+ * The shards are hosted as in bookd (no worker threads; here the waiting
+ * caller runs them); MODEL_SHARD_THREADS=1 gives each a worker thread.
+ *
+ *     MODEL_SEED=n MODEL_OPS=n MODEL_SHARDS=n MODEL_SHARD_THREADS=1 \
+ *         ./test_model
  * The seed is printed first; a failure prints the step to replay it.
  */
 #include "core.h"
@@ -315,6 +319,7 @@ int main(void)
 	const char *env;
 	long ops = 1000000;
 	unsigned shards = 2;
+	bool shard_threads = false;
 	struct core_config cfg;
 	core_time now = INT64_C(1767225600000); /* 2026-01-01T00:00:00Z */
 	long counts[CORE_OP_COUNT][CORE_CODE_COUNT] = { { 0 } };
@@ -326,8 +331,11 @@ int main(void)
 		ops = strtol(env, NULL, 10);
 	if ((env = getenv("MODEL_SHARDS")))
 		shards = (unsigned)strtoul(env, NULL, 10);
-	printf("model: seed %" PRIu64 ", %ld operations, %u shards\n", seed,
-	       ops, shards);
+	if ((env = getenv("MODEL_SHARD_THREADS")))
+		shard_threads = strcmp(env, "0") != 0;
+	printf("model: seed %" PRIu64 ", %ld operations, %u shards (%s)\n",
+	       seed, ops, shards,
+	       shard_threads ? "a worker thread each" : "hosted");
 	rng_state = seed;
 
 	model_init(HOLD_MS, RETENTION_MS, model_failed);
@@ -335,6 +343,14 @@ int main(void)
 	core_config_default(&cfg);
 	cfg.shard_count = shards;
 	cfg.port_count = 1;
+	if (!shard_threads) {
+		/* As in bookd, no worker threads: the shards are hosted by
+		 * port 1, which nobody owns here, so port 0's calls run them
+		 * while they wait. */
+		cfg.port_count = 2;
+		cfg.host_first = 1;
+		cfg.host_count = 1;
+	}
 	cfg.event_count_max = MODEL_EVENT_COUNT_MAX;
 	cfg.booking_count_max = 1u << 21;
 	cfg.customer_count_max = 1024;

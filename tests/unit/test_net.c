@@ -614,6 +614,8 @@ int main(void)
 	net_wake_fds(s, &fds, &fd_count);
 	node_test_config(&cfg, dir);
 	cfg.core.port_count = 1 + net_port_count(&nc);
+	cfg.core.host_first = nc.first_port;   /* as bookd: each network */
+	cfg.core.host_count = nc.thread_count; /* thread hosts a shard */
 	cfg.core.ring_size = 256;
 	cfg.wake_fds = fds;
 	cfg.wake_fd_count = fd_count;
