@@ -229,6 +229,14 @@ int net_start(struct srv *s, node *n)
 	s->slow_threads = calloc(s->cfg.slow_count, sizeof(*s->slow_threads));
 	if (!s->slow_threads)
 		return -ENOMEM;
+	/* Before any thread runs: a slow worker's request to a shard that a
+	 * network thread hosts rings that thread's port. */
+	for (unsigned i = 0; i < s->thread_count; i++) {
+		struct net_thread *t = &s->threads[i];
+		t->port = core_port_get(s->core, s->cfg.first_port + i);
+		ASSERT(t->port); /* net_port_count() ports were asked for */
+		core_port_set_wake_fd(t->port, t->wake_fd);
+	}
 	for (; s->slow_started < s->cfg.slow_count; s->slow_started++) {
 		struct slow_arg *a = malloc(sizeof(*a));
 		if (!a)
@@ -244,9 +252,6 @@ int net_start(struct srv *s, node *n)
 	}
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
-		t->port = core_port_get(s->core, s->cfg.first_port + i);
-		ASSERT(t->port); /* net_port_count() ports were asked for */
-		core_port_set_wake_fd(t->port, t->wake_fd);
 		rc = -pthread_create(&t->thread, NULL, net_main, t);
 		if (rc)
 			return rc;
