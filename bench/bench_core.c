@@ -8,7 +8,9 @@
  *       column is its batch). Prints a table.
  *   bench_core state [--ops N] [--batch B]
  *       Only the state machine's row: requests made B at a time before the
- *       clock runs, each batch prefetched, then decided and applied.
+ *       clock runs, each batch prefetched, then decided and applied; also
+ *       the rate per second of the thread's CPU time (the machine is
+ *       shared: wall-clock rates vary with the other work on it).
  *   bench_core memory [--events N] [--bookings N]
  *       Builds one state with N events (generated from daily series, 120 days)
  *       and N bookings and prints the resident bytes per event and per
@@ -110,6 +112,14 @@ static void make_catalogue(core_state *st, core *c, uint32_t series,
 #undef DO
 }
 
+/* CPU time of the calling thread: on a shared machine, the time it ran. */
+static double thread_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- throughput ---- */
 
 struct producer {
@@ -194,7 +204,7 @@ static void throughput_run(unsigned shards, unsigned producers, uint64_t ops,
  * snprintf's); a batch is prefetched (core__state_prefetch, as a shard's
  * worker does with what it pops from its rings), then each request is
  * decided and its entry applied. batch 1: one at a time, no prefetch. */
-static void throughput_state(uint64_t ops, uint64_t batch)
+static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 {
 	struct core_config cfg;
 	core_state *st;
@@ -203,7 +213,7 @@ static void throughput_state(uint64_t ops, uint64_t batch)
 	struct core_resp r;
 	const void *entry;
 	size_t size;
-	double t0, dt = 0;
+	double t0, c0, dt = 0, cpu = 0;
 
 	if (batch < 1 || batch > STATE_BATCH_MAX)
 		die("--batch: 1..256");
@@ -222,6 +232,7 @@ static void throughput_state(uint64_t ops, uint64_t batch)
 		for (uint64_t k = 0; k < n; k++)
 			bench_book_req(&q[k], &seed, 100 * 100);
 		t0 = seconds();
+		c0 = thread_seconds();
 		if (batch > 1)
 			core__state_prefetch_batch(st, q, (unsigned)n);
 		for (uint64_t k = 0; k < n; k++) {
@@ -233,12 +244,18 @@ static void throughput_state(uint64_t ops, uint64_t batch)
 				die("apply");
 		}
 		dt += seconds() - t0;
+		cpu += thread_seconds() - c0;
 		i += n;
 	}
 	printf("| state  | %6s | %9s | %5" PRIu64 " | %10" PRIu64
 	       " | %6.2f | %12.0f | %9.2f%% |\n",
 	       "-", "1 (same)", batch, ops, dt, (double)ops / dt,
 	       100.0 * (double)(ops - ok) / (double)ops);
+	if (cpu_rate)
+		printf("\n%.2f s of this thread's CPU time: %.0f decisions per "
+		       "CPU second (what the shared machine's other work "
+		       "does not take)\n",
+		       cpu, (double)ops / cpu);
 	core_state_free(st);
 }
 
@@ -328,7 +345,7 @@ int main(int argc, char **argv)
 		       ops, sysconf(_SC_NPROCESSORS_ONLN));
 		printf("| path   | shards | producers | depth |  decisions | secs   |  decisions/s | refused   |\n");
 		printf("|--------|--------|-----------|-------|------------|--------|--------------|-----------|\n");
-		throughput_state(ops, batch);
+		throughput_state(ops, batch, false);
 		throughput_run(1, 1, ops, depth);
 		throughput_run(2, 1, ops, depth);
 		throughput_run(1, 2, ops, depth);
@@ -336,7 +353,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "state")) {
 		printf("| path   | shards | producers | batch |  decisions | secs   |  decisions/s | refused   |\n");
 		printf("|--------|--------|-----------|-------|------------|--------|--------------|-----------|\n");
-		throughput_state(ops, batch);
+		throughput_state(ops, batch, true);
 	} else if (!strcmp(mode, "memory")) {
 		memory(events, bookings);
 	} else {
