@@ -226,7 +226,7 @@ static int recv_one(struct bin_conn *c)
 static int take_ready(struct bin_conn *c)
 {
 	struct bc_answer a;
-	int n = 0, rc;
+	int n = 0, rc = 0;
 	while (c->q_count > 0 && (rc = bc_recv_ready(c->bc, &a)) == 1) {
 		rc = take(c, &a);
 		if (rc < 0)
