@@ -1,6 +1,6 @@
 /*
  * ring.h: the runtime's single-producer single-consumer rings of slots and
- * its bells (sleep and wake-up), shared by the shard workers (worker.c) and
+ * its bells (sleep and wake-up), shared by the shards' runners (worker.c) and
  * the ports (port.c). Every push and pop is on the booking path, so they
  * are inline here; making rings and the bells are in ring.c.
  *

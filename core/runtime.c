@@ -1,23 +1,30 @@
 /*
  * runtime.c: the sharded runtime around core_state: opening and closing it,
- * parking, snapshots and recovery. The shard workers are in worker.c, the
+ * parking, snapshots and recovery. Running a shard (a worker thread, or a
+ * host port's pass) is in worker.c, the
  * callers' side (ports, fan-out reads, catalogue operations) in port.c, the
  * rings and bells in ring.h; what they share in runtime.h.
  *
  *
- * Threads. N shard workers, each owning one core_state (the events whose
- * XXH3(event id) mod N is its index, and the idempotency keys homed on it),
- * and any number of callers, each with its own core_port. Nothing on the
- * booking path takes a lock: a request travels as a pointer to a slot owned
+ * Threads. N shards, each owning one core_state (the events whose
+ * XXH3(event id) mod N is its index, and the idempotency keys homed on
+ * it), and any number of callers, each with its own core_port. A shard is
+ * run either by a worker thread of its own (worker.c) or, hosted
+ * (core_config.host_count), by whoever holds its host port's lock: that
+ * port's owner each turn of its loop (bookd's network threads, so a
+ * request is decided in the turn that read it, no thread woken), a
+ * core_call waiting for it, or the parker. Nothing on the booking path
+ * takes a contended lock: a request travels as a pointer to a slot owned
  * by the port, through single-producer single-consumer rings:
  *
  *     port -> shard            ring to_shard[port][shard]
  *     shard -> port            ring to_port[shard][port]
  *     shard -> shard           ring between[from][to]
  *
- * Every ring is sized for all the slots that could ever be in it (a port
- * has at most ring_size slots in flight), so a push never fails and there
- * is no overflow path.
+ * (one producer and one consumer at a time: a hosted shard's side of a
+ * ring is used only under its host's lock). Every ring is sized for all
+ * the slots that could ever be in it (a port has at most ring_size slots
+ * in flight), so a push never fails and there is no overflow path.
  *
  * Routes. A request without an idempotency key goes to its target shard and
  * back. A keyed one goes first to the key's home shard (the low bits of the
@@ -39,10 +46,12 @@
  * APPLY message holding the entry, and the caller waits for every shard.
  *
  * Parking (core_park) stops every shard between decisions with nothing in
- * flight between shards, for snapshots and recovery (see that section).
+ * flight between shards, for snapshots and recovery (see that section):
+ * workers acknowledge and wait; hosted shards are parked by taking every
+ * host's lock, then finishing what travels between shards.
  *
- * Sleep and wake-up (ring.h): an idle worker (or a waiting core_call)
- * announces it sleeps, checks its rings once more and waits on a futex; a
+ * Sleep and wake-up (ring.h): an idle worker (or a waiting core_call, or
+ * an idle host, whose bell is its hosted shards' too) announces it sleeps, checks its rings once more and waits on a futex; a
  * pusher fences and wakes it only if it announced (Dekker-style), so the
  * fast path costs one fence and one load.
  */

@@ -1,6 +1,6 @@
 /*
  * runtime.h: what the files of the sharded runtime share (runtime.c: open,
- * close, parking, snapshots, recovery; worker.c: the shard workers; port.c:
+ * close, parking, snapshots, recovery; worker.c: running shards; port.c:
  * the callers' side). The design is at the top of runtime.c.
  */
 #ifndef BOOKD_CORE_RUNTIME_H

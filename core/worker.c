@@ -1,5 +1,6 @@
 /*
- * worker.c: a shard's worker thread (runtime.c has the design). It takes
+ * worker.c: running a shard (runtime.c has the design): a worker thread
+ * of its own, or a pass of its host port's owner (core__host_run). It takes
  * slots from the ports' rings and from the other shards, decides each
  * against its own core_state (expiring due holds first), makes room for the
  * entry, hands it to the log hook and applies it; at an idempotency key's
