@@ -291,6 +291,10 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 	struct walk w;
 	int rc;
 
+	/* Our own decision: counted as it was made (decide.c emit). */
+	if (state__decided(st, entry, entry_size))
+		return state_reserve(st, 0, st->decided_bookings,
+				     st->decided_holds);
 	walk_start(&w, st, entry, entry_size);
 	while ((r = walk_next(&w, &rc))) {
 		if (!owns_event(st, core_rec_event_id(r)))
@@ -442,26 +446,49 @@ static bool status_valid(uint8_t s)
 static int apply_booking_new(core_state *st, const struct core_rec *r)
 {
 	uint64_t id = r->u.booking.booking_id;
-	struct event *e = event_get(st, core_booking_event(id));
+	/* Our own decision's, applied right after it: what it looked up
+	 * (the event, the customer id checked and found, no active booking
+	 * of it on the event) still holds. */
+	bool decided = st->book.live && r == &st->decided[0];
+	struct event *e = decided ? &st->events[st->book.event_slot]
+				  : event_get(st, core_booking_event(id));
 	uint8_t status = r->u.booking.status;
 	bool live = status_active(status);
+	uint64_t hash;
 	uint32_t eslot, cust, slot;
 	struct booking *b;
 
 	if (!e || (id & CORE_BOOKING_SEQ_MAX) != e->booking_seq + 1 ||
 	    !status_valid(status) ||
 	    (r->type == CORE_REC_BOOKING_NEW && !live) ||
-	    (live && !move_fits(e, CORE_BOOKING_NONE, status)) ||
-	    !core__customer_id_ok(r->u.booking.customer_id))
+	    (live && !move_fits(e, CORE_BOOKING_NONE, status)))
 		return -EINVAL;
 	eslot = (uint32_t)(e - st->events);
-	cust = customer_find(st, r->u.booking.customer_id);
-	if (cust == UINT32_MAX ||
-	    (live && cust && map_get(&st->active, active_key(eslot, cust))))
-		return -EINVAL;
-	if (state_reserve(st, 0, 1, status == CORE_BOOKING_PENDING_PAYMENT) !=
-	    0)
-		return -ENOMEM;
+	if (decided) {
+		ASSERT(e->id == core_booking_event(id));
+		hash = st->book.customer_hash;
+		cust = st->book.customer_slot;
+	} else {
+		if (!core__customer_id_ok(r->u.booking.customer_id))
+			return -EINVAL;
+		hash = hash_bytes(r->u.booking.customer_id,
+				  strlen(r->u.booking.customer_id));
+		cust = customer_find_hashed(st, r->u.booking.customer_id, hash);
+		if (cust == UINT32_MAX ||
+		    (live && cust &&
+		     map_get(&st->active, active_key(eslot, cust))))
+			return -EINVAL;
+	}
+	DEBUG_ASSERT(customer_find(st, r->u.booking.customer_id) == cust);
+	DEBUG_ASSERT(!live || !cust ||
+		     !map_get(&st->active, active_key(eslot, cust)));
+	/* Room for it was reserved with the whole entry (core_state_apply):
+	 * nothing below can fail. */
+	ASSERT(st->booking_slots < st->booking_cap || st->booking_free);
+	ASSERT(st->customer_slots < st->customer_cap || st->customer_free ||
+	       cust);
+	ASSERT(status != CORE_BOOKING_PENDING_PAYMENT ||
+	       st->hold_count < st->hold_cap);
 	if (!cust) {
 		cust = slot_take(&st->customer_slots, &st->customer_free,
 				 &st->customers[st->customer_free]
@@ -470,10 +497,7 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 		memcpy(st->customers[cust].id, r->u.booking.customer_id,
 		       sizeof(st->customers[cust].id));
 		st->customers[cust].bookings_head = 0;
-		ASSERT(map_put(&st->customer_by_hash,
-			       hash_bytes(r->u.booking.customer_id,
-					  strlen(r->u.booking.customer_id)),
-			       cust) == 0);
+		ASSERT(map_put(&st->customer_by_hash, hash, cust) == 0);
 	}
 	slot = slot_take(&st->booking_slots, &st->booking_free,
 			 &st->bookings[st->booking_free].customer_next);
@@ -612,11 +636,17 @@ int core_state_apply(core_state *st, const void *entry, size_t entry_size)
 	/* Pass 2: apply. A record that does not fit the state means the log
 	 * and the state diverged: the caller must stop (-EUCLEAN). */
 	walk_start(&w, st, entry, entry_size);
+	st->book.live = w.decided && st->book.valid &&
+			st->book.applied_count == st->applied_count;
+	st->book.valid = false; /* once */
+	st->applied_count++;
 	while ((r = walk_next(&w, &rc))) {
 		rc = apply_rec(st, r);
 		if (rc)
-			return rc == -EINVAL ? -EUCLEAN : rc;
+			break;
 	}
-	ASSERT(rc == 0);
+	st->book.live = false;
+	if (rc)
+		return rc == -EINVAL ? -EUCLEAN : rc;
 	return 0;
 }

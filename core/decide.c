@@ -22,6 +22,9 @@ static void entry_begin(core_state *st)
 	st->w.overflow = false;
 	st->decided_count = 0;
 	st->decided_size = 0;
+	st->decided_bookings = 0;
+	st->decided_holds = 0;
+	st->book.valid = false;
 }
 
 /* The next record of the entry, to fill and then emit: built in place in
@@ -54,6 +57,14 @@ static void emit(core_state *st, struct core_rec *r)
 	}
 	st->decided_count++;
 	st->decided_size = st->w.size;
+	ASSERT(r->type != CORE_REC_EVENT_CREATE &&
+	       r->type != CORE_REC_BOOKING_RESTORE);
+	if (r->type == CORE_REC_BOOKING_NEW)
+		st->decided_bookings++;
+	if ((r->type == CORE_REC_BOOKING_NEW ||
+	     r->type == CORE_REC_BOOKING_SET) &&
+	    r->u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
+		st->decided_holds++;
 }
 
 static void emit_set(core_state *st, core_time at, uint64_t booking_id,
@@ -124,6 +135,7 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 {
 	const struct event *e = event_get(st, req->event_id);
 	uint32_t cust;
+	uint64_t hash;
 	struct core_rec *r;
 	uint8_t status;
 	core_time expires = 0;
@@ -135,7 +147,8 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 		return CORE_INVALID;
 	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= req->now)
 		return CORE_NOT_BOOKABLE;
-	cust = customer_find(st, req->customer_id);
+	hash = hash_bytes(req->customer_id, strlen(req->customer_id));
+	cust = customer_find_hashed(st, req->customer_id, hash);
 	if (cust == UINT32_MAX)
 		return CORE_FULL;
 	if (cust &&
@@ -180,6 +193,11 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 		status == CORE_BOOKING_WAITLISTED ? e->waitlist_len + 1 : 0;
 	v->hold_expires_at = expires;
 	v->created_at = req->now;
+	st->book.applied_count = st->applied_count;
+	st->book.customer_hash = hash;
+	st->book.event_slot = (uint32_t)(e - st->events);
+	st->book.customer_slot = cust;
+	st->book.valid = true;
 	emit(st, r);
 	if (status == CORE_BOOKING_CONFIRMED)
 		emit_notify(st, req->now, v->id, CORE_NOTIFY_BOOKING_CONFIRMED);

@@ -110,6 +110,20 @@ struct core_state {
 	struct core_rec decided_spare; /* built past STATE_DECIDED_MAX */
 	uint32_t decided_count;
 	size_t decided_size;
+	/* the room they need (core__state_reserve): all on this shard's own
+	 * events, none makes an event */
+	uint32_t decided_bookings, decided_holds;
+	/* What deciding a booking looked up, for applying its BOOKING_NEW
+	 * (decided[0]) without looking it up again: true while no entry was
+	 * applied since the decision (applied_count unchanged; deciding
+	 * changes nothing). live: set by core_state_apply while it applies
+	 * that decision's own entry. */
+	uint64_t applied_count;
+	struct {
+		uint64_t applied_count, customer_hash;
+		uint32_t event_slot, customer_slot; /* customer 0: new */
+		bool valid, live;
+	} book;
 };
 
 /* Is entry this state's last decision, whose records are in decided[]? */
@@ -134,13 +148,19 @@ static inline struct booking *booking_get(const core_state *st, uint64_t id)
 	return slot ? &st->bookings[slot] : NULL;
 }
 
-static inline uint32_t customer_find(const core_state *st, const char *id)
+/* The customer's slot (0: none) from its id and hash_bytes of the id. */
+static inline uint32_t customer_find_hashed(const core_state *st,
+					    const char *id, uint64_t hash)
 {
-	uint32_t slot =
-		map_get(&st->customer_by_hash, hash_bytes(id, strlen(id)));
+	uint32_t slot = map_get(&st->customer_by_hash, hash);
 	if (slot && strcmp(st->customers[slot].id, id) != 0)
 		return UINT32_MAX; /* a 64-bit hash collision: refuse */
 	return slot;
+}
+
+static inline uint32_t customer_find(const core_state *st, const char *id)
+{
+	return customer_find_hashed(st, id, hash_bytes(id, strlen(id)));
 }
 
 static inline uint64_t active_key(uint32_t event_slot, uint32_t customer_slot)
