@@ -167,7 +167,7 @@ static uint32_t state_archive(core_state *st, core_time before)
 
 			ASSERT(bslot);
 			if (status_active(b->status))
-				map_del(&st->active,
+				set_del(&st->active,
 					active_key(slot, b->customer_slot));
 			customer_drop_booking(st, b->customer_slot, bslot);
 			map_del(&st->booking_by_id, id);
@@ -231,7 +231,7 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 		       (uint64_t)st->booking_slots + bookings,
 		       sizeof(*st->bookings)) ||
 	    map_reserve(&st->booking_by_id, bookings) ||
-	    map_reserve(&st->active, bookings) ||
+	    set_reserve(&st->active, bookings) ||
 	    table_grow((void **)&st->customers, &st->customer_cap,
 		       (uint64_t)st->customer_slots + bookings,
 		       sizeof(*st->customers)) ||
@@ -408,7 +408,7 @@ static void booking_move(core_state *st, struct booking *b, uint8_t status,
 		e->waitlist_len++;
 		break;
 	default:
-		map_del(&st->active,
+		set_del(&st->active,
 			active_key(b->event_slot, b->customer_slot));
 	}
 	e->version++;
@@ -476,12 +476,12 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 		cust = customer_find_hashed(st, r->u.booking.customer_id, hash);
 		if (cust == UINT32_MAX ||
 		    (live && cust &&
-		     map_get(&st->active, active_key(eslot, cust))))
+		     set_has(&st->active, active_key(eslot, cust))))
 			return -EINVAL;
 	}
 	DEBUG_ASSERT(customer_find(st, r->u.booking.customer_id) == cust);
 	DEBUG_ASSERT(!live || !cust ||
-		     !map_get(&st->active, active_key(eslot, cust)));
+		     !set_has(&st->active, active_key(eslot, cust)));
 	/* Room for it was reserved with the whole entry (core_state_apply):
 	 * nothing below can fail. */
 	ASSERT(st->booking_slots < st->booking_cap || st->booking_free);
@@ -513,8 +513,7 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 	e->booking_seq++;
 	ASSERT(map_put(&st->booking_by_id, id, slot) == 0);
 	if (live) {
-		ASSERT(map_put(&st->active, active_key(eslot, cust), slot) ==
-		       0);
+		ASSERT(set_put(&st->active, active_key(eslot, cust)) == 0);
 		booking_move(st, b, status, r->u.booking.hold_expires_at);
 	} else {
 		b->status = status;

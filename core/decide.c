@@ -152,7 +152,7 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	if (cust == UINT32_MAX)
 		return CORE_FULL;
 	if (cust &&
-	    map_get(&st->active, active_key((uint32_t)(e - st->events), cust)))
+	    set_has(&st->active, active_key((uint32_t)(e - st->events), cust)))
 		return CORE_ALREADY_BOOKED;
 	if (e->booking_seq == CORE_BOOKING_SEQ_MAX)
 		return limit(resp, CORE_LIMIT_EVENT_BOOKINGS,

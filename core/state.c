@@ -21,8 +21,10 @@
  *   events[]    id, series, counters, waitlist head/tail          ~112 B
  *   bookings[]  id, times, event/customer slots, waitlist links    48 B
  *   customers[] the external id string, list of its bookings       72 B
- *   maps        event id, booking id, (event, customer) -> active booking,
- *               customer hash, idempotency key (table.c, 24 B a slot)
+ *   maps        event id, booking id, customer hash, idempotency key
+ *               (table.c, 16 B a slot, load <= 1/2)
+ *   active      the set of (event, customer) with an active booking (a
+ *               set: 8 B a slot)
  *   holds       min-heap of (expiry, booking) for pending payments; stale
  *               entries (booking no longer pending) are dropped when seen
  *   days        events bucketed by UTC day, for listings by time range;
@@ -119,7 +121,7 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		       sizeof(*st->idem)) ||
 	    map_init(&st->event_by_id, TABLE_COUNT_INIT) ||
 	    map_init(&st->booking_by_id, TABLE_COUNT_INIT) ||
-	    map_init(&st->active, TABLE_COUNT_INIT) ||
+	    set_init(&st->active, TABLE_COUNT_INIT) ||
 	    map_init(&st->customer_by_hash, TABLE_COUNT_INIT) ||
 	    map_init(&st->idem_by_key, TABLE_COUNT_INIT) ||
 	    map_init(&st->day_by_key, 256)) {
@@ -156,7 +158,7 @@ void core_state_free(core_state *st)
 	free(st->idem);
 	map_free(&st->event_by_id);
 	map_free(&st->booking_by_id);
-	map_free(&st->active);
+	set_free(&st->active);
 	map_free(&st->customer_by_hash);
 	map_free(&st->idem_by_key);
 	map_free(&st->day_by_key);
@@ -218,7 +220,7 @@ void core__state_prefetch_batch(const core_state *st,
 		/* both ends: a record may straddle two cache lines */
 		__builtin_prefetch(&st->customers[cust]);
 		__builtin_prefetch((const char *)&st->customers[cust + 1] - 1);
-		map_prefetch(&st->active,
+		set_prefetch(&st->active,
 			     active_key((uint32_t)(e - st->events), cust));
 	}
 }
@@ -455,7 +457,7 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 		(uint64_t)st->booking_count * sizeof(struct booking) +
 		(uint64_t)st->customer_count * sizeof(struct customer) +
 		map_bytes(&st->event_by_id) + map_bytes(&st->booking_by_id) +
-		map_bytes(&st->active) + map_bytes(&st->customer_by_hash) +
+		set_bytes(&st->active) + map_bytes(&st->customer_by_hash) +
 		map_bytes(&st->idem_by_key);
 }
 

@@ -78,7 +78,7 @@ struct core_state {
 	uint32_t booking_count, booking_cap;
 	uint32_t booking_slots, booking_free;
 	struct map booking_by_id;
-	struct map active; /* event_slot << 32 | customer_slot -> booking */
+	struct set active; /* event_slot << 32 | customer_slot, while active */
 
 	struct customer *customers;
 	uint32_t customer_count, customer_cap;

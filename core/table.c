@@ -191,6 +191,108 @@ size_t map_bytes(const struct map *m)
 	return ((size_t)m->mask + 1) * sizeof(*m->slots);
 }
 
+/* ---- sets: the same, keys only ---- */
+
+int set_init(struct set *s, uint32_t count_hint)
+{
+	uint64_t cap = map_cap_for(count_hint);
+
+	if (cap > (UINT64_C(1) << 32))
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	s->keys = table_calloc(cap, sizeof(*s->keys));
+	if (!s->keys)
+		return -ENOMEM;
+	s->mask = (uint32_t)(cap - 1);
+	return 0;
+}
+
+void set_free(struct set *s)
+{
+	free(s->keys);
+	memset(s, 0, sizeof(*s));
+}
+
+static void set_insert_fresh(struct set *s, uint64_t key)
+{
+	uint32_t i = table__home(key, s->mask);
+
+	while (s->keys[i] != 0)
+		i = (i + 1) & s->mask;
+	s->keys[i] = key;
+	s->count++;
+}
+
+int set__reserve(struct set *s, uint64_t more)
+{
+	uint64_t old_cap = (uint64_t)s->mask + 1;
+	uint64_t *old = s->keys;
+	uint64_t cap = map_cap_for(s->count + more);
+
+	if (cap <= old_cap)
+		return 0;
+	if (cap > (UINT64_C(1) << 32))
+		return -ENOMEM;
+	s->keys = table_calloc(cap, sizeof(*s->keys));
+	if (!s->keys) {
+		s->keys = old;
+		return -ENOMEM;
+	}
+	s->mask = (uint32_t)(cap - 1);
+	s->count = 0;
+	for (uint64_t i = 0; i < old_cap; i++)
+		if (old[i])
+			set_insert_fresh(s, old[i]);
+	free(old);
+	return 0;
+}
+
+int set_put(struct set *s, uint64_t key)
+{
+	ASSERT(key != 0);
+	if (set_has(s, key))
+		return 0;
+	if (set_reserve(s, 1) != 0)
+		return -ENOMEM;
+	set_insert_fresh(s, key);
+	return 0;
+}
+
+bool set_del(struct set *s, uint64_t key)
+{
+	uint32_t i = table__home(key, s->mask);
+
+	while (s->keys[i] != key) {
+		if (s->keys[i] == 0)
+			return false;
+		i = (i + 1) & s->mask;
+	}
+	/* Backward shift, as map_del. */
+	for (uint32_t j = (i + 1) & s->mask; s->keys[j] != 0;
+	     j = (j + 1) & s->mask) {
+		uint32_t home = table__home(s->keys[j], s->mask);
+		bool movable = (i <= j) ? (home <= i || home > j)
+					: (home <= i && home > j);
+		if (movable) {
+			s->keys[i] = s->keys[j];
+			i = j;
+		}
+	}
+	s->keys[i] = 0;
+	s->count--;
+	return true;
+}
+
+void set_prefetch(const struct set *s, uint64_t key)
+{
+	__builtin_prefetch(&s->keys[table__home(key, s->mask)]);
+}
+
+size_t set_bytes(const struct set *s)
+{
+	return ((size_t)s->mask + 1) * sizeof(*s->keys);
+}
+
 uint64_t hash_bytes(const void *p, size_t n)
 {
 	uint64_t h = XXH3_64bits(p, n);

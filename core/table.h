@@ -39,10 +39,16 @@ static inline int table_grow(void **p, uint32_t *capacity, uint64_t need,
 	return need <= *capacity ? 0 : table__grow(p, capacity, need, size);
 }
 void map_free(struct map *m);
+/* A key's home slot in a table of mask + 1 slots. Fibonacci hashing: keys
+ * are often dense ids. */
+static inline uint32_t table__home(uint64_t key, uint32_t mask)
+{
+	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & mask;
+}
+
 static inline uint32_t map__slot(const struct map *m, uint64_t key)
 {
-	/* Fibonacci hashing: keys are often dense ids. */
-	return (uint32_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+	return table__home(key, m->mask);
 }
 
 static inline uint32_t map_get(const struct map *m, uint64_t key)
@@ -68,7 +74,37 @@ int map_put(struct map *m, uint64_t key, uint32_t val); /* -ENOMEM */
 bool map_del(struct map *m, uint64_t key);
 size_t map_bytes(const struct map *m);
 void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
-uint64_t hash_bytes(const void *p, size_t n);	      /* XXH3-64, never 0 */
-uint64_t hash_u64(uint64_t x); /* XXH3-64 of the 8 bytes */
+
+/* A set of u64 keys (0 reserved): the map's open addressing without the
+ * values, 8 bytes a slot, for an index that only answers "is it there". */
+struct set {
+	uint64_t *keys;
+	uint32_t mask, count;
+};
+int set_init(struct set *s, uint32_t count_hint);
+void set_free(struct set *s);
+int set__reserve(struct set *s, uint64_t more);
+static inline int set_reserve(struct set *s, uint64_t more)
+{
+	return (s->count + more) * 2 <= (uint64_t)s->mask + 1
+		       ? 0
+		       : set__reserve(s, more);
+}
+static inline bool set_has(const struct set *s, uint64_t key)
+{
+	ASSERT(key != 0);
+	for (uint32_t i = table__home(key, s->mask);; i = (i + 1) & s->mask) {
+		if (s->keys[i] == key)
+			return true;
+		if (s->keys[i] == 0)
+			return false;
+	}
+}
+int set_put(struct set *s, uint64_t key); /* 0 (added or there), -ENOMEM */
+bool set_del(struct set *s, uint64_t key);
+size_t set_bytes(const struct set *s);
+void set_prefetch(const struct set *s, uint64_t key);
+uint64_t hash_bytes(const void *p, size_t n); /* XXH3-64, never 0 */
+uint64_t hash_u64(uint64_t x);		      /* XXH3-64 of the 8 bytes */
 
 #endif
