@@ -738,7 +738,11 @@ void *net_main(void *arg)
 			handle_cqe(t, cqes[k]);
 		io_uring_cq_advance(&t->ring, n);
 
-		core_port_run(t->port); /* the shards this thread hosts */
+		/* The shards this thread hosts decide what it read; their log
+		 * records go out together (one write and sync, group commit). */
+		wal_defer_begin();
+		core_port_run(t->port);
+		wal_defer_end(node_wal(s->node));
 		poll_core(t);
 		poll_slow(t);
 		poll_durable(t);

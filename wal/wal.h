@@ -130,6 +130,17 @@ int wal_start(wal *w);
  */
 int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn);
 
+/*
+ * Group commit from an event loop: between wal_defer_begin() and
+ * wal_defer_end(), the calling thread's appends do not wake an idle writer
+ * (a busy one takes them when it is done, as always); wal_defer_end() wakes
+ * it once for all of them. So the records a network thread's turn decides
+ * go out as one write and one sync, not the first alone and the rest after
+ * it. An append that must wait for room wakes the writer first.
+ */
+void wal_defer_begin(void);
+void wal_defer_end(wal *w);
+
 /* Every record <= this LSN is durable. Never moves back. */
 uint64_t wal_durable_lsn(const wal *w);
 

@@ -241,6 +241,32 @@ static void wal__encode_record(uint8_t *dst, uint64_t lsn, uint64_t synced_lsn,
 	memcpy(dst, &h.checksum, sizeof(h.checksum));
 }
 
+/* This thread's appends wait for wal_defer_end() to wake the writer. */
+static __thread bool wal__deferring;
+static __thread wal *wal__deferred; /* appended to meanwhile */
+
+/* Under mu: wakes the writer if it waits for records. */
+static void wal__kick_locked(wal *w)
+{
+	if (w->writer_idle) {
+		w->writer_idle = false;
+		pthread_cond_signal(&w->writer_cv);
+	}
+}
+
+void wal_defer_begin(void) { wal__deferring = true; }
+
+void wal_defer_end(wal *w)
+{
+	wal__deferring = false;
+	if (wal__deferred != w)
+		return;
+	wal__deferred = NULL;
+	pthread_mutex_lock(&w->mu);
+	wal__kick_locked(w);
+	pthread_mutex_unlock(&w->mu);
+}
+
 int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 {
 	struct wal_buf *b;
@@ -264,7 +290,9 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 		b = w->active;
 		if (b->used + len <= w->half_size)
 			break;
-		/* Full: the writer is busy with the other half. */
+		/* Full: the writer is busy with the other half (or, after
+		 * deferred appends, idle: wake it). */
+		wal__kick_locked(w);
 		w->space_waiters++;
 		atomic_fetch_add_explicit(&w->st_append_wait_count, 1,
 					  memory_order_relaxed);
@@ -278,8 +306,11 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 		b->first_lsn = lsn;
 	atomic_fetch_add_explicit(&b->pending, 1, memory_order_relaxed);
 	atomic_store_explicit(&w->appended_lsn, lsn, memory_order_relaxed);
-	wake = w->writer_idle;
-	w->writer_idle = false;
+	wake = w->writer_idle && !wal__deferring;
+	if (wake)
+		w->writer_idle = false;
+	else if (wal__deferring)
+		wal__deferred = w;
 	pthread_mutex_unlock(&w->mu);
 
 	/* Outside the lock: the slot is ours until pending drops. */
