@@ -185,79 +185,85 @@ static unsigned idem_views(const struct core_idem_result *res,
 
 /* ---- writing ---- */
 
-static inline void put(struct wbuf *w, const void *p, size_t n)
-{
-	if (w->size + n > w->capacity) {
-		w->overflow = true;
-		return;
-	}
-	memcpy(w->data + w->size, p, n);
-	w->size += n;
-}
-
 /* Integers are little-endian on disk; the hosts we build for are too. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host");
 
-static void put_u8(struct wbuf *w, uint8_t v) { put(w, &v, 1); }
-static void put_u16(struct wbuf *w, uint16_t v) { put(w, &v, 2); }
-static void put_u64(struct wbuf *w, uint64_t v) { put(w, &v, 8); }
+/* The most bytes one record can take: its header, then no more than the
+ * struct's own bytes (a field is written in at most its size in memory: an
+ * integer as itself, a bool as a byte, a string of a field of `size` bytes
+ * as a length byte and at most size - 1 bytes, a date in its 4, an IDEM's
+ * views within its result), plus the skip list's count byte. */
+#define REC_SIZE_BOUND (REC_HEADER_SIZE + sizeof(struct core_rec) + 1)
 
-static void put_str(struct wbuf *w, const char *s, size_t field_size)
+/* Writers take a cursor with room for REC_SIZE_BOUND bytes and return it
+ * advanced: no check per field. */
+static uint8_t *put_date(uint8_t *o, const struct core_date *d)
 {
-	size_t n = strnlen(s, field_size - 1);
-	ASSERT(n <= UINT8_MAX);
-	put_u8(w, (uint8_t)n);
-	put(w, s, n);
+	uint16_t year = (uint16_t)d->year;
+
+	memcpy(o, &year, 2);
+	o[2] = (uint8_t)d->month;
+	o[3] = (uint8_t)d->day;
+	return o + 4;
 }
 
-static void put_date(struct wbuf *w, const struct core_date *d)
-{
-	put_u16(w, (uint16_t)d->year);
-	put_u8(w, (uint8_t)d->month);
-	put_u8(w, (uint8_t)d->day);
-}
-
-static void put_fields(struct wbuf *w, const void *base, const struct layout *l)
+static uint8_t *put_fields(uint8_t *o, const void *base, const struct layout *l)
 {
 	for (unsigned i = 0; i < l->count; i++) {
 		const struct field *f = &l->fields[i];
 		const void *p = (const uint8_t *)base + f->offset;
 		const struct core_series_spec *s = p;
+		size_t n;
 
 		switch (f->kind) {
 		case F_INT: /* constant sizes: a store each, not a memcpy call */
 			switch (f->size) {
-			case 1: put(w, p, 1); break;
-			case 2: put(w, p, 2); break;
-			case 4: put(w, p, 4); break;
-			case 8: put(w, p, 8); break;
+			case 1: memcpy(o, p, 1); break;
+			case 2: memcpy(o, p, 2); break;
+			case 4: memcpy(o, p, 4); break;
+			case 8: memcpy(o, p, 8); break;
 			default: ASSERT(!"integer field size");
 			}
+			o += f->size;
 			break;
-		case F_BOOL: put_u8(w, *(const bool *)p); break;
-		case F_STR: put_str(w, p, f->size); break;
-		case F_DATE: put_date(w, p); break;
+		case F_BOOL: *o++ = *(const bool *)p; break;
+		case F_STR:
+			n = strnlen(p, f->size - 1u);
+			ASSERT(n <= UINT8_MAX);
+			*o++ = (uint8_t)n;
+			memcpy(o, p, n);
+			o += n;
+			break;
+		case F_DATE: o = put_date(o, p); break;
 		case F_SKIPS:
 			ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
-			put_u8(w, (uint8_t)s->skip_count);
+			*o++ = (uint8_t)s->skip_count;
 			for (uint32_t k = 0; k < s->skip_count; k++)
-				put_date(w, &s->skip[k]);
+				o = put_date(o, &s->skip[k]);
 			break;
 		default: ASSERT(!"unknown field kind");
 		}
 	}
+	return o;
 }
 
+/* Appends r whole, or sets w->overflow and appends nothing. Written in
+ * place when the buffer has room for any record, else through a scratch
+ * copy of the bound's size: one writer either way. */
 void rec_encode(struct wbuf *w, const struct core_rec *r)
 {
-	size_t start = w->size;
+	uint8_t scratch[REC_SIZE_BOUND];
+	bool direct = w->capacity - w->size >= REC_SIZE_BOUND;
+	uint8_t *start = direct ? w->data + w->size : scratch, *o = start;
+	size_t size, body;
 
+	ASSERT(w->size <= w->capacity);
 	ASSERT(r->type > 0 && r->type < CORE_REC_TYPE_COUNT);
-	put_u8(w, r->type);
-	put_u8(w, REC_VERSION);
-	put_u16(w, 0); /* body size, patched below */
-	put_u64(w, (uint64_t)r->at);
-	put_fields(w, r, &layouts[r->type]);
+	o[0] = r->type;
+	o[1] = REC_VERSION;
+	o += REC_HEADER_SIZE; /* body size: below */
+	memcpy(o, &r->at, 8);
+	o = put_fields(o + 8, r, &layouts[r->type]);
 	if (r->type == CORE_REC_IDEM) {
 		const struct core_idem_result *res = &r->u.idem.result;
 		const struct layout *l;
@@ -265,13 +271,21 @@ void rec_encode(struct wbuf *w, const struct core_rec *r)
 		unsigned n = idem_views(res, off, &l);
 
 		for (unsigned k = 0; k < n; k++)
-			put_fields(w, (const uint8_t *)res + off[k], l);
+			o = put_fields(o, (const uint8_t *)res + off[k], l);
 	}
-	if (!w->overflow) {
-		size_t body = w->size - start - REC_HEADER_SIZE;
-		ASSERT(body <= UINT16_MAX);
-		w->data[start + 2] = (uint8_t)body;
-		w->data[start + 3] = (uint8_t)(body >> 8);
+	size = (size_t)(o - start);
+	ASSERT(size <= REC_SIZE_BOUND);
+	body = size - REC_HEADER_SIZE;
+	ASSERT(body <= UINT16_MAX);
+	start[2] = (uint8_t)body;
+	start[3] = (uint8_t)(body >> 8);
+	if (direct) {
+		w->size += size;
+	} else if (w->size + size > w->capacity) {
+		w->overflow = true;
+	} else {
+		memcpy(w->data + w->size, scratch, size);
+		w->size += size;
 	}
 }
 
