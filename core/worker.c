@@ -245,18 +245,24 @@ static void shard_handle(struct shard *sh, struct slot *s)
 	}
 }
 
+/* Work waits in one of a shard's count rings into it (ring k is
+ * rings[k * shard_count + its index]: to_shard by port, between by shard). */
+static bool rings_busy(const struct shard *sh, struct ring *rings,
+		       unsigned count)
+{
+	for (unsigned k = 0; k < count; k++)
+		if (!ring_empty(&rings[k * sh->c->shard_count + sh->index]))
+			return true;
+	return false;
+}
+
 /* Work waits in a shard's rings (from the ports, from other shards). */
 static bool shard_rings_busy(const struct shard *sh)
 {
 	core *c = sh->c;
 
-	for (unsigned p = 0; p < c->port_count; p++)
-		if (!ring_empty(&c->to_shard[p * c->shard_count + sh->index]))
-			return true;
-	for (unsigned f = 0; f < c->shard_count; f++)
-		if (!ring_empty(&c->between[f * c->shard_count + sh->index]))
-			return true;
-	return false;
+	return rings_busy(sh, c->to_shard, c->port_count) ||
+	       rings_busy(sh, c->between, c->shard_count);
 }
 
 static bool shard_has_work(void *arg)
@@ -270,47 +276,46 @@ static bool shard_has_work(void *arg)
 
 #define SHARD_BATCH 64
 
-/* What other shards passed to this one (at most a batch from each). */
-static unsigned shard_pass_between(struct shard *sh)
+/* Decides what waits in a shard's count rings (as in rings_busy), at most
+ * a batch from each, its slots prefetched before any is decided. Returns
+ * how many. */
+static unsigned shard_drain(struct shard *sh, struct ring *rings,
+			    unsigned count)
 {
 	core *c = sh->c;
 	unsigned n = 0;
-	struct slot *s;
 
-	for (unsigned f = 0; f < c->shard_count; f++) {
-		struct ring *r = &c->between[f * c->shard_count + sh->index];
-		for (unsigned k = 0; k < SHARD_BATCH && (s = ring_pop(r));
-		     k++, n++) {
-			shard_handle(sh, s);
-			atomic_fetch_sub_explicit(&c->between_count, 1,
-						  memory_order_relaxed);
-		}
+	for (unsigned k = 0; k < count; k++) {
+		struct ring *r = &rings[k * c->shard_count + sh->index];
+		struct slot *batch[SHARD_BATCH], *s;
+		unsigned m = 0;
+
+		while (m < SHARD_BATCH && (s = ring_pop(r)))
+			batch[m++] = s;
+		for (unsigned i = 0; i < m; i++)
+			core__state_prefetch(sh->st, &batch[i]->req);
+		for (unsigned i = 0; i < m; i++)
+			shard_handle(sh, batch[i]);
+		n += m;
 	}
 	return n;
 }
 
-/* What the ports sent (at most a batch from each, its slots prefetched
- * before any is decided). */
+/* What other shards passed to this one. Counted out of between_count once
+ * handled (so a parker never sees 0 while one is still on its way). */
+static unsigned shard_pass_between(struct shard *sh)
+{
+	unsigned n = shard_drain(sh, sh->c->between, sh->c->shard_count);
+
+	atomic_fetch_sub_explicit(&sh->c->between_count, n,
+				  memory_order_relaxed);
+	return n;
+}
+
+/* What the ports sent. */
 static unsigned shard_pass_ports(struct shard *sh)
 {
-	core *c = sh->c;
-	unsigned n = 0;
-	struct slot *s;
-
-	for (unsigned p = 0; p < c->port_count; p++) {
-		struct ring *r = &c->to_shard[p * c->shard_count + sh->index];
-		struct slot *batch[SHARD_BATCH];
-		unsigned k = 0;
-
-		while (k < SHARD_BATCH && (s = ring_pop(r)))
-			batch[k++] = s;
-		for (unsigned i = 0; i < k; i++)
-			core__state_prefetch(sh->st, &batch[i]->req);
-		for (unsigned i = 0; i < k; i++)
-			shard_handle(sh, batch[i]);
-		n += k;
-	}
-	return n;
+	return shard_drain(sh, sh->c->to_shard, sh->c->port_count);
 }
 
 /* Parking, from the shard's side: stop taking requests from ports, finish
