@@ -32,6 +32,7 @@
 const char *bench_name = "bench_core";
 
 #define STATE_BATCH_MAX 256
+#define STATE_CHUNK 4096 /* requests made at a time, between two clock reads */
 
 static uint64_t rss_bytes(void)
 {
@@ -199,17 +200,17 @@ static void throughput_run(unsigned shards, unsigned producers, uint64_t ops,
 	core_close(c);
 }
 
-/* The state machine alone, on this thread. Requests are made in batches of
- * `batch` before the clock runs for them (so the rate is the core's, not
- * snprintf's); a batch is prefetched (core__state_prefetch, as a shard's
- * worker does with what it pops from its rings), then each request is
- * decided and its entry applied. batch 1: one at a time, no prefetch. */
+/* The state machine alone, on this thread. Requests are made STATE_CHUNK at
+ * a time before the clock runs for them (so the rate is the core's, not
+ * snprintf's); each `batch` of them is prefetched (as a shard's worker does
+ * with what it pops from its rings), then each request is decided and its
+ * entry applied. batch 1: one at a time, no prefetch. */
 static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 {
 	struct core_config cfg;
 	core_state *st;
 	uint64_t seed = 42, ok = 0;
-	static struct core_req q[STATE_BATCH_MAX];
+	static struct core_req q[STATE_CHUNK];
 	struct core_resp r;
 	const void *entry;
 	size_t size;
@@ -227,15 +228,18 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 		die("core_state_new");
 	make_catalogue(st, NULL, 100, 1000000);
 	for (uint64_t i = 0; i < ops;) {
-		uint64_t n = ops - i < batch ? ops - i : batch;
+		uint64_t n = ops - i < STATE_CHUNK ? ops - i : STATE_CHUNK;
 
 		for (uint64_t k = 0; k < n; k++)
 			bench_book_req(&q[k], &seed, 100 * 100);
 		t0 = seconds();
 		c0 = thread_seconds();
-		if (batch > 1)
-			core__state_prefetch_batch(st, q, (unsigned)n);
 		for (uint64_t k = 0; k < n; k++) {
+			if (batch > 1 && k % batch == 0)
+				core__state_prefetch_batch(
+					st, &q[k],
+					(unsigned)(n - k < batch ? n - k
+								 : batch));
 			if (core_state_decide(st, &q[k], &r, &entry, &size) !=
 			    CORE_OK)
 				continue;
