@@ -769,7 +769,10 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	char err[1024]; /* a damaged log's message names paths and a flag */
 	const int *fds;
+	const _Atomic bool *const *idle;
 	int wake_fds[NET_THREAD_COUNT_MAX + 1];
+	/* the replicator's (last) is written after every advance: NULL */
+	const _Atomic bool *wake_idle[NET_THREAD_COUNT_MAX + 1] = { 0 };
 	unsigned fd_count;
 	struct repl_glue glue = { 0 };
 	int repl_fd = -1;
@@ -852,9 +855,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	glue.srv = srv;
-	net_wake_fds(srv, &fds, &fd_count);
+	net_wake_fds(srv, &fds, &idle, &fd_count);
 	ASSERT(fd_count <= NET_THREAD_COUNT_MAX); /* one per network thread */
 	memcpy(wake_fds, fds, fd_count * sizeof(*fds));
+	memcpy(wake_idle, idle, fd_count * sizeof(*idle));
 	if (o.database_url) {
 		repl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (repl_fd < 0) {
@@ -880,6 +884,7 @@ int main(int argc, char **argv)
 	cfg.sync =
 		strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 	cfg.wake_fds = wake_fds;
+	cfg.wake_idle = wake_idle;
 	/* Each background snapshot forks: the pages the shards then write are
 	 * copied (about 10% of throughput while it lasts); replaying 10 M
 	 * records at start takes about a second (docs/wal.md). */

@@ -25,9 +25,10 @@
  * decided.
  *
  * Wake-ups. One eventfd per thread is written by the core when answers
- * reach the port while the thread is idle (core_port_set_wake_fd), by the
- * log after each durable advance (node_config.wake_fds), and by slow
- * workers when they finish. The thread keeps one read of it in flight.
+ * reach the port, or requests a shard it hosts, while the thread is idle
+ * (core_port_set_wake_fd), by the log after a durable advance while the
+ * thread is idle (node_config.wake_fds and wake_idle: the thread says so
+ * before it sleeps), and by slow workers when they finish. The thread keeps one read of it in flight.
  *
  * Buffers. Reads use a provided-buffer ring per thread (one recv in flight
  * per connection, the kernel picks the buffer), so idle connections hold
@@ -684,6 +685,16 @@ static void poll_durable(struct net_thread *t)
 	}
 }
 
+/* The oldest answer waiting for the log may go (or the log failed). */
+static bool durable_due(struct net_thread *t)
+{
+	node *n = t->s->node;
+
+	return t->durable_head != NIL &&
+	       (node_durable(n, pend_at(t, t->durable_head)->resp.lsn) ||
+		wal_error(node_wal(n)) != 0);
+}
+
 static void drain_backlog(struct net_thread *t)
 {
 	while (t->backlog_head != NIL) {
@@ -787,9 +798,21 @@ void *net_main(void *arg)
 			io_uring_submit(&t->ring);
 			continue;
 		}
+		/* The log writes wake_fd only while we say we sleep: say it,
+		 * then look at what it made durable a last time (seq_cst both
+		 * sides: it sees the flag or we see its advance). */
+		atomic_store(&t->idle, true);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (durable_due(t)) {
+			atomic_store(&t->idle, false);
+			core_port_idle_end(t->port);
+			io_uring_submit(&t->ring);
+			continue;
+		}
 		/* Nothing to do until the kernel, the core, the log or a slow
 		 * worker says so (they all write wake_fd). */
 		io_uring_submit_and_wait(&t->ring, 1);
+		atomic_store(&t->idle, false);
 		core_port_idle_end(t->port);
 	}
 	/* Whatever is left is closed hard. */

@@ -74,7 +74,10 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
  * from /proc/net/tcp{,6}): what net_prepare checks last, for two servers
  * that probed the port at the same instant. */
 int net_check_ports(const struct srv *s, char *err, size_t err_size);
-void net_wake_fds(struct srv *s, const int **fds, unsigned *count);
+/* The network threads' eventfds for node_config.wake_fds, and the flags
+ * for its wake_idle: a thread is woken by the log only while it sleeps. */
+void net_wake_fds(struct srv *s, const int **fds,
+		  const _Atomic bool *const **idle, unsigned *count);
 /* The bound addresses, e.g. "127.0.0.1:8080". */
 const char *net_http_address(const struct srv *s);
 const char *net_binary_address(const struct srv *s);

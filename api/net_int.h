@@ -125,6 +125,9 @@ struct net_thread {
 	int wake_fd;
 	uint64_t wake_value;
 	bool wake_armed;
+	/* Set while the thread sleeps in io_uring (net_main): the log writes
+	 * wake_fd after a durable advance only then. */
+	_Atomic bool idle;
 	struct __kernel_timespec timer_ts;
 	uint64_t sweep_ns;
 	struct listener listeners[2];
@@ -159,6 +162,7 @@ struct srv {
 	struct net_thread *threads;
 	unsigned thread_count;
 	int *wake_fds;
+	const _Atomic bool **wake_idle; /* &threads[i].idle */
 	char http_addr[sizeof(struct sockaddr_un) + 8],
 		bin_addr[sizeof(struct sockaddr_un) + 8];
 	char unix_path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];

@@ -168,7 +168,8 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 	s->limiter = auth_limiter_new(&cfg->limits);
 	s->threads = calloc(s->thread_count, sizeof(*s->threads));
 	s->wake_fds = calloc(s->thread_count, sizeof(*s->wake_fds));
-	if (!s->limiter || !s->threads || !s->wake_fds)
+	s->wake_idle = calloc(s->thread_count, sizeof(*s->wake_idle));
+	if (!s->limiter || !s->threads || !s->wake_fds || !s->wake_idle)
 		goto out_free;
 	/* One entry per address with connections: at most every slot's. */
 	s->addr_mask = 1;
@@ -186,6 +187,7 @@ int net_prepare(const struct net_config *cfg, struct srv **out, char *err,
 		if (rc)
 			goto out_free;
 		s->wake_fds[i] = t->wake_fd;
+		s->wake_idle[i] = &t->idle;
 		/* listeners[0] is HTTP's, [1] the binary protocol's */
 		for (int k = 0; k < 2; k++) {
 			rc = listen_addr(s, k,
@@ -212,9 +214,11 @@ out_free:
 	return rc;
 }
 
-void net_wake_fds(struct srv *s, const int **fds, unsigned *count)
+void net_wake_fds(struct srv *s, const int **fds,
+		  const _Atomic bool *const **idle, unsigned *count)
 {
 	*fds = s->wake_fds;
+	*idle = s->wake_idle;
 	*count = s->thread_count;
 }
 
@@ -335,6 +339,7 @@ void net_free(struct srv *s)
 	free(s->addr_slots);
 	free(s->threads);
 	free(s->wake_fds);
+	free(s->wake_idle);
 	free(s->slow_threads);
 	free(s);
 }

@@ -309,7 +309,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		goto out_close_core;
 	}
 	for (unsigned i = 0; i < cfg->wake_fd_count && rc == 0; i++)
-		rc = wal_event_fd_add(n->wal, cfg->wake_fds[i]);
+		rc = wal_event_fd_add(n->wal, cfg->wake_fds[i],
+				      cfg->wake_idle ? cfg->wake_idle[i] : NULL);
 	if (rc == 0)
 		rc = wal_start(n->wal);
 	if (rc) {

@@ -32,8 +32,11 @@ struct node_config {
 	 * (checked every second); 0: only node_snapshot(). */
 	uint64_t snapshot_every;
 	/* Extra eventfds the log writes after each durable advance (see
-	 * wal_event_fd_add): one per thread that waits for durability. */
+	 * wal_event_fd_add): one per thread that waits for durability; with
+	 * wake_idle (NULL, or one flag or NULL per fd), only while its flag
+	 * says the thread sleeps. */
 	const int *wake_fds;
+	const _Atomic bool *const *wake_idle;
 	unsigned wake_fd_count;
 };
 

@@ -561,14 +561,24 @@ int wal_error(const wal *w)
 	return atomic_load_explicit(&((wal *)w)->error, memory_order_acquire);
 }
 
-int wal_event_fd(const wal *w) { return w->event_fd; }
+int wal_event_fd(const wal *w)
+{
+	uint64_t one = 1;
 
-int wal_event_fd_add(wal *w, int fd)
+	/* Not written until asked for: the first asker finds it readable
+	 * (look at the log's state now), then it follows every advance. */
+	if (!atomic_exchange(&((wal *)w)->event_fd_used, true))
+		(void)!write(w->event_fd, &one, sizeof(one));
+	return w->event_fd;
+}
+
+int wal_event_fd_add(wal *w, int fd, const _Atomic bool *idle)
 {
 	if (w->started || fd < 0)
 		return -EINVAL;
 	if (w->watch_fd_count == WAL_WATCH_FD_COUNT_MAX)
 		return -EMFILE;
+	w->watch_idle[w->watch_fd_count] = idle;
 	w->watch_fds[w->watch_fd_count++] = fd;
 	return 0;
 }

@@ -24,6 +24,7 @@
 #ifndef BOOKD_WAL_H
 #define BOOKD_WAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,13 +149,17 @@ uint64_t wal_durable_lsn(const wal *w);
 int wal_wait_durable(wal *w, uint64_t lsn);
 
 /* An eventfd (EFD_NONBLOCK) written after each durable advance and on
- * failure, for io_uring network threads to wake on. Owned by the log. */
+ * failure, for io_uring network threads to wake on. Owned by the log;
+ * written only once asked for (and once then: look at the log now). */
 int wal_event_fd(const wal *w);
 /* Before wal_start(): one more eventfd (the caller's, not closed by the
  * log) to write like the one above, so that several threads can each wake
- * on their own. -EMFILE beyond WAL_WATCH_FD_COUNT_MAX. */
+ * on their own. -EMFILE beyond WAL_WATCH_FD_COUNT_MAX. With idle (NULL:
+ * always written) it is written only while *idle: its owner sets *idle
+ * (seq_cst) before it reads wal_durable_lsn() and wal_error() a last time
+ * and sleeps, so an owner that is busy is not woken for every batch. */
 #define WAL_WATCH_FD_COUNT_MAX 16
-int wal_event_fd_add(wal *w, int fd);
+int wal_event_fd_add(wal *w, int fd, const _Atomic bool *idle);
 
 /* 0, or the sticky -errno after a failed write or fdatasync. */
 int wal_error(const wal *w);

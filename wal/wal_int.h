@@ -181,6 +181,8 @@ struct wal {
 	int ckpt_fd; /* DURABLE, -1 if it cannot be written */
 	int event_fd;
 	int watch_fds[WAL_WATCH_FD_COUNT_MAX]; /* wal_event_fd_add */
+	const _Atomic bool *watch_idle[WAL_WATCH_FD_COUNT_MAX]; /* or NULL */
+	_Atomic bool event_fd_used; /* wal_event_fd was asked for */
 	unsigned watch_fd_count;
 	uint64_t segment_size; /* for new segments */
 	enum wal_sync sync;

@@ -364,12 +364,18 @@ static void wal__notify(wal *w)
 	uint64_t one = 1;
 
 	/* EAGAIN only when the counter is near 2^64: readers are behind. */
-	if (write(w->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (atomic_load_explicit(&w->event_fd_used, memory_order_relaxed) &&
+	    write(w->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		wal__log("eventfd write: %s", strerror(errno));
-	for (unsigned i = 0; i < w->watch_fd_count; i++)
+	for (unsigned i = 0; i < w->watch_fd_count; i++) {
+		/* seq_cst, after the seq_cst store of durable_lsn (or error):
+		 * an owner going idle either sees the advance or is seen. */
+		if (w->watch_idle[i] && !atomic_load(w->watch_idle[i]))
+			continue;
 		if (write(w->watch_fds[i], &one, sizeof(one)) < 0 &&
 		    errno != EAGAIN)
 			wal__log("eventfd write: %s", strerror(errno));
+	}
 	if (atomic_load(&w->durable_waiters) > 0)
 		wal__broadcast(&w->durable_mu, &w->durable_cv);
 }

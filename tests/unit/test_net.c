@@ -590,6 +590,7 @@ int main(void)
 	node *n;
 	char err[256];
 	const int *fds;
+	const _Atomic bool *const *idle;
 	unsigned fd_count;
 
 	if (!mkdtemp(dir))
@@ -611,13 +612,14 @@ int main(void)
 	}
 	port = (unsigned)atoi(strrchr(net_http_address(s), ':') + 1);
 	bin_port = (unsigned)atoi(strrchr(net_binary_address(s), ':') + 1);
-	net_wake_fds(s, &fds, &fd_count);
+	net_wake_fds(s, &fds, &idle, &fd_count);
 	node_test_config(&cfg, dir);
 	cfg.core.port_count = 1 + net_port_count(&nc);
 	cfg.core.host_first = nc.first_port;   /* as bookd: each network */
 	cfg.core.host_count = nc.thread_count; /* thread hosts a shard */
 	cfg.core.ring_size = 256;
 	cfg.wake_fds = fds;
+	cfg.wake_idle = idle;
 	cfg.wake_fd_count = fd_count;
 	if (!(n = node_test_open(&cfg)))
 		return 1;

@@ -1,6 +1,7 @@
 /*
- * test_wal_defer.c: group commit from an event loop (wal_defer_begin and
- * wal_defer_end, wal.h). A network thread appends a turn's records with
+ * test_wal_defer.c: the log from an event loop (wal.h): group commit with
+ * wal_defer_begin and wal_defer_end, and eventfds written only while their
+ * owner sleeps (wal_event_fd_add's idle flag). A network thread appends a turn's records with
  * the writer's wake-up deferred, then wakes it once: the records must go
  * out as one batch, nothing may wait for ever, and every record must be
  * durable and intact afterwards.
@@ -10,11 +11,16 @@
  *  - a turn whose records fill the buffer's half does not hang (an
  *    appender that must wait for room wakes the writer itself);
  *  - wal_defer_end without appends, or for another log, wakes nothing;
- *  - every record reads back intact, in order.
+ *  - every record reads back intact, in order;
+ *  - an eventfd added with an idle flag is written after a durable
+ *    advance only while the flag is set (a busy loop is not woken for
+ *    every batch), one without a flag after every advance.
  */
 #include "../wal_test.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 
 /* Counts the records read back and checks each one's bytes. */
 struct readback {
@@ -144,6 +150,55 @@ static void test_other_log(void)
 	wal_close(b);
 }
 
+/* The eventfd's count, read (and so reset), waiting up to wait_ms for it
+ * (the writer writes it just after it publishes the durable position); 0
+ * when it was not written. */
+static uint64_t drain(int fd, int wait_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v = 0;
+
+	if (poll(&p, 1, wait_ms) != 1 ||
+	    read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return 0;
+	return v;
+}
+
+static void test_idle_watch(void)
+{
+	char dir[128];
+	_Atomic bool idle = false;
+	int busy_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int plain_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct wal_config cfg;
+	uint64_t lsn;
+	wal *w;
+
+	REQUIRE(busy_fd >= 0 && plain_fd >= 0);
+	snprintf(dir, sizeof(dir), "%s/idle", root);
+	wal_config_default(&cfg);
+	cfg.dir = dir;
+	cfg.segment_size = SEG_SMALL;
+	w = wal_test_open(&cfg);
+	REQUIRE(wal_event_fd_add(w, busy_fd, &idle) == 0);
+	REQUIRE(wal_event_fd_add(w, plain_fd, NULL) == 0);
+	REQUIRE(wal_start(w) == 0);
+
+	lsn = append(w, 8); /* the owner is busy: not woken */
+	REQUIRE(wal_wait_durable(w, lsn) == 0);
+	CHECK_EQ(drain(busy_fd, 50), 0);
+	CHECK(drain(plain_fd, 1000) >= 1);
+
+	atomic_store(&idle, true); /* the owner sleeps: woken */
+	lsn = append(w, 8);
+	REQUIRE(wal_wait_durable(w, lsn) == 0);
+	CHECK(drain(busy_fd, 1000) >= 1);
+	CHECK(drain(plain_fd, 1000) >= 1);
+	wal_close(w);
+	close(busy_fd);
+	close(plain_fd);
+}
+
 int main(void)
 {
 	uint64_t seed = wal_test_start("wal_defer");
@@ -151,5 +206,6 @@ int main(void)
 	WAL_TEST_RUN(test_one_batch());
 	WAL_TEST_RUN(test_full_turn());
 	WAL_TEST_RUN(test_other_log());
+	WAL_TEST_RUN(test_idle_watch());
 	return wal_test_end(seed);
 }
