@@ -310,7 +310,8 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	}
 	for (unsigned i = 0; i < cfg->wake_fd_count && rc == 0; i++)
 		rc = wal_event_fd_add(n->wal, cfg->wake_fds[i],
-				      cfg->wake_idle ? cfg->wake_idle[i] : NULL);
+				      cfg->wake_idle ? cfg->wake_idle[i]
+						     : NULL);
 	if (rc == 0)
 		rc = wal_start(n->wal);
 	if (rc) {
