@@ -591,15 +591,18 @@ static int send_some(struct http_conn *c)
 	return 0;
 }
 
-/* Writes what it can, reads what is there; waits up to timeout_ns for
- * progress when wait. 0 or -errno. */
+/* Writes what it can, reads what is there; waits up to timeout_ns (< 0:
+ * no limit) for progress. 0 or -errno. */
 static int pump(struct http_conn *c, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	if (c->out_off < c->out.size)
 		pfd.events |= POLLOUT;
-	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-	int rc = poll(&pfd, 1, ms);
+	/* ppoll: to the ns (a poll's ms, rounded up, sent an open loop's
+	 * request up to 1 ms after its time) */
+	struct timespec ts = { .tv_sec = timeout_ns / 1000000000,
+			       .tv_nsec = timeout_ns % 1000000000 };
+	int rc = ppoll(&pfd, 1, timeout_ns < 0 ? NULL : &ts, NULL);
 	if (rc < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (rc == 0)
