@@ -211,6 +211,7 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 	core_state *st;
 	uint64_t seed = 42, ok = 0;
 	static struct core_req q[STATE_CHUNK];
+	static const struct core_req *qp[STATE_CHUNK];
 	struct core_resp r;
 	const void *entry;
 	size_t size;
@@ -230,14 +231,16 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 	for (uint64_t i = 0; i < ops;) {
 		uint64_t n = ops - i < STATE_CHUNK ? ops - i : STATE_CHUNK;
 
-		for (uint64_t k = 0; k < n; k++)
+		for (uint64_t k = 0; k < n; k++) {
 			bench_book_req(&q[k], &seed, 100 * 100);
+			qp[k] = &q[k];
+		}
 		t0 = seconds();
 		c0 = thread_seconds();
 		for (uint64_t k = 0; k < n; k++) {
 			if (batch > 1 && k % batch == 0)
 				core__state_prefetch_batch(
-					st, &q[k],
+					st, &qp[k],
 					(unsigned)(n - k < batch ? n - k
 								 : batch));
 			if (core_state_decide(st, &q[k], &r, &entry, &size) !=

@@ -197,12 +197,12 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
  * point to; the misses of the batch overlap instead of following one
  * another. Only hints: a request decided later sees the state as it is. */
 void core__state_prefetch_batch(const core_state *st,
-				const struct core_req *reqs, unsigned n)
+				const struct core_req *const reqs[], unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		core__state_prefetch(st, &reqs[i]);
+		core__state_prefetch(st, reqs[i]);
 	for (unsigned i = 0; i < n; i++) {
-		const struct core_req *q = &reqs[i];
+		const struct core_req *q = reqs[i];
 		const struct event *e;
 		uint32_t cust;
 

@@ -20,9 +20,11 @@ uint32_t core__state_archive_count(const core_state *st);
 /* Start loading what deciding req will read first (a batch is prefetched,
  * then decided, so the cache misses overlap). */
 void core__state_prefetch(const core_state *st, const struct core_req *req);
-/* The same for a batch of n requests about to be decided in order. */
+/* The same for a batch of n requests about to be decided in order (what
+ * they point to as well: state.c). A worker passes what it popped. */
 void core__state_prefetch_batch(const core_state *st,
-				const struct core_req *reqs, unsigned n);
+				const struct core_req *const reqs[],
+				unsigned n);
 /* A state for shard `index` of `count` reading the shared catalogue `cat`
  * (the state then owns no catalogue), or owning one when cat is NULL. */
 core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
