@@ -1,6 +1,6 @@
 /*
- * table.c: the map every index of the core is made of, and the growth of
- * the core's tables.
+ * table.c: the map (and the set: the same without values) every index of
+ * the core is made of, and the growth of the core's tables.
  *
  * Open addressing with linear probing over one array of (key, value) pairs,
  * 16 bytes each so a probe costs one cache miss; capacity a power of two,
@@ -10,7 +10,10 @@
  * entries, on the shard's thread). Callers that must not fail halfway
  * reserve first (map_reserve): a put within the reservation never fails.
  * Deletion shifts later entries of the cluster back (no tombstones), so a
- * map that sees many inserts and deletes never degrades.
+ * map that sees many inserts and deletes never degrades. A set (struct
+ * set) is the same over keys alone, 8 bytes a slot, for an index whose
+ * value nothing reads (the active (event, customer) pairs). The room
+ * checks and map_get are inline in table.h: every decision makes several.
  */
 #include "table.h"
 

@@ -1,6 +1,7 @@
 /*
  * table.h: the tables of core/ (table.c): an open-addressing map
- * u64 -> u32, growable arrays of slots, and the XXH3 hashes they use.
+ * u64 -> u32 and set of u64, growable arrays of slots, and the XXH3 hashes
+ * they use.
  */
 #ifndef BOOKD_CORE_TABLE_H
 #define BOOKD_CORE_TABLE_H
