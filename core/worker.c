@@ -288,12 +288,14 @@ static unsigned shard_drain(struct shard *sh, struct ring *rings,
 	for (unsigned k = 0; k < count; k++) {
 		struct ring *r = &rings[k * c->shard_count + sh->index];
 		struct slot *batch[SHARD_BATCH], *s;
+		const struct core_req *reqs[SHARD_BATCH];
 		unsigned m = 0;
 
-		while (m < SHARD_BATCH && (s = ring_pop(r)))
+		while (m < SHARD_BATCH && (s = ring_pop(r))) {
+			reqs[m] = &s->req;
 			batch[m++] = s;
-		for (unsigned i = 0; i < m; i++)
-			core__state_prefetch(sh->st, &batch[i]->req);
+		}
+		core__state_prefetch_batch(sh->st, reqs, m);
 		for (unsigned i = 0; i < m; i++)
 			shard_handle(sh, batch[i]);
 		n += m;
