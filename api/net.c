@@ -15,8 +15,10 @@
  * sent right after its answer); srv_submit() takes a "pending" from the
  * thread's pool and puts it at the tail of the connection's FIFO. Shard
  * operations go through core_submit() (if the port is out of slots, the
- * pending waits in a backlog and is submitted on a later turn); the others
- * go to the slow workers' queue (net_slow.c). A decision's
+ * pending waits in a backlog and is submitted on a later turn). Listings
+ * (fan-out reads) are read at once, in this thread, when it hosts every
+ * shard (its read_port); otherwise they, and catalogue operations, go to
+ * the slow workers' queue (net_slow.c). A decision's
  * answer carries its log position: it waits until wal_durable_lsn() covers
  * it. A connection's FIFO is flushed from its head while the head is done:
  * the protocol renders it into the connection's output. So answers leave
@@ -28,7 +30,8 @@
  * reach the port, or requests a shard it hosts, while the thread is idle
  * (core_port_set_wake_fd), by the log after a durable advance while the
  * thread is idle (node_config.wake_fds and wake_idle: the thread says so
- * before it sleeps), and by slow workers when they finish. The thread keeps one read of it in flight.
+ * before it sleeps), and by slow workers when they finish. The thread
+ * keeps one read of it in flight.
  *
  * Buffers. Reads use a provided-buffer ring per thread (one recv in flight
  * per connection, the kernel picks the buffer), so idle connections hold
@@ -316,6 +319,12 @@ static bool op_is_shard(enum core_op op)
 	return op >= CORE_OP_BOOK && op <= CORE_OP_BOOKING_GET;
 }
 
+/* Read every shard (listings), answered with no log position. */
+static bool op_is_fanout_read(enum core_op op)
+{
+	return op == CORE_OP_EVENT_LIST || op == CORE_OP_CUSTOMER_BOOKINGS;
+}
+
 static void backlog_push(struct net_thread *t, uint32_t i)
 {
 	struct pending *p = pend_at(t, i);
@@ -434,10 +443,17 @@ int srv_submit(struct srv_conn *sc, const struct core_req *req, const void *ctx,
 	memcpy(p->ctx, ctx, ctx_size);
 	p->started_ns = mono_ns();
 	fifo_append(c, i);
-	if (!op_is_shard(req->op))
+	if (op_is_shard(req->op)) {
+		if (t->backlog_head != NIL || !try_submit(t, i))
+			backlog_push(t, i);
+	} else if (t->read_port && op_is_fanout_read(req->op)) {
+		/* Every shard is ours: read them now, in this turn. */
+		p->rc = slow_run(t->read_port, t->s->node, p);
+		count_op(t, p);
+		pend_ready(t, i);
+	} else {
 		slow_push(t, i);
-	else if (t->backlog_head != NIL || !try_submit(t, i))
-		backlog_push(t, i);
+	}
 	return 0;
 }
 

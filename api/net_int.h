@@ -132,6 +132,10 @@ struct net_thread {
 	uint64_t sweep_ns;
 	struct listener listeners[2];
 	core_port *port;
+	/* When port hosts every shard: a port of its own for the fan-out
+	 * reads, run at once in this thread (srv_submit) instead of by a slow
+	 * worker. NULL otherwise. */
+	core_port *read_port;
 
 	struct conn *conns;
 	uint32_t conn_count_max, conn_free, conn_count;
@@ -282,6 +286,9 @@ void stop_listeners(struct net_thread *t);
 
 /* net_slow.c */
 void slow_push(struct net_thread *t, uint32_t i);
+/* What a slow worker does with a pending, on port: room for a listing's
+ * views, core_call, the wait for durability. 0 or -errno. */
+int slow_run(core_port *port, node *n, struct pending *p);
 void *slow_main(void *arg);
 void poll_slow(struct net_thread *t);
 

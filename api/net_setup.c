@@ -52,9 +52,11 @@ void net_config_default(struct net_config *cfg)
 	auth_limit_config_default(&cfg->limits);
 }
 
+/* Ports from first_port: the network threads', the slow workers', then
+ * the network threads' read ports (used when a thread hosts every shard). */
 unsigned net_port_count(const struct net_config *cfg)
 {
-	return cfg->thread_count + cfg->slow_count;
+	return 2 * cfg->thread_count + cfg->slow_count;
 }
 
 static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
@@ -240,6 +242,10 @@ int net_start(struct srv *s, node *n)
 		t->port = core_port_get(s->core, s->cfg.first_port + i);
 		ASSERT(t->port); /* net_port_count() ports were asked for */
 		core_port_set_wake_fd(t->port, t->wake_fd);
+		if (core_port_hosts_all(t->port))
+			t->read_port = core_port_get(
+				s->core, s->cfg.first_port + s->thread_count +
+						 s->cfg.slow_count + i);
 	}
 	for (; s->slow_started < s->cfg.slow_count; s->slow_started++) {
 		struct slow_arg *a = malloc(sizeof(*a));

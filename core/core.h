@@ -380,6 +380,9 @@ void core_port_idle_end(core_port *p);
  * another thread is running them, or while the core is parked. Answers
  * then come through core_poll as usual, the owner's own too. */
 unsigned core_port_run(core_port *p);
+/* p hosts every shard: a core_call on another port its owner keeps (a
+ * fan-out read, say) then waits on nothing but the pass it runs itself. */
+bool core_port_hosts_all(const core_port *p);
 /* Synchronous: submit and wait; fan-out reads and catalogue ops too. Only
  * on a port with nothing else in flight. */
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);

@@ -159,6 +159,11 @@ void core_port_idle_end(core_port *p)
 
 unsigned core_port_run(core_port *p) { return core__host_run(p); }
 
+bool core_port_hosts_all(const core_port *p)
+{
+	return p->hosted_count == p->c->shard_count;
+}
+
 /* A waiting caller runs the hosted shards whose hosts are not running
  * them (before their owners start, nobody else would). */
 static unsigned run_hosts(core *c)
