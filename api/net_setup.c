@@ -243,9 +243,11 @@ int net_start(struct srv *s, node *n)
 		ASSERT(t->port); /* net_port_count() ports were asked for */
 		core_port_set_wake_fd(t->port, t->wake_fd);
 		if (core_port_hosts_all(t->port))
-			t->read_port = core_port_get(
-				s->core, s->cfg.first_port + s->thread_count +
-						 s->cfg.slow_count + i);
+			t->read_port =
+				core_port_get(s->core,
+					      s->cfg.first_port +
+						      s->thread_count +
+						      s->cfg.slow_count + i);
 	}
 	for (; s->slow_started < s->cfg.slow_count; s->slow_started++) {
 		struct slow_arg *a = malloc(sizeof(*a));
