@@ -142,6 +142,13 @@ static void metric_u64(struct jw *w, const char *name, const char *type,
 	jw_rawf(w, "%s %" PRIu64 "\n", name, v);
 }
 
+/* One labelled sample: name{label="value"} v. */
+static void sample_u64(struct jw *w, const char *name, const char *label,
+		       const char *value, uint64_t v)
+{
+	jw_rawf(w, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, value, v);
+}
+
 /* The log syncs' latency as a Prometheus histogram: cumulative buckets
  * (le in seconds), their sum and count (the +Inf bucket's). */
 static void sync_histogram(struct jw *w, const struct srv_status *st)
@@ -150,17 +157,13 @@ static void sync_histogram(struct jw *w, const struct srv_status *st)
 
 	metric(w, "bookd_wal_fsync_seconds", "histogram", "log sync latency");
 	for (unsigned i = 0; i < WAL_SYNC_BUCKET_COUNT; i++) {
+		char le[32] = "+Inf";
+
 		cum += st->wal_sync_buckets[i];
-		if (i == WAL_SYNC_BUCKET_COUNT - 1)
-			jw_rawf(w,
-				"bookd_wal_fsync_seconds_bucket{le=\"+Inf\"} %" PRIu64
-				"\n",
-				cum);
-		else
-			jw_rawf(w,
-				"bookd_wal_fsync_seconds_bucket{le=\"%g\"} %" PRIu64
-				"\n",
-				(double)wal_sync_bucket_le_us(i) / 1e6, cum);
+		if (i < WAL_SYNC_BUCKET_COUNT - 1)
+			snprintf(le, sizeof(le), "%g",
+				 (double)wal_sync_bucket_le_us(i) / 1e6);
+		sample_u64(w, "bookd_wal_fsync_seconds_bucket", "le", le, cum);
 	}
 	jw_rawf(w, "bookd_wal_fsync_seconds_sum %.6f\n",
 		st->wal_sync_ns_total / 1e9);
@@ -179,14 +182,10 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   st->conn_count);
 	metric(w, "bookd_connections_refused_total", "counter",
 	       "connections closed at accept (docs/operations.md)");
-	jw_rawf(w,
-		"bookd_connections_refused_total{reason=\"address_cap\"} %" PRIu64
-		"\n",
-		st->conn_refused_address);
-	jw_rawf(w,
-		"bookd_connections_refused_total{reason=\"table_full\"} %" PRIu64
-		"\n",
-		st->conn_refused_full);
+	sample_u64(w, "bookd_connections_refused_total", "reason",
+		   "address_cap", st->conn_refused_address);
+	sample_u64(w, "bookd_connections_refused_total", "reason", "table_full",
+		   st->conn_refused_full);
 	metric_u64(w, "bookd_request_timeouts_total", "counter",
 		   "requests not whole within the request timeout (408)",
 		   st->request_timeouts);
@@ -194,16 +193,19 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   st->requests_total);
 	metric(w, "bookd_responses_total", "counter",
 	       "answers by status class");
-	for (int i = 1; i < 6; i++)
-		jw_rawf(w,
-			"bookd_responses_total{class=\"%dxx\"} %" PRIu64 "\n",
-			i, st->responses_by_class[i]);
+	for (int i = 1; i < 6; i++) {
+		char class[8];
+
+		snprintf(class, sizeof(class), "%dxx", i);
+		sample_u64(w, "bookd_responses_total", "class", class,
+			   st->responses_by_class[i]);
+	}
 	metric_u64(w, "bookd_rate_limited_total", "counter",
 		   "requests refused by rate limits", st->rate_limited_total);
 	metric(w, "bookd_operations_total", "counter", "core operations");
 	for (int i = 1; i < CORE_OP_COUNT; i++)
-		jw_rawf(w, "bookd_operations_total{op=\"%s\"} %" PRIu64 "\n",
-			core_op_name((enum core_op)i), st->ops_total[i]);
+		sample_u64(w, "bookd_operations_total", "op",
+			   core_op_name((enum core_op)i), st->ops_total[i]);
 	metric(w, "bookd_operation_seconds_total", "counter",
 	       "time from request to answer, by operation");
 	for (int i = 1; i < CORE_OP_COUNT; i++)

@@ -173,7 +173,7 @@ struct bb_driver {
 	 * many were written to out (in submit order), or -errno. */
 	int (*poll)(void *conn, struct bb_result *out, int max,
 		    int64_t timeout_ns);
-	void (*close)(void *conn);
+	void (*close)(void *conn); /* a connection open() made */
 	/* Optional: the driver's own consistency checks after a run (e.g. the
 	 * SQL invariants of the baseline). Appends lines to report; returns
 	 * the number of problems found, or -errno. */

@@ -130,8 +130,6 @@ static int bin_open(const struct bb_config *cfg, void **out, char *err,
 static void bin_close(void *conn)
 {
 	struct bin_conn *c = conn;
-	if (c == NULL)
-		return;
 	bc_close(c->bc);
 	free(c);
 }

@@ -138,8 +138,6 @@ static int http_open(const struct bb_config *cfg, void **out, char *err,
 static void http_close(void *conn)
 {
 	struct http_conn *c = conn;
-	if (c == NULL)
-		return;
 	close(c->fd);
 	buf_free(&c->out);
 	buf_free(&c->in);

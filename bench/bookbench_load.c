@@ -460,7 +460,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 					"bookbench: connection %u: %s\n", k,
 					w->err);
 		}
-		drv->close(w->conn);
+		if (w->conn)
+			drv->close(w->conn);
 		w->conn = NULL;
 	}
 	run->count = run->hist.count;

@@ -470,8 +470,6 @@ static int pg_poll(void *conn, struct bb_result *out, int max,
 static void pg_close(void *conn)
 {
 	struct pg_conn *c = conn;
-	if (c == NULL)
-		return;
 	PQfinish(c->pg);
 	free(c);
 }

@@ -92,6 +92,24 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 	return 0;
 }
 
+static void port_free(struct core_port *p)
+{
+	free(p->slots);
+	free(p->list_scratch);
+	free(p->customer_scratch);
+	free(p->entry);
+	free(p->hosted);
+	pthread_mutex_destroy(&p->host_lock);
+}
+
+/* An array of n rings (NULL: none made) and their items. */
+static void rings_free(struct ring *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++)
+		free(r[i].items);
+	free(r);
+}
+
 int core_open(const struct core_config *cfg, core **out)
 {
 	core *c;
@@ -201,26 +219,14 @@ void core_close(core *c)
 		core_state_free(c->shards[s].st);
 		map_free(&c->shards[s].in_flight);
 	}
-	for (unsigned i = 0; c->to_shard && i < P * S; i++) {
-		free(c->to_shard[i].items);
-		free(c->to_port[i].items);
-	}
-	for (unsigned i = 0; c->between && i < S * S; i++)
-		free(c->between[i].items);
-	for (unsigned p = 0; c->ports && p < P; p++) {
-		free(c->ports[p].slots);
-		free(c->ports[p].list_scratch);
-		free(c->ports[p].customer_scratch);
-		free(c->ports[p].entry);
-		free(c->ports[p].hosted);
-		pthread_mutex_destroy(&c->ports[p].host_lock);
-	}
+	rings_free(c->to_shard, P * S);
+	rings_free(c->to_port, P * S);
+	rings_free(c->between, S * S);
+	for (unsigned p = 0; c->ports && p < P; p++)
+		port_free(&c->ports[p]);
+	free(c->ports);
 	catalog_free(c->cat);
 	free(c->shards);
-	free(c->ports);
-	free(c->to_shard);
-	free(c->to_port);
-	free(c->between);
 	pthread_mutex_destroy(&c->cat_lock);
 	free(c);
 }
