@@ -149,6 +149,36 @@ const char *bb_code_name(enum bb_code code)
 	return (unsigned)code < BB_CODE_COUNT ? names[code] : "?";
 }
 
+enum bb_code bb_code_of(const char *name)
+{
+	static const struct {
+		const char *name;
+		enum bb_code code;
+	} alias[] = {
+		{ "event_not_found", BB_NOT_FOUND },
+		{ "booking_not_found", BB_NOT_FOUND },
+		{ "idempotency_key_required", BB_BAD_REQUEST },
+	};
+
+	for (int c = 0; c < BB_CODE_COUNT; c++)
+		if (strcmp(name, bb_code_name((enum bb_code)c)) == 0)
+			return (enum bb_code)c;
+	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
+		if (strcmp(name, alias[i].name) == 0)
+			return alias[i].code;
+	return BB_OTHER;
+}
+
+int bb_events_found(uint32_t found, uint32_t want, char *err, size_t err_size)
+{
+	if (found == want)
+		return 0;
+	bb_errf(err, err_size,
+		"bookd lists %u events for the run's orgs, wanted %u", found,
+		want);
+	return -EIO;
+}
+
 volatile sig_atomic_t bb_interrupted;
 
 static void on_sigint(int sig)

@@ -103,6 +103,12 @@ enum bb_code {
 };
 
 const char *bb_code_name(enum bb_code code);
+/* The code an answer's error name stands for (bb_code_name's names, and
+ * bookd's and the baseline's own spellings); BB_OTHER when unknown. */
+enum bb_code bb_code_of(const char *name);
+/* A driver's set-up listed `found` of the `want` events it made: 0, or
+ * -EIO with the message in err. */
+int bb_events_found(uint32_t found, uint32_t want, char *err, size_t err_size);
 static inline bool bb_code_is_error(enum bb_code code)
 {
 	return code > BB_REFUSAL_LAST;

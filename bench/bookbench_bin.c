@@ -441,14 +441,7 @@ static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds,
 			snprintf(cursor, sizeof(cursor), "%s", next);
 		}
 	}
-	if (found != ne) {
-		bb_errf(err, err_size,
-			"bookd lists %u events for the run's orgs, wanted %u",
-			found, ne);
-		rc = -EIO;
-		goto out;
-	}
-	rc = 0;
+	rc = bb_events_found(found, ne, err, err_size);
 	goto out;
 refused:
 	if (rc < 0)

@@ -372,27 +372,6 @@ static enum bb_status jstatus(const char *v, const char *end)
 	return v ? BB_ST_OTHER : BB_ST_NONE;
 }
 
-static enum bb_code code_from_name(const char *s)
-{
-	static const struct {
-		const char *name;
-		enum bb_code code;
-	} map[] = {
-		{ "event_full", BB_EVENT_FULL },
-		{ "already_booked", BB_ALREADY_BOOKED },
-		{ "event_not_bookable", BB_NOT_BOOKABLE },
-		{ "booking_not_active", BB_NOT_ACTIVE },
-		{ "not_found", BB_NOT_FOUND },
-		{ "idempotency_key_reused", BB_IDEM_MISMATCH },
-		{ "rate_limited", BB_RATE_LIMITED },
-		{ "unavailable", BB_UNAVAILABLE },
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(s, map[i].name) == 0)
-			return map[i].code;
-	return BB_OTHER;
-}
-
 static enum bb_code code_from_status(int status)
 {
 	if (status >= 200 && status < 300)
@@ -434,7 +413,7 @@ static void parse_answer(const struct http_pending *p, int status,
 			char name[48];
 			jstr_copy(jget(e, end, "code"), end, name,
 				  sizeof(name));
-			enum bb_code c = code_from_name(name);
+			enum bb_code c = bb_code_of(name);
 			if (c != BB_OTHER || status == 409)
 				out->code = c;
 		}
@@ -900,14 +879,7 @@ static int http_setup(const struct bb_config *cfg, struct bb_dataset *ds,
 				break;
 		}
 	}
-	if (found != ne) {
-		bb_errf(err, err_size,
-			"bookd lists %u events for the run's orgs, wanted %u",
-			found, ne);
-		rc = -EIO;
-		goto out;
-	}
-	rc = 0;
+	rc = bb_events_found(found, ne, err, err_size);
 out:
 	if (rc < 0 && err[0] == 0)
 		bb_errf(err, err_size, "setup: %s", strerror(-rc));

@@ -328,28 +328,6 @@ static int pg_submit(void *conn, const struct bb_op *op)
 	return 0;
 }
 
-static enum bb_code code_of(const char *s)
-{
-	static const struct {
-		const char *name;
-		enum bb_code code;
-	} map[] = {
-		{ "ok", BB_OK },
-		{ "event_full", BB_EVENT_FULL },
-		{ "already_booked", BB_ALREADY_BOOKED },
-		{ "event_not_bookable", BB_NOT_BOOKABLE },
-		{ "booking_not_active", BB_NOT_ACTIVE },
-		{ "event_not_found", BB_NOT_FOUND },
-		{ "booking_not_found", BB_NOT_FOUND },
-		{ "idempotency_key_reused", BB_IDEM_MISMATCH },
-		{ "idempotency_key_required", BB_BAD_REQUEST },
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(s, map[i].name) == 0)
-			return map[i].code;
-	return BB_OTHER;
-}
-
 static enum bb_status status_of(const char *s)
 {
 	if (strcmp(s, "confirmed") == 0)
@@ -385,7 +363,7 @@ static void parse_result(struct pg_conn *c, PGresult *res,
 	switch (c->kind) {
 	case BB_OP_BOOK:
 	case BB_OP_CANCEL:
-		out->code = code_of(PQgetvalue(res, 0, 0));
+		out->code = bb_code_of(PQgetvalue(res, 0, 0));
 		out->booking_id = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		out->status = status_of(PQgetvalue(res, 0, 2));
 		if (c->kind == BB_OP_BOOK)
