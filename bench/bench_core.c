@@ -116,9 +116,7 @@ static void make_catalogue(core_state *st, core *c, uint32_t series,
 /* CPU time of the calling thread: on a shared machine, the time it ran. */
 static double thread_seconds(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* ---- throughput ---- */

@@ -1,6 +1,6 @@
 /*
  * bench_util.h: what the micro-benchmarks (bench_core, bench_node,
- * bench_repl) share: a monotonic clock, a seeded generator, dying with the
+ * bench_repl) share: clocks in seconds, a seeded generator, dying with the
  * program's name, a bench studio's catalogue, the random bookings they all
  * submit, and removing the data directory at the end.
  */
@@ -20,12 +20,15 @@
 #define NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define CUSTOMER_COUNT 1000000
 
-static inline double seconds(void)
+/* Clock id's time in seconds; seconds(): the monotonic clock's. */
+static inline double clock_seconds(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static inline double seconds(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 /* splitmix64 */
 static inline uint64_t rnd(uint64_t *s)
