@@ -4,10 +4,11 @@
  * slow_count threads, each with a core port of its own, for what the core
  * only does synchronously (listings that fan out to every shard, catalogue
  * operations; a network thread that hosts every shard runs listings
- * itself, with slow_run on its read port). A network thread queues a pending (slow_push) under
- * s->slow_lock; a worker runs it with core_call, waits until its log
- * position is durable, puts it on the thread's slow_done list and writes
- * the thread's eventfd; the thread takes the list back (poll_slow).
+ * itself, with slow_run on its read port). A network thread queues a
+ * pending (slow_push) under s->slow_lock; a worker runs it with
+ * core_call, waits until its log position is durable, puts it on the
+ * thread's slow_done list and writes the thread's eventfd; the thread
+ * takes the list back (poll_slow).
  */
 #include "net_int.h"
 

@@ -51,9 +51,10 @@
  * host's lock, then finishing what travels between shards.
  *
  * Sleep and wake-up (ring.h): an idle worker (or a waiting core_call, or
- * an idle host, whose bell is its hosted shards' too) announces it sleeps, checks its rings once more and waits on a futex; a
- * pusher fences and wakes it only if it announced (Dekker-style), so the
- * fast path costs one fence and one load.
+ * an idle host, whose bell is its hosted shards' too) announces it
+ * sleeps, checks its rings once more and waits on a futex (a host: on
+ * its eventfd); a pusher fences and wakes it only if it announced
+ * (Dekker-style), so the fast path costs one fence and one load.
  */
 #include "runtime.h"
 
@@ -171,7 +172,6 @@ int core_open(const struct core_config *cfg, core **out)
 			if (!h->hosted)
 				goto out_free;
 			h->hosted[h->hosted_count++] = sh;
-			sh->host = h;
 			sh->bell = &h->bell;
 		}
 	}

@@ -40,11 +40,10 @@ struct shard {
 	core *c;
 	unsigned index;
 	core_state *st;
-	pthread_t thread;	/* a worker's; none when hosted */
-	struct bell own_bell;	/* a worker's */
-	struct bell *bell;	/* rung when work arrives: own_bell, or the host
+	pthread_t thread;     /* a worker's; none when hosted */
+	struct bell own_bell; /* a worker's */
+	struct bell *bell;    /* rung when work arrives: own_bell, or the host
 			       * port's (its owner runs this shard) */
-	struct core_port *host; /* NULL: a worker thread runs it */
 	core_time now; /* latest request time seen: time never goes back */
 	struct map in_flight; /* idempotency keys being decided -> 1 */
 	bool park_acked; /* this park: we take no more requests from ports */

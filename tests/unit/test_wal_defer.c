@@ -1,10 +1,10 @@
 /*
  * test_wal_defer.c: the log from an event loop (wal.h): group commit with
  * wal_defer_begin and wal_defer_end, and eventfds written only while their
- * owner sleeps (wal_event_fd_add's idle flag). A network thread appends a turn's records with
- * the writer's wake-up deferred, then wakes it once: the records must go
- * out as one batch, nothing may wait for ever, and every record must be
- * durable and intact afterwards.
+ * owner sleeps (wal_event_fd_add's idle flag). A network thread appends a
+ * turn's records with the writer's wake-up deferred, then wakes it once:
+ * the records must go out as one batch, nothing may wait for ever, and
+ * every record must be durable and intact afterwards.
  *
  *  - deferred appends to an idle writer stay unwritten until
  *    wal_defer_end, which writes them as one batch;
