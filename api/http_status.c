@@ -194,7 +194,7 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	metric(w, "bookd_responses_total", "counter",
 	       "answers by status class");
 	for (int i = 1; i < 6; i++) {
-		char class[8];
+		char class[16];
 
 		snprintf(class, sizeof(class), "%dxx", i);
 		sample_u64(w, "bookd_responses_total", "class", class,

@@ -768,7 +768,9 @@ void *net_main(void *arg)
 		/* The shards this thread hosts decide what it read; their log
 		 * records go out together (one write and sync, group commit). */
 		wal_defer_begin();
-		core_port_run(t->port);
+		for (unsigned k = 0;
+		     k < NET_RUN_PASSES && core_port_run(t->port); k++)
+			;
 		wal_defer_end(node_wal(s->node));
 		poll_core(t);
 		poll_slow(t);

@@ -39,6 +39,7 @@
 #define NET_BUF_GROUP 1
 #define NET_POLL_BATCH 256
 #define NET_CQE_BATCH 256
+#define NET_RUN_PASSES 16 /* hosted-shard passes a turn (a batch each) */
 #define NET_LISTEN_BACKLOG 4096
 
 enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER };
