@@ -207,6 +207,19 @@ static uint8_t *put_date(uint8_t *o, const struct core_date *d)
 	return o + 4;
 }
 
+/* An integer field's bytes (little-endian host), with constant sizes: a
+ * store each, not a memcpy call. */
+static inline void copy_int(void *dst, const void *src, size_t size)
+{
+	switch (size) {
+	case 1: memcpy(dst, src, 1); break;
+	case 2: memcpy(dst, src, 2); break;
+	case 4: memcpy(dst, src, 4); break;
+	case 8: memcpy(dst, src, 8); break;
+	default: ASSERT(!"integer field size");
+	}
+}
+
 static uint8_t *put_fields(uint8_t *o, const void *base, const struct layout *l)
 {
 	for (unsigned i = 0; i < l->count; i++) {
@@ -216,14 +229,8 @@ static uint8_t *put_fields(uint8_t *o, const void *base, const struct layout *l)
 		size_t n;
 
 		switch (f->kind) {
-		case F_INT: /* constant sizes: a store each, not a memcpy call */
-			switch (f->size) {
-			case 1: memcpy(o, p, 1); break;
-			case 2: memcpy(o, p, 2); break;
-			case 4: memcpy(o, p, 4); break;
-			case 8: memcpy(o, p, 8); break;
-			default: ASSERT(!"integer field size");
-			}
+		case F_INT:
+			copy_int(o, p, f->size);
 			o += f->size;
 			break;
 		case F_BOOL: *o++ = *(const bool *)p; break;
@@ -363,15 +370,8 @@ static void get_fields(struct rbuf *r, void *base, const struct layout *l)
 		switch (f->kind) {
 		case F_INT: /* little-endian host; constant sizes, as put */
 			in = take(r, f->size);
-			if (!in)
-				break;
-			switch (f->size) {
-			case 1: memcpy(p, in, 1); break;
-			case 2: memcpy(p, in, 2); break;
-			case 4: memcpy(p, in, 4); break;
-			case 8: memcpy(p, in, 8); break;
-			default: ASSERT(!"integer field size");
-			}
+			if (in)
+				copy_int(p, in, f->size);
 			break;
 		case F_BOOL: *(bool *)p = get_u8(r) != 0; break;
 		case F_STR: get_str(r, p, f->size); break;
