@@ -401,7 +401,8 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	w->sync = cfg->sync;
 	w->io = cfg->io;
 	w->half_size = cfg->buffer_size / 2;
-	atomic_init(&w->retain_lsn, UINT64_MAX);
+	for (unsigned h = 0; h < WAL_HOLDER_COUNT; h++)
+		atomic_init(&w->retain_lsn[h], UINT64_MAX);
 	w->dir = strdup(cfg->dir);
 	if (w->dir == NULL)
 		goto out_free;
@@ -583,9 +584,30 @@ int wal_event_fd_add(wal *w, int fd, const _Atomic bool *idle)
 	return 0;
 }
 
+void wal_retain_for(wal *w, enum wal_holder holder, uint64_t lsn)
+{
+	ASSERT((unsigned)holder < WAL_HOLDER_COUNT);
+	atomic_store_explicit(&w->retain_lsn[holder], lsn,
+			      memory_order_release);
+}
+
 void wal_retain(wal *w, uint64_t lsn)
 {
-	atomic_store_explicit(&w->retain_lsn, lsn, memory_order_release);
+	wal_retain_for(w, WAL_HOLDER_REPLICATOR, lsn);
+}
+
+uint64_t wal_retained_lsn(const wal *w)
+{
+	wal *m = (wal *)w; /* atomics are read through a non-const lvalue */
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned h = 0; h < WAL_HOLDER_COUNT; h++) {
+		uint64_t v = atomic_load_explicit(&m->retain_lsn[h],
+						  memory_order_acquire);
+		if (v < min)
+			min = v;
+	}
+	return min;
 }
 
 void wal_stats(const wal *w, struct wal_stats *out)

@@ -164,9 +164,24 @@ int wal_event_fd_add(wal *w, int fd, const _Atomic bool *idle);
 /* 0, or the sticky -errno after a failed write or fdatasync. */
 int wal_error(const wal *w);
 
-/* The replicator holds back removal of segments with records >= lsn.
- * Default: nothing held. */
+/*
+ * Retention holders: each tailing reader that must not lose records (the
+ * replicator, the notification sender) has a slot of its own and keeps in
+ * it the oldest LSN it still needs; a snapshot commit removes only segments
+ * whose records are all below the smallest LSN of every slot. A slot at
+ * UINT64_MAX (the default) holds nothing, so a holder that is not running
+ * keeps nothing back. Any thread; each slot is one atomic store.
+ */
+enum wal_holder {
+	WAL_HOLDER_REPLICATOR = 0,
+	WAL_HOLDER_NOTIFY,
+	WAL_HOLDER_COUNT
+};
+void wal_retain_for(wal *w, enum wal_holder holder, uint64_t lsn);
+/* The replicator's slot: wal_retain_for(w, WAL_HOLDER_REPLICATOR, lsn). */
 void wal_retain(wal *w, uint64_t lsn);
+/* The smallest LSN any holder keeps; UINT64_MAX when none holds any. */
+uint64_t wal_retained_lsn(const wal *w);
 
 /*
  * A tailing reader, for the replicator: reads the segment files while the
@@ -176,7 +191,8 @@ void wal_retain(wal *w, uint64_t lsn);
  * recovery does, and never blocks waiting for new records (wake on
  * wal_event_fd() and call again).
  *
- * Retention: call wal_retain(w, lsn) with the oldest LSN still needed
+ * Retention: call wal_retain_for(w, holder, lsn) (wal_retain for the
+ * replicator) with the oldest LSN still needed
  * (before wal_reader_open with from_lsn, then with wal_reader_lsn() as it
  * advances), so that snapshot commits keep the segments ahead of the
  * reader. Without it a commit may remove them: the reader then fails with
@@ -253,7 +269,7 @@ void wal_stats(const wal *w, struct wal_stats *out);
  * snap-<s as 16 hex digits>, fsyncs the directory, then keeps only the two
  * newest snapshots and removes the segments whose records are all covered
  * by the older of the two (so a corrupt newest one can fall back and
- * replay) and are all below the wal_retain() lsn. May run on any thread
+ * replay) and are all below wal_retained_lsn(). May run on any thread
  * while the log runs. A snapshot is freed by commit or abort.
  */
 typedef struct wal_snap wal_snap;

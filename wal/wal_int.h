@@ -238,7 +238,7 @@ struct wal {
 	pthread_t prep_thread;
 
 	/* Snapshots and retention. */
-	_Atomic uint64_t retain_lsn;
+	_Atomic uint64_t retain_lsn[WAL_HOLDER_COUNT]; /* UINT64_MAX: none */
 	pthread_mutex_t snap_mu;
 
 	/* Counters (written by the writer, read anywhere). */

@@ -15,7 +15,7 @@
  *
  * Retention: the two newest snapshots are kept; a segment goes when all
  * its records are covered by the older kept one (so falling back to it
- * can still replay) and are below the wal_retain() LSN. The last segment
+ * can still replay) and are below wal_retained_lsn() (every holder's). The last segment
  * always stays, so the log always knows its next LSN.
  */
 #include <dirent.h>
@@ -238,7 +238,7 @@ void wal_snapshot_abort(wal_snap *s)
 static void wal__retain(wal *w)
 {
 	uint64_t snaps[WAL_SNAP_COUNT_MAX];
-	uint64_t retain = atomic_load(&w->retain_lsn), cover, *segs = NULL;
+	uint64_t retain = wal_retained_lsn(w), cover, *segs = NULL;
 	char name[WAL_SEGMENT_NAME_SIZE];
 	size_t count, i, seg_count = 0, removed = 0;
 

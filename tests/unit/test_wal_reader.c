@@ -4,7 +4,8 @@
  * once, in order, intact, never beyond the durable LSN; a reader opened
  * mid-log or ahead of the log; -ENODATA below the oldest kept record after
  * retention removed segments, and when removal happens anyway; wal_retain
- * keeps what a reader needs; fn stopping the call; -EUCLEAN on a corrupt
+ * keeps what a reader needs, the smallest of several holders' LSNs
+ * (wal_retain_for); fn stopping the call; -EUCLEAN on a corrupt
  * record. Exit 0 when every check passes. Seed: WAL_SEED or the time.
  */
 #include <dirent.h>
@@ -481,6 +482,57 @@ static void test_retention(void)
 	rm_rf(dir);
 }
 
+/* Two holders (the replicator and the notification sender): a commit keeps
+ * every segment from the smaller hold on, whichever holder it is; once one
+ * lets go the other's hold still counts; with both at UINT64_MAX nothing
+ * is held. */
+static void test_retention_holders(void)
+{
+	char dir[128];
+	uint64_t segs[1024], end, low, high;
+	size_t n, m;
+	wal *w;
+
+	snprintf(dir, sizeof(dir), "%s/holders", root);
+	w = open_dir(dir);
+	REQUIRE(wal_start(w) == 0);
+	CHECK_EQ(wal_retained_lsn(w), UINT64_MAX);
+	end = append_lsn_n(w, 4000);
+	n = list_segments(dir, segs, 1024);
+	REQUIRE(n >= 6);
+	low = segs[1] + 1;  /* in the second segment */
+	high = segs[3] + 1; /* in the fourth */
+
+	/* The notification sender holds less than the replicator. */
+	wal_retain(w, high);
+	wal_retain_for(w, WAL_HOLDER_NOTIFY, low);
+	CHECK_EQ(wal_retained_lsn(w), low);
+	CHECK_EQ(snapshot(w, end), 0);
+	end = append_lsn_n(w, 50);
+	CHECK_EQ(snapshot(w, end), 0);
+	m = list_segments(dir, segs + 512, 512);
+	CHECK_EQ(segs[512], segs[1]); /* only the first went */
+
+	/* The sender moves past the replicator: the replicator's counts. */
+	wal_retain_for(w, WAL_HOLDER_NOTIFY, UINT64_MAX);
+	CHECK_EQ(wal_retained_lsn(w), high);
+	end = append_lsn_n(w, 50);
+	CHECK_EQ(snapshot(w, end), 0);
+	m = list_segments(dir, segs + 512, 512);
+	CHECK_EQ(segs[512], segs[3]);
+
+	/* Both let go: all but the last segments may go. */
+	wal_retain(w, UINT64_MAX);
+	CHECK_EQ(wal_retained_lsn(w), UINT64_MAX);
+	end = append_lsn_n(w, 50);
+	CHECK_EQ(snapshot(w, end), 0);
+	m = list_segments(dir, segs + 512, 512);
+	CHECK(m >= 1);
+	CHECK(segs[512] > segs[3]);
+	wal_close(w);
+	rm_rf(dir);
+}
+
 static void test_corrupt(void)
 {
 	char dir[128], path[192];
@@ -554,6 +606,7 @@ int main(void)
 	test_tail(WAL_IO_THREAD, WAL_SYNC_FDATASYNC);
 	test_tail(WAL_IO_URING, WAL_SYNC_WRITE);
 	test_retention();
+	test_retention_holders();
 	test_corrupt();
 
 	return wal_test_end(seed);
