@@ -2,7 +2,8 @@
  * pg.c: libpq helpers for the replicator (one-line errors, transient or
  * permanent by SQLSTATE, COPY, BOOKD_REPL_TRACE timings) and the migration
  * runner: the embedded migrations (migrations.h) in version order, each in
- * one transaction with its schema_migrations row, one runner at a time
+ * one transaction with its bookd.schema_migrations row (made, or moved
+ * from public, first), one runner at a time
  * (an advisory lock), as replicator/README.md "Runner protocol" says.
  */
 #include "internal.h"
@@ -195,17 +196,49 @@ bool repl__parse_i64(const char *s, int64_t *out)
 
 /* ---- migrations ------------------------------------------------------------ */
 
+/* bookd.schema_migrations, made once under the runners' lock: a database
+ * from before migration 0008 has bookd's in public (its columns and its
+ * 0001_schema row say it is bookd's): moved, with what it records; a
+ * public.schema_migrations of anyone else is left alone. */
+static const char sql_bootstrap[] =
+	"CREATE SCHEMA IF NOT EXISTS bookd;"
+	"DO $bootstrap$ DECLARE ours boolean := false; BEGIN"
+	" IF to_regclass('bookd.schema_migrations') IS NOT NULL THEN RETURN;"
+	" END IF;"
+	" IF to_regclass('public.schema_migrations') IS NOT NULL"
+	"  AND to_regclass('public.replication_state') IS NOT NULL"
+	"  AND (SELECT array_agg(attname::text || ':' ||"
+	"   format_type(atttypid, atttypmod) ORDER BY attnum) FROM pg_attribute"
+	"   WHERE attrelid = to_regclass('public.schema_migrations') AND attnum > 0"
+	"   AND NOT attisdropped) = ARRAY['version:bigint', 'name:text',"
+	"   'applied_at:timestamp with time zone'] THEN"
+	"  EXECUTE 'SELECT EXISTS (SELECT 1 FROM public.schema_migrations"
+	" WHERE version = 1 AND name = ''0001_schema'')' INTO ours;"
+	" END IF;"
+	" IF ours THEN ALTER TABLE public.schema_migrations SET SCHEMA bookd;"
+	" ELSE CREATE TABLE bookd.schema_migrations (version bigint PRIMARY KEY,"
+	" name text, applied_at timestamptz NOT NULL DEFAULT now()); END IF;"
+	" END $bootstrap$";
+
 int repl__migrate(repl *r, char *err, size_t es)
 {
 	PGconn *c = r->conn[0];
 	int rc;
 
 	ASSERT(c);
-	rc = repl__pg_run(c, "schema_migrations",
-			  "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			  " version bigint PRIMARY KEY, name text,"
-			  " applied_at timestamptz NOT NULL DEFAULT now())",
-			  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	rc = repl__pg_run(c, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL,
+			  err, es);
+	if (!rc)
+		rc = repl__pg_run(
+			c, "migration lock",
+			"SELECT pg_advisory_xact_lock(hashtext('bookd.migrations'))",
+			0, NULL, PGRES_TUPLES_OK, NULL, err, es);
+	if (!rc)
+		rc = repl__pg_run(c, "bookd.schema_migrations", sql_bootstrap,
+				  0, NULL, PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc)
+		rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
+				  PGRES_COMMAND_OK, NULL, err, es);
 	for (unsigned i = 0; rc == 0 && i < repl_migration_count; i++) {
 		const struct repl_migration *m = &repl_migrations[i];
 		char version[24];
@@ -227,7 +260,7 @@ int repl__migrate(repl *r, char *err, size_t es)
 		if (!rc)
 			rc = repl__pg_run(
 				c, "schema_migrations",
-				"SELECT 1 FROM schema_migrations WHERE version = $1",
+				"SELECT 1 FROM bookd.schema_migrations WHERE version = $1",
 				1, p, PGRES_TUPLES_OK, &res, err, es);
 		if (rc)
 			break;
@@ -249,10 +282,10 @@ int repl__migrate(repl *r, char *err, size_t es)
 			return rc;
 		}
 		PQclear(res);
-		rc = repl__pg_run(
-			c, "schema_migrations",
-			"INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-			2, p, PGRES_COMMAND_OK, NULL, err, es);
+		rc = repl__pg_run(c, "schema_migrations",
+				  "INSERT INTO bookd.schema_migrations (version, name)"
+				  " VALUES ($1, $2)",
+				  2, p, PGRES_COMMAND_OK, NULL, err, es);
 		if (!rc)
 			rc = repl__pg_run(c, "COMMIT", "COMMIT", 0, NULL,
 					  PGRES_COMMAND_OK, NULL, err, es);

@@ -154,7 +154,7 @@ static int streams_load(repl *r, char *err, size_t es)
 
 	rc = repl__pg_run(
 		r->conn[0], "replication_state",
-		"SELECT u.v, s.streams IS NULL FROM replication_state s,"
+		"SELECT u.v, s.streams IS NULL FROM bookd.replication_state s,"
 		" unnest(coalesce(s.streams, ARRAY[s.applied_lsn]))"
 		" WITH ORDINALITY u(v, i) WHERE s.log_id = $1 ORDER BY u.i",
 		1, p, PGRES_TUPLES_OK, &res, err, es);
@@ -195,7 +195,7 @@ static int streams_load(repl *r, char *err, size_t es)
 	snprintf(v_s, sizeof(v_s), "%" PRIu64, r->stream_lsn[0]);
 	rc = repl__pg_update_one(
 		r->conn[0], "replication_state",
-		"UPDATE replication_state SET streams ="
+		"UPDATE bookd.replication_state SET streams ="
 		" array_fill($3::bigint, ARRAY[$2::int]) WHERE log_id = $1"
 		" AND applied_lsn = $3::bigint AND coalesce(streams,"
 		" ARRAY[applied_lsn]) <@ ARRAY[$3::bigint]",
@@ -239,7 +239,7 @@ int repl__session_open(repl *r, char *err, size_t es)
 	if (!rc)
 		rc = repl__pg_run(
 			r->conn[0], "replication_state",
-			"INSERT INTO replication_state (log_id, streams)"
+			"INSERT INTO bookd.replication_state (log_id, streams)"
 			" VALUES ($1, '{0}') ON CONFLICT (log_id) DO NOTHING",
 			1, p, PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc)

@@ -236,7 +236,7 @@ static const char sql_event_update[] =
  * 0007): their own row is gone, their bookings still apply. */
 static const char sql_event_archived[] =
 	"SELECT count(*) FROM s_event x WHERE x.needs_update"
-	" AND EXISTS (SELECT 1 FROM archived_class_events a WHERE a.id = x.id)"
+	" AND EXISTS (SELECT 1 FROM bookd.archived_class_events a WHERE a.id = x.id)"
 	" AND NOT EXISTS (SELECT 1 FROM class_events c WHERE c.id = x.id)";
 
 static const char sql_customers_new[] =
@@ -336,14 +336,14 @@ static const char sql_notify[] =
  * stream has: the first statement locks the row, so the second sees the
  * other streams' committed moves. */
 static const char sql_state_stream[] =
-	"UPDATE replication_state SET streams[$2::int] = $3::bigint,"
+	"UPDATE bookd.replication_state SET streams[$2::int] = $3::bigint,"
 	" updated_at = now() WHERE log_id = $1 AND streams[$2::int] = $4::bigint";
 static const char sql_state_min[] =
-	"UPDATE replication_state SET applied_lsn ="
+	"UPDATE bookd.replication_state SET applied_lsn ="
 	" (SELECT min(v) FROM unnest(streams) v) WHERE log_id = $1";
 /* A resync's batch moves every stream at once ($3 NULL: the guard only). */
 static const char sql_state_all[] =
-	"UPDATE replication_state SET streams = CASE WHEN $3::bigint IS NULL"
+	"UPDATE bookd.replication_state SET streams = CASE WHEN $3::bigint IS NULL"
 	" THEN streams ELSE array_fill($3::bigint, ARRAY[cardinality(streams)]) END,"
 	" applied_lsn = coalesce($3::bigint, applied_lsn), updated_at = now()"
 	" WHERE log_id = $1 AND streams = $2::bigint[]";

@@ -11,7 +11,8 @@
 -- before its customer. Integrity is the core's; the tests check it with
 -- queries (e.g. the seed's booking-conflicts query).
 
-CREATE TABLE IF NOT EXISTS schema_migrations (
+CREATE SCHEMA IF NOT EXISTS bookd;
+CREATE TABLE IF NOT EXISTS bookd.schema_migrations (
   version    bigint PRIMARY KEY,
   name       text,
   applied_at timestamptz NOT NULL DEFAULT now()
@@ -19,7 +20,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 -- Exactly-once apply: the replicator stores the position it applied up to in
 -- the same transaction as the rows. One row per log (node and lane).
-CREATE TABLE IF NOT EXISTS replication_state (
+CREATE TABLE IF NOT EXISTS bookd.replication_state (
   log_id      text PRIMARY KEY,
   applied_lsn bigint NOT NULL DEFAULT 0 CHECK (applied_lsn >= 0),
   updated_at  timestamptz NOT NULL DEFAULT now()

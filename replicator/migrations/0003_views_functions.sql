@@ -332,7 +332,7 @@ BEGIN
            'log_id', log_id, 'applied_lsn', applied_lsn, 'updated_at', updated_at,
            'seconds_since_update', round(extract(epoch FROM now() - updated_at)::numeric, 1))
            ORDER BY log_id), '[]')
-    INTO repl FROM replication_state;
+    INTO repl FROM bookd.replication_state;
 
   ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
 
@@ -524,7 +524,7 @@ AS $$
     'booking_performance', get_booking_performance_summary(1)->'overall',
     'replication', coalesce((SELECT jsonb_agg(jsonb_build_object(
                  'log_id', log_id, 'applied_lsn', applied_lsn, 'updated_at', updated_at)
-                 ORDER BY log_id) FROM replication_state), '[]'::jsonb),
+                 ORDER BY log_id) FROM bookd.replication_state), '[]'::jsonb),
     'estimated_rows', (SELECT jsonb_object_agg(c.relname, greatest(c.reltuples, 0)::bigint)
                          FROM pg_class c
                         WHERE c.oid IN (to_regclass('registrations'), to_regclass('customers'),

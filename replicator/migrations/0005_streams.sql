@@ -7,5 +7,5 @@
 -- their minimum, what every stream has. After a crash between the streams'
 -- commits, each stream skips the records it has. A row from before this
 -- migration (streams NULL) is at applied_lsn on every stream.
-ALTER TABLE replication_state ADD COLUMN IF NOT EXISTS streams bigint[]
+ALTER TABLE bookd.replication_state ADD COLUMN IF NOT EXISTS streams bigint[]
   CHECK (cardinality(streams) BETWEEN 1 AND 64 AND 0 <= ALL (streams));

@@ -8,7 +8,7 @@
 # a fresh database `bookd_schema_test_<pid>` created next to DATABASE_URL's and
 # dropped at the end (BOOKD_SCHEMA_KEEP_DB=1 keeps it), so it never touches
 # existing data. Applies the migrations twice through a tiny runner (one
-# transaction per file, versions recorded in schema_migrations), then each file
+# transaction per file, versions recorded in bookd.schema_migrations), then each file
 # once more by hand (every statement is safe to rerun), loads a small data set
 # (2 orgs, 3 months of events, bookings, waitlists, payments, metrics), runs the
 # seed's Debug Queries and Dashboard Queries verbatim, refreshes the
@@ -77,20 +77,23 @@ fails() { # fails <name> <sql>: the statement must be refused
 
 # ---- The migration runner ------------------------------------------------------
 # What the replicator does at start-up: each NNNN_name.sql not yet recorded in
-# schema_migrations is applied in one transaction together with its record.
+# bookd.schema_migrations is applied in one transaction together with its
+# record (a fresh database: the replicator's bootstrap, which also moves a
+# schema_migrations of bookd's from public, is tested by test_schema_bookd).
 apply_migrations() {
   local f base version count=0
-  sql -c "CREATE TABLE IF NOT EXISTS schema_migrations (
+  sql -c "CREATE SCHEMA IF NOT EXISTS bookd" \
+      -c "CREATE TABLE IF NOT EXISTS bookd.schema_migrations (
             version bigint PRIMARY KEY, name text,
             applied_at timestamptz NOT NULL DEFAULT now())" || return 1
   for f in "$migrations"/[0-9]*.sql; do
     base=$(basename "$f" .sql)
     version=$((10#${base%%_*}))
-    if [ -n "$(val "SELECT 1 FROM schema_migrations WHERE version = $version")" ]; then
+    if [ -n "$(val "SELECT 1 FROM bookd.schema_migrations WHERE version = $version")" ]; then
       continue
     fi
     sql --single-transaction -f "$f" \
-      -c "INSERT INTO schema_migrations (version, name) VALUES ($version, '$base')" \
+      -c "INSERT INTO bookd.schema_migrations (version, name) VALUES ($version, '$base')" \
       >/dev/null || { echo "migration $base failed"; return 1; }
     count=$((count + 1))
   done
@@ -104,8 +107,8 @@ else bad "migrations: first run ($out)"; echo "schema: $passed passed, $failed f
 out=$(apply_migrations); rc=$?
 if [ $rc -eq 0 ] && [ "$out" = 0 ]; then ok "migrations: second run applies nothing"
 else bad "migrations: second run ($out)"; fi
-eq "schema_migrations records every file" \
-  "SELECT count(*) FROM schema_migrations" "$nfiles"
+eq "bookd.schema_migrations records every file" \
+  "SELECT count(*) FROM bookd.schema_migrations" "$nfiles"
 rerun_ok=1
 for f in "$migrations"/[0-9]*.sql; do
   sql --single-transaction -f "$f" >/dev/null || { rerun_ok=0; echo "rerun of $f failed"; }
@@ -291,9 +294,9 @@ INSERT INTO health_checks (check_name, status, details, checked_at, response_tim
   ('replication', 'warning', '{"lag_records": 1200}', now() - interval '1 minute', 12);
 
 -- exactly-once position, as the replicator writes it
-INSERT INTO replication_state (log_id, applied_lsn) VALUES ('node1/lane0', 4096)
+INSERT INTO bookd.replication_state (log_id, applied_lsn) VALUES ('node1/lane0', 4096)
 ON CONFLICT (log_id) DO UPDATE SET applied_lsn = EXCLUDED.applied_lsn, updated_at = now();
-INSERT INTO replication_state (log_id, applied_lsn) VALUES ('node1/lane0', 8192)
+INSERT INTO bookd.replication_state (log_id, applied_lsn) VALUES ('node1/lane0', 8192)
 ON CONFLICT (log_id) DO UPDATE SET applied_lsn = EXCLUDED.applied_lsn, updated_at = now();
 SQL
 }
@@ -313,7 +316,7 @@ eq "upsert by (id, start_at) updates in place" \
    ON CONFLICT (id, start_at) DO UPDATE SET title = EXCLUDED.title || '', updated_at = now();
    SELECT count(*) FROM class_events WHERE id = 1" 1
 eq "replication_state keeps one position per log" \
-  "SELECT applied_lsn FROM replication_state WHERE log_id = 'node1/lane0'" 8192
+  "SELECT applied_lsn FROM bookd.replication_state WHERE log_id = 'node1/lane0'" 8192
 eq "bookings in all six statuses exist" \
   "SELECT count(DISTINCT status) FROM registrations" 6
 fails "overbooking is refused (reg_count + held_count > capacity)" \

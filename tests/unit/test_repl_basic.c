@@ -18,6 +18,7 @@
  *
  * PostgreSQL, the node, compare and main: repl_test.h.
  */
+#include "migrations.h"
 #include "repl_test.h"
 
 CHECK_TEST_FN(test_basic)
@@ -51,7 +52,7 @@ CHECK_TEST_FN(test_basic)
 	x.c = pg_open(x.conninfo);
 	CHECK(x.c != NULL);
 	compare(x.n, x.c, true);
-	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM bookd.replication_state") ==
 	      (int64_t)x.lsn);
 
 	/* The whole log in one transaction (events created and booked in
@@ -120,7 +121,12 @@ CHECK_TEST_FN(test_basic)
 	/* A restart: migrations once, resumes where it was. */
 	x.lsn = random_ops(x.n, x.events, 500);
 	x.r = start_caught_up(x.n, x.conninfo, 10000, x.lsn);
-	CHECK(q_int(x.c, "SELECT count(*) FROM schema_migrations") == 7);
+	CHECK(q_int(x.c, "SELECT count(*) FROM bookd.schema_migrations") ==
+	      (int64_t)repl_migration_count);
+	CHECK(q_int(x.c,
+		    "SELECT count(*) FROM pg_tables WHERE schemaname ="
+		    " 'public' AND tablename IN ('schema_migrations',"
+		    " 'replication_state', 'archived_class_events')") == 0);
 	compare(x.n, x.c, true);
 	repl_stop(x.r);
 	PQfinish(x.c);

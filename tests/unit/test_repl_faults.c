@@ -64,10 +64,10 @@ CHECK_TEST_FN(test_kill9)
 		 * created replication_state: -2 then, not a failed query. */
 		printf("  cycle %d: killed at applied_lsn %" PRId64 "\n", cycle,
 		       q_int(x.c,
-			     "SELECT (to_regclass('replication_state') IS NULL)::int")
+			     "SELECT (to_regclass('bookd.replication_state') IS NULL)::int")
 			       ? -2
 			       : q_int(x.c,
-				       "SELECT applied_lsn FROM replication_state"));
+				       "SELECT applied_lsn FROM bookd.replication_state"));
 		PQfinish(x.c);
 	}
 	x.n = open_node(1 << 20, 0);
@@ -112,7 +112,7 @@ CHECK_TEST_FN(test_stop)
 	CHECK(strstr(x.st.error, "batch LSN") != NULL);
 	CHECK(strstr(x.st.error, "registrations_pkey") != NULL);
 	CHECK(x.st.applied_lsn >= before && x.st.applied_lsn < b.lsn);
-	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM bookd.replication_state") ==
 	      (int64_t)x.st.applied_lsn);
 	printf("  stopped at %" PRIu64 ": %s\n", x.st.applied_lsn, x.st.error);
 	repl_stop(x.r);
@@ -139,7 +139,7 @@ CHECK_TEST_FN(test_moved)
 	at = x.lsn;
 	x.c = pg_open(x.conninfo);
 	PQclear(q(x.c,
-		  "UPDATE replication_state SET streams = array_fill(%" PRIu64
+		  "UPDATE bookd.replication_state SET streams = array_fill(%" PRIu64
 		  "::bigint, ARRAY[cardinality(streams)])",
 		  at + 1));
 	x.lsn = random_ops(x.n, x.events, 100);
@@ -149,12 +149,12 @@ CHECK_TEST_FN(test_moved)
 	CHECK(strstr(x.st.error, "another replicator applies this log") !=
 	      NULL);
 	printf("  stopped: %s\n", x.st.error);
-	CHECK(q_int(x.c, "SELECT applied_lsn FROM replication_state") ==
+	CHECK(q_int(x.c, "SELECT applied_lsn FROM bookd.replication_state") ==
 	      (int64_t)at);
 	repl_stop(x.r);
 
 	PQclear(q(x.c,
-		  "UPDATE replication_state SET streams = array_fill(%" PRIu64
+		  "UPDATE bookd.replication_state SET streams = array_fill(%" PRIu64
 		  "::bigint, ARRAY[cardinality(streams)])",
 		  at));
 	x.r = start_caught_up(x.n, x.conninfo, 100, x.lsn);

@@ -37,7 +37,7 @@ static struct positions positions(PGconn *c)
 	struct positions s = { -1, -1, -1, -1, -1 };
 	PGresult *res =
 		q(c, "SELECT applied_lsn, min(v), max(v), count(DISTINCT v),"
-		     " count(v) FROM replication_state, unnest(streams) v"
+		     " count(v) FROM bookd.replication_state, unnest(streams) v"
 		     " GROUP BY log_id, applied_lsn");
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -281,9 +281,9 @@ CHECK_TEST_FN(test_streams)
 
 	/* A row from before streams: all at applied_lsn, set to the count. */
 	repl_stop(x.r);
-	PQclear(q(x.c, "UPDATE replication_state SET streams = NULL"));
+	PQclear(q(x.c, "UPDATE bookd.replication_state SET streams = NULL"));
 	CHECK(q_int(x.c,
-		    "SELECT count(*) FROM replication_state WHERE streams IS NULL"
+		    "SELECT count(*) FROM bookd.replication_state WHERE streams IS NULL"
 		    " AND applied_lsn = %" PRIu64,
 		    x.lsn) == 1);
 	x.r = restart_streams(x.n, x.c, x.conninfo, x.events, 2, &x.lsn);
@@ -360,7 +360,7 @@ CHECK_TEST_FN(test_archive)
 	CHECK(q_int(x.c, "SELECT count(*) FROM class_events WHERE id = 1") ==
 	      0);
 	CHECK(q_int(x.c,
-		    "SELECT count(*) FROM archived_class_events WHERE"
+		    "SELECT count(*) FROM bookd.archived_class_events WHERE"
 		    " archived_in = '%s'",
 		    gone) == archived);
 	CHECK(q_int(x.c, "SELECT count(*) FROM %s", gone) == archived);
@@ -370,7 +370,7 @@ CHECK_TEST_FN(test_archive)
 		    gone) == 0);
 	res = PQexec(x.c,
 		     "SELECT archive_class_events_month(start_at::date)"
-		     " FROM archived_class_events WHERE id = 1"); /* again */
+		     " FROM bookd.archived_class_events WHERE id = 1"); /* again */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
 	PQclear(res);
 
