@@ -75,6 +75,7 @@
 #include <openssl/params.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
@@ -803,6 +804,7 @@ struct auth__kind {
 	double rate, burst; /* rate 0: no limit, no table */
 	struct auth__bucket *buckets;
 	struct auth__stripe stripes[AUTH__STRIPE_COUNT];
+	_Atomic uint64_t refused; /* on the refusing path only */
 };
 
 struct auth_limiter {
@@ -936,6 +938,9 @@ bool auth_limit_take(struct auth_limiter *l, enum auth_limit_kind kind,
 	wait_s = (1.0 - b->tokens) / kd->rate;
 	pthread_mutex_unlock(&kd->stripes[index % AUTH__STRIPE_COUNT].mu);
 
+	if (!allowed)
+		atomic_fetch_add_explicit(&kd->refused, 1,
+					  memory_order_relaxed);
 	if (!allowed && retry_after_s) {
 		uint32_t s = AUTH__RETRY_AFTER_S_MAX;
 
@@ -949,6 +954,29 @@ bool auth_limit_take(struct auth_limiter *l, enum auth_limit_kind kind,
 		ASSERT(*retry_after_s >= 1);
 	}
 	return allowed;
+}
+
+void auth_limit_refusals(const struct auth_limiter *l,
+			 uint64_t out[AUTH_LIMIT_KIND_COUNT])
+{
+	struct auth_limiter *m = (struct auth_limiter *)l; /* atomics */
+
+	for (unsigned i = 0; i < AUTH_LIMIT_KIND_COUNT; i++)
+		out[i] = atomic_load_explicit(&m->kinds[i].refused,
+					      memory_order_relaxed);
+}
+
+const char *auth_limit_kind_name(enum auth_limit_kind kind)
+{
+	static const char *const names[AUTH_LIMIT_KIND_COUNT] = {
+		[AUTH_LIMIT_ADDRESS] = "address",
+		[AUTH_LIMIT_KEY] = "key",
+		[AUTH_LIMIT_CUSTOMER] = "customer",
+		[AUTH_LIMIT_SERVICE] = "service",
+	};
+
+	ASSERT((unsigned)kind < AUTH_LIMIT_KIND_COUNT);
+	return names[kind];
 }
 
 uint64_t auth_limit_key(const void *p, size_t n)

@@ -166,6 +166,12 @@ void auth_limiter_free(struct auth_limiter *l);
  * *retry_after_s says when to come back (>= 1). */
 bool auth_limit_take(struct auth_limiter *l, enum auth_limit_kind kind,
 		     uint64_t key, core_time now, uint32_t *retry_after_s);
+/* Requests refused so far, by the limit that refused them. */
+void auth_limit_refusals(const struct auth_limiter *l,
+			 uint64_t out[AUTH_LIMIT_KIND_COUNT]);
+/* The limit's name in /metrics ("address", "key", "customer",
+ * "service"). */
+const char *auth_limit_kind_name(enum auth_limit_kind kind);
 /* A string key (bearer token, customer id) as a limiter key. */
 uint64_t auth_limit_key(const void *p, size_t n);
 

@@ -149,6 +149,94 @@ static void sample_u64(struct jw *w, const char *name, const char *label,
 	jw_rawf(w, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, value, v);
 }
 
+/* One histogram's samples: its buckets (counts per bucket, not
+ * cumulative) summed into Prometheus' cumulative ones, le from le(i) (the
+ * last bucket +Inf), then _sum and _count (the +Inf bucket's, so they
+ * always agree). labels: "" or the series' other labels with a trailing
+ * comma (op="book",). */
+static void histogram(struct jw *w, const char *name, const char *labels,
+		      const uint64_t *buckets, unsigned count,
+		      double (*le)(unsigned), double sum)
+{
+	uint64_t cum = 0;
+	size_t n = strlen(labels);
+
+	ASSERT(count >= 2);
+	ASSERT(n == 0 || labels[n - 1] == ',');
+	for (unsigned i = 0; i < count; i++) {
+		char bound[32] = "+Inf";
+
+		cum += buckets[i];
+		if (i < count - 1)
+			snprintf(bound, sizeof(bound), "%g", le(i));
+		jw_rawf(w, "%s_bucket{%sle=\"%s\"} %" PRIu64 "\n", name, labels,
+			bound, cum);
+	}
+	if (n == 0) {
+		jw_rawf(w, "%s_sum %.9g\n%s_count %" PRIu64 "\n", name, sum,
+			name, cum);
+		return;
+	}
+	jw_rawf(w, "%s_sum{%.*s} %.9g\n", name, (int)n - 1, labels, sum);
+	jw_rawf(w, "%s_count{%.*s} %" PRIu64 "\n", name, (int)n - 1, labels,
+		cum);
+}
+
+static double lat_le_s(unsigned i)
+{
+	return (double)srv_lat_bucket_le_us(i) / 1e6;
+}
+
+static double batch_le(unsigned i) { return (double)wal_batch_bucket_le(i); }
+
+/* bookd_request_duration_seconds{op,protocol}: from a request taken to
+ * its answer decided and durable, each (op, protocol) seen so far. */
+static void request_histograms(struct jw *w, const struct srv_status *st)
+{
+	metric(w, "bookd_request_duration_seconds", "histogram",
+	       "time from a request read to its answer ready (decided and "
+	       "durable), by operation and protocol");
+	for (int op = 1; op < CORE_OP_COUNT; op++)
+		for (unsigned p = 0; p < SRV_PROTO_COUNT; p++) {
+			const uint64_t *b = st->req_buckets[op][p];
+			char labels[96];
+			uint64_t any = 0;
+
+			for (unsigned i = 0; i < SRV_LAT_BUCKET_COUNT; i++)
+				any |= b[i];
+			if (!any)
+				continue;
+			snprintf(labels, sizeof(labels),
+				 "op=\"%s\",protocol=\"%s\",",
+				 core_op_name((enum core_op)op),
+				 srv_proto_label(p));
+			histogram(w, "bookd_request_duration_seconds", labels,
+				  b, SRV_LAT_BUCKET_COUNT, lat_le_s,
+				  (double)st->req_ns_total[op][p] / 1e9);
+		}
+}
+
+/* process_*: as Prometheus' client libraries name them. */
+static void process_metrics(struct jw *w, const struct srv_status *st)
+{
+	const struct proc_stats *p = &st->proc;
+
+	metric(w, "process_cpu_seconds_total", "counter",
+	       "user and system CPU time spent in seconds");
+	jw_rawf(w, "process_cpu_seconds_total %.2f\n", p->cpu_seconds);
+	metric(w, "process_start_time_seconds", "gauge",
+	       "start time of the process since unix epoch in seconds");
+	jw_rawf(w, "process_start_time_seconds %.2f\n", p->start_time_seconds);
+	metric_u64(w, "process_resident_memory_bytes", "gauge",
+		   "resident memory size in bytes", p->resident_bytes);
+	metric_u64(w, "process_virtual_memory_bytes", "gauge",
+		   "virtual memory size in bytes", p->virtual_bytes);
+	metric_u64(w, "process_open_fds", "gauge",
+		   "number of open file descriptors", p->open_fds);
+	metric_u64(w, "process_max_fds", "gauge",
+		   "maximum number of open file descriptors", p->max_fds);
+}
+
 /* The log syncs' latency as a Prometheus histogram: cumulative buckets
  * (le in seconds), their sum and count (the +Inf bucket's). */
 static void sync_histogram(struct jw *w, const struct srv_status *st)
@@ -173,6 +261,11 @@ static void sync_histogram(struct jw *w, const struct srv_status *st)
 void http_metrics_text(struct jw *w, const struct srv_status *st)
 {
 	metric_u64(w, "bookd_up", "gauge", "1 while bookd serves", 1);
+	metric(w, "bookd_build_info", "gauge",
+	       "the version and build type of this bookd (always 1)");
+	jw_rawf(w, "bookd_build_info{version=\"%s\",build_type=\"%s\"} 1\n",
+		BOOKD_VERSION, BOOKD_BUILD_TYPE);
+	process_metrics(w, st);
 	metric(w, "bookd_start_time_seconds", "gauge", "start time, Unix");
 	jw_rawf(w, "bookd_start_time_seconds %.3f\n", st->started_at / 1e3);
 	metric_u64(w, "bookd_shards", "gauge", "core shards", st->shard_count);
@@ -180,6 +273,11 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   st->thread_count);
 	metric_u64(w, "bookd_connections", "gauge", "open connections",
 		   st->conn_count);
+	metric(w, "bookd_connections_open", "gauge",
+	       "open connections by protocol");
+	for (unsigned p = 0; p < SRV_PROTO_COUNT; p++)
+		sample_u64(w, "bookd_connections_open", "protocol",
+			   srv_proto_label(p), st->conn_by_proto[p]);
 	metric(w, "bookd_connections_refused_total", "counter",
 	       "connections closed at accept (docs/operations.md)");
 	sample_u64(w, "bookd_connections_refused_total", "reason",
@@ -202,6 +300,13 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	}
 	metric_u64(w, "bookd_rate_limited_total", "counter",
 		   "requests refused by rate limits", st->rate_limited_total);
+	metric(w, "bookd_rate_limit_refusals_total", "counter",
+	       "requests refused, by the limit that refused them "
+	       "(docs/operations.md)");
+	for (unsigned k = 0; k < AUTH_LIMIT_KIND_COUNT; k++)
+		sample_u64(w, "bookd_rate_limit_refusals_total", "limit",
+			   auth_limit_kind_name((enum auth_limit_kind)k),
+			   st->rate_refused[k]);
 	metric(w, "bookd_operations_total", "counter", "core operations");
 	for (int i = 1; i < CORE_OP_COUNT; i++)
 		sample_u64(w, "bookd_operations_total", "op",
@@ -220,14 +325,15 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		   st->wal_bytes_written);
 	metric_u64(w, "bookd_wal_fsync_total", "counter", "log syncs",
 		   st->wal_sync_count);
-	metric(w, "bookd_wal_fsync_seconds_total", "counter",
-	       "time in log syncs");
-	jw_rawf(w, "bookd_wal_fsync_seconds_total %.6f\n",
-		st->wal_sync_ns_total / 1e9);
 	metric(w, "bookd_wal_fsync_seconds_max", "gauge", "longest log sync");
 	jw_rawf(w, "bookd_wal_fsync_seconds_max %.6f\n",
 		st->wal_sync_ns_max / 1e9);
 	sync_histogram(w, st);
+	metric(w, "bookd_wal_batch_records", "histogram",
+	       "records per batch the log's writer wrote (group commit)");
+	histogram(w, "bookd_wal_batch_records", "", st->wal_batch_buckets,
+		  WAL_BATCH_BUCKET_COUNT, batch_le,
+		  (double)st->wal_batch_records_total);
 	metric_u64(w, "bookd_wal_failing", "gauge",
 		   "1 while writes are refused", st->wal_error ? 1 : 0);
 	metric(w, "bookd_replication_state", "gauge",
@@ -242,4 +348,5 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	       "age of the oldest record not yet in PostgreSQL");
 	jw_rawf(w, "bookd_replication_lag_seconds %.3f\n",
 		st->repl_lag_seconds);
+	request_histograms(w, st);
 }

@@ -157,6 +157,8 @@ static void conn_release(struct conn *c)
 	t->conn_free = conn_index(t, c);
 	t->conn_count--;
 	atomic_fetch_sub_explicit(&t->conn_gauge, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&t->conn_by_proto[proto_id(c->proto)], 1,
+				  memory_order_relaxed);
 }
 
 /* Stops the connection; the slot goes once nothing refers to it. */
@@ -269,14 +271,19 @@ void pend_ready(struct net_thread *t, uint32_t i)
 void count_op(struct net_thread *t, struct pending *p)
 {
 	enum core_op op = p->req.op;
+	uint64_t ns = mono_ns() - p->started_ns;
+	unsigned b = 0;
 
-	if (op > CORE_OP_NONE && op < CORE_OP_COUNT) {
-		atomic_fetch_add_explicit(&t->ops_total[op], 1,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&t->ops_ns_total[op],
-					  mono_ns() - p->started_ns,
-					  memory_order_relaxed);
-	}
+	if (op <= CORE_OP_NONE || op >= CORE_OP_COUNT)
+		return;
+	ASSERT(p->proto < SRV_PROTO_COUNT);
+	while (b < SRV_LAT_BUCKET_COUNT - 1 &&
+	       ns > srv_lat_bucket_le_us(b) * 1000)
+		b++;
+	stat_add(&t->ops_total[op], 1);
+	stat_add(&t->ops_ns_total[op], ns);
+	stat_add(&t->lat_buckets[op][p->proto][b], 1);
+	stat_add(&t->lat_ns_total[op][p->proto], ns);
 }
 
 /* Appends slot i to the list *head..*tail (the durable wait or the
@@ -442,6 +449,7 @@ int srv_submit(struct srv_conn *sc, const struct core_req *req, const void *ctx,
 	p->ctx_size = ctx_size;
 	memcpy(p->ctx, ctx, ctx_size);
 	p->started_ns = mono_ns();
+	p->proto = (uint8_t)proto_id(c->proto);
 	fifo_append(c, i);
 	if (op_is_shard(req->op)) {
 		if (t->backlog_head != NIL || !try_submit(t, i))

@@ -60,6 +60,7 @@ struct pending {
 	uint32_t next;	/* next in the connection's FIFO, or free list */
 	uint32_t dnext; /* next in the durability list, or the backlog */
 	int rc;
+	uint8_t proto; /* enum srv_proto_id of the request's connection */
 	uint64_t started_ns;
 	struct core_req req;
 	struct core_resp resp;
@@ -152,10 +153,15 @@ struct net_thread {
 	/* Slow workers' answers, under s->slow_lock. */
 	struct slow_job *slow_done;
 
-	/* Counters, read by srv_status_get from other threads. */
+	/* Counters, read by srv_status_get from other threads; written by
+	 * this thread only (stat_add: no locked instruction, no line shared
+	 * with another network thread's counters). */
 	_Atomic uint64_t requests_total, responses[6];
 	_Atomic uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
-	_Atomic uint64_t conn_gauge;
+	_Atomic uint64_t lat_buckets[CORE_OP_COUNT][SRV_PROTO_COUNT]
+				    [SRV_LAT_BUCKET_COUNT];
+	_Atomic uint64_t lat_ns_total[CORE_OP_COUNT][SRV_PROTO_COUNT];
+	_Atomic uint64_t conn_gauge, conn_by_proto[SRV_PROTO_COUNT];
 	_Atomic uint64_t refused_address, refused_full, request_timeouts;
 };
 
@@ -191,6 +197,20 @@ struct srv {
 };
 
 /* ---- small things ---- */
+
+/* A counter of this thread's (only its owner writes it): a relaxed load
+ * and store, a plain add, where fetch_add would be a locked one. */
+static inline void stat_add(_Atomic uint64_t *x, uint64_t v)
+{
+	atomic_store_explicit(x,
+			      atomic_load_explicit(x, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static inline unsigned proto_id(const struct srv_proto *p)
+{
+	return p == &srv_bin_proto ? SRV_PROTO_BINARY : SRV_PROTO_HTTP;
+}
 
 static inline uint64_t mono_ns(void)
 {

@@ -188,6 +188,8 @@ void on_accept(struct net_thread *t, struct listener *l, int res,
 	t->conn_count++;
 	ASSERT(t->conn_count <= t->conn_count_max);
 	atomic_fetch_add_explicit(&t->conn_gauge, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->conn_by_proto[proto_id(l->proto)], 1,
+				  memory_order_relaxed);
 	c->fd = res;
 	c->proto = l->proto;
 	c->addr_key = key;

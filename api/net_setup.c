@@ -380,6 +380,7 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	out->thread_count = s->thread_count;
 	out->shard_count = s->cfg.shard_count;
 	out->started_at = s->started_at;
+	proc_stats_read(&out->proc); /* what it could not read stays 0 */
 	if (s->node) {
 		wal_stats(node_wal(s->node), &ws);
 		out->wal_appended_lsn = ws.appended_lsn;
@@ -389,6 +390,10 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 		out->wal_sync_ns_max = ws.sync_ns_max;
 		memcpy(out->wal_sync_buckets, ws.sync_buckets,
 		       sizeof(out->wal_sync_buckets));
+		out->wal_batch_count = ws.batch_count;
+		out->wal_batch_records_total = ws.batch_records_total;
+		memcpy(out->wal_batch_buckets, ws.batch_buckets,
+		       sizeof(out->wal_batch_buckets));
 		out->wal_bytes_written = ws.bytes_written;
 		out->wal_error = wal_error(node_wal(s->node));
 	}
@@ -400,9 +405,14 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	out->repl_lag_bytes = rs.lag_bytes;
 	out->repl_lag_seconds = rs.lag_seconds;
 	out->rate_limited_total = atomic_load(&s->rate_limited);
+	if (s->limiter)
+		auth_limit_refusals(s->limiter, out->rate_refused);
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
 		out->conn_count += atomic_load(&t->conn_gauge);
+		for (unsigned k = 0; k < SRV_PROTO_COUNT; k++)
+			out->conn_by_proto[k] +=
+				atomic_load(&t->conn_by_proto[k]);
 		out->conn_refused_address += atomic_load(&t->refused_address);
 		out->conn_refused_full += atomic_load(&t->refused_full);
 		out->request_timeouts += atomic_load(&t->request_timeouts);
@@ -414,6 +424,14 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 			out->ops_total[k] += atomic_load(&t->ops_total[k]);
 			out->ops_ns_total[k] +=
 				atomic_load(&t->ops_ns_total[k]);
+			for (unsigned q = 0; q < SRV_PROTO_COUNT; q++) {
+				out->req_ns_total[k][q] +=
+					atomic_load(&t->lat_ns_total[k][q]);
+				for (unsigned b = 0; b < SRV_LAT_BUCKET_COUNT;
+				     b++)
+					out->req_buckets[k][q][b] += atomic_load(
+						&t->lat_buckets[k][q][b]);
+			}
 		}
 	}
 }

@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "core.h"
 #include "node.h"
+#include "proc_stats.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,10 +57,36 @@ struct srv_views {
 	struct core_booking_view *bookings; /* CUSTOMER_BOOKINGS */
 };
 
+/* The protocols, as /metrics labels them. */
+enum srv_proto_id { SRV_PROTO_HTTP = 0, SRV_PROTO_BINARY, SRV_PROTO_COUNT };
+
+static inline const char *srv_proto_label(unsigned id)
+{
+	return id == SRV_PROTO_BINARY ? "binary" : "http";
+}
+
+/* Request latency histograms (srv_status.req_buckets, /metrics'
+ * bookd_request_duration_seconds): bucket i counts the requests answered
+ * within srv_lat_bucket_le_us(i) µs (and after bucket i - 1's bound); the
+ * last one, SRV_LAT_BUCKET_COUNT - 1, the slower ones. */
+#define SRV_LAT_BUCKET_COUNT 18
+
+static inline uint64_t srv_lat_bucket_le_us(unsigned i)
+{
+	static const uint64_t le_us[SRV_LAT_BUCKET_COUNT - 1] = {
+		50,	100,	 250,	  500,	   1000,     2500,
+		5000,	10000,	 25000,	  50000,   100000,   250000,
+		500000, 1000000, 2500000, 5000000, 10000000,
+	};
+
+	return i < SRV_LAT_BUCKET_COUNT - 1 ? le_us[i] : UINT64_MAX;
+}
+
 /* Server-wide facts for /v1/admin/status, /metrics and /ready. */
 struct srv_status {
 	unsigned shard_count, thread_count;
 	uint64_t conn_count;
+	uint64_t conn_by_proto[SRV_PROTO_COUNT];
 	/* Connections closed at accept: their address had
 	 * conn_per_address_max, or the table was full; and requests (or first
 	 * requests) not whole within the request timeout. */
@@ -68,6 +95,8 @@ struct srv_status {
 	uint64_t wal_sync_count, wal_sync_ns_total, wal_sync_ns_max;
 	uint64_t wal_sync_buckets[WAL_SYNC_BUCKET_COUNT]; /* wal_stats' */
 	uint64_t wal_bytes_written;
+	uint64_t wal_batch_count, wal_batch_records_total;
+	uint64_t wal_batch_buckets[WAL_BATCH_BUCKET_COUNT]; /* wal_stats' */
 	int wal_error; /* 0 or -errno: writes refused */
 	/* Replication (DATABASE_URL): "disabled", "streaming", "catching_up"
 	 * or "down", and its lag. */
@@ -78,8 +107,16 @@ struct srv_status {
 	/* Counters since start. */
 	uint64_t requests_total, responses_by_class[6]; /* [status / 100] */
 	uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];
+	/* Each answered core request: op, protocol, latency bucket (not
+	 * cumulative), and the latencies' sum. */
+	uint64_t req_buckets[CORE_OP_COUNT][SRV_PROTO_COUNT]
+			    [SRV_LAT_BUCKET_COUNT];
+	uint64_t req_ns_total[CORE_OP_COUNT][SRV_PROTO_COUNT];
 	uint64_t rate_limited_total;
+	/* refusals by the limit that refused (enum auth_limit_kind) */
+	uint64_t rate_refused[AUTH_LIMIT_KIND_COUNT];
 	core_time started_at;
+	struct proc_stats proc; /* the process (process_* in /metrics) */
 };
 
 /* A protocol: one instance per connection kind (HTTP, binary). */

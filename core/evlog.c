@@ -21,8 +21,7 @@ static enum evlog_format evlog_fmt = EVLOG_LOGFMT;
 static enum evlog_level evlog_min = EVLOG_INFO;
 static int evlog_fd = 2;
 
-static const char *const level_names[] = { "debug", "info", "warn",
-					   "error" };
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 const char *evlog_level_name(enum evlog_level level)
 {
@@ -79,10 +78,7 @@ void evlog_set_fd(int fd)
 	evlog_fd = fd;
 }
 
-bool evlog_on(enum evlog_level level)
-{
-	return level >= evlog_min;
-}
+bool evlog_on(enum evlog_level level) { return level >= evlog_min; }
 
 /* ---- building a line ---- */
 
@@ -109,10 +105,7 @@ static void put_bytes(struct line *l, const char *s, size_t len)
 	ASSERT(l->n <= sizeof(l->b) - LINE_CLOSE);
 }
 
-static void put(struct line *l, const char *s)
-{
-	put_bytes(l, s, strlen(s));
-}
+static void put(struct line *l, const char *s) { put_bytes(l, s, strlen(s)); }
 
 static bool logfmt_bare(const char *v)
 {
@@ -176,8 +169,7 @@ static void put_field(struct line *l, const char *key, const char *v)
 		put_value(l, v);
 }
 
-static void start_line(struct line *l, enum evlog_level level,
-		       const char *msg)
+static void start_line(struct line *l, enum evlog_level level, const char *msg)
 {
 	struct timespec ts;
 	struct tm tm;

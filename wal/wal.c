@@ -619,6 +619,9 @@ void wal_stats(const wal *w, struct wal_stats *out)
 	out->durable_lsn = WAL_LOAD(durable_lsn);
 	out->batch_count = WAL_LOAD(st_batch_count);
 	out->batch_records_max = WAL_LOAD(st_batch_records_max);
+	out->batch_records_total = WAL_LOAD(st_batch_records_total);
+	for (unsigned i = 0; i < WAL_BATCH_BUCKET_COUNT; i++)
+		out->batch_buckets[i] = WAL_LOAD(st_batch_buckets[i]);
 	out->sync_count = WAL_LOAD(st_sync_count);
 	out->sync_ns_total = WAL_LOAD(st_sync_ns_total);
 	out->sync_ns_max = WAL_LOAD(st_sync_ns_max);

@@ -245,11 +245,23 @@ static inline uint64_t wal_sync_bucket_le_us(unsigned i)
 	return i < WAL_SYNC_BUCKET_COUNT - 1 ? le_us[i] : UINT64_MAX;
 }
 
+/* Records per written batch (wal_stats.batch_buckets), bounds as the
+ * syncs': bucket i counts the batches of at most wal_batch_bucket_le(i)
+ * records (1, 2, 4, ... 4096), the last one the larger ones. */
+#define WAL_BATCH_BUCKET_COUNT 14
+
+static inline uint64_t wal_batch_bucket_le(unsigned i)
+{
+	return i < WAL_BATCH_BUCKET_COUNT - 1 ? (uint64_t)1 << i : UINT64_MAX;
+}
+
 struct wal_stats {
 	uint64_t appended_lsn; /* last LSN handed out */
 	uint64_t durable_lsn;
 	uint64_t batch_count; /* writer turns that wrote something */
 	uint64_t batch_records_max;
+	uint64_t batch_records_total;			/* records written */
+	uint64_t batch_buckets[WAL_BATCH_BUCKET_COUNT]; /* of batch_count */
 	uint64_t sync_count;	/* fdatasyncs of log data */
 	uint64_t sync_ns_total; /* time spent in them */
 	uint64_t sync_ns_max;

@@ -246,6 +246,8 @@ struct wal {
 		st_sync_ns_total, st_sync_ns_max, st_bytes_written,
 		st_segment_count, st_append_wait_count;
 	_Atomic uint64_t st_sync_buckets[WAL_SYNC_BUCKET_COUNT];
+	_Atomic uint64_t st_batch_records_total;
+	_Atomic uint64_t st_batch_buckets[WAL_BATCH_BUCKET_COUNT];
 };
 
 /* ---- Shared helpers --------------------------------------------------- */

@@ -417,6 +417,27 @@ static void wal__fail(wal *w, int rc, const char *what)
 	wal__notify(w);
 }
 
+/* Only the writer adds: a load and a store, no locked instruction. */
+static void wal__stat_add(_Atomic uint64_t *x, uint64_t v)
+{
+	atomic_store_explicit(x,
+			      atomic_load_explicit(x, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+/* A batch written: its count, its records, their histogram. */
+static void wal__count_batch(wal *w, uint64_t records)
+{
+	unsigned b = 0;
+
+	while (b < WAL_BATCH_BUCKET_COUNT - 1 &&
+	       records > wal_batch_bucket_le(b))
+		b++;
+	wal__stat_add(&w->st_batch_buckets[b], 1);
+	wal__stat_add(&w->st_batch_records_total, records);
+	wal__stat_add(&w->st_batch_count, 1);
+}
+
 static void wal__count_sync(wal *w, uint64_t t0)
 {
 	uint64_t ns = wal__now_ns() - t0;
@@ -722,11 +743,7 @@ static void *wal__writer_main(void *arg)
 		rc = wal__write_batch(w, b, &what);
 		if (rc != 0)
 			break;
-		atomic_store_explicit(&w->st_batch_count,
-				      atomic_load_explicit(&w->st_batch_count,
-							   memory_order_relaxed) +
-					      1,
-				      memory_order_relaxed);
+		wal__count_batch(w, b->record_count);
 		records_max = atomic_load_explicit(&w->st_batch_records_max,
 						   memory_order_relaxed);
 		if (b->record_count > records_max)

@@ -54,9 +54,8 @@ CHECK_TEST_FN(test_logfmt)
 	CHECK_MSG(strstr(got, " level=info msg=\"bookd: generated 3 "
 			      "events\"\n") != NULL,
 		  "%s", got);
-	evlog_kv(EVLOG_WARN, "slow", "request_id", "t1-7", "path",
-		 "/v1/a b", "q", "say \"hi\"\n", "empty", "", "none", NULL,
-		 NULL);
+	evlog_kv(EVLOG_WARN, "slow", "request_id", "t1-7", "path", "/v1/a b",
+		 "q", "say \"hi\"\n", "empty", "", "none", NULL, NULL);
 	got = drain();
 	CHECK_MSG(strstr(got, " level=warn msg=slow request_id=t1-7 "
 			      "path=\"/v1/a b\" q=\"say \\\"hi\\\"\\n\" "
@@ -66,8 +65,8 @@ CHECK_TEST_FN(test_logfmt)
 	evlog(EVLOG_DEBUG, "not this");
 	evlog(EVLOG_ERROR, "this");
 	got = drain();
-	CHECK_MSG(strstr(got, "not this") == NULL && strstr(got, "this"),
-		  "%s", got);
+	CHECK_MSG(strstr(got, "not this") == NULL && strstr(got, "this"), "%s",
+		  got);
 	CHECK(!evlog_on(EVLOG_DEBUG) && evlog_on(EVLOG_INFO));
 }
 
@@ -92,8 +91,8 @@ CHECK_TEST_FN(test_refused)
 	char err[128];
 
 	CHECK(evlog_setup("xml", NULL, err, sizeof(err)) == -EINVAL);
-	CHECK_MSG(strstr(err, "BOOKD_LOG_FORMAT must be logfmt or json"),
-		  "%s", err);
+	CHECK_MSG(strstr(err, "BOOKD_LOG_FORMAT must be logfmt or json"), "%s",
+		  err);
 	CHECK(evlog_setup(NULL, "verbose", err, sizeof(err)) == -EINVAL);
 	CHECK_MSG(strstr(err, "BOOKD_LOG_LEVEL must be"), "%s", err);
 }
@@ -113,8 +112,8 @@ CHECK_TEST_FN(test_long)
 		evlog_kv(EVLOG_INFO, "long", "v", big, "after", "x", NULL);
 		got = drain();
 		n = strlen(got);
-		CHECK_MSG(n <= EVLOG_LINE_MAX && n > EVLOG_LINE_MAX - 8,
-			  "%zu", n);
+		CHECK_MSG(n <= EVLOG_LINE_MAX && n > EVLOG_LINE_MAX - 8, "%zu",
+			  n);
 		CHECK(strchr(got, '\n') == got + n - 1);
 		CHECK(strstr(got, "after") == NULL);
 		/* closed: ends in \"" (logfmt) or \""} (JSON) after an

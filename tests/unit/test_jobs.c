@@ -50,8 +50,8 @@ CHECK_TEST_FN(test_never_then_runs)
 	CHECK(!s.running && s.result == JOBS_OK && s.runs == 1);
 	CHECK(s.failures == 0 && strcmp(s.message, "refreshed") == 0);
 	CHECK(s.last_run_at_ms >= t0 && s.last_run_at_ms <= jobs_now_ms());
-	CHECK_MSG(s.duration_us >= 20000 && s.duration_us < 5000000,
-		  "%llu us", (unsigned long long)s.duration_us);
+	CHECK_MSG(s.duration_us >= 20000 && s.duration_us < 5000000, "%llu us",
+		  (unsigned long long)s.duration_us);
 	CHECK(s.next_run_at_ms == next + 1);
 
 	run = jobs_begin(JOBS_VIEW_REFRESH);
