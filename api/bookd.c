@@ -23,6 +23,7 @@
 #include "net.h"
 #include "node.h"
 #include "repl.h"
+#include "secrets.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -171,6 +172,14 @@ static void usage(FILE *f)
 			fprintf(f, " [%s]", flags[i].env);
 		fprintf(f, "\n");
 	}
+	fprintf(f,
+		"\nEvery secret may come from a file instead: NAME_FILE=PATH, "
+		"the file's\ncontent with one trailing newline stripped; "
+		"refused if the file is readable\nby group or others, or if "
+		"NAME is also set to another value. The secrets:");
+	for (const char *const *n = secret_names; *n; n++)
+		fprintf(f, "%s%s", (n - secret_names) % 4 ? ", " : "\n  ", *n);
+	fprintf(f, "\n");
 }
 
 static int parse_unsigned(const char *name, const char *s, unsigned lo,
@@ -189,6 +198,32 @@ static int parse_unsigned(const char *name, const char *s, unsigned lo,
 	}
 	*out = (unsigned)v;
 	ASSERT(*out >= lo && *out <= hi);
+	return 0;
+}
+
+/* Every secret through secret_resolve: its flag's (or variable's) value
+ * or its NAME_FILE's content; a secret no flag reads is still checked, and
+ * set as NAME for what reads it with getenv. */
+static int resolve_secrets(const char **val)
+{
+	char err[512];
+
+	for (const char *const *n = secret_names; *n; n++) {
+		const char *given = getenv(*n), **slot = NULL;
+
+		if (given && !*given)
+			given = NULL;
+		for (size_t i = 0; i < FLAG_COUNT; i++)
+			if (flags[i].env && !strcmp(flags[i].env, *n)) {
+				slot = &val[i];
+				given = val[i];
+			}
+		if (secret_resolve(*n, given, slot ? slot : &given, err,
+				   sizeof(err))) {
+			fprintf(stderr, "bookd: %s\n", err);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -335,6 +370,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		if (!val[i] && flags[i].env && getenv(flags[i].env) &&
 		    *getenv(flags[i].env))
 			val[i] = getenv(flags[i].env);
+	if (resolve_secrets(val))
+		return -EINVAL;
 
 	o->http_listen = val[0] ? val[0] : "127.0.0.1:8080";
 	o->binary_listen = val[1] ? val[1] : "127.0.0.1:7070";
