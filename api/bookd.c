@@ -17,6 +17,9 @@
  *
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
+ * SIGUSR1: a snapshot now (node_snapshot; scripts/backup.sh asks for one).
+ * Under systemd (svc.h): STATUS while recovering, READY=1 once listening,
+ * WATCHDOG=1 every tick, STOPPING=1 on SIGTERM.
  */
 #include "bookd_assert.h"
 #include "fields.h"
@@ -24,6 +27,7 @@
 #include "node.h"
 #include "repl.h"
 #include "secrets.h"
+#include "svc.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -830,6 +834,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -952,6 +957,7 @@ int main(int argc, char **argv)
 		cfg.sync == WAL_SYNC_FDATASYNC
 			? "fdatasync before every answer (group commit)"
 			: "write (page cache; not safe against power loss)");
+	svc_status("recovering the log in %s", o.data_dir);
 	rc = node_open(&cfg, &n, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "bookd: %s\n", err);
@@ -997,6 +1003,8 @@ int main(int argc, char **argv)
 	       net_http_address(srv), net_binary_address(srv), o.threads,
 	       o.shards,
 	       o.database_url ? "replicating" : "embedded (log only)");
+	svc_ready("serving: HTTP on http://%s, binary protocol on %s",
+		  net_http_address(srv), net_binary_address(srv));
 	if (o.demo) {
 		struct demo d;
 
@@ -1020,7 +1028,15 @@ int main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT) {
 			fprintf(stderr, "bookd: %s: draining\n",
 				sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			svc_stopping("draining");
 			break;
+		}
+		if (sig == SIGUSR1) {
+			fprintf(stderr, "bookd: SIGUSR1: snapshot\n");
+			rc = node_snapshot(n);
+			if (rc)
+				fprintf(stderr, "bookd: snapshot: %s\n",
+					strerror(-rc));
 		}
 		tick.now = srv_now();
 		core_call(port, &tick, &r);
@@ -1029,6 +1045,7 @@ int main(int argc, char **argv)
 			generate(port);
 			last_generate = tick.now;
 		}
+		svc_watchdog();
 	}
 	net_stop(srv, 5000);
 	repl_stop(glue.r);
