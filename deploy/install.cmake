@@ -6,8 +6,8 @@
 # seat with a client compiled against the installed pkg-config file.
 include(GNUInstallDirs)
 
-# bin/: the server, the CLI, the load harness.
-install(TARGETS bookd bookctl bookbench
+# bin/: the server, the CLI, the load harness, the backup tool.
+install(TARGETS bookd bookctl bookbench bookd-backup
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # The client library: shared (SONAME libbookd_client.so.0) and static, its
@@ -49,6 +49,10 @@ install(CODE "
   configure_file(\"${PROJECT_SOURCE_DIR}/deploy/bookd.service.in\"
                  \"${bookd_unit}\" @ONLY)")
 install(FILES ${bookd_unit} DESTINATION lib/systemd/system)
+# The backup and restore scripts (they find bookd-backup on PATH).
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/backup.sh
+        ${PROJECT_SOURCE_DIR}/scripts/restore.sh
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bookd/scripts)
 # bookbench's PostgreSQL baseline (bookbench --sql DIR, docs/benchmarks.md).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/bench/baseline
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bookd

@@ -304,6 +304,27 @@ int wal_snapshot_load(const char *dir, uint64_t *lsn, void **buf, size_t *size,
 void wal_close(wal *w);
 
 /*
+ * A consistent copy of the log in dir, which a running bookd may be
+ * writing (no lock taken), into dst (created, mode 0700; must not exist):
+ * DURABLE read first, then the snapshots, then the segments oldest first,
+ * the tail cut after its last whole record, and a DURABLE naming the
+ * copy's last record (wal_backup.c). The copy opens as a clean log with
+ * every record acknowledged before the call. -EEXIST, -EAGAIN (segments
+ * were removed behind a new snapshot while copying: call again), -EUCLEAN
+ * (dir's log is damaged), -errno; err says which file.
+ */
+struct wal_backup_info {
+	uint64_t snapshot_lsn; /* newest snapshot copied, 0: none */
+	uint32_t snapshot_count, segment_count;
+	uint64_t first_lsn, last_lsn; /* the segments': first and last LSN */
+	uint64_t durable_lsn;	      /* what DURABLE said at the start */
+	uint64_t tail_first_lsn, tail_end_off; /* the last segment copied */
+	uint64_t bytes;
+};
+int wal_backup(const char *dir, const char *dst, struct wal_backup_info *info,
+	       char *err, size_t err_size);
+
+/*
  * Fault injection for tests (SQLite aSyscall style): the log calls these
  * for segment and snapshot data. A NULL member means the real call; sc
  * must stay valid until replaced; NULL restores the real ones. Process-wide

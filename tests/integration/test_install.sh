@@ -76,7 +76,8 @@ fi
 ok "cmake --install --prefix /usr into a DESTDIR"
 pc=$(find "$root/usr/lib" -name bookd-client.pc | head -1)
 libdir=$(dirname "$(dirname "$pc")")
-for f in usr/bin/bookd usr/bin/bookctl usr/bin/bookbench \
+for f in usr/bin/bookd usr/bin/bookctl usr/bin/bookbench usr/bin/bookd-backup \
+         usr/share/bookd/scripts/backup.sh usr/share/bookd/scripts/restore.sh \
          usr/include/bookd_client.h usr/share/bookd/migrations/0001_schema.sql \
          usr/share/bookd/bookd.env.example usr/share/doc/bookd/operations.md \
          usr/lib/systemd/system/bookd.service; do
