@@ -58,8 +58,8 @@
 #define WAL_BACKUP_CHUNK (1u << 20)
 
 /* Reads all of file name in dir_fd into *buf (grown as needed). */
-static int read_whole(int dir_fd, const char *name, uint8_t **buf,
-		      size_t *cap, uint64_t *size)
+static int read_whole(int dir_fd, const char *name, uint8_t **buf, size_t *cap,
+		      uint64_t *size)
 {
 	struct stat st;
 	uint64_t off = 0;
@@ -72,7 +72,8 @@ static int read_whole(int dir_fd, const char *name, uint8_t **buf,
 		rc = -errno;
 		goto out_close;
 	}
-	if ((uint64_t)st.st_size > WAL_SEGMENT_SIZE_MAX + (uint64_t)(1u << 30)) {
+	if ((uint64_t)st.st_size >
+	    WAL_SEGMENT_SIZE_MAX + (uint64_t)(1u << 30)) {
 		rc = -EFBIG;
 		goto out_close;
 	}
@@ -239,8 +240,7 @@ static uint64_t listed_after(int dir_fd, uint64_t lsn, int *rc)
 
 /* Step 3: the segments, from the oldest listed on (wal_backup.c's top). */
 static int copy_segments(int src_fd, int dst_fd, struct wal_backup_info *info,
-			 uint8_t **buf, size_t *cap, char *err,
-			 size_t err_size)
+			 uint8_t **buf, size_t *cap, char *err, size_t err_size)
 {
 	uint64_t cur, later;
 	unsigned tries = 0;
@@ -354,7 +354,8 @@ int wal_backup(const char *dir, const char *dst, struct wal_backup_info *info,
 	fd = openat(src_fd, WAL_CKPT_NAME, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		if (pread(fd, &c, sizeof(c), 0) == (ssize_t)sizeof(c) &&
-		    c.magic == WAL_CKPT_MAGIC && c.checksum == wal__block_sum(&c))
+		    c.magic == WAL_CKPT_MAGIC &&
+		    c.checksum == wal__block_sum(&c))
 			info->durable_lsn = c.lsn;
 		close(fd);
 	}

@@ -1,6 +1,9 @@
 /*
  * bookd_client.h: the C client library of bookd's binary protocol
- * (docs/protocol.md). Link the static library bookd_client (and msgpack-c).
+ * (docs/protocol.md). In the tree, link the static library bookd_client
+ * (and msgpack-c); installed (docs/operations.md "Install"), use
+ * `pkg-config --cflags --libs bookd-client`: libbookd_client.so.0, or
+ * libbookd_client.a with --static.
  *
  * One bc_client is one connection: connect (with the hello and its key),
  * then either
