@@ -16,9 +16,15 @@
 #include <unistd.h>
 
 const char *const secret_names[] = {
-	"BOOKD_SERVICE_KEY",	 "BOOKD_ANON_KEY", "BOOKD_JWT_SECRET",
-	"STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "NOTIFY_WEBHOOK_SECRET",
-	"SMTP_URL",		 "ESP_API_KEY",	   NULL,
+	"BOOKD_SERVICE_KEY",
+	"BOOKD_ANON_KEY",
+	"BOOKD_JWT_SECRET",
+	"STRIPE_WEBHOOK_SECRET",
+	"STRIPE_SECRET_KEY",
+	"NOTIFY_WEBHOOK_SECRET",
+	"SMTP_URL",
+	"ESP_API_KEY",
+	NULL,
 };
 
 int secret_is(const char *name)
@@ -53,7 +59,8 @@ static int read_secret_file(const char *var, const char *path, char **out,
 		snprintf(err, err_size,
 			 "%s: %s is readable by %s (mode %03o): a secret's "
 			 "file must be readable by its owner only (chmod 600)",
-			 var, path, st.st_mode & S_IROTH ? "others" : "its group",
+			 var, path,
+			 st.st_mode & S_IROTH ? "others" : "its group",
 			 (unsigned)(st.st_mode & 0777));
 		close(fd);
 		return -EINVAL;

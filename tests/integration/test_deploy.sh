@@ -45,5 +45,13 @@ for v in $("$bookd" --help 2>&1 | grep -o '\[[A-Z_]*\]' | tr -d '[]'); do
     grep -Eq "^#?$v(_FILE)?=" "$lib_root/deploy/bookd.env.example"
 done
 
+# ... and every secret `bookd --help` lists, in its *_FILE form, in both.
+for v in $("$bookd" --help 2>&1 | sed -n '/The secrets:/,$p' |
+           grep -o '[A-Z][A-Z_]*[A-Z]' | grep -v '^NAME' | sort -u); do
+  check "bookd.env.example names ${v}_FILE" \
+    grep -q "^#\?${v}_FILE=" "$lib_root/deploy/bookd.env.example"
+  check "the unit has a line for ${v}_FILE" grep -q "${v}_FILE=%d/" "$unit"
+done
+
 echo "test_deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
