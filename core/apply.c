@@ -58,6 +58,22 @@ void state__hold_pop(core_state *st)
 	}
 }
 
+/* ---- half-way reminders (apply_remind) ---- */
+
+struct remind_part *state__remind_part(const core_state *st, uint64_t event_id)
+{
+	for (uint32_t i = 0; i < st->remind_part_count; i++)
+		if (st->remind_parts[i].event_id == event_id)
+			return (struct remind_part *)&st->remind_parts[i];
+	return NULL;
+}
+
+static void remind_part_drop(core_state *st, struct remind_part *p)
+{
+	if (p)
+		*p = st->remind_parts[--st->remind_part_count];
+}
+
 /* ---- applying ---- */
 
 struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
@@ -184,6 +200,9 @@ static uint32_t state_archive(core_state *st, core_time before)
 		st->event_count--;
 		dropped++;
 	}
+	for (uint32_t i = st->remind_part_count; i-- > 0;)
+		if (!event_get(st, st->remind_parts[i].event_id))
+			remind_part_drop(st, &st->remind_parts[i]);
 	/* Keys created before the cut: idem_expire's "older than the
 	 * retention" with now = before + retention - 1. */
 	state__idem_expire(st, before + st->cfg.idem_retention_ms - 1);
@@ -360,6 +379,8 @@ static int apply_event_create(core_state *st, const struct core_rec *r)
 	ASSERT(map_put(&st->event_by_id, e->id, slot) == 0);
 	d->slots[d->count++] = slot;
 	d->by_org = false;
+	if (e->start_at < st->remind_dirty) /* a reminder run looks again */
+		st->remind_dirty = e->start_at;
 	return 0;
 }
 
@@ -563,6 +584,7 @@ static int apply_patch(core_state *st, const struct core_rec *r)
 		}
 		ASSERT(e->confirmed == 0 && e->held == 0 &&
 		       e->waitlist_len == 0);
+		remind_part_drop(st, state__remind_part(st, e->id));
 	}
 	return 0;
 }
@@ -570,6 +592,37 @@ static int apply_patch(core_state *st, const struct core_rec *r)
 static bool owns_event(const core_state *st, uint64_t event_id)
 {
 	return core__shard_of(event_id, st->count) == st->index;
+}
+
+/* ---- reminders ---- */
+
+/* REMIND: next_seq 0, the event is reminded for `hours` (a half-way one
+ * is over); else the reminder is half-way, the next chunk from next_seq. */
+static int apply_remind(core_state *st, const struct core_rec *r)
+{
+	struct event *e = event_get(st, r->u.remind.event_id);
+	uint16_t hours = r->u.remind.hours;
+	uint32_t next = r->u.remind.next_seq;
+	struct remind_part *p;
+
+	if (!e || hours == 0 || hours > CORE_REMIND_HOURS_MAX ||
+	    next > e->booking_seq)
+		return -EINVAL;
+	p = state__remind_part(st, e->id);
+	if (next == 0) {
+		e->reminded_hours = hours;
+		remind_part_drop(st, p);
+		return 0;
+	}
+	if (!p) {
+		if (st->remind_part_count == REMIND_PART_MAX)
+			return -EINVAL; /* decide.c never makes more */
+		p = &st->remind_parts[st->remind_part_count++];
+		p->event_id = e->id;
+	}
+	p->hours = hours;
+	p->next_seq = next;
+	return 0;
 }
 
 static int apply_rec(core_state *st, const struct core_rec *r)
@@ -609,6 +662,7 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;
 	case CORE_REC_NOTIFY:
 		return booking_get(st, r->u.notify.booking_id) ? 0 : -EINVAL;
+	case CORE_REC_REMIND: return apply_remind(st, r);
 	default: return -EINVAL;
 	}
 }

@@ -43,6 +43,8 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_DURATION_MIN_MAX 1440     /* an event's minutes: at most a day */
 #define CORE_DAY_MINUTES 1440	       /* a start_minute is below it */
 #define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each, at most */
+#define CORE_REMIND_LEAD_COUNT_MAX 4   /* reminder lead times, at most */
+#define CORE_REMIND_HOURS_MAX 720      /* a lead time: 1..720 hours */
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {
@@ -118,6 +120,7 @@ enum core_notify_kind {
 	CORE_NOTIFY_EVENT_CANCELLED,
 	CORE_NOTIFY_REMINDER,
 	CORE_NOTIFY_HOLD_EXPIRED,
+	CORE_NOTIFY_PENDING_PAYMENT, /* a new booking holds a seat to pay */
 };
 
 enum core_op {
@@ -141,6 +144,8 @@ enum core_op {
 	CORE_OP_SERIES_CREATE,
 	CORE_OP_GENERATE,
 	CORE_OP_ARCHIVE, /* drop events that ended u.archive.days ago */
+	/* reminders due at req.now (to every shard, core_call only) */
+	CORE_OP_REMIND,
 	CORE_OP_COUNT
 };
 
@@ -234,6 +239,15 @@ struct core_req {
 		struct {
 			uint32_t days;
 		} archive;
+		/* Reminders (docs/core.md "Reminders"): each scheduled event
+		 * whose start is after now and at most one of these leads
+		 * away gets, once per lead, a NOTIFY REMINDER per confirmed
+		 * booking (the closest lead only, when several are due);
+		 * resp.count: the notifications. count 0: nothing to do. */
+		struct {
+			uint16_t hours[CORE_REMIND_LEAD_COUNT_MAX]; /* 1..720 */
+			uint8_t count;
+		} remind;
 	} u;
 };
 

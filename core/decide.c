@@ -3,8 +3,8 @@
  * the state and writes the outcome as an entry of records into the state's
  * buffer; it changes nothing that matters (the entry is applied by
  * apply.c, from the records as built here when it is this decision's:
- * rec_new, emit). Also here: the decision to expire a due hold. A keyed
- * decision's first answer is kept by idem.c.
+ * rec_new, emit). Also here: the decision to expire a due hold, and the
+ * reminder runs. A keyed decision's first answer is kept by idem.c.
  */
 #include "state.h"
 #include "state_int.h"
@@ -201,6 +201,8 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	emit(st, r);
 	if (status == CORE_BOOKING_CONFIRMED)
 		emit_notify(st, req->now, v->id, CORE_NOTIFY_BOOKING_CONFIRMED);
+	else if (status == CORE_BOOKING_PENDING_PAYMENT)
+		emit_notify(st, req->now, v->id, CORE_NOTIFY_PENDING_PAYMENT);
 	return CORE_OK;
 }
 
@@ -504,4 +506,195 @@ bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 		return true;
 	}
 	return false;
+}
+
+/* ---- reminders ----
+ *
+ * A run (CORE_OP_REMIND at now with the leads L1..Ln, in hours) decides,
+ * for each scheduled event that starts after now: the closest lead due,
+ * the smallest L with now >= start - L. If the event was not reminded yet,
+ * or only for a larger lead, one entry goes out: REMIND (event, L) and a
+ * NOTIFY REMINDER for each booking confirmed then, in booking order. So a
+ * lead goes out once per event whatever the restarts (the REMIND record is
+ * in the log and in snapshots), several leads due at once (after downtime)
+ * send the closest only, and a changed list of leads is safe (a lead is
+ * kept in hours, not as a place in the list).
+ *
+ * Which events: a lead's reminders come due as time passes start - L, so
+ * a run after one at prev (with the same leads) reads the events starting
+ * in (prev + L, now + L] for each L, through the day buckets (the shard's
+ * start-time order), and those created since prev that start before the
+ * last run's window ended (remind_dirty). The first run, or one with other
+ * leads, reads the whole window (now, now + the longest lead]. What one run
+ * decided is in the state: a second run at the same time decides nothing. */
+
+#define HOUR_MS INT64_C(3600000)
+/* NOTIFY records in one entry (21 bytes each, CORE_ENTRY_SIZE_MAX) */
+#define REMIND_NOTIFY_MAX 3000
+
+/* The closest lead of q due for e at now (its smallest hours), 0: none. */
+static uint16_t remind_due(const struct event *e, const struct core_req *q)
+{
+	uint16_t best = 0;
+
+	for (uint8_t i = 0; i < q->u.remind.count; i++) {
+		uint16_t h = q->u.remind.hours[i];
+		if (q->now >= e->start_at - h * HOUR_MS && (!best || h < best))
+			best = h;
+	}
+	return best;
+}
+
+/* The reminder e needs at now, as an entry, or false. A chunk of a large
+ * event's: its REMIND carries where the next one starts. */
+static bool remind_decide(core_state *st, const struct event *e,
+			  const struct core_req *q, const void **entry,
+			  size_t *entry_size, uint32_t *notifies)
+{
+	const struct remind_part *p;
+	uint32_t from = 1, end = 0, n = 0;
+	uint16_t hours;
+	struct core_rec *r;
+
+	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= q->now)
+		return false;
+	hours = remind_due(e, q);
+	if (!hours)
+		return false;
+	p = state__remind_part(st, e->id);
+	if (p && p->hours <= hours) { /* the rest of the one half-way */
+		hours = p->hours;
+		from = p->next_seq;
+	} else if (e->reminded_hours && e->reminded_hours <= hours) {
+		return false;
+	}
+	for (uint32_t seq = from; seq <= e->booking_seq; seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (b->status != CORE_BOOKING_CONFIRMED)
+			continue;
+		if (n == REMIND_NOTIFY_MAX) {
+			end = seq;
+			break;
+		}
+		n++;
+	}
+	if (end && !p && st->remind_part_count == REMIND_PART_MAX)
+		return false; /* no room to go half-way: a later run */
+	entry_begin(st);
+	r = rec_new(st, CORE_REC_REMIND, q->now);
+	memset(&r->u.remind, 0, sizeof(r->u.remind));
+	r->u.remind.event_id = e->id;
+	r->u.remind.hours = hours;
+	r->u.remind.next_seq = end;
+	emit(st, r);
+	for (uint32_t seq = from; seq <= e->booking_seq && seq != end; seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (b->status == CORE_BOOKING_CONFIRMED)
+			emit_notify(st, q->now, b->id, CORE_NOTIFY_REMINDER);
+	}
+	ASSERT(!st->w.overflow);
+	*entry = st->w.data;
+	*entry_size = st->w.size;
+	*notifies = n;
+	return true;
+}
+
+/* Decides the reminders of the events starting in (lo, hi], committing
+ * each as it is made; 0 or the commit's -errno. */
+static int remind_range(core_state *st, const struct core_req *q, core_time lo,
+			core_time hi, core__commit_fn commit, void *ctx,
+			uint32_t *notified)
+{
+	int64_t day, last;
+
+	if (hi <= lo || st->day_count == 0)
+		return 0;
+	day = (lo + 1) / DAY_MS;
+	last = hi / DAY_MS;
+	if (day < st->day_min)
+		day = st->day_min;
+	if (last > st->day_max)
+		last = st->day_max;
+	for (; day <= last; day++) {
+		const struct day_bucket *d =
+			state__day_bucket(st, day * DAY_MS, false);
+
+		for (uint32_t i = 0; d && i < d->count; i++) {
+			const struct event *e = &st->events[d->slots[i]];
+			const void *entry;
+			size_t size;
+			uint32_t n;
+
+			if (e->start_at <= lo || e->start_at > hi)
+				continue;
+			while (remind_decide(st, e, q, &entry, &size, &n)) {
+				int rc = commit(ctx, entry, size);
+				if (rc)
+					return rc;
+				*notified += n;
+			}
+		}
+	}
+	return 0;
+}
+
+static int hours_order(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+int core__state_remind(core_state *st, const struct core_req *req,
+		       core__commit_fn commit, void *ctx, uint32_t *notified)
+{
+	struct core_req q = *req;
+	core_time now = q.now, prev = st->remind_prev, longest;
+	uint8_t n = 0;
+	int rc = 0;
+
+	*notified = 0;
+	if (q.u.remind.count > CORE_REMIND_LEAD_COUNT_MAX)
+		return -EINVAL;
+	/* sorted, each once */
+	qsort(q.u.remind.hours, q.u.remind.count, sizeof(uint16_t),
+	      hours_order);
+	for (uint8_t i = 0; i < q.u.remind.count; i++) {
+		uint16_t h = q.u.remind.hours[i];
+		if (h == 0 || h > CORE_REMIND_HOURS_MAX)
+			return -EINVAL;
+		if (n == 0 || q.u.remind.hours[n - 1] != h)
+			q.u.remind.hours[n++] = h;
+	}
+	q.u.remind.count = n;
+	if (n == 0)
+		return 0;
+	longest = q.u.remind.hours[n - 1] * HOUR_MS;
+	if (!st->remind_armed || now < prev || st->remind_count != n ||
+	    memcmp(st->remind_hours, q.u.remind.hours, n * sizeof(uint16_t))) {
+		rc = remind_range(st, &q, now, now + longest, commit, ctx,
+				  notified);
+	} else {
+		for (uint8_t i = 0; i < n && rc == 0; i++) {
+			core_time lead = q.u.remind.hours[i] * HOUR_MS;
+			rc = remind_range(st, &q,
+					  prev + lead > now ? prev + lead : now,
+					  now + lead, commit, ctx, notified);
+		}
+		if (rc == 0 && st->remind_dirty <= prev + longest)
+			rc = remind_range(st, &q,
+					  st->remind_dirty - 1 > now
+						  ? st->remind_dirty - 1
+						  : now,
+					  prev + longest, commit, ctx,
+					  notified);
+	}
+	if (rc)
+		return rc; /* the next run reads the same events again */
+	st->remind_armed = true;
+	st->remind_prev = now;
+	st->remind_dirty = INT64_MAX;
+	st->remind_count = n;
+	memcpy(st->remind_hours, q.u.remind.hours, n * sizeof(uint16_t));
+	return 0;
 }

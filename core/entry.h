@@ -45,12 +45,21 @@
  *                     leave the core's memory; they happened all the same:
  *                     reporting keeps every row (nothing to delete). Never
  *                     in snapshots.
+ *   REMIND            the event's reminder for a lead of `hours` went out:
+ *                     the entry's NOTIFY REMINDER records (one per booking
+ *                     confirmed then) follow it. next_seq 0: done, the
+ *                     event is reminded for `hours` (no lead >= hours is due
+ *                     again); else more follow in the next entry, from the
+ *                     booking sequence next_seq on (an event with more
+ *                     confirmed bookings than one entry holds). In snapshots
+ *                     after the event's records.
  *
  * A snapshot file (wal_snapshot_load) is a u64 magic and then entries, each
  * preceded by its u32 size: walk it with core_snapshot_next, then each entry
  * with core_entry_next. Its records rebuild the state at the snapshot's LSN:
  * the catalogue, then per event EVENT_CREATE (capacity and instructor as they
- * are), EVENT_PATCH if cancelled, and its bookings as BOOKING_RESTORE, then
+ * are), EVENT_PATCH if cancelled, its bookings as BOOKING_RESTORE and REMIND
+ * if a reminder went out (or is half-way), then
  * IDEM keys. An event's records may span two entries.
  *
  * Decoders take (buf, size), never allocate, never read past size, and check
@@ -77,6 +86,7 @@ enum core_rec_type {
 	CORE_REC_IDEM,
 	CORE_REC_BOOKING_RESTORE,
 	CORE_REC_ARCHIVE,
+	CORE_REC_REMIND,
 	CORE_REC_TYPE_COUNT
 };
 
@@ -158,6 +168,11 @@ struct core_rec {
 		struct {
 			core_time before;
 		} archive;
+		struct {
+			uint64_t event_id;
+			uint16_t hours; /* the lead: 1..CORE_REMIND_HOURS_MAX */
+			uint32_t next_seq; /* 0: done; else the next chunk's */
+		} remind;
 	} u;
 };
 

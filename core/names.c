@@ -66,6 +66,7 @@ const char *core_op_name(enum core_op op)
 		[CORE_OP_SERIES_CREATE] = "series_create",
 		[CORE_OP_GENERATE] = "generate",
 		[CORE_OP_ARCHIVE] = "archive",
+		[CORE_OP_REMIND] = "remind",
 	};
 	return (unsigned)op < CORE_OP_COUNT && names[op] ? names[op] : "other";
 }
@@ -125,6 +126,7 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_IDEM] = "idem",
 		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
 		[CORE_REC_ARCHIVE] = "archive",
+		[CORE_REC_REMIND] = "remind",
 	};
 	return name_of(names, COUNT_OF(names), type);
 }
@@ -138,6 +140,7 @@ const char *core_notify_kind_name(uint8_t kind)
 		[CORE_NOTIFY_EVENT_CANCELLED] = "event_cancelled",
 		[CORE_NOTIFY_REMINDER] = "reminder",
 		[CORE_NOTIFY_HOLD_EXPIRED] = "hold_expired",
+		[CORE_NOTIFY_PENDING_PAYMENT] = "pending_payment",
 	};
 	return name_of(names, COUNT_OF(names), kind);
 }

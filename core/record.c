@@ -26,6 +26,10 @@ _Static_assert(CORE_REC_BOOKING_NEW == 9, "rec type");
 _Static_assert(CORE_REC_IDEM == 13, "rec type");
 _Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
 _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
+_Static_assert(CORE_REC_REMIND == 16, "rec type");
+/* and so are the notification kinds */
+_Static_assert(CORE_NOTIFY_REMINDER == 5, "notify kind");
+_Static_assert(CORE_NOTIFY_PENDING_PAYMENT == 7, "notify kind");
 
 /* ---- the body of each record type, as data ----
  *
@@ -115,6 +119,9 @@ static const struct field idem_fields[] = {
 static const struct field archive_fields[] = {
 	R_INT(archive.before),
 };
+static const struct field remind_fields[] = {
+	R_INT(remind.event_id), R_INT(remind.hours), R_INT(remind.next_seq),
+};
 #undef R_INT
 #undef R_STR
 
@@ -159,6 +166,7 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_IDEM] = LAYOUT(idem_fields),
 	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
+	[CORE_REC_REMIND] = LAYOUT(remind_fields),
 };
 /* clang-format on */
 
@@ -474,6 +482,7 @@ uint64_t core_rec_event_id(const struct core_rec *r)
 	case CORE_REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);
 	case CORE_REC_NOTIFY: return core_booking_event(r->u.notify.booking_id);
+	case CORE_REC_REMIND: return r->u.remind.event_id;
 	default: return 0;
 	}
 }

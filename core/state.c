@@ -132,6 +132,7 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	 * larger: table_grow's first size). */
 	if (st->idem_cap > cfg->idem_count_max)
 		st->idem_cap = cfg->idem_count_max;
+	st->remind_dirty = INT64_MAX;
 	st->w = (struct wbuf){ .data = st->entry,
 			       .capacity = sizeof(st->entry) };
 	return st;
@@ -461,6 +462,28 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 		map_bytes(&st->idem_by_key);
 }
 
+/* The event's reminders as REMIND records: the last whole one, then the
+ * one half-way. */
+static void state_dump_remind(const core_state *st, const struct event *e,
+			      rec_sink fn, void *ctx)
+{
+	const struct remind_part *p = state__remind_part(st, e->id);
+	struct core_rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = CORE_REC_REMIND;
+	r.u.remind.event_id = e->id;
+	if (e->reminded_hours) {
+		r.u.remind.hours = e->reminded_hours;
+		fn(ctx, &r);
+	}
+	if (p) {
+		r.u.remind.hours = p->hours;
+		r.u.remind.next_seq = p->next_seq;
+		fn(ctx, &r);
+	}
+}
+
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 {
 	struct core_rec r;
@@ -510,6 +533,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 			       sizeof(r.u.booking.customer_id));
 			fn(ctx, &r);
 		}
+		state_dump_remind(st, e, fn, ctx);
 	}
 	for (uint32_t k = 0; k < st->idem_count; k++) {
 		const struct idem_entry *e =

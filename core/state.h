@@ -50,6 +50,15 @@ enum core_code core__state_decide_nokey(core_state *st,
 /* Expire the first due hold, if any: returns true and an entry. */
 bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 			    size_t *entry_size);
+/* Logs and applies an entry of the state's (the runtime's shard_commit,
+ * or core_state_apply's caller): 0 or -errno. */
+typedef int (*core__commit_fn)(void *ctx, const void *entry, size_t size);
+/* A reminder run (CORE_OP_REMIND, decide.c): each reminder due at
+ * req->now, decided and then committed through commit, in turn; stops at
+ * the first commit that fails (-errno; the next run decides it again).
+ * *notified: the NOTIFY records committed. -EINVAL: leads out of range. */
+int core__state_remind(core_state *st, const struct core_req *req,
+		       core__commit_fn commit, void *ctx, uint32_t *notified);
 size_t core__state_list(const core_state *st, const struct core_req *req,
 			struct core_event_view *out, size_t out_capacity);
 size_t core__state_customer(const core_state *st, const char *customer_id,

@@ -28,7 +28,11 @@ struct event {
 	uint32_t booking_seq;
 	char currency[4];
 	uint8_t status;
+	/* the lead (hours) of the last reminder that went out whole, 0 none:
+	 * in what was padding */
+	uint16_t reminded_hours;
 };
+_Static_assert(sizeof(struct event) == 104, "event footprint");
 
 struct booking {
 	uint64_t id;
@@ -56,6 +60,15 @@ struct idem_entry {
 	core_time created;
 	struct core_idem_result result;
 };
+
+/* A reminder half-way: an event with more confirmed bookings than one entry
+ * holds (decide.c REMIND_NOTIFY_MAX) is reminded over several entries. */
+struct remind_part {
+	uint64_t event_id;
+	uint32_t next_seq;
+	uint16_t hours;
+};
+#define REMIND_PART_MAX 16 /* half-way reminders a shard holds at once */
 
 struct day_bucket {
 	uint32_t *slots;
@@ -98,6 +111,18 @@ struct core_state {
 	struct map day_by_key;	  /* UTC day + 2 -> bucket slot */
 
 	uint32_t archived; /* events the last CORE_REC_ARCHIVE dropped */
+
+	struct remind_part remind_parts[REMIND_PART_MAX];
+	uint32_t remind_part_count;
+	/* Where reminder runs left off (decide.c; not state: not logged, not
+	 * in snapshots, the first run after a start reads the whole window):
+	 * the time and sorted leads of the last whole run, and the earliest
+	 * start of an event created since (apply_event_create). */
+	core_time remind_prev;
+	core_time remind_dirty; /* INT64_MAX: none */
+	uint16_t remind_hours[CORE_REMIND_LEAD_COUNT_MAX];
+	uint8_t remind_count;
+	bool remind_armed;
 
 	struct wbuf w;
 	uint8_t entry[CORE_ENTRY_SIZE_MAX];
@@ -196,5 +221,7 @@ void state__idem_expire(core_state *st, core_time now);
 struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
 				     bool create);
 void state__hold_pop(core_state *st);
+/* apply.c: the event's half-way reminder, NULL when none. */
+struct remind_part *state__remind_part(const core_state *st, uint64_t event_id);
 
 #endif

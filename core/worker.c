@@ -66,6 +66,13 @@ static void shard_tick(struct shard *sh, core_time now, uint32_t *expired)
 	}
 }
 
+static int shard_commit_fn(void *ctx, const void *entry, size_t size)
+{
+	uint64_t lsn;
+
+	return shard_commit(ctx, entry, size, &lsn);
+}
+
 static bool __attribute__((unused))
 patch_view_matches(const core_state *st, const struct core_resp *resp)
 {
@@ -90,6 +97,14 @@ static void shard_decide(struct shard *sh, struct slot *s)
 	resp->op = req->op;
 	switch (req->op) {
 	case CORE_OP_TICK: shard_tick(sh, req->now, &resp->count); return;
+	case CORE_OP_REMIND:
+		shard_tick(sh, req->now, NULL);
+		rc = core__state_remind(sh->st, req, shard_commit_fn, sh,
+					&resp->count);
+		resp->code = rc == 0	     ? CORE_OK
+			     : rc == -EINVAL ? CORE_INVALID
+					     : CORE_FULL;
+		return;
 	case CORE_OP_EVENT_GET:
 		shard_tick(sh, req->now, NULL);
 		resp->code =

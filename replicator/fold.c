@@ -422,6 +422,10 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 		 * them (archive_class_events_month moves months there). */
 		rc = 0;
 		break;
+	case CORE_REC_REMIND:
+		/* the reminder's rows are its NOTIFY records */
+		rc = 0;
+		break;
 	}
 	if (rc == 0) {
 		ASSERT(b->bk_count <= b->cap && b->ev_count <= b->cap);
