@@ -9,6 +9,10 @@
  *    started or was cancelled;
  *  - a freed seat goes to the first waitlisted booking (promotion);
  *  - holds due at req.now expire first, in (expiry, booking id) order;
+ *  - a reminder run at now with leads (hours): each scheduled event that
+ *    starts after now, whose closest due lead (smallest L with now >=
+ *    start - L) is smaller than the last it was reminded for (or it never
+ *    was), is reminded for L: one notification per confirmed booking;
  *  - a keyed request whose key is remembered (stored outcomes only, for
  *    idem_retention_ms) replays the first answer, or is refused with
  *    IDEM_MISMATCH when its fingerprint differs.
@@ -25,6 +29,9 @@ uint32_t model_event_count;
 char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
 
 static core_time hold_ms, retention_ms;
+/* The bookings the last REMIND notified (model_reminded). */
+static uint64_t *reminded_ids;
+static uint32_t reminded_count, reminded_cap;
 static void (*fail_hook)(const char *msg);
 
 struct m_key {
@@ -69,6 +76,9 @@ void model_free(void)
 	for (uint32_t i = 0; i < model_event_count; i++)
 		free(model_events[i].b);
 	model_event_count = 0;
+	free(reminded_ids);
+	reminded_ids = NULL;
+	reminded_count = reminded_cap = 0;
 	next_due = INT64_MAX;
 }
 
@@ -384,6 +394,48 @@ static bool m_stored(enum core_op op, enum core_code code)
 		(code == CORE_NOT_PENDING || code == CORE_PAYMENT_MISMATCH));
 }
 
+/* ---- reminders ---- */
+
+uint32_t model_reminded(const uint64_t **ids)
+{
+	*ids = reminded_ids;
+	return reminded_count;
+}
+
+static uint32_t m_remind(const struct core_req *q)
+{
+	reminded_count = 0;
+	for (uint32_t i = 0; i < model_event_count; i++) {
+		struct model_event *e = &model_events[i];
+		uint16_t due = 0;
+
+		if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= q->now)
+			continue;
+		for (uint8_t k = 0; k < q->u.remind.count; k++) {
+			uint16_t h = q->u.remind.hours[k];
+			if (q->now >= e->start_at - h * INT64_C(3600000) &&
+			    (!due || h < due))
+				due = h;
+		}
+		if (!due || (e->reminded && e->reminded <= due))
+			continue;
+		e->reminded = due;
+		for (uint32_t j = 0; j < e->n; j++) {
+			if (e->b[j].status != CORE_BOOKING_CONFIRMED)
+				continue;
+			if (reminded_count == reminded_cap) {
+				reminded_cap =
+					reminded_cap ? 2 * reminded_cap : 256;
+				reminded_ids =
+					grow(reminded_ids,
+					     reminded_cap * sizeof(uint64_t));
+			}
+			reminded_ids[reminded_count++] = e->b[j].id;
+		}
+	}
+	return reminded_count;
+}
+
 /* ---- idempotency keys ---- */
 
 static struct m_key *m_key_find(const struct core_idem *k)
@@ -433,6 +485,10 @@ void model_apply(const struct core_req *q, struct core_resp *r)
 	case CORE_OP_PAY: r->code = m_on_booking(q, r, m_pay); break;
 	case CORE_OP_EVENT_PATCH: r->code = m_patch(q, r); break;
 	case CORE_OP_TICK: r->code = CORE_OK; break;
+	case CORE_OP_REMIND:
+		r->code = CORE_OK;
+		r->count = m_remind(q);
+		return;
 	default: {
 		char msg[64];
 		snprintf(msg, sizeof(msg), "model: op %d", q->op);
@@ -566,7 +622,13 @@ bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
 			 a->replayed, m->replayed);
 		return false;
 	}
-	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH)
+	if (m->op == CORE_OP_REMIND && a->count != m->count) {
+		snprintf(err, err_size, "remind: %u notifications, model %u",
+			 a->count, m->count);
+		return false;
+	}
+	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH ||
+	    m->op == CORE_OP_REMIND)
 		return true;
 	if ((a->code == CORE_OK || m_stored(m->op, m->code)) &&
 	    !model_cmp_view("answer booking", &a->booking, &m->booking, err,

@@ -39,6 +39,7 @@ struct model_event {
 	uint32_t capacity, waitlist_capacity, price;
 	char currency[4];
 	uint8_t status;
+	uint16_t reminded; /* lead (hours) of the last reminder, 0: none */
 	struct model_booking *b; /* by sequence - 1 */
 	uint32_t n, cap;
 };
@@ -60,9 +61,12 @@ uint32_t model_count_status(const struct model_event *e, uint8_t status);
 void model_view(const struct model_event *e, const struct model_booking *b,
 		struct core_booking_view *v);
 
-/* Decide and apply q (BOOK, CANCEL, PAY, EVENT_PATCH, TICK) as the core
- * should; r is the answer the core should give. */
+/* Decide and apply q (BOOK, CANCEL, PAY, EVENT_PATCH, TICK, REMIND) as
+ * the core should; r is the answer the core should give. */
 void model_apply(const struct core_req *q, struct core_resp *r);
+/* The bookings the last REMIND notified (NOTIFY reminder), in event and
+ * booking order; their count (r->count of that REMIND). */
+uint32_t model_reminded(const uint64_t **ids);
 
 /* What the API layer would hash for an idempotency fingerprint. */
 uint64_t model_fingerprint(const struct core_req *q);

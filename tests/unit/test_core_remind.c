@@ -116,8 +116,8 @@ CHECK_TEST_FN(test_once_to_confirmed)
 	CHECK(remind(st, EV_START - 24 * HOUR_MS, 24, 0) == 0);
 	CHECK(remind(st, EV_START - 5 * HOUR_MS, 24, 0) == 0);
 	/* a booking made after the reminder went out gets none */
-	struct core_resp late = st_book(st, EV_START - 4 * HOUR_MS, ev, "late",
-					CORE_PAY_AUTO);
+	struct core_resp late =
+		st_book(st, EV_START - 4 * HOUR_MS, ev, "late", CORE_PAY_AUTO);
 	CHECK(late.code == CORE_OK &&
 	      late.booking.status == CORE_BOOKING_CONFIRMED);
 	CHECK(remind(st, EV_START - 3 * HOUR_MS, 24, 0) == 0);
@@ -314,7 +314,7 @@ CHECK_TEST_FN(test_replay_and_snapshot)
 	rt_open_logged(&rt, &cfg);
 	ev = rt_event(rt.p, 5, 0, 0, "");
 	for (int i = 0; i < 3; i++) {
-		char cust[8];
+		char cust[16];
 		snprintf(cust, sizeof(cust), "r%d", i);
 		q = q_book(T0 + i, ev, cust, CORE_PAY_AUTO);
 		r = rcall(rt.p, &q);

@@ -3,10 +3,13 @@
  *
  * Seeded random operations (book, cancel, pay, fail payment, change
  * capacity, cancel events, time passing, retries with the same idempotency
- * key, keys reused for other requests) go to the sharded runtime through
+ * key, keys reused for other requests, reminder runs with random lists of
+ * leads) go to the sharded runtime through
  * core_call and to the small reference model of tests/model.c (written for
  * obviousness, not speed). Every answer is compared, the touched event and
- * bookings after every step, everything every CHECK_EVERY steps. At the end
+ * bookings after every step, everything every CHECK_EVERY steps; the
+ * NOTIFY reminder records the log receives are exactly the model's (none
+ * outside reminder runs). At the end
  * every logged entry is replayed into a fresh state, which must equal the
  * model too (state = fold(entries)); and a snapshot taken half-way plus the
  * log are recovered into a runtime with one more shard, which must equal the
@@ -20,6 +23,7 @@
  * The seed is printed first; a failure prints the step to replay it.
  */
 #include "core.h"
+#include "entry.h" /* core_entry_next: the reminders logged */
 #include "model.h"
 
 #include <inttypes.h>
@@ -105,10 +109,36 @@ static uint8_t *log_buf;
 static size_t log_size, log_cap;
 static uint64_t log_lsn;
 
+/* The NOTIFY reminder records logged since the last look, by booking id. */
+static uint64_t *reminders;
+static uint32_t reminder_count, reminder_cap;
+static uint64_t reminder_total; /* checked, for the summary */
+
+static void reminders_seen(const void *entry, size_t size)
+{
+	struct core_rec r;
+	size_t pos = 0;
+
+	while (core_entry_next(entry, size, &pos, &r) > 0) {
+		if (r.type != CORE_REC_NOTIFY ||
+		    r.u.notify.kind != CORE_NOTIFY_REMINDER)
+			continue;
+		if (reminder_count == reminder_cap) {
+			reminder_cap = reminder_cap ? 2 * reminder_cap : 256;
+			reminders = realloc(reminders,
+					    reminder_cap * sizeof(uint64_t));
+			if (!reminders)
+				fail("out of memory");
+		}
+		reminders[reminder_count++] = r.u.notify.booking_id;
+	}
+}
+
 static int log_hook(void *ctx, unsigned lane, const void *entry, size_t size,
 		    uint64_t *lsn)
 {
 	pthread_mutex_lock(&log_lock);
+	reminders_seen(entry, size);
 	if (log_size + size + 16 > log_cap) {
 		log_cap = log_cap ? log_cap * 2 : (1u << 24);
 		log_buf = realloc(log_buf, log_cap);
@@ -151,6 +181,60 @@ static void cmp_resp(const struct core_resp *a, const struct core_resp *m)
 
 	if (!model_cmp_resp(a, m, err, sizeof(err)))
 		fail("%s", err);
+}
+
+static int id_order(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The reminders logged since the last look are the model's (from its last
+ * REMIND, or none), as sets: shards log in their own order. */
+static void reminders_check(bool after_remind)
+{
+	const uint64_t *m = NULL;
+	uint32_t n = after_remind ? model_reminded(&m) : 0;
+	static uint64_t *want;
+	static uint32_t want_cap;
+
+	pthread_mutex_lock(&log_lock);
+	if (reminder_count != n)
+		fail("%u reminders logged, model %u", reminder_count, n);
+	if (n > want_cap) {
+		want_cap = n;
+		want = realloc(want, n * sizeof(*want));
+	}
+	if (n) {
+		memcpy(want, m, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), id_order);
+		qsort(reminders, n, sizeof(*reminders), id_order);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (reminders[i] != want[i])
+			fail("reminder of booking %" PRIx64 ", model %" PRIx64,
+			     reminders[i], want[i]);
+	reminder_total += n;
+	reminder_count = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* A reminder run at now with 1..3 leads from a few (hours, up to the
+ * horizon), the same in the core and the model. */
+static void remind_run(core_time now)
+{
+	static const uint16_t leads[] = { 1, 2, 3, 6, 24, 48, 168, 336 };
+	struct core_req q = { .op = CORE_OP_REMIND, .now = now };
+	struct core_resp a, m;
+
+	q.u.remind.count = (uint8_t)(1 + rnd_below(3));
+	for (uint8_t i = 0; i < q.u.remind.count; i++)
+		q.u.remind.hours[i] = leads[rnd_below(8)];
+	if (core_call(port, &q, &a) != 0)
+		fail("core_call remind");
+	model_apply(&q, &m);
+	cmp_resp(&a, &m);
+	reminders_check(true);
 }
 
 static void call(const struct core_req *q, struct core_resp *r)
@@ -391,6 +475,11 @@ int main(void)
 		model_apply(&q, &m);
 		cmp_resp(&a, &m);
 		counts[q.op][a.code]++;
+		reminders_check(false);
+		if (rnd_below(50) == 0) {
+			remind_run(now);
+			counts[CORE_OP_REMIND][CORE_OK]++;
+		}
 
 		struct model_event *e = NULL;
 		if (q.op == CORE_OP_BOOK || q.op == CORE_OP_EVENT_PATCH)
@@ -444,6 +533,7 @@ int main(void)
 	/* Recovery: the mid-run snapshot plus the log after it, into a runtime
 	 * with another shard count. Keys must replay as before. */
 	cfg.shard_count = shards + 1;
+	cfg.log = log_hook; /* to see its reminders */
 	if (core_open(&cfg, &c) != 0)
 		fail("core_open for recovery");
 	port = core_port_get(c, 0);
@@ -462,6 +552,12 @@ int main(void)
 	}
 	core_unpark(c);
 	check_all(now, rt_event, rt_booking, &now);
+	/* What went out is remembered: the next runs send what the model
+	 * says, the first of them reading the whole window. */
+	for (int i = 0; i < 8; i++) {
+		now += rnd_below(3600 * 1000);
+		remind_run(now);
+	}
 	for (uint32_t i = 0; i < history_count; i++) {
 		struct core_req q = history[i];
 		struct core_resp a, m;
@@ -475,11 +571,9 @@ int main(void)
 
 	printf("model: %-12s %8s %8s\n", "operation", "outcome", "count");
 	static const char *ops_names[CORE_OP_COUNT] = {
-		[CORE_OP_BOOK] = "book",
-		[CORE_OP_CANCEL] = "cancel",
-		[CORE_OP_PAY] = "pay",
-		[CORE_OP_EVENT_PATCH] = "patch",
-		[CORE_OP_TICK] = "tick"
+		[CORE_OP_BOOK] = "book", [CORE_OP_CANCEL] = "cancel",
+		[CORE_OP_PAY] = "pay",	 [CORE_OP_EVENT_PATCH] = "patch",
+		[CORE_OP_TICK] = "tick", [CORE_OP_REMIND] = "remind"
 	};
 	for (int o = 0; o < CORE_OP_COUNT; o++)
 		for (int k = 0; k < CORE_CODE_COUNT; k++)
@@ -487,9 +581,12 @@ int main(void)
 				printf("model: %-12s %-24s %8ld\n",
 				       ops_names[o], core_code_name(k),
 				       counts[o][k]);
+	printf("model: %" PRIu64 " reminders as the model said\n",
+	       reminder_total);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
 	       ops, model_event_count, log_size);
 	free(log_buf);
+	free(reminders);
 	model_free();
 	return 0;
 }
