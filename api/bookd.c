@@ -22,6 +22,7 @@
  * WATCHDOG=1 every tick, STOPPING=1 on SIGTERM.
  */
 #include "bookd_assert.h"
+#include "evlog.h"
 #include "fields.h"
 #include "net.h"
 #include "node.h"
@@ -65,6 +66,7 @@ struct opts {
 	uint64_t recover_stop_before;
 	/* the network's lock-out guards (net_config) */
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
+	unsigned slow_request_ms; /* logged when slower (0: never) */
 };
 
 struct flag {
@@ -158,6 +160,10 @@ static const struct flag flags[] = {
 	  "each shard gets a worker thread of its own (default: the network "
 	  "threads decide on the shards they host, docs/benchmarks.md)",
 	  0 },
+	{ "slow-request-ms", "BOOKD_SLOW_REQUEST_MS",
+	  "a request answered later than this is logged, with its "
+	  "X-Request-Id (1000; 0: never)",
+	  1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -176,6 +182,9 @@ static void usage(FILE *f)
 			fprintf(f, " [%s]", flags[i].env);
 		fprintf(f, "\n");
 	}
+	fprintf(f, "\nLogs (docs/operations.md \"Logs\"): BOOKD_LOG_FORMAT=logfmt "
+		   "(default) or json,\nBOOKD_LOG_LEVEL=debug, info (default), "
+		   "warn or error.\n");
 	fprintf(f,
 		"\nEvery secret may come from a file instead: NAME_FILE=PATH, "
 		"the file's\ncontent with one trailing newline stripped; "
@@ -298,6 +307,8 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 		{ "request-timeout-ms",
 		  offsetof(struct opts, request_timeout_ms), 1, 3600000,
 		  10000 },
+		{ "slow-request-ms", offsetof(struct opts, slow_request_ms), 0,
+		  3600000, 1000 },
 	};
 
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
@@ -821,6 +832,10 @@ int main(int argc, char **argv)
 	core_time last_generate;
 	int rc;
 
+	if (evlog_setup_env(err, sizeof(err))) {
+		fprintf(stderr, "bookd: %s\n", err);
+		return 2;
+	}
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	if (o.demo) {
@@ -846,6 +861,7 @@ int main(int argc, char **argv)
 	nc.conn_reserve = o.conn_reserve;
 	nc.conn_per_address_max = o.conn_per_address;
 	nc.request_timeout_ms = o.request_timeout_ms;
+	nc.slow_request_ms = o.slow_request_ms;
 	nc.first_port = 1;
 	nc.conn_count_max = o.sizes.connections;
 	nc.repl_status = glue_status;

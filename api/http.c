@@ -590,6 +590,7 @@ static const char *parser_error_msg(const struct http_conn *h,
 static void answer_broken(struct srv_conn *c, int status, const char *msg)
 {
 	struct http_meta m = { .close = true };
+	char rid[HTTP_REQUEST_ID_SIZE_MAX + 1];
 	const char *code = status == 408   ? "request_timeout"
 			   : status == 413 ? "payload_too_large"
 			   : status == 431 ? "headers_too_large"
@@ -597,6 +598,8 @@ static void answer_broken(struct srv_conn *c, int status, const char *msg)
 					   : "invalid_request";
 
 	ASSERT(status >= 400 && status <= 599 && msg);
+	http_request_id(NULL, rid); /* the request was not read whole */
+	m.request_id = rid;
 	srv_count_response(c, status);
 	http_write_error(srv_answer_begin(c), status, &m, code, msg);
 	srv_answer_done(c);
@@ -617,6 +620,7 @@ static int reserve_check(struct srv_conn *c, struct http_request *rq)
 {
 	const struct http_str *a = &rq->hdr[HTTP_H_AUTHORIZATION];
 	struct http_meta m = { .close = true };
+	char rid[HTTP_REQUEST_ID_SIZE_MAX + 1];
 
 	if (a->n > 7 && strncasecmp(a->p, "Bearer ", 7) == 0 &&
 	    auth_is_service_key(srv_auth(srv_conn_srv(c)), a->p + 7, a->n - 7))
@@ -625,6 +629,8 @@ static int reserve_check(struct srv_conn *c, struct http_request *rq)
 		rq->keep_alive = false;
 		return 0;
 	}
+	http_request_id(&rq->hdr[HTTP_H_X_REQUEST_ID], rid);
+	m.request_id = rid;
 	srv_count_response(c, 503);
 	http_write_error(srv_answer_begin(c), 503, &m, "overloaded",
 			 "the server is at its connection limit: only /health "
@@ -792,10 +798,16 @@ static void render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		    out);
 }
 
+static const char *http_ctx_request_id(const void *ctx)
+{
+	return ((const struct http_ctx *)ctx)->request_id;
+}
+
 const struct srv_proto srv_http_proto = {
 	.name = "http",
 	.conn_state_size = sizeof(struct http_conn),
 	.parse = http_parse,
 	.render = render,
 	.timeout = http_timeout,
+	.request_id = http_ctx_request_id,
 };

@@ -246,6 +246,8 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	m.head = x->flags & X_HEAD;
 	m.close = x->flags & X_CLOSE;
 	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
+	m.request_id = x->request_id;
+	m.op = ops_get(x->op)->name;
 	if (x->origin_size) {
 		m.origin = x->origin;
 		m.origin_size = x->origin_size;

@@ -36,6 +36,7 @@ struct http_ctx {
 	struct http_cat_slot *heap;	  /* X_HEAP */
 	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 	char origin[HTTP_ORIGIN_SIZE_MAX];
+	char request_id[HTTP_REQUEST_ID_SIZE_MAX + 1]; /* X-Request-Id */
 };
 _Static_assert(sizeof(struct http_ctx) <= SRV_CTX_SIZE_MAX, "ctx fits");
 

@@ -27,7 +27,8 @@
 	X(ACR_METHOD, "Access-Control-Request-Method")                         \
 	X(EXPECT, "Expect")                                                    \
 	X(TRANSFER_ENCODING, "Transfer-Encoding")                              \
-	X(X_FORWARDED_FOR, "X-Forwarded-For")
+	X(X_FORWARDED_FOR, "X-Forwarded-For")                                  \
+	X(X_REQUEST_ID, "X-Request-Id")
 
 /* (clang-format takes the list's last comma for an operator) */
 /* clang-format off */

@@ -1071,6 +1071,8 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	k.meta.close = !rq->keep_alive;
 	k.meta.keep_alive_10 = rq->http10 && rq->keep_alive;
 	k.meta.head = rq->method == HTTP_HEAD;
+	http_request_id(&rq->hdr[HTTP_H_X_REQUEST_ID], k.ctx.request_id);
+	k.meta.request_id = k.ctx.request_id;
 	if (origin->p && origin->n && origin_printable(origin) &&
 	    auth_origin_allowed(k.cfg, origin->p, origin->n)) {
 		k.meta.origin = origin->p;
@@ -1100,6 +1102,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 				    "method not allowed on this route");
 	}
 	k.ctx.op = (uint8_t)k.op->id;
+	k.meta.op = k.op->name;
 	/* /health, /ready, /metrics: never limited (probes, scrapers) */
 	if (k.op->limit != OP_LIMIT_NONE && authorize(&k))
 		return 0;

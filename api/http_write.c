@@ -6,15 +6,45 @@
  */
 #include "http_write.h"
 
+#include "evlog.h"
 #include "http_json.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+void http_request_id(const struct http_str *given,
+		     char out[HTTP_REQUEST_ID_SIZE_MAX + 1])
+{
+	static _Atomic uint32_t threads;
+	static __thread uint32_t thread_no, first_second;
+	static __thread uint64_t counter;
+	bool sane = given && given->p && given->n > 0 &&
+		    given->n <= HTTP_REQUEST_ID_SIZE_MAX;
+
+	for (size_t i = 0; sane && i < given->n; i++) {
+		char ch = given->p[i];
+		sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		       (ch >= '0' && ch <= '9') || strchr("._:+/=-", ch);
+	}
+	if (sane) {
+		memcpy(out, given->p, given->n);
+		out[given->n] = 0;
+		return;
+	}
+	if (thread_no == 0) { /* once a thread */
+		thread_no = atomic_fetch_add(&threads, 1) + 1;
+		first_second = (uint32_t)time(NULL);
+	}
+	snprintf(out, HTTP_REQUEST_ID_SIZE_MAX + 1, "%08" PRIx32 "-%" PRIx32
+		 "-%" PRIx64, first_second, thread_no, ++counter);
+}
 
 char *http_scratch(void)
 {
@@ -157,6 +187,7 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 		put(out, "Connection: keep-alive\r\n");
 	if (m->replayed)
 		put(out, "Idempotent-Replayed: true\r\n");
+	put_header(out, "X-Request-Id", m->request_id);
 	put_header(out, "ETag", m->etag);
 	put_header(out, "Cache-Control", m->cache_control);
 	put_header(out, "Allow", m->allow);
@@ -176,16 +207,39 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 			put(out, m->preflight_methods ? m->preflight_methods
 						      : "GET");
 			put(out, "\r\nAccess-Control-Allow-Headers: "
-				 "Authorization, Content-Type, Idempotency-Key"
-				 "\r\nAccess-Control-Max-Age: 600\r\n");
+				 "Authorization, Content-Type, Idempotency-Key, "
+				 "X-Request-Id\r\nAccess-Control-Max-Age: "
+				 "600\r\n");
 		} else {
 			put(out, "Access-Control-Expose-Headers: ETag, "
-				 "Idempotent-Replayed, Retry-After\r\n");
+				 "Idempotent-Replayed, Retry-After, "
+				 "X-Request-Id\r\n");
 		}
 	}
 	put(out, "\r\n");
 	if (!no_body && !m->head)
 		buf_put(out, body, body_size);
+}
+
+/* A 5xx answer: a line with the request's id (at most 10 a second: a
+ * storm of them is summed up in the next line that passes, "dropped"). The
+ * message is ours (fields.c), never a request's bytes. */
+static void log_error(int status, const struct http_meta *m, const char *code,
+		      const char *message)
+{
+	static struct evlog_limit limit;
+	char st[16], dropped_s[16];
+	uint32_t dropped;
+
+	if (!evlog_allow(&limit, 10, &dropped))
+		return;
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(dropped_s, sizeof(dropped_s), "%" PRIu32, dropped);
+	evlog_kv(EVLOG_ERROR, "error answer", "request_id",
+		 m && m->request_id ? m->request_id : "", "status", st, "op",
+		 m && m->op ? m->op : "", "code", code, "message",
+		 message ? message : code, dropped ? "dropped" : NULL,
+		 dropped_s, NULL);
 }
 
 void http_write_error(struct buf *out, int status, const struct http_meta *m,
@@ -195,6 +249,8 @@ void http_write_error(struct buf *out, int status, const struct http_meta *m,
 	struct jw w;
 
 	ASSERT(code && status >= 400);
+	if (status >= 500)
+		log_error(status, m, code, message);
 	jw_init(&w, buf, sizeof(buf));
 	jw_obj_begin(&w);
 	jw_key(&w, "error");

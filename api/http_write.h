@@ -7,6 +7,7 @@
 #define BOOKD_HTTP_WRITE_H
 
 #include "core.h"
+#include "http_req.h"
 #include "srv.h"
 
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #define HTTP_ORIGIN_SIZE_MAX 112	   /* an Origin echoed after submit */
 #define HTTP_INM_COUNT_MAX 4		   /* If-None-Match tags remembered */
 #define HTTP_IDEM_KEY_SIZE_MAX 255
+#define HTTP_REQUEST_ID_SIZE_MAX 64 /* X-Request-Id taken from a client */
 
 _Static_assert(HTTP_HEAD_SIZE_MAX + HTTP_BODY_SIZE_MAX < HTTP_REQUEST_SIZE_MAX,
 	       "head and body fit a request");
@@ -44,7 +46,16 @@ struct http_meta {
 	bool www_authenticate;
 	bool preflight; /* CORS preflight headers */
 	const char *preflight_methods;
+	const char *request_id; /* X-Request-Id (http_request_id) */
+	const char *op;		/* the operation's name, for the error log */
 };
+
+/* The request's id into out: the client's X-Request-Id when it is sane
+ * (1..HTTP_REQUEST_ID_SIZE_MAX bytes of A-Za-z0-9 and ._:+/=-), else a new
+ * one, unique in this run and across restarts: the thread's first second
+ * (hex), its number, its counter ("6754a3f1-2-1f"). given may be NULL. */
+void http_request_id(const struct http_str *given,
+		     char out[HTTP_REQUEST_ID_SIZE_MAX + 1]);
 
 /* The reason phrase of a status ("Accepted" for 202), NULL if unknown. */
 const char *http_reason(int status);

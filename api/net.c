@@ -64,8 +64,11 @@
  */
 #include "net_int.h"
 
+#include "evlog.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <liburing.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -268,6 +271,26 @@ void pend_ready(struct net_thread *t, uint32_t i)
 	conn_mark_dirty(conn_at(t, p->conn));
 }
 
+/* A request slower than --slow-request-ms: a line with its id. */
+static void log_slow(struct net_thread *t, const struct pending *p,
+		     uint64_t ns)
+{
+	static struct evlog_limit limit;
+	const struct srv_proto *pr =
+		p->proto == SRV_PROTO_BINARY ? &srv_bin_proto : &srv_http_proto;
+	char ms[32], dropped_s[16];
+	uint32_t dropped;
+
+	if (!evlog_allow(&limit, 10, &dropped))
+		return;
+	snprintf(ms, sizeof(ms), "%.3f", (double)ns / 1e6);
+	snprintf(dropped_s, sizeof(dropped_s), "%" PRIu32, dropped);
+	evlog_kv(EVLOG_WARN, "slow request", "request_id",
+		 pr->request_id ? pr->request_id(p->ctx) : "", "protocol",
+		 srv_proto_label(p->proto), "op", core_op_name(p->req.op),
+		 "ms", ms, dropped ? "dropped" : NULL, dropped_s, NULL);
+}
+
 void count_op(struct net_thread *t, struct pending *p)
 {
 	enum core_op op = p->req.op;
@@ -284,6 +307,8 @@ void count_op(struct net_thread *t, struct pending *p)
 	stat_add(&t->ops_ns_total[op], ns);
 	stat_add(&t->lat_buckets[op][p->proto][b], 1);
 	stat_add(&t->lat_ns_total[op][p->proto], ns);
+	if (ns >= t->slow_ns)
+		log_slow(t, p, ns);
 }
 
 /* Appends slot i to the list *head..*tail (the durable wait or the

@@ -47,6 +47,9 @@ struct net_config {
 	 * are not read for send_timeout, or nothing happens on it between
 	 * requests for idle_timeout. */
 	uint64_t request_timeout_ms, send_timeout_ms, idle_timeout_ms;
+	/* A request answered later than this after it was read is logged
+	 * (warn "slow request", at most 10 lines a second); 0: never. */
+	uint64_t slow_request_ms;
 	struct auth_config auth;
 	struct auth_limit_config limits;
 	/* The core's ports from first_port on are the server's: one per

@@ -132,6 +132,7 @@ struct net_thread {
 	_Atomic bool idle;
 	struct __kernel_timespec timer_ts;
 	uint64_t sweep_ns;
+	uint64_t slow_ns; /* cfg.slow_request_ms in ns; UINT64_MAX: never */
 	struct listener listeners[2];
 	core_port *port;
 	/* When port hosts every shard: a port of its own for the fan-out

@@ -46,6 +46,7 @@ void net_config_default(struct net_config *cfg)
 		.request_timeout_ms = 10000,
 		.send_timeout_ms = 10000,
 		.idle_timeout_ms = 300000,
+		.slow_request_ms = 1000,
 	};
 
 	*cfg = defaults;
@@ -73,6 +74,9 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	ASSERT(index < s->thread_count);
 	t->s = s;
 	t->index = index;
+	t->slow_ns = s->cfg.slow_request_ms
+			     ? s->cfg.slow_request_ms * 1000000u
+			     : UINT64_MAX;
 	t->wake_fd = -1;
 	t->listeners[0].fd = t->listeners[1].fd = -1;
 	t->listeners[0].proto = &srv_http_proto;

@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_CTX_SIZE_MAX 256 /* a protocol's per-request context */
+#define SRV_CTX_SIZE_MAX 320 /* a protocol's per-request context */
 #define SRV_OUT_SIZE_MAX                                                       \
 	(8u << 20)		   /* unsent bytes per connection: then close */
 #define SRV_IN_SIZE_MAX (1u << 20) /* one request or frame at most */
@@ -144,6 +144,9 @@ struct srv_proto {
 	 * answer (HTTP's 408); the connection closes once it is sent. NULL:
 	 * closed without an answer. */
 	void (*timeout)(struct srv_conn *c, void *state);
+	/* Optional: the request's id (HTTP's X-Request-Id) from the ctx
+	 * srv_submit() was given, for the slow-request log line. */
+	const char *(*request_id)(const void *ctx);
 };
 
 extern const struct srv_proto srv_http_proto;
