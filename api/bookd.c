@@ -182,9 +182,10 @@ static void usage(FILE *f)
 			fprintf(f, " [%s]", flags[i].env);
 		fprintf(f, "\n");
 	}
-	fprintf(f, "\nLogs (docs/operations.md \"Logs\"): BOOKD_LOG_FORMAT=logfmt "
-		   "(default) or json,\nBOOKD_LOG_LEVEL=debug, info (default), "
-		   "warn or error.\n");
+	fprintf(f,
+		"\nLogs (docs/operations.md \"Logs\"): BOOKD_LOG_FORMAT=logfmt "
+		"(default) or json,\nBOOKD_LOG_LEVEL=debug, info (default), "
+		"warn or error.\n");
 	fprintf(f,
 		"\nEvery secret may come from a file instead: NAME_FILE=PATH, "
 		"the file's\ncontent with one trailing newline stripped; "

@@ -42,8 +42,9 @@ void http_request_id(const struct http_str *given,
 		thread_no = atomic_fetch_add(&threads, 1) + 1;
 		first_second = (uint32_t)time(NULL);
 	}
-	snprintf(out, HTTP_REQUEST_ID_SIZE_MAX + 1, "%08" PRIx32 "-%" PRIx32
-		 "-%" PRIx64, first_second, thread_no, ++counter);
+	snprintf(out, HTTP_REQUEST_ID_SIZE_MAX + 1,
+		 "%08" PRIx32 "-%" PRIx32 "-%" PRIx64, first_second, thread_no,
+		 ++counter);
 }
 
 char *http_scratch(void)
@@ -206,10 +207,11 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 			put(out, "Access-Control-Allow-Methods: ");
 			put(out, m->preflight_methods ? m->preflight_methods
 						      : "GET");
-			put(out, "\r\nAccess-Control-Allow-Headers: "
-				 "Authorization, Content-Type, Idempotency-Key, "
-				 "X-Request-Id\r\nAccess-Control-Max-Age: "
-				 "600\r\n");
+			put(out,
+			    "\r\nAccess-Control-Allow-Headers: "
+			    "Authorization, Content-Type, Idempotency-Key, "
+			    "X-Request-Id\r\nAccess-Control-Max-Age: "
+			    "600\r\n");
 		} else {
 			put(out, "Access-Control-Expose-Headers: ETag, "
 				 "Idempotent-Replayed, Retry-After, "

@@ -272,8 +272,7 @@ void pend_ready(struct net_thread *t, uint32_t i)
 }
 
 /* A request slower than --slow-request-ms: a line with its id. */
-static void log_slow(struct net_thread *t, const struct pending *p,
-		     uint64_t ns)
+static void log_slow(struct net_thread *t, const struct pending *p, uint64_t ns)
 {
 	static struct evlog_limit limit;
 	const struct srv_proto *pr =
@@ -287,8 +286,8 @@ static void log_slow(struct net_thread *t, const struct pending *p,
 	snprintf(dropped_s, sizeof(dropped_s), "%" PRIu32, dropped);
 	evlog_kv(EVLOG_WARN, "slow request", "request_id",
 		 pr->request_id ? pr->request_id(p->ctx) : "", "protocol",
-		 srv_proto_label(p->proto), "op", core_op_name(p->req.op),
-		 "ms", ms, dropped ? "dropped" : NULL, dropped_s, NULL);
+		 srv_proto_label(p->proto), "op", core_op_name(p->req.op), "ms",
+		 ms, dropped ? "dropped" : NULL, dropped_s, NULL);
 }
 
 void count_op(struct net_thread *t, struct pending *p)

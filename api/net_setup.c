@@ -74,9 +74,8 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	ASSERT(index < s->thread_count);
 	t->s = s;
 	t->index = index;
-	t->slow_ns = s->cfg.slow_request_ms
-			     ? s->cfg.slow_request_ms * 1000000u
-			     : UINT64_MAX;
+	t->slow_ns = s->cfg.slow_request_ms ? s->cfg.slow_request_ms * 1000000u
+					    : UINT64_MAX;
 	t->wake_fd = -1;
 	t->listeners[0].fd = t->listeners[1].fd = -1;
 	t->listeners[0].proto = &srv_http_proto;

@@ -24,6 +24,7 @@
  */
 #include "node.h"
 #include "bookd_assert.h"
+#include "evlog.h"
 #include "entry.h"
 
 #include <errno.h>
@@ -191,7 +192,7 @@ static void *snapshotter_main(void *arg)
 		wal_stats(n->wal, &st);
 		if (st.appended_lsn - n->snapshot_lsn >= n->snapshot_every &&
 		    snapshot_locked(n) != 0 && wal_error(n->wal) == 0)
-			fprintf(stderr, "bookd: background snapshot failed\n");
+			evlog(EVLOG_ERROR, "bookd: background snapshot failed");
 	}
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
@@ -336,12 +337,12 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 				 snap_lsn, snap_size, t_snap - t_core);
 		else
 			snprintf(what, sizeof(what), "no snapshot");
-		fprintf(stderr,
-			"bookd: started: log opened in %.3f s, core made in "
-			"%.3f s, %s, replayed %" PRIu64 " records (%" PRIu64
-			" bytes) in %.3f s; %.3f s in all\n",
-			t_log - t0, t_core - t_log, what, rp.count, rp.bytes,
-			now_s() - t_snap, now_s() - t0);
+		evlog(EVLOG_INFO,
+		      "bookd: started: log opened in %.3f s, core made in "
+		      "%.3f s, %s, replayed %" PRIu64 " records (%" PRIu64
+		      " bytes) in %.3f s; %.3f s in all",
+		      t_log - t0, t_core - t_log, what, rp.count, rp.bytes,
+		      now_s() - t_snap, now_s() - t0);
 	}
 	free(snap);
 	*out = n;
@@ -500,11 +501,10 @@ static int snapshot_locked(node *n)
 	if (rc == 0)
 		n->snapshot_lsn = st.appended_lsn;
 	if (rc == 0 && !n->quiet)
-		fprintf(stderr,
-			"bookd: snapshot at LSN %" PRIu64 ": %" PRIu64
-			" bytes, "
-			"parked %.1f ms, %.1f ms in all\n",
-			st.appended_lsn, size, t_parked * 1e3,
-			(now_s() - t0) * 1e3);
+		evlog(EVLOG_INFO,
+		      "bookd: snapshot at LSN %" PRIu64 ": %" PRIu64 " bytes, "
+		      "parked %.1f ms, %.1f ms in all",
+		      st.appended_lsn, size, t_parked * 1e3,
+		      (now_s() - t0) * 1e3);
 	return rc;
 }

@@ -6,6 +6,7 @@
  * from public, first), one runner at a time
  * (an advisory lock), as replicator/README.md "Runner protocol" says.
  */
+#include "evlog.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -81,8 +82,8 @@ int repl__pg_run(PGconn *c, const char *what, const char *sql, int nparams,
 		      : PQexec(c, sql);
 
 	if (t0)
-		fprintf(stderr, "trace: %-28s %8.2f ms\n", what,
-			(repl__mono_s() - t0) * 1000);
+		evlog(EVLOG_INFO, "trace: %-28s %8.2f ms", what,
+		      (repl__mono_s() - t0) * 1000);
 
 	if (res && PQresultStatus(res) == want) {
 		if (out)
@@ -173,8 +174,8 @@ int repl__pg_copy(PGconn *c, const char *sql, const struct buf *b, char *err,
 	while ((res = PQgetResult(c)))
 		PQclear(res);
 	if (t0)
-		fprintf(stderr, "trace: %-28.28s %8.2f ms (%zu bytes)\n", sql,
-			(repl__mono_s() - t0) * 1000, b->size);
+		evlog(EVLOG_INFO, "trace: %-28.28s %8.2f ms (%zu bytes)", sql,
+		      (repl__mono_s() - t0) * 1000, b->size);
 	return rc ? REPL_TRANSIENT : 0;
 }
 

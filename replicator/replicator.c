@@ -49,6 +49,7 @@
  *   upserts), then every stream's position = the snapshot's LSN, and
  *   tailing resumes after it.
  */
+#include "evlog.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -83,15 +84,15 @@ void repl__say(repl *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void repl__say(repl *r, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	if (r->cfg.quiet)
 		return;
 	va_start(ap, fmt);
-	fputs("bookd: replicator: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	evlog(EVLOG_INFO, "bookd: replicator: %s", msg);
 }
 
 /* Records the last error in the status (and on stderr when loud). */
@@ -110,7 +111,7 @@ static void set_error(repl *r, bool loud, const char *fmt, ...)
 	r->st.error_count++;
 	pthread_mutex_unlock(&r->lock);
 	if (loud || !r->cfg.quiet)
-		fprintf(stderr, "bookd: replicator: %s\n", msg);
+		evlog(EVLOG_WARN, "bookd: replicator: %s", msg);
 }
 
 /* ---- status and lag ---------------------------------------------------- */
@@ -168,11 +169,11 @@ void repl__set_connected(repl *r, bool up)
 /* A permanent error: say it once, loudly, and stop applying. */
 static void stop_loudly(repl *r, const char *msg)
 {
-	fprintf(stderr,
-		"bookd: replicator: STOPPED: %s. Nothing was skipped: fix the "
-		"cause and restart bookd; replication resumes after applied_lsn "
-		"%" PRIu64 ".\n",
-		msg, r->st.applied_lsn);
+	evlog(EVLOG_ERROR,
+	      "bookd: replicator: STOPPED: %s. Nothing was skipped: fix the "
+	      "cause and restart bookd; replication resumes after applied_lsn "
+	      "%" PRIu64 ".",
+	      msg, r->st.applied_lsn);
 	pthread_mutex_lock(&r->lock);
 	snprintf(r->st.error, sizeof(r->st.error), "%s", msg);
 	r->st.error_count++;

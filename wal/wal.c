@@ -137,6 +137,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -144,19 +145,30 @@
 
 #include <xxhash.h>
 
+#include "evlog.h"
 #include "wal_int.h"
 
 /* ---- Small helpers ----------------------------------------------------- */
 
+/* One event line (evlog.h), "wal: ..." as the docs show it; its level
+ * from how it starts: FATAL an error, a cut, damage or a failure a
+ * warning, the rest (recovery's progress) info. */
 void wal__log(const char *fmt, ...)
 {
-	char line[512];
+	char line[1024];
+	enum evlog_level level = EVLOG_INFO;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "wal: %s\n", line);
+	if (!strncmp(line, "FATAL", 5))
+		level = EVLOG_ERROR;
+	else if (!strncasecmp(line, "cut", 3) || strstr(line, "corrupt") ||
+		 strstr(line, "damaged") || strstr(line, "unusable") ||
+		 !strncmp(line, "cannot", 6) || !strncmp(line, "fsync", 5))
+		level = EVLOG_WARN;
+	evlog(level, "wal: %s", line);
 }
 
 void wal__errf(char *err, size_t err_size, const char *fmt, ...)

@@ -136,10 +136,11 @@ static void line_timeout(struct srv_conn *c, void *state)
 
 /* On the "HTTP" port a timed-out request is answered; on the "binary" one
  * the connection is closed without a word. */
-const struct srv_proto srv_http_proto = { "line", 8, line_parse, line_render,
+const struct srv_proto srv_http_proto = { "line",	8,
+					  line_parse,	line_render,
 					  line_timeout, NULL };
-const struct srv_proto srv_bin_proto = { "line2", 8, line_parse, line_render,
-					 NULL, NULL };
+const struct srv_proto srv_bin_proto = { "line2",     8,    line_parse,
+					 line_render, NULL, NULL };
 
 /* ---- client side ---- */
 
