@@ -579,6 +579,45 @@ static int bin__request(const msgpack_object *m, const struct bin_conn *st,
 
 /* ---- status: answered at once ---- */
 
+/* "jobs": one map per scheduled job (core/jobs.h); times in Unix ms, 0
+ * for never or not known. The client's struct bc_job_info holds them. */
+_Static_assert(JOBS_COUNT <= BC_JOB_COUNT_MAX, "bc_status_info.jobs");
+_Static_assert(JOBS_NAME_SIZE <= sizeof(((struct bc_job_info *)0)->name) &&
+		       JOBS_SCHEDULE_SIZE <=
+			       sizeof(((struct bc_job_info *)0)->schedule) &&
+		       JOBS_MESSAGE_SIZE <=
+			       sizeof(((struct bc_job_info *)0)->message),
+	       "bc_job_info's strings hold the registry's");
+static void bin__jobs(msgpack_packer *pk, const struct srv_status *s)
+{
+	static const char *const results[] = {
+		[JOBS_NEVER] = "never", [JOBS_OK] = "ok", [JOBS_FAILED] = "failed"
+	};
+
+	mp_pack_str(pk, "jobs");
+	msgpack_pack_array(pk, JOBS_COUNT);
+	for (unsigned i = 0; i < JOBS_COUNT; i++) {
+		const struct jobs_state *j = &s->jobs[i];
+
+		ASSERT((unsigned)j->result < 3);
+		msgpack_pack_map(pk, 10);
+		mp_pack_kv_str(pk, "name", jobs_name((enum jobs_id)i));
+		mp_pack_kv_str(pk, "schedule", j->schedule);
+		mp_pack_str(pk, "active");
+		if (j->active)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		mp_pack_kv_str(pk, "result", results[j->result]);
+		mp_pack_kv_int(pk, "last_run_at", j->last_run_at_ms);
+		mp_pack_kv_uint(pk, "duration_us", j->duration_us);
+		mp_pack_kv_int(pk, "next_run_at", j->next_run_at_ms);
+		mp_pack_kv_uint(pk, "runs", j->runs);
+		mp_pack_kv_uint(pk, "failures", j->failures);
+		mp_pack_kv_str(pk, "message", j->message);
+	}
+}
+
 static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 {
 	struct srv_status s;
@@ -592,7 +631,7 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 	pk = bin__begin(&w, b);
 	bin__head(pk, x, "ok", 1);
 	mp_pack_str(pk, "status");
-	msgpack_pack_map(pk, 14);
+	msgpack_pack_map(pk, 15);
 	mp_pack_kv_uint(pk, "shard_count", s.shard_count);
 	mp_pack_kv_uint(pk, "thread_count", s.thread_count);
 	mp_pack_kv_uint(pk, "conn_count", s.conn_count);
@@ -612,6 +651,7 @@ static void bin__status(struct srv_conn *c, const struct bin_ctx *x)
 	msgpack_pack_double(pk, s.repl_lag_seconds);
 	mp_pack_kv_uint(pk, "requests_total", s.requests_total);
 	mp_pack_kv_int(pk, "started_at", s.started_at);
+	bin__jobs(pk, &s);
 	bin__end(&w);
 	srv_answer_done(c);
 }

@@ -10,10 +10,12 @@
  * threads', then the slow workers'.
  *
  * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
- * out are expired even on quiet shards); at start and then daily a
- * CORE_OP_ARCHIVE (events that ended --archive-after-days ago leave
- * memory, when there are any) and a CORE_OP_GENERATE (series are generated
- * up to the horizon; generation is idempotent).
+ * out are expired even on quiet shards, idempotency keys past their
+ * retention dropped); at start and then daily a CORE_OP_ARCHIVE (events
+ * that ended --archive-after-days ago leave memory, when there are any)
+ * and a CORE_OP_GENERATE (series are generated up to the horizon;
+ * generation is idempotent). Each is a job of the registry (jobs.h):
+ * hold_expiry, idempotency_expiry, archive, generation.
  *
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
@@ -24,6 +26,7 @@
 #include "bookd_assert.h"
 #include "evlog.h"
 #include "fields.h"
+#include "jobs.h"
 #include "net.h"
 #include "node.h"
 #include "repl.h"
@@ -769,47 +772,116 @@ static int glue_refresh(void *ctx)
 
 static void generate(core_port *p)
 {
-	struct core_req q = { .op = CORE_OP_GENERATE, .now = srv_now() };
+	struct jobs_run run = jobs_begin(JOBS_GENERATION);
+	struct core_req q = { .op = CORE_OP_GENERATE,
+			      .now = run.started_at_ms };
 	struct core_resp r;
+	char msg[JOBS_MESSAGE_SIZE] = "";
 	int rc = core_call(p, &q, &r);
 
-	if (rc || r.code != CORE_OK)
-		fprintf(stderr, "bookd: daily generation failed: %s\n",
-			rc ? strerror(-rc) : core_code_name(r.code));
-	else if (r.count)
-		fprintf(stderr, "bookd: generated %u events\n", r.count);
+	if (rc || r.code != CORE_OK) {
+		snprintf(msg, sizeof(msg), "daily generation failed: %s",
+			 rc ? strerror(-rc) : core_code_name(r.code));
+		fprintf(stderr, "bookd: %s\n", msg);
+	} else if (r.count) {
+		snprintf(msg, sizeof(msg), "generated %u events", r.count);
+		fprintf(stderr, "bookd: %s\n", msg);
+	}
+	jobs_end(&run,
+		 rc		     ? rc
+		 : r.code != CORE_OK ? -EIO
+				     : 0,
+		 msg, q.now + GENERATE_EVERY_MS);
 }
 
 /* Events that ended `days` ago leave memory (a logged decision: replay
  * drops them again; PostgreSQL keeps them). 0: never. */
 static void archive(core_port *p, unsigned days)
 {
-	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = srv_now() };
+	struct jobs_run run;
+	struct core_req q = { .op = CORE_OP_EVENT_LIST };
 	struct core_event_view first;
 	struct core_resp r;
+	char msg[JOBS_MESSAGE_SIZE] = "";
 	int rc;
 
 	if (days == 0)
 		return;
+	run = jobs_begin(JOBS_ARCHIVE);
+	q.now = run.started_at_ms;
 	/* Nothing started before the cut: nothing to archive, nothing to
 	 * log (a start or a quiet day adds no record). */
 	q.u.list.from = 0;
 	q.u.list.to = q.now - (core_time)days * 86400000;
 	q.u.list.limit = 1;
 	q.u.list.out = &first;
-	if (core_call(p, &q, &r) == 0 && r.count == 0)
+	if (core_call(p, &q, &r) == 0 && r.count == 0) {
+		jobs_end(&run, 0, NULL, q.now + GENERATE_EVERY_MS);
 		return;
+	}
 	q = (struct core_req){ .op = CORE_OP_ARCHIVE, .now = q.now };
 	q.u.archive.days = days;
 	rc = core_call(p, &q, &r);
-	if (rc || r.code != CORE_OK)
-		fprintf(stderr, "bookd: daily archive failed: %s\n",
-			rc ? strerror(-rc) : core_code_name(r.code));
-	else if (r.count)
-		fprintf(stderr,
-			"bookd: archived %u events that ended %u days "
-			"ago or earlier\n",
-			r.count, days);
+	if (rc || r.code != CORE_OK) {
+		snprintf(msg, sizeof(msg), "daily archive failed: %s",
+			 rc ? strerror(-rc) : core_code_name(r.code));
+		fprintf(stderr, "bookd: %s\n", msg);
+	} else if (r.count) {
+		snprintf(msg, sizeof(msg),
+			 "archived %u events that ended %u days ago or earlier",
+			 r.count, days);
+		fprintf(stderr, "bookd: %s\n", msg);
+	}
+	jobs_end(&run,
+		 rc		     ? rc
+		 : r.code != CORE_OK ? -EIO
+				     : 0,
+		 msg, q.now + GENERATE_EVERY_MS);
+}
+
+/* The tick: hold_expiry and idempotency_expiry, one core call for both. */
+static void tick(core_port *p)
+{
+	struct jobs_run run = jobs_begin(JOBS_HOLD_EXPIRY), keys = run;
+	struct core_req q = { .op = CORE_OP_TICK, .now = run.started_at_ms };
+	struct core_resp r = { 0 };
+	char held[JOBS_MESSAGE_SIZE] = "", gone[JOBS_MESSAGE_SIZE] = "";
+	int rc = core_call(p, &q, &r);
+
+	keys.id = JOBS_IDEMPOTENCY_EXPIRY;
+	if (rc) {
+		snprintf(held, sizeof(held), "tick failed: %s", strerror(-rc));
+		memcpy(gone, held, sizeof(gone));
+	}
+	if (!rc && r.count)
+		snprintf(held, sizeof(held), "%u holds expired", r.count);
+	if (!rc && r.keys_expired)
+		snprintf(gone, sizeof(gone), "%u keys dropped", r.keys_expired);
+	jobs_end(&run, rc, held, q.now + TICK_MS);
+	jobs_end(&keys, rc, gone, q.now + TICK_MS);
+}
+
+/* The main thread's jobs in the registry, with their schedules; those of
+ * the replicator (it sets them when it starts) off without DATABASE_URL. */
+static void jobs_set_up(unsigned archive_days, bool replicating, core_time now)
+{
+	static const enum jobs_id pg[] = { JOBS_PARTITIONS, JOBS_VIEW_REFRESH,
+					   JOBS_HEALTH_CHECKS,
+					   JOBS_METRICS_FLUSH, JOBS_JOBS_SYNC };
+	char what[JOBS_SCHEDULE_SIZE];
+
+	for (size_t i = 0; !replicating && i < sizeof(pg) / sizeof(pg[0]); i++)
+		jobs_schedule(pg[i], "off (no DATABASE_URL)", false, 0);
+
+	jobs_schedule(JOBS_HOLD_EXPIRY, "every 1 s", true, now + TICK_MS);
+	jobs_schedule(JOBS_IDEMPOTENCY_EXPIRY, "every 1 s", true,
+		      now + TICK_MS);
+	jobs_schedule(JOBS_GENERATION, "daily, and at start", true, now);
+	snprintf(what, sizeof(what), "daily, and at start (%u days)",
+		 archive_days);
+	jobs_schedule(JOBS_ARCHIVE,
+		      archive_days ? what : "off (--archive-after-days 0)",
+		      archive_days != 0, now);
 }
 
 int main(int argc, char **argv)
@@ -1002,6 +1074,8 @@ int main(int argc, char **argv)
 	}
 	port = core_port_get(node_core(n), 0);
 	ASSERT(port); /* port 0 is bookd's own (nc.first_port = 1) */
+	jobs_set_up(o.sizes.archive_after_days, o.database_url != NULL,
+		    srv_now());
 	archive(port, o.sizes.archive_after_days);
 	generate(port);
 	last_generate = srv_now();
@@ -1038,9 +1112,8 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct timespec ts = { TICK_MS / 1000,
 				       (TICK_MS % 1000) * 1000000L };
-		struct core_req tick = { .op = CORE_OP_TICK };
-		struct core_resp r;
 		int sig = sigtimedwait(&sigs, NULL, &ts);
+		core_time now;
 
 		if (sig == SIGTERM || sig == SIGINT) {
 			fprintf(stderr, "bookd: %s: draining\n",
@@ -1055,12 +1128,12 @@ int main(int argc, char **argv)
 				fprintf(stderr, "bookd: snapshot: %s\n",
 					strerror(-rc));
 		}
-		tick.now = srv_now();
-		core_call(port, &tick, &r);
-		if (tick.now - last_generate >= GENERATE_EVERY_MS) {
+		tick(port);
+		now = srv_now();
+		if (now - last_generate >= GENERATE_EVERY_MS) {
 			archive(port, o.sizes.archive_after_days);
 			generate(port);
-			last_generate = tick.now;
+			last_generate = now;
 		}
 		svc_watchdog();
 	}

@@ -70,6 +70,53 @@ static double sync_quantile_us(const struct srv_status *st, double q)
 	return (double)wal_sync_bucket_le_us(WAL_SYNC_BUCKET_COUNT - 2);
 }
 
+static const char *job_result_name(enum jobs_result r)
+{
+	switch (r) {
+	case JOBS_OK: return "ok";
+	case JOBS_FAILED: return "failed";
+	case JOBS_NEVER: break;
+	}
+	return "never";
+}
+
+/* A Unix ms time, or null for 0 (never, not known). */
+static void time_or_null(struct jw *w, const char *key, int64_t ms)
+{
+	jw_key(w, key);
+	if (ms)
+		jw_time(w, ms);
+	else
+		jw_null(w);
+}
+
+/* "jobs": one object per scheduled job (core/jobs.h). */
+static void status_jobs(struct jw *w, const struct srv_status *st)
+{
+	jw_key(w, "jobs");
+	jw_arr_begin(w);
+	for (unsigned i = 0; i < JOBS_COUNT; i++) {
+		const struct jobs_state *j = &st->jobs[i];
+
+		jw_obj_begin(w);
+		jw_kv_cstr(w, "name", jobs_name((enum jobs_id)i));
+		jw_kv_cstr(w, "schedule", j->schedule[0] ? j->schedule : NULL);
+		jw_key(w, "active");
+		jw_bool(w, j->active);
+		jw_key(w, "running");
+		jw_bool(w, j->running);
+		time_or_null(w, "last_run_at", j->last_run_at_ms);
+		jw_kv_double(w, "duration_ms", (double)j->duration_us / 1e3);
+		jw_kv_cstr(w, "result", job_result_name(j->result));
+		jw_kv_cstr(w, "message", j->message[0] ? j->message : NULL);
+		time_or_null(w, "next_run_at", j->next_run_at_ms);
+		jw_kv_u64(w, "runs", j->runs);
+		jw_kv_u64(w, "failures", j->failures);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
 /* The reporting views, refreshed now rather than on the schedule. */
 void http_status_json(struct jw *w, const struct srv_status *st)
 {
@@ -122,6 +169,7 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 		jw_kv_u64(w, key, st->responses_by_class[i]);
 	}
 	jw_obj_end(w);
+	status_jobs(w, st);
 	jw_key(w, "alerts");
 	status_alerts(w, st);
 	jw_obj_end(w);
@@ -258,6 +306,52 @@ static void sync_histogram(struct jw *w, const struct srv_status *st)
 	jw_rawf(w, "bookd_wal_fsync_seconds_count %" PRIu64 "\n", cum);
 }
 
+/* The scheduled jobs (core/jobs.h): a job that never ran has no last run
+ * sample, one without a known next run no next run sample. */
+static void jobs_metrics(struct jw *w, const struct srv_status *st)
+{
+	metric(w, "bookd_job_last_run_timestamp_seconds", "gauge",
+	       "start of the job's last run, Unix");
+	for (unsigned i = 0; i < JOBS_COUNT; i++)
+		if (st->jobs[i].last_run_at_ms)
+			jw_rawf(w,
+				"bookd_job_last_run_timestamp_seconds"
+				"{job=\"%s\"} %.3f\n",
+				jobs_name((enum jobs_id)i),
+				st->jobs[i].last_run_at_ms / 1e3);
+	metric(w, "bookd_job_last_duration_seconds", "gauge",
+	       "duration of the job's last run");
+	for (unsigned i = 0; i < JOBS_COUNT; i++)
+		if (st->jobs[i].runs)
+			jw_rawf(w,
+				"bookd_job_last_duration_seconds"
+				"{job=\"%s\"} %.6f\n",
+				jobs_name((enum jobs_id)i),
+				st->jobs[i].duration_us / 1e6);
+	metric(w, "bookd_job_runs_total", "counter",
+	       "runs of the job since start, by result");
+	for (unsigned i = 0; i < JOBS_COUNT; i++) {
+		const struct jobs_state *j = &st->jobs[i];
+
+		jw_rawf(w,
+			"bookd_job_runs_total{job=\"%s\",result=\"ok\"} %" PRIu64
+			"\n"
+			"bookd_job_runs_total{job=\"%s\",result=\"failed\"} %" PRIu64
+			"\n",
+			jobs_name((enum jobs_id)i), j->runs - j->failures,
+			jobs_name((enum jobs_id)i), j->failures);
+	}
+	metric(w, "bookd_job_next_run_timestamp_seconds", "gauge",
+	       "when the job runs next, Unix");
+	for (unsigned i = 0; i < JOBS_COUNT; i++)
+		if (st->jobs[i].next_run_at_ms)
+			jw_rawf(w,
+				"bookd_job_next_run_timestamp_seconds"
+				"{job=\"%s\"} %.3f\n",
+				jobs_name((enum jobs_id)i),
+				st->jobs[i].next_run_at_ms / 1e3);
+}
+
 void http_metrics_text(struct jw *w, const struct srv_status *st)
 {
 	metric_u64(w, "bookd_up", "gauge", "1 while bookd serves", 1);
@@ -349,4 +443,5 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	jw_rawf(w, "bookd_replication_lag_seconds %.3f\n",
 		st->repl_lag_seconds);
 	request_histograms(w, st);
+	jobs_metrics(w, st);
 }

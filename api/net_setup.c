@@ -410,6 +410,8 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	out->rate_limited_total = atomic_load(&s->rate_limited);
 	if (s->limiter)
 		auth_limit_refusals(s->limiter, out->rate_refused);
+	for (unsigned i = 0; i < JOBS_COUNT; i++)
+		jobs_get((enum jobs_id)i, &out->jobs[i]);
 	for (unsigned i = 0; i < s->thread_count; i++) {
 		struct net_thread *t = &s->threads[i];
 		out->conn_count += atomic_load(&t->conn_gauge);

@@ -20,12 +20,14 @@
  * enough to fork; the child, a frozen copy-on-write image, serialises the
  * core into a pipe and exits, while the parent unparks at once and feeds
  * the pipe to the log's snapshot file (checksum, fsync, rename), so
- * bookings go on during the whole write (Redis BGSAVE).
+ * bookings go on during the whole write (Redis BGSAVE). Each snapshot,
+ * background or asked for, is a run of the job "snapshot" (jobs.h).
  */
 #include "node.h"
 #include "bookd_assert.h"
 #include "evlog.h"
 #include "entry.h"
+#include "jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -322,6 +324,13 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	}
 	n->snapshot_every = cfg->snapshot_every;
 	n->snapshot_lsn = snap_lsn + rp.count;
+	{
+		char every[JOBS_SCHEDULE_SIZE];
+		snprintf(every, sizeof(every), "every %" PRIu64 " log records",
+			 n->snapshot_every);
+		jobs_schedule(JOBS_SNAPSHOT, n->snapshot_every ? every : "off",
+			      n->snapshot_every != 0, 0);
+	}
 	if (n->snapshot_every &&
 	    pthread_create(&n->snapshotter, NULL, snapshotter_main, n) == 0)
 		n->snapshotter_started = true;
@@ -441,7 +450,23 @@ int node_snapshot(node *n)
 	return rc;
 }
 
+static int snapshot_take(node *n, char *msg, size_t msg_size);
+
+/* A snapshot, as a run of the job "snapshot". */
 static int snapshot_locked(node *n)
+{
+	char msg[JOBS_MESSAGE_SIZE] = "";
+	struct jobs_run run = jobs_begin(JOBS_SNAPSHOT);
+	int rc = snapshot_take(n, msg, sizeof(msg));
+
+	if (rc && !msg[0])
+		snprintf(msg, sizeof(msg), "snapshot failed: %s",
+			 strerror(-rc));
+	jobs_end(&run, rc, msg, 0);
+	return rc;
+}
+
+static int snapshot_take(node *n, char *msg, size_t msg_size)
 {
 	struct wal_stats st;
 	wal_snap *snap;
@@ -500,6 +525,11 @@ static int snapshot_locked(node *n)
 	rc = wal_snapshot_commit(snap);
 	if (rc == 0)
 		n->snapshot_lsn = st.appended_lsn;
+	if (rc == 0)
+		snprintf(msg, msg_size,
+			 "at LSN %" PRIu64 ": %" PRIu64
+			 " bytes, parked %.1f ms",
+			 st.appended_lsn, size, t_parked * 1e3);
 	if (rc == 0 && !n->quiet)
 		evlog(EVLOG_INFO,
 		      "bookd: snapshot at LSN %" PRIu64 ": %" PRIu64 " bytes, "

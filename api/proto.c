@@ -588,9 +588,29 @@ int mp_read_event(const msgpack_object *o, struct bc_event *out)
 	return out->id ? 0 : -EINVAL;
 }
 
+static int read_job(const msgpack_object *o, struct bc_job_info *out)
+{
+	const msgpack_object *a = mp_get(o, "active");
+
+	if (map_begin(o, out, sizeof(*out)) ||
+	    mp_get_str_copy(o, "name", out->name, sizeof(out->name)) ||
+	    mp_get_str_copy(o, "schedule", out->schedule,
+			    sizeof(out->schedule)) ||
+	    (a && mp_bool(a, &out->active)) ||
+	    mp_get_str_copy(o, "result", out->result, sizeof(out->result)) ||
+	    get_i64(o, "last_run_at", &out->last_run_at) ||
+	    mp_get_uint(o, "duration_us", &out->duration_us) ||
+	    get_i64(o, "next_run_at", &out->next_run_at) ||
+	    mp_get_uint(o, "runs", &out->runs) ||
+	    mp_get_uint(o, "failures", &out->failures) ||
+	    mp_get_str_copy(o, "message", out->message, sizeof(out->message)))
+		return -EINVAL;
+	return out->name[0] ? 0 : -EINVAL;
+}
+
 int mp_read_status(const msgpack_object *o, struct bc_status_info *out)
 {
-	const msgpack_object *lag;
+	const msgpack_object *lag, *jobs;
 
 	if (map_begin(o, out, sizeof(*out)) ||
 	    get_u32(o, "shard_count", &out->shard_count) ||
@@ -618,6 +638,16 @@ int mp_read_status(const msgpack_object *o, struct bc_status_info *out)
 			out->repl_lag_seconds = (double)i;
 		else
 			return -EINVAL;
+	}
+	jobs = mp_get(o, "jobs"); /* absent from servers before jobs */
+	if (jobs) {
+		if (jobs->type != MSGPACK_OBJECT_ARRAY ||
+		    jobs->via.array.size > BC_JOB_COUNT_MAX)
+			return -EINVAL;
+		for (uint32_t i = 0; i < jobs->via.array.size; i++)
+			if (read_job(&jobs->via.array.ptr[i], &out->jobs[i]))
+				return -EINVAL;
+		out->job_count = jobs->via.array.size;
 	}
 	return 0;
 }

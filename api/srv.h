@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "core.h"
+#include "jobs.h"
 #include "node.h"
 #include "proc_stats.h"
 
@@ -117,6 +118,8 @@ struct srv_status {
 	uint64_t rate_refused[AUTH_LIMIT_KIND_COUNT];
 	core_time started_at;
 	struct proc_stats proc; /* the process (process_* in /metrics) */
+	/* Every scheduled job (core/jobs.h), in JOBS_LIST's order. */
+	struct jobs_state jobs[JOBS_COUNT];
 };
 
 /* A protocol: one instance per connection kind (HTTP, binary). */

@@ -132,7 +132,8 @@ enum core_op {
 	CORE_OP_EVENT_PATCH,
 	CORE_OP_EVENT_GET,
 	CORE_OP_BOOKING_GET,
-	CORE_OP_TICK, /* expire holds due at req.now (to every shard) */
+	CORE_OP_TICK, /* expire holds due at req.now, drop idempotency keys
+		       * past their retention (to every shard) */
 	/* fan out to every shard */
 	CORE_OP_CUSTOMER_BOOKINGS,
 	CORE_OP_EVENT_LIST,
@@ -276,11 +277,12 @@ struct core_resp {
 	uint64_t tag; /* caller's, copied from core_submit */
 	enum core_op op;
 	enum core_code code;
-	bool replayed;	/* an idempotent replay of the first result */
-	uint64_t lsn;	/* log position to be durable before answering */
-	uint64_t id;	/* created object (catalogue) */
-	uint32_t count; /* list length, generated events, promotions */
-	bool more;	/* list cut at its limit */
+	bool replayed;	       /* an idempotent replay of the first result */
+	uint64_t lsn;	       /* log position to be durable before answering */
+	uint64_t id;	       /* created object (catalogue) */
+	uint32_t count;	       /* list length, generated events, promotions */
+	uint32_t keys_expired; /* TICK: idempotency keys dropped */
+	bool more;	       /* list cut at its limit */
 	bool has_promoted;
 	union {
 		struct { /* booking operations */

@@ -29,10 +29,12 @@ static struct idem_entry *idem_find(const core_state *st, uint64_t hi,
 	return e && e->hi == hi && e->lo == lo ? e : NULL;
 }
 
-/* Drops entries older than the retention, oldest first. */
-void state__idem_expire(core_state *st, core_time now)
+/* Drops entries older than the retention, oldest first; returns how many.
+ * Lookups already ignore them (core__idem_lookup): dropping them is only
+ * memory, so the tick may do it without a log record. */
+uint32_t state__idem_expire(core_state *st, core_time now)
 {
-	uint32_t max = st->idem_cap;
+	uint32_t max = st->idem_cap, dropped = 0;
 
 	while (st->idem_count) {
 		uint32_t slot = st->idem_head + 1;
@@ -44,7 +46,14 @@ void state__idem_expire(core_state *st, core_time now)
 			map_del(&st->idem_by_key, idem_map_key(e->hi, e->lo));
 		st->idem_head = (st->idem_head + 1) % max;
 		st->idem_count--;
+		dropped++;
 	}
+	return dropped;
+}
+
+uint32_t core__state_idem_expire(core_state *st, core_time now)
+{
+	return state__idem_expire(st, now);
 }
 
 enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,

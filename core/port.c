@@ -232,13 +232,13 @@ static bool view_before(const struct core_event_view *a,
 	       (a->start_at == b->start_at && a->id < b->id);
 }
 
-/* Sends req to every shard and waits for all: got[shard] = its count.
- * Listings write into the shard's own part of the port's scratch, one more
- * than asked, so that a cut list is known. The caller checked free slots. */
 /* Sends req to every shard and waits for their answers: got[shard] their
- * counts, *code (if not NULL) the first that was not CORE_OK. */
+ * counts, keys[shard] (if not NULL) their keys_expired, *code (if not
+ * NULL) the first that was not CORE_OK. Listings write into the shard's
+ * own part of the port's scratch, one more than asked, so that a cut list
+ * is known. The caller checked free slots. */
 static void fan_out(core_port *p, const struct core_req *req, uint32_t *got,
-		    enum core_code *code)
+		    uint32_t *keys, enum core_code *code)
 {
 	core *c = p->c;
 
@@ -262,6 +262,8 @@ static void fan_out(core_port *p, const struct core_req *req, uint32_t *got,
 	for (unsigned k = 0; k < c->shard_count; k++) {
 		struct slot *s = port_wait(p);
 		got[s->target] = s->resp.count;
+		if (keys)
+			keys[s->target] = s->resp.keys_expired;
 		if (code && *code == CORE_OK)
 			*code = s->resp.code;
 		slot_put(p, s);
@@ -280,7 +282,7 @@ static int call_list(core_port *p, const struct core_req *req,
 		return -EINVAL;
 	if (p->free_count < S)
 		return -EAGAIN;
-	fan_out(p, req, got, NULL);
+	fan_out(p, req, got, NULL, NULL);
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
 	for (;;) {
@@ -337,7 +339,7 @@ static int call_customer(core_port *p, const struct core_req *req,
 	/* Each shard gives its newest cap + 1; the newest cap overall win,
 	 * and one more anywhere means the list was cut. */
 	uint32_t got[CORE_SHARD_COUNT_MAX];
-	fan_out(p, req, got, NULL);
+	fan_out(p, req, got, NULL, NULL);
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
 	for (unsigned sh = 0; sh < S; sh++) { /* every shard is done: compact */
@@ -604,16 +606,18 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 	case CORE_OP_CUSTOMER_BOOKINGS: return call_customer(p, req, resp);
 	case CORE_OP_TICK:
 	case CORE_OP_REMIND: {
-		uint32_t got[CORE_SHARD_COUNT_MAX];
+		uint32_t got[CORE_SHARD_COUNT_MAX], keys[CORE_SHARD_COUNT_MAX];
 		enum core_code code = CORE_OK;
 		if (p->free_count < c->shard_count)
 			return -EAGAIN;
-		fan_out(p, req, got, &code);
+		fan_out(p, req, got, keys, &code);
 		memset(resp, 0, sizeof(*resp));
 		resp->op = req->op;
 		resp->code = code;
-		for (unsigned sh = 0; sh < c->shard_count; sh++)
+		for (unsigned sh = 0; sh < c->shard_count; sh++) {
 			resp->count += got[sh];
+			resp->keys_expired += keys[sh];
+		}
 		return 0;
 	}
 	default: break;

@@ -47,6 +47,9 @@ enum core_code core__state_decide_nokey(core_state *st,
 					const struct core_req *req,
 					struct core_resp *resp,
 					const void **entry, size_t *entry_size);
+/* Drops the idempotency keys past their retention (the tick); returns how
+ * many. Not a decision: lookups ignore such keys already. */
+uint32_t core__state_idem_expire(core_state *st, core_time now);
 /* Expire the first due hold, if any: returns true and an entry. */
 bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 			    size_t *entry_size);

@@ -215,7 +215,7 @@ void state__event_view(const core_state *st, const struct event *e,
 void state__idem_rec(const struct core_req *req, const struct core_resp *resp,
 		     struct core_rec *r);
 /* idem.c: drops idempotency keys older than the retention, oldest first. */
-void state__idem_expire(core_state *st, core_time now);
+uint32_t state__idem_expire(core_state *st, core_time now);
 /* apply.c: the day bucket of start_at (made when create and missing; NULL
  * when missing or out of memory); the holds heap's first leaves. */
 struct day_bucket *state__day_bucket(core_state *st, core_time start_at,

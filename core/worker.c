@@ -96,7 +96,10 @@ static void shard_decide(struct shard *sh, struct slot *s)
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
 	switch (req->op) {
-	case CORE_OP_TICK: shard_tick(sh, req->now, &resp->count); return;
+	case CORE_OP_TICK:
+		shard_tick(sh, req->now, &resp->count);
+		resp->keys_expired = core__state_idem_expire(sh->st, req->now);
+		return;
 	case CORE_OP_REMIND:
 		shard_tick(sh, req->now, NULL);
 		rc = core__state_remind(sh->st, req, shard_commit_fn, sh,

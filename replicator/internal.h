@@ -3,7 +3,8 @@
  * API (repl.h). fold.c and batch.c (the pure fold, fold.h), sink.c (a
  * batch into PostgreSQL), pg.c (libpq helpers, migrations), session.c
  * (connect, positions, resync), maint.c (partitions, metrics, health,
- * views), replicator.c (threads, status, public API).
+ * views), jobsync.c (the jobs registry into bookd.jobs), replicator.c
+ * (threads, status, public API).
  */
 #ifndef BOOKD_REPL_INTERNAL_H
 #define BOOKD_REPL_INTERNAL_H
@@ -17,6 +18,7 @@
 #include <stdatomic.h>
 
 #define REPL_LAG_SAMPLE_COUNT 8192
+#define REPL_PARTITIONS_EVERY_MS (24 * 3600 * 1000) /* and at connect */
 
 /* What a step returned: transient errors retry, the rest stop. */
 #define REPL_TRANSIENT (-EAGAIN)
@@ -45,7 +47,8 @@ struct repl {
 	struct batch b;
 	struct starts starts; /* shared with the streams: its own lock */
 	uint8_t months[REPL_MONTH_COUNT / 8]; /* partitions known to exist */
-	struct custset customers;	      /* customer ids PostgreSQL has */
+	int64_t partitions_due_ms; /* monotonic: the next partitions_ahead */
+	struct custset customers;  /* customer ids PostgreSQL has */
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -123,6 +126,17 @@ int repl__partitions_ensure(repl *r, uint32_t lo, uint32_t hi, char *err,
 /* Those of the months from last month to cfg.partition_months_ahead, then
  * the list of those that exist into r->months (at connect). */
 int repl__partitions_ahead(repl *r, char *err, size_t es);
+/* repl__partitions_ahead as a run of the job partitions_ahead (at connect,
+ * then every REPL_PARTITIONS_EVERY_MS, main thread). */
+int repl__partitions_job(repl *r, char *err, size_t es);
 void *repl__maint_thread(void *arg);
+
+/* ---- jobsync.c: the jobs registry into PostgreSQL ------------------------------ */
+
+/* One copy on c (maintenance thread): every job's state, the registry's
+ * runs after *after (moved on success), the old runs pruned; *lost grows
+ * by the runs the registry no longer held. 0 or repl__pg_run's error. */
+int repl__jobs_sync(repl *r, PGconn *c, uint64_t *after, uint64_t *lost,
+		    char *err, size_t es);
 
 #endif

@@ -8,12 +8,17 @@
  * schedule and on demand; it never delays a batch, and its errors never
  * stop replication. Archived past months (archive_class_events_month,
  * migration 0007) are the database's: the sink only counts an archived
- * event as found.
+ * event as found. Each task is a job of the registry (core/jobs.h):
+ * partitions_ahead, metrics_flush, health_checks, view_refresh, and
+ * jobs_sync, the registry's copy into PostgreSQL (jobsync.c).
  */
 #include "internal.h"
 
+#include "jobs.h"
+
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +110,19 @@ int repl__partitions_ahead(repl *r, char *err, size_t es)
 	return rc ? rc : partitions_load(r, err, es);
 }
 
+int repl__partitions_job(repl *r, char *err, size_t es)
+{
+	struct jobs_run run = jobs_begin(JOBS_PARTITIONS);
+	char msg[JOBS_MESSAGE_SIZE];
+	int rc = repl__partitions_ahead(r, err, es);
+
+	snprintf(msg, sizeof(msg), "%s",
+		 rc ? err : "partitions ensured up to the months ahead");
+	r->partitions_due_ms = repl__mono_ms() + REPL_PARTITIONS_EVERY_MS;
+	jobs_end(&run, rc, msg, run.started_at_ms + REPL_PARTITIONS_EVERY_MS);
+	return rc;
+}
+
 /* ---- the maintenance thread: metrics, health, views ------------------------- */
 
 static bool op_name_ok(const char *s)
@@ -128,8 +146,61 @@ struct maint {
 	int64_t prev_ms;
 	/* monotonic ms when each task is due, and the reconnect */
 	int64_t next_metrics, next_health, next_refresh, next_connect;
-	uint32_t backoff; /* backoff_min_ms..backoff_max_ms */
+	int64_t next_jobs;
+	uint64_t jobs_after, jobs_lost; /* registry runs copied, lost */
+	uint32_t backoff;		/* backoff_min_ms..backoff_max_ms */
 };
+
+/* A monotonic due time as wall-clock Unix ms (the registry's clock). */
+static int64_t wall_of(int64_t due_mono)
+{
+	return jobs_now_ms() + (due_mono - repl__mono_ms());
+}
+
+/* A task's run ended: rc, err when it failed, else msg. */
+static void job_done(const struct jobs_run *run, int rc, const char *err,
+		     const char *msg, int64_t next_mono)
+{
+	jobs_end(run, rc, rc ? err : msg, rc ? 0 : wall_of(next_mono));
+}
+
+/* The maintenance jobs' schedules in the registry. */
+static void jobs_set_up(repl *r, const struct maint *m)
+{
+	static const struct {
+		enum jobs_id id;
+		size_t interval; /* offset in struct repl_config */
+		size_t due;	 /* in struct maint */
+	} t[] = {
+		{ JOBS_METRICS_FLUSH,
+		  offsetof(struct repl_config, metrics_interval_ms),
+		  offsetof(struct maint, next_metrics) },
+		{ JOBS_HEALTH_CHECKS,
+		  offsetof(struct repl_config, health_interval_ms),
+		  offsetof(struct maint, next_health) },
+		{ JOBS_VIEW_REFRESH,
+		  offsetof(struct repl_config, refresh_interval_ms),
+		  offsetof(struct maint, next_refresh) },
+		{ JOBS_JOBS_SYNC,
+		  offsetof(struct repl_config, jobs_interval_ms),
+		  offsetof(struct maint, next_jobs) },
+	};
+	char what[JOBS_SCHEDULE_SIZE];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint32_t ms = *(const uint32_t *)((const char *)&r->cfg +
+						  t[i].interval);
+		int64_t due = *(const int64_t *)((const char *)m + t[i].due);
+		bool on =
+			ms && (t[i].id != JOBS_METRICS_FLUSH || r->cfg.metrics);
+
+		snprintf(what, sizeof(what), "every %u s", ms / 1000);
+		if (ms % 1000)
+			snprintf(what, sizeof(what), "every %u ms", ms);
+		jobs_schedule(t[i].id, on ? what : "off", on, wall_of(due));
+	}
+	jobs_schedule(JOBS_PARTITIONS, "daily, and at each connect", true, 0);
+}
 
 static const struct repl_op_stat *op_find(const struct maint *m,
 					  const char *name)
@@ -291,6 +362,25 @@ static void maint_connect(repl *r, struct maint *m, int64_t now)
 	}
 }
 
+/* The registry into bookd.jobs and bookd.job_runs (jobsync.c). */
+static int maint_jobs(repl *r, struct maint *m, char *msg, size_t ms, char *err,
+		      size_t es)
+{
+	uint64_t lost = m->jobs_lost;
+	int rc = repl__jobs_sync(r, m->conn, &m->jobs_after, &m->jobs_lost, err,
+				 es);
+
+	if (rc)
+		return rc;
+	m->next_jobs = repl__mono_ms() + r->cfg.jobs_interval_ms;
+	if (m->jobs_lost > lost)
+		snprintf(msg, ms,
+			 "%" PRIu64 " runs left out of bookd.job_runs"
+			 " (the registry's ring overwrote them first)",
+			 m->jobs_lost - lost);
+	return 0;
+}
+
 /* refresh_all_materialized_views(); the status counts it. */
 static int maint_refresh(repl *r, struct maint *m, char *err, size_t es)
 {
@@ -316,7 +406,7 @@ static int maint_refresh(repl *r, struct maint *m, char *err, size_t es)
  * (reconnect after the backoff), a permanent one (it does not touch the
  * data) waits for the next interval of the tasks that were due. */
 static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
-			 bool metrics, bool health, bool refresh)
+			 bool metrics, bool health, bool refresh, bool jobs)
 {
 	int64_t t = repl__mono_ms();
 
@@ -332,6 +422,8 @@ static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
 		m->next_metrics = t + r->cfg.metrics_interval_ms;
 	if (health)
 		m->next_health = t + r->cfg.health_interval_ms;
+	if (jobs)
+		m->next_jobs = t + r->cfg.jobs_interval_ms;
 	if (refresh) {
 		m->next_refresh = t + r->cfg.refresh_interval_ms;
 		pthread_mutex_lock(&r->lock);
@@ -350,7 +442,9 @@ void *repl__maint_thread(void *arg)
 	m.next_metrics = now + r->cfg.metrics_interval_ms;
 	m.next_health = now + 1000; /* a first check soon after start */
 	m.next_refresh = now + r->cfg.refresh_interval_ms;
+	m.next_jobs = now + 1000; /* the first copy soon after start */
 	m.backoff = r->cfg.backoff_min_ms;
+	jobs_set_up(r, &m);
 	if (r->cfg.metrics) { /* the baseline: rows cover one interval each */
 		m.prev_count = r->cfg.metrics(r->cfg.metrics_ctx, m.prev,
 					      REPL_OP_STAT_COUNT_MAX);
@@ -360,8 +454,9 @@ void *repl__maint_thread(void *arg)
 	m.prev_ms = now;
 	pthread_mutex_lock(&r->lock);
 	while (!atomic_load(&r->stopping)) {
-		bool metrics, health, refresh;
+		bool metrics, health, refresh, jobs;
 		int64_t due = INT64_MAX;
+		char msg[JOBS_MESSAGE_SIZE];
 		int rc = 0;
 
 		now = repl__mono_ms();
@@ -371,6 +466,8 @@ void *repl__maint_thread(void *arg)
 			due = m.next_health;
 		if (r->cfg.refresh_interval_ms && m.next_refresh < due)
 			due = m.next_refresh;
+		if (r->cfg.jobs_interval_ms && m.next_jobs < due)
+			due = m.next_jobs;
 		if (!r->refresh_asked && (due > now || !r->schema_ready)) {
 			struct timespec ts;
 			int64_t wait = due > now ? due - now : 1000;
@@ -393,27 +490,53 @@ void *repl__maint_thread(void *arg)
 		health = r->cfg.health_interval_ms && now >= m.next_health;
 		refresh = r->refresh_asked ||
 			  (r->cfg.refresh_interval_ms && now >= m.next_refresh);
-		if (!metrics && !health && !refresh)
+		jobs = r->cfg.jobs_interval_ms && now >= m.next_jobs;
+		if (!metrics && !health && !refresh && !jobs)
 			continue;
 		pthread_mutex_unlock(&r->lock);
 
 		if (!m.conn && now >= m.next_connect)
 			maint_connect(r, &m, now);
 		if (m.conn && metrics) {
+			struct jobs_run run = jobs_begin(JOBS_METRICS_FLUSH);
+			uint64_t rows = r->st.metrics_rows; /* this thread's */
+
 			rc = maint_metrics(r, &m, err, sizeof(err));
 			if (!rc)
 				m.next_metrics =
 					now + r->cfg.metrics_interval_ms;
+			snprintf(msg, sizeof(msg),
+				 "%" PRIu64 " performance_metrics rows",
+				 r->st.metrics_rows - rows);
+			job_done(&run, rc, err, msg, m.next_metrics);
 		}
 		if (m.conn && !rc && health) {
+			struct jobs_run run = jobs_begin(JOBS_HEALTH_CHECKS);
+
 			rc = maint_health(r, &m, err, sizeof(err));
 			if (!rc)
 				m.next_health = now + r->cfg.health_interval_ms;
+			job_done(&run, rc, err, "health_checks row written",
+				 m.next_health);
 		}
-		if (m.conn && !rc && refresh)
+		if (m.conn && !rc && refresh) {
+			struct jobs_run run = jobs_begin(JOBS_VIEW_REFRESH);
+
 			rc = maint_refresh(r, &m, err, sizeof(err));
+			job_done(&run, rc, err, "materialized views refreshed",
+				 m.next_refresh);
+		}
+		if (m.conn && !rc && jobs) {
+			struct jobs_run run = jobs_begin(JOBS_JOBS_SYNC);
+
+			msg[0] = '\0';
+			rc = maint_jobs(r, &m, msg, sizeof(msg), err,
+					sizeof(err));
+			job_done(&run, rc, err, msg, m.next_jobs);
+		}
 		if (rc)
-			maint_failed(r, &m, rc, err, metrics, health, refresh);
+			maint_failed(r, &m, rc, err, metrics, health, refresh,
+				     jobs);
 		else if (!m.conn)
 			usleep(20000); /* wait for next_connect, not spin */
 		pthread_mutex_lock(&r->lock);

@@ -57,6 +57,9 @@ struct repl_config {
 	uint32_t refresh_interval_ms; /* materialized views (60000; 0 never) */
 	uint32_t metrics_interval_ms; /* performance_metrics (10000; 0 never) */
 	uint32_t health_interval_ms;  /* health_checks (60000; 0 never) */
+	uint32_t jobs_interval_ms;    /* the jobs registry (core/jobs.h) into
+				    * bookd.jobs/job_runs (10000; 0 never) */
+	uint32_t job_runs_retention_days;	 /* bookd.job_runs kept (7) */
 	uint32_t backoff_min_ms, backoff_max_ms; /* reconnects (100, 10000) */
 	uint32_t partition_months_ahead;	 /* ensured at connect (13) */
 	uint32_t streams; /* connections applying a batch at once, each the

@@ -308,6 +308,20 @@ static void *main_thread(void *arg)
 				'\0'; /* up again: the last error is history */
 			pthread_mutex_unlock(&r->lock);
 		}
+		if (repl__mono_ms() >= r->partitions_due_ms) {
+			/* daily; a failure waits for the next day (a batch
+			 * still ensures the months it needs) */
+			rc = repl__partitions_job(r, err, sizeof(err));
+			if (rc)
+				fprintf(stderr,
+					"bookd: replicator: partitions ahead: "
+					"%s\n",
+					err);
+			if (rc == REPL_TRANSIENT) {
+				repl__session_close(r);
+				continue;
+			}
+		}
 		rc = read_batch(r);
 		if (rc == -ECANCELED)
 			break;
@@ -384,6 +398,8 @@ void repl_config_default(struct repl_config *cfg)
 	cfg->refresh_interval_ms = 60000;
 	cfg->metrics_interval_ms = 10000;
 	cfg->health_interval_ms = 60000;
+	cfg->jobs_interval_ms = 10000;
+	cfg->job_runs_retention_days = 7;
 	cfg->backoff_min_ms = 100;
 	cfg->backoff_max_ms = 10000;
 	cfg->partition_months_ahead = 13;

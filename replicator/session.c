@@ -265,7 +265,7 @@ int repl__session_open(repl *r, char *err, size_t es)
 	for (uint32_t k = 1; !rc && k < r->streams; k++)
 		rc = stream_open(r, k, err, es);
 	if (!rc)
-		rc = repl__partitions_ahead(r, err, es);
+		rc = repl__partitions_job(r, err, es);
 	if (rc)
 		return rc;
 

@@ -916,6 +916,48 @@ static int cmd_patch(bc_client *c, const struct opts *o)
 	return report(c, rc);
 }
 
+/* A time as a JSON string, or null for 0 (never, not known). */
+static void print_time_or_null(int64_t ms)
+{
+	char t[40];
+
+	if (ms == 0) {
+		fputs("null", stdout);
+		return;
+	}
+	fmt_time(ms, t);
+	printf("\"%s\"", t);
+}
+
+/* "jobs": one line per scheduled job of the server. */
+static void print_jobs(const struct bc_status_info *s)
+{
+	ASSERT(s->job_count <= BC_JOB_COUNT_MAX);
+	printf(" \"jobs\": [");
+	for (uint32_t i = 0; i < s->job_count; i++) {
+		const struct bc_job_info *j = &s->jobs[i];
+
+		printf("%s\n  {\"name\": ", i ? "," : "");
+		print_json_str(j->name);
+		printf(", \"schedule\": ");
+		print_json_str(j->schedule);
+		printf(", \"active\": %s, \"result\": ",
+		       j->active ? "true" : "false");
+		print_json_str(j->result);
+		printf(", \"last_run_at\": ");
+		print_time_or_null(j->last_run_at);
+		printf(", \"duration_ms\": %.3f, \"next_run_at\": ",
+		       (double)j->duration_us / 1e3);
+		print_time_or_null(j->next_run_at);
+		printf(", \"runs\": %" PRIu64 ", \"failures\": %" PRIu64
+		       ", \"message\": ",
+		       j->runs, j->failures);
+		print_json_str(j->message);
+		putchar('}');
+	}
+	printf("],\n");
+}
+
 static int cmd_status(bc_client *c, const struct opts *o)
 {
 	struct bc_status_info s;
@@ -932,13 +974,14 @@ static int cmd_status(bc_client *c, const struct opts *o)
 		       ", \"sync_us_max\": %" PRIu64 ", \"error\": %" PRId64
 		       "},\n"
 		       " \"replication\": {\"state\": \"%s\", \"lag_records\": %" PRIu64
-		       ", \"lag_seconds\": %.3f},\n"
-		       " \"requests_total\": %" PRIu64
-		       ", \"started_at\": \"%s\"}\n",
+		       ", \"lag_seconds\": %.3f},\n",
 		       s.shard_count, s.thread_count, s.conn_count,
 		       s.wal_appended_lsn, s.wal_durable_lsn, s.wal_sync_count,
 		       s.wal_sync_us_avg, s.wal_sync_us_max, s.wal_error,
-		       s.repl_state, s.repl_lag_records, s.repl_lag_seconds,
+		       s.repl_state, s.repl_lag_records, s.repl_lag_seconds);
+		print_jobs(&s);
+		printf(" \"requests_total\": %" PRIu64
+		       ", \"started_at\": \"%s\"}\n",
 		       s.requests_total, t);
 	}
 	return report(c, rc);

@@ -152,6 +152,21 @@ struct bc_list_query {
 	const char *cursor; /* NULL, or a next_cursor */
 };
 
+#define BC_JOB_COUNT_MAX 32
+
+/* A scheduled job of the server (docs/operations.md, Jobs). */
+struct bc_job_info {
+	char name[32];
+	char schedule[64];    /* "every 1 s", "daily, and at start"; "" */
+	bool active;	      /* scheduled (not configured off) */
+	char result[8];	      /* of the last run: "ok", "failed", "never" */
+	int64_t last_run_at;  /* ms; 0 never */
+	uint64_t duration_us; /* of the last run */
+	int64_t next_run_at;  /* ms; 0 not known */
+	uint64_t runs, failures;
+	char message[160]; /* of the last run; "" */
+};
+
 struct bc_status_info {
 	uint32_t shard_count, thread_count;
 	uint64_t conn_count;
@@ -163,6 +178,8 @@ struct bc_status_info {
 	double repl_lag_seconds;
 	uint64_t requests_total;
 	int64_t started_at;
+	uint32_t job_count;
+	struct bc_job_info jobs[BC_JOB_COUNT_MAX];
 };
 
 /* One answer, as bc_recv() returns it and as bc_last() keeps it. The
