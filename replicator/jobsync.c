@@ -30,31 +30,26 @@ static const char *ms_text(int64_t ms, char out[24])
 	return out;
 }
 
-static int state_row(repl *r, PGconn *c, const struct jobs_state *s,
-		     char *err, size_t es)
+static int state_row(repl *r, PGconn *c, const struct jobs_state *s, char *err,
+		     size_t es)
 {
 	char last[24], next[24], dur[24], runs[24], fails[24];
-	const char *status = s->result == JOBS_OK	  ? "succeeded"
+	const char *status = s->result == JOBS_OK	? "succeeded"
 			     : s->result == JOBS_FAILED ? "failed"
 							: NULL;
 
 	snprintf(dur, sizeof(dur), "%" PRIu64, s->duration_us);
 	snprintf(runs, sizeof(runs), "%" PRIu64, s->runs);
 	snprintf(fails, sizeof(fails), "%" PRIu64, s->failures);
-	const char *p[12] = { r->log_id,
-			      s->name,
+	const char *p[12] = { r->log_id, s->name,
 			      s->schedule[0] ? s->schedule : "not scheduled",
 			      s->active ? "t" : "f",
 			      /* jobs_sync runs while it copies itself */
-			      s->running && s->id != JOBS_JOBS_SYNC ? "t"
-								     : "f",
+			      s->running && s->id != JOBS_JOBS_SYNC ? "t" : "f",
 			      ms_text(s->last_run_at_ms, last),
-			      s->runs ? dur : NULL,
-			      status,
+			      s->runs ? dur : NULL, status,
 			      s->message[0] ? s->message : NULL,
-			      ms_text(s->next_run_at_ms, next),
-			      runs,
-			      fails };
+			      ms_text(s->next_run_at_ms, next), runs, fails };
 	return repl__pg_run(
 		c, "bookd.jobs",
 		"INSERT INTO bookd.jobs (log_id, jobname, schedule, active,"
@@ -76,8 +71,8 @@ static int state_row(repl *r, PGconn *c, const struct jobs_state *s,
 		12, p, PGRES_COMMAND_OK, NULL, err, es);
 }
 
-static int run_row(repl *r, PGconn *c, const struct jobs_record *e,
-		   char *err, size_t es)
+static int run_row(repl *r, PGconn *c, const struct jobs_record *e, char *err,
+		   size_t es)
 {
 	char seq[24], start[24], dur[24];
 
@@ -121,12 +116,11 @@ int repl__jobs_sync(repl *r, PGconn *c, uint64_t *after, uint64_t *lost,
 		rc = state_row(r, c, &s, err, es);
 	}
 	/* the ring holds JOBS_HISTORY_COUNT_MAX: a bounded loop */
-	for (unsigned k = 0; !rc && k <= JOBS_HISTORY_COUNT_MAX /
-						  JOBSYNC_RUNS_MAX;
-	     k++) {
+	for (unsigned k = 0;
+	     !rc && k <= JOBS_HISTORY_COUNT_MAX / JOBSYNC_RUNS_MAX; k++) {
 		uint64_t lost_now = 0;
-		unsigned n = jobs_history(upto, recs, JOBSYNC_RUNS_MAX,
-					  &lost_now);
+		unsigned n =
+			jobs_history(upto, recs, JOBSYNC_RUNS_MAX, &lost_now);
 
 		gone += lost_now;
 		for (unsigned i = 0; !rc && i < n; i++)
