@@ -8,7 +8,7 @@
 # public.get_cron_job_status() and public.get_cron_job_history(24) (copied
 # there every 10 s by the replicator's maintenance thread).
 #
-#   eval "$(scripts/pg.sh start)"; bash tests/integration/test_jobs.sh
+#   eval "$(scripts/pg.sh start)"; bash tests/integration/test_jobs_e2e.sh
 #
 # Skipped (77) without DATABASE_URL, curl, psql or python3. Takes ~30 s
 # (the first metrics flush is 10 s after start, its copy up to 10 s later).
@@ -17,12 +17,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  echo "test_jobs: DATABASE_URL is not set, skipped"
+  echo "test_jobs_e2e: DATABASE_URL is not set, skipped"
   exit 77
 fi
-test_setup test_jobs curl psql python3
+test_setup test_jobs_e2e curl psql python3
 bookctl=$(dirname "$bookd")/bookctl
-[ -x "$bookctl" ] || { echo "test_jobs: no $bookctl, skipped"; exit 77; }
+[ -x "$bookctl" ] || { echo "test_jobs_e2e: no $bookctl, skipped"; exit 77; }
 
 testdb="bookd_jobs_test_$$"
 case "$DATABASE_URL" in
@@ -32,7 +32,7 @@ case "$DATABASE_URL" in
   *) url="$DATABASE_URL dbname=$testdb" ;;
 esac
 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" \
-  >/dev/null || { echo "test_jobs: cannot create $testdb"; exit 1; }
+  >/dev/null || { echo "test_jobs_e2e: cannot create $testdb"; exit 1; }
 cleanup() {
   stop_pid
   psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" \
@@ -51,7 +51,7 @@ DATABASE_URL=$url "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/data" --service-key svc --anon-key anon --demo \
   --refresh-every 2 --snapshot-every 5 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-line=$(started_line "$tmp/out") || { cat "$tmp/err"; echo "test_jobs: no start"; exit 1; }
+line=$(started_line "$tmp/out") || { cat "$tmp/err"; echo "test_jobs_e2e: no start"; exit 1; }
 http=$(printf '%s' "$line" | sed -E 's#.*HTTP on http://([^,]+),.*#\1#')
 bin=$(printf '%s' "$line" | sed -E 's#.*binary protocol on ([^,]+),.*#\1#')
 
