@@ -45,6 +45,10 @@ for v in $("$bookd" --help 2>&1 | grep -o '\[[A-Z_]*\]' | tr -d '[]'); do
     grep -Eq "^#?$v(_FILE)?=" "$lib_root/deploy/bookd.env.example"
 done
 
+# ... the variables its text names besides (BOOKD_LOG_FORMAT=...) ...
+for v in $("$bookd" --help 2>&1 | grep -o '\bBOOKD_[A-Z_]*=' | tr -d = | sort -u); do
+  check "bookd.env.example names $v" grep -Eq "^#?$v=" "$lib_root/deploy/bookd.env.example"
+done
 # ... and every secret `bookd --help` lists, in its *_FILE form, in both.
 for v in $("$bookd" --help 2>&1 | sed -n '/The secrets:/,$p' |
            grep -o '[A-Z][A-Z_]*[A-Z]' | grep -v '^NAME' | sort -u); do
