@@ -7,7 +7,8 @@
  * shard s on thread s % threads; --shard-threads gives each shard a worker
  * thread instead) and slow workers (net_slow.c), and the replicator when
  * DATABASE_URL is set. Core ports: 0 is main's, then the network
- * threads', then the slow workers'.
+ * threads', then the slow workers', then the notification sender's
+ * (notify/, its own thread, when a sink is configured).
  *
  * Timers on the main thread: every second a CORE_OP_TICK (holds that ran
  * out are expired even on quiet shards, idempotency keys past their
@@ -29,6 +30,7 @@
 #include "jobs.h"
 #include "net.h"
 #include "node.h"
+#include "notify.h"
 #include "repl.h"
 #include "secrets.h"
 #include "svc.h"
@@ -70,6 +72,7 @@ struct opts {
 	/* the network's lock-out guards (net_config) */
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
 	unsigned slow_request_ms; /* logged when slower (0: never) */
+	struct notify_config notify; /* notifications (notify.h) */
 };
 
 struct flag {
@@ -167,6 +170,38 @@ static const struct flag flags[] = {
 	  "a request answered later than this is logged, with its "
 	  "X-Request-Id (1000; 0: never)",
 	  1 },
+	/* Notifications (docs/operations.md "Notifications"): with neither
+	 * sink set, the sender does not run. */
+	{ "notify-webhook-url", "NOTIFY_WEBHOOK_URL",
+	  "webhook that receives every notification (unset: none)", 1 },
+	{ "notify-webhook-secret", "NOTIFY_WEBHOOK_SECRET",
+	  "the webhook's signing secret: whsec_<base64 key>, or a raw secret",
+	  1 },
+	{ "smtp-url", "SMTP_URL",
+	  "email notifications through smtp:// or smtps://user:pass@host:port "
+	  "(unset: none)",
+	  1 },
+	{ "smtp-from", "SMTP_FROM", "the emails' From address", 1 },
+	{ "esp-api-key", "ESP_API_KEY",
+	  "the SMTP password (the provider's key), replacing SMTP_URL's", 1 },
+	{ "notify-templates", "BOOKD_NOTIFY_TEMPLATES",
+	  "directory of <kind>.txt email templates overriding the built-in "
+	  "ones",
+	  1 },
+	{ "notify-max-attempts", "BOOKD_NOTIFY_MAX_ATTEMPTS",
+	  "attempts per sink before a notification is a dead letter (10)", 1 },
+	{ "notify-backoff-ms", "BOOKD_NOTIFY_BACKOFF_MS",
+	  "first retry's delay, doubled each attempt, jittered (250)", 1 },
+	{ "notify-backoff-max-ms", "BOOKD_NOTIFY_BACKOFF_MAX_MS",
+	  "longest delay between two attempts (30000)", 1 },
+	{ "notify-timeout-ms", "BOOKD_NOTIFY_TIMEOUT_MS",
+	  "one delivery attempt's whole time (10000)", 1 },
+	{ "notify-concurrency", "BOOKD_NOTIFY_CONCURRENCY",
+	  "deliveries in flight per sink (32)", 1 },
+	{ "notify-webhook-rate", "BOOKD_NOTIFY_WEBHOOK_RATE",
+	  "webhook requests/s, burst the same (1000; 0: no limit)", 1 },
+	{ "notify-smtp-rate", "BOOKD_NOTIFY_SMTP_RATE",
+	  "emails/s, burst the same (100; 0: no limit)", 1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -334,6 +369,59 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 	return 0;
 }
 
+/* The notification sender's flags (notify.h); its strings point into val,
+ * the environment or argv, which live as long as main. */
+static int parse_notify(const char *const *val, struct notify_config *c)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned lo, hi;
+	} list[] = {
+		{ "notify-max-attempts",
+		  offsetof(struct notify_config, max_attempts), 1, 1000 },
+		{ "notify-backoff-ms",
+		  offsetof(struct notify_config, backoff_ms), 1, 3600000 },
+		{ "notify-backoff-max-ms",
+		  offsetof(struct notify_config, backoff_max_ms), 1, 86400000 },
+		{ "notify-timeout-ms",
+		  offsetof(struct notify_config, timeout_ms), 1, 600000 },
+		{ "notify-concurrency",
+		  offsetof(struct notify_config, inflight_max), 1, 256 },
+	};
+	unsigned rate;
+
+	notify_config_default(c);
+	c->webhook_url = flag_value(val, "notify-webhook-url");
+	c->webhook_secret = flag_value(val, "notify-webhook-secret");
+	c->smtp_url = flag_value(val, "smtp-url");
+	c->smtp_from = flag_value(val, "smtp-from");
+	c->smtp_password = flag_value(val, "esp-api-key");
+	c->template_dir = flag_value(val, "notify-templates");
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		const char *v = flag_value(val, list[i].name);
+		if (v &&
+		    parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
+				   (unsigned *)((char *)c + list[i].offset)))
+			return -EINVAL;
+	}
+	if (flag_value(val, "notify-webhook-rate")) {
+		if (parse_unsigned("notify-webhook-rate",
+				   flag_value(val, "notify-webhook-rate"), 0,
+				   1000000, &rate))
+			return -EINVAL;
+		c->rate[NOTIFY_SINK_WEBHOOK] = rate;
+	}
+	if (flag_value(val, "notify-smtp-rate")) {
+		if (parse_unsigned("notify-smtp-rate",
+				   flag_value(val, "notify-smtp-rate"), 0,
+				   1000000, &rate))
+			return -EINVAL;
+		c->rate[NOTIFY_SINK_EMAIL] = rate;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	/* val[0..17] are read by position below: the table's first rows */
@@ -461,7 +549,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 		}
 	}
-	if (parse_sizes(val, &o->sizes))
+	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify))
 		return -EINVAL;
 	return parse_net_limits(val, o);
 }
@@ -761,6 +849,11 @@ static void glue_status(void *ctx, struct net_repl_status *out)
 	out->lag_seconds = st.lag_seconds;
 }
 
+static void glue_notify(void *ctx, struct notify_status *out)
+{
+	notify_status(*(notify **)ctx, out);
+}
+
 static int glue_refresh(void *ctx)
 {
 	struct repl_glue *g = ctx;
@@ -895,12 +988,15 @@ int main(int argc, char **argv)
 	char err[1024]; /* a damaged log's message names paths and a flag */
 	const int *fds;
 	const _Atomic bool *const *idle;
-	int wake_fds[NET_THREAD_COUNT_MAX + 1];
-	/* the replicator's (last) is written after every advance: NULL */
-	const _Atomic bool *wake_idle[NET_THREAD_COUNT_MAX + 1] = { 0 };
+	int wake_fds[NET_THREAD_COUNT_MAX + 2];
+	/* the replicator's and the notification sender's (last) are written
+	 * after every advance: NULL */
+	const _Atomic bool *wake_idle[NET_THREAD_COUNT_MAX + 2] = { 0 };
 	unsigned fd_count;
 	struct repl_glue glue = { 0 };
-	int repl_fd = -1;
+	int repl_fd = -1, notify_fd = -1;
+	notify *notifier = NULL;
+	unsigned notify_port = 0;
 	core_port *port;
 	core_time last_generate;
 	int rc;
@@ -940,6 +1036,8 @@ int main(int argc, char **argv)
 	nc.repl_status = glue_status;
 	nc.repl_ctx = &glue;
 	nc.repl_refresh = glue_refresh;
+	nc.notify_status = glue_notify;
+	nc.notify_ctx = &notifier;
 	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
 		     sizeof(nc.auth.service_key)) ||
 	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,
@@ -998,11 +1096,21 @@ int main(int argc, char **argv)
 		}
 		wake_fds[fd_count++] = repl_fd;
 	}
+	if (notify_config_enabled(&o.notify)) {
+		notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (notify_fd < 0) {
+			perror("bookd: eventfd");
+			return 1;
+		}
+		wake_fds[fd_count++] = notify_fd;
+	}
 
 	node_config_default(&cfg);
 	cfg.data_dir = o.data_dir;
 	cfg.core.shard_count = o.shards;
 	cfg.core.port_count = 1 + net_port_count(&nc);
+	if (notify_fd >= 0) /* the sender's reads: the last port */
+		notify_port = cfg.core.port_count++;
 	if (!o.shard_threads) { /* the network threads' ports host them */
 		cfg.core.host_first = nc.first_port;
 		cfg.core.host_count = o.threads;
@@ -1072,6 +1180,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (notify_fd >= 0) {
+		o.notify.data_dir = o.data_dir;
+		o.notify.wake_fd = notify_fd;
+		rc = notify_start(&o.notify, node_wal(n), node_core(n),
+				  core_port_get(node_core(n), notify_port),
+				  &notifier, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "bookd: %s\n", err);
+			repl_stop(glue.r);
+			node_close(n);
+			net_free(srv);
+			return 1;
+		}
+	}
 	port = core_port_get(node_core(n), 0);
 	ASSERT(port); /* port 0 is bookd's own (nc.first_port = 1) */
 	jobs_set_up(o.sizes.archive_after_days, o.database_url != NULL,
@@ -1084,6 +1206,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bookd: cannot start network threads: %s\n",
 			strerror(-rc));
 		net_stop(srv, 0);
+		notify_stop(notifier);
 		repl_stop(glue.r);
 		node_close(n);
 		net_free(srv);
@@ -1138,10 +1261,14 @@ int main(int argc, char **argv)
 		svc_watchdog();
 	}
 	net_stop(srv, 5000);
+	notify_stop(notifier);
+	notifier = NULL;
 	repl_stop(glue.r);
 	node_close(n);
 	if (repl_fd >= 0)
 		close(repl_fd);
+	if (notify_fd >= 0)
+		close(notify_fd);
 	net_free(srv);
 	fprintf(stderr, "bookd: stopped\n");
 	return 0;

@@ -13,6 +13,7 @@
 
 #define HTTP_FSYNC_SLOW_NS (100u * 1000 * 1000)
 #define HTTP_REPL_LAG_ALERT_S 60.0
+#define HTTP_NOTIFY_AGE_ALERT_S 30.0
 
 static void alert(struct jw *w, const char *name, const char *severity,
 		  const char *message)
@@ -37,6 +38,13 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 	if (st->repl_lag_seconds > HTTP_REPL_LAG_ALERT_S)
 		alert(w, "replication_lag", "warning",
 		      "replication is more than 60 s behind");
+	if (st->notify.dead_total)
+		alert(w, "notification_dead_letters", "warning",
+		      "notifications were given up on: see notify-dead.jsonl "
+		      "in the data dir");
+	if (st->notify.oldest_age_s > HTTP_NOTIFY_AGE_ALERT_S)
+		alert(w, "notification_backlog", "warning",
+		      "a notification waits for more than 30 s");
 	if (st->wal_sync_ns_max > HTTP_FSYNC_SLOW_NS)
 		alert(w, "fsync_slow", "warning",
 		      "an fsync took more than 100 ms");
@@ -115,6 +123,39 @@ static void status_jobs(struct jw *w, const struct srv_status *st)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+/* The notification sender's part of the status (notify.h). */
+static void status_notify(struct jw *w, const struct notify_status *n)
+{
+	jw_obj_begin(w);
+	jw_kv_cstr(w, "state", n->running ? "running" : "disabled");
+	jw_kv_u64(w, "position_lsn", n->position_lsn);
+	jw_kv_u64(w, "backlog", n->backlog);
+	jw_kv_u64(w, "unread_records", n->unread_records);
+	jw_kv_double(w, "oldest_age_seconds", n->oldest_age_s);
+	jw_kv_u64(w, "dead_letters", n->dead_total);
+	jw_kv_cstr(w, "last_error", n->last_error[0] ? n->last_error : NULL);
+	jw_key(w, "sinks");
+	jw_obj_begin(w);
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++) {
+		const struct notify_sink_status *k = &n->sink[s];
+		uint64_t count = 0;
+
+		if (!k->configured)
+			continue;
+		for (unsigned b = 0; b < NOTIFY_LATENCY_BUCKET_COUNT; b++)
+			count += k->latency_buckets[b];
+		jw_key(w, notify_sink_name((enum notify_sink)s));
+		jw_obj_begin(w);
+		jw_kv_u64(w, "delivered", k->delivered);
+		jw_kv_u64(w, "failed_attempts", k->failed_attempts);
+		jw_kv_u64(w, "dead_letters", k->dead);
+		jw_kv_u64(w, "skipped", k->skipped);
+		jw_kv_double(w, "latency_avg_seconds",
+			     count ? k->latency_sum_s / (double)count : 0.0);
+		jw_obj_end(w);
+	}
+	jw_obj_end(w);
+	jw_obj_end(w);
 }
 
 /* The reporting views, refreshed now rather than on the schedule. */
@@ -160,6 +201,8 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 	jw_kv_double(w, "lag_seconds", st->repl_lag_seconds);
 	jw_kv_u64(w, "applied_lsn", st->repl_applied_lsn);
 	jw_obj_end(w);
+	jw_key(w, "notifications");
+	status_notify(w, &st->notify);
 	jw_kv_u64(w, "requests_total", st->requests_total);
 	jw_kv_u64(w, "rate_limited_total", st->rate_limited_total);
 	jw_key(w, "responses");
@@ -350,6 +393,69 @@ static void jobs_metrics(struct jw *w, const struct srv_status *st)
 				"{job=\"%s\"} %.3f\n",
 				jobs_name((enum jobs_id)i),
 				st->jobs[i].next_run_at_ms / 1e3);
+/* The notification sender's metrics: backlog, delivered and dead letters
+ * per sink, and the delivery latency (decision to the sink's 2xx) as a
+ * histogram per sink. */
+static void notify_metrics(struct jw *w, const struct notify_status *n)
+{
+	static const double le[] = NOTIFY_LATENCY_BUCKETS;
+
+	metric_u64(w, "bookd_notifications_backlog", "gauge",
+		   "notifications read from the log and not finished",
+		   n->backlog);
+	metric(w, "bookd_notifications_delivered_total", "counter",
+	       "notifications delivered, by sink");
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++)
+		if (n->sink[s].configured)
+			sample_u64(w, "bookd_notifications_delivered_total",
+				   "sink",
+				   notify_sink_name((enum notify_sink)s),
+				   n->sink[s].delivered);
+	metric(w, "bookd_notifications_failed_attempts_total", "counter",
+	       "delivery attempts that failed, by sink");
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++)
+		if (n->sink[s].configured)
+			sample_u64(w,
+				   "bookd_notifications_failed_attempts_total",
+				   "sink",
+				   notify_sink_name((enum notify_sink)s),
+				   n->sink[s].failed_attempts);
+	metric(w, "bookd_notifications_dead_total", "counter",
+	       "notifications given up on (dead letters), by sink");
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++)
+		if (n->sink[s].configured)
+			sample_u64(w, "bookd_notifications_dead_total", "sink",
+				   notify_sink_name((enum notify_sink)s),
+				   n->sink[s].dead);
+	metric(w, "bookd_notification_delivery_seconds", "histogram",
+	       "from the decision to the sink's acceptance, by sink");
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++) {
+		const struct notify_sink_status *k = &n->sink[s];
+		const char *name = notify_sink_name((enum notify_sink)s);
+		uint64_t cum = 0;
+
+		if (!k->configured)
+			continue;
+		for (unsigned b = 0; b < NOTIFY_LATENCY_BUCKET_COUNT; b++) {
+			char bound[32] = "+Inf";
+
+			cum += k->latency_buckets[b];
+			if (b < NOTIFY_LATENCY_BUCKET_COUNT - 1)
+				snprintf(bound, sizeof(bound), "%g", le[b]);
+			jw_rawf(w,
+				"bookd_notification_delivery_seconds_bucket{"
+				"sink=\"%s\",le=\"%s\"} %" PRIu64 "\n",
+				name, bound, cum);
+		}
+		jw_rawf(w,
+			"bookd_notification_delivery_seconds_sum{sink=\"%s\"} "
+			"%.6f\n",
+			name, k->latency_sum_s);
+		jw_rawf(w,
+			"bookd_notification_delivery_seconds_count{sink=\"%s\"}"
+			" %" PRIu64 "\n",
+			name, cum);
+	}
 }
 
 void http_metrics_text(struct jw *w, const struct srv_status *st)
@@ -444,4 +550,5 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 		st->repl_lag_seconds);
 	request_histograms(w, st);
 	jobs_metrics(w, st);
+	notify_metrics(w, &st->notify);
 }

@@ -58,6 +58,10 @@ struct net_config {
 	void (*repl_status)(void *ctx, struct net_repl_status *out);
 	int (*repl_refresh)(void *ctx); /* NULL: embedded mode */
 	void *repl_ctx;
+	/* The notification sender's facts for status (bookd.c owns it);
+	 * NULL: not running. */
+	void (*notify_status)(void *ctx, struct notify_status *out);
+	void *notify_ctx;
 };
 
 void net_config_default(struct net_config *cfg);

@@ -407,6 +407,8 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	out->repl_lag_records = rs.lag_records;
 	out->repl_lag_bytes = rs.lag_bytes;
 	out->repl_lag_seconds = rs.lag_seconds;
+	if (s->cfg.notify_status)
+		s->cfg.notify_status(s->cfg.notify_ctx, &out->notify);
 	out->rate_limited_total = atomic_load(&s->rate_limited);
 	if (s->limiter)
 		auth_limit_refusals(s->limiter, out->rate_refused);

@@ -34,6 +34,7 @@
 #include "core.h"
 #include "jobs.h"
 #include "node.h"
+#include "notify.h"
 #include "proc_stats.h"
 
 #include <stdbool.h>
@@ -105,6 +106,7 @@ struct srv_status {
 	uint64_t repl_lag_records, repl_lag_bytes;
 	double repl_lag_seconds;
 	uint64_t repl_applied_lsn;
+	struct notify_status notify; /* all zero: not running */
 	/* Counters since start. */
 	uint64_t requests_total, responses_by_class[6]; /* [status / 100] */
 	uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];

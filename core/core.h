@@ -403,6 +403,21 @@ bool core_port_hosts_all(const core_port *p);
  * on a port with nothing else in flight. */
 int core_call(core_port *p, const struct core_req *req, struct core_resp *resp);
 
+/* What a notification names besides its booking and event (lookup.c; for
+ * the notification sender, off the booking path): read under the
+ * catalogue lock from any thread but a shard's. "" (and offset 0) for what
+ * the catalogue does not know. */
+struct core_names {
+	char org_name[CORE_NAME_SIZE_MAX];
+	char timezone[CORE_TZ_SIZE_MAX]; /* the series' zone */
+	int32_t utc_offset_s;		 /* the zone's offset at `at` */
+	char customer_email[CORE_NAME_SIZE_MAX];
+	char customer_name[CORE_NAME_SIZE_MAX];
+};
+void core_names_get(core *c, uint64_t org_id, uint64_t series_id,
+		    const char *customer_id, core_time at,
+		    struct core_names *out);
+
 /* ---- Snapshots and recovery (with the log) ----------------------------
  * Recovery: core_open, core_park, core_snapshot_load (if any), core_replay
  * of every logged entry after the snapshot's position in log order,

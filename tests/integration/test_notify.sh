@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Notifications delivered (notify/, docs/operations.md "Notifications"):
+# bookd with a webhook and an SMTP sink (tests/integration/notify_sink.py,
+# both on 127.0.0.1) through bookd's HTTP API:
+#   healthy   book, waitlist, cancel (a promotion), event cancel: every
+#             notification reaches the webhook with a valid signature and the
+#             customers with an email by SMTP, each exactly once, in log
+#             order per booking; with DATABASE_URL, the ids are PostgreSQL's
+#             notifications rows' (the replicator's) one for one
+#   down/up   the sink not listening while bookings are made, then back:
+#             all arrive, failed attempts counted
+#   kill -9   a slow sink, bookd killed mid-delivery and started again: all
+#             arrive, a duplicate only with the same id
+#   dead      a sink answering 503 with BOOKD_NOTIFY_MAX_ATTEMPTS=3: dead
+#             letters in notify-dead.jsonl, counted in status and /metrics,
+#             an alert; the booking's later notifications still go out
+# Skipped (77) without curl, jq or a python3 with aiosmtpd.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+test_setup test_notify curl jq
+py=
+for p in /usr/bin/python3 python3; do
+  if "$p" -c 'import aiosmtpd' 2>/dev/null; then py=$p; break; fi
+done
+if [ -z "$py" ]; then echo "test_notify: no python3 with aiosmtpd, skipped"; exit 77; fi
+
+secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+svc=demo-service-key
+read -r hook_port smtp_port < <("$py" -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+sink_dir=$tmp/sink data=$tmp/data
+sink_pid=
+start_sink() { # [args...]
+  "$py" "$here/notify_sink.py" --out "$sink_dir" --secret "$secret" \
+    --http-port "$hook_port" --smtp-port "$smtp_port" "$@" \
+    >>"$tmp/sink.log" 2>&1 &
+  sink_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q "webhook on 127.0.0.1:$hook_port" "$tmp/sink.log" 2>/dev/null &&
+      [ "$(grep -c 'webhook on' "$tmp/sink.log")" -ge "$sinks_started" ] && return 0
+    sleep 0.1
+  done
+  echo "sink did not start"; cat "$tmp/sink.log"; return 1
+}
+sinks_started=0
+stop_sink() {
+  [ -n "$sink_pid" ] && kill -TERM "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+  sink_pid=
+}
+cleanup() {
+  stop_pid
+  stop_sink
+  if [ -n "${testdb:-}" ]; then
+    psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" >/dev/null 2>&1
+  fi
+  if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+
+# With PostgreSQL: a database of its own, replicated into, to compare ids.
+url= testdb=
+if [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+  testdb=notify_test_$$
+  case "$DATABASE_URL" in
+    postgres://* | postgresql://*)
+      url=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$testdb#") ;;
+    *) url="$DATABASE_URL dbname=$testdb" ;;
+  esac
+  psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" >/dev/null ||
+    { url= testdb=; }
+fi
+
+base=
+start_bookd() { # [env assignments...]
+  local n
+  n=$(( $(grep -ac 'HTTP on http://' "$tmp/bookd.log" 2>/dev/null || true) + 1 ))
+  env NOTIFY_WEBHOOK_URL="http://127.0.0.1:$hook_port/hooks/bookd" \
+    NOTIFY_WEBHOOK_SECRET="$secret" \
+    SMTP_URL="smtp://127.0.0.1:$smtp_port" SMTP_FROM="studio@example.com" \
+    BOOKD_NOTIFY_BACKOFF_MS=50 BOOKD_NOTIFY_BACKOFF_MAX_MS=1000 \
+    ${url:+DATABASE_URL="$url"} "$@" \
+    "$bookd" --demo --data-dir "$data" --listen 127.0.0.1:0 \
+    --binary-listen 127.0.0.1:0 >>"$tmp/bookd.log" 2>&1 &
+  pid=$!
+  base=$(started_line "$tmp/bookd.log" "$n" | sed -E 's#.*HTTP on (http://[^,]+),.*#\1#')
+  [ -n "$base" ] || { echo "bookd did not start"; tail -20 "$tmp/bookd.log"; exit 1; }
+}
+api() { # method path [json] [idempotency key]
+  curl -s -X "$1" "$base$2" -H "Authorization: Bearer $svc" \
+    -H 'Content-Type: application/json' ${4:+-H "Idempotency-Key: $4"} \
+    ${3:+-d "$3"}
+}
+# delivered: ids answered 200 on the webhook (unique)
+delivered() { jq -r 'select(.status == 200) | .id' "$sink_dir/webhook.jsonl" 2>/dev/null | sort -u; }
+wait_delivered() { # count seconds
+  for _ in $(seq 1 $(( $2 * 10 ))); do
+    [ "$(delivered | wc -l)" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+sinks_started=1; start_sink || exit 1
+start_bookd
+# the demo's own booking (alice, no email) is the first notification
+check "the demo booking's notification arrives" wait_delivered 1 10
+
+# ---- healthy: book, waitlist, cancel with a promotion, event cancel ----
+api POST /v1/customers '{"id":"bob","email":"bob@example.com","name":"Bob"}' >/dev/null
+api POST /v1/customers '{"id":"cy","email":"cy@example.com","name":"Cy"}' >/dev/null
+api POST /v1/customers '{"id":"dee","email":"dee@example.com","name":"Dee"}' >/dev/null
+series=$(api POST /v1/series '{"org_id":"1","location_id":"1","instructor_id":"1","title":"Small Class","capacity":1,"waitlist_capacity":2,"timezone":"America/New_York","weekdays":["MO","TU","WE","TH","FR","SA","SU"],"start_time":"20:00","duration_min":60,"first_date":"2026-01-05"}')
+sid=$(printf '%s' "$series" | jq -r '.series.id')
+ev1=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
+  jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][1].id')
+ev2=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
+  jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][2].id')
+b_bob=$(api POST "/v1/events/$ev1/bookings" '{"customer_id":"bob"}' k1 | jq -r .booking.id)
+b_cy=$(api POST "/v1/events/$ev1/bookings" '{"customer_id":"cy"}' k2 | jq -r .booking.status)
+api POST "/v1/bookings/$b_bob/cancel" '' k3 >/dev/null
+b_cy=$(( b_bob + 1 ))
+api POST "/v1/bookings/$b_cy/cancel" '' k4 >/dev/null
+b_dee=$(api POST "/v1/events/$ev2/bookings" '{"customer_id":"dee"}' k5 | jq -r .booking.id)
+api PATCH "/v1/events/$ev2" '{"status":"cancelled"}' >/dev/null
+# expected: bob confirmed, bob cancelled + cy promoted, cy cancelled, dee
+# confirmed (+ whatever the log decided for the event's cancel)
+check "healthy: 6 notifications on the webhook" wait_delivered 6 20
+sleep 1 # anything more the log decided
+healthy_ids=$(delivered)
+
+python_check() { "$py" - "$sink_dir" "$@"; }
+check "healthy: every signature valid, each id once, in log order per booking, emails to those with one" \
+  python_check <<'EOF'
+import json, sys, collections
+d = sys.argv[1]
+hooks = [json.loads(l) for l in open(d + "/webhook.jsonl")]
+mails = [json.loads(l) for l in open(d + "/email.jsonl")]
+ok = True
+def say(*a):
+    global ok
+    ok = False
+    print(*a)
+for h in hooks:
+    if not h["sig_ok"] or not h["id_matches"]:
+        say("bad signature or id", h["id"])
+c = collections.Counter(h["id"] for h in hooks if h["status"] == 200)
+for i, n in c.items():
+    if n != 1:
+        say("delivered", n, "times:", i)
+def key(i):
+    lsn, k = i.split("/")[1].split(".")
+    return (int(lsn), int(k))
+for kind, rows in (("webhook", [h for h in hooks if h["status"] == 200]),
+                   ("email", mails)):
+    per = collections.defaultdict(list)
+    for r in rows:
+        b = r["body"]["data"]["booking_id"] if kind == "webhook" else \
+            next(h["body"]["data"]["booking_id"] for h in hooks if h["id"] == r["id"])
+        per[b].append(key(r["id"]))
+    for b, ks in per.items():
+        if ks != sorted(ks):
+            say(kind, "out of order for booking", b, ks)
+with_email = {"bob", "cy", "dee"}
+want = sorted(h["id"] for h in hooks if h["status"] == 200 and
+              h["body"]["data"]["customer_id"] in with_email)
+got = sorted(m["id"] for m in mails)
+if want != got:
+    say("emails", got, "!= webhook ids of customers with an email", want)
+for m in mails:
+    if "Small Class" not in m["subject"] + m["text"] and "Morning Yoga" not in m["subject"] + m["text"]:
+        say("email without the class title", m)
+kinds = collections.Counter(h["body"]["type"] for h in hooks if h["status"] == 200)
+for k in ("booking_confirmed", "cancelled", "promoted"):
+    if not kinds[k]:
+        say("no", k)
+sc = [h for h in hooks if h["body"]["data"].get("event_title") == "Small Class"]
+if not sc or not sc[0]["body"]["data"]["start_at_local"].endswith(("-05:00", "-04:00")) \
+        or sc[0]["body"]["data"]["org_name"] != "Demo Studio":
+    say("local time or org name wrong", sc[:1])
+sys.exit(0 if ok else 1)
+EOF
+status=$(api GET /v1/admin/status)
+check "status: notifications running, nothing behind" \
+  test "$(printf '%s' "$status" | jq -r '.notifications.state, .notifications.backlog')" = "running
+0"
+metrics=$(curl -s "$base/metrics" -H "Authorization: Bearer $svc")
+check "metrics: delivered per sink and the latency histogram" \
+  grep -q 'bookd_notification_delivery_seconds_count{sink="webhook"} [1-9]' <<<"$metrics"
+
+# ---- the sink down, then up (10 attempts, 50 ms doubling to 1 s: 6.5 s) --
+stop_sink
+before=$(delivered | wc -l)
+ev4=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
+  jq -r '[.events[] | select(.title == "Morning Yoga")][4].id')
+api PATCH "/v1/events/$ev4" '{"capacity":100}' >/dev/null
+for i in 1 2 3; do
+  api POST "/v1/events/$ev4/bookings" "{\"customer_id\":\"down$i\"}" d$i >/dev/null
+done
+sleep 1.5
+sinks_started=2; start_sink || exit 1
+check "down/up: what was decided while the sink was down arrives" \
+  wait_delivered $(( before + 3 )) 15
+fails=$(api GET /v1/admin/status | jq -r '.notifications.sinks.webhook.failed_attempts')
+check "down/up: failed attempts counted ($fails)" test "$fails" -gt 0
+
+# ---- kill -9 mid-delivery (a slow sink: 4 at once, 1.5 s each) ----
+stop_sink
+sinks_started=3; start_sink --slow-ms 1500 || exit 1
+stop_pid
+start_bookd BOOKD_NOTIFY_CONCURRENCY=4
+before=$(delivered | wc -l)
+ev3=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
+  jq -r '[.events[] | select(.title == "Morning Yoga")][3].id')
+api PATCH "/v1/events/$ev3" '{"capacity":100}' >/dev/null
+for i in $(seq 1 20); do
+  api POST "/v1/events/$ev3/bookings" "{\"customer_id\":\"k9_$i\"}" k9_$i >/dev/null
+done
+sleep 0.5
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
+mid=$(delivered | wc -l)
+start_bookd BOOKD_NOTIFY_CONCURRENCY=4
+check "kill -9: killed mid-delivery ($(( mid - before )) of 20 done)" \
+  test "$mid" -lt $(( before + 20 ))
+check "kill -9: every notification arrives after the restart" \
+  wait_delivered $(( before + 20 )) 30
+check "kill -9: duplicates only with the same id, all signed" python_check <<'EOF'
+import json, sys, collections
+d = sys.argv[1]
+hooks = [json.loads(l) for l in open(d + "/webhook.jsonl")]
+ok = all(h["sig_ok"] and h["id_matches"] for h in hooks)
+ids = collections.defaultdict(set)
+for h in hooks:
+    if h["status"] == 200:
+        ids[(h["body"]["data"]["booking_id"], h["body"]["type"])].add(h["id"])
+for k, v in ids.items():
+    if len(v) != 1:
+        print("one notification, several ids:", k, v)
+        ok = False
+sys.exit(0 if ok else 1)
+EOF
+
+# ---- with PostgreSQL: the ids are the notifications table's ----
+if [ -n "$url" ]; then
+  want=$(delivered)
+  for _ in $(seq 1 100); do
+    got=$(psql "$url" -X -q -A -t -c "SELECT id FROM notifications ORDER BY id" 2>/dev/null | sort -u)
+    [ "$got" = "$want" ] && break
+    sleep 0.2
+  done
+  check "ids equal PostgreSQL's notifications rows ($(printf '%s\n' "$want" | wc -l))" \
+    test "$got" = "$want"
+else
+  echo "skip PostgreSQL ids: DATABASE_URL is not set"
+fi
+
+# ---- dead letters ----
+stop_pid
+stop_sink
+sinks_started=4; start_sink || exit 1
+touch "$sink_dir/fail"
+dead0=$(cat "$data/notify-dead.jsonl" 2>/dev/null | wc -l)
+start_bookd BOOKD_NOTIFY_MAX_ATTEMPTS=3
+b_dl=$(api POST "/v1/events/$ev3/bookings" '{"customer_id":"bob"}' dl1 | jq -r .booking.id)
+api POST "/v1/bookings/$b_dl/cancel" '' dl2 >/dev/null
+for _ in $(seq 1 100); do
+  [ "$(cat "$data/notify-dead.jsonl" 2>/dev/null | wc -l)" -ge $(( dead0 + 2 )) ] && break
+  sleep 0.1
+done
+check "dead: two dead letters in notify-dead.jsonl" \
+  test "$(tail -n +$(( dead0 + 1 )) "$data/notify-dead.jsonl" | jq -r 'select(.sink == "webhook") | .attempts' | tr '\n' ' ')" = "3 3 "
+status=$(api GET /v1/admin/status)
+check "dead: counted in status with an alert" \
+  test "$(printf '%s' "$status" | jq -r '.notifications.dead_letters, ([.alerts[].name] | index("notification_dead_letters") != null)')" = "2
+true"
+check "dead: counted in /metrics" \
+  grep -q 'bookd_notifications_dead_total{sink="webhook"} 2' < <(curl -s "$base/metrics" -H "Authorization: Bearer $svc")
+check "dead: the emails still went" \
+  test "$(jq -r --arg b "$b_dl" 'select(.to[0] == "bob@example.com") | .subject' "$sink_dir/email.jsonl" | grep -c .)" -ge 3
+rm -f "$sink_dir/fail"
+n=$(delivered | wc -l)
+api POST "/v1/events/$ev3/bookings" '{"customer_id":"cy"}' dl3 >/dev/null
+check "dead: later notifications are delivered" wait_delivered $(( n + 1 )) 10
+
+check "bookd stops cleanly (exit 0)" stop_status
+echo "test_notify: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
