@@ -333,39 +333,33 @@ static const char *const builtin[8][2] = {
 		"there is news about your booking for {{title}} on "
 		"{{start_local}} ({{timezone}}): {{type}}.\n\n"
 		"Booking {{booking_id}}\n{{org_name}}\n" },
-	[CORE_NOTIFY_BOOKING_CONFIRMED] = {
-		"{{org_name}}: you are booked for {{title}}",
-		"Hello {{customer_name}},\n\n"
-		"your place in {{title}} on {{start_local}} ({{timezone}}) "
-		"is confirmed.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
-	[CORE_NOTIFY_PROMOTED] = {
-		"{{org_name}}: a place in {{title}} is yours",
-		"Hello {{customer_name}},\n\n"
-		"a place in {{title}} on {{start_local}} ({{timezone}}) freed "
-		"up and went to you from the waitlist.{{hold_note}}\n\n"
-		"Booking {{booking_id}}\n{{org_name}}\n" },
-	[CORE_NOTIFY_CANCELLED] = {
-		"{{org_name}}: your booking for {{title}} is cancelled",
-		"Hello {{customer_name}},\n\n"
-		"your booking for {{title}} on {{start_local}} ({{timezone}}) "
-		"is cancelled.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
-	[CORE_NOTIFY_EVENT_CANCELLED] = {
-		"{{org_name}}: {{title}} is cancelled",
-		"Hello {{customer_name}},\n\n"
-		"{{title}} on {{start_local}} ({{timezone}}) is cancelled; "
-		"so is your booking.\n\nBooking {{booking_id}}\n"
-		"{{org_name}}\n" },
-	[CORE_NOTIFY_REMINDER] = {
-		"{{org_name}}: {{title}} on {{start_local}}",
-		"Hello {{customer_name}},\n\n"
-		"a reminder: {{title}} starts on {{start_local}} "
-		"({{timezone}}).\n\nBooking {{booking_id}}\n{{org_name}}\n" },
-	[CORE_NOTIFY_HOLD_EXPIRED] = {
-		"{{org_name}}: your hold on {{title}} ran out",
-		"Hello {{customer_name}},\n\n"
-		"the seat held for you in {{title}} on {{start_local}} "
-		"({{timezone}}) was not paid in time and went back.\n\n"
-		"Booking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_BOOKING_CONFIRMED] = { "{{org_name}}: you are booked for {{title}}",
+					    "Hello {{customer_name}},\n\n"
+					    "your place in {{title}} on {{start_local}} ({{timezone}}) "
+					    "is confirmed.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_PROMOTED] = { "{{org_name}}: a place in {{title}} is yours",
+				   "Hello {{customer_name}},\n\n"
+				   "a place in {{title}} on {{start_local}} ({{timezone}}) freed "
+				   "up and went to you from the waitlist.{{hold_note}}\n\n"
+				   "Booking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_CANCELLED] = { "{{org_name}}: your booking for {{title}} is cancelled",
+				    "Hello {{customer_name}},\n\n"
+				    "your booking for {{title}} on {{start_local}} ({{timezone}}) "
+				    "is cancelled.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_EVENT_CANCELLED] = { "{{org_name}}: {{title}} is cancelled",
+					  "Hello {{customer_name}},\n\n"
+					  "{{title}} on {{start_local}} ({{timezone}}) is cancelled; "
+					  "so is your booking.\n\nBooking {{booking_id}}\n"
+					  "{{org_name}}\n" },
+	[CORE_NOTIFY_REMINDER] = { "{{org_name}}: {{title}} on {{start_local}}",
+				   "Hello {{customer_name}},\n\n"
+				   "a reminder: {{title}} starts on {{start_local}} "
+				   "({{timezone}}).\n\nBooking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_HOLD_EXPIRED] = { "{{org_name}}: your hold on {{title}} ran out",
+				       "Hello {{customer_name}},\n\n"
+				       "the seat held for you in {{title}} on {{start_local}} "
+				       "({{timezone}}) was not paid in time and went back.\n\n"
+				       "Booking {{booking_id}}\n{{org_name}}\n" },
 };
 
 /* A template file: "Subject: ..." on the first line, a blank line, the
@@ -462,10 +456,10 @@ static char *fill(const char *tmpl, const struct vars *v, bool one_line)
 						     ? ' '
 						     : val[i];
 		} else {
-			out[len++] = one_line && (*tmpl == '\r' ||
-						  *tmpl == '\n')
-					     ? ' '
-					     : *tmpl;
+			out[len++] =
+				one_line && (*tmpl == '\r' || *tmpl == '\n')
+					? ' '
+					: *tmpl;
 		}
 		tmpl += skip;
 	}
@@ -557,9 +551,8 @@ static void info_read(struct notify *n, const struct job *j, struct info *in)
 		in->event = r.event;
 	}
 	core_names_get(n->c, in->has_event ? in->event.org_id : 0,
-		       in->has_event ? in->event.series_id : 0,
-		       in->customer_id, in->has_event ? in->event.start_at : 0,
-		       &in->names);
+		       in->has_event ? in->event.series_id : 0, in->customer_id,
+		       in->has_event ? in->event.start_at : 0, &in->names);
 	if (in->has_event) {
 		fmt_utc(in->event.start_at, in->start_utc,
 			sizeof(in->start_utc));
@@ -610,8 +603,8 @@ static char *webhook_body(const struct info *in)
 	if (in->hold_expires_at)
 		json_set_str(d, "hold_expires_at", in->hold_utc);
 	json_object_set_new(o, "data", d);
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-				  JSON_ENSURE_ASCII);
+	s = json_dumps(o,
+		       JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(o);
 	return s;
 }
@@ -635,11 +628,10 @@ static char *email_message(struct notify *n, const struct info *in,
 	var(&v, "title", in->has_event ? in->event.title : "your class");
 	var(&v, "start_local", in->start_text[0] ? in->start_text : "?");
 	var(&v, "start_at", in->start_utc);
-	var(&v, "timezone",
-	    in->names.timezone[0] ? in->names.timezone : "UTC");
-	var(&v, "customer_name", in->names.customer_name[0]
-					 ? in->names.customer_name
-					 : in->customer_id);
+	var(&v, "timezone", in->names.timezone[0] ? in->names.timezone : "UTC");
+	var(&v, "customer_name",
+	    in->names.customer_name[0] ? in->names.customer_name
+				       : in->customer_id);
 	var(&v, "booking_id", in->booking_id);
 	var(&v, "event_id", in->event_id);
 	var(&v, "hold_expires_at", in->hold_text);
@@ -837,8 +829,8 @@ static void dead_letter(struct notify *n, const struct job *j,
 	json_object_set_new(o, "sink", json_string(notify_sink_name(s)));
 	json_object_set_new(o, "type",
 			    json_string(core_notify_kind_name(j->kind)));
-	json_object_set_new(o, "booking_id", json_integer((json_int_t)
-								  j->booking_id));
+	json_object_set_new(o, "booking_id",
+			    json_integer((json_int_t)j->booking_id));
 	json_object_set_new(o, "attempts", json_integer(j->attempts[s]));
 	json_object_set_new(o, "last_error", json_string(why));
 	json_object_set_new(o, "decided_at", json_string(at));
@@ -929,8 +921,8 @@ static void failed(struct notify *n, struct job *j, enum notify_sink s,
 		return;
 	}
 	uint64_t delay = n->cfg.backoff_ms;
-	for (unsigned i = 1; i < j->attempts[s] && delay < n->cfg.backoff_max_ms;
-	     i++)
+	for (unsigned i = 1;
+	     i < j->attempts[s] && delay < n->cfg.backoff_max_ms; i++)
 		delay *= 2;
 	if (delay > n->cfg.backoff_max_ms)
 		delay = n->cfg.backoff_max_ms;
@@ -953,7 +945,8 @@ static void reap(struct notify *n)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&q);
 		ASSERT(q && q->h == m->easy_handle);
 		ASSERT(n->inflight[q->sink] > 0);
 		curl_multi_remove_handle(n->multi, q->h);
@@ -961,8 +954,9 @@ static void reap(struct notify *n)
 		curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &code);
 		if (m->data.result != CURLE_OK)
 			snprintf(why, sizeof(why), "%s",
-				 q->err[0] ? q->err
-					   : curl_easy_strerror(m->data.result));
+				 q->err[0]
+					 ? q->err
+					 : curl_easy_strerror(m->data.result));
 		else if (q->sink == NOTIFY_SINK_WEBHOOK &&
 			 (code < 200 || code > 299))
 			snprintf(why, sizeof(why), "HTTP %ld", code);
@@ -995,8 +989,7 @@ static bool job_done(const struct notify *n, const struct job *j)
 
 /* True when booking b was marked blocked on sink s in this scan; marks
  * it (mark). */
-static bool blocked(struct notify *n, enum notify_sink s, uint64_t b,
-		    bool mark)
+static bool blocked(struct notify *n, enum notify_sink s, uint64_t b, bool mark)
 {
 	struct block_slot *t = n->blocked[s];
 	uint32_t i = (uint32_t)((b * 0x9e3779b97f4a7c15ull) >> 40) %
@@ -1060,8 +1053,8 @@ static int64_t scan(struct notify *n)
 			if (n->inflight[s] >= n->cfg.inflight_max)
 				continue; /* a completion rescans */
 			if (!bucket_take(&n->bucket[s], now)) {
-				int64_t t = (int64_t)(1e3 / n->bucket[s].rate) +
-					    1;
+				int64_t t =
+					(int64_t)(1e3 / n->bucket[s].rate) + 1;
 				if (t < wait)
 					wait = t;
 				continue;
@@ -1109,8 +1102,8 @@ static int pos_write(struct notify *n)
 
 	if (!buf)
 		return -ENOMEM;
-	len = (size_t)snprintf(buf, cap, "bookd notify position 1\nlsn %" PRIu64
-					 "\n",
+	len = (size_t)snprintf(buf, cap,
+			       "bookd notify position 1\nlsn %" PRIu64 "\n",
 			       pos);
 	for (uint32_t i = 0; i < n->count; i++) {
 		const struct job *j = job_at(n, i);
@@ -1134,8 +1127,8 @@ static int pos_write(struct notify *n)
 	if (write(fd, buf, len) != (ssize_t)len || fdatasync(fd) != 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (rc == 0 && renameat(n->dir_fd, "notify.pos.tmp", n->dir_fd,
-				"notify.pos") != 0)
+	if (rc == 0 &&
+	    renameat(n->dir_fd, "notify.pos.tmp", n->dir_fd, "notify.pos") != 0)
 		rc = -errno;
 	if (rc == 0 && fsync(n->dir_fd) != 0)
 		rc = -errno;
@@ -1164,8 +1157,7 @@ static int done_cmp(const void *a, const void *b)
 }
 
 /* 0 with *lsn (0: no file), or -EINVAL with err. */
-static int pos_load(struct notify *n, uint64_t *lsn, char *err,
-		    size_t err_size)
+static int pos_load(struct notify *n, uint64_t *lsn, char *err, size_t err_size)
 {
 	char line[128];
 	FILE *f;
@@ -1202,16 +1194,16 @@ static int pos_load(struct notify *n, uint64_t *lsn, char *err,
 		    sscanf(line, "done %" SCNu64 ".%" SCNu32 " %u", &a, &k,
 			   &mask) == 3 &&
 		    mask < (1u << NOTIFY_SINK_COUNT) && a >= *lsn) {
-			struct done *d = realloc(
-				n->dones, (n->done_count + 1) * sizeof(*d));
+			struct done *d = realloc(n->dones, (n->done_count + 1) *
+								   sizeof(*d));
 			if (!d) {
 				fclose(f);
 				return -ENOMEM;
 			}
 			n->dones = d;
-			d[n->done_count++] =
-				(struct done){ .lsn = a, .k = k,
-					       .mask = (uint8_t)mask };
+			d[n->done_count++] = (struct done){
+				.lsn = a, .k = k, .mask = (uint8_t)mask
+			};
 			if (a > n->done_last_lsn)
 				n->done_last_lsn = a;
 			continue;
@@ -1268,8 +1260,7 @@ static void entry_booking(const void *payload, size_t size, uint64_t b,
 		}
 }
 
-static int on_entry(void *ctx, uint64_t lsn, const void *payload,
-		    size_t size)
+static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 {
 	struct notify *n = ctx;
 	struct core_rec r;
@@ -1367,8 +1358,7 @@ static void publish(struct notify *n)
 	pthread_mutex_lock(&n->lock);
 	n->st.backlog = unfinished;
 	n->st.unread_records = durable >= next ? durable - next + 1 : 0;
-	n->st.oldest_age_s =
-		oldest ? (double)(wall_ms() - oldest) / 1e3 : 0.0;
+	n->st.oldest_age_s = oldest ? (double)(wall_ms() - oldest) / 1e3 : 0.0;
 	if (n->st.oldest_age_s < 0)
 		n->st.oldest_age_s = 0;
 	pthread_mutex_unlock(&n->lock);
@@ -1524,8 +1514,8 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++)
 		n->blocked[s] =
 			calloc(NOTIFY_BLOCK_SLOTS, sizeof(*n->blocked[s]));
-	if (!n->data_dir || !n->log_id || !n->jobs || !n->reqs ||
-	    !n->multi || !n->blocked[0] || !n->blocked[1] ||
+	if (!n->data_dir || !n->log_id || !n->jobs || !n->reqs || !n->multi ||
+	    !n->blocked[0] || !n->blocked[1] ||
 	    (cfg->webhook_url && !n->webhook_url) ||
 	    (cfg->smtp_url && !n->smtp_url)) {
 		snprintf(err, err_size, "notifications: no memory");
@@ -1533,9 +1523,8 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 	}
 	n->sink_on[NOTIFY_SINK_WEBHOOK] = n->webhook_url != NULL;
 	n->sink_on[NOTIFY_SINK_EMAIL] = n->smtp_url != NULL;
-	if (n->webhook_url &&
-	    secret_key(cfg->webhook_secret, n->key, sizeof(n->key),
-		       &n->key_size)) {
+	if (n->webhook_url && secret_key(cfg->webhook_secret, n->key,
+					 sizeof(n->key), &n->key_size)) {
 		snprintf(err, err_size,
 			 "NOTIFY_WEBHOOK_SECRET: whsec_ and base64 of 1-%zu "
 			 "bytes, or a raw secret of 1-%zu bytes",

@@ -22,7 +22,8 @@ int main(void)
 			     "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
 			     strlen(body), sig, sizeof(sig)),
 		 0);
-	CHECK_MSG(strcmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") ==
+	CHECK_MSG(strcmp(sig,
+			 "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") ==
 			  0,
 		  "got %s\n", sig);
 
