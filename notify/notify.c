@@ -88,6 +88,7 @@
 #define NOTIFY_TEMPLATE_SIZE_MAX (16u << 10)
 #define NOTIFY_POS_LINE_MAX 64
 #define NOTIFY_READ_BATCH 1024 /* records a wal_reader_next call */
+#define NOTIFY_KIND_SLOTS 8    /* enum core_notify_kind's values + 1 */
 
 enum job_state { J_PENDING = 0, J_FLIGHT, J_DONE };
 
@@ -169,7 +170,7 @@ struct notify {
 	uint64_t pos_written;
 	bool pos_dirty;
 	int64_t pos_at_ms;
-	struct tmpl tmpl[8]; /* by kind (core_notify_kind); 0: unknown */
+	struct tmpl tmpl[NOTIFY_KIND_SLOTS]; /* by kind; 0: an unknown kind */
 
 	pthread_t thread;
 	_Atomic bool stop;
@@ -327,7 +328,7 @@ bool notify_config_enabled(const struct notify_config *cfg)
 /* ---- templates ----------------------------------------------------------- */
 
 /* Built in, by kind: subject, then body. {{name}} is replaced (fill). */
-static const char *const builtin[8][2] = {
+static const char *const builtin[NOTIFY_KIND_SLOTS][2] = {
 	[0] = { "{{org_name}}: about your booking for {{title}}",
 		"Hello {{customer_name}},\n\n"
 		"there is news about your booking for {{title}} on "
@@ -360,7 +361,14 @@ static const char *const builtin[8][2] = {
 				       "the seat held for you in {{title}} on {{start_local}} "
 				       "({{timezone}}) was not paid in time and went back.\n\n"
 				       "Booking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_PENDING_PAYMENT] = { "{{org_name}}: a seat in {{title}} is held for you",
+					  "Hello {{customer_name}},\n\n"
+					  "a seat in {{title}} on {{start_local}} ({{timezone}}) is held "
+					  "for you.{{hold_note}}\n\n"
+					  "Booking {{booking_id}}\n{{org_name}}\n" },
 };
+_Static_assert(CORE_NOTIFY_PENDING_PAYMENT < NOTIFY_KIND_SLOTS,
+	       "a built-in template slot for every kind");
 
 /* A template file: "Subject: ..." on the first line, a blank line, the
  * body. 0, -ENOENT (none), or -EINVAL with err. */
@@ -613,7 +621,9 @@ static char *webhook_body(const struct info *in)
 static char *email_message(struct notify *n, const struct info *in,
 			   const struct job *j)
 {
-	unsigned kind = j->kind < 8 && builtin[j->kind][0] ? j->kind : 0;
+	unsigned kind = j->kind < NOTIFY_KIND_SLOTS && builtin[j->kind][0]
+				? j->kind
+				: 0;
 	const struct tmpl *t = &n->tmpl[kind];
 	struct vars v = { .count = 0 };
 	char hold_note[256] = "", date[64], *subject, *body, *out = NULL;
@@ -1432,7 +1442,7 @@ static void free_all(struct notify *n)
 		wal_reader_close(n->reader);
 	if (n->dir_fd >= 0)
 		close(n->dir_fd);
-	for (unsigned k = 0; k < 8; k++) {
+	for (unsigned k = 0; k < NOTIFY_KIND_SLOTS; k++) {
 		free(n->tmpl[k].subject);
 		free(n->tmpl[k].body);
 	}
@@ -1540,7 +1550,7 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 		n->st.sink[s].configured = n->sink_on[s];
 	}
 	if (set(cfg->template_dir))
-		for (unsigned k = 1; k < 8; k++) {
+		for (unsigned k = 1; k < NOTIFY_KIND_SLOTS; k++) {
 			const char *kind = core_notify_kind_name((uint8_t)k);
 			if (!builtin[k][0])
 				continue;
