@@ -71,7 +71,7 @@ struct opts {
 	uint64_t recover_stop_before;
 	/* the network's lock-out guards (net_config) */
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
-	unsigned slow_request_ms; /* logged when slower (0: never) */
+	unsigned slow_request_ms;    /* logged when slower (0: never) */
 	struct notify_config notify; /* notifications (notify.h) */
 };
 

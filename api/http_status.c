@@ -123,6 +123,8 @@ static void status_jobs(struct jw *w, const struct srv_status *st)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+}
+
 /* The notification sender's part of the status (notify.h). */
 static void status_notify(struct jw *w, const struct notify_status *n)
 {
@@ -393,6 +395,8 @@ static void jobs_metrics(struct jw *w, const struct srv_status *st)
 				"{job=\"%s\"} %.3f\n",
 				jobs_name((enum jobs_id)i),
 				st->jobs[i].next_run_at_ms / 1e3);
+}
+
 /* The notification sender's metrics: backlog, delivered and dead letters
  * per sink, and the delivery latency (decision to the sink's 2xx) as a
  * histogram per sink. */
