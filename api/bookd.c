@@ -244,8 +244,8 @@ static int parse_unsigned(const char *name, const char *s, unsigned lo,
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "bookd: --%s must be %u..%u, not '%s'\n", name,
-			lo, hi, s);
+		evlog(EVLOG_ERROR, "bookd: --%s must be %u..%u, not '%s'", name,
+		      lo, hi, s);
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
@@ -272,7 +272,7 @@ static int resolve_secrets(const char **val)
 			}
 		if (secret_resolve(*n, given, slot ? slot : &given, err,
 				   sizeof(err))) {
-			fprintf(stderr, "bookd: %s\n", err);
+			evlog(EVLOG_ERROR, "bookd: %s", err);
 			return -EINVAL;
 		}
 	}
@@ -360,10 +360,10 @@ static int parse_net_limits(const char *const *val, struct opts *o)
 			return -EINVAL;
 	}
 	if (o->conn_reserve >= o->sizes.connections) {
-		fprintf(stderr,
-			"bookd: --conn-reserve (%u) must be smaller than "
-			"--connections (%u)\n",
-			o->conn_reserve, o->sizes.connections);
+		evlog(EVLOG_ERROR,
+		      "bookd: --conn-reserve (%u) must be smaller than "
+		      "--connections (%u)",
+		      o->conn_reserve, o->sizes.connections);
 		return -EINVAL;
 	}
 	return 0;
@@ -468,8 +468,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		val[c] = flags[c].has_arg ? optarg : "1";
 	}
 	if (optind < argc) {
-		fprintf(stderr, "bookd: unexpected argument '%s'\n",
-			argv[optind]);
+		evlog(EVLOG_ERROR, "bookd: unexpected argument '%s'",
+		      argv[optind]);
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -505,7 +505,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	o->sync = val[11] ? val[11] : "fdatasync";
 	if (strcmp(o->sync, "fdatasync") && strcmp(o->sync, "write")) {
-		fprintf(stderr, "bookd: --sync must be fdatasync or write\n");
+		evlog(EVLOG_ERROR, "bookd: --sync must be fdatasync or write");
 		return -EINVAL;
 	}
 	o->address_rate = val[12];
@@ -540,11 +540,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->recover_stop_before = strtoull(v, &end, 10);
 			if (errno || end == v || *end || v[0] == '-' ||
 			    o->recover_stop_before == 0) {
-				fprintf(stderr,
-					"bookd: --recover-stop-before "
-					"must be a log LSN (1 or more), not "
-					"'%s'\n",
-					v);
+				evlog(EVLOG_ERROR,
+				      "bookd: --recover-stop-before "
+				      "must be a log LSN (1 or more), not "
+				      "'%s'",
+				      v);
 				return -EINVAL;
 			}
 		}
@@ -560,8 +560,8 @@ static int copy_key(const char *name, const char *v, char *dst, size_t size)
 	if (!v)
 		return 0;
 	if (strlen(v) >= size) {
-		fprintf(stderr, "bookd: %s is longer than %zu bytes\n", name,
-			size - 1);
+		evlog(EVLOG_ERROR, "bookd: %s is longer than %zu bytes", name,
+		      size - 1);
 		return -EINVAL;
 	}
 	strcpy(dst, v);
@@ -592,9 +592,8 @@ static int call(core_port *p, struct core_req *q, struct core_resp *r,
 	if (rc == 0 && r->code != CORE_OK)
 		rc = -EINVAL;
 	if (rc)
-		fprintf(stderr, "bookd: demo: %s failed: %s\n", what,
-			rc == -EINVAL ? core_code_name(r->code)
-				      : strerror(-rc));
+		evlog(EVLOG_ERROR, "bookd: demo: %s failed: %s", what,
+		      rc == -EINVAL ? core_code_name(r->code) : strerror(-rc));
 	return rc;
 }
 
@@ -736,7 +735,7 @@ static int demo_load(core_port *p, struct demo *d)
 	q.u.list.out = &first;
 	do {
 		if (core_call(p, &q, &r) || r.count == 0) {
-			fprintf(stderr, "bookd: demo: no class ahead\n");
+			evlog(EVLOG_ERROR, "bookd: demo: no class ahead");
 			return -ENOENT;
 		}
 		q.u.list.after_start = first.start_at;
@@ -875,10 +874,10 @@ static void generate(core_port *p)
 	if (rc || r.code != CORE_OK) {
 		snprintf(msg, sizeof(msg), "daily generation failed: %s",
 			 rc ? strerror(-rc) : core_code_name(r.code));
-		fprintf(stderr, "bookd: %s\n", msg);
+		evlog(EVLOG_ERROR, "bookd: %s", msg);
 	} else if (r.count) {
 		snprintf(msg, sizeof(msg), "generated %u events", r.count);
-		fprintf(stderr, "bookd: %s\n", msg);
+		evlog(EVLOG_INFO, "bookd: %s", msg);
 	}
 	jobs_end(&run,
 		 rc		     ? rc
@@ -918,12 +917,12 @@ static void archive(core_port *p, unsigned days)
 	if (rc || r.code != CORE_OK) {
 		snprintf(msg, sizeof(msg), "daily archive failed: %s",
 			 rc ? strerror(-rc) : core_code_name(r.code));
-		fprintf(stderr, "bookd: %s\n", msg);
+		evlog(EVLOG_ERROR, "bookd: %s", msg);
 	} else if (r.count) {
 		snprintf(msg, sizeof(msg),
 			 "archived %u events that ended %u days ago or earlier",
 			 r.count, days);
-		fprintf(stderr, "bookd: %s\n", msg);
+		evlog(EVLOG_INFO, "bookd: %s", msg);
 	}
 	jobs_end(&run,
 		 rc		     ? rc
@@ -1002,7 +1001,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (evlog_setup_env(err, sizeof(err))) {
-		fprintf(stderr, "bookd: %s\n", err);
+		evlog(EVLOG_ERROR, "bookd: %s", err);
 		return 2;
 	}
 	if (parse_opts(argc, argv, &o))
@@ -1049,7 +1048,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (o.allowed_origins &&
 	    auth_config_set_origins(&nc.auth, o.allowed_origins)) {
-		fprintf(stderr, "bookd: bad ALLOWED_ORIGINS\n");
+		evlog(EVLOG_ERROR, "bookd: bad ALLOWED_ORIGINS");
 		return 2;
 	}
 	if (set_rate("address-rate", o.address_rate, &nc.limits,
@@ -1062,11 +1061,11 @@ int main(int argc, char **argv)
 		return 2;
 	if (o.trusted_proxies &&
 	    auth_config_set_proxies(&nc.auth, o.trusted_proxies)) {
-		fprintf(stderr,
-			"bookd: bad BOOKD_TRUSTED_PROXIES '%s': "
-			"addresses, CIDR blocks (10.0.0.0/8) or unix, "
-			"comma separated, at most %d\n",
-			o.trusted_proxies, AUTH_PROXY_COUNT_MAX);
+		evlog(EVLOG_ERROR,
+		      "bookd: bad BOOKD_TRUSTED_PROXIES '%s': "
+		      "addresses, CIDR blocks (10.0.0.0/8) or unix, "
+		      "comma separated, at most %d",
+		      o.trusted_proxies, AUTH_PROXY_COUNT_MAX);
 		return 2;
 	}
 	/* Thousands of connections: as many descriptors as allowed. */
@@ -1080,7 +1079,7 @@ int main(int argc, char **argv)
 	}
 	rc = net_prepare(&nc, &srv, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "bookd: %s\n", err);
+		evlog(EVLOG_ERROR, "bookd: %s", err);
 		return 1;
 	}
 	glue.srv = srv;
@@ -1091,7 +1090,8 @@ int main(int argc, char **argv)
 	if (o.database_url) {
 		repl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (repl_fd < 0) {
-			perror("bookd: eventfd");
+			evlog(EVLOG_ERROR, "bookd: eventfd: %s",
+			      strerror(errno));
 			return 1;
 		}
 		wake_fds[fd_count++] = repl_fd;
@@ -1139,25 +1139,25 @@ int main(int argc, char **argv)
 	cfg.cut_corrupt = o.accept_log_loss;
 	cfg.recover_stop_before = o.recover_stop_before;
 	if (o.recover_stop_before)
-		fprintf(stderr,
-			"bookd: --recover-stop-before %" PRIu64
-			": the log is cut before LSN %" PRIu64 "; that record "
-			"and every later one are set aside as *.cut, not "
-			"applied\n",
-			o.recover_stop_before, o.recover_stop_before);
+		evlog(EVLOG_WARN,
+		      "bookd: --recover-stop-before %" PRIu64
+		      ": the log is cut before LSN %" PRIu64 "; that record "
+		      "and every later one are set aside as *.cut, not "
+		      "applied",
+		      o.recover_stop_before, o.recover_stop_before);
 	if (o.accept_log_loss)
-		fprintf(stderr,
-			"bookd: --accept-log-loss: a damaged or "
-			"incomplete log is cut where the damage starts; what "
-			"is cut is kept as *.cut and logged (CUT CORRUPT LOG)\n");
-	fprintf(stderr, "bookd: data dir %s, durability %s\n", o.data_dir,
-		cfg.sync == WAL_SYNC_FDATASYNC
-			? "fdatasync before every answer (group commit)"
-			: "write (page cache; not safe against power loss)");
+		evlog(EVLOG_WARN,
+		      "bookd: --accept-log-loss: a damaged or "
+		      "incomplete log is cut where the damage starts; what "
+		      "is cut is kept as *.cut and logged (CUT CORRUPT LOG)");
+	evlog(EVLOG_INFO, "bookd: data dir %s, durability %s", o.data_dir,
+	      cfg.sync == WAL_SYNC_FDATASYNC
+		      ? "fdatasync before every answer (group commit)"
+		      : "write (page cache; not safe against power loss)");
 	svc_status("recovering the log in %s", o.data_dir);
 	rc = node_open(&cfg, &n, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "bookd: %s\n", err);
+		evlog(EVLOG_ERROR, "bookd: %s", err);
 		net_free(srv);
 		return 1;
 	}
@@ -1174,7 +1174,7 @@ int main(int argc, char **argv)
 		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err,
 				sizeof(err));
 		if (rc) {
-			fprintf(stderr, "bookd: replicator: %s\n", err);
+			evlog(EVLOG_ERROR, "bookd: replicator: %s", err);
 			node_close(n);
 			net_free(srv);
 			return 1;
@@ -1203,8 +1203,8 @@ int main(int argc, char **argv)
 	last_generate = srv_now();
 	rc = net_start(srv, n);
 	if (rc) {
-		fprintf(stderr, "bookd: cannot start network threads: %s\n",
-			strerror(-rc));
+		evlog(EVLOG_ERROR, "bookd: cannot start network threads: %s",
+		      strerror(-rc));
 		net_stop(srv, 0);
 		notify_stop(notifier);
 		repl_stop(glue.r);
@@ -1239,17 +1239,17 @@ int main(int argc, char **argv)
 		core_time now;
 
 		if (sig == SIGTERM || sig == SIGINT) {
-			fprintf(stderr, "bookd: %s: draining\n",
-				sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			evlog(EVLOG_INFO, "bookd: %s: draining",
+			      sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			svc_stopping("draining");
 			break;
 		}
 		if (sig == SIGUSR1) {
-			fprintf(stderr, "bookd: SIGUSR1: snapshot\n");
+			evlog(EVLOG_INFO, "bookd: SIGUSR1: snapshot");
 			rc = node_snapshot(n);
 			if (rc)
-				fprintf(stderr, "bookd: snapshot: %s\n",
-					strerror(-rc));
+				evlog(EVLOG_ERROR, "bookd: snapshot: %s",
+				      strerror(-rc));
 		}
 		tick(port);
 		now = srv_now();
@@ -1270,6 +1270,6 @@ int main(int argc, char **argv)
 	if (notify_fd >= 0)
 		close(notify_fd);
 	net_free(srv);
-	fprintf(stderr, "bookd: stopped\n");
+	evlog(EVLOG_INFO, "bookd: stopped");
 	return 0;
 }
