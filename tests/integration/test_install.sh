@@ -105,12 +105,15 @@ check "pkg-config --static names msgpack-c (Requires.private)" \
 check "compile and link against the shared library" \
   cc "${cflags[@]}" -Wall -Werror -o "$tmp/client_shared" "$tmp/client.c" \
   $(pkg-config --cflags --libs bookd-client)
-# shellcheck disable=SC2046
+# The static one: -lbookd_client as an archive, then what it needs
+# (--static: msgpack-c), without naming -lbookd_client again.
+static_libs=$(pkg-config --static --libs bookd-client)
+static_libs=${static_libs//-lbookd_client/}
+# shellcheck disable=SC2046,SC2086
 check "compile and link against the static library" \
   cc "${cflags[@]}" -Wall -Werror -o "$tmp/client_static" "$tmp/client.c" \
   $(pkg-config --cflags bookd-client) -Wl,-Bstatic \
-  $(pkg-config --libs-only-l bookd-client) -Wl,-Bdynamic \
-  $(pkg-config --static --libs bookd-client)
+  $(pkg-config --libs-only-l bookd-client) -Wl,-Bdynamic $static_libs
 check "the static client needs no libbookd_client.so" \
   bash -c "! objdump -p '$tmp/client_static' | grep -q 'NEEDED *libbookd_client'"
 check "the shared client needs libbookd_client.so.0" \
