@@ -16,7 +16,9 @@
  * that ended --archive-after-days ago leave memory, when there are any)
  * and a CORE_OP_GENERATE (series are generated up to the horizon;
  * generation is idempotent). Each is a job of the registry (jobs.h):
- * hold_expiry, idempotency_expiry, archive, generation.
+ * hold_expiry, idempotency_expiry, archive, generation. At start and then
+ * every minute a CORE_OP_REMIND with --reminder-hours (reminders before
+ * class, logged decisions: docs/core.md "Reminders"; job "reminders").
  *
  * SIGTERM or SIGINT: the network threads stop taking requests and answer
  * what is in flight, then the node closes (the log syncs), exit 0.
@@ -50,6 +52,7 @@
 
 #define TICK_MS 1000
 #define GENERATE_EVERY_MS (24 * 3600 * 1000)
+#define REMIND_EVERY_MS (60 * 1000)
 
 struct sizes {
 	unsigned max_events, max_bookings, max_customers, connections;
@@ -73,6 +76,9 @@ struct opts {
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
 	unsigned slow_request_ms;    /* logged when slower (0: never) */
 	struct notify_config notify; /* notifications (notify.h) */
+	/* --reminder-hours: the leads, count 0 when off */
+	uint16_t reminder_hours[CORE_REMIND_LEAD_COUNT_MAX];
+	uint8_t reminder_count;
 };
 
 struct flag {
@@ -161,6 +167,10 @@ static const struct flag flags[] = {
 	{ "archive-after-days", "BOOKD_ARCHIVE_AFTER_DAYS",
 	  "daily: events that ended this many days ago leave memory (365; "
 	  "0: never)",
+	  1 },
+	{ "reminder-hours", "BOOKD_REMINDER_HOURS",
+	  "hours before class a reminder goes out to confirmed bookings: up to "
+	  "4, comma separated, each 1..720, e.g. 24,2 (24; off or 0: none)",
 	  1 },
 	{ "shard-threads", "BOOKD_SHARD_THREADS",
 	  "each shard gets a worker thread of its own (default: the network "
@@ -422,6 +432,49 @@ static int parse_notify(const char *const *val, struct notify_config *c)
 	return 0;
 }
 
+/* --reminder-hours: "24", "24,2", "off" or "0" (none). */
+static int parse_reminder_hours(const char *v, struct opts *o)
+{
+	char buf[64], *save = NULL;
+
+	o->reminder_count = 1;
+	o->reminder_hours[0] = 24;
+	if (!v)
+		return 0;
+	o->reminder_count = 0;
+	if (!strcmp(v, "off") || !strcmp(v, "0"))
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	for (char *t = strtok_r(buf, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		unsigned long h;
+
+		while (*t == ' ')
+			t++;
+		errno = 0;
+		h = strtoul(t, &end, 10);
+		while (*end == ' ')
+			end++;
+		if (errno || end == t || *end || t[0] == '-' || h < 1 ||
+		    h > CORE_REMIND_HOURS_MAX ||
+		    o->reminder_count == CORE_REMIND_LEAD_COUNT_MAX)
+			goto bad;
+		o->reminder_hours[o->reminder_count++] = (uint16_t)h;
+	}
+	if (o->reminder_count)
+		return 0;
+bad:
+	fprintf(stderr,
+		"bookd: --reminder-hours (BOOKD_REMINDER_HOURS) must be up to "
+		"%d lead times in hours, comma separated, each 1..%d (e.g. "
+		"24,2), or off; not '%s'\n",
+		CORE_REMIND_LEAD_COUNT_MAX, CORE_REMIND_HOURS_MAX, v);
+	return -EINVAL;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	/* val[0..17] are read by position below: the table's first rows */
@@ -549,7 +602,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 		}
 	}
-	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify))
+	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify) ||
+	    parse_reminder_hours(flag_value(val, "reminder-hours"), o))
 		return -EINVAL;
 	return parse_net_limits(val, o);
 }
@@ -976,6 +1030,44 @@ static void jobs_set_up(unsigned archive_days, bool replicating, core_time now)
 		      archive_days != 0, now);
 }
 
+/* The leads as the jobs registry shows them: "every 60 s: 24,2 h". */
+static void remind_schedule(const struct opts *o, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "every 60 s:");
+
+	for (uint8_t i = 0; i < o->reminder_count && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%u", i ? "," : " ",
+				      o->reminder_hours[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, " h before class");
+}
+
+/* Reminders due now (logged decisions: each goes out once whatever the
+ * restarts); the job "reminders". */
+static void remind(core_port *p, const struct opts *o)
+{
+	struct core_req q = { .op = CORE_OP_REMIND, .now = srv_now() };
+	struct jobs_run run = jobs_begin(JOBS_REMINDERS);
+	struct core_resp r;
+	char msg[64];
+	int rc;
+
+	memcpy(q.u.remind.hours, o->reminder_hours, sizeof(q.u.remind.hours));
+	q.u.remind.count = o->reminder_count;
+	rc = core_call(p, &q, &r);
+	if (rc == 0 && r.code != CORE_OK)
+		rc = -EIO;
+	if (rc)
+		snprintf(msg, sizeof(msg), "%s (%u sent)",
+			 rc == -EIO ? core_code_name(r.code) : strerror(-rc),
+			 rc == -EIO ? r.count : 0);
+	else
+		snprintf(msg, sizeof(msg), "%u reminders", r.count);
+	if (rc)
+		fprintf(stderr, "bookd: reminders failed: %s\n", msg);
+	jobs_end(&run, rc, rc || r.count ? msg : NULL, q.now + REMIND_EVERY_MS);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -997,7 +1089,7 @@ int main(int argc, char **argv)
 	notify *notifier = NULL;
 	unsigned notify_port = 0;
 	core_port *port;
-	core_time last_generate;
+	core_time last_generate, last_remind = 0;
 	int rc;
 
 	if (evlog_setup_env(err, sizeof(err))) {
@@ -1201,6 +1293,17 @@ int main(int argc, char **argv)
 	archive(port, o.sizes.archive_after_days);
 	generate(port);
 	last_generate = srv_now();
+	if (o.reminder_count) {
+		char sched[JOBS_SCHEDULE_SIZE];
+
+		remind_schedule(&o, sched, sizeof(sched));
+		jobs_schedule(JOBS_REMINDERS, sched, true, srv_now());
+		remind(port, &o);
+		last_remind = srv_now();
+	} else {
+		jobs_schedule(JOBS_REMINDERS, "off (--reminder-hours off)",
+			      false, 0);
+	}
 	rc = net_start(srv, n);
 	if (rc) {
 		evlog(EVLOG_ERROR, "bookd: cannot start network threads: %s",
@@ -1257,6 +1360,10 @@ int main(int argc, char **argv)
 			archive(port, o.sizes.archive_after_days);
 			generate(port);
 			last_generate = now;
+		}
+		if (o.reminder_count && now - last_remind >= REMIND_EVERY_MS) {
+			remind(port, &o);
+			last_remind = now;
 		}
 		svc_watchdog();
 	}
