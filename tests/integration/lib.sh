@@ -16,6 +16,10 @@
 #   started_line FILE [N]  waits (30 s) for bookd's N-th (default first)
 #                     start-up line "HTTP on http://..." in FILE and prints
 #                     it; 1 if there is none, or $pid exited first
+#   keep_logs NAME DIR  with BOOKD_TEST_LOG_DIR set (ctest sets it to
+#                     <build>/test-logs), copies every *.log under DIR to
+#                     $BOOKD_TEST_LOG_DIR/NAME/ before DIR is removed, for
+#                     tests/integration/logs_secrets.sh; cleanup does it
 
 lib_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -66,8 +70,21 @@ stop_status() {
   return $rc
 }
 
+keep_logs() {
+  local name=$1 dir=$2 f to
+  [ -n "${BOOKD_TEST_LOG_DIR:-}" ] && [ -d "$dir" ] || return 0
+  to=$BOOKD_TEST_LOG_DIR/$name
+  mkdir -p "$to"
+  find "$dir" -name '*.log*' -type f -size -64M 2>/dev/null |
+    while IFS= read -r f; do
+      cp "$f" "$to/$(printf '%s' "${f#"$dir"/}" | tr / _)"
+    done
+}
+
+test_name=$(basename "$0" .sh)
 cleanup() {
   stop_pid
+  keep_logs "$test_name" "$tmp"
   rm -rf "$tmp"
 }
 

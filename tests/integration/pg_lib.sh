@@ -31,6 +31,7 @@ pg_cleanup() {
         >/dev/null 2>&1
     done
   fi
+  keep_logs "$test_name" "$tmp"
   rm -rf "$tmp"
 }
 

@@ -48,6 +48,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_docs.XXXXXX")
 pid= db=
 cleanup() {
   stop_bookd
+  keep_logs test_docs "$tmp"
   rm -rf "$tmp"
 }
 stop_bookd() {

@@ -37,6 +37,7 @@ cleanup() {
   stop_pid
   psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" \
     >/dev/null 2>&1
+  keep_logs test_jobs_e2e "$tmp"
   rm -rf "$tmp"
 }
 export PGOPTIONS="--client-min-messages=warning"

@@ -57,6 +57,7 @@ cleanup() {
   if [ -n "${testdb:-}" ]; then
     psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" >/dev/null 2>&1
   fi
+  keep_logs test_notify "$tmp"
   if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 

@@ -14,6 +14,7 @@ lpid=
 cleanup() {
   stop_pid
   [ -n "$lpid" ] && kill "$lpid" 2>/dev/null && wait "$lpid" 2>/dev/null
+  keep_logs test_sd_notify "$tmp"
   rm -rf "$tmp"
 }
 

@@ -23,6 +23,7 @@ chmod 755 "$tmp" # another user (nobody) must reach the data dirs inside
 cleanup() {
   stop_pid
   chmod -R u+w "$tmp" 2>/dev/null
+  keep_logs test_startup "$tmp"
   rm -rf "$tmp"
 }
 trap cleanup EXIT

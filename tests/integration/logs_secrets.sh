@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# logs_secrets.sh DIR: no secret, key, JWT, signature or card number in the
+# logs the integration tests kept (DIR: <build>/test-logs, lib.sh
+# keep_logs; ctest runs this after them as the fixture bookd_logs' cleanup).
+# What it looks for: the tests' keys and secrets by their forms (svc-,
+# anon-, jwt- with the random digits the tests give them; the docs' and
+# examples' svc-key, anon-key, jwt-example, whsec_...), any JWT (eyJ...),
+# "Bearer " with a token, a Stripe-Signature's v1= HMAC, a URL with a
+# password (smtp://user:pass@), the test card 4242 4242 4242 4242. The
+# demo's keys (demo-service-key, demo-anon-key) are printed on purpose by
+# --demo on stdout, in its curl lines, and are not looked for.
+#
+# Exit 77 (skipped) when DIR holds no log.
+set -uo pipefail
+dir=${1:?usage: logs_secrets.sh DIR}
+mapfile -t logs < <(find "$dir" -type f 2>/dev/null | sort)
+if [ ${#logs[@]} = 0 ]; then
+  echo "logs_secrets: no logs in $dir, skipped"
+  exit 77
+fi
+patterns=(
+  'svc-[0-9]{4,}' 'anon-[0-9]{4,}' 'jwt-[0-9]{4,}'
+  'svc-key' 'anon-key' 'jwt-example' 'svc-backup-test' 'whsec_[A-Za-z0-9]+'
+  'eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.'
+  'Bearer +[A-Za-z0-9._~+/-]{4,}'
+  'v1=[0-9a-f]{64}'
+  '[a-z]+://[^/@ :"]+:[^/@ "]+@'
+  '4242 ?4242 ?4242 ?4242'
+)
+passed=0 failed=0
+for p in "${patterns[@]}"; do
+  hits=$(grep -EHn -e "$p" "${logs[@]}" 2>/dev/null | head -5)
+  if [ -n "$hits" ]; then
+    failed=$((failed + 1))
+    echo "FAIL /$p/ in the logs (value masked):"
+    printf '%s\n' "$hits" | sed -E "s/$p/<SECRET>/g" | cut -c1-300
+  else
+    passed=$((passed + 1))
+    echo "ok   /$p/ in none of ${#logs[@]} logs"
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
