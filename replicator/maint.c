@@ -12,6 +12,7 @@
  * partitions_ahead, metrics_flush, health_checks, view_refresh, and
  * jobs_sync, the registry's copy into PostgreSQL (jobsync.c).
  */
+#include "evlog.h"
 #include "internal.h"
 
 #include "jobs.h"
@@ -411,7 +412,7 @@ static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
 	int64_t t = repl__mono_ms();
 
 	ASSERT(rc != 0);
-	fprintf(stderr, "bookd: replicator (maintenance): %s\n", err);
+	evlog(EVLOG_WARN, "bookd: replicator (maintenance): %s", err);
 	if (rc == REPL_TRANSIENT) {
 		PQfinish(m->conn);
 		m->conn = NULL;

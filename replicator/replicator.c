@@ -313,10 +313,9 @@ static void *main_thread(void *arg)
 			 * still ensures the months it needs) */
 			rc = repl__partitions_job(r, err, sizeof(err));
 			if (rc)
-				fprintf(stderr,
-					"bookd: replicator: partitions ahead: "
-					"%s\n",
-					err);
+				evlog(EVLOG_WARN,
+				      "bookd: replicator: partitions ahead: %s",
+				      err);
 			if (rc == REPL_TRANSIENT) {
 				repl__session_close(r);
 				continue;

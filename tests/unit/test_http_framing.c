@@ -33,7 +33,7 @@ CHECK_TEST_FN(test_routes_methods_cors)
 		      "Access-Control-Allow-Origin: https://app.example\r\n"));
 	CHECK(out_has(c, "Access-Control-Allow-Methods: POST, OPTIONS\r\n"));
 	CHECK(out_has(c, "Access-Control-Allow-Headers: Authorization, "
-			 "Content-Type, Idempotency-Key\r\n"));
+			 "Content-Type, Idempotency-Key, X-Request-Id\r\n"));
 	CHECK(out_has(c, "Access-Control-Max-Age: 600\r\n"));
 	/* From another origin: no CORS headers. */
 	out_reset(c);
