@@ -912,7 +912,7 @@ static void failed(struct notify *n, struct job *j, enum notify_sink s,
 {
 	pthread_mutex_lock(&n->lock);
 	n->st.sink[s].failed_attempts++;
-	snprintf(n->st.last_error, sizeof(n->st.last_error), "%s: %s",
+	snprintf(n->st.last_error, sizeof(n->st.last_error), "%s: %.200s",
 		 notify_sink_name(s), why);
 	pthread_mutex_unlock(&n->lock);
 	if (!n->failing[s]) {
@@ -1231,7 +1231,8 @@ static int pos_load(struct notify *n, uint64_t *lsn, char *err, size_t err_size)
 			 n->data_dir);
 		return -EINVAL;
 	}
-	qsort(n->dones, n->done_count, sizeof(*n->dones), done_cmp);
+	if (n->done_count)
+		qsort(n->dones, n->done_count, sizeof(*n->dones), done_cmp);
 	return 0;
 }
 
