@@ -19,32 +19,56 @@
 #include <strings.h>
 #include <time.h>
 
+/* A byte a request id may hold (A-Za-z0-9._:+/=-). */
+static bool rid_byte(unsigned char ch)
+{
+	static const char ok[] = "._:+/=-";
+
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || (ch && memchr(ok, ch, 7));
+}
+
+/* Every answer makes one when the client sent none: no printf. The
+ * thread's prefix ("6754a3f1-2-") is made once; then the counter in hex. */
 void http_request_id(const struct http_str *given,
 		     char out[HTTP_REQUEST_ID_SIZE_MAX + 1])
 {
 	static _Atomic uint32_t threads;
-	static __thread uint32_t thread_no, first_second;
+	static __thread char prefix[32];
+	static __thread size_t prefix_len;
 	static __thread uint64_t counter;
+	static const char hex[] = "0123456789abcdef";
 	bool sane = given && given->p && given->n > 0 &&
 		    given->n <= HTTP_REQUEST_ID_SIZE_MAX;
+	char digits[16];
+	size_t n = 0;
+	uint64_t v;
 
-	for (size_t i = 0; sane && i < given->n; i++) {
-		char ch = given->p[i];
-		sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		       (ch >= '0' && ch <= '9') || strchr("._:+/=-", ch);
-	}
+	for (size_t i = 0; sane && i < given->n; i++)
+		sane = rid_byte((unsigned char)given->p[i]);
 	if (sane) {
 		memcpy(out, given->p, given->n);
 		out[given->n] = 0;
 		return;
 	}
-	if (thread_no == 0) { /* once a thread */
-		thread_no = atomic_fetch_add(&threads, 1) + 1;
-		first_second = (uint32_t)time(NULL);
+	if (prefix_len == 0) { /* once a thread */
+		int len = snprintf(prefix, sizeof(prefix),
+				   "%08" PRIx32 "-%" PRIx32 "-",
+				   (uint32_t)time(NULL),
+				   atomic_fetch_add(&threads, 1) + 1);
+		ASSERT(len > 0 && (size_t)len < sizeof(prefix));
+		prefix_len = (size_t)len;
 	}
-	snprintf(out, HTTP_REQUEST_ID_SIZE_MAX + 1,
-		 "%08" PRIx32 "-%" PRIx32 "-%" PRIx64, first_second, thread_no,
-		 ++counter);
+	v = ++counter;
+	do {
+		digits[n++] = hex[v & 15];
+		v >>= 4;
+	} while (v);
+	ASSERT(prefix_len + n <= HTTP_REQUEST_ID_SIZE_MAX);
+	memcpy(out, prefix, prefix_len);
+	for (size_t i = 0; i < n; i++)
+		out[prefix_len + i] = digits[n - 1 - i];
+	out[prefix_len + n] = 0;
 }
 
 char *http_scratch(void)
@@ -188,7 +212,11 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 		put(out, "Connection: keep-alive\r\n");
 	if (m->replayed)
 		put(out, "Idempotent-Replayed: true\r\n");
-	put_header(out, "X-Request-Id", m->request_id);
+	if (m->request_id) { /* made or checked by http_request_id */
+		put(out, "X-Request-Id: ");
+		put(out, m->request_id);
+		put(out, "\r\n");
+	}
 	put_header(out, "ETag", m->etag);
 	put_header(out, "Cache-Control", m->cache_control);
 	put_header(out, "Allow", m->allow);
