@@ -46,6 +46,12 @@
  *   not sent. If the log before the position is gone (-ENODATA), the
  *   sender says so and goes on from the durable end (never crashes).
  *
+ * Job
+ *   The sender runs all the time; the jobs registry (core/jobs.h) sees it
+ *   as the job notification_delivery, one run per NOTIFY_JOB_EVERY_MS of
+ *   it: failed when an attempt failed in that window, with what was
+ *   delivered, failed and given up on (a quiet window has no message).
+ *
  * Retries and failure behaviour
  *   Webhook: a 2xx answer is delivered; any other answer, a timeout or a
  *   connection error is a failed attempt. Email: the SMTP transaction
@@ -62,6 +68,7 @@
 #include "bookd_assert.h"
 #include "entry.h"
 #include "evlog.h"
+#include "jobs.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -178,7 +185,14 @@ struct notify {
 
 	pthread_mutex_t lock; /* guards st */
 	struct notify_status st;
+
+	/* the job notification_delivery (sender thread only) */
+	struct jobs_run job;
+	int64_t job_end_ms;			      /* monotonic */
+	uint64_t job_delivered, job_failed, job_dead; /* at its start */
 };
+
+#define NOTIFY_JOB_EVERY_MS 1000
 
 /* ---- clocks, randomness, messages ------------------------------------- */
 
@@ -1375,11 +1389,52 @@ static void publish(struct notify *n)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Sums of every sink's counters. */
+static void job_counts(struct notify *n, uint64_t *delivered, uint64_t *failed,
+		       uint64_t *dead)
+{
+	*delivered = *failed = *dead = 0;
+	pthread_mutex_lock(&n->lock);
+	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++) {
+		*delivered += n->st.sink[s].delivered;
+		*failed += n->st.sink[s].failed_attempts;
+		*dead += n->st.sink[s].dead;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* A window of the sender ends: its run in the registry; the next begins. */
+static void job_window(struct notify *n, int64_t now)
+{
+	uint64_t d, f, x;
+	char msg[JOBS_MESSAGE_SIZE] = "";
+
+	job_counts(n, &d, &f, &x);
+	ASSERT(d >= n->job_delivered && f >= n->job_failed);
+	if (d != n->job_delivered || f != n->job_failed || x != n->job_dead)
+		snprintf(msg, sizeof(msg),
+			 "%" PRIu64 " delivered, %" PRIu64
+			 " failed attempts, %" PRIu64 " dead letters",
+			 d - n->job_delivered, f - n->job_failed,
+			 x - n->job_dead);
+	jobs_end(&n->job, f != n->job_failed ? -EIO : 0, msg,
+		 jobs_now_ms() + NOTIFY_JOB_EVERY_MS);
+	n->job_delivered = d;
+	n->job_failed = f;
+	n->job_dead = x;
+	n->job = jobs_begin(JOBS_NOTIFY_DELIVERY);
+	n->job_end_ms = now + NOTIFY_JOB_EVERY_MS;
+}
+
 static void *sender_main(void *arg)
 {
 	struct notify *n = arg;
 	int64_t publish_at = 0;
 
+	jobs_schedule(JOBS_NOTIFY_DELIVERY, "continuous, a run a second", true,
+		      jobs_now_ms() + NOTIFY_JOB_EVERY_MS);
+	n->job = jobs_begin(JOBS_NOTIFY_DELIVERY);
+	n->job_end_ms = mono_ms() + NOTIFY_JOB_EVERY_MS;
 	while (!atomic_load(&n->stop)) {
 		int64_t wait, now;
 		struct curl_waitfd wfd = { .fd = n->cfg.wake_fd,
@@ -1408,6 +1463,10 @@ static void *sender_main(void *arg)
 			publish(n);
 			publish_at = now + 100;
 		}
+		if (now >= n->job_end_ms)
+			job_window(n, now);
+		if (n->job_end_ms - now < wait)
+			wait = n->job_end_ms - now;
 		if (n->rescan)
 			wait = 0;
 		if (wait < 0)

@@ -6,7 +6,10 @@
 # next run, in GET /v1/admin/status, in /metrics (bookd_job_*), in
 # `bookctl status`, and in PostgreSQL through the seed's
 # public.get_cron_job_status() and public.get_cron_job_history(24) (copied
-# there every 10 s by the replicator's maintenance thread).
+# there every 10 s by the replicator's maintenance thread). Its webhook
+# points at a closed port: notification_delivery runs every second, and
+# once there are notifications (the demo's, a booking's) its attempts fail:
+# the job shows failed in the status, /metrics and job_runs.
 #
 #   eval "$(scripts/pg.sh start)"; bash tests/integration/test_jobs_e2e.sh
 #
@@ -48,7 +51,10 @@ val() { psql "$url" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 want="hold_expiry idempotency_expiry generation archive snapshot
 partitions_ahead view_refresh health_checks metrics_flush jobs_sync"
 
-DATABASE_URL=$url "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
+# a port nobody listens on: the webhook's attempts fail (refused)
+closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DATABASE_URL=$url NOTIFY_WEBHOOK_URL=http://127.0.0.1:$closed/hook \
+  NOTIFY_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/data" --service-key svc --anon-key anon --demo \
   --refresh-every 2 --snapshot-every 5 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
@@ -216,6 +222,39 @@ check "the seed's SELECT public.get_cron_job_status();" \
   seed "SELECT public.get_cron_job_status();"
 check "the seed's SELECT public.get_cron_job_history(24);" \
   seed "SELECT public.get_cron_job_history(24);"
+
+# A booking: its notifications cannot be delivered, the job fails.
+event=$("$bookctl" --addr "$bin" --key svc list --limit 1 |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["events"][0]["id"])')
+"$bookctl" --addr "$bin" --key svc --idem jobs-1 book --event "$event" \
+  --customer cus_jobs >/dev/null
+failed_seen=0 until=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$until" ]; do
+  if status | python3 -c '
+import json, sys
+j = [j for j in json.load(sys.stdin)["jobs"] if j["name"] == "notification_delivery"][0]
+ok = (j["active"] and j["runs"] > 1 and j["failures"] > 0 and
+      j["next_run_at"] and j["schedule"])
+sys.exit(0 if ok else 1)'; then failed_seen=1; break; fi
+  sleep 0.5
+done
+check "notification_delivery: a failed run once the webhook refuses" \
+  [ "$failed_seen" = 1 ]
+check "metrics: notification_delivery's failed runs counted" \
+  python3 -c '
+import re, sys, urllib.request
+text = urllib.request.urlopen("http://" + sys.argv[1] + "/metrics").read().decode()
+m = re.search(r"^bookd_job_runs_total\{job=\"notification_delivery\",result=\"failed\"\} (\d+)$", text, re.M)
+sys.exit(0 if m and int(m.group(1)) > 0 else 1)' "$http"
+in_pg=0 until=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$until" ]; do
+  [ "$(val "SELECT count(*) > 0 FROM public.get_cron_job_history(1)
+            WHERE jobname = 'notification_delivery' AND status = 'failed'
+              AND return_message LIKE '%failed attempts%'")" = t ] &&
+    { in_pg=1; break; }
+  sleep 0.5
+done
+check "get_cron_job_history: notification_delivery's failed run" [ "$in_pg" = 1 ]
 
 stop_pid
 if grep -q "ERROR: \(AddressSanitizer\|ThreadSanitizer\|LeakSanitizer\)\|WARNING: ThreadSanitizer" "$tmp/err"; then
