@@ -56,9 +56,9 @@ closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)
 DATABASE_URL=$url NOTIFY_WEBHOOK_URL=http://127.0.0.1:$closed/hook \
   NOTIFY_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$bookd" --listen 127.0.0.1:0 --binary-listen 127.0.0.1:0 \
   --data-dir "$tmp/data" --service-key svc --anon-key anon --demo \
-  --refresh-every 2 --snapshot-every 5 >"$tmp/out" 2>"$tmp/err" &
+  --refresh-every 2 --snapshot-every 5 >"$tmp/out" 2>"$tmp/bookd.log" &
 pid=$!
-line=$(started_line "$tmp/out") || { cat "$tmp/err"; echo "test_jobs_e2e: no start"; exit 1; }
+line=$(started_line "$tmp/out") || { cat "$tmp/bookd.log"; echo "test_jobs_e2e: no start"; exit 1; }
 http=$(printf '%s' "$line" | sed -E 's#.*HTTP on http://([^,]+),.*#\1#')
 bin=$(printf '%s' "$line" | sed -E 's#.*binary protocol on ([^,]+),.*#\1#')
 
@@ -257,8 +257,8 @@ done
 check "get_cron_job_history: notification_delivery's failed run" [ "$in_pg" = 1 ]
 
 stop_pid
-if grep -q "ERROR: \(AddressSanitizer\|ThreadSanitizer\|LeakSanitizer\)\|WARNING: ThreadSanitizer" "$tmp/err"; then
-  bad "sanitizer report"; grep -A20 Sanitizer "$tmp/err" | head -40
+if grep -q "ERROR: \(AddressSanitizer\|ThreadSanitizer\|LeakSanitizer\)\|WARNING: ThreadSanitizer" "$tmp/bookd.log"; then
+  bad "sanitizer report"; grep -A20 Sanitizer "$tmp/bookd.log" | head -40
 fi
 echo "jobs: $passed passed, $failed failed"
 [ "$failed" = 0 ]
