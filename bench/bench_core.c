@@ -15,9 +15,13 @@
  *       Builds one state with N events (generated from daily series, 120 days)
  *       and N bookings and prints the resident bytes per event and per
  *       booking, indexes included (RSS from /proc/self/statm).
+ *   bench_core remind [--events N] [--bookings N]
+ *       The same state, then reminder runs (CORE_OP_REMIND, leads 24 h and
+ *       2 h) the next day at 10:00 UTC: the first run (the whole window),
+ *       then 60 runs a minute apart (what came due since), each timed.
  */
 #include "core.h"
-#include "state.h" /* core__state_prefetch_batch */
+#include "state.h" /* core__state_prefetch_batch, core__state_remind */
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -323,6 +327,78 @@ static void memory(uint64_t events, uint64_t bookings)
 	core_state_free(st);
 }
 
+/* ---- reminder runs ---- */
+
+static int remind_commit(void *ctx, const void *entry, size_t size)
+{
+	return core_state_apply(ctx, entry, size);
+}
+
+static void remind_bench(uint64_t events, uint64_t bookings)
+{
+	struct core_config cfg;
+	core_state *st;
+	struct core_stats stats;
+	uint64_t seed = 7, sent = 0;
+	struct core_req q;
+	struct core_resp r;
+	const void *entry;
+	size_t size;
+	uint32_t n;
+	double t0, dt, worst = 0;
+
+	core_config_default(&cfg);
+	cfg.event_count_max = (uint32_t)events + 1024;
+	cfg.booking_count_max = (uint32_t)bookings + 1024;
+	cfg.customer_count_max = CUSTOMER_COUNT;
+	cfg.idem_count_max = 1024;
+	cfg.horizon_days = 119;
+	st = core_state_new(&cfg);
+	if (!st)
+		die("core_state_new");
+	make_catalogue(st, NULL, (uint32_t)(events / 120), 1000);
+	core_state_stats(st, &stats);
+	for (uint64_t i = 0; i < bookings; i++) {
+		bench_book_req(&q, &seed, stats.event_count);
+		if (core_state_decide(st, &q, &r, &entry, &size) == CORE_OK &&
+		    core_state_apply(st, entry, size) != 0)
+			die("apply");
+	}
+	core_state_stats(st, &stats);
+	printf("state: %" PRIu64 " events over 120 days, %" PRIu64
+	       " bookings\n",
+	       stats.event_count, stats.booking_count);
+	/* 10:00 UTC, classes start every minute of the day around it */
+	q = (struct core_req){ .op = CORE_OP_REMIND,
+			       .now = NOW + 86400000 + 10 * 3600000 };
+	q.u.remind.count = 2;
+	q.u.remind.hours[0] = 24;
+	q.u.remind.hours[1] = 2;
+	t0 = seconds();
+	if (core__state_remind(st, &q, remind_commit, st, &n) != 0)
+		die("remind");
+	dt = seconds() - t0;
+	printf("first run (window of 24 h): %u reminders, %.1f ms\n", n,
+	       dt * 1e3);
+	dt = 0;
+	for (int i = 0; i < 60; i++) {
+		double t;
+		q.now += 60000;
+		t0 = seconds();
+		if (core__state_remind(st, &q, remind_commit, st, &n) != 0)
+			die("remind");
+		t = seconds() - t0;
+		dt += t;
+		sent += n;
+		if (t > worst)
+			worst = t;
+	}
+	printf("60 runs a minute apart: %" PRIu64
+	       " reminders, %.0f us a run (worst %.0f us)\n",
+	       sent, dt / 60 * 1e6, worst * 1e6);
+	core_state_free(st);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "throughput";
@@ -361,8 +437,10 @@ int main(int argc, char **argv)
 		throughput_state(ops, batch, true);
 	} else if (!strcmp(mode, "memory")) {
 		memory(events, bookings);
+	} else if (!strcmp(mode, "remind")) {
+		remind_bench(events, bookings);
 	} else {
-		die("usage: bench_core throughput|state|memory [--ops N] [--depth D] [--batch B] [--events N] [--bookings N]");
+		die("usage: bench_core throughput|state|memory|remind [--ops N] [--depth D] [--batch B] [--events N] [--bookings N]");
 	}
 	return 0;
 }
