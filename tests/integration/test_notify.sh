@@ -82,6 +82,7 @@ start_bookd() { # [env assignments...]
     NOTIFY_WEBHOOK_SECRET="$secret" \
     SMTP_URL="smtp://127.0.0.1:$smtp_port" SMTP_FROM="studio@example.com" \
     BOOKD_NOTIFY_BACKOFF_MS=50 BOOKD_NOTIFY_BACKOFF_MAX_MS=1000 \
+    BOOKD_NOTIFY_MAX_ATTEMPTS=40 \
     ${url:+DATABASE_URL="$url"} "$@" \
     "$bookd" --demo --data-dir "$data" --listen 127.0.0.1:0 \
     --binary-listen 127.0.0.1:0 >>"$tmp/bookd.log" 2>&1 &
@@ -191,7 +192,7 @@ metrics=$(curl -s "$base/metrics" -H "Authorization: Bearer $svc")
 check "metrics: delivered per sink and the latency histogram" \
   grep -q 'bookd_notification_delivery_seconds_count{sink="webhook"} [1-9]' <<<"$metrics"
 
-# ---- the sink down, then up (10 attempts, 50 ms doubling to 1 s: 6.5 s) --
+# ---- the sink down, then up (40 attempts, 50 ms doubling to 1 s: 36 s) --
 stop_sink
 before=$(delivered | wc -l)
 ev4=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
@@ -263,7 +264,11 @@ stop_sink
 sinks_started=4; start_sink || exit 1
 touch "$sink_dir/fail"
 dead0=$(cat "$data/notify-dead.jsonl" 2>/dev/null | wc -l)
-start_bookd BOOKD_NOTIFY_MAX_ATTEMPTS=3
+# (and a template directory overriding booking_confirmed's email)
+mkdir -p "$tmp/templates"
+printf 'Subject: Custom {{org_name}} / {{title}}\n\nSee you at {{start_local}} ({{timezone}}), {{customer_name}}.\n' \
+  >"$tmp/templates/booking_confirmed.txt"
+start_bookd BOOKD_NOTIFY_MAX_ATTEMPTS=3 BOOKD_NOTIFY_TEMPLATES="$tmp/templates"
 b_dl=$(api POST "/v1/events/$ev3/bookings" '{"customer_id":"bob"}' dl1 | jq -r .booking.id)
 api POST "/v1/bookings/$b_dl/cancel" '' dl2 >/dev/null
 for _ in $(seq 1 100); do
@@ -280,6 +285,9 @@ check "dead: counted in /metrics" \
   grep -q 'bookd_notifications_dead_total{sink="webhook"} 2' < <(curl -s "$base/metrics" -H "Authorization: Bearer $svc")
 check "dead: the emails still went" \
   test "$(jq -r --arg b "$b_dl" 'select(.to[0] == "bob@example.com") | .subject' "$sink_dir/email.jsonl" | grep -c .)" -ge 3
+custom=$(jq -r 'select(.subject | startswith("Custom")) | .subject + "|" + .text' "$sink_dir/email.jsonl" | tr -d '\r')
+check "templates: booking_confirmed's email from the directory" \
+  grep -qE '^Custom Demo Studio / Morning Yoga\|See you at [A-Z][a-z]{2} [0-9]{2} [A-Z][a-z]{2} 20[0-9]{2}, 07:00 \(Europe/Berlin\), Bob\.$' <<<"$custom"
 rm -f "$sink_dir/fail"
 n=$(delivered | wc -l)
 api POST "/v1/events/$ev3/bookings" '{"customer_id":"cy"}' dl3 >/dev/null
