@@ -25,6 +25,7 @@ cleanup() {
   stop_pid
   [ -n "$pid_b" ] && kill "$pid_b" 2>/dev/null && wait "$pid_b" 2>/dev/null
   [ -n "$lpid" ] && kill "$lpid" 2>/dev/null && wait "$lpid" 2>/dev/null
+  keep_logs "$test_name" "$tmp"
   rm -rf "$tmp"
 }
 
@@ -94,9 +95,9 @@ PY
 
 # ---- bookd A: a series of one big event, 100 bookings ----
 "$bookd" --data-dir "$tmp/a" --listen "$http_a" --binary-listen "$bin_a" \
-  --service-key "$key" --snapshot-every 300 >"$tmp/a.out" 2>&1 &
+  --service-key "$key" --snapshot-every 300 >"$tmp/a.log" 2>&1 &
 pid=$!
-started_line "$tmp/a.out" >/dev/null || { cat "$tmp/a.out"; exit 1; }
+started_line "$tmp/a.log" >/dev/null || { cat "$tmp/a.log"; exit 1; }
 ctl() { "$bookctl" --addr "$bin_a" --key "$key" "$@" >/dev/null; }
 ctl org create --name Backup --timezone UTC &&
   ctl location create --org 1 --name Hall &&
@@ -118,7 +119,7 @@ done
 cp "$tmp/acked" "$tmp/acked-before-1"
 check "backup.sh while bookd books (with a snapshot asked for)" \
   bash "$scripts/backup.sh" "$tmp/a" "$tmp/bk1"
-grep -q 'SIGUSR1: snapshot' "$tmp/a.out"
+grep -q 'SIGUSR1: snapshot' "$tmp/a.log"
 check "bookd took the snapshot asked for (SIGUSR1)" test $? -eq 0
 sleep 0.5
 cp "$tmp/acked" "$tmp/acked-before-2"
@@ -139,12 +140,12 @@ check "no LOCK copied" test ! -e "$tmp/bk1/LOCK"
 for n in 1 2; do
   check "restore.sh backup $n" bash "$scripts/restore.sh" "$tmp/bk$n" "$tmp/r$n"
   "$bookd" --data-dir "$tmp/r$n" --listen "$http_b" --binary-listen "$bin_b" \
-    --service-key "$key" >"$tmp/r$n.out" 2>&1 &
+    --service-key "$key" >"$tmp/r$n.log" 2>&1 &
   pid_b=$!
   pid_save=$pid; pid=$pid_b
-  if started_line "$tmp/r$n.out" >/dev/null; then
+  if started_line "$tmp/r$n.log" >/dev/null; then
     ok "bookd starts on restore $n (no --accept-log-loss)"
-    check "restore $n: nothing cut at start" bash -c "! grep -qi 'cut\\|corrupt' '$tmp/r$n.out'"
+    check "restore $n: nothing cut at start" bash -c "! grep -qi 'cut\\|corrupt' '$tmp/r$n.log'"
     check "restore $n: every booking acknowledged before backup $n began" \
       python3 "$tmp/check.py" "$http_b" "$key" 1 "$tmp/acked-before-$n"
     check "restore $n takes new bookings" \
@@ -152,7 +153,7 @@ for n in 1 2; do
     check "restore $n: the new bookings read back" \
       python3 "$tmp/check.py" "$http_b" "$key" 1 "$tmp/new-$n"
   else
-    cat "$tmp/r$n.out"; bad "bookd starts on restore $n"
+    cat "$tmp/r$n.log"; bad "bookd starts on restore $n"
   fi
   stop_pid
   pid=$pid_save pid_b=

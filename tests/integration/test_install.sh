@@ -22,6 +22,7 @@ deb_installed=0
 cleanup() {
   stop_pid
   if [ "$deb_installed" = 1 ]; then dpkg -P bookd >/dev/null 2>&1; fi
+  keep_logs "$test_name" "$tmp"
   rm -rf "$tmp"
 }
 
@@ -50,7 +51,8 @@ int main(int argc, char **argv) /* ADDR KEY CUSTOMER */
 }
 C
 
-# start_bookd BIN DIR: the demo studio on the test's ports.
+# start_bookd BIN DIR: the demo studio on the test's ports (its output in
+# DIR.out, not a kept *.log: --demo prints the demo keys on purpose).
 start_bookd() {
   "$1" --data-dir "$2" --demo --listen "127.0.0.1:$port_http" \
     --binary-listen "127.0.0.1:$port_bin" >"$2.out" 2>&1 &

@@ -50,9 +50,9 @@ run_bookd() {
   done
   env NOTIFY_SOCKET="$tmp/$name.sock" "$@" "$bookd" --data-dir "$tmp/$name" \
     --listen "127.0.0.1:$port_http" --binary-listen "127.0.0.1:$port_bin" \
-    >"$tmp/$name.out" 2>&1 &
+    >"$tmp/$name.log" 2>&1 &
   pid=$!
-  started_line "$tmp/$name.out" >/dev/null || { cat "$tmp/$name.out"; return 1; }
+  started_line "$tmp/$name.log" >/dev/null || { cat "$tmp/$name.log"; return 1; }
   sleep 4
   stop_status
   sleep 0.3
