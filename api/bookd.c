@@ -67,6 +67,7 @@ struct opts {
 	const char *address_rate, *customer_rate, *snapshot_every;
 	const char *anon_rate, *service_rate, *trusted_proxies;
 	unsigned repl_streams, refresh_every;
+	unsigned metrics_samples, retention_days, health_every;
 	bool demo;
 	bool accept_log_loss;
 	bool shard_threads; /* a worker thread per shard (else hosted) */
@@ -212,6 +213,19 @@ static const struct flag flags[] = {
 	  "webhook requests/s, burst the same (1000; 0: no limit)", 1 },
 	{ "notify-smtp-rate", "BOOKD_NOTIFY_SMTP_RATE",
 	  "emails/s, burst the same (100; 0: no limit)", 1 },
+	/* Monitoring in PostgreSQL (docs/operations.md). */
+	{ "metrics-samples", "BOOKD_METRICS_SAMPLES",
+	  "per-request samples into performance_metrics, per second and "
+	  "operation at most (1000; 0: none)",
+	  1 },
+	{ "metrics-retention-days", "BOOKD_METRICS_RETENTION_DAYS",
+	  "performance_metrics and health_checks rows are deleted after "
+	  "this many days (30; 0: never)",
+	  1 },
+	{ "health-every", "BOOKD_HEALTH_EVERY",
+	  "seconds between the health checks into health_checks (60; 0: "
+	  "never)",
+	  1 },
 	{ "help", NULL, "this text", 0 },
 	{ "version", NULL, "the version and build type", 0 },
 };
@@ -602,6 +616,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 		}
 	}
+	o->metrics_samples = 1000;
+	o->retention_days = 30;
+	o->health_every = 60;
+	if ((flag_value(val, "metrics-samples") &&
+	     parse_unsigned("metrics-samples",
+			    flag_value(val, "metrics-samples"), 0, 1000000,
+			    &o->metrics_samples)) ||
+	    (flag_value(val, "metrics-retention-days") &&
+	     parse_unsigned("metrics-retention-days",
+			    flag_value(val, "metrics-retention-days"), 0, 36500,
+			    &o->retention_days)) ||
+	    (flag_value(val, "health-every") &&
+	     parse_unsigned("health-every", flag_value(val, "health-every"), 0,
+			    86400, &o->health_every)))
+		return -EINVAL;
 	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify) ||
 	    parse_reminder_hours(flag_value(val, "reminder-hours"), o))
 		return -EINVAL;
@@ -866,25 +895,38 @@ static const char *op_metric_name(enum core_op op)
 	}
 }
 
-static unsigned glue_metrics(void *ctx, struct repl_op_stat *out,
-			     unsigned capacity)
+static unsigned glue_samples(void *ctx, struct repl_sample *out,
+			     unsigned capacity, uint64_t *dropped)
 {
+	static const char *const outcomes[] = { "ok", "refused", "error" };
 	struct repl_glue *g = ctx;
-	struct srv_status st;
-	unsigned n = 0;
+	struct net_sample in[256];
+	unsigned n = 0, got;
 
-	srv_status_get(g->srv, &st);
-	for (unsigned op = 0; op < CORE_OP_COUNT && n < capacity; op++) {
-		const char *name = op_metric_name((enum core_op)op);
-		if (!name)
-			continue;
-		memset(&out[n], 0, sizeof(out[n]));
-		snprintf(out[n].operation, sizeof(out[n].operation), "%s",
-			 name);
-		out[n].count = st.ops_total[op];
-		out[n].ns_total = st.ops_ns_total[op];
-		n++;
-	}
+	*dropped = 0;
+	do {
+		uint64_t lost = 0;
+		unsigned want = capacity - n < 256 ? capacity - n : 256;
+
+		got = net_samples_drain(g->srv, in, want, &lost);
+		*dropped += lost;
+		for (unsigned i = 0; i < got; i++) {
+			const char *name =
+				op_metric_name((enum core_op)in[i].op);
+
+			if (!name || in[i].outcome > NET_OUTCOME_ERROR)
+				continue;
+			out[n] = (struct repl_sample){
+				.at_ms = in[i].at_ms,
+				.ns = in[i].ns,
+				.every = in[i].every,
+				.outcome = outcomes[in[i].outcome],
+			};
+			snprintf(out[n].operation, sizeof(out[n].operation),
+				 "%s", name);
+			n++;
+		}
+	} while (got > 0 && n < capacity);
 	ASSERT(n <= capacity);
 	return n;
 }
@@ -912,6 +954,50 @@ static int glue_refresh(void *ctx)
 	struct repl_glue *g = ctx;
 
 	return g->r ? repl_refresh_views(g->r) : -ENOTSUP;
+}
+
+/* ---- a slow or failing disk, for tests only ---- */
+
+/* BOOKD_TEST_FSYNC_FILE=PATH (docs/operations.md, "For tests only"): each
+ * fdatasync of the log first reads PATH: a number is milliseconds to sleep
+ * before syncing, "fail" fails it (EIO: the log refuses writes from then
+ * on), anything else or no file syncs as usual. Through the log's fault
+ * injection point (wal_set_syscalls); never set in production. */
+static const char *test_fsync_file;
+
+static int test_fdatasync(int fd)
+{
+	char line[32] = "";
+	FILE *f = fopen(test_fsync_file, "r");
+	unsigned long ms;
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	if (!strncmp(line, "fail", 4)) {
+		errno = EIO;
+		return -1;
+	}
+	ms = strtoul(line, NULL, 10);
+	if (ms > 0 && ms <= 600000)
+		usleep((useconds_t)ms * 1000);
+	return fdatasync(fd);
+}
+
+static void test_fsync_knob(void)
+{
+	static const struct wal_syscalls sc = { .fdatasync = test_fdatasync };
+
+	test_fsync_file = getenv("BOOKD_TEST_FSYNC_FILE");
+	if (!test_fsync_file || !*test_fsync_file)
+		return;
+	fprintf(stderr,
+		"bookd: BOOKD_TEST_FSYNC_FILE=%s: the log's fdatasync reads "
+		"it first (tests only: a slow or failing disk)\n",
+		test_fsync_file);
+	wal_set_syscalls(&sc);
 }
 
 /* ---- main ---- */
@@ -1098,6 +1184,7 @@ int main(int argc, char **argv)
 	}
 	if (parse_opts(argc, argv, &o))
 		return 2;
+	test_fsync_knob();
 	if (o.demo) {
 		if (!o.service_key)
 			o.service_key = "demo-service-key";
@@ -1123,6 +1210,7 @@ int main(int argc, char **argv)
 	nc.request_timeout_ms = o.request_timeout_ms;
 	nc.slow_request_ms = o.slow_request_ms;
 	nc.first_port = 1;
+	nc.samples_per_s = o.database_url ? o.metrics_samples : 0;
 	nc.conn_count_max = o.sizes.connections;
 	nc.repl_status = glue_status;
 	nc.repl_ctx = &glue;
@@ -1261,8 +1349,12 @@ int main(int argc, char **argv)
 		rc_cfg.wake_fd = repl_fd;
 		rc_cfg.streams = o.repl_streams;
 		rc_cfg.refresh_interval_ms = o.refresh_every * 1000;
-		rc_cfg.metrics = glue_metrics;
-		rc_cfg.metrics_ctx = &glue;
+		rc_cfg.health_interval_ms = o.health_every * 1000;
+		rc_cfg.retention_days = o.retention_days;
+		if (o.metrics_samples) {
+			rc_cfg.samples = glue_samples;
+			rc_cfg.samples_ctx = &glue;
+		}
 		rc = repl_start(&rc_cfg, node_wal(n), &glue.r, err,
 				sizeof(err));
 		if (rc) {

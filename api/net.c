@@ -306,6 +306,7 @@ void count_op(struct net_thread *t, struct pending *p)
 	stat_add(&t->ops_ns_total[op], ns);
 	stat_add(&t->lat_buckets[op][p->proto][b], 1);
 	stat_add(&t->lat_ns_total[op][p->proto], ns);
+	net_sample_note(t, p, p->started_ns + ns);
 	if (ns > t->slow_ns)
 		log_slow(t, p, ns);
 }

@@ -55,6 +55,9 @@ struct net_config {
 	/* The core's ports from first_port on are the server's: one per
 	 * network thread, then one per slow worker. */
 	unsigned first_port;
+	/* Per-request samples (net_samples.c): at most this many a second of
+	 * each operation, all when fewer come (0: none). */
+	unsigned samples_per_s;
 	void (*repl_status)(void *ctx, struct net_repl_status *out);
 	int (*repl_refresh)(void *ctx); /* NULL: embedded mode */
 	void *repl_ctx;
@@ -65,6 +68,32 @@ struct net_config {
 };
 
 void net_config_default(struct net_config *cfg);
+
+/* ---- per-request samples (net_samples.c) ---- */
+
+enum net_outcome {
+	NET_OUTCOME_OK = 0,  /* decided: done */
+	NET_OUTCOME_REFUSED, /* decided: a 4xx (full, not found, conflict) */
+	NET_OUTCOME_ERROR,   /* not decided: a 5xx (the log failed, overload) */
+};
+
+/* One sampled request: 1 in `every` of its operation's were (a power of
+ * two, adapted each drain to net_config.samples_per_s). */
+struct net_sample {
+	int64_t at_ms;	 /* Unix ms when it was answered */
+	uint64_t ns;	 /* from its arrival to its answer */
+	uint32_t every;	 /* the sample rate is 1 / every */
+	uint8_t op;	 /* enum core_op */
+	uint8_t outcome; /* enum net_outcome */
+};
+
+/* Takes up to capacity samples from the network threads' rings (one
+ * caller at a time: the replicator's maintenance thread), oldest first
+ * per thread; *dropped (may be NULL) gets the samples lost since the last
+ * call because a ring was full. Also sets each operation's rate for the
+ * next interval from what came since the last call. */
+unsigned net_samples_drain(struct srv *s, struct net_sample *out,
+			   unsigned capacity, uint64_t *dropped);
 /* Core ports the server needs (network threads + slow workers). */
 unsigned net_port_count(const struct net_config *cfg);
 

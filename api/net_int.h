@@ -117,6 +117,24 @@ struct slow_job {
 	struct slow_job *next;
 };
 
+/* A network thread's samples: a ring it alone writes (head) and
+ * net_samples_drain alone reads (tail); shift[op] is set by the drain,
+ * tick[op] counts requests on this thread. */
+#define NET_SAMPLE_RING 16384 /* a power of two */
+struct net_sample_raw {
+	uint64_t end_ns, ns; /* monotonic answer time, duration */
+	uint8_t op, outcome, shift;
+};
+struct net_samples {
+	_Alignas(64) _Atomic uint64_t head;
+	_Alignas(64) _Atomic uint64_t tail;
+	_Atomic uint64_t dropped;
+	_Atomic uint8_t shift[CORE_OP_COUNT]; /* 1 in 2^shift sampled */
+	uint32_t tick[CORE_OP_COUNT];
+	uint64_t seen[CORE_OP_COUNT]; /* the drain's: ops_total at its last */
+	struct net_sample_raw ring[NET_SAMPLE_RING];
+};
+
 struct net_thread {
 	struct srv *s;
 	unsigned index;
@@ -163,6 +181,7 @@ struct net_thread {
 				    [SRV_LAT_BUCKET_COUNT];
 	_Atomic uint64_t lat_ns_total[CORE_OP_COUNT][SRV_PROTO_COUNT];
 	_Atomic uint64_t conn_gauge, conn_by_proto[SRV_PROTO_COUNT];
+	struct net_samples *samples; /* NULL: samples_per_s 0 */
 	_Atomic uint64_t refused_address, refused_full, request_timeouts;
 };
 
@@ -290,6 +309,9 @@ void arm_recv(struct conn *c);
 void conn_close(struct conn *c);
 void pend_ready(struct net_thread *t, uint32_t i);
 void count_op(struct net_thread *t, struct pending *p);
+/* net_samples.c: a counted request, sampled or not (no-op when off). */
+void net_sample_note(struct net_thread *t, const struct pending *p,
+		     uint64_t end_ns);
 void *net_main(void *arg);
 
 /* net_listen.c */

@@ -114,6 +114,9 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 				      (int)b);
 	io_uring_buf_ring_advance(t->br, NET_BUF_COUNT);
 
+	if (s->cfg.samples_per_s &&
+	    !(t->samples = calloc(1, sizeof(*t->samples))))
+		return -ENOMEM;
 	t->conn_count_max = s->cfg.conn_count_max;
 	t->conns = calloc(t->conn_count_max, sizeof(*t->conns));
 	t->pends = calloc(s->cfg.pending_count_max, sizeof(*t->pends));
@@ -342,6 +345,7 @@ void net_free(struct srv *s)
 			}
 		free(t->conns);
 		free(t->pends);
+		free(t->samples);
 		free(t->br);
 		free(t->bufs);
 		buf_free(&t->discard);

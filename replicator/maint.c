@@ -2,14 +2,19 @@
  * maint.c: the replicator's maintenance. Partitions: which monthly
  * class_events partitions exist (a bitmap the fold reads), and
  * ensure_class_events_partitions for the months a batch needs, on conn[0]
- * before the batch's transactions. The maintenance thread, on its own
- * connection: performance_metrics from the server's counters,
- * health_checks, and the materialized views refreshed CONCURRENTLY on a
- * schedule and on demand; it never delays a batch, and its errors never
- * stop replication. Archived past months (archive_class_events_month,
+ * before the batch's transactions; the job partitions_ahead (at connect
+ * and daily, main thread) writes its outcome as a health_checks row
+ * 'partitions', and a PostgreSQL refusing it (a table in a partition's
+ * way) does not stop replication. The maintenance thread, on its own
+ * connection: the server's per-request samples into performance_metrics
+ * with COPY (every second), health_checks (the seed's
+ * health_check_database() and health_check_booking_system(), and a row
+ * 'replication'), pruning both tables by retention (hourly), and the
+ * materialized views refreshed CONCURRENTLY on a schedule and on demand;
+ * it never delays a batch, and its errors never stop replication. Archived past months (archive_class_events_month,
  * migration 0007) are the database's: the sink only counts an archived
  * event as found. Each task is a job of the registry (core/jobs.h):
- * partitions_ahead, metrics_flush, health_checks, view_refresh, and
+ * partitions_ahead, metrics_flush, health_checks, prune, view_refresh, and
  * jobs_sync, the registry's copy into PostgreSQL (jobsync.c).
  */
 #include "evlog.h"
@@ -114,23 +119,42 @@ int repl__partitions_ahead(repl *r, char *err, size_t es)
 int repl__partitions_job(repl *r, char *err, size_t es)
 {
 	struct jobs_run run = jobs_begin(JOBS_PARTITIONS);
-	char msg[JOBS_MESSAGE_SIZE];
-	int rc = repl__partitions_ahead(r, err, es);
+	char msg[JOBS_MESSAGE_SIZE], ms[32], err2[REPL_ERROR_SIZE];
+	int rc = repl__partitions_ahead(r, err, es), rc2;
 
 	snprintf(msg, sizeof(msg), "%s",
 		 rc ? err : "partitions ensured up to the months ahead");
 	r->partitions_due_ms = repl__mono_ms() + REPL_PARTITIONS_EVERY_MS;
 	jobs_end(&run, rc, msg, run.started_at_ms + REPL_PARTITIONS_EVERY_MS);
-	return rc;
+	if (rc == REPL_TRANSIENT)
+		return rc;
+	/* its outcome where active_alerts sees it */
+	snprintf(ms, sizeof(ms), "%.3f",
+		 (double)(jobs_now_ms() - run.started_at_ms));
+	const char *p[3] = { rc ? "critical" : "healthy", rc ? err : "", ms };
+	rc2 = repl__pg_run(r->conn[0], "health_checks",
+			   "INSERT INTO health_checks (check_name, status, details,"
+			   " response_time_ms) VALUES ('partitions', $1,"
+			   " jsonb_strip_nulls(jsonb_build_object('error',"
+			   " nullif($2::text, ''))), $3::float8)",
+			   3, p, PGRES_COMMAND_OK, NULL, err2, sizeof(err2));
+	if (rc) { /* refused: said; a batch still makes the months it needs */
+		fprintf(stderr, "bookd: replicator: partitions ahead: %s\n",
+			err);
+		rc2 = rc2 ? rc2 : partitions_load(r, err2, sizeof(err2));
+	}
+	if (rc2)
+		snprintf(err, es, "%s", err2);
+	return rc2;
 }
 
 /* ---- the maintenance thread: metrics, health, views ------------------------- */
 
 static bool op_name_ok(const char *s)
 {
-	size_t n = strnlen(s, sizeof(((struct repl_op_stat *)0)->operation));
+	size_t n = strnlen(s, sizeof(((struct repl_sample *)0)->operation));
 
-	if (n == 0 || n >= sizeof(((struct repl_op_stat *)0)->operation))
+	if (n == 0 || n >= sizeof(((struct repl_sample *)0)->operation))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
@@ -140,14 +164,23 @@ static bool op_name_ok(const char *s)
 	return true;
 }
 
+#define SAMPLE_BATCH 4096
+#define SAMPLE_COPY_MAX                                                        \
+	(64u << 20) /* COPY text kept while PostgreSQL is
+				     * away: then the server's rings fill
+				     * and it counts what it drops */
+#define PRUNE_EVERY_MS (3600 * 1000)
+#define PRUNE_BATCH "50000"
+
 struct maint {
 	PGconn *conn;
-	struct repl_op_stat prev[REPL_OP_STAT_COUNT_MAX];
-	unsigned prev_count;
-	int64_t prev_ms;
+	struct repl_sample *samples; /* room for SAMPLE_BATCH */
+	struct buf copy;	     /* samples not yet in PostgreSQL */
+	uint64_t copy_rows, dropped;
+	uint32_t prune_ms; /* PRUNE_EVERY_MS, 0 when retention_days is */
 	/* monotonic ms when each task is due, and the reconnect */
 	int64_t next_metrics, next_health, next_refresh, next_connect;
-	int64_t next_jobs;
+	int64_t next_jobs, next_prune;
 	uint64_t jobs_after, jobs_lost; /* registry runs copied, lost */
 	uint32_t backoff;		/* backoff_min_ms..backoff_max_ms */
 };
@@ -185,15 +218,19 @@ static void jobs_set_up(repl *r, const struct maint *m)
 		{ JOBS_JOBS_SYNC,
 		  offsetof(struct repl_config, jobs_interval_ms),
 		  offsetof(struct maint, next_jobs) },
+		{ JOBS_PRUNE, SIZE_MAX, offsetof(struct maint, next_prune) },
 	};
 	char what[JOBS_SCHEDULE_SIZE];
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		uint32_t ms = *(const uint32_t *)((const char *)&r->cfg +
-						  t[i].interval);
+		uint32_t ms =
+			t[i].interval == SIZE_MAX
+				? m->prune_ms
+				: *(const uint32_t *)((const char *)&r->cfg +
+						      t[i].interval);
 		int64_t due = *(const int64_t *)((const char *)m + t[i].due);
 		bool on =
-			ms && (t[i].id != JOBS_METRICS_FLUSH || r->cfg.metrics);
+			ms && (t[i].id != JOBS_METRICS_FLUSH || r->cfg.samples);
 
 		snprintf(what, sizeof(what), "every %u s", ms / 1000);
 		if (ms % 1000)
@@ -203,106 +240,97 @@ static void jobs_set_up(repl *r, const struct maint *m)
 	jobs_schedule(JOBS_PARTITIONS, "daily, and at each connect", true, 0);
 }
 
-static const struct repl_op_stat *op_find(const struct maint *m,
-					  const char *name)
+/* recorded_at as COPY reads a timestamptz: "2026-12-06 22:30:00.123+00". */
+static void copy_time(struct buf *b, int64_t ms)
 {
-	ASSERT(m->prev_count <= REPL_OP_STAT_COUNT_MAX);
-	for (unsigned i = 0; i < m->prev_count; i++)
-		if (strcmp(m->prev[i].operation, name) == 0)
-			return &m->prev[i];
-	return NULL;
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[40];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
+	buf_printf(b, "%s.%03d+00", s, (int)(ms % 1000));
 }
 
-/* A row of performance_metrics; its parameters: the metric's name, the
- * operation, the value, and the tags outcome and count (NULL: no such tag)
- * and interval_ms. */
-#define METRIC_PARAMS 6
-static int metric_row(struct maint *m, const char *const *p, char *err,
-		      size_t es)
+/* One sample as a COPY row of performance_metrics (metric_name,
+ * metric_value, tags, recorded_at): booking_operation_duration in ms, the
+ * seed's unit, tags operation, outcome and sample_rate. */
+static void copy_sample(struct buf *b, const struct repl_sample *x)
 {
-	ASSERT(p[0] && p[1] && p[2] && p[5]);
-	return repl__pg_run(
-		m->conn, "metrics",
-		"INSERT INTO performance_metrics (metric_name, metric_value, tags)"
-		" VALUES ($1, $3::float8, jsonb_strip_nulls(jsonb_build_object("
-		"'operation', $2::text, 'outcome', $4::text, 'count', $5::bigint,"
-		" 'interval_ms', $6::bigint)))",
-		METRIC_PARAMS, p, PGRES_COMMAND_OK, NULL, err, es);
+	ASSERT(x->every >= 1 && x->outcome);
+	buf_printf(b,
+		   "booking_operation_duration\t%.6f\t{\"operation\": \"%s\","
+		   " \"outcome\": \"%s\", \"sample_rate\": %.10g}\t",
+		   (double)x->ns / 1e6, x->operation, x->outcome,
+		   1.0 / (double)x->every);
+	copy_time(b, x->at_ms);
+	buf_put(b, "\n", 1);
 }
 
-/* One aggregated row per operation and interval: value = mean ms, tags
- * carry the count, so the table stays small whatever the booking rate. */
+static const char sql_copy_metrics[] =
+	"COPY performance_metrics (metric_name, metric_value, tags,"
+	" recorded_at) FROM STDIN";
+
+/* The samples the server kept since the last run, with COPY; what
+ * PostgreSQL did not take stays in m->copy for the next run. */
 static int maint_metrics(repl *r, struct maint *m, char *err, size_t es)
 {
-	struct repl_op_stat cur[REPL_OP_STAT_COUNT_MAX];
-	unsigned n =
-		r->cfg.metrics(r->cfg.metrics_ctx, cur, REPL_OP_STAT_COUNT_MAX);
-	int64_t now = repl__mono_ms(), interval = now - m->prev_ms;
 	uint64_t rows = 0;
+	unsigned n = SAMPLE_BATCH;
 	int rc = 0;
 
-	if (n > REPL_OP_STAT_COUNT_MAX)
-		n = REPL_OP_STAT_COUNT_MAX;
-	rc = repl__pg_run(m->conn, "metrics", "BEGIN", 0, NULL,
-			  PGRES_COMMAND_OK, NULL, err, es);
-	for (unsigned i = 0; !rc && i < n; i++) {
-		const struct repl_op_stat *p;
-		uint64_t count, errors, ns;
-		char v[32], c_s[24], iv[24], e_s[24];
+	while (n == SAMPLE_BATCH && m->copy.size < SAMPLE_COPY_MAX) {
+		uint64_t dropped = 0;
 
-		cur[i].operation[sizeof(cur[i].operation) - 1] = '\0';
-		if (!op_name_ok(cur[i].operation))
-			continue;
-		p = op_find(m, cur[i].operation);
-		count = cur[i].count - (p ? p->count : 0);
-		errors = cur[i].error_count - (p ? p->error_count : 0);
-		ns = cur[i].ns_total - (p ? p->ns_total : 0);
-		if (p &&
-		    (cur[i].count < p->count || cur[i].ns_total < p->ns_total ||
-		     cur[i].error_count < p->error_count))
-			continue; /* counters went back (server restarted?) */
-		snprintf(iv, sizeof(iv), "%" PRId64, interval);
-		if (count > 0) {
-			snprintf(v, sizeof(v), "%.6f",
-				 (double)ns / 1e6 / (double)count);
-			snprintf(c_s, sizeof(c_s), "%" PRIu64, count);
-			rc = metric_row(m,
-					(const char *[METRIC_PARAMS]){
-						"booking_operation_duration",
-						cur[i].operation, v, "ok", c_s,
-						iv },
-					err, es);
-			rows++;
-		}
-		if (!rc && errors > 0) {
-			snprintf(e_s, sizeof(e_s), "%" PRIu64, errors);
-			rc = metric_row(m,
-					(const char *[METRIC_PARAMS]){
-						"booking_operation_errors",
-						cur[i].operation, e_s, NULL,
-						NULL, iv },
-					err, es);
-			rows++;
+		n = r->cfg.samples(r->cfg.samples_ctx, m->samples, SAMPLE_BATCH,
+				   &dropped);
+		ASSERT(n <= SAMPLE_BATCH);
+		m->dropped += dropped;
+		for (unsigned i = 0; i < n; i++) {
+			struct repl_sample *x = &m->samples[i];
+
+			x->operation[sizeof(x->operation) - 1] = '\0';
+			if (!op_name_ok(x->operation) || !x->outcome ||
+			    !x->every)
+				continue;
+			copy_sample(&m->copy, x);
+			m->copy_rows++;
 		}
 	}
-	if (!rc)
-		rc = repl__pg_run(m->conn, "metrics", "COMMIT", 0, NULL,
-				  PGRES_COMMAND_OK, NULL, err, es);
-	if (rc) {
-		if (PQstatus(m->conn) == CONNECTION_OK)
-			PQclear(PQexec(m->conn, "ROLLBACK"));
-		return rc; /* the deltas stay for the next interval */
+	if (m->dropped) { /* said once, as a row of its own */
+		buf_printf(&m->copy,
+			   "performance_samples_dropped\t%" PRIu64 "\t{}\t",
+			   m->dropped);
+		copy_time(&m->copy, jobs_now_ms());
+		buf_put(&m->copy, "\n", 1);
+		m->copy_rows++;
 	}
-	ASSERT(n <= REPL_OP_STAT_COUNT_MAX);
-	memcpy(m->prev, cur, n * sizeof(cur[0]));
-	m->prev_count = n;
-	m->prev_ms = now;
+	if (m->copy.broken) { /* no memory: what it held is lost */
+		snprintf(err, es, "metrics: no memory for %" PRIu64 " rows",
+			 m->copy_rows);
+		buf_clear(&m->copy);
+		m->copy_rows = 0;
+		return -ENOMEM;
+	}
+	if (m->copy.size > 0) {
+		rc = repl__pg_copy(m->conn, sql_copy_metrics, &m->copy, err,
+				   es);
+		if (rc)
+			return rc;
+		rows = m->copy_rows;
+		buf_clear(&m->copy);
+		m->copy_rows = 0;
+	}
 	pthread_mutex_lock(&r->lock);
 	r->st.metrics_rows += rows;
+	r->st.samples_dropped += m->dropped;
 	pthread_mutex_unlock(&r->lock);
+	m->dropped = 0;
 	return 0;
 }
 
+/* The seed's two health checks (each writes its health_checks row), and
+ * the replicator's own row 'replication'. */
 static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 {
 	struct repl_status st;
@@ -313,6 +341,10 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 	rc = repl__pg_run(m->conn, "health_check_database",
 			  "SELECT health_check_database()", 0, NULL,
 			  PGRES_TUPLES_OK, NULL, err, es);
+	if (!rc)
+		rc = repl__pg_run(m->conn, "health_check_booking_system",
+				  "SELECT health_check_booking_system()", 0,
+				  NULL, PGRES_TUPLES_OK, NULL, err, es);
 	if (rc)
 		return rc;
 	repl_status(r, &st);
@@ -337,6 +369,48 @@ static int maint_health(repl *r, struct maint *m, char *err, size_t es)
 		" 'lag_seconds', $5::float8, 'log_id', $6::text,"
 		" 'error', nullif($7::text, '')))",
 		7, p, PGRES_COMMAND_OK, NULL, err, es);
+}
+
+/* performance_metrics and health_checks rows older than retention_days,
+ * in slices (no long lock, no huge transaction); *deleted: how many. */
+static int maint_prune(repl *r, struct maint *m, uint64_t *deleted, char *err,
+		       size_t es)
+{
+	static const char *const sql[2] = {
+		"DELETE FROM performance_metrics WHERE id IN (SELECT id FROM"
+		" performance_metrics WHERE recorded_at < now() -"
+		" make_interval(days => $1::int) LIMIT " PRUNE_BATCH ")",
+		"DELETE FROM health_checks WHERE id IN (SELECT id FROM"
+		" health_checks WHERE checked_at < now() -"
+		" make_interval(days => $1::int) LIMIT " PRUNE_BATCH ")",
+	};
+	char days[16];
+	const char *p[1] = { days };
+
+	snprintf(days, sizeof(days), "%u", r->cfg.retention_days);
+	*deleted = 0;
+	for (int k = 0; k < 2; k++) {
+		uint64_t n;
+		do {
+			PGresult *res;
+			int64_t v;
+			int rc = repl__pg_run(m->conn, "prune", sql[k], 1, p,
+					      PGRES_COMMAND_OK, &res, err, es);
+
+			if (rc)
+				return rc;
+			if (!repl__parse_i64(PQcmdTuples(res), &v) || v < 0)
+				v = 0;
+			PQclear(res);
+			n = (uint64_t)v;
+			*deleted += n;
+		} while (n > 0 && !atomic_load(&r->stopping));
+	}
+	m->next_prune = repl__mono_ms() + m->prune_ms;
+	pthread_mutex_lock(&r->lock);
+	r->st.pruned_rows += *deleted;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 /* The maintenance connection, after its backoff (m->next_connect). */
@@ -407,7 +481,8 @@ static int maint_refresh(repl *r, struct maint *m, char *err, size_t es)
  * (reconnect after the backoff), a permanent one (it does not touch the
  * data) waits for the next interval of the tasks that were due. */
 static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
-			 bool metrics, bool health, bool refresh, bool jobs)
+			 bool metrics, bool health, bool refresh, bool jobs,
+			 bool prune)
 {
 	int64_t t = repl__mono_ms();
 
@@ -425,6 +500,8 @@ static void maint_failed(repl *r, struct maint *m, int rc, const char *err,
 		m->next_health = t + r->cfg.health_interval_ms;
 	if (jobs)
 		m->next_jobs = t + r->cfg.jobs_interval_ms;
+	if (prune)
+		m->next_prune = t + m->prune_ms;
 	if (refresh) {
 		m->next_refresh = t + r->cfg.refresh_interval_ms;
 		pthread_mutex_lock(&r->lock);
@@ -440,29 +517,32 @@ void *repl__maint_thread(void *arg)
 	char err[REPL_ERROR_SIZE];
 	int64_t now = repl__mono_ms();
 
+	m.samples = calloc(SAMPLE_BATCH, sizeof(*m.samples));
+	if (!m.samples) {
+		fprintf(stderr, "bookd: replicator (maintenance): no memory\n");
+		return NULL;
+	}
+	m.copy.max = SAMPLE_COPY_MAX + (1u << 20);
+	m.prune_ms = r->cfg.retention_days ? PRUNE_EVERY_MS : 0;
+	m.next_prune = now + 5000; /* the first soon after start */
 	m.next_metrics = now + r->cfg.metrics_interval_ms;
 	m.next_health = now + 1000; /* a first check soon after start */
 	m.next_refresh = now + r->cfg.refresh_interval_ms;
 	m.next_jobs = now + 1000; /* the first copy soon after start */
 	m.backoff = r->cfg.backoff_min_ms;
 	jobs_set_up(r, &m);
-	if (r->cfg.metrics) { /* the baseline: rows cover one interval each */
-		m.prev_count = r->cfg.metrics(r->cfg.metrics_ctx, m.prev,
-					      REPL_OP_STAT_COUNT_MAX);
-		if (m.prev_count > REPL_OP_STAT_COUNT_MAX)
-			m.prev_count = REPL_OP_STAT_COUNT_MAX;
-	}
-	m.prev_ms = now;
 	pthread_mutex_lock(&r->lock);
 	while (!atomic_load(&r->stopping)) {
-		bool metrics, health, refresh, jobs;
+		bool metrics, health, refresh, jobs, prune;
 		int64_t due = INT64_MAX;
 		char msg[JOBS_MESSAGE_SIZE];
 		int rc = 0;
 
 		now = repl__mono_ms();
-		if (r->cfg.metrics && r->cfg.metrics_interval_ms)
+		if (r->cfg.samples && r->cfg.metrics_interval_ms)
 			due = m.next_metrics;
+		if (m.prune_ms && m.next_prune < due)
+			due = m.next_prune;
 		if (r->cfg.health_interval_ms && m.next_health < due)
 			due = m.next_health;
 		if (r->cfg.refresh_interval_ms && m.next_refresh < due)
@@ -486,13 +566,14 @@ void *repl__maint_thread(void *arg)
 			continue;
 		}
 		now = repl__mono_ms();
-		metrics = r->cfg.metrics && r->cfg.metrics_interval_ms &&
+		metrics = r->cfg.samples && r->cfg.metrics_interval_ms &&
 			  now >= m.next_metrics;
+		prune = m.prune_ms && now >= m.next_prune;
 		health = r->cfg.health_interval_ms && now >= m.next_health;
 		refresh = r->refresh_asked ||
 			  (r->cfg.refresh_interval_ms && now >= m.next_refresh);
 		jobs = r->cfg.jobs_interval_ms && now >= m.next_jobs;
-		if (!metrics && !health && !refresh && !jobs)
+		if (!metrics && !health && !refresh && !jobs && !prune)
 			continue;
 		pthread_mutex_unlock(&r->lock);
 
@@ -515,8 +596,9 @@ void *repl__maint_thread(void *arg)
 			struct jobs_run run = jobs_begin(JOBS_HEALTH_CHECKS);
 
 			rc = maint_health(r, &m, err, sizeof(err));
-			if (!rc)
-				m.next_health = now + r->cfg.health_interval_ms;
+			if (!rc) /* from its end: a slow check is seen a while */
+				m.next_health = repl__mono_ms() +
+						r->cfg.health_interval_ms;
 			job_done(&run, rc, err, "health_checks row written",
 				 m.next_health);
 		}
@@ -535,14 +617,26 @@ void *repl__maint_thread(void *arg)
 					sizeof(err));
 			job_done(&run, rc, err, msg, m.next_jobs);
 		}
+		if (m.conn && !rc && prune) {
+			struct jobs_run run = jobs_begin(JOBS_PRUNE);
+			uint64_t n = 0;
+
+			rc = maint_prune(r, &m, &n, err, sizeof(err));
+			snprintf(msg, sizeof(msg),
+				 "%" PRIu64 " rows older than %u days deleted",
+				 n, r->cfg.retention_days);
+			job_done(&run, rc, err, n ? msg : NULL, m.next_prune);
+		}
 		if (rc)
 			maint_failed(r, &m, rc, err, metrics, health, refresh,
-				     jobs);
+				     jobs, prune);
 		else if (!m.conn)
 			usleep(20000); /* wait for next_connect, not spin */
 		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	PQfinish(m.conn);
+	buf_free(&m.copy);
+	free(m.samples);
 	return NULL;
 }

@@ -34,18 +34,21 @@ typedef struct repl repl;
 #define REPL_OP_STAT_COUNT_MAX 32
 #define REPL_ERROR_SIZE 512
 
-/* Cumulative per-operation counters the server keeps (never reset). */
-struct repl_op_stat {
-	char operation[24];   /* "book", "cancel", "pay", ... */
-	uint64_t count;	      /* operations decided */
-	uint64_t error_count; /* of which failed (5xx, log full, ...) */
-	uint64_t ns_total;    /* their summed durations */
+/* One request the server sampled (repl_samples_fn). */
+struct repl_sample {
+	int64_t at_ms;	     /* Unix ms: when it was answered */
+	uint64_t ns;	     /* its duration */
+	uint32_t every;	     /* 1 in `every` of its operation's were sampled */
+	const char *outcome; /* "ok", "refused" (4xx) or "error" (5xx) */
+	char operation[24];  /* "book", "cancel", "payment", ... */
 };
 
-/* Fills up to capacity entries; returns how many. Called from the
- * replicator's maintenance thread every metrics interval. */
-typedef unsigned (*repl_metrics_fn)(void *ctx, struct repl_op_stat *out,
-				    unsigned capacity);
+/* Takes up to capacity samples the server kept since the last call
+ * (*dropped: those it had to drop, its buffers full); returns how many.
+ * Called from the replicator's maintenance thread every metrics
+ * interval, and again at once while it fills capacity. */
+typedef unsigned (*repl_samples_fn)(void *ctx, struct repl_sample *out,
+				    unsigned capacity, uint64_t *dropped);
 
 struct repl_config {
 	const char *conninfo;	/* libpq connection string or URI (required) */
@@ -55,11 +58,15 @@ struct repl_config {
 	uint32_t batch_records; /* records per batch, 1..MAX (100000) */
 	uint32_t batch_ms;	/* a partial batch waits at most this (50) */
 	uint32_t refresh_interval_ms; /* materialized views (60000; 0 never) */
-	uint32_t metrics_interval_ms; /* performance_metrics (10000; 0 never) */
+	uint32_t metrics_interval_ms; /* samples into performance_metrics
+				       * (1000; 0 never) */
 	uint32_t health_interval_ms;  /* health_checks (60000; 0 never) */
 	uint32_t jobs_interval_ms;    /* the jobs registry (core/jobs.h) into
 				    * bookd.jobs/job_runs (10000; 0 never) */
-	uint32_t job_runs_retention_days;	 /* bookd.job_runs kept (7) */
+	uint32_t job_runs_retention_days; /* bookd.job_runs kept (7) */
+	uint32_t retention_days; /* performance_metrics and health_checks rows
+				  * older than this are deleted, hourly (30;
+				  * 0 never) */
 	uint32_t backoff_min_ms, backoff_max_ms; /* reconnects (100, 10000) */
 	uint32_t partition_months_ahead;	 /* ensured at connect (13) */
 	uint32_t streams; /* connections applying a batch at once, each the
@@ -67,8 +74,8 @@ struct repl_config {
 	int wake_fd;	  /* an eventfd the log writes on durable advance
 		      * (node_config.wake_fds); -1: poll every few ms */
 	bool quiet;	  /* no progress lines on stderr (errors still go) */
-	repl_metrics_fn metrics; /* NULL: no booking metrics */
-	void *metrics_ctx;
+	repl_samples_fn samples; /* NULL: no per-request samples */
+	void *samples_ctx;
 };
 
 void repl_config_default(struct repl_config *cfg);
@@ -93,6 +100,8 @@ struct repl_status {
 	uint64_t reconnect_count, error_count, resync_count;
 	uint64_t refresh_count;	     /* materialized view refreshes done */
 	uint64_t metrics_rows;	     /* performance_metrics rows written */
+	uint64_t samples_dropped;    /* samples the server could not keep */
+	uint64_t pruned_rows;	     /* rows the retention deleted */
 	double last_batch_ms;	     /* duration of the last transaction */
 	char error[REPL_ERROR_SIZE]; /* last error ("" none) */
 };

@@ -395,10 +395,11 @@ void repl_config_default(struct repl_config *cfg)
 	cfg->batch_records = 100000;
 	cfg->batch_ms = 50;
 	cfg->refresh_interval_ms = 60000;
-	cfg->metrics_interval_ms = 10000;
+	cfg->metrics_interval_ms = 1000;
 	cfg->health_interval_ms = 60000;
 	cfg->jobs_interval_ms = 10000;
 	cfg->job_runs_retention_days = 7;
+	cfg->retention_days = 30;
 	cfg->backoff_min_ms = 100;
 	cfg->backoff_max_ms = 10000;
 	cfg->partition_months_ahead = 13;

@@ -273,9 +273,21 @@ static const char sql_reg_restore[] =
 							 " WHERE r.status IS DISTINCT FROM excluded.status"
 							 " OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at;";
 
+/* Waitlist rows: joins, then promotions and departures. Each promotion
+ * that lands also writes waitlist_promotion_delay (ms from its decision to
+ * this statement; decided within the last hour: a resync or a first
+ * replication of an old log is no delay) into performance_metrics, in the
+ * same transaction (active_alerts' waitlist_delay reads it). */
+#define PROMOTION_DELAY(cte)                                                   \
+	" INSERT INTO performance_metrics (metric_name, metric_value, tags)"   \
+	" SELECT 'waitlist_promotion_delay', greatest(extract(epoch FROM"      \
+	" clock_timestamp() - promoted_at) * 1000, 0),"                        \
+	" jsonb_build_object('event_id', event_id) FROM " cte                  \
+	" WHERE promoted_at > clock_timestamp() - interval '1 hour';"
+
 static const char sql_waitlist[] =
-	"INSERT INTO event_waitlists (booking_id, event_id, customer_id, position,"
-	" joined_at, promoted_at, left_at)"
+	"WITH j AS (INSERT INTO event_waitlists (booking_id, event_id,"
+	" customer_id, position, joined_at, promoted_at, left_at)"
 	" SELECT s.id, s.event_id, s.customer_id,"
 	" coalesce((SELECT max(w.position) FROM event_waitlists w"
 	"  WHERE w.event_id = s.event_id), 0)"
@@ -289,17 +301,20 @@ static const char sql_waitlist[] =
 							    "s.exit_at") " END"
 									 " FROM s_booking s"
 									 " WHERE s.join_seq IS NOT NULL AND (s.kind = 1 OR s.old_status IS NULL)"
-									 " ON CONFLICT (booking_id) DO NOTHING;"
-									 "UPDATE event_waitlists w SET"
-									 " promoted_at = CASE WHEN s.exit_status IN " SEATED
-									 " THEN " TS(
-										 "s.exit_at") " END,"
-											      " left_at = CASE WHEN s.exit_status IN " SEATED
-											      " THEN NULL ELSE " TS(
-												      "s.exit_at") " END"
-														   " FROM s_booking s WHERE w.booking_id = s.id AND s.kind <> 1"
-														   " AND s.old_status = 'waitlisted' AND s.exit_status IS NOT NULL"
-														   " AND w.promoted_at IS NULL AND w.left_at IS NULL;";
+									 " ON CONFLICT (booking_id) DO NOTHING"
+									 " RETURNING event_id, promoted_at)" PROMOTION_DELAY(
+										 "j") "WITH u AS (UPDATE event_waitlists w SET"
+										      " promoted_at = CASE WHEN s.exit_status IN " SEATED
+										      " THEN " TS(
+											      "s.exit_at") " END,"
+													   " left_at = CASE WHEN s.exit_status IN " SEATED
+													   " THEN NULL ELSE " TS(
+														   "s.exit_at") " END"
+																" FROM s_booking s WHERE w.booking_id = s.id AND s.kind <> 1"
+																" AND s.old_status = 'waitlisted' AND s.exit_status IS NOT NULL"
+																" AND w.promoted_at IS NULL AND w.left_at IS NULL"
+																" RETURNING w.event_id, w.promoted_at)" PROMOTION_DELAY(
+																	"u");
 
 /* The core's event cancel cancels every active booking (no record each). */
 static const char sql_event_cancel[] =

@@ -11,6 +11,7 @@
 #   catalog CAPACITY WAITLIST  an org, a location, an instructor and a daily
 #                     series: EVENTS holds its first event ids (start order)
 #   book EVENT CUSTOMER  a booking (Idempotency-Key: the customer and event)
+#   wait_rows SQL EXPECTED  polls (10 s) until SQL gives EXPECTED
 #   caught_up [TRIES]  waits (0.1 s apart, 300 by default) until bookd's
 #                     replication has applied everything durable
 
@@ -104,5 +105,16 @@ caught_up() {
     fi
     sleep 0.1
   done
+  return 1
+}
+
+wait_rows() { # wait_rows SQL EXPECTED: polls (10 s) until SQL gives EXPECTED
+  local got
+  for _ in $(seq 1 100); do
+    got=$(q "$1" 2>&1)
+    [ "$got" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "     expected [$2], got [$got]" >&2
   return 1
 }

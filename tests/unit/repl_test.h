@@ -588,25 +588,46 @@ static inline void seed_queries(PGconn *c)
 
 /* ---- the replicator ---- */
 
-static struct repl_op_stat fake_ops[2];
+/* The server's per-request samples, known: FAKE_BOOKS bookings of
+ * (i % 97 + 1) * 0.37 ms (i = 0..), and FAKE_CANCELS cancels of 2 ms, one in
+ * five an error; given once per process (to the first replicator asking),
+ * in slices of at most `cap`. */
+#define FAKE_BOOKS 1000
+#define FAKE_CANCELS 25
+static unsigned fake_given;
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The server's cumulative counters; two replicators may ask at once. */
-static inline unsigned fake_metrics(void *ctx, struct repl_op_stat *out,
-				    unsigned cap)
+static inline double fake_book_ms(unsigned i)
 {
+	return (double)(i % 97 + 1) * 0.37;
+}
+
+static inline unsigned fake_samples(void *ctx, struct repl_sample *out,
+				    unsigned cap, uint64_t *dropped)
+{
+	struct timespec ts;
+	unsigned n = 0;
+
 	(void)ctx;
+	*dropped = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	pthread_mutex_lock(&fake_lock);
-	strcpy(fake_ops[0].operation, "book");
-	strcpy(fake_ops[1].operation, "cancel");
-	fake_ops[0].count += 1000;
-	fake_ops[0].ns_total += 1000 * 250000ull; /* 0.25 ms each */
-	fake_ops[1].count += 10;
-	fake_ops[1].error_count += 1;
-	fake_ops[1].ns_total += 10 * 1000000ull;
-	memcpy(out, fake_ops, (cap < 2 ? cap : 2) * sizeof(*out));
+	for (; n < cap && fake_given < FAKE_BOOKS + FAKE_CANCELS; n++) {
+		unsigned i = fake_given++;
+		bool book = i < FAKE_BOOKS;
+
+		out[n] = (struct repl_sample){
+			.at_ms = (int64_t)ts.tv_sec * 1000 -
+				 (int64_t)(FAKE_BOOKS + FAKE_CANCELS - i),
+			.ns = book ? (uint64_t)(fake_book_ms(i) * 1e6 + 0.5)
+				   : 2000000,
+			.every = 1,
+			.outcome = !book && i % 5 == 0 ? "error" : "ok",
+		};
+		strcpy(out[n].operation, book ? "book" : "cancel");
+	}
 	pthread_mutex_unlock(&fake_lock);
-	return cap < 2 ? cap : 2;
+	return n;
 }
 
 /* streams 0: the default count. */
@@ -630,7 +651,7 @@ static inline repl *start_repl_streams(node *n, const char *conninfo,
 	cfg.backoff_min_ms = 50;
 	cfg.backoff_max_ms = 400;
 	cfg.quiet = getenv("TEST_REPL_VERBOSE") == NULL;
-	cfg.metrics = fake_metrics;
+	cfg.samples = fake_samples;
 	cfg.wake_fd = wake_fd;
 	if (repl_start(&cfg, node_wal(n), &r, err, sizeof(err)) != 0) {
 		fprintf(stderr, "repl_start: %s\n", err);
