@@ -10,7 +10,8 @@
 #     latency, the log's batch sizes): buckets cumulative and monotone in
 #     le, +Inf == _count, _sum within what the buckets allow;
 #   - the request counts are the requests sent, per op and protocol;
-#   - bookd_build_info's version is bookd --version's; process_* present
+#   - bookd, bookctl and bookbench --version say the same version and
+#     build type; bookd_build_info's version is bookd --version's; process_* present
 #     and plausible; connections by protocol; refusals by limit == the 429s
 #     curl saw.
 #
@@ -70,6 +71,15 @@ for i in $(seq 1 8); do
 done
 echo "load: $NH HTTP bookings, $NB binary, $NL + $anon_ok listings, $refused refused"
 version=$("$bookd" --version | awk '{print $2}')
+# --version of every program: the same version and build type
+bench=$(dirname "$bookd")/../bench/bookbench
+vb=$("$bookd" --version) vc=$("$bookctl" --version)
+check "bookd --version: $vb" test -n "$version" -a "$vb" = "bookd $version (${vb#*(}"
+check "bookctl --version: $vc" test "$vc" = "bookctl ${vb#bookd }"
+if [ -x "$bench" ]; then
+  vbb=$("$bench" --version)
+  check "bookbench --version: $vbb" test "$vbb" = "bookbench ${vb#bookd }"
+fi
 
 "$py" - "$URL" "$BIN" "$tmp/after.txt" <<EOF
 import socket, sys, time, urllib.request
@@ -186,5 +196,6 @@ check('log batches: %d records in %d batches (>= %d bookings)'
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed else 0)
 EOF
-rc=$?
-exit $rc
+[ $? = 0 ] && ok "the parsed metrics' checks" || bad "the parsed metrics' checks"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
