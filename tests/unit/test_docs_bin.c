@@ -40,8 +40,8 @@
 #define EXAMPLE_SIZE_MAX 4096
 
 static const char *const EXAMPLE_VOLATILE[] = { "created_at", "hold_expires_at",
-						"generated", "started_at",
-						NULL };
+						"start_at",   "generated",
+						"started_at", NULL };
 
 enum kind { SEND, SEND_RAW, RECV };
 
