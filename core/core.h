@@ -79,6 +79,7 @@ enum core_limit {
 	CORE_LIMIT_BOOKINGS,	      /* bookings in memory, per shard */
 	CORE_LIMIT_CUSTOMERS,	      /* customers with bookings, per shard */
 	CORE_LIMIT_EVENT_BOOKINGS,    /* bookings ever made on one event */
+	CORE_LIMIT_CANCEL_NOTIFY, /* active bookings an event cancel tells */
 };
 
 enum core_booking_status {

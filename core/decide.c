@@ -14,6 +14,9 @@
 #include <string.h>
 
 #define PROMOTION_COUNT_MAX 512 /* promotions one entry may carry */
+/* NOTIFY records in one entry (21 bytes each, CORE_ENTRY_SIZE_MAX), beside
+ * the one record they follow (a REMIND, an EVENT_PATCH) */
+#define NOTIFY_PER_ENTRY_MAX 3000
 
 /* A new entry in the state's buffer, with no records yet. */
 static void entry_begin(core_state *st)
@@ -301,6 +304,7 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	struct core_rec r = { .type = CORE_REC_EVENT_PATCH, .at = req->now };
 	struct core_rec *out;
 	uint32_t taken, seats = 0;
+	bool cancel;
 
 	if (!e)
 		return CORE_NO_EVENT;
@@ -339,11 +343,27 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 		if (seats > PROMOTION_COUNT_MAX)
 			return CORE_FULL; /* raise in smaller steps */
 	}
+	cancel = r.u.patch.status == CORE_EVENT_CANCELLED &&
+		 e->status == CORE_EVENT_SCHEDULED;
+	if (cancel &&
+	    e->confirmed + e->held + e->waitlist_len > NOTIFY_PER_ENTRY_MAX) {
+		resp->id = CORE_LIMIT_CANCEL_NOTIFY;
+		resp->count = NOTIFY_PER_ENTRY_MAX;
+		return CORE_LIMIT;
+	}
 	out = rec_new(st, CORE_REC_EVENT_PATCH, req->now);
 	out->u.patch = r.u.patch;
 	emit(st, out);
 	/* Cancelling the event cancels its active bookings: implied by the
-	 * record, applied in apply_patch. Raising capacity promotes. */
+	 * record, applied in apply_patch; each is told (NOTIFY after it).
+	 * Raising capacity promotes. */
+	for (uint32_t seq = 1; cancel && seq <= e->booking_seq; seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (status_active(b->status))
+			emit_notify(st, req->now, b->id,
+				    CORE_NOTIFY_EVENT_CANCELLED);
+	}
 	resp->count = promote(st, e, seats, req->now, NULL);
 	/* The answer is the event as the entry leaves it (apply_patch and
 	 * booking_move count one version per change). */
@@ -352,8 +372,7 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	v->capacity = r.u.patch.capacity;
 	v->instructor_id = r.u.patch.instructor_id;
 	v->version += 1;
-	if (r.u.patch.status == CORE_EVENT_CANCELLED &&
-	    e->status == CORE_EVENT_SCHEDULED) {
+	if (cancel) {
 		v->version += e->confirmed + e->held + e->waitlist_len;
 		v->booked = v->held = v->waitlist_length = 0;
 	} else {
@@ -529,8 +548,6 @@ bool core__state_expire_one(core_state *st, core_time now, const void **entry,
  * decided is in the state: a second run at the same time decides nothing. */
 
 #define HOUR_MS INT64_C(3600000)
-/* NOTIFY records in one entry (21 bytes each, CORE_ENTRY_SIZE_MAX) */
-#define REMIND_NOTIFY_MAX 3000
 
 /* The closest lead of q due for e at now (its smallest hours), 0: none. */
 static uint16_t remind_due(const struct event *e, const struct core_req *q)
@@ -573,7 +590,7 @@ static bool remind_decide(core_state *st, const struct event *e,
 			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
 		if (b->status != CORE_BOOKING_CONFIRMED)
 			continue;
-		if (n == REMIND_NOTIFY_MAX) {
+		if (n == NOTIFY_PER_ENTRY_MAX) {
 			end = seq;
 			break;
 		}

@@ -88,6 +88,10 @@ const char *core_limit_message(const struct core_resp *resp, char *buf,
 			"a shard holds %u customers (max_customers per shard)",
 		[CORE_LIMIT_EVENT_BOOKINGS] =
 			"the event had %u bookings made on it, its most",
+		[CORE_LIMIT_CANCEL_NOTIFY] =
+			"the event has more than %u active bookings, more "
+			"than one decision can notify: cancel some of its "
+			"bookings first",
 	};
 	uint32_t kind = (uint32_t)resp->id; /* an enum core_limit */
 
