@@ -6,7 +6,8 @@
  * started; several leads due at once send the closest; a changed list of
  * leads is safe; an event made inside the window is found; an event with
  * more bookings than one entry holds is reminded in chunks, and a restart
- * between two chunks sends only the rest.
+ * between two chunks sends only the rest. Cancelling an event tells its
+ * active bookings (event_cancelled).
  *
  * Helpers, times and main: core_test.h.
  */
@@ -175,6 +176,46 @@ CHECK_TEST_FN(test_pending_payment_notified)
 	seen_reset();
 	CHECK(remind(st, EV_START - HOUR_MS, 24, 0) == 0);
 	CHECK(remind_records == 1);
+	core_state_free(st);
+}
+
+/* Cancelling an event tells each active booking (confirmed, held,
+ * waitlisted), in its entry, after the patch; not one cancelled before. An
+ * event with more active bookings than an entry carries is refused. */
+CHECK_TEST_FN(test_event_cancel_notified)
+{
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 2, 2, 0, ""), ids[4], got[4];
+	uint64_t big = st_event(st, 3001, 0, 0, "");
+	static uint64_t big_ids[3001];
+	struct core_resp r;
+	struct core_req q;
+	const void *entry;
+	size_t size;
+
+	st_book_each(st, ev, "e", 4, ids); /* 2 confirmed, 2 waitlisted */
+	q = q_cancel(T0 + 10, ids[3]);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_patch(T0 + 11, ev, -1, true);
+	CHECK(core_state_decide(st, &q, &r, &entry, &size) == CORE_OK);
+	CHECK_EQ(notified(entry, size, CORE_NOTIFY_EVENT_CANCELLED, got), 3);
+	CHECK(got[0] == ids[0] && got[1] == ids[1] && got[2] == ids[2]);
+	CHECK(core_state_apply(st, entry, size) == 0);
+	CHECK(st_bk(st, ids[2]).status == CORE_BOOKING_CANCELLED);
+	/* cancelled already: no change, nobody told again */
+	q = q_patch(T0 + 12, ev, -1, true);
+	CHECK(core_state_decide(st, &q, &r, &entry, &size) == CORE_OK);
+	CHECK_EQ(notified(entry, size, CORE_NOTIFY_EVENT_CANCELLED, got), 0);
+	CHECK(core_state_apply(st, entry, size) == 0);
+	/* 3001 active bookings: more than one entry can tell */
+	st_book_each(st, big, "b", 3001, big_ids);
+	q = q_patch(T0 + 13, big, -1, true);
+	CHECK(sdo(st, &q, &r) == CORE_LIMIT);
+	CHECK(r.id == CORE_LIMIT_CANCEL_NOTIFY && r.count == 3000);
+	q = q_cancel(T0 + 14, big_ids[0]);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_patch(T0 + 15, big, -1, true);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
 	core_state_free(st);
 }
 
