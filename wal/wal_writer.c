@@ -740,9 +740,8 @@ static void *wal__writer_main(void *arg)
 				spin = 0;
 			}
 		}
-		rc = wal__write_batch(w, b, &what);
-		if (rc != 0)
-			break;
+		/* Counted before wal__write_batch publishes it: whoever the
+		 * publish wakes sees the batch in wal_stats. */
 		wal__count_batch(w, b->record_count);
 		records_max = atomic_load_explicit(&w->st_batch_records_max,
 						   memory_order_relaxed);
@@ -750,6 +749,9 @@ static void *wal__writer_main(void *arg)
 			atomic_store_explicit(&w->st_batch_records_max,
 					      b->record_count,
 					      memory_order_relaxed);
+		rc = wal__write_batch(w, b, &what);
+		if (rc != 0)
+			break;
 		/* Not active, not ours any more after this: no lock needed
 		 * (it becomes active again only by our own swap, under mu). */
 		b->used = 0;
