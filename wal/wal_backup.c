@@ -181,15 +181,11 @@ static int copy_snapshots(int src_fd, int dst_fd, struct wal_backup_info *info,
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc;
 
-	fd = openat(src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
+	rc = wal__dir_open(src_fd, &d);
+	if (rc != 0)
 		return rc;
-	}
 	while ((de = readdir(d)) != NULL) {
 		uint64_t lsn, size;
 

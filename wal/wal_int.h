@@ -9,6 +9,7 @@
 #ifndef BOOKD_WAL_INT_H
 #define BOOKD_WAL_INT_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -270,6 +271,10 @@ void wal__segment_name(char out[WAL_SEGMENT_NAME_SIZE], uint64_t first_lsn);
 bool wal__parse_segment_name(const char *name, uint64_t *first_lsn);
 /* Parses "snap-<16 hex>"; false for anything else (temp files too). */
 bool wal__parse_snapshot_name(const char *name, uint64_t *lsn);
+
+/* A directory stream of dir_fd's directory, its own offset (not dup():
+ * a shared offset would start at the end); closedir() it. */
+int wal__dir_open(int dir_fd, DIR **out);
 
 /* The first LSNs of the segments in dir_fd, ascending, malloc'ed. With
  * clean_leftovers (wal_open only) removes next.tmp and snap-*.tmp. */

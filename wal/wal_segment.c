@@ -357,6 +357,22 @@ static int wal__cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int wal__dir_open(int dir_fd, DIR **out)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	*out = fdopendir(fd);
+	if (*out == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return 0;
+}
+
 int wal__segment_lsns(int dir_fd, bool clean_leftovers, uint64_t **out,
 		      size_t *count_out)
 {
@@ -364,17 +380,13 @@ int wal__segment_lsns(int dir_fd, bool clean_leftovers, uint64_t **out,
 	size_t count = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	*count_out = 0;
-	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
+	rc = wal__dir_open(dir_fd, &d);
+	if (rc != 0)
 		return rc;
-	}
 	while ((de = readdir(d)) != NULL) {
 		uint64_t lsn;
 		size_t n = strlen(de->d_name);

@@ -79,17 +79,11 @@ static int wal__list_snapshots(int dir_fd, uint64_t *lsns, size_t *count)
 {
 	struct dirent *de;
 	DIR *d;
-	/* Not dup(): a shared directory offset would start at the end. */
-	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = wal__dir_open(dir_fd, &d);
 
 	*count = 0;
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		int rc = -errno;
-
-		if (fd >= 0)
-			close(fd);
+	if (rc != 0)
 		return rc;
-	}
 	while ((de = readdir(d)) != NULL) {
 		uint64_t lsn;
 		size_t i;
