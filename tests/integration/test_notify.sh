@@ -246,14 +246,18 @@ EOF
 
 # ---- with PostgreSQL: the ids are the notifications table's ----
 if [ -n "$url" ]; then
-  want=$(delivered)
+  # both sides again each time: a reminder (BOOKD_REMINDER_HOURS) may be
+  # decided at any moment and reach PostgreSQL before the webhook
   for _ in $(seq 1 100); do
+    want=$(delivered)
     got=$(psql "$url" -X -q -A -t -c "SELECT id FROM notifications ORDER BY id" 2>/dev/null | sort -u)
     [ "$got" = "$want" ] && break
     sleep 0.2
   done
   check "ids equal PostgreSQL's notifications rows ($(printf '%s\n' "$want" | wc -l))" \
     test "$got" = "$want"
+  [ "$got" = "$want" ] ||
+    diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") | sed 's/^/  delivered < > PostgreSQL: /'
 else
   echo "skip PostgreSQL ids: DATABASE_URL is not set"
 fi
