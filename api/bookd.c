@@ -80,6 +80,8 @@ struct opts {
 	/* --reminder-hours: the leads, count 0 when off */
 	uint16_t reminder_hours[CORE_REMIND_LEAD_COUNT_MAX];
 	uint8_t reminder_count;
+	/* --hold-minutes, --horizon-days, --idempotency-hours */
+	unsigned hold_minutes, horizon_days, idempotency_hours;
 };
 
 struct flag {
@@ -165,6 +167,17 @@ static const struct flag flags[] = {
 	  "a request must arrive whole within this of its first byte, a "
 	  "connection's first request within this of the connect (10000)",
 	  1 },
+	/* Booking rules, process-wide (docs/operations.md "Booking rules"). */
+	{ "hold-minutes", "BOOKD_HOLD_MINUTES",
+	  "minutes a paid booking's seat is held for its payment (10; "
+	  "1..1440)",
+	  1 },
+	{ "horizon-days", "BOOKD_HORIZON_DAYS",
+	  "days ahead the daily generation creates a series' events (120; "
+	  "1..--generate-max-days)",
+	  1 },
+	{ "idempotency-hours", "BOOKD_IDEMPOTENCY_HOURS",
+	  "hours an idempotency key's first answer is kept (24; 24..8760)", 1 },
 	{ "archive-after-days", "BOOKD_ARCHIVE_AFTER_DAYS",
 	  "daily: events that ended this many days ago leave memory (365; "
 	  "0: never)",
@@ -489,6 +502,40 @@ bad:
 	return -EINVAL;
 }
 
+/* The booking rules' process-wide defaults (H3's per-org settings
+ * override some of them per org): hold time, generation horizon (within
+ * --generate-max-days, so that the daily generation is never refused),
+ * idempotency retention (SPEC: at least 24 h). */
+static int parse_rules(const char *const *val, struct opts *o)
+{
+	struct core_config def;
+	const char *v;
+
+	core_config_default(&def);
+	o->hold_minutes = (unsigned)(def.hold_ms / 60000);
+	o->horizon_days = def.horizon_days;
+	o->idempotency_hours = (unsigned)(def.idem_retention_ms / 3600000);
+	v = flag_value(val, "hold-minutes");
+	if (v && parse_unsigned("hold-minutes", v, 1, 1440, &o->hold_minutes))
+		return -EINVAL;
+	v = flag_value(val, "idempotency-hours");
+	if (v && parse_unsigned("idempotency-hours", v, 24, 8760,
+				&o->idempotency_hours))
+		return -EINVAL;
+	v = flag_value(val, "horizon-days");
+	if (v && parse_unsigned("horizon-days", v, 1, 36600, &o->horizon_days))
+		return -EINVAL;
+	if (o->horizon_days > o->sizes.generate_max_days) {
+		evlog(EVLOG_ERROR,
+		      "bookd: --horizon-days (%u) must be at most "
+		      "--generate-max-days (%u)",
+		      o->horizon_days, o->sizes.generate_max_days);
+		return -EINVAL;
+	}
+	ASSERT(o->hold_minutes >= 1 && o->idempotency_hours >= 24);
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	/* val[0..17] are read by position below: the table's first rows */
@@ -632,7 +679,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			    86400, &o->health_every)))
 		return -EINVAL;
 	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify) ||
-	    parse_reminder_hours(flag_value(val, "reminder-hours"), o))
+	    parse_reminder_hours(flag_value(val, "reminder-hours"), o) ||
+	    parse_rules(val, o))
 		return -EINVAL;
 	return parse_net_limits(val, o);
 }
@@ -1300,6 +1348,9 @@ int main(int argc, char **argv)
 	cfg.core.booking_count_max = o.sizes.max_bookings;
 	cfg.core.customer_count_max = o.sizes.max_customers;
 	cfg.core.generate_max_days = o.sizes.generate_max_days;
+	cfg.core.hold_ms = (core_time)o.hold_minutes * 60000;
+	cfg.core.horizon_days = o.horizon_days;
+	cfg.core.idem_retention_ms = (core_time)o.idempotency_hours * 3600000;
 	cfg.sync =
 		strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
 	cfg.wake_fds = wake_fds;

@@ -135,5 +135,26 @@ else
   bad "after a snapshot: '$line'"; cat "$tmp/snap.log" "$tmp/snap2.log"
 fi
 
+# 5. The booking rules' flags (docs/operations.md "Booking rules"): a
+# value out of range stops bookd at start (exit 2) with a line naming the
+# flag and its range; nothing is served.
+rule_refused() {
+  local want=$1; shift
+  env -u DATABASE_URL timeout 10 "$@" "$bookd" --listen 127.0.0.1:0 \
+    --binary-listen 127.0.0.1:0 --data-dir "$tmp/rules" >"$tmp/rules.log" 2>&1
+  local rc=$?
+  if [ "$rc" = 2 ] && grep -qF -- "$want" "$tmp/rules.log"; then
+    ok "refused at start: $(grep -F -- "$want" "$tmp/rules.log" | head -1 | sed 's/.*msg=//')"
+  else
+    bad "$*: exit $rc (want 2 and '$want'):"; cat "$tmp/rules.log"
+  fi
+}
+rule_refused "--hold-minutes must be 1..1440, not '0'" env BOOKD_HOLD_MINUTES=0
+rule_refused "--hold-minutes must be 1..1440, not '1441'" env BOOKD_HOLD_MINUTES=1441
+rule_refused "--idempotency-hours must be 24..8760, not '23'" env BOOKD_IDEMPOTENCY_HOURS=23
+rule_refused "--horizon-days (400) must be at most --generate-max-days (366)" env BOOKD_HORIZON_DAYS=400
+rule_refused "--horizon-days must be 1..36600, not 'x'" env BOOKD_HORIZON_DAYS=x
+
+
 echo "test_startup: $passed passed, $failed failed"
 [ "$failed" = 0 ]
