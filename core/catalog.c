@@ -43,12 +43,13 @@ struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
 	cat->generate_max_days = generate_max_days;
 	cat->next_event_id = 1;
 	cat->orgs = zalloc(count_max, sizeof(*cat->orgs));
+	cat->org_settings = zalloc(count_max, sizeof(*cat->org_settings));
 	cat->locations = zalloc(count_max, sizeof(*cat->locations));
 	cat->instructors = zalloc(count_max, sizeof(*cat->instructors));
 	cat->series = zalloc(count_max, sizeof(*cat->series));
 	cat->customers = zalloc(count_max, sizeof(*cat->customers));
-	if (!cat->orgs || !cat->locations || !cat->instructors ||
-	    !cat->series || !cat->customers ||
+	if (!cat->orgs || !cat->org_settings || !cat->locations ||
+	    !cat->instructors || !cat->series || !cat->customers ||
 	    map_init(&cat->customer_by_hash, 64) != 0) {
 		catalog_free(cat);
 		return NULL;
@@ -63,6 +64,7 @@ void catalog_free(struct catalog *cat)
 	for (uint32_t i = 0; i < cat->series_count; i++)
 		tz_free(cat->series[i].zone);
 	free(cat->orgs);
+	free(cat->org_settings);
 	free(cat->locations);
 	free(cat->instructors);
 	free(cat->series);
@@ -119,6 +121,101 @@ static const struct cat_named *named(const struct catalog *cat,
 bool catalog_has(const struct catalog *cat, enum core_op kind, uint64_t id)
 {
 	return named(cat, kind, id) != NULL;
+}
+
+/* ---- org settings ----
+ *
+ * Read by shard threads while a patch changes them: each field is one
+ * atomic load or store (a reader may see one field of a patch before
+ * another; each decision records what it used: a hold's expiry, a
+ * cancel's late flag). An org's slot is written (its defaults) before the
+ * org is published. */
+
+static const struct core_org_settings org_defaults = {
+	.cancel_cutoff_hours = CORE_CUTOFF_HOURS_DEFAULT,
+};
+
+void catalog_org_settings(const struct catalog *cat, uint64_t org_id,
+			  struct core_org_settings *out)
+{
+	const struct cat_org_settings *o;
+
+	if (!named(cat, CORE_OP_ORG_CREATE, org_id)) {
+		*out = org_defaults;
+		return;
+	}
+	o = &cat->org_settings[org_id - 1];
+	out->cancel_cutoff_hours =
+		__atomic_load_n(&o->cancel_cutoff_hours, __ATOMIC_RELAXED);
+	out->hold_minutes = __atomic_load_n(&o->hold_minutes, __ATOMIC_RELAXED);
+	out->horizon_days = __atomic_load_n(&o->horizon_days, __ATOMIC_RELAXED);
+}
+
+static void org_settings_store(struct catalog *cat, uint64_t org_id,
+			       const struct core_org_settings *s)
+{
+	struct cat_org_settings *o = &cat->org_settings[org_id - 1];
+
+	__atomic_store_n(&o->cancel_cutoff_hours, s->cancel_cutoff_hours,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&o->hold_minutes, s->hold_minutes, __ATOMIC_RELAXED);
+	__atomic_store_n(&o->horizon_days, s->horizon_days, __ATOMIC_RELAXED);
+}
+
+core_time catalog_cutoff_ms(const struct catalog *cat, uint64_t org_id)
+{
+	struct core_org_settings s;
+
+	catalog_org_settings(cat, org_id, &s);
+	return (core_time)s.cancel_cutoff_hours * 3600 * 1000;
+}
+
+core_time catalog_hold_ms(const struct catalog *cat, uint64_t org_id,
+			  core_time hold_ms)
+{
+	struct core_org_settings s;
+
+	catalog_org_settings(cat, org_id, &s);
+	return s.hold_minutes ? (core_time)s.hold_minutes * 60 * 1000 : hold_ms;
+}
+
+/* The series' horizon: its org's, else the core's. */
+static uint32_t horizon_of(const struct catalog *cat, uint64_t org_id)
+{
+	struct core_org_settings s;
+
+	catalog_org_settings(cat, org_id, &s);
+	return s.horizon_days ? s.horizon_days : cat->horizon_days;
+}
+
+/* Within the format's ranges (applying checks these: they do not depend
+ * on the configuration the log is replayed under). */
+static bool org_settings_ok(const struct core_org_settings *s)
+{
+	return s->cancel_cutoff_hours <= CORE_CUTOFF_HOURS_MAX &&
+	       s->hold_minutes <= CORE_HOLD_MINUTES_MAX;
+}
+
+/* The settings a create or a patch leaves: those it gives over `now`. */
+static bool org_settings_merge(const struct catalog *cat,
+			       const struct core_req *req,
+			       struct core_org_settings *now)
+{
+	const struct core_org_settings *in = &req->u.cat.settings;
+	uint8_t set = req->u.cat.settings_set;
+
+	if (set &
+	    ~(CORE_ORG_SET_CUTOFF | CORE_ORG_SET_HOLD | CORE_ORG_SET_HORIZON))
+		return false;
+	if (set & CORE_ORG_SET_CUTOFF)
+		now->cancel_cutoff_hours = in->cancel_cutoff_hours;
+	if (set & CORE_ORG_SET_HOLD)
+		now->hold_minutes = in->hold_minutes;
+	if (set & CORE_ORG_SET_HORIZON)
+		now->horizon_days = in->horizon_days;
+	/* a horizon at most as far as generation may go */
+	return org_settings_ok(now) &&
+	       now->horizon_days <= cat->generate_max_days;
 }
 
 void core__event_title(const struct catalog *cat, struct core_event_view *v)
@@ -258,6 +355,9 @@ enum core_code catalog_decide(const struct catalog *cat,
 			     sizeof(req->u.cat.timezone)) ||
 		    !zone_ok(req->u.cat.timezone))
 			return CORE_INVALID;
+		resp->org = org_defaults;
+		if (!org_settings_merge(cat, req, &resp->org))
+			return CORE_INVALID;
 		if (cat->org_count == cat->count_max)
 			return CORE_FULL;
 		r.type = CORE_REC_ORG;
@@ -265,6 +365,20 @@ enum core_code catalog_decide(const struct catalog *cat,
 		memcpy(r.u.cat.timezone, req->u.cat.timezone,
 		       sizeof(r.u.cat.timezone));
 		break;
+	case CORE_OP_ORG_PATCH:
+		if (!named(cat, CORE_OP_ORG_CREATE, req->u.cat.org_id))
+			return CORE_NO_ORG;
+		catalog_org_settings(cat, req->u.cat.org_id, &resp->org);
+		if (!org_settings_merge(cat, req, &resp->org))
+			return CORE_INVALID;
+		r.type = CORE_REC_ORG_SETTINGS;
+		r.u.org_settings.org_id = req->u.cat.org_id;
+		r.u.org_settings.s = resp->org;
+		rec_encode(w, &r);
+		if (w->overflow)
+			return CORE_INVALID;
+		resp->id = req->u.cat.org_id;
+		return CORE_OK;
 	case CORE_OP_LOCATION_CREATE:
 	case CORE_OP_INSTRUCTOR_CREATE: {
 		uint32_t n = req->op == CORE_OP_LOCATION_CREATE
@@ -327,6 +441,16 @@ enum core_code catalog_decide(const struct catalog *cat,
 		r.u.cat.name[sizeof(r.u.cat.name) - 1] = '\0';
 	}
 	rec_encode(w, &r);
+	if (r.type == CORE_REC_ORG && req->u.cat.settings_set) {
+		uint64_t id = r.u.cat.id;
+
+		memset(&r.u, 0, sizeof(r.u));
+		r.type = CORE_REC_ORG_SETTINGS;
+		r.u.org_settings.org_id = id;
+		r.u.org_settings.s = resp->org;
+		rec_encode(w, &r);
+		r.u.cat.id = id;
+	}
 	if (w->overflow)
 		return CORE_INVALID;
 	resp->id = r.type == CORE_REC_SERIES ? r.u.series.id : r.u.cat.id;
@@ -355,7 +479,8 @@ static bool series_window(const struct catalog *cat,
 		*from = today;
 	if (through.year && *from <= date_days(through))
 		*from = date_days(through) + 1;
-	*to = until.year ? date_days(until) : today + cat->horizon_days;
+	*to = until.year ? date_days(until)
+			 : today + horizon_of(cat, spec->org_id);
 	if (spec->last_date.year && *to > date_days(spec->last_date))
 		*to = date_days(spec->last_date);
 	return *from <= *to;
@@ -541,7 +666,17 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 {
 	switch (r->type) {
 	case CORE_REC_ORG:
+		if (r->u.cat.id == (uint64_t)cat->org_count + 1 &&
+		    cat->org_count < cat->count_max)
+			org_settings_store(cat, r->u.cat.id, &org_defaults);
 		return named_apply(cat->orgs, &cat->org_count, cat, r);
+	case CORE_REC_ORG_SETTINGS:
+		if (!named(cat, CORE_OP_ORG_CREATE, r->u.org_settings.org_id) ||
+		    !org_settings_ok(&r->u.org_settings.s))
+			return -EINVAL;
+		org_settings_store(cat, r->u.org_settings.org_id,
+				   &r->u.org_settings.s);
+		return 0;
 	case CORE_REC_LOCATION:
 		return named_apply(cat->locations, &cat->location_count, cat,
 				   r);
@@ -614,6 +749,15 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 	struct core_rec r;
 
 	dump_named(cat->orgs, cat->org_count, CORE_REC_ORG, fn, ctx);
+	for (uint32_t i = 0; i < cat->org_count; i++) {
+		memset(&r, 0, sizeof(r));
+		r.type = CORE_REC_ORG_SETTINGS;
+		r.u.org_settings.org_id = i + 1;
+		catalog_org_settings(cat, i + 1, &r.u.org_settings.s);
+		if (memcmp(&r.u.org_settings.s, &org_defaults,
+			   sizeof(org_defaults)) != 0)
+			fn(ctx, &r);
+	}
 	dump_named(cat->locations, cat->location_count, CORE_REC_LOCATION, fn,
 		   ctx);
 	dump_named(cat->instructors, cat->instructor_count, CORE_REC_INSTRUCTOR,

@@ -31,8 +31,15 @@ struct cat_customer {
 	char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 	char email[CORE_NAME_SIZE_MAX], name[CORE_NAME_SIZE_MAX];
 };
+/* An org's settings: changed by ORG_SETTINGS records while shard threads
+ * read them (a hold's length, a cancel's cut-off): each field is stored
+ * and loaded atomically (catalog_org_settings). */
+struct cat_org_settings {
+	uint16_t cancel_cutoff_hours, hold_minutes, horizon_days;
+};
 struct catalog {
 	struct cat_named *orgs, *locations, *instructors;
+	struct cat_org_settings *org_settings; /* by org id - 1 */
 	struct cat_series *series;
 	struct cat_customer *customers;
 	uint32_t org_count, location_count, instructor_count, series_count,
@@ -73,6 +80,14 @@ uint32_t catalog_planned(const struct catalog *cat,
 int catalog_apply(struct catalog *cat, const struct core_rec *r);
 /* Snapshot writer: every catalogue record that rebuilds it, through fn. */
 void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx);
+/* The org's settings (the defaults for an unknown org); any thread. */
+void catalog_org_settings(const struct catalog *cat, uint64_t org_id,
+			  struct core_org_settings *out);
+/* The org's cancellation cut-off (ms), and its hold (ms; hold_ms, the
+ * core's, when the org has none of its own); any thread. */
+core_time catalog_cutoff_ms(const struct catalog *cat, uint64_t org_id);
+core_time catalog_hold_ms(const struct catalog *cat, uint64_t org_id,
+			  core_time hold_ms);
 /* The event's title: its series' (or ""). */
 void core__event_title(const struct catalog *cat, struct core_event_view *v);
 /* A platform's customer id: 1-64 of A-Za-z0-9._:@- */

@@ -45,6 +45,9 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_CATALOG_COUNT_MAX 1000000 /* orgs, locations, ... each, at most */
 #define CORE_REMIND_LEAD_COUNT_MAX 4   /* reminder lead times, at most */
 #define CORE_REMIND_HOURS_MAX 720      /* a lead time: 1..720 hours */
+#define CORE_CUTOFF_HOURS_DEFAULT 12   /* an org's cancellation cut-off */
+#define CORE_CUTOFF_HOURS_MAX 720
+#define CORE_HOLD_MINUTES_MAX 1440 /* an org's hold time: 1..1440 minutes */
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {
@@ -148,6 +151,8 @@ enum core_op {
 	CORE_OP_ARCHIVE, /* drop events that ended u.archive.days ago */
 	/* reminders due at req.now (to every shard, core_call only) */
 	CORE_OP_REMIND,
+	/* an org's settings (catalogue, core_call only) */
+	CORE_OP_ORG_PATCH,
 	CORE_OP_COUNT
 };
 
@@ -184,6 +189,27 @@ struct core_series_spec {
 	struct core_date last_date; /* year 0: open ended */
 	uint32_t skip_count;
 	struct core_date skip[CORE_SKIP_DATE_COUNT_MAX];
+};
+
+/* An org's settings (docs/core.md "Org settings"), set when the org is
+ * created or patched; an org without any has the defaults: a cut-off of
+ * CORE_CUTOFF_HOURS_DEFAULT, 0 and 0. */
+struct core_org_settings {
+	/* a cancel at or after start - cut-off is late (0..720 hours) */
+	uint16_t cancel_cutoff_hours;
+	/* a paid booking's hold: 0 the core's (core_config.hold_ms), else
+	 * 1..CORE_HOLD_MINUTES_MAX minutes */
+	uint16_t hold_minutes;
+	/* how far ahead series are generated: 0 the core's
+	 * (core_config.horizon_days), else 1..generate_max_days */
+	uint16_t horizon_days;
+};
+
+/* Which settings a request gives (core_req.u.cat.settings_set). */
+enum core_org_set {
+	CORE_ORG_SET_CUTOFF = 1,
+	CORE_ORG_SET_HOLD = 2,
+	CORE_ORG_SET_HORIZON = 4,
 };
 
 struct core_req {
@@ -229,6 +255,11 @@ struct core_req {
 			char timezone[CORE_TZ_SIZE_MAX];
 			uint64_t org_id; /* location, instructor */
 			char email[CORE_NAME_SIZE_MAX]; /* customer */
+			/* ORG_CREATE, ORG_PATCH (u.cat.org_id): the settings
+			 * whose bits (enum core_org_set) are set; the rest
+			 * stay as they are (the defaults, at creation) */
+			struct core_org_settings settings;
+			uint8_t settings_set;
 		} cat;
 		struct core_series_spec *series; /* SERIES_CREATE: caller-owned */
 		struct {
@@ -291,6 +322,8 @@ struct core_resp {
 			struct core_booking_view promoted;
 		};
 		struct core_event_view event; /* EVENT_GET, EVENT_PATCH */
+		/* ORG_CREATE, ORG_PATCH: the org's settings as they are now */
+		struct core_org_settings org;
 	};
 };
 
@@ -418,6 +451,15 @@ struct core_names {
 void core_names_get(core *c, uint64_t org_id, uint64_t series_id,
 		    const char *customer_id, core_time at,
 		    struct core_names *out);
+
+/* An org's settings (the defaults for an org without any): 0, or -ENOENT
+ * for an unknown org. Any thread but a shard's; a read under the catalogue
+ * lock. */
+int core_org_settings_get(core *c, uint64_t org_id,
+			  struct core_org_settings *out);
+/* The org's cancellation cut-off in ms (the default for an unknown org): a
+ * cancel at or after start_at - cut-off is late. Any thread, no lock. */
+core_time core_org_cutoff_ms(core *c, uint64_t org_id);
 
 /* ---- Snapshots and recovery (with the log) ----------------------------
  * Recovery: core_open, core_park, core_snapshot_load (if any), core_replay

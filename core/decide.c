@@ -108,7 +108,10 @@ static uint32_t promote(core_state *st, const struct event *e, uint32_t seats,
 		bool hold = e->price_cents > 0;
 		uint8_t status = hold ? CORE_BOOKING_PENDING_PAYMENT
 				      : CORE_BOOKING_CONFIRMED;
-		core_time expires = hold ? now + st->cfg.hold_ms : 0;
+		core_time expires =
+			hold ? now + catalog_hold_ms(st->cat, e->org_id,
+						     st->cfg.hold_ms)
+			     : 0;
 
 		emit_set(st, now, b->id, status, expires);
 		emit_notify(st, now, b->id, CORE_NOTIFY_PROMOTED);
@@ -171,7 +174,9 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 	if (seats_free(e) > 0) {
 		status = hold ? CORE_BOOKING_PENDING_PAYMENT
 			      : CORE_BOOKING_CONFIRMED;
-		expires = hold ? req->now + st->cfg.hold_ms : 0;
+		expires = hold ? req->now + catalog_hold_ms(st->cat, e->org_id,
+							    st->cfg.hold_ms)
+			       : 0;
 	} else if (e->waitlist_len < e->waitlist_capacity) {
 		status = CORE_BOOKING_WAITLISTED;
 	} else {
@@ -398,6 +403,7 @@ static enum core_code decide(core_state *st, const struct core_req *req,
 	case CORE_OP_PAY: return decide_pay(st, req, resp);
 	case CORE_OP_EVENT_PATCH: return decide_patch(st, req, resp);
 	case CORE_OP_ORG_CREATE:
+	case CORE_OP_ORG_PATCH:
 	case CORE_OP_LOCATION_CREATE:
 	case CORE_OP_INSTRUCTOR_CREATE:
 	case CORE_OP_CUSTOMER_UPSERT:
@@ -432,7 +438,8 @@ static bool op_mutates(enum core_op op)
 	       op == CORE_OP_ORG_CREATE || op == CORE_OP_LOCATION_CREATE ||
 	       op == CORE_OP_INSTRUCTOR_CREATE ||
 	       op == CORE_OP_CUSTOMER_UPSERT || op == CORE_OP_SERIES_CREATE ||
-	       op == CORE_OP_GENERATE || op == CORE_OP_ARCHIVE;
+	       op == CORE_OP_GENERATE || op == CORE_OP_ARCHIVE ||
+	       op == CORE_OP_ORG_PATCH;
 }
 
 enum core_code core__state_decide_nokey(core_state *st,

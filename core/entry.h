@@ -38,6 +38,10 @@
  *   PAYMENT           a payment outcome recorded; code CORE_OK applied, else
  *                     flagged (CORE_NOT_PENDING, CORE_PAYMENT_MISMATCH)
  *   NOTIFY            outbox: a notification to deliver
+ *   ORG_SETTINGS      an org's settings as they are now (all of them): at
+ *                     its creation when the request gave some, and on each
+ *                     patch. In snapshots after the orgs, for the orgs
+ *                     whose settings are not the defaults.
  *   IDEM              an idempotency key and its first answer (nothing for
  *                     reporting)
  *   ARCHIVE           events that ended at or before `before` (with their
@@ -87,6 +91,7 @@ enum core_rec_type {
 	CORE_REC_BOOKING_RESTORE,
 	CORE_REC_ARCHIVE,
 	CORE_REC_REMIND,
+	CORE_REC_ORG_SETTINGS = 21,
 	CORE_REC_TYPE_COUNT
 };
 
@@ -168,6 +173,10 @@ struct core_rec {
 		struct {
 			core_time before;
 		} archive;
+		struct {
+			uint64_t org_id;
+			struct core_org_settings s;
+		} org_settings;
 		struct {
 			uint64_t event_id;
 			uint16_t hours; /* the lead: 1..CORE_REMIND_HOURS_MAX */

@@ -4,11 +4,14 @@
  * series' time zone with its offset at an instant, the customer's email
  * and name (core_names_get in core.h). A read under the catalogue lock,
  * which catalogue writes hold while they decide and apply: never on a
- * shard thread, never in a decision.
+ * shard thread, never in a decision. Also an org's settings
+ * (core_org_settings_get, core_org_cutoff_ms), for the routes that show
+ * them and the payments that refund by the cut-off.
  */
 #include "runtime.h"
 #include "tz.h"
 
+#include <errno.h>
 #include <string.h>
 
 void core_names_get(core *c, uint64_t org_id, uint64_t series_id,
@@ -47,4 +50,23 @@ void core_names_get(core *c, uint64_t org_id, uint64_t series_id,
 	}
 	pthread_mutex_unlock(&c->cat_lock);
 	ASSERT(out->org_name[CORE_NAME_SIZE_MAX - 1] == '\0');
+}
+
+int core_org_settings_get(core *c, uint64_t org_id,
+			  struct core_org_settings *out)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->cat_lock);
+	if (!catalog_has(c->cat, CORE_OP_ORG_CREATE, org_id))
+		rc = -ENOENT;
+	catalog_org_settings(c->cat, org_id, out);
+	pthread_mutex_unlock(&c->cat_lock);
+	return rc;
+}
+
+core_time core_org_cutoff_ms(core *c, uint64_t org_id)
+{
+	/* atomic loads of a published org's slot: no lock */
+	return catalog_cutoff_ms(c->cat, org_id);
 }

@@ -67,6 +67,7 @@ const char *core_op_name(enum core_op op)
 		[CORE_OP_GENERATE] = "generate",
 		[CORE_OP_ARCHIVE] = "archive",
 		[CORE_OP_REMIND] = "remind",
+		[CORE_OP_ORG_PATCH] = "org_patch",
 	};
 	return (unsigned)op < CORE_OP_COUNT && names[op] ? names[op] : "other";
 }
@@ -131,6 +132,7 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
 		[CORE_REC_ARCHIVE] = "archive",
 		[CORE_REC_REMIND] = "remind",
+		[CORE_REC_ORG_SETTINGS] = "org_settings",
 	};
 	return name_of(names, COUNT_OF(names), type);
 }

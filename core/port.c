@@ -23,7 +23,8 @@ unsigned core_shard_of_event(const core *c, uint64_t event_id)
 
 static bool op_catalogue(enum core_op op)
 {
-	return op >= CORE_OP_ORG_CREATE && op <= CORE_OP_ARCHIVE;
+	return (op >= CORE_OP_ORG_CREATE && op <= CORE_OP_ARCHIVE) ||
+	       op == CORE_OP_ORG_PATCH;
 }
 
 static void to_shard(core *c, struct slot *s, unsigned shard)

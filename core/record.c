@@ -27,6 +27,7 @@ _Static_assert(CORE_REC_IDEM == 13, "rec type");
 _Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
 _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
 _Static_assert(CORE_REC_REMIND == 16, "rec type");
+_Static_assert(CORE_REC_ORG_SETTINGS == 21, "rec type");
 /* and so are the notification kinds */
 _Static_assert(CORE_NOTIFY_REMINDER == 5, "notify kind");
 _Static_assert(CORE_NOTIFY_PENDING_PAYMENT == 7, "notify kind");
@@ -122,6 +123,10 @@ static const struct field archive_fields[] = {
 static const struct field remind_fields[] = {
 	R_INT(remind.event_id), R_INT(remind.hours), R_INT(remind.next_seq),
 };
+static const struct field org_settings_fields[] = {
+	R_INT(org_settings.org_id), R_INT(org_settings.s.cancel_cutoff_hours),
+	R_INT(org_settings.s.hold_minutes), R_INT(org_settings.s.horizon_days),
+};
 #undef R_INT
 #undef R_STR
 
@@ -167,6 +172,7 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
 	[CORE_REC_REMIND] = LAYOUT(remind_fields),
+	[CORE_REC_ORG_SETTINGS] = LAYOUT(org_settings_fields),
 };
 /* clang-format on */
 
@@ -274,6 +280,7 @@ void rec_encode(struct wbuf *w, const struct core_rec *r)
 
 	ASSERT(w->size <= w->capacity);
 	ASSERT(r->type > 0 && r->type < CORE_REC_TYPE_COUNT);
+	ASSERT(layouts[r->type].count > 0);
 	o[0] = r->type;
 	o[1] = REC_VERSION;
 	o += REC_HEADER_SIZE; /* body size: below */
@@ -407,8 +414,9 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos,
 	const uint8_t *b = take(&h, body);
 	struct rbuf r = { .p = b, .size = body };
 
+	/* a number without a layout (one not in use) is unknown too */
 	if (!b || version != REC_VERSION || type == 0 ||
-	    type >= CORE_REC_TYPE_COUNT)
+	    type >= CORE_REC_TYPE_COUNT || layouts[type].count == 0)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->type = type;

@@ -387,13 +387,13 @@ void repl__custset_add(struct custset *cs, const char *id)
 	}
 }
 
-/* Rows a part wrote (series marks not counted; customers implied by
+/* Rows a part wrote (series marks and org settings not counted; customers implied by
  * bookings as inserted, when new). */
 uint64_t repl__part_rows(const struct part *p)
 {
 	uint64_t n = p->customers;
 	for (int s = 0; s < ST_COUNT; s++)
-		if (s != ST_GEN && s != ST_NEWCUST)
+		if (s != ST_GEN && s != ST_ORGSET && s != ST_NEWCUST)
 			n += p->rows[s];
 	return n;
 }

@@ -113,14 +113,32 @@ static struct col customer_of(struct batch *b, uint64_t booking_id)
 	return COL_IF(k && k->kind != BK_SET, COL_STR(k->customer));
 }
 
-/* ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES, SERIES_GENERATED: a row of
- * stream 0 each (the sink keeps the last per id: seq). */
+/* ORG, LOCATION, INSTRUCTOR, CUSTOMER, SERIES, SERIES_GENERATED,
+ * ORG_SETTINGS: a row of stream 0 each (the sink keeps the last per id:
+ * seq). */
 static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 {
 	struct part *p = &b->part[0];
 
-	ASSERT(c->type >= CORE_REC_ORG && c->type <= CORE_REC_SERIES_GENERATED);
+	ASSERT((c->type >= CORE_REC_ORG &&
+		c->type <= CORE_REC_SERIES_GENERATED) ||
+	       c->type == CORE_REC_ORG_SETTINGS);
 	switch (c->type) {
+	case CORE_REC_ORG_SETTINGS: {
+		const struct core_org_settings *s = &c->u.org_settings.s;
+
+		if (s->cancel_cutoff_hours > CORE_CUTOFF_HOURS_MAX ||
+		    s->hold_minutes > CORE_HOLD_MINUTES_MAX)
+			return -EUCLEAN;
+		/* 0: the server's own (NULL) */
+		ROW(p, ST_ORGSET, COL_U64(b->seq),
+		    COL_U64(c->u.org_settings.org_id),
+		    COL_U64(s->cancel_cutoff_hours),
+		    COL_IF(s->hold_minutes != 0, COL_U64(s->hold_minutes)),
+		    COL_IF(s->horizon_days != 0, COL_U64(s->horizon_days)),
+		    COL_I64(at));
+		return 0;
+	}
 	case CORE_REC_ORG:
 	case CORE_REC_LOCATION:
 	case CORE_REC_INSTRUCTOR:
@@ -398,6 +416,7 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	case CORE_REC_CUSTOMER:
 	case CORE_REC_SERIES:
 	case CORE_REC_SERIES_GENERATED:
+	case CORE_REC_ORG_SETTINGS:
 		/* the catalogue: stream 0, unless it has it */
 		rc = repl__part_for(b, 0, lsn) ? fold_catalogue(b, c, at) : 0;
 		break;

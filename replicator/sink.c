@@ -44,6 +44,7 @@ static const char *const stage_copy[ST_COUNT] = {
 	[ST_CUSTOMER] = "COPY s_customer FROM STDIN",
 	[ST_SERIES] = "COPY s_series FROM STDIN",
 	[ST_GEN] = "COPY s_gen FROM STDIN",
+	[ST_ORGSET] = "COPY s_orgset FROM STDIN",
 	[ST_EVENT] =
 		"COPY s_event (id, start_at, created, series_id, org_id, "
 		"location_id, instructor_id, duration_min, capacity0, "
@@ -85,6 +86,8 @@ const char repl__sql_stage[] =
 	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_gen (seq int, series_id bigint,"
 	" through date, at bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_orgset (seq int, id bigint,"
+	" cutoff int, hold int, horizon int, at bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_event (id bigint, start_at bigint,"
 	" created bool, series_id bigint, org_id bigint, location_id bigint,"
 	" instructor_id bigint, duration_min bigint, capacity0 bigint,"
@@ -154,7 +157,15 @@ static const char sql_catalog[] =
 									      " updated_at = greatest(t.updated_at, " TS(
 										      "g.at") ")"
 											      " FROM (SELECT DISTINCT ON (series_id) series_id, through, at FROM s_gen"
-											      " ORDER BY series_id, seq DESC) g WHERE t.id = g.series_id;";
+											      " ORDER BY series_id, seq DESC) g WHERE t.id = g.series_id;"
+											      /* org settings after the orgs (an org and its settings may come in
+	 * one batch): the last of each org's */
+											      "UPDATE organizations t SET cancel_cutoff_hours = o.cutoff,"
+											      " hold_minutes = o.hold, generation_horizon_days = o.horizon,"
+											      " updated_at = greatest(t.updated_at, " TS(
+												      "o.at") ")"
+													      " FROM (SELECT DISTINCT ON (id) id, cutoff, hold, horizon, at"
+													      " FROM s_orgset ORDER BY id, seq DESC) o WHERE t.id = o.id;";
 
 /* Events this batch touches but did not create: their start_at (the
  * partition key) from PostgreSQL, for the cache. */
@@ -595,8 +606,9 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 		if (p->rows[s])
 			rc = repl__pg_copy(c, stage_copy[s], &p->st[s], err,
 					   es);
-	if (!rc && (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] ||
-		    p->rows[ST_SERIES] || p->rows[ST_GEN]))
+	if (!rc &&
+	    (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] || p->rows[ST_SERIES] ||
+	     p->rows[ST_GEN] || p->rows[ST_ORGSET]))
 		rc = repl__pg_run(c, "catalogue", sql_catalog, 0, NULL,
 				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->misses)
@@ -725,8 +737,9 @@ int repl__apply_batch(repl *r, struct batch *b, uint64_t to, bool move)
 		for (uint32_t m = b->month_lo; m <= b->month_hi; m++)
 			r->months[m / 8] |= (uint8_t)(1u << (m % 8));
 	}
-	if (n > 1 && (p0->rows[ST_CAT] || p0->rows[ST_CUSTOMER] ||
-		      p0->rows[ST_SERIES] || p0->rows[ST_GEN])) {
+	if (n > 1 &&
+	    (p0->rows[ST_CAT] || p0->rows[ST_CUSTOMER] || p0->rows[ST_SERIES] ||
+	     p0->rows[ST_GEN] || p0->rows[ST_ORGSET])) {
 		rc = run_parts(r, b, 0, 1, to, move);
 		return rc ? rc : run_parts(r, b, 1, n, to, move);
 	}
