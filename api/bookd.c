@@ -35,6 +35,7 @@
 #include "notify.h"
 #include "repl.h"
 #include "secrets.h"
+#include "seed_import.h"
 #include "svc.h"
 
 #include <errno.h>
@@ -1221,7 +1222,8 @@ int main(int argc, char **argv)
 	struct repl_glue glue = { 0 };
 	int repl_fd = -1, notify_fd = -1;
 	notify *notifier = NULL;
-	unsigned notify_port = 0;
+	unsigned notify_port = 0, import_port = 0;
+	struct import_server *importer = NULL;
 	core_port *port;
 	core_time last_generate, last_remind = 0;
 	int rc;
@@ -1265,6 +1267,12 @@ int main(int argc, char **argv)
 	nc.repl_refresh = glue_refresh;
 	nc.notify_status = glue_notify;
 	nc.notify_ctx = &notifier;
+	importer = import_server_new();
+	if (!importer) {
+		perror("bookd: import");
+		return 1;
+	}
+	nc.import = importer;
 	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
 		     sizeof(nc.auth.service_key)) ||
 	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,
@@ -1339,6 +1347,7 @@ int main(int argc, char **argv)
 	cfg.core.port_count = 1 + net_port_count(&nc);
 	if (notify_fd >= 0) /* the sender's reads: the last port */
 		notify_port = cfg.core.port_count++;
+	import_port = cfg.core.port_count++; /* POST /v1/admin/import's */
 	if (!o.shard_threads) { /* the network threads' ports host them */
 		cfg.core.host_first = nc.first_port;
 		cfg.core.host_count = o.threads;
@@ -1392,6 +1401,7 @@ int main(int argc, char **argv)
 		net_free(srv);
 		return 1;
 	}
+	import_server_attach(importer, n, import_port);
 	if (o.database_url) {
 		struct repl_config rc_cfg;
 		repl_config_default(&rc_cfg);
@@ -1511,6 +1521,7 @@ int main(int argc, char **argv)
 		svc_watchdog();
 	}
 	net_stop(srv, 5000);
+	import_server_free(importer); /* waits for an import running */
 	notify_stop(notifier);
 	notifier = NULL;
 	repl_stop(glue.r);

@@ -64,6 +64,7 @@
 #include "fields.h"
 #include "hex.h"
 #include "ops.h"
+#include "seed_import.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -967,6 +968,67 @@ static int do_admin_refresh(struct call *k, struct op_in *in)
 	return answer(k, 202, "{\"refresh\":\"requested\"}", 23);
 }
 
+/* POST /v1/admin/import: {"dir": absolute path on bookd's machine,
+ * "dry_run", "accept_past_conflicts"}; the import runs on its own thread
+ * (api/seed_import.h), GET /v1/admin/import follows it. */
+static int do_admin_import(struct call *k, struct op_in *in)
+{
+	static const char *const allowed[] = { "dir", "dry_run",
+					       "accept_past_conflicts", NULL };
+	struct import_server *is = srv_import(srv_conn_srv(k->c));
+	struct import_opts o = { .now = k->now };
+	char dir[4096], msg[300] = "";
+	struct jr r;
+	int rc;
+
+	(void)in; /* the body's fields, read here */
+	if (!is)
+		return answer_error(k, 503, "unavailable",
+				    "imports are not available here");
+	rc = body_open(k, &r, allowed);
+	if (!rc)
+		rc = jr_str(&r, "dir", true, dir, sizeof(dir), NULL);
+	if (!rc && dir[0] != '/')
+		rc = jr_fail(&r, "field 'dir' must be an absolute path");
+	if (!rc) {
+		json_t *v = json_object_get(r.root, "dry_run");
+		json_t *a = json_object_get(r.root, "accept_past_conflicts");
+		if ((v && !json_is_boolean(v)) || (a && !json_is_boolean(a)))
+			rc = jr_fail(&r,
+				     "fields 'dry_run' and "
+				     "'accept_past_conflicts' are booleans");
+		o.dry_run = v && json_is_true(v);
+		o.accept_past = a && json_is_true(a);
+	}
+	if (body_done(k, &r, rc))
+		return 0;
+	rc = import_server_start(is, dir, &o, msg, sizeof(msg));
+	if (rc == -EBUSY)
+		return answer_error(k, 409, "import_running", msg);
+	if (rc)
+		return answer_error(k, 422, "import_unreadable", msg);
+	return ANSWER_LIT(k, 202, "{\"state\":\"running\"}");
+}
+
+static int do_admin_import_status(struct call *k, struct op_in *in)
+{
+	struct import_server *is = srv_import(srv_conn_srv(k->c));
+	struct buf out = { .max = HTTP_OUT_BODY_MAX };
+	int rc;
+
+	(void)in; /* no fields */
+	if (!is)
+		return answer_error(k, 503, "unavailable",
+				    "imports are not available here");
+	import_server_status(is, &out);
+	if (out.broken)
+		rc = answer_error(k, 500, "internal", "report too large");
+	else
+		rc = answer(k, 200, (const char *)out.data, out.size);
+	buf_free(&out);
+	return rc;
+}
+
 /* The server's status as write makes it (http_status.c: the status's
  * JSON, the metrics' text). */
 static int answer_status(struct call *k,
@@ -1033,6 +1095,8 @@ static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
 	[OP_ARCHIVE] = do_archive,
 	[OP_STATUS] = do_admin_status,
 	[OP_REFRESH] = do_admin_refresh,
+	[OP_IMPORT] = do_admin_import,
+	[OP_IMPORT_STATUS] = do_admin_import_status,
 	[OP_STRIPE_WEBHOOK] = do_stripe,
 	[OP_HEALTH] = do_simple,
 	[OP_READY] = do_simple,

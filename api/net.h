@@ -65,6 +65,9 @@ struct net_config {
 	 * NULL: not running. */
 	void (*notify_status)(void *ctx, struct notify_status *out);
 	void *notify_ctx;
+	/* The import thread (api/seed_import.h; bookd.c owns it); NULL: the
+	 * import routes answer 503. */
+	struct import_server *import;
 };
 
 void net_config_default(struct net_config *cfg);

@@ -365,6 +365,8 @@ int srv_refresh_views(struct srv *s)
 				   : -ENOTSUP;
 }
 
+struct import_server *srv_import(struct srv *s) { return s->cfg.import; }
+
 void srv_count_response(struct srv_conn *sc, int status)
 {
 	struct conn *c = (struct conn *)sc;

@@ -227,6 +227,20 @@ static const struct op_def ops[OP_COUNT] = {
 		OP_LIMIT_CALLER, CORE_OP_NONE, false,
 		NO_ANSWER,
 	},
+	[OP_IMPORT] = {
+		OP_IMPORT, "import", OP_POST,
+		"/v1/admin/import",
+		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_NONE, false,
+		NO_ANSWER,
+	},
+	[OP_IMPORT_STATUS] = {
+		OP_IMPORT_STATUS, "import.status", OP_GET,
+		"/v1/admin/import",
+		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_NONE, false,
+		NO_ANSWER,
+	},
 	[OP_STRIPE_WEBHOOK] = {
 		OP_STRIPE_WEBHOOK, "stripe.webhook", OP_POST,
 		"/v1/webhooks/stripe",

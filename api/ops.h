@@ -65,6 +65,8 @@ enum op_id {
 	OP_HEALTH,
 	OP_READY,
 	OP_METRICS,
+	OP_IMPORT, /* POST /v1/admin/import: starts (api/seed_import.h) */
+	OP_IMPORT_STATUS, /* GET /v1/admin/import: its state and report */
 	OP_COUNT
 };
 

@@ -198,6 +198,8 @@ void srv_status_get(struct srv *s, struct srv_status *out);
 /* Asks the replicator to refresh the reporting views now: 0, or -ENOTSUP
  * in embedded mode. */
 int srv_refresh_views(struct srv *s);
+/* The import thread (net_config.import), or NULL. */
+struct import_server *srv_import(struct srv *s);
 core_time srv_now(void); /* CLOCK_REALTIME, ms */
 
 #endif

@@ -321,7 +321,8 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 		if (r->type == CORE_REC_EVENT_CREATE)
 			events++;
 		else if (r->type == CORE_REC_BOOKING_NEW ||
-			 r->type == CORE_REC_BOOKING_RESTORE)
+			 r->type == CORE_REC_BOOKING_RESTORE ||
+			 r->type == CORE_REC_BOOKING_IMPORT)
 			bookings++;
 		if ((r->type == CORE_REC_BOOKING_NEW ||
 		     r->type == CORE_REC_BOOKING_SET ||
@@ -462,8 +463,9 @@ static bool status_valid(uint8_t s)
 }
 
 /* BOOKING_NEW: a new booking in an active status. BOOKING_RESTORE (from a
- * snapshot): a booking as it was, in any status, bookings of an event in
- * sequence order (so waitlisted ones rejoin in FIFO order). */
+ * snapshot) and BOOKING_IMPORT (imported data): a booking as it was, in
+ * any status but a hold (an import never has one), bookings of an event
+ * in sequence order (so waitlisted ones rejoin in FIFO order). */
 static int apply_booking_new(core_state *st, const struct core_rec *r)
 {
 	uint64_t id = r->u.booking.booking_id;
@@ -482,6 +484,8 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 	if (!e || (id & CORE_BOOKING_SEQ_MAX) != e->booking_seq + 1 ||
 	    !status_valid(status) ||
 	    (r->type == CORE_REC_BOOKING_NEW && !live) ||
+	    (r->type == CORE_REC_BOOKING_IMPORT &&
+	     status == CORE_BOOKING_PENDING_PAYMENT) ||
 	    (live && !move_fits(e, CORE_BOOKING_NONE, status)))
 		return -EINVAL;
 	eslot = (uint32_t)(e - st->events);
@@ -656,7 +660,8 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 	case CORE_REC_EVENT_CREATE: return apply_event_create(st, r);
 	case CORE_REC_EVENT_PATCH: return apply_patch(st, r);
 	case CORE_REC_BOOKING_NEW:
-	case CORE_REC_BOOKING_RESTORE: return apply_booking_new(st, r);
+	case CORE_REC_BOOKING_RESTORE:
+	case CORE_REC_BOOKING_IMPORT: return apply_booking_new(st, r);
 	case CORE_REC_BOOKING_SET: return apply_booking_set(st, r);
 	case CORE_REC_PAYMENT: /* facts for the replicator and the notifier */
 		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;

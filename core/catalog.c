@@ -16,6 +16,7 @@
  * generation again continues where it stopped and never duplicates.
  */
 #include "catalog.h"
+#include "import.h"
 #include "tz.h"
 
 #include <errno.h>
@@ -50,7 +51,8 @@ struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
 	cat->customers = zalloc(count_max, sizeof(*cat->customers));
 	if (!cat->orgs || !cat->org_settings || !cat->locations ||
 	    !cat->instructors || !cat->series || !cat->customers ||
-	    map_init(&cat->customer_by_hash, 64) != 0) {
+	    map_init(&cat->customer_by_hash, 64) != 0 ||
+	    map_init(&cat->legacy_by_hash, 64) != 0) {
 		catalog_free(cat);
 		return NULL;
 	}
@@ -69,7 +71,9 @@ void catalog_free(struct catalog *cat)
 	free(cat->instructors);
 	free(cat->series);
 	free(cat->customers);
+	free(cat->legacy);
 	map_free(&cat->customer_by_hash);
+	map_free(&cat->legacy_by_hash);
 	free(cat);
 }
 
@@ -339,6 +343,12 @@ static enum core_code series_check(const struct catalog *cat,
 	if (!name_ok(s->timezone, sizeof(s->timezone)) || !zone_ok(s->timezone))
 		return CORE_INVALID;
 	return CORE_OK;
+}
+
+enum core_code catalog_series_check(const struct catalog *cat,
+				    const struct core_series_spec *s)
+{
+	return series_check(cat, s);
 }
 
 enum core_code catalog_decide(const struct catalog *cat,
@@ -647,6 +657,82 @@ enum core_code catalog_generate(struct catalog *cat, uint64_t series_id,
 	return CORE_OK;
 }
 
+/* ---- legacy ids (imports) ---- */
+
+uint64_t catalog_legacy_hash(uint8_t kind, const char *id)
+{
+	char key[CORE_LEGACY_ID_SIZE_MAX + 2];
+	size_t n = strnlen(id, CORE_LEGACY_ID_SIZE_MAX + 1);
+
+	key[0] = (char)kind;
+	memcpy(key + 1, id, n);
+	return hash_bytes(key, n + 1);
+}
+
+int catalog_legacy_find(const struct catalog *cat, uint8_t kind, const char *id,
+			const struct cat_legacy **out)
+{
+	uint32_t slot =
+		map_get(&cat->legacy_by_hash, catalog_legacy_hash(kind, id));
+	const struct cat_legacy *l;
+
+	if (!slot)
+		return -ENOENT;
+	ASSERT(slot <= cat->legacy_count);
+	l = &cat->legacy[slot - 1];
+	if (l->kind != kind || strcmp(l->id, id) != 0)
+		return -EEXIST;
+	*out = l;
+	return 0;
+}
+
+int catalog_legacy_reserve(struct catalog *cat, uint32_t n)
+{
+	uint64_t need = (uint64_t)cat->legacy_count + n;
+
+	if (need > cat->legacy_cap) {
+		uint64_t cap = cat->legacy_cap ? cat->legacy_cap : 1024;
+		void *p;
+		while (cap < need)
+			cap *= 2;
+		if (cap > UINT32_MAX / 2)
+			return -ENOMEM;
+		p = realloc(cat->legacy, cap * sizeof(*cat->legacy));
+		if (!p)
+			return -ENOMEM;
+		cat->legacy = p;
+		cat->legacy_cap = (uint32_t)cap;
+	}
+	return map_reserve(&cat->legacy_by_hash, n) ? -ENOMEM : 0;
+}
+
+/* LEGACY: a new (kind, id); the import checked it was not there. */
+static int legacy_apply(struct catalog *cat, const struct core_rec *r)
+{
+	const struct cat_legacy *old;
+	struct cat_legacy *l;
+
+	if (r->u.legacy.kind == 0 ||
+	    r->u.legacy.kind >= CORE_LEGACY_KIND_COUNT ||
+	    r->u.legacy.id[0] == '\0' ||
+	    catalog_legacy_find(cat, r->u.legacy.kind, r->u.legacy.id, &old) !=
+		    -ENOENT)
+		return -EINVAL;
+	if (catalog_legacy_reserve(cat, 1) != 0)
+		return -ENOMEM;
+	if (map_put(&cat->legacy_by_hash,
+		    catalog_legacy_hash(r->u.legacy.kind, r->u.legacy.id),
+		    cat->legacy_count + 1) != 0)
+		return -ENOMEM;
+	l = &cat->legacy[cat->legacy_count++];
+	memset(l, 0, sizeof(*l));
+	l->kind = r->u.legacy.kind;
+	l->bookd_id = r->u.legacy.bookd_id;
+	memcpy(l->id, r->u.legacy.id, sizeof(l->id));
+	memcpy(l->detail, r->u.legacy.detail, sizeof(l->detail));
+	return 0;
+}
+
 /* ---- applying records ---- */
 
 static int named_apply(struct cat_named *arr, uint32_t *count,
@@ -725,6 +811,7 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 		if (r->u.event.id >= cat->next_event_id)
 			cat->next_event_id = r->u.event.id + 1;
 		return 0;
+	case CORE_REC_LEGACY: return legacy_apply(cat, r);
 	default: return 0; /* not the catalogue's */
 	}
 }
@@ -787,5 +874,15 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 				cat->series[i].generated_through;
 			fn(ctx, &r);
 		}
+	}
+	for (uint32_t i = 0; i < cat->legacy_count; i++) {
+		const struct cat_legacy *l = &cat->legacy[i];
+		memset(&r, 0, sizeof(r));
+		r.type = CORE_REC_LEGACY;
+		r.u.legacy.kind = l->kind;
+		r.u.legacy.bookd_id = l->bookd_id;
+		memcpy(r.u.legacy.id, l->id, sizeof(r.u.legacy.id));
+		memcpy(r.u.legacy.detail, l->detail, sizeof(r.u.legacy.detail));
+		fn(ctx, &r);
 	}
 }

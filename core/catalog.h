@@ -37,9 +37,20 @@ struct cat_customer {
 struct cat_org_settings {
 	uint16_t cancel_cutoff_hours, hold_minutes, horizon_days;
 };
+/* An imported row's old id and the bookd id it became (LEGACY records,
+ * core/import.h): kept so that an import run again skips what it wrote. */
+struct cat_legacy {
+	uint64_t bookd_id;
+	uint8_t kind;
+	char id[CORE_LEGACY_ID_SIZE_MAX + 1];
+	char detail[CORE_LEGACY_DETAIL_SIZE];
+};
 struct catalog {
 	struct cat_named *orgs, *locations, *instructors;
 	struct cat_org_settings *org_settings; /* by org id - 1 */
+	struct cat_legacy *legacy; /* legacy_count of legacy_cap, in order */
+	uint32_t legacy_count, legacy_cap;
+	struct map legacy_by_hash; /* catalog_legacy_hash -> index + 1 */
 	struct cat_series *series;
 	struct cat_customer *customers;
 	uint32_t org_count, location_count, instructor_count, series_count,
@@ -55,6 +66,9 @@ struct catalog *catalog_new(uint32_t count_max, uint32_t horizon_days,
 void catalog_free(struct catalog *cat);
 const struct cat_series *catalog_series(const struct catalog *cat, uint64_t id);
 bool catalog_has(const struct catalog *cat, enum core_op kind, uint64_t id);
+/* A series as SERIES_CREATE checks it: CORE_OK, or why not. */
+enum core_code catalog_series_check(const struct catalog *cat,
+				    const struct core_series_spec *s);
 /* Decide a catalogue op into w (records only; the state is not changed). */
 enum core_code catalog_decide(const struct catalog *cat,
 			      const struct core_req *req,
@@ -90,6 +104,14 @@ core_time catalog_hold_ms(const struct catalog *cat, uint64_t org_id,
 			  core_time hold_ms);
 /* The event's title: its series' (or ""). */
 void core__event_title(const struct catalog *cat, struct core_event_view *v);
+/* Legacy ids: the key of (kind, id); the entry of it: 0 and *out, -ENOENT
+ * when absent, -EEXIST when another id has its hash (never stored). */
+uint64_t catalog_legacy_hash(uint8_t kind, const char *id);
+int catalog_legacy_find(const struct catalog *cat, uint8_t kind, const char *id,
+			const struct cat_legacy **out);
+/* Room for n more legacy ids (0 or -ENOMEM), so that applying them
+ * cannot fail. */
+int catalog_legacy_reserve(struct catalog *cat, uint32_t n);
 /* A platform's customer id: 1-64 of A-Za-z0-9._:@- */
 bool core__customer_id_ok(const char *id);
 

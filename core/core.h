@@ -48,6 +48,8 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_CUTOFF_HOURS_DEFAULT 12   /* an org's cancellation cut-off */
 #define CORE_CUTOFF_HOURS_MAX 720
 #define CORE_HOLD_MINUTES_MAX 1440 /* an org's hold time: 1..1440 minutes */
+#define CORE_LEGACY_ID_SIZE_MAX 64 /* an imported row's old id, bytes */
+#define CORE_LEGACY_DETAIL_SIZE 24 /* its old status, NUL included */
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {

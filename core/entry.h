@@ -57,6 +57,19 @@
  *                     booking sequence next_seq on (an event with more
  *                     confirmed bookings than one entry holds). In snapshots
  *                     after the event's records.
+ *   BOOKING_IMPORT    a booking of the data imported from the seed's
+ *                     tables (bookctl import seed, api/import.c), as it
+ *                     was: any status, `at` its original created_at, with
+ *                     its last change (updated_at) and, for one that was
+ *                     on the waitlist, when it joined and when it was
+ *                     promoted (0: never). Applied like BOOKING_RESTORE
+ *                     (the event's bookings in sequence order, waitlisted
+ *                     ones in FIFO order); never decided again.
+ *   LEGACY            an imported row's old id (kind, the seed's uuid) and
+ *                     the bookd id it became (0 for a customer: its id is
+ *                     kept), with the old status when it was not bookd's
+ *                     (detail: "attended", "no_show", ...). Catalogue
+ *                     state (core/import.h) and the table bookd.legacy_ids.
  *
  * A snapshot file (wal_snapshot_load) is a u64 magic and then entries, each
  * preceded by its u32 size: walk it with core_snapshot_next, then each entry
@@ -92,6 +105,8 @@ enum core_rec_type {
 	CORE_REC_ARCHIVE,
 	CORE_REC_REMIND,
 	CORE_REC_ORG_SETTINGS = 21,
+	CORE_REC_BOOKING_IMPORT = 23,
+	CORE_REC_LEGACY = 24,
 	CORE_REC_TYPE_COUNT
 };
 
@@ -148,12 +163,15 @@ struct core_rec {
 			uint32_t capacity;
 			uint8_t status; /* enum core_event_status */
 		} patch;
-		struct { /* BOOKING_NEW, BOOKING_SET, BOOKING_RESTORE */
+		struct { /* BOOKING_NEW, _SET, _RESTORE, _IMPORT */
 			uint64_t booking_id; /* event id = booking_id >> 24 */
 			uint8_t status;	     /* enum core_booking_status */
 			core_time hold_expires_at; /* 0: no hold */
-			/* NEW and RESTORE only ("" for SET) */
+			/* NEW, RESTORE, IMPORT ("" for SET) */
 			char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
+			/* IMPORT only: last change, waitlist joined and
+			 * promoted (0: none) */
+			core_time updated_at, joined_at, promoted_at;
 		} booking;
 		struct {
 			uint64_t booking_id, amount_cents;
@@ -177,6 +195,12 @@ struct core_rec {
 			uint64_t org_id;
 			struct core_org_settings s;
 		} org_settings;
+		struct {
+			uint8_t kind; /* enum core_legacy_kind (import.h) */
+			uint64_t bookd_id; /* 0 for a customer */
+			char id[CORE_LEGACY_ID_SIZE_MAX + 1];
+			char detail[CORE_LEGACY_DETAIL_SIZE];
+		} legacy;
 		struct {
 			uint64_t event_id;
 			uint16_t hours; /* the lead: 1..CORE_REMIND_HOURS_MAX */

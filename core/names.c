@@ -133,6 +133,8 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_ARCHIVE] = "archive",
 		[CORE_REC_REMIND] = "remind",
 		[CORE_REC_ORG_SETTINGS] = "org_settings",
+		[CORE_REC_BOOKING_IMPORT] = "booking_import",
+		[CORE_REC_LEGACY] = "legacy",
 	};
 	return name_of(names, COUNT_OF(names), type);
 }

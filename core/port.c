@@ -414,6 +414,20 @@ static int cat_apply(core_port *p, const uint8_t *entry, size_t size)
 	return (int)archived;
 }
 
+/* A catalogue entry built elsewhere (core/import.c), checked to fit:
+ * room made in every shard, logged, applied. With cat_lock held. */
+int core__cat_write(core_port *p, const uint8_t *entry, size_t size,
+		    uint64_t *lsn)
+{
+	int rc = cat_prepare(p, entry, size);
+
+	if (rc == 0)
+		rc = log_entry(p->c, p->c->shard_count, entry, size, lsn);
+	if (rc == 0)
+		cat_apply(p, entry, size);
+	return rc;
+}
+
 /* Would the events [next id, next id + count) pass a shard's ceiling?
  * Ids go to shards by hash: counted per shard, as they will land. With
  * cat_lock held: only catalogue operations add events. */

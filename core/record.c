@@ -28,6 +28,8 @@ _Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
 _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
 _Static_assert(CORE_REC_REMIND == 16, "rec type");
 _Static_assert(CORE_REC_ORG_SETTINGS == 21, "rec type");
+_Static_assert(CORE_REC_BOOKING_IMPORT == 23, "rec type");
+_Static_assert(CORE_REC_LEGACY == 24, "rec type");
 /* and so are the notification kinds */
 _Static_assert(CORE_NOTIFY_REMINDER == 5, "notify kind");
 _Static_assert(CORE_NOTIFY_PENDING_PAYMENT == 7, "notify kind");
@@ -101,6 +103,16 @@ static const struct field booking_fields[] = {
 	R_INT(booking.booking_id), R_INT(booking.status),
 	R_INT(booking.hold_expires_at), R_STR(booking.customer_id),
 };
+/* BOOKING_IMPORT: a booking as it was in the imported data. */
+static const struct field import_fields[] = {
+	R_INT(booking.booking_id), R_INT(booking.status),
+	R_STR(booking.customer_id), R_INT(booking.updated_at),
+	R_INT(booking.joined_at), R_INT(booking.promoted_at),
+};
+static const struct field legacy_fields[] = {
+	R_INT(legacy.kind), R_INT(legacy.bookd_id), R_STR(legacy.id),
+	R_STR(legacy.detail),
+};
 static const struct field payment_fields[] = {
 	R_INT(payment.booking_id), R_INT(payment.amount_cents),
 	R_INT(payment.payment_ref), R_STR(payment.currency),
@@ -173,6 +185,8 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
 	[CORE_REC_REMIND] = LAYOUT(remind_fields),
 	[CORE_REC_ORG_SETTINGS] = LAYOUT(org_settings_fields),
+	[CORE_REC_BOOKING_IMPORT] = LAYOUT(import_fields),
+	[CORE_REC_LEGACY] = LAYOUT(legacy_fields),
 };
 /* clang-format on */
 
@@ -486,6 +500,7 @@ uint64_t core_rec_event_id(const struct core_rec *r)
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_SET:
 	case CORE_REC_BOOKING_RESTORE:
+	case CORE_REC_BOOKING_IMPORT:
 		return core_booking_event(r->u.booking.booking_id);
 	case CORE_REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);

@@ -105,6 +105,11 @@ static inline int log_entry(core *c, unsigned lane, const void *entry,
 	return c->cfg.log(c->cfg.log_ctx, lane, entry, size, lsn);
 }
 
+/* A catalogue entry that fits (checked by its maker: core/import.c), made
+ * room for in every shard, logged and applied; with cat_lock held
+ * (port.c). 0 and *lsn, or -errno with nothing logged. */
+int core__cat_write(core_port *p, const uint8_t *entry, size_t size,
+		    uint64_t *lsn);
 /* A shard worker's thread (worker.c); arg is its struct shard. */
 void *core__shard_main(void *arg);
 /* Hosted shards (worker.c). Runs a pass over the shards h hosts if its

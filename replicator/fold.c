@@ -19,6 +19,7 @@
  * nothing skipped. The batch's memory and its bounds: batch.c.
  */
 #include "fold.h"
+#include "import.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -181,6 +182,22 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 	return -EUCLEAN;
 }
 
+/* LEGACY: an imported row's old id, a row of stream 0 (bookd.legacy_ids;
+ * a customer keeps its id: the old id is the customer id). */
+static int fold_legacy(struct batch *b, const struct core_rec *c, int64_t at)
+{
+	const char *kind = core_legacy_kind_name(c->u.legacy.kind);
+
+	if (strcmp(kind, "unknown") == 0 || c->u.legacy.id[0] == '\0')
+		return -EUCLEAN;
+	ROW(&b->part[0], ST_LEGACY, COL_STR(kind), COL_STR(c->u.legacy.id),
+	    COL_IF(c->u.legacy.kind != CORE_LEGACY_CUSTOMER,
+		   COL_U64(c->u.legacy.bookd_id)),
+	    COL_IF(c->u.legacy.detail[0], COL_STR(c->u.legacy.detail)),
+	    COL_I64(at));
+	return 0;
+}
+
 /* An event's row changed at `at`: its updated_at is the latest change. */
 static void ev_touch(struct ev *e, int64_t at)
 {
@@ -277,8 +294,10 @@ static int fold_event_patch(struct batch *b, const struct core_rec *c,
 	return 0;
 }
 
-/* BOOKING_NEW, BOOKING_RESTORE (snapshots: the booking as it is): created
- * once per batch; a waitlisted one gets its order of joining. */
+/* BOOKING_NEW, BOOKING_RESTORE (snapshots: the booking as it is),
+ * BOOKING_IMPORT (imported history: a new row with its own times): created
+ * once per batch; a waitlisted one gets its order of joining, an imported
+ * one that left the waitlist its promotion or departure. */
 static int fold_booking_new(struct batch *b, const struct core_rec *c,
 			    uint64_t lsn, int64_t at)
 {
@@ -293,12 +312,24 @@ static int fold_booking_new(struct batch *b, const struct core_rec *c,
 		return 0;
 	if (existed)
 		return -EUCLEAN;
-	k->kind = c->type == CORE_REC_BOOKING_NEW ? BK_NEW : BK_RESTORE;
+	k->kind = c->type == CORE_REC_BOOKING_RESTORE ? BK_RESTORE : BK_NEW;
 	memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
 	k->status = c->u.booking.status;
 	k->hold = c->u.booking.hold_expires_at;
 	k->created_at = at;
-	k->updated_at = c->type == CORE_REC_BOOKING_NEW ? at : b->now_ms;
+	k->updated_at = c->type == CORE_REC_BOOKING_RESTORE ? b->now_ms : at;
+	if (c->type == CORE_REC_BOOKING_IMPORT) {
+		const int64_t promoted = c->u.booking.promoted_at;
+		if (c->u.booking.updated_at > at)
+			k->updated_at = c->u.booking.updated_at;
+		if (k->status != CORE_BOOKING_WAITLISTED &&
+		    c->u.booking.joined_at) { /* joined, then left */
+			k->join_seq = ++b->join_seq;
+			k->exit_status =
+				promoted ? CORE_BOOKING_CONFIRMED : k->status;
+			k->exit_at = promoted ? promoted : k->updated_at;
+		}
+	}
 	if (k->status == CORE_BOOKING_WAITLISTED)
 		k->join_seq = ++b->join_seq;
 	else if (k->kind == BK_RESTORE) { /* left the waitlist, maybe */
@@ -426,7 +457,11 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	case CORE_REC_EVENT_PATCH: rc = fold_event_patch(b, c, lsn, at); break;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
+	case CORE_REC_BOOKING_IMPORT:
 		rc = fold_booking_new(b, c, lsn, at);
+		break;
+	case CORE_REC_LEGACY:
+		rc = repl__part_for(b, 0, lsn) ? fold_legacy(b, c, at) : 0;
 		break;
 	case CORE_REC_BOOKING_SET: rc = fold_booking_set(b, c, lsn, at); break;
 	case CORE_REC_PAYMENT: rc = fold_payment(b, c, lsn, at); break;

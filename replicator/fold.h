@@ -100,6 +100,7 @@ enum stage {
 	ST_PAYMENT,
 	ST_NOTIFY,
 	ST_NEWCUST,
+	ST_LEGACY, /* imported rows' old ids: bookd.legacy_ids */
 	ST_COUNT
 };
 

@@ -58,6 +58,7 @@ static const char *const stage_copy[ST_COUNT] = {
 	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
 	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
 	[ST_NEWCUST] = "COPY s_newcust FROM STDIN",
+	[ST_LEGACY] = "COPY s_legacy FROM STDIN",
 };
 
 /* ---- SQL ------------------------------------------------------------------ */
@@ -108,7 +109,15 @@ const char repl__sql_stage[] =
 	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_notify (id text, kind text,"
 	" booking_id bigint, lsn bigint, at bigint, customer_id text)"
-	" ON COMMIT DELETE ROWS;";
+	" ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS s_legacy (kind text, legacy_id text,"
+	" bookd_id bigint, detail text, at bigint) ON COMMIT DELETE ROWS;";
+
+/* Imported rows' old ids (migration 0016); a repeat does nothing. */
+static const char sql_legacy[] =
+	"INSERT INTO bookd.legacy_ids (kind, legacy_id, bookd_id, detail,"
+	" imported_at) SELECT kind, legacy_id, bookd_id, detail, " TS(
+		"at") " FROM s_legacy ON CONFLICT (kind, legacy_id) DO NOTHING";
 
 static const char sql_catalog[] =
 	"INSERT INTO organizations AS t (id, name, timezone, created_at, updated_at)"
@@ -610,6 +619,9 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 	    (p->rows[ST_CAT] || p->rows[ST_CUSTOMER] || p->rows[ST_SERIES] ||
 	     p->rows[ST_GEN] || p->rows[ST_ORGSET]))
 		rc = repl__pg_run(c, "catalogue", sql_catalog, 0, NULL,
+				  PGRES_COMMAND_OK, NULL, err, es);
+	if (!rc && p->rows[ST_LEGACY])
+		rc = repl__pg_run(c, "legacy ids", sql_legacy, 0, NULL,
 				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->misses)
 		rc = lookup_starts(r, c, err, es);

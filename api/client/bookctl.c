@@ -19,6 +19,7 @@
  */
 #include "bookd_client.h"
 #include "bookd_assert.h"
+#include "bookctl_seed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,12 @@ static const char *usage_text =
 	"  bookings --customer C [--limit N]\n"
 	"  patch --event ID [--capacity N] [--cancel] [--instructor ID]\n"
 	"  status\n"
-	"  import customers FILE | import bookings FILE   (CSV with a header row)\n";
+	"  import customers FILE | import bookings FILE   (CSV with a header row)\n"
+	"  import seed DIR [--dry-run] [--accept-past-conflicts] [--http URL]\n"
+	"         the seed's backup tables (class_instances_backup.csv, ...) with\n"
+	"         their history, by bookd's POST /v1/admin/import (bookd reads\n"
+	"         DIR); --http: bookd's HTTP API (env BOOKD_HTTP_URL, default\n"
+	"         http://127.0.0.1:8080); the report (JSON) on stdout\n";
 
 struct opts {
 	const char *names[CTL_ARG_COUNT_MAX];
@@ -1022,7 +1028,9 @@ static const struct command {
 /* Flags with a value, and flags without (--cancel, --help). */
 static bool takes_value(const char *name)
 {
-	return strcmp(name, "cancel") != 0 && strcmp(name, "help") != 0;
+	return strcmp(name, "cancel") != 0 && strcmp(name, "help") != 0 &&
+	       strcmp(name, "dry-run") != 0 &&
+	       strcmp(name, "accept-past-conflicts") != 0;
 }
 
 int main(int argc, char **argv)
@@ -1088,6 +1096,19 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"bookctl: no key: --key or BOOKD_SERVICE_KEY\n");
 		return EXIT_USAGE;
+	}
+	if (strcmp(o.pos[0], "import") == 0 && o.pos_count > 1 &&
+	    strcmp(o.pos[1], "seed") == 0) { /* over HTTP, not this protocol */
+		const char *http = opt(&o, "http");
+		if (o.pos_count != 3)
+			return die_usage("import seed: want DIR%s", "");
+		if (!http)
+			http = getenv("BOOKD_HTTP_URL");
+		if (!http || !*http)
+			http = "http://127.0.0.1:8080";
+		return bookctl_import_seed(o.pos[2], flag(&o, "dry-run"),
+					   flag(&o, "accept-past-conflicts"),
+					   http, key);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, o.pos[0]) == 0)

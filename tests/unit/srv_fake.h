@@ -3,7 +3,8 @@
  * peer (api/srv.h) that every program testing an adapter without net.c
  * answers alike: one server, g_srv, whose keys, limiter and status the
  * program sets; the peer is 127.0.0.1; no connection is in the reserve;
- * srv_refresh_views answers g_refresh_rc; and sub_add, what srv_submit
+ * srv_refresh_views answers g_refresh_rc; srv_import has no import
+ * thread; and sub_add, what srv_submit
  * does with a request. Included once by each such
  * program: tests/unit/http_test.h (the test_http_*.c programs),
  * tests/fuzz/fuzz_http.c and tests/fuzz/fuzz_bin.c. Each defines the rest
@@ -81,6 +82,12 @@ int srv_refresh_views(struct srv *s)
 {
 	(void)s;
 	return g_refresh_rc;
+}
+/* No import thread: the import routes answer 503. */
+struct import_server *srv_import(struct srv *s)
+{
+	(void)s;
+	return NULL;
 }
 
 #endif

@@ -34,8 +34,7 @@ static bool settings_are(const struct core_org_settings *s, uint16_t cutoff,
 }
 
 /* The ORG_SETTINGS records of an entry: how many, the last into *out. */
-static int settings_recs(const void *entry, size_t size,
-			 struct core_rec *out)
+static int settings_recs(const void *entry, size_t size, struct core_rec *out)
 {
 	struct core_rec r;
 	size_t pos = 0;
@@ -52,8 +51,11 @@ static int settings_recs(const void *entry, size_t size,
 
 CHECK_TEST_FN(test_org_settings_decide)
 {
-	enum { C = CORE_ORG_SET_CUTOFF, H = CORE_ORG_SET_HOLD,
-	       Z = CORE_ORG_SET_HORIZON };
+	enum {
+		C = CORE_ORG_SET_CUTOFF,
+		H = CORE_ORG_SET_HOLD,
+		Z = CORE_ORG_SET_HORIZON
+	};
 	/* In order on one state; org: 0 creates; code, then the settings the
 	 * answer shows (and the org keeps) when CORE_OK. */
 	static const struct {
@@ -194,8 +196,7 @@ CHECK_TEST_FN(test_org_settings_used)
 	CHECK(r.code == CORE_OK && r.booking.hold_expires_at == T0 + HOLD_MS);
 	CHECK(sdo(st, &q, &r) == CORE_OK);
 	r = st_book(st, T0 + 1, ev, "c1", CORE_PAY_AUTO);
-	CHECK(r.code == CORE_OK &&
-	      r.booking.status == CORE_BOOKING_WAITLISTED);
+	CHECK(r.code == CORE_OK && r.booking.status == CORE_BOOKING_WAITLISTED);
 	/* c0 cancels: c1 promoted, held for the org's 3 minutes */
 	q = q_cancel(T0 + 2, st_bk(st, ev << 24 | 1).id);
 	CHECK(sdo(st, &q, &r) == CORE_OK && r.has_promoted);
