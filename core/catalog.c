@@ -16,7 +16,6 @@
  * generation again continues where it stopped and never duplicates.
  */
 #include "catalog.h"
-#include "import.h"
 #include "tz.h"
 
 #include <errno.h>

@@ -110,6 +110,20 @@ enum core_rec_type {
 	CORE_REC_TYPE_COUNT
 };
 
+/* What an old id named (LEGACY records; bookd.legacy_ids.kind:
+ * core_legacy_kind_name, core/import.h). */
+enum core_legacy_kind {
+	CORE_LEGACY_ORG = 1,
+	CORE_LEGACY_LOCATION,
+	CORE_LEGACY_INSTRUCTOR,
+	CORE_LEGACY_CUSTOMER, /* bookd_id 0: the customer id is kept */
+	CORE_LEGACY_SERIES,
+	CORE_LEGACY_EVENT,    /* a class instance */
+	CORE_LEGACY_BOOKING,  /* a registration */
+	CORE_LEGACY_WAITLIST, /* a waitlist row: the booking it became */
+	CORE_LEGACY_KIND_COUNT
+};
+
 /* IDEM: a keyed decision's first answer, replayed to a retry. */
 struct core_idem_result {
 	uint64_t lsn; /* runtime only, not in the record: 0 when decoded */
@@ -196,7 +210,7 @@ struct core_rec {
 			struct core_org_settings s;
 		} org_settings;
 		struct {
-			uint8_t kind; /* enum core_legacy_kind (import.h) */
+			uint8_t kind;	   /* enum core_legacy_kind */
 			uint64_t bookd_id; /* 0 for a customer */
 			char id[CORE_LEGACY_ID_SIZE_MAX + 1];
 			char detail[CORE_LEGACY_DETAIL_SIZE];

@@ -24,19 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What an old id named (bookd.legacy_ids.kind: core_legacy_kind_name). */
-enum core_legacy_kind {
-	CORE_LEGACY_ORG = 1,
-	CORE_LEGACY_LOCATION,
-	CORE_LEGACY_INSTRUCTOR,
-	CORE_LEGACY_CUSTOMER, /* bookd_id 0: the customer id is kept */
-	CORE_LEGACY_SERIES,
-	CORE_LEGACY_EVENT,    /* a class instance */
-	CORE_LEGACY_BOOKING,  /* a registration */
-	CORE_LEGACY_WAITLIST, /* a waitlist row: the booking it became */
-	CORE_LEGACY_KIND_COUNT
-};
-
 /* "org", "location", "instructor", "customer", "series", "event",
  * "booking", "waitlist"; "unknown" outside. */
 const char *core_legacy_kind_name(uint8_t kind);
