@@ -193,6 +193,7 @@ static uint32_t state_archive(core_state *st, core_time before)
 			st->booking_count--;
 		}
 		day_drop(st, e, slot);
+		state__title_drop(st, e);
 		ASSERT(map_del(&st->event_by_id, e->id));
 		memset(e, 0, sizeof(*e));
 		e->wl_head = st->event_free;
@@ -262,6 +263,15 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 }
 
 static bool owns_event(const core_state *st, uint64_t event_id);
+static int day_reserve(core_state *st, core_time start_at, uint32_t n);
+
+/* Room for an EVENT_EDIT: its event's new day, its title. */
+static int edit_reserve(core_state *st, const struct core_rec *r)
+{
+	if (day_reserve(st, r->u.edit.start_at, 1) != 0)
+		return -ENOMEM;
+	return r->u.edit.title[0] ? state__title_reserve(st, 1) : 0;
+}
 
 /* The records of an entry, one after the other: decoded from its bytes, or,
  * for the state's own last decision, the records decide.c built (the same
@@ -310,14 +320,18 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 	struct walk w;
 	int rc;
 
-	/* Our own decision: counted as it was made (decide.c emit). */
-	if (state__decided(st, entry, entry_size))
+	/* Our own decision: counted as it was made (decide.c emit), but for
+	 * an edit's room (its EVENT_EDIT comes first: decide_edit). */
+	if (state__decided(st, entry, entry_size) &&
+	    st->decided[0].type != CORE_REC_EVENT_EDIT)
 		return state_reserve(st, 0, st->decided_bookings,
 				     st->decided_holds);
 	walk_start(&w, st, entry, entry_size);
 	while ((r = walk_next(&w, &rc))) {
 		if (!owns_event(st, core_rec_event_id(r)))
 			continue;
+		if (r->type == CORE_REC_EVENT_EDIT && edit_reserve(st, r) != 0)
+			return -ENOMEM;
 		if (r->type == CORE_REC_EVENT_CREATE)
 			events++;
 		else if (r->type == CORE_REC_BOOKING_NEW ||
@@ -593,6 +607,52 @@ static int apply_patch(core_state *st, const struct core_rec *r)
 	return 0;
 }
 
+/* EVENT_EDIT (docs/core.md "Event edits"): the event as it is now,
+ * scheduled. A new start moves it between day buckets and makes its
+ * reminders due again (for the new time); a cancelled event is restored
+ * (its bookings stay cancelled). Room was made (edit_reserve). */
+static int apply_edit(core_state *st, const struct core_rec *r)
+{
+	struct event *e = event_get(st, r->u.edit.event_id);
+	const struct core_rec *x = r;
+	struct day_bucket *to, *from;
+	uint32_t slot;
+
+	if (!e || x->u.edit.start_at <= 0 || x->u.edit.duration_min == 0 ||
+	    x->u.edit.duration_min > CORE_DURATION_MIN_MAX ||
+	    x->u.edit.capacity < e->confirmed + e->held ||
+	    x->u.edit.waitlist_capacity < e->waitlist_len)
+		return -EINVAL;
+	slot = (uint32_t)(e - st->events);
+	to = state__day_bucket(st, x->u.edit.start_at, false);
+	from = state__day_bucket(st, e->start_at, false);
+	ASSERT(to && from); /* edit_reserve made the first */
+	if (to != from) {
+		ASSERT(to->count < to->capacity); /* edit_reserve */
+		day_drop(st, e, slot);
+		to->slots[to->count++] = slot;
+	}
+	to->by_org = false; /* its order by start changed */
+	if (x->u.edit.start_at != e->start_at) {
+		e->start_at = x->u.edit.start_at;
+		e->reminded_hours = 0; /* reminders for the new time */
+		remind_part_drop(st, state__remind_part(st, e->id));
+		if (e->start_at < st->remind_dirty)
+			st->remind_dirty = e->start_at;
+	}
+	e->location_id = x->u.edit.location_id;
+	e->instructor_id = x->u.edit.instructor_id;
+	e->duration_min = x->u.edit.duration_min;
+	e->capacity = x->u.edit.capacity;
+	e->waitlist_capacity = x->u.edit.waitlist_capacity;
+	e->price_cents = x->u.edit.price_cents;
+	memcpy(e->currency, x->u.edit.currency, sizeof(e->currency));
+	state__title_set(st, e, x->u.edit.title);
+	e->status = CORE_EVENT_SCHEDULED;
+	e->version++;
+	return 0;
+}
+
 static bool owns_event(const core_state *st, uint64_t event_id)
 {
 	return core__shard_of(event_id, st->count) == st->index;
@@ -659,6 +719,7 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 	switch (r->type) {
 	case CORE_REC_EVENT_CREATE: return apply_event_create(st, r);
 	case CORE_REC_EVENT_PATCH: return apply_patch(st, r);
+	case CORE_REC_EVENT_EDIT: return apply_edit(st, r);
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
 	case CORE_REC_BOOKING_IMPORT: return apply_booking_new(st, r);

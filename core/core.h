@@ -84,7 +84,8 @@ enum core_limit {
 	CORE_LIMIT_BOOKINGS,	      /* bookings in memory, per shard */
 	CORE_LIMIT_CUSTOMERS,	      /* customers with bookings, per shard */
 	CORE_LIMIT_EVENT_BOOKINGS,    /* bookings ever made on one event */
-	CORE_LIMIT_CANCEL_NOTIFY, /* active bookings an event cancel tells */
+	CORE_LIMIT_CANCEL_NOTIFY,     /* active bookings an event cancel (or an
+				   * event edit) tells */
 };
 
 enum core_booking_status {
@@ -126,7 +127,9 @@ enum core_notify_kind {
 	CORE_NOTIFY_EVENT_CANCELLED,
 	CORE_NOTIFY_REMINDER,
 	CORE_NOTIFY_HOLD_EXPIRED,
-	CORE_NOTIFY_PENDING_PAYMENT, /* a new booking holds a seat to pay */
+	CORE_NOTIFY_PENDING_PAYMENT,   /* a new booking holds a seat to pay */
+	CORE_NOTIFY_EVENT_CHANGED = 8, /* start, duration, location, title */
+	CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED = 9,
 };
 
 enum core_op {
@@ -233,10 +236,18 @@ struct core_req {
 			char currency[4];
 			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
 		} pay;
+		/* EVENT_PATCH: what changes; the rest stays. Moving the
+		 * start, the duration, the location or the title, or a
+		 * restore, is an edit (docs/core.md "Event edits"). */
 		struct {
-			int64_t capacity;	/* < 0: unchanged */
-			bool cancel;		/* set status cancelled */
-			uint64_t instructor_id; /* 0: unchanged */
+			int64_t capacity; /* < 0: unchanged */
+			bool cancel;	  /* set status cancelled */
+			bool restore; /* a cancelled event scheduled again */
+			uint64_t instructor_id;		/* 0: unchanged */
+			uint64_t location_id;		/* 0: unchanged */
+			core_time start_at;		/* 0: unchanged */
+			uint32_t duration_min;		/* 0: unchanged */
+			char title[CORE_NAME_SIZE_MAX]; /* "": unchanged */
 		} patch;
 		struct {
 			uint64_t org_id, location_id,

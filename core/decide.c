@@ -302,6 +302,173 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 	return CORE_OK;
 }
 
+/* ---- event edits (docs/core.md "Event edits") ---- */
+
+/* The notifications an edit that changed `changed` sends: to each active
+ * booking, EVENT_CHANGED for a new start, duration, location or title,
+ * INSTRUCTOR_SUBSTITUTED for a new instructor; 0, 1 or 2 each. */
+static uint32_t edit_kinds(uint8_t changed)
+{
+	return ((changed & (CORE_EDIT_START | CORE_EDIT_DURATION |
+			    CORE_EDIT_LOCATION | CORE_EDIT_TITLE)) != 0) +
+	       ((changed & CORE_EDIT_INSTRUCTOR) != 0);
+}
+
+static void edit_notify(core_state *st, const struct event *e, uint8_t changed,
+			core_time now)
+{
+	bool moved = changed & (CORE_EDIT_START | CORE_EDIT_DURATION |
+				CORE_EDIT_LOCATION | CORE_EDIT_TITLE);
+	bool subst = changed & CORE_EDIT_INSTRUCTOR;
+
+	for (uint32_t seq = 1; (moved || subst) && seq <= e->booking_seq;
+	     seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (!status_active(b->status))
+			continue;
+		if (moved)
+			emit_notify(st, now, b->id, CORE_NOTIFY_EVENT_CHANGED);
+		if (subst)
+			emit_notify(st, now, b->id,
+				    CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED);
+	}
+}
+
+/* Does the patch change what only an EVENT_EDIT says? */
+static bool patch_is_edit(const struct core_req *req)
+{
+	return req->u.patch.restore || req->u.patch.location_id ||
+	       req->u.patch.start_at || req->u.patch.duration_min ||
+	       req->u.patch.title[0] != '\0';
+}
+
+/* An edit: checked whole, then one EVENT_EDIT, the notifications of the
+ * bookings active before it, the promotions a larger capacity makes. */
+static enum core_code decide_edit(core_state *st, const struct event *e,
+				  const struct core_req *req,
+				  struct core_resp *resp)
+{
+	const struct core_req *q = req;
+	struct core_rec *out, x = { .type = CORE_REC_EVENT_EDIT };
+	bool cancelled = e->status == CORE_EVENT_CANCELLED;
+	uint32_t taken = e->confirmed + e->held, seats = 0, active;
+	const char *own = state__title(st, e);
+	size_t title_n = strnlen(q->u.patch.title, sizeof(q->u.patch.title));
+
+	if (q->u.patch.cancel || q->u.patch.capacity > CORE_CAPACITY_MAX ||
+	    q->u.patch.duration_min > CORE_DURATION_MIN_MAX ||
+	    title_n == sizeof(q->u.patch.title) || q->u.patch.start_at < 0)
+		return CORE_INVALID;
+	if (q->u.patch.location_id) {
+		if (!catalog_has(st->cat, CORE_OP_LOCATION_CREATE,
+				 q->u.patch.location_id) ||
+		    st->cat->locations[q->u.patch.location_id - 1].org_id !=
+			    e->org_id)
+			return CORE_NO_LOCATION;
+	}
+	if (q->u.patch.instructor_id) {
+		if (!catalog_has(st->cat, CORE_OP_INSTRUCTOR_CREATE,
+				 q->u.patch.instructor_id) ||
+		    st->cat->instructors[q->u.patch.instructor_id - 1].org_id !=
+			    e->org_id)
+			return CORE_NO_INSTRUCTOR;
+	}
+	/* A cancelled event changes only when restored; a class that
+	 * started, or would start in the past, is not edited. */
+	if ((cancelled && !q->u.patch.restore) || e->start_at <= q->now)
+		return CORE_NOT_BOOKABLE;
+	if (q->u.patch.start_at && q->u.patch.start_at <= q->now)
+		return CORE_INVALID;
+	x.u.edit.event_id = e->id;
+	x.u.edit.location_id = q->u.patch.location_id ? q->u.patch.location_id
+						      : e->location_id;
+	x.u.edit.instructor_id = q->u.patch.instructor_id
+					 ? q->u.patch.instructor_id
+					 : e->instructor_id;
+	x.u.edit.start_at =
+		q->u.patch.start_at ? q->u.patch.start_at : e->start_at;
+	x.u.edit.duration_min = q->u.patch.duration_min
+					? q->u.patch.duration_min
+					: e->duration_min;
+	x.u.edit.capacity = q->u.patch.capacity >= 0
+				    ? (uint32_t)q->u.patch.capacity
+				    : e->capacity;
+	x.u.edit.waitlist_capacity = e->waitlist_capacity;
+	x.u.edit.price_cents = e->price_cents;
+	memcpy(x.u.edit.currency, e->currency, sizeof(x.u.edit.currency));
+	if (title_n)
+		memcpy(x.u.edit.title, q->u.patch.title, title_n);
+	else if (own)
+		memcpy(x.u.edit.title, own, strlen(own));
+	if (x.u.edit.capacity < taken)
+		return CORE_CAPACITY_BELOW_TAKEN;
+	/* what changed */
+	if (x.u.edit.start_at != e->start_at)
+		x.u.edit.changed |= CORE_EDIT_START;
+	if (x.u.edit.duration_min != e->duration_min)
+		x.u.edit.changed |= CORE_EDIT_DURATION;
+	if (x.u.edit.location_id != e->location_id)
+		x.u.edit.changed |= CORE_EDIT_LOCATION;
+	if (x.u.edit.instructor_id != e->instructor_id)
+		x.u.edit.changed |= CORE_EDIT_INSTRUCTOR;
+	if (x.u.edit.capacity != e->capacity)
+		x.u.edit.changed |= CORE_EDIT_CAPACITY;
+	if (cancelled)
+		x.u.edit.changed |= CORE_EDIT_RESTORED;
+	if (title_n) {
+		struct core_event_view v = { .series_id = e->series_id };
+		const char *was = own;
+		if (!was) {
+			core__event_title(st->cat, &v);
+			was = v.title;
+		}
+		if (strcmp(was, x.u.edit.title) != 0)
+			x.u.edit.changed |= CORE_EDIT_TITLE;
+	}
+	if (x.u.edit.capacity > taken && !cancelled) {
+		seats = x.u.edit.capacity - taken;
+		if (seats > e->waitlist_len)
+			seats = e->waitlist_len;
+		if (seats > PROMOTION_COUNT_MAX)
+			return CORE_FULL; /* raise in smaller steps */
+	}
+	active = cancelled ? 0 : taken + e->waitlist_len;
+	if ((uint64_t)active * edit_kinds(x.u.edit.changed) >
+	    NOTIFY_PER_ENTRY_MAX) {
+		resp->id = CORE_LIMIT_CANCEL_NOTIFY;
+		resp->count = NOTIFY_PER_ENTRY_MAX;
+		return CORE_LIMIT;
+	}
+	out = rec_new(st, CORE_REC_EVENT_EDIT, q->now);
+	out->u.edit = x.u.edit;
+	emit(st, out);
+	if (!cancelled)
+		edit_notify(st, e, x.u.edit.changed, q->now);
+	resp->count = promote(st, e, seats, q->now, NULL);
+	/* The answer: the event as the entry leaves it (apply_edit and
+	 * booking_move count one version per change). */
+	struct core_event_view *v = &resp->event;
+	state__event_view(st, e, v);
+	v->location_id = x.u.edit.location_id;
+	v->instructor_id = x.u.edit.instructor_id;
+	v->start_at = x.u.edit.start_at;
+	v->duration_min = x.u.edit.duration_min;
+	v->capacity = x.u.edit.capacity;
+	if (x.u.edit.title[0])
+		memcpy(v->title, x.u.edit.title, sizeof(v->title));
+	else
+		core__event_title(st->cat, v);
+	v->status = CORE_EVENT_SCHEDULED;
+	v->version += 1 + resp->count;
+	v->waitlist_length -= resp->count;
+	if (e->price_cents)
+		v->held += resp->count;
+	else
+		v->booked += resp->count;
+	return CORE_OK;
+}
+
 static enum core_code decide_patch(core_state *st, const struct core_req *req,
 				   struct core_resp *resp)
 {
@@ -313,6 +480,8 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 
 	if (!e)
 		return CORE_NO_EVENT;
+	if (patch_is_edit(req))
+		return decide_edit(st, e, req, resp);
 	if (req->u.patch.capacity > CORE_CAPACITY_MAX)
 		return CORE_INVALID;
 	if (req->u.patch.instructor_id) {
@@ -350,7 +519,8 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	}
 	cancel = r.u.patch.status == CORE_EVENT_CANCELLED &&
 		 e->status == CORE_EVENT_SCHEDULED;
-	if (cancel &&
+	if ((cancel || (r.u.patch.status == CORE_EVENT_SCHEDULED &&
+			r.u.patch.instructor_id != e->instructor_id)) &&
 	    e->confirmed + e->held + e->waitlist_len > NOTIFY_PER_ENTRY_MAX) {
 		resp->id = CORE_LIMIT_CANCEL_NOTIFY;
 		resp->count = NOTIFY_PER_ENTRY_MAX;
@@ -369,6 +539,10 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 			emit_notify(st, req->now, b->id,
 				    CORE_NOTIFY_EVENT_CANCELLED);
 	}
+	/* A new instructor: each active booking is told (edit_notify). */
+	if (!cancel && r.u.patch.status == CORE_EVENT_SCHEDULED &&
+	    r.u.patch.instructor_id != e->instructor_id)
+		edit_notify(st, e, CORE_EDIT_INSTRUCTOR, req->now);
 	resp->count = promote(st, e, seats, req->now, NULL);
 	/* The answer is the event as the entry leaves it (apply_patch and
 	 * booking_move count one version per change). */

@@ -24,6 +24,13 @@
  *   EVENT_PATCH       the event's capacity, instructor and status as they are
  *                     now (all three set); status CANCELLED also cancels every
  *                     active booking of the event (no BOOKING_SET for them)
+ *   EVENT_EDIT        the event's start, duration, location, instructor,
+ *                     capacity, waitlist capacity, price and title as they
+ *                     are now (title "": its
+ *                     series'), scheduled (a cancelled event is restored,
+ *                     its bookings stay cancelled); `changed` says what
+ *                     moved. NOTIFY EVENT_CHANGED / INSTRUCTOR_SUBSTITUTED
+ *                     per active booking follow it.
  *   BOOKING_NEW       a booking created: confirmed, pending_payment (a hold
  *                     until hold_expires_at) or waitlisted (joins the end of
  *                     the event's FIFO waitlist)
@@ -74,8 +81,9 @@
  * A snapshot file (wal_snapshot_load) is a u64 magic and then entries, each
  * preceded by its u32 size: walk it with core_snapshot_next, then each entry
  * with core_entry_next. Its records rebuild the state at the snapshot's LSN:
- * the catalogue, then per event EVENT_CREATE (capacity and instructor as they
- * are), EVENT_PATCH if cancelled, its bookings as BOOKING_RESTORE and REMIND
+ * the catalogue, then per event EVENT_CREATE (start, duration, location,
+ * capacity and instructor as they are), EVENT_EDIT if it has a title of its
+ * own, EVENT_PATCH if cancelled, its bookings as BOOKING_RESTORE and REMIND
  * if a reminder went out (or is half-way), then
  * IDEM keys. An event's records may span two entries.
  *
@@ -104,6 +112,7 @@ enum core_rec_type {
 	CORE_REC_BOOKING_RESTORE,
 	CORE_REC_ARCHIVE,
 	CORE_REC_REMIND,
+	CORE_REC_EVENT_EDIT = 19,
 	CORE_REC_ORG_SETTINGS = 21,
 	CORE_REC_BOOKING_IMPORT = 23,
 	CORE_REC_LEGACY = 24,
@@ -122,6 +131,19 @@ enum core_legacy_kind {
 	CORE_LEGACY_BOOKING,  /* a registration */
 	CORE_LEGACY_WAITLIST, /* a waitlist row: the booking it became */
 	CORE_LEGACY_KIND_COUNT
+};
+
+/* EVENT_EDIT's `changed`: what the edit changed, for the notifications
+ * that follow it and for reporting. */
+enum core_edit_changed {
+	CORE_EDIT_START = 1,
+	CORE_EDIT_DURATION = 2,
+	CORE_EDIT_LOCATION = 4,
+	CORE_EDIT_TITLE = 8,
+	CORE_EDIT_INSTRUCTOR = 16,
+	CORE_EDIT_CAPACITY = 32,
+	CORE_EDIT_RESTORED = 64, /* was cancelled, scheduled again */
+	CORE_EDIT_TERMS = 128,	 /* waitlist capacity, price (a series') */
 };
 
 /* IDEM: a keyed decision's first answer, replayed to a retry. */
@@ -177,6 +199,15 @@ struct core_rec {
 			uint32_t capacity;
 			uint8_t status; /* enum core_event_status */
 		} patch;
+		struct { /* EVENT_EDIT: the event as it is now */
+			uint64_t event_id, location_id, instructor_id;
+			core_time start_at;
+			uint32_t duration_min, capacity, waitlist_capacity,
+				price_cents;
+			char currency[4];
+			uint8_t changed; /* enum core_edit_changed bits */
+			char title[CORE_NAME_SIZE_MAX]; /* "": the series' */
+		} edit;
 		struct { /* BOOKING_NEW, _SET, _RESTORE, _IMPORT */
 			uint64_t booking_id; /* event id = booking_id >> 24 */
 			uint8_t status;	     /* enum core_booking_status */

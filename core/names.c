@@ -90,9 +90,9 @@ const char *core_limit_message(const struct core_resp *resp, char *buf,
 		[CORE_LIMIT_EVENT_BOOKINGS] =
 			"the event had %u bookings made on it, its most",
 		[CORE_LIMIT_CANCEL_NOTIFY] =
-			"the event has more than %u active bookings, more "
-			"than one decision can notify: cancel some of its "
-			"bookings first",
+			"the event's change would send more than %u "
+			"notifications, more than one decision can: cancel "
+			"some of its bookings first",
 	};
 	uint32_t kind = (uint32_t)resp->id; /* an enum core_limit */
 
@@ -132,6 +132,7 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
 		[CORE_REC_ARCHIVE] = "archive",
 		[CORE_REC_REMIND] = "remind",
+		[CORE_REC_EVENT_EDIT] = "event_edit",
 		[CORE_REC_ORG_SETTINGS] = "org_settings",
 		[CORE_REC_BOOKING_IMPORT] = "booking_import",
 		[CORE_REC_LEGACY] = "legacy",
@@ -149,6 +150,8 @@ const char *core_notify_kind_name(uint8_t kind)
 		[CORE_NOTIFY_REMINDER] = "reminder",
 		[CORE_NOTIFY_HOLD_EXPIRED] = "hold_expired",
 		[CORE_NOTIFY_PENDING_PAYMENT] = "pending_payment",
+		[CORE_NOTIFY_EVENT_CHANGED] = "event_changed",
+		[CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED] = "instructor_substituted",
 	};
 	return name_of(names, COUNT_OF(names), kind);
 }

@@ -27,12 +27,14 @@ _Static_assert(CORE_REC_IDEM == 13, "rec type");
 _Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
 _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
 _Static_assert(CORE_REC_REMIND == 16, "rec type");
+_Static_assert(CORE_REC_EVENT_EDIT == 19, "rec type");
 _Static_assert(CORE_REC_ORG_SETTINGS == 21, "rec type");
 _Static_assert(CORE_REC_BOOKING_IMPORT == 23, "rec type");
 _Static_assert(CORE_REC_LEGACY == 24, "rec type");
 /* and so are the notification kinds */
 _Static_assert(CORE_NOTIFY_REMINDER == 5, "notify kind");
 _Static_assert(CORE_NOTIFY_PENDING_PAYMENT == 7, "notify kind");
+_Static_assert(CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED == 9, "notify kind");
 
 /* ---- the body of each record type, as data ----
  *
@@ -97,6 +99,13 @@ static const struct field event_fields[] = {
 static const struct field patch_fields[] = {
 	R_INT(patch.event_id), R_INT(patch.instructor_id),
 	R_INT(patch.capacity), R_INT(patch.status),
+};
+static const struct field edit_fields[] = {
+	R_INT(edit.event_id), R_INT(edit.location_id),
+	R_INT(edit.instructor_id), R_INT(edit.start_at),
+	R_INT(edit.duration_min), R_INT(edit.capacity),
+	R_INT(edit.waitlist_capacity), R_INT(edit.price_cents),
+	R_STR(edit.currency), R_INT(edit.changed), R_STR(edit.title),
 };
 /* BOOKING_NEW and BOOKING_RESTORE; BOOKING_SET has no customer id. */
 static const struct field booking_fields[] = {
@@ -184,6 +193,7 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
 	[CORE_REC_REMIND] = LAYOUT(remind_fields),
+	[CORE_REC_EVENT_EDIT] = LAYOUT(edit_fields),
 	[CORE_REC_ORG_SETTINGS] = LAYOUT(org_settings_fields),
 	[CORE_REC_BOOKING_IMPORT] = LAYOUT(import_fields),
 	[CORE_REC_LEGACY] = LAYOUT(legacy_fields),
@@ -506,6 +516,7 @@ uint64_t core_rec_event_id(const struct core_rec *r)
 		return core_booking_event(r->u.payment.booking_id);
 	case CORE_REC_NOTIFY: return core_booking_event(r->u.notify.booking_id);
 	case CORE_REC_REMIND: return r->u.remind.event_id;
+	case CORE_REC_EVENT_EDIT: return r->u.edit.event_id;
 	default: return 0;
 	}
 }

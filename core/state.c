@@ -124,7 +124,8 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	    set_init(&st->active, TABLE_COUNT_INIT) ||
 	    map_init(&st->customer_by_hash, TABLE_COUNT_INIT) ||
 	    map_init(&st->idem_by_key, TABLE_COUNT_INIT) ||
-	    map_init(&st->day_by_key, 256)) {
+	    map_init(&st->day_by_key, 256) ||
+	    map_init(&st->title_by_event, 16)) {
 		core_state_free(st);
 		return NULL;
 	}
@@ -163,6 +164,8 @@ void core_state_free(core_state *st)
 	map_free(&st->customer_by_hash);
 	map_free(&st->idem_by_key);
 	map_free(&st->day_by_key);
+	map_free(&st->title_by_event);
+	free(st->titles);
 	free(st);
 }
 
@@ -264,7 +267,10 @@ void state__event_view(const core_state *st, const struct event *e,
 	out->org_id = e->org_id;
 	out->location_id = e->location_id;
 	out->instructor_id = e->instructor_id;
-	core__event_title(st->cat, out);
+	if (e->flags & EVENT_TITLED)
+		memcpy(out->title, state__title(st, e), sizeof(out->title));
+	else
+		core__event_title(st->cat, out);
 	out->start_at = e->start_at;
 	out->duration_min = e->duration_min;
 	out->capacity = e->capacity;
@@ -459,7 +465,9 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 		(uint64_t)st->customer_count * sizeof(struct customer) +
 		map_bytes(&st->event_by_id) + map_bytes(&st->booking_by_id) +
 		set_bytes(&st->active) + map_bytes(&st->customer_by_hash) +
-		map_bytes(&st->idem_by_key);
+		map_bytes(&st->idem_by_key) +
+		(uint64_t)st->title_slots * CORE_NAME_SIZE_MAX +
+		map_bytes(&st->title_by_event);
 }
 
 /* The event's reminders as REMIND records: the last whole one, then the
@@ -508,6 +516,23 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		memcpy(r.u.event.currency, e->currency,
 		       sizeof(r.u.event.currency));
 		fn(ctx, &r);
+		if (e->flags & EVENT_TITLED) { /* its own title */
+			memset(&r.u, 0, sizeof(r.u));
+			r.type = CORE_REC_EVENT_EDIT;
+			r.u.edit.event_id = e->id;
+			r.u.edit.location_id = e->location_id;
+			r.u.edit.instructor_id = e->instructor_id;
+			r.u.edit.start_at = e->start_at;
+			r.u.edit.duration_min = e->duration_min;
+			r.u.edit.capacity = e->capacity;
+			r.u.edit.waitlist_capacity = e->waitlist_capacity;
+			r.u.edit.price_cents = e->price_cents;
+			memcpy(r.u.edit.currency, e->currency,
+			       sizeof(r.u.edit.currency));
+			memcpy(r.u.edit.title, state__title(st, e),
+			       sizeof(r.u.edit.title));
+			fn(ctx, &r);
+		}
 		if (e->status != CORE_EVENT_SCHEDULED) {
 			memset(&r.u, 0, sizeof(r.u));
 			r.type = CORE_REC_EVENT_PATCH;

@@ -28,11 +28,15 @@ struct event {
 	uint32_t booking_seq;
 	char currency[4];
 	uint8_t status;
+	uint8_t flags; /* EVENT_TITLED: in what was padding */
 	/* the lead (hours) of the last reminder that went out whole, 0 none:
 	 * in what was padding */
 	uint16_t reminded_hours;
 };
 _Static_assert(sizeof(struct event) == 104, "event footprint");
+/* event.flags: the event has a title of its own (edit.c keeps it aside,
+ * so the hot struct stays small) */
+#define EVENT_TITLED 1
 
 struct booking {
 	uint64_t id;
@@ -111,6 +115,12 @@ struct core_state {
 	struct map day_by_key;	  /* UTC day + 2 -> bucket slot */
 
 	uint32_t archived; /* events the last CORE_REC_ARCHIVE dropped */
+
+	/* Titles of the events that have one of their own (edit.c): slots
+	 * 1.. of titles, freed ones listed from title_free. */
+	char (*titles)[CORE_NAME_SIZE_MAX];
+	uint32_t title_slots, title_cap, title_free;
+	struct map title_by_event; /* event id -> slot */
 
 	struct remind_part remind_parts[REMIND_PART_MAX];
 	uint32_t remind_part_count;
@@ -223,5 +233,12 @@ struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
 void state__hold_pop(core_state *st);
 /* apply.c: the event's half-way reminder, NULL when none. */
 struct remind_part *state__remind_part(const core_state *st, uint64_t event_id);
+/* edit.c: events' own titles. Room for n more (0 or -ENOMEM); set one
+ * ("" drops it; room was made); drop it (archive); read it (NULL: none,
+ * the series' title holds). */
+int state__title_reserve(core_state *st, uint32_t n);
+void state__title_set(core_state *st, struct event *e, const char *title);
+void state__title_drop(core_state *st, struct event *e);
+const char *state__title(const core_state *st, const struct event *e);
 
 #endif

@@ -95,7 +95,7 @@
 #define NOTIFY_TEMPLATE_SIZE_MAX (16u << 10)
 #define NOTIFY_POS_LINE_MAX 64
 #define NOTIFY_READ_BATCH 1024 /* records a wal_reader_next call */
-#define NOTIFY_KIND_SLOTS 8    /* enum core_notify_kind's values + 1 */
+#define NOTIFY_KIND_SLOTS 10   /* enum core_notify_kind's values + 1 */
 
 enum job_state { J_PENDING = 0, J_FLIGHT, J_DONE };
 
@@ -103,6 +103,7 @@ struct job {
 	uint64_t lsn, booking_id;
 	uint32_t k; /* the k-th NOTIFY of its entry */
 	uint8_t kind;
+	uint8_t changed;	   /* the entry's EVENT_EDIT's, 0: none */
 	core_time at;		   /* decision time, ms */
 	core_time hold_expires_at; /* from the entry's booking record */
 	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1]; /* "" unknown */
@@ -380,8 +381,19 @@ static const char *const builtin[NOTIFY_KIND_SLOTS][2] = {
 					  "a seat in {{title}} on {{start_local}} ({{timezone}}) is held "
 					  "for you.{{hold_note}}\n\n"
 					  "Booking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_EVENT_CHANGED] = { "{{org_name}}: {{title}} has changed",
+					"Hello {{customer_name}},\n\n"
+					"the class you booked has changed: {{changes}}.\n"
+					"It is now {{title}} on {{start_local}} ({{timezone}}), "
+					"{{duration_min}} minutes. Your booking stays as it "
+					"is.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED] = { "{{org_name}}: a new instructor for {{title}}",
+						 "Hello {{customer_name}},\n\n"
+						 "{{title}} on {{start_local}} ({{timezone}}) has a new "
+						 "instructor. Your booking stays as it is.\n\n"
+						 "Booking {{booking_id}}\n{{org_name}}\n" },
 };
-_Static_assert(CORE_NOTIFY_PENDING_PAYMENT < NOTIFY_KIND_SLOTS,
+_Static_assert(CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED < NOTIFY_KIND_SLOTS,
 	       "a built-in template slot for every kind");
 
 /* A template file: "Subject: ..." on the first line, a blank line, the
@@ -631,6 +643,33 @@ static char *webhook_body(const struct info *in)
 	return s;
 }
 
+/* What an event edit changed (EVENT_EDIT's bits), in words: "the start
+ * time, the location". */
+static void changes_text(uint8_t changed, char *out, size_t size)
+{
+	static const struct {
+		uint8_t bit;
+		const char *words;
+	} what[] = {
+		{ CORE_EDIT_START, "the start time" },
+		{ CORE_EDIT_DURATION, "the duration" },
+		{ CORE_EDIT_LOCATION, "the location" },
+		{ CORE_EDIT_TITLE, "the title" },
+		{ CORE_EDIT_INSTRUCTOR, "the instructor" },
+	};
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		if (!(changed & what[i].bit) || len >= size)
+			continue;
+		len += (size_t)snprintf(out + len, size - len, "%s%s",
+					len ? ", " : "", what[i].words);
+	}
+	if (out[0] == '\0')
+		snprintf(out, size, "its details");
+}
+
 /* The email (headers and text, CRLF lines); malloc'ed. */
 static char *email_message(struct notify *n, const struct info *in,
 			   const struct job *j)
@@ -641,6 +680,7 @@ static char *email_message(struct notify *n, const struct info *in,
 	const struct tmpl *t = &n->tmpl[kind];
 	struct vars v = { .count = 0 };
 	char hold_note[256] = "", date[64], *subject, *body, *out = NULL;
+	char changes[128], duration[16];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -662,6 +702,11 @@ static char *email_message(struct notify *n, const struct info *in,
 	var(&v, "hold_note", hold_note);
 	var(&v, "type", in->type);
 	var(&v, "id", in->id);
+	changes_text(j->changed, changes, sizeof(changes));
+	var(&v, "changes", changes);
+	snprintf(duration, sizeof(duration), "%u",
+		 in->has_event ? in->event.duration_min : 0);
+	var(&v, "duration_min", duration);
 	subject = fill(t->subject ? t->subject : builtin[kind][0], &v, true);
 	body = fill(t->body ? t->body : builtin[kind][1], &v, false);
 	gmtime_r(&now, &tm);
@@ -1291,6 +1336,7 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	struct core_rec r;
 	size_t pos = 0;
 	uint32_t k = 0, count;
+	uint8_t changed = 0; /* the entry's EVENT_EDIT's, for the email */
 	int rc;
 
 	if (core_entry_check(payload, size, &count) != 0)
@@ -1301,6 +1347,8 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 		struct job *j;
 		uint8_t mask;
 
+		if (r.type == CORE_REC_EVENT_EDIT)
+			changed = r.u.edit.changed;
 		if (r.type != CORE_REC_NOTIFY)
 			continue;
 		j = &n->jobs[(n->head + n->count) % NOTIFY_QUEUE_MAX];
@@ -1309,6 +1357,7 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 		j->k = k++;
 		j->booking_id = r.u.notify.booking_id;
 		j->kind = r.u.notify.kind;
+		j->changed = j->kind == CORE_NOTIFY_EVENT_CHANGED ? changed : 0;
 		j->at = r.at;
 		entry_booking(payload, size, j->booking_id, j);
 		mask = lsn <= n->done_last_lsn ? done_mask(n, lsn, j->k) : 0;

@@ -218,7 +218,7 @@ void repl__batch_reset(struct batch *b, int64_t now_ms)
 			p->rows[s] = 0;
 		}
 		memset(p->kinds, 0, sizeof(p->kinds));
-		p->cancels = p->created = p->committed = false;
+		p->cancels = p->created = p->committed = p->edits = false;
 		p->misses = p->updates = p->customers = 0;
 		p->rc = 0;
 		p->err[0] = '\0';
@@ -317,6 +317,14 @@ struct ev *repl__ev_get(struct batch *b, uint64_t id)
 	e->stream = (uint8_t)event_stream(b, id);
 	b->ev_idx.slots[h] = b->ev_count;
 	return e;
+}
+
+bool repl__ev_has(struct batch *b, uint64_t id)
+{
+	bool found;
+
+	idx_find(&b->ev_idx, id, &found, ev_key, b->ev);
+	return found;
 }
 
 /* Months since 1970-01 (UTC) of a time in ms. */

@@ -218,13 +218,31 @@ static struct bk *bk_of(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	return repl__bk_get(b, id, existed);
 }
 
+/* The month of a start that has no partition known asked for. */
+static int month_want(struct batch *b, int64_t start_at)
+{
+	int64_t m = repl__month_of(start_at);
+
+	if (m < 0 || m >= REPL_MONTH_COUNT)
+		return -EUCLEAN; /* before 1970 or after 2169 */
+	if (!repl__month_known(b->env.months, m)) {
+		if (!b->months || (uint32_t)m < b->month_lo)
+			b->month_lo = (uint32_t)m;
+		if (!b->months || (uint32_t)m > b->month_hi)
+			b->month_hi = (uint32_t)m;
+		b->months = true;
+	}
+	ASSERT(!b->months || b->month_lo <= b->month_hi);
+	ASSERT(!b->months || b->month_hi < REPL_MONTH_COUNT);
+	return 0;
+}
+
 /* EVENT_CREATE: the event as the batch will leave it; its month asked for
  * when no partition is known. Its start is cached even when its stream
  * has it already (later batches update it by its partition key). */
 static int fold_event_create(struct batch *b, const struct core_rec *c,
 			     uint64_t lsn, int64_t at)
 {
-	int64_t m = repl__month_of(c->u.event.start_at);
 	struct ev *e;
 
 	if (!repl__part_for(b, c->u.event.id, lsn)) {
@@ -252,18 +270,7 @@ static int fold_event_create(struct batch *b, const struct core_rec *c,
 	if (e->start_at == 0 || e->duration_min == 0)
 		return -EUCLEAN;
 	repl__starts_set(b->env.starts, e->id, e->start_at);
-	if (m < 0 || m >= REPL_MONTH_COUNT)
-		return -EUCLEAN; /* before 1970 or after 2169 */
-	if (!repl__month_known(b->env.months, m)) {
-		if (!b->months || (uint32_t)m < b->month_lo)
-			b->month_lo = (uint32_t)m;
-		if (!b->months || (uint32_t)m > b->month_hi)
-			b->month_hi = (uint32_t)m;
-		b->months = true;
-	}
-	ASSERT(!b->months || b->month_lo <= b->month_hi);
-	ASSERT(!b->months || b->month_hi < REPL_MONTH_COUNT);
-	return 0;
+	return month_want(b, e->start_at);
 }
 
 /* EVENT_PATCH: the final capacity, instructor and status; a cancel once. */
@@ -292,6 +299,61 @@ static int fold_event_patch(struct batch *b, const struct core_rec *c,
 	ASSERT(e->set);
 	ASSERT(e->status == CORE_EVENT_SCHEDULED || e->cancelled);
 	return 0;
+}
+
+/* EVENT_EDIT: the event's new start, place, settings and title, and
+ * scheduled (a restore). A new event takes them as it is inserted; an
+ * existing one is moved from the start PostgreSQL has (read afresh:
+ * start_at 0, a miss) by sql_event_edit. One per event and batch
+ * (repl__batch_cut). */
+static int fold_event_edit(struct batch *b, const struct core_rec *c,
+			   uint64_t lsn, int64_t at)
+{
+	struct ev *e;
+
+	if (c->u.edit.start_at <= 0 || c->u.edit.duration_min == 0 ||
+	    month_want(b, c->u.edit.start_at) != 0)
+		return -EUCLEAN;
+	if (!repl__part_for(b, c->u.edit.event_id, lsn)) {
+		repl__starts_set(b->env.starts, c->u.edit.event_id,
+				 c->u.edit.start_at);
+		return 0;
+	}
+	e = repl__ev_get(b, c->u.edit.event_id);
+	if (e->cancelled || (e->edited && !b->snapshot))
+		return -EUCLEAN; /* cut before (repl__batch_cut) */
+	e->set = true;
+	e->capacity = c->u.edit.capacity;
+	e->set_instructor = c->u.edit.instructor_id;
+	e->status = CORE_EVENT_SCHEDULED;
+	e->location_id = c->u.edit.location_id;
+	e->duration_min = c->u.edit.duration_min;
+	e->waitlist_capacity = c->u.edit.waitlist_capacity;
+	e->price_cents = c->u.edit.price_cents;
+	memcpy(e->currency, c->u.edit.currency, sizeof(e->currency));
+	memcpy(e->title, c->u.edit.title, sizeof(e->title));
+	e->edited = true;
+	e->new_start = c->u.edit.start_at;
+	if (e->created) { /* inserted as it ends */
+		e->start_at = c->u.edit.start_at;
+		repl__starts_set(b->env.starts, e->id, e->start_at);
+	} /* else moved by the sink, which then caches the new start */
+	ev_touch(e, at);
+	return 0;
+}
+
+bool repl__batch_cut(struct batch *b, const void *payload, size_t size)
+{
+	struct core_rec c;
+	size_t pos = 0;
+
+	if (!b->entries || b->snapshot)
+		return false;
+	while (core_entry_next(payload, size, &pos, &c) > 0)
+		if (c.type == CORE_REC_EVENT_EDIT &&
+		    repl__ev_has(b, c.u.edit.event_id))
+			return true;
+	return false;
 }
 
 /* BOOKING_NEW, BOOKING_RESTORE (snapshots: the booking as it is),
@@ -455,6 +517,7 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 		rc = fold_event_create(b, c, lsn, at);
 		break;
 	case CORE_REC_EVENT_PATCH: rc = fold_event_patch(b, c, lsn, at); break;
+	case CORE_REC_EVENT_EDIT: rc = fold_event_edit(b, c, lsn, at); break;
 	case CORE_REC_BOOKING_NEW:
 	case CORE_REC_BOOKING_RESTORE:
 	case CORE_REC_BOOKING_IMPORT:
@@ -575,7 +638,8 @@ static void stage_event(struct batch *b, const struct ev *e)
 	    COL_BOOL(e->cancelled), COL_I64(e->cancel_at),
 	    COL_I64(e->created_at), COL_I64(e->updated_at),
 	    COL_BOOL(e->needs_update), COL_U64(e->n_conf), COL_U64(e->n_held),
-	    COL_U64(e->n_wl));
+	    COL_U64(e->n_wl), COL_BOOL(e->edited), COL_I64(e->new_start),
+	    COL_STR(e->title));
 }
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once
@@ -593,12 +657,18 @@ void repl__batch_finish(struct batch *b)
 
 		ASSERT(e->stream < b->parts);
 		e->needs_update = !e->created || b->snapshot;
-		if (!e->start_at)
+		/* An edited event is found by the start PostgreSQL has, read
+		 * in the transaction (a retry after a failed commit must not
+		 * take the new start the sink cached). */
+		if (e->edited && !e->created)
+			e->start_at = 0;
+		else if (!e->start_at)
 			e->start_at = repl__starts_get(b->env.starts, e->id);
 		p->misses += !e->start_at;
 		p->updates += e->needs_update;
 		p->created |= e->created;
 		p->cancels |= e->cancelled;
+		p->edits |= e->edited && e->needs_update;
 	}
 	/* A booking new in this batch had no status before: its share of
 	 * the counters' change is known here. Only the others' previous

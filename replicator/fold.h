@@ -81,6 +81,12 @@ struct ev {
 	uint32_t capacity;	 /* final, when set */
 	uint64_t set_instructor; /* final, when set */
 	uint8_t status;		 /* final, when set */
+	/* EVENT_EDIT (at most one per batch: repl__batch_cut): the new
+	 * start (start_at stays the partition key PostgreSQL has), the
+	 * settings and the title it gave ("" : unchanged) */
+	bool edited;
+	int64_t new_start;
+	char title[CORE_NAME_SIZE_MAX];
 };
 
 /* Open addressing, id -> index + 1, sized at twice the entries. */
@@ -136,6 +142,7 @@ struct part {
 	uint64_t from; /* the stream's applied LSN: records up to it are in */
 	bool kinds[3], cancels, created;
 	uint32_t misses, updates; /* events: start_at unknown; to update */
+	bool edits;		  /* an event edited (sink.c: sql_event_edit) */
 	uint32_t customers;	  /* new customers it inserted */
 	bool committed;		  /* its transaction moved the stream */
 	int rc;
@@ -191,6 +198,12 @@ struct part *repl__part_for(struct batch *b, uint64_t event_id, uint64_t lsn);
 struct bk *repl__bk_get(struct batch *b, uint64_t id, bool *existed);
 const struct bk *repl__bk_find(struct batch *b, uint64_t id);
 struct ev *repl__ev_get(struct batch *b, uint64_t id);
+/* Is the event in the batch already? */
+bool repl__ev_has(struct batch *b, uint64_t id);
+/* Must the batch end before this entry? Yes when it edits an event the
+ * batch has already (an edit starts from the row PostgreSQL has: a
+ * restore after a cancel, two moves, stay apart). */
+bool repl__batch_cut(struct batch *b, const void *payload, size_t size);
 /* Months since 1970-01 (UTC) of a time in ms; whether the bitmap has it. */
 int64_t repl__month_of(int64_t ms);
 bool repl__month_known(const uint8_t *months, int64_t m);

@@ -192,7 +192,8 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	int rc;
 
 	ASSERT(!b->full); /* 1 stops wal_reader_next: read_batch returns */
-	if (b->records >= r->cfg.batch_records) {
+	if (b->records >= r->cfg.batch_records ||
+	    repl__batch_cut(b, payload, size)) {
 		b->full = true;
 		return 1; /* passed again next time */
 	}

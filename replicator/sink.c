@@ -50,7 +50,8 @@ static const char *const stage_copy[ST_COUNT] = {
 		"location_id, instructor_id, duration_min, capacity0, "
 		"waitlist_capacity, price_cents, currency, capacity, "
 		"set_instructor, status, cancelled, cancel_at, created_at, "
-		"updated_at, needs_update, reg, held, wl) FROM STDIN",
+		"updated_at, needs_update, reg, held, wl, edited, new_start, "
+		"title) FROM STDIN",
 	[ST_BOOKING] =
 		"COPY s_booking (id, event_id, kind, customer_id, status, "
 		"hold, created_at, updated_at, join_seq, exit_at, exit_status) "
@@ -96,7 +97,8 @@ const char repl__sql_stage[] =
 	" capacity bigint, set_instructor bigint, status text, cancelled bool,"
 	" cancel_at bigint, created_at bigint, updated_at bigint,"
 	" needs_update bool, reg int, held int, wl int, dc int NOT NULL DEFAULT 0,"
-	" dh int NOT NULL DEFAULT 0, dw int NOT NULL DEFAULT 0)"
+	" dh int NOT NULL DEFAULT 0, dw int NOT NULL DEFAULT 0,"
+	" edited bool, new_start bigint, title text)"
 	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
 	" kind smallint, customer_id text, status text, hold bigint,"
@@ -192,7 +194,7 @@ static const char sql_event_start[] =
 	" waitlist_count, status, created_at, updated_at)"                                                                                    \
 	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                                                                                     \
 	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"                                                                             \
-	" coalesce(s.title, ''), " TS(                                                                                                        \
+	" coalesce(nullif(e.title, ''), s.title, ''), " TS(                                                                                   \
 		"e.start_at") ", e.duration_min,"                                                                                             \
 			      " e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"                                           \
 			      " e.held, e.wl, e.status, " TS(                                                                                 \
@@ -250,6 +252,20 @@ static const char sql_event_update[] =
 				" FROM s_event x"
 				" WHERE x.needs_update AND c.id = x.id AND c.start_at = " TS(
 					"x.start_at");
+
+/* Edited events (EVENT_EDIT, docs/core.md "Event edits"), after the update
+ * above found them by the start PostgreSQL had: the new start (a move to
+ * another month's partition is a row movement), place, settings, title.
+ * RETURNING: the new starts, for the cache. */
+static const char sql_event_edit[] = "UPDATE class_events c SET start_at = " TS(
+	"x.new_start") ","
+		       " location_id = nullif(x.location_id, 0), duration_min = x.duration_min,"
+		       " waitlist_capacity = x.waitlist_capacity, price_cents = x.price_cents,"
+		       " currency = x.currency,"
+		       " title = CASE WHEN x.title <> '' THEN x.title ELSE c.title END"
+		       " FROM s_event x WHERE x.edited AND x.needs_update AND c.id = x.id"
+		       " AND c.start_at = " TS(
+			       "x.start_at") " RETURNING c.id, x.new_start";
 
 /* Customers the bookings imply (a repeat does nothing). */
 /* Touched events that are archived (archive_class_events_month, migration
@@ -525,6 +541,32 @@ static int update_events(PGconn *c, const struct part *p, char *err, size_t es)
 	return 0;
 }
 
+/* Edited events moved (sql_event_edit); their new starts cached. */
+static int edit_events(repl *r, PGconn *c, char *err, size_t es)
+{
+	PGresult *res = NULL;
+	int rc = repl__pg_run(c, "editing events", sql_event_edit, 0, NULL,
+			      PGRES_TUPLES_OK, &res, err, es);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t id, ms;
+
+		if (PQnfields(res) != 2 ||
+		    !repl__parse_i64(PQgetvalue(res, i, 0), &id) ||
+		    !repl__parse_i64(PQgetvalue(res, i, 1), &ms) || id <= 0 ||
+		    ms == 0) {
+			snprintf(err, es, "editing events: unexpected row");
+			rc = -EPROTO;
+			break;
+		}
+		repl__starts_set(&r->starts, (uint64_t)id, ms);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* Customers the bookings imply; p->customers: how many were new. */
 static int insert_customers(PGconn *c, struct part *p, char *err, size_t es)
 {
@@ -640,6 +682,8 @@ static int apply_part(repl *r, struct batch *b, uint32_t k, uint64_t to,
 				  PGRES_COMMAND_OK, NULL, err, es);
 	if (!rc && p->updates)
 		rc = update_events(c, p, err, es);
+	if (!rc && p->edits)
+		rc = edit_events(r, c, err, es);
 	if (!rc && p->rows[ST_NEWCUST])
 		rc = insert_customers(c, p, err, es);
 	if (!rc)

@@ -13,6 +13,13 @@
  *    starts after now, whose closest due lead (smallest L with now >=
  *    start - L) is smaller than the last it was reminded for (or it never
  *    was), is reminded for L: one notification per confirmed booking;
+ *  - an event patch changes capacity (never below the seats taken; a
+ *    larger one promotes), instructor, or cancels (every active booking
+ *    cancelled); an edit (a new start, duration, location or title, or a
+ *    restore) is refused on a class that started or would start in the
+ *    past, on a cancelled event unless it restores it (its bookings stay
+ *    cancelled), with a location or instructor of another org; a new
+ *    start makes its reminders due again;
  *  - a keyed request whose key is remembered (stored outcomes only, for
  *    idem_retention_ms) replays the first answer, or is refused with
  *    IDEM_MISMATCH when its fingerprint differs.
@@ -26,6 +33,8 @@
 
 struct model_event model_events[MODEL_EVENT_COUNT_MAX];
 uint32_t model_event_count;
+uint64_t model_location_org[MODEL_PLACE_COUNT];
+uint64_t model_instructor_org[MODEL_PLACE_COUNT];
 char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
 
 static core_time hold_ms, retention_ms;
@@ -356,16 +365,80 @@ static enum core_code m_pay(const struct core_req *q, struct core_resp *r,
 	return CORE_OK;
 }
 
+static bool place_ok(const uint64_t *orgs, uint64_t id, uint64_t org)
+{
+	return id < MODEL_PLACE_COUNT && orgs[id] == org;
+}
+
+/* An edit: start, duration, location, title, restore (with capacity and
+ * instructor, if asked too). */
+static enum core_code m_edit(const struct core_req *q, struct core_resp *r,
+			     struct model_event *e)
+{
+	bool cancelled = e->status == CORE_EVENT_CANCELLED;
+	uint32_t cap;
+
+	if (q->u.patch.cancel || q->u.patch.capacity > CORE_CAPACITY_MAX ||
+	    q->u.patch.duration_min > CORE_DURATION_MIN_MAX ||
+	    q->u.patch.start_at < 0)
+		return CORE_INVALID;
+	if (q->u.patch.location_id &&
+	    !place_ok(model_location_org, q->u.patch.location_id, e->org_id))
+		return CORE_NO_LOCATION;
+	if (q->u.patch.instructor_id &&
+	    !place_ok(model_instructor_org, q->u.patch.instructor_id,
+		      e->org_id))
+		return CORE_NO_INSTRUCTOR;
+	if ((cancelled && !q->u.patch.restore) || e->start_at <= q->now)
+		return CORE_NOT_BOOKABLE;
+	if (q->u.patch.start_at && q->u.patch.start_at <= q->now)
+		return CORE_INVALID;
+	cap = q->u.patch.capacity >= 0 ? (uint32_t)q->u.patch.capacity
+				       : e->capacity;
+	if (cap < taken(e))
+		return CORE_CAPACITY_BELOW_TAKEN;
+	if (q->u.patch.start_at && q->u.patch.start_at != e->start_at) {
+		e->start_at = q->u.patch.start_at;
+		e->reminded = 0;
+	}
+	if (q->u.patch.duration_min)
+		e->duration_min = q->u.patch.duration_min;
+	if (q->u.patch.location_id)
+		e->location_id = q->u.patch.location_id;
+	if (q->u.patch.instructor_id)
+		e->instructor_id = q->u.patch.instructor_id;
+	if (q->u.patch.title[0])
+		memcpy(e->title, q->u.patch.title, sizeof(e->title));
+	e->capacity = cap;
+	e->status = CORE_EVENT_SCHEDULED;
+	r->count = m_promote(e, q->now, r);
+	return CORE_OK;
+}
+
 static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
 {
 	struct model_event *e = model_event_get(q->event_id);
 
 	if (!e)
 		return CORE_NO_EVENT;
+	if (q->u.patch.restore || q->u.patch.location_id ||
+	    q->u.patch.start_at || q->u.patch.duration_min ||
+	    q->u.patch.title[0])
+		return m_edit(q, r, e);
 	if (q->u.patch.capacity > CORE_CAPACITY_MAX)
 		return CORE_INVALID;
-	if (e->status == CORE_EVENT_CANCELLED && q->u.patch.capacity >= 0)
+	if (q->u.patch.instructor_id &&
+	    !place_ok(model_instructor_org, q->u.patch.instructor_id,
+		      e->org_id))
+		return CORE_NO_INSTRUCTOR;
+	if (e->status == CORE_EVENT_CANCELLED &&
+	    (q->u.patch.capacity >= 0 || q->u.patch.instructor_id))
 		return CORE_NOT_BOOKABLE;
+	if (q->u.patch.capacity >= 0 && !q->u.patch.cancel &&
+	    (uint32_t)q->u.patch.capacity < taken(e))
+		return CORE_CAPACITY_BELOW_TAKEN;
+	if (q->u.patch.instructor_id)
+		e->instructor_id = q->u.patch.instructor_id;
 	if (q->u.patch.cancel) {
 		e->status = CORE_EVENT_CANCELLED;
 		for (uint32_t i = 0; i < e->n; i++)
@@ -521,10 +594,19 @@ uint64_t model_fingerprint(const struct core_req *q)
 		h = ((h ^ q->u.pay.succeeded) * 1000003 ^
 		     q->u.pay.amount_cents) *
 		    1000003;
-	if (q->op == CORE_OP_EVENT_PATCH)
+	if (q->op == CORE_OP_EVENT_PATCH) {
 		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^
 		     q->u.patch.cancel) *
 		    1000003;
+		h = (h ^ q->u.patch.restore ^ q->u.patch.instructor_id << 1 ^
+		     q->u.patch.location_id << 20) *
+		    1000003;
+		h = (h ^ (uint64_t)q->u.patch.start_at ^
+		     (uint64_t)q->u.patch.duration_min << 48) *
+		    1000003;
+		for (const char *s = q->u.patch.title; *s; s++)
+			h = (h ^ (uint8_t)*s) * 1000003;
+	}
 	return h;
 }
 
@@ -546,12 +628,17 @@ bool model_event_add(const struct core_event_view *v, char *err,
 	*e = (struct model_event){
 		.id = v->id,
 		.start_at = v->start_at,
+		.duration_min = v->duration_min,
+		.location_id = v->location_id,
+		.instructor_id = v->instructor_id,
+		.org_id = v->org_id,
 		.capacity = v->capacity,
 		.waitlist_capacity = v->waitlist_capacity,
 		.price = v->price_cents,
 		.status = v->status,
 	};
 	memcpy(e->currency, v->currency, 4);
+	memcpy(e->title, v->title, sizeof(e->title));
 	if (v->booked || v->held || v->waitlist_length) {
 		snprintf(err, err_size, "new event %" PRIu64 " not empty",
 			 v->id);
@@ -666,6 +753,20 @@ bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
 			 "model cap %u booked %u held %u wl %u status %u",
 			 e->id, v.capacity, v.booked, v.held, v.waitlist_length,
 			 v.status, e->capacity, booked, held, wl, e->status);
+		return false;
+	}
+	if (v.start_at != e->start_at || v.duration_min != e->duration_min ||
+	    v.location_id != e->location_id ||
+	    v.instructor_id != e->instructor_id ||
+	    strcmp(v.title, e->title) != 0) {
+		snprintf(err, err_size,
+			 "event %" PRIu64 ": core start %" PRId64
+			 " dur %u loc %" PRIu64 " ins %" PRIu64
+			 " title '%s'; model start %" PRId64
+			 " dur %u loc %" PRIu64 " ins %" PRIu64 " title '%s'",
+			 e->id, v.start_at, v.duration_min, v.location_id,
+			 v.instructor_id, v.title, e->start_at, e->duration_min,
+			 e->location_id, e->instructor_id, e->title);
 		return false;
 	}
 	if (v.booked + v.held > v.capacity &&

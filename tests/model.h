@@ -36,6 +36,9 @@ struct model_booking {
 struct model_event {
 	uint64_t id;
 	core_time start_at;
+	uint32_t duration_min;
+	uint64_t location_id, instructor_id, org_id;
+	char title[CORE_NAME_SIZE_MAX]; /* as the event view gives it */
 	uint32_t capacity, waitlist_capacity, price;
 	char currency[4];
 	uint8_t status;
@@ -45,6 +48,11 @@ struct model_event {
 };
 
 extern struct model_event model_events[MODEL_EVENT_COUNT_MAX];
+/* The org of each location and instructor id the test made (0: none),
+ * for the edits' checks. */
+#define MODEL_PLACE_COUNT 16
+extern uint64_t model_location_org[MODEL_PLACE_COUNT];
+extern uint64_t model_instructor_org[MODEL_PLACE_COUNT];
 extern uint32_t model_event_count;
 /* "cust-00@example.org" ...: the only customers the model knows. */
 extern char model_customer_ids[MODEL_CUSTOMER_COUNT]

@@ -298,6 +298,23 @@ static inline uint64_t random_op(node *n, uint32_t events)
 		req.event_id = ev;
 		req.u.patch.capacity = (int64_t)(rnd() % 6);
 		req.u.patch.instructor_id = rnd() % 3 == 0 ? 1 + rnd() % 2 : 0;
+		if (rnd() % 3 == 0) { /* an edit: moved (to another month,
+				       * now and then), retitled, restored */
+			req.u.patch.start_at =
+				rnd() % 2 ? now_ms + 3600000 +
+						    (int64_t)(rnd() % 90) *
+							    86400000
+					  : 0;
+			req.u.patch.duration_min =
+				rnd() % 3 ? 0 : (uint32_t)(30 + rnd() % 60);
+			if (rnd() % 3 == 0)
+				snprintf(req.u.patch.title,
+					 sizeof(req.u.patch.title),
+					 "Edited \t%u \\ \xc3\xa9",
+					 (unsigned)(rnd() % 9));
+			req.u.patch.restore = rnd() % 2 == 0;
+			req.u.patch.location_id = rnd() % 4 == 0;
+		}
 	} else {
 		req.op = CORE_OP_EVENT_PATCH;
 		req.event_id = 1 + rnd() % events;
@@ -345,7 +362,7 @@ static inline uint64_t random_ops(node *n, uint32_t events, int count)
 /* ---- PostgreSQL == core ---- */
 
 struct counts {
-	uint64_t events, bookings, payments, notifications;
+	uint64_t events, bookings, payments, notifications, edits;
 };
 
 static inline int count_rec(void *ctx, uint64_t lsn, const void *p, size_t size)
@@ -360,6 +377,7 @@ static inline int count_rec(void *ctx, uint64_t lsn, const void *p, size_t size)
 		c->bookings += r.type == CORE_REC_BOOKING_NEW;
 		c->payments += r.type == CORE_REC_PAYMENT;
 		c->notifications += r.type == CORE_REC_NOTIFY;
+		c->edits += r.type == CORE_REC_EVENT_EDIT;
 	}
 	return 0;
 }

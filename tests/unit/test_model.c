@@ -271,6 +271,22 @@ static void setup_catalogue(core_time now)
 	call(&q, &r);
 	if (r.code != CORE_OK)
 		fail("instructor create: %s", core_code_name(r.code));
+	/* For edits: location and instructor 2 of another org, 3 of ours. */
+	q.op = CORE_OP_ORG_CREATE;
+	strcpy(q.u.cat.name, "Other");
+	call(&q, &r);
+	for (uint64_t org = 2; org >= 1; org--) {
+		q.u.cat.org_id = org;
+		q.op = CORE_OP_LOCATION_CREATE;
+		call(&q, &r);
+		model_location_org[r.id] = org;
+		q.op = CORE_OP_INSTRUCTOR_CREATE;
+		call(&q, &r);
+		if (r.code != CORE_OK || r.id != 4 - org)
+			fail("instructor create: %s", core_code_name(r.code));
+		model_instructor_org[r.id] = org;
+	}
+	model_location_org[1] = model_instructor_org[1] = 1;
 	for (int i = 0; i < 6; i++) {
 		memset(&spec, 0, sizeof(spec));
 		spec.org_id = spec.location_id = spec.instructor_id = 1;
@@ -321,6 +337,37 @@ static struct model_booking *pick_booking(struct model_event **ev,
 		}
 	}
 	return NULL;
+}
+
+/* An edit of e: a new start (ahead, now and then past), duration,
+ * location, title, a restore; capacity and instructor kept or not. */
+static void random_edit(struct core_req *q, const struct model_event *e,
+			core_time now)
+{
+	uint32_t what = rnd_below(6);
+
+	if (rnd_below(2))
+		q->u.patch.capacity = -1;
+	if (what == 0 || rnd_below(6) == 0) {
+		core_time day = INT64_C(86400000);
+		q->u.patch.start_at =
+			rnd_below(20) == 0
+				? now - rnd_below(3600000)
+				: now + 1 +
+					  (core_time)rnd_below(14 * 24) * day /
+						  24;
+	}
+	if (what == 1 || rnd_below(6) == 0)
+		q->u.patch.duration_min = 15 + rnd_below(120);
+	if (what == 2 || rnd_below(8) == 0)
+		q->u.patch.location_id = 1 + rnd_below(4);
+	if (what == 3 || rnd_below(8) == 0)
+		snprintf(q->u.patch.title, sizeof(q->u.patch.title), "Moved %u",
+			 rnd_below(5));
+	if (what == 4 || e->status == CORE_EVENT_CANCELLED)
+		q->u.patch.restore = rnd_below(4) != 0;
+	if (what == 5 && !q->u.patch.restore && !q->u.patch.start_at)
+		q->u.patch.duration_min = e->duration_min; /* no change */
 }
 
 static struct core_req history[KEY_HISTORY];
@@ -374,8 +421,12 @@ static void make_request(struct core_req *q, core_time now)
 		q->u.patch.capacity = rnd_below(6);
 		if (rnd_below(10) == 0) {
 			q->u.patch.capacity = -1;
-			q->u.patch.cancel = rnd_below(100) == 0;
+			q->u.patch.cancel = rnd_below(30) == 0;
 		}
+		if (rnd_below(8) == 0)
+			q->u.patch.instructor_id = 1 + rnd_below(4);
+		if (rnd_below(3) == 0)
+			random_edit(q, e, now);
 	} else {
 		q->op = CORE_OP_TICK;
 		return;

@@ -315,7 +315,8 @@ static void test_one_batch(void)
 	/* created in the batch: inserted as it ends (2 confirmed), no update */
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t1772643600000\tt\t1\t1\t1\t1\t60\t2\t2\t0\t\t2\t1\t"
-		     "scheduled\tf\t0\t1772438400000\t1772438404000\tf\t2\t0\t0\n");
+		     "scheduled\tf\t0\t1772438400000\t1772438404000\tf\t2\t0\t0"
+		     "\tf\t0\t\n");
 	CHECK_STAGED(&f.b, 0, ST_NEWCUST,
 		     "alice\t1772438401000\nbob\t1772438402000\n"
 		     "carol\t1772438403000\n");
@@ -410,7 +411,8 @@ static void test_later_batch(void)
 	 * cancelled (its counters from new bookings emptied) */
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t1772643600000\tf\t0\t0\t0\t0\t0\t0\t0\t0\t\t1\t1\t"
-		     "cancelled\tt\t1772438409000\t0\t1772438409000\tt\t0\t0\t0\n");
+		     "cancelled\tt\t1772438409000\t0\t1772438409000\tt\t0\t0\t0"
+		     "\tf\t0\t\n");
 	CHECK(f.b.part[0].cancels && !f.b.part[0].created);
 	CHECK(f.b.part[0].updates == 1 && f.b.part[0].misses == 0);
 	CHECK(f.b.part[0].kinds[BK_SET] && f.b.part[0].kinds[BK_NEW]);
@@ -693,6 +695,64 @@ static void test_random(uint64_t seed)
 	fx_free(&f);
 }
 
+/* ---- event edits: moved from the start PostgreSQL has, one per batch ---- */
+
+static void test_edit(void)
+{
+	struct fx f;
+	uint64_t ev;
+	struct core_req q;
+	struct core_resp r;
+	const void *entry = NULL;
+	size_t size = 0;
+
+	printf("edit\n");
+	fx_start(&f, 1);
+	ev = fx_event(&f, 2, 1, 0, "");
+	/* created and edited in one batch: inserted as the edit left it */
+	q = q_new(CORE_OP_EVENT_PATCH, T0 + 1000);
+	q.event_id = ev;
+	q.u.patch.capacity = -1;
+	q.u.patch.start_at = EV_START + 40 * 24 * 60 * MIN_MS; /* April */
+	q.u.patch.duration_min = 45;
+	snprintf(q.u.patch.title, sizeof(q.u.patch.title), "Moved");
+	CHECK(fx_do(&f, &q, &r) == CORE_OK);
+	repl__batch_finish(&f.b);
+	CHECK_STAGED(&f.b, 0, ST_EVENT,
+		     "1\t1776099600000\tt\t1\t1\t1\t1\t45\t2\t1\t0\t\t2\t1\t"
+		     "scheduled\tf\t0\t1772438400000\t1772438401000\tf\t0\t0\t0"
+		     "\tt\t1776099600000\tMoved\n");
+	CHECK(f.b.months && f.b.month_hi == MONTH_2026_03 + 1);
+	CHECK(!f.b.part[0].edits); /* inserted: no update */
+	CHECK(repl__starts_get(&f.starts, ev) ==
+	      EV_START + 40 * 24 * 60 * MIN_MS);
+
+	/* the next batch: the edit of an event it did not create is found
+	 * by the start PostgreSQL has (a miss, looked up), then moved */
+	fx_batch(&f, (uint64_t[]){ f.lsn });
+	q.now = T0 + 2000;
+	q.u.patch.start_at = EV_START + 2 * 24 * 60 * MIN_MS;
+	q.u.patch.title[0] = '\0';
+	q.u.patch.location_id = 1;
+	CHECK(fx_do(&f, &q, &r) == CORE_OK);
+	repl__batch_finish(&f.b);
+	CHECK_STAGED(&f.b, 0, ST_EVENT,
+		     "1\t0\tf\t0\t0\t1\t0\t45\t0\t1\t0\t\t2\t1\t"
+		     "scheduled\tf\t0\t0\t1772438402000\tt\t0\t0\t0"
+		     "\tt\t1772816400000\tMoved\n");
+	CHECK(f.b.part[0].edits && f.b.part[0].misses == 1 &&
+	      f.b.part[0].updates == 1);
+	/* a second edit of it in the same batch: the batch ends before it */
+	q.now = T0 + 3000;
+	q.u.patch.duration_min = 50;
+	CHECK(core_state_decide(f.st, &q, &r, &entry, &size) == CORE_OK);
+	CHECK(repl__batch_cut(&f.b, entry, size));
+	CHECK(core_state_apply(f.st, entry, size) == 0);
+	fx_batch(&f, (uint64_t[]){ f.lsn });
+	CHECK(!repl__batch_cut(&f.b, entry, size)); /* a batch's first */
+	fx_free(&f);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed =
@@ -703,6 +763,7 @@ int main(int argc, char **argv)
 	test_streams();
 	test_archive();
 	test_refused();
+	test_edit();
 	printf("test_repl_fold: seed %" PRIu64 "\n", seed);
 	for (uint32_t i = 0; i < 20; i++)
 		test_random(seed + i);
