@@ -484,6 +484,40 @@ static int bin__patch(const msgpack_object *m, struct op_in *in,
 	return 0;
 }
 
+/* An org's settings (org.create, org.patch), each optional: into cat,
+ * with the bits of those given. */
+static int bin__org_settings(const msgpack_object *m, struct op_cat_in *cat,
+			     struct bin_err *e)
+{
+	static const struct {
+		const char *name;
+		int64_t max;
+		uint8_t bit;
+	} f[] = {
+		{ "cancel_cutoff_hours", CORE_CUTOFF_HOURS_MAX,
+		  CORE_ORG_SET_CUTOFF },
+		{ "hold_minutes", CORE_HOLD_MINUTES_MAX, CORE_ORG_SET_HOLD },
+		{ "horizon_days", UINT16_MAX, CORE_ORG_SET_HORIZON },
+	};
+	uint16_t *at[] = { &cat->settings.cancel_cutoff_hours,
+			   &cat->settings.hold_minutes,
+			   &cat->settings.horizon_days };
+
+	for (unsigned i = 0; i < 3; i++) {
+		const msgpack_object *o = mp_get(m, f[i].name);
+		int64_t v;
+
+		if (!o)
+			continue;
+		if (mp_int(o, &v) != 0 || v < 0 || v > f[i].max)
+			return bin__fail(e, "invalid_request", "%s: 0..%d",
+					 f[i].name, (int)f[i].max);
+		*at[i] = (uint16_t)v;
+		cat->settings_set |= f[i].bit;
+	}
+	return 0;
+}
+
 /* The fields of a non-batch op into in (and what its answer needs into
  * x); 0, or -EINVAL with e set. */
 static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
@@ -503,6 +537,14 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 		if (!fld_timezone_valid(cat->timezone))
 			return bin__fail(e, "invalid_request",
 					 "timezone: not an IANA zone");
+		return bin__org_settings(m, cat, e);
+	case MP_OP_ORG_PATCH:
+		if (bin__id(m, "org_id", true, &cat->org_id, e) ||
+		    bin__org_settings(m, cat, e))
+			return -EINVAL;
+		if (!cat->settings_set)
+			return bin__fail(e, "invalid_request",
+					 "nothing to change");
 		return 0;
 	case MP_OP_LOCATION_CREATE:
 	case MP_OP_INSTRUCTOR_CREATE:

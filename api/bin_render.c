@@ -196,6 +196,18 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 			mp_pack_booking(pk, &views->bookings[i]);
 		break;
 	case OP_ANS_CUSTOMER_ID: mp_pack_str(pk, x->customer_id); break;
+	case OP_ANS_CUTOFF_HOURS:
+		msgpack_pack_uint64(pk, resp->org.cancel_cutoff_hours);
+		break;
+	case OP_ANS_HOLD_MINUTES:
+	case OP_ANS_HORIZON_DAYS:
+		n = a->type == OP_ANS_HOLD_MINUTES ? resp->org.hold_minutes
+						   : resp->org.horizon_days;
+		if (n)
+			msgpack_pack_uint64(pk, n);
+		else
+			msgpack_pack_nil(pk); /* the server's own */
+		break;
 	default: /* an echo the binary context does not carry */
 		ASSERT(!"an answer field the binary protocol cannot write");
 		msgpack_pack_nil(pk);

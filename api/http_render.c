@@ -196,6 +196,18 @@ static void write_value(struct jw *w, const struct op_ans *a,
 		break;
 	case OP_ANS_ORG_ID: jw_id(w, slot->org_id); break;
 	case OP_ANS_CUSTOMER_ID: jw_cstr(w, slot->customer_id); break;
+	case OP_ANS_CUTOFF_HOURS:
+		jw_u64(w, resp->org.cancel_cutoff_hours);
+		break;
+	case OP_ANS_HOLD_MINUTES:
+	case OP_ANS_HORIZON_DAYS:
+		n = a->type == OP_ANS_HOLD_MINUTES ? resp->org.hold_minutes
+						   : resp->org.horizon_days;
+		if (n)
+			jw_u64(w, n);
+		else
+			jw_null(w); /* the server's own */
+		break;
 	default:
 		ASSERT(!"an answer field HTTP cannot write");
 		jw_null(w);

@@ -206,6 +206,11 @@ static int path_in(struct call *k, struct op_in *in)
 		answer_error(k, 404, "not_found", "no such booking");
 		return -ENOENT;
 	}
+	if (strstr(p, "{org_id}") &&
+	    fld_id_parse(k->id_seg, k->id_size, &in->u.cat.org_id) != 0) {
+		answer_error(k, 404, "not_found", "no such org");
+		return -ENOENT;
+	}
 	return 0;
 }
 
@@ -730,10 +735,66 @@ static int do_customer_bookings(struct call *k, struct op_in *in)
 	return submit_in(k, in);
 }
 
+/* An org's settings (org.create, org.patch), each optional: into cat,
+ * with the bits of those given. */
+static int jr_org_settings(struct jr *r, struct op_cat_in *cat)
+{
+	static const struct {
+		const char *name;
+		uint64_t max;
+		uint8_t bit;
+	} f[] = {
+		{ "cancel_cutoff_hours", CORE_CUTOFF_HOURS_MAX,
+		  CORE_ORG_SET_CUTOFF },
+		{ "hold_minutes", CORE_HOLD_MINUTES_MAX, CORE_ORG_SET_HOLD },
+		{ "horizon_days", UINT16_MAX, CORE_ORG_SET_HORIZON },
+	};
+	uint16_t *at[] = { &cat->settings.cancel_cutoff_hours,
+			   &cat->settings.hold_minutes,
+			   &cat->settings.horizon_days };
+	int rc = 0;
+
+	for (unsigned i = 0; i < 3 && !rc; i++) {
+		uint64_t v = 0;
+		bool has = false;
+
+		rc = jr_uint(r, f[i].name, false, f[i].max, &v, &has);
+		if (!rc && has) {
+			*at[i] = (uint16_t)v;
+			cat->settings_set |= f[i].bit;
+		}
+	}
+	return rc;
+}
+
+static int do_org_patch(struct call *k, struct op_in *in)
+{
+	static const char *const allowed[] = { "cancel_cutoff_hours",
+					       "hold_minutes", "horizon_days",
+					       NULL };
+	struct jr r;
+	int rc;
+
+	rc = body_open(k, &r, allowed);
+	if (!rc)
+		rc = jr_org_settings(&r, &in->u.cat);
+	if (!rc && !in->u.cat.settings_set)
+		rc = jr_fail(&r, "nothing to change: cancel_cutoff_hours, "
+				 "hold_minutes or horizon_days");
+	if (body_done(k, &r, rc))
+		return 0;
+	if (idem_check(k))
+		return 0;
+	return submit_in(k, in);
+}
+
 /* Orgs, locations, instructors, customers. */
 static int do_catalogue(struct call *k, struct op_in *in)
 {
-	static const char *const org[] = { "name", "timezone", NULL };
+	static const char *const org[] = {
+		"name",		"timezone",	"cancel_cutoff_hours",
+		"hold_minutes", "horizon_days", NULL
+	};
 	static const char *const named[] = { "org_id", "name", NULL };
 	static const char *const cust[] = { "id", "email", "name", NULL };
 	struct op_cat_in *cat = &in->u.cat;
@@ -760,6 +821,8 @@ static int do_catalogue(struct call *k, struct op_in *in)
 		if (!rc && !fld_timezone_valid(cat->timezone))
 			rc = jr_fail(&r, "field 'timezone' must be an IANA "
 					 "time zone");
+		if (!rc)
+			rc = jr_org_settings(&r, cat);
 		break;
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:
@@ -1087,6 +1150,7 @@ static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
 	[OP_CANCEL] = do_cancel,
 	[OP_CUSTOMER_BOOKINGS] = do_customer_bookings,
 	[OP_ORG_CREATE] = do_catalogue,
+	[OP_ORG_PATCH] = do_org_patch,
 	[OP_LOCATION_CREATE] = do_catalogue,
 	[OP_INSTRUCTOR_CREATE] = do_catalogue,
 	[OP_CUSTOMER_CREATE] = do_catalogue,

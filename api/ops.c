@@ -59,10 +59,22 @@ static const struct op_ans ans_customer_bookings[] = {
 };
 
 static const struct op_ans ans_org[] = {
-	{ "org", OP_ANS_OBJECT, OP_BOTH, 3 },
+	{ "org", OP_ANS_OBJECT, OP_BOTH, 6 },
 	{ "id", OP_ANS_ID, OP_BOTH, 0 },
 	{ "name", OP_ANS_NAME, OP_HTTP, 0 },
 	{ "timezone", OP_ANS_TIMEZONE, OP_HTTP, 0 },
+	{ "cancel_cutoff_hours", OP_ANS_CUTOFF_HOURS, OP_BOTH, 0 },
+	{ "hold_minutes", OP_ANS_HOLD_MINUTES, OP_BOTH, 0 },
+	{ "horizon_days", OP_ANS_HORIZON_DAYS, OP_BOTH, 0 },
+};
+
+/* A patch answers the org's settings as they are now. */
+static const struct op_ans ans_org_patch[] = {
+	{ "org", OP_ANS_OBJECT, OP_BOTH, 4 },
+	{ "id", OP_ANS_ID, OP_BOTH, 0 },
+	{ "cancel_cutoff_hours", OP_ANS_CUTOFF_HOURS, OP_BOTH, 0 },
+	{ "hold_minutes", OP_ANS_HOLD_MINUTES, OP_BOTH, 0 },
+	{ "horizon_days", OP_ANS_HORIZON_DAYS, OP_BOTH, 0 },
 };
 
 static const struct op_ans ans_location[] = {
@@ -170,6 +182,13 @@ static const struct op_def ops[OP_COUNT] = {
 		MP_OP_ORG_CREATE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_ORG_CREATE, true,
 		ANSWER(ans_org),
+	},
+	[OP_ORG_PATCH] = {
+		OP_ORG_PATCH, "org.patch", OP_PATCH,
+		"/v1/orgs/{org_id}",
+		MP_OP_ORG_PATCH, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
+		OP_LIMIT_CALLER, CORE_OP_ORG_PATCH, false,
+		ANSWER(ans_org_patch),
 	},
 	[OP_LOCATION_CREATE] = {
 		OP_LOCATION_CREATE, "location.create", OP_POST,
@@ -499,6 +518,14 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 		req->u.cat.org_id = in->u.cat.org_id;
 		memcpy(req->customer_id, in->customer_id,
 		       sizeof(req->customer_id));
+		req->u.cat.settings = in->u.cat.settings;
+		req->u.cat.settings_set = in->u.cat.settings_set;
+		break;
+	case OP_ORG_PATCH:
+		req->u.cat.org_id = in->u.cat.org_id;
+		req->u.cat.settings = in->u.cat.settings;
+		req->u.cat.settings_set = in->u.cat.settings_set;
+		ASSERT(req->u.cat.settings_set != 0); /* the codecs' */
 		break;
 	case OP_SERIES_CREATE:
 		break; /* req->u.series: the caller's copy of in->u.series */
@@ -590,6 +617,19 @@ static void canon_series(struct canon *k, const struct core_series_spec *s)
 	canon_put(k, "skip", s->skip, s->skip_count * sizeof(s->skip[0]));
 }
 
+/* The settings given, each only when given (so an org.create's key from
+ * before settings existed still matches). */
+static void canon_settings(struct canon *k, const struct op_cat_in *c)
+{
+	if (c->settings_set & CORE_ORG_SET_CUTOFF)
+		canon_u64(k, "cancel_cutoff_hours",
+			  c->settings.cancel_cutoff_hours);
+	if (c->settings_set & CORE_ORG_SET_HOLD)
+		canon_u64(k, "hold_minutes", c->settings.hold_minutes);
+	if (c->settings_set & CORE_ORG_SET_HORIZON)
+		canon_u64(k, "horizon_days", c->settings.horizon_days);
+}
+
 uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 			 const struct auth_principal *who)
 {
@@ -615,6 +655,11 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 	case OP_ORG_CREATE:
 		canon_str(&k, "name", in->u.cat.name);
 		canon_str(&k, "timezone", in->u.cat.timezone);
+		canon_settings(&k, &in->u.cat);
+		break;
+	case OP_ORG_PATCH:
+		canon_u64(&k, "org_id", in->u.cat.org_id);
+		canon_settings(&k, &in->u.cat);
 		break;
 	case OP_LOCATION_CREATE:
 	case OP_INSTRUCTOR_CREATE:

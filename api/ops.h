@@ -53,6 +53,7 @@ enum op_id {
 	OP_CANCEL,
 	OP_CUSTOMER_BOOKINGS,
 	OP_ORG_CREATE,
+	OP_ORG_PATCH,
 	OP_LOCATION_CREATE,
 	OP_INSTRUCTOR_CREATE,
 	OP_CUSTOMER_CREATE,
@@ -128,6 +129,11 @@ enum op_ans_type {
 	OP_ANS_EMAIL_OR_NULL, /* "": null */
 	OP_ANS_ORG_ID,
 	OP_ANS_CUSTOMER_ID,
+	/* the org's settings (resp->org); 0 is null for the last two: the
+	 * server's own */
+	OP_ANS_CUTOFF_HOURS,
+	OP_ANS_HOLD_MINUTES,
+	OP_ANS_HORIZON_DAYS,
 };
 
 /* The protocols that carry an answer's field, as bits. */
@@ -210,8 +216,12 @@ struct op_patch_in {	  /* event.patch */
 struct op_cat_in { /* org, location, instructor, customer create */
 	char name[CORE_NAME_SIZE_MAX];
 	char timezone[CORE_TZ_SIZE_MAX]; /* org */
-	uint64_t org_id;		 /* location, instructor */
+	uint64_t org_id;		 /* location, instructor; org.patch */
 	char email[CORE_NAME_SIZE_MAX];	 /* customer */
+	/* org.create, org.patch: the settings given (settings_set: enum
+	 * core_org_set bits), each checked against its range */
+	struct core_org_settings settings;
+	uint8_t settings_set;
 };
 
 struct op_generate_in {		/* generate */

@@ -51,6 +51,7 @@ static const char *const op_names[MP_OP_COUNT] = {
 	[MP_OP_BOOKING_GET] = "booking.get",
 	[MP_OP_CUSTOMER_BOOKINGS] = "customer.bookings",
 	[MP_OP_STATUS] = "status",
+	[MP_OP_ORG_PATCH] = "org.patch",
 };
 
 const char *mp_op_name(enum mp_op op)
@@ -755,6 +756,31 @@ static int read_array(const msgpack_object *map, const char *key,
 	return 1;
 }
 
+/* An org answer's settings (org.create, org.patch), when it has them: nil
+ * is 0 (the server's own). */
+static int read_org_settings(const msgpack_object *org, struct bc_answer *out)
+{
+	static const char *const names[] = { "cancel_cutoff_hours",
+					     "hold_minutes", "horizon_days" };
+	int32_t *at[] = { &out->org_settings.cancel_cutoff_hours,
+			  &out->org_settings.hold_minutes,
+			  &out->org_settings.horizon_days };
+
+	if (!mp_get(org, names[0]))
+		return 0;
+	for (unsigned i = 0; i < 3; i++) {
+		const msgpack_object *v = mp_get(org, names[i]);
+		uint64_t u = 0;
+
+		if (v && v->type != MSGPACK_OBJECT_NIL &&
+		    (mp_uint(v, &u) != 0 || u > UINT16_MAX))
+			return -EINVAL;
+		*at[i] = (int32_t)u;
+	}
+	out->has_org_settings = true;
+	return 0;
+}
+
 int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 		   struct bc_event *events, uint32_t event_cap,
 		   struct bc_booking *bookings, uint32_t booking_cap)
@@ -803,6 +829,8 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 		    (v->type != MSGPACK_OBJECT_MAP ||
 		     mp_get_id(v, "id", &out->id)))
 			return -EINVAL;
+	if ((v = mp_get(o, "org")) && read_org_settings(v, out))
+		return -EINVAL;
 	if ((v = mp_get(o, "customer")) &&
 	    (v->type != MSGPACK_OBJECT_MAP ||
 	     mp_get_str_copy(v, "id", out->customer_id,

@@ -541,6 +541,16 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 			/* The key is logged with the series, its events after:
 			 * a crash between them left a series to generate.
 			 * Generating again is idempotent. */
+			/* The key keeps the org's id, not its settings:
+			 * a replay answers them as they are now. */
+			if (resp->replayed && resp->code == CORE_OK &&
+			    (req->op == CORE_OP_ORG_CREATE ||
+			     req->op == CORE_OP_ORG_PATCH)) {
+				pthread_mutex_lock(&c->cat_lock);
+				catalog_org_settings(c->cat, resp->id,
+						     &resp->org);
+				pthread_mutex_unlock(&c->cat_lock);
+			}
 			if (resp->replayed &&
 			    req->op == CORE_OP_SERIES_CREATE &&
 			    resp->code == CORE_OK) {

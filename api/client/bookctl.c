@@ -45,7 +45,10 @@ static const char *usage_text =
 	"  --version  the version and build type; --help  this text\n"
 	"\n"
 	"commands:\n"
-	"  org create --name N --timezone TZ\n"
+	"  org create --name N --timezone TZ [--cancel-cutoff-hours H]\n"
+	"         [--hold-minutes M] [--horizon-days D]\n"
+	"  org patch --id ID [--cancel-cutoff-hours H] [--hold-minutes M]\n"
+	"         [--horizon-days D]   (hold, horizon 0: the server's)\n"
 	"  location create --org ID --name N\n"
 	"  instructor create --org ID --name N\n"
 	"  customer create --id C [--email E] [--name N]\n"
@@ -674,21 +677,103 @@ out:
 
 /* ---- commands ---- */
 
+/* An org's settings from --cancel-cutoff-hours, --hold-minutes and
+ * --horizon-days (-1: not given); how many were given into *given. */
+static int org_settings_opts(const struct opts *o, struct bc_org_settings *s,
+			     unsigned *given)
+{
+	static const char *const names[] = { "cancel-cutoff-hours",
+					     "hold-minutes", "horizon-days" };
+	int32_t *at[] = { &s->cancel_cutoff_hours, &s->hold_minutes,
+			  &s->horizon_days };
+
+	*given = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t v = UINT64_MAX;
+		int rc = want_u64(o, names[i], &v);
+
+		if (rc)
+			return rc;
+		*at[i] = -1;
+		if (v == UINT64_MAX)
+			continue;
+		if (v > UINT16_MAX)
+			return die_usage("--%s: too large", names[i]);
+		*at[i] = (int32_t)v;
+		(*given)++;
+	}
+	return 0;
+}
+
+/* {"org": {"id": "N", "cancel_cutoff_hours": H, "hold_minutes": M or null,
+ * "horizon_days": D or null}} (settings when the answer had them) */
+static void print_org(bc_client *c, uint64_t id)
+{
+	const struct bc_answer *a = bc_last(c);
+	const struct bc_org_settings *s = &a->org_settings;
+
+	printf("{\"org\": {\"id\": \"%" PRIu64 "\"", id);
+	if (a->has_org_settings) {
+		printf(", \"cancel_cutoff_hours\": %" PRId32,
+		       s->cancel_cutoff_hours);
+		if (s->hold_minutes)
+			printf(", \"hold_minutes\": %" PRId32, s->hold_minutes);
+		else
+			printf(", \"hold_minutes\": null");
+		if (s->horizon_days)
+			printf(", \"horizon_days\": %" PRId32, s->horizon_days);
+		else
+			printf(", \"horizon_days\": null");
+	}
+	printf("}%s}\n", a->replayed ? ", \"replayed\": true" : "");
+}
+
+static int cmd_org(bc_client *c, const struct opts *o)
+{
+	struct bc_org_settings s;
+	const char *name, *tz;
+	char kb[40];
+	const char *key = idem_key(o, kb, false);
+	uint64_t id = 0;
+	unsigned given;
+	int rc;
+
+	if (o->pos_count < 2)
+		return die_usage("org: want %s", "create or patch");
+	if ((rc = org_settings_opts(o, &s, &given)))
+		return rc;
+	if (strcmp(o->pos[1], "create") == 0) {
+		if ((rc = need_str(o, "name", &name)) ||
+		    (rc = need_str(o, "timezone", &tz)))
+			return rc;
+		rc = bc_org_create_with(c, name, tz, given ? &s : NULL, key,
+					&id);
+	} else if (strcmp(o->pos[1], "patch") == 0) {
+		if ((rc = need_u64(o, "id", &id)))
+			return rc;
+		if (!given)
+			return die_usage("org patch: nothing to change (%s)",
+					 "--cancel-cutoff-hours, "
+					 "--hold-minutes, --horizon-days");
+		rc = bc_org_patch(c, id, &s, key, NULL);
+	} else {
+		return die_usage("org: want create or patch, not %s",
+				 o->pos[1]);
+	}
+	if (rc == BC_OK)
+		print_org(c, id);
+	return report(c, rc);
+}
+
 static int cmd_create(bc_client *c, const struct opts *o, const char *what)
 {
 	uint64_t org = 0, id = 0;
-	const char *name, *tz, *cust;
+	const char *name, *cust;
 	char kb[40];
 	const char *key = idem_key(o, kb, false);
 	int rc;
 
-	if (strcmp(what, "org") == 0) {
-		if ((rc = need_str(o, "name", &name)) ||
-		    (rc = need_str(o, "timezone", &tz)))
-			return rc;
-		rc = bc_org_create(c, name, tz, key, &id);
-	} else if (strcmp(what, "location") == 0 ||
-		   strcmp(what, "instructor") == 0) {
+	if (strcmp(what, "location") == 0 || strcmp(what, "instructor") == 0) {
 		if ((rc = need_u64(o, "org", &org)) ||
 		    (rc = need_str(o, "name", &name)))
 			return rc;
@@ -993,7 +1078,7 @@ static int cmd_status(bc_client *c, const struct opts *o)
 	return report(c, rc);
 }
 
-/* org, location, instructor and customer: "<what> create". */
+/* location, instructor and customer: "<what> create" (org: cmd_org). */
 static int cmd_create_of(bc_client *c, const struct opts *o)
 {
 	const char *what = o->pos[0];
@@ -1009,7 +1094,7 @@ static const struct command {
 	const char *name;
 	int (*run)(bc_client *c, const struct opts *o);
 } commands[] = {
-	{ "org", cmd_create_of },
+	{ "org", cmd_org },
 	{ "location", cmd_create_of },
 	{ "instructor", cmd_create_of },
 	{ "customer", cmd_create_of },

@@ -182,6 +182,15 @@ struct bc_status_info {
 	struct bc_job_info jobs[BC_JOB_COUNT_MAX];
 };
 
+/* An org's settings (docs/core.md "Org settings"). In a request, a field
+ * < 0 is not given (org create: its default; org patch: unchanged). In an
+ * answer, hold_minutes and horizon_days 0 mean the server's own. */
+struct bc_org_settings {
+	int32_t cancel_cutoff_hours; /* 0..720, default 12 */
+	int32_t hold_minutes;	     /* 0..1440 */
+	int32_t horizon_days;	     /* 0..the server's generate_max_days */
+};
+
 /* One answer, as bc_recv() returns it and as bc_last() keeps it. The
  * pointers (events, bookings) stay valid until the next call on the
  * client. */
@@ -196,6 +205,8 @@ struct bc_answer {
 	bool replayed; /* an idempotent replay of the first answer */
 	uint64_t id;   /* org, location, instructor, series created */
 	char customer_id[BC_CUSTOMER_ID_SIZE_MAX + 1]; /* customer created */
+	bool has_org_settings; /* an org created or patched: its settings */
+	struct bc_org_settings org_settings;
 	uint32_t generated;
 	bool has_booking, has_promoted, has_event, has_status;
 	struct bc_booking booking, promoted;
@@ -232,6 +243,15 @@ int bc_fd(const bc_client *c);
 
 int bc_org_create(bc_client *c, const char *name, const char *timezone,
 		  const char *key, uint64_t *id);
+/* bc_org_create with settings (NULL: none given). */
+int bc_org_create_with(bc_client *c, const char *name, const char *timezone,
+		       const struct bc_org_settings *settings, const char *key,
+		       uint64_t *id);
+/* Changes the settings given (at least one); out (NULL: not wanted): the
+ * org's settings as they are now. */
+int bc_org_patch(bc_client *c, uint64_t org_id,
+		 const struct bc_org_settings *settings, const char *key,
+		 struct bc_org_settings *out);
 int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
 		       const char *key, uint64_t *id);
 int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,

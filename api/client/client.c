@@ -702,10 +702,35 @@ static int id_req(bc_client *c, enum mp_op op, const char *field, uint64_t id)
 	return call_async_end(c, rc, rid);
 }
 
-/* org.create (name, timezone), location.create and instructor.create
- * (org_id, name), with their key; the new id in *id. */
+/* The settings given of s (NULL: none): how many; packed when pack. */
+static unsigned org_settings_put(bc_client *c, const struct bc_org_settings *s,
+				 bool pack)
+{
+	const char *names[] = { "cancel_cutoff_hours", "hold_minutes",
+				"horizon_days" };
+	int32_t v[3] = { -1, -1, -1 };
+	unsigned n = 0;
+
+	if (s) {
+		v[0] = s->cancel_cutoff_hours;
+		v[1] = s->hold_minutes;
+		v[2] = s->horizon_days;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		if (v[i] < 0)
+			continue;
+		if (pack)
+			mp_pack_kv_uint(&c->pk, names[i], (uint64_t)v[i]);
+		n++;
+	}
+	return n;
+}
+
+/* org.create (name, timezone, settings), location.create and
+ * instructor.create (org_id, name), with their key; the new id in *id. */
 static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
-		      const char *name, const char *timezone, const char *key,
+		      const char *name, const char *timezone,
+		      const struct bc_org_settings *settings, const char *key,
 		      uint64_t *id)
 {
 	bool org = op == MP_OP_ORG_CREATE;
@@ -715,13 +740,17 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 	CALL_START(c);
 	if (!str_ok(name, BC_NAME_SIZE_MAX) || (org && !str_ok(timezone, 64)))
 		return -EINVAL;
-	ASSERT(org || timezone == NULL);
-	start = req_begin(c, op, 2 + (key != NULL), &rid);
+	ASSERT(org || (timezone == NULL && settings == NULL));
+	start = req_begin(c, op,
+			  2 + (key != NULL) +
+				  org_settings_put(c, settings, false),
+			  &rid);
 	if (!org)
 		mp_pack_kv_uint(&c->pk, "org_id", org_id);
 	mp_pack_kv_str(&c->pk, "name", name);
 	if (org)
 		mp_pack_kv_str(&c->pk, "timezone", timezone);
+	org_settings_put(c, settings, true);
 	kv_opt_str(c, "key", key);
 	return call_end_out(c, start, rid, id, &c->last.id, sizeof(c->last.id));
 }
@@ -729,21 +758,49 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 int bc_org_create(bc_client *c, const char *name, const char *timezone,
 		  const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, key, id);
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, NULL, key,
+			  id);
+}
+
+int bc_org_create_with(bc_client *c, const char *name, const char *timezone,
+		       const struct bc_org_settings *settings, const char *key,
+		       uint64_t *id)
+{
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, settings, key,
+			  id);
+}
+
+int bc_org_patch(bc_client *c, uint64_t org_id,
+		 const struct bc_org_settings *settings, const char *key,
+		 struct bc_org_settings *out)
+{
+	unsigned n = org_settings_put(c, settings, false);
+	uint64_t rid;
+	size_t start;
+
+	CALL_START(c);
+	if (n == 0 || (key && !str_ok(key, BC_KEY_SIZE_MAX)))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_ORG_PATCH, 1 + n + (key != NULL), &rid);
+	mp_pack_kv_uint(&c->pk, "org_id", org_id);
+	org_settings_put(c, settings, true);
+	kv_opt_str(c, "key", key);
+	return call_end_out(c, start, rid, out, &c->last.org_settings,
+			    sizeof(c->last.org_settings));
 }
 
 int bc_location_create(bc_client *c, uint64_t org_id, const char *name,
 		       const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, NULL, key,
-			  id);
+	return cat_create(c, MP_OP_LOCATION_CREATE, org_id, name, NULL, NULL,
+			  key, id);
 }
 
 int bc_instructor_create(bc_client *c, uint64_t org_id, const char *name,
 			 const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, NULL, key,
-			  id);
+	return cat_create(c, MP_OP_INSTRUCTOR_CREATE, org_id, name, NULL, NULL,
+			  key, id);
 }
 
 int bc_customer_create(bc_client *c, const char *customer_id, const char *email,

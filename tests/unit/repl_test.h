@@ -13,6 +13,7 @@
  * test_repl_basic.c: basic, resync, corearchive.
  * test_repl_faults.c: kill9, stop, pgdown.
  * test_repl_streams.c: streams, archive.
+ * test_repl_start.c: org_settings, org_settings_snapshot.
  *
  *     TEST_REPL_SEED=n ./test_repl_<part> [case]
  */

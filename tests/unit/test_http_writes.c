@@ -316,17 +316,31 @@ CHECK_TEST_FN(test_catalogue)
 
 	CHECK(feeds(c,
 		    req("POST", "/v1/orgs", AUTH_SVC,
-			"{\"name\":\"Studio \\u00e9\",\"timezone\":\"Europe/Berlin\"}")) >
+			"{\"name\":\"Studio \\u00e9\",\"timezone\":\"Europe/Berlin\","
+			"\"cancel_cutoff_hours\":24,\"hold_minutes\":15}")) >
 	      0);
 	CHECK(c->sub_count == 1);
 	CHECK(c->subs[0].req.op == CORE_OP_ORG_CREATE);
 	CHECK(strcmp(c->subs[0].req.u.cat.name, "Studio \xc3\xa9") == 0);
 	CHECK(strcmp(c->subs[0].req.u.cat.timezone, "Europe/Berlin") == 0);
+	CHECK(c->subs[0].req.u.cat.settings_set ==
+	      (CORE_ORG_SET_CUTOFF | CORE_ORG_SET_HOLD));
+	CHECK(c->subs[0].req.u.cat.settings.cancel_cutoff_hours == 24);
+	CHECK(c->subs[0].req.u.cat.settings.hold_minutes == 15);
+	resp.org = (struct core_org_settings){ 24, 15, 0 };
 	render(c, 0, 0, &resp, NULL);
 	CHECK(out_status(c) == 201);
 	CHECK(strcmp(out_body(c),
 		     "{\"org\":{\"id\":\"1\",\"name\":\"Studio \xc3\xa9\","
-		     "\"timezone\":\"Europe/Berlin\"}}") == 0);
+		     "\"timezone\":\"Europe/Berlin\",\"cancel_cutoff_hours\":24,"
+		     "\"hold_minutes\":15,\"horizon_days\":null}}") == 0);
+	/* settings out of range, of the wrong type */
+	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_SVC,
+			"{\"name\":\"S\",\"cancel_cutoff_hours\":721}", 400,
+			"'cancel_cutoff_hours'"));
+	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_SVC,
+			"{\"name\":\"S\",\"hold_minutes\":\"5\"}", 400,
+			"'hold_minutes'"));
 	CHECK(answer_is(c, "POST", "/v1/orgs", AUTH_SVC,
 			"{\"name\":\"S\",\"timezone\":\"Mars/Olympus\"}", 400,
 			"'timezone'"));
@@ -408,9 +422,12 @@ CHECK_TEST_FN(test_catalogue)
 	CHECK(strcmp(c->subs[5].req.u.cat.timezone, "UTC") == 0);
 	resp.op = CORE_OP_ORG_CREATE;
 	resp.id = 2;
+	resp.org = (struct core_org_settings){ 12, 0, 0 };
 	CHECK(rendered_is(c, 5, 0, &resp, 201, NULL));
-	CHECK(strcmp(out_body(c), "{\"org\":{\"id\":\"2\",\"name\":\"Second\","
-				  "\"timezone\":\"UTC\"}}") == 0);
+	CHECK(strcmp(out_body(c),
+		     "{\"org\":{\"id\":\"2\",\"name\":\"Second\","
+		     "\"timezone\":\"UTC\",\"cancel_cutoff_hours\":12,"
+		     "\"hold_minutes\":null,\"horizon_days\":null}}") == 0);
 	/* The connection's slot is free again: a third uses it. */
 	out_reset(c);
 	CHECK(feeds(c, req("POST", "/v1/orgs", AUTH_SVC,
@@ -488,6 +505,50 @@ CHECK_TEST_FN(test_catalogue)
 	CHECK(strcmp(out_body(c), "{\"generated\":12}") == 0);
 	CHECK(feeds(c, req("POST", "/v1/admin/generate", AUTH_SVC, NULL)) > 0);
 	CHECK(c->sub_count == 9 && c->subs[8].req.u.generate.until.year == 0);
+	conn_free(c);
+}
+
+/* PATCH /v1/orgs/{org_id}: the settings given, and refusals. */
+CHECK_TEST_FN(test_org_patch)
+{
+	struct srv_conn *c = conn_new();
+	struct core_resp resp = { .op = CORE_OP_ORG_PATCH, .id = 3 };
+	const struct core_req *q;
+
+	CHECK(feeds(c, req("PATCH", "/v1/orgs/3", AUTH_SVC,
+			   "{\"cancel_cutoff_hours\":0,\"horizon_days\":30}")) >
+	      0);
+	CHECK(c->sub_count == 1);
+	q = &c->subs[0].req;
+	CHECK(q->op == CORE_OP_ORG_PATCH && q->u.cat.org_id == 3);
+	CHECK(q->u.cat.settings_set ==
+	      (CORE_ORG_SET_CUTOFF | CORE_ORG_SET_HORIZON));
+	CHECK(q->u.cat.settings.cancel_cutoff_hours == 0);
+	CHECK(q->u.cat.settings.horizon_days == 30);
+	resp.org = (struct core_org_settings){ 0, 20, 30 };
+	CHECK(rendered_is(c, 0, 0, &resp, 200, NULL));
+	CHECK(strcmp(out_body(c),
+		     "{\"org\":{\"id\":\"3\",\"cancel_cutoff_hours\":0,"
+		     "\"hold_minutes\":20,\"horizon_days\":30}}") == 0);
+	/* the core's refusals */
+	resp.code = CORE_NO_ORG;
+	CHECK(rendered_is(c, 0, 0, &resp, 404, "no such org"));
+	resp.code = CORE_INVALID;
+	CHECK(rendered_is(c, 0, 0, &resp, 400, NULL));
+	/* the codec's */
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/3", AUTH_SVC, "{}", 400,
+			"nothing to change"));
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/3", AUTH_SVC,
+			"{\"hold_minutes\":1441}", 400, "'hold_minutes'"));
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/3", AUTH_SVC, "{\"name\":\"x\"}",
+			400, "unknown field 'name'"));
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/x", AUTH_SVC,
+			"{\"hold_minutes\":5}", 404, NULL));
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/3", AUTH_ANON,
+			"{\"hold_minutes\":5}", 403, NULL));
+	CHECK(answer_is(c, "PATCH", "/v1/orgs/3", auth_jwt("alice", 60),
+			"{\"hold_minutes\":5}", 403, NULL));
+	CHECK(c->sub_count == 1);
 	conn_free(c);
 }
 
