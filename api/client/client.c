@@ -726,10 +726,10 @@ static unsigned org_settings_put(bc_client *c, const struct bc_org_settings *s,
 	return n;
 }
 
-/* org.create (name, timezone, settings), location.create and
+/* org.create (name, tz, settings), location.create and
  * instructor.create (org_id, name), with their key; the new id in *id. */
 static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
-		      const char *name, const char *timezone,
+		      const char *name, const char *tz,
 		      const struct bc_org_settings *settings, const char *key,
 		      uint64_t *id)
 {
@@ -738,9 +738,9 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 	size_t start;
 
 	CALL_START(c);
-	if (!str_ok(name, BC_NAME_SIZE_MAX) || (org && !str_ok(timezone, 64)))
+	if (!str_ok(name, BC_NAME_SIZE_MAX) || (org && !str_ok(tz, 64)))
 		return -EINVAL;
-	ASSERT(org || (timezone == NULL && settings == NULL));
+	ASSERT(org || (tz == NULL && settings == NULL));
 	start = req_begin(c, op,
 			  2 + (key != NULL) +
 				  org_settings_put(c, settings, false),
@@ -749,24 +749,24 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 		mp_pack_kv_uint(&c->pk, "org_id", org_id);
 	mp_pack_kv_str(&c->pk, "name", name);
 	if (org)
-		mp_pack_kv_str(&c->pk, "timezone", timezone);
+		mp_pack_kv_str(&c->pk, "timezone", tz);
 	org_settings_put(c, settings, true);
 	kv_opt_str(c, "key", key);
 	return call_end_out(c, start, rid, id, &c->last.id, sizeof(c->last.id));
 }
 
-int bc_org_create(bc_client *c, const char *name, const char *timezone,
+int bc_org_create(bc_client *c, const char *name, const char *tz,
 		  const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, NULL, key,
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, NULL, key,
 			  id);
 }
 
-int bc_org_create_with(bc_client *c, const char *name, const char *timezone,
+int bc_org_create_with(bc_client *c, const char *name, const char *tz,
 		       const struct bc_org_settings *settings, const char *key,
 		       uint64_t *id)
 {
-	return cat_create(c, MP_OP_ORG_CREATE, 0, name, timezone, settings, key,
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, settings, key,
 			  id);
 }
 
