@@ -758,16 +758,14 @@ static int cat_create(bc_client *c, enum mp_op op, uint64_t org_id,
 int bc_org_create(bc_client *c, const char *name, const char *tz,
 		  const char *key, uint64_t *id)
 {
-	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, NULL, key,
-			  id);
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, NULL, key, id);
 }
 
 int bc_org_create_with(bc_client *c, const char *name, const char *tz,
 		       const struct bc_org_settings *settings, const char *key,
 		       uint64_t *id)
 {
-	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, settings, key,
-			  id);
+	return cat_create(c, MP_OP_ORG_CREATE, 0, name, tz, settings, key, id);
 }
 
 int bc_org_patch(bc_client *c, uint64_t org_id,

@@ -114,7 +114,4 @@ CHECK_TEST_FN(test_org_settings_snapshot)
 	case_end(&x);
 }
 
-int main(int argc, char **argv)
-{
-	return repl_test_main(NULL, argc, argv);
-}
+int main(int argc, char **argv) { return repl_test_main(NULL, argc, argv); }
