@@ -11,6 +11,7 @@
 
 #include "fields.h"
 #include "ops.h"
+#include "payments.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -149,6 +150,19 @@ static uint32_t events_n(const struct core_resp *resp,
 	return views && views->events ? resp->count : 0;
 }
 
+/* A booking, with its hold's PaymentIntent once the payments sender made
+ * it (payments.h; docs/protocol.md). */
+static void pack_booking(msgpack_packer *pk, const struct core_booking_view *b)
+{
+	char intent_id[CORE_PAY_REF_SIZE_MAX], secret[PAYMENTS_SECRET_SIZE];
+
+	if (b->status == CORE_BOOKING_PENDING_PAYMENT &&
+	    payments_intent_of(b->id, intent_id, secret))
+		mp_pack_booking_paid(pk, b, intent_id, secret);
+	else
+		mp_pack_booking(pk, b);
+}
+
 /* One answer field's value (ops.h: enum op_ans_type), as msgpack. */
 static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 		       const struct bin_ctx *x, const struct core_resp *resp,
@@ -182,10 +196,10 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 			msgpack_pack_nil(pk);
 		}
 		break;
-	case OP_ANS_BOOKING: mp_pack_booking(pk, &resp->booking); break;
+	case OP_ANS_BOOKING: pack_booking(pk, &resp->booking); break;
 	case OP_ANS_PROMOTED:
 		if (resp->has_promoted)
-			mp_pack_booking(pk, &resp->promoted);
+			pack_booking(pk, &resp->promoted);
 		else
 			msgpack_pack_nil(pk);
 		break;
@@ -193,7 +207,7 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 		n = views && views->bookings ? resp->count : 0;
 		msgpack_pack_array(pk, n);
 		for (uint32_t i = 0; i < n; i++)
-			mp_pack_booking(pk, &views->bookings[i]);
+			pack_booking(pk, &views->bookings[i]);
 		break;
 	case OP_ANS_CUSTOMER_ID: mp_pack_str(pk, x->customer_id); break;
 	case OP_ANS_CUTOFF_HOURS:

@@ -33,6 +33,7 @@
 #include "net.h"
 #include "node.h"
 #include "notify.h"
+#include "payments.h"
 #include "repl.h"
 #include "secrets.h"
 #include "seed_import.h"
@@ -78,6 +79,7 @@ struct opts {
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
 	unsigned slow_request_ms;    /* logged when slower (0: never) */
 	struct notify_config notify; /* notifications (notify.h) */
+	struct payments_config payments; /* Stripe (payments.h) */
 	/* --reminder-hours: the leads, count 0 when off */
 	uint16_t reminder_hours[CORE_REMIND_LEAD_COUNT_MAX];
 	uint8_t reminder_count;
@@ -227,6 +229,30 @@ static const struct flag flags[] = {
 	  "webhook requests/s, burst the same (1000; 0: no limit)", 1 },
 	{ "notify-smtp-rate", "BOOKD_NOTIFY_SMTP_RATE",
 	  "emails/s, burst the same (100; 0: no limit)", 1 },
+	/* Payments (docs/operations.md "Payments"): without the secret key
+	 * the sender does not run (Stripe.js pays intents made elsewhere). */
+	{ "stripe-secret-key", "STRIPE_SECRET_KEY",
+	  "Stripe's secret key (sk_...): holds get a PaymentIntent, refunds "
+	  "are made (unset: neither)",
+	  1 },
+	{ "stripe-api-base", "STRIPE_API_BASE",
+	  "Stripe's API (https://api.stripe.com; tests: a local stand-in)", 1 },
+	{ "stripe-payment-methods", "STRIPE_PAYMENT_METHODS",
+	  "payment_method_types of an intent, comma separated (unset: "
+	  "automatic_payment_methods)",
+	  1 },
+	{ "payments-max-attempts", "BOOKD_PAYMENTS_MAX_ATTEMPTS",
+	  "Stripe calls per intent or refund before it is given up on: the "
+	  "hold released, the refund failed (8)",
+	  1 },
+	{ "payments-backoff-ms", "BOOKD_PAYMENTS_BACKOFF_MS",
+	  "first retry's delay, doubled each attempt, jittered (500)", 1 },
+	{ "payments-backoff-max-ms", "BOOKD_PAYMENTS_BACKOFF_MAX_MS",
+	  "longest delay between two Stripe calls (30000)", 1 },
+	{ "payments-timeout-ms", "BOOKD_PAYMENTS_TIMEOUT_MS",
+	  "one Stripe call's whole time (15000)", 1 },
+	{ "payments-alert-failures", "BOOKD_PAYMENTS_ALERT_FAILURES",
+	  "failed Stripe calls in a row that raise the alert (5)", 1 },
 	/* Monitoring in PostgreSQL (docs/operations.md). */
 	{ "metrics-samples", "BOOKD_METRICS_SAMPLES",
 	  "per-request samples into performance_metrics, per second and "
@@ -460,6 +486,42 @@ static int parse_notify(const char *const *val, struct notify_config *c)
 	return 0;
 }
 
+/* The payments sender's flags (payments.h); strings as parse_notify's. */
+static int parse_payments(const char *const *val, struct payments_config *c)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		unsigned lo, hi;
+	} list[] = {
+		{ "payments-max-attempts",
+		  offsetof(struct payments_config, max_attempts), 1, 1000 },
+		{ "payments-backoff-ms",
+		  offsetof(struct payments_config, backoff_ms), 1, 3600000 },
+		{ "payments-backoff-max-ms",
+		  offsetof(struct payments_config, backoff_max_ms), 1,
+		  86400000 },
+		{ "payments-timeout-ms",
+		  offsetof(struct payments_config, timeout_ms), 1, 600000 },
+		{ "payments-alert-failures",
+		  offsetof(struct payments_config, alert_failures), 1, 1000000 },
+	};
+
+	payments_config_default(c);
+	c->secret_key = flag_value(val, "stripe-secret-key");
+	c->api_base = flag_value(val, "stripe-api-base");
+	if (flag_value(val, "stripe-payment-methods"))
+		c->payment_methods = flag_value(val, "stripe-payment-methods");
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		const char *v = flag_value(val, list[i].name);
+		if (v &&
+		    parse_unsigned(list[i].name, v, list[i].lo, list[i].hi,
+				   (unsigned *)((char *)c + list[i].offset)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* --reminder-hours: "24", "24,2", "off" or "0" (none). */
 static int parse_reminder_hours(const char *v, struct opts *o)
 {
@@ -680,6 +742,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			    86400, &o->health_every)))
 		return -EINVAL;
 	if (parse_sizes(val, &o->sizes) || parse_notify(val, &o->notify) ||
+	    parse_payments(val, &o->payments) ||
 	    parse_reminder_hours(flag_value(val, "reminder-hours"), o) ||
 	    parse_rules(val, o))
 		return -EINVAL;
@@ -1049,6 +1112,26 @@ static void test_fsync_knob(void)
 	wal_set_syscalls(&sc);
 }
 
+/* BOOKD_TEST_HOLD_MS=N (docs/operations.md, "For tests only"): holds last
+ * N ms (100..600000) instead of --hold-minutes, so that a test sees one run
+ * out in seconds. Never set in production. */
+static void test_hold_knob(core_time *hold_ms)
+{
+	const char *v = getenv("BOOKD_TEST_HOLD_MS");
+	unsigned long ms;
+
+	if (!v || !*v)
+		return;
+	ms = strtoul(v, NULL, 10);
+	if (ms < 100 || ms > 600000)
+		return;
+	fprintf(stderr,
+		"bookd: BOOKD_TEST_HOLD_MS=%lu: holds last %lu ms (tests "
+		"only)\n",
+		ms, ms);
+	*hold_ms = (core_time)ms;
+}
+
 /* ---- main ---- */
 
 static void generate(core_port *p)
@@ -1214,16 +1297,17 @@ int main(int argc, char **argv)
 	char err[1024]; /* a damaged log's message names paths and a flag */
 	const int *fds;
 	const _Atomic bool *const *idle;
-	int wake_fds[NET_THREAD_COUNT_MAX + 2];
-	/* the replicator's and the notification sender's (last) are written
-	 * after every advance: NULL */
-	const _Atomic bool *wake_idle[NET_THREAD_COUNT_MAX + 2] = { 0 };
+	int wake_fds[NET_THREAD_COUNT_MAX + 3];
+	/* the replicator's, the notification sender's and the payments
+	 * sender's (last) are written after every advance: NULL */
+	const _Atomic bool *wake_idle[NET_THREAD_COUNT_MAX + 3] = { 0 };
 	unsigned fd_count;
 	struct repl_glue glue = { 0 };
-	int repl_fd = -1, notify_fd = -1;
+	int repl_fd = -1, notify_fd = -1, pay_fd = -1;
 	notify *notifier = NULL;
-	unsigned notify_port = 0, import_port = 0;
+	unsigned notify_port = 0, import_port = 0, pay_port = 0;
 	struct import_server *importer = NULL;
+	payments *payer = NULL;
 	core_port *port;
 	core_time last_generate, last_remind = 0;
 	int rc;
@@ -1340,6 +1424,14 @@ int main(int argc, char **argv)
 		}
 		wake_fds[fd_count++] = notify_fd;
 	}
+	if (payments_config_enabled(&o.payments)) {
+		pay_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (pay_fd < 0) {
+			perror("bookd: eventfd");
+			return 1;
+		}
+		wake_fds[fd_count++] = pay_fd;
+	}
 
 	node_config_default(&cfg);
 	cfg.data_dir = o.data_dir;
@@ -1348,6 +1440,8 @@ int main(int argc, char **argv)
 	if (notify_fd >= 0) /* the sender's reads: the last port */
 		notify_port = cfg.core.port_count++;
 	import_port = cfg.core.port_count++; /* POST /v1/admin/import's */
+	if (pay_fd >= 0) /* the payments sender's reads and decisions */
+		pay_port = cfg.core.port_count++;
 	if (!o.shard_threads) { /* the network threads' ports host them */
 		cfg.core.host_first = nc.first_port;
 		cfg.core.host_count = o.threads;
@@ -1358,6 +1452,7 @@ int main(int argc, char **argv)
 	cfg.core.customer_count_max = o.sizes.max_customers;
 	cfg.core.generate_max_days = o.sizes.generate_max_days;
 	cfg.core.hold_ms = (core_time)o.hold_minutes * 60000;
+	test_hold_knob(&cfg.core.hold_ms);
 	cfg.core.horizon_days = o.horizon_days;
 	cfg.core.idem_retention_ms = (core_time)o.idempotency_hours * 3600000;
 	cfg.sync =
@@ -1439,6 +1534,21 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (pay_fd >= 0) {
+		o.payments.data_dir = o.data_dir;
+		o.payments.wake_fd = pay_fd;
+		rc = payments_start(&o.payments, node_wal(n), node_core(n),
+				    core_port_get(node_core(n), pay_port),
+				    &payer, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "bookd: %s\n", err);
+			notify_stop(notifier);
+			repl_stop(glue.r);
+			node_close(n);
+			net_free(srv);
+			return 1;
+		}
+	}
 	port = core_port_get(node_core(n), 0);
 	ASSERT(port); /* port 0 is bookd's own (nc.first_port = 1) */
 	jobs_set_up(o.sizes.archive_after_days, o.database_url != NULL,
@@ -1462,6 +1572,7 @@ int main(int argc, char **argv)
 		evlog(EVLOG_ERROR, "bookd: cannot start network threads: %s",
 		      strerror(-rc));
 		net_stop(srv, 0);
+		payments_stop(payer);
 		notify_stop(notifier);
 		repl_stop(glue.r);
 		node_close(n);
@@ -1522,6 +1633,8 @@ int main(int argc, char **argv)
 	}
 	net_stop(srv, 5000);
 	import_server_free(importer); /* waits for an import running */
+	payments_stop(payer);
+	payer = NULL;
 	notify_stop(notifier);
 	notifier = NULL;
 	repl_stop(glue.r);
@@ -1530,6 +1643,8 @@ int main(int argc, char **argv)
 		close(repl_fd);
 	if (notify_fd >= 0)
 		close(notify_fd);
+	if (pay_fd >= 0)
+		close(pay_fd);
 	net_free(srv);
 	evlog(EVLOG_INFO, "bookd: stopped");
 	return 0;

@@ -19,6 +19,7 @@
 #include "http_json.h"
 
 #include "fields.h"
+#include "payments.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -389,6 +390,7 @@ void jw_event(struct jw *w, const struct core_event_view *e)
 void jw_booking(struct jw *w, const struct core_booking_view *b)
 {
 	uint32_t depth = w->depth;
+	char intent_id[CORE_PAY_REF_SIZE_MAX], secret[PAYMENTS_SECRET_SIZE];
 
 	jw_obj_begin(w);
 	jw_kv_id(w, "id", b->id);
@@ -403,6 +405,13 @@ void jw_booking(struct jw *w, const struct core_booking_view *b)
 	}
 	jw_key(w, "created_at");
 	jw_time(w, b->created_at);
+	/* the hold's PaymentIntent for Stripe.js, once the payments sender
+	 * made it (payments.h; docs/http.md "Paying") */
+	if (b->status == CORE_BOOKING_PENDING_PAYMENT &&
+	    payments_intent_of(b->id, intent_id, secret)) {
+		jw_kv_cstr(w, "payment_intent_id", intent_id);
+		jw_kv_cstr(w, "client_secret", secret);
+	}
 	jw_obj_end(w);
 	ASSERT(w->overflow || w->depth == depth);
 }

@@ -931,12 +931,27 @@ static int do_archive(struct call *k, struct op_in *in)
 	return submit_in(k, in);
 }
 
+/* A Stripe id into a core field of CORE_PAY_REF_SIZE_MAX bytes: as it is
+ * when it fits and is printable ASCII without spaces, else "" (the record
+ * keeps the hash; the intent is unknown). */
+static void stripe_id_copy(char *out, const char *id, size_t n)
+{
+	out[0] = '\0';
+	if (n >= CORE_PAY_REF_SIZE_MAX)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] <= ' ' || id[i] > '~')
+			return;
+	memcpy(out, id, n);
+	out[n] = '\0';
+}
+
 static int do_stripe(struct call *k, struct op_in *in)
 {
 	const struct http_str *sig = &k->rq->hdr[HTTP_H_STRIPE_SIGNATURE];
 	struct core_req req = { .op = k->op->core, .now = k->now };
 	struct auth_principal stripe = { .role = AUTH_NONE };
-	json_t *root, *id, *type, *obj, *meta, *bid, *amount, *cur;
+	json_t *root, *id, *type, *obj, *meta, *bid, *amount, *cur, *pi;
 	json_error_t e;
 	const char *t;
 	int rc;
@@ -1001,6 +1016,14 @@ static int do_stripe(struct call *k, struct op_in *in)
 					 "currency");
 	}
 	req.u.pay.amount_cents = (uint64_t)json_integer_value(amount);
+	/* Stripe's own ids for the record (payments rows, refunds): kept
+	 * when they fit (CORE_PAY_REF_SIZE_MAX) and are plain ASCII */
+	stripe_id_copy(req.u.pay.ref, json_string_value(id),
+		       json_string_length(id));
+	pi = json_object_get(obj, "id");
+	if (json_is_string(pi))
+		stripe_id_copy(req.u.pay.intent_id, json_string_value(pi),
+			       json_string_length(pi));
 	req.u.pay.payment_ref =
 		XXH3_64bits(json_string_value(id), json_string_length(id));
 	if (req.u.pay.payment_ref == 0)

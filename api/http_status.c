@@ -45,6 +45,13 @@ static void status_alerts(struct jw *w, const struct srv_status *st)
 	if (st->notify.oldest_age_s > HTTP_NOTIFY_AGE_ALERT_S)
 		alert(w, "notification_backlog", "warning",
 		      "a notification waits for more than 30 s");
+	if (st->payments.alert)
+		alert(w, "payments_failing", "critical",
+		      "Stripe keeps refusing calls: see payments.last_error");
+	if (st->payments.refunds_failed)
+		alert(w, "refunds_failed", "warning",
+		      "refunds were given up on: settle them in Stripe "
+		      "(payments rows with status refund_failed)");
 	if (st->wal_sync_ns_max > HTTP_FSYNC_SLOW_NS)
 		alert(w, "fsync_slow", "warning",
 		      "an fsync took more than 100 ms");
@@ -160,6 +167,23 @@ static void status_notify(struct jw *w, const struct notify_status *n)
 	jw_obj_end(w);
 }
 
+/* The payments sender's part of the status (payments.h). */
+static void status_payments(struct jw *w, const struct payments_status *p)
+{
+	jw_obj_begin(w);
+	jw_kv_cstr(w, "state", p->running ? "running" : "disabled");
+	jw_kv_u64(w, "position_lsn", p->position_lsn);
+	jw_kv_u64(w, "pending", p->pending);
+	jw_kv_u64(w, "intents_created", p->intents_created);
+	jw_kv_u64(w, "intents_failed", p->intents_failed);
+	jw_kv_u64(w, "refunds_done", p->refunds_done);
+	jw_kv_u64(w, "refunds_failed", p->refunds_failed);
+	jw_kv_u64(w, "failed_attempts", p->attempts_failed);
+	jw_kv_u64(w, "failures_in_a_row", p->failures_in_a_row);
+	jw_kv_cstr(w, "last_error", p->last_error[0] ? p->last_error : NULL);
+	jw_obj_end(w);
+}
+
 /* The reporting views, refreshed now rather than on the schedule. */
 void http_status_json(struct jw *w, const struct srv_status *st)
 {
@@ -205,6 +229,8 @@ void http_status_json(struct jw *w, const struct srv_status *st)
 	jw_obj_end(w);
 	jw_key(w, "notifications");
 	status_notify(w, &st->notify);
+	jw_key(w, "payments");
+	status_payments(w, &st->payments);
 	jw_kv_u64(w, "requests_total", st->requests_total);
 	jw_kv_u64(w, "rate_limited_total", st->rate_limited_total);
 	jw_key(w, "responses");
@@ -397,6 +423,31 @@ static void jobs_metrics(struct jw *w, const struct srv_status *st)
 				st->jobs[i].next_run_at_ms / 1e3);
 }
 
+/* The payments sender's metrics (payments.h): its calls' outcomes and the
+ * alert. */
+static void payments_metrics(struct jw *w, const struct payments_status *p)
+{
+	metric_u64(w, "bookd_payments_intents_created_total", "counter",
+		   "PaymentIntents created at Stripe for holds",
+		   p->intents_created);
+	metric_u64(w, "bookd_payments_intents_failed_total", "counter",
+		   "holds released because their PaymentIntent could not be "
+		   "created",
+		   p->intents_failed);
+	metric_u64(w, "bookd_payments_refunds_total", "counter",
+		   "refunds made at Stripe", p->refunds_done);
+	metric_u64(w, "bookd_payments_refunds_failed_total", "counter",
+		   "refunds given up on", p->refunds_failed);
+	metric_u64(w, "bookd_payments_failed_attempts_total", "counter",
+		   "Stripe calls that failed", p->attempts_failed);
+	metric_u64(w, "bookd_payments_pending", "gauge",
+		   "intents and refunds not finished", p->pending);
+	metric_u64(w, "bookd_payments_alert", "gauge",
+		   "1 while Stripe keeps refusing calls "
+		   "(--payments-alert-failures in a row)",
+		   p->alert ? 1 : 0);
+}
+
 /* The notification sender's metrics: backlog, delivered and dead letters
  * per sink, and the delivery latency (decision to the sink's 2xx) as a
  * histogram per sink. */
@@ -555,4 +606,5 @@ void http_metrics_text(struct jw *w, const struct srv_status *st)
 	request_histograms(w, st);
 	jobs_metrics(w, st);
 	notify_metrics(w, &st->notify);
+	payments_metrics(w, &st->payments);
 }

@@ -415,6 +415,7 @@ void srv_status_get(struct srv *s, struct srv_status *out)
 	out->repl_lag_seconds = rs.lag_seconds;
 	if (s->cfg.notify_status)
 		s->cfg.notify_status(s->cfg.notify_ctx, &out->notify);
+	payments_status_active(&out->payments);
 	out->rate_limited_total = atomic_load(&s->rate_limited);
 	if (s->limiter)
 		auth_limit_refusals(s->limiter, out->rate_refused);

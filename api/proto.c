@@ -466,10 +466,17 @@ const char *mp_event_status_name(unsigned status)
 
 void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b)
 {
+	mp_pack_booking_paid(pk, b, NULL, NULL);
+}
+
+void mp_pack_booking_paid(msgpack_packer *pk, const struct core_booking_view *b,
+			  const char *intent_id, const char *client_secret)
+{
 	bool waiting = b->status == CORE_BOOKING_WAITLISTED && b->position;
 	bool hold = b->hold_expires_at != 0;
+	bool pay = intent_id && client_secret;
 
-	msgpack_pack_map(pk, 5 + waiting + hold);
+	msgpack_pack_map(pk, 5 + waiting + hold + 2 * pay);
 	mp_pack_kv_uint(pk, "id", b->id);
 	mp_pack_kv_uint(pk, "event_id", b->event_id);
 	mp_pack_str(pk, "customer_id");
@@ -481,6 +488,10 @@ void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b)
 	if (hold)
 		mp_pack_kv_int(pk, "hold_expires_at", b->hold_expires_at);
 	mp_pack_kv_int(pk, "created_at", b->created_at);
+	if (pay) {
+		mp_pack_kv_str(pk, "payment_intent_id", intent_id);
+		mp_pack_kv_str(pk, "client_secret", client_secret);
+	}
 }
 
 void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e)

@@ -158,6 +158,10 @@ static inline void mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
 
 /* Objects, as the server sends them. */
 void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b);
+/* The same with the hold's PaymentIntent (both strings, or both NULL):
+ * payment_intent_id and client_secret. */
+void mp_pack_booking_paid(msgpack_packer *pk, const struct core_booking_view *b,
+			  const char *intent_id, const char *client_secret);
 void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e);
 
 const char *mp_booking_status_name(unsigned status);

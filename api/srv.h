@@ -35,6 +35,7 @@
 #include "jobs.h"
 #include "node.h"
 #include "notify.h"
+#include "payments.h"
 #include "proc_stats.h"
 
 #include <stdbool.h>
@@ -107,6 +108,7 @@ struct srv_status {
 	double repl_lag_seconds;
 	uint64_t repl_applied_lsn;
 	struct notify_status notify; /* all zero: not running */
+	struct payments_status payments; /* all zero: not running */
 	/* Counters since start. */
 	uint64_t requests_total, responses_by_class[6]; /* [status / 100] */
 	uint64_t ops_total[CORE_OP_COUNT], ops_ns_total[CORE_OP_COUNT];

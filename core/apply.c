@@ -166,6 +166,84 @@ static void day_drop(core_state *st, const struct event *e, uint32_t slot)
 	ASSERT(!"event missing from its day");
 }
 
+/* ---- payment facts (struct pay) ---- */
+
+/* The booking's pay slot, made when missing (room was reserved). */
+static struct pay *pay_take(core_state *st, uint64_t booking_id)
+{
+	struct pay *p = pay_get(st, booking_id);
+	uint32_t slot;
+
+	if (p)
+		return p;
+	ASSERT(st->pay_slots < st->pay_cap || st->pay_free);
+	slot = slot_take(&st->pay_slots, &st->pay_free,
+			 &st->pays[st->pay_free].next_free);
+	p = &st->pays[slot];
+	memset(p, 0, sizeof(*p));
+	p->booking_id = booking_id;
+	ASSERT(map_put(&st->pay_by_booking, booking_id, slot) == 0);
+	st->pay_count++;
+	return p;
+}
+
+static void pay_drop(core_state *st, uint64_t booking_id)
+{
+	uint32_t slot = map_get(&st->pay_by_booking, booking_id);
+
+	if (!slot)
+		return;
+	map_del(&st->pay_by_booking, booking_id);
+	memset(&st->pays[slot], 0, sizeof(st->pays[slot]));
+	st->pays[slot].next_free = st->pay_free;
+	st->pay_free = slot;
+	st->pay_count--;
+}
+
+/* PAY_INTENT, PAYMENT (applied, succeeded: the intent paid) and REFUND:
+ * the booking's payment facts. */
+static int apply_pay(core_state *st, const struct core_rec *r)
+{
+	struct pay *p;
+
+	switch (r->type) {
+	case CORE_REC_PAY_INTENT:
+		if (!booking_get(st, r->u.intent.booking_id))
+			return -EINVAL;
+		if (r->u.intent.intent_id[0] == '\0')
+			return 0; /* failed: the BOOKING_SET says what follows */
+		p = pay_take(st, r->u.intent.booking_id);
+		memcpy(p->intent_id, r->u.intent.intent_id,
+		       sizeof(p->intent_id));
+		return 0;
+	case CORE_REC_PAYMENT:
+		if (!booking_get(st, r->u.payment.booking_id))
+			return -EINVAL;
+		if (r->u.payment.code != CORE_OK || !r->u.payment.succeeded ||
+		    r->u.payment.intent_id[0] == '\0')
+			return 0;
+		p = pay_take(st, r->u.payment.booking_id);
+		memcpy(p->intent_id, r->u.payment.intent_id,
+		       sizeof(p->intent_id));
+		return 0;
+	case CORE_REC_REFUND:
+		if (!booking_get(st, r->u.refund.booking_id) ||
+		    r->u.refund.state < CORE_REFUND_DUE ||
+		    r->u.refund.state > CORE_REFUND_FAILED ||
+		    r->u.refund.reason < CORE_REFUND_CANCEL ||
+		    r->u.refund.reason > CORE_REFUND_LATE_PAYMENT)
+			return -EINVAL;
+		p = pay_take(st, r->u.refund.booking_id);
+		if (r->u.refund.intent_id[0] != '\0')
+			memcpy(p->intent_id, r->u.refund.intent_id,
+			       sizeof(p->intent_id));
+		p->refund = r->u.refund.state;
+		p->refund_reason = r->u.refund.reason;
+		return 0;
+	default: return -EINVAL;
+	}
+}
+
 static uint32_t state_archive(core_state *st, core_time before)
 {
 	uint32_t dropped = 0;
@@ -186,6 +264,7 @@ static uint32_t state_archive(core_state *st, core_time before)
 				set_del(&st->active,
 					active_key(slot, b->customer_slot));
 			customer_drop_booking(st, b->customer_slot, bslot);
+			pay_drop(st, id);
 			map_del(&st->booking_by_id, id);
 			memset(b, 0, sizeof(*b));
 			b->customer_next = st->booking_free;
@@ -239,9 +318,10 @@ static int day_reserve(core_state *st, core_time start_at, uint32_t n)
 	return 0;
 }
 
-/* Room for events, bookings (each may bring a new customer) and holds. */
+/* Room for events, bookings (each may bring a new customer), holds and
+ * pay slots. */
 static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
-			 uint32_t holds)
+			 uint32_t holds, uint32_t pays)
 {
 	if (table_grow((void **)&st->events, &st->event_cap,
 		       (uint64_t)st->event_slots + events,
@@ -257,7 +337,10 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 		       sizeof(*st->customers)) ||
 	    map_reserve(&st->customer_by_hash, bookings) ||
 	    table_grow((void **)&st->holds, &st->hold_cap,
-		       (uint64_t)st->hold_count + holds, sizeof(*st->holds)))
+		       (uint64_t)st->hold_count + holds, sizeof(*st->holds)) ||
+	    table_grow((void **)&st->pays, &st->pay_cap,
+		       (uint64_t)st->pay_slots + pays, sizeof(*st->pays)) ||
+	    map_reserve(&st->pay_by_booking, pays))
 		return -ENOMEM;
 	return 0;
 }
@@ -315,7 +398,7 @@ static const struct core_rec *walk_next(struct walk *w, int *rc)
 
 int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 {
-	uint32_t events = 0, bookings = 0, holds = 0;
+	uint32_t events = 0, bookings = 0, holds = 0, pays = 0;
 	const struct core_rec *r;
 	struct walk w;
 	int rc;
@@ -325,7 +408,7 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 	if (state__decided(st, entry, entry_size) &&
 	    st->decided[0].type != CORE_REC_EVENT_EDIT)
 		return state_reserve(st, 0, st->decided_bookings,
-				     st->decided_holds);
+				     st->decided_holds, st->decided_pays);
 	walk_start(&w, st, entry, entry_size);
 	while ((r = walk_next(&w, &rc))) {
 		if (!owns_event(st, core_rec_event_id(r)))
@@ -338,6 +421,8 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 			 r->type == CORE_REC_BOOKING_RESTORE ||
 			 r->type == CORE_REC_BOOKING_IMPORT)
 			bookings++;
+		else if (rec_pays(r))
+			pays++;
 		if ((r->type == CORE_REC_BOOKING_NEW ||
 		     r->type == CORE_REC_BOOKING_SET ||
 		     r->type == CORE_REC_BOOKING_RESTORE) &&
@@ -356,7 +441,7 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 		}
 		ASSERT(rc == 0);
 	}
-	return state_reserve(st, events, bookings, holds);
+	return state_reserve(st, events, bookings, holds, pays);
 }
 
 static int apply_event_create(core_state *st, const struct core_rec *r)
@@ -368,7 +453,7 @@ static int apply_event_create(core_state *st, const struct core_rec *r)
 	if (r->u.event.id == 0 || r->u.event.id > CORE_EVENT_ID_MAX ||
 	    event_get(st, r->u.event.id))
 		return -EINVAL;
-	if (state_reserve(st, 1, 0, 0) != 0 ||
+	if (state_reserve(st, 1, 0, 0, 0) != 0 ||
 	    day_reserve(st, r->u.event.start_at, 1) != 0)
 		return -ENOMEM;
 	d = state__day_bucket(st, r->u.event.start_at, false);
@@ -725,7 +810,8 @@ static int apply_rec(core_state *st, const struct core_rec *r)
 	case CORE_REC_BOOKING_IMPORT: return apply_booking_new(st, r);
 	case CORE_REC_BOOKING_SET: return apply_booking_set(st, r);
 	case CORE_REC_PAYMENT: /* facts for the replicator and the notifier */
-		return booking_get(st, r->u.payment.booking_id) ? 0 : -EINVAL;
+	case CORE_REC_PAY_INTENT:
+	case CORE_REC_REFUND: return apply_pay(st, r);
 	case CORE_REC_NOTIFY:
 		return booking_get(st, r->u.notify.booking_id) ? 0 : -EINVAL;
 	case CORE_REC_REMIND: return apply_remind(st, r);

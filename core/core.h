@@ -50,6 +50,8 @@ typedef int64_t core_time; /* ms since 1970-01-01T00:00:00Z */
 #define CORE_HOLD_MINUTES_MAX 1440 /* an org's hold time: 1..1440 minutes */
 #define CORE_LEGACY_ID_SIZE_MAX 64 /* an imported row's old id, bytes */
 #define CORE_LEGACY_DETAIL_SIZE 24 /* its old status, NUL included */
+/* A payment provider's id (Stripe's pi_..., evt_..., re_...) with its NUL */
+#define CORE_PAY_REF_SIZE_MAX 64
 
 /* Outcome of a decision. Expected outcomes, not errors. */
 enum core_code {
@@ -118,6 +120,30 @@ enum core_payment {
 		0,     /* the price decides: priced -> hold, free -> confirm */
 	CORE_PAY_NONE, /* confirm at once (paid at the desk; service key) */
 	CORE_PAY_STRIPE, /* hold a seat until the payment succeeds */
+};
+
+/* What a CORE_OP_PAY records (docs/core.md "Payments"). */
+enum core_pay_kind {
+	CORE_PAY_KIND_WEBHOOK = 0, /* a payment's outcome (Stripe's webhook) */
+	CORE_PAY_KIND_INTENT,	   /* the hold's PaymentIntent was created
+				    * (ref: pi_...), or, ref "", could not
+				    * be: the hold is released */
+	CORE_PAY_KIND_REFUND,	   /* a refund due was made (ref: re_...),
+				    * or, ref "", refused for good */
+};
+
+/* Why a refund is due (CORE_REC_REFUND). */
+enum core_refund_reason {
+	CORE_REFUND_CANCEL = 1,	  /* a paid booking cancelled before the
+				   * org's cancellation cut-off */
+	CORE_REFUND_LATE_PAYMENT, /* paid after the hold ended */
+};
+
+/* A refund's state (CORE_REC_REFUND). */
+enum core_refund_state {
+	CORE_REFUND_DUE = 1,
+	CORE_REFUND_DONE,
+	CORE_REFUND_FAILED, /* the provider kept refusing: for a person */
 };
 
 enum core_notify_kind {
@@ -235,6 +261,13 @@ struct core_req {
 			uint64_t amount_cents;
 			char currency[4];
 			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
+			uint8_t kind;	      /* enum core_pay_kind */
+			uint8_t reason; /* REFUND: enum core_refund_reason */
+			/* Stripe's own id: WEBHOOK the event's (evt_...), ""
+			 * when too long; INTENT pi_...; REFUND re_... */
+			char ref[CORE_PAY_REF_SIZE_MAX];
+			/* WEBHOOK: the intent paid (pi_...), "" unknown */
+			char intent_id[CORE_PAY_REF_SIZE_MAX];
 		} pay;
 		/* EVENT_PATCH: what changes; the rest stays. Moving the
 		 * start, the duration, the location or the title, or a

@@ -27,6 +27,7 @@ static void entry_begin(core_state *st)
 	st->decided_size = 0;
 	st->decided_bookings = 0;
 	st->decided_holds = 0;
+	st->decided_pays = 0;
 	st->book.valid = false;
 }
 
@@ -64,6 +65,8 @@ static void emit(core_state *st, struct core_rec *r)
 	       r->type != CORE_REC_BOOKING_RESTORE);
 	if (r->type == CORE_REC_BOOKING_NEW)
 		st->decided_bookings++;
+	if (rec_pays(r))
+		st->decided_pays++;
 	if ((r->type == CORE_REC_BOOKING_NEW ||
 	     r->type == CORE_REC_BOOKING_SET) &&
 	    r->u.booking.status == CORE_BOOKING_PENDING_PAYMENT)
@@ -237,10 +240,121 @@ static void decide_release(core_state *st, const struct booking *b,
 	}
 }
 
+/* ---- payments: refunds, intents (docs/core.md "Payments") ---- */
+
+#define HOUR_MS INT64_C(3600000)
+
+/* The org's cancellation cut-off (catalog.c: its settings, else 12 h): a
+ * paid booking cancelled earlier than this before its start is refunded. */
+static core_time cancel_cutoff_ms(const core_state *st, const struct event *e)
+{
+	return catalog_cutoff_ms(st->cat, e->org_id);
+}
+
+/* Does cancelling b at now refund it? It was paid (confirmed with an
+ * intent), not refunded yet, and the class is more than the org's cut-off
+ * away. */
+static bool refund_on_cancel(const core_state *st, const struct booking *b,
+			     core_time now)
+{
+	const struct event *e = &st->events[b->event_slot];
+	const struct pay *p = pay_get(st, b->id);
+
+	return b->status == CORE_BOOKING_CONFIRMED && p &&
+	       p->intent_id[0] != '\0' && p->refund == 0 &&
+	       e->price_cents > 0 && now < e->start_at - cancel_cutoff_ms(st, e);
+}
+
+/* Copies a provider id into a zeroed record field (pay_ref_ok checked its
+ * length: at most CORE_PAY_REF_SIZE_MAX - 1 bytes). */
+static void ref_copy(char *dst, const char *src)
+{
+	memcpy(dst, src, strnlen(src, CORE_PAY_REF_SIZE_MAX - 1));
+}
+
+static void emit_refund(core_state *st, core_time at, uint64_t booking_id,
+			uint64_t amount_cents, const char *currency,
+			const char *intent_id, const char *ref, uint8_t reason,
+			uint8_t state)
+{
+	struct core_rec *r = rec_new(st, CORE_REC_REFUND, at);
+
+	memset(&r->u.refund, 0, sizeof(r->u.refund));
+	r->u.refund.booking_id = booking_id;
+	r->u.refund.amount_cents = amount_cents;
+	/* NUL-padded, as decoding the record would leave them */
+	memcpy(r->u.refund.currency, currency, strnlen(currency, 3));
+	ref_copy(r->u.refund.intent_id, intent_id);
+	ref_copy(r->u.refund.ref, ref);
+	r->u.refund.reason = reason;
+	r->u.refund.state = state;
+	emit(st, r);
+}
+
+/* A provider id as a record keeps it: at most CORE_PAY_REF_SIZE_MAX - 1
+ * printable ASCII bytes, no space ("" is valid: none). */
+static bool pay_ref_ok(const char *ref)
+{
+	size_t n = strnlen(ref, CORE_PAY_REF_SIZE_MAX);
+
+	if (n == CORE_PAY_REF_SIZE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ref[i] <= ' ' || ref[i] > '~')
+			return false;
+	return true;
+}
+
+/* The sender's outcome for a hold's intent (CORE_PAY_KIND_INTENT): the
+ * intent's id, recorded once; or "" (could not be created): the hold, if
+ * still held, is released as payment_failed. */
+static enum core_code decide_intent(core_state *st, const struct core_req *req,
+				    const struct booking *b,
+				    struct core_resp *resp)
+{
+	const struct pay *p = pay_get(st, b->id);
+	const char *id = req->u.pay.ref;
+	struct core_rec *r;
+
+	state__booking_view(st, b, &resp->booking);
+	if (id[0] == '\0' ? b->status != CORE_BOOKING_PENDING_PAYMENT
+			   : p && strcmp(p->intent_id, id) == 0)
+		return CORE_NOT_PENDING; /* nothing to record */
+	r = rec_new(st, CORE_REC_PAY_INTENT, req->now);
+	memset(&r->u.intent, 0, sizeof(r->u.intent));
+	r->u.intent.booking_id = b->id;
+	ref_copy(r->u.intent.intent_id, id);
+	emit(st, r);
+	if (id[0] == '\0')
+		decide_release(st, b, CORE_BOOKING_PAYMENT_FAILED,
+			       CORE_NOTIFY_CANCELLED, req->now, resp);
+	return CORE_OK;
+}
+
+/* The sender's outcome for a refund due (CORE_PAY_KIND_REFUND): done with
+ * the provider's refund id, or "" failed for good. */
+static enum core_code decide_refund(core_state *st, const struct core_req *req,
+				    const struct booking *b,
+				    struct core_resp *resp)
+{
+	const struct pay *p = pay_get(st, b->id);
+	const struct event *e = &st->events[b->event_slot];
+
+	state__booking_view(st, b, &resp->booking);
+	if (!p || p->refund != CORE_REFUND_DUE)
+		return CORE_NOT_PENDING;
+	emit_refund(st, req->now, b->id, req->u.pay.amount_cents,
+		    req->u.pay.currency[0] ? req->u.pay.currency : e->currency,
+		    p->intent_id, req->u.pay.ref, p->refund_reason,
+		    req->u.pay.ref[0] ? CORE_REFUND_DONE : CORE_REFUND_FAILED);
+	return CORE_OK;
+}
+
 static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 				    struct core_resp *resp)
 {
 	const struct booking *b = booking_get(st, req->booking_id);
+	bool refund;
 
 	if (!b)
 		return CORE_NO_BOOKING;
@@ -252,9 +366,27 @@ static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 		return CORE_NO_BOOKING;
 	if (!status_active(b->status))
 		return CORE_NOT_ACTIVE;
+	refund = refund_on_cancel(st, b, req->now);
 	decide_release(st, b, CORE_BOOKING_CANCELLED, CORE_NOTIFY_CANCELLED,
 		       req->now, resp);
+	if (refund) {
+		const struct event *e = &st->events[b->event_slot];
+		const struct pay *p = pay_get(st, b->id);
+
+		emit_refund(st, req->now, b->id, e->price_cents, e->currency,
+			    p->intent_id, "", CORE_REFUND_CANCEL,
+			    CORE_REFUND_DUE);
+	}
 	return CORE_OK;
+}
+
+/* Was this intent's late payment already refunded (or due)? */
+static bool late_refunded(const core_state *st, const struct booking *b,
+			  const char *intent_id)
+{
+	const struct pay *p = pay_get(st, b->id);
+
+	return p && p->refund && strcmp(p->intent_id, intent_id) == 0;
 }
 
 static enum core_code decide_pay(core_state *st, const struct core_req *req,
@@ -267,6 +399,14 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 
 	if (!b)
 		return CORE_NO_BOOKING;
+	if (!pay_ref_ok(req->u.pay.ref) || !pay_ref_ok(req->u.pay.intent_id))
+		return CORE_INVALID;
+	if (req->u.pay.kind == CORE_PAY_KIND_INTENT)
+		return decide_intent(st, req, b, resp);
+	if (req->u.pay.kind == CORE_PAY_KIND_REFUND)
+		return decide_refund(st, req, b, resp);
+	if (req->u.pay.kind != CORE_PAY_KIND_WEBHOOK)
+		return CORE_INVALID;
 	e = &st->events[b->event_slot];
 	if (b->status != CORE_BOOKING_PENDING_PAYMENT)
 		code = CORE_NOT_PENDING;
@@ -284,7 +424,16 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 	       strnlen(req->u.pay.currency, 3));
 	r->u.payment.succeeded = req->u.pay.succeeded;
 	r->u.payment.code = (uint8_t)code;
+	ref_copy(r->u.payment.ref, req->u.pay.ref);
+	ref_copy(r->u.payment.intent_id, req->u.pay.intent_id);
 	emit(st, r); /* recorded whatever the outcome, flagged by its code */
+	/* Paid after the hold ended, the seat gone: the money goes back. */
+	if (code == CORE_NOT_PENDING && req->u.pay.succeeded &&
+	    !status_active(b->status) && req->u.pay.intent_id[0] != '\0' &&
+	    !late_refunded(st, b, req->u.pay.intent_id))
+		emit_refund(st, req->now, b->id, req->u.pay.amount_cents,
+			    req->u.pay.currency, req->u.pay.intent_id, "",
+			    CORE_REFUND_LATE_PAYMENT, CORE_REFUND_DUE);
 	if (code != CORE_OK) {
 		state__booking_view(st, b, &resp->booking);
 		return code;
@@ -727,8 +876,6 @@ bool core__state_expire_one(core_state *st, core_time now, const void **entry,
  * last run's window ended (remind_dirty). The first run, or one with other
  * leads, reads the whole window (now, now + the longest lead]. What one run
  * decided is in the state: a second run at the same time decides nothing. */
-
-#define HOUR_MS INT64_C(3600000)
 
 /* The closest lead of q due for e at now (its smallest hours), 0: none. */
 static uint16_t remind_due(const struct event *e, const struct core_req *q)

@@ -43,7 +43,18 @@
  *                     bookings of an event in sequence order (waitlisted ones
  *                     in FIFO order)
  *   PAYMENT           a payment outcome recorded; code CORE_OK applied, else
- *                     flagged (CORE_NOT_PENDING, CORE_PAYMENT_MISMATCH)
+ *                     flagged (CORE_NOT_PENDING, CORE_PAYMENT_MISMATCH);
+ *                     ref is the provider's event id, intent_id the intent
+ *                     paid (version 2 of the record; version 1 has neither)
+ *   PAY_INTENT        the PaymentIntent of a booking's hold was created
+ *                     (intent_id pi_...); intent_id "": it could not be,
+ *                     the hold is released (BOOKING_SET payment_failed
+ *                     follows when the booking still held it). In snapshots
+ *                     after the booking's BOOKING_RESTORE.
+ *   REFUND            a refund of a paid booking: state due (a cancel before
+ *                     the cut-off, or a payment after the hold ended), then
+ *                     done (ref re_...) or failed (the provider refused for
+ *                     good). In snapshots after PAY_INTENT.
  *   NOTIFY            outbox: a notification to deliver
  *   ORG_SETTINGS      an org's settings as they are now (all of them): at
  *                     its creation when the request gave some, and on each
@@ -112,6 +123,8 @@ enum core_rec_type {
 	CORE_REC_BOOKING_RESTORE,
 	CORE_REC_ARCHIVE,
 	CORE_REC_REMIND,
+	CORE_REC_PAY_INTENT = 17,
+	CORE_REC_REFUND = 18,
 	CORE_REC_EVENT_EDIT = 19,
 	CORE_REC_ORG_SETTINGS = 21,
 	CORE_REC_BOOKING_IMPORT = 23,
@@ -224,7 +237,21 @@ struct core_rec {
 			char currency[4];
 			bool succeeded;
 			uint8_t code; /* enum core_code: CORE_OK applied */
+			char ref[CORE_PAY_REF_SIZE_MAX];       /* evt_... */
+			char intent_id[CORE_PAY_REF_SIZE_MAX]; /* pi_... */
 		} payment;
+		struct {
+			uint64_t booking_id;
+			char intent_id[CORE_PAY_REF_SIZE_MAX]; /* "": failed */
+		} intent;
+		struct {
+			uint64_t booking_id, amount_cents;
+			char currency[4];
+			char intent_id[CORE_PAY_REF_SIZE_MAX]; /* refunded */
+			char ref[CORE_PAY_REF_SIZE_MAX]; /* re_... when done */
+			uint8_t reason; /* enum core_refund_reason */
+			uint8_t state;	/* enum core_refund_state */
+		} refund;
 		struct {
 			uint64_t booking_id;
 			uint8_t kind; /* enum core_notify_kind */

@@ -132,6 +132,8 @@ const char *core_rec_type_name(uint8_t type)
 		[CORE_REC_BOOKING_RESTORE] = "booking_restore",
 		[CORE_REC_ARCHIVE] = "archive",
 		[CORE_REC_REMIND] = "remind",
+		[CORE_REC_PAY_INTENT] = "pay_intent",
+		[CORE_REC_REFUND] = "refund",
 		[CORE_REC_EVENT_EDIT] = "event_edit",
 		[CORE_REC_ORG_SETTINGS] = "org_settings",
 		[CORE_REC_BOOKING_IMPORT] = "booking_import",

@@ -5,6 +5,9 @@
  *
  * Byte format (little-endian), documented in docs/core.md ("Records"):
  *     u8 type | u8 version | u16 body size | body
+ * A record type's version is 1 but PAYMENT's, 2 since it carries the
+ * provider's ids (its last two fields); version 1 PAYMENT records, without
+ * them, still decode.
  * The body is `at` and then the fields of the type's table below, in its
  * order; strings as u8 length + bytes (no NUL). The decoder checks every
  * length against the buffer and every string against its field, and refuses
@@ -17,6 +20,8 @@
 #include <string.h>
 
 #define REC_VERSION 1
+#define REC_VERSION_PAYMENT 2 /* ref and intent_id added */
+#define REC_PAYMENT_V2_FIELDS 2
 #define REC_HEADER_SIZE 4
 
 /* The type numbers are the format's (entry.h's enum): pinned. */
@@ -27,6 +32,8 @@ _Static_assert(CORE_REC_IDEM == 13, "rec type");
 _Static_assert(CORE_REC_BOOKING_RESTORE == 14, "rec type");
 _Static_assert(CORE_REC_ARCHIVE == 15, "rec type");
 _Static_assert(CORE_REC_REMIND == 16, "rec type");
+_Static_assert(CORE_REC_PAY_INTENT == 17, "rec type");
+_Static_assert(CORE_REC_REFUND == 18, "rec type");
 _Static_assert(CORE_REC_EVENT_EDIT == 19, "rec type");
 _Static_assert(CORE_REC_ORG_SETTINGS == 21, "rec type");
 _Static_assert(CORE_REC_BOOKING_IMPORT == 23, "rec type");
@@ -127,6 +134,16 @@ static const struct field payment_fields[] = {
 	R_INT(payment.payment_ref), R_STR(payment.currency),
 	FIELD(F_BOOL, struct core_rec, u.payment.succeeded),
 	R_INT(payment.code),
+	/* version 2 (REC_PAYMENT_V2_FIELDS) */
+	R_STR(payment.ref), R_STR(payment.intent_id),
+};
+static const struct field intent_fields[] = {
+	R_INT(intent.booking_id), R_STR(intent.intent_id),
+};
+static const struct field refund_fields[] = {
+	R_INT(refund.booking_id), R_INT(refund.amount_cents),
+	R_STR(refund.currency), R_STR(refund.intent_id), R_STR(refund.ref),
+	R_INT(refund.reason), R_INT(refund.state),
 };
 static const struct field notify_fields[] = {
 	R_INT(notify.booking_id), R_INT(notify.kind),
@@ -193,12 +210,24 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_BOOKING_RESTORE] = LAYOUT(booking_fields),
 	[CORE_REC_ARCHIVE] = LAYOUT(archive_fields),
 	[CORE_REC_REMIND] = LAYOUT(remind_fields),
+	[CORE_REC_PAY_INTENT] = LAYOUT(intent_fields),
+	[CORE_REC_REFUND] = LAYOUT(refund_fields),
 	[CORE_REC_EVENT_EDIT] = LAYOUT(edit_fields),
 	[CORE_REC_ORG_SETTINGS] = LAYOUT(org_settings_fields),
 	[CORE_REC_BOOKING_IMPORT] = LAYOUT(import_fields),
 	[CORE_REC_LEGACY] = LAYOUT(legacy_fields),
 };
 /* clang-format on */
+
+/* A PAYMENT record of version 1: without the provider's ids. */
+static const struct layout payment_v1 = {
+	payment_fields, COUNT_OF(payment_fields) - REC_PAYMENT_V2_FIELDS
+};
+
+static uint8_t rec_version(uint8_t type)
+{
+	return type == CORE_REC_PAYMENT ? REC_VERSION_PAYMENT : REC_VERSION;
+}
 
 static const struct layout booking_view = LAYOUT(booking_view_fields);
 static const struct layout event_view = LAYOUT(event_view_fields);
@@ -306,7 +335,7 @@ void rec_encode(struct wbuf *w, const struct core_rec *r)
 	ASSERT(r->type > 0 && r->type < CORE_REC_TYPE_COUNT);
 	ASSERT(layouts[r->type].count > 0);
 	o[0] = r->type;
-	o[1] = REC_VERSION;
+	o[1] = rec_version(r->type);
 	o += REC_HEADER_SIZE; /* body size: below */
 	memcpy(o, &r->at, 8);
 	o = put_fields(o + 8, r, &layouts[r->type]);
@@ -439,13 +468,17 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos,
 	struct rbuf r = { .p = b, .size = body };
 
 	/* a number without a layout (one not in use) is unknown too */
-	if (!b || version != REC_VERSION || type == 0 ||
-	    type >= CORE_REC_TYPE_COUNT || layouts[type].count == 0)
+	if (!b || type == 0 || type >= CORE_REC_TYPE_COUNT ||
+	    layouts[type].count == 0 ||
+	    (version != REC_VERSION && version != rec_version(type)))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->type = type;
 	out->at = (core_time)get_u64(&r);
-	get_fields(&r, out, &layouts[type]);
+	get_fields(&r, out,
+		   type == CORE_REC_PAYMENT && version == REC_VERSION
+			   ? &payment_v1
+			   : &layouts[type]);
 	if (type == CORE_REC_IDEM) {
 		struct core_idem_result *res = &out->u.idem.result;
 		const struct layout *l;
@@ -515,6 +548,9 @@ uint64_t core_rec_event_id(const struct core_rec *r)
 	case CORE_REC_PAYMENT:
 		return core_booking_event(r->u.payment.booking_id);
 	case CORE_REC_NOTIFY: return core_booking_event(r->u.notify.booking_id);
+	case CORE_REC_PAY_INTENT:
+		return core_booking_event(r->u.intent.booking_id);
+	case CORE_REC_REFUND: return core_booking_event(r->u.refund.booking_id);
 	case CORE_REC_REMIND: return r->u.remind.event_id;
 	case CORE_REC_EVENT_EDIT: return r->u.edit.event_id;
 	default: return 0;

@@ -114,6 +114,9 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		       sizeof(*st->customers)) ||
 	    table_grow((void **)&st->holds, &st->hold_cap, 1,
 		       sizeof(*st->holds)) ||
+	    table_grow((void **)&st->pays, &st->pay_cap, 1,
+		       sizeof(*st->pays)) ||
+	    map_init(&st->pay_by_booking, 64) ||
 	    table_grow((void **)&st->idem, &st->idem_cap,
 		       cfg->idem_count_max < TABLE_COUNT_INIT
 			       ? cfg->idem_count_max
@@ -157,6 +160,8 @@ void core_state_free(core_state *st)
 	free(st->bookings);
 	free(st->customers);
 	free(st->holds);
+	free(st->pays);
+	map_free(&st->pay_by_booking);
 	free(st->idem);
 	map_free(&st->event_by_id);
 	map_free(&st->booking_by_id);
@@ -467,7 +472,9 @@ void core_state_stats(const core_state *st, struct core_stats *out)
 		set_bytes(&st->active) + map_bytes(&st->customer_by_hash) +
 		map_bytes(&st->idem_by_key) +
 		(uint64_t)st->title_slots * CORE_NAME_SIZE_MAX +
-		map_bytes(&st->title_by_event);
+		map_bytes(&st->title_by_event) +
+		(uint64_t)st->pay_count * sizeof(struct pay) +
+		map_bytes(&st->pay_by_booking);
 }
 
 /* The event's reminders as REMIND records: the last whole one, then the
@@ -490,6 +497,35 @@ static void state_dump_remind(const core_state *st, const struct event *e,
 		r.u.remind.next_seq = p->next_seq;
 		fn(ctx, &r);
 	}
+}
+
+/* The booking's payment facts (struct pay): PAY_INTENT with the intent,
+ * then REFUND as it stands. */
+static void state_dump_pay(const core_state *st, const struct event *e,
+			   const struct booking *b, rec_sink fn, void *ctx)
+{
+	const struct pay *p = pay_get(st, b->id);
+	struct core_rec r;
+
+	if (!p)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.type = CORE_REC_PAY_INTENT;
+	r.at = b->created_at;
+	r.u.intent.booking_id = b->id;
+	memcpy(r.u.intent.intent_id, p->intent_id, sizeof(p->intent_id));
+	fn(ctx, &r);
+	if (!p->refund)
+		return;
+	memset(&r.u, 0, sizeof(r.u));
+	r.type = CORE_REC_REFUND;
+	r.u.refund.booking_id = b->id;
+	r.u.refund.amount_cents = e->price_cents;
+	memcpy(r.u.refund.currency, e->currency, sizeof(e->currency));
+	memcpy(r.u.refund.intent_id, p->intent_id, sizeof(p->intent_id));
+	r.u.refund.reason = p->refund_reason;
+	r.u.refund.state = p->refund;
+	fn(ctx, &r);
 }
 
 void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
@@ -557,6 +593,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 			       st->customers[b->customer_slot].id,
 			       sizeof(r.u.booking.customer_id));
 			fn(ctx, &r);
+			state_dump_pay(st, e, b, fn, ctx);
 		}
 		state_dump_remind(st, e, fn, ctx);
 	}

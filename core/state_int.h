@@ -48,6 +48,17 @@ struct booking {
 };
 _Static_assert(sizeof(struct booking) == 48, "booking footprint");
 
+/* A booking's payment facts beside it (a side table: few bookings have
+ * them): the intent it was (or is to be) paid with and its refund, from
+ * PAY_INTENT, PAYMENT and REFUND records. */
+struct pay {
+	uint64_t booking_id; /* 0: free (next_free links it) */
+	char intent_id[CORE_PAY_REF_SIZE_MAX];
+	uint8_t refund;	       /* enum core_refund_state, 0 none */
+	uint8_t refund_reason; /* enum core_refund_reason */
+	uint32_t next_free;
+};
+
 struct customer {
 	char id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 	uint32_t bookings_head;
@@ -102,6 +113,10 @@ struct core_state {
 	uint32_t customer_slots, customer_free;
 	struct map customer_by_hash;
 
+	struct pay *pays; /* slots 1..pay_slots; pay_by_booking indexes them */
+	uint32_t pay_count, pay_cap, pay_slots, pay_free;
+	struct map pay_by_booking;
+
 	struct hold *holds; /* binary min-heap, from index 0 */
 	uint32_t hold_count, hold_cap;
 
@@ -147,7 +162,7 @@ struct core_state {
 	size_t decided_size;
 	/* the room they need (core__state_reserve): all on this shard's own
 	 * events, none makes an event */
-	uint32_t decided_bookings, decided_holds;
+	uint32_t decided_bookings, decided_holds, decided_pays;
 	/* What deciding a booking looked up, for applying its BOOKING_NEW
 	 * (decided[0]) without looking it up again: true while no entry was
 	 * applied since the decision (applied_count unchanged; deciding
@@ -181,6 +196,19 @@ static inline struct booking *booking_get(const core_state *st, uint64_t id)
 {
 	uint32_t slot = id ? map_get(&st->booking_by_id, id) : 0;
 	return slot ? &st->bookings[slot] : NULL;
+}
+
+static inline struct pay *pay_get(const core_state *st, uint64_t booking_id)
+{
+	uint32_t slot = map_get(&st->pay_by_booking, booking_id);
+	return slot ? &st->pays[slot] : NULL;
+}
+
+/* Records that may give a booking its pay slot (apply.c reserves one). */
+static inline bool rec_pays(const struct core_rec *r)
+{
+	return r->type == CORE_REC_PAY_INTENT || r->type == CORE_REC_REFUND ||
+	       r->type == CORE_REC_PAYMENT;
 }
 
 /* The customer's slot (0: none) from its id and hash_bytes of the id. */

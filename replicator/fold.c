@@ -460,11 +460,42 @@ static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	if (!(p = repl__part_for(b, core_booking_event(c->u.payment.booking_id),
 				 lsn)))
 		return 0;
+	/* Stripe's event id (evt_...); a version 1 record has its hash */
 	ROW(p, ST_PAYMENT, COL_U64(c->u.payment.booking_id),
-	    COL_U64(c->u.payment.payment_ref), COL_U64(amount),
+	    c->u.payment.ref[0] ? COL_STR(c->u.payment.ref)
+				: COL_U64(c->u.payment.payment_ref),
+	    COL_U64(amount),
 	    COL_STR(c->u.payment.currency), COL_STR(st),
 	    COL_BOOL(c->u.payment.code != CORE_OK), COL_U64(c->u.payment.code),
 	    COL_I64(at), customer_of(b, c->u.payment.booking_id));
+	return 0;
+}
+
+/* REFUND: a row when it is done (payment_ref re_..., 'refunded') or failed
+ * for good ('refund_failed', flagged, payment_ref the intent's id); a refund
+ * due has none yet. */
+static int fold_refund(struct batch *b, const struct core_rec *c, uint64_t lsn,
+		       int64_t at)
+{
+	uint64_t amount = c->u.refund.amount_cents;
+	bool done = c->u.refund.state == CORE_REFUND_DONE;
+	struct part *p;
+
+	if (c->u.refund.state < CORE_REFUND_DUE ||
+	    c->u.refund.state > CORE_REFUND_FAILED)
+		return -EUCLEAN;
+	if (c->u.refund.state == CORE_REFUND_DUE)
+		return 0;
+	if (amount > INT64_MAX)
+		amount = INT64_MAX;
+	if (!(p = repl__part_for(b, core_booking_event(c->u.refund.booking_id),
+				 lsn)))
+		return 0;
+	ROW(p, ST_PAYMENT, COL_U64(c->u.refund.booking_id),
+	    COL_STR(done ? c->u.refund.ref : c->u.refund.intent_id),
+	    COL_U64(amount), COL_STR(c->u.refund.currency),
+	    COL_STR(done ? "refunded" : "refund_failed"), COL_BOOL(!done),
+	    COL_U64(0), COL_I64(at), customer_of(b, c->u.refund.booking_id));
 	return 0;
 }
 
@@ -543,6 +574,12 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 		/* the reminder's rows are its NOTIFY records */
 		rc = 0;
 		break;
+	case CORE_REC_PAY_INTENT:
+		/* the intent is no payment yet; a failed one's BOOKING_SET
+		 * is the registration's row */
+		rc = 0;
+		break;
+	case CORE_REC_REFUND: rc = fold_refund(b, c, lsn, at); break;
 	}
 	if (rc == 0) {
 		ASSERT(b->bk_count <= b->cap && b->ev_count <= b->cap);

@@ -166,7 +166,7 @@ int wal_error(const wal *w);
 
 /*
  * Retention holders: each tailing reader that must not lose records (the
- * replicator, the notification sender) has a slot of its own and keeps in
+ * replicator, the notification sender, the payments sender) has a slot of its own and keeps in
  * it the oldest LSN it still needs; a snapshot commit removes only segments
  * whose records are all below the smallest LSN of every slot. A slot at
  * UINT64_MAX (the default) holds nothing, so a holder that is not running
@@ -175,6 +175,7 @@ int wal_error(const wal *w);
 enum wal_holder {
 	WAL_HOLDER_REPLICATOR = 0,
 	WAL_HOLDER_NOTIFY,
+	WAL_HOLDER_PAYMENTS,
 	WAL_HOLDER_COUNT
 };
 void wal_retain_for(wal *w, enum wal_holder holder, uint64_t lsn);

@@ -579,6 +579,10 @@ CHECK_TEST_FN(test_stripe)
 	CHECK(c->subs[0].req.u.pay.amount_cents == 1500);
 	CHECK(strcmp(c->subs[0].req.u.pay.currency, "eur") == 0);
 	CHECK(c->subs[0].req.u.pay.payment_ref != 0);
+	/* Stripe's own ids for the record: the event's and the intent's */
+	CHECK(strcmp(c->subs[0].req.u.pay.ref, "evt_1") == 0);
+	CHECK(strcmp(c->subs[0].req.u.pay.intent_id, "pi_1") == 0);
+	CHECK(c->subs[0].req.u.pay.kind == CORE_PAY_KIND_WEBHOOK);
 	CHECK(core_idem_present(&c->subs[0].req.idem));
 	ref = c->subs[0].req.u.pay.payment_ref;
 	/* The same event again: the same reference and key. */
@@ -598,6 +602,8 @@ CHECK_TEST_FN(test_stripe)
 	CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", h, failed)) > 0);
 	CHECK(c->sub_count == 3 && !c->subs[2].req.u.pay.succeeded);
 	CHECK(c->subs[2].req.u.pay.payment_ref != ref);
+	CHECK(strcmp(c->subs[2].req.u.pay.ref, "evt_2") == 0);
+	CHECK(c->subs[2].req.u.pay.intent_id[0] == '\0'); /* none given */
 	/* Unknown types: 200 ignored, nothing submitted. */
 	snprintf(h, sizeof(h), "Stripe-Signature: %s\r\n", stripe_sig(other));
 	CHECK(feeds(c, req("POST", "/v1/webhooks/stripe", h, other)) > 0);
