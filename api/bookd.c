@@ -77,8 +77,8 @@ struct opts {
 	uint64_t recover_stop_before;
 	/* the network's lock-out guards (net_config) */
 	unsigned conn_reserve, conn_per_address, request_timeout_ms;
-	unsigned slow_request_ms;    /* logged when slower (0: never) */
-	struct notify_config notify; /* notifications (notify.h) */
+	unsigned slow_request_ms;	 /* logged when slower (0: never) */
+	struct notify_config notify;	 /* notifications (notify.h) */
 	struct payments_config payments; /* Stripe (payments.h) */
 	/* --reminder-hours: the leads, count 0 when off */
 	uint16_t reminder_hours[CORE_REMIND_LEAD_COUNT_MAX];
@@ -504,7 +504,8 @@ static int parse_payments(const char *const *val, struct payments_config *c)
 		{ "payments-timeout-ms",
 		  offsetof(struct payments_config, timeout_ms), 1, 600000 },
 		{ "payments-alert-failures",
-		  offsetof(struct payments_config, alert_failures), 1, 1000000 },
+		  offsetof(struct payments_config, alert_failures), 1,
+		  1000000 },
 	};
 
 	payments_config_default(c);

@@ -107,7 +107,7 @@ struct srv_status {
 	uint64_t repl_lag_records, repl_lag_bytes;
 	double repl_lag_seconds;
 	uint64_t repl_applied_lsn;
-	struct notify_status notify; /* all zero: not running */
+	struct notify_status notify;	 /* all zero: not running */
 	struct payments_status payments; /* all zero: not running */
 	/* Counters since start. */
 	uint64_t requests_total, responses_by_class[6]; /* [status / 100] */

@@ -261,7 +261,7 @@ struct core_req {
 			uint64_t amount_cents;
 			char currency[4];
 			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
-			uint8_t kind;	      /* enum core_pay_kind */
+			uint8_t kind;	/* enum core_pay_kind */
 			uint8_t reason; /* REFUND: enum core_refund_reason */
 			/* Stripe's own id: WEBHOOK the event's (evt_...), ""
 			 * when too long; INTENT pi_...; REFUND re_... */

@@ -262,7 +262,8 @@ static bool refund_on_cancel(const core_state *st, const struct booking *b,
 
 	return b->status == CORE_BOOKING_CONFIRMED && p &&
 	       p->intent_id[0] != '\0' && p->refund == 0 &&
-	       e->price_cents > 0 && now < e->start_at - cancel_cutoff_ms(st, e);
+	       e->price_cents > 0 &&
+	       now < e->start_at - cancel_cutoff_ms(st, e);
 }
 
 /* Copies a provider id into a zeroed record field (pay_ref_ok checked its
@@ -318,7 +319,7 @@ static enum core_code decide_intent(core_state *st, const struct core_req *req,
 
 	state__booking_view(st, b, &resp->booking);
 	if (id[0] == '\0' ? b->status != CORE_BOOKING_PENDING_PAYMENT
-			   : p && strcmp(p->intent_id, id) == 0)
+			  : p && strcmp(p->intent_id, id) == 0)
 		return CORE_NOT_PENDING; /* nothing to record */
 	r = rec_new(st, CORE_REC_PAY_INTENT, req->now);
 	memset(&r->u.intent, 0, sizeof(r->u.intent));

@@ -305,8 +305,8 @@ static void hash_del(struct payments *p, const struct job *j)
 {
 	uint32_t want = (uint32_t)(j - p->jobs) + 1, i, k;
 
-	for (i = hash_home(job_key(j->booking_id, j->kind));
-	     p->hash[i] != want; i = (i + 1) % PAY_HASH_SLOTS)
+	for (i = hash_home(job_key(j->booking_id, j->kind)); p->hash[i] != want;
+	     i = (i + 1) % PAY_HASH_SLOTS)
 		ASSERT(p->hash[i]);
 	p->hash[i] = 0;
 	for (k = (i + 1) % PAY_HASH_SLOTS; p->hash[k];
@@ -479,8 +479,8 @@ static int request_start(struct payments *p, struct job *j)
 			 j->intent_id, j->booking_id, reason_name(j->reason));
 		snprintf(url, sizeof(url), "%s/v1/refunds", p->api_base);
 		snprintf(key, sizeof(key),
-			 "Idempotency-Key: %.100s-re-%" PRIu64 "-%s",
-			 p->log_id, j->booking_id, j->intent_id);
+			 "Idempotency-Key: %.100s-re-%" PRIu64 "-%s", p->log_id,
+			 j->booking_id, j->intent_id);
 	}
 	q->job = j;
 	q->h = curl_easy_init();
@@ -641,8 +641,10 @@ static void succeeded(struct payments *p, struct job *j, json_t *root)
 	if (j->kind == JOB_INTENT &&
 	    (!id_ok(id, "pi_") || !json_is_string(secret) ||
 	     json_string_length(secret) >= PAYMENTS_SECRET_SIZE)) {
-		failed(p, j, "a PaymentIntent answer without id or "
-			     "client_secret", false);
+		failed(p, j,
+		       "a PaymentIntent answer without id or "
+		       "client_secret",
+		       false);
 		return;
 	}
 	if (j->kind == JOB_REFUND && !id_ok(id, "re_")) {
@@ -721,9 +723,9 @@ static void reap(struct payments *p)
 			/* the job ended meanwhile (the hold moved on) */
 		} else if (m->data.result != CURLE_OK) {
 			snprintf(why, sizeof(why), "%s",
-				 q->err[0] ? q->err
-					   : curl_easy_strerror(
-						     m->data.result));
+				 q->err[0]
+					 ? q->err
+					 : curl_easy_strerror(m->data.result));
 			failed(p, j, why, false);
 		} else if (status >= 200 && status <= 299 &&
 			   json_is_object(root)) {
@@ -902,8 +904,7 @@ static void on_rec(struct payments *p, uint64_t lsn, const struct core_rec *r)
 		break;
 	case CORE_REC_REFUND:
 		if (r->u.refund.state == CORE_REFUND_DUE) {
-			j = job_new(p, lsn, r->u.refund.booking_id,
-				    JOB_REFUND);
+			j = job_new(p, lsn, r->u.refund.booking_id, JOB_REFUND);
 			j->reason = r->u.refund.reason;
 			j->amount_cents = r->u.refund.amount_cents;
 			memcpy(j->currency, r->u.refund.currency,
@@ -1082,12 +1083,11 @@ static bool methods_ok(const char *m)
 }
 
 int payments_start(const struct payments_config *cfg, wal *w, core *c,
-		   core_port *port, payments **out, char *err,
-		   size_t err_size)
+		   core_port *port, payments **out, char *err, size_t err_size)
 {
 	static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-	const char *base = set(cfg->api_base) ? cfg->api_base
-					      : PAYMENTS_API_BASE_DEFAULT;
+	const char *base =
+		set(cfg->api_base) ? cfg->api_base : PAYMENTS_API_BASE_DEFAULT;
 	struct payments *p;
 	uint64_t from = 0;
 	size_t base_len = strlen(base);
@@ -1099,8 +1099,7 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 	    !set(cfg->log_id) || strlen(cfg->log_id) > 100 ||
 	    cfg->max_attempts == 0 || cfg->inflight_max == 0 ||
 	    cfg->inflight_max > PAY_INFLIGHT_MAX || cfg->timeout_ms == 0 ||
-	    cfg->backoff_max_ms < cfg->backoff_ms ||
-	    cfg->alert_failures == 0) {
+	    cfg->backoff_max_ms < cfg->backoff_ms || cfg->alert_failures == 0) {
 		snprintf(err, err_size,
 			 "payments: STRIPE_SECRET_KEY, the data dir, max "
 			 "attempts >= 1, 1..%d calls at once, a timeout, an "
@@ -1178,8 +1177,8 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 		uint64_t to = wal_durable_lsn(w) + 1;
 		evlog(EVLOG_ERROR,
 		      "bookd: payments: the log before LSN %" PRIu64
-		      " is gone: holds and refunds of LSN %" PRIu64
-		      "..%" PRIu64 " are not made",
+		      " is gone: holds and refunds of LSN %" PRIu64 "..%" PRIu64
+		      " are not made",
 		      to, from, to - 1);
 		snprintf(p->st.last_error, sizeof(p->st.last_error),
 			 "the log from LSN %" PRIu64 " was gone at start",

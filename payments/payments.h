@@ -29,16 +29,16 @@ typedef struct payments payments;
 #define PAYMENTS_API_BASE_DEFAULT "https://api.stripe.com"
 
 struct payments_config {
-	const char *data_dir;	/* the position file */
-	const char *log_id;	/* the Idempotency-Keys' prefix ("bookd") */
-	const char *api_base;	/* STRIPE_API_BASE; NULL: Stripe's */
-	const char *secret_key; /* STRIPE_SECRET_KEY (sk_...): on when set */
-	unsigned max_attempts;	/* then given up on (8) */
-	unsigned backoff_ms;	/* first retry's delay (500) */
-	unsigned backoff_max_ms;  /* a retry's longest delay (30000) */
-	unsigned timeout_ms;	  /* one request's whole time (15000) */
-	unsigned inflight_max;	  /* requests at once (16) */
-	unsigned alert_failures;  /* failed attempts in a row that raise the
+	const char *data_dir;	 /* the position file */
+	const char *log_id;	 /* the Idempotency-Keys' prefix ("bookd") */
+	const char *api_base;	 /* STRIPE_API_BASE; NULL: Stripe's */
+	const char *secret_key;	 /* STRIPE_SECRET_KEY (sk_...): on when set */
+	unsigned max_attempts;	 /* then given up on (8) */
+	unsigned backoff_ms;	 /* first retry's delay (500) */
+	unsigned backoff_max_ms; /* a retry's longest delay (30000) */
+	unsigned timeout_ms;	 /* one request's whole time (15000) */
+	unsigned inflight_max;	 /* requests at once (16) */
+	unsigned alert_failures; /* failed attempts in a row that raise the
 				   * alert (5) */
 	const char *payment_methods; /* "" (automatic_payment_methods) or a
 				      * comma list ("card") */
@@ -58,8 +58,7 @@ bool payments_config_enabled(const struct payments_config *cfg);
  * -errno with a message in err. One sender per process.
  */
 int payments_start(const struct payments_config *cfg, wal *w, core *c,
-		   core_port *port, payments **out, char *err,
-		   size_t err_size);
+		   core_port *port, payments **out, char *err, size_t err_size);
 /* Stops the thread (requests in flight are abandoned: made again, with
  * the same Idempotency-Key, at the next start), writes the position,
  * releases the hold, frees p. NULL: nothing. */
@@ -70,9 +69,9 @@ struct payments_status {
 	uint64_t position_lsn;
 	uint64_t intents_created, intents_failed; /* failed: hold released */
 	uint64_t refunds_done, refunds_failed;
-	uint64_t attempts_failed;    /* Stripe calls that failed */
-	uint64_t failures_in_a_row;  /* since the last call that worked */
-	uint64_t pending;	     /* intents and refunds not finished */
+	uint64_t attempts_failed;   /* Stripe calls that failed */
+	uint64_t failures_in_a_row; /* since the last call that worked */
+	uint64_t pending;	    /* intents and refunds not finished */
 	char last_error[PAYMENTS_ERROR_SIZE]; /* "" when none; no secrets */
 };
 
@@ -88,7 +87,8 @@ void payments_status_active(struct payments_status *out);
  * false when unknown (no sender, not made yet, the hold over). Any thread;
  * cheap (a mutex and a hash look-up).
  */
-bool payments_intent_of(uint64_t booking_id, char intent_id[CORE_PAY_REF_SIZE_MAX],
+bool payments_intent_of(uint64_t booking_id,
+			char intent_id[CORE_PAY_REF_SIZE_MAX],
 			char client_secret[PAYMENTS_SECRET_SIZE]);
 
 #endif

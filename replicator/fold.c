@@ -464,8 +464,7 @@ static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	ROW(p, ST_PAYMENT, COL_U64(c->u.payment.booking_id),
 	    c->u.payment.ref[0] ? COL_STR(c->u.payment.ref)
 				: COL_U64(c->u.payment.payment_ref),
-	    COL_U64(amount),
-	    COL_STR(c->u.payment.currency), COL_STR(st),
+	    COL_U64(amount), COL_STR(c->u.payment.currency), COL_STR(st),
 	    COL_BOOL(c->u.payment.code != CORE_OK), COL_U64(c->u.payment.code),
 	    COL_I64(at), customer_of(b, c->u.payment.booking_id));
 	return 0;

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Payments that start and end in bookd (payments/, docs/operations.md
+# "Payments"), against the local Stripe stand-in
+# (tests/integration/stripe_stub.py on 127.0.0.1; nothing reaches the
+# internet), through bookd's HTTP API:
+#   paid      a booking on a priced class holds a seat, its PaymentIntent is
+#             made at the stand-in (amount, currency, metadata[booking_id],
+#             Idempotency-Key from the booking, the secret key as bearer),
+#             GET /v1/bookings/{id} shows payment_intent_id and
+#             client_secret, the signed webhook payment_intent.succeeded
+#             confirms it
+#   refund    the customer cancels it before the cut-off: a Refund at the
+#             stand-in with its own Idempotency-Key; with DATABASE_URL the
+#             payments rows keep Stripe's ids (evt_..., re_...)
+#   recover   the stand-in fails twice (500) then works: one intent, three
+#             calls with the same Idempotency-Key
+#   give up   it fails for good (BOOKD_PAYMENTS_MAX_ATTEMPTS=3): the hold is
+#             released (payment_failed), the alert raised in
+#             /v1/admin/status and /metrics, and cleared by the next call
+#             that works
+#   kill -9   a slow stand-in, bookd killed while the intent's call waits,
+#             started again: still exactly one intent
+#   late      (holds of 1.5 s, BOOKD_TEST_HOLD_MS) a payment that succeeds
+#             after the hold expired is refunded automatically
+# Skipped (77) without curl, jq or python3.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+test_setup test_payments curl jq python3
+
+whsec=whsec_test_payments_secret
+svc=test-payments-service-key
+data=$tmp/data
+stub_pid=
+start_stub() {
+  rm -f "$tmp/stub.port"
+  python3 "$here/stripe_stub.py" --port-file "$tmp/stub.port" \
+    >>"$tmp/stub.log" 2>&1 &
+  stub_pid=$!
+  for _ in $(seq 1 100); do
+    [ -s "$tmp/stub.port" ] && break
+    sleep 0.1
+  done
+  stub="http://127.0.0.1:$(cat "$tmp/stub.port")"
+}
+stop_stub() {
+  [ -n "$stub_pid" ] && kill -TERM "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
+  stub_pid=
+}
+cleanup() {
+  stop_pid
+  stop_stub
+  if [ -n "${testdb:-}" ]; then
+    psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" >/dev/null 2>&1
+  fi
+  keep_logs test_payments "$tmp"
+  if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+
+# With PostgreSQL: a database of its own, replicated into.
+url= testdb=
+if [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+  testdb=payments_test_$$
+  case "$DATABASE_URL" in
+    postgres://* | postgresql://*)
+      url=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$testdb#") ;;
+    *) url="$DATABASE_URL dbname=$testdb" ;;
+  esac
+  psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" >/dev/null ||
+    { url= testdb=; }
+fi
+
+base=
+start_bookd() { # [env assignments...]
+  local n
+  n=$(( $(grep -ac 'HTTP on http://' "$tmp/bookd.log" 2>/dev/null || true) + 1 ))
+  env STRIPE_SECRET_KEY=sk_test_bookd STRIPE_API_BASE="$stub" \
+    STRIPE_WEBHOOK_SECRET="$whsec" BOOKD_SERVICE_KEY="$svc" \
+    BOOKD_PAYMENTS_BACKOFF_MS=50 BOOKD_PAYMENTS_BACKOFF_MAX_MS=400 \
+    BOOKD_PAYMENTS_MAX_ATTEMPTS=40 BOOKD_PAYMENTS_ALERT_FAILURES=3 \
+    BOOKD_PAYMENTS_TIMEOUT_MS=10000 \
+    ${url:+DATABASE_URL="$url"} "$@" \
+    "$bookd" --data-dir "$data" --listen 127.0.0.1:0 \
+    --binary-listen 127.0.0.1:0 >>"$tmp/bookd.log" 2>&1 &
+  pid=$!
+  base=$(started_line "$tmp/bookd.log" "$n" | sed -E 's#.*HTTP on (http://[^,]+),.*#\1#')
+  [ -n "$base" ] || { echo "bookd did not start"; tail -20 "$tmp/bookd.log"; exit 1; }
+}
+api() { # method path [json]: a fresh Idempotency-Key for each call
+  curl -s -X "$1" "$base$2" -H "Authorization: Bearer $svc" \
+    -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: k$(date +%s%N)$RANDOM" ${3:+-d "$3"}
+}
+stub_mode() { curl -s -X POST "$stub/_stub/mode" -d "$1" >/dev/null; }
+stub_requests() { curl -s "$stub/_stub/requests"; }
+stub_objects() { curl -s "$stub/_stub/objects"; }
+# until the booking shows its intent (or N tenths of a second pass)
+wait_intent() { # booking tenths
+  local b
+  for _ in $(seq 1 "$2"); do
+    b=$(api GET "/v1/bookings/$1")
+    if [ "$(printf '%s' "$b" | jq -r '.booking.payment_intent_id // empty')" != "" ]; then
+      printf '%s' "$b"
+      return 0
+    fi
+    sleep 0.1
+  done
+  printf '%s' "$b"
+  return 1
+}
+wait_status() { # booking status tenths
+  for _ in $(seq 1 "$3"); do
+    [ "$(api GET "/v1/bookings/$1" | jq -r .booking.status)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# a signed Stripe event (Stripe-Signature: t=...,v1=HMAC-SHA256 of "t.body")
+webhook() { # event_id type pi booking amount
+  local body sig
+  body=$(jq -cn --arg id "$1" --arg t "$2" --arg pi "$3" --arg b "$4" --argjson a "$5" \
+    '{id:$id, object:"event", type:$t, data:{object:{id:$pi, object:"payment_intent",
+      amount:$a, amount_received:$a, currency:"eur", metadata:{booking_id:$b}}}}')
+  sig=$(python3 -c '
+import hmac, hashlib, sys, time
+t = str(int(time.time()))
+mac = hmac.new(sys.argv[1].encode(), (t + "." + sys.argv[2]).encode(), hashlib.sha256).hexdigest()
+print("t=%s,v1=%s" % (t, mac))' "$whsec" "$body")
+  curl -s -X POST "$base/v1/webhooks/stripe" -H "Stripe-Signature: $sig" \
+    -H 'Content-Type: application/json' -d "$body"
+}
+psql_q() { psql "$url" -X -A -t -q -c "$1" 2>/dev/null; }
+wait_sql() { # query expected tenths
+  for _ in $(seq 1 "$3"); do
+    [ "$(psql_q "$1")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "  PostgreSQL: $(psql_q "$1") (expected $2)"
+  return 1
+}
+
+start_stub
+[ -n "$stub_pid" ] && [ -s "$tmp/stub.port" ] || { echo "stub did not start"; cat "$tmp/stub.log"; exit 1; }
+start_bookd
+
+# a studio with a priced class every day, from three days on (beyond the
+# 12 h cancellation cut-off)
+org=$(api POST /v1/orgs '{"name":"Paid Studio","timezone":"UTC"}' | jq -r '.org.id // .id')
+loc=$(api POST /v1/locations "{\"org_id\":\"$org\",\"name\":\"Hall\"}" | jq -r '.location.id // .id')
+ins=$(api POST /v1/instructors "{\"org_id\":\"$org\",\"name\":\"Kim\"}" | jq -r '.instructor.id // .id')
+first=$(date -u -d '+3 days' +%F)
+series=$(api POST /v1/series "{\"org_id\":\"$org\",\"location_id\":\"$loc\",\"instructor_id\":\"$ins\",\"title\":\"Paid Spin\",\"capacity\":10,\"waitlist_capacity\":5,\"price_cents\":1500,\"currency\":\"eur\",\"timezone\":\"UTC\",\"weekdays\":[\"MO\",\"TU\",\"WE\",\"TH\",\"FR\",\"SA\",\"SU\"],\"start_time\":\"18:00\",\"duration_min\":45,\"first_date\":\"$first\"}")
+sid=$(printf '%s' "$series" | jq -r '.series.id')
+ev=$(api GET "/v1/events?org_id=$org&limit=5" | jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][0].id')
+check "a priced class exists" test -n "$ev" -a "$ev" != null
+for c in bob cy dee eve fay gus; do
+  api POST /v1/customers "{\"id\":\"$c\",\"email\":\"$c@example.com\",\"name\":\"$c\"}" >/dev/null
+done
+
+# ---- paid: hold -> PaymentIntent -> webhook -> confirmed ----
+book=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"bob"}')
+b1=$(printf '%s' "$book" | jq -r .booking.id)
+check "the booking holds a seat (pending_payment)" \
+  test "$(printf '%s' "$book" | jq -r .booking.status)" = pending_payment
+got=$(wait_intent "$b1" 100)
+pi1=$(printf '%s' "$got" | jq -r '.booking.payment_intent_id // empty')
+secret1=$(printf '%s' "$got" | jq -r '.booking.client_secret // empty')
+check "GET shows payment_intent_id and client_secret" \
+  test -n "$pi1" -a "${secret1#"${pi1}_secret_"}" != "$secret1"
+check "the stand-in made one intent: amount, currency, metadata[booking_id], key, bearer" \
+  python3 - "$(stub_requests)" "$(stub_objects)" "$b1" "$pi1" <<'EOF'
+import json, sys
+reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
+intents = [i for i in objs["intents"] if i["metadata"].get("booking_id") == b]
+ok = (len(intents) == 1 and intents[0]["id"] == pi and intents[0]["amount"] == 1500
+      and intents[0]["currency"] == "eur" and mine
+      and all(r["authorized"] and r["idempotency_key"] == "bookd-pi-" + b for r in mine)
+      and mine[0]["form"].get("automatic_payment_methods[enabled]") == "true"
+      and mine[0]["content_type"] == "application/x-www-form-urlencoded")
+if not ok:
+    print(mine, intents)
+sys.exit(0 if ok else 1)
+EOF
+out=$(webhook evt_paid_1 payment_intent.succeeded "$pi1" "$b1" 1500)
+check "the signed webhook applies" test "$(printf '%s' "$out" | jq -r .outcome)" = applied
+check "the booking is confirmed" wait_status "$b1" confirmed 50
+check "a confirmed booking shows no client_secret" \
+  test "$(api GET "/v1/bookings/$b1" | jq -r '.booking.client_secret // "none"')" = none
+
+# ---- refund: a cancel before the cut-off ----
+out=$(api POST "/v1/bookings/$b1/cancel")
+check "the paid booking is cancelled" test "$(printf '%s' "$out" | jq -r .booking.status)" = cancelled
+refund_of() { # pi
+  stub_objects | jq -r --arg pi "$1" '[.refunds[] | select(.payment_intent == $pi)] | length'
+}
+wait_refund() { # pi tenths
+  for _ in $(seq 1 "$2"); do
+    [ "$(refund_of "$1")" = 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+check "a Refund of the intent at the stand-in" wait_refund "$pi1" 100
+check "the refund's Idempotency-Key is the booking's and the intent's" \
+  test "$(stub_requests | jq -r --arg pi "$pi1" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0].idempotency_key')" = "bookd-re-$b1-$pi1"
+re1=$(stub_objects | jq -r --arg pi "$pi1" '.refunds[] | select(.payment_intent == $pi) | .id')
+if [ -n "$url" ]; then
+  check "PostgreSQL: payments rows keep Stripe's ids (evt_..., re_...)" \
+    wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || amount_cents, ',' ORDER BY id) FROM payments WHERE booking_id = $b1" \
+    "succeeded evt_paid_1 1500,refunded $re1 1500" 150
+fi
+
+# ---- recover: two failures, then it works: one intent, one key ----
+stub_mode '{"fail": 500, "fail_count": 2}'
+b2=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"cy"}' | jq -r .booking.id)
+pi2=$(wait_intent "$b2" 100 | jq -r '.booking.payment_intent_id // empty')
+check "after two 500s the intent is made" test -n "$pi2"
+check "three calls with the same Idempotency-Key, one intent" \
+  python3 - "$(stub_requests)" "$(stub_objects)" "$b2" <<'EOF'
+import json, sys
+reqs, objs, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
+keys = {r["idempotency_key"] for r in mine}
+statuses = [r["status"] for r in mine]
+n = len([i for i in objs["intents"] if i["metadata"].get("booking_id") == b])
+ok = statuses == [500, 500, 200] and keys == {"bookd-pi-" + b} and n == 1
+if not ok:
+    print(statuses, keys, n)
+sys.exit(0 if ok else 1)
+EOF
+
+# ---- give up: failing for good releases the hold; the alert ----
+stub_mode '{"fail": 500, "fail_count": null}'
+start_bookd_failing() {
+  stop_pid
+  start_bookd BOOKD_PAYMENTS_MAX_ATTEMPTS=3
+}
+start_bookd_failing
+b3=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"dee"}' | jq -r .booking.id)
+check "after 3 failed calls the hold is released (payment_failed)" wait_status "$b3" payment_failed 100
+check "three calls were made for it, all with its key" \
+  test "$(stub_requests | jq --arg b "$b3" '[.[] | select(.form["metadata[booking_id]"] == $b and .idempotency_key == "bookd-pi-" + $b)] | length')" = 3
+status=$(api GET /v1/admin/status)
+check "status: the payments_failing alert, the failure counted" \
+  test "$(printf '%s' "$status" | jq -r '([.alerts[] | select(.name == "payments_failing")] | length), .payments.intents_failed')" = "1
+1"
+check "status: no secret key in last_error" \
+  test "$(printf '%s' "$status" | jq -r '.payments.last_error' | grep -c sk_test)" = 0
+check "metrics: bookd_payments_alert 1" \
+  grep -q '^bookd_payments_alert 1' <<<"$(curl -s "$base/metrics")"
+stub_mode '{"fail": null}'
+b4=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"eve"}' | jq -r .booking.id)
+check "a call that works again makes the intent" wait_intent "$b4" 100 >/dev/null
+check "and clears the alert" \
+  test "$(api GET /v1/admin/status | jq -r '[.alerts[] | select(.name == "payments_failing")] | length')" = 0
+
+# ---- kill -9 between the hold and its intent ----
+stub_mode '{"delay_ms": 2500}'
+b5=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"fay"}' | jq -r .booking.id)
+for _ in $(seq 1 100); do
+  [ "$(stub_requests | jq --arg b "$b5" '[.[] | select(.form["metadata[booking_id]"] == $b)] | length')" -ge 1 ] && break
+  sleep 0.1
+done
+kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
+stub_mode '{"delay_ms": 0}'
+start_bookd
+pi5=$(wait_intent "$b5" 150 | jq -r '.booking.payment_intent_id // empty')
+check "kill -9 mid-call: after the restart the booking has its intent" test -n "$pi5"
+check "kill -9 mid-call: exactly one intent at the stand-in, the same key" \
+  python3 - "$(stub_requests)" "$(stub_objects)" "$b5" "$pi5" <<'EOF'
+import json, sys
+reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+mine = [r for r in reqs if r["form"].get("metadata[booking_id]") == b]
+n = [i["id"] for i in objs["intents"] if i["metadata"].get("booking_id") == b]
+ok = n == [pi] and len(mine) >= 2 and {r["idempotency_key"] for r in mine} == {"bookd-pi-" + b}
+if not ok:
+    print([(r["status"], r["replayed"]) for r in mine], n)
+sys.exit(0 if ok else 1)
+EOF
+
+# ---- late: a payment after the hold expired is refunded ----
+stop_pid
+start_bookd BOOKD_TEST_HOLD_MS=1500
+b6=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"gus"}' | jq -r .booking.id)
+pi6=$(wait_intent "$b6" 100 | jq -r '.booking.payment_intent_id // empty')
+check "late: the short hold has its intent" test -n "$pi6"
+check "late: the hold expires" wait_status "$b6" expired 100
+out=$(webhook evt_late_6 payment_intent.succeeded "$pi6" "$b6" 1500)
+check "late: the payment is recorded, not applied" \
+  test "$(printf '%s' "$out" | jq -r .received)" = true
+check "late: refunded at the stand-in" wait_refund "$pi6" 100
+if [ -n "$url" ]; then
+  re6=$(stub_objects | jq -r --arg pi "$pi6" '.refunds[] | select(.payment_intent == $pi) | .id')
+  check "late: PostgreSQL rows not_pending evt_late_6 and refunded $re6" \
+    wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $b6" \
+    "not_pending evt_late_6,refunded $re6" 150
+fi
+check "bookd stops cleanly" stop_status
+check "no secret (sk_..., client_secret) in bookd's output" \
+  test "$(grep -c "sk_test_bookd\|_secret_" "$tmp/bookd.log")" = 0
+
+echo "test_payments: $passed passed, $failed failed"
+[ "$failed" = 0 ]
