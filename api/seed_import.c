@@ -533,11 +533,13 @@ static bool parse_date(const char **s, struct core_date *d)
 	return true;
 }
 
-/* HH:MM[:SS[.frac]] -> seconds of the day; *s moves past it. */
-static bool parse_clock(const char **s, int *secs)
+/* HH:MM[:SS[.frac]] -> seconds of the day and the fraction's ms; *s
+ * moves past it. */
+static bool parse_clock(const char **s, int *secs, int *ms)
 {
 	int h = digits(s, 2), m, sec = 0;
 
+	*ms = 0;
 	if (h < 0 || h > 23 || **s != ':')
 		return false;
 	(*s)++;
@@ -550,8 +552,9 @@ static bool parse_clock(const char **s, int *secs)
 		if (sec < 0 || sec > 60)
 			return false;
 		if (**s == '.')
-			for ((*s)++; isdigit((unsigned char)**s);)
-				(*s)++;
+			for (int scale = 100; isdigit((unsigned char)*++*s);
+			     scale /= 10)
+				*ms += (**s - '0') * scale;
 	}
 	*secs = h * 3600 + m * 60 + sec;
 	return true;
@@ -563,14 +566,14 @@ static bool parse_clock(const char **s, int *secs)
 static bool parse_time(const char *s, core_time *ms)
 {
 	struct core_date d;
-	int secs = 0, off = 0;
+	int secs = 0, off = 0, frac = 0;
 
 	s = trim(s);
 	if (!parse_date(&s, &d))
 		return false;
 	if (*s == ' ' || *s == 'T') {
 		s++;
-		if (!parse_clock(&s, &secs))
+		if (!parse_clock(&s, &secs, &frac))
 			return false;
 		if (*s == 'Z' || *s == 'z') {
 			s++;
@@ -593,8 +596,8 @@ static bool parse_time(const char *s, core_time *ms)
 	if (*trim(s) != '\0')
 		return false;
 	*ms = (tz_days_from_civil(d.year, d.month, d.day) * 86400 + secs -
-	       off) *
-	      INT64_C(1000);
+	       off) * INT64_C(1000) +
+	      frac;
 	return true;
 }
 
@@ -1055,8 +1058,8 @@ static void read_series(struct plan *pl)
 		}
 		if ((s->has_start = HAS(12))) {
 			const char *c = trim(CELL(T, r, 12));
-			int secs;
-			if (!parse_clock(&c, &secs) || *trim(c)) {
+			int secs, frac;
+			if (!parse_clock(&c, &secs, &frac) || *trim(c)) {
 				problem(pl, T, line, false,
 					"start_time: HH:MM (local)");
 				bad = true;

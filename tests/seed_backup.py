@@ -20,7 +20,8 @@ waitlist rows were left ('cancelled', no registration), 3% of instances
 are cancelled (their registrations too) and 5% belong to no series
 (one-off classes).
 
---broken makes one deliberate fault, for the refusal tests: over_capacity
+--broken makes one deliberate fault (all: each of them, in OUT/<kind>),
+for the refusal tests: over_capacity
 (a future class with one confirmed more than its capacity; line in
 expected.json), duplicate (a customer twice confirmed on a class),
 unknown_instance (a registration of a class not in the file),
@@ -48,6 +49,10 @@ def ts(t):
         "%Y-%m-%d %H:%M:%S+00")
 
 
+KINDS = ["over_capacity", "duplicate", "unknown_instance", "missing_column",
+         "bad_quote", "bad_time", "past_over_capacity"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -58,6 +63,16 @@ def main():
                     help="epoch seconds (default: now)")
     ap.add_argument("--broken", default=None)
     a = ap.parse_args()
+    if a.broken == "all":  # each fault in OUT/<kind>, one process
+        out = a.out
+        for kind in KINDS:
+            a.out, a.broken = os.path.join(out, kind), kind
+            build(a)
+    else:
+        build(a)
+
+
+def build(a):
     rng = random.Random(a.seed)
     now = a.now if a.now is not None else int(dt.datetime.now().timestamp())
     now -= now % 60
