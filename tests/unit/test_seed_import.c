@@ -151,7 +151,8 @@ static void backup(struct import_src *src)
 static void regs(struct import_src *src, const char *text)
 {
 	put(src, IMP_REGISTRATIONS, text);
-	put(src, IMP_WAITLISTS, "id,class_instance_id,customer_id,created_at\n");
+	put(src, IMP_WAITLISTS,
+	    "id,class_instance_id,customer_id,created_at\n");
 }
 
 static struct import_report rep;
@@ -164,8 +165,8 @@ static const char *first_problem(void)
 	s[0] = '\0';
 	if (rep.kept)
 		snprintf(s, sizeof(s), "%s:%u %s",
-			 rep.file[rep.problem[0].table],
-			 rep.problem[0].line, rep.problem[0].msg);
+			 rep.file[rep.problem[0].table], rep.problem[0].line,
+			 rep.problem[0].msg);
 	return s;
 }
 
@@ -196,7 +197,8 @@ CHECK_TEST_FN(check_only)
 static void refused(struct import_src *src, bool accept, const char *at,
 		    const char *what)
 {
-	struct import_opts o = { .dry_run = true, .now = NOW,
+	struct import_opts o = { .dry_run = true,
+				 .now = NOW,
 				 .accept_past = accept };
 
 	CHECK(import_run(src, &o, NULL, NULL, &rep) == 0);
@@ -213,53 +215,47 @@ CHECK_TEST_FN(refusals)
 	struct import_opts o = { .dry_run = true, .now = NOW };
 
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,created_at\nr1,p1,c1,x\n");
+	regs(&src, "id,class_instance_id,customer_id,created_at\nr1,p1,c1,x\n");
 	refused(&src, false, "registrations_backup.csv:1", "status");
 
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,p1,c1,attended,2026-08-20 10:00:00+00\n"
-	    "r2,nope,c1,attended,2026-08-20 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,p1,c1,attended,2026-08-20 10:00:00+00\n"
+		   "r2,nope,c1,attended,2026-08-20 10:00:00+00\n");
 	refused(&src, false, "registrations_backup.csv:3", "nope");
 
 	backup(&src); /* a future class over capacity */
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,f2,c1,confirmed,2026-09-01 10:00:00+00\n"
-	    "r2,f2,c2,confirmed,2026-09-01 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,f2,c1,confirmed,2026-09-01 10:00:00+00\n"
+		   "r2,f2,c2,confirmed,2026-09-01 10:00:00+00\n");
 	refused(&src, true, "class_instances_backup.csv:4", "capacity");
 
 	backup(&src); /* a customer twice on a class */
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,f1,c1,confirmed,2026-09-01 10:00:00+00\n"
-	    "r2,f1,c1,waitlisted,2026-09-02 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,f1,c1,confirmed,2026-09-01 10:00:00+00\n"
+		   "r2,f1,c1,waitlisted,2026-09-02 10:00:00+00\n");
 	refused(&src, false, "registrations_backup.csv:3", "twice");
 
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,f1,c1,pending,2026-09-01 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,f1,c1,pending,2026-09-01 10:00:00+00\n");
 	refused(&src, false, "registrations_backup.csv:2", "pending");
 
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,f1,c1,confirmed,2026-09-01 10:00:00+00\n"
-	    "r1,f1,c2,confirmed,2026-09-01 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,f1,c1,confirmed,2026-09-01 10:00:00+00\n"
+		   "r1,f1,c2,confirmed,2026-09-01 10:00:00+00\n");
 	refused(&src, false, "registrations_backup.csv:3", "twice");
 
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,f1,c 1,confirmed,2026-09-01 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,f1,c 1,confirmed,2026-09-01 10:00:00+00\n");
 	refused(&src, false, "registrations_backup.csv:2", "customer id");
 
 	backup(&src);
-	put(&src, IMP_INSTANCES, "id,org_id,start_time,capacity\n"
-				 "x,org-a,2026-13-01 10:00,2\n");
+	put(&src, IMP_INSTANCES,
+	    "id,org_id,start_time,capacity\n"
+	    "x,org-a,2026-13-01 10:00,2\n");
 	refused(&src, false, "class_instances_backup.csv:2", "start_time");
 
 	backup(&src);
@@ -268,11 +264,10 @@ CHECK_TEST_FN(refusals)
 
 	/* a past class over capacity: refused, accepted on demand */
 	backup(&src);
-	regs(&src,
-	    "id,class_instance_id,customer_id,status,created_at\n"
-	    "r1,p1,c1,attended,2026-08-20 10:00:00+00\n"
-	    "r2,p1,c2,attended,2026-08-20 10:00:00+00\n"
-	    "r3,p1,c3,attended,2026-08-20 10:00:00+00\n");
+	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
+		   "r1,p1,c1,attended,2026-08-20 10:00:00+00\n"
+		   "r2,p1,c2,attended,2026-08-20 10:00:00+00\n"
+		   "r3,p1,c3,attended,2026-08-20 10:00:00+00\n");
 	CHECK(import_run(&src, &o, NULL, NULL, &rep) == 0);
 	CHECK(rep.refused && rep.errors == 1);
 	o.accept_past = true;
@@ -305,7 +300,8 @@ static uint64_t legacy(core *c, uint8_t kind, const char *id)
 
 static struct core_booking_view booking(core_port *p, uint64_t id)
 {
-	struct core_req q = { .op = CORE_OP_BOOKING_GET, .now = NOW,
+	struct core_req q = { .op = CORE_OP_BOOKING_GET,
+			      .now = NOW,
 			      .booking_id = id };
 	struct core_resp r;
 
@@ -316,7 +312,8 @@ static struct core_booking_view booking(core_port *p, uint64_t id)
 
 static struct core_event_view event(core_port *p, uint64_t id)
 {
-	struct core_req q = { .op = CORE_OP_EVENT_GET, .now = NOW,
+	struct core_req q = { .op = CORE_OP_EVENT_GET,
+			      .now = NOW,
 			      .event_id = id };
 	struct core_resp r;
 
