@@ -320,7 +320,7 @@ static enum core_code decide_intent(core_state *st, const struct core_req *req,
 	state__booking_view(st, b, &resp->booking);
 	if (id[0] == '\0' ? b->status != CORE_BOOKING_PENDING_PAYMENT
 			  : p && strcmp(p->intent_id, id) == 0)
-		return CORE_NOT_PENDING; /* nothing to record */
+		return CORE_NOT_ACTIVE; /* nothing to record */
 	r = rec_new(st, CORE_REC_PAY_INTENT, req->now);
 	memset(&r->u.intent, 0, sizeof(r->u.intent));
 	r->u.intent.booking_id = b->id;
@@ -343,7 +343,7 @@ static enum core_code decide_refund(core_state *st, const struct core_req *req,
 
 	state__booking_view(st, b, &resp->booking);
 	if (!p || p->refund != CORE_REFUND_DUE)
-		return CORE_NOT_PENDING;
+		return CORE_NOT_ACTIVE; /* no refund due */
 	emit_refund(st, req->now, b->id, req->u.pay.amount_cents,
 		    req->u.pay.currency[0] ? req->u.pay.currency : e->currency,
 		    p->intent_id, req->u.pay.ref, p->refund_reason,
