@@ -518,6 +518,29 @@ static int bin__org_settings(const msgpack_object *m, struct op_cat_in *cat,
 	return 0;
 }
 
+/* A catalogue read: get (its "<kind>_id"), or list ("org_id" but for
+ * orgs, "limit", "cursor": a next_cursor, the last id read). */
+static int bin__cat_read(const msgpack_object *m, enum mp_op op,
+			 struct op_in *in, struct bin_ctx *x, struct bin_err *e)
+{
+	static const char *const id_name[] = { "", "org_id", "location_id",
+					       "instructor_id", "series_id" };
+	const struct op_def *def = ops_by_bin(op);
+	unsigned kind = ops_cat_kind(def);
+	struct op_read_in *r = &in->u.read;
+
+	ASSERT(kind >= CORE_CAT_ORG && kind <= CORE_CAT_SERIES);
+	if (def->core == CORE_OP_CATALOG_GET)
+		return bin__id(m, id_name[kind], true, &r->id, e);
+	if (bin__limit_field(m, &r->limit, e) ||
+	    bin__id(m, "cursor", false, &r->after_id, e) ||
+	    (kind != CORE_CAT_ORG &&
+	     bin__id(m, "org_id", false, &r->org_id, e)))
+		return -EINVAL;
+	x->limit = r->limit;
+	return 0;
+}
+
 /* The fields of a non-batch op into in (and what its answer needs into
  * x); 0, or -EINVAL with e set. */
 static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
@@ -590,6 +613,14 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 				       bin__limit_field(m, &in->u.limit, e)
 			       ? -EINVAL
 			       : 0;
+	case MP_OP_ORG_GET:
+	case MP_OP_ORG_LIST:
+	case MP_OP_LOCATION_GET:
+	case MP_OP_LOCATION_LIST:
+	case MP_OP_INSTRUCTOR_GET:
+	case MP_OP_INSTRUCTOR_LIST:
+	case MP_OP_SERIES_GET:
+	case MP_OP_SERIES_LIST: return bin__cat_read(m, op, in, x, e);
 	default: return bin__fail(e, "invalid_request", "unknown op");
 	}
 }

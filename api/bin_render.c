@@ -222,6 +222,30 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 		else
 			msgpack_pack_nil(pk); /* the server's own */
 		break;
+	case OP_ANS_CAT:
+		if (views && views->cats && resp->count == 1)
+			mp_pack_cat(pk, &views->cats[0]);
+		else
+			msgpack_pack_nil(pk);
+		break;
+	case OP_ANS_CATS:
+		n = views && views->cats ? resp->count : 0;
+		msgpack_pack_array(pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			mp_pack_cat(pk, &views->cats[i]);
+		break;
+	case OP_ANS_CAT_CURSOR: /* the last id, as a decimal string */
+		n = views && views->cats ? resp->count : 0;
+		if (resp->more && n > 0) {
+			char cur[24];
+			int cn = snprintf(cur, sizeof(cur), "%" PRIu64,
+					  views->cats[n - 1].id);
+			ASSERT(cn > 0 && (size_t)cn < sizeof(cur));
+			mp_pack_strn(pk, cur, (size_t)cn);
+		} else {
+			msgpack_pack_nil(pk);
+		}
+		break;
 	default: /* an echo the binary context does not carry */
 		ASSERT(!"an answer field the binary protocol cannot write");
 		msgpack_pack_nil(pk);
@@ -286,6 +310,10 @@ void bin_render(struct srv_conn *c, void *state, const void *ctx, int rc,
 		e.status = http;
 		if (code == CORE_LIMIT)
 			core_limit_message(resp, e.message, sizeof(e.message));
+		else if (resp->op == CORE_OP_CATALOG_GET && http == 404)
+			snprintf(e.message, sizeof(e.message), "%s",
+				 ops_cat_missing(ops_cat_kind(
+					 ops_by_bin((enum mp_op)x->op))));
 		else
 			snprintf(e.message, sizeof(e.message), "%s",
 				 fld_code_message(code));

@@ -456,6 +456,40 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 	ASSERT(w->overflow || w->depth == depth);
 }
 
+void jw_cat(struct jw *w, const struct core_cat_view *v)
+{
+	uint32_t depth = w->depth;
+
+	if (v->kind == CORE_CAT_SERIES) {
+		jw_series(w, v->id, &v->series);
+		return;
+	}
+	jw_obj_begin(w);
+	jw_kv_id(w, "id", v->id);
+	if (v->kind != CORE_CAT_ORG)
+		jw_kv_id(w, "org_id", v->org_id);
+	jw_kv_strn(w, "name", v->name, sizeof(v->name));
+	if (v->kind == CORE_CAT_ORG) {
+		/* as org.create and org.patch answer them: 0 is null, the
+		 * server's own */
+		jw_kv_strn(w, "timezone", v->timezone, sizeof(v->timezone));
+		jw_kv_u64(w, "cancel_cutoff_hours",
+			  v->settings.cancel_cutoff_hours);
+		jw_key(w, "hold_minutes");
+		if (v->settings.hold_minutes)
+			jw_u64(w, v->settings.hold_minutes);
+		else
+			jw_null(w);
+		jw_key(w, "horizon_days");
+		if (v->settings.horizon_days)
+			jw_u64(w, v->settings.horizon_days);
+		else
+			jw_null(w);
+	}
+	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
+}
+
 /* ---- readers ---- */
 
 int jr_fail(struct jr *r, const char *fmt, ...)

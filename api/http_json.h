@@ -79,6 +79,10 @@ void jw_kv_double(struct jw *w, const char *key, double v);
 void jw_event(struct jw *w, const struct core_event_view *e);
 void jw_booking(struct jw *w, const struct core_booking_view *b);
 void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s);
+/* A catalogue read's object: an org {id, name, timezone,
+ * cancel_cutoff_hours, hold_minutes, horizon_days}, a location or an
+ * instructor {id, org_id, name}, a series as jw_series. */
+void jw_cat(struct jw *w, const struct core_cat_view *v);
 
 /* ---- strict readers of request bodies (jansson) ----
  * Each returns 0, or -EINVAL with a message in err (naming the field). A

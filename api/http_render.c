@@ -208,6 +208,29 @@ static void write_value(struct jw *w, const struct op_ans *a,
 		else
 			jw_null(w); /* the server's own */
 		break;
+	case OP_ANS_CAT:
+		if (views && views->cats && resp->count == 1)
+			jw_cat(w, &views->cats[0]);
+		else
+			jw_null(w);
+		break;
+	case OP_ANS_CATS:
+		n = views && views->cats ? resp->count : 0;
+		jw_arr_begin(w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_cat(w, &views->cats[i]);
+		jw_arr_end(w);
+		break;
+	case OP_ANS_CAT_CURSOR:
+		n = views && views->cats ? resp->count : 0;
+		if (resp->more && n) {
+			http_cursor_encode((core_time)views->cats[n - 1].kind,
+					   views->cats[n - 1].id, cursor);
+			jw_cstr(w, cursor);
+		} else {
+			jw_null(w);
+		}
+		break;
 	default:
 		ASSERT(!"an answer field HTTP cannot write");
 		jw_null(w);
@@ -302,6 +325,9 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 			     cc == CORE_LIMIT
 				     ? core_limit_message(resp, limit,
 							  sizeof(limit))
+			     : resp->op == CORE_OP_CATALOG_GET && status == 404
+				     ? ops_cat_missing(
+					       ops_cat_kind(ops_get(x->op)))
 				     : fld_code_message(cc));
 		goto out_slot;
 	}
@@ -331,6 +357,18 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		jw_bool(&w, true);
 	}
 	jw_obj_end(&w);
+	/* A catalogue read's ETag is its body's hash: an object a write
+	 * changed (settings, a series edited) gets another. */
+	if ((resp->op == CORE_OP_CATALOG_GET ||
+	     resp->op == CORE_OP_CATALOG_LIST) &&
+	    !w.overflow) {
+		snprintf(etag, sizeof(etag), "\"%016" PRIx64 "\"",
+			 XXH3_64bits(w.p, w.n));
+		if (inm_matches(x, etag))
+			goto out_304;
+		m.etag = etag;
+		m.cache_control = HTTP_CACHE_CONTROL;
+	}
 out_body:
 	if (w.overflow) {
 		status = 500;

@@ -22,7 +22,10 @@
  * Who may do what (the access of each row in ops.c; the details here):
  *   - none:     /health, /ready, /metrics; /v1/webhooks/stripe (its
  *               Stripe-Signature instead);
- *   - public:   GET /v1/events, /v1/events/{id} (anon key, JWT or service);
+ *   - public:   GET /v1/events, /v1/events/{id}, and the catalogue's
+ *               reads: /v1/orgs, /v1/locations, /v1/instructors,
+ *               /v1/series and each one's /{id} (anon key, JWT or
+ *               service);
  *   - customer: bookings: a JWT's sub books, cancels and reads only its
  *               own: booking for another customer_id is 403, another's
  *               customer list is 403; another's booking is 404 (GET: the
@@ -209,6 +212,12 @@ static int path_in(struct call *k, struct op_in *in)
 	if (strstr(p, "{org_id}") &&
 	    fld_id_parse(k->id_seg, k->id_size, &in->u.cat.org_id) != 0) {
 		answer_error(k, 404, "not_found", "no such org");
+		return -ENOENT;
+	}
+	if (ops_cat_kind(k->op) && k->op->core == CORE_OP_CATALOG_GET &&
+	    fld_id_parse(k->id_seg, k->id_size, &in->u.read.id) != 0) {
+		answer_error(k, 404, "not_found",
+			     ops_cat_missing(ops_cat_kind(k->op)));
 		return -ENOENT;
 	}
 	return 0;
@@ -624,6 +633,37 @@ static int do_events(struct call *k, struct op_in *in)
 		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
 	ASSERT(l->limit >= 1 && l->limit <= CORE_LIST_LIMIT_MAX);
 	k->ctx.limit = l->limit;
+	inm_parse(k);
+	return submit_in(k, in);
+}
+
+/* GET /v1/orgs, /v1/locations, /v1/instructors, /v1/series: ?org_id=
+ * (not for orgs), limit, cursor; in id order. */
+static int do_cat_list(struct call *k, struct op_in *in)
+{
+	struct qparam q[] = { { .name = "limit" },
+			      { .name = "cursor" },
+			      { .name = "org_id" } };
+	struct op_read_in *r = &in->u.read;
+	size_t q_count = k->op->id == OP_ORG_LIST ? 2 : 3;
+	core_time kind;
+
+	if (query_parse(k, q, q_count) || query_limit(k, &q[0], &r->limit) ||
+	    (q_count == 3 && query_id(k, &q[2], &r->org_id)))
+		return 0;
+	/* The cursor is the events' (http_cursor_encode) with the kind in
+	 * place of the start: one list's cursor is not another's. */
+	if (q[1].present &&
+	    (http_cursor_decode(q[1].value, q[1].n, &kind, &r->after_id) ||
+	     kind != (core_time)ops_cat_kind(k->op)))
+		return query_bad(k, "cursor", "a next_cursor of this list"), 0;
+	k->ctx.limit = r->limit;
+	inm_parse(k);
+	return submit_in(k, in);
+}
+
+static int do_cat_get(struct call *k, struct op_in *in)
+{
 	inm_parse(k);
 	return submit_in(k, in);
 }
@@ -1188,6 +1228,14 @@ static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
 	[OP_HEALTH] = do_simple,
 	[OP_READY] = do_simple,
 	[OP_METRICS] = do_simple,
+	[OP_ORG_LIST] = do_cat_list,
+	[OP_ORG_GET] = do_cat_get,
+	[OP_LOCATION_LIST] = do_cat_list,
+	[OP_LOCATION_GET] = do_cat_get,
+	[OP_INSTRUCTOR_LIST] = do_cat_list,
+	[OP_INSTRUCTOR_GET] = do_cat_get,
+	[OP_SERIES_LIST] = do_cat_list,
+	[OP_SERIES_GET] = do_cat_get,
 };
 
 static enum op_method method_bit(unsigned method)

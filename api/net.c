@@ -237,6 +237,7 @@ static void pend_put(struct net_thread *t, uint32_t i)
 	 * views of the slots still in use at exit, and only those. */
 	free(p->views.events);
 	free(p->views.bookings);
+	free(p->views.cats);
 	memset(&p->views, 0, sizeof(p->views));
 	buf_free(&p->after);
 	p->state = PEND_FREE;

@@ -341,6 +341,7 @@ void net_free(struct srv *s)
 			     k++) {
 				free(t->pends[k].views.events);
 				free(t->pends[k].views.bookings);
+				free(t->pends[k].views.cats);
 				buf_free(&t->pends[k].after);
 			}
 		free(t->conns);

@@ -3,7 +3,7 @@
  *
  * slow_count threads, each with a core port of its own, for what the core
  * only does synchronously (listings that fan out to every shard, catalogue
- * operations; a network thread that hosts every shard runs listings
+ * operations and reads; a network thread that hosts every shard runs listings
  * itself, with slow_run on its read port). A network thread queues a
  * pending (slow_push) under s->slow_lock; a worker runs it with
  * core_call, waits until its log position is durable, puts it on the
@@ -58,6 +58,14 @@ int slow_run(core_port *port, node *n, struct pending *p)
 		rc = views_alloc(p->req.u.customer.capacity,
 				 sizeof(*p->views.bookings), &room);
 		p->req.u.customer.out = p->views.bookings = room;
+		break;
+	case CORE_OP_CATALOG_GET:
+	case CORE_OP_CATALOG_LIST:
+		rc = views_alloc(p->req.op == CORE_OP_CATALOG_GET
+					 ? 1
+					 : p->req.u.catalog.limit,
+				 sizeof(*p->views.cats), &room);
+		p->req.u.catalog.out = p->views.cats = room;
 		break;
 	default: break;
 	}

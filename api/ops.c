@@ -114,6 +114,38 @@ static const struct op_ans ans_archive[] = {
 	{ "archived", OP_ANS_COUNT, OP_HTTP, 0 },
 };
 
+/* Catalogue reads: one object in its singular, a list in its plural. */
+#define ANS_CAT(one, many)                                                     \
+	static const struct op_ans ans_##one##_get[] = {                       \
+		{ #one, OP_ANS_CAT, OP_BOTH, 0 },                              \
+	};                                                                     \
+	static const struct op_ans ans_##one##_list[] = {                      \
+		{ many, OP_ANS_CATS, OP_BOTH, 0 },                             \
+		{ "more", OP_ANS_MORE, OP_BIN, 0 },                            \
+		{ "next_cursor", OP_ANS_CAT_CURSOR, OP_BOTH, 0 },              \
+	}
+ANS_CAT(org, "orgs");
+ANS_CAT(location, "locations");
+ANS_CAT(instructor, "instructors");
+ANS_CAT(series, "series");
+#undef ANS_CAT
+
+/* A catalogue read's row: public, like the events. */
+#define CAT_READ(op, name, path, bin, ans)                                     \
+	[op] = {                                                               \
+		op,                                                            \
+		name,                                                          \
+		OP_GET,                                                        \
+		path,                                                          \
+		bin,                                                           \
+		OP_ACCESS_PUBLIC,                                              \
+		OP_IDEM_NONE,                                                  \
+		OP_LIMIT_CALLER,                                               \
+		CORE_OP_CATALOG_GET,                                           \
+		false,                                                         \
+		ANSWER(ans),                                                   \
+	}
+
 static const struct op_def ops[OP_COUNT] = {
 	/* id, name, HTTP method,
 	 * path,
@@ -288,7 +320,46 @@ static const struct op_def ops[OP_COUNT] = {
 		OP_LIMIT_NONE, CORE_OP_NONE, false,
 		NO_ANSWER,
 	},
+	/* The lists share CAT_READ's row but for their core op. */
+	[OP_ORG_LIST] = {
+		OP_ORG_LIST, "org.list", OP_GET,
+		"/v1/orgs",
+		MP_OP_ORG_LIST, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_CATALOG_LIST, false,
+		ANSWER(ans_org_list),
+	},
+	CAT_READ(OP_ORG_GET, "org.get", "/v1/orgs/{org_id}", MP_OP_ORG_GET,
+		 ans_org_get),
+	[OP_LOCATION_LIST] = {
+		OP_LOCATION_LIST, "location.list", OP_GET,
+		"/v1/locations",
+		MP_OP_LOCATION_LIST, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_CATALOG_LIST, false,
+		ANSWER(ans_location_list),
+	},
+	CAT_READ(OP_LOCATION_GET, "location.get", "/v1/locations/{location_id}",
+		 MP_OP_LOCATION_GET, ans_location_get),
+	[OP_INSTRUCTOR_LIST] = {
+		OP_INSTRUCTOR_LIST, "instructor.list", OP_GET,
+		"/v1/instructors",
+		MP_OP_INSTRUCTOR_LIST, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_CATALOG_LIST, false,
+		ANSWER(ans_instructor_list),
+	},
+	CAT_READ(OP_INSTRUCTOR_GET, "instructor.get",
+		 "/v1/instructors/{instructor_id}", MP_OP_INSTRUCTOR_GET,
+		 ans_instructor_get),
+	[OP_SERIES_LIST] = {
+		OP_SERIES_LIST, "series.list", OP_GET,
+		"/v1/series",
+		MP_OP_SERIES_LIST, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_CATALOG_LIST, false,
+		ANSWER(ans_series_list),
+	},
+	CAT_READ(OP_SERIES_GET, "series.get", "/v1/series/{series_id}",
+		 MP_OP_SERIES_GET, ans_series_get),
 };
+#undef CAT_READ
 
 const struct op_def *ops_get(enum op_id id)
 {
@@ -454,6 +525,31 @@ unsigned ops_answer_fields(const struct op_ans *ans, unsigned n,
 
 /* ---- an operation's input: its core request ---- */
 
+const char *ops_cat_missing(unsigned kind)
+{
+	static const char *const msg[] = { "no such object", "no such org",
+					   "no such location",
+					   "no such instructor",
+					   "no such series" };
+
+	return msg[kind < sizeof(msg) / sizeof(msg[0]) ? kind : 0];
+}
+
+unsigned ops_cat_kind(const struct op_def *op)
+{
+	switch (op->id) {
+	case OP_ORG_LIST:
+	case OP_ORG_GET: return CORE_CAT_ORG;
+	case OP_LOCATION_LIST:
+	case OP_LOCATION_GET: return CORE_CAT_LOCATION;
+	case OP_INSTRUCTOR_LIST:
+	case OP_INSTRUCTOR_GET: return CORE_CAT_INSTRUCTOR;
+	case OP_SERIES_LIST:
+	case OP_SERIES_GET: return CORE_CAT_SERIES;
+	default: return 0;
+	}
+}
+
 void ops_request(const struct op_def *op, const struct op_in *in,
 		 const struct auth_principal *who, struct core_req *req)
 {
@@ -536,6 +632,24 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_ARCHIVE:
 		req->u.archive.days = in->u.days;
 		ASSERT(req->u.archive.days > 0);
+		break;
+	case OP_ORG_LIST:
+	case OP_LOCATION_LIST:
+	case OP_INSTRUCTOR_LIST:
+	case OP_SERIES_LIST:
+		req->u.catalog.org_id = in->u.read.org_id;
+		req->u.catalog.after_id = in->u.read.after_id;
+		req->u.catalog.limit = in->u.read.limit;
+		ASSERT(req->u.catalog.limit >= 1 &&
+		       req->u.catalog.limit <= CORE_LIST_LIMIT_MAX);
+		/* fall through */
+	case OP_ORG_GET:
+	case OP_LOCATION_GET:
+	case OP_INSTRUCTOR_GET:
+	case OP_SERIES_GET:
+		req->u.catalog.kind = (uint8_t)ops_cat_kind(op);
+		req->u.catalog.id = in->u.read.id;
+		req->u.catalog.out = NULL; /* the caller's room (net_slow.c) */
 		break;
 	default: ASSERT(!"an operation without its input's core request");
 	}

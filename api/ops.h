@@ -68,6 +68,14 @@ enum op_id {
 	OP_METRICS,
 	OP_IMPORT, /* POST /v1/admin/import: starts (api/seed_import.h) */
 	OP_IMPORT_STATUS, /* GET /v1/admin/import: its state and report */
+	OP_ORG_LIST,
+	OP_ORG_GET,
+	OP_LOCATION_LIST,
+	OP_LOCATION_GET,
+	OP_INSTRUCTOR_LIST,
+	OP_INSTRUCTOR_GET,
+	OP_SERIES_LIST,
+	OP_SERIES_GET,
 	OP_COUNT
 };
 
@@ -134,6 +142,10 @@ enum op_ans_type {
 	OP_ANS_CUTOFF_HOURS,
 	OP_ANS_HOLD_MINUTES,
 	OP_ANS_HORIZON_DAYS,
+	/* catalogue reads (views->cats) */
+	OP_ANS_CAT,	   /* views->cats[0] */
+	OP_ANS_CATS,	   /* views->cats, resp->count of them */
+	OP_ANS_CAT_CURSOR, /* the next page's cursor, or null */
 };
 
 /* The protocols that carry an answer's field, as bits. */
@@ -224,6 +236,13 @@ struct op_cat_in { /* org, location, instructor, customer create */
 	uint8_t settings_set;
 };
 
+struct op_read_in {	   /* org, location, instructor, series: get, list */
+	uint64_t id;	   /* get */
+	uint64_t org_id;   /* list: 0: any */
+	uint64_t after_id; /* list: the cursor, 0: from the first */
+	uint32_t limit;	   /* list: 1..CORE_LIST_LIMIT_MAX */
+};
+
 struct op_generate_in {		/* generate */
 	struct core_date until; /* year 0: the configured horizon */
 	uint64_t series_id;	/* 0: every series */
@@ -242,10 +261,16 @@ struct op_in {
 		struct op_cat_in cat;
 		struct core_series_spec series;
 		struct op_generate_in generate;
+		struct op_read_in read;
 		uint32_t days;	/* archive: 1..36600 */
 		uint32_t limit; /* customer.bookings: 1..CORE_LIST_LIMIT_MAX */
 	} u;
 };
+
+/* The catalogue kind (enum core_cat_kind) a read operation names, else 0. */
+unsigned ops_cat_kind(const struct op_def *op);
+/* A read's 404 message for a kind: "no such org", "no such location"... */
+const char *ops_cat_missing(unsigned kind);
 
 /* The core request of op (core != CORE_OP_NONE) from its input, under
  * the principal's rules (a customer's "none" payment is auto; a customer

@@ -52,6 +52,14 @@ static const char *const op_names[MP_OP_COUNT] = {
 	[MP_OP_CUSTOMER_BOOKINGS] = "customer.bookings",
 	[MP_OP_STATUS] = "status",
 	[MP_OP_ORG_PATCH] = "org.patch",
+	[MP_OP_ORG_GET] = "org.get",
+	[MP_OP_ORG_LIST] = "org.list",
+	[MP_OP_LOCATION_GET] = "location.get",
+	[MP_OP_LOCATION_LIST] = "location.list",
+	[MP_OP_INSTRUCTOR_GET] = "instructor.get",
+	[MP_OP_INSTRUCTOR_LIST] = "instructor.list",
+	[MP_OP_SERIES_GET] = "series.get",
+	[MP_OP_SERIES_LIST] = "series.list",
 };
 
 const char *mp_op_name(enum mp_op op)
@@ -716,6 +724,172 @@ const char *bc_event_status_name(enum bc_event_status s)
 	return mp_event_status_name((unsigned)s);
 }
 
+static void pack_date(msgpack_packer *pk, const char *k, struct core_date d)
+{
+	char b[16];
+	int n;
+
+	mp_pack_str(pk, k);
+	if (d.year == 0) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	n = snprintf(b, sizeof(b), "%04d-%02d-%02d", d.year, d.month, d.day);
+	ASSERT(n == 10);
+	mp_pack_strn(pk, b, (size_t)n);
+}
+
+static void pack_strz(msgpack_packer *pk, const char *k, const char *s,
+		      size_t size)
+{
+	mp_pack_str(pk, k);
+	mp_pack_strn(pk, s, strnlen(s, size));
+}
+
+void mp_pack_cat(msgpack_packer *pk, const struct core_cat_view *v)
+{
+	static const char *const day[7] = { "MO", "TU", "WE", "TH",
+					    "FR", "SA", "SU" };
+	const struct core_series_spec *s = &v->series;
+	unsigned days = 0;
+	char hhmm[8];
+
+	if (v->kind != CORE_CAT_SERIES) {
+		bool org = v->kind == CORE_CAT_ORG;
+		msgpack_pack_map(pk, org ? 6 : 3);
+		mp_pack_kv_uint(pk, "id", v->id);
+		if (!org)
+			mp_pack_kv_uint(pk, "org_id", v->org_id);
+		pack_strz(pk, "name", v->name, sizeof(v->name));
+		if (!org)
+			return;
+		pack_strz(pk, "timezone", v->timezone, sizeof(v->timezone));
+		mp_pack_kv_uint(pk, "cancel_cutoff_hours",
+				v->settings.cancel_cutoff_hours);
+		mp_pack_str(pk, "hold_minutes");
+		if (v->settings.hold_minutes)
+			msgpack_pack_uint64(pk, v->settings.hold_minutes);
+		else
+			msgpack_pack_nil(pk); /* the server's own */
+		mp_pack_str(pk, "horizon_days");
+		if (v->settings.horizon_days)
+			msgpack_pack_uint64(pk, v->settings.horizon_days);
+		else
+			msgpack_pack_nil(pk);
+		return;
+	}
+	ASSERT(s->skip_count <= CORE_SKIP_DATE_COUNT_MAX);
+	msgpack_pack_map(pk, 16);
+	mp_pack_kv_uint(pk, "id", v->id);
+	mp_pack_kv_uint(pk, "org_id", s->org_id);
+	mp_pack_kv_uint(pk, "location_id", s->location_id);
+	mp_pack_kv_uint(pk, "instructor_id", s->instructor_id);
+	pack_strz(pk, "title", s->title, sizeof(s->title));
+	mp_pack_kv_uint(pk, "capacity", s->capacity);
+	mp_pack_kv_uint(pk, "waitlist_capacity", s->waitlist_capacity);
+	mp_pack_kv_uint(pk, "price_cents", s->price_cents);
+	pack_strz(pk, "currency", s->currency, sizeof(s->currency));
+	pack_strz(pk, "timezone", s->timezone, sizeof(s->timezone));
+	for (int i = 0; i < 7; i++)
+		days += (s->weekday_mask >> i) & 1u;
+	mp_pack_str(pk, "weekdays");
+	msgpack_pack_array(pk, days);
+	for (int i = 0; i < 7; i++)
+		if (s->weekday_mask & (1u << i))
+			mp_pack_str(pk, day[i]);
+	snprintf(hhmm, sizeof(hhmm), "%02u:%02u", s->start_minute / 60u % 100u,
+		 s->start_minute % 60u);
+	mp_pack_kv_str(pk, "start_time", hhmm);
+	mp_pack_kv_uint(pk, "duration_min", s->duration_min);
+	pack_date(pk, "first_date", s->first_date);
+	pack_date(pk, "last_date", s->last_date);
+	mp_pack_str(pk, "skip_dates");
+	msgpack_pack_array(pk, s->skip_count);
+	for (uint32_t i = 0; i < s->skip_count; i++) {
+		char b[16];
+		int n = snprintf(b, sizeof(b), "%04d-%02d-%02d",
+				 s->skip[i].year, s->skip[i].month,
+				 s->skip[i].day);
+		ASSERT(n == 10);
+		mp_pack_strn(pk, b, (size_t)n);
+	}
+}
+
+/* An array of strings at key joined with commas into dst (cap bytes). */
+static int read_joined(const msgpack_object *map, const char *key, char *dst,
+		       size_t cap)
+{
+	const msgpack_object *v = mp_get(map, key);
+	size_t used = 0;
+
+	dst[0] = '\0';
+	if (!v)
+		return 0;
+	if (v->type != MSGPACK_OBJECT_ARRAY)
+		return -EINVAL;
+	for (uint32_t i = 0; i < v->via.array.size; i++) {
+		const char *s;
+		size_t n;
+		if (mp_str(&v->via.array.ptr[i], &s, &n) != 0 ||
+		    used + (i > 0) + n >= cap)
+			return -EINVAL;
+		if (i > 0)
+			dst[used++] = ',';
+		memcpy(dst + used, s, n);
+		used += n;
+		dst[used] = '\0';
+	}
+	ASSERT(used < cap);
+	return 0;
+}
+
+int mp_read_cat(const msgpack_object *o, enum bc_cat_kind kind,
+		struct bc_cat *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	if (!o || o->type != MSGPACK_OBJECT_MAP ||
+	    mp_get_id(o, "id", &out->id) || out->id == 0 ||
+	    mp_get_id(o, "org_id", &out->org_id))
+		return -EINVAL;
+	if (kind != BC_CAT_SERIES)
+		return mp_get_str_copy(o, "name", out->name,
+				       sizeof(out->name)) ||
+				       mp_get_str_copy(o, "timezone",
+						       out->timezone,
+						       sizeof(out->timezone)) ||
+				       get_u32(o, "cancel_cutoff_hours",
+					       &out->cancel_cutoff_hours) ||
+				       get_u32(o, "hold_minutes",
+					       &out->hold_minutes) ||
+				       get_u32(o, "horizon_days",
+					       &out->horizon_days)
+			       ? -EINVAL
+			       : 0;
+	if (mp_get_str_copy(o, "title", out->name, sizeof(out->name)) ||
+	    mp_get_str_copy(o, "timezone", out->timezone,
+			    sizeof(out->timezone)) ||
+	    mp_get_id(o, "location_id", &out->location_id) ||
+	    mp_get_id(o, "instructor_id", &out->instructor_id) ||
+	    get_u32(o, "capacity", &out->capacity) ||
+	    get_u32(o, "waitlist_capacity", &out->waitlist_capacity) ||
+	    get_u32(o, "price_cents", &out->price_cents) ||
+	    get_u32(o, "duration_min", &out->duration_min) ||
+	    mp_get_str_copy(o, "currency", out->currency,
+			    sizeof(out->currency)) ||
+	    mp_get_str_copy(o, "start_time", out->start_time,
+			    sizeof(out->start_time)) ||
+	    mp_get_str_copy(o, "first_date", out->first_date,
+			    sizeof(out->first_date)) ||
+	    mp_get_str_copy(o, "last_date", out->last_date,
+			    sizeof(out->last_date)) ||
+	    read_joined(o, "weekdays", out->weekdays, sizeof(out->weekdays)) ||
+	    read_joined(o, "skip_dates", out->skip_dates,
+			sizeof(out->skip_dates)))
+		return -EINVAL;
+	return 0;
+}
+
 /* The readers above with one signature, for read_opt and read_array. */
 typedef int (*reader_fn)(const msgpack_object *o, void *out);
 
@@ -835,8 +1009,10 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 		return -EINVAL;
 	static const char *const created[] = { "org", "location", "instructor",
 					       "series" };
+	/* (series.list's "series" is an array: bc_cat_list reads it) */
 	for (unsigned i = 0; i < 4; i++)
 		if ((v = mp_get(o, created[i])) &&
+		    v->type != MSGPACK_OBJECT_ARRAY &&
 		    (v->type != MSGPACK_OBJECT_MAP ||
 		     mp_get_id(v, "id", &out->id)))
 			return -EINVAL;

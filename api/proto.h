@@ -53,6 +53,14 @@ enum mp_op {
 	MP_OP_CUSTOMER_BOOKINGS,
 	MP_OP_STATUS,
 	MP_OP_ORG_PATCH,
+	MP_OP_ORG_GET,
+	MP_OP_ORG_LIST,
+	MP_OP_LOCATION_GET,
+	MP_OP_LOCATION_LIST,
+	MP_OP_INSTRUCTOR_GET,
+	MP_OP_INSTRUCTOR_LIST,
+	MP_OP_SERIES_GET,
+	MP_OP_SERIES_LIST,
 	MP_OP_COUNT
 };
 
@@ -163,6 +171,9 @@ void mp_pack_booking(msgpack_packer *pk, const struct core_booking_view *b);
 void mp_pack_booking_paid(msgpack_packer *pk, const struct core_booking_view *b,
 			  const char *intent_id, const char *client_secret);
 void mp_pack_event(msgpack_packer *pk, const struct core_event_view *e);
+/* A catalogue object: the HTTP JSON's fields (ids as integers, a series'
+ * dates and times as strings, last_date nil when open ended). */
+void mp_pack_cat(msgpack_packer *pk, const struct core_cat_view *v);
 
 const char *mp_booking_status_name(unsigned status);
 const char *mp_event_status_name(unsigned status);
@@ -172,6 +183,8 @@ const char *mp_event_status_name(unsigned status);
 int mp_read_booking(const msgpack_object *o, struct bc_booking *out);
 int mp_read_event(const msgpack_object *o, struct bc_event *out);
 int mp_read_status(const msgpack_object *o, struct bc_status_info *out);
+int mp_read_cat(const msgpack_object *o, enum bc_cat_kind kind,
+		struct bc_cat *out);
 /* A whole answer (or hello answer) into out; lists into the caller's
  * arrays (at most their capacity: more is -EINVAL). 0 or -EINVAL. */
 int mp_read_answer(const msgpack_object *o, struct bc_answer *out,

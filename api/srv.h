@@ -58,6 +58,7 @@ struct srv_conn; /* one connection (owned by net.c) */
 struct srv_views {
 	struct core_event_view *events;	    /* EVENT_LIST: resp.count of them */
 	struct core_booking_view *bookings; /* CUSTOMER_BOOKINGS */
+	struct core_cat_view *cats; /* CATALOG_GET (1), _LIST: resp.count */
 };
 
 /* The protocols, as /metrics labels them. */

@@ -184,6 +184,10 @@ enum core_op {
 	CORE_OP_REMIND,
 	/* an org's settings (catalogue, core_call only) */
 	CORE_OP_ORG_PATCH,
+	/* catalogue reads (core_call only, under the catalogue lock, never on
+	 * a shard's thread: lookup.c): one object, or a list by id */
+	CORE_OP_CATALOG_GET,
+	CORE_OP_CATALOG_LIST,
 	CORE_OP_COUNT
 };
 
@@ -241,6 +245,26 @@ enum core_org_set {
 	CORE_ORG_SET_CUTOFF = 1,
 	CORE_ORG_SET_HOLD = 2,
 	CORE_ORG_SET_HORIZON = 4,
+};
+
+/* The catalogue's kinds a read names (CORE_OP_CATALOG_GET, _LIST). */
+enum core_cat_kind {
+	CORE_CAT_ORG = 1,
+	CORE_CAT_LOCATION,
+	CORE_CAT_INSTRUCTOR,
+	CORE_CAT_SERIES,
+};
+
+/* One catalogue object as read: an org (name, timezone, settings), a location or an
+ * instructor (org_id, name), a series (its spec as it stands: org_id and
+ * the rest in series; name is its title). */
+struct core_cat_view {
+	uint8_t kind; /* enum core_cat_kind */
+	uint64_t id, org_id;
+	char name[CORE_NAME_SIZE_MAX];
+	char timezone[CORE_TZ_SIZE_MAX];
+	struct core_org_settings settings; /* CORE_CAT_ORG */
+	struct core_series_spec series;	   /* CORE_CAT_SERIES */
 };
 
 struct core_req {
@@ -327,6 +351,18 @@ struct core_req {
 			uint16_t hours[CORE_REMIND_LEAD_COUNT_MAX]; /* 1..720 */
 			uint8_t count;
 		} remind;
+		/* Catalogue reads: GET the object id (resp.count 1, or
+		 * CORE_NO_ORG, _LOCATION, _INSTRUCTOR, _SERIES); LIST up to
+		 * limit objects with id > after_id (of org_id when set), in
+		 * id order, resp.more when others follow. Into the caller's
+		 * out (1 or limit entries). */
+		struct {
+			uint8_t kind; /* enum core_cat_kind */
+			uint64_t id;
+			uint64_t org_id, after_id; /* LIST: 0: any, none */
+			uint32_t limit; /* LIST: 1..CORE_LIST_LIMIT_MAX */
+			struct core_cat_view *out;
+		} catalog;
 	} u;
 };
 

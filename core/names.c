@@ -68,6 +68,8 @@ const char *core_op_name(enum core_op op)
 		[CORE_OP_ARCHIVE] = "archive",
 		[CORE_OP_REMIND] = "remind",
 		[CORE_OP_ORG_PATCH] = "org_patch",
+		[CORE_OP_CATALOG_GET] = "catalog_get",
+		[CORE_OP_CATALOG_LIST] = "catalog_list",
 	};
 	return (unsigned)op < CORE_OP_COUNT && names[op] ? names[op] : "other";
 }

@@ -629,6 +629,8 @@ int core_call(core_port *p, const struct core_req *req, struct core_resp *resp)
 	switch (req->op) {
 	case CORE_OP_EVENT_LIST: return call_list(p, req, resp);
 	case CORE_OP_CUSTOMER_BOOKINGS: return call_customer(p, req, resp);
+	case CORE_OP_CATALOG_GET:
+	case CORE_OP_CATALOG_LIST: return core__catalog_read(c, req, resp);
 	case CORE_OP_TICK:
 	case CORE_OP_REMIND: {
 		uint32_t got[CORE_SHARD_COUNT_MAX], keys[CORE_SHARD_COUNT_MAX];

@@ -119,5 +119,8 @@ unsigned core__host_run(core_port *h);
 bool core__host_has_work(core_port *h);
 /* Parked (every host_lock held): finishes what travels between shards. */
 void core__hosts_drain(core *c);
+/* CORE_OP_CATALOG_GET and _LIST (lookup.c), under the catalogue lock. */
+int core__catalog_read(core *c, const struct core_req *req,
+		       struct core_resp *resp);
 
 #endif

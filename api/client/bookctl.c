@@ -59,9 +59,10 @@ static const char *usage_text =
 	"  generate [--until YYYY-MM-DD] [--series ID]\n"
 	"  book --event ID --customer C [--payment none|stripe]\n"
 	"  cancel --booking ID\n"
-	"  show event ID | show booking ID\n"
+	"  show event|booking|org|location|instructor|series ID\n"
 	"  list [--org ID] [--location ID] [--instructor ID] [--from T] [--to T]\n"
 	"       [--limit N] [--cursor C]        (T: YYYY-MM-DD or RFC 3339 UTC)\n"
+	"  list orgs|locations|instructors|series [--org ID] [--limit N] [--cursor C]\n"
 	"  bookings --customer C [--limit N]\n"
 	"  patch --event ID [--capacity N] [--cancel] [--instructor ID]\n"
 	"  status\n"
@@ -264,6 +265,71 @@ static void print_event(const char *indent, const struct bc_event *e)
 	       bc_event_status_name(e->status), indent);
 }
 
+/* "a,b,c" as a JSON array of strings. */
+static void print_str_list(const char *s)
+{
+	putchar('[');
+	while (*s) {
+		const char *end = strchr(s, ',');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		printf("\"%.*s\"%s", (int)n, s, end ? ", " : "");
+		s += n + (end != NULL);
+	}
+	putchar(']');
+}
+
+/* A catalogue object as the HTTP API shows it. */
+static void print_cat(const char *indent, const struct bc_cat *v)
+{
+	printf("{\"id\": \"%" PRIu64 "\"", v->id);
+	if (v->kind != BC_CAT_ORG)
+		printf(", \"org_id\": \"%" PRIu64 "\"", v->org_id);
+	if (v->kind != BC_CAT_SERIES) {
+		printf(", \"name\": ");
+		print_json_str(v->name);
+		if (v->kind == BC_CAT_ORG) {
+			printf(", \"timezone\": ");
+			print_json_str(v->timezone);
+			printf(", \"cancel_cutoff_hours\": %u",
+			       v->cancel_cutoff_hours);
+			printf(v->hold_minutes ? ", \"hold_minutes\": %u"
+					       : ", \"hold_minutes\": null",
+			       v->hold_minutes);
+			printf(v->horizon_days ? ", \"horizon_days\": %u"
+					       : ", \"horizon_days\": null",
+			       v->horizon_days);
+		}
+		putchar('}');
+		return;
+	}
+	printf(",\n%s  \"location_id\": \"%" PRIu64
+	       "\", \"instructor_id\": \"%" PRIu64 "\",\n%s  \"title\": ",
+	       indent, v->location_id, v->instructor_id, indent);
+	print_json_str(v->name);
+	printf(",\n%s  \"capacity\": %u, \"waitlist_capacity\": %u, "
+	       "\"price_cents\": %u, \"currency\": ",
+	       indent, v->capacity, v->waitlist_capacity, v->price_cents);
+	if (v->currency[0])
+		print_json_str(v->currency);
+	else
+		printf("null");
+	printf(",\n%s  \"timezone\": ", indent);
+	print_json_str(v->timezone);
+	printf(", \"weekdays\": ");
+	print_str_list(v->weekdays);
+	printf(", \"start_time\": \"%s\", \"duration_min\": %u,\n",
+	       v->start_time, v->duration_min);
+	printf("%s  \"first_date\": \"%s\", \"last_date\": ", indent,
+	       v->first_date);
+	if (v->last_date[0])
+		printf("\"%s\"", v->last_date);
+	else
+		printf("null");
+	printf(", \"skip_dates\": ");
+	print_str_list(v->skip_dates);
+	printf("\n%s}", indent);
+}
+
 /* The items of a list answer, as print_list prints them. */
 typedef void (*print_item_fn)(const char *indent, const void *item);
 
@@ -275,6 +341,26 @@ static void print_event_item(const char *indent, const void *e)
 static void print_booking_item(const char *indent, const void *b)
 {
 	print_booking(indent, b);
+}
+
+static void print_cat_item(const char *indent, const void *v)
+{
+	print_cat(indent, v);
+}
+
+/* The catalogue's kinds by their names in show (singular) and list
+ * (plural); 0 when none. */
+static enum bc_cat_kind cat_kind(const char *s, bool plural)
+{
+	static const char *const one[] = { "", "org", "location", "instructor",
+					   "series" };
+	static const char *const many[] = { "", "orgs", "locations",
+					    "instructors", "series" };
+
+	for (int k = BC_CAT_ORG; k <= BC_CAT_SERIES; k++)
+		if (strcmp(s, plural ? many[k] : one[k]) == 0)
+			return (enum bc_cat_kind)k;
+	return 0;
 }
 
 /* {"key": item} and a newline. */
@@ -909,8 +995,15 @@ static int cmd_show(bc_client *c, const struct opts *o)
 	int rc;
 
 	if (!what || o->pos_count < 3 || !parse_u64(o->pos[2], &id))
-		return die_usage("show: want event ID or booking ID%s", "");
-	if (strcmp(what, "event") == 0) {
+		return die_usage("show: want event|booking|org|location|"
+				 "instructor|series ID%s",
+				 "");
+	if (cat_kind(what, false)) {
+		struct bc_cat v;
+		rc = bc_cat_get(c, cat_kind(what, false), id, &v);
+		if (rc == BC_OK)
+			print_one(what, &v, print_cat_item);
+	} else if (strcmp(what, "event") == 0) {
 		struct bc_event e;
 		rc = bc_event_get(c, id, &e);
 		if (rc == BC_OK)
@@ -926,6 +1019,43 @@ static int cmd_show(bc_client *c, const struct opts *o)
 	return report(c, rc);
 }
 
+/* list orgs|locations|instructors|series [--org ID] [--limit N]
+ * [--cursor C] */
+static int cmd_list_cat(bc_client *c, const struct opts *o)
+{
+	static struct bc_cat items[BC_LIST_LIMIT_MAX];
+	enum bc_cat_kind kind = cat_kind(o->pos[1], true);
+	char cursor[BC_CURSOR_SIZE];
+	uint64_t org = 0, limit = 0;
+	uint32_t n = 0;
+	int rc;
+
+	if (!kind)
+		return die_usage("list: orgs, locations, instructors or "
+				 "series, not %s",
+				 o->pos[1]);
+	if ((rc = want_u64(o, "org", &org)) ||
+	    (rc = want_u64(o, "limit", &limit)))
+		return rc;
+	if (limit > BC_LIST_LIMIT_MAX)
+		return die_usage("--limit: at most 500%s", "");
+	if (kind == BC_CAT_ORG && org)
+		return die_usage("list orgs: no --org%s", "");
+	rc = bc_cat_list(c, kind, org, (uint32_t)limit, opt(o, "cursor"), items,
+			 BC_LIST_LIMIT_MAX, &n, cursor);
+	if (rc == BC_OK) {
+		print_list(o->pos[1], items, sizeof(items[0]), n,
+			   print_cat_item);
+		printf(",\n\"next_cursor\": ");
+		if (cursor[0])
+			print_json_str(cursor);
+		else
+			printf("null");
+		printf("}\n");
+	}
+	return report(c, rc);
+}
+
 static int cmd_list(bc_client *c, const struct opts *o)
 {
 	struct bc_list_query q = { 0 };
@@ -936,6 +1066,8 @@ static int cmd_list(bc_client *c, const struct opts *o)
 	const char *t;
 	int rc;
 
+	if (o->pos_count > 1)
+		return cmd_list_cat(c, o);
 	if ((rc = want_u64(o, "org", &q.org_id)) ||
 	    (rc = want_u64(o, "location", &q.location_id)) ||
 	    (rc = want_u64(o, "instructor", &q.instructor_id)) ||

@@ -139,6 +139,37 @@ struct bc_series_spec {
 	const char *skip_dates; /* NULL, or "YYYY-MM-DD,YYYY-MM-DD" */
 };
 
+/* The catalogue's kinds (bc_cat_get, bc_cat_list). */
+enum bc_cat_kind {
+	BC_CAT_ORG = 1,
+	BC_CAT_LOCATION,
+	BC_CAT_INSTRUCTOR,
+	BC_CAT_SERIES,
+};
+
+#define BC_SKIP_DATES_SIZE (64 * 11) /* 64 dates, comma separated */
+
+/* A catalogue object as read: an org (name, timezone, settings), a location or an
+ * instructor (org_id, name), a series (name is its title; the rest as it
+ * was created, strings as bc_series_spec takes them). */
+struct bc_cat {
+	enum bc_cat_kind kind;
+	uint64_t id, org_id;
+	char name[BC_NAME_SIZE_MAX];
+	char timezone[64];
+	/* org: its settings; 0 hold_minutes, horizon_days: the server's */
+	uint32_t cancel_cutoff_hours, hold_minutes, horizon_days;
+	/* series */
+	uint64_t location_id, instructor_id;
+	uint32_t capacity, waitlist_capacity, price_cents, duration_min;
+	char currency[4];		     /* "" when free */
+	char weekdays[32];		     /* "MO,WE,FR" */
+	char start_time[8];		     /* "HH:MM" */
+	char first_date[12];		     /* "YYYY-MM-DD" */
+	char last_date[12];		     /* "" when open ended */
+	char skip_dates[BC_SKIP_DATES_SIZE]; /* "YYYY-MM-DD,..." or "" */
+};
+
 struct bc_event_patch {
 	int64_t capacity;	/* < 0: unchanged */
 	bool cancel;		/* set status cancelled */
@@ -269,6 +300,16 @@ int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out);
 int bc_event_list(bc_client *c, const struct bc_list_query *q,
 		  struct bc_event *out, uint32_t cap, uint32_t *count,
 		  char *next_cursor);
+/* An org, location, instructor or series by id into out. */
+int bc_cat_get(bc_client *c, enum bc_cat_kind kind, uint64_t id,
+	       struct bc_cat *out);
+/* A page of them in id order (of org_id when not 0; not for orgs): at
+ * most limit (0: the server's 50), after cursor (NULL: from the first),
+ * into out[0..cap); how many in *count; the next page's cursor in
+ * next_cursor (BC_CURSOR_SIZE bytes; "" at the end). */
+int bc_cat_list(bc_client *c, enum bc_cat_kind kind, uint64_t org_id,
+		uint32_t limit, const char *cursor, struct bc_cat *out,
+		uint32_t cap, uint32_t *count, char *next_cursor);
 int bc_event_patch(bc_client *c, uint64_t event_id,
 		   const struct bc_event_patch *patch, const char *key,
 		   struct bc_event *out);

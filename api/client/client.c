@@ -55,6 +55,9 @@ struct bc_client {
 	msgpack_zone zone;
 	char role[16];
 	struct bc_answer last;
+	/* the last answer as decoded (in zone: valid until the next one),
+	 * for what struct bc_answer does not hold (bc_cat_get, _list) */
+	msgpack_object last_obj;
 	struct bc_event *events;
 	struct bc_booking *bookings;
 };
@@ -470,6 +473,7 @@ static int client__answer(bc_client *c, struct bc_answer *out)
 		c->broken = true;
 		return rc;
 	}
+	c->last_obj = o;
 	if (mp_read_answer(&o, &c->last, c->events, BC_LIST_LIMIT_MAX,
 			   c->bookings, BC_LIST_LIMIT_MAX) != 0) {
 		c->broken = true;
@@ -917,6 +921,85 @@ int bc_event_get(bc_client *c, uint64_t event_id, struct bc_event *out)
 
 	if (rc == BC_OK && out)
 		*out = c->last.event;
+	return rc;
+}
+
+/* The catalogue's ops and answer keys, by kind. */
+static const struct {
+	enum mp_op get, list;
+	const char *id, *one, *many;
+} cat_ops[] = {
+	[BC_CAT_ORG] = { MP_OP_ORG_GET, MP_OP_ORG_LIST, "org_id", "org",
+			 "orgs" },
+	[BC_CAT_LOCATION] = { MP_OP_LOCATION_GET, MP_OP_LOCATION_LIST,
+			      "location_id", "location", "locations" },
+	[BC_CAT_INSTRUCTOR] = { MP_OP_INSTRUCTOR_GET, MP_OP_INSTRUCTOR_LIST,
+				"instructor_id", "instructor", "instructors" },
+	[BC_CAT_SERIES] = { MP_OP_SERIES_GET, MP_OP_SERIES_LIST, "series_id",
+			    "series", "series" },
+};
+
+static bool cat_kind_ok(enum bc_cat_kind kind)
+{
+	return kind >= BC_CAT_ORG && kind <= BC_CAT_SERIES;
+}
+
+int bc_cat_get(bc_client *c, enum bc_cat_kind kind, uint64_t id,
+	       struct bc_cat *out)
+{
+	int rc;
+
+	if (!cat_kind_ok(kind))
+		return -EINVAL;
+	rc = id_req(c, cat_ops[kind].get, cat_ops[kind].id, id);
+	if (rc == BC_OK && out &&
+	    mp_read_cat(mp_get(&c->last_obj, cat_ops[kind].one), kind, out)) {
+		c->broken = true;
+		return -EPROTO;
+	}
+	return rc;
+}
+
+int bc_cat_list(bc_client *c, enum bc_cat_kind kind, uint64_t org_id,
+		uint32_t limit, const char *cursor, struct bc_cat *out,
+		uint32_t cap, uint32_t *count, char *next_cursor)
+{
+	const msgpack_object *v;
+	uint64_t rid;
+	size_t start;
+	uint32_t n = 0;
+	int rc;
+
+	CALL_START(c);
+	if (!cat_kind_ok(kind) || (kind == BC_CAT_ORG && org_id))
+		return -EINVAL;
+	start = req_begin(c, cat_ops[kind].list,
+			  (org_id != 0) + (limit != 0) + (cursor != NULL),
+			  &rid);
+	kv_opt_uint(c, "org_id", org_id);
+	kv_opt_uint(c, "limit", limit);
+	kv_opt_str(c, "cursor", cursor);
+	rc = call_end(c, start, rid);
+	if (count)
+		*count = 0;
+	if (next_cursor)
+		next_cursor[0] = '\0';
+	if (rc != BC_OK)
+		return rc;
+	v = mp_get(&c->last_obj, cat_ops[kind].many);
+	if (!v || v->type != MSGPACK_OBJECT_ARRAY) {
+		c->broken = true;
+		return -EPROTO;
+	}
+	for (uint32_t i = 0; i < v->via.array.size && n < cap && out; i++)
+		if (mp_read_cat(&v->via.array.ptr[i], kind, &out[n++])) {
+			c->broken = true;
+			return -EPROTO;
+		}
+	if (count)
+		*count = n;
+	if (next_cursor)
+		client__copy(next_cursor, BC_CURSOR_SIZE, c->last.next_cursor);
 	return rc;
 }
 

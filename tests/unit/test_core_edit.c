@@ -102,16 +102,16 @@ CHECK_TEST_FN(test_edit_moves_and_tells)
 	CHECK(edo(st, &q, &r, &x) == CORE_OK);
 	CHECK(x.n == 1 + 3);
 	CHECK(x.r[0].type == CORE_REC_EVENT_EDIT);
-	CHECK(x.r[0].u.edit.changed ==
-	      (CORE_EDIT_START | CORE_EDIT_DURATION | CORE_EDIT_LOCATION |
-	       CORE_EDIT_TITLE));
+	CHECK(x.r[0].u.edit.changed == (CORE_EDIT_START | CORE_EDIT_DURATION |
+					CORE_EDIT_LOCATION | CORE_EDIT_TITLE));
 	CHECK(notifies(&x, CORE_NOTIFY_EVENT_CHANGED) == 3);
 	CHECK(x.r[1].u.notify.booking_id == ids[0] &&
 	      x.r[3].u.notify.booking_id == ids[2]);
 	v = st_ev(st, ev);
 	CHECK(event_eq(&v, &r.event)); /* the answer is the event as left */
-	CHECK(v.start_at == EV_START + DAY_MS + HOUR_MS && v.duration_min == 75 &&
-	      v.location_id == 3 && strcmp(v.title, "Yoga (moved)") == 0);
+	CHECK(v.start_at == EV_START + DAY_MS + HOUR_MS &&
+	      v.duration_min == 75 && v.location_id == 3 &&
+	      strcmp(v.title, "Yoga (moved)") == 0);
 	CHECK(v.booked == 2 && v.waitlist_length == 1);
 
 	/* a new instructor: instructor_substituted to each, through the
@@ -163,12 +163,12 @@ CHECK_TEST_FN(test_edit_refusals)
 	ev = st_event(st, 3, 0, 0, "");
 	st_book_each(st, ev, "c", 3, ids);
 	before = st_ev(st, ev);
-#define REFUSED(code_)                                                        \
-	do {                                                                  \
-		struct core_event_view after;                                 \
-		CHECK(sdo(st, &q, &r) == (code_));                            \
-		after = st_ev(st, ev);                                        \
-		CHECK(event_eq(&after, &before));                             \
+#define REFUSED(code_)                                                         \
+	do {                                                                   \
+		struct core_event_view after;                                  \
+		CHECK(sdo(st, &q, &r) == (code_));                             \
+		after = st_ev(st, ev);                                         \
+		CHECK(event_eq(&after, &before));                              \
 	} while (0)
 	q = q_edit(T0, ev); /* a start in the past */
 	q.u.patch.start_at = T0 - 1;
@@ -408,10 +408,9 @@ CHECK_TEST_FN(test_edit_replay_snapshot_archive)
 					       &rec) > 0)
 				if (core_rec_event_id(&rec) == 0 &&
 				    rec.type != CORE_REC_IDEM) {
-					struct wbuf one = {
-						.data = d.buf,
-						.capacity = sizeof(d.buf)
-					};
+					struct wbuf one = { .data = d.buf,
+							    .capacity = sizeof(
+								    d.buf) };
 					rec_encode(&one, &rec);
 					CHECK(core_state_apply(re, one.data,
 							       one.size) == 0);

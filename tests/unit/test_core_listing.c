@@ -1,7 +1,9 @@
 /*
  * test_core_listing.c: the sharded runtime's pipeline (core_submit /
  * core_poll on 2 and 3 shards) and its fan-out listings: event pages and
- * filters, a customer's bookings and where a page is cut.
+ * filters, a customer's bookings and where a page is cut; the catalogue's
+ * reads (CORE_OP_CATALOG_GET, _LIST: objects, pages, org filter, unknown
+ * ids).
  *
  * Helpers, times and main: core_test.h.
  */
@@ -483,4 +485,114 @@ out:
 int main(int argc, char **argv)
 {
 	return core_test_main("core_listing", argc, argv);
+}
+
+static struct core_resp cat_read(core_port *p, enum core_op op,
+				 enum core_cat_kind kind, uint64_t id,
+				 uint64_t org_id, uint64_t after_id,
+				 uint32_t limit, struct core_cat_view *out)
+{
+	struct core_req q = q_new(op, T0);
+
+	q.u.catalog.kind = (uint8_t)kind;
+	q.u.catalog.id = id;
+	q.u.catalog.org_id = org_id;
+	q.u.catalog.after_id = after_id;
+	q.u.catalog.limit = limit;
+	q.u.catalog.out = out;
+	return rcall(p, &q);
+}
+
+CHECK_TEST_FN(test_rt_catalog_reads)
+{
+	static struct core_cat_view v[8];
+	struct core_config cfg;
+	struct core_series_spec spec;
+	struct core_resp r;
+	struct rt rt;
+	uint64_t seen = 0;
+
+	cfg_small(&cfg, 2);
+	rt_open(&rt, &cfg);
+	rt_catalog(rt.p);
+	spec_init(&spec, 2, 3, 3, "America/New_York", MON | WED, 18 * 60 + 30,
+		  D(2026, 3, 2), D(2026, 3, 20));
+	spec.capacity = 9;
+	spec.price_cents = 1200;
+	strcpy(spec.currency, "usd");
+	spec.skip_count = 1;
+	spec.skip[0] = D(2026, 3, 4);
+	rt_series(rt.p, T0, &spec);
+
+	/* one object of each kind, as created */
+	r = cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_ORG, 2, 0, 0, 0, v);
+	CHECK(r.code == CORE_OK && r.count == 1 && v[0].id == 2);
+	CHECK(v[0].kind == CORE_CAT_ORG && strcmp(v[0].name, "Loft") == 0);
+	CHECK(strcmp(v[0].timezone, "America/New_York") == 0);
+	CHECK(v[0].settings.cancel_cutoff_hours == CORE_CUTOFF_HOURS_DEFAULT);
+	CHECK(v[0].settings.hold_minutes == 0); /* the server's */
+	r = cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_LOCATION, 3, 0, 0, 0,
+		     v);
+	CHECK(r.code == CORE_OK && v[0].org_id == 2 && v[0].id == 3);
+	r = cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_INSTRUCTOR, 1, 0, 0, 0,
+		     v);
+	CHECK(r.code == CORE_OK && v[0].org_id == 1);
+	r = cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_SERIES, 1, 0, 0, 0, v);
+	CHECK(r.code == CORE_OK && v[0].org_id == 2);
+	CHECK(memcmp(&v[0].series, &spec, sizeof(spec)) == 0);
+	CHECK(strcmp(v[0].name, spec.title) == 0);
+	/* unknown ids: each kind's code; a bad kind or room: invalid */
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_ORG, 3, 0, 0, 0, v)
+		      .code == CORE_NO_ORG);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_LOCATION, 0, 0, 0, 0,
+		       v)
+		      .code == CORE_NO_LOCATION);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_INSTRUCTOR,
+		       UINT64_MAX, 0, 0, 0, v)
+		      .code == CORE_NO_INSTRUCTOR);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_SERIES, 2, 0, 0, 0,
+		       v)
+		      .code == CORE_NO_SERIES);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, 9, 1, 0, 0, 0, v).code ==
+	      CORE_INVALID);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_GET, CORE_CAT_ORG, 1, 0, 0, 0,
+		       NULL)
+		      .code == CORE_INVALID);
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_ORG, 0, 0, 0, 0, v)
+		      .code == CORE_INVALID); /* limit 0 */
+
+	/* lists: id order, pages of 1 with the cursor, each seen once */
+	for (uint64_t after = 0, pages = 0; pages < 10; pages++) {
+		r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_LOCATION, 0,
+			     0, after, 1, v);
+		CHECK(r.code == CORE_OK && r.count == 1);
+		CHECK(v[0].id == after + 1);
+		seen |= 1u << v[0].id;
+		after = v[0].id;
+		if (!r.more)
+			break;
+	}
+	CHECK(seen == (2 | 4 | 8));
+	/* of one org */
+	r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_INSTRUCTOR, 0, 1, 0,
+		     8, v);
+	CHECK(r.code == CORE_OK && r.count == 2 && !r.more);
+	CHECK(v[0].id == 1 && v[1].id == 2 && v[1].org_id == 1);
+	r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_INSTRUCTOR, 0, 1, 0,
+		     1, v);
+	CHECK(r.count == 1 && r.more); /* instructor 2 follows */
+	r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_INSTRUCTOR, 0, 1, 1,
+		     1, v);
+	CHECK(r.count == 1 && !r.more && v[0].id == 2); /* 3 is org 2's */
+	r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_SERIES, 0, 2, 0, 8,
+		     v);
+	CHECK(r.count == 1 && v[0].id == 1);
+	/* an unknown org's list, a cursor past the end: empty */
+	CHECK(cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_SERIES, 0, 9, 0, 8,
+		       v)
+		      .count == 0);
+	r = cat_read(rt.p, CORE_OP_CATALOG_LIST, CORE_CAT_ORG, 0, 0, UINT64_MAX,
+		     8, v);
+	CHECK(r.code == CORE_OK && r.count == 0 && !r.more);
+	core_close(rt.c);
 }

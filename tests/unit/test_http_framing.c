@@ -18,7 +18,9 @@ CHECK_TEST_FN(test_routes_methods_cors)
 	CHECK(answer_is(c, "DELETE", "/v1/events/3", AUTH_SVC, NULL, 405,
 			NULL));
 	CHECK(out_has(c, "Allow: GET, HEAD, PATCH, OPTIONS\r\n"));
-	CHECK(answer_is(c, "GET", "/v1/orgs", AUTH_SVC, NULL, 405,
+	CHECK(answer_is(c, "PATCH", "/v1/orgs", AUTH_SVC, NULL, 405,
+			"Allow: GET, HEAD, POST, OPTIONS\r\n"));
+	CHECK(answer_is(c, "GET", "/v1/admin/generate", AUTH_SVC, NULL, 405,
 			"Allow: POST, OPTIONS\r\n"));
 	/* Preflight from an allowed origin. */
 	out_reset(c);

@@ -1,8 +1,9 @@
 /*
  * test_http_reads.c: the answers that read: /health, /ready and /metrics,
  * the reason phrase of every status sent, the admin status, event listings
- * (filters, pages, ETag and 304), an event's get and patch, and a customer's
- * bookings rendered.
+ * (filters, pages, ETag and 304), an event's get and patch, a customer's
+ * bookings rendered, and the catalogue's reads (orgs, locations,
+ * instructors, series: get and list, access, 404s, cursors, ETag and 304).
  *
  * The fakes of the network side, helpers and main: http_test.h.
  */
@@ -423,6 +424,167 @@ CHECK_TEST_FN(test_customer_bookings_render)
 	CHECK(out_has(c, "\"next_cursor\":null"));
 	CHECK(answer_is(c, "GET", "/v1/customers/a%20b/bookings", AUTH_SVC,
 			NULL, 404, NULL));
+	conn_free(c);
+}
+
+/* The ETag of c's answer into etag (64 bytes); false when none. */
+static bool etag_of(struct srv_conn *c, char *etag)
+{
+	const char *t = strstr(out_str(c), "ETag: ");
+
+	return t && sscanf(t, "ETag: %63[^\r]", etag) == 1;
+}
+
+CHECK_TEST_FN(test_catalog_reads)
+{
+	struct srv_conn *c = conn_new();
+	struct core_cat_view v[2];
+	struct srv_views views = { .cats = v };
+	struct core_resp resp = { .op = CORE_OP_CATALOG_GET, .count = 1 };
+	char etag[64], h[256], cursor[64];
+	const char *t;
+	unsigned n;
+
+	memset(v, 0, sizeof(v));
+	v[0].kind = CORE_CAT_ORG;
+	v[0].id = 7;
+	strcpy(v[0].name, "Studio \"7\"");
+	strcpy(v[0].timezone, "Europe/Vienna");
+	v[0].settings.cancel_cutoff_hours = 6;
+	v[0].settings.hold_minutes = 15; /* horizon_days 0: the server's */
+	/* anon, a customer and the service key may read; nobody else */
+	CHECK(feeds(c, req("GET", "/v1/orgs/7", AUTH_ANON, NULL)) > 0);
+	CHECK(c->sub_count == 1 && c->subs[0].req.op == CORE_OP_CATALOG_GET);
+	CHECK(c->subs[0].req.u.catalog.kind == CORE_CAT_ORG);
+	CHECK(c->subs[0].req.u.catalog.id == 7);
+	render(c, 0, 0, &resp, &views);
+	CHECK(out_status(c) == 200);
+	CHECK(strcmp(out_body(c),
+		     "{\"org\":{\"id\":\"7\",\"name\":"
+		     "\"Studio \\\"7\\\"\",\"timezone\":"
+		     "\"Europe/Vienna\",\"cancel_cutoff_hours\":6,"
+		     "\"hold_minutes\":15,\"horizon_days\":null}}") == 0);
+	CHECK(out_has(c, "Cache-Control: public, max-age=5\r\n"));
+	CHECK(etag_of(c, etag));
+	snprintf(h, sizeof(h), AUTH_ANON "If-None-Match: %s\r\n", etag);
+	out_reset(c);
+	CHECK(feeds(c, req("GET", "/v1/orgs/7", h, NULL)) > 0);
+	render(c, 1, 0, &resp, &views);
+	CHECK(out_status(c) == 304 && strcmp(out_body(c), "") == 0);
+	/* changed (a write in place, H3's settings say): another tag */
+	strcpy(v[0].name, "Studio 7");
+	CHECK(rendered_is(c, 1, 0, &resp, 200, NULL));
+	/* unknown, whatever its form: 404 naming the kind */
+	resp.code = CORE_NO_ORG;
+	resp.count = 0;
+	CHECK(rendered_is(c, 1, 0, &resp, 404, "\"message\":\"no such org\""));
+	resp.code = CORE_OK;
+	resp.count = 1;
+	CHECK(answer_is(c, "GET", "/v1/orgs/abc", AUTH_ANON, NULL, 404,
+			"no such org"));
+	CHECK(answer_is(c, "GET", "/v1/locations/0", AUTH_ANON, NULL, 404,
+			"no such location"));
+	CHECK(answer_is(c, "GET", "/v1/instructors/-1", AUTH_ANON, NULL, 404,
+			"no such instructor"));
+	CHECK(answer_is(c, "GET", "/v1/series/99999999999999999999999",
+			AUTH_ANON, NULL, 404, "no such series"));
+	CHECK(answer_is(c, "GET", "/v1/series/1", "", NULL, 401, NULL));
+	CHECK(answer_is(c, "GET", "/v1/series/1",
+			"Authorization: Bearer nope\r\n", NULL, 401, NULL));
+	CHECK(answer_is(c, "POST", "/v1/series/1", AUTH_SVC, "{}", 405,
+			"Allow: GET, HEAD, OPTIONS"));
+	n = c->sub_count;
+	CHECK(feeds(c, req("GET", "/v1/series/3", auth_jwt("cust-1", 60),
+			   NULL)) > 0);
+	CHECK(feeds(c, req("GET", "/v1/instructors/4", AUTH_SVC, NULL)) > 0);
+	CHECK(c->sub_count == n + 2);
+	CHECK(c->subs[n].req.u.catalog.kind == CORE_CAT_SERIES);
+	CHECK(c->subs[n + 1].req.u.catalog.kind == CORE_CAT_INSTRUCTOR);
+	CHECK(c->subs[n + 1].req.u.catalog.id == 4);
+	/* a series as it was created */
+	v[0].kind = CORE_CAT_SERIES;
+	v[0].id = 3;
+	v[0].series.org_id = 1;
+	v[0].series.location_id = 2;
+	v[0].series.instructor_id = 5;
+	strcpy(v[0].series.title, "Yoga");
+	v[0].series.capacity = 12;
+	v[0].series.price_cents = 1500;
+	strcpy(v[0].series.currency, "eur");
+	strcpy(v[0].series.timezone, "Europe/Berlin");
+	v[0].series.weekday_mask = 1 | 4;
+	v[0].series.start_minute = 18 * 60 + 30;
+	v[0].series.duration_min = 60;
+	v[0].series.first_date = (struct core_date){ 2026, 1, 5 };
+	v[0].series.skip_count = 1;
+	v[0].series.skip[0] = (struct core_date){ 2026, 1, 7 };
+	out_reset(c);
+	render(c, n, 0, &resp, &views);
+	CHECK(out_has(c, "{\"series\":{\"id\":\"3\",\"org_id\":\"1\","
+			 "\"location_id\":\"2\",\"instructor_id\":\"5\","
+			 "\"title\":\"Yoga\",\"capacity\":12"));
+	CHECK(out_has(c, "\"weekdays\":[\"MO\",\"WE\"],\"start_time\":"
+			 "\"18:30\",\"duration_min\":60,\"first_date\":"
+			 "\"2026-01-05\",\"last_date\":null,\"skip_dates\":"
+			 "[\"2026-01-07\"]}}"));
+
+	/* lists: org_id, limit, cursor; in id order, a cursor when more */
+	n = c->sub_count;
+	CHECK(feeds(c, req("GET", "/v1/locations?org_id=2&limit=2", AUTH_ANON,
+			   NULL)) > 0);
+	CHECK(c->sub_count == n + 1);
+	CHECK(c->subs[n].req.op == CORE_OP_CATALOG_LIST);
+	CHECK(c->subs[n].req.u.catalog.kind == CORE_CAT_LOCATION);
+	CHECK(c->subs[n].req.u.catalog.org_id == 2);
+	CHECK(c->subs[n].req.u.catalog.limit == 2);
+	CHECK(c->subs[n].req.u.catalog.after_id == 0);
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 2; i++) {
+		v[i].kind = CORE_CAT_LOCATION;
+		v[i].id = (uint64_t)(3 + i);
+		v[i].org_id = 2;
+		strcpy(v[i].name, i ? "Hall B" : "Hall A");
+	}
+	resp.op = CORE_OP_CATALOG_LIST;
+	resp.count = 2;
+	resp.more = true;
+	out_reset(c);
+	render(c, n, 0, &resp, &views);
+	CHECK(out_has(c, "{\"locations\":[{\"id\":\"3\",\"org_id\":\"2\","
+			 "\"name\":\"Hall A\"},{\"id\":\"4\",\"org_id\":\"2\","
+			 "\"name\":\"Hall B\"}],\"next_cursor\":\""));
+	CHECK(etag_of(c, etag));
+	t = strstr(out_body(c), "\"next_cursor\":\"");
+	CHECK(t && sscanf(t, "\"next_cursor\":\"%63[^\"]", cursor) == 1);
+	snprintf(h, sizeof(h), "/v1/locations?org_id=2&limit=2&cursor=%s",
+		 cursor);
+	CHECK(feeds(c, req("GET", h, AUTH_ANON, NULL)) > 0);
+	CHECK(c->sub_count == n + 2);
+	CHECK(c->subs[n + 1].req.u.catalog.after_id == 4);
+	/* the last page: no cursor; another tag */
+	resp.more = false;
+	out_reset(c);
+	render(c, n + 1, 0, &resp, &views);
+	CHECK(out_has(c, "\"next_cursor\":null}"));
+	/* a cursor of another list, of the events, or none of ours: 400 */
+	snprintf(h, sizeof(h), "/v1/instructors?cursor=%s", cursor);
+	CHECK(answer_is(c, "GET", h, AUTH_ANON, NULL, 400, "cursor"));
+	CHECK(answer_is(c, "GET", "/v1/series?cursor=xyz", AUTH_ANON, NULL, 400,
+			"cursor"));
+	CHECK(answer_is(c, "GET", "/v1/orgs?org_id=1", AUTH_ANON, NULL, 400,
+			"unknown query parameter 'org_id'"));
+	CHECK(answer_is(c, "GET", "/v1/series?limit=501", AUTH_ANON, NULL, 400,
+			"limit"));
+	CHECK(answer_is(c, "GET", "/v1/series?limit=0", AUTH_ANON, NULL, 400,
+			"limit"));
+	CHECK(answer_is(c, "GET", "/v1/series?org_id=x", AUTH_ANON, NULL, 400,
+			"org_id"));
+	/* the default limit */
+	n = c->sub_count;
+	CHECK(feeds(c, req("GET", "/v1/orgs", AUTH_ANON, NULL)) > 0);
+	CHECK(c->sub_count == n + 1);
+	CHECK(c->subs[n].req.u.catalog.limit == CORE_LIST_LIMIT_DEFAULT);
+	CHECK(c->subs[n].req.u.catalog.kind == CORE_CAT_ORG);
 	conn_free(c);
 }
 
