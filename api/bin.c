@@ -456,30 +456,49 @@ static int bin__list(const msgpack_object *m, const struct bin_conn *st,
 static int bin__patch(const msgpack_object *m, struct op_in *in,
 		      struct bin_err *e)
 {
+	struct op_patch_in *p = &in->u.patch;
 	const msgpack_object *cap = mp_get(m, "capacity");
 	const msgpack_object *o;
 	int64_t c = -1;
 
-	in->u.patch.capacity = -1;
+	p->capacity = -1;
 	if (bin__id(m, "event_id", true, &in->event_id, e) ||
-	    bin__id(m, "instructor_id", false, &in->u.patch.instructor_id, e))
+	    bin__id(m, "instructor_id", false, &p->instructor_id, e) ||
+	    bin__id(m, "location_id", false, &p->location_id, e) ||
+	    bin__u32(m, "duration_min", false, &p->duration_min, e) ||
+	    bin__text(m, "title", false, p->title, sizeof(p->title), e) ||
+	    bin__time(m, "start_at", &p->start_at, e))
 		return -EINVAL;
+	if (mp_get(m, "duration_min") &&
+	    (p->duration_min == 0 || p->duration_min > CORE_DURATION_MIN_MAX))
+		return bin__fail(e, "invalid_request", "duration_min: 1..%d",
+				 CORE_DURATION_MIN_MAX);
+	if (mp_get(m, "title") && p->title[0] == '\0')
+		return bin__fail(e, "invalid_request", "title is empty");
+	if (mp_get(m, "start_at") && p->start_at <= 0)
+		return bin__fail(e, "invalid_request", "start_at: after 1970");
 	if (cap) {
 		if (mp_int(cap, &c) != 0 || c < 0 || c > CORE_CAPACITY_MAX)
 			return bin__fail(e, "invalid_request",
 					 "capacity: 0..%d", CORE_CAPACITY_MAX);
-		in->u.patch.capacity = c;
+		p->capacity = c;
 	}
 	if ((o = mp_get(m, "status"))) {
 		const char *s;
 		size_t n;
-		if (mp_str(o, &s, &n) != 0 || n != 9 ||
-		    memcmp(s, "cancelled", 9) != 0)
+		if (mp_str(o, &s, &n) == 0 && n == 9 &&
+		    memcmp(s, "cancelled", 9) == 0)
+			p->cancel = true;
+		else if (mp_str(o, &s, &n) == 0 && n == 9 &&
+			 memcmp(s, "scheduled", 9) == 0)
+			p->restore = true;
+		else
 			return bin__fail(e, "invalid_request",
-					 "status: only \"cancelled\"");
-		in->u.patch.cancel = true;
+					 "status: \"cancelled\" or "
+					 "\"scheduled\"");
 	}
-	if (!cap && !o && !in->u.patch.instructor_id)
+	if (!cap && !o && !p->instructor_id && !p->location_id &&
+	    !p->duration_min && !p->title[0] && !p->start_at)
 		return bin__fail(e, "invalid_request", "nothing to change");
 	return 0;
 }

@@ -676,13 +676,16 @@ static int do_event_get(struct call *k, struct op_in *in)
 
 static int do_event_patch(struct call *k, struct op_in *in)
 {
-	static const char *const allowed[] = { "capacity", "status",
-					       "instructor_id", NULL };
+	static const char *const allowed[] = { "capacity",	"status",
+					       "instructor_id", "location_id",
+					       "start_at",	"duration_min",
+					       "title",		NULL };
+	struct op_patch_in *p = &in->u.patch;
 	struct jr r;
-	uint64_t cap = 0;
-	bool has_cap = false, has_ins = false;
-	char status[16] = "";
-	size_t status_n = 0;
+	uint64_t cap = 0, dur = 0;
+	bool has_cap = false, has_ins = false, has_loc = false, has_dur = false;
+	char status[16] = "", start[64] = "";
+	size_t status_n = 0, start_n = 0, title_n = 0;
 	int rc;
 
 	rc = body_open(k, &r, allowed);
@@ -690,20 +693,46 @@ static int do_event_patch(struct call *k, struct op_in *in)
 		rc = jr_uint(&r, "capacity", false, CORE_CAPACITY_MAX, &cap,
 			     &has_cap);
 	if (!rc)
-		rc = jr_id(&r, "instructor_id", false,
-			   &in->u.patch.instructor_id, &has_ins);
+		rc = jr_id(&r, "instructor_id", false, &p->instructor_id,
+			   &has_ins);
+	if (!rc)
+		rc = jr_id(&r, "location_id", false, &p->location_id, &has_loc);
+	if (!rc)
+		rc = jr_uint(&r, "duration_min", false, CORE_DURATION_MIN_MAX,
+			     &dur, &has_dur);
+	if (!rc && has_dur && dur == 0)
+		rc = jr_fail(&r, "field 'duration_min' must be 1..%d",
+			     CORE_DURATION_MIN_MAX);
+	if (!rc)
+		rc = jr_str(&r, "title", false, p->title, sizeof(p->title),
+			    &title_n);
+	if (!rc && title_n == 0 && json_object_get(r.root, "title"))
+		rc = jr_fail(&r, "field 'title' must not be empty");
+	if (!rc)
+		rc = jr_str(&r, "start_at", false, start, sizeof(start),
+			    &start_n);
+	if (!rc && start_n && fld_time_parse(start, start_n, &p->start_at))
+		rc = jr_fail(&r, "field 'start_at' must be an RFC 3339 time");
+	if (!rc && start_n && p->start_at <= k->now)
+		rc = jr_fail(&r, "field 'start_at' must be in the future");
 	if (!rc)
 		rc = jr_str(&r, "status", false, status, sizeof(status),
 			    &status_n);
-	if (!rc && status_n && strcmp(status, "cancelled") != 0)
-		rc = jr_fail(&r, "field 'status' can only be \"cancelled\"");
-	if (!rc && !has_cap && !has_ins && !status_n)
-		rc = jr_fail(&r, "nothing to change: capacity, status or "
-				 "instructor_id");
+	if (!rc && status_n && strcmp(status, "cancelled") != 0 &&
+	    strcmp(status, "scheduled") != 0)
+		rc = jr_fail(&r, "field 'status' can only be \"cancelled\" or "
+				 "\"scheduled\" (a restore)");
+	if (!rc && !has_cap && !has_ins && !status_n && !has_loc && !has_dur &&
+	    !title_n && !start_n)
+		rc = jr_fail(&r, "nothing to change: capacity, status, "
+				 "instructor_id, location_id, start_at, "
+				 "duration_min or title");
 	if (body_done(k, &r, rc))
 		return 0;
-	in->u.patch.capacity = has_cap ? (int64_t)cap : -1;
-	in->u.patch.cancel = status_n != 0;
+	p->capacity = has_cap ? (int64_t)cap : -1;
+	p->cancel = status_n && strcmp(status, "cancelled") == 0;
+	p->restore = status_n && strcmp(status, "scheduled") == 0;
+	p->duration_min = (uint32_t)dur;
 	if (idem_check(k))
 		return 0;
 	return submit_in(k, in);

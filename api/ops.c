@@ -578,7 +578,16 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_EVENT_PATCH:
 		req->u.patch.capacity = in->u.patch.capacity;
 		req->u.patch.cancel = in->u.patch.cancel;
+		req->u.patch.restore = in->u.patch.restore;
 		req->u.patch.instructor_id = in->u.patch.instructor_id;
+		req->u.patch.location_id = in->u.patch.location_id;
+		req->u.patch.start_at = in->u.patch.start_at;
+		req->u.patch.duration_min = in->u.patch.duration_min;
+		_Static_assert(sizeof(req->u.patch.title) ==
+				       sizeof(in->u.patch.title),
+			       "patch title");
+		memcpy(req->u.patch.title, in->u.patch.title,
+		       sizeof(req->u.patch.title));
 		/* fall through */
 	case OP_EVENT_GET: req->event_id = in->event_id; break;
 	case OP_BOOK:
@@ -765,6 +774,19 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 		canon_u64(&k, "capacity", (uint64_t)in->u.patch.capacity);
 		canon_u64(&k, "cancel", in->u.patch.cancel);
 		canon_u64(&k, "instructor_id", in->u.patch.instructor_id);
+		/* an edit's fields only when given: an old key's fingerprint
+		 * stays what it was */
+		if (in->u.patch.restore)
+			canon_u64(&k, "restore", 1);
+		if (in->u.patch.location_id)
+			canon_u64(&k, "location_id", in->u.patch.location_id);
+		if (in->u.patch.start_at)
+			canon_u64(&k, "start_at",
+				  (uint64_t)in->u.patch.start_at);
+		if (in->u.patch.duration_min)
+			canon_u64(&k, "duration_min", in->u.patch.duration_min);
+		if (in->u.patch.title[0])
+			canon_str(&k, "title", in->u.patch.title);
 		break;
 	case OP_ORG_CREATE:
 		canon_str(&k, "name", in->u.cat.name);

@@ -219,10 +219,15 @@ struct op_list_in {				     /* event.list */
 	uint32_t limit;	       /* 1..CORE_LIST_LIMIT_MAX */
 };
 
-struct op_patch_in {	  /* event.patch */
+struct op_patch_in {	  /* event.patch (core.h's req.u.patch) */
 	int64_t capacity; /* < 0: unchanged */
 	bool cancel;
-	uint64_t instructor_id; /* 0: unchanged */
+	bool restore;			/* status "scheduled" */
+	uint64_t instructor_id;		/* 0: unchanged */
+	uint64_t location_id;		/* 0: unchanged */
+	core_time start_at;		/* 0: unchanged */
+	uint32_t duration_min;		/* 0: unchanged */
+	char title[CORE_NAME_SIZE_MAX]; /* "": unchanged */
 };
 
 struct op_cat_in { /* org, location, instructor, customer create */

@@ -64,7 +64,8 @@ static const char *usage_text =
 	"       [--limit N] [--cursor C]        (T: YYYY-MM-DD or RFC 3339 UTC)\n"
 	"  list orgs|locations|instructors|series [--org ID] [--limit N] [--cursor C]\n"
 	"  bookings --customer C [--limit N]\n"
-	"  patch --event ID [--capacity N] [--cancel] [--instructor ID]\n"
+	"  patch --event ID [--capacity N] [--cancel | --restore] [--instructor ID]\n"
+	"        [--location ID] [--start T] [--duration MIN] [--title TEXT]\n"
 	"  status\n"
 	"  import customers FILE | import bookings FILE   (CSV with a header row)\n"
 	"  import seed DIR [--dry-run] [--accept-past-conflicts] [--http URL]\n"
@@ -1119,6 +1120,7 @@ static int cmd_patch(bc_client *c, const struct opts *o)
 {
 	struct bc_event_patch p = { .capacity = -1 };
 	uint64_t event = 0, v = 0;
+	const char *t;
 	struct bc_event e;
 	char kb[40];
 	int rc;
@@ -1131,8 +1133,17 @@ static int cmd_patch(bc_client *c, const struct opts *o)
 		p.capacity = (int64_t)v;
 	}
 	p.cancel = flag(o, "cancel");
-	if ((rc = want_u64(o, "instructor", &p.instructor_id)))
+	p.restore = flag(o, "restore");
+	if (p.cancel && p.restore)
+		return die_usage("--cancel or --restore, not both%s", "");
+	if ((rc = want_u64(o, "instructor", &p.instructor_id)) ||
+	    (rc = want_u64(o, "location", &p.location_id)) ||
+	    (rc = want_u32(o, "duration", 0, &p.duration_min)))
 		return rc;
+	if ((t = opt(o, "start")) && !parse_time(t, &p.start_at))
+		return die_usage("--start: YYYY-MM-DD or RFC 3339 UTC, not %s",
+				 t);
+	p.title = opt(o, "title");
 	rc = bc_event_patch(c, event, &p, idem_key(o, kb, false), &e);
 	if (rc == BC_OK)
 		print_one("event", &e, print_event_item);
@@ -1242,11 +1253,11 @@ static const struct command {
 	{ "import", cmd_import },
 };
 
-/* Flags with a value, and flags without (--cancel, --help). */
+/* Flags with a value, and flags without (--cancel, --restore, --help). */
 static bool takes_value(const char *name)
 {
 	return strcmp(name, "cancel") != 0 && strcmp(name, "help") != 0 &&
-	       strcmp(name, "dry-run") != 0 &&
+	       strcmp(name, "restore") != 0 && strcmp(name, "dry-run") != 0 &&
 	       strcmp(name, "accept-past-conflicts") != 0;
 }
 

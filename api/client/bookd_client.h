@@ -174,6 +174,12 @@ struct bc_event_patch {
 	int64_t capacity;	/* < 0: unchanged */
 	bool cancel;		/* set status cancelled */
 	uint64_t instructor_id; /* 0: unchanged */
+	/* an edit (docs/core.md "Event edits"): */
+	bool restore;	       /* status scheduled: a cancelled event back */
+	uint64_t location_id;  /* 0: unchanged */
+	int64_t start_at;      /* ms since the epoch; 0: unchanged */
+	uint32_t duration_min; /* 0: unchanged */
+	const char *title;     /* NULL: unchanged */
 };
 
 struct bc_list_query {

@@ -1047,15 +1047,24 @@ int bc_event_patch(bc_client *c, uint64_t event_id,
 
 	CALL_START(c);
 	start = req_begin(c, MP_OP_EVENT_PATCH,
-			  1 + (p->capacity >= 0) + p->cancel +
-				  (p->instructor_id != 0) + (key != NULL),
+			  1 + (p->capacity >= 0) + (p->cancel || p->restore) +
+				  (p->instructor_id != 0) +
+				  (p->location_id != 0) + (p->start_at != 0) +
+				  (p->duration_min != 0) + (p->title != NULL) +
+				  (key != NULL),
 			  &rid);
 	mp_pack_kv_uint(&c->pk, "event_id", event_id);
 	if (p->capacity >= 0)
 		mp_pack_kv_int(&c->pk, "capacity", p->capacity);
-	if (p->cancel)
-		mp_pack_kv_str(&c->pk, "status", "cancelled");
+	if (p->cancel || p->restore)
+		mp_pack_kv_str(&c->pk, "status",
+			       p->cancel ? "cancelled" : "scheduled");
 	kv_opt_uint(c, "instructor_id", p->instructor_id);
+	kv_opt_uint(c, "location_id", p->location_id);
+	if (p->start_at)
+		mp_pack_kv_int(&c->pk, "start_at", p->start_at);
+	kv_opt_uint(c, "duration_min", p->duration_min);
+	kv_opt_str(c, "title", p->title);
 	kv_opt_str(c, "key", key);
 	return call_end_out(c, start, rid, out, &c->last.event,
 			    sizeof(c->last.event));

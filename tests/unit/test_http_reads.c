@@ -388,14 +388,44 @@ CHECK_TEST_FN(test_event_get_patch)
 	render(c, 2, 0, &resp, NULL);
 	CHECK(out_status(c) == 200 && !out_has(c, "ETag"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
-			"{\"status\":\"scheduled\"}", 400, "'status'"));
+			"{\"status\":\"open\"}", 400, "'status'"));
+	/* an edit: start, duration, location, title; a restore */
+	CHECK(feeds(c,
+		    req("PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"start_at\":\"2030-01-02T18:30:00+01:00\","
+			"\"duration_min\":75,\"location_id\":\"3\","
+			"\"title\":\"Yoga \\u00e9\",\"status\":\"scheduled\"}")) >
+	      0);
+	CHECK(c->sub_count == 5);
+	CHECK(c->subs[4].req.op == CORE_OP_EVENT_PATCH);
+	CHECK(c->subs[4].req.u.patch.start_at == INT64_C(1893605400000));
+	CHECK(c->subs[4].req.u.patch.duration_min == 75);
+	CHECK(c->subs[4].req.u.patch.location_id == 3);
+	CHECK(strcmp(c->subs[4].req.u.patch.title, "Yoga \xc3\xa9") == 0);
+	CHECK(c->subs[4].req.u.patch.restore && !c->subs[4].req.u.patch.cancel);
+	CHECK(c->subs[4].req.u.patch.capacity == -1);
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"start_at\":\"2001-01-01T00:00:00Z\"}", 400,
+			"in the future"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"start_at\":\"tomorrow\"}", 400, "RFC 3339"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"duration_min\":0}", 400, "'duration_min'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"duration_min\":1441}", 400, "'duration_min'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"title\":\"\"}", 400, "'title'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"location_id\":\"x\"}", 400, "'location_id'"));
+	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
+			"{\"series_id\":\"1\"}", 400, "series_id"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC, "{}", 400,
 			NULL));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
 			"{\"capacity\":-1}", 400, "'capacity'"));
 	CHECK(answer_is(c, "PATCH", "/v1/events/42", AUTH_SVC,
 			"{\"capacity\":\"3\"}", 400, "must be an integer"));
-	CHECK(c->sub_count == 4);
+	CHECK(c->sub_count == 5);
 	conn_free(c);
 }
 
