@@ -6,13 +6,16 @@
  * (new, moved, cancelled, promoted from the waitlist), payments (applied
  * and flagged), notifications, implied customers, the streams' shares and
  * what a stream already has, an archive (nothing to write); records that
- * cannot fit stop the batch. A
+ * cannot fit stop the batch; an import's entry (BOOKING_IMPORT with its
+ * own times, LEGACY rows). A
  * seeded random run checks the folded final statuses and a new event's
  * counters against the core's own state (the seed is printed; pass one
  * as argv[1] to repeat a run).
  */
 #include "check.h"
 #include "fold.h"
+#include "import.h"
+#include "record.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -753,6 +756,122 @@ static void test_edit(void)
 	fx_free(&f);
 }
 
+/* ---- an import: bookings as they were, the old ids ---- */
+
+static void test_import(void)
+{
+	struct fx f;
+	struct core_rec r[6];
+	uint8_t buf[4096];
+	struct wbuf w = { .data = buf, .capacity = sizeof(buf) };
+	const uint64_t ev = 9, b1 = ev << 24 | 1, b2 = ev << 24 | 2,
+		       b3 = ev << 24 | 3;
+	char line[3][512], v[64];
+	const char *rows;
+
+	printf("import\n");
+	fx_init(&f, 1);
+	fx_batch(&f, NULL);
+	memset(r, 0, sizeof(r));
+	r[0].type = CORE_REC_EVENT_CREATE;
+	r[0].at = T0 - 9000;
+	r[0].u.event = (typeof(r[0].u.event)){ .id = ev,
+					       .series_id = 1,
+					       .org_id = 1,
+					       .location_id = 1,
+					       .instructor_id = 1,
+					       .start_at = EV_START,
+					       .duration_min = 60,
+					       .capacity = 2,
+					       .waitlist_capacity = 2 };
+	/* promoted from the waitlist, then confirmed */
+	r[1].type = CORE_REC_BOOKING_IMPORT;
+	r[1].at = T0 - 2000;
+	r[1].u.booking.booking_id = b1;
+	r[1].u.booking.status = CORE_BOOKING_CONFIRMED;
+	strcpy(r[1].u.booking.customer_id, "c1");
+	r[1].u.booking.updated_at = T0;
+	r[1].u.booking.joined_at = T0 - 2000;
+	r[1].u.booking.promoted_at = T0 - 1500;
+	/* waiting */
+	r[2] = r[1];
+	r[2].at = T0 - 1000;
+	r[2].u.booking.booking_id = b2;
+	r[2].u.booking.status = CORE_BOOKING_WAITLISTED;
+	strcpy(r[2].u.booking.customer_id, "c2");
+	r[2].u.booking.updated_at = 0;
+	r[2].u.booking.joined_at = T0 - 1000;
+	r[2].u.booking.promoted_at = 0;
+	/* left the waitlist */
+	r[3] = r[2];
+	r[3].u.booking.booking_id = b3;
+	r[3].u.booking.status = CORE_BOOKING_CANCELLED;
+	strcpy(r[3].u.booking.customer_id, "c3");
+	r[3].u.booking.updated_at = T0 - 500;
+	r[4].type = CORE_REC_LEGACY;
+	r[4].at = NOW_MS;
+	r[4].u.legacy.kind = CORE_LEGACY_BOOKING;
+	r[4].u.legacy.bookd_id = b1;
+	strcpy(r[4].u.legacy.id, "r-1");
+	strcpy(r[4].u.legacy.detail, "attended");
+	r[5] = r[4];
+	r[5].u.legacy.kind = CORE_LEGACY_CUSTOMER;
+	r[5].u.legacy.bookd_id = 0;
+	strcpy(r[5].u.legacy.id, "c1");
+	r[5].u.legacy.detail[0] = '\0';
+	for (int i = 0; i < 6; i++)
+		rec_encode(&w, &r[i]);
+	CHECK(!w.overflow);
+	CHECK(repl__batch_add_entry(&f.b, 1, buf, w.size) == 0);
+	repl__batch_finish(&f.b);
+
+	CHECK_STAGED(&f.b, 0, ST_LEGACY,
+		     "booking\tr-1\t"
+		     "150994945\tattended\t1773043200000\n"
+		     "customer\tc1\t\\N\t\\N\t1773043200000\n");
+	/* bookings as new rows (kind 1) with their own times */
+	rows = staged(&f.b, 0, ST_BOOKING);
+	for (int i = 0; i < 3; i++) {
+		const char *l = rows;
+		for (int k = 0; k < i && l; k++)
+			l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL;
+		CHECK(l != NULL);
+		snprintf(line[i], sizeof(line[i]), "%.*s",
+			 (int)strcspn(l ? l : "", "\n"), l ? l : "");
+	}
+	/* id, event, kind, customer, status, hold, created, updated,
+	 * join_seq, exit_at, exit_status */
+	field(line[0], 2, v, sizeof(v));
+	CHECK(strcmp(v, "1") == 0);
+	field(line[0], 4, v, sizeof(v));
+	CHECK(strcmp(v, "confirmed") == 0);
+	field(line[0], 6, v, sizeof(v));
+	CHECK(strtoll(v, NULL, 10) == T0 - 2000);
+	field(line[0], 7, v, sizeof(v));
+	CHECK(strtoll(v, NULL, 10) == T0);
+	field(line[0], 9, v, sizeof(v));
+	CHECK(strtoll(v, NULL, 10) == T0 - 1500); /* promoted */
+	field(line[0], 10, v, sizeof(v));
+	CHECK(strcmp(v, "confirmed") == 0);
+	field(line[1], 4, v, sizeof(v));
+	CHECK(strcmp(v, "waitlisted") == 0);
+	field(line[1], 8, v, sizeof(v));
+	CHECK(strcmp(v, "\\N") != 0); /* joined */
+	field(line[1], 9, v, sizeof(v));
+	CHECK(strcmp(v, "\\N") == 0); /* still there */
+	field(line[2], 9, v, sizeof(v));
+	CHECK(strtoll(v, NULL, 10) == T0 - 500); /* left */
+	field(line[2], 10, v, sizeof(v));
+	CHECK(strcmp(v, "cancelled") == 0);
+	/* the new event's counters from them: one seated, one waiting */
+	rows = staged(&f.b, 0, ST_EVENT);
+	field(rows, 20, v, sizeof(v));
+	CHECK(strcmp(v, "1") == 0);
+	field(rows, 22, v, sizeof(v));
+	CHECK(strcmp(v, "1") == 0);
+	fx_free(&f);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed =
@@ -764,6 +883,7 @@ int main(int argc, char **argv)
 	test_archive();
 	test_refused();
 	test_edit();
+	test_import();
 	printf("test_repl_fold: seed %" PRIu64 "\n", seed);
 	for (uint32_t i = 0; i < 20; i++)
 		test_random(seed + i);
