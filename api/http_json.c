@@ -416,6 +416,73 @@ void jw_booking(struct jw *w, const struct core_booking_view *b)
 	ASSERT(w->overflow || w->depth == depth);
 }
 
+/* ---- the seed-compatible shapes (docs/http.md "Seed-compatible
+ * routes"): the same views in camelCase ---- */
+
+void jw_event_camel(struct jw *w, const struct core_event_view *e)
+{
+	uint32_t taken = e->booked + e->held;
+	uint32_t available =
+		e->status == CORE_EVENT_SCHEDULED && e->capacity > taken
+			? e->capacity - taken
+			: 0;
+	uint32_t depth = w->depth;
+
+	jw_obj_begin(w);
+	jw_kv_id(w, "id", e->id);
+	jw_kv_id(w, "seriesId", e->series_id);
+	jw_kv_id(w, "orgId", e->org_id);
+	jw_kv_id(w, "locationId", e->location_id);
+	jw_kv_id(w, "instructorId", e->instructor_id);
+	jw_kv_strn(w, "title", e->title, sizeof(e->title));
+	jw_key(w, "startAt");
+	jw_time(w, e->start_at);
+	jw_kv_u64(w, "durationMin", e->duration_min);
+	jw_kv_u64(w, "capacity", e->capacity);
+	jw_kv_u64(w, "booked", e->booked);
+	jw_kv_u64(w, "held", e->held);
+	jw_kv_u64(w, "available", available);
+	jw_kv_u64(w, "waitlistLength", e->waitlist_length);
+	jw_kv_u64(w, "waitlistCapacity", e->waitlist_capacity);
+	jw_kv_u64(w, "priceCents", e->price_cents);
+	jw_key(w, "currency");
+	if (e->currency[0])
+		jw_str(w, e->currency,
+		       strnlen(e->currency, sizeof(e->currency)));
+	else
+		jw_null(w);
+	jw_kv_cstr(w, "status", fld_event_status_name(e->status));
+	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
+}
+
+void jw_booking_camel(struct jw *w, const struct core_booking_view *b)
+{
+	uint32_t depth = w->depth;
+	char intent_id[CORE_PAY_REF_SIZE_MAX], secret[PAYMENTS_SECRET_SIZE];
+
+	jw_obj_begin(w);
+	jw_kv_id(w, "id", b->id);
+	jw_kv_id(w, "eventId", b->event_id);
+	jw_kv_strn(w, "customerId", b->customer_id, sizeof(b->customer_id));
+	jw_kv_cstr(w, "status", fld_booking_status_name(b->status));
+	if (b->status == CORE_BOOKING_WAITLISTED && b->position)
+		jw_kv_u64(w, "position", b->position);
+	if (b->status == CORE_BOOKING_PENDING_PAYMENT && b->hold_expires_at) {
+		jw_key(w, "holdExpiresAt");
+		jw_time(w, b->hold_expires_at);
+	}
+	jw_key(w, "createdAt");
+	jw_time(w, b->created_at);
+	if (b->status == CORE_BOOKING_PENDING_PAYMENT &&
+	    payments_intent_of(b->id, intent_id, secret)) {
+		jw_kv_cstr(w, "paymentIntentId", intent_id);
+		jw_kv_cstr(w, "clientSecret", secret);
+	}
+	jw_obj_end(w);
+	ASSERT(w->overflow || w->depth == depth);
+}
+
 void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s)
 {
 	static const char *const day[7] = { "MO", "TU", "WE", "TH",
@@ -635,6 +702,29 @@ int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 	    fld_id_parse(json_string_value(v), json_string_length(v), out) == 0)
 		return 0;
 	return jr_fail(r, "field '%s' must be an id (a decimal string)", key);
+}
+
+int jr_ref(struct jr *r, const char *key, bool required, uint64_t *out,
+	   bool *present)
+{
+	json_t *v;
+	int rc;
+
+	*out = 0;
+	if ((rc = jr_field(r, key, required, present, &v)) || !v)
+		return rc;
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) > 0)
+			*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v)) {
+		if (fld_id_parse(json_string_value(v), json_string_length(v),
+				 out))
+			*out = 0;
+		return 0;
+	}
+	return jr_fail(r, "field '%s' must be an id (a string)", key);
 }
 
 int jr_date(struct jr *r, const char *key, bool required, struct core_date *out,

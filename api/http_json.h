@@ -83,6 +83,10 @@ void jw_series(struct jw *w, uint64_t id, const struct core_series_spec *s);
  * cancel_cutoff_hours, hold_minutes, horizon_days}, a location or an
  * instructor {id, org_id, name}, a series as jw_series. */
 void jw_cat(struct jw *w, const struct core_cat_view *v);
+/* The seed-compatible routes' shapes: an event and a booking in camelCase
+ * (eventId, customerId, startAt, ...; docs/http.md). */
+void jw_event_camel(struct jw *w, const struct core_event_view *e);
+void jw_booking_camel(struct jw *w, const struct core_booking_view *b);
 
 /* ---- strict readers of request bodies (jansson) ----
  * Each returns 0, or -EINVAL with a message in err (naming the field). A
@@ -106,6 +110,11 @@ int jr_uint(struct jr *r, const char *key, bool required, uint64_t max,
 	    uint64_t *out, bool *present);
 int jr_id(struct jr *r, const char *key, bool required, uint64_t *out,
 	  bool *present);
+/* An id of any form, as the seed's bodies carry them (a string or a
+ * number): *out 0 when it is no id of ours (the caller answers 404);
+ * -EINVAL for another type. */
+int jr_ref(struct jr *r, const char *key, bool required, uint64_t *out,
+	   bool *present);
 int jr_date(struct jr *r, const char *key, bool required, struct core_date *out,
 	    bool *present);
 int jr_fail(struct jr *r, const char *fmt, ...)

@@ -208,6 +208,21 @@ static void write_value(struct jw *w, const struct op_ans *a,
 		else
 			jw_null(w); /* the server's own */
 		break;
+	case OP_ANS_TRUE: jw_bool(w, true); break;
+	case OP_ANS_BOOKING_CAMEL: jw_booking_camel(w, &resp->booking); break;
+	case OP_ANS_PROMOTED_CAMEL:
+		if (resp->has_promoted)
+			jw_booking_camel(w, &resp->promoted);
+		else
+			jw_null(w);
+		break;
+	case OP_ANS_EVENTS_CAMEL:
+		n = events_n(resp, views);
+		jw_arr_begin(w);
+		for (uint32_t i = 0; i < n; i++)
+			jw_event_camel(w, &views->events[i]);
+		jw_arr_end(w);
+		break;
 	case OP_ANS_CAT:
 		if (views && views->cats && resp->count == 1)
 			jw_cat(w, &views->cats[0]);
@@ -283,6 +298,7 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	m.keep_alive_10 = x->flags & X_KEEP_ALIVE_10;
 	m.request_id = x->request_id;
 	m.op = ops_get(x->op)->name;
+	m.compat = ops_compat(ops_get(x->op));
 	if (x->origin_size) {
 		m.origin = x->origin;
 		m.origin_size = x->origin_size;
@@ -294,8 +310,8 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 		goto out_slot;
 	}
 	m.replayed = resp->replayed;
-	if (x->op == OP_STRIPE_WEBHOOK && resp->code != CORE_FULL &&
-	    resp->code != CORE_IDEM_IN_FLIGHT) {
+	if ((x->op == OP_STRIPE_WEBHOOK || x->op == OP_COMPAT_STRIPE) &&
+	    resp->code != CORE_FULL && resp->code != CORE_IDEM_IN_FLIGHT) {
 		/* Stripe retries anything but 2xx: a decided payment, also a
 		 * flagged or unknown one, is received; a refusal to decide now
 		 * (log failing, the same event in flight) is not. */
@@ -333,7 +349,7 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	}
 	def = ops_get(x->op);
 	status = def->creates ? 201 : 200;
-	if (x->op == OP_EVENT_LIST) {
+	if (x->op == OP_EVENT_LIST || x->op == OP_COMPAT_EVENTS) {
 		etag_of_list(views ? views->events : NULL,
 			     events_n(resp, views), resp->more, etag);
 		if (inm_matches(x, etag))

@@ -601,15 +601,15 @@ static int body_empty(struct call *k)
 
 /* ---- routes ---- */
 
-static int do_events(struct call *k, struct op_in *in)
+/* An events list with its query parameters' names (the seed's routes:
+ * camelCase). */
+static int events_named(struct call *k, struct op_in *in,
+			const char *const names[7])
 {
-	struct qparam q[] = { { .name = "org_id" },
-			      { .name = "from" },
-			      { .name = "to" },
-			      { .name = "location_id" },
-			      { .name = "instructor_id" },
-			      { .name = "limit" },
-			      { .name = "cursor" } };
+	struct qparam q[] = { { .name = names[0] }, { .name = names[1] },
+			      { .name = names[2] }, { .name = names[3] },
+			      { .name = names[4] }, { .name = names[5] },
+			      { .name = names[6] } };
 	struct op_list_in *l = &in->u.list;
 
 	if (query_parse(k, q, sizeof(q) / sizeof(q[0])) ||
@@ -635,6 +635,16 @@ static int do_events(struct call *k, struct op_in *in)
 	k->ctx.limit = l->limit;
 	inm_parse(k);
 	return submit_in(k, in);
+}
+
+static int do_events(struct call *k, struct op_in *in)
+{
+	static const char *const names[7] = {
+		"org_id",	 "from",  "to",	   "location_id",
+		"instructor_id", "limit", "cursor"
+	};
+
+	return events_named(k, in, names);
 }
 
 /* GET /v1/orgs, /v1/locations, /v1/instructors, /v1/series: ?org_id=
@@ -1100,11 +1110,139 @@ static int do_stripe(struct call *k, struct op_in *in)
 	strcpy(stripe.customer_id, "stripe");
 	auth_idem_key(&stripe, json_string_value(id), json_string_length(id),
 		      &req.idem);
+	/* the canonical path: the seed's alias (/functions/v1/webhooks-stripe)
+	 * delivering the same event is a replay, not another request */
 	req.idem.fingerprint =
-		auth_fingerprint("POST", 4, k->rq->path.p, k->rq->path.n,
+		auth_fingerprint("POST", 4, ops_get(OP_STRIPE_WEBHOOK)->path,
+				 strlen(ops_get(OP_STRIPE_WEBHOOK)->path),
 				 k->rq->body, k->rq->body_size);
 	json_decref(root);
 	return submit(k, &req);
+}
+
+/* ---- the seed's routes (docs/http.md "Seed-compatible routes") ----
+ * The seed's edge functions' paths and camelCase bodies, decoded into the
+ * same struct op_in as the /v1 routes and submitted as the same
+ * operations (ops.c: ops_base), so a booking made here is the booking
+ * /v1/bookings/{id} shows, and a key used on both is a replay. Who may
+ * call: the service key and a customer JWT as on /v1; the anon key too,
+ * as the seed's frontends call with it, but then for the customer the
+ * body names (customerId, required), held to that customer's rate limit
+ * as well as the anon key's and the address's, with a customer's rights
+ * (its "none" payment is auto; a cancel only of that customer's
+ * booking). */
+
+/* The anon key acting for the body's customer: a customer's principal
+ * and limit; 0, or answered. */
+static int compat_acts_for(struct call *k, const char *cust, size_t n)
+{
+	if (k->who.role != AUTH_ANON)
+		return 0;
+	if (n == 0) {
+		answer_invalid(k, "field 'customerId' is required with the "
+				  "anon key");
+		return -EINVAL;
+	}
+	ASSERT(n <= CORE_CUSTOMER_ID_SIZE_MAX);
+	memset(&k->who, 0, sizeof(k->who));
+	k->who.role = AUTH_CUSTOMER;
+	memcpy(k->who.customer_id, cust, n);
+	return limited(k, AUTH_LIMIT_CUSTOMER, auth_limit_key(cust, n));
+}
+
+static int do_compat_book(struct call *k, struct op_in *in)
+{
+	static const char *const allowed[] = { "eventId", "customerId",
+					       "paymentMethod", NULL };
+	char pay[16] = "";
+	size_t cust_n = 0, pay_n = 0;
+	struct jr r;
+	int rc;
+
+	if (idem_check(k))
+		return 0;
+	rc = body_open(k, &r, allowed);
+	if (!rc)
+		rc = jr_ref(&r, "eventId", true, &in->event_id, NULL);
+	if (!rc)
+		rc = jr_str(&r, "customerId", k->who.role != AUTH_CUSTOMER,
+			    in->customer_id, sizeof(in->customer_id), &cust_n);
+	if (!rc && cust_n && !fld_customer_id_valid(in->customer_id, cust_n))
+		rc = jr_fail(&r, "field 'customerId' must be 1-64 of "
+				 "A-Za-z0-9._:@-");
+	if (!rc)
+		rc = jr_str(&r, "paymentMethod", false, pay, sizeof(pay),
+			    &pay_n);
+	if (!rc && pay_n && strcmp(pay, "none") && strcmp(pay, "stripe"))
+		rc = jr_fail(&r, "field 'paymentMethod' must be \"stripe\" or "
+				 "\"none\"");
+	if (body_done(k, &r, rc))
+		return 0;
+	if (in->event_id == 0)
+		return answer_error(k, 404, "not_found", "no such event");
+	if (compat_acts_for(k, in->customer_id, cust_n))
+		return 0;
+	if (auth_acts_for(&k->who, in->customer_id, cust_n, in->customer_id))
+		return answer_error(k, 403, "forbidden",
+				    "a customer books only for itself");
+	in->u.payment = !pay_n			   ? CORE_PAY_AUTO
+			: strcmp(pay, "none") == 0 ? CORE_PAY_NONE
+						   : CORE_PAY_STRIPE;
+	return submit_in(k, in);
+}
+
+/* {"bookingId"} or {"registrationId"} (the seed's name), and with the
+ * anon key the booking's customerId. */
+static int do_compat_cancel(struct call *k, struct op_in *in)
+{
+	static const char *const allowed[] = { "bookingId", "registrationId",
+					       "customerId", NULL };
+	char cust[CORE_CUSTOMER_ID_SIZE_MAX + 1] = "";
+	bool has_b = false, has_r = false;
+	uint64_t reg = 0;
+	size_t cust_n = 0;
+	struct jr r;
+	int rc;
+
+	if (idem_check(k))
+		return 0;
+	rc = body_open(k, &r, allowed);
+	if (!rc)
+		rc = jr_ref(&r, "bookingId", false, &in->booking_id, &has_b);
+	if (!rc)
+		rc = jr_ref(&r, "registrationId", false, &reg, &has_r);
+	if (!rc && has_b == has_r)
+		rc = jr_fail(&r, "one of 'bookingId' or 'registrationId' is "
+				 "required");
+	if (!rc)
+		rc = jr_str(&r, "customerId", false, cust, sizeof(cust),
+			    &cust_n);
+	if (!rc && cust_n && !fld_customer_id_valid(cust, cust_n))
+		rc = jr_fail(&r, "field 'customerId' must be 1-64 of "
+				 "A-Za-z0-9._:@-");
+	if (body_done(k, &r, rc))
+		return 0;
+	if (has_r)
+		in->booking_id = reg;
+	if (in->booking_id == 0)
+		return answer_error(k, 404, "not_found", "no such booking");
+	if (compat_acts_for(k, cust, cust_n))
+		return 0;
+	if (k->who.role == AUTH_CUSTOMER && cust_n &&
+	    strcmp(cust, k->who.customer_id) != 0)
+		return answer_error(k, 403, "forbidden",
+				    "a customer cancels only its own");
+	return submit_in(k, in);
+}
+
+static int do_compat_events(struct call *k, struct op_in *in)
+{
+	static const char *const names[7] = { "orgId",	      "from",
+					      "to",	      "locationId",
+					      "instructorId", "limit",
+					      "cursor" };
+
+	return events_named(k, in, names);
 }
 
 /* ---- status, metrics, health ---- */
@@ -1265,6 +1403,10 @@ static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
 	[OP_INSTRUCTOR_GET] = do_cat_get,
 	[OP_SERIES_LIST] = do_cat_list,
 	[OP_SERIES_GET] = do_cat_get,
+	[OP_COMPAT_BOOK] = do_compat_book,
+	[OP_COMPAT_CANCEL] = do_compat_cancel,
+	[OP_COMPAT_EVENTS] = do_compat_events,
+	[OP_COMPAT_STRIPE] = do_stripe,
 };
 
 static enum op_method method_bit(unsigned method)
@@ -1331,6 +1473,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	}
 	k.ctx.op = (uint8_t)k.op->id;
 	k.meta.op = k.op->name;
+	k.meta.compat = ops_compat(k.op);
 	/* /health, /ready, /metrics: never limited (probes, scrapers) */
 	if (k.op->limit != OP_LIMIT_NONE && authorize(&k))
 		return 0;

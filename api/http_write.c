@@ -283,15 +283,29 @@ void http_write_error(struct buf *out, int status, const struct http_meta *m,
 		log_error(status, m, code, message);
 	jw_init(&w, buf, sizeof(buf));
 	jw_obj_begin(&w);
-	jw_key(&w, "error");
-	jw_obj_begin(&w);
-	jw_key(&w, "code");
-	jw_cstr(&w, code);
-	jw_key(&w, "message");
-	jw_cstr(&w, message ? message : code);
+	if (m->compat) {
+		jw_key(&w, "success");
+		jw_bool(&w, false);
+		jw_key(&w, "error");
+		jw_cstr(&w, message ? message : code);
+		jw_key(&w, "code");
+		jw_cstr(&w, code);
+	} else {
+		jw_key(&w, "error");
+		jw_obj_begin(&w);
+		jw_key(&w, "code");
+		jw_cstr(&w, code);
+		jw_key(&w, "message");
+		jw_cstr(&w, message ? message : code);
+		jw_obj_end(&w);
+	}
 	jw_obj_end(&w);
-	jw_obj_end(&w);
-	if (w.overflow) { /* a message too long for buf: drop it */
+	if (w.overflow && m->compat) {
+		jw_init(&w, buf, sizeof(buf));
+		jw_raw(&w, "{\"success\":false,\"error\":\"\",\"code\":", 35);
+		jw_cstr(&w, code);
+		jw_raw(&w, "}", 1);
+	} else if (w.overflow) { /* a message too long for buf: drop it */
 		jw_init(&w, buf, sizeof(buf));
 		jw_raw(&w, "{\"error\":{\"code\":", 17);
 		jw_cstr(&w, code);

@@ -48,6 +48,7 @@ struct http_meta {
 	const char *preflight_methods;
 	const char *request_id; /* X-Request-Id (http_request_id) */
 	const char *op;		/* the operation's name, for the error log */
+	bool compat; /* a seed-compatible route: its error shape (below) */
 };
 
 /* The request's id into out: the client's X-Request-Id when it is sane
@@ -62,7 +63,9 @@ const char *http_reason(int status);
 /* Writes a whole answer into out. */
 void http_write(struct buf *out, int status, const struct http_meta *m,
 		const char *body, size_t body_size);
-/* An error answer: {"error":{"code":...,"message":...}}. */
+/* An error answer: {"error":{"code":...,"message":...}}; on a
+ * seed-compatible route (m->compat) as the seed's edge functions answered:
+ * {"success":false,"error":message,"code":code}. */
 void http_write_error(struct buf *out, int status, const struct http_meta *m,
 		      const char *code, const char *message);
 /* The thread's body buffer (HTTP_OUT_BODY_MAX) for one answer. */

@@ -114,6 +114,23 @@ static const struct op_ans ans_archive[] = {
 	{ "archived", OP_ANS_COUNT, OP_HTTP, 0 },
 };
 
+/* The seed-compatible routes: the seed's edge functions' shapes. */
+static const struct op_ans ans_compat_book[] = {
+	{ "success", OP_ANS_TRUE, OP_HTTP, 0 },
+	{ "booking", OP_ANS_BOOKING_CAMEL, OP_HTTP, 0 },
+};
+
+static const struct op_ans ans_compat_cancel[] = {
+	{ "success", OP_ANS_TRUE, OP_HTTP, 0 },
+	{ "booking", OP_ANS_BOOKING_CAMEL, OP_HTTP, 0 },
+	{ "promoted", OP_ANS_PROMOTED_CAMEL, OP_HTTP, 0 },
+};
+
+static const struct op_ans ans_compat_events[] = {
+	{ "events", OP_ANS_EVENTS_CAMEL, OP_HTTP, 0 },
+	{ "nextCursor", OP_ANS_CURSOR, OP_HTTP, 0 },
+};
+
 /* Catalogue reads: one object in its singular, a list in its plural. */
 #define ANS_CAT(one, many)                                                     \
 	static const struct op_ans ans_##one##_get[] = {                       \
@@ -358,6 +375,36 @@ static const struct op_def ops[OP_COUNT] = {
 	},
 	CAT_READ(OP_SERIES_GET, "series.get", "/v1/series/{series_id}",
 		 MP_OP_SERIES_GET, ans_series_get),
+	/* The seed's routes: the anon key may book and cancel there for the
+	 * customer the body names (http_routes.c; docs/http.md). */
+	[OP_COMPAT_BOOK] = {
+		OP_COMPAT_BOOK, "compat.book", OP_POST,
+		"/functions/v1/book",
+		MP_OP_NONE, OP_ACCESS_PUBLIC, OP_IDEM_REQUIRED,
+		OP_LIMIT_CALLER, CORE_OP_BOOK, false,
+		ANSWER(ans_compat_book),
+	},
+	[OP_COMPAT_CANCEL] = {
+		OP_COMPAT_CANCEL, "compat.cancel", OP_POST,
+		"/functions/v1/cancel",
+		MP_OP_NONE, OP_ACCESS_PUBLIC, OP_IDEM_REQUIRED,
+		OP_LIMIT_CALLER, CORE_OP_CANCEL, false,
+		ANSWER(ans_compat_cancel),
+	},
+	[OP_COMPAT_EVENTS] = {
+		OP_COMPAT_EVENTS, "compat.events", OP_GET,
+		"/functions/v1/events",
+		MP_OP_NONE, OP_ACCESS_PUBLIC, OP_IDEM_NONE,
+		OP_LIMIT_CALLER, CORE_OP_EVENT_LIST, false,
+		ANSWER(ans_compat_events),
+	},
+	[OP_COMPAT_STRIPE] = {
+		OP_COMPAT_STRIPE, "compat.stripe", OP_POST,
+		"/functions/v1/webhooks-stripe",
+		MP_OP_NONE, OP_ACCESS_NONE, OP_IDEM_STRIPE,
+		OP_LIMIT_ADDRESS, CORE_OP_PAY, false,
+		NO_ANSWER,
+	},
 };
 #undef CAT_READ
 
@@ -525,6 +572,22 @@ unsigned ops_answer_fields(const struct op_ans *ans, unsigned n,
 
 /* ---- an operation's input: its core request ---- */
 
+bool ops_compat(const struct op_def *op)
+{
+	return op->id >= OP_COMPAT_BOOK && op->id <= OP_COMPAT_EVENTS;
+}
+
+const struct op_def *ops_base(const struct op_def *op)
+{
+	switch (op->id) {
+	case OP_COMPAT_BOOK: return ops_get(OP_BOOK);
+	case OP_COMPAT_CANCEL: return ops_get(OP_CANCEL);
+	case OP_COMPAT_EVENTS: return ops_get(OP_EVENT_LIST);
+	case OP_COMPAT_STRIPE: return ops_get(OP_STRIPE_WEBHOOK);
+	default: return op;
+	}
+}
+
 const char *ops_cat_missing(unsigned kind)
 {
 	static const char *const msg[] = { "no such object", "no such org",
@@ -556,6 +619,7 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	ASSERT(op && in && req);
 	ASSERT(op->core != CORE_OP_NONE); /* answered by the server */
 	req->op = op->core;
+	op = ops_base(op); /* a seed-compatible route: its operation's */
 	/* Before the switch: clang (C17) takes no declaration after a label. */
 	_Static_assert(sizeof(req->u.cat.name) == sizeof(in->u.cat.name) &&
 			       sizeof(req->u.cat.timezone) ==
@@ -760,6 +824,10 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 	const char *name = op->name;
 
 	ASSERT(op->idem == OP_IDEM_OPTIONAL || op->idem == OP_IDEM_REQUIRED);
+	/* a seed-compatible route: its operation's, so that a key used on
+	 * both is a replay */
+	op = ops_base(op);
+	name = op->name;
 	switch (op->id) {
 	case OP_BOOK:
 	case OP_BOOK_BATCH: /* each item is a book */

@@ -76,6 +76,12 @@ enum op_id {
 	OP_INSTRUCTOR_GET,
 	OP_SERIES_LIST,
 	OP_SERIES_GET,
+	/* the seed's routes (docs/http.md "Seed-compatible routes"): the
+	 * same operations, camelCase bodies */
+	OP_COMPAT_BOOK,
+	OP_COMPAT_CANCEL,
+	OP_COMPAT_EVENTS,
+	OP_COMPAT_STRIPE,
 	OP_COUNT
 };
 
@@ -146,6 +152,11 @@ enum op_ans_type {
 	OP_ANS_CAT,	   /* views->cats[0] */
 	OP_ANS_CATS,	   /* views->cats, resp->count of them */
 	OP_ANS_CAT_CURSOR, /* the next page's cursor, or null */
+	/* the seed-compatible routes' (HTTP only) */
+	OP_ANS_TRUE,
+	OP_ANS_BOOKING_CAMEL,  /* resp->booking */
+	OP_ANS_PROMOTED_CAMEL, /* resp->promoted, or null */
+	OP_ANS_EVENTS_CAMEL,   /* views->events */
 };
 
 /* The protocols that carry an answer's field, as bits. */
@@ -274,6 +285,14 @@ struct op_in {
 
 /* The catalogue kind (enum core_cat_kind) a read operation names, else 0. */
 unsigned ops_cat_kind(const struct op_def *op);
+/* Whether op answers in the seed's shapes (camelCase, the seed's error
+ * body): OP_COMPAT_BOOK, _CANCEL, _EVENTS; the webhook's alias answers as
+ * the webhook. */
+bool ops_compat(const struct op_def *op);
+/* The operation whose fingerprint and core request a compat op shares
+ * (OP_COMPAT_BOOK: OP_BOOK...); op itself otherwise. */
+const struct op_def *ops_base(const struct op_def *op);
+
 /* A read's 404 message for a kind: "no such org", "no such location"... */
 const char *ops_cat_missing(unsigned kind);
 

@@ -110,8 +110,8 @@ CHECK_TEST_FN(test_pay_records_codec)
 
 /* ==== decisions ============================================================= */
 
-static struct core_req q_kind(core_time now, uint64_t booking_id,
-			      uint8_t kind, const char *ref)
+static struct core_req q_kind(core_time now, uint64_t booking_id, uint8_t kind,
+			      const char *ref)
 {
 	struct core_req q = q_new(CORE_OP_PAY, now);
 
@@ -170,8 +170,7 @@ CHECK_TEST_FN(test_pay_intent_outcomes)
 	CHECK(w.booking.status == CORE_BOOKING_WAITLISTED);
 	/* The intent made: logged once; the same again records nothing. */
 	q = q_kind(T0 + 2, a.booking.id, CORE_PAY_KIND_INTENT, "pi_A");
-	CHECK(decide_see(st, &q, &r, CORE_REC_PAY_INTENT, &rec, &n) ==
-	      CORE_OK);
+	CHECK(decide_see(st, &q, &r, CORE_REC_PAY_INTENT, &rec, &n) == CORE_OK);
 	CHECK(n == 1 && strcmp(rec.u.intent.intent_id, "pi_A") == 0);
 	CHECK(st_bk(st, a.booking.id).status == CORE_BOOKING_PENDING_PAYMENT);
 	CHECK(sdo(st, &q, &r) == CORE_NOT_ACTIVE);
@@ -187,8 +186,7 @@ CHECK_TEST_FN(test_pay_intent_outcomes)
 	/* The intent could not be made: the hold is released (payment_failed)
 	 * and its seat goes to the waitlist. */
 	q = q_kind(T0 + 3, a.booking.id, CORE_PAY_KIND_INTENT, "");
-	CHECK(decide_see(st, &q, &r, CORE_REC_PAY_INTENT, &rec, &n) ==
-	      CORE_OK);
+	CHECK(decide_see(st, &q, &r, CORE_REC_PAY_INTENT, &rec, &n) == CORE_OK);
 	CHECK(n == 1 && rec.u.intent.intent_id[0] == '\0');
 	CHECK(r.booking.status == CORE_BOOKING_PAYMENT_FAILED);
 	CHECK(r.has_promoted && r.promoted.id == w.booking.id);
@@ -297,8 +295,9 @@ CHECK_TEST_FN(test_refund_late_payment)
 	      CORE_NOT_PENDING);
 	CHECK(n == 0);
 	/* Without the intent's id nothing can be refunded: recorded only */
-	struct core_resp c = st_book(st, T0 + 5, st_event(st, 1, 0, 1500, "eur"),
-				     "c", CORE_PAY_AUTO);
+	struct core_resp c =
+		st_book(st, T0 + 5, st_event(st, 1, 0, 1500, "eur"), "c",
+			CORE_PAY_AUTO);
 	q = q_cancel(T0 + 6, c.booking.id);
 	CHECK(sdo(st, &q, &r) == CORE_OK);
 	q = q_paid(T0 + 7, c.booking.id, "evt_C", "");
