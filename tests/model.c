@@ -8,6 +8,9 @@
  *  - one active booking per customer and event; no booking once the event
  *    started or was cancelled;
  *  - a freed seat goes to the first waitlisted booking (promotion);
+ *  - a hold is released as payment_failed by a failed payment, or when the
+ *    payments sender could not make its intent (CORE_PAY_KIND_INTENT
+ *    without an id; on a booking not holding a seat: NOT_ACTIVE);
  *  - holds due at req.now expire first, in (expiry, booking id) order;
  *  - a reminder run at now with leads (hours): each scheduled event that
  *    starts after now, whose closest due lead (smallest L with now >=
@@ -345,6 +348,16 @@ static enum core_code m_cancel(const struct core_req *q, struct core_resp *r,
 static enum core_code m_pay(const struct core_req *q, struct core_resp *r,
 			    struct model_event *e, struct model_booking *b)
 {
+	/* The payments sender could not make the hold's intent (kind INTENT,
+	 * no id): the hold is released as a failed payment; a booking not
+	 * holding one: nothing (docs/core.md "Payments"). */
+	if (q->u.pay.kind == CORE_PAY_KIND_INTENT && !q->u.pay.ref[0]) {
+		model_view(e, b, &r->booking);
+		if (b->status != CORE_BOOKING_PENDING_PAYMENT)
+			return CORE_NOT_ACTIVE;
+		m_release(e, b, CORE_BOOKING_PAYMENT_FAILED, q->now, r);
+		return CORE_OK;
+	}
 	if (b->status != CORE_BOOKING_PENDING_PAYMENT) {
 		model_view(e, b, &r->booking);
 		return CORE_NOT_PENDING;
@@ -591,8 +604,10 @@ uint64_t model_fingerprint(const struct core_req *q)
 	if (q->op == CORE_OP_BOOK)
 		h = (h ^ (uint64_t)q->u.book.payment) * 1000003;
 	if (q->op == CORE_OP_PAY)
-		h = ((h ^ q->u.pay.succeeded) * 1000003 ^
-		     q->u.pay.amount_cents) *
+		h = (((h ^ q->u.pay.succeeded) * 1000003 ^
+		      q->u.pay.amount_cents) *
+			     1000003 ^
+		     q->u.pay.kind) *
 		    1000003;
 	if (q->op == CORE_OP_EVENT_PATCH) {
 		h = ((h ^ (uint64_t)q->u.patch.capacity) * 1000003 ^

@@ -415,6 +415,9 @@ static void make_request(struct core_req *q, core_time now)
 		q->u.pay.succeeded = rnd_below(4) != 0;
 		q->u.pay.amount_cents = rnd_below(10) ? e->price : e->price + 1;
 		strcpy(q->u.pay.currency, rnd_below(20) ? e->currency : "usd");
+		/* now and then the payments sender giving up on an intent */
+		if (rnd_below(8) == 0)
+			q->u.pay.kind = CORE_PAY_KIND_INTENT;
 	} else if (dice < 96) {
 		q->op = CORE_OP_EVENT_PATCH;
 		q->event_id = e->id;
