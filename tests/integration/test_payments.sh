@@ -22,11 +22,11 @@
 #             started again: still exactly one intent
 #   late      (holds of 1.5 s, BOOKD_TEST_HOLD_MS) a payment that succeeds
 #             after the hold expired is refunded automatically
-# Skipped (77) without curl, jq or python3.
+# Skipped (77) without curl, jq, python3 or openssl.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-test_setup test_payments curl jq python3
+test_setup test_payments curl jq python3 openssl
 
 whsec=whsec_test_payments_secret
 svc=test-payments-service-key
@@ -117,16 +117,11 @@ wait_status() { # booking status tenths
 }
 # a signed Stripe event (Stripe-Signature: t=...,v1=HMAC-SHA256 of "t.body")
 webhook() { # event_id type pi booking amount
-  local body sig
-  body=$(jq -cn --arg id "$1" --arg t "$2" --arg pi "$3" --arg b "$4" --argjson a "$5" \
-    '{id:$id, object:"event", type:$t, data:{object:{id:$pi, object:"payment_intent",
-      amount:$a, amount_received:$a, currency:"eur", metadata:{booking_id:$b}}}}')
-  sig=$(python3 -c '
-import hmac, hashlib, sys, time
-t = str(int(time.time()))
-mac = hmac.new(sys.argv[1].encode(), (t + "." + sys.argv[2]).encode(), hashlib.sha256).hexdigest()
-print("t=%s,v1=%s" % (t, mac))' "$whsec" "$body")
-  curl -s -X POST "$base/v1/webhooks/stripe" -H "Stripe-Signature: $sig" \
+  local body t sig
+  body='{"id":"'$1'","object":"event","type":"'$2'","data":{"object":{"id":"'$3'","object":"payment_intent","amount":'$5',"amount_received":'$5',"currency":"eur","metadata":{"booking_id":"'$4'"}}}}'
+  t=$(date +%s)
+  sig=$(printf '%s.%s' "$t" "$body" | openssl dgst -sha256 -hmac "$whsec" | sed 's/^.* //')
+  curl -s -X POST "$base/v1/webhooks/stripe" -H "Stripe-Signature: t=$t,v1=$sig" \
     -H 'Content-Type: application/json' -d "$body"
 }
 psql_q() { psql "$url" -X -A -t -q -c "$1" 2>/dev/null; }
@@ -153,9 +148,6 @@ series=$(api POST /v1/series "{\"org_id\":\"$org\",\"location_id\":\"$loc\",\"in
 sid=$(printf '%s' "$series" | jq -r '.series.id')
 ev=$(api GET "/v1/events?org_id=$org&limit=5" | jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][0].id')
 check "a priced class exists" test -n "$ev" -a "$ev" != null
-for c in bob cy dee eve fay gus; do
-  api POST /v1/customers "{\"id\":\"$c\",\"email\":\"$c@example.com\",\"name\":\"$c\"}" >/dev/null
-done
 
 # ---- paid: hold -> PaymentIntent -> webhook -> confirmed ----
 book=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"bob"}')
