@@ -279,13 +279,14 @@ struct obj { /* an org, location, instructor: old id -> new */
 	uint32_t org;	/* location, instructor: index of its org */
 	uint64_t bookd; /* id (already there, or planned) */
 	bool existing;	/* imported before */
+	bool owned;	/* legacy is ours (a placeholder's): freed */
 	uint8_t table;	/* where first seen */
 	uint32_t line;
 };
 
 struct cust {
-	const char *id, *email, *name;
-	char name_buf[CORE_NAME_SIZE_MAX];
+	const char *id, *email;
+	char name_buf[CORE_NAME_SIZE_MAX]; /* "" when none */
 	bool existing, in_file;
 };
 
@@ -799,7 +800,7 @@ static uint32_t place_get(struct plan *pl, int kind, const char *legacy,
 		}
 		pl->obj[kind][i].name =
 			kind == 1 ? "(no location)" : "(no instructor)";
-		pl->obj[kind][i].tz = ""; /* owned: freed with the plan */
+		pl->obj[kind][i].owned = true; /* freed with the plan */
 		pl->obj[kind][i].org = org;
 		return i;
 	}
@@ -839,7 +840,7 @@ static uint32_t cust_get(struct plan *pl, const char *id, enum imp_table t,
 	i = pl->cust_n++;
 	memset(&pl->cust[i], 0, sizeof(pl->cust[i]));
 	pl->cust[i].id = id;
-	pl->cust[i].email = pl->cust[i].name = "";
+	pl->cust[i].email = "";
 	if (!ADD(pl->cust_map, cust_eq, pl->cust, id, i)) {
 		problem(pl, t, line, false, "too many customers");
 		pl->cust_n--;
@@ -938,7 +939,6 @@ static void read_customers(struct plan *pl)
 			snprintf(c->name_buf, sizeof(c->name_buf), "%s%s%s",
 				 CELL(T, r, 3), HAS(3) && HAS(4) ? " " : "",
 				 CELL(T, r, 4));
-		c->name = c->name_buf;
 		if (!name_fits(c->email))
 			problem(pl, T, line, false,
 				"email longer than 127 bytes");
@@ -2027,7 +2027,7 @@ static int emit(struct plan *pl, int ph, uint32_t i,
 			snprintf(r->u.customer.email,
 				 sizeof(r->u.customer.email), "%s", c->email);
 			snprintf(r->u.customer.name, sizeof(r->u.customer.name),
-				 "%s", c->name);
+				 "%s", c->name_buf);
 			rec_done(rs);
 		}
 		return legacy_add(rs, CORE_LEGACY_CUSTOMER, c->id, 0, NULL,
@@ -2200,7 +2200,7 @@ static void plan_free(struct plan *pl)
 		csv_free(&pl->csv[t]);
 	for (int k = 0; k < 3; k++) {
 		for (uint32_t i = 0; i < pl->obj_n[k]; i++)
-			if (pl->obj[k][i].tz[0] == '\0') /* a placeholder */
+			if (pl->obj[k][i].owned) /* a placeholder's */
 				free((char *)pl->obj[k][i].legacy);
 		free(pl->obj[k]);
 		smap_free(&pl->obj_map[k]);
