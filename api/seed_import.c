@@ -1881,8 +1881,8 @@ static int legacy_add(struct recs *rs, uint8_t kind, const char *id,
 static void one_off_spec(struct plan *pl, const struct inst *in,
 			 struct core_series_spec *sp, struct core_date *day_out)
 {
-	const char *tzname = pl->obj[0][in->org].tz;
-	const struct tz *z = zone(pl, tzname);
+	const char *zone_name = pl->obj[0][in->org].tz;
+	const struct tz *z = zone(pl, zone_name);
 	int64_t day;
 	int minute;
 
@@ -1900,7 +1900,7 @@ static void one_off_spec(struct plan *pl, const struct inst *in,
 	sp->waitlist_capacity = in->wcap;
 	sp->price_cents = in->price;
 	memcpy(sp->currency, in->currency, 4);
-	snprintf(sp->timezone, sizeof(sp->timezone), "%s", tzname);
+	snprintf(sp->timezone, sizeof(sp->timezone), "%s", zone_name);
 	sp->weekday_mask = (uint8_t)(1u << tz_weekday(day));
 	sp->start_minute = (uint16_t)minute;
 	sp->duration_min = in->duration;
