@@ -16,7 +16,8 @@
 #     anon key must name the customer and is held to its rate limit; the
 #     seed's webhook line (its test signature refused as on /v1), and a
 #     signed event on the alias then on /v1 applied once;
-#   - --hold-minutes (3) shows in a hold's expiry.
+#   - --hold-minutes (3) shows in a hold's expiry, --horizon-days (10) in
+#     what a series generates.
 #
 #   bash tests/integration/test_catalog_compat.sh  (from the repo, or ctest)
 #
@@ -37,7 +38,8 @@ WHSEC=whsec_$RANDOM$RANDOM
 BOOKD_SERVICE_KEY=$SVC BOOKD_ANON_KEY=$ANON BOOKD_JWT_SECRET=$SECRET \
 STRIPE_WEBHOOK_SECRET=$WHSEC BOOKD_LISTEN=127.0.0.1:0 \
 BOOKD_BINARY_LISTEN=127.0.0.1:0 BOOKD_DATA_DIR=$tmp/data \
-BOOKD_HOLD_MINUTES=3 BOOKD_IDEMPOTENCY_HOURS=48 BOOKD_CUSTOMER_RATE=1 \
+BOOKD_HOLD_MINUTES=3 BOOKD_HORIZON_DAYS=10 BOOKD_IDEMPOTENCY_HOURS=48 \
+BOOKD_CUSTOMER_RATE=1 \
   env -u DATABASE_URL "$bookd" >"$tmp/bookd.log" 2>&1 &
 pid=$!
 line=$(started_line "$tmp/bookd.log")
@@ -85,6 +87,8 @@ done
 today=$(date -u +%F)
 req POST /v1/series "${AS[@]}" -d '{"org_id":"1","location_id":"1","instructor_id":"1","title":"Yoga","capacity":5,"waitlist_capacity":2,"timezone":"Europe/Berlin","weekdays":["MO","TU","WE","TH","FR","SA","SU"],"start_time":"23:30","duration_min":30,"first_date":"'$today'","skip_dates":["2099-01-01"]}'
 expect "series 1 created" 201
+# a daily class, today (if not started) to today + 10 days
+expect "--horizon-days 10: 10 or 11 events generated" 201 '.generated >= 10 and .generated <= 11'
 req POST /v1/series "${AS[@]}" -d '{"org_id":"2","location_id":"2","instructor_id":"2","title":"Spin","capacity":3,"price_cents":1500,"currency":"EUR","timezone":"UTC","weekdays":["MO","TU","WE","TH","FR","SA","SU"],"start_time":"23:45","duration_min":45,"first_date":"'$today'"}'
 expect "series 2 created (priced)" 201
 

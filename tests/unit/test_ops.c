@@ -420,6 +420,56 @@ static void test_answers(void)
 				OP_HTTP) == 2);
 }
 
+/* The seed-compatible rows are their operations': the same core request
+ * and fingerprint (a key used on both routes is a replay), the camelCase
+ * shape only on the three that answer in it. */
+static void test_compat(void)
+{
+	static const enum op_id pairs[][2] = {
+		{ OP_COMPAT_BOOK, OP_BOOK },
+		{ OP_COMPAT_CANCEL, OP_CANCEL },
+		{ OP_COMPAT_EVENTS, OP_EVENT_LIST },
+		{ OP_COMPAT_STRIPE, OP_STRIPE_WEBHOOK },
+	};
+	struct auth_principal who = { .role = AUTH_CUSTOMER };
+	struct op_in in;
+
+	for (unsigned i = 0; i < 4; i++) {
+		const struct op_def *c = ops_get(pairs[i][0]);
+		const struct op_def *b = ops_get(pairs[i][1]);
+		CHECK(ops_base(c) == b && ops_base(b) == b);
+		CHECK(c->core == b->core && c->idem == b->idem);
+		CHECK(c->bin == MP_OP_NONE && c->path != NULL);
+		CHECK(ops_compat(c) == (pairs[i][0] != OP_COMPAT_STRIPE));
+		CHECK(!ops_compat(b));
+	}
+	memset(&in, 0, sizeof(in));
+	strcpy(who.customer_id, "cus_a");
+	strcpy(in.customer_id, "cus_a");
+	in.event_id = 7;
+	in.u.payment = CORE_PAY_NONE;
+	CHECK(ops_fingerprint(ops_get(OP_COMPAT_BOOK), &in, &who) ==
+	      ops_fingerprint(ops_get(OP_BOOK), &in, &who));
+	{
+		struct core_req a, b;
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		ops_request(ops_get(OP_COMPAT_BOOK), &in, &who, &a);
+		ops_request(ops_get(OP_BOOK), &in, &who, &b);
+		CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+		CHECK(a.u.book.payment == CORE_PAY_AUTO); /* a customer's */
+	}
+	memset(&in, 0, sizeof(in));
+	in.booking_id = 7u << 24 | 1;
+	CHECK(ops_fingerprint(ops_get(OP_COMPAT_CANCEL), &in, &who) ==
+	      ops_fingerprint(ops_get(OP_CANCEL), &in, &who));
+	in.booking_id++;
+	CHECK(ops_fingerprint(ops_get(OP_COMPAT_CANCEL), &in, &who) !=
+	      ops_fingerprint(ops_get(OP_CANCEL),
+			      &(struct op_in){ .booking_id = 7u << 24 | 1 },
+			      &who));
+}
+
 int main(void)
 {
 	/* this file is <repo>/tests/unit/test_ops.c */
@@ -438,6 +488,7 @@ int main(void)
 	test_openapi();
 	test_protocol();
 	test_answers();
+	test_compat();
 	printf("ops: %u checks (%u failed)\n", check_count, check_fail_count);
 	return check_fail_count ? 1 : 0;
 }
