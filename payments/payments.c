@@ -473,10 +473,16 @@ static int request_start(struct payments *p, struct job *j)
 			 "Idempotency-Key: %.100s-pi-%" PRIu64, p->log_id,
 			 j->booking_id);
 	} else {
+		/* the intent's id as a form value (a webhook's: escaped) */
+		char *pi = curl_easy_escape(NULL, j->intent_id, 0);
+
+		if (!pi)
+			return -ENOMEM;
 		snprintf(q->body, sizeof(q->body),
 			 "payment_intent=%s&metadata%%5Bbooking_id%%5D=%" PRIu64
 			 "&metadata%%5Breason%%5D=%s",
-			 j->intent_id, j->booking_id, reason_name(j->reason));
+			 pi, j->booking_id, reason_name(j->reason));
+		curl_free(pi);
 		snprintf(url, sizeof(url), "%s/v1/refunds", p->api_base);
 		snprintf(key, sizeof(key),
 			 "Idempotency-Key: %.100s-re-%" PRIu64 "-%s", p->log_id,
