@@ -50,7 +50,7 @@ mode = {"fail": None, "fail_count": None, "delay_ms": 0}
 requests_seen = []
 intents = {}   # id -> intent
 refunds = {}   # id -> refund
-by_key = {}    # (key) -> {"params": ..., "status": s, "body": b} or "busy"
+by_key = {}    # key -> {"params", "path", "status", "body", "pending"}
 
 
 def rand(n=24):
@@ -202,10 +202,8 @@ class Handler(BaseHTTPRequestHandler):
             delay = mode.get("delay_ms") or 0
         if delay:
             time.sleep(delay / 1000.0)
-        with lock:
-            if key and by_key.get(key) == "busy":
-                del by_key[key]
-            elif key and isinstance(by_key.get(key), dict) and \
+        with lock:  # answered: a retry with its key now replays it
+            if key and isinstance(by_key.get(key), dict) and \
                     by_key[key].get("pending"):
                 by_key[key]["pending"] = False
         try:
@@ -243,8 +241,7 @@ class Handler(BaseHTTPRequestHandler):
                 return s, b, False
             if key:
                 first = by_key.get(key)
-                if first == "busy" or (isinstance(first, dict) and
-                                       first.get("pending")):
+                if isinstance(first, dict) and first.get("pending"):
                     s, b = error(409, "idempotency_error",
                                  "There is currently another in-progress "
                                  "request using this Stripe-Idempotency-Key"

@@ -289,6 +289,8 @@ if [ -n "$url" ]; then
     "not_pending evt_late_6,refunded $re6" 150
 fi
 check "bookd stops cleanly" stop_status
+check "no ThreadSanitizer report in bookd's output" \
+  test "$(grep -c 'WARNING: ThreadSanitizer' "$tmp/bookd.log")" = 0
 check "no secret (sk_..., client_secret) in bookd's output" \
   test "$(grep -c "sk_test_bookd\|_secret_" "$tmp/bookd.log")" = 0
 
