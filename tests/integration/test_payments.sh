@@ -14,10 +14,10 @@
 #             payments rows keep Stripe's ids (evt_..., re_...)
 #   recover   the stand-in fails twice (500) then works: one intent, three
 #             calls with the same Idempotency-Key
-#   give up   it fails for good (BOOKD_PAYMENTS_MAX_ATTEMPTS=3): the hold is
-#             released (payment_failed), the alert raised in
-#             /v1/admin/status and /metrics, and cleared by the next call
-#             that works
+#   give up   it fails for good (BOOKD_PAYMENTS_MAX_ATTEMPTS=3 from the
+#             start): the hold is released (payment_failed), the alert
+#             raised in /v1/admin/status and /metrics, and cleared by the
+#             next call that works
 #   kill -9   a slow stand-in, bookd killed while the intent's call waits,
 #             started again: still exactly one intent
 #   late      (holds of 1.5 s, BOOKD_TEST_HOLD_MS) a payment that succeeds
@@ -136,7 +136,8 @@ wait_sql() { # query expected tenths
 
 start_stub
 [ -n "$stub_pid" ] && [ -s "$tmp/stub.port" ] || { echo "stub did not start"; cat "$tmp/stub.log"; exit 1; }
-start_bookd
+# 3 calls at most: "recover" needs them all, "give up" runs out of them
+start_bookd BOOKD_PAYMENTS_MAX_ATTEMPTS=3
 
 # a studio with a priced class every day, from three days on (beyond the
 # 12 h cancellation cut-off)
@@ -224,11 +225,6 @@ EOF
 
 # ---- give up: failing for good releases the hold; the alert ----
 stub_mode '{"fail": 500, "fail_count": null}'
-start_bookd_failing() {
-  stop_pid
-  start_bookd BOOKD_PAYMENTS_MAX_ATTEMPTS=3
-}
-start_bookd_failing
 b3=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"dee"}' | jq -r .booking.id)
 check "after 3 failed calls the hold is released (payment_failed)" wait_status "$b3" payment_failed 100
 check "three calls were made for it, all with its key" \
