@@ -733,6 +733,8 @@ static int apply_edit(core_state *st, const struct core_rec *r)
 	e->price_cents = x->u.edit.price_cents;
 	memcpy(e->currency, x->u.edit.currency, sizeof(e->currency));
 	state__title_set(st, e, x->u.edit.title);
+	if (x->u.edit.changed & CORE_EDIT_DETACHED)
+		e->flags |= EVENT_DETACHED; /* stays so */
 	e->status = CORE_EVENT_SCHEDULED;
 	e->version++;
 	return 0;

@@ -62,8 +62,15 @@ void catalog_free(struct catalog *cat)
 {
 	if (!cat)
 		return;
-	for (uint32_t i = 0; i < cat->series_count; i++)
+	for (uint32_t i = 0; i < cat->series_count; i++) {
+		struct cat_title *t = cat->series[i].retitled;
 		tz_free(cat->series[i].zone);
+		while (t) {
+			struct cat_title *older = t->older;
+			free(t);
+			t = older;
+		}
+	}
 	free(cat->orgs);
 	free(cat->org_settings);
 	free(cat->locations);
@@ -225,9 +232,17 @@ void core__event_title(const struct catalog *cat, struct core_event_view *v)
 {
 	const struct cat_series *s = catalog_series(cat, v->series_id);
 
+	const struct cat_title *t;
+	const char *title;
+
 	v->title[0] = '\0';
-	if (s)
-		memcpy(v->title, s->spec.title, sizeof(v->title));
+	if (!s)
+		return;
+	title = s->spec.title;
+	for (t = __atomic_load_n(&s->retitled, __ATOMIC_ACQUIRE);
+	     t && v->id < t->first_event_id; t = t->older)
+		title = t->title; /* made before that edit */
+	memcpy(v->title, title, sizeof(v->title));
 }
 
 /* The characters of a customer id: A-Za-z0-9._:@- (one look-up each: every
@@ -798,6 +813,33 @@ int catalog_apply(struct catalog *cat, const struct core_rec *r)
 		count_publish(&cat->series_count, cat->series_count + 1);
 		return 0;
 	}
+	case CORE_REC_SERIES_EDIT: {
+		/* the spec as it is now; what places and dates it in time
+		 * stays (series_edit.c decides only such edits). Shards read
+		 * the title: applied while they are parked, or replayed. */
+		struct cat_series *s =
+			(struct cat_series *)catalog_series(cat,
+							    r->u.series.id);
+		const struct core_series_spec *n = &r->u.series.spec;
+		if (!s || n->org_id != s->spec.org_id ||
+		    n->location_id != s->spec.location_id ||
+		    n->instructor_id != s->spec.instructor_id ||
+		    strcmp(n->timezone, s->spec.timezone) != 0 ||
+		    (s->retitled &&
+		     r->u.series.first_event_id < s->retitled->first_event_id))
+			return -EINVAL;
+		if (strcmp(n->title, s->spec.title) != 0) {
+			struct cat_title *t = calloc(1, sizeof(*t));
+			if (!t)
+				return -ENOMEM;
+			t->first_event_id = r->u.series.first_event_id;
+			memcpy(t->title, s->spec.title, sizeof(t->title));
+			t->older = s->retitled;
+			__atomic_store_n(&s->retitled, t, __ATOMIC_RELEASE);
+		}
+		s->spec = *n;
+		return 0;
+	}
 	case CORE_REC_SERIES_GENERATED: {
 		struct cat_series *s = (struct cat_series *)
 			catalog_series(cat, r->u.generated.series_id);
@@ -830,6 +872,20 @@ static void dump_named(const struct cat_named *arr, uint32_t n, uint8_t type,
 	}
 }
 
+/* The SERIES_EDIT records that give t's series its titles, oldest first:
+ * at t->first_event_id the title became `newer` (r: the series' SERIES
+ * record, reused). */
+static void dump_retitles(const struct cat_title *t, const char *newer,
+			  struct core_rec *r, rec_sink fn, void *ctx)
+{
+	if (t->older)
+		dump_retitles(t->older, t->title, r, fn, ctx);
+	r->type = CORE_REC_SERIES_EDIT;
+	r->u.series.first_event_id = t->first_event_id;
+	memcpy(r->u.series.spec.title, newer, sizeof(r->u.series.spec.title));
+	fn(ctx, r);
+}
+
 void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 {
 	struct core_rec r;
@@ -860,11 +916,22 @@ void catalog_dump(const struct catalog *cat, rec_sink fn, void *ctx)
 		fn(ctx, &r);
 	}
 	for (uint32_t i = 0; i < cat->series_count; i++) {
+		const struct cat_title *t = cat->series[i].retitled;
+
+		/* its first title, then each later one as a SERIES_EDIT */
 		memset(&r, 0, sizeof(r));
 		r.type = CORE_REC_SERIES;
 		r.u.series.id = i + 1;
 		r.u.series.spec = cat->series[i].spec;
+		while (t && t->older)
+			t = t->older;
+		if (t)
+			memcpy(r.u.series.spec.title, t->title,
+			       sizeof(r.u.series.spec.title));
 		fn(ctx, &r);
+		if (cat->series[i].retitled)
+			dump_retitles(cat->series[i].retitled,
+				      cat->series[i].spec.title, &r, fn, ctx);
 		if (cat->series[i].generated_through.year) {
 			memset(&r, 0, sizeof(r));
 			r.type = CORE_REC_SERIES_GENERATED;

@@ -22,8 +22,18 @@ struct cat_named {
 	char name[CORE_NAME_SIZE_MAX];
 	char timezone[CORE_TZ_SIZE_MAX];
 };
+/* A title a series had before an edit changed it: the events before
+ * first_event_id keep it (docs/core.md "Series edits"). */
+struct cat_title {
+	uint64_t first_event_id;
+	char title[CORE_NAME_SIZE_MAX];
+	struct cat_title *older;
+};
 struct cat_series {
 	struct core_series_spec spec;
+	/* titles before edits, newest first (published with release
+	 * stores; changed only while the shards are parked, or in replay) */
+	struct cat_title *retitled;
 	struct core_date generated_through; /* year 0: nothing yet */
 	struct tz *zone;
 };

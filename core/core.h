@@ -188,6 +188,9 @@ enum core_op {
 	 * a shard's thread: lookup.c): one object, or a list by id */
 	CORE_OP_CATALOG_GET,
 	CORE_OP_CATALOG_LIST,
+	/* catalogue: a series changed from a date on, or ended; its events
+	 * regenerated (series_edit.c, docs/core.md "Series edits") */
+	CORE_OP_SERIES_PATCH,
 	CORE_OP_COUNT
 };
 
@@ -332,6 +335,19 @@ struct core_req {
 			uint8_t settings_set;
 		} cat;
 		struct core_series_spec *series; /* SERIES_CREATE: caller-owned */
+		/* SERIES_PATCH: what changes (< 0, 0, "" or year 0:
+		 * unchanged), from a local date on (year 0: today in the
+		 * series' zone); last_date alone ends the series. */
+		struct {
+			uint64_t series_id;
+			char title[CORE_NAME_SIZE_MAX];
+			int64_t capacity, waitlist_capacity, price_cents;
+			int32_t start_minute;
+			uint32_t duration_min;
+			uint8_t weekday_mask;
+			char currency[4];
+			struct core_date last_date, from;
+		} spatch;
 		struct {
 			struct core_date until; /* year 0: horizon from config */
 			uint64_t series_id;	/* 0: every series */
@@ -384,6 +400,7 @@ struct core_event_view {
 	uint32_t price_cents;
 	char currency[4];
 	uint8_t status;	  /* enum core_event_status */
+	bool detached;	  /* kept off its series' pattern by a series edit */
 	uint64_t version; /* changes whenever the view changes: ETags */
 };
 
@@ -406,6 +423,12 @@ struct core_resp {
 		struct core_event_view event; /* EVENT_GET, EVENT_PATCH */
 		/* ORG_CREATE, ORG_PATCH: the org's settings as they are now */
 		struct core_org_settings org;
+		/* SERIES_PATCH: its future events made anew or changed to the
+		 * new pattern, kept as they were (active bookings: flagged
+		 * detached), cancelled (no longer in it) */
+		struct {
+			uint32_t regenerated, kept, cancelled;
+		} series;
 	};
 };
 

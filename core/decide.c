@@ -567,7 +567,8 @@ static enum core_code decide_edit(core_state *st, const struct event *e,
 	if (cancelled)
 		x.u.edit.changed |= CORE_EDIT_RESTORED;
 	if (title_n) {
-		struct core_event_view v = { .series_id = e->series_id };
+		struct core_event_view v = { .id = e->id,
+					     .series_id = e->series_id };
 		const char *was = own;
 		if (!was) {
 			core__event_title(st->cat, &v);

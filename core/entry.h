@@ -31,6 +31,11 @@
  *                     its bookings stay cancelled); `changed` says what
  *                     moved. NOTIFY EVENT_CHANGED / INSTRUCTOR_SUBSTITUTED
  *                     per active booking follow it.
+ *   SERIES_EDIT       a series' spec as it is now (org, zone, location,
+ *                     instructor, first date and skips unchanged); a new
+ *                     title is its events' from first_event_id on (older
+ *                     ones keep the title they had); its events' changes
+ *                     are their own records
  *   BOOKING_NEW       a booking created: confirmed, pending_payment (a hold
  *                     until hold_expires_at) or waitlisted (joins the end of
  *                     the event's FIFO waitlist)
@@ -126,6 +131,7 @@ enum core_rec_type {
 	CORE_REC_PAY_INTENT = 17,
 	CORE_REC_REFUND = 18,
 	CORE_REC_EVENT_EDIT = 19,
+	CORE_REC_SERIES_EDIT = 20,
 	CORE_REC_ORG_SETTINGS = 21,
 	CORE_REC_BOOKING_IMPORT = 23,
 	CORE_REC_LEGACY = 24,
@@ -154,9 +160,10 @@ enum core_edit_changed {
 	CORE_EDIT_LOCATION = 4,
 	CORE_EDIT_TITLE = 8,
 	CORE_EDIT_INSTRUCTOR = 16,
-	CORE_EDIT_CAPACITY = 32,
+	CORE_EDIT_CAPACITY = 32, /* or waitlist capacity, price (a series') */
 	CORE_EDIT_RESTORED = 64, /* was cancelled, scheduled again */
-	CORE_EDIT_TERMS = 128,	 /* waitlist capacity, price (a series') */
+	CORE_EDIT_DETACHED =
+		128, /* kept off its series' new pattern (booked) */
 };
 
 /* IDEM: a keyed decision's first answer, replayed to a retry. */
@@ -172,6 +179,9 @@ struct core_idem_result {
 			struct core_booking_view booking, promoted;
 		};
 		struct core_event_view event; /* op EVENT_PATCH */
+		struct {		      /* op SERIES_PATCH */
+			uint32_t regenerated, kept, cancelled;
+		} series;
 	};
 };
 
@@ -191,9 +201,12 @@ struct core_rec {
 			char email[CORE_NAME_SIZE_MAX],
 				name[CORE_NAME_SIZE_MAX];
 		} customer;
-		struct {
+		struct { /* SERIES, SERIES_EDIT */
 			uint64_t id;
 			struct core_series_spec spec;
+			/* SERIES_EDIT: the first event id of a new title (the
+			 * events before it keep theirs) */
+			uint64_t first_event_id;
 		} series;
 		struct {
 			uint64_t series_id;

@@ -74,6 +74,10 @@ enum core_code core__idem_lookup(core_state *st, const struct core_idem *k,
 	resp->has_promoted = e->result.has_promoted;
 	if (e->result.op == CORE_OP_EVENT_PATCH) {
 		resp->event = e->result.event;
+	} else if (e->result.op == CORE_OP_SERIES_PATCH) {
+		resp->series.regenerated = e->result.series.regenerated;
+		resp->series.kept = e->result.series.kept;
+		resp->series.cancelled = e->result.series.cancelled;
 	} else {
 		resp->booking = e->result.booking;
 		resp->promoted = e->result.promoted;
@@ -93,6 +97,10 @@ void core__idem_result(const struct core_resp *resp,
 	out->has_promoted = resp->has_promoted;
 	if (resp->op == CORE_OP_EVENT_PATCH) {
 		out->event = resp->event;
+	} else if (resp->op == CORE_OP_SERIES_PATCH) {
+		out->series.regenerated = resp->series.regenerated;
+		out->series.kept = resp->series.kept;
+		out->series.cancelled = resp->series.cancelled;
 	} else {
 		out->booking = resp->booking;
 		if (resp->has_promoted)

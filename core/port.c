@@ -24,7 +24,7 @@ unsigned core_shard_of_event(const core *c, uint64_t event_id)
 static bool op_catalogue(enum core_op op)
 {
 	return (op >= CORE_OP_ORG_CREATE && op <= CORE_OP_ARCHIVE) ||
-	       op == CORE_OP_ORG_PATCH;
+	       op == CORE_OP_ORG_PATCH || op == CORE_OP_SERIES_PATCH;
 }
 
 static void to_shard(core *c, struct slot *s, unsigned shard)
@@ -563,6 +563,10 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 		}
 	}
 
+	if (req->op == CORE_OP_SERIES_PATCH) { /* parks the core itself */
+		rc = core__series_patch(p, req, resp);
+		goto complete;
+	}
 	pthread_mutex_lock(&c->cat_lock);
 	memset(resp, 0, sizeof(*resp));
 	resp->op = req->op;
@@ -606,6 +610,7 @@ static int call_catalogue(core_port *p, const struct core_req *req,
 	}
 	pthread_mutex_unlock(&c->cat_lock);
 
+complete:
 	if (keyed) {
 		key_slot->kind = SLOT_COMPLETE;
 		key_slot->resp = *resp;

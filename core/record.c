@@ -35,6 +35,7 @@ _Static_assert(CORE_REC_REMIND == 16, "rec type");
 _Static_assert(CORE_REC_PAY_INTENT == 17, "rec type");
 _Static_assert(CORE_REC_REFUND == 18, "rec type");
 _Static_assert(CORE_REC_EVENT_EDIT == 19, "rec type");
+_Static_assert(CORE_REC_SERIES_EDIT == 20, "rec type");
 _Static_assert(CORE_REC_ORG_SETTINGS == 21, "rec type");
 _Static_assert(CORE_REC_BOOKING_IMPORT == 23, "rec type");
 _Static_assert(CORE_REC_LEGACY == 24, "rec type");
@@ -90,6 +91,18 @@ static const struct field series_fields[] = {
 	SPEC(F_INT, start_minute), SPEC(F_INT, duration_min),
 	SPEC(F_DATE, first_date), SPEC(F_DATE, last_date),
 	FIELD(F_SKIPS, struct core_rec, u.series.spec),
+};
+static const struct field series_edit_fields[] = {
+	R_INT(series.id),
+	SPEC(F_INT, org_id), SPEC(F_INT, location_id),
+	SPEC(F_INT, instructor_id), SPEC(F_STR, title),
+	SPEC(F_INT, capacity), SPEC(F_INT, waitlist_capacity),
+	SPEC(F_INT, price_cents), SPEC(F_STR, currency),
+	SPEC(F_STR, timezone), SPEC(F_INT, weekday_mask),
+	SPEC(F_INT, start_minute), SPEC(F_INT, duration_min),
+	SPEC(F_DATE, first_date), SPEC(F_DATE, last_date),
+	FIELD(F_SKIPS, struct core_rec, u.series.spec),
+	R_INT(series.first_event_id),
 };
 #undef SPEC
 static const struct field generated_fields[] = {
@@ -175,6 +188,11 @@ static const struct field booking_view_fields[] = {
 	BV(F_INT, created_at),
 };
 #undef BV
+#define SR(m) FIELD(F_INT, struct core_idem_result, series.m)
+static const struct field series_result_fields[] = {
+	SR(regenerated), SR(kept), SR(cancelled),
+};
+#undef SR
 #define EV(kind, m) FIELD(kind, struct core_event_view, m)
 static const struct field event_view_fields[] = {
 	EV(F_INT, id), EV(F_INT, series_id), EV(F_INT, org_id),
@@ -213,6 +231,7 @@ static const struct layout layouts[CORE_REC_TYPE_COUNT] = {
 	[CORE_REC_PAY_INTENT] = LAYOUT(intent_fields),
 	[CORE_REC_REFUND] = LAYOUT(refund_fields),
 	[CORE_REC_EVENT_EDIT] = LAYOUT(edit_fields),
+	[CORE_REC_SERIES_EDIT] = LAYOUT(series_edit_fields),
 	[CORE_REC_ORG_SETTINGS] = LAYOUT(org_settings_fields),
 	[CORE_REC_BOOKING_IMPORT] = LAYOUT(import_fields),
 	[CORE_REC_LEGACY] = LAYOUT(legacy_fields),
@@ -231,6 +250,7 @@ static uint8_t rec_version(uint8_t type)
 
 static const struct layout booking_view = LAYOUT(booking_view_fields);
 static const struct layout event_view = LAYOUT(event_view_fields);
+static const struct layout series_result = LAYOUT(series_result_fields);
 #undef LAYOUT
 
 /* The views that end an IDEM record's body (its answer): an event view for
@@ -242,6 +262,11 @@ static unsigned idem_views(const struct core_idem_result *res,
 	if (res->op == CORE_OP_EVENT_PATCH) {
 		*layout = &event_view;
 		offsets[0] = offsetof(struct core_idem_result, event);
+		return 1;
+	}
+	if (res->op == CORE_OP_SERIES_PATCH) { /* its counts, from the base */
+		*layout = &series_result;
+		offsets[0] = 0;
 		return 1;
 	}
 	*layout = &booking_view;

@@ -110,6 +110,11 @@ static inline int log_entry(core *c, unsigned lane, const void *entry,
  * (port.c). 0 and *lsn, or -errno with nothing logged. */
 int core__cat_write(core_port *p, const uint8_t *entry, size_t size,
 		    uint64_t *lsn);
+/* CORE_OP_SERIES_PATCH (series_edit.c): parks the core, decides on every
+ * shard's events of the series, logs and applies, unparks. 0, or -errno
+ * (resp.code CORE_FULL) when the log failed. */
+int core__series_patch(core_port *p, const struct core_req *req,
+		       struct core_resp *resp);
 /* A shard worker's thread (worker.c); arg is its struct shard. */
 void *core__shard_main(void *arg);
 /* Hosted shards (worker.c). Runs a pass over the shards h hosts if its

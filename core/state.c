@@ -286,6 +286,7 @@ void state__event_view(const core_state *st, const struct event *e,
 	out->price_cents = e->price_cents;
 	memcpy(out->currency, e->currency, sizeof(out->currency));
 	out->status = e->status;
+	out->detached = (e->flags & EVENT_DETACHED) != 0;
 	out->version = e->version;
 }
 
@@ -552,7 +553,8 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		memcpy(r.u.event.currency, e->currency,
 		       sizeof(r.u.event.currency));
 		fn(ctx, &r);
-		if (e->flags & EVENT_TITLED) { /* its own title */
+		if (e->flags & (EVENT_TITLED | EVENT_DETACHED)) {
+			/* its own title, its being detached */
 			memset(&r.u, 0, sizeof(r.u));
 			r.type = CORE_REC_EVENT_EDIT;
 			r.u.edit.event_id = e->id;
@@ -565,8 +567,11 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 			r.u.edit.price_cents = e->price_cents;
 			memcpy(r.u.edit.currency, e->currency,
 			       sizeof(r.u.edit.currency));
-			memcpy(r.u.edit.title, state__title(st, e),
-			       sizeof(r.u.edit.title));
+			if (e->flags & EVENT_TITLED)
+				memcpy(r.u.edit.title, state__title(st, e),
+				       sizeof(r.u.edit.title));
+			if (e->flags & EVENT_DETACHED)
+				r.u.edit.changed = CORE_EDIT_DETACHED;
 			fn(ctx, &r);
 		}
 		if (e->status != CORE_EVENT_SCHEDULED) {

@@ -37,6 +37,9 @@ _Static_assert(sizeof(struct event) == 104, "event footprint");
 /* event.flags: the event has a title of its own (edit.c keeps it aside,
  * so the hot struct stays small) */
 #define EVENT_TITLED 1
+/* event.flags: kept off its series' new pattern (an EVENT_EDIT with
+ * CORE_EDIT_DETACHED: a series edit found it booked) */
+#define EVENT_DETACHED 2
 
 struct booking {
 	uint64_t id;

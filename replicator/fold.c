@@ -123,7 +123,8 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 
 	ASSERT((c->type >= CORE_REC_ORG &&
 		c->type <= CORE_REC_SERIES_GENERATED) ||
-	       c->type == CORE_REC_ORG_SETTINGS);
+	       c->type == CORE_REC_ORG_SETTINGS ||
+	       c->type == CORE_REC_SERIES_EDIT);
 	switch (c->type) {
 	case CORE_REC_ORG_SETTINGS: {
 		const struct core_org_settings *s = &c->u.org_settings.s;
@@ -153,7 +154,8 @@ static int fold_catalogue(struct batch *b, const struct core_rec *c, int64_t at)
 		    COL_STR(c->u.customer.email), COL_STR(c->u.customer.name),
 		    COL_I64(at));
 		return 0;
-	case CORE_REC_SERIES: {
+	case CORE_REC_SERIES:
+	case CORE_REC_SERIES_EDIT: { /* an edit: the row upserted as it is */
 		const struct core_series_spec *s = &c->u.series.spec;
 		char t[8];
 
@@ -350,8 +352,9 @@ bool repl__batch_cut(struct batch *b, const void *payload, size_t size)
 	if (!b->entries || b->snapshot)
 		return false;
 	while (core_entry_next(payload, size, &pos, &c) > 0)
-		if (c.type == CORE_REC_EVENT_EDIT &&
-		    repl__ev_has(b, c.u.edit.event_id))
+		if ((c.type == CORE_REC_EVENT_EDIT &&
+		     repl__ev_has(b, c.u.edit.event_id)) ||
+		    c.type == CORE_REC_SERIES_EDIT)
 			return true;
 	return false;
 }
@@ -538,6 +541,7 @@ int repl__batch_add(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	case CORE_REC_INSTRUCTOR:
 	case CORE_REC_CUSTOMER:
 	case CORE_REC_SERIES:
+	case CORE_REC_SERIES_EDIT:
 	case CORE_REC_SERIES_GENERATED:
 	case CORE_REC_ORG_SETTINGS:
 		/* the catalogue: stream 0, unless it has it */

@@ -202,7 +202,9 @@ struct ev *repl__ev_get(struct batch *b, uint64_t id);
 bool repl__ev_has(struct batch *b, uint64_t id);
 /* Must the batch end before this entry? Yes when it edits an event the
  * batch has already (an edit starts from the row PostgreSQL has: a
- * restore after a cancel, two moves, stay apart). */
+ * restore after a cancel, two moves, stay apart), and before a series
+ * edit (the events made before it were inserted with the title they had;
+ * new ones take the series' title as it is then). */
 bool repl__batch_cut(struct batch *b, const void *payload, size_t size);
 /* Months since 1970-01 (UTC) of a time in ms; whether the bitmap has it. */
 int64_t repl__month_of(int64_t ms);

@@ -194,6 +194,10 @@ static inline node *open_node(uint64_t segment_size, uint64_t snapshot_every)
 }
 
 static int64_t now_ms = NOW0;
+/* random_op also edits series (test_repl_basic): the others archive and
+ * detach months the fake clock is still in, where a series edit's new
+ * events would have no partition. */
+static bool series_edits;
 
 static inline struct core_resp call(node *n, struct core_req req)
 {
@@ -316,6 +320,18 @@ static inline uint64_t random_op(node *n, uint32_t events)
 			req.u.patch.restore = rnd() % 2 == 0;
 			req.u.patch.location_id = rnd() % 4 == 0;
 		}
+	} else if (series_edits &&
+		   rnd() % 6 == 0) { /* a series changed from a date on */
+		req.op = CORE_OP_SERIES_PATCH;
+		req.u.spatch.series_id = 1 + rnd() % 2;
+		req.u.spatch.capacity = 2 + (int64_t)(rnd() % 4);
+		req.u.spatch.waitlist_capacity = -1;
+		req.u.spatch.price_cents = -1;
+		req.u.spatch.start_minute = (int32_t)(17 * 60 + rnd() % 180);
+		if (rnd() % 2)
+			snprintf(req.u.spatch.title, sizeof(req.u.spatch.title),
+				 "Series %u", (unsigned)(rnd() % 5));
+		req.u.spatch.weekday_mask = (uint8_t)(1 + rnd() % 127);
 	} else {
 		req.op = CORE_OP_EVENT_PATCH;
 		req.event_id = 1 + rnd() % events;
@@ -378,7 +394,8 @@ static inline int count_rec(void *ctx, uint64_t lsn, const void *p, size_t size)
 		c->bookings += r.type == CORE_REC_BOOKING_NEW;
 		c->payments += r.type == CORE_REC_PAYMENT;
 		c->notifications += r.type == CORE_REC_NOTIFY;
-		c->edits += r.type == CORE_REC_EVENT_EDIT;
+		c->edits += r.type == CORE_REC_EVENT_EDIT ||
+			    r.type == CORE_REC_SERIES_EDIT;
 	}
 	return 0;
 }
@@ -430,9 +447,10 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 		if (check_fail_count != bad) {
 			fprintf(stderr,
 				"event %u: core cap %u booked %u held %u wl %u "
-				"status %u\n",
+				"status %u title '%s' (pg '%s')\n",
 				id, v.capacity, v.booked, v.held,
-				v.waitlist_length, v.status);
+				v.waitlist_length, v.status, v.title,
+				PQgetvalue(er, row, 8));
 			bad = check_fail_count;
 		}
 		for (uint32_t seq = 1;; seq++) {

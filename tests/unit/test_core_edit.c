@@ -458,6 +458,158 @@ CHECK_TEST_FN(test_edit_replay_snapshot_archive)
 	elog_reset();
 }
 
+/* ==== series edits ====================================================== */
+
+/* The events of series 1 in [from, to), by start, into out (at most 64). */
+static uint32_t series_events(core_port *p, core_time from, core_time to,
+			      struct core_event_view *out)
+{
+	struct core_req q = q_new(CORE_OP_EVENT_LIST, T0);
+	struct core_resp r;
+
+	q.u.list.from = from;
+	q.u.list.to = to;
+	q.u.list.limit = 64;
+	q.u.list.out = out;
+	r = rcall(p, &q);
+	CHECK(r.code == CORE_OK && !r.more);
+	return r.count;
+}
+
+static uint32_t log_notifies(uint8_t kind)
+{
+	uint32_t n = 0;
+
+	for (size_t at = 0; at < g_log.size;) {
+		uint32_t size;
+		size_t pos = 0;
+		struct core_rec rec;
+		memcpy(&size, g_log.buf + at, 4);
+		while (core_entry_next(g_log.buf + at + 4, size, &pos, &rec) >
+		       0)
+			n += rec.type == CORE_REC_NOTIFY &&
+			     rec.u.notify.kind == kind;
+		at += 4 + size;
+	}
+	return n;
+}
+
+CHECK_TEST_FN(test_series_patch_and_end)
+{
+	static struct core_event_view ev[64];
+	struct core_series_spec spec;
+	struct core_config cfg;
+	struct core_resp r;
+	struct core_req q;
+	struct rt rt;
+	uint64_t booked, late;
+	uint32_t n, kept = 0, moved = 0;
+	core_time day0 = utc_ms(2026, 3, 2, 0, 0); /* Monday */
+
+	cfg_small(&cfg, 3);
+	rt_open_logged(&rt, &cfg);
+	/* every day 18:00 Berlin, 2 weeks: 14 events */
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", EVERY_DAY, 18 * 60,
+		  D(2026, 3, 2), D(2026, 3, 15));
+	q = q_new(CORE_OP_SERIES_CREATE, T0);
+	q.u.series = &spec;
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK);
+	n = series_events(rt.p, day0, day0 + 14 * DAY_MS, ev);
+	CHECK(n == 14);
+	booked = ev[1].id; /* Tuesday 3rd */
+	late = ev[12].id;  /* Saturday 14th */
+	q = q_book(T0, booked, "ann", CORE_PAY_AUTO);
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+	q = q_book(T0, late, "bob", CORE_PAY_AUTO);
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+
+	/* from Tuesday 3rd: Mondays, Wednesdays, Fridays at 19:00, for 7 */
+	q = q_new(CORE_OP_SERIES_PATCH, T0);
+	q.u.spatch.series_id = 1;
+	q.u.spatch.capacity = 7;
+	q.u.spatch.waitlist_capacity = -1;
+	q.u.spatch.price_cents = -1;
+	q.u.spatch.start_minute = 19 * 60;
+	q.u.spatch.weekday_mask = MON | WED | FRI;
+	q.u.spatch.from = D(2026, 3, 3);
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK);
+	/* 13 from the 3rd: the 5 unbooked on M/W/F moved (4th, 6th, 9th,
+	 * 11th, 13th), the 2 booked kept, the other 6 cancelled */
+	CHECK(r.series.regenerated == 5 && r.series.kept == 2 &&
+	      r.series.cancelled == 6);
+	n = series_events(rt.p, day0, day0 + 15 * DAY_MS, ev);
+	CHECK(n == 14);
+	for (uint32_t i = 0; i < n; i++) {
+		if (ev[i].id == booked || ev[i].id == late) {
+			CHECK(ev[i].detached && ev[i].capacity == 10 &&
+			      ev[i].status == CORE_EVENT_SCHEDULED);
+			kept++;
+		} else if (ev[i].status == CORE_EVENT_SCHEDULED &&
+			   ev[i].start_at > day0 + DAY_MS) {
+			CHECK(ev[i].capacity == 7 && !ev[i].detached);
+			CHECK((ev[i].start_at + HOUR_MS) % DAY_MS ==
+			      19 * HOUR_MS); /* 19:00 Berlin (UTC+1) */
+			moved++;
+		}
+	}
+	CHECK(kept == 2 && moved == 5);
+	/* Monday 2nd (before from) untouched */
+	CHECK(ev[0].capacity == 10 && ev[0].start_at == day0 + 17 * HOUR_MS);
+	/* nobody is told of a pattern change; the booked are kept */
+	CHECK(log_notifies(CORE_NOTIFY_EVENT_CHANGED) == 0);
+
+	/* ended on Thursday 12th: later events cancelled, bob's booking too,
+	 * and bob told */
+	q = q_new(CORE_OP_SERIES_PATCH, T0 + 1000);
+	q.u.spatch.series_id = 1;
+	q.u.spatch.capacity = q.u.spatch.waitlist_capacity = -1;
+	q.u.spatch.price_cents = -1;
+	q.u.spatch.start_minute = -1;
+	q.u.spatch.last_date = D(2026, 3, 12);
+	with_key(&q, 7, 8, 9);
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK && r.series.cancelled == 2 &&
+	      r.series.kept == 0);
+	CHECK(log_notifies(CORE_NOTIFY_EVENT_CANCELLED) == 1);
+	q.u.spatch.series_id = 1;
+	r = rcall(rt.p, &q); /* the same key: the first answer */
+	CHECK(r.replayed && r.series.cancelled == 2);
+	{
+		struct core_req g = q_new(CORE_OP_BOOKING_GET, T0);
+		g.booking_id = late << 24 | 1;
+		CHECK(rcall(rt.p, &g).booking.status == CORE_BOOKING_CANCELLED);
+	}
+	/* refusals change nothing */
+	q = q_new(CORE_OP_SERIES_PATCH, T0 + 2000);
+	q.u.spatch.series_id = 9;
+	q.u.spatch.capacity = q.u.spatch.waitlist_capacity = -1;
+	q.u.spatch.price_cents = -1;
+	q.u.spatch.start_minute = -1;
+	CHECK(rcall(rt.p, &q).code == CORE_NO_SERIES);
+	q.u.spatch.series_id = 1;
+	q.u.spatch.last_date = D(2026, 2, 1); /* before its first date */
+	CHECK(rcall(rt.p, &q).code == CORE_INVALID);
+	q.u.spatch.last_date = D(0, 0, 0);
+	q.u.spatch.start_minute = 24 * 60;
+	CHECK(rcall(rt.p, &q).code == CORE_INVALID);
+	core_close(rt.c);
+
+	/* the log replayed into one state: the same events */
+	{
+		core_state *st;
+		cfg.shard_count = 1;
+		cfg.log = NULL;
+		st = core_state_new(&cfg);
+		CHECK(elog_replay(st) == 0);
+		CHECK(st_ev(st, booked).detached);
+		CHECK(st_ev(st, late).status == CORE_EVENT_CANCELLED);
+		core_state_free(st);
+	}
+	elog_reset();
+}
+
 /* ==== the record ========================================================= */
 
 CHECK_TEST_FN(test_edit_record)

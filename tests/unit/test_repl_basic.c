@@ -69,6 +69,7 @@ CHECK_TEST_FN(test_basic)
 	struct repl_case x = { 0 };
 
 	printf("basic\n");
+	series_edits = true;
 	case_db(&x);
 	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	CHECK(wake_fd >= 0);
@@ -177,6 +178,7 @@ CHECK_TEST_FN(test_basic)
 	node_close(x.n);
 	close(wake_fd);
 	wake_fd = -1;
+	series_edits = false;
 	db_drop();
 }
 
