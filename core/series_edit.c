@@ -195,9 +195,9 @@ static void out_cancel(struct out *o, const core_state *st,
 {
 	struct core_rec r = { .type = CORE_REC_EVENT_PATCH, .at = now };
 
-	out_room(o, EVENT_REC_BYTES + (size_t)NOTIFY_REC_BYTES *
-					      (e->confirmed + e->held +
-					       e->waitlist_len));
+	out_room(o, EVENT_REC_BYTES +
+			    (size_t)NOTIFY_REC_BYTES *
+				    (e->confirmed + e->held + e->waitlist_len));
 	r.u.patch.event_id = e->id;
 	r.u.patch.instructor_id = e->instructor_id;
 	r.u.patch.capacity = e->capacity;
@@ -314,7 +314,8 @@ static uint32_t new_dates(core *c, const struct plan *pl, uint64_t series_id,
 
 	for (int64_t day = lo; day <= hi; day++) {
 		core_time start = pattern_start(n, z, day);
-		struct core_rec r = { .type = CORE_REC_EVENT_CREATE, .at = now };
+		struct core_rec r = { .type = CORE_REC_EVENT_CREATE,
+				      .at = now };
 
 		if (start <= now || day_taken(pl, day))
 			continue;
@@ -344,8 +345,7 @@ static bool fits_shards(core *c, uint32_t made)
 	uint64_t add[CORE_SHARD_COUNT_MAX] = { 0 };
 
 	for (uint32_t k = 0; k < made; k++)
-		add[core__shard_of(c->cat->next_event_id + k,
-				   c->shard_count)]++;
+		add[core__shard_of(c->cat->next_event_id + k, c->shard_count)]++;
 	for (unsigned sh = 0; sh < c->shard_count; sh++)
 		if (c->shards[sh].st->event_count + add[sh] >
 		    c->cfg.event_count_max)
@@ -357,7 +357,8 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 				       struct core_resp *resp)
 {
 	core *c = p->c;
-	const struct cat_series *s = catalog_series(c->cat, q->u.spatch.series_id);
+	const struct cat_series *s =
+		catalog_series(c->cat, q->u.spatch.series_id);
 	struct core_series_spec n;
 	struct plan pl = { 0 };
 	struct out o = { .p = p };
@@ -378,8 +379,7 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 		return code;
 	retitled = strcmp(n.title, s->spec.title) != 0;
 	/* an end alone (last_date) leaves the events before it as they are */
-	reshaped = retitled ||
-		   n.capacity != s->spec.capacity ||
+	reshaped = retitled || n.capacity != s->spec.capacity ||
 		   n.waitlist_capacity != s->spec.waitlist_capacity ||
 		   n.price_cents != s->spec.price_cents ||
 		   memcmp(n.currency, s->spec.currency, 4) ||
@@ -416,7 +416,8 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 		return CORE_LIMIT;
 	}
 
-	o.w = (struct wbuf){ .data = p->entry, .capacity = CORE_ENTRY_SIZE_MAX };
+	o.w = (struct wbuf){ .data = p->entry,
+			     .capacity = CORE_ENTRY_SIZE_MAX };
 	{
 		struct core_rec r = { .type = CORE_REC_SERIES_EDIT, .at = now };
 		r.u.series.id = q->u.spatch.series_id;
@@ -440,7 +441,7 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 		}
 		if (!reshaped || (start && fits(e, &n, start) && !retitled))
 			continue; /* as the new pattern has it */
-		if (v->active) { /* kept as it is (its title too), flagged */
+		if (v->active) {  /* kept as it is (its title too), flagged */
 			if (start && fits(e, &n, start))
 				continue;
 			edit_of(&r, st, e, now);
@@ -467,7 +468,8 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 		memset(r.u.edit.title, 0, sizeof(r.u.edit.title));
 		{
 			struct core_event_view d = { .id = e->id,
-						     .series_id = e->series_id };
+						     .series_id =
+							     e->series_id };
 			core__event_title(c->cat, &d);
 			if (retitled || strcmp(d.title, n.title) != 0)
 				memcpy(r.u.edit.title, n.title,
@@ -478,8 +480,9 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 				  (n.duration_min != e->duration_min
 					   ? CORE_EDIT_DURATION
 					   : 0) |
-				  (fits(e, &n, e->start_at) ? 0
-							    : CORE_EDIT_CAPACITY) |
+				  (fits(e, &n, e->start_at)
+					   ? 0
+					   : CORE_EDIT_CAPACITY) |
 				  ((e->flags & EVENT_TITLED) || retitled
 					   ? CORE_EDIT_TITLE
 					   : 0));
@@ -488,9 +491,9 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 		resp->series.regenerated++;
 	}
 	if (!o.rc)
-		resp->series.regenerated += new_dates(
-			c, &pl, q->u.spatch.series_id, &n, s->zone, from,
-			through, now, &o);
+		resp->series.regenerated +=
+			new_dates(c, &pl, q->u.spatch.series_id, &n, s->zone,
+				  from, through, now, &o);
 	free(pl.ev);
 	if (!o.rc && core_idem_present(&q->idem)) {
 		resp->code = CORE_OK;
