@@ -173,6 +173,13 @@ static void pack_value(msgpack_packer *pk, const struct op_ans *a,
 	switch (a->type) {
 	case OP_ANS_ID: msgpack_pack_uint64(pk, resp->id); break;
 	case OP_ANS_COUNT: msgpack_pack_uint64(pk, resp->count); break;
+	case OP_ANS_REGENERATED:
+		msgpack_pack_uint64(pk, resp->series.regenerated);
+		break;
+	case OP_ANS_KEPT: msgpack_pack_uint64(pk, resp->series.kept); break;
+	case OP_ANS_CANCELLED:
+		msgpack_pack_uint64(pk, resp->series.cancelled);
+		break;
 	case OP_ANS_MORE: pack_bool(pk, resp->more); break;
 	case OP_ANS_NULL: msgpack_pack_nil(pk); break;
 	case OP_ANS_EVENT: mp_pack_event(pk, &resp->event); break;

@@ -383,6 +383,10 @@ void jw_event(struct jw *w, const struct core_event_view *e)
 	jw_kv_u64(w, "waitlist_capacity", e->waitlist_capacity);
 	jw_price(w, e->price_cents, e->currency, sizeof(e->currency));
 	jw_kv_cstr(w, "status", fld_event_status_name(e->status));
+	if (e->detached) { /* kept off its series' pattern (series edit) */
+		jw_key(w, "detached");
+		jw_bool(w, true);
+	}
 	jw_obj_end(w);
 	ASSERT(w->overflow || w->depth == depth);
 }

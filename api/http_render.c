@@ -149,6 +149,9 @@ static void write_value(struct jw *w, const struct op_ans *a,
 	switch (a->type) {
 	case OP_ANS_ID: jw_id(w, resp->id); break;
 	case OP_ANS_COUNT: jw_u64(w, resp->count); break;
+	case OP_ANS_REGENERATED: jw_u64(w, resp->series.regenerated); break;
+	case OP_ANS_KEPT: jw_u64(w, resp->series.kept); break;
+	case OP_ANS_CANCELLED: jw_u64(w, resp->series.cancelled); break;
 	case OP_ANS_MORE: jw_bool(w, resp->more); break;
 	case OP_ANS_NULL: jw_null(w); break;
 	case OP_ANS_EVENT: jw_event(w, &resp->event); break;

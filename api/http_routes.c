@@ -214,6 +214,11 @@ static int path_in(struct call *k, struct op_in *in)
 		answer_error(k, 404, "not_found", "no such org");
 		return -ENOENT;
 	}
+	if (k->op->core == CORE_OP_SERIES_PATCH &&
+	    fld_id_parse(k->id_seg, k->id_size, &in->u.spatch.series_id) != 0) {
+		answer_error(k, 404, "not_found", "no such series");
+		return -ENOENT;
+	}
 	if (ops_cat_kind(k->op) && k->op->core == CORE_OP_CATALOG_GET &&
 	    fld_id_parse(k->id_seg, k->id_size, &in->u.read.id) != 0) {
 		answer_error(k, 404, "not_found",
@@ -966,6 +971,144 @@ static int do_series(struct call *k, struct op_in *in)
 	return submit_in(k, in);
 }
 
+/* PATCH /v1/series/{id} (every field optional, at least one) and POST
+ * /v1/series/{id}/end (last_date): docs/core.md "Series edits". */
+static int series_patch_body(struct call *k, struct op_in *in, bool end)
+{
+	static const char *const allowed[] = {
+		"title",	"capacity", "waitlist_capacity",
+		"price_cents",	"currency", "start_time",
+		"duration_min", "weekdays", "last_date",
+		"from",		NULL
+	};
+	static const char *const allowed_end[] = { "last_date", NULL };
+	struct op_spatch_in *x = &in->u.spatch;
+	uint64_t v = 0;
+	bool has = false, any = false;
+	char buf[16];
+	size_t n = 0, title_n = 0;
+	json_t *a;
+	int rc;
+
+	x->capacity = x->waitlist_capacity = x->price_cents = -1;
+	x->start_minute = -1;
+	{
+		struct jr r;
+		rc = body_open(k, &r, end ? allowed_end : allowed);
+		if (!rc && end)
+			rc = jr_date(&r, "last_date", true, &x->last_date,
+				     &any);
+		if (!rc && !end) {
+			if (!rc)
+				rc = jr_str(&r, "title", false, x->title,
+					    sizeof(x->title), &title_n);
+			any |= title_n > 0;
+			if (!rc && json_object_get(r.root, "title") && !title_n)
+				rc = jr_fail(&r, "field 'title' must not be "
+						 "empty");
+			if (!rc &&
+			    !(rc = jr_uint(&r, "capacity", false,
+					   CORE_CAPACITY_MAX, &v, &has)) &&
+			    has)
+				x->capacity = (int64_t)v, any = true;
+			if (!rc &&
+			    !(rc = jr_uint(&r, "waitlist_capacity", false,
+					   CORE_CAPACITY_MAX, &v, &has)) &&
+			    has)
+				x->waitlist_capacity = (int64_t)v, any = true;
+			if (!rc &&
+			    !(rc = jr_uint(&r, "price_cents", false,
+					   CORE_PRICE_CENTS_MAX, &v, &has)) &&
+			    has)
+				x->price_cents = (int64_t)v, any = true;
+			n = 0;
+			if (!rc)
+				rc = jr_str(&r, "currency", false, buf,
+					    sizeof(buf), &n);
+			if (!rc && n && fld_currency_parse(buf, n, x->currency))
+				rc = jr_fail(&r, "field 'currency' must be "
+						 "three letters");
+			any |= n > 0;
+			n = 0;
+			if (!rc)
+				rc = jr_str(&r, "start_time", false, buf,
+					    sizeof(buf), &n);
+			if (!rc && n) {
+				uint16_t m;
+				if (fld_hhmm_parse(buf, n, &m))
+					rc = jr_fail(&r, "field 'start_time' "
+							 "must be HH:MM");
+				x->start_minute = m;
+				any = true;
+			}
+			if (!rc &&
+			    !(rc = jr_uint(&r, "duration_min", false,
+					   CORE_DURATION_MIN_MAX, &v, &has)) &&
+			    has) {
+				if (v == 0)
+					rc = jr_fail(&r, "field 'duration_min' "
+							 "must be 1..1440");
+				x->duration_min = (uint32_t)v;
+				any = true;
+			}
+			a = json_object_get(r.root, "weekdays");
+			if (!rc && a) {
+				size_t i;
+				json_t *e;
+				if (!json_is_array(a) ||
+				    json_array_size(a) == 0 ||
+				    json_array_size(a) > 7)
+					rc = jr_fail(&r,
+						     "field 'weekdays' must "
+						     "be an array of 1-7 "
+						     "of \"MO\"..\"SU\"");
+				json_array_foreach(a, i, e)
+				{
+					uint8_t bit;
+					if (rc)
+						break;
+					if (!json_is_string(e) ||
+					    fld_weekday_parse(json_string_value(
+								      e),
+							      json_string_length(
+								      e),
+							      &bit))
+						rc = jr_fail(&r,
+							     "field 'weekdays': "
+							     "\"MO\"..\"SU\"");
+					else
+						x->weekday_mask |= bit;
+				}
+				any = true;
+			}
+			if (!rc &&
+			    !(rc = jr_date(&r, "last_date", false,
+					   &x->last_date, &has)) &&
+			    has)
+				any = true;
+			if (!rc)
+				rc = jr_date(&r, "from", false, &x->from, NULL);
+			if (!rc && !any)
+				rc = jr_fail(&r, "nothing to change");
+		}
+		if (body_done(k, &r, rc))
+			return 0;
+	}
+	if (idem_check(k))
+		return 0;
+	return submit_in(k, in);
+}
+
+static int do_series_patch(struct call *k, struct op_in *in)
+{
+	return series_patch_body(k, in, false);
+}
+
+static int do_series_end(struct call *k, struct op_in *in)
+{
+	return series_patch_body(k, in, true);
+}
+
 static int do_generate(struct call *k, struct op_in *in)
 {
 	static const char *const allowed[] = { "until", "series_id", NULL };
@@ -1385,6 +1528,8 @@ static int (*const routes[OP_COUNT])(struct call *k, struct op_in *in) = {
 	[OP_INSTRUCTOR_CREATE] = do_catalogue,
 	[OP_CUSTOMER_CREATE] = do_catalogue,
 	[OP_SERIES_CREATE] = do_series,
+	[OP_SERIES_PATCH] = do_series_patch,
+	[OP_SERIES_END] = do_series_end,
 	[OP_GENERATE] = do_generate,
 	[OP_ARCHIVE] = do_archive,
 	[OP_STATUS] = do_admin_status,

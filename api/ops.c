@@ -110,6 +110,13 @@ static const struct op_ans ans_generate[] = {
 	{ "generated", OP_ANS_COUNT, OP_BOTH, 0 },
 };
 
+static const struct op_ans ans_series_patch[] = {
+	{ "series_id", OP_ANS_ID, OP_HTTP, 0 },
+	{ "regenerated", OP_ANS_REGENERATED, OP_HTTP, 0 },
+	{ "kept", OP_ANS_KEPT, OP_HTTP, 0 },
+	{ "cancelled", OP_ANS_CANCELLED, OP_HTTP, 0 },
+};
+
 static const struct op_ans ans_archive[] = {
 	{ "archived", OP_ANS_COUNT, OP_HTTP, 0 },
 };
@@ -405,6 +412,20 @@ static const struct op_def ops[OP_COUNT] = {
 		OP_LIMIT_ADDRESS, CORE_OP_PAY, false,
 		NO_ANSWER,
 	},
+	[OP_SERIES_PATCH] = {
+		OP_SERIES_PATCH, "series.patch", OP_PATCH,
+		"/v1/series/{series_id}",
+		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
+		OP_LIMIT_CALLER, CORE_OP_SERIES_PATCH, false,
+		ANSWER(ans_series_patch),
+	},
+	[OP_SERIES_END] = {
+		OP_SERIES_END, "series.end", OP_POST,
+		"/v1/series/{series_id}/end",
+		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
+		OP_LIMIT_CALLER, CORE_OP_SERIES_PATCH, false,
+		ANSWER(ans_series_patch),
+	},
 };
 #undef CAT_READ
 
@@ -698,6 +719,12 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 		break;
 	case OP_SERIES_CREATE:
 		break; /* req->u.series: the caller's copy of in->u.series */
+	case OP_SERIES_PATCH:
+	case OP_SERIES_END:
+		_Static_assert(sizeof(req->u.spatch) == sizeof(in->u.spatch),
+			       "spatch");
+		memcpy(&req->u.spatch, &in->u.spatch, sizeof(req->u.spatch));
+		break;
 	case OP_GENERATE:
 		req->u.generate.until = in->u.generate.until;
 		req->u.generate.series_id = in->u.generate.series_id;
@@ -876,6 +903,28 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 		canon_str(&k, "email", in->u.cat.email);
 		break;
 	case OP_SERIES_CREATE: canon_series(&k, &in->u.series); break;
+	case OP_SERIES_PATCH:
+	case OP_SERIES_END: {
+		const struct op_spatch_in *x = &in->u.spatch;
+		canon_u64(&k, "series_id", x->series_id);
+		canon_str(&k, "title", x->title);
+		canon_u64(&k, "capacity", (uint64_t)x->capacity);
+		canon_u64(&k, "waitlist_capacity",
+			  (uint64_t)x->waitlist_capacity);
+		canon_u64(&k, "price_cents", (uint64_t)x->price_cents);
+		canon_str(&k, "currency", x->currency);
+		canon_u64(&k, "start_minute", (uint64_t)x->start_minute);
+		canon_u64(&k, "duration_min", x->duration_min);
+		canon_u64(&k, "weekdays", x->weekday_mask);
+		canon_u64(&k, "last_date",
+			  (uint64_t)(x->last_date.year * 10000 +
+				     x->last_date.month * 100 +
+				     x->last_date.day));
+		canon_u64(&k, "from",
+			  (uint64_t)(x->from.year * 10000 +
+				     x->from.month * 100 + x->from.day));
+		break;
+	}
 	case OP_GENERATE:
 		canon_put(&k, "until", &in->u.generate.until,
 			  sizeof(in->u.generate.until));

@@ -82,6 +82,8 @@ enum op_id {
 	OP_COMPAT_CANCEL,
 	OP_COMPAT_EVENTS,
 	OP_COMPAT_STRIPE,
+	OP_SERIES_PATCH, /* PATCH /v1/series/{series_id} (series_edit.c) */
+	OP_SERIES_END,	 /* POST /v1/series/{series_id}/end */
 	OP_COUNT
 };
 
@@ -157,6 +159,10 @@ enum op_ans_type {
 	OP_ANS_BOOKING_CAMEL,  /* resp->booking */
 	OP_ANS_PROMOTED_CAMEL, /* resp->promoted, or null */
 	OP_ANS_EVENTS_CAMEL,   /* views->events */
+	/* series.patch, series.end: resp->series */
+	OP_ANS_REGENERATED,
+	OP_ANS_KEPT,
+	OP_ANS_CANCELLED,
 };
 
 /* The protocols that carry an answer's field, as bits. */
@@ -277,6 +283,17 @@ struct op_in {
 		struct op_cat_in cat;
 		struct core_series_spec series;
 		struct op_generate_in generate;
+		/* series.patch, series.end: core.h's req.u.spatch */
+		struct op_spatch_in {
+			uint64_t series_id;
+			char title[CORE_NAME_SIZE_MAX];
+			int64_t capacity, waitlist_capacity, price_cents;
+			int32_t start_minute;
+			uint32_t duration_min;
+			uint8_t weekday_mask;
+			char currency[4];
+			struct core_date last_date, from;
+		} spatch;
 		struct op_read_in read;
 		uint32_t days;	/* archive: 1..36600 */
 		uint32_t limit; /* customer.bookings: 1..CORE_LIST_LIMIT_MAX */

@@ -522,7 +522,7 @@ CHECK_TEST_FN(test_catalog_reads)
 	CHECK(answer_is(c, "GET", "/v1/series/1",
 			"Authorization: Bearer nope\r\n", NULL, 401, NULL));
 	CHECK(answer_is(c, "POST", "/v1/series/1", AUTH_SVC, "{}", 405,
-			"Allow: GET, HEAD, OPTIONS"));
+			"Allow: GET, HEAD, PATCH, OPTIONS"));
 	n = c->sub_count;
 	CHECK(feeds(c, req("GET", "/v1/series/3", auth_jwt("cust-1", 60),
 			   NULL)) > 0);
