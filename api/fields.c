@@ -447,6 +447,9 @@ static const struct {
 	[CORE_FULL] = { 503, "unavailable",
 			"a table is full or the log refused the write" },
 	/* the message names the limit: core_limit_message */
+	[CORE_EVENT_STARTED] = { 409, "event_started",
+				 "the class has started: it can no longer be "
+				 "cancelled" },
 	[CORE_LIMIT] = { 422, "limit_exceeded",
 			 "a configured limit was reached" },
 };

@@ -409,6 +409,11 @@ void jw_booking(struct jw *w, const struct core_booking_view *b)
 	}
 	jw_key(w, "created_at");
 	jw_time(w, b->created_at);
+	if (b->late) /* a cancel inside the org's cut-off: only when so */
+	{
+		jw_key(w, "late");
+		jw_bool(w, true);
+	}
 	/* the hold's PaymentIntent for Stripe.js, once the payments sender
 	 * made it (payments.h; docs/http.md "Paying") */
 	if (b->status == CORE_BOOKING_PENDING_PAYMENT &&

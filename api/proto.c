@@ -484,7 +484,7 @@ void mp_pack_booking_paid(msgpack_packer *pk, const struct core_booking_view *b,
 	bool hold = b->hold_expires_at != 0;
 	bool pay = intent_id && client_secret;
 
-	msgpack_pack_map(pk, 5 + waiting + hold + 2 * pay);
+	msgpack_pack_map(pk, 5 + waiting + hold + 2 * pay + b->late);
 	mp_pack_kv_uint(pk, "id", b->id);
 	mp_pack_kv_uint(pk, "event_id", b->event_id);
 	mp_pack_str(pk, "customer_id");
@@ -499,6 +499,10 @@ void mp_pack_booking_paid(msgpack_packer *pk, const struct core_booking_view *b,
 	if (pay) {
 		mp_pack_kv_str(pk, "payment_intent_id", intent_id);
 		mp_pack_kv_str(pk, "client_secret", client_secret);
+	}
+	if (b->late) { /* a cancel inside the org's cut-off: only when so */
+		mp_pack_str(pk, "late");
+		msgpack_pack_true(pk);
 	}
 }
 

@@ -58,6 +58,51 @@ void state__hold_pop(core_state *st)
 	}
 }
 
+/* ---- waitlists watched for their class's start ---- */
+
+static bool wl_less(const struct wl_watch *a, const struct wl_watch *b)
+{
+	return a->start < b->start ||
+	       (a->start == b->start && a->event_id < b->event_id);
+}
+
+void state__wl_watch(core_state *st, const struct event *e)
+{
+	uint32_t i = st->wl_watch_count++;
+
+	ASSERT(st->wl_watch_count <= st->wl_watch_cap); /* state_reserve */
+	st->wl_watch[i] = (struct wl_watch){ e->start_at, e->id };
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (!wl_less(&st->wl_watch[i], &st->wl_watch[parent]))
+			break;
+		struct wl_watch t = st->wl_watch[i];
+		st->wl_watch[i] = st->wl_watch[parent];
+		st->wl_watch[parent] = t;
+		i = parent;
+	}
+}
+
+void state__wl_watch_pop(core_state *st)
+{
+	uint32_t i = 0, n = --st->wl_watch_count;
+
+	st->wl_watch[0] = st->wl_watch[n];
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && wl_less(&st->wl_watch[l], &st->wl_watch[m]))
+			m = l;
+		if (r < n && wl_less(&st->wl_watch[r], &st->wl_watch[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct wl_watch t = st->wl_watch[i];
+		st->wl_watch[i] = st->wl_watch[m];
+		st->wl_watch[m] = t;
+		i = m;
+	}
+}
+
 /* ---- half-way reminders (apply_remind) ---- */
 
 struct remind_part *state__remind_part(const core_state *st, uint64_t event_id)
@@ -319,9 +364,10 @@ static int day_reserve(core_state *st, core_time start_at, uint32_t n)
 }
 
 /* Room for events, bookings (each may bring a new customer), holds and
- * pay slots. */
+ * pay slots, and watched waitlists (a new booking may start one, an edit
+ * may move one). */
 static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
-			 uint32_t holds, uint32_t pays)
+			 uint32_t holds, uint32_t pays, uint32_t edits)
 {
 	if (table_grow((void **)&st->events, &st->event_cap,
 		       (uint64_t)st->event_slots + events,
@@ -340,7 +386,10 @@ static int state_reserve(core_state *st, uint32_t events, uint32_t bookings,
 		       (uint64_t)st->hold_count + holds, sizeof(*st->holds)) ||
 	    table_grow((void **)&st->pays, &st->pay_cap,
 		       (uint64_t)st->pay_slots + pays, sizeof(*st->pays)) ||
-	    map_reserve(&st->pay_by_booking, pays))
+	    map_reserve(&st->pay_by_booking, pays) ||
+	    table_grow((void **)&st->wl_watch, &st->wl_watch_cap,
+		       (uint64_t)st->wl_watch_count + bookings + edits,
+		       sizeof(*st->wl_watch)))
 		return -ENOMEM;
 	return 0;
 }
@@ -398,7 +447,7 @@ static const struct core_rec *walk_next(struct walk *w, int *rc)
 
 int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 {
-	uint32_t events = 0, bookings = 0, holds = 0, pays = 0;
+	uint32_t events = 0, bookings = 0, holds = 0, pays = 0, edits = 0;
 	const struct core_rec *r;
 	struct walk w;
 	int rc;
@@ -408,13 +457,14 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 	if (state__decided(st, entry, entry_size) &&
 	    st->decided[0].type != CORE_REC_EVENT_EDIT)
 		return state_reserve(st, 0, st->decided_bookings,
-				     st->decided_holds, st->decided_pays);
+				     st->decided_holds, st->decided_pays, 0);
 	walk_start(&w, st, entry, entry_size);
 	while ((r = walk_next(&w, &rc))) {
 		if (!owns_event(st, core_rec_event_id(r)))
 			continue;
 		if (r->type == CORE_REC_EVENT_EDIT && edit_reserve(st, r) != 0)
 			return -ENOMEM;
+		edits += r->type == CORE_REC_EVENT_EDIT;
 		if (r->type == CORE_REC_EVENT_CREATE)
 			events++;
 		else if (r->type == CORE_REC_BOOKING_NEW ||
@@ -441,7 +491,7 @@ int core__state_reserve(core_state *st, const void *entry, size_t entry_size)
 		}
 		ASSERT(rc == 0);
 	}
-	return state_reserve(st, events, bookings, holds, pays);
+	return state_reserve(st, events, bookings, holds, pays, edits);
 }
 
 static int apply_event_create(core_state *st, const struct core_rec *r)
@@ -453,7 +503,7 @@ static int apply_event_create(core_state *st, const struct core_rec *r)
 	if (r->u.event.id == 0 || r->u.event.id > CORE_EVENT_ID_MAX ||
 	    event_get(st, r->u.event.id))
 		return -EINVAL;
-	if (state_reserve(st, 1, 0, 0, 0) != 0 ||
+	if (state_reserve(st, 1, 0, 0, 0, 0) != 0 ||
 	    day_reserve(st, r->u.event.start_at, 1) != 0)
 		return -ENOMEM;
 	d = state__day_bucket(st, r->u.event.start_at, false);
@@ -526,7 +576,8 @@ static void booking_move(core_state *st, struct booking *b, uint8_t status,
 		else
 			e->wl_head = slot;
 		e->wl_tail = slot;
-		e->waitlist_len++;
+		if (e->waitlist_len++ == 0) /* closes at the class's start */
+			state__wl_watch(st, e);
 		break;
 	default:
 		set_del(&st->active,
@@ -558,7 +609,8 @@ static bool move_fits(const struct event *e, uint8_t from, uint8_t to)
 
 static bool status_valid(uint8_t s)
 {
-	return s >= CORE_BOOKING_CONFIRMED && s <= CORE_BOOKING_PAYMENT_FAILED;
+	return s >= CORE_BOOKING_CONFIRMED &&
+	       s <= CORE_BOOKING_WAITLIST_EXPIRED;
 }
 
 /* BOOKING_NEW: a new booking in an active status. BOOKING_RESTORE (from a
@@ -642,6 +694,7 @@ static int apply_booking_new(core_state *st, const struct core_rec *r)
 	} else {
 		b->status = status;
 	}
+	b->late = status == CORE_BOOKING_CANCELLED && r->u.booking.late;
 	return 0;
 }
 
@@ -652,9 +705,15 @@ static int apply_booking_set(core_state *st, const struct core_rec *r)
 
 	if (!b || !status_active(b->status) || !status_valid(to) ||
 	    to == CORE_BOOKING_WAITLISTED || to == b->status ||
-	    !move_fits(&st->events[b->event_slot], b->status, to))
+	    !move_fits(&st->events[b->event_slot], b->status, to) ||
+	    /* only a waitlisted one expires from the list; only a
+	     * cancel is late */
+	    (to == CORE_BOOKING_WAITLIST_EXPIRED &&
+	     b->status != CORE_BOOKING_WAITLISTED) ||
+	    (r->u.booking.late && to != CORE_BOOKING_CANCELLED))
 		return -EINVAL;
 	booking_move(st, b, to, r->u.booking.hold_expires_at);
+	b->late = r->u.booking.late;
 	return 0;
 }
 
@@ -720,6 +779,8 @@ static int apply_edit(core_state *st, const struct core_rec *r)
 	to->by_org = false; /* its order by start changed */
 	if (x->u.edit.start_at != e->start_at) {
 		e->start_at = x->u.edit.start_at;
+		if (e->waitlist_len) /* it closes at the new start */
+			state__wl_watch(st, e);
 		e->reminded_hours = 0; /* reminders for the new time */
 		remind_part_drop(st, state__remind_part(st, e->id));
 		if (e->start_at < st->remind_dirty)

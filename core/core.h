@@ -73,9 +73,10 @@ enum core_code {
 	CORE_IDEM_MISMATCH,	   /* key reused with another request */
 	CORE_IDEM_IN_FLIGHT,	   /* same key still being decided */
 	CORE_INVALID,		   /* malformed request */
-	CORE_FULL,  /* no room (memory, catalogue) or the log refused */
-	CORE_LIMIT, /* past a configured limit: resp.id says which
+	CORE_FULL,	    /* no room (memory, catalogue) or the log refused */
+	CORE_LIMIT,	    /* past a configured limit: resp.id says which
 				    * (enum core_limit), resp.count its value */
+	CORE_EVENT_STARTED, /* a customer's cancel at or after start_at */
 	CORE_CODE_COUNT
 };
 
@@ -98,6 +99,8 @@ enum core_booking_status {
 	CORE_BOOKING_CANCELLED,
 	CORE_BOOKING_EXPIRED,	     /* hold ran out */
 	CORE_BOOKING_PAYMENT_FAILED, /* hold released by a failed payment */
+	/* waitlisted when its class started (the waitlist closed) */
+	CORE_BOOKING_WAITLIST_EXPIRED = 7,
 };
 
 /* The booking statuses' names, one list for core_booking_status_name and the
@@ -108,7 +111,8 @@ enum core_booking_status {
 	X(CORE_BOOKING_WAITLISTED, "waitlisted")                               \
 	X(CORE_BOOKING_CANCELLED, "cancelled")                                 \
 	X(CORE_BOOKING_EXPIRED, "expired")                                     \
-	X(CORE_BOOKING_PAYMENT_FAILED, "payment_failed")
+	X(CORE_BOOKING_PAYMENT_FAILED, "payment_failed")                       \
+	X(CORE_BOOKING_WAITLIST_EXPIRED, "waitlist_expired")
 
 enum core_event_status {
 	CORE_EVENT_SCHEDULED = 1,
@@ -156,6 +160,7 @@ enum core_notify_kind {
 	CORE_NOTIFY_PENDING_PAYMENT,   /* a new booking holds a seat to pay */
 	CORE_NOTIFY_EVENT_CHANGED = 8, /* start, duration, location, title */
 	CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED = 9,
+	CORE_NOTIFY_WAITLIST_EXPIRED = 10, /* the class started: off the list */
 };
 
 enum core_op {
@@ -389,6 +394,9 @@ struct core_booking_view {
 	uint32_t position; /* 1-based waitlist place, 0 when not waitlisted */
 	core_time hold_expires_at; /* 0 when no hold */
 	core_time created_at;
+	/* cancelled at or after start_at - the org's cut-off (a seat it
+	 * held; docs/core.md "Start of class") */
+	bool late;
 };
 
 struct core_event_view {

@@ -73,8 +73,8 @@ static void emit(core_state *st, struct core_rec *r)
 		st->decided_holds++;
 }
 
-static void emit_set(core_state *st, core_time at, uint64_t booking_id,
-		     uint8_t status, core_time hold_expires_at)
+static void emit_set_late(core_state *st, core_time at, uint64_t booking_id,
+			  uint8_t status, core_time hold_expires_at, bool late)
 {
 	struct core_rec *r = rec_new(st, CORE_REC_BOOKING_SET, at);
 
@@ -82,7 +82,14 @@ static void emit_set(core_state *st, core_time at, uint64_t booking_id,
 	r->u.booking.booking_id = booking_id;
 	r->u.booking.status = status;
 	r->u.booking.hold_expires_at = hold_expires_at;
+	r->u.booking.late = late;
 	emit(st, r);
+}
+
+static void emit_set(core_state *st, core_time at, uint64_t booking_id,
+		     uint8_t status, core_time hold_expires_at)
+{
+	emit_set_late(st, at, booking_id, status, hold_expires_at, false);
 }
 
 static void emit_notify(core_state *st, core_time at, uint64_t booking_id,
@@ -97,13 +104,15 @@ static void emit_notify(core_state *st, core_time at, uint64_t booking_id,
 }
 
 /* Promote up to `seats` from the head of e's waitlist (a hold on a priced
- * event, a confirmed seat on a free one). The first promoted goes to *first. */
+ * event, a confirmed seat on a free one). The first promoted goes to *first.
+ * A class that started (start_at <= now) promotes nobody: its waitlist is
+ * closed (docs/core.md "Start of class"). */
 static uint32_t promote(core_state *st, const struct event *e, uint32_t seats,
 			core_time now, struct core_booking_view *first)
 {
 	uint32_t n = 0;
 
-	if (e->status != CORE_EVENT_SCHEDULED)
+	if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= now)
 		return 0;
 	for (uint32_t s = e->wl_head; s && n < seats;
 	     s = st->bookings[s].wl_next) {
@@ -220,18 +229,19 @@ static enum core_code decide_book(core_state *st, const struct core_req *req,
 /* A booking leaves: cancelled, hold expired, payment failed. Its seat (if it
  * held one) goes to the head of the waitlist in the same entry. */
 static void decide_release(core_state *st, const struct booking *b,
-			   uint8_t status, uint8_t notify, core_time now,
-			   struct core_resp *resp)
+			   uint8_t status, uint8_t notify, bool late,
+			   core_time now, struct core_resp *resp)
 {
 	const struct event *e = &st->events[b->event_slot];
 	bool seat = b->status != CORE_BOOKING_WAITLISTED;
 
-	emit_set(st, now, b->id, status, 0);
+	emit_set_late(st, now, b->id, status, 0, late);
 	emit_notify(st, now, b->id, notify);
 	state__booking_view(st, b, &resp->booking);
 	resp->booking.status = status;
 	resp->booking.position = 0;
 	resp->booking.hold_expires_at = 0;
+	resp->booking.late = late;
 	if (seat) {
 		uint32_t n =
 			promote(st, e, seats_free(e) + 1, now, &resp->promoted);
@@ -328,7 +338,7 @@ static enum core_code decide_intent(core_state *st, const struct core_req *req,
 	emit(st, r);
 	if (id[0] == '\0')
 		decide_release(st, b, CORE_BOOKING_PAYMENT_FAILED,
-			       CORE_NOTIFY_CANCELLED, req->now, resp);
+			       CORE_NOTIFY_CANCELLED, false, req->now, resp);
 	return CORE_OK;
 }
 
@@ -351,10 +361,32 @@ static enum core_code decide_refund(core_state *st, const struct core_req *req,
 	return CORE_OK;
 }
 
+/* An active booking's cancel, by its customer (req.customer_id set) or by
+ * the service key, against the class's start (docs/core.md "Start of
+ * class"): a customer's at or after start_at is refused (the service key
+ * may still record it); one at or after start_at - the org's cut-off that
+ * gives up a seat (confirmed or held) is late. */
+static enum core_code decide_cancel_at(core_state *st, const struct booking *b,
+				       const struct core_req *req,
+				       struct core_resp *resp)
+{
+	const struct event *e = &st->events[b->event_slot];
+	bool late;
+
+	if (req->customer_id[0] != '\0' && e->start_at <= req->now)
+		return CORE_EVENT_STARTED;
+	late = b->status != CORE_BOOKING_WAITLISTED &&
+	       req->now >= e->start_at - catalog_cutoff_ms(st->cat, e->org_id);
+	decide_release(st, b, CORE_BOOKING_CANCELLED, CORE_NOTIFY_CANCELLED,
+		       late, req->now, resp);
+	return CORE_OK;
+}
+
 static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 				    struct core_resp *resp)
 {
 	const struct booking *b = booking_get(st, req->booking_id);
+	enum core_code code;
 	bool refund;
 
 	if (!b)
@@ -368,9 +400,8 @@ static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 	if (!status_active(b->status))
 		return CORE_NOT_ACTIVE;
 	refund = refund_on_cancel(st, b, req->now);
-	decide_release(st, b, CORE_BOOKING_CANCELLED, CORE_NOTIFY_CANCELLED,
-		       req->now, resp);
-	if (refund) {
+	code = decide_cancel_at(st, b, req, resp);
+	if (code == CORE_OK && refund) {
 		const struct event *e = &st->events[b->event_slot];
 		const struct pay *p = pay_get(st, b->id);
 
@@ -378,7 +409,7 @@ static enum core_code decide_cancel(core_state *st, const struct core_req *req,
 			    p->intent_id, "", CORE_REFUND_CANCEL,
 			    CORE_REFUND_DUE);
 	}
-	return CORE_OK;
+	return code;
 }
 
 /* Was this intent's late payment already refunded (or due)? */
@@ -447,7 +478,7 @@ static enum core_code decide_pay(core_state *st, const struct core_req *req,
 		resp->booking.hold_expires_at = 0;
 	} else {
 		decide_release(st, b, CORE_BOOKING_PAYMENT_FAILED,
-			       CORE_NOTIFY_CANCELLED, req->now, resp);
+			       CORE_NOTIFY_CANCELLED, false, req->now, resp);
 	}
 	return CORE_OK;
 }
@@ -850,10 +881,57 @@ bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 		memset(&resp, 0, sizeof(resp));
 		entry_begin(st);
 		decide_release(st, b, CORE_BOOKING_EXPIRED,
-			       CORE_NOTIFY_HOLD_EXPIRED, now, &resp);
+			       CORE_NOTIFY_HOLD_EXPIRED, false, now, &resp);
 		ASSERT(!st->w.overflow);
 		*entry = st->w.data;
 		*entry_size = st->w.size;
+		return true;
+	}
+	return false;
+}
+
+/* ---- the start of a class: its waitlist closes ----
+ *
+ * At start_at every booking still waitlisted on the event moves to
+ * waitlist_expired, each told by a NOTIFY WAITLIST_EXPIRED, in FIFO order,
+ * CLOSE_PER_ENTRY_MAX to an entry (BOOKING_SET + NOTIFY: 50 bytes a
+ * booking); a longer waitlist takes several entries, each closing the
+ * head of what is left. Held (pending_payment) bookings keep their hold
+ * until it expires or is paid; nobody is promoted after start (promote).
+ * The events to look at come from the watch heap (apply.c): an event
+ * enters it when its waitlist goes from empty to one, or when an edit
+ * moves the start of one that has a waitlist. */
+
+#define CLOSE_PER_ENTRY_MAX 1000
+
+bool core__state_close_one(core_state *st, core_time now, const void **entry,
+			   size_t *entry_size, uint32_t *closed)
+{
+	while (st->wl_watch_count) {
+		const struct wl_watch top = st->wl_watch[0];
+		const struct event *e = event_get(st, top.event_id);
+		uint32_t n = 0;
+
+		if (!e || e->waitlist_len == 0 ||
+		    e->status != CORE_EVENT_SCHEDULED ||
+		    e->start_at != top.start) {
+			state__wl_watch_pop(st); /* stale: it moved on */
+			continue;
+		}
+		if (top.start > now)
+			return false;
+		entry_begin(st);
+		for (uint32_t s = e->wl_head; s && n < CLOSE_PER_ENTRY_MAX;
+		     s = st->bookings[s].wl_next, n++) {
+			emit_set(st, now, st->bookings[s].id,
+				 CORE_BOOKING_WAITLIST_EXPIRED, 0);
+			emit_notify(st, now, st->bookings[s].id,
+				    CORE_NOTIFY_WAITLIST_EXPIRED);
+		}
+		ASSERT(n > 0 && !st->w.overflow);
+		*entry = st->w.data;
+		*entry_size = st->w.size;
+		*closed = n;
 		return true;
 	}
 	return false;

@@ -42,8 +42,11 @@
  *   BOOKING_SET       an active booking moved to another status: confirmed
  *                     (payment succeeded, or promoted from the waitlist),
  *                     pending_payment (promoted on a priced event), cancelled,
- *                     expired (hold ran out), payment_failed. Never back to
- *                     waitlisted. A promotion is followed by NOTIFY PROMOTED.
+ *                     expired (hold ran out), payment_failed,
+ *                     waitlist_expired (the class started: from waitlisted,
+ *                     each followed by NOTIFY WAITLIST_EXPIRED). Never back
+ *                     to waitlisted. A promotion is followed by NOTIFY
+ *                     PROMOTED. `late` on a cancel inside the org's cut-off.
  *   BOOKING_RESTORE   snapshots only: a booking as it is, in any status; the
  *                     bookings of an event in sequence order (waitlisted ones
  *                     in FIFO order)
@@ -238,6 +241,10 @@ struct core_rec {
 			uint64_t booking_id; /* event id = booking_id >> 24 */
 			uint8_t status;	     /* enum core_booking_status */
 			core_time hold_expires_at; /* 0: no hold */
+			/* SET (cancelled) and RESTORE: a late cancel
+			 * (core_booking_view.late); a byte at the end of
+			 * the body, there only when true */
+			bool late;
 			/* NEW, RESTORE, IMPORT ("" for SET) */
 			char customer_id[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 			/* IMPORT only: last change, waitlist joined and

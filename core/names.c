@@ -42,6 +42,7 @@ const char *core_code_name(enum core_code code)
 		[CORE_INVALID] = "invalid_request",
 		[CORE_FULL] = "unavailable",
 		[CORE_LIMIT] = "limit_exceeded",
+		[CORE_EVENT_STARTED] = "event_started",
 	};
 	return name_of(names, COUNT_OF(names), (unsigned)code);
 }
@@ -158,6 +159,7 @@ const char *core_notify_kind_name(uint8_t kind)
 		[CORE_NOTIFY_PENDING_PAYMENT] = "pending_payment",
 		[CORE_NOTIFY_EVENT_CHANGED] = "event_changed",
 		[CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED] = "instructor_substituted",
+		[CORE_NOTIFY_WAITLIST_EXPIRED] = "waitlist_expired",
 	};
 	return name_of(names, COUNT_OF(names), kind);
 }

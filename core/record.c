@@ -275,6 +275,23 @@ static unsigned idem_views(const struct core_idem_result *res,
 	return res->has_promoted ? 2 : 1;
 }
 
+/* The flag a record may end with: a booking's `late` (BOOKING_SET and
+ * BOOKING_RESTORE; an IDEM's answer, its booking's), one byte after every
+ * other field, written only when true, so records without it keep the
+ * bytes they always had. NULL for the other types. */
+static bool *late_flag(struct core_rec *r)
+{
+	switch (r->type) {
+	case CORE_REC_BOOKING_SET:
+	case CORE_REC_BOOKING_RESTORE: return &r->u.booking.late;
+	case CORE_REC_IDEM:
+		return r->u.idem.result.op == CORE_OP_EVENT_PATCH
+			       ? NULL
+			       : &r->u.idem.result.booking.late;
+	default: return NULL;
+	}
+}
+
 /* ---- writing ---- */
 
 /* Integers are little-endian on disk; the hosts we build for are too. */
@@ -373,6 +390,9 @@ void rec_encode(struct wbuf *w, const struct core_rec *r)
 		for (unsigned k = 0; k < n; k++)
 			o = put_fields(o, (const uint8_t *)res + off[k], l);
 	}
+	const bool *late = late_flag((struct core_rec *)r);
+	if (late && *late)
+		*o++ = 1;
 	size = (size_t)(o - start);
 	ASSERT(size <= REC_SIZE_BOUND);
 	body = size - REC_HEADER_SIZE;
@@ -512,6 +532,12 @@ int rec_decode(const uint8_t *buf, size_t size, size_t *pos,
 
 		for (unsigned k = 0; k < n; k++)
 			get_fields(&r, (uint8_t *)res + off[k], l);
+	}
+	bool *late = late_flag(out);
+	if (late && !r.bad && r.pos < r.size) {
+		if (get_u8(&r) != 1) /* written only as 1 */
+			return -EINVAL;
+		*late = true;
 	}
 	if (r.bad || r.pos != r.size)
 		return -EINVAL;

@@ -117,6 +117,8 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	    table_grow((void **)&st->pays, &st->pay_cap, 1,
 		       sizeof(*st->pays)) ||
 	    map_init(&st->pay_by_booking, 64) ||
+	    table_grow((void **)&st->wl_watch, &st->wl_watch_cap, 1,
+		       sizeof(*st->wl_watch)) ||
 	    table_grow((void **)&st->idem, &st->idem_cap,
 		       cfg->idem_count_max < TABLE_COUNT_INIT
 			       ? cfg->idem_count_max
@@ -162,6 +164,7 @@ void core_state_free(core_state *st)
 	free(st->holds);
 	free(st->pays);
 	map_free(&st->pay_by_booking);
+	free(st->wl_watch);
 	free(st->idem);
 	map_free(&st->event_by_id);
 	map_free(&st->booking_by_id);
@@ -261,6 +264,7 @@ void state__booking_view(const core_state *st, const struct booking *b,
 				       ? b->hold_expires_at
 				       : 0;
 	out->created_at = b->created_at;
+	out->late = b->late;
 }
 
 void state__event_view(const core_state *st, const struct event *e,
@@ -594,6 +598,7 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 			r.u.booking.booking_id = b->id;
 			r.u.booking.status = b->status;
 			r.u.booking.hold_expires_at = b->hold_expires_at;
+			r.u.booking.late = b->late;
 			memcpy(r.u.booking.customer_id,
 			       st->customers[b->customer_slot].id,
 			       sizeof(r.u.booking.customer_id));

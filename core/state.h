@@ -53,6 +53,12 @@ uint32_t core__state_idem_expire(core_state *st, core_time now);
 /* Expire the first due hold, if any: returns true and an entry. */
 bool core__state_expire_one(core_state *st, core_time now, const void **entry,
 			    size_t *entry_size);
+/* Close the waitlist of the first class that started by now, if any
+ * (decide.c, docs/core.md "Start of class"): true and an entry that moves
+ * up to a chunk of its waitlisted bookings to waitlist_expired (*closed:
+ * how many); call again until false. */
+bool core__state_close_one(core_state *st, core_time now, const void **entry,
+			   size_t *entry_size, uint32_t *closed);
 /* Logs and applies an entry of the state's (the runtime's shard_commit,
  * or core_state_apply's caller): 0 or -errno. */
 typedef int (*core__commit_fn)(void *ctx, const void *entry, size_t size);

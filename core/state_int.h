@@ -48,6 +48,7 @@ struct booking {
 	uint32_t wl_prev, wl_next;
 	uint32_t customer_next;
 	uint8_t status;
+	bool late; /* a late cancel (core_booking_view.late): in padding */
 };
 _Static_assert(sizeof(struct booking) == 48, "booking footprint");
 
@@ -71,6 +72,15 @@ struct hold {
 	core_time expires;
 	uint64_t booking_id;
 	uint32_t slot;
+};
+
+/* An event that had a waitlist, by its start (apply.c wl_watch): the
+ * waitlist closes at start (decide.c core__state_close_one). Stale entries
+ * (no waitlist left, the event gone, its start moved) are dropped or moved
+ * when they reach the top. */
+struct wl_watch {
+	core_time start;
+	uint64_t event_id;
 };
 
 struct idem_entry {
@@ -122,6 +132,8 @@ struct core_state {
 
 	struct hold *holds; /* binary min-heap, from index 0 */
 	uint32_t hold_count, hold_cap;
+	struct wl_watch *wl_watch; /* binary min-heap of (start, event id) */
+	uint32_t wl_watch_count, wl_watch_cap;
 
 	struct idem_entry *idem; /* ring over slots 1..idem_cap */
 	uint32_t idem_head, idem_count, idem_cap;
@@ -262,6 +274,10 @@ uint32_t state__idem_expire(core_state *st, core_time now);
 struct day_bucket *state__day_bucket(core_state *st, core_time start_at,
 				     bool create);
 void state__hold_pop(core_state *st);
+/* apply.c: e's waitlist is watched for its start (one entry more: room
+ * made by core__state_reserve, or, at most one each, by a pop first). */
+void state__wl_watch(core_state *st, const struct event *e);
+void state__wl_watch_pop(core_state *st);
 /* apply.c: the event's half-way reminder, NULL when none. */
 struct remind_part *state__remind_part(const core_state *st, uint64_t event_id);
 /* edit.c: events' own titles. Room for n more (0 or -ENOMEM); set one

@@ -57,6 +57,7 @@ static void shard_tick(struct shard *sh, core_time now, uint32_t *expired)
 	const void *entry;
 	size_t size;
 	uint64_t lsn;
+	uint32_t closed;
 
 	while (core__state_expire_one(sh->st, now, &entry, &size)) {
 		if (shard_commit(sh, entry, size, &lsn) != 0)
@@ -64,6 +65,10 @@ static void shard_tick(struct shard *sh, core_time now, uint32_t *expired)
 		if (expired)
 			(*expired)++;
 	}
+	/* then the waitlists of classes that started */
+	while (core__state_close_one(sh->st, now, &entry, &size, &closed))
+		if (shard_commit(sh, entry, size, &lsn) != 0)
+			return;
 }
 
 static int shard_commit_fn(void *ctx, const void *entry, size_t size)

@@ -381,6 +381,7 @@ static int fold_booking_new(struct batch *b, const struct core_rec *c,
 	memcpy(k->customer, c->u.booking.customer_id, sizeof(k->customer));
 	k->status = c->u.booking.status;
 	k->hold = c->u.booking.hold_expires_at;
+	k->late = c->u.booking.late; /* RESTORE: a late cancel */
 	k->created_at = at;
 	k->updated_at = c->type == CORE_REC_BOOKING_RESTORE ? b->now_ms : at;
 	if (c->type == CORE_REC_BOOKING_IMPORT) {
@@ -435,6 +436,7 @@ static int fold_booking_set(struct batch *b, const struct core_rec *c,
 	}
 	k->status = c->u.booking.status;
 	k->hold = c->u.booking.hold_expires_at;
+	k->late = c->u.booking.late;
 	k->updated_at = at;
 	ASSERT(k->status != CORE_BOOKING_WAITLISTED); /* never back */
 	ASSERT(k->exit_status != CORE_BOOKING_WAITLISTED);
@@ -659,7 +661,8 @@ static void stage_booking(struct batch *b, const struct bk *k)
 	    COL_IF(k->kind != BK_SET, COL_I64(k->created_at)),
 	    COL_I64(k->updated_at), COL_IF(k->join_seq, COL_U64(k->join_seq)),
 	    COL_IF(k->exit_status, COL_I64(k->exit_at)),
-	    COL_IF(k->exit_status, COL_STR(status_name(k->exit_status))));
+	    COL_IF(k->exit_status, COL_STR(status_name(k->exit_status))),
+	    COL_BOOL(k->late));
 }
 
 /* An event as its COPY row (s_event), in its stream's part. */

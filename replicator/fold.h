@@ -63,6 +63,7 @@ struct bk {
 	int64_t created_at, updated_at, hold, exit_at;
 	uint32_t join_seq; /* order of joining the waitlist, 0: did not */
 	uint8_t kind, status, exit_status, stream;
+	bool late; /* a late cancel (registrations.late) */
 	char customer[CORE_CUSTOMER_ID_SIZE_MAX + 1];
 };
 

@@ -54,8 +54,8 @@ static const char *const stage_copy[ST_COUNT] = {
 		"title) FROM STDIN",
 	[ST_BOOKING] =
 		"COPY s_booking (id, event_id, kind, customer_id, status, "
-		"hold, created_at, updated_at, join_seq, exit_at, exit_status) "
-		"FROM STDIN",
+		"hold, created_at, updated_at, join_seq, exit_at, exit_status, "
+		"late) FROM STDIN",
 	[ST_PAYMENT] = "COPY s_payment FROM STDIN",
 	[ST_NOTIFY] = "COPY s_notify FROM STDIN",
 	[ST_NEWCUST] = "COPY s_newcust FROM STDIN",
@@ -103,7 +103,8 @@ const char repl__sql_stage[] =
 	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
 	" kind smallint, customer_id text, status text, hold bigint,"
 	" created_at bigint, updated_at bigint, join_seq int, exit_at bigint,"
-	" exit_status text, old_status text) ON COMMIT DELETE ROWS;"
+	" exit_status text, old_status text, late bool NOT NULL DEFAULT false)"
+	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_payment (booking_id bigint, ref text,"
 	" amount bigint, currency text, status text, flagged bool, code smallint,"
 	" at bigint, customer_id text) ON COMMIT DELETE ROWS;"
@@ -281,7 +282,7 @@ static const char sql_customers_new[] =
 		"min(at)") " FROM s_newcust GROUP BY id ORDER BY id ON CONFLICT (id) DO NOTHING";
 
 static const char sql_reg_update[] =
-	"UPDATE registrations r SET status = s.status,"
+	"UPDATE registrations r SET status = s.status, late = s.late,"
 	" hold_expires_at = " TS(
 		"nullif(s.hold, 0)") ","
 				     " updated_at = " TS(
@@ -289,25 +290,27 @@ static const char sql_reg_update[] =
 
 static const char sql_reg_insert[] =
 	"INSERT INTO registrations (id, event_id, customer_id, status,"
-	" hold_expires_at, created_at, updated_at)"
+	" hold_expires_at, created_at, updated_at, late)"
 	" SELECT id, event_id, customer_id, status, " TS(
 		"nullif(hold, 0)") ","
 				   " " TS("created_at") ", " TS(
-					   "updated_at") " FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new ones, in id order:
+					   "updated_at") ", late FROM s_booking WHERE kind = 1 ORDER BY id;"; /* new ones, in id order:
 							* an event's rows land
 							* on one index leaf */
 
 static const char sql_reg_restore[] =
 	"INSERT INTO registrations AS r (id, event_id, customer_id, status,"
-	" hold_expires_at, created_at, updated_at)"
+	" hold_expires_at, created_at, updated_at, late)"
 	" SELECT id, event_id, customer_id, status, " TS(
 		"nullif(hold, 0)") ","
 				   " " TS("created_at") ", " TS(
-					   "updated_at") " FROM s_booking WHERE kind = 2 ORDER BY id"
+					   "updated_at") ", late FROM s_booking WHERE kind = 2 ORDER BY id"
 							 " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-							 " hold_expires_at = excluded.hold_expires_at, updated_at = excluded.updated_at"
+							 " hold_expires_at = excluded.hold_expires_at, updated_at = excluded.updated_at,"
+							 " late = excluded.late"
 							 " WHERE r.status IS DISTINCT FROM excluded.status"
-							 " OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at;";
+							 " OR r.hold_expires_at IS DISTINCT FROM excluded.hold_expires_at"
+							 " OR r.late IS DISTINCT FROM excluded.late;";
 
 /* Waitlist rows: joins, then promotions and departures. Each promotion
  * that lands also writes waitlist_promotion_delay (ms from its decision to

@@ -7,11 +7,19 @@
  *    waitlist place while there is room, else EVENT_FULL;
  *  - one active booking per customer and event; no booking once the event
  *    started or was cancelled;
- *  - a freed seat goes to the first waitlisted booking (promotion);
+ *  - a freed seat goes to the first waitlisted booking (promotion), while
+ *    the class has not started (start_at > now);
  *  - a hold is released as payment_failed by a failed payment, or when the
  *    payments sender could not make its intent (CORE_PAY_KIND_INTENT
  *    without an id; on a booking not holding a seat: NOT_ACTIVE);
  *  - holds due at req.now expire first, in (expiry, booking id) order;
+ *    then every class that started by now (start_at <= now) closes its
+ *    waitlist: each waitlisted booking becomes waitlist_expired (a held
+ *    one keeps its hold);
+ *  - a cancel by the customer (req.customer_id: another's booking is
+ *    unknown) at or after start is EVENT_STARTED; the service key's is
+ *    recorded; a cancel of a seat (confirmed or held) at or after start -
+ *    the org's cut-off is late;
  *  - a reminder run at now with leads (hours): each scheduled event that
  *    starts after now, whose closest due lead (smallest L with now >=
  *    start - L) is smaller than the last it was reminded for (or it never
@@ -41,6 +49,11 @@ uint64_t model_instructor_org[MODEL_PLACE_COUNT];
 char model_customer_ids[MODEL_CUSTOMER_COUNT][CORE_CUSTOMER_ID_SIZE_MAX + 1];
 
 static core_time hold_ms, retention_ms;
+static core_time cutoff_ms = INT64_C(12) * 3600 * 1000;
+/* The bookings whose waitlist closed since model_waitlist_expired. */
+static uint64_t *expired_ids;
+static uint32_t expired_count, expired_cap;
+static bool m_closed[MODEL_EVENT_COUNT_MAX]; /* by event index */
 /* The bookings the last REMIND notified (model_reminded). */
 static uint64_t *reminded_ids;
 static uint32_t reminded_count, reminded_cap;
@@ -90,6 +103,10 @@ void model_free(void)
 	model_event_count = 0;
 	free(reminded_ids);
 	reminded_ids = NULL;
+	free(expired_ids);
+	expired_ids = NULL;
+	expired_count = expired_cap = 0;
+	memset(m_closed, 0, sizeof(m_closed));
 	reminded_count = reminded_cap = 0;
 	next_due = INT64_MAX;
 }
@@ -182,6 +199,7 @@ void model_view(const struct model_event *e, const struct model_booking *b,
 	v->hold_expires_at =
 		b->status == CORE_BOOKING_PENDING_PAYMENT ? b->hold_expires : 0;
 	v->created_at = b->created;
+	v->late = b->late;
 }
 
 static void hold_made(core_time expires)
@@ -197,8 +215,8 @@ static uint32_t m_promote(struct model_event *e, core_time now,
 	uint32_t n = 0;
 	struct model_booking *w;
 
-	while (e->status == CORE_EVENT_SCHEDULED && taken(e) < e->capacity &&
-	       (w = wl_head(e))) {
+	while (e->status == CORE_EVENT_SCHEDULED && e->start_at > now &&
+	       taken(e) < e->capacity && (w = wl_head(e))) {
 		w->status = e->price ? CORE_BOOKING_PENDING_PAYMENT
 				     : CORE_BOOKING_CONFIRMED;
 		w->hold_expires = e->price ? now + hold_ms : 0;
@@ -257,6 +275,50 @@ static void m_tick(core_time now)
 				hold_made(model_events[i].b[j].hold_expires);
 }
 
+/* Classes that started by now close their waitlists. A started class
+ * takes no booking, no edit, no restore: closed once, closed for good
+ * (m_closed). */
+
+static void m_close(core_time now)
+{
+	for (uint32_t i = 0; i < model_event_count; i++) {
+		struct model_event *e = &model_events[i];
+
+		if (m_closed[i] || e->start_at > now)
+			continue;
+		m_closed[i] = true;
+		for (uint32_t j = 0; j < e->n; j++) {
+			if (e->b[j].status != CORE_BOOKING_WAITLISTED)
+				continue;
+			e->b[j].status = CORE_BOOKING_WAITLIST_EXPIRED;
+			if (expired_count == expired_cap) {
+				expired_cap =
+					expired_cap ? expired_cap * 2 : 64;
+				expired_ids =
+					grow(expired_ids,
+					     expired_cap *
+						     sizeof(*expired_ids));
+			}
+			expired_ids[expired_count++] = e->b[j].id;
+		}
+	}
+}
+
+uint32_t model_waitlist_expired(const uint64_t **ids)
+{
+	uint32_t n = expired_count;
+
+	*ids = expired_ids;
+	expired_count = 0;
+	return n;
+}
+
+void model_org_settings(core_time cutoff, core_time hold)
+{
+	cutoff_ms = cutoff;
+	hold_ms = hold;
+}
+
 static bool customer_ok(const char *id)
 {
 	size_t n = strlen(id);
@@ -313,6 +375,7 @@ static enum core_code m_book(const struct core_req *q, struct core_resp *r)
 	b->id = e->id << 24 | e->n;
 	b->customer = cust;
 	b->status = status;
+	b->late = false;
 	b->created = q->now;
 	b->hold_expires =
 		status == CORE_BOOKING_PENDING_PAYMENT ? q->now + hold_ms : 0;
@@ -339,8 +402,17 @@ static enum core_code m_on_booking(const struct core_req *q,
 static enum core_code m_cancel(const struct core_req *q, struct core_resp *r,
 			       struct model_event *e, struct model_booking *b)
 {
+	bool customer = q->customer_id[0] != '\0';
+
+	if (customer &&
+	    strcmp(model_customer_ids[b->customer], q->customer_id) != 0)
+		return CORE_NO_BOOKING;
 	if (!active(b->status))
 		return CORE_NOT_ACTIVE;
+	if (customer && e->start_at <= q->now)
+		return CORE_EVENT_STARTED;
+	b->late = b->status != CORE_BOOKING_WAITLISTED &&
+		  q->now >= e->start_at - cutoff_ms;
 	m_release(e, b, CORE_BOOKING_CANCELLED, q->now, r);
 	return CORE_OK;
 }
@@ -553,6 +625,7 @@ void model_apply(const struct core_req *q, struct core_resp *r)
 	memset(r, 0, sizeof(*r));
 	r->op = q->op;
 	m_tick(q->now);
+	m_close(q->now);
 	if (core_idem_present(&q->idem)) {
 		struct m_key *k = m_key_find(&q->idem);
 		if (k && k->created + retention_ms > q->now) {
@@ -698,16 +771,17 @@ bool model_cmp_view(const char *what, const struct core_booking_view *a,
 	    strcmp(a->customer_id, m->customer_id) == 0 &&
 	    a->status == m->status && a->position == m->position &&
 	    a->hold_expires_at == m->hold_expires_at &&
-	    a->created_at == m->created_at)
+	    a->created_at == m->created_at && a->late == m->late)
 		return true;
 	snprintf(err, err_size,
 		 "%s differs: core {id %" PRIx64 " %s pos %u hold %" PRId64
-		 " created %" PRId64 " cust %s} model {id %" PRIx64
-		 " %s pos %u hold %" PRId64 " created %" PRId64 " cust %s}",
+		 " created %" PRId64 " cust %s late %d} model {id %" PRIx64
+		 " %s pos %u hold %" PRId64 " created %" PRId64
+		 " cust %s late %d}",
 		 what, a->id, core_booking_status_name(a->status), a->position,
-		 a->hold_expires_at, a->created_at, a->customer_id, m->id,
-		 core_booking_status_name(m->status), m->position,
-		 m->hold_expires_at, m->created_at, m->customer_id);
+		 a->hold_expires_at, a->created_at, a->customer_id, a->late,
+		 m->id, core_booking_status_name(m->status), m->position,
+		 m->hold_expires_at, m->created_at, m->customer_id, m->late);
 	return false;
 }
 

@@ -31,6 +31,7 @@ struct model_booking {
 	int customer; /* index into model_customer_ids */
 	uint8_t status;
 	core_time created, hold_expires;
+	bool late; /* a cancel inside the org's cut-off */
 };
 
 struct model_event {
@@ -62,6 +63,13 @@ extern char model_customer_ids[MODEL_CUSTOMER_COUNT]
 void model_init(core_time hold_ms, core_time idem_retention_ms,
 		void (*fail)(const char *msg));
 void model_free(void);
+/* The org's settings as the core has them (every event is the org's): the
+ * cancellation cut-off and the hold, both in ms (docs/core.md "Org
+ * settings"); until called, 12 h and model_init's hold. */
+void model_org_settings(core_time cutoff_ms, core_time hold);
+/* The bookings whose waitlist closed (NOTIFY waitlist_expired) since the
+ * last call, in the order they closed; their count. */
+uint32_t model_waitlist_expired(const uint64_t **ids);
 
 struct model_event *model_event_get(uint64_t id);
 struct model_booking *model_booking_get(uint64_t id, struct model_event **ev);

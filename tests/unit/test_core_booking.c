@@ -221,7 +221,7 @@ CHECK_TEST_FN(test_cancel_promotes_fifo)
 	CHECK(view_eq(&r.promoted,
 		      &(struct core_booking_view){ r.promoted.id, ev, "w1",
 						   CORE_BOOKING_CONFIRMED, 0, 0,
-						   T0 + 2 }));
+						   T0 + 2, false }));
 	CHECK(st_bk(st, id[0]).status == CORE_BOOKING_CANCELLED);
 	CHECK(st_bk(st, id[2]).status == CORE_BOOKING_CONFIRMED);
 	CHECK(st_bk(st, id[3]).position == 1); /* moved up */

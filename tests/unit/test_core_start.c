@@ -3,12 +3,18 @@
  * at creation and by a patch, checked, logged as ORG_SETTINGS records that
  * rebuild them (log replay, snapshots), and used: a paid booking's hold,
  * generation's horizon, the cancellation cut-off (core_org_cutoff_ms).
+ * And the start of a class (docs/core.md "Start of class"): cancels by the
+ * customer refused from start on, the service key's recorded, late ones
+ * inside the cut-off (the record's flag, its replay, snapshots); no
+ * promotion from start on; the waitlist closed at start, in chunks.
  *
  * Helpers, times and main: core_test.h.
  */
 #include "core_test.h"
 
 #include "entry.h"
+#include "record.h" /* rec_encode: the late flag's bytes */
+#include "state.h"  /* core__state_expire_one */
 
 /* An org patch (org_id) or create (0) giving the settings in `set`. */
 static struct core_req q_org(core_time now, uint64_t org_id, uint8_t set,
@@ -216,7 +222,7 @@ CHECK_TEST_FN(test_org_settings_used)
 	core_state_free(st);
 }
 
-static uint8_t snap[1 << 16];
+static uint8_t snap[1 << 20];
 static size_t snap_size;
 
 static int snap_write(void *ctx, const void *buf, size_t size)
@@ -273,6 +279,287 @@ CHECK_TEST_FN(test_org_settings_runtime)
 	CHECK(core_org_cutoff_ms(rt2.c, 1) == 12 * HOUR_MS);
 	CHECK(core_org_cutoff_ms(rt2.c, 3) == HOUR_MS);
 	core_close(rt2.c);
+}
+
+/* ==== the start of a class ============================================= */
+
+static struct core_req q_cancel_by(core_time now, uint64_t booking_id,
+				   const char *customer)
+{
+	struct core_req q = q_cancel(now, booking_id);
+
+	if (customer)
+		set_customer(&q, customer);
+	return q;
+}
+
+CHECK_TEST_FN(test_cancel_at_start)
+{
+	/* a free class, 3 seats, waitlist 2: c0 c1 c2 seated, w0 w1 wait */
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 3, 2, 0, "");
+	const core_time cut = EV_START - 12 * HOUR_MS;
+	uint64_t id[5];
+	struct core_req q;
+	struct core_resp r;
+
+	st_book_each(st, ev, "c", 3, id);
+	st_book_each(st, ev, "w", 2, id + 3);
+	CHECK(st_bk(st, id[3]).status == CORE_BOOKING_WAITLISTED);
+
+	/* before the cut-off: not late, w0 promoted */
+	q = q_cancel_by(cut - 1, id[0], "c0");
+	CHECK(sdo(st, &q, &r) == CORE_OK && !r.booking.late);
+	CHECK(r.has_promoted && r.promoted.id == id[3]);
+	CHECK(!st_bk(st, id[0]).late);
+	/* at the cut-off: late (the customer's own, and a waitlisted one
+	 * leaving is never late) */
+	q = q_cancel_by(cut, id[1], "c1");
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.booking.late);
+	CHECK(r.has_promoted && r.promoted.id == id[4]);
+	CHECK(st_bk(st, id[1]).late);
+	/* from start on: the customer is refused, nothing changes */
+	q = q_cancel_by(EV_START, id[2], "c2");
+	CHECK(sdo(st, &q, &r) == CORE_EVENT_STARTED);
+	CHECK(st_bk(st, id[2]).status == CORE_BOOKING_CONFIRMED);
+	/* another's booking stays unknown to a customer */
+	q = q_cancel_by(EV_START, id[2], "c0");
+	CHECK(sdo(st, &q, &r) == CORE_NO_BOOKING);
+	/* the service key records it, late */
+	q = q_cancel_by(EV_START + MIN_MS, id[2], NULL);
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.booking.late);
+	CHECK(r.booking.status == CORE_BOOKING_CANCELLED && !r.has_promoted);
+	CHECK(strcmp(core_code_name(CORE_EVENT_STARTED), "event_started") == 0);
+	core_state_free(st);
+
+	/* a cut-off of 0 hours: late only from start on (the service key) */
+	st = st_setup();
+	q = q_new(CORE_OP_ORG_PATCH, T0);
+	q.u.cat.org_id = 1;
+	q.u.cat.settings_set = CORE_ORG_SET_CUTOFF;
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	ev = st_event(st, 2, 0, 0, "");
+	st_book_each(st, ev, "c", 2, id);
+	q = q_cancel_by(EV_START - 1, id[0], "c0");
+	CHECK(sdo(st, &q, &r) == CORE_OK && !r.booking.late);
+	q = q_cancel_by(EV_START, id[1], NULL);
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.booking.late);
+	core_state_free(st);
+}
+
+/* A seat freed from start on promotes nobody: a cancel, a capacity raise,
+ * a hold running out, a failed payment. */
+CHECK_TEST_FN(test_no_promotion_after_start)
+{
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 2, 3, 1500, "eur");
+	uint64_t id[5];
+	struct core_req q;
+	struct core_resp r;
+	const void *entry;
+	size_t size;
+
+	/* c0 held (paid class), c1 at the desk; w0 w1 w2 wait */
+	r = st_book(st, EV_START - HOLD_MS + 1, ev, "c0", CORE_PAY_AUTO);
+	CHECK(r.code == CORE_OK &&
+	      r.booking.status == CORE_BOOKING_PENDING_PAYMENT);
+	id[0] = r.booking.id;
+	r = st_book(st, EV_START - HOLD_MS + 2, ev, "c1", CORE_PAY_NONE);
+	id[1] = r.booking.id;
+	for (int i = 0; i < 3; i++) {
+		char c[8];
+		snprintf(c, sizeof(c), "w%d", i);
+		r = st_book(st, EV_START - HOLD_MS + 3 + i, ev, c,
+			    CORE_PAY_AUTO);
+		CHECK(r.booking.status == CORE_BOOKING_WAITLISTED);
+		id[2 + i] = r.booking.id;
+	}
+	/* the hold runs out after start: nobody promoted */
+	CHECK(core__state_expire_one(st, EV_START + 1, &entry, &size));
+	CHECK(core_state_apply(st, entry, size) == 0);
+	CHECK(st_bk(st, id[0]).status == CORE_BOOKING_EXPIRED);
+	CHECK(st_bk(st, id[2]).status == CORE_BOOKING_WAITLISTED);
+	/* a cancel, a capacity raise: nobody */
+	q = q_cancel_by(EV_START + 2, id[1], NULL);
+	CHECK(sdo(st, &q, &r) == CORE_OK && !r.has_promoted && r.count == 0);
+	q = q_patch(EV_START + 3, ev, 5, false);
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.count == 0);
+	CHECK(r.event.waitlist_length == 3 && r.event.held == 0);
+	CHECK(st_ev(st, ev).waitlist_length == 3);
+	/* nor a booking, a waitlist join */
+	r = st_book(st, EV_START, ev, "late", CORE_PAY_NONE);
+	CHECK(r.code == CORE_NOT_BOOKABLE);
+	core_state_free(st);
+}
+
+/* The records: a late cancel's flag is one byte more, only when set. */
+CHECK_TEST_FN(test_late_record)
+{
+	struct core_rec a = { .type = CORE_REC_BOOKING_SET, .at = T0 }, b;
+	uint8_t buf[256];
+	struct wbuf w = { .data = buf, .capacity = sizeof(buf) };
+	size_t pos = 0, plain;
+
+	a.u.booking.booking_id = 7 << 24 | 1;
+	a.u.booking.status = CORE_BOOKING_CANCELLED;
+	rec_encode(&w, &a);
+	plain = w.size;
+	a.u.booking.late = true;
+	rec_encode(&w, &a);
+	CHECK(w.size == 2 * plain + 1 && buf[w.size - 1] == 1);
+	CHECK(core_entry_next(buf, w.size, &pos, &b) == 1 && !b.u.booking.late);
+	CHECK(core_entry_next(buf, w.size, &pos, &b) == 1 && b.u.booking.late);
+	CHECK(b.u.booking.status == CORE_BOOKING_CANCELLED);
+	/* the flag byte is 1 or absent: 0 or 2 is refused */
+	buf[w.size - 1] = 0;
+	pos = plain;
+	CHECK(core_entry_next(buf, w.size, &pos, &b) < 0);
+	buf[w.size - 1] = 2;
+	CHECK(core_entry_next(buf, w.size, &pos, &b) < 0);
+	/* a record without it (a NEW's, a NOTIFY's) takes no extra byte */
+	memset(&a.u, 0, sizeof(a.u));
+	a.type = CORE_REC_NOTIFY;
+	a.u.notify.booking_id = 7 << 24 | 1;
+	a.u.notify.kind = CORE_NOTIFY_WAITLIST_EXPIRED;
+	w.size = 0;
+	rec_encode(&w, &a);
+	buf[w.size] = 1;
+	buf[2]++;
+	pos = 0;
+	CHECK(core_entry_next(buf, w.size + 1, &pos, &b) < 0);
+	CHECK(strcmp(core_notify_kind_name(CORE_NOTIFY_WAITLIST_EXPIRED),
+		     "waitlist_expired") == 0);
+	CHECK(strcmp(core_booking_status_name(CORE_BOOKING_WAITLIST_EXPIRED),
+		     "waitlist_expired") == 0);
+}
+
+/* The NOTIFY waitlist_expired records of the log (elog), in order. */
+static uint32_t logged_closed(uint64_t *ids, uint32_t cap, uint32_t *entries)
+{
+	uint32_t n = 0;
+
+	*entries = 0;
+	for (size_t at = 0; at < g_log.size;) {
+		uint32_t size;
+		struct core_rec r;
+		size_t pos = 0;
+		bool any = false;
+
+		memcpy(&size, g_log.buf + at, 4);
+		while (core_entry_next(g_log.buf + at + 4, size, &pos, &r) > 0)
+			if (r.type == CORE_REC_NOTIFY &&
+			    r.u.notify.kind == CORE_NOTIFY_WAITLIST_EXPIRED) {
+				if (n < cap)
+					ids[n] = r.u.notify.booking_id;
+				n++;
+				any = true;
+			}
+		*entries += any;
+		at += 4 + size;
+	}
+	return n;
+}
+
+/* At start the waitlist closes (the runtime's tick): every waitlisted
+ * booking expired and told, in FIFO order, in chunks of 1000; a held one
+ * keeps its hold; a snapshot and the log rebuild it, late flags too. */
+CHECK_TEST_FN(test_waitlist_closes)
+{
+	enum { WAITING = 2500 };
+	static uint64_t ids[WAITING + 8], seen[WAITING + 8];
+	struct core_config cfg;
+	struct core_req q;
+	struct core_resp r;
+	uint32_t entries;
+	struct rt rt, rt2;
+	uint64_t ev, held;
+
+	cfg_small(&cfg, 2);
+	cfg.booking_count_max = 1 << 16;
+	rt_open_logged(&rt, &cfg);
+	ev = rt_event(rt.p, 2, WAITING + 10, 1500, "eur");
+	q = q_book(EV_START - 5 * MIN_MS, ev, "held", CORE_PAY_AUTO);
+	r = rcall(rt.p, &q);
+	CHECK(r.booking.status == CORE_BOOKING_PENDING_PAYMENT);
+	held = r.booking.id;
+	q = q_book(EV_START - 5 * MIN_MS, ev, "desk", CORE_PAY_NONE);
+	r = rcall(rt.p, &q);
+	CHECK(r.booking.status == CORE_BOOKING_CONFIRMED);
+	for (int i = 0; i < WAITING; i++) {
+		char c[16];
+		snprintf(c, sizeof(c), "w%d", i);
+		q = q_book(EV_START - 5 * MIN_MS + 1, ev, c, CORE_PAY_AUTO);
+		r = rcall(rt.p, &q);
+		CHECK(r.code == CORE_OK &&
+		      r.booking.status == CORE_BOOKING_WAITLISTED);
+		ids[i] = r.booking.id;
+	}
+	/* the desk booking cancelled late by the service key, before start */
+	q = q_cancel(EV_START - 5 * MIN_MS + 2, ev << 24 | 2);
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK && r.booking.late && r.has_promoted);
+	ids[0] = 0; /* w0 took the seat (a hold: a paid class) */
+	/* a tick just before start: nothing; at start: all of it */
+	rt_tick(rt.p, EV_START - 1);
+	CHECK(logged_closed(seen, WAITING, &entries) == 0);
+	rt_tick(rt.p, EV_START);
+	CHECK(logged_closed(seen, WAITING, &entries) == WAITING - 1);
+	CHECK(entries == 3); /* 1000 + 1000 + 499 */
+	for (int i = 1; i < WAITING; i++)
+		CHECK_MSG(seen[i - 1] == ids[i], "notify %d", i);
+	struct core_event_view v = rt_ev(rt.p, EV_START, ev);
+	CHECK(v.waitlist_length == 0 && v.held == 2 && v.booked == 0);
+	CHECK(rt_bk(rt.p, EV_START, ids[1]).status ==
+	      CORE_BOOKING_WAITLIST_EXPIRED);
+	CHECK(rt_bk(rt.p, EV_START, ids[1]).position == 0);
+	CHECK(rt_bk(rt.p, EV_START, held).status ==
+	      CORE_BOOKING_PENDING_PAYMENT);
+	/* again: nothing more */
+	rt_tick(rt.p, EV_START + 1);
+	CHECK(logged_closed(seen, WAITING, &entries) == WAITING - 1);
+
+	/* the snapshot and the log keep statuses and the late flag */
+	snap_size = 0;
+	CHECK(core_park(rt.c) == 0);
+	CHECK(core_snapshot_write(rt.c, snap_write, NULL) == 0);
+	core_unpark(rt.c);
+	core_close(rt.c);
+	cfg.log = NULL;
+	cfg.shard_count = 3;
+	rt_open(&rt2, &cfg);
+	CHECK(core_park(rt2.c) == 0);
+	CHECK(core_snapshot_load(rt2.c, snap, snap_size) == 0);
+	core_unpark(rt2.c);
+	CHECK(rt_bk(rt2.p, EV_START, ev << 24 | 2).late);
+	CHECK(rt_bk(rt2.p, EV_START, ids[WAITING - 1]).status ==
+	      CORE_BOOKING_WAITLIST_EXPIRED);
+	core_close(rt2.c);
+	core_state *re = st_new();
+	CHECK(elog_replay(re) == 0);
+	CHECK(st_bk(re, ev << 24 | 2).late);
+	CHECK(st_bk(re, ids[7]).status == CORE_BOOKING_WAITLIST_EXPIRED);
+	CHECK(st_ev(re, ev).waitlist_length == 0);
+	core_state_free(re);
+	elog_reset();
+}
+
+/* A keyed late cancel replays its answer, flag and all. */
+CHECK_TEST_FN(test_late_replay)
+{
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 1, 0, 0, "");
+	struct core_req q;
+	struct core_resp r, again;
+	uint64_t id;
+
+	r = st_book(st, T0, ev, "c0", CORE_PAY_AUTO);
+	id = r.booking.id;
+	q = q_cancel(EV_START - HOUR_MS, id);
+	with_key(&q, 1, 2, 3);
+	CHECK(sdo(st, &q, &r) == CORE_OK && r.booking.late);
+	CHECK(sdo(st, &q, &again) == CORE_OK && again.replayed);
+	CHECK(again.booking.late && again.booking.id == id);
+	core_state_free(st);
 }
 
 int main(int argc, char **argv)

@@ -4,12 +4,14 @@
  * Seeded random operations (book, cancel, pay, fail payment, change
  * capacity, cancel events, time passing, retries with the same idempotency
  * key, keys reused for other requests, reminder runs with random lists of
- * leads) go to the sharded runtime through
+ * leads, cancels by the customer as well as by the service key, the
+ * org's cut-off and hold changing now and then; time passing the classes'
+ * starts closes their waitlists) go to the sharded runtime through
  * core_call and to the small reference model of tests/model.c (written for
  * obviousness, not speed). Every answer is compared, the touched event and
  * bookings after every step, everything every CHECK_EVERY steps; the
  * NOTIFY reminder records the log receives are exactly the model's (none
- * outside reminder runs). At the end
+ * outside reminder runs), and so are its NOTIFY waitlist_expired. At the end
  * every logged entry is replayed into a fresh state, which must equal the
  * model too (state = fold(entries)); and a snapshot taken half-way plus the
  * log are recovered into a runtime with one more shard, which must equal the
@@ -114,12 +116,28 @@ static uint64_t *reminders;
 static uint32_t reminder_count, reminder_cap;
 static uint64_t reminder_total; /* checked, for the summary */
 
+/* The NOTIFY waitlist_expired records logged since the last look. */
+static uint64_t *closed;
+static uint32_t closed_count, closed_cap;
+static uint64_t closed_total; /* checked, for the summary */
+
 static void reminders_seen(const void *entry, size_t size)
 {
 	struct core_rec r;
 	size_t pos = 0;
 
 	while (core_entry_next(entry, size, &pos, &r) > 0) {
+		if (r.type == CORE_REC_NOTIFY &&
+		    r.u.notify.kind == CORE_NOTIFY_WAITLIST_EXPIRED) {
+			if (closed_count == closed_cap) {
+				closed_cap = closed_cap ? 2 * closed_cap : 256;
+				closed = realloc(closed,
+						 closed_cap * sizeof(uint64_t));
+				if (!closed)
+					fail("out of memory");
+			}
+			closed[closed_count++] = r.u.notify.booking_id;
+		}
 		if (r.type != CORE_REC_NOTIFY ||
 		    r.u.notify.kind != CORE_NOTIFY_REMINDER)
 			continue;
@@ -219,6 +237,37 @@ static void reminders_check(bool after_remind)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* The waitlists closed (NOTIFY waitlist_expired) since the last look are
+ * the model's, as sets. */
+static void closed_check(void)
+{
+	const uint64_t *m = NULL;
+	uint32_t n = model_waitlist_expired(&m);
+	static uint64_t *want;
+	static uint32_t want_cap;
+
+	pthread_mutex_lock(&log_lock);
+	if (closed_count != n)
+		fail("%u waitlist_expired logged, model %u", closed_count, n);
+	if (n > want_cap) {
+		want_cap = n;
+		want = realloc(want, n * sizeof(*want));
+	}
+	if (n) {
+		memcpy(want, m, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), id_order);
+		qsort(closed, n, sizeof(*closed), id_order);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (closed[i] != want[i])
+			fail("waitlist_expired of booking %" PRIx64
+			     ", model %" PRIx64,
+			     closed[i], want[i]);
+	closed_total += n;
+	closed_count = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
 /* A reminder run at now with 1..3 leads from a few (hours, up to the
  * horizon), the same in the core and the model. */
 static void remind_run(core_time now)
@@ -235,6 +284,7 @@ static void remind_run(core_time now)
 	model_apply(&q, &m);
 	cmp_resp(&a, &m);
 	reminders_check(true);
+	closed_check();
 }
 
 static void call(const struct core_req *q, struct core_resp *r)
@@ -407,7 +457,19 @@ static void make_request(struct core_req *q, core_time now)
 	} else if (dice < 75) {
 		q->op = CORE_OP_CANCEL;
 		b = pick_booking(&e, now);
+		/* now and then one of any class, started ones too */
+		e = &model_events[rnd_below(model_event_count)];
+		if (rnd_below(4) == 0 && e->n)
+			b = &e->b[rnd_below(e->n)];
 		q->booking_id = b ? b->id : 12345;
+		/* the customer's own (a JWT), now and then another's */
+		if (b && rnd_below(3) == 0) {
+			int who =
+				rnd_below(20)
+					? b->customer
+					: (int)rnd_below(MODEL_CUSTOMER_COUNT);
+			strcpy(q->customer_id, model_customer_ids[who]);
+		}
 	} else if (dice < 88) {
 		q->op = CORE_OP_PAY;
 		b = pick_booking(&e, now);
@@ -441,6 +503,32 @@ static void make_request(struct core_req *q, core_time now)
 						    : rnd_below(KEY_HISTORY)] =
 			*q;
 	}
+}
+
+/* The org's cut-off (0..48 h) and hold (the core's, or 1..30 min) change:
+ * what is decided from now on follows them. */
+static void org_settings_change(core_time now)
+{
+	struct core_req q = { .op = CORE_OP_ORG_PATCH, .now = now };
+	struct core_req t = { .op = CORE_OP_TICK, .now = now };
+	struct core_resp r;
+	uint16_t hold = rnd_below(2) ? 0 : (uint16_t)(1 + rnd_below(30));
+
+	/* the model first catches up with the tick the core had at now
+	 * (holds that expired then were promoted under the old settings) */
+	model_apply(&t, &r);
+
+	q.u.cat.org_id = 1;
+	q.u.cat.settings_set = CORE_ORG_SET_CUTOFF | CORE_ORG_SET_HOLD;
+	q.u.cat.settings.cancel_cutoff_hours = (uint16_t)rnd_below(49);
+	q.u.cat.settings.hold_minutes = hold;
+	call(&q, &r);
+	if (r.code != CORE_OK ||
+	    r.org.cancel_cutoff_hours != q.u.cat.settings.cancel_cutoff_hours)
+		fail("org patch: %s", core_code_name(r.code));
+	model_org_settings((core_time)q.u.cat.settings.cancel_cutoff_hours *
+				   3600 * 1000,
+			   hold ? (core_time)hold * 60 * 1000 : HOLD_MS);
 }
 
 static void check_all(core_time now, model_event_get_fn eg,
@@ -524,12 +612,15 @@ int main(void)
 			struct core_req t = { .op = CORE_OP_TICK, .now = now };
 			call(&t, &a);
 		}
+		if (rnd_below(5000) == 0)
+			org_settings_change(now);
 		make_request(&q, now);
 		call(&q, &a);
 		model_apply(&q, &m);
 		cmp_resp(&a, &m);
 		counts[q.op][a.code]++;
 		reminders_check(false);
+		closed_check();
 		if (rnd_below(50) == 0) {
 			remind_run(now);
 			counts[CORE_OP_REMIND][CORE_OK]++;
@@ -637,6 +728,9 @@ int main(void)
 				       counts[o][k]);
 	printf("model: %" PRIu64 " reminders as the model said\n",
 	       reminder_total);
+	printf("model: %" PRIu64 " waitlisted bookings expired at their "
+	       "class's start as the model said\n",
+	       closed_total);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
 	       ops, model_event_count, log_size);
 	free(log_buf);

@@ -308,11 +308,11 @@ static void test_one_batch(void)
 	repl__batch_finish(&f.b);
 	snprintf(want, sizeof(want),
 		 "%" PRIu64
-		 "\t1\t1\talice\tcancelled\t0\t1772438401000\t1772438404000\t\\N\t\\N\t\\N\n"
+		 "\t1\t1\talice\tcancelled\t0\t1772438401000\t1772438404000\t\\N\t\\N\t\\N\tf\n"
 		 "%" PRIu64
-		 "\t1\t1\tbob\tconfirmed\t0\t1772438402000\t1772438402000\t\\N\t\\N\t\\N\n"
+		 "\t1\t1\tbob\tconfirmed\t0\t1772438402000\t1772438402000\t\\N\t\\N\t\\N\tf\n"
 		 "%" PRIu64
-		 "\t1\t1\tcarol\tconfirmed\t0\t1772438403000\t1772438404000\t1\t1772438404000\tconfirmed\n",
+		 "\t1\t1\tcarol\tconfirmed\t0\t1772438403000\t1772438404000\t1\t1772438404000\tconfirmed\tf\n",
 		 a, b, c);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* created in the batch: inserted as it ends (2 confirmed), no update */
@@ -366,9 +366,9 @@ static void test_later_batch(void)
 	repl__batch_finish(&f.b);
 	snprintf(want, sizeof(want),
 		 "%" PRIu64
-		 "\t1\t1\talice\tpending_payment\t1772439001000\t1772438401000\t1772438401000\t\\N\t\\N\t\\N\n"
+		 "\t1\t1\talice\tpending_payment\t1772439001000\t1772438401000\t1772438401000\t\\N\t\\N\t\\N\tf\n"
 		 "%" PRIu64
-		 "\t1\t1\tbob\twaitlisted\t0\t1772438402000\t1772438402000\t1\t\\N\t\\N\n",
+		 "\t1\t1\tbob\twaitlisted\t0\t1772438402000\t1772438402000\t1\t\\N\t\\N\tf\n",
 		 a, b);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* as committed: these customers exist now, the month too */
@@ -393,11 +393,11 @@ static void test_later_batch(void)
 	 * (PostgreSQL has it), bob's first move is his exit from the list */
 	snprintf(want, sizeof(want),
 		 "%" PRIu64
-		 "\t1\t0\t\\N\tconfirmed\t0\t\\N\t1772438406000\t\\N\t1772438406000\tconfirmed\n"
+		 "\t1\t0\t\\N\tconfirmed\t0\t\\N\t1772438406000\t\\N\t1772438406000\tconfirmed\tf\n"
 		 "%" PRIu64
-		 "\t1\t0\t\\N\tcancelled\t0\t\\N\t1772438407000\t\\N\t1772438407000\tcancelled\n"
+		 "\t1\t0\t\\N\tcancelled\t0\t\\N\t1772438407000\t\\N\t1772438407000\tcancelled\tf\n"
 		 "%" PRIu64
-		 "\t1\t1\tcarol\twaitlisted\t0\t1772438408000\t1772438408000\t1\t\\N\t\\N\n",
+		 "\t1\t1\tcarol\twaitlisted\t0\t1772438408000\t1772438408000\t1\t\\N\t\\N\tf\n",
 		 a, b, c);
 	CHECK_STAGED(&f.b, 0, ST_BOOKING, want);
 	/* only carol is new to PostgreSQL */
