@@ -95,7 +95,7 @@
 #define NOTIFY_TEMPLATE_SIZE_MAX (16u << 10)
 #define NOTIFY_POS_LINE_MAX 64
 #define NOTIFY_READ_BATCH 1024 /* records a wal_reader_next call */
-#define NOTIFY_KIND_SLOTS 10   /* enum core_notify_kind's values + 1 */
+#define NOTIFY_KIND_SLOTS 11   /* enum core_notify_kind's values + 1 */
 
 enum job_state { J_PENDING = 0, J_FLIGHT, J_DONE };
 
@@ -392,8 +392,13 @@ static const char *const builtin[NOTIFY_KIND_SLOTS][2] = {
 						 "{{title}} on {{start_local}} ({{timezone}}) has a new "
 						 "instructor. Your booking stays as it is.\n\n"
 						 "Booking {{booking_id}}\n{{org_name}}\n" },
+	[CORE_NOTIFY_WAITLIST_EXPIRED] = { "{{org_name}}: {{title}} started without a place for you",
+					   "Hello {{customer_name}},\n\n"
+					   "{{title}} on {{start_local}} ({{timezone}}) has started "
+					   "and no place freed up for you: you are off its "
+					   "waitlist.\n\nBooking {{booking_id}}\n{{org_name}}\n" },
 };
-_Static_assert(CORE_NOTIFY_INSTRUCTOR_SUBSTITUTED < NOTIFY_KIND_SLOTS,
+_Static_assert(CORE_NOTIFY_WAITLIST_EXPIRED < NOTIFY_KIND_SLOTS,
 	       "a built-in template slot for every kind");
 
 /* A template file: "Subject: ..." on the first line, a blank line, the
