@@ -367,7 +367,7 @@ CHECK_TEST_FN(test_no_promotion_after_start)
 	r = st_book(st, EV_START - HOLD_MS + 2, ev, "c1", CORE_PAY_NONE);
 	id[1] = r.booking.id;
 	for (int i = 0; i < 3; i++) {
-		char c[8];
+		char c[16];
 		snprintf(c, sizeof(c), "w%d", i);
 		r = st_book(st, EV_START - HOLD_MS + 3 + i, ev, c,
 			    CORE_PAY_AUTO);
