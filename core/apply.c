@@ -796,6 +796,8 @@ static int apply_edit(core_state *st, const struct core_rec *r)
 	state__title_set(st, e, x->u.edit.title);
 	if (x->u.edit.changed & CORE_EDIT_DETACHED)
 		e->flags |= EVENT_DETACHED; /* stays so */
+	if (e->status != CORE_EVENT_SCHEDULED && e->start_at < st->remind_dirty)
+		st->remind_dirty = e->start_at; /* restored: runs look again */
 	e->status = CORE_EVENT_SCHEDULED;
 	e->version++;
 	return 0;
