@@ -1352,12 +1352,6 @@ int main(int argc, char **argv)
 	nc.repl_refresh = glue_refresh;
 	nc.notify_status = glue_notify;
 	nc.notify_ctx = &notifier;
-	importer = import_server_new();
-	if (!importer) {
-		perror("bookd: import");
-		return 1;
-	}
-	nc.import = importer;
 	if (copy_key("BOOKD_SERVICE_KEY", o.service_key, nc.auth.service_key,
 		     sizeof(nc.auth.service_key)) ||
 	    copy_key("BOOKD_ANON_KEY", o.anon_key, nc.auth.anon_key,
@@ -1398,6 +1392,13 @@ int main(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
+	/* after the checks above: their refusals return with nothing to free */
+	importer = import_server_new();
+	if (!importer) {
+		perror("bookd: import");
+		return 1;
+	}
+	nc.import = importer;
 	rc = net_prepare(&nc, &srv, err, sizeof(err));
 	if (rc) {
 		evlog(EVLOG_ERROR, "bookd: %s", err);
