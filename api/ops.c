@@ -720,11 +720,12 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_SERIES_CREATE:
 		break; /* req->u.series: the caller's copy of in->u.series */
 	case OP_SERIES_PATCH:
-	case OP_SERIES_END:
+	case OP_SERIES_END: {
 		_Static_assert(sizeof(req->u.spatch) == sizeof(in->u.spatch),
 			       "spatch");
 		memcpy(&req->u.spatch, &in->u.spatch, sizeof(req->u.spatch));
 		break;
+	}
 	case OP_GENERATE:
 		req->u.generate.until = in->u.generate.until;
 		req->u.generate.series_id = in->u.generate.series_id;

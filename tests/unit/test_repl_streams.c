@@ -9,7 +9,8 @@
  * archive: the month of the busy events is archived
  * (archive_class_events_month) while more decisions on them follow:
  * replication goes on, their registrations equal the core, their rows stay
- * in the renamed partition only, and an event missing without being archived
+ * in the renamed partition only; an event moved into that month afterwards
+ * lands in a fresh partition of it; an event missing without being archived
  * still stops it.
  *
  * PostgreSQL, the node, compare and main: repl_test.h.
@@ -373,6 +374,30 @@ CHECK_TEST_FN(test_archive)
 		     " FROM bookd.archived_class_events WHERE id = 1"); /* again */
 	CHECK(PQresultStatus(res) == PGRES_FATAL_ERROR);
 	PQclear(res);
+
+	/* An event moved into the archived month (while the replicator that
+	 * listed its partition runs): a fresh partition of that month takes it. */
+	int64_t into =
+		q_int(x.c,
+		      "SELECT (extract(epoch FROM min(start_at)) * 1000"
+		      ")::bigint + 3600000 FROM bookd.archived_class_events");
+	struct core_resp er = { .code = CORE_NO_EVENT };
+	uint64_t moved = x.events + 1;
+
+	while (er.code != CORE_OK && --moved >= 1)
+		er = call(x.n,
+			  (struct core_req){ .op = CORE_OP_EVENT_PATCH,
+					     .now = (now_ms += OP_MS),
+					     .event_id = moved,
+					     .u.patch = { .capacity = -1,
+							  .start_at = into } });
+	CHECK(er.code == CORE_OK);
+	x.lsn = settle(x.n);
+	CHECK(catch_up(x.r, x.lsn));
+	CHECK(q_int(x.c, "SELECT count(*) FROM %s WHERE id = %" PRIu64, part,
+		    moved) == 1);
+	printf("  event %" PRIu64 " moved into %s: in a fresh partition\n",
+	       moved, part);
 
 	/* Decisions on archived events, while replicating and after a
 	 * restart (the start cache gone): they apply, nothing stops. */
