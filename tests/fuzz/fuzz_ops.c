@@ -110,8 +110,7 @@ static void setup(void)
 		abort();
 	if (getenv("FUZZ_OPS_LIST")) { /* for tests/fuzz/gen_corpus.py */
 		for (unsigned i = 0; i < g_op_count; i++)
-			printf("%u %s %s\n", i, g_ops[i]->name,
-			       g_ops[i]->path);
+			printf("%u %s %s\n", i, g_ops[i]->name, g_ops[i]->path);
 		fflush(stdout);
 		_exit(0); /* not libFuzzer's exit handler */
 	}
@@ -200,7 +199,8 @@ static void route(const struct op_def *op, uint8_t who, const char *body,
 			(struct http_str){ bearer, strlen(bearer) };
 	}
 	if (who & 2)
-		rq.hdr[HTTP_H_IDEMPOTENCY_KEY] = (struct http_str){ "key-1", 5 };
+		rq.hdr[HTTP_H_IDEMPOTENCY_KEY] =
+			(struct http_str){ "key-1", 5 };
 	if (op->idem == OP_IDEM_STRIPE) {
 		uint8_t mac[EVP_MAX_MD_SIZE];
 		unsigned mac_size = 0, k;

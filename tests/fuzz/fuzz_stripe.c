@@ -145,13 +145,13 @@ static void check_signed(const uint8_t *data, size_t size)
 	if (rc != want)
 		abort();
 	for (int k = 0; k < 8; k++) {
-		size_t bit = (seed + (uint32_t)k * 2654435761u) %
-			     ((hdr_n + n) * 8);
+		size_t bit =
+			(seed + (uint32_t)k * 2654435761u) % ((hdr_n + n) * 8);
 		uint8_t *at = bit / 8 < hdr_n ? (uint8_t *)hdr + bit / 8
 					      : body + (bit / 8 - hdr_n);
 
-		if (bit / 8 >= hdr_n - 64 && bit / 8 < hdr_n &&
-		    bit % 8 == 5 && *at >= 'a' && *at <= 'f')
+		if (bit / 8 >= hdr_n - 64 && bit / 8 < hdr_n && bit % 8 == 5 &&
+		    *at >= 'a' && *at <= 'f')
 			continue; /* 'a' -> 'A': the same hex digit */
 		*at ^= (uint8_t)(1u << (bit % 8));
 		if (auth_stripe_verify(&g_cfg, hdr, hdr_n, body, n, NOW) == 0)

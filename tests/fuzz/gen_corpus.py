@@ -11,7 +11,7 @@ seeded as soon as a body is added below), byte 1 the caller. jwt: tokens
 and claims as tests/unit/test_auth.c builds them. stripe: events signed
 as Stripe signs them, and damaged headers. The snapshot and log-directory
 corpora come from the targets themselves (FUZZ_SEED_DIR, see fuzz_snap.c
-and fuzz_waldir.c).
+and fuzz_waldir.c): a real core's snapshot, a real log.
 """
 import base64
 import hashlib
@@ -150,7 +150,21 @@ def stripe():
     write("stripe", "header-empty", b"\x00\n{}")
 
 
+def seeded(bindir, name):
+    """The corpus a target writes itself from real encodings."""
+    d = os.path.join(ROOT, name)
+    os.makedirs(d, exist_ok=True)
+    with tempfile.NamedTemporaryFile() as one:
+        one.write(b"\0")
+        one.flush()
+        subprocess.run([os.path.join(bindir, "fuzz_" + name), one.name],
+                       env=dict(os.environ, FUZZ_SEED_DIR=d),
+                       capture_output=True, check=True)
+
+
 if __name__ == "__main__":
-    ops(sys.argv[1] if len(sys.argv) > 1 else "build-fuzz/tests/fuzz")
+    bindir = sys.argv[1] if len(sys.argv) > 1 else "build-fuzz/tests/fuzz"
+    ops(bindir)
+    seeded(bindir, "snap")
     jwts()
     stripe()
