@@ -166,8 +166,7 @@ static void check_content(const uint8_t *data, size_t size)
 static char g_dir[64];
 
 /* A snapshot file's bytes as docs/wal.md has them. */
-static void file_bytes(uint64_t lsn, const struct out *payload,
-		       struct out *f)
+static void file_bytes(uint64_t lsn, const struct out *payload, struct out *f)
 {
 	uint64_t hdr[4] = { SNAP_MAGIC, 1 | (uint64_t)32 << 32, lsn, 0 };
 	uint64_t trl[4] = { SNAP_END_MAGIC, payload->n, lsn, 0 };
@@ -263,6 +262,18 @@ static void check_files(const uint8_t *data, size_t size)
 	free(buf);
 }
 
+static void remove_dir(void)
+{
+	char path[128];
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/snap-%016x", g_dir,
+			 i ? 3u : 5u);
+		unlink(path);
+	}
+	rmdir(g_dir);
+}
+
 static void seeds(const char *dir)
 {
 	static const uint8_t steps[][9] = {
@@ -315,6 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      : "/tmp/fuzz_snap.XXXXXX");
 		if (!mkdtemp(g_dir))
 			abort();
+		atexit(remove_dir);
 	}
 	if (size < 1)
 		return 0;

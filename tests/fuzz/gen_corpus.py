@@ -166,5 +166,6 @@ if __name__ == "__main__":
     bindir = sys.argv[1] if len(sys.argv) > 1 else "build-fuzz/tests/fuzz"
     ops(bindir)
     seeded(bindir, "snap")
+    seeded(bindir, "waldir")
     jwts()
     stripe()
