@@ -449,6 +449,31 @@ static long auth__b64url_decode(const char *s, size_t n, uint8_t *out,
 	return (long)size;
 }
 
+/* Unpadded base64url of p[0..n) into out (room for 4 * n / 3 + 4 bytes);
+ * its length. */
+static size_t auth__b64url_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t size = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | p[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[size++] = digits[(acc >> bits) & 63];
+		}
+		acc &= (1u << bits) - 1;
+	}
+	if (bits)
+		out[size++] = digits[(acc << (6 - bits)) & 63];
+	ASSERT(size <= 4 * n / 3 + 4);
+	return size;
+}
+
 static bool auth__hex_decode(const char *s, size_t n, uint8_t *out,
 			     size_t out_size)
 {
@@ -465,6 +490,44 @@ static bool auth__hex_decode(const char *s, size_t n, uint8_t *out,
 }
 
 /* ---- JWT ---- */
+
+int auth_jwt_make(const char *secret, const char *sub, int64_t exp_s,
+		  int64_t now_s, char *out, size_t out_size)
+{
+	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char claims[CORE_CUSTOMER_ID_SIZE_MAX + 96];
+	uint8_t sig[AUTH__SHA256_SIZE];
+	struct auth__part part;
+	size_t need, size = 0;
+	int len, rc;
+
+	if (!secret || !secret[0] || !sub ||
+	    !fld_customer_id_valid(sub, strlen(sub)))
+		return -EINVAL;
+	/* a valid customer id needs no JSON escape */
+	len = snprintf(claims, sizeof(claims),
+		       "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld}", sub,
+		       (long long)now_s, (long long)exp_s);
+	ASSERT(len > 0 && (size_t)len < sizeof(claims));
+	need = (4 * (sizeof(header) - 1) / 3 + 4) + 1 +
+	       (4 * (size_t)len / 3 + 4) + 1 + (4 * sizeof(sig) / 3 + 4) + 1;
+	if (out_size < need)
+		return -ENOSPC;
+	size += auth__b64url_encode((const uint8_t *)header, sizeof(header) - 1,
+				    out + size);
+	out[size++] = '.';
+	size += auth__b64url_encode((const uint8_t *)claims, (size_t)len,
+				    out + size);
+	part = (struct auth__part){ out, size };
+	rc = auth__hmac_sha256(secret, strlen(secret), &part, 1, sig);
+	if (rc)
+		return rc;
+	out[size++] = '.';
+	size += auth__b64url_encode(sig, sizeof(sig), out + size);
+	ASSERT(size < out_size);
+	out[size] = 0;
+	return (int)size;
+}
 
 static json_t *auth__json(const uint8_t *p, size_t n)
 {

@@ -96,6 +96,14 @@ enum auth_result auth_bearer(const struct auth_config *cfg, const char *token,
 			     size_t token_size, core_time now,
 			     struct auth_principal *out);
 
+/* A customer JWT (HS256, {"sub":sub,"exp":exp_s,"iat":now_s}) signed with
+ * secret into out (NUL-ended): its length, or -EINVAL (no secret, or a sub
+ * auth_bearer would refuse: empty, too long, not a printable customer id)
+ * or -ENOSPC (out too small), -ENOMEM. For bookd --demo's sign-in link;
+ * a deployment's own backend mints its customers' tokens. */
+int auth_jwt_make(const char *secret, const char *sub, int64_t exp_s,
+		  int64_t now_s, char *out, size_t out_size);
+
 /* token is the service key (constant time, as auth_bearer compares it):
  * a cheap first look, so that everyone else can be held to an address's
  * limit before a JWT's signature is computed. */

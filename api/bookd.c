@@ -26,6 +26,7 @@
  * Under systemd (svc.h): STATUS while recovering, READY=1 once listening,
  * WATCHDOG=1 every tick, STOPPING=1 on SIGTERM.
  */
+#include "auth.h"
 #include "bookd_assert.h"
 #include "evlog.h"
 #include "fields.h"
@@ -951,11 +952,38 @@ static int demo_load(core_port *p, struct demo *d)
 	return 0;
 }
 
+/* The schedule page's address (web/, docs/operations.md "The schedule
+ * page") and DEMO_CUSTOMER's sign-in link: the anon key and a customer JWT
+ * valid DEMO_TOKEN_S in the URL's fragment, which a browser never sends
+ * (so never in a server's log); the page keeps them. */
+#define DEMO_TOKEN_S (7 * 86400)
+
+static void demo_page(const char *http, const char *anon, const char *secret)
+{
+	int64_t now_s = (int64_t)(srv_now() / 1000);
+	char tok[AUTH_TOKEN_SIZE_MAX];
+	int rc;
+
+	rc = auth_jwt_make(secret, DEMO_CUSTOMER, now_s + DEMO_TOKEN_S, now_s,
+			   tok, sizeof(tok));
+	if (rc < 0) {
+		printf("bookd: the schedule page (no sign-in link: %s):\n"
+		       "  http://%s/#key=%s\n",
+		       strerror(-rc), http, anon);
+		return;
+	}
+	printf("bookd: the schedule page, and signed in as %s (for %d "
+	       "days):\n  http://%s/#key=%s\n  http://%s/#key=%s&token=%s\n",
+	       DEMO_CUSTOMER, DEMO_TOKEN_S / 86400, http, anon, http, anon,
+	       tok);
+}
+
 /* The lines to try, each runnable as printed, on this start and the next:
  * list, book another customer (a replay the second time: same key), show
- * and cancel the demo's booking (a replay too, once done). */
+ * and cancel the demo's booking (a replay too, once done); then the
+ * schedule page's links (demo_page). */
 static void demo_print(const struct demo *d, const char *http, const char *anon,
-		       const char *service)
+		       const char *service, const char *secret)
 {
 	char when[FLD_TIME_SIZE];
 
@@ -968,6 +996,7 @@ static void demo_print(const struct demo *d, const char *http, const char *anon,
 	if (d->start_at <= srv_now()) {
 		printf("bookd: demo: that class has started; start with an empty "
 		       "--data-dir for a new demo\n");
+		demo_page(http, anon, secret);
 		return;
 	}
 	printf("  curl -s -X POST http://%s/v1/events/%" PRIu64 "/bookings"
@@ -982,6 +1011,7 @@ static void demo_print(const struct demo *d, const char *http, const char *anon,
 	       " -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-cancel-%" PRIu64
 	       "'\n",
 	       http, d->booking_id, service, d->booking_id);
+	demo_page(http, anon, secret);
 }
 
 /* ---- the replicator's view of the server, and the server's of it ---- */
@@ -1325,6 +1355,8 @@ int main(int argc, char **argv)
 			o.service_key = "demo-service-key";
 		if (!o.anon_key)
 			o.anon_key = "demo-anon-key";
+		if (!o.jwt_secret)
+			o.jwt_secret = "demo-jwt-secret";
 	}
 
 	/* Signals are taken by the main thread only (sigtimedwait). */
@@ -1594,7 +1626,7 @@ int main(int argc, char **argv)
 		rc = demo_load(port, &d);
 		if (rc == 0)
 			demo_print(&d, net_http_address(srv), o.anon_key,
-				   o.service_key);
+				   o.service_key, o.jwt_secret);
 		else if (rc == -ENOENT)
 			printf("bookd: data dir not empty and holds no demo: "
 			       "demo studio not created\n");

@@ -21,7 +21,10 @@
  *
  * Who may do what (the access of each row in ops.c; the details here):
  *   - none:     /health, /ready, /metrics; /v1/webhooks/stripe (its
- *               Stripe-Signature instead);
+ *               Stripe-Signature instead); the files of web/ (web.h:
+ *               "/", "/web/<name>", "/<page>"), looked up only when no
+ *               operation has the path, never rate limited (a page's own
+ *               calls are);
  *   - public:   GET /v1/events, /v1/events/{id}, and the catalogue's
  *               reads: /v1/orgs, /v1/locations, /v1/instructors,
  *               /v1/series and each one's /{id} (anon key, JWT or
@@ -68,6 +71,7 @@
 #include "hex.h"
 #include "ops.h"
 #include "seed_import.h"
+#include "web.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -1510,6 +1514,44 @@ static int do_simple(struct call *k, struct op_in *in)
 	return ANSWER_LIT(k, 200, "{\"status\":\"ready\"}");
 }
 
+/* ---- the files of web/ ---- */
+
+/* A file of web/ (web.h): GET and HEAD with its strong ETag (304 on a
+ * matching If-None-Match), revalidated on each use (no-cache: the names
+ * carry no hash); its Content-Security-Policy lets a page reach bookd
+ * only (same origin). OPTIONS: 204; other methods: 405. */
+static int answer_web(struct call *k, const struct web_file *f)
+{
+	static const char allow[] = "GET, HEAD, OPTIONS";
+	uint64_t tag;
+
+	ASSERT(f && f->data && f->etag);
+	k->meta.op = "web";
+	if (k->rq->method == HTTP_OPTIONS) {
+		k->meta.allow = allow;
+		return answer(k, 204, NULL, 0);
+	}
+	if (k->rq->method != HTTP_GET && k->rq->method != HTTP_HEAD) {
+		k->meta.allow = allow;
+		return answer_error(k, 405, "method_not_allowed",
+				    "method not allowed on this route");
+	}
+	k->meta.etag = f->etag;
+	k->meta.cache_control = "no-cache";
+	inm_parse(k);
+	tag = http_tag_hash(f->etag, strlen(f->etag));
+	for (unsigned i = 0; i < k->ctx.inm_count; i++)
+		if (k->ctx.inm[i] == tag)
+			return answer(k, 304, NULL, 0);
+	if (k->ctx.flags & X_INM_ANY)
+		return answer(k, 304, NULL, 0);
+	k->meta.content_type = web_content_type(f);
+	k->meta.csp = "default-src 'self'; img-src 'self' data:; "
+		      "object-src 'none'; base-uri 'none'; "
+		      "form-action 'self'; frame-ancestors 'none'";
+	return answer(k, 200, f->data, f->size);
+}
+
 /* ---- the entry ---- */
 
 /* Each operation with an HTTP route: what reads its fields (into in) and
@@ -1572,6 +1614,7 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	const struct http_str *origin = &rq->hdr[HTTP_H_ORIGIN];
 	struct call k;
 	struct op_in in;
+	const struct web_file *page;
 	const char *arg, *allow;
 	size_t arg_size;
 	int rc;
@@ -1602,6 +1645,8 @@ int http_route(struct srv_conn *c, struct http_cat_slot *slot,
 	}
 	rc = ops_http_match(rq->path.p, rq->path.n, method_bit(rq->method),
 			    &k.op, &arg, &arg_size, &allow);
+	if (rc == -ENOENT && (page = web_find(rq->path.p, rq->path.n)))
+		return answer_web(&k, page);
 	if (rc == -ENOENT ||
 	    pct_decode(arg, arg_size, k.id_seg, sizeof(k.id_seg), &k.id_size))
 		return answer_error(&k, 404, "not_found", "no such route");

@@ -41,6 +41,9 @@ struct http_meta {
 	const char *content_type; /* NULL: application/json */
 	const char *etag;	  /* quoted entity tag, or NULL */
 	const char *cache_control;
+	/* a page of web/ (web.h): its Content-Security-Policy, sent with
+	 * X-Content-Type-Options: nosniff; NULL: neither */
+	const char *csp;
 	const char *allow;	/* 405, OPTIONS */
 	uint32_t retry_after_s; /* 0: none */
 	bool www_authenticate;

@@ -5,7 +5,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       liburing-dev libjemalloc-dev libpq-dev libmsgpack-dev libxxhash-dev
       libssl-dev libhttp-parser-dev libjansson-dev postgresql tzdata
       curl wrk jq openssl clang-format python3
-      libsystemd-dev systemd dpkg-dev libcurl4-openssl-dev python3-aiosmtpd python3-prometheus-client)
+      libsystemd-dev systemd dpkg-dev libcurl4-openssl-dev python3-aiosmtpd python3-prometheus-client
+      chromium chromium-driver python3-selenium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -96,6 +96,34 @@ static void config_init(void)
 	strcpy(cfg.stripe_secret, "whsec_test");
 }
 
+/* auth_jwt_make (bookd --demo's sign-in link): its token is one
+ * auth_bearer takes for that customer until exp, with that secret only. */
+CHECK_TEST_FN(test_jwt_make)
+{
+	struct auth_principal who;
+	char tok[512];
+	int n;
+
+	n = auth_jwt_make(SECRET, "alice", NOW_S + 60, NOW_S, tok, sizeof(tok));
+	CHECK(n > 0 && (size_t)n == strlen(tok));
+	CHECK(bearer(tok, &who) == AUTH_OK);
+	CHECK(who.role == AUTH_CUSTOMER);
+	CHECK(strcmp(who.customer_id, "alice") == 0);
+	CHECK(who.expires_at == (NOW_S + 60) * 1000);
+	CHECK(bearer_at(tok, (NOW_S + 61) * 1000, &who) == AUTH_EXPIRED);
+	n = auth_jwt_make("another-secret", "alice", NOW_S + 60, NOW_S, tok,
+			  sizeof(tok));
+	CHECK(n > 0);
+	CHECK(bearer(tok, &who) == AUTH_BAD_TOKEN);
+	CHECK(auth_jwt_make(SECRET, "", NOW_S, NOW_S, tok, sizeof(tok)) ==
+	      -EINVAL);
+	CHECK(auth_jwt_make(SECRET, "a\"b", NOW_S, NOW_S, tok, sizeof(tok)) ==
+	      -EINVAL);
+	CHECK(auth_jwt_make("", "alice", NOW_S, NOW_S, tok, sizeof(tok)) ==
+	      -EINVAL);
+	CHECK(auth_jwt_make(SECRET, "alice", NOW_S, NOW_S, tok, 40) == -ENOSPC);
+}
+
 CHECK_TEST_FN(test_keys)
 {
 	struct auth_principal who;
