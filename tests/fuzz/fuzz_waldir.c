@@ -261,15 +261,15 @@ static void remove_dirs(void)
 static void seeds(const char *dir)
 {
 	static const uint8_t lists[][9] = {
-		{ 0 },			     /* intact */
-		{ 0, 0 | 3 << 3, 0, 0, 0 },  /* the last segment deleted */
+		{ 0 },			      /* intact */
+		{ 0, 0 | 3 << 3, 0, 0, 0 },   /* the last segment deleted */
 		{ 0, 1 | 1 << 3, 0, 128, 0 }, /* a segment cut in half */
-		{ 0, 2 | 1 << 3, 0, 0, 0 },  /* two segments swapped */
-		{ 0, 3 | 2 << 3, 0, 64, 5 }, /* a bit flipped */
-		{ 0, 4 | 3 << 3, 0, 16, 0 }, /* the last records zeroed */
-		{ 0, 5 | 3 << 3, 0, 0, 1 },  /* the last segment renamed */
+		{ 0, 2 | 1 << 3, 0, 0, 0 },   /* two segments swapped */
+		{ 0, 3 | 2 << 3, 0, 64, 5 },  /* a bit flipped */
+		{ 0, 4 | 3 << 3, 0, 16, 0 },  /* the last records zeroed */
+		{ 0, 5 | 3 << 3, 0, 0, 1 },   /* the last segment renamed */
 		{ 0, 6, 0, 0, 1, 4 | 3 << 3, 0, 16, 0 }, /* no DURABLE */
-		{ 1, 0 | 1 << 3, 0, 0, 0 },  /* cut_corrupt, one deleted */
+		{ 1, 0 | 1 << 3, 0, 0, 0 }, /* cut_corrupt, one deleted */
 	};
 	char path[512];
 	FILE *fp;
@@ -326,7 +326,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(path, sizeof(path), "%s/%s", g_dir,
 				 fs[i].name);
 			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-			if (fd < 0 && errno == EEXIST) /* renamed onto another */
+			if (fd < 0 &&
+			    errno == EEXIST) /* renamed onto another */
 				fd = open(path, O_WRONLY | O_TRUNC);
 			if (fd < 0 || (fs[i].n && write(fd, fs[i].p, fs[i].n) !=
 							  (ssize_t)fs[i].n))
