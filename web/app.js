@@ -44,6 +44,8 @@ const state = {
 	busy: new Set(), /* event ids with a request in flight */
 	pending: new Map(), /* event id -> { key, action } of a press */
 	timer: 0,
+	ticking: false,
+	again: false,
 	offline: false,
 	retryUntil: 0,
 };
@@ -314,18 +316,33 @@ async function pollMine() {
 	state.mine = next;
 }
 
+/* One poll at a time: a tick asked for while one runs runs right after. */
 async function tick() {
 	clearTimeout(state.timer);
+	if (state.ticking) {
+		state.again = true;
+		return;
+	}
+	state.ticking = true;
 	try {
 		if (Date.now() >= state.retryUntil) {
 			await pollEvents(); /* 304: the same events */
 			await pollMine();
 			drawAll(); /* the bookings, or the time, may have moved */
+			if (!state.offline && $('alert').className === 'alert' &&
+			    /^(Updating|Too many)/.test($('alert').textContent))
+				alarm('');
 			$('updated').textContent = 'Seats updated ' +
 				new Date().toLocaleTimeString() + '.';
 		}
 	} catch (e) {
 		explain(e, 'Updating the schedule');
+	} finally {
+		state.ticking = false;
+	}
+	if (state.again) {
+		state.again = false;
+		return tick();
 	}
 	state.timer = setTimeout(tick, POLL_MS);
 }
@@ -403,10 +420,12 @@ function updateCard(card, ev, now) {
 	const start = ev.startMs;
 	const end = start + ev.duration_min * 60000;
 	const b = state.mine.get(id);
-	const when = fmt(start, { weekday: 'long', hour: '2-digit', minute: '2-digit' }) +
+	const time = fmt(start, { hour: '2-digit', minute: '2-digit' }) +
 		'–' + fmt(end, { hour: '2-digit', minute: '2-digit' });
+	const when = fmt(start, { weekday: 'long', day: 'numeric', month: 'long' }) +
+		', ' + time;
 	card.title.textContent = ev.title;
-	card.when.textContent = when;
+	card.when.textContent = time;
 	const where = [];
 	const ins = state.names.instructor.get(String(ev.instructor_id));
 	const loc = state.names.location.get(String(ev.location_id));
@@ -450,7 +469,9 @@ function updateCard(card, ev, now) {
 	const signedIn = !!customer();
 	card.act.textContent = label;
 	card.act.dataset.action = action || '';
-	card.act.disabled = !action || state.busy.has(id) || (!signedIn && action === 'book');
+	/* busy: aria-disabled, not disabled, so that the focus stays on it */
+	card.act.disabled = !action || (!signedIn && action === 'book');
+	card.act.setAttribute('aria-disabled', state.busy.has(id) ? 'true' : 'false');
 	card.act.setAttribute('aria-label', label + ': ' + ev.title + ', ' + when);
 	card.act.title = !signedIn && action === 'book' ? 'Sign in to book' : '';
 	card.li.classList.toggle('full', ev.available === 0);
@@ -545,7 +566,7 @@ async function press(id) {
 		p = { action, key: newKey() };
 	state.pending.set(id, p);
 	state.busy.add(id);
-	card.act.disabled = true;
+	card.act.setAttribute('aria-disabled', 'true');
 	alarm('');
 	say((action === 'book' ? 'Booking ' : 'Cancelling ') + ev.title + '…');
 	try {
@@ -591,6 +612,13 @@ async function start() {
 	takeFragment();
 	drawWho();
 	window.addEventListener('offline', () => setOffline(true));
+	/* a sign-in link opened on this page: only its fragment changes */
+	window.addEventListener('hashchange', () => {
+		takeFragment();
+		state.mine.clear();
+		drawWho();
+		boot();
+	});
 	window.addEventListener('online', () => tick());
 	$('prev').addEventListener('click', () => moveWeek(-1));
 	$('next').addEventListener('click', () => moveWeek(1));
