@@ -311,6 +311,7 @@ struct inst {
 	bool cancelled, has_wcap, existing;
 	uint32_t first, count; /* its bookings in order[] */
 	uint32_t confirmed, waitlisted;
+	uint32_t expired; /* of them waitlist_expired (a past class) */
 	uint64_t bookd;
 	size_t unit_size;
 };
@@ -326,6 +327,7 @@ struct bk {
 	uint32_t line, position;
 	core_time created, updated, joined, promoted;
 	bool existing;
+	bool expired; /* waitlisted on a past class: waitlist_expired */
 };
 
 struct plan {
@@ -1574,6 +1576,29 @@ static bool active(uint8_t st)
 	return st == CORE_BOOKING_CONFIRMED || st == CORE_BOOKING_WAITLISTED;
 }
 
+/* A class that started before the import: what the seed left waitlisted
+ * on it is written as bookd's start of class would have left it,
+ * waitlist_expired at the class's start (unless updated later), the old
+ * status kept in bookd.legacy_ids.detail. Nothing is decided: no tick
+ * closes an imported waitlist, so no customer is told about an old
+ * class (docs/operations.md "What it becomes"). */
+static void expire_waitlist(struct plan *pl, struct inst *in, const uint32_t *o)
+{
+	for (uint32_t k = 0; k < in->count; k++) {
+		struct bk *b = &pl->bk[o[k]];
+		if (b->status != CORE_BOOKING_WAITLISTED)
+			continue;
+		b->status = CORE_BOOKING_WAITLIST_EXPIRED;
+		b->expired = true;
+		in->expired++;
+		b->detail = "waitlisted";
+		if (!b->joined) /* its join: the waitlist's history */
+			b->joined = b->created;
+		if (b->updated < in->start)
+			b->updated = in->start;
+	}
+}
+
 /* Bookings bucketed per instance in writing order; conflicts. */
 static int check_instances(struct plan *pl)
 {
@@ -1657,6 +1682,8 @@ static int check_instances(struct plan *pl)
 					       : "");
 			in->wcap = in->waitlisted;
 		}
+		if (past) /* its waitlist closed at its start */
+			expire_waitlist(pl, in, o);
 	}
 	free(scratch);
 	return 0;
@@ -1829,6 +1856,8 @@ static void check_existing(struct plan *pl)
 						     : "was not");
 			r->existing[IMP_C_BOOKINGS] += known;
 			r->planned[IMP_C_BOOKINGS] += !known;
+			r->existing[IMP_C_WL_EXPIRED] += known && b->expired;
+			r->planned[IMP_C_WL_EXPIRED] += !known && b->expired;
 		}
 	}
 }
@@ -1964,8 +1993,9 @@ static int emit_instance(struct plan *pl, struct inst *in,
 		if (b->legacy && legacy_add(rs, CORE_LEGACY_BOOKING, b->legacy,
 					    bid, b->detail, now))
 			return -ENOMEM;
-		if (b->wl_legacy && legacy_add(rs, CORE_LEGACY_WAITLIST,
-					       b->wl_legacy, bid, NULL, now))
+		if (b->wl_legacy &&
+		    legacy_add(rs, CORE_LEGACY_WAITLIST, b->wl_legacy, bid,
+			       b->legacy ? NULL : b->detail, now))
 			return -ENOMEM;
 	}
 	if (in->cancelled) {
@@ -2183,6 +2213,8 @@ again:
 						!pl->inst[k].series;
 					rep->written[IMP_C_BOOKINGS] +=
 						pl->inst[k].count;
+					rep->written[IMP_C_WL_EXPIRED] +=
+						pl->inst[k].expired;
 				}
 			}
 			i = j;
@@ -2315,9 +2347,16 @@ static void json_str(struct buf *o, const char *s)
 static void json_counts(struct buf *o, const char *name, const uint64_t *c)
 {
 	static const char *const names[IMP_C_COUNT] = {
-		"orgs",	     "locations", "instructors",
-		"customers", "series",	  "one_off_series",
-		"events",    "bookings",  "waitlist_rows_merged",
+		"orgs",
+		"locations",
+		"instructors",
+		"customers",
+		"series",
+		"one_off_series",
+		"events",
+		"bookings",
+		"waitlist_rows_merged",
+		"waitlist_expired",
 	};
 	buf_printf(o, "\"%s\":{", name);
 	for (int k = 0; k < IMP_C_COUNT; k++)

@@ -66,11 +66,12 @@ enum imp_count {
 	IMP_C_LOCATIONS,
 	IMP_C_INSTRUCTORS,
 	IMP_C_CUSTOMERS,
-	IMP_C_SERIES,	 /* from class_series */
-	IMP_C_ONE_OFF,	 /* series of one date, for instances without */
-	IMP_C_EVENTS,	 /* class instances */
-	IMP_C_BOOKINGS,	 /* registrations, and waitlist rows of their own */
-	IMP_C_WL_MERGED, /* waitlist rows that are a registration's */
+	IMP_C_SERIES,	  /* from class_series */
+	IMP_C_ONE_OFF,	  /* series of one date, for instances without */
+	IMP_C_EVENTS,	  /* class instances */
+	IMP_C_BOOKINGS,	  /* registrations, and waitlist rows of their own */
+	IMP_C_WL_MERGED,  /* waitlist rows that are a registration's */
+	IMP_C_WL_EXPIRED, /* bookings still waitlisted on a past class */
 	IMP_C_COUNT
 };
 

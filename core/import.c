@@ -117,7 +117,8 @@ static bool status_importable(uint8_t s)
 {
 	return s == CORE_BOOKING_CONFIRMED || s == CORE_BOOKING_WAITLISTED ||
 	       s == CORE_BOOKING_CANCELLED || s == CORE_BOOKING_EXPIRED ||
-	       s == CORE_BOOKING_PAYMENT_FAILED;
+	       s == CORE_BOOKING_PAYMENT_FAILED ||
+	       s == CORE_BOOKING_WAITLIST_EXPIRED;
 }
 
 static int check_booking(struct check *k, const struct core_rec *r)

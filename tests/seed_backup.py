@@ -15,7 +15,9 @@ Seeded: the same arguments give the same bytes. Instances run from 60 days
 before --now to 60 days after; past ones have attended / no_show /
 cancelled registrations, full future ones a waitlist (registrations
 'waitlisted' with a waitlists row each, in position order), some
-registrations came from the waitlist (a 'promoted' waitlists row), some
+registrations came from the waitlist (a 'promoted' waitlists row), past
+full ones some 'waitlisted' registrations the seed left open (imported as
+waitlist_expired: expected.json's waitlist_expired), some
 waitlist rows were left ('cancelled', no registration), 3% of instances
 are cancelled (their registrations too) and 5% belong to no series
 (one-off classes).
@@ -164,9 +166,9 @@ def build(a):
                                         ["confirmed"])
                 if rng.random() < 0.05:  # came from the waitlist
                     wl = ("promoted", created - 3600, created)
-            elif past:
+            elif past and rng.random() < 0.5:
                 status = "cancelled"  # never got in
-            else:
+            else:  # (on a past class: left waiting, the seed never closed it)
                 status = "waitlisted"
                 pos += 1
                 wl = ("waiting", created, None)
@@ -278,7 +280,10 @@ def build(a):
         "class_series": len(series) + one_off,
         "class_events": len(instances),
         "bookings": len(regs) + len(wls) - merged,
-        "waitlisted": sum(1 for r in regs if r[3] == "waitlisted"),
+        "waitlisted": sum(1 for r in regs if r[3] == "waitlisted" and
+                          by_id[r[1]]["start"] >= now),
+        "waitlist_expired": sum(1 for r in regs if r[3] == "waitlisted" and
+                                by_id[r[1]]["start"] < now),
         "broken": list(broken_line) if broken_line else None,
     }
     with open(os.path.join(a.out, "expected.json"), "w") as f:

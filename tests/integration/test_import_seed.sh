@@ -11,7 +11,9 @@
 #     written; the past one is accepted with --accept-past-conflicts;
 #   - the import writes every row; bookings keep their status and
 #     created_at (an attended, a cancelled and a waitlisted one checked
-#     through the customer's bookings), waitlists their order;
+#     through the customer's bookings), waitlists their order; one left
+#     waitlisted on a past class comes as waitlist_expired, and nobody is
+#     notified about it (PostgreSQL's notifications);
 #   - run again (also after a restart) it writes nothing;
 #   - with DATABASE_URL, once replicated, the seed's Step 3 count checks
 #     (class_series, class_events, registrations) and bookd.legacy_ids
@@ -80,6 +82,8 @@ check "dry run: every registration and waitlist row planned" \
   test "$(r .planned.bookings)" = "$(e .bookings)"
 check "dry run: waitlist rows of registrations merged" \
   test "$(r .planned.waitlist_rows_merged)" = "$(e .waitlist_rows_merged)"
+check "dry run: waitlisted on past classes: waitlist_expired ($(e .waitlist_expired))" \
+  test "$(r .planned.waitlist_expired)" = "$(e .waitlist_expired)" -a "$(e .waitlist_expired)" -gt 0
 check "dry run: class_series expected" test "$(r .expected.class_series)" = "$(e .class_series)"
 check "dry run: rows read" test "$(r '.files.class_registrations.rows')" = "$(e .registrations)"
 check "dry run: nothing written" written_none
@@ -122,9 +126,15 @@ check "import: series and one-off series" \
 check "import: customers" test "$(r .written.customers)" = "$(e .customers)"
 
 # Rows as they were: status and created_at (the customer's bookings).
-row_check() { # row_check STATUS BOOKD_STATUS: the first registration of it
+nowts=$(date -u -d "@$now" '+%Y-%m-%d %H:%M:%S+00')
+# row_check STATUS BOOKD_STATUS [past|future]: the first registration of it
+# (of a class that started before the import, or not)
+row_check() {
   local line cust created want_ts
-  line=$(awk -F, -v s="$1" 'NR > 1 && $4 == s { print; exit }' "$tmp/good/registrations_backup.csv")
+  line=$(awk -F, -v s="$1" -v w="${3:-}" -v now="$nowts" '
+    FNR == NR { if (FNR > 1) start[$1] = $7; next }
+    FNR > 1 && $4 == s && (w == "" || (w == "past") == (start[$2] < now)) { print; exit }' \
+    "$tmp/good/class_instances_backup.csv" "$tmp/good/registrations_backup.csv")
   [ -n "$line" ] || return 1
   cust=$(printf '%s' "$line" | cut -d, -f3)
   created=$(printf '%s' "$line" | cut -d, -f5)
@@ -135,13 +145,18 @@ row_check() { # row_check STATUS BOOKD_STATUS: the first registration of it
 }
 check "an attended registration: confirmed, its created_at" row_check attended confirmed
 check "a cancelled registration: cancelled, its created_at" row_check cancelled cancelled
-check "a waitlisted registration: waitlisted, its created_at" row_check waitlisted waitlisted
+check "a waitlisted registration: waitlisted, its created_at" row_check waitlisted waitlisted future
+check "one waitlisted on a past class: waitlist_expired, its created_at" \
+  row_check waitlisted waitlist_expired past
 
 # Waitlists in their order: an event's waitlist length and each waitlisted
 # booking's position as the waitlists file's.
 wl_check() {
   local inst first n=0 ok=1 pos cust
-  inst=$(awk -F, 'NR > 1 && $5 == "waiting" && $4 == 2 { print $2; exit }' "$tmp/good/waitlists_backup.csv")
+  inst=$(awk -F, -v now="$nowts" '
+    FNR == NR { if (FNR > 1) start[$1] = $7; next }
+    FNR > 1 && $5 == "waiting" && $4 == 2 && start[$2] >= now { print $2; exit }' \
+    "$tmp/good/class_instances_backup.csv" "$tmp/good/waitlists_backup.csv")
   [ -n "$inst" ] || return 1
   while IFS=, read -r _ _ cust pos _; do
     svc_get "/v1/customers/$cust/bookings?limit=500"
@@ -152,7 +167,7 @@ wl_check() {
   done < <(awk -F, -v i="$inst" 'NR > 1 && $2 == i && $5 == "waiting"' "$tmp/good/waitlists_backup.csv")
   [ "$ok" = 1 ] && [ "$n" -ge 2 ]
 }
-check "a waitlist keeps its positions" wl_check
+check "a future class's waitlist keeps its positions" wl_check
 
 import "$tmp/good"
 check "run again: done, nothing written" test "$rc" = 0 -a "$(r .state)" = done
@@ -183,6 +198,12 @@ if [ $pg = 1 ]; then
     test "$(q 'SELECT count(*) FROM public.registrations')" = "$(e .bookings)"
   check "waitlisted registrations" \
     test "$(q "SELECT count(*) FROM registrations WHERE status = 'waitlisted'")" = "$(e .waitlisted)"
+  check "waitlist_expired registrations (waitlisted on past classes)" \
+    test "$(q "SELECT count(*) FROM registrations WHERE status = 'waitlist_expired'")" = "$(e .waitlist_expired)"
+  check "their waitlist rows closed at the class's start, not promoted" \
+    test "$(q "SELECT count(*) FROM registrations r JOIN event_waitlists w ON w.booking_id = r.id JOIN class_events c ON c.id = r.event_id WHERE r.status = 'waitlist_expired' AND w.left_at >= c.start_at AND w.promoted_at IS NULL")" = "$(e .waitlist_expired)"
+  check "no customer told about an imported past class" \
+    test "$(q "SELECT count(*) FROM notifications n JOIN class_events c ON c.id = n.event_id WHERE n.kind = 'waitlist_expired' AND c.start_at < to_timestamp($now)")" = 0
   check "legacy ids of every registration and waitlist row" \
     test "$(q "SELECT count(*) FROM bookd.legacy_ids WHERE kind IN ('booking', 'waitlist')")" = \
     "$(( $(e .registrations) + $(e .waitlist_rows) ))"

@@ -97,8 +97,8 @@ static void put(struct import_src *src, enum imp_table t, const char *text)
 		 imp_file_names[t][0]);
 }
 
-/* Instances: p1 past (full), f1 future of series s1, f2 future one-off;
- * registrations with every status; a waitlist whose positions are not the
+/* Instances: p1 past (full, one still waitlisted on it), f1 future of
+ * series s1, f2 future one-off; registrations with every status; a waitlist whose positions are not the
  * order of created_at; a waitlist row that left, one promoted. */
 static void backup(struct import_src *src)
 {
@@ -136,7 +136,8 @@ static void backup(struct import_src *src)
 	    "r5,f1,c2,confirmed,2026-09-10 11:00:00+00\n"
 	    "r6,f1,c3,waitlisted,2026-09-11 10:00:00+00\n"
 	    "r7,f1,c4,waitlisted,2026-09-12 10:00:00+00\n"
-	    "r8,f2,c4,confirmed,2026-09-12 10:00:00+00\n");
+	    "r8,f2,c4,confirmed,2026-09-12 10:00:00+00\n"
+	    "r9,p1,c5,waitlisted,2026-08-22 10:00:00+00\n");
 	put(src, IMP_WAITLISTS,
 	    "id,class_instance_id,customer_id,position,status,created_at,"
 	    "promoted_at\n"
@@ -182,9 +183,10 @@ CHECK_TEST_FN(check_only)
 	CHECK_EQ(rep.planned[IMP_C_EVENTS], 3);
 	CHECK_EQ(rep.planned[IMP_C_SERIES], 1);
 	CHECK_EQ(rep.planned[IMP_C_ONE_OFF], 2);
-	/* 8 registrations and the waitlist row that left */
-	CHECK_EQ(rep.planned[IMP_C_BOOKINGS], 9);
+	/* 9 registrations and the waitlist row that left */
+	CHECK_EQ(rep.planned[IMP_C_BOOKINGS], 10);
 	CHECK_EQ(rep.planned[IMP_C_WL_MERGED], 3);
+	CHECK_EQ(rep.planned[IMP_C_WL_EXPIRED], 1); /* r9: p1 started */
 	CHECK_EQ(rep.planned[IMP_C_CUSTOMERS], 5);
 	/* org-a; loc-1 and a placeholder (f2 has none); likewise */
 	CHECK_EQ(rep.planned[IMP_C_ORGS], 1);
@@ -349,7 +351,8 @@ CHECK_TEST_FN(into_core)
 	CHECK_MSG(!rep.refused && rep.failure[0] == '\0', "%s %s",
 		  first_problem(), rep.failure);
 	CHECK_EQ(rep.written[IMP_C_EVENTS], 3);
-	CHECK_EQ(rep.written[IMP_C_BOOKINGS], 9);
+	CHECK_EQ(rep.written[IMP_C_BOOKINGS], 10);
+	CHECK_EQ(rep.written[IMP_C_WL_EXPIRED], 1);
 	CHECK(rep.entries >= 2);
 
 	/* the past class: attended and no_show confirmed, as they were */
@@ -366,6 +369,19 @@ CHECK_TEST_FN(into_core)
 	e = event(p, legacy(c, CORE_LEGACY_EVENT, "p1"));
 	CHECK(e.booked == 2 && e.capacity == 2 && e.duration_min == 60);
 	CHECK(strcmp(e.title, "Past") == 0 && e.series_id != 0);
+	/* still waitlisted in the seed on a class that started: its
+	 * waitlist closed, nothing left for a tick to close and tell */
+	b = booking(p, legacy(c, CORE_LEGACY_BOOKING, "r9"));
+	CHECK(b.status == CORE_BOOKING_WAITLIST_EXPIRED && b.position == 0);
+	CHECK(b.created_at == INT64_C(1787392800000)); /* 08-22 10:00Z */
+	CHECK(e.waitlist_length == 0);
+	{
+		struct core_req q = { .op = CORE_OP_TICK, .now = NOW };
+		struct core_resp r;
+		CHECK(core_call(p, &q, &r) == 0 && r.code == CORE_OK);
+	}
+	b = booking(p, legacy(c, CORE_LEGACY_BOOKING, "r9"));
+	CHECK(b.status == CORE_BOOKING_WAITLIST_EXPIRED);
 
 	/* f1: r4 came from the waitlist (w4: its created_at, the join) */
 	id = legacy(c, CORE_LEGACY_EVENT, "f1");
@@ -396,7 +412,8 @@ CHECK_TEST_FN(into_core)
 	/* run again: nothing written, everything there */
 	CHECK(import_run(&src, &o, c, p, &rep) == 0);
 	CHECK(!rep.refused && rep.entries == 0);
-	CHECK_EQ(rep.existing[IMP_C_BOOKINGS], 9);
+	CHECK_EQ(rep.existing[IMP_C_BOOKINGS], 10);
+	CHECK_EQ(rep.existing[IMP_C_WL_EXPIRED], 1);
 	CHECK_EQ(rep.written[IMP_C_BOOKINGS], 0);
 
 	/* a snapshot keeps the old ids: a core made from it writes nothing */
