@@ -1408,16 +1408,22 @@ static int do_admin_refresh(struct call *k, struct op_in *in)
 	return answer(k, 202, "{\"refresh\":\"requested\"}", 23);
 }
 
-/* POST /v1/admin/import: {"dir": absolute path on bookd's machine,
- * "dry_run", "accept_past_conflicts"}; the import runs on its own thread
- * (api/seed_import.h), GET /v1/admin/import follows it. */
+/* POST /v1/admin/import: {"dir": absolute path on bookd's machine, or
+ * "files": [absolute paths], "dry_run", "accept_past_conflicts"}; the
+ * import runs on its own thread (api/seed_import.h), GET
+ * /v1/admin/import follows it. */
+#define IMPORT_FILES_MAX 16
+
 static int do_admin_import(struct call *k, struct op_in *in)
 {
-	static const char *const allowed[] = { "dir", "dry_run",
+	static const char *const allowed[] = { "dir", "files", "dry_run",
 					       "accept_past_conflicts", NULL };
 	struct import_server *is = srv_import(srv_conn_srv(k->c));
 	struct import_opts o = { .now = k->now };
-	char dir[4096], msg[300] = "";
+	char dir[4096] = "", msg[300] = "";
+	const char *files[IMPORT_FILES_MAX];
+	unsigned nfiles = 0;
+	json_t *fv = NULL;
 	struct jr r;
 	int rc;
 
@@ -1426,10 +1432,31 @@ static int do_admin_import(struct call *k, struct op_in *in)
 		return answer_error(k, 503, "unavailable",
 				    "imports are not available here");
 	rc = body_open(k, &r, allowed);
-	if (!rc)
-		rc = jr_str(&r, "dir", true, dir, sizeof(dir), NULL);
-	if (!rc && dir[0] != '/')
+	if (!rc) {
+		fv = json_object_get(r.root, "files");
+		rc = jr_str(&r, "dir", !fv, dir, sizeof(dir), NULL);
+	}
+	if (!rc && fv && dir[0])
+		rc = jr_fail(&r, "give 'dir' or 'files', not both");
+	if (!rc && !fv && dir[0] != '/')
 		rc = jr_fail(&r, "field 'dir' must be an absolute path");
+	if (!rc && fv &&
+	    (!json_is_array(fv) || json_array_size(fv) == 0 ||
+	     json_array_size(fv) > IMPORT_FILES_MAX))
+		rc = jr_fail(&r,
+			     "field 'files' must be an array of 1 to %d "
+			     "absolute paths",
+			     IMPORT_FILES_MAX);
+	for (size_t i = 0; !rc && fv && i < json_array_size(fv); i++) {
+		const char *f = json_string_value(json_array_get(fv, i));
+		if (!f || f[0] != '/' || strlen(f) >= 4096)
+			rc = jr_fail(&r,
+				     "field 'files' must be an array of 1 to "
+				     "%d absolute paths",
+				     IMPORT_FILES_MAX);
+		else
+			files[nfiles++] = f; /* r.root holds it */
+	}
 	if (!rc) {
 		json_t *v = json_object_get(r.root, "dry_run");
 		json_t *a = json_object_get(r.root, "accept_past_conflicts");
@@ -1440,9 +1467,12 @@ static int do_admin_import(struct call *k, struct op_in *in)
 		o.dry_run = v && json_is_true(v);
 		o.accept_past = a && json_is_true(a);
 	}
-	if (body_done(k, &r, rc))
-		return 0;
-	rc = import_server_start(is, dir, &o, msg, sizeof(msg));
+	if (rc)
+		return body_done(k, &r, rc), 0;
+	/* the files are read before the body goes (body_done frees it) */
+	rc = import_server_start(is, fv ? NULL : dir, files, nfiles, &o, msg,
+				 sizeof(msg));
+	body_done(k, &r, 0);
 	if (rc == -EBUSY)
 		return answer_error(k, 409, "import_running", msg);
 	if (rc)

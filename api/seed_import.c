@@ -165,38 +165,156 @@ int import_src_dir(struct import_src *src, const char *dir, char *msg,
 	return 0;
 }
 
-int import_src_files(struct import_src *src, char *const *paths, unsigned count,
-		     char *msg, size_t msg_size)
+/* A file given by path: its table by its base name (one of
+ * imp_file_names, else a name holding the table's word: "waitlist" in
+ * "2025_waitlists.csv"), else by its header (header_table). */
+static const struct {
+	const char *word;
+	enum imp_table t;
+} name_words[] = {
+	/* the longer words first: "class_series" before "series" */
+	{ "class_instance", IMP_INSTANCES },
+	{ "class_series", IMP_SERIES },
+	{ "registration", IMP_REGISTRATIONS },
+	{ "waitlist", IMP_WAITLISTS },
+	{ "instance", IMP_INSTANCES },
+	{ "series", IMP_SERIES },
+	{ "customer", IMP_CUSTOMERS },
+	{ "organization", IMP_ORGS },
+	{ "location", IMP_LOCATIONS },
+	{ "instructor", IMP_INSTRUCTORS },
+};
+
+static int name_table(const char *base)
+{
+	for (int t = 0; t < IMP_TABLE_COUNT; t++)
+		for (int k = 0; k < 4 && imp_file_names[t][k]; k++)
+			if (strcmp(base, imp_file_names[t][k]) == 0)
+				return t;
+	for (size_t i = 0; i < sizeof(name_words) / sizeof(name_words[0]); i++)
+		if (strcasestr(base, name_words[i].word))
+			return (int)name_words[i].t;
+	return -1;
+}
+
+/* What a header must have (each "a|b": one of them) and must not, per
+ * table told by its header: the five the seed's tables are named after
+ * (organizations, locations and instructors only by name: their headers
+ * are alike). */
+static const struct {
+	enum imp_table t;
+	const char *has[4], *not ;
+} header_sig[] = {
+	{ IMP_INSTANCES,
+	  { "start_time|start_at|starts_at", "capacity|max_capacity", "id" },
+	  "weekdays|days_of_week|customer_id|user_id" },
+	{ IMP_SERIES, { "weekdays|days_of_week", "title|name", "id" }, NULL },
+	{ IMP_REGISTRATIONS,
+	  { "class_instance_id|instance_id|event_id", "customer_id|user_id",
+	    "status", "id" },
+	  "joined_at|position" },
+	{ IMP_WAITLISTS,
+	  { "class_instance_id|instance_id|event_id", "customer_id|user_id",
+	    "joined_at|position", "id" },
+	  "registered_at|waitlist_position" },
+	{ IMP_CUSTOMERS,
+	  { "email", "id|customer_id|user_id" },
+	  "class_instance_id|instance_id|event_id|start_time|org_id|"
+	  "organization_id" },
+};
+
+static bool header_any(const struct csv *c, const char *names)
+{
+	char buf[128];
+	char *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", names);
+	for (char *n = strtok_r(buf, "|", &save); n;
+	     n = strtok_r(NULL, "|", &save))
+		if (csv_col(c, n) >= 0)
+			return true;
+	return false;
+}
+
+/* The table data's header (its first line) is, or -1 with msg: none or
+ * more than one fits. */
+static int header_table(const char *data, size_t size, const char *base,
+			char *msg, size_t msg_size)
+{
+	const char *nl = memchr(data, '\n', size);
+	struct csv c;
+	int found = -1, fits = 0;
+	char which[160] = "";
+
+	if (csv_parse(&c, data, nl ? (size_t)(nl - data) : size) != 0) {
+		snprintf(msg, msg_size, "%s:1: %s", base, c.err);
+		csv_free(&c);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(header_sig) / sizeof(header_sig[0]);
+	     i++) {
+		bool ok = !header_sig[i].not ||
+			  !header_any(&c, header_sig[i].not );
+		for (int k = 0; k < 4 && header_sig[i].has[k] && ok; k++)
+			ok = header_any(&c, header_sig[i].has[k]);
+		if (!ok)
+			continue;
+		found = (int)header_sig[i].t;
+		snprintf(which + strlen(which), sizeof(which) - strlen(which),
+			 "%s%s", fits++ ? " or " : "", imp_table_name(found));
+	}
+	csv_free(&c);
+	if (fits == 1)
+		return found;
+	if (fits)
+		snprintf(msg, msg_size,
+			 "%s: its header fits %s: name the file after its "
+			 "table (docs/operations.md)",
+			 base, which);
+	else
+		snprintf(msg, msg_size,
+			 "%s: neither its name nor its header is one of the "
+			 "seed's tables (docs/operations.md)",
+			 base);
+	return -1;
+}
+
+int import_src_files(struct import_src *src, const char *const *paths,
+		     unsigned count, char *msg, size_t msg_size)
 {
 	memset(src, 0, sizeof(*src));
 	for (unsigned i = 0; i < count; i++) {
 		const char *base = strrchr(paths[i], '/');
+		char *data;
+		size_t size;
 		int t, rc;
-		bool found = false;
 
 		base = base ? base + 1 : paths[i];
-		for (t = 0; t < IMP_TABLE_COUNT && !found; t++)
-			for (int k = 0; k < 4 && imp_file_names[t][k]; k++)
-				if (strcmp(base, imp_file_names[t][k]) == 0) {
-					found = true;
-					break;
-				}
-		if (!found) {
-			snprintf(msg, msg_size,
-				 "%s: not a file of the seed's backup (see "
-				 "docs/operations.md)",
-				 base);
-			import_src_free(src);
-			return -EINVAL;
-		}
-		rc = src_take(src, t - 1, paths[i], base, msg, msg_size);
+		rc = read_file(paths[i], &data, &size);
 		if (rc) {
+			snprintf(msg, msg_size, "%s: %s", base, strerror(-rc));
 			import_src_free(src);
 			return rc;
 		}
+		t = name_table(base);
+		if (t < 0)
+			t = header_table(data, size, base, msg, msg_size);
+		if (t >= 0 && src->file[t].data)
+			snprintf(msg, msg_size, "%s: a second file for %s",
+				 base, imp_table_name((enum imp_table)t));
+		if (t < 0 || src->file[t].data) {
+			free(data);
+			import_src_free(src);
+			return -EINVAL;
+		}
+		src->file[t].data = data;
+		src->file[t].size = size;
+		snprintf(src->file[t].name, sizeof(src->file[t].name), "%s",
+			 base);
 	}
 	if (!src->file[IMP_INSTANCES].data) {
-		snprintf(msg, msg_size, "no class_instances_backup.csv");
+		snprintf(msg, msg_size,
+			 "no class_instances file among the %u given", count);
 		import_src_free(src);
 		return -ENOENT;
 	}
@@ -2498,6 +2616,7 @@ static void *import_main(void *arg)
 }
 
 int import_server_start(struct import_server *s, const char *dir,
+			const char *const *files, unsigned file_count,
 			const struct import_opts *opts, char *msg,
 			size_t msg_size)
 {
@@ -2514,7 +2633,8 @@ int import_server_start(struct import_server *s, const char *dir,
 		pthread_join(s->thread, NULL);
 		s->joinable = false;
 	}
-	rc = import_src_dir(&s->src, dir, msg, msg_size);
+	rc = dir ? import_src_dir(&s->src, dir, msg, msg_size)
+		 : import_src_files(&s->src, files, file_count, msg, msg_size);
 	if (rc == 0 && !s->rep && !(s->rep = malloc(sizeof(*s->rep))))
 		rc = -ENOMEM;
 	if (rc == 0) {

@@ -1,7 +1,7 @@
 /*
  * seed_import.h: importing the seed's backup tables with their history
  * (api/seed_import.c; docs/operations.md "Migrating from the seed"): the CSVs
- * of a directory read (seed_csv.h), every row checked and the whole
+ * of a directory, or files given by path, read (seed_csv.h), every row checked and the whole
  * import planned before anything is written (a report with file:line for
  * each problem), then written as import entries (core/import.h): old ids
  * mapped to bookd ids by LEGACY records, past and present bookings as
@@ -49,9 +49,13 @@ struct import_src {
  * -errno with msg (a file that cannot be read; no class_instances). */
 int import_src_dir(struct import_src *src, const char *dir, char *msg,
 		   size_t msg_size);
-/* Takes files by their base names (a name no table has is -EINVAL). */
-int import_src_files(struct import_src *src, char *const *paths, unsigned count,
-		     char *msg, size_t msg_size);
+/* Reads the files at paths, each taken for its table by its base name
+ * (imp_file_names, else a name holding the table's word, "waitlist" in
+ * "2025_waitlists.csv"), else by its header (docs/operations.md): 0, or
+ * -errno with msg (unreadable, no table fits or two do, a table twice,
+ * no class_instances). */
+int import_src_files(struct import_src *src, const char *const *paths,
+		     unsigned count, char *msg, size_t msg_size);
 void import_src_free(struct import_src *src);
 
 struct import_opts {
@@ -121,9 +125,11 @@ struct import_server *import_server_new(void);
 void import_server_attach(struct import_server *s, struct node *n,
 			  unsigned port_index);
 void import_server_free(struct import_server *s);
-/* Starts an import of dir (absolute): 0; -EBUSY one runs; -errno with msg
- * when the files cannot be read (nothing started). */
+/* Starts an import of dir (absolute), or when dir is NULL of the
+ * file_count files (absolute paths, import_src_files): 0; -EBUSY one
+ * runs; -errno with msg when the files cannot be read (nothing started). */
 int import_server_start(struct import_server *s, const char *dir,
+			const char *const *files, unsigned file_count,
 			const struct import_opts *opts, char *msg,
 			size_t msg_size);
 /* The state ("none", "running", "done", "refused", "failed") and the last

@@ -68,11 +68,13 @@ static const char *usage_text =
 	"        [--location ID] [--start T] [--duration MIN] [--title TEXT]\n"
 	"  status\n"
 	"  import customers FILE | import bookings FILE   (CSV with a header row)\n"
-	"  import seed DIR [--dry-run] [--accept-past-conflicts] [--http URL]\n"
-	"         the seed's backup tables (class_instances_backup.csv, ...) with\n"
-	"         their history, by bookd's POST /v1/admin/import (bookd reads\n"
-	"         DIR); --http: bookd's HTTP API (env BOOKD_HTTP_URL, default\n"
-	"         http://127.0.0.1:8080); the report (JSON) on stdout\n";
+	"  import seed DIR|FILE.csv... [--dry-run] [--accept-past-conflicts]\n"
+	"         [--http URL]  the seed's backup tables (a directory of\n"
+	"         class_instances_backup.csv, ..., or the files, each known by\n"
+	"         its name or header) with their history, by bookd's POST\n"
+	"         /v1/admin/import (bookd reads them); --http: bookd's HTTP API\n"
+	"         (env BOOKD_HTTP_URL, default http://127.0.0.1:8080); the\n"
+	"         report (JSON) on stdout\n";
 
 struct opts {
 	const char *names[CTL_ARG_COUNT_MAX];
@@ -1328,13 +1330,15 @@ int main(int argc, char **argv)
 	if (strcmp(o.pos[0], "import") == 0 && o.pos_count > 1 &&
 	    strcmp(o.pos[1], "seed") == 0) { /* over HTTP, not this protocol */
 		const char *http = opt(&o, "http");
-		if (o.pos_count != 3)
-			return die_usage("import seed: want DIR%s", "");
+		if (o.pos_count < 3)
+			return die_usage("import seed: want DIR or FILE.csv...%s",
+					 "");
 		if (!http)
 			http = getenv("BOOKD_HTTP_URL");
 		if (!http || !*http)
 			http = "http://127.0.0.1:8080";
-		return bookctl_import_seed(o.pos[2], flag(&o, "dry-run"),
+		return bookctl_import_seed(&o.pos[2], o.pos_count - 2,
+					   flag(&o, "dry-run"),
 					   flag(&o, "accept-past-conflicts"),
 					   http, key);
 	}

@@ -1,10 +1,10 @@
 /*
- * bookctl_seed.c: `bookctl import seed DIR`: the seed's backup tables
- * imported with their history by bookd's HTTP route POST
+ * bookctl_seed.c: `bookctl import seed DIR` (or `FILE.csv...`): the seed's
+ * backup tables imported with their history by bookd's HTTP route POST
  * /v1/admin/import (api/seed_import.h; docs/operations.md "Migrating from
  * the seed"), then followed with GET /v1/admin/import until it ends; the
- * report (JSON) on stdout. bookd reads DIR itself: bookctl and bookd share
- * the machine (or DIR's path). HTTP through libcurl.
+ * report (JSON) on stdout. bookd reads the files itself: bookctl and bookd
+ * share the machine (or the paths). HTTP through libcurl.
  */
 #include "bookctl_seed.h"
 
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct body {
@@ -86,24 +87,63 @@ static void json_escape(char *out, size_t size, const char *s)
 	out[o] = '\0';
 }
 
-int bookctl_import_seed(const char *dir, bool dry_run, bool accept_past,
-			const char *http, const char *key)
+/* The request's "dir" (one directory) or "files" (each a file) field,
+ * the paths made absolute: 0, or 2 (usage: a path that is neither). */
+static int source_json(const char *const *paths, unsigned count, char **out)
 {
-	char real[PATH_MAX], esc[2 * PATH_MAX], url[512], *body;
+	struct stat st;
+	char real[PATH_MAX], esc[2 * PATH_MAX];
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	if (count == 1 && stat(paths[0], &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!realpath(paths[0], real)) {
+			perror(paths[0]);
+			return 2;
+		}
+		json_escape(esc, sizeof(esc), real);
+		return asprintf(out, "\"dir\":\"%s\"", esc) < 0 ? 3 : 0;
+	}
+	if (!(f = open_memstream(&s, &n)))
+		return 3;
+	fputs("\"files\":[", f);
+	for (unsigned i = 0; i < count; i++) {
+		if (stat(paths[i], &st) != 0 || !S_ISREG(st.st_mode) ||
+		    !realpath(paths[i], real)) {
+			fprintf(stderr,
+				"bookctl: %s: not a directory or a file%s\n",
+				paths[i],
+				count > 1 ? " (several: the tables' CSV files)"
+					  : "");
+			fclose(f);
+			free(s);
+			return 2;
+		}
+		json_escape(esc, sizeof(esc), real);
+		fprintf(f, "%s\"%s\"", i ? "," : "", esc);
+	}
+	fputs("]", f);
+	fclose(f);
+	*out = s;
+	return 0;
+}
+
+int bookctl_import_seed(const char *const *paths, unsigned count, bool dry_run,
+			bool accept_past, const char *http, const char *key)
+{
+	char url[512], *body, *src = NULL;
 	char *post = NULL;
 	long status = 0;
-	int exit_rc = 1;
+	int exit_rc = 1, rc;
 
-	if (!realpath(dir, real)) {
-		perror(dir);
-		return 2;
-	}
-	json_escape(esc, sizeof(esc), real);
-	if (asprintf(&post,
-		     "{\"dir\":\"%s\",\"dry_run\":%s,"
-		     "\"accept_past_conflicts\":%s}",
-		     esc, dry_run ? "true" : "false",
-		     accept_past ? "true" : "false") < 0)
+	if ((rc = source_json(paths, count, &src)) != 0)
+		return rc;
+	rc = asprintf(&post, "{%s,\"dry_run\":%s,\"accept_past_conflicts\":%s}",
+		      src, dry_run ? "true" : "false",
+		      accept_past ? "true" : "false");
+	free(src);
+	if (rc < 0)
 		return 3;
 	snprintf(url, sizeof(url), "%s/v1/admin/import", http);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 
 int import_server_start(struct import_server *s, const char *dir,
+			const char *const *files, unsigned file_count,
 			const struct import_opts *opts, char *msg,
 			size_t msg_size)
 {
-	(void)s, (void)dir, (void)opts, (void)msg, (void)msg_size;
+	(void)s, (void)dir, (void)files, (void)file_count, (void)opts;
+	(void)msg, (void)msg_size;
 	abort(); /* srv_import() is NULL in the fake: never called */
 }
 

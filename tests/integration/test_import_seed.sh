@@ -4,7 +4,8 @@
 # instances and 20 times as many registrations, 150 by default) imported
 # into bookd through POST/GET /v1/admin/import:
 #   - a dry run reports every row (planned = the generator's expected.json)
-#     and writes nothing;
+#     and writes nothing; the same with the files given by path (known by
+#     name or header), a file of no table refused with its name;
 #   - each broken variant (over capacity, a customer twice, a registration
 #     of an unknown class, a missing column, an unclosed quote, a bad time,
 #     a past class over capacity) is refused with its file:line, nothing
@@ -87,6 +88,30 @@ check "dry run: waitlisted on past classes: waitlist_expired ($(e .waitlist_expi
 check "dry run: class_series expected" test "$(r .expected.class_series)" = "$(e .class_series)"
 check "dry run: rows read" test "$(r '.files.class_registrations.rows')" = "$(e .registrations)"
 check "dry run: nothing written" written_none
+
+# The tables' files given by path, known by name or header: the same plan.
+mkdir -p "$tmp/files"
+cp "$tmp/good/class_instances_backup.csv" "$tmp/files/class_instances.csv"
+cp "$tmp/good/registrations_backup.csv" "$tmp/files/export-1.csv" # header
+cp "$tmp/good/waitlists_backup.csv" "$tmp/files/2026_Waitlists.csv"
+cp "$tmp/good/customers.csv" "$tmp/files/people.csv" # header
+for f in organizations locations instructors class_series; do
+  cp "$tmp/good/$f.csv" "$tmp/files/"
+done
+(cd "$tmp/files" && "$bookctl" import seed class_instances.csv export-1.csv \
+  2026_Waitlists.csv people.csv organizations.csv locations.csv \
+  instructors.csv class_series.csv --http "$URL" --dry-run) >"$tmp/r.json" 2>"$tmp/r.err"
+rc=$?
+check "files by name or header: done ($rc)" test "$rc" = 0 -a "$(r .state)" = done
+check "files by name or header: every registration and waitlist row planned" \
+  test "$(r .planned.bookings)" = "$(e .bookings)" -a \
+  "$(r .planned.waitlist_rows_merged)" = "$(e .waitlist_rows_merged)" -a \
+  "$(r .files.class_registrations.file)" = export-1.csv
+printf 'id,colour\n1,red\n' >"$tmp/files/other.csv"
+import "$tmp/files/class_instances.csv" "$tmp/files/other.csv" --dry-run
+check "a file of no table: refused ($rc), named" \
+  grep -q 'other.csv: neither its name nor its header' "$tmp/r.err"
+check "a file of no table: nothing written" test "$rc" = 1
 
 # Refusals: the whole import, with the fault's file:line.
 if [ "$faults" = 1 ]; then

@@ -15,7 +15,10 @@
 #include "seed_import.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- CSV ---- */
 
@@ -277,6 +280,103 @@ CHECK_TEST_FN(refusals)
 	CHECK(!rep.refused && rep.errors == 0 && rep.accepted == 1);
 	CHECK(rep.kept == 1 && rep.problem[0].accepted);
 	import_src_free(&src);
+}
+
+/* ---- files given by path ---- */
+
+static void file_put(char *path, size_t size, const char *dir, const char *name,
+		     const char *text)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/%s", dir, name);
+	CHECK((f = fopen(path, "w")) != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Each file taken for its table by its name, a name holding the table's
+ * word, or its header; what fits no table or two, a table twice and no
+ * class_instances refused with the file's name. */
+CHECK_TEST_FN(files_by_name_or_header)
+{
+	char dir[] = "/tmp/test_seed_import.XXXXXX";
+	char p[6][300], msg[300];
+	const char *paths[6];
+	struct import_src src, mem;
+	struct import_opts o = { .dry_run = true, .now = NOW };
+
+	CHECK(mkdtemp(dir) != NULL);
+	backup(&mem);
+	file_put(p[0], sizeof(p[0]), dir, "class_instances.csv",
+		 mem.file[IMP_INSTANCES].data);
+	file_put(p[1], sizeof(p[1]), dir, "export_3.csv", /* its header */
+		 mem.file[IMP_REGISTRATIONS].data);
+	file_put(p[2], sizeof(p[2]), dir, "2026_Waitlists.csv",
+		 mem.file[IMP_WAITLISTS].data);
+	file_put(p[3], sizeof(p[3]), dir, "people.csv",
+		 mem.file[IMP_CUSTOMERS].data);
+	file_put(p[4], sizeof(p[4]), dir, "s.csv", /* weekdays: a series */
+		 mem.file[IMP_SERIES].data);
+	file_put(p[5], sizeof(p[5]), dir, "orgs_organizations.csv",
+		 mem.file[IMP_ORGS].data);
+	for (int i = 0; i < 6; i++)
+		paths[i] = p[i];
+	CHECK_MSG(import_src_files(&src, paths, 6, msg, sizeof(msg)) == 0, "%s",
+		  msg);
+	CHECK(strcmp(src.file[IMP_INSTANCES].name, "class_instances.csv") == 0);
+	CHECK(strcmp(src.file[IMP_REGISTRATIONS].name, "export_3.csv") == 0);
+	CHECK(strcmp(src.file[IMP_WAITLISTS].name, "2026_Waitlists.csv") == 0);
+	CHECK(strcmp(src.file[IMP_CUSTOMERS].name, "people.csv") == 0);
+	CHECK(strcmp(src.file[IMP_SERIES].name, "s.csv") == 0);
+	CHECK(strcmp(src.file[IMP_ORGS].name, "orgs_organizations.csv") == 0);
+	/* the same import as the backup's in memory */
+	CHECK(import_run(&src, &o, NULL, NULL, &rep) == 0);
+	CHECK_MSG(rep.errors == 0 && !rep.refused, "%s", first_problem());
+	CHECK_EQ(rep.planned[IMP_C_BOOKINGS], 10);
+	CHECK_EQ(rep.planned[IMP_C_WL_MERGED], 3);
+	CHECK(strcmp(rep.file[IMP_REGISTRATIONS], "export_3.csv") == 0);
+	import_src_free(&src);
+
+	/* a header of no table, or with a registration's and a waitlist's
+	 * columns; a table twice; no class_instances */
+	file_put(p[1], sizeof(p[1]), dir, "x.csv", "id,colour\n1,red\n");
+	CHECK(import_src_files(&src, paths, 2, msg, sizeof(msg)) == -EINVAL);
+	CHECK_MSG(strstr(msg, "x.csv: neither") != NULL, "%s", msg);
+	file_put(p[1], sizeof(p[1]), dir, "y.csv",
+		 "id,class_instance_id,customer_id,status,joined_at,"
+		 "registered_at\n");
+	CHECK(import_src_files(&src, paths, 2, msg, sizeof(msg)) == -EINVAL);
+	CHECK_MSG(strstr(msg, "y.csv: neither") != NULL, "%s", msg);
+	file_put(p[1], sizeof(p[1]), dir, "z.csv",
+		 "id,org_id,start_time,capacity\n");
+	CHECK(import_src_files(&src, paths, 2, msg, sizeof(msg)) == -EINVAL);
+	CHECK_MSG(strstr(msg, "z.csv: a second file for class_instances"), "%s",
+		  msg);
+	paths[0] = p[2];
+	CHECK(import_src_files(&src, paths, 1, msg, sizeof(msg)) == -ENOENT);
+	CHECK_MSG(strstr(msg, "no class_instances") != NULL, "%s", msg);
+	paths[0] = "/nonexistent/class_instances.csv";
+	CHECK(import_src_files(&src, paths, 1, msg, sizeof(msg)) == -ENOENT);
+	import_src_free(&mem);
+	{
+		static const char *const made[] = {
+			"class_instances.csv",
+			"export_3.csv",
+			"2026_Waitlists.csv",
+			"people.csv",
+			"s.csv",
+			"orgs_organizations.csv",
+			"x.csv",
+			"y.csv",
+			"z.csv",
+		};
+		for (size_t i = 0; i < CHECK_COUNT_OF(made); i++) {
+			snprintf(p[0], sizeof(p[0]), "%s/%s", dir, made[i]);
+			CHECK(unlink(p[0]) == 0);
+		}
+	}
+	CHECK(rmdir(dir) == 0);
 }
 
 /* ---- into a core ---- */
