@@ -31,6 +31,10 @@ _Static_assert((int)BC_BOOKING_CONFIRMED == (int)CORE_BOOKING_CONFIRMED, "st");
 _Static_assert((int)BC_BOOKING_PAYMENT_FAILED ==
 		       (int)CORE_BOOKING_PAYMENT_FAILED,
 	       "st");
+_Static_assert((int)BC_BOOKING_WAITLIST_EXPIRED ==
+		       (int)CORE_BOOKING_WAITLIST_EXPIRED,
+	       "st");
+_Static_assert(BC_PAY_REF_SIZE >= CORE_PAY_REF_SIZE_MAX, "pay ref");
 _Static_assert((int)BC_EVENT_CANCELLED == (int)CORE_EVENT_CANCELLED, "st");
 _Static_assert((int)BC_PAY_STRIPE == (int)CORE_PAY_STRIPE, "pay");
 
@@ -578,6 +582,11 @@ int mp_read_booking(const msgpack_object *o, struct bc_booking *out)
 	    get_u32(o, "position", &out->position) ||
 	    get_i64(o, "hold_expires_at", &out->hold_expires_at) ||
 	    get_i64(o, "created_at", &out->created_at) ||
+	    mp_get_str_copy(o, "payment_intent_id", out->payment_intent_id,
+			    sizeof(out->payment_intent_id)) ||
+	    mp_get_str_copy(o, "client_secret", out->client_secret,
+			    sizeof(out->client_secret)) ||
+	    (mp_get(o, "late") && mp_bool(mp_get(o, "late"), &out->late)) ||
 	    status_from(o, booking_status_names, BOOKING_STATUS_COUNT, &status))
 		return -EINVAL;
 	out->status = (enum bc_booking_status)status;
@@ -699,6 +708,7 @@ static const char *const code_names[BC_CODE_COUNT] = {
 	[BC_UNSUPPORTED_VERSION] = "unsupported_version",
 	[BC_INTERNAL] = "internal",
 	[BC_TOKEN_EXPIRED] = "token_expired",
+	[BC_EVENT_STARTED] = "event_started",
 	[BC_OTHER] = "other",
 };
 

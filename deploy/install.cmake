@@ -10,7 +10,7 @@ include(GNUInstallDirs)
 install(TARGETS bookd bookctl bookbench bookd-backup
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-# The client library: shared (SONAME libbookd_client.so.0) and static, its
+# The client library: shared (SONAME libbookd_client.so.1) and static, its
 # header and its pkg-config file. The .pc is written at install time so
 # that its prefix is the one installed into (cmake --install --prefix P,
 # CPack's /usr), not the one configured.

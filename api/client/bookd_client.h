@@ -2,7 +2,7 @@
  * bookd_client.h: the C client library of bookd's binary protocol
  * (docs/protocol.md). In the tree, link the static library bookd_client
  * (and msgpack-c); installed (docs/operations.md "Install"), use
- * `pkg-config --cflags --libs bookd-client`: libbookd_client.so.0, or
+ * `pkg-config --cflags --libs bookd-client`: libbookd_client.so.1, or
  * libbookd_client.a with --static.
  *
  * One bc_client is one connection: connect (with the hello and its key),
@@ -43,6 +43,8 @@
 #define BC_CURSOR_SIZE 64
 #define BC_BATCH_COUNT_MAX 256 /* items of one book_batch */
 #define BC_LIST_LIMIT_MAX 500
+#define BC_PAY_REF_SIZE 64	  /* a PaymentIntent id with its NUL */
+#define BC_CLIENT_SECRET_SIZE 256 /* a client_secret with its NUL */
 #define BC_DEFAULT_ADDR "127.0.0.1:7070"
 
 typedef struct bc_client bc_client;
@@ -73,6 +75,7 @@ enum bc_code {
 	BC_INTERNAL,
 	BC_TOKEN_EXPIRED, /* the JWT's exp passed (hello, or since:
 				   * then the connection closes) */
+	BC_EVENT_STARTED, /* a customer's cancel after the class started */
 	BC_OTHER,
 	BC_CODE_COUNT
 };
@@ -92,6 +95,7 @@ enum bc_booking_status {
 	BC_BOOKING_CANCELLED,
 	BC_BOOKING_EXPIRED,
 	BC_BOOKING_PAYMENT_FAILED,
+	BC_BOOKING_WAITLIST_EXPIRED, /* still waitlisted when the class started */
 };
 
 enum bc_event_status {
@@ -107,6 +111,11 @@ struct bc_booking {
 	uint32_t position;	 /* waitlist place (1-based), 0 when none */
 	int64_t hold_expires_at; /* 0 when no hold */
 	int64_t created_at;
+	bool late; /* cancelled inside the org's cut-off (a seat it held) */
+	/* a hold's Stripe PaymentIntent once bookd made it, "" before (and
+	 * for a booking that holds no seat): for Stripe.js */
+	char payment_intent_id[BC_PAY_REF_SIZE];
+	char client_secret[BC_CLIENT_SECRET_SIZE];
 };
 
 struct bc_event {

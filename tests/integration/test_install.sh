@@ -85,11 +85,11 @@ for f in usr/bin/bookd usr/bin/bookctl usr/bin/bookbench usr/bin/bookd-backup \
          usr/lib/systemd/system/bookd.service; do
   check "installed $f" test -s "$root/$f"
 done
-for f in libbookd_client.a libbookd_client.so libbookd_client.so.0; do
+for f in libbookd_client.a libbookd_client.so libbookd_client.so.1; do
   check "installed ${libdir#"$root"}/$f" test -e "$libdir/$f"
 done
-check "SONAME libbookd_client.so.0" \
-  bash -c "objdump -p '$libdir/libbookd_client.so' | grep -q 'SONAME *libbookd_client.so.0$'"
+check "SONAME libbookd_client.so.1" \
+  bash -c "objdump -p '$libdir/libbookd_client.so' | grep -q 'SONAME *libbookd_client.so.1$'"
 check "the shared library exports only bc_*" \
   bash -c "! nm -D --defined-only '$libdir/libbookd_client.so' | awk '\$2 ~ /^[TDBR]$/ {print \$3}' | grep -v '^bc_'"
 check "the unit runs the installed bookd" \
@@ -118,8 +118,8 @@ check "compile and link against the static library" \
   $(pkg-config --libs-only-l bookd-client) -Wl,-Bdynamic $static_libs
 check "the static client needs no libbookd_client.so" \
   bash -c "! objdump -p '$tmp/client_static' | grep -q 'NEEDED *libbookd_client'"
-check "the shared client needs libbookd_client.so.0" \
-  bash -c "objdump -p '$tmp/client_shared' | grep -q 'NEEDED *libbookd_client.so.0'"
+check "the shared client needs libbookd_client.so.1" \
+  bash -c "objdump -p '$tmp/client_shared' | grep -q 'NEEDED *libbookd_client.so.1'"
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
 
 # ---- the installed bookd, and both clients booking ----
@@ -157,8 +157,8 @@ elif [ "${BOOKD_TEST_DPKG:-0}" = 1 ]; then
       ok "dpkg -i $(basename "$deb")"
       check "installed bookd --version" \
         bash -c "/usr/bin/bookd --version | grep -q '^bookd $(dpkg-deb -f "$deb" Version)'"
-      check "ldconfig knows libbookd_client.so.0" \
-        bash -c "ldconfig -p | grep -q libbookd_client.so.0"
+      check "ldconfig knows libbookd_client.so.1" \
+        bash -c "ldconfig -p | grep -q libbookd_client.so.1"
       cc "${cflags[@]}" -o "$tmp/client_deb" "$tmp/client.c" \
         $(pkg-config --cflags --libs bookd-client)
       if start_bookd /usr/bin/bookd "$tmp/data-deb"; then

@@ -10,8 +10,9 @@
  * every answer already received, bc_wait waits only when none is): each
  * request answered once, in order, several answers per wait; idempotent replay, and again after kill -9 and a
  * restart: the same key gives the same booking, flagged replayed, another
- * request with the key is idempotency_key_reused; SIGTERM: exit 0; then the
- * protocol on a unix socket.
+ * request with the key is idempotency_key_reused; the start of a class
+ * (event_started, late, waitlist_expired in the answers); SIGTERM: exit
+ * 0; then the protocol on a unix socket.
  *
  * Starting bookd, connecting, the catalogue and main: bin_e2e_test.h.
  */
@@ -512,6 +513,69 @@ static void test_pipeline_ready(bc_client *c)
 	CHECK(e.booked == TOTAL);
 }
 
+/* The start of a class (docs/core.md "Start of class") as the binary
+ * protocol's answers carry it: a class moved to start in 2 s with two
+ * confirmed bookings (one a customer's, by JWT) and one waitlisted; after
+ * the start the customer's cancel is event_started, the service key's is
+ * recorded with late set, and the waitlisted booking reads
+ * waitlist_expired once the waitlist closed (booking.get and the
+ * customer's list); nothing carries a PaymentIntent (a free class). */
+static void test_start_of_class(bc_client *c)
+{
+	struct bc_event_patch patch = { .capacity = -1 };
+	struct bc_booking mine, svc, wait, got, list[4];
+	struct timespec nap = { 0, 100 * 1000 * 1000 };
+	uint32_t generated = 0, n = 0;
+	uint64_t series, ev;
+	char token[512];
+	bc_client *cust;
+	int64_t start;
+
+	series = make_series(c, "Starts", 2, 1, &generated);
+	ev = first_event_of(c, series);
+	CHECK(ev != 0);
+	start = (int64_t)time(NULL) * 1000 + 2000;
+	patch.start_at = start;
+	CHECK(bc_event_patch(c, ev, &patch, NULL, NULL) == BC_OK);
+	make_jwt("start-cust", (long long)time(NULL) + 600, token);
+	cust = connect_as(token);
+	CHECK(cust != NULL);
+	if (!cust)
+		return;
+	CHECK(bc_book(cust, ev, NULL, "start-1", BC_PAY_AUTO, &mine) == BC_OK);
+	CHECK(bc_book(c, ev, "start-svc", "start-2", BC_PAY_AUTO, &svc) ==
+	      BC_OK);
+	CHECK(bc_book(c, ev, "start-wait", "start-3", BC_PAY_AUTO, &wait) ==
+	      BC_OK);
+	CHECK(mine.status == BC_BOOKING_CONFIRMED && !mine.late);
+	CHECK(wait.status == BC_BOOKING_WAITLISTED && wait.position == 1);
+	while ((int64_t)time(NULL) * 1000 <= start + 200)
+		nanosleep(&nap, NULL);
+
+	CHECK(bc_cancel(cust, mine.id, "start-4", &got, NULL) ==
+	      BC_EVENT_STARTED);
+	CHECK(strcmp(bc_last(cust)->code_name, "event_started") == 0);
+	CHECK(bc_cancel(c, svc.id, "start-5", &got, NULL) == BC_OK);
+	CHECK(got.status == BC_BOOKING_CANCELLED && got.late);
+	CHECK(bc_booking_get(c, svc.id, &got) == BC_OK && got.late);
+	CHECK(bc_booking_get(cust, mine.id, &got) == BC_OK);
+	CHECK(got.status == BC_BOOKING_CONFIRMED && !got.late);
+	CHECK(got.payment_intent_id[0] == '\0' && got.client_secret[0] == '\0');
+	/* the waitlist closes at the next tick */
+	for (int i = 0; i < 100; i++) {
+		CHECK(bc_booking_get(c, wait.id, &got) == BC_OK);
+		if (got.status == BC_BOOKING_WAITLIST_EXPIRED)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	CHECK(got.status == BC_BOOKING_WAITLIST_EXPIRED && got.position == 0);
+	CHECK(bc_customer_bookings(c, "start-wait", list, 4, &n) == BC_OK);
+	CHECK(n == 1 && list[0].status == BC_BOOKING_WAITLIST_EXPIRED);
+	CHECK(bc_customer_bookings(c, "start-svc", list, 4, &n) == BC_OK);
+	CHECK(n == 1 && list[0].late);
+	bc_close(cust);
+}
+
 /* The life cycle first: it makes the catalogue the others use. */
 static void run(bc_client **c)
 {
@@ -519,6 +583,7 @@ static void run(bc_client **c)
 	test_race(*c);
 	test_pipeline(*c);
 	test_pipeline_ready(*c);
+	test_start_of_class(*c);
 	test_replay_across_crash(c);
 }
 

@@ -367,6 +367,31 @@ static void test_objects(void)
 		      event_equal(&ev, &eo));
 	}
 
+	/* The fields a booking has only sometimes: late, waitlist_expired,
+	 * a hold's PaymentIntent (bin_render.c); absent, they read empty. */
+	{
+		struct core_booking_view bv = sample_booking(1);
+		struct bc_booking bo;
+
+		bv.late = true;
+		packer_reset(&pk, &b);
+		mp_pack_booking_paid(&pk, &bv, "pi_3Nx", "pi_3Nx_secret_abc");
+		CHECK(decodes_whole(&b, &o) && mp_read_booking(&o, &bo) == 0 &&
+		      booking_equal(&bv, &bo));
+		CHECK(bo.late && strcmp(bo.payment_intent_id, "pi_3Nx") == 0 &&
+		      strcmp(bo.client_secret, "pi_3Nx_secret_abc") == 0);
+		bv.late = false;
+		bv.status = CORE_BOOKING_WAITLIST_EXPIRED;
+		packer_reset(&pk, &b);
+		mp_pack_booking(&pk, &bv);
+		CHECK(decodes_whole(&b, &o) && mp_read_booking(&o, &bo) == 0);
+		CHECK(bo.status == BC_BOOKING_WAITLIST_EXPIRED && !bo.late &&
+		      bo.payment_intent_id[0] == '\0' &&
+		      bo.client_secret[0] == '\0');
+		CHECK(strcmp(mp_booking_status_name(bo.status),
+			     "waitlist_expired") == 0);
+	}
+
 	/* A cancel answer as bin.c writes it, framed. */
 	struct core_booking_view bk = sample_booking(3), pr = sample_booking(2);
 	size_t start;
