@@ -6,8 +6,8 @@
 # from the printed link, book by keyboard and see the seats drop, cancel
 # and see them rise, the class filled by another client (the service key)
 # until the page offers the waitlist, join it and follow the position as it
-# moves, offline and back, a phone-sized window; no console error and no
-# request to any host but bookd. A screenshot of each step goes to
+# moves, offline and back, rate limited (429) and back, a phone-sized
+# window; no console error and no request to any host but bookd. A screenshot of each step goes to
 # <build>/test-logs/test_web_page/ (BOOKD_TEST_LOG_DIR; or $WEB_SHOTS).
 #
 #   bash tests/integration/test_web_page.sh   (from the repo, or by ctest)

@@ -20,16 +20,19 @@ Steps, each with a screenshot NN-name.png in WEB_SHOTS:
      number 1 (said in the status line); 08 another: booked;
   09 offline (Chromium's network emulation): the offline message; back
      online: it goes;
-  10 a phone-sized window: no sideways scrolling, every button at least
+  10 alice's requests rate limited by another client of hers: the page's
+     poll gets 429 and says "Too many requests"; it goes once they pass;
+  11 a phone-sized window: no sideways scrolling, every button at least
      44 px high.
-Then: no console error (an offline fetch's net::ERR_INTERNET_DISCONNECTED
-only while offline), every request of the browser to bookd's host:port
+Then: no console error (but an offline fetch's net::ERR_INTERNET_DISCONNECTED
+while offline, a 429's "Failed to load resource" while limited), every request of the browser to bookd's host:port
 (or data: URLs), and event-list polls answered 304 (If-None-Match).
 """
 import datetime
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -115,13 +118,13 @@ opts.set_capability("goog:loggingPrefs", {"browser": "ALL",
                                           "performance": "ALL"})
 d = webdriver.Chrome(service=Service(os.environ["WEB_DRIVER"]), options=opts)
 d.set_page_load_timeout(20)
-console = []  # every console entry, with whether the browser was offline
+console = []  # every console entry, whether offline, whether limited
 perf = []
 
 
-def drain(offline=False):
+def drain(offline=False, limited=False):
     for e in d.get_log("browser"):
-        console.append((e, offline))
+        console.append((e, offline, limited))
     perf.extend(d.get_log("performance"))
 
 
@@ -275,25 +278,52 @@ try:
     d.delete_network_conditions()
     drain(offline=True)  # entries of the last offline poll come late
 
-    # 10: a phone
+    # 10: rate limited: another client of alice's (her token) takes her
+    # requests' bucket (BOOKD_CUSTOMER_RATE) as fast as it refills, so the
+    # page's own poll of her bookings gets 429; then it stops
+    token = LINK.split("token=")[1]
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            api("GET", "/v1/customers/alice/bookings", key=token)
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait("10 the rate-limit message", lambda: "Too many requests" in
+             d.find_element(By.ID, "alert").text and
+             d.find_element(By.ID, "alert").is_displayed())
+        shot("rate-limited")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    wait("10 it goes once the page's calls pass again",
+         lambda: not d.find_element(By.ID, "alert").is_displayed())
+    drain(limited=True)
+
+    # 11: a phone
     d.set_window_size(390, 844)
     time.sleep(0.5)
     d.execute_script("arguments[0].scrollIntoView()", card(eid))
     width = d.execute_script(
         "return [document.documentElement.scrollWidth, window.innerWidth]")
-    check("10 no sideways scrolling on a phone (%s)" % width,
+    check("11 no sideways scrolling on a phone (%s)" % width,
           width[0] <= width[1])
     small = d.execute_script(
         "return Array.from(document.querySelectorAll('button'))"
         ".filter(b => b.offsetParent && b.getBoundingClientRect().height < 44)"
         ".map(b => b.textContent)")
-    check("10 every button at least 44 px high", not small, small)
+    check("11 every button at least 44 px high", not small, small)
     shot("phone")
     drain()
 
     # the browser's log and its requests
-    errors = [e for e, off in console if e["level"] == "SEVERE"
-              and not (off and "ERR_INTERNET_DISCONNECTED" in e["message"])]
+    errors = [e for e, off, lim in console if e["level"] == "SEVERE"
+              and not (off and "ERR_INTERNET_DISCONNECTED" in e["message"])
+              and not (lim and "status of 429" in e["message"])]
     check("no console error (%d entries)" % len(console), not errors, errors[:3])
     hosts, not_modified, polls = set(), 0, 0
     for entry in perf:
