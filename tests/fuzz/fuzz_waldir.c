@@ -282,6 +282,26 @@ static void seeds(const char *dir)
 		fwrite(lists[i], 1, i == 0 ? 1 : i == 7 ? 9 : 5, fp);
 		fclose(fp);
 	}
+	/* longer lists (libFuzzer grows inputs from the longest seed): eight
+	 * and sixteen steps of every kind over every segment, harmless ones
+	 * (a byte overwritten with itself is no damage) among them */
+	for (int len = 8; len <= 16; len += 8) {
+		uint8_t many[1 + 16 * 4];
+
+		many[0] = (uint8_t)(len == 16);
+		for (int i = 0; i < len; i++) {
+			many[1 + 4 * i] = (uint8_t)((i % 8) | (i / 2 % 4) << 3);
+			many[2 + 4 * i] = (uint8_t)(i * 37);
+			many[3 + 4 * i] = (uint8_t)(i * 29 + 64);
+			many[4 + 4 * i] = (uint8_t)(i * 11);
+		}
+		snprintf(path, sizeof(path), "%s/damage-steps-%d", dir, len);
+		fp = fopen(path, "wb");
+		if (!fp)
+			abort();
+		fwrite(many, 1, 1 + 4 * (size_t)len, fp);
+		fclose(fp);
+	}
 	fflush(stdout);
 	_exit(0);
 }
