@@ -24,6 +24,14 @@
  * made first with the service key), each POST and PATCH the body below for
  * its operation ({} when none is listed).
  *
+ * The binary protocol the same way: the hello refuses no key, a bad
+ * signature (unauthorized) and an expired JWT (token_expired); on a
+ * connection of each other caller every row with a binary op is sent
+ * (with the owner's event, booking and customer ids as its fields) and
+ * its answer checked against the same table: allowed is any code but
+ * unauthorized, forbidden and rate_limited; refused is forbidden (or
+ * not_found for another's booking).
+ *
  * bookd runs with every secret set from its environment (service and anon
  * keys, JWT secret, Stripe webhook secret, Stripe secret key, notification
  * webhook secret with a sink that refuses connections), logging at debug
@@ -38,8 +46,10 @@
 #include "check.h"
 #include "jwt_test.h"
 #include "ops.h"
+#include "proto.h"
 
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -59,7 +69,7 @@ enum caller {
 };
 
 static const char *const caller_names[C_COUNT] = {
-	"no key",      "anon key",	 "another customer's JWT",
+	"no key",      "anon key",	  "another customer's JWT",
 	"expired JWT", "wrong signature", "the owner's JWT",
 	"service key",
 };
@@ -132,8 +142,7 @@ static bool make_world(void)
 		 g_ids[ID_ORG]);
 	if (call("POST", "/v1/locations", g_svc, body, ans, sizeof(ans)) !=
 		    201 ||
-	    !field(ans, "location", "id", g_ids[ID_LOCATION],
-		   sizeof(g_ids[0])))
+	    !field(ans, "location", "id", g_ids[ID_LOCATION], sizeof(g_ids[0])))
 		return false;
 	if (call("POST", "/v1/instructors", g_svc, body, ans, sizeof(ans)) !=
 		    201 ||
@@ -165,8 +174,11 @@ static bool make_world(void)
 	{
 		const char *b = strstr(ans, "\r\n\r\n");
 		json_t *j = b ? json_loads(b + 4, 0, NULL) : NULL;
-		json_t *id = json_object_get(
-			json_array_get(json_object_get(j, "events"), 0), "id");
+		json_t *id =
+			json_object_get(json_array_get(json_object_get(j,
+								       "events"),
+						       0),
+					"id");
 		bool ok = json_is_string(id);
 
 		if (ok)
@@ -208,8 +220,8 @@ static void path_for(const struct op_def *op, char *out, size_t size)
 		if (strlen(segs[i].seg) == (size_t)(close + 1 - open) &&
 		    !strncmp(open, segs[i].seg, (size_t)(close + 1 - open)))
 			value = segs[i].value;
-	CHECK_MSG(value, "%s: no id known for its path segment in %s",
-		  op->name, op->path);
+	CHECK_MSG(value, "%s: no id known for its path segment in %s", op->name,
+		  op->path);
 	snprintf(out, size, "%.*s%s%s", (int)(open - op->path), op->path,
 		 value ? value : "1", close + 1);
 }
@@ -235,8 +247,9 @@ static void body_for(const struct op_def *op, char *out, size_t size)
 /* Whether the request names the owner's resources (table above: *). */
 static bool names_owner(const struct op_def *op)
 {
-	return strstr(op->path, "{customer_id}") ||
-	       strstr(op->path, "{booking_id}") || !strcmp(op->name, "book") ||
+	return (op->path && (strstr(op->path, "{customer_id}") ||
+			     strstr(op->path, "{booking_id}"))) ||
+	       !strcmp(op->name, "book") || !strcmp(op->name, "book.batch") ||
 	       !strcmp(op->name, "compat.book") ||
 	       !strcmp(op->name, "compat.cancel");
 }
@@ -327,15 +340,202 @@ static void walk(void)
 	CHECK(routes > 30 && calls >= routes * C_COUNT);
 }
 
+/* ---- the binary protocol ---- */
+
+static char g_bin[64];
+
+/* Reads one answer frame on fd (5 s): its "code" into code ("" when the
+ * connection closed first, "?" when unreadable). */
+static void bin_read(int fd, char *code, size_t size)
+{
+	static uint8_t buf[1 << 16];
+	size_t have = 0;
+
+	code[0] = '\0';
+	for (;;) {
+		long f = mp_frame_size(buf, have);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (f > 0 && (size_t)f <= sizeof(buf)) {
+			msgpack_zone z;
+			msgpack_object o;
+
+			msgpack_zone_init(&z, 4096);
+			if (mp_decode(&z, buf + 4, (size_t)f - 4, &o) != 0 ||
+			    mp_get_str_copy(&o, "code", code, size) != 0)
+				snprintf(code, size, "?");
+			msgpack_zone_destroy(&z);
+			return;
+		}
+		if (poll(&p, 1, 5000) <= 0)
+			return;
+		k = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (k <= 0)
+			return;
+		have += (size_t)k;
+	}
+}
+
+static bool bin_send(int fd, struct buf *b)
+{
+	size_t sent = 0;
+
+	while (sent < b->size) {
+		ssize_t k =
+			send(fd, b->data + sent, b->size - sent, MSG_NOSIGNAL);
+		if (k <= 0)
+			return false;
+		sent += (size_t)k;
+	}
+	return true;
+}
+
+/* A new connection's hello as caller c: its answer's code. */
+static int bin_hello(enum caller c, char *code, size_t size)
+{
+	struct buf b = { 0 };
+	msgpack_packer pk;
+	size_t start;
+	int fd = bookd_test_connect(g_bin);
+
+	code[0] = '\0';
+	if (fd < 0)
+		return -1;
+	msgpack_packer_init(&pk, &b, mp_buf_write);
+	start = mp_frame_begin(&pk, b.size);
+	msgpack_pack_map(&pk, c == C_NONE ? 1 : 2);
+	mp_pack_kv_uint(&pk, "v", 1);
+	if (c != C_NONE)
+		mp_pack_kv_str(&pk, "auth", g_tokens[c]);
+	mp_frame_end(b.data, start, b.size);
+	if (bin_send(fd, &b))
+		bin_read(fd, code, size);
+	buf_free(&b);
+	return fd;
+}
+
+/* A request for op on fd, with the owner's ids as its fields (those it
+ * does not read are refused as unknown or ignored: the access rule is
+ * checked first). */
+static void bin_request(int fd, const struct op_def *op, char *code,
+			size_t size)
+{
+	struct buf b = { 0 };
+	msgpack_packer pk;
+	size_t start;
+	char key[32];
+	bool batch = op->bin == MP_OP_BOOK_BATCH;
+
+	snprintf(key, sizeof(key), "walk-bin-%u", ++g_seq);
+	msgpack_packer_init(&pk, &b, mp_buf_write);
+	start = mp_frame_begin(&pk, b.size);
+	msgpack_pack_map(&pk, batch ? 3 : 6);
+	mp_pack_kv_uint(&pk, "id", g_seq);
+	mp_pack_kv_str(&pk, "op", op->name);
+	if (batch) {
+		mp_pack_str(&pk, "items");
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kv_uint(&pk, "event_id",
+				strtoull(g_ids[ID_EVENT], NULL, 10));
+		mp_pack_kv_str(&pk, "customer_id", OWNER);
+		mp_pack_kv_str(&pk, "key", key);
+	} else {
+		mp_pack_kv_str(&pk, "key", key);
+		mp_pack_kv_uint(&pk, "event_id",
+				strtoull(g_ids[ID_EVENT], NULL, 10));
+		mp_pack_kv_uint(&pk, "booking_id",
+				strtoull(g_ids[ID_BOOKING], NULL, 10));
+		mp_pack_kv_str(&pk, "customer_id", OWNER);
+	}
+	mp_frame_end(b.data, start, b.size);
+	code[0] = '\0';
+	if (bin_send(fd, &b))
+		bin_read(fd, code, size);
+	buf_free(&b);
+}
+
+/* The binary protocol's walk: every row with a binary op, by each caller
+ * (the hello refuses no key, an expired JWT and a bad signature at once:
+ * then every request on such a connection is unanswered). */
+static void bin_walk(void)
+{
+	static const char *const hello_want[C_COUNT] = {
+		[C_NONE] = "unauthorized",
+		[C_ANON] = "ok",
+		[C_OTHER] = "ok",
+		[C_EXPIRED] = "token_expired",
+		[C_BAD_SIG] = "unauthorized",
+		[C_OWNER] = "ok",
+		[C_SERVICE] = "ok",
+	};
+	unsigned ops = 0, calls = 0;
+
+	for (int c = 0; c < C_COUNT; c++) {
+		char code[64];
+		int fd = bin_hello((enum caller)c, code, sizeof(code));
+
+		CHECK_MSG(!strcmp(code, hello_want[c]),
+			  "binary hello by %s: \"%s\", wanted \"%s\"",
+			  caller_names[c], code, hello_want[c]);
+		if (fd >= 0)
+			close(fd);
+		if (strcmp(hello_want[c], "ok") != 0)
+			continue;
+		for (int i = OP_NONE + 1; i < OP_COUNT; i++) {
+			const struct op_def *op = ops_get((enum op_id)i);
+			int want;
+			bool pass;
+
+			if (!op || op->bin == MP_OP_NONE)
+				continue;
+			ops += c == C_ANON;
+			want = expected(op, (enum caller)c);
+			fd = bin_hello((enum caller)c, code, sizeof(code));
+			bin_request(fd, op, code, sizeof(code));
+			if (fd >= 0)
+				close(fd);
+			calls++;
+			if (want == 0)
+				pass = code[0] && strcmp(code, "?") &&
+				       strcmp(code, "unauthorized") &&
+				       strcmp(code, "forbidden") &&
+				       strcmp(code, "rate_limited");
+			else if (want == 1)
+				pass = !strcmp(code, "forbidden") ||
+				       !strcmp(code, "not_found");
+			else
+				pass = !strcmp(code, "forbidden");
+			CHECK_MSG(pass,
+				  "binary %s (access %s) by %s: \"%s\", "
+				  "wanted %s",
+				  op->name, ops_access_name(op->access),
+				  caller_names[c], code,
+				  want == 0   ? "allowed"
+				  : want == 1 ? "forbidden or not_found"
+					      : "forbidden");
+		}
+	}
+	printf("auth walk (binary): %u operations, %u calls after a hello\n",
+	       ops, calls);
+	CHECK(ops > 10);
+}
+
 /* No secret's value, nor any token used, in the log. */
 static void check_log(void)
 {
 	static char buf[1 << 22];
-	const char *secrets[] = { g_svc,	   g_anon,
-				  g_jwt_secret,	   g_whsec,
-				  g_stripe_key,	   g_notify_secret,
-				  g_tokens[C_OTHER], g_tokens[C_EXPIRED],
-				  g_tokens[C_BAD_SIG], g_tokens[C_OWNER] };
+	const char *secrets[] = { g_svc,
+				  g_anon,
+				  g_jwt_secret,
+				  g_whsec,
+				  g_stripe_key,
+				  g_notify_secret,
+				  g_tokens[C_OTHER],
+				  g_tokens[C_EXPIRED],
+				  g_tokens[C_BAD_SIG],
+				  g_tokens[C_OWNER] };
 	FILE *f = fopen(g_log, "r");
 	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 
@@ -380,7 +580,7 @@ static void keep_log(void)
 int main(void)
 {
 	char bin[4096], dir[] = "/tmp/test_auth_walk.XXXXXX", data[256];
-	char bin_addr[64], claims[256], cmd[512];
+	char claims[256], cmd[512];
 	unsigned starts = 0, r;
 	long long now = (long long)time(NULL);
 	pid_t pid;
@@ -447,22 +647,23 @@ int main(void)
 	setenv("BOOKD_CUSTOMER_RATE", "100000", 1);
 	setenv("BOOKD_SLOW_REQUEST_MS", "1", 1); /* requests logged */
 	{
-		char *argv[] = { "bookd",	  "--data-dir",
-				 data,		  "--listen",
-				 "127.0.0.1:0",	  "--binary-listen",
-				 "127.0.0.1:0",	  NULL };
+		char *argv[] = { "bookd",	"--data-dir",
+				 data,		"--listen",
+				 "127.0.0.1:0", "--binary-listen",
+				 "127.0.0.1:0", NULL };
 
 		pid = bookd_test_spawn(bin, argv, g_log, false);
 	}
-	if (pid < 0 || bookd_test_wait(pid, g_log, 600, &starts, bin_addr,
-				       sizeof(bin_addr), g_http,
-				       sizeof(g_http)) != 0) {
+	if (pid < 0 ||
+	    bookd_test_wait(pid, g_log, 600, &starts, g_bin, sizeof(g_bin),
+			    g_http, sizeof(g_http)) != 0) {
 		fprintf(stderr, "test_auth_walk: bookd did not start\n");
 		return 1;
 	}
-	if (make_world())
+	if (make_world()) {
 		walk();
-	else
+		bin_walk();
+	} else
 		CHECK_MSG(false, "the owner's org, series, event and booking "
 				 "could not be made");
 	kill(pid, SIGTERM);
