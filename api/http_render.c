@@ -138,6 +138,33 @@ static uint32_t events_n(const struct core_resp *resp,
 
 /* One answer field's value (ops.h: enum op_ans_type), as JSON; what the
  * request echoes is in its catalogue slot. */
+/* The path of what a 201 created (its Location), into out; "" when the
+ * operation has no such path. A customer has no route of its own: its
+ * bookings' is given. */
+static void location_of(enum op_id op, const struct core_resp *resp,
+			const struct http_cat_slot *slot, char *out,
+			size_t size)
+{
+	const char *base = NULL;
+
+	out[0] = '\0';
+	switch (op) {
+	case OP_BOOK:
+		snprintf(out, size, "/v1/bookings/%" PRIu64, resp->booking.id);
+		return;
+	case OP_CUSTOMER_CREATE:
+		snprintf(out, size, "/v1/customers/%s/bookings",
+			 slot->customer_id);
+		return;
+	case OP_ORG_CREATE: base = "/v1/orgs"; break;
+	case OP_LOCATION_CREATE: base = "/v1/locations"; break;
+	case OP_INSTRUCTOR_CREATE: base = "/v1/instructors"; break;
+	case OP_SERIES_CREATE: base = "/v1/series"; break;
+	default: return;
+	}
+	snprintf(out, size, "%s/%" PRIu64, base, resp->id);
+}
+
 static void write_value(struct jw *w, const struct op_ans *a,
 			const struct core_resp *resp,
 			const struct srv_views *views,
@@ -291,6 +318,7 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	struct http_meta m = { 0 };
 	struct jw w;
 	char etag[24];
+	char location[32 + CORE_CUSTOMER_ID_SIZE_MAX];
 	int status = 200;
 	const char *code;
 
@@ -352,6 +380,10 @@ void http_render(struct srv_conn *c, struct http_cat_slot *conn_slot,
 	}
 	def = ops_get(x->op);
 	status = def->creates ? 201 : 200;
+	if (def->creates) {
+		location_of(x->op, resp, slot, location, sizeof(location));
+		m.location = location[0] ? location : NULL;
+	}
 	if (x->op == OP_EVENT_LIST || x->op == OP_COMPAT_EVENTS) {
 		etag_of_list(views ? views->events : NULL,
 			     events_n(resp, views), resp->more, etag);

@@ -223,6 +223,7 @@ void http_write(struct buf *out, int status, const struct http_meta *m,
 		put_header(out, "Content-Security-Policy", m->csp);
 		put(out, "X-Content-Type-Options: nosniff\r\n");
 	}
+	put_header(out, "Location", m->location);
 	put_header(out, "Allow", m->allow);
 	if (m->retry_after_s) {
 		put(out, "Retry-After: ");

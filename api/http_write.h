@@ -44,6 +44,7 @@ struct http_meta {
 	/* a page of web/ (web.h): its Content-Security-Policy, sent with
 	 * X-Content-Type-Options: nosniff; NULL: neither */
 	const char *csp;
+	const char *location;	/* 201: the created object's path, or NULL */
 	const char *allow;	/* 405, OPTIONS */
 	uint32_t retry_after_s; /* 0: none */
 	bool www_authenticate;
