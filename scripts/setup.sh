@@ -8,6 +8,9 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libsystemd-dev systemd dpkg-dev libcurl4-openssl-dev python3-aiosmtpd python3-prometheus-client
       chromium chromium-driver python3-selenium)
 missing=()
+# node and npm (the TypeScript client's tests); a node from elsewhere that
+# brings its own npm is kept
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
