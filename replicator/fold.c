@@ -304,7 +304,8 @@ static int fold_event_patch(struct batch *b, const struct core_rec *c,
 }
 
 /* EVENT_EDIT: the event's new start, place, settings and title, and
- * scheduled (a restore). A new event takes them as it is inserted; an
+ * scheduled (a restore); detached when the edit flags it so (a series
+ * edit kept it, booked: class_events.detached, migration 0018). A new event takes them as it is inserted; an
  * existing one is moved from the start PostgreSQL has (read afresh:
  * start_at 0, a miss) by sql_event_edit. One per event and batch
  * (repl__batch_cut). */
@@ -334,6 +335,8 @@ static int fold_event_edit(struct batch *b, const struct core_rec *c,
 	e->price_cents = c->u.edit.price_cents;
 	memcpy(e->currency, c->u.edit.currency, sizeof(e->currency));
 	memcpy(e->title, c->u.edit.title, sizeof(e->title));
+	/* kept off its series' new pattern by a series edit (booked) */
+	e->detached = (c->u.edit.changed & CORE_EDIT_DETACHED) != 0;
 	e->edited = true;
 	e->new_start = c->u.edit.start_at;
 	if (e->created) { /* inserted as it ends */
@@ -682,7 +685,7 @@ static void stage_event(struct batch *b, const struct ev *e)
 	    COL_I64(e->created_at), COL_I64(e->updated_at),
 	    COL_BOOL(e->needs_update), COL_U64(e->n_conf), COL_U64(e->n_held),
 	    COL_U64(e->n_wl), COL_BOOL(e->edited), COL_I64(e->new_start),
-	    COL_STR(e->title));
+	    COL_STR(e->title), COL_BOOL(e->detached));
 }
 
 /* Staged bookings and events as COPY rows, each in its stream's part, once

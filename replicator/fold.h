@@ -88,6 +88,7 @@ struct ev {
 	bool edited;
 	int64_t new_start;
 	char title[CORE_NAME_SIZE_MAX];
+	bool detached; /* an edit flagged it CORE_EDIT_DETACHED: stays so */
 };
 
 /* Open addressing, id -> index + 1, sized at twice the entries. */

@@ -51,7 +51,7 @@ static const char *const stage_copy[ST_COUNT] = {
 		"waitlist_capacity, price_cents, currency, capacity, "
 		"set_instructor, status, cancelled, cancel_at, created_at, "
 		"updated_at, needs_update, reg, held, wl, edited, new_start, "
-		"title) FROM STDIN",
+		"title, detached) FROM STDIN",
 	[ST_BOOKING] =
 		"COPY s_booking (id, event_id, kind, customer_id, status, "
 		"hold, created_at, updated_at, join_seq, exit_at, exit_status, "
@@ -98,7 +98,7 @@ const char repl__sql_stage[] =
 	" cancel_at bigint, created_at bigint, updated_at bigint,"
 	" needs_update bool, reg int, held int, wl int, dc int NOT NULL DEFAULT 0,"
 	" dh int NOT NULL DEFAULT 0, dw int NOT NULL DEFAULT 0,"
-	" edited bool, new_start bigint, title text)"
+	" edited bool, new_start bigint, title text, detached bool)"
 	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS s_booking (id bigint, event_id bigint,"
 	" kind smallint, customer_id text, status text, hold bigint,"
@@ -188,19 +188,19 @@ static const char sql_event_start[] =
 
 /* New events as they end the batch (final settings and counters); an
  * event that exists already is an error (a unique violation stops). */
-#define EVENT_INSERT                                                                                                                          \
-	"INSERT INTO class_events (id, series_id, org_id, location_id,"                                                                       \
-	" instructor_id, title, start_at, duration_min, capacity,"                                                                            \
-	" waitlist_capacity, price_cents, currency, reg_count, held_count,"                                                                   \
-	" waitlist_count, status, created_at, updated_at)"                                                                                    \
-	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                                                                                     \
-	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"                                                                             \
-	" coalesce(nullif(e.title, ''), s.title, ''), " TS(                                                                                   \
-		"e.start_at") ", e.duration_min,"                                                                                             \
-			      " e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"                                           \
-			      " e.held, e.wl, e.status, " TS(                                                                                 \
-				      "e.created_at") ","                                                                                     \
-						      " " TS("e.updated_at") " FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id" \
+#define EVENT_INSERT                                                                                                                                      \
+	"INSERT INTO class_events (id, series_id, org_id, location_id,"                                                                                   \
+	" instructor_id, title, start_at, duration_min, capacity,"                                                                                        \
+	" waitlist_capacity, price_cents, currency, reg_count, held_count,"                                                                               \
+	" waitlist_count, status, created_at, updated_at, detached)"                                                                                      \
+	" SELECT e.id, nullif(e.series_id, 0), e.org_id,"                                                                                                 \
+	" nullif(e.location_id, 0), nullif(e.set_instructor, 0),"                                                                                         \
+	" coalesce(nullif(e.title, ''), s.title, ''), " TS(                                                                                               \
+		"e.start_at") ", e.duration_min,"                                                                                                         \
+			      " e.capacity, e.waitlist_capacity, e.price_cents, e.currency, e.reg,"                                                       \
+			      " e.held, e.wl, e.status, " TS(                                                                                             \
+				      "e.created_at") ","                                                                                                 \
+						      " " TS("e.updated_at") ", e.detached FROM s_event e LEFT JOIN class_series s ON s.id = e.series_id" \
 									     " WHERE e.created ORDER BY e.id"
 static const char sql_event_insert[] = EVENT_INSERT;
 /* From a snapshot: the event may be there; the update below sets it. */
@@ -256,14 +256,16 @@ static const char sql_event_update[] =
 
 /* Edited events (EVENT_EDIT, docs/core.md "Event edits"), after the update
  * above found them by the start PostgreSQL had: the new start (a move to
- * another month's partition is a row movement), place, settings, title.
+ * another month's partition is a row movement), place, settings, title,
+ * detached (a series edit kept it: it stays so, migration 0018).
  * RETURNING: the new starts, for the cache. */
 static const char sql_event_edit[] = "UPDATE class_events c SET start_at = " TS(
 	"x.new_start") ","
 		       " location_id = nullif(x.location_id, 0), duration_min = x.duration_min,"
 		       " waitlist_capacity = x.waitlist_capacity, price_cents = x.price_cents,"
 		       " currency = x.currency,"
-		       " title = CASE WHEN x.title <> '' THEN x.title ELSE c.title END"
+		       " title = CASE WHEN x.title <> '' THEN x.title ELSE c.title END,"
+		       " detached = c.detached OR x.detached"
 		       " FROM s_event x WHERE x.edited AND x.needs_update AND c.id = x.id"
 		       " AND c.start_at = " TS(
 			       "x.start_at") " RETURNING c.id, x.new_start";

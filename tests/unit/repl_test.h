@@ -409,7 +409,8 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 	er = q(c, "SELECT id, capacity, reg_count, held_count, waitlist_count,"
 		  " status, coalesce(instructor_id, 0),"
 		  " (extract(epoch FROM start_at) * 1000)::bigint, title,"
-		  " series_id, duration_min FROM class_events ORDER BY id");
+		  " series_id, duration_min, detached FROM class_events"
+		  " ORDER BY id");
 	br = q(c,
 	       "SELECT id, customer_id, status, coalesce((extract(epoch FROM"
 	       " hold_expires_at) * 1000)::bigint, 0) FROM registrations ORDER BY id");
@@ -444,6 +445,8 @@ static inline void compare(node *n, PGconn *c, bool whole_log)
 		      v.series_id);
 		CHECK(strtoul(PQgetvalue(er, row, 10), NULL, 10) ==
 		      v.duration_min);
+		CHECK((strcmp(PQgetvalue(er, row, 11), "t") == 0) ==
+		      v.detached);
 		if (check_fail_count != bad) {
 			fprintf(stderr,
 				"event %u: core cap %u booked %u held %u wl %u "

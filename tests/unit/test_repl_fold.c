@@ -319,7 +319,7 @@ static void test_one_batch(void)
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t1772643600000\tt\t1\t1\t1\t1\t60\t2\t2\t0\t\t2\t1\t"
 		     "scheduled\tf\t0\t1772438400000\t1772438404000\tf\t2\t0\t0"
-		     "\tf\t0\t\n");
+		     "\tf\t0\t\tf\n");
 	CHECK_STAGED(&f.b, 0, ST_NEWCUST,
 		     "alice\t1772438401000\nbob\t1772438402000\n"
 		     "carol\t1772438403000\n");
@@ -415,7 +415,7 @@ static void test_later_batch(void)
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t1772643600000\tf\t0\t0\t0\t0\t0\t0\t0\t0\t\t1\t1\t"
 		     "cancelled\tt\t1772438409000\t0\t1772438409000\tt\t0\t0\t0"
-		     "\tf\t0\t\n");
+		     "\tf\t0\t\tf\n");
 	CHECK(f.b.part[0].cancels && !f.b.part[0].created);
 	CHECK(f.b.part[0].updates == 1 && f.b.part[0].misses == 0);
 	CHECK(f.b.part[0].kinds[BK_SET] && f.b.part[0].kinds[BK_NEW]);
@@ -724,7 +724,7 @@ static void test_edit(void)
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t1776099600000\tt\t1\t1\t1\t1\t45\t2\t1\t0\t\t2\t1\t"
 		     "scheduled\tf\t0\t1772438400000\t1772438401000\tf\t0\t0\t0"
-		     "\tt\t1776099600000\tMoved\n");
+		     "\tt\t1776099600000\tMoved\tf\n");
 	CHECK(f.b.months && f.b.month_hi == MONTH_2026_03 + 1);
 	CHECK(!f.b.part[0].edits); /* inserted: no update */
 	CHECK(repl__starts_get(&f.starts, ev) ==
@@ -742,7 +742,7 @@ static void test_edit(void)
 	CHECK_STAGED(&f.b, 0, ST_EVENT,
 		     "1\t0\tf\t0\t0\t1\t0\t45\t0\t1\t0\t\t2\t1\t"
 		     "scheduled\tf\t0\t0\t1772438402000\tt\t0\t0\t0"
-		     "\tt\t1772816400000\tMoved\n");
+		     "\tt\t1772816400000\tMoved\tf\n");
 	CHECK(f.b.part[0].edits && f.b.part[0].misses == 1 &&
 	      f.b.part[0].updates == 1);
 	/* a second edit of it in the same batch: the batch ends before it */

@@ -1,7 +1,9 @@
 /*
  * test_repl_start.c: what issue 16's start-of-class part puts into
  * PostgreSQL (migration 0014): an org's settings on its organizations row
- * (from the log, and from a snapshot when the log before it is gone).
+ * (from the log, and from a snapshot when the log before it is gone);
+ * and a series edit's kept events, class_events.detached (migration
+ * 0018).
  * Against a real PostgreSQL (DATABASE_URL; 77 without); helpers in
  * repl_test.h.
  *
@@ -111,6 +113,66 @@ CHECK_TEST_FN(test_org_settings_snapshot)
 	CHECK(org_row_is(x.c, 1, "0/-/-"));
 	CHECK(org_row_is(x.c, 2, "12/-/90"));
 	compare(x.n, x.c, false);
+	case_end(&x);
+}
+
+/* A series edit keeps a booked event off the new pattern, flagged
+ * detached (core/series_edit.c): class_events.detached (migration 0018)
+ * says so, for that event only, and stays so after a later edit of it. */
+CHECK_TEST_FN(test_detached)
+{
+	struct repl_case x = { 0 };
+	struct core_req q = { .op = CORE_OP_BOOK };
+	struct core_resp r;
+	uint64_t booked = 0;
+
+	printf("detached\n");
+	case_db(&x);
+	x.n = catalogued_node(1 << 20, &x.events);
+	/* the first class of series 1 (daily, 18:00) after a day from now */
+	for (uint64_t id = 1; id <= x.events && !booked; id++) {
+		struct core_event_view v =
+			call(x.n, (struct core_req){ .op = CORE_OP_EVENT_GET,
+						     .now = now_ms,
+						     .event_id = id })
+				.event;
+		if (v.series_id == 1 && v.start_at > now_ms + 86400000)
+			booked = id;
+	}
+	CHECK(booked != 0);
+	q.now = (now_ms += OP_MS);
+	q.event_id = booked;
+	strcpy(q.customer_id, "c1");
+	q.idem = (struct core_idem){ 1, 2, 3 };
+	CHECK(call(x.n, q).code == CORE_OK);
+	/* series 1 moves to 07:00: its booked class is kept, the rest move */
+	memset(&q, 0, sizeof(q));
+	q.op = CORE_OP_SERIES_PATCH;
+	q.now = (now_ms += OP_MS);
+	q.u.spatch.series_id = 1;
+	q.u.spatch.capacity = q.u.spatch.waitlist_capacity = -1;
+	q.u.spatch.price_cents = -1;
+	q.u.spatch.start_minute = 7 * 60;
+	r = call(x.n, q);
+	CHECK(r.code == CORE_OK && r.series.kept == 1 &&
+	      r.series.regenerated > 1);
+	/* a later edit of the kept class (its capacity): still detached */
+	memset(&q, 0, sizeof(q));
+	q.op = CORE_OP_EVENT_PATCH;
+	q.now = (now_ms += OP_MS);
+	q.event_id = booked;
+	q.u.patch.capacity = 5;
+	CHECK(call(x.n, q).code == CORE_OK);
+	x.lsn = settle(x.n);
+	x.r = start_caught_up(x.n, x.conninfo, 100, x.lsn);
+	x.c = pg_open(x.conninfo);
+	CHECK(q_int(x.c,
+		    "SELECT count(*) FROM class_events WHERE detached"
+		    " AND id = %" PRIu64,
+		    booked) == 1);
+	CHECK(q_int(x.c, "SELECT count(*) FROM class_events WHERE detached") ==
+	      1);
+	compare(x.n, x.c, true); /* every event's flag as the core's */
 	case_end(&x);
 }
 
