@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # scripts/run.sh's demo (bookd --demo): starts it the way a newcomer does
 # (BOOKD_RUN_SETUP=0: no apt, no build; a temp data dir and free ports), runs
-# every curl line it prints exactly as printed, then stops it (SIGTERM) and
-# starts it again on the same data dir: the lines are printed again and each
-# runs again, the booking and the cancel as replays of the first answers.
+# every curl line it prints exactly as printed, opens the schedule page's
+# printed address and reads alice's bookings with the sign-in link's token,
+# then stops it (SIGTERM) and starts it again on the same data dir: the
+# lines are printed again and each runs again, the booking and the cancel
+# as replays of the first answers.
 #
 #   bash tests/integration/test_demo.sh     (from the repo, or by ctest)
 #
@@ -59,8 +61,28 @@ run_lines() {
   done <"$tmp/lines.$n"
 }
 
+# page_links <n>: the schedule page's address and alice's sign-in link, as
+# printed: the page answers, the link's token is alice's.
+page_links() {
+  local n=$1 page link tok
+  page=$(grep -o '^  http://[^ ]*/#key=[^&]*$' "$tmp/out.$n" | head -1)
+  link=$(grep -o '^  http://[^ ]*/#key=[^ ]*&token=[^ ]*$' "$tmp/out.$n" | head -1)
+  if [ -n "$page" ] && [ -n "$link" ]; then ok "run $n: the page's address and a sign-in link"
+  else bad "run $n: no page address or sign-in link"; cat "$tmp/out.$n"; return; fi
+  page=${page#  }
+  [ "$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "${page%%#*}")" = \
+    "200 text/html; charset=utf-8" ] && ok "run $n: the page answers" ||
+    bad "run $n: the page does not answer"
+  tok=${link##*token=}
+  curl -s "${page%%/#*}/v1/customers/alice/bookings" -H "Authorization: Bearer $tok" |
+    jq -e '.bookings | length >= 1' >/dev/null &&
+    ok "run $n: the link's token reads alice's bookings" ||
+    bad "run $n: the link's token"
+}
+
 start 1
 run_lines 1
+page_links 1
 jq -e '.events | length == 3' "$tmp/ans.1.1" >/dev/null &&
   ok "run 1: the listing has three classes" || bad "run 1: the listing"
 jq -e '.booking.customer_id == "bob" and .booking.status == "confirmed"' "$tmp/ans.1.2" \
@@ -75,6 +97,7 @@ start 2
 grep -q 'demo studio found' "$tmp/out.2" && ok "run 2: the demo found again" ||
   bad "run 2: $(cat "$tmp/out.2")"
 run_lines 2
+page_links 2
 for i in 2 4; do
   if jq -S 'del(.booking.hold_expires_at)' "$tmp/ans.1.$i" >"$tmp/a1" 2>/dev/null &&
      jq -S 'del(.booking.hold_expires_at)' "$tmp/ans.2.$i" >"$tmp/a2" 2>/dev/null &&
