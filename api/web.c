@@ -41,7 +41,8 @@ const struct web_file *web_find(const char *p, size_t n)
 		return by_name("index.html", strlen("index.html"));
 	if (n > sizeof(prefix) - 1 &&
 	    memcmp(p, prefix, sizeof(prefix) - 1) == 0)
-		return by_name(p + sizeof(prefix) - 1, n - (sizeof(prefix) - 1));
+		return by_name(p + sizeof(prefix) - 1,
+			       n - (sizeof(prefix) - 1));
 	if (n - 1 > WEB_PAGE_SIZE_MAX)
 		return NULL;
 	for (size_t i = 1; i < n; i++)
