@@ -31,11 +31,25 @@
  *    past, on a cancelled event unless it restores it (its bookings stay
  *    cancelled), with a location or instructor of another org; a new
  *    start makes its reminders due again;
+ *  - a series edit (SERIES_PATCH) from a local date `from` on (today at
+ *    the earliest) takes the series' new pattern (its changes on the
+ *    old); each event of the series from `from` on that has not started,
+ *    in start order: a cancelled one stays so (its date taken); one after
+ *    a new last date is cancelled, its active bookings too, each told;
+ *    when only the last date changed, nothing else; one on a date of the
+ *    new pattern with its start and settings stays (booked, or its title
+ *    too); a booked one otherwise stays as it is, detached; an unbooked
+ *    one moves to the pattern on its date (with the new title), or is
+ *    cancelled when the date is not in it; then every date of the pattern
+ *    from `from` up to how far the series was generated (at most its last
+ *    date) that no event of the series holds gets a new event;
+ *  - an event cancel tells each active booking (event_cancelled);
  *  - a keyed request whose key is remembered (stored outcomes only, for
  *    idem_retention_ms) replays the first answer, or is refused with
  *    IDEM_MISMATCH when its fingerprint differs.
  */
 #include "model.h"
+#include "tz.h" /* the series' local dates, as the core's zone data says */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,6 +72,13 @@ static bool m_closed[MODEL_EVENT_COUNT_MAX]; /* by event index */
 static uint64_t *reminded_ids;
 static uint32_t reminded_count, reminded_cap;
 static void (*fail_hook)(const char *msg);
+struct model_series model_series[MODEL_SERIES_COUNT];
+/* The last SERIES_PATCH's new events (model_series_made). */
+static core_time *made_starts;
+static uint32_t made_count, made_cap;
+/* The bookings told of their event's cancel (model_cancel_told). */
+static uint64_t *told_ids;
+static uint32_t told_count, told_cap;
 
 struct m_key {
 	uint64_t hi, lo, fp;
@@ -107,6 +128,16 @@ void model_free(void)
 	expired_ids = NULL;
 	expired_count = expired_cap = 0;
 	memset(m_closed, 0, sizeof(m_closed));
+	for (int i = 0; i < MODEL_SERIES_COUNT; i++)
+		if (model_series[i].zone)
+			tz_free(model_series[i].zone);
+	memset(model_series, 0, sizeof(model_series));
+	free(made_starts);
+	made_starts = NULL;
+	made_count = made_cap = 0;
+	free(told_ids);
+	told_ids = NULL;
+	told_count = told_cap = 0;
 	reminded_count = reminded_cap = 0;
 	next_due = INT64_MAX;
 }
@@ -139,6 +170,15 @@ struct model_booking *model_booking_get(uint64_t id, struct model_event **ev)
 	if (ev)
 		*ev = e;
 	return &e->b[seq - 1];
+}
+
+static void push_id(uint64_t **a, uint32_t *n, uint32_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*a = grow(*a, *cap * sizeof(**a));
+	}
+	(*a)[(*n)++] = v;
 }
 
 static bool active(uint8_t s)
@@ -455,6 +495,27 @@ static bool place_ok(const uint64_t *orgs, uint64_t id, uint64_t org)
 	return id < MODEL_PLACE_COUNT && orgs[id] == org;
 }
 
+/* An event cancelled: its active bookings too, each told. */
+static void m_cancel_event(struct model_event *e)
+{
+	e->status = CORE_EVENT_CANCELLED;
+	for (uint32_t i = 0; i < e->n; i++)
+		if (active(e->b[i].status)) {
+			e->b[i].status = CORE_BOOKING_CANCELLED;
+			e->b[i].hold_expires = 0;
+			push_id(&told_ids, &told_count, &told_cap, e->b[i].id);
+		}
+}
+
+uint32_t model_cancel_told(const uint64_t **ids)
+{
+	uint32_t n = told_count;
+
+	*ids = told_ids;
+	told_count = 0;
+	return n;
+}
+
 /* An edit: start, duration, location, title, restore (with capacity and
  * instructor, if asked too). */
 static enum core_code m_edit(const struct core_req *q, struct core_resp *r,
@@ -525,12 +586,7 @@ static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
 	if (q->u.patch.instructor_id)
 		e->instructor_id = q->u.patch.instructor_id;
 	if (q->u.patch.cancel) {
-		e->status = CORE_EVENT_CANCELLED;
-		for (uint32_t i = 0; i < e->n; i++)
-			if (active(e->b[i].status)) {
-				e->b[i].status = CORE_BOOKING_CANCELLED;
-				e->b[i].hold_expires = 0;
-			}
+		m_cancel_event(e);
 		if (q->u.patch.capacity >= 0)
 			e->capacity = (uint32_t)q->u.patch.capacity;
 		return CORE_OK;
@@ -541,6 +597,269 @@ static enum core_code m_patch(const struct core_req *q, struct core_resp *r)
 		e->capacity = (uint32_t)q->u.patch.capacity;
 		r->count = m_promote(e, q->now, r);
 	}
+	return CORE_OK;
+}
+
+/* ---- series ---- */
+
+static int64_t m_floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The local date (days since 1970) of an instant in the series' zone. */
+static int64_t m_day(const struct model_series *s, core_time t)
+{
+	int64_t sec = m_floor_div(t, 1000);
+
+	return m_floor_div(sec + tz_offset_at(s->zone, sec), 86400);
+}
+
+static int64_t m_days(struct core_date d)
+{
+	return tz_days_from_civil(d.year, d.month, d.day);
+}
+
+/* The UTC start of spec's class on local day `day`, 0 if it has none. */
+static core_time m_pattern_start(const struct core_series_spec *n,
+				 const struct tz *z, int64_t day)
+{
+	if (!(n->weekday_mask & (1u << tz_weekday(day))) ||
+	    day < m_days(n->first_date) ||
+	    (n->last_date.year && day > m_days(n->last_date)))
+		return 0;
+	for (uint32_t i = 0; i < n->skip_count; i++)
+		if (m_days(n->skip[i]) == day)
+			return 0;
+	return tz_local_to_utc(z, day * 86400 + n->start_minute * 60) * 1000;
+}
+
+static void m_generate(struct model_series *s, core_time now)
+{
+	int64_t today = m_day(s, now), from, to;
+
+	from = m_days(s->spec.first_date);
+	if (from < today)
+		from = today;
+	if (s->through >= 0 && from <= s->through)
+		from = s->through + 1;
+	to = today + s->horizon_days;
+	if (s->spec.last_date.year && to > m_days(s->spec.last_date))
+		to = m_days(s->spec.last_date);
+	if (from <= to)
+		s->through = to;
+}
+
+void model_series_add(uint64_t id, const struct core_series_spec *spec,
+		      uint32_t horizon_days, core_time now)
+{
+	struct model_series *s;
+
+	if (id == 0 || id > MODEL_SERIES_COUNT)
+		fail_hook("model: series id out of range");
+	s = &model_series[id - 1];
+	s->spec = *spec;
+	s->horizon_days = horizon_days;
+	s->through = -1;
+	if (tz_load(spec->timezone, &s->zone) != 0)
+		fail_hook("model: zone");
+	m_generate(s, now);
+}
+
+void model_generated(core_time now)
+{
+	for (int i = 0; i < MODEL_SERIES_COUNT; i++)
+		if (model_series[i].zone)
+			m_generate(&model_series[i], now);
+}
+
+uint32_t model_series_made(const core_time **starts)
+{
+	*starts = made_starts;
+	return made_count;
+}
+
+static uint32_t m_active_count(const struct model_event *e)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; e->status == CORE_EVENT_SCHEDULED && i < e->n; i++)
+		n += active(e->b[i].status);
+	return n;
+}
+
+/* Does e have the new pattern's settings, starting at start? */
+static bool m_fits(const struct model_event *e,
+		   const struct core_series_spec *n, core_time start)
+{
+	return start && e->start_at == start &&
+	       e->duration_min == n->duration_min &&
+	       e->capacity == n->capacity &&
+	       e->waitlist_capacity == n->waitlist_capacity &&
+	       e->price == n->price_cents &&
+	       memcmp(e->currency, n->currency, 4) == 0;
+}
+
+static bool m_currency_ok(const char *c, uint32_t price)
+{
+	if (price == 0 && c[0] == '\0')
+		return true;
+	for (int i = 0; i < 3; i++)
+		if (c[i] < 'a' || c[i] > 'z')
+			return false;
+	return c[3] == '\0';
+}
+
+/* The series' events from local day `from` on, in (start, id) order. */
+static uint32_t m_series_events(uint64_t series_id, core_time from_at,
+				struct model_event **out)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < model_event_count; i++) {
+		struct model_event *e = &model_events[i];
+		uint32_t k;
+
+		if (e->series_id != series_id || e->start_at < from_at)
+			continue;
+		for (k = n; k > 0 && (out[k - 1]->start_at > e->start_at ||
+				      (out[k - 1]->start_at == e->start_at &&
+				       out[k - 1]->id > e->id));
+		     k--)
+			out[k] = out[k - 1];
+		out[k] = e;
+		n++;
+	}
+	return n;
+}
+
+static enum core_code m_series_patch(const struct core_req *q,
+				     struct core_resp *r)
+{
+	static struct model_event *evs[MODEL_EVENT_COUNT_MAX];
+	uint64_t id = q->u.spatch.series_id;
+	struct model_series *s =
+		id && id <= MODEL_SERIES_COUNT && model_series[id - 1].zone
+			? &model_series[id - 1]
+			: NULL;
+	struct core_series_spec n;
+	int64_t today, from, through;
+	core_time from_at;
+	bool retitled, reshaped;
+	uint32_t count;
+
+	made_count = 0;
+	if (!s)
+		return CORE_NO_SERIES;
+	if (q->u.spatch.capacity > CORE_CAPACITY_MAX ||
+	    q->u.spatch.waitlist_capacity > CORE_CAPACITY_MAX ||
+	    q->u.spatch.price_cents > CORE_PRICE_CENTS_MAX ||
+	    q->u.spatch.start_minute >= CORE_DAY_MINUTES ||
+	    q->u.spatch.duration_min > CORE_DURATION_MIN_MAX ||
+	    q->u.spatch.weekday_mask > 0x7f ||
+	    (q->u.spatch.from.year &&
+	     !tz_date_valid(q->u.spatch.from.year, q->u.spatch.from.month,
+			    q->u.spatch.from.day)))
+		return CORE_INVALID;
+	n = s->spec;
+	if (q->u.spatch.title[0])
+		memcpy(n.title, q->u.spatch.title, sizeof(n.title));
+	if (q->u.spatch.capacity >= 0)
+		n.capacity = (uint32_t)q->u.spatch.capacity;
+	if (q->u.spatch.waitlist_capacity >= 0)
+		n.waitlist_capacity = (uint32_t)q->u.spatch.waitlist_capacity;
+	if (q->u.spatch.price_cents >= 0)
+		n.price_cents = (uint32_t)q->u.spatch.price_cents;
+	if (q->u.spatch.currency[0])
+		memcpy(n.currency, q->u.spatch.currency, 4);
+	if (q->u.spatch.start_minute >= 0)
+		n.start_minute = (uint16_t)q->u.spatch.start_minute;
+	if (q->u.spatch.duration_min)
+		n.duration_min = q->u.spatch.duration_min;
+	if (q->u.spatch.weekday_mask)
+		n.weekday_mask = q->u.spatch.weekday_mask;
+	if (q->u.spatch.last_date.year)
+		n.last_date = q->u.spatch.last_date;
+	if (!m_currency_ok(n.currency, n.price_cents) ||
+	    (n.last_date.year &&
+	     (!tz_date_valid(n.last_date.year, n.last_date.month,
+			     n.last_date.day) ||
+	      m_days(n.last_date) < m_days(n.first_date))))
+		return CORE_INVALID;
+	retitled = strcmp(n.title, s->spec.title) != 0;
+	reshaped = retitled || n.capacity != s->spec.capacity ||
+		   n.waitlist_capacity != s->spec.waitlist_capacity ||
+		   n.price_cents != s->spec.price_cents ||
+		   memcmp(n.currency, s->spec.currency, 4) != 0 ||
+		   n.start_minute != s->spec.start_minute ||
+		   n.duration_min != s->spec.duration_min ||
+		   n.weekday_mask != s->spec.weekday_mask;
+	today = m_day(s, q->now);
+	from = q->u.spatch.from.year ? m_days(q->u.spatch.from) : today;
+	if (from < today)
+		from = today;
+	from_at = tz_local_to_utc(s->zone, from * 86400) * 1000;
+	through = s->through >= 0 ? s->through : from - 1;
+	if (n.last_date.year && through > m_days(n.last_date))
+		through = m_days(n.last_date);
+	count = m_series_events(id, from_at, evs);
+	for (uint32_t i = 0; i < count; i++) {
+		struct model_event *e = evs[i];
+		int64_t day = m_day(s, e->start_at);
+		core_time start = m_pattern_start(&n, s->zone, day);
+
+		if (e->status != CORE_EVENT_SCHEDULED || e->start_at <= q->now)
+			continue;
+		if (n.last_date.year && day > m_days(n.last_date)) {
+			m_cancel_event(e);
+			r->series.cancelled++;
+			continue;
+		}
+		if (!reshaped || (m_fits(e, &n, start) && !retitled))
+			continue;
+		if (m_active_count(e)) {
+			if (m_fits(e, &n, start))
+				continue; /* its settings, its old title */
+			e->detached = true;
+			r->series.kept++;
+			continue;
+		}
+		if (!start || start <= q->now) {
+			m_cancel_event(e);
+			r->series.cancelled++;
+			continue;
+		}
+		if (start != e->start_at) {
+			e->start_at = start;
+			e->reminded = 0;
+		}
+		e->duration_min = n.duration_min;
+		e->capacity = n.capacity;
+		e->waitlist_capacity = n.waitlist_capacity;
+		e->price = n.price_cents;
+		memcpy(e->currency, n.currency, 4);
+		memcpy(e->title, n.title, sizeof(e->title));
+		r->series.regenerated++;
+	}
+	for (int64_t day = from; day <= through; day++) {
+		core_time start = m_pattern_start(&n, s->zone, day);
+		bool taken_day = false;
+
+		for (uint32_t i = 0; i < count && !taken_day; i++)
+			taken_day = m_day(s, evs[i]->start_at) == day;
+		if (start <= q->now || taken_day)
+			continue;
+		if (made_count == made_cap) {
+			made_cap = made_cap ? made_cap * 2 : 64;
+			made_starts = grow(made_starts,
+					   made_cap * sizeof(*made_starts));
+		}
+		made_starts[made_count++] = start;
+		r->series.regenerated++;
+	}
+	s->spec = n;
+	r->id = id;
+	r->count = r->series.regenerated;
 	return CORE_OK;
 }
 
@@ -643,6 +962,7 @@ void model_apply(const struct core_req *q, struct core_resp *r)
 	case CORE_OP_CANCEL: r->code = m_on_booking(q, r, m_cancel); break;
 	case CORE_OP_PAY: r->code = m_on_booking(q, r, m_pay); break;
 	case CORE_OP_EVENT_PATCH: r->code = m_patch(q, r); break;
+	case CORE_OP_SERIES_PATCH: r->code = m_series_patch(q, r); break;
 	case CORE_OP_TICK: r->code = CORE_OK; break;
 	case CORE_OP_REMIND:
 		r->code = CORE_OK;
@@ -661,6 +981,8 @@ void model_apply(const struct core_req *q, struct core_resp *r)
 		memset(&r->promoted, 0, sizeof(r->promoted));
 		r->has_promoted = false;
 		r->count = 0;
+		r->id = 0;
+		memset(&r->series, 0, sizeof(r->series));
 	}
 	if (core_idem_present(&q->idem) && m_stored(q->op, r->code))
 		m_key_add(q, r);
@@ -695,6 +1017,29 @@ uint64_t model_fingerprint(const struct core_req *q)
 		for (const char *s = q->u.patch.title; *s; s++)
 			h = (h ^ (uint8_t)*s) * 1000003;
 	}
+	if (q->op == CORE_OP_SERIES_PATCH) {
+		const int64_t v[] = {
+			(int64_t)q->u.spatch.series_id,
+			q->u.spatch.capacity,
+			q->u.spatch.waitlist_capacity,
+			q->u.spatch.price_cents,
+			q->u.spatch.start_minute,
+			q->u.spatch.duration_min,
+			q->u.spatch.weekday_mask,
+			q->u.spatch.last_date.year * 10000 +
+				q->u.spatch.last_date.month * 100 +
+				q->u.spatch.last_date.day,
+			q->u.spatch.from.year * 10000 +
+				q->u.spatch.from.month * 100 +
+				q->u.spatch.from.day,
+		};
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+			h = (h ^ (uint64_t)v[i]) * 1000003;
+		for (const char *s = q->u.spatch.title; *s; s++)
+			h = (h ^ (uint8_t)*s) * 1000003;
+		for (const char *s = q->u.spatch.currency; *s; s++)
+			h = (h ^ (uint8_t)*s) * 1000003;
+	}
 	return h;
 }
 
@@ -724,6 +1069,8 @@ bool model_event_add(const struct core_event_view *v, char *err,
 		.waitlist_capacity = v->waitlist_capacity,
 		.price = v->price_cents,
 		.status = v->status,
+		.series_id = v->series_id,
+		.detached = v->detached,
 	};
 	memcpy(e->currency, v->currency, 4);
 	memcpy(e->title, v->title, sizeof(e->title));
@@ -803,8 +1150,22 @@ bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
 			 a->count, m->count);
 		return false;
 	}
+	if (m->op == CORE_OP_SERIES_PATCH &&
+	    (a->id != m->id || a->count != m->count ||
+	     a->series.regenerated != m->series.regenerated ||
+	     a->series.kept != m->series.kept ||
+	     a->series.cancelled != m->series.cancelled)) {
+		snprintf(err, err_size,
+			 "series patch: id %" PRIu64
+			 " regenerated %u kept %u cancelled %u, model id %" PRIu64
+			 " regenerated %u kept %u cancelled %u",
+			 a->id, a->series.regenerated, a->series.kept,
+			 a->series.cancelled, m->id, m->series.regenerated,
+			 m->series.kept, m->series.cancelled);
+		return false;
+	}
 	if (m->op == CORE_OP_TICK || m->op == CORE_OP_EVENT_PATCH ||
-	    m->op == CORE_OP_REMIND)
+	    m->op == CORE_OP_REMIND || m->op == CORE_OP_SERIES_PATCH)
 		return true;
 	if ((a->code == CORE_OK || m_stored(m->op, m->code)) &&
 	    !model_cmp_view("answer booking", &a->booking, &m->booking, err,
@@ -835,13 +1196,20 @@ bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
 		return false;
 	}
 	if (v.capacity != e->capacity || v.booked != booked || v.held != held ||
-	    v.waitlist_length != wl || v.status != e->status) {
+	    v.waitlist_length != wl || v.status != e->status ||
+	    v.detached != e->detached || v.price_cents != e->price ||
+	    v.waitlist_capacity != e->waitlist_capacity ||
+	    memcmp(v.currency, e->currency, 4) != 0) {
 		snprintf(err, err_size,
 			 "event %" PRIu64
-			 ": core cap %u booked %u held %u wl %u status %u; "
-			 "model cap %u booked %u held %u wl %u status %u",
+			 ": core cap %u booked %u held %u wl %u/%u status %u "
+			 "detached %d price %u %.3s; model cap %u booked %u "
+			 "held %u wl %u/%u status %u detached %d price %u %.3s",
 			 e->id, v.capacity, v.booked, v.held, v.waitlist_length,
-			 v.status, e->capacity, booked, held, wl, e->status);
+			 v.waitlist_capacity, v.status, v.detached,
+			 v.price_cents, v.currency, e->capacity, booked, held,
+			 wl, e->waitlist_capacity, e->status, e->detached,
+			 e->price, e->currency);
 		return false;
 	}
 	if (v.start_at != e->start_at || v.duration_min != e->duration_min ||

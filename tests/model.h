@@ -44,6 +44,8 @@ struct model_event {
 	char currency[4];
 	uint8_t status;
 	uint16_t reminded; /* lead (hours) of the last reminder, 0: none */
+	uint64_t series_id;
+	bool detached; /* kept off its series' pattern by a series edit */
 	struct model_booking *b; /* by sequence - 1 */
 	uint32_t n, cap;
 };
@@ -77,8 +79,31 @@ uint32_t model_count_status(const struct model_event *e, uint8_t status);
 void model_view(const struct model_event *e, const struct model_booking *b,
 		struct core_booking_view *v);
 
-/* Decide and apply q (BOOK, CANCEL, PAY, EVENT_PATCH, TICK, REMIND) as
- * the core should; r is the answer the core should give. */
+/* A series the test made (id, its spec), generated at creation up to
+ * horizon_days after now as the core does; the model learns its edits
+ * (SERIES_PATCH) and how far it was generated (model_generated). */
+#define MODEL_SERIES_COUNT 16
+struct tz;
+struct model_series {
+	struct core_series_spec spec;
+	struct tz *zone;
+	uint32_t horizon_days;
+	int64_t through; /* generated through (local days since 1970); -1 */
+};
+extern struct model_series model_series[MODEL_SERIES_COUNT]; /* id - 1 */
+void model_series_add(uint64_t id, const struct core_series_spec *spec,
+		      uint32_t horizon_days, core_time now);
+/* A generation of every series (GENERATE, to the horizon) ran at now. */
+void model_generated(core_time now);
+/* The starts of the events the last SERIES_PATCH said it makes, in date
+ * order (the core makes them; the test mirrors and checks them). */
+uint32_t model_series_made(const core_time **starts);
+/* The bookings told their event was cancelled (NOTIFY event_cancelled: an
+ * event cancel, a series end) since the last call; their count. */
+uint32_t model_cancel_told(const uint64_t **ids);
+
+/* Decide and apply q (BOOK, CANCEL, PAY, EVENT_PATCH, SERIES_PATCH, TICK,
+ * REMIND) as the core should; r is the answer the core should give. */
 void model_apply(const struct core_req *q, struct core_resp *r);
 /* The bookings the last REMIND notified (NOTIFY reminder), in event and
  * booking order; their count (r->count of that REMIND). */

@@ -6,12 +6,15 @@
  * key, keys reused for other requests, reminder runs with random lists of
  * leads, cancels by the customer as well as by the service key, the
  * org's cut-off and hold changing now and then; time passing the classes'
- * starts closes their waitlists) go to the sharded runtime through
+ * starts closes their waitlists; series edits and ends from a date on, now
+ * and then refused) go to the sharded runtime through
  * core_call and to the small reference model of tests/model.c (written for
  * obviousness, not speed). Every answer is compared, the touched event and
  * bookings after every step, everything every CHECK_EVERY steps; the
  * NOTIFY reminder records the log receives are exactly the model's (none
- * outside reminder runs), and so are its NOTIFY waitlist_expired. At the end
+ * outside reminder runs), and so are its NOTIFY waitlist_expired and
+ * event_cancelled; the events a series edit makes are the dates the model
+ * says, with the series' new settings. At the end
  * every logged entry is replayed into a fresh state, which must equal the
  * model too (state = fold(entries)); and a snapshot taken half-way plus the
  * log are recovered into a runtime with one more shard, which must equal the
@@ -27,6 +30,7 @@
 #include "core.h"
 #include "entry.h" /* core_entry_next: the reminders logged */
 #include "model.h"
+#include "tz.h" /* tz_civil_from_days: a series edit's dates */
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -39,6 +43,8 @@
 #define HOLD_MS (10 * 60 * 1000)
 #define RETENTION_MS (60 * 60 * 1000)
 #define KEY_HISTORY 4096
+#define HORIZON_DAYS 14
+#define SERIES_COUNT 6
 
 /* ---- deterministic randomness ---- */
 
@@ -121,6 +127,23 @@ static uint64_t *closed;
 static uint32_t closed_count, closed_cap;
 static uint64_t closed_total; /* checked, for the summary */
 
+/* The NOTIFY event_cancelled records logged since the last look. */
+static uint64_t *told;
+static uint32_t told_count, told_cap;
+static uint64_t told_total;		  /* checked, for the summary */
+static uint64_t series_made, series_kept; /* for the summary */
+
+static void push(uint64_t **a, uint32_t *n, uint32_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 256;
+		*a = realloc(*a, *cap * sizeof(uint64_t));
+		if (!*a)
+			fail("out of memory");
+	}
+	(*a)[(*n)++] = v;
+}
+
 static void reminders_seen(const void *entry, size_t size)
 {
 	struct core_rec r;
@@ -138,6 +161,10 @@ static void reminders_seen(const void *entry, size_t size)
 			}
 			closed[closed_count++] = r.u.notify.booking_id;
 		}
+		if (r.type == CORE_REC_NOTIFY &&
+		    r.u.notify.kind == CORE_NOTIFY_EVENT_CANCELLED)
+			push(&told, &told_count, &told_cap,
+			     r.u.notify.booking_id);
 		if (r.type != CORE_REC_NOTIFY ||
 		    r.u.notify.kind != CORE_NOTIFY_REMINDER)
 			continue;
@@ -268,6 +295,37 @@ static void closed_check(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* The bookings told of their event's cancel since the last look are the
+ * model's, as sets. */
+static void told_check(void)
+{
+	const uint64_t *m = NULL;
+	uint32_t n = model_cancel_told(&m);
+	static uint64_t *want;
+	static uint32_t want_cap;
+
+	pthread_mutex_lock(&log_lock);
+	if (told_count != n)
+		fail("%u event_cancelled logged, model %u", told_count, n);
+	if (n > want_cap) {
+		want_cap = n;
+		want = realloc(want, n * sizeof(*want));
+	}
+	if (n) {
+		memcpy(want, m, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), id_order);
+		qsort(told, n, sizeof(*told), id_order);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (told[i] != want[i])
+			fail("event_cancelled of booking %" PRIx64
+			     ", model %" PRIx64,
+			     told[i], want[i]);
+	told_total += n;
+	told_count = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
 /* A reminder run at now with 1..3 leads from a few (hours, up to the
  * horizon), the same in the core and the model. */
 static void remind_run(core_time now)
@@ -337,7 +395,7 @@ static void setup_catalogue(core_time now)
 		model_instructor_org[r.id] = org;
 	}
 	model_location_org[1] = model_instructor_org[1] = 1;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < SERIES_COUNT; i++) {
 		memset(&spec, 0, sizeof(spec));
 		spec.org_id = spec.location_id = spec.instructor_id = 1;
 		snprintf(spec.title, sizeof(spec.title), "Class %d", i);
@@ -356,6 +414,7 @@ static void setup_catalogue(core_time now)
 		call(&q, &r);
 		if (r.code != CORE_OK)
 			fail("series create: %s", core_code_name(r.code));
+		model_series_add(r.id, &spec, HORIZON_DAYS, now);
 	}
 }
 
@@ -418,6 +477,56 @@ static void random_edit(struct core_req *q, const struct model_event *e,
 		q->u.patch.restore = rnd_below(4) != 0;
 	if (what == 5 && !q->u.patch.restore && !q->u.patch.start_at)
 		q->u.patch.duration_min = e->duration_min; /* no change */
+}
+
+/* The local date `days` days after now's UTC date. */
+static struct core_date date_after(core_time now, int64_t days)
+{
+	int y, m, d;
+
+	tz_civil_from_days(now / INT64_C(86400000) + days, &y, &m, &d);
+	return (struct core_date){ (int16_t)y, (int8_t)m, (int8_t)d };
+}
+
+/* A series edit from a date on (today or up to 10 days ahead, now and then
+ * one past), or an end alone; now and then of no series, or refused (a
+ * price without currency, a last date before the first). */
+static void random_series_patch(struct core_req *q, core_time now)
+{
+	q->op = CORE_OP_SERIES_PATCH;
+	q->u.spatch.series_id =
+		1 + rnd_below(SERIES_COUNT + (rnd_below(30) == 0));
+	q->u.spatch.capacity = q->u.spatch.waitlist_capacity = -1;
+	q->u.spatch.price_cents = q->u.spatch.start_minute = -1;
+	if (rnd_below(4) == 0) {
+		q->u.spatch.last_date =
+			rnd_below(20) ? date_after(now, rnd_below(40))
+				      : (struct core_date){ 2025, 6, 1 };
+		return;
+	}
+	if (rnd_below(2))
+		q->u.spatch.from = date_after(now, (int64_t)rnd_below(12) - 1);
+	if (rnd_below(3) == 0)
+		snprintf(q->u.spatch.title, sizeof(q->u.spatch.title),
+			 "Series %u", rnd_below(4));
+	if (rnd_below(3) == 0)
+		q->u.spatch.capacity = 1 + rnd_below(5);
+	if (rnd_below(4) == 0)
+		q->u.spatch.waitlist_capacity = rnd_below(4);
+	if (rnd_below(4) == 0) {
+		q->u.spatch.price_cents = rnd_below(3) ? 1500 : 0;
+		if (rnd_below(2))
+			strcpy(q->u.spatch.currency, "eur");
+	}
+	if (rnd_below(4) == 0)
+		q->u.spatch.start_minute =
+			(int32_t)(6 * 60 + rnd_below(14 * 60));
+	if (rnd_below(4) == 0)
+		q->u.spatch.duration_min = 30 + rnd_below(90);
+	if (rnd_below(4) == 0)
+		q->u.spatch.weekday_mask = (uint8_t)(1 + rnd_below(127));
+	if (rnd_below(4) == 0) /* an end moved later, or one made */
+		q->u.spatch.last_date = date_after(now, 10 + rnd_below(60));
 }
 
 static struct core_req history[KEY_HISTORY];
@@ -492,6 +601,8 @@ static void make_request(struct core_req *q, core_time now)
 			q->u.patch.instructor_id = 1 + rnd_below(4);
 		if (rnd_below(3) == 0)
 			random_edit(q, e, now);
+	} else if (rnd_below(60) == 0) {
+		random_series_patch(q, now);
 	} else {
 		q->op = CORE_OP_TICK;
 		return;
@@ -529,6 +640,51 @@ static void org_settings_change(core_time now)
 	model_org_settings((core_time)q.u.cat.settings.cancel_cutoff_hours *
 				   3600 * 1000,
 			   hold ? (core_time)hold * 60 * 1000 : HOLD_MS);
+}
+
+/* After a series edit: the events it made are the model's dates with the
+ * series' settings now; every event of the series is as the model has
+ * it. */
+static void series_check(const struct core_req *q, const struct core_resp *a,
+			 core_time now)
+{
+	uint32_t before = model_event_count, n;
+	const core_time *starts;
+	const struct model_series *s;
+	char err[512];
+
+	if (a->code != CORE_OK)
+		return;
+	load_events(now);
+	s = &model_series[q->u.spatch.series_id - 1];
+	n = a->replayed ? 0 : model_series_made(&starts);
+	if (model_event_count - before != n)
+		fail("series patch made %u events, model %u",
+		     model_event_count - before, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct model_event *e = &model_events[before + i];
+		if (e->series_id != q->u.spatch.series_id ||
+		    e->start_at != starts[i] ||
+		    e->capacity != s->spec.capacity ||
+		    e->waitlist_capacity != s->spec.waitlist_capacity ||
+		    e->price != s->spec.price_cents ||
+		    e->duration_min != s->spec.duration_min ||
+		    strcmp(e->title, s->spec.title) != 0)
+			fail("series patch: new event %" PRIu64
+			     " (series %" PRIu64 ", start %" PRId64
+			     ", cap %u, '%s') is not the model's (start %" PRId64
+			     ", cap %u, '%s')",
+			     e->id, e->series_id, e->start_at, e->capacity,
+			     e->title, starts[i], s->spec.capacity,
+			     s->spec.title);
+	}
+	series_made += n;
+	series_kept += a->series.kept;
+	for (uint32_t i = 0; i < model_event_count; i++)
+		if (model_events[i].series_id == q->u.spatch.series_id &&
+		    !model_cmp_event(&model_events[i], rt_event, rt_booking,
+				     &now, false, err, sizeof(err)))
+			fail("%s", err);
 }
 
 static void check_all(core_time now, model_event_get_fn eg,
@@ -584,7 +740,7 @@ int main(void)
 	cfg.ring_size = 64;
 	cfg.hold_ms = HOLD_MS;
 	cfg.idem_retention_ms = RETENTION_MS;
-	cfg.horizon_days = 14;
+	cfg.horizon_days = HORIZON_DAYS;
 	cfg.log = log_hook;
 	if (core_open(&cfg, &c) != 0)
 		fail("core_open");
@@ -605,6 +761,7 @@ int main(void)
 			call(&g, &a);
 			if (a.code != CORE_OK)
 				fail("generate: %s", core_code_name(a.code));
+			model_generated(now);
 			load_events(now);
 		}
 		if (rnd_below(4) == 0) {
@@ -621,6 +778,9 @@ int main(void)
 		counts[q.op][a.code]++;
 		reminders_check(false);
 		closed_check();
+		told_check();
+		if (q.op == CORE_OP_SERIES_PATCH)
+			series_check(&q, &a, now);
 		if (rnd_below(50) == 0) {
 			remind_run(now);
 			counts[CORE_OP_REMIND][CORE_OK]++;
@@ -635,8 +795,11 @@ int main(void)
 					  err, sizeof(err)))
 			fail("%s", err);
 		/* The bookings this step touched, as stored now. */
-		uint64_t touched[2] = { m.booking.id,
-					m.has_promoted ? m.promoted.id : 0 };
+		uint64_t touched[2] = { 0, 0 };
+		if (q.op != CORE_OP_SERIES_PATCH) {
+			touched[0] = m.booking.id;
+			touched[1] = m.has_promoted ? m.promoted.id : 0;
+		}
 		for (int i = 0; i < 2; i++) {
 			struct model_event *te;
 			struct model_booking *tb =
@@ -710,15 +873,22 @@ int main(void)
 		call(&q, &a);
 		model_apply(&q, &m);
 		cmp_resp(&a, &m);
+		if (q.op == CORE_OP_SERIES_PATCH)
+			series_check(&q, &a, now);
 	}
+	told_check();
 	core_close(c);
 	free(snap_buf);
 
 	printf("model: %-12s %8s %8s\n", "operation", "outcome", "count");
 	static const char *ops_names[CORE_OP_COUNT] = {
-		[CORE_OP_BOOK] = "book", [CORE_OP_CANCEL] = "cancel",
-		[CORE_OP_PAY] = "pay",	 [CORE_OP_EVENT_PATCH] = "patch",
-		[CORE_OP_TICK] = "tick", [CORE_OP_REMIND] = "remind"
+		[CORE_OP_BOOK] = "book",
+		[CORE_OP_CANCEL] = "cancel",
+		[CORE_OP_PAY] = "pay",
+		[CORE_OP_EVENT_PATCH] = "patch",
+		[CORE_OP_TICK] = "tick",
+		[CORE_OP_REMIND] = "remind",
+		[CORE_OP_SERIES_PATCH] = "series"
 	};
 	for (int o = 0; o < CORE_OP_COUNT; o++)
 		for (int k = 0; k < CORE_CODE_COUNT; k++)
@@ -731,6 +901,10 @@ int main(void)
 	printf("model: %" PRIu64 " waitlisted bookings expired at their "
 	       "class's start as the model said\n",
 	       closed_total);
+	printf("model: %" PRIu64 " bookings told of their event's cancel, "
+	       "%" PRIu64 " events made and %" PRIu64
+	       " kept detached by series edits, as the model said\n",
+	       told_total, series_made, series_kept);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
 	       ops, model_event_count, log_size);
 	free(log_buf);
