@@ -276,7 +276,7 @@ static int apply_pay(core_state *st, const struct core_rec *r)
 		    r->u.refund.state < CORE_REFUND_DUE ||
 		    r->u.refund.state > CORE_REFUND_FAILED ||
 		    r->u.refund.reason < CORE_REFUND_CANCEL ||
-		    r->u.refund.reason > CORE_REFUND_LATE_PAYMENT)
+		    r->u.refund.reason > CORE_REFUND_EVENT_CANCELLED)
 			return -EINVAL;
 		p = pay_take(st, r->u.refund.booking_id);
 		if (r->u.refund.intent_id[0] != '\0')

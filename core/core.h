@@ -138,9 +138,11 @@ enum core_pay_kind {
 
 /* Why a refund is due (CORE_REC_REFUND). */
 enum core_refund_reason {
-	CORE_REFUND_CANCEL = 1,	  /* a paid booking cancelled before the
+	CORE_REFUND_CANCEL = 1,		 /* a paid booking cancelled before the
 				   * org's cancellation cut-off */
-	CORE_REFUND_LATE_PAYMENT, /* paid after the hold ended */
+	CORE_REFUND_LATE_PAYMENT,	 /* paid after the hold ended */
+	CORE_REFUND_EVENT_CANCELLED = 3, /* the studio cancelled the event
+					  * (whatever the cut-off) */
 };
 
 /* A refund's state (CORE_REC_REFUND). */

@@ -261,19 +261,46 @@ static core_time cancel_cutoff_ms(const core_state *st, const struct event *e)
 	return catalog_cutoff_ms(st->cat, e->org_id);
 }
 
-/* Does cancelling b at now refund it? It was paid (confirmed with an
- * intent), not refunded yet, and the class is more than the org's cut-off
- * away. */
-static bool refund_on_cancel(const core_state *st, const struct booking *b,
-			     core_time now)
+/* Was b paid through an intent (confirmed with one, on a paid event) and
+ * not refunded yet? A cancel gives it back in full: the customer's (or the
+ * service key's) before the org's cut-off, the studio's event cancel at
+ * any time (core__refund_paid). */
+bool core__refundable(const core_state *st, const struct booking *b)
 {
 	const struct event *e = &st->events[b->event_slot];
 	const struct pay *p = pay_get(st, b->id);
 
 	return b->status == CORE_BOOKING_CONFIRMED && p &&
-	       p->intent_id[0] != '\0' && p->refund == 0 &&
-	       e->price_cents > 0 &&
+	       p->intent_id[0] != '\0' && p->refund == 0 && e->price_cents > 0;
+}
+
+/* Does cancelling b at now refund it? Paid, not refunded, and the class
+ * is more than the org's cut-off away. */
+static bool refund_on_cancel(const core_state *st, const struct booking *b,
+			     core_time now)
+{
+	const struct event *e = &st->events[b->event_slot];
+
+	return core__refundable(st, b) &&
 	       now < e->start_at - cancel_cutoff_ms(st, e);
+}
+
+void core__refund_due(struct core_rec *r, const core_state *st,
+		      const struct booking *b, uint8_t reason, core_time at)
+{
+	const struct event *e = &st->events[b->event_slot];
+
+	memset(r, 0, sizeof(*r));
+	r->type = CORE_REC_REFUND;
+	r->at = at;
+	r->u.refund.booking_id = b->id;
+	r->u.refund.amount_cents = e->price_cents;
+	memcpy(r->u.refund.currency, e->currency, strnlen(e->currency, 3));
+	memcpy(r->u.refund.intent_id, pay_get(st, b->id)->intent_id,
+	       strnlen(pay_get(st, b->id)->intent_id,
+		       CORE_PAY_REF_SIZE_MAX - 1));
+	r->u.refund.reason = reason;
+	r->u.refund.state = CORE_REFUND_DUE;
 }
 
 /* Copies a provider id into a zeroed record field (pay_ref_ok checked its
@@ -651,6 +678,24 @@ static enum core_code decide_edit(core_state *st, const struct event *e,
 	return CORE_OK;
 }
 
+/* Do an event cancel's NOTIFY and REFUND records fit one entry (with room
+ * for the cancel's own record and its key)? */
+bool core__cancel_fits(const core_state *st, const struct event *e)
+{
+	size_t bytes = CORE_CANCEL_ROOM;
+
+	for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (!status_active(b->status))
+			continue;
+		bytes += CORE_NOTIFY_REC_BYTES;
+		if (core__refundable(st, b))
+			bytes += CORE_REFUND_REC_BYTES;
+	}
+	return bytes <= CORE_ENTRY_SIZE_MAX;
+}
+
 static enum core_code decide_patch(core_state *st, const struct core_req *req,
 				   struct core_resp *resp)
 {
@@ -703,7 +748,8 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 		 e->status == CORE_EVENT_SCHEDULED;
 	if ((cancel || (r.u.patch.status == CORE_EVENT_SCHEDULED &&
 			r.u.patch.instructor_id != e->instructor_id)) &&
-	    e->confirmed + e->held + e->waitlist_len > NOTIFY_PER_ENTRY_MAX) {
+	    (e->confirmed + e->held + e->waitlist_len > NOTIFY_PER_ENTRY_MAX ||
+	     (cancel && !core__cancel_fits(st, e)))) {
 		resp->id = CORE_LIMIT_CANCEL_NOTIFY;
 		resp->count = NOTIFY_PER_ENTRY_MAX;
 		return CORE_LIMIT;
@@ -717,9 +763,18 @@ static enum core_code decide_patch(core_state *st, const struct core_req *req,
 	for (uint32_t seq = 1; cancel && seq <= e->booking_seq; seq++) {
 		const struct booking *b =
 			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
-		if (status_active(b->status))
-			emit_notify(st, req->now, b->id,
-				    CORE_NOTIFY_EVENT_CANCELLED);
+		if (!status_active(b->status))
+			continue;
+		emit_notify(st, req->now, b->id, CORE_NOTIFY_EVENT_CANCELLED);
+		/* the studio cancelled: a paid seat is refunded in full,
+		 * whatever the cut-off */
+		if (core__refundable(st, b)) {
+			struct core_rec *x =
+				rec_new(st, CORE_REC_REFUND, req->now);
+			core__refund_due(x, st, b, CORE_REFUND_EVENT_CANCELLED,
+					 req->now);
+			emit(st, x);
+		}
 	}
 	/* A new instructor: each active booking is told (edit_notify). */
 	if (!cancel && r.u.patch.status == CORE_EVENT_SCHEDULED &&

@@ -45,10 +45,10 @@
 #include <string.h>
 
 #define NOTIFY_MAX 3000 /* per event, as an event cancel (decide.c) */
-/* An event's records at most: EVENT_EDIT or EVENT_PATCH and a NOTIFY for
- * each active booking (21 bytes each), with room to spare. */
+/* An event's own record at most (EVENT_EDIT or EVENT_PATCH), with room to
+ * spare; a cancel's NOTIFY and REFUND records come on top
+ * (CORE_NOTIFY_REC_BYTES, CORE_REFUND_REC_BYTES, state_int.h). */
 #define EVENT_REC_BYTES 400
-#define NOTIFY_REC_BYTES 24
 
 struct sev {
 	uint64_t id;
@@ -189,15 +189,24 @@ static void out_rec(struct out *o, const struct core_rec *r)
 	ASSERT(!o->w.overflow); /* out_room made room */
 }
 
-/* The event cancelled, each active booking told. */
+/* The event cancelled, each active booking told, each paid one refunded
+ * in full (an event cancel's, docs/core.md "Payments"). */
 static void out_cancel(struct out *o, const core_state *st,
 		       const struct event *e, core_time now)
 {
 	struct core_rec r = { .type = CORE_REC_EVENT_PATCH, .at = now };
+	size_t bytes = EVENT_REC_BYTES;
 
-	out_room(o, EVENT_REC_BYTES +
-			    (size_t)NOTIFY_REC_BYTES *
-				    (e->confirmed + e->held + e->waitlist_len));
+	for (uint32_t seq = 1; seq <= e->booking_seq; seq++) {
+		const struct booking *b =
+			booking_get(st, e->id << CORE_BOOKING_SEQ_BITS | seq);
+		if (status_active(b->status))
+			bytes +=
+				CORE_NOTIFY_REC_BYTES +
+				(core__refundable(st, b) ? CORE_REFUND_REC_BYTES
+							 : 0);
+	}
+	out_room(o, bytes);
 	r.u.patch.event_id = e->id;
 	r.u.patch.instructor_id = e->instructor_id;
 	r.u.patch.capacity = e->capacity;
@@ -213,6 +222,12 @@ static void out_cancel(struct out *o, const core_state *st,
 		r.u.notify.booking_id = b->id;
 		r.u.notify.kind = CORE_NOTIFY_EVENT_CANCELLED;
 		out_rec(o, &r);
+		if (core__refundable(st, b)) {
+			struct core_rec x;
+			core__refund_due(&x, st, b, CORE_REFUND_EVENT_CANCELLED,
+					 now);
+			out_rec(o, &x);
+		}
 	}
 }
 
@@ -401,7 +416,11 @@ static enum core_code decide_and_write(core_port *p, const struct core_req *q,
 	}
 	/* Checked whole before anything is written. */
 	for (uint32_t i = 0; i < pl.n; i++)
-		if (pl.ev[i].active > NOTIFY_MAX) {
+		if (pl.ev[i].active > NOTIFY_MAX ||
+		    (pl.ev[i].active &&
+		     !core__cancel_fits(c->shards[pl.ev[i].shard].st,
+					&c->shards[pl.ev[i].shard]
+						 .st->events[pl.ev[i].slot]))) {
 			free(pl.ev);
 			resp->id = CORE_LIMIT_CANCEL_NOTIFY;
 			resp->count = NOTIFY_MAX;

@@ -288,4 +288,19 @@ void state__title_set(core_state *st, struct event *e, const char *title);
 void state__title_drop(core_state *st, struct event *e);
 const char *state__title(const core_state *st, const struct event *e);
 
+/* decide.c: refunds when an event is cancelled (docs/core.md "Payments").
+ * Was b paid through an intent and not refunded yet? Its REFUND due
+ * (amount and currency the event's) into r. Do an event cancel's NOTIFY
+ * and REFUND records fit one entry (CORE_CANCEL_ROOM kept for the cancel's
+ * own record and its key)? A NOTIFY takes 21 bytes (12 of header and time,
+ * booking id, kind), a REFUND due at most 36 and its intent's id (its ref
+ * is ""). */
+#define CORE_CANCEL_ROOM 2048
+#define CORE_NOTIFY_REC_BYTES 21
+#define CORE_REFUND_REC_BYTES (36 + CORE_PAY_REF_SIZE_MAX)
+bool core__refundable(const core_state *st, const struct booking *b);
+void core__refund_due(struct core_rec *r, const core_state *st,
+		      const struct booking *b, uint8_t reason, core_time at);
+bool core__cancel_fits(const core_state *st, const struct event *e);
+
 #endif

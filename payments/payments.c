@@ -448,7 +448,11 @@ static bool intent_body(struct payments *p, const struct job *j, char *out,
 
 static const char *reason_name(uint8_t reason)
 {
-	return reason == CORE_REFUND_CANCEL ? "cancel" : "late_payment";
+	switch (reason) {
+	case CORE_REFUND_CANCEL: return "cancel";
+	case CORE_REFUND_EVENT_CANCELLED: return "event_cancelled";
+	default: return "late_payment";
+	}
 }
 
 /* Starts j's call: 0, -ENOMEM, or -ENOENT (nothing to call for: the event

@@ -12,6 +12,9 @@
 #   refund    the customer cancels it before the cut-off: a Refund at the
 #             stand-in with its own Idempotency-Key; with DATABASE_URL the
 #             payments rows keep Stripe's ids (evt_..., re_...)
+#   studio    the studio cancels a class (PATCH status cancelled) inside
+#             the org's cut-off (720 h): its paid booking is refunded in
+#             full all the same (metadata[reason] event_cancelled)
 #   recover   the stand-in fails twice (500) then works: one intent, three
 #             calls with the same Idempotency-Key
 #   give up   it fails for good (BOOKD_PAYMENTS_MAX_ATTEMPTS=3 from the
@@ -203,6 +206,29 @@ if [ -n "$url" ]; then
     wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || amount_cents, ',' ORDER BY id) FROM payments WHERE booking_id = $b1" \
     "succeeded evt_paid_1 1500,refunded $re1 1500" 150
 fi
+
+# ---- studio: an event cancel refunds its paid bookings, cut-off or not ----
+out=$(api PATCH "/v1/orgs/$org" '{"cancel_cutoff_hours":720}')
+check "the org's cut-off is 720 h (the class is inside it)" \
+  test "$(printf '%s' "$out" | jq -r .org.cancel_cutoff_hours)" = 720
+ev2=$(api GET "/v1/events?org_id=$org&limit=5" | jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][1].id')
+bs=$(api POST "/v1/events/$ev2/bookings" '{"customer_id":"sal"}' | jq -r .booking.id)
+pis=$(wait_intent "$bs" 100 | jq -r '.booking.payment_intent_id // empty')
+webhook evt_paid_s payment_intent.succeeded "$pis" "$bs" 1500 >/dev/null
+check "studio: the booking is paid and confirmed" wait_status "$bs" confirmed 50
+out=$(api PATCH "/v1/events/$ev2" '{"status":"cancelled"}')
+check "studio: the class is cancelled" test "$(printf '%s' "$out" | jq -r .event.status)" = cancelled
+check "studio: the booking with it" wait_status "$bs" cancelled 50
+check "studio: a Refund of its intent at the stand-in, inside the cut-off" wait_refund "$pis" 100
+check "studio: the refund's reason and key" \
+  test "$(stub_requests | jq -r --arg pi "$pis" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0] | .form["metadata[reason]"] + " " + .idempotency_key')" = "event_cancelled bookd-re-$bs-$pis"
+if [ -n "$url" ]; then
+  res=$(stub_objects | jq -r --arg pi "$pis" '.refunds[] | select(.payment_intent == $pi) | .id')
+  check "studio: PostgreSQL has its refunded row" \
+    wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $bs" \
+    "succeeded evt_paid_s,refunded $res" 150
+fi
+api PATCH "/v1/orgs/$org" '{"cancel_cutoff_hours":12}' >/dev/null
 
 # ---- recover: two failures, then it works: one intent, one key ----
 stub_mode '{"fail": 500, "fail_count": 2}'

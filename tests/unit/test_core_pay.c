@@ -5,7 +5,9 @@
  * sender's outcomes (CORE_PAY_KIND_INTENT, CORE_PAY_KIND_REFUND) decided and
  * applied, a refund due on a paid booking's cancel before the org's cut-off
  * (none inside it, none for a desk payment), a refund due on a payment after
- * the hold ended (once per intent), and the state's payment facts surviving
+ * the hold ended (once per intent), a refund due for every paid booking of
+ * an event the studio cancels (by a patch or a series end), whatever the
+ * cut-off, and the state's payment facts surviving
  * a replay of the entries and a snapshot's records.
  *
  * Helpers, times and main: core_test.h.
@@ -311,6 +313,200 @@ CHECK_TEST_FN(test_refund_late_payment)
 	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_FAILED);
 	CHECK(strcmp(rec.u.refund.currency, "eur") == 0); /* the event's */
 	core_state_free(st);
+}
+
+CHECK_TEST_FN(test_refund_on_event_cancel)
+{
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 5, 2, 1500, "eur");
+	struct core_resp a = st_book(st, T0, ev, "a", CORE_PAY_AUTO);
+	struct core_resp b = st_book(st, T0, ev, "b", CORE_PAY_AUTO);
+	struct core_resp d = st_book(st, T0, ev, "desk", CORE_PAY_NONE);
+	struct core_resp h = st_book(st, T0, ev, "held", CORE_PAY_AUTO);
+	struct core_resp g = st_book(st, T0, ev, "gone", CORE_PAY_AUTO);
+	const void *entry;
+	struct core_rec rec;
+	struct core_resp r;
+	struct core_req q;
+	size_t size, pos = 0;
+	int n = 0;
+
+	/* a and b paid through intents; h holds with an intent, unpaid; g
+	 * paid, cancelled early (a refund due already) */
+	q = q_kind(T0 + 1, a.booking.id, CORE_PAY_KIND_INTENT, "pi_A");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_paid(T0 + 2, a.booking.id, "evt_A", "pi_A");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_paid(T0 + 2, b.booking.id, "evt_B", "pi_B");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_kind(T0 + 1, h.booking.id, CORE_PAY_KIND_INTENT, "pi_H");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_paid(T0 + 2, g.booking.id, "evt_G", "pi_G");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_cancel(T0 + 3, g.booking.id);
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.reason == CORE_REFUND_CANCEL);
+	CHECK(st_bk(st, d.booking.id).status == CORE_BOOKING_CONFIRMED);
+
+	/* The studio cancels the event an hour before it, well inside the
+	 * org's 12 h cut-off: a and b are refunded in full all the same, in
+	 * the cancel's own entry; the desk payment, the unpaid hold and g
+	 * (refunded already) are not. */
+	q = q_patch(EV_START - HOUR_MS, ev, -1, true);
+	CHECK(core_state_decide(st, &q, &r, &entry, &size) == CORE_OK);
+	CHECK(size > 0);
+	n = 0;
+	while (core_entry_next(entry, size, &pos, &rec) > 0) {
+		if (rec.type != CORE_REC_REFUND)
+			continue;
+		CHECK(rec.u.refund.booking_id == a.booking.id ||
+		      rec.u.refund.booking_id == b.booking.id);
+		CHECK(strcmp(rec.u.refund.intent_id,
+			     rec.u.refund.booking_id == a.booking.id
+				     ? "pi_A"
+				     : "pi_B") == 0);
+		CHECK(rec.u.refund.amount_cents == 1500);
+		CHECK(strcmp(rec.u.refund.currency, "eur") == 0);
+		CHECK(rec.u.refund.ref[0] == '\0');
+		CHECK(rec.u.refund.reason == CORE_REFUND_EVENT_CANCELLED);
+		CHECK(rec.u.refund.state == CORE_REFUND_DUE);
+		n++;
+	}
+	CHECK(n == 2);
+	CHECK(core_state_apply(st, entry, size) == 0);
+	CHECK(st_bk(st, a.booking.id).status == CORE_BOOKING_CANCELLED);
+	CHECK(st_bk(st, h.booking.id).status == CORE_BOOKING_CANCELLED);
+
+	/* The sender's outcome for a: done, once; b's refund still due. */
+	q = q_kind(EV_START, a.booking.id, CORE_PAY_KIND_REFUND, "re_A");
+	q.u.pay.amount_cents = 1500;
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_DONE &&
+	      rec.u.refund.reason == CORE_REFUND_EVENT_CANCELLED);
+	CHECK(sdo(st, &q, &r) == CORE_NOT_ACTIVE);
+	q = q_kind(EV_START, b.booking.id, CORE_PAY_KIND_REFUND, "re_B");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	/* Cancelling the cancelled event again refunds nothing more. */
+	q = q_patch(EV_START - HOUR_MS + 1, ev, -1, true);
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 0);
+	core_state_free(st);
+}
+
+CHECK_TEST_FN(test_refund_on_event_cancel_limit)
+{
+	static uint64_t ids[600];
+	core_state *st = st_setup();
+	uint64_t ev = st_event(st, 600, 0, 1500, "eur");
+	struct core_resp r;
+	struct core_req q;
+	int n;
+
+	/* 600 paid bookings: their NOTIFY and REFUND records would not fit
+	 * one entry: refused whole, nothing changed */
+	st_book_each(st, ev, "p", 600, ids);
+	for (int i = 0; i < 600; i++) {
+		char pi[16];
+		snprintf(pi, sizeof(pi), "pi_%d", i);
+		q = q_paid(T0 + 700, ids[i], "", pi);
+		CHECK(sdo(st, &q, &r) == CORE_OK);
+	}
+	q = q_patch(EV_START - HOUR_MS, ev, -1, true);
+	CHECK(sdo(st, &q, &r) == CORE_LIMIT);
+	CHECK(r.id == CORE_LIMIT_CANCEL_NOTIFY);
+	CHECK(st_ev(st, ev).status == CORE_EVENT_SCHEDULED);
+	/* 200 cancel inside the cut-off (no refund): 400 fit */
+	for (int i = 0; i < 200; i++) {
+		q = q_cancel(EV_START - HOUR_MS, ids[i]);
+		CHECK(sdo(st, &q, &r) == CORE_OK);
+	}
+	struct core_rec rec;
+	q = q_patch(EV_START - HOUR_MS, ev, -1, true);
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 400);
+	core_state_free(st);
+}
+
+/* The REFUND records of the runtime's log. */
+static int log_refunds(uint8_t reason)
+{
+	int n = 0;
+
+	for (size_t at = 0; at < g_log.size;) {
+		uint32_t size;
+		size_t pos = 0;
+		struct core_rec rec;
+		memcpy(&size, g_log.buf + at, 4);
+		while (core_entry_next(g_log.buf + at + 4, size, &pos, &rec) >
+		       0)
+			n += rec.type == CORE_REC_REFUND &&
+			     rec.u.refund.reason == reason &&
+			     rec.u.refund.state == CORE_REFUND_DUE;
+		at += 4 + size;
+	}
+	return n;
+}
+
+CHECK_TEST_FN(test_refund_on_series_end)
+{
+	struct core_series_spec spec;
+	struct core_config cfg;
+	struct core_resp r, a, b;
+	struct core_req q;
+	struct rt rt;
+	uint64_t wed, thu;
+
+	cfg_small(&cfg, 2);
+	rt_open_logged(&rt, &cfg);
+	/* Wednesday 4th and Thursday 5th, 18:00 Berlin, 15 eur */
+	spec_init(&spec, 1, 1, 1, "Europe/Berlin", WED | THU, 18 * 60,
+		  D(2026, 3, 4), D(2026, 3, 5));
+	spec.price_cents = 1500;
+	strcpy(spec.currency, "eur");
+	rt_series(rt.p, T0, &spec);
+	wed = 1;
+	thu = 2;
+	q = q_book(T0, wed, "a", CORE_PAY_AUTO);
+	a = rcall(rt.p, &q);
+	q = q_book(T0, thu, "b", CORE_PAY_AUTO);
+	b = rcall(rt.p, &q);
+	CHECK(a.code == CORE_OK && b.code == CORE_OK);
+	q = q_paid(T0 + 1, a.booking.id, "evt_A", "pi_A");
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+	q = q_paid(T0 + 1, b.booking.id, "evt_B", "pi_B");
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+
+	/* Ended on Wednesday, on Thursday 17:00 (inside the cut-off):
+	 * Thursday's class cancelled, b told and refunded in full. */
+	q = q_new(CORE_OP_SERIES_PATCH, utc_ms(2026, 3, 5, 16, 0));
+	q.u.spatch.series_id = 1;
+	q.u.spatch.capacity = q.u.spatch.waitlist_capacity = -1;
+	q.u.spatch.price_cents = -1;
+	q.u.spatch.start_minute = -1;
+	q.u.spatch.last_date = D(2026, 3, 4);
+	r = rcall(rt.p, &q);
+	CHECK(r.code == CORE_OK && r.series.cancelled == 1);
+	CHECK(log_refunds(CORE_REFUND_EVENT_CANCELLED) == 1);
+	q = q_kind(utc_ms(2026, 3, 5, 16, 1), b.booking.id,
+		   CORE_PAY_KIND_REFUND, "re_B");
+	CHECK(rcall(rt.p, &q).code == CORE_OK);
+	q = q_kind(utc_ms(2026, 3, 5, 16, 1), a.booking.id,
+		   CORE_PAY_KIND_REFUND, "re_A");
+	CHECK(rcall(rt.p, &q).code == CORE_NOT_ACTIVE); /* none due */
+	core_close(rt.c);
+
+	/* The log replays into one state. */
+	{
+		core_state *st;
+		cfg.shard_count = 1;
+		cfg.log = NULL;
+		st = core_state_new(&cfg);
+		CHECK(elog_replay(st) == 0);
+		CHECK(st_ev(st, thu).status == CORE_EVENT_CANCELLED);
+		CHECK(st_bk(st, b.booking.id).status == CORE_BOOKING_CANCELLED);
+		core_state_free(st);
+	}
+	elog_reset();
 }
 
 /* ==== replay and snapshot ===================================================== */
