@@ -274,7 +274,7 @@ static int apply_pay(core_state *st, const struct core_rec *r)
 	case CORE_REC_REFUND:
 		if (!booking_get(st, r->u.refund.booking_id) ||
 		    r->u.refund.state < CORE_REFUND_DUE ||
-		    r->u.refund.state > CORE_REFUND_FAILED ||
+		    r->u.refund.state > CORE_REFUND_PENDING ||
 		    r->u.refund.reason < CORE_REFUND_CANCEL ||
 		    r->u.refund.reason > CORE_REFUND_EVENT_CANCELLED)
 			return -EINVAL;

@@ -133,7 +133,8 @@ enum core_pay_kind {
 				    * (ref: pi_...), or, ref "", could not
 				    * be: the hold is released */
 	CORE_PAY_KIND_REFUND,	   /* a refund due was made (ref: re_...),
-				    * or, ref "", refused for good */
+				    * or, ref "", refused for good; its
+				    * state as Stripe says (refund_state) */
 };
 
 /* Why a refund is due (CORE_REC_REFUND). */
@@ -149,7 +150,10 @@ enum core_refund_reason {
 enum core_refund_state {
 	CORE_REFUND_DUE = 1,
 	CORE_REFUND_DONE,
-	CORE_REFUND_FAILED, /* the provider kept refusing: for a person */
+	CORE_REFUND_FAILED,	 /* the provider kept refusing, or its refund
+			     * failed or was canceled: for a person */
+	CORE_REFUND_PENDING = 4, /* made (ref re_...), not final yet: the
+				  * sender looks at it again */
 };
 
 enum core_notify_kind {
@@ -297,6 +301,10 @@ struct core_req {
 			uint64_t payment_ref; /* hash of the Stripe event id, for dedup */
 			uint8_t kind;	/* enum core_pay_kind */
 			uint8_t reason; /* REFUND: enum core_refund_reason */
+			/* REFUND: the outcome (enum core_refund_state): 0
+			 * done with ref, failed without; PENDING, or DONE
+			 * or FAILED with Stripe's re_... */
+			uint8_t refund_state;
 			/* Stripe's own id: WEBHOOK the event's (evt_...), ""
 			 * when too long; INTENT pi_...; REFUND re_... */
 			char ref[CORE_PAY_REF_SIZE_MAX];

@@ -369,22 +369,34 @@ static enum core_code decide_intent(core_state *st, const struct core_req *req,
 	return CORE_OK;
 }
 
-/* The sender's outcome for a refund due (CORE_PAY_KIND_REFUND): done with
- * the provider's refund id, or "" failed for good. */
+/* The sender's outcome for a refund due or pending (CORE_PAY_KIND_REFUND,
+ * the state in refund_state): done with the provider's refund id, failed
+ * (with it, or "" when refused for good), or pending with it (once: not
+ * final, looked at again). */
 static enum core_code decide_refund(core_state *st, const struct core_req *req,
 				    const struct booking *b,
 				    struct core_resp *resp)
 {
 	const struct pay *p = pay_get(st, b->id);
 	const struct event *e = &st->events[b->event_slot];
+	uint8_t state = req->u.pay.refund_state;
 
+	if (!state)
+		state = req->u.pay.ref[0] ? CORE_REFUND_DONE
+					  : CORE_REFUND_FAILED;
+	if ((state != CORE_REFUND_DONE && state != CORE_REFUND_FAILED &&
+	     state != CORE_REFUND_PENDING) ||
+	    (state != CORE_REFUND_FAILED && !req->u.pay.ref[0]))
+		return CORE_INVALID;
 	state__booking_view(st, b, &resp->booking);
-	if (!p || p->refund != CORE_REFUND_DUE)
-		return CORE_NOT_ACTIVE; /* no refund due */
+	if (!p ||
+	    (p->refund != CORE_REFUND_DUE &&
+	     p->refund != CORE_REFUND_PENDING) ||
+	    (state == CORE_REFUND_PENDING && p->refund == CORE_REFUND_PENDING))
+		return CORE_NOT_ACTIVE; /* no refund due, or pending already */
 	emit_refund(st, req->now, b->id, req->u.pay.amount_cents,
 		    req->u.pay.currency[0] ? req->u.pay.currency : e->currency,
-		    p->intent_id, req->u.pay.ref, p->refund_reason,
-		    req->u.pay.ref[0] ? CORE_REFUND_DONE : CORE_REFUND_FAILED);
+		    p->intent_id, req->u.pay.ref, p->refund_reason, state);
 	return CORE_OK;
 }
 

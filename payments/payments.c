@@ -119,14 +119,22 @@ enum job_state {
 	J_DONE,
 };
 
-enum outcome { OUT_NONE = 0, OUT_OK, OUT_GIVE_UP };
+/* A refund's outcome: OUT_OK succeeded, OUT_FAILED failed or canceled at
+ * Stripe (a final answer with its id), OUT_PENDING made, not final yet. */
+enum outcome { OUT_NONE = 0, OUT_OK, OUT_GIVE_UP, OUT_FAILED, OUT_PENDING };
+
+/* A pending refund is looked at again (GET /v1/refunds/{id}) after
+ * backoff_ms, doubling each time up to this. */
+#define PAY_POLL_MAX_MS (15 * 60 * 1000)
 
 struct job {
 	uint64_t lsn, booking_id;
 	uint8_t kind, state, reason, outcome;
-	bool logged; /* intent: its PAY_INTENT is in the log */
+	bool logged;  /* intent: its PAY_INTENT is in the log */
+	bool polling; /* refund: pending (logged so), looked at again */
 	uint16_t attempts;
-	int64_t next_ms;	   /* monotonic: not before */
+	uint16_t polls;	 /* refund: answers "not final yet" while polling */
+	int64_t next_ms; /* monotonic: not before */
 	core_time hold_expires_at; /* intent */
 	uint64_t amount_cents;	   /* refund */
 	char currency[4];	   /* refund */
@@ -476,6 +484,16 @@ static int request_start(struct payments *p, struct job *j)
 		snprintf(key, sizeof(key),
 			 "Idempotency-Key: %.100s-pi-%" PRIu64, p->log_id,
 			 j->booking_id);
+	} else if (j->polling) {
+		/* a pending refund looked at again: no body, no key */
+		char *re = curl_easy_escape(NULL, j->refund_id, 0);
+
+		if (!re)
+			return -ENOMEM;
+		snprintf(url, sizeof(url), "%s/v1/refunds/%s", p->api_base, re);
+		curl_free(re);
+		q->body[0] = '\0';
+		key[0] = '\0';
 	} else {
 		/* the intent's id as a form value (a webhook's: escaped) */
 		char *pi = curl_easy_escape(NULL, j->intent_id, 0);
@@ -494,7 +512,7 @@ static int request_start(struct payments *p, struct job *j)
 	}
 	q->job = j;
 	q->h = curl_easy_init();
-	if (!q->h || add_header(q, p->auth) || add_header(q, key) ||
+	if (!q->h || add_header(q, p->auth) || (key[0] && add_header(q, key)) ||
 	    add_header(q, "Content-Type: application/x-www-form-urlencoded") ||
 	    add_header(q, "User-Agent: bookd/" BOOKD_VERSION) ||
 	    add_header(q, "Expect:"))
@@ -508,8 +526,13 @@ static int request_start(struct payments *p, struct job *j)
 							 : 5000));
 	curl_easy_setopt(q->h, CURLOPT_URL, url);
 	curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, q->headers);
-	curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
-	curl_easy_setopt(q->h, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
+	if (j->kind == JOB_REFUND && j->polling) {
+		curl_easy_setopt(q->h, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
+		curl_easy_setopt(q->h, CURLOPT_POSTFIELDSIZE,
+				 (long)strlen(q->body));
+	}
 	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
 	if (curl_multi_add_handle(p->multi, q->h) != CURLM_OK)
@@ -524,6 +547,22 @@ out_nomem:
 }
 
 /* ---- outcomes ---------------------------------------------------------------- */
+
+/* A pending refund (logged so) is looked at again after its poll delay. */
+static void poll_later(struct payments *p, struct job *j)
+{
+	int64_t delay = p->cfg.backoff_ms;
+
+	for (unsigned i = 0; i < j->polls && delay < PAY_POLL_MAX_MS; i++)
+		delay *= 2;
+	if (delay > PAY_POLL_MAX_MS)
+		delay = PAY_POLL_MAX_MS;
+	j->polling = true;
+	j->attempts = 0;
+	j->state = J_PENDING;
+	j->next_ms = mono_ms() + delay;
+	p->rescan = true;
+}
 
 /* Hands j's outcome to the core (CORE_OP_PAY, kind INTENT or REFUND). Its
  * record, read back from the log, ends the job (J_WAIT until then); a
@@ -546,12 +585,22 @@ static void submit(struct payments *p, struct job *j)
 		q.u.pay.reason = j->reason;
 		q.u.pay.amount_cents = j->amount_cents;
 		memcpy(q.u.pay.currency, j->currency, sizeof(q.u.pay.currency));
-		if (ok)
+		q.u.pay.refund_state = j->outcome == OUT_OK ? CORE_REFUND_DONE
+				       : j->outcome == OUT_PENDING
+					       ? CORE_REFUND_PENDING
+					       : CORE_REFUND_FAILED;
+		/* Stripe's id with every answer it gave (not when refused) */
+		if (j->outcome != OUT_GIVE_UP)
 			memcpy(q.u.pay.ref, j->refund_id, sizeof(q.u.pay.ref));
 	}
 	rc = core_call(p->port, &q, &r);
 	if (rc == 0 && r.code == CORE_OK) {
 		j->state = J_WAIT; /* the record comes through the log */
+		return;
+	}
+	if (rc == 0 && j->kind == JOB_REFUND && j->outcome == OUT_PENDING &&
+	    r.code == CORE_NOT_ACTIVE) {
+		poll_later(p, j); /* logged pending already */
 		return;
 	}
 	if (rc == 0 && r.code != CORE_FULL) {
@@ -583,7 +632,8 @@ static void give_up(struct payments *p, struct job *j, const char *why)
 	else
 		p->st.refunds_failed++;
 	pthread_mutex_unlock(&p->lock);
-	j->outcome = OUT_GIVE_UP;
+	if (j->outcome != OUT_FAILED)
+		j->outcome = OUT_GIVE_UP;
 	submit(p, j);
 }
 
@@ -613,13 +663,15 @@ static void failed(struct payments *p, struct job *j, const char *why,
 	if (delay > p->cfg.backoff_max_ms)
 		delay = p->cfg.backoff_max_ms;
 	delay = delay / 2 + (delay ? rnd_next(p) % (delay / 2 + 1) : 0);
-	if (permanent || j->attempts >= p->cfg.max_attempts ||
+	if (permanent || (j->attempts >= p->cfg.max_attempts && !j->polling) ||
 	    (j->kind == JOB_INTENT && !j->logged &&
 	     wall_ms() + (int64_t)delay >= j->hold_expires_at)) {
 		if (j->kind == JOB_INTENT && j->logged) {
 			j->state = J_WAIT; /* made; only its secret is lost */
 			return;
 		}
+		if (j->polling) /* Stripe knows the refund no more */
+			j->outcome = OUT_FAILED;
 		give_up(p, j, why);
 		return;
 	}
@@ -643,10 +695,24 @@ static bool id_ok(const json_t *v, const char *prefix)
 	return true;
 }
 
+/* A Refund's status as an outcome: succeeded, failed or canceled (final),
+ * else (pending, requires_action, one Stripe adds later) not final. */
+static enum outcome refund_outcome(json_t *root)
+{
+	const char *st = json_string_value(json_object_get(root, "status"));
+
+	if (st && strcmp(st, "succeeded") == 0)
+		return OUT_OK;
+	if (st && (strcmp(st, "failed") == 0 || strcmp(st, "canceled") == 0))
+		return OUT_FAILED;
+	return OUT_PENDING;
+}
+
 static void succeeded(struct payments *p, struct job *j, json_t *root)
 {
 	json_t *id = json_object_get(root, "id");
 	json_t *secret = json_object_get(root, "client_secret");
+	enum outcome outcome = OUT_OK;
 
 	if (j->kind == JOB_INTENT &&
 	    (!id_ok(id, "pi_") || !json_is_string(secret) ||
@@ -661,6 +727,8 @@ static void succeeded(struct payments *p, struct job *j, json_t *root)
 		failed(p, j, "a Refund answer without an id", false);
 		return;
 	}
+	if (j->kind == JOB_REFUND)
+		outcome = refund_outcome(root);
 	pthread_mutex_lock(&p->lock);
 	if (p->st.failures_in_a_row >= p->cfg.alert_failures)
 		evlog(EVLOG_INFO, "bookd: payments: Stripe answers again");
@@ -679,14 +747,28 @@ static void succeeded(struct payments *p, struct job *j, json_t *root)
 		memset(j->refund_id, 0, sizeof(j->refund_id));
 		memcpy(j->refund_id, json_string_value(id),
 		       json_string_length(id));
-		p->st.refunds_done++;
+		if (outcome == OUT_OK)
+			p->st.refunds_done++;
+		else if (outcome == OUT_FAILED)
+			p->st.refunds_failed++;
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (j->kind == JOB_INTENT && j->logged) {
 		j->state = J_WAIT; /* the secret was all it needed */
 		return;
 	}
-	j->outcome = OUT_OK;
+	if (outcome == OUT_PENDING && j->polling) {
+		j->polls++; /* not final yet: later again */
+		poll_later(p, j);
+		return;
+	}
+	if (outcome == OUT_FAILED)
+		evlog(EVLOG_WARN,
+		      "bookd: payments: the refund of booking %" PRIu64
+		      " %s at Stripe",
+		      j->booking_id,
+		      json_string_value(json_object_get(root, "status")));
+	j->outcome = (uint8_t)outcome;
 	submit(p, j);
 }
 
@@ -921,6 +1003,15 @@ static void on_rec(struct payments *p, uint64_t lsn, const struct core_rec *r)
 			       sizeof(j->currency));
 			memcpy(j->intent_id, r->u.refund.intent_id,
 			       sizeof(j->intent_id));
+		} else if (r->u.refund.state == CORE_REFUND_PENDING) {
+			/* made, not final: looked at again until it is */
+			j = job_find(p, r->u.refund.booking_id, JOB_REFUND);
+			if (!j || j->state == J_FLIGHT)
+				break;
+			memset(j->refund_id, 0, sizeof(j->refund_id));
+			memcpy(j->refund_id, r->u.refund.ref,
+			       sizeof(j->refund_id) - 1);
+			poll_later(p, j);
 		} else if ((j = job_find(p, r->u.refund.booking_id,
 					 JOB_REFUND))) {
 			job_end(p, j);

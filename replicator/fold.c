@@ -479,8 +479,9 @@ static int fold_payment(struct batch *b, const struct core_rec *c, uint64_t lsn,
 }
 
 /* REFUND: a row when it is done (payment_ref re_..., 'refunded') or failed
- * for good ('refund_failed', flagged, payment_ref the intent's id); a refund
- * due has none yet. */
+ * for good ('refund_failed', flagged, payment_ref Stripe's re_... when its
+ * refund failed, else the intent's id); a refund due or pending (not final
+ * at Stripe) has none yet. */
 static int fold_refund(struct batch *b, const struct core_rec *c, uint64_t lsn,
 		       int64_t at)
 {
@@ -489,9 +490,10 @@ static int fold_refund(struct batch *b, const struct core_rec *c, uint64_t lsn,
 	struct part *p;
 
 	if (c->u.refund.state < CORE_REFUND_DUE ||
-	    c->u.refund.state > CORE_REFUND_FAILED)
+	    c->u.refund.state > CORE_REFUND_PENDING)
 		return -EUCLEAN;
-	if (c->u.refund.state == CORE_REFUND_DUE)
+	if (c->u.refund.state == CORE_REFUND_DUE ||
+	    c->u.refund.state == CORE_REFUND_PENDING)
 		return 0;
 	if (amount > INT64_MAX)
 		amount = INT64_MAX;
@@ -499,7 +501,8 @@ static int fold_refund(struct batch *b, const struct core_rec *c, uint64_t lsn,
 				 lsn)))
 		return 0;
 	ROW(p, ST_PAYMENT, COL_U64(c->u.refund.booking_id),
-	    COL_STR(done ? c->u.refund.ref : c->u.refund.intent_id),
+	    COL_STR(done || c->u.refund.ref[0] ? c->u.refund.ref
+					       : c->u.refund.intent_id),
 	    COL_U64(amount), COL_STR(c->u.refund.currency),
 	    COL_STR(done ? "refunded" : "refund_failed"), COL_BOOL(!done),
 	    COL_U64(0), COL_I64(at), customer_of(b, c->u.refund.booking_id));

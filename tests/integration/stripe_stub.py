@@ -11,8 +11,13 @@ Answers as Stripe's API does for
                              requires_payment_method)
   POST /v1/refunds           form-encoded: payment_intent (one this stand-in
                              made), amount (optional: all of it); answers a
-                             Refund (id re_..., status succeeded); a second
-                             full refund is 400 charge_already_refunded
+                             Refund (id re_..., status succeeded, or as the
+                             mode says); a second full refund is 400
+                             charge_already_refunded
+  GET  /v1/refunds/{id}      the Refund as it is now (404 resource_missing
+                             for an id it did not make); a pending one
+                             turns final after the mode's refund_polls
+                             looks
 with Stripe's rules: Authorization: Bearer sk_... required (401); the
 Idempotency-Key replays the first answer (status and body, with
 Idempotent-Replayed: true), the same key with other parameters is 400
@@ -25,7 +30,12 @@ Told what to do by its control routes (JSON bodies, no auth):
   POST /_stub/mode  {"fail": 500|402|400|null, "fail_count": N (the next N
                      calls fail, then it works; absent: until told
                      otherwise), "delay_ms": N (each call waits before
-                     answering, after its object was made)}
+                     answering, after its object was made),
+                     "refund_status": "pending"|"requires_action"|null
+                     (new refunds start so; null: succeeded),
+                     "refund_polls": N (GETs that still see it so),
+                     "refund_final": "succeeded"|"failed"|"canceled" (what
+                     it turns into)}
   GET  /_stub/requests  every API call it got, in order: method, path,
                      idempotency_key, form, status, replayed, authorized
   GET  /_stub/objects   the intents and refunds it made
@@ -46,7 +56,9 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
-mode = {"fail": None, "fail_count": None, "delay_ms": 0}
+mode = {"fail": None, "fail_count": None, "delay_ms": 0,
+        "refund_status": None, "refund_polls": 0, "refund_final": "succeeded"}
+polls_left = {}  # refund id -> GETs that still see it not final
 requests_seen = []
 intents = {}   # id -> intent
 refunds = {}   # id -> refund
@@ -141,11 +153,29 @@ def create_refund(form):
     refund = {
         "id": re, "object": "refund", "amount": amount,
         "currency": intent["currency"], "payment_intent": pi,
-        "metadata": metadata_of(form), "status": "succeeded",
+        "metadata": metadata_of(form),
+        "status": mode.get("refund_status") or "succeeded",
         "created": int(time.time()),
     }
+    if refund["status"] != "succeeded":
+        polls_left[re] = int(mode.get("refund_polls") or 0)
+        refund["final"] = mode.get("refund_final") or "succeeded"
     refunds[re] = refund
-    return 200, refund
+    return 200, {k: v for k, v in refund.items() if k != "final"}
+
+
+def get_refund(re):
+    refund = refunds.get(re)
+    if refund is None:
+        return error(404, "invalid_request_error",
+                     "No such refund: '%s'" % re, "resource_missing", "id")
+    if re in polls_left:
+        if polls_left[re] <= 0:
+            refund["status"] = refund["final"]
+            del polls_left[re]
+        else:
+            polls_left[re] -= 1
+    return 200, {k: v for k, v in refund.items() if k != "final"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -177,6 +207,22 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 return self.answer(200, {"intents": list(intents.values()),
                                          "refunds": list(refunds.values())})
+        if self.path.startswith("/v1/refunds/"):
+            auth = self.headers.get("Authorization", "")
+            seen = {"method": "GET", "path": self.path,
+                    "idempotency_key": self.headers.get("Idempotency-Key"),
+                    "form": {}, "authorized": auth.startswith("Bearer sk_"),
+                    "content_type": None, "replayed": False}
+            with lock:
+                if not seen["authorized"]:
+                    s, b = error(401, "invalid_request_error",
+                                 "You did not provide an API key.")
+                else:
+                    s, b = get_refund(urllib.parse.unquote(
+                        self.path[len("/v1/refunds/"):]))
+                seen["status"] = s
+                requests_seen.append(seen)
+            return self.answer(s, b)
         return self.answer(*error(404, "invalid_request_error",
                                   "Unrecognized request URL (GET: %s)."
                                   % self.path))

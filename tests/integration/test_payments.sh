@@ -15,6 +15,9 @@
 #   studio    the studio cancels a class (PATCH status cancelled) inside
 #             the org's cut-off (720 h): its paid booking is refunded in
 #             full all the same (metadata[reason] event_cancelled)
+#   pending   Stripe answers a refund pending (then requires_action): bookd
+#             asks again (GET /v1/refunds/{id}, no key) until it succeeded
+#             (or failed: counted failed, a refund_failed row with re_...)
 #   recover   the stand-in fails twice (500) then works: one intent, three
 #             calls with the same Idempotency-Key
 #   give up   it fails for good (BOOKD_PAYMENTS_MAX_ATTEMPTS=3 from the
@@ -229,6 +232,52 @@ if [ -n "$url" ]; then
     "succeeded evt_paid_s,refunded $res" 150
 fi
 api PATCH "/v1/orgs/$org" '{"cancel_cutoff_hours":12}' >/dev/null
+
+# ---- pending: Stripe's refund is not final at once; bookd asks again ----
+paid_booking() { # customer: a booking on $ev paid through its intent
+  local b pi
+  b=$(api POST "/v1/events/$ev/bookings" "{\"customer_id\":\"$1\"}" | jq -r .booking.id)
+  pi=$(wait_intent "$b" 100 | jq -r '.booking.payment_intent_id // empty')
+  webhook "evt_paid_$1" payment_intent.succeeded "$pi" "$b" 1500 >/dev/null
+  wait_status "$b" confirmed 50
+  printf '%s %s' "$b" "$pi"
+}
+refunds_count() { api GET /v1/admin/status | jq -r ".payments.refunds_$1"; }
+wait_count() { # done|failed expected tenths
+  for _ in $(seq 1 "$3"); do
+    [ "$(refunds_count "$1")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "  refunds_$1: $(refunds_count "$1") (expected $2)"
+  return 1
+}
+done0=$(refunds_count done) failed0=$(refunds_count failed)
+stub_mode '{"refund_status": "pending", "refund_polls": 2, "refund_final": "succeeded"}'
+read -r bp pip <<<"$(paid_booking pat)"
+api POST "/v1/bookings/$bp/cancel" >/dev/null
+check "pending: a Refund made at the stand-in" wait_refund "$pip" 100
+rep=$(stub_objects | jq -r --arg pi "$pip" '.refunds[] | select(.payment_intent == $pi) | .id')
+check "pending: looked at again until it succeeded (counted once)" wait_count done $((done0 + 1)) 100
+check "pending: GET /v1/refunds/$rep three times (pending, pending, succeeded), no key" \
+  test "$(stub_requests | jq -r --arg p "/v1/refunds/$rep" '[.[] | select(.method == "GET" and .path == $p)] | (length | tostring) + " " + ([.[].idempotency_key] | unique | tostring) + " " + (.[-1].status | tostring)')" = '3 [null] 200'
+check "pending: one Refund, succeeded" \
+  test "$(stub_objects | jq -r --arg pi "$pip" '[.refunds[] | select(.payment_intent == $pi) | .status] | join(",")')" = succeeded
+stub_mode '{"refund_status": "requires_action", "refund_polls": 1, "refund_final": "failed"}'
+read -r bf pif <<<"$(paid_booking quin)"
+api POST "/v1/bookings/$bf/cancel" >/dev/null
+check "failed: a Refund made at the stand-in" wait_refund "$pif" 100
+ref=$(stub_objects | jq -r --arg pi "$pif" '.refunds[] | select(.payment_intent == $pi) | .id')
+check "failed: it failed at Stripe: counted failed, not done" wait_count failed $((failed0 + 1)) 100
+check "failed: refunds_done unchanged" test "$(refunds_count done)" = $((done0 + 1))
+if [ -n "$url" ]; then
+  check "pending: PostgreSQL has one refunded row, when final" \
+    wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $bp" \
+    "succeeded evt_paid_pat,refunded $rep" 150
+  check "failed: PostgreSQL has a refund_failed row with Stripe's id" \
+    wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || flagged, ',' ORDER BY id) FROM payments WHERE booking_id = $bf" \
+    "succeeded evt_paid_quin f,refund_failed $ref t" 150
+fi
+stub_mode '{"refund_status": null}'
 
 # ---- recover: two failures, then it works: one intent, one key ----
 stub_mode '{"fail": 500, "fail_count": 2}'

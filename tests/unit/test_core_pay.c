@@ -7,7 +7,8 @@
  * (none inside it, none for a desk payment), a refund due on a payment after
  * the hold ended (once per intent), a refund due for every paid booking of
  * an event the studio cancels (by a patch or a series end), whatever the
- * cut-off, and the state's payment facts surviving
+ * cut-off, Stripe's refund outcomes (pending once, then done or failed with
+ * its id), and the state's payment facts surviving
  * a replay of the entries and a snapshot's records.
  *
  * Helpers, times and main: core_test.h.
@@ -587,6 +588,74 @@ CHECK_TEST_FN(test_pay_replay_and_snapshot)
 	CHECK(sdo(snap, &q, &r) == CORE_NOT_ACTIVE);
 	core_state_free(snap);
 	core_state_free(re);
+	core_state_free(st);
+}
+
+CHECK_TEST_FN(test_refund_outcomes)
+{
+	static struct dump da;
+	core_state *st = st_setup(), *snap;
+	uint64_t ev = st_event(st, 5, 0, 1500, "eur");
+	struct core_resp a = st_book(st, T0, ev, "a", CORE_PAY_AUTO);
+	struct core_resp b = st_book(st, T0, ev, "b", CORE_PAY_AUTO);
+	struct core_rec rec;
+	struct core_resp r;
+	struct core_req q;
+	int n;
+
+	q = q_paid(T0 + 1, a.booking.id, "evt_A", "pi_A");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_paid(T0 + 1, b.booking.id, "evt_B", "pi_B");
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_cancel(T0 + 2, a.booking.id);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+	q = q_cancel(T0 + 2, b.booking.id);
+	CHECK(sdo(st, &q, &r) == CORE_OK);
+
+	/* Stripe's refund is pending: logged once with its id */
+	q = q_kind(T0 + 3, a.booking.id, CORE_PAY_KIND_REFUND, "re_A");
+	q.u.pay.refund_state = CORE_REFUND_PENDING;
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_PENDING);
+	CHECK(strcmp(rec.u.refund.ref, "re_A") == 0);
+	CHECK(strcmp(rec.u.refund.intent_id, "pi_A") == 0);
+	CHECK(rec.u.refund.reason == CORE_REFUND_CANCEL);
+	CHECK(sdo(st, &q, &r) == CORE_NOT_ACTIVE); /* pending already */
+	/* no id, an unknown state: refused */
+	q = q_kind(T0 + 3, a.booking.id, CORE_PAY_KIND_REFUND, "");
+	q.u.pay.refund_state = CORE_REFUND_PENDING;
+	CHECK(sdo(st, &q, &r) == CORE_INVALID);
+	q.u.pay.refund_state = CORE_REFUND_DONE;
+	CHECK(sdo(st, &q, &r) == CORE_INVALID);
+	q.u.pay.refund_state = CORE_REFUND_DUE;
+	CHECK(sdo(st, &q, &r) == CORE_INVALID);
+	q.u.pay.refund_state = 9;
+	CHECK(sdo(st, &q, &r) == CORE_INVALID);
+
+	/* A snapshot keeps it pending: its final outcome still applies */
+	dump(st, &da);
+	snap = st_new();
+	CHECK(core_state_apply(snap, da.buf, da.w.size) == 0);
+	q = q_kind(T0 + 4, a.booking.id, CORE_PAY_KIND_REFUND, "re_A");
+	q.u.pay.refund_state = CORE_REFUND_DONE;
+	CHECK(decide_see(snap, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_DONE);
+	CHECK(sdo(snap, &q, &r) == CORE_NOT_ACTIVE);
+	core_state_free(snap);
+
+	/* final: succeeded, once; b's failed at Stripe, with its id */
+	q = q_kind(T0 + 4, a.booking.id, CORE_PAY_KIND_REFUND, "re_A");
+	q.u.pay.refund_state = CORE_REFUND_DONE;
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_DONE);
+	q.u.pay.refund_state = CORE_REFUND_PENDING;
+	CHECK(sdo(st, &q, &r) == CORE_NOT_ACTIVE);
+	q = q_kind(T0 + 4, b.booking.id, CORE_PAY_KIND_REFUND, "re_B");
+	q.u.pay.refund_state = CORE_REFUND_FAILED;
+	CHECK(decide_see(st, &q, &r, CORE_REC_REFUND, &rec, &n) == CORE_OK);
+	CHECK(n == 1 && rec.u.refund.state == CORE_REFUND_FAILED);
+	CHECK(strcmp(rec.u.refund.ref, "re_B") == 0);
+	CHECK(sdo(st, &q, &r) == CORE_NOT_ACTIVE);
 	core_state_free(st);
 }
 
