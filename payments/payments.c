@@ -19,9 +19,15 @@
  *   before.
  *
  * Exactly once at Stripe
- *   Every call carries an Idempotency-Key derived from the booking:
- *   "<log_id>-pi-<booking_id>" for an intent (a booking holds at most once),
- *   "<log_id>-re-<booking_id>-<pi>" for a refund. A retry, a restart, a
+ *   Every call carries an Idempotency-Key derived from the log and the
+ *   booking: "<prefix>-pi-<booking_id>" for an intent (a booking holds at
+ *   most once), "<prefix>-re-<booking_id>-<pi>" for a refund. The prefix is
+ *   the log's own, made at the sender's first start on it and kept in
+ *   data_dir/payments.keys: "<log_id>-<8 random hex digits>", so two logs
+ *   on one Stripe account, or a fresh log after a lost one (booking ids
+ *   start again), never share a key; a log whose sender ran before the
+ *   file existed keeps "<log_id>", the keys its open jobs were made with.
+ *   A retry, a restart, a
  *   kill -9 between the call and its record: the call is made again with
  *   the same key and Stripe answers with the first object (within its 24 h
  *   of idempotency; a hold lasts minutes). The core records an intent's id
@@ -96,6 +102,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -482,7 +489,7 @@ static int request_start(struct payments *p, struct job *j)
 		snprintf(url, sizeof(url), "%s/v1/payment_intents",
 			 p->api_base);
 		snprintf(key, sizeof(key),
-			 "Idempotency-Key: %.100s-pi-%" PRIu64, p->log_id,
+			 "Idempotency-Key: %.120s-pi-%" PRIu64, p->log_id,
 			 j->booking_id);
 	} else if (j->polling) {
 		/* a pending refund looked at again: no body, no key */
@@ -507,7 +514,7 @@ static int request_start(struct payments *p, struct job *j)
 		curl_free(pi);
 		snprintf(url, sizeof(url), "%s/v1/refunds", p->api_base);
 		snprintf(key, sizeof(key),
-			 "Idempotency-Key: %.100s-re-%" PRIu64 "-%s", p->log_id,
+			 "Idempotency-Key: %.120s-re-%" PRIu64 "-%s", p->log_id,
 			 j->booking_id, j->intent_id);
 	}
 	q->job = j;
@@ -950,6 +957,112 @@ static int pos_load(struct payments *p, uint64_t *lsn, char *err,
 	return 0;
 }
 
+/* ---- the keys' prefix ----------------------------------------------------------- */
+
+static bool prefix_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 120)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* data_dir/payments.keys, written as payments.pos is. */
+static int keys_write(struct payments *p, const char *prefix)
+{
+	char buf[160];
+	int fd, rc = 0, len;
+
+	len = snprintf(buf, sizeof(buf), "bookd payments keys 1\nprefix %s\n",
+		       prefix);
+	fd = openat(p->dir_fd, "payments.keys.tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)len) != len || fdatasync(fd) != 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && renameat(p->dir_fd, "payments.keys.tmp", p->dir_fd,
+				"payments.keys") != 0)
+		rc = -errno;
+	if (rc == 0 && fsync(p->dir_fd) != 0)
+		rc = -errno;
+	return rc;
+}
+
+/* The Idempotency-Keys' prefix into p->log_id: the file's; else made now,
+ * "<log_id>-<8 hex digits>" from getrandom, or "<log_id>" when the sender
+ * ran on this log before (ran_before: payments.pos was there). */
+static int keys_load(struct payments *p, bool ran_before, char *err,
+		     size_t err_size)
+{
+	char buf[256], prefix[128];
+	int fd = openat(p->dir_fd, "payments.keys", O_RDONLY | O_CLOEXEC);
+	int rc;
+	char *dup;
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0)
+			n = 0;
+		buf[n] = '\0';
+		if (sscanf(buf, "bookd payments keys 1\nprefix %120s",
+			   prefix) != 1 ||
+		    !prefix_ok(prefix)) {
+			snprintf(err, err_size,
+				 "payments: %s/payments.keys does not read "
+				 "(it names the Stripe Idempotency-Keys of "
+				 "this log: restore it)",
+				 p->data_dir);
+			return -EINVAL;
+		}
+	} else if (errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, err_size,
+			 "payments: cannot open %s/payments.keys: %s",
+			 p->data_dir, strerror(errno));
+		return rc;
+	} else {
+		uint32_t r = 0;
+
+		if (ran_before) {
+			snprintf(prefix, sizeof(prefix), "%s", p->log_id);
+		} else {
+			if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+				snprintf(err, err_size,
+					 "payments: no random bytes: %s",
+					 strerror(errno));
+				return -EIO;
+			}
+			snprintf(prefix, sizeof(prefix), "%s-%08" PRIx32,
+				 p->log_id, r);
+		}
+		rc = keys_write(p, prefix);
+		if (rc) {
+			snprintf(err, err_size,
+				 "payments: cannot write %s/payments.keys: %s",
+				 p->data_dir, strerror(-rc));
+			return rc;
+		}
+	}
+	dup = strdup(prefix);
+	if (!dup) {
+		snprintf(err, err_size, "payments: no memory");
+		return -ENOMEM;
+	}
+	free(p->log_id);
+	p->log_id = dup;
+	return 0;
+}
+
 /* ---- reading the log ---------------------------------------------------------- */
 
 static void on_rec(struct payments *p, uint64_t lsn, const struct core_rec *r)
@@ -1267,6 +1380,9 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 		goto out_free;
 	}
 	rc = pos_load(p, &from, err, err_size);
+	if (rc)
+		goto out_free;
+	rc = keys_load(p, from != 0, err, err_size);
 	if (rc)
 		goto out_free;
 	p->catch_lsn = wal_durable_lsn(w);

@@ -28,6 +28,11 @@
 #             started again: still exactly one intent
 #   late      (holds of 1.5 s, BOOKD_TEST_HOLD_MS) a payment that succeeds
 #             after the hold expired is refunded automatically
+#   keys      every Idempotency-Key starts with the log's prefix
+#             (data/payments.keys: bookd-<8 hex digits>, made at the first
+#             start); a log whose sender ran before the file (payments.pos
+#             there, no payments.keys) keeps "bookd", its old keys; a fresh
+#             log gets another prefix
 # Skipped (77) without curl, jq, python3 or openssl.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -144,6 +149,10 @@ start_stub
 [ -n "$stub_pid" ] && [ -s "$tmp/stub.port" ] || { echo "stub did not start"; cat "$tmp/stub.log"; exit 1; }
 # 3 calls at most: "recover" needs them all, "give up" runs out of them
 start_bookd BOOKD_PAYMENTS_MAX_ATTEMPTS=3
+kp=$(sed -n 's/^prefix //p' "$data/payments.keys" 2>/dev/null)
+export KP=$kp
+check "the keys' prefix is the log's own: bookd-<8 hex digits>" \
+  grep -qE '^bookd-[0-9a-f]{8}$' <<<"$kp"
 
 # a studio with a priced class every day, from three days on (beyond the
 # 12 h cancellation cut-off)
@@ -168,13 +177,13 @@ check "GET shows payment_intent_id and client_secret" \
   test -n "$pi1" -a "${secret1#"${pi1}_secret_"}" != "$secret1"
 check "the stand-in made one intent: amount, currency, metadata[booking_id], key, bearer" \
   python3 - "$(stub_requests)" "$(stub_objects)" "$b1" "$pi1" <<'EOF'
-import json, sys
+import json, os, sys
 reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
 intents = [i for i in objs["intents"] if i["metadata"].get("booking_id") == b]
 ok = (len(intents) == 1 and intents[0]["id"] == pi and intents[0]["amount"] == 1500
       and intents[0]["currency"] == "eur" and mine
-      and all(r["authorized"] and r["idempotency_key"] == "bookd-pi-" + b for r in mine)
+      and all(r["authorized"] and r["idempotency_key"] == os.environ["KP"] + "-pi-" + b for r in mine)
       and mine[0]["form"].get("automatic_payment_methods[enabled]") == "true"
       and mine[0]["content_type"] == "application/x-www-form-urlencoded")
 if not ok:
@@ -202,7 +211,7 @@ wait_refund() { # pi tenths
 }
 check "a Refund of the intent at the stand-in" wait_refund "$pi1" 100
 check "the refund's Idempotency-Key is the booking's and the intent's" \
-  test "$(stub_requests | jq -r --arg pi "$pi1" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0].idempotency_key')" = "bookd-re-$b1-$pi1"
+  test "$(stub_requests | jq -r --arg pi "$pi1" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0].idempotency_key')" = "$kp-re-$b1-$pi1"
 re1=$(stub_objects | jq -r --arg pi "$pi1" '.refunds[] | select(.payment_intent == $pi) | .id')
 if [ -n "$url" ]; then
   check "PostgreSQL: payments rows keep Stripe's ids (evt_..., re_...)" \
@@ -224,7 +233,7 @@ check "studio: the class is cancelled" test "$(printf '%s' "$out" | jq -r .event
 check "studio: the booking with it" wait_status "$bs" cancelled 50
 check "studio: a Refund of its intent at the stand-in, inside the cut-off" wait_refund "$pis" 100
 check "studio: the refund's reason and key" \
-  test "$(stub_requests | jq -r --arg pi "$pis" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0] | .form["metadata[reason]"] + " " + .idempotency_key')" = "event_cancelled bookd-re-$bs-$pis"
+  test "$(stub_requests | jq -r --arg pi "$pis" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0] | .form["metadata[reason]"] + " " + .idempotency_key')" = "event_cancelled $kp-re-$bs-$pis"
 if [ -n "$url" ]; then
   res=$(stub_objects | jq -r --arg pi "$pis" '.refunds[] | select(.payment_intent == $pi) | .id')
   check "studio: PostgreSQL has its refunded row" \
@@ -275,7 +284,7 @@ if [ -n "$url" ]; then
     "succeeded evt_paid_pat,refunded $rep" 150
   check "failed: PostgreSQL has a refund_failed row with Stripe's id" \
     wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || flagged, ',' ORDER BY id) FROM payments WHERE booking_id = $bf" \
-    "succeeded evt_paid_quin f,refund_failed $ref t" 150
+    "succeeded evt_paid_quin false,refund_failed $ref true" 150
 fi
 stub_mode '{"refund_status": null}'
 
@@ -286,13 +295,13 @@ pi2=$(wait_intent "$b2" 100 | jq -r '.booking.payment_intent_id // empty')
 check "after two 500s the intent is made" test -n "$pi2"
 check "three calls with the same Idempotency-Key, one intent" \
   python3 - "$(stub_requests)" "$(stub_objects)" "$b2" <<'EOF'
-import json, sys
+import json, os, sys
 reqs, objs, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
 keys = {r["idempotency_key"] for r in mine}
 statuses = [r["status"] for r in mine]
 n = len([i for i in objs["intents"] if i["metadata"].get("booking_id") == b])
-ok = statuses == [500, 500, 200] and keys == {"bookd-pi-" + b} and n == 1
+ok = statuses == [500, 500, 200] and keys == {os.environ["KP"] + "-pi-" + b} and n == 1
 if not ok:
     print(statuses, keys, n)
 sys.exit(0 if ok else 1)
@@ -303,7 +312,7 @@ stub_mode '{"fail": 500, "fail_count": null}'
 b3=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"dee"}' | jq -r .booking.id)
 check "after 3 failed calls the hold is released (payment_failed)" wait_status "$b3" payment_failed 100
 check "three calls were made for it, all with its key" \
-  test "$(stub_requests | jq --arg b "$b3" '[.[] | select(.form["metadata[booking_id]"] == $b and .idempotency_key == "bookd-pi-" + $b)] | length')" = 3
+  test "$(stub_requests | jq --arg b "$b3" --arg kp "$kp" '[.[] | select(.form["metadata[booking_id]"] == $b and .idempotency_key == $kp + "-pi-" + $b)] | length')" = 3
 status=$(api GET /v1/admin/status)
 check "status: the payments_failing alert, the failure counted" \
   test "$(printf '%s' "$status" | jq -r '([.alerts[] | select(.name == "payments_failing")] | length), .payments.intents_failed')" = "1
@@ -332,11 +341,11 @@ pi5=$(wait_intent "$b5" 150 | jq -r '.booking.payment_intent_id // empty')
 check "kill -9 mid-call: after the restart the booking has its intent" test -n "$pi5"
 check "kill -9 mid-call: exactly one intent at the stand-in, the same key" \
   python3 - "$(stub_requests)" "$(stub_objects)" "$b5" "$pi5" <<'EOF'
-import json, sys
+import json, os, sys
 reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 mine = [r for r in reqs if r["form"].get("metadata[booking_id]") == b]
 n = [i["id"] for i in objs["intents"] if i["metadata"].get("booking_id") == b]
-ok = n == [pi] and len(mine) >= 2 and {r["idempotency_key"] for r in mine} == {"bookd-pi-" + b}
+ok = n == [pi] and len(mine) >= 2 and {r["idempotency_key"] for r in mine} == {os.environ["KP"] + "-pi-" + b}
 if not ok:
     print([(r["status"], r["replayed"]) for r in mine], n)
 sys.exit(0 if ok else 1)
@@ -359,6 +368,23 @@ if [ -n "$url" ]; then
     wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $b6" \
     "not_pending evt_late_6,refunded $re6" 150
 fi
+
+# ---- keys: the old prefix where the sender ran before; a fresh log's own ----
+stop_pid
+rm -f "$data/payments.keys"
+start_bookd
+check "keys: a log the sender ran on before keeps the old prefix (bookd)" \
+  test "$(sed -n 's/^prefix //p' "$data/payments.keys")" = bookd
+b8=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"hal"}' | jq -r .booking.id)
+wait_intent "$b8" 100 >/dev/null
+check "keys: its intent's key is bookd-pi-<booking>" \
+  test "$(stub_requests | jq -r --arg b "$b8" '[.[] | select(.form["metadata[booking_id]"] == $b)][0].idempotency_key')" = "bookd-pi-$b8"
+stop_pid
+mv "$data" "$tmp/data.lost"
+start_bookd
+kp2=$(sed -n 's/^prefix //p' "$data/payments.keys" 2>/dev/null)
+check "keys: a fresh log gets a prefix of its own" \
+  test -n "$kp2" -a "$kp2" != "$kp" -a "$kp2" != bookd
 check "bookd stops cleanly" stop_status
 check "no ThreadSanitizer report in bookd's output" \
   test "$(grep -c 'WARNING: ThreadSanitizer' "$tmp/bookd.log")" = 0
