@@ -952,8 +952,8 @@ static int demo_load(core_port *p, struct demo *d)
 	return 0;
 }
 
-/* The schedule page's address (web/, docs/operations.md "The schedule
- * page") and DEMO_CUSTOMER's sign-in link: the anon key and a customer JWT
+/* The status page's address, the schedule page's (web/, docs/operations.md
+ * "The schedule page") and DEMO_CUSTOMER's sign-in link: the anon key and a customer JWT
  * valid DEMO_TOKEN_S in the URL's fragment, which a browser never sends
  * (so never in a server's log); the page keeps them. */
 #define DEMO_TOKEN_S (7 * 86400)
@@ -964,6 +964,9 @@ static void demo_page(const char *http, const char *anon, const char *secret)
 	char tok[AUTH_TOKEN_SIZE_MAX];
 	int rc;
 
+	printf("bookd: the status page (it asks for the service key):\n"
+	       "  http://%s/status\n",
+	       http);
 	rc = auth_jwt_make(secret, DEMO_CUSTOMER, now_s + DEMO_TOKEN_S, now_s,
 			   tok, sizeof(tok));
 	if (rc < 0) {

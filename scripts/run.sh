@@ -4,7 +4,8 @@
 # classes and one booking in ./data (bookd --demo, docs/operations.md). It
 # prints curl lines to try (list, book, show and cancel), each runnable as
 # printed, on the first start and on every later one on the same data dir,
-# then the schedule page's address (http://.../#key=...) and the same
+# then the status page's address (http://.../status, it asks for the
+# service key), the schedule page's (http://.../#key=...) and the same
 # signed in as the demo customer alice (a JWT in the URL's fragment): open
 # it in a browser and book (docs/operations.md "The schedule page").
 # Flags are passed on (bookd --help).
