@@ -857,6 +857,70 @@ static bool bind(struct plan *pl, enum imp_table t, const struct col_spec *cols,
 #define CELL(t, row, k) csv_get(&pl->csv[t], (row), idx[k])
 #define HAS(k) (idx[k] >= 0 && CELL(T, r, k)[0] != '\0')
 
+/* The checks the tables share, by column: each a number in a range, or
+ * a price (price_cents, else price as 12.50, with its currency). One
+ * table of them per reader (cell_checks): every problem at the row's
+ * line, false when there was one. */
+enum cell_kind {
+	CELL_U32,   /* 0..max (min 1 when one) into *u32 */
+	CELL_PRICE, /* columns k (price_cents), k + 1 (price), k + 2
+		     * (currency) into *u32 and currency */
+};
+
+struct cell_check {
+	int k; /* the column's index in idx */
+	enum cell_kind kind;
+	uint32_t min, max;
+	uint32_t *u32;
+	bool *has; /* set when the cell is there (NULL: not kept) */
+	char *currency;
+	const char *what; /* the problem's text */
+};
+
+static bool cell_checks(struct plan *pl, enum imp_table T, uint32_t r,
+			uint32_t line, const int *idx,
+			const struct cell_check *c, unsigned n)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; i < n; i++, c++) {
+		if (c->kind == CELL_U32) {
+			bool has = HAS(c->k);
+			if (c->has)
+				*c->has = has;
+			if (has &&
+			    (!parse_u32(CELL(T, r, c->k), c->max, c->u32) ||
+			     *c->u32 < c->min)) {
+				problem(pl, T, line, false, "%s", c->what);
+				ok = false;
+			}
+			continue;
+		}
+		if (HAS(c->k) && !parse_u32(CELL(T, r, c->k),
+					    CORE_PRICE_CENTS_MAX, c->u32)) {
+			problem(pl, T, line, false, "price_cents: a number");
+			ok = false;
+		} else if (!HAS(c->k) && HAS(c->k + 1) &&
+			   !parse_price(CELL(T, r, c->k + 1), c->u32)) {
+			problem(pl, T, line, false, "price: like 12.50");
+			ok = false;
+		}
+		if (HAS(c->k + 2) &&
+		    !currency_ok(c->currency, CELL(T, r, c->k + 2))) {
+			problem(pl, T, line, false,
+				"currency: three letters (ISO 4217)");
+			ok = false;
+		}
+		if (*c->u32 && !c->currency[0]) {
+			problem(pl, T, line, false, "a price needs a currency");
+			ok = false;
+		}
+		if (!*c->u32)
+			c->currency[0] = '\0';
+	}
+	return ok;
+}
+
 /* An org, location or instructor by old id, found or added (kind 0, 1,
  * 2); UINT32_MAX with a problem when it cannot be. */
 static uint32_t obj_get(struct plan *pl, int kind, const char *legacy,
@@ -1130,39 +1194,24 @@ static void read_series(struct plan *pl)
 			bad = true;
 		}
 		snprintf(sp->title, sizeof(sp->title), "%s", CELL(T, r, 2));
-		if ((s->has_capacity = HAS(5)) &&
-		    !parse_u32(CELL(T, r, 5), CORE_CAPACITY_MAX,
-			       &sp->capacity)) {
-			problem(pl, T, line, false, "capacity: 0 to 1000000");
-			bad = true;
+		{
+			const struct cell_check checks[] = {
+				{ 5, CELL_U32, 0, CORE_CAPACITY_MAX,
+				  &sp->capacity, &s->has_capacity, NULL,
+				  "capacity: 0 to 1000000" },
+				{ 6, CELL_U32, 0, CORE_CAPACITY_MAX,
+				  &sp->waitlist_capacity, &s->has_wcap, NULL,
+				  "waitlist_capacity: 0 to 1000000" },
+				{ 13, CELL_U32, 1, CORE_DURATION_MIN_MAX,
+				  &sp->duration_min, &s->has_duration, NULL,
+				  "duration_minutes: 1 to 1440" },
+				{ 7, CELL_PRICE, 0, 0, &sp->price_cents, NULL,
+				  sp->currency, NULL },
+			};
+			if (!cell_checks(pl, T, r, line, idx, checks,
+					 sizeof(checks) / sizeof(checks[0])))
+				bad = true;
 		}
-		if ((s->has_wcap = HAS(6)) &&
-		    !parse_u32(CELL(T, r, 6), CORE_CAPACITY_MAX,
-			       &sp->waitlist_capacity)) {
-			problem(pl, T, line, false,
-				"waitlist_capacity: 0 to 1000000");
-			bad = true;
-		}
-		if (HAS(7) && !parse_u32(CELL(T, r, 7), CORE_PRICE_CENTS_MAX,
-					 &sp->price_cents)) {
-			problem(pl, T, line, false, "price_cents: a number");
-			bad = true;
-		} else if (!HAS(7) && HAS(8) &&
-			   !parse_price(CELL(T, r, 8), &sp->price_cents)) {
-			problem(pl, T, line, false, "price: like 12.50");
-			bad = true;
-		}
-		if (HAS(9) && !currency_ok(sp->currency, CELL(T, r, 9))) {
-			problem(pl, T, line, false,
-				"currency: three letters (ISO 4217)");
-			bad = true;
-		}
-		if (sp->price_cents && !sp->currency[0]) {
-			problem(pl, T, line, false, "a price needs a currency");
-			bad = true;
-		}
-		if (!sp->price_cents)
-			sp->currency[0] = '\0';
 		snprintf(sp->timezone, sizeof(sp->timezone), "%s",
 			 HAS(10) ? CELL(T, r, 10) : pl->obj[0][s->org].tz);
 		if (!zone(pl, sp->timezone)) {
@@ -1185,14 +1234,6 @@ static void read_series(struct plan *pl)
 				bad = true;
 			}
 			sp->start_minute = (uint16_t)(secs / 60);
-		}
-		if ((s->has_duration = HAS(13)) &&
-		    (!parse_u32(CELL(T, r, 13), CORE_DURATION_MIN_MAX,
-				&sp->duration_min) ||
-		     sp->duration_min == 0)) {
-			problem(pl, T, line, false,
-				"duration_minutes: 1 to 1440");
-			bad = true;
 		}
 		if ((s->has_first = HAS(14))) {
 			const char *c = trim(CELL(T, r, 14));
@@ -1305,15 +1346,21 @@ static void read_instances(struct plan *pl)
 			bad = true;
 		}
 		if (!parse_u32(CELL(T, r, 5), CORE_CAPACITY_MAX,
-			       &in->capacity)) {
+			       &in->capacity)) { /* required: there, or "" */
 			problem(pl, T, line, false, "capacity: 0 to 1000000");
 			bad = true;
 		}
-		if ((in->has_wcap = HAS(6)) &&
-		    !parse_u32(CELL(T, r, 6), CORE_CAPACITY_MAX, &in->wcap)) {
-			problem(pl, T, line, false,
-				"waitlist_capacity: 0 to 1000000");
-			bad = true;
+		{
+			const struct cell_check checks[] = {
+				{ 6, CELL_U32, 0, CORE_CAPACITY_MAX, &in->wcap,
+				  &in->has_wcap, NULL,
+				  "waitlist_capacity: 0 to 1000000" },
+				{ 12, CELL_PRICE, 0, 0, &in->price, NULL,
+				  in->currency, NULL },
+			};
+			if (!cell_checks(pl, T, r, line, idx, checks,
+					 sizeof(checks) / sizeof(checks[0])))
+				bad = true;
 		}
 		if (HAS(7) && pl->csv[IMP_SERIES].rows) {
 			uint32_t s = FIND(pl->ser_map, ser_eq, pl->ser,
@@ -1355,26 +1402,6 @@ static void read_instances(struct plan *pl)
 				st);
 			bad = true;
 		}
-		if (HAS(12) && !parse_u32(CELL(T, r, 12), CORE_PRICE_CENTS_MAX,
-					  &in->price)) {
-			problem(pl, T, line, false, "price_cents: a number");
-			bad = true;
-		} else if (!HAS(12) && HAS(13) &&
-			   !parse_price(CELL(T, r, 13), &in->price)) {
-			problem(pl, T, line, false, "price: like 12.50");
-			bad = true;
-		}
-		if (HAS(14) && !currency_ok(in->currency, CELL(T, r, 14))) {
-			problem(pl, T, line, false,
-				"currency: three letters (ISO 4217)");
-			bad = true;
-		}
-		if (in->price && !in->currency[0]) {
-			problem(pl, T, line, false, "a price needs a currency");
-			bad = true;
-		}
-		if (!in->price)
-			in->currency[0] = '\0';
 		if (HAS(15) && !parse_time(CELL(T, r, 15), &in->created)) {
 			problem(pl, T, line, false, "created_at: a timestamp");
 			bad = true;

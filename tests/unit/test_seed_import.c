@@ -267,6 +267,33 @@ CHECK_TEST_FN(refusals)
 	regs(&src, "id,class_instance_id\n\"r1,f1\n");
 	refused(&src, false, "registrations_backup.csv:2", "not closed");
 
+	/* the cell checks the tables share (cell_checks): a price without
+	 * its currency, a bad price, a bad waitlist capacity, a series'
+	 * duration of 0 */
+	backup(&src);
+	put(&src, IMP_INSTANCES,
+	    "id,org_id,start_time,duration_minutes,capacity,price_cents\n"
+	    "x,org-a,2026-10-01 10:00:00+00,60,2,1500\n");
+	refused(&src, false, "class_instances_backup.csv:2",
+		"a price needs a currency");
+	backup(&src);
+	put(&src, IMP_INSTANCES,
+	    "id,org_id,start_time,duration_minutes,capacity,price,currency\n"
+	    "x,org-a,2026-10-01 10:00:00+00,60,2,12.5.0,eur\n");
+	refused(&src, false, "class_instances_backup.csv:2", "price: like");
+	backup(&src);
+	put(&src, IMP_INSTANCES,
+	    "id,org_id,start_time,duration_minutes,capacity,"
+	    "waitlist_capacity\n"
+	    "x,org-a,2026-10-01 10:00:00+00,60,2,-1\n");
+	refused(&src, false, "class_instances_backup.csv:2",
+		"waitlist_capacity: 0 to");
+	backup(&src);
+	put(&src, IMP_SERIES,
+	    "id,org_id,title,duration_minutes,price_cents,currency\n"
+	    "s1,org-a,Yoga,0,900,eur\n");
+	refused(&src, false, "class_series.csv:2", "duration_minutes: 1 to");
+
 	/* a past class over capacity: refused, accepted on demand */
 	backup(&src);
 	regs(&src, "id,class_instance_id,customer_id,status,created_at\n"
