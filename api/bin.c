@@ -560,6 +560,102 @@ static int bin__cat_read(const msgpack_object *m, enum mp_op op,
 	return 0;
 }
 
+/* series.patch (end: series.end, last_date only): what changes, as the
+ * HTTP body's fields; at least one. */
+static int bin__spatch(const msgpack_object *m, struct op_spatch_in *x,
+		       bool end, struct bin_err *e)
+{
+	const msgpack_object *o;
+	char text[16];
+	bool any = false;
+	uint32_t v = 0;
+
+	x->capacity = x->waitlist_capacity = x->price_cents = -1;
+	x->start_minute = -1;
+	if (bin__id(m, "series_id", true, &x->series_id, e))
+		return -EINVAL;
+	if (end) {
+		if (!(o = mp_get(m, "last_date")))
+			return bin__fail(e, "invalid_request",
+					 "last_date required");
+		return bin__date(o, "last_date", &x->last_date, e);
+	}
+	if ((o = mp_get(m, "title"))) {
+		if (bin__text(m, "title", true, x->title, sizeof(x->title), e))
+			return -EINVAL;
+		any = true;
+	}
+	if (mp_get(m, "capacity")) {
+		if (bin__u32(m, "capacity", true, &v, e))
+			return -EINVAL;
+		x->capacity = v, any = true;
+	}
+	if (mp_get(m, "waitlist_capacity")) {
+		if (bin__u32(m, "waitlist_capacity", true, &v, e))
+			return -EINVAL;
+		x->waitlist_capacity = v, any = true;
+	}
+	if (mp_get(m, "price_cents")) {
+		if (bin__u32(m, "price_cents", true, &v, e))
+			return -EINVAL;
+		x->price_cents = v, any = true;
+	}
+	if ((o = mp_get(m, "currency"))) {
+		const char *c;
+		size_t n;
+		if (mp_str(o, &c, &n) != 0 ||
+		    fld_currency_parse(c, n, x->currency) != 0)
+			return bin__fail(e, "invalid_request",
+					 "currency: three letters");
+		any = true;
+	}
+	if (mp_get(m, "start_time")) {
+		uint16_t minute;
+		if (bin__text(m, "start_time", true, text, sizeof(text), e))
+			return -EINVAL;
+		if (fld_hhmm_parse(text, strlen(text), &minute) != 0)
+			return bin__fail(e, "invalid_request",
+					 "start_time: HH:MM");
+		x->start_minute = minute, any = true;
+	}
+	if (mp_get(m, "duration_min")) {
+		if (bin__u32(m, "duration_min", true, &x->duration_min, e))
+			return -EINVAL;
+		if (x->duration_min == 0)
+			return bin__fail(e, "invalid_request",
+					 "duration_min: 1..1440");
+		any = true;
+	}
+	if ((o = mp_get(m, "weekdays"))) {
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
+		    o->via.array.size > 7)
+			return bin__fail(e, "invalid_request",
+					 "weekdays: an array of 1-7 of "
+					 "\"MO\"..\"SU\"");
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			const char *d = NULL;
+			size_t n = 0;
+			uint8_t bit;
+			if (mp_str(&o->via.array.ptr[i], &d, &n) != 0 ||
+			    fld_weekday_parse(d, n, &bit) != 0)
+				return bin__fail(e, "invalid_request",
+						 "weekdays: \"MO\"..\"SU\"");
+			x->weekday_mask |= bit;
+		}
+		any = true;
+	}
+	if ((o = mp_get(m, "last_date"))) {
+		if (bin__date(o, "last_date", &x->last_date, e))
+			return -EINVAL;
+		any = true;
+	}
+	if ((o = mp_get(m, "from")) && bin__date(o, "from", &x->from, e))
+		return -EINVAL;
+	if (!any)
+		return bin__fail(e, "invalid_request", "nothing to change");
+	return 0;
+}
+
 /* The fields of a non-batch op into in (and what its answer needs into
  * x); 0, or -EINVAL with e set. */
 static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
@@ -605,6 +701,9 @@ static int bin__decode(const msgpack_object *m, const struct bin_conn *st,
 		memcpy(x->customer_id, in->customer_id, sizeof(x->customer_id));
 		return 0;
 	case MP_OP_SERIES_CREATE: return bin__series(m, &in->u.series, e);
+	case MP_OP_SERIES_PATCH:
+	case MP_OP_SERIES_END:
+		return bin__spatch(m, &in->u.spatch, op == MP_OP_SERIES_END, e);
 	case MP_OP_GENERATE:
 		if ((o = mp_get(m, "until")) &&
 		    bin__date(o, "until", &in->u.generate.until, e))

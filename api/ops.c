@@ -111,10 +111,10 @@ static const struct op_ans ans_generate[] = {
 };
 
 static const struct op_ans ans_series_patch[] = {
-	{ "series_id", OP_ANS_ID, OP_HTTP, 0 },
-	{ "regenerated", OP_ANS_REGENERATED, OP_HTTP, 0 },
-	{ "kept", OP_ANS_KEPT, OP_HTTP, 0 },
-	{ "cancelled", OP_ANS_CANCELLED, OP_HTTP, 0 },
+	{ "series_id", OP_ANS_ID, OP_BOTH, 0 },
+	{ "regenerated", OP_ANS_REGENERATED, OP_BOTH, 0 },
+	{ "kept", OP_ANS_KEPT, OP_BOTH, 0 },
+	{ "cancelled", OP_ANS_CANCELLED, OP_BOTH, 0 },
 };
 
 static const struct op_ans ans_archive[] = {
@@ -415,14 +415,14 @@ static const struct op_def ops[OP_COUNT] = {
 	[OP_SERIES_PATCH] = {
 		OP_SERIES_PATCH, "series.patch", OP_PATCH,
 		"/v1/series/{series_id}",
-		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
+		MP_OP_SERIES_PATCH, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_SERIES_PATCH, false,
 		ANSWER(ans_series_patch),
 	},
 	[OP_SERIES_END] = {
 		OP_SERIES_END, "series.end", OP_POST,
 		"/v1/series/{series_id}/end",
-		MP_OP_NONE, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
+		MP_OP_SERIES_END, OP_ACCESS_SERVICE, OP_IDEM_OPTIONAL,
 		OP_LIMIT_CALLER, CORE_OP_SERIES_PATCH, false,
 		ANSWER(ans_series_patch),
 	},

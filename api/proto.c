@@ -64,6 +64,8 @@ static const char *const op_names[MP_OP_COUNT] = {
 	[MP_OP_INSTRUCTOR_LIST] = "instructor.list",
 	[MP_OP_SERIES_GET] = "series.get",
 	[MP_OP_SERIES_LIST] = "series.list",
+	[MP_OP_SERIES_PATCH] = "series.patch",
+	[MP_OP_SERIES_END] = "series.end",
 };
 
 const char *mp_op_name(enum mp_op op)
@@ -1037,7 +1039,11 @@ int mp_read_answer(const msgpack_object *o, struct bc_answer *out,
 	     mp_get_str_copy(v, "id", out->customer_id,
 			     sizeof(out->customer_id))))
 		return -EINVAL;
-	if (get_u32(o, "generated", &out->generated))
+	if (get_u32(o, "generated", &out->generated) ||
+	    mp_get_uint(o, "series_id", &out->series_id) ||
+	    get_u32(o, "regenerated", &out->regenerated) ||
+	    get_u32(o, "kept", &out->kept) ||
+	    get_u32(o, "cancelled", &out->cancelled))
 		return -EINVAL;
 	v = mp_get(o, "more");
 	if (v && mp_bool(v, &out->more))

@@ -61,6 +61,8 @@ enum mp_op {
 	MP_OP_INSTRUCTOR_LIST,
 	MP_OP_SERIES_GET,
 	MP_OP_SERIES_LIST,
+	MP_OP_SERIES_PATCH = 25, /* series.patch: a series from a date on */
+	MP_OP_SERIES_END = 26,	 /* series.end: its last date */
 	MP_OP_COUNT
 };
 

@@ -56,6 +56,13 @@ static const char *usage_text =
 	"         [--waitlist N] [--price CENTS --currency EUR] --timezone TZ\n"
 	"         --weekdays MO,WE --start HH:MM --duration MIN --first YYYY-MM-DD\n"
 	"         [--last YYYY-MM-DD] [--skip YYYY-MM-DD,...]\n"
+	"  series patch ID [--title T] [--capacity N] [--waitlist N]\n"
+	"         [--price CENTS] [--currency EUR] [--start HH:MM] [--duration MIN]\n"
+	"         [--weekdays MO,WE] [--last YYYY-MM-DD] [--from YYYY-MM-DD]\n"
+	"         (from a date on, today if none: future classes change, booked\n"
+	"         ones are kept, detached)\n"
+	"  series end ID --from YYYY-MM-DD   (its classes from then on cancelled,\n"
+	"         their customers told; or --last YYYY-MM-DD, the last day kept)\n"
 	"  generate [--until YYYY-MM-DD] [--series ID]\n"
 	"  book --event ID --customer C [--payment none|stripe]\n"
 	"  cancel --booking ID\n"
@@ -889,6 +896,97 @@ static int cmd_create(bc_client *c, const struct opts *o, const char *what)
 	return report(c, rc);
 }
 
+/* The day before "YYYY-MM-DD" into out (11 bytes); false when no date. */
+static bool day_before(const char *d, char out[11])
+{
+	struct tm tm = { 0 };
+	int y, mo, dd, n = 0;
+	time_t t;
+
+	if (sscanf(d, "%4d-%2d-%2d%n", &y, &mo, &dd, &n) != 3 || d[n] ||
+	    y < 1971 || mo < 1 || mo > 12 || dd < 1 || dd > 31)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = dd - 1;
+	tm.tm_hour = 12;
+	t = timegm(&tm);
+	if (!gmtime_r(&t, &tm))
+		return false;
+	if (tm.tm_year + 1900 > 9999)
+		return false;
+	return strftime(out, 11, "%Y-%m-%d", &tm) == 10;
+}
+
+/* A signed field from an optional number flag: -1 when absent. */
+static int want_i64(const struct opts *o, const char *name, int64_t *out)
+{
+	uint64_t v = 0;
+	int rc;
+
+	*out = -1;
+	if (!opt(o, name))
+		return 0;
+	if ((rc = need_u64(o, name, &v)))
+		return rc;
+	if (v > INT64_MAX)
+		return die_usage("--%s: too large", name);
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* series patch ID ..., series end ID --from D (or --last D). */
+static int cmd_series_edit(bc_client *c, const struct opts *o)
+{
+	const struct bc_answer *a;
+	char kb[40], last[11];
+	const char *key = idem_key(o, kb, false);
+	uint64_t id;
+	int rc;
+
+	if (o->pos_count < 3 || !parse_u64(o->pos[2], &id))
+		return die_usage("series %s: want the series' ID", o->pos[1]);
+	if (strcmp(o->pos[1], "end") == 0) {
+		const char *from = opt(o, "from"), *l = opt(o, "last");
+		if ((from == NULL) == (l == NULL))
+			return die_usage("series end: want --from YYYY-MM-DD "
+					 "or --last YYYY-MM-DD%s",
+					 "");
+		if (from && !day_before(from, last))
+			return die_usage("--from: not a date: %s", from);
+		rc = bc_series_end(c, id, from ? last : l, key);
+	} else {
+		struct bc_series_patch p = { 0 };
+		uint64_t v = 0;
+		if ((rc = want_i64(o, "capacity", &p.capacity)) ||
+		    (rc = want_i64(o, "waitlist", &p.waitlist_capacity)) ||
+		    (rc = want_i64(o, "price", &p.price_cents)) ||
+		    (rc = want_u64(o, "duration", &v)))
+			return rc;
+		if (v > UINT32_MAX)
+			return die_usage("--duration: too large%s", "");
+		p.duration_min = (uint32_t)v;
+		p.title = opt(o, "title");
+		p.currency = opt(o, "currency");
+		p.start_time = opt(o, "start");
+		p.weekdays = opt(o, "weekdays");
+		p.last_date = opt(o, "last");
+		p.from = opt(o, "from");
+		rc = bc_series_patch(c, id, &p, key);
+		if (rc == -EINVAL)
+			return die_usage("series patch: nothing to change, or a "
+					 "bad value%s",
+					 "");
+	}
+	a = bc_last(c);
+	if (rc == BC_OK)
+		printf("{\"series_id\": \"%" PRIu64 "\", \"regenerated\": %u, "
+		       "\"kept\": %u, \"cancelled\": %u%s}\n",
+		       a->series_id, a->regenerated, a->kept, a->cancelled,
+		       a->replayed ? ", \"replayed\": true" : "");
+	return report(c, rc);
+}
+
 static int cmd_series(bc_client *c, const struct opts *o)
 {
 	struct bc_series_spec s = { 0 };
@@ -896,6 +994,10 @@ static int cmd_series(bc_client *c, const struct opts *o)
 	uint32_t generated = 0;
 	char kb[40];
 	int rc;
+
+	if (o->pos_count >= 2 &&
+	    (strcmp(o->pos[1], "patch") == 0 || strcmp(o->pos[1], "end") == 0))
+		return cmd_series_edit(c, o);
 
 	if ((rc = need_u64(o, "org", &s.org_id)) ||
 	    (rc = need_u64(o, "location", &s.location_id)) ||

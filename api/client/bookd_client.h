@@ -264,6 +264,10 @@ struct bc_answer {
 	bool more;
 	char next_cursor[BC_CURSOR_SIZE]; /* "" at the end */
 	struct bc_status_info status;
+	/* series.patch, series.end: the series and its events made anew or
+	 * moved, kept (detached), cancelled */
+	uint64_t series_id;
+	uint32_t regenerated, kept, cancelled;
 };
 
 /* ---- Connection ---- */
@@ -307,6 +311,22 @@ int bc_customer_create(bc_client *c, const char *customer_id, const char *email,
 		       const char *name, const char *key);
 int bc_series_create(bc_client *c, const struct bc_series_spec *spec,
 		     const char *key, uint64_t *series_id, uint32_t *generated);
+/* A series changed from a date on (docs/protocol.md series.patch): what
+ * is NULL or < 0 (duration_min 0) stays; at least one change. weekdays
+ * "MO,WE,FR"; dates "YYYY-MM-DD"; start_time "HH:MM". */
+struct bc_series_patch {
+	const char *title, *currency, *start_time, *weekdays, *last_date;
+	int64_t capacity, waitlist_capacity, price_cents;
+	uint32_t duration_min;
+	const char *from; /* NULL: today in the series' zone */
+};
+/* The counts in bc_last(c): series_id, regenerated, kept, cancelled. */
+int bc_series_patch(bc_client *c, uint64_t series_id,
+		    const struct bc_series_patch *patch, const char *key);
+/* The series ends on last_date: its later classes cancelled, their
+ * customers told (series.end). */
+int bc_series_end(bc_client *c, uint64_t series_id, const char *last_date,
+		  const char *key);
 /* until: "YYYY-MM-DD" or NULL (the horizon); series_id 0: every series. */
 int bc_generate(bc_client *c, const char *until, uint64_t series_id,
 		const char *key, uint32_t *generated);

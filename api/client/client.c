@@ -893,6 +893,65 @@ int bc_series_create(bc_client *c, const struct bc_series_spec *s,
 	return rc;
 }
 
+int bc_series_patch(bc_client *c, uint64_t series_id,
+		    const struct bc_series_patch *p, const char *key)
+{
+	uint64_t rid;
+	size_t start;
+	uint32_t n;
+
+	CALL_START(c);
+	if ((key && !str_ok(key, BC_KEY_SIZE_MAX)) ||
+	    (p->title && !str_ok(p->title, BC_NAME_SIZE_MAX)))
+		return -EINVAL;
+	n = (p->title != NULL) + (p->currency != NULL) +
+	    (p->start_time != NULL) + (p->weekdays != NULL) +
+	    (p->last_date != NULL) + (p->capacity >= 0) +
+	    (p->waitlist_capacity >= 0) + (p->price_cents >= 0) +
+	    (p->duration_min != 0);
+	if (n == 0)
+		return -EINVAL; /* nothing to change */
+	n += 1 + (p->from != NULL) + (key != NULL);
+	start = req_begin(c, MP_OP_SERIES_PATCH, n, &rid);
+	mp_pack_kv_uint(&c->pk, "series_id", series_id);
+	kv_opt_str(c, "title", p->title);
+	kv_opt_str(c, "currency", p->currency);
+	kv_opt_str(c, "start_time", p->start_time);
+	if (p->weekdays) {
+		mp_pack_str(&c->pk, "weekdays");
+		pack_list(&c->pk, p->weekdays);
+	}
+	kv_opt_str(c, "last_date", p->last_date);
+	if (p->capacity >= 0)
+		mp_pack_kv_uint(&c->pk, "capacity", (uint64_t)p->capacity);
+	if (p->waitlist_capacity >= 0)
+		mp_pack_kv_uint(&c->pk, "waitlist_capacity",
+				(uint64_t)p->waitlist_capacity);
+	if (p->price_cents >= 0)
+		mp_pack_kv_uint(&c->pk, "price_cents",
+				(uint64_t)p->price_cents);
+	kv_opt_uint(c, "duration_min", p->duration_min);
+	kv_opt_str(c, "from", p->from);
+	kv_opt_str(c, "key", key);
+	return call_end(c, start, rid);
+}
+
+int bc_series_end(bc_client *c, uint64_t series_id, const char *last_date,
+		  const char *key)
+{
+	uint64_t rid;
+	size_t start;
+
+	CALL_START(c);
+	if (!last_date || (key && !str_ok(key, BC_KEY_SIZE_MAX)))
+		return -EINVAL;
+	start = req_begin(c, MP_OP_SERIES_END, 2 + (key != NULL), &rid);
+	mp_pack_kv_uint(&c->pk, "series_id", series_id);
+	mp_pack_kv_str(&c->pk, "last_date", last_date);
+	kv_opt_str(c, "key", key);
+	return call_end(c, start, rid);
+}
+
 int bc_generate(bc_client *c, const char *until, uint64_t series_id,
 		const char *key, uint32_t *generated)
 {

@@ -9,6 +9,8 @@
 #     once), org_id filters, limit 1..500; ETag and 304, and another ETag
 #     once the object changed (an org's settings patched);
 #   - the same reads over the binary protocol: bookctl show and list;
+#   - series patch and end over the binary protocol (bookctl series patch,
+#     series end --from, a replay under the same key, refusals);
 #   - the seed's "Booking Flow Test" curl line (the deployment guide's,
 #     kept here verbatim) run unchanged but for the address and the ids,
 #     with the anon key and with
@@ -296,6 +298,29 @@ req POST /v1/webhooks/stripe -H "Stripe-Signature: t=$ts,v1=$sig" -H 'Content-Ty
 expect "the same event on /v1: a replay" 200 '.outcome == "applied"'
 grep -qi '^idempotent-replayed: true' "$tmp/h" && ok "... Idempotent-Replayed" ||
   bad "the second delivery was not a replay"
+
+# ---- series patch and end over the binary protocol: bookctl ----
+sctl() { "$bookctl" --addr "$BIN" --key "$SVC" "$@"; }
+out=$(sctl series patch 1 --capacity 7 --start 22:00 --from "$today") &&
+  jq -e '.series_id == "1" and .regenerated + .kept >= 1' <<<"$out" >/dev/null &&
+  ok "bookctl series patch 1: $out" || bad "bookctl series patch 1: $out"
+req GET /v1/series/1 "${AA[@]}"
+expect "series 1 patched over the binary protocol" 200 '.series.capacity == 7 and .series.start_time == "22:00"'
+end_from=$(date -u -d "$today + 3 days" +%F)
+out=$(sctl series end 1 --from "$end_from" --idem end-1) &&
+  jq -e '.cancelled >= 1 and .regenerated == 0' <<<"$out" >/dev/null &&
+  ok "bookctl series end 1 --from $end_from: $out" || bad "bookctl series end 1: $out"
+out2=$(sctl series end 1 --from "$end_from" --idem end-1) &&
+  jq -e '.replayed == true and .cancelled == '"$(jq .cancelled <<<"$out")" <<<"$out2" >/dev/null &&
+  ok "bookctl series end again, same key: the first answer" || bad "series end replay: $out2"
+req GET /v1/series/1 "${AA[@]}"
+expect "series 1 ends the day before" 200 '.series.last_date == "'"$(date -u -d "$today + 2 days" +%F)"'"'
+out=$(sctl series patch 1 2>&1); rc=$?
+[ "$rc" = 2 ] && ok "bookctl series patch with nothing to change: usage (2)" || bad "nothing to change: $rc $out"
+out=$(sctl series end 9 --from "$end_from" 2>&1); rc=$?
+[ "$rc" != 0 ] && grep -q not_found <<<"$out" && ok "bookctl series end 9: not_found" || bad "series end 9: $rc $out"
+out=$(ctl series end 2 --from "$end_from" 2>&1); rc=$?
+[ "$rc" != 0 ] && grep -q forbidden <<<"$out" && ok "bookctl series end with the anon key: forbidden" || bad "anon series end: $rc $out"
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ] && ok "SIGTERM: exit 0" || bad "exit $rc"
