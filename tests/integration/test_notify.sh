@@ -196,7 +196,7 @@ check "metrics: delivered per sink and the latency histogram" \
 stop_sink
 before=$(delivered | wc -l)
 ev4=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
-  jq -r '[.events[] | select(.title == "Morning Yoga")][4].id')
+  jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][5].id')
 api PATCH "/v1/events/$ev4" '{"capacity":100}' >/dev/null
 for i in 1 2 3; do
   api POST "/v1/events/$ev4/bookings" "{\"customer_id\":\"down$i\"}" d$i >/dev/null
@@ -215,7 +215,7 @@ stop_pid
 start_bookd BOOKD_NOTIFY_CONCURRENCY=4
 before=$(delivered | wc -l)
 ev3=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
-  jq -r '[.events[] | select(.title == "Morning Yoga")][3].id')
+  jq -r --arg s "$sid" '[.events[] | select(.series_id == $s)][4].id')
 api PATCH "/v1/events/$ev3" '{"capacity":100}' >/dev/null
 for i in $(seq 1 20); do
   api POST "/v1/events/$ev3/bookings" "{\"customer_id\":\"k9_$i\"}" k9_$i >/dev/null
@@ -291,7 +291,7 @@ check "dead: the emails still went" \
   test "$(jq -r --arg b "$b_dl" 'select(.to[0] == "bob@example.com") | .subject' "$sink_dir/email.jsonl" | grep -c .)" -ge 3
 custom=$(jq -r 'select(.subject | startswith("Custom")) | .subject + "|" + .text' "$sink_dir/email.jsonl" | tr -d '\r')
 check "templates: booking_confirmed's email from the directory" \
-  grep -qE '^Custom Demo Studio / Morning Yoga\|See you at [A-Z][a-z]{2} [0-9]{2} [A-Z][a-z]{2} 20[0-9]{2}, 07:00 \(Europe/Berlin\), Bob\.$' <<<"$custom"
+  grep -qE '^Custom Demo Studio / Small Class\|See you at [A-Z][a-z]{2} [0-9]{2} [A-Z][a-z]{2} 20[0-9]{2}, 20:00 \(America/New_York\), Bob\.$' <<<"$custom"
 rm -f "$sink_dir/fail"
 n=$(delivered | wc -l)
 api POST "/v1/events/$ev3/bookings" '{"customer_id":"cy"}' dl3 >/dev/null
