@@ -117,31 +117,30 @@ static uint8_t *log_buf;
 static size_t log_size, log_cap;
 static uint64_t log_lsn;
 
-/* The NOTIFY reminder records logged since the last look, by booking id. */
-static uint64_t *reminders;
-static uint32_t reminder_count, reminder_cap;
-static uint64_t reminder_total; /* checked, for the summary */
+/* NOTIFY records of one kind logged since the last look, by booking id;
+ * seen_check compares them with the model's. */
+struct seen {
+	const char *what;
+	uint64_t *ids;
+	uint32_t count, cap;
+	uint64_t total; /* checked, for the summary */
+};
 
-/* The NOTIFY waitlist_expired records logged since the last look. */
-static uint64_t *closed;
-static uint32_t closed_count, closed_cap;
-static uint64_t closed_total; /* checked, for the summary */
-
-/* The NOTIFY event_cancelled records logged since the last look. */
-static uint64_t *told;
-static uint32_t told_count, told_cap;
-static uint64_t told_total;		  /* checked, for the summary */
+/* reminders; waitlists closed; bookings told of their event's cancel */
+static struct seen reminders = { .what = "reminder" };
+static struct seen closed = { .what = "waitlist_expired" };
+static struct seen told = { .what = "event_cancelled" };
 static uint64_t series_made, series_kept; /* for the summary */
 
-static void push(uint64_t **a, uint32_t *n, uint32_t *cap, uint64_t v)
+static void push(struct seen *s, uint64_t v)
 {
-	if (*n == *cap) {
-		*cap = *cap ? 2 * *cap : 256;
-		*a = realloc(*a, *cap * sizeof(uint64_t));
-		if (!*a)
+	if (s->count == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->ids = realloc(s->ids, s->cap * sizeof(uint64_t));
+		if (!s->ids)
 			fail("out of memory");
 	}
-	(*a)[(*n)++] = v;
+	s->ids[s->count++] = v;
 }
 
 static void reminders_seen(const void *entry, size_t size)
@@ -150,32 +149,14 @@ static void reminders_seen(const void *entry, size_t size)
 	size_t pos = 0;
 
 	while (core_entry_next(entry, size, &pos, &r) > 0) {
-		if (r.type == CORE_REC_NOTIFY &&
-		    r.u.notify.kind == CORE_NOTIFY_WAITLIST_EXPIRED) {
-			if (closed_count == closed_cap) {
-				closed_cap = closed_cap ? 2 * closed_cap : 256;
-				closed = realloc(closed,
-						 closed_cap * sizeof(uint64_t));
-				if (!closed)
-					fail("out of memory");
-			}
-			closed[closed_count++] = r.u.notify.booking_id;
-		}
-		if (r.type == CORE_REC_NOTIFY &&
-		    r.u.notify.kind == CORE_NOTIFY_EVENT_CANCELLED)
-			push(&told, &told_count, &told_cap,
-			     r.u.notify.booking_id);
-		if (r.type != CORE_REC_NOTIFY ||
-		    r.u.notify.kind != CORE_NOTIFY_REMINDER)
+		if (r.type != CORE_REC_NOTIFY)
 			continue;
-		if (reminder_count == reminder_cap) {
-			reminder_cap = reminder_cap ? 2 * reminder_cap : 256;
-			reminders = realloc(reminders,
-					    reminder_cap * sizeof(uint64_t));
-			if (!reminders)
-				fail("out of memory");
-		}
-		reminders[reminder_count++] = r.u.notify.booking_id;
+		if (r.u.notify.kind == CORE_NOTIFY_WAITLIST_EXPIRED)
+			push(&closed, r.u.notify.booking_id);
+		else if (r.u.notify.kind == CORE_NOTIFY_EVENT_CANCELLED)
+			push(&told, r.u.notify.booking_id);
+		else if (r.u.notify.kind == CORE_NOTIFY_REMINDER)
+			push(&reminders, r.u.notify.booking_id);
 	}
 }
 
@@ -234,96 +215,58 @@ static int id_order(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The reminders logged since the last look are the model's (from its last
- * REMIND, or none), as sets: shards log in their own order. */
+/* The records of s logged since the last look are the model's m[0..n),
+ * as sets: shards log in their own order. */
+static void seen_check(struct seen *s, const uint64_t *m, uint32_t n)
+{
+	static uint64_t *want;
+	static uint32_t want_cap;
+
+	pthread_mutex_lock(&log_lock);
+	if (s->count != n)
+		fail("%u %s logged, model %u", s->count, s->what, n);
+	if (n > want_cap) {
+		want_cap = n;
+		want = realloc(want, n * sizeof(*want));
+	}
+	if (n) {
+		memcpy(want, m, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), id_order);
+		qsort(s->ids, n, sizeof(*s->ids), id_order);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (s->ids[i] != want[i])
+			fail("%s of booking %" PRIx64 ", model %" PRIx64,
+			     s->what, s->ids[i], want[i]);
+	s->total += n;
+	s->count = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* The reminders (from the model's last REMIND, or none), the waitlists
+ * closed and the customers told of a cancel since the last look. */
 static void reminders_check(bool after_remind)
 {
 	const uint64_t *m = NULL;
 	uint32_t n = after_remind ? model_reminded(&m) : 0;
-	static uint64_t *want;
-	static uint32_t want_cap;
 
-	pthread_mutex_lock(&log_lock);
-	if (reminder_count != n)
-		fail("%u reminders logged, model %u", reminder_count, n);
-	if (n > want_cap) {
-		want_cap = n;
-		want = realloc(want, n * sizeof(*want));
-	}
-	if (n) {
-		memcpy(want, m, n * sizeof(*want));
-		qsort(want, n, sizeof(*want), id_order);
-		qsort(reminders, n, sizeof(*reminders), id_order);
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (reminders[i] != want[i])
-			fail("reminder of booking %" PRIx64 ", model %" PRIx64,
-			     reminders[i], want[i]);
-	reminder_total += n;
-	reminder_count = 0;
-	pthread_mutex_unlock(&log_lock);
+	seen_check(&reminders, m, n);
 }
 
-/* The waitlists closed (NOTIFY waitlist_expired) since the last look are
- * the model's, as sets. */
 static void closed_check(void)
 {
 	const uint64_t *m = NULL;
 	uint32_t n = model_waitlist_expired(&m);
-	static uint64_t *want;
-	static uint32_t want_cap;
 
-	pthread_mutex_lock(&log_lock);
-	if (closed_count != n)
-		fail("%u waitlist_expired logged, model %u", closed_count, n);
-	if (n > want_cap) {
-		want_cap = n;
-		want = realloc(want, n * sizeof(*want));
-	}
-	if (n) {
-		memcpy(want, m, n * sizeof(*want));
-		qsort(want, n, sizeof(*want), id_order);
-		qsort(closed, n, sizeof(*closed), id_order);
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (closed[i] != want[i])
-			fail("waitlist_expired of booking %" PRIx64
-			     ", model %" PRIx64,
-			     closed[i], want[i]);
-	closed_total += n;
-	closed_count = 0;
-	pthread_mutex_unlock(&log_lock);
+	seen_check(&closed, m, n);
 }
 
-/* The bookings told of their event's cancel since the last look are the
- * model's, as sets. */
 static void told_check(void)
 {
 	const uint64_t *m = NULL;
 	uint32_t n = model_cancel_told(&m);
-	static uint64_t *want;
-	static uint32_t want_cap;
 
-	pthread_mutex_lock(&log_lock);
-	if (told_count != n)
-		fail("%u event_cancelled logged, model %u", told_count, n);
-	if (n > want_cap) {
-		want_cap = n;
-		want = realloc(want, n * sizeof(*want));
-	}
-	if (n) {
-		memcpy(want, m, n * sizeof(*want));
-		qsort(want, n, sizeof(*want), id_order);
-		qsort(told, n, sizeof(*told), id_order);
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (told[i] != want[i])
-			fail("event_cancelled of booking %" PRIx64
-			     ", model %" PRIx64,
-			     told[i], want[i]);
-	told_total += n;
-	told_count = 0;
-	pthread_mutex_unlock(&log_lock);
+	seen_check(&told, m, n);
 }
 
 /* A reminder run at now with 1..3 leads from a few (hours, up to the
@@ -897,18 +840,20 @@ int main(void)
 				       ops_names[o], core_code_name(k),
 				       counts[o][k]);
 	printf("model: %" PRIu64 " reminders as the model said\n",
-	       reminder_total);
+	       reminders.total);
 	printf("model: %" PRIu64 " waitlisted bookings expired at their "
 	       "class's start as the model said\n",
-	       closed_total);
+	       closed.total);
 	printf("model: %" PRIu64 " bookings told of their event's cancel, "
 	       "%" PRIu64 " events made and %" PRIu64
 	       " kept detached by series edits, as the model said\n",
-	       told_total, series_made, series_kept);
+	       told.total, series_made, series_kept);
 	printf("model: %ld operations on %u events, %zu log bytes replayed: 1 passed, 0 failed\n",
 	       ops, model_event_count, log_size);
 	free(log_buf);
-	free(reminders);
+	free(reminders.ids);
+	free(closed.ids);
+	free(told.ids);
 	model_free();
 	return 0;
 }
