@@ -15,7 +15,7 @@
  *    secret, or with any one bit of the header or the body flipped
  *    (eight positions the input picks), refused (save a flip of a hex
  *    letter's case in v1: the same bytes).
- * corpus/stripe: signed events as tests/integration/stripe_stub.py and
+ * corpus/stripe: signed events as tests/integration/stripe_standin.py and
  * test_http_writes send them, and damaged headers.
  */
 #include "auth.h"

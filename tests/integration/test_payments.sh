@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Payments that start and end in bookd (payments/, docs/operations.md
 # "Payments"), against the local Stripe stand-in
-# (tests/integration/stripe_stub.py on 127.0.0.1; nothing reaches the
+# (tests/integration/stripe_standin.py on 127.0.0.1; nothing reaches the
 # internet), through bookd's HTTP API:
 #   paid      a booking on a priced class holds a seat, its PaymentIntent is
 #             made at the stand-in (amount, currency, metadata[booking_id],
@@ -42,25 +42,25 @@ test_setup test_payments curl jq python3 openssl
 whsec=whsec_test_payments_secret
 svc=test-payments-service-key
 data=$tmp/data
-stub_pid=
-start_stub() {
-  rm -f "$tmp/stub.port"
-  python3 "$here/stripe_stub.py" --port-file "$tmp/stub.port" \
-    >>"$tmp/stub.log" 2>&1 &
-  stub_pid=$!
+standin_pid=
+start_standin() {
+  rm -f "$tmp/standin.port"
+  python3 "$here/stripe_standin.py" --port-file "$tmp/standin.port" \
+    >>"$tmp/standin.log" 2>&1 &
+  standin_pid=$!
   for _ in $(seq 1 100); do
-    [ -s "$tmp/stub.port" ] && break
+    [ -s "$tmp/standin.port" ] && break
     sleep 0.1
   done
-  stub="http://127.0.0.1:$(cat "$tmp/stub.port")"
+  standin="http://127.0.0.1:$(cat "$tmp/standin.port")"
 }
-stop_stub() {
-  [ -n "$stub_pid" ] && kill -TERM "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
-  stub_pid=
+stop_standin() {
+  [ -n "$standin_pid" ] && kill -TERM "$standin_pid" 2>/dev/null && wait "$standin_pid" 2>/dev/null
+  standin_pid=
 }
 cleanup() {
   stop_pid
-  stop_stub
+  stop_standin
   if [ -n "${testdb:-}" ]; then
     psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" >/dev/null 2>&1
   fi
@@ -85,7 +85,7 @@ base=
 start_bookd() { # [env assignments...]
   local n
   n=$(( $(grep -ac 'HTTP on http://' "$tmp/bookd.log" 2>/dev/null || true) + 1 ))
-  env STRIPE_SECRET_KEY=sk_test_bookd STRIPE_API_BASE="$stub" \
+  env STRIPE_SECRET_KEY=sk_test_bookd STRIPE_API_BASE="$standin" \
     STRIPE_WEBHOOK_SECRET="$whsec" BOOKD_SERVICE_KEY="$svc" \
     BOOKD_PAYMENTS_BACKOFF_MS=50 BOOKD_PAYMENTS_BACKOFF_MAX_MS=400 \
     BOOKD_PAYMENTS_MAX_ATTEMPTS=40 BOOKD_PAYMENTS_ALERT_FAILURES=3 \
@@ -102,9 +102,9 @@ api() { # method path [json]: a fresh Idempotency-Key for each call
     -H 'Content-Type: application/json' \
     -H "Idempotency-Key: k$(date +%s%N)$RANDOM" ${3:+-d "$3"}
 }
-stub_mode() { curl -s -X POST "$stub/_stub/mode" -d "$1" >/dev/null; }
-stub_requests() { curl -s "$stub/_stub/requests"; }
-stub_objects() { curl -s "$stub/_stub/objects"; }
+standin_mode() { curl -s -X POST "$standin/_standin/mode" -d "$1" >/dev/null; }
+standin_requests() { curl -s "$standin/_standin/requests"; }
+standin_objects() { curl -s "$standin/_standin/objects"; }
 # until the booking shows its intent (or N tenths of a second pass)
 wait_intent() { # booking tenths
   local b
@@ -145,8 +145,8 @@ wait_sql() { # query expected tenths
   return 1
 }
 
-start_stub
-[ -n "$stub_pid" ] && [ -s "$tmp/stub.port" ] || { echo "stub did not start"; cat "$tmp/stub.log"; exit 1; }
+start_standin
+[ -n "$standin_pid" ] && [ -s "$tmp/standin.port" ] || { echo "the Stripe stand-in did not start"; cat "$tmp/standin.log"; exit 1; }
 # 3 calls at most: "recover" needs them all, "give up" runs out of them
 start_bookd BOOKD_PAYMENTS_MAX_ATTEMPTS=3
 kp=$(sed -n 's/^prefix //p' "$data/payments.keys" 2>/dev/null)
@@ -176,7 +176,7 @@ secret1=$(printf '%s' "$got" | jq -r '.booking.client_secret // empty')
 check "GET shows payment_intent_id and client_secret" \
   test -n "$pi1" -a "${secret1#"${pi1}_secret_"}" != "$secret1"
 check "the stand-in made one intent: amount, currency, metadata[booking_id], key, bearer" \
-  python3 - "$(stub_requests)" "$(stub_objects)" "$b1" "$pi1" <<'EOF'
+  python3 - "$(standin_requests)" "$(standin_objects)" "$b1" "$pi1" <<'EOF'
 import json, os, sys
 reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
@@ -200,7 +200,7 @@ check "a confirmed booking shows no client_secret" \
 out=$(api POST "/v1/bookings/$b1/cancel")
 check "the paid booking is cancelled" test "$(printf '%s' "$out" | jq -r .booking.status)" = cancelled
 refund_of() { # pi
-  stub_objects | jq -r --arg pi "$1" '[.refunds[] | select(.payment_intent == $pi)] | length'
+  standin_objects | jq -r --arg pi "$1" '[.refunds[] | select(.payment_intent == $pi)] | length'
 }
 wait_refund() { # pi tenths
   for _ in $(seq 1 "$2"); do
@@ -211,8 +211,8 @@ wait_refund() { # pi tenths
 }
 check "a Refund of the intent at the stand-in" wait_refund "$pi1" 100
 check "the refund's Idempotency-Key is the booking's and the intent's" \
-  test "$(stub_requests | jq -r --arg pi "$pi1" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0].idempotency_key')" = "$kp-re-$b1-$pi1"
-re1=$(stub_objects | jq -r --arg pi "$pi1" '.refunds[] | select(.payment_intent == $pi) | .id')
+  test "$(standin_requests | jq -r --arg pi "$pi1" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0].idempotency_key')" = "$kp-re-$b1-$pi1"
+re1=$(standin_objects | jq -r --arg pi "$pi1" '.refunds[] | select(.payment_intent == $pi) | .id')
 if [ -n "$url" ]; then
   check "PostgreSQL: payments rows keep Stripe's ids (evt_..., re_...)" \
     wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || amount_cents, ',' ORDER BY id) FROM payments WHERE booking_id = $b1" \
@@ -233,9 +233,9 @@ check "studio: the class is cancelled" test "$(printf '%s' "$out" | jq -r .event
 check "studio: the booking with it" wait_status "$bs" cancelled 50
 check "studio: a Refund of its intent at the stand-in, inside the cut-off" wait_refund "$pis" 100
 check "studio: the refund's reason and key" \
-  test "$(stub_requests | jq -r --arg pi "$pis" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0] | .form["metadata[reason]"] + " " + .idempotency_key')" = "event_cancelled $kp-re-$bs-$pis"
+  test "$(standin_requests | jq -r --arg pi "$pis" '[.[] | select(.path == "/v1/refunds" and .form.payment_intent == $pi)][0] | .form["metadata[reason]"] + " " + .idempotency_key')" = "event_cancelled $kp-re-$bs-$pis"
 if [ -n "$url" ]; then
-  res=$(stub_objects | jq -r --arg pi "$pis" '.refunds[] | select(.payment_intent == $pi) | .id')
+  res=$(standin_objects | jq -r --arg pi "$pis" '.refunds[] | select(.payment_intent == $pi) | .id')
   check "studio: PostgreSQL has its refunded row" \
     wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $bs" \
     "succeeded evt_paid_s,refunded $res" 150
@@ -261,21 +261,21 @@ wait_count() { # done|failed expected tenths
   return 1
 }
 done0=$(refunds_count done) failed0=$(refunds_count failed)
-stub_mode '{"refund_status": "pending", "refund_polls": 2, "refund_final": "succeeded"}'
+standin_mode '{"refund_status": "pending", "refund_polls": 2, "refund_final": "succeeded"}'
 read -r bp pip <<<"$(paid_booking pat)"
 api POST "/v1/bookings/$bp/cancel" >/dev/null
 check "pending: a Refund made at the stand-in" wait_refund "$pip" 100
-rep=$(stub_objects | jq -r --arg pi "$pip" '.refunds[] | select(.payment_intent == $pi) | .id')
+rep=$(standin_objects | jq -r --arg pi "$pip" '.refunds[] | select(.payment_intent == $pi) | .id')
 check "pending: looked at again until it succeeded (counted once)" wait_count done $((done0 + 1)) 100
 check "pending: GET /v1/refunds/$rep three times (pending, pending, succeeded), no key" \
-  test "$(stub_requests | jq -r --arg p "/v1/refunds/$rep" '[.[] | select(.method == "GET" and .path == $p)] | (length | tostring) + " " + ([.[].idempotency_key] | unique | tostring) + " " + (.[-1].status | tostring)')" = '3 [null] 200'
+  test "$(standin_requests | jq -r --arg p "/v1/refunds/$rep" '[.[] | select(.method == "GET" and .path == $p)] | (length | tostring) + " " + ([.[].idempotency_key] | unique | tostring) + " " + (.[-1].status | tostring)')" = '3 [null] 200'
 check "pending: one Refund, succeeded" \
-  test "$(stub_objects | jq -r --arg pi "$pip" '[.refunds[] | select(.payment_intent == $pi) | .status] | join(",")')" = succeeded
-stub_mode '{"refund_status": "requires_action", "refund_polls": 1, "refund_final": "failed"}'
+  test "$(standin_objects | jq -r --arg pi "$pip" '[.refunds[] | select(.payment_intent == $pi) | .status] | join(",")')" = succeeded
+standin_mode '{"refund_status": "requires_action", "refund_polls": 1, "refund_final": "failed"}'
 read -r bf pif <<<"$(paid_booking quin)"
 api POST "/v1/bookings/$bf/cancel" >/dev/null
 check "failed: a Refund made at the stand-in" wait_refund "$pif" 100
-ref=$(stub_objects | jq -r --arg pi "$pif" '.refunds[] | select(.payment_intent == $pi) | .id')
+ref=$(standin_objects | jq -r --arg pi "$pif" '.refunds[] | select(.payment_intent == $pi) | .id')
 check "failed: it failed at Stripe: counted failed, not done" wait_count failed $((failed0 + 1)) 100
 check "failed: refunds_done unchanged" test "$(refunds_count done)" = $((done0 + 1))
 if [ -n "$url" ]; then
@@ -286,15 +286,15 @@ if [ -n "$url" ]; then
     wait_sql "SELECT string_agg(status || ' ' || payment_ref || ' ' || flagged, ',' ORDER BY id) FROM payments WHERE booking_id = $bf" \
     "succeeded evt_paid_quin false,refund_failed $ref true" 150
 fi
-stub_mode '{"refund_status": null}'
+standin_mode '{"refund_status": null}'
 
 # ---- recover: two failures, then it works: one intent, one key ----
-stub_mode '{"fail": 500, "fail_count": 2}'
+standin_mode '{"fail": 500, "fail_count": 2}'
 b2=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"cy"}' | jq -r .booking.id)
 pi2=$(wait_intent "$b2" 100 | jq -r '.booking.payment_intent_id // empty')
 check "after two 500s the intent is made" test -n "$pi2"
 check "three calls with the same Idempotency-Key, one intent" \
-  python3 - "$(stub_requests)" "$(stub_objects)" "$b2" <<'EOF'
+  python3 - "$(standin_requests)" "$(standin_objects)" "$b2" <<'EOF'
 import json, os, sys
 reqs, objs, b = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 mine = [r for r in reqs if r["path"] == "/v1/payment_intents" and r["form"].get("metadata[booking_id]") == b]
@@ -308,11 +308,11 @@ sys.exit(0 if ok else 1)
 EOF
 
 # ---- give up: failing for good releases the hold; the alert ----
-stub_mode '{"fail": 500, "fail_count": null}'
+standin_mode '{"fail": 500, "fail_count": null}'
 b3=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"dee"}' | jq -r .booking.id)
 check "after 3 failed calls the hold is released (payment_failed)" wait_status "$b3" payment_failed 100
 check "three calls were made for it, all with its key" \
-  test "$(stub_requests | jq --arg b "$b3" --arg kp "$kp" '[.[] | select(.form["metadata[booking_id]"] == $b and .idempotency_key == $kp + "-pi-" + $b)] | length')" = 3
+  test "$(standin_requests | jq --arg b "$b3" --arg kp "$kp" '[.[] | select(.form["metadata[booking_id]"] == $b and .idempotency_key == $kp + "-pi-" + $b)] | length')" = 3
 status=$(api GET /v1/admin/status)
 check "status: the payments_failing alert, the failure counted" \
   test "$(printf '%s' "$status" | jq -r '([.alerts[] | select(.name == "payments_failing")] | length), .payments.intents_failed')" = "1
@@ -321,26 +321,26 @@ check "status: no secret key in last_error" \
   test "$(printf '%s' "$status" | jq -r '.payments.last_error' | grep -c sk_test)" = 0
 check "metrics: bookd_payments_alert 1" \
   grep -q '^bookd_payments_alert 1' <<<"$(curl -s "$base/metrics")"
-stub_mode '{"fail": null}'
+standin_mode '{"fail": null}'
 b4=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"eve"}' | jq -r .booking.id)
 check "a call that works again makes the intent" wait_intent "$b4" 100 >/dev/null
 check "and clears the alert" \
   test "$(api GET /v1/admin/status | jq -r '[.alerts[] | select(.name == "payments_failing")] | length')" = 0
 
 # ---- kill -9 between the hold and its intent ----
-stub_mode '{"delay_ms": 2500}'
+standin_mode '{"delay_ms": 2500}'
 b5=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"fay"}' | jq -r .booking.id)
 for _ in $(seq 1 100); do
-  [ "$(stub_requests | jq --arg b "$b5" '[.[] | select(.form["metadata[booking_id]"] == $b)] | length')" -ge 1 ] && break
+  [ "$(standin_requests | jq --arg b "$b5" '[.[] | select(.form["metadata[booking_id]"] == $b)] | length')" -ge 1 ] && break
   sleep 0.1
 done
 kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
-stub_mode '{"delay_ms": 0}'
+standin_mode '{"delay_ms": 0}'
 start_bookd
 pi5=$(wait_intent "$b5" 150 | jq -r '.booking.payment_intent_id // empty')
 check "kill -9 mid-call: after the restart the booking has its intent" test -n "$pi5"
 check "kill -9 mid-call: exactly one intent at the stand-in, the same key" \
-  python3 - "$(stub_requests)" "$(stub_objects)" "$b5" "$pi5" <<'EOF'
+  python3 - "$(standin_requests)" "$(standin_objects)" "$b5" "$pi5" <<'EOF'
 import json, os, sys
 reqs, objs, b, pi = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 mine = [r for r in reqs if r["form"].get("metadata[booking_id]") == b]
@@ -363,7 +363,7 @@ check "late: the payment is recorded, not applied" \
   test "$(printf '%s' "$out" | jq -r .received)" = true
 check "late: refunded at the stand-in" wait_refund "$pi6" 100
 if [ -n "$url" ]; then
-  re6=$(stub_objects | jq -r --arg pi "$pi6" '.refunds[] | select(.payment_intent == $pi) | .id')
+  re6=$(standin_objects | jq -r --arg pi "$pi6" '.refunds[] | select(.payment_intent == $pi) | .id')
   check "late: PostgreSQL rows not_pending evt_late_6 and refunded $re6" \
     wait_sql "SELECT string_agg(status || ' ' || payment_ref, ',' ORDER BY id) FROM payments WHERE booking_id = $b6" \
     "not_pending evt_late_6,refunded $re6" 150
@@ -378,7 +378,7 @@ check "keys: a log the sender ran on before keeps the old prefix (bookd)" \
 b8=$(api POST "/v1/events/$ev/bookings" '{"customer_id":"hal"}' | jq -r .booking.id)
 wait_intent "$b8" 100 >/dev/null
 check "keys: its intent's key is bookd-pi-<booking>" \
-  test "$(stub_requests | jq -r --arg b "$b8" '[.[] | select(.form["metadata[booking_id]"] == $b)][0].idempotency_key')" = "bookd-pi-$b8"
+  test "$(standin_requests | jq -r --arg b "$b8" '[.[] | select(.form["metadata[booking_id]"] == $b)][0].idempotency_key')" = "bookd-pi-$b8"
 stop_pid
 mv "$data" "$tmp/data.lost"
 start_bookd

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""stripe_stub.py: a local stand-in for the part of Stripe's API bookd calls
+"""stripe_standin.py: a local stand-in for the part of Stripe's API bookd calls
 (payments/payments.c), for tests: nothing reaches the internet.
 
 Answers as Stripe's API does for
@@ -27,7 +27,7 @@ answered is 409 idempotency_error; errors as Stripe's documented shape
 card_error (402), api_error (500).
 
 Told what to do by its control routes (JSON bodies, no auth):
-  POST /_stub/mode  {"fail": 500|402|400|null, "fail_count": N (the next N
+  POST /_standin/mode  {"fail": 500|402|400|null, "fail_count": N (the next N
                      calls fail, then it works; absent: until told
                      otherwise), "delay_ms": N (each call waits before
                      answering, after its object was made),
@@ -36,14 +36,14 @@ Told what to do by its control routes (JSON bodies, no auth):
                      "refund_polls": N (GETs that still see it so),
                      "refund_final": "succeeded"|"failed"|"canceled" (what
                      it turns into)}
-  GET  /_stub/requests  every API call it got, in order: method, path,
+  GET  /_standin/requests  every API call it got, in order: method, path,
                      idempotency_key, form, status, replayed, authorized
-  GET  /_stub/objects   the intents and refunds it made
+  GET  /_standin/objects   the intents and refunds it made
 An injected failure happens before the API works on the request (as a
 load balancer's 500 would): nothing is kept under its key, so a retry with
 the same key is worked on afresh.
 
-Usage: stripe_stub.py --port-file FILE [--port N]; prints "stripe stub on
+Usage: stripe_standin.py --port-file FILE [--port N]; prints "stripe stand-in on
 127.0.0.1:PORT" and writes PORT to FILE once listening.
 """
 import argparse
@@ -200,10 +200,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def do_GET(self):
-        if self.path == "/_stub/requests":
+        if self.path == "/_standin/requests":
             with lock:
                 return self.answer(200, requests_seen)
-        if self.path == "/_stub/objects":
+        if self.path == "/_standin/objects":
             with lock:
                 return self.answer(200, {"intents": list(intents.values()),
                                          "refunds": list(refunds.values())})
@@ -229,7 +229,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         raw = self.body()
-        if self.path == "/_stub/mode":
+        if self.path == "/_standin/mode":
             with lock:
                 mode.update(json.loads(raw or b"{}"))
             return self.answer(200, mode)
@@ -325,7 +325,7 @@ def main():
         f.write("%d\n" % port)
     import os
     os.rename(a.port_file + ".tmp", a.port_file)
-    print("stripe stub on 127.0.0.1:%d" % port, flush=True)
+    print("stripe stand-in on 127.0.0.1:%d" % port, flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
