@@ -4,7 +4,8 @@
  * The input is the beginning of a segment (the rest of the 128 KiB segment
  * is zeros, as preallocation leaves it); any bytes: never a crash, never a
  * read out of bounds; a damaged log opens cut or is refused with an error.
- * The segment lives under /dev/shm when it exists, so fsync costs nothing.
+ * The segment lives under /dev/shm when it exists, so fsync costs nothing;
+ * the directory is removed at exit.
  */
 #include "wal.h"
 
@@ -49,6 +50,12 @@ static void clean(void)
 	}
 }
 
+static void remove_dir(void)
+{
+	clean();
+	rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wal_config cfg;
@@ -63,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    : "/tmp/fuzz_wal.XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
+		atexit(remove_dir);
 	}
 	clean();
 	if (size > SEGMENT_SIZE)
