@@ -226,6 +226,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	wcfg.dir = cfg->data_dir;
 	wcfg.sync = cfg->sync;
 	wcfg.cut_corrupt = cfg->cut_corrupt;
+	wcfg.manual = cfg->manual_log;
 	if (cfg->segment_size)
 		wcfg.segment_size = cfg->segment_size;
 	/* wal_open first: it creates the directory and takes its lock. */
@@ -331,7 +332,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 		jobs_schedule(JOBS_SNAPSHOT, n->snapshot_every ? every : "off",
 			      n->snapshot_every != 0, 0);
 	}
-	if (n->snapshot_every &&
+	if (n->snapshot_every && !cfg->manual_log &&
 	    pthread_create(&n->snapshotter, NULL, snapshotter_main, n) == 0)
 		n->snapshotter_started = true;
 	if (!n->quiet) {

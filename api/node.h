@@ -28,6 +28,10 @@ struct node_config {
 	 * be applied. Must be after the newest snapshot. */
 	uint64_t recover_stop_before;
 	bool quiet; /* no recovery summary on stderr */
+	/* The log in manual mode (wal_config.manual): the caller runs its
+	 * writer with wal_step(node_wal(n)); no thread is started (nor the
+	 * snapshotter). For the deterministic simulator, tests/sim/. */
+	bool manual_log;
 	/* A background snapshot once the log grew by this many records
 	 * (checked every second); 0: only node_snapshot(). */
 	uint64_t snapshot_every;

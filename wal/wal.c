@@ -182,14 +182,6 @@ void wal__errf(char *err, size_t err_size, const char *fmt, ...)
 	va_end(ap);
 }
 
-uint64_t wal__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- Configuration ------------------------------------------------------ */
 
 void wal_config_default(struct wal_config *cfg)
@@ -241,6 +233,13 @@ static int wal__check_config(const struct wal_config *cfg, char *err,
 	if (cfg->io != WAL_IO_THREAD && cfg->io != WAL_IO_URING) {
 		wal__errf(err, err_size, "wal: unknown io mode %d",
 			  (int)cfg->io);
+		return -EINVAL;
+	}
+	if (cfg->manual &&
+	    (cfg->io != WAL_IO_THREAD || cfg->sync != WAL_SYNC_FDATASYNC)) {
+		wal__errf(err, err_size,
+			  "wal: manual mode takes only fdatasync and "
+			  "pwrite (io thread)");
 		return -EINVAL;
 	}
 	return 0;
@@ -412,6 +411,7 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	w->seg_size = cfg->segment_size;
 	w->sync = cfg->sync;
 	w->io = cfg->io;
+	w->manual = cfg->manual;
 	w->half_size = cfg->buffer_size / 2;
 	for (unsigned h = 0; h < WAL_HOLDER_COUNT; h++)
 		atomic_init(&w->retain_lsn[h], UINT64_MAX);

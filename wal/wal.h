@@ -71,6 +71,9 @@ struct wal_config {
 				* follow, a sealed segment's successor is
 				* missing, ...); default: refuse to start.
 				* What is cut is kept as *.cut and logged. */
+	bool manual;	      /* the caller is the writer (wal_step): no
+			       * thread started; for the deterministic
+			       * simulator (tests/sim/) */
 };
 
 void wal_config_default(struct wal_config *cfg);
@@ -119,8 +122,21 @@ int wal_record_where(wal *w, uint64_t lsn, uint64_t *seg_first_lsn,
  */
 int wal_cut_before(wal *w, uint64_t lsn, char *err, size_t err_size);
 
-/* Starts the writer and the segment preparer threads. */
+/* Starts the writer and the segment preparer threads (manual: none). */
 int wal_start(wal *w);
+
+/*
+ * Manual mode (wal_config.manual, for tests/sim/: one thread, every I/O in
+ * an order a seed decides): the caller runs the writer. wal_step() does
+ * one writer turn: takes what was appended, writes it (preparing the next
+ * segment itself when one fills), fdatasyncs and publishes it durable.
+ * Returns the records made durable (0: nothing pending), or the sticky
+ * -errno (the log then fails as with its thread). An append that finds the
+ * buffer full and wal_wait_durable() step themselves instead of waiting.
+ * Only WAL_SYNC_FDATASYNC and WAL_IO_THREAD; calling it in the threaded
+ * mode is a bug (asserted).
+ */
+int wal_step(wal *w);
 
 /*
  * After wal_start(), from any number of threads: copies the record into the
@@ -327,7 +343,8 @@ int wal_backup(const char *dir, const char *dst, struct wal_backup_info *info,
 
 /*
  * Fault injection for tests (SQLite aSyscall style): the log calls these
- * for segment and snapshot data. A NULL member means the real call; sc
+ * for segment and snapshot data (DURABLE is written directly: evidence,
+ * not data). A NULL member means the real call; sc
  * must stay valid until replaced; NULL restores the real ones. Process-wide
  * and effective at once. WAL_IO_URING bypasses pwrite and fdatasync.
  */
@@ -335,6 +352,9 @@ struct wal_syscalls {
 	ssize_t (*pwrite)(int fd, const void *buf, size_t size, off_t off);
 	int (*fdatasync)(int fd);
 	int (*fallocate)(int fd, int mode, off_t off, off_t len);
+	/* The log's clock (CLOCK_MONOTONIC ns): when DURABLE is rewritten,
+	 * WAL_SYNC_WRITE's interval, the sync timings. */
+	uint64_t (*now_ns)(void);
 };
 
 void wal_set_syscalls(const struct wal_syscalls *sc);

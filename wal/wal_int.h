@@ -189,6 +189,7 @@ struct wal {
 	enum wal_sync sync;
 	enum wal_io io;
 	uint32_t half_size;
+	bool manual; /* wal_config.manual: the caller runs wal_step */
 	bool started;
 	uint8_t *zero; /* WAL_ZERO_CHUNK_SIZE zero bytes */
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -124,6 +125,17 @@ int wal__fallocate(int fd, int mode, off_t off, off_t len)
 	const struct wal_syscalls *sc = wal__sys();
 
 	return (sc->fallocate ? sc->fallocate : fallocate)(fd, mode, off, len);
+}
+
+uint64_t wal__now_ns(void)
+{
+	const struct wal_syscalls *sc = wal__sys();
+	struct timespec ts;
+
+	if (sc->now_ns)
+		return sc->now_ns();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int wal__pwrite_all(int fd, const void *buf, size_t size, uint64_t off)

@@ -177,18 +177,25 @@ static int wal__next_segment(wal *w, uint64_t first_lsn)
 	uint64_t old_size = w->seg_size, old_end = w->seg_off;
 	bool sealable = w->seg_limit < w->seg_size; /* not version 1 */
 
-	pthread_mutex_lock(&w->prep_mu);
-	while (w->prep_state == WAL_PREP_WANTED ||
-	       w->prep_state == WAL_PREP_BUSY)
-		pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-	if (w->prep_state == WAL_PREP_READY) {
-		fd = w->prep_fd;
-		w->prep_fd = -1;
+	if (w->manual) {
+		/* No preparer: the caller's thread makes the file now. */
+		rc = wal__prepare_segment(w, &fd);
+		if (rc != 0)
+			return rc;
 	} else {
-		rc = w->prep_error;
+		pthread_mutex_lock(&w->prep_mu);
+		while (w->prep_state == WAL_PREP_WANTED ||
+		       w->prep_state == WAL_PREP_BUSY)
+			pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+		if (w->prep_state == WAL_PREP_READY) {
+			fd = w->prep_fd;
+			w->prep_fd = -1;
+		} else {
+			rc = w->prep_error;
+		}
+		w->prep_state = WAL_PREP_IDLE; /* until the rename is done */
+		pthread_mutex_unlock(&w->prep_mu);
 	}
-	w->prep_state = WAL_PREP_IDLE; /* until the rename is done */
-	pthread_mutex_unlock(&w->prep_mu);
 
 	if (fd < 0) {
 		/* Space may have come back since: one more try, here. */
@@ -207,6 +214,8 @@ static int wal__next_segment(wal *w, uint64_t first_lsn)
 			rc = wal__seal(w, old_fd, old_size, old_end, first_lsn);
 		close(old_fd);
 	}
+	if (w->manual)
+		return rc;
 
 	pthread_mutex_lock(&w->prep_mu);
 	w->prep_state = WAL_PREP_WANTED;
@@ -290,6 +299,14 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 		b = w->active;
 		if (b->used + len <= w->half_size)
 			break;
+		if (w->manual) {
+			/* Manual mode: no writer to wait for; write the
+			 * full half here (its error is the sticky one). */
+			pthread_mutex_unlock(&w->mu);
+			wal_step(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
 		/* Full: the writer is busy with the other half (or, after
 		 * deferred appends, idle: wake it). */
 		wal__kick_locked(w);
@@ -336,6 +353,14 @@ int wal_wait_durable(wal *w, uint64_t lsn)
 		return rc;
 	if (lsn > atomic_load_explicit(&w->appended_lsn, memory_order_relaxed))
 		return -EINVAL; /* never handed out: would wait forever */
+	if (w->manual) {
+		/* Nobody else writes: one turn covers every append. */
+		rc = wal_step(w);
+		if (rc < 0)
+			return rc;
+		ASSERT(atomic_load(&w->durable_lsn) >= lsn);
+		return 0;
+	}
 
 	pthread_mutex_lock(&w->durable_mu);
 	atomic_fetch_add(&w->durable_waiters, 1);
@@ -671,10 +696,10 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 
 /* Under mu: waits for records and takes the active half, or returns NULL
  * when stopping with nothing left or when a WAL_SYNC_WRITE sync is due. */
+static struct wal_buf *wal__swap_locked(wal *w);
+
 static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 {
-	struct wal_buf *b, *other;
-
 	*sync_due = false;
 	while (w->active->used == 0) {
 		if (w->stopping)
@@ -699,7 +724,15 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 		}
 	}
 	w->writer_idle = false;
-	b = w->active;
+	return wal__swap_locked(w);
+}
+
+/* Under mu: takes the active half (not empty), makes the other active. */
+static struct wal_buf *wal__swap_locked(wal *w)
+{
+	struct wal_buf *b = w->active, *other;
+
+	ASSERT(b->used > 0);
 	other = b == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
 	ASSERT(other->used == 0);
 	ASSERT(other->record_count == 0);
@@ -707,6 +740,58 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 	if (w->space_waiters > 0)
 		pthread_cond_broadcast(&w->space_cv);
 	return b;
+}
+
+/* Writes the taken half b (filled: no pending appender), then frees it. */
+static int wal__write_taken(wal *w, struct wal_buf *b, const char **what)
+{
+	uint64_t records_max;
+	int rc;
+
+	ASSERT(atomic_load(&b->pending) == 0);
+	/* Counted before wal__write_batch publishes it: whoever the
+	 * publish wakes sees the batch in wal_stats. */
+	wal__count_batch(w, b->record_count);
+	records_max = atomic_load_explicit(&w->st_batch_records_max,
+					   memory_order_relaxed);
+	if (b->record_count > records_max)
+		atomic_store_explicit(&w->st_batch_records_max, b->record_count,
+				      memory_order_relaxed);
+	rc = wal__write_batch(w, b, what);
+	if (rc != 0)
+		return rc;
+	/* Not active, not ours any more after this: no lock needed (it
+	 * becomes active again only by our own swap, under mu). */
+	b->used = 0;
+	b->record_count = 0;
+	return 0;
+}
+
+int wal_step(wal *w)
+{
+	struct wal_buf *b = NULL;
+	const char *what = "";
+	uint32_t count;
+	int rc;
+
+	ASSERT(w->manual);
+	rc = atomic_load_explicit(&w->error, memory_order_acquire);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	if (w->active->used > 0)
+		b = wal__swap_locked(w);
+	pthread_mutex_unlock(&w->mu);
+	if (b == NULL)
+		return 0;
+	count = b->record_count;
+	rc = wal__write_taken(w, b, &what);
+	if (rc != 0) {
+		wal__fail(w, rc, what);
+		return rc;
+	}
+	ASSERT(atomic_load(&w->durable_lsn) == atomic_load(&w->appended_lsn));
+	return (int)count;
 }
 
 static void *wal__writer_main(void *arg)
@@ -719,7 +804,6 @@ static void *wal__writer_main(void *arg)
 		struct wal_buf *b;
 		unsigned spin = 0;
 		bool sync_due;
-		uint64_t records_max;
 
 		pthread_mutex_lock(&w->mu);
 		b = wal__take_batch(w, &sync_due);
@@ -740,22 +824,9 @@ static void *wal__writer_main(void *arg)
 				spin = 0;
 			}
 		}
-		/* Counted before wal__write_batch publishes it: whoever the
-		 * publish wakes sees the batch in wal_stats. */
-		wal__count_batch(w, b->record_count);
-		records_max = atomic_load_explicit(&w->st_batch_records_max,
-						   memory_order_relaxed);
-		if (b->record_count > records_max)
-			atomic_store_explicit(&w->st_batch_records_max,
-					      b->record_count,
-					      memory_order_relaxed);
-		rc = wal__write_batch(w, b, &what);
+		rc = wal__write_taken(w, b, &what);
 		if (rc != 0)
 			break;
-		/* Not active, not ours any more after this: no lock needed
-		 * (it becomes active again only by our own swap, under mu). */
-		b->used = 0;
-		b->record_count = 0;
 	}
 	if (rc == 0 && w->unsynced_since_ns != 0)
 		rc = wal__sync_written(w, &what);
@@ -773,6 +844,12 @@ int wal_start(wal *w)
 	ASSERT(w != NULL);
 	if (w->started)
 		return -EINVAL;
+	if (w->manual) {
+		pthread_mutex_lock(&w->mu);
+		w->started = true;
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
 	if (w->io == WAL_IO_URING) {
 		rc = io_uring_queue_init(4, &w->ring, 0);
 		if (rc < 0)
@@ -809,6 +886,16 @@ out_ring:
 
 void wal__writer_stop(wal *w)
 {
+	if (w->manual) {
+		/* As the thread does when stopping: what is appended goes. */
+		while (wal_step(w) > 0)
+			;
+		pthread_mutex_lock(&w->mu);
+		w->stopping = true;
+		w->started = false;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
 	pthread_mutex_lock(&w->mu);
 	w->stopping = true;
 	pthread_cond_signal(&w->writer_cv);
