@@ -29,9 +29,10 @@
 #   SOAK_RULES     1: apply the flat rules; 0: only the table (short runs)
 #   SOAK_KEEP      1: keep the work directory (logs, samples, reports)
 #   SOAK_OUT       a file to copy the samples to
-# An ASan build's bookd runs with ASAN_OPTIONS=detect_leaks=1 (LeakSanitizer
-# reports at exit) unless ASAN_OPTIONS is set: tests/integration/
-# test_soak_lsan.sh is the short run CI makes of it.
+# An ASan build's bookd runs with detect_leaks=1 added to ASAN_OPTIONS
+# (LeakSanitizer reports at exit; UBSan aborts at the first report, the
+# build has -fno-sanitize-recover): tests/integration/test_soak_lsan.sh is
+# the short run CI makes of it.
 # Exit: 0 PASS, 1 FAIL, 2 could not run.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -83,7 +84,7 @@ python3 "$root/tests/integration/notify_sink.py" --out "$work/sink" \
 pids+=($!)
 
 if grep -q 'SANITIZE:BOOL=ON' "$dir/CMakeCache.txt" 2>/dev/null; then
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1
   say "ASan build: ASAN_OPTIONS=$ASAN_OPTIONS"
 fi
 NOTIFY_WEBHOOK_URL="http://127.0.0.1:$hook/hook" NOTIFY_WEBHOOK_SECRET=$secret \
@@ -95,7 +96,7 @@ bpid=$!
 pids+=("$bpid")
 base=http://127.0.0.1:$http
 for _ in $(seq 1 300); do
-  grep -q 'HTTP on' "$work/bookd.log" && break
+  grep -q 'HTTP on' "$work/bookd.log" 2>/dev/null && break
   kill -0 "$bpid" 2>/dev/null || break
   sleep 0.1
 done
