@@ -5,9 +5,9 @@
 # then SIGTERM. It fails if bookd does not exit 0, if its log holds a
 # sanitizer report, if replication or the notification backlog does not
 # drain, or if a bookbench run fails its check or error budget.
-#   ASan build (build-asan, SANITIZE=ON): 45 s of load at 300 requests/s
+#   ASan build (build-asan, SANITIZE=ON): 40 s of load at 300 requests/s
 #     with LeakSanitizer on (detect_leaks=1): a leak at shutdown fails it.
-#   Other builds: the same for 15 s (no LSan: it checks that the soak's
+#   Other builds: the same for 10 s (no LSan: it checks that the soak's
 #     command runs, drains and shuts down cleanly).
 # The flat rules need windows of minutes: not judged here (SOAK_RULES=0),
 # the one-hour run is a documented command, not CI. Skipped (77) without
@@ -23,7 +23,7 @@ build=$(cd "$(dirname "$bookd")/.." && pwd)
 [ -x "$build/bench/bookbench" ] ||
   { echo "test_soak_lsan: $build/bench/bookbench not built, skipped"; exit 77; }
 if grep -q 'SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-  seconds=45
+  seconds=40
   # LeakSanitizer must work here (it cannot under some ptrace or seccomp
   # limits), else a clean bookd would prove nothing: a 77-byte leak of a
   # two-line program built the same way must be reported.
@@ -42,7 +42,7 @@ if grep -q 'SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
     fi
   fi
 else
-  seconds=15
+  seconds=10
 fi
 SOAK_SECONDS=${SOAK_SECONDS:-$seconds} SOAK_RATE=${SOAK_RATE:-300} \
   SOAK_INTERVAL=5 SOAK_RULES=0 bash "$lib_root/bench/soak.sh" "$build"
