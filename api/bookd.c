@@ -1166,6 +1166,28 @@ static void test_hold_knob(core_time *hold_ms)
 	*hold_ms = (core_time)ms;
 }
 
+/* BOOKD_TEST_SEGMENT_BYTES=N (docs/operations.md, "For tests only"): the
+ * log's new segments are N bytes (a multiple of 4096, WAL_SEGMENT_SIZE_MIN
+ * to _MAX) instead of 64 MiB, so that a test on a small disk (tests/chaos)
+ * sees segments roll over, and the disk fill up, within seconds. Never set
+ * in production. */
+static void test_segment_knob(uint64_t *segment_size)
+{
+	const char *v = getenv("BOOKD_TEST_SEGMENT_BYTES");
+	unsigned long long n;
+
+	if (!v || !*v)
+		return;
+	n = strtoull(v, NULL, 10);
+	if (n < WAL_SEGMENT_SIZE_MIN || n > WAL_SEGMENT_SIZE_MAX || n % 4096)
+		return;
+	fprintf(stderr,
+		"bookd: BOOKD_TEST_SEGMENT_BYTES=%llu: new log segments are "
+		"%llu bytes (tests only)\n",
+		n, n);
+	*segment_size = n;
+}
+
 /* ---- main ---- */
 
 static void generate(core_port *p)
@@ -1490,6 +1512,7 @@ int main(int argc, char **argv)
 	cfg.core.generate_max_days = o.sizes.generate_max_days;
 	cfg.core.hold_ms = (core_time)o.hold_minutes * 60000;
 	test_hold_knob(&cfg.core.hold_ms);
+	test_segment_knob(&cfg.segment_size);
 	cfg.core.horizon_days = o.horizon_days;
 	cfg.core.idem_retention_ms = (core_time)o.idempotency_hours * 3600000;
 	cfg.sync =
