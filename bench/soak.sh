@@ -29,6 +29,8 @@
 #   SOAK_RULES     1: apply the flat rules; 0: only the table (short runs)
 #   SOAK_KEEP      1: keep the work directory (logs, samples, reports)
 #   SOAK_OUT       a file to copy the samples to
+#   SOAK_DATABASE_URL  replicate into a fresh database of this cluster
+#                  (created and dropped here) instead of starting one
 # An ASan build's bookd runs with detect_leaks=1 added to ASAN_OPTIONS
 # (LeakSanitizer reports at exit; UBSan aborts at the first report, the
 # build has -fno-sanitize-recover): tests/integration/test_soak_lsan.sh is
@@ -57,26 +59,44 @@ done
 work=$(mktemp -d /tmp/bookd-soak.XXXXXX)
 secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 key=soak-$$-$RANDOM
-pids=() pg_dir= bpid=
+pids=() pg_dir= bpid= soak_db= admin_url=
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   [ -n "$pg_dir" ] && "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1
+  [ -n "$soak_db" ] && psql "$admin_url" -X -q \
+    -c "DROP DATABASE IF EXISTS $soak_db WITH (FORCE)" >/dev/null 2>&1
   if [ "${SOAK_KEEP:-0}" = 1 ]; then echo "soak.sh: kept $work"
   else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "soak.sh: $*"; }
+say() { echo "soak.sh: [$(date -u +%T)] $*"; }
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# PostgreSQL: a cluster of our own (pg.sh prints only export lines).
-pg_env=$("$root/scripts/pg.sh" start 2>"$work/pg.log") ||
-  { cat "$work/pg.log" >&2; echo "soak.sh: PostgreSQL did not start" >&2; exit 2; }
-eval "$pg_env"
-pg_dir=$BOOKD_PG_DIR
+# PostgreSQL to replicate into.
+if [ -n "${SOAK_DATABASE_URL:-}" ]; then
+  # A fresh database in that cluster (CI's, already running), dropped at
+  # the end: initdb takes long on a busy machine.
+  admin_url=$SOAK_DATABASE_URL soak_db=bookd_soak_$$
+  case "$admin_url" in
+    postgres://* | postgresql://*)
+      DATABASE_URL=$(printf '%s' "$admin_url" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$soak_db#") ;;
+    *) DATABASE_URL="$admin_url dbname=$soak_db" ;;
+  esac
+  export DATABASE_URL
+  psql "$admin_url" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $soak_db" \
+    >/dev/null || { soak_db=; echo "soak.sh: cannot create a database" >&2; exit 2; }
+else
+  # A cluster of our own (pg.sh prints only export lines).
+  say "starting PostgreSQL"
+  pg_env=$("$root/scripts/pg.sh" start 2>"$work/pg.log") ||
+    { cat "$work/pg.log" >&2; echo "soak.sh: PostgreSQL did not start" >&2; exit 2; }
+  eval "$pg_env"
+  pg_dir=$BOOKD_PG_DIR
+fi
 
 hook=$(free_port) http=$(free_port) bin=$(free_port)
 python3 "$root/tests/integration/notify_sink.py" --out "$work/sink" \
