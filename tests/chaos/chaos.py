@@ -63,7 +63,7 @@ PROFILES = {
     "short": dict(seconds=75, bin=3, http=2, events=6, cap=3, wl=3,
                   gap=(2.0, 5.0), disk_mb=24),
     "long": dict(seconds=1500, bin=4, http=3, events=16, cap=3, wl=4,
-                 gap=(4.0, 12.0), disk_mb=48),
+                 gap=(4.0, 12.0), disk_mb=128),
 }
 
 
@@ -360,14 +360,15 @@ class Chaos:
     def fault_disk(self):
         d = self.rnd.uniform(2, 8)
         fill = os.path.join(self.disk, "fill")
-        with open(fill, "wb") as f:
-            chunk = b"\0" * (1 << 16)
-            try:
-                while True:
-                    f.write(chunk)
-                    f.flush()
-            except OSError:
-                pass
+        fd = os.open(fill, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        chunk = b"\0" * (1 << 16)
+        try:
+            while True:  # until ENOSPC
+                os.write(fd, chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         time.sleep(d)
         os.unlink(fill)
         failed = False
@@ -463,11 +464,19 @@ class Chaos:
         quiet = self.wait_quiet()
         log("faults: " + ", ".join("%s %d" % kv
                                    for kv in sorted(self.counts.items())))
+        # a sanitizer's report (a build with them) fails the run
+        with open(os.path.join(self.work, "bookd.log"), errors="replace") as f:
+            for ln in f:
+                if ("ERROR: AddressSanitizer" in ln or "runtime error:" in ln
+                        or "ERROR: LeakSanitizer" in ln
+                        or "WARNING: ThreadSanitizer" in ln):
+                    self.unexpected.append("bookd: sanitizer: " + ln.strip())
         for u in self.unexpected:
             log("noticed:", u)
         r = self.check(self.work)
         ok = r.returncode == 0 and quiet and not [
-            u for u in self.unexpected if "on its own" in u]
+            u for u in self.unexpected if "on its own" in u or
+            "sanitizer" in u]
         if ok and self.a.profile == "short":
             ok = self.check_the_checker()
         return 0 if ok else 1
