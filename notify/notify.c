@@ -36,8 +36,9 @@
  *   data_dir/notify.pos holds the oldest LSN not finished on every sink
  *   (the head's, else the reader's next) and, for the jobs after it that
  *   some sink finished, their id and which sinks finished them; written
- *   (tmp file, fdatasync, rename, directory fsync) at most every
- *   NOTIFY_POS_WRITE_MS while it changes, and at stop. The log is held
+ *   (tmp file, fdatasync, rename, directory fsync: tail.h, the log tailer
+ *   shared with the Stripe sender) at most every NOTIFY_POS_WRITE_MS while
+ *   it changes, and at stop. The log is held
  *   from that LSN (wal_retain_for WAL_HOLDER_NOTIFY). A restart (kill -9
  *   too) reads from there and skips what the file says was finished: only
  *   what was in flight, or finished after the last write, is sent again,
@@ -69,6 +70,7 @@
 #include "entry.h"
 #include "evlog.h"
 #include "jobs.h"
+#include "tail.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -83,7 +85,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,8 +157,7 @@ struct notify {
 	wal *w;
 	core *c;
 	core_port *port;
-	wal_reader *reader;
-	int dir_fd;
+	struct tail t; /* the log from notify.pos */
 
 	struct job *jobs; /* ring: NOTIFY_QUEUE_MAX */
 	uint32_t head, count;
@@ -173,16 +173,10 @@ struct notify {
 	struct bucket bucket[NOTIFY_SINK_COUNT];
 	bool failing[NOTIFY_SINK_COUNT]; /* for messages on a change only */
 	bool rescan;			 /* something changed since the scan */
-	uint64_t rnd;
-
-	uint64_t pos_written;
-	bool pos_dirty;
-	int64_t pos_at_ms;
 	struct tmpl tmpl[NOTIFY_KIND_SLOTS]; /* by kind; 0: an unknown kind */
 
 	pthread_t thread;
 	_Atomic bool stop;
-	bool stopped; /* by a record that does not decode */
 
 	pthread_mutex_t lock; /* guards st */
 	struct notify_status st;
@@ -194,43 +188,6 @@ struct notify {
 };
 
 #define NOTIFY_JOB_EVERY_MS 1000
-
-/* ---- clocks, randomness, messages ------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t rnd_next(struct notify *n)
-{
-	n->rnd ^= n->rnd << 13;
-	n->rnd ^= n->rnd >> 7;
-	n->rnd ^= n->rnd << 17;
-	return n->rnd;
-}
-
-static void set_error(struct notify *n, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void set_error(struct notify *n, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&n->lock);
-	va_start(ap, fmt);
-	vsnprintf(n->st.last_error, sizeof(n->st.last_error), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&n->lock);
-}
 
 const char *notify_sink_name(enum notify_sink s)
 {
@@ -556,7 +513,7 @@ static void fmt_local(core_time t, int32_t off, char *iso, size_t iso_size,
 
 static void info_read(struct notify *n, const struct job *j, struct info *in)
 {
-	struct core_req q = { .now = wall_ms() };
+	struct core_req q = { .now = tail_wall_ms() };
 	struct core_resp r;
 
 	memset(in, 0, sizeof(*in));
@@ -583,7 +540,7 @@ static void info_read(struct notify *n, const struct job *j, struct info *in)
 		    r.booking.status == CORE_BOOKING_PENDING_PAYMENT)
 			in->hold_expires_at = r.booking.hold_expires_at;
 	}
-	q = (struct core_req){ .op = CORE_OP_EVENT_GET, .now = wall_ms() };
+	q = (struct core_req){ .op = CORE_OP_EVENT_GET, .now = tail_wall_ms() };
 	q.event_id = core_booking_event(j->booking_id);
 	if (core_call(n->port, &q, &r) == 0 && r.code == CORE_OK) {
 		in->has_event = true;
@@ -827,7 +784,7 @@ static int request_start(struct notify *n, struct job *j, enum notify_sink s)
 							 : 5000));
 	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, discard);
 	if (s == NOTIFY_SINK_WEBHOOK) {
-		int64_t ts = wall_ms() / 1000;
+		int64_t ts = tail_wall_ms() / 1000;
 
 		q->body = webhook_body(&in);
 		if (!q->body)
@@ -896,7 +853,7 @@ static void dead_letter(struct notify *n, const struct job *j,
 	snprintf(id, sizeof(id), "%.200s/%" PRIu64 ".%" PRIu32, n->log_id,
 		 j->lsn, j->k);
 	fmt_utc(j->at, at, sizeof(at));
-	fmt_utc(wall_ms(), dead_at, sizeof(dead_at));
+	fmt_utc(tail_wall_ms(), dead_at, sizeof(dead_at));
 	if (!o)
 		return;
 	json_object_set_new(o, "id", json_string(id));
@@ -911,7 +868,7 @@ static void dead_letter(struct notify *n, const struct job *j,
 	json_object_set_new(o, "dead_at", json_string(dead_at));
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	fd = openat(n->dir_fd, "notify-dead.jsonl",
+	fd = openat(n->t.dir_fd, "notify-dead.jsonl",
 		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (line && fd >= 0) {
 		size_t len = strlen(line);
@@ -936,7 +893,7 @@ static void finish(struct notify *n, struct job *j, enum notify_sink s,
 		   bool skipped)
 {
 	j->state[s] = J_DONE;
-	n->pos_dirty = true;
+	n->t.dirty = true;
 	n->rescan = true;
 	if (skipped) {
 		pthread_mutex_lock(&n->lock);
@@ -948,7 +905,7 @@ static void finish(struct notify *n, struct job *j, enum notify_sink s,
 static void delivered(struct notify *n, struct job *j, enum notify_sink s)
 {
 	static const double le[] = NOTIFY_LATENCY_BUCKETS;
-	double sec = (double)(wall_ms() - j->at) / 1e3;
+	double sec = (double)(tail_wall_ms() - j->at) / 1e3;
 	unsigned b = 0;
 
 	_Static_assert(sizeof(le) / sizeof(le[0]) + 1 ==
@@ -1000,9 +957,9 @@ static void failed(struct notify *n, struct job *j, enum notify_sink s,
 		delay *= 2;
 	if (delay > n->cfg.backoff_max_ms)
 		delay = n->cfg.backoff_max_ms;
-	delay = delay / 2 + (delay ? rnd_next(n) % (delay / 2 + 1) : 0);
+	delay = delay / 2 + (delay ? tail_rnd(&n->t) % (delay / 2 + 1) : 0);
 	j->state[s] = J_PENDING;
-	j->next_ms[s] = mono_ms() + (int64_t)delay;
+	j->next_ms[s] = tail_mono_ms() + (int64_t)delay;
 	n->rescan = true;
 }
 
@@ -1103,7 +1060,7 @@ static bool bucket_take(struct bucket *k, int64_t now)
  * retry's time or a token), NOTIFY_IDLE_MS when nothing waits. */
 static int64_t scan(struct notify *n)
 {
-	int64_t now = mono_ms(), wait = NOTIFY_IDLE_MS;
+	int64_t now = tail_mono_ms(), wait = NOTIFY_IDLE_MS;
 
 	n->rescan = false;
 	if (++n->gen == 0)
@@ -1134,7 +1091,7 @@ static int64_t scan(struct notify *n)
 				continue;
 			}
 			if (request_start(n, j, (enum notify_sink)s) != 0) {
-				set_error(n, "no memory for a request");
+				tail_error(&n->t, "no memory for a request");
 				if (wait > 100)
 					wait = 100;
 			}
@@ -1164,7 +1121,7 @@ static void pop(struct notify *n)
 
 static uint64_t position(struct notify *n)
 {
-	return n->count ? job_at(n, 0)->lsn : wal_reader_lsn(n->reader);
+	return n->count ? job_at(n, 0)->lsn : wal_reader_lsn(n->t.reader);
 }
 
 static int pos_write(struct notify *n)
@@ -1172,7 +1129,7 @@ static int pos_write(struct notify *n)
 	uint64_t pos = position(n);
 	size_t cap = 64 + (size_t)n->count * NOTIFY_POS_LINE_MAX, len;
 	char *buf = malloc(cap);
-	int fd, rc = 0;
+	int rc;
 
 	if (!buf)
 		return -ENOMEM;
@@ -1192,32 +1149,7 @@ static int pos_write(struct notify *n)
 						j->lsn, j->k, mask);
 	}
 	ASSERT(len < cap);
-	fd = openat(n->dir_fd, "notify.pos.tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	if (write(fd, buf, len) != (ssize_t)len || fdatasync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 &&
-	    renameat(n->dir_fd, "notify.pos.tmp", n->dir_fd, "notify.pos") != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(n->dir_fd) != 0)
-		rc = -errno;
-	if (rc == 0) {
-		n->pos_written = pos;
-		n->pos_dirty = false;
-		wal_retain_for(n->w, WAL_HOLDER_NOTIFY, pos);
-		pthread_mutex_lock(&n->lock);
-		n->st.position_lsn = pos;
-		pthread_mutex_unlock(&n->lock);
-	} else {
-		set_error(n, "cannot write %s/notify.pos: %s", n->data_dir,
-			  strerror(-rc));
-	}
-out_free:
+	rc = tail_save(&n->t, pos, buf, len);
 	free(buf);
 	return rc;
 }
@@ -1230,34 +1162,26 @@ static int done_cmp(const void *a, const void *b)
 	return x->k < y->k ? -1 : x->k > y->k;
 }
 
-/* 0 with *lsn (0: no file), or -EINVAL with err. */
+/* 0 with *lsn (0: no file), or -errno with err. */
 static int pos_load(struct notify *n, uint64_t *lsn, char *err, size_t err_size)
 {
-	char line[128];
-	FILE *f;
-	int fd = openat(n->dir_fd, "notify.pos", O_RDONLY | O_CLOEXEC);
+	char *text, *line, *next;
 	unsigned lineno = 0;
+	int rc = tail_file_read(&n->t, "notify.pos", &text, err, err_size);
 
 	*lsn = 0;
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, err_size, "cannot open %s/notify.pos: %s",
-			 n->data_dir, strerror(errno));
-		return -errno;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (fgets(line, sizeof(line), f)) {
+	if (rc || !text)
+		return rc;
+	for (line = text; *line; line = next) {
 		uint64_t a;
 		uint32_t k;
 		unsigned mask;
 
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
 		lineno++;
-		if (lineno == 1 && !strcmp(line, "bookd notify position 1\n"))
+		if (lineno == 1 && !strcmp(line, "bookd notify position 1"))
 			continue;
 		if (lineno == 2 && sscanf(line, "lsn %" SCNu64, &a) == 1 &&
 		    a > 0) {
@@ -1271,7 +1195,7 @@ static int pos_load(struct notify *n, uint64_t *lsn, char *err, size_t err_size)
 			struct done *d = realloc(n->dones, (n->done_count + 1) *
 								   sizeof(*d));
 			if (!d) {
-				fclose(f);
+				free(text);
 				return -ENOMEM;
 			}
 			n->dones = d;
@@ -1285,14 +1209,14 @@ static int pos_load(struct notify *n, uint64_t *lsn, char *err, size_t err_size)
 		snprintf(err, err_size,
 			 "%s/notify.pos line %u does not read (remove the "
 			 "file to start from the log's end)",
-			 n->data_dir, lineno);
-		fclose(f);
+			 n->t.data_dir, lineno);
+		free(text);
 		return -EINVAL;
 	}
-	fclose(f);
+	free(text);
 	if (lineno < 2) {
 		snprintf(err, err_size, "%s/notify.pos is incomplete",
-			 n->data_dir);
+			 n->t.data_dir);
 		return -EINVAL;
 	}
 	if (n->done_count)
@@ -1377,41 +1301,8 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 
 static void read_log(struct notify *n)
 {
-	int got;
-
-	if (n->stopped)
-		return;
-	got = wal_reader_next(n->reader, NOTIFY_READ_BATCH, on_entry, n);
-	if (got == -EUCLEAN) {
-		n->stopped = true;
-		set_error(n,
-			  "the log record at LSN %" PRIu64 " does not decode: "
-			  "sending stopped there",
-			  wal_reader_lsn(n->reader));
-		evlog(EVLOG_ERROR, "bookd: notify: %s", n->st.last_error);
-	} else if (got == -ENODATA) {
-		uint64_t from = wal_reader_lsn(n->reader),
-			 to = wal_durable_lsn(n->w) + 1;
-		wal_reader *r = NULL;
-
-		if (wal_reader_open(n->w, to, &r) == 0) {
-			wal_reader_close(n->reader);
-			n->reader = r;
-			set_error(n,
-				  "the log before LSN %" PRIu64 " is gone: "
-				  "notifications of LSN %" PRIu64 "..%" PRIu64
-				  " were not sent",
-				  to, from, to - 1);
-			evlog(EVLOG_ERROR, "bookd: notify: %s",
-			      n->st.last_error);
-			n->pos_dirty = true;
-		}
-	} else if (got < 0) {
-		set_error(n, "reading the log: %s", strerror(-got));
-	} else if (got > 0) {
-		n->pos_dirty = true;
-	}
-	if (n->dones && wal_reader_lsn(n->reader) > n->done_last_lsn) {
+	tail_read(&n->t, NOTIFY_READ_BATCH, on_entry, n);
+	if (n->dones && wal_reader_lsn(n->t.reader) > n->done_last_lsn) {
 		free(n->dones);
 		n->dones = NULL;
 		n->done_count = 0;
@@ -1423,7 +1314,7 @@ static void read_log(struct notify *n)
 static void publish(struct notify *n)
 {
 	uint64_t unfinished = 0, durable = wal_durable_lsn(n->w),
-		 next = wal_reader_lsn(n->reader);
+		 next = wal_reader_lsn(n->t.reader);
 	core_time oldest = 0;
 
 	for (uint32_t i = 0; i < n->count; i++) {
@@ -1437,7 +1328,8 @@ static void publish(struct notify *n)
 	pthread_mutex_lock(&n->lock);
 	n->st.backlog = unfinished;
 	n->st.unread_records = durable >= next ? durable - next + 1 : 0;
-	n->st.oldest_age_s = oldest ? (double)(wall_ms() - oldest) / 1e3 : 0.0;
+	n->st.oldest_age_s =
+		oldest ? (double)(tail_wall_ms() - oldest) / 1e3 : 0.0;
 	if (n->st.oldest_age_s < 0)
 		n->st.oldest_age_s = 0;
 	pthread_mutex_unlock(&n->lock);
@@ -1488,11 +1380,9 @@ static void *sender_main(void *arg)
 	jobs_schedule(JOBS_NOTIFY_DELIVERY, "continuous, a run a second", true,
 		      jobs_now_ms() + NOTIFY_JOB_EVERY_MS);
 	n->job = jobs_begin(JOBS_NOTIFY_DELIVERY);
-	n->job_end_ms = mono_ms() + NOTIFY_JOB_EVERY_MS;
+	n->job_end_ms = tail_mono_ms() + NOTIFY_JOB_EVERY_MS;
 	while (!atomic_load(&n->stop)) {
 		int64_t wait, now;
-		struct curl_waitfd wfd = { .fd = n->cfg.wake_fd,
-					   .events = CURL_WAIT_POLLIN };
 		int running = 0;
 
 		if (n->count < NOTIFY_QUEUE_MAX)
@@ -1503,16 +1393,9 @@ static void *sender_main(void *arg)
 		curl_multi_perform(n->multi, &running);
 		reap(n);
 		pop(n);
-		now = mono_ms();
-		if (n->pos_dirty && now - n->pos_at_ms >= NOTIFY_POS_WRITE_MS) {
+		now = tail_mono_ms();
+		if (tail_save_due(&n->t, now, NOTIFY_POS_WRITE_MS, &wait))
 			pos_write(n);
-			n->pos_at_ms = now;
-		}
-		if (n->pos_dirty) {
-			int64_t t = n->pos_at_ms + NOTIFY_POS_WRITE_MS - now;
-			if (t < wait)
-				wait = t < 1 ? 1 : t;
-		}
 		if (now >= publish_at) {
 			publish(n);
 			publish_at = now + 100;
@@ -1521,18 +1404,7 @@ static void *sender_main(void *arg)
 			job_window(n, now);
 		if (n->job_end_ms - now < wait)
 			wait = n->job_end_ms - now;
-		if (n->rescan)
-			wait = 0;
-		if (wait < 0)
-			wait = 0;
-		if (n->cfg.wake_fd < 0 && wait > 5)
-			wait = 5;
-		curl_multi_poll(n->multi, n->cfg.wake_fd >= 0 ? &wfd : NULL,
-				n->cfg.wake_fd >= 0 ? 1 : 0, (int)wait, NULL);
-		if (n->cfg.wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN)) {
-			uint64_t v;
-			(void)!read(n->cfg.wake_fd, &v, sizeof(v));
-		}
+		tail_wait(n->multi, n->cfg.wake_fd, n->rescan ? 0 : wait);
 	}
 	return NULL;
 }
@@ -1552,10 +1424,7 @@ static void free_all(struct notify *n)
 	}
 	if (n->multi)
 		curl_multi_cleanup(n->multi);
-	if (n->reader)
-		wal_reader_close(n->reader);
-	if (n->dir_fd >= 0)
-		close(n->dir_fd);
+	tail_close(&n->t);
 	for (unsigned k = 0; k < NOTIFY_KIND_SLOTS; k++) {
 		free(n->tmpl[k].subject);
 		free(n->tmpl[k].body);
@@ -1564,7 +1433,6 @@ static void free_all(struct notify *n)
 		free(n->blocked[s]);
 	free(n->jobs);
 	free(n->dones);
-	free(n->data_dir);
 	free(n->log_id);
 	free(n->webhook_url);
 	free(n->smtp_url);
@@ -1619,13 +1487,18 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 	if (!n)
 		return -ENOMEM;
 	pthread_mutex_init(&n->lock, NULL);
-	n->dir_fd = -1;
 	n->cfg = *cfg;
 	n->w = w;
 	n->c = c;
 	n->port = port;
-	n->rnd = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e37u;
-	n->data_dir = strdup(cfg->data_dir);
+	n->t = (struct tail){ .name = "notify",
+			      .lost = "notifications",
+			      .holder = WAL_HOLDER_NOTIFY,
+			      .w = w,
+			      .lock = &n->lock,
+			      .error = n->st.last_error,
+			      .error_size = sizeof(n->st.last_error),
+			      .position_lsn = &n->st.position_lsn };
 	n->log_id = strdup(cfg->log_id);
 	n->webhook_url = dup_or_null(cfg->webhook_url);
 	n->smtp_url = dup_or_null(cfg->smtp_url);
@@ -1638,9 +1511,8 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 	for (unsigned s = 0; s < NOTIFY_SINK_COUNT; s++)
 		n->blocked[s] =
 			calloc(NOTIFY_BLOCK_SLOTS, sizeof(*n->blocked[s]));
-	if (!n->data_dir || !n->log_id || !n->jobs || !n->reqs || !n->multi ||
-	    !n->blocked[0] || !n->blocked[1] ||
-	    (cfg->webhook_url && !n->webhook_url) ||
+	if (!n->log_id || !n->jobs || !n->reqs || !n->multi || !n->blocked[0] ||
+	    !n->blocked[1] || (cfg->webhook_url && !n->webhook_url) ||
 	    (cfg->smtp_url && !n->smtp_url)) {
 		snprintf(err, err_size, "notifications: no memory");
 		goto out_free;
@@ -1660,7 +1532,7 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 		n->bucket[s].rate = cfg->rate[s];
 		n->bucket[s].burst = cfg->rate[s] < 1 ? 1 : cfg->rate[s];
 		n->bucket[s].tokens = n->bucket[s].burst;
-		n->bucket[s].at_ms = mono_ms();
+		n->bucket[s].at_ms = tail_mono_ms();
 		n->st.sink[s].configured = n->sink_on[s];
 	}
 	if (set(cfg->template_dir))
@@ -1681,62 +1553,30 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 				goto out_free;
 			}
 		}
-	n->dir_fd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (n->dir_fd < 0) {
-		rc = -errno;
-		snprintf(err, err_size, "notifications: cannot open %s: %s",
-			 cfg->data_dir, strerror(errno));
-		goto out_free;
-	}
-	rc = pos_load(n, &from, err, err_size);
+	rc = tail_open(&n->t, cfg->data_dir, err, err_size);
+	if (rc == 0)
+		rc = pos_load(n, &from, err, err_size);
+	if (rc == 0)
+		rc = tail_start(&n->t, from ? from : wal_durable_lsn(w) + 1,
+				err, err_size); /* first start: from now on */
 	if (rc)
 		goto out_free;
-	if (from == 0)
-		from = wal_durable_lsn(w) + 1; /* first start: from now on */
-	wal_retain_for(w, WAL_HOLDER_NOTIFY, from);
-	rc = wal_reader_open(w, from, &n->reader);
-	if (rc == -ENODATA) {
-		uint64_t to = wal_durable_lsn(w) + 1;
-		evlog(EVLOG_ERROR,
-		      "bookd: notify: the log before LSN %" PRIu64
-		      " is gone: notifications of LSN %" PRIu64 "..%" PRIu64
-		      " are not sent",
-		      to, from, to - 1);
-		snprintf(n->st.last_error, sizeof(n->st.last_error),
-			 "the log from LSN %" PRIu64 " was gone at start: "
-			 "notifications up to LSN %" PRIu64 " not sent",
-			 from, to - 1);
-		from = to;
-		wal_retain_for(w, WAL_HOLDER_NOTIFY, from);
-		rc = wal_reader_open(w, from, &n->reader);
-	}
-	if (rc) {
-		snprintf(err, err_size,
-			 "notifications: cannot read the log from LSN %" PRIu64
-			 ": %s",
-			 from, strerror(-rc));
-		goto out_free_hold;
-	}
-	n->pos_written = from;
-	n->st.position_lsn = from;
 	n->st.running = true;
 	rc = pthread_create(&n->thread, NULL, sender_main, n);
 	if (rc) {
 		rc = -rc;
 		snprintf(err, err_size, "notifications: thread: %s",
 			 strerror(-rc));
-		goto out_free_hold;
+		goto out_free;
 	}
 	if (!cfg->quiet)
 		evlog(EVLOG_INFO,
 		      "bookd: notify: sending from LSN %" PRIu64
 		      " to%s%s (log id %s)",
-		      from, n->webhook_url ? " webhook" : "",
+		      n->t.written, n->webhook_url ? " webhook" : "",
 		      n->smtp_url ? " email" : "", n->log_id);
 	*out = n;
 	return 0;
-out_free_hold:
-	wal_retain_for(w, WAL_HOLDER_NOTIFY, UINT64_MAX);
 out_free:
 	free_all(n);
 	return rc ? rc : -ENOMEM;
@@ -1750,9 +1590,8 @@ void notify_stop(notify *n)
 	curl_multi_wakeup(n->multi);
 	pthread_join(n->thread, NULL);
 	pop(n);
-	if (position(n) != n->pos_written || n->pos_dirty)
+	if (position(n) != n->t.written || n->t.dirty)
 		pos_write(n);
-	wal_retain_for(n->w, WAL_HOLDER_NOTIFY, UINT64_MAX);
 	free_all(n);
 }
 

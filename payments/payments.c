@@ -61,8 +61,9 @@
  *   the booking moved on (BOOKING_SET: confirmed, expired, cancelled,
  *   payment_failed). A refund job ends with its REFUND done or failed.
  *   data_dir/payments.pos keeps the oldest LSN of an open job (else the
- *   reader's next), written (tmp file, fdatasync, rename, directory fsync)
- *   at most every PAY_POS_WRITE_MS while it changes, and at stop; the log
+ *   reader's next), written (tmp file, fdatasync, rename, directory fsync:
+ *   tail.h, the log tailer shared with the notification sender) at most
+ *   every PAY_POS_WRITE_MS while it changes, and at stop; the log
  *   is held from there (wal_retain_for WAL_HOLDER_PAYMENTS). A start reads
  *   the log from there, rebuilding the jobs with what followed them, and
  *   makes no call before it has read what was durable at start (so a job
@@ -90,21 +91,18 @@
 #include "bookd_assert.h"
 #include "entry.h"
 #include "evlog.h"
+#include "tail.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #define PAY_QUEUE_MAX 16384 /* open jobs, at most */
 #define PAY_HASH_SLOTS (PAY_QUEUE_MAX * 2)
@@ -170,8 +168,7 @@ struct payments {
 	wal *w;
 	core *c;
 	core_port *port;
-	wal_reader *reader;
-	int dir_fd;
+	struct tail t;	    /* the log from payments.pos */
 	uint64_t catch_lsn; /* no call before the reader passed it */
 
 	struct job *jobs; /* ring: PAY_QUEUE_MAX */
@@ -182,15 +179,9 @@ struct payments {
 	struct request *reqs;
 	unsigned inflight;
 	bool rescan;
-	uint64_t rnd;
-
-	uint64_t pos_written;
-	bool pos_dirty;
-	int64_t pos_at_ms;
 
 	pthread_t thread;
 	_Atomic bool stop;
-	bool stopped; /* by a record that does not decode */
 
 	pthread_mutex_t lock; /* guards st, hash, jobs' intent_id/secret */
 	struct payments_status st;
@@ -201,43 +192,6 @@ static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct payments *active;
 
 /* ---- clocks, randomness, messages ------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t rnd_next(struct payments *p)
-{
-	p->rnd ^= p->rnd << 13;
-	p->rnd ^= p->rnd >> 7;
-	p->rnd ^= p->rnd << 17;
-	return p->rnd;
-}
-
-static void set_error(struct payments *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void set_error(struct payments *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&p->lock);
-	va_start(ap, fmt);
-	vsnprintf(p->st.last_error, sizeof(p->st.last_error), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* ---- config -------------------------------------------------------------- */
 
 void payments_config_default(struct payments_config *cfg)
 {
@@ -349,7 +303,7 @@ static void job_end(struct payments *p, struct job *j)
 	memset(j->secret, 0, sizeof(j->secret));
 	j->state = J_DONE;
 	pthread_mutex_unlock(&p->lock);
-	p->pos_dirty = true;
+	p->t.dirty = true;
 	p->rescan = true;
 }
 
@@ -430,7 +384,7 @@ static int add_header(struct request *q, const char *line)
 static bool intent_body(struct payments *p, const struct job *j, char *out,
 			size_t size)
 {
-	struct core_req q = { .op = CORE_OP_EVENT_GET, .now = wall_ms() };
+	struct core_req q = { .op = CORE_OP_EVENT_GET, .now = tail_wall_ms() };
 	struct core_resp r;
 	size_t n;
 
@@ -567,7 +521,7 @@ static void poll_later(struct payments *p, struct job *j)
 	j->polling = true;
 	j->attempts = 0;
 	j->state = J_PENDING;
-	j->next_ms = mono_ms() + delay;
+	j->next_ms = tail_mono_ms() + delay;
 	p->rescan = true;
 }
 
@@ -577,7 +531,7 @@ static void poll_later(struct payments *p, struct job *j)
  * (CORE_FULL) is tried again. */
 static void submit(struct payments *p, struct job *j)
 {
-	struct core_req q = { .op = CORE_OP_PAY, .now = wall_ms() };
+	struct core_req q = { .op = CORE_OP_PAY, .now = tail_wall_ms() };
 	struct core_resp r;
 	bool ok = j->outcome == OUT_OK;
 	int rc;
@@ -619,10 +573,10 @@ static void submit(struct payments *p, struct job *j)
 			j->state = J_WAIT;
 		return;
 	}
-	set_error(p, "recording the outcome of booking %" PRIu64 ": %s",
-		  j->booking_id, rc ? strerror(-rc) : "the log refused");
+	tail_error(&p->t, "recording the outcome of booking %" PRIu64 ": %s",
+		   j->booking_id, rc ? strerror(-rc) : "the log refused");
 	j->state = J_SUBMIT;
-	j->next_ms = mono_ms() + p->cfg.backoff_ms;
+	j->next_ms = tail_mono_ms() + p->cfg.backoff_ms;
 	p->rescan = true;
 }
 
@@ -669,10 +623,10 @@ static void failed(struct payments *p, struct job *j, const char *why,
 		delay *= 2;
 	if (delay > p->cfg.backoff_max_ms)
 		delay = p->cfg.backoff_max_ms;
-	delay = delay / 2 + (delay ? rnd_next(p) % (delay / 2 + 1) : 0);
+	delay = delay / 2 + (delay ? tail_rnd(&p->t) % (delay / 2 + 1) : 0);
 	if (permanent || (j->attempts >= p->cfg.max_attempts && !j->polling) ||
 	    (j->kind == JOB_INTENT && !j->logged &&
-	     wall_ms() + (int64_t)delay >= j->hold_expires_at)) {
+	     tail_wall_ms() + (int64_t)delay >= j->hold_expires_at)) {
 		if (j->kind == JOB_INTENT && j->logged) {
 			j->state = J_WAIT; /* made; only its secret is lost */
 			return;
@@ -683,7 +637,7 @@ static void failed(struct payments *p, struct job *j, const char *why,
 		return;
 	}
 	j->state = J_PENDING;
-	j->next_ms = mono_ms() + (int64_t)delay;
+	j->next_ms = tail_mono_ms() + (int64_t)delay;
 	p->rescan = true;
 }
 
@@ -843,10 +797,10 @@ static void reap(struct payments *p)
 /* Starts what is due; returns the ms until the next due job (or 1000). */
 static int64_t scan(struct payments *p)
 {
-	int64_t now = mono_ms(), wait = 1000;
+	int64_t now = tail_mono_ms(), wait = 1000;
 
 	p->rescan = false;
-	if (wal_reader_lsn(p->reader) <= p->catch_lsn)
+	if (wal_reader_lsn(p->t.reader) <= p->catch_lsn)
 		return 5; /* still reading what was durable at start */
 	for (uint32_t i = 0; i < p->count; i++) {
 		struct job *j = job_at(p, i);
@@ -863,7 +817,7 @@ static int64_t scan(struct payments *p)
 			continue;
 		}
 		if (j->kind == JOB_INTENT && !j->logged &&
-		    wall_ms() >= j->hold_expires_at) {
+		    tail_wall_ms() >= j->hold_expires_at) {
 			j->state = J_WAIT; /* the core expires the hold */
 			continue;
 		}
@@ -874,7 +828,7 @@ static int64_t scan(struct payments *p)
 			j->attempts++;
 			give_up(p, j, "the event is gone or free");
 		} else if (rc) {
-			set_error(p, "no memory for a Stripe call");
+			tail_error(&p->t, "no memory for a Stripe call");
 			j->next_ms = now + 100;
 		}
 	}
@@ -885,76 +839,39 @@ static int64_t scan(struct payments *p)
 
 static uint64_t position(struct payments *p)
 {
-	return p->count ? job_at(p, 0)->lsn : wal_reader_lsn(p->reader);
+	return p->count ? job_at(p, 0)->lsn : wal_reader_lsn(p->t.reader);
 }
 
 static int pos_write(struct payments *p)
 {
 	uint64_t pos = position(p);
 	char buf[96];
-	int fd, rc = 0, len;
+	int len = snprintf(buf, sizeof(buf),
+			   "bookd payments position 1\nlsn %" PRIu64 "\n", pos);
 
-	len = snprintf(buf, sizeof(buf),
-		       "bookd payments position 1\nlsn %" PRIu64 "\n", pos);
-	fd = openat(p->dir_fd, "payments.pos.tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (write(fd, buf, (size_t)len) != len || fdatasync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && renameat(p->dir_fd, "payments.pos.tmp", p->dir_fd,
-				"payments.pos") != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(p->dir_fd) != 0)
-		rc = -errno;
-out:
-	if (rc == 0) {
-		p->pos_written = pos;
-		p->pos_dirty = false;
-		wal_retain_for(p->w, WAL_HOLDER_PAYMENTS, pos);
-		pthread_mutex_lock(&p->lock);
-		p->st.position_lsn = pos;
-		pthread_mutex_unlock(&p->lock);
-	} else {
-		set_error(p, "cannot write %s/payments.pos: %s", p->data_dir,
-			  strerror(-rc));
-	}
-	return rc;
+	return tail_save(&p->t, pos, buf, (size_t)len);
 }
 
 /* 0 with *lsn (0: no file), or -errno with err. */
 static int pos_load(struct payments *p, uint64_t *lsn, char *err,
 		    size_t err_size)
 {
-	char buf[128];
-	int fd = openat(p->dir_fd, "payments.pos", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	char *text;
+	int rc = tail_file_read(&p->t, "payments.pos", &text, err, err_size);
 
 	*lsn = 0;
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, err_size, "cannot open %s/payments.pos: %s",
-			 p->data_dir, strerror(errno));
-		return -errno;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "bookd payments position 1\nlsn %" SCNu64, lsn) != 1 ||
+	if (rc || !text)
+		return rc;
+	if (sscanf(text, "bookd payments position 1\nlsn %" SCNu64, lsn) != 1 ||
 	    *lsn == 0) {
 		snprintf(err, err_size,
 			 "%s/payments.pos does not read (remove the file to "
 			 "start from the log's end)",
-			 p->data_dir);
-		return -EINVAL;
+			 p->t.data_dir);
+		rc = -EINVAL;
 	}
-	return 0;
+	free(text);
+	return rc;
 }
 
 /* ---- the keys' prefix ----------------------------------------------------------- */
@@ -974,62 +891,33 @@ static bool prefix_ok(const char *s)
 	return true;
 }
 
-/* data_dir/payments.keys, written as payments.pos is. */
-static int keys_write(struct payments *p, const char *prefix)
-{
-	char buf[160];
-	int fd, rc = 0, len;
-
-	len = snprintf(buf, sizeof(buf), "bookd payments keys 1\nprefix %s\n",
-		       prefix);
-	fd = openat(p->dir_fd, "payments.keys.tmp",
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, (size_t)len) != len || fdatasync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && renameat(p->dir_fd, "payments.keys.tmp", p->dir_fd,
-				"payments.keys") != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(p->dir_fd) != 0)
-		rc = -errno;
-	return rc;
-}
-
 /* The Idempotency-Keys' prefix into p->log_id: the file's; else made now,
  * "<log_id>-<8 hex digits>" from getrandom, or "<log_id>" when the sender
  * ran on this log before (ran_before: payments.pos was there). */
 static int keys_load(struct payments *p, bool ran_before, char *err,
 		     size_t err_size)
 {
-	char buf[256], prefix[128];
-	int fd = openat(p->dir_fd, "payments.keys", O_RDONLY | O_CLOEXEC);
-	int rc;
+	char buf[160], prefix[128], *text;
+	int rc = tail_file_read(&p->t, "payments.keys", &text, err, err_size);
 	char *dup;
 
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n < 0)
-			n = 0;
-		buf[n] = '\0';
-		if (sscanf(buf, "bookd payments keys 1\nprefix %120s",
-			   prefix) != 1 ||
-		    !prefix_ok(prefix)) {
+	if (rc)
+		return rc;
+	if (text) {
+		rc = sscanf(text, "bookd payments keys 1\nprefix %120s",
+			    prefix) == 1 &&
+				     prefix_ok(prefix)
+			     ? 0
+			     : -EINVAL;
+		free(text);
+		if (rc) {
 			snprintf(err, err_size,
 				 "payments: %s/payments.keys does not read "
 				 "(it names the Stripe Idempotency-Keys of "
 				 "this log: restore it)",
-				 p->data_dir);
-			return -EINVAL;
+				 p->t.data_dir);
+			return rc;
 		}
-	} else if (errno != ENOENT) {
-		rc = -errno;
-		snprintf(err, err_size,
-			 "payments: cannot open %s/payments.keys: %s",
-			 p->data_dir, strerror(errno));
-		return rc;
 	} else {
 		uint32_t r = 0;
 
@@ -1045,11 +933,13 @@ static int keys_load(struct payments *p, bool ran_before, char *err,
 			snprintf(prefix, sizeof(prefix), "%s-%08" PRIx32,
 				 p->log_id, r);
 		}
-		rc = keys_write(p, prefix);
+		rc = snprintf(buf, sizeof(buf),
+			      "bookd payments keys 1\nprefix %s\n", prefix);
+		rc = tail_file_write(&p->t, "payments.keys", buf, (size_t)rc);
 		if (rc) {
 			snprintf(err, err_size,
 				 "payments: cannot write %s/payments.keys: %s",
-				 p->data_dir, strerror(-rc));
+				 p->t.data_dir, strerror(-rc));
 			return rc;
 		}
 	}
@@ -1151,44 +1041,6 @@ static int on_entry(void *ctx, uint64_t lsn, const void *payload, size_t size)
 	return rc < 0 ? -EUCLEAN : 0;
 }
 
-static void read_log(struct payments *p)
-{
-	int got;
-
-	if (p->stopped)
-		return;
-	got = wal_reader_next(p->reader, PAY_READ_BATCH, on_entry, p);
-	if (got == -EUCLEAN) {
-		p->stopped = true;
-		set_error(p,
-			  "the log record at LSN %" PRIu64 " does not decode: "
-			  "payments stopped there",
-			  wal_reader_lsn(p->reader));
-		evlog(EVLOG_ERROR, "bookd: payments: %s", p->st.last_error);
-	} else if (got == -ENODATA) {
-		uint64_t from = wal_reader_lsn(p->reader),
-			 to = wal_durable_lsn(p->w) + 1;
-		wal_reader *r = NULL;
-
-		if (wal_reader_open(p->w, to, &r) == 0) {
-			wal_reader_close(p->reader);
-			p->reader = r;
-			set_error(p,
-				  "the log before LSN %" PRIu64 " is gone: "
-				  "holds and refunds of LSN %" PRIu64
-				  "..%" PRIu64 " were not made",
-				  to, from, to - 1);
-			evlog(EVLOG_ERROR, "bookd: payments: %s",
-			      p->st.last_error);
-			p->pos_dirty = true;
-		}
-	} else if (got < 0) {
-		set_error(p, "reading the log: %s", strerror(-got));
-	} else if (got > 0) {
-		p->pos_dirty = true;
-	}
-}
-
 /* ---- the thread ------------------------------------------------------------------ */
 
 static void publish(struct payments *p)
@@ -1210,44 +1062,24 @@ static void *sender_main(void *arg)
 
 	while (!atomic_load(&p->stop)) {
 		int64_t wait, now;
-		struct curl_waitfd wfd = { .fd = p->cfg.wake_fd,
-					   .events = CURL_WAIT_POLLIN };
 		int running = 0;
 
 		if (p->count < PAY_QUEUE_MAX)
-			read_log(p);
+			tail_read(&p->t, PAY_READ_BATCH, on_entry, p);
 		curl_multi_perform(p->multi, &running);
 		reap(p);
 		wait = scan(p);
 		curl_multi_perform(p->multi, &running);
 		reap(p);
 		pop(p);
-		now = mono_ms();
-		if (p->pos_dirty && now - p->pos_at_ms >= PAY_POS_WRITE_MS) {
+		now = tail_mono_ms();
+		if (tail_save_due(&p->t, now, PAY_POS_WRITE_MS, &wait))
 			pos_write(p);
-			p->pos_at_ms = now;
-		}
-		if (p->pos_dirty) {
-			int64_t t = p->pos_at_ms + PAY_POS_WRITE_MS - now;
-			if (t < wait)
-				wait = t < 1 ? 1 : t;
-		}
 		if (now >= publish_at) {
 			publish(p);
 			publish_at = now + 100;
 		}
-		if (p->rescan)
-			wait = 0;
-		if (wait < 0)
-			wait = 0;
-		if (p->cfg.wake_fd < 0 && wait > 5)
-			wait = 5;
-		curl_multi_poll(p->multi, p->cfg.wake_fd >= 0 ? &wfd : NULL,
-				p->cfg.wake_fd >= 0 ? 1 : 0, (int)wait, NULL);
-		if (p->cfg.wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN)) {
-			uint64_t v;
-			(void)!read(p->cfg.wake_fd, &v, sizeof(v));
-		}
+		tail_wait(p->multi, p->cfg.wake_fd, p->rescan ? 0 : wait);
 	}
 	return NULL;
 }
@@ -1267,16 +1099,12 @@ static void free_all(struct payments *p)
 	}
 	if (p->multi)
 		curl_multi_cleanup(p->multi);
-	if (p->reader)
-		wal_reader_close(p->reader);
-	if (p->dir_fd >= 0)
-		close(p->dir_fd);
+	tail_close(&p->t);
 	if (p->jobs) /* no client_secret left behind in freed memory */
 		memset(p->jobs, 0, PAY_QUEUE_MAX * sizeof(*p->jobs));
 	memset(p->auth, 0, sizeof(p->auth));
 	free(p->jobs);
 	free(p->hash);
-	free(p->data_dir);
 	free(p->log_id);
 	free(p->api_base);
 	free(p->methods);
@@ -1349,13 +1177,18 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 	if (!p)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
-	p->dir_fd = -1;
 	p->cfg = *cfg;
 	p->w = w;
 	p->c = c;
 	p->port = port;
-	p->rnd = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e37u;
-	p->data_dir = strdup(cfg->data_dir);
+	p->t = (struct tail){ .name = "payments",
+			      .lost = "holds or refunds",
+			      .holder = WAL_HOLDER_PAYMENTS,
+			      .w = w,
+			      .lock = &p->lock,
+			      .error = p->st.last_error,
+			      .error_size = sizeof(p->st.last_error),
+			      .position_lsn = &p->st.position_lsn };
 	p->log_id = strdup(cfg->log_id);
 	p->api_base = strndup(base, base_len);
 	if (set(cfg->payment_methods))
@@ -1366,60 +1199,30 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 	p->hash = calloc(PAY_HASH_SLOTS, sizeof(*p->hash));
 	p->reqs = calloc(cfg->inflight_max, sizeof(*p->reqs));
 	p->multi = curl_multi_init();
-	if (!p->data_dir || !p->log_id || !p->api_base || !p->jobs ||
-	    !p->hash || !p->reqs || !p->multi ||
-	    (set(cfg->payment_methods) && !p->methods)) {
+	if (!p->log_id || !p->api_base || !p->jobs || !p->hash || !p->reqs ||
+	    !p->multi || (set(cfg->payment_methods) && !p->methods)) {
 		snprintf(err, err_size, "payments: no memory");
 		goto out_free;
 	}
-	p->dir_fd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->dir_fd < 0) {
-		rc = -errno;
-		snprintf(err, err_size, "payments: cannot open %s: %s",
-			 cfg->data_dir, strerror(errno));
-		goto out_free;
-	}
-	rc = pos_load(p, &from, err, err_size);
-	if (rc)
-		goto out_free;
-	rc = keys_load(p, from != 0, err, err_size);
+	rc = tail_open(&p->t, cfg->data_dir, err, err_size);
+	if (rc == 0)
+		rc = pos_load(p, &from, err, err_size);
+	if (rc == 0)
+		rc = keys_load(p, from != 0, err, err_size);
 	if (rc)
 		goto out_free;
 	p->catch_lsn = wal_durable_lsn(w);
-	if (from == 0)
-		from = p->catch_lsn + 1; /* first start: from now on */
-	wal_retain_for(w, WAL_HOLDER_PAYMENTS, from);
-	rc = wal_reader_open(w, from, &p->reader);
-	if (rc == -ENODATA) {
-		uint64_t to = wal_durable_lsn(w) + 1;
-		evlog(EVLOG_ERROR,
-		      "bookd: payments: the log before LSN %" PRIu64
-		      " is gone: holds and refunds of LSN %" PRIu64 "..%" PRIu64
-		      " are not made",
-		      to, from, to - 1);
-		snprintf(p->st.last_error, sizeof(p->st.last_error),
-			 "the log from LSN %" PRIu64 " was gone at start",
-			 from);
-		from = to;
-		wal_retain_for(w, WAL_HOLDER_PAYMENTS, from);
-		rc = wal_reader_open(w, from, &p->reader);
-	}
-	if (rc) {
-		snprintf(err, err_size,
-			 "payments: cannot read the log from LSN %" PRIu64
-			 ": %s",
-			 from, strerror(-rc));
-		goto out_free_hold;
-	}
-	p->pos_written = from;
-	p->st.position_lsn = from;
+	rc = tail_start(&p->t, from ? from : p->catch_lsn + 1, err,
+			err_size); /* first start: from now on */
+	if (rc)
+		goto out_free;
 	p->st.running = true;
 	pthread_mutex_lock(&active_lock);
 	if (active) {
 		pthread_mutex_unlock(&active_lock);
 		snprintf(err, err_size, "payments: a sender runs already");
 		rc = -EBUSY;
-		goto out_free_hold;
+		goto out_free;
 	}
 	active = p;
 	pthread_mutex_unlock(&active_lock);
@@ -1430,17 +1233,15 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 		pthread_mutex_lock(&active_lock);
 		active = NULL;
 		pthread_mutex_unlock(&active_lock);
-		goto out_free_hold;
+		goto out_free;
 	}
 	if (!cfg->quiet)
 		evlog(EVLOG_INFO,
 		      "bookd: payments: Stripe at %s, from LSN %" PRIu64
 		      " (keys %s-...)",
-		      p->api_base, from, p->log_id);
+		      p->api_base, p->t.written, p->log_id);
 	*out = p;
 	return 0;
-out_free_hold:
-	wal_retain_for(w, WAL_HOLDER_PAYMENTS, UINT64_MAX);
 out_free:
 	free_all(p);
 	return rc ? rc : -ENOMEM;
@@ -1458,9 +1259,8 @@ void payments_stop(payments *p)
 	active = NULL;
 	pthread_mutex_unlock(&active_lock);
 	pop(p);
-	if (position(p) != p->pos_written || p->pos_dirty)
+	if (position(p) != p->t.written || p->t.dirty)
 		pos_write(p);
-	wal_retain_for(p->w, WAL_HOLDER_PAYMENTS, UINT64_MAX);
 	free_all(p);
 }
 
