@@ -39,6 +39,7 @@ started is stopped on the way out, also on Ctrl-C (SIGINT) and SIGTERM.
            [--faults kill9,stop,pg,disk,sink] [--keep]
 """
 import argparse
+import glob
 import http.client
 import json
 import os
@@ -132,8 +133,12 @@ class Chaos:
         self.mounted = True
 
     def pg_start_cluster(self):
+        # the cluster's directory inside the work dir (TMPDIR), where the
+        # cleanup finds it even when pg.sh was interrupted
+        os.chmod(self.work, 0o755)
         r = subprocess.run(["bash", os.path.join(ROOT, "scripts/pg.sh"),
-                            "start"], capture_output=True, text=True)
+                            "start"], capture_output=True, text=True,
+                           env=dict(os.environ, TMPDIR=self.work))
         if r.returncode:
             raise RuntimeError("pg.sh start: " + r.stderr)
         for line in r.stdout.splitlines():
@@ -530,6 +535,9 @@ class Chaos:
         return ok
 
     def cleanup(self):
+        # a second Ctrl-C does not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self.stopping.set()
         for c in self.clients:
             if c.poll() is None:
@@ -540,9 +548,9 @@ class Chaos:
                     c.kill()
         self.bookd_kill(signal.SIGTERM)
         self.sink_stop()
-        if self.pg_dir:
+        for d in glob.glob(os.path.join(self.work, "bookd-pg.*")):
             subprocess.run(["bash", os.path.join(ROOT, "scripts/pg.sh"),
-                            "stop", self.pg_dir], capture_output=True)
+                            "stop", d], capture_output=True)
         keep = os.environ.get("BOOKD_TEST_LOG_DIR")
         if keep:
             to = os.path.join(keep, "test_chaos")
@@ -682,7 +690,9 @@ def main():
 
     def on_signal(sig, _):
         raise KeyboardInterrupt
+    # both, also when started with SIGINT ignored (a background job)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     rc = 1
     try:
         rc = x.run()
