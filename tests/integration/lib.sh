@@ -16,6 +16,10 @@
 #   started_line FILE [N]  waits (30 s) for bookd's N-th (default first)
 #                     start-up line "HTTP on http://..." in FILE and prints
 #                     it; 1 if there is none, or $pid exited first
+#   db_url NAME       DATABASE_URL (a URL or key=value words) naming the
+#                     database NAME instead of its own
+#   db_make NAME      creates the database NAME next to DATABASE_URL's and
+#                     prints its URL; 1 (with psql's error) if it cannot
 #   keep_logs NAME DIR  with BOOKD_TEST_LOG_DIR set (ctest sets it to
 #                     <build>/test-logs), copies every *.log under DIR to
 #                     $BOOKD_TEST_LOG_DIR/NAME/ before DIR is removed, for
@@ -68,6 +72,19 @@ stop_status() {
   rc=$?
   pid=
   return $rc
+}
+
+db_url() {
+  case "$DATABASE_URL" in
+    postgres://* | postgresql://*)
+      printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$1#" ;;
+    *) printf '%s dbname=%s' "$DATABASE_URL" "$1" ;;
+  esac
+}
+
+db_make() {
+  psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" \
+    >/dev/null && db_url "$1"
 }
 
 keep_logs() {

@@ -38,13 +38,7 @@ pg_cleanup() {
 
 db_create() {
   local name=$1_$$
-  case "$DATABASE_URL" in
-    postgres://* | postgresql://*)
-      DB=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$name#") ;;
-    *) DB="$DATABASE_URL dbname=$name" ;;
-  esac
-  psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $name" \
-    >/dev/null || { echo "cannot create database $name"; exit 1; }
+  DB=$(db_make "$name") || { echo "cannot create database $name"; exit 1; }
   pg_dbs+=("$name")
   trap pg_cleanup EXIT
 }

@@ -119,11 +119,7 @@ start_bookd() {
     db="bookd_docs_$$"
     psql "$DATABASE_URL" -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
       >/dev/null || { bad "$name: cannot create a database"; db=; return 1; }
-    case "$DATABASE_URL" in
-      postgres://* | postgresql://*)
-        url=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$db#") ;;
-      *) url="$DATABASE_URL dbname=$db" ;;
-    esac
+    url=$(db_url "$db")
   fi
   DB_URL=$url
   env -u DATABASE_URL ${url:+DATABASE_URL="$url"} BOOKD_SERVICE_KEY=svc-key \

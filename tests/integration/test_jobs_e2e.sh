@@ -28,14 +28,8 @@ bookctl=$(dirname "$bookd")/bookctl
 [ -x "$bookctl" ] || { echo "test_jobs_e2e: no $bookctl, skipped"; exit 77; }
 
 testdb="bookd_jobs_test_$$"
-case "$DATABASE_URL" in
-  postgres://* | postgresql://*)
-    url=$(printf '%s' "$DATABASE_URL" |
-      sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$testdb#") ;;
-  *) url="$DATABASE_URL dbname=$testdb" ;;
-esac
-psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" \
-  >/dev/null || { echo "test_jobs_e2e: cannot create $testdb"; exit 1; }
+url=$(db_make "$testdb") ||
+  { echo "test_jobs_e2e: cannot create $testdb"; exit 1; }
 cleanup() {
   stop_pid
   psql "$DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS $testdb" \

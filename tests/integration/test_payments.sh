@@ -72,13 +72,7 @@ cleanup() {
 url= testdb=
 if [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null; then
   testdb=payments_test_$$
-  case "$DATABASE_URL" in
-    postgres://* | postgresql://*)
-      url=$(printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\1/$testdb#") ;;
-    *) url="$DATABASE_URL dbname=$testdb" ;;
-  esac
-  psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" >/dev/null ||
-    { url= testdb=; }
+  url=$(db_make "$testdb") || url= testdb=
 fi
 
 base=
