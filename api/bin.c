@@ -562,7 +562,7 @@ static int bin__cat_read(const msgpack_object *m, enum mp_op op,
 
 /* series.patch (end: series.end, last_date only): what changes, as the
  * HTTP body's fields; at least one. */
-static int bin__spatch(const msgpack_object *m, struct op_spatch_in *x,
+static int bin__spatch(const msgpack_object *m, struct core_series_patch *x,
 		       bool end, struct bin_err *e)
 {
 	const msgpack_object *o;

@@ -986,7 +986,7 @@ static int series_patch_body(struct call *k, struct op_in *in, bool end)
 		"from",		NULL
 	};
 	static const char *const allowed_end[] = { "last_date", NULL };
-	struct op_spatch_in *x = &in->u.spatch;
+	struct core_series_patch *x = &in->u.spatch;
 	uint64_t v = 0;
 	bool has = false, any = false;
 	char buf[16];

@@ -720,12 +720,7 @@ void ops_request(const struct op_def *op, const struct op_in *in,
 	case OP_SERIES_CREATE:
 		break; /* req->u.series: the caller's copy of in->u.series */
 	case OP_SERIES_PATCH:
-	case OP_SERIES_END: {
-		_Static_assert(sizeof(req->u.spatch) == sizeof(in->u.spatch),
-			       "spatch");
-		memcpy(&req->u.spatch, &in->u.spatch, sizeof(req->u.spatch));
-		break;
-	}
+	case OP_SERIES_END: req->u.spatch = in->u.spatch; break;
 	case OP_GENERATE:
 		req->u.generate.until = in->u.generate.until;
 		req->u.generate.series_id = in->u.generate.series_id;
@@ -906,7 +901,7 @@ uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 	case OP_SERIES_CREATE: canon_series(&k, &in->u.series); break;
 	case OP_SERIES_PATCH:
 	case OP_SERIES_END: {
-		const struct op_spatch_in *x = &in->u.spatch;
+		const struct core_series_patch *x = &in->u.spatch;
 		canon_u64(&k, "series_id", x->series_id);
 		canon_str(&k, "title", x->title);
 		canon_u64(&k, "capacity", (uint64_t)x->capacity);

@@ -283,17 +283,8 @@ struct op_in {
 		struct op_cat_in cat;
 		struct core_series_spec series;
 		struct op_generate_in generate;
-		/* series.patch, series.end: core.h's req.u.spatch */
-		struct op_spatch_in {
-			uint64_t series_id;
-			char title[CORE_NAME_SIZE_MAX];
-			int64_t capacity, waitlist_capacity, price_cents;
-			int32_t start_minute;
-			uint32_t duration_min;
-			uint8_t weekday_mask;
-			char currency[4];
-			struct core_date last_date, from;
-		} spatch;
+		/* series.patch, series.end: as the core takes it */
+		struct core_series_patch spatch;
 		struct op_read_in read;
 		uint32_t days;	/* archive: 1..36600 */
 		uint32_t limit; /* customer.bookings: 1..CORE_LIST_LIMIT_MAX */

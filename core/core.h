@@ -353,7 +353,7 @@ struct core_req {
 		/* SERIES_PATCH: what changes (< 0, 0, "" or year 0:
 		 * unchanged), from a local date on (year 0: today in the
 		 * series' zone); last_date alone ends the series. */
-		struct {
+		struct core_series_patch {
 			uint64_t series_id;
 			char title[CORE_NAME_SIZE_MAX];
 			int64_t capacity, waitlist_capacity, price_cents;

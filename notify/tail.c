@@ -56,14 +56,13 @@ void tail_error(struct tail *t, const char *fmt, ...)
 	pthread_mutex_unlock(t->lock);
 }
 
-int tail_open(struct tail *t, const char *data_dir, char *err,
-	      size_t err_size)
+int tail_open(struct tail *t, const char *data_dir, char *err, size_t err_size)
 {
 	ASSERT(t->name && t->lost && t->w && t->lock && t->error &&
 	       t->position_lsn);
 	t->dir_fd = -1;
-	t->rnd = (uint64_t)tail_wall_ms() ^ ((uint64_t)getpid() << 32) ^
-		 0x9e37u;
+	t->rnd =
+		(uint64_t)tail_wall_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e37u;
 	t->data_dir = strdup(data_dir);
 	if (!t->data_dir) {
 		snprintf(err, err_size, "%s: no memory", t->name);

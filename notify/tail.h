@@ -56,8 +56,7 @@ void tail_error(struct tail *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Opens the data dir. 0, or -errno with err. */
-int tail_open(struct tail *t, const char *data_dir, char *err,
-	      size_t err_size);
+int tail_open(struct tail *t, const char *data_dir, char *err, size_t err_size);
 /* The text of file (in the data dir; malloc'd, NUL-ended) in *text, NULL
  * when there is none. 0, or -errno with err. */
 int tail_file_read(struct tail *t, const char *file, char **text, char *err,
