@@ -26,6 +26,9 @@
 
 #include "check.h"
 #include "core.h"
+#include "entry.h"
+#include "record.h" /* rec_encode */
+#include "state.h"  /* core__state_dump */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -153,6 +156,44 @@ static inline int elog_replay(core_state *st)
 		pos += 4 + n;
 	}
 	return 0;
+}
+
+/* The records of the runtime's log for which match(rec, arg) holds. */
+static inline uint32_t elog_count(bool (*match)(const struct core_rec *r,
+						uint32_t arg),
+				  uint32_t arg)
+{
+	uint32_t n = 0;
+
+	for (size_t at = 0; at < g_log.size;) {
+		uint32_t size;
+		size_t pos = 0;
+		struct core_rec rec;
+		memcpy(&size, g_log.buf + at, 4);
+		while (core_entry_next(g_log.buf + at + 4, size, &pos, &rec) >
+		       0)
+			n += match(&rec, arg);
+		at += 4 + size;
+	}
+	return n;
+}
+
+/* The snapshot records of a state, encoded: the whole state as bytes. */
+struct dump {
+	struct wbuf w;
+	uint8_t buf[1 << 16];
+};
+
+static inline void dump_rec(void *ctx, const struct core_rec *r)
+{
+	rec_encode(&((struct dump *)ctx)->w, r);
+}
+
+static inline void dump(const core_state *st, struct dump *d)
+{
+	d->w = (struct wbuf){ .data = d->buf, .capacity = sizeof(d->buf) };
+	core__state_dump(st, dump_rec, d);
+	CHECK(!d->w.overflow);
 }
 
 /* ---- requests ---- */

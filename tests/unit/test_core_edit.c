@@ -343,16 +343,6 @@ CHECK_TEST_FN(test_move_listing)
 
 /* ==== the log, snapshots, archiving ===================================== */
 
-struct dump {
-	struct wbuf w;
-	uint8_t buf[1 << 16];
-};
-
-static void dump_rec(void *ctx, const struct core_rec *r)
-{
-	rec_encode(&((struct dump *)ctx)->w, r);
-}
-
 CHECK_TEST_FN(test_edit_replay_snapshot_archive)
 {
 	static struct dump d;
@@ -393,7 +383,6 @@ CHECK_TEST_FN(test_edit_replay_snapshot_archive)
 
 	/* a snapshot loaded: EVENT_CREATE, EVENT_EDIT (its title), then the
 	 * cancel */
-	d.w = (struct wbuf){ .data = d.buf, .capacity = sizeof(d.buf) };
 	re = core_state_new(&cfg);
 	{
 		/* the catalogue's records first, as runtime snapshots do */
@@ -417,8 +406,7 @@ CHECK_TEST_FN(test_edit_replay_snapshot_archive)
 				}
 			at += 4 + n;
 		}
-		core__state_dump(st, dump_rec, &d);
-		CHECK(!d.w.overflow);
+		dump(st, &d);
 		pos = 0;
 		while (core_entry_next(d.buf, d.w.size, &pos, &rec) > 0)
 			edits += rec.type == CORE_REC_EVENT_EDIT;
@@ -476,22 +464,9 @@ static uint32_t series_events(core_port *p, core_time from, core_time to,
 	return r.count;
 }
 
-static uint32_t log_notifies(uint8_t kind)
+static bool notify_of(const struct core_rec *r, uint32_t kind)
 {
-	uint32_t n = 0;
-
-	for (size_t at = 0; at < g_log.size;) {
-		uint32_t size;
-		size_t pos = 0;
-		struct core_rec rec;
-		memcpy(&size, g_log.buf + at, 4);
-		while (core_entry_next(g_log.buf + at + 4, size, &pos, &rec) >
-		       0)
-			n += rec.type == CORE_REC_NOTIFY &&
-			     rec.u.notify.kind == kind;
-		at += 4 + size;
-	}
-	return n;
+	return r->type == CORE_REC_NOTIFY && r->u.notify.kind == kind;
 }
 
 CHECK_TEST_FN(test_series_patch_and_end)
@@ -558,7 +533,7 @@ CHECK_TEST_FN(test_series_patch_and_end)
 	/* Monday 2nd (before from) untouched */
 	CHECK(ev[0].capacity == 10 && ev[0].start_at == day0 + 17 * HOUR_MS);
 	/* nobody is told of a pattern change; the booked are kept */
-	CHECK(log_notifies(CORE_NOTIFY_EVENT_CHANGED) == 0);
+	CHECK(elog_count(notify_of, CORE_NOTIFY_EVENT_CHANGED) == 0);
 
 	/* ended on Thursday 12th: later events cancelled, bob's booking too,
 	 * and bob told */
@@ -572,7 +547,7 @@ CHECK_TEST_FN(test_series_patch_and_end)
 	r = rcall(rt.p, &q);
 	CHECK(r.code == CORE_OK && r.series.cancelled == 2 &&
 	      r.series.kept == 0);
-	CHECK(log_notifies(CORE_NOTIFY_EVENT_CANCELLED) == 1);
+	CHECK(elog_count(notify_of, CORE_NOTIFY_EVENT_CANCELLED) == 1);
 	q.u.spatch.series_id = 1;
 	r = rcall(rt.p, &q); /* the same key: the first answer */
 	CHECK(r.replayed && r.series.cancelled == 2);

@@ -17,24 +17,6 @@ static void snapshot_bookings(const core_state *st, const uint64_t *ids,
 		CHECK(core_state_booking(st, ids[i], &out[i]) == CORE_OK);
 }
 
-/* The snapshot records of st, encoded: the whole state as bytes. */
-struct dump {
-	struct wbuf w;
-	uint8_t buf[1 << 16];
-};
-
-static void dump_rec(void *ctx, const struct core_rec *r)
-{
-	rec_encode(&((struct dump *)ctx)->w, r);
-}
-
-static void dump(const core_state *st, struct dump *d)
-{
-	d->w = (struct wbuf){ .data = d->buf, .capacity = sizeof(d->buf) };
-	core__state_dump(st, dump_rec, d);
-	CHECK(!d->w.overflow);
-}
-
 CHECK_TEST_FN(test_fold_entries)
 {
 	core_state *st, *re;

@@ -428,24 +428,11 @@ CHECK_TEST_FN(test_refund_on_event_cancel_limit)
 	core_state_free(st);
 }
 
-/* The REFUND records of the runtime's log. */
-static int log_refunds(uint8_t reason)
+/* A REFUND record due for `reason`. */
+static bool refund_due(const struct core_rec *r, uint32_t reason)
 {
-	int n = 0;
-
-	for (size_t at = 0; at < g_log.size;) {
-		uint32_t size;
-		size_t pos = 0;
-		struct core_rec rec;
-		memcpy(&size, g_log.buf + at, 4);
-		while (core_entry_next(g_log.buf + at + 4, size, &pos, &rec) >
-		       0)
-			n += rec.type == CORE_REC_REFUND &&
-			     rec.u.refund.reason == reason &&
-			     rec.u.refund.state == CORE_REFUND_DUE;
-		at += 4 + size;
-	}
-	return n;
+	return r->type == CORE_REC_REFUND && r->u.refund.reason == reason &&
+	       r->u.refund.state == CORE_REFUND_DUE;
 }
 
 CHECK_TEST_FN(test_refund_on_series_end)
@@ -487,7 +474,7 @@ CHECK_TEST_FN(test_refund_on_series_end)
 	q.u.spatch.last_date = D(2026, 3, 4);
 	r = rcall(rt.p, &q);
 	CHECK(r.code == CORE_OK && r.series.cancelled == 1);
-	CHECK(log_refunds(CORE_REFUND_EVENT_CANCELLED) == 1);
+	CHECK(elog_count(refund_due, CORE_REFUND_EVENT_CANCELLED) == 1);
 	q = q_kind(utc_ms(2026, 3, 5, 16, 1), b.booking.id,
 		   CORE_PAY_KIND_REFUND, "re_B");
 	CHECK(rcall(rt.p, &q).code == CORE_OK);
@@ -511,23 +498,6 @@ CHECK_TEST_FN(test_refund_on_series_end)
 }
 
 /* ==== replay and snapshot ===================================================== */
-
-struct dump {
-	struct wbuf w;
-	uint8_t buf[1 << 16];
-};
-
-static void dump_rec(void *ctx, const struct core_rec *r)
-{
-	rec_encode(&((struct dump *)ctx)->w, r);
-}
-
-static void dump(const core_state *st, struct dump *d)
-{
-	d->w = (struct wbuf){ .data = d->buf, .capacity = sizeof(d->buf) };
-	core__state_dump(st, dump_rec, d);
-	CHECK(!d->w.overflow);
-}
 
 /* The records of a dump of `type`, counted. */
 static int dump_count(const struct dump *d, uint8_t type)
