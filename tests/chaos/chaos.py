@@ -68,6 +68,12 @@ PROFILES = {
 }
 
 
+# refusals that decide nothing: the request is sent again under its key
+# (chaos_client.c's undecided())
+UNDECIDED = ("unavailable", "overloaded", "internal",
+             "idempotency_key_in_flight", "rate_limited")
+
+
 def log(*a):
     print("chaos:", *a, flush=True)
 
@@ -625,7 +631,7 @@ class HttpClient:
             if op["op"] == "cancel":
                 pr = b.get("promoted")
                 line["prom"] = int(pr["id"]) if pr else 0
-        elif st in (400, 404, 409, 422):
+        elif st in (400, 404, 409, 422) and b.get("code") not in UNDECIDED:
             line.update(res="refused", code=b.get("code", str(st)))
         else:
             line.update(res="unknown",
