@@ -631,12 +631,13 @@ class HttpClient:
             if op["op"] == "cancel":
                 pr = b.get("promoted")
                 line["prom"] = int(pr["id"]) if pr else 0
-        elif st in (400, 404, 409, 422) and b.get("code") not in UNDECIDED:
-            line.update(res="refused", code=b.get("code", str(st)))
-        else:
-            line.update(res="unknown",
-                        code=(b or {}).get("code", str(st)) if st else
-                        b["code"])
+        # an error is {"error":{"code":...}} (docs/http.md)
+        code = b["code"] if not st else \
+            ((b or {}).get("error") or {}).get("code") or str(st)
+        if st in (400, 404, 409, 422) and code not in UNDECIDED:
+            line.update(res="refused", code=code)
+        elif st not in (200, 201):
+            line.update(res="unknown", code=code)
         self.f.write(json.dumps(line, separators=(",", ":")) + "\n")
         self.f.flush()
         if line["res"] == "unknown":
