@@ -664,6 +664,53 @@ static void arm_wake(struct net_thread *t)
 	t->wake_armed = true;
 }
 
+/* The log's batch: a write linked to an fdatasync, on this ring. Both go
+ * in one submission (a link never spans two). */
+static void log_submit(struct net_thread *t)
+{
+	struct wal_flush *f = &t->wal_flush;
+	struct io_uring_sqe *sqe;
+
+	ASSERT(t->wal_inflight == 0);
+	if (io_uring_sq_space_left(&t->ring) < 2)
+		io_uring_submit(&t->ring);
+	sqe = get_sqe(t);
+	io_uring_prep_write(sqe, f->fd, f->data, f->size, f->off);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAL, 0, 0));
+	sqe = get_sqe(t);
+	io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAL, 1, 0));
+	t->wal_write_res = t->wal_sync_res = 0;
+	t->wal_inflight = 2;
+}
+
+/* Ends the turn's deferral of the log: this thread takes the batch and
+ * submits it, or (--log-writer-thread) wakes the log's writer. */
+static void log_turn_end(struct net_thread *t)
+{
+	wal *w = node_wal(t->s->node);
+
+	if (!t->s->cfg.log_on_ring) {
+		wal_defer_end(w);
+		return;
+	}
+	if (wal_flush_take(w, &t->wal_flush))
+		log_submit(t);
+}
+
+static void on_log_cqe(struct net_thread *t, uint32_t which, int res)
+{
+	ASSERT(t->wal_inflight > 0);
+	if (which == 0)
+		t->wal_write_res = res;
+	else
+		t->wal_sync_res = res;
+	if (--t->wal_inflight == 0)
+		wal_flush_done(node_wal(t->s->node), &t->wal_flush,
+			       t->wal_write_res, t->wal_sync_res);
+}
+
 static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -675,6 +722,7 @@ static void handle_cqe(struct net_thread *t, struct io_uring_cqe *cqe)
 		return;
 	case UD_WAKE: t->wake_armed = false; return;
 	case UD_TIMER: arm_timer(t); return;
+	case UD_WAL: on_log_cqe(t, ud_index(ud), cqe->res); return;
 	case UD_RECV:
 	case UD_SEND:
 		c = conn_at(t, ud_index(ud));
@@ -800,12 +848,14 @@ void *net_main(void *arg)
 		io_uring_cq_advance(&t->ring, n);
 
 		/* The shards this thread hosts decide what it read; their log
-		 * records go out together (one write and sync, group commit). */
+		 * records go out together (one write and sync, group commit),
+		 * submitted here unless a batch is in flight (then its
+		 * completion's turn takes them). */
 		wal_defer_begin();
 		for (unsigned k = 0;
 		     k < NET_RUN_PASSES && core_port_run(t->port); k++)
 			;
-		wal_defer_end(node_wal(s->node));
+		log_turn_end(t);
 		poll_core(t);
 		poll_slow(t);
 		poll_durable(t);
@@ -866,6 +916,18 @@ void *net_main(void *arg)
 		io_uring_submit_and_wait(&t->ring, 1);
 		atomic_store(&t->idle, false);
 		core_port_idle_end(t->port);
+	}
+	/* The log's batch in flight is finished before the thread goes. */
+	while (t->wal_inflight > 0) {
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit(&t->ring);
+		if (io_uring_wait_cqe(&t->ring, &cqe) != 0)
+			continue; /* EINTR */
+		if (ud_kind(io_uring_cqe_get_data64(cqe)) == UD_WAL)
+			on_log_cqe(t, ud_index(io_uring_cqe_get_data64(cqe)),
+				   cqe->res);
+		io_uring_cqe_seen(&t->ring, cqe);
 	}
 	/* Whatever is left is closed hard. */
 	for (uint32_t i = 0; i < t->conn_count_max; i++) {

@@ -42,7 +42,7 @@
 #define NET_RUN_PASSES 16 /* hosted-shard passes a turn (a batch each) */
 #define NET_LISTEN_BACKLOG 4096
 
-enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER };
+enum ud_kind { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_WAKE, UD_TIMER, UD_WAL };
 
 enum pend_state {
 	PEND_FREE = 0,
@@ -149,6 +149,11 @@ struct net_thread {
 	 * wake_fd after a durable advance only then. */
 	_Atomic bool idle;
 	struct __kernel_timespec timer_ts;
+	/* The log's batch this thread submitted (wal_flush_take): a write
+	 * linked to an fdatasync, their results, completions still due. */
+	struct wal_flush wal_flush;
+	int wal_write_res, wal_sync_res;
+	unsigned wal_inflight;
 	uint64_t sweep_ns;
 	uint64_t slow_ns; /* cfg.slow_request_ms in ns; UINT64_MAX: never */
 	struct listener listeners[2];

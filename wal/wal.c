@@ -120,6 +120,10 @@
  *    writes the eventfd and wakes wal_wait_durable(). While it syncs,
  *    appenders fill the other half, so batches grow with the load and a
  *    lone record is written at once. No timer.
+ *  - Or a caller (wal_flush_take/wal_flush_done, a network thread): takes
+ *    the half as the writer would, writes and syncs it on its own io_uring
+ *    and publishes it. Whoever writes holds io_busy (under wal.mu): one
+ *    batch in flight, in LSN order; roll-overs stay the writer's.
  *  - The preparer: zero-fills next.tmp so a segment is ready at roll-over.
  *  - Snapshot commits, on the caller's thread, remove old files.
  *  - Readers (wal_reader.c), one per thread: map segment files and read

@@ -158,6 +158,40 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn);
 void wal_defer_begin(void);
 void wal_defer_end(wal *w);
 
+/*
+ * Group commit on the caller's own io_uring, without the writer thread's
+ * hop (a network thread; docs/wal.md "The caller's batch"). In place of
+ * wal_defer_end(), wal_flush_take() ends the deferral and, when nothing is
+ * in flight, hands the caller the batch to write: it submits a write of
+ * f->size bytes at f->data to f->fd at offset f->off, linked to an
+ * fdatasync of f->fd, and once both have completed calls wal_flush_done()
+ * with their results (the write's byte count or -errno, the sync's 0 or
+ * -errno, -ECANCELED when the link broke), which makes the batch durable
+ * as the writer would (a short write is finished there with pwrite and
+ * fdatasync) and publishes it. One batch is in flight at a time, the
+ * writer's or a caller's; what is appended meanwhile is the next batch,
+ * taken by the next wal_flush_take() (call it after wal_flush_done(), in
+ * the same turn). Returns 1 when f was filled, 0 when the caller has
+ * nothing to submit: nothing appended, a batch in flight (the caller's
+ * own, or another's whose owner takes the next), or the batch is the writer thread's (a segment roll-over,
+ * WAL_SYNC_WRITE, a test's wal_set_syscalls table): then it was woken.
+ * An append on the owner's thread that must wait for room finishes the
+ * owner's batch itself (pwrite and fdatasync again, same bytes); the
+ * completions that come later are then only passed to wal_flush_done().
+ */
+struct wal_flush {
+	int fd;
+	const void *data;
+	uint32_t size;
+	uint64_t off;
+	/* The log's. */
+	void *buf, *old_data;
+	uint64_t last_lsn, started_ns;
+	bool finished;
+};
+int wal_flush_take(wal *w, struct wal_flush *f);
+void wal_flush_done(wal *w, struct wal_flush *f, int write_res, int sync_res);
+
 /* Every record <= this LSN is durable. Never moves back. */
 uint64_t wal_durable_lsn(const wal *w);
 

@@ -208,6 +208,11 @@ struct wal {
 	uint32_t space_waiters;
 	bool writer_idle;
 	bool stopping;
+	/* Whoever writes a batch holds this (the writer, or a caller between
+	 * wal_flush_take and wal_flush_done): one batch in flight at a time,
+	 * and the seg_* fields below are the holder's. */
+	bool io_busy;
+	struct wal_flush *caller_flush; /* the caller's batch in flight */
 
 	/* Published by the writer. */
 	_Atomic uint64_t appended_lsn; /* mirror of next_lsn - 1 */
@@ -218,7 +223,8 @@ struct wal {
 	pthread_cond_t durable_cv;
 	_Atomic uint32_t durable_waiters;
 
-	/* Writer only (and wal_open before the writer starts). */
+	/* The holder of io_busy only (and wal_open before the writer
+	 * starts). */
 	int seg_fd;
 	uint64_t seg_first_lsn;
 	uint64_t seg_off;	    /* where the next record goes */
@@ -257,6 +263,8 @@ struct wal {
 /* The syscall table (wal_set_syscalls). */
 ssize_t wal__pwrite(int fd, const void *buf, size_t size, off_t off);
 int wal__fdatasync(int fd);
+/* False while a test's table (wal_set_syscalls) replaces a real call. */
+bool wal__syscalls_real(void);
 int wal__fallocate(int fd, int mode, off_t off, off_t len);
 /* Writes all of buf or returns -errno (EINTR and short writes retried). */
 int wal__pwrite_all(int fd, const void *buf, size_t size, uint64_t off);

@@ -106,6 +106,8 @@ static const struct wal_syscalls *wal__sys(void)
 	return atomic_load_explicit(&wal__syscalls, memory_order_acquire);
 }
 
+bool wal__syscalls_real(void) { return wal__sys() == &wal__real_syscalls; }
+
 ssize_t wal__pwrite(int fd, const void *buf, size_t size, off_t off)
 {
 	const struct wal_syscalls *sc = wal__sys();

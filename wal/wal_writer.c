@@ -11,6 +11,11 @@
  * sync. An appender waits only when its record does not fit in the active
  * half, i.e. while the writer is still busy with the other one.
  *
+ * The caller's batch (wal_flush_take, wal_flush_done): a network thread
+ * takes the half itself, as the writer would, and writes and syncs it on
+ * its own io_uring; whoever writes holds io_busy, so one batch is in
+ * flight at a time, the writer's or a caller's.
+ *
  * Segments: the writer appends into its current segment at seg_off. When
  * the next record does not fit, it syncs the segment, publishes what it
  * holds, takes the zero-filled file the preparer made ahead (next.tmp),
@@ -253,6 +258,12 @@ static void wal__encode_record(uint8_t *dst, uint64_t lsn, uint64_t synced_lsn,
 /* This thread's appends wait for wal_defer_end() to wake the writer. */
 static __thread bool wal__deferring;
 static __thread wal *wal__deferred; /* appended to meanwhile */
+/* This thread's batch in flight (wal_flush_take until wal_flush_done). */
+static __thread struct wal_flush *wal__own_flush;
+static __thread wal *wal__own_wal;
+
+static void wal__flush_finish(wal *w, struct wal_flush *f, int write_res,
+			      int sync_res);
 
 /* Under mu: wakes the writer if it waits for records. */
 static void wal__kick_locked(wal *w)
@@ -304,6 +315,14 @@ int wal_append(wal *w, const void *payload, size_t size, uint64_t *lsn_out)
 			 * full half here (its error is the sticky one). */
 			pthread_mutex_unlock(&w->mu);
 			wal_step(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		if (wal__own_wal == w && !wal__own_flush->finished) {
+			/* The other half is this thread's batch in flight:
+			 * nobody else can finish it. */
+			pthread_mutex_unlock(&w->mu);
+			wal__flush_finish(w, wal__own_flush, 0, -ECANCELED);
 			pthread_mutex_lock(&w->mu);
 			continue;
 		}
@@ -694,15 +713,21 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 	return 0;
 }
 
-/* Under mu: waits for records and takes the active half, or returns NULL
- * when stopping with nothing left or when a WAL_SYNC_WRITE sync is due. */
+/* Under mu: waits for records and takes the active half (and io_busy),
+ * or returns NULL when stopping with nothing left, when the log failed or
+ * when a WAL_SYNC_WRITE sync is due. While a caller's batch is in flight
+ * (io_busy) the writer waits: one batch at a time, in LSN order. */
 static struct wal_buf *wal__swap_locked(wal *w);
 
 static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 {
 	*sync_due = false;
-	while (w->active->used == 0) {
-		if (w->stopping)
+	for (;;) {
+		if (atomic_load_explicit(&w->error, memory_order_relaxed))
+			return NULL;
+		if (!w->io_busy && w->active->used != 0)
+			break;
+		if (w->stopping && !w->io_busy)
 			return NULL;
 		w->writer_idle = true;
 		if (w->unsynced_since_ns != 0) {
@@ -724,6 +749,7 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 		}
 	}
 	w->writer_idle = false;
+	w->io_busy = true;
 	return wal__swap_locked(w);
 }
 
@@ -742,21 +768,41 @@ static struct wal_buf *wal__swap_locked(wal *w)
 	return b;
 }
 
-/* Writes the taken half b (filled: no pending appender), then frees it. */
-static int wal__write_taken(wal *w, struct wal_buf *b, const char **what)
+/* Waits until the appenders that reserved room in b have filled it. */
+static void wal__wait_filled(struct wal_buf *b)
+{
+	unsigned spin = 0;
+
+	/* Fillers hold no lock and never block: short wait. */
+	while (atomic_load_explicit(&b->pending, memory_order_acquire) != 0) {
+		if (++spin >= WAL_SPIN_COUNT_MAX) {
+			sched_yield();
+			spin = 0;
+		}
+	}
+}
+
+/* A batch taken: counted before its publish wakes anyone (who then sees
+ * it in wal_stats). By whoever writes it. */
+static void wal__count_taken(wal *w, const struct wal_buf *b)
 {
 	uint64_t records_max;
-	int rc;
 
 	ASSERT(atomic_load(&b->pending) == 0);
-	/* Counted before wal__write_batch publishes it: whoever the
-	 * publish wakes sees the batch in wal_stats. */
 	wal__count_batch(w, b->record_count);
 	records_max = atomic_load_explicit(&w->st_batch_records_max,
 					   memory_order_relaxed);
 	if (b->record_count > records_max)
 		atomic_store_explicit(&w->st_batch_records_max, b->record_count,
 				      memory_order_relaxed);
+}
+
+/* Writes the taken half b (filled: no pending appender), then frees it. */
+static int wal__write_taken(wal *w, struct wal_buf *b, const char **what)
+{
+	int rc;
+
+	wal__count_taken(w, b);
 	rc = wal__write_batch(w, b, what);
 	if (rc != 0)
 		return rc;
@@ -802,7 +848,6 @@ static void *wal__writer_main(void *arg)
 
 	for (;;) {
 		struct wal_buf *b;
-		unsigned spin = 0;
 		bool sync_due;
 
 		pthread_mutex_lock(&w->mu);
@@ -816,23 +861,142 @@ static void *wal__writer_main(void *arg)
 				break;
 			continue;
 		}
-		/* Fillers hold no lock and never block: short wait. */
-		while (atomic_load_explicit(&b->pending,
-					    memory_order_acquire) != 0) {
-			if (++spin >= WAL_SPIN_COUNT_MAX) {
-				sched_yield();
-				spin = 0;
-			}
-		}
+		wal__wait_filled(b);
 		rc = wal__write_taken(w, b, &what);
 		if (rc != 0)
 			break;
+		pthread_mutex_lock(&w->mu);
+		w->io_busy = false;
+		pthread_mutex_unlock(&w->mu);
 	}
 	if (rc == 0 && w->unsynced_since_ns != 0)
 		rc = wal__sync_written(w, &what);
 	if (rc != 0)
 		wal__fail(w, rc, what);
 	return NULL;
+}
+
+/* ---- The caller's batch ------------------------------------------------- */
+
+int wal_flush_take(wal *w, struct wal_flush *f)
+{
+	struct wal_buf *b;
+
+	wal__deferring = false;
+	wal__deferred = NULL;
+	if (wal__own_wal != NULL || w->manual)
+		return 0; /* ours in flight: its wal_flush_done comes first;
+			   * manual: the caller steps */
+	pthread_mutex_lock(&w->mu);
+	b = w->active;
+	if (b->used == 0 || w->io_busy || !w->started || w->stopping ||
+	    atomic_load_explicit(&w->error, memory_order_relaxed) != 0) {
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	/* What only the writer does: roll over, the timed syncs of
+	 * WAL_SYNC_WRITE, a test's syscall table. */
+	if (w->sync != WAL_SYNC_FDATASYNC || !wal__syscalls_real() ||
+	    b->used > w->seg_limit - w->seg_off) {
+		wal__kick_locked(w);
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	w->io_busy = true;
+	b = wal__swap_locked(w);
+	pthread_mutex_unlock(&w->mu);
+
+	wal__wait_filled(b);
+	wal__count_taken(w, b);
+	*f = (struct wal_flush){
+		.fd = w->seg_fd,
+		.data = b->data,
+		.size = b->used,
+		.off = w->seg_off,
+		.buf = b,
+		.last_lsn = b->first_lsn + b->record_count - 1,
+		.started_ns = wal__now_ns(),
+	};
+	wal__own_flush = f;
+	wal__own_wal = w;
+	return 1;
+}
+
+/* Makes f's batch durable from what its submission did (write_res bytes
+ * written or -errno, sync_res the fdatasync's 0 or -errno), publishes it
+ * and frees io_busy. The half is reused at once: if the kernel may still
+ * read it (finished before the completions came: write_res 0,
+ * -ECANCELED), the half gets a new buffer and the old one is freed by
+ * wal_flush_done. */
+static void wal__flush_finish(wal *w, struct wal_flush *f, int write_res,
+			      int sync_res)
+{
+	struct wal_buf *b = f->buf;
+	const char *what = "io_uring write";
+	bool early = write_res == 0 && sync_res == -ECANCELED;
+	int rc = 0;
+
+	ASSERT(!f->finished);
+	ASSERT(write_res <= (int)f->size);
+	if (write_res < 0) {
+		rc = write_res;
+	} else if ((uint32_t)write_res < f->size || sync_res == -ECANCELED) {
+		/* A short write breaks the link: the rest, here. */
+		uint32_t done = (uint32_t)write_res;
+
+		what = "pwrite";
+		rc = wal__pwrite_all(f->fd, (const uint8_t *)f->data + done,
+				     f->size - done, f->off + done);
+		if (rc == 0) {
+			what = "fdatasync";
+			rc = wal__sync(f->fd);
+		}
+	} else if (sync_res < 0) {
+		what = "io_uring fdatasync";
+		rc = sync_res;
+	}
+	if (rc == 0) {
+		w->seg_off += f->size;
+		wal__stat_add(&w->st_bytes_written, f->size);
+		wal__count_sync(w, f->started_ns);
+		wal__publish(w, f->last_lsn, true);
+	} else {
+		wal__fail(w, rc, what);
+	}
+	if (early) {
+		void *fresh = aligned_alloc(4096, w->half_size);
+
+		if (fresh == NULL) {
+			/* The kernel may still read it: never reused. */
+			wal__fail(w, -ENOMEM, "replacing a buffer in flight");
+		} else {
+			f->old_data = b->data;
+			b->data = fresh;
+		}
+	}
+	b->used = 0;
+	b->record_count = 0;
+	f->finished = true;
+	pthread_mutex_lock(&w->mu);
+	w->io_busy = false;
+	if (w->space_waiters > 0)
+		pthread_cond_broadcast(&w->space_cv);
+	/* What was appended meanwhile is the next wal_flush_take()'s; a
+	 * stopping writer waits for this batch to drain the rest. */
+	if (w->stopping)
+		wal__kick_locked(w);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void wal_flush_done(wal *w, struct wal_flush *f, int write_res, int sync_res)
+{
+	ASSERT(wal__own_wal == w && wal__own_flush == f);
+	if (!f->finished)
+		wal__flush_finish(w, f, write_res, sync_res);
+	free(f->old_data);
+	f->old_data = NULL;
+	wal__own_flush = NULL;
+	wal__own_wal = NULL;
 }
 
 /* ---- Start and stop ------------------------------------------------------- */

@@ -75,7 +75,7 @@
 #define BASE_NOW INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define HOLD_MS (10 * 60 * 1000)
 #define RETENTION_MS (INT64_C(6) * 3600 * 1000)
-#define TURN_MS_MAX 3000		      /* the clock moves 0..3 s a turn */
+#define TURN_MS_MAX 3000 /* the clock moves 0..3 s a turn */
 #define JUMP_MS_MAX (INT64_C(3) * 3600 * 1000) /* a jump: up to 3 h */
 #define PENDING_MAX (CLIENT_COUNT + 2)
 #define HISTORY_MAX 4096
@@ -272,8 +272,8 @@ static struct model_event *pick_event(core_time now)
 	struct model_event *e =
 		&model_events[sim_below(&work_rng, model_event_count)];
 
-	for (int tries = 0; tries < 16 && e->start_at <= now &&
-			    sim_below(&work_rng, 10);
+	for (int tries = 0;
+	     tries < 16 && e->start_at <= now && sim_below(&work_rng, 10);
 	     tries++)
 		e = &model_events[sim_below(&work_rng, model_event_count)];
 	return e;
@@ -341,7 +341,8 @@ static void make_request(struct core_req *q, core_time now)
 		q->u.pay.succeeded = sim_below(g, 4) != 0;
 		q->u.pay.amount_cents =
 			sim_below(g, 10) ? e->price : e->price + 1;
-		strcpy(q->u.pay.currency, sim_below(g, 20) ? e->currency : "usd");
+		strcpy(q->u.pay.currency,
+		       sim_below(g, 20) ? e->currency : "usd");
 		if (sim_below(g, 8) == 0)
 			q->u.pay.kind = CORE_PAY_KIND_INTENT;
 	} else {
@@ -540,9 +541,11 @@ static void catalogue(void)
 		s->waitlist_capacity = sim_below(&work_rng, 4);
 		s->price_cents = i % 2 ? 1500 : 0;
 		strcpy(s->currency, i % 2 ? "eur" : "");
-		strcpy(s->timezone, i % 2 ? "Europe/Berlin" : "America/New_York");
+		strcpy(s->timezone,
+		       i % 2 ? "Europe/Berlin" : "America/New_York");
 		s->weekday_mask = (uint8_t)(1 + sim_below(&work_rng, 127));
-		s->start_minute = (uint16_t)(6 * 60 + sim_below(&work_rng, 840));
+		s->start_minute =
+			(uint16_t)(6 * 60 + sim_below(&work_rng, 840));
 		s->duration_min = 60;
 		s->first_date = (struct core_date){ 2026, 1, 1 };
 		memset(&q, 0, sizeof(q));
@@ -1041,8 +1044,7 @@ int main(int argc, char **argv)
 	t0 = mono_s();
 	uint64_t done = 0;
 	for (uint64_t s = first;; s++) {
-		if (seconds > 0 ? mono_s() - t0 >= seconds
-				: s - first >= seeds)
+		if (seconds > 0 ? mono_s() - t0 >= seconds : s - first >= seeds)
 			break;
 		uint64_t h = run_seed(s, turns);
 		done++;
@@ -1078,7 +1080,8 @@ int main(int argc, char **argv)
 	       " answers acknowledged and checked against the model, %" PRIu64
 	       " refused by a failed log\n",
 	       requests_total, acked_total, full_total);
-	printf("sim: %" PRIu64 " restarts checked; in flight at a crash: %" PRIu64
+	printf("sim: %" PRIu64
+	       " restarts checked; in flight at a crash: %" PRIu64
 	       " found durable, %" PRIu64 " lost, %" PRIu64
 	       " cut between entries; %" PRIu64
 	       " refusals to open after a bit flip\n",

@@ -85,17 +85,17 @@ void sim_clock_advance(uint64_t ns);
 /* ---- the disk (sim_disk.c) ---- */
 
 enum sim_fault {
-	SIM_FAULT_CRASH,	 /* a kill between turns */
-	SIM_FAULT_CRASH_IO,	 /* a kill at the Nth I/O */
-	SIM_FAULT_SYNC_EIO,	 /* fdatasync failed */
-	SIM_FAULT_WRITE_ENOSPC,	 /* pwrite: disk full */
-	SIM_FAULT_ALLOC_ENOSPC,	 /* fallocate: disk full */
-	SIM_FAULT_SHORT_WRITE,	 /* pwrite wrote part */
-	SIM_FAULT_SLOW_SYNC,	 /* fdatasync took long */
-	SIM_FAULT_TORN,		 /* crash kept a torn prefix */
-	SIM_FAULT_PAGES,	 /* crash kept a subset of pages */
-	SIM_FAULT_BIT_FLIP,	 /* a bit of synced data flipped */
-	SIM_FAULT_CLOCK_JUMP,	 /* the requests' clock jumped */
+	SIM_FAULT_CRASH,	/* a kill between turns */
+	SIM_FAULT_CRASH_IO,	/* a kill at the Nth I/O */
+	SIM_FAULT_SYNC_EIO,	/* fdatasync failed */
+	SIM_FAULT_WRITE_ENOSPC, /* pwrite: disk full */
+	SIM_FAULT_ALLOC_ENOSPC, /* fallocate: disk full */
+	SIM_FAULT_SHORT_WRITE,	/* pwrite wrote part */
+	SIM_FAULT_SLOW_SYNC,	/* fdatasync took long */
+	SIM_FAULT_TORN,		/* crash kept a torn prefix */
+	SIM_FAULT_PAGES,	/* crash kept a subset of pages */
+	SIM_FAULT_BIT_FLIP,	/* a bit of synced data flipped */
+	SIM_FAULT_CLOCK_JUMP,	/* the requests' clock jumped */
 	SIM_FAULT_COUNT
 };
 
