@@ -99,6 +99,11 @@ static core_time skew_ms; /* the requests' clock minus the sim's */
 /* The latest time the model applied a request at: the checker reads at
  * it (a shard expires due holds before a read too, as the model did). */
 static core_time model_time;
+/* A running shard takes a request older than the latest it saw at that
+ * latest time (core/worker.c); a restart forgets it. Every turn's TICK
+ * reaches every shard, and so do the checker's reads: one clock for all
+ * of them, the latest time decided since the node opened. */
+static core_time life_now;
 
 /* Per seed: how often each fault (per mille, per turn or per I/O). */
 static struct {
@@ -117,6 +122,7 @@ struct pending {
 	struct core_req q;
 	struct core_resp a;
 	uint64_t lo, hi;
+	core_time mnow; /* the time the shards decided it at (below) */
 };
 
 static struct pending pend[PENDING_MAX];
@@ -254,6 +260,11 @@ static void trace_resp(const struct core_resp *a)
 static void decide(const struct core_req *q, struct pending *p)
 {
 	p->q = *q;
+	p->mnow = q->now > life_now ? q->now : life_now;
+	if (q->op != CORE_OP_GENERATE) /* a catalogue call: no shard's */
+		life_now = p->mnow;
+	else
+		p->mnow = q->now;
 	p->lo = appended_lsn();
 	if (core_call(port, q, &p->a) != 0)
 		fail("core_call op %d", q->op);
@@ -373,20 +384,22 @@ static void make_request(struct core_req *q, core_time now)
  * left, so it must be the model's. */
 static void model_take(const struct pending *p, bool acked)
 {
+	struct core_req q = p->q;
 	struct core_resp m;
 	char err[512];
 
-	if (p->q.now > model_time)
-		model_time = p->q.now;
-	if (p->q.op == CORE_OP_GENERATE) {
+	q.now = p->mnow;
+	if (q.now > model_time)
+		model_time = q.now;
+	if (q.op == CORE_OP_GENERATE) {
 		if (p->a.code != CORE_OK)
 			fail("generate: %s", core_code_name(p->a.code));
-		model_generated(p->q.now);
+		model_generated(q.now);
 		if (!model_load_events(port, model_time, err, sizeof(err)))
 			fail("%s", err);
 		return;
 	}
-	model_apply(&p->q, &m);
+	model_apply(&q, &m);
 	if (acked && !model_cmp_resp(&p->a, &m, err, sizeof(err)))
 		fail("acknowledged answer (op %d, key %" PRIx64 "): %s",
 		     p->q.op, p->q.idem.lo, err);
@@ -481,6 +494,8 @@ static bool state_equal(char *err, size_t err_size)
 {
 	struct reader rd = { model_time };
 
+	if (model_time > life_now)
+		life_now = model_time; /* the reads reach every shard */
 	return model_cmp_all(rd_event, rd_booking, &rd, err, err_size);
 }
 
@@ -736,6 +751,7 @@ static void crash_restart(void)
 	sim_disk_crash_now();
 	node_close(nd);
 	nd = NULL;
+	life_now = 0; /* a new process: the shards' clocks start anew */
 	sim_disk_after_crash();
 	if (sim_chance(&fault_rng, rate.flip))
 		bit_flip(&fl);
@@ -782,7 +798,7 @@ static void crash_restart(void)
 			/* Holds expired before its decision (each its own
 			 * entry), some durable: they happened. */
 			struct core_req t = { .op = CORE_OP_TICK,
-					      .now = p->q.now };
+					      .now = p->mnow };
 			struct core_resp m;
 			inflight_partial_total++;
 			partial = true;
@@ -838,6 +854,7 @@ static void seed_reset(void)
 	pend_count = history_count = lost_count = 0;
 	acked_lsn = 0;
 	skew_ms = 0;
+	life_now = 0;
 	model_time = BASE_NOW;
 	sim_trace_reset();
 	remove_dir();
@@ -855,13 +872,32 @@ static void one_turn(int turns)
 	(void)turns;
 	sim_clock_advance((uint64_t)sim_below(g, TURN_MS_MAX) * 1000000);
 	if (sim_chance(&fault_rng, rate.jump)) {
-		/* Forward only: a shard never lets its clock go back while
-		 * it runs (worker.c), and the model has no shards (sim.h). */
+		/* Back now and then (by up to an hour), never before the
+		 * start. */
 		core_time j = (core_time)(sim_rnd(&fault_rng) % JUMP_MS_MAX);
+		if (sim_below(&fault_rng, 3) == 0 &&
+		    now_ms() - j / 3 > BASE_NOW)
+			j = -j / 3;
 		skew_ms += j;
-		sim_fault_counts[SIM_FAULT_CLOCK_JUMP]++;
+		sim_fault_counts[j < 0 ? SIM_FAULT_CLOCK_BACK
+				       : SIM_FAULT_CLOCK_JUMP]++;
 		sim_trace(0xc10c ^ (uint64_t)j);
 		trace_line("clock jump %+" PRId64 " ms", j);
+	}
+	if (wal_error(node_wal(nd)) != 0) {
+		/* The log failed: requests that need it are refused
+		 * (CORE_FULL), nothing more is logged, no answer waits for
+		 * durability; then the restart. */
+		uint32_t n = 1 + sim_below(g, 3);
+		for (uint32_t c = 0; c < n && pend_count < PENDING_MAX; c++) {
+			struct pending *p = &pend[pend_count++];
+			make_request(&q, now_ms());
+			decide(&q, p);
+			if (p->hi != p->lo)
+				fail("op %d logged after the log failed", q.op);
+			if (p->a.code == CORE_FULL)
+				full_total++;
+		}
 	}
 	if (wal_error(node_wal(nd)) != 0 || sim_disk_failed() ||
 	    sim_chance(&fault_rng, rate.crash)) {
@@ -870,7 +906,7 @@ static void one_turn(int turns)
 	}
 	sim_disk_faults(true);
 	if (sim_chance(&fault_rng, rate.crash_io))
-		sim_disk_arm_crash(1 + sim_below(&fault_rng, 24));
+		sim_disk_arm_crash(1 + sim_below(&fault_rng, 6));
 	if (turn % (int)rate.snapshot_every == (int)rate.snapshot_every - 1) {
 		rc = node_snapshot(nd);
 		sim_trace(0x5a9 ^ (uint64_t)(-rc));
@@ -946,6 +982,7 @@ static uint64_t run_seed(uint64_t s, int turns)
 	sim_disk_faults(false);
 	node_close(nd);
 	nd = NULL;
+	life_now = 0;
 	{
 		struct flip none = { 0 };
 		open_node(&none);

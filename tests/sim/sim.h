@@ -32,10 +32,10 @@
  * indistinguishable from a torn write and is cut by design (docs/wal.md).
  *
  * The clock (sim_clock_ns) is the log's (wal_syscalls.now_ns) and the
- * requests' (core_req.now = base + clock + a skew that jumps forward, up
- * to 3 h). Not back: a shard clamps a request's time to the latest it saw
- * while it runs (core/worker.c; reset by a restart), and the model has no
- * shards to mirror that with. The network: several clients with requests in flight; answers
+ * requests' (core_req.now = base + clock + a skew that jumps forward by
+ * up to 3 h, or back by up to 1 h). A running shard takes a request older
+ * than the latest it saw at that latest time (core/worker.c; a restart
+ * forgets it): the checker gives the model that time (sim.c, life_now). The network: several clients with requests in flight; answers
  * leave only once the log made them durable, and a crash loses every
  * answer not sent. The checker (sim.c) compares, after every restart and
  * at the end, the recovered node with the reference model (tests/model.c).
@@ -95,7 +95,8 @@ enum sim_fault {
 	SIM_FAULT_TORN,		/* crash kept a torn prefix */
 	SIM_FAULT_PAGES,	/* crash kept a subset of pages */
 	SIM_FAULT_BIT_FLIP,	/* a bit of synced data flipped */
-	SIM_FAULT_CLOCK_JUMP,	/* the requests' clock jumped */
+	SIM_FAULT_CLOCK_JUMP,	/* the requests' clock jumped ahead */
+	SIM_FAULT_CLOCK_BACK,	/* the requests' clock jumped back */
 	SIM_FAULT_COUNT
 };
 

@@ -39,7 +39,8 @@ const char *const sim_fault_names[SIM_FAULT_COUNT] = {
 	[SIM_FAULT_TORN] = "crash: torn unsynced write",
 	[SIM_FAULT_PAGES] = "crash: some unsynced pages kept",
 	[SIM_FAULT_BIT_FLIP] = "bit flip in synced data",
-	[SIM_FAULT_CLOCK_JUMP] = "clock jump",
+	[SIM_FAULT_CLOCK_JUMP] = "clock jump ahead",
+	[SIM_FAULT_CLOCK_BACK] = "clock jump back",
 };
 uint64_t sim_fault_counts[SIM_FAULT_COUNT];
 
