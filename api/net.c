@@ -686,7 +686,7 @@ static void log_submit(struct net_thread *t)
 }
 
 /* Ends the turn's deferral of the log: this thread takes the batch and
- * submits it, or (--log-writer-thread) wakes the log's writer. */
+ * submits it (--log-ring), or wakes the log's writer. */
 static void log_turn_end(struct net_thread *t)
 {
 	wal *w = node_wal(t->s->node);

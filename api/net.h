@@ -40,8 +40,9 @@ struct net_config {
 	unsigned conn_per_address_max;
 	unsigned pending_count_max; /* requests in flight per thread */
 	/* The log's batches: written and synced on the network thread's own
-	 * io_uring when it ends a turn (wal_flush_take), else by the log's
-	 * writer thread woken at the end of the turn (wal_defer_end). */
+	 * io_uring when it ends a turn (wal_flush_take); else (the default,
+	 * measured faster: docs/benchmarks.md) by the log's writer thread
+	 * woken at the end of the turn (wal_defer_end). */
 	bool log_on_ring;
 	unsigned shard_count; /* the core's, for status */
 	/* A request must arrive whole within request_timeout of its first

@@ -43,7 +43,6 @@ void net_config_default(struct net_config *cfg)
 		.conn_reserve = 64,
 		.conn_per_address_max = 1024,
 		.pending_count_max = 32768,
-		.log_on_ring = true,
 		.request_timeout_ms = 10000,
 		.send_timeout_ms = 10000,
 		.idle_timeout_ms = 300000,

@@ -7,7 +7,7 @@
 # growth of bookd_requests_total meanwhile; with the records per log sync
 # (bookd_wal_durable_lsn over bookd_wal_fsync_seconds_count) and the mean
 # sync time of the same 4 s. BOOKD_FLAGs go to bookd (e.g.
-# --log-writer-thread), so two modes of one binary can be compared by
+# --log-ring), so two modes of one binary can be compared by
 # alternating runs (docs/benchmarks.md, "Request path (issue 17)").
 # Environment: CONNS, INFL, DUR (bookbench seconds, default 8), SCEN
 # (default steady). Listens on 127.0.0.1 only (free ports); the bookd and

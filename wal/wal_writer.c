@@ -431,7 +431,10 @@ static void wal__publish(wal *w, uint64_t lsn, bool synced)
 	if (synced) {
 		atomic_store_explicit(&w->synced_lsn, lsn,
 				      memory_order_release);
-		w->unsynced_since_ns = 0;
+		/* Only WAL_SYNC_WRITE sets it (the writer's): a caller's
+		 * publish does not write what the idle writer reads. */
+		if (w->unsynced_since_ns != 0)
+			w->unsynced_since_ns = 0;
 	}
 	atomic_store(&w->durable_lsn, lsn);
 	wal__notify(w);

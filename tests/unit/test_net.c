@@ -600,6 +600,7 @@ int main(void)
 	nc.http_listen = "127.0.0.1:0";
 	nc.binary_listen = "127.0.0.1:0";
 	nc.thread_count = 2;
+	nc.log_on_ring = true; /* bookd --log-ring: two threads share a log */
 	nc.conn_count_max = 256;
 	nc.pending_count_max =
 		16; /* small: the race and the pipes exhaust it */

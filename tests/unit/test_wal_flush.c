@@ -54,8 +54,12 @@ static void open_log(const char *dir, uint64_t segment_size, wal **w,
 	cfg.segment_size = segment_size;
 	cfg.buffer_size = WAL_BUFFER_SIZE_MIN;
 	*w = wal_test_open(&cfg);
-	if (start)
+	if (start) {
 		REQUIRE(wal_start(*w) == 0);
+		/* Let the writer reach its wait: a writer still starting
+		 * takes what is appended as a busy one would. */
+		usleep(100 * 1000);
+	}
 }
 
 /* One appender at a time: the payload is a function of the next LSN. */
