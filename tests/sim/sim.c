@@ -1137,7 +1137,7 @@ int main(int argc, char **argv)
 	model_free();
 	close(log_fd);
 	unlink(log_path);
-	rmdir(data_dir);
+	remove_dir(); /* the last seed's data dir, then the base dir */
 	rmdir(base_dir);
 	return 0;
 }
