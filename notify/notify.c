@@ -943,12 +943,13 @@ static void failed(struct notify *n, struct job *j, enum notify_sink s,
 		      notify_sink_name(s), why);
 	}
 	if (j->attempts[s] >= n->cfg.max_attempts) {
-		dead_letter(n, j, s, why);
-		finish(n, j, s, false);
+		/* counted first: whoever sees the file's line sees it counted */
 		pthread_mutex_lock(&n->lock);
 		n->st.sink[s].dead++;
 		n->st.dead_total++;
 		pthread_mutex_unlock(&n->lock);
+		dead_letter(n, j, s, why);
+		finish(n, j, s, false);
 		return;
 	}
 	uint64_t delay = n->cfg.backoff_ms;
