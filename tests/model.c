@@ -1082,32 +1082,21 @@ bool model_event_add(const struct core_event_view *v, char *err,
 	return true;
 }
 
-bool model_load_events(core_port *p, core_time now, char *err, size_t err_size)
+static bool load_one(void *ctx, const struct core_event_view *v, char *err,
+		     size_t err_size)
 {
-	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
-	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
-	struct core_resp r;
-
-	q.u.list.from = 0;
-	q.u.list.to = INT64_MAX;
-	q.u.list.limit = CORE_LIST_LIMIT_MAX;
-	q.u.list.out = views;
-	do {
-		if (core_call(p, &q, &r) != 0) {
-			snprintf(err, err_size, "core_call op %d", q.op);
-			return false;
-		}
-		for (uint32_t i = 0; i < r.count; i++)
-			if (!model_event_add(&views[i], err, err_size))
-				return false;
-		if (r.count) {
-			q.u.list.after_start = views[r.count - 1].start_at;
-			q.u.list.after_id = views[r.count - 1].id;
-		}
-	} while (r.more);
-	return true;
+	(void)ctx;
+	return model_event_add(v, err, err_size);
 }
 
+bool model_load_events(const struct model_port_reader *rd, char *err,
+		       size_t err_size)
+{
+	uint32_t count;
+
+	return model_list_events(rd, false, load_one, NULL, &count, err,
+				 err_size);
+}
 /* ---- comparing ---- */
 
 bool model_cmp_view(const char *what, const struct core_booking_view *a,
@@ -1255,14 +1244,80 @@ bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,
 	return true;
 }
 
-int model_core_get(core_port *p, enum core_op op, core_time now, uint64_t id,
-		   struct core_resp *r)
+static struct core_resp port_get(const struct model_port_reader *rd,
+				 enum core_op op, uint64_t id)
 {
-	struct core_req q = { .op = op, .now = now };
+	struct core_req q = { .op = op, .now = rd->now };
+	struct core_resp r;
 
 	if (op == CORE_OP_EVENT_GET)
 		q.event_id = id;
 	else
 		q.booking_id = id;
-	return core_call(p, &q, r);
+	if (core_call(rd->port, &q, &r) != 0)
+		fail_hook(op == CORE_OP_EVENT_GET ? "core_call EVENT_GET"
+						  : "core_call BOOKING_GET");
+	return r;
+}
+
+int model_port_event(void *ctx, uint64_t id, struct core_event_view *v)
+{
+	struct core_resp r = port_get(ctx, CORE_OP_EVENT_GET, id);
+
+	*v = r.event;
+	return r.code;
+}
+
+int model_port_booking(void *ctx, uint64_t id, struct core_booking_view *v)
+{
+	struct core_resp r = port_get(ctx, CORE_OP_BOOKING_GET, id);
+
+	*v = r.booking;
+	return r.code;
+}
+
+bool model_list_events(const struct model_port_reader *rd, bool known,
+		       bool (*each)(void *ctx, const struct core_event_view *v,
+				    char *err, size_t err_size),
+		       void *ctx, uint32_t *count, char *err, size_t err_size)
+{
+	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
+	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = rd->now };
+	struct core_resp r;
+
+	*count = 0;
+	q.u.list.to = INT64_MAX;
+	q.u.list.limit = CORE_LIST_LIMIT_MAX;
+	q.u.list.out = views;
+	do {
+		if (core_call(rd->port, &q, &r) != 0)
+			fail_hook("core_call EVENT_LIST");
+		for (uint32_t i = 0; i < r.count; i++) {
+			const struct core_event_view *v = &views[i];
+			if (v->status == CORE_EVENT_SCHEDULED &&
+			    v->booked + v->held > v->capacity) {
+				snprintf(err, err_size,
+					 "event %" PRIu64 " overbooked: booked "
+					 "%u held %u capacity %u",
+					 v->id, v->booked, v->held,
+					 v->capacity);
+				return false;
+			}
+			if (known && !model_event_get(v->id)) {
+				snprintf(err, err_size,
+					 "event %" PRIu64
+					 " unknown to the model",
+					 v->id);
+				return false;
+			}
+			if (each && !each(ctx, v, err, err_size))
+				return false;
+		}
+		*count += r.count;
+		if (r.count) {
+			q.u.list.after_start = views[r.count - 1].start_at;
+			q.u.list.after_id = views[r.count - 1].id;
+		}
+	} while (r.more);
+	return true;
 }

@@ -116,8 +116,20 @@ uint64_t model_fingerprint(const struct core_req *q);
  * not empty or the table is full. */
 bool model_event_add(const struct core_event_view *v, char *err,
 		     size_t err_size);
-/* Lists every event through p and mirrors the new ones. */
-bool model_load_events(core_port *p, core_time now, char *err, size_t err_size);
+
+/* A runtime's side read through a core port at a time: the ctx of
+ * model_load_events, model_list_events, model_port_event and
+ * model_port_booking (EVENT_GET, BOOKING_GET; a core_call that fails goes
+ * to the failure hook). */
+struct model_port_reader {
+	core_port *port;
+	core_time now;
+};
+
+/* Lists every event through rd (model_list_events) and mirrors the new
+ * ones. */
+bool model_load_events(const struct model_port_reader *rd, char *err,
+		       size_t err_size);
 
 /* ---- comparing ---- */
 
@@ -137,10 +149,16 @@ bool model_cmp_resp(const struct core_resp *a, const struct core_resp *m,
 bool model_cmp_event(const struct model_event *e, model_event_get_fn eg,
 		     model_booking_get_fn bg, void *ctx, bool bookings,
 		     char *err, size_t err_size);
-/* EVENT_GET or BOOKING_GET of id on port p at now into *r (for the
- * model_*_get_fn of a runtime); core_call's result. */
-int model_core_get(core_port *p, enum core_op op, core_time now, uint64_t id,
-		   struct core_resp *r);
+/* The model_*_get_fn of a struct model_port_reader. */
+int model_port_event(void *ctx, uint64_t id, struct core_event_view *v);
+int model_port_booking(void *ctx, uint64_t id, struct core_booking_view *v);
+/* Lists every event through rd: false with err when one is overbooked,
+ * with known when one is unknown to the model, or when each (NULL: none)
+ * returns false on one; their number in *count. */
+bool model_list_events(const struct model_port_reader *rd, bool known,
+		       bool (*each)(void *ctx, const struct core_event_view *v,
+				    char *err, size_t err_size),
+		       void *ctx, uint32_t *count, char *err, size_t err_size);
 
 /* Every event and every booking. */
 bool model_cmp_all(model_event_get_fn eg, model_booking_get_fn bg, void *ctx,

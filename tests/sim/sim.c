@@ -242,6 +242,15 @@ static uint64_t appended_lsn(void)
 	return st.appended_lsn;
 }
 
+/* The node's side at t. */
+static struct model_port_reader *reader(core_time t)
+{
+	static struct model_port_reader rd;
+
+	rd = (struct model_port_reader){ port, t };
+	return &rd;
+}
+
 /* ---- requests ---- */
 
 static void trace_req(const struct core_req *q)
@@ -396,7 +405,7 @@ static void model_take(const struct pending *p, bool acked)
 		if (p->a.code != CORE_OK)
 			fail("generate: %s", core_code_name(p->a.code));
 		model_generated(q.now);
-		if (!model_load_events(port, model_time, err, sizeof(err)))
+		if (!model_load_events(reader(model_time), err, sizeof(err)))
 			fail("%s", err);
 		return;
 	}
@@ -425,69 +434,26 @@ static void deliver(void)
 
 /* ---- checking the node against the model ---- */
 
-struct reader {
-	core_time now;
-};
-
-static struct core_resp rd_get(struct reader *rd, enum core_op op, uint64_t id)
+static bool trace_event(void *ctx, const struct core_event_view *v, char *err,
+			size_t err_size)
 {
-	struct core_resp r;
-
-	if (model_core_get(port, op, rd->now, id, &r) != 0)
-		fail("core_call read");
-	return r;
-}
-
-static int rd_event(void *ctx, uint64_t id, struct core_event_view *v)
-{
-	struct core_resp r = rd_get(ctx, CORE_OP_EVENT_GET, id);
-
-	*v = r.event;
-	return r.code;
-}
-
-static int rd_booking(void *ctx, uint64_t id, struct core_booking_view *v)
-{
-	struct core_resp r = rd_get(ctx, CORE_OP_BOOKING_GET, id);
-
-	*v = r.booking;
-	return r.code;
+	(void)ctx;
+	(void)err;
+	(void)err_size;
+	sim_trace(v->id ^ (uint64_t)v->booked << 40 ^ (uint64_t)v->held << 48 ^
+		  (uint64_t)v->waitlist_length << 56);
+	return true;
 }
 
 /* Every event the node has: the model's, none overbooked. */
-static void check_events(core_time now)
+static void check_events(void)
 {
-	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
-	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = now };
-	struct core_resp r;
-	uint32_t count = 0;
+	char err[256];
+	uint32_t count;
 
-	q.u.list.to = INT64_MAX;
-	q.u.list.limit = CORE_LIST_LIMIT_MAX;
-	q.u.list.out = views;
-	do {
-		if (core_call(port, &q, &r) != 0)
-			fail("core_call EVENT_LIST");
-		for (uint32_t i = 0; i < r.count; i++) {
-			const struct core_event_view *v = &views[i];
-			if (v->status == CORE_EVENT_SCHEDULED &&
-			    v->booked + v->held > v->capacity)
-				fail("event %" PRIu64 " overbooked: booked %u "
-				     "held %u capacity %u",
-				     v->id, v->booked, v->held, v->capacity);
-			if (!model_event_get(v->id))
-				fail("event %" PRIu64 " unknown to the model",
-				     v->id);
-			sim_trace(v->id ^ (uint64_t)v->booked << 40 ^
-				  (uint64_t)v->held << 48 ^
-				  (uint64_t)v->waitlist_length << 56);
-		}
-		count += r.count;
-		if (r.count) {
-			q.u.list.after_start = views[r.count - 1].start_at;
-			q.u.list.after_id = views[r.count - 1].id;
-		}
-	} while (r.more);
+	if (!model_list_events(reader(model_time), true, trace_event, NULL,
+			       &count, err, sizeof(err)))
+		fail("%s", err);
 	if (count != model_event_count)
 		fail("%u events in the node, the model has %u", count,
 		     model_event_count);
@@ -495,11 +461,10 @@ static void check_events(core_time now)
 
 static bool state_equal(char *err, size_t err_size)
 {
-	struct reader rd = { model_time };
-
 	if (model_time > life_now)
 		life_now = model_time; /* the reads reach every shard */
-	return model_cmp_all(rd_event, rd_booking, &rd, err, err_size);
+	return model_cmp_all(model_port_event, model_port_booking,
+			     reader(model_time), err, err_size);
 }
 
 static void check_state(const char *when)
@@ -508,7 +473,7 @@ static void check_state(const char *when)
 
 	if (!state_equal(err, sizeof(err)))
 		fail("%s: the node's state is not the model's: %s", when, err);
-	check_events(model_time);
+	check_events();
 }
 
 /* ---- the catalogue: fixed keys and time, faults off ---- */
@@ -573,7 +538,7 @@ static void catalogue(void)
 			"series create");
 		model_series_add(r.id, s, HORIZON_DAYS, BASE_NOW);
 	}
-	if (!model_load_events(port, BASE_NOW, err, sizeof(err)))
+	if (!model_load_events(reader(BASE_NOW), err, sizeof(err)))
 		fail("%s", err);
 	if (model_event_count == 0)
 		fail("no events generated");
@@ -820,7 +785,7 @@ static void crash_restart(void)
 		     "model's%s: %s",
 		     partial ? " (a request cut between its entries)" : "",
 		     err);
-	check_events(model_time);
+	check_events();
 	/* The reads expired due holds (logged): durable before going on. */
 	if (wal_wait_durable(node_wal(nd), appended_lsn()) != 0)
 		fail("the reads' entries: not durable");

@@ -655,86 +655,39 @@ static bool read_pipe(int fd, uint8_t **buf, size_t *size, size_t *cap)
 
 /* ---- checking the recovered node ---- */
 
-struct reader {
-	core_port *port;
-	core_time now;
-};
-
-/* EVENT_GET or BOOKING_GET of id on the reader's port; the answer. */
-static struct core_resp rd_get(struct reader *rd, enum core_op op, uint64_t id)
+static bool catalogue_first(void *ctx, const struct core_event_view *v,
+			    char *err, size_t err_size)
 {
-	struct core_resp r;
-
-	if (model_core_get(rd->port, op, rd->now, id, &r) != 0)
-		fail("core_call %s",
-		     op == CORE_OP_EVENT_GET ? "EVENT_GET" : "BOOKING_GET");
-	return r;
-}
-
-static int rd_event(void *ctx, uint64_t id, struct core_event_view *v)
-{
-	struct core_resp r = rd_get(ctx, CORE_OP_EVENT_GET, id);
-
-	*v = r.event;
-	return r.code;
-}
-
-static int rd_booking(void *ctx, uint64_t id, struct core_booking_view *v)
-{
-	struct core_resp r = rd_get(ctx, CORE_OP_BOOKING_GET, id);
-
-	*v = r.booking;
-	return r.code;
+	(void)ctx;
+	if (catalogue_acked || !(v->booked || v->held || v->waitlist_length))
+		return true;
+	snprintf(err, err_size,
+		 "event %" PRIu64 " booked before the catalogue was done",
+		 v->id);
+	return false;
 }
 
 /* Every event the node has: known to the model once the catalogue is
  * acknowledged (before, empty), and none overbooked. */
-static void check_events(struct reader *rd)
+static void check_events(const struct model_port_reader *rd)
 {
-	static struct core_event_view views[CORE_LIST_LIMIT_MAX];
-	struct core_req q = { .op = CORE_OP_EVENT_LIST, .now = rd->now };
-	struct core_resp r;
-	uint32_t count = 0;
+	char err[256];
+	uint32_t count;
 
-	q.u.list.to = INT64_MAX;
-	q.u.list.limit = CORE_LIST_LIMIT_MAX;
-	q.u.list.out = views;
-	do {
-		if (core_call(rd->port, &q, &r) != 0)
-			fail("core_call EVENT_LIST");
-		for (uint32_t i = 0; i < r.count; i++) {
-			const struct core_event_view *v = &views[i];
-			if (v->status == CORE_EVENT_SCHEDULED &&
-			    v->booked + v->held > v->capacity)
-				fail("event %" PRIu64
-				     " overbooked: booked %u held %u capacity %u",
-				     v->id, v->booked, v->held, v->capacity);
-			if (catalogue_acked && !model_event_get(v->id))
-				fail("event %" PRIu64 " unknown to the model",
-				     v->id);
-			if (!catalogue_acked &&
-			    (v->booked || v->held || v->waitlist_length))
-				fail("event %" PRIu64
-				     " booked before the catalogue was done",
-				     v->id);
-		}
-		count += r.count;
-		event_checks += r.count;
-		if (r.count) {
-			q.u.list.after_start = views[r.count - 1].start_at;
-			q.u.list.after_id = views[r.count - 1].id;
-		}
-	} while (r.more);
+	if (!model_list_events(rd, catalogue_acked, catalogue_first, NULL,
+			       &count, err, sizeof(err)))
+		fail("%s", err);
+	event_checks += count;
 	if (catalogue_acked && count != model_event_count)
 		fail("%u events recovered, the model has %u", count,
 		     model_event_count);
 }
 
-static void check_bookings_exist(struct reader *rd)
+static void check_bookings_exist(struct model_port_reader *rd)
 {
 	for (uint32_t i = 0; i < booking_count; i++) {
 		struct core_booking_view v;
-		if (rd_booking(rd, booking_ids[i], &v) != CORE_OK ||
+		if (model_port_booking(rd, booking_ids[i], &v) != CORE_OK ||
 		    v.id != booking_ids[i])
 			fail("acknowledged booking %" PRIx64 " lost",
 			     booking_ids[i]);
@@ -878,7 +831,7 @@ static void verify(struct cycle_log *cl)
 {
 	char err[512], err2[512];
 	node *n = recover();
-	struct reader rd = { core_port_get(node_core(n), 0), 0 };
+	struct model_port_reader rd = { core_port_get(node_core(n), 0), 0 };
 
 	rd.now = BASE_NOW + (core_time)next_op * OP_MS;
 	if (cl->catalogue_done && !catalogue_acked) {
@@ -909,7 +862,8 @@ static void verify(struct cycle_log *cl)
 		inflight_count++;
 	}
 	check_events(&rd);
-	if (model_cmp_all(rd_event, rd_booking, &rd, err, sizeof(err))) {
+	if (model_cmp_all(model_port_event, model_port_booking, &rd, err,
+			  sizeof(err))) {
 		/* The op in flight was lost, or made no visible change (a
 		 * capacity set to what it was) but may have stored its key. */
 		if (cl->inflight && core_idem_present(&cl->intent.u.req.idem))
@@ -924,8 +878,8 @@ static void verify(struct cycle_log *cl)
 		model_apply(q, &m);
 		learn(q, &m);
 		inflight_applied_count++;
-		if (!model_cmp_all(rd_event, rd_booking, &rd, err2,
-				   sizeof(err2)))
+		if (!model_cmp_all(model_port_event, model_port_booking, &rd,
+				   err2, sizeof(err2)))
 			fail("recovered state differs from the model (%s), and "
 			     "with op %" PRIu64 " in flight applied too (%s)",
 			     err, cl->intent.op_index, err2);

@@ -82,23 +82,13 @@ static void model_failed(const char *msg) { fail("%s", msg); }
 static core *c;
 static core_port *port;
 
-static int rt_event(void *ctx, uint64_t id, struct core_event_view *v)
+/* The runtime's side at now, for model_port_event and model_port_booking. */
+static struct model_port_reader *rt_at(core_time now)
 {
-	struct core_resp r;
-	if (model_core_get(port, CORE_OP_EVENT_GET, *(core_time *)ctx, id, &r))
-		fail("core_call");
-	*v = r.event;
-	return r.code;
-}
+	static struct model_port_reader rd;
 
-static int rt_booking(void *ctx, uint64_t id, struct core_booking_view *v)
-{
-	struct core_resp r;
-	if (model_core_get(port, CORE_OP_BOOKING_GET, *(core_time *)ctx, id,
-			   &r))
-		fail("core_call");
-	*v = r.booking;
-	return r.code;
+	rd = (struct model_port_reader){ port, now };
+	return &rd;
 }
 
 static int st_event(void *ctx, uint64_t id, struct core_event_view *v)
@@ -299,7 +289,7 @@ static void load_events(core_time now)
 {
 	char err[512];
 
-	if (!model_load_events(port, now, err, sizeof(err)))
+	if (!model_load_events(rt_at(now), err, sizeof(err)))
 		fail("%s", err);
 }
 
@@ -625,8 +615,9 @@ static void series_check(const struct core_req *q, const struct core_resp *a,
 	series_kept += a->series.kept;
 	for (uint32_t i = 0; i < model_event_count; i++)
 		if (model_events[i].series_id == q->u.spatch.series_id &&
-		    !model_cmp_event(&model_events[i], rt_event, rt_booking,
-				     &now, false, err, sizeof(err)))
+		    !model_cmp_event(&model_events[i], model_port_event,
+				     model_port_booking, rt_at(now), false, err,
+				     sizeof(err)))
 			fail("%s", err);
 }
 
@@ -734,8 +725,9 @@ int main(void)
 			e = model_event_get(q.event_id);
 		else if (q.op == CORE_OP_CANCEL || q.op == CORE_OP_PAY)
 			model_booking_get(q.booking_id, &e);
-		if (e && !model_cmp_event(e, rt_event, rt_booking, &now, false,
-					  err, sizeof(err)))
+		if (e &&
+		    !model_cmp_event(e, model_port_event, model_port_booking,
+				     rt_at(now), false, err, sizeof(err)))
 			fail("%s", err);
 		/* The bookings this step touched, as stored now. */
 		uint64_t touched[2] = { 0, 0 };
@@ -751,7 +743,8 @@ int main(void)
 			struct core_booking_view av, mv;
 			if (!tb)
 				continue;
-			if (rt_booking(&now, tb->id, &av) != CORE_OK)
+			if (model_port_booking(rt_at(now), tb->id, &av) !=
+			    CORE_OK)
 				fail("booking %" PRIx64 " missing", tb->id);
 			model_view(te, tb, &mv);
 			if (!model_cmp_view("stored booking", &av, &mv, err,
@@ -759,11 +752,12 @@ int main(void)
 				fail("%s", err);
 		}
 		if (step % CHECK_EVERY == CHECK_EVERY - 1)
-			check_all(now, rt_event, rt_booking, &now);
+			check_all(now, model_port_event, model_port_booking,
+				  rt_at(now));
 		if (step == ops / 2)
 			snapshot(c);
 	}
-	check_all(now, rt_event, rt_booking, &now);
+	check_all(now, model_port_event, model_port_booking, rt_at(now));
 	core_close(c);
 
 	/* state = fold(entries): replay the whole log into one fresh state. */
@@ -802,7 +796,7 @@ int main(void)
 		pos += 16 + n;
 	}
 	core_unpark(c);
-	check_all(now, rt_event, rt_booking, &now);
+	check_all(now, model_port_event, model_port_booking, rt_at(now));
 	/* What went out is remembered: the next runs send what the model
 	 * says, the first of them reading the whole window. */
 	for (int i = 0; i < 8; i++) {
