@@ -1563,6 +1563,7 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 	if (rc)
 		goto out_free;
 	n->st.running = true;
+	from = n->t.written; /* the thread writes it from now on */
 	rc = pthread_create(&n->thread, NULL, sender_main, n);
 	if (rc) {
 		rc = -rc;
@@ -1574,7 +1575,7 @@ int notify_start(const struct notify_config *cfg, wal *w, core *c,
 		evlog(EVLOG_INFO,
 		      "bookd: notify: sending from LSN %" PRIu64
 		      " to%s%s (log id %s)",
-		      n->t.written, n->webhook_url ? " webhook" : "",
+		      from, n->webhook_url ? " webhook" : "",
 		      n->smtp_url ? " email" : "", n->log_id);
 	*out = n;
 	return 0;

@@ -1226,6 +1226,7 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 	}
 	active = p;
 	pthread_mutex_unlock(&active_lock);
+	from = p->t.written; /* the thread writes it from now on */
 	rc = pthread_create(&p->thread, NULL, sender_main, p);
 	if (rc) {
 		rc = -rc;
@@ -1239,7 +1240,7 @@ int payments_start(const struct payments_config *cfg, wal *w, core *c,
 		evlog(EVLOG_INFO,
 		      "bookd: payments: Stripe at %s, from LSN %" PRIu64
 		      " (keys %s-...)",
-		      p->api_base, p->t.written, p->log_id);
+		      p->api_base, from, p->log_id);
 	*out = p;
 	return 0;
 out_free:
