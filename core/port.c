@@ -142,7 +142,10 @@ static bool port_has_work(void *arg)
 	return false;
 }
 
-void core_port_set_wake_fd(core_port *p, int fd) { p->bell.wake_fd = fd; }
+void core_port_set_wake_fd(core_port *p, int fd)
+{
+	atomic_store_explicit(&p->bell.wake_fd, fd, memory_order_relaxed);
+}
 
 bool core_port_idle_begin(core_port *p)
 {

@@ -26,10 +26,12 @@ void bell_ring(struct bell *b)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&b->sleepers, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
-		if (b->wake_fd >= 0) {
+		int fd =
+			atomic_load_explicit(&b->wake_fd, memory_order_relaxed);
+		if (fd >= 0) {
 			uint64_t one = 1;
 			/* Only fails if the counter is at its maximum: awake. */
-			(void)!write(b->wake_fd, &one, sizeof(one));
+			(void)!write(fd, &one, sizeof(one));
 		} else {
 			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
 				NULL, NULL, 0);

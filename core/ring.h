@@ -46,7 +46,11 @@ struct ring {
 struct bell {
 	_Alignas(CACHE_LINE) _Atomic uint32_t seq;
 	_Atomic uint32_t sleepers;
-	int wake_fd; /* >= 0: an eventfd to write instead of a futex wake */
+	/* >= 0: an eventfd to write instead of a futex wake. Atomic: a port's
+	 * network thread sets it (net_start) while the senders' threads may
+	 * already ring the shards it hosts (they find -1: nobody sleeps on
+	 * the eventfd before the thread runs). */
+	_Atomic int wake_fd;
 };
 
 static inline void ring_push(struct ring *r, struct slot *s)

@@ -74,7 +74,7 @@ static int port_init(core *c, struct core_port *p, unsigned index)
 
 	p->c = c;
 	p->index = index;
-	p->bell.wake_fd = -1;
+	atomic_init(&p->bell.wake_fd, -1);
 	pthread_mutex_init(&p->host_lock, NULL);
 	p->slots = calloc(n, sizeof(*p->slots));
 	p->list_scratch =
@@ -159,7 +159,7 @@ int core_open(const struct core_config *cfg, core **out)
 		struct shard *sh = &c->shards[s];
 		sh->c = c;
 		sh->index = s;
-		sh->own_bell.wake_fd = -1;
+		atomic_init(&sh->own_bell.wake_fd, -1);
 		sh->bell = &sh->own_bell;
 		sh->st = core__state_new(cfg, c->cat, s, S);
 		if (!sh->st || map_init(&sh->in_flight, 256))
