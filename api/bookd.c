@@ -565,11 +565,11 @@ static int parse_reminder_hours(const char *v, struct opts *o)
 	if (o->reminder_count)
 		return 0;
 bad:
-	fprintf(stderr,
-		"bookd: --reminder-hours (BOOKD_REMINDER_HOURS) must be up to "
-		"%d lead times in hours, comma separated, each 1..%d (e.g. "
-		"24,2), or off; not '%s'\n",
-		CORE_REMIND_LEAD_COUNT_MAX, CORE_REMIND_HOURS_MAX, v);
+	evlog(EVLOG_ERROR,
+	      "bookd: --reminder-hours (BOOKD_REMINDER_HOURS) must be up to "
+	      "%d lead times in hours, comma separated, each 1..%d (e.g. "
+	      "24,2), or off; not '%s'",
+	      CORE_REMIND_LEAD_COUNT_MAX, CORE_REMIND_HOURS_MAX, v);
 	return -EINVAL;
 }
 
@@ -1147,10 +1147,10 @@ static void test_fsync_knob(void)
 	test_fsync_file = getenv("BOOKD_TEST_FSYNC_FILE");
 	if (!test_fsync_file || !*test_fsync_file)
 		return;
-	fprintf(stderr,
-		"bookd: BOOKD_TEST_FSYNC_FILE=%s: the log's fdatasync reads "
-		"it first (tests only: a slow or failing disk)\n",
-		test_fsync_file);
+	evlog(EVLOG_WARN,
+	      "bookd: BOOKD_TEST_FSYNC_FILE=%s: the log's fdatasync reads "
+	      "it first (tests only: a slow or failing disk)",
+	      test_fsync_file);
 	wal_set_syscalls(&sc);
 }
 
@@ -1167,10 +1167,10 @@ static void test_hold_knob(core_time *hold_ms)
 	ms = strtoul(v, NULL, 10);
 	if (ms < 100 || ms > 600000)
 		return;
-	fprintf(stderr,
-		"bookd: BOOKD_TEST_HOLD_MS=%lu: holds last %lu ms (tests "
-		"only)\n",
-		ms, ms);
+	evlog(EVLOG_WARN,
+	      "bookd: BOOKD_TEST_HOLD_MS=%lu: holds last %lu ms "
+	      "(tests only)",
+	      ms, ms);
 	*hold_ms = (core_time)ms;
 }
 
@@ -1189,10 +1189,10 @@ static void test_segment_knob(uint64_t *segment_size)
 	n = strtoull(v, NULL, 10);
 	if (n < WAL_SEGMENT_SIZE_MIN || n > WAL_SEGMENT_SIZE_MAX || n % 4096)
 		return;
-	fprintf(stderr,
-		"bookd: BOOKD_TEST_SEGMENT_BYTES=%llu: new log segments are "
-		"%llu bytes (tests only)\n",
-		n, n);
+	evlog(EVLOG_WARN,
+	      "bookd: BOOKD_TEST_SEGMENT_BYTES=%llu: new log segments are "
+	      "%llu bytes (tests only)",
+	      n, n);
 	*segment_size = n;
 }
 
@@ -1346,7 +1346,7 @@ static void remind(core_port *p, const struct opts *o)
 	else
 		snprintf(msg, sizeof(msg), "%u reminders", r.count);
 	if (rc)
-		fprintf(stderr, "bookd: reminders failed: %s\n", msg);
+		evlog(EVLOG_ERROR, "bookd: reminders failed: %s", msg);
 	jobs_end(&run, rc, rc || r.count ? msg : NULL, q.now + REMIND_EVERY_MS);
 }
 
@@ -1461,7 +1461,7 @@ int main(int argc, char **argv)
 	/* after the checks above: their refusals return with nothing to free */
 	importer = import_server_new();
 	if (!importer) {
-		perror("bookd: import");
+		evlog(EVLOG_ERROR, "bookd: import: %s", strerror(errno));
 		return 1;
 	}
 	nc.import = importer;
@@ -1487,7 +1487,8 @@ int main(int argc, char **argv)
 	if (notify_config_enabled(&o.notify)) {
 		notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (notify_fd < 0) {
-			perror("bookd: eventfd");
+			evlog(EVLOG_ERROR, "bookd: eventfd: %s",
+			      strerror(errno));
 			return 1;
 		}
 		wake_fds[fd_count++] = notify_fd;
@@ -1495,7 +1496,8 @@ int main(int argc, char **argv)
 	if (payments_config_enabled(&o.payments)) {
 		pay_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (pay_fd < 0) {
-			perror("bookd: eventfd");
+			evlog(EVLOG_ERROR, "bookd: eventfd: %s",
+			      strerror(errno));
 			return 1;
 		}
 		wake_fds[fd_count++] = pay_fd;
@@ -1596,7 +1598,7 @@ int main(int argc, char **argv)
 				  core_port_get(node_core(n), notify_port),
 				  &notifier, err, sizeof(err));
 		if (rc) {
-			fprintf(stderr, "bookd: %s\n", err);
+			evlog(EVLOG_ERROR, "bookd: %s", err);
 			repl_stop(glue.r);
 			node_close(n);
 			net_free(srv);
@@ -1610,7 +1612,7 @@ int main(int argc, char **argv)
 				    core_port_get(node_core(n), pay_port),
 				    &payer, err, sizeof(err));
 		if (rc) {
-			fprintf(stderr, "bookd: %s\n", err);
+			evlog(EVLOG_ERROR, "bookd: %s", err);
 			notify_stop(notifier);
 			repl_stop(glue.r);
 			node_close(n);

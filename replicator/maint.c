@@ -139,8 +139,8 @@ int repl__partitions_job(repl *r, char *err, size_t es)
 			   " nullif($2::text, ''))), $3::float8)",
 			   3, p, PGRES_COMMAND_OK, NULL, err2, sizeof(err2));
 	if (rc) { /* refused: said; a batch still makes the months it needs */
-		fprintf(stderr, "bookd: replicator: partitions ahead: %s\n",
-			err);
+		evlog(EVLOG_ERROR, "bookd: replicator: partitions ahead: %s",
+		      err);
 		rc2 = rc2 ? rc2 : partitions_load(r, err2, sizeof(err2));
 	}
 	if (rc2)
@@ -519,7 +519,8 @@ void *repl__maint_thread(void *arg)
 
 	m.samples = calloc(SAMPLE_BATCH, sizeof(*m.samples));
 	if (!m.samples) {
-		fprintf(stderr, "bookd: replicator (maintenance): no memory\n");
+		evlog(EVLOG_ERROR,
+		      "bookd: replicator (maintenance): no memory");
 		return NULL;
 	}
 	m.copy.max = SAMPLE_COPY_MAX + (1u << 20);

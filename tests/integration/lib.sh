@@ -20,6 +20,10 @@
 #                     database NAME instead of its own
 #   db_make NAME      creates the database NAME next to DATABASE_URL's and
 #                     prints its URL; 1 (with psql's error) if it cannot
+#   log_not_logfmt FILE  prints the lines of bookd's log FILE that are not
+#                     evlog's logfmt (time=<RFC 3339 UTC> level=<level>
+#                     msg=...), leaving out pg_lib.sh's "--- bookd start"
+#                     marks and stdout's start-up line; 1 if there are any
 #   keep_logs NAME DIR  with BOOKD_TEST_LOG_DIR set (ctest sets it to
 #                     <build>/test-logs), copies every *.log under DIR to
 #                     $BOOKD_TEST_LOG_DIR/NAME/ before DIR is removed, for
@@ -85,6 +89,10 @@ db_url() {
 db_make() {
   psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" \
     >/dev/null && db_url "$1"
+}
+
+log_not_logfmt() {
+  ! grep -avE '^(time=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) msg=|--- bookd start$|bookd: HTTP on http://)' "$1"
 }
 
 keep_logs() {

@@ -13,7 +13,8 @@
 #     job fails (health check 'partitions' critical) and the partition is
 #     missing;
 # and the scheduled health checks land in health_checks, and the prune job
-# deletes rows older than the retention (30 days), no others. The waitlist
+# deletes rows older than the retention (30 days), no others; every line
+# bookd logged meanwhile (the failures too) is logfmt. The waitlist
 # rule: test_alerts_waitlist.sh.
 #
 #   eval "$(scripts/pg.sh start)"; bash tests/integration/test_alerts.sh
@@ -124,6 +125,7 @@ check "prune: rows older than 30 days deleted, younger kept" \
 check "prune: the recent ones are the ones kept" \
   test "$(q "SELECT count(*) FROM performance_metrics WHERE metric_name = 'recent'")" = 1
 stop_pid
+check "every line of bookd's log is logfmt with time= and level=" log_not_logfmt "$tmp/bookd.log"
 
 echo "alerts: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
