@@ -5,8 +5,10 @@
 # What it looks for: the tests' keys and secrets by their forms (svc-,
 # anon-, jwt- with the random digits the tests give them; the docs' and
 # examples' svc-key, anon-key, jwt-example, whsec_...), any JWT (eyJ...),
-# "Bearer " with a token, a Stripe-Signature's v1= HMAC, a URL with a
-# password (smtp://user:pass@), the test card 4242 4242 4242 4242. The
+# "Bearer " with a token, a Stripe-Signature's v1= HMAC, a Stripe API key
+# (sk_test_..., sk_live_...), a Standard Webhooks signature (v1,<base64 of
+# a 32-byte HMAC-SHA256>), a URL with a password (smtp://user:pass@), the
+# test card 4242 4242 4242 4242. The
 # curl lines --demo prints on stdout ("  curl ... -H 'Authorization: Bearer
 # KEY'") and its schedule page links ("  http://...#key=KEY&token=JWT")
 # carry the keys on purpose (the demo's, or the ones it was given): they
@@ -26,6 +28,8 @@ patterns=(
   'eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.'
   'Bearer +[A-Za-z0-9._~+/-]{4,}'
   'v1=[0-9a-f]{64}'
+  'sk_(test|live)_[A-Za-z0-9]+'
+  'v1,[A-Za-z0-9+/]{43}='
   '[a-z]+://[^/@ :"]+:[^/@ "]+@'
   '4242 ?4242 ?4242 ?4242'
 )
