@@ -8,12 +8,16 @@ killed and started again adds to the same files.
 
   notify_sink.py --out DIR --secret whsec_... [--http-port P]
                  [--smtp-port Q] [--fail-first N] [--fail-rate R]
-                 [--slow-ms MS] [--seed S]
+                 [--slow-ms MS] [--seed S] [--smtp-login USER:PASS]...
 
 --fail-first N answers 503 to the first N webhook requests, --fail-rate R
 answers 503 to a share R of them (seeded), --slow-ms waits that long
 before answering; while the file <out>/fail exists every request is
-answered 503. Stops on SIGTERM.
+answered 503. With --smtp-login (one or more), the SMTP server offers
+AUTH (PLAIN, LOGIN; over plain SMTP, this being 127.0.0.1), refuses a
+message before a login, accepts only the pairs given, and records in each
+email's line the user and the index of the pair that logged in ("login":
+[user, i]; never the password). Stops on SIGTERM.
 """
 import argparse
 import base64
@@ -47,6 +51,7 @@ def main():
     ap.add_argument("--fail-rate", type=float, default=0.0)
     ap.add_argument("--slow-ms", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--smtp-login", action="append", default=[])
     a = ap.parse_args()
     key = key_of(a.secret)
     lock = threading.Lock()
@@ -104,6 +109,20 @@ def main():
     smtp = None
     if a.smtp_port:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        logins = [tuple(x.split(":", 1)) for x in a.smtp_login]
+
+        def authenticator(server, session, envelope, mechanism, data):
+            if not isinstance(data, LoginPassword):
+                return AuthResult(success=False, handled=False)
+            user = data.login.decode()
+            for i, (u, pw) in enumerate(logins):
+                if user == u and hmac.compare_digest(data.password,
+                                                     pw.encode()):
+                    return AuthResult(success=True, auth_data=[user, i])
+            print(f"sink: smtp login refused for user {user}", flush=True)
+            return AuthResult(success=False, handled=False)
 
         class Mail:
             async def handle_DATA(self, server, session, envelope):
@@ -114,11 +133,17 @@ def main():
                     "id": msg.get("X-Bookd-Notification-Id", ""),
                     "from": envelope.mail_from,
                     "to": list(envelope.rcpt_tos),
+                    "login": session.auth_data,
                     "subject": str(msg.get("Subject", "")),
                     "text": msg.get_body(("plain",)).get_content()})
                 return "250 OK"
 
-        smtp = Controller(Mail(), hostname="127.0.0.1", port=a.smtp_port)
+        auth = {}
+        if logins:
+            auth = {"authenticator": authenticator, "auth_required": True,
+                    "auth_require_tls": False}
+        smtp = Controller(Mail(), hostname="127.0.0.1", port=a.smtp_port,
+                          **auth)
         smtp.start()
     print(f"sink: webhook on 127.0.0.1:{httpd.server_address[1]}"
           + (f", smtp on 127.0.0.1:{a.smtp_port}" if smtp else ""),

@@ -15,6 +15,14 @@
 #   dead      a sink answering 503 with BOOKD_NOTIFY_MAX_ATTEMPTS=3: dead
 #             letters in notify-dead.jsonl, counted in status and /metrics,
 #             an alert; the booking's later notifications still go out
+#   kinds     a priced class: a promotion with its hold's expiry (webhook
+#             body, email text in the series' zone), event_changed,
+#             event_cancelled, on both sinks
+#   restart   BOOKD_REMINDER_HOURS reaching a booked class: one reminder on
+#             both sinks; BOOKD_NOTIFY_WEBHOOK_RATE=2: 8 webhooks spread
+#             over at least (8 - 2) / 2 s (less 10%); the SMTP sink requires
+#             a login: SMTP_URL's user:pass, then ESP_API_KEY as the
+#             password with the URL's user
 # Skipped (77) without curl, jq or a python3 with aiosmtpd.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -341,6 +349,121 @@ n=$(delivered | wc -l)
 api POST "/v1/events/$ev3/bookings" '{"customer_id":"cy"}' dl3 >/dev/null
 check "dead: later notifications are delivered" wait_delivered $(( n + 1 )) 10
 
+# ---- kinds: a priced class's promotion with a hold, an edit, a cancel ----
+paid=$(api POST /v1/series '{"org_id":"1","location_id":"1","instructor_id":"1","title":"Paid Class","capacity":1,"waitlist_capacity":2,"price_cents":1500,"currency":"usd","timezone":"America/New_York","weekdays":["MO","TU","WE","TH","FR","SA","SU"],"start_time":"19:00","duration_min":60,"first_date":"2026-01-05"}' | jq -r .series.id)
+evp=$(curl -s "$base/v1/events?org_id=1&limit=500" -H "Authorization: Bearer $svc" |
+  jq -r --arg s "$paid" '[.events[] | select(.series_id == $s)][2].id')
+b_p1=$(api POST "/v1/events/$evp/bookings" '{"customer_id":"bob"}' p1 | jq -r .booking.id)
+b_p2=$(api POST "/v1/events/$evp/bookings" '{"customer_id":"cy"}' p2 | jq -r .booking.id)
+api POST "/v1/bookings/$b_p1/cancel" '' p3 >/dev/null # cy promoted, held
+api PATCH "/v1/events/$evp" '{"title":"Paid Class, Studio B"}' >/dev/null
+api PATCH "/v1/events/$evp" '{"status":"cancelled"}' >/dev/null
+# a reminder: rem books ev1; the next start's lead reaches its class
+api POST /v1/customers '{"id":"rem","email":"rem@example.com","name":"Rem"}' >/dev/null
+b_rem=$(api POST "/v1/events/$ev1/bookings" '{"customer_id":"rem"}' r1 | jq -r .booking.id)
+ev1_at=$(api GET "/v1/events/$ev1" | jq -r '.event.start_at // .start_at')
+lead=$(( ($(date -d "$ev1_at" +%s) - $(date +%s) + 3599) / 3600 ))
+kinds_check() { # booking type...: on the webhook and by email
+  local b=$1 t; shift
+  for t in "$@"; do
+    i=$(jq -r --arg b "$b" --arg t "$t" 'select(.status == 200 and .body.data.booking_id == $b and .body.type == $t) | .id' \
+      "$sink_dir/webhook.jsonl" | head -1)
+    [ -n "$i" ] && [ -n "$(jq -r --arg i "$i" 'select(.id == $i) | .id' "$sink_dir/email.jsonl")" ] || return 1
+  done
+}
+for _ in $(seq 1 100); do
+  kinds_check "$b_p2" promoted event_changed event_cancelled && break
+  sleep 0.1
+done
+check "kinds: promoted (held), event_changed and event_cancelled reach both sinks" \
+  kinds_check "$b_p2" promoted event_changed event_cancelled
+check "kinds: the promotion's hold expiry in the webhook body and the email's text; the edit and cancel say what" \
+  python_check "$b_p2" <<'EOF'
+import json, sys, datetime, zoneinfo
+d, b = sys.argv[1], sys.argv[2]
+hooks = [h for h in map(json.loads, open(d + "/webhook.jsonl"))
+         if h["status"] == 200 and h["body"]["data"]["booking_id"] == b]
+mails = {m["id"]: m for m in map(json.loads, open(d + "/email.jsonl"))}
+by = {h["body"]["type"]: h for h in hooks}
+p = by["promoted"]
+hold = p["body"]["data"].get("hold_expires_at")
+ok = True
+if not hold:
+    print("promoted without hold_expires_at:", p["body"])
+    sys.exit(1)
+t = datetime.datetime.fromisoformat(hold.replace("Z", "+00:00"))
+if not 0 < t.timestamp() - p["received"] < 24 * 3600:
+    print("hold expiry not ahead of the promotion:", hold, p["received"])
+    ok = False
+local = t.astimezone(zoneinfo.ZoneInfo("America/New_York")).strftime("%a %d %b %Y, %H:%M")
+want = "Pay by %s (America/New_York) to keep it." % local
+text = mails[p["id"]]["text"].replace("\r", "").replace("\n", " ")
+if want not in text:
+    print("promoted email without", repr(want) + ":", repr(text))
+    ok = False
+if "Paid Class, Studio B" not in mails[by["event_changed"]["id"]]["subject"] + mails[by["event_changed"]["id"]]["text"]:
+    print("event_changed email without the new title:", mails[by["event_changed"]["id"]])
+    ok = False
+if "cancelled" not in mails[by["event_cancelled"]["id"]]["text"]:
+    print("event_cancelled email:", mails[by["event_cancelled"]["id"]])
+    ok = False
+sys.exit(0 if ok else 1)
+EOF
+
+check "bookd stops cleanly (exit 0)" stop_status
+
+# ---- a reminder, an SMTP login, the webhook's rate (2/s, burst 2) --------
+stop_sink
+pw_url=url-pass-$RANDOM$RANDOM pw_esp=esp-key-$RANDOM$RANDOM
+sinks_started=5
+start_sink --smtp-login "bookd:$pw_url" --smtp-login "apikey:$pw_esp" || exit 1
+start_bookd SMTP_URL="smtp://bookd:$pw_url@127.0.0.1:$smtp_port" \
+  BOOKD_REMINDER_HOURS="$lead" BOOKD_NOTIFY_WEBHOOK_RATE=2
+for _ in $(seq 1 100); do
+  kinds_check "$b_rem" reminder && break
+  sleep 0.1
+done
+check "reminder: BOOKD_REMINDER_HOURS=$lead reaches rem's class: a reminder on both sinks" \
+  kinds_check "$b_rem" reminder
+check "reminder: exactly one for the booking" \
+  test "$(jq -r --arg b "$b_rem" 'select(.status == 200 and .body.data.booking_id == $b and .body.type == "reminder") | .id' "$sink_dir/webhook.jsonl" | sort -u | wc -l)" = 1
+api POST /v1/customers '{"id":"login1","email":"login1@example.com","name":"L1"}' >/dev/null
+t0=$(date +%s.%N)
+for i in $(seq 1 8); do
+  api POST "/v1/events/$ev3/bookings" "{\"customer_id\":\"rate_$i\"}" rate_$i >/dev/null
+done
+t1=$(date +%s.%N)
+api POST "/v1/events/$ev3/bookings" '{"customer_id":"login1"}' login1 >/dev/null
+for _ in $(seq 1 150); do
+  [ "$(jq -r 'select(.status == 200 and (.body.data.customer_id | startswith("rate_"))) | .id' "$sink_dir/webhook.jsonl" | sort -u | wc -l)" -ge 8 ] && break
+  sleep 0.1
+done
+# 8 made within $t1 - $t0: a bucket of 2 a second, 2 at once, lets the 8th
+# go 3 s after the 1st at the earliest; a loaded machine only spreads more
+check "rate: 8 webhooks at 2/s spread over >= 2.7 s (the bookings took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s)" \
+  python_check <<'EOF'
+import json, sys
+d = sys.argv[1]
+first = {}
+for h in map(json.loads, open(d + "/webhook.jsonl")):
+    if h["status"] == 200 and h["body"]["data"]["customer_id"].startswith("rate_"):
+        first.setdefault(h["id"], h["received"])
+t = sorted(first.values())
+print("rate: %d arrived over %.2f s" % (len(t), t[-1] - t[0] if t else 0))
+sys.exit(0 if len(t) == 8 and t[-1] - t[0] >= 2.7 else 1)
+EOF
+login_of() { # customer: the "login" of its emails, one per line
+  jq -c --arg c "$1@example.com" 'select(.to[0] == $c) | .login' "$sink_dir/email.jsonl"
+}
+for _ in $(seq 1 50); do [ -n "$(login_of login1)" ] && break; sleep 0.1; done
+check "SMTP login: the user and password of SMTP_URL" test "$(login_of login1)" = '["bookd",0]'
+stop_pid
+start_bookd SMTP_URL="smtp://apikey@127.0.0.1:$smtp_port" ESP_API_KEY="$pw_esp"
+api POST /v1/customers '{"id":"login2","email":"login2@example.com","name":"L2"}' >/dev/null
+api POST "/v1/events/$ev3/bookings" '{"customer_id":"login2"}' login2 >/dev/null
+for _ in $(seq 1 50); do [ -n "$(login_of login2)" ] && break; sleep 0.1; done
+check "SMTP login: ESP_API_KEY is the password, the user from SMTP_URL" \
+  test "$(login_of login2)" = '["apikey",1]'
 check "bookd stops cleanly (exit 0)" stop_status
 echo "test_notify: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
