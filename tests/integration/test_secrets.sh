@@ -11,18 +11,20 @@
 #     NOTIFY_WEBHOOK_SECRET_FILE and SMTP_URL_FILE is refused at start
 #     (exit 2, a message naming the variable and the file) when the file is
 #     group-readable, world-readable, missing or empty;
+#   - a webhook signed with NOTIFY_WEBHOOK_SECRET_FILE's secret is verified
+#     by tests/integration/notify_sink.py given that secret;
 #   - NAME and NAME_FILE both set: the same value starts, different values
 #     are refused;
 #   - no secret's value is in bookd's output.
 #
 #   bash tests/integration/test_secrets.sh   (from the repo, or by ctest)
 #
-# Exit 77 (skipped) without bookd, curl or openssl.
+# Exit 77 (skipped) without bookd, curl, openssl or python3.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-test_setup test_secrets curl openssl
+test_setup test_secrets curl openssl python3
 
 SVC=svc-$RANDOM$RANDOM
 ANON=anon-$RANDOM$RANDOM
@@ -86,6 +88,30 @@ else
     ok "no secret's value in bookd's output"
   fi
 fi
+
+# NOTIFY_WEBHOOK_SECRET_FILE signs: the sink verifies with the file's
+# secret (the demo's booking is the first notification)
+HOOK=whsec_$(head -c 24 /dev/urandom | openssl base64 -A)
+printf '%s\n' "$HOOK" >"$tmp/hook"
+python3 "$here/notify_sink.py" --out "$tmp/sink" --secret "$HOOK" >"$tmp/sink.log" 2>&1 &
+sink_pid=$!
+for _ in $(seq 1 100); do
+  hook_port=$(sed -n 's/^sink: webhook on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sink.log")
+  [ -n "$hook_port" ] && break
+  sleep 0.1
+done
+run_bookd "$tmp/hook.log" BOOKD_DEMO=1 NOTIFY_WEBHOOK_SECRET_FILE="$tmp/hook" \
+  NOTIFY_WEBHOOK_URL="http://127.0.0.1:$hook_port/hooks"
+for _ in $(seq 1 100); do
+  [ -s "$tmp/sink/webhook.jsonl" ] && break
+  sleep 0.1
+done
+stop_pid
+kill "$sink_pid"; wait "$sink_pid" 2>/dev/null
+check "NOTIFY_WEBHOOK_SECRET_FILE: the webhook is signed with the file's secret (the sink verifies it)" \
+  test -s "$tmp/sink/webhook.jsonl" -a "$(grep -c '"sig_ok":false' "$tmp/sink/webhook.jsonl")" = 0
+check "NOTIFY_WEBHOOK_SECRET_FILE: the secret's value is not in bookd's output" \
+  test "$(grep -cF "${HOOK#whsec_}" "$tmp/hook.log")" = 0
 
 # the same value both ways starts; different values do not
 run_bookd "$tmp/same.log" BOOKD_SERVICE_KEY="$SVC" BOOKD_SERVICE_KEY_FILE="$tmp/svc"
