@@ -151,7 +151,7 @@ static int idem_grow(core_state *st)
 		if (map_get(&st->idem_by_key, key) == slot)
 			ASSERT(map_put(&st->idem_by_key, key, k + 1) == 0);
 	}
-	free(old);
+	table_free(old, (size_t)old_cap + 1, sizeof(*old));
 	st->idem = to;
 	st->idem_cap = cap;
 	st->idem_head = 0;

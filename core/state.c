@@ -158,14 +158,17 @@ void core_state_free(core_state *st)
 	for (uint32_t i = 1; i <= st->day_count; i++)
 		free(st->days[i].slots);
 	free(st->days);
-	free(st->events);
-	free(st->bookings);
-	free(st->customers);
-	free(st->holds);
-	free(st->pays);
+	table_free(st->events, (size_t)st->event_cap + 1, sizeof(*st->events));
+	table_free(st->bookings, (size_t)st->booking_cap + 1,
+		   sizeof(*st->bookings));
+	table_free(st->customers, (size_t)st->customer_cap + 1,
+		   sizeof(*st->customers));
+	table_free(st->holds, (size_t)st->hold_cap + 1, sizeof(*st->holds));
+	table_free(st->pays, (size_t)st->pay_cap + 1, sizeof(*st->pays));
 	map_free(&st->pay_by_booking);
-	free(st->wl_watch);
-	free(st->idem);
+	table_free(st->wl_watch, (size_t)st->wl_watch_cap + 1,
+		   sizeof(*st->wl_watch));
+	table_free(st->idem, (size_t)st->idem_cap + 1, sizeof(*st->idem));
 	map_free(&st->event_by_id);
 	map_free(&st->booking_by_id);
 	set_free(&st->active);
@@ -173,7 +176,7 @@ void core_state_free(core_state *st)
 	map_free(&st->idem_by_key);
 	map_free(&st->day_by_key);
 	map_free(&st->title_by_event);
-	free(st->titles);
+	table_free(st->titles, (size_t)st->title_cap + 1, sizeof(*st->titles));
 	free(st);
 }
 

@@ -27,32 +27,100 @@
 
 /* The big tables are read and written at random. With 4 KiB pages every
  * first write to a page faults (and after a snapshot's fork, copies), each
- * with a TLB shootdown, and TLB misses add to every cache miss. So they get
- * transparent huge pages (madvise: the Debian default) and are faulted in
- * here, when a table is made or grows, not on the booking path: throughput
+ * with a TLB shootdown, and TLB misses add to every cache miss. So a table
+ * of 4 MiB or more is a mapping of its own at a huge-page boundary with
+ * transparent huge pages asked for (madvise: the Debian default): throughput
  * rose from ~207k to ~250k durable decisions/s with p99 from 10 to 5 ms
- * (docs/benchmarks.md). Tables start small and double (table_grow), so an
- * empty bookd takes a few MB, not the ~1.2 GB its old fixed sizes did. */
+ * (docs/benchmarks.md). Tables start small and double, so an empty bookd
+ * takes a few MB, not the ~1.2 GB its old fixed sizes did.
+ *  - A map or set doubles by a rehash into a new table (table_calloc),
+ *    which is faulted in at once: the rehash writes all over it anyway.
+ *  - An array of slots (table_grow) is filled in order, so it grows in
+ *    place: mremap moves its pages to a bigger mapping, copying nothing,
+ *    and the new half is faulted in a huge page at a time as slots are
+ *    taken. A doubling used to zero twice the array and copy it in one
+ *    stall on the shard's thread (31 ms for a bookings array seen under
+ *    load); now it zeroes one huge page per 2 MiB of new slots. */
+#define TABLE_BIG_BYTES (2 * HUGE_PAGE_SIZE)
+
+static size_t table_span(size_t bytes)
+{
+	return (bytes + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
+}
+
+/* span bytes of address space at a huge-page boundary (prot PROT_NONE:
+ * only reserved), or NULL. */
+static void *table_map(size_t span, int prot)
+{
+	size_t len = span + HUGE_PAGE_SIZE;
+	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a, *end;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)p + HUGE_PAGE_SIZE - 1) &
+		     ~(HUGE_PAGE_SIZE - 1));
+	end = p + len;
+	if (a > p)
+		(void)munmap(p, (size_t)(a - p));
+	if (end > a + span)
+		(void)munmap(a + span, (size_t)(end - (a + span)));
+	if (prot != PROT_NONE)
+		(void)madvise(a, span, MADV_HUGEPAGE);
+	return a;
+}
+
 void *table_calloc(size_t count, size_t size)
 {
-	void *p = calloc(count, size);
-	uintptr_t start, end;
+	size_t span = table_span(count * size);
+	char *p;
 
-	if (!p || count * size < 2 * HUGE_PAGE_SIZE)
-		return p;
-	start = ((uintptr_t)p + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
-	end = ((uintptr_t)p + count * size) & ~(HUGE_PAGE_SIZE - 1);
-	if (end > start)
-		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+	if (count * size < TABLE_BIG_BYTES)
+		return calloc(count, size);
+	p = table_map(span, PROT_READ | PROT_WRITE);
 	/* Fault them in now, not on the booking path. */
-	for (uintptr_t a = start; a < end; a += HUGE_PAGE_SIZE)
-		*(volatile char *)a = 0;
+	for (size_t off = 0; p && off < span; off += HUGE_PAGE_SIZE)
+		*(volatile char *)(p + off) = 0;
 	return p;
+}
+
+void table_free(void *p, size_t count, size_t size)
+{
+	if (count * size < TABLE_BIG_BYTES)
+		free(p);
+	else if (p)
+		(void)munmap(p, table_span(count * size));
+}
+
+/* The big array p of old_bytes, grown to bytes (new part zero): in place
+ * when the address space after it is free, else moved to a huge-page
+ * boundary (a move elsewhere would split its huge pages). NULL and p
+ * untouched when it cannot. */
+static void *table_remap(void *p, size_t old_bytes, size_t bytes)
+{
+	size_t old_span = table_span(old_bytes), span = table_span(bytes);
+	void *q = mremap(p, old_span, span, 0);
+
+	if (q == MAP_FAILED) {
+		void *to = table_map(span, PROT_NONE);
+
+		if (!to)
+			return NULL;
+		q = mremap(p, old_span, span, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   to);
+		if (q == MAP_FAILED) {
+			(void)munmap(to, span);
+			return NULL;
+		}
+	}
+	(void)madvise(q, span, MADV_HUGEPAGE);
+	return q;
 }
 
 int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
 {
 	uint64_t cap = *capacity ? *capacity : TABLE_COUNT_INIT;
+	size_t old_bytes, bytes;
 	void *q;
 
 	if (need <= *capacity)
@@ -62,12 +130,21 @@ int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
 	if (cap > TABLE_COUNT_LIMIT)
 		return -ENOMEM;
 	/* Slot 0 and the old slots 1..capacity carry over. */
-	q = table_calloc((size_t)cap + 1, size);
+	old_bytes = *p ? ((size_t)*capacity + 1) * size : 0;
+	bytes = ((size_t)cap + 1) * size;
+	if (old_bytes >= TABLE_BIG_BYTES) {
+		q = table_remap(*p, old_bytes, bytes);
+	} else {
+		q = bytes >= TABLE_BIG_BYTES ? table_map(table_span(bytes),
+							 PROT_READ | PROT_WRITE)
+					     : calloc((size_t)cap + 1, size);
+		if (q && *p)
+			memcpy(q, *p, old_bytes);
+		if (q)
+			free(*p);
+	}
 	if (!q)
 		return -ENOMEM;
-	if (*p)
-		memcpy(q, *p, ((size_t)*capacity + 1) * size);
-	free(*p);
 	*p = q;
 	*capacity = (uint32_t)cap;
 	return 0;
@@ -127,13 +204,14 @@ int map__reserve(struct map *m, uint64_t more)
 	for (uint64_t i = 0; i < old_cap; i++)
 		if (old[i].key)
 			map_insert_fresh(m, old[i].key, old[i].val);
-	free(old);
+	table_free(old, old_cap, sizeof(*old));
 	return 0;
 }
 
 void map_free(struct map *m)
 {
-	free(m->slots);
+	table_free(m->slots, map_bytes(m) / sizeof(*m->slots),
+		   sizeof(*m->slots));
 	memset(m, 0, sizeof(*m));
 }
 
@@ -212,7 +290,8 @@ int set_init(struct set *s, uint32_t count_hint)
 
 void set_free(struct set *s)
 {
-	free(s->keys);
+	if (s->keys)
+		table_free(s->keys, (size_t)s->mask + 1, sizeof(*s->keys));
 	memset(s, 0, sizeof(*s));
 }
 
@@ -246,7 +325,7 @@ int set__reserve(struct set *s, uint64_t more)
 	for (uint64_t i = 0; i < old_cap; i++)
 		if (old[i])
 			set_insert_fresh(s, old[i]);
-	free(old);
+	table_free(old, old_cap, sizeof(*old));
 	return 0;
 }
 

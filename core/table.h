@@ -25,11 +25,16 @@ struct map {
 	uint32_t mask, count;
 };
 int map_init(struct map *m, uint32_t count_hint);
-/* calloc for the big tables: asks for transparent huge pages (see table.c). */
+/* calloc for the big tables: a mapping of their own with transparent huge
+ * pages, faulted in at once (see table.c). Each is freed by table_free with
+ * the count it was made with (or grown to). */
 void *table_calloc(size_t count, size_t size);
-/* Tables of slots 0..capacity (slot 0: "none"): grows *p (copying it) so
- * that capacity >= need, doubling from TABLE_COUNT_INIT; -ENOMEM and *p
- * untouched when memory is short or need passes TABLE_COUNT_LIMIT. */
+void table_free(void *p, size_t count, size_t size);
+/* Tables of slots 0..capacity (slot 0: "none"): grows *p (in place, or
+ * moving its pages) so that capacity >= need, doubling from
+ * TABLE_COUNT_INIT, the new slots zero; -ENOMEM and *p untouched when
+ * memory is short or need passes TABLE_COUNT_LIMIT. Freed by table_free
+ * with capacity + 1. */
 #define TABLE_COUNT_INIT 1024
 #define TABLE_COUNT_LIMIT (UINT32_C(1) << 31)
 int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size);
