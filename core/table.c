@@ -173,6 +173,11 @@ int map_init(struct map *m, uint32_t count_hint)
 	return 0;
 }
 
+/* A rehash moves the old slots in order to random homes in the new table:
+ * the home of the slot REHASH_AHEAD further on is prefetched, so the cache
+ * misses overlap (the rehash is most of a doubling's stall). */
+#define REHASH_AHEAD 16
+
 static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
 {
 	uint32_t i = map__slot(m, key);
@@ -201,9 +206,14 @@ int map__reserve(struct map *m, uint64_t more)
 	}
 	m->mask = (uint32_t)(cap - 1);
 	m->count = 0;
-	for (uint64_t i = 0; i < old_cap; i++)
+	for (uint64_t i = 0; i < old_cap; i++) {
+		uint64_t ahead = old[(i + REHASH_AHEAD) & (old_cap - 1)].key;
+
+		if (ahead)
+			__builtin_prefetch(&m->slots[map__slot(m, ahead)], 1);
 		if (old[i].key)
 			map_insert_fresh(m, old[i].key, old[i].val);
+	}
 	table_free(old, old_cap, sizeof(*old));
 	return 0;
 }
@@ -322,9 +332,15 @@ int set__reserve(struct set *s, uint64_t more)
 	}
 	s->mask = (uint32_t)(cap - 1);
 	s->count = 0;
-	for (uint64_t i = 0; i < old_cap; i++)
+	for (uint64_t i = 0; i < old_cap; i++) {
+		uint64_t ahead = old[(i + REHASH_AHEAD) & (old_cap - 1)];
+
+		if (ahead)
+			__builtin_prefetch(&s->keys[table__home(ahead, s->mask)],
+					   1);
 		if (old[i])
 			set_insert_fresh(s, old[i]);
+	}
 	table_free(old, old_cap, sizeof(*old));
 	return 0;
 }

@@ -19,7 +19,10 @@ struct slot {
 	uint64_t a, b, c; /* 24 B: not a power of two */
 };
 
-static uint64_t pattern(uint64_t i) { return i * UINT64_C(0x9E3779B97F4A7C15) | 1; }
+static uint64_t pattern(uint64_t i)
+{
+	return i * UINT64_C(0x9E3779B97F4A7C15) | 1;
+}
 
 /* Every slot 1..filled holds its pattern, the rest up to cap is zero. */
 static bool slots_ok(const struct slot *s, uint64_t filled, uint64_t cap)
@@ -51,14 +54,16 @@ CHECK_TEST_FN(test_grow_keeps_and_zeroes)
 		CHECK(cap >= need && cap >= TABLE_COUNT_INIT);
 		CHECK_MSG(slots_ok(s, filled, cap), "need %" PRIu64, need);
 		if ((cap + 1) * sizeof(*s) >= 2 * HUGE)
-			CHECK_MSG(((uintptr_t)s & (HUGE - 1)) == 0, "%p", (void *)s);
+			CHECK_MSG(((uintptr_t)s & (HUGE - 1)) == 0, "%p",
+				  (void *)s);
 		fill(s, filled + 1, need);
 		filled = need;
 	}
 	CHECK(cap >= filled && (cap + 1) * sizeof(*s) >= 8 * HUGE);
 	/* Room enough: nothing moves. */
 	struct slot *before = s;
-	CHECK(table_grow((void **)&s, &cap, cap, sizeof(*s)) == 0 && s == before);
+	CHECK(table_grow((void **)&s, &cap, cap, sizeof(*s)) == 0 &&
+	      s == before);
 	CHECK(table_grow((void **)&s, &cap, (uint64_t)TABLE_COUNT_LIMIT + 1,
 			 sizeof(*s)) == -ENOMEM &&
 	      s == before);
@@ -75,18 +80,21 @@ CHECK_TEST_FN(test_grow_moves)
 	REQUIRE(table_grow((void **)&s, &cap, 300000, sizeof(*s)) == 0);
 	fill(s, 1, cap);
 	size_t span = (((size_t)cap + 1) * sizeof(*s) + HUGE - 1) & ~(HUGE - 1);
-	void *wall = mmap((char *)s + span, 4096, PROT_READ,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *wall =
+		mmap((char *)s + span, 4096, PROT_READ,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	REQUIRE(wall != MAP_FAILED);
 	struct slot *before = s;
 	uint32_t old_cap = cap;
-	REQUIRE(table_grow((void **)&s, &cap, (uint64_t)old_cap + 1, sizeof(*s)) == 0);
+	REQUIRE(table_grow((void **)&s, &cap, (uint64_t)old_cap + 1,
+			   sizeof(*s)) == 0);
 	CHECK(s != before && ((uintptr_t)s & (HUGE - 1)) == 0);
 	CHECK(cap == 2 * old_cap);
 	CHECK(slots_ok(s, old_cap, cap));
 	/* the old place is gone: the wall's neighbour can be mapped again */
-	void *again = mmap(before, 4096, PROT_READ,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *again =
+		mmap(before, 4096, PROT_READ,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	CHECK(again == (void *)before);
 	if (again != MAP_FAILED)
 		munmap(again, 4096);
@@ -117,16 +125,19 @@ CHECK_TEST_FN(test_map_and_set_model)
 		unsigned op = (unsigned)(rnd(&x) % 8);
 		if (op < 5) { /* put, mostly */
 			uint32_t v = (uint32_t)(rnd(&x) % 1000000 + 1);
-			REQUIRE(map_put(&m, key, v) == 0 && set_put(&st, key) == 0);
+			REQUIRE(map_put(&m, key, v) == 0 &&
+				set_put(&st, key) == 0);
 			count += val[k] == 0;
 			val[k] = v;
 		} else if (op < 7) {
 			bool had = val[k] != 0;
-			CHECK(map_del(&m, key) == had && set_del(&st, key) == had);
+			CHECK(map_del(&m, key) == had &&
+			      set_del(&st, key) == had);
 			count -= had;
 			val[k] = 0;
 		} else {
-			CHECK(map_get(&m, key) == val[k] && set_has(&st, key) == (val[k] != 0));
+			CHECK(map_get(&m, key) == val[k] &&
+			      set_has(&st, key) == (val[k] != 0));
 		}
 	}
 	CHECK_EQ(m.count, count);
