@@ -10,7 +10,8 @@
  *       Only the state machine's row: requests made B at a time before the
  *       clock runs, each batch prefetched, then decided and applied; also
  *       the rate per second of the thread's CPU time (the machine is
- *       shared: wall-clock rates vary with the other work on it).
+ *       shared: wall-clock rates vary with the other work on it) and the
+ *       longest batch (the stall of the tables' biggest doubling).
  *   bench_core memory [--events N] [--bookings N]
  *       Builds one state with N events (generated from daily series, 120 days)
  *       and N bookings and prints the resident bytes per event and per
@@ -217,7 +218,7 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 	struct core_resp r;
 	const void *entry;
 	size_t size;
-	double t0, c0, dt = 0, cpu = 0;
+	double t0, c0, dt = 0, cpu = 0, tb, worst = 0;
 
 	if (batch < 1 || batch > STATE_BATCH_MAX)
 		die("--batch: 1..256");
@@ -239,7 +240,14 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 		}
 		t0 = seconds();
 		c0 = thread_seconds();
+		tb = t0;
 		for (uint64_t k = 0; k < n; k++) {
+			if (k % batch == 0 && k > 0) {
+				double t = seconds();
+				if (t - tb > worst)
+					worst = t - tb;
+				tb = t;
+			}
 			if (batch > 1 && k % batch == 0)
 				core__state_prefetch_batch(
 					st, &qp[k],
@@ -263,8 +271,10 @@ static void throughput_state(uint64_t ops, uint64_t batch, bool cpu_rate)
 	if (cpu_rate)
 		printf("\n%.2f s of this thread's CPU time: %.0f decisions per "
 		       "CPU second (what the shared machine's other work "
-		       "does not take)\n",
-		       cpu, (double)ops / cpu);
+		       "does not take)\nlongest batch of %" PRIu64
+		       " decisions: %.2f ms (a doubling of the tables is in "
+		       "one)\n",
+		       cpu, (double)ops / cpu, batch, worst * 1e3);
 	core_state_free(st);
 }
 
