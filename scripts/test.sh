@@ -27,7 +27,7 @@ done
 scripts/build.sh tsan
 echo "== ctest (tsan)"
 (cd build-tsan && CRASH_CYCLES=15 ctest --output-on-failure -j2 --timeout 1200 \
-  -R '^test_(net|node|crash|auth|bin_e2e|bin_e2e_auth|bin_e2e_same|wal_reader|wal_fault|wal_defer|wal_flush|wal_backup|repl_basic|repl_faults|repl_streams|http_e2e|net_e2e|repl_pgdown|jobs|jobs_e2e|core_remind|reminders|payments|seed_import|import_seed)$')
+  -R '^test_(net|node|crash|auth|bin_e2e|bin_e2e_auth|bin_e2e_same|wal_reader|wal_fault|wal_defer|wal_flush|wal_backup|repl_basic|repl_faults|repl_streams|http_e2e|net_e2e|repl_pgdown|jobs|jobs_e2e|core_remind|reminders|payments|notify|seed_import|import_seed)$')
 
 echo "== fuzz (${FUZZ_SECONDS:=30} s each)"
 CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
