@@ -289,16 +289,17 @@ void core__refund_due(struct core_rec *r, const core_state *st,
 		      const struct booking *b, uint8_t reason, core_time at)
 {
 	const struct event *e = &st->events[b->event_slot];
+	const struct pay *p = pay_get(st, b->id);
 
+	ASSERT(p); /* refundable: paid */
 	memset(r, 0, sizeof(*r));
 	r->type = CORE_REC_REFUND;
 	r->at = at;
 	r->u.refund.booking_id = b->id;
 	r->u.refund.amount_cents = e->price_cents;
 	memcpy(r->u.refund.currency, e->currency, strnlen(e->currency, 3));
-	memcpy(r->u.refund.intent_id, pay_get(st, b->id)->intent_id,
-	       strnlen(pay_get(st, b->id)->intent_id,
-		       CORE_PAY_REF_SIZE_MAX - 1));
+	memcpy(r->u.refund.intent_id, p->intent_id,
+	       strnlen(p->intent_id, CORE_PAY_REF_SIZE_MAX - 1));
 	r->u.refund.reason = reason;
 	r->u.refund.state = CORE_REFUND_DUE;
 }

@@ -33,14 +33,21 @@
  * rose from ~207k to ~250k durable decisions/s with p99 from 10 to 5 ms
  * (docs/benchmarks.md). Tables start small and double, so an empty bookd
  * takes a few MB, not the ~1.2 GB its old fixed sizes did.
- *  - A map or set doubles by a rehash into a new table (table_calloc),
- *    which is faulted in at once: the rehash writes all over it anyway.
  *  - An array of slots (table_grow) is filled in order, so it grows in
  *    place: mremap moves its pages to a bigger mapping, copying nothing,
  *    and the new half is faulted in a huge page at a time as slots are
- *    taken. A doubling used to zero twice the array and copy it in one
- *    stall on the shard's thread (31 ms for a bookings array seen under
- *    load); now it zeroes one huge page per 2 MiB of new slots. */
+ *    taken.
+ *  - A map or set doubles into a new array (table_calloc) and moves its
+ *    entries a few at a time with each later change, looking in both
+ *    arrays meanwhile; the new array's huge pages are faulted in as the
+ *    moves and puts reach them.
+ * A doubling used to zero and fill a new table in one stall on the
+ * shard's thread: 31 ms for a bookings array, 35 ms for a map, seen in
+ * bookd under load, 0.1-0.8 s for the biggest in bench_core state (4M
+ * bookings); now a step zeroes at most a huge page and moves a few
+ * clusters (docs/benchmarks.md "Table growth"). A map that must double
+ * again before its last doubling's moves are done (a reservation of many
+ * keys at once) finishes them first. */
 #define TABLE_BIG_BYTES (2 * HUGE_PAGE_SIZE)
 
 static size_t table_span(size_t bytes)
@@ -72,16 +79,9 @@ static void *table_map(size_t span, int prot)
 
 void *table_calloc(size_t count, size_t size)
 {
-	size_t span = table_span(count * size);
-	char *p;
-
 	if (count * size < TABLE_BIG_BYTES)
 		return calloc(count, size);
-	p = table_map(span, PROT_READ | PROT_WRITE);
-	/* Fault them in now, not on the booking path. */
-	for (size_t off = 0; p && off < span; off += HUGE_PAGE_SIZE)
-		*(volatile char *)(p + off) = 0;
-	return p;
+	return table_map(table_span(count * size), PROT_READ | PROT_WRITE);
 }
 
 void table_free(void *p, size_t count, size_t size)
@@ -159,6 +159,90 @@ static uint64_t map_cap_for(uint64_t count)
 	return cap;
 }
 
+/* ---- maps ---- */
+
+/* A doubling moves the entries a few slots at a time with each change
+ * (MAP_MOVE_SLOTS of the old array a put or delete, 4x what keeps ahead of
+ * the next doubling), not in one stall; their new homes are random, so the
+ * home of the slot REHASH_AHEAD further on is prefetched. */
+#define MAP_MOVE_SLOTS 8
+#define REHASH_AHEAD 16
+
+/* Slot i of a cluster emptied: later members of the cluster move into the
+ * hole when their home is not between the hole and them (backward shift,
+ * no tombstones). */
+static void map__unlink(struct map_slot *sl, uint32_t mask, uint32_t i)
+{
+	for (uint32_t j = (i + 1) & mask; sl[j].key != 0; j = (j + 1) & mask) {
+		uint32_t home = table__home(sl[j].key, mask);
+		bool movable = (i <= j) ? (home <= i || home > j)
+					: (home <= i && home > j);
+		if (movable) {
+			sl[i] = sl[j];
+			i = j;
+		}
+	}
+	sl[i].key = 0;
+	sl[i].val = 0;
+}
+
+/* The slot of key in sl (mask), or NULL. */
+static struct map_slot *map__find(struct map_slot *sl, uint32_t mask,
+				  uint64_t key)
+{
+	for (uint32_t i = table__home(key, mask);; i = (i + 1) & mask) {
+		if (sl[i].key == key)
+			return &sl[i];
+		if (sl[i].key == 0)
+			return NULL;
+	}
+}
+
+uint32_t map__get_old(const struct map *m, uint64_t key)
+{
+	const struct map_slot *s = map__find(m->old, m->old_mask, key);
+	return s ? (uint32_t)s->val : 0;
+}
+
+static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
+{
+	uint32_t i = map__slot(m, key);
+
+	while (m->slots[i].key != 0)
+		i = (i + 1) & m->mask;
+	m->slots[i].key = key;
+	m->slots[i].val = val;
+}
+
+/* Moves the old array's entries to the new one, in slot order from
+ * old_next, `budget` slots or more: it stops only at an empty slot, so a
+ * cluster moves whole and every key left in the old array is still found
+ * from its home there. Passing the last slot frees the old array. */
+static void map__move(struct map *m, uint64_t budget)
+{
+	while (m->old_left > 0 &&
+	       (budget > 0 || m->old[m->old_next].key != 0)) {
+		struct map_slot *o = &m->old[m->old_next];
+		uint64_t ahead =
+			m->old[(m->old_next + REHASH_AHEAD) & m->old_mask].key;
+
+		if (ahead)
+			__builtin_prefetch(&m->slots[map__slot(m, ahead)], 1);
+		if (o->key) {
+			map_insert_fresh(m, o->key, o->val);
+			o->key = 0;
+			o->val = 0;
+		}
+		m->old_next = (m->old_next + 1) & m->old_mask;
+		m->old_left--;
+		budget -= budget > 0;
+	}
+	if (m->old && m->old_left == 0) {
+		table_free(m->old, (size_t)m->old_mask + 1, sizeof(*m->old));
+		m->old = NULL;
+	}
+}
+
 int map_init(struct map *m, uint32_t count_hint)
 {
 	uint64_t cap = map_cap_for(count_hint);
@@ -173,102 +257,82 @@ int map_init(struct map *m, uint32_t count_hint)
 	return 0;
 }
 
-/* A rehash moves the old slots in order to random homes in the new table:
- * the home of the slot REHASH_AHEAD further on is prefetched, so the cache
- * misses overlap (the rehash is most of a doubling's stall). */
-#define REHASH_AHEAD 16
-
-static void map_insert_fresh(struct map *m, uint64_t key, uint64_t val)
-{
-	uint32_t i = map__slot(m, key);
-
-	while (m->slots[i].key != 0)
-		i = (i + 1) & m->mask;
-	m->slots[i].key = key;
-	m->slots[i].val = val;
-	m->count++;
-}
-
+/* A doubling: a new array, the old one kept until map__move has passed
+ * all of it, from an empty slot on (there is one: load <= 1/2). A doubling
+ * while one is under way finishes that one first. */
 int map__reserve(struct map *m, uint64_t more)
 {
 	uint64_t old_cap = (uint64_t)m->mask + 1;
-	struct map_slot *old = m->slots;
 	uint64_t cap = map_cap_for(m->count + more);
+	struct map_slot *to;
+	uint32_t start = 0;
 
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
 		return -ENOMEM;
-	m->slots = table_calloc(cap, sizeof(*m->slots));
-	if (!m->slots) {
-		m->slots = old;
+	to = table_calloc(cap, sizeof(*to));
+	if (!to)
 		return -ENOMEM;
-	}
+	map__move(m, UINT64_MAX);
+	while (m->slots[start].key != 0)
+		start++;
+	m->old = m->slots;
+	m->old_mask = m->mask;
+	m->old_next = start;
+	m->old_left = (uint32_t)old_cap;
+	m->slots = to;
 	m->mask = (uint32_t)(cap - 1);
-	m->count = 0;
-	for (uint64_t i = 0; i < old_cap; i++) {
-		uint64_t ahead = old[(i + REHASH_AHEAD) & (old_cap - 1)].key;
-
-		if (ahead)
-			__builtin_prefetch(&m->slots[map__slot(m, ahead)], 1);
-		if (old[i].key)
-			map_insert_fresh(m, old[i].key, old[i].val);
-	}
-	table_free(old, old_cap, sizeof(*old));
+	map__move(m, MAP_MOVE_SLOTS);
 	return 0;
 }
 
 void map_free(struct map *m)
 {
-	table_free(m->slots, map_bytes(m) / sizeof(*m->slots),
-		   sizeof(*m->slots));
+	if (m->old)
+		table_free(m->old, (size_t)m->old_mask + 1, sizeof(*m->old));
+	if (m->slots)
+		table_free(m->slots, (size_t)m->mask + 1, sizeof(*m->slots));
 	memset(m, 0, sizeof(*m));
 }
 
 int map_put(struct map *m, uint64_t key, uint32_t val)
 {
+	struct map_slot *s;
+
 	ASSERT(key != 0);
 	ASSERT(val != 0);
-	for (uint32_t i = map__slot(m, key);; i = (i + 1) & m->mask) {
-		if (m->slots[i].key == key) {
-			m->slots[i].val = val;
-			return 0;
-		}
-		if (m->slots[i].key == 0)
-			break;
+	s = map__find(m->slots, m->mask, key);
+	if (!s && m->old)
+		s = map__find(m->old, m->old_mask, key);
+	if (s) {
+		s->val = val;
+		return 0;
 	}
 	/* A new key: grow first if it would pass half full. */
 	if (map_reserve(m, 1) != 0)
 		return -ENOMEM;
 	map_insert_fresh(m, key, val);
+	m->count++;
+	if (m->old)
+		map__move(m, MAP_MOVE_SLOTS);
 	return 0;
 }
 
 bool map_del(struct map *m, uint64_t key)
 {
-	uint32_t i = map__slot(m, key);
+	struct map_slot *s = map__find(m->slots, m->mask, key);
 
-	while (m->slots[i].key != key) {
-		if (m->slots[i].key == 0)
-			return false;
-		i = (i + 1) & m->mask;
+	if (s) {
+		map__unlink(m->slots, m->mask, (uint32_t)(s - m->slots));
+	} else if (m->old && (s = map__find(m->old, m->old_mask, key))) {
+		map__unlink(m->old, m->old_mask, (uint32_t)(s - m->old));
+	} else {
+		return false;
 	}
-	/* Backward shift: move later members of the cluster into the hole
-	 * when their home slot is not between the hole and them. */
-	for (uint32_t j = (i + 1) & m->mask; m->slots[j].key != 0;
-	     j = (j + 1) & m->mask) {
-		uint32_t home = map__slot(m, m->slots[j].key);
-		bool movable = (i <= j) ? (home <= i || home > j)
-					: (home <= i && home > j);
-		if (movable) {
-			m->slots[i].key = m->slots[j].key;
-			m->slots[i].val = m->slots[j].val;
-			i = j;
-		}
-	}
-	m->slots[i].key = 0;
-	m->slots[i].val = 0;
 	m->count--;
+	if (m->old)
+		map__move(m, MAP_MOVE_SLOTS);
 	return true;
 }
 
@@ -279,10 +343,74 @@ void map_prefetch(const struct map *m, uint64_t key)
 
 size_t map_bytes(const struct map *m)
 {
-	return ((size_t)m->mask + 1) * sizeof(*m->slots);
+	return ((size_t)m->mask + 1) * sizeof(*m->slots) +
+	       (m->old ? ((size_t)m->old_mask + 1) * sizeof(*m->old) : 0);
 }
 
 /* ---- sets: the same, keys only ---- */
+
+static void set__unlink(uint64_t *k, uint32_t mask, uint32_t i)
+{
+	for (uint32_t j = (i + 1) & mask; k[j] != 0; j = (j + 1) & mask) {
+		uint32_t home = table__home(k[j], mask);
+		bool movable = (i <= j) ? (home <= i || home > j)
+					: (home <= i && home > j);
+		if (movable) {
+			k[i] = k[j];
+			i = j;
+		}
+	}
+	k[i] = 0;
+}
+
+static uint64_t *set__find(uint64_t *k, uint32_t mask, uint64_t key)
+{
+	for (uint32_t i = table__home(key, mask);; i = (i + 1) & mask) {
+		if (k[i] == key)
+			return &k[i];
+		if (k[i] == 0)
+			return NULL;
+	}
+}
+
+bool set__has_old(const struct set *s, uint64_t key)
+{
+	return set__find(s->old, s->old_mask, key) != NULL;
+}
+
+static void set_insert_fresh(struct set *s, uint64_t key)
+{
+	uint32_t i = table__home(key, s->mask);
+
+	while (s->keys[i] != 0)
+		i = (i + 1) & s->mask;
+	s->keys[i] = key;
+}
+
+/* As map__move. */
+static void set__move(struct set *s, uint64_t budget)
+{
+	while (s->old_left > 0 && (budget > 0 || s->old[s->old_next] != 0)) {
+		uint64_t *o = &s->old[s->old_next];
+		uint64_t ahead =
+			s->old[(s->old_next + REHASH_AHEAD) & s->old_mask];
+
+		if (ahead)
+			__builtin_prefetch(&s->keys[table__home(ahead, s->mask)],
+					   1);
+		if (*o) {
+			set_insert_fresh(s, *o);
+			*o = 0;
+		}
+		s->old_next = (s->old_next + 1) & s->old_mask;
+		s->old_left--;
+		budget -= budget > 0;
+	}
+	if (s->old && s->old_left == 0) {
+		table_free(s->old, (size_t)s->old_mask + 1, sizeof(*s->old));
+		s->old = NULL;
+	}
+}
 
 int set_init(struct set *s, uint32_t count_hint)
 {
@@ -300,48 +428,38 @@ int set_init(struct set *s, uint32_t count_hint)
 
 void set_free(struct set *s)
 {
+	if (s->old)
+		table_free(s->old, (size_t)s->old_mask + 1, sizeof(*s->old));
 	if (s->keys)
 		table_free(s->keys, (size_t)s->mask + 1, sizeof(*s->keys));
 	memset(s, 0, sizeof(*s));
 }
 
-static void set_insert_fresh(struct set *s, uint64_t key)
-{
-	uint32_t i = table__home(key, s->mask);
-
-	while (s->keys[i] != 0)
-		i = (i + 1) & s->mask;
-	s->keys[i] = key;
-	s->count++;
-}
-
+/* As map__reserve. */
 int set__reserve(struct set *s, uint64_t more)
 {
 	uint64_t old_cap = (uint64_t)s->mask + 1;
-	uint64_t *old = s->keys;
 	uint64_t cap = map_cap_for(s->count + more);
+	uint64_t *to;
+	uint32_t start = 0;
 
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
 		return -ENOMEM;
-	s->keys = table_calloc(cap, sizeof(*s->keys));
-	if (!s->keys) {
-		s->keys = old;
+	to = table_calloc(cap, sizeof(*to));
+	if (!to)
 		return -ENOMEM;
-	}
+	set__move(s, UINT64_MAX);
+	while (s->keys[start] != 0)
+		start++;
+	s->old = s->keys;
+	s->old_mask = s->mask;
+	s->old_next = start;
+	s->old_left = (uint32_t)old_cap;
+	s->keys = to;
 	s->mask = (uint32_t)(cap - 1);
-	s->count = 0;
-	for (uint64_t i = 0; i < old_cap; i++) {
-		uint64_t ahead = old[(i + REHASH_AHEAD) & (old_cap - 1)];
-
-		if (ahead)
-			__builtin_prefetch(&s->keys[table__home(ahead, s->mask)],
-					   1);
-		if (old[i])
-			set_insert_fresh(s, old[i]);
-	}
-	table_free(old, old_cap, sizeof(*old));
+	set__move(s, MAP_MOVE_SLOTS);
 	return 0;
 }
 
@@ -353,31 +471,26 @@ int set_put(struct set *s, uint64_t key)
 	if (set_reserve(s, 1) != 0)
 		return -ENOMEM;
 	set_insert_fresh(s, key);
+	s->count++;
+	if (s->old)
+		set__move(s, MAP_MOVE_SLOTS);
 	return 0;
 }
 
 bool set_del(struct set *s, uint64_t key)
 {
-	uint32_t i = table__home(key, s->mask);
+	uint64_t *k = set__find(s->keys, s->mask, key);
 
-	while (s->keys[i] != key) {
-		if (s->keys[i] == 0)
-			return false;
-		i = (i + 1) & s->mask;
+	if (k) {
+		set__unlink(s->keys, s->mask, (uint32_t)(k - s->keys));
+	} else if (s->old && (k = set__find(s->old, s->old_mask, key))) {
+		set__unlink(s->old, s->old_mask, (uint32_t)(k - s->old));
+	} else {
+		return false;
 	}
-	/* Backward shift, as map_del. */
-	for (uint32_t j = (i + 1) & s->mask; s->keys[j] != 0;
-	     j = (j + 1) & s->mask) {
-		uint32_t home = table__home(s->keys[j], s->mask);
-		bool movable = (i <= j) ? (home <= i || home > j)
-					: (home <= i && home > j);
-		if (movable) {
-			s->keys[i] = s->keys[j];
-			i = j;
-		}
-	}
-	s->keys[i] = 0;
 	s->count--;
+	if (s->old)
+		set__move(s, MAP_MOVE_SLOTS);
 	return true;
 }
 
@@ -388,7 +501,8 @@ void set_prefetch(const struct set *s, uint64_t key)
 
 size_t set_bytes(const struct set *s)
 {
-	return ((size_t)s->mask + 1) * sizeof(*s->keys);
+	return ((size_t)s->mask + 1) * sizeof(*s->keys) +
+	       (s->old ? ((size_t)s->old_mask + 1) * sizeof(*s->old) : 0);
 }
 
 uint64_t hash_bytes(const void *p, size_t n)

@@ -15,19 +15,24 @@
 /* An open-addressing map u64 -> u32: linear probing, backward-shift
  * deletion, key 0 and value 0 reserved ("absent"); load <= 1/2, doubling
  * as entries come (no maximum: callers check their configured ceilings
- * when they decide). */
+ * when they decide). While it doubles, the entries not yet moved to the
+ * new array are in the old one (old != NULL): a look-up that misses in the
+ * new array looks there too (table.c). */
 struct map_slot {
 	uint64_t key;
 	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */
 };
 struct map {
 	struct map_slot *slots;
-	uint32_t mask, count;
+	uint32_t mask, count; /* count: keys in both arrays */
+	struct map_slot *old;
+	uint32_t old_mask, old_next,
+		old_left; /* next slot to move, slots left */
 };
 int map_init(struct map *m, uint32_t count_hint);
 /* calloc for the big tables: a mapping of their own with transparent huge
- * pages, faulted in at once (see table.c). Each is freed by table_free with
- * the count it was made with (or grown to). */
+ * pages (see table.c). Each is freed by table_free with the count it was
+ * made with (or grown to). */
 void *table_calloc(size_t count, size_t size);
 void table_free(void *p, size_t count, size_t size);
 /* Tables of slots 0..capacity (slot 0: "none"): grows *p (in place, or
@@ -57,6 +62,7 @@ static inline uint32_t map__slot(const struct map *m, uint64_t key)
 	return table__home(key, m->mask);
 }
 
+uint32_t map__get_old(const struct map *m, uint64_t key);
 static inline uint32_t map_get(const struct map *m, uint64_t key)
 {
 	ASSERT(key != 0);
@@ -64,8 +70,9 @@ static inline uint32_t map_get(const struct map *m, uint64_t key)
 		if (m->slots[i].key == key)
 			return (uint32_t)m->slots[i].val;
 		if (m->slots[i].key == 0)
-			return 0;
+			break;
 	}
+	return m->old ? map__get_old(m, key) : 0;
 }
 /* Room for `more` new keys: after 0, that many puts of new keys succeed. */
 int map__reserve(struct map *m, uint64_t more);
@@ -86,6 +93,8 @@ void map_prefetch(const struct map *m, uint64_t key); /* its first probe */
 struct set {
 	uint64_t *keys;
 	uint32_t mask, count;
+	uint64_t *old; /* as the map's */
+	uint32_t old_mask, old_next, old_left;
 };
 int set_init(struct set *s, uint32_t count_hint);
 void set_free(struct set *s);
@@ -96,6 +105,7 @@ static inline int set_reserve(struct set *s, uint64_t more)
 		       ? 0
 		       : set__reserve(s, more);
 }
+bool set__has_old(const struct set *s, uint64_t key);
 static inline bool set_has(const struct set *s, uint64_t key)
 {
 	ASSERT(key != 0);
@@ -103,8 +113,9 @@ static inline bool set_has(const struct set *s, uint64_t key)
 		if (s->keys[i] == key)
 			return true;
 		if (s->keys[i] == 0)
-			return false;
+			break;
 	}
+	return s->old && set__has_old(s, key);
 }
 int set_put(struct set *s, uint64_t key); /* 0 (added or there), -ENOMEM */
 bool set_del(struct set *s, uint64_t key);

@@ -4,7 +4,8 @@
  * nothing to 1.5M slots keeps every slot it had and gives zero new ones,
  * in place and when its pages must move (a mapping put right after it);
  * big tables start at a huge-page boundary; maps and sets checked against
- * a plain array through growth and deletion (seeded).
+ * a plain array through growth and deletion (seeded), most steps while
+ * their entries move to a doubled array.
  */
 #include "check.h"
 #include "table.h"
@@ -117,7 +118,7 @@ CHECK_TEST_FN(test_map_and_set_model)
 	uint32_t *val = calloc(N + 1, sizeof(*val));
 	struct map m;
 	struct set st;
-	uint64_t x = 20261207, count = 0;
+	uint64_t x = 20261207, count = 0, moving = 0;
 
 	REQUIRE(val && map_init(&m, 16) == 0 && set_init(&st, 16) == 0);
 	for (uint64_t step = 0; step < 3 * N; step++) {
@@ -139,7 +140,9 @@ CHECK_TEST_FN(test_map_and_set_model)
 			CHECK(map_get(&m, key) == val[k] &&
 			      set_has(&st, key) == (val[k] != 0));
 		}
+		moving += m.old != NULL && st.old != NULL;
 	}
+	CHECK(moving > N / 4); /* many steps ran while both were doubling */
 	CHECK_EQ(m.count, count);
 	CHECK_EQ(st.count, count);
 	CHECK(map_bytes(&m) >= 16u << 20);
