@@ -162,10 +162,10 @@ static uint64_t map_cap_for(uint64_t count)
 /* ---- maps ---- */
 
 /* A doubling moves the entries a few slots at a time with each change
- * (MAP_MOVE_SLOTS of the old array a put or delete, 4x what keeps ahead of
+ * (MAP_MOVE_SLOTS of the old array a put or delete, 16x what keeps ahead of
  * the next doubling), not in one stall; their new homes are random, so the
  * home of the slot REHASH_AHEAD further on is prefetched. */
-#define MAP_MOVE_SLOTS 8
+#define MAP_MOVE_SLOTS 32
 #define REHASH_AHEAD 16
 
 /* Slot i of a cluster emptied: later members of the cluster move into the
