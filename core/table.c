@@ -5,9 +5,9 @@
  * Open addressing with linear probing over one array of (key, value) pairs,
  * 16 bytes each so a probe costs one cache miss; capacity a power of two,
  * at least twice the entries, so probes stay short. A map starts small and
- * doubles (a rehash) when it would pass half full: an empty bookd costs
- * little, a busy one pays a rehash per doubling (a few ms per million
- * entries, on the shard's thread). Callers that must not fail halfway
+ * doubles when it would pass half full, its entries moved to the new array
+ * a few at a time by the changes that follow (below): an empty bookd costs
+ * little, a busy one never stops for a rehash. Callers that must not fail halfway
  * reserve first (map_reserve): a put within the reservation never fails.
  * Deletion shifts later entries of the cluster back (no tombstones), so a
  * map that sees many inserts and deletes never degrades. A set (struct
