@@ -75,6 +75,7 @@ struct opts {
 	bool accept_log_loss;
 	bool shard_threads; /* a worker thread per shard (else hosted) */
 	bool log_ring;	    /* the log's batches on the network thread's ring */
+	unsigned log_syncs; /* the log's fdatasyncs in flight at once */
 	struct sizes sizes;
 	uint64_t recover_stop_before;
 	/* the network's lock-out guards (net_config) */
@@ -200,6 +201,11 @@ static const struct flag flags[] = {
 	  "io_uring (default: the log's writer thread, measured faster, "
 	  "docs/benchmarks.md)",
 	  0 },
+	{ "log-syncs", "BOOKD_LOG_SYNCS",
+	  "the log's fdatasyncs in flight at once, 1 or 2: with 2 a second "
+	  "writer thread syncs the next batch while the first syncs (1, "
+	  "docs/wal.md)",
+	  1 },
 	{ "slow-request-ms", "BOOKD_SLOW_REQUEST_MS",
 	  "a request answered later than this is logged, with its "
 	  "X-Request-Id (1000; 0: never)",
@@ -713,6 +719,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		o->shard_threads = v && strcmp(v, "0") && strcmp(v, "false");
 		v = flag_value(val, "log-ring");
 		o->log_ring = v && strcmp(v, "0") && strcmp(v, "false");
+		v = flag_value(val, "log-syncs");
+		o->log_syncs = 1;
+		if (v && parse_unsigned("log-syncs", v, 1,
+					WAL_SYNCS_IN_FLIGHT_MAX, &o->log_syncs))
+			return -EINVAL;
 	}
 	o->anon_rate = flag_value(val, "anon-rate");
 	o->service_rate = flag_value(val, "service-rate");
@@ -1528,6 +1539,7 @@ int main(int argc, char **argv)
 	cfg.core.idem_retention_ms = (core_time)o.idempotency_hours * 3600000;
 	cfg.sync =
 		strcmp(o.sync, "write") ? WAL_SYNC_FDATASYNC : WAL_SYNC_WRITE;
+	cfg.log_syncs = o.log_syncs;
 	cfg.wake_fds = wake_fds;
 	cfg.wake_idle = wake_idle;
 	/* Each background snapshot forks: the pages the shards then write are

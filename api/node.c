@@ -227,6 +227,7 @@ int node_open(const struct node_config *cfg, node **out, char *err,
 	wcfg.sync = cfg->sync;
 	wcfg.cut_corrupt = cfg->cut_corrupt;
 	wcfg.manual = cfg->manual_log;
+	wcfg.syncs_in_flight = cfg->log_syncs;
 	if (cfg->segment_size)
 		wcfg.segment_size = cfg->segment_size;
 	/* wal_open first: it creates the directory and takes its lock. */

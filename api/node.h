@@ -22,6 +22,7 @@ struct node_config {
 	struct core_config core; /* its log hook is set by the node */
 	enum wal_sync sync;	 /* default WAL_SYNC_FDATASYNC */
 	uint64_t segment_size;	 /* 0: the log's default */
+	unsigned log_syncs;	 /* wal_config.syncs_in_flight (0: 1) */
 	bool cut_corrupt;	 /* see wal_config */
 	/* Not 0: recover only the records before this LSN; the log is cut
 	 * there (wal_cut_before) before replay. For a record that cannot

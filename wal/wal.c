@@ -67,8 +67,14 @@
  *
  *  - Records are in LSN order, consecutive within and across segments; a
  *    segment's name is the LSN of its first record.
- *  - Only one batch is ever unsynced: the writer writes a batch, syncs it,
- *    and only then writes the next one. A new segment gets its header
+ *  - Only one batch is ever unsynced (syncs_in_flight 1, the default):
+ *    the writer writes a batch, syncs it, and only then writes the next
+ *    one. With syncs_in_flight 2, at most two, both at the end of the log:
+ *    batch k+1 is written after batch k's pwrite returned and published
+ *    only after batch k was; so a record's synced LSN still names only
+ *    synced records, and recovery's rules below hold unchanged (the two
+ *    unsynced batches are one torn tail to it). A roll-over waits until
+ *    nothing is unsynced. A new segment gets its header
  *    written and synced, then is renamed into place, then the directory is
  *    synced, and this happens only after the previous segment was synced.
  *    So a named segment proves that all segments before it are durable.
@@ -120,6 +126,12 @@
  *    writes the eventfd and wakes wal_wait_durable(). While it syncs,
  *    appenders fill the other half, so batches grow with the load and a
  *    lone record is written at once. No timer.
+ *  - Or two writer threads (syncs_in_flight 2, wal_writer.c "Two syncs in
+ *    flight"): the writes stay one at a time in LSN order (io_busy), each
+ *    thread fdatasyncs its batch on its own descriptor of the segment,
+ *    so the next batch's sync overlaps the previous one's; publishing
+ *    goes in batch order (publish_seq); a roll-over waits until nothing
+ *    else is in flight.
  *  - Or a caller (wal_flush_take/wal_flush_done, a network thread): takes
  *    the half as the writer would, writes and syncs it on its own io_uring
  *    and publishes it. Whoever writes holds io_busy (under wal.mu): one
@@ -196,6 +208,7 @@ void wal_config_default(struct wal_config *cfg)
 	cfg->io = WAL_IO_THREAD;
 	cfg->buffer_size = WAL_BUFFER_SIZE_DEFAULT;
 	cfg->cut_corrupt = false;
+	cfg->syncs_in_flight = 1;
 }
 
 /* A size of the configuration (what): a multiple of 4096 in min..max. */
@@ -244,6 +257,12 @@ static int wal__check_config(const struct wal_config *cfg, char *err,
 		wal__errf(err, err_size,
 			  "wal: manual mode takes only fdatasync and "
 			  "pwrite (io thread)");
+		return -EINVAL;
+	}
+	if (cfg->syncs_in_flight > WAL_SYNCS_IN_FLIGHT_MAX) {
+		wal__errf(err, err_size,
+			  "wal: syncs_in_flight %u must be 1..%d",
+			  cfg->syncs_in_flight, WAL_SYNCS_IN_FLIGHT_MAX);
 		return -EINVAL;
 	}
 	return 0;
@@ -328,14 +347,20 @@ static void wal__ckpt_open(wal *w)
 
 void wal__ckpt_write(wal *w, uint64_t lsn, bool sync)
 {
+	wal__ckpt_write_at(w, lsn, w->seg_first_lsn, w->seg_off, sync);
+}
+
+void wal__ckpt_write_at(wal *w, uint64_t lsn, uint64_t seg_first_lsn,
+			uint64_t end_off, bool sync)
+{
 	struct wal_ckpt c;
 
 	if (w->ckpt_fd < 0)
 		return;
 	c = (struct wal_ckpt){ .magic = WAL_CKPT_MAGIC,
 			       .lsn = lsn,
-			       .seg_first_lsn = w->seg_first_lsn,
-			       .end_off = w->seg_off };
+			       .seg_first_lsn = seg_first_lsn,
+			       .end_off = end_off };
 	c.checksum = wal__block_sum(&c);
 	w->ckpt_written_ns = wal__now_ns();
 	/* Not through the syscall table: it is not log data. */
@@ -354,7 +379,7 @@ void wal__ckpt_write(wal *w, uint64_t lsn, bool sync)
  * destroying them. */
 struct wal_sync_objs {
 	pthread_mutex_t *mu[4];
-	pthread_cond_t *cv[4];
+	pthread_cond_t *cv[5];
 };
 
 static struct wal_sync_objs wal__sync_objs(wal *w)
@@ -362,7 +387,7 @@ static struct wal_sync_objs wal__sync_objs(wal *w)
 	return (struct wal_sync_objs){
 		.mu = { &w->mu, &w->durable_mu, &w->prep_mu, &w->snap_mu },
 		.cv = { &w->writer_cv, &w->space_cv, &w->durable_cv,
-			&w->prep_cv },
+			&w->prep_cv, &w->turn_cv },
 	};
 }
 
@@ -410,12 +435,19 @@ int wal_open(const struct wal_config *cfg, wal **out, char *err,
 	if (w == NULL)
 		goto out_nomem;
 	w->dir_fd = w->lock_fd = w->event_fd = w->seg_fd = w->prep_fd = -1;
+	w->sync_fd = -1;
 	w->ckpt_fd = -1;
 	w->segment_size = cfg->segment_size;
 	w->seg_size = cfg->segment_size;
 	w->sync = cfg->sync;
 	w->io = cfg->io;
 	w->manual = cfg->manual;
+	/* Overlapping syncs only on the writer threads' pwrite+fdatasync
+	 * path: the other modes keep one batch in flight. */
+	w->syncs_in_flight = 1;
+	if (cfg->syncs_in_flight > 1 && !cfg->manual &&
+	    cfg->io == WAL_IO_THREAD && cfg->sync == WAL_SYNC_FDATASYNC)
+		w->syncs_in_flight = cfg->syncs_in_flight;
 	w->half_size = cfg->buffer_size / 2;
 	for (unsigned h = 0; h < WAL_HOLDER_COUNT; h++)
 		atomic_init(&w->retain_lsn[h], UINT64_MAX);
@@ -551,6 +583,8 @@ void wal_close(wal *w)
 			wal__ckpt_write(w, atomic_load(&w->durable_lsn), true);
 		close(w->seg_fd);
 	}
+	if (w->sync_fd >= 0)
+		close(w->sync_fd);
 	if (w->ckpt_fd >= 0)
 		close(w->ckpt_fd);
 	free(w->segs);

@@ -37,6 +37,7 @@
 #define WAL_BUFFER_SIZE_DEFAULT (8u << 20)
 #define WAL_BUFFER_SIZE_MIN (256u << 10) /* two halves >= a record */
 #define WAL_BUFFER_SIZE_MAX (1u << 30)
+#define WAL_SYNCS_IN_FLIGHT_MAX 2 /* wal_config.syncs_in_flight */
 
 /* The on-disk layout (docs/wal.md has it byte by byte). */
 #define WAL_SEGMENT_HEADER_SIZE 64
@@ -74,6 +75,13 @@ struct wal_config {
 	bool manual;	      /* the caller is the writer (wal_step): no
 			       * thread started; for the deterministic
 			       * simulator (tests/sim/) */
+	unsigned syncs_in_flight; /* batches whose fdatasync may run at
+				   * once, 1 (default; 0 means 1) ..
+				   * WAL_SYNCS_IN_FLIGHT_MAX: 2 starts a
+				   * second writer thread, the writes stay
+				   * in LSN order, the syncs overlap
+				   * (docs/wal.md). Only WAL_SYNC_FDATASYNC
+				   * with WAL_IO_THREAD, not manual: else 1. */
 };
 
 void wal_config_default(struct wal_config *cfg);

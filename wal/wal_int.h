@@ -190,6 +190,7 @@ struct wal {
 	enum wal_io io;
 	uint32_t half_size;
 	bool manual; /* wal_config.manual: the caller runs wal_step */
+	unsigned syncs_in_flight; /* 1, or 2 on the writer threads' path */
 	bool started;
 	uint8_t *zero; /* WAL_ZERO_CHUNK_SIZE zero bytes */
 
@@ -206,13 +207,23 @@ struct wal {
 	struct wal_buf *active;
 	uint64_t next_lsn;
 	uint32_t space_waiters;
-	bool writer_idle;
+	uint32_t writer_waiting; /* writer threads in wal__take_batch's wait */
+	bool writer_idle;	 /* one sleeps with nothing to take: kick it */
 	bool stopping;
 	/* Whoever writes a batch holds this (the writer, or a caller between
 	 * wal_flush_take and wal_flush_done): one batch in flight at a time,
 	 * and the seg_* fields below are the holder's. */
 	bool io_busy;
 	struct wal_flush *caller_flush; /* the caller's batch in flight */
+	/* syncs_in_flight 2 (wal__overlap_main): batches are numbered as
+	 * they are taken; a batch is published only once the one before it
+	 * was (publish_seq), so durable_lsn moves in order. io_busy is held
+	 * from the take to the end of the pwrite (the seg_* fields), then
+	 * the batch syncs on its thread's own descriptor. */
+	uint32_t inflight;	/* taken, not yet published */
+	uint64_t take_seq;	/* the last batch taken */
+	uint64_t publish_seq;	/* the last batch published */
+	pthread_cond_t turn_cv; /* a batch waits for publish_seq */
 
 	/* Published by the writer. */
 	_Atomic uint64_t appended_lsn; /* mirror of next_lsn - 1 */
@@ -234,7 +245,17 @@ struct wal {
 	uint64_t ckpt_written_ns;   /* last DURABLE write */
 	struct io_uring ring;
 	bool ring_ok;
-	pthread_t writer_thread;
+	/* The second writer thread's own descriptor of the current segment
+	 * (syncs_in_flight 2; the first syncs seg_fd): each thread that
+	 * fdatasyncs in parallel has its own open file description, so a
+	 * writeback error is reported to each (errseq), never to one only.
+	 * Opened again at each roll-over, before any record goes in. */
+	int sync_fd;
+	struct wal_writer {
+		wal *w;
+		unsigned index; /* 0: syncs seg_fd, 1: sync_fd */
+		pthread_t thread;
+	} writers[WAL_SYNCS_IN_FLIGHT_MAX];
 
 	/* The preparer, under prep_mu. */
 	pthread_mutex_t prep_mu;
@@ -249,7 +270,9 @@ struct wal {
 	_Atomic uint64_t retain_lsn[WAL_HOLDER_COUNT]; /* UINT64_MAX: none */
 	pthread_mutex_t snap_mu;
 
-	/* Counters (written by the writer, read anywhere). */
+	/* Counters (written by the writer, read anywhere; with two writer
+	 * threads the batch counters by the io_busy holder, the sync ones by
+	 * the publisher in turn: one adder at a time each). */
 	_Atomic uint64_t st_batch_count, st_batch_records_max, st_sync_count,
 		st_sync_ns_total, st_sync_ns_max, st_bytes_written,
 		st_segment_count, st_append_wait_count;
@@ -342,6 +365,10 @@ int wal__walk(wal *w, const struct wal_seg_info *si, uint64_t from_lsn,
  * seg_off (writer, or before or after it runs). sync: fdatasync it. Errors
  * are logged once and ignored: it is evidence, not data. */
 void wal__ckpt_write(wal *w, uint64_t lsn, bool sync);
+/* The same, for lsn ending at end_off of segment seg_first_lsn (a writer
+ * thread publishing while the other writes further). */
+void wal__ckpt_write_at(wal *w, uint64_t lsn, uint64_t seg_first_lsn,
+			uint64_t end_off, bool sync);
 
 /* wal_recover.c */
 /* Recovers the log in w->dir (RECOVERY in wal.c): fills w->segs,

@@ -16,6 +16,11 @@
  * its own io_uring; whoever writes holds io_busy, so one batch is in
  * flight at a time, the writer's or a caller's.
  *
+ * Two syncs in flight (wal_config.syncs_in_flight 2, below): two writer
+ * threads; a batch's half and io_busy are given back once its pwrite
+ * returned, so the next batch is written and synced while the previous
+ * one's fdatasync runs; durable_lsn still moves in batch order.
+ *
  * Segments: the writer appends into its current segment at seg_off. When
  * the next record does not fit, it syncs the segment, publishes what it
  * holds, takes the zero-filled file the preparer made ahead (next.tmp),
@@ -92,7 +97,7 @@ int wal__activate_segment(wal *w, int fd, uint64_t first_lsn)
 {
 	char name[WAL_SEGMENT_NAME_SIZE];
 	struct wal_seg_hdr h;
-	int rc;
+	int rc, sync_fd = -1;
 
 	ASSERT(fd >= 0);
 	ASSERT(first_lsn >= 1);
@@ -109,10 +114,19 @@ int wal__activate_segment(wal *w, int fd, uint64_t first_lsn)
 		goto out_unlink;
 	}
 	rc = wal__sync(w->dir_fd);
+	if (rc == 0 && w->syncs_in_flight > 1) {
+		/* Before any record goes in: it sees every error after. */
+		sync_fd = openat(w->dir_fd, name, O_RDWR | O_CLOEXEC);
+		if (sync_fd < 0)
+			rc = -errno;
+	}
 	if (rc != 0) {
 		close(fd);
 		return rc;
 	}
+	if (w->sync_fd >= 0)
+		close(w->sync_fd);
+	w->sync_fd = sync_fd;
 	if (w->seg_fd >= 0)
 		close(w->seg_fd);
 	w->seg_fd = fd;
@@ -424,7 +438,10 @@ static void wal__notify(wal *w)
 		wal__broadcast(&w->durable_mu, &w->durable_cv);
 }
 
-static void wal__publish(wal *w, uint64_t lsn, bool synced)
+/* Publishes lsn durable (synced: fdatasync'ed), which ends at end_off of
+ * segment seg_first_lsn (for DURABLE). */
+static void wal__publish_at(wal *w, uint64_t lsn, bool synced,
+			    uint64_t seg_first_lsn, uint64_t end_off)
 {
 	ASSERT(lsn >= atomic_load(&w->durable_lsn));
 	ASSERT(lsn <= atomic_load(&w->appended_lsn));
@@ -441,7 +458,13 @@ static void wal__publish(wal *w, uint64_t lsn, bool synced)
 	/* After the waiters are woken: evidence for recovery, not data. */
 	if (synced &&
 	    wal__now_ns() - w->ckpt_written_ns >= WAL_CKPT_INTERVAL_NS)
-		wal__ckpt_write(w, lsn, false);
+		wal__ckpt_write_at(w, lsn, seg_first_lsn, end_off, false);
+}
+
+/* Publishes lsn, which ends where the current segment's records do. */
+static void wal__publish(wal *w, uint64_t lsn, bool synced)
+{
+	wal__publish_at(w, lsn, synced, w->seg_first_lsn, w->seg_off);
 }
 
 /* The sticky failure: logged once, loudly; everybody wakes up. */
@@ -459,7 +482,11 @@ static void wal__fail(wal *w, int rc, const char *what)
 		 " are not durable and must not be acknowledged.",
 		 what, w->dir, name, strerror(-rc),
 		 atomic_load(&w->durable_lsn));
-	wal__broadcast(&w->mu, &w->space_cv);
+	pthread_mutex_lock(&w->mu);
+	pthread_cond_broadcast(&w->space_cv);
+	pthread_cond_broadcast(&w->writer_cv);
+	pthread_cond_broadcast(&w->turn_cv);
+	pthread_mutex_unlock(&w->mu);
 	wal__broadcast(&w->durable_mu, &w->durable_cv);
 	wal__notify(w);
 }
@@ -485,9 +512,8 @@ static void wal__count_batch(wal *w, uint64_t records)
 	wal__stat_add(&w->st_batch_count, 1);
 }
 
-static void wal__count_sync(wal *w, uint64_t t0)
+static void wal__count_sync_ns(wal *w, uint64_t ns)
 {
-	uint64_t ns = wal__now_ns() - t0;
 	unsigned b = 0;
 
 	while (b < WAL_SYNC_BUCKET_COUNT - 1 &&
@@ -512,6 +538,11 @@ static void wal__count_sync(wal *w, uint64_t t0)
 	if (ns > atomic_load_explicit(&w->st_sync_ns_max, memory_order_relaxed))
 		atomic_store_explicit(&w->st_sync_ns_max, ns,
 				      memory_order_relaxed);
+}
+
+static void wal__count_sync(wal *w, uint64_t t0)
+{
+	wal__count_sync_ns(w, wal__now_ns() - t0);
 }
 
 /* io_uring: one submission of a write linked to an fdatasync. */
@@ -719,7 +750,10 @@ static int wal__write_batch(wal *w, struct wal_buf *b, const char **what)
 /* Under mu: waits for records and takes the active half (and io_busy),
  * or returns NULL when stopping with nothing left, when the log failed or
  * when a WAL_SYNC_WRITE sync is due. While a caller's batch is in flight
- * (io_busy) the writer waits: one batch at a time, in LSN order. */
+ * (io_busy) the writer waits: one batch at a time, in LSN order. With
+ * two writer threads, while the other writes (io_busy) or two batches are
+ * in flight, it waits too: the other wakes it (writer_idle stays false,
+ * appenders need not). */
 static struct wal_buf *wal__swap_locked(wal *w);
 
 static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
@@ -728,11 +762,14 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 	for (;;) {
 		if (atomic_load_explicit(&w->error, memory_order_relaxed))
 			return NULL;
-		if (!w->io_busy && w->active->used != 0)
+		if (!w->io_busy && w->inflight < w->syncs_in_flight &&
+		    w->active->used != 0)
 			break;
-		if (w->stopping && !w->io_busy)
+		if (w->stopping && !w->io_busy && w->active->used == 0)
 			return NULL;
-		w->writer_idle = true;
+		w->writer_idle =
+			w->syncs_in_flight == 1 || w->active->used == 0;
+		w->writer_waiting++;
 		if (w->unsynced_since_ns != 0) {
 			uint64_t due = w->unsynced_since_ns +
 				       WAL_SYNC_WRITE_INTERVAL_NS;
@@ -744,14 +781,18 @@ static struct wal_buf *wal__take_batch(wal *w, bool *sync_due)
 			if (wal__now_ns() >= due) {
 				*sync_due = true;
 				w->writer_idle = false;
+				w->writer_waiting--;
 				return NULL;
 			}
 			pthread_cond_timedwait(&w->writer_cv, &w->mu, &ts);
 		} else {
 			pthread_cond_wait(&w->writer_cv, &w->mu);
 		}
+		w->writer_waiting--;
 	}
-	w->writer_idle = false;
+	/* The other writer thread, if it sleeps, now has nothing to take:
+	 * the next append wakes it. */
+	w->writer_idle = w->writer_waiting > 0;
 	w->io_busy = true;
 	return wal__swap_locked(w);
 }
@@ -879,6 +920,157 @@ static void *wal__writer_main(void *arg)
 	return NULL;
 }
 
+/* ---- Two syncs in flight -------------------------------------------------- */
+
+/*
+ * syncs_in_flight 2: two writer threads run wal__overlap_main. Each takes
+ * a batch (numbered, take_seq) and io_busy, writes it at seg_off, and
+ * gives io_busy and the half back as soon as the pwrite returned (its
+ * bytes are in the page cache): the writes stay one at a time, in LSN
+ * order. Then it fdatasyncs on its own descriptor of the segment (rule:
+ * each syncing thread its own open file description, so that a writeback
+ * error reaches every sync that covers it) while the other thread may
+ * take, write and sync the next batch. A batch is published only after
+ * the one before it (publish_seq): durable_lsn moves in order and never
+ * past a batch whose sync has not succeeded. Any failure is the sticky
+ * error, and nothing is published after it, not even an earlier batch
+ * whose own sync succeeded. A batch that must roll over waits until every
+ * batch before it is published and holds io_busy meanwhile: the roll-over
+ * happens with nothing else in flight, as with one writer.
+ */
+
+/* Under mu: waits until every batch before seq is published (0) or the
+ * log failed (its error: seq is not published). */
+static int wal__wait_turn_locked(wal *w, uint64_t seq)
+{
+	int rc;
+
+	ASSERT(seq > w->publish_seq);
+	while ((rc = atomic_load_explicit(&w->error, memory_order_relaxed)) ==
+		       0 &&
+	       w->publish_seq != seq - 1)
+		pthread_cond_wait(&w->turn_cv, &w->mu);
+	return rc;
+}
+
+/* Under mu: batch seq was published; the next may publish, a writer
+ * thread held back by the count may take. */
+static void wal__batch_done_locked(wal *w, uint64_t seq)
+{
+	ASSERT(w->publish_seq == seq - 1);
+	ASSERT(w->inflight > 0);
+	w->publish_seq = seq;
+	w->inflight--;
+	pthread_cond_broadcast(&w->turn_cv);
+	if (w->active->used != 0)
+		pthread_cond_broadcast(&w->writer_cv);
+}
+
+/* Writes, syncs and publishes batch seq (the half b, taken, filled), in
+ * the current segment (no roll-over). 0, or -errno with *what; 1 when the
+ * log failed elsewhere (nothing published, nothing to report). */
+static int wal__overlap_batch(struct wal_writer *me, struct wal_buf *b,
+			      uint64_t seq, const char **what)
+{
+	wal *w = me->w;
+	uint64_t last = b->first_lsn + b->record_count - 1;
+	uint64_t seg_first_lsn = w->seg_first_lsn, end_off, t0, sync_ns;
+	int fd = me->index == 0 ? w->seg_fd : w->sync_fd, rc;
+
+	ASSERT(fd >= 0);
+	ASSERT(b->used <= w->seg_limit - w->seg_off);
+	*what = "pwrite";
+	rc = wal__pwrite_all(w->seg_fd, b->data, b->used, w->seg_off);
+	if (rc != 0)
+		return rc;
+	w->seg_off += b->used;
+	end_off = w->seg_off;
+	wal__stat_add(&w->st_bytes_written, b->used);
+	/* In the page cache now: the half and the write side are free. */
+	b->used = 0;
+	b->record_count = 0;
+	pthread_mutex_lock(&w->mu);
+	w->io_busy = false;
+	if (w->active->used != 0)
+		pthread_cond_broadcast(&w->writer_cv);
+	pthread_mutex_unlock(&w->mu);
+
+	*what = "fdatasync";
+	t0 = wal__now_ns();
+	rc = wal__sync(fd);
+	sync_ns = wal__now_ns() - t0;
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	rc = wal__wait_turn_locked(w, seq);
+	pthread_mutex_unlock(&w->mu);
+	if (rc != 0)
+		return 1;
+	/* Our turn: the only publisher, the only adder of sync counters. */
+	wal__count_sync_ns(w, sync_ns);
+	wal__publish_at(w, last, true, seg_first_lsn, end_off);
+	pthread_mutex_lock(&w->mu);
+	wal__batch_done_locked(w, seq);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+static void *wal__overlap_main(void *arg)
+{
+	struct wal_writer *me = arg;
+	wal *w = me->w;
+	const char *what = "";
+	int rc = 0;
+
+	ASSERT(w->syncs_in_flight > 1);
+	ASSERT(w->sync == WAL_SYNC_FDATASYNC && w->io == WAL_IO_THREAD);
+	for (;;) {
+		struct wal_buf *b;
+		uint64_t seq = 0;
+		bool sync_due;
+
+		pthread_mutex_lock(&w->mu);
+		b = wal__take_batch(w, &sync_due);
+		if (b != NULL) {
+			seq = ++w->take_seq;
+			w->inflight++;
+		}
+		pthread_mutex_unlock(&w->mu);
+		ASSERT(!sync_due); /* WAL_SYNC_WRITE only */
+		if (b == NULL)
+			break;
+		wal__wait_filled(b);
+		wal__count_taken(w, b);
+		if (b->used <= w->seg_limit - w->seg_off) {
+			rc = wal__overlap_batch(me, b, seq, &what);
+			if (rc != 0)
+				break;
+			continue;
+		}
+		/* A roll-over: once the batches before it are published,
+		 * alone, as the single writer does it (io_busy held). */
+		pthread_mutex_lock(&w->mu);
+		rc = wal__wait_turn_locked(w, seq);
+		pthread_mutex_unlock(&w->mu);
+		if (rc != 0) {
+			rc = 1;
+			break;
+		}
+		rc = wal__write_batch(w, b, &what); /* counted above */
+		if (rc != 0)
+			break;
+		b->used = 0;
+		b->record_count = 0;
+		pthread_mutex_lock(&w->mu);
+		w->io_busy = false;
+		wal__batch_done_locked(w, seq);
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (rc < 0)
+		wal__fail(w, rc, what);
+	return NULL;
+}
+
 /* ---- The caller's batch ------------------------------------------------- */
 
 int wal_flush_take(wal *w, struct wal_flush *f)
@@ -898,9 +1090,10 @@ int wal_flush_take(wal *w, struct wal_flush *f)
 		return 0;
 	}
 	/* What only the writer does: roll over, the timed syncs of
-	 * WAL_SYNC_WRITE, a test's syscall table. */
+	 * WAL_SYNC_WRITE, a test's syscall table, and every batch when two
+	 * writer threads overlap their syncs. */
 	if (w->sync != WAL_SYNC_FDATASYNC || !wal__syscalls_real() ||
-	    b->used > w->seg_limit - w->seg_off) {
+	    w->syncs_in_flight > 1 || b->used > w->seg_limit - w->seg_off) {
 		wal__kick_locked(w);
 		pthread_mutex_unlock(&w->mu);
 		return 0;
@@ -1006,6 +1199,7 @@ void wal_flush_done(wal *w, struct wal_flush *f, int write_res, int sync_res)
 
 int wal_start(wal *w)
 {
+	unsigned i = 0;
 	int rc;
 
 	ASSERT(w != NULL);
@@ -1027,18 +1221,50 @@ int wal_start(wal *w)
 	rc = -pthread_create(&w->prep_thread, NULL, wal__prep_main, w);
 	if (rc != 0)
 		goto out_ring;
+	if (w->syncs_in_flight > 1) {
+		/* The second thread's own open of the tail segment (recovery
+		 * synced it; nothing written since). */
+		char name[WAL_SEGMENT_NAME_SIZE];
+
+		wal__segment_name(name, w->seg_first_lsn);
+		if (w->sync_fd >= 0)
+			close(w->sync_fd);
+		w->sync_fd = openat(w->dir_fd, name, O_RDWR | O_CLOEXEC);
+		if (w->sync_fd < 0) {
+			rc = -errno;
+			goto out_prep;
+		}
+	}
 	pthread_mutex_lock(&w->mu);
 	w->started = true;
 	pthread_mutex_unlock(&w->mu);
-	rc = -pthread_create(&w->writer_thread, NULL, wal__writer_main, w);
-	if (rc != 0)
-		goto out_prep;
+	for (i = 0; i < w->syncs_in_flight; i++) {
+		struct wal_writer *wr = &w->writers[i];
+
+		wr->w = w;
+		wr->index = i;
+		rc = -pthread_create(&wr->thread, NULL,
+				     w->syncs_in_flight > 1 ? wal__overlap_main
+							    : wal__writer_main,
+				     w->syncs_in_flight > 1 ? (void *)wr
+							    : (void *)w);
+		if (rc != 0)
+			goto out_writers;
+	}
 	return 0;
 
-out_prep:
+out_writers:
 	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->writer_cv);
+	pthread_mutex_unlock(&w->mu);
+	while (i-- > 0)
+		pthread_join(w->writers[i].thread, NULL);
+	pthread_mutex_lock(&w->mu);
+	w->stopping = false;
 	w->started = false;
 	pthread_mutex_unlock(&w->mu);
+out_prep:
 	pthread_mutex_lock(&w->prep_mu);
 	w->prep_stop = true;
 	pthread_cond_broadcast(&w->prep_cv);
@@ -1065,9 +1291,10 @@ void wal__writer_stop(wal *w)
 	}
 	pthread_mutex_lock(&w->mu);
 	w->stopping = true;
-	pthread_cond_signal(&w->writer_cv);
+	pthread_cond_broadcast(&w->writer_cv);
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->writer_thread, NULL);
+	for (unsigned i = 0; i < w->syncs_in_flight; i++)
+		pthread_join(w->writers[i].thread, NULL);
 
 	pthread_mutex_lock(&w->prep_mu);
 	w->prep_stop = true;

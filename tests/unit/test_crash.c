@@ -195,6 +195,11 @@ static void node_config(struct node_config *cfg)
 		cfg->core.host_first = 1;
 		cfg->core.host_count = 1;
 	}
+	/* The log's fdatasyncs in flight: 1 and 2 every other pair of
+	 * cycles, or BOOKD_LOG_SYNCS's for all. */
+	cfg->log_syncs = (cycle / 2) % 2 ? 2 : 1;
+	if (getenv("BOOKD_LOG_SYNCS"))
+		cfg->log_syncs = (unsigned)atoi(getenv("BOOKD_LOG_SYNCS"));
 	cfg->core.event_count_max = 256;
 	/* Ceilings (tables start small): a long profile's every key and
 	 * booking, none refused or dropped early, as the model keeps them. */
