@@ -2,7 +2,7 @@
  * bench_node.c: the durable node (core + write-ahead log) under load.
  *
  *   bench_node [--dir D] [--series N] [--bookings N] [--depth D]
- *              [--sync fdatasync|write]
+ *              [--sync fdatasync|write] [--log-syncs 1|2]
  *
  * 1. Creates N daily series (default 20000: 2.4 million events over 120
  *    days) through the catalogue, logged like any decision.
@@ -28,7 +28,7 @@
 const char *bench_name = "bench_node";
 
 static node *open_node(const char *dir, uint32_t series, uint64_t bookings,
-		       enum wal_sync sync)
+		       enum wal_sync sync, unsigned log_syncs)
 {
 	struct node_config cfg;
 	char err[256];
@@ -37,6 +37,7 @@ static node *open_node(const char *dir, uint32_t series, uint64_t bookings,
 	node_config_default(&cfg);
 	cfg.data_dir = dir;
 	cfg.sync = sync;
+	cfg.log_syncs = log_syncs; /* bookd's --log-syncs */
 	cfg.core.shard_count = 2;
 	cfg.core.port_count = 2;
 	cfg.core.event_count_max = series * 121 / 2 + 4096;
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 	char dir_buf[] = "/tmp/bench_node.XXXXXX";
 	const char *dir = NULL;
 	uint32_t series = 20000, depth = 512;
+	unsigned log_syncs = 1;
 	uint64_t bookings = 2000000, seed = 1;
 	enum wal_sync sync = WAL_SYNC_FDATASYNC;
 	struct wal_stats ws0, ws1;
@@ -75,15 +77,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--sync"))
 			sync = strcmp(argv[i + 1], "write") ? WAL_SYNC_FDATASYNC
 							    : WAL_SYNC_WRITE;
+		else if (!strcmp(argv[i], "--log-syncs"))
+			log_syncs = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else
-			die("usage: bench_node [--dir D] [--series N] [--bookings N] [--depth D] [--sync fdatasync|write]");
+			die("usage: bench_node [--dir D] [--series N] [--bookings N] [--depth D] [--sync fdatasync|write] [--log-syncs 1|2]");
 	}
 	if (depth == 0 || depth > 1024)
 		die("--depth: 1..1024");
 	if (!dir && !(dir = mkdtemp(dir_buf)))
 		die("mkdtemp");
 
-	node *n = open_node(dir, series, bookings, sync);
+	node *n = open_node(dir, series, bookings, sync, log_syncs);
 	core_port *p = core_port_get(node_core(n), 1);
 
 	/* 1. The catalogue and 120 days of classes. */
@@ -161,7 +165,7 @@ int main(int argc, char **argv)
 
 	/* 4. Recovery. */
 	t0 = seconds();
-	n = open_node(dir, series, bookings, sync);
+	n = open_node(dir, series, bookings, sync, log_syncs);
 	printf("recovery: %.2f s\n", seconds() - t0);
 	node_close(n);
 

@@ -23,6 +23,7 @@
 #     strace -c -f), over bookd_requests_total's growth meanwhile.
 #
 # Environment: RP_DURATION seconds per measured run (default 10),
+# BOOKD_LOG_SYNCS (bookd's --log-syncs, also given to bench_node),
 # RP_SYSCALL_S (default 5), RP_SKIP="2 3" skips those parts. Everything
 # listens on 127.0.0.1 only (free ports), runs under a time limit, and is
 # stopped and removed at the end (also on Ctrl-C). Each bookbench run also
@@ -124,14 +125,15 @@ json() { python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print($
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b > 0 else '?')" "$1" "$2" 2>/dev/null || echo "?"; }
 meets() { python3 -c "import sys; print('yes' if eval(sys.argv[1]) else 'NO')" "$1" 2>/dev/null || echo "?"; }
 
-say "$(date -u +%FT%TZ), $bd ($("$bd" --version 2>/dev/null)), $DUR s per run, work dir $work"
+say "$(date -u +%FT%TZ), $bd ($("$bd" --version 2>/dev/null)), $DUR s per run, log syncs in flight ${BOOKD_LOG_SYNCS:-1}, work dir $work"
 say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 1. bench_node against bookbench binary steady 2 x 256 -------------------
 if [[ $SKIP != *" 1 "* ]]; then
   node=0; net=0; ok=yes; notes=
   for round in 1 2; do
-    n=$(timeout -s INT -k 30 "$LIMIT" "$bn" --dir "$work/node$round" --series 2000 --bookings 1000000 2>&1 |
+    n=$(timeout -s INT -k 30 "$LIMIT" "$bn" --dir "$work/node$round" --series 2000 --bookings 1000000 \
+        --log-syncs "${BOOKD_LOG_SYNCS:-1}" 2>&1 |
         sed -n 's/^bookings: .*: \([0-9]*\)\/s;.*/\1/p')
     rm -rf "$work/node$round"
     bookd_start steady$round || { ok=no; break; }
@@ -307,7 +309,7 @@ if [[ $SKIP != *" 5 "* ]] && bookd_start sys; then
 fi
 
 echo
-echo "request path (issue 17): $(date -u +%FT%TZ), $("$bd" --version 2>/dev/null), $DUR s per run;" \
+echo "request path (issue 17): $(date -u +%FT%TZ), $("$bd" --version 2>/dev/null), $DUR s per run, log syncs in flight ${BOOKD_LOG_SYNCS:-1};" \
      "load average now $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "| measure | figures (same run) | ratio | target | notes |"
 echo "|---|---|---|---|---|"
