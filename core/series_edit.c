@@ -306,7 +306,8 @@ static int collect(core *c, uint64_t series_id, const struct tz *z,
 					    : 0;
 		}
 	}
-	qsort(pl->ev, pl->n, sizeof(*pl->ev), sev_order);
+	if (pl->n > 1) /* none: ev is still NULL */
+		qsort(pl->ev, pl->n, sizeof(*pl->ev), sev_order);
 	return 0;
 }
 

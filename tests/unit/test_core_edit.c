@@ -569,6 +569,15 @@ CHECK_TEST_FN(test_series_patch_and_end)
 	q.u.spatch.last_date = D(0, 0, 0);
 	q.u.spatch.start_minute = 24 * 60;
 	CHECK(rcall(rt.p, &q).code == CORE_INVALID);
+	/* from a day with none of its events on or after it: nothing to
+	 * plan (an empty plan once reached qsort with a null array: UBSan) */
+	q.u.spatch.start_minute = -1;
+	q.u.spatch.capacity = 8;
+	q.u.spatch.from = D(2026, 4, 1);
+	r = rcall(rt.p, &q);
+	CHECK_MSG(r.code == CORE_OK && r.series.regenerated == 0 &&
+			  r.series.kept == 0 && r.series.cancelled == 0,
+		  "code %d", (int)r.code);
 	core_close(rt.c);
 
 	/* the log replayed into one state: the same events */
