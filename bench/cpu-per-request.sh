@@ -20,7 +20,7 @@ bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v CMakeFil
 bd=$(bin bookd); bb=$(bin bookbench)
 [ -n "$bd" ] && [ -n "$bb" ] || { echo "cpu-per-request.sh: build bookd and bookbench first (in $dir)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "cpu-per-request.sh: needs perf" >&2; exit 1; }
-w=$(mktemp -d /tmp/cpu-per-request.XXXXXX); mkdir -p "$w/data"
+w=$(mktemp -d --suffix=.cpu-per-request); mkdir -p "$w/data"
 pid=
 cleanup() { [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$w"; }
 trap cleanup EXIT

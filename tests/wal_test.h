@@ -49,6 +49,27 @@ static inline void fill(uint8_t *p, size_t n, uint64_t k)
 		p[i] = (uint8_t)(((k * 131 + i * 7) % 255) + 1);
 }
 
+/* A replay callback (wal_replay) that checks records come in LSN order
+ * from next on, each with fill()'s bytes for its LSN, and counts them. */
+struct wal_test_readback {
+	uint64_t next, count;
+};
+
+static inline int wal_test_check_record(void *ctx, uint64_t lsn,
+					const void *payload, size_t size)
+{
+	struct wal_test_readback *rb = ctx;
+	uint8_t want[256];
+
+	CHECK_EQ(lsn, rb->next);
+	REQUIRE(size <= sizeof(want));
+	fill(want, size, lsn);
+	CHECK(memcmp(payload, want, size) == 0);
+	rb->next++;
+	rb->count++;
+	return 0;
+}
+
 /* The path of segment lsn (its first LSN) in dir. */
 static inline void seg_path(char *out, size_t size, const char *dir,
 			    uint64_t lsn)

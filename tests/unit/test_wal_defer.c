@@ -22,26 +22,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
-/* Counts the records read back and checks each one's bytes. */
-struct readback {
-	uint64_t next, count;
-};
-
-static int check_record(void *ctx, uint64_t lsn, const void *payload,
-			size_t size)
-{
-	struct readback *rb = ctx;
-	uint8_t want[256];
-
-	CHECK_EQ(lsn, rb->next);
-	REQUIRE(size <= sizeof(want));
-	fill(want, size, lsn);
-	CHECK(memcmp(payload, want, size) == 0);
-	rb->next++;
-	rb->count++;
-	return 0;
-}
-
 /* Opens dir's log with the smallest buffer; starts it if start. */
 static void open_small(const char *dir, wal **w, bool start)
 {
@@ -111,7 +91,7 @@ static void test_full_turn(void)
 {
 	char dir[128];
 	uint64_t last = 0;
-	struct readback rb = { .next = 1 };
+	struct wal_test_readback rb = { .next = 1 };
 	wal *w;
 
 	snprintf(dir, sizeof(dir), "%s/full", root);
@@ -126,7 +106,7 @@ static void test_full_turn(void)
 	wal_close(w);
 
 	open_small(dir, &w, false);
-	CHECK(wal_replay(w, 1, check_record, &rb) == 0);
+	CHECK(wal_replay(w, 1, wal_test_check_record, &rb) == 0);
 	CHECK_EQ(rb.count, last);
 	wal_close(w);
 }

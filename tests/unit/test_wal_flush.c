@@ -25,25 +25,6 @@
 #include <liburing.h>
 #include <pthread.h>
 
-struct readback {
-	uint64_t next, count;
-};
-
-static int check_record(void *ctx, uint64_t lsn, const void *payload,
-			size_t size)
-{
-	struct readback *rb = ctx;
-	uint8_t want[256];
-
-	CHECK_EQ(lsn, rb->next);
-	REQUIRE(size <= sizeof(want));
-	fill(want, size, lsn);
-	CHECK(memcmp(payload, want, size) == 0);
-	rb->next++;
-	rb->count++;
-	return 0;
-}
-
 static void open_log(const char *dir, uint64_t segment_size, wal **w,
 		     bool start)
 {
@@ -108,13 +89,26 @@ static void ring_flush(struct io_uring *ring, const struct wal_flush *f,
 	}
 }
 
+/* Takes and flushes on ring every batch there is (none may be left to
+ * the writer meanwhile). */
+static void ring_drain(wal *w, struct io_uring *ring)
+{
+	struct wal_flush f;
+	int wr = 0, sr = 0;
+
+	while (wal_flush_take(w, &f) == 1) {
+		ring_flush(ring, &f, &wr, &sr);
+		wal_flush_done(w, &f, wr, sr);
+	}
+}
+
 static void replay_all(const char *dir, uint64_t segment_size, uint64_t last)
 {
-	struct readback rb = { .next = 1 };
+	struct wal_test_readback rb = { .next = 1 };
 	wal *w;
 
 	open_log(dir, segment_size, &w, false);
-	CHECK(wal_replay(w, 1, check_record, &rb) == 0);
+	CHECK(wal_replay(w, 1, wal_test_check_record, &rb) == 0);
 	CHECK_EQ(rb.count, last);
 	wal_close(w);
 }
@@ -207,10 +201,7 @@ static void test_other_thread(void)
 	wal_flush_done(w, &f, wr, sr);
 	CHECK_EQ(wal_durable_lsn(w), last);
 	/* Another thread's record: the next take, or the writer. */
-	if (wal_flush_take(w, &f) == 1) {
-		ring_flush(&ring, &f, &wr, &sr);
-		wal_flush_done(w, &f, wr, sr);
-	}
+	ring_drain(w, &ring);
 	REQUIRE(wal_wait_durable(w, o.lsn) == 0);
 	wal_close(w);
 	io_uring_queue_exit(&ring);
@@ -268,10 +259,7 @@ static void test_full_in_flight(void)
 	ring_flush(&ring, &copy, &wr, &sr);
 	CHECK_EQ(wr, (int)copy.size);
 	wal_flush_done(w, &f, wr, sr);
-	while (wal_flush_take(w, &f) == 1) {
-		ring_flush(&ring, &f, &wr, &sr);
-		wal_flush_done(w, &f, wr, sr);
-	}
+	ring_drain(w, &ring);
 	REQUIRE(wal_wait_durable(w, last) == 0);
 	CHECK_EQ(wal_error(w), 0);
 	wal_close(w);
