@@ -119,11 +119,7 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 	    map_init(&st->pay_by_booking, 64) ||
 	    table_grow((void **)&st->wl_watch, &st->wl_watch_cap, 1,
 		       sizeof(*st->wl_watch)) ||
-	    table_grow((void **)&st->idem, &st->idem_cap,
-		       cfg->idem_count_max < TABLE_COUNT_INIT
-			       ? cfg->idem_count_max
-			       : TABLE_COUNT_INIT,
-		       sizeof(*st->idem)) ||
+	    state__idem_init(st) ||
 	    map_init(&st->event_by_id, TABLE_COUNT_INIT) ||
 	    map_init(&st->booking_by_id, TABLE_COUNT_INIT) ||
 	    set_init(&st->active, TABLE_COUNT_INIT) ||
@@ -134,10 +130,6 @@ core_state *core__state_new(const struct core_config *cfg, struct catalog *cat,
 		core_state_free(st);
 		return NULL;
 	}
-	/* The ring never holds more than its ceiling (the array may be
-	 * larger: table_grow's first size). */
-	if (st->idem_cap > cfg->idem_count_max)
-		st->idem_cap = cfg->idem_count_max;
 	st->remind_dirty = INT64_MAX;
 	st->w = (struct wbuf){ .data = st->entry,
 			       .capacity = sizeof(st->entry) };
@@ -168,7 +160,7 @@ void core_state_free(core_state *st)
 	map_free(&st->pay_by_booking);
 	table_free(st->wl_watch, (size_t)st->wl_watch_cap + 1,
 		   sizeof(*st->wl_watch));
-	table_free(st->idem, (size_t)st->idem_cap + 1, sizeof(*st->idem));
+	state__idem_free(st);
 	map_free(&st->event_by_id);
 	map_free(&st->booking_by_id);
 	set_free(&st->active);
@@ -214,8 +206,12 @@ void core__state_prefetch(const core_state *st, const struct core_req *req)
 void core__state_prefetch_batch(const core_state *st,
 				const struct core_req *const reqs[], unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		core__state_prefetch(st, reqs[i]);
+		if (core_idem_present(&reqs[i]->idem) &&
+		    core__key_home(&reqs[i]->idem, st->count) == st->index)
+			state__idem_prefetch(st, &reqs[i]->idem);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct core_req *q = reqs[i];
 		const struct event *e;
@@ -610,18 +606,5 @@ void core__state_dump(const core_state *st, rec_sink fn, void *ctx)
 		}
 		state_dump_remind(st, e, fn, ctx);
 	}
-	for (uint32_t k = 0; k < st->idem_count; k++) {
-		const struct idem_entry *e =
-			&st->idem[(st->idem_head + k) % st->idem_cap + 1];
-
-		memset(&r, 0, sizeof(r));
-		r.type = CORE_REC_IDEM;
-		r.at = e->created;
-		r.u.idem.hi = e->hi;
-		r.u.idem.lo = e->lo;
-		r.u.idem.fingerprint = e->fingerprint;
-		r.u.idem.result = e->result;
-		r.u.idem.result.lsn = 0;
-		fn(ctx, &r);
-	}
+	state__idem_dump(st, fn, ctx);
 }

@@ -83,11 +83,37 @@ struct wl_watch {
 	uint64_t event_id;
 };
 
+/* A booking operation's answer as an idempotency entry keeps it: the
+ * booking view without its fixed-size customer id buffer. */
+struct idem_booking {
+	uint64_t id, event_id;
+	core_time hold_expires_at, created_at;
+	uint32_t position;
+	uint8_t status;
+	bool late;
+	uint8_t customer_len;
+	char customer_id[CORE_CUSTOMER_ID_SIZE_MAX]; /* not terminated */
+};
+
+/* One idempotency key and its first answer (idem.c). A booking answer
+ * without a promotion (nearly all) is kept inline, 160 bytes; any other
+ * (a promotion, an event or series patch, a catalogue answer) as the whole
+ * core_idem_result out of line. */
 struct idem_entry {
 	uint64_t hi, lo, fingerprint;
 	core_time created;
-	struct core_idem_result result;
+	uint64_t lsn, id;
+	uint32_t count;
+	uint8_t op, code, has_promoted;
+	bool outline;
+	union {
+		struct idem_booking booking;   /* !outline */
+		struct core_idem_result *full; /* outline */
+	};
 };
+_Static_assert(sizeof(struct idem_entry) == 160, "idem entry footprint");
+
+#define IDEM_CHUNK_SHIFT 12 /* entries of a chunk: 4096, 640 KiB */
 
 /* A reminder half-way: an event with more confirmed bookings than one entry
  * holds (decide.c REMIND_NOTIFY_MAX) is reminded over several entries. */
@@ -135,8 +161,12 @@ struct core_state {
 	struct wl_watch *wl_watch; /* binary min-heap of (start, event id) */
 	uint32_t wl_watch_count, wl_watch_cap;
 
-	struct idem_entry *idem; /* ring over slots 1..idem_cap */
-	uint32_t idem_head, idem_count, idem_cap;
+	/* A ring of idem_count_max entries in chunks of 1 << IDEM_CHUNK_SHIFT
+	 * (idem.c): a chunk exists while it holds an entry, one more is kept
+	 * spare; the map holds position + 1. */
+	struct idem_entry **idem_chunks;
+	struct idem_entry *idem_spare;
+	uint32_t idem_head, idem_count;
 	struct map idem_by_key;
 
 	struct day_bucket *days;
@@ -269,6 +299,13 @@ void state__idem_rec(const struct core_req *req, const struct core_resp *resp,
 		     struct core_rec *r);
 /* idem.c: drops idempotency keys older than the retention, oldest first. */
 uint32_t state__idem_expire(core_state *st, core_time now);
+/* The idempotency ring (idem.c): made empty, freed, dumped as IDEM records
+ * oldest first. */
+int state__idem_init(core_state *st);
+/* The first probe of the key's map slot, ahead of its look-up. */
+void state__idem_prefetch(const core_state *st, const struct core_idem *k);
+void state__idem_free(core_state *st);
+void state__idem_dump(const core_state *st, rec_sink fn, void *ctx);
 /* apply.c: the day bucket of start_at (made when create and missing; NULL
  * when missing or out of memory); the holds heap's first leaves. */
 struct day_bucket *state__day_bucket(core_state *st, core_time start_at,

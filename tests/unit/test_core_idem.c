@@ -10,6 +10,153 @@
 
 /* ==== idempotency (state) =============================================== */
 
+/* The ring of keys against a model: a list of (key, created, result) in
+ * arrival order, the oldest dropped past the retention or the ceiling.
+ * The ceiling (9000) is not a whole number of chunks (4096 entries), the
+ * ring wraps several times, chunks come and go, and a tenth of the answers
+ * are kept out of line (a promotion, an event patch). Every live key
+ * replays its answer, a dropped one reads as new, and the dump lists the
+ * model's entries in its order. */
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+struct ring_model {
+	uint64_t hi, lo;
+	core_time created;
+	struct core_idem_result res;
+};
+
+struct ring_dump {
+	const struct ring_model *m;
+	uint32_t first, count, seen;
+	bool ok;
+};
+
+static void ring_dump_rec(void *ctx, const struct core_rec *r)
+{
+	struct ring_dump *d = ctx;
+	const struct ring_model *x;
+
+	if (r->type != CORE_REC_IDEM)
+		return;
+	x = &d->m[d->first + d->seen++];
+	if (d->seen > d->count || r->u.idem.hi != x->hi ||
+	    r->u.idem.lo != x->lo || r->at != x->created ||
+	    r->u.idem.result.op != x->res.op ||
+	    r->u.idem.result.id != x->res.id ||
+	    !view_eq(&r->u.idem.result.booking, &x->res.booking))
+		d->ok = false;
+}
+
+static void ring_result(uint64_t *g, uint32_t n, struct core_idem_result *res)
+{
+	uint64_t x = rnd(g);
+
+	memset(res, 0, sizeof(*res));
+	res->lsn = n + 1;
+	res->op = x % 3 ? CORE_OP_BOOK : CORE_OP_CANCEL;
+	res->count = n;
+	res->booking.id = (uint64_t)n << 8 | 1;
+	res->booking.event_id = n % 97 + 1;
+	/* customer ids of every length, up to the longest allowed */
+	size_t len = 1 + n % CORE_CUSTOMER_ID_SIZE_MAX;
+	for (size_t i = 0; i < len; i++)
+		res->booking.customer_id[i] = (char)('a' + (n + i) % 26);
+	res->booking.status = (uint8_t)(x >> 8) % 4;
+	res->booking.position = (uint32_t)(x >> 16) % 5;
+	res->booking.hold_expires_at = x % 7 ? 0 : T0 + n;
+	res->booking.created_at = T0 + n;
+	res->booking.late = x % 11 == 0;
+	if (x % 10 == 1) {
+		res->has_promoted = 1;
+		res->promoted = res->booking;
+		res->promoted.id += 2;
+	} else if (x % 10 == 2) {
+		res->op = CORE_OP_EVENT_PATCH;
+		res->event.id = n;
+		res->event.capacity = n % 50;
+	}
+}
+
+CHECK_TEST_FN(test_idem_ring_model)
+{
+	enum { MAX = 9000, STEPS = 60000, RETAIN = 5000 };
+	struct core_config cfg;
+	core_state *st;
+	struct ring_model *m = calloc(STEPS, sizeof(*m));
+	uint32_t first = 0, count = 0; /* the model's live entries */
+	uint64_t g = 42;
+
+	cfg_small(&cfg, 1);
+	cfg.idem_count_max = MAX;
+	cfg.idem_retention_ms = RETAIN;
+	st = core_state_new(&cfg);
+	CHECK(st != NULL && m != NULL);
+	if (!st || !m)
+		return;
+	for (uint32_t n = 0; n < STEPS; n++) {
+		/* bursts and lulls: the ring is sometimes full, sometimes
+		 * nearly empty */
+		core_time now = T0 + n / 3 + (n / 20000) * 4 * RETAIN;
+		struct core_idem k = { rnd(&g) | 1, rnd(&g), n + 7 };
+		struct ring_model *x = &m[n];
+
+		x->hi = k.hi;
+		x->lo = k.lo;
+		x->created = now;
+		ring_result(&g, n, &x->res);
+		core__idem_store(st, &k, now, &x->res);
+		count++;
+		while (count &&
+		       (m[first].created + RETAIN <= now || count > MAX)) {
+			first++;
+			count--;
+		}
+		struct core_stats stats;
+		core_state_stats(st, &stats);
+		CHECK(stats.idem_count == count);
+		/* a few keys, live and dropped, looked up */
+		for (int t = 0; t < 4; t++) {
+			uint32_t i = (uint32_t)(rnd(&g) % (n + 1));
+			const struct ring_model *y = &m[i];
+			struct core_idem q = { y->hi, y->lo, i + 7 };
+			struct core_resp r;
+
+			memset(&r, 0, sizeof(r));
+			CHECK(core__idem_lookup(st, &q, now, &r) == CORE_OK);
+			bool live = i >= first && i < first + count;
+			CHECK(r.replayed == live);
+			if (!live || !r.replayed)
+				continue;
+			CHECK(r.op == y->res.op && r.lsn == y->res.lsn &&
+			      r.count == y->res.count &&
+			      r.has_promoted == y->res.has_promoted);
+			if (y->res.op == CORE_OP_EVENT_PATCH) {
+				CHECK(r.event.id == y->res.event.id &&
+				      r.event.capacity ==
+					      y->res.event.capacity);
+			} else {
+				CHECK(view_eq(&r.booking, &y->res.booking));
+				CHECK(r.booking.late == y->res.booking.late);
+				CHECK(!y->res.has_promoted ||
+				      view_eq(&r.promoted, &y->res.promoted));
+			}
+		}
+		if (n % 7919 == 0 || n == STEPS - 1) {
+			struct ring_dump d = { m, first, count, 0, true };
+			core__state_dump(st, ring_dump_rec, &d);
+			CHECK(d.ok && d.seen == count);
+		}
+	}
+	core_state_free(st);
+	free(m);
+}
+
 CHECK_TEST_FN(test_idem_replay_first_answer)
 {
 	core_state *st = st_setup();
