@@ -128,9 +128,8 @@ static uint32_t promote(core_state *st, const struct event *e, uint32_t seats,
 		emit_set(st, now, b->id, status, expires);
 		emit_notify(st, now, b->id, CORE_NOTIFY_PROMOTED);
 		if (n == 0 && first) {
-			state__booking_view(st, b, first);
+			state__booking_view_leaving(st, b, first);
 			first->status = status;
-			first->position = 0;
 			first->hold_expires_at = expires;
 		}
 		n++;
@@ -237,9 +236,8 @@ static void decide_release(core_state *st, const struct booking *b,
 
 	emit_set_late(st, now, b->id, status, 0, late);
 	emit_notify(st, now, b->id, notify);
-	state__booking_view(st, b, &resp->booking);
+	state__booking_view_leaving(st, b, &resp->booking);
 	resp->booking.status = status;
-	resp->booking.position = 0;
 	resp->booking.hold_expires_at = 0;
 	resp->booking.late = late;
 	if (seat) {

@@ -236,19 +236,27 @@ void core__state_prefetch_batch(const core_state *st,
 	}
 }
 
+/* A waitlisted booking's place: walked from both ends at once, so the
+ * newest (a booking just waitlisted) and the next to be promoted are found
+ * at once and no place costs more than half the list. */
 static uint32_t waitlist_position(const core_state *st, const struct booking *b)
 {
 	const struct event *e = &st->events[b->event_slot];
-	uint32_t pos = 1;
+	uint32_t f = e->wl_head, r = e->wl_tail;
 
-	for (uint32_t s = e->wl_head; s; s = st->bookings[s].wl_next, pos++)
-		if (&st->bookings[s] == b)
-			return pos;
+	for (uint32_t k = 0; f && r; k++) {
+		if (&st->bookings[f] == b)
+			return k + 1;
+		if (&st->bookings[r] == b)
+			return e->waitlist_len - k;
+		f = st->bookings[f].wl_next;
+		r = st->bookings[r].wl_prev;
+	}
 	ASSERT(!"waitlisted booking missing from its waitlist");
 }
 
-void state__booking_view(const core_state *st, const struct booking *b,
-			 struct core_booking_view *out)
+void state__booking_view_leaving(const core_state *st, const struct booking *b,
+				 struct core_booking_view *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->id = b->id;
@@ -256,14 +264,19 @@ void state__booking_view(const core_state *st, const struct booking *b,
 	memcpy(out->customer_id, st->customers[b->customer_slot].id,
 	       sizeof(out->customer_id));
 	out->status = b->status;
-	out->position = b->status == CORE_BOOKING_WAITLISTED
-				? waitlist_position(st, b)
-				: 0;
 	out->hold_expires_at = b->status == CORE_BOOKING_PENDING_PAYMENT
 				       ? b->hold_expires_at
 				       : 0;
 	out->created_at = b->created_at;
 	out->late = b->late;
+}
+
+void state__booking_view(const core_state *st, const struct booking *b,
+			 struct core_booking_view *out)
+{
+	state__booking_view_leaving(st, b, out);
+	if (b->status == CORE_BOOKING_WAITLISTED)
+		out->position = waitlist_position(st, b);
 }
 
 void state__event_view(const core_state *st, const struct event *e,

@@ -292,6 +292,10 @@ static inline uint32_t seats_free(const struct event *e)
 /* state.c: the views a caller gets of a booking and of an event. */
 void state__booking_view(const core_state *st, const struct booking *b,
 			 struct core_booking_view *out);
+/* The same without the waitlist place (0), for a decision that moves the
+ * booking off the waitlist: no walk of the list. */
+void state__booking_view_leaving(const core_state *st, const struct booking *b,
+				 struct core_booking_view *out);
 void state__event_view(const core_state *st, const struct event *e,
 		       struct core_event_view *out);
 /* idem.c: the IDEM record that keeps req's key with its first answer. */
