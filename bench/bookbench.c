@@ -16,7 +16,9 @@
  *  - A scenario sets the data set's defaults and, per connection, makes the
  *    next operation from what that connection saw (its own bookings to
  *    cancel, earlier requests to replay with the same idempotency key).
- *  - One thread per connection. Closed loop: each keeps --inflight requests
+ *  - The connections are split over --threads threads (default: the online
+ *    CPUs), each an event loop over its share (bookbench_load.c). Closed
+ *    loop: each connection keeps --inflight requests
  *    outstanding and sends the next as soon as one answers; latency is from
  *    the send. Open loop: --rate R split evenly over the connections, each
  *    with a fixed schedule of intended send times; latency is measured from
@@ -267,7 +269,10 @@ static void usage(FILE *f)
 		"  --driver NAME        baseline-pg | bookd-binary | bookd-http (run); compare:\n"
 		"                       comma list, default baseline-pg,bookd-binary\n"
 		"  --scenario LIST      default opening\n"
-		"  --connections N      connections, one thread each (default 16)\n"
+		"  --connections N      connections (default 16)\n"
+		"  --threads N          threads driving them, each an event loop over its share\n"
+		"                       of the connections (default: the online CPUs, at most\n"
+		"                       --connections; = --connections: one thread each)\n"
 		"  --inflight P         requests in flight per connection (default 1; the\n"
 		"                       baseline takes 1: one transaction per connection)\n"
 		"  --rate R             open loop: R requests/s in total, latency from the\n"
@@ -364,6 +369,7 @@ int main(int argc, char **argv)
 		O_DRIVER = 256,
 		O_SCENARIO,
 		O_CONN,
+		O_THREADS,
 		O_INFLIGHT,
 		O_RATE,
 		O_DURATION,
@@ -398,6 +404,7 @@ int main(int argc, char **argv)
 		{ "driver", 1, 0, O_DRIVER },
 		{ "scenario", 1, 0, O_SCENARIO },
 		{ "connections", 1, 0, O_CONN },
+		{ "threads", 1, 0, O_THREADS },
 		{ "inflight", 1, 0, O_INFLIGHT },
 		{ "rate", 1, 0, O_RATE },
 		{ "duration", 1, 0, O_DURATION },
@@ -480,6 +487,7 @@ int main(int argc, char **argv)
 		case O_DRIVER: opts.drivers = optarg; break;
 		case O_SCENARIO: opts.scenarios = optarg; break;
 		case O_CONN: opts.connections = (unsigned)atoi(optarg); break;
+		case O_THREADS: opts.threads = (unsigned)atoi(optarg); break;
 		case O_INFLIGHT: opts.inflight = (unsigned)atoi(optarg); break;
 		case O_RATE: opts.rate = atof(optarg); break;
 		case O_DURATION: opts.duration_s = atof(optarg); break;
@@ -523,6 +531,12 @@ int main(int argc, char **argv)
 		bb_die("unexpected argument '%s' (see --help)", argv[optind]);
 	if (opts.connections == 0 || opts.connections > BB_CONN_MAX)
 		bb_die("--connections must be 1..%d", BB_CONN_MAX);
+	if (opts.threads == 0) { /* the online CPUs */
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		opts.threads = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	if (opts.threads > opts.connections)
+		opts.threads = opts.connections;
 	if (opts.inflight == 0 || opts.inflight > BB_INFLIGHT_MAX)
 		bb_die("--inflight must be 1..%d", BB_INFLIGHT_MAX);
 	if (opts.replay_pct > 50)

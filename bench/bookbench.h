@@ -3,7 +3,8 @@
  *
  *   bookbench.c         main: flags, the commands, the reports written
  *   bookbench_scenario.c  the scenarios: each connection's next operation
- *   bookbench_load.c    one run: threads, closed and open loop, progress
+ *   bookbench_load.c    one run: event-loop threads, closed and open loop,
+ *                       progress
  *   bookbench_check.c   the check after a run: everything read back
  *   bookbench_bookd.c   a bookd of bookbench's own (--bookd)
  *     (these five share bookbench_internal.h, which this header does not see)
@@ -175,10 +176,21 @@ struct bb_driver {
 	/* Queues an operation (sent at the latest by the next poll). 0 or
 	 * -errno (the connection is then unusable). */
 	int (*submit)(void *conn, const struct bb_op *op);
-	/* Waits up to timeout_ns (0: do not wait) for results, returns how
-	 * many were written to out (in submit order), or -errno. */
+	/* Sends what was submitted, takes the results there are and waits up
+	 * to timeout_ns for one when there were none; returns how many were
+	 * written to out (in submit order), or -errno. With timeout 0 it
+	 * never waits: an event loop over many connections calls it so. */
 	int (*poll)(void *conn, struct bb_result *out, int max,
 		    int64_t timeout_ns);
+	/* Sends what was submitted, as far as the socket takes it now: 1 when
+	 * results are there already (a poll takes them without the descriptor
+	 * being ready), else 0; or -errno. An event loop calls it after
+	 * submitting, and poll when the descriptor is ready or flush said 1. */
+	int (*flush)(void *conn);
+	/* The descriptor an event loop waits on for conn, and the poll events
+	 * to wait for into *events: POLLIN, with POLLOUT while output the
+	 * socket did not take is queued. */
+	int (*fd)(void *conn, short *events);
 	void (*close)(void *conn); /* a connection open() made */
 	/* Optional: the driver's own consistency checks after a run (e.g. the
 	 * SQL invariants of the baseline). Appends lines to report; returns
@@ -191,12 +203,13 @@ struct bb_driver {
 };
 
 /* A driver's functions are named <prefix>_setup, _open, _submit, _poll,
- * _close and _describe (check, optional, is set on its own):
+ * _flush, _fd, _close and _describe (check, optional, is set on its own):
  * BB_DRIVER_FUNCS(http) in a struct bb_driver initializer sets them. */
 #define BB_DRIVER_FUNCS(prefix)                                                \
 	.setup = prefix##_setup, .open = prefix##_open,                        \
 	.submit = prefix##_submit, .poll = prefix##_poll,                      \
-	.close = prefix##_close, .describe = prefix##_describe
+	.flush = prefix##_flush, .fd = prefix##_fd, .close = prefix##_close,   \
+	.describe = prefix##_describe
 
 extern const struct bb_driver bb_driver_pg;
 extern const struct bb_driver bb_driver_http;
@@ -269,7 +282,8 @@ struct bb_run {
 	char driver[32];
 	char mode[16]; /* closed | open */
 	unsigned connections, inflight;
-	double rate; /* open loop, requests/s offered */
+	unsigned threads; /* the load's threads (event loops) */
+	double rate;	  /* open loop, requests/s offered */
 	struct bb_dataset *ds;
 	double elapsed_s;
 	uint64_t count; /* completed requests */

@@ -10,9 +10,12 @@
  *
  * The library has no pipelined listing: an EVENT_LIST first collects every
  * answer still due (kept in a ready queue, so results stay in submit order),
- * then makes the synchronous call. A poll waits at most until the next send
- * of an open loop falls due (bc_wait's timeout); latency counts from the
- * intended send time all the same.
+ * then makes the synchronous call (the one submit that waits: its thread's
+ * other connections wait with it). A poll waits at most until the next send
+ * of an open loop falls due (bc_wait's timeout; 0: it only reads what is
+ * there); latency counts from the intended send time all the same. An
+ * event loop waits on bc_fd for input; bc_flush sends all or waits for the
+ * socket to take it, so no output is left queued between polls.
  *
  * The data set is made with the library's synchronous calls (org,
  * location, instructor, one series per event), then listed.
@@ -21,6 +24,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +350,20 @@ static int bin_poll(void *conn, struct bb_result *out, int max,
 		c->r_count--;
 	}
 	return n;
+}
+
+static int bin_flush(void *conn)
+{
+	struct bin_conn *c = conn;
+	int rc = send_queued(c);
+	return rc < 0 ? rc : c->r_count > 0; /* a listing's, answered */
+}
+
+static int bin_fd(void *conn, short *events)
+{
+	struct bin_conn *c = conn;
+	*events = POLLIN;
+	return bc_fd(c->bc);
 }
 
 static int bin_setup(const struct bb_config *cfg, struct bb_dataset *ds,

@@ -5,7 +5,8 @@
  * pipelined: submit() appends a request to the output buffer (struct buf,
  * core/buf.h, as the input), poll() writes
  * what it can and parses whole answers (status line, Content-Length body)
- * in order. JSON answers are read just enough: the few fields bookbench
+ * in order (with timeout 0 it reads once, without waiting: an event loop
+ * waits on the socket, for output too while some is queued). JSON answers are read just enough: the few fields bookbench
  * needs, found by key inside the right object ("booking", "promoted",
  * "event", "error"). Every request carries the service key; bookings and
  * cancels an Idempotency-Key. The data set is made through the API
@@ -569,7 +570,8 @@ static int send_some(struct http_conn *c)
 }
 
 /* Writes what it can, reads what is there; waits up to timeout_ns (< 0:
- * no limit) for progress. 0 or -errno. */
+ * no limit) for progress (0: tries both without asking ppoll: an event
+ * loop calls it so once the socket is ready). 0 or -errno. */
 static int pump(struct http_conn *c, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -579,7 +581,11 @@ static int pump(struct http_conn *c, int64_t timeout_ns)
 	 * request up to 1 ms after its time) */
 	struct timespec ts = { .tv_sec = timeout_ns / 1000000000,
 			       .tv_nsec = timeout_ns % 1000000000 };
-	int rc = ppoll(&pfd, 1, timeout_ns < 0 ? NULL : &ts, NULL);
+	int rc = 1;
+	if (timeout_ns == 0)
+		pfd.revents = pfd.events;
+	else
+		rc = ppoll(&pfd, 1, timeout_ns < 0 ? NULL : &ts, NULL);
 	if (rc < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (rc == 0)
@@ -612,6 +618,7 @@ static int http_poll(void *conn, struct bb_result *out, int max,
 	struct http_conn *c = conn;
 	int got = 0;
 	int64_t deadline = bb_now_ns() + timeout_ns;
+	bool pumped = false;
 	/* send first, without waiting */
 	if (c->out_off < c->out.size) {
 		int sent = send_some(c);
@@ -630,12 +637,27 @@ static int http_poll(void *conn, struct bb_result *out, int max,
 		if (got > 0 || c->q_count == 0)
 			return got;
 		int64_t left = deadline - bb_now_ns();
-		if (left <= 0)
+		if (pumped && left <= 0)
 			return 0;
-		int rc = pump(c, left);
+		/* timeout 0: reads what is there, once */
+		int rc = pump(c, left > 0 ? left : 0);
 		if (rc < 0)
 			return rc;
+		pumped = true;
 	}
+}
+
+static int http_flush(void *conn)
+{
+	struct http_conn *c = conn;
+	return c->out_off < c->out.size ? send_some(c) : 0;
+}
+
+static int http_fd(void *conn, short *events)
+{
+	struct http_conn *c = conn;
+	*events = c->out_off < c->out.size ? POLLIN | POLLOUT : POLLIN;
+	return c->fd;
 }
 
 /* ---- Setup through the API -------------------------------------------- */

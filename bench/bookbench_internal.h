@@ -7,7 +7,8 @@
  *   bookbench.c           main: flags, the commands, exit codes
  *   bookbench_scenario.c  the scenarios: each connection's next operation,
  *                         what an answer means for it
- *   bookbench_load.c      one run: threads, closed and open loop, progress
+ *   bookbench_load.c      one run: event-loop threads, closed and open
+ *                         loop, progress
  *   bookbench_check.c     the check after a run: everything read back
  *   bookbench_bookd.c     a bookd of bookbench's own (--bookd)
  *
@@ -39,6 +40,7 @@ struct bb_opts {
 	const char *drivers; /* run: one; compare: comma list */
 	const char *scenarios;
 	unsigned connections, inflight;
+	unsigned threads; /* 1..connections (0 until the flags are read) */
 	double rate;
 	double duration_s;
 	uint64_t requests;
@@ -80,6 +82,15 @@ struct bb_scenario {
 
 /* ---- Per-connection state --------------------------------------------- */
 
+/* Where a connection is in the run. */
+enum bb_phase {
+	BB_PRELOAD, /* its share of the preload (unmeasured) */
+	BB_BARRIER, /* waits for the measurement to start */
+	BB_MEASURE, /* sends and takes answers */
+	BB_DRAIN,   /* sends no more, takes what is outstanding */
+	BB_DONE
+};
+
 struct bb_ack { /* an acknowledged booking, for the check */
 	uint64_t booking_id, event_id;
 	int64_t sent_ns, acked_ns;
@@ -103,7 +114,6 @@ struct bb_recent { /* a decision that may be replayed */
 
 struct bb_worker {
 	unsigned index;
-	pthread_t thread;
 	const struct bb_driver *drv;
 	const struct bb_scenario *sc;
 	struct bb_dataset *ds;
@@ -119,6 +129,11 @@ struct bb_worker {
 	/* preload (cancel-storm): bookings still to make */
 	uint64_t preload_next, preload_end;
 	bool preload_counted; /* still counted in preload_pending */
+	/* driving (its thread's event loop) */
+	enum bb_phase phase;
+	bool ready;	    /* its descriptor was ready: take answers */
+	uint64_t sched;	    /* open loop: requests scheduled so far */
+	int64_t sched_base; /* open loop: its first intended send */
 	/* outstanding */
 	struct bb_slot slots[BB_INFLIGHT_MAX];
 	uint32_t slot_head, slot_count;
@@ -145,7 +160,7 @@ struct bb_runner {
 	const struct bb_driver *drv;
 	const struct bb_scenario *sc;
 	struct bb_dataset *ds;
-	unsigned connections, inflight;
+	unsigned connections, inflight, threads;
 	double rate;
 	int64_t start_ns, end_ns;
 	uint64_t requests_max;

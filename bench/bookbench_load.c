@@ -1,8 +1,20 @@
 /*
  * bookbench_load.c: one run of one scenario on one driver.
- *  - The data set is made through the driver (setup), then one connection
- *    and one thread per --connections; a scenario that preloads fills its
- *    events first, unmeasured, and every connection waits for the others.
+ *  - The data set is made through the driver (setup), then --connections
+ *    connections, split over --threads threads (default: the online CPUs,
+ *    at most --connections); a scenario that preloads fills its events
+ *    first, unmeasured, and every connection waits for the others.
+ *  - Each thread is an event loop over its connections. A connection keeps
+ *    its own state (struct bb_worker: slots, open-loop schedule, preload,
+ *    acks, histograms) and a phase (preload, barrier, measure, drain); a
+ *    step of it never waits: it takes the answers when its descriptor was
+ *    ready (the driver's poll with timeout 0) and submits what it may (the
+ *    driver's flush sends it). When no step made progress the thread waits
+ *    on all its connections' descriptors at once (ppoll, the driver's fd)
+ *    until the nearest due time; a connection waiting alone waits in its
+ *    driver's poll, so --threads = --connections drives as one blocking
+ *    thread per connection did. Fewer threads than connections cost the
+ *    client fewer context switches on a machine the server shares.
  *  - Closed loop: each connection keeps --inflight requests outstanding and
  *    sends the next as soon as one answers; latency is from the send.
  *  - Open loop (--rate R): R/s split evenly over the connections, each with
@@ -22,6 +34,7 @@
 #include "bookbench_internal.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +53,6 @@ static bool take_ticket(struct bb_runner *r)
 	return true;
 }
 
-struct bb_worker_arg {
-	struct bb_runner *r;
-	struct bb_worker *w;
-};
-
-static void worker_loop(struct bb_runner *r, struct bb_worker *w);
-
 /* The oldest outstanding request has its answer res (answers come in submit
  * order): accounted, its slot freed. */
 static void slot_answered(struct bb_runner *r, struct bb_worker *w,
@@ -59,150 +65,238 @@ static void slot_answered(struct bb_runner *r, struct bb_worker *w,
 	w->slot_count--;
 }
 
-static void *worker_run(void *arg)
+/* The connection is over: counted as finished (and out of the preload when
+ * it ended before its share was done). */
+static void conn_done(struct bb_runner *r, struct bb_worker *w)
 {
-	struct bb_worker_arg *a = arg;
-	struct bb_runner *r = a->r;
-	struct bb_worker *w = a->w;
-	worker_loop(r, w);
-	if (w->preload_counted) /* ended (failed) before its share was done */
+	w->phase = BB_DONE;
+	if (w->preload_counted)
 		atomic_fetch_sub(&r->preload_pending, 1);
+	w->preload_counted = false;
 	atomic_fetch_add(&r->finished, 1);
-	return NULL;
 }
 
-static void worker_loop(struct bb_runner *r, struct bb_worker *w)
+/* The connection failed (rc: -errno): over, what was outstanding counted
+ * as transport errors. */
+static void conn_lost(struct bb_runner *r, struct bb_worker *w, int rc)
+{
+	int64_t now = bb_now_ns();
+	bb_errf(w->err, sizeof(w->err), "connection lost: %s", strerror(-rc));
+	w->fatal = rc;
+	while (w->slot_count > 0) {
+		struct bb_result res = { .code = BB_TRANSPORT };
+		slot_answered(r, w, &res, now);
+	}
+	conn_done(r, w);
+}
+
+/* Takes w's answers, waiting up to timeout_ns for one (0: never waits).
+ * How many, or -1 when the connection failed (conn_lost). */
+static int take_answers(struct bb_runner *r, struct bb_worker *w,
+			int64_t timeout_ns)
 {
 	struct bb_result results[BB_INFLIGHT_MAX];
-	bool open_loop = r->rate > 0;
-	double period_ns = open_loop ? 1e9 * r->connections / r->rate : 0;
-	uint64_t sched = 0; /* open loop: requests scheduled so far */
-	int64_t sched_base = 0;
-	bool preloading = w->preload_next < w->preload_end;
-	bool stopping = false;
+	int n = w->drv->poll(w->conn, results, (int)w->slot_count, timeout_ns);
+	int64_t now = bb_now_ns();
+	if (n < 0) {
+		conn_lost(r, w, n);
+		return -1;
+	}
+	ASSERT(n <= (int)w->slot_count); /* poll's max: at most what is out */
+	for (int i = 0; i < n; i++)
+		slot_answered(r, w, &results[i], now);
+	return n;
+}
+
+/* Open loop: the time between two sends of a connection. */
+static double period_ns(const struct bb_runner *r)
+{
+	ASSERT(r->rate > 0);
+	return 1e9 * r->connections / r->rate;
+}
+
+/* Open loop: when w's next request is due. */
+static int64_t intended_next(const struct bb_runner *r,
+			     const struct bb_worker *w)
+{
+	return w->sched_base + (int64_t)(period_ns(r) * (double)w->sched);
+}
+
+/* Submits what w may send now, without waiting: up to --inflight
+ * outstanding; preloading, its share; measuring, in an open loop what fell
+ * due (the next due time lowers *wake). How many, or -1 when a submit
+ * failed (the run stops). */
+static int top_up(struct bb_runner *r, struct bb_worker *w, int64_t *wake)
+{
+	bool preloading = w->phase == BB_PRELOAD;
+	int sent = 0;
+
+	if ((!preloading && w->phase != BB_MEASURE) ||
+	    w->slot_count >= r->inflight)
+		return 0;
+	int64_t now = bb_now_ns();
+	while (w->slot_count < r->inflight) {
+		if (preloading && w->preload_next >= w->preload_end)
+			break; /* the rest once every connection preloaded */
+		int64_t intended = now;
+		if (!preloading && r->rate > 0) {
+			intended = intended_next(r, w);
+			if (intended > now) {
+				if (intended < *wake)
+					*wake = intended;
+				break;
+			}
+		}
+		/* the opening is over for this connection, or no ticket */
+		if (!preloading &&
+		    (bb_scenario_done(r, w) || !take_ticket(r))) {
+			w->phase = BB_DRAIN;
+			break;
+		}
+		struct bb_slot *s = &w->slots[(w->slot_head + w->slot_count) %
+					      BB_INFLIGHT_MAX];
+		bb_scenario_next(r, w, s);
+		ASSERT(preloading || !s->preload);
+		s->intended_ns = intended;
+		s->sent_ns = now;
+		int rc = w->drv->submit(w->conn, &s->op);
+		if (rc < 0) {
+			bb_errf(w->err, sizeof(w->err), "submit: %s",
+				strerror(-rc));
+			w->fatal = rc;
+			atomic_store(&r->stop, true);
+			conn_done(r, w);
+			return -1;
+		}
+		w->slot_count++;
+		ASSERT(w->slot_count <= r->inflight);
+		if (!preloading && r->rate > 0)
+			w->sched++;
+		sent++;
+	}
+	return sent;
+}
+
+/* One step of connection w, never waiting: its phase moved on, the answers
+ * taken when its descriptor was ready, what may be sent submitted and
+ * flushed. True when it sent or took something; *wake lowered to when it
+ * wants a step though its descriptor is not ready. */
+static bool conn_step(struct bb_runner *r, struct bb_worker *w, int64_t *wake)
+{
+	int took = 0, sent;
+
+	if (w->phase == BB_PRELOAD && w->preload_next >= w->preload_end &&
+	    w->slot_count == 0) {
+		w->phase = BB_BARRIER;
+		w->preload_counted = false;
+		atomic_fetch_sub(&r->preload_pending, 1);
+	}
+	bool stop = atomic_load(&r->stop) || bb_interrupted;
+	if (w->phase == BB_BARRIER && !stop) {
+		if (!atomic_load(&r->measuring)) {
+			int64_t soon = bb_now_ns() + 1000000;
+			if (soon < *wake)
+				*wake = soon;
+			return false;
+		}
+		w->phase = BB_MEASURE;
+		if (r->rate > 0)
+			w->sched_base = r->start_ns +
+					(int64_t)(period_ns(r) * w->index /
+						  r->connections);
+	}
+	if (stop && w->phase != BB_DRAIN) {
+		if (w->phase == BB_MEASURE && r->rate > 0) {
+			double due = (double)(bb_now_ns() - w->sched_base) /
+				     period_ns(r);
+			if (due > (double)w->sched)
+				w->unsent = (uint64_t)(due - (double)w->sched);
+		}
+		w->phase = BB_DRAIN;
+	}
+	if (w->ready && w->slot_count > 0) {
+		took = take_answers(r, w, 0);
+		if (took < 0)
+			return true;
+	}
+	w->ready = false;
+	sent = top_up(r, w, wake);
+	if (sent < 0)
+		return true;
+	if (sent > 0) {
+		int rc = w->drv->flush(w->conn);
+		if (rc < 0) {
+			conn_lost(r, w, rc);
+			return true;
+		}
+		w->ready =
+			rc > 0; /* answered already: taken at the next step */
+	}
+	if (w->phase == BB_DRAIN && w->slot_count == 0)
+		conn_done(r, w);
+	return took > 0 || sent > 0;
+}
+
+/* A load thread: connections [first, first + count) of the run. */
+struct bb_thread {
+	pthread_t thread;
+	struct bb_runner *r;
+	unsigned first, count;
+};
+
+/* The event loop over the thread's connections: steps each, then asks
+ * which descriptors are ready (ppoll): without waiting when a step made
+ * progress, else until one is or the nearest due time (open loop, the
+ * barrier), at most 50 ms (the stop flags). A connection waiting alone
+ * waits in its driver's poll, as one thread per connection did. */
+static void *thread_run(void *arg)
+{
+	struct bb_thread *t = arg;
+	struct bb_runner *r = t->r;
+	struct bb_worker *ws = r->workers + t->first;
+	struct pollfd *pfd = calloc(t->count, sizeof(*pfd));
+	struct bb_worker **pw = calloc(t->count, sizeof(*pw));
+	if (pfd == NULL || pw == NULL)
+		bb_die("out of memory");
 
 	for (;;) {
-		if (preloading && w->preload_next >= w->preload_end &&
-		    w->slot_count == 0) {
-			preloading = false;
-			w->preload_counted = false;
-			atomic_fetch_sub(&r->preload_pending, 1);
-			while (!atomic_load(&r->measuring) &&
-			       !atomic_load(&r->stop))
-				usleep(1000);
+		int64_t wake = bb_now_ns() + 50 * 1000000LL;
+		bool progress = false;
+		unsigned live = 0;
+		for (unsigned i = 0; i < t->count; i++) {
+			if (ws[i].phase == BB_DONE)
+				continue;
+			progress |= conn_step(r, &ws[i], &wake);
+			live += ws[i].phase != BB_DONE;
 		}
-		if (!preloading && !atomic_load(&r->measuring)) {
-			while (!atomic_load(&r->measuring) &&
-			       !atomic_load(&r->stop))
-				usleep(1000);
-		}
-		if (!preloading && sched_base == 0) {
-			sched_base =
-				r->start_ns + (int64_t)(period_ns * w->index /
-							r->connections);
-		}
-		if ((atomic_load(&r->stop) || bb_interrupted) && !stopping) {
-			stopping = true;
-			if (open_loop && !preloading && sched_base != 0) {
-				double due =
-					(double)(bb_now_ns() - sched_base) /
-					period_ns;
-				if (due > (double)sched)
-					w->unsent =
-						(uint64_t)(due - (double)sched);
-			}
-		}
-		if (stopping && w->slot_count == 0)
+		if (live == 0)
 			break;
-
-		int64_t now = bb_now_ns();
-		while (!stopping && w->slot_count < r->inflight) {
-			if (preloading && w->preload_next >= w->preload_end)
-				break; /* the rest once every connection preloaded */
-			int64_t intended = now;
-			if (!preloading && open_loop) {
-				intended = sched_base +
-					   (int64_t)(period_ns * (double)sched);
-				if (intended > now)
-					break;
-			}
-			if (!preloading && bb_scenario_done(r, w)) {
-				stopping =
-					true; /* the opening is over for this connection */
-				break;
-			}
-			if (!preloading && !take_ticket(r)) {
-				stopping = true;
-				break;
-			}
-			struct bb_slot *s =
-				&w->slots[(w->slot_head + w->slot_count) %
-					  BB_INFLIGHT_MAX];
-			bb_scenario_next(r, w, s);
-			ASSERT(preloading || !s->preload);
-			s->intended_ns = intended;
-			s->sent_ns = now;
-			int rc = w->drv->submit(w->conn, &s->op);
-			if (rc < 0) {
-				bb_errf(w->err, sizeof(w->err), "submit: %s",
-					strerror(-rc));
-				w->fatal = rc;
-				atomic_store(&r->stop, true);
-				return;
-			}
-			w->slot_count++;
-			ASSERT(w->slot_count <= r->inflight);
-			if (!preloading && open_loop)
-				sched++;
+		nfds_t n = 0;
+		for (unsigned i = 0; i < t->count; i++) {
+			if (ws[i].phase == BB_DONE || ws[i].slot_count == 0)
+				continue;
+			pw[n] = &ws[i];
+			pfd[n].fd = ws[i].drv->fd(ws[i].conn, &pfd[n].events);
+			n++;
 		}
-		if (w->slot_count == 0) {
-			if (stopping)
-				break;
-			if (open_loop && !preloading) {
-				int64_t next =
-					sched_base +
-					(int64_t)(period_ns * (double)sched);
-				int64_t wait = next - bb_now_ns();
-				if (wait > 2000000)
-					wait = 2000000;
-				if (wait > 0) {
-					struct timespec ts = { 0, (long)wait };
-					nanosleep(&ts, NULL);
-				}
-			}
+		if (progress && n <= 1)
+			continue;
+		int64_t left = progress ? 0 : wake - bb_now_ns();
+		if (left < 0)
+			left = 0;
+		if (n == 1) {
+			(void)take_answers(r, pw[0], left);
 			continue;
 		}
-		int64_t timeout =
-			50 * 1000000LL; /* check stop flags now and then */
-		if (open_loop && !preloading && !stopping &&
-		    w->slot_count < r->inflight) {
-			int64_t next = sched_base +
-				       (int64_t)(period_ns * (double)sched);
-			timeout = next - bb_now_ns();
-			if (timeout < 0)
-				timeout = 0;
-		}
-		int n = w->drv->poll(w->conn, results, (int)w->slot_count,
-				     timeout);
-		if (n < 0) {
-			bb_errf(w->err, sizeof(w->err), "connection lost: %s",
-				strerror(-n));
-			w->fatal = n;
-			/* count what was outstanding as transport errors */
-			now = bb_now_ns();
-			while (w->slot_count > 0) {
-				struct bb_result res = { .code = BB_TRANSPORT };
-				slot_answered(r, w, &res, now);
-			}
-			return;
-		}
-		ASSERT(n <=
-		       (int)w->slot_count); /* poll's max: at most what is out */
-		now = bb_now_ns();
-		for (int i = 0; i < n; i++)
-			slot_answered(r, w, &results[i], now);
+		struct timespec ts = { left / 1000000000, left % 1000000000 };
+		if (ppoll(pfd, n, &ts, NULL) <= 0)
+			continue; /* the time ran out, or a signal */
+		for (nfds_t i = 0; i < n; i++)
+			pw[i]->ready |= pfd[i].revents != 0;
 	}
-	return;
+	free(pfd);
+	free(pw);
+	return NULL;
 }
 
 /* ---- One run ---------------------------------------------------------- */
@@ -237,6 +331,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 	r.drv = drv;
 	r.sc = sc;
 	r.connections = o->connections;
+	r.threads = o->threads;
+	ASSERT(r.threads >= 1 && r.threads <= r.connections);
 	r.inflight = o->inflight < drv->inflight_max ? o->inflight
 						     : drv->inflight_max;
 	ASSERT(r.inflight >= 1);
@@ -247,6 +343,7 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 	snprintf(run->mode, sizeof(run->mode), "%s",
 		 r.rate > 0 ? "open" : "closed");
 	run->connections = r.connections;
+	run->threads = r.threads;
 	run->inflight = r.inflight;
 	run->rate = r.rate;
 
@@ -273,10 +370,10 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 
 	fprintf(stderr,
 		"bookbench: %s on %s: %u orgs, %u events (capacity %u, waitlist %u), %u customers; "
-		"%u connections x %u in flight%s\n",
+		"%u connections x %u in flight on %u threads%s\n",
 		sc->name, drv->name, ds->org_count, ds->event_count,
 		ds->capacity, ds->waitlist_capacity, r.customer_count,
-		r.connections, r.inflight,
+		r.connections, r.inflight, r.threads,
 		r.rate > 0 ? ", open loop" : ", closed loop");
 	int64_t t0 = bb_now_ns();
 	if (drv->setup(&o->cfg, ds, err, sizeof(err)) < 0) {
@@ -290,8 +387,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 		drv->describe(&o->cfg, run->system, sizeof(run->system));
 
 	r.workers = calloc(r.connections, sizeof(*r.workers));
-	struct bb_worker_arg *args = calloc(r.connections, sizeof(*args));
-	if (r.workers == NULL || args == NULL)
+	struct bb_thread *threads = calloc(r.threads, sizeof(*threads));
+	if (r.workers == NULL || threads == NULL)
 		bb_die("out of memory");
 	uint64_t track_each = o->track_max / r.connections + 1;
 	uint64_t preload_total =
@@ -330,16 +427,18 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 	for (unsigned k = 0; k < r.connections; k++) {
 		struct bb_worker *w = &r.workers[k];
 		w->preload_counted = w->preload_next < w->preload_end;
+		w->phase = w->preload_counted ? BB_PRELOAD : BB_BARRIER;
 		preloaders += w->preload_counted;
 	}
 	atomic_store(&r.preload_pending, preloaders);
 	atomic_store(&r.measuring, false);
 	atomic_store(&r.stop, false);
-	for (unsigned k = 0; k < r.connections; k++) {
-		args[k].r = &r;
-		args[k].w = &r.workers[k];
-		if (pthread_create(&r.workers[k].thread, NULL, worker_run,
-				   &args[k]) != 0)
+	for (unsigned i = 0; i < r.threads; i++) {
+		struct bb_thread *t = &threads[i];
+		t->r = &r;
+		t->first = r.connections * i / r.threads;
+		t->count = r.connections * (i + 1) / r.threads - t->first;
+		if (pthread_create(&t->thread, NULL, thread_run, t) != 0)
 			bb_die("pthread_create failed");
 	}
 	if (preload_total > 0) {
@@ -385,8 +484,8 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 		if (now < next_tick && !all_idle)
 			continue;
 		if (all_idle) { /* wait for the workers to drain */
-			for (unsigned k = 0; k < r.connections; k++)
-				pthread_join(r.workers[k].thread, NULL);
+			for (unsigned i = 0; i < r.threads; i++)
+				pthread_join(threads[i].thread, NULL);
 			done = true;
 			now = bb_now_ns();
 			elapsed = (double)(now - r.start_ns) / 1e9;
@@ -508,6 +607,6 @@ int bb_run_one(const struct bb_opts *o, const struct bb_driver *drv, int sc_id,
 		pthread_mutex_destroy(&r.workers[k].lock);
 	}
 	free(r.workers);
-	free(args);
+	free(threads);
 	return fatal > 0 && run->count == 0 ? -1 : 0;
 }

@@ -7,8 +7,10 @@
  * event, generate_events). Each connection is one libpq connection with
  * prepared statements, one request at a time (the seed's clients run one
  * transaction per connection; each RPC call is its own transaction, with
- * synchronous_commit on). Asynchronous libpq (PQsendQueryPrepared + the
- * socket) so that poll() can wait with a timeout.
+ * synchronous_commit on). Asynchronous libpq (PQsendQueryPrepared, which
+ * sends the whole query, in blocking mode: nothing is left queued; then
+ * PQconsumeInput and PQisBusy) so that poll() can wait with a timeout, or
+ * not at all (timeout 0: an event loop waits on PQsocket).
  *
  * Also here: bb_pg_replica_check(), which compares bookd's counts with what
  * its replicator wrote into PostgreSQL (public.class_events,
@@ -217,6 +219,8 @@ struct pg_conn {
 	bool busy;
 	enum bb_op_kind kind;
 	uint64_t booking_id;
+	bool answered; /* answer holds the result; the command not yet over */
+	struct bb_result answer;
 };
 
 static const struct {
@@ -416,7 +420,24 @@ static int pg_poll(void *conn, struct bb_result *out, int max,
 	int64_t deadline = bb_now_ns() + timeout_ns;
 	if (!PQconsumeInput(c->pg))
 		return -ECONNRESET;
-	while (PQisBusy(c->pg)) {
+	/* the result, then the end of the command (the connection is free
+	 * for the next one only then) */
+	for (;;) {
+		while (!PQisBusy(c->pg)) {
+			PGresult *res = PQgetResult(c->pg);
+			if (res == NULL) { /* the command is over */
+				if (!c->answered)
+					return -EPROTO;
+				*out = c->answer;
+				c->answered = false;
+				c->busy = false;
+				return 1;
+			}
+			if (!c->answered)
+				parse_result(c, res, &c->answer);
+			c->answered = true;
+			PQclear(res);
+		}
 		int64_t left = deadline - bb_now_ns();
 		if (left <= 0)
 			return 0;
@@ -424,25 +445,19 @@ static int pg_poll(void *conn, struct bb_result *out, int max,
 		if (rc < 0)
 			return rc;
 	}
-	PGresult *res = PQgetResult(c->pg);
-	if (res == NULL)
-		return -EPROTO;
-	parse_result(c, res, out);
-	PQclear(res);
-	/* the end of the command: wait for it, it is on its way */
-	for (;;) {
-		while (PQisBusy(c->pg)) {
-			int rc = wait_readable(c->pg, 1000000000LL);
-			if (rc < 0)
-				return rc;
-		}
-		res = PQgetResult(c->pg);
-		if (res == NULL)
-			break;
-		PQclear(res);
-	}
-	c->busy = false;
-	return 1;
+}
+
+static int pg_flush(void *conn)
+{
+	(void)conn; /* PQsendQueryPrepared (blocking mode) sent all of it */
+	return 0;
+}
+
+static int pg_fd(void *conn, short *events)
+{
+	struct pg_conn *c = conn;
+	*events = POLLIN;
+	return PQsocket(c->pg);
 }
 
 static void pg_close(void *conn)

@@ -103,9 +103,10 @@ static void code_rows(FILE *f, const struct bb_run *run, const char *fmt)
 
 void bb_report_table(const struct bb_run *run, FILE *f)
 {
-	fprintf(f, "\n== %s on %s: %s loop, %u connections x %u in flight",
+	fprintf(f,
+		"\n== %s on %s: %s loop, %u connections x %u in flight, %u thread%s",
 		run->scenario, run->driver, run->mode, run->connections,
-		run->inflight);
+		run->inflight, run->threads, run->threads == 1 ? "" : "s");
 	if (run->rate > 0)
 		fprintf(f, ", %.0f req/s offered", run->rate);
 	fprintf(f,
@@ -280,9 +281,10 @@ static void json_run(FILE *f, unsigned i, const struct bb_run *r)
 	const struct bb_dataset *ds = r->ds;
 	fprintf(f,
 		"%s\n{\"scenario\":\"%s\",\"driver\":\"%s\",\"mode\":\"%s\","
-		"\"connections\":%u,\"inflight\":%u,\"rate_offered\":%.1f,",
+		"\"connections\":%u,\"inflight\":%u,\"threads\":%u,"
+		"\"rate_offered\":%.1f,",
 		i ? "," : "", r->scenario, r->driver, r->mode, r->connections,
-		r->inflight, r->rate);
+		r->inflight, r->threads, r->rate);
 	fprintf(f,
 		"\"dataset\":{\"orgs\":%u,\"events\":%u,\"capacity\":%u,"
 		"\"waitlist_capacity\":%u,\"day\":\"%s\",\"run_tag\":\"%s\"},",
@@ -694,9 +696,9 @@ static void html_run(FILE *f, unsigned i, const struct bb_run *r)
 	const struct bb_dataset *ds = r->ds;
 	fprintf(f,
 		"<h2 id='run%u'>%s on %s</h2>\n<p>%s loop, %u connections &times; %u in "
-		"flight",
-		i, r->scenario, r->driver, r->mode, r->connections,
-		r->inflight);
+		"flight, driven by %u threads",
+		i, r->scenario, r->driver, r->mode, r->connections, r->inflight,
+		r->threads);
 	if (r->rate > 0)
 		fprintf(f,
 			", %.0f requests/s offered (latency from the intended send time; "

@@ -5,7 +5,9 @@
 # against DATABASE_URL. Checks that every run passed bookbench's correctness
 # check (no overbooking, every acknowledged booking read back, waitlists
 # 1..n in FIFO order, the baseline's SQL invariants) and that the JSON and
-# HTML reports were written. Not speed. Also: a run whose errors exceed 1% of
+# HTML reports were written. Not speed. Each driver also runs with --threads
+# below --connections (several connections on one thread's event loop;
+# result.json records the threads), the open loop too. Also: a run whose errors exceed 1% of
 # its answers fails (exit 4, saying why), the bookd bookbench starts runs with
 # its rate limits off (and it says so) unless --bookd-limits, result.json
 # records bookd's version and build type, every chart of the HTML report
@@ -103,6 +105,16 @@ refused() {
   fi
 }
 
+# threads <name> <n>: every run of <name> records n threads.
+threads() {
+  if jq -e --argjson n "$2" '[.runs[].threads] | length > 0 and all(. == $n)' \
+       "$tmp/$1/result.json" >/dev/null 2>&1; then
+    ok "$1: result.json records $2 thread(s) per run"
+  else
+    bad "$1: result.json does not record $2 thread(s)"
+  fi
+}
+
 charts() {
   local verdict
   verdict=$(awk '
@@ -122,11 +134,17 @@ all=opening,steady,cancel-storm,read-heavy
 if [ $have_bookd = 1 ]; then
   run http 4 run --driver bookd-http --bookd "$bookd" --scenario "$all" \
     --connections 2 --inflight 4 --duration 2 --sources 2 "${small[@]}"
+  run http-loop 4 run --driver bookd-http --bookd "$bookd" --scenario "$all" \
+    --connections 3 --threads 1 --inflight 4 --duration 2 --sources 2 "${small[@]}"
+  threads "http-loop" 1
   if ! "$bench" --help | grep -q '^drivers built:.*bookd-binary'; then
     echo "skip binary: bookbench was built without the client library"
   else
     run binary 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
       --connections 2 --inflight 16 --duration 2 "${small[@]}"
+    run binary-loop 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
+      --connections 5 --threads 2 --inflight 4 --duration 2 "${small[@]}"
+    threads "binary-loop" 2
     run batch 2 run --driver bookd-binary --bookd "$bookd" --scenario opening,steady \
       --connections 2 --inflight 64 --batch 16 --duration 2 "${small[@]}"
   fi
@@ -176,6 +194,15 @@ if [ $have_bookd = 1 ]; then
   else
     bad "open-loop: ${n:-no} requests at 300/s for 2 s"
   fi
+  # the same with the connections on one thread's event loop
+  run open-loop-1 1 run --driver bookd-http --bookd "$bookd" --scenario steady \
+    --connections 3 --threads 1 --inflight 8 --rate 300 --duration 2 "${small[@]}"
+  n=$(grep -o '"requests":[0-9]*' "$tmp/open-loop-1/result.json" | head -1 | cut -d: -f2)
+  if [ -n "$n" ] && [ "$n" -ge 450 ] && [ "$n" -le 700 ]; then
+    ok "open-loop-1: $n requests at 300/s for 2 s on one thread"
+  else
+    bad "open-loop-1: ${n:-no} requests at 300/s for 2 s on one thread"
+  fi
   if [ $have_pg = 1 ]; then
     # bookd replicating into a fresh database: PostgreSQL catches up and matches
     run replicated 2 run --driver bookd-http --bookd "$bookd" --bookd-replicate \
@@ -201,6 +228,9 @@ if [ $have_pg = 1 ]; then
   if psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $testdb" >/dev/null; then
     run baseline 4 baseline --database-url "$url" --scenario "$all" \
       --connections 2 --duration 1 "${small[@]}"
+    run baseline-loop 4 baseline --database-url "$url" --scenario "$all" \
+      --connections 3 --threads 1 --duration 1 "${small[@]}"
+    threads "baseline-loop" 1
     if psql "$url" -X -q -A -t -c "SELECT count(*) FROM baseline.class_events" 2>/dev/null |
          grep -qx 40; then
       ok "baseline: schema baseline with the run's 40 events"
