@@ -24,7 +24,9 @@
 #
 # Environment: RP_DURATION seconds per measured run (default 10),
 # BOOKD_LOG_SYNCS (bookd's --log-syncs, also given to bench_node),
-# RP_SYSCALL_S (default 5), RP_SKIP="2 3" skips those parts. Everything
+# RP_SYSCALL_S (default 5), RP_THREADS (bookbench's --threads; default its
+# own: the online CPUs, at most --connections; the table's notes say how
+# many drove line 2), RP_SKIP="2 3" skips those parts. Everything
 # listens on 127.0.0.1 only (free ports), runs under a time limit, and is
 # stopped and removed at the end (also on Ctrl-C). Each bookbench run also
 # runs its check; a failed check or error budget is printed on its line.
@@ -35,6 +37,8 @@ dir=${1:-build}
 DUR=${RP_DURATION:-10}
 SYS_S=${RP_SYSCALL_S:-5}
 SKIP=" ${RP_SKIP:-} "
+thr=() # bookbench's --threads, when RP_THREADS sets it
+[ -n "${RP_THREADS:-}" ] && thr=(--threads "$RP_THREADS")
 LIMIT=$((DUR + 600)) # a run's setup, run and check, at most
 
 bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v CMakeFiles | head -n 1; }
@@ -94,7 +98,7 @@ requests_total() { metrics | awk '$1 == "bookd_requests_total" { print $2 }'; }
 bb_bg() {
   local name=$1; shift
   timeout -s INT -k 30 "$LIMIT" "$bb" run --binary "$BD_BIN" --http "$BD_HTTP" --key "$KEY" --out "$work/$name" --quiet \
-    "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    "${thr[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   BB_PID=$! # timeout's, as BD_PID
   started+=("$BB_PID")
   for _ in $(seq $((LIMIT * 10))); do
@@ -168,7 +172,7 @@ if [[ $SKIP != *" 2 "* ]]; then
     eval "$pg_env"; PG_DIR=$BOOKD_PG_DIR
     timeout -s INT -k 30 $((LIMIT * 4)) "$bb" compare --bookd "$bd" --database-url "$DATABASE_URL" \
       --scenario opening,steady,cancel-storm,read-heavy --connections 16 --inflight 1 --duration "$DUR" \
-      --out "$work/compare" --quiet >"$work/compare.out" 2>"$work/compare.err"
+      "${thr[@]}" --out "$work/compare" --quiet >"$work/compare.out" 2>"$work/compare.err"
     rc=$?
     scripts/pg.sh stop "$PG_DIR" >/dev/null 2>&1; PG_DIR=
     f=$work/compare/result.json
@@ -176,11 +180,12 @@ if [[ $SKIP != *" 2 "* ]]; then
     o=$(x opening); s=$(x steady); c=$(x cancel-storm); h=$(x read-heavy)
     rates=$(json "$f" "' / '.join(f\"{s}: {round(a)} vs {round(b)}\" for s, a, b in [(s, [u['goodput'] for u in r['runs'] if u['scenario'] == s and u['driver'] != 'baseline-pg'][0], [u['goodput'] for u in r['runs'] if u['scenario'] == s and u['driver'] == 'baseline-pg'][0]) for s in ['opening', 'steady', 'cancel-storm', 'read-heavy']])")
     g=$(json "$f" "[round(u['by_operation']['event_get']['p50'], 3) for u in r['runs'] if u['scenario'] == 'read-heavy' and u['driver'] != 'baseline-pg'][0]")
+    t=$(json "$f" "r['runs'][0].get('threads', '?')")
     say "2. compare: req/s bookd vs PostgreSQL (durable): $rates; $(bb_status compare $rc)"
     row "2. compare 16 x 1: bookd / PostgreSQL (durable)" "opening ${o}x, steady ${s}x, cancel-storm ${c}x; read-heavy ${h}x ($rates req/s)" \
         "**${o}x / ${s}x / ${c}x / ${h}x**" ">= 10x (3 writes), >= 4x (read-heavy): $(meets "min($o, $s, $c) >= 10 and $h >= 4")" \
-        "$(bb_status compare $rc)"
-    row "2. read-heavy event_get p50 (binary, 16 x 1)" "$g ms" "" "<= 0.100 ms: $(meets "$g <= 0.1")" ""
+        "$(bb_status compare $rc); bookbench threads $t"
+    row "2. read-heavy event_get p50 (binary, 16 x 1)" "$g ms" "" "<= 0.100 ms: $(meets "$g <= 0.1")" "bookbench threads $t"
   fi
 fi
 
@@ -310,7 +315,8 @@ fi
 
 echo
 echo "request path (issue 17): $(date -u +%FT%TZ), $("$bd" --version 2>/dev/null), $DUR s per run, log syncs in flight ${BOOKD_LOG_SYNCS:-1};" \
-     "load average now $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+     "load average now $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores;" \
+     "bookbench threads ${RP_THREADS:-its default (the online CPUs, at most --connections)}"
 echo "| measure | figures (same run) | ratio | target | notes |"
 echo "|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
