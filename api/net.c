@@ -82,6 +82,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -827,6 +828,14 @@ void *net_main(void *arg)
 	bool stopping = false;
 	uint64_t stop_deadline = 0;
 
+	if (t->ring_deferred) { /* the ring is this thread's from here */
+		/* (Debian's liburing 2.3 declares io_uring_enable_rings but
+		 * does not export it.) */
+		long rc = syscall(__NR_io_uring_register, t->ring.ring_fd,
+				  IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		ASSERT(rc == 0);
+	}
+
 	for (unsigned k = 0; k < 2; k++) {
 		struct io_uring_sqe *sqe;
 		if (t->listeners[k].fd < 0)
@@ -885,7 +894,7 @@ void *net_main(void *arg)
 				break;
 		}
 		if (n == NET_CQE_BATCH || t->dirty_head != NIL) {
-			io_uring_submit(&t->ring);
+			net_submit(t);
 			continue;
 		}
 		arm_wake(t);
@@ -897,7 +906,7 @@ void *net_main(void *arg)
 			continue;
 		}
 		if (!core_port_idle_begin(t->port)) {
-			io_uring_submit(&t->ring);
+			net_submit(t);
 			continue;
 		}
 		/* The log writes wake_fd only while we say we sleep: say it,
@@ -908,7 +917,7 @@ void *net_main(void *arg)
 		if (durable_due(t)) {
 			atomic_store(&t->idle, false);
 			core_port_idle_end(t->port);
-			io_uring_submit(&t->ring);
+			net_submit(t);
 			continue;
 		}
 		/* Nothing to do until the kernel, the core, the log or a slow

@@ -140,6 +140,9 @@ struct net_thread {
 	unsigned index;
 	pthread_t thread;
 	struct io_uring ring;
+	/* The ring runs its completions' work only when this thread asks
+	 * (IORING_SETUP_DEFER_TASKRUN): net_main's submits then get events. */
+	bool ring_deferred;
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;
 	int wake_fd;
@@ -262,12 +265,23 @@ static inline uint32_t ud_index(uint64_t ud)
 
 static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
+/* Submits what the thread queued; on a deferred ring also runs the work
+ * of what completed meanwhile, so that its completions are there to peek
+ * (one system call either way). */
+static inline void net_submit(struct net_thread *t)
+{
+	if (t->ring_deferred)
+		io_uring_submit_and_get_events(&t->ring);
+	else
+		io_uring_submit(&t->ring);
+}
+
 static inline struct io_uring_sqe *get_sqe(struct net_thread *t)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
 
 	if (!sqe) {
-		io_uring_submit(&t->ring);
+		net_submit(t);
 		sqe = io_uring_get_sqe(&t->ring);
 	}
 	ASSERT(sqe); /* the ring was just emptied */

@@ -86,8 +86,21 @@ static int thread_init(struct srv *s, struct net_thread *t, unsigned index,
 	t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->wake_fd < 0)
 		return -errno;
-	params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+	/* Only this thread submits, and completions' work runs when it asks
+	 * (not as an interrupt of whatever it is doing): enabled by net_main
+	 * on its own thread. A kernel without it (before 6.1) gets the
+	 * cooperative mode. */
+	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		       IORING_SETUP_R_DISABLED | IORING_SETUP_SUBMIT_ALL;
 	rc = io_uring_queue_init_params(NET_RING_ENTRIES, &t->ring, &params);
+	t->ring_deferred = rc == 0;
+	if (rc == -EINVAL) {
+		memset(&params, 0, sizeof(params));
+		params.flags =
+			IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+		rc = io_uring_queue_init_params(NET_RING_ENTRIES, &t->ring,
+						&params);
+	}
 	if (rc) {
 		snprintf(err, err_size, "io_uring_queue_init: %s",
 			 strerror(-rc));
