@@ -8,14 +8,12 @@
  * order. One bc_client per bookbench connection (the library's rule: one
  * thread per client).
  *
- * The library has no pipelined listing: an EVENT_LIST first collects every
- * answer still due (kept in a ready queue, so results stay in submit order),
- * then makes the synchronous call (the one submit that waits: its thread's
- * other connections wait with it). A poll waits at most until the next send
- * of an open loop falls due (bc_wait's timeout; 0: it only reads what is
- * there); latency counts from the intended send time all the same. An
- * event loop waits on bc_fd for input; bc_flush sends all or waits for the
- * socket to take it, so no output is left queued between polls.
+ * Listings are pipelined as well (bc_event_list_async: the page comes in
+ * the answer). A poll waits at most until the next send of an open loop
+ * falls due (bc_wait's timeout; 0: it only reads what is there); latency
+ * counts from the intended send time all the same. An event loop waits on
+ * bc_fd for input; bc_flush sends all or waits for the socket to take it,
+ * so no output is left queued between polls.
  *
  * The data set is made with the library's synchronous calls (org,
  * location, instructor, one series per event), then listed.
@@ -152,6 +150,8 @@ static void fill(struct bb_result *out, const struct bc_answer *a,
 	}
 	if (kind == BB_OP_CANCEL && a->has_promoted)
 		out->promoted_id = a->promoted.id;
+	if (kind == BB_OP_EVENT_LIST)
+		out->count = a->event_count;
 	if (kind == BB_OP_EVENT_GET && a->has_event) {
 		out->capacity = a->event.capacity;
 		out->booked = a->event.booked;
@@ -209,18 +209,6 @@ static int send_queued(struct bin_conn *c)
 		c->dirty = false;
 	}
 	return 0;
-}
-
-/* Receives one pipelined answer into the ready queue, waiting for it (the
- * synchronous EVENT_LIST's way). 0 or -errno. */
-static int recv_one(struct bin_conn *c)
-{
-	struct bc_answer a;
-	int rc = send_queued(c);
-	if (rc < 0)
-		return rc;
-	rc = bc_recv(c->bc, &a);
-	return rc < 0 ? rc : take(c, &a);
 }
 
 /* Every answer already received into the ready queue, without a system
@@ -283,29 +271,12 @@ static int bin_submit(void *conn, const struct bb_op *op)
 		rc = bc_booking_get_async(c->bc, op->booking_id, &id);
 		break;
 	case BB_OP_EVENT_LIST: {
-		/* synchronous: first everything due before it */
-		while (c->q_count > 0) {
-			rc = recv_one(c);
-			if (rc < 0)
-				return rc;
-		}
-		static __thread struct bc_event events[50];
 		struct bc_list_query q = { .org_id = op->org_id,
 					   .from = op->from_ms,
 					   .to = op->to_ms,
 					   .limit = 50 };
-		uint32_t count = 0;
-		char cursor[BC_CURSOR_SIZE];
-		rc = bc_event_list(c->bc, &q, events, 50, &count, cursor);
-		if (rc < 0)
-			return rc;
-		struct bb_result *out =
-			&c->ready[(c->r_head + c->r_count) % BIN_QUEUE_MAX];
-		memset(out, 0, sizeof(*out));
-		out->code = code_of(rc);
-		out->count = count;
-		c->r_count++;
-		return 0;
+		rc = bc_event_list_async(c->bc, &q, &id);
+		break;
 	}
 	default: return -EINVAL;
 	}
@@ -356,7 +327,7 @@ static int bin_flush(void *conn)
 {
 	struct bin_conn *c = conn;
 	int rc = send_queued(c);
-	return rc < 0 ? rc : c->r_count > 0; /* a listing's, answered */
+	return rc < 0 ? rc : c->r_count > 0; /* answers taken, not given */
 }
 
 static int bin_fd(void *conn, short *events)

@@ -387,6 +387,10 @@ int bc_cancel_async(bc_client *c, uint64_t booking_id, const char *key,
 		    uint64_t *req_id);
 int bc_event_get_async(bc_client *c, uint64_t event_id, uint64_t *req_id);
 int bc_booking_get_async(bc_client *c, uint64_t booking_id, uint64_t *req_id);
+/* The page is in the answer (events, event_count, next_cursor), valid
+ * until the next bc_recv. */
+int bc_event_list_async(bc_client *c, const struct bc_list_query *q,
+			uint64_t *req_id);
 /* Sends everything queued (reading answers meanwhile so that neither side
  * blocks). 0 or -errno. */
 int bc_flush(bc_client *c);

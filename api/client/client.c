@@ -1062,20 +1062,18 @@ int bc_cat_list(bc_client *c, enum bc_cat_kind kind, uint64_t org_id,
 	return rc;
 }
 
-int bc_event_list(bc_client *c, const struct bc_list_query *q,
-		  struct bc_event *out, uint32_t cap, uint32_t *count,
-		  char *next_cursor)
+int bc_event_list_async(bc_client *c, const struct bc_list_query *q,
+			uint64_t *req_id)
 {
-	uint64_t rid;
 	size_t start;
 	uint32_t n;
-	int rc;
 
-	CALL_START(c);
+	if (c->pending >= BC_PIPELINE_MAX)
+		return -EBUSY;
 	n = (q->org_id != 0) + (q->location_id != 0) + (q->instructor_id != 0) +
 	    (q->from != 0) + (q->to != 0) + (q->limit != 0) +
 	    (q->cursor != NULL);
-	start = req_begin(c, MP_OP_EVENT_LIST, n, &rid);
+	start = req_begin(c, MP_OP_EVENT_LIST, n, req_id);
 	kv_opt_uint(c, "org_id", q->org_id);
 	kv_opt_uint(c, "location_id", q->location_id);
 	kv_opt_uint(c, "instructor_id", q->instructor_id);
@@ -1083,7 +1081,19 @@ int bc_event_list(bc_client *c, const struct bc_list_query *q,
 	kv_opt_int(c, "to", q->to);
 	kv_opt_uint(c, "limit", q->limit);
 	kv_opt_str(c, "cursor", q->cursor);
-	rc = call_end(c, start, rid);
+	return req_end(c, start);
+}
+
+int bc_event_list(bc_client *c, const struct bc_list_query *q,
+		  struct bc_event *out, uint32_t cap, uint32_t *count,
+		  char *next_cursor)
+{
+	uint64_t rid = 0;
+	int rc;
+
+	CALL_START(c);
+	rc = bc_event_list_async(c, q, &rid);
+	rc = call_async_end(c, rc, rid);
 	if (count)
 		*count = 0;
 	if (next_cursor)

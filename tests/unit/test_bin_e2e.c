@@ -297,6 +297,31 @@ static void test_pipeline(bc_client *c)
 	CHECK(ok == PIPELINE_COUNT);
 	CHECK(bc_pending(c) == 0);
 
+	/* Listings pipelined between bookings: each answer carries its page,
+	 * in request order. */
+	{
+		struct bc_list_query q = { .org_id = org_id, .limit = 500 };
+		uint64_t ids[4];
+		for (unsigned i = 0; i < 4; i++) {
+			snprintf(cust, sizeof(cust), "pipe-list-%u", i);
+			CHECK((i % 2 ? bc_event_list_async(c, &q, &ids[i])
+				     : bc_book_async(c, ev, cust, cust,
+						     BC_PAY_AUTO, &ids[i])) ==
+			      0);
+		}
+		CHECK(bc_flush(c) == 0);
+		for (unsigned i = 0; i < 4; i++) {
+			bool found = false;
+			CHECK(bc_recv(c, &a) == 0 && a.req_id == ids[i] &&
+			      a.code == BC_OK);
+			for (uint32_t k = 0; i % 2 && k < a.event_count; k++)
+				found |= a.events[k].id == ev;
+			CHECK(i % 2 ? found && a.event_count >= 1
+				    : a.has_booking && a.event_count == 0);
+		}
+		CHECK(bc_pending(c) == 0);
+	}
+
 	/* A batch: one frame, one answer per item; one duplicate inside
 	 * (items 6 and 7: which one wins is the core's order of decision,
 	 * items with different keys may be decided in any order). */
