@@ -281,8 +281,10 @@ static int64_t client__now_us(void)
  * up to timeout_us in all (< 0: no limit). 0, or -ETIMEDOUT, -EPROTO
  * (malformed), -errno. Reads first, without waiting, when more than one
  * answer is due and the last such try found bytes (under load the answers
- * are there already: no poll); polls first otherwise (the one answer due
- * to a synchronous call is seldom there the moment its request left). */
+ * are there already: no poll), and whenever timeout_us is 0 (an event
+ * loop that saw the socket readable asks so: the read is the look); polls
+ * first otherwise (the one answer due to a synchronous call is seldom
+ * there the moment its request left). */
 static int client__fill(bc_client *c, int64_t timeout_us)
 {
 	int64_t deadline = -1, left = timeout_us;
@@ -293,13 +295,15 @@ static int client__fill(bc_client *c, int64_t timeout_us)
 			return 0;
 		if (size == -1)
 			return -EPROTO;
-		if (c->pending > 1 && !c->read_idle) {
+		if (timeout_us == 0 || (c->pending > 1 && !c->read_idle)) {
 			long n = client__read(c);
 			if (n < 0)
 				return (int)n;
 			c->read_idle = n == 0;
 			if (n > 0)
 				continue;
+			if (timeout_us == 0)
+				return -ETIMEDOUT;
 		}
 		if (timeout_us >= 0) {
 			if (deadline < 0)
