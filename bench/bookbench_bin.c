@@ -327,7 +327,11 @@ static int bin_flush(void *conn)
 {
 	struct bin_conn *c = conn;
 	int rc = send_queued(c);
-	return rc < 0 ? rc : c->r_count > 0; /* answers taken, not given */
+	/* what bc_flush read while the socket was full is not on the
+	 * descriptor any more: taken now, and said */
+	if (rc >= 0)
+		rc = take_ready(c);
+	return rc < 0 ? rc : c->r_count > 0;
 }
 
 static int bin_fd(void *conn, short *events)

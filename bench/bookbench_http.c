@@ -6,8 +6,9 @@
  * core/buf.h, as the input), poll() writes
  * what it can and parses whole answers (status line, Content-Length body)
  * in order (with timeout 0 it reads once, without waiting: an event loop
- * waits on the socket, for output too while some is queued). JSON answers are read just enough: the few fields bookbench
- * needs, found by key inside the right object ("booking", "promoted",
+ * waits on the socket, for output too while some is queued). JSON answers
+ * are read just enough: the few fields bookbench needs, found by key
+ * inside the right object ("booking", "promoted",
  * "event", "error"). Every request carries the service key; bookings and
  * cancels an Idempotency-Key. The data set is made through the API
  * (orgs, locations, instructors, one series per event, then the listing).
