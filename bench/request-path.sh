@@ -73,8 +73,11 @@ bookd_start() {
   local d=$work/$1
   mkdir -p "$d/data"
   BD_HTTP=127.0.0.1:$(free_port); BD_BIN=127.0.0.1:$(free_port)
+  # Line 3 makes a customer a booking, all on the shard of its events:
+  # two rounds pass the default ceiling of 2^20 customers a shard.
   BOOKD_LISTEN=$BD_HTTP BOOKD_BINARY_LISTEN=$BD_BIN BOOKD_DATA_DIR=$d/data BOOKD_SERVICE_KEY=$KEY \
     BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0 BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0 \
+    BOOKD_MAX_CUSTOMERS=$((1 << 23)) BOOKD_MAX_BOOKINGS=$((1 << 23)) \
     env -u DATABASE_URL timeout -s INT -k 30 $((LIMIT * 3)) "$bd" >"$d/bookd.out" 2>"$d/bookd.log" &
   BD_PID=$! # timeout's: it passes a signal on to bookd
   started+=("$BD_PID")
