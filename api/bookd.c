@@ -26,6 +26,7 @@
  * Under systemd (svc.h): STATUS while recovering, READY=1 once listening,
  * WATCHDOG=1 every tick, STOPPING=1 on SIGTERM.
  */
+#include "bookd_version.h"
 #include "auth.h"
 #include "bookd_assert.h"
 #include "evlog.h"

@@ -3,6 +3,7 @@
  * admin status object with its alerts, and the Prometheus metrics. Pure
  * writers over a struct srv_status; no request, no connection.
  */
+#include "bookd_version.h"
 #include "http_status.h"
 
 #include "fields.h"

@@ -52,6 +52,7 @@
  * bookbench_bookd.c starts a bookd (bookbench_internal.h, their types);
  * the drivers and the reports behind bookbench.h.
  */
+#include "bookd_version.h"
 #include "bookbench_internal.h"
 
 #include <errno.h>

@@ -64,6 +64,7 @@
  *   sender (last_error; nothing skipped). Secrets (the webhook key, the
  *   SMTP password) never appear in messages.
  */
+#include "bookd_version.h"
 #include "notify.h"
 
 #include "bookd_assert.h"

@@ -86,6 +86,7 @@
  *   secret key, client_secret and request bodies never appear in messages;
  *   Stripe's error type, code and message do.
  */
+#include "bookd_version.h"
 #include "payments.h"
 
 #include "bookd_assert.h"

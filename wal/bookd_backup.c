@@ -15,6 +15,7 @@
  * Exit 0, 1 (failed), 2 (usage), 75 (copy: EX_TEMPFAIL, segments were
  * removed while copying: run again).
  */
+#include "bookd_version.h"
 #include "wal.h"
 
 #include <errno.h>

@@ -17,6 +17,7 @@
  *   bookings:  event_id, customer_id, status? (rows not confirmed,
  *              pending_payment or waitlisted are skipped), payment?
  */
+#include "bookd_version.h"
 #include "bookd_client.h"
 #include "bookd_assert.h"
 #include "bookctl_seed.h"
