@@ -805,10 +805,20 @@ enum core_payment auth_payment_for(const struct auth_principal *who,
 	return asked;
 }
 
+/* Both hashes below are of the concatenation of their pieces: at once on a
+ * stack buffer when it fits, else through XXH3's streaming state (whose
+ * reset, updates and digest cost more than hashing a short input: 2.6% of
+ * the network thread's samples at binary steady 2 x 256, 1.9% at once,
+ * docs/benchmarks.md). XXH3 gives the same value either way, so the keys
+ * and fingerprints already in logs and snapshots still match (test_auth
+ * checks both paths against values of the streaming form). */
+#define AUTH__HASH_BUF_SIZE 512
+
 void auth_idem_key(const struct auth_principal *who, const char *key,
 		   size_t key_size, struct core_idem *out)
 {
 	struct auth__idem_head head = { 0 };
+	uint8_t buf[AUTH__HASH_BUF_SIZE];
 	XXH3_state_t st;
 	XXH128_hash_t h;
 
@@ -822,11 +832,24 @@ void auth_idem_key(const struct auth_principal *who, const char *key,
 	if (who->role == AUTH_CUSTOMER)
 		head.customer_id_size =
 			strnlen(who->customer_id, CORE_CUSTOMER_ID_SIZE_MAX);
-	XXH3_128bits_reset(&st);
-	XXH3_128bits_update(&st, &head, sizeof(head));
-	XXH3_128bits_update(&st, who->customer_id, head.customer_id_size);
-	XXH3_128bits_update(&st, key, key_size);
-	h = XXH3_128bits_digest(&st);
+	if (sizeof(head) + head.customer_id_size + key_size <= sizeof(buf)) {
+		uint8_t *p = buf;
+
+		memcpy(p, &head, sizeof(head));
+		p += sizeof(head);
+		memcpy(p, who->customer_id, head.customer_id_size);
+		p += head.customer_id_size;
+		memcpy(p, key, key_size);
+		p += key_size;
+		h = XXH3_128bits(buf, (size_t)(p - buf));
+	} else {
+		XXH3_128bits_reset(&st);
+		XXH3_128bits_update(&st, &head, sizeof(head));
+		XXH3_128bits_update(&st, who->customer_id,
+				    head.customer_id_size);
+		XXH3_128bits_update(&st, key, key_size);
+		h = XXH3_128bits_digest(&st);
+	}
 	out->hi = h.high64;
 	out->lo = h.low64;
 	if ((out->hi | out->lo) == 0)
@@ -838,8 +861,25 @@ uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
 			  size_t b_size, const void *c, size_t c_size)
 {
 	uint64_t sizes[3] = { a_size, b_size, c_size };
+	uint8_t buf[AUTH__HASH_BUF_SIZE];
 	XXH3_state_t st;
 
+	if (sizeof(sizes) + a_size + b_size + c_size <= sizeof(buf)) {
+		uint8_t *p = buf;
+
+		memcpy(p, sizes, sizeof(sizes));
+		p += sizeof(sizes);
+		if (a_size)
+			memcpy(p, a, a_size);
+		p += a_size;
+		if (b_size)
+			memcpy(p, b, b_size);
+		p += b_size;
+		if (c_size)
+			memcpy(p, c, c_size);
+		p += c_size;
+		return XXH3_64bits(buf, (size_t)(p - buf));
+	}
 	XXH3_64bits_reset(&st);
 	XXH3_64bits_update(&st, sizes, sizeof(sizes));
 	if (a_size)

@@ -889,6 +889,89 @@ CHECK_TEST_FN(test_acts_for)
 	CHECK(auth_payment_for(&svc, CORE_PAY_AUTO) == CORE_PAY_AUTO);
 }
 
+/* The keys and fingerprints of the streaming form (what logs and snapshots
+ * already hold), on both sides of the one-shot buffer's size: a key of a
+ * 63-byte customer fits up to 417 bytes, a fingerprint of "POST" and a
+ * piece up to 484, of "ab" and a piece up to 486. */
+static void fill_pattern(char *p, size_t n, char c)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)(c + (char)(i % 23));
+}
+
+CHECK_TEST_FN(test_idem_hash_compatible)
+{
+	static const struct {
+		size_t key_size;
+		uint64_t cust[2], svc[2];
+	} keys[] = {
+		{ 5,
+		  { UINT64_C(0x65d5c1b7576502df),
+		    UINT64_C(0x17493aeebd02c8c9) },
+		  { UINT64_C(0x3f1e77a8a3e32b9c),
+		    UINT64_C(0x80d5fd2bfee6ed8b) } },
+		{ 416,
+		  { UINT64_C(0xb21e0c32ef4d851e),
+		    UINT64_C(0xa9a42c4fb25ae33b) },
+		  { UINT64_C(0xa734aab82983fe8e),
+		    UINT64_C(0x0d864ea98d763c9b) } },
+		{ 417,
+		  { UINT64_C(0xf55908ea46eea74f),
+		    UINT64_C(0x010abaadc75b7a81) },
+		  { UINT64_C(0x0b18cebd819bcac1),
+		    UINT64_C(0x4a3d15996bac8f98) } },
+		{ 418,
+		  { UINT64_C(0xf452fb25d92e7c94),
+		    UINT64_C(0x4c9d27f24096e6f4) },
+		  { UINT64_C(0xd70994aee3b1b881),
+		    UINT64_C(0xd00fb00c5ded937d) } },
+		{ 1100,
+		  { UINT64_C(0xcfdd22130e095d8e),
+		    UINT64_C(0xd6e52f26ccc010a4) },
+		  { UINT64_C(0xcc68238415d7737c),
+		    UINT64_C(0x9a70210099865c49) } },
+	};
+	static const struct {
+		size_t size;
+		uint64_t post, ab;
+	} fps[] = {
+		{ 0, UINT64_C(0x68de9043859b9fdb),
+		  UINT64_C(0xfff70d9c090a03eb) },
+		{ 7, UINT64_C(0xac65380635145701),
+		  UINT64_C(0x46ccbe24d3534c0e) },
+		{ 484, UINT64_C(0xbc12aaf9dac8f853),
+		  UINT64_C(0x3300b7c73b6d1f6a) },
+		{ 485, UINT64_C(0xff7f24779f65f0a7),
+		  UINT64_C(0x11258120735f6398) },
+		{ 486, UINT64_C(0xc0e2af49b36dea27),
+		  UINT64_C(0x3cf3f19804af61c7) },
+		{ 487, UINT64_C(0xe8837f9890f40d3e),
+		  UINT64_C(0xf15752bcd334739c) },
+		{ 1000, UINT64_C(0x224cafe849e25cd3),
+		  UINT64_C(0x771cdc25cd1e280b) },
+	};
+	static char big[1200];
+	struct auth_principal cust = { .role = AUTH_CUSTOMER };
+	struct auth_principal svc = { .role = AUTH_SERVICE, .customer_id = "" };
+	struct core_idem k;
+
+	fill_pattern(big, sizeof(big), 'a');
+	memset(cust.customer_id, 0, sizeof(cust.customer_id));
+	fill_pattern(cust.customer_id, 63, 'A');
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		auth_idem_key(&cust, big, keys[i].key_size, &k);
+		CHECK(k.hi == keys[i].cust[0] && k.lo == keys[i].cust[1]);
+		auth_idem_key(&svc, big, keys[i].key_size, &k);
+		CHECK(k.hi == keys[i].svc[0] && k.lo == keys[i].svc[1]);
+	}
+	for (size_t i = 0; i < sizeof(fps) / sizeof(fps[0]); i++) {
+		CHECK(auth_fingerprint("POST", 4, big, fps[i].size, NULL, 0) ==
+		      fps[i].post);
+		CHECK(auth_fingerprint(NULL, 0, "ab", 2, big + 3,
+				       fps[i].size) == fps[i].ab);
+	}
+}
+
 int main(void)
 {
 	guard_init(2 * (size_t)sysconf(_SC_PAGESIZE));
