@@ -814,13 +814,37 @@ enum core_payment auth_payment_for(const struct auth_principal *who,
  * checks both paths against values of the streaming form). */
 #define AUTH__HASH_BUF_SIZE 512
 
+struct auth__piece {
+	const void *p;
+	size_t n;
+};
+
+/* The pieces joined on buf (AUTH__HASH_BUF_SIZE bytes): their size, or 0
+ * when they do not fit (the caller streams them). */
+static size_t auth__join(uint8_t *buf, const struct auth__piece *ps,
+			 size_t count)
+{
+	size_t size = 0;
+
+	for (size_t i = 0; i < count; i++)
+		size += ps[i].n;
+	if (size > AUTH__HASH_BUF_SIZE)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (ps[i].n)
+			memcpy(buf, ps[i].p, ps[i].n);
+		buf += ps[i].n;
+	}
+	return size;
+}
+
 void auth_idem_key(const struct auth_principal *who, const char *key,
 		   size_t key_size, struct core_idem *out)
 {
 	struct auth__idem_head head = { 0 };
 	uint8_t buf[AUTH__HASH_BUF_SIZE];
-	XXH3_state_t st;
 	XXH128_hash_t h;
+	size_t n;
 
 	if (!key || key_size == 0) {
 		out->hi = out->lo = 0;
@@ -832,22 +856,20 @@ void auth_idem_key(const struct auth_principal *who, const char *key,
 	if (who->role == AUTH_CUSTOMER)
 		head.customer_id_size =
 			strnlen(who->customer_id, CORE_CUSTOMER_ID_SIZE_MAX);
-	if (sizeof(head) + head.customer_id_size + key_size <= sizeof(buf)) {
-		uint8_t *p = buf;
-
-		memcpy(p, &head, sizeof(head));
-		p += sizeof(head);
-		memcpy(p, who->customer_id, head.customer_id_size);
-		p += head.customer_id_size;
-		memcpy(p, key, key_size);
-		p += key_size;
-		h = XXH3_128bits(buf, (size_t)(p - buf));
+	const struct auth__piece ps[] = {
+		{ &head, sizeof(head) },
+		{ who->customer_id, head.customer_id_size },
+		{ key, key_size },
+	};
+	n = auth__join(buf, ps, sizeof(ps) / sizeof(ps[0]));
+	if (n) {
+		h = XXH3_128bits(buf, n);
 	} else {
+		XXH3_state_t st;
+
 		XXH3_128bits_reset(&st);
-		XXH3_128bits_update(&st, &head, sizeof(head));
-		XXH3_128bits_update(&st, who->customer_id,
-				    head.customer_id_size);
-		XXH3_128bits_update(&st, key, key_size);
+		for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+			XXH3_128bits_update(&st, ps[i].p, ps[i].n);
 		h = XXH3_128bits_digest(&st);
 	}
 	out->hi = h.high64;
@@ -861,33 +883,22 @@ uint64_t auth_fingerprint(const void *a, size_t a_size, const void *b,
 			  size_t b_size, const void *c, size_t c_size)
 {
 	uint64_t sizes[3] = { a_size, b_size, c_size };
+	const struct auth__piece ps[] = {
+		{ sizes, sizeof(sizes) },
+		{ a, a_size },
+		{ b, b_size },
+		{ c, c_size },
+	};
 	uint8_t buf[AUTH__HASH_BUF_SIZE];
 	XXH3_state_t st;
+	size_t n = auth__join(buf, ps, sizeof(ps) / sizeof(ps[0]));
 
-	if (sizeof(sizes) + a_size + b_size + c_size <= sizeof(buf)) {
-		uint8_t *p = buf;
-
-		memcpy(p, sizes, sizeof(sizes));
-		p += sizeof(sizes);
-		if (a_size)
-			memcpy(p, a, a_size);
-		p += a_size;
-		if (b_size)
-			memcpy(p, b, b_size);
-		p += b_size;
-		if (c_size)
-			memcpy(p, c, c_size);
-		p += c_size;
-		return XXH3_64bits(buf, (size_t)(p - buf));
-	}
+	if (n)
+		return XXH3_64bits(buf, n);
 	XXH3_64bits_reset(&st);
-	XXH3_64bits_update(&st, sizes, sizeof(sizes));
-	if (a_size)
-		XXH3_64bits_update(&st, a, a_size);
-	if (b_size)
-		XXH3_64bits_update(&st, b, b_size);
-	if (c_size)
-		XXH3_64bits_update(&st, c, c_size);
+	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
+		if (ps[i].n)
+			XXH3_64bits_update(&st, ps[i].p, ps[i].n);
 	return XXH3_64bits_digest(&st);
 }
 
