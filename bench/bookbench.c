@@ -289,6 +289,9 @@ static void usage(FILE *f)
 		"  --binary ADDR        bookd binary (BOOKD_BINARY_LISTEN, default 127.0.0.1:7070)\n"
 		"  --key KEY            service key (BOOKD_SERVICE_KEY)\n"
 		"  --bookd PATH         start this bookd on a temp dir and free ports, stop it at the end\n"
+		"  --bookd-socket tcp|unix  the started bookd's binary protocol on a loopback\n"
+		"                       port or a unix socket in its data dir (default: as the\n"
+		"                       baseline reaches PostgreSQL in a compare, else tcp)\n"
 		"  --bookd-limits       the started bookd keeps its rate limits (default: it runs\n"
 		"                       with BOOKD_ADDRESS_RATE=0 BOOKD_CUSTOMER_RATE=0\n"
 		"                       BOOKD_ANON_RATE=0 BOOKD_SERVICE_RATE=0, and says so)\n"
@@ -398,6 +401,7 @@ int main(int argc, char **argv)
 		O_SOURCES,
 		O_BATCH,
 		O_LIMITS,
+		O_SOCKET,
 		O_MAXERR,
 		O_HELP
 	};
@@ -433,6 +437,7 @@ int main(int argc, char **argv)
 		{ "sources", 1, 0, O_SOURCES },
 		{ "batch", 1, 0, O_BATCH },
 		{ "bookd-limits", 0, 0, O_LIMITS },
+		{ "bookd-socket", 1, 0, O_SOCKET },
 		{ "max-error-pct", 1, 0, O_MAXERR },
 		{ "help", 0, 0, O_HELP },
 		{ 0, 0, 0, 0 }
@@ -522,6 +527,12 @@ int main(int argc, char **argv)
 			break;
 		case O_BATCH: opts.cfg.batch = (unsigned)atoi(optarg); break;
 		case O_LIMITS: opts.bookd_limits = true; break;
+		case O_SOCKET:
+			if (strcmp(optarg, "tcp") != 0 &&
+			    strcmp(optarg, "unix") != 0)
+				bb_die("--bookd-socket: tcp or unix");
+			opts.bookd_socket = optarg;
+			break;
 		case O_MAXERR: opts.max_error_pct = atof(optarg); break;
 		case O_HELP:
 		case 'h': usage(stdout); return 0;
@@ -606,9 +617,18 @@ int main(int argc, char **argv)
 		    opts.cfg.service_key == NULL && opts.bookd_path == NULL)
 			bb_die("bookd drivers need a service key: --key or BOOKD_SERVICE_KEY");
 	}
-	bool uses_bookd = false;
-	for (unsigned i = 0; i < driver_count; i++)
+	bool uses_bookd = false, uses_pg = false;
+	for (unsigned i = 0; i < driver_count; i++) {
 		uses_bookd |= drivers[i] != &bb_driver_pg;
+		uses_pg |= drivers[i] == &bb_driver_pg;
+	}
+	/* Side by side, both sides reach their server the same way: the
+	 * baseline's libpq through a unix socket, then so does bookd's. */
+	if (opts.bookd_socket == NULL)
+		opts.bookd_socket =
+			uses_pg && bb_pg_url_is_unix(opts.cfg.database_url)
+				? "unix"
+				: "tcp";
 	if (uses_bookd && opts.bookd_path == NULL)
 		opts.replica_url =
 			opts.cfg.database_url; /* a bookd of yours may replicate there */

@@ -224,6 +224,9 @@ int bb_pg_setup_schema(const struct bb_config *cfg, char *err, size_t err_size);
 int bb_pg_create_db(const char *url, const char *name, char *new_url,
 		    size_t new_url_size, char *err, size_t err_size);
 int bb_pg_drop_db(const char *url, const char *name);
+/* Whether libpq reaches url through a unix socket (no host, or a host
+ * that is a directory). */
+bool bb_pg_url_is_unix(const char *url);
 /* The replication check: waits up to wait_s for bookd's tables in url to
  * hold the events' booked counts and the acknowledged bookings (cancelled
  * or not); appends a line to report; the number of problems, or -errno. */
@@ -312,9 +315,10 @@ struct bb_run {
  * --version` (bookbench started it) or /v1/admin/status; "" when unknown. */
 struct bb_bookd_info {
 	char version[32], build_type[48];
-	char source[16]; /* "--version" | "admin/status" | "" */
-	bool started;	 /* bookbench started it (--bookd) */
-	bool limits_off; /* ... with its rate limits off */
+	char source[16];       /* "--version" | "admin/status" | "" */
+	bool started;	       /* bookbench started it (--bookd) */
+	bool limits_off;       /* ... with its rate limits off */
+	char binary_socket[8]; /* ... its binary protocol on "tcp" | "unix" */
 };
 
 uint64_t bb_run_errors(const struct bb_run *run);

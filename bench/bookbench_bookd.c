@@ -1,7 +1,8 @@
 /*
  * bookbench_bookd.c: a bookd of bookbench's own (--bookd PATH), for compare
- * and the tests. It runs on a fresh temp data dir and two free loopback
- * ports (HTTP and binary), with a service key of its own unless one was
+ * and the tests. It runs on a fresh temp data dir, HTTP on a free loopback
+ * port and the binary protocol on another or on a unix socket in the data
+ * dir (--bookd-socket), with a service key of its own unless one was
  * given, its rate limits off unless --bookd-limits (and bookbench says
  * which), and with --bookd-replicate into a fresh database next to
  * DATABASE_URL's. Start-up waits up to 15 s for /health; stop sends SIGTERM,
@@ -100,7 +101,7 @@ static void bookd_info_of(const struct bb_opts *o, const char *path,
 void bb_bookd_start(struct bb_opts *o, const char *path,
 		    struct bb_bookd_info *info)
 {
-	static char http_addr[64], bin_addr[64], key[64];
+	static char http_addr[64], bin_addr[sizeof(bookd_dir) + 32], key[64];
 	snprintf(bookd_dir, sizeof(bookd_dir), "/tmp/bookbench-bookd.XXXXXX");
 	if (mkdtemp(bookd_dir) == NULL)
 		bb_die("mkdtemp: %s", strerror(errno));
@@ -108,7 +109,13 @@ void bb_bookd_start(struct bb_opts *o, const char *path,
 	while (bp == hp)
 		bp = free_port();
 	snprintf(http_addr, sizeof(http_addr), "127.0.0.1:%d", hp);
-	snprintf(bin_addr, sizeof(bin_addr), "127.0.0.1:%d", bp);
+	if (strcmp(o->bookd_socket, "unix") == 0)
+		snprintf(bin_addr, sizeof(bin_addr), "unix:%s/binary.sock",
+			 bookd_dir);
+	else
+		snprintf(bin_addr, sizeof(bin_addr), "127.0.0.1:%d", bp);
+	snprintf(info->binary_socket, sizeof(info->binary_socket), "%s",
+		 o->bookd_socket);
 	if (o->cfg.service_key == NULL) {
 		snprintf(key, sizeof(key), "bookbench-%08" PRIx64,
 			 (uint64_t)bb_now_ns() & 0xffffffff);

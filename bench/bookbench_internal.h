@@ -50,8 +50,9 @@ struct bb_opts {
 	const char *out_dir;
 	const char *bookd_path; /* start this bookd */
 	bool bookd_replicate; /* the started bookd replicates into a fresh database */
-	bool bookd_limits;	 /* the started bookd keeps its rate limits */
-	double max_error_pct;	 /* a run with more errors fails */
+	bool bookd_limits;	  /* the started bookd keeps its rate limits */
+	const char *bookd_socket; /* "tcp" | "unix" | NULL: the baseline's */
+	double max_error_pct;	  /* a run with more errors fails */
 	const char *replica_url; /* where bookd replicates (the check reads it) */
 	bool no_check;
 	bool quiet;

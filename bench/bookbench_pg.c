@@ -634,6 +634,29 @@ int bb_pg_drop_db(const char *url, const char *name)
 	return rc;
 }
 
+bool bb_pg_url_is_unix(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	const char *host = NULL, *hostaddr = NULL;
+	bool unix_socket;
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host == NULL || host[0] == 0)
+		host = getenv("PGHOST"); /* libpq's default, as it connects */
+	/* libpq: no host is its socket directory; a host starting with '/'
+	 * (or '@', Linux's abstract namespace) is a socket's directory */
+	unix_socket = (hostaddr == NULL || hostaddr[0] == 0) &&
+		      (host == NULL || host[0] == 0 || host[0] == '/' ||
+		       host[0] == '@');
+	PQconninfoFree(opts);
+	return unix_socket;
+}
+
 /* "{1,2,3}": ids[i] where want[i] == pick (want NULL: all), as a bigint[]
  * literal; malloc'ed. */
 static char *id_array(const uint64_t *ids, const uint8_t *want, uint8_t pick,

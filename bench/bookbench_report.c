@@ -268,11 +268,17 @@ static void json_bookd(FILE *f, const struct bb_bookd_info *b)
 		fputs("null", f);
 	fprintf(f, ",\"from\":");
 	json_str(f, b->source[0] ? b->source : "unknown");
-	fprintf(f, ",\"started_by_bookbench\":%s,\"rate_limits\":\"%s\"}",
+	fprintf(f, ",\"started_by_bookbench\":%s,\"rate_limits\":\"%s\"",
 		b->started ? "true" : "false",
 		!b->started	? "bookd's own"
 		: b->limits_off ? "off"
 				: "kept");
+	fprintf(f, ",\"binary_socket\":");
+	if (b->binary_socket[0])
+		json_str(f, b->binary_socket);
+	else
+		fputs("null", f);
+	fputc('}', f);
 }
 
 /* One run as an object of result.json's "runs" (i: its place). */
@@ -796,10 +802,14 @@ static void report_html(FILE *f, const char *date,
 			fprintf(f, ")");
 		}
 		if (in->bookd->started)
-			fprintf(f, ", started by bookbench, rate limits %s",
-				in->bookd->limits_off
-					? "off"
-					: "kept (--bookd-limits)");
+			fprintf(f,
+				", started by bookbench, rate limits %s, "
+				"binary protocol over %s",
+				in->bookd->limits_off ? "off"
+						      : "kept (--bookd-limits)",
+				strcmp(in->bookd->binary_socket, "unix") == 0
+					? "a unix socket"
+					: "loopback TCP");
 	}
 	fprintf(f, "</p>\n<pre>");
 	html_text(f, in->command);

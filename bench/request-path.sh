@@ -11,6 +11,8 @@
 #  2. bookbench compare at 16 connections x 1 on opening, steady,
 #     cancel-storm, read-heavy against the PostgreSQL design (a durable
 #     throwaway cluster from scripts/pg.sh), and read-heavy's event_get p50.
+#     Both sides over a unix socket (libpq's to the cluster, and so bookd's
+#     binary protocol: bookbench's --bookd-socket default in a compare).
 #     Skipped, with a line saying so, when PostgreSQL is not installed.
 #  3. wrk, HTTP/1.1 keep-alive, not pipelined, 64 connections: bookings
 #     (bench/wrk-book.lua) against GET /health of the same bookd, two
@@ -184,11 +186,12 @@ if [[ $SKIP != *" 2 "* ]]; then
     rates=$(json "$f" "' / '.join(f\"{s}: {round(a)} vs {round(b)}\" for s, a, b in [(s, [u['goodput'] for u in r['runs'] if u['scenario'] == s and u['driver'] != 'baseline-pg'][0], [u['goodput'] for u in r['runs'] if u['scenario'] == s and u['driver'] == 'baseline-pg'][0]) for s in ['opening', 'steady', 'cancel-storm', 'read-heavy']])")
     g=$(json "$f" "[round(u['by_operation']['event_get']['p50'], 3) for u in r['runs'] if u['scenario'] == 'read-heavy' and u['driver'] != 'baseline-pg'][0]")
     t=$(json "$f" "r['runs'][0].get('threads', '?')")
+    sock=$(json "$f" "r['bookd'].get('binary_socket') or '?'")
     say "2. compare: req/s bookd vs PostgreSQL (durable): $rates; $(bb_status compare $rc)"
     row "2. compare 16 x 1: bookd / PostgreSQL (durable)" "opening ${o}x, steady ${s}x, cancel-storm ${c}x; read-heavy ${h}x ($rates req/s)" \
         "**${o}x / ${s}x / ${c}x / ${h}x**" ">= 10x (3 writes), >= 4x (read-heavy): $(meets "min($o, $s, $c) >= 10 and $h >= 4")" \
-        "$(bb_status compare $rc); bookbench threads $t"
-    row "2. read-heavy event_get p50 (binary, 16 x 1)" "$g ms" "" "<= 0.100 ms: $(meets "$g <= 0.1")" "bookbench threads $t"
+        "$(bb_status compare $rc); bookbench threads $t; binary over $sock"
+    row "2. read-heavy event_get p50 (binary, 16 x 1)" "$g ms" "" "<= 0.100 ms: $(meets "$g <= 0.1")" "bookbench threads $t; binary over $sock"
   fi
 fi
 

@@ -11,7 +11,8 @@
 # its answers fails (exit 4, saying why), the bookd bookbench starts runs with
 # its rate limits off (and it says so) unless --bookd-limits, result.json
 # records bookd's version and build type, every chart of the HTML report
-# has tick marks on both axes and at least one data point, a run that
+# has tick marks on both axes and at least one data point, the binary
+# protocol over TCP or a unix socket (a compare's as the baseline's), a run that
 # cannot be set up exits 1 without leaking (checked by the ASan build), and
 # a refused flag leaves no bookd running.
 #
@@ -73,8 +74,8 @@ run() {
     bad "$name: reports missing in $out"; return
   fi
   local runs checks
-  runs=$(grep -o '"scenario":' "$out/result.json" | wc -l)
-  checks=$(grep -o '"check":{"ok":true' "$out/result.json" | wc -l)
+  runs=$(jq '.runs | length' "$out/result.json")
+  checks=$(jq '[.runs[] | select(.check.ok == true)] | length' "$out/result.json")
   if [ "$runs" = "$want" ] && [ "$checks" = "$want" ]; then
     ok "$name: $runs runs, each check passed"
   else
@@ -115,6 +116,16 @@ threads() {
   fi
 }
 
+# socket <name> <tcp|unix>: result.json says the started bookd's binary
+# protocol went over that kind of socket.
+socket() {
+  if jq -e --arg k "$2" '.bookd.binary_socket == $k' "$tmp/$1/result.json" >/dev/null 2>&1; then
+    ok "$1: the binary protocol over $2"
+  else
+    bad "$1: result.json's binary_socket is not $2"
+  fi
+}
+
 charts() {
   local verdict
   verdict=$(awk '
@@ -143,8 +154,10 @@ if [ $have_bookd = 1 ]; then
     run binary 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
       --connections 2 --inflight 16 --duration 2 "${small[@]}"
     run binary-loop 4 run --driver bookd-binary --bookd "$bookd" --scenario "$all" \
-      --connections 5 --threads 2 --inflight 4 --duration 2 "${small[@]}"
+      --connections 5 --threads 2 --inflight 4 --duration 2 --bookd-socket unix "${small[@]}"
     threads "binary-loop" 2
+    socket binary tcp
+    socket binary-loop unix
     run batch 2 run --driver bookd-binary --bookd "$bookd" --scenario opening,steady \
       --connections 2 --inflight 64 --batch 16 --duration 2 "${small[@]}"
   fi
@@ -231,6 +244,14 @@ if [ $have_pg = 1 ]; then
     run baseline-loop 4 baseline --database-url "$url" --scenario "$all" \
       --connections 3 --threads 1 --duration 1 "${small[@]}"
     threads "baseline-loop" 1
+    # side by side, bookd's binary protocol goes over the kind of socket the
+    # baseline's libpq uses
+    if [ $have_bookd = 1 ] && "$bench" --help | grep -q '^drivers built:.*bookd-binary'; then
+      run compare 2 compare --bookd "$bookd" --database-url "$url" --scenario steady \
+        --connections 2 --duration 1 "${small[@]}"
+      case "$url" in *host=/* | *://*@/* | *:///*) want=unix ;; *) want=tcp ;; esac
+      socket compare $want
+    fi
     if psql "$url" -X -q -A -t -c "SELECT count(*) FROM baseline.class_events" 2>/dev/null |
          grep -qx 40; then
       ok "baseline: schema baseline with the run's 40 events"
