@@ -418,7 +418,7 @@ struct buf *srv_answer_begin(struct srv_conn *sc)
 	struct conn *c = (struct conn *)sc;
 	struct net_thread *t = c->t;
 
-	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
+	stat_add(&t->requests_total, 1);
 	if (conn_unsent(c) > SRV_OUT_SIZE_MAX || c->close_after) {
 		/* Answers pile up faster than the client reads them. */
 		c->close_after = true;
@@ -470,12 +470,12 @@ int srv_submit(struct srv_conn *sc, const struct core_req *req, const void *ctx,
 		t->stalled_conns++;
 		return -EAGAIN;
 	}
-	atomic_fetch_add_explicit(&t->requests_total, 1, memory_order_relaxed);
+	stat_add(&t->requests_total, 1);
 	p = pend_at(t, i);
 	p->req = *req;
 	p->ctx_size = ctx_size;
 	memcpy(p->ctx, ctx, ctx_size);
-	p->started_ns = mono_ns();
+	p->started_ns = c->read_ns; /* its bytes' read: no clock per request */
 	p->proto = (uint8_t)proto_id(c->proto);
 	fifo_append(c, i);
 	if (op_is_shard(req->op)) {

@@ -775,7 +775,10 @@ static void canon_put(struct canon *k, const char *name, const void *p,
 	} while (m);
 	if (name_size + 1 + (sizeof(digits) - d) + 1 + n >
 	    sizeof(k->buf) - k->size) {
-		k->size = sizeof(k->buf); /* full: still deterministic */
+		/* full: zeros to the end, still deterministic (and what a
+		 * zeroed buffer gave) */
+		memset(k->buf + k->size, 0, sizeof(k->buf) - k->size);
+		k->size = sizeof(k->buf);
 		return;
 	}
 	memcpy(k->buf + k->size, name, name_size);
@@ -843,9 +846,10 @@ static void canon_settings(struct canon *k, const struct op_cat_in *c)
 uint64_t ops_fingerprint(const struct op_def *op, const struct op_in *in,
 			 const struct auth_principal *who)
 {
-	struct canon k = { .size = 0 };
+	struct canon k; /* not zeroed: only buf[0..size) is read */
 	const char *name = op->name;
 
+	k.size = 0;
 	ASSERT(op->idem == OP_IDEM_OPTIONAL || op->idem == OP_IDEM_REQUIRED);
 	/* a seed-compatible route: its operation's, so that a key used on
 	 * both is a replay */

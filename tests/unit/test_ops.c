@@ -477,6 +477,59 @@ static void test_compat(void)
 			      &who));
 }
 
+/* Fingerprints are kept with each key in the log and in snapshots, so a
+ * retry after an upgrade must hash as before: values pinned from the
+ * release that first wrote them, one per kind of field list (a customer's
+ * booking, a cancel, an edit with optional fields, a catalogue create, a
+ * series with its skipped dates). */
+static void test_fingerprint_pinned(void)
+{
+	struct auth_principal cust = { .role = AUTH_CUSTOMER };
+	struct auth_principal svc = { .role = AUTH_SERVICE };
+	static const uint64_t want[5] = {
+		UINT64_C(0x859f711504db6e09), UINT64_C(0xe31be1324b5b30ff),
+		UINT64_C(0x48d2eec101f0f3fb), UINT64_C(0x6de1866526f6bda6),
+		UINT64_C(0x1fff68d696460491),
+	};
+	struct op_in in;
+	uint64_t got[5];
+
+	strcpy(cust.customer_id, "cus_a");
+	memset(&in, 0, sizeof(in));
+	strcpy(in.customer_id, "cus_a");
+	in.event_id = 7;
+	got[0] = ops_fingerprint(ops_get(OP_BOOK), &in, &cust);
+	memset(&in, 0, sizeof(in));
+	in.booking_id = 7u << 24 | 1;
+	got[1] = ops_fingerprint(ops_get(OP_CANCEL), &in, &svc);
+	memset(&in, 0, sizeof(in));
+	in.event_id = 1234567890123;
+	in.u.patch.capacity = 30;
+	in.u.patch.start_at = 1767225600000;
+	strcpy(in.u.patch.title, "Yoga at noon");
+	got[2] = ops_fingerprint(ops_get(OP_EVENT_PATCH), &in, &svc);
+	memset(&in, 0, sizeof(in));
+	strcpy(in.u.cat.name, "Studio Nord");
+	strcpy(in.u.cat.timezone, "Europe/Berlin");
+	got[3] = ops_fingerprint(ops_get(OP_ORG_CREATE), &in, &svc);
+	memset(&in, 0, sizeof(in));
+	in.u.series.org_id = 1;
+	in.u.series.capacity = 12;
+	strcpy(in.u.series.title, "Spin");
+	strcpy(in.u.series.currency, "EUR");
+	strcpy(in.u.series.timezone, "Europe/Berlin");
+	in.u.series.weekday_mask = 0x15;
+	in.u.series.duration_min = 45;
+	in.u.series.skip_count = 2;
+	got[4] = ops_fingerprint(ops_get(OP_SERIES_CREATE), &in, &svc);
+	for (unsigned i = 0; i < 5; i++) {
+		if (got[i] != want[i])
+			fprintf(stderr, "fingerprint %u: 0x%016llx\n", i,
+				(unsigned long long)got[i]);
+		CHECK(got[i] == want[i]);
+	}
+}
+
 int main(void)
 {
 	/* this file is <repo>/tests/unit/test_ops.c */
@@ -496,6 +549,7 @@ int main(void)
 	test_protocol();
 	test_answers();
 	test_compat();
+	test_fingerprint_pinned();
 	printf("ops: %u checks (%u failed)\n", check_count, check_fail_count);
 	return check_fail_count ? 1 : 0;
 }
