@@ -571,8 +571,6 @@ static int idc_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* bookd's replicated tables against bookd's own counts: waits up to wait_s
- * for them to agree. Returns the number of events that still differ. */
 /* url with its database replaced by name. */
 static int url_with_db(const char *url, const char *name, char *out,
 		       size_t out_size)
@@ -699,6 +697,8 @@ static long count_in(PGconn *pg, const char *arr, const char *statuses)
 	return n;
 }
 
+/* bookd's replicated tables against bookd's own counts: waits up to wait_s
+ * for them to agree (bookbench.h). */
 int bb_pg_replica_check(const char *url, const uint64_t *event_ids,
 			const uint32_t *booked, size_t count,
 			const uint64_t *booking_ids, const uint8_t *cancelled,
