@@ -7,7 +7,11 @@
 #   - openapi-typescript generates the client's types from it;
 #   - bookd sends what the document promises for 201: a Location that
 #     reads the created object back (org, location, instructor, series,
-#     booking; a customer's bookings).
+#     booking; a customer's bookings);
+#   - each answer read here (the creations, their reads, a listing, an org's
+#     patch, a cancel, the seed-compatible routes, /health, /ready) has
+#     every property the document marks required, of its documented type
+#     (clients/ts/scripts/check-answer.mjs): the generated types hold.
 #
 #   bash tests/integration/test_openapi.sh   (from the repo, or by ctest)
 #
@@ -38,32 +42,69 @@ pid=$!
 URL=$(started_line "$tmp/bookd.log" | grep -o 'http://[0-9.:]*')
 [ -n "$URL" ] || { echo "test_openapi: bookd did not start:"; cat "$tmp/bookd.log"; exit 1; }
 
-# create PATH BODY: POSTs it; 201 with a Location that GET answers 200.
-# Prints the created object's id (its answer in $tmp/body, headers in
-# $tmp/head).
+# shape METHOD PATH STATUS FILE: the answer in FILE is what the document
+# says METHOD PATH answers with STATUS.
+shape() {
+  if node "$ts_dir/scripts/check-answer.mjs" "$root/docs/openapi.yaml" "$@" 2>"$tmp/shape"; then
+    ok "$1 $2: the $3 answer has what the document requires"
+  else
+    bad "$1 $2: the $3 answer differs from the document:"; cat "$tmp/shape" "$4"
+  fi
+}
+
+# call METHOD PATH [BODY]: the answer's status (its body in $tmp/answer)
+call() {
+  curl -s -o "$tmp/answer" -w '%{http_code}' -X "$1" "$URL$2" \
+    -H "Authorization: Bearer $SVC" -H 'Content-Type: application/json' \
+    -H "Idempotency-Key: k$RANDOM$RANDOM" ${3:+-d "$3"}
+}
+
+# create PATH BODY: POSTs it; 201 with a Location that GET answers 200,
+# both answers as documented. The created object's id in $created (its
+# answer in $tmp/body, headers in $tmp/head). Not called in a $(...)
+# subshell: the counts of ok and bad would be lost.
 create() {
   local st loc
   st=$(curl -s -o "$tmp/body" -D "$tmp/head" -w '%{http_code}' -X POST "$URL$1" \
     -H "Authorization: Bearer $SVC" -H 'Content-Type: application/json' \
     -H "Idempotency-Key: k$RANDOM$RANDOM" -d "$2")
   loc=$(grep -i '^Location: ' "$tmp/head" | tr -d '\r' | cut -d' ' -f2)
-  if [ "$st" = 201 ] && [ -n "$loc" ] &&
-     [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL$loc" -H "Authorization: Bearer $SVC")" = 200 ]; then
-    ok "POST $1: 201, Location $loc reads it" >&2
+  if [ "$st" = 201 ] && [ -n "$loc" ] && [ "$(call GET "$loc")" = 200 ]; then
+    ok "POST $1: 201, Location $loc reads it"
+    shape POST "$1" 201 "$tmp/body"
+    shape GET "$loc" 200 "$tmp/answer"
   else
-    bad "POST $1: $st, Location '$loc'" >&2; cat "$tmp/head" "$tmp/body" >&2
+    bad "POST $1: $st, Location '$loc'"; cat "$tmp/head" "$tmp/body"
   fi
-  jq -r '.[keys[0]].id // empty' "$tmp/body"
+  created=$(jq -r '[.[] | objects | .id][0] // empty' "$tmp/body")
 }
-org=$(create /v1/orgs '{"name":"Loc Studio","timezone":"Europe/Berlin"}')
-locn=$(create /v1/locations "{\"org_id\":\"$org\",\"name\":\"Hall\"}")
-ins=$(create /v1/instructors "{\"org_id\":\"$org\",\"name\":\"Kim\"}")
-create /v1/customers '{"id":"cus_loc","name":"Lo"}' >/dev/null
-create /v1/series "{\"org_id\":\"$org\",\"location_id\":\"$locn\",\"instructor_id\":\"$ins\",\"title\":\"Yoga\",\"capacity\":2,\"timezone\":\"Europe/Berlin\",\"weekdays\":[\"MO\",\"TU\",\"WE\",\"TH\",\"FR\",\"SA\",\"SU\"],\"start_time\":\"07:00\",\"duration_min\":60,\"first_date\":\"$(date -u -d tomorrow +%F)\"}" >/dev/null
+# checked: METHOD PATH STATUS [BODY]: called, answered STATUS as documented
+checked() {
+  local st
+  st=$(call "$1" "$2" "${4:-}")
+  if [ "$st" = "$3" ]; then shape "$1" "$2" "$3" "$tmp/answer"
+  else bad "$1 $2: $st, not $3"; cat "$tmp/answer"; fi
+}
+create /v1/orgs '{"name":"Loc Studio","timezone":"Europe/Berlin"}'; org=$created
+create /v1/locations "{\"org_id\":\"$org\",\"name\":\"Hall\"}"; locn=$created
+create /v1/instructors "{\"org_id\":\"$org\",\"name\":\"Kim\"}"; ins=$created
+create /v1/customers '{"id":"cus_loc","name":"Lo"}'
+create /v1/series "{\"org_id\":\"$org\",\"location_id\":\"$locn\",\"instructor_id\":\"$ins\",\"title\":\"Yoga\",\"capacity\":2,\"timezone\":\"Europe/Berlin\",\"weekdays\":[\"MO\",\"TU\",\"WE\",\"TH\",\"FR\",\"SA\",\"SU\"],\"start_time\":\"07:00\",\"duration_min\":60,\"first_date\":\"$(date -u -d tomorrow +%F)\"}"
 ev=$(curl -s "$URL/v1/events?org_id=$org" -H "Authorization: Bearer $SVC" | jq -r '.events[0].id')
-create "/v1/events/$ev/bookings" '{"customer_id":"cus_loc"}' >/dev/null
+create "/v1/events/$ev/bookings" '{"customer_id":"cus_loc"}'; bk=$created
 grep -qi '^Location: /v1/bookings/[0-9]' "$tmp/head" && ok "a booking's Location is /v1/bookings/{id}" ||
   bad "the booking's Location"
+checked GET "/v1/events?org_id=$org" 200
+checked GET "/v1/orgs" 200
+checked PATCH "/v1/orgs/$org" 200 '{"hold_minutes":15}'
+checked GET "/v1/customers/cus_loc/bookings" 200
+checked POST "/v1/bookings/$bk/cancel" 200
+checked POST /functions/v1/book 200 "{\"eventId\":\"$ev\",\"customerId\":\"cus_loc\"}"
+bk=$(jq -r '.booking.id' "$tmp/answer")
+checked POST /functions/v1/cancel 200 "{\"bookingId\":\"$bk\",\"customerId\":\"cus_loc\"}"
+checked GET "/functions/v1/events?orgId=$org" 200
+checked GET /health 200
+checked GET /ready 200
 
 echo "test_openapi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
