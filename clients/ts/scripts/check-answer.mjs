@@ -4,6 +4,9 @@
 // (null only where `nullable`), through $ref, allOf, items and nested
 // objects. Extra properties are not refused (the document leaves some
 // out). Used by tests/integration/test_openapi.sh on live answers.
+// Written here, not with a JSON Schema validator: OpenAPI 3.0's `nullable`
+// (beside an allOf, too) is not JSON Schema, and these few rules are what
+// the generated types rely on; it needs no package beyond js-yaml.
 //   node check-answer.mjs <openapi.yaml> <METHOD> <path> <status> <body.json>
 // Exit 0 when it matches; 1 with each difference on stderr; 2 on misuse
 // (no such operation or answer in the document).
