@@ -9,9 +9,13 @@
  * ring is idem_count_max positions in chunks of 4096 entries, a chunk
  * allocated when the ring's tail reaches it and freed (one kept spare)
  * when its last entry goes. Nothing is copied or re-pointed as the ring
- * fills. An entry is 160 bytes: a booking answer without a promotion is
- * kept inline, any other answer (rare) as a whole core_idem_result beside
- * it (struct idem_entry).
+ * fills. A chunk is a mapping of its own, populated when it is made
+ * (MAP_POPULATE): left to fault in as the ring fills, it took a page fault
+ * every 25 keys, ~14 µs each on the project's virtual machines, 95% of
+ * bookd's page faults under load; populated at once, its 160 pages take
+ * ~0.15 ms (docs/benchmarks.md). An entry is 160 bytes: a booking answer
+ * without a promotion is kept inline, any other answer (rare) as a whole
+ * core_idem_result beside it (struct idem_entry).
  */
 #include "state.h"
 #include "state_int.h"
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static uint64_t idem_map_key(uint64_t hi, uint64_t lo)
 {
@@ -45,6 +50,23 @@ int state__idem_init(core_state *st)
 static struct idem_entry *idem_at(const core_state *st, uint32_t pos)
 {
 	return &st->idem_chunks[pos >> IDEM_CHUNK_SHIFT][pos & (IDEM_CHUNK - 1)];
+}
+
+#define IDEM_CHUNK_BYTES (IDEM_CHUNK * sizeof(struct idem_entry))
+
+/* A zeroed chunk, its pages populated, or NULL. */
+static struct idem_entry *idem_chunk_new(void)
+{
+	void *p = mmap(NULL, IDEM_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void idem_chunk_free(struct idem_entry *chunk)
+{
+	if (chunk)
+		(void)munmap(chunk, IDEM_CHUNK_BYTES);
 }
 
 /* Ring position of the k-th live entry (0: the oldest). */
@@ -85,7 +107,7 @@ static void idem_chunk_release(core_state *st, uint32_t c)
 	if (!st->idem_spare)
 		st->idem_spare = st->idem_chunks[c];
 	else
-		free(st->idem_chunks[c]);
+		idem_chunk_free(st->idem_chunks[c]);
 	st->idem_chunks[c] = NULL;
 }
 
@@ -117,9 +139,9 @@ void state__idem_free(core_state *st)
 			free(e->full);
 	}
 	for (uint32_t c = 0; c < idem_chunk_count(st); c++)
-		free(st->idem_chunks[c]);
+		idem_chunk_free(st->idem_chunks[c]);
 	free(st->idem_chunks);
-	free(st->idem_spare);
+	idem_chunk_free(st->idem_spare);
 }
 
 /* Drops entries older than the retention, oldest first; returns how many.
@@ -330,8 +352,7 @@ void core__idem_store(core_state *st, const struct core_idem *k,
 		st->idem_chunks[c] = st->idem_spare;
 		st->idem_spare = NULL;
 		if (!st->idem_chunks[c])
-			st->idem_chunks[c] =
-				malloc(IDEM_CHUNK * sizeof(struct idem_entry));
+			st->idem_chunks[c] = idem_chunk_new();
 		if (!st->idem_chunks[c])
 			return; /* out of memory: the key is not remembered */
 	}
