@@ -64,7 +64,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md
 
 # The .deb: bookd_<version>_<arch>.deb. Depends computed by dpkg-shlibdeps
 # from the installed binaries (liburing2, libjemalloc2, libpq5,
-# libmsgpackc2, libxxhash0, libssl3, ...); the shared library gets a
+# libmsgpackc2, libssl3, ...; xxHash is compiled in); the shared library gets a
 # shlibs file and the ldconfig trigger; postinst and postrm only reload
 # systemd (the unit is not enabled or started by the package).
 set(CPACK_GENERATOR DEB)

@@ -149,7 +149,7 @@ elif [ "${BOOKD_TEST_DPKG:-0}" = 1 ]; then
   if [ -n "$deb" ]; then
     depends=$(dpkg-deb -f "$deb" Depends)
     echo "  Depends: $depends"
-    for p in liburing2 libjemalloc2 libpq5 libmsgpackc2 libxxhash0 libssl3 libsystemd0; do
+    for p in liburing2 libjemalloc2 libpq5 libmsgpackc2 libssl3 libsystemd0; do
       check "Depends names $p" grep -q "$p" <<<"$depends"
     done
     deb_installed=1
