@@ -27,10 +27,17 @@ static bool op_catalogue(enum core_op op)
 	       op == CORE_OP_ORG_PATCH || op == CORE_OP_SERIES_PATCH;
 }
 
+/* A shard the submitting port hosts rings that port's bell: only the port's
+ * owner sleeps on it, and the owner is the caller, awake, and runs the shard
+ * (or finds it busy, core__host_has_work) before it sleeps. So no bell then,
+ * and no fence a request. */
 static void to_shard(core *c, struct slot *s, unsigned shard)
 {
+	struct bell *b = c->shards[shard].bell;
+
 	ring_push(&c->to_shard[s->port * c->shard_count + shard], s);
-	bell_ring(c->shards[shard].bell);
+	if (b != &c->ports[s->port].bell)
+		bell_ring(b);
 }
 
 /* ---- submitting ---- */
