@@ -48,8 +48,8 @@ static double fresh(size_t bytes, enum way w)
 	if (p == MAP_FAILED)
 		die("mmap");
 	a = (char *)(((uintptr_t)p + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
-	if (madvise(a, bytes, w == HUGE_POPULATE ? MADV_HUGEPAGE
-						 : MADV_NOHUGEPAGE) != 0)
+	if (madvise(a, bytes,
+		    w == HUGE_POPULATE ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
 		die("madvise");
 	t0 = seconds();
 	if (w == TOUCH) {

@@ -13,9 +13,9 @@
  * (MAP_POPULATE): left to fault in as the ring fills, it took a page fault
  * every 25 keys, ~14 µs each on the project's virtual machines, 95% of
  * bookd's page faults under load; populated at once, its 160 pages take
- * ~0.15 ms (docs/benchmarks.md). An entry is 160 bytes: a booking answer
- * without a promotion is kept inline, any other answer (rare) as a whole
- * core_idem_result beside it (struct idem_entry).
+ * ~0.1 ms (bench/bench_fault, docs/benchmarks.md). An entry is 160 bytes:
+ * a booking answer without a promotion is kept inline, any other answer
+ * (rare) as a whole core_idem_result beside it (struct idem_entry).
  */
 #include "state.h"
 #include "state_int.h"
