@@ -45,9 +45,12 @@
  * shard's thread: 31 ms for a bookings array, 35 ms for a map, seen in
  * bookd under load, 0.1-0.8 s for the biggest in bench_core state (4M
  * bookings); now a step zeroes at most a huge page and moves a few
- * clusters (docs/benchmarks.md "Table growth"). A map that must double
- * again before its last doubling's moves are done (a reservation of many
- * keys at once) finishes them first. */
+ * clusters (docs/benchmarks.md "Table growth"). But a new key's home is
+ * random, so the first few hundred puts after a doubling zero most of the
+ * new array's huge pages, one each: 2-5 ms a page on these virtual
+ * machines, the longest batches of bench_core (docs/benchmarks.md, "New
+ * memory"). A map that must double again before its last doubling's moves
+ * are done (a reservation of many keys at once) finishes them first. */
 #define TABLE_BIG_BYTES (2 * HUGE_PAGE_SIZE)
 
 static size_t table_span(size_t bytes)
