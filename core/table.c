@@ -45,12 +45,17 @@
  * shard's thread: 31 ms for a bookings array, 35 ms for a map, seen in
  * bookd under load, 0.1-0.8 s for the biggest in bench_core state (4M
  * bookings); now a step zeroes at most a huge page and moves a few
- * clusters (docs/benchmarks.md "Table growth"). But a new key's home is
- * random, so the first few hundred puts after a doubling zero most of the
- * new array's huge pages, one each: 2-5 ms a page on these virtual
- * machines, the longest batches of bench_core (docs/benchmarks.md, "New
- * memory"). A map that must double again before its last doubling's moves
- * are done (a reservation of many keys at once) finishes them first. */
+ * clusters (docs/benchmarks.md "Table growth"). A new key's home is
+ * random, though, so the first few hundred puts after a doubling would
+ * zero most of the new array's huge pages (2-5 ms a page on these virtual
+ * machines: the longest batches of bench_core, docs/benchmarks.md "New
+ * memory"). So a big map or set makes its next array once past half full
+ * and populates it a huge page at a time (MADV_POPULATE_WRITE), paced by
+ * its puts to be whole by 17/32 full, while it takes puts on (linear
+ * probing stays short); it switches then, or at 5/8 full whatever is left
+ * (table_next_step). A map that must double again before its last
+ * doubling's moves are done (a reservation of many keys at once) finishes
+ * them first. */
 #define TABLE_BIG_BYTES (2 * HUGE_PAGE_SIZE)
 
 static size_t table_span(size_t bytes)
@@ -151,6 +156,65 @@ int table__grow(void **p, uint32_t *capacity, uint64_t need, size_t size)
 	*p = q;
 	*capacity = (uint32_t)cap;
 	return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+static void table_next_drop(struct table_next *n, size_t size)
+{
+	if (n->p)
+		table_free(n->p, n->cap, size);
+	memset(n, 0, sizeof(*n));
+}
+
+/* The array a table of count keys in old_cap slots, growing to cap slots
+ * of size bytes for `more` keys, switches to now: NULL (and *err 0) while
+ * it can take them where it is, its next array being made ready
+ * (above); NULL and *err -ENOMEM when memory is short. */
+static void *table_next_step(struct table_next *n, uint64_t count,
+			     uint64_t more, uint64_t old_cap, uint64_t cap,
+			     size_t size, int *err)
+{
+	uint64_t steps, target;
+	void *to;
+
+	*err = 0;
+	if (cap * size < TABLE_BIG_BYTES) {
+		to = table_calloc(cap, size);
+		*err = to ? 0 : -ENOMEM;
+		return to;
+	}
+	if (n->p && n->cap != cap) /* a bigger reservation came */
+		table_next_drop(n, size);
+	if (!n->p) {
+		n->p = table_calloc(cap, size);
+		if (!n->p) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		n->cap = cap;
+		n->from = (uint32_t)count;
+	}
+	steps = table_span(cap * size) / HUGE_PAGE_SIZE;
+	if ((count + more) * 8 > old_cap * 5)
+		target = steps;
+	else
+		target = 1 + (count > n->from ? count - n->from : 0) * 32 *
+				     steps / old_cap;
+	while (n->steps_done < target && n->steps_done < steps) {
+		/* A failure (an older kernel) leaves the pages to fault in. */
+		(void)madvise((char *)n->p +
+				      (size_t)n->steps_done * HUGE_PAGE_SIZE,
+			      HUGE_PAGE_SIZE, MADV_POPULATE_WRITE);
+		n->steps_done++;
+	}
+	if (n->steps_done < steps)
+		return NULL;
+	to = n->p;
+	memset(n, 0, sizeof(*n));
+	return to;
 }
 
 static uint64_t map_cap_for(uint64_t count)
@@ -261,7 +325,7 @@ int map_init(struct map *m, uint32_t count_hint)
 }
 
 /* A doubling: a new array, the old one kept until map__move has passed
- * all of it, from an empty slot on (there is one: load <= 1/2). A doubling
+ * all of it, from an empty slot on (there is one: load <= 5/8). A doubling
  * while one is under way finishes that one first. */
 int map__reserve(struct map *m, uint64_t more)
 {
@@ -269,14 +333,16 @@ int map__reserve(struct map *m, uint64_t more)
 	uint64_t cap = map_cap_for(m->count + more);
 	struct map_slot *to;
 	uint32_t start = 0;
+	int err;
 
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
 		return -ENOMEM;
-	to = table_calloc(cap, sizeof(*to));
+	to = table_next_step(&m->next, m->count, more, old_cap, cap,
+			     sizeof(*to), &err);
 	if (!to)
-		return -ENOMEM;
+		return err;
 	map__move(m, UINT64_MAX);
 	while (m->slots[start].key != 0)
 		start++;
@@ -292,6 +358,7 @@ int map__reserve(struct map *m, uint64_t more)
 
 void map_free(struct map *m)
 {
+	table_next_drop(&m->next, sizeof(*m->slots));
 	if (m->old)
 		table_free(m->old, (size_t)m->old_mask + 1, sizeof(*m->old));
 	if (m->slots)
@@ -347,7 +414,8 @@ void map_prefetch(const struct map *m, uint64_t key)
 size_t map_bytes(const struct map *m)
 {
 	return ((size_t)m->mask + 1) * sizeof(*m->slots) +
-	       (m->old ? ((size_t)m->old_mask + 1) * sizeof(*m->old) : 0);
+	       (m->old ? ((size_t)m->old_mask + 1) * sizeof(*m->old) : 0) +
+	       (size_t)m->next.steps_done * HUGE_PAGE_SIZE;
 }
 
 /* ---- sets: the same, keys only ---- */
@@ -431,6 +499,7 @@ int set_init(struct set *s, uint32_t count_hint)
 
 void set_free(struct set *s)
 {
+	table_next_drop(&s->next, sizeof(*s->keys));
 	if (s->old)
 		table_free(s->old, (size_t)s->old_mask + 1, sizeof(*s->old));
 	if (s->keys)
@@ -445,14 +514,16 @@ int set__reserve(struct set *s, uint64_t more)
 	uint64_t cap = map_cap_for(s->count + more);
 	uint64_t *to;
 	uint32_t start = 0;
+	int err;
 
 	if (cap <= old_cap)
 		return 0;
 	if (cap > (UINT64_C(1) << 32))
 		return -ENOMEM;
-	to = table_calloc(cap, sizeof(*to));
+	to = table_next_step(&s->next, s->count, more, old_cap, cap,
+			     sizeof(*to), &err);
 	if (!to)
-		return -ENOMEM;
+		return err;
 	set__move(s, UINT64_MAX);
 	while (s->keys[start] != 0)
 		start++;
@@ -505,7 +576,8 @@ void set_prefetch(const struct set *s, uint64_t key)
 size_t set_bytes(const struct set *s)
 {
 	return ((size_t)s->mask + 1) * sizeof(*s->keys) +
-	       (s->old ? ((size_t)s->old_mask + 1) * sizeof(*s->old) : 0);
+	       (s->old ? ((size_t)s->old_mask + 1) * sizeof(*s->old) : 0) +
+	       (size_t)s->next.steps_done * HUGE_PAGE_SIZE;
 }
 
 uint64_t hash_bytes(const void *p, size_t n)

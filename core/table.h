@@ -22,12 +22,21 @@ struct map_slot {
 	uint64_t key;
 	uint64_t val; /* u32 used; the pair fills 16 bytes: one miss a probe */
 };
+/* The next array of a big map or set, made past half full and populated a
+ * huge page at a time before the table switches to it (table.c). */
+struct table_next {
+	void *p;
+	uint64_t cap;	     /* its slots */
+	uint32_t from;	     /* the table's count when it was made */
+	uint32_t steps_done; /* huge pages populated */
+};
 struct map {
 	struct map_slot *slots;
 	uint32_t mask, count; /* count: keys in both arrays */
 	struct map_slot *old;
 	uint32_t old_mask, old_next,
 		old_left; /* next slot to move, slots left */
+	struct table_next next;
 };
 int map_init(struct map *m, uint32_t count_hint);
 /* calloc for the big tables: a mapping of their own with transparent huge
@@ -95,6 +104,7 @@ struct set {
 	uint32_t mask, count;
 	uint64_t *old; /* as the map's */
 	uint32_t old_mask, old_next, old_left;
+	struct table_next next;
 };
 int set_init(struct set *s, uint32_t count_hint);
 void set_free(struct set *s);

@@ -118,7 +118,8 @@ CHECK_TEST_FN(test_map_and_set_model)
 	uint32_t *val = calloc(N + 1, sizeof(*val));
 	struct map m;
 	struct set st;
-	uint64_t x = 20261207, count = 0, moving = 0;
+	uint64_t x = 20261207, count = 0, moving = 0, map_moving = 0;
+	uint64_t set_moving = 0, readying = 0;
 
 	REQUIRE(val && map_init(&m, 16) == 0 && set_init(&st, 16) == 0);
 	for (uint64_t step = 0; step < 3 * N; step++) {
@@ -141,9 +142,16 @@ CHECK_TEST_FN(test_map_and_set_model)
 			      set_has(&st, key) == (val[k] != 0));
 		}
 		moving += m.old != NULL && st.old != NULL;
+		map_moving += m.old != NULL;
+		set_moving += st.old != NULL;
+		readying += m.next.p != NULL && st.next.p != NULL;
 	}
-	CHECK_MSG(moving > N / 20, "%" PRIu64,
-		  moving); /* many steps ran while both moved */
+	/* many steps ran while each moved, while both did, and while both
+	 * made their next arrays ready */
+	CHECK_MSG(map_moving > N / 20 && set_moving > N / 20,
+		  "%" PRIu64 " %" PRIu64, map_moving, set_moving);
+	CHECK_MSG(moving > N / 50, "%" PRIu64, moving);
+	CHECK_MSG(readying > N / 20, "%" PRIu64, readying);
 	CHECK_EQ(m.count, count);
 	CHECK_EQ(st.count, count);
 	CHECK(map_bytes(&m) >= 16u << 20);
