@@ -16,7 +16,9 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 dir=${1:-build}
 shift || true
-bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v CMakeFiles | head -n 1; }
+# A binary of the build, not CMake's own nor a copy cpack staged
+# (_CPack_Packages: left by `cpack` and by test_install, possibly older).
+bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v -e CMakeFiles -e _CPack_Packages | head -n 1; }
 bd=$(bin bookd); bb=$(bin bookbench)
 [ -n "$bd" ] && [ -n "$bb" ] || { echo "cpu-per-request.sh: build bookd and bookbench first (in $dir)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "cpu-per-request.sh: needs perf" >&2; exit 1; }

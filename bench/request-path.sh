@@ -43,7 +43,9 @@ thr=() # bookbench's --threads, when RP_THREADS sets it
 [ -n "${RP_THREADS:-}" ] && thr=(--threads "$RP_THREADS")
 LIMIT=$((DUR + 600)) # a run's setup, run and check, at most
 
-bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v CMakeFiles | head -n 1; }
+# A binary of the build, not CMake's own nor a copy cpack staged
+# (_CPack_Packages: left by `cpack` and by test_install, possibly older).
+bin() { find "$dir" -type f -name "$1" -perm -u+x 2>/dev/null | grep -v -e CMakeFiles -e _CPack_Packages | head -n 1; }
 bn=$(bin bench_node); bb=$(bin bookbench); bd=$(bin bookd)
 [ -n "$bn" ] && [ -n "$bb" ] && [ -n "$bd" ] ||
   { echo "request-path.sh: build bench_node, bookbench and bookd first (in $dir)" >&2; exit 1; }
