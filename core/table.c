@@ -203,7 +203,9 @@ static void *table_next_step(struct table_next *n, uint64_t count,
 	else
 		target = 1 + (count > n->from ? count - n->from : 0) * 32 *
 				     steps / old_cap;
-	while (n->steps_done < target && n->steps_done < steps) {
+	if (target > steps)
+		target = steps;
+	while (n->steps_done < target) {
 		/* A failure (an older kernel) leaves the pages to fault in. */
 		(void)madvise((char *)n->p +
 				      (size_t)n->steps_done * HUGE_PAGE_SIZE,

@@ -52,33 +52,33 @@ shape() {
   fi
 }
 
-# call METHOD PATH [BODY]: the answer's status (its body in $tmp/answer)
+# call METHOD PATH [BODY]: the answer's status (its body in $tmp/answer,
+# its headers in $tmp/head)
 call() {
-  curl -s -o "$tmp/answer" -w '%{http_code}' -X "$1" "$URL$2" \
+  curl -s -o "$tmp/answer" -D "$tmp/head" -w '%{http_code}' -X "$1" "$URL$2" \
     -H "Authorization: Bearer $SVC" -H 'Content-Type: application/json' \
     -H "Idempotency-Key: k$RANDOM$RANDOM" ${3:+-d "$3"}
 }
 
 # create PATH BODY: POSTs it; 201 with a Location that GET answers 200,
 # both answers as documented. The created object's id in $created (its
-# answer in $tmp/body, headers in $tmp/head). Not called in a $(...)
+# answer in $tmp/body, headers in $tmp/created). Not called in a $(...)
 # subshell: the counts of ok and bad would be lost.
 create() {
   local st loc
-  st=$(curl -s -o "$tmp/body" -D "$tmp/head" -w '%{http_code}' -X POST "$URL$1" \
-    -H "Authorization: Bearer $SVC" -H 'Content-Type: application/json' \
-    -H "Idempotency-Key: k$RANDOM$RANDOM" -d "$2")
-  loc=$(grep -i '^Location: ' "$tmp/head" | tr -d '\r' | cut -d' ' -f2)
+  st=$(call POST "$1" "$2")
+  mv "$tmp/answer" "$tmp/body"; mv "$tmp/head" "$tmp/created"
+  loc=$(grep -i '^Location: ' "$tmp/created" | tr -d '\r' | cut -d' ' -f2)
   if [ "$st" = 201 ] && [ -n "$loc" ] && [ "$(call GET "$loc")" = 200 ]; then
     ok "POST $1: 201, Location $loc reads it"
     shape POST "$1" 201 "$tmp/body"
     shape GET "$loc" 200 "$tmp/answer"
   else
-    bad "POST $1: $st, Location '$loc'"; cat "$tmp/head" "$tmp/body"
+    bad "POST $1: $st, Location '$loc'"; cat "$tmp/created" "$tmp/body"
   fi
   created=$(jq -r '[.[] | objects | .id][0] // empty' "$tmp/body")
 }
-# checked: METHOD PATH STATUS [BODY]: called, answered STATUS as documented
+# checked METHOD PATH STATUS [BODY]: called, answered STATUS as documented
 checked() {
   local st
   st=$(call "$1" "$2" "${4:-}")
@@ -92,7 +92,7 @@ create /v1/customers '{"id":"cus_loc","name":"Lo"}'
 create /v1/series "{\"org_id\":\"$org\",\"location_id\":\"$locn\",\"instructor_id\":\"$ins\",\"title\":\"Yoga\",\"capacity\":2,\"timezone\":\"Europe/Berlin\",\"weekdays\":[\"MO\",\"TU\",\"WE\",\"TH\",\"FR\",\"SA\",\"SU\"],\"start_time\":\"07:00\",\"duration_min\":60,\"first_date\":\"$(date -u -d tomorrow +%F)\"}"
 ev=$(curl -s "$URL/v1/events?org_id=$org" -H "Authorization: Bearer $SVC" | jq -r '.events[0].id')
 create "/v1/events/$ev/bookings" '{"customer_id":"cus_loc"}'; bk=$created
-grep -qi '^Location: /v1/bookings/[0-9]' "$tmp/head" && ok "a booking's Location is /v1/bookings/{id}" ||
+grep -qi '^Location: /v1/bookings/[0-9]' "$tmp/created" && ok "a booking's Location is /v1/bookings/{id}" ||
   bad "the booking's Location"
 checked GET "/v1/events?org_id=$org" 200
 checked GET "/v1/orgs" 200
